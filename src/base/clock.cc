@@ -1,0 +1,101 @@
+#include "base/clock.h"
+
+#include "base/result.h"
+
+namespace drover {
+
+// ---- SystemClock ----
+
+SystemClock::~SystemClock() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+Timestamp SystemClock::now() const {
+  return std::chrono::time_point_cast<Duration>(std::chrono::system_clock::now());
+}
+
+Clock::TimerId SystemClock::schedule_at(Timestamp at, Callback cb) {
+  std::lock_guard lock(mu_);
+  TimerId id = next_id_++;
+  timers_.emplace(std::make_pair(at, id), std::move(cb));
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  cv_.notify_all();
+  return id;
+}
+
+bool SystemClock::cancel(TimerId id) {
+  std::lock_guard lock(mu_);
+  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
+    if (it->first.second == id) {
+      timers_.erase(it);
+      return true;
+    }
+  }
+  return false;
+}
+
+void SystemClock::run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (timers_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    auto due = timers_.begin()->first.first;
+    if (now() < due) {
+      cv_.wait_until(lock, due);
+      continue;
+    }
+    Callback cb = std::move(timers_.begin()->second);
+    timers_.erase(timers_.begin());
+    lock.unlock();
+    cb();
+    lock.lock();
+  }
+}
+
+// ---- ManualClock ----
+
+Clock::TimerId ManualClock::schedule_at(Timestamp at, Callback cb) {
+  if (at < now_) at = now_;
+  TimerId id = next_id_++;
+  timers_.emplace(std::make_pair(at, id), std::move(cb));
+  due_by_id_.emplace(id, at);
+  return id;
+}
+
+bool ManualClock::cancel(TimerId id) {
+  auto it = due_by_id_.find(id);
+  if (it == due_by_id_.end()) return false;
+  timers_.erase(std::make_pair(it->second, id));
+  due_by_id_.erase(it);
+  return true;
+}
+
+bool ManualClock::run_next() {
+  if (timers_.empty()) return false;
+  auto it = timers_.begin();
+  now_ = it->first.first;
+  Callback cb = std::move(it->second);
+  due_by_id_.erase(it->first.second);
+  timers_.erase(it);
+  cb();
+  return true;
+}
+
+void ManualClock::advance_to(Timestamp t) {
+  DROVER_CHECK(t >= now_);
+  while (!timers_.empty() && timers_.begin()->first.first <= t) run_next();
+  now_ = t;
+}
+
+Timestamp ManualClock::next_due() const {
+  return timers_.empty() ? Timestamp::max() : timers_.begin()->first.first;
+}
+
+}  // namespace drover

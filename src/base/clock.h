@@ -1,0 +1,100 @@
+// Time as a dependency. Everything that reads time or waits takes a Clock&; only SystemClock
+// reads the system clock. ManualClock moves only when told to and jumps straight to the next
+// due timer, which is what lets the simulator run days of fleet time in seconds.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace drover {
+
+using Duration = std::chrono::milliseconds;
+using Timestamp = std::chrono::sys_time<Duration>;
+
+constexpr Duration seconds(int64_t s) { return Duration(s * 1000); }
+constexpr Duration minutes(int64_t m) { return Duration(m * 60'000); }
+constexpr Duration hours(int64_t h) { return Duration(h * 3'600'000); }
+inline double to_seconds(Duration d) { return static_cast<double>(d.count()) / 1000.0; }
+// Seconds since the Unix epoch.
+inline int64_t epoch_seconds(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+class Clock {
+ public:
+  using TimerId = uint64_t;
+  using Callback = std::function<void()>;
+
+  virtual ~Clock() = default;
+
+  virtual Timestamp now() const = 0;
+
+  // Runs `cb` once, at or after `at`. Returns an id for cancel(). SystemClock runs callbacks on
+  // its own timer thread; ManualClock runs them inside advance_to()/run_next().
+  virtual TimerId schedule_at(Timestamp at, Callback cb) = 0;
+  TimerId schedule_after(Duration d, Callback cb) { return schedule_at(now() + d, std::move(cb)); }
+
+  // Returns false when the timer already ran or was cancelled.
+  virtual bool cancel(TimerId id) = 0;
+};
+
+// Wall-clock time. Thread-safe. Timers run on one lazily started background thread, which
+// the destructor stops (timers not yet due are dropped).
+class SystemClock final : public Clock {
+ public:
+  SystemClock() = default;
+  ~SystemClock() override;
+  SystemClock(const SystemClock&) = delete;
+  SystemClock& operator=(const SystemClock&) = delete;
+
+  Timestamp now() const override;
+  TimerId schedule_at(Timestamp at, Callback cb) override;
+  bool cancel(TimerId id) override;
+
+ private:
+  void run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::pair<Timestamp, TimerId>, Callback> timers_;  // GUARDED_BY(mu_)
+  TimerId next_id_ = 1;                                        // GUARDED_BY(mu_)
+  bool stopping_ = false;                                      // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+// Simulated time. Not thread-safe: one thread owns it. Timers due at the same instant run in
+// the order they were scheduled, so a run is deterministic.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(Timestamp start) : now_(start) {}
+
+  Timestamp now() const override { return now_; }
+  TimerId schedule_at(Timestamp at, Callback cb) override;
+  bool cancel(TimerId id) override;
+
+  // Runs every timer due at or before `t` (moving now() to each one's time), then sets
+  // now() to `t`. `t` earlier than now() is a programming error.
+  void advance_to(Timestamp t);
+  void advance(Duration d) { advance_to(now_ + d); }
+
+  // Jumps to the earliest pending timer and runs it. Returns false when none is pending.
+  bool run_next();
+
+  // The due time of the earliest pending timer, or Timestamp::max() when there is none.
+  Timestamp next_due() const;
+  size_t pending() const { return timers_.size(); }
+
+ private:
+  Timestamp now_;
+  std::map<std::pair<Timestamp, TimerId>, Callback> timers_;
+  std::map<TimerId, Timestamp> due_by_id_;
+  TimerId next_id_ = 1;
+};
+
+}  // namespace drover

@@ -1,0 +1,350 @@
+#include "model/codec.h"
+
+#include "base/units.h"
+#include "model/codec_json.h"
+
+namespace drover {
+namespace {
+
+using nlohmann::json;
+
+int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
+Timestamp timestamp_at(const JsonReader& r, const char* key) {
+  if (!r.has(key)) return Timestamp{};
+  const auto& v = r.raw().at(key);
+  if (!v.is_number_integer()) r.fail(key, "must be an integer (milliseconds since the epoch)");
+  return Timestamp(Duration(v.get<int64_t>()));
+}
+
+template <typename E>
+E enum_at(const JsonReader& r, const char* key, Result<E> (*parse)(std::string_view)) {
+  return r.take(key, parse(r.str(key)));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- encoders
+
+json device_json(const Device& d) {
+  json installed = json::object();
+  for (const auto& c : d.installed) installed[c.component] = c.version;
+  json j{{"id", d.id},
+         {"device_type", d.device_type},
+         {"hardware_revision", d.hardware_revision},
+         {"site", d.site},
+         {"connectivity", d.connectivity},
+         {"tags", d.tags},
+         {"installed", installed},
+         {"update_state", to_string(d.update_state)}};
+  if (d.decommissioned) j["decommissioned"] = true;
+  return j;
+}
+
+json window_json(const MaintenanceWindow& w) {
+  return {{"days", format_weekdays(w.days)},
+          {"start", format_time_of_day(w.start_minute)},
+          {"length", format_duration(minutes(w.length_minutes))}};
+}
+
+json site_json(const Site& s) {
+  json windows = json::array();
+  for (const auto& w : s.windows) windows.push_back(window_json(w));
+  return {{"name", s.name}, {"time_zone", s.time_zone}, {"maintenance_windows", windows}};
+}
+
+json artifact_json(const Artifact& a) {
+  json deps = json::object();
+  for (const auto& d : a.depends) deps[d.component] = d.constraint;
+  return {{"name", a.name},
+          {"version", a.version},
+          {"device_types", a.device_types},
+          {"hardware_revisions", a.hardware_revisions},
+          {"depends", deps},
+          {"size", a.size_bytes},
+          {"sha256", a.sha256}};
+}
+
+json plan_json(const RolloutPlan& p) {
+  json stages = json::array();
+  for (const auto& s : p.stages) {
+    json st{{"name", s.name}, {"soak", format_duration(s.soak)}};
+    if (s.count > 0) {
+      st["count"] = s.count;
+    } else {
+      st["percent"] = s.percent;
+    }
+    stages.push_back(st);
+  }
+  json dims = json::array();
+  for (auto d : p.stratify_by) dims.push_back(to_string(d));
+  const auto& c = p.constraints;
+  return {{"name", p.name},
+          {"artifact", {{"name", p.artifact_name}, {"version", p.artifact_version}}},
+          {"filter",
+           {{"device_types", p.filter.device_types},
+            {"hardware_revisions", p.filter.hardware_revisions},
+            {"sites", p.filter.sites},
+            {"connectivity", p.filter.connectivity},
+            {"tags", p.filter.tags}}},
+          {"stratify_by", dims},
+          {"stages", stages},
+          {"gate",
+           {{"max_failure_rate", p.gate.max_failure_rate},
+            {"confidence", p.gate.confidence},
+            {"min_sample", p.gate.min_sample}}},
+          {"on_failure", to_string(p.on_failure)},
+          {"constraints",
+           {{"respect_windows", c.respect_windows},
+            {"max_per_minute", c.max_per_minute},
+            {"ramp_from_per_minute", c.ramp_from_per_minute},
+            {"ramp_over", format_duration(c.ramp_over)},
+            {"max_in_flight", c.max_in_flight}}},
+          {"settle_fraction", p.settle_fraction},
+          {"min_per_stratum", p.min_per_stratum}};
+}
+
+json rollout_json(const Rollout& r) {
+  json stages = json::array();
+  for (const auto& s : r.stages) {
+    stages.push_back({{"name", s.name},
+                      {"started_at", ms(s.started_at)},
+                      {"settled_at", ms(s.settled_at)},
+                      {"finished_at", ms(s.finished_at)},
+                      {"devices", s.devices}});
+  }
+  json halted = json::array();
+  for (const auto& h : r.halted) {
+    halted.push_back({{"key", h.key},
+                      {"hardware_revision", h.hardware_revision},
+                      {"site", h.site},
+                      {"connectivity", h.connectivity},
+                      {"reason", h.reason},
+                      {"policy", to_string(h.policy)},
+                      {"halted_at", ms(h.halted_at)}});
+  }
+  return {{"id", r.id},
+          {"plan", plan_json(r.plan)},
+          {"state", to_string(r.state)},
+          {"stage", r.stage},
+          {"created_at", ms(r.created_at)},
+          {"started_at", ms(r.started_at)},
+          {"finished_at", ms(r.finished_at)},
+          {"stages", stages},
+          {"halted", halted},
+          {"targets", r.targets}};
+}
+
+json deployment_json(const Deployment& d) {
+  return {{"rollout_id", d.rollout_id},
+          {"device_id", d.device_id},
+          {"stage", d.stage},
+          {"stratum", d.stratum},
+          {"state", to_string(d.state)},
+          {"from_version", d.from_version},
+          {"updated_at", ms(d.updated_at)},
+          {"offers", d.offers},
+          {"error", d.error}};
+}
+
+std::string to_json(const Device& d) { return device_json(d).dump(); }
+std::string to_json(const Site& s) { return site_json(s).dump(); }
+std::string to_json(const Artifact& a) { return artifact_json(a).dump(); }
+std::string to_json(const RolloutPlan& p) { return plan_json(p).dump(); }
+std::string to_json(const Rollout& r) { return rollout_json(r).dump(); }
+std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
+
+// ---------------------------------------------------------------- decoders
+
+Device read_device(const JsonReader& r) {
+  r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags", "installed",
+                "update_state", "decommissioned"});
+  Device d;
+  d.id = r.str("id");
+  d.device_type = r.str("device_type");
+  d.hardware_revision = r.str("hardware_revision");
+  d.site = r.str_or("site", "");
+  d.connectivity = r.str_or("connectivity", "");
+  d.tags = r.strings_or_empty("tags");
+  if (r.has("installed")) {
+    const auto& inst = r.raw().at("installed");
+    if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
+    for (const auto& item : inst.items()) {
+      if (!item.value().is_string()) r.fail("installed", "versions must be strings");
+      d.installed.push_back({item.key(), item.value().get<std::string>()});
+    }
+  }
+  if (r.has("update_state")) d.update_state = enum_at(r, "update_state", &parse_update_state);
+  d.decommissioned = r.boolean_or("decommissioned", false);
+  if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
+  return d;
+}
+
+MaintenanceWindow read_window(const JsonReader& r) {
+  r.allow_only({"days", "start", "length", "end"});
+  MaintenanceWindow w;
+  w.days = r.take("days", parse_weekdays(r.str_or("days", "daily")));
+  w.start_minute = r.take("start", parse_time_of_day(r.str("start")));
+  if (r.has("end") == r.has("length")) r.fail("", "give exactly one of length and end");
+  if (r.has("length")) {
+    w.length_minutes = static_cast<int>(r.duration("length").count() / 60'000);
+  } else {
+    const int end = r.take("end", parse_time_of_day(r.str("end")));
+    w.length_minutes = end > w.start_minute ? end - w.start_minute : end + 24 * 60 - w.start_minute;
+  }
+  return w;
+}
+
+Site read_site(const JsonReader& r) {
+  r.allow_only({"name", "time_zone", "maintenance_windows"});
+  Site s;
+  s.name = r.str("name");
+  s.time_zone = r.str_or("time_zone", "UTC");
+  for (const auto& w : r.array("maintenance_windows")) s.windows.push_back(read_window(w));
+  if (auto st = validate(s); !st.ok()) r.fail("", st.error().message);
+  return s;
+}
+
+Artifact read_artifact(const JsonReader& r) {
+  r.allow_only({"name", "version", "device_types", "hardware_revisions", "depends", "size", "sha256"});
+  Artifact a;
+  a.name = r.str("name");
+  a.version = r.str("version");
+  a.device_types = r.strings_or_empty("device_types");
+  a.hardware_revisions = r.strings_or_empty("hardware_revisions");
+  if (r.has("depends")) {
+    const auto& deps = r.raw().at("depends");
+    if (!deps.is_object()) r.fail("depends", "must be an object of component: constraint");
+    for (const auto& item : deps.items()) {
+      if (!item.value().is_string()) r.fail("depends", "constraints must be strings");
+      a.depends.push_back({item.key(), item.value().get<std::string>()});
+    }
+  }
+  a.size_bytes = r.bytes("size");
+  a.sha256 = r.str("sha256");
+  if (auto st = validate(a); !st.ok()) r.fail("", st.error().message);
+  return a;
+}
+
+RolloutPlan read_plan(const JsonReader& r) {
+  r.allow_only({"name", "artifact", "filter", "stratify_by", "stages", "gate", "on_failure", "constraints",
+                "settle_fraction", "min_per_stratum"});
+  RolloutPlan p;
+  p.name = r.str("name");
+  const JsonReader art = r.child("artifact");
+  art.allow_only({"name", "version"});
+  p.artifact_name = art.str("name");
+  p.artifact_version = art.str("version");
+  if (r.has("filter")) {
+    const JsonReader f = r.child("filter");
+    f.allow_only({"device_types", "hardware_revisions", "sites", "connectivity", "tags"});
+    p.filter.device_types = f.strings_or_empty("device_types");
+    p.filter.hardware_revisions = f.strings_or_empty("hardware_revisions");
+    p.filter.sites = f.strings_or_empty("sites");
+    p.filter.connectivity = f.strings_or_empty("connectivity");
+    p.filter.tags = f.strings_or_empty("tags");
+  }
+  if (r.has("stratify_by")) {
+    p.stratify_by.clear();
+    for (const auto& s : r.strings_or_empty("stratify_by")) {
+      p.stratify_by.push_back(r.take("stratify_by", parse_stratum_dimension(s)));
+    }
+  }
+  for (const auto& s : r.array("stages")) {
+    s.allow_only({"name", "percent", "count", "soak"});
+    StageSpec st;
+    st.name = s.str("name");
+    st.percent = s.number_or("percent", 0);
+    st.count = static_cast<uint32_t>(s.uint_or("count", 0));
+    if (s.has("percent") == s.has("count")) s.fail("", "give exactly one of percent and count");
+    st.soak = s.duration_or("soak", Duration(0));
+    p.stages.push_back(st);
+  }
+  if (r.has("gate")) {
+    const JsonReader g = r.child("gate");
+    g.allow_only({"max_failure_rate", "confidence", "min_sample"});
+    p.gate.max_failure_rate = g.number_or("max_failure_rate", p.gate.max_failure_rate);
+    p.gate.confidence = g.number_or("confidence", p.gate.confidence);
+    p.gate.min_sample = static_cast<uint32_t>(g.uint_or("min_sample", p.gate.min_sample));
+  }
+  if (r.has("on_failure")) p.on_failure = enum_at(r, "on_failure", &parse_failure_policy);
+  if (r.has("constraints")) {
+    const JsonReader c = r.child("constraints");
+    c.allow_only({"respect_windows", "max_per_minute", "ramp_from_per_minute", "ramp_over", "max_in_flight"});
+    auto& k = p.constraints;
+    k.respect_windows = c.boolean_or("respect_windows", k.respect_windows);
+    k.max_per_minute = c.number_or("max_per_minute", k.max_per_minute);
+    k.ramp_from_per_minute = c.number_or("ramp_from_per_minute", k.ramp_from_per_minute);
+    k.ramp_over = c.duration_or("ramp_over", k.ramp_over);
+    k.max_in_flight = static_cast<uint32_t>(c.uint_or("max_in_flight", k.max_in_flight));
+  }
+  p.settle_fraction = r.number_or("settle_fraction", p.settle_fraction);
+  p.min_per_stratum = static_cast<uint32_t>(r.uint_or("min_per_stratum", p.min_per_stratum));
+  if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
+  return p;
+}
+
+Rollout read_rollout(const JsonReader& r) {
+  r.allow_only({"id", "plan", "state", "stage", "created_at", "started_at", "finished_at", "stages", "halted",
+                "targets"});
+  Rollout out;
+  out.id = r.str("id");
+  if (!is_valid_name(out.id)) r.fail("id", "bad rollout id");
+  out.plan = read_plan(r.child("plan"));
+  out.state = enum_at(r, "state", &parse_rollout_state);
+  out.stage = static_cast<uint32_t>(r.uint_or("stage", 0));
+  out.created_at = timestamp_at(r, "created_at");
+  out.started_at = timestamp_at(r, "started_at");
+  out.finished_at = timestamp_at(r, "finished_at");
+  for (const auto& s : r.array("stages")) {
+    s.allow_only({"name", "started_at", "settled_at", "finished_at", "devices"});
+    out.stages.push_back({s.str("name"), timestamp_at(s, "started_at"), timestamp_at(s, "settled_at"),
+                          timestamp_at(s, "finished_at"), static_cast<uint32_t>(s.uint_or("devices", 0))});
+  }
+  for (const auto& h : r.array("halted")) {
+    h.allow_only({"key", "hardware_revision", "site", "connectivity", "reason", "policy", "halted_at"});
+    out.halted.push_back({h.str("key"), h.str_or("hardware_revision", ""), h.str_or("site", ""),
+                          h.str_or("connectivity", ""), h.str_or("reason", ""),
+                          enum_at(h, "policy", &parse_failure_policy), timestamp_at(h, "halted_at")});
+  }
+  out.targets = static_cast<uint32_t>(r.uint_or("targets", 0));
+  if (out.stage >= out.plan.stages.size()) r.fail("stage", "beyond the plan's last stage");
+  return out;
+}
+
+Deployment read_deployment(const JsonReader& r) {
+  r.allow_only({"rollout_id", "device_id", "stage", "stratum", "state", "from_version", "updated_at", "offers",
+                "error"});
+  Deployment d;
+  d.rollout_id = r.str("rollout_id");
+  d.device_id = r.str("device_id");
+  d.stage = static_cast<uint32_t>(r.uint_or("stage", 0));
+  d.stratum = r.str_or("stratum", "");
+  d.state = enum_at(r, "state", &parse_deployment_state);
+  d.from_version = r.str_or("from_version", "");
+  d.updated_at = timestamp_at(r, "updated_at");
+  d.offers = static_cast<uint32_t>(r.uint_or("offers", 0));
+  d.error = r.str_or("error", "");
+  return d;
+}
+
+Result<Device> device_from_json(std::string_view text) {
+  return parse_json_document<Device>(text, "device", [](const JsonReader& r) { return read_device(r); });
+}
+Result<Site> site_from_json(std::string_view text) {
+  return parse_json_document<Site>(text, "site", [](const JsonReader& r) { return read_site(r); });
+}
+Result<Artifact> artifact_from_json(std::string_view text) {
+  return parse_json_document<Artifact>(text, "artifact", [](const JsonReader& r) { return read_artifact(r); });
+}
+Result<RolloutPlan> plan_from_json(std::string_view text) {
+  return parse_json_document<RolloutPlan>(text, "plan", [](const JsonReader& r) { return read_plan(r); });
+}
+Result<Rollout> rollout_from_json(std::string_view text) {
+  return parse_json_document<Rollout>(text, "rollout", [](const JsonReader& r) { return read_rollout(r); });
+}
+Result<Deployment> deployment_from_json(std::string_view text) {
+  return parse_json_document<Deployment>(text, "deployment",
+                                         [](const JsonReader& r) { return read_deployment(r); });
+}
+
+}  // namespace drover

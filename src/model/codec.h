@@ -1,0 +1,32 @@
+// JSON encodings of the model: the records the store keeps as documents, the plans operators
+// write, and (next issue) the API bodies. Decoding is strict: unknown fields, wrong types and
+// invalid values are refused with the path of the field. Documented in docs/formats.md.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "model/artifact.h"
+#include "model/device.h"
+#include "model/rollout.h"
+#include "model/site.h"
+
+namespace drover {
+
+std::string to_json(const Device& d);
+std::string to_json(const Site& s);
+std::string to_json(const Artifact& a);
+std::string to_json(const RolloutPlan& p);
+std::string to_json(const Rollout& r);
+std::string to_json(const Deployment& d);
+
+// Each decoder also runs the record's validation.
+Result<Device> device_from_json(std::string_view text);
+Result<Site> site_from_json(std::string_view text);
+Result<Artifact> artifact_from_json(std::string_view text);
+Result<RolloutPlan> plan_from_json(std::string_view text);
+Result<Rollout> rollout_from_json(std::string_view text);
+Result<Deployment> deployment_from_json(std::string_view text);
+
+}  // namespace drover

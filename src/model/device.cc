@@ -1,0 +1,77 @@
+#include "model/device.h"
+
+#include <algorithm>
+
+#include "base/enum_names.h"
+#include "model/version.h"
+
+namespace drover {
+
+namespace {
+constexpr EnumNames<UpdateState, 5> kUpdateStateNames{{
+    {UpdateState::kIdle, "idle"},
+    {UpdateState::kDownloading, "downloading"},
+    {UpdateState::kInstalling, "installing"},
+    {UpdateState::kRebooting, "rebooting"},
+    {UpdateState::kRollingBack, "rolling_back"},
+}};
+}  // namespace
+
+const char* to_string(UpdateState s) { return enum_name(kUpdateStateNames, s); }
+Result<UpdateState> parse_update_state(std::string_view s) {
+  return enum_parse(kUpdateStateNames, s, "update state");
+}
+
+bool is_valid_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || s[0] == '.' || s[0] == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
+const std::string* Device::installed_version(std::string_view component) const {
+  for (const auto& c : installed) {
+    if (c.component == component) return &c.version;
+  }
+  return nullptr;
+}
+
+void Device::set_installed(std::string_view component, std::string_view version) {
+  auto it = std::lower_bound(installed.begin(), installed.end(), component,
+                             [](const InstalledComponent& c, std::string_view n) { return c.component < n; });
+  if (it != installed.end() && it->component == component) {
+    it->version = std::string(version);
+  } else {
+    installed.insert(it, {std::string(component), std::string(version)});
+  }
+}
+
+Status validate(Device& d) {
+  const std::string where = "device '" + d.id + "': ";
+  if (!is_valid_name(d.id)) return invalid_argument("bad device id '" + d.id + "'");
+  if (!is_valid_name(d.device_type)) return invalid_argument(where + "bad device_type");
+  if (!is_valid_name(d.hardware_revision)) return invalid_argument(where + "bad hardware_revision");
+  if (!d.site.empty() && !is_valid_name(d.site)) return invalid_argument(where + "bad site");
+  if (!d.connectivity.empty() && !is_valid_name(d.connectivity)) {
+    return invalid_argument(where + "bad connectivity class");
+  }
+  std::sort(d.tags.begin(), d.tags.end());
+  for (size_t i = 0; i < d.tags.size(); ++i) {
+    if (!is_valid_name(d.tags[i])) return invalid_argument(where + "bad tag '" + d.tags[i] + "'");
+    if (i > 0 && d.tags[i] == d.tags[i - 1]) return invalid_argument(where + "duplicate tag '" + d.tags[i] + "'");
+  }
+  std::sort(d.installed.begin(), d.installed.end(),
+            [](const auto& a, const auto& b) { return a.component < b.component; });
+  for (size_t i = 0; i < d.installed.size(); ++i) {
+    const auto& c = d.installed[i];
+    if (!is_valid_name(c.component)) return invalid_argument(where + "bad component '" + c.component + "'");
+    if (i > 0 && c.component == d.installed[i - 1].component) {
+      return invalid_argument(where + "component '" + c.component + "' reported twice");
+    }
+    if (auto v = Version::parse(c.version); !v.ok()) return invalid_argument(where + v.error().message);
+  }
+  return ok_status();
+}
+
+}  // namespace drover

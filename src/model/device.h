@@ -1,0 +1,57 @@
+// A device as the registry knows it: identity attributes set at provisioning, and what the
+// device last reported (installed versions, update state).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+
+namespace drover {
+
+// What the device says it is doing, as reported at check-in.
+enum class UpdateState : uint8_t {
+  kIdle,
+  kDownloading,
+  kInstalling,
+  kRebooting,    // rebooted into the new image, trial boot not yet committed
+  kRollingBack,  // reverting to the previous image
+};
+const char* to_string(UpdateState s);
+Result<UpdateState> parse_update_state(std::string_view s);
+
+struct InstalledComponent {
+  std::string component;  // e.g. "firmware", "rootfs", "bootloader"
+  std::string version;    // semantic version as reported
+  friend bool operator==(const InstalledComponent&, const InstalledComponent&) = default;
+};
+
+struct Device {
+  std::string id;
+  std::string device_type;        // e.g. "bacnet-controller"
+  std::string hardware_revision;  // e.g. "rev-b"
+  std::string site;               // Site::name
+  std::string connectivity;       // connectivity class, e.g. "ethernet", "lte", "satellite"
+  std::vector<std::string> tags;  // sorted, unique
+  std::vector<InstalledComponent> installed;  // sorted by component, unique
+  UpdateState update_state = UpdateState::kIdle;
+  bool decommissioned = false;
+
+  // The installed version of `component`, or nullptr.
+  const std::string* installed_version(std::string_view component) const;
+  // Sets (or adds) the version of `component`, keeping `installed` sorted.
+  void set_installed(std::string_view component, std::string_view version);
+
+  friend bool operator==(const Device&, const Device&) = default;
+};
+
+// Checks ids, names and versions; sorts tags and components. Fails on duplicates.
+Status validate(Device& d);
+
+// Ids and names: 1..128 characters of [A-Za-z0-9._:-], not starting with '.' or '-'.
+bool is_valid_name(std::string_view s);
+
+}  // namespace drover

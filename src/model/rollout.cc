@@ -1,0 +1,138 @@
+#include "model/rollout.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/enum_names.h"
+#include "model/version.h"
+
+namespace drover {
+namespace {
+
+constexpr EnumNames<FailurePolicy, 3> kPolicyNames{{
+    {FailurePolicy::kPause, "pause"},
+    {FailurePolicy::kAbort, "abort"},
+    {FailurePolicy::kRollback, "rollback"},
+}};
+
+constexpr EnumNames<StratumDimension, 3> kDimensionNames{{
+    {StratumDimension::kHardwareRevision, "hardware_revision"},
+    {StratumDimension::kSite, "site"},
+    {StratumDimension::kConnectivity, "connectivity"},
+}};
+
+constexpr EnumNames<RolloutState, 7> kRolloutStateNames{{
+    {RolloutState::kCreated, "created"},
+    {RolloutState::kRunning, "running"},
+    {RolloutState::kPaused, "paused"},
+    {RolloutState::kCompleted, "completed"},
+    {RolloutState::kFailed, "failed"},
+    {RolloutState::kAborted, "aborted"},
+    {RolloutState::kRollingBack, "rolling_back"},
+}};
+
+constexpr EnumNames<DeploymentState, 14> kDeploymentStateNames{{
+    {DeploymentState::kPending, "pending"},
+    {DeploymentState::kOffered, "offered"},
+    {DeploymentState::kDownloading, "downloading"},
+    {DeploymentState::kInstalling, "installing"},
+    {DeploymentState::kRebooting, "rebooting"},
+    {DeploymentState::kSucceeded, "succeeded"},
+    {DeploymentState::kFailed, "failed"},
+    {DeploymentState::kRolledBack, "rolled_back"},
+    {DeploymentState::kCancelled, "cancelled"},
+    {DeploymentState::kSkipped, "skipped"},
+    {DeploymentState::kRevertPending, "revert_pending"},
+    {DeploymentState::kReverting, "reverting"},
+    {DeploymentState::kReverted, "reverted"},
+    {DeploymentState::kRevertFailed, "revert_failed"},
+}};
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return v.empty() || std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+const char* to_string(FailurePolicy p) { return enum_name(kPolicyNames, p); }
+Result<FailurePolicy> parse_failure_policy(std::string_view s) {
+  return enum_parse(kPolicyNames, s, "failure policy");
+}
+const char* to_string(StratumDimension d) { return enum_name(kDimensionNames, d); }
+Result<StratumDimension> parse_stratum_dimension(std::string_view s) {
+  return enum_parse(kDimensionNames, s, "stratum dimension");
+}
+const char* to_string(RolloutState s) { return enum_name(kRolloutStateNames, s); }
+Result<RolloutState> parse_rollout_state(std::string_view s) {
+  return enum_parse(kRolloutStateNames, s, "rollout state");
+}
+bool is_terminal(RolloutState s) {
+  return s == RolloutState::kCompleted || s == RolloutState::kFailed || s == RolloutState::kAborted;
+}
+const char* to_string(DeploymentState s) { return enum_name(kDeploymentStateNames, s); }
+Result<DeploymentState> parse_deployment_state(std::string_view s) {
+  return enum_parse(kDeploymentStateNames, s, "deployment state");
+}
+
+bool DeviceFilter::matches(const Device& d) const {
+  if (!contains(device_types, d.device_type) || !contains(hardware_revisions, d.hardware_revision) ||
+      !contains(sites, d.site) || !contains(connectivity, d.connectivity)) {
+    return false;
+  }
+  return std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
+    return std::binary_search(d.tags.begin(), d.tags.end(), t);
+  });
+}
+
+Status validate(const RolloutPlan& p) {
+  auto bad = [&](const std::string& why) { return invalid_argument("rollout plan '" + p.name + "': " + why); };
+  if (!is_valid_name(p.name)) return invalid_argument("bad rollout plan name '" + p.name + "'");
+  if (!is_valid_name(p.artifact_name)) return bad("bad artifact name");
+  if (auto v = Version::parse(p.artifact_version); !v.ok()) return bad(v.error().message);
+  for (const auto* list : {&p.filter.device_types, &p.filter.hardware_revisions, &p.filter.sites,
+                           &p.filter.connectivity, &p.filter.tags}) {
+    for (const auto& s : *list) {
+      if (!is_valid_name(s)) return bad("bad name '" + s + "' in the device filter");
+    }
+  }
+  for (size_t i = 0; i < p.stratify_by.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (p.stratify_by[i] == p.stratify_by[j]) return bad("stratify_by names a dimension twice");
+    }
+  }
+  if (p.stages.empty()) return bad("needs at least one stage");
+  if (p.stages.size() > 100) return bad("more than 100 stages");
+  const bool by_count = p.stages.front().count > 0;
+  double last = 0;
+  for (size_t i = 0; i < p.stages.size(); ++i) {
+    const StageSpec& s = p.stages[i];
+    const std::string where = "stage " + std::to_string(i + 1) + " (" + s.name + "): ";
+    if (!is_valid_name(s.name)) return bad(where + "bad name");
+    for (size_t j = 0; j < i; ++j) {
+      if (p.stages[j].name == s.name) return bad(where + "duplicate stage name");
+    }
+    if ((s.count > 0) != by_count) return bad(where + "stages must all use percent or all use count");
+    const double size = by_count ? s.count : s.percent;
+    if (!by_count && !(s.percent > 0 && s.percent <= 100)) return bad(where + "percent must be in (0, 100]");
+    if (size <= last) return bad(where + "stages are cumulative: each must be larger than the one before");
+    if (s.soak.count() < 0) return bad(where + "soak must not be negative");
+    last = size;
+  }
+  if (!by_count && p.stages.back().percent != 100) return bad("the last stage must be 100%");
+  const GatePolicy& g = p.gate;
+  if (!(g.max_failure_rate >= 0 && g.max_failure_rate < 1)) return bad("gate max_failure_rate must be in [0, 1)");
+  if (!(g.confidence >= 0.5 && g.confidence < 1)) return bad("gate confidence must be in [0.5, 1)");
+  if (g.min_sample == 0) return bad("gate min_sample must be at least 1");
+  const DeliveryConstraints& c = p.constraints;
+  if (!(c.max_per_minute >= 0) || !std::isfinite(c.max_per_minute)) return bad("max_per_minute must be >= 0");
+  if (!(c.ramp_from_per_minute >= 0) || c.ramp_from_per_minute > c.max_per_minute) {
+    return bad("ramp_from_per_minute must be within [0, max_per_minute]");
+  }
+  if (c.ramp_over.count() < 0 || (c.ramp_over.count() > 0 && c.max_per_minute == 0)) {
+    return bad("ramp_over needs max_per_minute and must not be negative");
+  }
+  if (!(p.settle_fraction > 0 && p.settle_fraction <= 1)) return bad("settle_fraction must be in (0, 1]");
+  return ok_status();
+}
+
+}  // namespace drover

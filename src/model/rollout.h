@@ -1,0 +1,176 @@
+// A rollout: the plan an operator writes (what, to whom, in which stages, under which gates
+// and constraints) and the persistent runtime records the engine keeps for it: the rollout
+// itself and one Deployment per targeted device.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "model/device.h"
+
+namespace drover {
+
+// ---------------------------------------------------------------- the plan
+
+enum class FailurePolicy : uint8_t {
+  kPause,     // stop offering in the failing stratum; an operator may resume it
+  kAbort,     // stop the stratum for good; devices not yet offered are cancelled
+  kRollback,  // abort, and offer the previous version to devices that installed the new one
+};
+const char* to_string(FailurePolicy p);
+Result<FailurePolicy> parse_failure_policy(std::string_view s);
+
+// The attributes a stratum is made of. Cohorts sample every stratum; gates judge each one.
+enum class StratumDimension : uint8_t { kHardwareRevision, kSite, kConnectivity };
+const char* to_string(StratumDimension d);
+Result<StratumDimension> parse_stratum_dimension(std::string_view s);
+
+// Which devices a rollout may reach. An empty list means "any"; `tags` must all be present.
+struct DeviceFilter {
+  std::vector<std::string> device_types;
+  std::vector<std::string> hardware_revisions;
+  std::vector<std::string> sites;
+  std::vector<std::string> connectivity;
+  std::vector<std::string> tags;
+  bool matches(const Device& d) const;
+  friend bool operator==(const DeviceFilter&, const DeviceFilter&) = default;
+};
+
+// Stages are cumulative: "canary 1%, early 10%, broad 50%, all 100%". A stage is sized by
+// `percent` of each stratum, or by `count` devices over the whole target set (spread over
+// the strata in proportion). The last stage must reach everything (100% or the whole set).
+struct StageSpec {
+  std::string name;
+  double percent = 0;  // (0, 100]; used when count == 0
+  uint32_t count = 0;  // > 0 selects count sizing
+  Duration soak{0};    // wait after the stage settles before the next one starts
+  friend bool operator==(const StageSpec&, const StageSpec&) = default;
+};
+
+struct GatePolicy {
+  // A stratum fails its gate when, with `confidence`, its failure rate exceeds
+  // `max_failure_rate` (the Wilson score interval's lower bound is above it), judged only
+  // once `min_sample` of its deployments have finished.
+  double max_failure_rate = 0.05;
+  double confidence = 0.95;
+  uint32_t min_sample = 5;
+  friend bool operator==(const GatePolicy&, const GatePolicy&) = default;
+};
+
+struct DeliveryConstraints {
+  bool respect_windows = true;  // offer only inside the device's site maintenance window
+  double max_per_minute = 0;    // offers per minute over the whole rollout; 0 = no limit
+  double ramp_from_per_minute = 0;  // with ramp_over: the rate starts here and grows linearly
+  Duration ramp_over{0};            //   to max_per_minute over this long after the start
+  uint32_t max_in_flight = 0;   // devices offered but not finished; 0 = no limit
+  friend bool operator==(const DeliveryConstraints&, const DeliveryConstraints&) = default;
+};
+
+struct RolloutPlan {
+  std::string name;
+  std::string artifact_name;
+  std::string artifact_version;
+  DeviceFilter filter;
+  std::vector<StratumDimension> stratify_by{StratumDimension::kHardwareRevision, StratumDimension::kSite,
+                                            StratumDimension::kConnectivity};
+  std::vector<StageSpec> stages;
+  GatePolicy gate;
+  FailurePolicy on_failure = FailurePolicy::kRollback;
+  DeliveryConstraints constraints;
+  // A stage settles (its soak starts) once this share of its cohort has finished.
+  double settle_fraction = 0.9;
+  // Each stratum puts at least this many devices in the first stage (when it has them).
+  uint32_t min_per_stratum = 1;
+  friend bool operator==(const RolloutPlan&, const RolloutPlan&) = default;
+};
+
+// Checks every field; a failure names the field and the rule.
+Status validate(const RolloutPlan& p);
+
+// ---------------------------------------------------------------- runtime records
+
+enum class RolloutState : uint8_t {
+  kCreated,      // planned, not started
+  kRunning,      // stages advancing
+  kPaused,       // operator pause: no new offers anywhere
+  kCompleted,    // the last stage finished (some strata may have halted)
+  kFailed,       // every stratum halted
+  kAborted,      // operator abort: pending devices cancelled
+  kRollingBack,  // operator rollback: every updated device is offered the previous version
+};
+const char* to_string(RolloutState s);
+Result<RolloutState> parse_rollout_state(std::string_view s);
+bool is_terminal(RolloutState s);
+
+struct StageProgress {
+  std::string name;
+  Timestamp started_at{};
+  Timestamp settled_at{};   // soak began; zero while not settled
+  Timestamp finished_at{};  // promoted or the rollout ended; zero while running
+  uint32_t devices = 0;     // cohort size (new devices this stage adds)
+  friend bool operator==(const StageProgress&, const StageProgress&) = default;
+};
+
+// A stratum that stopped receiving the update.
+struct HaltedStratum {
+  std::string key;                // e.g. "rev-c|bldg-017|lte"
+  std::string hardware_revision;  // the stratum's attributes (empty when not stratified by it)
+  std::string site;
+  std::string connectivity;
+  std::string reason;
+  FailurePolicy policy = FailurePolicy::kPause;
+  Timestamp halted_at{};
+  friend bool operator==(const HaltedStratum&, const HaltedStratum&) = default;
+};
+
+struct Rollout {
+  std::string id;
+  RolloutPlan plan;
+  RolloutState state = RolloutState::kCreated;
+  uint32_t stage = 0;  // index of the current stage
+  Timestamp created_at{};
+  Timestamp started_at{};
+  Timestamp finished_at{};
+  std::vector<StageProgress> stages;  // one per stage started so far
+  std::vector<HaltedStratum> halted;
+  uint32_t targets = 0;  // devices in the target set
+  friend bool operator==(const Rollout&, const Rollout&) = default;
+};
+
+enum class DeploymentState : uint8_t {
+  kPending,      // in a cohort, not yet offered
+  kOffered,      // the offer was handed to the device
+  kDownloading,
+  kInstalling,
+  kRebooting,    // trial boot of the new image
+  kSucceeded,    // committed
+  kFailed,       // install failed, or unhealthy after commit
+  kRolledBack,   // the device's trial boot failed and it returned to the previous image
+  kCancelled,    // never offered: the stratum or the rollout stopped
+  kSkipped,      // no longer compatible when its turn came
+  kRevertPending,  // fleet rollback: the previous version is to be offered
+  kReverting,      // the previous version was offered / is being installed
+  kReverted,       // back on the previous version
+  kRevertFailed,
+};
+const char* to_string(DeploymentState s);
+Result<DeploymentState> parse_deployment_state(std::string_view s);
+
+struct Deployment {
+  std::string rollout_id;
+  std::string device_id;
+  uint32_t stage = 0;      // the stage whose cohort holds the device
+  std::string stratum;     // stratum key
+  DeploymentState state = DeploymentState::kPending;
+  std::string from_version;  // what the device ran when first offered: the revert target
+  Timestamp updated_at{};
+  uint32_t offers = 0;     // how many times an offer (or re-send) went out
+  std::string error;       // last failure reason
+  friend bool operator==(const Deployment&, const Deployment&) = default;
+};
+
+}  // namespace drover

@@ -1,0 +1,85 @@
+// Store: where fleet state lives. One interface, two backends: store/sqlite (the embedded
+// default, durable) and store/memory (tests and very large simulations). Both pass the same
+// conformance suite (tests/store/store_conformance_test.cc).
+//
+// Writes go through apply(WriteBatch): every record in a batch is written, or none is. This
+// is what makes "persist, then act" in the rollout engine a single atomic step.
+//
+// Thread-safety: implementations are safe to call from several threads; a batch is atomic
+// with respect to concurrent readers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "model/artifact.h"
+#include "model/device.h"
+#include "model/rollout.h"
+#include "model/site.h"
+
+namespace drover {
+
+// Records to upsert (insert or replace by key) atomically.
+struct WriteBatch {
+  std::vector<Device> devices;          // key: id
+  std::vector<Site> sites;              // key: name
+  std::vector<Artifact> artifacts;      // key: (name, version)
+  std::vector<Rollout> rollouts;        // key: id
+  std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
+
+  bool empty() const {
+    return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() && deployments.empty();
+  }
+  void clear() { *this = WriteBatch{}; }
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Writes the whole batch or nothing. kIo when the backend fails; the store is unchanged.
+  virtual Status apply(const WriteBatch& batch) = 0;
+
+  // Lookups return std::nullopt when the record does not exist, an error only on failure.
+  virtual Result<std::optional<Device>> get_device(std::string_view id) = 0;
+  virtual Result<std::optional<Site>> get_site(std::string_view name) = 0;
+  virtual Result<std::optional<Artifact>> get_artifact(std::string_view name, std::string_view version) = 0;
+  virtual Result<std::optional<Rollout>> get_rollout(std::string_view id) = 0;
+  virtual Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
+                                                           std::string_view device_id) = 0;
+
+  // Listings are ordered by key.
+  virtual Result<std::vector<Device>> list_devices() = 0;
+  virtual Result<std::vector<Site>> list_sites() = 0;
+  virtual Result<std::vector<Artifact>> list_artifacts() = 0;
+  virtual Result<std::vector<Rollout>> list_rollouts() = 0;
+  // Every deployment of one rollout, ordered by device id.
+  virtual Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) = 0;
+
+  // Removes an artifact. kNotFound if absent.
+  virtual Status delete_artifact(std::string_view name, std::string_view version) = 0;
+
+  // A durable counter for ids: returns 1, 2, 3, ... per name, never the same value twice,
+  // even across restarts.
+  virtual Result<uint64_t> next_sequence(std::string_view name) = 0;
+};
+
+// The in-memory store. Nothing survives the process; everything else behaves as SQLite does.
+std::unique_ptr<Store> make_memory_store();
+
+struct SqliteOptions {
+  // FULL syncs the WAL on every commit (survives power loss); NORMAL syncs at checkpoints
+  // (survives a process crash, may lose the last commits on power loss).
+  bool synchronous_full = true;
+};
+
+// Opens (creating if needed) the SQLite store at `path`, running schema migrations.
+// kIo if the file cannot be opened; kCorruption if its schema is newer than this build.
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options = {});
+
+}  // namespace drover
