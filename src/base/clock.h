@@ -63,8 +63,8 @@ class SystemClock final : public Clock {
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::pair<Timestamp, TimerId>, Callback> timers_;  // GUARDED_BY(mu_)
-  TimerId next_id_ = 1;                                        // GUARDED_BY(mu_)
-  bool stopping_ = false;                                      // GUARDED_BY(mu_)
+  TimerId next_id_ = 1;                                       // GUARDED_BY(mu_)
+  bool stopping_ = false;                                     // GUARDED_BY(mu_)
   std::thread thread_;
 };
 

@@ -28,7 +28,8 @@ Result<E> enum_parse(const EnumNames<E, N>& names, std::string_view text, const 
   }
   std::string options;
   for (const auto& [v, n] : names) options += (options.empty() ? "" : ", ") + std::string(n);
-  return invalid_argument("unknown " + std::string(what) + " '" + std::string(text) + "' (one of: " + options + ")");
+  return invalid_argument("unknown " + std::string(what) + " '" + std::string(text) +
+                          "' (one of: " + options + ")");
 }
 
 }  // namespace drover

@@ -19,8 +19,8 @@ void JsonReader::fail(const std::string& key, const std::string& why) const {
 void JsonReader::allow_only(std::initializer_list<const char*> allowed) const {
   if (!j_.is_object()) fail("", "must be an object");
   for (const auto& item : j_.items()) {
-    const bool known = std::any_of(allowed.begin(), allowed.end(),
-                                   [&](const char* k) { return item.key() == k; });
+    const bool known =
+        std::any_of(allowed.begin(), allowed.end(), [&](const char* k) { return item.key() == k; });
     if (!known) {
       std::string names;
       for (const char* k : allowed) names += (names.empty() ? "" : ", ") + std::string(k);
@@ -110,7 +110,8 @@ Duration JsonReader::duration(const char* key) const {
   const auto& v = at(key);
   if (v.is_number()) {
     const double s = v.get<double>();
-    if (!std::isfinite(s) || s < 0 || s > 1e12) fail(key, "must be a non-negative number of seconds");
+    if (!std::isfinite(s) || s < 0 || s > 1e12)
+      fail(key, "must be a non-negative number of seconds");
     return Duration(static_cast<int64_t>(s * 1000));
   }
   if (!v.is_string()) fail(key, "must be a duration such as \"15m\" or a number of seconds");

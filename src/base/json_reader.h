@@ -6,12 +6,11 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "base/result.h"
@@ -34,7 +33,7 @@ class JsonReader {
   // Refuses keys not in `allowed`; requires an object.
   void allow_only(std::initializer_list<const char*> allowed) const;
 
-  JsonReader child(const char* key) const;  // required object field
+  JsonReader child(const char* key) const;               // required object field
   std::vector<JsonReader> array(const char* key) const;  // optional array field; empty if absent
 
   std::string str(const char* key) const;  // required

@@ -12,14 +12,14 @@
 namespace drover {
 
 enum class ErrorCode {
-  kInvalidArgument,  // the caller's input is malformed or violates a rule
-  kNotFound,         // the named thing does not exist
-  kAlreadyExists,    // a create collided with an existing record
+  kInvalidArgument,     // the caller's input is malformed or violates a rule
+  kNotFound,            // the named thing does not exist
+  kAlreadyExists,       // a create collided with an existing record
   kFailedPrecondition,  // the request is valid but the state does not allow it now
-  kConflict,         // a state machine refused a transition
-  kIo,               // the disk or the database failed
-  kCorruption,       // stored data could not be read back
-  kInternal,         // a dependency failed in a way the caller cannot fix
+  kConflict,            // a state machine refused a transition
+  kIo,                  // the disk or the database failed
+  kCorruption,          // stored data could not be read back
+  kInternal,            // a dependency failed in a way the caller cannot fix
 };
 
 const char* error_code_name(ErrorCode code);
@@ -112,9 +112,9 @@ inline Status ok_status() { return {}; }
   } while (false)
 
 // Propagates an error Result from the current function.
-#define DROVER_TRY(expr)                    \
-  do {                                      \
-    auto drover_try_result_ = (expr);       \
+#define DROVER_TRY(expr)                                             \
+  do {                                                               \
+    auto drover_try_result_ = (expr);                                \
     if (!drover_try_result_.ok()) return drover_try_result_.error(); \
   } while (false)
 

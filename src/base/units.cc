@@ -1,11 +1,11 @@
 #include "base/units.h"
 
+#include <date/date.h>
+
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-
-#include <date/date.h>
 
 namespace drover {
 namespace {
@@ -114,7 +114,8 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   } else if (unit == "gib") {
     mult = 1024.0 * 1024 * 1024;
   } else {
-    return invalid_argument("bad size '" + original + "': unit must be B, KB, MB, GB, KiB, MiB or GiB");
+    return invalid_argument("bad size '" + original +
+                            "': unit must be B, KB, MB, GB, KiB, MiB or GiB");
   }
   const double bytes = n * mult;
   if (bytes > 1e15) return invalid_argument("size '" + original + "' is too large");
@@ -136,7 +137,8 @@ Result<uint64_t> parse_bitrate(std::string_view text) {
   } else if (unit == "gbps") {
     mult = 1e9;
   } else {
-    return invalid_argument("bad bit rate '" + original + "': unit must be bps, kbps, Mbps or Gbps");
+    return invalid_argument("bad bit rate '" + original +
+                            "': unit must be bps, kbps, Mbps or Gbps");
   }
   const double bps = n * mult;
   if (bps < 1 || bps > 1e12) return invalid_argument("bit rate '" + original + "' is out of range");
@@ -188,7 +190,8 @@ Result<uint8_t> parse_weekdays(std::string_view text) {
     const int from = day_index(part.substr(0, dash));
     const int to = dash == std::string_view::npos ? from : day_index(part.substr(dash + 1));
     if (from < 0 || to < 0) {
-      return invalid_argument("bad weekdays '" + original + "': use mon..sun, ranges like mon-fri, or daily");
+      return invalid_argument("bad weekdays '" + original +
+                              "': use mon..sun, ranges like mon-fri, or daily");
     }
     // A range may wrap the week: fri-mon is fri, sat, sun, mon.
     for (int d = from;; d = (d + 1) % 7) {
@@ -218,7 +221,8 @@ Result<Timestamp> parse_utc_timestamp(std::string_view text) {
   unsigned mo = 0, d = 0, h = 0, mi = 0, s = 0;
   char z = 0;
   if (text.size() != 20 ||
-      std::sscanf(original.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d, &h, &mi, &s, &z) != 7 ||
+      std::sscanf(original.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d, &h, &mi, &s, &z) !=
+          7 ||
       z != 'Z') {
     return invalid_argument("bad timestamp '" + original + "': expected YYYY-MM-DDTHH:MM:SSZ");
   }

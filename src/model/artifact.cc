@@ -16,15 +16,18 @@ bool sorted_unique_names(std::vector<std::string>& v) {
 Status validate(Artifact& a) {
   if (!is_valid_name(a.name)) return invalid_argument("bad artifact name '" + a.name + "'");
   const std::string where = "artifact '" + a.name + "@" + a.version + "': ";
-  if (auto v = Version::parse(a.version); !v.ok()) return invalid_argument(where + v.error().message);
+  if (auto v = Version::parse(a.version); !v.ok())
+    return invalid_argument(where + v.error().message);
   if (a.device_types.empty()) return invalid_argument(where + "device_types must not be empty");
-  if (!sorted_unique_names(a.device_types)) return invalid_argument(where + "bad or duplicate device type");
+  if (!sorted_unique_names(a.device_types))
+    return invalid_argument(where + "bad or duplicate device type");
   if (!sorted_unique_names(a.hardware_revisions)) {
     return invalid_argument(where + "bad or duplicate hardware revision");
   }
   for (const auto& dep : a.depends) {
     if (!is_valid_name(dep.component)) return invalid_argument(where + "bad dependency component");
-    if (dep.component == a.name) return invalid_argument(where + "an artifact cannot depend on its own component");
+    if (dep.component == a.name)
+      return invalid_argument(where + "an artifact cannot depend on its own component");
     if (auto c = VersionConstraint::parse(dep.constraint); !c.ok()) {
       return invalid_argument(where + c.error().message);
     }
@@ -42,18 +45,21 @@ Status validate(Artifact& a) {
 
 Status check_compatible(const Artifact& a, const Device& d) {
   auto refuse = [&](std::string why) {
-    return Error{ErrorCode::kFailedPrecondition, a.key() + " does not fit device '" + d.id + "': " + why};
+    return Error{ErrorCode::kFailedPrecondition,
+                 a.key() + " does not fit device '" + d.id + "': " + why};
   };
   if (!std::binary_search(a.device_types.begin(), a.device_types.end(), d.device_type)) {
     return refuse("device type " + d.device_type + " not supported");
   }
   if (!a.hardware_revisions.empty() &&
-      !std::binary_search(a.hardware_revisions.begin(), a.hardware_revisions.end(), d.hardware_revision)) {
+      !std::binary_search(a.hardware_revisions.begin(), a.hardware_revisions.end(),
+                          d.hardware_revision)) {
     return refuse("hardware revision " + d.hardware_revision + " not supported");
   }
   for (const auto& dep : a.depends) {
     const std::string* have = d.installed_version(dep.component);
-    if (have == nullptr) return refuse("needs " + dep.component + " " + dep.constraint + ", not installed");
+    if (have == nullptr)
+      return refuse("needs " + dep.component + " " + dep.constraint + ", not installed");
     auto v = Version::parse(*have);
     auto c = VersionConstraint::parse(dep.constraint);
     if (!v.ok() || !c.ok() || !c->matches(*v)) {

@@ -18,8 +18,8 @@ struct Dependency {
 };
 
 struct Artifact {
-  std::string name;     // the component it installs, e.g. "firmware"
-  std::string version;  // semantic version
+  std::string name;                             // the component it installs, e.g. "firmware"
+  std::string version;                          // semantic version
   std::vector<std::string> device_types;        // non-empty
   std::vector<std::string> hardware_revisions;  // empty: every revision of those types
   std::vector<Dependency> depends;

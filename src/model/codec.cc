@@ -156,8 +156,8 @@ std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
 // ---------------------------------------------------------------- decoders
 
 Device read_device(const JsonReader& r) {
-  r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags", "installed",
-                "update_state", "decommissioned"});
+  r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
+                "installed", "update_state", "decommissioned"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -205,7 +205,8 @@ Site read_site(const JsonReader& r) {
 }
 
 Artifact read_artifact(const JsonReader& r) {
-  r.allow_only({"name", "version", "device_types", "hardware_revisions", "depends", "size", "sha256"});
+  r.allow_only(
+      {"name", "version", "device_types", "hardware_revisions", "depends", "size", "sha256"});
   Artifact a;
   a.name = r.str("name");
   a.version = r.str("version");
@@ -226,8 +227,8 @@ Artifact read_artifact(const JsonReader& r) {
 }
 
 RolloutPlan read_plan(const JsonReader& r) {
-  r.allow_only({"name", "artifact", "filter", "stratify_by", "stages", "gate", "on_failure", "constraints",
-                "settle_fraction", "min_per_stratum"});
+  r.allow_only({"name", "artifact", "filter", "stratify_by", "stages", "gate", "on_failure",
+                "constraints", "settle_fraction", "min_per_stratum"});
   RolloutPlan p;
   p.name = r.str("name");
   const JsonReader art = r.child("artifact");
@@ -269,7 +270,8 @@ RolloutPlan read_plan(const JsonReader& r) {
   if (r.has("on_failure")) p.on_failure = enum_at(r, "on_failure", &parse_failure_policy);
   if (r.has("constraints")) {
     const JsonReader c = r.child("constraints");
-    c.allow_only({"respect_windows", "max_per_minute", "ramp_from_per_minute", "ramp_over", "max_in_flight"});
+    c.allow_only({"respect_windows", "max_per_minute", "ramp_from_per_minute", "ramp_over",
+                  "max_in_flight"});
     auto& k = p.constraints;
     k.respect_windows = c.boolean_or("respect_windows", k.respect_windows);
     k.max_per_minute = c.number_or("max_per_minute", k.max_per_minute);
@@ -284,8 +286,8 @@ RolloutPlan read_plan(const JsonReader& r) {
 }
 
 Rollout read_rollout(const JsonReader& r) {
-  r.allow_only({"id", "plan", "state", "stage", "created_at", "started_at", "finished_at", "stages", "halted",
-                "targets"});
+  r.allow_only({"id", "plan", "state", "stage", "created_at", "started_at", "finished_at", "stages",
+                "halted", "targets"});
   Rollout out;
   out.id = r.str("id");
   if (!is_valid_name(out.id)) r.fail("id", "bad rollout id");
@@ -297,14 +299,17 @@ Rollout read_rollout(const JsonReader& r) {
   out.finished_at = timestamp_at(r, "finished_at");
   for (const auto& s : r.array("stages")) {
     s.allow_only({"name", "started_at", "settled_at", "finished_at", "devices"});
-    out.stages.push_back({s.str("name"), timestamp_at(s, "started_at"), timestamp_at(s, "settled_at"),
-                          timestamp_at(s, "finished_at"), static_cast<uint32_t>(s.uint_or("devices", 0))});
+    out.stages.push_back({s.str("name"), timestamp_at(s, "started_at"),
+                          timestamp_at(s, "settled_at"), timestamp_at(s, "finished_at"),
+                          static_cast<uint32_t>(s.uint_or("devices", 0))});
   }
   for (const auto& h : r.array("halted")) {
-    h.allow_only({"key", "hardware_revision", "site", "connectivity", "reason", "policy", "halted_at"});
+    h.allow_only(
+        {"key", "hardware_revision", "site", "connectivity", "reason", "policy", "halted_at"});
     out.halted.push_back({h.str("key"), h.str_or("hardware_revision", ""), h.str_or("site", ""),
                           h.str_or("connectivity", ""), h.str_or("reason", ""),
-                          enum_at(h, "policy", &parse_failure_policy), timestamp_at(h, "halted_at")});
+                          enum_at(h, "policy", &parse_failure_policy),
+                          timestamp_at(h, "halted_at")});
   }
   out.targets = static_cast<uint32_t>(r.uint_or("targets", 0));
   if (out.stage >= out.plan.stages.size()) r.fail("stage", "beyond the plan's last stage");
@@ -312,8 +317,8 @@ Rollout read_rollout(const JsonReader& r) {
 }
 
 Deployment read_deployment(const JsonReader& r) {
-  r.allow_only({"rollout_id", "device_id", "stage", "stratum", "state", "from_version", "updated_at", "offers",
-                "error"});
+  r.allow_only({"rollout_id", "device_id", "stage", "stratum", "state", "from_version",
+                "updated_at", "offers", "error"});
   Deployment d;
   d.rollout_id = r.str("rollout_id");
   d.device_id = r.str("device_id");
@@ -328,19 +333,23 @@ Deployment read_deployment(const JsonReader& r) {
 }
 
 Result<Device> device_from_json(std::string_view text) {
-  return parse_json_document<Device>(text, "device", [](const JsonReader& r) { return read_device(r); });
+  return parse_json_document<Device>(text, "device",
+                                     [](const JsonReader& r) { return read_device(r); });
 }
 Result<Site> site_from_json(std::string_view text) {
   return parse_json_document<Site>(text, "site", [](const JsonReader& r) { return read_site(r); });
 }
 Result<Artifact> artifact_from_json(std::string_view text) {
-  return parse_json_document<Artifact>(text, "artifact", [](const JsonReader& r) { return read_artifact(r); });
+  return parse_json_document<Artifact>(text, "artifact",
+                                       [](const JsonReader& r) { return read_artifact(r); });
 }
 Result<RolloutPlan> plan_from_json(std::string_view text) {
-  return parse_json_document<RolloutPlan>(text, "plan", [](const JsonReader& r) { return read_plan(r); });
+  return parse_json_document<RolloutPlan>(text, "plan",
+                                          [](const JsonReader& r) { return read_plan(r); });
 }
 Result<Rollout> rollout_from_json(std::string_view text) {
-  return parse_json_document<Rollout>(text, "rollout", [](const JsonReader& r) { return read_rollout(r); });
+  return parse_json_document<Rollout>(text, "rollout",
+                                      [](const JsonReader& r) { return read_rollout(r); });
 }
 Result<Deployment> deployment_from_json(std::string_view text) {
   return parse_json_document<Deployment>(text, "deployment",

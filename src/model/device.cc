@@ -25,8 +25,8 @@ Result<UpdateState> parse_update_state(std::string_view s) {
 bool is_valid_name(std::string_view s) {
   if (s.empty() || s.size() > 128 || s[0] == '.' || s[0] == '-') return false;
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
   });
 }
 
@@ -38,8 +38,9 @@ const std::string* Device::installed_version(std::string_view component) const {
 }
 
 void Device::set_installed(std::string_view component, std::string_view version) {
-  auto it = std::lower_bound(installed.begin(), installed.end(), component,
-                             [](const InstalledComponent& c, std::string_view n) { return c.component < n; });
+  auto it = std::lower_bound(
+      installed.begin(), installed.end(), component,
+      [](const InstalledComponent& c, std::string_view n) { return c.component < n; });
   if (it != installed.end() && it->component == component) {
     it->version = std::string(version);
   } else {
@@ -59,17 +60,20 @@ Status validate(Device& d) {
   std::sort(d.tags.begin(), d.tags.end());
   for (size_t i = 0; i < d.tags.size(); ++i) {
     if (!is_valid_name(d.tags[i])) return invalid_argument(where + "bad tag '" + d.tags[i] + "'");
-    if (i > 0 && d.tags[i] == d.tags[i - 1]) return invalid_argument(where + "duplicate tag '" + d.tags[i] + "'");
+    if (i > 0 && d.tags[i] == d.tags[i - 1])
+      return invalid_argument(where + "duplicate tag '" + d.tags[i] + "'");
   }
   std::sort(d.installed.begin(), d.installed.end(),
             [](const auto& a, const auto& b) { return a.component < b.component; });
   for (size_t i = 0; i < d.installed.size(); ++i) {
     const auto& c = d.installed[i];
-    if (!is_valid_name(c.component)) return invalid_argument(where + "bad component '" + c.component + "'");
+    if (!is_valid_name(c.component))
+      return invalid_argument(where + "bad component '" + c.component + "'");
     if (i > 0 && c.component == d.installed[i - 1].component) {
       return invalid_argument(where + "component '" + c.component + "' reported twice");
     }
-    if (auto v = Version::parse(c.version); !v.ok()) return invalid_argument(where + v.error().message);
+    if (auto v = Version::parse(c.version); !v.ok())
+      return invalid_argument(where + v.error().message);
   }
   return ok_status();
 }

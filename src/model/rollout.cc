@@ -21,7 +21,7 @@ constexpr EnumNames<StratumDimension, 3> kDimensionNames{{
     {StratumDimension::kConnectivity, "connectivity"},
 }};
 
-constexpr EnumNames<RolloutState, 7> kRolloutStateNames{{
+constexpr EnumNames<RolloutState, 8> kRolloutStateNames{{
     {RolloutState::kCreated, "created"},
     {RolloutState::kRunning, "running"},
     {RolloutState::kPaused, "paused"},
@@ -29,9 +29,10 @@ constexpr EnumNames<RolloutState, 7> kRolloutStateNames{{
     {RolloutState::kFailed, "failed"},
     {RolloutState::kAborted, "aborted"},
     {RolloutState::kRollingBack, "rolling_back"},
+    {RolloutState::kRolledBack, "rolled_back"},
 }};
 
-constexpr EnumNames<DeploymentState, 14> kDeploymentStateNames{{
+constexpr EnumNames<DeploymentState, 15> kDeploymentStateNames{{
     {DeploymentState::kPending, "pending"},
     {DeploymentState::kOffered, "offered"},
     {DeploymentState::kDownloading, "downloading"},
@@ -39,6 +40,7 @@ constexpr EnumNames<DeploymentState, 14> kDeploymentStateNames{{
     {DeploymentState::kRebooting, "rebooting"},
     {DeploymentState::kSucceeded, "succeeded"},
     {DeploymentState::kFailed, "failed"},
+    {DeploymentState::kUnhealthy, "unhealthy"},
     {DeploymentState::kRolledBack, "rolled_back"},
     {DeploymentState::kCancelled, "cancelled"},
     {DeploymentState::kSkipped, "skipped"},
@@ -67,7 +69,8 @@ Result<RolloutState> parse_rollout_state(std::string_view s) {
   return enum_parse(kRolloutStateNames, s, "rollout state");
 }
 bool is_terminal(RolloutState s) {
-  return s == RolloutState::kCompleted || s == RolloutState::kFailed || s == RolloutState::kAborted;
+  return s == RolloutState::kCompleted || s == RolloutState::kFailed ||
+         s == RolloutState::kAborted || s == RolloutState::kRolledBack;
 }
 const char* to_string(DeploymentState s) { return enum_name(kDeploymentStateNames, s); }
 Result<DeploymentState> parse_deployment_state(std::string_view s) {
@@ -75,8 +78,9 @@ Result<DeploymentState> parse_deployment_state(std::string_view s) {
 }
 
 bool DeviceFilter::matches(const Device& d) const {
-  if (!contains(device_types, d.device_type) || !contains(hardware_revisions, d.hardware_revision) ||
-      !contains(sites, d.site) || !contains(connectivity, d.connectivity)) {
+  if (!contains(device_types, d.device_type) ||
+      !contains(hardware_revisions, d.hardware_revision) || !contains(sites, d.site) ||
+      !contains(connectivity, d.connectivity)) {
     return false;
   }
   return std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
@@ -85,7 +89,9 @@ bool DeviceFilter::matches(const Device& d) const {
 }
 
 Status validate(const RolloutPlan& p) {
-  auto bad = [&](const std::string& why) { return invalid_argument("rollout plan '" + p.name + "': " + why); };
+  auto bad = [&](const std::string& why) {
+    return invalid_argument("rollout plan '" + p.name + "': " + why);
+  };
   if (!is_valid_name(p.name)) return invalid_argument("bad rollout plan name '" + p.name + "'");
   if (!is_valid_name(p.artifact_name)) return bad("bad artifact name");
   if (auto v = Version::parse(p.artifact_version); !v.ok()) return bad(v.error().message);
@@ -111,27 +117,33 @@ Status validate(const RolloutPlan& p) {
     for (size_t j = 0; j < i; ++j) {
       if (p.stages[j].name == s.name) return bad(where + "duplicate stage name");
     }
-    if ((s.count > 0) != by_count) return bad(where + "stages must all use percent or all use count");
+    if ((s.count > 0) != by_count)
+      return bad(where + "stages must all use percent or all use count");
     const double size = by_count ? s.count : s.percent;
-    if (!by_count && !(s.percent > 0 && s.percent <= 100)) return bad(where + "percent must be in (0, 100]");
-    if (size <= last) return bad(where + "stages are cumulative: each must be larger than the one before");
+    if (!by_count && !(s.percent > 0 && s.percent <= 100))
+      return bad(where + "percent must be in (0, 100]");
+    if (size <= last)
+      return bad(where + "stages are cumulative: each must be larger than the one before");
     if (s.soak.count() < 0) return bad(where + "soak must not be negative");
     last = size;
   }
   if (!by_count && p.stages.back().percent != 100) return bad("the last stage must be 100%");
   const GatePolicy& g = p.gate;
-  if (!(g.max_failure_rate >= 0 && g.max_failure_rate < 1)) return bad("gate max_failure_rate must be in [0, 1)");
+  if (!(g.max_failure_rate >= 0 && g.max_failure_rate < 1))
+    return bad("gate max_failure_rate must be in [0, 1)");
   if (!(g.confidence >= 0.5 && g.confidence < 1)) return bad("gate confidence must be in [0.5, 1)");
   if (g.min_sample == 0) return bad("gate min_sample must be at least 1");
   const DeliveryConstraints& c = p.constraints;
-  if (!(c.max_per_minute >= 0) || !std::isfinite(c.max_per_minute)) return bad("max_per_minute must be >= 0");
+  if (!(c.max_per_minute >= 0) || !std::isfinite(c.max_per_minute))
+    return bad("max_per_minute must be >= 0");
   if (!(c.ramp_from_per_minute >= 0) || c.ramp_from_per_minute > c.max_per_minute) {
     return bad("ramp_from_per_minute must be within [0, max_per_minute]");
   }
   if (c.ramp_over.count() < 0 || (c.ramp_over.count() > 0 && c.max_per_minute == 0)) {
     return bad("ramp_over needs max_per_minute and must not be negative");
   }
-  if (!(p.settle_fraction > 0 && p.settle_fraction <= 1)) return bad("settle_fraction must be in (0, 1]");
+  if (!(p.settle_fraction > 0 && p.settle_fraction <= 1))
+    return bad("settle_fraction must be in (0, 1]");
   return ok_status();
 }
 

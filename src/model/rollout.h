@@ -62,11 +62,11 @@ struct GatePolicy {
 };
 
 struct DeliveryConstraints {
-  bool respect_windows = true;  // offer only inside the device's site maintenance window
-  double max_per_minute = 0;    // offers per minute over the whole rollout; 0 = no limit
+  bool respect_windows = true;      // offer only inside the device's site maintenance window
+  double max_per_minute = 0;        // offers per minute over the whole rollout; 0 = no limit
   double ramp_from_per_minute = 0;  // with ramp_over: the rate starts here and grows linearly
   Duration ramp_over{0};            //   to max_per_minute over this long after the start
-  uint32_t max_in_flight = 0;   // devices offered but not finished; 0 = no limit
+  uint32_t max_in_flight = 0;       // devices offered but not finished; 0 = no limit
   friend bool operator==(const DeliveryConstraints&, const DeliveryConstraints&) = default;
 };
 
@@ -75,7 +75,8 @@ struct RolloutPlan {
   std::string artifact_name;
   std::string artifact_version;
   DeviceFilter filter;
-  std::vector<StratumDimension> stratify_by{StratumDimension::kHardwareRevision, StratumDimension::kSite,
+  std::vector<StratumDimension> stratify_by{StratumDimension::kHardwareRevision,
+                                            StratumDimension::kSite,
                                             StratumDimension::kConnectivity};
   std::vector<StageSpec> stages;
   GatePolicy gate;
@@ -101,6 +102,7 @@ enum class RolloutState : uint8_t {
   kFailed,       // every stratum halted
   kAborted,      // operator abort: pending devices cancelled
   kRollingBack,  // operator rollback: every updated device is offered the previous version
+  kRolledBack,   // the operator rollback finished
 };
 const char* to_string(RolloutState s);
 Result<RolloutState> parse_rollout_state(std::string_view s);
@@ -142,16 +144,17 @@ struct Rollout {
 };
 
 enum class DeploymentState : uint8_t {
-  kPending,      // in a cohort, not yet offered
-  kOffered,      // the offer was handed to the device
+  kPending,  // in a cohort, not yet offered
+  kOffered,  // the offer was handed to the device
   kDownloading,
   kInstalling,
-  kRebooting,    // trial boot of the new image
-  kSucceeded,    // committed
-  kFailed,       // install failed, or unhealthy after commit
-  kRolledBack,   // the device's trial boot failed and it returned to the previous image
-  kCancelled,    // never offered: the stratum or the rollout stopped
-  kSkipped,      // no longer compatible when its turn came
+  kRebooting,      // trial boot of the new image
+  kSucceeded,      // committed
+  kFailed,         // the install failed; the device still runs the previous version
+  kUnhealthy,      // committed, then reported itself unhealthy; runs the new version
+  kRolledBack,     // the device's trial boot failed and it returned to the previous image
+  kCancelled,      // never offered: the stratum or the rollout stopped
+  kSkipped,        // no longer compatible when its turn came
   kRevertPending,  // fleet rollback: the previous version is to be offered
   kReverting,      // the previous version was offered / is being installed
   kReverted,       // back on the previous version
@@ -163,13 +166,13 @@ Result<DeploymentState> parse_deployment_state(std::string_view s);
 struct Deployment {
   std::string rollout_id;
   std::string device_id;
-  uint32_t stage = 0;      // the stage whose cohort holds the device
-  std::string stratum;     // stratum key
+  uint32_t stage = 0;   // the stage whose cohort holds the device
+  std::string stratum;  // stratum key
   DeploymentState state = DeploymentState::kPending;
   std::string from_version;  // what the device ran when first offered: the revert target
   Timestamp updated_at{};
-  uint32_t offers = 0;     // how many times an offer (or re-send) went out
-  std::string error;       // last failure reason
+  uint32_t offers = 0;  // how many times an offer (or re-send) went out
+  std::string error;    // last failure reason
   friend bool operator==(const Deployment&, const Deployment&) = default;
 };
 

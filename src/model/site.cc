@@ -1,8 +1,8 @@
 #include "model/site.h"
 
-#include <algorithm>
-
 #include <date/tz.h>
+
+#include <algorithm>
 
 #include "model/device.h"
 
@@ -19,9 +19,11 @@ Result<const date::time_zone*> locate_time_zone(const std::string& name) {
 Status validate(const Site& s) {
   if (!is_valid_name(s.name)) return invalid_argument("bad site name '" + s.name + "'");
   const std::string where = "site '" + s.name + "': ";
-  if (auto z = locate_time_zone(s.time_zone); !z.ok()) return invalid_argument(where + z.error().message);
+  if (auto z = locate_time_zone(s.time_zone); !z.ok())
+    return invalid_argument(where + z.error().message);
   for (const auto& w : s.windows) {
-    if ((w.days & 0x7f) == 0 || (w.days & 0x80) != 0) return invalid_argument(where + "window has no days");
+    if ((w.days & 0x7f) == 0 || (w.days & 0x80) != 0)
+      return invalid_argument(where + "window has no days");
     if (w.start_minute < 0 || w.start_minute >= 24 * 60) {
       return invalid_argument(where + "window start must be within 00:00..23:59");
     }
@@ -53,7 +55,8 @@ void WindowSchedule::intervals_near(Timestamp t,
       const auto start = zone_->to_sys(local_start, date::choose::earliest);
       const auto end = zone_->to_sys(local_end, date::choose::earliest);
       if (end > start) {
-        out.emplace_back(chr::time_point_cast<Duration>(start), chr::time_point_cast<Duration>(end));
+        out.emplace_back(chr::time_point_cast<Duration>(start),
+                         chr::time_point_cast<Duration>(end));
       }
     }
   }
@@ -64,7 +67,8 @@ bool WindowSchedule::is_open(Timestamp t) const {
   if (windows_.empty()) return true;
   std::vector<std::pair<Timestamp, Timestamp>> iv;
   intervals_near(t, iv);
-  return std::any_of(iv.begin(), iv.end(), [&](const auto& i) { return i.first <= t && t < i.second; });
+  return std::any_of(iv.begin(), iv.end(),
+                     [&](const auto& i) { return i.first <= t && t < i.second; });
 }
 
 Timestamp WindowSchedule::next_open(Timestamp t) const {

@@ -19,15 +19,15 @@ namespace drover {
 // A window may run past midnight (22:00 for 8h ends at 06:00 the next day); `days` names
 // the day it starts on.
 struct MaintenanceWindow {
-  uint8_t days = 0x7f;   // bit 0 = Monday ... bit 6 = Sunday
-  int start_minute = 0;  // minutes after local midnight, 0..1439
+  uint8_t days = 0x7f;     // bit 0 = Monday ... bit 6 = Sunday
+  int start_minute = 0;    // minutes after local midnight, 0..1439
   int length_minutes = 0;  // 1..10080
   friend bool operator==(const MaintenanceWindow&, const MaintenanceWindow&) = default;
 };
 
 struct Site {
   std::string name;
-  std::string time_zone = "UTC";  // IANA name, e.g. "America/Chicago"
+  std::string time_zone = "UTC";           // IANA name, e.g. "America/Chicago"
   std::vector<MaintenanceWindow> windows;  // empty: always open
   friend bool operator==(const Site&, const Site&) = default;
 };

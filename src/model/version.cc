@@ -130,9 +130,9 @@ Result<VersionConstraint> VersionConstraint::parse(std::string_view text) {
     while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
     while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
     Op op = Op::kEq;
-    for (auto [prefix, o] : {std::pair{">=", Op::kGe}, std::pair{"<=", Op::kLe},
-                             std::pair{"!=", Op::kNe}, std::pair{">", Op::kGt},
-                             std::pair{"<", Op::kLt}, std::pair{"=", Op::kEq}}) {
+    for (auto [prefix, o] :
+         {std::pair{">=", Op::kGe}, std::pair{"<=", Op::kLe}, std::pair{"!=", Op::kNe},
+          std::pair{">", Op::kGt}, std::pair{"<", Op::kLt}, std::pair{"=", Op::kEq}}) {
       if (part.starts_with(prefix)) {
         op = o;
         part.remove_prefix(std::string_view(prefix).size());
@@ -142,7 +142,8 @@ Result<VersionConstraint> VersionConstraint::parse(std::string_view text) {
     while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
     auto v = Version::parse(part);
     if (!v.ok()) {
-      return invalid_argument("bad version constraint '" + std::string(text) + "': " + v.error().message);
+      return invalid_argument("bad version constraint '" + std::string(text) +
+                              "': " + v.error().message);
     }
     out.terms_.push_back({op, std::move(*v)});
     if (comma == std::string_view::npos) break;

@@ -1,0 +1,7 @@
+# Writes OUTPUT: a C++ file defining drover::app::kDemoScenario as the text of INPUT.
+file(READ "${INPUT}" text)
+string(FIND "${text}" ")drover\"" clash)
+if(NOT clash EQUAL -1)
+  message(FATAL_ERROR "${INPUT} contains the raw-string delimiter )drover\"")
+endif()
+file(WRITE "${OUTPUT}" "// Generated from ${INPUT} by src/app/embed.cmake.\n#include \"app/demo_scenario.h\"\n\nnamespace drover::app {\nconst char* const kDemoScenario = R\"drover(${text})drover\";\n}  // namespace drover::app\n")

@@ -1,0 +1,188 @@
+// drover: the control plane's command line. This issue brings the digital twin:
+//   drover sim SCENARIO [--seed N] [--devices N] [--report-json FILE] [--store memory|sqlite:PATH]
+//   drover demo [--devices N] [--report-json FILE]
+//   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+
+#include "app/demo_scenario.h"
+#include "base/units.h"
+#include "sim/simulator.h"
+
+namespace {
+
+using drover::sim::Report;
+using drover::sim::Scenario;
+using drover::sim::SimOptions;
+
+struct SimArgs {
+  std::string scenario;
+  uint64_t seed = 0;
+  uint32_t devices = 0;
+  std::string report_json;
+  std::string store = "memory";
+  bool quiet = false;
+  bool json = false;
+};
+
+void add_common(CLI::App* cmd, SimArgs& a) {
+  cmd->add_option("--seed", a.seed, "override the scenario's random seed");
+  cmd->add_option("--devices", a.devices, "override the scenario's device count")
+      ->check(CLI::Range(1u, 10'000'000u));
+}
+
+SimOptions options_from(const SimArgs& a) {
+  SimOptions o;
+  if (a.seed != 0) o.seed = a.seed;
+  if (a.devices != 0) o.devices = a.devices;
+  o.store = a.store;
+  if (!a.quiet) {
+    o.timeline = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
+  }
+  if (!a.quiet && isatty(STDERR_FILENO)) {
+    o.progress = [last = -1](double f, uint32_t updated, uint32_t eligible) mutable {
+      const int pct = static_cast<int>(std::min(1.0, f) * 100);
+      if (pct == last) return;
+      last = pct;
+      const int bar = pct / 4;
+      std::fprintf(stderr, "\r[%-25s] %3d%% of the horizon  %u / %u updated ",
+                   std::string(bar, '#').c_str(), pct, updated, eligible);
+      if (pct >= 100) std::fprintf(stderr, "\n");
+    };
+  }
+  return o;
+}
+
+std::string seconds_text(const std::optional<double>& s) {
+  if (!s) return "never";
+  return drover::format_duration(drover::Duration(static_cast<int64_t>(*s) * 1000));
+}
+
+void print_summary(const Report& r) {
+  std::printf("\n== %s: %u devices, seed %llu ==\n", r.scenario.c_str(), r.devices_total,
+              static_cast<unsigned long long>(r.seed));
+  std::printf("  rollout                %s\n", r.rollout_state.c_str());
+  std::printf("  eligible               %u\n", r.devices_eligible);
+  std::printf("  updated                %u\n", r.devices_updated);
+  std::printf("  failed                 %u\n", r.devices_failed);
+  std::printf("  rolled back            %u\n", r.devices_rolled_back);
+  std::printf("  not offered (halted)   %u\n", r.devices_cancelled);
+  std::printf("  unreachable            %u\n", r.devices_unreachable);
+  std::printf("  bricked                %u\n", r.devices_bricked);
+  for (const auto& h : r.halted_strata) {
+    std::string who = h.hardware_revision.empty() ? "" : "hardware revision " + h.hardware_revision;
+    if (!h.site.empty()) who += (who.empty() ? "" : ", ") + std::string("site ") + h.site;
+    if (!h.connectivity.empty())
+      who += (who.empty() ? "" : ", ") + std::string("link ") + h.connectivity;
+    std::printf("  halted                 %s: %s\n", who.c_str(), h.reason.c_str());
+  }
+  std::printf("  time to 50%% / 95%% / 100%% of healthy strata   %s / %s / %s\n",
+              seconds_text(r.time_to_50_percent_s).c_str(),
+              seconds_text(r.time_to_95_percent_s).c_str(),
+              seconds_text(r.time_to_100_percent_s).c_str());
+  std::printf(
+      "  simulated %s in %.2f s wall; %llu check-ins through DeviceService (%.0f/s)\n",
+      drover::format_duration(drover::Duration(static_cast<int64_t>(r.simulated_seconds) * 1000))
+          .c_str(),
+      r.wall_seconds, static_cast<unsigned long long>(r.checkins), r.checkins_per_wall_second);
+}
+
+int run(const Scenario& scenario, const SimArgs& args, bool preflight) {
+  SimOptions o = options_from(args);
+  o.preflight = preflight;
+  if (preflight || args.json) o.timeline = nullptr;
+  auto report = drover::sim::run_simulation(scenario, o);
+  if (!report.ok()) {
+    std::cerr << "drover: " << report.error().to_string() << "\n";
+    return 1;
+  }
+  if (!args.report_json.empty()) {
+    std::ofstream out(args.report_json);
+    out << report->to_json();
+    if (!out) {
+      std::cerr << "drover: cannot write " << args.report_json << "\n";
+      return 1;
+    }
+  }
+  if (args.json) {
+    std::cout << report->to_json();
+  } else if (preflight) {
+    std::printf("pre-flight of rollout %s on the twin of %u devices (defects ignored)\n",
+                scenario.rollout.name.c_str(), report->devices_total);
+    std::printf("  eligible: %u\n", report->devices_eligible);
+    std::printf("  predicted time to 50%%: %s, 95%%: %s, 100%%: %s\n",
+                seconds_text(report->time_to_50_percent_s).c_str(),
+                seconds_text(report->time_to_95_percent_s).c_str(),
+                seconds_text(report->time_to_100_percent_s).c_str());
+    std::printf("  never reached within %s: %zu\n",
+                drover::format_duration(scenario.horizon).c_str(), report->never_reached.size());
+    size_t shown = 0;
+    for (const auto& u : report->never_reached) {
+      if (shown++ == 20) {
+        std::printf("    ... and %zu more (use --json for all)\n",
+                    report->never_reached.size() - 20);
+        break;
+      }
+      std::printf("    %s: %s\n", u.device_id.c_str(), u.reason.c_str());
+    }
+  } else {
+    print_summary(*report);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"drover: DevOps for fleets of connected devices"};
+  app.require_subcommand(1);
+
+  SimArgs sim_args;
+  auto* sim = app.add_subcommand("sim", "run a scenario on the fleet simulator (the digital twin)");
+  sim->add_option("scenario", sim_args.scenario, "scenario file (JSON)")->required();
+  add_common(sim, sim_args);
+  sim->add_option("--report-json", sim_args.report_json, "write the report to this file");
+  sim->add_option("--store", sim_args.store, "memory (default) or sqlite:PATH");
+  sim->add_flag("--quiet", sim_args.quiet, "no timeline, no progress bar");
+
+  SimArgs demo_args;
+  auto* demo = app.add_subcommand(
+      "demo", "a security patch to 15,000 devices in 200 buildings, on the twin");
+  add_common(demo, demo_args);
+  demo->add_option("--report-json", demo_args.report_json, "write the report to this file");
+
+  SimArgs plan_args;
+  auto* rollout = app.add_subcommand("rollout", "rollout commands");
+  rollout->require_subcommand(1);
+  auto* plan = rollout->add_subcommand("plan", "pre-flight a scenario's rollout on the twin");
+  plan->add_option("scenario", plan_args.scenario, "scenario file (JSON)")->required();
+  add_common(plan, plan_args);
+  plan->add_flag("--json", plan_args.json, "print the full report as JSON");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (sim->parsed() || plan->parsed()) {
+    SimArgs& a = sim->parsed() ? sim_args : plan_args;
+    auto scenario = drover::sim::load_scenario(a.scenario);
+    if (!scenario.ok()) {
+      std::cerr << "drover: " << scenario.error().to_string() << "\n";
+      return 2;
+    }
+    return run(*scenario, a, plan->parsed());
+  }
+  if (demo->parsed()) {
+    auto scenario = drover::sim::parse_scenario(drover::app::kDemoScenario);
+    if (!scenario.ok()) {
+      std::cerr << "drover: built-in demo scenario: " << scenario.error().to_string() << "\n";
+      return 2;
+    }
+    std::cout << "Drover demo: " << drover::app::kDemoStory << "\n\n";
+    return run(*scenario, demo_args, false);
+  }
+  return 0;
+}

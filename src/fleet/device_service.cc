@@ -1,0 +1,98 @@
+#include "fleet/device_service.h"
+
+#include <algorithm>
+
+namespace drover {
+
+DeviceService::DeviceService(Store& store, Clock& clock, RolloutEngine& engine,
+                             FleetOptions options)
+    : store_(store), clock_(clock), engine_(engine), options_(options) {}
+
+Status DeviceService::load() {
+  auto all = store_.list_devices();
+  if (!all.ok()) return all.error();
+  std::lock_guard lock(mu_);
+  devices_.clear();
+  devices_.reserve(all->size());
+  for (Device& d : *all) {
+    std::string id = d.id;
+    devices_.emplace(std::move(id), std::move(d));
+  }
+  return ok_status();
+}
+
+Status DeviceService::provision(std::vector<Device> devices) {
+  for (Device& d : devices) DROVER_TRY(validate(d));
+  WriteBatch batch;
+  batch.devices = std::move(devices);
+  std::lock_guard lock(mu_);
+  DROVER_TRY(store_.apply(batch));
+  devices_.reserve(devices_.size() + batch.devices.size());
+  for (Device& d : batch.devices) {
+    std::string id = d.id;
+    devices_.insert_or_assign(std::move(id), std::move(d));
+  }
+  return ok_status();
+}
+
+const Device* DeviceService::find(std::string_view id) const {
+  auto it = devices_.find(id);
+  return it == devices_.end() ? nullptr : &it->second;
+}
+
+Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
+  // The registry lock is held through the engine call so the record cannot change under
+  // it; the engine takes its own lock after this one, never the other way round.
+  std::lock_guard lock(mu_);
+  const Device* device = find(request.device_id);
+  {
+    if (device == nullptr)
+      return not_found("unknown device '" + std::string(request.device_id) + "'");
+    if (device->decommissioned) {
+      return Error{ErrorCode::kFailedPrecondition, "device '" + device->id + "' is decommissioned"};
+    }
+    const bool same_inventory = std::equal(request.installed.begin(), request.installed.end(),
+                                           device->installed.begin(), device->installed.end());
+    if (!same_inventory || request.state != device->update_state) {
+      Device updated = *device;
+      updated.installed.assign(request.installed.begin(), request.installed.end());
+      updated.update_state = request.state;
+      DROVER_TRY(validate(updated));
+      if (updated != *device) {
+        WriteBatch batch;
+        batch.devices.push_back(updated);
+        DROVER_TRY(store_.apply(batch));
+        devices_.at(updated.id) = std::move(updated);
+        device = find(request.device_id);
+      }
+    }
+  }
+  auto offer = engine_.offer_for(*device);
+  if (!offer.ok()) return offer.error();
+  CheckInResponse response;
+  response.offer = std::move(*offer);
+  const bool busy = response.offer.has_value() || request.state != UpdateState::kIdle;
+  response.next_checkin = busy ? options_.busy_poll_interval : options_.poll_interval;
+  return response;
+}
+
+Result<DeploymentState> DeviceService::report_status(const StatusReport& report) {
+  std::lock_guard lock(mu_);
+  const Device* device = find(report.device_id);
+  if (device == nullptr) return not_found("unknown device '" + std::string(report.device_id) + "'");
+  return engine_.report(*device, report.rollout_id, report.version, report.status, report.message);
+}
+
+std::optional<Device> DeviceService::device(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  const Device* d = find(id);
+  if (d == nullptr) return std::nullopt;
+  return *d;
+}
+
+size_t DeviceService::device_count() const {
+  std::lock_guard lock(mu_);
+  return devices_.size();
+}
+
+}  // namespace drover

@@ -1,0 +1,188 @@
+#include "rollout/deployment_machine.h"
+
+#include <array>
+
+#include "base/enum_names.h"
+
+namespace drover {
+namespace {
+
+using S = DeploymentState;
+using E = DeploymentEvent;
+
+constexpr EnumNames<DeploymentEvent, kDeploymentEventCount> kEventNames{{
+    {E::kOffer, "offer"},
+    {E::kDownloading, "downloading"},
+    {E::kInstalling, "installing"},
+    {E::kRebooting, "rebooting"},
+    {E::kSucceeded, "succeeded"},
+    {E::kInstallFailed, "failed"},
+    {E::kRolledBack, "rolled_back"},
+    {E::kUnhealthy, "unhealthy"},
+    {E::kCancel, "cancel"},
+    {E::kSkip, "skip"},
+    {E::kRevert, "revert"},
+}};
+
+struct Row {
+  S from;
+  E event;
+  S to;
+};
+
+// The whole table. Rows where `to == from` are deliberate: a retried or late report.
+constexpr Row kTable[] = {
+    // Waiting for its turn.
+    {S::kPending, E::kOffer, S::kOffered},
+    {S::kPending, E::kCancel, S::kCancelled},
+    {S::kPending, E::kSkip, S::kSkipped},
+
+    // Offered: the device may report any step, or skip straight to the outcome.
+    {S::kOffered, E::kOffer, S::kOffered},  // re-send: the device lost the first offer
+    {S::kOffered, E::kDownloading, S::kDownloading},
+    {S::kOffered, E::kInstalling, S::kInstalling},
+    {S::kOffered, E::kRebooting, S::kRebooting},
+    {S::kOffered, E::kSucceeded, S::kSucceeded},
+    {S::kOffered, E::kInstallFailed, S::kFailed},
+    {S::kOffered, E::kRolledBack, S::kRolledBack},
+    {S::kOffered, E::kCancel, S::kOffered},  // already with the device: let it finish
+
+    {S::kDownloading, E::kDownloading, S::kDownloading},
+    {S::kDownloading, E::kInstalling, S::kInstalling},
+    {S::kDownloading, E::kRebooting, S::kRebooting},
+    {S::kDownloading, E::kSucceeded, S::kSucceeded},
+    {S::kDownloading, E::kInstallFailed, S::kFailed},
+    {S::kDownloading, E::kRolledBack, S::kRolledBack},
+    {S::kDownloading, E::kCancel, S::kDownloading},
+
+    {S::kInstalling, E::kDownloading, S::kInstalling},  // late report
+    {S::kInstalling, E::kInstalling, S::kInstalling},
+    {S::kInstalling, E::kRebooting, S::kRebooting},
+    {S::kInstalling, E::kSucceeded, S::kSucceeded},
+    {S::kInstalling, E::kInstallFailed, S::kFailed},
+    {S::kInstalling, E::kRolledBack, S::kRolledBack},
+    {S::kInstalling, E::kCancel, S::kInstalling},
+
+    {S::kRebooting, E::kDownloading, S::kRebooting},
+    {S::kRebooting, E::kInstalling, S::kRebooting},
+    {S::kRebooting, E::kRebooting, S::kRebooting},
+    {S::kRebooting, E::kSucceeded, S::kSucceeded},
+    {S::kRebooting, E::kInstallFailed, S::kRolledBack},  // a failed commit check reverts the slot
+    {S::kRebooting, E::kRolledBack, S::kRolledBack},
+    {S::kRebooting, E::kCancel, S::kRebooting},
+
+    // Outcomes. Late progress reports and repeats change nothing.
+    {S::kSucceeded, E::kDownloading, S::kSucceeded},
+    {S::kSucceeded, E::kInstalling, S::kSucceeded},
+    {S::kSucceeded, E::kRebooting, S::kSucceeded},
+    {S::kSucceeded, E::kSucceeded, S::kSucceeded},
+    {S::kSucceeded, E::kUnhealthy, S::kUnhealthy},
+    {S::kSucceeded, E::kCancel, S::kSucceeded},
+    {S::kSucceeded, E::kRevert, S::kRevertPending},
+
+    {S::kUnhealthy, E::kSucceeded, S::kUnhealthy},
+    {S::kUnhealthy, E::kUnhealthy, S::kUnhealthy},
+    {S::kUnhealthy, E::kCancel, S::kUnhealthy},
+    {S::kUnhealthy, E::kRevert, S::kRevertPending},
+
+    {S::kFailed, E::kDownloading, S::kFailed},
+    {S::kFailed, E::kInstalling, S::kFailed},
+    {S::kFailed, E::kInstallFailed, S::kFailed},
+    {S::kFailed, E::kCancel, S::kFailed},
+    {S::kFailed, E::kRevert, S::kFailed},  // nothing to revert: it never left the old image
+
+    {S::kRolledBack, E::kDownloading, S::kRolledBack},
+    {S::kRolledBack, E::kInstalling, S::kRolledBack},
+    {S::kRolledBack, E::kRebooting, S::kRolledBack},
+    {S::kRolledBack, E::kInstallFailed, S::kRolledBack},
+    {S::kRolledBack, E::kRolledBack, S::kRolledBack},
+    {S::kRolledBack, E::kCancel, S::kRolledBack},
+    {S::kRolledBack, E::kRevert, S::kRolledBack},
+
+    {S::kCancelled, E::kCancel, S::kCancelled},
+    {S::kCancelled, E::kRevert, S::kCancelled},
+    {S::kSkipped, E::kSkip, S::kSkipped},
+    {S::kSkipped, E::kCancel, S::kSkipped},
+    {S::kSkipped, E::kRevert, S::kSkipped},
+
+    // Fleet rollback: the previous version goes back through the same steps.
+    {S::kRevertPending, E::kOffer, S::kReverting},
+    {S::kRevertPending, E::kSucceeded, S::kRevertPending},  // late report of the forward install
+    {S::kRevertPending, E::kUnhealthy, S::kRevertPending},
+    {S::kRevertPending, E::kRevert, S::kRevertPending},
+    {S::kRevertPending, E::kCancel, S::kRevertPending},
+
+    {S::kReverting, E::kOffer, S::kReverting},
+    {S::kReverting, E::kDownloading, S::kReverting},
+    {S::kReverting, E::kInstalling, S::kReverting},
+    {S::kReverting, E::kRebooting, S::kReverting},
+    {S::kReverting, E::kSucceeded, S::kReverted},
+    {S::kReverting, E::kInstallFailed, S::kRevertFailed},
+    {S::kReverting, E::kRolledBack,
+     S::kRevertFailed},  // the old image did not boot: still on the new one
+    {S::kReverting, E::kUnhealthy, S::kReverting},
+    {S::kReverting, E::kRevert, S::kReverting},
+    {S::kReverting, E::kCancel, S::kReverting},
+
+    {S::kReverted, E::kSucceeded, S::kReverted},
+    {S::kReverted, E::kRevert, S::kReverted},
+    {S::kReverted, E::kCancel, S::kReverted},
+    {S::kRevertFailed, E::kInstallFailed, S::kRevertFailed},
+    {S::kRevertFailed, E::kRolledBack, S::kRevertFailed},
+    {S::kRevertFailed, E::kRevert, S::kRevertFailed},
+    {S::kRevertFailed, E::kCancel, S::kRevertFailed},
+};
+
+constexpr int kStateCount = 16;
+constexpr uint8_t kNoRow = 0xff;
+
+// The table as a dense lookup, built at compile time.
+constexpr auto kLookup = [] {
+  std::array<std::array<uint8_t, kDeploymentEventCount>, kStateCount> t{};
+  for (auto& row : t) row.fill(kNoRow);
+  for (const Row& r : kTable)
+    t[static_cast<int>(r.from)][static_cast<int>(r.event)] = static_cast<uint8_t>(r.to);
+  return t;
+}();
+
+}  // namespace
+
+const char* to_string(DeploymentEvent e) { return enum_name(kEventNames, e); }
+Result<DeploymentEvent> parse_deployment_event(std::string_view s) {
+  return enum_parse(kEventNames, s, "deployment event");
+}
+
+Result<DeploymentState> next_state(DeploymentState state, DeploymentEvent event) {
+  const auto si = static_cast<size_t>(state);
+  const auto ei = static_cast<size_t>(event);
+  if (si >= kLookup.size() || ei >= kLookup[0].size() || kLookup[si][ei] == kNoRow) {
+    return conflict(std::string("deployment cannot take '") + to_string(event) + "' while " +
+                    to_string(state));
+  }
+  return static_cast<DeploymentState>(kLookup[si][ei]);
+}
+
+bool is_in_flight(DeploymentState s) {
+  return s == S::kOffered || s == S::kDownloading || s == S::kInstalling || s == S::kRebooting ||
+         s == S::kReverting;
+}
+
+bool is_finished(DeploymentState s) {
+  return s != S::kPending && s != S::kOffered && s != S::kDownloading && s != S::kInstalling &&
+         s != S::kRebooting;
+}
+
+bool is_failure(DeploymentState s) {
+  return s == S::kFailed || s == S::kRolledBack || s == S::kUnhealthy;
+}
+
+bool is_revert(DeploymentState s) {
+  return s == S::kRevertPending || s == S::kReverting || s == S::kReverted || s == S::kRevertFailed;
+}
+
+bool runs_new_version(DeploymentState s) {
+  return s == S::kSucceeded || s == S::kUnhealthy || s == S::kRevertPending ||
+         s == S::kRevertFailed;
+}
+
+}  // namespace drover

@@ -1,0 +1,46 @@
+// The life of one device's deployment, as one (state, event) -> state table.
+//
+// Events come from two sides: the engine (offer, cancel, skip, revert) and the device's
+// status reports (downloading ... succeeded, failed, rolled back, unhealthy). Reports travel
+// over lossy networks and are retried, so a report that repeats or trails the current state
+// is an explicit "stay" row in the table. A pair missing from the table is refused with
+// kConflict and changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "base/result.h"
+#include "model/rollout.h"
+
+namespace drover {
+
+enum class DeploymentEvent : uint8_t {
+  kOffer,        // engine: the offer (or its re-send) goes to the device
+  kDownloading,  // device reports
+  kInstalling,
+  kRebooting,
+  kSucceeded,      // committed the image
+  kInstallFailed,  // could not install; still on the previous image
+  kRolledBack,     // trial boot failed; back on the previous image
+  kUnhealthy,      // committed, later reported itself unhealthy
+  kCancel,         // engine: stratum or rollout stopped before the offer
+  kSkip,           // engine: no longer compatible when its turn came
+  kRevert,         // engine: fleet rollback of a device that runs the new image
+};
+inline constexpr int kDeploymentEventCount = 11;
+
+const char* to_string(DeploymentEvent e);
+Result<DeploymentEvent> parse_deployment_event(std::string_view s);
+
+// The state after `event` in `state`. kConflict when the table has no such row.
+Result<DeploymentState> next_state(DeploymentState state, DeploymentEvent event);
+
+// Groupings of states used by counters and the offer path.
+bool is_in_flight(DeploymentState s);      // offered, not finished (forward or revert)
+bool is_finished(DeploymentState s);       // the forward install is over (whatever came after)
+bool is_failure(DeploymentState s);        // the forward install failed
+bool is_revert(DeploymentState s);         // on the fleet-rollback path
+bool runs_new_version(DeploymentState s);  // the device committed the rollout's image
+
+}  // namespace drover

@@ -1,0 +1,193 @@
+// The rollout engine: the persistent brain that decides which device gets which update when.
+//
+// It keeps every active rollout and its deployments in memory, mirrored from the Store, and
+// writes every change to the Store *before* acting on it (an offer is recorded as offered
+// before it is returned; a report is recorded before it is acknowledged). Killing the process
+// at any point and calling load() on a new engine over the same store therefore loses no
+// deployment and offers nothing twice.
+//
+// Time comes from the injected Clock: the engine schedules its own periodic tick() (gates,
+// settling, soak, promotion, completion) on it, so under a ManualClock the whole engine runs
+// in simulated time.
+//
+// Thread-safety: every public method is safe to call from several threads (one mutex).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "model/artifact.h"
+#include "model/device.h"
+#include "model/rollout.h"
+#include "rollout/deployment_machine.h"
+#include "rollout/planner.h"
+#include "rollout/rollout_machine.h"
+#include "rollout/scheduler.h"
+#include "store/store.h"
+
+namespace drover {
+
+struct UpdateOffer {
+  std::string rollout_id;
+  std::string component;
+  std::string version;
+  uint64_t size_bytes = 0;
+  std::string sha256;
+  bool revert = false;  // a fleet rollback sending the previous version back
+};
+
+// Something worth telling an operator, delivered to the listener as it happens.
+struct EngineEvent {
+  enum class Kind : uint8_t {
+    kStarted,
+    kStageStarted,
+    kStageSettled,
+    kStratumHalted,
+    kPaused,
+    kResumed,
+    kCompleted,
+    kFailed,
+    kAborted,
+    kRollingBack,
+    kRolledBack,
+  };
+  Kind kind;
+  Timestamp at;
+  std::string rollout_id;
+  std::string text;  // one readable line
+};
+const char* to_string(EngineEvent::Kind k);
+
+inline constexpr size_t kDeploymentStateCount = 16;
+struct StateCounts {
+  std::array<uint32_t, kDeploymentStateCount> n{};
+  uint32_t operator[](DeploymentState s) const { return n[static_cast<size_t>(s)]; }
+  uint32_t& operator[](DeploymentState s) { return n[static_cast<size_t>(s)]; }
+  uint32_t total() const;
+  uint32_t finished() const;   // forward install over
+  uint32_t in_flight() const;  // offered and not yet done (forward or revert)
+  void add(const StateCounts& o);
+};
+
+struct StratumProgress {
+  std::string key;
+  std::string hardware_revision, site, connectivity;
+  bool halted = false;
+  uint32_t successes = 0, failures = 0;  // forward outcomes judged by the gate
+  StateCounts counts;
+};
+
+struct RolloutProgress {
+  Rollout rollout;
+  StateCounts total;
+  std::vector<StateCounts> per_stage;
+  std::vector<StratumProgress> strata;
+};
+
+struct EngineOptions {
+  Duration tick_interval = seconds(60);
+  // Terminal rollouts that finished less than this long ago stay loaded, so late reports
+  // from their devices are still accepted.
+  Duration keep_finished = hours(24 * 7);
+};
+
+class RolloutEngine {
+ public:
+  RolloutEngine(Store& store, Clock& clock, EngineOptions options = {});
+  ~RolloutEngine();
+  RolloutEngine(const RolloutEngine&) = delete;
+  RolloutEngine& operator=(const RolloutEngine&) = delete;
+
+  // (Re)builds the in-memory state from the store and starts ticking. Call once, before
+  // anything else. kIo / kCorruption from the store.
+  Status load();
+
+  // Validates the plan, checks the artifact exists, and records a new rollout (kCreated).
+  Result<Rollout> create(RolloutPlan plan);
+  // Computes the target set and cohorts and starts the first stage. The rollout and all its
+  // deployments are written in one batch.
+  Status start(const std::string& rollout_id);
+  Status pause(const std::string& rollout_id);
+  // Resumes a paused rollout, and lifts halts of policy `pause` on its strata.
+  Status resume(const std::string& rollout_id);
+  // Stops offering; devices not yet offered are cancelled.
+  Status abort(const std::string& rollout_id);
+  // Cancels what was not offered and offers the previous version to every updated device.
+  Status rollback(const std::string& rollout_id);
+
+  // Check-in: the offer for `device` now, if any. Records the offer before returning it.
+  // std::nullopt when there is nothing to do (or the device is busy: not kIdle).
+  Result<std::optional<UpdateOffer>> offer_for(const Device& device);
+
+  // A device's status report about `version` of rollout `rollout_id`. Returns the
+  // deployment's state afterwards. Repeated and late reports are accepted and change
+  // nothing; kNotFound when the device has no deployment in that (loaded) rollout;
+  // kConflict when the report makes no sense in the current state.
+  Result<DeploymentState> report(const Device& device, std::string_view rollout_id,
+                                 std::string_view version, DeploymentEvent event,
+                                 std::string_view message = {});
+
+  // Judges gates, settles, soaks and promotes stages and completes rollouts, at clock.now().
+  // Runs by itself every tick_interval; public for tests and operators.
+  void tick();
+
+  // The rollout as last persisted (loaded or not).
+  Result<Rollout> get(const std::string& rollout_id);
+  // Live progress of a loaded rollout.
+  Result<RolloutProgress> progress(const std::string& rollout_id);
+  // Ids of the loaded rollouts, in creation order.
+  std::vector<std::string> loaded_rollouts();
+
+  // Receives every EngineEvent. Called with the engine's lock held: it must not call back.
+  void set_listener(std::function<void(const EngineEvent&)> listener);
+
+ private:
+  struct Active;
+  struct Txn;
+
+  enum class GateOutcome { kPassed, kHalted, kError };
+  enum class Explanation { kNone, kOtherPool, kWait };
+
+  Status load_rollout(Rollout r);
+  Result<std::unique_ptr<Active>> build(Rollout r);
+  void install(std::unique_ptr<Active> a, uint32_t index);
+  GateOutcome judge_group(Active& a, uint32_t group);
+  Explanation explain(Active& a, uint32_t group);
+  Active* find(std::string_view rollout_id);
+  Status commit(Active& a, Txn& txn);
+  Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,
+                     std::string_view message);
+  Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
+  void tick_rollout(Active& a);
+  Status halt_group(Active& a, uint32_t group, const std::string& reason);
+  void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);
+  bool revert_possible(Active& a, const Deployment& d);
+  Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version);
+  Status ensure_site(const std::string& site);
+  void emit(EngineEvent::Kind kind, const Active& a, std::string text);
+  void schedule_tick();
+
+  Store& store_;
+  Clock& clock_;
+  EngineOptions options_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Active>> active_;                         // GUARDED_BY(mu_)
+  std::unordered_multimap<std::string_view, uint64_t> by_device_;       // GUARDED_BY(mu_)
+  std::unordered_map<std::string, std::optional<Artifact>> artifacts_;  // GUARDED_BY(mu_)
+  WindowCache windows_;                                                 // GUARDED_BY(mu_)
+  std::function<void(const EngineEvent&)> listener_;
+  Clock::TimerId timer_ = 0;
+  bool ticking_ = false;
+};
+
+}  // namespace drover

@@ -1,0 +1,59 @@
+#include "rollout/scheduler.h"
+
+#include <algorithm>
+
+namespace drover {
+
+void WindowCache::put(const Site& site) {
+  Entry e;
+  e.schedule = std::make_unique<WindowSchedule>(site);
+  sites_[site.name] = std::move(e);
+}
+
+bool WindowCache::is_open(const std::string& site, Timestamp t) {
+  auto it = sites_.find(site);
+  if (it == sites_.end()) return true;
+  Entry& e = it->second;
+  if (e.schedule->always_open()) return true;
+  if (t < e.valid_from || t >= e.valid_until) {
+    e.open = e.schedule->is_open(t);
+    e.valid_from = t;
+    e.valid_until = e.open ? e.schedule->next_close(t) : e.schedule->next_open(t);
+  }
+  return e.open;
+}
+
+Timestamp WindowCache::next_open(const std::string& site, Timestamp t) {
+  if (is_open(site, t)) return t;
+  return sites_.at(site).valid_until;
+}
+
+RateLimiter::RateLimiter(const DeliveryConstraints& c, Timestamp start)
+    : max_per_minute_(c.max_per_minute),
+      from_per_minute_(c.ramp_over.count() > 0 ? c.ramp_from_per_minute : c.max_per_minute),
+      ramp_over_(c.ramp_over),
+      start_(start),
+      last_(start),
+      tokens_(1) {}
+
+double RateLimiter::rate_per_minute(Timestamp now) const {
+  if (ramp_over_.count() <= 0 || now - start_ >= ramp_over_) return max_per_minute_;
+  const double f =
+      static_cast<double>((now - start_).count()) / static_cast<double>(ramp_over_.count());
+  return from_per_minute_ + (max_per_minute_ - from_per_minute_) * std::max(0.0, f);
+}
+
+bool RateLimiter::try_take(Timestamp now) {
+  if (unlimited()) return true;
+  const double rate = rate_per_minute(now);
+  if (now > last_) {
+    tokens_ += rate * static_cast<double>((now - last_).count()) / 60'000.0;
+    last_ = now;
+  }
+  tokens_ = std::min(tokens_, std::max(1.0, rate / 6.0));
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+}  // namespace drover

@@ -1,0 +1,60 @@
+// Delivery constraints: maintenance windows per site (cached, so the hot check-in path does
+// not consult the tz database), and the offer rate limiter.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "model/rollout.h"
+#include "model/site.h"
+
+namespace drover {
+
+// Caches each site's open/closed state until the next change. Not thread-safe.
+class WindowCache {
+ public:
+  // Registers or replaces a site.
+  void put(const Site& site);
+  bool has(const std::string& site) const { return sites_.count(site) != 0; }
+  // True when `site` is unknown (no constraint known) or inside a window at `t`.
+  bool is_open(const std::string& site, Timestamp t);
+  // The next instant >= t at which `site` opens (t if open now); max() if never.
+  Timestamp next_open(const std::string& site, Timestamp t);
+
+ private:
+  struct Entry {
+    std::unique_ptr<WindowSchedule> schedule;
+    Timestamp valid_from{Timestamp::max()};  // [valid_from, valid_until) has state `open`
+    Timestamp valid_until{};
+    bool open = false;
+  };
+  std::unordered_map<std::string, Entry> sites_;
+};
+
+// Token bucket for offers per minute, with an optional linear ramp from
+// `ramp_from_per_minute` to `max_per_minute` over `ramp_over` after `start`.
+// The bucket holds at most ten seconds' worth of offers (at least one), so a burst after a
+// quiet spell stays small. Not persisted: after a restart it starts empty, which can only
+// slow delivery, never exceed the rate.
+class RateLimiter {
+ public:
+  RateLimiter() = default;
+  RateLimiter(const DeliveryConstraints& c, Timestamp start);
+
+  bool unlimited() const { return max_per_minute_ <= 0; }
+  // Takes one token if one is available at `now`.
+  bool try_take(Timestamp now);
+  double rate_per_minute(Timestamp now) const;
+
+ private:
+  double max_per_minute_ = 0;
+  double from_per_minute_ = 0;
+  Duration ramp_over_{0};
+  Timestamp start_{};
+  Timestamp last_{};
+  double tokens_ = 0;
+};
+
+}  // namespace drover

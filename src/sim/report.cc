@@ -1,0 +1,58 @@
+#include "sim/report.h"
+
+#include <nlohmann/json.hpp>
+
+namespace drover::sim {
+
+std::string Report::to_json(bool wall_fields) const {
+  using nlohmann::json;
+  auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+  json halted = json::array();
+  for (const auto& h : halted_strata) {
+    json j{{"reason", h.reason}, {"halted_at_s", h.halted_at_s}};
+    if (!h.hardware_revision.empty()) j["hardware_revision"] = h.hardware_revision;
+    if (!h.site.empty()) j["site"] = h.site;
+    if (!h.connectivity.empty()) j["connectivity"] = h.connectivity;
+    halted.push_back(j);
+  }
+  json st = json::array();
+  for (const auto& s : stages) {
+    st.push_back({{"name", s.name},
+                  {"started_at_s", s.started_at_s},
+                  {"finished_at_s", opt(s.finished_at_s)},
+                  {"devices", s.devices}});
+  }
+  json j{{"scenario", scenario},
+         {"seed", seed},
+         {"devices_total", devices_total},
+         {"devices_eligible", devices_eligible},
+         {"devices_updated", devices_updated},
+         {"devices_failed", devices_failed},
+         {"devices_rolled_back", devices_rolled_back},
+         {"devices_unreachable", devices_unreachable},
+         {"devices_bricked", devices_bricked},
+         {"devices_cancelled", devices_cancelled},
+         {"rollout_state", rollout_state},
+         {"halted_strata", halted},
+         {"stages", st},
+         {"time_to_50_percent_s", opt(time_to_50_percent_s)},
+         {"time_to_95_percent_s", opt(time_to_95_percent_s)},
+         {"time_to_100_percent_s", opt(time_to_100_percent_s)},
+         {"rollout_started_at_s", rollout_started_at_s},
+         {"simulated_seconds", simulated_seconds},
+         {"checkins", checkins},
+         {"status_reports", status_reports}};
+  if (!never_reached.empty()) {
+    json nr = json::array();
+    for (const auto& u : never_reached)
+      nr.push_back({{"device_id", u.device_id}, {"reason", u.reason}});
+    j["never_reached"] = nr;
+  }
+  if (wall_fields) {
+    j["wall_seconds"] = wall_seconds;
+    j["checkins_per_wall_second"] = checkins_per_wall_second;
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace drover::sim

@@ -1,0 +1,65 @@
+// What a simulation run found: the figures of docs/scenarios.md ("The report"), printable as
+// JSON. Everything but wall_seconds and checkins_per_wall_second is a pure function of the
+// scenario and the seed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace drover::sim {
+
+struct HaltedStratumReport {
+  std::string hardware_revision;  // empty when the halted group is not about one
+  std::string site;
+  std::string connectivity;
+  std::string reason;
+  double halted_at_s = 0;
+};
+
+struct StageReport {
+  std::string name;
+  double started_at_s = 0;
+  std::optional<double> finished_at_s;
+  uint32_t devices = 0;
+};
+
+struct UnreachedDevice {
+  std::string device_id;
+  std::string reason;
+};
+
+struct Report {
+  std::string scenario;
+  uint64_t seed = 0;
+  uint32_t devices_total = 0;
+  uint32_t devices_eligible = 0;  // targeted by the rollout
+  uint32_t devices_updated = 0;   // committed the new version and still run it
+  uint32_t devices_failed = 0;    // install failed, unhealthy on the new version, or revert failed
+  uint32_t devices_rolled_back = 0;  // installed the new version and ended on the previous one
+  uint32_t devices_unreachable = 0;  // in a stratum that went on, but never reached an outcome
+  uint32_t devices_bricked = 0;      // not running a committed image at the end
+  uint32_t devices_cancelled = 0;    // never offered: their stratum halted first
+  std::string rollout_state;
+  std::vector<HaltedStratumReport> halted_strata;
+  std::vector<StageReport> stages;
+  // From the rollout's start until 50/95/100% of the devices in strata that were not halted
+  // committed the new version; empty if never.
+  std::optional<double> time_to_50_percent_s;
+  std::optional<double> time_to_95_percent_s;
+  std::optional<double> time_to_100_percent_s;
+  double rollout_started_at_s = 0;
+  double simulated_seconds = 0;
+  uint64_t checkins = 0;        // check-ins that went through DeviceService
+  uint64_t status_reports = 0;  // status reports that went through DeviceService
+  double wall_seconds = 0;
+  double checkins_per_wall_second = 0;
+  std::vector<UnreachedDevice> never_reached;  // pre-flight only: who the constraints never reach
+
+  // Sorted keys, two-space indent. With `wall_fields` false, the wall-clock fields are left
+  // out, which makes the output byte-identical across runs of the same scenario and seed.
+  std::string to_json(bool wall_fields = true) const;
+};
+
+}  // namespace drover::sim

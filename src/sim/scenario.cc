@@ -1,0 +1,204 @@
+#include "sim/scenario.h"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "base/enum_names.h"
+#include "base/json_reader.h"
+#include "base/random.h"
+#include "base/units.h"
+#include "model/codec_json.h"
+#include "model/version.h"
+
+namespace drover::sim {
+namespace {
+
+constexpr EnumNames<LinkKind, 3> kLinkNames{{
+    {LinkKind::kAlwaysOn, "always_on"},
+    {LinkKind::kCellular, "cellular"},
+    {LinkKind::kIntermittent, "intermittent"},
+}};
+
+constexpr EnumNames<DefectKind, 3> kDefectNames{{
+    {DefectKind::kInstallFails, "install_fails"},
+    {DefectKind::kBootFails, "boot_fails"},
+    {DefectKind::kFailsAfter, "fails_after"},
+}};
+
+void check_name(const JsonReader& r, const char* key, const std::string& value) {
+  if (!is_valid_name(value))
+    r.fail(key, "'" + value + "' is not a valid name ([A-Za-z0-9._:-], 1-128 chars)");
+}
+
+double share_of(const JsonReader& r) {
+  const double s = r.number_or("share", 1);
+  if (!(s > 0)) r.fail("share", "must be positive");
+  return s;
+}
+
+// A placeholder digest for scenario artifacts that do not give one: stable per name@version.
+std::string synthetic_sha256(const std::string& key) {
+  std::string hex;
+  static const char* digits = "0123456789abcdef";
+  for (uint64_t i = 0; i < 4; ++i) {
+    uint64_t h = stable_hash(key, i);
+    for (int k = 0; k < 16; ++k) {
+      hex += digits[h & 0xf];
+      h >>= 4;
+    }
+  }
+  return hex;
+}
+
+Scenario read_scenario(const JsonReader& r) {
+  r.allow_only({"name", "description", "seed", "start", "horizon", "drain", "rollout_start_after",
+                "devices", "device_types", "site_groups", "connectivity", "checkin_jitter",
+                "install_time", "reboot_time", "installed", "artifacts", "rollout", "defects"});
+  Scenario s;
+  s.name = r.str("name");
+  check_name(r, "name", s.name);
+  s.seed = r.uint_or("seed", 1, UINT64_MAX);
+  s.start = r.take("start", parse_utc_timestamp(r.str("start")));
+  s.horizon = r.duration_or("horizon", s.horizon);
+  s.drain = r.duration_or("drain", s.drain);
+  s.rollout_start_after = r.duration_or("rollout_start_after", s.rollout_start_after);
+  if (s.horizon <= Duration(0) || s.horizon > hours(24 * 366))
+    r.fail("horizon", "must be within (0, 366d]");
+  if (s.drain < Duration(0) || s.drain > hours(24 * 7)) r.fail("drain", "must be within [0, 7d]");
+  if (s.rollout_start_after >= s.horizon)
+    r.fail("rollout_start_after", "must be before the horizon");
+  s.devices = static_cast<uint32_t>(r.uint_or("devices", s.devices, 10'000'000));
+  if (s.devices == 0) r.fail("devices", "must be at least 1");
+
+  for (const auto& t : r.array("device_types")) {
+    t.allow_only({"name", "share", "hardware_revisions"});
+    DeviceTypeSpec spec;
+    spec.name = t.str("name");
+    check_name(t, "name", spec.name);
+    spec.share = share_of(t);
+    for (const auto& h : t.array("hardware_revisions")) {
+      h.allow_only({"name", "share"});
+      Share rev{h.str("name"), share_of(h)};
+      check_name(h, "name", rev.name);
+      spec.hardware_revisions.push_back(rev);
+    }
+    if (spec.hardware_revisions.empty())
+      t.fail("hardware_revisions", "needs at least one revision");
+    s.device_types.push_back(std::move(spec));
+  }
+  if (s.device_types.empty()) r.fail("device_types", "needs at least one device type");
+
+  std::set<std::string> prefixes;
+  for (const auto& g : r.array("site_groups")) {
+    g.allow_only({"prefix", "count", "time_zone", "maintenance_windows"});
+    SiteGroupSpec spec;
+    spec.prefix = g.str("prefix");
+    check_name(g, "prefix", spec.prefix);
+    if (!prefixes.insert(spec.prefix).second) g.fail("prefix", "used by two site groups");
+    spec.count = static_cast<uint32_t>(g.uint_or("count", 1, 100'000));
+    if (spec.count == 0) g.fail("count", "must be at least 1");
+    spec.time_zone = g.str_or("time_zone", "UTC");
+    g.take("time_zone", locate_time_zone(spec.time_zone));
+    for (const auto& w : g.array("maintenance_windows"))
+      spec.maintenance_windows.push_back(read_window(w));
+    s.site_groups.push_back(std::move(spec));
+  }
+  if (s.site_groups.empty()) r.fail("site_groups", "needs at least one site group");
+
+  for (const auto& c : r.array("connectivity")) {
+    c.allow_only({"name", "kind", "share", "poll_interval", "bandwidth", "online"});
+    ConnectivitySpec spec;
+    spec.name = c.str("name");
+    check_name(c, "name", spec.name);
+    spec.kind = c.take("kind", enum_parse(kLinkNames, c.str("kind"), "connectivity kind"));
+    spec.share = share_of(c);
+    spec.poll_interval = c.duration_or("poll_interval", spec.poll_interval);
+    if (spec.poll_interval < seconds(1)) c.fail("poll_interval", "must be at least 1s");
+    if (c.has("bandwidth"))
+      spec.bandwidth_bps = c.take("bandwidth", parse_bitrate(c.str("bandwidth")));
+    for (const auto& w : c.array("online")) spec.online.push_back(read_window(w));
+    if ((spec.kind == LinkKind::kIntermittent) != !spec.online.empty()) {
+      c.fail("online", "intermittent links need online windows, and only they have them");
+    }
+    s.connectivity.push_back(std::move(spec));
+  }
+  if (s.connectivity.empty()) r.fail("connectivity", "needs at least one connectivity class");
+
+  s.checkin_jitter = r.number_or("checkin_jitter", s.checkin_jitter);
+  if (!(s.checkin_jitter >= 0 && s.checkin_jitter < 1))
+    r.fail("checkin_jitter", "must be within [0, 1)");
+  s.install_time = r.duration_or("install_time", s.install_time);
+  s.reboot_time = r.duration_or("reboot_time", s.reboot_time);
+
+  if (r.has("installed")) {
+    const auto& inst = r.raw().at("installed");
+    if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
+    for (const auto& item : inst.items()) {
+      if (!item.value().is_string()) r.fail("installed", "versions must be strings");
+      const std::string v = item.value().get<std::string>();
+      check_name(r, "installed", item.key());
+      r.take("installed", Version::parse(v));
+      s.installed.push_back({item.key(), v});
+    }
+  }
+
+  for (const auto& a : r.array("artifacts")) {
+    // Scenario artifacts may leave out the digest: a stable placeholder stands in.
+    if (!a.has("sha256")) {
+      nlohmann::json copy = a.raw();
+      copy["sha256"] = synthetic_sha256(copy.value("name", "") + "@" + copy.value("version", ""));
+      s.artifacts.push_back(read_artifact(JsonReader(copy, a.path())));
+    } else {
+      s.artifacts.push_back(read_artifact(a));
+    }
+  }
+  s.rollout = read_plan(r.child("rollout"));
+  bool found = false;
+  for (const auto& a : s.artifacts) {
+    found = found || (a.name == s.rollout.artifact_name && a.version == s.rollout.artifact_version);
+  }
+  if (!found) r.fail("rollout.artifact", "names an artifact the scenario does not list");
+
+  for (const auto& d : r.array("defects")) {
+    d.allow_only({"hardware_revision", "version", "kind", "probability", "after"});
+    DefectSpec spec;
+    spec.hardware_revision = d.str_or("hardware_revision", "");
+    spec.version = d.str_or("version", "");
+    spec.kind = d.take("kind", enum_parse(kDefectNames, d.str("kind"), "defect kind"));
+    spec.probability = d.number_or("probability", 1);
+    if (!(spec.probability >= 0 && spec.probability <= 1))
+      d.fail("probability", "must be within [0, 1]");
+    spec.after = d.duration_or("after", Duration(0));
+    if ((spec.kind == DefectKind::kFailsAfter) != d.has("after")) {
+      d.fail("after", "fails_after needs 'after', and only it has one");
+    }
+    s.defects.push_back(spec);
+  }
+  return s;
+}
+
+}  // namespace
+
+const char* to_string(LinkKind k) { return enum_name(kLinkNames, k); }
+const char* to_string(DefectKind k) { return enum_name(kDefectNames, k); }
+
+Result<Scenario> parse_scenario(std::string_view json_text) {
+  return parse_json_document<Scenario>(json_text, "",
+                                       [](const JsonReader& r) { return read_scenario(r); });
+}
+
+Result<Scenario> load_scenario(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error("cannot read scenario file '" + path + "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().size() > 16 * 1024 * 1024)
+    return invalid_argument("scenario file '" + path + "' is over 16 MiB");
+  auto s = parse_scenario(text.str());
+  if (!s.ok()) return invalid_argument(path + ": " + s.error().message);
+  return s;
+}
+
+}  // namespace drover::sim

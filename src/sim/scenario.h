@@ -1,0 +1,95 @@
+// A simulation scenario: the fleet (device types, hardware revisions, sites, connectivity),
+// the artifacts, the rollout plan, and the defects to inject. Scenario files are JSON (with
+// comments allowed); the format is documented in docs/scenarios.md.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "model/artifact.h"
+#include "model/device.h"
+#include "model/rollout.h"
+#include "model/site.h"
+
+namespace drover::sim {
+
+struct Share {
+  std::string name;
+  double share = 1;
+};
+
+struct DeviceTypeSpec {
+  std::string name;
+  double share = 1;
+  std::vector<Share> hardware_revisions;
+};
+
+struct SiteGroupSpec {
+  std::string prefix;  // sites are named prefix-001, prefix-002, ...
+  uint32_t count = 1;
+  std::string time_zone = "UTC";
+  std::vector<MaintenanceWindow> maintenance_windows;
+};
+
+enum class LinkKind : uint8_t {
+  kAlwaysOn,      // polls every poll_interval
+  kCellular,      // the same, over a slower link
+  kIntermittent,  // online only inside its daily windows (site local time)
+};
+
+struct ConnectivitySpec {
+  std::string name;
+  LinkKind kind = LinkKind::kAlwaysOn;
+  double share = 1;
+  Duration poll_interval = minutes(15);
+  uint64_t bandwidth_bps = 10'000'000;
+  std::vector<MaintenanceWindow> online;  // kIntermittent only
+};
+
+enum class DefectKind : uint8_t {
+  kInstallFails,  // the install step fails; the device stays on its image
+  kBootFails,     // the trial boot fails; the device returns to the previous slot
+  kFailsAfter,    // commits, then reports itself unhealthy after `after`
+};
+
+struct DefectSpec {
+  std::string hardware_revision;  // empty: every revision
+  std::string version;            // empty: the rollout's version
+  DefectKind kind = DefectKind::kBootFails;
+  double probability = 1;
+  Duration after{0};  // kFailsAfter
+};
+
+struct Scenario {
+  std::string name;
+  uint64_t seed = 1;
+  Timestamp start{};
+  Duration horizon = hours(72);  // the simulation stops here at the latest
+  Duration drain = hours(6);     // then lets devices mid-update finish for this long
+  Duration rollout_start_after{0};
+  uint32_t devices = 100;
+  std::vector<DeviceTypeSpec> device_types;
+  std::vector<SiteGroupSpec> site_groups;
+  std::vector<ConnectivitySpec> connectivity;
+  double checkin_jitter = 0.1;  // +/- this fraction of the poll interval
+  Duration install_time = minutes(2);
+  Duration reboot_time = seconds(90);
+  std::vector<InstalledComponent> installed;  // what every device runs at the start
+  std::vector<Artifact> artifacts;
+  RolloutPlan rollout;
+  std::vector<DefectSpec> defects;
+};
+
+// Parses and validates a scenario document. kInvalidArgument names the field at fault.
+Result<Scenario> parse_scenario(std::string_view json_text);
+// Reads and parses a file. kIo if it cannot be read.
+Result<Scenario> load_scenario(const std::string& path);
+
+const char* to_string(LinkKind k);
+const char* to_string(DefectKind k);
+
+}  // namespace drover::sim

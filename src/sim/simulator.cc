@@ -1,0 +1,676 @@
+#include "sim/simulator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <queue>
+
+#include "base/clock.h"
+#include "base/random.h"
+#include "base/units.h"
+#include "fleet/device_service.h"
+#include "rollout/engine.h"
+#include "rollout/scheduler.h"
+#include "store/store.h"
+
+namespace drover::sim {
+namespace {
+
+enum class Phase : uint8_t { kIdle, kDownloading, kInstalling, kRebooting, kRollingBack };
+
+enum class EventKind : uint8_t {
+  kCheckIn,    // poll the server (or wait for the link to come up)
+  kPhaseDone,  // the current download / install / reboot step is over (or resumes)
+  kUnhealthy,  // a fails_after defect shows itself
+};
+
+struct Event {
+  int64_t at_ms;
+  uint64_t seq;  // ties at the same instant run in scheduling order: determinism
+  uint32_t device;
+  EventKind kind;
+  bool operator>(const Event& o) const { return at_ms != o.at_ms ? at_ms > o.at_ms : seq > o.seq; }
+};
+
+struct SimDevice {
+  std::string id;
+  uint32_t site = 0;
+  uint16_t connectivity = 0;
+  uint16_t hardware_revision = 0;  // index into Simulator::revisions_
+  Phase phase = Phase::kIdle;
+  int32_t offer = -1;            // the offer being worked on (index into offers_)
+  int32_t report_offer = -1;     // the offer an undelivered report is about
+  int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
+  int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
+  uint64_t bytes_left = 0;
+  int64_t committed_at_ms = -1;  // when it committed the rollout's version
+  std::vector<InstalledComponent> installed;
+};
+
+std::string pad(uint64_t n, int width) {
+  std::string s = std::to_string(n);
+  return s.size() >= static_cast<size_t>(width) ? s : std::string(width - s.size(), '0') + s;
+}
+
+template <typename T>
+size_t pick_share(Rng& rng, const std::vector<T>& items) {
+  double total = 0;
+  for (const auto& i : items) total += i.share;
+  double x = rng.uniform() * total;
+  for (size_t k = 0; k < items.size(); ++k) {
+    x -= items[k].share;
+    if (x < 0) return k;
+  }
+  return items.size() - 1;
+}
+
+class Simulator {
+ public:
+  Simulator(const Scenario& scenario, const SimOptions& options)
+      : sc_(scenario),
+        opt_(options),
+        seed_(options.seed.value_or(scenario.seed)),
+        rng_(seed_),
+        clock_(scenario.start) {}
+
+  Result<Report> run();
+
+ private:
+  Status set_up();
+  void generate_fleet(std::vector<Device>& out);
+  void schedule(uint32_t dev, Timestamp at, EventKind kind);
+  void handle(const Event& e);
+  void check_in(uint32_t dev);
+  void next_check_in(uint32_t dev);
+  void start_offer(uint32_t dev, const UpdateOffer& offer);
+  void continue_download(uint32_t dev);
+  void phase_done(uint32_t dev);
+  void deliver(uint32_t dev, DeploymentEvent event, int32_t offer);
+  bool flush_report(uint32_t dev);
+  bool online(uint32_t dev, Timestamp t);
+  Timestamp next_online(uint32_t dev, Timestamp t);
+  Timestamp online_until(uint32_t dev, Timestamp t);
+  bool defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, Duration* after = nullptr);
+  Duration jittered(Duration d);
+  void on_engine_event(const EngineEvent& e);
+  void check_done();
+  void say(const std::string& line);
+  std::string stamp(Timestamp t) const;
+  Report finish(double wall_seconds);
+  bool links_ever_meet(uint32_t dev);
+
+  const Scenario& sc_;
+  const SimOptions& opt_;
+  uint64_t seed_;
+  Rng rng_;
+  ManualClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RolloutEngine> engine_;
+  std::unique_ptr<DeviceService> service_;
+
+  std::vector<Site> sites_;
+  std::vector<std::string> revisions_;
+  std::vector<SimDevice> devices_;
+  std::vector<UpdateOffer> offers_;
+  std::map<std::string, int32_t> offer_index_;
+  WindowCache links_;  // online windows of intermittent links, per (site, class)
+  std::vector<std::string> link_keys_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+  uint64_t seq_ = 0;
+
+  std::string rollout_id_;
+  Timestamp rollout_started_{};
+  bool rollout_over_ = false;  // terminal, nothing left in flight
+  bool draining_ = false;
+  uint64_t checkins_ = 0;
+  uint64_t reports_ = 0;
+  uint32_t forward_commits_ = 0;
+  uint32_t eligible_ = 0;
+  int next_milestone_ = 1;  // tenths of the eligible fleet
+};
+
+// ---------------------------------------------------------------- set-up
+
+void Simulator::generate_fleet(std::vector<Device>& out) {
+  for (const auto& g : sc_.site_groups) {
+    const int width = std::max<int>(3, static_cast<int>(std::to_string(g.count).size()));
+    for (uint32_t k = 1; k <= g.count; ++k) {
+      sites_.push_back(Site{g.prefix + "-" + pad(k, width), g.time_zone, g.maintenance_windows});
+    }
+  }
+  std::map<std::string, uint16_t> rev_ids;
+  const uint32_t n = opt_.devices.value_or(sc_.devices);
+  const int width = std::max<int>(6, static_cast<int>(std::to_string(n).size()));
+  devices_.resize(n);
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const auto& type = sc_.device_types[pick_share(rng_, sc_.device_types)];
+    const auto& rev = type.hardware_revisions[pick_share(rng_, type.hardware_revisions)];
+    const auto site = static_cast<uint32_t>(rng_.below(sites_.size()));
+    const auto conn = static_cast<uint16_t>(pick_share(rng_, sc_.connectivity));
+    Device d;
+    d.id = "dev-" + pad(i + 1, width);
+    d.device_type = type.name;
+    d.hardware_revision = rev.name;
+    d.site = sites_[site].name;
+    d.connectivity = sc_.connectivity[conn].name;
+    d.installed = sc_.installed;
+    auto [it, fresh] = rev_ids.emplace(rev.name, static_cast<uint16_t>(revisions_.size()));
+    if (fresh) revisions_.push_back(rev.name);
+    SimDevice& s = devices_[i];
+    s.id = d.id;
+    s.site = site;
+    s.connectivity = conn;
+    s.hardware_revision = it->second;
+    s.installed = d.installed;
+    std::sort(s.installed.begin(), s.installed.end(),
+              [](const auto& a, const auto& b) { return a.component < b.component; });
+    out.push_back(std::move(d));
+  }
+  // Intermittent links are online in windows of the site's local time.
+  link_keys_.resize(sites_.size() * sc_.connectivity.size());
+  for (size_t s = 0; s < sites_.size(); ++s) {
+    for (size_t c = 0; c < sc_.connectivity.size(); ++c) {
+      if (sc_.connectivity[c].kind != LinkKind::kIntermittent) continue;
+      std::string key = sites_[s].name + "#" + sc_.connectivity[c].name;
+      links_.put(Site{key, sites_[s].time_zone, sc_.connectivity[c].online});
+      link_keys_[s * sc_.connectivity.size() + c] = std::move(key);
+    }
+  }
+}
+
+Status Simulator::set_up() {
+  if (opt_.store == "memory") {
+    store_ = make_memory_store();
+  } else if (opt_.store.starts_with("sqlite:")) {
+    const std::string path = opt_.store.substr(7);
+    if (std::filesystem::exists(path))
+      return invalid_argument("sqlite store '" + path + "' already exists");
+    SqliteOptions so;
+    so.synchronous_full = false;  // the twin needs crash safety, not power-loss safety
+    auto s = open_sqlite_store(path, so);
+    if (!s.ok()) return s.error();
+    store_ = std::move(*s);
+  } else {
+    return invalid_argument("unknown store '" + opt_.store + "' (use memory or sqlite:PATH)");
+  }
+
+  std::vector<Device> fleet;
+  generate_fleet(fleet);
+  WriteBatch batch;
+  batch.sites = sites_;
+  batch.artifacts = sc_.artifacts;
+  DROVER_TRY(store_->apply(batch));
+
+  engine_ = std::make_unique<RolloutEngine>(*store_, clock_);
+  engine_->set_listener([this](const EngineEvent& e) { on_engine_event(e); });
+  DROVER_TRY(engine_->load());
+  service_ = std::make_unique<DeviceService>(*store_, clock_, *engine_);
+  DROVER_TRY(service_->provision(std::move(fleet)));
+
+  // Devices first appear spread over one poll interval (intermittent ones when their link
+  // first comes up).
+  for (uint32_t i = 0; i < devices_.size(); ++i) {
+    const auto& link = sc_.connectivity[devices_[i].connectivity];
+    Timestamp first =
+        sc_.start + Duration(static_cast<int64_t>(rng_.uniform() * link.poll_interval.count()));
+    if (link.kind == LinkKind::kIntermittent) first = next_online(i, sc_.start);
+    schedule(i, first, EventKind::kCheckIn);
+  }
+
+  clock_.schedule_at(sc_.start + sc_.rollout_start_after, [this] {
+    auto created = engine_->create(sc_.rollout);
+    if (!created.ok()) {
+      say("rollout could not be created: " + created.error().to_string());
+      rollout_over_ = true;
+      return;
+    }
+    rollout_id_ = created->id;
+    rollout_started_ = clock_.now();
+    if (auto st = engine_->start(rollout_id_); !st.ok()) {
+      say("rollout could not start: " + st.error().to_string());
+      rollout_over_ = true;
+    }
+  });
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- time and links
+
+void Simulator::schedule(uint32_t dev, Timestamp at, EventKind kind) {
+  queue_.push(Event{at.time_since_epoch().count(), seq_++, dev, kind});
+}
+
+Duration Simulator::jittered(Duration d) {
+  const double f = 1 + sc_.checkin_jitter * (2 * rng_.uniform() - 1);
+  return Duration(
+      std::max<int64_t>(1000, static_cast<int64_t>(static_cast<double>(d.count()) * f)));
+}
+
+bool Simulator::online(uint32_t dev, Timestamp t) {
+  const SimDevice& d = devices_[dev];
+  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return true;
+  return links_.is_open(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+}
+
+Timestamp Simulator::next_online(uint32_t dev, Timestamp t) {
+  const SimDevice& d = devices_[dev];
+  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return t;
+  const Timestamp open =
+      links_.next_open(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+  if (open == t || open == Timestamp::max()) return open;
+  // Devices on the same schedule do not all connect in the same second.
+  return open +
+         Duration(static_cast<int64_t>(rng_.uniform() * 60'000 * (1 + 4 * sc_.checkin_jitter)));
+}
+
+Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
+  const SimDevice& d = devices_[dev];
+  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return Timestamp::max();
+  const std::string& key = link_keys_[d.site * sc_.connectivity.size() + d.connectivity];
+  // next_open() on an open link returns t; the cache's validity bound is the closing time.
+  if (!links_.is_open(key, t)) return t;
+  Timestamp lo = t;
+  Duration step = minutes(1);
+  while (links_.is_open(key, lo + step) && step < hours(24 * 8)) step *= 2;
+  Timestamp hi = lo + step;
+  while (hi - lo > seconds(1)) {
+    const Timestamp mid = lo + (hi - lo) / 2;
+    if (links_.is_open(key, mid)) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return hi;
+}
+
+// ---------------------------------------------------------------- device behaviour
+
+void Simulator::handle(const Event& e) {
+  switch (e.kind) {
+    case EventKind::kCheckIn:
+      if (draining_) return;  // the fleet is done; only updates under way finish
+      check_in(e.device);
+      return;
+    case EventKind::kPhaseDone:
+      phase_done(e.device);
+      return;
+    case EventKind::kUnhealthy: {
+      // Only if it still runs the version that carries the defect.
+      const SimDevice& d = devices_[e.device];
+      const UpdateOffer& o = offers_[d.unhealthy_offer];
+      for (const auto& c : d.installed) {
+        if (c.component == o.component && c.version == o.version && d.phase == Phase::kIdle) {
+          deliver(e.device, DeploymentEvent::kUnhealthy, d.unhealthy_offer);
+        }
+      }
+      return;
+    }
+  }
+}
+
+void Simulator::next_check_in(uint32_t dev) {
+  const auto& link = sc_.connectivity[devices_[dev].connectivity];
+  Timestamp at = clock_.now() + jittered(link.poll_interval);
+  if (link.kind == LinkKind::kIntermittent && !online(dev, at)) at = next_online(dev, at);
+  if (at != Timestamp::max()) schedule(dev, at, EventKind::kCheckIn);
+}
+
+bool Simulator::flush_report(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  if (d.pending_report < 0) return true;
+  const UpdateOffer& o = offers_[d.report_offer];
+  ++reports_;
+  auto r = service_->report_status({d.id, o.rollout_id, o.version,
+                                    static_cast<DeploymentEvent>(d.pending_report),
+                                    "reported by the twin"});
+  if (!r.ok() && r.error().code == ErrorCode::kIo) return false;  // try again next time
+  d.pending_report = -1;
+  return true;
+}
+
+void Simulator::deliver(uint32_t dev, DeploymentEvent event, int32_t offer) {
+  SimDevice& d = devices_[dev];
+  // Only the latest news matters: the table accepts an outcome without the steps before it.
+  d.pending_report = static_cast<int8_t>(event);
+  d.report_offer = offer;
+  if (online(dev, clock_.now())) flush_report(dev);
+}
+
+void Simulator::check_in(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  if (d.phase != Phase::kIdle) return;
+  if (!online(dev, clock_.now())) {
+    const Timestamp at = next_online(dev, clock_.now());
+    if (at != Timestamp::max()) schedule(dev, at, EventKind::kCheckIn);
+    return;
+  }
+  flush_report(dev);
+  ++checkins_;
+  auto r = service_->check_in({d.id, d.installed, UpdateState::kIdle});
+  if (r.ok() && r->offer) {
+    start_offer(dev, *r->offer);
+    return;
+  }
+  if (!r.ok()) say("check-in of " + d.id + " failed: " + r.error().to_string());
+  next_check_in(dev);
+}
+
+void Simulator::start_offer(uint32_t dev, const UpdateOffer& offer) {
+  const std::string key = offer.rollout_id + "|" + offer.version + (offer.revert ? "|revert" : "");
+  auto [it, fresh] = offer_index_.emplace(key, static_cast<int32_t>(offers_.size()));
+  if (fresh) offers_.push_back(offer);
+  SimDevice& d = devices_[dev];
+  d.offer = it->second;
+  d.phase = Phase::kDownloading;
+  d.bytes_left = offer.size_bytes;
+  deliver(dev, DeploymentEvent::kDownloading, d.offer);
+  continue_download(dev);
+}
+
+void Simulator::continue_download(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  const Timestamp now = clock_.now();
+  if (!online(dev, now)) {
+    schedule(dev, next_online(dev, now), EventKind::kPhaseDone);
+    return;
+  }
+  const double bps = static_cast<double>(sc_.connectivity[d.connectivity].bandwidth_bps);
+  const auto need =
+      Duration(static_cast<int64_t>(std::ceil(static_cast<double>(d.bytes_left) * 8000.0 / bps)));
+  const Timestamp until = online_until(dev, now);
+  if (until == Timestamp::max() || now + need <= until) {
+    d.bytes_left = 0;
+    schedule(dev, now + need, EventKind::kPhaseDone);
+    return;
+  }
+  // The link drops first: keep what arrived and resume at the next window (HTTP Range).
+  const auto got = static_cast<uint64_t>(static_cast<double>((until - now).count()) * bps / 8000.0);
+  d.bytes_left -= std::min(got, d.bytes_left - 1);
+  schedule(dev, next_online(dev, until), EventKind::kPhaseDone);
+}
+
+bool Simulator::defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, Duration* after) {
+  if (opt_.preflight || offer.revert) return false;
+  const SimDevice& d = devices_[dev];
+  for (size_t k = 0; k < sc_.defects.size(); ++k) {
+    const DefectSpec& spec = sc_.defects[k];
+    if (spec.kind != kind) continue;
+    if (!spec.hardware_revision.empty() &&
+        spec.hardware_revision != revisions_[d.hardware_revision])
+      continue;
+    if (!(spec.version.empty() ? offer.version == sc_.rollout.artifact_version
+                               : offer.version == spec.version)) {
+      continue;
+    }
+    // One draw per (device, defect): independent of event order.
+    const uint64_t h = mix64(seed_ ^ mix64(stable_hash(d.id) ^ (k + 1) * 0x9e3779b97f4a7c15ULL));
+    const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
+    if (u < spec.probability) {
+      if (after != nullptr) *after = spec.after;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Simulator::phase_done(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  const UpdateOffer& offer = offers_[d.offer];
+  const Timestamp now = clock_.now();
+  switch (d.phase) {
+    case Phase::kDownloading:
+      if (d.bytes_left > 0) {
+        continue_download(dev);
+        return;
+      }
+      d.phase = Phase::kInstalling;
+      deliver(dev, DeploymentEvent::kInstalling, d.offer);
+      schedule(dev, now + sc_.install_time, EventKind::kPhaseDone);
+      return;
+    case Phase::kInstalling:
+      if (defect(dev, offer, DefectKind::kInstallFails)) {
+        d.phase = Phase::kIdle;
+        deliver(dev, DeploymentEvent::kInstallFailed, d.offer);
+        next_check_in(dev);
+        return;
+      }
+      d.phase = Phase::kRebooting;
+      deliver(dev, DeploymentEvent::kRebooting, d.offer);
+      schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
+      return;
+    case Phase::kRebooting: {
+      if (defect(dev, offer, DefectKind::kBootFails)) {
+        // The trial boot fails: the bootloader falls back to the previous slot.
+        d.phase = Phase::kRollingBack;
+        schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
+        return;
+      }
+      auto it = std::lower_bound(
+          d.installed.begin(), d.installed.end(), offer.component,
+          [](const InstalledComponent& c, const std::string& n) { return c.component < n; });
+      if (it != d.installed.end() && it->component == offer.component) {
+        it->version = offer.version;
+      } else {
+        d.installed.insert(it, {offer.component, offer.version});
+      }
+      d.phase = Phase::kIdle;
+      if (!offer.revert && offer.rollout_id == rollout_id_) {
+        d.committed_at_ms = (now - rollout_started_).count();
+        ++forward_commits_;
+      } else {
+        d.committed_at_ms = -1;
+      }
+      deliver(dev, DeploymentEvent::kSucceeded, d.offer);
+      Duration after{0};
+      if (defect(dev, offer, DefectKind::kFailsAfter, &after)) {
+        d.unhealthy_offer = d.offer;
+        schedule(dev, now + after, EventKind::kUnhealthy);
+      }
+      next_check_in(dev);
+      return;
+    }
+    case Phase::kRollingBack:
+      d.phase = Phase::kIdle;
+      deliver(dev, DeploymentEvent::kRolledBack, d.offer);
+      next_check_in(dev);
+      return;
+    case Phase::kIdle:
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- narration
+
+std::string Simulator::stamp(Timestamp t) const {
+  const int64_t s = std::chrono::duration_cast<std::chrono::seconds>(t - sc_.start).count();
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "T+%02lld:%02lld:%02lld", static_cast<long long>(s / 3600),
+                static_cast<long long>(s / 60 % 60), static_cast<long long>(s % 60));
+  return std::string(buf) + "  " + format_utc_timestamp(t).substr(11, 5) + "Z";
+}
+
+void Simulator::say(const std::string& line) {
+  if (opt_.timeline) opt_.timeline(stamp(clock_.now()) + "  " + line);
+}
+
+void Simulator::on_engine_event(const EngineEvent& e) {
+  if (e.kind == EngineEvent::Kind::kStarted) {
+    // "15000 devices targeted ..." : remember the size for milestones.
+    eligible_ = static_cast<uint32_t>(std::strtoul(e.text.c_str(), nullptr, 10));
+  }
+  say(std::string("[") + to_string(e.kind) + "] " + e.text);
+}
+
+void Simulator::check_done() {
+  if (rollout_id_.empty() || rollout_over_) return;
+  auto p = engine_->progress(rollout_id_);
+  if (!p.ok()) return;
+  uint32_t live = 0;
+  for (const auto& s : p->strata) {
+    if (!s.halted) live += s.counts.total();
+  }
+  while (next_milestone_ <= 10 && live > 0 &&
+         p->total[DeploymentState::kSucceeded] * 10 >=
+             static_cast<uint32_t>(next_milestone_) * live) {
+    say("[progress] " + std::to_string(next_milestone_ * 10) +
+        "% of the devices in healthy strata updated (" +
+        std::to_string(p->total[DeploymentState::kSucceeded]) + " of " + std::to_string(live) +
+        ")");
+    ++next_milestone_;
+  }
+  const StateCounts& t = p->total;
+  const uint32_t moving = t.in_flight() + t[DeploymentState::kRevertPending];
+  if (is_terminal(p->rollout.state) && moving == 0) rollout_over_ = true;
+  if (opt_.progress) {
+    opt_.progress(static_cast<double>((clock_.now() - sc_.start).count()) /
+                      static_cast<double>(sc_.horizon.count()),
+                  t[DeploymentState::kSucceeded], p->rollout.targets);
+  }
+}
+
+// ---------------------------------------------------------------- the loop
+
+Result<Report> Simulator::run() {
+  const auto wall_start = std::chrono::steady_clock::now();
+  DROVER_TRY(set_up());
+  const Timestamp horizon = sc_.start + sc_.horizon;
+  Timestamp stop = horizon;
+  std::function<void()> watch = [&] {
+    check_done();
+    clock_.schedule_after(minutes(1), watch);
+  };
+  clock_.schedule_after(minutes(1), watch);
+
+  while (true) {
+    if (!draining_ && (rollout_over_ || clock_.now() >= horizon)) {
+      draining_ = true;
+      stop = clock_.now() + sc_.drain;
+    }
+    const Timestamp next_event =
+        queue_.empty() ? Timestamp::max() : Timestamp(Duration(queue_.top().at_ms));
+    const Timestamp next_timer = clock_.next_due();
+    const Timestamp next = std::min(next_event, next_timer);
+    if (next == Timestamp::max() || next > stop) break;
+    if (draining_ && queue_.empty()) break;
+    if (next_timer <= next_event) {
+      clock_.run_next();
+      continue;
+    }
+    const Event e = queue_.top();
+    queue_.pop();
+    clock_.advance_to(Timestamp(Duration(e.at_ms)));
+    handle(e);
+  }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  check_done();
+  return finish(wall);
+}
+
+bool Simulator::links_ever_meet(uint32_t dev) {
+  // Within a week, is the device ever online while its site's window is open?
+  const SimDevice& d = devices_[dev];
+  WindowCache site_windows;
+  site_windows.put(sites_[d.site]);
+  for (Timestamp t = clock_.now(); t < clock_.now() + hours(24 * 7); t += minutes(1)) {
+    if (online(dev, t) && site_windows.is_open(sites_[d.site].name, t)) return true;
+  }
+  return false;
+}
+
+Report Simulator::finish(double wall_seconds) {
+  Report r;
+  r.scenario = sc_.name;
+  r.seed = seed_;
+  r.devices_total = static_cast<uint32_t>(devices_.size());
+  r.simulated_seconds = to_seconds(clock_.now() - sc_.start);
+  r.checkins = checkins_;
+  r.status_reports = reports_;
+  r.wall_seconds = wall_seconds;
+  r.checkins_per_wall_second = wall_seconds > 0 ? static_cast<double>(checkins_) / wall_seconds : 0;
+  for (const auto& d : devices_) {
+    if (d.phase == Phase::kRebooting || d.phase == Phase::kRollingBack) ++r.devices_bricked;
+  }
+  if (rollout_id_.empty()) return r;
+  auto p = engine_->progress(rollout_id_);
+  if (!p.ok()) return r;
+  const Rollout& ro = p->rollout;
+  const StateCounts& t = p->total;
+  using S = DeploymentState;
+  r.rollout_state = to_string(ro.state);
+  r.rollout_started_at_s = to_seconds(rollout_started_ - sc_.start);
+  r.devices_eligible = ro.targets;
+  r.devices_updated = t[S::kSucceeded];
+  r.devices_failed = t[S::kFailed] + t[S::kUnhealthy] + t[S::kRevertFailed];
+  r.devices_rolled_back = t[S::kRolledBack] + t[S::kReverted];
+  r.devices_cancelled = t[S::kCancelled];
+  uint32_t live = 0;
+  for (const auto& s : p->strata) {
+    if (s.halted) continue;
+    live += s.counts.total();
+    r.devices_unreachable += s.counts[S::kPending] + s.counts.in_flight();
+  }
+  for (const auto& h : ro.halted) {
+    r.halted_strata.push_back({h.hardware_revision, h.site, h.connectivity, h.reason,
+                               to_seconds(h.halted_at - sc_.start)});
+  }
+  for (const auto& s : ro.stages) {
+    StageReport sr{s.name, to_seconds(s.started_at - sc_.start), std::nullopt, s.devices};
+    if (s.finished_at != Timestamp{}) sr.finished_at_s = to_seconds(s.finished_at - sc_.start);
+    r.stages.push_back(sr);
+  }
+  // Commit times of the devices that still run the new version, in strata that went on.
+  auto deps = store_->list_deployments(rollout_id_);
+  std::vector<int64_t> commits;
+  if (deps.ok()) {
+    std::map<std::string, bool> halted;
+    for (const auto& s : p->strata) halted[s.key] = s.halted;
+    for (const Deployment& dep : *deps) {
+      const uint32_t idx =
+          static_cast<uint32_t>(std::strtoul(dep.device_id.c_str() + 4, nullptr, 10)) - 1;
+      if (idx >= devices_.size()) continue;
+      if (dep.state == S::kSucceeded && !halted[dep.stratum] &&
+          devices_[idx].committed_at_ms >= 0) {
+        commits.push_back(devices_[idx].committed_at_ms);
+      }
+      if (opt_.preflight && !halted[dep.stratum] &&
+          (dep.state == S::kPending || is_in_flight(dep.state))) {
+        const bool intermittent =
+            sc_.connectivity[devices_[idx].connectivity].kind == LinkKind::kIntermittent;
+        std::string why = "not reached within the horizon (" + format_duration(sc_.horizon) + ")";
+        if (intermittent && !links_ever_meet(idx)) {
+          why = "its link is never online during its site's maintenance window";
+        }
+        r.never_reached.push_back({dep.device_id, why});
+      }
+    }
+  }
+  std::sort(commits.begin(), commits.end());
+  auto time_to = [&](double share) -> std::optional<double> {
+    if (live == 0) return std::nullopt;
+    const auto need = static_cast<size_t>(std::ceil(share * live - 1e-9));
+    if (need == 0 || commits.size() < need) return std::nullopt;
+    return static_cast<double>(commits[need - 1]) / 1000.0;
+  };
+  r.time_to_50_percent_s = time_to(0.5);
+  r.time_to_95_percent_s = time_to(0.95);
+  r.time_to_100_percent_s = time_to(1.0);
+  return r;
+}
+
+}  // namespace
+
+Result<Report> run_simulation(const Scenario& scenario, const SimOptions& options) {
+  if (options.devices && *options.devices == 0)
+    return invalid_argument("--devices must be at least 1");
+  Simulator sim(scenario, options);
+  return sim.run();
+}
+
+}  // namespace drover::sim

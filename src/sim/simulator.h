@@ -1,0 +1,37 @@
+// The digital twin: a discrete-event simulation of a fleet on a ManualClock that drives the
+// real DeviceService and RolloutEngine (never a copy of their logic). Each virtual device
+// polls per its connectivity, downloads (time from size and bandwidth, paused while
+// offline), installs, reboots into a trial boot, and commits or rolls back per the
+// scenario's defects, reporting each step through the service.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "base/result.h"
+#include "sim/report.h"
+#include "sim/scenario.h"
+
+namespace drover::sim {
+
+struct SimOptions {
+  std::optional<uint64_t> seed;     // overrides the scenario's seed
+  std::optional<uint32_t> devices;  // overrides the scenario's device count
+  // "memory" (default) or "sqlite:PATH" (a fresh file; an existing one is refused).
+  std::string store = "memory";
+  // Pre-flight: defects are ignored, and the report lists the devices never reached and why.
+  bool preflight = false;
+  // Receives one readable line per notable event (engine decisions, fleet milestones).
+  std::function<void(const std::string&)> timeline;
+  // Receives progress: fraction of the horizon simulated, devices updated, targets.
+  std::function<void(double fraction, uint32_t updated, uint32_t eligible)> progress;
+};
+
+// Runs the scenario to its end. Deterministic: the same scenario, options and seed give
+// the same report (wall-clock fields aside). kInvalidArgument for a bad option or a
+// scenario the services refuse; kIo for a store that cannot be opened.
+Result<Report> run_simulation(const Scenario& scenario, const SimOptions& options);
+
+}  // namespace drover::sim

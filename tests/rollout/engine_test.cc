@@ -1,0 +1,291 @@
+#include "rollout/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "fleet_fixture.h"
+
+namespace drover::testing {
+namespace {
+
+using E = DeploymentEvent;
+using S = DeploymentState;
+
+TEST(Engine, IncompatibleDevicesAreNeverOffered) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  f.add_devices(2, "rev-a", "open", "other-type");
+  f.add_devices(2, "rev-z");  // the artifact is built for rev-a and rev-b only
+  // A device whose bootloader is too old for the artifact's depends.
+  Device old;
+  old.id = "old-bootloader";
+  old.device_type = "ctl";
+  old.hardware_revision = "rev-a";
+  old.site = "open";
+  old.installed = {{"bootloader", "1.0.0"}, {"firmware", "1.0.0"}};
+  ASSERT_TRUE(f.service->provision({old}).ok());
+  Artifact a = firmware("2.0.0", {"rev-a", "rev-b"});
+  a.depends = {{"bootloader", ">=2.0.0"}};
+  WriteBatch b;
+  b.artifacts.push_back(a);
+  ASSERT_TRUE(f.store().apply(b).ok());
+  f.restart();
+
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  EXPECT_EQ(f.engine->get(id)->targets, 4u);
+  std::set<std::string> offered;
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& dev : f.ids) {
+      if (auto o = f.check_in(dev)) {
+        offered.insert(dev);
+        f.install(dev, *o);
+      }
+    }
+    for (const char* dev : {"old-bootloader"}) EXPECT_FALSE(f.check_in(dev).has_value());
+    f.clock.advance(minutes(5));
+  }
+  EXPECT_EQ(offered.size(), 4u);
+  for (const auto& dev : offered) EXPECT_EQ(dev.rfind("rev-a-open-", 0), 0u) << dev;
+  for (const auto& dev : f.ids) {
+    auto d = f.service->device(dev);
+    if (d->device_type != "ctl" || d->hardware_revision != "rev-a") {
+      EXPECT_EQ(offered.count(dev), 0u) << dev;
+    }
+  }
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+}
+
+TEST(Engine, OffersOnlyInsideTheSiteMaintenanceWindow) {
+  Fleet f(at("2026-06-01T12:00:00Z"));
+  // 02:00-04:00 in Berlin is 00:00-02:00 UTC in summer.
+  f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});
+  f.add_devices(2, "rev-a", "berlin");
+  f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  for (int minute = 0; minute < 12 * 60; minute += 7) {
+    EXPECT_FALSE(f.check_in(f.ids[0]).has_value())
+        << "offered at " << format_utc_timestamp(f.clock.now());
+    f.clock.advance(minutes(7));
+  }
+  f.clock.advance_to(at("2026-06-02T00:10:00Z"));
+  EXPECT_TRUE(f.check_in(f.ids[0]).has_value());
+  f.clock.advance_to(at("2026-06-02T02:00:00Z"));  // closed again
+  EXPECT_FALSE(f.check_in(f.ids[1]).has_value());
+}
+
+TEST(Engine, AFailureConfinedToOneRevisionHaltsOnlyThatRevision) {
+  Fleet f;
+  f.add_devices(10, "rev-a");
+  f.add_devices(10, "rev-b");
+  const std::string id = f.start(simple_plan());
+  // Canary: half of each revision. rev-b's trial boots fail.
+  for (int round = 0; round < 4; ++round) {
+    for (const auto& dev : f.ids) {
+      if (auto o = f.check_in(dev)) {
+        f.install(dev, *o, dev.starts_with("rev-b") ? E::kRolledBack : E::kSucceeded);
+      }
+    }
+    f.clock.advance(minutes(11));
+  }
+  auto r = f.engine->get(id);
+  ASSERT_EQ(r->halted.size(), 1u);
+  EXPECT_EQ(r->halted[0].hardware_revision, "rev-b");
+  EXPECT_EQ(r->state, RolloutState::kCompleted);
+  int a_done = 0, b_cancelled = 0, b_rolled_back = 0;
+  for (const auto& dev : f.ids) {
+    const S s = f.state_of(id, dev);
+    if (dev.starts_with("rev-a")) a_done += s == S::kSucceeded;
+    if (dev.starts_with("rev-b")) {
+      b_cancelled += s == S::kCancelled;
+      b_rolled_back += s == S::kRolledBack;
+    }
+  }
+  EXPECT_EQ(a_done, 10);
+  EXPECT_GE(b_rolled_back, 3);  // the gate needs min_sample outcomes
+  EXPECT_EQ(b_cancelled + b_rolled_back, 10);
+}
+
+TEST(Engine, FleetRollbackSendsThePreviousVersionToUpdatedDevicesOfAHaltedStratum) {
+  Fleet f;
+  f.add_devices(6, "rev-b");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.gate.min_sample = 4;
+  const std::string id = f.start(plan);
+  // Two devices commit, then four fail their trial boot: the stratum halts and the two
+  // committed ones must go back to 1.0.0.
+  std::vector<std::string> committed;
+  for (size_t i = 0; i < f.ids.size(); ++i) {
+    auto o = f.check_in(f.ids[i]);
+    if (!o) {
+      EXPECT_GE(i, 4u) << "halted before the gate had min_sample outcomes";
+      break;
+    }
+    if (i < 2) {
+      f.install(f.ids[i], *o);
+      committed.push_back(f.ids[i]);
+    } else {
+      f.install(f.ids[i], *o, E::kRolledBack);
+    }
+  }
+  ASSERT_EQ(f.engine->get(id)->halted.size(), 1u);
+  for (const auto& dev : committed) {
+    EXPECT_EQ(f.state_of(id, dev), S::kRevertPending);
+    auto o = f.check_in(dev);
+    ASSERT_TRUE(o.has_value());
+    EXPECT_TRUE(o->revert);
+    EXPECT_EQ(o->version, "1.0.0");
+    f.install(dev, *o);
+    EXPECT_EQ(f.state_of(id, dev), S::kReverted);
+    EXPECT_FALSE(f.check_in(dev).has_value());
+  }
+  f.clock.advance(minutes(2));
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kFailed);
+}
+
+TEST(Engine, RateLimitCapsOffersPerMinute) {
+  Fleet f;
+  f.add_devices(20, "rev-a");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.constraints.max_per_minute = 6;  // the bucket holds one offer at a time
+  f.start(plan);
+  std::set<std::string> offered;  // an idle device holding an offer gets it again: count devices
+  for (int second = 0; second < 60; ++second) {
+    for (const auto& dev : f.ids) {
+      if (f.check_in(dev)) offered.insert(dev);
+    }
+    f.clock.advance(seconds(1));
+  }
+  EXPECT_GE(offered.size(), 6u);
+  EXPECT_LE(offered.size(), 7u);
+}
+
+TEST(Engine, ConcurrencyLimitHoldsOffersUntilOneFinishes) {
+  Fleet f;
+  f.add_devices(5, "rev-a");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.constraints.max_in_flight = 3;
+  f.start(plan);
+  std::vector<std::pair<std::string, UpdateOffer>> got;
+  for (const auto& dev : f.ids) {
+    if (auto o = f.check_in(dev)) got.emplace_back(dev, *o);
+  }
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_FALSE(f.check_in(f.ids[4]).has_value());
+  f.install(got[0].first, got[0].second);
+  EXPECT_TRUE(f.check_in(f.ids[3]).has_value() || f.check_in(f.ids[4]).has_value());
+}
+
+TEST(Engine, NextStageWaitsForSettleAndSoak) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  const std::string id = f.start(simple_plan());  // canary 50%, soak 10m
+  std::vector<std::string> canary, rest;
+  for (const auto& dev : f.ids) {
+    if (auto o = f.check_in(dev)) {
+      canary.push_back(dev);
+      f.install(dev, *o);
+    } else {
+      rest.push_back(dev);
+    }
+  }
+  ASSERT_EQ(canary.size(), 2u);
+  f.clock.advance(minutes(2));  // settles at the next tick
+  EXPECT_FALSE(f.check_in(rest[0]).has_value());
+  EXPECT_NE(f.engine->get(id)->stages[0].settled_at, Timestamp{});
+  f.clock.advance(minutes(5));
+  EXPECT_FALSE(f.check_in(rest[0]).has_value()) << "offered during the soak";
+  f.clock.advance(minutes(7));
+  EXPECT_EQ(f.engine->get(id)->stage, 1u);
+  EXPECT_TRUE(f.check_in(rest[0]).has_value());
+}
+
+TEST(Engine, ReportsAreValidatedAndChangeNothingWhenRefused) {
+  Fleet f;
+  f.add_devices(2, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  UpdateOffer wrong = *o;
+  wrong.version = "9.9.9";
+  EXPECT_EQ(f.report(f.ids[0], wrong, E::kSucceeded).error().code, ErrorCode::kInvalidArgument);
+  UpdateOffer other = *o;
+  other.rollout_id = "rollout-9999";
+  EXPECT_EQ(f.report(f.ids[0], other, E::kSucceeded).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(f.report(f.ids[1], *o, E::kSucceeded).error().code,
+            ErrorCode::kConflict);  // never offered
+  EXPECT_EQ(f.report(f.ids[0], *o, E::kCancel).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kOffered);
+  EXPECT_EQ(f.state_of(id, f.ids[1]), S::kPending);
+  // Success, then a late "downloading" and a repeated "succeeded": accepted, no change.
+  ASSERT_TRUE(f.report(f.ids[0], *o, E::kSucceeded).ok());
+  EXPECT_EQ(*f.report(f.ids[0], *o, E::kDownloading), S::kSucceeded);
+  EXPECT_EQ(*f.report(f.ids[0], *o, E::kSucceeded), S::kSucceeded);
+}
+
+TEST(Engine, OperatorCommandsFollowTheRolloutTable) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  EXPECT_EQ(f.engine->start(id).error().code, ErrorCode::kConflict);
+  ASSERT_TRUE(f.engine->pause(id).ok());
+  EXPECT_FALSE(f.check_in(f.ids[0]).has_value()) << "offered while paused";
+  ASSERT_TRUE(f.engine->resume(id).ok());
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_TRUE(f.engine->abort(id).ok());
+  EXPECT_EQ(f.engine->resume(id).error().code, ErrorCode::kConflict);
+  EXPECT_FALSE(f.check_in(f.ids[1]).has_value());
+  EXPECT_EQ(f.state_of(id, f.ids[1]), S::kCancelled);
+  // The device already holding the offer may still finish and report.
+  f.install(f.ids[0], *o);
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSucceeded);
+  // An operator rollback of the aborted rollout sends it back.
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  auto back = f.check_in(f.ids[0]);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->revert);
+  f.install(f.ids[0], *back);
+  f.clock.advance(minutes(2));
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRolledBack);
+}
+
+TEST(Engine, RestartKeepsOffersAndOutcomes) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto o0 = f.check_in(f.ids[0]);
+  auto o1 = f.check_in(f.ids[1]);
+  ASSERT_TRUE(o0 && o1);
+  f.install(f.ids[0], *o0);
+  f.restart();
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSucceeded);
+  EXPECT_EQ(f.state_of(id, f.ids[1]), S::kOffered);
+  EXPECT_FALSE(f.check_in(f.ids[0]).has_value()) << "a committed device was offered again";
+  auto again = f.check_in(f.ids[1]);  // lost its offer: the same one is sent again
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->version, o1->version);
+  EXPECT_EQ(f.store().get_deployment(id, f.ids[1])->value().offers, 1u);
+  auto p = f.engine->progress(id);
+  EXPECT_EQ(p->total.total(), 3u);
+  EXPECT_EQ(p->total[S::kSucceeded], 1u);
+}
+
+TEST(Engine, AnIdleDeviceAlreadyOnTheTargetIsCountedAsSucceeded) {
+  Fleet f;
+  f.add_devices(1, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  // Its "succeeded" report was lost; it checks in running 2.0.0.
+  auto inv = f.installed(f.ids[0]);
+  for (auto& c : inv) {
+    if (c.component == "firmware") c.version = "2.0.0";
+  }
+  auto r = f.service->check_in({f.ids[0], inv, UpdateState::kIdle});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->offer.has_value());
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSucceeded);
+}
+
+}  // namespace
+}  // namespace drover::testing

@@ -1,0 +1,148 @@
+// The simulator end to end: the demo scenario at reduced size tells the demo's story, runs
+// are deterministic, the SQLite store gives the same outcome as memory, and scenario files
+// with mistakes are refused with the field named.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sim/simulator.h"
+
+namespace drover::sim {
+namespace {
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Scenario demo() {
+  auto s = load_scenario(std::string(DROVER_SOURCE_DIR) + "/scenarios/demo.json");
+  EXPECT_TRUE(s.ok()) << s.error().to_string();
+  return *s;
+}
+
+SimOptions small(uint32_t devices) {
+  SimOptions o;
+  o.devices = devices;
+  return o;
+}
+
+TEST(Sim, DemoAtReducedSizeHaltsTheBrokenRevisionAndCompletesTheRest) {
+  const Scenario s = demo();
+  auto r = run_simulation(s, small(3000));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->devices_total, 3000u);
+  EXPECT_EQ(r->devices_eligible, 3000u);
+  EXPECT_EQ(r->devices_bricked, 0u);
+  ASSERT_EQ(r->halted_strata.size(), 1u);
+  EXPECT_EQ(r->halted_strata[0].hardware_revision, "rev-c");
+  // Halted during the canary stage: before the second stage started.
+  ASSERT_GE(r->stages.size(), 2u);
+  EXPECT_LT(r->halted_strata[0].halted_at_s, r->stages[1].started_at_s);
+  EXPECT_EQ(r->rollout_state, "completed");
+  // Every rev-a and rev-b device ends on 4.2.1; rev-c devices were rolled back or never offered.
+  EXPECT_EQ(r->devices_updated + r->devices_rolled_back + r->devices_cancelled + r->devices_failed,
+            r->devices_eligible);
+  EXPECT_GT(r->devices_rolled_back, 0u);
+  EXPECT_GT(r->devices_updated, 2000u);  // rev-a + rev-b are 80% of the fleet
+  EXPECT_EQ(r->devices_unreachable, 0u);
+  ASSERT_TRUE(r->time_to_95_percent_s.has_value());
+  EXPECT_EQ(r->stages.size(), 4u);
+}
+
+TEST(Sim, SameSeedGivesTheSameReportByteForByte) {
+  const Scenario s = demo();
+  auto a = run_simulation(s, small(800));
+  auto b = run_simulation(s, small(800));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->to_json(false), b->to_json(false));
+  SimOptions other = small(800);
+  other.seed = 7;
+  auto c = run_simulation(s, other);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(a->to_json(false), c->to_json(false));
+}
+
+TEST(Sim, SqliteStoreGivesTheSameOutcomeAsMemory) {
+  const Scenario s = demo();
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("drover-sim-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  SimOptions o = small(600);
+  o.store = "sqlite:" + (dir / "fleet.db").string();
+  auto on_disk = run_simulation(s, o);
+  auto in_memory = run_simulation(s, small(600));
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(on_disk.ok()) << on_disk.error().to_string();
+  ASSERT_TRUE(in_memory.ok());
+  EXPECT_EQ(on_disk->to_json(false), in_memory->to_json(false));
+}
+
+TEST(Sim, PreflightPredictsAndListsDevicesTheConstraintsNeverReach) {
+  Scenario s = demo();
+  // Give one link class online windows that never meet the sites' night windows.
+  for (auto& c : s.connectivity) {
+    if (c.kind == LinkKind::kIntermittent) c.online = {{0x7f, 12 * 60, 20}};
+  }
+  s.horizon = hours(30);
+  SimOptions o = small(1000);
+  o.preflight = true;
+  auto r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->halted_strata.empty());  // defects are ignored in pre-flight
+  EXPECT_FALSE(r->never_reached.empty());
+  for (const auto& u : r->never_reached) {
+    EXPECT_EQ(u.reason, "its link is never online during its site's maintenance window")
+        << u.device_id;
+  }
+  EXPECT_TRUE(r->time_to_50_percent_s.has_value());
+  EXPECT_FALSE(r->time_to_100_percent_s.has_value());
+}
+
+TEST(Sim, FailsAfterDefectsMakeDevicesUnhealthyAndHaltTheirRevision) {
+  Scenario s = demo();
+  s.defects = {{"rev-a", "", DefectKind::kFailsAfter, 1.0, hours(1)}};
+  auto r = run_simulation(s, small(1500));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->halted_strata.size(), 1u);
+  EXPECT_EQ(r->halted_strata[0].hardware_revision, "rev-a");
+  EXPECT_GT(r->devices_rolled_back, 0u);  // fleet rollback reverted the unhealthy ones
+  EXPECT_EQ(r->devices_bricked, 0u);
+}
+
+TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
+  const std::string good = read(std::string(DROVER_SOURCE_DIR) + "/scenarios/demo.json");
+  ASSERT_TRUE(parse_scenario(good).ok());
+  auto bad = [&](const std::string& from, const std::string& to) {
+    std::string text = good;
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+    auto r = parse_scenario(text);
+    EXPECT_FALSE(r.ok()) << "accepted: " << to;
+    return r.ok() ? std::string() : r.error().message;
+  };
+  EXPECT_NE(bad("\"devices\": 15000", "\"devises\": 15000").find("devises"), std::string::npos);
+  EXPECT_NE(bad("\"America/Denver\"", "\"America/Atlantis\"").find("site_groups[2].time_zone"),
+            std::string::npos);
+  EXPECT_NE(bad("\"percent\": 10,", "\"percent\": 0.5,").find("stage"), std::string::npos);
+  EXPECT_NE(bad("\"probability\": 0.9", "\"probability\": 1.5").find("defects[0].probability"),
+            std::string::npos);
+  EXPECT_NE(bad("\"version\": \"4.2.1\"}", "\"version\": \"4.3\"}").find("version"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"explodes\"").find("defect kind"),
+            std::string::npos);
+  EXPECT_NE(bad("\"start\": \"22:00\"", "\"start\": \"25:00\"").find("maintenance_windows"),
+            std::string::npos);
+  EXPECT_FALSE(parse_scenario("{").ok());
+  EXPECT_FALSE(parse_scenario("[]").ok());
+  EXPECT_FALSE(parse_scenario("").ok());
+}
+
+}  // namespace
+}  // namespace drover::sim
