@@ -1,0 +1,563 @@
+// The SQLite Store: one connection in WAL mode behind a mutex. Each record is kept as its
+// codec JSON document (`doc`) next to the columns that identify or index it, so the schema
+// only changes when a query needs a new column, never when a record gains a field.
+//
+// On-disk layout (schema version 2, kept in PRAGMA user_version):
+//   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
+//                update_state, doc)                                         WITHOUT ROWID
+//   sites       (name PK, doc)                                              WITHOUT ROWID
+//   artifacts   (name, version, doc, PK(name, version))                     WITHOUT ROWID
+//   rollouts    (id PK, state, doc)       rowid table: plans make these documents large
+//   deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc,
+//                PK(rollout_id, device_id))                                 WITHOUT ROWID
+//   sequences   (name PK, value)                                            WITHOUT ROWID
+// Enums are stored by their codec names, timestamps as milliseconds since the epoch.
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <future>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "model/codec.h"
+#include "store/store.h"
+
+namespace drover {
+namespace {
+
+// Numbered schema migrations. Migration i (0-based) takes the database from user_version i to
+// i + 1, inside one transaction. Append only: never edit a migration that has shipped.
+constexpr const char* kMigrations[] = {
+    // 1: the record tables. The CHECKs keep a record with an empty key out of the store (and
+    // give the tests a way to make a batch fail half-way).
+    R"sql(
+CREATE TABLE devices (
+  id                TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+  device_type       TEXT NOT NULL,
+  hardware_revision TEXT NOT NULL,
+  site              TEXT NOT NULL,
+  connectivity      TEXT NOT NULL,
+  decommissioned    INTEGER NOT NULL,
+  update_state      TEXT NOT NULL,
+  doc               TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE sites (
+  name TEXT NOT NULL PRIMARY KEY CHECK (length(name) > 0),
+  doc  TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE artifacts (
+  name    TEXT NOT NULL CHECK (length(name) > 0),
+  version TEXT NOT NULL CHECK (length(version) > 0),
+  doc     TEXT NOT NULL,
+  PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+CREATE TABLE rollouts (
+  id    TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+  state TEXT NOT NULL,
+  doc   TEXT NOT NULL
+);
+CREATE TABLE deployments (
+  rollout_id TEXT NOT NULL CHECK (length(rollout_id) > 0),
+  device_id  TEXT NOT NULL CHECK (length(device_id) > 0),
+  stage      INTEGER NOT NULL,
+  stratum    TEXT NOT NULL,
+  state      TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  doc        TEXT NOT NULL,
+  PRIMARY KEY (rollout_id, device_id)
+) WITHOUT ROWID;
+)sql",
+    // 2: durable id counters.
+    R"sql(
+CREATE TABLE sequences (
+  name  TEXT NOT NULL PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+// The page cache, in KiB (SQLite's default is 2 MiB). A batch of 100k deployments touches
+// ~30 MiB of pages; with the default cache it spills and reads its own pages back.
+constexpr int kCacheKiB = 64 * 1024;
+
+// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
+constexpr int kBusyTimeoutMs = 5000;
+
+struct DbCloser {
+  // Every statement is finalized before the handle goes, so close cannot report busy.
+  void operator()(sqlite3* db) const { DROVER_CHECK(sqlite3_close(db) == SQLITE_OK); }
+};
+using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
+
+struct StmtFinalizer {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
+
+// Resets a cached statement at the end of a scope, so it is ready for reuse and no longer
+// holds the read transaction it opened.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(sqlite3_stmt* s) : s_(s) {}
+  ~ResetOnExit() { sqlite3_reset(s_); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+// Binds text without copying (the caller keeps it alive until the statement is reset). An
+// empty view may have a null data pointer, which SQLite would bind as NULL: bind "" instead.
+int bind_value(sqlite3_stmt* s, int index, std::string_view v) {
+  return sqlite3_bind_text64(s, index, v.empty() ? "" : v.data(), v.size(), nullptr, SQLITE_UTF8);
+}
+int bind_value(sqlite3_stmt* s, int index, int64_t v) { return sqlite3_bind_int64(s, index, v); }
+
+// Binds args to parameters ?1, ?2, ...; returns the first failure's code or SQLITE_OK.
+template <typename... Args>
+int bind_all([[maybe_unused]] sqlite3_stmt* s, const Args&... args) {
+  [[maybe_unused]] int index = 0;
+  int rc = SQLITE_OK;
+  ((rc = rc == SQLITE_OK ? bind_value(s, ++index, args) : rc), ...);
+  return rc;
+}
+
+// Binds, steps once and resets a statement that returns no rows. SQLITE_OK on success.
+template <typename... Args>
+int run(sqlite3_stmt* s, const Args&... args) {
+  int rc = bind_all(s, args...);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s);
+  sqlite3_reset(s);
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+std::string_view column_text(sqlite3_stmt* s, int column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
+  if (text == nullptr) return {};
+  return {text, static_cast<size_t>(sqlite3_column_bytes(s, column))};
+}
+
+// SQLite's own judgement of the file decides between corruption and a plain I/O failure.
+Error sqlite_error(sqlite3* db, int rc, const std::string& what) {
+  const int primary = rc & 0xff;
+  const ErrorCode code = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB
+                             ? ErrorCode::kCorruption
+                             : ErrorCode::kIo;
+  const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  return {code, "sqlite: " + what + ": " + detail};
+}
+
+Error corruption(const char* table, const std::string& key, const std::string& why) {
+  return {ErrorCode::kCorruption,
+          "sqlite: table " + std::string(table) + ", key '" + key + "': " + why};
+}
+
+// Encoding a record as codec JSON costs about as much as SQLite's upsert of it. Batches larger
+// than one chunk are pipelined: a helper thread encodes chunk k + 1 while chunk k is written.
+constexpr size_t kEncodeChunk = 4096;
+
+template <typename T>
+std::vector<std::string> encode_range(const std::vector<T>& records, size_t begin, size_t end) {
+  std::vector<std::string> docs;
+  docs.reserve(end - begin);
+  for (size_t i = begin; i < end; ++i) docs.push_back(to_json(records[i]));
+  return docs;
+}
+
+// Calls write_row(record, doc) for every record in order; stops at the first failure.
+template <typename T, typename WriteRow>
+Status write_rows(const std::vector<T>& records, WriteRow write_row) {
+  const size_t n = records.size();
+  std::vector<std::string> docs = encode_range(records, 0, std::min(n, kEncodeChunk));
+  for (size_t begin = 0; begin < n; begin += kEncodeChunk) {
+    const size_t end = std::min(n, begin + kEncodeChunk);
+    std::future<std::vector<std::string>> next;
+    if (end < n) {
+      // async | deferred: when no thread can be started, the chunk is encoded at get().
+      next = std::async(std::launch::async | std::launch::deferred, [&records, end, n] {
+        return encode_range(records, end, std::min(n, end + kEncodeChunk));
+      });
+    }
+    for (size_t i = begin; i < end; ++i) {
+      // On failure, `next`'s destructor waits for the helper before `records` can go away.
+      if (Status st = write_row(records[i], docs[i - begin]); !st.ok()) return st;
+    }
+    if (next.valid()) docs = next.get();
+  }
+  return ok_status();
+}
+
+// The statements the store runs, prepared once when it opens.
+struct Statements {
+  StmtPtr begin, commit, rollback;
+  StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment;
+  StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment;
+  StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments;
+  StmtPtr delete_artifact, next_sequence;
+};
+
+// Thread-safe: the one connection and its statements are used only under mu_, so a batch is
+// atomic for concurrent readers of this store (and, through SQLite's transactions, for other
+// connections to the same file).
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(DbPtr db, Statements statements) : db_(std::move(db)), st_(std::move(statements)) {}
+
+  Status apply(const WriteBatch& batch) override {
+    std::lock_guard lock(mu_);
+    if (batch.empty()) return ok_status();
+    if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
+    Status written = write_all(batch);
+    if (written.ok()) {
+      if (int rc = run(st_.commit.get()); rc != SQLITE_OK) written = io(rc, "apply: commit");
+    }
+    if (!written.ok()) rollback();
+    return written;
+  }
+
+  Result<std::optional<Device>> get_device(std::string_view id) override {
+    std::lock_guard lock(mu_);
+    return read_one<Device>(st_.get_device.get(), &device_from_json, "devices", std::string(id),
+                            id);
+  }
+  Result<std::optional<Site>> get_site(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    return read_one<Site>(st_.get_site.get(), &site_from_json, "sites", std::string(name), name);
+  }
+  Result<std::optional<Artifact>> get_artifact(std::string_view name,
+                                               std::string_view version) override {
+    std::lock_guard lock(mu_);
+    return read_one<Artifact>(st_.get_artifact.get(), &artifact_from_json, "artifacts",
+                              std::string(name) + "@" + std::string(version), name, version);
+  }
+  Result<std::optional<Rollout>> get_rollout(std::string_view id) override {
+    std::lock_guard lock(mu_);
+    return read_one<Rollout>(st_.get_rollout.get(), &rollout_from_json, "rollouts", std::string(id),
+                             id);
+  }
+  Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
+                                                   std::string_view device_id) override {
+    std::lock_guard lock(mu_);
+    return read_one<Deployment>(st_.get_deployment.get(), &deployment_from_json, "deployments",
+                                std::string(rollout_id) + "/" + std::string(device_id), rollout_id,
+                                device_id);
+  }
+
+  Result<std::vector<Device>> list_devices() override {
+    std::lock_guard lock(mu_);
+    return read_all<Device>(st_.list_devices.get(), &device_from_json, "devices");
+  }
+  Result<std::vector<Site>> list_sites() override {
+    std::lock_guard lock(mu_);
+    return read_all<Site>(st_.list_sites.get(), &site_from_json, "sites");
+  }
+  Result<std::vector<Artifact>> list_artifacts() override {
+    std::lock_guard lock(mu_);
+    return read_all<Artifact>(st_.list_artifacts.get(), &artifact_from_json, "artifacts");
+  }
+  Result<std::vector<Rollout>> list_rollouts() override {
+    std::lock_guard lock(mu_);
+    return read_all<Rollout>(st_.list_rollouts.get(), &rollout_from_json, "rollouts");
+  }
+  Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) override {
+    std::lock_guard lock(mu_);
+    return read_all<Deployment>(st_.list_deployments.get(), &deployment_from_json, "deployments",
+                                rollout_id);
+  }
+
+  Status delete_artifact(std::string_view name, std::string_view version) override {
+    std::lock_guard lock(mu_);
+    const std::string key = std::string(name) + "@" + std::string(version);
+    if (int rc = run(st_.delete_artifact.get(), name, version); rc != SQLITE_OK) {
+      return io(rc, "deleting artifact " + key);
+    }
+    if (sqlite3_changes(db_.get()) == 0) return not_found("artifact '" + key + "' does not exist");
+    return ok_status();
+  }
+
+  // An explicit transaction, so a failing commit is reported instead of lost in a reset.
+  Result<uint64_t> next_sequence(std::string_view name) override {
+    std::lock_guard lock(mu_);
+    const std::string what = "next_sequence '" + std::string(name) + "'";
+    if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, what + ": begin");
+    sqlite3_stmt* s = st_.next_sequence.get();
+    std::optional<int64_t> value;
+    int rc = bind_all(s, name);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+      value = sqlite3_column_int64(s, 0);
+      rc = sqlite3_step(s);
+    }
+    sqlite3_reset(s);
+    rc = rc == SQLITE_DONE ? run(st_.commit.get()) : rc;
+    if (rc != SQLITE_OK || !value) {
+      Error e = io(rc, what);
+      rollback();
+      return e;
+    }
+    return static_cast<uint64_t>(*value);
+  }
+
+ private:
+  // Every failure of a write is kIo, whatever SQLite thought of it: the contract of apply().
+  Error io(int rc, const std::string& what) {
+    Error e = sqlite_error(db_.get(), rc, what);
+    e.code = ErrorCode::kIo;
+    return e;
+  }
+
+  // Rolls back the open transaction, if SQLite has not already done so itself (it does on
+  // some I/O errors and SQLITE_FULL).
+  void rollback() {
+    if (sqlite3_get_autocommit(db_.get()) == 0) run(st_.rollback.get());
+  }
+
+  Status write_all(const WriteBatch& batch) {
+    Status st = write_rows(batch.devices, [this](const Device& d, const std::string& doc) {
+      const int rc = run(st_.put_device.get(), d.id, d.device_type, d.hardware_revision, d.site,
+                         d.connectivity, int64_t{d.decommissioned ? 1 : 0},
+                         std::string_view(to_string(d.update_state)), doc);
+      return check(rc, [&] { return "device '" + d.id + "'"; });
+    });
+    if (st.ok()) {
+      st = write_rows(batch.sites, [this](const Site& s, const std::string& doc) {
+        const int rc = run(st_.put_site.get(), s.name, doc);
+        return check(rc, [&] { return "site '" + s.name + "'"; });
+      });
+    }
+    if (st.ok()) {
+      st = write_rows(batch.artifacts, [this](const Artifact& a, const std::string& doc) {
+        const int rc = run(st_.put_artifact.get(), a.name, a.version, doc);
+        return check(rc, [&] { return "artifact '" + a.key() + "'"; });
+      });
+    }
+    if (st.ok()) {
+      st = write_rows(batch.rollouts, [this](const Rollout& r, const std::string& doc) {
+        const int rc = run(st_.put_rollout.get(), r.id, std::string_view(to_string(r.state)), doc);
+        return check(rc, [&] { return "rollout '" + r.id + "'"; });
+      });
+    }
+    if (st.ok()) {
+      st = write_rows(batch.deployments, [this](const Deployment& d, const std::string& doc) {
+        const int rc = run(st_.put_deployment.get(), d.rollout_id, d.device_id, int64_t{d.stage},
+                           d.stratum, std::string_view(to_string(d.state)),
+                           int64_t{d.updated_at.time_since_epoch().count()}, doc);
+        return check(rc, [&] { return "deployment '" + d.rollout_id + "/" + d.device_id + "'"; });
+      });
+    }
+    return st;
+  }
+
+  // kIo naming the record when a write failed; the name is only built on failure.
+  template <typename Name>
+  Status check(int rc, Name name) {
+    if (rc == SQLITE_OK) return ok_status();
+    return io(rc, "apply: writing " + name());
+  }
+
+  // Runs a lookup whose one column is the doc. `key` names the record in error messages.
+  template <typename T, typename... Args>
+  Result<std::optional<T>> read_one(sqlite3_stmt* s, Result<T> (*decode)(std::string_view),
+                                    const char* table, const std::string& key,
+                                    const Args&... args) {
+    ResetOnExit reset(s);
+    int rc = bind_all(s, args...);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) return std::optional<T>();
+    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, std::string("reading ") + table);
+    Result<T> record = decode(column_text(s, 0));
+    if (!record.ok()) return corruption(table, key, record.error().message);
+    return std::optional<T>(std::move(record).value());
+  }
+
+  // Runs a listing whose columns are (key, doc), decoding every row.
+  template <typename T, typename... Args>
+  Result<std::vector<T>> read_all(sqlite3_stmt* s, Result<T> (*decode)(std::string_view),
+                                  const char* table, const Args&... args) {
+    ResetOnExit reset(s);
+    std::vector<T> out;
+    int rc = bind_all(s, args...);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+      Result<T> record = decode(column_text(s, 1));
+      if (!record.ok()) {
+        return corruption(table, std::string(column_text(s, 0)), record.error().message);
+      }
+      out.push_back(std::move(record).value());
+    }
+    if (rc != SQLITE_DONE) return sqlite_error(db_.get(), rc, std::string("listing ") + table);
+    return out;
+  }
+
+  std::mutex mu_;
+  // Declared before the statements so it is closed after they are finalized.
+  DbPtr db_;       // GUARDED_BY(mu_)
+  Statements st_;  // GUARDED_BY(mu_)
+};
+
+// Brings the schema up to kSchemaVersion, one migration per transaction. The version is read
+// inside the write transaction, so two processes opening a new file do not both migrate it.
+Status migrate(sqlite3* db) {
+  for (;;) {
+    if (int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      return sqlite_error(db, rc, "starting a migration");
+    }
+    auto fail = [db](int rc, const std::string& what) {
+      Error e = sqlite_error(db, rc, what);
+      if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return e;
+    };
+    int version = 0;
+    {
+      sqlite3_stmt* raw = nullptr;
+      int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &raw, nullptr);
+      StmtPtr s(raw);
+      if (rc == SQLITE_OK) rc = sqlite3_step(s.get());
+      if (rc != SQLITE_ROW) return fail(rc, "reading the schema version");
+      version = sqlite3_column_int(s.get(), 0);
+    }
+    if (version > kSchemaVersion || version < 0) {
+      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+      return Error{ErrorCode::kCorruption,
+                   "sqlite: the database has schema version " + std::to_string(version) +
+                       ", newer than this build knows (" + std::to_string(kSchemaVersion) +
+                       "); open it with a newer drover"};
+    }
+    if (version == kSchemaVersion) {
+      if (int rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+        return fail(rc, "ending the schema check");
+      }
+      return ok_status();
+    }
+    const std::string what = "schema migration " + std::to_string(version + 1);
+    const std::string sql = std::string(kMigrations[version]) +
+                            "\nPRAGMA user_version = " + std::to_string(version + 1) + ";\n";
+    if (int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      return fail(rc, what);
+    }
+    if (int rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+      return fail(rc, what + ": commit");
+    }
+  }
+}
+
+Result<Statements> prepare_statements(sqlite3* db) {
+  Statements st;
+  const std::pair<StmtPtr*, const char*> sql[] = {
+      {&st.begin, "BEGIN IMMEDIATE"},
+      {&st.commit, "COMMIT"},
+      {&st.rollback, "ROLLBACK"},
+      {&st.put_device,
+       "INSERT INTO devices (id, device_type, hardware_revision, site, connectivity, "
+       "decommissioned, update_state, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+       "ON CONFLICT (id) DO UPDATE SET device_type = excluded.device_type, "
+       "hardware_revision = excluded.hardware_revision, site = excluded.site, "
+       "connectivity = excluded.connectivity, decommissioned = excluded.decommissioned, "
+       "update_state = excluded.update_state, doc = excluded.doc"},
+      {&st.put_site,
+       "INSERT INTO sites (name, doc) VALUES (?1, ?2) "
+       "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc"},
+      {&st.put_artifact,
+       "INSERT INTO artifacts (name, version, doc) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (name, version) DO UPDATE SET doc = excluded.doc"},
+      {&st.put_rollout,
+       "INSERT INTO rollouts (id, state, doc) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (id) DO UPDATE SET state = excluded.state, doc = excluded.doc"},
+      {&st.put_deployment,
+       "INSERT INTO deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+       "ON CONFLICT (rollout_id, device_id) DO UPDATE SET stage = excluded.stage, "
+       "stratum = excluded.stratum, state = excluded.state, updated_at = excluded.updated_at, "
+       "doc = excluded.doc"},
+      {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},
+      {&st.get_site, "SELECT doc FROM sites WHERE name = ?1"},
+      {&st.get_artifact, "SELECT doc FROM artifacts WHERE name = ?1 AND version = ?2"},
+      {&st.get_rollout, "SELECT doc FROM rollouts WHERE id = ?1"},
+      {&st.get_deployment, "SELECT doc FROM deployments WHERE rollout_id = ?1 AND device_id = ?2"},
+      {&st.list_devices, "SELECT id, doc FROM devices ORDER BY id"},
+      {&st.list_sites, "SELECT name, doc FROM sites ORDER BY name"},
+      {&st.list_artifacts,
+       "SELECT name || '@' || version, doc FROM artifacts ORDER BY name, version"},
+      {&st.list_rollouts, "SELECT id, doc FROM rollouts ORDER BY id"},
+      {&st.list_deployments,
+       "SELECT rollout_id || '/' || device_id, doc FROM deployments WHERE rollout_id = ?1 "
+       "ORDER BY device_id"},
+      {&st.delete_artifact, "DELETE FROM artifacts WHERE name = ?1 AND version = ?2"},
+      {&st.next_sequence,
+       "INSERT INTO sequences (name, value) VALUES (?1, 1) "
+       "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"},
+  };
+  for (const auto& [slot, text] : sql) {
+    sqlite3_stmt* raw = nullptr;
+    const int rc = sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    slot->reset(raw);
+    if (rc != SQLITE_OK) return sqlite_error(db, rc, std::string("preparing '") + text + "'");
+  }
+  return st;
+}
+
+// Runs a pragma and returns the first column of its first row ("" when it returns none).
+Result<std::string> pragma(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
+  StmtPtr s(raw);
+  if (rc == SQLITE_OK) rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) return std::string(column_text(s.get(), 0));
+  if (rc == SQLITE_DONE) return std::string();
+  return sqlite_error(db, rc, sql);
+}
+
+}  // namespace
+
+// kIo when the file cannot be opened or configured, or a migration fails (the failed migration
+// is rolled back); kCorruption when the file is not a SQLite database or its schema version is
+// newer than kSchemaVersion. The returned store is thread-safe and owns its one connection.
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
+  sqlite3* raw = nullptr;
+  // NOMUTEX: the store serializes every use of the connection itself.
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  DbPtr db(raw);  // sqlite3_open_v2 may hand out a handle even when it fails
+  if (rc != SQLITE_OK) {
+    Error e = sqlite_error(db.get(), rc, "opening '" + path + "'");
+    e.code = ErrorCode::kIo;
+    return e;
+  }
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+
+  // The first statement reads the file: a file that is not a database fails here.
+  auto mode = pragma(db.get(), "PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.error();
+  // ":memory:" databases cannot use WAL and say "memory"; they need no crash safety.
+  if (*mode != "wal" && *mode != "memory") {
+    return io_error("sqlite: '" + path + "' cannot use WAL (journal_mode is " + *mode + ")");
+  }
+  if (auto sync = pragma(db.get(), options.synchronous_full ? "PRAGMA synchronous = FULL"
+                                                            : "PRAGMA synchronous = NORMAL");
+      !sync.ok()) {
+    return sync.error();
+  }
+  if (auto cache = pragma(db.get(), "PRAGMA cache_size = -" + std::to_string(kCacheKiB));
+      !cache.ok()) {
+    return cache.error();
+  }
+  if (auto migrated = migrate(db.get()); !migrated.ok()) return migrated.error();
+
+  auto statements = prepare_statements(db.get());
+  if (!statements.ok()) return statements.error();
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(std::move(db), std::move(statements).value()));
+}
+
+}  // namespace drover
