@@ -1,6 +1,7 @@
 #include "fleet/device_service.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace drover {
 
@@ -12,12 +13,10 @@ Status DeviceService::load() {
   auto all = store_.list_devices();
   if (!all.ok()) return all.error();
   std::lock_guard lock(mu_);
-  devices_.clear();
-  devices_.reserve(all->size());
-  for (Device& d : *all) {
-    std::string id = d.id;
-    devices_.emplace(std::move(id), std::move(d));
-  }
+  devices_ = std::move(*all);
+  index_.clear();
+  index_.reserve(devices_.size());
+  for (size_t i = 0; i < devices_.size(); ++i) index_.insert(FlatIndex::hash(devices_[i].id), i);
   return ok_status();
 }
 
@@ -27,17 +26,30 @@ Status DeviceService::provision(std::vector<Device> devices) {
   batch.devices = std::move(devices);
   std::lock_guard lock(mu_);
   DROVER_TRY(store_.apply(batch));
-  devices_.reserve(devices_.size() + batch.devices.size());
+  index_.reserve(devices_.size() + batch.devices.size());
   for (Device& d : batch.devices) {
-    std::string id = d.id;
-    devices_.insert_or_assign(std::move(id), std::move(d));
+    if (Device* existing = find(d.id)) {
+      *existing = std::move(d);
+    } else {
+      index_.insert(FlatIndex::hash(d.id), devices_.size());
+      devices_.push_back(std::move(d));
+    }
   }
   return ok_status();
 }
 
 const Device* DeviceService::find(std::string_view id) const {
-  auto it = devices_.find(id);
-  return it == devices_.end() ? nullptr : &it->second;
+  const Device* found = nullptr;
+  index_.find(FlatIndex::hash(id), [&](uint64_t i) {
+    if (devices_[i].id != id) return false;
+    found = &devices_[i];
+    return true;
+  });
+  return found;
+}
+
+Device* DeviceService::find(std::string_view id) {
+  return const_cast<Device*>(std::as_const(*this).find(id));
 }
 
 Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
@@ -62,8 +74,9 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
         WriteBatch batch;
         batch.devices.push_back(updated);
         DROVER_TRY(store_.apply(batch));
-        devices_.at(updated.id) = std::move(updated);
-        device = find(request.device_id);
+        Device* slot = find(request.device_id);
+        *slot = std::move(updated);
+        device = slot;
       }
     }
   }

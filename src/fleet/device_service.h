@@ -13,10 +13,10 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/flat_index.h"
 #include "base/result.h"
 #include "model/device.h"
 #include "rollout/engine.h"
@@ -75,10 +75,7 @@ class DeviceService {
   size_t device_count() const;
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
+  Device* find(std::string_view id);
   const Device* find(std::string_view id) const;
 
   Store& store_;
@@ -86,7 +83,8 @@ class DeviceService {
   RolloutEngine& engine_;
   FleetOptions options_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, Device, Hash, std::equal_to<>> devices_;  // GUARDED_BY(mu_)
+  std::vector<Device> devices_;  // GUARDED_BY(mu_); never shrinks
+  FlatIndex index_;              // GUARDED_BY(mu_); id -> position in devices_
 };
 
 }  // namespace drover

@@ -29,16 +29,18 @@ struct InstalledComponent {
   friend bool operator==(const InstalledComponent&, const InstalledComponent&) = default;
 };
 
+// Field order matters on the check-in path: what every check-in reads (id, installed,
+// update_state, decommissioned) shares the record's first cache line.
 struct Device {
   std::string id;
+  std::vector<InstalledComponent> installed;  // sorted by component, unique
+  UpdateState update_state = UpdateState::kIdle;
+  bool decommissioned = false;
   std::string device_type;        // e.g. "bacnet-controller"
   std::string hardware_revision;  // e.g. "rev-b"
   std::string site;               // Site::name
   std::string connectivity;       // connectivity class, e.g. "ethernet", "lte", "satellite"
   std::vector<std::string> tags;  // sorted, unique
-  std::vector<InstalledComponent> installed;  // sorted by component, unique
-  UpdateState update_state = UpdateState::kIdle;
-  bool decommissioned = false;
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

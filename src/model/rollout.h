@@ -163,12 +163,14 @@ enum class DeploymentState : uint8_t {
 const char* to_string(DeploymentState s);
 Result<DeploymentState> parse_deployment_state(std::string_view s);
 
+// Field order matters on the check-in path: device_id, state and stage are read by every
+// check-in and sit together at the front.
 struct Deployment {
-  std::string rollout_id;
   std::string device_id;
-  uint32_t stage = 0;   // the stage whose cohort holds the device
-  std::string stratum;  // stratum key
   DeploymentState state = DeploymentState::kPending;
+  uint32_t stage = 0;  // the stage whose cohort holds the device
+  std::string rollout_id;
+  std::string stratum;       // stratum key
   std::string from_version;  // what the device ran when first offered: the revert target
   Timestamp updated_at{};
   uint32_t offers = 0;  // how many times an offer (or re-send) went out

@@ -130,6 +130,8 @@ struct RolloutEngine::Active {
   std::vector<Deployment> deps;  // never resized once built: by_device_ points into it
   std::vector<uint32_t> dep_stratum;
   std::vector<Stratum> strata;
+  std::vector<uint32_t> halted_strata;    // indexes into strata
+  std::vector<StateCounts> stage_totals;  // per stage, over every stratum
   std::vector<Group> groups;
   std::unordered_map<std::string, uint32_t> group_index;  // by key
   RateLimiter limiter;
@@ -139,6 +141,7 @@ struct RolloutEngine::Active {
   void count(const Deployment& d, int sign) {
     Stratum& s = strata[dep_stratum[&d - deps.data()]];
     s.per_stage[d.stage][d.state] += sign;
+    stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
     auto [ok, bad] = gate_weight(d);
     s.successes += sign * ok;
@@ -155,6 +158,7 @@ struct RolloutEngine::Active {
     std::map<std::string, FailurePolicy> halted;
     for (const auto& h : rollout.halted) halted.emplace(h.key, h.policy);
     for (auto& g : groups) g.halted = halted.count(g.key) != 0;
+    halted_strata.clear();
     for (auto& s : strata) {
       const bool was_halted = s.halted;
       s.halted = false;
@@ -164,6 +168,7 @@ struct RolloutEngine::Active {
           s.policy = halted.at(groups[g].key);
         }
       }
+      if (s.halted) halted_strata.push_back(static_cast<uint32_t>(&s - strata.data()));
       if (s.halted != was_halted) {
         const int sign = s.halted ? -1 : +1;
         for (uint32_t g : s.groups) {
@@ -174,9 +179,28 @@ struct RolloutEngine::Active {
     }
   }
 
-  bool all_halted() const {
-    return !strata.empty() &&
-           std::all_of(strata.begin(), strata.end(), [](const Stratum& s) { return s.halted; });
+  bool all_halted() const { return !strata.empty() && halted_strata.size() == strata.size(); }
+
+  // Counts of one stage (or of all, with stage < 0) in the strata that go on.
+  StateCounts live(int stage) const {
+    StateCounts c;
+    for (size_t k = 0; k < stage_totals.size(); ++k) {
+      if (stage < 0 || static_cast<size_t>(stage) == k) c.add(stage_totals[k]);
+    }
+    for (uint32_t si : halted_strata) {
+      for (size_t k = 0; k < stage_totals.size(); ++k) {
+        if (stage >= 0 && static_cast<size_t>(stage) != k) continue;
+        for (size_t st = 0; st < kDeploymentStateCount; ++st)
+          c.n[st] -= strata[si].per_stage[k].n[st];
+      }
+    }
+    return c;
+  }
+
+  StateCounts total() const {
+    StateCounts c;
+    for (const auto& t : stage_totals) c.add(t);
+    return c;
   }
 };
 
@@ -259,8 +283,9 @@ Status RolloutEngine::load_rollout(Rollout r) {
 
 void RolloutEngine::install(std::unique_ptr<Active> a, uint32_t index) {
   a->index = index;
+  by_device_.reserve(by_device_.size() + a->deps.size());
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
-    by_device_.emplace(std::string_view(a->deps[i].device_id), (uint64_t{index} << 32) | i);
+    by_device_.insert(FlatIndex::hash(a->deps[i].device_id), (uint64_t{index} << 32) | i);
   }
   if (index == active_.size()) {
     active_.push_back(std::move(a));
@@ -302,6 +327,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
     return it->second;
   };
   a->dep_stratum.resize(a->deps.size());
+  a->stage_totals.resize(stages);
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
     auto [it, fresh] = stratum_ids.emplace(d.stratum, static_cast<uint32_t>(a->strata.size()));
@@ -590,13 +616,32 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
 
 Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device) {
   std::lock_guard lock(mu_);
-  if (by_device_.empty() || device.update_state != UpdateState::kIdle)
+  if (by_device_.size() == 0 || device.update_state != UpdateState::kIdle) {
     return std::optional<UpdateOffer>{};
+  }
   const Timestamp now = clock_.now();
-  auto [begin, end] = by_device_.equal_range(std::string_view(device.id));
-  for (auto it = begin; it != end; ++it) {
-    Active& a = *active_[it->second >> 32];
-    const auto i = static_cast<uint32_t>(it->second & 0xffffffffu);
+  // The device's deployments, in the order their rollouts were loaded.
+  uint64_t refs_inline[8];
+  std::vector<uint64_t> refs_more;
+  size_t refs = 0;
+  by_device_.find(FlatIndex::hash(device.id), [&](uint64_t ref) {
+    if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id != device.id) return false;
+    if (refs < 8) {
+      refs_inline[refs] = ref;
+    } else {
+      refs_more.push_back(ref);
+    }
+    ++refs;
+    return false;
+  });
+  if (refs > 1) {
+    std::sort(refs_inline, refs_inline + std::min<size_t>(refs, 8));
+    std::sort(refs_more.begin(), refs_more.end());
+  }
+  for (size_t k = 0; k < refs; ++k) {
+    const uint64_t ref = k < 8 ? refs_inline[k] : refs_more[k - 8];
+    Active& a = *active_[ref >> 32];
+    const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
     const Deployment& d = a.deps[i];
     const Rollout& r = a.rollout;
     const std::string* installed = device.installed_version(a.artifact.name);
@@ -698,10 +743,11 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + std::string(rollout_id) + "'");
   uint32_t i = UINT32_MAX;
-  auto [begin, end] = by_device_.equal_range(std::string_view(device.id));
-  for (auto it = begin; it != end; ++it) {
-    if ((it->second >> 32) == a->index) i = static_cast<uint32_t>(it->second & 0xffffffffu);
-  }
+  by_device_.find(FlatIndex::hash(device.id), [&](uint64_t ref) {
+    if ((ref >> 32) != a->index || a->deps[ref & 0xffffffffu].device_id != device.id) return false;
+    i = static_cast<uint32_t>(ref & 0xffffffffu);
+    return true;
+  });
   if (i == UINT32_MAX)
     return not_found("device '" + device.id + "' is not in rollout " + a->rollout.id);
   const Deployment& d = a->deps[i];
@@ -811,7 +857,7 @@ RolloutEngine::Explanation RolloutEngine::explain(Active& a, uint32_t g) {
 
 RolloutEngine::GateOutcome RolloutEngine::judge_group(Active& a, uint32_t g) {
   const Active::Group& grp = a.groups[g];
-  if (grp.halted) return GateOutcome::kPassed;
+  if (grp.halted || grp.failures == 0) return GateOutcome::kPassed;
   const GatePolicy& gate = a.rollout.plan.gate;
   const auto n = static_cast<uint32_t>(grp.successes + grp.failures);
   const GateVerdict v = judge(static_cast<uint32_t>(grp.failures), n, gate.max_failure_rate,
@@ -872,18 +918,12 @@ void RolloutEngine::tick_rollout(Active& a) {
   }
 
   // What is still outstanding, in strata that go on and anywhere a revert is due.
-  StateCounts live_stage;
-  uint32_t outstanding = 0;
-  uint32_t reverts_due = 0;
-  for (const auto& s : a.strata) {
-    for (size_t k = 0; k < s.per_stage.size(); ++k) {
-      const StateCounts& c = s.per_stage[k];
-      reverts_due += c[DeploymentState::kRevertPending] + c[DeploymentState::kReverting];
-      if (s.halted) continue;
-      outstanding += c[DeploymentState::kPending] + c.in_flight();
-      if (k == a.rollout.stage) live_stage.add(c);
-    }
-  }
+  const StateCounts all = a.total();
+  const StateCounts live_all = a.live(-1);
+  const StateCounts live_stage = a.live(static_cast<int>(a.rollout.stage));
+  const uint32_t reverts_due =
+      all[DeploymentState::kRevertPending] + all[DeploymentState::kReverting];
+  const uint32_t outstanding = live_all[DeploymentState::kPending] + live_all.in_flight();
 
   if (state == RolloutState::kRollingBack) {
     if (reverts_due == 0 && transition(a, RolloutEvent::kComplete).ok()) {
@@ -972,6 +1012,13 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
     p.strata.push_back(std::move(sp));
   }
   return p;
+}
+
+Result<RolloutSummary> RolloutEngine::summary(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  Active* a = find(rollout_id);
+  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  return RolloutSummary{a->rollout.state, a->rollout.targets, a->total(), a->live(-1)};
 }
 
 std::vector<std::string> RolloutEngine::loaded_rollouts() {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/flat_index.h"
 #include "base/result.h"
 #include "model/artifact.h"
 #include "model/device.h"
@@ -94,6 +95,13 @@ struct RolloutProgress {
   std::vector<StratumProgress> strata;
 };
 
+struct RolloutSummary {
+  RolloutState state = RolloutState::kCreated;
+  uint32_t targets = 0;
+  StateCounts total;  // every deployment
+  StateCounts live;   // deployments in strata that are not halted
+};
+
 struct EngineOptions {
   Duration tick_interval = seconds(60);
   // Terminal rollouts that finished less than this long ago stay loaded, so late reports
@@ -143,8 +151,10 @@ class RolloutEngine {
 
   // The rollout as last persisted (loaded or not).
   Result<Rollout> get(const std::string& rollout_id);
-  // Live progress of a loaded rollout.
+  // Live progress of a loaded rollout, stratum by stratum.
   Result<RolloutProgress> progress(const std::string& rollout_id);
+  // The cheap part of progress(): kept up to date incrementally, no per-stratum work.
+  Result<RolloutSummary> summary(const std::string& rollout_id);
   // Ids of the loaded rollouts, in creation order.
   std::vector<std::string> loaded_rollouts();
 
@@ -181,8 +191,8 @@ class RolloutEngine {
   Clock& clock_;
   EngineOptions options_;
   std::mutex mu_;
-  std::vector<std::unique_ptr<Active>> active_;                         // GUARDED_BY(mu_)
-  std::unordered_multimap<std::string_view, uint64_t> by_device_;       // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<Active>> active_;  // GUARDED_BY(mu_)
+  FlatIndex by_device_;  // GUARDED_BY(mu_); device id -> (rollout index << 32) | deployment index
   std::unordered_map<std::string, std::optional<Artifact>> artifacts_;  // GUARDED_BY(mu_)
   WindowCache windows_;                                                 // GUARDED_BY(mu_)
   std::function<void(const EngineEvent&)> listener_;

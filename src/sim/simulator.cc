@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <queue>
 
 #include "base/clock.h"
 #include "base/random.h"
@@ -15,6 +14,7 @@
 #include "fleet/device_service.h"
 #include "rollout/engine.h"
 #include "rollout/scheduler.h"
+#include "sim/event_queue.h"
 #include "store/store.h"
 
 namespace drover::sim {
@@ -26,14 +26,6 @@ enum class EventKind : uint8_t {
   kCheckIn,    // poll the server (or wait for the link to come up)
   kPhaseDone,  // the current download / install / reboot step is over (or resumes)
   kUnhealthy,  // a fails_after defect shows itself
-};
-
-struct Event {
-  int64_t at_ms;
-  uint64_t seq;  // ties at the same instant run in scheduling order: determinism
-  uint32_t device;
-  EventKind kind;
-  bool operator>(const Event& o) const { return at_ms != o.at_ms ? at_ms > o.at_ms : seq > o.seq; }
 };
 
 struct SimDevice {
@@ -75,7 +67,8 @@ class Simulator {
         opt_(options),
         seed_(options.seed.value_or(scenario.seed)),
         rng_(seed_),
-        clock_(scenario.start) {}
+        clock_(scenario.start),
+        queue_(scenario.start.time_since_epoch().count()) {}
 
   Result<Report> run();
 
@@ -119,7 +112,7 @@ class Simulator {
   std::map<std::string, int32_t> offer_index_;
   WindowCache links_;  // online windows of intermittent links, per (site, class)
   std::vector<std::string> link_keys_;
-  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+  EventQueue queue_;
   uint64_t seq_ = 0;
 
   std::string rollout_id_;
@@ -242,7 +235,8 @@ Status Simulator::set_up() {
 // ---------------------------------------------------------------- time and links
 
 void Simulator::schedule(uint32_t dev, Timestamp at, EventKind kind) {
-  queue_.push(Event{at.time_since_epoch().count(), seq_++, dev, kind});
+  if (at == Timestamp::max()) return;  // a link that never comes up: the device stays silent
+  queue_.push(Event{at.time_since_epoch().count(), seq_++, dev, static_cast<uint8_t>(kind)});
 }
 
 Duration Simulator::jittered(Duration d) {
@@ -292,7 +286,7 @@ Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
 // ---------------------------------------------------------------- device behaviour
 
 void Simulator::handle(const Event& e) {
-  switch (e.kind) {
+  switch (static_cast<EventKind>(e.kind)) {
     case EventKind::kCheckIn:
       if (draining_) return;  // the fleet is done; only updates under way finish
       check_in(e.device);
@@ -509,28 +503,23 @@ void Simulator::on_engine_event(const EngineEvent& e) {
 
 void Simulator::check_done() {
   if (rollout_id_.empty() || rollout_over_) return;
-  auto p = engine_->progress(rollout_id_);
+  auto p = engine_->summary(rollout_id_);
   if (!p.ok()) return;
-  uint32_t live = 0;
-  for (const auto& s : p->strata) {
-    if (!s.halted) live += s.counts.total();
-  }
+  const uint32_t live = p->live.total();
+  const uint32_t updated = p->total[DeploymentState::kSucceeded];
   while (next_milestone_ <= 10 && live > 0 &&
-         p->total[DeploymentState::kSucceeded] * 10 >=
-             static_cast<uint32_t>(next_milestone_) * live) {
+         updated * 10 >= static_cast<uint32_t>(next_milestone_) * live) {
     say("[progress] " + std::to_string(next_milestone_ * 10) +
-        "% of the devices in healthy strata updated (" +
-        std::to_string(p->total[DeploymentState::kSucceeded]) + " of " + std::to_string(live) +
-        ")");
+        "% of the devices in healthy strata updated (" + std::to_string(updated) + " of " +
+        std::to_string(live) + ")");
     ++next_milestone_;
   }
-  const StateCounts& t = p->total;
-  const uint32_t moving = t.in_flight() + t[DeploymentState::kRevertPending];
-  if (is_terminal(p->rollout.state) && moving == 0) rollout_over_ = true;
+  const uint32_t moving = p->total.in_flight() + p->total[DeploymentState::kRevertPending];
+  if (is_terminal(p->state) && moving == 0) rollout_over_ = true;
   if (opt_.progress) {
     opt_.progress(static_cast<double>((clock_.now() - sc_.start).count()) /
                       static_cast<double>(sc_.horizon.count()),
-                  t[DeploymentState::kSucceeded], p->rollout.targets);
+                  updated, p->targets);
   }
 }
 

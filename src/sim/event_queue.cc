@@ -1,0 +1,71 @@
+#include "sim/event_queue.h"
+
+#include <algorithm>
+#include <functional>
+
+#include "base/result.h"
+
+namespace drover::sim {
+
+EventQueue::EventQueue(int64_t start_ms) : ring_(kRing), current_second_(second_of(start_ms)) {}
+
+void EventQueue::push(const Event& e) {
+  const int64_t sec = second_of(e.at_ms);
+  DROVER_CHECK(sec >= current_second_);
+  if (sec == current_second_) {
+    current_.push_back(e);
+    std::push_heap(current_.begin(), current_.end(), std::greater<>());
+  } else if (sec < current_second_ + kRing) {
+    ring_[static_cast<size_t>(sec & (kRing - 1))].push_back(e);
+    ++in_ring_;
+  } else {
+    overflow_.push_back(e);
+    std::push_heap(overflow_.begin(), overflow_.end(), std::greater<>());
+  }
+  ++size_;
+}
+
+void EventQueue::refill() {
+  while (current_.empty()) {
+    if (in_ring_ == 0) {
+      // Nothing in the next three days: jump to the first overflow event.
+      current_second_ = std::max(current_second_, second_of(overflow_.front().at_ms) - 1);
+    }
+    ++current_second_;
+    while (!overflow_.empty() && second_of(overflow_.front().at_ms) < current_second_ + kRing) {
+      std::pop_heap(overflow_.begin(), overflow_.end(), std::greater<>());
+      const Event e = overflow_.back();
+      overflow_.pop_back();
+      const int64_t sec = second_of(e.at_ms);
+      if (sec == current_second_) {
+        current_.push_back(e);
+      } else {
+        ring_[static_cast<size_t>(sec & (kRing - 1))].push_back(e);
+        ++in_ring_;
+      }
+    }
+    auto& bucket = ring_[static_cast<size_t>(current_second_ & (kRing - 1))];
+    if (!bucket.empty()) {
+      in_ring_ -= bucket.size();
+      current_.insert(current_.end(), bucket.begin(), bucket.end());
+      bucket.clear();
+    }
+    std::make_heap(current_.begin(), current_.end(), std::greater<>());
+  }
+}
+
+const Event& EventQueue::top() {
+  DROVER_CHECK(size_ > 0);
+  refill();
+  return current_.front();
+}
+
+void EventQueue::pop() {
+  DROVER_CHECK(size_ > 0);
+  refill();
+  std::pop_heap(current_.begin(), current_.end(), std::greater<>());
+  current_.pop_back();
+  --size_;
+}
+
+}  // namespace drover::sim
