@@ -220,7 +220,15 @@ Result<Timestamp> parse_utc_timestamp(std::string_view text) {
   int y = 0;
   unsigned mo = 0, d = 0, h = 0, mi = 0, s = 0;
   char z = 0;
-  if (text.size() != 20 ||
+  // Every field must be all digits: sscanf alone also takes signs and spaces, so it read
+  // "-052-12-10T02:00:00Z" as year -52, which format_utc_timestamp cannot print back in
+  // this form (found by fuzz/fuzz_units).
+  bool digits_only = text.size() == 20;
+  for (size_t i = 0; digits_only && i < 19; ++i) {
+    const bool separator = i == 4 || i == 7 || i == 10 || i == 13 || i == 16;
+    digits_only = separator || is_digit(text[i]);
+  }
+  if (!digits_only ||
       std::sscanf(original.c_str(), "%4d-%2u-%2uT%2u:%2u:%2u%c", &y, &mo, &d, &h, &mi, &s, &z) !=
           7 ||
       z != 'Z') {
