@@ -33,22 +33,29 @@ struct WriteBatch {
   std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
 
   bool empty() const {
-    return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() && deployments.empty();
+    return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() &&
+           deployments.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
+
+// Every record in `batch` has a non-empty key; kInvalidArgument names the first that does
+// not. Both backends call it before writing anything.
+Status check_keys(const WriteBatch& batch);
 
 class Store {
  public:
   virtual ~Store() = default;
 
-  // Writes the whole batch or nothing. kIo when the backend fails; the store is unchanged.
+  // Writes the whole batch or nothing. kInvalidArgument when a record has an empty key
+  // (see check_keys), kIo when the backend fails; either way the store is unchanged.
   virtual Status apply(const WriteBatch& batch) = 0;
 
   // Lookups return std::nullopt when the record does not exist, an error only on failure.
   virtual Result<std::optional<Device>> get_device(std::string_view id) = 0;
   virtual Result<std::optional<Site>> get_site(std::string_view name) = 0;
-  virtual Result<std::optional<Artifact>> get_artifact(std::string_view name, std::string_view version) = 0;
+  virtual Result<std::optional<Artifact>> get_artifact(std::string_view name,
+                                                       std::string_view version) = 0;
   virtual Result<std::optional<Rollout>> get_rollout(std::string_view id) = 0;
   virtual Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                            std::string_view device_id) = 0;
@@ -80,6 +87,7 @@ struct SqliteOptions {
 
 // Opens (creating if needed) the SQLite store at `path`, running schema migrations.
 // kIo if the file cannot be opened; kCorruption if its schema is newer than this build.
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options = {});
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path,
+                                                 SqliteOptions options = {});
 
 }  // namespace drover

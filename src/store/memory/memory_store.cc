@@ -52,6 +52,7 @@ std::vector<typename Map::mapped_type> all_values(const Map& map) {
 class MemoryStore final : public Store {
  public:
   Status apply(const WriteBatch& batch) override {
+    DROVER_TRY(check_keys(batch));
     std::lock_guard lock(mu_);
     for (const auto& d : batch.devices) devices_.insert_or_assign(d.id, d);
     for (const auto& s : batch.sites) sites_.insert_or_assign(s.name, s);

@@ -213,6 +213,7 @@ class SqliteStore final : public Store {
   SqliteStore(DbPtr db, Statements statements) : db_(std::move(db)), st_(std::move(statements)) {}
 
   Status apply(const WriteBatch& batch) override {
+    DROVER_TRY(check_keys(batch));
     std::lock_guard lock(mu_);
     if (batch.empty()) return ok_status();
     if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
