@@ -24,8 +24,8 @@ void FlatIndex::reserve(size_t n) {
   size_t want = 16;
   while (want < n * 2) want *= 2;  // load factor at most 1/2
   if (want <= slots_.size()) return;
-  std::vector<Slot> old = std::move(slots_);
-  slots_.assign(want, Slot{});
+  auto old = std::move(slots_);
+  slots_ = decltype(slots_)(want, Slot{});
   mask_ = want - 1;
   size_ = 0;
   for (const Slot& s : old) {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/huge_pages.h"
+
 namespace drover {
 
 class FlatIndex {
@@ -21,6 +23,18 @@ class FlatIndex {
   void insert(uint64_t hash, uint64_t value);
   size_t size() const { return size_; }
   void clear();
+
+  // Hints that `hash` will be looked up soon: fetches its slot into the cache.
+  void prefetch(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[(hash | 1) & mask_]);
+  }
+  // The first value stored under `hash`, unverified (for prefetching what it points to).
+  bool first(uint64_t hash, uint64_t& value) const {
+    return find(hash, [&](uint64_t v) {
+      value = v;
+      return true;
+    });
+  }
 
   // Calls fn(value) for every value stored under `hash` until fn returns true. Returns
   // whether fn returned true.
@@ -41,7 +55,7 @@ class FlatIndex {
     uint64_t value = 0;
   };
   void grow();
-  std::vector<Slot> slots_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
   size_t mask_ = 0;
   size_t size_ = 0;
 };

@@ -1,6 +1,7 @@
 #include "fleet/device_service.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace drover {
@@ -13,7 +14,7 @@ Status DeviceService::load() {
   auto all = store_.list_devices();
   if (!all.ok()) return all.error();
   std::lock_guard lock(mu_);
-  devices_ = std::move(*all);
+  devices_.assign(std::make_move_iterator(all->begin()), std::make_move_iterator(all->end()));
   index_.clear();
   index_.reserve(devices_.size());
   for (size_t i = 0; i < devices_.size(); ++i) index_.insert(FlatIndex::hash(devices_[i].id), i);
@@ -94,6 +95,30 @@ Result<DeploymentState> DeviceService::report_status(const StatusReport& report)
   const Device* device = find(report.device_id);
   if (device == nullptr) return not_found("unknown device '" + std::string(report.device_id) + "'");
   return engine_.report(*device, report.rollout_id, report.version, report.status, report.message);
+}
+
+void DeviceService::warm(std::span<const std::string_view> device_ids) {
+  std::lock_guard lock(mu_);
+  thread_local std::vector<uint64_t> hashes;
+  hashes.clear();
+  for (std::string_view id : device_ids) {
+    hashes.push_back(FlatIndex::hash(id));
+    index_.prefetch(hashes.back());
+  }
+  // Each phase reads only what the one before fetched, so the misses overlap.
+  thread_local std::vector<const Device*> records;
+  records.clear();
+  for (uint64_t h : hashes) {
+    uint64_t i = 0;
+    if (!index_.first(h, i)) continue;
+    records.push_back(&devices_[i]);
+    __builtin_prefetch(records.back());
+    __builtin_prefetch(reinterpret_cast<const char*>(records.back()) + 64);
+  }
+  engine_.warm(hashes);
+  for (const Device* d : records) {
+    if (!d->installed.empty()) __builtin_prefetch(d->installed.data());
+  }
 }
 
 std::optional<Device> DeviceService::device(std::string_view id) const {

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "base/flat_index.h"
+#include "base/huge_pages.h"
 #include "base/result.h"
 #include "model/device.h"
 #include "rollout/engine.h"
@@ -70,6 +71,11 @@ class DeviceService {
   // RolloutEngine::report, plus kNotFound for an unknown device.
   Result<DeploymentState> report_status(const StatusReport& report);
 
+  // A hint that these devices will check in soon (the twin knows its next second of events):
+  // their records are fetched into the CPU cache, two lookups at a time in flight per device
+  // instead of one after the other. No effect on behaviour.
+  void warm(std::span<const std::string_view> device_ids);
+
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;
   size_t device_count() const;
@@ -83,8 +89,8 @@ class DeviceService {
   RolloutEngine& engine_;
   FleetOptions options_;
   mutable std::mutex mu_;
-  std::vector<Device> devices_;  // GUARDED_BY(mu_); never shrinks
-  FlatIndex index_;              // GUARDED_BY(mu_); id -> position in devices_
+  std::vector<Device, HugePageAllocator<Device>> devices_;  // GUARDED_BY(mu_); never shrinks
+  FlatIndex index_;  // GUARDED_BY(mu_); id -> position in devices_
 };
 
 }  // namespace drover

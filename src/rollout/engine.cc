@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -127,7 +128,7 @@ struct RolloutEngine::Active {
   Rollout rollout;
   Artifact artifact;
   Version target;
-  std::vector<Deployment> deps;  // never resized once built: by_device_ points into it
+  std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
   std::vector<uint32_t> dep_stratum;
   std::vector<Stratum> strata;
   std::vector<uint32_t> halted_strata;    // indexes into strata
@@ -307,7 +308,8 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
   auto a = std::make_unique<Active>();
   a->artifact = std::move(**art);
   a->target = Version::parse(a->artifact.version).value();
-  a->deps = std::move(*deps);
+  a->deps.assign(std::make_move_iterator(deps->begin()), std::make_move_iterator(deps->end()));
+  *deps = {};
   a->rollout = std::move(r);
   a->limiter = RateLimiter(a->rollout.plan.constraints, a->rollout.started_at);
   const RolloutPlan& plan = a->rollout.plan;
@@ -644,8 +646,8 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
     const Deployment& d = a.deps[i];
     const Rollout& r = a.rollout;
-    const std::string* installed = device.installed_version(a.artifact.name);
-    const bool runs_target = installed != nullptr && *installed == a.artifact.version;
+    // Looked up only where needed: most check-ins are of devices whose turn has not come.
+    auto installed_version = [&]() { return device.installed_version(a.artifact.name); };
     auto window_open = [&]() {
       if (!r.plan.constraints.respect_windows) return true;
       if (!ensure_site(device.site).ok()) return false;
@@ -673,6 +675,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
           DROVER_TRY(commit(a, txn));
           continue;
         }
+        const std::string* installed = installed_version();
         if (installed != nullptr) {
           auto v = Version::parse(*installed);
           if (v.ok() && !(*v < a.target)) {
@@ -698,7 +701,8 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
       case DeploymentState::kRebooting: {
         // The device is idle, so it either finished without its report reaching us, or it
         // lost the offer (a restart, a wiped data directory).
-        if (runs_target) {
+        const std::string* installed = installed_version();
+        if (installed != nullptr && *installed == a.artifact.version) {
           DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSucceeded, {}));
           DROVER_TRY(commit(a, txn));
           continue;
@@ -716,6 +720,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
         return offer;
       }
       case DeploymentState::kReverting: {
+        const std::string* installed = installed_version();
         if (installed != nullptr && *installed == d.from_version) {
           DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSucceeded, {}));
           DROVER_TRY(commit(a, txn));
@@ -730,6 +735,19 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
     }
   }
   return std::optional<UpdateOffer>{};
+}
+
+void RolloutEngine::warm(std::span<const uint64_t> device_hashes) {
+  std::lock_guard lock(mu_);
+  if (by_device_.size() == 0) return;
+  for (uint64_t h : device_hashes) by_device_.prefetch(h);
+  for (uint64_t h : device_hashes) {
+    uint64_t ref = 0;
+    if (!by_device_.first(h, ref)) continue;
+    const Deployment& d = active_[ref >> 32]->deps[ref & 0xffffffffu];
+    __builtin_prefetch(&d);
+    __builtin_prefetch(reinterpret_cast<const char*>(&d) + 64);
+  }
 }
 
 Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_view rollout_id,

@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -144,6 +145,10 @@ class RolloutEngine {
   Result<DeploymentState> report(const Device& device, std::string_view rollout_id,
                                  std::string_view version, DeploymentEvent event,
                                  std::string_view message = {});
+
+  // Prefetches the deployments of devices (by FlatIndex::hash of their ids) that will check
+  // in soon. No effect on behaviour.
+  void warm(std::span<const uint64_t> device_hashes);
 
   // Judges gates, settles, soaks and promotes stages and completes rollouts, at clock.now().
   // Runs by itself every tick_interval; public for tests and operators.

@@ -16,7 +16,12 @@ void EventQueue::push(const Event& e) {
     current_.push_back(e);
     std::push_heap(current_.begin(), current_.end(), std::greater<>());
   } else if (sec < current_second_ + kRing) {
-    ring_[static_cast<size_t>(sec & (kRing - 1))].push_back(e);
+    auto& bucket = ring_[static_cast<size_t>(sec & (kRing - 1))];
+    if (bucket.capacity() == 0 && !spare_.empty()) {
+      bucket.swap(spare_.back());
+      spare_.pop_back();
+    }
+    bucket.push_back(e);
     ++in_ring_;
   } else {
     overflow_.push_back(e);
@@ -47,10 +52,19 @@ void EventQueue::refill() {
     auto& bucket = ring_[static_cast<size_t>(current_second_ & (kRing - 1))];
     if (!bucket.empty()) {
       in_ring_ -= bucket.size();
-      current_.insert(current_.end(), bucket.begin(), bucket.end());
+      if (current_.empty()) {
+        current_.swap(bucket);
+      } else {
+        current_.insert(current_.end(), bucket.begin(), bucket.end());
+      }
+      // Recycle the emptied storage for the next bucket to fill: a quarter of a million
+      // buckets each keeping its own high-water capacity would hold gigabytes.
       bucket.clear();
+      if (bucket.capacity() > 0) spare_.push_back(std::move(bucket));
+      bucket = std::vector<Event>();
     }
     std::make_heap(current_.begin(), current_.end(), std::greater<>());
+    fresh_ = !current_.empty();
   }
 }
 

@@ -31,6 +31,15 @@ class EventQueue {
   const Event& top();
   void pop();
 
+  // True once after top() moved to a new second: the events of that second are then
+  // current_events() (in no particular order), for the caller to prepare for them.
+  bool new_second() {
+    const bool fresh = fresh_;
+    fresh_ = false;
+    return fresh;
+  }
+  const std::vector<Event>& current_events() const { return current_; }
+
  private:
   static constexpr int kRingBits = 18;  // 2^18 s is about 73 hours
   static constexpr int64_t kRing = int64_t{1} << kRingBits;
@@ -38,10 +47,12 @@ class EventQueue {
   void refill();
 
   std::vector<std::vector<Event>> ring_;
-  std::vector<Event> current_;   // min-heap: every event of second current_second_
-  std::vector<Event> overflow_;  // min-heap: events at or beyond current_second_ + kRing
+  std::vector<Event> current_;             // min-heap: every event of second current_second_
+  std::vector<Event> overflow_;            // min-heap: events at or beyond current_second_ + kRing
+  std::vector<std::vector<Event>> spare_;  // emptied bucket storage, ready for reuse
   int64_t current_second_;
   size_t in_ring_ = 0;
+  bool fresh_ = false;
   size_t size_ = 0;
 };
 

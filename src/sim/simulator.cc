@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "base/clock.h"
+#include "base/huge_pages.h"
 #include "base/random.h"
 #include "base/units.h"
 #include "fleet/device_service.h"
@@ -95,6 +96,7 @@ class Simulator {
   std::string stamp(Timestamp t) const;
   Report finish(double wall_seconds);
   bool links_ever_meet(uint32_t dev);
+  void warm(const std::vector<Event>& events);
 
   const Scenario& sc_;
   const SimOptions& opt_;
@@ -107,7 +109,7 @@ class Simulator {
 
   std::vector<Site> sites_;
   std::vector<std::string> revisions_;
-  std::vector<SimDevice> devices_;
+  std::vector<SimDevice, HugePageAllocator<SimDevice>> devices_;
   std::vector<UpdateOffer> offers_;
   std::map<std::string, int32_t> offer_index_;
   WindowCache links_;  // online windows of intermittent links, per (site, class)
@@ -552,6 +554,7 @@ Result<Report> Simulator::run() {
       continue;
     }
     const Event e = queue_.top();
+    if (queue_.new_second()) warm(queue_.current_events());
     queue_.pop();
     clock_.advance_to(Timestamp(Duration(e.at_ms)));
     handle(e);
@@ -560,6 +563,20 @@ Result<Report> Simulator::run() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   check_done();
   return finish(wall);
+}
+
+// The next second's devices are known: fetch their records (the twin's and the service's)
+// into the cache together rather than one cache miss after another.
+void Simulator::warm(const std::vector<Event>& events) {
+  thread_local std::vector<std::string_view> ids;
+  ids.clear();
+  for (const Event& e : events) __builtin_prefetch(&devices_[e.device]);
+  for (const Event& e : events) {
+    const SimDevice& d = devices_[e.device];
+    ids.emplace_back(d.id);
+    if (!d.installed.empty()) __builtin_prefetch(d.installed.data());
+  }
+  service_->warm(ids);
 }
 
 bool Simulator::links_ever_meet(uint32_t dev) {
