@@ -185,6 +185,9 @@ Result<uint8_t> parse_weekdays(std::string_view text) {
   while (!rest.empty()) {
     const size_t comma = rest.find(',');
     std::string_view part = rest.substr(0, comma);
+    if (comma != std::string_view::npos && comma + 1 == rest.size()) {
+      return invalid_argument("bad weekdays '" + original + "': trailing comma");
+    }
     rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
     const size_t dash = part.find('-');
     const int from = day_index(part.substr(0, dash));

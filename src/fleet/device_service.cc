@@ -6,9 +6,8 @@
 
 namespace drover {
 
-DeviceService::DeviceService(Store& store, Clock& clock, RolloutEngine& engine,
-                             FleetOptions options)
-    : store_(store), clock_(clock), engine_(engine), options_(options) {}
+DeviceService::DeviceService(Store& store, RolloutEngine& engine, FleetOptions options)
+    : store_(store), engine_(engine), options_(options) {}
 
 Status DeviceService::load() {
   auto all = store_.list_devices();

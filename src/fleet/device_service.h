@@ -52,7 +52,7 @@ struct FleetOptions {
 
 class DeviceService {
  public:
-  DeviceService(Store& store, Clock& clock, RolloutEngine& engine, FleetOptions options = {});
+  DeviceService(Store& store, RolloutEngine& engine, FleetOptions options = {});
 
   // Loads the registry from the store. kIo / kCorruption from the store.
   Status load();
@@ -85,7 +85,6 @@ class DeviceService {
   const Device* find(std::string_view id) const;
 
   Store& store_;
-  Clock& clock_;
   RolloutEngine& engine_;
   FleetOptions options_;
   mutable std::mutex mu_;

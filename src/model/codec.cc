@@ -186,7 +186,11 @@ MaintenanceWindow read_window(const JsonReader& r) {
   w.start_minute = r.take("start", parse_time_of_day(r.str("start")));
   if (r.has("end") == r.has("length")) r.fail("", "give exactly one of length and end");
   if (r.has("length")) {
-    w.length_minutes = static_cast<int>(r.duration("length").count() / 60'000);
+    const Duration length = r.duration("length");
+    if (length <= Duration(0) || length > hours(24 * 7) || length.count() % 60'000 != 0) {
+      r.fail("length", "must be whole minutes, from 1m to 7d");
+    }
+    w.length_minutes = static_cast<int>(length.count() / 60'000);
   } else {
     const int end = r.take("end", parse_time_of_day(r.str("end")));
     w.length_minutes = end > w.start_minute ? end - w.start_minute : end + 24 * 60 - w.start_minute;

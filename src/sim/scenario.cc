@@ -146,9 +146,10 @@ Scenario read_scenario(const JsonReader& r) {
 
   for (const auto& a : r.array("artifacts")) {
     // Scenario artifacts may leave out the digest: a stable placeholder stands in.
+    if (!a.raw().is_object()) a.fail("", "must be an object");
     if (!a.has("sha256")) {
       nlohmann::json copy = a.raw();
-      copy["sha256"] = synthetic_sha256(copy.value("name", "") + "@" + copy.value("version", ""));
+      copy["sha256"] = synthetic_sha256(a.str("name") + "@" + a.str("version"));
       s.artifacts.push_back(read_artifact(JsonReader(copy, a.path())));
     } else {
       s.artifacts.push_back(read_artifact(a));

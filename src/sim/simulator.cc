@@ -204,7 +204,7 @@ Status Simulator::set_up() {
   engine_ = std::make_unique<RolloutEngine>(*store_, clock_);
   engine_->set_listener([this](const EngineEvent& e) { on_engine_event(e); });
   DROVER_TRY(engine_->load());
-  service_ = std::make_unique<DeviceService>(*store_, clock_, *engine_);
+  service_ = std::make_unique<DeviceService>(*store_, *engine_);
   DROVER_TRY(service_->provision(std::move(fleet)));
 
   // Devices first appear spread over one poll interval (intermittent ones when their link

@@ -225,8 +225,8 @@ TEST(ParseWeekdays, RangeWrapsTheWeek) {
 TEST(ParseWeekdays, RejectsBadNames) {
   const std::string msg = invalid(parse_weekdays("funday"));
   EXPECT_NE(msg.find("'funday'"), std::string::npos) << msg;
-  for (const char* text :
-       {"", "monday", "mon-", "-fri", "mon,,tue", "mon-fri-sun", "mon fri", ","}) {
+  for (const char* text : {"", "monday", "mon-", "-fri", "mon,,tue", "mon-fri-sun", "mon fri", ",",
+                           "mon,", "sat,sun,"}) {
     EXPECT_FALSE(parse_weekdays(text).ok()) << text;
   }
 }

@@ -204,6 +204,17 @@ TEST(CodecDecode, WindowsByEndOrLength) {
   EXPECT_EQ(s->time_zone, "UTC");
 }
 
+TEST(CodecDecode, WindowLengthsOutOfRangeOrNotWholeMinutesAreRefused) {
+  for (const char* length : {"\"4294967356m\"", "\"8d\"", "\"1m59s\"", "\"0\"", "30"}) {
+    const std::string doc =
+        std::string(R"({"name": "s", "maintenance_windows": [{"start": "01:00", "length": )") +
+        length + "}]}";
+    auto s = site_from_json(doc);
+    ASSERT_FALSE(s.ok()) << length;
+    EXPECT_NE(s.error().message.find("length"), std::string::npos) << s.error().message;
+  }
+}
+
 TEST(CodecDecode, DurationsAndSizesInEitherForm) {
   auto p = plan_from_json(R"({"name": "p", "artifact": {"name": "fw", "version": "1.0.0"},
       "stages": [{"name": "a", "percent": 10, "soak": 90}, {"name": "b", "percent": 100, "soak": "1h"}]})");

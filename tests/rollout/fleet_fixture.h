@@ -65,7 +65,7 @@ class Fleet {
     engine = std::make_unique<RolloutEngine>(*store_, clock);
     auto st = engine->load();
     EXPECT_TRUE(st.ok()) << st.error().to_string();
-    service = std::make_unique<DeviceService>(*store_, clock, *engine);
+    service = std::make_unique<DeviceService>(*store_, *engine);
     st = service->load();
     EXPECT_TRUE(st.ok()) << st.error().to_string();
   }

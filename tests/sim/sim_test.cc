@@ -139,6 +139,11 @@ TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
             std::string::npos);
   EXPECT_NE(bad("\"start\": \"22:00\"", "\"start\": \"25:00\"").find("maintenance_windows"),
             std::string::npos);
+  EXPECT_NE(bad("\"artifacts\": [", "\"artifacts\": [5, ").find("artifacts[0]"), std::string::npos);
+  EXPECT_NE(bad("{\"name\": \"firmware\", \"version\": \"4.2.0\"",
+                "{\"name\": 42, \"version\": \"4.2.0\"")
+                .find("artifacts[0].name"),
+            std::string::npos);
   EXPECT_FALSE(parse_scenario("{").ok());
   EXPECT_FALSE(parse_scenario("[]").ok());
   EXPECT_FALSE(parse_scenario("").ok());
