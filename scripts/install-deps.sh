@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(hyperfine time)
+  packages+=(hyperfine time python3)
 fi
 
 missing=()

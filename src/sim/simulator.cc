@@ -93,6 +93,8 @@ class Simulator {
   void on_engine_event(const EngineEvent& e);
   void check_done();
   void say(const std::string& line);
+  // Device-level lines: the first few of each kind, then a count at the end.
+  void tell_device(uint32_t dev, const std::string& what, uint32_t& told);
   std::string stamp(Timestamp t) const;
   Report finish(double wall_seconds);
   bool links_ever_meet(uint32_t dev);
@@ -126,6 +128,9 @@ class Simulator {
   uint32_t forward_commits_ = 0;
   uint32_t eligible_ = 0;
   int next_milestone_ = 1;  // tenths of the eligible fleet
+  uint32_t self_rollbacks_ = 0;
+  uint32_t reverts_ = 0;
+  static constexpr uint32_t kDeviceLines = 3;
 };
 
 // ---------------------------------------------------------------- set-up
@@ -290,7 +295,11 @@ Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
 void Simulator::handle(const Event& e) {
   switch (static_cast<EventKind>(e.kind)) {
     case EventKind::kCheckIn:
-      if (draining_) return;  // the fleet is done; only updates under way finish
+      if (draining_) {
+        // The fleet is done: no new offers, but news held while offline still goes out.
+        if (online(e.device, clock_.now())) flush_report(e.device);
+        return;
+      }
       check_in(e.device);
       return;
     case EventKind::kPhaseDone:
@@ -460,6 +469,8 @@ void Simulator::phase_done(uint32_t dev) {
         d.committed_at_ms = (now - rollout_started_).count();
         ++forward_commits_;
       } else {
+        if (offer.revert)
+          tell_device(dev, "back on " + offer.version + " after the fleet rollback", reverts_);
         d.committed_at_ms = -1;
       }
       deliver(dev, DeploymentEvent::kSucceeded, d.offer);
@@ -473,6 +484,8 @@ void Simulator::phase_done(uint32_t dev) {
     }
     case Phase::kRollingBack:
       d.phase = Phase::kIdle;
+      tell_device(dev, "trial boot of " + offer.version + " failed; back on the previous slot",
+                  self_rollbacks_);
       deliver(dev, DeploymentEvent::kRolledBack, d.offer);
       next_check_in(dev);
       return;
@@ -493,6 +506,14 @@ std::string Simulator::stamp(Timestamp t) const {
 
 void Simulator::say(const std::string& line) {
   if (opt_.timeline) opt_.timeline(stamp(clock_.now()) + "  " + line);
+}
+
+void Simulator::tell_device(uint32_t dev, const std::string& what, uint32_t& told) {
+  if (++told > kDeviceLines) return;
+  const SimDevice& d = devices_[dev];
+  say("[device] " + d.id + " (" + revisions_[d.hardware_revision] + ", " + sites_[d.site].name +
+      "): " + what +
+      (told == kDeviceLines ? " (further devices like this are counted, not listed)" : ""));
 }
 
 void Simulator::on_engine_event(const EngineEvent& e) {
@@ -532,8 +553,16 @@ Result<Report> Simulator::run() {
   DROVER_TRY(set_up());
   const Timestamp horizon = sc_.start + sc_.horizon;
   Timestamp stop = horizon;
+  bool drained = false;
+  int64_t watches = 0;
   std::function<void()> watch = [&] {
     check_done();
+    // While draining, stop as soon as no device is mid-update or holding a report.
+    if (draining_ && ++watches % 10 == 0) {
+      drained = std::none_of(devices_.begin(), devices_.end(), [](const SimDevice& d) {
+        return d.phase != Phase::kIdle || d.pending_report >= 0;
+      });
+    }
     clock_.schedule_after(minutes(1), watch);
   };
   clock_.schedule_after(minutes(1), watch);
@@ -548,7 +577,7 @@ Result<Report> Simulator::run() {
     const Timestamp next_timer = clock_.next_due();
     const Timestamp next = std::min(next_event, next_timer);
     if (next == Timestamp::max() || next > stop) break;
-    if (draining_ && queue_.empty()) break;
+    if (draining_ && (queue_.empty() || drained)) break;
     if (next_timer <= next_event) {
       clock_.run_next();
       continue;
@@ -562,6 +591,12 @@ Result<Report> Simulator::run() {
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   check_done();
+  if (self_rollbacks_ > 0) {
+    say("[devices] " + std::to_string(self_rollbacks_) +
+        " failed their trial boot and fell back by themselves");
+  }
+  if (reverts_ > 0)
+    say("[devices] " + std::to_string(reverts_) + " were sent back by the fleet rollback");
   return finish(wall);
 }
 

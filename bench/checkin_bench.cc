@@ -1,0 +1,109 @@
+// Check-in cost through the real DeviceService and RolloutEngine, next to a baseline
+// measured in the same run: one std::unordered_map<std::string, int> lookup of a random
+// device id in a table of the same size (the floor any id-keyed registry pays).
+#include <benchmark/benchmark.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/random.h"
+#include "base/units.h"
+#include "fleet/device_service.h"
+#include "rollout/engine.h"
+#include "store/store.h"
+
+namespace drover {
+namespace {
+
+std::string device_id(int64_t i) { return "dev-" + std::to_string(1'000'000 + i); }
+
+struct World {
+  explicit World(int64_t n, bool rollout)
+      : clock(parse_utc_timestamp("2026-06-01T12:00:00Z").value()) {
+    store = make_memory_store();
+    Artifact a;
+    a.name = "firmware";
+    a.device_types = {"ctl"};
+    a.size_bytes = 1000;
+    a.sha256 = std::string(64, 'a');
+    WriteBatch b;
+    for (const char* v : {"1.0.0", "2.0.0"}) {
+      a.version = v;
+      b.artifacts.push_back(a);
+    }
+    (void)store->apply(b);
+    engine = std::make_unique<RolloutEngine>(*store, clock);
+    (void)engine->load();
+    service = std::make_unique<DeviceService>(*store, *engine);
+    std::vector<Device> ds;
+    for (int64_t i = 0; i < n; ++i) {
+      Device d;
+      d.id = device_id(i);
+      d.device_type = "ctl";
+      d.hardware_revision = i % 3 == 0 ? "rev-a" : "rev-b";
+      d.site = "site-" + std::to_string(i % 100);
+      d.installed = {{"firmware", "1.0.0"}};
+      ds.push_back(d);
+    }
+    (void)service->provision(std::move(ds));
+    if (rollout) {
+      RolloutPlan p;
+      p.name = "bench";
+      p.artifact_name = "firmware";
+      p.artifact_version = "2.0.0";
+      // Every device has a deployment; almost all wait for the later stage.
+      p.stages = {{"canary", 0, 1, hours(1)}, {"all", 0, static_cast<uint32_t>(n), Duration(0)}};
+      auto r = engine->create(p);
+      (void)engine->start(r->id);
+    }
+  }
+  ManualClock clock;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<RolloutEngine> engine;
+  std::unique_ptr<DeviceService> service;
+};
+
+void check_ins(benchmark::State& state, bool rollout) {
+  const int64_t n = state.range(0);
+  World w(n, rollout);
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < n; ++i) ids.push_back(device_id(i));
+  const std::vector<InstalledComponent> inv{{"firmware", "1.0.0"}};
+  Rng rng(1);
+  for (auto _ : state) {
+    const std::string& id = ids[rng.below(static_cast<uint64_t>(n))];
+    auto r = w.service->check_in({id, inv, UpdateState::kIdle});
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_CheckInIdleFleet(benchmark::State& state) { check_ins(state, false); }
+void BM_CheckInDuringRollout(benchmark::State& state) { check_ins(state, true); }
+
+void BM_BaselineHashLookup(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  std::unordered_map<std::string, int> table;
+  std::vector<std::string> ids;
+  for (int64_t i = 0; i < n; ++i) {
+    ids.push_back(device_id(i));
+    table.emplace(ids.back(), static_cast<int>(i));
+  }
+  Rng rng(1);
+  for (auto _ : state) {
+    auto it = table.find(ids[rng.below(static_cast<uint64_t>(n))]);
+    benchmark::DoNotOptimize(it);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+BENCHMARK(BM_BaselineHashLookup)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_CheckInIdleFleet)->Arg(100'000)->Arg(1'000'000);
+BENCHMARK(BM_CheckInDuringRollout)->Arg(100'000)->Arg(1'000'000);
+
+}  // namespace
+}  // namespace drover
+
+BENCHMARK_MAIN();
