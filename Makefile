@@ -25,13 +25,13 @@ test: build
 
 bench: deps
 	./scripts/install-deps.sh --bench
-	cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DDROVER_TESTS=OFF
 	cmake --build build-bench -j $(JOBS)
 	./bench/run.sh build-bench
 
 fuzz: deps
 	cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DDROVER_FUZZ=ON
+	  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DDROVER_FUZZ=ON -DDROVER_TESTS=OFF -DDROVER_BENCH=OFF
 	cmake --build build-fuzz -j $(JOBS)
 	./fuzz/run.sh build-fuzz
 

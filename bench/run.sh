@@ -13,7 +13,7 @@ out=docs/benchmarks.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -g | awk '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f\n", m}'; }
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 echo "== machine"
@@ -48,7 +48,7 @@ demo_wall=$(for i in $(seq "$runs_demo"); do field "$tmp/demo-$i.json" wall_seco
 demo_rss=$(for i in $(seq "$runs_demo"); do awk '{print $2/1024}' "$tmp/demo-time-$i"; done | median)
 demo_cps=$(for i in $(seq "$runs_demo"); do field "$tmp/demo-$i.json" checkins_per_wall_second; done | median)
 demo_checkins=$(field "$tmp/demo-1.json" checkins)
-demo_t95=$(field "$tmp/demo-1.json" time_to_95_percent_s)
+demo_t95=$(field "$tmp/demo-1.json" time_to_95_percent_s | awk '{printf "%.0f s (%.1f h)", $1, $1/3600}')
 
 echo "== million scenario ($runs_million runs)"
 for i in $(seq "$runs_million"); do
@@ -60,7 +60,7 @@ million_process=$(for i in $(seq "$runs_million"); do awk '{print $1}' "$tmp/mil
 million_rss=$(for i in $(seq "$runs_million"); do awk '{printf "%.2f\n", $2/1024/1024}' "$tmp/million-time-$i"; done | median)
 million_cps=$(for i in $(seq "$runs_million"); do field "$tmp/million-$i.json" checkins_per_wall_second; done | median)
 million_checkins=$(field "$tmp/million-1.json" checkins)
-million_sim=$(field "$tmp/million-1.json" simulated_seconds)
+million_sim=$(field "$tmp/million-1.json" simulated_seconds | awk '{printf "%.0f", $1}')
 same=$(for i in $(seq "$runs_million"); do python3 -c "
 import json,sys; r=json.load(open(sys.argv[1])); [r.pop(k) for k in ('wall_seconds','checkins_per_wall_second')]; print(json.dumps(r, sort_keys=True))" "$tmp/million-$i.json"; done | sort -u | wc -l)
 
@@ -93,7 +93,7 @@ $micro_table
 | wall time, median | ${demo_wall} s | ≤ 5 s: $(verdict "$demo_wall" 5) |
 | peak RSS, median | ${demo_rss} MiB | |
 | check-ins through DeviceService | $demo_checkins (${demo_cps}/s wall) | |
-| simulated time to 95% of healthy strata | ${demo_t95} s | |
+| simulated time to 95% of healthy strata | ${demo_t95} | |
 
 ## The million scenario (\`drover sim scenarios/million.json --quiet\`, $runs_million runs)
 

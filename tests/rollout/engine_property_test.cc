@@ -149,7 +149,7 @@ RC_GTEST_PROP(EngineProperty, NoDeploymentIsLostOrDuplicatedAcrossCrashes, ()) {
   const int steps = *rc::gen::inRange(10, 80);
   for (int step = 0; step < steps; ++step) {
     const std::string dev = *rc::gen::elementOf(f.ids);
-    switch (*rc::gen::inRange(0, 8)) {
+    switch (*rc::gen::inRange(0, 10)) {
       case 0:
       case 1:
         do_check_in(dev, false);
@@ -196,6 +196,31 @@ RC_GTEST_PROP(EngineProperty, NoDeploymentIsLostOrDuplicatedAcrossCrashes, ()) {
       case 8:
         do_check_in(dev, true);  // the answer is lost on the way: the offer must come again
         break;
+      case 9: {
+        // An operator command in any state: the rollout table takes it or refuses it, and a
+        // refusal changes nothing.
+        const Rollout before = *f.engine->get(id);
+        Status st;
+        switch (*rc::gen::inRange(0, 4)) {
+          case 0:
+            st = f.engine->pause(id);
+            break;
+          case 1:
+            st = f.engine->resume(id);
+            break;
+          case 2:
+            st = f.engine->abort(id);
+            break;
+          default:
+            st = f.engine->rollback(id);
+            break;
+        }
+        if (!st.ok()) {
+          RC_ASSERT(st.error().code == ErrorCode::kConflict);
+          RC_ASSERT(*f.engine->get(id) == before);
+        }
+        break;
+      }
     }
     check_invariants(f, id, targets);
   }
