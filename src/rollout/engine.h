@@ -11,6 +11,8 @@
 // in simulated time.
 //
 // Thread-safety: every public method is safe to call from several threads (one mutex).
+// The destructor cancels the tick timer; under SystemClock, whose timer thread may be
+// running the tick at that moment, stop the clock before destroying the engine.
 #pragma once
 
 #include <array>

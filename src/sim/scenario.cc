@@ -38,7 +38,8 @@ double share_of(const JsonReader& r) {
   return s;
 }
 
-// A placeholder digest for scenario artifacts that do not give one: stable per name@version.
+// A synthetic digest for scenario artifacts that do not give one (the twin never checks
+// content): stable per name@version.
 std::string synthetic_sha256(const std::string& key) {
   std::string hex;
   static const char* digits = "0123456789abcdef";
@@ -145,7 +146,7 @@ Scenario read_scenario(const JsonReader& r) {
   }
 
   for (const auto& a : r.array("artifacts")) {
-    // Scenario artifacts may leave out the digest: a stable placeholder stands in.
+    // Scenario artifacts may leave out the digest: a stable synthetic one stands in.
     if (!a.raw().is_object()) a.fail("", "must be an object");
     if (!a.has("sha256")) {
       nlohmann::json copy = a.raw();
