@@ -14,8 +14,8 @@
 #include <map>
 #include <set>
 
+#include "../common/fleet_fixture.h"
 #include "base/random.h"
-#include "fleet_fixture.h"
 
 namespace drover::testing {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "fleet_fixture.h"
+#include "../common/fleet_fixture.h"
 
 namespace drover::testing {
 namespace {

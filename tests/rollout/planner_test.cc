@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "fleet_fixture.h"
+#include "../common/fleet_fixture.h"
 
 namespace drover::testing {
 namespace {

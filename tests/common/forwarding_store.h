@@ -1,0 +1,47 @@
+// A Store that passes every call to another one; test doubles override only what they
+// change (a write that fails on cue, a write counter).
+#pragma once
+
+#include <memory>
+#include <utility>
+
+#include "store/store.h"
+
+namespace drover::testing {
+
+class ForwardingStore : public Store {
+ public:
+  explicit ForwardingStore(std::unique_ptr<Store> inner) : inner_(std::move(inner)) {}
+
+  Status apply(const WriteBatch& b) override { return inner_->apply(b); }
+  Result<std::optional<Device>> get_device(std::string_view id) override {
+    return inner_->get_device(id);
+  }
+  Result<std::optional<Site>> get_site(std::string_view n) override { return inner_->get_site(n); }
+  Result<std::optional<Artifact>> get_artifact(std::string_view n, std::string_view v) override {
+    return inner_->get_artifact(n, v);
+  }
+  Result<std::optional<Rollout>> get_rollout(std::string_view id) override {
+    return inner_->get_rollout(id);
+  }
+  Result<std::optional<Deployment>> get_deployment(std::string_view r,
+                                                   std::string_view d) override {
+    return inner_->get_deployment(r, d);
+  }
+  Result<std::vector<Device>> list_devices() override { return inner_->list_devices(); }
+  Result<std::vector<Site>> list_sites() override { return inner_->list_sites(); }
+  Result<std::vector<Artifact>> list_artifacts() override { return inner_->list_artifacts(); }
+  Result<std::vector<Rollout>> list_rollouts() override { return inner_->list_rollouts(); }
+  Result<std::vector<Deployment>> list_deployments(std::string_view r) override {
+    return inner_->list_deployments(r);
+  }
+  Status delete_artifact(std::string_view n, std::string_view v) override {
+    return inner_->delete_artifact(n, v);
+  }
+  Result<uint64_t> next_sequence(std::string_view n) override { return inner_->next_sequence(n); }
+
+ private:
+  std::unique_ptr<Store> inner_;
+};
+
+}  // namespace drover::testing
