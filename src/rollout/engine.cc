@@ -707,7 +707,12 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
           DROVER_TRY(commit(a, txn));
           continue;
         }
-        if (r.state != RolloutState::kRunning || !window_open()) continue;
+        if (r.state != RolloutState::kRunning || a.strata[a.dep_stratum[i]].halted) continue;
+        if (installed != nullptr) {
+          auto v = Version::parse(*installed);
+          if (v.ok() && !(*v < a.target)) continue;  // runs something newer: never downgrade
+        }
+        if (!window_open()) continue;
         return std::optional<UpdateOffer>(forward_offer());
       }
       case DeploymentState::kRevertPending: {
@@ -855,14 +860,19 @@ RolloutEngine::Explanation RolloutEngine::explain(Active& a, uint32_t g) {
     auto it = a.group_index.find(pool_key);
     if (it == a.group_index.end()) continue;
     const Active::Group& pool = a.groups[it->second];
-    size_t devices_outside = 0;
+    // Devices of that value outside this pool that have, or can still get, an outcome.
+    int64_t can_report_outside = 0;
     for (uint32_t si : pool.strata) {
       const auto& s = a.strata[si];
-      if (!s.halted && std::find(grp.strata.begin(), grp.strata.end(), si) == grp.strata.end()) {
-        devices_outside += s.deps.size();
+      if (s.halted || std::find(grp.strata.begin(), grp.strata.end(), si) != grp.strata.end())
+        continue;
+      for (const StateCounts& c : s.per_stage) {
+        can_report_outside +=
+            c.total() - c[DeploymentState::kCancelled] - c[DeploymentState::kSkipped];
       }
     }
-    if (devices_outside == 0) continue;  // wholly confounded: this pool is as good a culprit
+    // Too few to ever tell: the two are confounded, and this pool is as good a culprit.
+    if (can_report_outside < gate.min_sample) continue;
     const int64_t out_fail = pool.failures - inside.second;
     const int64_t out_n = pool.successes + pool.failures - inside.first - inside.second;
     if (out_n < gate.min_sample) return Explanation::kWait;
@@ -909,7 +919,12 @@ Status RolloutEngine::halt_group(Active& a, uint32_t g, const std::string& reaso
   if (policy == FailurePolicy::kRollback) text += ", " + std::to_string(reverts) + " to revert";
   txn.events.push_back({EngineEvent::Kind::kStratumHalted, clock_.now(), a.rollout.id, text});
   DROVER_TRY(commit(a, txn));
-  if (a.all_halted() && a.rollout.state == RolloutState::kRunning) {
+  return fail_if_all_halted(a);
+}
+
+Status RolloutEngine::fail_if_all_halted(Active& a) {
+  const RolloutState st = a.rollout.state;
+  if (a.all_halted() && (st == RolloutState::kRunning || st == RolloutState::kPaused)) {
     DROVER_TRY(transition(a, RolloutEvent::kAllHalted));
     emit(EngineEvent::Kind::kFailed, a, "every stratum halted");
   }
@@ -933,6 +948,9 @@ void RolloutEngine::tick_rollout(Active& a) {
     for (uint32_t g = 0; g < a.groups.size(); ++g) {
       if (judge_group(a, g) == GateOutcome::kError) return;
     }
+    // Also retries a failed-rollout transition whose write failed after its halt landed.
+    if (!fail_if_all_halted(a).ok()) return;
+    if (a.rollout.state != state) return;  // the gates ended it; the rest is for next tick
   }
 
   // What is still outstanding, in strata that go on and anywhere a revert is due.
@@ -944,7 +962,8 @@ void RolloutEngine::tick_rollout(Active& a) {
   const uint32_t outstanding = live_all[DeploymentState::kPending] + live_all.in_flight();
 
   if (state == RolloutState::kRollingBack) {
-    if (reverts_due == 0 && transition(a, RolloutEvent::kComplete).ok()) {
+    // Devices still installing the new version must finish (and be sent back) first.
+    if (reverts_due == 0 && all.in_flight() == 0 && transition(a, RolloutEvent::kComplete).ok()) {
       emit(EngineEvent::Kind::kRolledBack, a,
            "every updated device is back on its previous version");
     }

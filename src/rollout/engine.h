@@ -187,6 +187,7 @@ class RolloutEngine {
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
   void tick_rollout(Active& a);
   Status halt_group(Active& a, uint32_t group, const std::string& reason);
+  Status fail_if_all_halted(Active& a);
   void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);
   bool revert_possible(Active& a, const Deployment& d);
   Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version);

@@ -28,6 +28,13 @@ Timestamp WindowCache::next_open(const std::string& site, Timestamp t) {
   return sites_.at(site).valid_until;
 }
 
+Timestamp WindowCache::open_until(const std::string& site, Timestamp t) {
+  auto it = sites_.find(site);
+  if (it == sites_.end() || it->second.schedule->always_open()) return Timestamp::max();
+  if (!is_open(site, t)) return t;
+  return it->second.valid_until;
+}
+
 RateLimiter::RateLimiter(const DeliveryConstraints& c, Timestamp start)
     : max_per_minute_(c.max_per_minute),
       from_per_minute_(c.ramp_over.count() > 0 ? c.ramp_from_per_minute : c.max_per_minute),

@@ -22,6 +22,9 @@ class WindowCache {
   bool is_open(const std::string& site, Timestamp t);
   // The next instant >= t at which `site` opens (t if open now); max() if never.
   Timestamp next_open(const std::string& site, Timestamp t);
+  // The instant at which `site`, open at t, closes (following back-to-back windows); t when
+  // it is closed at t; max() for an unknown or always-open site.
+  Timestamp open_until(const std::string& site, Timestamp t);
 
  private:
   struct Entry {

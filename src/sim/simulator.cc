@@ -39,6 +39,7 @@ struct SimDevice {
   int32_t report_offer = -1;     // the offer an undelivered report is about
   int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
   int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
+  bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
   uint64_t bytes_left = 0;
   int64_t committed_at_ms = -1;  // when it committed the rollout's version
   std::vector<InstalledComponent> installed;
@@ -272,22 +273,7 @@ Timestamp Simulator::next_online(uint32_t dev, Timestamp t) {
 Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
   const SimDevice& d = devices_[dev];
   if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return Timestamp::max();
-  const std::string& key = link_keys_[d.site * sc_.connectivity.size() + d.connectivity];
-  // next_open() on an open link returns t; the cache's validity bound is the closing time.
-  if (!links_.is_open(key, t)) return t;
-  Timestamp lo = t;
-  Duration step = minutes(1);
-  while (links_.is_open(key, lo + step) && step < hours(24 * 8)) step *= 2;
-  Timestamp hi = lo + step;
-  while (hi - lo > seconds(1)) {
-    const Timestamp mid = lo + (hi - lo) / 2;
-    if (links_.is_open(key, mid)) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return hi;
+  return links_.open_until(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
 }
 
 // ---------------------------------------------------------------- device behaviour
@@ -297,7 +283,13 @@ void Simulator::handle(const Event& e) {
     case EventKind::kCheckIn:
       if (draining_) {
         // The fleet is done: no new offers, but news held while offline still goes out.
-        if (online(e.device, clock_.now())) flush_report(e.device);
+        SimDevice& d = devices_[e.device];
+        if (d.pending_report < 0) return;
+        if (!online(e.device, clock_.now()) || !flush_report(e.device)) {
+          schedule(e.device,
+                   std::max(next_online(e.device, clock_.now()), clock_.now() + minutes(1)),
+                   EventKind::kCheckIn);
+        }
         return;
       }
       check_in(e.device);
@@ -336,11 +328,23 @@ bool Simulator::flush_report(uint32_t dev) {
                                     "reported by the twin"});
   if (!r.ok() && r.error().code == ErrorCode::kIo) return false;  // try again next time
   d.pending_report = -1;
+  if (d.unhealthy_held) {
+    d.unhealthy_held = false;
+    d.pending_report = static_cast<int8_t>(DeploymentEvent::kUnhealthy);
+    d.report_offer = d.unhealthy_offer;
+    return flush_report(dev);
+  }
   return true;
 }
 
 void Simulator::deliver(uint32_t dev, DeploymentEvent event, int32_t offer) {
   SimDevice& d = devices_[dev];
+  if (event == DeploymentEvent::kUnhealthy && d.pending_report >= 0) {
+    // The outcome it follows has not gone out yet: both are held, in order.
+    d.unhealthy_held = true;
+    if (online(dev, clock_.now())) flush_report(dev);
+    return;
+  }
   // Only the latest news matters: the table accepts an outcome without the steps before it.
   d.pending_report = static_cast<int8_t>(event);
   d.report_offer = offer;

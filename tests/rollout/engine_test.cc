@@ -287,5 +287,64 @@ TEST(Engine, AnIdleDeviceAlreadyOnTheTargetIsCountedAsSucceeded) {
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSucceeded);
 }
 
+TEST(Engine, AnOperatorRollbackWaitsForInstallsStillUnderWay) {
+  Fleet f;
+  f.add_devices(2, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_TRUE(f.report(f.ids[0], *o, E::kDownloading).ok());
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  f.clock.advance(minutes(5));
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollingBack)
+      << "finished with an install under way";
+  // The install completes after the rollback: the device is sent straight back.
+  ASSERT_TRUE(f.report(f.ids[0], *o, E::kSucceeded).ok());
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kRevertPending);
+  auto inv = f.installed(f.ids[0]);
+  for (auto& c : inv) {
+    if (c.component == "firmware") c.version = "2.0.0";
+  }
+  auto back = f.service->check_in({f.ids[0], inv, UpdateState::kIdle});
+  ASSERT_TRUE(back.ok() && back->offer.has_value());
+  EXPECT_TRUE(back->offer->revert);
+  f.install(f.ids[0], *back->offer);
+  f.clock.advance(minutes(2));
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRolledBack);
+}
+
+TEST(Engine, ALostOfferIsNotSentAgainOnceItsStratumHalted) {
+  Fleet f;
+  f.add_devices(6, "rev-b");
+  f.add_devices(2, "rev-a");  // keeps the rollout running after rev-b halts
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto lost = f.check_in(f.ids[0]);  // this device loses its offer and stays idle
+  ASSERT_TRUE(lost.has_value());
+  for (size_t i = 1; i < 6; ++i) {
+    if (auto o = f.check_in(f.ids[i])) f.install(f.ids[i], *o, E::kRolledBack);
+  }
+  ASSERT_EQ(f.engine->get(id)->halted.size(), 1u);
+  ASSERT_EQ(f.engine->get(id)->state, RolloutState::kRunning);
+  EXPECT_FALSE(f.check_in(f.ids[0]).has_value()) << "the known-bad build went out again";
+}
+
+TEST(Engine, APausedRolloutFailsWhenItsLastStratumHalts) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.on_failure = FailurePolicy::kAbort;
+  const std::string id = f.start(plan);
+  std::vector<std::pair<std::string, UpdateOffer>> offered;
+  for (const auto& dev : f.ids) {
+    if (auto o = f.check_in(dev)) offered.emplace_back(dev, *o);
+  }
+  ASSERT_EQ(offered.size(), 4u);
+  ASSERT_TRUE(f.engine->pause(id).ok());
+  for (const auto& [dev, o] : offered) f.install(dev, o, E::kInstallFailed);
+  f.clock.advance(minutes(2));
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kFailed);
+  EXPECT_EQ(f.engine->resume(id).error().code, ErrorCode::kConflict);
+}
+
 }  // namespace
 }  // namespace drover::testing
