@@ -791,9 +791,11 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   DROVER_TRY(commit(*a, txn));
   const DeploymentState now_state = a->deps[i].state;
 
-  // Judge the gates this outcome feeds, coarse pools first. A halt that fails to persist
-  // is retried at the next tick; the report itself is already recorded.
-  if (is_finished(now_state)) {
+  // Judge the gates this outcome feeds, coarse pools first, while the rollout is still
+  // deciding (a late report to a finished rollout changes its counts, not its course). A
+  // halt that fails to persist is retried at the next tick; the report is already recorded.
+  const RolloutState rs = a->rollout.state;
+  if (is_finished(now_state) && (rs == RolloutState::kRunning || rs == RolloutState::kPaused)) {
     const Active::Stratum& s = a->strata[a->dep_stratum[i]];
     for (size_t k = 0; k < s.groups.size() && !s.halted; ++k) {
       if (judge_group(*a, s.groups[k]) != GateOutcome::kPassed) break;

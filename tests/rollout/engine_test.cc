@@ -346,5 +346,26 @@ TEST(Engine, APausedRolloutFailsWhenItsLastStratumHalts) {
   EXPECT_EQ(f.engine->resume(id).error().code, ErrorCode::kConflict);
 }
 
+TEST(Engine, LateReportsToAFinishedRolloutChangeCountsNotItsCourse) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.gate.min_sample = 2;
+  const std::string id = f.start(plan);
+  std::vector<std::pair<std::string, UpdateOffer>> done;
+  for (const auto& dev : f.ids) {
+    auto o = f.check_in(dev);
+    ASSERT_TRUE(o.has_value());
+    f.install(dev, *o);
+    done.emplace_back(dev, *o);
+  }
+  f.clock.advance(minutes(2));
+  ASSERT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+  for (const auto& [dev, o] : done) ASSERT_TRUE(f.report(dev, o, E::kUnhealthy).ok());
+  f.clock.advance(minutes(2));
+  EXPECT_TRUE(f.engine->get(id)->halted.empty());
+  for (const auto& [dev, o] : done) EXPECT_EQ(f.state_of(id, dev), S::kUnhealthy) << dev;
+}
+
 }  // namespace
 }  // namespace drover::testing
