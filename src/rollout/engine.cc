@@ -4,7 +4,6 @@
 #include <cmath>
 #include <iterator>
 #include <map>
-#include <set>
 
 #include "base/units.h"
 #include "model/version.h"

@@ -126,8 +126,6 @@ class Simulator {
   bool draining_ = false;
   uint64_t checkins_ = 0;
   uint64_t reports_ = 0;
-  uint32_t forward_commits_ = 0;
-  uint32_t eligible_ = 0;
   int next_milestone_ = 1;  // tenths of the eligible fleet
   uint32_t self_rollbacks_ = 0;
   uint32_t reverts_ = 0;
@@ -471,7 +469,6 @@ void Simulator::phase_done(uint32_t dev) {
       d.phase = Phase::kIdle;
       if (!offer.revert && offer.rollout_id == rollout_id_) {
         d.committed_at_ms = (now - rollout_started_).count();
-        ++forward_commits_;
       } else {
         if (offer.revert)
           tell_device(dev, "back on " + offer.version + " after the fleet rollback", reverts_);
@@ -521,10 +518,6 @@ void Simulator::tell_device(uint32_t dev, const std::string& what, uint32_t& tol
 }
 
 void Simulator::on_engine_event(const EngineEvent& e) {
-  if (e.kind == EngineEvent::Kind::kStarted) {
-    // "15000 devices targeted ..." : remember the size for milestones.
-    eligible_ = static_cast<uint32_t>(std::strtoul(e.text.c_str(), nullptr, 10));
-  }
   say(std::string("[") + to_string(e.kind) + "] " + e.text);
 }
 
