@@ -17,6 +17,8 @@ namespace drover {
 
 class FlatIndex {
  public:
+  // The hash to index `key` under. Keyed per process (different in every run) so that
+  // chosen keys cannot pile into one probe run; never persist it.
   static uint64_t hash(std::string_view key);
 
   void reserve(size_t n);

@@ -2,21 +2,87 @@
 
 #include <algorithm>
 #include <iterator>
+#include <tuple>
 #include <utility>
 
 namespace drover {
 
+bool DeviceService::InventoryLess::operator()(const Inventory& a, const Inventory& b) const {
+  return std::lexicographical_compare(
+      a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+        return std::tie(x.component, x.version) < std::tie(y.component, y.version);
+      });
+}
+
 DeviceService::DeviceService(Store& store, RolloutEngine& engine, FleetOptions options)
     : store_(store), engine_(engine), options_(options) {}
+
+uint32_t DeviceService::share_inventory(const Inventory& components) {
+  auto it = inventory_ids_.find(components);
+  if (it == inventory_ids_.end()) {
+    uint32_t id = 0;
+    if (free_inventories_.empty()) {
+      id = static_cast<uint32_t>(inventories_.size());
+      inventories_.emplace_back();
+    } else {
+      id = free_inventories_.back();
+      free_inventories_.pop_back();
+    }
+    inventories_[id].components = components;
+    it = inventory_ids_.emplace(components, id).first;
+  }
+  ++inventories_[it->second].users;
+  return it->second;
+}
+
+void DeviceService::release_inventory(uint32_t id) {
+  SharedInventory& shared = inventories_[id];
+  if (--shared.users > 0) return;
+  // The last device left this inventory: forget it, so devices that report ever new
+  // versions cannot grow the table beyond one inventory per device.
+  inventory_ids_.erase(shared.components);
+  shared.components = {};
+  free_inventories_.push_back(id);
+}
+
+uint32_t DeviceService::site_id(const std::string& name) {
+  auto [it, fresh] = site_ids_.emplace(name, static_cast<uint32_t>(site_names_.size()));
+  if (fresh) site_names_.push_back(name);
+  return it->second;
+}
+
+void DeviceService::put(uint32_t pos, Device d) {
+  if (pos == kNone) {
+    pos = static_cast<uint32_t>(devices_.size());
+    index_.insert(FlatIndex::hash(d.id), pos);
+    devices_.emplace_back();
+    entries_.emplace_back();
+    entries_[pos].id = d.id;
+  } else {
+    release_inventory(entries_[pos].inventory);
+  }
+  Entry& e = entries_[pos];
+  e.inventory = share_inventory(d.installed);
+  e.site = site_id(d.site);
+  e.state = d.update_state;
+  e.decommissioned = d.decommissioned;
+  devices_[pos] = std::move(d);
+}
 
 Status DeviceService::load() {
   auto all = store_.list_devices();
   if (!all.ok()) return all.error();
   std::lock_guard lock(mu_);
-  devices_.assign(std::make_move_iterator(all->begin()), std::make_move_iterator(all->end()));
+  devices_.clear();
+  entries_.clear();
   index_.clear();
-  index_.reserve(devices_.size());
-  for (size_t i = 0; i < devices_.size(); ++i) index_.insert(FlatIndex::hash(devices_[i].id), i);
+  inventories_.clear();
+  free_inventories_.clear();
+  inventory_ids_.clear();
+  devices_.reserve(all->size());
+  entries_.reserve(all->size());
+  index_.reserve(all->size());
+  for (Device& d : *all) put(kNone, std::move(d));
   return ok_status();
 }
 
@@ -28,59 +94,50 @@ Status DeviceService::provision(std::vector<Device> devices) {
   DROVER_TRY(store_.apply(batch));
   index_.reserve(devices_.size() + batch.devices.size());
   for (Device& d : batch.devices) {
-    if (Device* existing = find(d.id)) {
-      *existing = std::move(d);
-    } else {
-      index_.insert(FlatIndex::hash(d.id), devices_.size());
-      devices_.push_back(std::move(d));
-    }
+    const uint32_t pos = find(d.id);
+    put(pos, std::move(d));
   }
   return ok_status();
 }
 
-const Device* DeviceService::find(std::string_view id) const {
-  const Device* found = nullptr;
-  index_.find(FlatIndex::hash(id), [&](uint64_t i) {
-    if (devices_[i].id != id) return false;
-    found = &devices_[i];
+uint32_t DeviceService::find(std::string_view id, uint64_t id_hash) const {
+  uint32_t found = kNone;
+  index_.find(id_hash, [&](uint64_t i) {
+    if (entries_[i].id != id) return false;
+    found = static_cast<uint32_t>(i);
     return true;
   });
   return found;
 }
 
-Device* DeviceService::find(std::string_view id) {
-  return const_cast<Device*>(std::as_const(*this).find(id));
-}
-
 Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
+  const uint64_t id_hash = FlatIndex::hash(request.device_id);
   // The registry lock is held through the engine call so the record cannot change under
   // it; the engine takes its own lock after this one, never the other way round.
   std::lock_guard lock(mu_);
-  const Device* device = find(request.device_id);
-  {
-    if (device == nullptr)
-      return not_found("unknown device '" + std::string(request.device_id) + "'");
-    if (device->decommissioned) {
-      return Error{ErrorCode::kFailedPrecondition, "device '" + device->id + "' is decommissioned"};
-    }
-    const bool same_inventory = std::equal(request.installed.begin(), request.installed.end(),
-                                           device->installed.begin(), device->installed.end());
-    if (!same_inventory || request.state != device->update_state) {
-      Device updated = *device;
-      updated.installed.assign(request.installed.begin(), request.installed.end());
-      updated.update_state = request.state;
-      DROVER_TRY(validate(updated));
-      if (updated != *device) {
-        WriteBatch batch;
-        batch.devices.push_back(updated);
-        DROVER_TRY(store_.apply(batch));
-        Device* slot = find(request.device_id);
-        *slot = std::move(updated);
-        device = slot;
-      }
+  const uint32_t pos = find(request.device_id, id_hash);
+  if (pos == kNone) return not_found("unknown device '" + std::string(request.device_id) + "'");
+  Entry& e = entries_[pos];
+  if (e.decommissioned) {
+    return Error{ErrorCode::kFailedPrecondition, "device '" + e.id + "' is decommissioned"};
+  }
+  const Inventory& known = inventories_[e.inventory].components;
+  const bool same_inventory =
+      std::equal(request.installed.begin(), request.installed.end(), known.begin(), known.end());
+  if (!same_inventory || request.state != e.state) {
+    Device updated = devices_[pos];
+    updated.installed.assign(request.installed.begin(), request.installed.end());
+    updated.update_state = request.state;
+    DROVER_TRY(validate(updated));
+    if (updated != devices_[pos]) {
+      WriteBatch batch;
+      batch.devices.push_back(updated);
+      DROVER_TRY(store_.apply(batch));
+      put(pos, std::move(updated));
     }
   }
-  auto offer = engine_.offer_for(*device);
+  auto offer = engine_.offer_for(
+      CheckInDevice{e.id, id_hash, e.state, site_names_[e.site], devices_[pos]}, &e.cursor);
   if (!offer.ok()) return offer.error();
   CheckInResponse response;
   response.offer = std::move(*offer);
@@ -91,9 +148,10 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
 
 Result<DeploymentState> DeviceService::report_status(const StatusReport& report) {
   std::lock_guard lock(mu_);
-  const Device* device = find(report.device_id);
-  if (device == nullptr) return not_found("unknown device '" + std::string(report.device_id) + "'");
-  return engine_.report(*device, report.rollout_id, report.version, report.status, report.message);
+  const uint32_t pos = find(report.device_id);
+  if (pos == kNone) return not_found("unknown device '" + std::string(report.device_id) + "'");
+  return engine_.report(devices_[pos], report.rollout_id, report.version, report.status,
+                        report.message);
 }
 
 void DeviceService::warm(std::span<const std::string_view> device_ids) {
@@ -105,26 +163,25 @@ void DeviceService::warm(std::span<const std::string_view> device_ids) {
     index_.prefetch(hashes.back());
   }
   // Each phase reads only what the one before fetched, so the misses overlap.
-  thread_local std::vector<const Device*> records;
-  records.clear();
+  thread_local std::vector<const Entry*> entries;
+  entries.clear();
   for (uint64_t h : hashes) {
     uint64_t i = 0;
     if (!index_.first(h, i)) continue;
-    records.push_back(&devices_[i]);
-    __builtin_prefetch(records.back());
-    __builtin_prefetch(reinterpret_cast<const char*>(records.back()) + 64);
+    entries.push_back(&entries_[i]);
+    __builtin_prefetch(entries.back());
   }
-  engine_.warm(hashes);
-  for (const Device* d : records) {
-    if (!d->installed.empty()) __builtin_prefetch(d->installed.data());
-  }
+  thread_local std::vector<const DeviceCursor*> cursors;
+  cursors.clear();
+  for (const Entry* e : entries) cursors.push_back(&e->cursor);
+  engine_.warm(cursors);
 }
 
 std::optional<Device> DeviceService::device(std::string_view id) const {
   std::lock_guard lock(mu_);
-  const Device* d = find(id);
-  if (d == nullptr) return std::nullopt;
-  return *d;
+  const uint32_t pos = find(id);
+  if (pos == kNone) return std::nullopt;
+  return devices_[pos];
 }
 
 size_t DeviceService::device_count() const {

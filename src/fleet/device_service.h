@@ -3,16 +3,22 @@
 // logic of its own.
 //
 // It owns the registry of devices: an in-memory index loaded from the Store and written
-// through to it, so a check-in that changes nothing costs a hash lookup and no I/O.
+// through to it, so a check-in that changes nothing costs a hash lookup and no I/O. Beside
+// each full record it keeps a one-cache-line entry with what every check-in reads (id,
+// update state, the inventory as an index into a table of the distinct inventories the
+// fleet runs, and the engine's cursor): a check-in that changes nothing reads that line,
+// its index slot and the engine's 8 bytes for the device, and nothing else.
 //
 // Thread-safety: all methods may be called from several threads.
 #pragma once
 
+#include <map>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -72,8 +78,8 @@ class DeviceService {
   Result<DeploymentState> report_status(const StatusReport& report);
 
   // A hint that these devices will check in soon (the twin knows its next second of events):
-  // their records are fetched into the CPU cache, two lookups at a time in flight per device
-  // instead of one after the other. No effect on behaviour.
+  // what their check-ins read is fetched into the CPU cache, a whole batch of lookups in
+  // flight at once instead of one after the other. No effect on behaviour.
   void warm(std::span<const std::string_view> device_ids);
 
   // A copy of the registry's record, or std::nullopt.
@@ -81,15 +87,45 @@ class DeviceService {
   size_t device_count() const;
 
  private:
-  Device* find(std::string_view id);
-  const Device* find(std::string_view id) const;
+  using Inventory = std::vector<InstalledComponent>;
+  struct InventoryLess {
+    bool operator()(const Inventory& a, const Inventory& b) const;
+  };
+  struct alignas(64) Entry {
+    std::string id;
+    uint32_t inventory = 0;  // index into inventories_
+    uint32_t site = 0;       // index into site_names_
+    UpdateState state = UpdateState::kIdle;
+    bool decommissioned = false;
+    DeviceCursor cursor;
+  };
+  struct SharedInventory {
+    Inventory components;
+    uint32_t users = 0;  // entries that point here; 0: free for reuse
+  };
+
+  static constexpr uint32_t kNone = UINT32_MAX;
+  uint32_t find(std::string_view id, uint64_t id_hash) const;  // position, or kNone
+  uint32_t find(std::string_view id) const { return find(id, FlatIndex::hash(id)); }
+  // Adds a record (new) or replaces one (at `pos`), keeping its entry in step.
+  void put(uint32_t pos, Device d);
+  uint32_t share_inventory(const Inventory& components);
+  void release_inventory(uint32_t id);
+  uint32_t site_id(const std::string& name);
 
   Store& store_;
   RolloutEngine& engine_;
   FleetOptions options_;
   mutable std::mutex mu_;
-  std::vector<Device, HugePageAllocator<Device>> devices_;  // GUARDED_BY(mu_); never shrinks
-  FlatIndex index_;  // GUARDED_BY(mu_); id -> position in devices_
+  // All GUARDED_BY(mu_). devices_ and entries_ are parallel and never shrink.
+  std::vector<Device, HugePageAllocator<Device>> devices_;
+  std::vector<Entry, HugePageAllocator<Entry>> entries_;
+  FlatIndex index_;  // id -> position
+  std::vector<SharedInventory> inventories_;
+  std::vector<uint32_t> free_inventories_;
+  std::map<Inventory, uint32_t, InventoryLess> inventory_ids_;
+  std::vector<std::string> site_names_;
+  std::unordered_map<std::string, uint32_t> site_ids_;
 };
 
 }  // namespace drover

@@ -127,8 +127,16 @@ struct RolloutEngine::Active {
   Rollout rollout;
   Artifact artifact;
   Version target;
+  // What a check-in reads of a deployment, 8 bytes apiece: most check-ins end here, without
+  // touching the Deployment record. Kept equal to deps by build() and commit().
+  struct Hot {
+    uint32_t stratum = 0;  // index into strata
+    uint8_t stage = 0;     // plans have at most 100 stages
+    DeploymentState state = DeploymentState::kPending;
+  };
+
   std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
-  std::vector<uint32_t> dep_stratum;
+  std::vector<Hot, HugePageAllocator<Hot>> hot;                 // parallel to deps
   std::vector<Stratum> strata;
   std::vector<uint32_t> halted_strata;    // indexes into strata
   std::vector<StateCounts> stage_totals;  // per stage, over every stratum
@@ -139,7 +147,7 @@ struct RolloutEngine::Active {
   uint32_t index = 0;  // position in active_
 
   void count(const Deployment& d, int sign) {
-    Stratum& s = strata[dep_stratum[&d - deps.data()]];
+    Stratum& s = strata[hot[&d - deps.data()].stratum];
     s.per_stage[d.stage][d.state] += sign;
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
@@ -259,6 +267,7 @@ Status RolloutEngine::load() {
   std::lock_guard lock(mu_);
   active_.clear();
   by_device_.clear();
+  next_epoch();
   artifacts_.clear();
   auto sites = store_.list_sites();
   if (!sites.ok()) return sites.error();
@@ -281,7 +290,12 @@ Status RolloutEngine::load_rollout(Rollout r) {
   return ok_status();
 }
 
+void RolloutEngine::next_epoch() {
+  if (++epoch_ == 0) epoch_ = 1;  // 0 marks a cursor never filled
+}
+
 void RolloutEngine::install(std::unique_ptr<Active> a, uint32_t index) {
+  next_epoch();
   a->index = index;
   by_device_.reserve(by_device_.size() + a->deps.size());
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
@@ -313,6 +327,10 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
   a->limiter = RateLimiter(a->rollout.plan.constraints, a->rollout.started_at);
   const RolloutPlan& plan = a->rollout.plan;
   const size_t stages = plan.stages.size();
+  if (stages == 0 || stages > 100) {
+    return Error{ErrorCode::kCorruption,
+                 "rollout " + a->rollout.id + " has " + std::to_string(stages) + " stages"};
+  }
 
   // Strata come from the deployments' keys; groups are each stratum plus, for every
   // dimension, the pool of strata sharing that dimension's value.
@@ -327,7 +345,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
     }
     return it->second;
   };
-  a->dep_stratum.resize(a->deps.size());
+  a->hot.resize(a->deps.size());
   a->stage_totals.resize(stages);
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
@@ -368,7 +386,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
                                                " has stage " + std::to_string(d.stage) +
                                                " beyond the plan"};
     }
-    a->dep_stratum[i] = it->second;
+    a->hot[i] = {it->second, static_cast<uint8_t>(d.stage), d.state};
     a->strata[it->second].deps.push_back(i);
     a->count(d, +1);
   }
@@ -390,6 +408,8 @@ Status RolloutEngine::commit(Active& a, Txn& txn) {
       const uint32_t i = txn.dep_index[k];
       a.count(a.deps[i], -1);
       a.deps[i] = std::move(txn.batch.deployments[k]);
+      a.hot[i].stage = static_cast<uint8_t>(a.deps[i].stage);
+      a.hot[i].state = a.deps[i].state;
       a.count(a.deps[i], +1);
     }
     if (!txn.batch.rollouts.empty()) {
@@ -561,7 +581,7 @@ Result<std::optional<Artifact>> RolloutEngine::artifact(const std::string& name,
   return *got;
 }
 
-Status RolloutEngine::ensure_site(const std::string& site) {
+Status RolloutEngine::ensure_site(std::string_view site) {
   if (site.empty() || windows_.has(site)) return ok_status();
   auto s = store_.get_site(site);
   if (!s.ok()) return s.error();
@@ -606,7 +626,7 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
     d.error = message.empty() ? std::string(to_string(event)) : std::string(message);
   // A device that completes the update in a stratum being rolled back goes straight back.
   if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) {
-    const auto& s = a.strata[a.dep_stratum[i]];
+    const auto& s = a.strata[a.hot[i].stratum];
     const bool rolling_back = a.rollout.state == RolloutState::kRollingBack ||
                               (s.halted && s.policy == FailurePolicy::kRollback);
     if (rolling_back && revert_possible(a, d))
@@ -616,8 +636,16 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
 }
 
 Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device) {
+  return offer_for(CheckInDevice{device.id, FlatIndex::hash(device.id), device.update_state,
+                                 device.site, device});
+}
+
+Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice& device,
+                                                            DeviceCursor* cursor) {
+  constexpr uint64_t kNoRef = UINT64_MAX;         // cursor: the device is in no rollout
+  constexpr uint64_t kManyRefs = UINT64_MAX - 1;  // cursor: several, look them up
   std::lock_guard lock(mu_);
-  if (by_device_.size() == 0 || device.update_state != UpdateState::kIdle) {
+  if (by_device_.size() == 0 || device.state != UpdateState::kIdle) {
     return std::optional<UpdateOffer>{};
   }
   const Timestamp now = clock_.now();
@@ -625,30 +653,41 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
   uint64_t refs_inline[8];
   std::vector<uint64_t> refs_more;
   size_t refs = 0;
-  by_device_.find(FlatIndex::hash(device.id), [&](uint64_t ref) {
-    if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id != device.id) return false;
-    if (refs < 8) {
-      refs_inline[refs] = ref;
-    } else {
-      refs_more.push_back(ref);
+  if (cursor != nullptr && cursor->epoch == epoch_ && cursor->ref != kManyRefs) {
+    if (cursor->ref == kNoRef) return std::optional<UpdateOffer>{};
+    refs_inline[refs++] = cursor->ref;
+  } else {
+    by_device_.find(device.id_hash, [&](uint64_t ref) {
+      if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id != device.id) return false;
+      if (refs < 8) {
+        refs_inline[refs] = ref;
+      } else {
+        refs_more.push_back(ref);
+      }
+      ++refs;
+      return false;
+    });
+    if (refs > 1) {
+      std::sort(refs_inline, refs_inline + std::min<size_t>(refs, 8));
+      std::sort(refs_more.begin(), refs_more.end());
     }
-    ++refs;
-    return false;
-  });
-  if (refs > 1) {
-    std::sort(refs_inline, refs_inline + std::min<size_t>(refs, 8));
-    std::sort(refs_more.begin(), refs_more.end());
+    if (cursor != nullptr) {
+      cursor->epoch = epoch_;
+      cursor->ref = refs == 0 ? kNoRef : refs == 1 ? refs_inline[0] : kManyRefs;
+    }
   }
   for (size_t k = 0; k < refs; ++k) {
     const uint64_t ref = k < 8 ? refs_inline[k] : refs_more[k - 8];
     Active& a = *active_[ref >> 32];
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
-    const Deployment& d = a.deps[i];
+    const Active::Hot hot = a.hot[i];
+    const Deployment& d = a.deps[i];  // read only on the way to an offer or a repair
     const Rollout& r = a.rollout;
     // Looked up only where needed: most check-ins are of devices whose turn has not come.
-    auto installed_version = [&]() { return device.installed_version(a.artifact.name); };
+    auto installed_version = [&]() { return device.record.installed_version(a.artifact.name); };
     auto window_open = [&]() {
       if (!r.plan.constraints.respect_windows) return true;
+      if (auto open = windows_.open_if_known(device.site, now)) return *open;
       if (!ensure_site(device.site).ok()) return false;
       return windows_.is_open(device.site, now);
     };
@@ -663,15 +702,17 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
       const Artifact& p = **prev;
       return UpdateOffer{r.id, p.name, p.version, p.size_bytes, p.sha256, true};
     };
-    Txn txn;
-    switch (d.state) {
+    // Most check-ins change nothing: the transaction is set up only when one does.
+    std::optional<Txn> staging;
+    auto txn = [&]() -> Txn& { return staging ? *staging : staging.emplace(); };
+    switch (hot.state) {
       case DeploymentState::kPending: {
-        if (r.state != RolloutState::kRunning || d.stage > r.stage) continue;
-        if (a.strata[a.dep_stratum[i]].halted) continue;
+        if (r.state != RolloutState::kRunning || hot.stage > r.stage) continue;
+        if (a.strata[a.hot[i].stratum].halted) continue;
         if (!window_open()) continue;
-        if (auto st = check_compatible(a.artifact, device); !st.ok()) {
-          DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSkip, st.error().message));
-          DROVER_TRY(commit(a, txn));
+        if (auto st = check_compatible(a.artifact, device.record); !st.ok()) {
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSkip, st.error().message));
+          DROVER_TRY(commit(a, txn()));
           continue;
         }
         const std::string* installed = installed_version();
@@ -679,19 +720,19 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
           auto v = Version::parse(*installed);
           if (v.ok() && !(*v < a.target)) {
             DROVER_TRY(
-                apply_event(a, txn, i, DeploymentEvent::kSkip, "already runs " + *installed));
-            DROVER_TRY(commit(a, txn));
+                apply_event(a, txn(), i, DeploymentEvent::kSkip, "already runs " + *installed));
+            DROVER_TRY(commit(a, txn()));
             continue;
           }
         }
         const uint32_t limit = r.plan.constraints.max_in_flight;
         if (limit > 0 && a.in_flight >= limit) continue;
         if (!a.limiter.try_take(now)) continue;
-        Deployment& staged = txn.dep(a, i);
+        Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
         staged.offers += 1;
-        DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kOffer, {}));
-        DROVER_TRY(commit(a, txn));
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, {}));
+        DROVER_TRY(commit(a, txn()));
         return std::optional<UpdateOffer>(forward_offer());
       }
       case DeploymentState::kOffered:
@@ -702,11 +743,11 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
         // lost the offer (a restart, a wiped data directory).
         const std::string* installed = installed_version();
         if (installed != nullptr && *installed == a.artifact.version) {
-          DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSucceeded, {}));
-          DROVER_TRY(commit(a, txn));
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded, {}));
+          DROVER_TRY(commit(a, txn()));
           continue;
         }
-        if (r.state != RolloutState::kRunning || a.strata[a.dep_stratum[i]].halted) continue;
+        if (r.state != RolloutState::kRunning || a.strata[a.hot[i].stratum].halted) continue;
         if (installed != nullptr) {
           auto v = Version::parse(*installed);
           if (v.ok() && !(*v < a.target)) continue;  // runs something newer: never downgrade
@@ -718,16 +759,16 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
         if (r.state == RolloutState::kPaused || !window_open()) continue;
         auto offer = revert_offer(d);
         if (!offer) continue;
-        txn.dep(a, i).offers += 1;
-        DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kOffer, {}));
-        DROVER_TRY(commit(a, txn));
+        txn().dep(a, i).offers += 1;
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, {}));
+        DROVER_TRY(commit(a, txn()));
         return offer;
       }
       case DeploymentState::kReverting: {
         const std::string* installed = installed_version();
         if (installed != nullptr && *installed == d.from_version) {
-          DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSucceeded, {}));
-          DROVER_TRY(commit(a, txn));
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded, {}));
+          DROVER_TRY(commit(a, txn()));
           continue;
         }
         if (r.state == RolloutState::kPaused || !window_open()) continue;
@@ -741,16 +782,11 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device
   return std::optional<UpdateOffer>{};
 }
 
-void RolloutEngine::warm(std::span<const uint64_t> device_hashes) {
+void RolloutEngine::warm(std::span<const DeviceCursor* const> cursors) {
   std::lock_guard lock(mu_);
-  if (by_device_.size() == 0) return;
-  for (uint64_t h : device_hashes) by_device_.prefetch(h);
-  for (uint64_t h : device_hashes) {
-    uint64_t ref = 0;
-    if (!by_device_.first(h, ref)) continue;
-    const Deployment& d = active_[ref >> 32]->deps[ref & 0xffffffffu];
-    __builtin_prefetch(&d);
-    __builtin_prefetch(reinterpret_cast<const char*>(&d) + 64);
+  for (const DeviceCursor* c : cursors) {
+    if (c->epoch != epoch_ || (c->ref >> 32) >= active_.size()) continue;
+    __builtin_prefetch(&active_[c->ref >> 32]->hot[c->ref & 0xffffffffu]);
   }
 }
 
@@ -795,7 +831,7 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   // halt that fails to persist is retried at the next tick; the report is already recorded.
   const RolloutState rs = a->rollout.state;
   if (is_finished(now_state) && (rs == RolloutState::kRunning || rs == RolloutState::kPaused)) {
-    const Active::Stratum& s = a->strata[a->dep_stratum[i]];
+    const Active::Stratum& s = a->strata[a->hot[i].stratum];
     for (size_t k = 0; k < s.groups.size() && !s.halted; ++k) {
       if (judge_group(*a, s.groups[k]) != GateOutcome::kPassed) break;
     }

@@ -50,6 +50,24 @@ struct UpdateOffer {
   bool revert = false;  // a fleet rollback sending the previous version back
 };
 
+// Where a device's deployments sit in the engine's tables, remembered by the caller between
+// check-ins (the registry keeps one per device) so that a check-in skips the lookup by id.
+// Opaque to the caller. The engine notices by itself when its tables have changed since.
+struct DeviceCursor {
+  uint32_t epoch = 0;  // 0: never filled
+  uint64_t ref = 0;
+};
+
+// A device checking in, as the engine sees it. `record` is read only when something may be
+// offered (compatibility, installed versions); the rest decides the common "nothing for you".
+struct CheckInDevice {
+  std::string_view id;
+  uint64_t id_hash = 0;  // FlatIndex::hash(id)
+  UpdateState state = UpdateState::kIdle;
+  std::string_view site;
+  const Device& record;
+};
+
 // Something worth telling an operator, delivered to the listener as it happens.
 struct EngineEvent {
   enum class Kind : uint8_t {
@@ -139,6 +157,10 @@ class RolloutEngine {
   // Check-in: the offer for `device` now, if any. Records the offer before returning it.
   // std::nullopt when there is nothing to do (or the device is busy: not kIdle).
   Result<std::optional<UpdateOffer>> offer_for(const Device& device);
+  // The same for the registry's check-in path: the device's hot fields come ready, and
+  // `cursor` (optional) remembers where its deployments are for the next check-in.
+  Result<std::optional<UpdateOffer>> offer_for(const CheckInDevice& device,
+                                               DeviceCursor* cursor = nullptr);
 
   // A device's status report about `version` of rollout `rollout_id`. Returns the
   // deployment's state afterwards. Repeated and late reports are accepted and change
@@ -148,9 +170,9 @@ class RolloutEngine {
                                  std::string_view version, DeploymentEvent event,
                                  std::string_view message = {});
 
-  // Prefetches the deployments of devices (by FlatIndex::hash of their ids) that will check
-  // in soon. No effect on behaviour.
-  void warm(std::span<const uint64_t> device_hashes);
+  // Prefetches the deployments of devices that will check in soon, by their cursors. No
+  // effect on behaviour.
+  void warm(std::span<const DeviceCursor* const> cursors);
 
   // Judges gates, settles, soaks and promotes stages and completes rollouts, at clock.now().
   // Runs by itself every tick_interval; public for tests and operators.
@@ -178,6 +200,7 @@ class RolloutEngine {
   Status load_rollout(Rollout r);
   Result<std::unique_ptr<Active>> build(Rollout r);
   void install(std::unique_ptr<Active> a, uint32_t index);
+  void next_epoch();
   GateOutcome judge_group(Active& a, uint32_t group);
   Explanation explain(Active& a, uint32_t group);
   Active* find(std::string_view rollout_id);
@@ -191,7 +214,7 @@ class RolloutEngine {
   void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);
   bool revert_possible(Active& a, const Deployment& d);
   Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version);
-  Status ensure_site(const std::string& site);
+  Status ensure_site(std::string_view site);
   void emit(EngineEvent::Kind kind, const Active& a, std::string text);
   void schedule_tick();
 
@@ -201,6 +224,7 @@ class RolloutEngine {
   std::mutex mu_;
   std::vector<std::unique_ptr<Active>> active_;  // GUARDED_BY(mu_)
   FlatIndex by_device_;  // GUARDED_BY(mu_); device id -> (rollout index << 32) | deployment index
+  uint32_t epoch_ = 1;   // GUARDED_BY(mu_); moves whenever by_device_ or active_ changes
   std::unordered_map<std::string, std::optional<Artifact>> artifacts_;  // GUARDED_BY(mu_)
   WindowCache windows_;                                                 // GUARDED_BY(mu_)
   std::function<void(const EngineEvent&)> listener_;

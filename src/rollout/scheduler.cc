@@ -1,19 +1,37 @@
 #include "rollout/scheduler.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace drover {
 
 void WindowCache::put(const Site& site) {
   Entry e;
+  e.name = site.name;
   e.schedule = std::make_unique<WindowSchedule>(site);
-  sites_[site.name] = std::move(e);
+  if (Entry* existing = slot(site.name)) {
+    *existing = std::move(e);
+    return;
+  }
+  index_.insert(FlatIndex::hash(site.name), entries_.size());
+  entries_.push_back(std::move(e));
 }
 
-bool WindowCache::is_open(const std::string& site, Timestamp t) {
-  auto it = sites_.find(site);
-  if (it == sites_.end()) return true;
-  Entry& e = it->second;
+const WindowCache::Entry* WindowCache::slot(std::string_view site) const {
+  const Entry* found = nullptr;
+  index_.find(FlatIndex::hash(site), [&](uint64_t i) {
+    if (entries_[i].name != site) return false;
+    found = &entries_[i];
+    return true;
+  });
+  return found;
+}
+
+WindowCache::Entry* WindowCache::slot(std::string_view site) {
+  return const_cast<Entry*>(std::as_const(*this).slot(site));
+}
+
+bool WindowCache::refresh(Entry& e, Timestamp t) {
   if (e.schedule->always_open()) return true;
   if (t < e.valid_from || t >= e.valid_until) {
     e.open = e.schedule->is_open(t);
@@ -23,16 +41,23 @@ bool WindowCache::is_open(const std::string& site, Timestamp t) {
   return e.open;
 }
 
-Timestamp WindowCache::next_open(const std::string& site, Timestamp t) {
-  if (is_open(site, t)) return t;
-  return sites_.at(site).valid_until;
+std::optional<bool> WindowCache::open_if_known(std::string_view site, Timestamp t) {
+  Entry* e = slot(site);
+  if (e == nullptr) return std::nullopt;
+  return refresh(*e, t);
 }
 
-Timestamp WindowCache::open_until(const std::string& site, Timestamp t) {
-  auto it = sites_.find(site);
-  if (it == sites_.end() || it->second.schedule->always_open()) return Timestamp::max();
-  if (!is_open(site, t)) return t;
-  return it->second.valid_until;
+Timestamp WindowCache::next_open(std::string_view site, Timestamp t) {
+  Entry* e = slot(site);
+  if (e == nullptr || refresh(*e, t)) return t;
+  return e->valid_until;
+}
+
+Timestamp WindowCache::open_until(std::string_view site, Timestamp t) {
+  Entry* e = slot(site);
+  if (e == nullptr || e->schedule->always_open()) return Timestamp::max();
+  if (!refresh(*e, t)) return t;
+  return e->valid_until;
 }
 
 RateLimiter::RateLimiter(const DeliveryConstraints& c, Timestamp start)

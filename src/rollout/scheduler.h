@@ -3,37 +3,51 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <vector>
 
 #include "base/clock.h"
+#include "base/flat_index.h"
 #include "model/rollout.h"
 #include "model/site.h"
 
 namespace drover {
 
-// Caches each site's open/closed state until the next change. Not thread-safe.
+// Caches each site's open/closed state until the next change. A lookup hashes the name and
+// reads one slot of a flat index, as it runs on every check-in of a device whose turn has
+// come. Not thread-safe.
 class WindowCache {
  public:
   // Registers or replaces a site.
   void put(const Site& site);
-  bool has(const std::string& site) const { return sites_.count(site) != 0; }
+  bool has(std::string_view site) const { return slot(site) != nullptr; }
+  // Whether `site` is inside a window at `t`; std::nullopt when the site is unknown.
+  std::optional<bool> open_if_known(std::string_view site, Timestamp t);
   // True when `site` is unknown (no constraint known) or inside a window at `t`.
-  bool is_open(const std::string& site, Timestamp t);
+  bool is_open(std::string_view site, Timestamp t) { return open_if_known(site, t).value_or(true); }
   // The next instant >= t at which `site` opens (t if open now); max() if never.
-  Timestamp next_open(const std::string& site, Timestamp t);
+  Timestamp next_open(std::string_view site, Timestamp t);
   // The instant at which `site`, open at t, closes (following back-to-back windows); t when
   // it is closed at t; max() for an unknown or always-open site.
-  Timestamp open_until(const std::string& site, Timestamp t);
+  Timestamp open_until(std::string_view site, Timestamp t);
 
  private:
   struct Entry {
+    std::string name;
     std::unique_ptr<WindowSchedule> schedule;
     Timestamp valid_from{Timestamp::max()};  // [valid_from, valid_until) has state `open`
     Timestamp valid_until{};
     bool open = false;
   };
-  std::unordered_map<std::string, Entry> sites_;
+  Entry* slot(std::string_view site);
+  const Entry* slot(std::string_view site) const;
+  // Brings e's cached state up to `t`; returns whether it is open then.
+  static bool refresh(Entry& e, Timestamp t);
+
+  std::vector<Entry> entries_;
+  FlatIndex index_;  // name hash -> position in entries_
 };
 
 // Token bucket for offers per minute, with an optional linear ramp from

@@ -4,9 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <string_view>
+#include <tuple>
 
 #include "base/clock.h"
 #include "base/huge_pages.h"
@@ -29,20 +32,41 @@ enum class EventKind : uint8_t {
   kUnhealthy,  // a fails_after defect shows itself
 };
 
+// 48 bytes, so a million devices' state stays small enough to walk through quickly; the
+// id is derived from the index and the inventory is shared with every device that runs the
+// same versions.
 struct SimDevice {
-  std::string id;
+  uint32_t inventory = 0;  // index into Simulator::inventories_
   uint32_t site = 0;
   uint16_t connectivity = 0;
   uint16_t hardware_revision = 0;  // index into Simulator::revisions_
   Phase phase = Phase::kIdle;
+  int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
+  bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
   int32_t offer = -1;            // the offer being worked on (index into offers_)
   int32_t report_offer = -1;     // the offer an undelivered report is about
-  int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
   int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
-  bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
   uint64_t bytes_left = 0;
   int64_t committed_at_ms = -1;  // when it committed the rollout's version
-  std::vector<InstalledComponent> installed;
+};
+
+// A device id ("dev-" and the index from 1, zero-padded) without an allocation.
+struct DeviceName {
+  char text[32];
+  size_t size;
+  std::string_view view() const { return {text, size}; }
+  std::string str() const { return std::string(view()); }
+};
+
+using Inventory = std::vector<InstalledComponent>;
+
+struct InventoryLess {
+  bool operator()(const Inventory& a, const Inventory& b) const {
+    return std::lexicographical_compare(
+        a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+          return std::tie(x.component, x.version) < std::tie(y.component, y.version);
+        });
+  }
 };
 
 std::string pad(uint64_t n, int width) {
@@ -99,7 +123,9 @@ class Simulator {
   std::string stamp(Timestamp t) const;
   Report finish(double wall_seconds);
   bool links_ever_meet(uint32_t dev);
-  void warm(const std::vector<Event>& events);
+  void warm(std::span<const Event> events);
+  DeviceName name_of(uint32_t dev) const;
+  uint32_t intern(Inventory inventory);
 
   const Scenario& sc_;
   const SimOptions& opt_;
@@ -113,6 +139,9 @@ class Simulator {
   std::vector<Site> sites_;
   std::vector<std::string> revisions_;
   std::vector<SimDevice, HugePageAllocator<SimDevice>> devices_;
+  int id_width_ = 6;                    // digits in a device id
+  std::vector<Inventory> inventories_;  // what devices run: a handful of distinct lists
+  std::map<Inventory, uint32_t, InventoryLess> inventory_ids_;
   std::vector<UpdateOffer> offers_;
   std::map<std::string, int32_t> offer_index_;
   WindowCache links_;  // online windows of intermittent links, per (site, class)
@@ -143,7 +172,11 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
   }
   std::map<std::string, uint16_t> rev_ids;
   const uint32_t n = opt_.devices.value_or(sc_.devices);
-  const int width = std::max<int>(6, static_cast<int>(std::to_string(n).size()));
+  id_width_ = std::max<int>(6, static_cast<int>(std::to_string(n).size()));
+  Inventory initial = sc_.installed;
+  std::sort(initial.begin(), initial.end(),
+            [](const auto& a, const auto& b) { return a.component < b.component; });
+  const uint32_t initial_id = intern(std::move(initial));
   devices_.resize(n);
   out.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
@@ -152,7 +185,7 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
     const auto site = static_cast<uint32_t>(rng_.below(sites_.size()));
     const auto conn = static_cast<uint16_t>(pick_share(rng_, sc_.connectivity));
     Device d;
-    d.id = "dev-" + pad(i + 1, width);
+    d.id = name_of(i).str();
     d.device_type = type.name;
     d.hardware_revision = rev.name;
     d.site = sites_[site].name;
@@ -161,13 +194,10 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
     auto [it, fresh] = rev_ids.emplace(rev.name, static_cast<uint16_t>(revisions_.size()));
     if (fresh) revisions_.push_back(rev.name);
     SimDevice& s = devices_[i];
-    s.id = d.id;
+    s.inventory = initial_id;
     s.site = site;
     s.connectivity = conn;
     s.hardware_revision = it->second;
-    s.installed = d.installed;
-    std::sort(s.installed.begin(), s.installed.end(),
-              [](const auto& a, const auto& b) { return a.component < b.component; });
     out.push_back(std::move(d));
   }
   // Intermittent links are online in windows of the site's local time.
@@ -180,6 +210,24 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
       link_keys_[s * sc_.connectivity.size() + c] = std::move(key);
     }
   }
+}
+
+DeviceName Simulator::name_of(uint32_t dev) const {
+  DeviceName name;
+  uint64_t n = uint64_t{dev} + 1;
+  char digits[24];
+  int count = 0;
+  for (; n > 0 || count < id_width_; n /= 10) digits[count++] = static_cast<char>('0' + n % 10);
+  std::memcpy(name.text, "dev-", 4);
+  for (int k = 0; k < count; ++k) name.text[4 + k] = digits[count - 1 - k];
+  name.size = 4 + static_cast<size_t>(count);
+  return name;
+}
+
+uint32_t Simulator::intern(Inventory inventory) {
+  auto [it, fresh] = inventory_ids_.emplace(inventory, static_cast<uint32_t>(inventories_.size()));
+  if (fresh) inventories_.push_back(std::move(inventory));
+  return it->second;
 }
 
 Status Simulator::set_up() {
@@ -299,7 +347,7 @@ void Simulator::handle(const Event& e) {
       // Only if it still runs the version that carries the defect.
       const SimDevice& d = devices_[e.device];
       const UpdateOffer& o = offers_[d.unhealthy_offer];
-      for (const auto& c : d.installed) {
+      for (const auto& c : inventories_[d.inventory]) {
         if (c.component == o.component && c.version == o.version && d.phase == Phase::kIdle) {
           deliver(e.device, DeploymentEvent::kUnhealthy, d.unhealthy_offer);
         }
@@ -321,7 +369,8 @@ bool Simulator::flush_report(uint32_t dev) {
   if (d.pending_report < 0) return true;
   const UpdateOffer& o = offers_[d.report_offer];
   ++reports_;
-  auto r = service_->report_status({d.id, o.rollout_id, o.version,
+  const DeviceName name = name_of(dev);
+  auto r = service_->report_status({name.view(), o.rollout_id, o.version,
                                     static_cast<DeploymentEvent>(d.pending_report),
                                     "reported by the twin"});
   if (!r.ok() && r.error().code == ErrorCode::kIo) return false;  // try again next time
@@ -359,12 +408,13 @@ void Simulator::check_in(uint32_t dev) {
   }
   flush_report(dev);
   ++checkins_;
-  auto r = service_->check_in({d.id, d.installed, UpdateState::kIdle});
+  const DeviceName name = name_of(dev);
+  auto r = service_->check_in({name.view(), inventories_[d.inventory], UpdateState::kIdle});
   if (r.ok() && r->offer) {
     start_offer(dev, *r->offer);
     return;
   }
-  if (!r.ok()) say("check-in of " + d.id + " failed: " + r.error().to_string());
+  if (!r.ok()) say("check-in of " + name.str() + " failed: " + r.error().to_string());
   next_check_in(dev);
 }
 
@@ -416,7 +466,8 @@ bool Simulator::defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, 
       continue;
     }
     // One draw per (device, defect): independent of event order.
-    const uint64_t h = mix64(seed_ ^ mix64(stable_hash(d.id) ^ (k + 1) * 0x9e3779b97f4a7c15ULL));
+    const uint64_t h =
+        mix64(seed_ ^ mix64(stable_hash(name_of(dev).view()) ^ (k + 1) * 0x9e3779b97f4a7c15ULL));
     const double u = static_cast<double>(h >> 11) * 0x1.0p-53;
     if (u < spec.probability) {
       if (after != nullptr) *after = spec.after;
@@ -458,14 +509,16 @@ void Simulator::phase_done(uint32_t dev) {
         schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
         return;
       }
+      Inventory now_running = inventories_[d.inventory];
       auto it = std::lower_bound(
-          d.installed.begin(), d.installed.end(), offer.component,
+          now_running.begin(), now_running.end(), offer.component,
           [](const InstalledComponent& c, const std::string& n) { return c.component < n; });
-      if (it != d.installed.end() && it->component == offer.component) {
+      if (it != now_running.end() && it->component == offer.component) {
         it->version = offer.version;
       } else {
-        d.installed.insert(it, {offer.component, offer.version});
+        now_running.insert(it, {offer.component, offer.version});
       }
+      d.inventory = intern(std::move(now_running));
       d.phase = Phase::kIdle;
       if (!offer.revert && offer.rollout_id == rollout_id_) {
         d.committed_at_ms = (now - rollout_started_).count();
@@ -512,8 +565,8 @@ void Simulator::say(const std::string& line) {
 void Simulator::tell_device(uint32_t dev, const std::string& what, uint32_t& told) {
   if (++told > kDeviceLines) return;
   const SimDevice& d = devices_[dev];
-  say("[device] " + d.id + " (" + revisions_[d.hardware_revision] + ", " + sites_[d.site].name +
-      "): " + what +
+  say("[device] " + name_of(dev).str() + " (" + revisions_[d.hardware_revision] + ", " +
+      sites_[d.site].name + "): " + what +
       (told == kDeviceLines ? " (further devices like this are counted, not listed)" : ""));
 }
 
@@ -599,15 +652,16 @@ Result<Report> Simulator::run() {
 
 // The next second's devices are known: fetch their records (the twin's and the service's)
 // into the cache together rather than one cache miss after another.
-void Simulator::warm(const std::vector<Event>& events) {
+void Simulator::warm(std::span<const Event> events) {
+  thread_local std::vector<DeviceName> names;
   thread_local std::vector<std::string_view> ids;
+  names.clear();
   ids.clear();
-  for (const Event& e : events) __builtin_prefetch(&devices_[e.device]);
   for (const Event& e : events) {
-    const SimDevice& d = devices_[e.device];
-    ids.emplace_back(d.id);
-    if (!d.installed.empty()) __builtin_prefetch(d.installed.data());
+    __builtin_prefetch(&devices_[e.device]);
+    names.push_back(name_of(e.device));
   }
+  for (const DeviceName& n : names) ids.push_back(n.view());
   service_->warm(ids);
 }
 
