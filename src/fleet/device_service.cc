@@ -189,4 +189,9 @@ size_t DeviceService::device_count() const {
   return devices_.size();
 }
 
+size_t DeviceService::distinct_inventories() const {
+  std::lock_guard lock(mu_);
+  return inventory_ids_.size();
+}
+
 }  // namespace drover

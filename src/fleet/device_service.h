@@ -85,6 +85,9 @@ class DeviceService {
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;
   size_t device_count() const;
+  // How many distinct inventories the registry holds (shared between devices that run the
+  // same versions; one is dropped when its last device moves on).
+  size_t distinct_inventories() const;
 
  private:
   using Inventory = std::vector<InstalledComponent>;

@@ -308,15 +308,19 @@ void RolloutEngine::install(std::unique_ptr<Active> a, uint32_t index) {
   }
 }
 
-Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
+Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(
+    Rollout r, std::optional<std::vector<Deployment>> deps) {
   auto art = store_.get_artifact(r.plan.artifact_name, r.plan.artifact_version);
   if (!art.ok()) return art.error();
   if (!art->has_value()) {
     return Error{ErrorCode::kCorruption, "rollout " + r.id + ": artifact " + r.plan.artifact_name +
                                              "@" + r.plan.artifact_version + " is gone"};
   }
-  auto deps = store_.list_deployments(r.id);
-  if (!deps.ok()) return deps.error();
+  if (!deps) {
+    auto stored = store_.list_deployments(r.id);
+    if (!stored.ok()) return stored.error();
+    deps = std::move(*stored);
+  }
 
   auto a = std::make_unique<Active>();
   a->artifact = std::move(**art);
@@ -334,7 +338,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
 
   // Strata come from the deployments' keys; groups are each stratum plus, for every
   // dimension, the pool of strata sharing that dimension's value.
-  std::map<std::string, uint32_t> stratum_ids;
+  std::unordered_map<std::string, uint32_t> stratum_ids;
   std::map<std::string, uint32_t> group_ids;
   auto group_for = [&](const std::string& key, const std::string& hw, const std::string& site,
                        const std::string& conn, int dimension) {
@@ -349,7 +353,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
   a->stage_totals.resize(stages);
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
-    auto [it, fresh] = stratum_ids.emplace(d.stratum, static_cast<uint32_t>(a->strata.size()));
+    auto [it, fresh] = stratum_ids.try_emplace(d.stratum, static_cast<uint32_t>(a->strata.size()));
     if (fresh) {
       Active::Stratum s;
       s.key = d.stratum;
@@ -475,10 +479,10 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   for (Deployment& d : targets.deployments) d.updated_at = now;
   batch.deployments = std::move(targets.deployments);
   DROVER_TRY(store_.apply(batch));
-  batch.deployments = {};
 
-  // The created rollout had no deployments, so nothing of it is in by_device_.
-  auto built = build(std::move(batch.rollouts.front()));
+  // The created rollout had no deployments, so nothing of it is in by_device_. The
+  // deployments just written are the ones the store now holds.
+  auto built = build(std::move(batch.rollouts.front()), std::move(batch.deployments));
   if (!built.ok()) return built.error();
   const uint32_t index = a->index;
   install(std::move(*built), index);
@@ -667,9 +671,14 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
       ++refs;
       return false;
     });
-    if (refs > 1) {
-      std::sort(refs_inline, refs_inline + std::min<size_t>(refs, 8));
+    if (refs > 8) {
+      // Rarely more than eight: then all of them go into one list, ordered as a whole.
+      refs_more.insert(refs_more.end(), refs_inline, refs_inline + 8);
       std::sort(refs_more.begin(), refs_more.end());
+      std::copy_n(refs_more.begin(), 8, refs_inline);
+      refs_more.erase(refs_more.begin(), refs_more.begin() + 8);
+    } else if (refs > 1) {
+      std::sort(refs_inline, refs_inline + refs);
     }
     if (cursor != nullptr) {
       cursor->epoch = epoch_;

@@ -7,21 +7,24 @@
 
 namespace drover::sim {
 
-EventQueue::EventQueue(int64_t start_ms) : ring_(kRing), current_second_(second_of(start_ms)) {}
+EventQueue::EventQueue(int64_t start_ms)
+    : ring_(kRing),
+      current_bucket_(bucket_of(start_ms)),
+      announced_second_(second_of(start_ms) - 1) {}
 
 void EventQueue::push(const Event& e) {
-  const int64_t sec = second_of(e.at_ms);
-  DROVER_CHECK(sec >= current_second_);
-  if (sec == current_second_) {
+  const int64_t bucket = bucket_of(e.at_ms);
+  DROVER_CHECK(bucket >= current_bucket_);
+  if (bucket == current_bucket_) {
     late_.push_back(e);
     std::push_heap(late_.begin(), late_.end(), std::greater<>());
-  } else if (sec < current_second_ + kRing) {
-    auto& bucket = ring_[static_cast<size_t>(sec & (kRing - 1))];
-    if (bucket.capacity() == 0 && !spare_.empty()) {
-      bucket.swap(spare_.back());
+  } else if (bucket < current_bucket_ + kRing) {
+    auto& slot = ring_[static_cast<size_t>(bucket & (kRing - 1))];
+    if (slot.capacity() == 0 && !spare_.empty()) {
+      slot.swap(spare_.back());
       spare_.pop_back();
     }
-    bucket.push_back(e);
+    slot.push_back(e);
     ++in_ring_;
   } else {
     overflow_.push_back(e);
@@ -36,32 +39,31 @@ void EventQueue::refill() {
     next_ = 0;
     if (in_ring_ == 0) {
       // Nothing in the next three days: jump to the first overflow event.
-      current_second_ = std::max(current_second_, second_of(overflow_.front().at_ms) - 1);
+      current_bucket_ = std::max(current_bucket_, bucket_of(overflow_.front().at_ms) - 1);
     }
-    ++current_second_;
-    auto& bucket = ring_[static_cast<size_t>(current_second_ & (kRing - 1))];
-    if (!bucket.empty()) {
-      in_ring_ -= bucket.size();
-      current_.swap(bucket);
-      // Recycle the emptied storage for the next bucket to fill: a quarter of a million
-      // buckets each keeping its own high-water capacity would hold gigabytes.
-      if (bucket.capacity() > 0) spare_.push_back(std::move(bucket));
-      bucket = std::vector<Event>();
+    ++current_bucket_;
+    auto& slot = ring_[static_cast<size_t>(current_bucket_ & (kRing - 1))];
+    if (!slot.empty()) {
+      in_ring_ -= slot.size();
+      current_.swap(slot);
+      // Recycle the emptied storage for the next bucket to fill: thousands of buckets each
+      // keeping its own high-water capacity would hold far more than the queue ever does.
+      if (slot.capacity() > 0) spare_.push_back(std::move(slot));
+      slot = std::vector<Event>();
     }
-    while (!overflow_.empty() && second_of(overflow_.front().at_ms) < current_second_ + kRing) {
+    while (!overflow_.empty() && bucket_of(overflow_.front().at_ms) < current_bucket_ + kRing) {
       std::pop_heap(overflow_.begin(), overflow_.end(), std::greater<>());
       const Event e = overflow_.back();
       overflow_.pop_back();
-      const int64_t sec = second_of(e.at_ms);
-      if (sec == current_second_) {
+      const int64_t bucket = bucket_of(e.at_ms);
+      if (bucket == current_bucket_) {
         current_.push_back(e);
       } else {
-        ring_[static_cast<size_t>(sec & (kRing - 1))].push_back(e);
+        ring_[static_cast<size_t>(bucket & (kRing - 1))].push_back(e);
         ++in_ring_;
       }
     }
     std::sort(current_.begin(), current_.end());
-    fresh_ = !current_.empty();
   }
 }
 
@@ -81,6 +83,19 @@ void EventQueue::pop() {
     ++next_;
   }
   --size_;
+}
+
+bool EventQueue::new_second() {
+  const int64_t second = second_of(top().at_ms);
+  if (second == announced_second_) return false;
+  announced_second_ = second;
+  return true;
+}
+
+std::span<const Event> EventQueue::current_events() const {
+  size_t end = next_;
+  while (end < current_.size() && second_of(current_[end].at_ms) == announced_second_) ++end;
+  return {current_.data() + next_, end - next_};
 }
 
 }  // namespace drover::sim

@@ -1,4 +1,5 @@
-// The in-memory Store: ordered maps of plain records behind one mutex. Used by tests and by
+// The in-memory Store: ordered maps of plain records behind one mutex (devices and
+// deployments with a hash index beside them). Used by tests and by
 // the million-device simulation, so records are kept by value (no documents, no indirection)
 // and the deployments of one rollout are a contiguous range of the deployments map.
 #include <map>
@@ -9,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/flat_index.h"
+#include "base/random.h"
 #include "store/store.h"
 
 namespace drover {
@@ -40,6 +43,12 @@ auto find_value(const Map& map, const auto& key) -> std::optional<typename Map::
   return it->second;
 }
 
+template <typename T>
+std::optional<T> found(const T* value) {
+  if (value == nullptr) return std::nullopt;
+  return *value;
+}
+
 template <typename Map>
 std::vector<typename Map::mapped_type> all_values(const Map& map) {
   std::vector<typename Map::mapped_type> out;
@@ -48,26 +57,96 @@ std::vector<typename Map::mapped_type> all_values(const Map& map) {
   return out;
 }
 
+// An ordered map (listing goes in key order) with a flat hash index beside it: the point
+// reads and writes of the check-in path would otherwise walk some twenty tree levels, each a
+// cache miss, at a million records. std::map nodes never move, so the index points at them.
+// Records are never erased (the Store has no such operation for devices and deployments).
+template <typename Key, typename Value, typename Less, typename Keys>
+class IndexedMap {
+ public:
+  using Map = std::map<Key, Value, Less>;
+  using Entry = typename Map::value_type;
+
+  const Map& map() const { return map_; }
+
+  template <typename View>
+  const Value* find(const View& key) const {
+    const Entry* found = nullptr;
+    index_.find(Keys::hash(key), [&](uint64_t p) {
+      const auto* e = reinterpret_cast<const Entry*>(p);
+      if (!Keys::equal(e->first, key)) return false;
+      found = e;
+      return true;
+    });
+    return found == nullptr ? nullptr : &found->second;
+  }
+
+  // Inserts or replaces a batch of records. A batch in key order (a rollout's deployments, a
+  // provisioned fleet) is placed by hint, each new key right after the one before.
+  template <typename Batch, typename KeyOf>
+  void upsert_all(const Batch& batch, KeyOf key_of) {
+    index_.reserve(index_.size() + batch.size());
+    auto last = map_.end();
+    for (const Value& v : batch) {
+      Key key = key_of(v);
+      // Strictly between the previous key and its successor: new, and that is where it goes.
+      const bool in_order = last != map_.end() && less_(last->first, key) &&
+                            (std::next(last) == map_.end() || less_(key, std::next(last)->first));
+      if (!in_order) {
+        if (auto* existing = const_cast<Value*>(find(Keys::view(key)))) {
+          *existing = v;
+          continue;
+        }
+      }
+      const uint64_t h = Keys::hash(Keys::view(key));
+      last = in_order ? map_.emplace_hint(std::next(last), std::move(key), v)
+                      : map_.emplace(std::move(key), v).first;
+      index_.insert(h, reinterpret_cast<uint64_t>(&*last));
+    }
+  }
+
+ private:
+  Map map_;
+  FlatIndex index_;
+  Less less_;
+};
+
+struct IdKeys {
+  static std::string_view view(const std::string& k) { return k; }
+  static uint64_t hash(std::string_view k) { return FlatIndex::hash(k); }
+  static bool equal(const std::string& a, std::string_view b) { return a == b; }
+};
+
+struct PairKeys {
+  static ViewKey view(const PairKey& k) { return {k.first, k.second}; }
+  static uint64_t hash(const ViewKey& k) {
+    return mix64(FlatIndex::hash(k.first) * 0x9e3779b97f4a7c15ULL ^ FlatIndex::hash(k.second));
+  }
+  static bool equal(const PairKey& a, const ViewKey& b) {
+    return a.first == b.first && a.second == b.second;
+  }
+};
+
 // Thread-safe: every method takes mu_, so a batch is atomic for concurrent readers.
 class MemoryStore final : public Store {
  public:
   Status apply(const WriteBatch& batch) override {
     DROVER_TRY(check_keys(batch));
     std::lock_guard lock(mu_);
-    for (const auto& d : batch.devices) devices_.insert_or_assign(d.id, d);
+    devices_.upsert_all(batch.devices, [](const Device& d) { return d.id; });
     for (const auto& s : batch.sites) sites_.insert_or_assign(s.name, s);
     for (const auto& a : batch.artifacts)
       artifacts_.insert_or_assign(PairKey{a.name, a.version}, a);
     for (const auto& r : batch.rollouts) rollouts_.insert_or_assign(r.id, r);
-    for (const auto& d : batch.deployments) {
-      deployments_.insert_or_assign(PairKey{d.rollout_id, d.device_id}, d);
-    }
+    deployments_.upsert_all(batch.deployments, [](const Deployment& d) {
+      return PairKey{d.rollout_id, d.device_id};
+    });
     return ok_status();
   }
 
   Result<std::optional<Device>> get_device(std::string_view id) override {
     std::lock_guard lock(mu_);
-    return find_value(devices_, id);
+    return found(devices_.find(id));
   }
   Result<std::optional<Site>> get_site(std::string_view name) override {
     std::lock_guard lock(mu_);
@@ -85,12 +164,12 @@ class MemoryStore final : public Store {
   Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                    std::string_view device_id) override {
     std::lock_guard lock(mu_);
-    return find_value(deployments_, ViewKey{rollout_id, device_id});
+    return found(deployments_.find(ViewKey{rollout_id, device_id}));
   }
 
   Result<std::vector<Device>> list_devices() override {
     std::lock_guard lock(mu_);
-    return all_values(devices_);
+    return all_values(devices_.map());
   }
   Result<std::vector<Site>> list_sites() override {
     std::lock_guard lock(mu_);
@@ -109,8 +188,9 @@ class MemoryStore final : public Store {
   Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) override {
     std::lock_guard lock(mu_);
     std::vector<Deployment> out;
-    for (auto it = deployments_.lower_bound(ViewKey{rollout_id, std::string_view{}});
-         it != deployments_.end() && it->first.first == rollout_id; ++it) {
+    const auto& all = deployments_.map();
+    for (auto it = all.lower_bound(ViewKey{rollout_id, std::string_view{}});
+         it != all.end() && it->first.first == rollout_id; ++it) {
       out.push_back(it->second);
     }
     return out;
@@ -136,12 +216,12 @@ class MemoryStore final : public Store {
 
  private:
   std::mutex mu_;
-  std::map<std::string, Device, std::less<>> devices_;      // GUARDED_BY(mu_)
-  std::map<std::string, Site, std::less<>> sites_;          // GUARDED_BY(mu_)
-  std::map<PairKey, Artifact, PairKeyLess> artifacts_;      // GUARDED_BY(mu_)
-  std::map<std::string, Rollout, std::less<>> rollouts_;    // GUARDED_BY(mu_)
-  std::map<PairKey, Deployment, PairKeyLess> deployments_;  // GUARDED_BY(mu_)
-  std::map<std::string, uint64_t, std::less<>> sequences_;  // GUARDED_BY(mu_)
+  IndexedMap<std::string, Device, std::less<>, IdKeys> devices_;        // GUARDED_BY(mu_)
+  std::map<std::string, Site, std::less<>> sites_;                      // GUARDED_BY(mu_)
+  std::map<PairKey, Artifact, PairKeyLess> artifacts_;                  // GUARDED_BY(mu_)
+  std::map<std::string, Rollout, std::less<>> rollouts_;                // GUARDED_BY(mu_)
+  IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_;  // GUARDED_BY(mu_)
+  std::map<std::string, uint64_t, std::less<>> sequences_;              // GUARDED_BY(mu_)
 };
 
 }  // namespace
