@@ -1,16 +1,16 @@
 #include "sim/event_queue.h"
 
 #include <algorithm>
+#include <array>
 #include <functional>
 
 #include "base/result.h"
 
 namespace drover::sim {
 
-EventQueue::EventQueue(int64_t start_ms)
-    : ring_(kRing),
-      current_bucket_(bucket_of(start_ms)),
-      announced_second_(second_of(start_ms) - 1) {}
+// The bucket before the first is "current": the first one then fills and is sorted like any
+// other.
+EventQueue::EventQueue(int64_t start_ms) : ring_(kRing), current_bucket_(bucket_of(start_ms) - 1) {}
 
 void EventQueue::push(const Event& e) {
   const int64_t bucket = bucket_of(e.at_ms);
@@ -37,6 +37,7 @@ void EventQueue::refill() {
   while (current_done()) {
     current_.clear();
     next_ = 0;
+    handed_out_ = 0;
     if (in_ring_ == 0) {
       // Nothing in the next three days: jump to the first overflow event.
       current_bucket_ = std::max(current_bucket_, bucket_of(overflow_.front().at_ms) - 1);
@@ -63,6 +64,36 @@ void EventQueue::refill() {
         ++in_ring_;
       }
     }
+    sort_current();
+  }
+}
+
+void EventQueue::sort_current() {
+  // A bucket holds its events in push order, which is sequence order (events carried over
+  // from the overflow heap come first, with the smallest sequence numbers). A stable sort
+  // by time alone therefore yields (time, sequence) order: two passes of a radix sort on the
+  // 14 bits of time within the bucket, linear instead of n log n. The result is checked,
+  // and a comparison sort repairs any bucket that broke the premise.
+  constexpr int kDigitBits = kBucketBits / 2;
+  constexpr size_t kBins = size_t{1} << kDigitBits;
+  if (current_.size() < 64) {
+    std::sort(current_.begin(), current_.end());
+    return;
+  }
+  const int64_t base = current_bucket_ << kBucketBits;
+  scratch_.resize(current_.size());
+  for (int pass = 0; pass < 2; ++pass) {
+    const int shift = pass * kDigitBits;
+    auto digit = [&](const Event& e) {
+      return static_cast<size_t>(((e.at_ms - base) >> shift) & (kBins - 1));
+    };
+    std::array<uint32_t, kBins + 1> start{};
+    for (const Event& e : current_) ++start[digit(e) + 1];
+    for (size_t b = 1; b <= kBins; ++b) start[b] += start[b - 1];
+    for (const Event& e : current_) scratch_[start[digit(e)]++] = e;
+    current_.swap(scratch_);
+  }
+  if (!std::is_sorted(current_.begin(), current_.end())) {
     std::sort(current_.begin(), current_.end());
   }
 }
@@ -85,17 +116,11 @@ void EventQueue::pop() {
   --size_;
 }
 
-bool EventQueue::new_second() {
-  const int64_t second = second_of(top().at_ms);
-  if (second == announced_second_) return false;
-  announced_second_ = second;
-  return true;
-}
-
-std::span<const Event> EventQueue::current_events() const {
-  size_t end = next_;
-  while (end < current_.size() && second_of(current_[end].at_ms) == announced_second_) ++end;
-  return {current_.data() + next_, end - next_};
+std::span<const Event> EventQueue::upcoming(size_t max) {
+  refill();
+  if (next_ < handed_out_) return {};
+  handed_out_ = std::min(current_.size(), next_ + max);
+  return {current_.data() + next_, handed_out_ - next_};
 }
 
 }  // namespace drover::sim

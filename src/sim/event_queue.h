@@ -35,18 +35,19 @@ class EventQueue {
   const Event& top();
   void pop();
 
-  // Call after top(): true once each time top() has moved into a new second. The events of
-  // that second are then current_events(), for the caller to prepare for them.
-  bool new_second();
-  std::span<const Event> current_events() const;
+  // The events that come next (at most `max`, in order), each handed out once, for the
+  // caller to prepare for them (fetch what they will touch into the CPU cache); empty while
+  // events handed out before are still queued. Events pushed into the current bucket after
+  // it came up are not included.
+  std::span<const Event> upcoming(size_t max);
 
  private:
   static constexpr int kBucketBits = 14;  // 16.384 s per bucket
   static constexpr int kRingBits = 14;    // 2^14 buckets: about 74.6 hours
   static constexpr int64_t kRing = int64_t{1} << kRingBits;
   static int64_t bucket_of(int64_t ms) { return ms >> kBucketBits; }  // floor, also below 0
-  static int64_t second_of(int64_t ms) { return ms >= 0 ? ms / 1000 : (ms - 999) / 1000; }
   void refill();
+  void sort_current();
   bool current_done() const { return next_ == current_.size() && late_.empty(); }
   // Whether the next event to pop is late_'s rather than current_'s.
   bool late_first() const {
@@ -56,11 +57,12 @@ class EventQueue {
   std::vector<std::vector<Event>> ring_;
   std::vector<Event> current_;             // the events of bucket current_bucket_, sorted
   size_t next_ = 0;                        // the first of current_ not yet popped
+  size_t handed_out_ = 0;                  // current_[0, handed_out_) went out in upcoming()
+  std::vector<Event> scratch_;             // sort_current()'s second buffer
   std::vector<Event> late_;                // min-heap: pushed into current_bucket_ once sorted
   std::vector<Event> overflow_;            // min-heap: events at or beyond current_bucket_ + kRing
   std::vector<std::vector<Event>> spare_;  // emptied bucket storage, ready for reuse
   int64_t current_bucket_;
-  int64_t announced_second_;  // the second new_second() last reported
   size_t in_ring_ = 0;
   size_t size_ = 0;
 };

@@ -159,6 +159,9 @@ class Simulator {
   uint32_t self_rollbacks_ = 0;
   uint32_t reverts_ = 0;
   static constexpr uint32_t kDeviceLines = 3;
+  // Events prepared for at a time: enough lookups in flight to overlap their cache misses,
+  // few enough that what they fetch is still cached when they run (64 measured best).
+  static constexpr size_t kWarmBatch = 64;
 };
 
 // ---------------------------------------------------------------- set-up
@@ -633,7 +636,7 @@ Result<Report> Simulator::run() {
       continue;
     }
     const Event e = queue_.top();
-    if (queue_.new_second()) warm(queue_.current_events());
+    if (auto batch = queue_.upcoming(kWarmBatch); !batch.empty()) warm(batch);
     queue_.pop();
     clock_.advance_to(Timestamp(Duration(e.at_ms)));
     handle(e);
@@ -650,7 +653,7 @@ Result<Report> Simulator::run() {
   return finish(wall);
 }
 
-// The next second's devices are known: fetch their records (the twin's and the service's)
+// The next events' devices are known: fetch their records (the twin's and the service's)
 // into the cache together rather than one cache miss after another.
 void Simulator::warm(std::span<const Event> events) {
   thread_local std::vector<DeviceName> names;

@@ -471,6 +471,58 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
   EXPECT_EQ(deployments, batch.deployments);
 }
 
+// Batches arrive in any key order and mix new keys with stored ones; every key must end up
+// once, with its latest value, and listing must stay in key order.
+TEST_P(StoreConformanceTest, BatchesInAnyOrderMergeWithWhatIsStored) {
+  auto id = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "dev-%03d", i);
+    return std::string(buf);
+  };
+  WriteBatch evens;
+  for (int i = 0; i < 200; i += 2) {
+    evens.devices.push_back(make_device(id(i)));
+    evens.deployments.push_back(make_deployment("ro-1", id(i)));
+  }
+  ASSERT_OK(store().apply(evens));
+
+  WriteBatch mixed;  // descending, then an ascending run over stored and new keys
+  for (int i = 199; i >= 100; --i) {
+    Device d = make_device(id(i));
+    d.set_installed("firmware", "9.9." + std::to_string(i));
+    mixed.devices.push_back(d);
+    Deployment dep = make_deployment("ro-1", id(i));
+    dep.offers = static_cast<uint32_t>(i);
+    mixed.deployments.push_back(dep);
+  }
+  for (int i = 0; i < 100; ++i) {
+    Device d = make_device(id(i));
+    d.set_installed("firmware", "9.9." + std::to_string(i));
+    mixed.devices.push_back(d);
+    Deployment dep = make_deployment("ro-1", id(i));
+    dep.offers = static_cast<uint32_t>(i);
+    mixed.deployments.push_back(dep);
+  }
+  ASSERT_OK(store().apply(mixed));
+
+  ASSERT_OK_AND_ASSIGN(devices, store().list_devices());
+  ASSERT_EQ(devices.size(), 200u);
+  ASSERT_OK_AND_ASSIGN(deployments, store().list_deployments("ro-1"));
+  ASSERT_EQ(deployments.size(), 200u);
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(devices[i].id, id(i));
+    EXPECT_EQ(*devices[i].installed_version("firmware"), "9.9." + std::to_string(i));
+    EXPECT_EQ(deployments[i].device_id, id(i));
+    EXPECT_EQ(deployments[i].offers, static_cast<uint32_t>(i));
+    ASSERT_OK_AND_ASSIGN(one, store().get_device(id(i)));
+    ASSERT_TRUE(one.has_value());
+    EXPECT_EQ(*one, devices[i]);
+    ASSERT_OK_AND_ASSIGN(dep, store().get_deployment("ro-1", id(i)));
+    ASSERT_TRUE(dep.has_value());
+    EXPECT_EQ(dep->offers, static_cast<uint32_t>(i));
+  }
+}
+
 TEST_P(StoreConformanceTest, EmptyBatchChangesNothing) {
   ASSERT_OK(store().apply({}));
   ASSERT_OK_AND_ASSIGN(devices, store().list_devices());
