@@ -30,7 +30,13 @@ class Rng {
 // platform, so orders derived from it are reproducible. Not for hash-flooding resistance.
 uint64_t stable_hash(std::string_view text, uint64_t seed = 0);
 
-// Mixes a 64-bit value (splitmix64 finaliser).
-uint64_t mix64(uint64_t x);
+// Mixes a 64-bit value (splitmix64 finaliser). Inline: index hashes on the check-in path
+// end with it.
+inline uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
 
 }  // namespace drover

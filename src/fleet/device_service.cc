@@ -18,6 +18,12 @@ DeviceService::DeviceService(Store& store, RolloutEngine& engine, FleetOptions o
     : store_(store), engine_(engine), options_(options) {}
 
 uint32_t DeviceService::share_inventory(const Inventory& components) {
+  // Devices provisioned together mostly run the same versions: try the last one first.
+  if (last_shared_ < inventories_.size() && inventories_[last_shared_].users > 0 &&
+      inventories_[last_shared_].components == components) {
+    ++inventories_[last_shared_].users;
+    return last_shared_;
+  }
   auto it = inventory_ids_.find(components);
   if (it == inventory_ids_.end()) {
     uint32_t id = 0;
@@ -32,6 +38,7 @@ uint32_t DeviceService::share_inventory(const Inventory& components) {
     it = inventory_ids_.emplace(components, id).first;
   }
   ++inventories_[it->second].users;
+  last_shared_ = it->second;
   return it->second;
 }
 

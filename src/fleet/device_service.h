@@ -127,6 +127,7 @@ class DeviceService {
   std::vector<SharedInventory> inventories_;
   std::vector<uint32_t> free_inventories_;
   std::map<Inventory, uint32_t, InventoryLess> inventory_ids_;
+  uint32_t last_shared_ = kNone;  // the inventory share_inventory() last handed out
   std::vector<std::string> site_names_;
   std::unordered_map<std::string, uint32_t> site_ids_;
 };

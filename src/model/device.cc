@@ -1,6 +1,7 @@
 #include "model/device.h"
 
 #include <algorithm>
+#include <array>
 
 #include "base/enum_names.h"
 #include "model/version.h"
@@ -22,12 +23,24 @@ Result<UpdateState> parse_update_state(std::string_view s) {
   return enum_parse(kUpdateStateNames, s, "update state");
 }
 
+namespace {
+
+// Which bytes a name may hold: [A-Za-z0-9._:-].
+constexpr std::array<bool, 256> kNameChars = [] {
+  std::array<bool, 256> ok{};
+  for (int c = 'a'; c <= 'z'; ++c) ok[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) ok[c] = true;
+  for (int c = '0'; c <= '9'; ++c) ok[c] = true;
+  for (char c : {'.', '_', ':', '-'}) ok[static_cast<unsigned char>(c)] = true;
+  return ok;
+}();
+
+}  // namespace
+
 bool is_valid_name(std::string_view s) {
   if (s.empty() || s.size() > 128 || s[0] == '.' || s[0] == '-') return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == ':' || c == '-';
-  });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return kNameChars[static_cast<unsigned char>(c)]; });
 }
 
 const std::string* Device::installed_version(std::string_view component) const {
@@ -49,31 +62,32 @@ void Device::set_installed(std::string_view component, std::string_view version)
 }
 
 Status validate(Device& d) {
-  const std::string where = "device '" + d.id + "': ";
+  // The message is built only on failure: this runs on every provisioned device and every
+  // check-in that reports a change.
+  auto bad = [&](const std::string& why) {
+    return invalid_argument("device '" + d.id + "': " + why);
+  };
   if (!is_valid_name(d.id)) return invalid_argument("bad device id '" + d.id + "'");
-  if (!is_valid_name(d.device_type)) return invalid_argument(where + "bad device_type");
-  if (!is_valid_name(d.hardware_revision)) return invalid_argument(where + "bad hardware_revision");
-  if (!d.site.empty() && !is_valid_name(d.site)) return invalid_argument(where + "bad site");
+  if (!is_valid_name(d.device_type)) return bad("bad device_type");
+  if (!is_valid_name(d.hardware_revision)) return bad("bad hardware_revision");
+  if (!d.site.empty() && !is_valid_name(d.site)) return bad("bad site");
   if (!d.connectivity.empty() && !is_valid_name(d.connectivity)) {
-    return invalid_argument(where + "bad connectivity class");
+    return bad("bad connectivity class");
   }
   std::sort(d.tags.begin(), d.tags.end());
   for (size_t i = 0; i < d.tags.size(); ++i) {
-    if (!is_valid_name(d.tags[i])) return invalid_argument(where + "bad tag '" + d.tags[i] + "'");
-    if (i > 0 && d.tags[i] == d.tags[i - 1])
-      return invalid_argument(where + "duplicate tag '" + d.tags[i] + "'");
+    if (!is_valid_name(d.tags[i])) return bad("bad tag '" + d.tags[i] + "'");
+    if (i > 0 && d.tags[i] == d.tags[i - 1]) return bad("duplicate tag '" + d.tags[i] + "'");
   }
   std::sort(d.installed.begin(), d.installed.end(),
             [](const auto& a, const auto& b) { return a.component < b.component; });
   for (size_t i = 0; i < d.installed.size(); ++i) {
     const auto& c = d.installed[i];
-    if (!is_valid_name(c.component))
-      return invalid_argument(where + "bad component '" + c.component + "'");
+    if (!is_valid_name(c.component)) return bad("bad component '" + c.component + "'");
     if (i > 0 && c.component == d.installed[i - 1].component) {
-      return invalid_argument(where + "component '" + c.component + "' reported twice");
+      return bad("component '" + c.component + "' reported twice");
     }
-    if (auto v = Version::parse(c.version); !v.ok())
-      return invalid_argument(where + v.error().message);
+    if (auto v = Version::parse(c.version); !v.ok()) return bad(v.error().message);
   }
   return ok_status();
 }

@@ -33,7 +33,7 @@ void EventQueue::push(const Event& e) {
   ++size_;
 }
 
-void EventQueue::refill() {
+void EventQueue::next_bucket() {
   while (current_done()) {
     current_.clear();
     next_ = 0;

@@ -46,7 +46,11 @@ class EventQueue {
   static constexpr int kRingBits = 14;    // 2^14 buckets: about 74.6 hours
   static constexpr int64_t kRing = int64_t{1} << kRingBits;
   static int64_t bucket_of(int64_t ms) { return ms >> kBucketBits; }  // floor, also below 0
-  void refill();
+  // Called on every top() and pop(): the check is inline, the work is not.
+  void refill() {
+    if (current_done()) next_bucket();
+  }
+  void next_bucket();
   void sort_current();
   bool current_done() const { return next_ == current_.size() && late_.empty(); }
   // Whether the next event to pop is late_'s rather than current_'s.

@@ -216,14 +216,13 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
 }
 
 DeviceName Simulator::name_of(uint32_t dev) const {
+  // id_width_ has room for the largest index, so the digits fill it from the right.
   DeviceName name;
-  uint64_t n = uint64_t{dev} + 1;
-  char digits[24];
-  int count = 0;
-  for (; n > 0 || count < id_width_; n /= 10) digits[count++] = static_cast<char>('0' + n % 10);
   std::memcpy(name.text, "dev-", 4);
-  for (int k = 0; k < count; ++k) name.text[4 + k] = digits[count - 1 - k];
-  name.size = 4 + static_cast<size_t>(count);
+  name.size = 4 + static_cast<size_t>(id_width_);
+  uint32_t n = dev + 1;
+  for (size_t k = name.size; k > 4; --k, n /= 10)
+    name.text[k - 1] = static_cast<char>('0' + n % 10);
   return name;
 }
 
