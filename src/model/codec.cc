@@ -131,7 +131,8 @@ json rollout_json(const Rollout& r) {
           {"finished_at", ms(r.finished_at)},
           {"stages", stages},
           {"halted", halted},
-          {"targets", r.targets}};
+          {"targets", r.targets},
+          {"gates_from", ms(r.gates_from)}};
 }
 
 json deployment_json(const Deployment& d) {
@@ -291,7 +292,7 @@ RolloutPlan read_plan(const JsonReader& r) {
 
 Rollout read_rollout(const JsonReader& r) {
   r.allow_only({"id", "plan", "state", "stage", "created_at", "started_at", "finished_at", "stages",
-                "halted", "targets"});
+                "halted", "targets", "gates_from"});
   Rollout out;
   out.id = r.str("id");
   if (!is_valid_name(out.id)) r.fail("id", "bad rollout id");
@@ -316,6 +317,7 @@ Rollout read_rollout(const JsonReader& r) {
                           timestamp_at(h, "halted_at")});
   }
   out.targets = static_cast<uint32_t>(r.uint_or("targets", 0));
+  out.gates_from = timestamp_at(r, "gates_from");
   if (out.stage >= out.plan.stages.size()) r.fail("stage", "beyond the plan's last stage");
   return out;
 }

@@ -140,6 +140,10 @@ struct Rollout {
   std::vector<StageProgress> stages;  // one per stage started so far
   std::vector<HaltedStratum> halted;
   uint32_t targets = 0;  // devices in the target set
+  // Gates count only outcomes recorded at or after this instant. An operator's resume sets
+  // it: what happened before was seen by whoever resumed, and judging it again would halt
+  // the resumed strata on the spot.
+  Timestamp gates_from{};
   friend bool operator==(const Rollout&, const Rollout&) = default;
 };
 

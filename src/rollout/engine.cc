@@ -151,13 +151,33 @@ struct RolloutEngine::Active {
     s.per_stage[d.stage][d.state] += sign;
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
-    auto [ok, bad] = gate_weight(d);
+    auto [ok, bad] = d.updated_at >= rollout.gates_from ? gate_weight(d) : std::pair{0, 0};
     s.successes += sign * ok;
     s.failures += sign * bad;
     if (s.halted) return;
     for (uint32_t g : s.groups) {
       groups[g].successes += sign * ok;
       groups[g].failures += sign * bad;
+    }
+  }
+
+  // Recounts every gate from the deployments, after rollout.gates_from moved.
+  void recount_gates() {
+    for (auto& s : strata) s.successes = s.failures = 0;
+    for (auto& g : groups) g.successes = g.failures = 0;
+    for (const Deployment& d : deps) {
+      if (d.updated_at < rollout.gates_from) continue;
+      auto [ok, bad] = gate_weight(d);
+      Stratum& s = strata[hot[&d - deps.data()].stratum];
+      s.successes += ok;
+      s.failures += bad;
+    }
+    for (const Stratum& s : strata) {
+      if (s.halted) continue;
+      for (uint32_t g : s.groups) {
+        groups[g].successes += s.successes;
+        groups[g].failures += s.failures;
+      }
     }
   }
 
@@ -308,25 +328,25 @@ void RolloutEngine::install(std::unique_ptr<Active> a, uint32_t index) {
   }
 }
 
-Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(
-    Rollout r, std::optional<std::vector<Deployment>> deps) {
+Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
   auto art = store_.get_artifact(r.plan.artifact_name, r.plan.artifact_version);
   if (!art.ok()) return art.error();
   if (!art->has_value()) {
     return Error{ErrorCode::kCorruption, "rollout " + r.id + ": artifact " + r.plan.artifact_name +
                                              "@" + r.plan.artifact_version + " is gone"};
   }
-  if (!deps) {
-    auto stored = store_.list_deployments(r.id);
-    if (!stored.ok()) return stored.error();
-    deps = std::move(*stored);
-  }
+  auto deps = store_.list_deployments(r.id);
+  if (!deps.ok()) return deps.error();
+  return assemble(std::move(r), std::move(**art), std::move(*deps));
+}
 
+Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
+    Rollout r, Artifact artifact, std::vector<Deployment> deps) {
   auto a = std::make_unique<Active>();
-  a->artifact = std::move(**art);
+  a->artifact = std::move(artifact);
   a->target = Version::parse(a->artifact.version).value();
-  a->deps.assign(std::make_move_iterator(deps->begin()), std::make_move_iterator(deps->end()));
-  *deps = {};
+  a->deps.assign(std::make_move_iterator(deps.begin()), std::make_move_iterator(deps.end()));
+  deps = {};
   a->rollout = std::move(r);
   a->limiter = RateLimiter(a->rollout.plan.constraints, a->rollout.started_at);
   const RolloutPlan& plan = a->rollout.plan;
@@ -417,8 +437,10 @@ Status RolloutEngine::commit(Active& a, Txn& txn) {
       a.count(a.deps[i], +1);
     }
     if (!txn.batch.rollouts.empty()) {
+      const Timestamp gates_from = a.rollout.gates_from;
       a.rollout = std::move(txn.batch.rollouts.front());
       a.refresh_halts();
+      if (a.rollout.gates_from != gates_from) a.recount_gates();
     }
   }
   for (auto& e : txn.events) {
@@ -451,7 +473,11 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan) {
   WriteBatch batch;
   batch.rollouts.push_back(r);
   DROVER_TRY(store_.apply(batch));
-  DROVER_TRY(load_rollout(r));
+  // From what is already in hand, not read back: once the write has succeeded, a failed
+  // read must not leave the store ahead of memory.
+  auto built = assemble(r, std::move(**art), {});
+  if (!built.ok()) return built.error();
+  install(std::move(*built), static_cast<uint32_t>(active_.size()));
   return r;
 }
 
@@ -480,9 +506,10 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   batch.deployments = std::move(targets.deployments);
   DROVER_TRY(store_.apply(batch));
 
-  // The created rollout had no deployments, so nothing of it is in by_device_. The
-  // deployments just written are the ones the store now holds.
-  auto built = build(std::move(batch.rollouts.front()), std::move(batch.deployments));
+  // The created rollout had no deployments, so nothing of it is in by_device_. Built from
+  // what was just written, not read back: no read can fail between the write and memory.
+  auto built =
+      assemble(std::move(batch.rollouts.front()), a->artifact, std::move(batch.deployments));
   if (!built.ok()) return built.error();
   const uint32_t index = a->index;
   install(std::move(*built), index);
@@ -529,9 +556,10 @@ Status RolloutEngine::resume(const std::string& rollout_id) {
   std::lock_guard lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
-  DROVER_TRY(transition(*a, RolloutEvent::kResume, [](Rollout& r) {
+  DROVER_TRY(transition(*a, RolloutEvent::kResume, [&](Rollout& r) {
     std::erase_if(r.halted,
                   [](const HaltedStratum& h) { return h.policy == FailurePolicy::kPause; });
+    r.gates_from = clock_.now();
   }));
   emit(EngineEvent::Kind::kResumed, *a, "resumed by operator");
   return ok_status();

@@ -198,10 +198,11 @@ class RolloutEngine {
   enum class Explanation { kNone, kOtherPool, kWait };
 
   Status load_rollout(Rollout r);
-  // Builds a rollout's in-memory state from its deployments: those given, or (nullopt) the
-  // ones in the store.
-  Result<std::unique_ptr<Active>> build(Rollout r,
-                                        std::optional<std::vector<Deployment>> deps = {});
+  // A rollout's in-memory state from the store (its artifact and deployments)...
+  Result<std::unique_ptr<Active>> build(Rollout r);
+  // ...or from records in hand. Does no I/O.
+  Result<std::unique_ptr<Active>> assemble(Rollout r, Artifact artifact,
+                                           std::vector<Deployment> deps);
   void install(std::unique_ptr<Active> a, uint32_t index);
   void next_epoch();
   GateOutcome judge_group(Active& a, uint32_t group);

@@ -92,6 +92,7 @@ Rollout sample_rollout() {
        kT0 + hours(1) + Duration(17)},
       {"rev-a|nyc-001", "rev-a", "nyc-001", "", "operator", FailurePolicy::kAbort, kT0 + hours(3)}};
   r.targets = 15'000;
+  r.gates_from = Timestamp(Duration(1'791'260'000'000));
   return r;
 }
 

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "../common/fleet_fixture.h"
+#include "../common/forwarding_store.h"
 
 namespace drover::testing {
 namespace {
@@ -54,6 +55,101 @@ TEST(Engine, IncompatibleDevicesAreNeverOffered) {
     }
   }
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+}
+
+// After a write succeeds, reading it back could still fail (I/O): the engine must not need
+// to, or the store would hold a rollout that memory does not.
+class ReadsFailAfterAWrite final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  bool armed = false;  // the next successful write starts failing reads
+  bool failing = false;
+
+  Status apply(const WriteBatch& b) override {
+    Status st = ForwardingStore::apply(b);
+    if (st.ok() && armed) failing = true;
+    return st;
+  }
+  Result<std::optional<Artifact>> get_artifact(std::string_view n, std::string_view v) override {
+    if (failing) return Error{ErrorCode::kIo, "read failed"};
+    return ForwardingStore::get_artifact(n, v);
+  }
+  Result<std::vector<Deployment>> list_deployments(std::string_view r) override {
+    if (failing) return Error{ErrorCode::kIo, "read failed"};
+    return ForwardingStore::list_deployments(r);
+  }
+};
+
+TEST(Engine, CreateAndStartNeverReadBackWhatTheyWrote) {
+  auto owned = std::make_unique<ReadsFailAfterAWrite>(make_memory_store());
+  ReadsFailAfterAWrite& store = *owned;
+  Fleet f(at("2026-06-01T12:00:00Z"), std::move(owned));
+  f.add_devices(4, "rev-a");
+
+  store.armed = true;
+  auto created = f.engine->create(simple_plan({{"all", 100, 0, Duration(0)}}));
+  ASSERT_TRUE(created.ok()) << created.error().to_string();
+  ASSERT_TRUE(store.failing);  // the write went through; reads fail from here on
+  store.failing = false;
+  ASSERT_TRUE(f.engine->start(created->id).ok());
+  ASSERT_TRUE(store.failing);
+  store.armed = store.failing = false;
+
+  // Memory agrees with the store: the rollout runs and offers, and a restart sees the same.
+  auto progress = f.engine->progress(created->id);
+  ASSERT_TRUE(progress.ok());
+  EXPECT_EQ(progress->rollout.targets, 4u);
+  EXPECT_TRUE(f.check_in(f.ids[0]).has_value());
+  f.restart();
+  EXPECT_EQ(f.engine->progress(created->id)->rollout.targets, 4u);
+}
+
+// A paused stratum that the operator resumes is judged afresh: the failures that halted it
+// do not halt it again at its next report, new ones do, and a restart keeps the window.
+TEST(Engine, ResumeStartsANewGateWindow) {
+  Fleet f;
+  f.add_devices(6, "rev-a");
+  f.add_devices(20, "rev-b");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.on_failure = FailurePolicy::kPause;
+  plan.constraints.max_in_flight = 1;  // one device at a time: outcomes arrive one by one
+  const std::string id = f.start(plan);
+  auto run = [&](const std::string& prefix, E outcome, int devices) {
+    int done = 0;
+    for (int round = 0; round < 40 && done < devices; ++round) {
+      for (const auto& dev : f.ids) {
+        if (!dev.starts_with(prefix) || done == devices) continue;
+        if (auto o = f.check_in(dev)) {
+          f.install(dev, *o, outcome);
+          ++done;
+        }
+      }
+      f.clock.advance(minutes(1));
+    }
+    return done;
+  };
+  // rev-b fails until its gate (3 outcomes, 10%) halts it.
+  EXPECT_EQ(run("rev-b", E::kRolledBack, 3), 3);
+  ASSERT_EQ(f.engine->get(id)->halted.size(), 1u);
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRunning);  // rev-a goes on
+
+  f.clock.advance(minutes(5));
+  ASSERT_TRUE(f.engine->resume(id).ok());
+  EXPECT_TRUE(f.engine->get(id)->halted.empty());
+  // Two successes after the resume: the old failures alone would halt again at once.
+  EXPECT_EQ(run("rev-b", E::kSucceeded, 2), 2);
+  EXPECT_TRUE(f.engine->get(id)->halted.empty());
+
+  f.restart();  // the window survives a restart
+  EXPECT_EQ(run("rev-b", E::kSucceeded, 1), 1);
+  EXPECT_TRUE(f.engine->get(id)->halted.empty());
+  // New failures are judged as ever: 2 of 5 since the resume fail the gate (lower bound
+  // 11.8% > 10%), and no further offer goes there.
+  EXPECT_EQ(run("rev-b", E::kRolledBack, 3), 2);
+  auto r = f.engine->get(id);
+  ASSERT_EQ(r->halted.size(), 1u);
+  EXPECT_EQ(r->halted[0].hardware_revision, "rev-b");
+  EXPECT_GT(r->gates_from, Timestamp{});
 }
 
 TEST(Engine, OffersOnlyInsideTheSiteMaintenanceWindow) {

@@ -181,6 +181,7 @@ Rollout make_rollout(const std::string& id) {
               {"rev-b|bldg-017|", "rev-b", "bldg-017", "", "operator", FailurePolicy::kAbort,
                at_ms(1'700'051'000'000)}};
   r.targets = 1180;
+  r.gates_from = at_ms(1'700'052'000'000);
   return r;
 }
 
