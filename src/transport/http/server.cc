@@ -1,0 +1,379 @@
+#include "transport/http/server.h"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <thread>
+
+namespace drover::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+}  // namespace
+
+std::string_view Request::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (same_name(key, name)) return value;
+  }
+  return {};
+}
+
+std::string_view Request::path() const {
+  return std::string_view(target).substr(0, target.find('?'));
+}
+
+std::string_view Request::query() const {
+  const size_t q = target.find('?');
+  return q == std::string::npos ? std::string_view{} : std::string_view(target).substr(q + 1);
+}
+
+Response Response::json(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response Response::error(int status, std::string_view code, std::string_view message) {
+  const nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+  return json(status, j.dump());
+}
+
+namespace {
+
+std::chrono::steady_clock::duration steady(Duration d) {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+}
+
+class ServerImpl;
+
+// One connection: requests are read and answered one at a time, on the connection's strand.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ServerImpl& server, uint64_t id);
+  ~Session();
+
+  void start(bool refuse);
+  // On stop: a connection waiting for its next request is closed now; one in the middle of a
+  // request finishes it first.
+  void close_if_idle();
+
+ private:
+  void wait_for_request();
+  void read_header();
+  void on_header(beast::error_code ec);
+  void on_body(beast::error_code ec);
+  void answer(Response r, bool keep_alive);
+  void refuse_after_read_error(beast::error_code ec);
+  void close();
+  // Read deadlines are kept here rather than by the stream, which would close the socket on
+  // expiry: a client too slow with its request is still told so (408) before it is cut.
+  void arm(Duration d);
+  void disarm() { ++deadline_; }
+
+  beast::tcp_stream stream_;
+  asio::steady_timer timer_;
+  uint64_t deadline_ = 0;  // the armed deadline's number; a fired one that is not current is stale
+  bool timed_out_ = false;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  ServerImpl& server_;
+  uint64_t id_;
+  bool idle_ = false;  // waiting for the first byte of a request
+  std::string remote_;
+};
+
+class ServerImpl final : public HttpServer {
+ public:
+  ServerImpl(ServerOptions options, Handler handler)
+      : options_(std::move(options)),
+        handler_(std::move(handler)),
+        io_(options_.threads),
+        acceptor_(asio::make_strand(io_)) {}
+
+  ~ServerImpl() override { stop(); }
+
+  Status listen() {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) {
+      tcp::resolver resolver(io_);
+      auto found = resolver.resolve(options_.host, std::to_string(options_.port), ec);
+      if (ec || found.empty())
+        return invalid_argument("cannot resolve listen host '" + options_.host + "'");
+      address = found.begin()->endpoint().address();
+    }
+    const tcp::endpoint endpoint(address, options_.port);
+    auto fail = [&](const char* what) {
+      return Error{ErrorCode::kIo, std::string("cannot ") + what + " " + options_.host + ":" +
+                                       std::to_string(options_.port) + ": " + ec.message()};
+    };
+    acceptor_.open(endpoint.protocol(), ec);
+    if (ec) return fail("open");
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (ec) return fail("configure");
+    acceptor_.bind(endpoint, ec);
+    if (ec) return fail("bind");
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen on");
+    port_ = acceptor_.local_endpoint().port();
+    accept();
+    for (int i = 0; i < std::max(1, options_.threads); ++i) {
+      threads_.emplace_back([this] { io_.run(); });
+    }
+    return ok_status();
+  }
+
+  uint16_t port() const override { return port_; }
+  size_t connections() const override { return open_.load(); }
+
+  void stop() override {
+    std::call_once(stopped_, [this] {
+      stopping_ = true;
+      asio::post(acceptor_.get_executor(), [this] {
+        beast::error_code ignored;
+        acceptor_.close(ignored);
+      });
+      std::vector<std::shared_ptr<Session>> live;
+      {
+        std::lock_guard lock(mu_);
+        for (auto& [id, weak] : sessions_) {
+          if (auto s = weak.lock()) live.push_back(std::move(s));
+        }
+      }
+      for (auto& s : live) s->close_if_idle();
+      live.clear();
+      {
+        std::unique_lock lock(mu_);
+        drained_.wait_for(lock, steady(options_.drain_timeout), [this] { return open_ == 0; });
+      }
+      io_.stop();  // whatever did not finish in time is cut
+      for (auto& t : threads_) t.join();
+      threads_.clear();
+    });
+  }
+
+  // Called by sessions.
+  const ServerOptions& options() const { return options_; }
+  bool stopping() const { return stopping_; }
+  Response handle(const Request& request) {
+    try {
+      return handler_(request);
+    } catch (const std::exception& e) {
+      return Response::error(500, "internal", e.what());
+    }
+  }
+  void opened(uint64_t id, const std::shared_ptr<Session>& s) {
+    std::lock_guard lock(mu_);
+    sessions_.emplace(id, s);
+  }
+  void closed(uint64_t id) {
+    std::lock_guard lock(mu_);
+    sessions_.erase(id);
+    --open_;
+    drained_.notify_all();
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      if (!ec) {
+        const bool refuse = open_.load() >= options_.max_connections || stopping_;
+        ++open_;
+        auto session = std::make_shared<Session>(std::move(s), *this, next_id_++);
+        opened(next_id_ - 1, session);
+        session->start(refuse);
+      }
+      accept();
+    });
+  }
+
+  // Declared so that io_ goes before what its leftover handlers touch when they are
+  // destroyed with it (sessions call closed()).
+  ServerOptions options_;
+  Handler handler_;
+  std::mutex mu_;
+  std::condition_variable drained_;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
+  std::atomic<size_t> open_{0};
+  std::atomic<bool> stopping_{false};
+  std::once_flag stopped_;
+  uint64_t next_id_ = 1;  // accept strand only
+  uint16_t port_ = 0;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+};
+
+Session::Session(tcp::socket socket, ServerImpl& server, uint64_t id)
+    : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server), id_(id) {
+  beast::error_code ec;
+  auto peer = stream_.socket().remote_endpoint(ec);
+  if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+}
+
+Session::~Session() { server_.closed(id_); }
+
+void Session::start(bool refuse) {
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), refuse] {
+    if (refuse) {
+      self->answer(Response::error(503, "overloaded", "too many connections; try again later"),
+                   false);
+      return;
+    }
+    self->wait_for_request();
+  });
+}
+
+void Session::arm(Duration d) {
+  const uint64_t mine = ++deadline_;
+  timer_.expires_after(steady(d));
+  timer_.async_wait([self = shared_from_this(), mine](beast::error_code ec) {
+    if (ec || mine != self->deadline_) return;
+    self->timed_out_ = true;
+    beast::error_code ignored;
+    self->stream_.socket().cancel(ignored);
+  });
+}
+
+void Session::close_if_idle() {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->idle_) self->close();
+  });
+}
+
+void Session::wait_for_request() {
+  if (server_.stopping()) return close();
+  parser_.emplace();
+  parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
+  parser_->body_limit(server_.options().max_body_bytes);
+  if (buffer_.size() > 0) return read_header();  // pipelined bytes are already here
+  // Idle until the first byte arrives; only then does the (shorter) header clock start.
+  idle_ = true;
+  stream_.expires_never();
+  arm(server_.options().idle_timeout);
+  stream_.async_read_some(buffer_.prepare(4096),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            self->idle_ = false;
+                            self->disarm();
+                            if (ec) return self->close();  // idle timeout, peer gone, or stop
+                            self->buffer_.commit(n);
+                            self->read_header();
+                          });
+}
+
+void Session::read_header() {
+  arm(server_.options().header_timeout);
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+}
+
+void Session::on_header(beast::error_code ec) {
+  disarm();
+  if (ec) return refuse_after_read_error(ec);
+  arm(server_.options().body_timeout);
+  bhttp::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
+}
+
+void Session::on_body(beast::error_code ec) {
+  disarm();
+  if (ec) return refuse_after_read_error(ec);
+  auto& msg = parser_->get();
+  Request request;
+  request.method = std::string(msg.method_string());
+  request.target = std::string(msg.target());
+  request.headers.reserve(16);
+  for (const auto& field : msg) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.body = std::move(msg.body());
+  request.remote = remote_;
+  const bool keep_alive = msg.keep_alive();
+  answer(server_.handle(request), keep_alive);
+}
+
+void Session::refuse_after_read_error(beast::error_code ec) {
+  if (timed_out_) {
+    timed_out_ = false;
+    return answer(Response::error(408, "timeout", "the request did not arrive in time"), false);
+  }
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+      ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+    return close();
+  }
+  if (ec == bhttp::error::header_limit) {
+    return answer(
+        Response::error(431, "header_too_large",
+                        "request head larger than " +
+                            std::to_string(server_.options().max_header_bytes) + " bytes"),
+        false);
+  }
+  if (ec == bhttp::error::body_limit) {
+    return answer(Response::error(413, "body_too_large",
+                                  "request body larger than " +
+                                      std::to_string(server_.options().max_body_bytes) + " bytes"),
+                  false);
+  }
+  answer(Response::error(400, "bad_request", "malformed request: " + ec.message()), false);
+}
+
+void Session::answer(Response r, bool keep_alive) {
+  keep_alive = keep_alive && !server_.stopping();
+  auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+      static_cast<bhttp::status>(r.status), 11);
+  res->set(bhttp::field::server, "drover");
+  if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
+  for (auto& [name, value] : r.headers) res->set(name, value);
+  res->body() = std::move(r.body);
+  res->keep_alive(keep_alive);
+  res->prepare_payload();
+  stream_.expires_after(steady(server_.options().body_timeout));
+  bhttp::async_write(stream_, *res,
+                     [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                       if (ec || !keep_alive) return self->close();
+                       self->wait_for_request();
+                     });
+}
+
+void Session::close() {
+  disarm();
+  beast::error_code ignored;
+  timer_.cancel(ignored);
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.socket().close(ignored);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(ServerOptions options, Handler handler) {
+  if (!handler) return invalid_argument("an HTTP server needs a handler");
+  if (options.max_connections == 0) return invalid_argument("max_connections must be > 0");
+  auto server = std::make_unique<ServerImpl>(std::move(options), std::move(handler));
+  DROVER_TRY(server->listen());
+  return std::unique_ptr<HttpServer>(std::move(server));
+}
+
+}  // namespace drover::http

@@ -1,0 +1,84 @@
+// HttpServer: an asynchronous HTTP/1.1 server (Boost.Asio/Beast behind this header, which
+// includes neither) for the device and operator APIs.
+//
+// Keep-alive; every limit a public endpoint needs, each answered with its own status and a
+// JSON error body before the connection closes: request head larger than max_header_bytes
+// (431), body larger than max_body_bytes (413), a head or body that does not arrive within
+// its timeout (408: slow-loris clients hold no connection for long), a malformed request
+// (400), more than max_connections at once (503). Handlers run on the I/O threads and must
+// not block for long.
+//
+// stop() is graceful: it stops accepting, lets every request already read finish and its
+// response go out, closes idle keep-alive connections, and returns when all are done (or
+// after `drain_timeout`, when the rest are cut).
+//
+// Thread-safety: start/stop/port from any thread; handlers are called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+
+namespace drover::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ... as sent
+  std::string target;  // path and query, as sent
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote;  // peer address, for logs
+
+  // The value of header `name` (case-insensitive), or "" when absent.
+  std::string_view header(std::string_view name) const;
+  std::string_view path() const;   // target without the query
+  std::string_view query() const;  // after '?', or ""
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static Response json(int status, std::string body);
+  // {"error": {"code": code, "message": message}}
+  static Response error(int status, std::string_view code, std::string_view message);
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0: any free port (see HttpServer::port())
+  int threads = 2;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 1024 * 1024;
+  size_t max_connections = 20'000;
+  Duration header_timeout = seconds(10);  // from the first byte of a request to its blank line
+  Duration body_timeout = seconds(30);
+  Duration idle_timeout = seconds(60);  // a keep-alive connection waiting for its next request
+  Duration drain_timeout = seconds(10);
+};
+
+class HttpServer {
+ public:
+  // Binds and starts serving. kInvalidArgument for a bad host, kIo when the address cannot
+  // be bound.
+  static Result<std::unique_ptr<HttpServer>> start(ServerOptions options, Handler handler);
+
+  virtual ~HttpServer() = default;
+  virtual uint16_t port() const = 0;
+  // Graceful stop, as above. Idempotent.
+  virtual void stop() = 0;
+  // Connections open right now.
+  virtual size_t connections() const = 0;
+};
+
+}  // namespace drover::http

@@ -1,0 +1,297 @@
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "transport/http/server.h"
+
+namespace drover::http {
+namespace {
+
+// A raw TCP client, so that tests control every byte (partial heads, oversized fields).
+class RawClient {
+ public:
+  explicit RawClient(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~RawClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool connected() const { return connected_; }
+
+  bool send(const std::string& bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      off += static_cast<size_t>(n);
+    }
+    return true;
+  }
+
+  // One response: the head, then Content-Length bytes of body. "" when the connection
+  // closed (or nothing came within `wait`) before a whole response arrived.
+  std::string response(std::chrono::milliseconds wait = std::chrono::milliseconds(3000)) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (true) {
+      const size_t head_end = pending_.find("\r\n\r\n");
+      if (head_end != std::string::npos) {
+        size_t length = 0;
+        const size_t cl = pending_.find("Content-Length: ");
+        if (cl != std::string::npos && cl < head_end) length = std::stoul(pending_.substr(cl + 16));
+        if (pending_.size() >= head_end + 4 + length) {
+          std::string out = pending_.substr(0, head_end + 4 + length);
+          pending_.erase(0, out.size());
+          return out;
+        }
+      }
+      if (!read_some(deadline)) return {};
+    }
+  }
+
+  // Whether the server closed the connection within `wait` (reads reach end of stream).
+  bool closed_within(std::chrono::milliseconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (read_some(deadline)) {
+    }
+    return eof_;
+  }
+
+ private:
+  bool read_some(std::chrono::steady_clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+    char buf[65536];
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) {
+      eof_ = true;
+      return false;
+    }
+    pending_.append(buf, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  bool eof_ = false;
+  std::string pending_;
+};
+
+int status_of(const std::string& response) {
+  if (response.size() < 12) return 0;
+  return std::stoi(response.substr(9, 3));
+}
+
+std::string body_of(const std::string& response) {
+  return response.substr(response.find("\r\n\r\n") + 4);
+}
+
+std::string get(const std::string& target, const std::string& extra = {}) {
+  return "GET " + target + " HTTP/1.1\r\nHost: test\r\n" + extra + "\r\n";
+}
+
+ServerOptions small_limits() {
+  ServerOptions o;
+  o.max_header_bytes = 1024;
+  o.max_body_bytes = 1024;
+  o.header_timeout = Duration(300);
+  o.body_timeout = Duration(300);
+  o.idle_timeout = Duration(500);
+  o.drain_timeout = Duration(3000);
+  return o;
+}
+
+// Echoes what it was asked, so tests can check what the handler saw.
+Response echo(const Request& r) {
+  if (r.path() == "/boom") throw std::runtime_error("handler failed");
+  if (r.path() == "/slow") std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  return Response::json(200,
+                        "{\"method\":\"" + r.method + "\",\"path\":\"" + std::string(r.path()) +
+                            "\",\"query\":\"" + std::string(r.query()) + "\",\"x\":\"" +
+                            std::string(r.header("x-test")) + "\",\"body\":\"" + r.body + "\"}");
+}
+
+std::unique_ptr<HttpServer> serve(ServerOptions o = small_limits(), Handler h = echo) {
+  auto s = HttpServer::start(std::move(o), std::move(h));
+  EXPECT_TRUE(s.ok()) << s.error().to_string();
+  return std::move(*s);
+}
+
+TEST(HttpServer, AnswersAndKeepsTheConnectionAlive) {
+  auto server = serve();
+  RawClient c(server->port());
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.send(get("/a/b?x=1", "X-Test: hello\r\n")));
+  const std::string first = c.response();
+  EXPECT_EQ(status_of(first), 200);
+  EXPECT_EQ(body_of(first),
+            R"({"method":"GET","path":"/a/b","query":"x=1","x":"hello","body":""})");
+  EXPECT_NE(first.find("Content-Type: application/json"), std::string::npos);
+  // The same connection serves the next request, with a body.
+  ASSERT_TRUE(c.send("POST /c HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"));
+  EXPECT_EQ(body_of(c.response()),
+            R"({"method":"POST","path":"/c","query":"","x":"","body":"abc"})");
+  EXPECT_EQ(server->connections(), 1u);
+}
+
+TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
+  auto server = serve();
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send(get("/one") + get("/two")));
+  EXPECT_NE(c.response().find("\"path\":\"/one\""), std::string::npos);
+  EXPECT_NE(c.response().find("\"path\":\"/two\""), std::string::npos);
+}
+
+TEST(HttpServer, ABodyOverTheLimitIs413AndNothingReachesTheHandler) {
+  std::atomic<int> calls{0};
+  auto server = serve(small_limits(), [&](const Request& r) {
+    ++calls;
+    return echo(r);
+  });
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n" +
+                     std::string(5000, 'a')));
+  const std::string r = c.response();
+  EXPECT_EQ(status_of(r), 413);
+  EXPECT_NE(body_of(r).find("\"code\":\"body_too_large\""), std::string::npos);
+  EXPECT_TRUE(c.closed_within(std::chrono::milliseconds(2000)));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST(HttpServer, AHeadOverTheLimitIs431) {
+  auto server = serve();
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send(get("/x", "X-Big: " + std::string(4000, 'b') + "\r\n")));
+  const std::string r = c.response();
+  EXPECT_EQ(status_of(r), 431);
+  EXPECT_NE(body_of(r).find("header_too_large"), std::string::npos);
+}
+
+TEST(HttpServer, AMalformedRequestIs400AndTheServerGoesOn) {
+  auto server = serve();
+  {
+    RawClient c(server->port());
+    ASSERT_TRUE(c.send("THIS IS NOT HTTP\r\n\r\n"));
+    const std::string r = c.response();
+    EXPECT_EQ(status_of(r), 400);
+    EXPECT_NE(body_of(r).find("bad_request"), std::string::npos);
+  }
+  {
+    RawClient c(server->port());
+    ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: nope\r\n\r\n"));
+    EXPECT_EQ(status_of(c.response()), 400);
+  }
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send(get("/still-here")));
+  EXPECT_EQ(status_of(c.response()), 200);
+}
+
+TEST(HttpServer, ASlowHeadIsCutWith408WhileOthersAreServed) {
+  auto server = serve();
+  RawClient slow(server->port());
+  ASSERT_TRUE(slow.send("GET /x HTTP/1.1\r\nHost: t\r\n"));  // and never the blank line
+  RawClient other(server->port());
+  ASSERT_TRUE(other.send(get("/y")));
+  EXPECT_EQ(status_of(other.response()), 200);
+  const std::string r = slow.response(std::chrono::milliseconds(2000));
+  EXPECT_EQ(status_of(r), 408);
+  EXPECT_TRUE(slow.closed_within(std::chrono::milliseconds(2000)));
+}
+
+TEST(HttpServer, ASlowBodyIsCutWith408) {
+  auto server = serve();
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part"));
+  EXPECT_EQ(status_of(c.response(std::chrono::milliseconds(2000))), 408);
+}
+
+TEST(HttpServer, AnIdleKeepAliveConnectionIsClosed) {
+  auto server = serve();
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send(get("/x")));
+  EXPECT_EQ(status_of(c.response()), 200);
+  EXPECT_TRUE(c.closed_within(std::chrono::milliseconds(2000)));
+  // Closed by the idle timeout, not at once: a quick second request would have been served.
+  RawClient d(server->port());
+  ASSERT_TRUE(d.send(get("/x")));
+  EXPECT_EQ(status_of(d.response()), 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(d.send(get("/x")));
+  EXPECT_EQ(status_of(d.response()), 200);
+}
+
+TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
+  ServerOptions o = small_limits();
+  o.max_connections = 2;
+  o.idle_timeout = Duration(5000);
+  auto server = serve(o);
+  RawClient a(server->port()), b(server->port());
+  ASSERT_TRUE(a.send(get("/a")));
+  ASSERT_TRUE(b.send(get("/b")));
+  EXPECT_EQ(status_of(a.response()), 200);
+  EXPECT_EQ(status_of(b.response()), 200);
+  RawClient c(server->port());
+  const std::string r = c.response();
+  EXPECT_EQ(status_of(r), 503);
+  EXPECT_NE(body_of(r).find("overloaded"), std::string::npos);
+}
+
+TEST(HttpServer, AHandlerThatThrowsGives500) {
+  auto server = serve();
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send(get("/boom")));
+  const std::string r = c.response();
+  EXPECT_EQ(status_of(r), 500);
+  EXPECT_NE(body_of(r).find("handler failed"), std::string::npos);
+}
+
+TEST(HttpServer, StopFinishesTheRequestInFlightAndClosesIdleConnections) {
+  auto server = serve();
+  const uint16_t port = server->port();
+  RawClient idle(port);
+  ASSERT_TRUE(idle.send(get("/x")));
+  ASSERT_EQ(status_of(idle.response()), 200);
+  RawClient busy(port);
+  ASSERT_TRUE(busy.send(get("/slow")));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the handler is running
+  const auto before = std::chrono::steady_clock::now();
+  server->stop();
+  EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(200));
+  const std::string r = busy.response();
+  EXPECT_EQ(status_of(r), 200);
+  EXPECT_NE(r.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(idle.closed_within(std::chrono::milliseconds(1000)));
+  EXPECT_FALSE(RawClient(port).connected());  // no longer accepting
+}
+
+TEST(HttpServer, BadListenAddressesAreClearErrors) {
+  ServerOptions o;
+  o.host = "no-such-host.invalid";
+  auto bad = HttpServer::start(o, echo);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  auto first = serve();
+  ServerOptions taken;
+  taken.port = first->port();
+  auto clash = HttpServer::start(taken, echo);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().code, ErrorCode::kIo);
+}
+
+}  // namespace
+}  // namespace drover::http
