@@ -2,6 +2,7 @@
 //   drover sim SCENARIO [--seed N] [--devices N] [--report-json FILE] [--store memory|sqlite:PATH]
 //   drover demo [--devices N] [--report-json FILE]
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
+//   drover serve [--data DIR] [--listen HOST:PORT] [--threads N]
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +12,7 @@
 #include <string>
 
 #include "app/demo_scenario.h"
+#include "app/serve.h"
 #include "base/units.h"
 #include "sim/simulator.h"
 
@@ -164,7 +166,15 @@ int main(int argc, char** argv) {
   add_common(plan, plan_args);
   plan->add_flag("--json", plan_args.json, "print the full report as JSON");
 
+  drover::app::ServeArgs serve_args;
+  auto* serve = app.add_subcommand("serve", "serve the device and operator APIs");
+  serve->add_option("--data", serve_args.data, "data directory (created when missing)");
+  serve->add_option("--listen", serve_args.listen, "HOST:PORT to listen on (port 0: any)");
+  serve->add_option("--threads", serve_args.threads, "I/O threads")->check(CLI::Range(1, 64));
+
   CLI11_PARSE(app, argc, argv);
+
+  if (serve->parsed()) return drover::app::run_serve(serve_args);
 
   if (sim->parsed() || plan->parsed()) {
     SimArgs& a = sim->parsed() ? sim_args : plan_args;

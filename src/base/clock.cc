@@ -6,13 +6,15 @@ namespace drover {
 
 // ---- SystemClock ----
 
-SystemClock::~SystemClock() {
+SystemClock::~SystemClock() { stop(); }
+
+void SystemClock::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 Timestamp SystemClock::now() const {

@@ -56,6 +56,10 @@ class SystemClock final : public Clock {
   Timestamp now() const override;
   TimerId schedule_at(Timestamp at, Callback cb) override;
   bool cancel(TimerId id) override;
+  // Stops the timer thread, after the timer running now (if any) returns; later timers never
+  // run. Idempotent; the destructor calls it. Owners stop the clock before destroying what
+  // its timers call into.
+  void stop();
 
  private:
   void run();

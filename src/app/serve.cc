@@ -1,0 +1,91 @@
+#include "app/serve.h"
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "base/clock.h"
+#include "fleet/device_service.h"
+#include "rollout/engine.h"
+#include "store/store.h"
+#include "transport/http/router.h"
+#include "transport/http/server.h"
+
+namespace drover::app {
+namespace {
+
+// "host:port", "[v6]:port". false when malformed.
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) return false;
+  host = listen.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']') return false;
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string digits = listen.substr(colon + 1);
+  if (digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  const unsigned long p = std::stoul(digits);
+  if (p > 65535) return false;
+  port = static_cast<uint16_t>(p);
+  return !host.empty();
+}
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "drover serve: %s\n", what.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int run_serve(const ServeArgs& args) {
+  http::ServerOptions options;
+  if (!split_listen(args.listen, options.host, options.port))
+    return fail("--listen must be HOST:PORT, got '" + args.listen + "'");
+  options.threads = args.threads;
+
+  std::error_code ec;
+  std::filesystem::create_directories(args.data, ec);
+  if (ec) return fail("cannot create data directory " + args.data + ": " + ec.message());
+  auto store = open_sqlite_store((std::filesystem::path(args.data) / "drover.db").string());
+  if (!store.ok()) return fail(store.error().to_string());
+
+  // Signals are taken by sigwait below, never by a handler: block them before any thread
+  // starts, so that every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  SystemClock clock;
+  RolloutEngine engine(**store, clock);
+  if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
+  DeviceService service(**store, engine);
+  if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
+
+  http::Router router;
+  router.add("GET", "/api/v1/health", [&](const http::Request&, const http::Params&) {
+    return http::Response::json(
+        200, "{\"status\":\"ok\",\"devices\":" + std::to_string(service.device_count()) +
+                 ",\"rollouts\":" + std::to_string(engine.loaded_rollouts().size()) + "}");
+  });
+  auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
+  if (!server.ok()) return fail(server.error().to_string());
+  std::printf("drover serve: listening on http://%s:%u, data in %s\n", options.host.c_str(),
+              static_cast<unsigned>((*server)->port()), args.data.c_str());
+  std::fflush(stdout);
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::printf("drover serve: %s received, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fflush(stdout);
+  (*server)->stop();  // in-flight requests finish; every write they made is committed
+  clock.stop();       // no engine tick runs after this
+  std::printf("drover serve: stopped\n");
+  return 0;
+}
+
+}  // namespace drover::app

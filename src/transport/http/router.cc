@@ -1,0 +1,103 @@
+#include "transport/http/router.h"
+
+namespace drover::http {
+namespace {
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t start = path.starts_with('/') ? 1 : 0;
+  while (start <= path.size()) {
+    const size_t slash = path.find('/', start);
+    const size_t end = slash == std::string_view::npos ? path.size() : slash;
+    out.push_back(path.substr(start, end - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool is_param(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+}  // namespace
+
+std::string_view Params::get(std::string_view name) const {
+  for (const auto& [key, value] : values_) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return false;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return true;
+}
+
+void Router::add(std::string method, std::string_view pattern, RouteHandler handler) {
+  Route r;
+  r.method = std::move(method);
+  for (std::string_view s : split_path(pattern)) r.segments.emplace_back(s);
+  r.handler = std::move(handler);
+  routes_.push_back(std::move(r));
+}
+
+Response Router::operator()(const Request& request) const {
+  const auto segments = split_path(request.path());
+  std::string allowed;
+  std::string decoded;
+  for (const Route& route : routes_) {
+    if (route.segments.size() != segments.size()) continue;
+    Params params;
+    bool match = true;
+    for (size_t i = 0; i < segments.size() && match; ++i) {
+      if (is_param(route.segments[i])) {
+        if (segments[i].empty()) {
+          match = false;
+        } else if (!percent_decode(segments[i], decoded)) {
+          return Response::error(400, "bad_path", "malformed percent-encoding in the path");
+        } else {
+          params.add(route.segments[i].substr(1, route.segments[i].size() - 2), decoded);
+        }
+      } else {
+        match = route.segments[i] == segments[i];
+      }
+    }
+    if (!match) continue;
+    if (route.method != request.method) {
+      if (allowed.find(route.method) == std::string::npos)
+        allowed += (allowed.empty() ? "" : ", ") + route.method;
+      continue;
+    }
+    return route.handler(request, params);
+  }
+  if (!allowed.empty()) {
+    Response r = Response::error(405, "method_not_allowed",
+                                 request.method + " is not allowed here; use " + allowed);
+    r.headers.emplace_back("Allow", allowed);
+    return r;
+  }
+  return Response::error(404, "not_found", "no such resource: " + std::string(request.path()));
+}
+
+}  // namespace drover::http

@@ -1,0 +1,130 @@
+// `drover serve` as a real process: it listens, answers, and stops cleanly on SIGTERM.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "../common/raw_http_client.h"
+
+namespace drover::testing {
+namespace {
+
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& data, const std::string& listen) {
+    int out[2];
+    if (::pipe(out) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      ::dup2(out[1], STDERR_FILENO);
+      ::close(out[0]);
+      ::execl(DROVER_BIN, "drover", "serve", "--data", data.c_str(), "--listen", listen.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    out_ = out[0];
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (out_ >= 0) ::close(out_);
+  }
+
+  // Reads output until it contains `text` (true) or the stream ends / time runs out.
+  bool wait_for(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (output_.find(text) == std::string::npos) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      pollfd p{out_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(out_, buf, sizeof buf);
+      if (n <= 0) return output_.find(text) != std::string::npos;
+      output_.append(buf, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  uint16_t port() const {
+    const size_t at = output_.find("http://127.0.0.1:");
+    return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(output_.substr(at + 17)));
+  }
+
+  // The exit status, or -1 if it has not exited within `limit`.
+  int exit_code(std::chrono::seconds limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
+  }
+
+  pid_t pid() const { return pid_; }
+  const std::string& output() const { return output_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_ = -1;
+  bool reaped_ = false;
+  std::string output_;
+};
+
+std::string temp_dir() {
+  char tmpl[] = "/tmp/drover-serve-XXXXXX";
+  return ::mkdtemp(tmpl);
+}
+
+TEST(Serve, ServesHealthAndStopsCleanlyOnSigterm) {
+  const std::string data = temp_dir() + "/data";  // created by serve
+  ServeProcess serve(data, "127.0.0.1:0");
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  ASSERT_NE(serve.port(), 0);
+
+  RawClient c(serve.port());
+  ASSERT_TRUE(c.send("GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string health = c.response();
+  EXPECT_EQ(status_of(health), 200);
+  EXPECT_EQ(body_of(health), R"({"status":"ok","devices":0,"rollouts":0})");
+  ASSERT_TRUE(c.send("GET /api/v1/nothing HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ(status_of(c.response()), 404);
+
+  ::kill(serve.pid(), SIGTERM);
+  EXPECT_EQ(serve.exit_code(), 0) << serve.output();
+  EXPECT_TRUE(serve.wait_for("stopped")) << serve.output();
+  EXPECT_TRUE(c.closed_within(std::chrono::milliseconds(2000)));
+  EXPECT_TRUE(std::filesystem::exists(data + "/drover.db"));
+  std::filesystem::remove_all(std::filesystem::path(data).parent_path());
+}
+
+TEST(Serve, BadListenAddressesAndTakenPortsAreClearErrors) {
+  const std::string data = temp_dir();
+  {
+    ServeProcess serve(data, "no-port-here");
+    EXPECT_EQ(serve.exit_code(), 1);
+    EXPECT_TRUE(serve.wait_for("--listen must be HOST:PORT")) << serve.output();
+  }
+  ServeProcess first(data + "/a", "127.0.0.1:0");
+  ASSERT_TRUE(first.wait_for("listening on"));
+  ServeProcess second(data + "/b", "127.0.0.1:" + std::to_string(first.port()));
+  EXPECT_EQ(second.exit_code(), 1);
+  EXPECT_TRUE(second.wait_for("cannot bind")) << second.output();
+  std::filesystem::remove_all(data);
+}
+
+}  // namespace
+}  // namespace drover::testing
