@@ -68,6 +68,16 @@ TEST(Router, UnknownPathsAre404AndWrongMethods405WithAllow) {
   EXPECT_EQ(wrong.headers[0].second, "GET, DELETE");
 }
 
+// Found by fuzz_router: a 404 quoting a path that is not UTF-8 must still be a 404 with a
+// JSON body, not an exception out of the JSON encoder.
+TEST(Router, ErrorsQuotingInvalidUtf8AreStillWellFormed) {
+  const Router r = sample();
+  const Response res = r(req("GET", std::string("/api/\xff\xfe/x\xc3", 13)));
+  EXPECT_EQ(res.status, 404);
+  EXPECT_NE(res.body.find("\"code\":\"not_found\""), std::string::npos);
+  EXPECT_NE(res.body.find("\xEF\xBF\xBD"), std::string::npos) << res.body;  // U+FFFD
+}
+
 TEST(Router, PercentDecode) {
   std::string out;
   EXPECT_TRUE(percent_decode("a%2Fb%2fc", out));

@@ -54,8 +54,10 @@ Response Response::json(int status, std::string body) {
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {
+  // Messages may quote what a client sent, which need not be UTF-8: such bytes become
+  // U+FFFD rather than making the error itself fail.
   const nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
-  return json(status, j.dump());
+  return json(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 namespace {
