@@ -18,6 +18,10 @@ const char* error_code_name(ErrorCode code) {
       return "io";
     case ErrorCode::kCorruption:
       return "corruption";
+    case ErrorCode::kUnauthenticated:
+      return "unauthenticated";
+    case ErrorCode::kPermissionDenied:
+      return "permission_denied";
     case ErrorCode::kInternal:
       return "internal";
   }

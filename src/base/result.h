@@ -20,6 +20,8 @@ enum class ErrorCode {
   kIo,                  // the disk or the database failed
   kCorruption,          // stored data could not be read back
   kInternal,            // a dependency failed in a way the caller cannot fix
+  kUnauthenticated,     // no credentials, or ones that do not prove who the caller is
+  kPermissionDenied,    // the caller is known but may not do this
 };
 
 const char* error_code_name(ErrorCode code);

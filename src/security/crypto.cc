@@ -1,0 +1,220 @@
+#include "security/crypto.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+
+#include <array>
+#include <charconv>
+
+namespace drover::security {
+namespace {
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+struct BioFree {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using Bio = std::unique_ptr<BIO, BioFree>;
+
+const unsigned char* bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+}  // namespace
+
+Result<std::string> random_bytes(size_t n) {
+  std::string out(n, '\0');
+  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1)
+    return Error{ErrorCode::kInternal, "the random number generator failed"};
+  return out;
+}
+
+std::string sha256(std::string_view data) {
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
+             EVP_sha256(), nullptr);
+  return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(),
+       reinterpret_cast<unsigned char*>(out.data()), &len);
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string to_hex(std::string_view in) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(in.size() * 2);
+  for (unsigned char c : in) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
+
+std::string to_base64url(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    const uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16 |
+                       static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8 |
+                       static_cast<unsigned char>(in[i + 2]);
+    for (int shift : {18, 12, 6, 0}) out.push_back(kBase64Url[(v >> shift) & 63]);
+  }
+  const size_t rest = in.size() - i;
+  if (rest > 0) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out.push_back(kBase64Url[(v >> 18) & 63]);
+    out.push_back(kBase64Url[(v >> 12) & 63]);
+    if (rest == 2) out.push_back(kBase64Url[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+Result<std::string> from_base64url(std::string_view text) {
+  static const std::array<int8_t, 256> kValue = [] {
+    std::array<int8_t, 256> v{};
+    v.fill(-1);
+    for (int k = 0; k < 64; ++k)
+      v[static_cast<unsigned char>(kBase64Url[k])] = static_cast<int8_t>(k);
+    return v;
+  }();
+  if (text.size() % 4 == 1) return invalid_argument("base64url text of impossible length");
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    const int8_t v = kValue[static_cast<unsigned char>(c)];
+    if (v < 0) return invalid_argument("not base64url");
+    acc = acc << 6 | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  // The leftover bits must be zero, or two texts would decode to the same bytes.
+  if ((acc & ((1u << bits) - 1)) != 0) return invalid_argument("not canonical base64url");
+  return out;
+}
+
+struct SigningKey::Impl {
+  Pkey key;
+};
+
+SigningKey::SigningKey(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SigningKey::SigningKey(SigningKey&&) noexcept = default;
+SigningKey& SigningKey::operator=(SigningKey&&) noexcept = default;
+SigningKey::~SigningKey() = default;
+
+Result<SigningKey> SigningKey::generate() {
+  Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  if (!key) return Error{ErrorCode::kInternal, "Ed25519 key generation failed"};
+  return SigningKey(std::make_unique<Impl>(Impl{std::move(key)}));
+}
+
+Result<SigningKey> SigningKey::from_pem(std::string_view pem) {
+  Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return Error{ErrorCode::kInternal, "out of memory"};
+  Pkey key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key || EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519)
+    return invalid_argument("not an Ed25519 private key in PEM");
+  return SigningKey(std::make_unique<Impl>(Impl{std::move(key)}));
+}
+
+std::string SigningKey::private_pem() const {
+  Bio bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), impl_->key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+std::string SigningKey::public_key() const {
+  std::string out(kPublicKeySize, '\0');
+  size_t len = out.size();
+  EVP_PKEY_get_raw_public_key(impl_->key.get(), reinterpret_cast<unsigned char*>(out.data()), &len);
+  return out;
+}
+
+std::string SigningKey::sign(std::string_view message) const {
+  MdCtx ctx(EVP_MD_CTX_new());
+  std::string sig(kSignatureSize, '\0');
+  size_t len = sig.size();
+  EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, impl_->key.get());
+  EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, bytes(message),
+                 message.size());
+  return sig;
+}
+
+bool verify_ed25519(std::string_view public_key, std::string_view message,
+                    std::string_view signature) {
+  if (public_key.size() != SigningKey::kPublicKeySize ||
+      signature.size() != SigningKey::kSignatureSize)
+    return false;
+  Pkey key(
+      EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, bytes(public_key), public_key.size()));
+  if (!key) return false;
+  MdCtx ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1)
+    return false;
+  return EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(message),
+                          message.size()) == 1;
+}
+
+Result<TokenSigner> TokenSigner::create(std::string secret) {
+  if (secret.size() < 32) return invalid_argument("a token secret needs at least 32 bytes");
+  return TokenSigner(std::move(secret));
+}
+
+std::string TokenSigner::issue(std::string_view subject, Timestamp expires) const {
+  const std::string body =
+      to_base64url(subject) + "." + std::to_string(expires.time_since_epoch().count());
+  return body + "." + to_base64url(hmac_sha256(secret_, body));
+}
+
+Result<TokenClaims> TokenSigner::verify(std::string_view token, Timestamp now) const {
+  auto bad = [](const char* why) { return Error{ErrorCode::kUnauthenticated, why}; };
+  const size_t first = token.find('.');
+  const size_t second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos)
+    return bad("malformed token");
+  const std::string_view body = token.substr(0, second);
+  auto tag = from_base64url(token.substr(second + 1));
+  // The tag is checked before anything in the body is trusted or even parsed.
+  if (!tag.ok() || !constant_time_equal(*tag, hmac_sha256(secret_, body)))
+    return bad("token signature does not verify");
+  auto subject = from_base64url(token.substr(0, first));
+  const std::string_view ms = token.substr(first + 1, second - first - 1);
+  int64_t expires_ms = 0;
+  const auto parsed = std::from_chars(ms.data(), ms.data() + ms.size(), expires_ms);
+  if (!subject.ok() || parsed.ec != std::errc{} || parsed.ptr != ms.data() + ms.size())
+    return bad("malformed token");
+  TokenClaims claims{std::move(*subject), Timestamp(Duration(expires_ms))};
+  if (now >= claims.expires) return bad("token expired");
+  return claims;
+}
+
+}  // namespace drover::security

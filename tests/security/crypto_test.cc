@@ -1,0 +1,115 @@
+#include "security/crypto.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace drover::security {
+namespace {
+
+TEST(Crypto, Sha256AndHmacKnownAnswers) {
+  // FIPS 180-2 "abc"; RFC 4231 test case 2.
+  EXPECT_EQ(to_hex(sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(to_hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+TEST(Crypto, Base64UrlRoundTripsAndRefusesNonCanonicalText) {
+  for (std::string s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+    auto back = from_base64url(to_base64url(s));
+    ASSERT_TRUE(back.ok()) << s;
+    EXPECT_EQ(*back, s);
+  }
+  EXPECT_EQ(to_base64url("\xfb\xff"), "-_8");  // the url-safe alphabet
+  EXPECT_FALSE(from_base64url("Zm9v=").ok());  // no padding, no other characters
+  EXPECT_FALSE(from_base64url("Z").ok());      // impossible length
+  EXPECT_FALSE(from_base64url("Zh").ok());     // "f" is "Zg": stray low bits are refused
+  EXPECT_TRUE(from_base64url("Zg").ok());
+}
+
+TEST(Crypto, RandomBytesDiffer) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    auto r = random_bytes(16);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->size(), 16u);
+    seen.insert(*r);
+  }
+  EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(Crypto, Ed25519SignsAndVerifies) {
+  auto key = SigningKey::generate();
+  ASSERT_TRUE(key.ok());
+  const std::string pub = key->public_key();
+  ASSERT_EQ(pub.size(), 32u);
+  const std::string sig = key->sign("challenge-123");
+  ASSERT_EQ(sig.size(), 64u);
+  EXPECT_TRUE(verify_ed25519(pub, "challenge-123", sig));
+  EXPECT_FALSE(verify_ed25519(pub, "challenge-124", sig));  // another message
+  std::string flipped = sig;
+  flipped[10] = static_cast<char>(flipped[10] ^ 1);
+  EXPECT_FALSE(verify_ed25519(pub, "challenge-123", flipped));
+  auto other = SigningKey::generate();
+  EXPECT_FALSE(verify_ed25519(other->public_key(), "challenge-123", sig));  // another key
+  EXPECT_FALSE(verify_ed25519(pub.substr(0, 31), "challenge-123", sig));    // wrong sizes
+  EXPECT_FALSE(verify_ed25519(pub, "challenge-123", sig.substr(0, 63)));
+  EXPECT_FALSE(verify_ed25519(std::string(32, '\0'), "challenge-123", sig));
+}
+
+TEST(Crypto, PrivateKeysSurviveTheirPem) {
+  auto key = SigningKey::generate();
+  ASSERT_TRUE(key.ok());
+  auto back = SigningKey::from_pem(key->private_pem());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->public_key(), key->public_key());
+  EXPECT_TRUE(verify_ed25519(key->public_key(), "m", back->sign("m")));
+  EXPECT_EQ(SigningKey::from_pem("not a key").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(SigningKey::from_pem("").ok());
+}
+
+TEST(Crypto, TokensVerifyUntilTheyExpire) {
+  auto signer = TokenSigner::create(std::string(32, 's'));
+  ASSERT_TRUE(signer.ok());
+  const Timestamp t0 = Timestamp(Duration(1'800'000'000'000));
+  const std::string token = signer->issue("device:dev-1", t0 + minutes(15));
+  auto claims = signer->verify(token, t0);
+  ASSERT_TRUE(claims.ok()) << claims.error().to_string();
+  EXPECT_EQ(claims->subject, "device:dev-1");
+  EXPECT_EQ(claims->expires, t0 + minutes(15));
+  auto late = signer->verify(token, t0 + minutes(15));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(late.error().message, "token expired");
+}
+
+TEST(Crypto, ForgedAndMalformedTokensAreRefused) {
+  auto signer = TokenSigner::create(std::string(32, 's'));
+  auto other = TokenSigner::create(std::string(32, 'o'));
+  const Timestamp now = Timestamp(Duration(1'800'000'000'000));
+  const std::string token = signer->issue("device:dev-1", now + minutes(15));
+  // Signed by another secret.
+  EXPECT_EQ(signer->verify(other->issue("device:dev-1", now + minutes(15)), now).error().code,
+            ErrorCode::kUnauthenticated);
+  // Another subject or a later expiry under the same tag.
+  const size_t dot = token.find('.');
+  const std::string tag = token.substr(token.rfind('.'));
+  EXPECT_FALSE(signer->verify(to_base64url("device:dev-2") + token.substr(dot), now).ok());
+  EXPECT_FALSE(signer
+                   ->verify(token.substr(0, dot) + "." +
+                                std::to_string(now.time_since_epoch().count() + 999'999'999) + tag,
+                            now)
+                   .ok());
+  for (const std::string& bad :
+       {std::string(), std::string("."), std::string(".."), std::string("a.b.c.d"), token + ".",
+        token.substr(1), token.substr(0, token.size() - 1)}) {
+    auto r = signer->verify(bad, now);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kUnauthenticated) << bad;
+  }
+  EXPECT_FALSE(TokenSigner::create("short").ok());
+}
+
+}  // namespace
+}  // namespace drover::security
