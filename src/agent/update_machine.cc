@@ -1,0 +1,82 @@
+#include "agent/update_machine.h"
+
+#include <array>
+#include <string>
+
+#include "base/enum_names.h"
+
+namespace drover::agent {
+namespace {
+
+using S = UpdateStep;
+using E = UpdateEvent;
+
+struct Row {
+  S from;
+  E event;
+  S to;
+};
+
+// The whole flow. Read it top to bottom; every pair not listed is refused.
+constexpr std::array kTable{
+    Row{S::kIdle, E::kOffer, S::kDownloading},
+    Row{S::kDownloading, E::kDownloaded, S::kVerifying},
+    Row{S::kDownloading, E::kFailed, S::kIdle},  // nothing written to a slot yet
+    Row{S::kVerifying, E::kVerified, S::kInstalling},
+    Row{S::kVerifying, E::kFailed, S::kIdle},  // a bad hash is dropped, never installed
+    Row{S::kInstalling, E::kInstalled, S::kRebooting},
+    Row{S::kInstalling, E::kFailed, S::kRollingBack},  // the inactive slot may be half written
+    Row{S::kRebooting, E::kBootedNew, S::kCommitting},
+    Row{S::kRebooting, E::kBootedOld, S::kRollingBack},  // the trial boot failed
+    Row{S::kRebooting, E::kFailed, S::kRollingBack},     // could not switch slots
+    Row{S::kCommitting, E::kCommitted, S::kIdle},
+    Row{S::kCommitting, E::kFailed, S::kRollingBack},  // a health check failed
+    Row{S::kCommitting, E::kCommitTimeout, S::kRollingBack},
+    Row{S::kRollingBack, E::kRolledBack, S::kIdle},
+};
+
+constexpr EnumNames<UpdateStep, kUpdateStepCount> kStepNames{{
+    {S::kIdle, "idle"},
+    {S::kDownloading, "downloading"},
+    {S::kVerifying, "verifying"},
+    {S::kInstalling, "installing"},
+    {S::kRebooting, "rebooting"},
+    {S::kCommitting, "committing"},
+    {S::kRollingBack, "rolling_back"},
+}};
+
+constexpr EnumNames<UpdateEvent, kUpdateEventCount> kEventNames{{
+    {E::kOffer, "offer"},
+    {E::kDownloaded, "downloaded"},
+    {E::kVerified, "verified"},
+    {E::kInstalled, "installed"},
+    {E::kBootedNew, "booted_new"},
+    {E::kBootedOld, "booted_old"},
+    {E::kCommitted, "committed"},
+    {E::kFailed, "failed"},
+    {E::kCommitTimeout, "commit_timeout"},
+    {E::kRolledBack, "rolled_back"},
+}};
+
+}  // namespace
+
+const char* to_string(UpdateStep s) { return enum_name(kStepNames, s); }
+const char* to_string(UpdateEvent e) { return enum_name(kEventNames, e); }
+Result<UpdateStep> parse_update_step(std::string_view s) {
+  return enum_parse(kStepNames, s, "update step");
+}
+
+Result<UpdateStep> next_step(UpdateStep step, UpdateEvent event) {
+  for (const Row& r : kTable) {
+    if (r.from == step && r.event == event) return r.to;
+  }
+  return Error{ErrorCode::kConflict,
+               std::string("no transition from ") + to_string(step) + " on " + to_string(event)};
+}
+
+bool touches_slots(UpdateStep step) {
+  return step == S::kInstalling || step == S::kRebooting || step == S::kCommitting ||
+         step == S::kRollingBack;
+}
+
+}  // namespace drover::agent

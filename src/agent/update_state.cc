@@ -1,0 +1,75 @@
+#include "agent/update_state.h"
+
+#include <nlohmann/json.hpp>
+
+#include "base/json_reader.h"
+
+namespace drover::agent {
+
+std::string encode(const UpdateRecord& r) {
+  const nlohmann::json j = {{"step", to_string(r.step)},
+                            {"rollout_id", r.rollout_id},
+                            {"component", r.component},
+                            {"version", r.version},
+                            {"size", r.size},
+                            {"sha256", r.sha256},
+                            {"from_version", r.from_version},
+                            {"bytes_done", r.bytes_done},
+                            {"report", r.report},
+                            {"message", r.message},
+                            {"entries", r.entries}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+Result<UpdateRecord> decode_update_record(std::string_view text) {
+  auto r = parse_json_document<UpdateRecord>(text, "update state", [](const JsonReader& j) {
+    j.allow_only({"step", "rollout_id", "component", "version", "size", "sha256", "from_version",
+                  "bytes_done", "report", "message", "entries"});
+    UpdateRecord out;
+    out.step = j.take("step", parse_update_step(j.str("step")));
+    out.rollout_id = j.str_or("rollout_id", "");
+    out.component = j.str_or("component", "");
+    out.version = j.str_or("version", "");
+    out.size = j.uint_or("size", 0, UINT64_MAX);
+    out.sha256 = j.str_or("sha256", "");
+    out.from_version = j.str_or("from_version", "");
+    out.bytes_done = j.uint_or("bytes_done", 0, UINT64_MAX);
+    out.report = j.str_or("report", "");
+    if (out.report != "" && out.report != "succeeded" && out.report != "failed" &&
+        out.report != "rolled_back")
+      j.fail("report", "unknown outcome '" + out.report + "'");
+    out.message = j.str_or("message", "");
+    out.entries = static_cast<uint32_t>(j.uint_or("entries", 0));
+    if (out.bytes_done > out.size) j.fail("bytes_done", "more than the artifact's size");
+    return out;
+  });
+  if (!r.ok()) return Error{ErrorCode::kCorruption, r.error().message};
+  return r;
+}
+
+Result<UpdateRecord> UpdateStateFile::load() {
+  auto text = fs_.read(path_);
+  if (!text.ok()) {
+    if (text.error().code == ErrorCode::kNotFound) return UpdateRecord{};
+    return text.error();
+  }
+  return decode_update_record(*text);
+}
+
+Status UpdateStateFile::save(const UpdateRecord& r) {
+  return write_atomically(fs_, path_, encode(r));
+}
+
+Result<UpdateRecord> UpdateStateFile::advance(const UpdateRecord& current, UpdateEvent event,
+                                              const std::function<void(UpdateRecord&)>& change) {
+  auto step = next_step(current.step, event);
+  if (!step.ok()) return step.error();
+  UpdateRecord next = current;
+  next.step = *step;
+  next.entries = 1;  // a restart that re-enters the step counts up from here
+  if (change) change(next);
+  DROVER_TRY(save(next));
+  return next;
+}
+
+}  // namespace drover::agent

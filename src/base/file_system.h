@@ -1,0 +1,33 @@
+// The file operations whose failures matter (power cuts, full disks), behind an interface so
+// that tests can cut a write in half or fail any step. Paths are plain strings.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace drover {
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // The whole file. kNotFound when it does not exist, kIo on any other failure.
+  virtual Result<std::string> read(const std::string& path) = 0;
+  // Creates or truncates `path` and writes `data`. kIo on failure (the file may then hold
+  // any prefix of `data`).
+  virtual Status write(const std::string& path, std::string_view data) = 0;
+  virtual Status sync(const std::string& path) = 0;  // fsync: the data is on disk
+  virtual Status rename(const std::string& from, const std::string& to) = 0;  // atomic
+  virtual Status sync_dir(const std::string& dir) = 0;  // the directory entry is on disk
+};
+
+// The operating system's file system. Thread-safe.
+FileSystem& real_file_system();
+
+// Replaces `path` with `data` so that after a crash or power cut at any instant the file
+// holds either its old contents or `data`, never a mix: a temporary file beside it, fsync,
+// rename over, fsync the directory. On failure the old contents remain.
+Status write_atomically(FileSystem& fs, const std::string& path, std::string_view data);
+
+}  // namespace drover
