@@ -37,6 +37,8 @@ json device_json(const Device& d) {
          {"installed", installed},
          {"update_state", to_string(d.update_state)}};
   if (d.decommissioned) j["decommissioned"] = true;
+  if (!d.public_key.empty()) j["public_key"] = d.public_key;
+  if (d.enrollment != Enrollment::kAccepted) j["enrollment"] = to_string(d.enrollment);
   return j;
 }
 
@@ -158,7 +160,7 @@ std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
 
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
-                "installed", "update_state", "decommissioned"});
+                "installed", "update_state", "decommissioned", "public_key", "enrollment"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -176,6 +178,8 @@ Device read_device(const JsonReader& r) {
   }
   if (r.has("update_state")) d.update_state = enum_at(r, "update_state", &parse_update_state);
   d.decommissioned = r.boolean_or("decommissioned", false);
+  d.public_key = r.str_or("public_key", "");
+  if (r.has("enrollment")) d.enrollment = enum_at(r, "enrollment", &parse_enrollment);
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 #include "base/enum_names.h"
 #include "model/version.h"
@@ -9,6 +10,11 @@
 namespace drover {
 
 namespace {
+constexpr EnumNames<Enrollment, 3> kEnrollmentNames{{
+    {Enrollment::kAccepted, "accepted"},
+    {Enrollment::kPending, "pending"},
+    {Enrollment::kRejected, "rejected"},
+}};
 constexpr EnumNames<UpdateState, 5> kUpdateStateNames{{
     {UpdateState::kIdle, "idle"},
     {UpdateState::kDownloading, "downloading"},
@@ -36,6 +42,11 @@ constexpr std::array<bool, 256> kNameChars = [] {
 }();
 
 }  // namespace
+
+const char* to_string(Enrollment e) { return enum_name(kEnrollmentNames, e); }
+Result<Enrollment> parse_enrollment(std::string_view s) {
+  return enum_parse(kEnrollmentNames, s, "enrollment");
+}
 
 bool is_valid_name(std::string_view s) {
   if (s.empty() || s.size() > 128 || s[0] == '.' || s[0] == '-') return false;
@@ -73,6 +84,14 @@ Status validate(Device& d) {
   if (!d.site.empty() && !is_valid_name(d.site)) return bad("bad site");
   if (!d.connectivity.empty() && !is_valid_name(d.connectivity)) {
     return bad("bad connectivity class");
+  }
+  if (!d.public_key.empty()) {
+    // 32 bytes in unpadded base64url are 43 characters, the last one carrying 4 zero bits.
+    const bool b64url = std::all_of(d.public_key.begin(), d.public_key.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    });
+    if (d.public_key.size() != 43 || !b64url)
+      return bad("public_key must be 32 bytes in base64url");
   }
   std::sort(d.tags.begin(), d.tags.end());
   for (size_t i = 0; i < d.tags.size(); ++i) {

@@ -23,6 +23,15 @@ enum class UpdateState : uint8_t {
 const char* to_string(UpdateState s);
 Result<UpdateState> parse_update_state(std::string_view s);
 
+// How far the control plane trusts a device's identity (its Ed25519 key).
+enum class Enrollment : uint8_t {
+  kAccepted,  // provisioned by an operator, enrolled with a valid token, or accepted by one
+  kPending,   // enrolled without a token: it waits for an operator
+  kRejected,  // an operator refused it: it never authenticates
+};
+const char* to_string(Enrollment e);
+Result<Enrollment> parse_enrollment(std::string_view s);
+
 struct InstalledComponent {
   std::string component;  // e.g. "firmware", "rootfs", "bootloader"
   std::string version;    // semantic version as reported
@@ -41,6 +50,10 @@ struct Device {
   std::string site;               // Site::name
   std::string connectivity;       // connectivity class, e.g. "ethernet", "lte", "satellite"
   std::vector<std::string> tags;  // sorted, unique
+  // The device's Ed25519 public key, 32 bytes in base64url (43 characters); empty until it
+  // enrolls. Only the device holds the private key.
+  std::string public_key;
+  Enrollment enrollment = Enrollment::kAccepted;
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

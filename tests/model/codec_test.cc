@@ -27,6 +27,8 @@ Device sample_device() {
   d.set_installed("bootloader", "2.1.0-rc.1+b7");
   d.update_state = UpdateState::kInstalling;
   d.decommissioned = true;
+  d.public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+  d.enrollment = Enrollment::kRejected;
   EXPECT_TRUE(validate(d).ok());
   return d;
 }
@@ -178,6 +180,17 @@ TEST(CodecDecode, DefaultsForOptionalFields) {
   EXPECT_EQ(d->update_state, UpdateState::kIdle);
   EXPECT_FALSE(d->decommissioned);
   EXPECT_EQ(d->tags, (std::vector<std::string>{"a", "b"}));  // validation sorts
+  EXPECT_EQ(d->public_key, "");
+  EXPECT_EQ(d->enrollment, Enrollment::kAccepted);
+
+  // Keys that are not 32 bytes of base64url, and unknown enrollment states, are refused.
+  for (const char* bad :
+       {R"({"id": "d1", "device_type": "t", "hardware_revision": "r", "public_key": "short"})",
+        R"({"id": "d1", "device_type": "t", "hardware_revision": "r",
+            "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHUR+"})",
+        R"({"id": "d1", "device_type": "t", "hardware_revision": "r", "enrollment": "maybe"})"}) {
+    EXPECT_FALSE(device_from_json(bad).ok()) << bad;
+  }
 
   auto p = plan_from_json(R"({"name": "p", "artifact": {"name": "fw", "version": "1.0.0"},
                               "stages": [{"name": "all", "percent": 100}]})");

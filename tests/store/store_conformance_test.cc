@@ -114,6 +114,8 @@ Device make_device(const std::string& id) {
   d.tags = {"floor-3", "hvac", "pilot"};  // sorted, as validate() leaves them
   d.installed = {{"bootloader", "2.1.0"}, {"firmware", "4.1.0-rc.1"}, {"rootfs", "1.0.3"}};
   d.update_state = UpdateState::kInstalling;
+  d.public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+  d.enrollment = Enrollment::kPending;
   return d;
 }
 

@@ -1,0 +1,169 @@
+#include "fleet/device_auth.h"
+
+#include <utility>
+
+namespace drover {
+namespace {
+
+constexpr std::string_view kDeviceSubject = "device:";
+
+Error unauthenticated(std::string why) { return {ErrorCode::kUnauthenticated, std::move(why)}; }
+Error denied(std::string why) { return {ErrorCode::kPermissionDenied, std::move(why)}; }
+
+}  // namespace
+
+DeviceAuth::DeviceAuth(DeviceService& registry, Clock& clock, security::TokenSigner signer,
+                       AuthOptions options)
+    : registry_(registry),
+      clock_(clock),
+      signer_(std::move(signer)),
+      options_(std::move(options)) {}
+
+bool DeviceAuth::token_valid(std::string_view token) const {
+  bool valid = false;
+  for (const std::string& t : options_.enrollment_tokens) {
+    // Every configured token is compared, each in constant time.
+    valid = security::constant_time_equal(token, t) || valid;
+  }
+  return valid;
+}
+
+Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
+  if (request.public_key.size() != security::SigningKey::kPublicKeySize)
+    return invalid_argument("public_key must be 32 bytes (Ed25519)");
+  const bool has_token = !request.enrollment_token.empty();
+  if (has_token && !token_valid(request.enrollment_token))
+    return unauthenticated("the enrollment token is not valid");
+  const std::string key = security::to_base64url(request.public_key);
+
+  std::lock_guard lock(mu_);
+  std::optional<Device> known = registry_.device(request.device_id);
+  Device d;
+  if (known) {
+    d = std::move(*known);
+    if (d.decommissioned)
+      return Error{ErrorCode::kFailedPrecondition, "device '" + d.id + "' is decommissioned"};
+    if (d.enrollment == Enrollment::kRejected) return denied("device '" + d.id + "' was rejected");
+    if (!d.public_key.empty()) {
+      if (!security::constant_time_equal(d.public_key, key)) {
+        return Error{ErrorCode::kAlreadyExists,
+                     "device '" + d.id + "' is enrolled with another key; rotate it instead"};
+      }
+      return d.enrollment;  // enrolling again changes nothing
+    }
+  } else {
+    d.id = request.device_id;
+    d.device_type = request.device_type;
+    d.hardware_revision = request.hardware_revision;
+    d.installed = request.installed;
+  }
+  d.public_key = key;
+  d.enrollment = has_token ? Enrollment::kAccepted : Enrollment::kPending;
+  DROVER_TRY(registry_.provision({d}));  // validates: a bad id or attribute writes nothing
+  return d.enrollment;
+}
+
+Result<std::string> DeviceAuth::challenge(std::string_view device_id) {
+  auto d = registry_.device(device_id);
+  if (!d || d->public_key.empty())
+    return not_found("device '" + std::string(device_id) + "' is not enrolled");
+  auto nonce = security::random_bytes(32);
+  if (!nonce.ok()) return nonce.error();
+  Challenge c{security::to_base64url(*nonce), clock_.now() + options_.challenge_lifetime};
+  std::lock_guard lock(mu_);
+  // Expired challenges of devices that never came back go when the table is large.
+  if (challenges_.size() > 4096) {
+    std::erase_if(challenges_, [&](const auto& kv) { return kv.second.expires <= clock_.now(); });
+  }
+  challenges_[std::string(device_id)] = c;
+  return c.value;
+}
+
+std::string DeviceAuth::challenge_message(std::string_view device_id, std::string_view challenge) {
+  return "drover-auth-v1\n" + std::string(device_id) + "\n" + std::string(challenge);
+}
+
+std::string DeviceAuth::rotation_message(std::string_view device_id,
+                                         std::string_view new_public_key) {
+  return "drover-rotate-v1\n" + std::string(device_id) + "\n" +
+         security::to_base64url(new_public_key);
+}
+
+Result<Device> DeviceAuth::usable_device(std::string_view device_id) {
+  auto d = registry_.device(device_id);
+  if (!d) return unauthenticated("unknown device");
+  if (d->decommissioned) return denied("device '" + d->id + "' is decommissioned");
+  if (d->enrollment == Enrollment::kPending)
+    return denied("device '" + d->id + "' waits for an operator to accept it");
+  if (d->enrollment == Enrollment::kRejected) return denied("device '" + d->id + "' was rejected");
+  return std::move(*d);
+}
+
+Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::string_view challenge,
+                                             std::string_view signature) {
+  {
+    std::lock_guard lock(mu_);
+    auto it = challenges_.find(std::string(device_id));
+    if (it == challenges_.end()) return unauthenticated("no challenge outstanding");
+    const Challenge c = it->second;
+    challenges_.erase(it);  // single use, whatever happens next
+    if (!security::constant_time_equal(c.value, challenge))
+      return unauthenticated("not the challenge that was issued");
+    if (clock_.now() >= c.expires) return unauthenticated("the challenge expired");
+  }
+  auto d = registry_.device(device_id);
+  if (!d) return unauthenticated("unknown device");
+  auto key = security::from_base64url(d->public_key);
+  if (!key.ok() ||
+      !security::verify_ed25519(*key, challenge_message(device_id, challenge), signature))
+    return unauthenticated("the signature does not verify");
+  DROVER_TRY(usable_device(device_id));
+  const Timestamp expires = clock_.now() + options_.token_lifetime;
+  return IssuedToken{signer_.issue(std::string(kDeviceSubject) + std::string(device_id), expires),
+                     expires};
+}
+
+Result<std::string> DeviceAuth::authorize(std::string_view token) {
+  auto claims = signer_.verify(token, clock_.now());
+  if (!claims.ok()) return claims.error();
+  if (!claims->subject.starts_with(kDeviceSubject)) return unauthenticated("not a device token");
+  std::string id = claims->subject.substr(kDeviceSubject.size());
+  DROVER_TRY(usable_device(id));
+  return id;
+}
+
+Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_public_key,
+                              std::string_view signature) {
+  if (new_public_key.size() != security::SigningKey::kPublicKeySize)
+    return invalid_argument("public_key must be 32 bytes (Ed25519)");
+  std::lock_guard lock(mu_);
+  auto d = usable_device(device_id);
+  if (!d.ok()) return d.error();
+  auto current = security::from_base64url(d->public_key);
+  if (!current.ok() ||
+      !security::verify_ed25519(*current, rotation_message(device_id, new_public_key), signature))
+    return unauthenticated("the rotation is not signed by the current key");
+  d->public_key = security::to_base64url(new_public_key);
+  return registry_.provision({*d});
+}
+
+Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
+  std::lock_guard lock(mu_);
+  auto d = registry_.device(device_id);
+  if (!d) return not_found("unknown device '" + std::string(device_id) + "'");
+  if (d->enrollment != Enrollment::kPending) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "device '" + d->id + "' is " + to_string(d->enrollment) + ", not pending"};
+  }
+  d->enrollment = to;
+  return registry_.provision({*d});
+}
+
+Status DeviceAuth::accept(std::string_view device_id) {
+  return decide(device_id, Enrollment::kAccepted);
+}
+Status DeviceAuth::reject(std::string_view device_id) {
+  return decide(device_id, Enrollment::kRejected);
+}
+
+}  // namespace drover

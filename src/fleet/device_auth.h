@@ -1,0 +1,108 @@
+// DeviceAuth: who a device is. Enrollment binds a device id to an Ed25519 public key; a
+// device then proves it holds the private key by signing a fresh server challenge and
+// receives a short-lived bearer token; every later request presents the token, and
+// authorize() turns it back into a device id — only for a device that is still accepted and
+// in service (zero trust: nothing is taken on the network's word).
+//
+// Enrollment:
+//   - a new id with a valid pre-shared enrollment token is accepted at once; without a token
+//     it is created pending until an operator accepts it; a wrong token is refused;
+//   - a device an operator provisioned (no key yet) gets its key bound the same way: only a
+//     valid token binds it accepted, so knowing an id is not enough to take a device over;
+//   - enrolling again with the same key changes nothing; another key is refused (key
+//     rotation, signed by the current key, keeps the device and its history).
+//
+// Thread-safety: all methods may be called from several threads.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "fleet/device_service.h"
+#include "model/device.h"
+#include "security/crypto.h"
+
+namespace drover {
+
+struct AuthOptions {
+  std::vector<std::string> enrollment_tokens;  // pre-shared; any of them admits a device
+  Duration token_lifetime = minutes(15);
+  Duration challenge_lifetime = seconds(60);
+};
+
+struct EnrollRequest {
+  std::string device_id;
+  std::string device_type;
+  std::string hardware_revision;
+  std::string public_key;        // 32 raw bytes
+  std::string enrollment_token;  // may be empty
+  std::vector<InstalledComponent> installed;
+};
+
+struct IssuedToken {
+  std::string token;
+  Timestamp expires{};
+};
+
+class DeviceAuth {
+ public:
+  DeviceAuth(DeviceService& registry, Clock& clock, security::TokenSigner signer,
+             AuthOptions options);
+
+  // The device's enrollment state afterwards. kInvalidArgument for a malformed request or
+  // key, kUnauthenticated for a wrong enrollment token, kAlreadyExists when the id is bound
+  // to another key, kPermissionDenied for a rejected device, kFailedPrecondition for a
+  // decommissioned one; plus the store's errors. Nothing is written on error.
+  Result<Enrollment> enroll(const EnrollRequest& request);
+
+  // A fresh single-use challenge (base64url) for the device to sign; it expires after
+  // challenge_lifetime and replaces any earlier one. kNotFound for an unknown device or
+  // one without a key.
+  Result<std::string> challenge(std::string_view device_id);
+
+  // Checks the device's signature of `challenge` (the bytes signed are
+  // challenge_message(device_id, challenge)) and issues a bearer token. The challenge is
+  // used up either way. kUnauthenticated for an unknown, expired or used challenge or a bad
+  // signature; kPermissionDenied for a device that is pending, rejected or decommissioned.
+  Result<IssuedToken> authenticate(std::string_view device_id, std::string_view challenge,
+                                   std::string_view signature);
+  static std::string challenge_message(std::string_view device_id, std::string_view challenge);
+
+  // The device a bearer token speaks for. kUnauthenticated for a bad or expired token;
+  // kPermissionDenied once the device is no longer accepted or is decommissioned.
+  Result<std::string> authorize(std::string_view token);
+
+  // Replaces the device's key. `signature` is the current key's signature of
+  // rotation_message(device_id, new_public_key). Errors as authenticate(); nothing changes.
+  Status rotate_key(std::string_view device_id, std::string_view new_public_key,
+                    std::string_view signature);
+  static std::string rotation_message(std::string_view device_id, std::string_view new_public_key);
+
+  // Operator decisions on a pending device. kNotFound for an unknown device,
+  // kFailedPrecondition when it is not pending.
+  Status accept(std::string_view device_id);
+  Status reject(std::string_view device_id);
+
+ private:
+  struct Challenge {
+    std::string value;
+    Timestamp expires{};
+  };
+  bool token_valid(std::string_view token) const;
+  Status decide(std::string_view device_id, Enrollment to);
+  Result<Device> usable_device(std::string_view device_id);  // accepted and in service
+
+  DeviceService& registry_;
+  Clock& clock_;
+  security::TokenSigner signer_;
+  AuthOptions options_;
+  std::mutex mu_;  // serialises enrollment decisions and guards challenges_
+  std::unordered_map<std::string, Challenge> challenges_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace drover

@@ -1,0 +1,165 @@
+#include "fleet/device_auth.h"
+
+#include <gtest/gtest.h>
+
+#include "../common/fleet_fixture.h"
+
+namespace drover::testing {
+namespace {
+
+using security::SigningKey;
+
+class DeviceAuthTest : public ::testing::Test {
+ protected:
+  DeviceAuthTest() { make_auth(); }
+
+  void make_auth() {
+    AuthOptions o;
+    o.enrollment_tokens = {"factory-token-1", "factory-token-2"};
+    auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
+                                        *security::TokenSigner::create(std::string(32, 'x')), o);
+  }
+
+  EnrollRequest request(const std::string& id, const SigningKey& k, std::string token = {}) {
+    EnrollRequest r;
+    r.device_id = id;
+    r.device_type = "ctl";
+    r.hardware_revision = "rev-a";
+    r.public_key = k.public_key();
+    r.enrollment_token = std::move(token);
+    r.installed = {{"firmware", "1.0.0"}};
+    return r;
+  }
+
+  // The whole handshake: challenge, sign, authenticate.
+  Result<IssuedToken> login(const std::string& id, const SigningKey& k) {
+    auto c = auth->challenge(id);
+    if (!c.ok()) return c.error();
+    return auth->authenticate(id, *c, k.sign(DeviceAuth::challenge_message(id, *c)));
+  }
+
+  Fleet f;
+  std::unique_ptr<DeviceAuth> auth;
+  SigningKey key = std::move(SigningKey::generate()).value();
+  SigningKey other_key = std::move(SigningKey::generate()).value();
+};
+
+TEST_F(DeviceAuthTest, ATokenAdmitsADeviceAtOnce) {
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, "factory-token-2")), Enrollment::kAccepted);
+  auto token = login("dev-1", key);
+  ASSERT_TRUE(token.ok()) << token.error().to_string();
+  EXPECT_EQ(token->expires, f.clock.now() + minutes(15));
+  EXPECT_EQ(*auth->authorize(token->token), "dev-1");
+  auto d = f.service->device("dev-1");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->public_key, security::to_base64url(key.public_key()));
+  EXPECT_EQ(d->installed_version("firmware") != nullptr, true);
+}
+
+TEST_F(DeviceAuthTest, WithoutATokenADeviceWaitsForAnOperator) {
+  EXPECT_EQ(*auth->enroll(request("dev-1", key)), Enrollment::kPending);
+  EXPECT_EQ(login("dev-1", key).error().code, ErrorCode::kPermissionDenied);
+  ASSERT_TRUE(auth->accept("dev-1").ok());
+  EXPECT_TRUE(login("dev-1", key).ok());
+  EXPECT_EQ(auth->accept("dev-1").error().code, ErrorCode::kFailedPrecondition);
+
+  EXPECT_EQ(*auth->enroll(request("dev-2", key)), Enrollment::kPending);
+  ASSERT_TRUE(auth->reject("dev-2").ok());
+  EXPECT_EQ(login("dev-2", key).error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(auth->enroll(request("dev-2", key, "factory-token-1")).error().code,
+            ErrorCode::kPermissionDenied);  // a token does not undo a rejection
+}
+
+TEST_F(DeviceAuthTest, BadEnrollmentsAreRefusedAndWriteNothing) {
+  EXPECT_EQ(auth->enroll(request("dev-1", key, "guessed")).error().code,
+            ErrorCode::kUnauthenticated);
+  EnrollRequest short_key = request("dev-1", key);
+  short_key.public_key.pop_back();
+  EXPECT_EQ(auth->enroll(short_key).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(auth->enroll(request("../etc", key)).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(f.service->device("dev-1").has_value());
+  EXPECT_EQ(f.service->device_count(), 0u);
+}
+
+TEST_F(DeviceAuthTest, AnIdIsNotEnoughToTakeADeviceOver) {
+  ASSERT_EQ(*auth->enroll(request("dev-1", key, "factory-token-1")), Enrollment::kAccepted);
+  EXPECT_EQ(*auth->enroll(request("dev-1", key)), Enrollment::kAccepted);  // same key: no change
+  EXPECT_EQ(auth->enroll(request("dev-1", other_key, "factory-token-1")).error().code,
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ(login("dev-1", other_key).error().code, ErrorCode::kUnauthenticated);
+  // A device an operator provisioned, not yet enrolled: without a token the key it brings
+  // is bound only pending an operator.
+  f.add_devices(1, "rev-a");
+  const std::string provisioned = f.ids.back();
+  EXPECT_EQ(*auth->enroll(request(provisioned, other_key)), Enrollment::kPending);
+  EXPECT_EQ(login(provisioned, other_key).error().code, ErrorCode::kPermissionDenied);
+}
+
+TEST_F(DeviceAuthTest, ChallengesAreSingleUseExpireAndMustBeSignedByTheKey) {
+  ASSERT_TRUE(auth->enroll(request("dev-1", key, "factory-token-1")).ok());
+  auto c = auth->challenge("dev-1");
+  ASSERT_TRUE(c.ok());
+  const std::string signed_c = key.sign(DeviceAuth::challenge_message("dev-1", *c));
+  EXPECT_EQ(
+      auth->authenticate("dev-1", *c, other_key.sign(DeviceAuth::challenge_message("dev-1", *c)))
+          .error()
+          .code,
+      ErrorCode::kUnauthenticated);
+  // The failed attempt used the challenge up.
+  EXPECT_EQ(auth->authenticate("dev-1", *c, signed_c).error().code, ErrorCode::kUnauthenticated);
+  c = auth->challenge("dev-1");
+  f.clock.advance(seconds(61));
+  EXPECT_EQ(auth->authenticate("dev-1", *c, key.sign(DeviceAuth::challenge_message("dev-1", *c)))
+                .error()
+                .message,
+            "the challenge expired");
+  EXPECT_EQ(auth->authenticate("dev-1", "made-up", "sig").error().code,
+            ErrorCode::kUnauthenticated);
+  EXPECT_EQ(auth->challenge("nobody").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(DeviceAuthTest, TokensSpeakForOneDeviceOnlyAndStopWhenItIsDecommissioned) {
+  ASSERT_TRUE(auth->enroll(request("dev-a", key, "factory-token-1")).ok());
+  ASSERT_TRUE(auth->enroll(request("dev-b", other_key, "factory-token-1")).ok());
+  auto a = login("dev-a", key);
+  auto b = login("dev-b", other_key);
+  EXPECT_EQ(*auth->authorize(a->token), "dev-a");
+  EXPECT_EQ(*auth->authorize(b->token), "dev-b");
+  EXPECT_EQ(login("dev-b", key).error().code, ErrorCode::kUnauthenticated);  // A's key, B's id
+  // Decommissioned: the token it already holds stops working at once.
+  Device d = *f.service->device("dev-a");
+  d.decommissioned = true;
+  ASSERT_TRUE(f.service->provision({d}).ok());
+  EXPECT_EQ(auth->authorize(a->token).error().code, ErrorCode::kPermissionDenied);
+  // Expired and forged tokens.
+  f.clock.advance(minutes(16));
+  EXPECT_EQ(auth->authorize(b->token).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(auth->authorize("x.y.z").error().code, ErrorCode::kUnauthenticated);
+}
+
+TEST_F(DeviceAuthTest, KeyRotationNeedsTheCurrentKeyAndKeepsTheDevice) {
+  ASSERT_TRUE(auth->enroll(request("dev-1", key, "factory-token-1")).ok());
+  const std::string new_pub = other_key.public_key();
+  EXPECT_EQ(auth->rotate_key("dev-1", new_pub,
+                             other_key.sign(DeviceAuth::rotation_message("dev-1", new_pub)))
+                .error()
+                .code,
+            ErrorCode::kUnauthenticated);  // signed by the new key, not the current one
+  EXPECT_TRUE(login("dev-1", key).ok());
+  ASSERT_TRUE(
+      auth->rotate_key("dev-1", new_pub, key.sign(DeviceAuth::rotation_message("dev-1", new_pub)))
+          .ok());
+  EXPECT_EQ(login("dev-1", key).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_TRUE(login("dev-1", other_key).ok());
+  EXPECT_EQ(f.service->device("dev-1")->installed_version("firmware") != nullptr, true);
+}
+
+TEST_F(DeviceAuthTest, IdentitiesSurviveARestart) {
+  ASSERT_TRUE(auth->enroll(request("dev-1", key, "factory-token-1")).ok());
+  f.restart();
+  make_auth();
+  EXPECT_TRUE(login("dev-1", key).ok());
+}
+
+}  // namespace
+}  // namespace drover::testing
