@@ -2,7 +2,7 @@
 //   drover sim SCENARIO [--seed N] [--devices N] [--report-json FILE] [--store memory|sqlite:PATH]
 //   drover demo [--devices N] [--report-json FILE]
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
-//   drover serve [--data DIR] [--listen HOST:PORT] [--threads N]
+//   drover serve [--data DIR] [--listen HOST:PORT] [--threads N] [--enrollment-token T]...
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -171,6 +171,8 @@ int main(int argc, char** argv) {
   serve->add_option("--data", serve_args.data, "data directory (created when missing)");
   serve->add_option("--listen", serve_args.listen, "HOST:PORT to listen on (port 0: any)");
   serve->add_option("--threads", serve_args.threads, "I/O threads")->check(CLI::Range(1, 64));
+  serve->add_option("--enrollment-token", serve_args.enrollment_tokens,
+                    "a pre-shared token that admits enrolling devices at once (repeatable)");
 
   CLI11_PARSE(app, argc, argv);
 

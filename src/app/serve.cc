@@ -6,9 +6,13 @@
 #include <string>
 
 #include "base/clock.h"
+#include "base/file_system.h"
+#include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "rollout/engine.h"
+#include "security/crypto.h"
 #include "store/store.h"
+#include "transport/http/device_api.h"
 #include "transport/http/router.h"
 #include "transport/http/server.h"
 
@@ -31,6 +35,22 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   if (p > 65535) return false;
   port = static_cast<uint16_t>(p);
   return !host.empty();
+}
+
+// The secret bearer tokens are signed with: made once, kept in the data directory (0600), so
+// tokens survive a restart.
+Result<std::string> token_secret(const std::string& data) {
+  const std::string path = (std::filesystem::path(data) / "token-secret").string();
+  auto existing = real_file_system().read(path);
+  if (existing.ok()) {
+    if (existing->size() < 32) return Error{ErrorCode::kCorruption, path + " is too short"};
+    return existing;
+  }
+  if (existing.error().code != ErrorCode::kNotFound) return existing.error();
+  auto fresh = security::random_bytes(32);
+  if (!fresh.ok()) return fresh.error();
+  DROVER_TRY(write_atomically(real_file_system(), path, *fresh));
+  return fresh;
 }
 
 int fail(const std::string& what) {
@@ -65,6 +85,13 @@ int run_serve(const ServeArgs& args) {
   if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
   DeviceService service(**store, engine);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
+  auto secret = token_secret(args.data);
+  if (!secret.ok()) return fail(secret.error().to_string());
+  auto signer = security::TokenSigner::create(std::move(*secret));
+  if (!signer.ok()) return fail(signer.error().to_string());
+  AuthOptions auth_options;
+  auth_options.enrollment_tokens = args.enrollment_tokens;
+  DeviceAuth auth(service, clock, std::move(*signer), auth_options);
 
   http::Router router;
   router.add("GET", "/api/v1/health", [&](const http::Request&, const http::Params&) {
@@ -72,6 +99,7 @@ int run_serve(const ServeArgs& args) {
         200, "{\"status\":\"ok\",\"devices\":" + std::to_string(service.device_count()) +
                  ",\"rollouts\":" + std::to_string(engine.loaded_rollouts().size()) + "}");
   });
+  http::add_device_api(router, auth, service);
   auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
   if (!server.ok()) return fail(server.error().to_string());
   std::printf("drover serve: listening on http://%s:%u, data in %s\n", options.host.c_str(),

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace drover::app {
 
@@ -9,6 +10,7 @@ struct ServeArgs {
   std::string data = "drover-data";       // the data directory (created when missing)
   std::string listen = "127.0.0.1:8480";  // HOST:PORT, or [IPv6]:PORT; port 0 picks a free one
   int threads = 2;
+  std::vector<std::string> enrollment_tokens;  // pre-shared: devices that bring one are accepted
 };
 
 // Serves until SIGINT or SIGTERM, then stops gracefully (in-flight requests finish, state is

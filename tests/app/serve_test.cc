@@ -11,13 +11,16 @@
 #include <thread>
 
 #include "../common/raw_http_client.h"
+#include "fleet/device_auth.h"
+#include "security/crypto.h"
 
 namespace drover::testing {
 namespace {
 
 class ServeProcess {
  public:
-  ServeProcess(const std::string& data, const std::string& listen) {
+  ServeProcess(const std::string& data, const std::string& listen,
+               const std::string& enrollment_token = "none-given") {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
@@ -26,7 +29,7 @@ class ServeProcess {
       ::dup2(out[1], STDERR_FILENO);
       ::close(out[0]);
       ::execl(DROVER_BIN, "drover", "serve", "--data", data.c_str(), "--listen", listen.c_str(),
-              static_cast<char*>(nullptr));
+              "--enrollment-token", enrollment_token.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     ::close(out[1]);
@@ -123,6 +126,70 @@ TEST(Serve, BadListenAddressesAndTakenPortsAreClearErrors) {
   ServeProcess second(data + "/b", "127.0.0.1:" + std::to_string(first.port()));
   EXPECT_EQ(second.exit_code(), 1);
   EXPECT_TRUE(second.wait_for("cannot bind")) << second.output();
+  std::filesystem::remove_all(data);
+}
+
+// A device enrolls, logs in and checks in over real HTTP; the server is killed with SIGKILL
+// and restarted on the same data: the device's identity survived and it logs in again.
+TEST(Serve, ADeviceEnrollsLogsInAndChecksInAcrossAKill) {
+  const std::string data = temp_dir();
+  auto key = std::move(security::SigningKey::generate()).value();
+  const std::string pub = security::to_base64url(key.public_key());
+  auto request = [](uint16_t port, const std::string& path, const std::string& body,
+                    const std::string& token = {}) {
+    RawClient c(port);
+    std::string head =
+        "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n";
+    if (!token.empty()) head += "Authorization: Bearer " + token + "\r\n";
+    c.send(head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    return c.response();
+  };
+  auto field = [](const std::string& response, const std::string& name) {
+    const std::string b = body_of(response);
+    const size_t at = b.find("\"" + name + "\":\"");
+    if (at == std::string::npos) return std::string();
+    const size_t start = at + name.size() + 4;
+    return b.substr(start, b.find('"', start) - start);
+  };
+  auto login = [&](uint16_t port) {
+    const std::string c =
+        request(port, "/api/device/v1/auth/challenge", R"({"device_id":"dev-1"})");
+    const std::string challenge = field(c, "challenge");
+    const std::string sig =
+        security::to_base64url(key.sign(DeviceAuth::challenge_message("dev-1", challenge)));
+    return field(request(port, "/api/device/v1/auth/token",
+                         R"({"device_id":"dev-1","challenge":")" + challenge +
+                             R"(","signature":")" + sig + "\"}"),
+                 "token");
+  };
+  {
+    ServeProcess serve(data, "127.0.0.1:0", "t0ken");
+    ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+    const std::string enrolled = request(
+        serve.port(), "/api/device/v1/enroll",
+        R"({"device_id":"dev-1","device_type":"ctl","hardware_revision":"rev-a","public_key":")" +
+            pub + R"(","enrollment_token":"t0ken","installed":{"firmware":"1.0.0"}})");
+    ASSERT_EQ(status_of(enrolled), 200) << enrolled;
+    EXPECT_EQ(field(enrolled, "enrollment"), "accepted");
+    const std::string token = login(serve.port());
+    ASSERT_FALSE(token.empty());
+    const std::string checked = request(serve.port(), "/api/device/v1/checkin",
+                                        R"({"installed":{"firmware":"1.0.0"}})", token);
+    EXPECT_EQ(status_of(checked), 200) << checked;
+    EXPECT_NE(body_of(checked).find("\"offer\":null"), std::string::npos) << checked;
+    EXPECT_EQ(status_of(request(serve.port(), "/api/device/v1/checkin", "{}")), 401);
+    ::kill(serve.pid(), SIGKILL);
+    EXPECT_EQ(serve.exit_code(), 128 + SIGKILL);
+  }
+  ServeProcess again(data, "127.0.0.1:0", "t0ken");
+  ASSERT_TRUE(again.wait_for("listening on")) << again.output();
+  EXPECT_FALSE(login(again.port()).empty());  // acknowledged before the kill, still there
+  const std::string health = [&] {
+    RawClient c(again.port());
+    c.send("GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n");
+    return c.response();
+  }();
+  EXPECT_NE(body_of(health).find("\"devices\":1"), std::string::npos) << health;
   std::filesystem::remove_all(data);
 }
 

@@ -1,0 +1,177 @@
+#include "transport/http/device_api.h"
+
+#include <nlohmann/json.hpp>
+
+#include "base/json_reader.h"
+#include "rollout/deployment_machine.h"
+#include "security/crypto.h"
+
+namespace drover::http {
+namespace {
+
+using nlohmann::json;
+
+Response ok_json(const json& j) {
+  return Response::json(200, j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+std::vector<InstalledComponent> read_installed(const JsonReader& r) {
+  std::vector<InstalledComponent> out;
+  if (!r.has("installed")) return out;
+  const json& inst = r.raw().at("installed");
+  if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
+  for (const auto& item : inst.items()) {
+    if (!item.value().is_string()) r.fail("installed", "versions must be strings");
+    out.push_back({item.key(), item.value().get<std::string>()});
+  }
+  return out;
+}
+
+std::string read_bytes(const JsonReader& r, const char* key) {
+  return r.take(key, security::from_base64url(r.str(key)));
+}
+
+// The device the request's bearer token speaks for.
+Result<std::string> bearer_device(DeviceAuth& auth, const Request& req) {
+  const std::string_view header = req.header("Authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (!header.starts_with(kBearer))
+    return Error{ErrorCode::kUnauthenticated, "an Authorization: Bearer token is required"};
+  return auth.authorize(header.substr(kBearer.size()));
+}
+
+template <typename T, typename Fn>
+Result<T> parse_body(const Request& req, Fn&& fn) {
+  return parse_json_document<T>(req.body, "body", std::forward<Fn>(fn));
+}
+
+}  // namespace
+
+int http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition:
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kIo:
+      return 503;
+    case ErrorCode::kCorruption:
+    case ErrorCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+Response error_response(const Error& e) {
+  return Response::error(http_status(e.code), error_code_name(e.code), e.message);
+}
+
+void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service) {
+  router.add("POST", "/api/device/v1/enroll", [&auth](const Request& req, const Params&) {
+    auto body = parse_body<EnrollRequest>(req, [](const JsonReader& r) {
+      r.allow_only({"device_id", "device_type", "hardware_revision", "public_key",
+                    "enrollment_token", "installed"});
+      EnrollRequest e;
+      e.device_id = r.str("device_id");
+      e.device_type = r.str("device_type");
+      e.hardware_revision = r.str("hardware_revision");
+      e.public_key = read_bytes(r, "public_key");
+      e.enrollment_token = r.str_or("enrollment_token", "");
+      e.installed = read_installed(r);
+      return e;
+    });
+    if (!body.ok()) return error_response(body.error());
+    auto state = auth.enroll(*body);
+    if (!state.ok()) return error_response(state.error());
+    return ok_json({{"device_id", body->device_id}, {"enrollment", to_string(*state)}});
+  });
+
+  router.add("POST", "/api/device/v1/auth/challenge", [&auth](const Request& req, const Params&) {
+    auto id = parse_body<std::string>(req, [](const JsonReader& r) {
+      r.allow_only({"device_id"});
+      return r.str("device_id");
+    });
+    if (!id.ok()) return error_response(id.error());
+    auto challenge = auth.challenge(*id);
+    if (!challenge.ok()) return error_response(challenge.error());
+    return ok_json({{"challenge", *challenge}});
+  });
+
+  struct Login {
+    std::string device_id, challenge, signature;
+  };
+  router.add("POST", "/api/device/v1/auth/token", [&auth](const Request& req, const Params&) {
+    auto login = parse_body<Login>(req, [](const JsonReader& r) {
+      r.allow_only({"device_id", "challenge", "signature"});
+      return Login{r.str("device_id"), r.str("challenge"), read_bytes(r, "signature")};
+    });
+    if (!login.ok()) return error_response(login.error());
+    auto token = auth.authenticate(login->device_id, login->challenge, login->signature);
+    if (!token.ok()) return error_response(token.error());
+    return ok_json(
+        {{"token", token->token}, {"expires_at", token->expires.time_since_epoch().count()}});
+  });
+
+  struct CheckIn {
+    std::vector<InstalledComponent> installed;
+    UpdateState state = UpdateState::kIdle;
+  };
+  router.add(
+      "POST", "/api/device/v1/checkin", [&auth, &service](const Request& req, const Params&) {
+        auto device = bearer_device(auth, req);
+        if (!device.ok()) return error_response(device.error());
+        auto body = parse_body<CheckIn>(req, [](const JsonReader& r) {
+          r.allow_only({"installed", "update_state"});
+          CheckIn c;
+          c.installed = read_installed(r);
+          if (r.has("update_state"))
+            c.state = r.take("update_state", parse_update_state(r.str("update_state")));
+          return c;
+        });
+        if (!body.ok()) return error_response(body.error());
+        // The registry expects components in order; the wire does not promise it.
+        std::sort(body->installed.begin(), body->installed.end(),
+                  [](const auto& a, const auto& b) { return a.component < b.component; });
+        auto answer = service.check_in({*device, body->installed, body->state});
+        if (!answer.ok()) return error_response(answer.error());
+        json offer = nullptr;
+        if (answer->offer) {
+          const UpdateOffer& o = *answer->offer;
+          offer = {{"rollout_id", o.rollout_id}, {"component", o.component}, {"version", o.version},
+                   {"size", o.size_bytes},       {"sha256", o.sha256},       {"revert", o.revert}};
+        }
+        return ok_json({{"offer", offer},
+                        {"commands", json::array()},
+                        {"next_checkin_s", answer->next_checkin.count() / 1000}});
+      });
+
+  struct Report {
+    std::string version, status, message;
+  };
+  router.add("POST", "/api/device/v1/deployments/{rollout_id}/status",
+             [&auth, &service](const Request& req, const Params& params) {
+               auto device = bearer_device(auth, req);
+               if (!device.ok()) return error_response(device.error());
+               auto body = parse_body<Report>(req, [](const JsonReader& r) {
+                 r.allow_only({"version", "status", "message"});
+                 return Report{r.str("version"), r.str("status"), r.str_or("message", "")};
+               });
+               if (!body.ok()) return error_response(body.error());
+               auto event = parse_deployment_event(body->status);
+               if (!event.ok()) return error_response(event.error());
+               auto state = service.report_status(
+                   {*device, params.get("rollout_id"), body->version, *event, body->message});
+               if (!state.ok()) return error_response(state.error());
+               return ok_json({{"state", to_string(*state)}});
+             });
+}
+
+}  // namespace drover::http

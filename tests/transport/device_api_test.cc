@@ -1,0 +1,167 @@
+#include "transport/http/device_api.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../common/fleet_fixture.h"
+
+namespace drover::http {
+namespace {
+
+using drover::testing::Fleet;
+using drover::testing::simple_plan;
+using nlohmann::json;
+using security::SigningKey;
+using security::to_base64url;
+
+class DeviceApiTest : public ::testing::Test {
+ protected:
+  DeviceApiTest() {
+    AuthOptions o;
+    o.enrollment_tokens = {"factory-token"};
+    auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
+                                        *security::TokenSigner::create(std::string(32, 'k')), o);
+    add_device_api(router, *auth, *f.service);
+  }
+
+  Response post(const std::string& path, const json& body, const std::string& token = {}) {
+    Request r;
+    r.method = "POST";
+    r.target = path;
+    r.body = body.dump();
+    if (!token.empty()) r.headers.emplace_back("Authorization", "Bearer " + token);
+    return router(r);
+  }
+  static json parsed(const Response& r) { return json::parse(r.body); }
+
+  Response enroll(const std::string& id, const SigningKey& key, const std::string& token) {
+    json body = {{"device_id", id},
+                 {"device_type", "ctl"},
+                 {"hardware_revision", "rev-a"},
+                 {"public_key", to_base64url(key.public_key())},
+                 {"installed", {{"firmware", "1.0.0"}, {"bootloader", "2.0.0"}}}};
+    if (!token.empty()) body["enrollment_token"] = token;
+    return post("/api/device/v1/enroll", body);
+  }
+
+  // Challenge, sign, token: the bearer token, or "" on failure.
+  std::string login(const std::string& id, const SigningKey& key) {
+    const Response c = post("/api/device/v1/auth/challenge", {{"device_id", id}});
+    if (c.status != 200) return {};
+    const std::string challenge = parsed(c)["challenge"];
+    const Response t =
+        post("/api/device/v1/auth/token",
+             {{"device_id", id},
+              {"challenge", challenge},
+              {"signature", to_base64url(key.sign(DeviceAuth::challenge_message(id, challenge)))}});
+    return t.status == 200 ? parsed(t)["token"].get<std::string>() : std::string();
+  }
+
+  Response check_in(const std::string& token, const json& installed) {
+    return post("/api/device/v1/checkin", {{"installed", installed}, {"update_state", "idle"}},
+                token);
+  }
+
+  Fleet f;
+  std::unique_ptr<DeviceAuth> auth;
+  Router router;
+  SigningKey key_a = std::move(SigningKey::generate()).value();
+  SigningKey key_b = std::move(SigningKey::generate()).value();
+};
+
+TEST_F(DeviceApiTest, EnrollLoginCheckInAndReport) {
+  const Response e = enroll("dev-a", key_a, "factory-token");
+  ASSERT_EQ(e.status, 200) << e.body;
+  EXPECT_EQ(parsed(e)["enrollment"], "accepted");
+  const std::string token = login("dev-a", key_a);
+  ASSERT_FALSE(token.empty());
+
+  const json installed = {{"firmware", "1.0.0"}, {"bootloader", "2.0.0"}};
+  Response c = check_in(token, installed);
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_TRUE(parsed(c)["offer"].is_null());
+  EXPECT_EQ(parsed(c)["commands"], json::array());
+  EXPECT_EQ(parsed(c)["next_checkin_s"], 1800);
+
+  const std::string rollout = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  c = check_in(token, installed);
+  ASSERT_EQ(c.status, 200) << c.body;
+  const json offer = parsed(c)["offer"];
+  ASSERT_TRUE(offer.is_object()) << c.body;
+  EXPECT_EQ(offer["rollout_id"], rollout);
+  EXPECT_EQ(offer["version"], "2.0.0");
+
+  for (const char* status : {"downloading", "installing", "rebooting", "succeeded"}) {
+    const Response r = post("/api/device/v1/deployments/" + rollout + "/status",
+                            {{"version", "2.0.0"}, {"status", status}}, token);
+    ASSERT_EQ(r.status, 200) << status << ": " << r.body;
+  }
+  EXPECT_EQ(f.state_of(rollout, "dev-a"), DeploymentState::kSucceeded);
+}
+
+TEST_F(DeviceApiTest, EveryDeviceRequestNeedsItsOwnValidToken) {
+  ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
+  ASSERT_EQ(enroll("dev-b", key_b, "factory-token").status, 200);
+  const json installed = {{"firmware", "1.0.0"}};
+  EXPECT_EQ(check_in("", installed).status, 401);
+  EXPECT_EQ(check_in("forged.1.x", installed).status, 401);
+  // A's key cannot log in as B.
+  EXPECT_TRUE(login("dev-b", key_a).empty());
+  // A's token acts for A only: B's records are untouched by A's check-in.
+  const std::string token_a = login("dev-a", key_a);
+  ASSERT_EQ(check_in(token_a, {{"firmware", "1.5.0"}}).status, 200);
+  EXPECT_EQ(*f.service->device("dev-a")->installed_version("firmware"), "1.5.0");
+  EXPECT_EQ(*f.service->device("dev-b")->installed_version("firmware"), "1.0.0");
+  // Decommissioned: refused with the token it holds.
+  Device d = *f.service->device("dev-a");
+  d.decommissioned = true;
+  ASSERT_TRUE(f.service->provision({d}).ok());
+  const Response refused = check_in(token_a, installed);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(parsed(refused)["error"]["code"], "permission_denied");
+}
+
+TEST_F(DeviceApiTest, BadRequestsAreClear4xxAndWriteNothing) {
+  EXPECT_EQ(enroll("dev-a", key_a, "wrong-token").status, 401);
+  EXPECT_EQ(post("/api/device/v1/enroll", json::parse("[1,2]")).status, 400);
+  Request raw;
+  raw.method = "POST";
+  raw.target = "/api/device/v1/enroll";
+  raw.body = "{not json";
+  EXPECT_EQ(router(raw).status, 400);
+  json unknown_field = {{"device_id", "d"},
+                        {"device_type", "t"},
+                        {"hardware_revision", "r"},
+                        {"public_key", to_base64url(key_a.public_key())},
+                        {"admin", true}};
+  EXPECT_EQ(post("/api/device/v1/enroll", unknown_field).status, 400);
+  json wrong_type = {{"device_id", 7},
+                     {"device_type", "t"},
+                     {"hardware_revision", "r"},
+                     {"public_key", to_base64url(key_a.public_key())}};
+  EXPECT_EQ(post("/api/device/v1/enroll", wrong_type).status, 400);
+  json bad_key = {{"device_id", "d"},
+                  {"device_type", "t"},
+                  {"hardware_revision", "r"},
+                  {"public_key", "not base64url!"}};
+  EXPECT_EQ(post("/api/device/v1/enroll", bad_key).status, 400);
+  EXPECT_EQ(f.service->device_count(), 0u);
+  // Pending devices cannot log in; unknown ones get no challenge.
+  ASSERT_EQ(enroll("dev-p", key_a, "").status, 200);
+  EXPECT_TRUE(login("dev-p", key_a).empty());
+  EXPECT_EQ(post("/api/device/v1/auth/challenge", {{"device_id", "nobody"}}).status, 404);
+}
+
+TEST_F(DeviceApiTest, ErrorCodesMapToStatuses) {
+  EXPECT_EQ(http_status(ErrorCode::kInvalidArgument), 400);
+  EXPECT_EQ(http_status(ErrorCode::kUnauthenticated), 401);
+  EXPECT_EQ(http_status(ErrorCode::kPermissionDenied), 403);
+  EXPECT_EQ(http_status(ErrorCode::kNotFound), 404);
+  EXPECT_EQ(http_status(ErrorCode::kConflict), 409);
+  EXPECT_EQ(http_status(ErrorCode::kIo), 503);
+  EXPECT_EQ(http_status(ErrorCode::kCorruption), 500);
+}
+
+}  // namespace
+}  // namespace drover::http
