@@ -153,6 +153,26 @@ TEST_F(DeviceApiTest, BadRequestsAreClear4xxAndWriteNothing) {
   EXPECT_EQ(post("/api/device/v1/auth/challenge", {{"device_id", "nobody"}}).status, 404);
 }
 
+TEST_F(DeviceApiTest, KeyRotationIsSignedByTheCurrentKeyAndKeepsTheDevice) {
+  ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
+  const std::string token = login("dev-a", key_a);
+  const std::string new_pub = key_b.public_key();
+  auto rotate = [&](const SigningKey& signer, const std::string& bearer) {
+    return post(
+        "/api/device/v1/auth/rotate",
+        {{"public_key", to_base64url(new_pub)},
+         {"signature", to_base64url(signer.sign(DeviceAuth::rotation_message("dev-a", new_pub)))}},
+        bearer);
+  };
+  EXPECT_EQ(rotate(key_a, "").status, 401);     // no token
+  EXPECT_EQ(rotate(key_b, token).status, 401);  // signed by the new key only
+  EXPECT_FALSE(login("dev-a", key_a).empty());
+  const Response ok = rotate(key_a, token);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_TRUE(login("dev-a", key_a).empty());
+  EXPECT_FALSE(login("dev-a", key_b).empty());
+}
+
 TEST_F(DeviceApiTest, ErrorCodesMapToStatuses) {
   EXPECT_EQ(http_status(ErrorCode::kInvalidArgument), 400);
   EXPECT_EQ(http_status(ErrorCode::kUnauthenticated), 401);

@@ -120,6 +120,23 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service) {
         {{"token", token->token}, {"expires_at", token->expires.time_since_epoch().count()}});
   });
 
+  struct Rotation {
+    std::string public_key, signature;
+  };
+  router.add("POST", "/api/device/v1/auth/rotate", [&auth](const Request& req, const Params&) {
+    auto device = bearer_device(auth, req);
+    if (!device.ok()) return error_response(device.error());
+    auto body = parse_body<Rotation>(req, [](const JsonReader& r) {
+      r.allow_only({"public_key", "signature"});
+      return Rotation{read_bytes(r, "public_key"), read_bytes(r, "signature")};
+    });
+    if (!body.ok()) return error_response(body.error());
+    if (auto st = auth.rotate_key(*device, body->public_key, body->signature); !st.ok())
+      return error_response(st.error());
+    return ok_json(
+        {{"device_id", *device}, {"public_key", security::to_base64url(body->public_key)}});
+  });
+
   struct CheckIn {
     std::vector<InstalledComponent> installed;
     UpdateState state = UpdateState::kIdle;
