@@ -35,13 +35,16 @@ struct World {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static World world;
-  static const char* const kPaths[] = {"/api/device/v1/enroll", "/api/device/v1/auth/challenge",
-                                       "/api/device/v1/auth/token", "/api/device/v1/checkin",
-                                       "/api/device/v1/deployments/rollout-0001/status"};
+  static const char* const kPaths[] = {"/api/device/v1/enroll",
+                                       "/api/device/v1/auth/challenge",
+                                       "/api/device/v1/auth/token",
+                                       "/api/device/v1/checkin",
+                                       "/api/device/v1/deployments/rollout-0001/status",
+                                       "/api/device/v1/auth/rotate"};
   if (size == 0) return 0;
   http::Request req;
   req.method = "POST";
-  req.target = kPaths[data[0] % 5];
+  req.target = kPaths[data[0] % 6];
   req.body.assign(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] & 0x80) req.headers.emplace_back("Authorization", "Bearer " + req.body);
   const http::Response res = world.router(req);
