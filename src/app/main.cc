@@ -3,6 +3,7 @@
 //   drover demo [--devices N] [--report-json FILE]
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
 //   drover serve [--data DIR] [--listen HOST:PORT] [--threads N] [--enrollment-token T]...
+//   [--debug]
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -173,6 +174,7 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", serve_args.threads, "I/O threads")->check(CLI::Range(1, 64));
   serve->add_option("--enrollment-token", serve_args.enrollment_tokens,
                     "a pre-shared token that admits enrolling devices at once (repeatable)");
+  serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
 
   CLI11_PARSE(app, argc, argv);
 

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "base/clock.h"
@@ -65,6 +66,22 @@ int run_serve(const ServeArgs& args) {
   if (!split_listen(args.listen, options.host, options.port))
     return fail("--listen must be HOST:PORT, got '" + args.listen + "'");
   options.threads = args.threads;
+  if (args.debug) {
+    options.access_log = [](const http::AccessRecord& r) {
+      const nlohmann::json line = {{"level", "debug"},
+                                   {"msg", "request"},
+                                   {"remote", r.remote},
+                                   {"method", r.method},
+                                   {"path", r.path},
+                                   {"status", r.status},
+                                   {"request_bytes", r.request_bytes},
+                                   {"response_bytes", r.response_bytes},
+                                   {"handler_ms", r.handler_ms}};
+      const std::string text =
+          line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      std::fwrite(text.data(), 1, text.size(), stderr);  // one call: lines never interleave
+    };
+  }
 
   std::error_code ec;
   std::filesystem::create_directories(args.data, ec);

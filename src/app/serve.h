@@ -11,6 +11,7 @@ struct ServeArgs {
   std::string listen = "127.0.0.1:8480";  // HOST:PORT, or [IPv6]:PORT; port 0 picks a free one
   int threads = 2;
   std::vector<std::string> enrollment_tokens;  // pre-shared: devices that bring one are accepted
+  bool debug = false;                          // one JSON line per request on stderr
 };
 
 // Serves until SIGINT or SIGTERM, then stops gracefully (in-flight requests finish, state is

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "../common/raw_http_client.h"
 #include "fleet/device_auth.h"
@@ -20,7 +21,7 @@ namespace {
 class ServeProcess {
  public:
   ServeProcess(const std::string& data, const std::string& listen,
-               const std::string& enrollment_token = "none-given") {
+               const std::string& enrollment_token = "none-given", bool debug = false) {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
@@ -28,8 +29,17 @@ class ServeProcess {
       ::dup2(out[1], STDOUT_FILENO);
       ::dup2(out[1], STDERR_FILENO);
       ::close(out[0]);
-      ::execl(DROVER_BIN, "drover", "serve", "--data", data.c_str(), "--listen", listen.c_str(),
-              "--enrollment-token", enrollment_token.c_str(), static_cast<char*>(nullptr));
+      std::vector<const char*> argv = {"drover",
+                                       "serve",
+                                       "--data",
+                                       data.c_str(),
+                                       "--listen",
+                                       listen.c_str(),
+                                       "--enrollment-token",
+                                       enrollment_token.c_str()};
+      if (debug) argv.push_back("--debug");
+      argv.push_back(nullptr);
+      ::execv(DROVER_BIN, const_cast<char* const*>(argv.data()));
       ::_exit(127);
     }
     ::close(out[1]);
@@ -94,7 +104,7 @@ std::string temp_dir() {
 
 TEST(Serve, ServesHealthAndStopsCleanlyOnSigterm) {
   const std::string data = temp_dir() + "/data";  // created by serve
-  ServeProcess serve(data, "127.0.0.1:0");
+  ServeProcess serve(data, "127.0.0.1:0", "none-given", /*debug=*/true);
   ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
   ASSERT_NE(serve.port(), 0);
 
@@ -105,6 +115,11 @@ TEST(Serve, ServesHealthAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(body_of(health), R"({"status":"ok","devices":0,"rollouts":0})");
   ASSERT_TRUE(c.send("GET /api/v1/nothing HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(status_of(c.response()), 404);
+
+  // --debug: one JSON access-log line per request.
+  EXPECT_TRUE(serve.wait_for(R"("method":"GET","msg":"request","path":"/api/v1/health")"))
+      << serve.output();
+  EXPECT_TRUE(serve.wait_for(R"("path":"/api/v1/nothing")")) << serve.output();
 
   ::kill(serve.pid(), SIGTERM);
   EXPECT_EQ(serve.exit_code(), 0) << serve.output();

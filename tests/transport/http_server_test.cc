@@ -2,8 +2,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "../common/raw_http_client.h"
 #include "transport/http/server.h"
@@ -61,6 +63,31 @@ TEST(HttpServer, AnswersAndKeepsTheConnectionAlive) {
   EXPECT_EQ(body_of(c.response()),
             R"({"method":"POST","path":"/c","query":"","x":"","body":"abc"})");
   EXPECT_EQ(server->connections(), 1u);
+}
+
+TEST(HttpServer, TheAccessLogGetsOneRecordPerRequestWithoutTheQuery) {
+  std::mutex mu;
+  std::vector<AccessRecord> records;
+  ServerOptions o = small_limits();
+  o.access_log = [&](const AccessRecord& r) {
+    std::lock_guard lock(mu);
+    records.push_back(r);
+  };
+  auto server = serve(o);
+  RawClient c(server->port());
+  ASSERT_TRUE(c.send("POST /a?token=secret HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"));
+  const std::string first = c.response();
+  ASSERT_TRUE(c.send(get("/boom")));
+  c.response();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].method, "POST");
+  EXPECT_EQ(records[0].path, "/a");
+  EXPECT_EQ(records[0].status, 200);
+  EXPECT_EQ(records[0].request_bytes, 3u);
+  EXPECT_EQ(records[0].response_bytes, body_of(first).size());
+  EXPECT_EQ(records[0].remote.rfind("127.0.0.1:", 0), 0u);
+  EXPECT_EQ(records[1].status, 500);
 }
 
 TEST(HttpServer, PipelinedRequestsAreAnsweredInOrder) {

@@ -314,7 +314,16 @@ void Session::on_body(beast::error_code ec) {
   request.body = std::move(msg.body());
   request.remote = remote_;
   const bool keep_alive = msg.keep_alive();
-  answer(server_.handle(request), keep_alive);
+  const auto started = std::chrono::steady_clock::now();
+  Response response = server_.handle(request);
+  if (const auto& log = server_.options().access_log) {
+    log(AccessRecord{
+        request.remote, request.method, std::string(request.path()), response.status,
+        request.body.size(), response.body.size(),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count()});
+  }
+  answer(std::move(response), keep_alive);
 }
 
 void Session::refuse_after_read_error(beast::error_code ec) {

@@ -54,6 +54,17 @@ struct Response {
 
 using Handler = std::function<Response(const Request&)>;
 
+// One answered request, for the access log.
+struct AccessRecord {
+  std::string remote;
+  std::string method;
+  std::string path;  // without the query, which may carry secrets
+  int status = 0;
+  size_t request_bytes = 0;   // body
+  size_t response_bytes = 0;  // body
+  double handler_ms = 0;      // time in the handler, wall clock
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (see HttpServer::port())
@@ -65,6 +76,9 @@ struct ServerOptions {
   Duration body_timeout = seconds(30);
   Duration idle_timeout = seconds(60);  // a keep-alive connection waiting for its next request
   Duration drain_timeout = seconds(10);
+  // Called once per request the handler answered, on the I/O thread; must be thread-safe and
+  // quick. Empty: no access log.
+  std::function<void(const AccessRecord&)> access_log;
 };
 
 class HttpServer {
