@@ -44,12 +44,23 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
     if (d.decommissioned)
       return Error{ErrorCode::kFailedPrecondition, "device '" + d.id + "' is decommissioned"};
     if (d.enrollment == Enrollment::kRejected) return denied("device '" + d.id + "' was rejected");
-    if (!d.public_key.empty()) {
-      if (!security::constant_time_equal(d.public_key, key)) {
-        return Error{ErrorCode::kAlreadyExists,
-                     "device '" + d.id + "' is enrolled with another key; rotate it instead"};
-      }
+    const bool same_key = security::constant_time_equal(d.public_key, key);
+    if (same_key && !(has_token && d.enrollment == Enrollment::kPending)) {
       return d.enrollment;  // enrolling again changes nothing
+    }
+    // A pending key is an unverified claim: a device that brings a valid token replaces it,
+    // so nobody can lock a device out by enrolling its id first.
+    const bool claim_only = d.enrollment == Enrollment::kPending;
+    if (!d.public_key.empty() && !same_key && !(claim_only && has_token)) {
+      return Error{ErrorCode::kAlreadyExists,
+                   "device '" + d.id + "' is enrolled with another key; rotate it instead"};
+    }
+    // A device an operator provisioned is trusted already: only a token may bind its key,
+    // or whoever knows its id could park a key on it.
+    if (d.public_key.empty() && !has_token) {
+      return unauthenticated("device '" + d.id +
+                             "' was provisioned by an operator; enrolling it needs an "
+                             "enrollment token");
     }
   } else {
     d.id = request.device_id;

@@ -7,10 +7,12 @@
 // Enrollment:
 //   - a new id with a valid pre-shared enrollment token is accepted at once; without a token
 //     it is created pending until an operator accepts it; a wrong token is refused;
-//   - a device an operator provisioned (no key yet) gets its key bound the same way: only a
-//     valid token binds it accepted, so knowing an id is not enough to take a device over;
-//   - enrolling again with the same key changes nothing; another key is refused (key
-//     rotation, signed by the current key, keeps the device and its history).
+//   - a device an operator provisioned (no key yet) gets its key bound only with a valid
+//     token, so knowing an id is not enough to take a device over or park a key on it;
+//   - a pending binding is an unverified claim: the same id enrolling with a valid token
+//     replaces it (nobody can lock a device out by enrolling its id first);
+//   - otherwise enrolling again with the same key changes nothing, and another key is
+//     refused (key rotation, signed by the current key, keeps the device and its history).
 //
 // Thread-safety: all methods may be called from several threads.
 #pragma once

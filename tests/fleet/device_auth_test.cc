@@ -87,12 +87,28 @@ TEST_F(DeviceAuthTest, AnIdIsNotEnoughToTakeADeviceOver) {
   EXPECT_EQ(auth->enroll(request("dev-1", other_key, "factory-token-1")).error().code,
             ErrorCode::kAlreadyExists);
   EXPECT_EQ(login("dev-1", other_key).error().code, ErrorCode::kUnauthenticated);
-  // A device an operator provisioned, not yet enrolled: without a token the key it brings
-  // is bound only pending an operator.
+  // A device an operator provisioned, not yet enrolled: without a token no key is bound to
+  // it, and it stays accepted for the device that brings the token.
   f.add_devices(1, "rev-a");
   const std::string provisioned = f.ids.back();
-  EXPECT_EQ(*auth->enroll(request(provisioned, other_key)), Enrollment::kPending);
-  EXPECT_EQ(login(provisioned, other_key).error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(auth->enroll(request(provisioned, other_key)).error().code,
+            ErrorCode::kUnauthenticated);
+  EXPECT_EQ(f.service->device(provisioned)->public_key, "");
+  EXPECT_EQ(f.service->device(provisioned)->enrollment, Enrollment::kAccepted);
+  EXPECT_EQ(*auth->enroll(request(provisioned, key, "factory-token-1")), Enrollment::kAccepted);
+  EXPECT_TRUE(login(provisioned, key).ok());
+}
+
+// Someone enrols a device's id first, without a token: the real device, with its token,
+// still gets in, and the squatter's key does not.
+TEST_F(DeviceAuthTest, APendingClaimGivesWayToTheDeviceWithTheToken) {
+  ASSERT_EQ(*auth->enroll(request("dev-9", other_key)), Enrollment::kPending);
+  EXPECT_EQ(*auth->enroll(request("dev-9", key, "factory-token-2")), Enrollment::kAccepted);
+  EXPECT_TRUE(login("dev-9", key).ok());
+  EXPECT_EQ(login("dev-9", other_key).error().code, ErrorCode::kUnauthenticated);
+  // Once accepted, the binding stands: a token does not let another key replace it.
+  EXPECT_EQ(auth->enroll(request("dev-9", other_key, "factory-token-2")).error().code,
+            ErrorCode::kAlreadyExists);
 }
 
 TEST_F(DeviceAuthTest, ChallengesAreSingleUseExpireAndMustBeSignedByTheKey) {
