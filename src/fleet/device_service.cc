@@ -2,17 +2,9 @@
 
 #include <algorithm>
 #include <iterator>
-#include <tuple>
 #include <utility>
 
 namespace drover {
-
-bool DeviceService::InventoryLess::operator()(const Inventory& a, const Inventory& b) const {
-  return std::lexicographical_compare(
-      a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-        return std::tie(x.component, x.version) < std::tie(y.component, y.version);
-      });
-}
 
 DeviceService::DeviceService(Store& store, RolloutEngine& engine, FleetOptions options)
     : store_(store), engine_(engine), options_(options) {}

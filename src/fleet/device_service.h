@@ -91,9 +91,6 @@ class DeviceService {
 
  private:
   using Inventory = std::vector<InstalledComponent>;
-  struct InventoryLess {
-    bool operator()(const Inventory& a, const Inventory& b) const;
-  };
   struct alignas(64) Entry {
     std::string id;
     uint32_t inventory = 0;  // index into inventories_
@@ -126,7 +123,7 @@ class DeviceService {
   FlatIndex index_;  // id -> position
   std::vector<SharedInventory> inventories_;
   std::vector<uint32_t> free_inventories_;
-  std::map<Inventory, uint32_t, InventoryLess> inventory_ids_;
+  std::map<Inventory, uint32_t> inventory_ids_;
   uint32_t last_shared_ = kNone;  // the inventory share_inventory() last handed out
   std::vector<std::string> site_names_;
   std::unordered_map<std::string, uint32_t> site_ids_;

@@ -158,6 +158,18 @@ std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
 
 // ---------------------------------------------------------------- decoders
 
+std::vector<InstalledComponent> read_installed(const JsonReader& r) {
+  std::vector<InstalledComponent> out;
+  if (!r.has("installed")) return out;
+  const auto& inst = r.raw().at("installed");
+  if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
+  for (const auto& item : inst.items()) {
+    if (!item.value().is_string()) r.fail("installed", "versions must be strings");
+    out.push_back({item.key(), item.value().get<std::string>()});
+  }
+  return out;
+}
+
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
                 "installed", "update_state", "decommissioned", "public_key", "enrollment"});
@@ -168,14 +180,7 @@ Device read_device(const JsonReader& r) {
   d.site = r.str_or("site", "");
   d.connectivity = r.str_or("connectivity", "");
   d.tags = r.strings_or_empty("tags");
-  if (r.has("installed")) {
-    const auto& inst = r.raw().at("installed");
-    if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
-    for (const auto& item : inst.items()) {
-      if (!item.value().is_string()) r.fail("installed", "versions must be strings");
-      d.installed.push_back({item.key(), item.value().get<std::string>()});
-    }
-  }
+  d.installed = read_installed(r);
   if (r.has("update_state")) d.update_state = enum_at(r, "update_state", &parse_update_state);
   d.decommissioned = r.boolean_or("decommissioned", false);
   d.public_key = r.str_or("public_key", "");

@@ -22,6 +22,9 @@ nlohmann::json deployment_json(const Deployment& d);
 
 // These throw JsonError (caught by parse_json_document) and validate what they read.
 Device read_device(const JsonReader& r);
+// r's "installed" object ({component: version}) in document order; empty when absent. Checks
+// the shape only: names and versions are validate()'s business.
+std::vector<InstalledComponent> read_installed(const JsonReader& r);
 Site read_site(const JsonReader& r);
 MaintenanceWindow read_window(const JsonReader& r);
 Artifact read_artifact(const JsonReader& r);

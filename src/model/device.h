@@ -36,6 +36,8 @@ struct InstalledComponent {
   std::string component;  // e.g. "firmware", "rootfs", "bootloader"
   std::string version;    // semantic version as reported
   friend bool operator==(const InstalledComponent&, const InstalledComponent&) = default;
+  // By component, then version: inventories (sorted vectors of these) order as keys.
+  friend auto operator<=>(const InstalledComponent&, const InstalledComponent&) = default;
 };
 
 // Field order matters on the check-in path: what every check-in reads (id, installed,

@@ -133,16 +133,10 @@ Scenario read_scenario(const JsonReader& r) {
   s.install_time = r.duration_or("install_time", s.install_time);
   s.reboot_time = r.duration_or("reboot_time", s.reboot_time);
 
-  if (r.has("installed")) {
-    const auto& inst = r.raw().at("installed");
-    if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
-    for (const auto& item : inst.items()) {
-      if (!item.value().is_string()) r.fail("installed", "versions must be strings");
-      const std::string v = item.value().get<std::string>();
-      check_name(r, "installed", item.key());
-      r.take("installed", Version::parse(v));
-      s.installed.push_back({item.key(), v});
-    }
+  s.installed = read_installed(r);
+  for (const auto& c : s.installed) {
+    check_name(r, "installed", c.component);
+    r.take("installed", Version::parse(c.version));
   }
 
   for (const auto& a : r.array("artifacts")) {

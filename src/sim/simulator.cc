@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <string_view>
-#include <tuple>
 
 #include "base/clock.h"
 #include "base/huge_pages.h"
@@ -59,15 +58,6 @@ struct DeviceName {
 };
 
 using Inventory = std::vector<InstalledComponent>;
-
-struct InventoryLess {
-  bool operator()(const Inventory& a, const Inventory& b) const {
-    return std::lexicographical_compare(
-        a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-          return std::tie(x.component, x.version) < std::tie(y.component, y.version);
-        });
-  }
-};
 
 std::string pad(uint64_t n, int width) {
   std::string s = std::to_string(n);
@@ -141,7 +131,7 @@ class Simulator {
   std::vector<SimDevice, HugePageAllocator<SimDevice>> devices_;
   int id_width_ = 6;                    // digits in a device id
   std::vector<Inventory> inventories_;  // what devices run: a handful of distinct lists
-  std::map<Inventory, uint32_t, InventoryLess> inventory_ids_;
+  std::map<Inventory, uint32_t> inventory_ids_;
   std::vector<UpdateOffer> offers_;
   std::map<std::string, int32_t> offer_index_;
   WindowCache links_;  // online windows of intermittent links, per (site, class)

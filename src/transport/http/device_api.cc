@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json_reader.h"
+#include "model/codec_json.h"
 #include "rollout/deployment_machine.h"
 #include "security/crypto.h"
 
@@ -13,18 +14,6 @@ using nlohmann::json;
 
 Response ok_json(const json& j) {
   return Response::json(200, j.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
-std::vector<InstalledComponent> read_installed(const JsonReader& r) {
-  std::vector<InstalledComponent> out;
-  if (!r.has("installed")) return out;
-  const json& inst = r.raw().at("installed");
-  if (!inst.is_object()) r.fail("installed", "must be an object of component: version");
-  for (const auto& item : inst.items()) {
-    if (!item.value().is_string()) r.fail("installed", "versions must be strings");
-    out.push_back({item.key(), item.value().get<std::string>()});
-  }
-  return out;
 }
 
 std::string read_bytes(const JsonReader& r, const char* key) {
