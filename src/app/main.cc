@@ -175,10 +175,23 @@ int main(int argc, char** argv) {
   serve->add_option("--enrollment-token", serve_args.enrollment_tokens,
                     "a pre-shared token that admits enrolling devices at once (repeatable)");
   serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
+  serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
+                    "the largest artifact upload accepted");
+
+  drover::app::TokenCreateArgs token_args;
+  auto* token = app.add_subcommand("token", "operator API tokens");
+  token->require_subcommand(1);
+  auto* token_create =
+      token->add_subcommand("create", "create an API token in the data directory (prints it once)");
+  token_create->add_option("--data", token_args.data, "data directory of the server");
+  token_create->add_option("--name", token_args.name, "what the token is for")->required();
+  token_create->add_option("--role", token_args.role, "admin, operator or viewer");
+  token_create->add_option("--lifetime", token_args.lifetime, "e.g. 90d; default: no expiry");
 
   CLI11_PARSE(app, argc, argv);
 
   if (serve->parsed()) return drover::app::run_serve(serve_args);
+  if (token_create->parsed()) return drover::app::run_token_create(token_args);
 
   if (sim->parsed() || plan->parsed()) {
     SimArgs& a = sim->parsed() ? sim_args : plan_args;

@@ -8,12 +8,16 @@
 
 #include "base/clock.h"
 #include "base/file_system.h"
+#include "base/units.h"
+#include "fleet/artifact_service.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
+#include "fleet/operator_tokens.h"
 #include "rollout/engine.h"
 #include "security/crypto.h"
 #include "store/store.h"
 #include "transport/http/device_api.h"
+#include "transport/http/operator_api.h"
 #include "transport/http/router.h"
 #include "transport/http/server.h"
 
@@ -54,9 +58,16 @@ Result<std::string> token_secret(const std::string& data) {
   return fresh;
 }
 
-int fail(const std::string& what) {
-  std::fprintf(stderr, "drover serve: %s\n", what.c_str());
+int fail(const std::string& what, const char* command = "serve") {
+  std::fprintf(stderr, "drover %s: %s\n", command, what.c_str());
   return 1;
+}
+
+Result<std::unique_ptr<Store>> open_data_store(const std::string& data) {
+  std::error_code ec;
+  std::filesystem::create_directories(data, ec);
+  if (ec) return io_error("cannot create data directory " + data + ": " + ec.message());
+  return open_sqlite_store((std::filesystem::path(data) / "drover.db").string());
 }
 
 }  // namespace
@@ -83,10 +94,9 @@ int run_serve(const ServeArgs& args) {
     };
   }
 
-  std::error_code ec;
-  std::filesystem::create_directories(args.data, ec);
-  if (ec) return fail("cannot create data directory " + args.data + ": " + ec.message());
-  auto store = open_sqlite_store((std::filesystem::path(args.data) / "drover.db").string());
+  options.large_bodies.push_back(
+      {"PUT", "/api/v1/artifacts/", args.max_artifact_bytes, minutes(30)});
+  auto store = open_data_store(args.data);
   if (!store.ok()) return fail(store.error().to_string());
 
   // Signals are taken by sigwait below, never by a handler: block them before any thread
@@ -117,6 +127,10 @@ int run_serve(const ServeArgs& args) {
                  ",\"rollouts\":" + std::to_string(engine.loaded_rollouts().size()) + "}");
   });
   http::add_device_api(router, auth, service);
+  OperatorTokens tokens(**store, clock);
+  ArtifactService artifacts(**store, engine,
+                            (std::filesystem::path(args.data) / "artifacts").string());
+  http::add_operator_api(router, {tokens, service, auth, artifacts, engine, **store});
   auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
   if (!server.ok()) return fail(server.error().to_string());
   std::printf("drover serve: listening on http://%s:%u, data in %s\n", options.host.c_str(),
@@ -130,6 +144,30 @@ int run_serve(const ServeArgs& args) {
   (*server)->stop();  // in-flight requests finish; every write they made is committed
   clock.stop();       // no engine tick runs after this
   std::printf("drover serve: stopped\n");
+  return 0;
+}
+
+int run_token_create(const TokenCreateArgs& args) {
+  auto role = parse_role(args.role);
+  if (!role.ok()) return fail(role.error().message, "token create");
+  Duration lifetime{0};
+  if (!args.lifetime.empty()) {
+    auto parsed = parse_duration(args.lifetime);
+    if (!parsed.ok()) return fail("--lifetime: " + parsed.error().message, "token create");
+    lifetime = *parsed;
+  }
+  auto store = open_data_store(args.data);
+  if (!store.ok()) return fail(store.error().to_string(), "token create");
+  SystemClock clock;
+  OperatorTokens tokens(**store, clock);
+  auto created = tokens.create(args.name, *role, lifetime);
+  clock.stop();
+  if (!created.ok()) return fail(created.error().to_string(), "token create");
+  // The token alone on stdout (scripts capture it); what it is, on stderr.
+  std::printf("%s\n", created->text.c_str());
+  std::fprintf(stderr, "created %s token '%s' (id %s)%s; it is shown only this once\n",
+               args.role.c_str(), args.name.c_str(), created->record.id.c_str(),
+               args.lifetime.empty() ? "" : (", expires in " + args.lifetime).c_str());
   return 0;
 }
 

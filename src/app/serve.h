@@ -1,6 +1,7 @@
 // `drover serve`: the control plane on the network, over the embedded SQLite store.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,7 +13,20 @@ struct ServeArgs {
   int threads = 2;
   std::vector<std::string> enrollment_tokens;  // pre-shared: devices that bring one are accepted
   bool debug = false;                          // one JSON line per request on stderr
+  uint64_t max_artifact_bytes = 1ull << 30;    // the largest artifact upload accepted
 };
+
+struct TokenCreateArgs {
+  std::string data = "drover-data";
+  std::string name;
+  std::string role = "admin";
+  std::string lifetime;  // e.g. "90d"; empty: never expires
+};
+
+// `drover token create`: makes an operator API token directly in the data directory's store
+// (no server needed, and a running server sees it at once) and prints it. This is how the
+// first admin token comes to be.
+int run_token_create(const TokenCreateArgs& args);
 
 // Serves until SIGINT or SIGTERM, then stops gracefully (in-flight requests finish, state is
 // flushed). Returns the process exit code; prints errors to stderr.

@@ -160,14 +160,16 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
 
 Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
   std::lock_guard lock(mu_);
-  auto d = registry_.device(device_id);
-  if (!d) return not_found("unknown device '" + std::string(device_id) + "'");
-  if (d->enrollment != Enrollment::kPending) {
-    return Error{ErrorCode::kFailedPrecondition,
-                 "device '" + d->id + "' is " + to_string(d->enrollment) + ", not pending"};
-  }
-  d->enrollment = to;
-  return registry_.provision({*d});
+  auto decided = registry_.update(device_id, [to](Device& d) -> Status {
+    if (d.enrollment != Enrollment::kPending) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "device '" + d.id + "' is " + to_string(d.enrollment) + ", not pending"};
+    }
+    d.enrollment = to;
+    return ok_status();
+  });
+  if (!decided.ok()) return decided.error();
+  return ok_status();
 }
 
 Status DeviceAuth::accept(std::string_view device_id) {

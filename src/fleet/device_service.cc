@@ -176,6 +176,65 @@ void DeviceService::warm(std::span<const std::string_view> device_ids) {
   engine_.warm(cursors);
 }
 
+Result<Device> DeviceService::update(std::string_view id,
+                                     const std::function<Status(Device&)>& change) {
+  std::lock_guard lock(mu_);
+  const uint32_t pos = find(id);
+  if (pos == kNone) return not_found("unknown device '" + std::string(id) + "'");
+  Device changed = devices_[pos];
+  DROVER_TRY(change(changed));
+  if (changed.id != devices_[pos].id) return invalid_argument("a device's id cannot change");
+  DROVER_TRY(validate(changed));
+  if (changed == devices_[pos]) return changed;
+  WriteBatch batch;
+  batch.devices.push_back(changed);
+  DROVER_TRY(store_.apply(batch));
+  put(pos, std::move(batch.devices.front()));
+  return devices_[pos];
+}
+
+Result<Device> DeviceService::decommission(std::string_view id) {
+  return update(id, [](Device& d) {
+    d.decommissioned = true;
+    return ok_status();
+  });
+}
+
+DevicePage DeviceService::list(const DeviceQuery& query) const {
+  auto matches = [&](const Device& d) {
+    return query.filter.matches(d) && (!query.enrollment || d.enrollment == *query.enrollment) &&
+           (!query.decommissioned || d.decommissioned == *query.decommissioned);
+  };
+  DevicePage page;
+  // The `limit + 1` smallest matching ids after `after`, as a max-heap of positions: the
+  // extra one tells whether another page follows.
+  std::vector<uint32_t> heap;
+  const size_t keep = query.limit + 1;
+  std::lock_guard lock(mu_);
+  auto by_id = [this](uint32_t a, uint32_t b) { return devices_[a].id < devices_[b].id; };
+  for (uint32_t pos = 0; pos < devices_.size(); ++pos) {
+    const Device& d = devices_[pos];
+    if (!matches(d)) continue;
+    ++page.matched;
+    if (!query.after.empty() && d.id <= query.after) continue;
+    if (heap.size() < keep) {
+      heap.push_back(pos);
+      std::push_heap(heap.begin(), heap.end(), by_id);
+    } else if (d.id < devices_[heap.front()].id) {
+      std::pop_heap(heap.begin(), heap.end(), by_id);
+      heap.back() = pos;
+      std::push_heap(heap.begin(), heap.end(), by_id);
+    }
+  }
+  std::sort_heap(heap.begin(), heap.end(), by_id);
+  const bool more = heap.size() > query.limit;
+  if (more) heap.pop_back();
+  page.devices.reserve(heap.size());
+  for (uint32_t pos : heap) page.devices.push_back(devices_[pos]);
+  if (more && !page.devices.empty()) page.next = page.devices.back().id;
+  return page;
+}
+
 std::optional<Device> DeviceService::device(std::string_view id) const {
   std::lock_guard lock(mu_);
   const uint32_t pos = find(id);

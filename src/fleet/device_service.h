@@ -12,6 +12,7 @@
 // Thread-safety: all methods may be called from several threads.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,21 @@ struct StatusReport {
   std::string_view message;  // free text, kept with failures
 };
 
+// A page of the device listing: devices matching every condition, in id order.
+struct DeviceQuery {
+  DeviceFilter filter;  // as a rollout's filter: an empty list matches anything
+  std::optional<Enrollment> enrollment;
+  std::optional<bool> decommissioned;
+  std::string after;  // only ids after this one: the previous page's `next`
+  size_t limit = 100;
+};
+
+struct DevicePage {
+  std::vector<Device> devices;
+  size_t matched = 0;  // devices matching the query on all pages (ignoring `after`)
+  std::string next;    // pass as `after` for the next page; "" on the last page
+};
+
 struct FleetOptions {
   Duration poll_interval = minutes(30);      // the default answer to "when next?"
   Duration busy_poll_interval = minutes(5);  // while an update is under way
@@ -81,6 +97,19 @@ class DeviceService {
   // what their check-ins read is fetched into the CPU cache, a whole batch of lookups in
   // flight at once instead of one after the other. No effect on behaviour.
   void warm(std::span<const std::string_view> device_ids);
+
+  // Changes one device atomically: `change` edits a copy of its record (under the registry
+  // lock: it must be quick and must not call back), which is validated and written before
+  // the registry takes it. An error from `change` is returned and nothing is written.
+  // Returns the record as written. kNotFound for an unknown device.
+  Result<Device> update(std::string_view id, const std::function<Status(Device&)>& change);
+
+  // Takes a device out of service for good: its check-ins and tokens are refused from then
+  // on. Decommissioning twice changes nothing. kNotFound for an unknown device.
+  Result<Device> decommission(std::string_view id);
+
+  // One page of the registry. A scan of every device: O(devices · log limit).
+  DevicePage list(const DeviceQuery& query) const;
 
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;

@@ -149,12 +149,23 @@ json deployment_json(const Deployment& d) {
           {"error", d.error}};
 }
 
+json api_token_json(const ApiToken& t) {
+  return {{"id", t.id},
+          {"name", t.name},
+          {"role", to_string(t.role)},
+          {"secret_sha256", t.secret_sha256},
+          {"created_at", ms(t.created_at)},
+          {"expires_at", ms(t.expires_at)},
+          {"revoked_at", ms(t.revoked_at)}};
+}
+
 std::string to_json(const Device& d) { return device_json(d).dump(); }
 std::string to_json(const Site& s) { return site_json(s).dump(); }
 std::string to_json(const Artifact& a) { return artifact_json(a).dump(); }
 std::string to_json(const RolloutPlan& p) { return plan_json(p).dump(); }
 std::string to_json(const Rollout& r) { return rollout_json(r).dump(); }
 std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
+std::string to_json(const ApiToken& t) { return api_token_json(t).dump(); }
 
 // ---------------------------------------------------------------- decoders
 
@@ -347,6 +358,20 @@ Deployment read_deployment(const JsonReader& r) {
   return d;
 }
 
+ApiToken read_api_token(const JsonReader& r) {
+  r.allow_only({"id", "name", "role", "secret_sha256", "created_at", "expires_at", "revoked_at"});
+  ApiToken t;
+  t.id = r.str("id");
+  t.name = r.str("name");
+  t.role = enum_at(r, "role", &parse_role);
+  t.secret_sha256 = r.str("secret_sha256");
+  t.created_at = timestamp_at(r, "created_at");
+  t.expires_at = timestamp_at(r, "expires_at");
+  t.revoked_at = timestamp_at(r, "revoked_at");
+  if (auto st = validate(t); !st.ok()) r.fail("", st.error().message);
+  return t;
+}
+
 Result<Device> device_from_json(std::string_view text) {
   return parse_json_document<Device>(text, "device",
                                      [](const JsonReader& r) { return read_device(r); });
@@ -369,6 +394,11 @@ Result<Rollout> rollout_from_json(std::string_view text) {
 Result<Deployment> deployment_from_json(std::string_view text) {
   return parse_json_document<Deployment>(text, "deployment",
                                          [](const JsonReader& r) { return read_deployment(r); });
+}
+
+Result<ApiToken> api_token_from_json(std::string_view text) {
+  return parse_json_document<ApiToken>(text, "api token",
+                                       [](const JsonReader& r) { return read_api_token(r); });
 }
 
 }  // namespace drover

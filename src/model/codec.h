@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/device.h"
 #include "model/rollout.h"
@@ -20,6 +21,7 @@ std::string to_json(const Artifact& a);
 std::string to_json(const RolloutPlan& p);
 std::string to_json(const Rollout& r);
 std::string to_json(const Deployment& d);
+std::string to_json(const ApiToken& t);
 
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
@@ -28,5 +30,6 @@ Result<Artifact> artifact_from_json(std::string_view text);
 Result<RolloutPlan> plan_from_json(std::string_view text);
 Result<Rollout> rollout_from_json(std::string_view text);
 Result<Deployment> deployment_from_json(std::string_view text);
+Result<ApiToken> api_token_from_json(std::string_view text);
 
 }  // namespace drover

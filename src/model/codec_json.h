@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json_reader.h"
+#include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/device.h"
 #include "model/rollout.h"
@@ -19,6 +20,7 @@ nlohmann::json artifact_json(const Artifact& a);
 nlohmann::json plan_json(const RolloutPlan& p);
 nlohmann::json rollout_json(const Rollout& r);
 nlohmann::json deployment_json(const Deployment& d);
+nlohmann::json api_token_json(const ApiToken& t);
 
 // These throw JsonError (caught by parse_json_document) and validate what they read.
 Device read_device(const JsonReader& r);

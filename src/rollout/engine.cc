@@ -609,8 +609,14 @@ Result<std::optional<Artifact>> RolloutEngine::artifact(const std::string& name,
   if (it != artifacts_.end()) return it->second;
   auto got = store_.get_artifact(name, version);
   if (!got.ok()) return got.error();
-  artifacts_.emplace(key, *got);
+  // Only what exists is remembered: an artifact uploaded after a failed lookup is found.
+  if (got->has_value()) artifacts_.emplace(key, *got);
   return *got;
+}
+
+void RolloutEngine::site_changed(const Site& site) {
+  std::lock_guard lock(mu_);
+  if (windows_.has(site.name)) windows_.put(site);
 }
 
 Status RolloutEngine::ensure_site(std::string_view site) {

@@ -187,6 +187,9 @@ class RolloutEngine {
   // Ids of the loaded rollouts, in creation order.
   std::vector<std::string> loaded_rollouts();
 
+  // A site was written to the store: offers follow its new maintenance windows from now on.
+  void site_changed(const Site& site);
+
   // Receives every EngineEvent. Called with the engine's lock held: it must not call back.
   void set_listener(std::function<void(const EngineEvent&)> listener);
 

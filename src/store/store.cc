@@ -21,6 +21,9 @@ Status check_keys(const WriteBatch& batch) {
       return invalid_argument("a deployment with an empty rollout or device id");
     }
   }
+  for (const auto& t : batch.api_tokens) {
+    if (t.id.empty()) return invalid_argument("an api token with an empty id");
+  }
   return ok_status();
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/device.h"
 #include "model/rollout.h"
@@ -31,10 +32,11 @@ struct WriteBatch {
   std::vector<Artifact> artifacts;      // key: (name, version)
   std::vector<Rollout> rollouts;        // key: id
   std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
+  std::vector<ApiToken> api_tokens;     // key: id
 
   bool empty() const {
     return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() &&
-           deployments.empty();
+           deployments.empty() && api_tokens.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
@@ -59,6 +61,7 @@ class Store {
   virtual Result<std::optional<Rollout>> get_rollout(std::string_view id) = 0;
   virtual Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                            std::string_view device_id) = 0;
+  virtual Result<std::optional<ApiToken>> get_api_token(std::string_view id) = 0;
 
   // Listings are ordered by key.
   virtual Result<std::vector<Device>> list_devices() = 0;
@@ -67,6 +70,7 @@ class Store {
   virtual Result<std::vector<Rollout>> list_rollouts() = 0;
   // Every deployment of one rollout, ordered by device id.
   virtual Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) = 0;
+  virtual Result<std::vector<ApiToken>> list_api_tokens() = 0;
 
   // Removes an artifact. kNotFound if absent.
   virtual Status delete_artifact(std::string_view name, std::string_view version) = 0;

@@ -28,6 +28,9 @@ class ForwardingStore : public Store {
                                                    std::string_view d) override {
     return inner_->get_deployment(r, d);
   }
+  Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
+    return inner_->get_api_token(id);
+  }
   Result<std::vector<Device>> list_devices() override { return inner_->list_devices(); }
   Result<std::vector<Site>> list_sites() override { return inner_->list_sites(); }
   Result<std::vector<Artifact>> list_artifacts() override { return inner_->list_artifacts(); }
@@ -35,6 +38,7 @@ class ForwardingStore : public Store {
   Result<std::vector<Deployment>> list_deployments(std::string_view r) override {
     return inner_->list_deployments(r);
   }
+  Result<std::vector<ApiToken>> list_api_tokens() override { return inner_->list_api_tokens(); }
   Status delete_artifact(std::string_view n, std::string_view v) override {
     return inner_->delete_artifact(n, v);
   }

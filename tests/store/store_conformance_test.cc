@@ -84,6 +84,16 @@ class RawDb {
 
 // Builds a WriteBatch kind by kind. (Designated initializers would read better, but GCC's
 // -Wmissing-field-initializers flags every kind left out.)
+ApiToken make_token(std::string id, Role role) {
+  ApiToken t;
+  t.id = std::move(id);
+  t.name = "token " + t.id;
+  t.role = role;
+  t.secret_sha256 = std::string(64, 'a');
+  t.created_at = Timestamp(Duration(1'700'000'000'000));
+  return t;
+}
+
 class Batch {
  public:
   Batch& devices(std::vector<Device> v) { return set(b_.devices, std::move(v)); }
@@ -91,6 +101,7 @@ class Batch {
   Batch& artifacts(std::vector<Artifact> v) { return set(b_.artifacts, std::move(v)); }
   Batch& rollouts(std::vector<Rollout> v) { return set(b_.rollouts, std::move(v)); }
   Batch& deployments(std::vector<Deployment> v) { return set(b_.deployments, std::move(v)); }
+  Batch& api_tokens(std::vector<ApiToken> v) { return set(b_.api_tokens, std::move(v)); }
   operator const WriteBatch&() const { return b_; }  // NOLINT: implicit by design
 
  private:
@@ -398,6 +409,33 @@ TEST_P(StoreConformanceTest, DeploymentsRoundTripAndOverwrite) {
   EXPECT_EQ(all, (std::vector<Deployment>{d, e}));
 }
 
+TEST_P(StoreConformanceTest, ApiTokensRoundTripListInIdOrderAndOverwrite) {
+  ApiToken b = make_token("bbbbbbbbbbbbbbbb", Role::kViewer);
+  ApiToken a = make_token("aaaaaaaaaaaaaaaa", Role::kAdmin);
+  a.expires_at = a.created_at + hours(24);
+  ASSERT_OK(store().apply(Batch().api_tokens({b, a})));
+
+  ASSERT_OK_AND_ASSIGN(got, store().get_api_token("aaaaaaaaaaaaaaaa"));
+  EXPECT_EQ(got, a);
+  ASSERT_OK_AND_ASSIGN(missing, store().get_api_token("cccccccccccccccc"));
+  EXPECT_FALSE(missing.has_value());
+  ASSERT_OK_AND_ASSIGN(all, store().list_api_tokens());
+  EXPECT_EQ(all, (std::vector<ApiToken>{a, b}));
+
+  b.revoked_at = b.created_at + minutes(5);
+  ASSERT_OK(store().apply(Batch().api_tokens({b})));
+  ASSERT_OK_AND_ASSIGN(revoked, store().get_api_token("bbbbbbbbbbbbbbbb"));
+  EXPECT_EQ(revoked, b);
+  ASSERT_OK_AND_ASSIGN(after, store().list_api_tokens());
+  EXPECT_EQ(after.size(), 2u);
+
+  // A token with an empty id is refused, and with it the whole batch.
+  ApiToken nameless = make_token("", Role::kAdmin);
+  EXPECT_FALSE(store().apply(Batch().devices({make_device("dev-x")}).api_tokens({nameless})).ok());
+  ASSERT_OK_AND_ASSIGN(no_device, store().get_device("dev-x"));
+  EXPECT_FALSE(no_device.has_value());
+}
+
 TEST_P(StoreConformanceTest, MissingKeysReadAsNullopt) {
   ASSERT_OK(store().apply(Batch()
                               .devices({make_device("dev-a")})
@@ -459,7 +497,8 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .sites = {make_site("bldg-017")},
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {make_rollout("ro-1")},
-      .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")}};
+      .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
+      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)}};
   ASSERT_OK(store().apply(batch));
 
   ASSERT_OK_AND_ASSIGN(devices, store().list_devices());
@@ -472,6 +511,8 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
   EXPECT_EQ(rollouts, batch.rollouts);
   ASSERT_OK_AND_ASSIGN(deployments, store().list_deployments("ro-1"));
   EXPECT_EQ(deployments, batch.deployments);
+  ASSERT_OK_AND_ASSIGN(tokens, store().list_api_tokens());
+  EXPECT_EQ(tokens, batch.api_tokens);
 }
 
 // Batches arrive in any key order and mix new keys with stored ones; every key must end up
@@ -552,7 +593,8 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .sites = {make_site("bldg-017")},
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {ro1, make_rollout("ro-2")},
-      .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")}};
+      .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")},
+      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)}};
   Status st = store().apply(failing);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << st.error().to_string();
@@ -569,6 +611,8 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
   EXPECT_EQ(deployments, std::vector<Deployment>{make_deployment("ro-1", "dev-a")});
   ASSERT_OK_AND_ASSIGN(ro2, store().list_deployments("ro-2"));
   EXPECT_TRUE(ro2.empty());
+  ASSERT_OK_AND_ASSIGN(tokens, store().list_api_tokens());
+  EXPECT_TRUE(tokens.empty());
 
   // A record failing at the start of a batch, and the store still working afterwards.
   Status first_fails = store().apply(Batch().devices({make_device("")}).sites({make_site("x")}));
@@ -727,7 +771,8 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .sites = {make_site("bldg-017")},
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {make_rollout("ro-1")},
-      .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")}};
+      .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
+      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)}};
   {
     ASSERT_OK_AND_ASSIGN(store, open_sqlite_store(path));
     ASSERT_OK(store->apply(batch));

@@ -141,6 +141,7 @@ class MemoryStore final : public Store {
     deployments_.upsert_all(batch.deployments, [](const Deployment& d) {
       return PairKey{d.rollout_id, d.device_id};
     });
+    for (const auto& t : batch.api_tokens) api_tokens_.insert_or_assign(t.id, t);
     return ok_status();
   }
 
@@ -165,6 +166,11 @@ class MemoryStore final : public Store {
                                                    std::string_view device_id) override {
     std::lock_guard lock(mu_);
     return found(deployments_.find(ViewKey{rollout_id, device_id}));
+  }
+
+  Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
+    std::lock_guard lock(mu_);
+    return find_value(api_tokens_, id);
   }
 
   Result<std::vector<Device>> list_devices() override {
@@ -196,6 +202,11 @@ class MemoryStore final : public Store {
     return out;
   }
 
+  Result<std::vector<ApiToken>> list_api_tokens() override {
+    std::lock_guard lock(mu_);
+    return all_values(api_tokens_);
+  }
+
   Status delete_artifact(std::string_view name, std::string_view version) override {
     std::lock_guard lock(mu_);
     auto it = artifacts_.find(ViewKey{name, version});
@@ -222,6 +233,7 @@ class MemoryStore final : public Store {
   std::map<std::string, Rollout, std::less<>> rollouts_;                // GUARDED_BY(mu_)
   IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_;  // GUARDED_BY(mu_)
   std::map<std::string, uint64_t, std::less<>> sequences_;              // GUARDED_BY(mu_)
+  std::map<std::string, ApiToken, std::less<>> api_tokens_;             // GUARDED_BY(mu_)
 };
 
 }  // namespace

@@ -2,7 +2,7 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 2, kept in PRAGMA user_version):
+// On-disk layout (schema version 3, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -11,6 +11,7 @@
 //   deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc,
 //                PK(rollout_id, device_id))                                 WITHOUT ROWID
 //   sequences   (name PK, value)                                            WITHOUT ROWID
+//   api_tokens  (id PK, doc)                                                WITHOUT ROWID
 // Enums are stored by their codec names, timestamps as milliseconds since the epoch.
 #include <sqlite3.h>
 
@@ -79,6 +80,13 @@ CREATE TABLE deployments (
 CREATE TABLE sequences (
   name  TEXT NOT NULL PRIMARY KEY,
   value INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+    // 3: operator API tokens (the secret's hash, never the secret).
+    R"sql(
+CREATE TABLE api_tokens (
+  id  TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+  doc TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
 };
@@ -199,9 +207,10 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 // The statements the store runs, prepared once when it opens.
 struct Statements {
   StmtPtr begin, commit, rollback;
-  StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment;
-  StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment;
-  StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments;
+  StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment, put_api_token;
+  StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment, get_api_token;
+  StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments,
+      list_api_tokens;
   StmtPtr delete_artifact, next_sequence;
 };
 
@@ -253,6 +262,12 @@ class SqliteStore final : public Store {
                                 device_id);
   }
 
+  Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
+    std::lock_guard lock(mu_);
+    return read_one<ApiToken>(st_.get_api_token.get(), &api_token_from_json, "api_tokens",
+                              std::string(id), id);
+  }
+
   Result<std::vector<Device>> list_devices() override {
     std::lock_guard lock(mu_);
     return read_all<Device>(st_.list_devices.get(), &device_from_json, "devices");
@@ -273,6 +288,11 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     return read_all<Deployment>(st_.list_deployments.get(), &deployment_from_json, "deployments",
                                 rollout_id);
+  }
+
+  Result<std::vector<ApiToken>> list_api_tokens() override {
+    std::lock_guard lock(mu_);
+    return read_all<ApiToken>(st_.list_api_tokens.get(), &api_token_from_json, "api_tokens");
   }
 
   Status delete_artifact(std::string_view name, std::string_view version) override {
@@ -353,6 +373,12 @@ class SqliteStore final : public Store {
                            d.stratum, std::string_view(to_string(d.state)),
                            int64_t{d.updated_at.time_since_epoch().count()}, doc);
         return check(rc, [&] { return "deployment '" + d.rollout_id + "/" + d.device_id + "'"; });
+      });
+    }
+    if (st.ok()) {
+      st = write_rows(batch.api_tokens, [this](const ApiToken& t, const std::string& doc) {
+        const int rc = run(st_.put_api_token.get(), t.id, doc);
+        return check(rc, [&] { return "api token '" + t.id + "'"; });
       });
     }
     return st;
@@ -479,12 +505,17 @@ Result<Statements> prepare_statements(sqlite3* db) {
        "ON CONFLICT (rollout_id, device_id) DO UPDATE SET stage = excluded.stage, "
        "stratum = excluded.stratum, state = excluded.state, updated_at = excluded.updated_at, "
        "doc = excluded.doc"},
+      {&st.put_api_token,
+       "INSERT INTO api_tokens (id, doc) VALUES (?1, ?2) "
+       "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},
       {&st.get_site, "SELECT doc FROM sites WHERE name = ?1"},
       {&st.get_artifact, "SELECT doc FROM artifacts WHERE name = ?1 AND version = ?2"},
       {&st.get_rollout, "SELECT doc FROM rollouts WHERE id = ?1"},
       {&st.get_deployment, "SELECT doc FROM deployments WHERE rollout_id = ?1 AND device_id = ?2"},
+      {&st.get_api_token, "SELECT doc FROM api_tokens WHERE id = ?1"},
       {&st.list_devices, "SELECT id, doc FROM devices ORDER BY id"},
+      {&st.list_api_tokens, "SELECT id, doc FROM api_tokens ORDER BY id"},
       {&st.list_sites, "SELECT name, doc FROM sites ORDER BY name"},
       {&st.list_artifacts,
        "SELECT name || '@' || version, doc FROM artifacts ORDER BY name, version"},

@@ -6,15 +6,14 @@
 #include "model/codec_json.h"
 #include "rollout/deployment_machine.h"
 #include "security/crypto.h"
+#include "transport/http/json_body.h"
 
 namespace drover::http {
 namespace {
 
 using nlohmann::json;
 
-Response ok_json(const json& j) {
-  return Response::json(200, j.dump(-1, ' ', false, json::error_handler_t::replace));
-}
+Response ok_json(const json& j) { return json_response(200, j); }
 
 std::string read_bytes(const JsonReader& r, const char* key) {
   return r.take(key, security::from_base64url(r.str(key)));
@@ -22,16 +21,9 @@ std::string read_bytes(const JsonReader& r, const char* key) {
 
 // The device the request's bearer token speaks for.
 Result<std::string> bearer_device(DeviceAuth& auth, const Request& req) {
-  const std::string_view header = req.header("Authorization");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (!header.starts_with(kBearer))
-    return Error{ErrorCode::kUnauthenticated, "an Authorization: Bearer token is required"};
-  return auth.authorize(header.substr(kBearer.size()));
-}
-
-template <typename T, typename Fn>
-Result<T> parse_body(const Request& req, Fn&& fn) {
-  return parse_json_document<T>(req.body, "body", std::forward<Fn>(fn));
+  auto token = bearer_token(req);
+  if (!token.ok()) return token.error();
+  return auth.authorize(*token);
 }
 
 }  // namespace

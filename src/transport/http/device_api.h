@@ -7,14 +7,10 @@
 #include "base/result.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
+#include "transport/http/errors.h"
 #include "transport/http/router.h"
 
 namespace drover::http {
-
-// The HTTP status that answers an error of this kind (400, 401, 403, 404, 409, 500, 503).
-int http_status(ErrorCode code);
-// The JSON error response for `e`: {"error": {"code": "<error_code_name>", "message"}}.
-Response error_response(const Error& e);
 
 void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service);
 

@@ -1,5 +1,7 @@
 #include "transport/http/router.h"
 
+#include <algorithm>
+
 namespace drover::http {
 namespace {
 
@@ -28,6 +30,56 @@ bool is_param(std::string_view segment) {
 }
 
 }  // namespace
+
+Result<Query> Query::parse(std::string_view query) {
+  Query q;
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t end = query.find('&', start);
+    if (end == std::string_view::npos) end = query.size();
+    std::string part(query.substr(start, end - start));
+    start = end + 1;
+    if (part.empty()) continue;
+    std::replace(part.begin(), part.end(), '+', ' ');
+    const size_t eq = part.find('=');
+    std::string key, value;
+    if (!percent_decode(std::string_view(part).substr(0, eq), key) ||
+        (eq != std::string::npos &&
+         !percent_decode(std::string_view(part).substr(eq + 1), value))) {
+      return invalid_argument("query: malformed percent-encoding");
+    }
+    q.values_.emplace_back(std::move(key), std::move(value));
+  }
+  return q;
+}
+
+bool Query::has(std::string_view key) const {
+  return std::any_of(values_.begin(), values_.end(),
+                     [&](const auto& kv) { return kv.first == key; });
+}
+
+std::string_view Query::get(std::string_view key) const {
+  for (const auto& [k, v] : values_) {
+    if (k == key) return v;
+  }
+  return {};
+}
+
+std::vector<std::string> Query::all(std::string_view key) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : values_) {
+    if (k == key) out.push_back(v);
+  }
+  return out;
+}
+
+Status Query::allow_only(std::initializer_list<std::string_view> known) const {
+  for (const auto& [k, v] : values_) {
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      return invalid_argument("query: unknown parameter '" + k + "'");
+  }
+  return ok_status();
+}
 
 std::string_view Params::get(std::string_view name) const {
   for (const auto& [key, value] : values_) {

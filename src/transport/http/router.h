@@ -7,11 +7,13 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/result.h"
 #include "transport/http/server.h"
 
 namespace drover::http {
@@ -30,6 +32,26 @@ class Params {
 
 // Decodes %XX escapes; false on a malformed escape or an encoded NUL.
 bool percent_decode(std::string_view in, std::string& out);
+
+// A query string ("a=1&b=x%20y&b=z"), decoded as application/x-www-form-urlencoded ('+' is a
+// space). A key may repeat; a key without '=' has the value "".
+class Query {
+ public:
+  // kInvalidArgument for a malformed escape or an encoded NUL.
+  static Result<Query> parse(std::string_view query);
+
+  bool has(std::string_view key) const;
+  // The first value of `key`, or "".
+  std::string_view get(std::string_view key) const;
+  // Every value of `key`, in order.
+  std::vector<std::string> all(std::string_view key) const;
+  // kInvalidArgument naming the first key not in `known` (a misspelt filter must not
+  // silently match everything).
+  Status allow_only(std::initializer_list<std::string_view> known) const;
+
+ private:
+  std::vector<std::pair<std::string, std::string>> values_;
+};
 
 class Router {
  public:

@@ -294,7 +294,16 @@ void Session::read_header() {
 void Session::on_header(beast::error_code ec) {
   disarm();
   if (ec) return refuse_after_read_error(ec);
-  arm(server_.options().body_timeout);
+  Duration body_timeout = server_.options().body_timeout;
+  const auto& head = parser_->get();
+  for (const auto& large : server_.options().large_bodies) {
+    if (head.method_string() == large.method && head.target().starts_with(large.path_prefix)) {
+      parser_->body_limit(large.max_bytes);
+      body_timeout = large.timeout;
+      break;
+    }
+  }
+  arm(body_timeout);
   bhttp::async_read(
       stream_, buffer_, *parser_,
       [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });

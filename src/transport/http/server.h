@@ -76,6 +76,16 @@ struct ServerOptions {
   Duration body_timeout = seconds(30);
   Duration idle_timeout = seconds(60);  // a keep-alive connection waiting for its next request
   Duration drain_timeout = seconds(10);
+  // Routes that take larger bodies than max_body_bytes (artifact uploads): a request whose
+  // method matches and whose path starts with `path_prefix` may send up to `max_bytes`,
+  // within `timeout`. The first match wins.
+  struct LargeBody {
+    std::string method;
+    std::string path_prefix;
+    size_t max_bytes = 0;
+    Duration timeout{0};
+  };
+  std::vector<LargeBody> large_bodies;
   // Called once per request the handler answered, on the I/O thread; must be thread-safe and
   // quick. Empty: no access log.
   std::function<void(const AccessRecord&)> access_log;

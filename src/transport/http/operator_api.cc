@@ -1,0 +1,455 @@
+#include "transport/http/operator_api.h"
+
+#include <charconv>
+#include <limits>
+
+#include "base/units.h"
+#include "model/codec_json.h"
+#include "rollout/planner.h"
+#include "transport/http/errors.h"
+#include "transport/http/json_body.h"
+
+namespace drover::http {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxPage = 1000;
+
+Response ok_json(const json& j) { return json_response(200, j); }
+
+int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
+
+// A handler that runs only for a token of at least `role`.
+template <typename Fn>
+Router::RouteHandler guarded(OperatorTokens& tokens, Role role, Fn fn) {
+  return [&tokens, role, fn = std::move(fn)](const Request& req, const Params& params) {
+    auto text = bearer_token(req);
+    if (!text.ok()) return error_response(text.error());
+    auto token = tokens.authenticate(*text);
+    if (!token.ok()) return error_response(token.error());
+    if (token->role < role) {
+      return error_response({ErrorCode::kPermissionDenied,
+                             std::string("this needs the ") + to_string(role) + " role; token '" +
+                                 token->name + "' is " + to_string(token->role)});
+    }
+    return fn(req, params, *token);
+  };
+}
+
+Result<Query> query_of(const Request& req, std::initializer_list<std::string_view> known) {
+  auto q = Query::parse(req.query());
+  if (!q.ok()) return q.error();
+  DROVER_TRY(q->allow_only(known));
+  return q;
+}
+
+Result<size_t> page_limit(const Query& q) {
+  if (!q.has("limit")) return size_t{100};
+  const std::string_view text = q.get("limit");
+  size_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n == 0 || n > kMaxPage) {
+    return invalid_argument("limit must be a number from 1 to " + std::to_string(kMaxPage));
+  }
+  return n;
+}
+
+Result<std::optional<bool>> optional_bool(const Query& q, std::string_view key) {
+  if (!q.has(key)) return std::optional<bool>();
+  if (q.get(key) == "true") return std::optional<bool>(true);
+  if (q.get(key) == "false") return std::optional<bool>(false);
+  return invalid_argument(std::string(key) + " must be true or false");
+}
+
+json counts_json(const StateCounts& c) {
+  json out = json::object();
+  for (size_t i = 0; i < kDeploymentStateCount; ++i) {
+    if (c.n[i] > 0) out[to_string(static_cast<DeploymentState>(i))] = c.n[i];
+  }
+  return out;
+}
+
+json token_json(const ApiToken& t) {
+  json j = {{"id", t.id},
+            {"name", t.name},
+            {"role", to_string(t.role)},
+            {"created_at", ms(t.created_at)}};
+  j["expires_at"] = t.expires_at == Timestamp{} ? json(nullptr) : json(ms(t.expires_at));
+  j["revoked_at"] = t.revoked_at == Timestamp{} ? json(nullptr) : json(ms(t.revoked_at));
+  return j;
+}
+
+json rollout_summary_json(const Rollout& r) {
+  return {{"id", r.id},
+          {"name", r.plan.name},
+          {"artifact", r.plan.artifact_name + "@" + r.plan.artifact_version},
+          {"state", to_string(r.state)},
+          {"stage", r.stages.empty() ? json(nullptr) : json(r.plan.stages[r.stage].name)},
+          {"targets", r.targets},
+          {"created_at", ms(r.created_at)}};
+}
+
+// The rollout's record with its live progress, stage by stage and stratum by stratum.
+Response rollout_status(RolloutEngine& engine, const std::string& id) {
+  auto r = engine.get(id);
+  if (!r.ok()) return error_response(r.error());
+  json out = rollout_json(*r);
+  auto progress = engine.progress(id);
+  if (!progress.ok()) {
+    // Not loaded: a rollout that ended long ago; its record is all there is.
+    out["progress"] = nullptr;
+    return ok_json(out);
+  }
+  json stages = json::array();
+  for (size_t i = 0; i < progress->per_stage.size(); ++i) {
+    const StateCounts& c = progress->per_stage[i];
+    stages.push_back({{"name", r->plan.stages[i].name},
+                      {"devices", c.total()},
+                      {"finished", c.finished()},
+                      {"in_flight", c.in_flight()},
+                      {"states", counts_json(c)}});
+  }
+  json strata = json::array();
+  for (const StratumProgress& s : progress->strata) {
+    strata.push_back({{"key", s.key},
+                      {"hardware_revision", s.hardware_revision},
+                      {"site", s.site},
+                      {"connectivity", s.connectivity},
+                      {"halted", s.halted},
+                      {"successes", s.successes},
+                      {"failures", s.failures},
+                      {"devices", s.counts.total()},
+                      {"states", counts_json(s.counts)}});
+  }
+  out["progress"] = {{"devices", progress->total.total()},
+                     {"finished", progress->total.finished()},
+                     {"in_flight", progress->total.in_flight()},
+                     {"states", counts_json(progress->total)},
+                     {"stages", stages},
+                     {"strata", strata}};
+  return ok_json(out);
+}
+
+// What starting `plan` now would do, computed as start() does, without writing anything.
+Response plan_preview(Store& store, const RolloutPlan& plan) {
+  if (auto st = validate(plan); !st.ok()) return error_response(st.error());
+  auto art = store.get_artifact(plan.artifact_name, plan.artifact_version);
+  if (!art.ok()) return error_response(art.error());
+  if (!art->has_value()) {
+    return error_response(
+        {ErrorCode::kFailedPrecondition,
+         "artifact " + plan.artifact_name + "@" + plan.artifact_version + " is not uploaded"});
+  }
+  auto devices = store.list_devices();
+  if (!devices.ok()) return error_response(devices.error());
+  // Stage sizes and strata depend on counts only; the id merely shuffles who goes first.
+  const TargetSet t = plan_targets(plan, **art, *devices, "preview");
+  std::map<std::string, uint32_t> strata;
+  for (const Deployment& d : t.deployments) ++strata[d.stratum];
+  json stages = json::array();
+  uint32_t cumulative = 0;
+  for (size_t i = 0; i < t.stage_sizes.size(); ++i) {
+    cumulative += t.stage_sizes[i];
+    stages.push_back(
+        {{"name", plan.stages[i].name}, {"adds", t.stage_sizes[i]}, {"cumulative", cumulative}});
+  }
+  json strata_json = json::array();
+  for (const auto& [key, n] : strata) strata_json.push_back({{"key", key}, {"devices", n}});
+  json excluded = json::array();
+  for (const ExcludedDevice& e : t.excluded) {
+    if (excluded.size() == 100) break;
+    excluded.push_back({{"device_id", e.device_id}, {"reason", e.reason}});
+  }
+  return ok_json({{"targets", t.deployments.size()},
+                  {"already_current", t.already_current},
+                  {"excluded_count", t.excluded.size()},
+                  {"excluded", excluded},
+                  {"stages", stages},
+                  {"strata", strata_json}});
+}
+
+// The fields an operator sets on a device; the rest (key, enrollment, inventory, state) is
+// the device's own business.
+struct DeviceAttributes {
+  std::string device_type, hardware_revision, site, connectivity;
+  std::vector<std::string> tags;
+};
+
+void add_devices(Router& router, OperatorServices s) {
+  router.add(
+      "GET", "/api/v1/devices",
+      guarded(s.tokens, Role::kViewer, [s](const Request& req, const Params&, const ApiToken&) {
+        auto q = query_of(req, {"device_type", "hardware_revision", "site", "connectivity", "tag",
+                                "enrollment", "decommissioned", "after", "limit"});
+        if (!q.ok()) return error_response(q.error());
+        DeviceQuery query;
+        query.filter.device_types = q->all("device_type");
+        query.filter.hardware_revisions = q->all("hardware_revision");
+        query.filter.sites = q->all("site");
+        query.filter.connectivity = q->all("connectivity");
+        query.filter.tags = q->all("tag");
+        if (q->has("enrollment")) {
+          auto e = parse_enrollment(q->get("enrollment"));
+          if (!e.ok()) return error_response(e.error());
+          query.enrollment = *e;
+        }
+        auto decommissioned = optional_bool(*q, "decommissioned");
+        if (!decommissioned.ok()) return error_response(decommissioned.error());
+        query.decommissioned = *decommissioned;
+        query.after = std::string(q->get("after"));
+        auto limit = page_limit(*q);
+        if (!limit.ok()) return error_response(limit.error());
+        query.limit = *limit;
+        const DevicePage page = s.devices.list(query);
+        json devices = json::array();
+        for (const Device& d : page.devices) devices.push_back(device_json(d));
+        return ok_json({{"devices", devices},
+                        {"matched", page.matched},
+                        {"next", page.next.empty() ? json(nullptr) : json(page.next)}});
+      }));
+
+  router.add(
+      "GET", "/api/v1/devices/{id}",
+      guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
+        auto d = s.devices.device(p.get("id"));
+        if (!d) {
+          return error_response(not_found("unknown device '" + std::string(p.get("id")) + "'"));
+        }
+        return ok_json(device_json(*d));
+      }));
+
+  // Registers a device, or changes the attributes of a known one.
+  router.add(
+      "PUT", "/api/v1/devices/{id}",
+      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
+        auto attrs = parse_body<DeviceAttributes>(req, [](const JsonReader& r) {
+          r.allow_only({"device_type", "hardware_revision", "site", "connectivity", "tags"});
+          return DeviceAttributes{r.str("device_type"), r.str("hardware_revision"),
+                                  r.str_or("site", ""), r.str_or("connectivity", ""),
+                                  r.strings_or_empty("tags")};
+        });
+        if (!attrs.ok()) return error_response(attrs.error());
+        auto set = [&](Device& d) {
+          d.device_type = attrs->device_type;
+          d.hardware_revision = attrs->hardware_revision;
+          d.site = attrs->site;
+          d.connectivity = attrs->connectivity;
+          d.tags = attrs->tags;
+          return ok_status();
+        };
+        const std::string id(p.get("id"));
+        auto changed = s.devices.update(id, set);
+        if (changed.ok()) return ok_json(device_json(*changed));
+        if (changed.error().code != ErrorCode::kNotFound) return error_response(changed.error());
+        Device fresh;
+        fresh.id = id;
+        (void)set(fresh);
+        if (auto st = s.devices.provision({fresh}); !st.ok()) return error_response(st.error());
+        auto created = s.devices.device(id);
+        return json_response(201, device_json(created ? *created : fresh));
+      }));
+
+  auto decision = [s](Status (DeviceAuth::*decide)(std::string_view)) {
+    return guarded(s.tokens, Role::kOperator,
+                   [s, decide](const Request&, const Params& p, const ApiToken&) {
+                     if (auto st = (s.auth.*decide)(p.get("id")); !st.ok())
+                       return error_response(st.error());
+                     return ok_json(device_json(*s.devices.device(p.get("id"))));
+                   });
+  };
+  router.add("POST", "/api/v1/devices/{id}/accept", decision(&DeviceAuth::accept));
+  router.add("POST", "/api/v1/devices/{id}/reject", decision(&DeviceAuth::reject));
+  router.add(
+      "POST", "/api/v1/devices/{id}/decommission",
+      guarded(s.tokens, Role::kOperator, [s](const Request&, const Params& p, const ApiToken&) {
+        auto d = s.devices.decommission(p.get("id"));
+        if (!d.ok()) return error_response(d.error());
+        return ok_json(device_json(*d));
+      }));
+}
+
+void add_sites(Router& router, OperatorServices s) {
+  router.add("GET", "/api/v1/sites",
+             guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
+               auto sites = s.store.list_sites();
+               if (!sites.ok()) return error_response(sites.error());
+               json out = json::array();
+               for (const Site& site : *sites) out.push_back(site_json(site));
+               return ok_json({{"sites", out}});
+             }));
+  router.add(
+      "PUT", "/api/v1/sites/{name}",
+      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
+        auto site = parse_body<Site>(req, [&p](const JsonReader& r) {
+          Site out = read_site(r);
+          if (out.name != p.get("name")) r.fail("name", "must match the path");
+          return out;
+        });
+        if (!site.ok()) return error_response(site.error());
+        WriteBatch batch;
+        batch.sites.push_back(*site);
+        if (auto st = s.store.apply(batch); !st.ok()) return error_response(st.error());
+        s.engine.site_changed(*site);
+        return ok_json(site_json(*site));
+      }));
+}
+
+// PUT /api/v1/artifacts/{name}/{version}?device_type=..&hardware_revision=..&depends=c:>=1.2
+// with the content as the body.
+Result<Artifact> artifact_metadata(const Request& req, const Params& p) {
+  auto q = query_of(req, {"device_type", "hardware_revision", "depends", "sha256"});
+  if (!q.ok()) return q.error();
+  Artifact a;
+  a.name = std::string(p.get("name"));
+  a.version = std::string(p.get("version"));
+  a.device_types = q->all("device_type");
+  a.hardware_revisions = q->all("hardware_revision");
+  for (const std::string& dep : q->all("depends")) {
+    const size_t colon = dep.find(':');
+    if (colon == std::string::npos || colon == 0) {
+      return invalid_argument("depends must be COMPONENT:CONSTRAINT, got '" + dep + "'");
+    }
+    a.depends.push_back({dep.substr(0, colon), dep.substr(colon + 1)});
+  }
+  return a;
+}
+
+void add_artifacts(Router& router, OperatorServices s) {
+  router.add("GET", "/api/v1/artifacts",
+             guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
+               auto all = s.artifacts.list();
+               if (!all.ok()) return error_response(all.error());
+               json out = json::array();
+               for (const Artifact& a : *all) out.push_back(artifact_json(a));
+               return ok_json({{"artifacts", out}});
+             }));
+  router.add(
+      "GET", "/api/v1/artifacts/{name}/{version}",
+      guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
+        auto a = s.artifacts.get(p.get("name"), p.get("version"));
+        if (!a.ok()) return error_response(a.error());
+        return ok_json(artifact_json(*a));
+      }));
+  router.add(
+      "PUT", "/api/v1/artifacts/{name}/{version}",
+      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
+        auto meta = artifact_metadata(req, p);
+        if (!meta.ok()) return error_response(meta.error());
+        auto q = Query::parse(req.query());
+        auto stored = s.artifacts.upload(std::move(*meta), req.body, q->get("sha256"));
+        if (!stored.ok()) return error_response(stored.error());
+        return json_response(201, artifact_json(*stored));
+      }));
+  router.add(
+      "DELETE", "/api/v1/artifacts/{name}/{version}",
+      guarded(s.tokens, Role::kOperator, [s](const Request&, const Params& p, const ApiToken&) {
+        if (auto st = s.artifacts.remove(p.get("name"), p.get("version")); !st.ok())
+          return error_response(st.error());
+        return Response::json(204, "");
+      }));
+}
+
+void add_rollouts(Router& router, OperatorServices s) {
+  router.add("GET", "/api/v1/rollouts",
+             guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
+               auto all = s.store.list_rollouts();
+               if (!all.ok()) return error_response(all.error());
+               json out = json::array();
+               for (const Rollout& r : *all) out.push_back(rollout_summary_json(r));
+               return ok_json({{"rollouts", out}});
+             }));
+  router.add(
+      "POST", "/api/v1/rollouts",
+      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params&, const ApiToken&) {
+        auto plan = parse_body<RolloutPlan>(req, [](const JsonReader& r) { return read_plan(r); });
+        if (!plan.ok()) return error_response(plan.error());
+        auto created = s.engine.create(std::move(*plan));
+        if (!created.ok()) return error_response(created.error());
+        return json_response(201, rollout_json(*created));
+      }));
+  // Changes nothing, so a viewer may ask.
+  router.add(
+      "POST", "/api/v1/rollouts/plan",
+      guarded(s.tokens, Role::kViewer, [s](const Request& req, const Params&, const ApiToken&) {
+        auto plan = parse_body<RolloutPlan>(req, [](const JsonReader& r) { return read_plan(r); });
+        if (!plan.ok()) return error_response(plan.error());
+        return plan_preview(s.store, *plan);
+      }));
+  router.add(
+      "GET", "/api/v1/rollouts/{id}",
+      guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
+        return rollout_status(s.engine, std::string(p.get("id")));
+      }));
+  using Action = Status (RolloutEngine::*)(const std::string&);
+  const std::pair<const char*, Action> actions[] = {
+      {"start", &RolloutEngine::start},       {"pause", &RolloutEngine::pause},
+      {"resume", &RolloutEngine::resume},     {"abort", &RolloutEngine::abort},
+      {"rollback", &RolloutEngine::rollback},
+  };
+  for (const auto& [verb, action] : actions) {
+    router.add("POST", std::string("/api/v1/rollouts/{id}/") + verb,
+               guarded(s.tokens, Role::kOperator,
+                       [s, action = action](const Request&, const Params& p, const ApiToken&) {
+                         const std::string id(p.get("id"));
+                         if (auto st = (s.engine.*action)(id); !st.ok())
+                           return error_response(st.error());
+                         return rollout_status(s.engine, id);
+                       }));
+  }
+}
+
+void add_tokens(Router& router, OperatorServices s) {
+  router.add(
+      "GET", "/api/v1/whoami",
+      guarded(s.tokens, Role::kViewer, [](const Request&, const Params&, const ApiToken& me) {
+        return ok_json(token_json(me));
+      }));
+  router.add("GET", "/api/v1/tokens",
+             guarded(s.tokens, Role::kAdmin, [s](const Request&, const Params&, const ApiToken&) {
+               auto all = s.tokens.list();
+               if (!all.ok()) return error_response(all.error());
+               json out = json::array();
+               for (const ApiToken& t : *all) out.push_back(token_json(t));
+               return ok_json({{"tokens", out}});
+             }));
+  struct NewToken {
+    std::string name;
+    Role role;
+    Duration lifetime;
+  };
+  router.add(
+      "POST", "/api/v1/tokens",
+      guarded(s.tokens, Role::kAdmin, [s](const Request& req, const Params&, const ApiToken&) {
+        auto body = parse_body<NewToken>(req, [](const JsonReader& r) {
+          r.allow_only({"name", "role", "lifetime"});
+          NewToken t{r.str("name"), r.take("role", parse_role(r.str("role"))), Duration(0)};
+          if (r.has("lifetime")) t.lifetime = r.duration("lifetime");
+          return t;
+        });
+        if (!body.ok()) return error_response(body.error());
+        auto created = s.tokens.create(body->name, body->role, body->lifetime);
+        if (!created.ok()) return error_response(created.error());
+        json out = token_json(created->record);
+        out["token"] = created->text;
+        return json_response(201, out);
+      }));
+  router.add("POST", "/api/v1/tokens/{id}/revoke",
+             guarded(s.tokens, Role::kAdmin, [s](const Request&, const Params& p, const ApiToken&) {
+               auto t = s.tokens.revoke(p.get("id"));
+               if (!t.ok()) return error_response(t.error());
+               return ok_json(token_json(*t));
+             }));
+}
+
+}  // namespace
+
+void add_operator_api(Router& router, OperatorServices services) {
+  add_devices(router, services);
+  add_sites(router, services);
+  add_artifacts(router, services);
+  add_rollouts(router, services);
+  add_tokens(router, services);
+}
+
+}  // namespace drover::http

@@ -1,0 +1,29 @@
+// The operator API, /api/v1 (docs/api/operator.md): devices, sites, artifacts, rollouts and
+// API tokens, for the `drover` CLI, the dashboard and scripts. Every request carries
+// "Authorization: Bearer <API token>"; the token's role decides what it may do: a viewer
+// reads, an operator also changes the fleet, an admin also manages tokens. Authentication
+// comes before everything else (401), then the role (403), then the request itself.
+#pragma once
+
+#include "fleet/artifact_service.h"
+#include "fleet/device_auth.h"
+#include "fleet/device_service.h"
+#include "fleet/operator_tokens.h"
+#include "rollout/engine.h"
+#include "store/store.h"
+#include "transport/http/router.h"
+
+namespace drover::http {
+
+struct OperatorServices {
+  OperatorTokens& tokens;
+  DeviceService& devices;
+  DeviceAuth& auth;
+  ArtifactService& artifacts;
+  RolloutEngine& engine;
+  Store& store;
+};
+
+void add_operator_api(Router& router, OperatorServices services);
+
+}  // namespace drover::http
