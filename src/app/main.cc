@@ -13,6 +13,7 @@
 #include <string>
 
 #include "app/demo_scenario.h"
+#include "app/remote.h"
 #include "app/serve.h"
 #include "base/units.h"
 #include "sim/simulator.h"
@@ -188,10 +189,13 @@ int main(int argc, char** argv) {
   token_create->add_option("--role", token_args.role, "admin, operator or viewer");
   token_create->add_option("--lifetime", token_args.lifetime, "e.g. 90d; default: no expiry");
 
+  drover::app::RemoteCommands remote(app, *rollout, *token);
+
   CLI11_PARSE(app, argc, argv);
 
   if (serve->parsed()) return drover::app::run_serve(serve_args);
   if (token_create->parsed()) return drover::app::run_token_create(token_args);
+  if (remote.parsed()) return remote.run();
 
   if (sim->parsed() || plan->parsed()) {
     SimArgs& a = sim->parsed() ? sim_args : plan_args;

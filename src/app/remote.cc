@@ -1,0 +1,560 @@
+#include "app/remote.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/units.h"
+#include "security/crypto.h"
+#include "transport/http/client.h"
+
+namespace drover::app {
+namespace {
+
+using nlohmann::json;
+
+// Prints rows as aligned columns, the first row being the header.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> width(rows.front().size(), 0);
+  for (const auto& row : rows) {
+    for (size_t i = 0; i < row.size(); ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(width[i] - row[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+std::string text_of(const json& j) {
+  if (j.is_null()) return "-";
+  if (j.is_string()) return j.get<std::string>();
+  return j.dump();
+}
+
+std::string time_of(const json& ms) {
+  if (!ms.is_number_integer() || ms.get<int64_t>() == 0) return "-";
+  return format_utc_timestamp(Timestamp(Duration(ms.get<int64_t>())));
+}
+
+std::string format_bytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(units)) {
+    v /= 1024;
+    ++u;
+  }
+  char out[32];
+  std::snprintf(out, sizeof out, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return out;
+}
+
+std::string counts_text(const json& states) {
+  std::string out;
+  for (const auto& [state, n] : states.items()) {
+    if (!out.empty()) out += " ";
+    out += state + "=" + n.dump();
+  }
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+constexpr const char* kDefaultServer = "http://127.0.0.1:8480";
+
+struct RemoteCommands::State {
+  std::string server;  // --server, else DROVER_SERVER, else kDefaultServer
+  std::string token;   // --token, else DROVER_TOKEN
+  bool json_out = false;
+
+  struct Verb {
+    CLI::App* cmd;
+    std::function<int(State&)> run;
+  };
+  std::vector<Verb> verbs;
+
+  // Verb arguments (only one verb runs per process, so they can share fields).
+  std::string id, name, version, file, revision, site, connectivity, type, enrollment,
+      decommissioned;
+  std::vector<std::string> tags, device_types, hardware_revisions, depends;
+  size_t limit = 100;
+  bool all = false, start = false, dry_run = false;
+
+  std::unique_ptr<http::HttpClient> client;
+
+  void add_common(CLI::App* cmd) {
+    // Not CLI11's envname: every verb binds these same fields, and the environment would be
+    // applied through the options of verbs that were not given, over the command line.
+    cmd->add_option(
+        "--server", server,
+        "server URL (default: $DROVER_SERVER, else " + std::string(kDefaultServer) + ")");
+    cmd->add_option("--token", token, "API token (default: $DROVER_TOKEN)");
+    cmd->add_flag("--json", json_out, "print the API's JSON");
+  }
+  CLI::App* verb(CLI::App& parent, const char* name_, const char* help,
+                 std::function<int(State&)> run) {
+    CLI::App* cmd = parent.add_subcommand(name_, help);
+    add_common(cmd);
+    verbs.push_back({cmd, std::move(run)});
+    return cmd;
+  }
+
+  // Calls the API; prints the error and returns std::nullopt on failure.
+  std::optional<json> call(const std::string& method, const std::string& target,
+                           const std::string& body = {}, const std::string& content_type = {}) {
+    if (!client) {
+      auto made = http::HttpClient::create(server);
+      if (!made.ok()) {
+        std::fprintf(stderr, "drover: %s\n", made.error().message.c_str());
+        return std::nullopt;
+      }
+      client = std::move(*made);
+    }
+    http::Headers headers;
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    if (!content_type.empty()) headers.emplace_back("Content-Type", content_type);
+    auto response = client->request(method, target, body, headers);
+    if (!response.ok()) {
+      std::fprintf(stderr, "drover: %s (is the server at %s running?)\n",
+                   response.error().message.c_str(), server.c_str());
+      return std::nullopt;
+    }
+    json doc = response->body.empty() ? json(nullptr) : json::parse(response->body, nullptr, false);
+    if (response->status >= 400) {
+      std::string message = response->body;
+      if (doc.is_object() && doc.contains("error")) {
+        message = text_of(doc["error"].value("code", json("error"))) + ": " +
+                  text_of(doc["error"].value("message", json("")));
+      }
+      std::fprintf(stderr, "drover: %s (HTTP %d)\n", message.c_str(), response->status);
+      if (response->status == 401 && token.empty())
+        std::fprintf(stderr, "drover: give a token with --token or DROVER_TOKEN\n");
+      return std::nullopt;
+    }
+    if (doc.is_discarded()) {
+      std::fprintf(stderr, "drover: the server's answer is not JSON\n");
+      return std::nullopt;
+    }
+    return doc;
+  }
+
+  // Prints `doc` as JSON when asked, else with `table`.
+  int show(const std::optional<json>& doc, const std::function<void(const json&)>& table) {
+    if (!doc) return 1;
+    if (json_out) {
+      std::printf("%s\n", doc->dump(2).c_str());
+    } else {
+      table(*doc);
+    }
+    return 0;
+  }
+};
+
+namespace {
+
+void device_table(const json& devices) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "TYPE", "REVISION", "SITE", "LINK", "ENROLLMENT", "STATE", "INSTALLED"}};
+  for (const json& d : devices) {
+    std::string installed;
+    for (const auto& [component, version] : d["installed"].items()) {
+      if (!installed.empty()) installed += " ";
+      installed += component + "@" + version.get<std::string>();
+    }
+    std::string enrollment = d.value("enrollment", "accepted");
+    if (d.value("decommissioned", false)) enrollment = "decommissioned";
+    rows.push_back({text_of(d["id"]), text_of(d["device_type"]), text_of(d["hardware_revision"]),
+                    d.value("site", "").empty() ? "-" : text_of(d["site"]),
+                    d.value("connectivity", "").empty() ? "-" : text_of(d["connectivity"]),
+                    enrollment, text_of(d["update_state"]), installed.empty() ? "-" : installed});
+  }
+  print_table(rows);
+}
+
+void artifact_table(const json& artifacts) {
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "VERSION", "SIZE", "DEVICE TYPES", "REVISIONS", "SHA256"}};
+  for (const json& a : artifacts) {
+    auto join = [](const json& list) {
+      std::string out;
+      for (const json& v : list) out += (out.empty() ? "" : ",") + v.get<std::string>();
+      return out.empty() ? std::string("any") : out;
+    };
+    rows.push_back({text_of(a["name"]), text_of(a["version"]),
+                    format_bytes(a["size"].get<uint64_t>()), join(a["device_types"]),
+                    join(a["hardware_revisions"]), text_of(a["sha256"]).substr(0, 12)});
+  }
+  print_table(rows);
+}
+
+void rollout_status_text(const json& r) {
+  std::printf("rollout %s (%s): %s@%s\n", text_of(r["id"]).c_str(),
+              text_of(r["plan"]["name"]).c_str(), text_of(r["plan"]["artifact"]["name"]).c_str(),
+              text_of(r["plan"]["artifact"]["version"]).c_str());
+  std::printf("  state     %s\n", text_of(r["state"]).c_str());
+  std::printf("  targets   %s\n", text_of(r["targets"]).c_str());
+  std::printf("  created   %s\n", time_of(r["created_at"]).c_str());
+  std::printf("  started   %s\n", time_of(r["started_at"]).c_str());
+  std::printf("  finished  %s\n", time_of(r["finished_at"]).c_str());
+  const json& p = r["progress"];
+  if (p.is_object()) {
+    std::printf("  progress  %s of %s finished, %s in flight  [%s]\n",
+                text_of(p["finished"]).c_str(), text_of(p["devices"]).c_str(),
+                text_of(p["in_flight"]).c_str(), counts_text(p["states"]).c_str());
+    std::printf("\n");
+    std::vector<std::vector<std::string>> stages = {{"STAGE", "DEVICES", "FINISHED", "STATES"}};
+    for (const json& s : p["stages"]) {
+      stages.push_back({text_of(s["name"]), text_of(s["devices"]), text_of(s["finished"]),
+                        counts_text(s["states"])});
+    }
+    print_table(stages);
+    std::printf("\n");
+    std::vector<std::vector<std::string>> strata = {
+        {"STRATUM", "DEVICES", "OK", "FAILED", "HALTED", "STATES"}};
+    for (const json& s : p["strata"]) {
+      strata.push_back({text_of(s["key"]), text_of(s["devices"]), text_of(s["successes"]),
+                        text_of(s["failures"]), s["halted"].get<bool>() ? "HALTED" : "-",
+                        counts_text(s["states"])});
+    }
+    print_table(strata);
+  }
+  for (const json& h : r["halted"]) {
+    std::printf("  halted %s: %s\n", text_of(h["key"]).c_str(), text_of(h["reason"]).c_str());
+  }
+}
+
+std::string read_file(const std::string& path, bool& ok) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  ok = static_cast<bool>(in) || in.eof();
+  if (!in.is_open()) ok = false;
+  return content.str();
+}
+
+void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
+  CLI::App* device = app.add_subcommand("device", "devices on the server");
+  device->require_subcommand(1);
+  CLI::App* ls = s.verb(*device, "ls", "list devices", [](RemoteCommands::State& st) {
+    std::string target = "/api/v1/devices?limit=" + std::to_string(st.limit);
+    auto add = [&](const char* key, const std::string& v) {
+      if (!v.empty()) target += std::string("&") + key + "=" + http::url_encode(v);
+    };
+    add("device_type", st.type);
+    add("hardware_revision", st.revision);
+    add("site", st.site);
+    add("connectivity", st.connectivity);
+    for (const auto& t : st.tags) add("tag", t);
+    add("enrollment", st.enrollment);
+    add("decommissioned", st.decommissioned);
+    json devices = json::array();
+    json last;
+    std::string after;
+    do {
+      auto page =
+          st.call("GET", target + (after.empty() ? "" : "&after=" + http::url_encode(after)));
+      if (!page) return 1;
+      for (json& d : (*page)["devices"]) devices.push_back(std::move(d));
+      last = std::move(*page);
+      after = last["next"].is_string() ? last["next"].get<std::string>() : "";
+    } while (st.all && !after.empty());
+    if (st.json_out) {
+      std::printf("%s\n",
+                  json({{"devices", devices}, {"matched", last["matched"]}}).dump(2).c_str());
+      return 0;
+    }
+    device_table(devices);
+    if (!after.empty()) {
+      std::printf("(%zu of %s shown; --all for every page)\n", devices.size(),
+                  text_of(last["matched"]).c_str());
+    }
+    return 0;
+  });
+  ls->add_option("--type", s.type, "device type");
+  ls->add_option("--revision", s.revision, "hardware revision");
+  ls->add_option("--site", s.site, "site");
+  ls->add_option("--connectivity", s.connectivity, "connectivity class");
+  ls->add_option("--tag", s.tags, "tag (repeatable: all must match)");
+  ls->add_option("--enrollment", s.enrollment, "pending, accepted or rejected");
+  ls->add_option("--decommissioned", s.decommissioned, "true or false");
+  ls->add_option("--limit", s.limit, "devices per page")->check(CLI::Range(1, 1000));
+  ls->add_flag("--all", s.all, "fetch every page");
+
+  s.verb(*device, "show", "one device",
+         [](RemoteCommands::State& st) {
+           return st.show(st.call("GET", "/api/v1/devices/" + http::url_encode(st.id)),
+                          [](const json& d) { std::printf("%s\n", d.dump(2).c_str()); });
+         })
+      ->add_option("id", s.id, "device id")
+      ->required();
+
+  CLI::App* add =
+      s.verb(*device, "add", "register a device (or change its attributes)",
+             [](RemoteCommands::State& st) {
+               json body = {{"device_type", st.type},
+                            {"hardware_revision", st.revision},
+                            {"site", st.site},
+                            {"connectivity", st.connectivity},
+                            {"tags", st.tags}};
+               return st.show(st.call("PUT", "/api/v1/devices/" + http::url_encode(st.id),
+                                      body.dump(), "application/json"),
+                              [](const json& d) { device_table(json::array({d})); });
+             });
+  add->add_option("id", s.id, "device id")->required();
+  add->add_option("--type", s.type, "device type")->required();
+  add->add_option("--revision", s.revision, "hardware revision")->required();
+  add->add_option("--site", s.site, "site");
+  add->add_option("--connectivity", s.connectivity, "connectivity class");
+  add->add_option("--tag", s.tags, "tag (repeatable)");
+
+  for (const char* action : {"accept", "reject", "decommission"}) {
+    s.verb(*device, action,
+           action == std::string("accept")   ? "accept a pending device"
+           : action == std::string("reject") ? "reject a pending device"
+                                             : "take a device out of service for good",
+           [action](RemoteCommands::State& st) {
+             return st.show(
+                 st.call("POST", "/api/v1/devices/" + http::url_encode(st.id) + "/" + action),
+                 [](const json& d) { device_table(json::array({d})); });
+           })
+        ->add_option("id", s.id, "device id")
+        ->required();
+  }
+}
+
+void add_site_verbs(CLI::App& app, RemoteCommands::State& s) {
+  CLI::App* site = app.add_subcommand("site", "sites and their maintenance windows");
+  site->require_subcommand(1);
+  s.verb(*site, "ls", "list sites", [](RemoteCommands::State& st) {
+    return st.show(st.call("GET", "/api/v1/sites"), [](const json& doc) {
+      std::vector<std::vector<std::string>> rows = {{"NAME", "TIME ZONE", "WINDOWS"}};
+      for (const json& si : doc["sites"]) {
+        std::string windows;
+        for (const json& w : si["maintenance_windows"]) {
+          windows += (windows.empty() ? "" : "; ") + text_of(w["days"]) + " " +
+                     text_of(w["start"]) + " for " + text_of(w["length"]);
+        }
+        rows.push_back({text_of(si["name"]), text_of(si["time_zone"]),
+                        windows.empty() ? "always open" : windows});
+      }
+      print_table(rows);
+    });
+  });
+  s.verb(*site, "put", "create or replace a site from a JSON file",
+         [](RemoteCommands::State& st) {
+           bool ok = false;
+           const std::string body = read_file(st.file, ok);
+           if (!ok) {
+             std::fprintf(stderr, "drover: cannot read %s\n", st.file.c_str());
+             return 1;
+           }
+           json doc = json::parse(body, nullptr, false);
+           if (!doc.is_object() || !doc.contains("name") || !doc["name"].is_string()) {
+             std::fprintf(stderr, "drover: %s: a site document with a \"name\" is expected\n",
+                          st.file.c_str());
+             return 1;
+           }
+           return st.show(
+               st.call("PUT", "/api/v1/sites/" + http::url_encode(doc["name"].get<std::string>()),
+                       body, "application/json"),
+               [](const json& si) { std::printf("site %s saved\n", text_of(si["name"]).c_str()); });
+         })
+      ->add_option("file", s.file, "site JSON (docs/formats.md)")
+      ->required();
+}
+
+void add_artifact_verbs(CLI::App& app, RemoteCommands::State& s) {
+  CLI::App* artifact = app.add_subcommand("artifact", "update artifacts on the server");
+  artifact->require_subcommand(1);
+  CLI::App* upload =
+      s.verb(*artifact, "upload", "upload an artifact file", [](RemoteCommands::State& st) {
+        bool ok = false;
+        const std::string content = read_file(st.file, ok);
+        if (!ok) {
+          std::fprintf(stderr, "drover: cannot read %s\n", st.file.c_str());
+          return 1;
+        }
+        // The server checks the hash it receives against the one computed here.
+        std::string target = "/api/v1/artifacts/" + http::url_encode(st.name) + "/" +
+                             http::url_encode(st.version) +
+                             "?sha256=" + security::to_hex(security::sha256(content));
+        for (const auto& t : st.device_types) target += "&device_type=" + http::url_encode(t);
+        for (const auto& r : st.hardware_revisions)
+          target += "&hardware_revision=" + http::url_encode(r);
+        for (const auto& d : st.depends) target += "&depends=" + http::url_encode(d);
+        return st.show(st.call("PUT", target, content, "application/octet-stream"),
+                       [](const json& a) { artifact_table(json::array({a})); });
+      });
+  upload->add_option("file", s.file, "the artifact's content")->required();
+  upload->add_option("--name", s.name, "component it installs, e.g. firmware")->required();
+  upload->add_option("--version", s.version, "semantic version")->required();
+  upload->add_option("--device-type", s.device_types, "device type it is built for (repeatable)")
+      ->required();
+  upload->add_option("--hardware-revision", s.hardware_revisions,
+                     "hardware revision (repeatable; default: every revision)");
+  upload->add_option("--depends", s.depends, "COMPONENT:CONSTRAINT, e.g. bootloader:>=2.0.0");
+
+  s.verb(*artifact, "ls", "list artifacts", [](RemoteCommands::State& st) {
+    return st.show(st.call("GET", "/api/v1/artifacts"),
+                   [](const json& doc) { artifact_table(doc["artifacts"]); });
+  });
+  for (const char* verb_name : {"show", "rm"}) {
+    const bool remove = verb_name == std::string("rm");
+    CLI::App* cmd = s.verb(
+        *artifact, verb_name, remove ? "delete an artifact no rollout needs" : "one artifact",
+        [remove](RemoteCommands::State& st) {
+          const std::string target =
+              "/api/v1/artifacts/" + http::url_encode(st.name) + "/" + http::url_encode(st.version);
+          if (remove) {
+            if (!st.call("DELETE", target)) return 1;
+            if (!st.json_out) std::printf("deleted %s@%s\n", st.name.c_str(), st.version.c_str());
+            return 0;
+          }
+          return st.show(st.call("GET", target),
+                         [](const json& a) { std::printf("%s\n", a.dump(2).c_str()); });
+        });
+    cmd->add_option("name", s.name, "component")->required();
+    cmd->add_option("version", s.version, "version")->required();
+  }
+}
+
+void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
+  CLI::App* create =
+      s.verb(rollout, "create", "create a rollout from a plan file", [](RemoteCommands::State& st) {
+        bool ok = false;
+        const std::string plan = read_file(st.file, ok);
+        if (!ok) {
+          std::fprintf(stderr, "drover: cannot read %s\n", st.file.c_str());
+          return 1;
+        }
+        if (st.dry_run) {
+          return st.show(
+              st.call("POST", "/api/v1/rollouts/plan", plan, "application/json"),
+              [](const json& p) {
+                std::printf("targets %s, already current %s, incompatible %s\n",
+                            text_of(p["targets"]).c_str(), text_of(p["already_current"]).c_str(),
+                            text_of(p["excluded_count"]).c_str());
+                std::vector<std::vector<std::string>> rows = {{"STAGE", "ADDS", "CUMULATIVE"}};
+                for (const json& s2 : p["stages"])
+                  rows.push_back(
+                      {text_of(s2["name"]), text_of(s2["adds"]), text_of(s2["cumulative"])});
+                print_table(rows);
+                std::printf("%zu strata\n", p["strata"].size());
+              });
+        }
+        auto created = st.call("POST", "/api/v1/rollouts", plan, "application/json");
+        if (!created) return 1;
+        const std::string id = (*created)["id"];
+        if (!st.start) {
+          return st.show(created, [&](const json&) {
+            std::printf("created %s (not started: drover rollout start %s)\n", id.c_str(),
+                        id.c_str());
+          });
+        }
+        return st.show(st.call("POST", "/api/v1/rollouts/" + http::url_encode(id) + "/start"),
+                       &rollout_status_text);
+      });
+  create->add_option("plan", s.file, "rollout plan (JSON, docs/scenarios.md)")->required();
+  create->add_flag("--start", s.start, "start it at once");
+  create->add_flag("--dry-run", s.dry_run, "only show the plan: targets, stages, strata");
+
+  s.verb(rollout, "ls", "list rollouts", [](RemoteCommands::State& st) {
+    return st.show(st.call("GET", "/api/v1/rollouts"), [](const json& doc) {
+      std::vector<std::vector<std::string>> rows = {
+          {"ID", "NAME", "ARTIFACT", "STATE", "STAGE", "TARGETS", "CREATED"}};
+      for (const json& r : doc["rollouts"]) {
+        rows.push_back({text_of(r["id"]), text_of(r["name"]), text_of(r["artifact"]),
+                        text_of(r["state"]), text_of(r["stage"]), text_of(r["targets"]),
+                        time_of(r["created_at"])});
+      }
+      print_table(rows);
+    });
+  });
+  s.verb(rollout, "status", "a rollout's progress by stage and stratum",
+         [](RemoteCommands::State& st) {
+           return st.show(st.call("GET", "/api/v1/rollouts/" + http::url_encode(st.id)),
+                          &rollout_status_text);
+         })
+      ->add_option("id", s.id, "rollout id")
+      ->required();
+  for (const char* action : {"start", "pause", "resume", "abort", "rollback"}) {
+    s.verb(rollout, action, (std::string(action) + " a rollout").c_str(),
+           [action](RemoteCommands::State& st) {
+             return st.show(
+                 st.call("POST", "/api/v1/rollouts/" + http::url_encode(st.id) + "/" + action),
+                 &rollout_status_text);
+           })
+        ->add_option("id", s.id, "rollout id")
+        ->required();
+  }
+}
+
+void add_token_verbs(CLI::App& token, RemoteCommands::State& s) {
+  s.verb(token, "ls", "list API tokens (admin)", [](RemoteCommands::State& st) {
+    return st.show(st.call("GET", "/api/v1/tokens"), [](const json& doc) {
+      std::vector<std::vector<std::string>> rows = {
+          {"ID", "NAME", "ROLE", "CREATED", "EXPIRES", "REVOKED"}};
+      for (const json& t : doc["tokens"]) {
+        rows.push_back({text_of(t["id"]), text_of(t["name"]), text_of(t["role"]),
+                        time_of(t["created_at"]), time_of(t["expires_at"]),
+                        time_of(t["revoked_at"])});
+      }
+      print_table(rows);
+    });
+  });
+  s.verb(token, "revoke", "revoke an API token (admin)",
+         [](RemoteCommands::State& st) {
+           return st.show(
+               st.call("POST", "/api/v1/tokens/" + http::url_encode(st.id) + "/revoke"),
+               [](const json& t) { std::printf("revoked %s\n", text_of(t["id"]).c_str()); });
+         })
+      ->add_option("id", s.id, "token id")
+      ->required();
+}
+
+}  // namespace
+
+RemoteCommands::RemoteCommands(CLI::App& app, CLI::App& rollout, CLI::App& token)
+    : s_(std::make_unique<State>()) {
+  add_device_verbs(app, *s_);
+  add_site_verbs(app, *s_);
+  add_artifact_verbs(app, *s_);
+  add_rollout_verbs(rollout, *s_);
+  add_token_verbs(token, *s_);
+}
+
+RemoteCommands::~RemoteCommands() = default;
+
+bool RemoteCommands::parsed() const {
+  return std::any_of(s_->verbs.begin(), s_->verbs.end(),
+                     [](const State::Verb& v) { return v.cmd->parsed(); });
+}
+
+int RemoteCommands::run() {
+  auto from_env = [](std::string& field, const char* name, const char* fallback) {
+    if (!field.empty()) return;
+    const char* value = std::getenv(name);
+    field = value != nullptr && *value != '\0' ? value : fallback;
+  };
+  from_env(s_->server, "DROVER_SERVER", kDefaultServer);
+  from_env(s_->token, "DROVER_TOKEN", "");
+  for (const State::Verb& v : s_->verbs) {
+    if (v.cmd->parsed()) return v.run(*s_);
+  }
+  return 2;
+}
+
+}  // namespace drover::app

@@ -1,0 +1,37 @@
+// The `drover` CLI verbs that talk to a running server over the operator API:
+//   drover device ls|show|add|accept|reject|decommission
+//   drover site ls|put
+//   drover artifact upload|ls|show|rm
+//   drover rollout create|ls|status|start|pause|resume|abort|rollback
+//   drover token ls|revoke
+// Each takes --server URL (or DROVER_SERVER; default http://127.0.0.1:8480), --token T (or
+// DROVER_TOKEN) and --json (the API's JSON instead of a table).
+#pragma once
+
+#include <memory>
+
+namespace CLI {
+class App;
+}
+
+namespace drover::app {
+
+class RemoteCommands {
+ public:
+  // Adds the verbs under `app` and under its existing `rollout` and `token` subcommands.
+  RemoteCommands(CLI::App& app, CLI::App& rollout, CLI::App& token);
+  ~RemoteCommands();
+  RemoteCommands(const RemoteCommands&) = delete;
+  RemoteCommands& operator=(const RemoteCommands&) = delete;
+
+  // After parsing: whether one of these verbs was given, and then its exit code.
+  bool parsed() const;
+  int run();
+
+  struct State;  // defined in remote.cc, where the verbs are
+
+ private:
+  std::unique_ptr<State> s_;
+};
+
+}  // namespace drover::app

@@ -1,0 +1,74 @@
+// HttpClient: a small blocking HTTP/1.1 client (Boost.Beast behind this header, which
+// includes neither) for the CLI and the agent. One keep-alive connection, reopened when the
+// server has closed it; every step bounded by a timeout.
+//
+// A request that fails because a reused connection turned out to be closed (the server
+// dropped it while idle) is sent once more on a fresh connection: nothing of it was read.
+//
+// Thread-compatible: one request at a time per client.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+
+namespace drover::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct ClientResponse {
+  int status = 0;
+  Headers headers;
+  std::string body;  // empty when a sink took it
+  // The value of header `name` (case-insensitive), or "".
+  std::string_view header(std::string_view name) const;
+};
+
+struct ClientOptions {
+  Duration connect_timeout = seconds(10);
+  Duration request_timeout = seconds(30);  // each read or write of one request
+  std::string user_agent = "drover";
+};
+
+// "http://host:port/prefix" split up. kInvalidArgument for anything else.
+struct Url {
+  std::string scheme;  // "http"
+  std::string host;
+  uint16_t port = 80;
+  std::string prefix;  // path prefix without a trailing '/', may be ""
+};
+Result<Url> parse_url(std::string_view url);
+
+// Percent-encodes `s` for a path segment or a query value (unreserved characters stay).
+std::string url_encode(std::string_view s);
+
+class HttpClient {
+ public:
+  // `base_url` is "http://host[:port][/prefix]"; targets of requests are appended to it.
+  static Result<std::unique_ptr<HttpClient>> create(std::string_view base_url,
+                                                    ClientOptions options = {});
+  virtual ~HttpClient() = default;
+
+  // Sends one request. A status of 4xx/5xx is a response, not an error; errors are kIo
+  // (connect, timeout, reset) and kInvalidArgument (an unusable target).
+  virtual Result<ClientResponse> request(std::string_view method, std::string_view target,
+                                         std::string_view body = {},
+                                         const Headers& headers = {}) = 0;
+
+  // A GET whose body goes to `sink` piece by piece instead of into memory (large
+  // downloads). The sink's error stops the transfer and is returned.
+  virtual Result<ClientResponse> get_to(std::string_view target, const Headers& headers,
+                                        const std::function<Status(std::string_view)>& sink) = 0;
+
+  // Drops the connection (the next request opens a new one).
+  virtual void close() = 0;
+};
+
+}  // namespace drover::http
