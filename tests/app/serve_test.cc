@@ -12,95 +12,12 @@
 #include <vector>
 
 #include "../common/raw_http_client.h"
+#include "../common/serve_process.h"
 #include "fleet/device_auth.h"
 #include "security/crypto.h"
 
 namespace drover::testing {
 namespace {
-
-class ServeProcess {
- public:
-  ServeProcess(const std::string& data, const std::string& listen,
-               const std::string& enrollment_token = "none-given", bool debug = false) {
-    int out[2];
-    if (::pipe(out) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::dup2(out[1], STDERR_FILENO);
-      ::close(out[0]);
-      std::vector<const char*> argv = {"drover",
-                                       "serve",
-                                       "--data",
-                                       data.c_str(),
-                                       "--listen",
-                                       listen.c_str(),
-                                       "--enrollment-token",
-                                       enrollment_token.c_str()};
-      if (debug) argv.push_back("--debug");
-      argv.push_back(nullptr);
-      ::execv(DROVER_BIN, const_cast<char* const*>(argv.data()));
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    out_ = out[0];
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    if (out_ >= 0) ::close(out_);
-  }
-
-  // Reads output until it contains `text` (true) or the stream ends / time runs out.
-  bool wait_for(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(10)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (output_.find(text) == std::string::npos) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      pollfd p{out_, POLLIN, 0};
-      if (::poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      const ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n <= 0) return output_.find(text) != std::string::npos;
-      output_.append(buf, static_cast<size_t>(n));
-    }
-    return true;
-  }
-
-  uint16_t port() const {
-    const size_t at = output_.find("http://127.0.0.1:");
-    return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(output_.substr(at + 17)));
-  }
-
-  // The exit status, or -1 if it has not exited within `limit`.
-  int exit_code(std::chrono::seconds limit = std::chrono::seconds(10)) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        reaped_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return -1;
-  }
-
-  pid_t pid() const { return pid_; }
-  const std::string& output() const { return output_; }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  bool reaped_ = false;
-  std::string output_;
-};
-
-std::string temp_dir() {
-  char tmpl[] = "/tmp/drover-serve-XXXXXX";
-  return ::mkdtemp(tmpl);
-}
 
 TEST(Serve, ServesHealthAndStopsCleanlyOnSigterm) {
   const std::string data = temp_dir() + "/data";  // created by serve

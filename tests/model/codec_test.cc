@@ -112,6 +112,19 @@ Deployment sample_deployment() {
   return d;
 }
 
+ApiToken sample_api_token() {
+  ApiToken t;
+  t.id = "3f9c0a17b2d4e861";
+  t.name = "ci-pipeline \"nightly\"";
+  t.role = Role::kOperator;
+  t.secret_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+  t.created_at = kT0;
+  t.expires_at = kT0 + hours(24 * 90);
+  t.revoked_at = kT0 + hours(3) + Duration(7);
+  EXPECT_TRUE(validate(t).ok());
+  return t;
+}
+
 // ---------------------------------------------------------------- round trips
 
 template <typename T>
@@ -168,6 +181,35 @@ TEST(CodecRoundTrip, RolloutWithStagesAndHaltedStrata) {
 TEST(CodecRoundTrip, Deployment) {
   expect_round_trip(sample_deployment(), &deployment_from_json);
   expect_round_trip(Deployment{}, &deployment_from_json);
+}
+
+TEST(CodecRoundTrip, ApiToken) {
+  expect_round_trip(sample_api_token(), &api_token_from_json);
+  // Every role, and the zero times (never expires, not revoked).
+  for (Role role : {Role::kViewer, Role::kOperator, Role::kAdmin}) {
+    ApiToken t = sample_api_token();
+    t.role = role;
+    t.expires_at = Timestamp{};
+    t.revoked_at = Timestamp{};
+    expect_round_trip(t, &api_token_from_json);
+  }
+}
+
+TEST(CodecDecode, ApiTokenFieldsAsWritten) {
+  const json j = json::parse(to_json(sample_api_token()));
+  EXPECT_EQ(j["role"], "operator");
+  EXPECT_EQ(j["created_at"], 1'773'108'000'000);
+  EXPECT_EQ(j["expires_at"], 1'773'108'000'000 + 90LL * 24 * 3600 * 1000);
+  EXPECT_EQ(j["secret_sha256"], sample_api_token().secret_sha256);
+  // The times are optional: absent means zero (never expires, not revoked).
+  auto t = api_token_from_json(R"({"id": "0123456789abcdef", "name": "n", "role": "admin",
+      "secret_sha256": ")" + std::string(64, 'e') +
+                               R"("})");
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  EXPECT_EQ(t->role, Role::kAdmin);
+  EXPECT_EQ(t->created_at, Timestamp{});
+  EXPECT_EQ(t->expires_at, Timestamp{});
+  EXPECT_EQ(t->revoked_at, Timestamp{});
 }
 
 // ---------------------------------------------------------------- decoding details
@@ -287,6 +329,64 @@ TEST(CodecStrict, UnknownFieldNamesThePath) {
   EXPECT_CONTAINS(
       decode_error(sample_deployment(), &deployment_from_json, [](json& j) { j["retries"] = 1; }),
       "deployment.retries: unknown field");
+  // Notably the secret itself: a record never carries it.
+  EXPECT_CONTAINS(decode_error(sample_api_token(), &api_token_from_json,
+                               [](json& j) { j["secret"] = "drover_x"; }),
+                  "api token.secret: unknown field");
+}
+
+TEST(CodecStrict, MalformedApiTokens) {
+  const ApiToken t = sample_api_token();
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["role"] = "root"; }),
+                  "api token.role: unknown role 'root'");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["role"] = "Admin"; }),
+                  "unknown role 'Admin'");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["role"] = 2; }),
+                  "api token.role");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j.erase("role"); }),
+                  "api token.role: is required");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j.erase("id"); }),
+                  "api token.id: is required");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j.erase("name"); }),
+                  "api token.name: is required");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j.erase("secret_sha256"); }),
+                  "api token.secret_sha256: is required");
+  EXPECT_CONTAINS(
+      decode_error(t, &api_token_from_json, [](json& j) { j["created_at"] = "yesterday"; }),
+      "api token.created_at: must be an integer");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["expires_at"] = 1.5; }),
+                  "api token.expires_at: must be an integer");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["revoked_at"] = true; }),
+                  "api token.revoked_at: must be an integer");
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["name"] = 7; }),
+                  "api token.name");
+  // Ids: exactly 16 lowercase hex digits.
+  for (const char* id : {"3F9C0A17B2D4E861", "3f9c0a17b2d4e86", "3f9c0a17b2d4e8612",
+                         "3f9c0a17b2d4e86g", "", "../../etc/passwd"}) {
+    EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [id](json& j) { j["id"] = id; }),
+                    "token id must be 16 lowercase hex digits");
+  }
+  // Names: 1 to 128 characters, no control characters.
+  EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["name"] = ""; }),
+                  "token name must be 1 to 128 characters");
+  EXPECT_CONTAINS(
+      decode_error(t, &api_token_from_json, [](json& j) { j["name"] = std::string(129, 'n'); }),
+      "token name must be 1 to 128 characters");
+  for (const char* name : {"line\nbreak", "tab\there", "del\x7f"}) {
+    EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [name](json& j) { j["name"] = name; }),
+                    "token name has a control character");
+  }
+  // Hashes: exactly 64 lowercase hex digits.
+  for (const std::string& hash : {std::string(63, 'a'), std::string(65, 'a'), std::string(64, 'A'),
+                                  std::string(64, 'g'), std::string()}) {
+    EXPECT_CONTAINS(
+        decode_error(t, &api_token_from_json, [&hash](json& j) { j["secret_sha256"] = hash; }),
+        "token secret_sha256 must be 64 lowercase hex digits");
+  }
+  // The longest name is fine.
+  ApiToken longest = t;
+  longest.name = std::string(128, 'n');
+  EXPECT_TRUE(api_token_from_json(to_json(longest)).ok());
 }
 
 TEST(CodecStrict, WrongTypeNamesThePath) {
@@ -414,7 +514,8 @@ TEST(CodecStrict, NotJson) {
                       +[](std::string_view t) { return artifact_from_json(t).ok(); },
                       +[](std::string_view t) { return plan_from_json(t).ok(); },
                       +[](std::string_view t) { return rollout_from_json(t).ok(); },
-                      +[](std::string_view t) { return deployment_from_json(t).ok(); }}) {
+                      +[](std::string_view t) { return deployment_from_json(t).ok(); },
+                      +[](std::string_view t) { return api_token_from_json(t).ok(); }}) {
     EXPECT_FALSE(decode(""));
     EXPECT_FALSE(decode("{"));
     EXPECT_FALSE(decode("[]"));

@@ -89,5 +89,91 @@ TEST(Router, PercentDecode) {
   EXPECT_FALSE(percent_decode("%00", out));
 }
 
+// ---------------------------------------------------------------- Query
+
+Query parsed(std::string_view text) {
+  auto q = Query::parse(text);
+  EXPECT_TRUE(q.ok()) << text << ": " << q.error().to_string();
+  return q.ok() ? *q : Query();
+}
+
+TEST(Query, DecodesFormUrlEncoding) {
+  const Query q = parsed("a=1&b=x%20y&c=%C3%A9t%C3%A9&d=a%26b%3Dc&e=b=c");
+  EXPECT_EQ(q.get("a"), "1");
+  EXPECT_EQ(q.get("b"), "x y");
+  EXPECT_EQ(q.get("c"), "\xC3\xA9t\xC3\xA9");
+  EXPECT_EQ(q.get("d"), "a&b=c");  // encoded separators are data
+  EXPECT_EQ(q.get("e"), "b=c");    // only the first '=' separates
+  EXPECT_FALSE(q.has("x"));
+  EXPECT_EQ(q.get("x"), "");
+  EXPECT_TRUE(q.all("x").empty());
+  EXPECT_FALSE(q.has("A"));  // keys are case-sensitive
+}
+
+TEST(Query, PlusIsASpaceAndAnEncodedPlusIsAPlus) {
+  const Query q = parsed("v=%3E%3D1.0.0+%3C2.0.0&w=1.0.0%2Bbuild.7&x=%2b&y=a++b&key+with+spaces=1");
+  EXPECT_EQ(q.get("v"), ">=1.0.0 <2.0.0");
+  EXPECT_EQ(q.get("w"), "1.0.0+build.7");
+  EXPECT_EQ(q.get("x"), "+");
+  EXPECT_EQ(q.get("y"), "a  b");
+  EXPECT_TRUE(q.has("key with spaces"));
+  EXPECT_EQ(q.get("key with spaces"), "1");
+  // A space-decoding pass must not run after the escapes are decoded.
+  EXPECT_EQ(parsed("s=%2B%2B+%2B").get("s"), "++ +");
+}
+
+TEST(Query, RepeatedKeysKeepEveryValueInOrder) {
+  const Query q = parsed("tag=b&site=x&tag=a&tag=b&tag=");
+  EXPECT_EQ(q.all("tag"), (std::vector<std::string>{"b", "a", "b", ""}));
+  EXPECT_EQ(q.get("tag"), "b");  // the first
+  EXPECT_EQ(q.all("site"), (std::vector<std::string>{"x"}));
+}
+
+TEST(Query, AKeyWithoutEqualsHasAnEmptyValue) {
+  const Query q = parsed("verbose&limit=5&dry%2Drun");
+  EXPECT_TRUE(q.has("verbose"));
+  EXPECT_EQ(q.get("verbose"), "");
+  EXPECT_EQ(q.all("verbose"), (std::vector<std::string>{""}));
+  EXPECT_TRUE(q.has("dry-run"));
+  EXPECT_EQ(q.get("limit"), "5");
+  EXPECT_TRUE(parsed("k=").has("k"));
+  EXPECT_EQ(parsed("k=").get("k"), "");
+}
+
+TEST(Query, EmptyPartsAreSkipped) {
+  const Query q = parsed("&&a=1&&b=2&");
+  EXPECT_EQ(q.get("a"), "1");
+  EXPECT_EQ(q.get("b"), "2");
+  EXPECT_TRUE(q.allow_only({"a", "b"}).ok());
+  const Query empty = parsed("");
+  EXPECT_FALSE(empty.has(""));
+  EXPECT_TRUE(empty.allow_only({}).ok());
+}
+
+TEST(Query, MalformedEscapesAndEncodedNulAreErrors) {
+  for (const char* bad : {"a=%", "a=%4", "a=%zz", "a=%g0", "a=1&b=x%", "%zz=1", "%=1", "a%4=1",
+                          "a=%00", "%00=1", "a=x%00y", "a%00", "ok=1&bad=%0"}) {
+    auto q = Query::parse(bad);
+    ASSERT_FALSE(q.ok()) << bad;
+    EXPECT_EQ(q.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
+  // A literal '%' is written %25.
+  EXPECT_EQ(parsed("p=100%25").get("p"), "100%");
+}
+
+TEST(Query, AllowOnlyNamesTheFirstUnknownKey) {
+  const Query q = parsed("limit=5&tga=x&sitee=y");
+  auto st = q.allow_only({"limit", "tag", "site"});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(st.error().message.find("'tga'"), std::string::npos) << st.error().message;
+  EXPECT_TRUE(q.allow_only({"limit", "tga", "sitee"}).ok());
+  // A bare key is checked like any other.
+  EXPECT_FALSE(parsed("limit=5&debug").allow_only({"limit"}).ok());
+  // The decoded key is what is checked.
+  EXPECT_TRUE(parsed("li%6Dit=5").allow_only({"limit"}).ok());
+  EXPECT_FALSE(parsed("Limit=5").allow_only({"limit"}).ok());
+}
+
 }  // namespace
 }  // namespace drover::http
