@@ -126,10 +126,10 @@ int run_serve(const ServeArgs& args) {
         200, "{\"status\":\"ok\",\"devices\":" + std::to_string(service.device_count()) +
                  ",\"rollouts\":" + std::to_string(engine.loaded_rollouts().size()) + "}");
   });
-  http::add_device_api(router, auth, service);
   OperatorTokens tokens(**store, clock);
   ArtifactService artifacts(**store, engine,
                             (std::filesystem::path(args.data) / "artifacts").string());
+  http::add_device_api(router, auth, service, &artifacts);
   http::add_operator_api(router, {tokens, service, auth, artifacts, engine, **store});
   auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
   if (!server.ok()) return fail(server.error().to_string());

@@ -5,6 +5,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
+#include <limits>
 #include <optional>
 
 namespace drover::http {
@@ -14,6 +15,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
+
+// Not boost::none: Boost 1.74's parser compares the content length against the optional
+// limit directly, and any length is "greater" than an empty optional.
+constexpr uint64_t kNoBodyLimit = std::numeric_limits<uint64_t>::max();
 
 std::chrono::milliseconds as_ms(Duration d) { return std::chrono::milliseconds(d.count()); }
 
@@ -112,7 +117,7 @@ class BeastClient final : public HttpClient {
     ClientResponse out;
     if (sink == nullptr) {
       bhttp::response_parser<bhttp::string_body> parser;
-      parser.body_limit(boost::none);
+      parser.body_limit(kNoBodyLimit);
       bhttp::read(*stream_, buffer_, parser, ec);
       if (ec) {
         stale = stale_connection(ec) && !parser.got_some();
@@ -128,7 +133,7 @@ class BeastClient final : public HttpClient {
 
     // Streaming: read the head, then the body in pieces into the sink.
     bhttp::response_parser<bhttp::buffer_body> parser;
-    parser.body_limit(boost::none);
+    parser.body_limit(kNoBodyLimit);
     bhttp::read_header(*stream_, buffer_, parser, ec);
     if (ec) {
       stale = stale_connection(ec) && !parser.got_some();

@@ -1,5 +1,7 @@
 #include "transport/http/device_api.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "base/json_reader.h"
@@ -7,6 +9,7 @@
 #include "rollout/deployment_machine.h"
 #include "security/crypto.h"
 #include "transport/http/json_body.h"
+#include "transport/http/range.h"
 
 namespace drover::http {
 namespace {
@@ -55,7 +58,75 @@ Response error_response(const Error& e) {
   return Response::error(http_status(e.code), error_code_name(e.code), e.message);
 }
 
-void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service) {
+namespace {
+
+// GET artifacts/{name}/{version}: the content, whole (200) or one range of it (206), to a
+// device the artifact is built for.
+Response download(DeviceAuth& auth, DeviceService& service, ArtifactService& artifacts,
+                  const Request& req, const Params& params) {
+  auto id = bearer_device(auth, req);
+  if (!id.ok()) return error_response(id.error());
+  auto a = artifacts.get(params.get("name"), params.get("version"));
+  if (!a.ok()) return error_response(a.error());
+  const std::optional<Device> d = service.device(*id);
+  if (!d) return error_response(not_found("unknown device '" + *id + "'"));
+  const auto& types = a->device_types;
+  const auto& revisions = a->hardware_revisions;
+  if (std::find(types.begin(), types.end(), d->device_type) == types.end() ||
+      (!revisions.empty() &&
+       std::find(revisions.begin(), revisions.end(), d->hardware_revision) == revisions.end())) {
+    return error_response(
+        {ErrorCode::kPermissionDenied, "artifact " + a->key() + " is not built for this device"});
+  }
+  const std::string path = artifacts.path_of(*a);
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec || size != a->size_bytes) {
+    return error_response({ErrorCode::kCorruption, "the content of " + a->key() + " is missing"});
+  }
+  const std::string etag = "\"" + a->sha256 + "\"";
+  // If-Range: a range of another version of the content must not be spliced onto this one.
+  std::string_view range_header = req.header("Range");
+  const std::string_view if_range = req.header("If-Range");
+  if (!if_range.empty() && if_range != etag) range_header = {};
+  const RangeResult range = resolve_range(range_header, size);
+
+  Response r;
+  r.content_type = "application/octet-stream";
+  r.headers = {{"Accept-Ranges", "bytes"}, {"ETag", etag}};
+  if (range.error) {
+    if (*range.error == RangeError::kMalformed)
+      return Response::error(400, "invalid_argument", "malformed Range header");
+    Response refused = Response::error(416, "range_not_satisfiable",
+                                       *range.error == RangeError::kMultiple
+                                           ? "one range per request"
+                                           : "the range starts past the end of the content");
+    refused.headers = {{"Content-Range", "bytes */" + std::to_string(size)}};
+    return refused;
+  }
+  if (range.range) {
+    r.status = 206;
+    r.headers.emplace_back("Content-Range",
+                           "bytes " + std::to_string(range.range->first) + "-" +
+                               std::to_string(range.range->first + range.range->length - 1) + "/" +
+                               std::to_string(size));
+    r.file = Response::FileRange{path, range.range->first, range.range->length};
+  } else {
+    r.file = Response::FileRange{path, 0, size};
+  }
+  return r;
+}
+
+}  // namespace
+
+void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
+                    ArtifactService* artifacts) {
+  if (artifacts != nullptr) {
+    router.add("GET", "/api/device/v1/artifacts/{name}/{version}",
+               [&auth, &service, artifacts](const Request& req, const Params& params) {
+                 return download(auth, service, *artifacts, req, params);
+               });
+  }
   router.add("POST", "/api/device/v1/enroll", [&auth](const Request& req, const Params&) {
     auto body = parse_body<EnrollRequest>(req, [](const JsonReader& r) {
       r.allow_only({"device_id", "device_type", "hardware_revision", "public_key",

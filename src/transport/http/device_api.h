@@ -1,10 +1,12 @@
 // The device API, /api/device/v1 (docs/api/device.md): enrollment, challenge-response
-// login, check-in and deployment status reports, on DeviceAuth and DeviceService. Every
-// request after login carries "Authorization: Bearer <token>", and the device a request acts
-// for is the token's, never one named in the request: a device reaches only its own records.
+// login, check-in, deployment status reports and artifact downloads, on DeviceAuth and
+// DeviceService. Every request after login carries "Authorization: Bearer <token>", and the device
+// a request acts for is the token's, never one named in the request: a device reaches only its own
+// records.
 #pragma once
 
 #include "base/result.h"
+#include "fleet/artifact_service.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "transport/http/errors.h"
@@ -12,6 +14,9 @@
 
 namespace drover::http {
 
-void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service);
+// `artifacts`, when given, serves artifact downloads (with Range) to the devices they are
+// built for.
+void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
+                    ArtifactService* artifacts = nullptr);
 
 }  // namespace drover::http

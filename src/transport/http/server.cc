@@ -1,6 +1,10 @@
 #include "transport/http/server.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -85,6 +89,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec);
   void on_body(beast::error_code ec);
   void answer(Response r, bool keep_alive);
+  void answer_file(Response r, bool keep_alive);
+  struct FileSend;
+  void send_file_piece(std::shared_ptr<FileSend> send);
   void refuse_after_read_error(beast::error_code ec);
   void close();
   // Read deadlines are kept here rather than by the stream, which would close the socket on
@@ -328,7 +335,7 @@ void Session::on_body(beast::error_code ec) {
   if (const auto& log = server_.options().access_log) {
     log(AccessRecord{
         request.remote, request.method, std::string(request.path()), response.status,
-        request.body.size(), response.body.size(),
+        request.body.size(), response.file ? response.file->length : response.body.size(),
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
             .count()});
   }
@@ -362,6 +369,7 @@ void Session::refuse_after_read_error(beast::error_code ec) {
 
 void Session::answer(Response r, bool keep_alive) {
   keep_alive = keep_alive && !server_.stopping();
+  if (r.file) return answer_file(std::move(r), keep_alive);
   auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
       static_cast<bhttp::status>(r.status), 11);
   res->set(bhttp::field::server, "drover");
@@ -374,6 +382,74 @@ void Session::answer(Response r, bool keep_alive) {
   bhttp::async_write(stream_, *res,
                      [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
                        if (ec || !keep_alive) return self->close();
+                       self->wait_for_request();
+                     });
+}
+
+// A file body on its way out: the response and its serializer, the file and what is left.
+struct Session::FileSend {
+  bhttp::response<bhttp::buffer_body> res;
+  std::optional<bhttp::response_serializer<bhttp::buffer_body>> serializer;
+  int fd = -1;
+  uint64_t offset = 0;
+  uint64_t remaining = 0;
+  bool keep_alive = false;
+  std::array<char, 64 * 1024> piece;
+  ~FileSend() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void Session::answer_file(Response r, bool keep_alive) {
+  const int fd = ::open(r.file->path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return answer(Response::error(500, "internal", "the file to send cannot be opened"),
+                  keep_alive);
+  }
+  auto send = std::make_shared<FileSend>();
+  send->fd = fd;
+  send->offset = r.file->offset;
+  send->remaining = r.file->length;
+  send->keep_alive = keep_alive;
+  send->res.result(static_cast<bhttp::status>(r.status));
+  send->res.version(11);
+  send->res.set(bhttp::field::server, "drover");
+  if (!r.content_type.empty()) send->res.set(bhttp::field::content_type, r.content_type);
+  for (auto& [name, value] : r.headers) send->res.set(name, value);
+  send->res.content_length(r.file->length);
+  send->res.keep_alive(keep_alive);
+  send->res.body().data = nullptr;
+  send->res.body().more = true;
+  send->serializer.emplace(send->res);
+  stream_.expires_after(steady(server_.options().body_timeout));
+  bhttp::async_write_header(stream_, *send->serializer,
+                            [self = shared_from_this(), send](beast::error_code ec, size_t) {
+                              if (ec) return self->close();
+                              self->send_file_piece(send);
+                            });
+}
+
+void Session::send_file_piece(std::shared_ptr<FileSend> send) {
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(send->remaining, send->piece.size()));
+  ssize_t got = 0;
+  if (want > 0) {
+    got = ::pread(send->fd, send->piece.data(), want, static_cast<off_t>(send->offset));
+    // The file shrank or failed under us: the length promised cannot be kept, so the client
+    // must see a cut connection, not a short body taken for whole.
+    if (got <= 0) return close();
+  }
+  send->offset += static_cast<uint64_t>(got);
+  send->remaining -= static_cast<uint64_t>(got);
+  send->res.body().data = got > 0 ? send->piece.data() : nullptr;
+  send->res.body().size = static_cast<size_t>(got);
+  send->res.body().more = send->remaining > 0;
+  stream_.expires_after(steady(server_.options().body_timeout));
+  bhttp::async_write(stream_, *send->serializer,
+                     [self = shared_from_this(), send](beast::error_code ec, size_t) {
+                       if (ec == bhttp::error::need_buffer) ec = {};
+                       if (ec) return self->close();
+                       if (!send->serializer->is_done()) return self->send_file_piece(send);
+                       if (!send->keep_alive) return self->close();
                        self->wait_for_request();
                      });
 }

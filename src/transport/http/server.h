@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -46,6 +47,15 @@ struct Response {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // When set, the body is `length` bytes of the file at `path` from `offset`, streamed from
+  // disk piece by piece (a large artifact never sits in memory); `body` is ignored. A file
+  // that cannot be read by then is answered with 500.
+  struct FileRange {
+    std::string path;
+    uint64_t offset = 0;
+    uint64_t length = 0;
+  };
+  std::optional<FileRange> file;
 
   static Response json(int status, std::string body);
   // {"error": {"code": code, "message": message}}
