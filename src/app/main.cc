@@ -178,6 +178,8 @@ int main(int argc, char** argv) {
   serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");
+  serve->add_option("--tick-interval", serve_args.tick_interval,
+                    "how often rollouts are judged and advanced (default 60s)");
 
   drover::app::TokenCreateArgs token_args;
   auto* token = app.add_subcommand("token", "operator API tokens");

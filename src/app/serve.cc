@@ -107,8 +107,14 @@ int run_serve(const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  EngineOptions engine_options;
+  auto tick = parse_duration(args.tick_interval);
+  if (!tick.ok() || *tick < Duration(100))
+    return fail("--tick-interval must be a duration of at least 100ms, e.g. 60s");
+  engine_options.tick_interval = *tick;
+
   SystemClock clock;
-  RolloutEngine engine(**store, clock);
+  RolloutEngine engine(**store, clock, engine_options);
   if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
   DeviceService service(**store, engine);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());

@@ -14,6 +14,7 @@ struct ServeArgs {
   std::vector<std::string> enrollment_tokens;  // pre-shared: devices that bring one are accepted
   bool debug = false;                          // one JSON line per request on stderr
   uint64_t max_artifact_bytes = 1ull << 30;    // the largest artifact upload accepted
+  std::string tick_interval = "60s";           // how often the engine judges gates and stages
 };
 
 struct TokenCreateArgs {

@@ -63,23 +63,7 @@ Status ArtifactService::remove(std::string_view name, std::string_view version) 
   std::lock_guard lock(mu_);
   auto found = get(name, version);
   if (!found.ok()) return found.error();
-  auto rollouts = store_.list_rollouts();
-  if (!rollouts.ok()) return rollouts.error();
-  const std::vector<std::string> loaded = engine_.loaded_rollouts();
-  for (const Rollout& r : *rollouts) {
-    if (r.plan.artifact_name != name) continue;
-    if (r.plan.artifact_version == version) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   "artifact " + found->key() + " is installed by rollout " + r.id};
-    }
-    const bool may_revert =
-        !is_terminal(r.state) || std::find(loaded.begin(), loaded.end(), r.id) != loaded.end();
-    if (may_revert) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   "artifact " + found->key() + " may still be sent back by a rollback of " + r.id};
-    }
-  }
-  DROVER_TRY(store_.delete_artifact(name, version));
+  DROVER_TRY(engine_.remove_artifact(found->name, found->version));
   // The content goes only when no other artifact shares it. A crash before this leaves an
   // unreferenced file, never a record without its file.
   auto rest = store_.list_artifacts();

@@ -40,9 +40,8 @@ class ArtifactService {
   // kNotFound when absent.
   Result<Artifact> get(std::string_view name, std::string_view version);
 
-  // Deletes an artifact no rollout needs: kFailedPrecondition when a rollout installs it, or
-  // could still send it back (a rollout of the same component that is not over, or is over
-  // but still loaded and so may be rolled back). kNotFound when absent.
+  // Deletes an artifact no rollout needs (RolloutEngine::remove_artifact decides, under its
+  // lock), then its content when no other artifact shares it. kNotFound when absent.
   Status remove(std::string_view name, std::string_view version);
 
   // Where the content of `a` is kept.

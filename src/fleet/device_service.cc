@@ -177,20 +177,28 @@ void DeviceService::warm(std::span<const std::string_view> device_ids) {
 }
 
 Result<Device> DeviceService::update(std::string_view id,
-                                     const std::function<Status(Device&)>& change) {
+                                     const std::function<Status(Device&)>& change, bool* created) {
   std::lock_guard lock(mu_);
   const uint32_t pos = find(id);
-  if (pos == kNone) return not_found("unknown device '" + std::string(id) + "'");
-  Device changed = devices_[pos];
+  if (created != nullptr) *created = pos == kNone;
+  if (pos == kNone && created == nullptr) {
+    return not_found("unknown device '" + std::string(id) + "'");
+  }
+  Device changed;
+  if (pos == kNone) {
+    changed.id = std::string(id);
+  } else {
+    changed = devices_[pos];
+  }
   DROVER_TRY(change(changed));
-  if (changed.id != devices_[pos].id) return invalid_argument("a device's id cannot change");
+  if (changed.id != id) return invalid_argument("a device's id cannot change");
   DROVER_TRY(validate(changed));
-  if (changed == devices_[pos]) return changed;
+  if (pos != kNone && changed == devices_[pos]) return changed;
   WriteBatch batch;
   batch.devices.push_back(changed);
   DROVER_TRY(store_.apply(batch));
   put(pos, std::move(batch.devices.front()));
-  return devices_[pos];
+  return pos == kNone ? devices_.back() : devices_[pos];
 }
 
 Result<Device> DeviceService::decommission(std::string_view id) {
@@ -209,7 +217,12 @@ DevicePage DeviceService::list(const DeviceQuery& query) const {
   // The `limit + 1` smallest matching ids after `after`, as a max-heap of positions: the
   // extra one tells whether another page follows.
   std::vector<uint32_t> heap;
-  const size_t keep = query.limit + 1;
+  if (query.limit == 0) {
+    std::lock_guard lock(mu_);
+    for (const Device& d : devices_) page.matched += matches(d) ? 1 : 0;
+    return page;
+  }
+  const size_t keep = query.limit == SIZE_MAX ? query.limit : query.limit + 1;
   std::lock_guard lock(mu_);
   auto by_id = [this](uint32_t a, uint32_t b) { return devices_[a].id < devices_[b].id; };
   for (uint32_t pos = 0; pos < devices_.size(); ++pos) {

@@ -101,14 +101,18 @@ class DeviceService {
   // Changes one device atomically: `change` edits a copy of its record (under the registry
   // lock: it must be quick and must not call back), which is validated and written before
   // the registry takes it. An error from `change` is returned and nothing is written.
-  // Returns the record as written. kNotFound for an unknown device.
-  Result<Device> update(std::string_view id, const std::function<Status(Device&)>& change);
+  // Returns the record as written. kNotFound for an unknown device, unless `created` is
+  // given: then an unknown device is created from Device{id} (in the same critical section,
+  // so nothing can enroll the id in between) and *created says whether it was.
+  Result<Device> update(std::string_view id, const std::function<Status(Device&)>& change,
+                        bool* created = nullptr);
 
   // Takes a device out of service for good: its check-ins and tokens are refused from then
   // on. Decommissioning twice changes nothing. kNotFound for an unknown device.
   Result<Device> decommission(std::string_view id);
 
-  // One page of the registry. A scan of every device: O(devices · log limit).
+  // One page of the registry. A scan of every device: O(devices · log limit). limit 0
+  // counts only (no devices, no next).
   DevicePage list(const DeviceQuery& query) const;
 
   // A copy of the registry's record, or std::nullopt.

@@ -614,6 +614,27 @@ Result<std::optional<Artifact>> RolloutEngine::artifact(const std::string& name,
   return *got;
 }
 
+Status RolloutEngine::remove_artifact(const std::string& name, const std::string& version) {
+  std::lock_guard lock(mu_);
+  const std::string key = name + "@" + version;
+  auto rollouts = store_.list_rollouts();
+  if (!rollouts.ok()) return rollouts.error();
+  for (const Rollout& r : *rollouts) {
+    if (r.plan.artifact_name != name) continue;
+    if (r.plan.artifact_version == version) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "artifact " + key + " is installed by rollout " + r.id};
+    }
+    if (!is_terminal(r.state) || find(r.id) != nullptr) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "artifact " + key + " may still be sent back by a rollback of " + r.id};
+    }
+  }
+  DROVER_TRY(store_.delete_artifact(name, version));
+  artifacts_.erase(key);
+  return ok_status();
+}
+
 void RolloutEngine::site_changed(const Site& site) {
   std::lock_guard lock(mu_);
   if (windows_.has(site.name)) windows_.put(site);

@@ -187,6 +187,12 @@ class RolloutEngine {
   // Ids of the loaded rollouts, in creation order.
   std::vector<std::string> loaded_rollouts();
 
+  // Deletes an artifact no rollout needs: kFailedPrecondition when a rollout installs it, or
+  // could still send it back (a rollout of the same component that is not over, or is over
+  // but still loaded and so may be rolled back); kNotFound when absent. Under the engine's
+  // lock, so no create() can name the artifact between the check and the delete.
+  Status remove_artifact(const std::string& name, const std::string& version);
+
   // A site was written to the store: offers follow its new maintenance windows from now on.
   void site_changed(const Site& site);
 

@@ -73,7 +73,7 @@ TEST_F(CliTest, AnOperatorRunsARolloutFromTheCommandLine) {
 
   for (const char* id : {"ctl-1", "ctl-2", "ctl-3", "ctl-4"}) {
     const Outcome add = as(admin, std::string("device add ") + id +
-                                  " --type ctl --revision rev-b --site bldg-1 --tag north");
+                                      " --type ctl --revision rev-b --site bldg-1 --tag north");
     ASSERT_EQ(add.code, 0) << add.out;
   }
   const Outcome table = as(admin, "device ls --tag north");
@@ -89,8 +89,8 @@ TEST_F(CliTest, AnOperatorRunsARolloutFromTheCommandLine) {
   EXPECT_EQ(json::parse(every.out)["devices"].size(), 4u) << every.out;
 
   const std::string image = file("fw.bin", std::string(200'000, 'x'));
-  const Outcome upload = as(admin, "artifact upload " + image +
-                                   " --name firmware --version 2.0.0 --device-type ctl");
+  const Outcome upload =
+      as(admin, "artifact upload " + image + " --name firmware --version 2.0.0 --device-type ctl");
   ASSERT_EQ(upload.code, 0) << upload.out;
   EXPECT_NE(as(admin, "artifact ls").out.find("firmware  2.0.0"), std::string::npos);
 
@@ -156,8 +156,7 @@ TEST_F(CliTest, ErrorsAreClearAndExitNonZero) {
   EXPECT_NE(no_token.out.find("--token"), std::string::npos) << no_token.out;
   const Outcome no_server = drover("device ls --server http://127.0.0.1:1 --token x");
   EXPECT_EQ(no_server.code, 1);
-  EXPECT_NE(no_server.out.find("is the server at http://127.0.0.1:1 running?"),
-            std::string::npos)
+  EXPECT_NE(no_server.out.find("is the server at http://127.0.0.1:1 running?"), std::string::npos)
       << no_server.out;
   const Outcome bad_url = drover("device ls --server ftp://x --token x");
   EXPECT_EQ(bad_url.code, 1);

@@ -18,7 +18,8 @@ namespace drover::testing {
 class ServeProcess {
  public:
   ServeProcess(const std::string& data, const std::string& listen,
-               const std::string& enrollment_token = "none-given", bool debug = false) {
+               const std::string& enrollment_token = "none-given", bool debug = false,
+               const std::vector<std::string>& extra = {}) {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
@@ -35,6 +36,7 @@ class ServeProcess {
                                        "--enrollment-token",
                                        enrollment_token.c_str()};
       if (debug) argv.push_back("--debug");
+      for (const std::string& arg : extra) argv.push_back(arg.c_str());
       argv.push_back(nullptr);
       ::execv(DROVER_BIN, const_cast<char* const*>(argv.data()));
       ::_exit(127);

@@ -405,10 +405,8 @@ TEST(DeviceServiceList, FiltersEnrollmentAndDecommissioned) {
 }
 
 // A limit so large that limit + 1 wraps around must not break the listing (the HTTP API
-// caps the limit, but DeviceQuery is a public type).
-// BUG: list() keeps `limit + 1` entries; with limit == SIZE_MAX that is 0, and the first
-// match reads heap.front() of an empty vector (crash). Disabled until src/ is fixed.
-TEST(DeviceServiceList, DISABLED_TheLargestLimitIsOnePage) {
+// caps the limit, but DeviceQuery is a public type); limit 0 counts only.
+TEST(DeviceServiceList, TheLargestLimitIsOnePage) {
   Fleet f;
   f.add_devices(3, "rev-a");
   DeviceQuery q;
@@ -416,6 +414,10 @@ TEST(DeviceServiceList, DISABLED_TheLargestLimitIsOnePage) {
   const DevicePage page = f.service->list(q);
   EXPECT_EQ(page.devices.size(), 3u);
   EXPECT_EQ(page.next, "");
+  q.limit = 0;
+  const DevicePage count = f.service->list(q);
+  EXPECT_TRUE(count.devices.empty());
+  EXPECT_EQ(count.matched, 3u);
 }
 
 }  // namespace

@@ -116,16 +116,24 @@ class OperatorApiTest : public ::testing::Test {
 
   // Everything the store holds, and every file the API may have written.
   std::string snapshot() {
+    Store& st = f.store();
     std::string out;
-    for (const Device& d : f.store().list_devices().value()) out += to_json(d) + "\n";
-    for (const Site& s : f.store().list_sites().value()) out += to_json(s) + "\n";
-    for (const Artifact& a : f.store().list_artifacts().value()) out += to_json(a) + "\n";
-    for (const Rollout& r : f.store().list_rollouts().value()) {
+    const auto devices = st.list_devices();
+    const auto sites = st.list_sites();
+    const auto artifacts_ = st.list_artifacts();
+    const auto rollouts = st.list_rollouts();
+    const auto api_tokens = st.list_api_tokens();
+    EXPECT_TRUE(devices.ok() && sites.ok() && artifacts_.ok() && rollouts.ok() && api_tokens.ok());
+    for (const Device& d : *devices) out += to_json(d) + "\n";
+    for (const Site& s : *sites) out += to_json(s) + "\n";
+    for (const Artifact& a : *artifacts_) out += to_json(a) + "\n";
+    for (const Rollout& r : *rollouts) {
       out += to_json(r) + "\n";
-      for (const Deployment& d : f.store().list_deployments(r.id).value())
-        out += to_json(d) + "\n";
+      const auto deployments = st.list_deployments(r.id);
+      EXPECT_TRUE(deployments.ok());
+      for (const Deployment& d : *deployments) out += to_json(d) + "\n";
     }
-    for (const ApiToken& t : f.store().list_api_tokens().value()) out += to_json(t) + "\n";
+    for (const ApiToken& t : *api_tokens) out += to_json(t) + "\n";
     out += file_tree(root_);
     return out;
   }
@@ -157,8 +165,8 @@ class OperatorApiTest : public ::testing::Test {
     auto challenge = auth->challenge(id);
     EXPECT_TRUE(challenge.ok());
     if (!challenge.ok()) return {};
-    auto issued = auth->authenticate(
-        id, *challenge, key.sign(DeviceAuth::challenge_message(id, *challenge)));
+    auto issued =
+        auth->authenticate(id, *challenge, key.sign(DeviceAuth::challenge_message(id, *challenge)));
     EXPECT_TRUE(issued.ok()) << issued.error().to_string();
     return issued.ok() ? issued->token : std::string();
   }
@@ -290,9 +298,9 @@ TEST_F(OperatorApiTest, MalformedUnknownRevokedAndExpiredTokensAre401) {
                                   revoked};
   const std::string before = snapshot();
   for (const std::string& t : bad) {
-    for (const Route& route : {Route{"GET", "/api/v1/whoami"}, Route{"GET", "/api/v1/devices"},
-                               Route{"PUT", "/api/v1/sites/open"},
-                               Route{"POST", "/api/v1/tokens"}}) {
+    for (const Route& route :
+         {Route{"GET", "/api/v1/whoami"}, Route{"GET", "/api/v1/devices"},
+          Route{"PUT", "/api/v1/sites/open"}, Route{"POST", "/api/v1/tokens"}}) {
       const Response r = call(route.method, route.path, t, R"({"name": "open"})");
       EXPECT_EQ(r.status, 401) << t << " " << route.path;
       EXPECT_EQ(error_code(r), "unauthenticated");
@@ -389,10 +397,10 @@ TEST_F(OperatorApiTest, AnOperatorRunsTheFleetButNotTheTokens) {
   auto victim = tokens.create("victim", Role::kViewer, Duration(0));
   ASSERT_TRUE(victim.ok());
   const std::string before = snapshot();
-  for (const Route& route :
-       {Route{"GET", "/api/v1/tokens"}, Route{"POST", "/api/v1/tokens"},
-        Route{"POST", "/api/v1/tokens/" + victim->record.id + "/revoke"}}) {
-    const Response r = call(route.method, route.path, operator_, R"({"name": "x", "role": "admin"})");
+  for (const Route& route : {Route{"GET", "/api/v1/tokens"}, Route{"POST", "/api/v1/tokens"},
+                             Route{"POST", "/api/v1/tokens/" + victim->record.id + "/revoke"}}) {
+    const Response r =
+        call(route.method, route.path, operator_, R"({"name": "x", "role": "admin"})");
     EXPECT_EQ(r.status, 403) << route.method << " " << route.path << " " << r.body;
     EXPECT_EQ(error_code(r), "permission_denied");
     // The viewer fares no better.
@@ -480,8 +488,7 @@ TEST_F(OperatorApiTest, DeviceListFilters) {
   EXPECT_EQ(ids("?device_type=gateway"), (V{"d3"}));
   EXPECT_EQ(ids("?device_type=ctl"), (V{"d1", "d2", "d4", "d5"}));
   EXPECT_EQ(ids("?hardware_revision=rev-b"), (V{"d2"}));
-  EXPECT_EQ(ids("?hardware_revision=rev-b&hardware_revision=rev-a&device_type=gateway"),
-            (V{"d3"}));
+  EXPECT_EQ(ids("?hardware_revision=rev-b&hardware_revision=rev-a&device_type=gateway"), (V{"d3"}));
   EXPECT_EQ(ids("?site=north"), (V{"d2", "d3"}));
   EXPECT_EQ(ids("?connectivity=lte"), (V{"d2", "d3"}));
   EXPECT_EQ(ids("?connectivity=lte&connectivity=satellite"), (V{"d2", "d3", "d4"}));
@@ -559,11 +566,26 @@ TEST_F(OperatorApiTest, PagingVisitsEveryDeviceOnceInIdOrder) {
 
 TEST_F(OperatorApiTest, BadListQueriesAre400) {
   f.add_devices(3, "rev-a");
-  for (const char* query :
-       {"?limit=0", "?limit=1001", "?limit=x", "?limit=-1", "?limit=", "?limit=1.5", "?limit=7abc",
-        "?limit=+5", "?limit=99999999999999999999999", "?limit", "?colour=red", "?Limit=5",
-        "?site=open&sites=open", "?tags=pilot", "?decommissioned=yes", "?decommissioned=",
-        "?enrollment=maybe", "?site=%zz", "?tag=a%00b", "?limit=5&debug"}) {
+  for (const char* query : {"?limit=0",
+                            "?limit=1001",
+                            "?limit=x",
+                            "?limit=-1",
+                            "?limit=",
+                            "?limit=1.5",
+                            "?limit=7abc",
+                            "?limit=+5",
+                            "?limit=99999999999999999999999",
+                            "?limit",
+                            "?colour=red",
+                            "?Limit=5",
+                            "?site=open&sites=open",
+                            "?tags=pilot",
+                            "?decommissioned=yes",
+                            "?decommissioned=",
+                            "?enrollment=maybe",
+                            "?site=%zz",
+                            "?tag=a%00b",
+                            "?limit=5&debug"}) {
     const Response r = get(std::string("/api/v1/devices") + query, viewer);
     EXPECT_EQ(r.status, 400) << query << " " << r.body;
     EXPECT_EQ(error_code(r), "invalid_argument") << query;
@@ -629,19 +651,20 @@ TEST_F(OperatorApiTest, RegisterThenChangeAttributesKeepsKeyAndInventory) {
 
   // Bad bodies change nothing.
   const std::string before = snapshot();
-  for (const std::string& bad : {std::string("{not json"), std::string("[]"), std::string(""),
-                                 std::string(R"({"device_type": "ctl"})"),
-                                 std::string(R"({"device_type": 7, "hardware_revision": "r"})"),
-                                 std::string(R"({"device_type": "ctl", "hardware_revision": "r",
+  for (const std::string& bad :
+       {std::string("{not json"), std::string("[]"), std::string(""),
+        std::string(R"({"device_type": "ctl"})"),
+        std::string(R"({"device_type": 7, "hardware_revision": "r"})"),
+        std::string(R"({"device_type": "ctl", "hardware_revision": "r",
                                                  "public_key": "AAAA"})"),
-                                 std::string(R"({"device_type": "ctl", "hardware_revision": "r",
+        std::string(R"({"device_type": "ctl", "hardware_revision": "r",
                                                  "installed": {"firmware": "9.9.9"}})"),
-                                 std::string(R"({"device_type": "ctl", "hardware_revision": "r",
+        std::string(R"({"device_type": "ctl", "hardware_revision": "r",
                                                  "decommissioned": true})"),
-                                 std::string(R"({"device_type": "ctl", "hardware_revision": "r",
+        std::string(R"({"device_type": "ctl", "hardware_revision": "r",
                                                  "tags": ["a", "a"]})"),
-                                 std::string(R"({"device_type": "c t l", "hardware_revision": "r"})"),
-                                 std::string(R"({"device_type": "ctl", "hardware_revision": "r",
+        std::string(R"({"device_type": "c t l", "hardware_revision": "r"})"),
+        std::string(R"({"device_type": "ctl", "hardware_revision": "r",
                                                  "site": "../etc"})")}) {
     for (const char* id : {"dev-9", "dev-new"}) {
       const Response r = put(std::string("/api/v1/devices/") + id, operator_, bad);
@@ -691,8 +714,8 @@ TEST_F(OperatorApiTest, AcceptAndRejectPendingDevices) {
   // The accepted device may now log in; the rejected one may not.
   auto c = auth->challenge("pend-1");
   ASSERT_TRUE(c.ok());
-  EXPECT_TRUE(auth->authenticate("pend-1", *c, key.sign(DeviceAuth::challenge_message("pend-1", *c)))
-                  .ok());
+  EXPECT_TRUE(
+      auth->authenticate("pend-1", *c, key.sign(DeviceAuth::challenge_message("pend-1", *c))).ok());
   c = auth->challenge("pend-2");
   ASSERT_TRUE(c.ok());
   auto refused =
@@ -751,7 +774,8 @@ TEST_F(OperatorApiTest, SitesArePutWholeAndListed) {
   for (const std::string& bad :
        {std::string(R"({"name": "elsewhere"})"), std::string(R"({"time_zone": "UTC"})"),
         std::string(R"({"name": "south", "time_zone": "Nowhere/City"})"),
-        std::string(R"({"name": "south", "maintenance_windows": [{"start": "25:00", "length": "1h"}]})"),
+        std::string(
+            R"({"name": "south", "maintenance_windows": [{"start": "25:00", "length": "1h"}]})"),
         std::string(R"({"name": "south", "colour": "red"})"), std::string("{"),
         std::string("[]")}) {
     const Response bad_r = put("/api/v1/sites/south", operator_, bad);
@@ -851,13 +875,12 @@ TEST_F(OperatorApiTest, NamesAndVersionsCannotEscapeTheDirectory) {
   for (const char* target :
        {"/api/v1/artifacts/../1.0.0", "/api/v1/artifacts/%2e%2e/1.0.0",
         "/api/v1/artifacts/..%2Fx/1.0.0", "/api/v1/artifacts/..%2F..%2Fx/1.0.0",
-        "/api/v1/artifacts/a%2Fb/1.0.0", "/api/v1/artifacts/a/b/1.0.0",
-        "/api/v1/artifacts/app/..", "/api/v1/artifacts/app/%2e%2e",
-        "/api/v1/artifacts/app/..%2Fx", "/api/v1/artifacts/app/1.0.0%2F..%2F..%2Fx",
-        "/api/v1/artifacts/app/../x", "/api/v1/artifacts/app/a/b",
-        "/api/v1/artifacts/.hidden/1.0.0", "/api/v1/artifacts/app/1.0.0%00",
-        "/api/v1/artifacts/%2Fetc%2Fpasswd/1.0.0", "/api/v1/artifacts/app/%2Ftmp%2Fx",
-        "/api/v1/artifacts/app%5C..%5Cx/1.0.0"}) {
+        "/api/v1/artifacts/a%2Fb/1.0.0", "/api/v1/artifacts/a/b/1.0.0", "/api/v1/artifacts/app/..",
+        "/api/v1/artifacts/app/%2e%2e", "/api/v1/artifacts/app/..%2Fx",
+        "/api/v1/artifacts/app/1.0.0%2F..%2F..%2Fx", "/api/v1/artifacts/app/../x",
+        "/api/v1/artifacts/app/a/b", "/api/v1/artifacts/.hidden/1.0.0",
+        "/api/v1/artifacts/app/1.0.0%00", "/api/v1/artifacts/%2Fetc%2Fpasswd/1.0.0",
+        "/api/v1/artifacts/app/%2Ftmp%2Fx", "/api/v1/artifacts/app%5C..%5Cx/1.0.0"}) {
     const Response r = put(std::string(target) + "?device_type=ctl", operator_, "evil");
     EXPECT_GE(r.status, 400) << target << " " << r.body;
     EXPECT_LT(r.status, 500) << target << " " << r.body;
@@ -905,7 +928,8 @@ TEST_F(OperatorApiTest, AnArtifactARolloutNeedsCannotBeDeleted) {
   ASSERT_EQ(post("/api/v1/rollouts", operator_, plan_body("3.0.0")).status, 201);
   const std::string before = snapshot();
   // Installed by the rollout, and the version it may send back.
-  for (const char* path : {"/api/v1/artifacts/firmware/3.0.0", "/api/v1/artifacts/firmware/1.0.0"}) {
+  for (const char* path :
+       {"/api/v1/artifacts/firmware/3.0.0", "/api/v1/artifacts/firmware/1.0.0"}) {
     const Response r = call("DELETE", path, operator_);
     EXPECT_EQ(r.status, 409) << path << " " << r.body;
     EXPECT_EQ(error_code(r), "failed_precondition") << path;
@@ -929,7 +953,8 @@ TEST_F(OperatorApiTest, ArtifactMetadataFromTheQuery) {
       upload("app", "2.0.0", "with deps",
              "&depends=bootloader:%3E%3D2.0.0&depends=kernel:%3E%3D5.10.0,+%3C6.0.0");
   ASSERT_EQ(r.status, 201) << r.body;
-  EXPECT_EQ(parsed(r)["depends"], json({{"bootloader", ">=2.0.0"}, {"kernel", ">=5.10.0, <6.0.0"}}));
+  EXPECT_EQ(parsed(r)["depends"],
+            json({{"bootloader", ">=2.0.0"}, {"kernel", ">=5.10.0, <6.0.0"}}));
   // Unencoded, as a shell user would type it.
   const Response plain = upload("app", "2.0.1", "plain", "&depends=bootloader:>=2.0.0");
   ASSERT_EQ(plain.status, 201) << plain.body;
@@ -959,8 +984,8 @@ class RolloutApiTest : public OperatorApiTest {
     f.add_devices(23, "rev-a", "open");
     f.add_devices(11, "rev-b", "north");
     f.add_devices(2, "rev-c", "open");
-    f.add_devices(3, "rev-a", "open", "gateway");         // incompatible: excluded
-    f.add_devices(4, "rev-a", "north", "ctl", "2.0.0");   // already current
+    f.add_devices(3, "rev-a", "open", "gateway");        // incompatible: excluded
+    f.add_devices(4, "rev-a", "north", "ctl", "2.0.0");  // already current
     f.add_devices(1, "rev-b", "north");
     decommissioned_ = f.ids.back();
     EXPECT_TRUE(f.service->decommission(decommissioned_).ok());
@@ -997,8 +1022,8 @@ TEST_F(RolloutApiTest, ThePreviewIsWhatStartDoes) {
   EXPECT_EQ(sum, 36u);
   std::map<std::string, int> strata;
   for (const auto& s : p["strata"]) strata[s["key"]] = s["devices"];
-  EXPECT_EQ(strata,
-            (std::map<std::string, int>{{"rev-a|open", 23}, {"rev-b|north", 11}, {"rev-c|open", 2}}));
+  EXPECT_EQ(strata, (std::map<std::string, int>{
+                        {"rev-a|open", 23}, {"rev-b|north", 11}, {"rev-c|open", 2}}));
 
   const Response created = post("/api/v1/rollouts", operator_, plan_body());
   ASSERT_EQ(created.status, 201) << created.body;
@@ -1021,6 +1046,70 @@ TEST_F(RolloutApiTest, ThePreviewIsWhatStartDoes) {
   EXPECT_EQ(s["progress"]["devices"], 36);
   EXPECT_EQ(f.store().list_deployments(id)->size(), 36u);
   EXPECT_FALSE(f.store().get_deployment(id, decommissioned_)->has_value());
+}
+
+// For plans of every shape, the preview's counts are the ones start() then produces.
+TEST_F(RolloutApiTest, ThePreviewMatchesStartForEveryKindOfPlan) {
+  std::vector<json> plans;
+  json base = json::parse(plan_body());
+  plans.push_back(base);
+  json by_count = base;
+  by_count["stages"] = {{{"name", "five"}, {"count", 5}},
+                        {{"name", "twenty"}, {"count", 20}},
+                        {{"name", "all"}, {"count", 36}}};
+  plans.push_back(by_count);
+  json flat = base;
+  flat["stratify_by"] = json::array();
+  flat["min_per_stratum"] = 1;
+  plans.push_back(flat);
+  json by_site = base;
+  by_site["stratify_by"] = {"site"};
+  by_site["stages"] = {{{"name", "one"}, {"percent", 1}}, {{"name", "all"}, {"percent", 100}}};
+  by_site["min_per_stratum"] = 5;
+  plans.push_back(by_site);
+  json filtered = base;
+  filtered["filter"] = {{"hardware_revisions", {"rev-b", "rev-c"}}, {"sites", {"north"}}};
+  plans.push_back(filtered);
+  json nothing = base;
+  nothing["filter"] = {{"tags", {"nobody-has-this"}}};
+  plans.push_back(nothing);
+
+  for (const json& plan : plans) {
+    SCOPED_TRACE(plan.dump());
+    const Response preview = post("/api/v1/rollouts/plan", viewer, plan.dump());
+    ASSERT_EQ(preview.status, 200) << preview.body;
+    const json p = parsed(preview);
+    const Response created = post("/api/v1/rollouts", operator_, plan.dump());
+    ASSERT_EQ(created.status, 201) << created.body;
+    const std::string id = parsed(created)["id"];
+    const Response started = post("/api/v1/rollouts/" + id + "/start", operator_);
+    ASSERT_EQ(started.status, 200) << started.body;
+    const json s = parsed(started);
+    EXPECT_EQ(s["targets"], p["targets"]);
+    EXPECT_EQ(f.store().list_deployments(id)->size(), p["targets"].get<size_t>());
+    ASSERT_EQ(s["progress"]["stages"].size(), p["stages"].size());
+    uint32_t cumulative = 0;
+    for (size_t i = 0; i < p["stages"].size(); ++i) {
+      cumulative += s["progress"]["stages"][i]["devices"].get<uint32_t>();
+      EXPECT_EQ(s["progress"]["stages"][i]["devices"], p["stages"][i]["adds"]) << i;
+      EXPECT_EQ(p["stages"][i]["cumulative"], cumulative) << i;
+    }
+    std::map<std::string, int> previewed, produced;
+    for (const auto& st : p["strata"]) previewed[st["key"]] = st["devices"];
+    for (const auto& st : s["progress"]["strata"]) produced[st["key"]] = st["devices"];
+    EXPECT_EQ(previewed, produced);
+    ASSERT_EQ(post("/api/v1/rollouts/" + id + "/abort", operator_).status, 200);
+  }
+}
+
+TEST_F(RolloutApiTest, ThePreviewListsAtMostAHundredExcludedDevices) {
+  f.add_devices(150, "rev-z", "open", "gateway");
+  const Response preview = post("/api/v1/rollouts/plan", viewer, plan_body());
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  const json p = parsed(preview);
+  EXPECT_EQ(p["excluded_count"], 153);
+  EXPECT_EQ(p["excluded"].size(), 100u);
+  EXPECT_EQ(p["targets"], 36);
 }
 
 TEST_F(RolloutApiTest, StatusShowsProgressByStageAndStratum) {
@@ -1120,8 +1209,13 @@ TEST_F(RolloutApiTest, StateTransitionsAndBadOnesAre409) {
   expect_state("resume", "running");
   expect_state("abort", "aborted");
   for (const char* verb : {"start", "pause", "resume", "abort"}) expect_refused(verb);
-  expect_state("rollback", "rolled_back");  // nothing was installed: nothing to send back
+  expect_state("rollback", "rolling_back");
   for (const char* verb : {"start", "pause", "resume", "abort"}) expect_refused(verb);
+  expect_state("rollback", "rolling_back");  // idempotent
+  // Nothing was installed, so there is nothing to send back: the next tick finishes it.
+  f.engine->tick();
+  EXPECT_EQ(parsed(get("/api/v1/rollouts/" + id, viewer))["state"], "rolled_back");
+  for (const char* verb : {"start", "pause", "resume", "abort", "rollback"}) expect_refused(verb);
 
   for (const char* verb : {"start", "pause", "resume", "abort", "rollback"}) {
     EXPECT_EQ(post(std::string("/api/v1/rollouts/rollout-9999/") + verb, operator_).status, 404)
@@ -1156,12 +1250,7 @@ TEST_F(RolloutApiTest, BadPlansAre400AndWriteNothing) {
   const std::string before = snapshot();
   json good = json::parse(plan_body());
   std::vector<std::string> bad = {
-      "",
-      "{not json",
-      "[]",
-      "null",
-      "42",
-      json({{"name", "patch"}}).dump(),
+      "", "{not json", "[]", "null", "42", json({{"name", "patch"}}).dump(),
   };
   auto edited = [&](const std::function<void(json&)>& edit) {
     json j = good;
@@ -1206,8 +1295,8 @@ TEST_F(RolloutApiTest, BadPlansAre400AndWriteNothing) {
 
 TEST_F(OperatorApiTest, AnAdminCreatesTokensThatAuthenticateWithTheirRole) {
   for (const char* role : {"viewer", "operator", "admin"}) {
-    const Response r =
-        post("/api/v1/tokens", admin, json({{"name", std::string("ci-") + role}, {"role", role}}).dump());
+    const Response r = post("/api/v1/tokens", admin,
+                            json({{"name", std::string("ci-") + role}, {"role", role}}).dump());
     ASSERT_EQ(r.status, 201) << r.body;
     const json j = parsed(r);
     const std::string text = j["token"];
@@ -1226,7 +1315,8 @@ TEST_F(OperatorApiTest, AnAdminCreatesTokensThatAuthenticateWithTheirRole) {
     EXPECT_EQ(get("/api/v1/tokens", text).status, std::string(role) == "admin" ? 200 : 403);
   }
   // With a lifetime: it expires.
-  const Response r = post("/api/v1/tokens", admin, R"({"name": "brief", "role": "viewer", "lifetime": "1h"})");
+  const Response r =
+      post("/api/v1/tokens", admin, R"({"name": "brief", "role": "viewer", "lifetime": "1h"})");
   ASSERT_EQ(r.status, 201) << r.body;
   const json j = parsed(r);
   EXPECT_EQ(j["expires_at"].get<int64_t>() - j["created_at"].get<int64_t>(), 3'600'000);
@@ -1235,10 +1325,28 @@ TEST_F(OperatorApiTest, AnAdminCreatesTokensThatAuthenticateWithTheirRole) {
   f.clock.advance(hours(1));
   EXPECT_EQ(get("/api/v1/whoami", brief).status, 401);
   // Seconds as a number work too.
-  const Response secs = post("/api/v1/tokens", admin, R"({"name": "s", "role": "viewer", "lifetime": 90})");
+  const Response secs =
+      post("/api/v1/tokens", admin, R"({"name": "s", "role": "viewer", "lifetime": 90})");
   ASSERT_EQ(secs.status, 201) << secs.body;
   EXPECT_EQ(parsed(secs)["expires_at"].get<int64_t>() - parsed(secs)["created_at"].get<int64_t>(),
             90'000);
+}
+
+// A positive lifetime under a millisecond, given in seconds ("lifetime": 0.0004), would
+// truncate to Duration(0), which means "never expires": asking for a token that lives 0.4 ms
+// must not yield one that lives forever.
+TEST_F(OperatorApiTest, ASubMillisecondLifetimeIsNotForever) {
+  for (const char* lifetime : {"0.0004", R"("0.5ms")"}) {
+    const Response r =
+        post("/api/v1/tokens", admin,
+             std::string(R"({"name": "tiny", "role": "viewer", "lifetime": )") + lifetime + "}");
+    if (r.status == 400) continue;  // refusing it is fine
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_FALSE(parsed(r)["expires_at"].is_null()) << lifetime << ": " << r.body;
+    const std::string text = parsed(r)["token"];
+    f.clock.advance(seconds(1));
+    EXPECT_EQ(get("/api/v1/whoami", text).status, 401) << lifetime;
+  }
 }
 
 TEST_F(OperatorApiTest, BadTokenRequestsAre400AndWriteNothing) {
@@ -1292,7 +1400,9 @@ TEST_F(OperatorApiTest, TheTokenListNeverShowsSecretsOrHashes) {
   for (const std::string& text : texts) {
     EXPECT_EQ(r.body.find(text.substr(24)), std::string::npos) << "secret of " << text;
   }
-  for (const ApiToken& t : f.store().list_api_tokens().value()) {
+  const auto stored = f.store().list_api_tokens();
+  ASSERT_TRUE(stored.ok());
+  for (const ApiToken& t : *stored) {
     EXPECT_EQ(r.body.find(t.secret_sha256), std::string::npos) << "hash of " << t.id;
   }
 }

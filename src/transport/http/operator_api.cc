@@ -238,16 +238,10 @@ void add_devices(Router& router, OperatorServices s) {
           d.tags = attrs->tags;
           return ok_status();
         };
-        const std::string id(p.get("id"));
-        auto changed = s.devices.update(id, set);
-        if (changed.ok()) return ok_json(device_json(*changed));
-        if (changed.error().code != ErrorCode::kNotFound) return error_response(changed.error());
-        Device fresh;
-        fresh.id = id;
-        (void)set(fresh);
-        if (auto st = s.devices.provision({fresh}); !st.ok()) return error_response(st.error());
-        auto created = s.devices.device(id);
-        return json_response(201, device_json(created ? *created : fresh));
+        bool created = false;
+        auto changed = s.devices.update(p.get("id"), set, &created);
+        if (!changed.ok()) return error_response(changed.error());
+        return json_response(created ? 201 : 200, device_json(*changed));
       }));
 
   auto decision = [s](Status (DeviceAuth::*decide)(std::string_view)) {
@@ -424,7 +418,11 @@ void add_tokens(Router& router, OperatorServices s) {
         auto body = parse_body<NewToken>(req, [](const JsonReader& r) {
           r.allow_only({"name", "role", "lifetime"});
           NewToken t{r.str("name"), r.take("role", parse_role(r.str("role"))), Duration(0)};
-          if (r.has("lifetime")) t.lifetime = r.duration("lifetime");
+          if (r.has("lifetime")) {
+            t.lifetime = r.duration("lifetime");
+            // Zero means "never expires": a lifetime that rounds to it must not mean that.
+            if (t.lifetime < seconds(1)) r.fail("lifetime", "must be at least 1s");
+          }
           return t;
         });
         if (!body.ok()) return error_response(body.error());

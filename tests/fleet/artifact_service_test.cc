@@ -1,0 +1,260 @@
+#include "fleet/artifact_service.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <sstream>
+#include <utility>
+
+#include "../common/fleet_fixture.h"
+#include "../common/forwarding_store.h"
+#include "security/crypto.h"
+
+namespace drover::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string sha256_hex(std::string_view s) { return security::to_hex(security::sha256(s)); }
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Fails every write on cue, and can run something in the middle of a list_rollouts() (after
+// reading the list it returns), as another request's thread could.
+class FailingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  bool fail = false;
+  std::function<void()> during_list_rollouts;
+  Status apply(const WriteBatch& b) override {
+    if (fail) return io_error("disk full");
+    return ForwardingStore::apply(b);
+  }
+  Result<std::vector<Rollout>> list_rollouts() override {
+    auto out = ForwardingStore::list_rollouts();
+    if (auto hook = std::exchange(during_list_rollouts, nullptr)) hook();
+    return out;
+  }
+};
+
+class ArtifactServiceTest : public ::testing::Test {
+ protected:
+  ArtifactServiceTest() {
+    std::string pattern = (fs::temp_directory_path() / "drover-artifacts-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(pattern.data()), nullptr);
+    root_ = pattern;
+    auto owned = std::make_unique<FailingStore>(make_memory_store());
+    store_ = owned.get();
+    fleet_ = std::make_unique<Fleet>(at("2026-06-01T12:00:00Z"), std::move(owned));
+    service_ = std::make_unique<ArtifactService>(fleet_->store(), *fleet_->engine,
+                                                 (root_ / "content").string());
+  }
+  ~ArtifactServiceTest() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  static Artifact meta(std::string name, std::string version) {
+    Artifact a;
+    a.name = std::move(name);
+    a.version = std::move(version);
+    a.device_types = {"ctl"};
+    return a;
+  }
+
+  size_t files() const {
+    std::error_code ec;
+    if (!fs::exists(root_ / "content", ec)) return 0;
+    return static_cast<size_t>(std::distance(fs::directory_iterator(root_ / "content"), {}));
+  }
+
+  fs::path root_;
+  FailingStore* store_ = nullptr;
+  std::unique_ptr<Fleet> fleet_;
+  std::unique_ptr<ArtifactService> service_;
+};
+
+TEST_F(ArtifactServiceTest, UploadComputesSizeAndHashWhateverTheCallerSays) {
+  Artifact m = meta("app", "1.0.0");
+  m.size_bytes = 999;
+  m.sha256 = std::string(64, 'f');
+  m.device_types = {"zeta", "alpha"};
+  auto a = service_->upload(m, "payload");
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  EXPECT_EQ(a->size_bytes, 7u);
+  EXPECT_EQ(a->sha256, sha256_hex("payload"));
+  EXPECT_EQ(a->device_types, (std::vector<std::string>{"alpha", "zeta"}));
+  EXPECT_EQ(service_->path_of(*a), (root_ / "content" / sha256_hex("payload")).string());
+  EXPECT_EQ(read_file(service_->path_of(*a)), "payload");
+  auto got = service_->get("app", "1.0.0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(*got, *a);
+  EXPECT_EQ(service_->get("app", "1.0.1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ArtifactServiceTest, InvalidUploadsWriteNoFileAndNoRecord) {
+  const size_t records = fleet_->store().list_artifacts()->size();
+  struct Case {
+    Artifact m;
+    std::string content, expected;
+  };
+  Artifact no_types = meta("app", "1.0.0");
+  no_types.device_types.clear();
+  Artifact self_dep = meta("app", "1.0.0");
+  self_dep.depends = {{"app", ">=1.0.0"}};
+  const std::vector<Case> cases = {
+      {meta("../app", "1.0.0"), "x", ""},
+      {meta("app", "../1"), "x", ""},
+      {meta("app", "1.0.0"), "", ""},
+      {no_types, "x", ""},
+      {self_dep, "x", ""},
+      {meta("app", "1.0.0"), "x", sha256_hex("y")},
+      {meta("app", "1.0.0"), "x", "short"},
+  };
+  for (const Case& c : cases) {
+    auto r = service_->upload(c.m, c.content, c.expected);
+    ASSERT_FALSE(r.ok()) << c.m.key();
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << c.m.key();
+  }
+  EXPECT_EQ(files(), 0u);
+  EXPECT_EQ(fleet_->store().list_artifacts()->size(), records);
+}
+
+TEST_F(ArtifactServiceTest, AFailedRecordWriteRecordsNothing) {
+  store_->fail = true;
+  auto r = service_->upload(meta("app", "1.0.0"), "payload");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  store_->fail = false;
+  EXPECT_FALSE(fleet_->store().get_artifact("app", "1.0.0")->has_value());
+  // The content went first (persist, then act) and may stay behind; the retry succeeds.
+  auto retry = service_->upload(meta("app", "1.0.0"), "payload");
+  ASSERT_TRUE(retry.ok()) << retry.error().to_string();
+  EXPECT_EQ(read_file(service_->path_of(*retry)), "payload");
+  EXPECT_EQ(files(), 1u);
+}
+
+TEST_F(ArtifactServiceTest, AnUnwritableDirectoryIsAnIoErrorAndRecordsNothing) {
+  // The content directory's place is taken by a file.
+  std::ofstream(root_ / "content") << "in the way";
+  auto r = service_->upload(meta("app", "1.0.0"), "payload");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  EXPECT_FALSE(fleet_->store().get_artifact("app", "1.0.0")->has_value());
+  EXPECT_EQ(read_file(root_ / "content"), "in the way");
+}
+
+TEST_F(ArtifactServiceTest, RemoveKeepsContentOtherVersionsShare) {
+  ASSERT_TRUE(service_->upload(meta("app", "1.0.0"), "same").ok());
+  ASSERT_TRUE(service_->upload(meta("lib", "1.0.0"), "same").ok());
+  EXPECT_EQ(files(), 1u);
+  ASSERT_TRUE(service_->remove("app", "1.0.0").ok());
+  EXPECT_EQ(files(), 1u);
+  EXPECT_EQ(service_->remove("app", "1.0.0").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(service_->remove("lib", "1.0.0").ok());
+  EXPECT_EQ(files(), 0u);
+  // Removing an unknown artifact touches no file.
+  ASSERT_TRUE(service_->upload(meta("app", "2.0.0"), "two").ok());
+  EXPECT_EQ(service_->remove("nope", "1.0.0").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(files(), 1u);
+}
+
+TEST_F(ArtifactServiceTest, RemoveRefusesWhatARolloutInstallsOrMaySendBack) {
+  Fleet& f = *fleet_;
+  f.add_devices(2, "rev-a");
+  auto created = f.engine->create(simple_plan({{"all", 100, 0, Duration(0)}}));
+  ASSERT_TRUE(created.ok());
+  for (const char* version : {"2.0.0", "1.0.0"}) {
+    auto st = service_->remove("firmware", version);
+    ASSERT_FALSE(st.ok()) << version;
+    EXPECT_EQ(st.error().code, ErrorCode::kFailedPrecondition) << version;
+    EXPECT_NE(st.error().message.find(created->id), std::string::npos) << st.error().message;
+    EXPECT_TRUE(f.store().get_artifact("firmware", version)->has_value());
+  }
+  // A version of another component is free to go.
+  ASSERT_TRUE(service_->upload(meta("app", "1.0.0"), "app").ok());
+  EXPECT_TRUE(service_->remove("app", "1.0.0").ok());
+}
+
+RolloutPlan app_plan(const std::string& version) {
+  RolloutPlan p = simple_plan({{"all", 100, 0, Duration(0)}});
+  p.artifact_name = "app";
+  p.artifact_version = version;
+  return p;
+}
+
+// The engine caches the artifacts it has looked up (RolloutEngine::artifact). An artifact
+// looked up by a create() that then failed to write (here: the disk was full) and deleted
+// afterwards must not be found in that cache: not by a later create() (a rollout of an
+// artifact that no longer exists would fail the next load() with kCorruption), and not after
+// a re-upload with other content (the offer must carry the new size and sha256).
+TEST_F(ArtifactServiceTest, ADeletedArtifactCannotBeRolledOutFromTheEnginesCache) {
+  Fleet& f = *fleet_;
+  f.add_devices(2, "rev-a");
+  ASSERT_TRUE(service_->upload(meta("app", "1.0.0"), "old content").ok());
+  store_->fail = true;
+  ASSERT_FALSE(f.engine->create(app_plan("1.0.0")).ok());  // looked up, then the write failed
+  store_->fail = false;
+  ASSERT_TRUE(service_->remove("app", "1.0.0").ok());  // no rollout uses it
+
+  auto stale = f.engine->create(app_plan("1.0.0"));
+  if (stale.ok()) {
+    ADD_FAILURE() << "a rollout of a deleted artifact was created: " << stale->id;
+    ASSERT_TRUE(f.engine->abort(stale->id).ok());
+  } else {
+    EXPECT_EQ(stale.error().code, ErrorCode::kFailedPrecondition);
+  }
+
+  // Uploaded again with other content, a rollout offers the new content.
+  auto fresh = service_->upload(meta("app", "1.0.0"), "new, longer content");
+  ASSERT_TRUE(fresh.ok());
+  const std::string id = f.start(app_plan("1.0.0"));
+  auto offer = f.check_in(f.ids[0]);
+  ASSERT_TRUE(offer.has_value());
+  EXPECT_EQ(offer->sha256, fresh->sha256);
+  EXPECT_EQ(offer->size_bytes, fresh->size_bytes);
+  RolloutEngine restarted(f.store(), f.clock);
+  EXPECT_TRUE(restarted.load().ok());
+}
+
+// A DELETE of an artifact and a POST of a rollout for it, on two server threads: the
+// create() is started (on another thread) just as remove() reads the rollouts, and may not
+// slip in between remove()'s check and its delete. One of the two must lose, and the engine
+// must load afterwards (a rollout whose artifact is gone would fail load() with kCorruption).
+TEST_F(ArtifactServiceTest, ARolloutCreatedDuringARemoveKeepsItsArtifact) {
+  Fleet& f = *fleet_;
+  f.add_devices(2, "rev-a");
+  ASSERT_TRUE(service_->upload(meta("app", "1.0.0"), "content").ok());
+  std::future<Result<Rollout>> racing;
+  bool fired = false;
+  store_->during_list_rollouts = [&] {
+    if (fired) return;
+    fired = true;
+    racing = std::async(std::launch::async, [&] { return f.engine->create(app_plan("1.0.0")); });
+    // Give it every chance to run now, in the middle of remove().
+    racing.wait_for(std::chrono::milliseconds(200));
+  };
+  const Status removed = service_->remove("app", "1.0.0");
+  ASSERT_TRUE(fired);
+  const Result<Rollout> created = racing.get();
+  EXPECT_TRUE(!removed.ok() || !created.ok()) << "removed the artifact of " << created->id;
+  if (created.ok()) {
+    EXPECT_TRUE(f.store().get_artifact("app", "1.0.0")->has_value());
+  }
+  RolloutEngine restarted(f.store(), f.clock);
+  const Status loaded = restarted.load();
+  EXPECT_TRUE(loaded.ok()) << loaded.error().to_string();
+}
+
+}  // namespace
+}  // namespace drover::testing
