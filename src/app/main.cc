@@ -178,6 +178,10 @@ int main(int argc, char** argv) {
   serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");
+  serve->add_option("--tls-cert", serve_args.tls_cert, "serve HTTPS: certificate chain (PEM)");
+  serve->add_option("--tls-key", serve_args.tls_key, "serve HTTPS: private key (PEM)");
+  serve->add_option("--client-ca", serve_args.client_ca,
+                    "mutual TLS: clients must present a certificate this CA (PEM) signed");
   serve->add_option("--tick-interval", serve_args.tick_interval,
                     "how often rollouts are judged and advanced (default 60s)");
 

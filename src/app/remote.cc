@@ -78,6 +78,7 @@ constexpr const char* kDefaultServer = "http://127.0.0.1:8480";
 struct RemoteCommands::State {
   std::string server;  // --server, else DROVER_SERVER, else kDefaultServer
   std::string token;   // --token, else DROVER_TOKEN
+  http::ClientOptions tls;
   bool json_out = false;
 
   struct Verb {
@@ -102,6 +103,9 @@ struct RemoteCommands::State {
         "--server", server,
         "server URL (default: $DROVER_SERVER, else " + std::string(kDefaultServer) + ")");
     cmd->add_option("--token", token, "API token (default: $DROVER_TOKEN)");
+    cmd->add_option("--ca-file", tls.ca_file, "https: CA certificates (PEM) to trust");
+    cmd->add_option("--client-cert", tls.cert_file, "https: client certificate (PEM)");
+    cmd->add_option("--client-key", tls.key_file, "https: client key (PEM)");
     cmd->add_flag("--json", json_out, "print the API's JSON");
   }
   CLI::App* verb(CLI::App& parent, const char* name_, const char* help,
@@ -116,7 +120,7 @@ struct RemoteCommands::State {
   std::optional<json> call(const std::string& method, const std::string& target,
                            const std::string& body = {}, const std::string& content_type = {}) {
     if (!client) {
-      auto made = http::HttpClient::create(server);
+      auto made = http::HttpClient::create(server, tls);
       if (!made.ok()) {
         std::fprintf(stderr, "drover: %s\n", made.error().message.c_str());
         return std::nullopt;

@@ -77,6 +77,9 @@ int run_serve(const ServeArgs& args) {
   if (!split_listen(args.listen, options.host, options.port))
     return fail("--listen must be HOST:PORT, got '" + args.listen + "'");
   options.threads = args.threads;
+  options.tls_cert_file = args.tls_cert;
+  options.tls_key_file = args.tls_key;
+  options.tls_client_ca_file = args.client_ca;
   if (args.debug) {
     options.access_log = [](const http::AccessRecord& r) {
       const nlohmann::json line = {{"level", "debug"},
@@ -139,7 +142,8 @@ int run_serve(const ServeArgs& args) {
   http::add_operator_api(router, {tokens, service, auth, artifacts, engine, **store});
   auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
   if (!server.ok()) return fail(server.error().to_string());
-  std::printf("drover serve: listening on http://%s:%u, data in %s\n", options.host.c_str(),
+  std::printf("drover serve: listening on %s://%s:%u, data in %s\n",
+              args.tls_cert.empty() ? "http" : "https", options.host.c_str(),
               static_cast<unsigned>((*server)->port()), args.data.c_str());
   std::fflush(stdout);
 

@@ -64,9 +64,11 @@ class Driver {
                                            const json& body, const std::string& token) {
     if (!client_ || port_ != target_.port()) {
       port_ = target_.port();
-      client_ = std::move(http::HttpClient::create("http://127.0.0.1:" + std::to_string(port_),
-                                                   {seconds(2), seconds(2), "test"})
-                              .value());
+      http::ClientOptions o;
+      o.connect_timeout = seconds(2);
+      o.request_timeout = seconds(2);
+      client_ = std::move(
+          http::HttpClient::create("http://127.0.0.1:" + std::to_string(port_), o).value());
     }
     http::Headers headers = {{"Content-Type", "application/json"}};
     if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);

@@ -68,8 +68,8 @@ class ServeProcess {
   }
 
   uint16_t port() const {
-    const size_t at = output_.find("http://127.0.0.1:");
-    return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(output_.substr(at + 17)));
+    const size_t at = output_.find("://127.0.0.1:");  // http or https
+    return at == std::string::npos ? 0 : static_cast<uint16_t>(std::stoi(output_.substr(at + 13)));
   }
 
   // The exit status, or -1 if it has not exited within `limit`.

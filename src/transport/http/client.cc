@@ -1,9 +1,13 @@
 #include "transport/http/client.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -37,6 +41,36 @@ class BeastClient final : public HttpClient {
   BeastClient(Url url, ClientOptions options)
       : url_(std::move(url)), options_(std::move(options)) {}
 
+  // https: TLS 1.2+, the server's certificate verified against the CA file (or the system's
+  // trust store) and its name.
+  Status configure_tls() {
+    if (url_.scheme != "https") return ok_status();
+    tls_ctx_.emplace(asio::ssl::context::tls_client);
+    beast::error_code ec;
+    tls_ctx_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                              asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                              asio::ssl::context::no_tlsv1_1,
+                          ec);
+    auto bad = [&](const std::string& what, const std::string& file) {
+      return invalid_argument("TLS: cannot use " + what + " " + file + ": " + ec.message());
+    };
+    if (options_.ca_file.empty()) {
+      tls_ctx_->set_default_verify_paths(ec);
+      if (ec) return bad("the system's CA certificates", "");
+    } else {
+      tls_ctx_->load_verify_file(options_.ca_file, ec);
+      if (ec) return bad("CA file", options_.ca_file);
+    }
+    if (!options_.cert_file.empty() || !options_.key_file.empty()) {
+      tls_ctx_->use_certificate_chain_file(options_.cert_file, ec);
+      if (ec) return bad("certificate", options_.cert_file);
+      tls_ctx_->use_private_key_file(options_.key_file, asio::ssl::context::pem, ec);
+      if (ec) return bad("key", options_.key_file);
+    }
+    tls_ctx_->set_verify_mode(asio::ssl::verify_peer, ec);
+    return ok_status();
+  }
+
   Result<ClientResponse> request(std::string_view method, std::string_view target,
                                  std::string_view body, const Headers& headers) override {
     return with_retry(
@@ -50,18 +84,20 @@ class BeastClient final : public HttpClient {
   }
 
   void close() override {
-    if (stream_) {
+    if (connected()) {
       beast::error_code ignored;
-      stream_->socket().shutdown(tcp::socket::shutdown_both, ignored);
-      stream_.reset();
+      lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      lowest().socket().close(ignored);
     }
+    tls_.reset();
+    stream_.reset();
     buffer_.clear();
   }
 
  private:
   template <typename Exchange>
   Result<ClientResponse> with_retry(Exchange exchange_once) {
-    const bool reused = stream_.has_value();
+    const bool reused = connected();
     bool stale = false;
     auto first = exchange_once(stale);
     if (first.ok() || !(reused && stale)) return first;
@@ -69,8 +105,15 @@ class BeastClient final : public HttpClient {
     return exchange_once(stale);
   }
 
+  bool connected() const { return tls_ != nullptr || stream_.has_value(); }
+  beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *stream_; }
+  template <typename Fn>
+  auto on_stream(Fn&& fn) {
+    return tls_ ? fn(*tls_) : fn(*stream_);
+  }
+
   Status connect() {
-    if (stream_) return ok_status();
+    if (connected()) return ok_status();
     beast::error_code ec;
     tcp::resolver resolver(io_);
     auto endpoints = resolver.resolve(url_.host, std::to_string(url_.port), ec);
@@ -83,6 +126,30 @@ class BeastClient final : public HttpClient {
       return io("connecting to " + url_.host + ":" + std::to_string(url_.port), ec);
     }
     stream_->socket().set_option(tcp::no_delay(true), ec);
+    if (!tls_ctx_) return ok_status();
+    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(*stream_), *tls_ctx_);
+    stream_.reset();
+    // SNI, and the name (or address) the certificate must carry, checked by OpenSSL itself.
+    SSL* ssl = tls_->native_handle();
+    asio::ip::make_address(url_.host, ec);
+    const bool literal_address = !ec;
+    ec = {};
+    const bool named =
+        literal_address ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url_.host.c_str()) == 1
+                        : SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                   const_cast<char*>(url_.host.c_str())) == 1 &&
+                              SSL_set1_host(ssl, url_.host.c_str()) == 1;
+    if (!named) {
+      close();
+      return io_error("TLS: cannot set the expected server name " + url_.host);
+    }
+    lowest().expires_after(as_ms(options_.connect_timeout));
+    tls_->handshake(asio::ssl::stream_base::client, ec);
+    if (ec) {
+      close();
+      return io_error("TLS handshake with " + url_.host + ":" + std::to_string(url_.port) + ": " +
+                      ec.message());
+    }
     return ok_status();
   }
 
@@ -106,8 +173,8 @@ class BeastClient final : public HttpClient {
       req.prepare_payload();
     }
     beast::error_code ec;
-    stream_->expires_after(as_ms(options_.request_timeout));
-    bhttp::write(*stream_, req, ec);
+    lowest().expires_after(as_ms(options_.request_timeout));
+    on_stream([&](auto& st) { return bhttp::write(st, req, ec); });
     if (ec) {
       stale = stale_connection(ec);
       close();
@@ -118,7 +185,7 @@ class BeastClient final : public HttpClient {
     if (sink == nullptr) {
       bhttp::response_parser<bhttp::string_body> parser;
       parser.body_limit(kNoBodyLimit);
-      bhttp::read(*stream_, buffer_, parser, ec);
+      on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
       if (ec) {
         stale = stale_connection(ec) && !parser.got_some();
         close();
@@ -134,7 +201,7 @@ class BeastClient final : public HttpClient {
     // Streaming: read the head, then the body in pieces into the sink.
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(kNoBodyLimit);
-    bhttp::read_header(*stream_, buffer_, parser, ec);
+    on_stream([&](auto& st) { return bhttp::read_header(st, buffer_, parser, ec); });
     if (ec) {
       stale = stale_connection(ec) && !parser.got_some();
       close();
@@ -145,8 +212,8 @@ class BeastClient final : public HttpClient {
     while (!parser.is_done()) {
       parser.get().body().data = piece;
       parser.get().body().size = sizeof piece;
-      stream_->expires_after(as_ms(options_.request_timeout));
-      bhttp::read(*stream_, buffer_, parser, ec);
+      lowest().expires_after(as_ms(options_.request_timeout));
+      on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         close();
@@ -175,7 +242,9 @@ class BeastClient final : public HttpClient {
   Url url_;
   ClientOptions options_;
   asio::io_context io_;
-  std::optional<beast::tcp_stream> stream_;
+  std::optional<asio::ssl::context> tls_ctx_;
+  std::optional<beast::tcp_stream> stream_;                    // plain, or...
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;  // ...TLS over it
   beast::flat_buffer buffer_;
 };
 
@@ -204,9 +273,10 @@ Result<Url> parse_url(std::string_view url) {
     return invalid_argument("server URL must be http://HOST[:PORT], got '" + std::string(url) +
                             "'");
   out.scheme = std::string(url.substr(0, scheme_end));
-  if (out.scheme != "http") {
-    return invalid_argument("server URL scheme must be http, got '" + out.scheme + "'");
+  if (out.scheme != "http" && out.scheme != "https") {
+    return invalid_argument("server URL scheme must be http or https, got '" + out.scheme + "'");
   }
+  if (out.scheme == "https") out.port = 443;
   std::string_view rest = url.substr(scheme_end + 3);
   const size_t slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
@@ -260,7 +330,9 @@ Result<std::unique_ptr<HttpClient>> HttpClient::create(std::string_view base_url
                                                        ClientOptions options) {
   auto url = parse_url(base_url);
   if (!url.ok()) return url.error();
-  return std::unique_ptr<HttpClient>(new BeastClient(std::move(*url), std::move(options)));
+  auto client = std::make_unique<BeastClient>(std::move(*url), std::move(options));
+  DROVER_TRY(client->configure_tls());
+  return std::unique_ptr<HttpClient>(std::move(client));
 }
 
 }  // namespace drover::http

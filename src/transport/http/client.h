@@ -1,6 +1,6 @@
-// HttpClient: a small blocking HTTP/1.1 client (Boost.Beast behind this header, which
-// includes neither) for the CLI and the agent. One keep-alive connection, reopened when the
-// server has closed it; every step bounded by a timeout.
+// HttpClient: a small blocking HTTP/1.1 client, plain or over TLS 1.2+ (Boost.Beast and
+// OpenSSL behind this header, which includes neither) for the CLI and the agent. One keep-alive
+// connection, reopened when the server has closed it; every step bounded by a timeout.
 //
 // A request that fails because a reused connection turned out to be closed (the server
 // dropped it while idle) is sent once more on a fresh connection: nothing of it was read.
@@ -35,11 +35,17 @@ struct ClientOptions {
   Duration connect_timeout = seconds(10);
   Duration request_timeout = seconds(30);  // each read or write of one request
   std::string user_agent = "drover";
+  // https: the CA certificates (PEM) the server's certificate must chain to (empty: the
+  // system's), and a client certificate and key (PEM) for servers that want mutual TLS.
+  // The server's name is always verified against its certificate.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
 };
 
-// "http://host:port/prefix" split up. kInvalidArgument for anything else.
+// "http[s]://host:port/prefix" split up. kInvalidArgument for anything else.
 struct Url {
-  std::string scheme;  // "http"
+  std::string scheme;  // "http" or "https"
   std::string host;
   uint16_t port = 80;
   std::string prefix;  // path prefix without a trailing '/', may be ""
@@ -51,7 +57,8 @@ std::string url_encode(std::string_view s);
 
 class HttpClient {
  public:
-  // `base_url` is "http://host[:port][/prefix]"; targets of requests are appended to it.
+  // `base_url` is "http[s]://host[:port][/prefix]"; targets of requests are appended to it.
+  // kInvalidArgument for a bad URL or TLS files that cannot be used.
   static Result<std::unique_ptr<HttpClient>> create(std::string_view base_url,
                                                     ClientOptions options = {});
   virtual ~HttpClient() = default;

@@ -7,8 +7,10 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -75,7 +77,7 @@ class ServerImpl;
 // One connection: requests are read and answered one at a time, on the connection's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ServerImpl& server, uint64_t id);
+  Session(tcp::socket socket, ServerImpl& server, uint64_t id, asio::ssl::context* tls);
   ~Session();
 
   void start(bool refuse);
@@ -84,6 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_if_idle();
 
  private:
+  void handshake(bool refuse);
   void wait_for_request();
   void read_header();
   void on_header(beast::error_code ec);
@@ -99,7 +102,19 @@ class Session : public std::enable_shared_from_this<Session> {
   void arm(Duration d);
   void disarm() { ++deadline_; }
 
+  // Plain TCP, or TLS over it: tls_ then owns the TCP stream and stream_ is left moved from.
+  // Every use goes through lowest() (timeouts, the socket) or io() (reads and writes).
   beast::tcp_stream stream_;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls_;
+  beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : stream_; }
+  template <typename Fn>
+  void io(Fn&& fn) {
+    if (tls_) {
+      fn(*tls_);
+    } else {
+      fn(stream_);
+    }
+  }
   asio::steady_timer timer_;
   uint64_t deadline_ = 0;  // the armed deadline's number; a fired one that is not current is stale
   bool timed_out_ = false;
@@ -122,6 +137,7 @@ class ServerImpl final : public HttpServer {
   ~ServerImpl() override { stop(); }
 
   Status listen() {
+    DROVER_TRY(configure_tls());
     beast::error_code ec;
     auto address = asio::ip::make_address(options_.host, ec);
     if (ec) {
@@ -209,12 +225,44 @@ class ServerImpl final : public HttpServer {
       if (!ec) {
         const bool refuse = open_.load() >= options_.max_connections || stopping_;
         ++open_;
-        auto session = std::make_shared<Session>(std::move(s), *this, next_id_++);
+        auto session =
+            std::make_shared<Session>(std::move(s), *this, next_id_++, tls_ ? &*tls_ : nullptr);
         opened(next_id_ - 1, session);
         session->start(refuse);
       }
       accept();
     });
+  }
+
+  // TLS 1.2 or newer with the given certificate chain and key; with a client CA, every client
+  // must present a certificate it signed (mutual TLS).
+  Status configure_tls() {
+    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) {
+      if (!options_.tls_client_ca_file.empty())
+        return invalid_argument("a client CA needs a server certificate and key (TLS)");
+      return ok_status();
+    }
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
+      return invalid_argument("TLS needs both a certificate and a key");
+    tls_.emplace(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                      ec);
+    auto bad = [&](const std::string& what, const std::string& file) {
+      return invalid_argument("TLS: cannot use " + what + " " + file + ": " + ec.message());
+    };
+    tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
+    if (ec) return bad("certificate", options_.tls_cert_file);
+    tls_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) return bad("key", options_.tls_key_file);
+    if (!options_.tls_client_ca_file.empty()) {
+      tls_->load_verify_file(options_.tls_client_ca_file, ec);
+      if (ec) return bad("client CA", options_.tls_client_ca_file);
+      tls_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
+    }
+    return ok_status();
   }
 
   // Declared so that io_ goes before what its leftover handlers touch when they are
@@ -229,22 +277,27 @@ class ServerImpl final : public HttpServer {
   std::once_flag stopped_;
   uint64_t next_id_ = 1;  // accept strand only
   uint16_t port_ = 0;
+  std::optional<asio::ssl::context> tls_;
   asio::io_context io_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
 };
 
-Session::Session(tcp::socket socket, ServerImpl& server, uint64_t id)
+Session::Session(tcp::socket socket, ServerImpl& server, uint64_t id, asio::ssl::context* tls)
     : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server), id_(id) {
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
   if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  if (tls != nullptr) {
+    tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream_), *tls);
+  }
 }
 
 Session::~Session() { server_.closed(id_); }
 
 void Session::start(bool refuse) {
-  asio::dispatch(stream_.get_executor(), [self = shared_from_this(), refuse] {
+  asio::dispatch(lowest().get_executor(), [self = shared_from_this(), refuse] {
+    if (self->tls_) return self->handshake(refuse);
     if (refuse) {
       self->answer(Response::error(503, "overloaded", "too many connections; try again later"),
                    false);
@@ -254,6 +307,21 @@ void Session::start(bool refuse) {
   });
 }
 
+// TLS: the handshake must finish within the header timeout, like a request head would.
+void Session::handshake(bool refuse) {
+  arm(server_.options().header_timeout);
+  tls_->async_handshake(
+      asio::ssl::stream_base::server, [self = shared_from_this(), refuse](beast::error_code ec) {
+        self->disarm();
+        if (ec) return self->close();  // not TLS, or a bad or missing client certificate
+        if (refuse) {
+          return self->answer(
+              Response::error(503, "overloaded", "too many connections; try again later"), false);
+        }
+        self->wait_for_request();
+      });
+}
+
 void Session::arm(Duration d) {
   const uint64_t mine = ++deadline_;
   timer_.expires_after(steady(d));
@@ -261,12 +329,12 @@ void Session::arm(Duration d) {
     if (ec || mine != self->deadline_) return;
     self->timed_out_ = true;
     beast::error_code ignored;
-    self->stream_.socket().cancel(ignored);
+    self->lowest().socket().cancel(ignored);
   });
 }
 
 void Session::close_if_idle() {
-  asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  asio::post(lowest().get_executor(), [self = shared_from_this()] {
     if (self->idle_) self->close();
   });
 }
@@ -279,23 +347,27 @@ void Session::wait_for_request() {
   if (buffer_.size() > 0) return read_header();  // pipelined bytes are already here
   // Idle until the first byte arrives; only then does the (shorter) header clock start.
   idle_ = true;
-  stream_.expires_never();
+  lowest().expires_never();
   arm(server_.options().idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096),
-                          [self = shared_from_this()](beast::error_code ec, size_t n) {
-                            self->idle_ = false;
-                            self->disarm();
-                            if (ec) return self->close();  // idle timeout, peer gone, or stop
-                            self->buffer_.commit(n);
-                            self->read_header();
-                          });
+  io([&](auto& s) {
+    s.async_read_some(buffer_.prepare(4096),
+                      [self = shared_from_this()](beast::error_code ec, size_t n) {
+                        self->idle_ = false;
+                        self->disarm();
+                        if (ec) return self->close();  // idle timeout, peer gone, or stop
+                        self->buffer_.commit(n);
+                        self->read_header();
+                      });
+  });
 }
 
 void Session::read_header() {
   arm(server_.options().header_timeout);
-  bhttp::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  io([&](auto& s) {
+    bhttp::async_read_header(
+        s, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+  });
 }
 
 void Session::on_header(beast::error_code ec) {
@@ -311,9 +383,11 @@ void Session::on_header(beast::error_code ec) {
     }
   }
   arm(body_timeout);
-  bhttp::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
+  io([&](auto& s) {
+    bhttp::async_read(
+        s, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code read_ec, size_t) { self->on_body(read_ec); });
+  });
 }
 
 void Session::on_body(beast::error_code ec) {
@@ -378,12 +452,14 @@ void Session::answer(Response r, bool keep_alive) {
   res->body() = std::move(r.body);
   res->keep_alive(keep_alive);
   res->prepare_payload();
-  stream_.expires_after(steady(server_.options().body_timeout));
-  bhttp::async_write(stream_, *res,
-                     [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-                       if (ec || !keep_alive) return self->close();
-                       self->wait_for_request();
-                     });
+  lowest().expires_after(steady(server_.options().body_timeout));
+  io([&](auto& s) {
+    bhttp::async_write(s, *res,
+                       [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
+                         if (ec || !keep_alive) return self->close();
+                         self->wait_for_request();
+                       });
+  });
 }
 
 // A file body on its way out: the response and its serializer, the file and what is left.
@@ -421,12 +497,14 @@ void Session::answer_file(Response r, bool keep_alive) {
   send->res.body().data = nullptr;
   send->res.body().more = true;
   send->serializer.emplace(send->res);
-  stream_.expires_after(steady(server_.options().body_timeout));
-  bhttp::async_write_header(stream_, *send->serializer,
-                            [self = shared_from_this(), send](beast::error_code ec, size_t) {
-                              if (ec) return self->close();
-                              self->send_file_piece(send);
-                            });
+  lowest().expires_after(steady(server_.options().body_timeout));
+  io([&](auto& s) {
+    bhttp::async_write_header(s, *send->serializer,
+                              [self = shared_from_this(), send](beast::error_code ec, size_t) {
+                                if (ec) return self->close();
+                                self->send_file_piece(send);
+                              });
+  });
 }
 
 void Session::send_file_piece(std::shared_ptr<FileSend> send) {
@@ -443,23 +521,25 @@ void Session::send_file_piece(std::shared_ptr<FileSend> send) {
   send->res.body().data = got > 0 ? send->piece.data() : nullptr;
   send->res.body().size = static_cast<size_t>(got);
   send->res.body().more = send->remaining > 0;
-  stream_.expires_after(steady(server_.options().body_timeout));
-  bhttp::async_write(stream_, *send->serializer,
-                     [self = shared_from_this(), send](beast::error_code ec, size_t) {
-                       if (ec == bhttp::error::need_buffer) ec = {};
-                       if (ec) return self->close();
-                       if (!send->serializer->is_done()) return self->send_file_piece(send);
-                       if (!send->keep_alive) return self->close();
-                       self->wait_for_request();
-                     });
+  lowest().expires_after(steady(server_.options().body_timeout));
+  io([&](auto& s) {
+    bhttp::async_write(s, *send->serializer,
+                       [self = shared_from_this(), send](beast::error_code ec, size_t) {
+                         if (ec == bhttp::error::need_buffer) ec = {};
+                         if (ec) return self->close();
+                         if (!send->serializer->is_done()) return self->send_file_piece(send);
+                         if (!send->keep_alive) return self->close();
+                         self->wait_for_request();
+                       });
+  });
 }
 
 void Session::close() {
   disarm();
   beast::error_code ignored;
   timer_.cancel(ignored);
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.socket().close(ignored);
+  lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  lowest().socket().close(ignored);
 }
 
 }  // namespace

@@ -78,6 +78,12 @@ struct AccessRecord {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (see HttpServer::port())
+  // TLS (1.2 or newer) when both are given: PEM certificate chain and private key. With a
+  // client CA (PEM), mutual TLS: a client without a certificate it signed is cut during the
+  // handshake.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
   int threads = 2;
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;
@@ -103,8 +109,8 @@ struct ServerOptions {
 
 class HttpServer {
  public:
-  // Binds and starts serving. kInvalidArgument for a bad host, kIo when the address cannot
-  // be bound.
+  // Binds and starts serving. kInvalidArgument for a bad host or TLS files that cannot be
+  // used, kIo when the address cannot be bound.
   static Result<std::unique_ptr<HttpServer>> start(ServerOptions options, Handler handler);
 
   virtual ~HttpServer() = default;

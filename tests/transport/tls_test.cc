@@ -1,0 +1,155 @@
+// TLS and mutual TLS between HttpServer and HttpClient, with certificates made for the test
+// by the openssl command: a working pair, and every way it must fail (unknown CA, wrong
+// name, plain HTTP to a TLS port, no or a foreign client certificate), the server serving on.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "transport/http/client.h"
+#include "transport/http/server.h"
+
+namespace drover::http {
+namespace {
+
+// A CA, a server certificate for "localhost" and client certificates, in a temp directory.
+class Pki {
+ public:
+  Pki() {
+    char tmpl[] = "/tmp/drover-tls-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    ok_ = make_ca("ca") && make_ca("rogue-ca") && make_leaf("server", "ca", "localhost") &&
+          make_leaf("client", "ca", "ctl-1") && make_leaf("rogue-client", "rogue-ca", "ctl-1");
+  }
+  ~Pki() { std::filesystem::remove_all(dir_); }
+  bool ok() const { return ok_; }
+  std::string pem(const std::string& name) const { return dir_ + "/" + name + ".pem"; }
+  std::string key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
+
+ private:
+  bool run(const std::string& command) {
+    return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+  }
+  bool make_ca(const std::string& name) {
+    return run(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+        key(name) + " -out " + pem(name) + " -days 2 -subj /CN=" + name);
+  }
+  bool make_leaf(const std::string& name, const std::string& ca, const std::string& cn) {
+    const std::string ext = dir_ + "/" + name + ".ext";
+    std::ofstream(ext) << "subjectAltName=DNS:" << cn << "\n";
+    return run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+               key(name) + " -out " + dir_ + "/" + name + ".csr -subj /CN=" + cn) &&
+           run("openssl x509 -req -in " + dir_ + "/" + name + ".csr -CA " + pem(ca) + " -CAkey " +
+               key(ca) + " -CAcreateserial -out " + pem(name) + " -days 2 -extfile " + ext);
+  }
+
+  std::string dir_;
+  bool ok_ = false;
+};
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { pki_ = new Pki(); }
+  static void TearDownTestSuite() { delete pki_; }
+
+  void serve(bool mutual) {
+    ASSERT_TRUE(pki_->ok()) << "openssl could not make the test certificates";
+    ServerOptions o;
+    o.tls_cert_file = pki_->pem("server");
+    o.tls_key_file = pki_->key("server");
+    if (mutual) o.tls_client_ca_file = pki_->pem("ca");
+    o.header_timeout = seconds(2);
+    auto s = HttpServer::start(o, [](const Request& r) {
+      return Response::json(200, "{\"path\":\"" + std::string(r.path()) + "\"}");
+    });
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    server_ = std::move(*s);
+  }
+  Result<ClientResponse> get(const std::string& host, ClientOptions o) {
+    o.connect_timeout = seconds(3);
+    o.request_timeout = seconds(3);
+    auto c = HttpClient::create(host + ":" + std::to_string(server_->port()), o);
+    if (!c.ok()) return c.error();
+    return (*c)->request("GET", "/hello");
+  }
+  ClientOptions trusting() const {
+    ClientOptions o;
+    o.ca_file = pki_->pem("ca");
+    return o;
+  }
+
+  static Pki* pki_;
+  std::unique_ptr<HttpServer> server_;
+};
+Pki* TlsTest::pki_ = nullptr;
+
+TEST_F(TlsTest, AClientThatTrustsTheCaTalksHttps) {
+  serve(false);
+  auto r = get("https://localhost", trusting());
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, R"({"path":"/hello"})");
+}
+
+TEST_F(TlsTest, AnUnknownCaOrAWrongNameIsRefused) {
+  serve(false);
+  ClientOptions rogue;
+  rogue.ca_file = pki_->pem("rogue-ca");
+  auto unknown = get("https://localhost", rogue);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::kIo);
+  EXPECT_NE(unknown.error().message.find("TLS handshake"), std::string::npos);
+  // The certificate is for "localhost", not for the address.
+  EXPECT_FALSE(get("https://127.0.0.1", trusting()).ok());
+  // Still serving.
+  EXPECT_TRUE(get("https://localhost", trusting()).ok());
+}
+
+TEST_F(TlsTest, PlainHttpToATlsPortGetsNoAnswerAndTheServerServesOn) {
+  serve(false);
+  auto plain = get("http://localhost", {});
+  EXPECT_FALSE(plain.ok() && plain->status == 200);
+  EXPECT_TRUE(get("https://localhost", trusting()).ok());
+}
+
+TEST_F(TlsTest, MutualTlsNeedsAClientCertificateFromTheClientCa) {
+  serve(true);
+  EXPECT_FALSE(get("https://localhost", trusting()).ok()) << "no client certificate";
+  ClientOptions foreign = trusting();
+  foreign.cert_file = pki_->pem("rogue-client");
+  foreign.key_file = pki_->key("rogue-client");
+  EXPECT_FALSE(get("https://localhost", foreign).ok()) << "a certificate from another CA";
+  ClientOptions good = trusting();
+  good.cert_file = pki_->pem("client");
+  good.key_file = pki_->key("client");
+  auto r = get("https://localhost", good);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(TlsTest, UnusableTlsFilesAreClearErrors) {
+  ASSERT_TRUE(pki_->ok());
+  ServerOptions o;
+  o.tls_cert_file = pki_->pem("server");
+  auto no_key = HttpServer::start(o, [](const Request&) { return Response{}; });
+  ASSERT_FALSE(no_key.ok());
+  EXPECT_EQ(no_key.error().code, ErrorCode::kInvalidArgument);
+  o.tls_key_file = "/nonexistent/server.key";
+  auto missing = HttpServer::start(o, [](const Request&) { return Response{}; });
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("/nonexistent/server.key"), std::string::npos);
+  o.tls_key_file = pki_->key("client");  // not the certificate's key
+  EXPECT_FALSE(HttpServer::start(o, [](const Request&) { return Response{}; }).ok());
+  ServerOptions ca_only;
+  ca_only.tls_client_ca_file = pki_->pem("ca");
+  EXPECT_FALSE(HttpServer::start(ca_only, [](const Request&) { return Response{}; }).ok());
+  ClientOptions bad;
+  bad.ca_file = "/nonexistent/ca.pem";
+  EXPECT_FALSE(HttpClient::create("https://localhost:1", bad).ok());
+}
+
+}  // namespace
+}  // namespace drover::http
