@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "app/openapi.h"
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/units.h"
@@ -139,6 +140,9 @@ int run_serve(const ServeArgs& args) {
   ArtifactService artifacts(**store, engine,
                             (std::filesystem::path(args.data) / "artifacts").string());
   http::add_device_api(router, auth, service, &artifacts);
+  router.add("GET", "/api/openapi.json", [](const http::Request&, const http::Params&) {
+    return http::Response::json(200, kOpenApiDocument);
+  });
   http::add_operator_api(router, {tokens, service, auth, artifacts, engine, **store});
   auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
   if (!server.ok()) return fail(server.error().to_string());

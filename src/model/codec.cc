@@ -39,6 +39,11 @@ json device_json(const Device& d) {
   if (d.decommissioned) j["decommissioned"] = true;
   if (!d.public_key.empty()) j["public_key"] = d.public_key;
   if (d.enrollment != Enrollment::kAccepted) j["enrollment"] = to_string(d.enrollment);
+  if (!d.attributes.empty()) {
+    json attributes = json::object();
+    for (const auto& a : d.attributes) attributes[a.key] = a.value;
+    j["attributes"] = attributes;
+  }
   return j;
 }
 
@@ -181,9 +186,22 @@ std::vector<InstalledComponent> read_installed(const JsonReader& r) {
   return out;
 }
 
+std::vector<DeviceAttribute> read_attributes(const JsonReader& r) {
+  std::vector<DeviceAttribute> out;
+  if (!r.has("attributes")) return out;
+  const auto& attrs = r.raw().at("attributes");
+  if (!attrs.is_object()) r.fail("attributes", "must be an object of name: text");
+  for (const auto& item : attrs.items()) {
+    if (!item.value().is_string()) r.fail("attributes", "values must be strings");
+    out.push_back({item.key(), item.value().get<std::string>()});
+  }
+  return out;
+}
+
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
-                "installed", "update_state", "decommissioned", "public_key", "enrollment"});
+                "installed", "update_state", "decommissioned", "public_key", "enrollment",
+                "attributes"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -196,6 +214,7 @@ Device read_device(const JsonReader& r) {
   d.decommissioned = r.boolean_or("decommissioned", false);
   d.public_key = r.str_or("public_key", "");
   if (r.has("enrollment")) d.enrollment = enum_at(r, "enrollment", &parse_enrollment);
+  d.attributes = read_attributes(r);
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }

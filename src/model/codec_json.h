@@ -27,6 +27,8 @@ Device read_device(const JsonReader& r);
 // r's "installed" object ({component: version}) in document order; empty when absent. Checks
 // the shape only: names and versions are validate()'s business.
 std::vector<InstalledComponent> read_installed(const JsonReader& r);
+// The "attributes" object of a device or an inventory report ({} when absent).
+std::vector<DeviceAttribute> read_attributes(const JsonReader& r);
 Site read_site(const JsonReader& r);
 MaintenanceWindow read_window(const JsonReader& r);
 Artifact read_artifact(const JsonReader& r);

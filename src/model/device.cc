@@ -108,6 +108,23 @@ Status validate(Device& d) {
     }
     if (auto v = Version::parse(c.version); !v.ok()) return bad(v.error().message);
   }
+  if (d.attributes.size() > kMaxDeviceAttributes) {
+    return bad("more than " + std::to_string(kMaxDeviceAttributes) + " attributes");
+  }
+  std::sort(d.attributes.begin(), d.attributes.end(),
+            [](const auto& a, const auto& b) { return a.key < b.key; });
+  for (size_t i = 0; i < d.attributes.size(); ++i) {
+    const auto& a = d.attributes[i];
+    if (!is_valid_name(a.key) || a.key.size() > 64)
+      return bad("bad attribute name '" + a.key + "'");
+    if (i > 0 && a.key == d.attributes[i - 1].key) return bad("attribute '" + a.key + "' twice");
+    const bool printable = std::all_of(a.value.begin(), a.value.end(), [](char c) {
+      return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
+    });
+    if (a.value.size() > 256 || !printable) {
+      return bad("attribute '" + a.key + "': at most 256 printable bytes");
+    }
+  }
   return ok_status();
 }
 

@@ -42,6 +42,15 @@ struct InstalledComponent {
 
 // Field order matters on the check-in path: what every check-in reads (id, installed,
 // update_state, decommissioned) shares the record's first cache line.
+// A fact a device reports about itself in its inventory: "os" = "linux-6.1", "ram_mb" =
+// "512". Free text; nothing schedules on it.
+struct DeviceAttribute {
+  std::string key;    // a name (is_valid_name), at most 64 characters
+  std::string value;  // printable, at most 256 bytes
+  friend bool operator==(const DeviceAttribute&, const DeviceAttribute&) = default;
+};
+inline constexpr size_t kMaxDeviceAttributes = 64;
+
 struct Device {
   std::string id;
   std::vector<InstalledComponent> installed;  // sorted by component, unique
@@ -56,6 +65,7 @@ struct Device {
   // enrolls. Only the device holds the private key.
   std::string public_key;
   Enrollment enrollment = Enrollment::kAccepted;
+  std::vector<DeviceAttribute> attributes;  // sorted by key, unique; from the inventory
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;
@@ -65,7 +75,8 @@ struct Device {
   friend bool operator==(const Device&, const Device&) = default;
 };
 
-// Checks ids, names and versions; sorts tags and components. Fails on duplicates.
+// Checks ids, names, versions and attributes; sorts tags, components and attributes. Fails
+// on duplicates.
 Status validate(Device& d);
 
 // Ids and names: 1..128 characters of [A-Za-z0-9._:-], not starting with '.' or '-'.

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +34,15 @@ TEST(Serve, ServesHealthAndStopsCleanlyOnSigterm) {
   EXPECT_EQ(body_of(health), R"({"status":"ok","devices":0,"rollouts":0})");
   ASSERT_TRUE(c.send("GET /api/v1/nothing HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ(status_of(c.response()), 404);
+  // The OpenAPI document, as in docs/api/openapi.json.
+  ASSERT_TRUE(c.send("GET /api/openapi.json HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string openapi = c.response();
+  EXPECT_EQ(status_of(openapi), 200);
+  std::ifstream doc(OPENAPI_JSON);
+  const std::string expected((std::istreambuf_iterator<char>(doc)),
+                             std::istreambuf_iterator<char>());
+  EXPECT_FALSE(expected.empty());
+  EXPECT_TRUE(body_of(openapi) == expected) << "the served document is not docs/api/openapi.json";
 
   // --debug: one JSON access-log line per request.
   EXPECT_TRUE(serve.wait_for(R"("method":"GET","msg":"request","path":"/api/v1/health")"))

@@ -29,6 +29,7 @@ Device sample_device() {
   d.decommissioned = true;
   d.public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
   d.enrollment = Enrollment::kRejected;
+  d.attributes = {{"ram_mb", "512"}, {"os", "linux 6.1 \"lts\""}};
   EXPECT_TRUE(validate(d).ok());
   return d;
 }

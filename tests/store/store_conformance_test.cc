@@ -127,6 +127,7 @@ Device make_device(const std::string& id) {
   d.update_state = UpdateState::kInstalling;
   d.public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
   d.enrollment = Enrollment::kPending;
+  d.attributes = {{"os", "linux-6.1"}, {"ram_mb", "512"}};  // sorted, as validate() leaves them
   return d;
 }
 

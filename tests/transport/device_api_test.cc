@@ -173,6 +173,39 @@ TEST_F(DeviceApiTest, KeyRotationIsSignedByTheCurrentKeyAndKeepsTheDevice) {
   EXPECT_FALSE(login("dev-a", key_b).empty());
 }
 
+TEST_F(DeviceApiTest, InventoryReplacesWhatIsReportedAndKeepsTheRest) {
+  ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
+  ASSERT_EQ(enroll("dev-b", key_b, "factory-token").status, 200);
+  const std::string token = login("dev-a", key_a);
+  Response r = post("/api/device/v1/inventory",
+                    {{"attributes", {{"os", "linux-6.1"}, {"ram_mb", "512"}}}}, token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(parsed(r)["attributes"], json({{"os", "linux-6.1"}, {"ram_mb", "512"}}));
+  EXPECT_EQ(parsed(r)["installed"], json({{"bootloader", "2.0.0"}, {"firmware", "1.0.0"}}));
+  r = post("/api/device/v1/inventory", {{"installed", {{"firmware", "1.1.0"}}}}, token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Device a = *f.service->device("dev-a");
+  EXPECT_EQ(a.installed, (std::vector<InstalledComponent>{{"firmware", "1.1.0"}}));
+  ASSERT_EQ(a.attributes.size(), 2u);  // left out: kept
+  EXPECT_EQ(a.attributes[0].key, "os");
+  // Only the token's device: B is untouched.
+  EXPECT_TRUE(f.service->device("dev-b")->attributes.empty());
+
+  const Device before = *f.service->device("dev-a");
+  for (const json& bad :
+       {json{{"attributes", {{"bad name!", "x"}}}}, json{{"attributes", {{"os", 5}}}},
+        json{{"attributes", {{"os", std::string(257, 'x')}}}},
+        json{{"attributes", {{"os", "a\nb"}}}}, json{{"attributes", "os=linux"}},
+        json{{"installed", {{"firmware", "not-a-version"}}}}, json{{"serial", "123"}}}) {
+    EXPECT_EQ(post("/api/device/v1/inventory", bad, token).status, 400) << bad.dump();
+  }
+  json many = json::object();
+  for (int i = 0; i < 65; ++i) many["k" + std::to_string(i)] = "v";
+  EXPECT_EQ(post("/api/device/v1/inventory", {{"attributes", many}}, token).status, 400);
+  EXPECT_EQ(*f.service->device("dev-a"), before);
+  EXPECT_EQ(post("/api/device/v1/inventory", {{"attributes", json::object()}}, "").status, 401);
+}
+
 TEST_F(DeviceApiTest, ErrorCodesMapToStatuses) {
   EXPECT_EQ(http_status(ErrorCode::kInvalidArgument), 400);
   EXPECT_EQ(http_status(ErrorCode::kUnauthenticated), 401);

@@ -222,6 +222,36 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                         {"next_checkin_s", answer->next_checkin.count() / 1000}});
       });
 
+  struct Inventory {
+    std::optional<std::vector<InstalledComponent>> installed;
+    std::optional<std::vector<DeviceAttribute>> attributes;
+  };
+  router.add("POST", "/api/device/v1/inventory",
+             [&auth, &service](const Request& req, const Params&) {
+               auto device = bearer_device(auth, req);
+               if (!device.ok()) return error_response(device.error());
+               auto body = parse_body<Inventory>(req, [](const JsonReader& r) {
+                 r.allow_only({"installed", "attributes"});
+                 Inventory inv;
+                 if (r.has("installed")) inv.installed = read_installed(r);
+                 if (r.has("attributes")) inv.attributes = read_attributes(r);
+                 return inv;
+               });
+               if (!body.ok()) return error_response(body.error());
+               // What is reported replaces what was known; what is left out stays.
+               auto updated = service.update(*device, [&](Device& d) {
+                 if (body->installed) d.installed = *body->installed;
+                 if (body->attributes) d.attributes = *body->attributes;
+                 return ok_status();
+               });
+               if (!updated.ok()) return error_response(updated.error());
+               json installed = json::object();
+               for (const auto& c : updated->installed) installed[c.component] = c.version;
+               json attributes = json::object();
+               for (const auto& a : updated->attributes) attributes[a.key] = a.value;
+               return ok_json({{"installed", installed}, {"attributes", attributes}});
+             });
+
   struct Report {
     std::string version, status, message;
   };

@@ -114,6 +114,16 @@ void Router::add(std::string method, std::string_view pattern, RouteHandler hand
   routes_.push_back(std::move(r));
 }
 
+std::vector<std::pair<std::string, std::string>> Router::routes() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const Route& r : routes_) {
+    std::string pattern;
+    for (const std::string& s : r.segments) pattern += "/" + s;
+    out.emplace_back(r.method, pattern);
+  }
+  return out;
+}
+
 Response Router::operator()(const Request& request) const {
   const auto segments = split_path(request.path());
   std::string allowed;

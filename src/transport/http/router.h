@@ -59,6 +59,8 @@ class Router {
 
   void add(std::string method, std::string_view pattern, RouteHandler handler);
   Response operator()(const Request& request) const;
+  // Every (method, pattern) added, in order: for checking the API documents against.
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
  private:
   struct Route {
