@@ -15,6 +15,9 @@ std::string encode(const UpdateRecord& r) {
                             {"sha256", r.sha256},
                             {"from_version", r.from_version},
                             {"bytes_done", r.bytes_done},
+                            {"revert", r.revert},
+                            {"slot", r.slot},
+                            {"deadline_ms", r.deadline_ms},
                             {"report", r.report},
                             {"message", r.message},
                             {"entries", r.entries}};
@@ -24,7 +27,7 @@ std::string encode(const UpdateRecord& r) {
 Result<UpdateRecord> decode_update_record(std::string_view text) {
   auto r = parse_json_document<UpdateRecord>(text, "update state", [](const JsonReader& j) {
     j.allow_only({"step", "rollout_id", "component", "version", "size", "sha256", "from_version",
-                  "bytes_done", "report", "message", "entries"});
+                  "bytes_done", "revert", "slot", "deadline_ms", "report", "message", "entries"});
     UpdateRecord out;
     out.step = j.take("step", parse_update_step(j.str("step")));
     out.rollout_id = j.str_or("rollout_id", "");
@@ -34,6 +37,10 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
     out.sha256 = j.str_or("sha256", "");
     out.from_version = j.str_or("from_version", "");
     out.bytes_done = j.uint_or("bytes_done", 0, UINT64_MAX);
+    out.revert = j.boolean_or("revert", false);
+    out.slot = j.str_or("slot", "");
+    if (out.slot != "" && out.slot != "A" && out.slot != "B") j.fail("slot", "must be A or B");
+    out.deadline_ms = static_cast<int64_t>(j.uint_or("deadline_ms", 0, INT64_MAX));
     out.report = j.str_or("report", "");
     if (out.report != "" && out.report != "succeeded" && out.report != "failed" &&
         out.report != "rolled_back")

@@ -24,6 +24,9 @@ struct UpdateRecord {
   std::string sha256;        // hex
   std::string from_version;  // what ran before: the rollback target
   uint64_t bytes_done = 0;   // downloaded so far (resume from here)
+  bool revert = false;       // a fleet rollback sending the previous version back
+  std::string slot;          // ab-slot: the slot being installed and tried ("A", "B"), or ""
+  int64_t deadline_ms = 0;   // Committing: when the checks must have passed (ms since epoch)
   // An outcome not yet delivered to the server: "succeeded", "failed", "rolled_back" or "".
   std::string report;
   std::string message;  // why the last attempt failed

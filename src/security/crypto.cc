@@ -1,13 +1,17 @@
 #include "security/crypto.h"
 
+#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 
 namespace drover::security {
 namespace {
@@ -45,6 +49,39 @@ std::string sha256(std::string_view data) {
   unsigned int len = 0;
   EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
              EVP_sha256(), nullptr);
+  return out;
+}
+
+Result<FileDigest> sha256_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return not_found(path + " does not exist");
+    return io_error("opening " + path + ": " + std::strerror(errno));
+  }
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  FileDigest out;
+  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1;
+  std::string failure;
+  char buf[64 * 1024];
+  while (ok) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      failure = std::strerror(errno);
+      ok = false;
+      break;
+    }
+    out.size += static_cast<uint64_t>(n);
+    ok = EVP_DigestUpdate(ctx.get(), buf, static_cast<size_t>(n)) == 1;
+  }
+  ::close(fd);
+  out.sha256.assign(32, '\0');
+  unsigned int len = 0;
+  if (ok)
+    ok = EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.sha256.data()), &len) ==
+         1;
+  if (!ok) return io_error("reading " + path + (failure.empty() ? "" : ": " + failure));
   return out;
 }
 

@@ -17,7 +17,14 @@ namespace drover::security {
 // Bytes from the operating system's CSPRNG. kInternal if it fails.
 Result<std::string> random_bytes(size_t n);
 
-std::string sha256(std::string_view data);                             // 32 raw bytes
+std::string sha256(std::string_view data);  // 32 raw bytes
+// The SHA-256 of a whole file, read in pieces (artifacts do not fit in memory), and its size.
+// kNotFound when absent, kIo when it cannot be read.
+struct FileDigest {
+  std::string sha256;  // 32 raw bytes
+  uint64_t size = 0;
+};
+Result<FileDigest> sha256_file(const std::string& path);
 std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw bytes
 // Equal length and contents, in time that does not depend on where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b);

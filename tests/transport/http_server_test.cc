@@ -114,6 +114,48 @@ TEST(HttpServer, ABodyOverTheLimitIs413AndNothingReachesTheHandler) {
   EXPECT_EQ(calls, 0);
 }
 
+// large_bodies: one route takes larger bodies; every other keeps the small limit, and the
+// large route its own. A Content-Length is judged before any of the body is read.
+TEST(HttpServer, OnlyTheLargeBodyRouteTakesLargeBodies) {
+  std::atomic<int> calls{0};
+  ServerOptions o = small_limits();
+  o.large_bodies.push_back({"PUT", "/upload/", 20'000, seconds(5)});
+  auto server = serve(o, [&](const Request& r) {
+    ++calls;
+    return Response::json(200, std::to_string(r.body.size()));
+  });
+  {
+    RawClient c(server->port());
+    ASSERT_TRUE(c.send("PUT /upload/a?x=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 15000\r\n\r\n" +
+                       std::string(15000, 'a')));
+    const std::string r = c.response();
+    EXPECT_EQ(status_of(r), 200) << r;
+    EXPECT_EQ(body_of(r), "15000");
+  }
+  struct Case {
+    const char* head;
+    size_t length;
+  };
+  for (const Case& c :
+       {Case{"PUT /upload/a HTTP/1.1", 25'000}, Case{"POST /upload/a HTTP/1.1", 15'000},
+        Case{"PUT /elsewhere HTTP/1.1", 15'000}}) {
+    RawClient client(server->port());
+    ASSERT_TRUE(client.send(std::string(c.head) + "\r\nHost: t\r\nContent-Length: " +
+                            std::to_string(c.length) + "\r\n\r\n"));
+    const std::string r = client.response();
+    EXPECT_EQ(status_of(r), 413) << c.head;
+  }
+  // Chunked, with no length up front: cut when it passes the route's limit.
+  RawClient chunked(server->port());
+  std::string body;
+  for (int i = 0; i < 30; ++i) body += "3e8\r\n" + std::string(1000, 'b') + "\r\n";
+  ASSERT_TRUE(
+      chunked.send("PUT /upload/b HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                   body + "0\r\n\r\n"));
+  EXPECT_EQ(status_of(chunked.response()), 413);
+  EXPECT_EQ(calls, 1);
+}
+
 TEST(HttpServer, AHeadOverTheLimitIs431) {
   auto server = serve();
   RawClient c(server->port());

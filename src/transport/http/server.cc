@@ -96,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
   struct FileSend;
   void send_file_piece(std::shared_ptr<FileSend> send);
   void refuse_after_read_error(beast::error_code ec);
+  void refuse_body_too_large(size_t limit);
   void close();
   // Read deadlines are kept here rather than by the stream, which would close the socket on
   // expiry: a client too slow with its request is still told so (408) before it is cut.
@@ -123,6 +124,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerImpl& server_;
   uint64_t id_;
   bool idle_ = false;  // waiting for the first byte of a request
+  size_t limit_ = 0;   // the body limit of the request being read
   std::string remote_;
 };
 
@@ -199,6 +201,11 @@ class ServerImpl final : public HttpServer {
 
   // Called by sessions.
   const ServerOptions& options() const { return options_; }
+  size_t largest_body() const {
+    size_t most = options_.max_body_bytes;
+    for (const auto& large : options_.large_bodies) most = std::max(most, large.max_bytes);
+    return most;
+  }
   bool stopping() const { return stopping_; }
   Response handle(const Request& request) {
     try {
@@ -343,7 +350,11 @@ void Session::wait_for_request() {
   if (server_.stopping()) return close();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
-  parser_->body_limit(server_.options().max_body_bytes);
+  // Beast checks a Content-Length against the limit as the head completes, before this
+  // session knows the route: the head is read under the largest limit any route has, and
+  // on_header() applies the request's own.
+  parser_->body_limit(server_.largest_body());
+  limit_ = server_.options().max_body_bytes;
   if (buffer_.size() > 0) return read_header();  // pipelined bytes are already here
   // Idle until the first byte arrives; only then does the (shorter) header clock start.
   idle_ = true;
@@ -374,14 +385,19 @@ void Session::on_header(beast::error_code ec) {
   disarm();
   if (ec) return refuse_after_read_error(ec);
   Duration body_timeout = server_.options().body_timeout;
+  size_t limit = server_.options().max_body_bytes;
   const auto& head = parser_->get();
   for (const auto& large : server_.options().large_bodies) {
     if (head.method_string() == large.method && head.target().starts_with(large.path_prefix)) {
-      parser_->body_limit(large.max_bytes);
+      limit = large.max_bytes;
       body_timeout = large.timeout;
       break;
     }
   }
+  const auto length = parser_->content_length();
+  if (length && *length > limit) return refuse_body_too_large(limit);
+  parser_->body_limit(limit);  // what is left of it, for chunked bodies
+  limit_ = limit;
   arm(body_timeout);
   io([&](auto& s) {
     bhttp::async_read(
@@ -416,6 +432,12 @@ void Session::on_body(beast::error_code ec) {
   answer(std::move(response), keep_alive);
 }
 
+void Session::refuse_body_too_large(size_t limit) {
+  answer(Response::error(413, "body_too_large",
+                         "request body larger than " + std::to_string(limit) + " bytes"),
+         false);
+}
+
 void Session::refuse_after_read_error(beast::error_code ec) {
   if (timed_out_) {
     timed_out_ = false;
@@ -432,12 +454,7 @@ void Session::refuse_after_read_error(beast::error_code ec) {
                             std::to_string(server_.options().max_header_bytes) + " bytes"),
         false);
   }
-  if (ec == bhttp::error::body_limit) {
-    return answer(Response::error(413, "body_too_large",
-                                  "request body larger than " +
-                                      std::to_string(server_.options().max_body_bytes) + " bytes"),
-                  false);
-  }
+  if (ec == bhttp::error::body_limit) return refuse_body_too_large(limit_);
   answer(Response::error(400, "bad_request", "malformed request: " + ec.message()), false);
 }
 

@@ -1,0 +1,364 @@
+#include "agent/agent.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/json_reader.h"
+#include "security/crypto.h"
+
+namespace drover::agent {
+namespace {
+
+// What the server is told the device is doing, from the step it is in.
+const char* wire_state(UpdateStep s) {
+  switch (s) {
+    case UpdateStep::kIdle:
+      return "idle";
+    case UpdateStep::kDownloading:
+    case UpdateStep::kVerifying:
+      return "downloading";
+    case UpdateStep::kInstalling:
+      return "installing";
+    case UpdateStep::kRebooting:
+    case UpdateStep::kCommitting:
+      return "rebooting";
+    case UpdateStep::kRollingBack:
+      return "rolling_back";
+  }
+  return "idle";
+}
+
+int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
+
+// The server did not want this outcome any more (the rollout ended, the deployment is gone):
+// delivering it again would not change that.
+bool undeliverable(const Error& e) {
+  return e.code == ErrorCode::kNotFound || e.code == ErrorCode::kConflict ||
+         e.code == ErrorCode::kInvalidArgument;
+}
+
+}  // namespace
+
+Agent::Agent(AgentOptions options, ServerLink& server, UpdateModule& module,
+             CommandRunner& commands, Clock& clock, uint64_t seed, FileSystem& fs)
+    : o_(std::move(options)),
+      server_(server),
+      module_(module),
+      commands_(commands),
+      clock_(clock),
+      rng_(seed),
+      fs_(fs),
+      state_(fs, path("update.json")),
+      poll_(o_.default_poll) {}
+
+std::string Agent::path(const char* name) const {
+  return (std::filesystem::path(o_.data_dir) / name).string();
+}
+
+Status Agent::start(const Inventory& initial) {
+  auto loaded = state_.load();
+  if (!loaded.ok()) return loaded.error();
+  record_ = *loaded;
+  if (record_.step != UpdateStep::kIdle) {
+    ++record_.entries;  // restarted into this step: counted, so a step that kills us shows
+    DROVER_TRY(state_.save(record_));
+  }
+  auto text = fs_.read(path("inventory.json"));
+  if (!text.ok() && text.error().code != ErrorCode::kNotFound) return text.error();
+  if (!text.ok()) {
+    inventory_ = initial;
+    return save_inventory();
+  }
+  auto parsed = parse_json_document<Inventory>(*text, "inventory", [](const JsonReader& r) {
+    Inventory out;
+    for (const auto& item : r.raw().items()) {
+      if (!item.value().is_string()) r.fail(item.key().c_str(), "must be a version string");
+      out[item.key()] = item.value().get<std::string>();
+    }
+    return out;
+  });
+  if (!parsed.ok()) return Error{ErrorCode::kCorruption, parsed.error().message};
+  inventory_ = *parsed;
+  return ok_status();
+}
+
+Status Agent::save_inventory() {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [component, version] : inventory_) j[component] = version;
+  return write_atomically(fs_, path("inventory.json"), j.dump() + "\n");
+}
+
+Duration Agent::run_once() {
+  last_error_.clear();
+  switch (record_.step) {
+    case UpdateStep::kIdle:
+      return idle();
+    case UpdateStep::kDownloading:
+      return downloading();
+    case UpdateStep::kVerifying:
+      return verifying();
+    case UpdateStep::kInstalling:
+      return installing();
+    case UpdateStep::kRebooting:
+      return rebooting();
+    case UpdateStep::kCommitting:
+      return committing();
+    case UpdateStep::kRollingBack:
+      return rolling_back();
+  }
+  return o_.default_poll;
+}
+
+bool Agent::advance(UpdateEvent event, const std::function<void(UpdateRecord&)>& change) {
+  auto next = state_.advance(record_, event, change);
+  if (!next.ok()) {
+    last_error_ = "saving the update state: " + next.error().to_string();
+    return false;
+  }
+  record_ = std::move(*next);
+  return true;
+}
+
+Duration Agent::retry_later(const Error& e) {
+  last_error_ = e.to_string();
+  // Exponential backoff with full jitter: a fleet that lost its server does not come back
+  // in one wave.
+  const uint32_t shift = std::min<uint32_t>(failures_, 30);
+  ++failures_;
+  const double ceiling =
+      std::min(static_cast<double>(o_.backoff_max.count()),
+               static_cast<double>(o_.backoff_initial.count()) * static_cast<double>(1u << shift));
+  const double floor = static_cast<double>(o_.backoff_initial.count()) / 2;
+  return Duration(static_cast<int64_t>(rng_.between(std::min(floor, ceiling), ceiling)));
+}
+
+Duration Agent::fail(const std::string& why) {
+  last_error_ = why;
+  // Before the inactive slot is touched, a failure just ends the attempt; from Installing on
+  // it goes through RollingBack. The server hears "failed" while the device never left its
+  // previous image, "rolled_back" once it had booted the new one.
+  const bool booted_new =
+      record_.step == UpdateStep::kRebooting || record_.step == UpdateStep::kCommitting;
+  if (!advance(UpdateEvent::kFailed, [&](UpdateRecord& r) {
+        r.report = booted_new ? "rolled_back" : "failed";
+        r.message = why;
+      })) {
+    return retry_later(Error{ErrorCode::kIo, last_error_});
+  }
+  return Duration(0);
+}
+
+bool Agent::run_state_script(UpdateStep step) {
+  if (o_.state_scripts.empty()) return true;
+  const std::string script = (std::filesystem::path(o_.state_scripts) / to_string(step)).string();
+  std::error_code ec;
+  if (!std::filesystem::exists(script, ec)) return true;
+  auto r = commands_.run({script}, minutes(5),
+                         {{"DROVER_STEP", to_string(step)},
+                          {"DROVER_COMPONENT", record_.component},
+                          {"DROVER_VERSION", record_.version},
+                          {"DROVER_FROM_VERSION", record_.from_version}});
+  if (r.ok() && r->ok()) return true;
+  last_error_ = "state script " + script + " failed" +
+                (r.ok() ? ": exit " + std::to_string(r->exit_code) : ": " + r.error().message);
+  return false;
+}
+
+void Agent::best_effort_report(const char* status) {
+  if (record_.entries != 1) return;  // said once already (or lost with a restart: no matter)
+  (void)server_.report(record_.rollout_id, record_.version, status, "");
+}
+
+Duration Agent::idle() {
+  if (!record_.report.empty()) {
+    Status sent =
+        server_.report(record_.rollout_id, record_.version, record_.report, record_.message);
+    if (!sent.ok() && !undeliverable(sent.error())) return retry_later(sent.error());
+    record_.report.clear();
+    record_.message.clear();
+    if (Status st = state_.save(record_); !st.ok()) return retry_later(st.error());
+  }
+  if (Status st = server_.connect(inventory_); !st.ok()) return retry_later(st.error());
+  auto answer = server_.check_in(inventory_, wire_state(record_.step));
+  if (!answer.ok()) return retry_later(answer.error());
+  failures_ = 0;
+  poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
+  if (!answer->offer) return poll_;
+  const Offer& offer = *answer->offer;
+  if (offer.component != o_.component) {
+    (void)server_.report(
+        offer.rollout_id, offer.version, "failed",
+        "this device's agent installs " + o_.component + ", not " + offer.component);
+    return poll_;
+  }
+  const auto current = inventory_.find(offer.component);
+  if (!advance(UpdateEvent::kOffer, [&](UpdateRecord& r) {
+        const UpdateStep step = r.step;  // set by the table; the rest starts afresh
+        const uint32_t entries = r.entries;
+        r = UpdateRecord();
+        r.step = step;
+        r.entries = entries;
+        r.rollout_id = offer.rollout_id;
+        r.component = offer.component;
+        r.version = offer.version;
+        r.size = offer.size;
+        r.sha256 = offer.sha256;
+        r.revert = offer.revert;
+        r.from_version = current == inventory_.end() ? "" : current->second;
+      })) {
+    return retry_later(Error{ErrorCode::kIo, last_error_});
+  }
+  return Duration(0);
+}
+
+Duration Agent::downloading() {
+  if (!run_state_script(UpdateStep::kDownloading)) return fail(last_error_);
+  best_effort_report("downloading");
+  const std::string part = path("download.part");
+  auto got = server_.download(record_, part, record_.bytes_done, [&](uint64_t bytes) {
+    record_.bytes_done = std::min(bytes, record_.size);
+    (void)state_.save(record_);  // a resume point; losing one costs a megabyte again
+  });
+  if (!got.ok()) {
+    const ErrorCode c = got.error().code;
+    if (c == ErrorCode::kNotFound || c == ErrorCode::kPermissionDenied ||
+        c == ErrorCode::kInvalidArgument) {
+      return fail("download: " + got.error().message);
+    }
+    return retry_later(got.error());
+  }
+  failures_ = 0;
+  if (*got < record_.size) return retry_later(io_error("download cut short"));
+  if (!advance(UpdateEvent::kDownloaded, [&](UpdateRecord& r) { r.bytes_done = *got; })) {
+    return retry_later(Error{ErrorCode::kIo, last_error_});
+  }
+  return Duration(0);
+}
+
+Duration Agent::verifying() {
+  const std::string part = path("download.part");
+  auto digest = security::sha256_file(part);
+  if (!digest.ok()) return fail("verify: " + digest.error().message);
+  if (digest->size != record_.size || security::to_hex(digest->sha256) != record_.sha256) {
+    std::error_code ec;
+    std::filesystem::remove(part, ec);
+    return fail("verify: the download is " + std::to_string(digest->size) + " bytes with sha256 " +
+                security::to_hex(digest->sha256) + ", not " + std::to_string(record_.size) +
+                " bytes with " + record_.sha256);
+  }
+  if (!advance(UpdateEvent::kVerified)) return retry_later(Error{ErrorCode::kIo, last_error_});
+  return Duration(0);
+}
+
+Duration Agent::installing() {
+  if (!run_state_script(UpdateStep::kInstalling)) return fail(last_error_);
+  best_effort_report("installing");
+  UpdateRecord working = record_;
+  if (Status st = module_.install(path("download.part"), working); !st.ok()) {
+    record_.slot = working.slot;
+    return fail("install: " + st.error().message);
+  }
+  if (!advance(UpdateEvent::kInstalled, [&](UpdateRecord& r) { r.slot = working.slot; })) {
+    return retry_later(Error{ErrorCode::kIo, last_error_});
+  }
+  return Duration(0);
+}
+
+Duration Agent::rebooting() {
+  auto state = module_.boot_state(record_);
+  if (!state.ok()) return fail("boot: " + state.error().message);
+  switch (*state) {
+    case BootState::kNew:
+      if (!advance(UpdateEvent::kBootedNew, [&](UpdateRecord& r) {
+            r.deadline_ms = ms(clock_.now() + o_.commit_timeout);
+          })) {
+        return retry_later(Error{ErrorCode::kIo, last_error_});
+      }
+      return Duration(0);
+    case BootState::kOld:
+      if (!advance(UpdateEvent::kBootedOld, [&](UpdateRecord& r) {
+            r.report = "rolled_back";
+            r.message = "the trial boot of the new image failed";
+          })) {
+        return retry_later(Error{ErrorCode::kIo, last_error_});
+      }
+      return Duration(0);
+    case BootState::kPending:
+      break;
+  }
+  // Up to three tries at the reboot (each restart of the agent in this step counts one).
+  if (record_.entries > 3) return fail("the reboot into the new image did not happen");
+  if (!run_state_script(UpdateStep::kRebooting)) return fail(last_error_);
+  best_effort_report("rebooting");
+  if (Status st = module_.reboot(); !st.ok()) return fail("reboot: " + st.error().message);
+  ++record_.entries;  // the next look after this one counts as another try
+  (void)state_.save(record_);
+  return o_.check_retry;  // a real reboot ends this process long before
+}
+
+Duration Agent::committing() {
+  if (!run_state_script(UpdateStep::kCommitting)) return fail(last_error_);
+  for (const HealthCheck& check : o_.health_checks) {
+    auto r = commands_.run(check.command, check.timeout);
+    if (!r.ok() || !r->ok()) {
+      return fail("health check '" + (check.command.empty() ? "" : check.command.front()) +
+                  "' failed" + (r.ok() ? (r->timed_out ? " (timed out)" : "") : ""));
+    }
+  }
+  // Built in: the server is reachable from the new image.
+  Status reachable = server_.connect(inventory_);
+  if (reachable.ok()) {
+    auto answer = server_.check_in(inventory_, wire_state(record_.step));
+    if (!answer.ok()) reachable = answer.error();
+  }
+  if (!reachable.ok()) {
+    if (ms(clock_.now()) >= record_.deadline_ms) {
+      if (!advance(UpdateEvent::kCommitTimeout, [&](UpdateRecord& r) {
+            r.report = "rolled_back";
+            r.message = "the server was not reachable before the commit timeout: " +
+                        reachable.error().message;
+          })) {
+        return retry_later(Error{ErrorCode::kIo, last_error_});
+      }
+      return Duration(0);
+    }
+    last_error_ = reachable.error().to_string();
+    return std::min(o_.check_retry, Duration(record_.deadline_ms - ms(clock_.now())));
+  }
+  if (Status st = module_.commit(record_); !st.ok()) return fail("commit: " + st.error().message);
+  inventory_[record_.component] = record_.version;
+  if (Status st = save_inventory(); !st.ok()) return retry_later(st.error());
+  if (!advance(UpdateEvent::kCommitted, [&](UpdateRecord& r) {
+        r.report = "succeeded";
+        r.message.clear();
+      })) {
+    return retry_later(Error{ErrorCode::kIo, last_error_});
+  }
+  std::error_code ec;
+  std::filesystem::remove(path("download.part"), ec);
+  return Duration(0);
+}
+
+Duration Agent::rolling_back() {
+  if (!run_state_script(UpdateStep::kRollingBack)) {
+    // Rolling back cannot be refused: the script is told, and the rollback goes on.
+    record_.message += (record_.message.empty() ? "" : "; ") + last_error_;
+  }
+  auto done = module_.roll_back(record_);
+  if (!done.ok()) return retry_later(done.error());
+  if (!*done) {
+    if (record_.entries > 3) {
+      last_error_ = "the reboot into the previous image did not happen";
+      return retry_later(Error{ErrorCode::kIo, last_error_});
+    }
+    ++record_.entries;
+    (void)state_.save(record_);
+    return o_.check_retry;  // rebooting into the previous image
+  }
+  std::error_code ec;
+  std::filesystem::remove(path("download.part"), ec);
+  if (!advance(UpdateEvent::kRolledBack)) return retry_later(Error{ErrorCode::kIo, last_error_});
+  return Duration(0);
+}
+
+}  // namespace drover::agent

@@ -1,0 +1,99 @@
+// Agent: the device's side of updates, as one loop step at a time. Each run_once() looks at
+// the saved update record (update_state.h) and does the one thing that step calls for —
+// check in, download a piece, verify, install, reboot, run the commit checks, roll back,
+// deliver an outcome — saving the record before every transition. Killed at any instant, a
+// new Agent over the same data directory carries on from the saved step: a download resumes
+// at its saved byte, an install is repeated (modules are idempotent), a trial boot is judged
+// by the bootloader's own state, and an outcome not yet delivered is delivered.
+//
+// Failures to reach the server are retried with exponential backoff and full jitter, capped
+// at a maximum; the server's own poll interval is used otherwise.
+//
+// Thread-compatible: one thread drives an Agent.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/command.h"
+#include "agent/server_link.h"
+#include "agent/update_module.h"
+#include "agent/update_state.h"
+#include "base/clock.h"
+#include "base/file_system.h"
+#include "base/random.h"
+
+namespace drover::agent {
+
+struct HealthCheck {
+  std::vector<std::string> command;  // exit 0 = healthy
+  Duration timeout = seconds(30);
+};
+
+struct AgentOptions {
+  std::string data_dir;                 // update.json, inventory.json, download.part, device.key
+  std::string component = "firmware";   // what this agent's update module installs
+  Duration default_poll = minutes(30);  // until the server says otherwise
+  Duration backoff_initial = seconds(5);
+  Duration backoff_max = hours(1);
+  Duration commit_timeout = minutes(10);  // the checks must pass within this after the boot
+  Duration check_retry = seconds(15);     // between rounds of failing checks
+  std::vector<HealthCheck> health_checks;
+  // Executables run when a step is entered (<dir>/<step>, e.g. installing, committing); a
+  // non-zero exit fails the step. Empty: none.
+  std::string state_scripts;
+};
+
+class Agent {
+ public:
+  Agent(AgentOptions options, ServerLink& server, UpdateModule& module, CommandRunner& commands,
+        Clock& clock, uint64_t seed, FileSystem& fs = real_file_system());
+
+  // Loads the saved record and inventory (inventory.json; `initial` when there is none yet).
+  // kCorruption / kIo from the files.
+  Status start(const Inventory& initial);
+
+  // Does the next thing and returns how long to wait before calling again.
+  Duration run_once();
+
+  const UpdateRecord& record() const { return record_; }
+  const Inventory& inventory() const { return inventory_; }
+  // The last problem met (for logs), "" when the last step went well.
+  const std::string& last_error() const { return last_error_; }
+
+ private:
+  Duration idle();
+  Duration downloading();
+  Duration verifying();
+  Duration installing();
+  Duration rebooting();
+  Duration committing();
+  Duration rolling_back();
+
+  // Moves through the table and saves; false (and last_error_) when the save failed.
+  bool advance(UpdateEvent event, const std::function<void(UpdateRecord&)>& change = {});
+  // A failure in the current step: to Idle (nothing touched yet) or RollingBack.
+  Duration fail(const std::string& why);
+  Duration retry_later(const Error& e);  // backoff for a server that cannot be reached
+  bool run_state_script(UpdateStep step);
+  void best_effort_report(const char* status);
+  Status save_inventory();
+  std::string path(const char* name) const;
+
+  AgentOptions o_;
+  ServerLink& server_;
+  UpdateModule& module_;
+  CommandRunner& commands_;
+  Clock& clock_;
+  Rng rng_;
+  FileSystem& fs_;
+  UpdateStateFile state_;
+  UpdateRecord record_;
+  Inventory inventory_;
+  Duration poll_;
+  uint32_t failures_ = 0;  // consecutive failures to reach the server
+  std::string last_error_;
+};
+
+}  // namespace drover::agent

@@ -1,0 +1,110 @@
+#include "agent/config.h"
+
+#include "base/json_reader.h"
+
+namespace drover::agent {
+namespace {
+
+std::vector<std::string> command(const JsonReader& r, const char* key, bool required) {
+  if (!r.has(key)) {
+    if (required) r.fail(key, "is required: a command as an array of strings");
+    return {};
+  }
+  std::vector<std::string> argv = r.strings_or_empty(key);
+  if (required && argv.empty()) r.fail(key, "must name a command");
+  return argv;
+}
+
+Duration positive(const JsonReader& r, const char* key, Duration fallback) {
+  const Duration d = r.duration_or(key, fallback);
+  if (d <= Duration(0)) r.fail(key, "must be a positive duration");
+  return d;
+}
+
+AgentConfig read_config(const JsonReader& r) {
+  r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
+                "poll", "commit_timeout", "health_checks", "state_scripts", "module"});
+  AgentConfig c;
+  c.link.server = r.str("server");
+  c.agent.data_dir = r.str("data_dir");
+  const JsonReader device = r.child("device");
+  device.allow_only({"id", "type", "hardware_revision"});
+  c.link.device_id = device.str("id");
+  c.link.device_type = device.str("type");
+  c.link.hardware_revision = device.str("hardware_revision");
+  c.link.enrollment_token = r.str_or("enrollment_token", "");
+  if (r.has("tls")) {
+    const JsonReader tls = r.child("tls");
+    tls.allow_only({"ca_file", "cert_file", "key_file"});
+    c.link.ca_file = tls.str_or("ca_file", "");
+    c.link.cert_file = tls.str_or("cert_file", "");
+    c.link.key_file = tls.str_or("key_file", "");
+    if (c.link.cert_file.empty() != c.link.key_file.empty())
+      tls.fail("cert_file", "a client certificate needs its key, and the key its certificate");
+  }
+  c.agent.component = r.str_or("component", "firmware");
+  if (r.has("installed")) {
+    const auto& installed = r.raw().at("installed");
+    if (!installed.is_object()) r.fail("installed", "must be an object of component: version");
+    for (const auto& item : installed.items()) {
+      if (!item.value().is_string()) r.fail("installed", "versions must be strings");
+      c.installed[item.key()] = item.value().get<std::string>();
+    }
+  }
+  if (r.has("poll")) {
+    const JsonReader poll = r.child("poll");
+    poll.allow_only({"default", "backoff_initial", "backoff_max"});
+    c.agent.default_poll = positive(poll, "default", c.agent.default_poll);
+    c.agent.backoff_initial = positive(poll, "backoff_initial", c.agent.backoff_initial);
+    c.agent.backoff_max = positive(poll, "backoff_max", c.agent.backoff_max);
+    if (c.agent.backoff_max < c.agent.backoff_initial)
+      poll.fail("backoff_max", "must not be less than backoff_initial");
+  }
+  c.agent.commit_timeout = positive(r, "commit_timeout", c.agent.commit_timeout);
+  for (const JsonReader& check : r.array("health_checks")) {
+    check.allow_only({"command", "timeout"});
+    c.agent.health_checks.push_back(
+        {command(check, "command", true), positive(check, "timeout", seconds(30))});
+  }
+  c.agent.state_scripts = r.str_or("state_scripts", "");
+  const JsonReader m = r.child("module");
+  c.module.type = m.str("type");
+  if (c.module.type == "file") {
+    m.allow_only({"type", "target", "restart"});
+    c.module.target = m.str("target");
+    c.module.restart = command(m, "restart", false);
+  } else if (c.module.type == "ab-slot") {
+    m.allow_only({"type", "slot_a", "slot_b", "bootloader", "grub_env", "bootloader_file",
+                  "cmdline", "reboot"});
+    c.module.slot_a = m.str("slot_a");
+    c.module.slot_b = m.str("slot_b");
+    if (c.module.slot_a == c.module.slot_b) m.fail("slot_b", "must differ from slot_a");
+    c.module.bootloader = m.str_or("bootloader", "uboot");
+    if (c.module.bootloader != "uboot" && c.module.bootloader != "grub" &&
+        c.module.bootloader != "file") {
+      m.fail("bootloader", "must be uboot, grub or file");
+    }
+    c.module.grub_env = m.str_or("grub_env", c.module.grub_env);
+    c.module.bootloader_file = m.str_or("bootloader_file", "");
+    if (c.module.bootloader == "file" && c.module.bootloader_file.empty())
+      m.fail("bootloader_file", "is required with bootloader \"file\"");
+    c.module.cmdline = m.str_or("cmdline", c.module.cmdline);
+    if (m.has("reboot")) c.module.reboot = command(m, "reboot", true);
+  } else if (c.module.type == "script") {
+    m.allow_only({"type", "install", "commit", "rollback"});
+    c.module.install = command(m, "install", true);
+    c.module.commit = command(m, "commit", false);
+    c.module.rollback = command(m, "rollback", false);
+  } else {
+    m.fail("type", "must be file, ab-slot or script");
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<AgentConfig> parse_agent_config(std::string_view text) {
+  return parse_json_document<AgentConfig>(text, "agent config", &read_config);
+}
+
+}  // namespace drover::agent

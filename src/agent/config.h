@@ -1,0 +1,42 @@
+// The agent's configuration file (JSON, docs/agent.md): where the server is, who the device
+// is, what is installed at first start, how it polls, and which update module installs what.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/agent.h"
+#include "agent/server_link.h"
+#include "base/result.h"
+
+namespace drover::agent {
+
+struct ModuleConfig {
+  std::string type = "file";  // file, ab-slot, script
+  // file
+  std::string target;
+  std::vector<std::string> restart;
+  // ab-slot
+  std::string slot_a, slot_b;
+  std::string bootloader = "uboot";  // uboot, grub, file
+  std::string grub_env = "/boot/grub/grubenv";
+  std::string bootloader_file;  // type file: the fake's state
+  std::string cmdline = "/proc/cmdline";
+  std::vector<std::string> reboot = {"reboot"};
+  // script
+  std::vector<std::string> install, commit, rollback;
+};
+
+struct AgentConfig {
+  HttpLinkOptions link;  // server, device identity, enrollment token, TLS files
+  AgentOptions agent;    // data_dir, component, polling, checks, state scripts
+  Inventory installed;   // what runs at first start (later: inventory.json in data_dir)
+  ModuleConfig module;
+};
+
+// kInvalidArgument naming the first bad field (unknown fields too: a misspelt setting must
+// not be silently ignored).
+Result<AgentConfig> parse_agent_config(std::string_view text);
+
+}  // namespace drover::agent

@@ -1,0 +1,270 @@
+#include "agent/server_link.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "base/file_system.h"
+#include "transport/http/client.h"
+
+namespace drover::agent {
+namespace {
+
+using nlohmann::json;
+
+// The error a device API answer stands for.
+Error answer_error(const http::ClientResponse& r, const std::string& what) {
+  std::string message = what + ": HTTP " + std::to_string(r.status);
+  const json doc = json::parse(r.body, nullptr, false);
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
+    message += " " + doc["error"].value("code", "") + ": " + doc["error"].value("message", "");
+  }
+  ErrorCode code = ErrorCode::kIo;  // 5xx, and anything unexpected: worth another try later
+  switch (r.status) {
+    case 400:
+      code = ErrorCode::kInvalidArgument;
+      break;
+    case 401:
+      code = ErrorCode::kUnauthenticated;
+      break;
+    case 403:
+      code = ErrorCode::kPermissionDenied;
+      break;
+    case 404:
+      code = ErrorCode::kNotFound;
+      break;
+    case 409:
+      code = ErrorCode::kConflict;
+      break;
+    case 416:
+      code = ErrorCode::kInvalidArgument;
+      break;
+    default:
+      break;
+  }
+  return Error{code, message};
+}
+
+json inventory_json(const Inventory& installed) {
+  json out = json::object();
+  for (const auto& [component, version] : installed) out[component] = version;
+  return out;
+}
+
+class HttpLink final : public ServerLink {
+ public:
+  HttpLink(HttpLinkOptions o, std::unique_ptr<http::HttpClient> client, security::SigningKey key,
+           Clock& clock)
+      : o_(std::move(o)), client_(std::move(client)), key_(std::move(key)), clock_(clock) {}
+
+  Status connect(const Inventory& installed) override {
+    if (!token_.empty() && clock_.now() + minutes(1) < expires_) return ok_status();
+    token_.clear();
+    if (!enrolled_) {
+      json body = {{"device_id", o_.device_id},
+                   {"device_type", o_.device_type},
+                   {"hardware_revision", o_.hardware_revision},
+                   {"public_key", security::to_base64url(key_.public_key())},
+                   {"installed", inventory_json(installed)}};
+      if (!o_.enrollment_token.empty()) body["enrollment_token"] = o_.enrollment_token;
+      auto r = post("/api/device/v1/enroll", body, false);
+      if (!r.ok()) return r.error();
+      if (r->status != 200) return answer_error(*r, "enroll");
+      const json doc = json::parse(r->body, nullptr, false);
+      if (doc.is_object() && doc.value("enrollment", "") == "pending") {
+        return Error{ErrorCode::kFailedPrecondition,
+                     "enrolled; waiting for an operator to accept device " + o_.device_id};
+      }
+      enrolled_ = true;
+    }
+    auto c = post("/api/device/v1/auth/challenge", {{"device_id", o_.device_id}}, false);
+    if (!c.ok()) return c.error();
+    if (c->status != 200) return answer_error(*c, "challenge");
+    const json challenge = json::parse(c->body, nullptr, false);
+    if (!challenge.is_object() || !challenge.contains("challenge"))
+      return io_error("challenge: the server's answer is not what the device API promises");
+    const std::string nonce = challenge["challenge"].get<std::string>();
+    const std::string message = "drover-auth-v1\n" + o_.device_id + "\n" + nonce;
+    auto t = post("/api/device/v1/auth/token",
+                  {{"device_id", o_.device_id},
+                   {"challenge", nonce},
+                   {"signature", security::to_base64url(key_.sign(message))}},
+                  false);
+    if (!t.ok()) return t.error();
+    if (t->status != 200) {
+      // Pending again (an operator has not accepted yet), rejected, decommissioned.
+      if (t->status == 403) enrolled_ = false;
+      return answer_error(*t, "login");
+    }
+    const json token = json::parse(t->body, nullptr, false);
+    if (!token.is_object() || !token.contains("token"))
+      return io_error("login: the server's answer is not what the device API promises");
+    token_ = token["token"].get<std::string>();
+    expires_ = Timestamp(Duration(token.value("expires_at", int64_t{0})));
+    installed_ = installed;
+    return ok_status();
+  }
+
+  Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state) override {
+    auto r = authorized_post("/api/device/v1/checkin",
+                             {{"installed", inventory_json(installed)}, {"update_state", state}},
+                             installed);
+    if (!r.ok()) return r.error();
+    if (r->status != 200) return answer_error(*r, "check-in");
+    const json doc = json::parse(r->body, nullptr, false);
+    if (!doc.is_object()) return io_error("check-in: the answer is not JSON");
+    CheckInAnswer out;
+    out.next_checkin = seconds(doc.value("next_checkin_s", int64_t{1800}));
+    const json& offer = doc.contains("offer") ? doc["offer"] : json(nullptr);
+    if (offer.is_object()) {
+      Offer o;
+      o.rollout_id = offer.value("rollout_id", "");
+      o.component = offer.value("component", "");
+      o.version = offer.value("version", "");
+      o.sha256 = offer.value("sha256", "");
+      o.size = offer.value("size", uint64_t{0});
+      o.revert = offer.value("revert", false);
+      if (o.rollout_id.empty() || o.component.empty() || o.version.empty() ||
+          o.sha256.size() != 64) {
+        return io_error("check-in: an offer without its rollout, component, version or hash");
+      }
+      out.offer = std::move(o);
+    }
+    return out;
+  }
+
+  Status report(const std::string& rollout_id, const std::string& version, std::string_view status,
+                const std::string& message) override {
+    auto r = authorized_post(
+        "/api/device/v1/deployments/" + http::url_encode(rollout_id) + "/status",
+        {{"version", version}, {"status", status}, {"message", message}}, installed_);
+    if (!r.ok()) return r.error();
+    if (r->status != 200) return answer_error(*r, "status report");
+    return ok_status();
+  }
+
+  Result<uint64_t> download(const UpdateRecord& u, const std::string& path, uint64_t from,
+                            const std::function<void(uint64_t)>& progress) override {
+    DROVER_TRY(connect(installed_));
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return io_error("opening " + path + ": " + std::strerror(errno));
+    struct Closer {
+      int fd;
+      ~Closer() { ::close(fd); }
+    } closer{fd};
+    if (::ftruncate(fd, static_cast<off_t>(from)) != 0)
+      return io_error("truncating " + path + ": " + std::strerror(errno));
+    http::Headers headers = {{"Authorization", "Bearer " + token_}};
+    if (from > 0) {
+      headers.emplace_back("Range", "bytes=" + std::to_string(from) + "-");
+      headers.emplace_back("If-Range", "\"" + u.sha256 + "\"");
+    }
+    uint64_t at = from;
+    uint64_t reported = from;
+    const std::string target = "/api/device/v1/artifacts/" + http::url_encode(u.component) + "/" +
+                               http::url_encode(u.version);
+    int status = 0;
+    auto r = client_->get_to(target, headers, [&](std::string_view piece) -> Status {
+      if (status == 0) status = 1;  // first piece: the head was fine
+      for (size_t done = 0; done < piece.size();) {
+        const ssize_t n =
+            ::pwrite(fd, piece.data() + done, piece.size() - done, static_cast<off_t>(at + done));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          return io_error("writing " + path + ": " + std::strerror(errno));
+        }
+        done += static_cast<size_t>(n);
+      }
+      at += piece.size();
+      if (at > u.size) return io_error("the server sent more than the artifact's size");
+      if (progress && at - reported >= (1u << 20)) {
+        if (::fdatasync(fd) != 0) return io_error("syncing " + path + ": " + std::strerror(errno));
+        progress(at);
+        reported = at;
+      }
+      return ok_status();
+    });
+    if (!r.ok()) {
+      if (progress && at > reported && ::fdatasync(fd) == 0) progress(at);
+      return r.error();
+    }
+    if (r->status == 401) {
+      token_.clear();
+      return Error{ErrorCode::kIo, "download: the session expired; will log in again"};
+    }
+    if (r->status == 200 && from > 0) {
+      // The content changed under the same name: it came whole, from byte 0, but was
+      // written from `from`. Start over.
+      ::ftruncate(fd, 0);
+      if (progress) progress(0);
+      return io_error("download: the artifact changed; starting over");
+    }
+    if (r->status != 200 && r->status != 206) return answer_error(*r, "download");
+    if (::fdatasync(fd) != 0) return io_error("syncing " + path + ": " + std::strerror(errno));
+    if (progress) progress(at);
+    return at;
+  }
+
+ private:
+  Result<http::ClientResponse> post(const std::string& path, const json& body, bool auth) {
+    http::Headers headers = {{"Content-Type", "application/json"}};
+    if (auth) headers.emplace_back("Authorization", "Bearer " + token_);
+    return client_->request("POST", path, body.dump(), headers);
+  }
+
+  // A request with the session's token; logs in first when needed, and once more after a 401.
+  Result<http::ClientResponse> authorized_post(const std::string& path, const json& body,
+                                               const Inventory& installed) {
+    for (int attempt = 0;; ++attempt) {
+      DROVER_TRY(connect(installed));
+      auto r = post(path, body, true);
+      if (!r.ok() || r->status != 401 || attempt == 1) return r;
+      token_.clear();
+    }
+  }
+
+  HttpLinkOptions o_;
+  std::unique_ptr<http::HttpClient> client_;
+  security::SigningKey key_;
+  Clock& clock_;
+  bool enrolled_ = false;
+  std::string token_;
+  Timestamp expires_{};
+  Inventory installed_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
+                                                   security::SigningKey key, Clock& clock) {
+  http::ClientOptions c;
+  c.connect_timeout = options.timeout;
+  c.request_timeout = options.timeout;
+  c.user_agent = "drover-agent";
+  c.ca_file = options.ca_file;
+  c.cert_file = options.cert_file;
+  c.key_file = options.key_file;
+  auto client = http::HttpClient::create(options.server, c);
+  if (!client.ok()) return client.error();
+  return std::unique_ptr<ServerLink>(
+      new HttpLink(std::move(options), std::move(*client), std::move(key), clock));
+}
+
+Result<security::SigningKey> load_or_create_key(FileSystem& fs, const std::string& path) {
+  auto pem = fs.read(path);
+  if (pem.ok()) {
+    auto key = security::SigningKey::from_pem(*pem);
+    if (!key.ok()) return Error{ErrorCode::kCorruption, path + ": not a device key"};
+    return key;
+  }
+  if (pem.error().code != ErrorCode::kNotFound) return pem.error();
+  auto key = security::SigningKey::generate();
+  if (!key.ok()) return key.error();
+  DROVER_TRY(write_atomically(fs, path, key->private_pem()));  // 0600
+  return key;
+}
+
+}  // namespace drover::agent

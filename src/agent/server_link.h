@@ -1,0 +1,70 @@
+// ServerLink: what the agent needs from the server — a session, check-ins, status reports and
+// artifact downloads — behind an interface (the HTTP one below; tests may script their own).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "agent/update_state.h"
+#include "base/clock.h"
+#include "base/result.h"
+#include "security/crypto.h"
+
+namespace drover::agent {
+
+using Inventory = std::map<std::string, std::string>;  // component -> version
+
+struct Offer {
+  std::string rollout_id, component, version, sha256;
+  uint64_t size = 0;
+  bool revert = false;
+};
+
+struct CheckInAnswer {
+  std::optional<Offer> offer;
+  Duration next_checkin{0};
+};
+
+class ServerLink {
+ public:
+  virtual ~ServerLink() = default;
+  // Enrolls if needed and logs in. kFailedPrecondition while the device waits, pending, for an
+  // operator; kPermissionDenied when rejected or decommissioned; kIo when unreachable.
+  virtual Status connect(const Inventory& installed) = 0;
+  // `state` is the wire name: idle, downloading, installing, rebooting, rolling_back.
+  virtual Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state) = 0;
+  // status: downloading, installing, rebooting, succeeded, failed, rolled_back, unhealthy.
+  virtual Status report(const std::string& rollout_id, const std::string& version,
+                        std::string_view status, const std::string& message) = 0;
+  // Appends bytes [from, size) of the artifact to the file at `path` (truncating it to
+  // `from` first), resuming a cut download; `progress` hears the bytes on disk now and
+  // then. Returns the bytes on disk at the end. A changed artifact (If-Range mismatch)
+  // restarts from 0.
+  virtual Result<uint64_t> download(const UpdateRecord& update, const std::string& path,
+                                    uint64_t from,
+                                    const std::function<void(uint64_t)>& progress) = 0;
+};
+
+struct HttpLinkOptions {
+  std::string server;  // http(s)://host:port
+  std::string device_id, device_type, hardware_revision;
+  std::string enrollment_token;
+  std::string ca_file, cert_file, key_file;  // https
+  Duration timeout = seconds(30);
+};
+
+// The device API over HTTP (docs/api/device.md), signing logins with `key`. Tokens are
+// renewed before they expire and after a 401.
+Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
+                                                   security::SigningKey key, Clock& clock);
+
+// The device's key in `path` (PKCS#8 PEM, 0600): loaded, or generated and saved on first
+// start.
+Result<security::SigningKey> load_or_create_key(FileSystem& fs, const std::string& path);
+
+}  // namespace drover::agent

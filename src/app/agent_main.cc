@@ -1,0 +1,128 @@
+// drover-agent: the device side. Reads its configuration (docs/agent.md), enrolls and logs in
+// with the device's own Ed25519 key (made on first start), checks in at the interval the
+// server gives, and carries updates through the update table with automatic rollback.
+//   drover-agent [--config FILE] [--once]
+// --once: run until the device is idle with nothing left to do now, then exit (for tests,
+// and for devices woken by a timer).
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "agent/agent.h"
+#include "agent/bootloader.h"
+#include "agent/config.h"
+#include "agent/server_link.h"
+#include "agent/update_module.h"
+#include "base/clock.h"
+#include "base/file_system.h"
+#include "security/crypto.h"
+
+namespace {
+
+using namespace drover;
+using namespace drover::agent;
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "drover-agent: %s\n", what.c_str());
+  return 1;
+}
+
+void log_line(const std::string& text) { std::fprintf(stderr, "drover-agent: %s\n", text.c_str()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"drover-agent: updates for this device, safely"};
+  std::string config_path = "/etc/drover/agent.json";
+  bool once = false;
+  app.add_option("--config", config_path, "configuration file (JSON)");
+  app.add_flag("--once", once, "run until idle with nothing to do now, then exit");
+  CLI11_PARSE(app, argc, argv);
+
+  auto text = real_file_system().read(config_path);
+  if (!text.ok()) return fail(text.error().to_string());
+  auto config = parse_agent_config(*text);
+  if (!config.ok()) return fail(config_path + ": " + config.error().message);
+  AgentConfig& c = *config;
+
+  std::error_code ec;
+  std::filesystem::create_directories(c.agent.data_dir, ec);
+  if (ec) return fail("cannot create " + c.agent.data_dir + ": " + ec.message());
+  ::chmod(c.agent.data_dir.c_str(), 0700);
+  auto key = load_or_create_key(real_file_system(),
+                                (std::filesystem::path(c.agent.data_dir) / "device.key").string());
+  if (!key.ok()) return fail(key.error().to_string());
+
+  SystemClock clock;
+  auto link = make_http_link(c.link, std::move(*key), clock);
+  if (!link.ok()) return fail(link.error().to_string());
+
+  std::unique_ptr<Bootloader> bootloader;
+  FileBootloader* fake = nullptr;
+  std::unique_ptr<UpdateModule> module;
+  const ModuleConfig& m = c.module;
+  if (m.type == "file") {
+    module = make_file_module({m.target, m.restart}, system_commands());
+  } else if (m.type == "script") {
+    module = make_script_module({m.install, m.commit, m.rollback}, system_commands());
+  } else {
+    if (m.bootloader == "uboot") {
+      bootloader = make_uboot_bootloader(system_commands(), m.cmdline);
+    } else if (m.bootloader == "grub") {
+      bootloader = make_grub_bootloader(system_commands(), m.grub_env, m.cmdline);
+    } else {
+      auto owned = std::make_unique<FileBootloader>(real_file_system(), m.bootloader_file);
+      fake = owned.get();
+      bootloader = std::move(owned);
+    }
+    AbSlotOptions ab{m.slot_a, m.slot_b, {}};
+    const std::vector<std::string> reboot_command = m.reboot;
+    ab.reboot = [fake, reboot_command]() -> Status {
+      if (fake != nullptr) return fake->boot(true);  // the simulated machine comes back up
+      auto r = system_commands().run(reboot_command, seconds(60));
+      if (!r.ok()) return r.error();
+      if (!r->ok()) return io_error("the reboot command failed: " + r->output);
+      return ok_status();
+    };
+    module = make_ab_slot_module(std::move(ab), *bootloader);
+  }
+
+  Agent agent(c.agent, **link, *module, system_commands(), clock,
+              static_cast<uint64_t>(std::time(nullptr)) ^ static_cast<uint64_t>(::getpid()));
+  if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());
+
+  // SIGTERM/SIGINT end the wait between steps (never a step itself: each is short, and the
+  // state is saved before every transition anyway).
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+
+  UpdateStep last = agent.record().step;
+  log_line("started as " + c.link.device_id + ", " + to_string(last));
+  for (;;) {
+    const Duration wait = agent.run_once();
+    const UpdateRecord& r = agent.record();
+    if (r.step != last) {
+      log_line(std::string(to_string(last)) + " -> " + to_string(r.step) +
+               (r.version.empty() ? "" : " (" + r.component + " " + r.version + ")"));
+      last = r.step;
+    }
+    if (!agent.last_error().empty()) log_line(agent.last_error());
+    if (once && r.step == UpdateStep::kIdle && r.report.empty() && wait > Duration(0)) break;
+    if (wait <= Duration(0)) continue;
+    timespec ts{static_cast<time_t>(wait.count() / 1000),
+                static_cast<long>((wait.count() % 1000) * 1'000'000)};
+    if (sigtimedwait(&stop, nullptr, &ts) > 0) break;
+  }
+  clock.stop();
+  log_line("stopped");
+  return 0;
+}

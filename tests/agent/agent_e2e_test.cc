@@ -1,0 +1,252 @@
+// The agent against the real device API on loopback (HttpServer, DeviceAuth, DeviceService,
+// the rollout engine), on a ManualClock: an A/B update that commits; a trial boot that fails;
+// a health check that fails; a corrupted download; and a crash (a new Agent over the same
+// data directory) after every single step, which must always end on a committed image with
+// the server agreeing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "../common/fleet_fixture.h"
+#include "agent/agent.h"
+#include "agent/bootloader.h"
+#include "agent/server_link.h"
+#include "agent/update_module.h"
+#include "fleet/artifact_service.h"
+#include "transport/http/device_api.h"
+#include "transport/http/server.h"
+
+namespace drover::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using drover::testing::Fleet;
+using drover::testing::simple_plan;
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string image(size_t n, char seed) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i * 7 + i / 997);
+  return s;
+}
+
+// One device: its data directory, slots and bootloader file, and an Agent that can be
+// "crashed" (destroyed) and started again over them.
+class Device {
+ public:
+  Device(std::string dir, std::string server, Clock& clock) : dir_(std::move(dir)), clock_(clock) {
+    fs::create_directories(dir_ + "/data");
+    std::ofstream(dir_ + "/slot-a") << "image 1.0.0";
+    options_.data_dir = dir_ + "/data";
+    options_.component = "firmware";
+    options_.default_poll = seconds(30);
+    options_.backoff_initial = seconds(1);
+    options_.backoff_max = seconds(30);
+    options_.commit_timeout = minutes(5);
+    options_.check_retry = seconds(5);
+    link_options_.server = std::move(server);
+    link_options_.device_id = "ctl-1";
+    link_options_.device_type = "ctl";
+    link_options_.hardware_revision = "rev-a";
+    link_options_.enrollment_token = "factory";
+    start();
+  }
+
+  // A crash: everything in memory is gone; what is on disk stays.
+  void restart() {
+    agent_.reset();
+    module_.reset();
+    link_.reset();
+    boot_.reset();
+    start();
+  }
+
+  Agent& agent() { return *agent_; }
+  FileBootloader& boot() { return *boot_; }
+  AgentOptions& options() { return options_; }
+  bool trial_boots = true;
+  std::string slot(const char* s) const { return read(dir_ + "/slot-" + s); }
+
+ private:
+  void start() {
+    boot_ = std::make_unique<FileBootloader>(real_file_system(), dir_ + "/boot.state");
+    auto key = load_or_create_key(real_file_system(), dir_ + "/data/device.key");
+    ASSERT_TRUE(key.ok()) << key.error().to_string();
+    auto link = make_http_link(link_options_, std::move(*key), clock_);
+    ASSERT_TRUE(link.ok()) << link.error().to_string();
+    link_ = std::move(*link);
+    AbSlotOptions ab{dir_ + "/slot-a", dir_ + "/slot-b",
+                     [this] { return boot_->boot(trial_boots); }};
+    module_ = make_ab_slot_module(ab, *boot_);
+    agent_ = std::make_unique<Agent>(options_, *link_, *module_, system_commands(), clock_, 7);
+    const Status st = agent_->start({{"firmware", "1.0.0"}});
+    ASSERT_TRUE(st.ok()) << st.error().to_string();
+  }
+
+  std::string dir_;
+  Clock& clock_;
+  AgentOptions options_;
+  HttpLinkOptions link_options_;
+  std::unique_ptr<FileBootloader> boot_;
+  std::unique_ptr<ServerLink> link_;
+  std::unique_ptr<UpdateModule> module_;
+  std::unique_ptr<Agent> agent_;
+};
+
+// A server (the real device API over loopback, on the fleet's ManualClock) with artifact
+// firmware 3.0.0, and one device.
+struct World {
+  World() {
+    char tmpl[] = "/tmp/drover-agent-e2e-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    artifacts = std::make_unique<ArtifactService>(f.store(), *f.engine, dir + "/artifacts");
+    Artifact meta;
+    meta.name = "firmware";
+    meta.version = "3.0.0";
+    meta.device_types = {"ctl"};
+    content = image(3'000'000, 'x');
+    EXPECT_TRUE(artifacts->upload(meta, content).ok());
+    AuthOptions o;
+    o.enrollment_tokens = {"factory"};
+    auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
+                                        *security::TokenSigner::create(std::string(32, 'k')), o);
+    http::add_device_api(router, *auth, *f.service, artifacts.get());
+    server = std::move(
+        http::HttpServer::start({}, [this](const http::Request& r) { return router(r); }).value());
+    device = std::make_unique<Device>(
+        dir + "/device", "http://127.0.0.1:" + std::to_string(server->port()), f.clock);
+  }
+  ~World() {
+    device.reset();
+    server->stop();
+    fs::remove_all(dir);
+  }
+
+  // Enrolls (the first check-in), then starts the rollout of 3.0.0 to every device.
+  void enroll_and_start() {
+    device->agent().run_once();
+    EXPECT_TRUE(f.service->device("ctl-1").has_value()) << device->agent().last_error();
+    RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+    plan.artifact_version = "3.0.0";
+    rollout = f.start(plan);
+  }
+
+  // Runs the agent (waiting on the manual clock as it asks) until it is idle with nothing
+  // left to deliver or take. `crash_after`: restart the agent after that many steps.
+  void run_to_rest(int crash_after = -1) {
+    for (int step = 0; step < 300; ++step) {
+      if (step == crash_after) device->restart();
+      const Duration wait = device->agent().run_once();
+      const UpdateRecord& r = device->agent().record();
+      if (r.step == UpdateStep::kIdle && r.report.empty() && wait > Duration(0) &&
+          state() != DeploymentState::kOffered) {
+        return;
+      }
+      f.clock.advance(std::max(wait, Duration(1)));
+    }
+    ADD_FAILURE() << "the agent did not come to rest: " << to_string(device->agent().record().step)
+                  << " " << device->agent().last_error();
+  }
+  DeploymentState state() { return f.state_of(rollout, "ctl-1"); }
+
+  Fleet f;
+  std::string dir, content, rollout;
+  std::unique_ptr<ArtifactService> artifacts;
+  std::unique_ptr<DeviceAuth> auth;
+  http::Router router;
+  std::unique_ptr<http::HttpServer> server;
+  std::unique_ptr<Device> device;
+};
+
+TEST(AgentE2e, AnAbUpdateIsDownloadedVerifiedBootedCommittedAndReported) {
+  World w;
+  w.enroll_and_start();
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kSucceeded);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "3.0.0");
+  EXPECT_EQ(*w.device->boot().booted(), Slot::kB);
+  EXPECT_EQ(*w.device->boot().committed(), Slot::kB);
+  EXPECT_FALSE(w.device->boot().trial()->has_value());
+  EXPECT_TRUE(w.device->slot("b") == w.content);
+  EXPECT_EQ(w.device->slot("a"), "image 1.0.0");  // the previous image, untouched
+  EXPECT_EQ(*w.f.service->device("ctl-1")->installed_version("firmware"), "3.0.0");
+  EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part"));
+}
+
+TEST(AgentE2e, AFailedTrialBootFallsBackAndIsReportedRolledBack) {
+  World w;
+  w.enroll_and_start();
+  w.device->trial_boots = false;
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kRolledBack);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  EXPECT_EQ(*w.device->boot().booted(), Slot::kA);
+  EXPECT_EQ(*w.device->boot().committed(), Slot::kA);
+}
+
+TEST(AgentE2e, AFailingHealthCheckRollsBackFromTheNewImage) {
+  World w;
+  w.device->options().health_checks = {{{"false"}, seconds(5)}};
+  w.device->restart();
+  w.enroll_and_start();
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kRolledBack);
+  EXPECT_EQ(*w.device->boot().booted(), Slot::kA) << "rebooted back into the previous image";
+  EXPECT_EQ(*w.device->boot().committed(), Slot::kA);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+}
+
+TEST(AgentE2e, ACorruptedDownloadIsRefusedBeforeAnythingIsInstalled) {
+  World w;
+  // The server's copy is damaged behind its back: same size, other bytes.
+  const std::string stored = w.artifacts->path_of(*w.artifacts->get("firmware", "3.0.0"));
+  std::string damaged = w.content;
+  damaged[1'234'567] ^= 0x55;
+  std::ofstream(stored, std::ios::binary | std::ios::trunc) << damaged;
+  w.enroll_and_start();
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kFailed);
+  EXPECT_EQ(*w.device->boot().committed(), Slot::kA);
+  EXPECT_FALSE(w.device->boot().trial()->has_value());
+  EXPECT_FALSE(fs::exists(w.dir + "/device/slot-b")) << "nothing was written to the slot";
+  EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part"));
+}
+
+// A crash after each step in turn (k = 1, 2, ...), for an update that commits and for one
+// whose trial boot fails: the device always ends on a committed image, and the server's
+// record of it agrees.
+TEST(AgentE2e, ACrashAfterAnyStepEndsOnACommittedImageTheServerAgreesWith) {
+  for (const bool boots : {true, false}) {
+    for (int k = 1; k <= 14; ++k) {
+      SCOPED_TRACE(std::string(boots ? "boots" : "fails to boot") + ", crash after step " +
+                   std::to_string(k));
+      World w;
+      w.device->trial_boots = boots;
+      w.enroll_and_start();
+      w.run_to_rest(k);
+      const Slot committed = *w.device->boot().committed();
+      EXPECT_EQ(*w.device->boot().booted(), committed);
+      EXPECT_FALSE(w.device->boot().trial()->has_value());
+      if (boots) {
+        EXPECT_EQ(committed, Slot::kB);
+        EXPECT_EQ(w.state(), DeploymentState::kSucceeded);
+        EXPECT_EQ(w.device->agent().inventory().at("firmware"), "3.0.0");
+      } else {
+        EXPECT_EQ(committed, Slot::kA);
+        EXPECT_EQ(w.state(), DeploymentState::kRolledBack);
+        EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace drover::agent
