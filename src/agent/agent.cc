@@ -215,6 +215,11 @@ Duration Agent::downloading() {
   if (!run_state_script(UpdateStep::kDownloading)) return fail(last_error_);
   best_effort_report("downloading");
   const std::string part = path("download.part");
+  if (record_.bytes_done == record_.size) {
+    // Everything arrived before a restart, and only the transition was not saved.
+    if (!advance(UpdateEvent::kDownloaded)) return retry_later(Error{ErrorCode::kIo, last_error_});
+    return Duration(0);
+  }
   auto got = server_.download(record_, part, record_.bytes_done, [&](uint64_t bytes) {
     record_.bytes_done = std::min(bytes, record_.size);
     (void)state_.save(record_);  // a resume point; losing one costs a megabyte again

@@ -162,6 +162,30 @@ TEST_F(DownloadTest, ADownloadCutHalfWayResumesWhereItStopped) {
   EXPECT_TRUE(received == content_);
 }
 
+// A streamed GET hands only 2xx bodies to its sink: an error document is not content.
+TEST_F(DownloadTest, AnErrorAnswerIsNeverWrittenAsContent) {
+  std::string received;
+  auto r = client_->get_to(kPath,
+                           {{"Authorization", "Bearer " + token_},
+                            {"Range", "bytes=" + std::to_string(content_.size()) + "-"}},
+                           [&](std::string_view piece) -> Status {
+                             received.append(piece);
+                             return ok_status();
+                           });
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->status, 416);
+  EXPECT_TRUE(received.empty());
+  EXPECT_NE(r->body.find("range_not_satisfiable"), std::string::npos) << r->body;
+  // And the connection is still good for the next one.
+  auto whole = client_->get_to(kPath, {{"Authorization", "Bearer " + token_}},
+                               [&](std::string_view piece) -> Status {
+                                 received.append(piece);
+                                 return ok_status();
+                               });
+  ASSERT_TRUE(whole.ok());
+  EXPECT_EQ(received.size(), content_.size());
+}
+
 TEST_F(DownloadTest, AStaleIfRangeGetsTheWholeNewContent) {
   const ClientResponse r =
       get(kPath, {{"Range", "bytes=100-"}, {"If-Range", "\"" + std::string(64, '0') + "\""}});

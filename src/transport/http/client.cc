@@ -208,6 +208,9 @@ class BeastClient final : public HttpClient {
       return io("reading the answer to GET " + std::string(target), ec);
     }
     fill(out, parser.get());
+    // Only a 2xx body is the content asked for; any other is an answer about it (an error
+    // document), kept in the response, at most 64 KiB of it.
+    const bool content = out.status >= 200 && out.status < 300;
     char piece[64 * 1024];
     while (!parser.is_done()) {
       parser.get().body().data = piece;
@@ -220,6 +223,11 @@ class BeastClient final : public HttpClient {
         return io("downloading " + std::string(target), ec);
       }
       const size_t n = sizeof piece - parser.get().body().size;
+      if (n > 0 && !content) {
+        out.body.append(piece,
+                        std::min(n, (64u << 10) - std::min<size_t>(out.body.size(), 64u << 10)));
+        continue;
+      }
       if (n > 0) {
         if (Status st = (*sink)(std::string_view(piece, n)); !st.ok()) {
           close();  // the rest of the body is unread: the connection cannot be reused

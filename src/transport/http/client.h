@@ -70,7 +70,9 @@ class HttpClient {
                                          const Headers& headers = {}) = 0;
 
   // A GET whose body goes to `sink` piece by piece instead of into memory (large
-  // downloads). The sink's error stops the transfer and is returned.
+  // downloads) — only a 2xx body: another status's body (an error document) is kept in the
+  // response instead, at most 64 KiB of it. The sink's error stops the transfer and is
+  // returned.
   virtual Result<ClientResponse> get_to(std::string_view target, const Headers& headers,
                                         const std::function<Status(std::string_view)>& sink) = 0;
 

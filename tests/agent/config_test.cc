@@ -1,0 +1,89 @@
+// The agent's configuration file: the documented example parses to what it says, and every
+// mistake is a clear error naming the field.
+#include "agent/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace drover::agent {
+namespace {
+
+// The first ```json block of docs/agent.md.
+std::string documented_example() {
+  std::ifstream in(AGENT_MD);
+  std::stringstream s;
+  s << in.rdbuf();
+  const std::string doc = s.str();
+  const size_t start = doc.find("```json\n");
+  const size_t end = doc.find("\n```", start + 8);
+  return start == std::string::npos ? "" : doc.substr(start + 8, end - start - 8);
+}
+
+TEST(AgentConfig, TheDocumentedExampleParses) {
+  auto c = parse_agent_config(documented_example());
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->link.server, "https://drover.example.net:8480");
+  EXPECT_EQ(c->link.device_id, "ctl-00017");
+  EXPECT_EQ(c->link.device_type, "bms-controller");
+  EXPECT_EQ(c->link.hardware_revision, "rev-b");
+  EXPECT_EQ(c->link.enrollment_token, "factory-2026");
+  EXPECT_EQ(c->link.ca_file, "/etc/drover/ca.pem");
+  EXPECT_EQ(c->agent.data_dir, "/var/lib/drover");
+  EXPECT_EQ(c->agent.default_poll, minutes(30));
+  EXPECT_EQ(c->agent.backoff_max, hours(1));
+  EXPECT_EQ(c->agent.commit_timeout, minutes(10));
+  ASSERT_EQ(c->agent.health_checks.size(), 1u);
+  EXPECT_EQ(c->agent.health_checks[0].command,
+            (std::vector<std::string>{"systemctl", "is-active", "bms"}));
+  EXPECT_EQ(c->installed.at("firmware"), "4.2.0");
+  EXPECT_EQ(c->module.type, "ab-slot");
+  EXPECT_EQ(c->module.slot_b, "/dev/mmcblk0p3");
+  EXPECT_EQ(c->module.reboot, (std::vector<std::string>{"systemctl", "reboot"}));
+}
+
+TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
+  const std::string base = R"("server": "http://s:1", "data_dir": "/d",
+      "device": {"id": "a", "type": "t", "hardware_revision": "r"})";
+  const std::string file_module = R"("module": {"type": "file", "target": "/x"})";
+  ASSERT_TRUE(parse_agent_config("{" + base + ", " + file_module + "}").ok());
+  struct Case {
+    std::string json, mentions;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"{" + base + "}", "module"},
+           {"{" + base + ", " + file_module + R"(, "pol": {}})", "pol"},
+           {"{" + base + R"(, "module": {"type": "file"}})", "target"},
+           {"{" + base + R"(, "module": {"type": "rsync", "target": "/x"}})", "type"},
+           {"{" + base + R"(, "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/a"}})",
+            "slot_b"},
+           {"{" + base + R"(, "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
+                "bootloader": "file"}})",
+            "bootloader_file"},
+           {"{" + base + R"(, "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
+                "bootloader": "lilo"}})",
+            "bootloader"},
+           {"{" + base + R"(, "module": {"type": "script"}})", "install"},
+           {"{" + base + ", " + file_module +
+                R"(, "poll": {"backoff_initial": "10m", "backoff_max": "1m"}})",
+            "backoff_max"},
+           {"{" + base + ", " + file_module + R"(, "commit_timeout": "-5m"})", "commit_timeout"},
+           {"{" + base + ", " + file_module + R"(, "tls": {"cert_file": "/c"}})", "cert_file"},
+           {"{" + base + ", " + file_module + R"(, "health_checks": [{"command": []}]})",
+            "command"},
+           {"{" + base + ", " + file_module + R"(, "installed": {"firmware": 4}})", "installed"},
+           {R"({"data_dir": "/d", )" + file_module + "}", "server"},
+           {"[]", ""},
+           {"{", ""},
+       }) {
+    auto r = parse_agent_config(c.json);
+    ASSERT_FALSE(r.ok()) << c.json;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << c.json;
+    EXPECT_NE(r.error().message.find(c.mentions), std::string::npos)
+        << c.json << " -> " << r.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace drover::agent

@@ -1,0 +1,141 @@
+// Power loss, as near as a test can get: the real drover-agent is killed with SIGKILL at
+// random instants (seeded) while it downloads, verifies, installs and boots an A/B update
+// from a real drover serve, and started again each time. However often and wherever it is
+// cut, the device ends on a committed image — the new one — and the server agrees.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "../common/serve_process.h"
+#include "transport/http/client.h"
+
+namespace drover::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Starts drover-agent --once; returns its pid.
+pid_t spawn_agent(const std::string& config, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), "--once", nullptr);
+    ::_exit(127);
+  }
+  return pid;
+}
+
+TEST(AgentPowerLoss, KilledAtRandomInstantsTheDeviceEndsOnTheCommittedNewImage) {
+  const std::string dir = temp_dir();
+  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory", false,
+                     {"--tick-interval", "200ms"});
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
+  const std::string admin = [&] {
+    FILE* p = ::popen(
+        (std::string(DROVER_BIN) + " token create --data " + dir + "/server --name t 2>/dev/null")
+            .c_str(),
+        "r");
+    char buf[256] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, p);
+    ::pclose(p);
+    std::string out(buf, n);
+    return out.substr(0, out.find('\n'));
+  }();
+  auto client = std::move(http::HttpClient::create(url).value());
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
+    auto r = client->request(
+        method, path, body,
+        {{"Authorization", "Bearer " + admin}, {"Content-Type", "application/json"}});
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : http::ClientResponse{};
+  };
+
+  // The device: slot A runs 1.0.0; slot B is where 2.0.0 goes.
+  std::ofstream(dir + "/slot-a") << "image 1.0.0";
+  const std::string config = dir + "/agent.json";
+  std::ofstream(config) << json{
+      {"server", url},
+      {"data_dir", dir + "/agent"},
+      {"device", {{"id", "ctl-1"}, {"type", "ctl"}, {"hardware_revision", "rev-a"}}},
+      {"enrollment_token", "factory"},
+      {"installed", {{"firmware", "1.0.0"}}},
+      {"poll", {{"default", "1s"}, {"backoff_initial", "100ms"}, {"backoff_max", "500ms"}}},
+      {"module",
+       {{"type", "ab-slot"},
+        {"slot_a", dir + "/slot-a"},
+        {"slot_b", dir + "/slot-b"},
+        {"bootloader", "file"},
+        {"bootloader_file",
+         dir +
+             "/boot.state"}}}}.dump();
+  const std::string log = dir + "/agent.log";
+  {
+    const pid_t first = spawn_agent(config, log);  // enrolls
+    int status = 0;
+    ::waitpid(first, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(log);
+  }
+
+  std::string image(4 << 20, '\0');
+  std::mt19937_64 bytes(42);
+  for (char& c : image) c = static_cast<char>(bytes());
+  ASSERT_EQ(call("PUT", "/api/v1/artifacts/firmware/2.0.0?device_type=ctl", image).status, 201);
+  const auto created = call("POST", "/api/v1/rollouts",
+                            R"({"name": "p", "artifact": {"name": "firmware", "version": "2.0.0"},
+                                "stages": [{"name": "all", "percent": 100}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string rollout = json::parse(created.body)["id"];
+  ASSERT_EQ(call("POST", "/api/v1/rollouts/" + rollout + "/start", "").status, 200);
+
+  // Cut it again and again, at random instants; note the step each cut left behind.
+  std::mt19937 rng(20261126);
+  std::map<std::string, int> cut_in;
+  for (int i = 0; i < 60; ++i) {
+    const pid_t pid = spawn_agent(config, log);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (i % 2 == 0 ? 20'000 : 90'000)));
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    const json state = json::parse(read(dir + "/agent/update.json"), nullptr, false);
+    if (state.is_object()) ++cut_in[state.value("step", "?")];
+  }
+  // Then let it run to the end.
+  for (int i = 0; i < 5; ++i) {
+    const pid_t pid = spawn_agent(config, log);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(log);
+  }
+
+  std::string cuts;
+  for (const auto& [step, n] : cut_in) cuts += step + "=" + std::to_string(n) + " ";
+  // The cuts landed inside the update, not only before or after it.
+  EXPECT_GE(cut_in.size(), 2u) << cuts;
+  EXPECT_EQ(read(dir + "/boot.state"), "committed=B\nbooted=B\ntrial=\n") << cuts;
+  EXPECT_TRUE(read(dir + "/slot-b") == image) << cuts;
+  EXPECT_EQ(read(dir + "/slot-a"), "image 1.0.0");
+  EXPECT_EQ(json::parse(read(dir + "/agent/inventory.json"))["firmware"], "2.0.0");
+  const json status = json::parse(call("GET", "/api/v1/rollouts/" + rollout, "").body);
+  EXPECT_EQ(status["progress"]["states"], json({{"succeeded", 1}})) << status.dump() << cuts;
+  std::printf("cuts left the agent in: %s\n", cuts.c_str());
+}
+
+}  // namespace
+}  // namespace drover::testing
