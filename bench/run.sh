@@ -113,3 +113,6 @@ Reproduce: \`make bench\` (or \`bench/run.sh BUILD_DIR\` on a Release build).
 MD
 echo "== wrote $out"
 cat "$out"
+
+echo "== network (bench/net.sh)"
+bench/net.sh "$build" --update > /dev/null

@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(hyperfine time python3)
+  packages+=(hyperfine time python3 wrk nginx-light)
 fi
 
 missing=()

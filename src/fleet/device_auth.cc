@@ -139,7 +139,14 @@ Result<std::string> DeviceAuth::authorize(std::string_view token) {
   if (!claims.ok()) return claims.error();
   if (!claims->subject.starts_with(kDeviceSubject)) return unauthenticated("not a device token");
   std::string id = claims->subject.substr(kDeviceSubject.size());
-  DROVER_TRY(usable_device(id));
+  // Every authenticated request passes here: the standing only, not a copy of the record.
+  const auto standing = registry_.standing(id);
+  if (!standing) return unauthenticated("unknown device");
+  if (standing->decommissioned) return denied("device '" + id + "' is decommissioned");
+  if (standing->enrollment == Enrollment::kPending)
+    return denied("device '" + id + "' waits for an operator to accept it");
+  if (standing->enrollment == Enrollment::kRejected)
+    return denied("device '" + id + "' was rejected");
   return id;
 }
 

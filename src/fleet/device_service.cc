@@ -248,6 +248,13 @@ DevicePage DeviceService::list(const DeviceQuery& query) const {
   return page;
 }
 
+std::optional<DeviceService::Standing> DeviceService::standing(std::string_view id) const {
+  std::lock_guard lock(mu_);
+  const uint32_t pos = find(id);
+  if (pos == kNone) return std::nullopt;
+  return Standing{devices_[pos].enrollment, entries_[pos].decommissioned};
+}
+
 std::optional<Device> DeviceService::device(std::string_view id) const {
   std::lock_guard lock(mu_);
   const uint32_t pos = find(id);

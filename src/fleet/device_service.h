@@ -115,6 +115,14 @@ class DeviceService {
   // counts only (no devices, no next).
   DevicePage list(const DeviceQuery& query) const;
 
+  // Whether a device may act (for every authenticated request): its enrollment and whether
+  // it is decommissioned, without copying its record. std::nullopt for an unknown device.
+  struct Standing {
+    Enrollment enrollment = Enrollment::kAccepted;
+    bool decommissioned = false;
+  };
+  std::optional<Standing> standing(std::string_view id) const;
+
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;
   size_t device_count() const;

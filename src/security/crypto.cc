@@ -85,12 +85,58 @@ Result<FileDigest> sha256_file(const std::string& path) {
   return out;
 }
 
-std::string hmac_sha256(std::string_view key, std::string_view data) {
+struct HmacSha256::Impl {
+  EVP_MD* md = nullptr;  // fetched once: EVP_sha256() would be looked up on every init
+  MdCtx inner, outer;    // the states after (key ^ ipad) and (key ^ opad)
+  ~Impl() { EVP_MD_free(md); }
+};
+
+HmacSha256::HmacSha256(std::string_view key) : impl_(std::make_unique<Impl>()) {
+  impl_->md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  DROVER_CHECK(impl_->md != nullptr);
+  constexpr size_t kBlock = 64;
+  std::string k(key);
+  if (k.size() > kBlock) k = sha256(k);
+  k.resize(kBlock, '\0');
+  std::string ipad(kBlock, '\0'), opad(kBlock, '\0');
+  for (size_t i = 0; i < kBlock; ++i) {
+    ipad[i] = static_cast<char>(k[i] ^ 0x36);
+    opad[i] = static_cast<char>(k[i] ^ 0x5c);
+  }
+  impl_->inner.reset(EVP_MD_CTX_new());
+  impl_->outer.reset(EVP_MD_CTX_new());
+  DROVER_CHECK(impl_->inner && impl_->outer &&
+               EVP_DigestInit_ex(impl_->inner.get(), impl_->md, nullptr) == 1 &&
+               EVP_DigestUpdate(impl_->inner.get(), ipad.data(), kBlock) == 1 &&
+               EVP_DigestInit_ex(impl_->outer.get(), impl_->md, nullptr) == 1 &&
+               EVP_DigestUpdate(impl_->outer.get(), opad.data(), kBlock) == 1);
+  OPENSSL_cleanse(k.data(), k.size());
+  OPENSSL_cleanse(ipad.data(), ipad.size());
+  OPENSSL_cleanse(opad.data(), opad.size());
+}
+
+HmacSha256::~HmacSha256() = default;
+HmacSha256::HmacSha256(HmacSha256&&) noexcept = default;
+HmacSha256& HmacSha256::operator=(HmacSha256&&) noexcept = default;
+
+std::string HmacSha256::operator()(std::string_view data) const {
+  // One scratch context per thread, reused: copying a prepared state allocates nothing.
+  thread_local MdCtx scratch(EVP_MD_CTX_new());
+  unsigned char inner[32];
   std::string out(32, '\0');
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(),
-       reinterpret_cast<unsigned char*>(out.data()), &len);
+  DROVER_CHECK(
+      scratch && EVP_MD_CTX_copy_ex(scratch.get(), impl_->inner.get()) == 1 &&
+      EVP_DigestUpdate(scratch.get(), data.data(), data.size()) == 1 &&
+      EVP_DigestFinal_ex(scratch.get(), inner, &len) == 1 &&
+      EVP_MD_CTX_copy_ex(scratch.get(), impl_->outer.get()) == 1 &&
+      EVP_DigestUpdate(scratch.get(), inner, sizeof inner) == 1 &&
+      EVP_DigestFinal_ex(scratch.get(), reinterpret_cast<unsigned char*>(out.data()), &len) == 1);
   return out;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  return HmacSha256(key)(data);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -223,13 +269,13 @@ bool verify_ed25519(std::string_view public_key, std::string_view message,
 
 Result<TokenSigner> TokenSigner::create(std::string secret) {
   if (secret.size() < 32) return invalid_argument("a token secret needs at least 32 bytes");
-  return TokenSigner(std::move(secret));
+  return TokenSigner(secret);
 }
 
 std::string TokenSigner::issue(std::string_view subject, Timestamp expires) const {
   const std::string body =
       to_base64url(subject) + "." + std::to_string(expires.time_since_epoch().count());
-  return body + "." + to_base64url(hmac_sha256(secret_, body));
+  return body + "." + to_base64url((*mac_)(body));
 }
 
 Result<TokenClaims> TokenSigner::verify(std::string_view token, Timestamp now) const {
@@ -241,7 +287,7 @@ Result<TokenClaims> TokenSigner::verify(std::string_view token, Timestamp now) c
   const std::string_view body = token.substr(0, second);
   auto tag = from_base64url(token.substr(second + 1));
   // The tag is checked before anything in the body is trusted or even parsed.
-  if (!tag.ok() || !constant_time_equal(*tag, hmac_sha256(secret_, body)))
+  if (!tag.ok() || !constant_time_equal(*tag, (*mac_)(body)))
     return bad("token signature does not verify");
   auto subject = from_base64url(token.substr(0, first));
   const std::string_view ms = token.substr(first + 1, second - first - 1);

@@ -211,15 +211,19 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                   [](const auto& a, const auto& b) { return a.component < b.component; });
         auto answer = service.check_in({*device, body->installed, body->state});
         if (!answer.ok()) return error_response(answer.error());
+        const int64_t next = answer->next_checkin.count() / 1000;
+        if (!answer->offer) {
+          // The answer to nearly every check-in, written without building a document.
+          return Response::json(200, "{\"offer\":null,\"commands\":[],\"next_checkin_s\":" +
+                                         std::to_string(next) + "}");
+        }
         json offer = nullptr;
         if (answer->offer) {
           const UpdateOffer& o = *answer->offer;
           offer = {{"rollout_id", o.rollout_id}, {"component", o.component}, {"version", o.version},
                    {"size", o.size_bytes},       {"sha256", o.sha256},       {"revert", o.revert}};
         }
-        return ok_json({{"offer", offer},
-                        {"commands", json::array()},
-                        {"next_checkin_s", answer->next_checkin.count() / 1000}});
+        return ok_json({{"offer", offer}, {"commands", json::array()}, {"next_checkin_s", next}});
       });
 
   struct Inventory {

@@ -74,7 +74,7 @@ std::chrono::steady_clock::duration steady(Duration d) {
 
 class ServerImpl;
 
-// One connection: requests are read and answered one at a time, on the connection's strand.
+// One connection: requests are read and answered one at a time, on its io_context's thread.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, ServerImpl& server, uint64_t id, asio::ssl::context* tls);
@@ -133,8 +133,8 @@ class ServerImpl final : public HttpServer {
   ServerImpl(ServerOptions options, Handler handler)
       : options_(std::move(options)),
         handler_(std::move(handler)),
-        io_(options_.threads),
-        acceptor_(asio::make_strand(io_)) {}
+        ios_(make_contexts(std::max(1, options_.threads))),
+        acceptor_(*ios_.front()) {}
 
   ~ServerImpl() override { stop(); }
 
@@ -143,7 +143,7 @@ class ServerImpl final : public HttpServer {
     beast::error_code ec;
     auto address = asio::ip::make_address(options_.host, ec);
     if (ec) {
-      tcp::resolver resolver(io_);
+      tcp::resolver resolver(*ios_.front());
       auto found = resolver.resolve(options_.host, std::to_string(options_.port), ec);
       if (ec || found.empty())
         return invalid_argument("cannot resolve listen host '" + options_.host + "'");
@@ -164,8 +164,9 @@ class ServerImpl final : public HttpServer {
     if (ec) return fail("listen on");
     port_ = acceptor_.local_endpoint().port();
     accept();
-    for (int i = 0; i < std::max(1, options_.threads); ++i) {
-      threads_.emplace_back([this] { io_.run(); });
+    for (auto& io : ios_) {
+      guards_.push_back(asio::make_work_guard(*io));
+      threads_.emplace_back([context = io.get()] { context->run(); });
     }
     return ok_status();
   }
@@ -193,7 +194,8 @@ class ServerImpl final : public HttpServer {
         std::unique_lock lock(mu_);
         drained_.wait_for(lock, steady(options_.drain_timeout), [this] { return open_ == 0; });
       }
-      io_.stop();  // whatever did not finish in time is cut
+      guards_.clear();
+      for (auto& io : ios_) io->stop();  // whatever did not finish in time is cut
       for (auto& t : threads_) t.join();
       threads_.clear();
     });
@@ -227,7 +229,10 @@ class ServerImpl final : public HttpServer {
 
  private:
   void accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket s) {
+    // Each connection lives on one thread's io_context, round robin: its handlers never run
+    // concurrently, with no strand or lock between them.
+    asio::io_context& home = *ios_[next_context_++ % ios_.size()];
+    acceptor_.async_accept(home.get_executor(), [this](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
       if (!ec) {
         const bool refuse = open_.load() >= options_.max_connections || stopping_;
@@ -272,7 +277,7 @@ class ServerImpl final : public HttpServer {
     return ok_status();
   }
 
-  // Declared so that io_ goes before what its leftover handlers touch when they are
+  // Declared so that ios_ go before what their leftover handlers touch when they are
   // destroyed with it (sessions call closed()).
   ServerOptions options_;
   Handler handler_;
@@ -282,12 +287,21 @@ class ServerImpl final : public HttpServer {
   std::atomic<size_t> open_{0};
   std::atomic<bool> stopping_{false};
   std::once_flag stopped_;
-  uint64_t next_id_ = 1;  // accept strand only
+  uint64_t next_id_ = 1;     // the acceptor's thread only
+  size_t next_context_ = 0;  // the acceptor's thread only
   uint16_t port_ = 0;
   std::optional<asio::ssl::context> tls_;
-  asio::io_context io_;
+  // One io_context per I/O thread (concurrency hint 1: no locking inside asio either).
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   tcp::acceptor acceptor_;
   std::vector<std::thread> threads_;
+
+  static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
 };
 
 Session::Session(tcp::socket socket, ServerImpl& server, uint64_t id, asio::ssl::context* tls)
