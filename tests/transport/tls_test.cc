@@ -8,51 +8,16 @@
 #include <fstream>
 #include <string>
 
+#include "../common/pki.h"
 #include "transport/http/client.h"
 #include "transport/http/server.h"
 
 namespace drover::http {
 namespace {
 
-// A CA, a server certificate for "localhost" and client certificates, in a temp directory.
-class Pki {
- public:
-  Pki() {
-    char tmpl[] = "/tmp/drover-tls-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    ok_ = make_ca("ca") && make_ca("rogue-ca") && make_leaf("server", "ca", "localhost") &&
-          make_leaf("client", "ca", "ctl-1") && make_leaf("rogue-client", "rogue-ca", "ctl-1");
-  }
-  ~Pki() { std::filesystem::remove_all(dir_); }
-  bool ok() const { return ok_; }
-  std::string pem(const std::string& name) const { return dir_ + "/" + name + ".pem"; }
-  std::string key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
-
- private:
-  bool run(const std::string& command) {
-    return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
-  }
-  bool make_ca(const std::string& name) {
-    return run(
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
-        key(name) + " -out " + pem(name) + " -days 2 -subj /CN=" + name);
-  }
-  bool make_leaf(const std::string& name, const std::string& ca, const std::string& cn) {
-    const std::string ext = dir_ + "/" + name + ".ext";
-    std::ofstream(ext) << "subjectAltName=DNS:" << cn << "\n";
-    return run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
-               key(name) + " -out " + dir_ + "/" + name + ".csr -subj /CN=" + cn) &&
-           run("openssl x509 -req -in " + dir_ + "/" + name + ".csr -CA " + pem(ca) + " -CAkey " +
-               key(ca) + " -CAcreateserial -out " + pem(name) + " -days 2 -extfile " + ext);
-  }
-
-  std::string dir_;
-  bool ok_ = false;
-};
-
 class TlsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { pki_ = new Pki(); }
+  static void SetUpTestSuite() { pki_ = new drover::testing::Pki(); }
   static void TearDownTestSuite() { delete pki_; }
 
   void serve(bool mutual) {
@@ -81,10 +46,10 @@ class TlsTest : public ::testing::Test {
     return o;
   }
 
-  static Pki* pki_;
+  static drover::testing::Pki* pki_;
   std::unique_ptr<HttpServer> server_;
 };
-Pki* TlsTest::pki_ = nullptr;
+drover::testing::Pki* TlsTest::pki_ = nullptr;
 
 TEST_F(TlsTest, AClientThatTrustsTheCaTalksHttps) {
   serve(false);

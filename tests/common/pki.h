@@ -1,0 +1,50 @@
+// Certificates for TLS tests, made by the openssl command in a temp directory: a CA, a
+// rogue CA, a server certificate for "localhost", and client certificates from each CA.
+#pragma once
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace drover::testing {
+
+// A CA, a server certificate for "localhost" and client certificates, in a temp directory.
+class Pki {
+ public:
+  Pki() {
+    char tmpl[] = "/tmp/drover-tls-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    ok_ = make_ca("ca") && make_ca("rogue-ca") && make_leaf("server", "ca", "localhost") &&
+          make_leaf("client", "ca", "ctl-1") && make_leaf("rogue-client", "rogue-ca", "ctl-1");
+  }
+  ~Pki() { std::filesystem::remove_all(dir_); }
+  bool ok() const { return ok_; }
+  std::string pem(const std::string& name) const { return dir_ + "/" + name + ".pem"; }
+  std::string key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
+
+ private:
+  bool run(const std::string& command) {
+    return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
+  }
+  bool make_ca(const std::string& name) {
+    return run(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+        key(name) + " -out " + pem(name) + " -days 2 -subj /CN=" + name);
+  }
+  bool make_leaf(const std::string& name, const std::string& ca, const std::string& cn) {
+    const std::string ext = dir_ + "/" + name + ".ext";
+    std::ofstream(ext) << "subjectAltName=DNS:" << cn << "\n";
+    return run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+               key(name) + " -out " + dir_ + "/" + name + ".csr -subj /CN=" + cn) &&
+           run("openssl x509 -req -in " + dir_ + "/" + name + ".csr -CA " + pem(ca) + " -CAkey " +
+               key(ca) + " -CAcreateserial -out " + pem(name) + " -days 2 -extfile " + ext);
+  }
+
+  std::string dir_;
+  bool ok_ = false;
+};
+
+}  // namespace drover::testing
