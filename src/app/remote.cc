@@ -4,14 +4,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "base/file_system.h"
 #include "base/units.h"
 #include "security/crypto.h"
 #include "transport/http/client.h"
@@ -240,13 +240,13 @@ void rollout_status_text(const json& r) {
   }
 }
 
-std::string read_file(const std::string& path, bool& ok) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  ok = static_cast<bool>(in) || in.eof();
-  if (!in.is_open()) ok = false;
-  return content.str();
+// The file a verb sends; std::nullopt (the reason printed) when it cannot be read.
+std::optional<std::string> read_input(const std::string& path) {
+  auto content = real_file_system().read(path);
+  if (content.ok()) return std::move(*content);
+  std::fprintf(stderr, "drover: cannot read %s: %s\n", path.c_str(),
+               content.error().message.c_str());
+  return std::nullopt;
 }
 
 void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
@@ -359,13 +359,9 @@ void add_site_verbs(CLI::App& app, RemoteCommands::State& s) {
   });
   s.verb(*site, "put", "create or replace a site from a JSON file",
          [](RemoteCommands::State& st) {
-           bool ok = false;
-           const std::string body = read_file(st.file, ok);
-           if (!ok) {
-             std::fprintf(stderr, "drover: cannot read %s\n", st.file.c_str());
-             return 1;
-           }
-           json doc = json::parse(body, nullptr, false);
+           const std::optional<std::string> body = read_input(st.file);
+           if (!body) return 1;
+           json doc = json::parse(*body, nullptr, false);
            if (!doc.is_object() || !doc.contains("name") || !doc["name"].is_string()) {
              std::fprintf(stderr, "drover: %s: a site document with a \"name\" is expected\n",
                           st.file.c_str());
@@ -373,7 +369,7 @@ void add_site_verbs(CLI::App& app, RemoteCommands::State& s) {
            }
            return st.show(
                st.call("PUT", "/api/v1/sites/" + http::url_encode(doc["name"].get<std::string>()),
-                       body, "application/json"),
+                       *body, "application/json"),
                [](const json& si) { std::printf("site %s saved\n", text_of(si["name"]).c_str()); });
          })
       ->add_option("file", s.file, "site JSON (docs/formats.md)")
@@ -385,21 +381,17 @@ void add_artifact_verbs(CLI::App& app, RemoteCommands::State& s) {
   artifact->require_subcommand(1);
   CLI::App* upload =
       s.verb(*artifact, "upload", "upload an artifact file", [](RemoteCommands::State& st) {
-        bool ok = false;
-        const std::string content = read_file(st.file, ok);
-        if (!ok) {
-          std::fprintf(stderr, "drover: cannot read %s\n", st.file.c_str());
-          return 1;
-        }
+        const std::optional<std::string> content = read_input(st.file);
+        if (!content) return 1;
         // The server checks the hash it receives against the one computed here.
         std::string target = "/api/v1/artifacts/" + http::url_encode(st.name) + "/" +
                              http::url_encode(st.version) +
-                             "?sha256=" + security::to_hex(security::sha256(content));
+                             "?sha256=" + security::to_hex(security::sha256(*content));
         for (const auto& t : st.device_types) target += "&device_type=" + http::url_encode(t);
         for (const auto& r : st.hardware_revisions)
           target += "&hardware_revision=" + http::url_encode(r);
         for (const auto& d : st.depends) target += "&depends=" + http::url_encode(d);
-        return st.show(st.call("PUT", target, content, "application/octet-stream"),
+        return st.show(st.call("PUT", target, *content, "application/octet-stream"),
                        [](const json& a) { artifact_table(json::array({a})); });
       });
   upload->add_option("file", s.file, "the artifact's content")->required();
@@ -438,15 +430,11 @@ void add_artifact_verbs(CLI::App& app, RemoteCommands::State& s) {
 void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
   CLI::App* create =
       s.verb(rollout, "create", "create a rollout from a plan file", [](RemoteCommands::State& st) {
-        bool ok = false;
-        const std::string plan = read_file(st.file, ok);
-        if (!ok) {
-          std::fprintf(stderr, "drover: cannot read %s\n", st.file.c_str());
-          return 1;
-        }
+        const std::optional<std::string> plan = read_input(st.file);
+        if (!plan) return 1;
         if (st.dry_run) {
           return st.show(
-              st.call("POST", "/api/v1/rollouts/plan", plan, "application/json"),
+              st.call("POST", "/api/v1/rollouts/plan", *plan, "application/json"),
               [](const json& p) {
                 std::printf("targets %s, already current %s, incompatible %s\n",
                             text_of(p["targets"]).c_str(), text_of(p["already_current"]).c_str(),
@@ -459,7 +447,7 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
                 std::printf("%zu strata\n", p["strata"].size());
               });
         }
-        auto created = st.call("POST", "/api/v1/rollouts", plan, "application/json");
+        auto created = st.call("POST", "/api/v1/rollouts", *plan, "application/json");
         if (!created) return 1;
         const std::string id = (*created)["id"];
         if (!st.start) {

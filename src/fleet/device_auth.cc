@@ -100,14 +100,17 @@ std::string DeviceAuth::rotation_message(std::string_view device_id,
          security::to_base64url(new_public_key);
 }
 
-Result<Device> DeviceAuth::usable_device(std::string_view device_id) {
-  auto d = registry_.device(device_id);
-  if (!d) return unauthenticated("unknown device");
-  if (d->decommissioned) return denied("device '" + d->id + "' is decommissioned");
-  if (d->enrollment == Enrollment::kPending)
-    return denied("device '" + d->id + "' waits for an operator to accept it");
-  if (d->enrollment == Enrollment::kRejected) return denied("device '" + d->id + "' was rejected");
-  return std::move(*d);
+// Every authenticated request passes here: the device's standing only, not its record.
+Status DeviceAuth::check_usable(std::string_view device_id) const {
+  const auto standing = registry_.standing(device_id);
+  if (!standing) return unauthenticated("unknown device");
+  const char* why = standing->decommissioned ? "is decommissioned"
+                    : standing->enrollment == Enrollment::kPending
+                        ? "waits for an operator to accept it"
+                    : standing->enrollment == Enrollment::kRejected ? "was rejected"
+                                                                    : nullptr;
+  if (why == nullptr) return ok_status();
+  return denied("device '" + std::string(device_id) + "' " + why);
 }
 
 Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::string_view challenge,
@@ -128,7 +131,7 @@ Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::st
   if (!key.ok() ||
       !security::verify_ed25519(*key, challenge_message(device_id, challenge), signature))
     return unauthenticated("the signature does not verify");
-  DROVER_TRY(usable_device(device_id));
+  DROVER_TRY(check_usable(device_id));
   const Timestamp expires = clock_.now() + options_.token_lifetime;
   return IssuedToken{signer_.issue(std::string(kDeviceSubject) + std::string(device_id), expires),
                      expires};
@@ -139,14 +142,7 @@ Result<std::string> DeviceAuth::authorize(std::string_view token) {
   if (!claims.ok()) return claims.error();
   if (!claims->subject.starts_with(kDeviceSubject)) return unauthenticated("not a device token");
   std::string id = claims->subject.substr(kDeviceSubject.size());
-  // Every authenticated request passes here: the standing only, not a copy of the record.
-  const auto standing = registry_.standing(id);
-  if (!standing) return unauthenticated("unknown device");
-  if (standing->decommissioned) return denied("device '" + id + "' is decommissioned");
-  if (standing->enrollment == Enrollment::kPending)
-    return denied("device '" + id + "' waits for an operator to accept it");
-  if (standing->enrollment == Enrollment::kRejected)
-    return denied("device '" + id + "' was rejected");
+  DROVER_TRY(check_usable(id));
   return id;
 }
 
@@ -155,8 +151,9 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
   if (new_public_key.size() != security::SigningKey::kPublicKeySize)
     return invalid_argument("public_key must be 32 bytes (Ed25519)");
   std::lock_guard lock(mu_);
-  auto d = usable_device(device_id);
-  if (!d.ok()) return d.error();
+  DROVER_TRY(check_usable(device_id));
+  auto d = registry_.device(device_id);
+  if (!d) return unauthenticated("unknown device");
   auto current = security::from_base64url(d->public_key);
   if (!current.ok() ||
       !security::verify_ed25519(*current, rotation_message(device_id, new_public_key), signature))

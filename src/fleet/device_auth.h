@@ -97,7 +97,7 @@ class DeviceAuth {
   };
   bool token_valid(std::string_view token) const;
   Status decide(std::string_view device_id, Enrollment to);
-  Result<Device> usable_device(std::string_view device_id);  // accepted and in service
+  Status check_usable(std::string_view device_id) const;  // accepted and in service
 
   DeviceService& registry_;
   Clock& clock_;

@@ -48,17 +48,8 @@ TEST(AgentPowerLoss, KilledAtRandomInstantsTheDeviceEndsOnTheCommittedNewImage) 
                      {"--tick-interval", "200ms"});
   ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
   const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
-  const std::string admin = [&] {
-    FILE* p = ::popen(
-        (std::string(DROVER_BIN) + " token create --data " + dir + "/server --name t 2>/dev/null")
-            .c_str(),
-        "r");
-    char buf[256] = {};
-    const size_t n = std::fread(buf, 1, sizeof buf - 1, p);
-    ::pclose(p);
-    std::string out(buf, n);
-    return out.substr(0, out.find('\n'));
-  }();
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
   auto client = std::move(http::HttpClient::create(url).value());
   auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
     auto r = client->request(

@@ -15,33 +15,18 @@ namespace {
 
 using nlohmann::json;
 
-struct Outcome {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using Outcome = CommandOutcome;
 
-// Runs the drover binary with `args` (a shell fragment), capturing its output (stdout
-// only, when `with_stderr` is false).
-Outcome drover(const std::string& args, bool with_stderr = true) {
-  Outcome r;
-  const std::string command =
-      std::string(DROVER_BIN) + " " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* p = ::popen(command.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+// Runs the drover binary with `args` (a shell fragment).
+Outcome drover(const std::string& args) {
+  return run_command(std::string(DROVER_BIN) + " " + args);
 }
 
-// The token printed by `drover token create` (its first line).
+// The token `drover token create` prints; a failure to make one fails the test.
 std::string make_token(const std::string& data, const std::string& name, const std::string& role) {
-  const Outcome r =
-      drover("token create --data " + data + " --name " + name + " --role " + role, false);
-  EXPECT_EQ(r.code, 0) << r.out;
-  return r.out.substr(0, r.out.find('\n'));
+  const std::string token = create_token(data, name, role);
+  EXPECT_FALSE(token.empty()) << "drover token create failed";
+  return token;
 }
 
 class CliTest : public ::testing::Test {

@@ -44,17 +44,6 @@ class Target {
   std::atomic<uint16_t> port_{0};
 };
 
-std::string admin_token(const std::string& data) {
-  const std::string command =
-      std::string(DROVER_BIN) + " token create --data " + data + " --name t 2>/dev/null";
-  FILE* p = ::popen(command.c_str(), "r");
-  char buf[256] = {};
-  const size_t n = p != nullptr ? std::fread(buf, 1, sizeof buf - 1, p) : 0;
-  if (p != nullptr) ::pclose(p);
-  std::string out(buf, n);
-  return out.substr(0, out.find('\n'));
-}
-
 class Driver {
  public:
   explicit Driver(Target& target) : target_(target) {}
@@ -107,7 +96,7 @@ TEST(ServeCrash, ARolloutSurvivesKillNineWithNothingLostOrDuplicated) {
   Target target;
   target.set(serve->port());
   Driver d(target);
-  const std::string admin = admin_token(data);
+  const std::string admin = create_token(data);
   ASSERT_FALSE(admin.empty());
 
   std::vector<SimDevice> devices;

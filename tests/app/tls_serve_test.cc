@@ -15,23 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-};
-
-// Runs a shell command; its stderr joins its stdout unless `with_stderr` is false.
-Outcome run(const std::string& command, bool with_stderr = true) {
-  Outcome r;
-  FILE* p = ::popen((command + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using Outcome = CommandOutcome;
 
 TEST(TlsServe, TheCliAndTheAgentNeedTheCaAndAClientCertificate) {
   Pki pki;
@@ -43,27 +27,25 @@ TEST(TlsServe, TheCliAndTheAgentNeedTheCaAndAClientCertificate) {
                       "--client-ca", pki.pem("ca")});
   ASSERT_TRUE(serve.wait_for("listening on https://")) << serve.output();
   const std::string url = "https://localhost:" + std::to_string(serve.port());
-  const Outcome token =
-      run(std::string(DROVER_BIN) + " token create --data " + data + " --name t", false);
-  ASSERT_EQ(token.code, 0);
-  const std::string admin = token.out.substr(0, token.out.find('\n'));
+  const std::string admin = create_token(data);
+  ASSERT_FALSE(admin.empty());
   const std::string cli = std::string(DROVER_BIN) + " device ls --json --server " + url +
                           " --token " + admin + " --ca-file " + pki.pem("ca");
   const std::string with_cert =
       " --client-cert " + pki.pem("client") + " --client-key " + pki.key("client");
 
-  const Outcome ok = run(cli + with_cert);
+  const Outcome ok = run_command(cli + with_cert);
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_EQ(json::parse(ok.out)["matched"], 0);
-  const Outcome no_cert = run(cli);
+  const Outcome no_cert = run_command(cli);
   EXPECT_EQ(no_cert.code, 1);
   EXPECT_NE(no_cert.out.find("is the server at"), std::string::npos) << no_cert.out;
-  const Outcome foreign = run(cli + " --client-cert " + pki.pem("rogue-client") + " --client-key " +
-                              pki.key("rogue-client"));
+  const Outcome foreign = run_command(cli + " --client-cert " + pki.pem("rogue-client") +
+                                      " --client-key " + pki.key("rogue-client"));
   EXPECT_EQ(foreign.code, 1) << foreign.out;
   const Outcome untrusted =
-      run(std::string(DROVER_BIN) + " device ls --server " + url + " --token " + admin +
-          " --ca-file " + pki.pem("rogue-ca") + with_cert);
+      run_command(std::string(DROVER_BIN) + " device ls --server " + url + " --token " + admin +
+                  " --ca-file " + pki.pem("rogue-ca") + with_cert);
   EXPECT_EQ(untrusted.code, 1) << untrusted.out;
 
   // The agent enrolls and checks in over mutual TLS.
@@ -82,9 +64,10 @@ TEST(TlsServe, TheCliAndTheAgentNeedTheCaAndAClientCertificate) {
               {"component", "app"},
               {"module", {{"type", "file"}, {"target", dir + "/app.bin"}}}}
              .dump();
-  const Outcome agent = run(std::string(DROVER_AGENT_BIN) + " --config " + config + " --once");
+  const Outcome agent =
+      run_command(std::string(DROVER_AGENT_BIN) + " --config " + config + " --once");
   EXPECT_EQ(agent.code, 0) << agent.out;
-  const Outcome listed = run(cli + with_cert);
+  const Outcome listed = run_command(cli + with_cert);
   ASSERT_EQ(listed.code, 0) << listed.out;
   const json devices = json::parse(listed.out)["devices"];
   ASSERT_EQ(devices.size(), 1u) << listed.out;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <thread>
 #include <vector>
@@ -95,6 +96,35 @@ class ServeProcess {
   bool reaped_ = false;
   std::string output_;
 };
+
+struct CommandOutcome {
+  int code = -1;    // exit status; -1 when it did not exit normally
+  std::string out;  // stdout, and stderr unless left out
+};
+
+// Runs a shell command; its stderr joins its stdout unless `with_stderr` is false.
+inline CommandOutcome run_command(const std::string& command, bool with_stderr = true) {
+  CommandOutcome r;
+  FILE* p = ::popen((command + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+#ifdef DROVER_BIN
+// An API token made by `drover token create` in the data directory `data` ("" on failure).
+inline std::string create_token(const std::string& data, const std::string& name = "t",
+                                const std::string& role = "admin") {
+  const CommandOutcome r = run_command(std::string(DROVER_BIN) + " token create --data " + data +
+                                           " --name " + name + " --role " + role,
+                                       false);
+  return r.code == 0 ? r.out.substr(0, r.out.find('\n')) : std::string();
+}
+#endif
 
 inline std::string temp_dir() {
   char tmpl[] = "/tmp/drover-serve-XXXXXX";

@@ -4,35 +4,12 @@
 #include <algorithm>
 #include <set>
 
+#include "../common/counting_store.h"
 #include "../common/fleet_fixture.h"
-#include "../common/forwarding_store.h"
 #include "fleet/device_service.h"
 
 namespace drover::testing {
 namespace {
-
-// Counts the writes that reach the store, and fails them on cue.
-class CountingStore final : public ForwardingStore {
- public:
-  using ForwardingStore::ForwardingStore;
-  int writes = 0;
-  bool fail = false;
-  Status apply(const WriteBatch& b) override {
-    if (fail) return io_error("disk full");
-    ++writes;
-    return ForwardingStore::apply(b);
-  }
-};
-
-struct Counted {
-  Counted() {
-    auto owned = std::make_unique<CountingStore>(make_memory_store());
-    store = owned.get();
-    fleet = std::make_unique<Fleet>(at("2026-06-01T12:00:00Z"), std::move(owned));
-  }
-  CountingStore* store;
-  std::unique_ptr<Fleet> fleet;
-};
 
 Device device(std::string id, std::string rev = "rev-a", std::string site = "open") {
   Device d;

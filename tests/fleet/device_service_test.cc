@@ -2,32 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include "../common/counting_store.h"
 #include "../common/fleet_fixture.h"
-#include "../common/forwarding_store.h"
 
 namespace drover::testing {
 namespace {
-
-// Counts the writes that reach the store.
-class CountingStore final : public ForwardingStore {
- public:
-  using ForwardingStore::ForwardingStore;
-  int writes = 0;
-  Status apply(const WriteBatch& b) override {
-    ++writes;
-    return ForwardingStore::apply(b);
-  }
-};
-
-struct Counted {
-  Counted() {
-    auto owned = std::make_unique<CountingStore>(make_memory_store());
-    store = owned.get();
-    fleet = std::make_unique<Fleet>(at("2026-06-01T12:00:00Z"), std::move(owned));
-  }
-  CountingStore* store;
-  std::unique_ptr<Fleet> fleet;
-};
 
 TEST(DeviceService, UnknownAndDecommissionedDevicesAreRefused) {
   Fleet f;

@@ -290,11 +290,17 @@ void add_sites(Router& router, OperatorServices s) {
 }
 
 // PUT /api/v1/artifacts/{name}/{version}?device_type=..&hardware_revision=..&depends=c:>=1.2
-// with the content as the body.
-Result<Artifact> artifact_metadata(const Request& req, const Params& p) {
+// [&sha256=..] with the content as the body: the metadata, and the hash the content must have.
+struct Upload {
+  Artifact meta;
+  std::string expected_sha256;
+};
+Result<Upload> upload_request(const Request& req, const Params& p) {
   auto q = query_of(req, {"device_type", "hardware_revision", "depends", "sha256"});
   if (!q.ok()) return q.error();
-  Artifact a;
+  Upload u;
+  u.expected_sha256 = std::string(q->get("sha256"));
+  Artifact& a = u.meta;
   a.name = std::string(p.get("name"));
   a.version = std::string(p.get("version"));
   a.device_types = q->all("device_type");
@@ -306,7 +312,7 @@ Result<Artifact> artifact_metadata(const Request& req, const Params& p) {
     }
     a.depends.push_back({dep.substr(0, colon), dep.substr(colon + 1)});
   }
-  return a;
+  return u;
 }
 
 void add_artifacts(Router& router, OperatorServices s) {
@@ -328,10 +334,10 @@ void add_artifacts(Router& router, OperatorServices s) {
   router.add(
       "PUT", "/api/v1/artifacts/{name}/{version}",
       guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
-        auto meta = artifact_metadata(req, p);
-        if (!meta.ok()) return error_response(meta.error());
-        auto q = Query::parse(req.query());
-        auto stored = s.artifacts.upload(std::move(*meta), req.body, q->get("sha256"));
+        auto upload = upload_request(req, p);
+        if (!upload.ok()) return error_response(upload.error());
+        auto stored =
+            s.artifacts.upload(std::move(upload->meta), req.body, upload->expected_sha256);
         if (!stored.ok()) return error_response(stored.error());
         return json_response(201, artifact_json(*stored));
       }));
