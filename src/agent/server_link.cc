@@ -146,6 +146,8 @@ class HttpLink final : public ServerLink {
     return ok_status();
   }
 
+  void disconnect() override { client_->close(); }
+
   Result<uint64_t> download(const UpdateRecord& u, const std::string& path, uint64_t from,
                             const std::function<void(uint64_t)>& progress) override {
     DROVER_TRY(connect(installed_));

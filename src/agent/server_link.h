@@ -48,6 +48,9 @@ class ServerLink {
   virtual Result<uint64_t> download(const UpdateRecord& update, const std::string& path,
                                     uint64_t from,
                                     const std::function<void(uint64_t)>& progress) = 0;
+  // Drops the connection to the server, if one is open; the session stays. A device that
+  // sleeps between polls need not hold a connection meanwhile.
+  virtual void disconnect() {}
 };
 
 struct HttpLinkOptions {

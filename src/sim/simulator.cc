@@ -1,5 +1,8 @@
 #include "sim/simulator.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +21,7 @@
 #include "rollout/engine.h"
 #include "rollout/scheduler.h"
 #include "sim/event_queue.h"
+#include "sim/network_fleet.h"
 #include "store/store.h"
 
 namespace drover::sim {
@@ -76,7 +80,7 @@ size_t pick_share(Rng& rng, const std::vector<T>& items) {
   return items.size() - 1;
 }
 
-class Simulator {
+class Simulator final : public DeviceWorld {
  public:
   Simulator(const Scenario& scenario, const SimOptions& options)
       : sc_(scenario),
@@ -85,11 +89,26 @@ class Simulator {
         rng_(seed_),
         clock_(scenario.start),
         queue_(scenario.start.time_since_epoch().count()) {}
+  ~Simulator() override;
 
   Result<Report> run();
 
+  // DeviceWorld: the agents' surroundings in a network run.
+  bool online(uint32_t dev, Timestamp t) override;
+  Timestamp online_until(uint32_t dev, Timestamp t) override;
+  uint64_t bandwidth_bps(uint32_t dev) override;
+  uint64_t declared_size(const std::string& component, const std::string& version) override;
+  bool defective(uint32_t dev, const std::string& version, bool revert, DefectKind kind) override;
+  Duration next_poll(uint32_t dev) override;
+  Duration install_time() override { return sc_.install_time; }
+  Duration reboot_time() override { return sc_.reboot_time; }
+
  private:
   Status set_up();
+  // Network runs: the server on loopback, the artifacts' content, one agent per device.
+  Status set_up_network(const std::vector<Device>& fleet);
+  void step_agent(uint32_t dev);
+  void agent_unhealthy(uint32_t dev);
   void generate_fleet(std::vector<Device>& out);
   void schedule(uint32_t dev, Timestamp at, EventKind kind);
   void handle(const Event& e);
@@ -100,9 +119,7 @@ class Simulator {
   void phase_done(uint32_t dev);
   void deliver(uint32_t dev, DeploymentEvent event, int32_t offer);
   bool flush_report(uint32_t dev);
-  bool online(uint32_t dev, Timestamp t);
   Timestamp next_online(uint32_t dev, Timestamp t);
-  Timestamp online_until(uint32_t dev, Timestamp t);
   bool defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, Duration* after = nullptr);
   Duration jittered(Duration d);
   void on_engine_event(const EngineEvent& e);
@@ -139,6 +156,13 @@ class Simulator {
   EventQueue queue_;
   uint64_t seq_ = 0;
 
+  // Network runs only. Declared after the services, so they go first.
+  std::string net_dir_;
+  bool remove_net_dir_ = false;
+  std::unique_ptr<LoopbackServer> server_;
+  std::unique_ptr<NetworkFleet> net_;
+  std::vector<std::pair<std::string, std::string>> net_unhealthy_;  // (rollout, version)
+
   std::string rollout_id_;
   Timestamp rollout_started_{};
   bool rollout_over_ = false;  // terminal, nothing left in flight
@@ -148,6 +172,7 @@ class Simulator {
   int next_milestone_ = 1;  // tenths of the eligible fleet
   uint32_t self_rollbacks_ = 0;
   uint32_t reverts_ = 0;
+  uint32_t agent_failures_ = 0;
   static constexpr uint32_t kDeviceLines = 3;
   // Events prepared for at a time: enough lookups in flight to overlap their cache misses,
   // few enough that what they fetch is still cached when they run (64 measured best).
@@ -242,13 +267,14 @@ Status Simulator::set_up() {
   generate_fleet(fleet);
   WriteBatch batch;
   batch.sites = sites_;
-  batch.artifacts = sc_.artifacts;
+  if (!opt_.network) batch.artifacts = sc_.artifacts;  // a network run uploads real content
   DROVER_TRY(store_->apply(batch));
 
   engine_ = std::make_unique<RolloutEngine>(*store_, clock_);
   engine_->set_listener([this](const EngineEvent& e) { on_engine_event(e); });
   DROVER_TRY(engine_->load());
   service_ = std::make_unique<DeviceService>(*store_, *engine_);
+  if (opt_.network) DROVER_TRY(set_up_network(fleet));
   DROVER_TRY(service_->provision(std::move(fleet)));
 
   // Devices first appear spread over one poll interval (intermittent ones when their link
@@ -317,6 +343,14 @@ Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
 // ---------------------------------------------------------------- device behaviour
 
 void Simulator::handle(const Event& e) {
+  if (net_) {
+    if (static_cast<EventKind>(e.kind) == EventKind::kUnhealthy) {
+      agent_unhealthy(e.device);
+    } else {
+      step_agent(e.device);
+    }
+    return;
+  }
   switch (static_cast<EventKind>(e.kind)) {
     case EventKind::kCheckIn:
       if (draining_) {
@@ -501,6 +535,11 @@ void Simulator::phase_done(uint32_t dev) {
         schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
         return;
       }
+      if (!online(dev, now)) {
+        // The new image commits only once it reaches the server (the agent's own check).
+        schedule(dev, next_online(dev, now), EventKind::kPhaseDone);
+        return;
+      }
       Inventory now_running = inventories_[d.inventory];
       auto it = std::lower_bound(
           now_running.begin(), now_running.end(), offer.component,
@@ -538,6 +577,153 @@ void Simulator::phase_done(uint32_t dev) {
     case Phase::kIdle:
       return;
   }
+}
+
+// ---------------------------------------------------------------- network runs
+
+Simulator::~Simulator() {
+  net_.reset();  // the agents, then the server they talk to, then the services below it
+  server_.reset();
+  if (remove_net_dir_) {
+    std::error_code ec;
+    std::filesystem::remove_all(net_dir_, ec);
+  }
+}
+
+Status Simulator::set_up_network(const std::vector<Device>& fleet) {
+  const NetworkSimOptions& no = *opt_.network;
+  if (no.payload_bytes == 0) return invalid_argument("the payload must be at least 1 byte");
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  net_dir_ = no.dir;
+  if (net_dir_.empty()) {
+    // tmpfs when there is one: thousands of agents fsync their state at every step.
+    const std::string base =
+        ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : fs::temp_directory_path(ec).string();
+    std::string tmpl = base + "/drover-sim-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return io_error("cannot make a directory in " + base);
+    net_dir_ = tmpl;
+    remove_net_dir_ = true;
+  } else if (fs::exists(net_dir_, ec) && !fs::is_empty(net_dir_, ec)) {
+    return invalid_argument("the network directory '" + net_dir_ + "' is not empty");
+  }
+  // Each agent may hold a connection open, and the server its other end.
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &files);
+  }
+  const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
+  auto server = LoopbackServer::start(*store_, *engine_, *service_, clock_,
+                                      net_dir_ + "/server/artifacts", token);
+  if (!server.ok()) return server.error();
+  server_ = std::move(*server);
+  for (const Artifact& a : sc_.artifacts) {
+    const uint64_t bytes = std::max<uint64_t>(1, std::min(a.size_bytes, no.payload_bytes));
+    auto uploaded = server_->artifacts().upload(a, artifact_payload(a, bytes));
+    if (!uploaded.ok()) return uploaded.error();
+  }
+  NetworkFleetOptions fo;
+  fo.dir = net_dir_ + "/devices";
+  fo.server = server_->url();
+  fo.enrollment_token = token;
+  fo.component = sc_.rollout.artifact_name;
+  for (const auto& c : sc_.installed) fo.installed[c.component] = c.version;
+  fo.seed = seed_;
+  net_ = std::make_unique<NetworkFleet>(std::move(fo), *this, clock_);
+  for (size_t i = 0; i < fleet.size(); ++i) {
+    const ConnectivitySpec& link = sc_.connectivity[devices_[i].connectivity];
+    net_->add({fleet[i].id, fleet[i].device_type, fleet[i].hardware_revision, link.poll_interval,
+               link.kind == LinkKind::kIntermittent});
+  }
+  net_unhealthy_.resize(fleet.size());
+  return ok_status();
+}
+
+void Simulator::step_agent(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  // Once the fleet is done, devices only deliver the news they hold.
+  if (draining_ && d.phase == Phase::kIdle && d.pending_report < 0) return;
+  auto s = net_->step(dev);
+  if (!s.ok()) {
+    tell_device(dev, "its agent cannot start: " + s.error().to_string(), agent_failures_);
+    return;  // the device falls silent
+  }
+  switch (s->step) {
+    case agent::UpdateStep::kIdle:
+      d.phase = Phase::kIdle;
+      break;
+    case agent::UpdateStep::kDownloading:
+    case agent::UpdateStep::kVerifying:
+      d.phase = Phase::kDownloading;
+      break;
+    case agent::UpdateStep::kInstalling:
+      d.phase = Phase::kInstalling;
+      break;
+    case agent::UpdateStep::kRebooting:
+    case agent::UpdateStep::kCommitting:
+      d.phase = Phase::kRebooting;
+      break;
+    case agent::UpdateStep::kRollingBack:
+      d.phase = Phase::kRollingBack;
+      break;
+  }
+  d.pending_report = s->report_pending ? 0 : -1;
+  const Timestamp done = clock_.now() + s->busy;
+  if (s->trial_failed) {
+    tell_device(dev, "trial boot of " + s->version + " failed; back on the previous slot",
+                self_rollbacks_);
+  }
+  if (s->committed) {
+    if (!s->revert && s->rollout_id == rollout_id_) {
+      d.committed_at_ms = (done - rollout_started_).count();
+    } else {
+      if (s->revert)
+        tell_device(dev, "back on " + s->version + " after the fleet rollback", reverts_);
+      d.committed_at_ms = -1;
+    }
+    UpdateOffer offer;
+    offer.version = s->version;
+    offer.revert = s->revert;
+    Duration after{0};
+    if (defect(dev, offer, DefectKind::kFailsAfter, &after)) {
+      net_unhealthy_[dev] = {s->rollout_id, s->version};
+      schedule(dev, done + after, EventKind::kUnhealthy);
+    }
+  }
+  schedule(dev, s->link_down ? next_online(dev, done) : done + s->wait, EventKind::kCheckIn);
+}
+
+void Simulator::agent_unhealthy(uint32_t dev) {
+  const auto& [rollout, version] = net_unhealthy_[dev];
+  const Status st = net_->report_unhealthy(dev, rollout, version);
+  if (!st.ok() && st.error().code == ErrorCode::kIo) {
+    // The link is down: the monitor tells the server when it is back.
+    schedule(dev, std::max(next_online(dev, clock_.now()), clock_.now() + minutes(1)),
+             EventKind::kUnhealthy);
+  }
+}
+
+uint64_t Simulator::bandwidth_bps(uint32_t dev) {
+  return sc_.connectivity[devices_[dev].connectivity].bandwidth_bps;
+}
+
+uint64_t Simulator::declared_size(const std::string& component, const std::string& version) {
+  for (const Artifact& a : sc_.artifacts) {
+    if (a.name == component && a.version == version) return a.size_bytes;
+  }
+  return 0;
+}
+
+bool Simulator::defective(uint32_t dev, const std::string& version, bool revert, DefectKind kind) {
+  UpdateOffer o;
+  o.version = version;
+  o.revert = revert;
+  return defect(dev, o, kind);
+}
+
+Duration Simulator::next_poll(uint32_t dev) {
+  return jittered(sc_.connectivity[devices_[dev].connectivity].poll_interval);
 }
 
 // ---------------------------------------------------------------- narration
@@ -625,7 +811,7 @@ Result<Report> Simulator::run() {
       continue;
     }
     const Event e = queue_.top();
-    if (auto batch = queue_.upcoming(kWarmBatch); !batch.empty()) warm(batch);
+    if (auto batch = queue_.upcoming(kWarmBatch); !net_ && !batch.empty()) warm(batch);
     queue_.pop();
     clock_.advance_to(Timestamp(Duration(e.at_ms)));
     handle(e);
@@ -639,6 +825,10 @@ Result<Report> Simulator::run() {
   }
   if (reverts_ > 0)
     say("[devices] " + std::to_string(reverts_) + " were sent back by the fleet rollback");
+  if (net_ && net_->downloads_cut() > 0) {
+    say("[network] " + std::to_string(net_->downloads_cut()) +
+        " downloads were cut when a link went down, and resumed with Range requests");
+  }
   return finish(wall);
 }
 
@@ -674,10 +864,11 @@ Report Simulator::finish(double wall_seconds) {
   r.seed = seed_;
   r.devices_total = static_cast<uint32_t>(devices_.size());
   r.simulated_seconds = to_seconds(clock_.now() - sc_.start);
-  r.checkins = checkins_;
-  r.status_reports = reports_;
+  r.checkins = net_ ? net_->checkins() : checkins_;
+  r.status_reports = net_ ? net_->reports() : reports_;
   r.wall_seconds = wall_seconds;
-  r.checkins_per_wall_second = wall_seconds > 0 ? static_cast<double>(checkins_) / wall_seconds : 0;
+  r.checkins_per_wall_second =
+      wall_seconds > 0 ? static_cast<double>(r.checkins) / wall_seconds : 0;
   for (const auto& d : devices_) {
     if (d.phase == Phase::kRebooting || d.phase == Phase::kRollingBack) ++r.devices_bricked;
   }
@@ -753,6 +944,8 @@ Report Simulator::finish(double wall_seconds) {
 Result<Report> run_simulation(const Scenario& scenario, const SimOptions& options) {
   if (options.devices && *options.devices == 0)
     return invalid_argument("--devices must be at least 1");
+  if (options.network && options.preflight)
+    return invalid_argument("a pre-flight runs on the twin, not over the network");
   Simulator sim(scenario, options);
   return sim.run();
 }

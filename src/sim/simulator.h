@@ -16,6 +16,18 @@
 
 namespace drover::sim {
 
+// `drover sim --network`: the devices run as real agents against the real server over
+// loopback (sim/network_fleet.h).
+struct NetworkSimOptions {
+  // The devices' state directories (and the server's artifacts) go here; empty: a fresh
+  // directory under /dev/shm (or the temporary directory), removed at the end.
+  std::string dir;
+  // The bytes an artifact really carries over the wire: its content is a deterministic
+  // payload of min(size, payload_bytes) bytes, while transfer times follow the size the
+  // scenario gives it.
+  uint64_t payload_bytes = 64 * 1024;
+};
+
 struct SimOptions {
   std::optional<uint64_t> seed;     // overrides the scenario's seed
   std::optional<uint32_t> devices;  // overrides the scenario's device count
@@ -27,6 +39,8 @@ struct SimOptions {
   std::function<void(const std::string&)> timeline;
   // Receives progress: fraction of the horizon simulated, devices updated, targets.
   std::function<void(double fraction, uint32_t updated, uint32_t eligible)> progress;
+  // Set: over the network (not with preflight).
+  std::optional<NetworkSimOptions> network;
 };
 
 // Runs the scenario to its end. Deterministic: the same scenario, options and seed give

@@ -1,0 +1,214 @@
+// `drover sim --network` end to end: 240 real agents (Agent, HTTP link, ab-slot module over a
+// FileBootloader, each with its own key and state directory) against the real device API on
+// loopback run a rollout whose build does not boot on one hardware revision. The outcome must
+// be the in-process twin's — the same halted stratum, the same devices rolled back, updated
+// and failed, none bricked — and every device's own disk must agree with the server: the
+// committed slot holds the exact bytes of the version the server says it runs.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "agent/bootloader.h"
+#include "agent/update_state.h"
+#include "sim/network_fleet.h"
+#include "sim/simulator.h"
+#include "store/store.h"
+
+namespace drover::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string read(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+Scenario network_scenario() {
+  auto s = load_scenario(std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/network.json");
+  EXPECT_TRUE(s.ok()) << s.error().to_string();
+  return *s;
+}
+
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/drover-sim-net-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string path;
+};
+
+std::vector<std::string> outcome_lines(const Report& r) {
+  std::vector<std::string> out = {
+      "state " + r.rollout_state,
+      "eligible " + std::to_string(r.devices_eligible),
+      "updated " + std::to_string(r.devices_updated),
+      "failed " + std::to_string(r.devices_failed),
+      "rolled back " + std::to_string(r.devices_rolled_back),
+      "cancelled " + std::to_string(r.devices_cancelled),
+      "unreachable " + std::to_string(r.devices_unreachable),
+      "bricked " + std::to_string(r.devices_bricked),
+      "stages " + std::to_string(r.stages.size()),
+  };
+  for (const auto& h : r.halted_strata)
+    out.push_back("halted " + h.hardware_revision + ": " + h.reason);
+  return out;
+}
+
+TEST(NetworkSim, TwoHundredFortyAgentsOverLoopbackEndAsTheTwinSays) {
+  const Scenario s = network_scenario();
+  ASSERT_GE(s.devices, 200u);
+  auto twin = run_simulation(s, {});
+  ASSERT_TRUE(twin.ok()) << twin.error().to_string();
+
+  TempDir tmp;
+  SimOptions o;
+  o.store = "sqlite:" + tmp.path + "/server.db";  // kept, to compare with the devices
+  o.network = NetworkSimOptions{tmp.path + "/net", 64 * 1024};
+  std::vector<std::string> timeline;
+  o.timeline = [&](const std::string& line) { timeline.push_back(line); };
+  auto net = run_simulation(s, o);
+  ASSERT_TRUE(net.ok()) << net.error().to_string();
+
+  // The outcome is the twin's.
+  EXPECT_EQ(outcome_lines(*net), outcome_lines(*twin));
+  ASSERT_EQ(net->halted_strata.size(), 1u);
+  EXPECT_EQ(net->halted_strata[0].hardware_revision, "rev-c");
+  EXPECT_EQ(net->rollout_state, "completed");
+  EXPECT_GT(net->devices_rolled_back, 0u);
+  EXPECT_EQ(net->devices_bricked, 0u);
+  EXPECT_EQ(net->devices_unreachable, 0u);
+  EXPECT_GT(net->devices_updated, 150u);
+  EXPECT_GT(net->checkins, 5000u);  // the agents really polled, over HTTP
+  // Satellite downloads are longer than a link window: they were cut and resumed.
+  bool resumed = false;
+  for (const auto& line : timeline) {
+    if (line.find("[network]") != std::string::npos &&
+        line.find("downloads were cut") != std::string::npos) {
+      resumed = std::atoi(line.substr(line.find("[network] ") + 10).c_str()) > 0;
+    }
+  }
+  EXPECT_TRUE(resumed) << "no download was cut and resumed";
+
+  // Every device's own disk agrees with the server.
+  auto store = open_sqlite_store(tmp.path + "/server.db");
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  auto devices = (*store)->list_devices();
+  ASSERT_TRUE(devices.ok());
+  ASSERT_EQ(devices->size(), s.devices);
+  Artifact next;
+  next.name = "firmware";
+  next.version = "1.1.0";
+  const std::string new_image = artifact_payload(next, 64 * 1024);
+  uint32_t on_new = 0, rev_c_tried = 0;
+  for (const Device& d : *devices) {
+    SCOPED_TRACE(d.id);
+    const std::string dir = tmp.path + "/net/devices/" + d.id;
+    ASSERT_TRUE(fs::exists(dir + "/data/device.key")) << "the agent never started";
+    // Enrolled with its own key, and accepted.
+    EXPECT_EQ(d.enrollment, Enrollment::kAccepted);
+    EXPECT_FALSE(d.public_key.empty());
+    // Not in the middle of anything, with nothing left to tell.
+    auto record = agent::UpdateStateFile(real_file_system(), dir + "/data/update.json").load();
+    ASSERT_TRUE(record.ok()) << record.error().to_string();
+    EXPECT_EQ(record->step, agent::UpdateStep::kIdle);
+    EXPECT_EQ(record->report, "");
+    // Running the slot it committed, no trial armed: not bricked.
+    agent::FileBootloader boot(real_file_system(), dir + "/boot.state");
+    auto booted = boot.booted();
+    auto committed = boot.committed();
+    auto trial = boot.trial();
+    ASSERT_TRUE(booted.ok() && committed.ok() && trial.ok());
+    EXPECT_EQ(*booted, *committed);
+    EXPECT_FALSE(trial->has_value());
+    // The version the device says it runs is the server's view of it.
+    const auto inventory = nlohmann::json::parse(read(dir + "/data/inventory.json"));
+    const std::string version = inventory.at("firmware").get<std::string>();
+    std::string server_version;
+    for (const auto& c : d.installed)
+      if (c.component == "firmware") server_version = c.version;
+    EXPECT_EQ(version, server_version);
+    const std::string running = read(dir + (*committed == agent::Slot::kA ? "/slot-a" : "/slot-b"));
+    if (version == "1.1.0") {
+      ++on_new;
+      EXPECT_NE(d.hardware_revision, "rev-c");
+      EXPECT_EQ(*committed, agent::Slot::kB);
+      EXPECT_TRUE(running == new_image) << "the committed slot is not the 1.1.0 image";
+    } else {
+      EXPECT_EQ(version, "1.0.0");
+      EXPECT_EQ(*committed, agent::Slot::kA);
+      if (d.hardware_revision == "rev-c" && fs::exists(dir + "/slot-b")) {
+        // It wrote the image, failed the trial boot, and fell back.
+        EXPECT_TRUE(read(dir + "/slot-b") == new_image);
+        ++rev_c_tried;
+      }
+    }
+  }
+  // Devices still on 1.1.0: the updated ones and those that became unhealthy on it.
+  EXPECT_GE(on_new, net->devices_updated);
+  EXPECT_LE(on_new, net->devices_updated + net->devices_failed);
+  EXPECT_EQ(rev_c_tried, net->devices_rolled_back);
+}
+
+TEST(NetworkSim, SameSeedGivesTheSameReport) {
+  const Scenario s = network_scenario();
+  SimOptions o;
+  o.devices = 60;
+  o.network = NetworkSimOptions{};
+  auto a = run_simulation(s, o);
+  auto b = run_simulation(s, o);
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  EXPECT_EQ(a->to_json(false), b->to_json(false));
+  EXPECT_GT(a->checkins, 0u);
+}
+
+TEST(NetworkSim, RefusesWhatItCannotDo) {
+  const Scenario s = network_scenario();
+  SimOptions preflight;
+  preflight.preflight = true;
+  preflight.network = NetworkSimOptions{};
+  auto r = run_simulation(s, preflight);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+
+  TempDir tmp;
+  std::ofstream(tmp.path + "/something") << "x";
+  SimOptions busy;
+  busy.devices = 5;
+  busy.network = NetworkSimOptions{tmp.path, 1024};
+  r = run_simulation(s, busy);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("not empty"), std::string::npos) << r.error().message;
+  EXPECT_EQ(read(tmp.path + "/something"), "x");  // nothing touched
+
+  SimOptions empty;
+  empty.devices = 5;
+  empty.network = NetworkSimOptions{"", 0};
+  r = run_simulation(s, empty);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST(NetworkSim, AGivenDirectoryIsKeptForInspection) {
+  const Scenario s = network_scenario();
+  TempDir tmp;
+  SimOptions o;
+  o.devices = 8;
+  o.network = NetworkSimOptions{tmp.path + "/kept", 4096};
+  auto r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_TRUE(fs::exists(tmp.path + "/kept/devices/dev-000001/data/device.key"));
+  EXPECT_TRUE(fs::exists(tmp.path + "/kept/server/artifacts"));
+}
+
+}  // namespace
+}  // namespace drover::sim
