@@ -8,6 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libsqlite3-dev nlohmann-json3-dev libhowardhinnant-date-dev tzdata
   libcli11-dev libfmt-dev libboost-dev libssl-dev openssl ca-certificates grub-common
+  libubootenv-tool
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -230,8 +230,9 @@ class EnvBootloader : public Bootloader {
 // U-Boot through fw_printenv/fw_setenv (libubootenv or U-Boot's own tools).
 class UBootBootloader final : public EnvBootloader {
  public:
-  UBootBootloader(CommandRunner& commands, std::string cmdline_path)
-      : EnvBootloader(commands, std::move(cmdline_path), "U-Boot environment") {}
+  UBootBootloader(CommandRunner& commands, std::string cmdline_path, std::string config)
+      : EnvBootloader(commands, std::move(cmdline_path), "U-Boot environment"),
+        config_(std::move(config)) {}
 
  protected:
   // One `fw_printenv -n NAME` per variable (-n takes exactly one name). An unset variable:
@@ -241,7 +242,7 @@ class UBootBootloader final : public EnvBootloader {
   Result<Vars> read(const std::vector<std::string>& names) override {
     Vars out;
     for (const std::string& name : names) {
-      const std::vector<std::string> argv = {"fw_printenv", "-n", name};
+      const std::vector<std::string> argv = tool("fw_printenv", {"-n", name});
       auto r = commands_.run(argv, kCommandTimeout);
       if (!r.ok()) return r.error();
       if (!r->ok()) {
@@ -275,12 +276,22 @@ class UBootBootloader final : public EnvBootloader {
     if (::close(fd) != 0 && st.ok())
       st = io_error(what() + ": cannot write " + path + ": " + std::strerror(errno));
     if (st.ok()) {
-      auto out = run_checked(commands_, {"fw_setenv", "-s", path});
+      auto out = run_checked(commands_, tool("fw_setenv", {"-s", path}));
       if (!out.ok()) st = out.error();
     }
     ::unlink(path.c_str());
     return st;
   }
+
+ private:
+  std::vector<std::string> tool(const char* name, std::vector<std::string> args) const {
+    std::vector<std::string> argv = {name};
+    if (!config_.empty()) argv.insert(argv.end(), {"-c", config_});
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  std::string config_;
 };
 
 // GRUB through grub-editenv on the environment block file.
@@ -336,9 +347,10 @@ std::string encode_file_state(Slot committed, Slot booted, std::optional<Slot> t
 
 }  // namespace
 
-std::unique_ptr<Bootloader> make_uboot_bootloader(CommandRunner& commands,
-                                                  std::string cmdline_path) {
-  return std::make_unique<UBootBootloader>(commands, std::move(cmdline_path));
+std::unique_ptr<Bootloader> make_uboot_bootloader(CommandRunner& commands, std::string cmdline_path,
+                                                  std::string fw_env_config) {
+  return std::make_unique<UBootBootloader>(commands, std::move(cmdline_path),
+                                           std::move(fw_env_config));
 }
 
 std::unique_ptr<Bootloader> make_grub_bootloader(CommandRunner& commands, std::string env_file,

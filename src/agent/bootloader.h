@@ -47,8 +47,11 @@ class Bootloader {
 // U-Boot: variables drover_slot (committed), drover_trial (the slot to try, or empty) and
 // upgrade_available/bootcount (U-Boot's own boot-count limit), through fw_printenv and
 // fw_setenv (one fw_setenv -s script per change, so each change is one write of the env).
+// `fw_env_config`, when not empty, is passed to both tools with -c (where the environment
+// lives: device, offset, size); otherwise they read their default, /etc/fw_env.config.
 std::unique_ptr<Bootloader> make_uboot_bootloader(CommandRunner& commands,
-                                                  std::string cmdline_path = "/proc/cmdline");
+                                                  std::string cmdline_path = "/proc/cmdline",
+                                                  std::string fw_env_config = {});
 
 // GRUB: the same variables in the environment block `env_file` (e.g. /boot/grub/grubenv),
 // through grub-editenv.

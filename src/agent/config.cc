@@ -74,8 +74,8 @@ AgentConfig read_config(const JsonReader& r) {
     c.module.target = m.str("target");
     c.module.restart = command(m, "restart", false);
   } else if (c.module.type == "ab-slot") {
-    m.allow_only({"type", "slot_a", "slot_b", "bootloader", "grub_env", "bootloader_file",
-                  "cmdline", "reboot"});
+    m.allow_only({"type", "slot_a", "slot_b", "bootloader", "grub_env", "uboot_config",
+                  "bootloader_file", "cmdline", "reboot"});
     c.module.slot_a = m.str("slot_a");
     c.module.slot_b = m.str("slot_b");
     if (c.module.slot_a == c.module.slot_b) m.fail("slot_b", "must differ from slot_a");
@@ -85,6 +85,7 @@ AgentConfig read_config(const JsonReader& r) {
       m.fail("bootloader", "must be uboot, grub or file");
     }
     c.module.grub_env = m.str_or("grub_env", c.module.grub_env);
+    c.module.uboot_config = m.str_or("uboot_config", "");
     c.module.bootloader_file = m.str_or("bootloader_file", "");
     if (c.module.bootloader == "file" && c.module.bootloader_file.empty())
       m.fail("bootloader_file", "is required with bootloader \"file\"");

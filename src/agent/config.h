@@ -21,6 +21,7 @@ struct ModuleConfig {
   std::string slot_a, slot_b;
   std::string bootloader = "uboot";  // uboot, grub, file
   std::string grub_env = "/boot/grub/grubenv";
+  std::string uboot_config;     // fw_env.config for fw_printenv/fw_setenv -c; empty: their default
   std::string bootloader_file;  // type file: the fake's state
   std::string cmdline = "/proc/cmdline";
   std::vector<std::string> reboot = {"reboot"};

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     module = make_script_module({m.install, m.commit, m.rollback}, system_commands());
   } else {
     if (m.bootloader == "uboot") {
-      bootloader = make_uboot_bootloader(system_commands(), m.cmdline);
+      bootloader = make_uboot_bootloader(system_commands(), m.cmdline, m.uboot_config);
     } else if (m.bootloader == "grub") {
       bootloader = make_grub_bootloader(system_commands(), m.grub_env, m.cmdline);
     } else {

@@ -479,6 +479,63 @@ TEST_F(BootloaderTest, GrubWithTheRealGrubEditenv) {
   EXPECT_EQ(slurp(envfile).size(), 1024u);  // still one environment block
 }
 
+// An empty U-Boot environment of `size` bytes, as mkenvimage makes it: the CRC-32 of the
+// data area (little-endian), then the data, all zero.
+std::string empty_uboot_env(size_t size) {
+  const std::string data(size - 4, '\0');
+  uint32_t crc = 0xffffffffu;
+  for (const char ch : data) {
+    crc ^= static_cast<uint8_t>(ch);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  crc = ~crc;
+  std::string out;
+  for (int k = 0; k < 4; ++k) out.push_back(static_cast<char>(crc >> (8 * k)));
+  return out + data;
+}
+
+TEST_F(BootloaderTest, UBootWithTheRealFwSetenv) {
+  if (!on_path("fw_setenv")) GTEST_SKIP() << "fw_setenv (libubootenv-tool) is not installed";
+  // The environment in a file, where fw_env.config says it is: 16 KiB at offset 0.
+  const std::string envfile = dir_ + "/uboot.env";
+  const std::string config = dir_ + "/fw_env.config";
+  std::ofstream(envfile, std::ios::binary) << empty_uboot_env(0x4000);
+  std::ofstream(config) << envfile << " 0x0 0x4000\n";
+  auto printenv = [&] {
+    auto r = system_commands().run({"fw_printenv", "-c", config}, seconds(10));
+    EXPECT_TRUE(r.ok() && r->ok()) << (r.ok() ? r->output : r.error().to_string());
+    return r.ok() ? r->output : std::string();
+  };
+  auto b = make_uboot_bootloader(system_commands(), cmdline_, config);
+  EXPECT_EQ(*b->committed(), Slot::kA);  // nothing set yet
+  EXPECT_EQ(trial_of(*b), std::nullopt);
+  ASSERT_TRUE(b->arm_trial(Slot::kB).ok());
+  const std::string armed = printenv();
+  EXPECT_NE(armed.find("drover_trial=B\n"), std::string::npos) << armed;
+  EXPECT_NE(armed.find("upgrade_available=1\n"), std::string::npos) << armed;
+  EXPECT_NE(armed.find("bootcount=0\n"), std::string::npos) << armed;
+  EXPECT_EQ(trial_of(*b), Slot::kB);
+  EXPECT_EQ(*b->committed(), Slot::kA);
+  ASSERT_TRUE(b->commit(Slot::kB).ok());
+  EXPECT_EQ(*b->committed(), Slot::kB);
+  EXPECT_EQ(trial_of(*b), std::nullopt);
+  const std::string committed = printenv();
+  EXPECT_NE(committed.find("drover_slot=B\n"), std::string::npos) << committed;
+  EXPECT_EQ(committed.find("drover_trial=B"), std::string::npos) << committed;
+  EXPECT_NE(committed.find("upgrade_available=0\n"), std::string::npos) << committed;
+  // Armed again and disarmed: back to B committed, no trial.
+  ASSERT_TRUE(b->arm_trial(Slot::kA).ok());
+  EXPECT_EQ(trial_of(*b), Slot::kA);
+  ASSERT_TRUE(b->disarm_trial().ok());
+  EXPECT_EQ(trial_of(*b), std::nullopt);
+  EXPECT_EQ(*b->committed(), Slot::kB);
+  EXPECT_EQ(slurp(envfile).size(), 0x4000u);  // still one environment of the configured size
+  // A configuration that points nowhere is an error naming the environment, not "slot A".
+  auto lost = make_uboot_bootloader(system_commands(), cmdline_, dir_ + "/missing.config");
+  EXPECT_FALSE(lost->committed().ok());
+  EXPECT_FALSE(lost->arm_trial(Slot::kB).ok());
+}
+
 // ---- FileBootloader ----
 
 class FileBootloaderTest : public BootloaderTest {

@@ -41,6 +41,13 @@ TEST(AgentConfig, TheDocumentedExampleParses) {
   EXPECT_EQ(c->module.type, "ab-slot");
   EXPECT_EQ(c->module.slot_b, "/dev/mmcblk0p3");
   EXPECT_EQ(c->module.reboot, (std::vector<std::string>{"systemctl", "reboot"}));
+  EXPECT_EQ(c->module.uboot_config, "");  // the tools' default
+  auto with_config = parse_agent_config(R"({"server": "http://s:1", "data_dir": "/d",
+      "device": {"id": "a", "type": "t", "hardware_revision": "r"},
+      "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
+                 "uboot_config": "/etc/drover/fw_env.config"}})");
+  ASSERT_TRUE(with_config.ok()) << with_config.error().to_string();
+  EXPECT_EQ(with_config->module.uboot_config, "/etc/drover/fw_env.config");
 }
 
 TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
