@@ -1,6 +1,7 @@
 // drover: the control plane's command line. This issue brings the digital twin:
 //   drover sim SCENARIO [--seed N] [--devices N] [--report-json FILE] [--store memory|sqlite:PATH]
-//   [--network [--network-dir DIR] [--payload-bytes N]]
+//   [--network [--network-dir DIR] [--payload-bytes N]
+//              [--server URL --token T --enrollment-token E [--ca-file F]]]
 //   drover demo [--devices N] [--report-json FILE]
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
 //   drover serve [--data DIR] [--listen HOST:PORT] [--threads N] [--enrollment-token T]...
@@ -9,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -36,6 +38,7 @@ struct SimArgs {
   bool network = false;
   std::string network_dir;
   uint64_t payload_bytes = 64 * 1024;
+  std::string server, token, enrollment_token, ca_file;
 };
 
 void add_common(CLI::App* cmd, SimArgs& a) {
@@ -49,7 +52,18 @@ SimOptions options_from(const SimArgs& a) {
   if (a.seed != 0) o.seed = a.seed;
   if (a.devices != 0) o.devices = a.devices;
   o.store = a.store;
-  if (a.network) o.network = drover::sim::NetworkSimOptions{a.network_dir, a.payload_bytes};
+  if (a.network || !a.server.empty()) {
+    drover::sim::NetworkSimOptions n;
+    n.dir = a.network_dir;
+    n.payload_bytes = a.payload_bytes;
+    n.server = a.server;
+    n.token = a.token;
+    if (n.token.empty() && std::getenv("DROVER_TOKEN") != nullptr)
+      n.token = std::getenv("DROVER_TOKEN");
+    n.enrollment_token = a.enrollment_token;
+    n.ca_file = a.ca_file;
+    o.network = n;
+  }
   if (!a.quiet) {
     o.timeline = [](const std::string& line) { std::cout << line << "\n" << std::flush; };
   }
@@ -141,7 +155,7 @@ int run(const Scenario& scenario, const SimArgs& args, bool preflight) {
       std::printf("    %s: %s\n", u.device_id.c_str(), u.reason.c_str());
     }
   } else {
-    print_summary(*report, args.network);
+    print_summary(*report, args.network || !args.server.empty());
   }
   return 0;
 }
@@ -166,6 +180,13 @@ int main(int argc, char** argv) {
   sim->add_option("--payload-bytes", sim_args.payload_bytes,
                   "--network: the bytes an artifact carries over the wire (default 65536)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+  sim->add_option("--server", sim_args.server,
+                  "--network against this drover serve (real time) instead of one in process");
+  sim->add_option("--token", sim_args.token,
+                  "--server: an operator API token (default $DROVER_TOKEN)");
+  sim->add_option("--enrollment-token", sim_args.enrollment_token,
+                  "--server: the server's pre-shared enrollment token, for the agents");
+  sim->add_option("--ca-file", sim_args.ca_file, "--server: the CA to trust for https");
 
   SimArgs demo_args;
   auto* demo = app.add_subcommand(

@@ -241,6 +241,7 @@ Status NetworkFleet::boot(Node& n, uint32_t dev) {
   lo.device_type = n.identity.device_type;
   lo.hardware_revision = n.identity.hardware_revision;
   lo.enrollment_token = o_.enrollment_token;
+  lo.ca_file = o_.ca_file;
   auto link = agent::make_http_link(lo, std::move(*key), clock_);
   if (!link.ok()) return link.error();
   n.link = std::make_unique<SimLink>(std::move(*link), *this, dev);

@@ -56,7 +56,8 @@ std::string synthetic_sha256(const std::string& key) {
 Scenario read_scenario(const JsonReader& r) {
   r.allow_only({"name", "description", "seed", "start", "horizon", "drain", "rollout_start_after",
                 "devices", "device_types", "site_groups", "connectivity", "checkin_jitter",
-                "install_time", "reboot_time", "installed", "artifacts", "rollout", "defects"});
+                "install_time", "reboot_time", "installed", "artifacts", "rollout", "defects",
+                "engine_tick"});
   Scenario s;
   s.name = r.str("name");
   check_name(r, "name", s.name);
@@ -65,6 +66,9 @@ Scenario read_scenario(const JsonReader& r) {
   s.horizon = r.duration_or("horizon", s.horizon);
   s.drain = r.duration_or("drain", s.drain);
   s.rollout_start_after = r.duration_or("rollout_start_after", s.rollout_start_after);
+  s.engine_tick = r.duration_or("engine_tick", s.engine_tick);
+  if (s.engine_tick < Duration(100) || s.engine_tick > hours(1))
+    r.fail("engine_tick", "must be within [100ms, 1h]");
   if (s.horizon <= Duration(0) || s.horizon > hours(24 * 366))
     r.fail("horizon", "must be within (0, 366d]");
   if (s.drain < Duration(0) || s.drain > hours(24 * 7)) r.fail("drain", "must be within [0, 7d]");

@@ -71,6 +71,7 @@ struct Scenario {
   Duration horizon = hours(72);  // the simulation stops here at the latest
   Duration drain = hours(6);     // then lets devices mid-update finish for this long
   Duration rollout_start_after{0};
+  Duration engine_tick = seconds(60);  // how often the engine judges gates and stages
   uint32_t devices = 100;
   std::vector<DeviceTypeSpec> device_types;
   std::vector<SiteGroupSpec> site_groups;

@@ -22,6 +22,7 @@
 #include "rollout/scheduler.h"
 #include "sim/event_queue.h"
 #include "sim/network_fleet.h"
+#include "sim/remote_plane.h"
 #include "store/store.h"
 
 namespace drover::sim {
@@ -107,6 +108,16 @@ class Simulator final : public DeviceWorld {
   Status set_up();
   // Network runs: the server on loopback, the artifacts' content, one agent per device.
   Status set_up_network(const std::vector<Device>& fleet);
+  Status set_up_remote();
+  Status prepare_net_dir();
+  Status start_agents(const std::vector<Device>& fleet, const std::string& server,
+                      const std::string& enrollment_token, const std::string& ca_file);
+  void schedule_first_check_ins();
+  bool remote() const { return opt_.network && !opt_.network->server.empty(); }
+  // The rollout's summary, from the engine or the remote server (narrating what changed).
+  Result<RolloutSummary> summary();
+  Result<RolloutProgress> progress();
+  void narrate(const RolloutProgress& now);
   void step_agent(uint32_t dev);
   void agent_unhealthy(uint32_t dev);
   void generate_fleet(std::vector<Device>& out);
@@ -160,6 +171,8 @@ class Simulator final : public DeviceWorld {
   std::string net_dir_;
   bool remove_net_dir_ = false;
   std::unique_ptr<LoopbackServer> server_;
+  std::unique_ptr<RemoteControlPlane> remote_;
+  std::optional<RolloutProgress> seen_;  // the remote rollout as last read
   std::unique_ptr<NetworkFleet> net_;
   std::vector<std::pair<std::string, std::string>> net_unhealthy_;  // (rollout, version)
 
@@ -248,6 +261,7 @@ uint32_t Simulator::intern(Inventory inventory) {
 }
 
 Status Simulator::set_up() {
+  if (remote()) return set_up_remote();
   if (opt_.store == "memory") {
     store_ = make_memory_store();
   } else if (opt_.store.starts_with("sqlite:")) {
@@ -270,22 +284,15 @@ Status Simulator::set_up() {
   if (!opt_.network) batch.artifacts = sc_.artifacts;  // a network run uploads real content
   DROVER_TRY(store_->apply(batch));
 
-  engine_ = std::make_unique<RolloutEngine>(*store_, clock_);
+  EngineOptions engine_options;
+  engine_options.tick_interval = sc_.engine_tick;
+  engine_ = std::make_unique<RolloutEngine>(*store_, clock_, engine_options);
   engine_->set_listener([this](const EngineEvent& e) { on_engine_event(e); });
   DROVER_TRY(engine_->load());
   service_ = std::make_unique<DeviceService>(*store_, *engine_);
   if (opt_.network) DROVER_TRY(set_up_network(fleet));
   DROVER_TRY(service_->provision(std::move(fleet)));
-
-  // Devices first appear spread over one poll interval (intermittent ones when their link
-  // first comes up).
-  for (uint32_t i = 0; i < devices_.size(); ++i) {
-    const auto& link = sc_.connectivity[devices_[i].connectivity];
-    Timestamp first =
-        sc_.start + Duration(static_cast<int64_t>(rng_.uniform() * link.poll_interval.count()));
-    if (link.kind == LinkKind::kIntermittent) first = next_online(i, sc_.start);
-    schedule(i, first, EventKind::kCheckIn);
-  }
+  schedule_first_check_ins();
 
   clock_.schedule_at(sc_.start + sc_.rollout_start_after, [this] {
     auto created = engine_->create(sc_.rollout);
@@ -300,6 +307,56 @@ Status Simulator::set_up() {
       say("rollout could not start: " + st.error().to_string());
       rollout_over_ = true;
     }
+  });
+  return ok_status();
+}
+
+void Simulator::schedule_first_check_ins() {
+  // Devices first appear spread over one poll interval (intermittent ones when their link
+  // first comes up).
+  for (uint32_t i = 0; i < devices_.size(); ++i) {
+    const auto& link = sc_.connectivity[devices_[i].connectivity];
+    Timestamp first =
+        sc_.start + Duration(static_cast<int64_t>(rng_.uniform() * link.poll_interval.count()));
+    if (link.kind == LinkKind::kIntermittent) first = next_online(i, sc_.start);
+    schedule(i, first, EventKind::kCheckIn);
+  }
+}
+
+// A server elsewhere: the fleet is set up through its operator API, and the run keeps pace
+// with the wall clock (the server's engine runs on it).
+Status Simulator::set_up_remote() {
+  const NetworkSimOptions& no = *opt_.network;
+  if (opt_.store != "memory")
+    return invalid_argument(
+        "--store is the in-process server's; with --server the server has its own");
+  auto plane = RemoteControlPlane::create(no.server, no.token, no.ca_file);
+  if (!plane.ok()) return plane.error();
+  remote_ = std::move(*plane);
+  std::vector<Device> fleet;
+  generate_fleet(fleet);
+  if (!fleet.empty()) DROVER_TRY(remote_->check_absent(fleet.front().id));
+  for (const Site& site : sites_) DROVER_TRY(remote_->put_site(site));
+  for (const Artifact& a : sc_.artifacts) {
+    const uint64_t bytes = std::max<uint64_t>(1, std::min(a.size_bytes, no.payload_bytes));
+    auto uploaded = remote_->upload(a, artifact_payload(a, bytes));
+    if (!uploaded.ok()) return uploaded.error();
+  }
+  for (const Device& d : fleet) DROVER_TRY(remote_->register_device(d));
+  say("[network] " + std::to_string(fleet.size()) + " devices, " + std::to_string(sites_.size()) +
+      " sites and " + std::to_string(sc_.artifacts.size()) + " artifacts set up on " + no.server);
+  DROVER_TRY(start_agents(fleet, no.server, no.enrollment_token, no.ca_file));
+  schedule_first_check_ins();
+  clock_.schedule_at(sc_.start + sc_.rollout_start_after, [this] {
+    auto id = remote_->start_rollout(sc_.rollout);
+    if (!id.ok()) {
+      say("rollout could not be started: " + id.error().to_string());
+      rollout_over_ = true;
+      return;
+    }
+    rollout_id_ = *id;
+    rollout_started_ = clock_.now();
+    say("[started] rollout " + rollout_id_ + " (" + sc_.rollout.name + ")");
   });
   return ok_status();
 }
@@ -592,6 +649,22 @@ Simulator::~Simulator() {
 
 Status Simulator::set_up_network(const std::vector<Device>& fleet) {
   const NetworkSimOptions& no = *opt_.network;
+  DROVER_TRY(prepare_net_dir());
+  const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
+  auto server = LoopbackServer::start(*store_, *engine_, *service_, clock_,
+                                      net_dir_ + "/server/artifacts", token);
+  if (!server.ok()) return server.error();
+  server_ = std::move(*server);
+  for (const Artifact& a : sc_.artifacts) {
+    const uint64_t bytes = std::max<uint64_t>(1, std::min(a.size_bytes, no.payload_bytes));
+    auto uploaded = server_->artifacts().upload(a, artifact_payload(a, bytes));
+    if (!uploaded.ok()) return uploaded.error();
+  }
+  return start_agents(fleet, server_->url(), token, "");
+}
+
+Status Simulator::prepare_net_dir() {
+  const NetworkSimOptions& no = *opt_.network;
   if (no.payload_bytes == 0) return invalid_argument("the payload must be at least 1 byte");
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -613,20 +686,17 @@ Status Simulator::set_up_network(const std::vector<Device>& fleet) {
     files.rlim_cur = files.rlim_max;
     (void)::setrlimit(RLIMIT_NOFILE, &files);
   }
-  const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
-  auto server = LoopbackServer::start(*store_, *engine_, *service_, clock_,
-                                      net_dir_ + "/server/artifacts", token);
-  if (!server.ok()) return server.error();
-  server_ = std::move(*server);
-  for (const Artifact& a : sc_.artifacts) {
-    const uint64_t bytes = std::max<uint64_t>(1, std::min(a.size_bytes, no.payload_bytes));
-    auto uploaded = server_->artifacts().upload(a, artifact_payload(a, bytes));
-    if (!uploaded.ok()) return uploaded.error();
-  }
+  return ok_status();
+}
+
+Status Simulator::start_agents(const std::vector<Device>& fleet, const std::string& server,
+                               const std::string& enrollment_token, const std::string& ca_file) {
+  if (net_dir_.empty()) DROVER_TRY(prepare_net_dir());
   NetworkFleetOptions fo;
   fo.dir = net_dir_ + "/devices";
-  fo.server = server_->url();
-  fo.enrollment_token = token;
+  fo.server = server;
+  fo.enrollment_token = enrollment_token;
+  fo.ca_file = ca_file;
   fo.component = sc_.rollout.artifact_name;
   for (const auto& c : sc_.installed) fo.installed[c.component] = c.version;
   fo.seed = seed_;
@@ -754,7 +824,7 @@ void Simulator::on_engine_event(const EngineEvent& e) {
 
 void Simulator::check_done() {
   if (rollout_id_.empty() || rollout_over_) return;
-  auto p = engine_->summary(rollout_id_);
+  auto p = summary();
   if (!p.ok()) return;
   const uint32_t live = p->live.total();
   const uint32_t updated = p->total[DeploymentState::kSucceeded];
@@ -774,6 +844,38 @@ void Simulator::check_done() {
   }
 }
 
+Result<RolloutSummary> Simulator::summary() {
+  if (!remote_) return engine_->summary(rollout_id_);
+  auto p = progress();
+  if (!p.ok()) return p.error();
+  return summarize(*p);
+}
+
+Result<RolloutProgress> Simulator::progress() {
+  if (!remote_) return engine_->progress(rollout_id_);
+  auto p = remote_->progress(rollout_id_);
+  if (!p.ok()) {
+    if (seen_) return *seen_;  // a blip: what was last seen
+    return p.error();
+  }
+  narrate(*p);
+  seen_ = *p;
+  return p;
+}
+
+// The engine's decisions as the remote server's record shows them change.
+void Simulator::narrate(const RolloutProgress& now) {
+  const Rollout& r = now.rollout;
+  const Rollout* was = seen_ ? &seen_->rollout : nullptr;
+  for (size_t i = was ? was->stages.size() : 0; i < r.stages.size(); ++i)
+    say("[stage_started] stage " + r.stages[i].name + ": " + std::to_string(r.stages[i].devices) +
+        " devices");
+  for (size_t i = was ? was->halted.size() : 0; i < r.halted.size(); ++i)
+    say("[halted] " + r.halted[i].key + ": " + r.halted[i].reason);
+  if (was == nullptr || was->state != r.state)
+    say(std::string("[state] rollout ") + r.id + " is " + to_string(r.state));
+}
+
 // ---------------------------------------------------------------- the loop
 
 Result<Report> Simulator::run() {
@@ -783,6 +885,8 @@ Result<Report> Simulator::run() {
   Timestamp stop = horizon;
   bool drained = false;
   int64_t watches = 0;
+  // A remote server is asked every couple of seconds (its scenarios run in real time).
+  const Duration watch_every = remote_ ? seconds(2) : minutes(1);
   std::function<void()> watch = [&] {
     check_done();
     // While draining, stop as soon as no device is mid-update or holding a report.
@@ -791,9 +895,9 @@ Result<Report> Simulator::run() {
         return d.phase != Phase::kIdle || d.pending_report >= 0;
       });
     }
-    clock_.schedule_after(minutes(1), watch);
+    clock_.schedule_after(watch_every, watch);
   };
-  clock_.schedule_after(minutes(1), watch);
+  clock_.schedule_after(watch_every, watch);
 
   while (true) {
     if (!draining_ && (rollout_over_ || clock_.now() >= horizon)) {
@@ -806,6 +910,8 @@ Result<Report> Simulator::run() {
     const Timestamp next = std::min(next_event, next_timer);
     if (next == Timestamp::max() || next > stop) break;
     if (draining_ && (queue_.empty() || drained)) break;
+    // Against a server elsewhere, the fleet keeps the wall clock's pace.
+    if (remote_) std::this_thread::sleep_until(std::chrono::system_clock::time_point(next));
     if (next_timer <= next_event) {
       clock_.run_next();
       continue;
@@ -873,7 +979,7 @@ Report Simulator::finish(double wall_seconds) {
     if (d.phase == Phase::kRebooting || d.phase == Phase::kRollingBack) ++r.devices_bricked;
   }
   if (rollout_id_.empty()) return r;
-  auto p = engine_->progress(rollout_id_);
+  auto p = progress();
   if (!p.ok()) return r;
   const Rollout& ro = p->rollout;
   const StateCounts& t = p->total;
@@ -901,8 +1007,25 @@ Report Simulator::finish(double wall_seconds) {
     r.stages.push_back(sr);
   }
   // Commit times of the devices that still run the new version, in strata that went on.
-  auto deps = store_->list_deployments(rollout_id_);
   std::vector<int64_t> commits;
+  if (remote_) {
+    // The server's deployments are not at hand: a device's stratum is found from its
+    // attributes (a stratum names the dimensions it is keyed on).
+    for (uint32_t i = 0; i < devices_.size(); ++i) {
+      const SimDevice& d = devices_[i];
+      if (d.committed_at_ms < 0 || !net_unhealthy_[i].first.empty()) continue;
+      const bool in_halted = std::any_of(p->strata.begin(), p->strata.end(), [&](const auto& s) {
+        return s.halted &&
+               (s.hardware_revision.empty() ||
+                s.hardware_revision == revisions_[d.hardware_revision]) &&
+               (s.site.empty() || s.site == sites_[d.site].name) &&
+               (s.connectivity.empty() || s.connectivity == sc_.connectivity[d.connectivity].name);
+      });
+      if (!in_halted) commits.push_back(d.committed_at_ms);
+    }
+  }
+  auto deps = remote_ ? Result<std::vector<Deployment>>(std::vector<Deployment>{})
+                      : store_->list_deployments(rollout_id_);
   if (deps.ok()) {
     std::map<std::string, bool> halted;
     for (const auto& s : p->strata) halted[s.key] = s.halted;
@@ -946,6 +1069,13 @@ Result<Report> run_simulation(const Scenario& scenario, const SimOptions& option
     return invalid_argument("--devices must be at least 1");
   if (options.network && options.preflight)
     return invalid_argument("a pre-flight runs on the twin, not over the network");
+  if (options.network && !options.network->server.empty()) {
+    // The server elsewhere runs on the wall clock: the scenario starts now.
+    Scenario now = scenario;
+    now.start = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    Simulator sim(now, options);
+    return sim.run();
+  }
   Simulator sim(scenario, options);
   return sim.run();
 }

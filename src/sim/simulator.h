@@ -26,6 +26,14 @@ struct NetworkSimOptions {
   // payload of min(size, payload_bytes) bytes, while transfer times follow the size the
   // scenario gives it.
   uint64_t payload_bytes = 64 * 1024;
+  // Set: a `drover serve` elsewhere instead of one in this process. Sites, artifacts and
+  // devices are set up and the rollout started through its operator API with `token` (an
+  // operator's); the agents enroll with `enrollment_token`. The server's engine runs on the
+  // wall clock, so the run does too: the scenario starts now and takes its real time.
+  std::string server;
+  std::string token;
+  std::string enrollment_token;
+  std::string ca_file;  // https: the CA to trust (empty: the system's)
 };
 
 struct SimOptions {

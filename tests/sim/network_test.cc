@@ -45,6 +45,13 @@ struct TempDir {
   std::string path;
 };
 
+NetworkSimOptions net_options(std::string dir, uint64_t payload_bytes) {
+  NetworkSimOptions o;
+  o.dir = std::move(dir);
+  o.payload_bytes = payload_bytes;
+  return o;
+}
+
 std::vector<std::string> outcome_lines(const Report& r) {
   std::vector<std::string> out = {
       "state " + r.rollout_state,
@@ -71,7 +78,7 @@ TEST(NetworkSim, TwoHundredFortyAgentsOverLoopbackEndAsTheTwinSays) {
   TempDir tmp;
   SimOptions o;
   o.store = "sqlite:" + tmp.path + "/server.db";  // kept, to compare with the devices
-  o.network = NetworkSimOptions{tmp.path + "/net", 64 * 1024};
+  o.network = net_options(tmp.path + "/net", 64 * 1024);
   std::vector<std::string> timeline;
   o.timeline = [&](const std::string& line) { timeline.push_back(line); };
   auto net = run_simulation(s, o);
@@ -183,7 +190,7 @@ TEST(NetworkSim, RefusesWhatItCannotDo) {
   std::ofstream(tmp.path + "/something") << "x";
   SimOptions busy;
   busy.devices = 5;
-  busy.network = NetworkSimOptions{tmp.path, 1024};
+  busy.network = net_options(tmp.path, 1024);
   r = run_simulation(s, busy);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
@@ -192,7 +199,7 @@ TEST(NetworkSim, RefusesWhatItCannotDo) {
 
   SimOptions empty;
   empty.devices = 5;
-  empty.network = NetworkSimOptions{"", 0};
+  empty.network = net_options("", 0);
   r = run_simulation(s, empty);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
@@ -203,7 +210,7 @@ TEST(NetworkSim, AGivenDirectoryIsKeptForInspection) {
   TempDir tmp;
   SimOptions o;
   o.devices = 8;
-  o.network = NetworkSimOptions{tmp.path + "/kept", 4096};
+  o.network = net_options(tmp.path + "/kept", 4096);
   auto r = run_simulation(s, o);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_TRUE(fs::exists(tmp.path + "/kept/devices/dev-000001/data/device.key"));

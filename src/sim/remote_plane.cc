@@ -1,0 +1,169 @@
+#include "sim/remote_plane.h"
+
+#include <nlohmann/json.hpp>
+
+#include "model/codec.h"
+#include "transport/http/client.h"
+
+namespace drover::sim {
+namespace {
+
+using nlohmann::json;
+
+ErrorCode code_of(int status) {
+  switch (status) {
+    case 400:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+      return ErrorCode::kUnauthenticated;
+    case 403:
+      return ErrorCode::kPermissionDenied;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kAlreadyExists;
+    default:
+      return ErrorCode::kIo;
+  }
+}
+
+StateCounts counts_from(const json& states) {
+  StateCounts c;
+  if (!states.is_object()) return c;
+  for (const auto& [name, n] : states.items()) {
+    auto s = parse_deployment_state(name);
+    if (s.ok() && n.is_number_unsigned()) c[*s] = n.get<uint32_t>();
+  }
+  return c;
+}
+
+}  // namespace
+
+RemoteControlPlane::RemoteControlPlane(std::unique_ptr<http::HttpClient> client, std::string token)
+    : client_(std::move(client)), token_(std::move(token)) {}
+
+RemoteControlPlane::~RemoteControlPlane() = default;
+
+Result<std::unique_ptr<RemoteControlPlane>> RemoteControlPlane::create(const std::string& server,
+                                                                       const std::string& token,
+                                                                       const std::string& ca_file) {
+  if (token.empty()) return invalid_argument("--server needs an operator API token (--token)");
+  http::ClientOptions options;
+  options.ca_file = ca_file;
+  options.request_timeout = minutes(5);  // an artifact upload
+  auto client = http::HttpClient::create(server, options);
+  if (!client.ok()) return client.error();
+  return std::unique_ptr<RemoteControlPlane>(new RemoteControlPlane(std::move(*client), token));
+}
+
+Result<std::string> RemoteControlPlane::call(std::string_view method, const std::string& target,
+                                             std::string_view body, int expect, int also) {
+  http::Headers headers = {{"Authorization", "Bearer " + token_}};
+  if (!body.empty()) {
+    headers.emplace_back("Content-Type", method == "PUT" && target.starts_with("/api/v1/artifacts/")
+                                             ? "application/octet-stream"
+                                             : "application/json");
+  }
+  auto r = client_->request(method, target, body, headers);
+  if (!r.ok()) return r.error();
+  if (r->status == expect || (also != 0 && r->status == also)) return std::move(r->body);
+  std::string message = std::string(method) + " " + target.substr(0, target.find('?')) + ": HTTP " +
+                        std::to_string(r->status);
+  const json doc = json::parse(r->body, nullptr, false);
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object())
+    message += ": " + doc["error"].value("message", "");
+  return Error{code_of(r->status), message};
+}
+
+Status RemoteControlPlane::check_absent(std::string_view device_id) {
+  auto r = call("GET", "/api/v1/devices/" + http::url_encode(device_id), {}, 200);
+  if (r.ok()) {
+    return Error{ErrorCode::kAlreadyExists,
+                 "the server already has device " + std::string(device_id) +
+                     " (a fleet from an earlier run?): use a server with a fresh data directory"};
+  }
+  if (r.error().code == ErrorCode::kNotFound) return ok_status();
+  return r.error();
+}
+
+Status RemoteControlPlane::put_site(const Site& site) {
+  auto r = call("PUT", "/api/v1/sites/" + http::url_encode(site.name), to_json(site), 200, 201);
+  return r.ok() ? ok_status() : Status(r.error());
+}
+
+Result<Artifact> RemoteControlPlane::upload(const Artifact& meta, std::string_view content) {
+  std::string target =
+      "/api/v1/artifacts/" + http::url_encode(meta.name) + "/" + http::url_encode(meta.version);
+  char sep = '?';
+  auto param = [&](const char* name, const std::string& value) {
+    target += sep + std::string(name) + "=" + http::url_encode(value);
+    sep = '&';
+  };
+  for (const auto& t : meta.device_types) param("device_type", t);
+  for (const auto& r : meta.hardware_revisions) param("hardware_revision", r);
+  for (const auto& d : meta.depends) param("depends", d.component + ":" + d.constraint);
+  auto body = call("PUT", target, content, 201, 200);
+  if (!body.ok()) return body.error();
+  return artifact_from_json(*body);
+}
+
+Status RemoteControlPlane::register_device(const Device& device) {
+  const json body = {{"device_type", device.device_type},
+                     {"hardware_revision", device.hardware_revision},
+                     {"site", device.site},
+                     {"connectivity", device.connectivity}};
+  auto r = call("PUT", "/api/v1/devices/" + http::url_encode(device.id), body.dump(), 201, 200);
+  return r.ok() ? ok_status() : Status(r.error());
+}
+
+Result<std::string> RemoteControlPlane::start_rollout(const RolloutPlan& plan) {
+  auto created = call("POST", "/api/v1/rollouts", to_json(plan), 201);
+  if (!created.ok()) return created.error();
+  const json doc = json::parse(*created, nullptr, false);
+  if (!doc.is_object() || !doc.contains("id") || !doc["id"].is_string())
+    return io_error("POST /api/v1/rollouts: the answer has no rollout id");
+  const std::string id = doc["id"].get<std::string>();
+  auto started = call("POST", "/api/v1/rollouts/" + http::url_encode(id) + "/start", "", 200);
+  if (!started.ok()) return started.error();
+  return id;
+}
+
+Result<RolloutProgress> RemoteControlPlane::progress(const std::string& rollout_id) {
+  auto body = call("GET", "/api/v1/rollouts/" + http::url_encode(rollout_id), {}, 200);
+  if (!body.ok()) return body.error();
+  json doc = json::parse(*body, nullptr, false);
+  if (!doc.is_object()) return io_error("GET /api/v1/rollouts/" + rollout_id + ": not JSON");
+  json progress = doc.contains("progress") ? doc["progress"] : json();
+  doc.erase("progress");
+  auto rollout = rollout_from_json(doc.dump());
+  if (!rollout.ok()) return rollout.error();
+  if (!progress.is_object())
+    return not_found("the server no longer has rollout " + rollout_id + "'s progress loaded");
+  RolloutProgress out;
+  out.rollout = std::move(*rollout);
+  out.total = counts_from(progress.value("states", json()));
+  for (const json& s : progress.value("stages", json::array()))
+    out.per_stage.push_back(counts_from(s.value("states", json())));
+  for (const json& s : progress.value("strata", json::array())) {
+    StratumProgress sp;
+    sp.key = s.value("key", "");
+    sp.hardware_revision = s.value("hardware_revision", "");
+    sp.site = s.value("site", "");
+    sp.connectivity = s.value("connectivity", "");
+    sp.halted = s.value("halted", false);
+    sp.successes = s.value("successes", 0u);
+    sp.failures = s.value("failures", 0u);
+    sp.counts = counts_from(s.value("states", json()));
+    out.strata.push_back(std::move(sp));
+  }
+  return out;
+}
+
+RolloutSummary summarize(const RolloutProgress& p) {
+  RolloutSummary s{p.rollout.state, p.rollout.targets, p.total, {}};
+  for (const StratumProgress& st : p.strata)
+    if (!st.halted) s.live.add(st.counts);
+  return s;
+}
+
+}  // namespace drover::sim
