@@ -113,6 +113,9 @@ class Simulator final : public DeviceWorld {
   Status start_agents(const std::vector<Device>& fleet, const std::string& server,
                       const std::string& enrollment_token, const std::string& ca_file);
   void schedule_first_check_ins();
+  void schedule_rollout();  // created and started at rollout_start_after
+  Result<std::string> start_rollout();
+  std::string payload(const Artifact& a) const;  // what it carries over the wire
   bool remote() const { return opt_.network && !opt_.network->server.empty(); }
   // The rollout's summary, from the engine or the remote server (narrating what changed).
   Result<RolloutSummary> summary();
@@ -293,22 +296,35 @@ Status Simulator::set_up() {
   if (opt_.network) DROVER_TRY(set_up_network(fleet));
   DROVER_TRY(service_->provision(std::move(fleet)));
   schedule_first_check_ins();
+  schedule_rollout();
+  return ok_status();
+}
 
+void Simulator::schedule_rollout() {
   clock_.schedule_at(sc_.start + sc_.rollout_start_after, [this] {
-    auto created = engine_->create(sc_.rollout);
-    if (!created.ok()) {
-      say("rollout could not be created: " + created.error().to_string());
+    auto id = start_rollout();
+    if (!id.ok()) {
+      say("rollout could not start: " + id.error().to_string());
       rollout_over_ = true;
       return;
     }
-    rollout_id_ = created->id;
+    rollout_id_ = *id;
     rollout_started_ = clock_.now();
-    if (auto st = engine_->start(rollout_id_); !st.ok()) {
-      say("rollout could not start: " + st.error().to_string());
-      rollout_over_ = true;
-    }
+    if (remote_) say("[started] rollout " + rollout_id_ + " (" + sc_.rollout.name + ")");
   });
-  return ok_status();
+}
+
+Result<std::string> Simulator::start_rollout() {
+  if (remote_) return remote_->start_rollout(sc_.rollout);
+  auto created = engine_->create(sc_.rollout);
+  if (!created.ok()) return created.error();
+  DROVER_TRY(engine_->start(created->id));
+  return created->id;
+}
+
+std::string Simulator::payload(const Artifact& a) const {
+  return artifact_payload(
+      a, std::max<uint64_t>(1, std::min(a.size_bytes, opt_.network->payload_bytes)));
 }
 
 void Simulator::schedule_first_check_ins() {
@@ -338,8 +354,7 @@ Status Simulator::set_up_remote() {
   if (!fleet.empty()) DROVER_TRY(remote_->check_absent(fleet.front().id));
   for (const Site& site : sites_) DROVER_TRY(remote_->put_site(site));
   for (const Artifact& a : sc_.artifacts) {
-    const uint64_t bytes = std::max<uint64_t>(1, std::min(a.size_bytes, no.payload_bytes));
-    auto uploaded = remote_->upload(a, artifact_payload(a, bytes));
+    auto uploaded = remote_->upload(a, payload(a));
     if (!uploaded.ok()) return uploaded.error();
   }
   for (const Device& d : fleet) DROVER_TRY(remote_->register_device(d));
@@ -347,17 +362,7 @@ Status Simulator::set_up_remote() {
       " sites and " + std::to_string(sc_.artifacts.size()) + " artifacts set up on " + no.server);
   DROVER_TRY(start_agents(fleet, no.server, no.enrollment_token, no.ca_file));
   schedule_first_check_ins();
-  clock_.schedule_at(sc_.start + sc_.rollout_start_after, [this] {
-    auto id = remote_->start_rollout(sc_.rollout);
-    if (!id.ok()) {
-      say("rollout could not be started: " + id.error().to_string());
-      rollout_over_ = true;
-      return;
-    }
-    rollout_id_ = *id;
-    rollout_started_ = clock_.now();
-    say("[started] rollout " + rollout_id_ + " (" + sc_.rollout.name + ")");
-  });
+  schedule_rollout();
   return ok_status();
 }
 
@@ -648,7 +653,6 @@ Simulator::~Simulator() {
 }
 
 Status Simulator::set_up_network(const std::vector<Device>& fleet) {
-  const NetworkSimOptions& no = *opt_.network;
   DROVER_TRY(prepare_net_dir());
   const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
   auto server = LoopbackServer::start(*store_, *engine_, *service_, clock_,
@@ -656,8 +660,7 @@ Status Simulator::set_up_network(const std::vector<Device>& fleet) {
   if (!server.ok()) return server.error();
   server_ = std::move(*server);
   for (const Artifact& a : sc_.artifacts) {
-    const uint64_t bytes = std::max<uint64_t>(1, std::min(a.size_bytes, no.payload_bytes));
-    auto uploaded = server_->artifacts().upload(a, artifact_payload(a, bytes));
+    auto uploaded = server_->artifacts().upload(a, payload(a));
     if (!uploaded.ok()) return uploaded.error();
   }
   return start_agents(fleet, server_->url(), token, "");
