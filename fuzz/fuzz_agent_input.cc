@@ -1,12 +1,15 @@
-// Fuzzes what the agent reads from disk: its configuration file and its saved update record.
-// Whatever is there, parsing gives a value or a clear error (kInvalidArgument for the config,
-// kCorruption for the record), never a crash or an exception; a record that decodes encodes
-// back to one that decodes to the same value.
+// Fuzzes what the agent reads: from disk, its configuration file and its saved update record;
+// from the server, the device API's answers (enroll, challenge, login, check-in, error
+// documents). Whatever is there, parsing gives a value or a clear error (kInvalidArgument
+// for the config, kCorruption for the record, kIo for a server answer), never a crash or an
+// exception; a record that decodes encodes back to one that decodes to the same value; an
+// offer that parses is complete, and a poll interval is bounded.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "agent/config.h"
+#include "agent/device_answers.h"
 #include "agent/update_state.h"
 
 namespace {
@@ -34,5 +37,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     check(record.error().code == drover::ErrorCode::kCorruption);
   }
+  namespace a = drover::agent;
+  const auto io = drover::ErrorCode::kIo;
+  auto enroll = a::parse_enroll_answer(text);
+  check(enroll.ok() || enroll.error().code == io);
+  auto challenge = a::parse_challenge_answer(text);
+  check(challenge.ok() ? !challenge->empty() : challenge.error().code == io);
+  auto token = a::parse_token_answer(text);
+  check(token.ok() ? !token->token.empty() : token.error().code == io);
+  auto checkin = a::parse_checkin_answer(text);
+  if (checkin.ok()) {
+    check(checkin->next_checkin >= drover::Duration(0) &&
+          checkin->next_checkin <= drover::hours(24 * 7));
+    if (checkin->offer) {
+      check(!checkin->offer->rollout_id.empty() && !checkin->offer->version.empty());
+      check(checkin->offer->sha256.size() == 64);
+    }
+  } else {
+    check(checkin.error().code == io);
+  }
+  const drover::Error e = a::answer_error(static_cast<int>(size % 600), text, "fuzz");
+  check(e.message.rfind("fuzz: HTTP ", 0) == 0);
   return 0;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "agent/device_answers.h"
 #include "base/file_system.h"
 #include "transport/http/client.h"
 
@@ -17,35 +18,7 @@ using nlohmann::json;
 
 // The error a device API answer stands for.
 Error answer_error(const http::ClientResponse& r, const std::string& what) {
-  std::string message = what + ": HTTP " + std::to_string(r.status);
-  const json doc = json::parse(r.body, nullptr, false);
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
-    message += " " + doc["error"].value("code", "") + ": " + doc["error"].value("message", "");
-  }
-  ErrorCode code = ErrorCode::kIo;  // 5xx, and anything unexpected: worth another try later
-  switch (r.status) {
-    case 400:
-      code = ErrorCode::kInvalidArgument;
-      break;
-    case 401:
-      code = ErrorCode::kUnauthenticated;
-      break;
-    case 403:
-      code = ErrorCode::kPermissionDenied;
-      break;
-    case 404:
-      code = ErrorCode::kNotFound;
-      break;
-    case 409:
-      code = ErrorCode::kConflict;
-      break;
-    case 416:
-      code = ErrorCode::kInvalidArgument;
-      break;
-    default:
-      break;
-  }
-  return Error{code, message};
+  return agent::answer_error(r.status, r.body, what);
 }
 
 json inventory_json(const Inventory& installed) {
@@ -73,8 +46,9 @@ class HttpLink final : public ServerLink {
       auto r = post("/api/device/v1/enroll", body, false);
       if (!r.ok()) return r.error();
       if (r->status != 200) return answer_error(*r, "enroll");
-      const json doc = json::parse(r->body, nullptr, false);
-      if (doc.is_object() && doc.value("enrollment", "") == "pending") {
+      auto pending = parse_enroll_answer(r->body);
+      if (!pending.ok()) return pending.error();
+      if (*pending) {
         return Error{ErrorCode::kFailedPrecondition,
                      "enrolled; waiting for an operator to accept device " + o_.device_id};
       }
@@ -83,10 +57,9 @@ class HttpLink final : public ServerLink {
     auto c = post("/api/device/v1/auth/challenge", {{"device_id", o_.device_id}}, false);
     if (!c.ok()) return c.error();
     if (c->status != 200) return answer_error(*c, "challenge");
-    const json challenge = json::parse(c->body, nullptr, false);
-    if (!challenge.is_object() || !challenge.contains("challenge"))
-      return io_error("challenge: the server's answer is not what the device API promises");
-    const std::string nonce = challenge["challenge"].get<std::string>();
+    auto challenge = parse_challenge_answer(c->body);
+    if (!challenge.ok()) return challenge.error();
+    const std::string& nonce = *challenge;
     const std::string message = "drover-auth-v1\n" + o_.device_id + "\n" + nonce;
     auto t = post("/api/device/v1/auth/token",
                   {{"device_id", o_.device_id},
@@ -99,11 +72,10 @@ class HttpLink final : public ServerLink {
       if (t->status == 403) enrolled_ = false;
       return answer_error(*t, "login");
     }
-    const json token = json::parse(t->body, nullptr, false);
-    if (!token.is_object() || !token.contains("token"))
-      return io_error("login: the server's answer is not what the device API promises");
-    token_ = token["token"].get<std::string>();
-    expires_ = Timestamp(Duration(token.value("expires_at", int64_t{0})));
+    auto token = parse_token_answer(t->body);
+    if (!token.ok()) return token.error();
+    token_ = std::move(token->token);
+    expires_ = token->expires;
     installed_ = installed;
     return ok_status();
   }
@@ -114,26 +86,7 @@ class HttpLink final : public ServerLink {
                              installed);
     if (!r.ok()) return r.error();
     if (r->status != 200) return answer_error(*r, "check-in");
-    const json doc = json::parse(r->body, nullptr, false);
-    if (!doc.is_object()) return io_error("check-in: the answer is not JSON");
-    CheckInAnswer out;
-    out.next_checkin = seconds(doc.value("next_checkin_s", int64_t{1800}));
-    const json& offer = doc.contains("offer") ? doc["offer"] : json(nullptr);
-    if (offer.is_object()) {
-      Offer o;
-      o.rollout_id = offer.value("rollout_id", "");
-      o.component = offer.value("component", "");
-      o.version = offer.value("version", "");
-      o.sha256 = offer.value("sha256", "");
-      o.size = offer.value("size", uint64_t{0});
-      o.revert = offer.value("revert", false);
-      if (o.rollout_id.empty() || o.component.empty() || o.version.empty() ||
-          o.sha256.size() != 64) {
-        return io_error("check-in: an offer without its rollout, component, version or hash");
-      }
-      out.offer = std::move(o);
-    }
-    return out;
+    return parse_checkin_answer(r->body);
   }
 
   Status report(const std::string& rollout_id, const std::string& version, std::string_view status,

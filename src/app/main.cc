@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
                   "--network: the agents' state directories (default: a temporary one)");
   sim->add_option("--payload-bytes", sim_args.payload_bytes,
                   "--network: the bytes an artifact carries over the wire (default 65536)")
-      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32));
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 32));
   sim->add_option("--server", sim_args.server,
                   "--network against this drover serve (real time) instead of one in process");
   sim->add_option("--token", sim_args.token,

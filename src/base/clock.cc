@@ -64,7 +64,7 @@ void SystemClock::run() {
 // ---- ManualClock ----
 
 Clock::TimerId ManualClock::schedule_at(Timestamp at, Callback cb) {
-  if (at < now_) at = now_;
+  if (at < now()) at = now();
   TimerId id = next_id_++;
   timers_.emplace(std::make_pair(at, id), std::move(cb));
   due_by_id_.emplace(id, at);
@@ -82,7 +82,7 @@ bool ManualClock::cancel(TimerId id) {
 bool ManualClock::run_next() {
   if (timers_.empty()) return false;
   auto it = timers_.begin();
-  now_ = it->first.first;
+  set(it->first.first);
   Callback cb = std::move(it->second);
   due_by_id_.erase(it->first.second);
   timers_.erase(it);
@@ -91,9 +91,9 @@ bool ManualClock::run_next() {
 }
 
 void ManualClock::advance_to(Timestamp t) {
-  DROVER_CHECK(t >= now_);
+  DROVER_CHECK(t >= now());
   while (!timers_.empty() && timers_.begin()->first.first <= t) run_next();
-  now_ = t;
+  set(t);
 }
 
 Timestamp ManualClock::next_due() const {

@@ -3,6 +3,7 @@
 // due timer, which is what lets the simulator run days of fleet time in seconds.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -72,20 +73,22 @@ class SystemClock final : public Clock {
   std::thread thread_;
 };
 
-// Simulated time. Not thread-safe: one thread owns it. Timers due at the same instant run in
+// Simulated time. One thread owns it: only that thread schedules, cancels and moves it.
+// now() may also be read from other threads (a server in the same process answering the
+// owner's requests), and sees the time as last set. Timers due at the same instant run in
 // the order they were scheduled, so a run is deterministic.
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(Timestamp start) : now_(start) {}
 
-  Timestamp now() const override { return now_; }
+  Timestamp now() const override { return now_.load(std::memory_order_acquire); }
   TimerId schedule_at(Timestamp at, Callback cb) override;
   bool cancel(TimerId id) override;
 
   // Runs every timer due at or before `t` (moving now() to each one's time), then sets
   // now() to `t`. `t` earlier than now() is a programming error.
   void advance_to(Timestamp t);
-  void advance(Duration d) { advance_to(now_ + d); }
+  void advance(Duration d) { advance_to(now() + d); }
 
   // Jumps to the earliest pending timer and runs it. Returns false when none is pending.
   bool run_next();
@@ -95,7 +98,9 @@ class ManualClock final : public Clock {
   size_t pending() const { return timers_.size(); }
 
  private:
-  Timestamp now_;
+  void set(Timestamp t) { now_.store(t, std::memory_order_release); }
+
+  std::atomic<Timestamp> now_;  // a plain load and store on 64-bit machines
   std::map<std::pair<Timestamp, TimerId>, Callback> timers_;
   std::map<TimerId, Timestamp> due_by_id_;
   TimerId next_id_ = 1;

@@ -242,6 +242,7 @@ Status NetworkFleet::boot(Node& n, uint32_t dev) {
   lo.hardware_revision = n.identity.hardware_revision;
   lo.enrollment_token = o_.enrollment_token;
   lo.ca_file = o_.ca_file;
+  lo.timeout = o_.timeout;
   auto link = agent::make_http_link(lo, std::move(*key), clock_);
   if (!link.ok()) return link.error();
   n.link = std::make_unique<SimLink>(std::move(*link), *this, dev);
@@ -289,8 +290,8 @@ Result<AgentStep> NetworkFleet::step(uint32_t dev) {
   out.rollout_id = r.rollout_id;
   out.version = r.version;
   out.revert = r.revert;
-  if (before == UpdateStep::kInstalling && r.step == UpdateStep::kRebooting)
-    out.busy += world_.install_time();
+  if (before == UpdateStep::kInstalling && r.step != UpdateStep::kInstalling)
+    out.busy += world_.install_time();  // done or failed, the install took its time
   if (before == UpdateStep::kRebooting && r.step == UpdateStep::kRollingBack &&
       r.report == "rolled_back") {
     out.trial_failed = true;

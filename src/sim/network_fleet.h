@@ -81,6 +81,7 @@ struct NetworkFleetOptions {
   std::string server;
   std::string enrollment_token;
   std::string ca_file;                 // https: the CA the agents trust (empty: the system's)
+  Duration timeout = seconds(30);      // of each request
   std::string component = "firmware";  // what the agents' A/B module installs
   agent::Inventory installed;          // what every device runs at its first start
   uint64_t seed = 1;

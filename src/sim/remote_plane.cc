@@ -37,6 +37,29 @@ StateCounts counts_from(const json& states) {
   return c;
 }
 
+// The operator API's progress document as the engine's own type. Throws json::exception for a
+// document of the wrong shape.
+RolloutProgress progress_from(Rollout rollout, const json& progress) {
+  RolloutProgress out;
+  out.rollout = std::move(rollout);
+  out.total = counts_from(progress.value("states", json()));
+  for (const json& s : progress.value("stages", json::array()))
+    out.per_stage.push_back(counts_from(s.value("states", json())));
+  for (const json& s : progress.value("strata", json::array())) {
+    StratumProgress sp;
+    sp.key = s.value("key", "");
+    sp.hardware_revision = s.value("hardware_revision", "");
+    sp.site = s.value("site", "");
+    sp.connectivity = s.value("connectivity", "");
+    sp.halted = s.value("halted", false);
+    sp.successes = s.value("successes", 0u);
+    sp.failures = s.value("failures", 0u);
+    sp.counts = counts_from(s.value("states", json()));
+    out.strata.push_back(std::move(sp));
+  }
+  return out;
+}
+
 }  // namespace
 
 RemoteControlPlane::RemoteControlPlane(std::unique_ptr<http::HttpClient> client, std::string token)
@@ -70,8 +93,11 @@ Result<std::string> RemoteControlPlane::call(std::string_view method, const std:
   std::string message = std::string(method) + " " + target.substr(0, target.find('?')) + ": HTTP " +
                         std::to_string(r->status);
   const json doc = json::parse(r->body, nullptr, false);
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_object())
-    message += ": " + doc["error"].value("message", "");
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
+    const json& e = doc["error"];
+    if (e.contains("message") && e["message"].is_string())
+      message += ": " + e["message"].get<std::string>();
+  }
   return Error{code_of(r->status), message};
 }
 
@@ -139,24 +165,12 @@ Result<RolloutProgress> RemoteControlPlane::progress(const std::string& rollout_
   if (!rollout.ok()) return rollout.error();
   if (!progress.is_object())
     return not_found("the server no longer has rollout " + rollout_id + "'s progress loaded");
-  RolloutProgress out;
-  out.rollout = std::move(*rollout);
-  out.total = counts_from(progress.value("states", json()));
-  for (const json& s : progress.value("stages", json::array()))
-    out.per_stage.push_back(counts_from(s.value("states", json())));
-  for (const json& s : progress.value("strata", json::array())) {
-    StratumProgress sp;
-    sp.key = s.value("key", "");
-    sp.hardware_revision = s.value("hardware_revision", "");
-    sp.site = s.value("site", "");
-    sp.connectivity = s.value("connectivity", "");
-    sp.halted = s.value("halted", false);
-    sp.successes = s.value("successes", 0u);
-    sp.failures = s.value("failures", 0u);
-    sp.counts = counts_from(s.value("states", json()));
-    out.strata.push_back(std::move(sp));
+  try {
+    return progress_from(std::move(*rollout), progress);
+  } catch (const json::exception& e) {
+    return io_error("GET /api/v1/rollouts/" + rollout_id +
+                    ": the progress is not what the operator API promises: " + e.what());
   }
-  return out;
 }
 
 RolloutSummary summarize(const RolloutProgress& p) {

@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <thread>
 
 #include "base/clock.h"
 #include "base/huge_pages.h"
@@ -137,6 +139,7 @@ class Simulator final : public DeviceWorld {
   bool defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, Duration* after = nullptr);
   Duration jittered(Duration d);
   void on_engine_event(const EngineEvent& e);
+  void flush_engine_lines();  // network runs: the lines the engine said on the server's thread
   void check_done();
   void say(const std::string& line);
   // Device-level lines: the first few of each kind, then a count at the end.
@@ -178,6 +181,8 @@ class Simulator final : public DeviceWorld {
   std::optional<RolloutProgress> seen_;  // the remote rollout as last read
   std::unique_ptr<NetworkFleet> net_;
   std::vector<std::pair<std::string, std::string>> net_unhealthy_;  // (rollout, version)
+  std::mutex held_mu_;
+  std::vector<std::string> held_lines_;  // GUARDED_BY(held_mu_)
 
   std::string rollout_id_;
   Timestamp rollout_started_{};
@@ -190,6 +195,9 @@ class Simulator final : public DeviceWorld {
   uint32_t reverts_ = 0;
   uint32_t agent_failures_ = 0;
   static constexpr uint32_t kDeviceLines = 3;
+  // The least an artifact carries over the wire in a network run: a cut download keeps
+  // the share of it that arrived, so the payload must not be too coarse.
+  static constexpr uint64_t kMinPayload = 4096;
   // Events prepared for at a time: enough lookups in flight to overlap their cache misses,
   // few enough that what they fetch is still cached when they run (64 measured best).
   static constexpr size_t kWarmBatch = 64;
@@ -265,6 +273,7 @@ uint32_t Simulator::intern(Inventory inventory) {
 
 Status Simulator::set_up() {
   if (remote()) return set_up_remote();
+  if (opt_.network) DROVER_TRY(prepare_net_dir());  // before anything is written
   if (opt_.store == "memory") {
     store_ = make_memory_store();
   } else if (opt_.store.starts_with("sqlite:")) {
@@ -301,7 +310,7 @@ Status Simulator::set_up() {
 }
 
 void Simulator::schedule_rollout() {
-  clock_.schedule_at(sc_.start + sc_.rollout_start_after, [this] {
+  clock_.schedule_at(clock_.now() + sc_.rollout_start_after, [this] {
     auto id = start_rollout();
     if (!id.ok()) {
       say("rollout could not start: " + id.error().to_string());
@@ -332,9 +341,10 @@ void Simulator::schedule_first_check_ins() {
   // first comes up).
   for (uint32_t i = 0; i < devices_.size(); ++i) {
     const auto& link = sc_.connectivity[devices_[i].connectivity];
+    const Timestamp start = clock_.now();  // the scenario's start (a remote run: after set-up)
     Timestamp first =
-        sc_.start + Duration(static_cast<int64_t>(rng_.uniform() * link.poll_interval.count()));
-    if (link.kind == LinkKind::kIntermittent) first = next_online(i, sc_.start);
+        start + Duration(static_cast<int64_t>(rng_.uniform() * link.poll_interval.count()));
+    if (link.kind == LinkKind::kIntermittent) first = next_online(i, start);
     schedule(i, first, EventKind::kCheckIn);
   }
 }
@@ -346,6 +356,9 @@ Status Simulator::set_up_remote() {
   if (opt_.store != "memory")
     return invalid_argument(
         "--store is the in-process server's; with --server the server has its own");
+  if (no.enrollment_token.empty())
+    return invalid_argument("--server needs the server's enrollment token for the agents");
+  DROVER_TRY(prepare_net_dir());  // before anything is sent
   auto plane = RemoteControlPlane::create(no.server, no.token, no.ca_file);
   if (!plane.ok()) return plane.error();
   remote_ = std::move(*plane);
@@ -361,6 +374,9 @@ Status Simulator::set_up_remote() {
   say("[network] " + std::to_string(fleet.size()) + " devices, " + std::to_string(sites_.size()) +
       " sites and " + std::to_string(sc_.artifacts.size()) + " artifacts set up on " + no.server);
   DROVER_TRY(start_agents(fleet, no.server, no.enrollment_token, no.ca_file));
+  // The set-up took its time on the wall clock the server keeps: the fleet starts now.
+  const Timestamp now = std::chrono::floor<Duration>(std::chrono::system_clock::now());
+  if (now > clock_.now()) clock_.advance_to(now);
   schedule_first_check_ins();
   schedule_rollout();
   return ok_status();
@@ -653,7 +669,6 @@ Simulator::~Simulator() {
 }
 
 Status Simulator::set_up_network(const std::vector<Device>& fleet) {
-  DROVER_TRY(prepare_net_dir());
   const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
   auto server = LoopbackServer::start(*store_, *engine_, *service_, clock_,
                                       net_dir_ + "/server/artifacts", token);
@@ -668,7 +683,9 @@ Status Simulator::set_up_network(const std::vector<Device>& fleet) {
 
 Status Simulator::prepare_net_dir() {
   const NetworkSimOptions& no = *opt_.network;
-  if (no.payload_bytes == 0) return invalid_argument("the payload must be at least 1 byte");
+  if (no.payload_bytes < kMinPayload)
+    return invalid_argument("the payload must be at least " + std::to_string(kMinPayload) +
+                            " bytes");
   namespace fs = std::filesystem;
   std::error_code ec;
   net_dir_ = no.dir;
@@ -694,12 +711,14 @@ Status Simulator::prepare_net_dir() {
 
 Status Simulator::start_agents(const std::vector<Device>& fleet, const std::string& server,
                                const std::string& enrollment_token, const std::string& ca_file) {
-  if (net_dir_.empty()) DROVER_TRY(prepare_net_dir());
   NetworkFleetOptions fo;
   fo.dir = net_dir_ + "/devices";
   fo.server = server;
   fo.enrollment_token = enrollment_token;
   fo.ca_file = ca_file;
+  // On loopback in this process an answer never takes long; a timeout would let the clock
+  // move while a request is still being served.
+  fo.timeout = remote_ ? seconds(30) : minutes(10);
   fo.component = sc_.rollout.artifact_name;
   for (const auto& c : sc_.installed) fo.installed[c.component] = c.version;
   fo.seed = seed_;
@@ -822,7 +841,25 @@ void Simulator::tell_device(uint32_t dev, const std::string& what, uint32_t& tol
 }
 
 void Simulator::on_engine_event(const EngineEvent& e) {
-  say(std::string("[") + to_string(e.kind) + "] " + e.text);
+  std::string line = stamp(e.at) + "  [" + to_string(e.kind) + "] " + e.text;
+  if (!server_) {
+    if (opt_.timeline) opt_.timeline(line);
+    return;
+  }
+  // A network run: the engine may speak on the server's thread; the driving thread tells.
+  std::lock_guard lock(held_mu_);
+  held_lines_.push_back(std::move(line));
+}
+
+void Simulator::flush_engine_lines() {
+  if (!server_) return;
+  std::vector<std::string> lines;
+  {
+    std::lock_guard lock(held_mu_);
+    lines.swap(held_lines_);
+  }
+  if (opt_.timeline)
+    for (const auto& line : lines) opt_.timeline(line);
 }
 
 void Simulator::check_done() {
@@ -884,7 +921,7 @@ void Simulator::narrate(const RolloutProgress& now) {
 Result<Report> Simulator::run() {
   const auto wall_start = std::chrono::steady_clock::now();
   DROVER_TRY(set_up());
-  const Timestamp horizon = sc_.start + sc_.horizon;
+  const Timestamp horizon = clock_.now() + sc_.horizon;  // the start, after a remote set-up
   Timestamp stop = horizon;
   bool drained = false;
   int64_t watches = 0;
@@ -893,7 +930,7 @@ Result<Report> Simulator::run() {
   std::function<void()> watch = [&] {
     check_done();
     // While draining, stop as soon as no device is mid-update or holding a report.
-    if (draining_ && ++watches % 10 == 0) {
+    if (draining_ && (remote_ || ++watches % 10 == 0)) {
       drained = std::none_of(devices_.begin(), devices_.end(), [](const SimDevice& d) {
         return d.phase != Phase::kIdle || d.pending_report >= 0;
       });
@@ -917,6 +954,7 @@ Result<Report> Simulator::run() {
     if (remote_) std::this_thread::sleep_until(std::chrono::system_clock::time_point(next));
     if (next_timer <= next_event) {
       clock_.run_next();
+      flush_engine_lines();
       continue;
     }
     const Event e = queue_.top();
@@ -924,6 +962,7 @@ Result<Report> Simulator::run() {
     queue_.pop();
     clock_.advance_to(Timestamp(Duration(e.at_ms)));
     handle(e);
+    flush_engine_lines();
   }
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -982,7 +1021,12 @@ Report Simulator::finish(double wall_seconds) {
     if (d.phase == Phase::kRebooting || d.phase == Phase::kRollingBack) ++r.devices_bricked;
   }
   if (rollout_id_.empty()) return r;
-  auto p = progress();
+  auto p = remote_ ? remote_->progress(rollout_id_) : engine_->progress(rollout_id_);
+  if (!p.ok() && remote_ && seen_) {
+    say("[network] the rollout's final status could not be read (" + p.error().to_string() +
+        "); the report shows it as last read");
+    p = *seen_;
+  }
   if (!p.ok()) return r;
   const Rollout& ro = p->rollout;
   const StateCounts& t = p->total;

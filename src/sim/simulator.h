@@ -24,7 +24,7 @@ struct NetworkSimOptions {
   std::string dir;
   // The bytes an artifact really carries over the wire: its content is a deterministic
   // payload of min(size, payload_bytes) bytes, while transfer times follow the size the
-  // scenario gives it.
+  // scenario gives it. At least 4096.
   uint64_t payload_bytes = 64 * 1024;
   // Set: a `drover serve` elsewhere instead of one in this process. Sites, artifacts and
   // devices are set up and the rollout started through its operator API with `token` (an

@@ -84,8 +84,20 @@ TEST(NetworkSim, TwoHundredFortyAgentsOverLoopbackEndAsTheTwinSays) {
   auto net = run_simulation(s, o);
   ASSERT_TRUE(net.ok()) << net.error().to_string();
 
-  // The outcome is the twin's.
+  // The outcome is the twin's, and so is its time line: the stages, and the instant the
+  // broken revision halted (its fifth failed trial boot), which only a faithful account of
+  // transfer, install and reboot times reproduces.
   EXPECT_EQ(outcome_lines(*net), outcome_lines(*twin));
+  ASSERT_EQ(net->stages.size(), twin->stages.size());
+  for (size_t i = 0; i < net->stages.size(); ++i) {
+    EXPECT_NEAR(net->stages[i].started_at_s, twin->stages[i].started_at_s, 120) << i;
+  }
+  ASSERT_EQ(twin->halted_strata.size(), 1u);
+  ASSERT_FALSE(net->halted_strata.empty());
+  EXPECT_NEAR(net->halted_strata[0].halted_at_s, twin->halted_strata[0].halted_at_s, 60);
+  ASSERT_TRUE(net->time_to_50_percent_s && twin->time_to_50_percent_s);
+  EXPECT_NEAR(*net->time_to_50_percent_s, *twin->time_to_50_percent_s,
+              0.05 * *twin->time_to_50_percent_s);
   ASSERT_EQ(net->halted_strata.size(), 1u);
   EXPECT_EQ(net->halted_strata[0].hardware_revision, "rev-c");
   EXPECT_EQ(net->rollout_state, "completed");
@@ -190,7 +202,7 @@ TEST(NetworkSim, RefusesWhatItCannotDo) {
   std::ofstream(tmp.path + "/something") << "x";
   SimOptions busy;
   busy.devices = 5;
-  busy.network = net_options(tmp.path, 1024);
+  busy.network = net_options(tmp.path, 4096);
   r = run_simulation(s, busy);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
@@ -199,7 +211,7 @@ TEST(NetworkSim, RefusesWhatItCannotDo) {
 
   SimOptions empty;
   empty.devices = 5;
-  empty.network = net_options("", 0);
+  empty.network = net_options("", 1024);  // too coarse to cut a download at
   r = run_simulation(s, empty);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);

@@ -1,0 +1,114 @@
+#include "agent/device_answers.h"
+
+#include <algorithm>
+
+#include "base/json_reader.h"
+
+namespace drover::agent {
+namespace {
+
+// Runs `fn` over the parsed answer; a malformed one is kIo, named after `what`.
+template <typename T, typename Fn>
+Result<T> read_answer(std::string_view body, const char* what, Fn&& fn) {
+  auto r = parse_json_document<T>(body, what, std::forward<Fn>(fn));
+  if (!r.ok()) {
+    return io_error(std::string(what) +
+                    ": the server's answer is not what the device API promises (" +
+                    r.error().message + ")");
+  }
+  return r;
+}
+
+constexpr uint64_t kMaxPollSeconds = 7 * 24 * 3600;
+
+}  // namespace
+
+Result<bool> parse_enroll_answer(std::string_view body) {
+  return read_answer<bool>(body, "enroll", [](const JsonReader& r) {
+    const std::string e = r.str("enrollment");
+    if (e != "accepted" && e != "pending") r.fail("enrollment", "must be accepted or pending");
+    return e == "pending";
+  });
+}
+
+Result<std::string> parse_challenge_answer(std::string_view body) {
+  return read_answer<std::string>(body, "challenge", [](const JsonReader& r) {
+    std::string nonce = r.str("challenge");
+    if (nonce.empty() || nonce.size() > 1024) r.fail("challenge", "must be 1 to 1024 characters");
+    return nonce;
+  });
+}
+
+Result<TokenAnswer> parse_token_answer(std::string_view body) {
+  return read_answer<TokenAnswer>(body, "login", [](const JsonReader& r) {
+    TokenAnswer out;
+    out.token = r.str("token");
+    if (out.token.empty() || out.token.size() > 4096)
+      r.fail("token", "must be 1 to 4096 characters");
+    // Milliseconds since the epoch; absent or 0: treat the token as already old, so the
+    // next request logs in again rather than trusting it forever.
+    const uint64_t ms = r.uint_or("expires_at", 0, uint64_t{1} << 52);
+    out.expires = Timestamp(Duration(static_cast<int64_t>(ms)));
+    return out;
+  });
+}
+
+Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
+  return read_answer<CheckInAnswer>(body, "check-in", [](const JsonReader& r) {
+    CheckInAnswer out;
+    out.next_checkin =
+        seconds(static_cast<int64_t>(r.uint_or("next_checkin_s", 0, kMaxPollSeconds)));
+    if (r.has("offer") && !r.raw()["offer"].is_null()) {
+      const JsonReader o = r.child("offer");
+      Offer offer;
+      offer.rollout_id = o.str("rollout_id");
+      offer.component = o.str("component");
+      offer.version = o.str("version");
+      offer.sha256 = o.str("sha256");
+      offer.size = o.uint_or("size", 0, uint64_t{1} << 50);
+      offer.revert = o.boolean_or("revert", false);
+      if (offer.rollout_id.empty()) o.fail("rollout_id", "must not be empty");
+      if (offer.component.empty()) o.fail("component", "must not be empty");
+      if (offer.version.empty()) o.fail("version", "must not be empty");
+      const bool hex = std::all_of(offer.sha256.begin(), offer.sha256.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      });
+      if (offer.sha256.size() != 64 || !hex) o.fail("sha256", "must be 64 lowercase hex digits");
+      out.offer = std::move(offer);
+    }
+    return out;
+  });
+}
+
+Error answer_error(int status, std::string_view body, const std::string& what) {
+  std::string message = what + ": HTTP " + std::to_string(status);
+  auto detail = parse_json_document<std::string>(body, "error", [](const JsonReader& r) {
+    const JsonReader e = r.child("error");
+    return e.str_or("code", "") + ": " + e.str_or("message", "");
+  });
+  if (detail.ok()) message += " " + detail->substr(0, 1024);
+  ErrorCode code = ErrorCode::kIo;  // 5xx, and anything unexpected: worth another try later
+  switch (status) {
+    case 400:
+    case 416:
+      code = ErrorCode::kInvalidArgument;
+      break;
+    case 401:
+      code = ErrorCode::kUnauthenticated;
+      break;
+    case 403:
+      code = ErrorCode::kPermissionDenied;
+      break;
+    case 404:
+      code = ErrorCode::kNotFound;
+      break;
+    case 409:
+      code = ErrorCode::kConflict;
+      break;
+    default:
+      break;
+  }
+  return Error{code, message};
+}
+
+}  // namespace drover::agent

@@ -1,0 +1,140 @@
+// The device API's answers as the agent reads them, and what a broken or hostile server can
+// send instead: every answer parses to a value or a kIo error naming what was wrong, never an
+// exception, and nothing unbounded becomes a time.
+#include "agent/device_answers.h"
+
+#include <gtest/gtest.h>
+
+namespace drover::agent {
+namespace {
+
+const std::string kSha = std::string(64, 'a');
+
+std::string offer(const std::string& fields) {
+  return R"({"offer": {)" + fields + R"(}, "commands": [], "next_checkin_s": 60})";
+}
+
+TEST(DeviceAnswers, TheDocumentedAnswersParse) {
+  EXPECT_FALSE(*parse_enroll_answer(R"({"device_id": "d", "enrollment": "accepted"})"));
+  EXPECT_TRUE(*parse_enroll_answer(R"({"device_id": "d", "enrollment": "pending"})"));
+  EXPECT_EQ(*parse_challenge_answer(R"({"challenge": "abc"})"), "abc");
+  auto token = parse_token_answer(R"({"token": "t.s", "expires_at": 1790000000000})");
+  ASSERT_TRUE(token.ok());
+  EXPECT_EQ(token->token, "t.s");
+  EXPECT_EQ(token->expires.time_since_epoch().count(), 1790000000000);
+  auto idle = parse_checkin_answer(R"({"offer": null, "commands": [], "next_checkin_s": 1800})");
+  ASSERT_TRUE(idle.ok());
+  EXPECT_FALSE(idle->offer.has_value());
+  EXPECT_EQ(idle->next_checkin, minutes(30));
+  auto busy = parse_checkin_answer(offer(R"("rollout_id": "r1", "component": "firmware",
+      "version": "1.1.0", "size": 123, "sha256": ")" +
+                                         kSha + R"(", "revert": true)"));
+  ASSERT_TRUE(busy.ok()) << busy.error().to_string();
+  ASSERT_TRUE(busy->offer.has_value());
+  EXPECT_EQ(busy->offer->rollout_id, "r1");
+  EXPECT_EQ(busy->offer->size, 123u);
+  EXPECT_TRUE(busy->offer->revert);
+  // Fields the agent does not know are a newer server's, not a mistake.
+  EXPECT_TRUE(parse_checkin_answer(R"({"offer": null, "next_checkin_s": 5, "hint": 1})").ok());
+  // No interval: the agent's own default applies (0 here).
+  EXPECT_EQ(parse_checkin_answer(R"({"offer": null})")->next_checkin, Duration(0));
+}
+
+TEST(DeviceAnswers, WrongShapesAreIoErrorsNotExceptions) {
+  const std::vector<std::string> bodies = {"",
+                                           "not json",
+                                           "[]",
+                                           "null",
+                                           "42",
+                                           R"("text")",
+                                           "{",
+                                           R"({"challenge": 7})",
+                                           R"({"challenge": ["a"]})",
+                                           R"({"challenge": ""})",
+                                           R"({"token": {"a": 1}})",
+                                           R"({"token": "t", "expires_at": "soon"})",
+                                           R"({"token": "t", "expires_at": -5})",
+                                           R"({"enrollment": true})",
+                                           R"({"enrollment": "maybe"})",
+                                           R"({"next_checkin_s": "10"})",
+                                           R"({"next_checkin_s": -1})",
+                                           R"({"next_checkin_s": 1e300})",
+                                           R"({"next_checkin_s": 99999999999999999999})",
+                                           R"({"offer": "yes"})",
+                                           R"({"offer": []})"};
+  for (const std::string& body : bodies) {
+    SCOPED_TRACE(body);
+    auto e = parse_enroll_answer(body);
+    auto c = parse_challenge_answer(body);
+    auto t = parse_token_answer(body);
+    auto k = parse_checkin_answer(body);
+    // Each either parses (some bodies are fine for one answer) or is kIo.
+    if (!e.ok()) {
+      EXPECT_EQ(e.error().code, ErrorCode::kIo);
+    }
+    if (!c.ok()) {
+      EXPECT_EQ(c.error().code, ErrorCode::kIo);
+    }
+    if (!t.ok()) {
+      EXPECT_EQ(t.error().code, ErrorCode::kIo);
+    }
+    if (!k.ok()) {
+      EXPECT_EQ(k.error().code, ErrorCode::kIo);
+      EXPECT_NE(k.error().message.find("not what the device API promises"), std::string::npos);
+    }
+  }
+  EXPECT_FALSE(parse_challenge_answer(R"({"challenge": 7})").ok());
+  EXPECT_FALSE(parse_token_answer(R"({"token": "t", "expires_at": "soon"})").ok());
+  EXPECT_FALSE(parse_checkin_answer(R"({"next_checkin_s": "10"})").ok());
+  EXPECT_FALSE(parse_checkin_answer(R"({"offer": "yes"})").ok());
+}
+
+TEST(DeviceAnswers, ATimeFromTheServerIsBounded) {
+  // A week at most: a hostile answer cannot put the device to sleep for ever, nor overflow.
+  EXPECT_TRUE(parse_checkin_answer(R"({"next_checkin_s": 604800})").ok());
+  auto far = parse_checkin_answer(R"({"next_checkin_s": 604801})");
+  ASSERT_FALSE(far.ok());
+  EXPECT_NE(far.error().message.find("next_checkin_s"), std::string::npos) << far.error().message;
+  EXPECT_FALSE(parse_token_answer(R"({"token": "t", "expires_at": 1e30})").ok());
+}
+
+TEST(DeviceAnswers, AnOfferMustBeComplete) {
+  const std::string base = R"("rollout_id": "r1", "component": "firmware", "version": "1.1.0")";
+  EXPECT_TRUE(parse_checkin_answer(offer(base + R"(, "sha256": ")" + kSha + "\"")).ok());
+  for (const std::string& fields : {
+           std::string(R"("component": "firmware", "version": "1", "sha256": ")") + kSha + "\"",
+           base,                                                      // no hash
+           base + R"(, "sha256": "abc")",                             // too short
+           base + R"(, "sha256": ")" + std::string(64, 'G') + "\"",   // not hex
+           base + R"(, "sha256": ")" + kSha + R"(", "size": -1)",     // negative size
+           base + R"(, "sha256": ")" + kSha + R"(", "revert": "no")"  // wrong type
+       }) {
+    SCOPED_TRACE(fields);
+    auto r = parse_checkin_answer(offer(fields));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  }
+}
+
+TEST(DeviceAnswers, ErrorDocumentsMapToCodesAndKeepTheServersMessage) {
+  const std::string doc = R"({"error": {"code": "conflict", "message": "not in this state"}})";
+  const Error conflict = answer_error(409, doc, "status report");
+  EXPECT_EQ(conflict.code, ErrorCode::kConflict);
+  EXPECT_EQ(conflict.message, "status report: HTTP 409 conflict: not in this state");
+  EXPECT_EQ(answer_error(400, "", "x").code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(answer_error(401, "", "x").code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(answer_error(403, "", "x").code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(answer_error(404, "", "x").code, ErrorCode::kNotFound);
+  EXPECT_EQ(answer_error(416, "", "x").code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(answer_error(503, "", "x").code, ErrorCode::kIo);
+  // A document of the wrong shape is left out of the message, and does not throw.
+  EXPECT_EQ(answer_error(500, R"({"error": {"message": 5}})", "x").message, "x: HTTP 500");
+  EXPECT_EQ(answer_error(500, R"({"error": "boom"})", "x").message, "x: HTTP 500");
+  // A long message is cut.
+  const std::string huge =
+      R"({"error": {"code": "c", "message": ")" + std::string(5000, 'm') + "\"}}";
+  EXPECT_LT(answer_error(500, huge, "x").message.size(), 1100u);
+}
+
+}  // namespace
+}  // namespace drover::agent
