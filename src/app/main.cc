@@ -218,6 +218,8 @@ int main(int argc, char** argv) {
                     "mutual TLS: clients must present a certificate this CA (PEM) signed");
   serve->add_option("--tick-interval", serve_args.tick_interval,
                     "how often rollouts are judged and advanced (default 60s)");
+  serve->add_option("--device-token-lifetime", serve_args.device_token_lifetime,
+                    "life of the bearer tokens devices log in for (default 15m)");
 
   drover::app::TokenCreateArgs token_args;
   auto* token = app.add_subcommand("token", "operator API tokens");

@@ -15,6 +15,7 @@ struct ServeArgs {
   bool debug = false;                          // one JSON line per request on stderr
   uint64_t max_artifact_bytes = 1ull << 30;    // the largest artifact upload accepted
   std::string tick_interval = "60s";           // how often the engine judges gates and stages
+  std::string device_token_lifetime = "15m";   // bearer tokens issued at device login
   std::string tls_cert, tls_key;               // TLS when both are given (PEM)
   std::string client_ca;                       // mutual TLS: clients need a cert it signed
 };

@@ -74,44 +74,61 @@ TEST(Serve, BadListenAddressesAndTakenPortsAreClearErrors) {
 
 // A device enrolls, logs in and checks in over real HTTP; the server is killed with SIGKILL
 // and restarted on the same data: the device's identity survived and it logs in again.
+// One device request over a fresh connection.
+std::string device_request(uint16_t port, const std::string& path, const std::string& body,
+                           const std::string& token = {}) {
+  RawClient c(port);
+  std::string head = "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n";
+  if (!token.empty()) head += "Authorization: Bearer " + token + "\r\n";
+  c.send(head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  return c.response();
+}
+
+// A string field of the answer's JSON body, or "".
+std::string string_field(const std::string& response, const std::string& name) {
+  const std::string b = body_of(response);
+  const size_t at = b.find("\"" + name + "\":\"");
+  if (at == std::string::npos) return std::string();
+  const size_t start = at + name.size() + 4;
+  return b.substr(start, b.find('"', start) - start);
+}
+
+// Enrolls device `id` with `key` and the enrollment token; the answer.
+std::string enroll(uint16_t port, const std::string& id, const security::SigningKey& key,
+                   const std::string& enrollment_token) {
+  return device_request(port, "/api/device/v1/enroll",
+                        R"({"device_id":")" + id +
+                            R"(","device_type":"ctl","hardware_revision":"rev-a",)" +
+                            R"("public_key":")" + security::to_base64url(key.public_key()) +
+                            R"(","enrollment_token":")" + enrollment_token +
+                            R"(","installed":{"firmware":"1.0.0"}})");
+}
+
+// Signs a fresh challenge; the answer of POST /auth/token.
+std::string log_in(uint16_t port, const std::string& id, const security::SigningKey& key) {
+  const std::string c =
+      device_request(port, "/api/device/v1/auth/challenge", R"({"device_id":")" + id + "\"}");
+  const std::string challenge = string_field(c, "challenge");
+  const std::string sig =
+      security::to_base64url(key.sign(DeviceAuth::challenge_message(id, challenge)));
+  return device_request(port, "/api/device/v1/auth/token",
+                        R"({"device_id":")" + id + R"(","challenge":")" + challenge +
+                            R"(","signature":")" + sig + "\"}");
+}
+
 TEST(Serve, ADeviceEnrollsLogsInAndChecksInAcrossAKill) {
   const std::string data = temp_dir();
   auto key = std::move(security::SigningKey::generate()).value();
-  const std::string pub = security::to_base64url(key.public_key());
   auto request = [](uint16_t port, const std::string& path, const std::string& body,
                     const std::string& token = {}) {
-    RawClient c(port);
-    std::string head =
-        "POST " + path + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n";
-    if (!token.empty()) head += "Authorization: Bearer " + token + "\r\n";
-    c.send(head + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
-    return c.response();
+    return device_request(port, path, body, token);
   };
-  auto field = [](const std::string& response, const std::string& name) {
-    const std::string b = body_of(response);
-    const size_t at = b.find("\"" + name + "\":\"");
-    if (at == std::string::npos) return std::string();
-    const size_t start = at + name.size() + 4;
-    return b.substr(start, b.find('"', start) - start);
-  };
-  auto login = [&](uint16_t port) {
-    const std::string c =
-        request(port, "/api/device/v1/auth/challenge", R"({"device_id":"dev-1"})");
-    const std::string challenge = field(c, "challenge");
-    const std::string sig =
-        security::to_base64url(key.sign(DeviceAuth::challenge_message("dev-1", challenge)));
-    return field(request(port, "/api/device/v1/auth/token",
-                         R"({"device_id":"dev-1","challenge":")" + challenge +
-                             R"(","signature":")" + sig + "\"}"),
-                 "token");
-  };
+  auto field = string_field;
+  auto login = [&](uint16_t port) { return field(log_in(port, "dev-1", key), "token"); };
   {
     ServeProcess serve(data, "127.0.0.1:0", "t0ken");
     ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
-    const std::string enrolled = request(
-        serve.port(), "/api/device/v1/enroll",
-        R"({"device_id":"dev-1","device_type":"ctl","hardware_revision":"rev-a","public_key":")" +
-            pub + R"(","enrollment_token":"t0ken","installed":{"firmware":"1.0.0"}})");
+    const std::string enrolled = enroll(serve.port(), "dev-1", key, "t0ken");
     ASSERT_EQ(status_of(enrolled), 200) << enrolled;
     EXPECT_EQ(field(enrolled, "enrollment"), "accepted");
     const std::string token = login(serve.port());
@@ -134,6 +151,33 @@ TEST(Serve, ADeviceEnrollsLogsInAndChecksInAcrossAKill) {
   }();
   EXPECT_NE(body_of(health).find("\"devices\":1"), std::string::npos) << health;
   std::filesystem::remove_all(data);
+}
+
+// Devices that poll less often than every 15 minutes would log in at every check-in; the
+// operator can give their tokens a longer life (and the server refuses one too short to renew).
+TEST(Serve, DeviceTokenLifetimeIsTheOperatorsChoice) {
+  const std::string data = temp_dir();
+  auto key = std::move(security::SigningKey::generate()).value();
+  ServeProcess serve(data, "127.0.0.1:0", "t0ken", false, {"--device-token-lifetime", "2h"});
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  ASSERT_EQ(status_of(enroll(serve.port(), "dev-1", key, "t0ken")), 200);
+  const std::string answer = log_in(serve.port(), "dev-1", key);
+  ASSERT_EQ(status_of(answer), 200) << answer;
+  const std::string b = body_of(answer);
+  const size_t at = b.find("\"expires_at\":");
+  ASSERT_NE(at, std::string::npos) << b;
+  const int64_t expires_ms = std::stoll(b.substr(at + 13));
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  EXPECT_NEAR(static_cast<double>(expires_ms - now_ms), 2.0 * 3600 * 1000, 60'000.0);
+
+  ServeProcess too_short(data + "-2", "127.0.0.1:0", "t0ken", false,
+                         {"--device-token-lifetime", "30s"});
+  EXPECT_TRUE(too_short.wait_for("--device-token-lifetime must be")) << too_short.output();
+  EXPECT_EQ(too_short.exit_code(), 1);
+  std::filesystem::remove_all(data);
+  std::filesystem::remove_all(data + "-2");
 }
 
 }  // namespace
