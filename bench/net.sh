@@ -4,6 +4,8 @@
 #     bench/checkin.lua: authenticated check-ins from 1,000 enrolled devices), and in the
 #     same run wrk against nginx serving a static JSON file of the same size: the machine's
 #     ceiling for "an HTTP answer over loopback";
+#   - device logins per second (challenge, Ed25519 signature, token: what a device pays at a
+#     check-in when its token has expired), against the check-ins of the same run;
 #   - 10,000 idle keep-alive connections held by drover serve, and its RSS;
 #   - drover-agent: stripped size, and RSS while idle between check-ins.
 #   bench/net.sh [BUILD_DIR]            prints the section
@@ -84,6 +86,14 @@ nginx_p99=$(for i in $(seq "$runs"); do p99 "$tmp/nginx-$i.txt"; done | median)
 ratio=$(awk -v a="$drover_rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a/b}')
 server_rss_after_load=$(rss_mib "$server")
 
+echo "== logins: $runs runs of ${seconds}s each, 4 connections" >&2
+for i in $(seq "$runs"); do
+  "$build/bench/net_load" logins "http://127.0.0.1:$port" 200 4 "$seconds" > "$tmp/logins-$i.txt"
+done
+login_rps=$(for i in $(seq "$runs"); do awk '{print $4}' "$tmp/logins-$i.txt"; done | median)
+login_p99=$(for i in $(seq "$runs"); do awk '{print $6}' "$tmp/logins-$i.txt"; done | median)
+login_ratio=$(awk -v a="$login_rps" -v b="$drover_rps" 'BEGIN {printf "%.2f", a/b}')
+
 echo "== 10,000 idle keep-alive connections" >&2
 rss_before=$(rss_mib "$server")
 "$build/bench/net_load" idle 127.0.0.1 "$port" 10000 6 > "$tmp/idle.txt" &
@@ -131,6 +141,15 @@ serving a static JSON file of the same size as the answer.
 | drover serve: authenticated check-ins | **$(printf "%.0f" "$drover_rps")** | $drover_p99 ms | ≥ 25,000/s: $(verdict "$drover_rps" 25000) |
 | nginx: static file (baseline) | $(printf "%.0f" "$nginx_rps") | $nginx_p99 ms | |
 | ratio | **$ratio×** nginx | | ≥ 0.3×: $(verdict "$ratio" 0.3) |
+
+A device whose token has expired logs in before it checks in: a challenge, an Ed25519
+signature (made by the load generator, on the same cores), and the token request, which the
+server answers after verifying the signature. \`bench/net_load logins\`: 200 devices, 4
+keep-alive connections, ${seconds} s, median of $runs runs.
+
+| | logins/s | p99 latency of a login | vs check-ins |
+|---|---|---|---|
+| drover serve: device logins | **$(printf "%.0f" "$login_rps")** | $login_p99 ms | $login_ratio× |
 
 | drover serve | RSS |
 |---|---|

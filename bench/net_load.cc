@@ -3,11 +3,18 @@
 //                                      each in, and writes their bearer tokens as a Lua list
 //   net_load idle HOST PORT N SECONDS  opens N keep-alive connections, sends one health
 //                                      request on each, and holds them all idle for SECONDS
+//   net_load logins URL N THREADS SECONDS
+//                                      enrolls N devices, then logs them in over and over
+//                                      (challenge, Ed25519 signature, token) from THREADS
+//                                      keep-alive connections for SECONDS; prints
+//                                      "logins L per_second R p99_ms P"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -88,6 +95,84 @@ int idle(const std::string& host, int port, int n, int seconds_to_hold) {
   return answered == n ? 0 : 1;
 }
 
+struct BenchDevice {
+  std::string id;
+  security::SigningKey key;
+};
+
+int logins(const std::string& url, int n, int threads, int seconds_to_run) {
+  std::vector<BenchDevice> devices;
+  {
+    auto client = http::HttpClient::create(url);
+    if (!client.ok()) return std::fprintf(stderr, "%s\n", client.error().message.c_str()), 1;
+    for (int i = 0; i < n; ++i) {
+      // Ids of this process: runs against the same server do not collide.
+      BenchDevice d{"login-" + std::to_string(::getpid()) + "-" + std::to_string(i),
+                    std::move(security::SigningKey::generate()).value()};
+      const json body = {{"device_id", d.id},
+                         {"device_type", "bms-controller"},
+                         {"hardware_revision", "rev-a"},
+                         {"public_key", security::to_base64url(d.key.public_key())},
+                         {"enrollment_token", "bench"},
+                         {"installed", {{"firmware", "4.2.0"}}}};
+      auto e = (*client)->request("POST", "/api/device/v1/enroll", body.dump(),
+                                  {{"Content-Type", "application/json"}});
+      if (!e.ok() || e->status != 200)
+        return std::fprintf(stderr, "enroll %s failed\n", d.id.c_str()), 1;
+      devices.push_back(std::move(d));
+    }
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(threads));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      auto client = http::HttpClient::create(url);
+      if (!client.ok()) {
+        ++failures;
+        return;
+      }
+      auto post = [&](const std::string& path, const json& body) {
+        return (*client)->request("POST", path, body.dump(),
+                                  {{"Content-Type", "application/json"}});
+      };
+      for (size_t i = static_cast<size_t>(t); !stop.load(); i += static_cast<size_t>(threads)) {
+        const BenchDevice& d = devices[i % devices.size()];
+        const auto start = std::chrono::steady_clock::now();
+        auto c = post("/api/device/v1/auth/challenge", {{"device_id", d.id}});
+        if (!c.ok() || c->status != 200) {
+          ++failures;
+          continue;
+        }
+        const std::string challenge = json::parse(c->body)["challenge"];
+        auto tok = post("/api/device/v1/auth/token",
+                        {{"device_id", d.id},
+                         {"challenge", challenge},
+                         {"signature", security::to_base64url(d.key.sign("drover-auth-v1\n" + d.id +
+                                                                         "\n" + challenge))}});
+        if (!tok.ok() || tok->status != 200) {
+          ++failures;
+          continue;
+        }
+        latencies[static_cast<size_t>(t)].push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(seconds_to_run));
+  stop = true;
+  for (auto& w : workers) w.join();
+  std::vector<double> all;
+  for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  const double p99 = all.empty() ? 0 : all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  std::printf("logins %zu per_second %.0f p99_ms %.2f failures %d\n", all.size(),
+              static_cast<double>(all.size()) / seconds_to_run, p99, failures.load());
+  return failures.load() == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +180,10 @@ int main(int argc, char** argv) {
   if (a.size() == 4 && a[0] == "enroll") return enroll(a[1], std::stoi(a[2]), a[3]);
   if (a.size() == 5 && a[0] == "idle")
     return idle(a[1], std::stoi(a[2]), std::stoi(a[3]), std::stoi(a[4]));
-  std::fprintf(stderr, "usage: net_load enroll URL N FILE | net_load idle HOST PORT N SECONDS\n");
+  if (a.size() == 5 && a[0] == "logins")
+    return logins(a[1], std::stoi(a[2]), std::stoi(a[3]), std::stoi(a[4]));
+  std::fprintf(stderr,
+               "usage: net_load enroll URL N FILE | net_load idle HOST PORT N SECONDS |"
+               " net_load logins URL N THREADS SECONDS\n");
   return 2;
 }
