@@ -13,6 +13,7 @@
 # Environment: NET_RUNS (default 3), WRK_SECONDS (10), WRK_CONNECTIONS (64).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 build=${1:-build-bench}
 update=${2:-}
 runs=${NET_RUNS:-3}
@@ -30,7 +31,6 @@ trap cleanup EXIT
 ulimit -n 20000
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -g | awk '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f\n", m}'; }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f\n", $2/1024}' "/proc/$1/status"; }
 # wrk --latency output: requests per second, and the 99th percentile in ms.
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
@@ -167,17 +167,4 @@ Reproduce: \`make bench\` (everything), or \`bench/net.sh build-bench --update\`
 MD
 )
 echo "$section"
-if [[ "$update" == "--update" ]]; then
-  python3 - docs/benchmarks.md "$section" <<'PY'
-import sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-begin, end = "<!-- network:begin -->", "<!-- network:end -->"
-block = begin + "\n" + section.strip() + "\n" + end
-if begin in text:
-    text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-else:
-    text = text.rstrip() + "\n\n" + block + "\n"
-open(path, "w").write(text)
-PY
-fi
+if [[ "$update" == "--update" ]]; then put_section network "$section"; fi

@@ -5,6 +5,7 @@
 # Environment: RUNS_DEMO (default 5), RUNS_MILLION (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 build=${1:-build-bench}
 drover=$build/src/app/drover
 runs_demo=${RUNS_DEMO:-5}
@@ -13,8 +14,6 @@ out=docs/benchmarks.md
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-median() { sort -g | awk '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f\n", m}'; }
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 echo "== machine"
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)

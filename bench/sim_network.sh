@@ -9,6 +9,7 @@
 # Environment: SIM_NET_RUNS (default 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 build=${1:-build-bench}
 update=${2:-}
 runs=${SIM_NET_RUNS:-3}
@@ -17,8 +18,6 @@ scenario=tests/sim/data/network.json
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-median() { sort -g | awk '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2; printf "%.2f\n", m}'; }
-field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 outcome() {
   python3 -c "
 import json,sys; r=json.load(open(sys.argv[1]))
@@ -70,17 +69,4 @@ MD
 )
 echo "$section"
 
-if [[ "$update" == "--update" ]]; then
-  python3 - docs/benchmarks.md "$section" <<'PY'
-import sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-begin, end = "<!-- sim-network:begin -->", "<!-- sim-network:end -->"
-block = begin + "\n" + section.strip() + "\n" + end
-if begin in text:
-    text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-else:
-    text = text.rstrip() + "\n\n" + block + "\n"
-open(path, "w").write(text)
-PY
-fi
+if [[ "$update" == "--update" ]]; then put_section sim-network "$section"; fi

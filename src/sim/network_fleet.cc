@@ -221,13 +221,18 @@ void NetworkFleet::add(NetworkDevice device) {
   nodes_.push_back(std::move(n));
 }
 
-size_t NetworkFleet::size() const { return nodes_.size(); }
-
 uint64_t NetworkFleet::checkins() const { return checkins_; }
 uint64_t NetworkFleet::reports() const { return reports_; }
 uint64_t NetworkFleet::downloads_cut() const { return downloads_cut_; }
 
 Status NetworkFleet::boot(Node& n, uint32_t dev) {
+  if (n.agent) return ok_status();  // up already
+  Status st = start_agent(n, dev);
+  if (!st.ok()) n.agent.reset();  // down again: the next step tries anew
+  return st;
+}
+
+Status NetworkFleet::start_agent(Node& n, uint32_t dev) {
   std::error_code ec;
   fs::create_directories(n.dir + "/data", ec);
   if (ec) return io_error("cannot create " + n.dir + ": " + ec.message());
@@ -270,12 +275,7 @@ Status NetworkFleet::boot(Node& n, uint32_t dev) {
 
 Result<AgentStep> NetworkFleet::step(uint32_t dev) {
   Node& n = *nodes_[dev];
-  if (!n.agent) {
-    if (Status st = boot(n, dev); !st.ok()) {
-      n.agent.reset();
-      return st.error();
-    }
-  }
+  DROVER_TRY(boot(n, dev));
   const UpdateStep before = n.agent->record().step;
   n.link->begin_step();
   n.rebooted = false;
@@ -317,7 +317,7 @@ Result<AgentStep> NetworkFleet::step(uint32_t dev) {
 Status NetworkFleet::report_unhealthy(uint32_t dev, const std::string& rollout_id,
                                       const std::string& version) {
   Node& n = *nodes_[dev];
-  if (!n.agent) DROVER_TRY(boot(n, dev));
+  DROVER_TRY(boot(n, dev));
   const auto& inventory = n.agent->inventory();
   const auto it = inventory.find(o_.component);
   if (n.agent->record().step != UpdateStep::kIdle || it == inventory.end() ||

@@ -115,7 +115,6 @@ class NetworkFleet {
 
   // Devices are numbered in the order they are added.
   void add(NetworkDevice device);
-  size_t size() const;
 
   // Runs one step of the device's agent (starting it first: at its first step, and after
   // every reboot, a new Agent comes up over the device's state directory). kIo / kCorruption
@@ -134,7 +133,8 @@ class NetworkFleet {
   struct Node;
   class SimLink;
   class SimModule;
-  Status boot(Node& n, uint32_t dev);
+  Status boot(Node& n, uint32_t dev);  // starts the device's agent unless it runs
+  Status start_agent(Node& n, uint32_t dev);
 
   NetworkFleetOptions o_;
   DeviceWorld& world_;

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/device_answers.h"
 #include "model/codec.h"
 #include "transport/http/client.h"
 
@@ -9,23 +10,6 @@ namespace drover::sim {
 namespace {
 
 using nlohmann::json;
-
-ErrorCode code_of(int status) {
-  switch (status) {
-    case 400:
-      return ErrorCode::kInvalidArgument;
-    case 401:
-      return ErrorCode::kUnauthenticated;
-    case 403:
-      return ErrorCode::kPermissionDenied;
-    case 404:
-      return ErrorCode::kNotFound;
-    case 409:
-      return ErrorCode::kAlreadyExists;
-    default:
-      return ErrorCode::kIo;
-  }
-}
 
 StateCounts counts_from(const json& states) {
   StateCounts c;
@@ -80,25 +64,16 @@ Result<std::unique_ptr<RemoteControlPlane>> RemoteControlPlane::create(const std
 }
 
 Result<std::string> RemoteControlPlane::call(std::string_view method, const std::string& target,
-                                             std::string_view body, int expect, int also) {
+                                             std::string_view body, int expect, int also,
+                                             std::string_view content_type) {
   http::Headers headers = {{"Authorization", "Bearer " + token_}};
-  if (!body.empty()) {
-    headers.emplace_back("Content-Type", method == "PUT" && target.starts_with("/api/v1/artifacts/")
-                                             ? "application/octet-stream"
-                                             : "application/json");
-  }
+  if (!body.empty()) headers.emplace_back("Content-Type", content_type);
   auto r = client_->request(method, target, body, headers);
   if (!r.ok()) return r.error();
   if (r->status == expect || (also != 0 && r->status == also)) return std::move(r->body);
-  std::string message = std::string(method) + " " + target.substr(0, target.find('?')) + ": HTTP " +
-                        std::to_string(r->status);
-  const json doc = json::parse(r->body, nullptr, false);
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
-    const json& e = doc["error"];
-    if (e.contains("message") && e["message"].is_string())
-      message += ": " + e["message"].get<std::string>();
-  }
-  return Error{code_of(r->status), message};
+  // Both APIs answer errors with the same document.
+  return agent::answer_error(r->status, r->body,
+                             std::string(method) + " " + target.substr(0, target.find('?')));
 }
 
 Status RemoteControlPlane::check_absent(std::string_view device_id) {
@@ -128,7 +103,7 @@ Result<Artifact> RemoteControlPlane::upload(const Artifact& meta, std::string_vi
   for (const auto& t : meta.device_types) param("device_type", t);
   for (const auto& r : meta.hardware_revisions) param("hardware_revision", r);
   for (const auto& d : meta.depends) param("depends", d.component + ":" + d.constraint);
-  auto body = call("PUT", target, content, 201, 200);
+  auto body = call("PUT", target, content, 201, 200, "application/octet-stream");
   if (!body.ok()) return body.error();
   return artifact_from_json(*body);
 }

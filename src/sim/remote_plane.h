@@ -45,10 +45,11 @@ class RemoteControlPlane {
 
  private:
   explicit RemoteControlPlane(std::unique_ptr<http::HttpClient> client, std::string token);
-  // The request, with the token; the answer's body when its status is `expect`, otherwise
-  // an error carrying the server's message.
+  // The request, with the token; the answer's body when its status is `expect` (or `also`),
+  // otherwise an error carrying the server's message.
   Result<std::string> call(std::string_view method, const std::string& target,
-                           std::string_view body, int expect, int also = 0);
+                           std::string_view body, int expect, int also = 0,
+                           std::string_view content_type = "application/json");
 
   std::unique_ptr<http::HttpClient> client_;
   std::string token_;
