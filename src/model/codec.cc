@@ -97,6 +97,7 @@ json plan_json(const RolloutPlan& p) {
           {"stages", stages},
           {"gate",
            {{"max_failure_rate", p.gate.max_failure_rate},
+            {"acceptable_failure_rate", p.gate.acceptable_failure_rate},
             {"confidence", p.gate.confidence},
             {"min_sample", p.gate.min_sample}}},
           {"on_failure", to_string(p.on_failure)},
@@ -306,8 +307,10 @@ RolloutPlan read_plan(const JsonReader& r) {
   }
   if (r.has("gate")) {
     const JsonReader g = r.child("gate");
-    g.allow_only({"max_failure_rate", "confidence", "min_sample"});
+    g.allow_only({"max_failure_rate", "acceptable_failure_rate", "confidence", "min_sample"});
     p.gate.max_failure_rate = g.number_or("max_failure_rate", p.gate.max_failure_rate);
+    p.gate.acceptable_failure_rate =
+        g.number_or("acceptable_failure_rate", p.gate.acceptable_failure_rate);
     p.gate.confidence = g.number_or("confidence", p.gate.confidence);
     p.gate.min_sample = static_cast<uint32_t>(g.uint_or("min_sample", p.gate.min_sample));
   }

@@ -51,13 +51,26 @@ struct StageSpec {
   friend bool operator==(const StageSpec&, const StageSpec&) = default;
 };
 
+// How a rollout judges the outcomes of its devices (docs/gates.md). Every group of devices
+// (the whole target set, each hardware revision, each site within it, ...) is watched by a
+// sequential test that may look after every outcome. `max_failure_rate` is the tolerance:
+// a group whose true failure rate is above it is halted once its outcomes show it (how soon
+// depends on how far above; docs/gates.md has the figures). `acceptable_failure_rate` is
+// what a healthy build fails at anyway (flaky power, bad flash): when every group's true
+// rate is at most that, the probability that the rollout halts anything, over all its
+// groups and all its looks, is at most 1 - `confidence`. Between the two lies the zone
+// where either decision is tolerable.
 struct GatePolicy {
-  // A stratum fails its gate when, with `confidence`, its failure rate exceeds
-  // `max_failure_rate` (the Wilson score interval's lower bound is above it), judged only
-  // once `min_sample` of its deployments have finished.
   double max_failure_rate = 0.05;
+  double acceptable_failure_rate = 0;  // 0: a third of max_failure_rate
   double confidence = 0.95;
+  // No group is halted before this many of its devices have an outcome; and the first
+  // stage holds at least this many devices of every hardware revision (when it has them),
+  // so that the canary can judge each one.
   uint32_t min_sample = 5;
+  double acceptable() const {
+    return acceptable_failure_rate > 0 ? acceptable_failure_rate : max_failure_rate / 3;
+  }
   friend bool operator==(const GatePolicy&, const GatePolicy&) = default;
 };
 

@@ -70,13 +70,22 @@ void StateCounts::add(const StateCounts& o) {
 
 namespace {
 
-// What a deployment contributes to its gate: {successes, failures}. `error` is set exactly
-// when the forward install failed, so a reverted device still counts as what it was.
-std::pair<int, int> gate_weight(const Deployment& d) {
-  if (is_failure(d.state)) return {0, 1};
-  if (d.state == DeploymentState::kSucceeded) return {1, 0};
-  if (is_revert(d.state)) return d.error.empty() ? std::pair{1, 0} : std::pair{0, 1};
-  return {0, 0};
+// What a deployment tells its gates. A device in flight is exposed without an outcome (the
+// test counts it as a success until it reports); `error` is set exactly when the forward
+// install failed, so a reverted device still counts as what it was.
+GateCounts gate_counts(const Deployment& d) {
+  if (d.state == DeploymentState::kPending || d.state == DeploymentState::kCancelled ||
+      d.state == DeploymentState::kSkipped) {
+    return {};
+  }
+  if (is_failure(d.state)) return {1, 1, 1};
+  if (d.state == DeploymentState::kSucceeded) return {1, 1, 0};
+  if (is_revert(d.state)) return {1, 1, d.error.empty() ? 0 : 1};
+  return {1, 0, 0};  // offered, downloading, installing, rebooting
+}
+
+GateCounts scaled(GateCounts c, int sign) {
+  return {c.exposed * sign, c.finished * sign, c.failures * sign};
 }
 
 std::vector<std::string> split_key(const std::string& key) {
@@ -91,12 +100,6 @@ std::vector<std::string> split_key(const std::string& key) {
   return parts;
 }
 
-std::string percent(double f) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f%%", f * 100);
-  return buf;
-}
-
 bool is_zero(Timestamp t) { return t == Timestamp{}; }
 
 }  // namespace
@@ -106,22 +109,30 @@ bool is_zero(Timestamp t) { return t == Timestamp{}; }
 struct RolloutEngine::Active {
   struct Stratum {
     std::string key, hardware_revision, site, connectivity;
-    std::vector<uint32_t> groups;  // coarse pools first, the stratum's own group last
+    std::vector<uint32_t> path;  // gate nodes from the root down to the stratum's own
+    uint32_t pace = 0;           // the node whose first-stage exposure is paced (path[1])
     std::vector<uint32_t> deps;
     std::vector<StateCounts> per_stage;
-    int64_t successes = 0, failures = 0;  // forward outcomes of this stratum
+    GateCounts gate;  // this stratum's outcomes since rollout.gates_from
     bool halted = false;
     FailurePolicy policy = FailurePolicy::kPause;
   };
-  // A gate group pools the outcomes of its strata that are not halted: once a stratum is
-  // halted its failures are explained, and must not also condemn the other groups it is in
-  // (the sites a broken hardware revision happens to sit in, say).
-  struct Group {
+  // The gates form a tree that follows plan.stratify_by: the whole target set at the root,
+  // then one node per value of the first dimension (a hardware revision, say), then per
+  // value of the first two (a revision at one site), down to the strata. A node's evidence
+  // pools the strata below it that are not halted: once a node is halted its failures are
+  // explained, and must not also condemn its parent (docs/gates.md).
+  struct Node {
     std::string key, hardware_revision, site, connectivity;
-    int dimension = -1;  // index into plan.stratify_by for a pool, -1 for a single stratum
+    uint32_t level = 0;
+    int32_t parent = -1;
+    std::vector<uint32_t> children;
     std::vector<uint32_t> strata;
-    int64_t successes = 0, failures = 0;
+    bool judged = true;  // false for its parent's only child: the same devices, one test
+    double alpha = 0;    // its share of the rollout's false-halt probability
+    GateCounts live;     // outcomes of its strata that are not halted
     bool halted = false;
+    uint32_t first_stage_in_flight = 0;  // forward offers of stage 0 not yet finished
   };
 
   Rollout rollout;
@@ -140,8 +151,8 @@ struct RolloutEngine::Active {
   std::vector<Stratum> strata;
   std::vector<uint32_t> halted_strata;    // indexes into strata
   std::vector<StateCounts> stage_totals;  // per stage, over every stratum
-  std::vector<Group> groups;
-  std::unordered_map<std::string, uint32_t> group_index;  // by key
+  std::vector<Node> nodes;                // parents before their children; the root first
+  FailureTest test{0.025, 0.05};
   RateLimiter limiter;
   uint32_t in_flight = 0;
   uint32_t index = 0;  // position in active_
@@ -151,60 +162,66 @@ struct RolloutEngine::Active {
     s.per_stage[d.stage][d.state] += sign;
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
-    auto [ok, bad] = d.updated_at >= rollout.gates_from ? gate_weight(d) : std::pair{0, 0};
-    s.successes += sign * ok;
-    s.failures += sign * bad;
+    if (d.stage == 0 && is_in_flight(d.state) && !is_revert(d.state))
+      nodes[s.pace].first_stage_in_flight += sign;
+    if (d.updated_at < rollout.gates_from) return;
+    const GateCounts w = scaled(gate_counts(d), sign);
+    s.gate += w;
     if (s.halted) return;
-    for (uint32_t g : s.groups) {
-      groups[g].successes += sign * ok;
-      groups[g].failures += sign * bad;
-    }
+    for (uint32_t n : s.path) nodes[n].live += w;
   }
 
   // Recounts every gate from the deployments, after rollout.gates_from moved.
   void recount_gates() {
-    for (auto& s : strata) s.successes = s.failures = 0;
-    for (auto& g : groups) g.successes = g.failures = 0;
+    for (auto& s : strata) s.gate = {};
+    for (auto& n : nodes) n.live = {};
     for (const Deployment& d : deps) {
       if (d.updated_at < rollout.gates_from) continue;
-      auto [ok, bad] = gate_weight(d);
-      Stratum& s = strata[hot[&d - deps.data()].stratum];
-      s.successes += ok;
-      s.failures += bad;
+      strata[hot[&d - deps.data()].stratum].gate += gate_counts(d);
     }
     for (const Stratum& s : strata) {
       if (s.halted) continue;
-      for (uint32_t g : s.groups) {
-        groups[g].successes += s.successes;
-        groups[g].failures += s.failures;
-      }
+      for (uint32_t n : s.path) nodes[n].live += s.gate;
     }
   }
 
-  // Rebuilds halt flags from the persisted list of halted groups.
+  // Rebuilds halt flags from the persisted list of halted nodes.
   void refresh_halts() {
     std::map<std::string, FailurePolicy> halted;
     for (const auto& h : rollout.halted) halted.emplace(h.key, h.policy);
-    for (auto& g : groups) g.halted = halted.count(g.key) != 0;
+    for (auto& n : nodes) n.halted = halted.count(n.key) != 0;
     halted_strata.clear();
     for (auto& s : strata) {
       const bool was_halted = s.halted;
       s.halted = false;
-      for (uint32_t g : s.groups) {
-        if (groups[g].halted) {
+      for (uint32_t n : s.path) {
+        if (nodes[n].halted) {
           s.halted = true;
-          s.policy = halted.at(groups[g].key);
+          s.policy = halted.at(nodes[n].key);
+          break;
         }
       }
       if (s.halted) halted_strata.push_back(static_cast<uint32_t>(&s - strata.data()));
       if (s.halted != was_halted) {
-        const int sign = s.halted ? -1 : +1;
-        for (uint32_t g : s.groups) {
-          groups[g].successes += sign * s.successes;
-          groups[g].failures += sign * s.failures;
-        }
+        const GateCounts w = scaled(s.gate, s.halted ? -1 : +1);
+        for (uint32_t n : s.path) nodes[n].live += w;
       }
     }
+  }
+
+  // Whether node n or one above it is halted.
+  bool under_halt(uint32_t n) const {
+    for (int32_t k = static_cast<int32_t>(n); k >= 0; k = nodes[static_cast<size_t>(k)].parent) {
+      if (nodes[static_cast<size_t>(k)].halted) return true;
+    }
+    return false;
+  }
+
+  // The nodes that split n's devices: its children, or, when it has only one, the first
+  // descendant level that splits them.
+  const std::vector<uint32_t>& splits(uint32_t n) const {
+    while (nodes[n].children.size() == 1) n = nodes[n].children[0];
+    return nodes[n].children;
   }
 
   bool all_halted() const { return !strata.empty() && halted_strata.size() == strata.size(); }
@@ -356,16 +373,26 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
                  "rollout " + a->rollout.id + " has " + std::to_string(stages) + " stages"};
   }
 
-  // Strata come from the deployments' keys; groups are each stratum plus, for every
-  // dimension, the pool of strata sharing that dimension's value.
+  a->test = FailureTest(plan.gate.acceptable(), plan.gate.max_failure_rate);
+  // Strata come from the deployments' keys; each stratum hangs under the gate nodes of its
+  // key's prefixes: "all", "hardware_revision=rev-c", "hardware_revision=rev-c|site=nyc-001".
   std::unordered_map<std::string, uint32_t> stratum_ids;
-  std::map<std::string, uint32_t> group_ids;
-  auto group_for = [&](const std::string& key, const std::string& hw, const std::string& site,
-                       const std::string& conn, int dimension) {
-    auto [it, fresh] = group_ids.emplace(key, static_cast<uint32_t>(a->groups.size()));
+  std::unordered_map<std::string, uint32_t> node_ids;
+  auto node_for = [&](const std::string& key, int32_t parent, uint32_t level) {
+    auto [it, fresh] = node_ids.try_emplace(key, static_cast<uint32_t>(a->nodes.size()));
     if (fresh) {
-      a->groups.push_back({key, hw, site, conn, dimension, {}, 0, 0, false});
-      a->group_index.emplace(key, it->second);
+      Active::Node n;
+      n.key = key;
+      n.level = level;
+      n.parent = parent;
+      if (parent >= 0) {
+        const Active::Node& up = a->nodes[static_cast<size_t>(parent)];
+        n.hardware_revision = up.hardware_revision;
+        n.site = up.site;
+        n.connectivity = up.connectivity;
+        a->nodes[static_cast<size_t>(parent)].children.push_back(it->second);
+      }
+      a->nodes.push_back(std::move(n));
     }
     return it->second;
   };
@@ -379,30 +406,30 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
       s.key = d.stratum;
       s.per_stage.resize(stages);
       const auto parts = split_key(d.stratum);
+      uint32_t node = node_for("all", -1, 0);
+      s.path.push_back(node);
+      std::string key;
       for (size_t k = 0; k < plan.stratify_by.size() && k < parts.size(); ++k) {
-        switch (plan.stratify_by[k]) {
+        const StratumDimension dim = plan.stratify_by[k];
+        if (!key.empty()) key += '|';
+        key += std::string(to_string(dim)) + "=" + parts[k];
+        node = node_for(key, static_cast<int32_t>(node), static_cast<uint32_t>(k + 1));
+        Active::Node& n = a->nodes[node];
+        switch (dim) {
           case StratumDimension::kHardwareRevision:
-            s.hardware_revision = parts[k];
-            s.groups.push_back(
-                group_for("hardware_revision=" + parts[k], parts[k], "", "", static_cast<int>(k)));
+            s.hardware_revision = n.hardware_revision = parts[k];
             break;
           case StratumDimension::kSite:
-            s.site = parts[k];
-            s.groups.push_back(
-                group_for("site=" + parts[k], "", parts[k], "", static_cast<int>(k)));
+            s.site = n.site = parts[k];
             break;
           case StratumDimension::kConnectivity:
-            s.connectivity = parts[k];
-            s.groups.push_back(
-                group_for("connectivity=" + parts[k], "", "", parts[k], static_cast<int>(k)));
+            s.connectivity = n.connectivity = parts[k];
             break;
         }
+        s.path.push_back(node);
       }
-      if (plan.stratify_by.size() != 1) {
-        s.groups.push_back(group_for(d.stratum, s.hardware_revision, s.site, s.connectivity, -1));
-      }
-      for (uint32_t g : s.groups)
-        a->groups[g].strata.push_back(static_cast<uint32_t>(a->strata.size()));
+      s.pace = s.path[std::min<size_t>(1, s.path.size() - 1)];
+      for (uint32_t n : s.path) a->nodes[n].strata.push_back(static_cast<uint32_t>(a->strata.size()));
       a->strata.push_back(std::move(s));
     }
     if (d.stage >= stages) {
@@ -413,6 +440,19 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
     a->hot[i] = {it->second, static_cast<uint8_t>(d.stage), d.state};
     a->strata[it->second].deps.push_back(i);
     a->count(d, +1);
+  }
+  // The false-halt budget, 1 - confidence, is shared equally by the levels of the tree that
+  // hold a test, and within a level equally by its nodes (a Bonferroni split: it holds
+  // whatever the dependence between the tests).
+  std::vector<uint32_t> judged_at(plan.stratify_by.size() + 1, 0);
+  for (Active::Node& n : a->nodes) {
+    n.judged = n.parent < 0 || a->nodes[static_cast<size_t>(n.parent)].children.size() > 1;
+    if (n.judged) ++judged_at[n.level];
+  }
+  const auto levels = static_cast<double>(
+      std::count_if(judged_at.begin(), judged_at.end(), [](uint32_t c) { return c > 0; }));
+  for (Active::Node& n : a->nodes) {
+    if (n.judged) n.alpha = (1 - plan.gate.confidence) / levels / judged_at[n.level];
   }
   a->refresh_halts();
   return a;
@@ -791,6 +831,13 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         }
         const uint32_t limit = r.plan.constraints.max_in_flight;
         if (limit > 0 && a.in_flight >= limit) continue;
+        // A canary (the first of several stages) exposes each group of the first dimension
+        // (each hardware revision, by default) min_sample devices at a time, so that its
+        // gate can stop a bad build before the whole canary has installed it
+        // (docs/gates.md, "Pacing").
+        if (hot.stage == 0 && r.plan.stages.size() > 1 &&
+            a.nodes[a.strata[hot.stratum].pace].first_stage_in_flight >= r.plan.gate.min_sample)
+          continue;
         if (!a.limiter.try_take(now)) continue;
         Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
@@ -885,129 +932,136 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
       d.state == DeploymentState::kSkipped) {
     return conflict("device '" + device.id + "' was never offered " + a->rollout.id);
   }
+  const Active::Stratum& stratum = a->strata[a->hot[i].stratum];
+  const int64_t failures_before = stratum.gate.failures;
   Txn txn;
   DROVER_TRY(apply_event(*a, txn, i, event, message));
   DROVER_TRY(commit(*a, txn));
-  const DeploymentState now_state = a->deps[i].state;
 
-  // Judge the gates this outcome feeds, coarse pools first, while the rollout is still
-  // deciding (a late report to a finished rollout changes its counts, not its course). A
-  // halt that fails to persist is retried at the next tick; the report is already recorded.
+  // A failure can only raise the evidence: judge the gates it feeds, the root first, while
+  // the rollout is still deciding (a late report to a finished rollout changes its counts,
+  // not its course). A halt that fails to persist is retried at the next tick; the report
+  // is already recorded.
   const RolloutState rs = a->rollout.state;
-  if (is_finished(now_state) && (rs == RolloutState::kRunning || rs == RolloutState::kPaused)) {
-    const Active::Stratum& s = a->strata[a->hot[i].stratum];
-    for (size_t k = 0; k < s.groups.size() && !s.halted; ++k) {
-      if (judge_group(*a, s.groups[k]) != GateOutcome::kPassed) break;
+  if (stratum.gate.failures > failures_before &&
+      (rs == RolloutState::kRunning || rs == RolloutState::kPaused)) {
+    for (uint32_t n : stratum.path) {
+      if (a->nodes[n].halted || judge_node(*a, n) != GateOutcome::kPassed) break;
     }
   }
   return a->deps[i].state;
 }
 
 namespace {
-const std::string& dimension_value(const RolloutPlan& plan, int dimension, const std::string& hw,
-                                   const std::string& site, const std::string& conn) {
-  switch (plan.stratify_by[static_cast<size_t>(dimension)]) {
-    case StratumDimension::kHardwareRevision:
-      return hw;
-    case StratumDimension::kSite:
-      return site;
-    case StratumDimension::kConnectivity:
-      return conn;
-  }
-  return hw;
+
+// Below this one-sided p-value a group is "worse than the rest" of its parent, and the
+// parent's failures are blamed on it (docs/gates.md, "Blame").
+constexpr double kBlameLevel = 0.01;
+
+std::string describe(const GateCounts& c) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%lld of %lld failed (%.1f%%)", static_cast<long long>(c.failures),
+                static_cast<long long>(c.finished),
+                c.finished > 0 ? 100.0 * static_cast<double>(c.failures) / c.finished : 0.0);
+  return buf;
 }
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
 }  // namespace
 
-// A pool can fail its gate only because it contains much of another pool that is the real
-// cause: "connectivity=ethernet" fails because most of the broken rev-c devices are on
-// ethernet. For each other dimension, take the value with the most failures inside this
-// pool; if the pool passes without it, and that value also fails outside this pool, the
-// failure belongs to that value's pool, not to this one (its own gate will halt it). When
-// the value has devices outside this pool but too few outcomes to tell yet, the verdict
-// waits for more data.
-RolloutEngine::Explanation RolloutEngine::explain(Active& a, uint32_t g) {
-  const Active::Group& grp = a.groups[g];
-  const RolloutPlan& plan = a.rollout.plan;
-  const GatePolicy& gate = plan.gate;
-  for (int dim = 0; dim < static_cast<int>(plan.stratify_by.size()); ++dim) {
-    if (dim == grp.dimension) continue;
-    std::map<std::string, std::pair<int64_t, int64_t>> by_value;  // value -> {successes, failures}
-    for (uint32_t si : grp.strata) {
-      const auto& s = a.strata[si];
-      if (s.halted) continue;
-      auto& c = by_value[dimension_value(plan, dim, s.hardware_revision, s.site, s.connectivity)];
-      c.first += s.successes;
-      c.second += s.failures;
-    }
-    const std::string* worst = nullptr;
-    std::pair<int64_t, int64_t> inside{0, 0};
-    for (const auto& [value, c] : by_value) {
-      if (worst == nullptr || c.second > inside.second) {
-        worst = &value;
-        inside = c;
-      }
-    }
-    if (worst == nullptr || inside.second == 0) continue;
-    const int64_t rest_fail = grp.failures - inside.second;
-    const auto rest_n =
-        static_cast<uint32_t>(grp.successes + grp.failures - inside.first - inside.second);
-    if (judge(static_cast<uint32_t>(rest_fail), rest_n, gate.max_failure_rate, gate.confidence,
-              gate.min_sample)
-            .failed) {
-      continue;  // the pool fails even without that value
-    }
-    const std::string pool_key =
-        std::string(to_string(plan.stratify_by[static_cast<size_t>(dim)])) + "=" + *worst;
-    auto it = a.group_index.find(pool_key);
-    if (it == a.group_index.end()) continue;
-    const Active::Group& pool = a.groups[it->second];
-    // Devices of that value outside this pool that have, or can still get, an outcome.
-    int64_t can_report_outside = 0;
-    for (uint32_t si : pool.strata) {
-      const auto& s = a.strata[si];
-      if (s.halted || std::find(grp.strata.begin(), grp.strata.end(), si) != grp.strata.end())
-        continue;
-      for (const StateCounts& c : s.per_stage) {
-        can_report_outside +=
-            c.total() - c[DeploymentState::kCancelled] - c[DeploymentState::kSkipped];
-      }
-    }
-    // Too few to ever tell: the two are confounded, and this pool is as good a culprit.
-    if (can_report_outside < gate.min_sample) continue;
-    const int64_t out_fail = pool.failures - inside.second;
-    const int64_t out_n = pool.successes + pool.failures - inside.first - inside.second;
-    if (out_n < gate.min_sample) return Explanation::kWait;
-    if (static_cast<double>(out_fail) / static_cast<double>(out_n) > gate.max_failure_rate) {
-      return Explanation::kOtherPool;
+double RolloutEngine::threshold(const Active& a, uint32_t n) {
+  return -std::log(a.nodes[n].alpha);
+}
+
+RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
+  const Active::Node& n = a.nodes[x];
+  if (n.halted || !n.judged) return GateOutcome::kPassed;
+  const GatePolicy& gate = a.rollout.plan.gate;
+  const GateCounts e = n.live;
+  if (e.failures == 0 || e.finished < gate.min_sample) return GateOutcome::kPassed;
+  const double limit = threshold(a, x);
+  const double evidence = a.test.log_evidence(e.failures, e.exposed);
+  if (evidence < limit) return GateOutcome::kPassed;
+  auto name = [&](uint32_t k) {
+    return a.nodes[k].parent < 0 ? std::string("the rollout") : a.nodes[k].key;
+  };
+  // The halt's reason: the node's outcomes and its test against its threshold.
+  auto case_against = [&](uint32_t k) {
+    const Active::Node& m = a.nodes[k];
+    return describe(m.live) + ", " + std::to_string(m.live.exposed) +
+           " offered; likelihood ratio " +
+           format_number(std::exp(a.test.log_evidence(m.live.failures, m.live.exposed))) +
+           " >= " + format_number(1 / m.alpha) + " (this group's share " +
+           format_number(m.alpha) + " of the rollout's false-halt bound " +
+           format_number(1 - gate.confidence) + ")";
+  };
+
+  std::string blame;
+  if (n.parent >= 0) {
+    // Halting a group says "this group, not its siblings": it must be worse than the rest
+    // of its parent, or the evidence is against the parent, whose own gate holds it. When
+    // the rest has too few devices to compare with, this group's own evidence decides.
+    const Active::Node& up = a.nodes[static_cast<size_t>(n.parent)];
+    const GateCounts rest = up.live - e;
+    if (rest.exposed >= gate.min_sample) {
+      const double p = worse_than_rest_p(e.failures, e.exposed, rest.failures, rest.exposed);
+      if (p >= kBlameLevel) return GateOutcome::kPassed;
+      blame = "; the rest of " + (up.parent < 0 ? std::string("the rollout") : up.key) + ": " +
+              describe(rest) + ", p = " + format_number(p);
     }
   }
-  return Explanation::kNone;
+  // The converse: when one part of this group carries the evidence (the rest has no case
+  // without it), that part is to blame and its own gate halts it, provided it is worse
+  // than the rest or the rest is too small to compare with. Otherwise the group waits for
+  // more outcomes while that part's own test has not decided; once it has, a part no worse
+  // than a rest of fair size does not excuse the group: both are bad, and the group halts.
+  uint32_t worst = UINT32_MAX;
+  double worst_evidence = -INFINITY;
+  for (uint32_t c : a.splits(x)) {
+    const GateCounts& ce = a.nodes[c].live;
+    if (a.nodes[c].halted || ce.failures == 0) continue;
+    const double ev = a.test.log_evidence(ce.failures, ce.exposed);
+    if (ev > worst_evidence) {
+      worst = c;
+      worst_evidence = ev;
+    }
+  }
+  if (worst != UINT32_MAX) {
+    const GateCounts& part = a.nodes[worst].live;
+    const GateCounts without = e - part;
+    if (a.test.log_evidence(without.failures, without.exposed) < limit) {
+      if (without.exposed < gate.min_sample) return GateOutcome::kPassed;
+      if (worse_than_rest_p(part.failures, part.exposed, without.failures, without.exposed) <
+          kBlameLevel) {
+        return GateOutcome::kPassed;
+      }
+      if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
+        return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
+      }
+      // The part has a case of its own and the rest has none: the part is halted on its own
+      // evidence, and the rest goes on under this group's gate.
+      const std::string why = case_against(worst) + "; without it " + name(x) + " has none (" +
+                              describe(without) + ")";
+      return halt_node(a, worst, why).ok() ? GateOutcome::kHalted : GateOutcome::kError;
+    }
+  }
+  return halt_node(a, x, case_against(x) + blame).ok() ? GateOutcome::kHalted
+                                                        : GateOutcome::kError;
 }
 
-RolloutEngine::GateOutcome RolloutEngine::judge_group(Active& a, uint32_t g) {
-  const Active::Group& grp = a.groups[g];
-  if (grp.halted || grp.failures == 0) return GateOutcome::kPassed;
-  const GatePolicy& gate = a.rollout.plan.gate;
-  const auto n = static_cast<uint32_t>(grp.successes + grp.failures);
-  const GateVerdict v = judge(static_cast<uint32_t>(grp.failures), n, gate.max_failure_rate,
-                              gate.confidence, gate.min_sample);
-  if (!v.failed) return GateOutcome::kPassed;
-  if (grp.dimension >= 0 && explain(a, g) != Explanation::kNone) return GateOutcome::kPassed;
-  const std::string reason = std::to_string(grp.failures) + " of " + std::to_string(n) +
-                             " failed (" + percent(v.rate) + "; " + percent(gate.confidence) +
-                             " lower bound " + percent(v.bounds.lower) + " > " +
-                             percent(gate.max_failure_rate) + ")";
-  return halt_group(a, g, reason).ok() ? GateOutcome::kHalted : GateOutcome::kError;
-}
-
-Status RolloutEngine::halt_group(Active& a, uint32_t g, const std::string& reason) {
-  const Active::Group& grp = a.groups[g];
+Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason) {
+  const Active::Node& n = a.nodes[x];
   const FailurePolicy policy = a.rollout.plan.on_failure;
   Txn txn;
   Rollout& r = txn.rollout(a);
   r.halted.push_back(
-      {grp.key, grp.hardware_revision, grp.site, grp.connectivity, reason, policy, clock_.now()});
-  for (uint32_t s : grp.strata) {
+      {n.key, n.hardware_revision, n.site, n.connectivity, reason, policy, clock_.now()});
+  for (uint32_t s : n.strata) {
     if (!a.strata[s].halted) revert_or_cancel(a, txn, s, policy);
   }
   uint32_t cancelled = 0, reverts = 0;
@@ -1015,7 +1069,8 @@ Status RolloutEngine::halt_group(Active& a, uint32_t g, const std::string& reaso
     if (d.state == DeploymentState::kCancelled) ++cancelled;
     if (d.state == DeploymentState::kRevertPending) ++reverts;
   }
-  std::string text = grp.key + " halted: " + reason + "; policy " + to_string(policy);
+  std::string text = (n.parent < 0 ? std::string("the whole rollout") : n.key) +
+                     " halted: " + reason + "; policy " + to_string(policy);
   if (policy != FailurePolicy::kPause) text += ", " + std::to_string(cancelled) + " not offered";
   if (policy == FailurePolicy::kRollback) text += ", " + std::to_string(reverts) + " to revert";
   txn.events.push_back({EngineEvent::Kind::kStratumHalted, clock_.now(), a.rollout.id, text});
@@ -1046,8 +1101,10 @@ void RolloutEngine::tick_rollout(Active& a) {
 
   // Gates are judged on every tick too, so a halt whose write failed is retried.
   if (state == RolloutState::kRunning || state == RolloutState::kPaused) {
-    for (uint32_t g = 0; g < a.groups.size(); ++g) {
-      if (judge_group(a, g) == GateOutcome::kError) return;
+    // Parents come before their children, so a group is judged after what holds it.
+    for (uint32_t n = 0; n < a.nodes.size(); ++n) {
+      if (a.under_halt(n)) continue;
+      if (judge_node(a, n) == GateOutcome::kError) return;
     }
     // Also retries a failed-rollout transition whose write failed after its halt landed.
     if (!fail_if_all_halted(a).ok()) return;
@@ -1144,10 +1201,22 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
       sp.counts.add(s.per_stage[k]);
       p.per_stage[k].add(s.per_stage[k]);
     }
-    sp.successes = static_cast<uint32_t>(s.successes);
-    sp.failures = static_cast<uint32_t>(s.failures);
+    sp.successes = static_cast<uint32_t>(s.gate.finished - s.gate.failures);
+    sp.failures = static_cast<uint32_t>(s.gate.failures);
     p.total.add(sp.counts);
     p.strata.push_back(std::move(sp));
+  }
+  for (uint32_t k = 0; k < a->nodes.size(); ++k) {
+    const Active::Node& n = a->nodes[k];
+    if (!n.judged) continue;
+    GateProgress g;
+    g.key = n.key;
+    g.level = n.level;
+    g.counts = n.live;
+    g.halted = n.halted;
+    g.log_evidence = a->test.log_evidence(n.live.failures, n.live.exposed);
+    g.log_threshold = threshold(*a, k);
+    p.gates.push_back(std::move(g));
   }
   return p;
 }

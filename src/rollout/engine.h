@@ -34,6 +34,7 @@
 #include "model/device.h"
 #include "model/rollout.h"
 #include "rollout/deployment_machine.h"
+#include "rollout/gates.h"
 #include "rollout/planner.h"
 #include "rollout/rollout_machine.h"
 #include "rollout/scheduler.h"
@@ -109,11 +110,22 @@ struct StratumProgress {
   StateCounts counts;
 };
 
+// One gate of the tree (docs/gates.md): how close its evidence is to halting it.
+struct GateProgress {
+  std::string key;  // "all", "hardware_revision=rev-c", ...
+  uint32_t level = 0;
+  GateCounts counts;  // live evidence: its strata that are not halted
+  double log_evidence = 0;
+  double log_threshold = 0;  // halts at or above (and when worse than its siblings)
+  bool halted = false;
+};
+
 struct RolloutProgress {
   Rollout rollout;
   StateCounts total;
   std::vector<StateCounts> per_stage;
   std::vector<StratumProgress> strata;
+  std::vector<GateProgress> gates;  // the judged nodes, parents before children
 };
 
 struct RolloutSummary {
@@ -204,7 +216,6 @@ class RolloutEngine {
   struct Txn;
 
   enum class GateOutcome { kPassed, kHalted, kError };
-  enum class Explanation { kNone, kOtherPool, kWait };
 
   Status load_rollout(Rollout r);
   // A rollout's in-memory state from the store (its artifact and deployments)...
@@ -214,15 +225,16 @@ class RolloutEngine {
                                            std::vector<Deployment> deps);
   void install(std::unique_ptr<Active> a, uint32_t index);
   void next_epoch();
-  GateOutcome judge_group(Active& a, uint32_t group);
-  Explanation explain(Active& a, uint32_t group);
+  // Judges gate node `node` (docs/gates.md) and halts it when its test says so.
+  GateOutcome judge_node(Active& a, uint32_t node);
+  static double threshold(const Active& a, uint32_t node);
   Active* find(std::string_view rollout_id);
   Status commit(Active& a, Txn& txn);
   Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,
                      std::string_view message);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
   void tick_rollout(Active& a);
-  Status halt_group(Active& a, uint32_t group, const std::string& reason);
+  Status halt_node(Active& a, uint32_t node, const std::string& reason);
   Status fail_if_all_halted(Active& a);
   void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);
   bool revert_possible(Active& a, const Deployment& d);

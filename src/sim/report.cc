@@ -9,7 +9,7 @@ std::string Report::to_json(bool wall_fields) const {
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
   json halted = json::array();
   for (const auto& h : halted_strata) {
-    json j{{"reason", h.reason}, {"halted_at_s", h.halted_at_s}};
+    json j{{"group", h.group}, {"reason", h.reason}, {"halted_at_s", h.halted_at_s}};
     if (!h.hardware_revision.empty()) j["hardware_revision"] = h.hardware_revision;
     if (!h.site.empty()) j["site"] = h.site;
     if (!h.connectivity.empty()) j["connectivity"] = h.connectivity;
@@ -21,6 +21,14 @@ std::string Report::to_json(bool wall_fields) const {
                   {"started_at_s", s.started_at_s},
                   {"finished_at_s", opt(s.finished_at_s)},
                   {"devices", s.devices}});
+  }
+  json revs = json::array();
+  for (const auto& v : revisions) {
+    revs.push_back({{"hardware_revision", v.hardware_revision},
+                    {"devices", v.devices},
+                    {"offered", v.offered},
+                    {"installed", v.installed},
+                    {"updated", v.updated}});
   }
   json j{{"scenario", scenario},
          {"seed", seed},
@@ -35,6 +43,7 @@ std::string Report::to_json(bool wall_fields) const {
          {"rollout_state", rollout_state},
          {"halted_strata", halted},
          {"stages", st},
+         {"revisions", revs},
          {"time_to_50_percent_s", opt(time_to_50_percent_s)},
          {"time_to_95_percent_s", opt(time_to_95_percent_s)},
          {"time_to_100_percent_s", opt(time_to_100_percent_s)},

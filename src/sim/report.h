@@ -11,6 +11,7 @@
 namespace drover::sim {
 
 struct HaltedStratumReport {
+  std::string group;              // the gate that halted: "all", "hardware_revision=rev-c", ...
   std::string hardware_revision;  // empty when the halted group is not about one
   std::string site;
   std::string connectivity;
@@ -23,6 +24,15 @@ struct StageReport {
   double started_at_s = 0;
   std::optional<double> finished_at_s;
   uint32_t devices = 0;
+};
+
+// What one hardware revision went through.
+struct RevisionReport {
+  std::string hardware_revision;
+  uint32_t devices = 0;    // in the fleet
+  uint32_t offered = 0;    // received the new version's offer
+  uint32_t installed = 0;  // wrote the new version and booted into it (kept or not)
+  uint32_t updated = 0;    // committed the new version and still run it
 };
 
 struct UnreachedDevice {
@@ -44,6 +54,7 @@ struct Report {
   std::string rollout_state;
   std::vector<HaltedStratumReport> halted_strata;
   std::vector<StageReport> stages;
+  std::vector<RevisionReport> revisions;  // in the scenario's order
   // From the rollout's start until 50/95/100% of the devices in strata that were not halted
   // committed the new version; empty if never.
   std::optional<double> time_to_50_percent_s;

@@ -49,6 +49,7 @@ struct SimDevice {
   Phase phase = Phase::kIdle;
   int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
   bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
+  bool installed_new = false;    // booted into the rollout's version at least once
   int32_t offer = -1;            // the offer being worked on (index into offers_)
   int32_t report_offer = -1;     // the offer an undelivered report is about
   int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
@@ -603,6 +604,7 @@ void Simulator::phase_done(uint32_t dev) {
         return;
       }
       d.phase = Phase::kRebooting;
+      if (!offer.revert) d.installed_new = true;
       deliver(dev, DeploymentEvent::kRebooting, d.offer);
       schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
       return;
@@ -755,6 +757,7 @@ void Simulator::step_agent(uint32_t dev) {
     case agent::UpdateStep::kRebooting:
     case agent::UpdateStep::kCommitting:
       d.phase = Phase::kRebooting;
+      if (!s->revert && s->rollout_id == rollout_id_) d.installed_new = true;
       break;
     case agent::UpdateStep::kRollingBack:
       d.phase = Phase::kRollingBack;
@@ -1045,7 +1048,7 @@ Report Simulator::finish(double wall_seconds) {
     r.devices_unreachable += s.counts[S::kPending] + s.counts.in_flight();
   }
   for (const auto& h : ro.halted) {
-    r.halted_strata.push_back({h.hardware_revision, h.site, h.connectivity, h.reason,
+    r.halted_strata.push_back({h.key, h.hardware_revision, h.site, h.connectivity, h.reason,
                                to_seconds(h.halted_at - sc_.start)});
   }
   for (const auto& s : ro.stages) {
@@ -1073,6 +1076,13 @@ Report Simulator::finish(double wall_seconds) {
   }
   auto deps = remote_ ? Result<std::vector<Deployment>>(std::vector<Deployment>{})
                       : store_->list_deployments(rollout_id_);
+  r.revisions.resize(revisions_.size());
+  for (size_t k = 0; k < revisions_.size(); ++k) r.revisions[k].hardware_revision = revisions_[k];
+  for (const SimDevice& d : devices_) {
+    RevisionReport& rr = r.revisions[d.hardware_revision];
+    ++rr.devices;
+    rr.installed += d.installed_new ? 1 : 0;
+  }
   if (deps.ok()) {
     std::map<std::string, bool> halted;
     for (const auto& s : p->strata) halted[s.key] = s.halted;
@@ -1080,6 +1090,9 @@ Report Simulator::finish(double wall_seconds) {
       const uint32_t idx =
           static_cast<uint32_t>(std::strtoul(dep.device_id.c_str() + 4, nullptr, 10)) - 1;
       if (idx >= devices_.size()) continue;
+      RevisionReport& rr = r.revisions[devices_[idx].hardware_revision];
+      rr.offered += dep.offers > 0 ? 1 : 0;
+      rr.updated += dep.state == S::kSucceeded ? 1 : 0;
       if (dep.state == S::kSucceeded && !halted[dep.stratum] &&
           devices_[idx].committed_at_ms >= 0) {
         commits.push_back(devices_[idx].committed_at_ms);

@@ -70,7 +70,7 @@ RolloutPlan sample_plan() {
   p.stages = {{"canary", 0.5, 0, minutes(30)},
               {"early", 12.25, 0, minutes(1) + seconds(30) + Duration(250)},
               {"all", 100, 0, Duration(0)}};
-  p.gate = {0.02, 0.99, 7};
+  p.gate = {0.02, 0.005, 0.99, 7};
   p.on_failure = FailurePolicy::kPause;
   p.constraints = {false, 400, 50, hours(1), 1500};
   p.settle_fraction = 0.75;

@@ -107,12 +107,23 @@ TEST(RolloutPlanValidate, StageNamesAndCount) {
 
 TEST(RolloutPlanValidate, GateBounds) {
   RolloutPlan p = good_plan();
-  p.gate.max_failure_rate = 0;
+  p.gate.max_failure_rate = 0.001;
   EXPECT_TRUE(validate(p).ok());
+  p.gate.max_failure_rate = 0;  // the sequential test needs a rate to test against
+  expect_invalid(p, "gate max_failure_rate must be in (0, 1)");
   p.gate.max_failure_rate = 1;
-  expect_invalid(p, "gate max_failure_rate must be in [0, 1)");
+  expect_invalid(p, "gate max_failure_rate must be in (0, 1)");
   p.gate.max_failure_rate = -0.01;
   expect_invalid(p, "gate max_failure_rate");
+
+  p = good_plan();
+  p.gate.max_failure_rate = 0.05;
+  p.gate.acceptable_failure_rate = 0.01;
+  EXPECT_TRUE(validate(p).ok());
+  p.gate.acceptable_failure_rate = 0.05;  // no room between acceptable and the limit
+  expect_invalid(p, "gate acceptable_failure_rate must be in [0, max_failure_rate)");
+  p.gate.acceptable_failure_rate = -0.01;
+  expect_invalid(p, "gate acceptable_failure_rate");
 
   p = good_plan();
   p.gate.confidence = 0.5;

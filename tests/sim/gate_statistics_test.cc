@@ -1,0 +1,126 @@
+// The gates' promised error rates, measured over seeded runs of the twin (docs/gates.md,
+// "Measured"). Each test runs the demo-shaped fleet with one kind of defect over 20 seeds
+// and counts how often the gates did what they promise. Seeded: the counts are the same on
+// every run, so a change to the gates that moves them fails here.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <functional>
+
+#include "sim/simulator.h"
+
+namespace drover::sim {
+namespace {
+
+constexpr int kSeeds = 20;
+
+Scenario demo() {
+  auto s = load_scenario(std::string(DROVER_SOURCE_DIR) + "/scenarios/demo.json");
+  EXPECT_TRUE(s.ok()) << s.error().to_string();
+  return *s;
+}
+
+DefectSpec defect(const std::string& revision, DefectKind kind, double p) {
+  DefectSpec d;
+  d.hardware_revision = revision;
+  d.kind = kind;
+  d.probability = p;
+  return d;
+}
+
+// The demo fleet with `defects` instead of the demo's, run for seed 1..kSeeds; `judge`
+// says whether a run kept the promise, and the count of those that did is returned.
+int count_runs(uint32_t devices, std::vector<DefectSpec> defects,
+               const std::function<bool(const Report&)>& judge) {
+  Scenario s = demo();
+  s.defects = std::move(defects);
+  int kept = 0;
+  for (int seed = 1; seed <= kSeeds; ++seed) {
+    SimOptions o;
+    o.devices = devices;
+    o.seed = static_cast<uint64_t>(seed);
+    auto r = run_simulation(s, o);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    if (!r.ok()) continue;
+    const bool ok = judge(*r);
+    kept += ok ? 1 : 0;
+    std::printf("seed %2d: %s, %zu halted", seed, ok ? "kept" : "MISSED", r->halted_strata.size());
+    for (const auto& h : r->halted_strata) std::printf(" [%s at %.0fs]", h.group.c_str(), h.halted_at_s);
+    for (const auto& v : r->revisions)
+      std::printf(" %s:%u/%u", v.hardware_revision.c_str(), v.installed, v.devices);
+    std::printf("\n");
+  }
+  return kept;
+}
+
+bool halted_only(const Report& r, const std::string& group) {
+  return r.halted_strata.size() == 1 && r.halted_strata[0].group == group;
+}
+
+bool in_canary(const Report& r, double at_s) {
+  return r.stages.size() < 2 || at_s < r.stages[1].started_at_s;
+}
+
+const RevisionReport& revision(const Report& r, const std::string& name) {
+  for (const auto& v : r.revisions) {
+    if (v.hardware_revision == name) return v;
+  }
+  ADD_FAILURE() << "no revision " << name;
+  static const RevisionReport none;
+  return none;
+}
+
+// A clean build on a fleet whose installs fail 1% of the time anyway (limit 5%): no halt
+// at all in at least 19 of 20 runs.
+TEST(GateStatistics, CleanFleetWithBackgroundFailuresIsNotHalted) {
+  const int kept = count_runs(5000, {defect("", DefectKind::kInstallFails, 0.01)},
+                              [](const Report& r) { return r.halted_strata.empty(); });
+  EXPECT_GE(kept, 19) << "runs without a false halt, of " << kSeeds;
+}
+
+// One revision fails 10% of its trial boots, the rest 1% of installs: that revision is
+// halted during the canary, and nothing else, in at least 19 of 20 runs.
+TEST(GateStatistics, ARevisionAtTwiceTheLimitIsHaltedInTheCanary) {
+  const int kept = count_runs(
+      15000,
+      {defect("", DefectKind::kInstallFails, 0.01), defect("rev-c", DefectKind::kBootFails, 0.10)},
+      [](const Report& r) {
+        return halted_only(r, "hardware_revision=rev-c") &&
+               in_canary(r, r.halted_strata[0].halted_at_s);
+      });
+  EXPECT_GE(kept, 19);
+}
+
+// Every revision fails 6.5% of its trial boots (limit 5%): the rollout stops as a whole,
+// by revision or at its root and never by scattered sites, before the broad stage, in at
+// least 9 of 10 runs (here 18 of 20).
+TEST(GateStatistics, ARateJustAboveTheLimitEverywhereStopsTheWholeRollout) {
+  const int kept = count_runs(15000, {defect("", DefectKind::kBootFails, 0.065)}, [](const Report& r) {
+    if (r.rollout_state != "failed" || r.halted_strata.empty()) return false;
+    for (const auto& h : r.halted_strata) {
+      if (!h.site.empty()) return false;
+      if (r.stages.size() >= 3 && h.halted_at_s >= r.stages[2].started_at_s) return false;
+    }
+    return true;
+  });
+  EXPECT_GE(kept, 18);
+}
+
+// One revision fails 15% of its trial boots: halted in the canary, and before 0.5% of the
+// fleet (75 of 15,000 devices) installed the build on that revision. Measured: 17 of 20 (the
+// other three halted in the canary with 80-95 installed; docs/gates.md says why). The aim
+// is 19 of 20; this bound keeps what is reached from slipping back.
+TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
+  const int kept = count_runs(
+      15000,
+      {defect("", DefectKind::kInstallFails, 0.01), defect("rev-c", DefectKind::kBootFails, 0.15)},
+      [](const Report& r) {
+        return halted_only(r, "hardware_revision=rev-c") &&
+               in_canary(r, r.halted_strata[0].halted_at_s) &&
+               revision(r, "rev-c").installed < 75;
+      });
+  EXPECT_GE(kept, 17);
+}
+
+}  // namespace
+}  // namespace drover::sim
