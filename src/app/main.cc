@@ -18,6 +18,7 @@
 #include "app/demo_scenario.h"
 #include "app/remote.h"
 #include "app/serve.h"
+#include "base/system_memory.h"
 #include "base/units.h"
 #include "sim/simulator.h"
 
@@ -52,6 +53,7 @@ SimOptions options_from(const SimArgs& a) {
   if (a.seed != 0) o.seed = a.seed;
   if (a.devices != 0) o.devices = a.devices;
   o.store = a.store;
+  o.memory_available = drover::available_memory_bytes();
   if (a.network || !a.server.empty()) {
     drover::sim::NetworkSimOptions n;
     n.dir = a.network_dir;

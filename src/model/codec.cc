@@ -151,6 +151,7 @@ json deployment_json(const Deployment& d) {
           {"state", to_string(d.state)},
           {"from_version", d.from_version},
           {"updated_at", ms(d.updated_at)},
+          {"offered_at", ms(d.offered_at)},
           {"offers", d.offers},
           {"error", d.error}};
 }
@@ -366,7 +367,7 @@ Rollout read_rollout(const JsonReader& r) {
 
 Deployment read_deployment(const JsonReader& r) {
   r.allow_only({"rollout_id", "device_id", "stage", "stratum", "state", "from_version",
-                "updated_at", "offers", "error"});
+                "updated_at", "offered_at", "offers", "error"});
   Deployment d;
   d.rollout_id = r.str("rollout_id");
   d.device_id = r.str("device_id");
@@ -375,6 +376,7 @@ Deployment read_deployment(const JsonReader& r) {
   d.state = enum_at(r, "state", &parse_deployment_state);
   d.from_version = r.str_or("from_version", "");
   d.updated_at = timestamp_at(r, "updated_at");
+  d.offered_at = timestamp_at(r, "offered_at");
   d.offers = static_cast<uint32_t>(r.uint_or("offers", 0));
   d.error = r.str_or("error", "");
   return d;

@@ -129,9 +129,10 @@ Status validate(const RolloutPlan& p) {
   }
   if (!by_count && p.stages.back().percent != 100) return bad("the last stage must be 100%");
   const GatePolicy& g = p.gate;
-  if (!(g.max_failure_rate > 0 && g.max_failure_rate < 1))
-    return bad("gate max_failure_rate must be in (0, 1)");
-  if (!(g.acceptable_failure_rate >= 0 && g.acceptable_failure_rate < g.max_failure_rate))
+  if (!(g.max_failure_rate >= 0 && g.max_failure_rate < 1))
+    return bad("gate max_failure_rate must be in [0, 1)");
+  if (!(g.acceptable_failure_rate >= 0 &&
+        (g.acceptable_failure_rate < g.max_failure_rate || g.acceptable_failure_rate == 0)))
     return bad("gate acceptable_failure_rate must be in [0, max_failure_rate) (0: a third of it)");
   if (!(g.confidence >= 0.5 && g.confidence < 1)) return bad("gate confidence must be in [0.5, 1)");
   if (g.min_sample == 0) return bad("gate min_sample must be at least 1");

@@ -61,12 +61,11 @@ struct StageSpec {
 // groups and all its looks, is at most 1 - `confidence`. Between the two lies the zone
 // where either decision is tolerable.
 struct GatePolicy {
-  double max_failure_rate = 0.05;
+  double max_failure_rate = 0.05;  // 0: no failure tolerated, any one halts (after min_sample)
   double acceptable_failure_rate = 0;  // 0: a third of max_failure_rate
   double confidence = 0.95;
-  // No group is halted before this many of its devices have an outcome; and the first
-  // stage holds at least this many devices of every hardware revision (when it has them),
-  // so that the canary can judge each one.
+  // No group is halted before this many of its devices have an outcome; a canary's pacing
+  // starts at this many devices in flight per group of the first dimension.
   uint32_t min_sample = 5;
   double acceptable() const {
     return acceptable_failure_rate > 0 ? acceptable_failure_rate : max_failure_rate / 3;
@@ -132,7 +131,7 @@ struct StageProgress {
 
 // A stratum that stopped receiving the update.
 struct HaltedStratum {
-  std::string key;                // e.g. "rev-c|bldg-017|lte"
+  std::string key;                // the gate node, e.g. "hardware_revision=rev-c|site=bldg-017"
   std::string hardware_revision;  // the stratum's attributes (empty when not stratified by it)
   std::string site;
   std::string connectivity;
@@ -153,9 +152,10 @@ struct Rollout {
   std::vector<StageProgress> stages;  // one per stage started so far
   std::vector<HaltedStratum> halted;
   uint32_t targets = 0;  // devices in the target set
-  // Gates count only outcomes recorded at or after this instant. An operator's resume sets
-  // it: what happened before was seen by whoever resumed, and judging it again would halt
-  // the resumed strata on the spot.
+  // Gates count only devices first offered at or after this instant. An operator's resume
+  // sets it: what happened before was seen by whoever resumed, and judging it again would
+  // halt the resumed strata on the spot. Each window is a fresh sequential test
+  // (docs/gates.md).
   Timestamp gates_from{};
   friend bool operator==(const Rollout&, const Rollout&) = default;
 };
@@ -190,7 +190,8 @@ struct Deployment {
   std::string stratum;       // stratum key
   std::string from_version;  // what the device ran when first offered: the revert target
   Timestamp updated_at{};
-  uint32_t offers = 0;  // how many times an offer (or re-send) went out
+  Timestamp offered_at{};  // the first forward offer; zero until then
+  uint32_t offers = 0;     // how many times an offer (or re-send) went out
   std::string error;    // last failure reason
   friend bool operator==(const Deployment&, const Deployment&) = default;
 };

@@ -102,6 +102,10 @@ std::vector<std::string> split_key(const std::string& key) {
 
 bool is_zero(Timestamp t) { return t == Timestamp{}; }
 
+// A canary device in flight that has not reported for this long no longer holds a place in
+// its revision's pacing (docs/gates.md, "Pacing").
+constexpr Duration kStalled = hours(1);
+
 }  // namespace
 
 // ---------------------------------------------------------------- in-memory state
@@ -133,6 +137,8 @@ struct RolloutEngine::Active {
     GateCounts live;     // outcomes of its strata that are not halted
     bool halted = false;
     uint32_t first_stage_in_flight = 0;  // forward offers of stage 0 not yet finished
+    uint32_t first_stage_finished = 0;   // stage-0 deployments with a forward outcome
+    uint32_t stalled = 0;  // of first_stage_in_flight, silent for kStalled (counted per tick)
   };
 
   Rollout rollout;
@@ -162,9 +168,11 @@ struct RolloutEngine::Active {
     s.per_stage[d.stage][d.state] += sign;
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
-    if (d.stage == 0 && is_in_flight(d.state) && !is_revert(d.state))
-      nodes[s.pace].first_stage_in_flight += sign;
-    if (d.updated_at < rollout.gates_from) return;
+    if (d.stage == 0) {
+      if (is_in_flight(d.state) && !is_revert(d.state)) nodes[s.pace].first_stage_in_flight += sign;
+      if (gate_counts(d).finished != 0) nodes[s.pace].first_stage_finished += sign;
+    }
+    if (d.offered_at < rollout.gates_from) return;
     const GateCounts w = scaled(gate_counts(d), sign);
     s.gate += w;
     if (s.halted) return;
@@ -176,7 +184,7 @@ struct RolloutEngine::Active {
     for (auto& s : strata) s.gate = {};
     for (auto& n : nodes) n.live = {};
     for (const Deployment& d : deps) {
-      if (d.updated_at < rollout.gates_from) continue;
+      if (d.offered_at < rollout.gates_from) continue;
       strata[hot[&d - deps.data()].stratum].gate += gate_counts(d);
     }
     for (const Stratum& s : strata) {
@@ -199,6 +207,17 @@ struct RolloutEngine::Active {
           s.halted = true;
           s.policy = halted.at(nodes[n].key);
           break;
+        }
+      }
+      // Halts written before the gate tree named a stratum by its bare key ("rev-c|lte") or a
+      // pool of one dimension ("site=nyc-017"); they still hold the strata they named.
+      for (const auto& h : rollout.halted) {
+        if (s.halted) break;
+        const bool legacy = h.key == s.key || h.key == "hardware_revision=" + s.hardware_revision ||
+                            h.key == "site=" + s.site || h.key == "connectivity=" + s.connectivity;
+        if (legacy) {
+          s.halted = true;
+          s.policy = h.policy;
         }
       }
       if (s.halted) halted_strata.push_back(static_cast<uint32_t>(&s - strata.data()));
@@ -373,7 +392,9 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
                  "rollout " + a->rollout.id + " has " + std::to_string(stages) + " stages"};
   }
 
-  a->test = FailureTest(plan.gate.acceptable(), plan.gate.max_failure_rate);
+  // A limit of 0 (no failure tolerated) needs no test: judge_node halts on any failure.
+  if (plan.gate.max_failure_rate > 0)
+    a->test = FailureTest(plan.gate.acceptable(), plan.gate.max_failure_rate);
   // Strata come from the deployments' keys; each stratum hangs under the gate nodes of its
   // key's prefixes: "all", "hardware_revision=rev-c", "hardware_revision=rev-c|site=nyc-001".
   std::unordered_map<std::string, uint32_t> stratum_ids;
@@ -831,17 +852,25 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         }
         const uint32_t limit = r.plan.constraints.max_in_flight;
         if (limit > 0 && a.in_flight >= limit) continue;
-        // A canary (the first of several stages) exposes each group of the first dimension
-        // (each hardware revision, by default) min_sample devices at a time, so that its
-        // gate can stop a bad build before the whole canary has installed it
+        // A canary (the first of several stages) starts slow: each group of the first
+        // dimension (each hardware revision, by default) has at most min_sample devices in
+        // flight, or as many as have finished, whichever is more. Exposure doubles with
+        // each round of outcomes, so the gate can stop a bad build before the whole canary
+        // has installed it, and a large canary still reaches full speed in a few rounds
         // (docs/gates.md, "Pacing").
-        if (hot.stage == 0 && r.plan.stages.size() > 1 &&
-            a.nodes[a.strata[hot.stratum].pace].first_stage_in_flight >= r.plan.gate.min_sample)
-          continue;
+        // Devices that have not reported for kStalled free their place, so that a few dead
+        // ones cannot hold a revision's canary back.
+        if (hot.stage == 0 && r.stage == 0 && r.plan.stages.size() > 1) {
+          const Active::Node& pace = a.nodes[a.strata[hot.stratum].pace];
+          if (pace.first_stage_in_flight - std::min(pace.first_stage_in_flight, pace.stalled) >=
+              std::max(r.plan.gate.min_sample, pace.first_stage_finished))
+            continue;
+        }
         if (!a.limiter.try_take(now)) continue;
         Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
         staged.offers += 1;
+        staged.offered_at = now;
         DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, {}));
         DROVER_TRY(commit(a, txn()));
         return std::optional<UpdateOffer>(forward_offer());
@@ -933,17 +962,17 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
     return conflict("device '" + device.id + "' was never offered " + a->rollout.id);
   }
   const Active::Stratum& stratum = a->strata[a->hot[i].stratum];
-  const int64_t failures_before = stratum.gate.failures;
+  const GateCounts before = stratum.gate;
   Txn txn;
   DROVER_TRY(apply_event(*a, txn, i, event, message));
   DROVER_TRY(commit(*a, txn));
 
-  // A failure can only raise the evidence: judge the gates it feeds, the root first, while
-  // the rollout is still deciding (a late report to a finished rollout changes its counts,
-  // not its course). A halt that fails to persist is retried at the next tick; the report
-  // is already recorded.
+  // A new outcome: judge the gates it feeds, the root first, while the rollout is still
+  // deciding (a late report to a finished rollout changes its counts, not its course). Only
+  // a failure raises the evidence, but a success can bring a group to min_sample. A halt
+  // that fails to persist is retried at the next tick; the report is already recorded.
   const RolloutState rs = a->rollout.state;
-  if (stratum.gate.failures > failures_before &&
+  if (stratum.gate.finished + stratum.gate.failures > before.finished + before.failures &&
       (rs == RolloutState::kRunning || rs == RolloutState::kPaused)) {
     for (uint32_t n : stratum.path) {
       if (a->nodes[n].halted || judge_node(*a, n) != GateOutcome::kPassed) break;
@@ -957,6 +986,9 @@ namespace {
 // Below this one-sided p-value a group is "worse than the rest" of its parent, and the
 // parent's failures are blamed on it (docs/gates.md, "Blame").
 constexpr double kBlameLevel = 0.01;
+// ln(1 / 0.05): the evidence at which the rest of a group, without its worst part, shows by
+// itself that it fails above the acceptable rate (docs/gates.md, "Blame", rule 2).
+const double kRestShowsItToo = std::log(20.0);
 
 std::string describe(const GateCounts& c) {
   char buf[96];
@@ -985,7 +1017,12 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
   const GateCounts e = n.live;
   if (e.failures == 0 || e.finished < gate.min_sample) return GateOutcome::kPassed;
   const double limit = threshold(a, x);
-  const double evidence = a.test.log_evidence(e.failures, e.exposed);
+  // A limit of 0 tolerates no failure: any one is decisive evidence.
+  auto evidence_of = [&](const GateCounts& c) {
+    if (gate.max_failure_rate == 0) return c.failures > 0 ? INFINITY : 0.0;
+    return a.test.log_evidence(c.failures, c.exposed);
+  };
+  const double evidence = evidence_of(e);
   if (evidence < limit) return GateOutcome::kPassed;
   auto name = [&](uint32_t k) {
     return a.nodes[k].parent < 0 ? std::string("the rollout") : a.nodes[k].key;
@@ -994,8 +1031,7 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
   auto case_against = [&](uint32_t k) {
     const Active::Node& m = a.nodes[k];
     return describe(m.live) + ", " + std::to_string(m.live.exposed) +
-           " offered; likelihood ratio " +
-           format_number(std::exp(a.test.log_evidence(m.live.failures, m.live.exposed))) +
+           " offered; likelihood ratio " + format_number(std::exp(evidence_of(m.live))) +
            " >= " + format_number(1 / m.alpha) + " (this group's share " +
            format_number(m.alpha) + " of the rollout's false-halt bound " +
            format_number(1 - gate.confidence) + ")";
@@ -1007,9 +1043,11 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
     // of its parent, or the evidence is against the parent, whose own gate holds it. When
     // the rest has too few devices to compare with, this group's own evidence decides.
     const Active::Node& up = a.nodes[static_cast<size_t>(n.parent)];
+    // Compared on known outcomes: in-flight devices are successes only to the sequential
+    // test, where that errs on the safe side; between two groups it would not.
     const GateCounts rest = up.live - e;
-    if (rest.exposed >= gate.min_sample) {
-      const double p = worse_than_rest_p(e.failures, e.exposed, rest.failures, rest.exposed);
+    if (rest.finished >= gate.min_sample) {
+      const double p = worse_than_rest_p(e.failures, e.finished, rest.failures, rest.finished);
       if (p >= kBlameLevel) return GateOutcome::kPassed;
       blame = "; the rest of " + (up.parent < 0 ? std::string("the rollout") : up.key) + ": " +
               describe(rest) + ", p = " + format_number(p);
@@ -1018,14 +1056,14 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
   // The converse: when one part of this group carries the evidence (the rest has no case
   // without it), that part is to blame and its own gate halts it, provided it is worse
   // than the rest or the rest is too small to compare with. Otherwise the group waits for
-  // more outcomes while that part's own test has not decided; once it has, a part no worse
-  // than a rest of fair size does not excuse the group: both are bad, and the group halts.
+  // more outcomes while that part's own test has not decided; once it has, the part is
+  // halted on its own evidence (below) and the rest goes on under this group's gate.
   uint32_t worst = UINT32_MAX;
   double worst_evidence = -INFINITY;
   for (uint32_t c : a.splits(x)) {
     const GateCounts& ce = a.nodes[c].live;
     if (a.nodes[c].halted || ce.failures == 0) continue;
-    const double ev = a.test.log_evidence(ce.failures, ce.exposed);
+    const double ev = evidence_of(ce);
     if (ev > worst_evidence) {
       worst = c;
       worst_evidence = ev;
@@ -1034,11 +1072,18 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
   if (worst != UINT32_MAX) {
     const GateCounts& part = a.nodes[worst].live;
     const GateCounts without = e - part;
-    if (a.test.log_evidence(without.failures, without.exposed) < limit) {
-      if (without.exposed < gate.min_sample) return GateOutcome::kPassed;
-      if (worse_than_rest_p(part.failures, part.exposed, without.failures, without.exposed) <
+    if (evidence_of(without) < limit) {
+      if (without.finished < gate.min_sample) return GateOutcome::kPassed;
+      if (worse_than_rest_p(part.failures, part.finished, without.failures, without.finished) <
           kBlameLevel) {
         return GateOutcome::kPassed;
+      }
+      // The part is no worse than the rest, and the rest shows by itself, as a plain test at
+      // 5%, that it fails above the acceptable rate: the build is bad across this group.
+      if (evidence_of(without) >= kRestShowsItToo) {
+        return halt_node(a, x, case_against(x) + "; no part of it is to blame alone").ok()
+                   ? GateOutcome::kHalted
+                   : GateOutcome::kError;
       }
       if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
         return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
@@ -1109,6 +1154,18 @@ void RolloutEngine::tick_rollout(Active& a) {
     // Also retries a failed-rollout transition whose write failed after its halt landed.
     if (!fail_if_all_halted(a).ok()) return;
     if (a.rollout.state != state) return;  // the gates ended it; the rest is for next tick
+  }
+
+  // Canary pacing: which offers have gone silent (see offer_for).
+  if (a.rollout.stage == 0 && plan.stages.size() > 1) {
+    for (auto& n : a.nodes) n.stalled = 0;
+    for (uint32_t i = 0; i < a.deps.size(); ++i) {
+      const Active::Hot h = a.hot[i];
+      if (h.stage == 0 && is_in_flight(h.state) && !is_revert(h.state) &&
+          a.deps[i].updated_at + kStalled <= now) {
+        ++a.nodes[a.strata[h.stratum].pace].stalled;
+      }
+    }
   }
 
   // What is still outstanding, in strata that go on and anywhere a revert is due.
@@ -1214,7 +1271,9 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
     g.level = n.level;
     g.counts = n.live;
     g.halted = n.halted;
-    g.log_evidence = a->test.log_evidence(n.live.failures, n.live.exposed);
+    g.log_evidence = a->rollout.plan.gate.max_failure_rate == 0
+                         ? (n.live.failures > 0 ? INFINITY : 0)
+                         : a->test.log_evidence(n.live.failures, n.live.exposed);
     g.log_threshold = threshold(*a, k);
     p.gates.push_back(std::move(g));
   }

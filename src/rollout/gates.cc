@@ -1,7 +1,6 @@
 #include "rollout/gates.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 
 namespace drover {
@@ -21,7 +20,10 @@ GateCounts& GateCounts::operator-=(const GateCounts& o) {
 }
 
 FailureTest::FailureTest(double acceptable, double limit) {
-  assert(acceptable > 0 && acceptable < limit && limit < 1);
+  // Plans are validated before they get here; a rate outside the bounds is still kept
+  // inside them rather than looping or dividing by zero.
+  limit = std::clamp(limit, 1e-6, 0.999);
+  acceptable = std::clamp(acceptable, 1e-7, limit * 0.999);
   // Doubling steps up to the last below 1 (which is at least 1/2): each alternative is
   // within a factor of two of any rate in [limit, 1), which keeps the power near that of the
   // best single alternative; the mixture costs ln(number of alternatives) nats, 1.6 for a
@@ -50,9 +52,16 @@ std::vector<double> FailureTest::alternatives() const {
 }
 
 namespace {
+// ln Gamma without the global sign variable std::lgamma writes (the engine judges from
+// several threads' calls).
+double log_gamma(double x) {
+  int sign = 0;
+  return ::lgamma_r(x, &sign);
+}
+
 double log_choose(int64_t n, int64_t k) {
-  return std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(k) + 1) -
-         std::lgamma(static_cast<double>(n - k) + 1);
+  return log_gamma(static_cast<double>(n) + 1) - log_gamma(static_cast<double>(k) + 1) -
+         log_gamma(static_cast<double>(n - k) + 1);
 }
 }  // namespace
 
@@ -66,13 +75,14 @@ double worse_than_rest_p(int64_t failures, int64_t exposed, int64_t rest_failure
   // X ~ Hypergeometric(population, marked, exposed); P(X >= failures).
   const int64_t top = std::min(marked, exposed);
   const double log_all = log_choose(population, exposed);
+  // Past the mode the terms only shrink: stop once they no longer matter (or underflow).
+  const int64_t mode = (exposed + 1) * (marked + 1) / (population + 2);
   double p = 0;
   for (int64_t x = failures; x <= top; ++x) {
     const double term =
         std::exp(log_choose(marked, x) + log_choose(population - marked, exposed - x) - log_all);
     p += term;
-    // Past the mode the terms only shrink; stop once they no longer matter.
-    if (term < p * 1e-12) break;
+    if (x >= mode && term <= p * 1e-12) break;
   }
   return std::min(1.0, p);
 }

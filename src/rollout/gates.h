@@ -30,7 +30,7 @@ struct GateCounts {
 // test may be looked at after every outcome without inflating its error.
 class FailureTest {
  public:
-  // Requires 0 < acceptable < limit < 1.
+  // Meant for 0 < acceptable < limit < 1; rates outside are clamped into it.
   FailureTest(double acceptable, double limit);
 
   // The natural logarithm of the mixture likelihood ratio after `failures` among `exposed`

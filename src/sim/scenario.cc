@@ -1,5 +1,6 @@
 #include "sim/scenario.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -162,9 +163,30 @@ Scenario read_scenario(const JsonReader& r) {
   if (!found) r.fail("rollout.artifact", "names an artifact the scenario does not list");
 
   for (const auto& d : r.array("defects")) {
-    d.allow_only({"hardware_revision", "version", "kind", "probability", "after"});
+    d.allow_only({"hardware_revision", "site_prefix", "time_zone", "connectivity", "version",
+                  "kind", "probability", "after"});
     DefectSpec spec;
     spec.hardware_revision = d.str_or("hardware_revision", "");
+    spec.site_prefix = d.str_or("site_prefix", "");
+    spec.time_zone = d.str_or("time_zone", "");
+    spec.connectivity = d.str_or("connectivity", "");
+    // A scope that matches nothing in the fleet is a typo, not a defect that never shows.
+    auto known = [](const auto& items, auto field, const std::string& want) {
+      return want.empty() || std::any_of(items.begin(), items.end(),
+                                         [&](const auto& i) { return i.*field == want; });
+    };
+    bool revision_known = spec.hardware_revision.empty();
+    for (const auto& t : s.device_types) {
+      revision_known = revision_known || known(t.hardware_revisions, &Share::name,
+                                               spec.hardware_revision);
+    }
+    if (!revision_known) d.fail("hardware_revision", "names no revision of the scenario's device types");
+    if (!known(s.site_groups, &SiteGroupSpec::prefix, spec.site_prefix))
+      d.fail("site_prefix", "names no site group of the scenario");
+    if (!known(s.site_groups, &SiteGroupSpec::time_zone, spec.time_zone))
+      d.fail("time_zone", "is the zone of no site group of the scenario");
+    if (!known(s.connectivity, &ConnectivitySpec::name, spec.connectivity))
+      d.fail("connectivity", "names no connectivity class of the scenario");
     spec.version = d.str_or("version", "");
     spec.kind = d.take("kind", enum_parse(kDefectNames, d.str("kind"), "defect kind"));
     spec.probability = d.number_or("probability", 1);

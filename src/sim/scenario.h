@@ -56,8 +56,12 @@ enum class DefectKind : uint8_t {
   kFailsAfter,    // commits, then reports itself unhealthy after `after`
 };
 
+// A defect of a version, on the devices that match every scope field given (empty: any).
 struct DefectSpec {
   std::string hardware_revision;  // empty: every revision
+  std::string site_prefix;        // the site group it hits (SiteGroupSpec::prefix)
+  std::string time_zone;          // the sites in this IANA zone (a DST bug, say)
+  std::string connectivity;       // the connectivity class (ConnectivitySpec::name)
   std::string version;            // empty: the rollout's version
   DefectKind kind = DefectKind::kBootFails;
   double probability = 1;

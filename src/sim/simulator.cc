@@ -162,6 +162,7 @@ class Simulator final : public DeviceWorld {
   std::unique_ptr<DeviceService> service_;
 
   std::vector<Site> sites_;
+  std::vector<std::string> site_group_;  // per site: the prefix of its group
   std::vector<std::string> revisions_;
   std::vector<SimDevice, HugePageAllocator<SimDevice>> devices_;
   int id_width_ = 6;                    // digits in a device id
@@ -211,6 +212,7 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
     const int width = std::max<int>(3, static_cast<int>(std::to_string(g.count).size()));
     for (uint32_t k = 1; k <= g.count; ++k) {
       sites_.push_back(Site{g.prefix + "-" + pad(k, width), g.time_zone, g.maintenance_windows});
+      site_group_.push_back(g.prefix);
     }
   }
   std::map<std::string, uint16_t> rev_ids;
@@ -566,6 +568,10 @@ bool Simulator::defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, 
     if (!spec.hardware_revision.empty() &&
         spec.hardware_revision != revisions_[d.hardware_revision])
       continue;
+    if (!spec.connectivity.empty() && spec.connectivity != sc_.connectivity[d.connectivity].name)
+      continue;
+    if (!spec.time_zone.empty() && spec.time_zone != sites_[d.site].time_zone) continue;
+    if (!spec.site_prefix.empty() && site_group_[d.site] != spec.site_prefix) continue;
     if (!(spec.version.empty() ? offer.version == sc_.rollout.artifact_version
                                : offer.version == spec.version)) {
       continue;
@@ -1124,9 +1130,35 @@ Report Simulator::finish(double wall_seconds) {
 
 }  // namespace
 
+// Measured 2026-11-30 at 2476c8b: peak RSS 219,880 KiB at 100,000 devices and 1,770,660 KiB
+// at 1,000,000, i.e. 1,764 bytes per device and about 46 MiB besides.
+constexpr uint64_t kMeasuredBytesPerDevice = 1764;
+
+uint64_t estimate_memory_bytes(uint32_t devices) {
+  // Peak resident size of `drover sim scenarios/million.json --devices N`, measured at
+  // 100,000 and 1,000,000 devices (docs/scenarios.md, "Limits"), with a quarter added for
+  // what other scenarios (more sites, longer inventories) may need.
+  constexpr uint64_t kFixed = 64ull << 20;
+  constexpr uint64_t kPerDevice = kMeasuredBytesPerDevice + kMeasuredBytesPerDevice / 4;
+  return kFixed + kPerDevice * devices;
+}
+
 Result<Report> run_simulation(const Scenario& scenario, const SimOptions& options) {
   if (options.devices && *options.devices == 0)
     return invalid_argument("--devices must be at least 1");
+  const uint32_t devices = options.devices.value_or(scenario.devices);
+  if (options.memory_available && estimate_memory_bytes(devices) > *options.memory_available) {
+    auto gib = [](uint64_t b) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(b) / (1ull << 30));
+      return std::string(buf);
+    };
+    return Error{ErrorCode::kFailedPrecondition,
+                 "a fleet of " + std::to_string(devices) + " devices needs about " +
+                     gib(estimate_memory_bytes(devices)) + " on the twin, and this machine has " +
+                     gib(*options.memory_available) +
+                     " available: run fewer devices (--devices) or on a larger machine"};
+  }
   if (options.network && options.preflight)
     return invalid_argument("a pre-flight runs on the twin, not over the network");
   if (options.network && !options.network->server.empty()) {

@@ -49,7 +49,14 @@ struct SimOptions {
   std::function<void(double fraction, uint32_t updated, uint32_t eligible)> progress;
   // Set: over the network (not with preflight).
   std::optional<NetworkSimOptions> network;
+  // Set: the memory the run may use (the CLI passes what the machine has left); a fleet
+  // whose estimate (estimate_memory_bytes) exceeds it is refused before anything starts.
+  std::optional<uint64_t> memory_available;
 };
+
+// The memory a run of `devices` devices needs at its peak, from the peak resident size
+// measured on the twin (docs/scenarios.md, "Limits"): a fixed part plus a part per device.
+uint64_t estimate_memory_bytes(uint32_t devices);
 
 // Runs the scenario to its end. Deterministic: the same scenario, options and seed give
 // the same report (wall-clock fields aside). kInvalidArgument for a bad option or a

@@ -109,10 +109,10 @@ TEST(RolloutPlanValidate, GateBounds) {
   RolloutPlan p = good_plan();
   p.gate.max_failure_rate = 0.001;
   EXPECT_TRUE(validate(p).ok());
-  p.gate.max_failure_rate = 0;  // the sequential test needs a rate to test against
-  expect_invalid(p, "gate max_failure_rate must be in (0, 1)");
+  p.gate.max_failure_rate = 0;  // no failure tolerated
+  EXPECT_TRUE(validate(p).ok());
   p.gate.max_failure_rate = 1;
-  expect_invalid(p, "gate max_failure_rate must be in (0, 1)");
+  expect_invalid(p, "gate max_failure_rate must be in [0, 1)");
   p.gate.max_failure_rate = -0.01;
   expect_invalid(p, "gate max_failure_rate");
 

@@ -464,5 +464,87 @@ TEST(Engine, LateReportsToAFinishedRolloutChangeCountsNotItsCourse) {
   for (const auto& [dev, o] : done) EXPECT_EQ(f.state_of(id, dev), S::kUnhealthy) << dev;
 }
 
+// A canary starts slow: each revision has min_sample devices in flight, then as many as
+// have finished; a device silent for an hour gives its place up.
+TEST(Engine, TheCanaryIsPacedPerRevisionAndDoublesWithEachRound) {
+  Fleet f;
+  f.add_devices(40, "rev-a");
+  RolloutPlan plan = simple_plan({{"canary", 50, 0, minutes(10)}, {"all", 100, 0, Duration(0)}});
+  plan.gate.min_sample = 3;
+  const std::string id = f.start(plan);
+  std::set<std::string> offered;
+  auto offer_round = [&]() {  // new offers only (an idle device in flight is sent its again)
+    std::vector<std::pair<std::string, UpdateOffer>> got;
+    for (const auto& dev : f.ids) {
+      if (offered.count(dev) != 0) continue;
+      if (auto o = f.check_in(dev)) {
+        got.emplace_back(dev, *o);
+        offered.insert(dev);
+      }
+    }
+    return got;
+  };
+  auto first = offer_round();
+  ASSERT_EQ(first.size(), 3u);  // min_sample in flight
+  for (auto& [dev, o] : first) f.install(dev, o);
+  auto second = offer_round();
+  ASSERT_EQ(second.size(), 3u);  // 3 finished: 3 at a time
+  for (auto& [dev, o] : second) f.install(dev, o);
+  auto third = offer_round();
+  ASSERT_EQ(third.size(), 6u);  // 6 finished: 6 at a time
+  // Those six go silent: after an hour (and a tick) their places are free again.
+  EXPECT_TRUE(offer_round().empty());
+  f.clock.advance(minutes(61));
+  f.engine->tick();
+  EXPECT_EQ(offer_round().size(), 6u);
+  // The canary is 20 devices: pacing never holds the second stage.
+  EXPECT_EQ(f.engine->get(id)->stages[0].devices, 20u);
+}
+
+// A limit of 0 tolerates no failure: the first one halts its revision once min_sample of its
+// devices have an outcome.
+TEST(Engine, AZeroLimitHaltsOnTheFirstFailure) {
+  Fleet f;
+  f.add_devices(10, "rev-a");
+  f.add_devices(10, "rev-b");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.gate.max_failure_rate = 0;
+  plan.gate.min_sample = 3;
+  const std::string id = f.start(plan);
+  int b_done = 0;
+  for (const auto& dev : f.ids) {
+    if (auto o = f.check_in(dev)) {
+      const bool fail = dev.starts_with("rev-b") && b_done == 0;
+      if (dev.starts_with("rev-b")) ++b_done;
+      f.install(dev, *o, fail ? E::kInstallFailed : E::kSucceeded);
+    }
+  }
+  auto r = f.engine->get(id);
+  ASSERT_EQ(r->halted.size(), 1u);
+  EXPECT_EQ(r->halted[0].hardware_revision, "rev-b");
+  EXPECT_EQ(b_done, 3);  // halted at min_sample outcomes, one of them the failure
+}
+
+// A halt written before the gate tree (a bare stratum key) still holds after an upgrade.
+TEST(Engine, HaltsWrittenUnderOldKeysStillHold) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  f.add_devices(4, "rev-b");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto r = f.store().get_rollout(id);
+  ASSERT_TRUE(r.ok() && r->has_value());
+  Rollout old = **r;
+  old.halted.push_back({"rev-b", "rev-b", "", "", "halted by an older version",
+                        FailurePolicy::kPause, f.clock.now()});
+  WriteBatch b;
+  b.rollouts.push_back(old);
+  ASSERT_TRUE(f.store().apply(b).ok());
+  f.restart();
+  for (const auto& dev : f.ids) {
+    auto o = f.check_in(dev);
+    EXPECT_EQ(o.has_value(), dev.starts_with("rev-a")) << dev;
+  }
+}
+
 }  // namespace
 }  // namespace drover::testing

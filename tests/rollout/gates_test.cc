@@ -76,6 +76,9 @@ TEST(WorseThanRest, FishersExactTestOneSided) {
   EXPECT_GT(worse_than_rest_p(0, 100, 50, 1000), 0.99);
   // A clear difference in large groups.
   EXPECT_LT(worse_than_rest_p(30, 300, 12, 1200), 1e-8);
+  // Large fleets: far in the tail, and the loop stops once the terms underflow.
+  EXPECT_LT(worse_than_rest_p(30'000, 300'000, 100, 300'000), 1e-12);
+  EXPECT_NEAR(worse_than_rest_p(3'000, 300'000, 3'000, 300'000), 0.5, 0.02);
   // Nothing to compare with.
   EXPECT_EQ(worse_than_rest_p(3, 5, 0, 0), 1);
   EXPECT_EQ(worse_than_rest_p(0, 0, 3, 5), 1);

@@ -107,9 +107,7 @@ TEST(GateStatistics, ARateJustAboveTheLimitEverywhereStopsTheWholeRollout) {
 }
 
 // One revision fails 15% of its trial boots: halted in the canary, and before 0.5% of the
-// fleet (75 of 15,000 devices) installed the build on that revision. Measured: 17 of 20 (the
-// other three halted in the canary with 80-95 installed; docs/gates.md says why). The aim
-// is 19 of 20; this bound keeps what is reached from slipping back.
+// fleet (75 of 15,000 devices) installed the build on that revision, in at least 19 of 20.
 TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
   const int kept = count_runs(
       15000,
@@ -119,7 +117,7 @@ TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
                in_canary(r, r.halted_strata[0].halted_at_s) &&
                revision(r, "rev-c").installed < 75;
       });
-  EXPECT_GE(kept, 17);
+  EXPECT_GE(kept, 19);
 }
 
 }  // namespace

@@ -106,13 +106,62 @@ TEST(Sim, PreflightPredictsAndListsDevicesTheConstraintsNeverReach) {
 
 TEST(Sim, FailsAfterDefectsMakeDevicesUnhealthyAndHaltTheirRevision) {
   Scenario s = demo();
-  s.defects = {{"rev-a", "", DefectKind::kFailsAfter, 1.0, hours(1)}};
+  DefectSpec d;
+  d.hardware_revision = "rev-a";
+  d.kind = DefectKind::kFailsAfter;
+  d.after = hours(1);
+  s.defects = {d};
   auto r = run_simulation(s, small(1500));
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->halted_strata.size(), 1u);
   EXPECT_EQ(r->halted_strata[0].hardware_revision, "rev-a");
   EXPECT_GT(r->devices_rolled_back, 0u);  // fleet rollback reverted the unhealthy ones
   EXPECT_EQ(r->devices_bricked, 0u);
+}
+
+// "Broken on one revision in one time zone" (a daylight-saving bug): only rev-b devices in
+// Denver's sites fail, so only Denver's rev-b strata can be blamed, never rev-b as a whole
+// nor another zone.
+TEST(Sim, DefectsCanBeScopedByZoneSiteGroupAndLink) {
+  Scenario s = demo();
+  DefectSpec d;
+  d.hardware_revision = "rev-b";
+  d.time_zone = "America/Denver";
+  d.kind = DefectKind::kInstallFails;
+  d.probability = 1;
+  s.defects = {d};
+  auto r = run_simulation(s, small(3000));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_FALSE(r->halted_strata.empty());
+  for (const auto& h : r->halted_strata) {
+    EXPECT_EQ(h.hardware_revision, "rev-b") << h.group;
+    // Either all of rev-b, or one of its Denver sites.
+    EXPECT_TRUE(h.site.empty() || h.site.rfind("den-", 0) == 0) << h.group;
+  }
+  // Nobody else failed: the revisions other than rev-b ran clean.
+  for (const auto& v : r->revisions) {
+    if (v.hardware_revision != "rev-b") {
+      EXPECT_EQ(v.installed, v.updated) << v.hardware_revision;
+    }
+  }
+}
+
+// A fleet the machine cannot hold is refused before anything runs, with the estimate.
+TEST(Sim, AFleetTooLargeForTheMachineIsRefusedWithTheEstimate) {
+  const Scenario s = demo();
+  SimOptions o = small(10'000'000);
+  o.memory_available = 4ull << 30;
+  auto r = run_simulation(s, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(r.error().message.find("10000000 devices needs about 20.6 GiB"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("4.0 GiB available"), std::string::npos);
+  // The estimate grows with the fleet and covers what was measured at a million.
+  EXPECT_GT(estimate_memory_bytes(1'000'000), 1'772'884ull * 1024);
+  EXPECT_LT(estimate_memory_bytes(1'000'000), 3ull << 30);
+  o.devices = 1000;
+  EXPECT_TRUE(run_simulation(s, o).ok());
 }
 
 TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
@@ -143,6 +192,19 @@ TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
   EXPECT_NE(bad("{\"name\": \"firmware\", \"version\": \"4.2.0\"",
                 "{\"name\": 42, \"version\": \"4.2.0\"")
                 .find("artifacts[0].name"),
+            std::string::npos);
+  // A defect scoped to something the fleet does not have is a typo, not a defect.
+  EXPECT_NE(bad("\"hardware_revision\": \"rev-c\", \"version\"", "\"hardware_revision\": \"rev-z\", \"version\"")
+                .find("defects[0].hardware_revision"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"site_prefix\": \"sfo\"")
+                .find("defects[0].site_prefix"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"time_zone\": \"Europe/Paris\"")
+                .find("defects[0].time_zone"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"connectivity\": \"wifi\"")
+                .find("defects[0].connectivity"),
             std::string::npos);
   EXPECT_FALSE(parse_scenario("{").ok());
   EXPECT_FALSE(parse_scenario("[]").ok());
