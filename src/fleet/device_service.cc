@@ -82,6 +82,15 @@ Status DeviceService::load() {
   entries_.reserve(all->size());
   index_.reserve(all->size());
   for (Device& d : *all) put(kNone, std::move(d));
+  // A device that left the fleet just before a crash may still have open deployments.
+  for (const Device& d : devices_) DROVER_TRY(leave_rollouts_if_out(d));
+  return ok_status();
+}
+
+Status DeviceService::leave_rollouts_if_out(const Device& d) {
+  if (d.decommissioned) return engine_.device_left(d.id, "decommissioned");
+  if (d.enrollment != Enrollment::kAccepted)
+    return engine_.device_left(d.id, std::string("enrollment ") + to_string(d.enrollment));
   return ok_status();
 }
 
@@ -95,6 +104,7 @@ Status DeviceService::provision(std::vector<Device> devices) {
   for (Device& d : batch.devices) {
     const uint32_t pos = find(d.id);
     put(pos, std::move(d));
+    DROVER_TRY(leave_rollouts_if_out(devices_[pos == kNone ? devices_.size() - 1 : pos]));
   }
   return ok_status();
 }
@@ -198,7 +208,10 @@ Result<Device> DeviceService::update(std::string_view id,
   batch.devices.push_back(changed);
   DROVER_TRY(store_.apply(batch));
   put(pos, std::move(batch.devices.front()));
-  return pos == kNone ? devices_.back() : devices_[pos];
+  const Device& written = pos == kNone ? devices_.back() : devices_[pos];
+  // Written first: after a crash here, load() finishes what this starts.
+  DROVER_TRY(leave_rollouts_if_out(written));
+  return written;
 }
 
 Result<Device> DeviceService::decommission(std::string_view id) {

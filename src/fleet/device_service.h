@@ -108,7 +108,9 @@ class DeviceService {
                         bool* created = nullptr);
 
   // Takes a device out of service for good: its check-ins and tokens are refused from then
-  // on. Decommissioning twice changes nothing. kNotFound for an unknown device.
+  // on, and its deployments without an outcome leave their rollouts
+  // (RolloutEngine::device_left). Decommissioning twice changes nothing. kNotFound for an
+  // unknown device.
   Result<Device> decommission(std::string_view id);
 
   // One page of the registry. A scan of every device: O(devices · log limit). limit 0
@@ -131,6 +133,9 @@ class DeviceService {
   size_t distinct_inventories() const;
 
  private:
+  // Takes a decommissioned or not (or no longer) accepted device out of its rollouts.
+  Status leave_rollouts_if_out(const Device& d);
+
   using Inventory = std::vector<InstalledComponent>;
   struct alignas(64) Entry {
     std::string id;

@@ -46,6 +46,7 @@ constexpr Row kTable[] = {
     {S::kOffered, E::kInstallFailed, S::kFailed},
     {S::kOffered, E::kRolledBack, S::kRolledBack},
     {S::kOffered, E::kCancel, S::kOffered},  // already with the device: let it finish
+    {S::kOffered, E::kSkip, S::kSkipped},    // the device left the fleet
 
     {S::kDownloading, E::kDownloading, S::kDownloading},
     {S::kDownloading, E::kInstalling, S::kInstalling},
@@ -54,6 +55,7 @@ constexpr Row kTable[] = {
     {S::kDownloading, E::kInstallFailed, S::kFailed},
     {S::kDownloading, E::kRolledBack, S::kRolledBack},
     {S::kDownloading, E::kCancel, S::kDownloading},
+    {S::kDownloading, E::kSkip, S::kSkipped},
 
     {S::kInstalling, E::kDownloading, S::kInstalling},  // late report
     {S::kInstalling, E::kInstalling, S::kInstalling},
@@ -62,6 +64,7 @@ constexpr Row kTable[] = {
     {S::kInstalling, E::kInstallFailed, S::kFailed},
     {S::kInstalling, E::kRolledBack, S::kRolledBack},
     {S::kInstalling, E::kCancel, S::kInstalling},
+    {S::kInstalling, E::kSkip, S::kSkipped},
 
     {S::kRebooting, E::kDownloading, S::kRebooting},
     {S::kRebooting, E::kInstalling, S::kRebooting},
@@ -70,6 +73,7 @@ constexpr Row kTable[] = {
     {S::kRebooting, E::kInstallFailed, S::kRolledBack},  // a failed commit check reverts the slot
     {S::kRebooting, E::kRolledBack, S::kRolledBack},
     {S::kRebooting, E::kCancel, S::kRebooting},
+    {S::kRebooting, E::kSkip, S::kSkipped},
 
     // Outcomes. Late progress reports and repeats change nothing.
     {S::kSucceeded, E::kDownloading, S::kSucceeded},
@@ -111,6 +115,7 @@ constexpr Row kTable[] = {
     {S::kRevertPending, E::kUnhealthy, S::kRevertPending},
     {S::kRevertPending, E::kRevert, S::kRevertPending},
     {S::kRevertPending, E::kCancel, S::kRevertPending},
+    {S::kRevertPending, E::kSkip, S::kRevertFailed},  // left the fleet: never reverted
 
     {S::kReverting, E::kOffer, S::kReverting},
     {S::kReverting, E::kDownloading, S::kReverting},
@@ -123,6 +128,7 @@ constexpr Row kTable[] = {
     {S::kReverting, E::kUnhealthy, S::kReverting},
     {S::kReverting, E::kRevert, S::kReverting},
     {S::kReverting, E::kCancel, S::kReverting},
+    {S::kReverting, E::kSkip, S::kRevertFailed},
 
     {S::kReverted, E::kSucceeded, S::kReverted},
     {S::kReverted, E::kRevert, S::kReverted},

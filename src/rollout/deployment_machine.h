@@ -25,7 +25,8 @@ enum class DeploymentEvent : uint8_t {
   kRolledBack,     // trial boot failed; back on the previous image
   kUnhealthy,      // committed, later reported itself unhealthy
   kCancel,         // engine: stratum or rollout stopped before the offer
-  kSkip,           // engine: no longer compatible when its turn came
+  kSkip,           // engine: no longer a target (incompatible when its turn came, or it
+                   // left the fleet: then also from flight, and a revert becomes revert_failed)
   kRevert,         // engine: fleet rollback of a device that runs the new image
 };
 inline constexpr int kDeploymentEventCount = 11;

@@ -554,6 +554,13 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   TargetSet targets = plan_targets(a->rollout.plan, a->artifact, *devices, rollout_id);
   devices = std::vector<Device>{};  // a million devices is a lot to hold on to
 
+  // One rollout per component per device at a time: a device would otherwise be offered two
+  // versions of one component and end on whichever came last.
+  std::vector<std::string_view> ids;
+  ids.reserve(targets.deployments.size());
+  for (const Deployment& d : targets.deployments) ids.push_back(d.device_id);
+  DROVER_TRY(refuse_overlap(*a, ids, "start"));
+
   const Timestamp now = clock_.now();
   Rollout r = a->rollout;
   r.state = *next;
@@ -585,6 +592,34 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   emit(EngineEvent::Kind::kStarted, started, text);
   emit(EngineEvent::Kind::kStageStarted, started,
        "stage " + r.plan.stages[0].name + ": " + std::to_string(r.stages[0].devices) + " devices");
+  return ok_status();
+}
+
+Status RolloutEngine::refuse_overlap(const Active& a, std::span<const std::string_view> device_ids,
+                                     const char* what) {
+  for (const auto& other : active_) {
+    if (other.get() == &a || other->artifact.name != a.artifact.name) continue;
+    if (is_terminal(other->rollout.state) || other->rollout.state == RolloutState::kCreated)
+      continue;
+    size_t shared = 0;
+    std::string example;
+    for (std::string_view id : device_ids) {
+      by_device_.find(FlatIndex::hash(id), [&](uint64_t ref) {
+        if ((ref >> 32) != other->index) return false;
+        if (other->deps[ref & 0xffffffffu].device_id != id) return false;
+        if (shared++ == 0) example = std::string(id);
+        return true;
+      });
+    }
+    if (shared > 0) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   std::string("cannot ") + what + " " + a.rollout.id + ": " +
+                       std::to_string(shared) + " of its devices (" + example +
+                       (shared > 1 ? " and others" : "") + ") are in " + other->rollout.id +
+                       ", which is " + to_string(other->rollout.state) + " and also updates " +
+                       a.artifact.name + "; let it finish, or abort it, first"};
+    }
+  }
   return ok_status();
 }
 
@@ -650,6 +685,13 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   auto next = next_state(a->rollout.state, RolloutEvent::kRollback);
   if (!next.ok()) return next.error();
+  // Sending the old version back while a later rollout of the component is updating the
+  // same devices would have them offered two versions at once.
+  std::vector<std::string_view> ids;
+  for (const Deployment& d : a->deps) {
+    if (runs_new_version(d.state)) ids.push_back(d.device_id);
+  }
+  DROVER_TRY(refuse_overlap(*a, ids, "roll back"));
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
     revert_or_cancel(*a, txn, s, FailurePolicy::kRollback);
@@ -693,6 +735,27 @@ Status RolloutEngine::remove_artifact(const std::string& name, const std::string
   }
   DROVER_TRY(store_.delete_artifact(name, version));
   artifacts_.erase(key);
+  return ok_status();
+}
+
+Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  std::vector<uint64_t> refs;
+  by_device_.find(FlatIndex::hash(device_id), [&](uint64_t ref) {
+    if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
+    return false;
+  });
+  for (uint64_t ref : refs) {
+    Active& a = *active_[ref >> 32];
+    const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
+    const DeploymentState st = a.deps[i].state;
+    const bool open = st == DeploymentState::kPending || is_in_flight(st) ||
+                      st == DeploymentState::kRevertPending;
+    if (!open) continue;
+    Txn txn;
+    DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSkip, reason));
+    DROVER_TRY(commit(a, txn));
+  }
   return ok_status();
 }
 
@@ -742,7 +805,7 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
   Deployment& d = txn.dep(a, i);
   d.state = *next;
   d.updated_at = clock_.now();
-  if (is_failure(d.state))
+  if (is_failure(d.state) || d.state == DeploymentState::kSkipped)
     d.error = message.empty() ? std::string(to_string(event)) : std::string(message);
   // A device that completes the update in a stratum being rolled back goes straight back.
   if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) {

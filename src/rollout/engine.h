@@ -156,7 +156,8 @@ class RolloutEngine {
   // Validates the plan, checks the artifact exists, and records a new rollout (kCreated).
   Result<Rollout> create(RolloutPlan plan);
   // Computes the target set and cohorts and starts the first stage. The rollout and all its
-  // deployments are written in one batch.
+  // deployments are written in one batch. kFailedPrecondition when another rollout of the
+  // same component that is not over holds any of the targets (one at a time per device).
   Status start(const std::string& rollout_id);
   Status pause(const std::string& rollout_id);
   // Resumes a paused rollout, and lifts halts of policy `pause` on its strata.
@@ -164,6 +165,8 @@ class RolloutEngine {
   // Stops offering; devices not yet offered are cancelled.
   Status abort(const std::string& rollout_id);
   // Cancels what was not offered and offers the previous version to every updated device.
+  // kFailedPrecondition while a later rollout of the component that is not over holds any
+  // of those devices.
   Status rollback(const std::string& rollout_id);
 
   // Check-in: the offer for `device` now, if any. Records the offer before returning it.
@@ -205,6 +208,12 @@ class RolloutEngine {
   // lock, so no create() can name the artifact between the check and the delete.
   Status remove_artifact(const std::string& name, const std::string& version);
 
+  // A device left the fleet (decommissioned, or no longer accepted): its deployments that
+  // have no outcome yet — pending, in flight, or waiting for a revert — are skipped with
+  // `reason`, which takes them out of every gate's and stage's counts, so no rollout waits
+  // for it. Outcomes it already reported stand. Idempotent. Errors from the store.
+  Status device_left(std::string_view device_id, const std::string& reason);
+
   // A site was written to the store: offers follow its new maintenance windows from now on.
   void site_changed(const Site& site);
 
@@ -237,6 +246,10 @@ class RolloutEngine {
   Status halt_node(Active& a, uint32_t node, const std::string& reason);
   Status fail_if_all_halted(Active& a);
   void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);
+  // kFailedPrecondition naming the rollout when another unfinished rollout of the same
+  // component holds any of `device_ids`; `what` is the refused command ("start").
+  Status refuse_overlap(const Active& a, std::span<const std::string_view> device_ids,
+                        const char* what);
   bool revert_possible(Active& a, const Deployment& d);
   Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version);
   Status ensure_site(std::string_view site);

@@ -55,6 +55,13 @@ TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
   for (uint32_t i = 0; i < devices.size(); ++i) {
     const Device& d = devices[i];
     if (d.decommissioned || !plan.filter.matches(d)) continue;
+    // Only the fleet: a device that enrolled without a token is not one until an operator
+    // accepts it (and a rejected one never is).
+    if (d.enrollment != Enrollment::kAccepted) {
+      out.excluded.push_back({d.id, std::string("enrollment ") + to_string(d.enrollment) +
+                                        ": not accepted into the fleet"});
+      continue;
+    }
     if (auto st = check_compatible(artifact, d); !st.ok()) {
       out.excluded.push_back({d.id, st.error().message});
       continue;

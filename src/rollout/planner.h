@@ -30,7 +30,8 @@ struct TargetSet {
 
 // Chooses the devices of a rollout and assigns each to a stage.
 //
-// A device is a target when it is not decommissioned, matches the plan's filter, is
+// A device is a target when it is not decommissioned, is accepted into the fleet (not
+// pending or rejected: those are listed as excluded), matches the plan's filter, is
 // compatible with the artifact (type, revision, depends) and runs an older version of the
 // component (or none). Within each stratum devices are ordered by a hash of (rollout id,
 // device id) — reproducible, and unrelated to names or sites — and stage k takes the first

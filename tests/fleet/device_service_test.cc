@@ -428,14 +428,14 @@ TEST(DeviceService, ADecommissionedDeviceIsRefusedEvenWithAnOfferWaiting) {
   EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_EQ(*f.service->device(dev), d);  // the refused check-in records nothing
   EXPECT_EQ(f.service->distinct_inventories(), inventories);
-  EXPECT_EQ(f.state_of(id, dev), DeploymentState::kPending);  // and is offered nothing
+  // It left the rollout: skipped with the reason, so no gate or stage waits for it.
+  EXPECT_EQ(f.state_of(id, dev), DeploymentState::kSkipped);
+  EXPECT_EQ((*f.store().get_deployment(id, dev))->error, "decommissioned");
 
-  // Back in service, the same device gets the offer that waited for it.
+  // Back in service, it is not part of that rollout any more; the next one reaches it.
   d.decommissioned = false;
   ASSERT_TRUE(f.service->provision({d}).ok());
-  auto o = f.check_in(dev);
-  ASSERT_TRUE(o.has_value());
-  EXPECT_EQ(o->rollout_id, id);
+  EXPECT_FALSE(f.check_in(dev).has_value());
 }
 
 TEST(DeviceService, OnlyTheExactIdFindsADevice) {

@@ -546,5 +546,131 @@ TEST(Engine, HaltsWrittenUnderOldKeysStillHold) {
   }
 }
 
+// Only the fleet is targeted: devices that enrolled without a token and wait for an
+// operator (or were rejected) are listed as excluded, never offered, and cannot hold the
+// rollout open.
+TEST(Engine, OnlyAcceptedDevicesAreTargeted) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  std::vector<Device> ghosts;
+  for (int i = 0; i < 5; ++i) {
+    Device g;
+    g.id = "ghost-" + std::to_string(i);
+    g.device_type = "ctl";
+    g.hardware_revision = "rev-a";
+    g.site = "open";
+    g.installed = {{"bootloader", "2.0.0"}, {"firmware", "1.0.0"}};
+    g.enrollment = i < 4 ? Enrollment::kPending : Enrollment::kRejected;
+    ghosts.push_back(g);
+  }
+  ASSERT_TRUE(f.service->provision(ghosts).ok());
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  EXPECT_EQ(f.engine->get(id)->targets, 3u);
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& dev : f.ids) {
+      if (auto o = f.check_in(dev)) f.install(dev, *o);
+    }
+    f.clock.advance(minutes(2));
+  }
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+}
+
+// The fleet can change under a rollout: a device decommissioned while pending or in flight
+// leaves the gates and the stage's settling, so the rollout still finishes; one that already
+// has an outcome keeps it.
+TEST(Engine, DecommissionedDevicesLeaveTheRolloutWhichStillFinishes) {
+  Fleet f;
+  f.add_devices(5, "rev-a");
+  RolloutPlan plan = simple_plan({{"canary", 100, 0, Duration(0)}});
+  plan.settle_fraction = 1.0;  // every device must finish: one that left cannot block it
+  const std::string id = f.start(plan);
+  auto o0 = f.check_in(f.ids[0]);
+  auto o1 = f.check_in(f.ids[1]);
+  ASSERT_TRUE(o0 && o1);
+  f.install(f.ids[0], *o0);
+  ASSERT_TRUE(f.report(f.ids[1], *o1, E::kDownloading).ok());
+  ASSERT_TRUE(f.service->decommission(f.ids[0]).ok());  // succeeded: stays succeeded
+  ASSERT_TRUE(f.service->decommission(f.ids[1]).ok());  // in flight: leaves
+  ASSERT_TRUE(f.service->decommission(f.ids[2]).ok());  // pending: leaves
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSucceeded);
+  EXPECT_EQ(f.state_of(id, f.ids[1]), S::kSkipped);
+  EXPECT_EQ(f.state_of(id, f.ids[2]), S::kSkipped);
+  for (size_t i = 3; i < 5; ++i) {
+    auto o = f.check_in(f.ids[i]);
+    ASSERT_TRUE(o.has_value());
+    f.install(f.ids[i], *o);
+  }
+  f.clock.advance(minutes(2));
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+  auto p = f.engine->progress(id);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->total[S::kSkipped], 2u);
+}
+
+// A crash between writing the decommission and taking the device out of its rollout is
+// repaired when the service loads.
+TEST(Engine, ALeaveInterruptedByACrashIsFinishedOnLoad) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  Device d = *f.service->device(f.ids[0]);
+  d.decommissioned = true;
+  WriteBatch b;
+  b.devices.push_back(d);  // as if the process died right after this write
+  ASSERT_TRUE(f.store().apply(b).ok());
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kPending);
+  f.restart();
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSkipped);
+}
+
+// One rollout per component per device at a time: a second rollout of the same component
+// over the same devices is refused while the first is not over (it names the first), and
+// so is rolling the first back while the second runs.
+TEST(Engine, OverlappingRolloutsOfOneComponentAreRefused) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  WriteBatch b;
+  b.artifacts.push_back(firmware("3.0.0"));
+  Artifact other = firmware("1.0.0");
+  other.name = "bootloader";
+  other.version = "2.5.0";
+  b.artifacts.push_back(other);
+  ASSERT_TRUE(f.store().apply(b).ok());
+  f.restart();
+
+  const std::string first = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  RolloutPlan next = simple_plan({{"all", 100, 0, Duration(0)}});
+  next.artifact_version = "3.0.0";
+  auto second = f.engine->create(next);
+  ASSERT_TRUE(second.ok());
+  Status st = f.engine->start(second->id);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(st.error().message.find("4 of its devices"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find(first + ", which is running"), std::string::npos);
+
+  // Another component may go at the same time.
+  RolloutPlan boot = simple_plan({{"all", 100, 0, Duration(0)}});
+  boot.artifact_name = "bootloader";
+  boot.artifact_version = "2.5.0";
+  auto third = f.engine->create(boot);
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE(f.engine->start(third->id).ok());
+
+  // Once the first is over, the second starts; then the first cannot be rolled back under it.
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& dev : f.ids) {
+      if (auto o = f.check_in(dev)) f.install(dev, *o);
+    }
+    f.clock.advance(minutes(2));
+  }
+  ASSERT_EQ(f.engine->get(first)->state, RolloutState::kCompleted);
+  ASSERT_TRUE(f.engine->start(second->id).ok());
+  st = f.engine->rollback(first);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message.find("cannot roll back " + first), std::string::npos)
+      << st.error().message;
+}
+
 }  // namespace
 }  // namespace drover::testing
