@@ -93,9 +93,14 @@ void print_summary(const Report& r, bool network) {
               static_cast<unsigned long long>(r.seed));
   std::printf("  rollout                %s\n", r.rollout_state.c_str());
   std::printf("  eligible               %u\n", r.devices_eligible);
+  const drover::RolloutOutcome& o = r.outcome;
   std::printf("  updated                %u\n", r.devices_updated);
-  std::printf("  failed                 %u\n", r.devices_failed);
-  std::printf("  rolled back            %u\n", r.devices_rolled_back);
+  std::printf("  failed                 %u  (install %u, trial boot fell back %u, unhealthy %u, "
+              "unhealthy then sent back %u)\n",
+              r.devices_failed, o.install_failed, o.fell_back, o.unhealthy, o.unhealthy_reverted);
+  std::printf("  sent back (healthy)    %u\n", r.devices_reverted);
+  if (o.revert_failed > 0) std::printf("  revert failed          %u\n", o.revert_failed);
+  if (o.skipped > 0) std::printf("  excluded by a rule     %u\n", o.skipped);
   std::printf("  not offered (halted)   %u\n", r.devices_cancelled);
   std::printf("  unreachable            %u\n", r.devices_unreachable);
   std::printf("  bricked                %u\n", r.devices_bricked);
@@ -104,7 +109,9 @@ void print_summary(const Report& r, bool network) {
     if (!h.site.empty()) who += (who.empty() ? "" : ", ") + std::string("site ") + h.site;
     if (!h.connectivity.empty())
       who += (who.empty() ? "" : ", ") + std::string("link ") + h.connectivity;
-    std::printf("  halted                 %s: %s\n", who.c_str(), h.reason.c_str());
+    if (who.empty()) who = "the whole rollout";
+    std::printf("  halted                 %s (%u devices, %u never offered): %s\n", who.c_str(),
+                h.devices, h.never_offered, h.reason.c_str());
   }
   std::printf("  time to 50%% / 95%% / 100%% of healthy strata   %s / %s / %s\n",
               seconds_text(r.time_to_50_percent_s).c_str(),

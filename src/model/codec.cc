@@ -108,7 +108,8 @@ json plan_json(const RolloutPlan& p) {
             {"ramp_over", format_duration(c.ramp_over)},
             {"max_in_flight", c.max_in_flight}}},
           {"settle_fraction", p.settle_fraction},
-          {"min_per_stratum", p.min_per_stratum}};
+          {"min_per_stratum", p.min_per_stratum},
+          {"watch", format_duration(p.watch)}};
 }
 
 json rollout_json(const Rollout& r) {
@@ -140,7 +141,8 @@ json rollout_json(const Rollout& r) {
           {"stages", stages},
           {"halted", halted},
           {"targets", r.targets},
-          {"gates_from", ms(r.gates_from)}};
+          {"gates_from", ms(r.gates_from)},
+          {"watch_until", ms(r.watch_until)}};
 }
 
 json deployment_json(const Deployment& d) {
@@ -154,6 +156,31 @@ json deployment_json(const Deployment& d) {
           {"offered_at", ms(d.offered_at)},
           {"offers", d.offers},
           {"error", d.error}};
+}
+
+json outcome_json(const RolloutOutcome& o) {
+  json halted = json::array();
+  for (const auto& h : o.halted) {
+    halted.push_back({{"group", h.group},
+                      {"reason", h.reason},
+                      {"devices", h.devices},
+                      {"never_offered", h.never_offered}});
+  }
+  return {{"targets", o.targets},
+          {"updated", o.updated},
+          {"failed", o.failed()},
+          {"install_failed", o.install_failed},
+          {"fell_back", o.fell_back},
+          {"unhealthy", o.unhealthy},
+          {"unhealthy_reverted", o.unhealthy_reverted},
+          {"reverted", o.reverted},
+          {"reverting", o.reverting},
+          {"revert_failed", o.revert_failed},
+          {"skipped", o.skipped},
+          {"never_offered", o.never_offered},
+          {"pending", o.pending},
+          {"in_flight", o.in_flight},
+          {"halted", halted}};
 }
 
 json api_token_json(const ApiToken& t) {
@@ -274,7 +301,7 @@ Artifact read_artifact(const JsonReader& r) {
 
 RolloutPlan read_plan(const JsonReader& r) {
   r.allow_only({"name", "artifact", "filter", "stratify_by", "stages", "gate", "on_failure",
-                "constraints", "settle_fraction", "min_per_stratum"});
+                "constraints", "settle_fraction", "min_per_stratum", "watch"});
   RolloutPlan p;
   p.name = r.str("name");
   const JsonReader art = r.child("artifact");
@@ -329,13 +356,14 @@ RolloutPlan read_plan(const JsonReader& r) {
   }
   p.settle_fraction = r.number_or("settle_fraction", p.settle_fraction);
   p.min_per_stratum = static_cast<uint32_t>(r.uint_or("min_per_stratum", p.min_per_stratum));
+  p.watch = r.duration_or("watch", p.watch);
   if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
   return p;
 }
 
 Rollout read_rollout(const JsonReader& r) {
   r.allow_only({"id", "plan", "state", "stage", "created_at", "started_at", "finished_at", "stages",
-                "halted", "targets", "gates_from"});
+                "halted", "targets", "gates_from", "watch_until"});
   Rollout out;
   out.id = r.str("id");
   if (!is_valid_name(out.id)) r.fail("id", "bad rollout id");
@@ -361,6 +389,7 @@ Rollout read_rollout(const JsonReader& r) {
   }
   out.targets = static_cast<uint32_t>(r.uint_or("targets", 0));
   out.gates_from = timestamp_at(r, "gates_from");
+  out.watch_until = timestamp_at(r, "watch_until");
   if (out.stage >= out.plan.stages.size()) r.fail("stage", "beyond the plan's last stage");
   return out;
 }
@@ -380,6 +409,34 @@ Deployment read_deployment(const JsonReader& r) {
   d.offers = static_cast<uint32_t>(r.uint_or("offers", 0));
   d.error = r.str_or("error", "");
   return d;
+}
+
+RolloutOutcome read_outcome(const JsonReader& r) {
+  r.allow_only({"targets", "updated", "failed", "install_failed", "fell_back", "unhealthy",
+                "unhealthy_reverted", "reverted", "reverting", "revert_failed", "skipped",
+                "never_offered", "pending", "in_flight", "halted"});
+  RolloutOutcome o;
+  auto n = [&](const char* key) { return static_cast<uint32_t>(r.uint_or(key, 0, UINT32_MAX)); };
+  o.targets = n("targets");
+  o.updated = n("updated");
+  o.install_failed = n("install_failed");
+  o.fell_back = n("fell_back");
+  o.unhealthy = n("unhealthy");
+  o.unhealthy_reverted = n("unhealthy_reverted");
+  o.reverted = n("reverted");
+  o.reverting = n("reverting");
+  o.revert_failed = n("revert_failed");
+  o.skipped = n("skipped");
+  o.never_offered = n("never_offered");
+  o.pending = n("pending");
+  o.in_flight = n("in_flight");
+  for (const auto& h : r.array("halted")) {
+    h.allow_only({"group", "reason", "devices", "never_offered"});
+    o.halted.push_back({h.str("group"), h.str_or("reason", ""),
+                        static_cast<uint32_t>(h.uint_or("devices", 0, UINT32_MAX)),
+                        static_cast<uint32_t>(h.uint_or("never_offered", 0, UINT32_MAX))});
+  }
+  return o;
 }
 
 ApiToken read_api_token(const JsonReader& r) {

@@ -21,6 +21,7 @@ nlohmann::json plan_json(const RolloutPlan& p);
 nlohmann::json rollout_json(const Rollout& r);
 nlohmann::json deployment_json(const Deployment& d);
 nlohmann::json api_token_json(const ApiToken& t);
+nlohmann::json outcome_json(const RolloutOutcome& o);
 
 // These throw JsonError (caught by parse_json_document) and validate what they read.
 Device read_device(const JsonReader& r);
@@ -35,5 +36,6 @@ Artifact read_artifact(const JsonReader& r);
 RolloutPlan read_plan(const JsonReader& r);
 Rollout read_rollout(const JsonReader& r);
 Deployment read_deployment(const JsonReader& r);
+RolloutOutcome read_outcome(const JsonReader& r);
 
 }  // namespace drover

@@ -21,7 +21,7 @@ constexpr EnumNames<StratumDimension, 3> kDimensionNames{{
     {StratumDimension::kConnectivity, "connectivity"},
 }};
 
-constexpr EnumNames<RolloutState, 8> kRolloutStateNames{{
+constexpr EnumNames<RolloutState, 10> kRolloutStateNames{{
     {RolloutState::kCreated, "created"},
     {RolloutState::kRunning, "running"},
     {RolloutState::kPaused, "paused"},
@@ -30,6 +30,8 @@ constexpr EnumNames<RolloutState, 8> kRolloutStateNames{{
     {RolloutState::kAborted, "aborted"},
     {RolloutState::kRollingBack, "rolling_back"},
     {RolloutState::kRolledBack, "rolled_back"},
+    {RolloutState::kWatching, "watching"},
+    {RolloutState::kCompletedPartial, "completed_partial"},
 }};
 
 constexpr EnumNames<DeploymentState, 15> kDeploymentStateNames{{
@@ -69,7 +71,8 @@ Result<RolloutState> parse_rollout_state(std::string_view s) {
   return enum_parse(kRolloutStateNames, s, "rollout state");
 }
 bool is_terminal(RolloutState s) {
-  return s == RolloutState::kCompleted || s == RolloutState::kFailed ||
+  return s == RolloutState::kCompleted || s == RolloutState::kCompletedPartial ||
+         s == RolloutState::kFailed ||
          s == RolloutState::kAborted || s == RolloutState::kRolledBack;
 }
 const char* to_string(DeploymentState s) { return enum_name(kDeploymentStateNames, s); }
@@ -145,6 +148,7 @@ Status validate(const RolloutPlan& p) {
   if (c.ramp_over.count() < 0 || (c.ramp_over.count() > 0 && c.max_per_minute == 0)) {
     return bad("ramp_over needs max_per_minute and must not be negative");
   }
+  if (p.watch.count() < 0) return bad("watch must not be negative");
   if (!(p.settle_fraction > 0 && p.settle_fraction <= 1))
     return bad("settle_fraction must be in (0, 1]");
   return ok_status();

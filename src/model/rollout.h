@@ -98,6 +98,10 @@ struct RolloutPlan {
   double settle_fraction = 0.9;
   // Each stratum puts at least this many devices in the first stage (when it has them).
   uint32_t min_per_stratum = 1;
+  // After a device commits, a failure it reports within this long (unhealthy, say) counts
+  // against the new version, and the rollout stays `watching` after its last stage until
+  // the watch has passed, still judging, halting and rolling back. 0: no watch.
+  Duration watch{0};
   friend bool operator==(const RolloutPlan&, const RolloutPlan&) = default;
 };
 
@@ -110,11 +114,13 @@ enum class RolloutState : uint8_t {
   kCreated,      // planned, not started
   kRunning,      // stages advancing
   kPaused,       // operator pause: no new offers anywhere
-  kCompleted,    // the last stage finished (some strata may have halted)
+  kCompleted,    // the last stage finished: every target updated or excluded by a rule
   kFailed,       // every stratum halted
   kAborted,      // operator abort: pending devices cancelled
   kRollingBack,  // operator rollback: every updated device is offered the previous version
   kRolledBack,   // the operator rollback finished
+  kWatching,     // every stage done; gates still judge late failures until watch_until
+  kCompletedPartial,  // the last stage finished, but groups halted or devices failed
 };
 const char* to_string(RolloutState s);
 Result<RolloutState> parse_rollout_state(std::string_view s);
@@ -157,6 +163,7 @@ struct Rollout {
   // halt the resumed strata on the spot. Each window is a fresh sequential test
   // (docs/gates.md).
   Timestamp gates_from{};
+  Timestamp watch_until{};  // set on entering kWatching: when the watch ends
   friend bool operator==(const Rollout&, const Rollout&) = default;
 };
 
@@ -179,6 +186,35 @@ enum class DeploymentState : uint8_t {
 };
 const char* to_string(DeploymentState s);
 Result<DeploymentState> parse_deployment_state(std::string_view s);
+
+// How a rollout's targets ended up (or stand now), in the words an operator needs: every
+// target is in exactly one of these. The API, the CLI and the simulator's report all show
+// this (docs/scenarios.md, "The report"; the JSON in docs/api/operator.md).
+struct RolloutOutcome {
+  uint32_t targets = 0;
+  uint32_t updated = 0;             // run the new version
+  uint32_t install_failed = 0;      // the install failed; still on the previous version
+  uint32_t fell_back = 0;           // the trial boot failed; the device fell back by itself
+  uint32_t unhealthy = 0;           // committed, then reported itself unhealthy; runs it still
+  uint32_t unhealthy_reverted = 0;  // reported unhealthy, then sent back by the fleet
+  uint32_t reverted = 0;            // healthy on the new version, sent back by a fleet rollback
+  uint32_t reverting = 0;           // a fleet revert is due or under way
+  uint32_t revert_failed = 0;       // a fleet revert failed or could not happen
+  uint32_t skipped = 0;             // excluded by a rule since planning (reason per device)
+  uint32_t never_offered = 0;       // cancelled: its group halted, or the rollout stopped
+  uint32_t pending = 0;             // not yet offered
+  uint32_t in_flight = 0;           // offered, no outcome yet
+  // The new version failed on these: install_failed + fell_back + unhealthy +
+  // unhealthy_reverted.
+  uint32_t failed() const { return install_failed + fell_back + unhealthy + unhealthy_reverted; }
+  struct Halted {
+    std::string group;   // the gate node: "all", "hardware_revision=rev-c", ...
+    std::string reason;
+    uint32_t devices = 0;        // targets in the group
+    uint32_t never_offered = 0;  // of those, cancelled before an offer
+  };
+  std::vector<Halted> halted;
+};
 
 // Field order matters on the check-in path: device_id, state and stage are read by every
 // check-in and sit together at the front.

@@ -38,6 +38,10 @@ const char* to_string(EngineEvent::Kind k) {
       return "rolling_back";
     case K::kRolledBack:
       return "rolled_back";
+    case K::kWatching:
+      return "watching";
+    case K::kCompletedPartial:
+      return "completed_partial";
   }
   return "unknown";
 }
@@ -161,6 +165,7 @@ struct RolloutEngine::Active {
   FailureTest test{0.025, 0.05};
   RateLimiter limiter;
   uint32_t in_flight = 0;
+  uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
   uint32_t index = 0;  // position in active_
 
   void count(const Deployment& d, int sign) {
@@ -168,6 +173,7 @@ struct RolloutEngine::Active {
     s.per_stage[d.stage][d.state] += sign;
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
+    if (d.state == DeploymentState::kReverted && !d.error.empty()) unhealthy_reverted += sign;
     if (d.stage == 0) {
       if (is_in_flight(d.state) && !is_revert(d.state)) nodes[s.pace].first_stage_in_flight += sign;
       if (gate_counts(d).finished != 0) nodes[s.pace].first_stage_finished += sign;
@@ -1015,7 +1021,16 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   const bool reverting = is_revert(d.state);
   const std::string& expected = reverting ? d.from_version : a->artifact.version;
   if (version != expected) {
-    // A late report about the other direction of this deployment changes nothing.
+    // A device on its way back that reports the new version unhealthy: a failure of the
+    // new version all the same (it counts in the gates and the outcome). Any other late
+    // report about the other direction of this deployment changes nothing.
+    if (reverting && version == a->artifact.version && event == DeploymentEvent::kUnhealthy &&
+        d.error.empty() && d.state != DeploymentState::kRevertFailed) {
+      Txn txn;
+      txn.dep(*a, i).error = message.empty() ? "unhealthy" : std::string(message);
+      DROVER_TRY(commit(*a, txn));
+      return a->deps[i].state;
+    }
     if (reverting && version == a->artifact.version) return d.state;
     return invalid_argument("report is about version " + std::string(version) + ", deployment " +
                             a->rollout.id + " is about " + expected);
@@ -1036,7 +1051,8 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   // that fails to persist is retried at the next tick; the report is already recorded.
   const RolloutState rs = a->rollout.state;
   if (stratum.gate.finished + stratum.gate.failures > before.finished + before.failures &&
-      (rs == RolloutState::kRunning || rs == RolloutState::kPaused)) {
+      (rs == RolloutState::kRunning || rs == RolloutState::kPaused ||
+       rs == RolloutState::kWatching)) {
     for (uint32_t n : stratum.path) {
       if (a->nodes[n].halted || judge_node(*a, n) != GateOutcome::kPassed) break;
     }
@@ -1188,7 +1204,8 @@ Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason
 
 Status RolloutEngine::fail_if_all_halted(Active& a) {
   const RolloutState st = a.rollout.state;
-  if (a.all_halted() && (st == RolloutState::kRunning || st == RolloutState::kPaused)) {
+  if (a.all_halted() && (st == RolloutState::kRunning || st == RolloutState::kPaused ||
+                         st == RolloutState::kWatching)) {
     DROVER_TRY(transition(a, RolloutEvent::kAllHalted));
     emit(EngineEvent::Kind::kFailed, a, "every stratum halted");
   }
@@ -1208,7 +1225,8 @@ void RolloutEngine::tick_rollout(Active& a) {
   const Timestamp now = clock_.now();
 
   // Gates are judged on every tick too, so a halt whose write failed is retried.
-  if (state == RolloutState::kRunning || state == RolloutState::kPaused) {
+  if (state == RolloutState::kRunning || state == RolloutState::kPaused ||
+      state == RolloutState::kWatching) {
     // Parents come before their children, so a group is judged after what holds it.
     for (uint32_t n = 0; n < a.nodes.size(); ++n) {
       if (a.under_halt(n)) continue;
@@ -1244,6 +1262,12 @@ void RolloutEngine::tick_rollout(Active& a) {
     if (reverts_due == 0 && all.in_flight() == 0 && transition(a, RolloutEvent::kComplete).ok()) {
       emit(EngineEvent::Kind::kRolledBack, a,
            "every updated device is back on its previous version");
+    }
+    return;
+  }
+  if (state == RolloutState::kWatching) {
+    if (now >= a.rollout.watch_until && outstanding == 0 && reverts_due == 0) {
+      complete(a, "the watch ended");
     }
     return;
   }
@@ -1284,9 +1308,69 @@ void RolloutEngine::tick_rollout(Active& a) {
   }
   const bool last_done =
       a.rollout.stage + 1 == plan.stages.size() && !is_zero(a.rollout.stages.back().finished_at);
-  if (last_done && outstanding == 0 && reverts_due == 0 &&
-      transition(a, RolloutEvent::kComplete).ok()) {
-    emit(EngineEvent::Kind::kCompleted, a, "every device in a healthy stratum is done");
+  if (!last_done || outstanding != 0 || reverts_due != 0) return;
+  if (plan.watch.count() > 0) {
+    // Every device committed by now: the last one's watch ends watch from now.
+    const Timestamp until = now + plan.watch;
+    if (transition(a, RolloutEvent::kWatch, [&](Rollout& r) { r.watch_until = until; }).ok()) {
+      emit(EngineEvent::Kind::kWatching, a,
+           "every stage done; watching for late failures until " + format_utc_timestamp(until));
+    }
+    return;
+  }
+  complete(a, "every stage done");
+}
+
+RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
+  using S = DeploymentState;
+  const StateCounts t = a.total();
+  RolloutOutcome o;
+  o.targets = t.total();
+  o.updated = t[S::kSucceeded];
+  o.install_failed = t[S::kFailed];
+  o.fell_back = t[S::kRolledBack];
+  o.unhealthy = t[S::kUnhealthy];
+  o.unhealthy_reverted = a.unhealthy_reverted;
+  o.reverted = t[S::kReverted] - a.unhealthy_reverted;
+  o.reverting = t[S::kRevertPending] + t[S::kReverting];
+  o.revert_failed = t[S::kRevertFailed];
+  o.skipped = t[S::kSkipped];
+  o.never_offered = t[S::kCancelled];
+  o.pending = t[S::kPending];
+  o.in_flight = t.in_flight() - t[S::kReverting];
+  std::unordered_map<std::string_view, uint32_t> by_key;
+  for (uint32_t k = 0; k < a.nodes.size(); ++k) by_key.emplace(a.nodes[k].key, k);
+  for (const HaltedStratum& h : a.rollout.halted) {
+    RolloutOutcome::Halted out{h.key, h.reason, 0, 0};
+    auto it = by_key.find(h.key);
+    if (it != by_key.end()) {
+      for (uint32_t si : a.nodes[it->second].strata) {
+        for (const StateCounts& c : a.strata[si].per_stage) {
+          out.devices += c.total();
+          out.never_offered += c[S::kCancelled];
+        }
+      }
+    }
+    o.halted.push_back(std::move(out));
+  }
+  return o;
+}
+
+void RolloutEngine::complete(Active& a, const std::string& why) {
+  const RolloutOutcome o = outcome_of(a);
+  const bool whole = o.halted.empty() && o.failed() == 0 && o.revert_failed == 0 &&
+                     o.never_offered == 0 && o.updated + o.skipped == o.targets;
+  std::string text = why + ": " + std::to_string(o.updated) + " of " +
+                     std::to_string(o.targets) + " updated";
+  if (o.skipped > 0) text += ", " + std::to_string(o.skipped) + " excluded by a rule";
+  if (!whole) {
+    text += "; " + std::to_string(o.halted.size()) +
+            (o.halted.size() == 1 ? " group halted, " : " groups halted, ") +
+            std::to_string(o.never_offered) + " never offered, " + std::to_string(o.failed()) +
+            " failed, " + std::to_string(o.reverted + o.unhealthy_reverted) + " sent back";
+  }
+  if (transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial).ok()) {
+    emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);
   }
 }
 
@@ -1309,6 +1393,7 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   RolloutProgress p;
   p.rollout = a->rollout;
+  p.outcome = outcome_of(*a);
   p.per_stage.resize(a->rollout.plan.stages.size());
   for (const auto& s : a->strata) {
     StratumProgress sp;

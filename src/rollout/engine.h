@@ -83,6 +83,8 @@ struct EngineEvent {
     kAborted,
     kRollingBack,
     kRolledBack,
+    kWatching,
+    kCompletedPartial,
   };
   Kind kind;
   Timestamp at;
@@ -122,6 +124,7 @@ struct GateProgress {
 
 struct RolloutProgress {
   Rollout rollout;
+  RolloutOutcome outcome;
   StateCounts total;
   std::vector<StateCounts> per_stage;
   std::vector<StratumProgress> strata;
@@ -243,6 +246,11 @@ class RolloutEngine {
                      std::string_view message);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
   void tick_rollout(Active& a);
+  // How the targets stand, from the incremental counts (no pass over the deployments).
+  RolloutOutcome outcome_of(const Active& a) const;
+  // The last stage is over and nothing is outstanding: completed, or completed_partial when
+  // groups halted or devices failed. `why` opens the event's text.
+  void complete(Active& a, const std::string& why);
   Status halt_node(Active& a, uint32_t node, const std::string& reason);
   Status fail_if_all_halted(Active& a);
   void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);

@@ -23,7 +23,17 @@ constexpr Row kTable[] = {
     {S::kRunning, E::kAbort, S::kAborted},
     {S::kRunning, E::kRollback, S::kRollingBack},
     {S::kRunning, E::kComplete, S::kCompleted},
+    {S::kRunning, E::kCompletePartial, S::kCompletedPartial},
     {S::kRunning, E::kAllHalted, S::kFailed},
+    {S::kRunning, E::kWatch, S::kWatching},
+
+    {S::kWatching, E::kPause, S::kPaused},  // resumed, it watches again from the resume
+    {S::kWatching, E::kResume, S::kWatching},
+    {S::kWatching, E::kAbort, S::kAborted},
+    {S::kWatching, E::kRollback, S::kRollingBack},
+    {S::kWatching, E::kComplete, S::kCompleted},
+    {S::kWatching, E::kCompletePartial, S::kCompletedPartial},
+    {S::kWatching, E::kAllHalted, S::kFailed},
 
     {S::kPaused, E::kPause, S::kPaused},
     {S::kPaused, E::kResume, S::kRunning},
@@ -32,6 +42,7 @@ constexpr Row kTable[] = {
     {S::kPaused, E::kAllHalted, S::kFailed},
 
     {S::kCompleted, E::kRollback, S::kRollingBack},
+    {S::kCompletedPartial, E::kRollback, S::kRollingBack},
     {S::kFailed, E::kRollback, S::kRollingBack},
     {S::kAborted, E::kRollback, S::kRollingBack},
 
@@ -58,6 +69,10 @@ const char* to_string(RolloutEvent e) {
       return "complete";
     case E::kAllHalted:
       return "all_halted";
+    case E::kWatch:
+      return "watch";
+    case E::kCompletePartial:
+      return "complete_partial";
   }
   return "unknown";
 }

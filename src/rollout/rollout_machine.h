@@ -18,6 +18,8 @@ enum class RolloutEvent : uint8_t {
   kRollback,   // operator: revert every updated device
   kComplete,   // engine: the last stage finished and nothing is left in flight
   kAllHalted,  // engine: every stratum halted
+  kWatch,      // engine: the last stage finished; the watch after commit begins
+  kCompletePartial,  // engine: as kComplete, with groups halted or devices failed
 };
 
 const char* to_string(RolloutEvent e);

@@ -4,6 +4,7 @@
 
 #include "agent/device_answers.h"
 #include "model/codec.h"
+#include "model/codec_json.h"
 #include "transport/http/client.h"
 
 namespace drover::sim {
@@ -40,6 +41,9 @@ RolloutProgress progress_from(Rollout rollout, const json& progress) {
     sp.failures = s.value("failures", 0u);
     sp.counts = counts_from(s.value("states", json()));
     out.strata.push_back(std::move(sp));
+  }
+  if (progress.contains("outcome")) {
+    out.outcome = read_outcome(JsonReader(progress["outcome"], "progress.outcome"));
   }
   return out;
 }
@@ -145,6 +149,9 @@ Result<RolloutProgress> RemoteControlPlane::progress(const std::string& rollout_
   } catch (const json::exception& e) {
     return io_error("GET /api/v1/rollouts/" + rollout_id +
                     ": the progress is not what the operator API promises: " + e.what());
+  } catch (const JsonError& e) {
+    return io_error("GET /api/v1/rollouts/" + rollout_id +
+                    ": the progress is not what the operator API promises: " + e.message);
   }
 }
 

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/codec_json.h"
+
 namespace drover::sim {
 
 std::string Report::to_json(bool wall_fields) const {
@@ -9,7 +11,11 @@ std::string Report::to_json(bool wall_fields) const {
   auto opt = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
   json halted = json::array();
   for (const auto& h : halted_strata) {
-    json j{{"group", h.group}, {"reason", h.reason}, {"halted_at_s", h.halted_at_s}};
+    json j{{"group", h.group},
+           {"reason", h.reason},
+           {"halted_at_s", h.halted_at_s},
+           {"devices", h.devices},
+           {"never_offered", h.never_offered}};
     if (!h.hardware_revision.empty()) j["hardware_revision"] = h.hardware_revision;
     if (!h.site.empty()) j["site"] = h.site;
     if (!h.connectivity.empty()) j["connectivity"] = h.connectivity;
@@ -28,7 +34,8 @@ std::string Report::to_json(bool wall_fields) const {
                     {"devices", v.devices},
                     {"offered", v.offered},
                     {"installed", v.installed},
-                    {"updated", v.updated}});
+                    {"updated", v.updated},
+                    {"failed", v.failed}});
   }
   json j{{"scenario", scenario},
          {"seed", seed},
@@ -36,7 +43,10 @@ std::string Report::to_json(bool wall_fields) const {
          {"devices_eligible", devices_eligible},
          {"devices_updated", devices_updated},
          {"devices_failed", devices_failed},
-         {"devices_rolled_back", devices_rolled_back},
+         {"devices_fell_back", devices_fell_back},
+         {"devices_reverted", devices_reverted},
+         {"devices_unhealthy_reverted", devices_unhealthy_reverted},
+         {"outcome", outcome_json(outcome)},
          {"devices_unreachable", devices_unreachable},
          {"devices_bricked", devices_bricked},
          {"devices_cancelled", devices_cancelled},

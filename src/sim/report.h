@@ -8,10 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "model/rollout.h"
+
 namespace drover::sim {
 
 struct HaltedStratumReport {
   std::string group;              // the gate that halted: "all", "hardware_revision=rev-c", ...
+  uint32_t devices = 0;           // targets in the group
+  uint32_t never_offered = 0;     // of those, never offered the update
   std::string hardware_revision;  // empty when the halted group is not about one
   std::string site;
   std::string connectivity;
@@ -33,6 +37,7 @@ struct RevisionReport {
   uint32_t offered = 0;    // received the new version's offer
   uint32_t installed = 0;  // wrote the new version and booted into it (kept or not)
   uint32_t updated = 0;    // committed the new version and still run it
+  uint32_t failed = 0;     // the new version failed on it (install, trial boot, unhealthy)
 };
 
 struct UnreachedDevice {
@@ -45,13 +50,18 @@ struct Report {
   uint64_t seed = 0;
   uint32_t devices_total = 0;
   uint32_t devices_eligible = 0;  // targeted by the rollout
-  uint32_t devices_updated = 0;   // committed the new version and still run it
-  uint32_t devices_failed = 0;    // install failed, unhealthy on the new version, or revert failed
-  uint32_t devices_rolled_back = 0;  // installed the new version and ended on the previous one
+  uint32_t devices_updated = 0;  // committed the new version and still run it
+  // The new version failed on them: install failed, trial boot fell back, or unhealthy after
+  // commit (sent back or not). The split is in `outcome`.
+  uint32_t devices_failed = 0;
+  uint32_t devices_fell_back = 0;           // the device's own trial-boot fallback
+  uint32_t devices_reverted = 0;            // healthy, sent back by a fleet rollback
+  uint32_t devices_unhealthy_reverted = 0;  // reported unhealthy, then sent back
   uint32_t devices_unreachable = 0;  // in a stratum that went on, but never reached an outcome
   uint32_t devices_bricked = 0;      // not running a committed image at the end
   uint32_t devices_cancelled = 0;    // never offered: their stratum halted first
   std::string rollout_state;
+  RolloutOutcome outcome;  // the engine's own account, as the operator API shows it
   std::vector<HaltedStratumReport> halted_strata;
   std::vector<StageReport> stages;
   std::vector<RevisionReport> revisions;  // in the scenario's order

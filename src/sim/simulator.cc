@@ -1043,9 +1043,12 @@ Report Simulator::finish(double wall_seconds) {
   r.rollout_state = to_string(ro.state);
   r.rollout_started_at_s = to_seconds(rollout_started_ - sc_.start);
   r.devices_eligible = ro.targets;
-  r.devices_updated = t[S::kSucceeded];
-  r.devices_failed = t[S::kFailed] + t[S::kUnhealthy] + t[S::kRevertFailed];
-  r.devices_rolled_back = t[S::kRolledBack] + t[S::kReverted];
+  r.outcome = p->outcome;
+  r.devices_updated = p->outcome.updated;
+  r.devices_failed = p->outcome.failed();
+  r.devices_fell_back = p->outcome.fell_back;
+  r.devices_reverted = p->outcome.reverted;
+  r.devices_unhealthy_reverted = p->outcome.unhealthy_reverted;
   r.devices_cancelled = t[S::kCancelled];
   uint32_t live = 0;
   for (const auto& s : p->strata) {
@@ -1054,8 +1057,15 @@ Report Simulator::finish(double wall_seconds) {
     r.devices_unreachable += s.counts[S::kPending] + s.counts.in_flight();
   }
   for (const auto& h : ro.halted) {
-    r.halted_strata.push_back({h.key, h.hardware_revision, h.site, h.connectivity, h.reason,
-                               to_seconds(h.halted_at - sc_.start)});
+    HaltedStratumReport hr{h.key, 0, 0, h.hardware_revision, h.site, h.connectivity, h.reason,
+                           to_seconds(h.halted_at - sc_.start)};
+    for (const auto& oh : p->outcome.halted) {
+      if (oh.group == h.key) {
+        hr.devices = oh.devices;
+        hr.never_offered = oh.never_offered;
+      }
+    }
+    r.halted_strata.push_back(std::move(hr));
   }
   for (const auto& s : ro.stages) {
     StageReport sr{s.name, to_seconds(s.started_at - sc_.start), std::nullopt, s.devices};
@@ -1099,6 +1109,7 @@ Report Simulator::finish(double wall_seconds) {
       RevisionReport& rr = r.revisions[devices_[idx].hardware_revision];
       rr.offered += dep.offers > 0 ? 1 : 0;
       rr.updated += dep.state == S::kSucceeded ? 1 : 0;
+      rr.failed += is_failure(dep.state) || (is_revert(dep.state) && !dep.error.empty()) ? 1 : 0;
       if (dep.state == S::kSucceeded && !halted[dep.stratum] &&
           devices_[idx].committed_at_ms >= 0) {
         commits.push_back(devices_[idx].committed_at_ms);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "../common/fleet_fixture.h"
@@ -187,7 +188,7 @@ TEST(Engine, AFailureConfinedToOneRevisionHaltsOnlyThatRevision) {
   auto r = f.engine->get(id);
   ASSERT_EQ(r->halted.size(), 1u);
   EXPECT_EQ(r->halted[0].hardware_revision, "rev-b");
-  EXPECT_EQ(r->state, RolloutState::kCompleted);
+  EXPECT_EQ(r->state, RolloutState::kCompletedPartial);  // rev-b did not get it
   int a_done = 0, b_cancelled = 0, b_rolled_back = 0;
   for (const auto& dev : f.ids) {
     const S s = f.state_of(id, dev);
@@ -670,6 +671,61 @@ TEST(Engine, OverlappingRolloutsOfOneComponentAreRefused) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("cannot roll back " + first), std::string::npos)
       << st.error().message;
+}
+
+// With a watch, a rollout whose stages are done watches for late failures: an unhealthy
+// report then still halts and reverts its revision, and the rollout completes only when the
+// watch has passed.
+TEST(Engine, AWatchKeepsJudgingAfterTheLastStage) {
+  Fleet f;
+  f.add_devices(10, "rev-a");
+  f.add_devices(10, "rev-b");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.watch = hours(24);
+  const std::string id = f.start(plan);
+  std::map<std::string, UpdateOffer> offers;
+  for (const auto& dev : f.ids) {
+    auto o = f.check_in(dev);
+    ASSERT_TRUE(o.has_value());
+    f.install(dev, *o);
+    offers.emplace(dev, *o);
+  }
+  f.clock.advance(minutes(2));
+  f.engine->tick();
+  auto r = f.engine->get(id);
+  ASSERT_EQ(r->state, RolloutState::kWatching);
+  EXPECT_EQ(r->watch_until, f.clock.now() + hours(24));
+
+  // Ten hours later rev-b turns unhealthy: halted and sent back while watching.
+  f.clock.advance(hours(10));
+  for (const auto& dev : f.ids) {
+    if (dev.starts_with("rev-b")) {
+      ASSERT_TRUE(f.report(dev, offers.at(dev), E::kUnhealthy).ok());
+    }
+  }
+  r = f.engine->get(id);
+  ASSERT_EQ(r->halted.size(), 1u);
+  EXPECT_EQ(r->halted[0].hardware_revision, "rev-b");
+  EXPECT_EQ(f.state_of(id, "rev-b-open-11"), S::kRevertPending);
+  for (const auto& dev : f.ids) {
+    if (!dev.starts_with("rev-b")) continue;
+    auto back = f.check_in(dev);
+    ASSERT_TRUE(back.has_value() && back->revert) << dev;
+    f.install(dev, *back);
+  }
+  f.clock.advance(hours(1));
+  f.engine->tick();
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);  // the watch is not over
+  f.clock.advance(hours(14));
+  f.engine->tick();
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);  // rev-b went back
+  auto p = f.engine->progress(id);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->outcome.updated, 10u);
+  EXPECT_EQ(p->outcome.unhealthy_reverted, 10u);
+  EXPECT_EQ(p->outcome.failed(), 10u);
+  ASSERT_EQ(p->outcome.halted.size(), 1u);
+  EXPECT_EQ(p->outcome.halted[0].devices, 10u);
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ std::vector<std::string> outcome_lines(const Report& r) {
       "eligible " + std::to_string(r.devices_eligible),
       "updated " + std::to_string(r.devices_updated),
       "failed " + std::to_string(r.devices_failed),
-      "rolled back " + std::to_string(r.devices_rolled_back),
+      "fell back " + std::to_string(r.devices_fell_back),
+      "reverted " + std::to_string(r.devices_reverted + r.devices_unhealthy_reverted),
       "cancelled " + std::to_string(r.devices_cancelled),
       "unreachable " + std::to_string(r.devices_unreachable),
       "bricked " + std::to_string(r.devices_bricked),
@@ -100,8 +101,8 @@ TEST(NetworkSim, TwoHundredFortyAgentsOverLoopbackEndAsTheTwinSays) {
               0.05 * *twin->time_to_50_percent_s);
   ASSERT_EQ(net->halted_strata.size(), 1u);
   EXPECT_EQ(net->halted_strata[0].hardware_revision, "rev-c");
-  EXPECT_EQ(net->rollout_state, "completed");
-  EXPECT_GT(net->devices_rolled_back, 0u);
+  EXPECT_EQ(net->rollout_state, "completed_partial");
+  EXPECT_GT(net->devices_fell_back, 0u);
   EXPECT_EQ(net->devices_bricked, 0u);
   EXPECT_EQ(net->devices_unreachable, 0u);
   EXPECT_GT(net->devices_updated, 150u);
@@ -173,7 +174,7 @@ TEST(NetworkSim, TwoHundredFortyAgentsOverLoopbackEndAsTheTwinSays) {
   // Devices still on 1.1.0: the updated ones and those that became unhealthy on it.
   EXPECT_GE(on_new, net->devices_updated);
   EXPECT_LE(on_new, net->devices_updated + net->devices_failed);
-  EXPECT_EQ(rev_c_tried, net->devices_rolled_back);
+  EXPECT_EQ(rev_c_tried, net->devices_fell_back);
 }
 
 TEST(NetworkSim, SameSeedGivesTheSameReport) {

@@ -3,6 +3,7 @@
 // with mistakes are refused with the field named.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -44,11 +45,21 @@ TEST(Sim, DemoAtReducedSizeHaltsTheBrokenRevisionAndCompletesTheRest) {
   // Halted during the canary stage: before the second stage started.
   ASSERT_GE(r->stages.size(), 2u);
   EXPECT_LT(r->halted_strata[0].halted_at_s, r->stages[1].started_at_s);
-  EXPECT_EQ(r->rollout_state, "completed");
-  // Every rev-a and rev-b device ends on 4.2.1; rev-c devices were rolled back or never offered.
-  EXPECT_EQ(r->devices_updated + r->devices_rolled_back + r->devices_cancelled + r->devices_failed,
+  // A halted revision makes the ending partial, and says so.
+  EXPECT_EQ(r->rollout_state, "completed_partial");
+  ASSERT_EQ(r->outcome.halted.size(), 1u);
+  EXPECT_EQ(r->halted_strata[0].devices, r->outcome.halted[0].devices);
+  EXPECT_GT(r->halted_strata[0].never_offered, 0u);
+  // Every rev-a and rev-b device ends on 4.2.1; rev-c devices fell back (a failure of the
+  // build), were sent back by the fleet, or were never offered.
+  EXPECT_EQ(r->devices_updated + r->devices_reverted + r->devices_cancelled + r->devices_failed,
             r->devices_eligible);
-  EXPECT_GT(r->devices_rolled_back, 0u);
+  EXPECT_EQ(r->devices_failed, r->devices_fell_back);  // no other kind of failure here
+  EXPECT_GT(r->devices_fell_back, 0u);
+  const RolloutOutcome& o = r->outcome;
+  EXPECT_EQ(o.updated + o.failed() + o.reverted + o.reverting + o.revert_failed + o.skipped +
+                o.never_offered + o.pending + o.in_flight,
+            o.targets);
   EXPECT_GT(r->devices_updated, 2000u);  // rev-a + rev-b are 80% of the fleet
   EXPECT_EQ(r->devices_unreachable, 0u);
   ASSERT_TRUE(r->time_to_95_percent_s.has_value());
@@ -115,7 +126,10 @@ TEST(Sim, FailsAfterDefectsMakeDevicesUnhealthyAndHaltTheirRevision) {
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->halted_strata.size(), 1u);
   EXPECT_EQ(r->halted_strata[0].hardware_revision, "rev-a");
-  EXPECT_GT(r->devices_rolled_back, 0u);  // fleet rollback reverted the unhealthy ones
+  // The unhealthy ones count as failures of the build, and the fleet sent them back.
+  EXPECT_GT(r->devices_unhealthy_reverted, 0u);
+  EXPECT_GE(r->devices_failed, r->devices_unhealthy_reverted);
+  EXPECT_EQ(r->rollout_state, "completed_partial");
   EXPECT_EQ(r->devices_bricked, 0u);
 }
 
@@ -144,6 +158,59 @@ TEST(Sim, DefectsCanBeScopedByZoneSiteGroupAndLink) {
       EXPECT_EQ(v.installed, v.updated) << v.hardware_revision;
     }
   }
+}
+
+// A late defect: 90% of rev-c turns unhealthy 30 h after committing. With a 48 h watch the
+// rollout stays watching after its last stage, halts rev-c and sends it back before 10% of
+// rev-c has failed, and completes the rest once the watch is over. Without a watch it
+// would have reported "completed" with the defect left on rev-c.
+TEST(Sim, ALateDefectIsCaughtDuringTheWatch) {
+  Scenario s = demo();
+  DefectSpec d;
+  d.hardware_revision = "rev-c";
+  d.kind = DefectKind::kFailsAfter;
+  d.probability = 0.9;
+  d.after = hours(30);
+  s.defects = {d};
+  s.horizon = hours(24 * 5);
+  s.rollout.watch = hours(48);
+  std::vector<std::string> lines;
+  SimOptions o;
+  o.timeline = [&](const std::string& line) { lines.push_back(line); };
+  auto r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->halted_strata.size(), 1u);
+  EXPECT_EQ(r->halted_strata[0].group, "hardware_revision=rev-c");
+  bool watched = false;
+  for (const auto& l : lines) watched = watched || l.find("[watching]") != std::string::npos;
+  EXPECT_TRUE(watched);
+  EXPECT_EQ(r->rollout_state, "completed_partial");  // rev-c halted and sent back
+  EXPECT_EQ(r->devices_unhealthy_reverted + r->devices_reverted, 3001u);
+  // Halted before 10% of rev-c had failed: the reason starts "F of N failed".
+  unsigned failed_at_halt = 0, known = 0;
+  ASSERT_EQ(std::sscanf(r->halted_strata[0].reason.c_str(), "%u of %u failed", &failed_at_halt,
+                        &known),
+            2)
+      << r->halted_strata[0].reason;
+  for (const auto& v : r->revisions) {
+    if (v.hardware_revision == "rev-c") {
+      EXPECT_LT(failed_at_halt * 10, v.devices) << failed_at_halt << " of " << v.devices;
+      // Reverts wait for each site's window, so more show the defect before they are back:
+      // the report counts them as failures all the same.
+      EXPECT_GE(v.failed, failed_at_halt);
+      EXPECT_EQ(v.updated, 0u);  // every rev-c device is back on the previous version
+    } else {
+      EXPECT_EQ(v.updated, v.devices) << v.hardware_revision;
+    }
+  }
+
+  s.rollout.watch = Duration(0);
+  auto unwatched = run_simulation(s, SimOptions{});
+  ASSERT_TRUE(unwatched.ok());
+  // Without a watch it is over before the defect shows, and never learns of it.
+  EXPECT_TRUE(unwatched->halted_strata.empty());
+  EXPECT_EQ(unwatched->rollout_state, "completed");
+  EXPECT_EQ(unwatched->outcome.unhealthy, 0u);
 }
 
 // A fleet the machine cannot hold is refused before anything runs, with the estimate.

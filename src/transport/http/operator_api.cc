@@ -127,7 +127,8 @@ Response rollout_status(RolloutEngine& engine, const std::string& id) {
                      {"in_flight", progress->total.in_flight()},
                      {"states", counts_json(progress->total)},
                      {"stages", stages},
-                     {"strata", strata}};
+                     {"strata", strata},
+                     {"outcome", outcome_json(progress->outcome)}};
   return ok_json(out);
 }
 
