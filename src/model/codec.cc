@@ -200,6 +200,7 @@ std::string to_json(const RolloutPlan& p) { return plan_json(p).dump(); }
 std::string to_json(const Rollout& r) { return rollout_json(r).dump(); }
 std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
 std::string to_json(const ApiToken& t) { return api_token_json(t).dump(); }
+std::string to_json(const RolloutOutcome& o) { return outcome_json(o).dump(); }
 
 // ---------------------------------------------------------------- decoders
 
@@ -475,6 +476,11 @@ Result<Rollout> rollout_from_json(std::string_view text) {
 Result<Deployment> deployment_from_json(std::string_view text) {
   return parse_json_document<Deployment>(text, "deployment",
                                          [](const JsonReader& r) { return read_deployment(r); });
+}
+
+Result<RolloutOutcome> outcome_from_json(std::string_view text) {
+  return parse_json_document<RolloutOutcome>(text, "rollout outcome",
+                                             [](const JsonReader& r) { return read_outcome(r); });
 }
 
 Result<ApiToken> api_token_from_json(std::string_view text) {

@@ -22,6 +22,7 @@ std::string to_json(const RolloutPlan& p);
 std::string to_json(const Rollout& r);
 std::string to_json(const Deployment& d);
 std::string to_json(const ApiToken& t);
+std::string to_json(const RolloutOutcome& o);
 
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
@@ -31,5 +32,7 @@ Result<RolloutPlan> plan_from_json(std::string_view text);
 Result<Rollout> rollout_from_json(std::string_view text);
 Result<Deployment> deployment_from_json(std::string_view text);
 Result<ApiToken> api_token_from_json(std::string_view text);
+// `failed` is derived from its parts: read, it is ignored.
+Result<RolloutOutcome> outcome_from_json(std::string_view text);
 
 }  // namespace drover

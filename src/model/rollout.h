@@ -212,8 +212,10 @@ struct RolloutOutcome {
     std::string reason;
     uint32_t devices = 0;        // targets in the group
     uint32_t never_offered = 0;  // of those, cancelled before an offer
+    friend bool operator==(const Halted&, const Halted&) = default;
   };
   std::vector<Halted> halted;
+  friend bool operator==(const RolloutOutcome&, const RolloutOutcome&) = default;
 };
 
 // Field order matters on the check-in path: device_id, state and stage are read by every

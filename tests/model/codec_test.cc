@@ -336,6 +336,31 @@ TEST(CodecStrict, UnknownFieldNamesThePath) {
                   "api token.secret: unknown field");
 }
 
+TEST(CodecStrict, RolloutOutcomeRoundTripsAndRefusesNonsense) {
+  RolloutOutcome o;
+  o.targets = 100;
+  o.updated = 80;
+  o.fell_back = 5;
+  o.unhealthy_reverted = 3;
+  o.reverted = 2;
+  o.never_offered = 10;
+  o.halted = {{"hardware_revision=rev-c", "9 of 10 failed", 20, 10}};
+  auto back = outcome_from_json(to_json(o));
+  ASSERT_TRUE(back.ok()) << back.error().to_string();
+  EXPECT_EQ(*back, o);
+  EXPECT_EQ(back->failed(), 8u);
+  EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["updated"] = -1; }),
+                  "rollout outcome.updated");
+  EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["surprise"] = 1; }),
+                  "rollout outcome.surprise: unknown field");
+  EXPECT_CONTAINS(
+      decode_error(o, &outcome_from_json, [](json& j) { j["halted"][0].erase("group"); }),
+      "rollout outcome.halted[0].group: is required");
+  EXPECT_CONTAINS(
+      decode_error(o, &outcome_from_json, [](json& j) { j["targets"] = 1e12; }),
+      "rollout outcome.targets");
+}
+
 TEST(CodecStrict, MalformedApiTokens) {
   const ApiToken t = sample_api_token();
   EXPECT_CONTAINS(decode_error(t, &api_token_from_json, [](json& j) { j["role"] = "root"; }),
