@@ -698,6 +698,29 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
     if (runs_new_version(d.state)) ids.push_back(d.device_id);
   }
   DROVER_TRY(refuse_overlap(*a, ids, "roll back"));
+  // A rollback that cannot send every updated device back must not answer success and
+  // then leave them on the new version: say which, and what is missing.
+  std::map<std::string, std::pair<size_t, std::string>> missing;  // version -> {count, a device}
+  for (const Deployment& d : a->deps) {
+    if (d.state != DeploymentState::kSucceeded && d.state != DeploymentState::kUnhealthy) continue;
+    if (revert_possible(*a, d)) continue;
+    auto& m = missing[d.from_version];
+    if (m.first++ == 0) m.second = d.device_id;
+  }
+  if (!missing.empty()) {
+    std::string what;
+    for (const auto& [version, m] : missing) {
+      if (!what.empty()) what += "; ";
+      what += std::to_string(m.first) + " (" + m.second + (m.first > 1 ? " and others" : "") +
+              ") " +
+              (version.empty() ? "ran no " + a->artifact.name + " before: nothing to go back to"
+                               : "ran " + a->artifact.name + "@" + version +
+                                     ", which is not uploaded");
+    }
+    return Error{ErrorCode::kFailedPrecondition,
+                 "cannot roll back " + a->rollout.id + ": updated devices cannot be sent back: " +
+                     what + ". Upload the previous version, then roll back"};
+  }
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
     revert_or_cancel(*a, txn, s, FailurePolicy::kRollback);

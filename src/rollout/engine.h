@@ -169,7 +169,8 @@ class RolloutEngine {
   Status abort(const std::string& rollout_id);
   // Cancels what was not offered and offers the previous version to every updated device.
   // kFailedPrecondition while a later rollout of the component that is not over holds any
-  // of those devices.
+  // of those devices, or when an updated device cannot be sent back (the version it ran
+  // before is not uploaded, or it ran none): the message names them, nothing changes.
   Status rollback(const std::string& rollout_id);
 
   // Check-in: the offer for `device` now, if any. Records the offer before returning it.

@@ -728,5 +728,39 @@ TEST(Engine, AWatchKeepsJudgingAfterTheLastStage) {
   EXPECT_EQ(p->outcome.halted[0].devices, 10u);
 }
 
+// A rollback that could not send the updated devices back is refused, naming them and the
+// missing artifact, instead of answering success and leaving them on the new version.
+TEST(Engine, ARollbackThatCannotSendDevicesBackIsRefusedAndSaysWhy) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  for (const auto& dev : f.ids) {
+    auto o = f.check_in(dev);
+    ASSERT_TRUE(o.has_value());
+    f.install(dev, *o);
+  }
+  f.clock.advance(minutes(2));
+  f.engine->tick();
+  ASSERT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+  ASSERT_TRUE(f.store().delete_artifact("firmware", "1.0.0").ok());
+  f.restart();
+
+  Status st = f.engine->rollback(id);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(st.error().message.find("3 (rev-a-open-1 and others) ran firmware@1.0.0, which is "
+                                    "not uploaded"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);  // nothing changed
+
+  WriteBatch b;
+  b.artifacts.push_back(firmware("1.0.0"));
+  ASSERT_TRUE(f.store().apply(b).ok());
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollingBack);
+  for (const auto& dev : f.ids) EXPECT_EQ(f.state_of(id, dev), S::kRevertPending);
+}
+
 }  // namespace
 }  // namespace drover::testing
