@@ -95,9 +95,10 @@ void print_summary(const Report& r, bool network) {
   std::printf("  eligible               %u\n", r.devices_eligible);
   const drover::RolloutOutcome& o = r.outcome;
   std::printf("  updated                %u\n", r.devices_updated);
-  std::printf("  failed                 %u  (install %u, trial boot fell back %u, unhealthy %u, "
-              "unhealthy then sent back %u)\n",
-              r.devices_failed, o.install_failed, o.fell_back, o.unhealthy, o.unhealthy_reverted);
+  std::printf(
+      "  failed                 %u  (install %u, trial boot fell back %u, unhealthy %u, "
+      "unhealthy then sent back %u)\n",
+      r.devices_failed, o.install_failed, o.fell_back, o.unhealthy, o.unhealthy_reverted);
   std::printf("  sent back (healthy)    %u\n", r.devices_reverted);
   if (o.revert_failed > 0) std::printf("  revert failed          %u\n", o.revert_failed);
   if (o.skipped > 0) std::printf("  excluded by a rule     %u\n", o.skipped);

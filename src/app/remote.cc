@@ -220,14 +220,15 @@ void rollout_status_text(const json& r) {
                 text_of(p["in_flight"]).c_str(), counts_text(p["states"]).c_str());
     if (p.contains("outcome") && p["outcome"].is_object()) {
       const json& o = p["outcome"];
-      std::printf("  outcome   %s of %s updated; %s failed (install %s, trial boot fell back %s, "
-                  "unhealthy %s, unhealthy then sent back %s); %s sent back healthy; %s never "
-                  "offered; %s excluded by a rule\n",
-                  text_of(o["updated"]).c_str(), text_of(o["targets"]).c_str(),
-                  text_of(o["failed"]).c_str(), text_of(o["install_failed"]).c_str(),
-                  text_of(o["fell_back"]).c_str(), text_of(o["unhealthy"]).c_str(),
-                  text_of(o["unhealthy_reverted"]).c_str(), text_of(o["reverted"]).c_str(),
-                  text_of(o["never_offered"]).c_str(), text_of(o["skipped"]).c_str());
+      std::printf(
+          "  outcome   %s of %s updated; %s failed (install %s, trial boot fell back %s, "
+          "unhealthy %s, unhealthy then sent back %s); %s sent back healthy; %s never "
+          "offered; %s excluded by a rule\n",
+          text_of(o["updated"]).c_str(), text_of(o["targets"]).c_str(),
+          text_of(o["failed"]).c_str(), text_of(o["install_failed"]).c_str(),
+          text_of(o["fell_back"]).c_str(), text_of(o["unhealthy"]).c_str(),
+          text_of(o["unhealthy_reverted"]).c_str(), text_of(o["reverted"]).c_str(),
+          text_of(o["never_offered"]).c_str(), text_of(o["skipped"]).c_str());
       for (const json& h : o["halted"]) {
         std::printf("  halted    %s: %s devices, %s never offered\n", text_of(h["group"]).c_str(),
                     text_of(h["devices"]).c_str(), text_of(h["never_offered"]).c_str());

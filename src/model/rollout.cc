@@ -72,8 +72,8 @@ Result<RolloutState> parse_rollout_state(std::string_view s) {
 }
 bool is_terminal(RolloutState s) {
   return s == RolloutState::kCompleted || s == RolloutState::kCompletedPartial ||
-         s == RolloutState::kFailed ||
-         s == RolloutState::kAborted || s == RolloutState::kRolledBack;
+         s == RolloutState::kFailed || s == RolloutState::kAborted ||
+         s == RolloutState::kRolledBack;
 }
 const char* to_string(DeploymentState s) { return enum_name(kDeploymentStateNames, s); }
 Result<DeploymentState> parse_deployment_state(std::string_view s) {

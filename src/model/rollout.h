@@ -61,7 +61,7 @@ struct StageSpec {
 // groups and all its looks, is at most 1 - `confidence`. Between the two lies the zone
 // where either decision is tolerable.
 struct GatePolicy {
-  double max_failure_rate = 0.05;  // 0: no failure tolerated, any one halts (after min_sample)
+  double max_failure_rate = 0.05;      // 0: no failure tolerated, any one halts (after min_sample)
   double acceptable_failure_rate = 0;  // 0: a third of max_failure_rate
   double confidence = 0.95;
   // No group is halted before this many of its devices have an outcome; a canary's pacing
@@ -111,15 +111,15 @@ Status validate(const RolloutPlan& p);
 // ---------------------------------------------------------------- runtime records
 
 enum class RolloutState : uint8_t {
-  kCreated,      // planned, not started
-  kRunning,      // stages advancing
-  kPaused,       // operator pause: no new offers anywhere
-  kCompleted,    // the last stage finished: every target updated or excluded by a rule
-  kFailed,       // every stratum halted
-  kAborted,      // operator abort: pending devices cancelled
-  kRollingBack,  // operator rollback: every updated device is offered the previous version
-  kRolledBack,   // the operator rollback finished
-  kWatching,     // every stage done; gates still judge late failures until watch_until
+  kCreated,           // planned, not started
+  kRunning,           // stages advancing
+  kPaused,            // operator pause: no new offers anywhere
+  kCompleted,         // the last stage finished: every target updated or excluded by a rule
+  kFailed,            // every stratum halted
+  kAborted,           // operator abort: pending devices cancelled
+  kRollingBack,       // operator rollback: every updated device is offered the previous version
+  kRolledBack,        // the operator rollback finished
+  kWatching,          // every stage done; gates still judge late failures until watch_until
   kCompletedPartial,  // the last stage finished, but groups halted or devices failed
 };
 const char* to_string(RolloutState s);
@@ -208,7 +208,7 @@ struct RolloutOutcome {
   // unhealthy_reverted.
   uint32_t failed() const { return install_failed + fell_back + unhealthy + unhealthy_reverted; }
   struct Halted {
-    std::string group;   // the gate node: "all", "hardware_revision=rev-c", ...
+    std::string group;  // the gate node: "all", "hardware_revision=rev-c", ...
     std::string reason;
     uint32_t devices = 0;        // targets in the group
     uint32_t never_offered = 0;  // of those, cancelled before an offer
@@ -230,7 +230,7 @@ struct Deployment {
   Timestamp updated_at{};
   Timestamp offered_at{};  // the first forward offer; zero until then
   uint32_t offers = 0;     // how many times an offer (or re-send) went out
-  std::string error;    // last failure reason
+  std::string error;       // last failure reason
   friend bool operator==(const Deployment&, const Deployment&) = default;
 };
 

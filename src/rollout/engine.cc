@@ -7,6 +7,7 @@
 
 #include "base/units.h"
 #include "model/version.h"
+#include "rollout/engine_state.h"
 #include "rollout/gates.h"
 
 namespace drover {
@@ -74,24 +75,6 @@ void StateCounts::add(const StateCounts& o) {
 
 namespace {
 
-// What a deployment tells its gates. A device in flight is exposed without an outcome (the
-// test counts it as a success until it reports); `error` is set exactly when the forward
-// install failed, so a reverted device still counts as what it was.
-GateCounts gate_counts(const Deployment& d) {
-  if (d.state == DeploymentState::kPending || d.state == DeploymentState::kCancelled ||
-      d.state == DeploymentState::kSkipped) {
-    return {};
-  }
-  if (is_failure(d.state)) return {1, 1, 1};
-  if (d.state == DeploymentState::kSucceeded) return {1, 1, 0};
-  if (is_revert(d.state)) return {1, 1, d.error.empty() ? 0 : 1};
-  return {1, 0, 0};  // offered, downloading, installing, rebooting
-}
-
-GateCounts scaled(GateCounts c, int sign) {
-  return {c.exposed * sign, c.finished * sign, c.failures * sign};
-}
-
 std::vector<std::string> split_key(const std::string& key) {
   std::vector<std::string> parts;
   size_t start = 0;
@@ -111,193 +94,6 @@ bool is_zero(Timestamp t) { return t == Timestamp{}; }
 constexpr Duration kStalled = hours(1);
 
 }  // namespace
-
-// ---------------------------------------------------------------- in-memory state
-
-struct RolloutEngine::Active {
-  struct Stratum {
-    std::string key, hardware_revision, site, connectivity;
-    std::vector<uint32_t> path;  // gate nodes from the root down to the stratum's own
-    uint32_t pace = 0;           // the node whose first-stage exposure is paced (path[1])
-    std::vector<uint32_t> deps;
-    std::vector<StateCounts> per_stage;
-    GateCounts gate;  // this stratum's outcomes since rollout.gates_from
-    bool halted = false;
-    FailurePolicy policy = FailurePolicy::kPause;
-  };
-  // The gates form a tree that follows plan.stratify_by: the whole target set at the root,
-  // then one node per value of the first dimension (a hardware revision, say), then per
-  // value of the first two (a revision at one site), down to the strata. A node's evidence
-  // pools the strata below it that are not halted: once a node is halted its failures are
-  // explained, and must not also condemn its parent (docs/gates.md).
-  struct Node {
-    std::string key, hardware_revision, site, connectivity;
-    uint32_t level = 0;
-    int32_t parent = -1;
-    std::vector<uint32_t> children;
-    std::vector<uint32_t> strata;
-    bool judged = true;  // false for its parent's only child: the same devices, one test
-    double alpha = 0;    // its share of the rollout's false-halt probability
-    GateCounts live;     // outcomes of its strata that are not halted
-    bool halted = false;
-    uint32_t first_stage_in_flight = 0;  // forward offers of stage 0 not yet finished
-    uint32_t first_stage_finished = 0;   // stage-0 deployments with a forward outcome
-    uint32_t stalled = 0;  // of first_stage_in_flight, silent for kStalled (counted per tick)
-  };
-
-  Rollout rollout;
-  Artifact artifact;
-  Version target;
-  // What a check-in reads of a deployment, 8 bytes apiece: most check-ins end here, without
-  // touching the Deployment record. Kept equal to deps by build() and commit().
-  struct Hot {
-    uint32_t stratum = 0;  // index into strata
-    uint8_t stage = 0;     // plans have at most 100 stages
-    DeploymentState state = DeploymentState::kPending;
-  };
-
-  std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
-  std::vector<Hot, HugePageAllocator<Hot>> hot;                 // parallel to deps
-  std::vector<Stratum> strata;
-  std::vector<uint32_t> halted_strata;    // indexes into strata
-  std::vector<StateCounts> stage_totals;  // per stage, over every stratum
-  std::vector<Node> nodes;                // parents before their children; the root first
-  FailureTest test{0.025, 0.05};
-  RateLimiter limiter;
-  uint32_t in_flight = 0;
-  uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
-  uint32_t index = 0;  // position in active_
-
-  void count(const Deployment& d, int sign) {
-    Stratum& s = strata[hot[&d - deps.data()].stratum];
-    s.per_stage[d.stage][d.state] += sign;
-    stage_totals[d.stage][d.state] += sign;
-    if (is_in_flight(d.state)) in_flight += sign;
-    if (d.state == DeploymentState::kReverted && !d.error.empty()) unhealthy_reverted += sign;
-    if (d.stage == 0) {
-      if (is_in_flight(d.state) && !is_revert(d.state)) nodes[s.pace].first_stage_in_flight += sign;
-      if (gate_counts(d).finished != 0) nodes[s.pace].first_stage_finished += sign;
-    }
-    if (d.offered_at < rollout.gates_from) return;
-    const GateCounts w = scaled(gate_counts(d), sign);
-    s.gate += w;
-    if (s.halted) return;
-    for (uint32_t n : s.path) nodes[n].live += w;
-  }
-
-  // Recounts every gate from the deployments, after rollout.gates_from moved.
-  void recount_gates() {
-    for (auto& s : strata) s.gate = {};
-    for (auto& n : nodes) n.live = {};
-    for (const Deployment& d : deps) {
-      if (d.offered_at < rollout.gates_from) continue;
-      strata[hot[&d - deps.data()].stratum].gate += gate_counts(d);
-    }
-    for (const Stratum& s : strata) {
-      if (s.halted) continue;
-      for (uint32_t n : s.path) nodes[n].live += s.gate;
-    }
-  }
-
-  // Rebuilds halt flags from the persisted list of halted nodes.
-  void refresh_halts() {
-    std::map<std::string, FailurePolicy> halted;
-    for (const auto& h : rollout.halted) halted.emplace(h.key, h.policy);
-    for (auto& n : nodes) n.halted = halted.count(n.key) != 0;
-    halted_strata.clear();
-    for (auto& s : strata) {
-      const bool was_halted = s.halted;
-      s.halted = false;
-      for (uint32_t n : s.path) {
-        if (nodes[n].halted) {
-          s.halted = true;
-          s.policy = halted.at(nodes[n].key);
-          break;
-        }
-      }
-      // Halts written before the gate tree named a stratum by its bare key ("rev-c|lte") or a
-      // pool of one dimension ("site=nyc-017"); they still hold the strata they named.
-      for (const auto& h : rollout.halted) {
-        if (s.halted) break;
-        const bool legacy = h.key == s.key || h.key == "hardware_revision=" + s.hardware_revision ||
-                            h.key == "site=" + s.site || h.key == "connectivity=" + s.connectivity;
-        if (legacy) {
-          s.halted = true;
-          s.policy = h.policy;
-        }
-      }
-      if (s.halted) halted_strata.push_back(static_cast<uint32_t>(&s - strata.data()));
-      if (s.halted != was_halted) {
-        const GateCounts w = scaled(s.gate, s.halted ? -1 : +1);
-        for (uint32_t n : s.path) nodes[n].live += w;
-      }
-    }
-  }
-
-  // Whether node n or one above it is halted.
-  bool under_halt(uint32_t n) const {
-    for (int32_t k = static_cast<int32_t>(n); k >= 0; k = nodes[static_cast<size_t>(k)].parent) {
-      if (nodes[static_cast<size_t>(k)].halted) return true;
-    }
-    return false;
-  }
-
-  // The nodes that split n's devices: its children, or, when it has only one, the first
-  // descendant level that splits them.
-  const std::vector<uint32_t>& splits(uint32_t n) const {
-    while (nodes[n].children.size() == 1) n = nodes[n].children[0];
-    return nodes[n].children;
-  }
-
-  bool all_halted() const { return !strata.empty() && halted_strata.size() == strata.size(); }
-
-  // Counts of one stage (or of all, with stage < 0) in the strata that go on.
-  StateCounts live(int stage) const {
-    StateCounts c;
-    for (size_t k = 0; k < stage_totals.size(); ++k) {
-      if (stage < 0 || static_cast<size_t>(stage) == k) c.add(stage_totals[k]);
-    }
-    for (uint32_t si : halted_strata) {
-      for (size_t k = 0; k < stage_totals.size(); ++k) {
-        if (stage >= 0 && static_cast<size_t>(stage) != k) continue;
-        for (size_t st = 0; st < kDeploymentStateCount; ++st)
-          c.n[st] -= strata[si].per_stage[k].n[st];
-      }
-    }
-    return c;
-  }
-
-  StateCounts total() const {
-    StateCounts c;
-    for (const auto& t : stage_totals) c.add(t);
-    return c;
-  }
-};
-
-// Changes staged for one atomic commit: copies of the records as they will be.
-struct RolloutEngine::Txn {
-  WriteBatch batch;
-  std::vector<uint32_t> dep_index;              // parallel to batch.deployments
-  std::unordered_map<uint32_t, size_t> staged;  // dep index -> position in batch
-  std::vector<EngineEvent> events;
-
-  Deployment& dep(Active& a, uint32_t i) {
-    auto [it, fresh] = staged.emplace(i, batch.deployments.size());
-    if (fresh) {
-      batch.deployments.push_back(a.deps[i]);
-      dep_index.push_back(i);
-    }
-    return batch.deployments[it->second];
-  }
-  const Deployment& current(const Active& a, uint32_t i) const {
-    auto it = staged.find(i);
-    return it == staged.end() ? a.deps[i] : batch.deployments[it->second];
-  }
-  Rollout& rollout(Active& a) {
-    if (batch.rollouts.empty()) batch.rollouts.push_back(a.rollout);
-    return batch.rollouts.front();
-  }
-};
 
 // ---------------------------------------------------------------- lifecycle
 
@@ -456,7 +252,8 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
         s.path.push_back(node);
       }
       s.pace = s.path[std::min<size_t>(1, s.path.size() - 1)];
-      for (uint32_t n : s.path) a->nodes[n].strata.push_back(static_cast<uint32_t>(a->strata.size()));
+      for (uint32_t n : s.path)
+        a->nodes[n].strata.push_back(static_cast<uint32_t>(a->strata.size()));
       a->strata.push_back(std::move(s));
     }
     if (d.stage >= stages) {
@@ -711,11 +508,10 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
     std::string what;
     for (const auto& [version, m] : missing) {
       if (!what.empty()) what += "; ";
-      what += std::to_string(m.first) + " (" + m.second + (m.first > 1 ? " and others" : "") +
-              ") " +
-              (version.empty() ? "ran no " + a->artifact.name + " before: nothing to go back to"
-                               : "ran " + a->artifact.name + "@" + version +
-                                     ", which is not uploaded");
+      what +=
+          std::to_string(m.first) + " (" + m.second + (m.first > 1 ? " and others" : "") + ") " +
+          (version.empty() ? "ran no " + a->artifact.name + " before: nothing to go back to"
+                           : "ran " + a->artifact.name + "@" + version + ", which is not uploaded");
     }
     return Error{ErrorCode::kFailedPrecondition,
                  "cannot roll back " + a->rollout.id + ": updated devices cannot be sent back: " +
@@ -1083,158 +879,6 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   return a->deps[i].state;
 }
 
-namespace {
-
-// Below this one-sided p-value a group is "worse than the rest" of its parent, and the
-// parent's failures are blamed on it (docs/gates.md, "Blame").
-constexpr double kBlameLevel = 0.01;
-// ln(1 / 0.05): the evidence at which the rest of a group, without its worst part, shows by
-// itself that it fails above the acceptable rate (docs/gates.md, "Blame", rule 2).
-const double kRestShowsItToo = std::log(20.0);
-
-std::string describe(const GateCounts& c) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%lld of %lld failed (%.1f%%)", static_cast<long long>(c.failures),
-                static_cast<long long>(c.finished),
-                c.finished > 0 ? 100.0 * static_cast<double>(c.failures) / c.finished : 0.0);
-  return buf;
-}
-
-std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
-}  // namespace
-
-double RolloutEngine::threshold(const Active& a, uint32_t n) {
-  return -std::log(a.nodes[n].alpha);
-}
-
-RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
-  const Active::Node& n = a.nodes[x];
-  if (n.halted || !n.judged) return GateOutcome::kPassed;
-  const GatePolicy& gate = a.rollout.plan.gate;
-  const GateCounts e = n.live;
-  if (e.failures == 0 || e.finished < gate.min_sample) return GateOutcome::kPassed;
-  const double limit = threshold(a, x);
-  // A limit of 0 tolerates no failure: any one is decisive evidence.
-  auto evidence_of = [&](const GateCounts& c) {
-    if (gate.max_failure_rate == 0) return c.failures > 0 ? INFINITY : 0.0;
-    return a.test.log_evidence(c.failures, c.exposed);
-  };
-  const double evidence = evidence_of(e);
-  if (evidence < limit) return GateOutcome::kPassed;
-  auto name = [&](uint32_t k) {
-    return a.nodes[k].parent < 0 ? std::string("the rollout") : a.nodes[k].key;
-  };
-  // The halt's reason: the node's outcomes and its test against its threshold.
-  auto case_against = [&](uint32_t k) {
-    const Active::Node& m = a.nodes[k];
-    return describe(m.live) + ", " + std::to_string(m.live.exposed) +
-           " offered; likelihood ratio " + format_number(std::exp(evidence_of(m.live))) +
-           " >= " + format_number(1 / m.alpha) + " (this group's share " +
-           format_number(m.alpha) + " of the rollout's false-halt bound " +
-           format_number(1 - gate.confidence) + ")";
-  };
-
-  std::string blame;
-  if (n.parent >= 0) {
-    // Halting a group says "this group, not its siblings": it must be worse than the rest
-    // of its parent, or the evidence is against the parent, whose own gate holds it. When
-    // the rest has too few devices to compare with, this group's own evidence decides.
-    const Active::Node& up = a.nodes[static_cast<size_t>(n.parent)];
-    // Compared on known outcomes: in-flight devices are successes only to the sequential
-    // test, where that errs on the safe side; between two groups it would not.
-    const GateCounts rest = up.live - e;
-    if (rest.finished >= gate.min_sample) {
-      const double p = worse_than_rest_p(e.failures, e.finished, rest.failures, rest.finished);
-      if (p >= kBlameLevel) return GateOutcome::kPassed;
-      blame = "; the rest of " + (up.parent < 0 ? std::string("the rollout") : up.key) + ": " +
-              describe(rest) + ", p = " + format_number(p);
-    }
-  }
-  // The converse: when one part of this group carries the evidence (the rest has no case
-  // without it), that part is to blame and its own gate halts it, provided it is worse
-  // than the rest or the rest is too small to compare with. Otherwise the group waits for
-  // more outcomes while that part's own test has not decided; once it has, the part is
-  // halted on its own evidence (below) and the rest goes on under this group's gate.
-  uint32_t worst = UINT32_MAX;
-  double worst_evidence = -INFINITY;
-  for (uint32_t c : a.splits(x)) {
-    const GateCounts& ce = a.nodes[c].live;
-    if (a.nodes[c].halted || ce.failures == 0) continue;
-    const double ev = evidence_of(ce);
-    if (ev > worst_evidence) {
-      worst = c;
-      worst_evidence = ev;
-    }
-  }
-  if (worst != UINT32_MAX) {
-    const GateCounts& part = a.nodes[worst].live;
-    const GateCounts without = e - part;
-    if (evidence_of(without) < limit) {
-      if (without.finished < gate.min_sample) return GateOutcome::kPassed;
-      if (worse_than_rest_p(part.failures, part.finished, without.failures, without.finished) <
-          kBlameLevel) {
-        return GateOutcome::kPassed;
-      }
-      // The part is no worse than the rest, and the rest shows by itself, as a plain test at
-      // 5%, that it fails above the acceptable rate: the build is bad across this group.
-      if (evidence_of(without) >= kRestShowsItToo) {
-        return halt_node(a, x, case_against(x) + "; no part of it is to blame alone").ok()
-                   ? GateOutcome::kHalted
-                   : GateOutcome::kError;
-      }
-      if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
-        return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
-      }
-      // The part has a case of its own and the rest has none: the part is halted on its own
-      // evidence, and the rest goes on under this group's gate.
-      const std::string why = case_against(worst) + "; without it " + name(x) + " has none (" +
-                              describe(without) + ")";
-      return halt_node(a, worst, why).ok() ? GateOutcome::kHalted : GateOutcome::kError;
-    }
-  }
-  return halt_node(a, x, case_against(x) + blame).ok() ? GateOutcome::kHalted
-                                                        : GateOutcome::kError;
-}
-
-Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason) {
-  const Active::Node& n = a.nodes[x];
-  const FailurePolicy policy = a.rollout.plan.on_failure;
-  Txn txn;
-  Rollout& r = txn.rollout(a);
-  r.halted.push_back(
-      {n.key, n.hardware_revision, n.site, n.connectivity, reason, policy, clock_.now()});
-  for (uint32_t s : n.strata) {
-    if (!a.strata[s].halted) revert_or_cancel(a, txn, s, policy);
-  }
-  uint32_t cancelled = 0, reverts = 0;
-  for (const Deployment& d : txn.batch.deployments) {
-    if (d.state == DeploymentState::kCancelled) ++cancelled;
-    if (d.state == DeploymentState::kRevertPending) ++reverts;
-  }
-  std::string text = (n.parent < 0 ? std::string("the whole rollout") : n.key) +
-                     " halted: " + reason + "; policy " + to_string(policy);
-  if (policy != FailurePolicy::kPause) text += ", " + std::to_string(cancelled) + " not offered";
-  if (policy == FailurePolicy::kRollback) text += ", " + std::to_string(reverts) + " to revert";
-  txn.events.push_back({EngineEvent::Kind::kStratumHalted, clock_.now(), a.rollout.id, text});
-  DROVER_TRY(commit(a, txn));
-  return fail_if_all_halted(a);
-}
-
-Status RolloutEngine::fail_if_all_halted(Active& a) {
-  const RolloutState st = a.rollout.state;
-  if (a.all_halted() && (st == RolloutState::kRunning || st == RolloutState::kPaused ||
-                         st == RolloutState::kWatching)) {
-    DROVER_TRY(transition(a, RolloutEvent::kAllHalted));
-    emit(EngineEvent::Kind::kFailed, a, "every stratum halted");
-  }
-  return ok_status();
-}
-
 // ---------------------------------------------------------------- time-driven decisions
 
 void RolloutEngine::tick() {
@@ -1344,59 +988,6 @@ void RolloutEngine::tick_rollout(Active& a) {
   complete(a, "every stage done");
 }
 
-RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
-  using S = DeploymentState;
-  const StateCounts t = a.total();
-  RolloutOutcome o;
-  o.targets = t.total();
-  o.updated = t[S::kSucceeded];
-  o.install_failed = t[S::kFailed];
-  o.fell_back = t[S::kRolledBack];
-  o.unhealthy = t[S::kUnhealthy];
-  o.unhealthy_reverted = a.unhealthy_reverted;
-  o.reverted = t[S::kReverted] - a.unhealthy_reverted;
-  o.reverting = t[S::kRevertPending] + t[S::kReverting];
-  o.revert_failed = t[S::kRevertFailed];
-  o.skipped = t[S::kSkipped];
-  o.never_offered = t[S::kCancelled];
-  o.pending = t[S::kPending];
-  o.in_flight = t.in_flight() - t[S::kReverting];
-  std::unordered_map<std::string_view, uint32_t> by_key;
-  for (uint32_t k = 0; k < a.nodes.size(); ++k) by_key.emplace(a.nodes[k].key, k);
-  for (const HaltedStratum& h : a.rollout.halted) {
-    RolloutOutcome::Halted out{h.key, h.reason, 0, 0};
-    auto it = by_key.find(h.key);
-    if (it != by_key.end()) {
-      for (uint32_t si : a.nodes[it->second].strata) {
-        for (const StateCounts& c : a.strata[si].per_stage) {
-          out.devices += c.total();
-          out.never_offered += c[S::kCancelled];
-        }
-      }
-    }
-    o.halted.push_back(std::move(out));
-  }
-  return o;
-}
-
-void RolloutEngine::complete(Active& a, const std::string& why) {
-  const RolloutOutcome o = outcome_of(a);
-  const bool whole = o.halted.empty() && o.failed() == 0 && o.revert_failed == 0 &&
-                     o.never_offered == 0 && o.updated + o.skipped == o.targets;
-  std::string text = why + ": " + std::to_string(o.updated) + " of " +
-                     std::to_string(o.targets) + " updated";
-  if (o.skipped > 0) text += ", " + std::to_string(o.skipped) + " excluded by a rule";
-  if (!whole) {
-    text += "; " + std::to_string(o.halted.size()) +
-            (o.halted.size() == 1 ? " group halted, " : " groups halted, ") +
-            std::to_string(o.never_offered) + " never offered, " + std::to_string(o.failed()) +
-            " failed, " + std::to_string(o.reverted + o.unhealthy_reverted) + " sent back";
-  }
-  if (transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial).ok()) {
-    emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);
-  }
-}
-
 // ---------------------------------------------------------------- queries
 
 Result<Rollout> RolloutEngine::get(const std::string& rollout_id) {
@@ -1433,20 +1024,6 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
     sp.failures = static_cast<uint32_t>(s.gate.failures);
     p.total.add(sp.counts);
     p.strata.push_back(std::move(sp));
-  }
-  for (uint32_t k = 0; k < a->nodes.size(); ++k) {
-    const Active::Node& n = a->nodes[k];
-    if (!n.judged) continue;
-    GateProgress g;
-    g.key = n.key;
-    g.level = n.level;
-    g.counts = n.live;
-    g.halted = n.halted;
-    g.log_evidence = a->rollout.plan.gate.max_failure_rate == 0
-                         ? (n.live.failures > 0 ? INFINITY : 0)
-                         : a->test.log_evidence(n.live.failures, n.live.exposed);
-    g.log_threshold = threshold(*a, k);
-    p.gates.push_back(std::move(g));
   }
   return p;
 }

@@ -34,7 +34,6 @@
 #include "model/device.h"
 #include "model/rollout.h"
 #include "rollout/deployment_machine.h"
-#include "rollout/gates.h"
 #include "rollout/planner.h"
 #include "rollout/rollout_machine.h"
 #include "rollout/scheduler.h"
@@ -112,23 +111,12 @@ struct StratumProgress {
   StateCounts counts;
 };
 
-// One gate of the tree (docs/gates.md): how close its evidence is to halting it.
-struct GateProgress {
-  std::string key;  // "all", "hardware_revision=rev-c", ...
-  uint32_t level = 0;
-  GateCounts counts;  // live evidence: its strata that are not halted
-  double log_evidence = 0;
-  double log_threshold = 0;  // halts at or above (and when worse than its siblings)
-  bool halted = false;
-};
-
 struct RolloutProgress {
   Rollout rollout;
   RolloutOutcome outcome;
   StateCounts total;
   std::vector<StateCounts> per_stage;
   std::vector<StratumProgress> strata;
-  std::vector<GateProgress> gates;  // the judged nodes, parents before children
 };
 
 struct RolloutSummary {

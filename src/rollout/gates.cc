@@ -29,8 +29,7 @@ FailureTest::FailureTest(double acceptable, double limit) {
   // best single alternative; the mixture costs ln(number of alternatives) nats, 1.6 for a
   // 5% limit (0.05, 0.1, 0.2, 0.4, 0.8).
   for (double q = limit; q < 1; q *= 2) {
-    alternatives_.push_back(
-        {q, std::log(q / acceptable), std::log((1 - q) / (1 - acceptable))});
+    alternatives_.push_back({q, std::log(q / acceptable), std::log((1 - q) / (1 - acceptable))});
   }
 }
 

@@ -11,14 +11,14 @@
 namespace drover {
 
 enum class RolloutEvent : uint8_t {
-  kStart,      // operator
-  kPause,      // operator
-  kResume,     // operator
-  kAbort,      // operator
-  kRollback,   // operator: revert every updated device
-  kComplete,   // engine: the last stage finished and nothing is left in flight
-  kAllHalted,  // engine: every stratum halted
-  kWatch,      // engine: the last stage finished; the watch after commit begins
+  kStart,            // operator
+  kPause,            // operator
+  kResume,           // operator
+  kAbort,            // operator
+  kRollback,         // operator: revert every updated device
+  kComplete,         // engine: the last stage finished and nothing is left in flight
+  kAllHalted,        // engine: every stratum halted
+  kWatch,            // engine: the last stage finished; the watch after commit begins
   kCompletePartial,  // engine: as kComplete, with groups halted or devices failed
 };
 

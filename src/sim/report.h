@@ -50,7 +50,7 @@ struct Report {
   uint64_t seed = 0;
   uint32_t devices_total = 0;
   uint32_t devices_eligible = 0;  // targeted by the rollout
-  uint32_t devices_updated = 0;  // committed the new version and still run it
+  uint32_t devices_updated = 0;   // committed the new version and still run it
   // The new version failed on them: install failed, trial boot fell back, or unhealthy after
   // commit (sent back or not). The split is in `outcome`.
   uint32_t devices_failed = 0;

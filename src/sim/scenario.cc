@@ -177,10 +177,11 @@ Scenario read_scenario(const JsonReader& r) {
     };
     bool revision_known = spec.hardware_revision.empty();
     for (const auto& t : s.device_types) {
-      revision_known = revision_known || known(t.hardware_revisions, &Share::name,
-                                               spec.hardware_revision);
+      revision_known =
+          revision_known || known(t.hardware_revisions, &Share::name, spec.hardware_revision);
     }
-    if (!revision_known) d.fail("hardware_revision", "names no revision of the scenario's device types");
+    if (!revision_known)
+      d.fail("hardware_revision", "names no revision of the scenario's device types");
     if (!known(s.site_groups, &SiteGroupSpec::prefix, spec.site_prefix))
       d.fail("site_prefix", "names no site group of the scenario");
     if (!known(s.site_groups, &SiteGroupSpec::time_zone, spec.time_zone))

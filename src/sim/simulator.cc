@@ -1057,8 +1057,10 @@ Report Simulator::finish(double wall_seconds) {
     r.devices_unreachable += s.counts[S::kPending] + s.counts.in_flight();
   }
   for (const auto& h : ro.halted) {
-    HaltedStratumReport hr{h.key, 0, 0, h.hardware_revision, h.site, h.connectivity, h.reason,
-                           to_seconds(h.halted_at - sc_.start)};
+    HaltedStratumReport hr{h.key,    0,
+                           0,        h.hardware_revision,
+                           h.site,   h.connectivity,
+                           h.reason, to_seconds(h.halted_at - sc_.start)};
     for (const auto& oh : p->outcome.halted) {
       if (oh.group == h.key) {
         hr.devices = oh.devices;

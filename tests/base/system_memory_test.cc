@@ -27,7 +27,8 @@ class SystemMemory : public ::testing::Test {
 };
 
 TEST_F(SystemMemory, ReadsMemAvailable) {
-  write(src_.meminfo, "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2000000 kB\n");
+  write(src_.meminfo,
+        "MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2000000 kB\n");
   EXPECT_EQ(available_memory_bytes(src_), 2'000'000ull * 1024);
 }
 

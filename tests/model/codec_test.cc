@@ -356,9 +356,8 @@ TEST(CodecStrict, RolloutOutcomeRoundTripsAndRefusesNonsense) {
   EXPECT_CONTAINS(
       decode_error(o, &outcome_from_json, [](json& j) { j["halted"][0].erase("group"); }),
       "rollout outcome.halted[0].group: is required");
-  EXPECT_CONTAINS(
-      decode_error(o, &outcome_from_json, [](json& j) { j["targets"] = 1e12; }),
-      "rollout outcome.targets");
+  EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["targets"] = 1e12; }),
+                  "rollout outcome.targets");
 }
 
 TEST(CodecStrict, MalformedApiTokens) {

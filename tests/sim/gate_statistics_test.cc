@@ -45,7 +45,8 @@ int count_runs(uint32_t devices, std::vector<DefectSpec> defects,
     const bool ok = judge(*r);
     kept += ok ? 1 : 0;
     std::printf("seed %2d: %s, %zu halted", seed, ok ? "kept" : "MISSED", r->halted_strata.size());
-    for (const auto& h : r->halted_strata) std::printf(" [%s at %.0fs]", h.group.c_str(), h.halted_at_s);
+    for (const auto& h : r->halted_strata)
+      std::printf(" [%s at %.0fs]", h.group.c_str(), h.halted_at_s);
     for (const auto& v : r->revisions)
       std::printf(" %s:%u/%u", v.hardware_revision.c_str(), v.installed, v.devices);
     std::printf("\n");
@@ -95,14 +96,15 @@ TEST(GateStatistics, ARevisionAtTwiceTheLimitIsHaltedInTheCanary) {
 // by revision or at its root and never by scattered sites, before the broad stage, in at
 // least 9 of 10 runs (here 18 of 20).
 TEST(GateStatistics, ARateJustAboveTheLimitEverywhereStopsTheWholeRollout) {
-  const int kept = count_runs(15000, {defect("", DefectKind::kBootFails, 0.065)}, [](const Report& r) {
-    if (r.rollout_state != "failed" || r.halted_strata.empty()) return false;
-    for (const auto& h : r.halted_strata) {
-      if (!h.site.empty()) return false;
-      if (r.stages.size() >= 3 && h.halted_at_s >= r.stages[2].started_at_s) return false;
-    }
-    return true;
-  });
+  const int kept =
+      count_runs(15000, {defect("", DefectKind::kBootFails, 0.065)}, [](const Report& r) {
+        if (r.rollout_state != "failed" || r.halted_strata.empty()) return false;
+        for (const auto& h : r.halted_strata) {
+          if (!h.site.empty()) return false;
+          if (r.stages.size() >= 3 && h.halted_at_s >= r.stages[2].started_at_s) return false;
+        }
+        return true;
+      });
   EXPECT_GE(kept, 18);
 }
 
@@ -114,8 +116,7 @@ TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
       {defect("", DefectKind::kInstallFails, 0.01), defect("rev-c", DefectKind::kBootFails, 0.15)},
       [](const Report& r) {
         return halted_only(r, "hardware_revision=rev-c") &&
-               in_canary(r, r.halted_strata[0].halted_at_s) &&
-               revision(r, "rev-c").installed < 75;
+               in_canary(r, r.halted_strata[0].halted_at_s) && revision(r, "rev-c").installed < 75;
       });
   EXPECT_GE(kept, 19);
 }

@@ -188,9 +188,9 @@ TEST(Sim, ALateDefectIsCaughtDuringTheWatch) {
   EXPECT_EQ(r->devices_unhealthy_reverted + r->devices_reverted, 3001u);
   // Halted before 10% of rev-c had failed: the reason starts "F of N failed".
   unsigned failed_at_halt = 0, known = 0;
-  ASSERT_EQ(std::sscanf(r->halted_strata[0].reason.c_str(), "%u of %u failed", &failed_at_halt,
-                        &known),
-            2)
+  ASSERT_EQ(
+      std::sscanf(r->halted_strata[0].reason.c_str(), "%u of %u failed", &failed_at_halt, &known),
+      2)
       << r->halted_strata[0].reason;
   for (const auto& v : r->revisions) {
     if (v.hardware_revision == "rev-c") {
@@ -261,15 +261,17 @@ TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
                 .find("artifacts[0].name"),
             std::string::npos);
   // A defect scoped to something the fleet does not have is a typo, not a defect.
-  EXPECT_NE(bad("\"hardware_revision\": \"rev-c\", \"version\"", "\"hardware_revision\": \"rev-z\", \"version\"")
+  EXPECT_NE(bad("\"hardware_revision\": \"rev-c\", \"version\"",
+                "\"hardware_revision\": \"rev-z\", \"version\"")
                 .find("defects[0].hardware_revision"),
             std::string::npos);
   EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"site_prefix\": \"sfo\"")
                 .find("defects[0].site_prefix"),
             std::string::npos);
-  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"time_zone\": \"Europe/Paris\"")
-                .find("defects[0].time_zone"),
-            std::string::npos);
+  EXPECT_NE(
+      bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"time_zone\": \"Europe/Paris\"")
+          .find("defects[0].time_zone"),
+      std::string::npos);
   EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"connectivity\": \"wifi\"")
                 .find("defects[0].connectivity"),
             std::string::npos);

@@ -1,0 +1,214 @@
+// The engine's gate judgements (docs/gates.md: the tree, the test, blame) and its account of
+// how a rollout's targets ended up.
+#include <cmath>
+#include <cstdio>
+#include <unordered_map>
+
+#include "rollout/engine.h"
+#include "rollout/engine_state.h"
+#include "rollout/gates.h"
+
+namespace drover {
+
+namespace {
+
+// Below this one-sided p-value a group is "worse than the rest" of its parent, and the
+// parent's failures are blamed on it (docs/gates.md, "Blame").
+constexpr double kBlameLevel = 0.01;
+// ln(1 / 0.05): the evidence at which the rest of a group, without its worst part, shows by
+// itself that it fails above the acceptable rate (docs/gates.md, "Blame", rule 2).
+const double kRestShowsItToo = std::log(20.0);
+
+std::string describe(const GateCounts& c) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%lld of %lld failed (%.1f%%)", static_cast<long long>(c.failures),
+                static_cast<long long>(c.finished),
+                c.finished > 0 ? 100.0 * static_cast<double>(c.failures) / c.finished : 0.0);
+  return buf;
+}
+
+std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+}  // namespace
+
+double RolloutEngine::threshold(const Active& a, uint32_t n) { return -std::log(a.nodes[n].alpha); }
+
+RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
+  const Active::Node& n = a.nodes[x];
+  if (n.halted || !n.judged) return GateOutcome::kPassed;
+  const GatePolicy& gate = a.rollout.plan.gate;
+  const GateCounts e = n.live;
+  if (e.failures == 0 || e.finished < gate.min_sample) return GateOutcome::kPassed;
+  const double limit = threshold(a, x);
+  // A limit of 0 tolerates no failure: any one is decisive evidence.
+  auto evidence_of = [&](const GateCounts& c) {
+    if (gate.max_failure_rate == 0) return c.failures > 0 ? INFINITY : 0.0;
+    return a.test.log_evidence(c.failures, c.exposed);
+  };
+  const double evidence = evidence_of(e);
+  if (evidence < limit) return GateOutcome::kPassed;
+  auto name = [&](uint32_t k) {
+    return a.nodes[k].parent < 0 ? std::string("the rollout") : a.nodes[k].key;
+  };
+  // The halt's reason: the node's outcomes and its test against its threshold.
+  auto case_against = [&](uint32_t k) {
+    const Active::Node& m = a.nodes[k];
+    return describe(m.live) + ", " + std::to_string(m.live.exposed) +
+           " offered; likelihood ratio " + format_number(std::exp(evidence_of(m.live))) +
+           " >= " + format_number(1 / m.alpha) + " (this group's share " + format_number(m.alpha) +
+           " of the rollout's false-halt bound " + format_number(1 - gate.confidence) + ")";
+  };
+
+  std::string blame;
+  if (n.parent >= 0) {
+    // Halting a group says "this group, not its siblings": it must be worse than the rest
+    // of its parent, or the evidence is against the parent, whose own gate holds it. When
+    // the rest has too few devices to compare with, this group's own evidence decides.
+    const Active::Node& up = a.nodes[static_cast<size_t>(n.parent)];
+    // Compared on known outcomes: in-flight devices are successes only to the sequential
+    // test, where that errs on the safe side; between two groups it would not.
+    const GateCounts rest = up.live - e;
+    if (rest.finished >= gate.min_sample) {
+      const double p = worse_than_rest_p(e.failures, e.finished, rest.failures, rest.finished);
+      if (p >= kBlameLevel) return GateOutcome::kPassed;
+      blame = "; the rest of " + (up.parent < 0 ? std::string("the rollout") : up.key) + ": " +
+              describe(rest) + ", p = " + format_number(p);
+    }
+  }
+  // The converse: when one part of this group carries the evidence (the rest has no case
+  // without it), that part is to blame and its own gate halts it, provided it is worse
+  // than the rest or the rest is too small to compare with. Otherwise the group waits for
+  // more outcomes while that part's own test has not decided; once it has, the part is
+  // halted on its own evidence (below) and the rest goes on under this group's gate.
+  uint32_t worst = UINT32_MAX;
+  double worst_evidence = -INFINITY;
+  for (uint32_t c : a.splits(x)) {
+    const GateCounts& ce = a.nodes[c].live;
+    if (a.nodes[c].halted || ce.failures == 0) continue;
+    const double ev = evidence_of(ce);
+    if (ev > worst_evidence) {
+      worst = c;
+      worst_evidence = ev;
+    }
+  }
+  if (worst != UINT32_MAX) {
+    const GateCounts& part = a.nodes[worst].live;
+    const GateCounts without = e - part;
+    if (evidence_of(without) < limit) {
+      if (without.finished < gate.min_sample) return GateOutcome::kPassed;
+      if (worse_than_rest_p(part.failures, part.finished, without.failures, without.finished) <
+          kBlameLevel) {
+        return GateOutcome::kPassed;
+      }
+      // The part is no worse than the rest, and the rest shows by itself, as a plain test at
+      // 5%, that it fails above the acceptable rate: the build is bad across this group.
+      if (evidence_of(without) >= kRestShowsItToo) {
+        return halt_node(a, x, case_against(x) + "; no part of it is to blame alone").ok()
+                   ? GateOutcome::kHalted
+                   : GateOutcome::kError;
+      }
+      if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
+        return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
+      }
+      // The part has a case of its own and the rest has none: the part is halted on its own
+      // evidence, and the rest goes on under this group's gate.
+      const std::string why =
+          case_against(worst) + "; without it " + name(x) + " has none (" + describe(without) + ")";
+      return halt_node(a, worst, why).ok() ? GateOutcome::kHalted : GateOutcome::kError;
+    }
+  }
+  return halt_node(a, x, case_against(x) + blame).ok() ? GateOutcome::kHalted : GateOutcome::kError;
+}
+
+Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason) {
+  const Active::Node& n = a.nodes[x];
+  const FailurePolicy policy = a.rollout.plan.on_failure;
+  Txn txn;
+  Rollout& r = txn.rollout(a);
+  r.halted.push_back(
+      {n.key, n.hardware_revision, n.site, n.connectivity, reason, policy, clock_.now()});
+  for (uint32_t s : n.strata) {
+    if (!a.strata[s].halted) revert_or_cancel(a, txn, s, policy);
+  }
+  uint32_t cancelled = 0, reverts = 0;
+  for (const Deployment& d : txn.batch.deployments) {
+    if (d.state == DeploymentState::kCancelled) ++cancelled;
+    if (d.state == DeploymentState::kRevertPending) ++reverts;
+  }
+  std::string text = (n.parent < 0 ? std::string("the whole rollout") : n.key) +
+                     " halted: " + reason + "; policy " + to_string(policy);
+  if (policy != FailurePolicy::kPause) text += ", " + std::to_string(cancelled) + " not offered";
+  if (policy == FailurePolicy::kRollback) text += ", " + std::to_string(reverts) + " to revert";
+  txn.events.push_back({EngineEvent::Kind::kStratumHalted, clock_.now(), a.rollout.id, text});
+  DROVER_TRY(commit(a, txn));
+  return fail_if_all_halted(a);
+}
+
+Status RolloutEngine::fail_if_all_halted(Active& a) {
+  const RolloutState st = a.rollout.state;
+  if (a.all_halted() && (st == RolloutState::kRunning || st == RolloutState::kPaused ||
+                         st == RolloutState::kWatching)) {
+    DROVER_TRY(transition(a, RolloutEvent::kAllHalted));
+    emit(EngineEvent::Kind::kFailed, a, "every stratum halted");
+  }
+  return ok_status();
+}
+
+RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
+  using S = DeploymentState;
+  const StateCounts t = a.total();
+  RolloutOutcome o;
+  o.targets = t.total();
+  o.updated = t[S::kSucceeded];
+  o.install_failed = t[S::kFailed];
+  o.fell_back = t[S::kRolledBack];
+  o.unhealthy = t[S::kUnhealthy];
+  o.unhealthy_reverted = a.unhealthy_reverted;
+  o.reverted = t[S::kReverted] - a.unhealthy_reverted;
+  o.reverting = t[S::kRevertPending] + t[S::kReverting];
+  o.revert_failed = t[S::kRevertFailed];
+  o.skipped = t[S::kSkipped];
+  o.never_offered = t[S::kCancelled];
+  o.pending = t[S::kPending];
+  o.in_flight = t.in_flight() - t[S::kReverting];
+  std::unordered_map<std::string_view, uint32_t> by_key;
+  for (uint32_t k = 0; k < a.nodes.size(); ++k) by_key.emplace(a.nodes[k].key, k);
+  for (const HaltedStratum& h : a.rollout.halted) {
+    RolloutOutcome::Halted out{h.key, h.reason, 0, 0};
+    auto it = by_key.find(h.key);
+    if (it != by_key.end()) {
+      for (uint32_t si : a.nodes[it->second].strata) {
+        for (const StateCounts& c : a.strata[si].per_stage) {
+          out.devices += c.total();
+          out.never_offered += c[S::kCancelled];
+        }
+      }
+    }
+    o.halted.push_back(std::move(out));
+  }
+  return o;
+}
+
+void RolloutEngine::complete(Active& a, const std::string& why) {
+  const RolloutOutcome o = outcome_of(a);
+  const bool whole = o.halted.empty() && o.failed() == 0 && o.revert_failed == 0 &&
+                     o.never_offered == 0 && o.updated + o.skipped == o.targets;
+  std::string text =
+      why + ": " + std::to_string(o.updated) + " of " + std::to_string(o.targets) + " updated";
+  if (o.skipped > 0) text += ", " + std::to_string(o.skipped) + " excluded by a rule";
+  if (!whole) {
+    text += "; " + std::to_string(o.halted.size()) +
+            (o.halted.size() == 1 ? " group halted, " : " groups halted, ") +
+            std::to_string(o.never_offered) + " never offered, " + std::to_string(o.failed()) +
+            " failed, " + std::to_string(o.reverted + o.unhealthy_reverted) + " sent back";
+  }
+  if (transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial).ok()) {
+    emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);
+  }
+}
+
+}  // namespace drover

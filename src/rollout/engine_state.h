@@ -1,0 +1,224 @@
+// The rollout engine's in-memory state (RolloutEngine::Active) and its write staging
+// (RolloutEngine::Txn), shared by the files that implement the engine: engine.cc (lifecycle,
+// commands, check-ins, ticks) and engine_gates.cc (gate judgements and outcomes). Include
+// only from those.
+#pragma once
+
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/huge_pages.h"
+#include "model/version.h"
+#include "rollout/engine.h"
+#include "rollout/gates.h"
+
+namespace drover {
+
+// What a deployment tells its gates. A device in flight is exposed without an outcome (the
+// test counts it as a success until it reports); `error` is set exactly when the forward
+// install failed, so a reverted device still counts as what it was.
+inline GateCounts gate_counts(const Deployment& d) {
+  if (d.state == DeploymentState::kPending || d.state == DeploymentState::kCancelled ||
+      d.state == DeploymentState::kSkipped) {
+    return {};
+  }
+  if (is_failure(d.state)) return {1, 1, 1};
+  if (d.state == DeploymentState::kSucceeded) return {1, 1, 0};
+  if (is_revert(d.state)) return {1, 1, d.error.empty() ? 0 : 1};
+  return {1, 0, 0};  // offered, downloading, installing, rebooting
+}
+
+inline GateCounts scaled(GateCounts c, int sign) {
+  return {c.exposed * sign, c.finished * sign, c.failures * sign};
+}
+
+// ---------------------------------------------------------------- in-memory state
+
+struct RolloutEngine::Active {
+  struct Stratum {
+    std::string key, hardware_revision, site, connectivity;
+    std::vector<uint32_t> path;  // gate nodes from the root down to the stratum's own
+    uint32_t pace = 0;           // the node whose first-stage exposure is paced (path[1])
+    std::vector<uint32_t> deps;
+    std::vector<StateCounts> per_stage;
+    GateCounts gate;  // this stratum's outcomes since rollout.gates_from
+    bool halted = false;
+    FailurePolicy policy = FailurePolicy::kPause;
+  };
+  // The gates form a tree that follows plan.stratify_by: the whole target set at the root,
+  // then one node per value of the first dimension (a hardware revision, say), then per
+  // value of the first two (a revision at one site), down to the strata. A node's evidence
+  // pools the strata below it that are not halted: once a node is halted its failures are
+  // explained, and must not also condemn its parent (docs/gates.md).
+  struct Node {
+    std::string key, hardware_revision, site, connectivity;
+    uint32_t level = 0;
+    int32_t parent = -1;
+    std::vector<uint32_t> children;
+    std::vector<uint32_t> strata;
+    bool judged = true;  // false for its parent's only child: the same devices, one test
+    double alpha = 0;    // its share of the rollout's false-halt probability
+    GateCounts live;     // outcomes of its strata that are not halted
+    bool halted = false;
+    uint32_t first_stage_in_flight = 0;  // forward offers of stage 0 not yet finished
+    uint32_t first_stage_finished = 0;   // stage-0 deployments with a forward outcome
+    uint32_t stalled = 0;  // of first_stage_in_flight, silent for kStalled (counted per tick)
+  };
+
+  Rollout rollout;
+  Artifact artifact;
+  Version target;
+  // What a check-in reads of a deployment, 8 bytes apiece: most check-ins end here, without
+  // touching the Deployment record. Kept equal to deps by build() and commit().
+  struct Hot {
+    uint32_t stratum = 0;  // index into strata
+    uint8_t stage = 0;     // plans have at most 100 stages
+    DeploymentState state = DeploymentState::kPending;
+  };
+
+  std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
+  std::vector<Hot, HugePageAllocator<Hot>> hot;                 // parallel to deps
+  std::vector<Stratum> strata;
+  std::vector<uint32_t> halted_strata;    // indexes into strata
+  std::vector<StateCounts> stage_totals;  // per stage, over every stratum
+  std::vector<Node> nodes;                // parents before their children; the root first
+  FailureTest test{0.025, 0.05};
+  RateLimiter limiter;
+  uint32_t in_flight = 0;
+  uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
+  uint32_t index = 0;               // position in active_
+
+  void count(const Deployment& d, int sign) {
+    Stratum& s = strata[hot[&d - deps.data()].stratum];
+    s.per_stage[d.stage][d.state] += sign;
+    stage_totals[d.stage][d.state] += sign;
+    if (is_in_flight(d.state)) in_flight += sign;
+    if (d.state == DeploymentState::kReverted && !d.error.empty()) unhealthy_reverted += sign;
+    if (d.stage == 0) {
+      if (is_in_flight(d.state) && !is_revert(d.state)) nodes[s.pace].first_stage_in_flight += sign;
+      if (gate_counts(d).finished != 0) nodes[s.pace].first_stage_finished += sign;
+    }
+    if (d.offered_at < rollout.gates_from) return;
+    const GateCounts w = scaled(gate_counts(d), sign);
+    s.gate += w;
+    if (s.halted) return;
+    for (uint32_t n : s.path) nodes[n].live += w;
+  }
+
+  // Recounts every gate from the deployments, after rollout.gates_from moved.
+  void recount_gates() {
+    for (auto& s : strata) s.gate = {};
+    for (auto& n : nodes) n.live = {};
+    for (const Deployment& d : deps) {
+      if (d.offered_at < rollout.gates_from) continue;
+      strata[hot[&d - deps.data()].stratum].gate += gate_counts(d);
+    }
+    for (const Stratum& s : strata) {
+      if (s.halted) continue;
+      for (uint32_t n : s.path) nodes[n].live += s.gate;
+    }
+  }
+
+  // Rebuilds halt flags from the persisted list of halted nodes.
+  void refresh_halts() {
+    std::map<std::string, FailurePolicy> halted;
+    for (const auto& h : rollout.halted) halted.emplace(h.key, h.policy);
+    for (auto& n : nodes) n.halted = halted.count(n.key) != 0;
+    halted_strata.clear();
+    for (auto& s : strata) {
+      const bool was_halted = s.halted;
+      s.halted = false;
+      for (uint32_t n : s.path) {
+        if (nodes[n].halted) {
+          s.halted = true;
+          s.policy = halted.at(nodes[n].key);
+          break;
+        }
+      }
+      // Halts written before the gate tree named a stratum by its bare key ("rev-c|lte") or a
+      // pool of one dimension ("site=nyc-017"); they still hold the strata they named.
+      for (const auto& h : rollout.halted) {
+        if (s.halted) break;
+        const bool legacy = h.key == s.key || h.key == "hardware_revision=" + s.hardware_revision ||
+                            h.key == "site=" + s.site || h.key == "connectivity=" + s.connectivity;
+        if (legacy) {
+          s.halted = true;
+          s.policy = h.policy;
+        }
+      }
+      if (s.halted) halted_strata.push_back(static_cast<uint32_t>(&s - strata.data()));
+      if (s.halted != was_halted) {
+        const GateCounts w = scaled(s.gate, s.halted ? -1 : +1);
+        for (uint32_t n : s.path) nodes[n].live += w;
+      }
+    }
+  }
+
+  // Whether node n or one above it is halted.
+  bool under_halt(uint32_t n) const {
+    for (int32_t k = static_cast<int32_t>(n); k >= 0; k = nodes[static_cast<size_t>(k)].parent) {
+      if (nodes[static_cast<size_t>(k)].halted) return true;
+    }
+    return false;
+  }
+
+  // The nodes that split n's devices: its children, or, when it has only one, the first
+  // descendant level that splits them.
+  const std::vector<uint32_t>& splits(uint32_t n) const {
+    while (nodes[n].children.size() == 1) n = nodes[n].children[0];
+    return nodes[n].children;
+  }
+
+  bool all_halted() const { return !strata.empty() && halted_strata.size() == strata.size(); }
+
+  // Counts of one stage (or of all, with stage < 0) in the strata that go on.
+  StateCounts live(int stage) const {
+    StateCounts c;
+    for (size_t k = 0; k < stage_totals.size(); ++k) {
+      if (stage < 0 || static_cast<size_t>(stage) == k) c.add(stage_totals[k]);
+    }
+    for (uint32_t si : halted_strata) {
+      for (size_t k = 0; k < stage_totals.size(); ++k) {
+        if (stage >= 0 && static_cast<size_t>(stage) != k) continue;
+        for (size_t st = 0; st < kDeploymentStateCount; ++st)
+          c.n[st] -= strata[si].per_stage[k].n[st];
+      }
+    }
+    return c;
+  }
+
+  StateCounts total() const {
+    StateCounts c;
+    for (const auto& t : stage_totals) c.add(t);
+    return c;
+  }
+};
+
+// Changes staged for one atomic commit: copies of the records as they will be.
+struct RolloutEngine::Txn {
+  WriteBatch batch;
+  std::vector<uint32_t> dep_index;              // parallel to batch.deployments
+  std::unordered_map<uint32_t, size_t> staged;  // dep index -> position in batch
+  std::vector<EngineEvent> events;
+
+  Deployment& dep(Active& a, uint32_t i) {
+    auto [it, fresh] = staged.emplace(i, batch.deployments.size());
+    if (fresh) {
+      batch.deployments.push_back(a.deps[i]);
+      dep_index.push_back(i);
+    }
+    return batch.deployments[it->second];
+  }
+  const Deployment& current(const Active& a, uint32_t i) const {
+    auto it = staged.find(i);
+    return it == staged.end() ? a.deps[i] : batch.deployments[it->second];
+  }
+  Rollout& rollout(Active& a) {
+    if (batch.rollouts.empty()) batch.rollouts.push_back(a.rollout);
+    return batch.rollouts.front();
+  }
+};
+
+}  // namespace drover
