@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/json_reader.h"
+#include "base/units.h"
 #include "security/crypto.h"
 
 namespace drover::agent {
@@ -17,6 +18,8 @@ const char* wire_state(UpdateStep s) {
     case UpdateStep::kDownloading:
     case UpdateStep::kVerifying:
       return "downloading";
+    case UpdateStep::kReady:
+      return "ready";
     case UpdateStep::kInstalling:
       return "installing";
     case UpdateStep::kRebooting:
@@ -97,6 +100,8 @@ Duration Agent::run_once() {
       return downloading();
     case UpdateStep::kVerifying:
       return verifying();
+    case UpdateStep::kReady:
+      return ready();
     case UpdateStep::kInstalling:
       return installing();
     case UpdateStep::kRebooting:
@@ -179,7 +184,7 @@ Duration Agent::idle() {
     if (Status st = state_.save(record_); !st.ok()) return retry_later(st.error());
   }
   if (Status st = server_.connect(inventory_); !st.ok()) return retry_later(st.error());
-  auto answer = server_.check_in(inventory_, wire_state(record_.step));
+  auto answer = server_.check_in(inventory_, wire_state(record_.step), "");
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
   poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
@@ -204,6 +209,7 @@ Duration Agent::idle() {
         r.size = offer.size;
         r.sha256 = offer.sha256;
         r.revert = offer.revert;
+        r.windows = offer.windows;
         r.from_version = current == inventory_.end() ? "" : current->second;
       })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});
@@ -253,6 +259,87 @@ Duration Agent::verifying() {
   }
   if (!advance(UpdateEvent::kVerified)) return retry_later(Error{ErrorCode::kIo, last_error_});
   return Duration(0);
+}
+
+void Agent::ask_about_hold() {
+  Status st = server_.connect(inventory_);
+  Result<CheckInAnswer> answer = st.ok() ? server_.check_in(inventory_, "ready", record_.rollout_id)
+                                         : Result<CheckInAnswer>(st.error());
+  if (!answer.ok()) {
+    // Out of reach (a link that is down by schedule, say): the windows already known hold.
+    last_error_ = answer.error().to_string();
+    return;
+  }
+  failures_ = 0;
+  poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
+  if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return;
+  const Hold& hold = *answer->hold;
+  UpdateRecord next = record_;
+  switch (hold.action) {
+    case Hold::Action::kDrop: {
+      if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
+            r.message = "called off before the install: " + hold.reason;
+          })) {
+        return;
+      }
+      last_error_ = record_.message;
+      std::error_code ec;
+      std::filesystem::remove(path("download.part"), ec);
+      return;
+    }
+    case Hold::Action::kWait:
+      next.waiting = true;
+      last_error_ = "holding " + record_.version + " without installing it: " + hold.reason;
+      break;
+    case Hold::Action::kApply:
+      next.waiting = false;
+      next.windows = hold.windows;
+      break;
+  }
+  if (next != record_) {
+    if (Status saved = state_.save(next); !saved.ok()) {
+      last_error_ = "saving the update state: " + saved.error().to_string();
+      return;
+    }
+    record_ = std::move(next);
+  }
+}
+
+Duration Agent::ready() {
+  // With windows to wait for, or told to wait, the server is asked first: the update may
+  // have been called off or its windows moved. Without, the install follows at once.
+  if (!record_.windows.empty() || record_.waiting) {
+    ask_about_hold();
+    if (record_.step != UpdateStep::kReady) return Duration(0);  // dropped
+  }
+  const Timestamp now = clock_.now();
+  const Duration span = o_.apply_time;
+  Duration wait = poll_;
+  if (!record_.waiting) {
+    bool go = record_.windows.empty();
+    bool found = go;
+    for (const TimeRange& w : record_.windows) {
+      const Timestamp start = std::max(now, w.from);
+      if (w.until - start < span) continue;  // too short, or too little of it left
+      found = true;
+      if (start == now) {
+        go = true;
+      } else {
+        wait = std::min(wait, start - now);
+      }
+      break;
+    }
+    if (go) {
+      if (!advance(UpdateEvent::kWindowOpen))
+        return retry_later(Error{ErrorCode::kIo, last_error_});
+      return Duration(0);
+    }
+    if (!found && last_error_.empty()) {
+      last_error_ = "no known window leaves " + format_duration(span) +
+                    " for the install and reboot; asking the server again";
+    }
+  }
+  return wait;
 }
 
 Duration Agent::installing() {
@@ -313,7 +400,7 @@ Duration Agent::committing() {
   // Built in: the server is reachable from the new image.
   Status reachable = server_.connect(inventory_);
   if (reachable.ok()) {
-    auto answer = server_.check_in(inventory_, wire_state(record_.step));
+    auto answer = server_.check_in(inventory_, wire_state(record_.step), "");
     if (!answer.ok()) reachable = answer.error();
   }
   if (!reachable.ok()) {

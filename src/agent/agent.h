@@ -38,6 +38,9 @@ struct AgentOptions {
   Duration backoff_initial = seconds(5);
   Duration backoff_max = hours(1);
   Duration commit_timeout = minutes(10);  // the checks must pass within this after the boot
+  // How long the install, the reboot and the commit checks take at most: the verified image
+  // is held until a maintenance window opens that still has this long to run.
+  Duration apply_time = minutes(20);
   Duration check_retry = seconds(15);     // between rounds of failing checks
   std::vector<HealthCheck> health_checks;
   // Executables run when a step is entered (<dir>/<step>, e.g. installing, committing); a
@@ -66,6 +69,9 @@ class Agent {
   Duration idle();
   Duration downloading();
   Duration verifying();
+  Duration ready();
+  // Ready: asks the server whether the held update still stands (and its windows).
+  void ask_about_hold();
   Duration installing();
   Duration rebooting();
   Duration committing();

@@ -20,6 +20,7 @@ Result<T> read_answer(std::string_view body, const char* what, Fn&& fn) {
 }
 
 constexpr uint64_t kMaxPollSeconds = 7 * 24 * 3600;
+constexpr uint64_t kMaxMs = uint64_t{1} << 52;  // times in ms since the epoch, bounded
 
 }  // namespace
 
@@ -53,6 +54,32 @@ Result<TokenAnswer> parse_token_answer(std::string_view body) {
   });
 }
 
+namespace {
+
+// [{"from": ms, "until": ms}, ...], sorted, each non-empty, at most kMaxWindows.
+std::vector<TimeRange> read_windows(const JsonReader& r) {
+  std::vector<TimeRange> out;
+  if (!r.has("windows") || r.raw()["windows"].is_null()) return out;
+  const auto list = r.array("windows");
+  if (list.size() > kMaxWindows) {
+    r.fail("windows", "more than " + std::to_string(kMaxWindows) + " windows");
+  }
+  for (const JsonReader& w : list) {
+    w.allow_only({"from", "until"});
+    const uint64_t from = w.uint_or("from", 0, kMaxMs);
+    const uint64_t until = w.uint_or("until", 0, kMaxMs);
+    if (from >= until) w.fail("until", "must be after from");
+    const TimeRange range{Timestamp(Duration(static_cast<int64_t>(from))),
+                          Timestamp(Duration(static_cast<int64_t>(until)))};
+    if (!out.empty() && range.from < out.back().until)
+      w.fail("from", "windows must be in order and not overlap");
+    out.push_back(range);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
   return read_answer<CheckInAnswer>(body, "check-in", [](const JsonReader& r) {
     CheckInAnswer out;
@@ -74,7 +101,26 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
       });
       if (offer.sha256.size() != 64 || !hex) o.fail("sha256", "must be 64 lowercase hex digits");
+      offer.windows = read_windows(o);
       out.offer = std::move(offer);
+    }
+    if (r.has("hold") && !r.raw()["hold"].is_null()) {
+      const JsonReader h = r.child("hold");
+      Hold hold;
+      hold.rollout_id = h.str("rollout_id");
+      const std::string action = h.str("action");
+      if (action == "apply") {
+        hold.action = Hold::Action::kApply;
+      } else if (action == "wait") {
+        hold.action = Hold::Action::kWait;
+      } else if (action == "drop") {
+        hold.action = Hold::Action::kDrop;
+      } else {
+        h.fail("action", "must be apply, wait or drop");
+      }
+      hold.windows = read_windows(h);
+      hold.reason = h.str_or("reason", "").substr(0, 1024);
+      out.hold = std::move(hold);
     }
     return out;
   });

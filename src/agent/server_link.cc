@@ -80,10 +80,11 @@ class HttpLink final : public ServerLink {
     return ok_status();
   }
 
-  Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state) override {
-    auto r = authorized_post("/api/device/v1/checkin",
-                             {{"installed", inventory_json(installed)}, {"update_state", state}},
-                             installed);
+  Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state,
+                                 std::string_view holding) override {
+    nlohmann::json body{{"installed", inventory_json(installed)}, {"update_state", state}};
+    if (!holding.empty()) body["holding"] = holding;
+    auto r = authorized_post("/api/device/v1/checkin", body, installed);
     if (!r.ok()) return r.error();
     if (r->status != 200) return answer_error(*r, "check-in");
     return parse_checkin_answer(r->body);

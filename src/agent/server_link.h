@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/update_state.h"
 #include "base/clock.h"
@@ -23,10 +24,21 @@ struct Offer {
   std::string rollout_id, component, version, sha256;
   uint64_t size = 0;
   bool revert = false;
+  std::vector<TimeRange> windows;  // when to install it; empty: any time
+};
+
+// The answer to a device that holds a verified image (state "ready").
+struct Hold {
+  enum class Action : uint8_t { kApply, kWait, kDrop };
+  std::string rollout_id;
+  Action action = Action::kApply;
+  std::vector<TimeRange> windows;  // kApply: as in Offer
+  std::string reason;
 };
 
 struct CheckInAnswer {
   std::optional<Offer> offer;
+  std::optional<Hold> hold;
   Duration next_checkin{0};
 };
 
@@ -36,8 +48,10 @@ class ServerLink {
   // Enrolls if needed and logs in. kFailedPrecondition while the device waits, pending, for an
   // operator; kPermissionDenied when rejected or decommissioned; kIo when unreachable.
   virtual Status connect(const Inventory& installed) = 0;
-  // `state` is the wire name: idle, downloading, installing, rebooting, rolling_back.
-  virtual Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state) = 0;
+  // `state` is the wire name: idle, downloading, ready, installing, rebooting, rolling_back;
+  // `holding` names the rollout whose image a device in state "ready" holds ("" otherwise).
+  virtual Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state,
+                                         std::string_view holding) = 0;
   // status: downloading, installing, rebooting, succeeded, failed, rolled_back, unhealthy.
   virtual Status report(const std::string& rollout_id, const std::string& version,
                         std::string_view status, const std::string& message) = 0;

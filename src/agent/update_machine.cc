@@ -22,8 +22,11 @@ constexpr std::array kTable{
     Row{S::kIdle, E::kOffer, S::kDownloading},
     Row{S::kDownloading, E::kDownloaded, S::kVerifying},
     Row{S::kDownloading, E::kFailed, S::kIdle},  // nothing written to a slot yet
-    Row{S::kVerifying, E::kVerified, S::kInstalling},
+    Row{S::kVerifying, E::kVerified, S::kReady},
     Row{S::kVerifying, E::kFailed, S::kIdle},  // a bad hash is dropped, never installed
+    Row{S::kReady, E::kWindowOpen, S::kInstalling},
+    Row{S::kReady, E::kDropped, S::kIdle},  // the slots were never touched
+    Row{S::kReady, E::kFailed, S::kIdle},
     Row{S::kInstalling, E::kInstalled, S::kRebooting},
     Row{S::kInstalling, E::kFailed, S::kRollingBack},  // the inactive slot may be half written
     Row{S::kRebooting, E::kBootedNew, S::kCommitting},
@@ -39,6 +42,7 @@ constexpr EnumNames<UpdateStep, kUpdateStepCount> kStepNames{{
     {S::kIdle, "idle"},
     {S::kDownloading, "downloading"},
     {S::kVerifying, "verifying"},
+    {S::kReady, "ready"},
     {S::kInstalling, "installing"},
     {S::kRebooting, "rebooting"},
     {S::kCommitting, "committing"},
@@ -56,6 +60,8 @@ constexpr EnumNames<UpdateEvent, kUpdateEventCount> kEventNames{{
     {E::kFailed, "failed"},
     {E::kCommitTimeout, "commit_timeout"},
     {E::kRolledBack, "rolled_back"},
+    {E::kWindowOpen, "window_open"},
+    {E::kDropped, "dropped"},
 }};
 
 }  // namespace

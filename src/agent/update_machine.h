@@ -1,7 +1,10 @@
 // The device side of an update, as one (state, event) -> state table (DESIGN.md §3):
 //
-//   Idle -offer-> Downloading -downloaded-> Verifying -verified-> Installing -installed->
-//   Rebooting -booted_new-> Committing -committed-> Idle (succeeded)
+//   Idle -offer-> Downloading -downloaded-> Verifying -verified-> Ready -window_open->
+//   Installing -installed-> Rebooting -booted_new-> Committing -committed-> Idle (succeeded)
+//
+// Ready holds the verified image until the device's maintenance window opens (at once when
+// the offer set none); a server that calls the update off meanwhile has it dropped.
 //
 // Before anything is written to the inactive slot a failure simply ends the attempt (back to
 // Idle, nothing to undo); from Installing on, any failure, a trial boot that comes up in the
@@ -21,12 +24,13 @@ enum class UpdateStep : uint8_t {
   kIdle,
   kDownloading,  // fetching the artifact, resumable
   kVerifying,    // size and sha256 (and signatures) of what was fetched
+  kReady,        // the verified image waits for a window long enough to install it
   kInstalling,   // the update module writes the inactive slot
   kRebooting,    // the bootloader is told to try the new slot once
   kCommitting,   // running from the new slot: self-check, application checks, server reachable
   kRollingBack,  // back to the previous slot
 };
-inline constexpr int kUpdateStepCount = 7;
+inline constexpr int kUpdateStepCount = 8;
 
 enum class UpdateEvent : uint8_t {
   kOffer,          // the server offered an artifact
@@ -39,8 +43,10 @@ enum class UpdateEvent : uint8_t {
   kFailed,         // the current step failed (network, hash, install, a health check)
   kCommitTimeout,  // the checks did not pass in time
   kRolledBack,     // the previous slot is active and permanent again
+  kWindowOpen,     // a window has opened that the install, reboot and commit fit in
+  kDropped,        // the server called the update off before the install: image deleted
 };
-inline constexpr int kUpdateEventCount = 10;
+inline constexpr int kUpdateEventCount = 12;
 
 const char* to_string(UpdateStep s);
 const char* to_string(UpdateEvent e);

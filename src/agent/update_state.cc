@@ -7,6 +7,10 @@
 namespace drover::agent {
 
 std::string encode(const UpdateRecord& r) {
+  nlohmann::json windows = nlohmann::json::array();
+  for (const TimeRange& w : r.windows) {
+    windows.push_back({w.from.time_since_epoch().count(), w.until.time_since_epoch().count()});
+  }
   const nlohmann::json j = {{"step", to_string(r.step)},
                             {"rollout_id", r.rollout_id},
                             {"component", r.component},
@@ -18,6 +22,8 @@ std::string encode(const UpdateRecord& r) {
                             {"revert", r.revert},
                             {"slot", r.slot},
                             {"deadline_ms", r.deadline_ms},
+                            {"windows", windows},
+                            {"waiting", r.waiting},
                             {"report", r.report},
                             {"message", r.message},
                             {"entries", r.entries}};
@@ -27,7 +33,8 @@ std::string encode(const UpdateRecord& r) {
 Result<UpdateRecord> decode_update_record(std::string_view text) {
   auto r = parse_json_document<UpdateRecord>(text, "update state", [](const JsonReader& j) {
     j.allow_only({"step", "rollout_id", "component", "version", "size", "sha256", "from_version",
-                  "bytes_done", "revert", "slot", "deadline_ms", "report", "message", "entries"});
+                  "bytes_done", "revert", "slot", "deadline_ms", "windows", "waiting", "report",
+                  "message", "entries"});
     UpdateRecord out;
     out.step = j.take("step", parse_update_step(j.str("step")));
     out.rollout_id = j.str_or("rollout_id", "");
@@ -41,6 +48,22 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
     out.slot = j.str_or("slot", "");
     if (out.slot != "" && out.slot != "A" && out.slot != "B") j.fail("slot", "must be A or B");
     out.deadline_ms = static_cast<int64_t>(j.uint_or("deadline_ms", 0, INT64_MAX));
+    if (j.has("windows")) {
+      const auto& ws = j.raw().at("windows");
+      if (!ws.is_array() || ws.size() > kMaxWindows) {
+        j.fail("windows", "must be a list of at most " + std::to_string(kMaxWindows) + " pairs");
+      }
+      for (const auto& w : ws) {
+        if (!w.is_array() || w.size() != 2 || !w[0].is_number_unsigned() ||
+            !w[1].is_number_unsigned() || w[0].get<uint64_t>() >= w[1].get<uint64_t>() ||
+            w[1].get<uint64_t>() > (uint64_t{1} << 52)) {
+          j.fail("windows", "each must be [from_ms, until_ms] with from < until");
+        }
+        out.windows.push_back({Timestamp(Duration(w[0].get<int64_t>())),
+                               Timestamp(Duration(w[1].get<int64_t>()))});
+      }
+    }
+    out.waiting = j.boolean_or("waiting", false);
     out.report = j.str_or("report", "");
     if (out.report != "" && out.report != "succeeded" && out.report != "failed" &&
         out.report != "rolled_back")

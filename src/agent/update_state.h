@@ -7,12 +7,17 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "agent/update_machine.h"
+#include "base/clock.h"
 #include "base/file_system.h"
 #include "base/result.h"
 
 namespace drover::agent {
+
+// The most windows an offer or a record carries.
+inline constexpr size_t kMaxWindows = 64;
 
 struct UpdateRecord {
   UpdateStep step = UpdateStep::kIdle;
@@ -27,6 +32,10 @@ struct UpdateRecord {
   bool revert = false;       // a fleet rollback sending the previous version back
   std::string slot;          // ab-slot: the slot being installed and tried ("A", "B"), or ""
   int64_t deadline_ms = 0;   // Committing: when the checks must have passed (ms since epoch)
+  // When the device may interrupt itself for this update (the server's answer, in UTC);
+  // empty: any time. Ready waits for one long enough.
+  std::vector<TimeRange> windows;
+  bool waiting = false;  // Ready: the server said to hold the image without installing it
   // An outcome not yet delivered to the server: "succeeded", "failed", "rolled_back" or "".
   std::string report;
   std::string message;  // why the last attempt failed

@@ -18,6 +18,13 @@ namespace drover {
 using Duration = std::chrono::milliseconds;
 using Timestamp = std::chrono::sys_time<Duration>;
 
+// A stretch of time [from, until), in UTC.
+struct TimeRange {
+  Timestamp from{};
+  Timestamp until{};
+  friend bool operator==(const TimeRange&, const TimeRange&) = default;
+};
+
 constexpr Duration seconds(int64_t s) { return Duration(s * 1000); }
 constexpr Duration minutes(int64_t m) { return Duration(m * 60'000); }
 constexpr Duration hours(int64_t h) { return Duration(h * 3'600'000); }

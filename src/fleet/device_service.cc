@@ -145,10 +145,18 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
       put(pos, std::move(updated));
     }
   }
-  auto offer = engine_.offer_for(
-      CheckInDevice{e.id, id_hash, e.state, site_names_[e.site], devices_[pos]}, &e.cursor);
-  if (!offer.ok()) return offer.error();
+  const CheckInDevice device{e.id, id_hash, e.state, site_names_[e.site], devices_[pos]};
   CheckInResponse response;
+  if (request.state == UpdateState::kReady) {
+    auto hold = engine_.hold_for(device, request.holding);
+    if (!hold.ok()) return hold.error();
+    response.hold = std::move(*hold);
+    // It waits for its window, which may be hours away: the usual pace.
+    response.next_checkin = options_.poll_interval;
+    return response;
+  }
+  auto offer = engine_.offer_for(device, &e.cursor);
+  if (!offer.ok()) return offer.error();
   response.offer = std::move(*offer);
   const bool busy = response.offer.has_value() || request.state != UpdateState::kIdle;
   response.next_checkin = busy ? options_.busy_poll_interval : options_.poll_interval;

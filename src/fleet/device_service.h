@@ -36,10 +36,12 @@ struct CheckInRequest {
   std::string_view device_id;
   std::span<const InstalledComponent> installed;  // everything installed, any order
   UpdateState state = UpdateState::kIdle;
+  std::string_view holding = {};  // kReady: the rollout whose image the device holds
 };
 
 struct CheckInResponse {
   std::optional<UpdateOffer> offer;
+  std::optional<HoldAnswer> hold;  // to a device that holds an image (kReady)
   Duration next_checkin{0};  // when the device should check in again
 };
 

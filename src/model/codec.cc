@@ -44,6 +44,11 @@ json device_json(const Device& d) {
     for (const auto& a : d.attributes) attributes[a.key] = a.value;
     j["attributes"] = attributes;
   }
+  if (!d.quiet_hours.empty()) {
+    json quiet = json::array();
+    for (const auto& w : d.quiet_hours) quiet.push_back(window_json(w));
+    j["quiet_hours"] = quiet;
+  }
   return j;
 }
 
@@ -103,6 +108,8 @@ json plan_json(const RolloutPlan& p) {
           {"on_failure", to_string(p.on_failure)},
           {"constraints",
            {{"respect_windows", c.respect_windows},
+            {"download_in_window", c.download_in_window},
+            {"download_ahead", format_duration(c.download_ahead)},
             {"max_per_minute", c.max_per_minute},
             {"ramp_from_per_minute", c.ramp_from_per_minute},
             {"ramp_over", format_duration(c.ramp_over)},
@@ -231,7 +238,7 @@ std::vector<DeviceAttribute> read_attributes(const JsonReader& r) {
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
                 "installed", "update_state", "decommissioned", "public_key", "enrollment",
-                "attributes"});
+                "attributes", "quiet_hours"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -245,6 +252,9 @@ Device read_device(const JsonReader& r) {
   d.public_key = r.str_or("public_key", "");
   if (r.has("enrollment")) d.enrollment = enum_at(r, "enrollment", &parse_enrollment);
   d.attributes = read_attributes(r);
+  if (r.has("quiet_hours")) {
+    for (const auto& w : r.array("quiet_hours")) d.quiet_hours.push_back(read_window(w));
+  }
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }
@@ -346,10 +356,12 @@ RolloutPlan read_plan(const JsonReader& r) {
   if (r.has("on_failure")) p.on_failure = enum_at(r, "on_failure", &parse_failure_policy);
   if (r.has("constraints")) {
     const JsonReader c = r.child("constraints");
-    c.allow_only({"respect_windows", "max_per_minute", "ramp_from_per_minute", "ramp_over",
-                  "max_in_flight"});
+    c.allow_only({"respect_windows", "download_in_window", "download_ahead", "max_per_minute",
+                  "ramp_from_per_minute", "ramp_over", "max_in_flight"});
     auto& k = p.constraints;
     k.respect_windows = c.boolean_or("respect_windows", k.respect_windows);
+    k.download_in_window = c.boolean_or("download_in_window", k.download_in_window);
+    k.download_ahead = c.duration_or("download_ahead", k.download_ahead);
     k.max_per_minute = c.number_or("max_per_minute", k.max_per_minute);
     k.ramp_from_per_minute = c.number_or("ramp_from_per_minute", k.ramp_from_per_minute);
     k.ramp_over = c.duration_or("ramp_over", k.ramp_over);

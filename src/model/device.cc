@@ -15,12 +15,13 @@ constexpr EnumNames<Enrollment, 3> kEnrollmentNames{{
     {Enrollment::kPending, "pending"},
     {Enrollment::kRejected, "rejected"},
 }};
-constexpr EnumNames<UpdateState, 5> kUpdateStateNames{{
+constexpr EnumNames<UpdateState, 6> kUpdateStateNames{{
     {UpdateState::kIdle, "idle"},
     {UpdateState::kDownloading, "downloading"},
     {UpdateState::kInstalling, "installing"},
     {UpdateState::kRebooting, "rebooting"},
     {UpdateState::kRollingBack, "rolling_back"},
+    {UpdateState::kReady, "ready"},
 }};
 }  // namespace
 
@@ -125,6 +126,11 @@ Status validate(Device& d) {
       return bad("attribute '" + a.key + "': at most 256 printable bytes");
     }
   }
+  if (d.quiet_hours.size() > kMaxQuietHours) {
+    return bad("more than " + std::to_string(kMaxQuietHours) + " quiet hours");
+  }
+  if (auto st = validate_windows(d.quiet_hours); !st.ok())
+    return bad("quiet hours: " + st.error().message);
   return ok_status();
 }
 

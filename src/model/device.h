@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "model/site.h"
 
 namespace drover {
 
@@ -19,6 +20,7 @@ enum class UpdateState : uint8_t {
   kInstalling,
   kRebooting,    // rebooted into the new image, trial boot not yet committed
   kRollingBack,  // reverting to the previous image
+  kReady,        // holds a verified image, waiting for its window to install it
 };
 const char* to_string(UpdateState s);
 Result<UpdateState> parse_update_state(std::string_view s);
@@ -50,6 +52,7 @@ struct DeviceAttribute {
   friend bool operator==(const DeviceAttribute&, const DeviceAttribute&) = default;
 };
 inline constexpr size_t kMaxDeviceAttributes = 64;
+inline constexpr size_t kMaxQuietHours = 16;
 
 struct Device {
   std::string id;
@@ -66,6 +69,9 @@ struct Device {
   std::string public_key;
   Enrollment enrollment = Enrollment::kAccepted;
   std::vector<DeviceAttribute> attributes;  // sorted by key, unique; from the inventory
+  // The device's own quiet hours, in its site's local time (a vehicle's owner, a shift that
+  // must not be interrupted): they narrow the site's maintenance windows.
+  std::vector<MaintenanceWindow> quiet_hours;
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

@@ -145,6 +145,8 @@ Status validate(const RolloutPlan& p) {
   if (!(c.ramp_from_per_minute >= 0) || c.ramp_from_per_minute > c.max_per_minute) {
     return bad("ramp_from_per_minute must be within [0, max_per_minute]");
   }
+  if (c.download_ahead <= Duration(0) || c.download_ahead > hours(24 * 7))
+    return bad("download_ahead must be within (0, 7d]");
   if (c.ramp_over.count() < 0 || (c.ramp_over.count() > 0 && c.max_per_minute == 0)) {
     return bad("ramp_over needs max_per_minute and must not be negative");
   }

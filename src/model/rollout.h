@@ -73,8 +73,15 @@ struct GatePolicy {
   friend bool operator==(const GatePolicy&, const GatePolicy&) = default;
 };
 
+// With `respect_windows`, the steps that interrupt a device (install, reboot, commit) happen
+// only inside its site's maintenance windows, narrowed by its own quiet hours: the offer
+// carries the device's next windows and the device holds the verified image until one
+// opens that is long enough. The download runs ahead of the window (when it opens within
+// `download_ahead`) or, with `download_in_window`, only inside it.
 struct DeliveryConstraints {
-  bool respect_windows = true;      // offer only inside the device's site maintenance window
+  bool respect_windows = true;
+  bool download_in_window = false;
+  Duration download_ahead = hours(24);  // 0 < download_ahead <= 7 days
   double max_per_minute = 0;        // offers per minute over the whole rollout; 0 = no limit
   double ramp_from_per_minute = 0;  // with ramp_over: the rate starts here and grows linearly
   Duration ramp_over{0};            //   to max_per_minute over this long after the start

@@ -21,14 +21,20 @@ Status validate(const Site& s) {
   const std::string where = "site '" + s.name + "': ";
   if (auto z = locate_time_zone(s.time_zone); !z.ok())
     return invalid_argument(where + z.error().message);
-  for (const auto& w : s.windows) {
+  if (auto st = validate_windows(s.windows); !st.ok())
+    return invalid_argument(where + st.error().message);
+  return ok_status();
+}
+
+Status validate_windows(const std::vector<MaintenanceWindow>& windows) {
+  for (const auto& w : windows) {
     if ((w.days & 0x7f) == 0 || (w.days & 0x80) != 0)
-      return invalid_argument(where + "window has no days");
+      return invalid_argument("window has no days");
     if (w.start_minute < 0 || w.start_minute >= 24 * 60) {
-      return invalid_argument(where + "window start must be within 00:00..23:59");
+      return invalid_argument("window start must be within 00:00..23:59");
     }
     if (w.length_minutes <= 0 || w.length_minutes > 7 * 24 * 60) {
-      return invalid_argument(where + "window length must be between 1 minute and 7 days");
+      return invalid_argument("window length must be between 1 minute and 7 days");
     }
   }
   return ok_status();
@@ -100,6 +106,46 @@ Timestamp WindowSchedule::next_close(Timestamp t) const {
     if (cursor - t > hours(24 * 7)) return Timestamp::max();
   }
   return Timestamp::max();
+}
+
+std::vector<TimeRange> WindowSchedule::open_between(Timestamp from, Timestamp until) const {
+  DROVER_CHECK(until - from <= hours(24 * 7));
+  std::vector<TimeRange> out;
+  if (until <= from) return out;
+  if (windows_.empty()) {
+    out.push_back({from, until});
+    return out;
+  }
+  // The local days around `from` (eight either side) hold every window that meets a week
+  // from it: a window is at most seven days long.
+  std::vector<std::pair<Timestamp, Timestamp>> iv;
+  intervals_near(from, iv);
+  for (const auto& [s, e] : iv) {
+    const Timestamp a = std::max(s, from);
+    const Timestamp b = std::min(e, until);
+    if (a >= b) continue;
+    if (!out.empty() && a <= out.back().until) {
+      out.back().until = std::max(out.back().until, b);
+    } else {
+      out.push_back({a, b});
+    }
+  }
+  return out;
+}
+
+std::vector<TimeRange> subtract(const std::vector<TimeRange>& open,
+                                const std::vector<TimeRange>& closed) {
+  std::vector<TimeRange> out;
+  size_t k = 0;
+  for (TimeRange r : open) {
+    while (k < closed.size() && closed[k].until <= r.from) ++k;
+    for (size_t j = k; j < closed.size() && closed[j].from < r.until; ++j) {
+      if (closed[j].from > r.from) out.push_back({r.from, closed[j].from});
+      r.from = std::max(r.from, closed[j].until);
+    }
+    if (r.from < r.until) out.push_back(r);
+  }
+  return out;
 }
 
 }  // namespace drover

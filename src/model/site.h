@@ -33,6 +33,8 @@ struct Site {
 };
 
 Status validate(const Site& s);
+// Each window has days, a start within the day and a length of 1 minute to 7 days.
+Status validate_windows(const std::vector<MaintenanceWindow>& windows);
 
 // The time zone database entry for an IANA name, or an error naming it.
 Result<const date::time_zone*> locate_time_zone(const std::string& name);
@@ -53,6 +55,10 @@ class WindowSchedule {
   // The first instant >= t at which the site is closed (t itself when closed now), or
   // Timestamp::max() if always open.
   Timestamp next_close(Timestamp t) const;
+  // The open stretches that meet [from, until), clipped to it, sorted, with touching and
+  // overlapping windows merged. `until` - `from` is at most seven days. Always open: the
+  // whole of [from, until).
+  std::vector<TimeRange> open_between(Timestamp from, Timestamp until) const;
 
  private:
   // Open intervals [start, end) in UTC that intersect the local week around t.
@@ -61,5 +67,10 @@ class WindowSchedule {
   const date::time_zone* zone_ = nullptr;
   std::vector<MaintenanceWindow> windows_;
 };
+
+// `open` with every stretch of `closed` taken out; both sorted and disjoint, as
+// open_between() returns them.
+std::vector<TimeRange> subtract(const std::vector<TimeRange>& open,
+                                const std::vector<TimeRange>& closed);
 
 }  // namespace drover

@@ -22,6 +22,7 @@ constexpr EnumNames<DeploymentEvent, kDeploymentEventCount> kEventNames{{
     {E::kCancel, "cancel"},
     {E::kSkip, "skip"},
     {E::kRevert, "revert"},
+    {E::kWithdraw, "withdraw"},
 }};
 
 struct Row {
@@ -47,6 +48,7 @@ constexpr Row kTable[] = {
     {S::kOffered, E::kRolledBack, S::kRolledBack},
     {S::kOffered, E::kCancel, S::kOffered},  // already with the device: let it finish
     {S::kOffered, E::kSkip, S::kSkipped},    // the device left the fleet
+    {S::kOffered, E::kWithdraw, S::kCancelled},  // not installed yet: it drops the image
 
     {S::kDownloading, E::kDownloading, S::kDownloading},
     {S::kDownloading, E::kInstalling, S::kInstalling},
@@ -56,6 +58,7 @@ constexpr Row kTable[] = {
     {S::kDownloading, E::kRolledBack, S::kRolledBack},
     {S::kDownloading, E::kCancel, S::kDownloading},
     {S::kDownloading, E::kSkip, S::kSkipped},
+    {S::kDownloading, E::kWithdraw, S::kCancelled},
 
     {S::kInstalling, E::kDownloading, S::kInstalling},  // late report
     {S::kInstalling, E::kInstalling, S::kInstalling},
@@ -105,6 +108,7 @@ constexpr Row kTable[] = {
 
     {S::kCancelled, E::kCancel, S::kCancelled},
     {S::kCancelled, E::kRevert, S::kCancelled},
+    {S::kCancelled, E::kWithdraw, S::kCancelled},
     {S::kSkipped, E::kSkip, S::kSkipped},
     {S::kSkipped, E::kCancel, S::kSkipped},
     {S::kSkipped, E::kRevert, S::kSkipped},

@@ -28,8 +28,9 @@ enum class DeploymentEvent : uint8_t {
   kSkip,           // engine: no longer a target (incompatible when its turn came, or it
                    // left the fleet: then also from flight, and a revert becomes revert_failed)
   kRevert,         // engine: fleet rollback of a device that runs the new image
+  kWithdraw,       // engine: a device holding the image for its window is told to drop it
 };
-inline constexpr int kDeploymentEventCount = 11;
+inline constexpr int kDeploymentEventCount = 12;
 
 const char* to_string(DeploymentEvent e);
 Result<DeploymentEvent> parse_deployment_event(std::string_view s);

@@ -14,6 +14,18 @@ namespace drover {
 
 // ---------------------------------------------------------------- small helpers
 
+const char* to_string(HoldAnswer::Action a) {
+  switch (a) {
+    case HoldAnswer::Action::kApply:
+      return "apply";
+    case HoldAnswer::Action::kWait:
+      return "wait";
+    case HoldAnswer::Action::kDrop:
+      return "drop";
+  }
+  return "drop";
+}
+
 const char* to_string(EngineEvent::Kind k) {
   using K = EngineEvent::Kind;
   switch (k) {
@@ -220,6 +232,8 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
     return it->second;
   };
   a->hot.resize(a->deps.size());
+  a->heard.resize(a->deps.size());
+  a->heard_epoch = clock_.now();
   a->stage_totals.resize(stages);
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
@@ -597,6 +611,37 @@ Status RolloutEngine::ensure_site(std::string_view site) {
   return ok_status();
 }
 
+bool RolloutEngine::window_allows_offer(const Rollout& r, std::string_view site, Timestamp now) {
+  const DeliveryConstraints& c = r.plan.constraints;
+  if (!c.respect_windows) return true;
+  if (!ensure_site(site).ok()) return false;
+  const Timestamp open = windows_.next_open(site, now);  // now for an unknown site
+  if (open == Timestamp::max()) return false;
+  return c.download_in_window ? open == now : open - now <= c.download_ahead;
+}
+
+std::optional<std::vector<TimeRange>> RolloutEngine::offer_windows(const Rollout& r,
+                                                                   const CheckInDevice& device,
+                                                                   Timestamp now) {
+  std::vector<TimeRange> out;
+  if (!r.plan.constraints.respect_windows) return out;
+  const Timestamp horizon = now + kOfferHorizon;
+  const bool known = windows_.has(device.site);
+  const std::vector<MaintenanceWindow>& quiet = device.record.quiet_hours;
+  if (!known && quiet.empty()) return out;
+  out = windows_.open_between(device.site, now, horizon);
+  if (!quiet.empty()) {
+    // Quiet hours are in the site's local time (UTC without a known site).
+    const WindowSchedule quiet_schedule(Site{"quiet", windows_.time_zone(device.site), quiet});
+    out = subtract(out, quiet_schedule.open_between(now, horizon));
+  }
+  if (out.empty()) return std::nullopt;
+  // Always open, nothing quiet: no constraint at all.
+  if (out.size() == 1 && out.front().from == now && out.front().until == horizon) out.clear();
+  if (out.size() > kMaxOfferWindows) out.resize(kMaxOfferWindows);
+  return out;
+}
+
 bool RolloutEngine::revert_possible(Active& a, const Deployment& d) {
   if (d.from_version.empty()) return false;
   auto prev = artifact(a.artifact.name, d.from_version);
@@ -630,7 +675,8 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
   Deployment& d = txn.dep(a, i);
   d.state = *next;
   d.updated_at = clock_.now();
-  if (is_failure(d.state) || d.state == DeploymentState::kSkipped)
+  if (is_failure(d.state) || d.state == DeploymentState::kSkipped ||
+      event == DeploymentEvent::kWithdraw)
     d.error = message.empty() ? std::string(to_string(event)) : std::string(message);
   // A device that completes the update in a stratum being rolled back goes straight back.
   if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) {
@@ -698,22 +744,32 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     const Rollout& r = a.rollout;
     // Looked up only where needed: most check-ins are of devices whose turn has not come.
     auto installed_version = [&]() { return device.record.installed_version(a.artifact.name); };
-    auto window_open = [&]() {
-      if (!r.plan.constraints.respect_windows) return true;
-      if (auto open = windows_.open_if_known(device.site, now)) return *open;
-      if (!ensure_site(device.site).ok()) return false;
-      return windows_.is_open(device.site, now);
+    auto window_open = [&]() { return window_allows_offer(r, device.site, now); };
+    // The windows the offer carries; nullopt (no offer now) when none opens soon enough.
+    auto windows = [&]() -> std::optional<std::vector<TimeRange>> {
+      auto w = offer_windows(r, device, now);
+      if (!w || w->empty()) return w;
+      const DeliveryConstraints& c = r.plan.constraints;
+      const Timestamp first = w->front().from;
+      if (c.download_in_window ? first > now : first - now > c.download_ahead) return std::nullopt;
+      return w;
     };
-    auto forward_offer = [&]() {
-      return UpdateOffer{
-          r.id, a.artifact.name, a.artifact.version, a.artifact.size_bytes, a.artifact.sha256,
-          false};
+    auto forward_offer = [&](std::vector<TimeRange> w) {
+      return UpdateOffer{r.id,
+                         a.artifact.name,
+                         a.artifact.version,
+                         a.artifact.size_bytes,
+                         a.artifact.sha256,
+                         false,
+                         std::move(w)};
     };
     auto revert_offer = [&](const Deployment& dep) -> std::optional<UpdateOffer> {
       auto prev = artifact(a.artifact.name, dep.from_version);
       if (!prev.ok() || !prev->has_value()) return std::nullopt;
+      auto w = windows();
+      if (!w) return std::nullopt;
       const Artifact& p = **prev;
-      return UpdateOffer{r.id, p.name, p.version, p.size_bytes, p.sha256, true};
+      return UpdateOffer{r.id, p.name, p.version, p.size_bytes, p.sha256, true, std::move(*w)};
     };
     // Most check-ins change nothing: the transaction is set up only when one does.
     std::optional<Txn> staging;
@@ -753,7 +809,10 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
           if (pace.first_stage_in_flight - std::min(pace.first_stage_in_flight, pace.stalled) >=
               std::max(r.plan.gate.min_sample, pace.first_stage_finished))
             continue;
+          if (r.plan.constraints.respect_windows && !windows_.is_open(device.site, now)) continue;
         }
+        auto w = windows();
+        if (!w) continue;
         if (!a.limiter.try_take(now)) continue;
         Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
@@ -761,7 +820,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         staged.offered_at = now;
         DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, {}));
         DROVER_TRY(commit(a, txn()));
-        return std::optional<UpdateOffer>(forward_offer());
+        return std::optional<UpdateOffer>(forward_offer(std::move(*w)));
       }
       case DeploymentState::kOffered:
       case DeploymentState::kDownloading:
@@ -781,7 +840,9 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
           if (v.ok() && !(*v < a.target)) continue;  // runs something newer: never downgrade
         }
         if (!window_open()) continue;
-        return std::optional<UpdateOffer>(forward_offer());
+        auto w = windows();
+        if (!w) continue;
+        return std::optional<UpdateOffer>(forward_offer(std::move(*w)));
       }
       case DeploymentState::kRevertPending: {
         if (r.state == RolloutState::kPaused || !window_open()) continue;
@@ -818,11 +879,69 @@ void RolloutEngine::warm(std::span<const DeviceCursor* const> cursors) {
   }
 }
 
+Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
+                                           std::string_view rollout_id) {
+  std::lock_guard lock(mu_);
+  HoldAnswer out;
+  out.rollout_id = std::string(rollout_id);
+  Active* a = find(rollout_id);
+  uint32_t i = UINT32_MAX;
+  if (a != nullptr) {
+    by_device_.find(device.id_hash, [&](uint64_t ref) {
+      if ((ref >> 32) != a->index || a->deps[ref & 0xffffffffu].device_id != device.id)
+        return false;
+      i = static_cast<uint32_t>(ref & 0xffffffffu);
+      return true;
+    });
+  }
+  if (i == UINT32_MAX) {
+    out.reason = "no active rollout " + out.rollout_id + " includes this device";
+    return out;
+  }
+  const Rollout& r = a->rollout;
+  const DeploymentState state = a->deps[i].state;
+  const bool forward = state == DeploymentState::kOffered || state == DeploymentState::kDownloading;
+  if (!forward && state != DeploymentState::kReverting) {
+    out.reason = std::string("its deployment is ") + to_string(state);
+    return out;
+  }
+  const bool going = r.state == RolloutState::kRunning || r.state == RolloutState::kWatching ||
+                     (!forward && r.state == RolloutState::kRollingBack);
+  const bool halted = a->strata[a->hot[i].stratum].halted;
+  if (r.state == RolloutState::kPaused) {
+    out.action = HoldAnswer::Action::kWait;
+    out.reason = r.id + " is paused";
+    return out;
+  }
+  if (forward && (!going || halted)) {
+    // Not installed yet: the stop takes effect on this device too.
+    out.reason = r.id + (halted ? ": its group was halted" : std::string(" is ") + to_string(r.state));
+    Txn txn;
+    DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kWithdraw,
+                           "withdrawn before the install: " + out.reason));
+    DROVER_TRY(commit(*a, txn));
+    return out;
+  }
+  const Timestamp now = clock_.now();
+  a->heard[i] = static_cast<uint32_t>(std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(now - a->heard_epoch).count()));
+  auto w = offer_windows(r, device, now);
+  if (!w) {
+    out.action = HoldAnswer::Action::kWait;
+    out.reason = "no maintenance window within a week";
+    return out;
+  }
+  out.action = HoldAnswer::Action::kApply;
+  out.windows = std::move(*w);
+  return out;
+}
+
 Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_view rollout_id,
                                               std::string_view version, DeploymentEvent event,
                                               std::string_view message) {
   if (event == DeploymentEvent::kOffer || event == DeploymentEvent::kCancel ||
-      event == DeploymentEvent::kSkip || event == DeploymentEvent::kRevert) {
+      event == DeploymentEvent::kSkip || event == DeploymentEvent::kRevert ||
+      event == DeploymentEvent::kWithdraw) {
     return invalid_argument(std::string("'") + to_string(event) + "' is not a device report");
   }
   std::lock_guard lock(mu_);
@@ -909,8 +1028,9 @@ void RolloutEngine::tick_rollout(Active& a) {
     for (auto& n : a.nodes) n.stalled = 0;
     for (uint32_t i = 0; i < a.deps.size(); ++i) {
       const Active::Hot h = a.hot[i];
+      const Timestamp heard = a.heard[i] == 0 ? Timestamp{} : a.heard_epoch + seconds(a.heard[i]);
       if (h.stage == 0 && is_in_flight(h.state) && !is_revert(h.state) &&
-          a.deps[i].updated_at + kStalled <= now) {
+          std::max(a.deps[i].updated_at, heard) + kStalled <= now) {
         ++a.nodes[a.strata[h.stratum].pace].stalled;
       }
     }

@@ -48,7 +48,29 @@ struct UpdateOffer {
   uint64_t size_bytes = 0;
   std::string sha256;
   bool revert = false;  // a fleet rollback sending the previous version back
+  // When the device may interrupt itself (install, reboot, commit) for this offer: its
+  // maintenance windows narrowed by its quiet hours, in UTC, from now to at most a week
+  // ahead (at most kMaxOfferWindows of them). Empty: any time.
+  std::vector<TimeRange> windows;
 };
+inline constexpr size_t kMaxOfferWindows = 16;
+inline constexpr Duration kOfferHorizon = hours(24 * 7);
+
+// What a device that holds a verified image until its window (UpdateState::kReady) is told
+// when it checks in.
+struct HoldAnswer {
+  enum class Action : uint8_t {
+    kApply,  // go ahead inside `windows` (empty: any time)
+    kWait,   // keep the image but do not install it yet (the rollout is paused, or no
+             // window opens within a week); ask again at the next check-in
+    kDrop,   // the update is off (the group halted, the rollout stopped): delete the image
+  };
+  std::string rollout_id;
+  Action action = Action::kDrop;
+  std::vector<TimeRange> windows;
+  std::string reason;  // kWait, kDrop: why, for the device's log
+};
+const char* to_string(HoldAnswer::Action a);
 
 // Where a device's deployments sit in the engine's tables, remembered by the caller between
 // check-ins (the registry keeps one per device) so that a check-in skips the lookup by id.
@@ -181,6 +203,12 @@ class RolloutEngine {
   // effect on behaviour.
   void warm(std::span<const DeviceCursor* const> cursors);
 
+  // A device holding a verified image of `rollout_id` until its window checks in: it is
+  // told to apply it (with its windows brought up to date), to wait, or to drop it. A
+  // device told to drop an image it never installed has its deployment withdrawn
+  // (cancelled, recorded before the answer): it counts as never offered, not as a failure.
+  Result<HoldAnswer> hold_for(const CheckInDevice& device, std::string_view rollout_id);
+
   // Judges gates, settles, soaks and promotes stages and completes rollouts, at clock.now().
   // Runs by itself every tick_interval; public for tests and operators.
   void tick();
@@ -250,6 +278,14 @@ class RolloutEngine {
   bool revert_possible(Active& a, const Deployment& d);
   Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version);
   Status ensure_site(std::string_view site);
+  // Whether rollout `r` may offer `device` its update now, as far as windows go: with
+  // respect_windows, its site's window is open (download_in_window) or opens within
+  // download_ahead. Cheap: cached per site.
+  bool window_allows_offer(const Rollout& r, std::string_view site, Timestamp now);
+  // The windows an offer of `r` to `device` carries (UpdateOffer::windows); std::nullopt
+  // when the device has a constraint but no window within a week.
+  std::optional<std::vector<TimeRange>> offer_windows(const Rollout& r, const CheckInDevice& device,
+                                                      Timestamp now);
   void emit(EngineEvent::Kind kind, const Active& a, std::string text);
   void schedule_tick();
 

@@ -80,6 +80,11 @@ struct RolloutEngine::Active {
 
   std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
   std::vector<Hot, HugePageAllocator<Hot>> hot;                 // parallel to deps
+  // Parallel to deps: when a device holding the image for its window last checked in, in
+  // seconds after `heard_epoch` (0: never). Not persisted: it only keeps a holder that
+  // still answers from counting as stalled in the canary's pacing.
+  std::vector<uint32_t> heard;
+  Timestamp heard_epoch{};
   std::vector<Stratum> strata;
   std::vector<uint32_t> halted_strata;    // indexes into strata
   std::vector<StateCounts> stage_totals;  // per stage, over every stratum

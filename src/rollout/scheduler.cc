@@ -8,6 +8,7 @@ namespace drover {
 void WindowCache::put(const Site& site) {
   Entry e;
   e.name = site.name;
+  e.time_zone = site.time_zone;
   e.schedule = std::make_unique<WindowSchedule>(site);
   if (Entry* existing = slot(site.name)) {
     *existing = std::move(e);
@@ -58,6 +59,19 @@ Timestamp WindowCache::open_until(std::string_view site, Timestamp t) {
   if (e == nullptr || e->schedule->always_open()) return Timestamp::max();
   if (!refresh(*e, t)) return t;
   return e->valid_until;
+}
+
+std::vector<TimeRange> WindowCache::open_between(std::string_view site, Timestamp from,
+                                                 Timestamp until) {
+  const Entry* e = slot(site);
+  if (e == nullptr) return from < until ? std::vector<TimeRange>{{from, until}} : std::vector<TimeRange>{};
+  return e->schedule->open_between(from, until);
+}
+
+const std::string& WindowCache::time_zone(std::string_view site) const {
+  static const std::string kUtc = "UTC";
+  const Entry* e = slot(site);
+  return e == nullptr ? kUtc : e->time_zone;
 }
 
 RateLimiter::RateLimiter(const DeliveryConstraints& c, Timestamp start)

@@ -32,10 +32,16 @@ class WindowCache {
   // The instant at which `site`, open at t, closes (following back-to-back windows); t when
   // it is closed at t; max() for an unknown or always-open site.
   Timestamp open_until(std::string_view site, Timestamp t);
+  // The site's open stretches in [from, until) (WindowSchedule::open_between); the whole of
+  // it for an unknown site.
+  std::vector<TimeRange> open_between(std::string_view site, Timestamp from, Timestamp until);
+  // The site's IANA time zone; "UTC" for an unknown site.
+  const std::string& time_zone(std::string_view site) const;
 
  private:
   struct Entry {
     std::string name;
+    std::string time_zone;
     std::unique_ptr<WindowSchedule> schedule;
     Timestamp valid_from{Timestamp::max()};  // [valid_from, valid_until) has state `open`
     Timestamp valid_until{};

@@ -102,11 +102,11 @@ class NetworkFleet::SimLink final : public agent::ServerLink {
     return inner_->connect(installed);
   }
 
-  Result<agent::CheckInAnswer> check_in(const agent::Inventory& installed,
-                                        std::string_view state) override {
+  Result<agent::CheckInAnswer> check_in(const agent::Inventory& installed, std::string_view state,
+                                        std::string_view holding) override {
     if (!up()) return link_down();
     ++fleet_.checkins_;
-    auto answer = inner_->check_in(installed, state);
+    auto answer = inner_->check_in(installed, state, holding);
     // The device polls as its link class does in the twin, whatever the server suggests.
     if (answer.ok()) answer->next_checkin = fleet_.world_.next_poll(dev_);
     return answer;
@@ -268,6 +268,8 @@ Status NetworkFleet::start_agent(Node& n, uint32_t dev) {
   // The new image commits once it reaches the server; a device whose link is up only in
   // windows waits for the next one rather than rolling back.
   if (n.identity.intermittent) ao.commit_timeout = hours(25);
+  // A window must leave room for the install and the reboot (and a minute to commit).
+  ao.apply_time = world_.install_time() + world_.reboot_time() + minutes(1);
   n.agent = std::make_unique<agent::Agent>(ao, *n.link, *n.module, agent::system_commands(), clock_,
                                            mix64(o_.seed ^ (dev + 1)), files);
   return n.agent->start(o_.installed);
@@ -299,6 +301,7 @@ Result<AgentStep> NetworkFleet::step(uint32_t dev) {
   }
   out.committed =
       before == UpdateStep::kCommitting && r.step == UpdateStep::kIdle && r.report == "succeeded";
+  out.rebooted = n.rebooted || out.trial_failed;
   if (n.rebooted) {
     // The machine restarts: this agent is gone; a new one comes up after the boot.
     out.busy += world_.reboot_time();

@@ -102,6 +102,7 @@ struct AgentStep {
   bool report_pending = false;                        // an outcome not yet delivered to the server
   bool trial_failed = false;  // the trial boot of the new image failed just now
   bool committed = false;     // it committed `version` just now
+  bool rebooted = false;      // the machine restarted (into the trial slot or back)
   std::string rollout_id, version;
   bool revert = false;
 };

@@ -45,6 +45,16 @@ struct UnreachedDevice {
   std::string reason;
 };
 
+// The steps that interrupt a device, judged by the twin against each device's own site
+// window and quiet hours (not the windows the server sent): how many happened outside.
+struct WindowReport {
+  uint32_t installs_outside = 0;
+  uint32_t reboots_outside = 0;  // into the new image, or back after a failed trial boot
+  uint32_t commits_outside = 0;
+  uint32_t held = 0;  // devices that held a verified image until a later window
+  uint32_t total_outside() const { return installs_outside + reboots_outside + commits_outside; }
+};
+
 struct Report {
   std::string scenario;
   uint64_t seed = 0;
@@ -60,6 +70,8 @@ struct Report {
   uint32_t devices_unreachable = 0;  // in a stratum that went on, but never reached an outcome
   uint32_t devices_bricked = 0;      // not running a committed image at the end
   uint32_t devices_cancelled = 0;    // never offered: their stratum halted first
+  uint32_t devices_withdrawn = 0;    // held the image, dropped it when the update was called off
+  WindowReport windows;
   std::string rollout_state;
   RolloutOutcome outcome;  // the engine's own account, as the operator API shows it
   std::vector<HaltedStratumReport> halted_strata;

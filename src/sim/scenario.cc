@@ -58,7 +58,7 @@ Scenario read_scenario(const JsonReader& r) {
   r.allow_only({"name", "description", "seed", "start", "horizon", "drain", "rollout_start_after",
                 "devices", "device_types", "site_groups", "connectivity", "checkin_jitter",
                 "install_time", "reboot_time", "installed", "artifacts", "rollout", "defects",
-                "engine_tick"});
+                "engine_tick", "quiet_hours"});
   Scenario s;
   s.name = r.str("name");
   check_name(r, "name", s.name);
@@ -199,6 +199,19 @@ Scenario read_scenario(const JsonReader& r) {
     }
     s.defects.push_back(spec);
   }
+  double quiet_share = 0;
+  for (const auto& q : r.array("quiet_hours")) {
+    q.allow_only({"share", "windows"});
+    QuietHoursSpec spec;
+    spec.share = q.number_or("share", 0);
+    if (!(spec.share > 0 && spec.share <= 1)) q.fail("share", "must be within (0, 1]");
+    quiet_share += spec.share;
+    for (const auto& w : q.array("windows")) spec.windows.push_back(read_window(w));
+    if (spec.windows.empty() || spec.windows.size() > kMaxQuietHours)
+      q.fail("windows", "needs 1 to " + std::to_string(kMaxQuietHours) + " windows");
+    s.quiet_hours.push_back(std::move(spec));
+  }
+  if (quiet_share > 1 + 1e-9) r.fail("quiet_hours", "the shares add up to more than 1");
   return s;
 }
 

@@ -68,6 +68,13 @@ struct DefectSpec {
   Duration after{0};  // kFailsAfter
 };
 
+// Devices with their own quiet hours (a vehicle's owner, a shift not to be interrupted):
+// this share of the fleet, drawn at random, carries `windows` (site local time).
+struct QuietHoursSpec {
+  double share = 0;
+  std::vector<MaintenanceWindow> windows;
+};
+
 struct Scenario {
   std::string name;
   uint64_t seed = 1;
@@ -87,6 +94,7 @@ struct Scenario {
   std::vector<Artifact> artifacts;
   RolloutPlan rollout;
   std::vector<DefectSpec> defects;
+  std::vector<QuietHoursSpec> quiet_hours;  // shares sum to at most 1
 };
 
 // Parses and validates a scenario document. kInvalidArgument names the field at fault.

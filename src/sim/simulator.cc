@@ -30,15 +30,23 @@
 namespace drover::sim {
 namespace {
 
-enum class Phase : uint8_t { kIdle, kDownloading, kInstalling, kRebooting, kRollingBack };
+enum class Phase : uint8_t {
+  kIdle,
+  kDownloading,
+  kHolding,  // holds the verified image until a window opens that the install fits in
+  kInstalling,
+  kRebooting,
+  kRollingBack,
+};
 
 enum class EventKind : uint8_t {
   kCheckIn,    // poll the server (or wait for the link to come up)
   kPhaseDone,  // the current download / install / reboot step is over (or resumes)
   kUnhealthy,  // a fails_after defect shows itself
+  kApply,      // a holding device's window opens: the install starts
 };
 
-// 48 bytes, so a million devices' state stays small enough to walk through quickly; the
+// 56 bytes, so a million devices' state stays small enough to walk through quickly; the
 // id is derived from the index and the inventory is shared with every device that runs the
 // same versions.
 struct SimDevice {
@@ -50,11 +58,15 @@ struct SimDevice {
   int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
   bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
   bool installed_new = false;    // booted into the rollout's version at least once
+  uint8_t quiet = 0;             // 1 + index into Scenario::quiet_hours; 0: none
+  bool windowed = false;         // the offer being worked on came with windows
+  bool waiting = false;          // holding: the server said not to install yet
   int32_t offer = -1;            // the offer being worked on (index into offers_)
   int32_t report_offer = -1;     // the offer an undelivered report is about
   int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
   uint64_t bytes_left = 0;
   int64_t committed_at_ms = -1;  // when it committed the rollout's version
+  int64_t apply_at_ms = -1;      // holding: when its install starts (ms since the epoch)
 };
 
 // A device id ("dev-" and the index from 1, zero-padded) without an allocation.
@@ -132,11 +144,19 @@ class Simulator final : public DeviceWorld {
   void check_in(uint32_t dev);
   void next_check_in(uint32_t dev);
   void start_offer(uint32_t dev, const UpdateOffer& offer);
+  // Holding a verified image: asks the server whether and when to install it.
+  void hold_check_in(uint32_t dev);
+  void begin_install(uint32_t dev);
+  // Whether `t` is inside the device's site window and outside its quiet hours: the twin's
+  // own judgement, independent of the windows the server sent.
+  bool in_window(uint32_t dev, Timestamp t);
   void continue_download(uint32_t dev);
   void phase_done(uint32_t dev);
   void deliver(uint32_t dev, DeploymentEvent event, int32_t offer);
   bool flush_report(uint32_t dev);
   Timestamp next_online(uint32_t dev, Timestamp t);
+  // When the device's link is next up at or after t (no jitter); t for an always-on link.
+  Timestamp link_open_at_or_after(uint32_t dev, Timestamp t);
   bool defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind, Duration* after = nullptr);
   Duration jittered(Duration d);
   void on_engine_event(const EngineEvent& e);
@@ -171,6 +191,8 @@ class Simulator final : public DeviceWorld {
   std::vector<UpdateOffer> offers_;
   std::map<std::string, int32_t> offer_index_;
   WindowCache links_;  // online windows of intermittent links, per (site, class)
+  WindowCache maintenance_;  // each site's maintenance windows
+  WindowCache quiet_;        // quiet hours, per (site, Scenario::quiet_hours entry)
   std::vector<std::string> link_keys_;
   EventQueue queue_;
   uint64_t seq_ = 0;
@@ -196,6 +218,8 @@ class Simulator final : public DeviceWorld {
   uint32_t self_rollbacks_ = 0;
   uint32_t reverts_ = 0;
   uint32_t agent_failures_ = 0;
+  uint32_t withdrawn_ = 0;  // held images the server called off
+  WindowReport windows_report_;
   static constexpr uint32_t kDeviceLines = 3;
   // The least an artifact carries over the wire in a network run: a cut download keeps
   // the share of it that arrived, so the payload must not be too coarse.
@@ -236,6 +260,17 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
     d.site = sites_[site].name;
     d.connectivity = sc_.connectivity[conn].name;
     d.installed = sc_.installed;
+    uint8_t quiet = 0;
+    if (!sc_.quiet_hours.empty()) {
+      double u = rng_.uniform();
+      for (size_t k = 0; k < sc_.quiet_hours.size() && quiet == 0; ++k) {
+        u -= sc_.quiet_hours[k].share;
+        if (u < 0) {
+          quiet = static_cast<uint8_t>(k + 1);
+          d.quiet_hours = sc_.quiet_hours[k].windows;
+        }
+      }
+    }
     auto [it, fresh] = rev_ids.emplace(rev.name, static_cast<uint16_t>(revisions_.size()));
     if (fresh) revisions_.push_back(rev.name);
     SimDevice& s = devices_[i];
@@ -243,7 +278,13 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
     s.site = site;
     s.connectivity = conn;
     s.hardware_revision = it->second;
+    s.quiet = quiet;
     out.push_back(std::move(d));
+  }
+  for (const Site& site : sites_) {
+    maintenance_.put(site);
+    for (size_t k = 0; k < sc_.quiet_hours.size(); ++k)
+      quiet_.put(Site{site.name + "#" + std::to_string(k), site.time_zone, sc_.quiet_hours[k].windows});
   }
   // Intermittent links are online in windows of the site's local time.
   link_keys_.resize(sites_.size() * sc_.connectivity.size());
@@ -415,6 +456,12 @@ Timestamp Simulator::next_online(uint32_t dev, Timestamp t) {
          Duration(static_cast<int64_t>(rng_.uniform() * 60'000 * (1 + 4 * sc_.checkin_jitter)));
 }
 
+Timestamp Simulator::link_open_at_or_after(uint32_t dev, Timestamp t) {
+  const SimDevice& d = devices_[dev];
+  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return t;
+  return links_.next_open(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+}
+
 Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
   const SimDevice& d = devices_[dev];
   if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return Timestamp::max();
@@ -450,6 +497,12 @@ void Simulator::handle(const Event& e) {
     case EventKind::kPhaseDone:
       phase_done(e.device);
       return;
+    case EventKind::kApply: {
+      // Only the latest plan counts: a later answer may have moved or cancelled this one.
+      const SimDevice& d = devices_[e.device];
+      if (d.phase == Phase::kHolding && !d.waiting && d.apply_at_ms == e.at_ms) begin_install(e.device);
+      return;
+    }
     case EventKind::kUnhealthy: {
       // Only if it still runs the version that carries the defect.
       const SimDevice& d = devices_[e.device];
@@ -507,6 +560,10 @@ void Simulator::deliver(uint32_t dev, DeploymentEvent event, int32_t offer) {
 
 void Simulator::check_in(uint32_t dev) {
   SimDevice& d = devices_[dev];
+  if (d.phase == Phase::kHolding) {
+    hold_check_in(dev);
+    return;
+  }
   if (d.phase != Phase::kIdle) return;
   if (!online(dev, clock_.now())) {
     const Timestamp at = next_online(dev, clock_.now());
@@ -516,7 +573,7 @@ void Simulator::check_in(uint32_t dev) {
   flush_report(dev);
   ++checkins_;
   const DeviceName name = name_of(dev);
-  auto r = service_->check_in({name.view(), inventories_[d.inventory], UpdateState::kIdle});
+  auto r = service_->check_in({name.view(), inventories_[d.inventory], UpdateState::kIdle, {}});
   if (r.ok() && r->offer) {
     start_offer(dev, *r->offer);
     return;
@@ -532,9 +589,93 @@ void Simulator::start_offer(uint32_t dev, const UpdateOffer& offer) {
   SimDevice& d = devices_[dev];
   d.offer = it->second;
   d.phase = Phase::kDownloading;
+  d.windowed = !offer.windows.empty();
+  d.waiting = false;
+  d.apply_at_ms = -1;
   d.bytes_left = offer.size_bytes;
   deliver(dev, DeploymentEvent::kDownloading, d.offer);
   continue_download(dev);
+}
+
+bool Simulator::in_window(uint32_t dev, Timestamp t) {
+  const SimDevice& d = devices_[dev];
+  const std::string& site = sites_[d.site].name;
+  if (!maintenance_.is_open(site, t)) return false;
+  return d.quiet == 0 || !quiet_.is_open(site + "#" + std::to_string(d.quiet - 1), t);
+}
+
+void Simulator::begin_install(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  const Timestamp now = clock_.now();
+  d.phase = Phase::kInstalling;
+  d.apply_at_ms = -1;
+  if (!in_window(dev, now)) ++windows_report_.installs_outside;
+  deliver(dev, DeploymentEvent::kInstalling, d.offer);
+  schedule(dev, now + sc_.install_time, EventKind::kPhaseDone);
+}
+
+void Simulator::hold_check_in(uint32_t dev) {
+  SimDevice& d = devices_[dev];
+  const Timestamp now = clock_.now();
+  if (!online(dev, now)) {
+    schedule(dev, next_online(dev, now), EventKind::kCheckIn);
+    return;
+  }
+  flush_report(dev);
+  ++checkins_;
+  const DeviceName name = name_of(dev);
+  const UpdateOffer& offer = offers_[d.offer];
+  auto r = service_->check_in(
+      {name.view(), inventories_[d.inventory], UpdateState::kReady, offer.rollout_id});
+  if (!r.ok() || !r->hold) {
+    if (!r.ok()) say("check-in of " + name.str() + " failed: " + r.error().to_string());
+    next_check_in(dev);
+    return;
+  }
+  const HoldAnswer& h = *r->hold;
+  switch (h.action) {
+    case HoldAnswer::Action::kDrop:
+      d.phase = Phase::kIdle;
+      d.apply_at_ms = -1;
+      tell_device(dev, "dropped its image of " + offer.version + " before installing it: " + h.reason,
+                  withdrawn_);
+      next_check_in(dev);
+      return;
+    case HoldAnswer::Action::kWait:
+      d.waiting = true;
+      d.apply_at_ms = -1;
+      break;
+    case HoldAnswer::Action::kApply: {
+      d.waiting = false;
+      // The first window that still has room for the install and the reboot.
+      const Duration span = sc_.install_time + sc_.reboot_time;
+      Timestamp at = h.windows.empty() ? now : Timestamp::max();
+      for (const TimeRange& w : h.windows) {
+        const Timestamp start = std::max(now, w.from);
+        if (w.until - start < span) continue;
+        // The commit needs the server: a device that knows its link will be down from the
+        // end of the reboot until the window closes waits for a window where it is not.
+        if (link_open_at_or_after(dev, start + span) >= w.until) continue;
+        at = start;
+        break;
+      }
+      if (at == now) {
+        begin_install(dev);
+        return;
+      }
+      if (at == Timestamp::max()) {
+        d.apply_at_ms = -1;  // none in sight: ask again at the next poll
+        break;
+      }
+      if (d.apply_at_ms < 0) ++windows_report_.held;
+      if (at.time_since_epoch().count() != d.apply_at_ms) {
+        d.apply_at_ms = at.time_since_epoch().count();
+        schedule(dev, at, EventKind::kApply);
+      }
+      break;
+    }
+  }
+  next_check_in(dev);
 }
 
 void Simulator::continue_download(uint32_t dev) {
@@ -598,9 +739,13 @@ void Simulator::phase_done(uint32_t dev) {
         continue_download(dev);
         return;
       }
-      d.phase = Phase::kInstalling;
-      deliver(dev, DeploymentEvent::kInstalling, d.offer);
-      schedule(dev, now + sc_.install_time, EventKind::kPhaseDone);
+      if (d.windowed) {
+        // Verified: it waits for its window (and asks the server whether the update stands).
+        d.phase = Phase::kHolding;
+        hold_check_in(dev);
+        return;
+      }
+      begin_install(dev);
       return;
     case Phase::kInstalling:
       if (defect(dev, offer, DefectKind::kInstallFails)) {
@@ -611,6 +756,7 @@ void Simulator::phase_done(uint32_t dev) {
       }
       d.phase = Phase::kRebooting;
       if (!offer.revert) d.installed_new = true;
+      if (!in_window(dev, now)) ++windows_report_.reboots_outside;
       deliver(dev, DeploymentEvent::kRebooting, d.offer);
       schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
       return;
@@ -618,6 +764,7 @@ void Simulator::phase_done(uint32_t dev) {
       if (defect(dev, offer, DefectKind::kBootFails)) {
         // The trial boot fails: the bootloader falls back to the previous slot.
         d.phase = Phase::kRollingBack;
+        if (!in_window(dev, now)) ++windows_report_.reboots_outside;
         schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
         return;
       }
@@ -637,6 +784,7 @@ void Simulator::phase_done(uint32_t dev) {
       }
       d.inventory = intern(std::move(now_running));
       d.phase = Phase::kIdle;
+      if (!in_window(dev, now)) ++windows_report_.commits_outside;
       if (!offer.revert && offer.rollout_id == rollout_id_) {
         d.committed_at_ms = (now - rollout_started_).count();
       } else {
@@ -661,6 +809,7 @@ void Simulator::phase_done(uint32_t dev) {
       next_check_in(dev);
       return;
     case Phase::kIdle:
+    case Phase::kHolding:  // its install starts with a kApply event
       return;
   }
 }
@@ -749,15 +898,27 @@ void Simulator::step_agent(uint32_t dev) {
     tell_device(dev, "its agent cannot start: " + s.error().to_string(), agent_failures_);
     return;  // the device falls silent
   }
+  const Phase before = d.phase;
+  const Timestamp now = clock_.now();
   switch (s->step) {
     case agent::UpdateStep::kIdle:
+      if (before == Phase::kHolding) {
+        tell_device(dev, "dropped its image of " + s->version + " before installing it",
+                    withdrawn_);
+      }
       d.phase = Phase::kIdle;
       break;
     case agent::UpdateStep::kDownloading:
     case agent::UpdateStep::kVerifying:
       d.phase = Phase::kDownloading;
       break;
+    case agent::UpdateStep::kReady:
+      if (before != Phase::kHolding && s->wait > Duration(0)) ++windows_report_.held;
+      d.phase = Phase::kHolding;
+      break;
     case agent::UpdateStep::kInstalling:
+      // The agent moved in (the install itself runs in its next step, right away).
+      if (before != Phase::kInstalling && !in_window(dev, now)) ++windows_report_.installs_outside;
       d.phase = Phase::kInstalling;
       break;
     case agent::UpdateStep::kRebooting:
@@ -771,6 +932,8 @@ void Simulator::step_agent(uint32_t dev) {
   }
   d.pending_report = s->report_pending ? 0 : -1;
   const Timestamp done = clock_.now() + s->busy;
+  if (s->rebooted && !in_window(dev, now)) ++windows_report_.reboots_outside;
+  if (s->committed && !in_window(dev, done)) ++windows_report_.commits_outside;
   if (s->trial_failed) {
     tell_device(dev, "trial boot of " + s->version + " failed; back on the previous slot",
                 self_rollbacks_);
@@ -1024,6 +1187,7 @@ Report Simulator::finish(double wall_seconds) {
   r.checkins = net_ ? net_->checkins() : checkins_;
   r.status_reports = net_ ? net_->reports() : reports_;
   r.wall_seconds = wall_seconds;
+  r.windows = windows_report_;
   r.checkins_per_wall_second =
       wall_seconds > 0 ? static_cast<double>(r.checkins) / wall_seconds : 0;
   for (const auto& d : devices_) {
@@ -1050,6 +1214,7 @@ Report Simulator::finish(double wall_seconds) {
   r.devices_reverted = p->outcome.reverted;
   r.devices_unhealthy_reverted = p->outcome.unhealthy_reverted;
   r.devices_cancelled = t[S::kCancelled];
+  r.devices_withdrawn = withdrawn_;
   uint32_t live = 0;
   for (const auto& s : p->strata) {
     if (s.halted) continue;

@@ -248,5 +248,86 @@ TEST(AgentE2e, ACrashAfterAnyStepEndsOnACommittedImageTheServerAgreesWith) {
   }
 }
 
+// The device may not be interrupted from 12:00 to 20:00 UTC (quiet hours; it has no site):
+// it downloads and verifies the image at once, at 12:00, and holds it until 20:00.
+void quiet_until_eight(World& w) {
+  auto changed = w.f.service->update("ctl-1", [](drover::Device& d) {
+    d.quiet_hours = {MaintenanceWindow{0x7f, 12 * 60, 8 * 60}};
+    return ok_status();
+  });
+  ASSERT_TRUE(changed.ok()) << changed.error().to_string();
+}
+
+// Runs the agent until it holds the verified image (or gives up after 50 steps).
+void run_until_ready(World& w) {
+  for (int step = 0; step < 50 && w.device->agent().record().step != UpdateStep::kReady; ++step)
+    w.f.clock.advance(std::max(w.device->agent().run_once(), Duration(1)));
+  ASSERT_EQ(w.device->agent().record().step, UpdateStep::kReady) << w.device->agent().last_error();
+}
+
+TEST(AgentE2e, TheVerifiedImageWaitsForTheWindowAcrossARestartAndOnlyThenIsInstalled) {
+  World w;
+  w.device->agent().run_once();  // enrolls
+  quiet_until_eight(w);
+  w.enroll_and_start();
+  run_until_ready(w);
+  const Timestamp eight = drover::testing::at("2026-06-01T20:00:00Z");
+  EXPECT_LT(w.f.clock.now(), eight);
+  EXPECT_FALSE(w.device->agent().record().windows.empty());
+  EXPECT_EQ(w.device->agent().record().windows.front().from, eight);
+  EXPECT_TRUE(fs::exists(w.dir + "/device/data/download.part"));
+  EXPECT_FALSE(fs::exists(w.dir + "/device/slot-b")) << "nothing installed before the window";
+  // A power cut while holding: the agent comes back holding, with its windows.
+  w.device->restart();
+  EXPECT_EQ(w.device->agent().record().step, UpdateStep::kReady);
+  EXPECT_EQ(w.device->agent().record().windows.front().from, eight);
+  // From here every step that interrupts the device happens inside the window.
+  for (int step = 0; step < 300; ++step) {
+    const Duration wait = w.device->agent().run_once();
+    const UpdateStep now = w.device->agent().record().step;
+    if (now == UpdateStep::kInstalling || now == UpdateStep::kRebooting ||
+        now == UpdateStep::kCommitting) {
+      EXPECT_GE(w.f.clock.now(), eight) << to_string(now) << " before the window";
+      EXPECT_LT(w.f.clock.now(), eight + hours(16)) << to_string(now) << " after the window";
+    }
+    if (now == UpdateStep::kIdle && w.device->agent().record().report.empty() &&
+        w.state() == DeploymentState::kSucceeded)
+      break;
+    w.f.clock.advance(std::max(wait, Duration(1)));
+  }
+  EXPECT_EQ(w.state(), DeploymentState::kSucceeded);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "3.0.0");
+  EXPECT_GE(w.f.clock.now(), eight);
+}
+
+// The rollout is paused while the device holds the image: it keeps holding and does not
+// install, even inside its window. Aborted: the device drops the image without installing
+// it, and the server records the deployment as withdrawn (cancelled), not failed.
+TEST(AgentE2e, APauseHoldsTheImageAndAnAbortDropsItUninstalled) {
+  World w;
+  w.device->agent().run_once();
+  quiet_until_eight(w);
+  w.enroll_and_start();
+  run_until_ready(w);
+  ASSERT_TRUE(w.f.engine->pause(w.rollout).ok());
+  w.f.clock.advance_to(drover::testing::at("2026-06-01T20:30:00Z"));
+  for (int step = 0; step < 5; ++step) {
+    w.f.clock.advance(std::max(w.device->agent().run_once(), Duration(1)));
+    EXPECT_EQ(w.device->agent().record().step, UpdateStep::kReady);
+  }
+  EXPECT_TRUE(w.device->agent().record().waiting);
+  EXPECT_FALSE(fs::exists(w.dir + "/device/slot-b"));
+  ASSERT_TRUE(w.f.engine->abort(w.rollout).ok());
+  w.f.clock.advance(std::max(w.device->agent().run_once(), Duration(1)));
+  EXPECT_EQ(w.device->agent().record().step, UpdateStep::kIdle);
+  EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part")) << "the held image is deleted";
+  EXPECT_FALSE(fs::exists(w.dir + "/device/slot-b"));
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  auto d = w.f.store().get_deployment(w.rollout, "ctl-1");
+  ASSERT_TRUE(d.ok() && d->has_value());
+  EXPECT_EQ((*d)->state, DeploymentState::kCancelled);
+  EXPECT_NE((*d)->error.find("withdrawn before the install"), std::string::npos) << (*d)->error;
+}
+
 }  // namespace
 }  // namespace drover::agent

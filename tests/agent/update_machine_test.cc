@@ -12,7 +12,8 @@ using E = UpdateEvent;
 
 TEST(UpdateMachine, TheHappyPathEndsIdleAfterCommitting) {
   S s = S::kIdle;
-  for (E e : {E::kOffer, E::kDownloaded, E::kVerified, E::kInstalled, E::kBootedNew}) {
+  for (E e : {E::kOffer, E::kDownloaded, E::kVerified, E::kWindowOpen, E::kInstalled,
+              E::kBootedNew}) {
     auto next = next_step(s, e);
     ASSERT_TRUE(next.ok()) << to_string(s) << " " << to_string(e);
     s = *next;
@@ -24,6 +25,8 @@ TEST(UpdateMachine, TheHappyPathEndsIdleAfterCommitting) {
 TEST(UpdateMachine, FailuresBeforeTheSlotIsTouchedEndTheAttemptAfterItRollBack) {
   EXPECT_EQ(*next_step(S::kDownloading, E::kFailed), S::kIdle);
   EXPECT_EQ(*next_step(S::kVerifying, E::kFailed), S::kIdle);
+  EXPECT_EQ(*next_step(S::kReady, E::kFailed), S::kIdle);
+  EXPECT_EQ(*next_step(S::kReady, E::kDropped), S::kIdle);  // called off before the install
   EXPECT_EQ(*next_step(S::kInstalling, E::kFailed), S::kRollingBack);
   EXPECT_EQ(*next_step(S::kRebooting, E::kBootedOld), S::kRollingBack);
   EXPECT_EQ(*next_step(S::kCommitting, E::kFailed), S::kRollingBack);
@@ -31,7 +34,7 @@ TEST(UpdateMachine, FailuresBeforeTheSlotIsTouchedEndTheAttemptAfterItRollBack) 
   EXPECT_EQ(*next_step(S::kRollingBack, E::kRolledBack), S::kIdle);
 }
 
-// Every (step, event) pair is either a row or refused with kConflict; exactly 14 are rows.
+// Every (step, event) pair is either a row or refused with kConflict; exactly 17 are rows.
 // Once a slot is touched, the only way back to Idle is a commit or a finished rollback.
 TEST(UpdateMachine, TheTableIsClosedAndNeverDropsATouchedSlot) {
   int rows = 0;
@@ -51,7 +54,7 @@ TEST(UpdateMachine, TheTableIsClosedAndNeverDropsATouchedSlot) {
       }
     }
   }
-  EXPECT_EQ(rows, 14);
+  EXPECT_EQ(rows, 17);
 }
 
 TEST(UpdateMachine, NamesRoundTrip) {

@@ -114,6 +114,14 @@ class Fleet {
     return r.ok() ? r->offer : std::nullopt;
   }
 
+  // Check-in of a device that holds the image of `rollout` until its window.
+  HoldAnswer hold(const std::string& id, const std::string& rollout) {
+    auto inv = installed(id);
+    auto r = service->check_in({id, inv, UpdateState::kReady, rollout});
+    EXPECT_TRUE(r.ok() && r->hold) << (r.ok() ? "no hold answer" : r.error().to_string());
+    return r.ok() && r->hold ? *r->hold : HoldAnswer{};
+  }
+
   Result<DeploymentState> report(const std::string& id, const UpdateOffer& o, DeploymentEvent e) {
     return service->report_status({id, o.rollout_id, o.version, e, {}});
   }

@@ -72,7 +72,7 @@ RolloutPlan sample_plan() {
               {"all", 100, 0, Duration(0)}};
   p.gate = {0.02, 0.005, 0.99, 7};
   p.on_failure = FailurePolicy::kPause;
-  p.constraints = {false, 400, 50, hours(1), 1500};
+  p.constraints = {false, false, hours(12), 400, 50, hours(1), 1500};
   p.settle_fraction = 0.75;
   p.min_per_stratum = 3;
   EXPECT_TRUE(validate(p).ok());

@@ -154,21 +154,106 @@ TEST(Engine, ResumeStartsANewGateWindow) {
   EXPECT_GT(r->gates_from, Timestamp{});
 }
 
-TEST(Engine, OffersOnlyInsideTheSiteMaintenanceWindow) {
+// With download_in_window, the offer itself waits for the window.
+TEST(Engine, WithDownloadInWindowOffersOnlyInsideTheSiteMaintenanceWindow) {
   Fleet f(at("2026-06-01T12:00:00Z"));
   // 02:00-04:00 in Berlin is 00:00-02:00 UTC in summer.
   f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});
   f.add_devices(2, "rev-a", "berlin");
-  f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.constraints.download_in_window = true;
+  f.start(plan);
   for (int minute = 0; minute < 12 * 60; minute += 7) {
     EXPECT_FALSE(f.check_in(f.ids[0]).has_value())
         << "offered at " << format_utc_timestamp(f.clock.now());
     f.clock.advance(minutes(7));
   }
   f.clock.advance_to(at("2026-06-02T00:10:00Z"));
-  EXPECT_TRUE(f.check_in(f.ids[0]).has_value());
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_FALSE(o->windows.empty());
+  EXPECT_EQ(o->windows[0].from, at("2026-06-02T00:10:00Z"));  // open now, until 02:00
+  EXPECT_EQ(o->windows[0].until, at("2026-06-02T02:00:00Z"));
   f.clock.advance_to(at("2026-06-02T02:00:00Z"));  // closed again
   EXPECT_FALSE(f.check_in(f.ids[1]).has_value());
+}
+
+// By default the download runs ahead: the offer comes once the window opens within
+// download_ahead, and carries the windows (UTC, a week of them) in which to install.
+TEST(Engine, AnOfferComesAheadOfTheWindowAndCarriesTheWindowsToInstallIn) {
+  Fleet f(at("2026-06-01T12:00:00Z"));
+  f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});
+  f.add_devices(1, "rev-a", "berlin");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.constraints.download_ahead = hours(6);
+  f.start(plan);
+  EXPECT_FALSE(f.check_in(f.ids[0]).has_value()) << "the window is 12 h away";
+  f.clock.advance_to(at("2026-06-01T18:30:00Z"));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_EQ(o->windows.size(), 7u);  // one a night for a week
+  for (size_t k = 0; k < o->windows.size(); ++k) {
+    EXPECT_EQ(o->windows[k].from, at("2026-06-02T00:00:00Z") + hours(24 * k));
+    EXPECT_EQ(o->windows[k].until - o->windows[k].from, hours(2));
+  }
+}
+
+// A device's quiet hours cut its site's windows; an always-open site with no quiet hours
+// puts no constraint on the offer at all.
+TEST(Engine, QuietHoursNarrowTheWindowsAnOfferCarries) {
+  Fleet f(at("2026-06-01T23:00:00Z"));
+  f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});
+  f.add_devices(1, "rev-a", "berlin");
+  f.add_devices(1, "rev-a");  // the always-open site
+  ASSERT_TRUE(f.service
+                  ->update(f.ids[0],
+                           [](Device& d) {
+                             d.quiet_hours = {{0x7f, 2 * 60 + 30, 30}};  // 02:30-03:00 local
+                             return ok_status();
+                           })
+                  .ok());
+  f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_GE(o->windows.size(), 2u);
+  EXPECT_EQ(o->windows[0].from, at("2026-06-02T00:00:00Z"));
+  EXPECT_EQ(o->windows[0].until, at("2026-06-02T00:30:00Z"));
+  EXPECT_EQ(o->windows[1].from, at("2026-06-02T01:00:00Z"));
+  EXPECT_EQ(o->windows[1].until, at("2026-06-02T02:00:00Z"));
+  auto open = f.check_in(f.ids[1]);
+  ASSERT_TRUE(open.has_value());
+  EXPECT_TRUE(open->windows.empty());
+}
+
+// A device holding the image asks before installing: it is told to apply (with its
+// windows), to wait while the rollout is paused, and to drop the image once its group is
+// halted — and the deployment is then withdrawn (cancelled, with the reason), not failed.
+TEST(Engine, ADeviceHoldingTheImageIsToldToApplyWaitOrDropIt) {
+  Fleet f(at("2026-06-01T18:30:00Z"));
+  f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});
+  f.add_devices(2, "rev-a", "berlin");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  ASSERT_TRUE(f.report(f.ids[0], *o, E::kDownloading).ok());
+  HoldAnswer h = f.hold(f.ids[0], id);
+  EXPECT_EQ(h.action, HoldAnswer::Action::kApply);
+  EXPECT_EQ(h.windows, o->windows);
+  ASSERT_TRUE(f.engine->pause(id).ok());
+  EXPECT_EQ(f.hold(f.ids[0], id).action, HoldAnswer::Action::kWait);
+  ASSERT_TRUE(f.engine->resume(id).ok());
+  EXPECT_EQ(f.hold(f.ids[0], id).action, HoldAnswer::Action::kApply);
+  // Another rollout's id, or none: nothing to hold.
+  EXPECT_EQ(f.hold(f.ids[0], "rollout-9999").action, HoldAnswer::Action::kDrop);
+  ASSERT_TRUE(f.engine->abort(id).ok());
+  h = f.hold(f.ids[0], id);
+  EXPECT_EQ(h.action, HoldAnswer::Action::kDrop);
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kCancelled);
+  f.restart();  // recorded before the answer: it survives
+  auto d = f.store().get_deployment(id, f.ids[0]);
+  ASSERT_TRUE(d.ok() && d->has_value());
+  EXPECT_EQ((*d)->state, S::kCancelled);
+  EXPECT_NE((*d)->error.find("withdrawn before the install"), std::string::npos) << (*d)->error;
 }
 
 TEST(Engine, AFailureConfinedToOneRevisionHaltsOnlyThatRevision) {

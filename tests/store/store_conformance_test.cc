@@ -172,7 +172,7 @@ RolloutPlan make_plan() {
               {"all", 100, 0, Duration(0)}};
   p.gate = {0.02, 0.005, 0.99, 20};
   p.on_failure = FailurePolicy::kPause;
-  p.constraints = {true, 120, 10, hours(1), 500};
+  p.constraints = {true, true, hours(6), 120, 10, hours(1), 500};
   p.settle_fraction = 0.8;
   p.min_per_stratum = 3;
   return p;

@@ -60,6 +60,16 @@ Response error_response(const Error& e) {
 
 namespace {
 
+// [{"from": ms, "until": ms}, ...]: when a device may interrupt itself for an update.
+json windows_json(const std::vector<TimeRange>& windows) {
+  json out = json::array();
+  for (const TimeRange& w : windows) {
+    out.push_back({{"from", w.from.time_since_epoch().count()},
+                   {"until", w.until.time_since_epoch().count()}});
+  }
+  return out;
+}
+
 // GET artifacts/{name}/{version}: the content, whole (200) or one range of it (206), to a
 // device the artifact is built for.
 Response download(DeviceAuth& auth, DeviceService& service, ArtifactService& artifacts,
@@ -192,26 +202,41 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
   struct CheckIn {
     std::vector<InstalledComponent> installed;
     UpdateState state = UpdateState::kIdle;
+    std::string holding;
   };
   router.add(
       "POST", "/api/device/v1/checkin", [&auth, &service](const Request& req, const Params&) {
         auto device = bearer_device(auth, req);
         if (!device.ok()) return error_response(device.error());
         auto body = parse_body<CheckIn>(req, [](const JsonReader& r) {
-          r.allow_only({"installed", "update_state"});
+          r.allow_only({"installed", "update_state", "holding"});
           CheckIn c;
           c.installed = read_installed(r);
           if (r.has("update_state"))
             c.state = r.take("update_state", parse_update_state(r.str("update_state")));
+          c.holding = r.str_or("holding", "");
+          if ((c.state == UpdateState::kReady) != !c.holding.empty())
+            r.fail("holding", "names the rollout whose image a device in state 'ready' holds");
           return c;
         });
         if (!body.ok()) return error_response(body.error());
         // The registry expects components in order; the wire does not promise it.
         std::sort(body->installed.begin(), body->installed.end(),
                   [](const auto& a, const auto& b) { return a.component < b.component; });
-        auto answer = service.check_in({*device, body->installed, body->state});
+        auto answer = service.check_in({*device, body->installed, body->state, body->holding});
         if (!answer.ok()) return error_response(answer.error());
         const int64_t next = answer->next_checkin.count() / 1000;
+        if (answer->hold) {
+          const HoldAnswer& h = *answer->hold;
+          return ok_json({{"offer", nullptr},
+                          {"hold",
+                           {{"rollout_id", h.rollout_id},
+                            {"action", to_string(h.action)},
+                            {"windows", windows_json(h.windows)},
+                            {"reason", h.reason}}},
+                          {"commands", json::array()},
+                          {"next_checkin_s", next}});
+        }
         if (!answer->offer) {
           // The answer to nearly every check-in, written without building a document.
           return Response::json(200, "{\"offer\":null,\"commands\":[],\"next_checkin_s\":" +
@@ -220,8 +245,10 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
         json offer = nullptr;
         if (answer->offer) {
           const UpdateOffer& o = *answer->offer;
-          offer = {{"rollout_id", o.rollout_id}, {"component", o.component}, {"version", o.version},
-                   {"size", o.size_bytes},       {"sha256", o.sha256},       {"revert", o.revert}};
+          offer = {{"rollout_id", o.rollout_id}, {"component", o.component},
+                   {"version", o.version},       {"size", o.size_bytes},
+                   {"sha256", o.sha256},         {"revert", o.revert},
+                   {"windows", windows_json(o.windows)}};
         }
         return ok_json({{"offer", offer}, {"commands", json::array()}, {"next_checkin_s", next}});
       });

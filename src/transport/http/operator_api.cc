@@ -175,6 +175,7 @@ Response plan_preview(Store& store, const RolloutPlan& plan) {
 struct DeviceAttributes {
   std::string device_type, hardware_revision, site, connectivity;
   std::vector<std::string> tags;
+  std::optional<std::vector<MaintenanceWindow>> quiet_hours;  // absent: unchanged
 };
 
 void add_devices(Router& router, OperatorServices s) {
@@ -225,10 +226,16 @@ void add_devices(Router& router, OperatorServices s) {
       "PUT", "/api/v1/devices/{id}",
       guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
         auto attrs = parse_body<DeviceAttributes>(req, [](const JsonReader& r) {
-          r.allow_only({"device_type", "hardware_revision", "site", "connectivity", "tags"});
-          return DeviceAttributes{r.str("device_type"), r.str("hardware_revision"),
-                                  r.str_or("site", ""), r.str_or("connectivity", ""),
-                                  r.strings_or_empty("tags")};
+          r.allow_only(
+              {"device_type", "hardware_revision", "site", "connectivity", "tags", "quiet_hours"});
+          DeviceAttributes out{r.str("device_type"), r.str("hardware_revision"),
+                               r.str_or("site", ""), r.str_or("connectivity", ""),
+                               r.strings_or_empty("tags"), std::nullopt};
+          if (r.has("quiet_hours")) {
+            out.quiet_hours.emplace();
+            for (const auto& w : r.array("quiet_hours")) out.quiet_hours->push_back(read_window(w));
+          }
+          return out;
         });
         if (!attrs.ok()) return error_response(attrs.error());
         auto set = [&](Device& d) {
@@ -237,6 +244,7 @@ void add_devices(Router& router, OperatorServices s) {
           d.site = attrs->site;
           d.connectivity = attrs->connectivity;
           d.tags = attrs->tags;
+          if (attrs->quiet_hours) d.quiet_hours = *attrs->quiet_hours;
           return ok_status();
         };
         bool created = false;
