@@ -49,10 +49,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (checkin.ok()) {
     check(checkin->next_checkin >= drover::Duration(0) &&
           checkin->next_checkin <= drover::hours(24 * 7));
+    // Windows, wherever they come: bounded in number, each non-empty, in order.
+    auto windows_ok = [](const std::vector<drover::TimeRange>& ws) {
+      if (ws.size() > a::kMaxWindows) return false;
+      for (size_t k = 0; k < ws.size(); ++k) {
+        if (ws[k].from >= ws[k].until) return false;
+        if (k > 0 && ws[k].from < ws[k - 1].until) return false;
+      }
+      return true;
+    };
     if (checkin->offer) {
       check(!checkin->offer->rollout_id.empty() && !checkin->offer->version.empty());
       check(checkin->offer->sha256.size() == 64);
+      check(windows_ok(checkin->offer->windows));
     }
+    if (checkin->hold) check(windows_ok(checkin->hold->windows));
   } else {
     check(checkin.error().code == io);
   }

@@ -23,7 +23,8 @@ Duration positive(const JsonReader& r, const char* key, Duration fallback) {
 
 AgentConfig read_config(const JsonReader& r) {
   r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
-                "poll", "commit_timeout", "health_checks", "state_scripts", "module"});
+                "poll", "commit_timeout", "apply_time", "health_checks", "state_scripts",
+                "module"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -61,6 +62,7 @@ AgentConfig read_config(const JsonReader& r) {
       poll.fail("backoff_max", "must not be less than backoff_initial");
   }
   c.agent.commit_timeout = positive(r, "commit_timeout", c.agent.commit_timeout);
+  c.agent.apply_time = positive(r, "apply_time", c.agent.apply_time);
   for (const JsonReader& check : r.array("health_checks")) {
     check.allow_only({"command", "timeout"});
     c.agent.health_checks.push_back(

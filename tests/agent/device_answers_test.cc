@@ -116,6 +116,51 @@ TEST(DeviceAnswers, AnOfferMustBeComplete) {
   }
 }
 
+// When to install: windows in the offer, and the answer to a device holding an image.
+TEST(DeviceAnswers, WindowsAndHoldAnswersParseAndNonsenseIsRefused) {
+  const std::string base = R"("rollout_id": "r1", "component": "firmware", "version": "1.1.0",
+      "size": 123, "sha256": ")" + kSha + "\"";
+  auto w = parse_checkin_answer(
+      offer(base + R"(, "windows": [{"from": 1000, "until": 2000}, {"from": 3000, "until": 4000}])"));
+  ASSERT_TRUE(w.ok()) << w.error().to_string();
+  ASSERT_EQ(w->offer->windows.size(), 2u);
+  EXPECT_EQ(w->offer->windows[1].from.time_since_epoch().count(), 3000);
+  EXPECT_TRUE(parse_checkin_answer(offer(base + R"(, "windows": [])"))->offer->windows.empty());
+  auto hold = parse_checkin_answer(R"({"offer": null, "hold": {"rollout_id": "r1",
+      "action": "drop", "windows": [], "reason": "halted"}, "next_checkin_s": 60})");
+  ASSERT_TRUE(hold.ok()) << hold.error().to_string();
+  ASSERT_TRUE(hold->hold.has_value());
+  EXPECT_EQ(hold->hold->action, Hold::Action::kDrop);
+  EXPECT_EQ(hold->hold->reason, "halted");
+  std::string many;
+  for (int k = 0; k < 65; ++k) {
+    many += (k ? "," : "") + std::string(R"({"from": )") + std::to_string(k * 10 + 1) +
+            R"(, "until": )" + std::to_string(k * 10 + 5) + "}";
+  }
+  for (const std::string& bad : std::vector<std::string>{
+           R"([{"from": 2000, "until": 1000}])",                           // ends before it starts
+           R"([{"from": 1000, "until": 1000}])",                           // empty
+           R"([{"from": 3000, "until": 4000}, {"from": 1000, "until": 2000}])",  // out of order
+           R"([{"from": 1000, "until": 3000}, {"from": 2000, "until": 4000}])",  // overlapping
+           R"([{"from": -5, "until": 1000}])",
+           R"([{"from": 1000, "until": 9007199254740993}])",  // beyond any real time
+           R"([{"from": 1000}])",
+           R"([{"from": 1000, "until": 2000, "extra": 1}])",
+           R"([[1000, 2000]])",
+           R"("tonight")",
+           "[" + many + "]",
+       }) {
+    auto r = parse_checkin_answer(offer(base + R"(, "windows": )" + bad));
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kIo) << bad;
+  }
+  for (const char* bad : {R"({"rollout_id": "r1", "action": "explode"})",
+                          R"({"action": "apply"})", R"("apply")"}) {
+    auto r = parse_checkin_answer(std::string(R"({"offer": null, "hold": )") + bad + "}");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
 TEST(DeviceAnswers, ErrorDocumentsMapToCodesAndKeepTheServersMessage) {
   const std::string doc = R"({"error": {"code": "conflict", "message": "not in this state"}})";
   const Error conflict = answer_error(409, doc, "status report");

@@ -114,12 +114,30 @@ TEST_F(UpdateStateTest, ACutAtAnyStepOfASaveLeavesTheOldOrTheNewRecord) {
   EXPECT_EQ(fs.ops, 4);  // write, fsync, rename, fsync dir: every one was cut above
 }
 
+// A held image's windows and the server's "wait" survive a restart.
+TEST_F(UpdateStateTest, AHeldImageKeepsItsWindowsAcrossARestart) {
+  UpdateStateFile file(real_file_system(), path_);
+  UpdateRecord r = offered();
+  r.step = UpdateStep::kReady;
+  r.bytes_done = r.size;
+  r.windows = {{Timestamp(hours(10)), Timestamp(hours(12))},
+               {Timestamp(hours(34)), Timestamp(hours(36))}};
+  r.waiting = true;
+  ASSERT_TRUE(file.save(r).ok());
+  auto loaded = UpdateStateFile(real_file_system(), path_).load();
+  ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+  EXPECT_EQ(*loaded, r);
+}
+
 TEST_F(UpdateStateTest, AFileThatIsNotARecordIsCorruption) {
   UpdateStateFile file(real_file_system(), path_);
   for (const char* bad :
        {"", "{", "[]", R"({"step":"exploding"})", R"({"step":"idle","x":1})",
         R"({"step":"idle","report":"maybe"})",
-        R"({"step":"downloading","size":10,"bytes_done":11})", R"({"step":"idle","size":-1})"}) {
+        R"({"step":"downloading","size":10,"bytes_done":11})", R"({"step":"idle","size":-1})",
+        R"({"step":"ready","windows":[[2000,1000]]})", R"({"step":"ready","windows":[[1000]]})",
+        R"({"step":"ready","windows":[[-1,1000]]})", R"({"step":"ready","windows":{"a":1}})",
+        R"({"step":"ready","waiting":"yes"})"}) {
     ASSERT_TRUE(real_file_system().write(path_, bad).ok());
     auto r = file.load();
     ASSERT_FALSE(r.ok()) << bad;

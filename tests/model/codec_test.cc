@@ -30,6 +30,7 @@ Device sample_device() {
   d.public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
   d.enrollment = Enrollment::kRejected;
   d.attributes = {{"ram_mb", "512"}, {"os", "linux 6.1 \"lts\""}};
+  d.quiet_hours = {{0x1f, 7 * 60, 120}};
   EXPECT_TRUE(validate(d).ok());
   return d;
 }
@@ -497,6 +498,16 @@ TEST(CodecStrict, ValidationRunsOnDecode) {
                                  j["tags"] = json::array({"a", "a"});
                                }),
                   "duplicate tag 'a'");
+  EXPECT_CONTAINS(decode_error(sample_device(), &device_from_json,
+                               [](json& j) { j["quiet_hours"][0]["length"] = "8d"; }),
+                  "must be whole minutes, from 1m to 7d");
+  EXPECT_CONTAINS(decode_error(sample_device(), &device_from_json,
+                               [](json& j) {
+                                 j["quiet_hours"] = json::array();
+                                 for (int k = 0; k < 17; ++k)
+                                   j["quiet_hours"].push_back({{"start", "01:00"}, {"length", "1h"}});
+                               }),
+                  "more than 16 quiet hours");
   EXPECT_CONTAINS(decode_error(sample_site(), &site_from_json,
                                [](json& j) { j["time_zone"] = "Nowhere/City"; }),
                   "unknown time zone 'Nowhere/City'");

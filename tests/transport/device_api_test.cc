@@ -100,6 +100,55 @@ TEST_F(DeviceApiTest, EnrollLoginCheckInAndReport) {
   EXPECT_EQ(f.state_of(rollout, "dev-a"), DeploymentState::kSucceeded);
 }
 
+// The offer says when to install (windows in ms since the epoch, UTC); a device holding the
+// image checks in as "ready" naming the rollout, and is told to apply, wait or drop.
+TEST_F(DeviceApiTest, OffersCarryWindowsAndAHoldingDeviceIsAnswered) {
+  f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});  // 00:00-02:00 UTC
+  ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
+  ASSERT_TRUE(f.service
+                  ->update("dev-a",
+                           [](Device& d) {
+                             d.site = "berlin";
+                             return ok_status();
+                           })
+                  .ok());
+  const std::string token = login("dev-a", key_a);
+  const json installed = {{"firmware", "1.0.0"}, {"bootloader", "2.0.0"}};
+  const std::string rollout = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  Response c = check_in(token, installed);
+  ASSERT_EQ(c.status, 200) << c.body;
+  const json windows = parsed(c)["offer"]["windows"];
+  ASSERT_TRUE(windows.is_array() && !windows.empty()) << c.body;
+  EXPECT_EQ(windows[0]["from"], drover::testing::at("2026-06-02T00:00:00Z").time_since_epoch().count());
+  EXPECT_EQ(windows[0]["until"], drover::testing::at("2026-06-02T02:00:00Z").time_since_epoch().count());
+  ASSERT_EQ(post("/api/device/v1/deployments/" + rollout + "/status",
+                 {{"version", "2.0.0"}, {"status", "downloading"}}, token)
+                .status,
+            200);
+  const auto ready = [&](const json& holding) {
+    json body = {{"installed", installed}, {"update_state", "ready"}};
+    if (!holding.is_null()) body["holding"] = holding;
+    return post("/api/device/v1/checkin", body, token);
+  };
+  c = ready(rollout);
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(parsed(c)["hold"]["action"], "apply");
+  EXPECT_EQ(parsed(c)["hold"]["windows"], windows);
+  // "ready" without naming the rollout, or naming one while idle: 400, nothing changes.
+  EXPECT_EQ(ready(nullptr).status, 400);
+  EXPECT_EQ(post("/api/device/v1/checkin",
+                 {{"installed", installed}, {"update_state", "idle"}, {"holding", rollout}}, token)
+                .status,
+            400);
+  ASSERT_TRUE(f.engine->abort(rollout).ok());
+  c = ready(rollout);
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(parsed(c)["hold"]["action"], "drop");
+  EXPECT_NE(parsed(c)["hold"]["reason"].get<std::string>().find("aborted"), std::string::npos)
+      << c.body;
+  EXPECT_EQ(f.state_of(rollout, "dev-a"), DeploymentState::kCancelled);
+}
+
 TEST_F(DeviceApiTest, EveryDeviceRequestNeedsItsOwnValidToken) {
   ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
   ASSERT_EQ(enroll("dev-b", key_b, "factory-token").status, 200);
