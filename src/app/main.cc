@@ -102,9 +102,17 @@ void print_summary(const Report& r, bool network) {
   std::printf("  sent back (healthy)    %u\n", r.devices_reverted);
   if (o.revert_failed > 0) std::printf("  revert failed          %u\n", o.revert_failed);
   if (o.skipped > 0) std::printf("  excluded by a rule     %u\n", o.skipped);
-  std::printf("  not offered (halted)   %u\n", r.devices_cancelled);
+  std::printf("  not offered (halted)   %u", r.devices_cancelled);
+  if (r.devices_withdrawn > 0)
+    std::printf("  (%u of them dropped the image they held)", r.devices_withdrawn);
+  std::printf("\n");
   std::printf("  unreachable            %u\n", r.devices_unreachable);
   std::printf("  bricked                %u\n", r.devices_bricked);
+  std::printf(
+      "  outside windows        %u installs, %u reboots, %u commits  (%u held the image for a "
+      "later window)\n",
+      r.windows.installs_outside, r.windows.reboots_outside, r.windows.commits_outside,
+      r.windows.held);
   for (const auto& h : r.halted_strata) {
     std::string who = h.hardware_revision.empty() ? "" : "hardware revision " + h.hardware_revision;
     if (!h.site.empty()) who += (who.empty() ? "" : ", ") + std::string("site ") + h.site;
