@@ -321,6 +321,8 @@ Duration Agent::ready() {
     for (const TimeRange& w : record_.windows) {
       const Timestamp start = std::max(now, w.from);
       if (w.until - start < span) continue;  // too short, or too little of it left
+      // The commit needs the server: the link must come up in the window after the reboot.
+      if (o_.link_up_at && o_.link_up_at(start + span) >= w.until) continue;
       found = true;
       if (start == now) {
         go = true;

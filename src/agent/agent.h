@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct AgentOptions {
   // How long the install, the reboot and the commit checks take at most: the verified image
   // is held until a maintenance window opens that still has this long to run.
   Duration apply_time = minutes(20);
+  // A link that is up only at known times (a satellite pass, a scheduled modem): when it is
+  // next up at or after t (t if up then). The commit needs the server, so a window is used
+  // only if the link comes up in it after the install and reboot. Empty: always up.
+  std::function<Timestamp(Timestamp)> link_up_at;
   Duration check_retry = seconds(15);     // between rounds of failing checks
   std::vector<HealthCheck> health_checks;
   // Executables run when a step is entered (<dir>/<step>, e.g. installing, committing); a

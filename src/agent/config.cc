@@ -1,6 +1,7 @@
 #include "agent/config.h"
 
 #include "base/json_reader.h"
+#include "base/units.h"
 
 namespace drover::agent {
 namespace {
@@ -23,8 +24,8 @@ Duration positive(const JsonReader& r, const char* key, Duration fallback) {
 
 AgentConfig read_config(const JsonReader& r) {
   r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
-                "poll", "commit_timeout", "apply_time", "health_checks", "state_scripts",
-                "module"});
+                "poll", "commit_timeout", "apply_time", "link_online_utc", "health_checks",
+                "state_scripts", "module"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -63,6 +64,28 @@ AgentConfig read_config(const JsonReader& r) {
   }
   c.agent.commit_timeout = positive(r, "commit_timeout", c.agent.commit_timeout);
   c.agent.apply_time = positive(r, "apply_time", c.agent.apply_time);
+  std::vector<std::pair<int, Duration>> online;  // daily, UTC: minute of the day, length
+  for (const JsonReader& w : r.array("link_online_utc")) {
+    w.allow_only({"start", "length"});
+    const int start = w.take("start", parse_time_of_day(w.str("start")));
+    const Duration length = positive(w, "length", Duration(0));
+    if (length > hours(24)) w.fail("length", "must be at most 24h");
+    online.emplace_back(start, length);
+  }
+  if (!online.empty()) {
+    c.agent.link_up_at = [online](Timestamp t) {
+      const auto day = std::chrono::floor<std::chrono::days>(t);
+      Timestamp next = Timestamp::max();
+      for (int offset = -1; offset <= 1; ++offset) {
+        for (const auto& [start, length] : online) {
+          const Timestamp from = day + std::chrono::days(offset) + minutes(start);
+          if (from <= t && t < from + length) return t;
+          if (from > t) next = std::min(next, from);
+        }
+      }
+      return next;
+    };
+  }
   for (const JsonReader& check : r.array("health_checks")) {
     check.allow_only({"command", "timeout"});
     c.agent.health_checks.push_back(

@@ -268,8 +268,11 @@ Status NetworkFleet::start_agent(Node& n, uint32_t dev) {
   // The new image commits once it reaches the server; a device whose link is up only in
   // windows waits for the next one rather than rolling back.
   if (n.identity.intermittent) ao.commit_timeout = hours(25);
-  // A window must leave room for the install and the reboot (and a minute to commit).
+  // A window must leave room for the install and the reboot (and a minute to commit), and
+  // the device knows when its link is up, as a device on a scheduled link does.
   ao.apply_time = world_.install_time() + world_.reboot_time() + minutes(1);
+  if (n.identity.intermittent)
+    ao.link_up_at = [this, dev](Timestamp t) { return world_.link_up_at(dev, t); };
   n.agent = std::make_unique<agent::Agent>(ao, *n.link, *n.module, agent::system_commands(), clock_,
                                            mix64(o_.seed ^ (dev + 1)), files);
   return n.agent->start(o_.installed);

@@ -41,6 +41,8 @@ class DeviceWorld {
   virtual bool online(uint32_t dev, Timestamp t) = 0;
   // When the link, up at `t`, goes down; Timestamp::max() when it never does.
   virtual Timestamp online_until(uint32_t dev, Timestamp t) = 0;
+  // When the link is next up at or after `t` (t when it is up then); max() if never.
+  virtual Timestamp link_up_at(uint32_t dev, Timestamp t) = 0;
   virtual uint64_t bandwidth_bps(uint32_t dev) = 0;
   // The size the scenario gives the artifact (the bytes on the wire may be fewer).
   virtual uint64_t declared_size(const std::string& component, const std::string& version) = 0;

@@ -112,6 +112,7 @@ class Simulator final : public DeviceWorld {
   // DeviceWorld: the agents' surroundings in a network run.
   bool online(uint32_t dev, Timestamp t) override;
   Timestamp online_until(uint32_t dev, Timestamp t) override;
+  Timestamp link_up_at(uint32_t dev, Timestamp t) override { return link_open_at_or_after(dev, t); }
   uint64_t bandwidth_bps(uint32_t dev) override;
   uint64_t declared_size(const std::string& component, const std::string& version) override;
   bool defective(uint32_t dev, const std::string& version, bool revert, DefectKind kind) override;
@@ -913,7 +914,11 @@ void Simulator::step_agent(uint32_t dev) {
       d.phase = Phase::kDownloading;
       break;
     case agent::UpdateStep::kReady:
-      if (before != Phase::kHolding && s->wait > Duration(0)) ++windows_report_.held;
+      // Counted once, when the agent first waits with the image (apply_at_ms marks it).
+      if (s->wait > Duration(0) && d.apply_at_ms < 0) {
+        ++windows_report_.held;
+        d.apply_at_ms = 0;
+      }
       d.phase = Phase::kHolding;
       break;
     case agent::UpdateStep::kInstalling:
@@ -930,6 +935,7 @@ void Simulator::step_agent(uint32_t dev) {
       d.phase = Phase::kRollingBack;
       break;
   }
+  if (s->step != agent::UpdateStep::kReady) d.apply_at_ms = -1;
   d.pending_report = s->report_pending ? 0 : -1;
   const Timestamp done = clock_.now() + s->busy;
   if (s->rebooted && !in_window(dev, now)) ++windows_report_.reboots_outside;

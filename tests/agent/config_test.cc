@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/units.h"
+
 #include <fstream>
 #include <sstream>
 
@@ -48,6 +50,29 @@ TEST(AgentConfig, TheDocumentedExampleParses) {
                  "uboot_config": "/etc/drover/fw_env.config"}})");
   ASSERT_TRUE(with_config.ok()) << with_config.error().to_string();
   EXPECT_EQ(with_config->module.uboot_config, "/etc/drover/fw_env.config");
+}
+
+// A link that is up only at known times (UTC, daily): the agent knows when it next is.
+TEST(AgentConfig, AScheduledLinkTellsWhenItIsNextUp) {
+  const std::string base = R"("server": "http://s:1", "data_dir": "/d",
+      "device": {"id": "a", "type": "t", "hardware_revision": "r"},
+      "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b"})";
+  auto c = parse_agent_config("{" + base + R"(, "apply_time": "5m", "link_online_utc": [
+      {"start": "23:50", "length": "20m"}, {"start": "14:30", "length": "20m"}]})");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->agent.apply_time, minutes(5));
+  ASSERT_TRUE(c->agent.link_up_at);
+  const Timestamp day = parse_utc_timestamp("2026-06-01T00:00:00Z").value();
+  EXPECT_EQ(c->agent.link_up_at(day + minutes(5)), day + minutes(5));  // yesterday's 23:50 pass
+  EXPECT_EQ(c->agent.link_up_at(day + minutes(10)), day + hours(14) + minutes(30));
+  EXPECT_EQ(c->agent.link_up_at(day + hours(15)), day + hours(23) + minutes(50));
+  EXPECT_FALSE(parse_agent_config("{" + base + R"(, "apply_time": "5m"})")->agent.link_up_at);
+  for (const char* bad : {R"([{"start": "25:00", "length": "20m"}])",
+                          R"([{"start": "01:00"}])", R"([{"start": "01:00", "length": "25h"}])",
+                          R"([{"start": "01:00", "length": "20m", "days": "mon"}])"}) {
+    auto r = parse_agent_config("{" + base + R"(, "link_online_utc": )" + bad + "}");
+    EXPECT_FALSE(r.ok()) << bad;
+  }
 }
 
 TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {

@@ -15,6 +15,7 @@
 #include "agent/bootloader.h"
 #include "agent/update_state.h"
 #include "sim/network_fleet.h"
+#include "windows_scenario.h"
 #include "sim/simulator.h"
 #include "store/store.h"
 
@@ -175,6 +176,25 @@ TEST(NetworkSim, TwoHundredFortyAgentsOverLoopbackEndAsTheTwinSays) {
   EXPECT_GE(on_new, net->devices_updated);
   EXPECT_LE(on_new, net->devices_updated + net->devices_failed);
   EXPECT_EQ(rev_c_tried, net->devices_fell_back);
+}
+
+// Real agents on satellite links (up 20 minutes at 02:30 and 14:30, windows 22:00-06:00, a
+// fifth with quiet hours until 01:00): they hold the verified image for their window and
+// install, reboot and commit only inside it — the same zero the twin reaches.
+TEST(NetworkSim, RealAgentsOnIntermittentLinksKeepEveryStepInsideTheirWindows) {
+  const Scenario s = testing::intermittent_fleet();
+  TempDir tmp;
+  SimOptions o;
+  o.devices = 80;
+  o.network = net_options(tmp.path + "/net", 16 * 1024);
+  auto r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->windows.installs_outside, 0u);
+  EXPECT_EQ(r->windows.reboots_outside, 0u);
+  EXPECT_EQ(r->windows.commits_outside, 0u);
+  EXPECT_GT(r->windows.held, 15u);
+  EXPECT_EQ(r->rollout_state, "completed");
+  EXPECT_EQ(r->devices_updated, r->devices_eligible);
 }
 
 TEST(NetworkSim, SameSeedGivesTheSameReport) {
