@@ -455,10 +455,12 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
                 std::printf("targets %s, already current %s, incompatible %s\n",
                             text_of(p["targets"]).c_str(), text_of(p["already_current"]).c_str(),
                             text_of(p["excluded_count"]).c_str());
-                std::vector<std::vector<std::string>> rows = {{"STAGE", "ADDS", "CUMULATIVE"}};
+                std::vector<std::vector<std::string>> rows = {
+                    {"STAGE", "ADDS", "CUMULATIVE", "ASKED", "WHY MORE"}};
                 for (const json& s2 : p["stages"])
-                  rows.push_back(
-                      {text_of(s2["name"]), text_of(s2["adds"]), text_of(s2["cumulative"])});
+                  rows.push_back({text_of(s2["name"]), text_of(s2["adds"]),
+                                  text_of(s2["cumulative"]), text_of(s2["asked"]),
+                                  text_of(s2["why"])});
                 print_table(rows);
                 std::printf("%zu strata\n", p["strata"].size());
               });

@@ -104,7 +104,7 @@ struct RolloutPlan {
   // A stage settles (its soak starts) once this share of its cohort has finished.
   double settle_fraction = 0.9;
   // Each stratum puts at least this many devices in the first stage (when it has them).
-  uint32_t min_per_stratum = 1;
+  uint32_t min_per_stratum = 0;
   // After a device commits, a failure it reports within this long (unhealthy, say) counts
   // against the new version, and the rollout stays `watching` after its last stage until
   // the watch has passed, still judging, halting and rolling back. 0: no watch.

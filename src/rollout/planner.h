@@ -21,12 +21,50 @@ struct ExcludedDevice {
   std::string reason;
 };
 
+// How a stage's size came about.
+struct StageNote {
+  uint32_t asked = 0;    // devices the plan asked for, cumulative (percent or count)
+  uint32_t planned = 0;  // devices it holds, cumulative
+  // The canary: some first-dimension group got more than its share so that its gate can
+  // catch a failure rate of twice the limit (canary_minimum), at most this many per group.
+  bool gate_minimum = false;
+  uint32_t gate_minimum_per_group = 0;
+  bool min_per_stratum = false;  // the plan's min_per_stratum raised some stratum
+};
+
 struct TargetSet {
   std::vector<Deployment> deployments;   // kPending, ordered by device id
   std::vector<uint32_t> stage_sizes;     // new devices each stage adds
+  std::vector<StageNote> stage_notes;    // per stage: asked, planned, and why they differ
   std::vector<ExcludedDevice> excluded;  // matched the filter but will not be offered
   uint32_t already_current = 0;          // matched and already run this version or newer
 };
+
+// A canary must be able to stop a bad build: the fewest devices a first-level group of
+// `group_size` needs in the canary so that, were its true failure rate kCanaryDetects times
+// the limit, its gate (false-halt share `alpha`) would halt it once they all reported with
+// probability at least kCanaryPower. At least min_sample; at most the group.
+inline constexpr double kCanaryDetects = 2;
+inline constexpr double kCanaryPower = 0.95;
+uint32_t canary_minimum(const GatePolicy& gate, double alpha, uint32_t group_size);
+
+// How many of each stratum (keys[j], sizes[j] devices) each stage holds, cumulative.
+struct StageSizing {
+  std::vector<std::vector<uint32_t>> cumulative;  // [stage][stratum]
+  std::vector<StageNote> notes;
+};
+// A stage of N% holds about N% of each group of the first dimension (the proportional
+// share, rounded up), the canary at least canary_minimum of each (min_sample for a group
+// that would need more than half its devices for it), split over the group's
+// strata in proportion to their sizes (fractions settled by systematic sampling, salted, so
+// small strata share places instead of each taking one), never fewer of a stratum than the
+// stage before, and the last stage everything.
+StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>& keys,
+                        const std::vector<uint32_t>& sizes, uint64_t salt);
+
+// Why a stage holds more than it asked for ("the gate needs 168 per hardware_revision"),
+// or "" when it does not.
+std::string describe_sizing(const RolloutPlan& plan, const StageNote& note);
 
 // Chooses the devices of a rollout and assigns each to a stage.
 //
@@ -35,9 +73,7 @@ struct TargetSet {
 // compatible with the artifact (type, revision, depends) and runs an older version of the
 // component (or none). Within each stratum devices are ordered by a hash of (rollout id,
 // device id) — reproducible, and unrelated to names or sites — and stage k takes the first
-// ceil(n * share_k) of them, where share_k is the stage percent (or count / targets). The
-// first stage takes at least min(plan.min_per_stratum, n) from every stratum, so even a 1%
-// canary samples every stratum.
+// of them as size_stages() apportions.
 TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
                        const std::vector<Device>& devices, std::string_view rollout_id);
 

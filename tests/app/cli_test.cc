@@ -82,7 +82,8 @@ TEST_F(CliTest, AnOperatorRunsARolloutFromTheCommandLine) {
   const std::string plan = file("plan.json", R"({"name": "patch",
       "artifact": {"name": "firmware", "version": "2.0.0"},
       "stratify_by": ["hardware_revision"],
-      "stages": [{"name": "canary", "count": 1}, {"name": "all", "count": 4}]})");
+      "stages": [{"name": "canary", "count": 1}, {"name": "all", "count": 4}],
+      "gate": {"min_sample": 1}})");
   const Outcome dry = as(admin, "rollout create " + plan + " --dry-run --json");
   ASSERT_EQ(dry.code, 0) << dry.out;
   EXPECT_EQ(json::parse(dry.out)["targets"], 4);

@@ -360,7 +360,7 @@ TEST(Engine, ConcurrencyLimitHoldsOffersUntilOneFinishes) {
 
 TEST(Engine, NextStageWaitsForSettleAndSoak) {
   Fleet f;
-  f.add_devices(4, "rev-a");
+  f.add_devices(6, "rev-a");
   const std::string id = f.start(simple_plan());  // canary 50%, soak 10m
   std::vector<std::string> canary, rest;
   for (const auto& dev : f.ids) {
@@ -371,7 +371,7 @@ TEST(Engine, NextStageWaitsForSettleAndSoak) {
       rest.push_back(dev);
     }
   }
-  ASSERT_EQ(canary.size(), 2u);
+  ASSERT_EQ(canary.size(), 3u);
   f.clock.advance(minutes(2));  // settles at the next tick
   EXPECT_FALSE(f.check_in(rest[0]).has_value());
   EXPECT_NE(f.engine->get(id)->stages[0].settled_at, Timestamp{});

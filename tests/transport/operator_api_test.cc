@@ -1008,12 +1008,18 @@ TEST_F(RolloutApiTest, ThePreviewIsWhatStartDoes) {
     EXPECT_FALSE(e["reason"].get<std::string>().empty());
   }
   ASSERT_EQ(p["stages"].size(), 3u);
-  // canary 10%, at least 2 a stratum: rev-a|open ceil(2.3) = 3, rev-b|north 2, rev-c|open 2.
+  // canary 10% (4 of 36): each revision its share rounded up (rev-a 3, rev-b 2, rev-c 1),
+  // but the gate's min_sample (5) per revision: 5 + 5 + 2 (rev-c has no more). Every
+  // stratum has its min_per_stratum (2) already.
   EXPECT_EQ(p["stages"][0]["name"], "canary");
-  EXPECT_EQ(p["stages"][0]["adds"], 7);
-  EXPECT_EQ(p["stages"][0]["cumulative"], 7);
-  // half: ceil(11.5) = 12, ceil(5.5) = 6, and rev-c keeps the 2 its canary took.
-  EXPECT_EQ(p["stages"][1]["adds"], 13);
+  EXPECT_EQ(p["stages"][0]["adds"], 12);
+  EXPECT_EQ(p["stages"][0]["cumulative"], 12);
+  EXPECT_EQ(p["stages"][0]["asked"], 4);
+  EXPECT_EQ(p["stages"][0]["why"], "the gate needs 5 per hardware_revision");
+  EXPECT_EQ(p["stages"][1]["why"],
+            "each share rounded up per hardware_revision, or kept from the stage before");
+  // half (18 of 36): rev-a 12, rev-b 6, and rev-c keeps the 2 its canary took.
+  EXPECT_EQ(p["stages"][1]["adds"], 8);
   EXPECT_EQ(p["stages"][1]["cumulative"], 20);
   EXPECT_EQ(p["stages"][2]["adds"], 16);
   EXPECT_EQ(p["stages"][2]["cumulative"], 36);
@@ -1134,7 +1140,7 @@ TEST_F(RolloutApiTest, StatusShowsProgressByStageAndStratum) {
       f.install(dev, *o);
     }
   }
-  EXPECT_EQ(offered, 7);  // the canary
+  EXPECT_EQ(offered, 12);  // the canary
   ASSERT_FALSE(succeeded_device.empty());
 
   const Response r = get("/api/v1/rollouts/" + id, viewer);
@@ -1145,14 +1151,14 @@ TEST_F(RolloutApiTest, StatusShowsProgressByStageAndStratum) {
   const json& progress = j["progress"];
   EXPECT_EQ(progress["devices"], 36);
   EXPECT_EQ(progress["finished"], 1);
-  EXPECT_EQ(progress["in_flight"], 6);
-  EXPECT_EQ(progress["states"], json({{"pending", 29}, {"offered", 6}, {"succeeded", 1}}));
+  EXPECT_EQ(progress["in_flight"], 11);
+  EXPECT_EQ(progress["states"], json({{"pending", 24}, {"offered", 11}, {"succeeded", 1}}));
   ASSERT_EQ(progress["stages"].size(), 3u);
-  EXPECT_EQ(progress["stages"][0]["devices"], 7);
-  EXPECT_EQ(progress["stages"][0]["in_flight"], 6);
+  EXPECT_EQ(progress["stages"][0]["devices"], 12);
+  EXPECT_EQ(progress["stages"][0]["in_flight"], 11);
   EXPECT_EQ(progress["stages"][0]["finished"], 1);
-  EXPECT_EQ(progress["stages"][0]["states"], json({{"offered", 6}, {"succeeded", 1}}));
-  EXPECT_EQ(progress["stages"][1]["states"], json({{"pending", 13}}));
+  EXPECT_EQ(progress["stages"][0]["states"], json({{"offered", 11}, {"succeeded", 1}}));
+  EXPECT_EQ(progress["stages"][1]["states"], json({{"pending", 8}}));
   EXPECT_EQ(progress["stages"][2]["states"], json({{"pending", 16}}));
   ASSERT_EQ(progress["strata"].size(), 3u);
   for (const auto& s : progress["strata"]) {
@@ -1163,7 +1169,7 @@ TEST_F(RolloutApiTest, StatusShowsProgressByStageAndStratum) {
       EXPECT_EQ(s["devices"], 11);
       EXPECT_EQ(s["successes"], 1);
       EXPECT_EQ(s["failures"], 0);
-      EXPECT_EQ(s["states"], json({{"pending", 9}, {"offered", 1}, {"succeeded", 1}}));
+      EXPECT_EQ(s["states"], json({{"pending", 6}, {"offered", 4}, {"succeeded", 1}}));
     }
   }
   // The summary list shows the rollout and its stage.

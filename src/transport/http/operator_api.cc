@@ -152,8 +152,12 @@ Response plan_preview(Store& store, const RolloutPlan& plan) {
   uint32_t cumulative = 0;
   for (size_t i = 0; i < t.stage_sizes.size(); ++i) {
     cumulative += t.stage_sizes[i];
-    stages.push_back(
-        {{"name", plan.stages[i].name}, {"adds", t.stage_sizes[i]}, {"cumulative", cumulative}});
+    const StageNote& note = t.stage_notes[i];
+    stages.push_back({{"name", plan.stages[i].name},
+                      {"adds", t.stage_sizes[i]},
+                      {"cumulative", cumulative},
+                      {"asked", note.asked},
+                      {"why", describe_sizing(plan, note)}});
   }
   json strata_json = json::array();
   for (const auto& [key, n] : strata) strata_json.push_back({{"key", key}, {"devices", n}});
