@@ -161,6 +161,19 @@ int run(const Scenario& scenario, const SimArgs& args, bool preflight) {
                 seconds_text(report->time_to_50_percent_s).c_str(),
                 seconds_text(report->time_to_95_percent_s).c_str(),
                 seconds_text(report->time_to_100_percent_s).c_str());
+    if (!report->stages.empty() && report->stages.front().asked) {
+      std::printf("  %-10s %8s %10s %8s  %-10s %-14s %s\n", "stage", "adds", "cumulative",
+                  "asked", "took", "bound by", "why more than asked");
+      for (const auto& st : report->stages) {
+        const std::string took =
+            st.finished_at_s ? drover::format_duration(drover::Duration(static_cast<int64_t>(
+                                   (*st.finished_at_s - st.started_at_s) * 1000)))
+                             : "-";
+        std::printf("  %-10s %8u %10u %8u  %-10s %-14s %s\n", st.name.c_str(), st.devices,
+                    st.planned, st.asked.value_or(0), took.c_str(), st.bound_by.c_str(),
+                    st.why.c_str());
+      }
+    }
     std::printf("  never reached within %s: %zu\n",
                 drover::format_duration(scenario.horizon).c_str(), report->never_reached.size());
     size_t shown = 0;

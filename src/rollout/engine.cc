@@ -14,6 +14,14 @@ namespace drover {
 
 // ---------------------------------------------------------------- small helpers
 
+std::string StageInsight::bound_by() const {
+  const std::pair<uint64_t, const char*> reasons[] = {
+      {window, "window"}, {in_flight, "max_in_flight"}, {rate, "rate"}, {pacing, "pacing"}};
+  const auto* top = std::max_element(std::begin(reasons), std::end(reasons),
+                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  return top->first > offers ? top->second : "links";
+}
+
 const char* to_string(HoldAnswer::Action a) {
   switch (a) {
     case HoldAnswer::Action::kApply:
@@ -234,6 +242,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
   a->hot.resize(a->deps.size());
   a->heard.resize(a->deps.size());
   a->heard_epoch = clock_.now();
+  a->insights.resize(stages);
   a->stage_totals.resize(stages);
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
@@ -399,6 +408,8 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   const uint32_t index = a->index;
   install(std::move(*built), index);
   Active& started = *active_[index];
+  for (size_t k = 0; k < targets.stage_notes.size() && k < started.insights.size(); ++k)
+    started.insights[k].sizing = targets.stage_notes[k];
 
   std::string text = std::to_string(r.targets) + " devices targeted in " +
                      std::to_string(started.strata.size()) + " strata";
@@ -778,7 +789,11 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
       case DeploymentState::kPending: {
         if (r.state != RolloutState::kRunning || hot.stage > r.stage) continue;
         if (a.strata[a.hot[i].stratum].halted) continue;
-        if (!window_open()) continue;
+        StageInsight& held = a.insights[r.stage];
+        if (!window_open()) {
+          ++held.window;
+          continue;
+        }
         if (auto st = check_compatible(a.artifact, device.record); !st.ok()) {
           DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSkip, st.error().message));
           DROVER_TRY(commit(a, txn()));
@@ -795,7 +810,10 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
           }
         }
         const uint32_t limit = r.plan.constraints.max_in_flight;
-        if (limit > 0 && a.in_flight >= limit) continue;
+        if (limit > 0 && a.in_flight >= limit) {
+          ++held.in_flight;
+          continue;
+        }
         // A canary (the first of several stages) starts slow: each group of the first
         // dimension (each hardware revision, by default) has at most min_sample devices in
         // flight, or as many as have finished, whichever is more. Exposure doubles with
@@ -807,13 +825,25 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         if (hot.stage == 0 && r.stage == 0 && r.plan.stages.size() > 1) {
           const Active::Node& pace = a.nodes[a.strata[hot.stratum].pace];
           if (pace.first_stage_in_flight - std::min(pace.first_stage_in_flight, pace.stalled) >=
-              std::max(r.plan.gate.min_sample, pace.first_stage_finished))
+              std::max(r.plan.gate.min_sample, pace.first_stage_finished)) {
+            ++held.pacing;
             continue;
-          if (r.plan.constraints.respect_windows && !windows_.is_open(device.site, now)) continue;
+          }
+          if (r.plan.constraints.respect_windows && !windows_.is_open(device.site, now)) {
+            ++held.window;
+            continue;
+          }
         }
         auto w = windows();
-        if (!w) continue;
-        if (!a.limiter.try_take(now)) continue;
+        if (!w) {
+          ++held.window;
+          continue;
+        }
+        if (!a.limiter.try_take(now)) {
+          ++held.rate;
+          continue;
+        }
+        ++held.offers;
         Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
         staged.offers += 1;
@@ -1109,6 +1139,14 @@ void RolloutEngine::tick_rollout(Active& a) {
 }
 
 // ---------------------------------------------------------------- queries
+
+Result<std::vector<StageInsight>> RolloutEngine::stage_insights(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  Active* a = find(rollout_id);
+  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  const size_t reached = std::min(a->insights.size(), static_cast<size_t>(a->rollout.stage) + 1);
+  return std::vector<StageInsight>(a->insights.begin(), a->insights.begin() + reached);
+}
 
 Result<Rollout> RolloutEngine::get(const std::string& rollout_id) {
   {

@@ -72,6 +72,22 @@ struct HoldAnswer {
 };
 const char* to_string(HoldAnswer::Action a);
 
+// How a stage went, as far as delivery goes: its size against what was asked, and how
+// often a device whose turn had come checked in and was not offered it, by reason — the
+// constraint to change to go faster. Kept in memory since the start (not persisted).
+struct StageInsight {
+  StageNote sizing;          // asked, planned, why (the planner's note at start)
+  uint64_t window = 0;       // its window was closed (or opened too late)
+  uint64_t in_flight = 0;    // max_in_flight was reached
+  uint64_t rate = 0;         // the offer rate limit
+  uint64_t pacing = 0;       // the canary's pacing
+  uint64_t offers = 0;       // offers made during the stage
+  // The constraint that turned devices away most ("window", "max_in_flight", "rate",
+  // "pacing"), or "links" when devices were turned away less often than offered: the stage
+  // then waited for devices to check in.
+  std::string bound_by() const;
+};
+
 // Where a device's deployments sit in the engine's tables, remembered by the caller between
 // check-ins (the registry keeps one per device) so that a check-in skips the lookup by id.
 // Opaque to the caller. The engine notices by itself when its tables have changed since.
@@ -219,6 +235,8 @@ class RolloutEngine {
   Result<RolloutProgress> progress(const std::string& rollout_id);
   // The cheap part of progress(): kept up to date incrementally, no per-stratum work.
   Result<RolloutSummary> summary(const std::string& rollout_id);
+  // Per stage so far: its sizing and what held its offers back (see StageInsight).
+  Result<std::vector<StageInsight>> stage_insights(const std::string& rollout_id);
   // Ids of the loaded rollouts, in creation order.
   std::vector<std::string> loaded_rollouts();
 

@@ -85,6 +85,7 @@ struct RolloutEngine::Active {
   // still answers from counting as stalled in the canary's pacing.
   std::vector<uint32_t> heard;
   Timestamp heard_epoch{};
+  std::vector<StageInsight> insights;  // per stage; sizing notes only after a start here
   std::vector<Stratum> strata;
   std::vector<uint32_t> halted_strata;    // indexes into strata
   std::vector<StateCounts> stage_totals;  // per stage, over every stratum

@@ -212,7 +212,9 @@ std::string describe_sizing(const RolloutPlan& plan, const StageNote& note) {
   if (note.gate_minimum)
     add("the gate needs " + std::to_string(note.gate_minimum_per_group) + group);
   if (note.min_per_stratum) add("min_per_stratum " + std::to_string(plan.min_per_stratum));
-  if (out.empty()) add("each share rounded up" + group + ", or kept from the stage before");
+  // A few over, from rounding each group's share up: not worth a word.
+  if (out.empty() && note.planned - note.asked > std::max<uint32_t>(3, note.asked / 100))
+    add("each share rounded up" + group + ", or kept from the stage before");
   return out;
 }
 

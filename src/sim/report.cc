@@ -23,10 +23,21 @@ std::string Report::to_json(bool wall_fields) const {
   }
   json st = json::array();
   for (const auto& s : stages) {
-    st.push_back({{"name", s.name},
-                  {"started_at_s", s.started_at_s},
-                  {"finished_at_s", opt(s.finished_at_s)},
-                  {"devices", s.devices}});
+    json j{{"name", s.name},
+           {"started_at_s", s.started_at_s},
+           {"finished_at_s", opt(s.finished_at_s)},
+           {"devices", s.devices}};
+    if (s.asked) {
+      j["asked"] = *s.asked;
+      j["planned"] = s.planned;
+      j["why"] = s.why;
+      j["bound_by"] = s.bound_by;
+      j["held_back"] = {{"window", s.held_by_window},
+                        {"max_in_flight", s.held_by_in_flight},
+                        {"rate", s.held_by_rate},
+                        {"pacing", s.held_by_pacing}};
+    }
+    st.push_back(j);
   }
   json revs = json::array();
   for (const auto& v : revisions) {

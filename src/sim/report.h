@@ -28,6 +28,13 @@ struct StageReport {
   double started_at_s = 0;
   std::optional<double> finished_at_s;
   uint32_t devices = 0;
+  // From the engine in this process (absent against a remote server): the stage's size as
+  // asked (cumulative) and why it holds more, and what held its offers back.
+  std::optional<uint32_t> asked;
+  uint32_t planned = 0;  // cumulative, as `asked`
+  std::string why;
+  std::string bound_by;  // window, max_in_flight, rate, pacing or links
+  uint64_t held_by_window = 0, held_by_in_flight = 0, held_by_rate = 0, held_by_pacing = 0;
 };
 
 // What one hardware revision went through.

@@ -1240,9 +1240,26 @@ Report Simulator::finish(double wall_seconds) {
     }
     r.halted_strata.push_back(std::move(hr));
   }
-  for (const auto& s : ro.stages) {
-    StageReport sr{s.name, to_seconds(s.started_at - sc_.start), std::nullopt, s.devices};
+  auto insights = remote_ ? Result<std::vector<StageInsight>>(not_found("remote"))
+                          : engine_->stage_insights(rollout_id_);
+  for (size_t k = 0; k < ro.stages.size(); ++k) {
+    const StageProgress& s = ro.stages[k];
+    StageReport sr;
+    sr.name = s.name;
+    sr.started_at_s = to_seconds(s.started_at - sc_.start);
+    sr.devices = s.devices;
     if (s.finished_at != Timestamp{}) sr.finished_at_s = to_seconds(s.finished_at - sc_.start);
+    if (insights.ok() && k < insights->size()) {
+      const StageInsight& in = (*insights)[k];
+      sr.asked = in.sizing.asked;
+      sr.planned = in.sizing.planned;
+      sr.why = describe_sizing(ro.plan, in.sizing);
+      sr.bound_by = in.bound_by();
+      sr.held_by_window = in.window;
+      sr.held_by_in_flight = in.in_flight;
+      sr.held_by_rate = in.rate;
+      sr.held_by_pacing = in.pacing;
+    }
     r.stages.push_back(sr);
   }
   // Commit times of the devices that still run the new version, in strata that went on.

@@ -115,6 +115,46 @@ TEST(Sim, PreflightPredictsAndListsDevicesTheConstraintsNeverReach) {
   EXPECT_FALSE(r->time_to_100_percent_s.has_value());
 }
 
+// The pre-flight says, per stage, how big it is against what was asked and what it waited
+// for: the demo's canary waits for the western sites' windows; squeeze max_in_flight, then
+// the offer rate, and the later stages say so.
+TEST(Sim, EachStageSaysItsSizeAndWhatItWaitedFor) {
+  Scenario s = demo();
+  SimOptions o = small(6000);
+  o.preflight = true;
+  auto r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->stages.size(), 4u);
+  const StageReport& canary = r->stages[0];
+  ASSERT_TRUE(canary.asked.has_value());
+  EXPECT_EQ(*canary.asked, 60u);  // 1% of 6,000
+  EXPECT_EQ(canary.planned, canary.devices);
+  EXPECT_LT(canary.planned, 600u);  // not one from each of the 600 strata any more
+  EXPECT_NE(canary.why.find("the gate needs"), std::string::npos) << canary.why;
+  EXPECT_EQ(canary.bound_by, "window");
+  // Later stages hold what they asked, or say why not (here: the 10% stage keeps the
+  // canary's 168 of rev-c, more than rev-c's 10%).
+  for (size_t k = 1; k < r->stages.size(); ++k) {
+    EXPECT_GE(r->stages[k].planned, *r->stages[k].asked) << r->stages[k].name;
+    EXPECT_EQ(r->stages[k].planned > *r->stages[k].asked + 6, !r->stages[k].why.empty())
+        << r->stages[k].name << ": " << r->stages[k].planned << " for " << *r->stages[k].asked;
+  }
+
+  s.rollout.constraints.max_in_flight = 20;
+  r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->stages.back().bound_by, "max_in_flight");
+  EXPECT_GT(r->stages.back().held_by_in_flight, 0u);
+
+  s.rollout.constraints.max_in_flight = 0;
+  s.rollout.constraints.max_per_minute = 5;
+  s.rollout.constraints.ramp_from_per_minute = 0;
+  s.rollout.constraints.ramp_over = Duration(0);
+  r = run_simulation(s, o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->stages.back().bound_by, "rate");
+}
+
 TEST(Sim, FailsAfterDefectsMakeDevicesUnhealthyAndHaltTheirRevision) {
   Scenario s = demo();
   DefectSpec d;
