@@ -139,9 +139,15 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
     updated.update_state = request.state;
     DROVER_TRY(validate(updated));
     if (updated != devices_[pos]) {
-      WriteBatch batch;
-      batch.devices.push_back(updated);
-      DROVER_TRY(store_.apply(batch));
+      // A new inventory is written before it is answered; a new update state alone (idle,
+      // downloading, ready, ...) is the device's to repeat at every check-in, so it is kept
+      // in memory and reaches the store with the next write of the record — a write per
+      // state flip would cost an fsync per check-in for nothing a restart cannot relearn.
+      if (!same_inventory) {
+        WriteBatch batch;
+        batch.devices.push_back(updated);
+        DROVER_TRY(store_.apply(batch));
+      }
       put(pos, std::move(updated));
     }
   }
@@ -151,8 +157,14 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
     auto hold = engine_.hold_for(device, request.holding);
     if (!hold.ok()) return hold.error();
     response.hold = std::move(*hold);
-    // It waits for its window, which may be hours away: the usual pace.
+    // Told to apply, it has nothing to ask before its window opens (it asks again then,
+    // before installing): it need not come back sooner than that.
     response.next_checkin = options_.poll_interval;
+    const Timestamp now = engine_.now();
+    if (response.hold->action == HoldAnswer::Action::kApply && !response.hold->windows.empty() &&
+        response.hold->windows.front().from - now > response.next_checkin) {
+      response.next_checkin = response.hold->windows.front().from - now;
+    }
     return response;
   }
   auto offer = engine_.offer_for(device, &e.cursor);

@@ -85,8 +85,10 @@ class DeviceService {
   // kInvalidArgument names the first bad device; nothing is written then.
   Status provision(std::vector<Device> devices);
 
-  // A device checks in: its reported inventory and state are recorded (only when they
-  // changed), and it gets its update offer, if any, and when to come back.
+  // A device checks in: its reported inventory is recorded (written when it changed; a new
+  // update state alone is kept in memory until the record's next write), and it gets its
+  // update offer, if any — or, holding an image (kReady), what to do with it — and when to
+  // come back.
   // kNotFound for an unknown device, kFailedPrecondition for a decommissioned one,
   // kInvalidArgument for a malformed inventory (nothing is recorded then).
   Result<CheckInResponse> check_in(const CheckInRequest& request);

@@ -109,15 +109,16 @@ Timestamp WindowSchedule::next_close(Timestamp t) const {
 }
 
 std::vector<TimeRange> WindowSchedule::open_between(Timestamp from, Timestamp until) const {
-  DROVER_CHECK(until - from <= hours(24 * 7));
+  DROVER_CHECK(until - from <= hours(24 * 8));
   std::vector<TimeRange> out;
   if (until <= from) return out;
   if (windows_.empty()) {
     out.push_back({from, until});
     return out;
   }
-  // The local days around `from` (eight either side) hold every window that meets a week
-  // from it: a window is at most seven days long.
+  // The local days around `from` (eight either side) hold every window that meets the eight
+  // days from it: a window is at most seven days long, so it starts at most seven days
+  // before `from`.
   std::vector<std::pair<Timestamp, Timestamp>> iv;
   intervals_near(from, iv);
   for (const auto& [s, e] : iv) {

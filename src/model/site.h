@@ -56,7 +56,7 @@ class WindowSchedule {
   // Timestamp::max() if always open.
   Timestamp next_close(Timestamp t) const;
   // The open stretches that meet [from, until), clipped to it, sorted, with touching and
-  // overlapping windows merged. `until` - `from` is at most seven days. Always open: the
+  // overlapping windows merged. `until` - `from` is at most eight days. Always open: the
   // whole of [from, until).
   std::vector<TimeRange> open_between(Timestamp from, Timestamp until) const;
 

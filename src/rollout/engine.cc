@@ -321,6 +321,10 @@ Status RolloutEngine::commit(Active& a, Txn& txn) {
       a.deps[i] = std::move(txn.batch.deployments[k]);
       a.hot[i].stage = static_cast<uint8_t>(a.deps[i].stage);
       a.hot[i].state = a.deps[i].state;
+      if (a.hot[i].holding) {
+        a.hot[i].holding = false;
+        --a.holding;
+      }
       a.count(a.deps[i], +1);
     }
     if (!txn.batch.rollouts.empty()) {
@@ -810,7 +814,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
           }
         }
         const uint32_t limit = r.plan.constraints.max_in_flight;
-        if (limit > 0 && a.in_flight >= limit) {
+        if (limit > 0 && a.in_flight - a.holding >= limit) {
           ++held.in_flight;
           continue;
         }
@@ -953,6 +957,10 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
     return out;
   }
   const Timestamp now = clock_.now();
+  if (!a->hot[i].holding) {
+    a->hot[i].holding = true;
+    ++a->holding;
+  }
   a->heard[i] = static_cast<uint32_t>(std::max<int64_t>(
       1, std::chrono::duration_cast<std::chrono::seconds>(now - a->heard_epoch).count()));
   auto w = offer_windows(r, device, now);

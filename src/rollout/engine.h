@@ -235,6 +235,8 @@ class RolloutEngine {
   Result<RolloutProgress> progress(const std::string& rollout_id);
   // The cheap part of progress(): kept up to date incrementally, no per-stratum work.
   Result<RolloutSummary> summary(const std::string& rollout_id);
+  // The engine's clock.
+  Timestamp now() const { return clock_.now(); }
   // Per stage so far: its sizing and what held its offers back (see StageInsight).
   Result<std::vector<StageInsight>> stage_insights(const std::string& rollout_id);
   // Ids of the loaded rollouts, in creation order.

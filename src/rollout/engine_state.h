@@ -76,6 +76,10 @@ struct RolloutEngine::Active {
     uint32_t stratum = 0;  // index into strata
     uint8_t stage = 0;     // plans have at most 100 stages
     DeploymentState state = DeploymentState::kPending;
+    // In flight, and its device said it holds the verified image for its window: it needs
+    // nothing from the server until then, so it leaves max_in_flight's count (not
+    // persisted; cleared when the deployment changes).
+    bool holding = false;
   };
 
   std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
@@ -93,6 +97,7 @@ struct RolloutEngine::Active {
   FailureTest test{0.025, 0.05};
   RateLimiter limiter;
   uint32_t in_flight = 0;
+  uint32_t holding = 0;  // of in_flight, with Hot::holding set
   uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
   uint32_t index = 0;               // position in active_
 

@@ -63,9 +63,24 @@ Timestamp WindowCache::open_until(std::string_view site, Timestamp t) {
 
 std::vector<TimeRange> WindowCache::open_between(std::string_view site, Timestamp from,
                                                  Timestamp until) {
-  const Entry* e = slot(site);
-  if (e == nullptr) return from < until ? std::vector<TimeRange>{{from, until}} : std::vector<TimeRange>{};
-  return e->schedule->open_between(from, until);
+  Entry* e = slot(site);
+  std::vector<TimeRange> out;
+  if (until <= from) return out;
+  if (e == nullptr || e->schedule->always_open()) {
+    out.push_back({from, until});
+    return out;
+  }
+  if (e->stretches_from == Timestamp::max() || from < e->stretches_from ||
+      from >= e->stretches_from + hours(24)) {
+    e->stretches = e->schedule->open_between(from, from + hours(24 * 8));
+    e->stretches_from = from;
+  }
+  for (const TimeRange& r : e->stretches) {
+    const Timestamp a = std::max(r.from, from);
+    const Timestamp b = std::min(r.until, until);
+    if (a < b) out.push_back({a, b});
+  }
+  return out;
 }
 
 const std::string& WindowCache::time_zone(std::string_view site) const {

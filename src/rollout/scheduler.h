@@ -32,8 +32,9 @@ class WindowCache {
   // The instant at which `site`, open at t, closes (following back-to-back windows); t when
   // it is closed at t; max() for an unknown or always-open site.
   Timestamp open_until(std::string_view site, Timestamp t);
-  // The site's open stretches in [from, until) (WindowSchedule::open_between); the whole of
-  // it for an unknown site.
+  // The site's open stretches in [from, until) (WindowSchedule::open_between; at most a
+  // week); the whole of it for an unknown site. Cached: the tz arithmetic runs once a day
+  // per site, not once per offer.
   std::vector<TimeRange> open_between(std::string_view site, Timestamp from, Timestamp until);
   // The site's IANA time zone; "UTC" for an unknown site.
   const std::string& time_zone(std::string_view site) const;
@@ -46,6 +47,9 @@ class WindowCache {
     Timestamp valid_from{Timestamp::max()};  // [valid_from, valid_until) has state `open`
     Timestamp valid_until{};
     bool open = false;
+    // open_between() over [stretches_from, stretches_from + 8 days), reused for a day.
+    Timestamp stretches_from{Timestamp::max()};
+    std::vector<TimeRange> stretches;
   };
   Entry* slot(std::string_view site);
   const Entry* slot(std::string_view site) const;

@@ -501,7 +501,14 @@ void Simulator::handle(const Event& e) {
     case EventKind::kApply: {
       // Only the latest plan counts: a later answer may have moved or cancelled this one.
       const SimDevice& d = devices_[e.device];
-      if (d.phase == Phase::kHolding && !d.waiting && d.apply_at_ms == e.at_ms) begin_install(e.device);
+      if (d.phase != Phase::kHolding || d.waiting || d.apply_at_ms != e.at_ms) return;
+      // As the agent does: ask first when the link is up (the update may have been called
+      // off); out of reach, the windows it has hold.
+      if (online(e.device, clock_.now())) {
+        hold_check_in(e.device);
+      } else {
+        begin_install(e.device);
+      }
       return;
     }
     case EventKind::kUnhealthy: {
@@ -669,11 +676,10 @@ void Simulator::hold_check_in(uint32_t dev) {
         break;
       }
       if (d.apply_at_ms < 0) ++windows_report_.held;
-      if (at.time_since_epoch().count() != d.apply_at_ms) {
-        d.apply_at_ms = at.time_since_epoch().count();
-        schedule(dev, at, EventKind::kApply);
-      }
-      break;
+      // Nothing to ask until then: the server's next word matters at the window.
+      d.apply_at_ms = at.time_since_epoch().count();
+      schedule(dev, at, EventKind::kApply);
+      return;
     }
   }
   next_check_in(dev);
