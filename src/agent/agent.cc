@@ -261,18 +261,18 @@ Duration Agent::verifying() {
   return Duration(0);
 }
 
-void Agent::ask_about_hold() {
+bool Agent::ask_about_hold() {
   Status st = server_.connect(inventory_);
   Result<CheckInAnswer> answer = st.ok() ? server_.check_in(inventory_, "ready", record_.rollout_id)
                                          : Result<CheckInAnswer>(st.error());
   if (!answer.ok()) {
     // Out of reach (a link that is down by schedule, say): the windows already known hold.
     last_error_ = answer.error().to_string();
-    return;
+    return true;
   }
   failures_ = 0;
   poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
-  if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return;
+  if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return true;
   const Hold& hold = *answer->hold;
   UpdateRecord next = record_;
   switch (hold.action) {
@@ -280,12 +280,12 @@ void Agent::ask_about_hold() {
       if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
             r.message = "called off before the install: " + hold.reason;
           })) {
-        return;
+        return false;
       }
       last_error_ = record_.message;
       std::error_code ec;
       std::filesystem::remove(path("download.part"), ec);
-      return;
+      return true;
     }
     case Hold::Action::kWait:
       next.waiting = true;
@@ -299,17 +299,18 @@ void Agent::ask_about_hold() {
   if (next != record_) {
     if (Status saved = state_.save(next); !saved.ok()) {
       last_error_ = "saving the update state: " + saved.error().to_string();
-      return;
+      return false;
     }
     record_ = std::move(next);
   }
+  return true;
 }
 
 Duration Agent::ready() {
   // With windows to wait for, or told to wait, the server is asked first: the update may
   // have been called off or its windows moved. Without, the install follows at once.
   if (!record_.windows.empty() || record_.waiting) {
-    ask_about_hold();
+    if (!ask_about_hold()) return retry_later(Error{ErrorCode::kIo, last_error_});
     if (record_.step != UpdateStep::kReady) return Duration(0);  // dropped
   }
   const Timestamp now = clock_.now();

@@ -46,7 +46,7 @@ struct AgentOptions {
   // next up at or after t (t if up then). The commit needs the server, so a window is used
   // only if the link comes up in it after the install and reboot. Empty: always up.
   std::function<Timestamp(Timestamp)> link_up_at;
-  Duration check_retry = seconds(15);     // between rounds of failing checks
+  Duration check_retry = seconds(15);  // between rounds of failing checks
   std::vector<HealthCheck> health_checks;
   // Executables run when a step is entered (<dir>/<step>, e.g. installing, committing); a
   // non-zero exit fails the step. Empty: none.
@@ -75,8 +75,9 @@ class Agent {
   Duration downloading();
   Duration verifying();
   Duration ready();
-  // Ready: asks the server whether the held update still stands (and its windows).
-  void ask_about_hold();
+  // Ready: asks the server whether the held update still stands (and its windows). False
+  // when what it said could not be saved: nothing may be installed on it then.
+  bool ask_about_hold();
   Duration installing();
   Duration rebooting();
   Duration committing();

@@ -66,6 +66,7 @@ std::vector<TimeRange> read_windows(const JsonReader& r) {
   }
   for (const JsonReader& w : list) {
     w.allow_only({"from", "until"});
+    if (!w.has("from") || !w.has("until")) w.fail("", "a window needs from and until");
     const uint64_t from = w.uint_or("from", 0, kMaxMs);
     const uint64_t until = w.uint_or("until", 0, kMaxMs);
     if (from >= until) w.fail("until", "must be after from");
@@ -106,6 +107,7 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
     }
     if (r.has("hold") && !r.raw()["hold"].is_null()) {
       const JsonReader h = r.child("hold");
+      h.allow_only({"rollout_id", "action", "windows", "reason"});
       Hold hold;
       hold.rollout_id = h.str("rollout_id");
       const std::string action = h.str("action");

@@ -59,8 +59,8 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
             w[1].get<uint64_t>() > (uint64_t{1} << 52)) {
           j.fail("windows", "each must be [from_ms, until_ms] with from < until");
         }
-        out.windows.push_back({Timestamp(Duration(w[0].get<int64_t>())),
-                               Timestamp(Duration(w[1].get<int64_t>()))});
+        out.windows.push_back(
+            {Timestamp(Duration(w[0].get<int64_t>())), Timestamp(Duration(w[1].get<int64_t>()))});
       }
     }
     out.waiting = j.boolean_or("waiting", false);

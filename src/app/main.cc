@@ -162,8 +162,8 @@ int run(const Scenario& scenario, const SimArgs& args, bool preflight) {
                 seconds_text(report->time_to_95_percent_s).c_str(),
                 seconds_text(report->time_to_100_percent_s).c_str());
     if (!report->stages.empty() && report->stages.front().asked) {
-      std::printf("  %-10s %8s %10s %8s  %-10s %-14s %s\n", "stage", "adds", "cumulative",
-                  "asked", "took", "bound by", "why more than asked");
+      std::printf("  %-10s %8s %10s %8s  %-10s %-14s %s\n", "stage", "adds", "cumulative", "asked",
+                  "took", "bound by", "why more than asked");
       for (const auto& st : report->stages) {
         const std::string took =
             st.finished_at_s ? drover::format_duration(drover::Duration(static_cast<int64_t>(

@@ -449,21 +449,21 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
         const std::optional<std::string> plan = read_input(st.file);
         if (!plan) return 1;
         if (st.dry_run) {
-          return st.show(
-              st.call("POST", "/api/v1/rollouts/plan", *plan, "application/json"),
-              [](const json& p) {
-                std::printf("targets %s, already current %s, incompatible %s\n",
-                            text_of(p["targets"]).c_str(), text_of(p["already_current"]).c_str(),
-                            text_of(p["excluded_count"]).c_str());
-                std::vector<std::vector<std::string>> rows = {
-                    {"STAGE", "ADDS", "CUMULATIVE", "ASKED", "WHY MORE"}};
-                for (const json& s2 : p["stages"])
-                  rows.push_back({text_of(s2["name"]), text_of(s2["adds"]),
-                                  text_of(s2["cumulative"]), text_of(s2["asked"]),
-                                  text_of(s2["why"])});
-                print_table(rows);
-                std::printf("%zu strata\n", p["strata"].size());
-              });
+          return st.show(st.call("POST", "/api/v1/rollouts/plan", *plan, "application/json"),
+                         [](const json& p) {
+                           std::printf("targets %s, already current %s, incompatible %s\n",
+                                       text_of(p["targets"]).c_str(),
+                                       text_of(p["already_current"]).c_str(),
+                                       text_of(p["excluded_count"]).c_str());
+                           std::vector<std::vector<std::string>> rows = {
+                               {"STAGE", "ADDS", "CUMULATIVE", "ASKED", "WHY MORE"}};
+                           for (const json& s2 : p["stages"])
+                             rows.push_back({text_of(s2["name"]), text_of(s2["adds"]),
+                                             text_of(s2["cumulative"]), text_of(s2["asked"]),
+                                             text_of(s2["why"])});
+                           print_table(rows);
+                           std::printf("%zu strata\n", p["strata"].size());
+                         });
         }
         auto created = st.call("POST", "/api/v1/rollouts", *plan, "application/json");
         if (!created) return 1;

@@ -42,7 +42,7 @@ struct CheckInRequest {
 struct CheckInResponse {
   std::optional<UpdateOffer> offer;
   std::optional<HoldAnswer> hold;  // to a device that holds an image (kReady)
-  Duration next_checkin{0};  // when the device should check in again
+  Duration next_checkin{0};        // when the device should check in again
 };
 
 struct StatusReport {

@@ -82,10 +82,10 @@ struct DeliveryConstraints {
   bool respect_windows = true;
   bool download_in_window = false;
   Duration download_ahead = hours(24);  // 0 < download_ahead <= 7 days
-  double max_per_minute = 0;        // offers per minute over the whole rollout; 0 = no limit
-  double ramp_from_per_minute = 0;  // with ramp_over: the rate starts here and grows linearly
-  Duration ramp_over{0};            //   to max_per_minute over this long after the start
-  uint32_t max_in_flight = 0;       // devices offered but not finished; 0 = no limit
+  double max_per_minute = 0;            // offers per minute over the whole rollout; 0 = no limit
+  double ramp_from_per_minute = 0;      // with ramp_over: the rate starts here and grows linearly
+  Duration ramp_over{0};                //   to max_per_minute over this long after the start
+  uint32_t max_in_flight = 0;           // devices offered but not finished; 0 = no limit
   friend bool operator==(const DeliveryConstraints&, const DeliveryConstraints&) = default;
 };
 

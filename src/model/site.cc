@@ -28,8 +28,7 @@ Status validate(const Site& s) {
 
 Status validate_windows(const std::vector<MaintenanceWindow>& windows) {
   for (const auto& w : windows) {
-    if ((w.days & 0x7f) == 0 || (w.days & 0x80) != 0)
-      return invalid_argument("window has no days");
+    if ((w.days & 0x7f) == 0 || (w.days & 0x80) != 0) return invalid_argument("window has no days");
     if (w.start_minute < 0 || w.start_minute >= 24 * 60) {
       return invalid_argument("window start must be within 00:00..23:59");
     }

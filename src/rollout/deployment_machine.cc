@@ -46,8 +46,8 @@ constexpr Row kTable[] = {
     {S::kOffered, E::kSucceeded, S::kSucceeded},
     {S::kOffered, E::kInstallFailed, S::kFailed},
     {S::kOffered, E::kRolledBack, S::kRolledBack},
-    {S::kOffered, E::kCancel, S::kOffered},  // already with the device: let it finish
-    {S::kOffered, E::kSkip, S::kSkipped},    // the device left the fleet
+    {S::kOffered, E::kCancel, S::kOffered},      // already with the device: let it finish
+    {S::kOffered, E::kSkip, S::kSkipped},        // the device left the fleet
     {S::kOffered, E::kWithdraw, S::kCancelled},  // not installed yet: it drops the image
 
     {S::kDownloading, E::kDownloading, S::kDownloading},
@@ -109,6 +109,14 @@ constexpr Row kTable[] = {
     {S::kCancelled, E::kCancel, S::kCancelled},
     {S::kCancelled, E::kRevert, S::kCancelled},
     {S::kCancelled, E::kWithdraw, S::kCancelled},
+    // Withdrawn, yet the device installed (the drop answer never reached it): its reports
+    // still count (the engine accepts them only from a device that was offered).
+    {S::kCancelled, E::kDownloading, S::kCancelled},
+    {S::kCancelled, E::kInstalling, S::kInstalling},
+    {S::kCancelled, E::kRebooting, S::kRebooting},
+    {S::kCancelled, E::kSucceeded, S::kSucceeded},
+    {S::kCancelled, E::kInstallFailed, S::kFailed},
+    {S::kCancelled, E::kRolledBack, S::kRolledBack},
     {S::kSkipped, E::kSkip, S::kSkipped},
     {S::kSkipped, E::kCancel, S::kSkipped},
     {S::kSkipped, E::kRevert, S::kSkipped},

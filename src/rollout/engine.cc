@@ -17,8 +17,9 @@ namespace drover {
 std::string StageInsight::bound_by() const {
   const std::pair<uint64_t, const char*> reasons[] = {
       {window, "window"}, {in_flight, "max_in_flight"}, {rate, "rate"}, {pacing, "pacing"}};
-  const auto* top = std::max_element(std::begin(reasons), std::end(reasons),
-                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto* top =
+      std::max_element(std::begin(reasons), std::end(reasons),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
   return top->first > offers ? top->second : "links";
 }
 
@@ -640,6 +641,7 @@ std::optional<std::vector<TimeRange>> RolloutEngine::offer_windows(const Rollout
                                                                    Timestamp now) {
   std::vector<TimeRange> out;
   if (!r.plan.constraints.respect_windows) return out;
+  if (!ensure_site(device.site).ok()) return std::nullopt;  // unknown yet: no offer, wait
   const Timestamp horizon = now + kOfferHorizon;
   const bool known = windows_.has(device.site);
   const std::vector<MaintenanceWindow>& quiet = device.record.quiet_hours;
@@ -770,13 +772,9 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
       return w;
     };
     auto forward_offer = [&](std::vector<TimeRange> w) {
-      return UpdateOffer{r.id,
-                         a.artifact.name,
-                         a.artifact.version,
-                         a.artifact.size_bytes,
-                         a.artifact.sha256,
-                         false,
-                         std::move(w)};
+      return UpdateOffer{
+          r.id,  a.artifact.name, a.artifact.version, a.artifact.size_bytes, a.artifact.sha256,
+          false, std::move(w)};
     };
     auto revert_offer = [&](const Deployment& dep) -> std::optional<UpdateOffer> {
       auto prev = artifact(a.artifact.name, dep.from_version);
@@ -833,13 +831,11 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
             ++held.pacing;
             continue;
           }
-          if (r.plan.constraints.respect_windows && !windows_.is_open(device.site, now)) {
-            ++held.window;
-            continue;
-          }
         }
         auto w = windows();
-        if (!w) {
+        // A paced canary's places go to devices that can install now (quiet hours too).
+        const bool paced = hot.stage == 0 && r.stage == 0 && r.plan.stages.size() > 1;
+        if (!w || (paced && !w->empty() && w->front().from > now)) {
           ++held.window;
           continue;
         }
@@ -947,13 +943,21 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
     out.reason = r.id + " is paused";
     return out;
   }
+  if (forward && halted && a->strata[a->hot[i].stratum].policy == FailurePolicy::kPause && going) {
+    // A halt that only pauses its group may be resumed: keep the image, install nothing.
+    out.action = HoldAnswer::Action::kWait;
+    out.reason = r.id + ": its group is halted (paused)";
+    return out;
+  }
   if (forward && (!going || halted)) {
     // Not installed yet: the stop takes effect on this device too.
-    out.reason = r.id + (halted ? ": its group was halted" : std::string(" is ") + to_string(r.state));
+    out.reason =
+        r.id + (halted ? ": its group was halted" : std::string(" is ") + to_string(r.state));
     Txn txn;
     DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kWithdraw,
                            "withdrawn before the install: " + out.reason));
     DROVER_TRY(commit(*a, txn));
+    out.withdrawn = true;
     return out;
   }
   const Timestamp now = clock_.now();
@@ -1011,8 +1015,10 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
     return invalid_argument("report is about version " + std::string(version) + ", deployment " +
                             a->rollout.id + " is about " + expected);
   }
-  if (d.state == DeploymentState::kPending || d.state == DeploymentState::kCancelled ||
-      d.state == DeploymentState::kSkipped) {
+  // A withdrawn deployment (cancelled after its offer) still hears the device: it may have
+  // installed without hearing the drop.
+  if (d.state == DeploymentState::kPending || d.state == DeploymentState::kSkipped ||
+      (d.state == DeploymentState::kCancelled && d.offers == 0)) {
     return conflict("device '" + device.id + "' was never offered " + a->rollout.id);
   }
   const Active::Stratum& stratum = a->strata[a->hot[i].stratum];

@@ -68,7 +68,8 @@ struct HoldAnswer {
   std::string rollout_id;
   Action action = Action::kDrop;
   std::vector<TimeRange> windows;
-  std::string reason;  // kWait, kDrop: why, for the device's log
+  std::string reason;      // kWait, kDrop: why, for the device's log
+  bool withdrawn = false;  // kDrop: this answer withdrew the deployment
 };
 const char* to_string(HoldAnswer::Action a);
 
@@ -76,12 +77,12 @@ const char* to_string(HoldAnswer::Action a);
 // often a device whose turn had come checked in and was not offered it, by reason — the
 // constraint to change to go faster. Kept in memory since the start (not persisted).
 struct StageInsight {
-  StageNote sizing;          // asked, planned, why (the planner's note at start)
-  uint64_t window = 0;       // its window was closed (or opened too late)
-  uint64_t in_flight = 0;    // max_in_flight was reached
-  uint64_t rate = 0;         // the offer rate limit
-  uint64_t pacing = 0;       // the canary's pacing
-  uint64_t offers = 0;       // offers made during the stage
+  StageNote sizing;        // asked, planned, why (the planner's note at start)
+  uint64_t window = 0;     // its window was closed (or opened too late)
+  uint64_t in_flight = 0;  // max_in_flight was reached
+  uint64_t rate = 0;       // the offer rate limit
+  uint64_t pacing = 0;     // the canary's pacing
+  uint64_t offers = 0;     // offers made during the stage
   // The constraint that turned devices away most ("window", "max_in_flight", "rate",
   // "pacing"), or "links" when devices were turned away less often than offered: the stage
   // then waited for devices to check in.

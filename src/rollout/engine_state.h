@@ -97,7 +97,7 @@ struct RolloutEngine::Active {
   FailureTest test{0.025, 0.05};
   RateLimiter limiter;
   uint32_t in_flight = 0;
-  uint32_t holding = 0;  // of in_flight, with Hot::holding set
+  uint32_t holding = 0;             // of in_flight, with Hot::holding set
   uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
   uint32_t index = 0;               // position in active_
 

@@ -50,8 +50,8 @@ uint32_t canary_minimum(const GatePolicy& gate, double alpha, uint32_t group_siz
     if (f > n) continue;
     double tail = 0;
     for (int64_t k = f; k <= n; ++k) {
-      const double log_pmf = std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) +
-                             static_cast<double>(k) * std::log(rate) +
+      const double log_pmf = std::lgamma(n + 1.0) - std::lgamma(k + 1.0) -
+                             std::lgamma(n - k + 1.0) + static_cast<double>(k) * std::log(rate) +
                              static_cast<double>(n - k) * std::log1p(-rate);
       tail += std::exp(log_pmf);
     }
@@ -88,25 +88,31 @@ void apportion(const std::vector<uint32_t>& members, const std::vector<uint32_t>
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return stable_hash(keys[members[a]], salt) < stable_hash(keys[members[b]], salt);
   });
-  const double u = static_cast<double>(mix64(salt ^ stable_hash(keys[members[order[0]]])) >> 11) *
-                   0x1.0p-53;
+  const double u =
+      static_cast<double>(mix64(salt ^ stable_hash(keys[members[order[0]]])) >> 11) * 0x1.0p-53;
   double cumulative = 0;
   double next = u;
+  std::vector<bool> served(members.size(), false);
   for (size_t k : order) {
     cumulative += fraction[k];
     if (extras > 0 && cumulative > next) {
       ++out[members[k]];
+      served[k] = true;
       --extras;
       next += 1;
     }
   }
   // Rounding may leave one out at the very end: it goes to the largest fraction not served.
-  for (size_t k = 0; extras > 0 && k < order.size(); ++k) {
-    const uint32_t j = members[order[order.size() - 1 - k]];
-    if (out[j] < sizes[j]) {
-      ++out[j];
-      --extras;
+  while (extras > 0) {
+    size_t best = members.size();
+    for (size_t k = 0; k < members.size(); ++k) {
+      if (served[k] || out[members[k]] >= sizes[members[k]]) continue;
+      if (best == members.size() || fraction[k] > fraction[best]) best = k;
     }
+    if (best == members.size()) break;
+    ++out[members[best]];
+    served[best] = true;
+    --extras;
   }
 }
 
@@ -125,7 +131,8 @@ StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>&
   // The groups of the first dimension (hardware revisions, by default): the gate tree's
   // first level, and the groups the canary is paced and sized by.
   std::map<std::string, std::vector<uint32_t>> groups;
-  for (uint32_t j = 0; j < keys.size(); ++j) groups[keys[j].substr(0, keys[j].find('|'))].push_back(j);
+  for (uint32_t j = 0; j < keys.size(); ++j)
+    groups[keys[j].substr(0, keys[j].find('|'))].push_back(j);
   // The false-halt share of a first-level gate, as the engine splits it (docs/gates.md).
   std::vector<std::map<std::string, std::set<std::string>>> children(plan.stratify_by.size() + 1);
   for (const std::string& key : keys) {
@@ -171,9 +178,7 @@ StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>&
     uint64_t previous = 0;
     for (size_t s = 0; s < stages; ++s) {
       // The group's proportional part of the stage, rounded up...
-      uint64_t quota = s + 1 == stages
-                           ? group_total
-                           : (asked[s] * group_total + total - 1) / total;
+      uint64_t quota = s + 1 == stages ? group_total : (asked[s] * group_total + total - 1) / total;
       quota = std::min(quota, group_total);
       // ...but never fewer than the canary's gate needs, nor than the stage before.
       if (s == 0 && quota < gate_min) {
@@ -194,7 +199,8 @@ StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>&
       previous = 0;
       for (uint32_t j : members) previous += c[j];
     }
-    if (stages > 1) out.notes[0].gate_minimum_per_group = std::max(out.notes[0].gate_minimum_per_group, gate_min);
+    if (stages > 1)
+      out.notes[0].gate_minimum_per_group = std::max(out.notes[0].gate_minimum_per_group, gate_min);
   }
   for (size_t s = 0; s < stages; ++s) {
     out.notes[s].asked = static_cast<uint32_t>(asked[s]);
@@ -293,7 +299,8 @@ TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
     uint32_t begin = 0;
     for (size_t s = 0; s < stages; ++s) {
       const uint32_t end = sizing.cumulative[s][j];
-      for (uint32_t i = begin; i < end; ++i) stage_of[strata[j][i].device] = static_cast<uint32_t>(s);
+      for (uint32_t i = begin; i < end; ++i)
+        stage_of[strata[j][i].device] = static_cast<uint32_t>(s);
       out.stage_sizes[s] += end - begin;
       begin = end;
     }

@@ -55,10 +55,26 @@ std::string synthetic_sha256(const std::string& key) {
 }
 
 Scenario read_scenario(const JsonReader& r) {
-  r.allow_only({"name", "description", "seed", "start", "horizon", "drain", "rollout_start_after",
-                "devices", "device_types", "site_groups", "connectivity", "checkin_jitter",
-                "install_time", "reboot_time", "installed", "artifacts", "rollout", "defects",
-                "engine_tick", "quiet_hours"});
+  r.allow_only({"name",
+                "description",
+                "seed",
+                "start",
+                "horizon",
+                "drain",
+                "rollout_start_after",
+                "devices",
+                "device_types",
+                "site_groups",
+                "connectivity",
+                "checkin_jitter",
+                "install_time",
+                "reboot_time",
+                "installed",
+                "artifacts",
+                "rollout",
+                "defects",
+                "engine_tick",
+                "quiet_hours"});
   Scenario s;
   s.name = r.str("name");
   check_name(r, "name", s.name);
@@ -212,6 +228,7 @@ Scenario read_scenario(const JsonReader& r) {
     s.quiet_hours.push_back(std::move(spec));
   }
   if (quiet_share > 1 + 1e-9) r.fail("quiet_hours", "the shares add up to more than 1");
+  if (s.quiet_hours.size() > 16) r.fail("quiet_hours", "at most 16 entries");
   return s;
 }
 

@@ -191,7 +191,7 @@ class Simulator final : public DeviceWorld {
   std::map<Inventory, uint32_t> inventory_ids_;
   std::vector<UpdateOffer> offers_;
   std::map<std::string, int32_t> offer_index_;
-  WindowCache links_;  // online windows of intermittent links, per (site, class)
+  WindowCache links_;        // online windows of intermittent links, per (site, class)
   WindowCache maintenance_;  // each site's maintenance windows
   WindowCache quiet_;        // quiet hours, per (site, Scenario::quiet_hours entry)
   std::vector<std::string> link_keys_;
@@ -285,7 +285,8 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
   for (const Site& site : sites_) {
     maintenance_.put(site);
     for (size_t k = 0; k < sc_.quiet_hours.size(); ++k)
-      quiet_.put(Site{site.name + "#" + std::to_string(k), site.time_zone, sc_.quiet_hours[k].windows});
+      quiet_.put(
+          Site{site.name + "#" + std::to_string(k), site.time_zone, sc_.quiet_hours[k].windows});
   }
   // Intermittent links are online in windows of the site's local time.
   link_keys_.resize(sites_.size() * sc_.connectivity.size());
@@ -645,8 +646,11 @@ void Simulator::hold_check_in(uint32_t dev) {
     case HoldAnswer::Action::kDrop:
       d.phase = Phase::kIdle;
       d.apply_at_ms = -1;
-      tell_device(dev, "dropped its image of " + offer.version + " before installing it: " + h.reason,
-                  withdrawn_);
+      if (h.withdrawn) {
+        tell_device(dev,
+                    "dropped its image of " + offer.version + " before installing it: " + h.reason,
+                    withdrawn_);
+      }
       next_check_in(dev);
       return;
     case HoldAnswer::Action::kWait:
@@ -967,7 +971,10 @@ void Simulator::step_agent(uint32_t dev) {
       schedule(dev, done + after, EventKind::kUnhealthy);
     }
   }
-  schedule(dev, s->link_down ? next_online(dev, done) : done + s->wait, EventKind::kCheckIn);
+  Timestamp at = s->link_down ? next_online(dev, done) : done + s->wait;
+  // Holding, it wakes for its window whether or not the link is up by then.
+  if (s->step == agent::UpdateStep::kReady) at = std::min(at, done + s->wait);
+  schedule(dev, at, EventKind::kCheckIn);
 }
 
 void Simulator::agent_unhealthy(uint32_t dev) {

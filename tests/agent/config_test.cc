@@ -4,10 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include "base/units.h"
-
 #include <fstream>
 #include <sstream>
+
+#include "base/units.h"
 
 namespace drover::agent {
 namespace {
@@ -67,8 +67,8 @@ TEST(AgentConfig, AScheduledLinkTellsWhenItIsNextUp) {
   EXPECT_EQ(c->agent.link_up_at(day + minutes(10)), day + hours(14) + minutes(30));
   EXPECT_EQ(c->agent.link_up_at(day + hours(15)), day + hours(23) + minutes(50));
   EXPECT_FALSE(parse_agent_config("{" + base + R"(, "apply_time": "5m"})")->agent.link_up_at);
-  for (const char* bad : {R"([{"start": "25:00", "length": "20m"}])",
-                          R"([{"start": "01:00"}])", R"([{"start": "01:00", "length": "25h"}])",
+  for (const char* bad : {R"([{"start": "25:00", "length": "20m"}])", R"([{"start": "01:00"}])",
+                          R"([{"start": "01:00", "length": "25h"}])",
                           R"([{"start": "01:00", "length": "20m", "days": "mon"}])"}) {
     auto r = parse_agent_config("{" + base + R"(, "link_online_utc": )" + bad + "}");
     EXPECT_FALSE(r.ok()) << bad;

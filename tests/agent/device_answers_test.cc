@@ -119,9 +119,10 @@ TEST(DeviceAnswers, AnOfferMustBeComplete) {
 // When to install: windows in the offer, and the answer to a device holding an image.
 TEST(DeviceAnswers, WindowsAndHoldAnswersParseAndNonsenseIsRefused) {
   const std::string base = R"("rollout_id": "r1", "component": "firmware", "version": "1.1.0",
-      "size": 123, "sha256": ")" + kSha + "\"";
-  auto w = parse_checkin_answer(
-      offer(base + R"(, "windows": [{"from": 1000, "until": 2000}, {"from": 3000, "until": 4000}])"));
+      "size": 123, "sha256": ")" +
+                           kSha + "\"";
+  auto w = parse_checkin_answer(offer(
+      base + R"(, "windows": [{"from": 1000, "until": 2000}, {"from": 3000, "until": 4000}])"));
   ASSERT_TRUE(w.ok()) << w.error().to_string();
   ASSERT_EQ(w->offer->windows.size(), 2u);
   EXPECT_EQ(w->offer->windows[1].from.time_since_epoch().count(), 3000);
@@ -138,8 +139,8 @@ TEST(DeviceAnswers, WindowsAndHoldAnswersParseAndNonsenseIsRefused) {
             R"(, "until": )" + std::to_string(k * 10 + 5) + "}";
   }
   for (const std::string& bad : std::vector<std::string>{
-           R"([{"from": 2000, "until": 1000}])",                           // ends before it starts
-           R"([{"from": 1000, "until": 1000}])",                           // empty
+           R"([{"from": 2000, "until": 1000}])",  // ends before it starts
+           R"([{"from": 1000, "until": 1000}])",  // empty
            R"([{"from": 3000, "until": 4000}, {"from": 1000, "until": 2000}])",  // out of order
            R"([{"from": 1000, "until": 3000}, {"from": 2000, "until": 4000}])",  // overlapping
            R"([{"from": -5, "until": 1000}])",
@@ -154,8 +155,8 @@ TEST(DeviceAnswers, WindowsAndHoldAnswersParseAndNonsenseIsRefused) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kIo) << bad;
   }
-  for (const char* bad : {R"({"rollout_id": "r1", "action": "explode"})",
-                          R"({"action": "apply"})", R"("apply")"}) {
+  for (const char* bad :
+       {R"({"rollout_id": "r1", "action": "explode"})", R"({"action": "apply"})", R"("apply")"}) {
     auto r = parse_checkin_answer(std::string(R"({"offer": null, "hold": )") + bad + "}");
     EXPECT_FALSE(r.ok()) << bad;
   }

@@ -12,8 +12,8 @@ using E = UpdateEvent;
 
 TEST(UpdateMachine, TheHappyPathEndsIdleAfterCommitting) {
   S s = S::kIdle;
-  for (E e : {E::kOffer, E::kDownloaded, E::kVerified, E::kWindowOpen, E::kInstalled,
-              E::kBootedNew}) {
+  for (E e :
+       {E::kOffer, E::kDownloaded, E::kVerified, E::kWindowOpen, E::kInstalled, E::kBootedNew}) {
     auto next = next_step(s, e);
     ASSERT_TRUE(next.ok()) << to_string(s) << " " << to_string(e);
     s = *next;

@@ -501,13 +501,14 @@ TEST(CodecStrict, ValidationRunsOnDecode) {
   EXPECT_CONTAINS(decode_error(sample_device(), &device_from_json,
                                [](json& j) { j["quiet_hours"][0]["length"] = "8d"; }),
                   "must be whole minutes, from 1m to 7d");
-  EXPECT_CONTAINS(decode_error(sample_device(), &device_from_json,
-                               [](json& j) {
-                                 j["quiet_hours"] = json::array();
-                                 for (int k = 0; k < 17; ++k)
-                                   j["quiet_hours"].push_back({{"start", "01:00"}, {"length", "1h"}});
-                               }),
-                  "more than 16 quiet hours");
+  EXPECT_CONTAINS(
+      decode_error(sample_device(), &device_from_json,
+                   [](json& j) {
+                     j["quiet_hours"] = json::array();
+                     for (int k = 0; k < 17; ++k)
+                       j["quiet_hours"].push_back({{"start", "01:00"}, {"length", "1h"}});
+                   }),
+      "more than 16 quiet hours");
   EXPECT_CONTAINS(decode_error(sample_site(), &site_from_json,
                                [](json& j) { j["time_zone"] = "Nowhere/City"; }),
                   "unknown time zone 'Nowhere/City'");

@@ -254,6 +254,12 @@ TEST(Engine, ADeviceHoldingTheImageIsToldToApplyWaitOrDropIt) {
   ASSERT_TRUE(d.ok() && d->has_value());
   EXPECT_EQ((*d)->state, S::kCancelled);
   EXPECT_NE((*d)->error.find("withdrawn before the install"), std::string::npos) << (*d)->error;
+  // The drop never reached the device and it installed anyway: its reports still count.
+  auto installed = f.report(f.ids[0], *o, E::kSucceeded);
+  ASSERT_TRUE(installed.ok()) << installed.error().to_string();
+  EXPECT_EQ(*installed, S::kSucceeded);
+  // A device never offered is still refused.
+  EXPECT_EQ(f.report(f.ids[1], *o, E::kSucceeded).error().code, ErrorCode::kConflict);
 }
 
 TEST(Engine, AFailureConfinedToOneRevisionHaltsOnlyThatRevision) {

@@ -43,7 +43,8 @@ TEST(Planner, ACanaryIsTheSizeAskedAndSmallStrataSharePlaces) {
   plan.stratify_by = {StratumDimension::kHardwareRevision, StratumDimension::kSite};
   std::map<std::string, int> picked;  // stratum -> rollouts whose canary took one of it
   for (int r = 1; r <= 40; ++r) {
-    const TargetSet t = plan_targets(plan, firmware("2.0.0"), devices, "rollout-" + std::to_string(r));
+    const TargetSet t =
+        plan_targets(plan, firmware("2.0.0"), devices, "rollout-" + std::to_string(r));
     ASSERT_EQ(t.deployments.size(), 15000u);
     ASSERT_EQ(t.stage_notes.size(), 3u);
     EXPECT_EQ(t.stage_notes[0].asked, 300u);

@@ -15,9 +15,9 @@
 #include "agent/bootloader.h"
 #include "agent/update_state.h"
 #include "sim/network_fleet.h"
-#include "windows_scenario.h"
 #include "sim/simulator.h"
 #include "store/store.h"
+#include "windows_scenario.h"
 
 namespace drover::sim {
 namespace {

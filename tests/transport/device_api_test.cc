@@ -119,8 +119,10 @@ TEST_F(DeviceApiTest, OffersCarryWindowsAndAHoldingDeviceIsAnswered) {
   ASSERT_EQ(c.status, 200) << c.body;
   const json windows = parsed(c)["offer"]["windows"];
   ASSERT_TRUE(windows.is_array() && !windows.empty()) << c.body;
-  EXPECT_EQ(windows[0]["from"], drover::testing::at("2026-06-02T00:00:00Z").time_since_epoch().count());
-  EXPECT_EQ(windows[0]["until"], drover::testing::at("2026-06-02T02:00:00Z").time_since_epoch().count());
+  EXPECT_EQ(windows[0]["from"],
+            drover::testing::at("2026-06-02T00:00:00Z").time_since_epoch().count());
+  EXPECT_EQ(windows[0]["until"],
+            drover::testing::at("2026-06-02T02:00:00Z").time_since_epoch().count());
   ASSERT_EQ(post("/api/device/v1/deployments/" + rollout + "/status",
                  {{"version", "2.0.0"}, {"status", "downloading"}}, token)
                 .status,

@@ -245,9 +245,12 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
         json offer = nullptr;
         if (answer->offer) {
           const UpdateOffer& o = *answer->offer;
-          offer = {{"rollout_id", o.rollout_id}, {"component", o.component},
-                   {"version", o.version},       {"size", o.size_bytes},
-                   {"sha256", o.sha256},         {"revert", o.revert},
+          offer = {{"rollout_id", o.rollout_id},
+                   {"component", o.component},
+                   {"version", o.version},
+                   {"size", o.size_bytes},
+                   {"sha256", o.sha256},
+                   {"revert", o.revert},
                    {"windows", windows_json(o.windows)}};
         }
         return ok_json({{"offer", offer}, {"commands", json::array()}, {"next_checkin_s", next}});

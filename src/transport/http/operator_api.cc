@@ -232,8 +232,8 @@ void add_devices(Router& router, OperatorServices s) {
         auto attrs = parse_body<DeviceAttributes>(req, [](const JsonReader& r) {
           r.allow_only(
               {"device_type", "hardware_revision", "site", "connectivity", "tags", "quiet_hours"});
-          DeviceAttributes out{r.str("device_type"), r.str("hardware_revision"),
-                               r.str_or("site", ""), r.str_or("connectivity", ""),
+          DeviceAttributes out{r.str("device_type"),       r.str("hardware_revision"),
+                               r.str_or("site", ""),       r.str_or("connectivity", ""),
                                r.strings_or_empty("tags"), std::nullopt};
           if (r.has("quiet_hours")) {
             out.quiet_hours.emplace();
