@@ -133,17 +133,19 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
   const Inventory& known = inventories_[e.inventory].components;
   const bool same_inventory =
       std::equal(request.installed.begin(), request.installed.end(), known.begin(), known.end());
-  if (!same_inventory || request.state != e.state) {
+  const bool same_record = same_inventory && request.keeps_previous == devices_[pos].keeps_previous;
+  if (!same_record || request.state != e.state) {
     Device updated = devices_[pos];
     updated.installed.assign(request.installed.begin(), request.installed.end());
     updated.update_state = request.state;
+    updated.keeps_previous = request.keeps_previous;
     DROVER_TRY(validate(updated));
     if (updated != devices_[pos]) {
       // A new inventory is written before it is answered; a new update state alone (idle,
       // downloading, ready, ...) is the device's to repeat at every check-in, so it is kept
       // in memory and reaches the store with the next write of the record — a write per
       // state flip would cost an fsync per check-in for nothing a restart cannot relearn.
-      if (!same_inventory) {
+      if (!same_record) {
         WriteBatch batch;
         batch.devices.push_back(updated);
         DROVER_TRY(store_.apply(batch));
@@ -180,7 +182,7 @@ Result<DeploymentState> DeviceService::report_status(const StatusReport& report)
   const uint32_t pos = find(report.device_id);
   if (pos == kNone) return not_found("unknown device '" + std::string(report.device_id) + "'");
   return engine_.report(devices_[pos], report.rollout_id, report.version, report.status,
-                        report.message);
+                        report.message, report.standby);
 }
 
 void DeviceService::warm(std::span<const std::string_view> device_ids) {

@@ -37,6 +37,7 @@ struct CheckInRequest {
   std::span<const InstalledComponent> installed;  // everything installed, any order
   UpdateState state = UpdateState::kIdle;
   std::string_view holding = {};  // kReady: the rollout whose image the device holds
+  bool keeps_previous = false;    // Device::keeps_previous, as the device says now
 };
 
 struct CheckInResponse {
@@ -51,7 +52,10 @@ struct StatusReport {
   std::string_view version;  // the version the report is about
   DeploymentEvent
       status;  // downloading, installing, rebooting, succeeded, failed, rolled_back, unhealthy
-  std::string_view message;  // free text, kept with failures
+  std::string_view message;  // free text, kept in the deployment's history
+  // With "succeeded": the version the device now keeps in its other slot ("" for none), so a
+  // fleet revert to it can switch back without a download.
+  std::string_view standby = {};
 };
 
 // A page of the device listing: devices matching every condition, in id order.

@@ -49,6 +49,7 @@ json device_json(const Device& d) {
     for (const auto& w : d.quiet_hours) quiet.push_back(window_json(w));
     j["quiet_hours"] = quiet;
   }
+  if (d.keeps_previous) j["keeps_previous"] = true;
   return j;
 }
 
@@ -116,7 +117,8 @@ json plan_json(const RolloutPlan& p) {
             {"max_in_flight", c.max_in_flight}}},
           {"settle_fraction", p.settle_fraction},
           {"min_per_stratum", p.min_per_stratum},
-          {"watch", format_duration(p.watch)}};
+          {"watch", format_duration(p.watch)},
+          {"allow_downgrade", p.allow_downgrade}};
 }
 
 json rollout_json(const Rollout& r) {
@@ -149,7 +151,8 @@ json rollout_json(const Rollout& r) {
           {"halted", halted},
           {"targets", r.targets},
           {"gates_from", ms(r.gates_from)},
-          {"watch_until", ms(r.watch_until)}};
+          {"watch_until", ms(r.watch_until)},
+          {"created_by", r.created_by}};
 }
 
 json deployment_json(const Deployment& d) {
@@ -162,7 +165,13 @@ json deployment_json(const Deployment& d) {
           {"updated_at", ms(d.updated_at)},
           {"offered_at", ms(d.offered_at)},
           {"offers", d.offers},
-          {"error", d.error}};
+          {"error", d.error},
+          {"switch_back", d.switch_back}};
+}
+
+json step_json(const DeploymentStep& s) {
+  return {{"rollout_id", s.rollout_id}, {"device_id", s.device_id},    {"at", ms(s.at)},
+          {"event", s.event},           {"state", to_string(s.state)}, {"message", s.message}};
 }
 
 json outcome_json(const RolloutOutcome& o) {
@@ -171,7 +180,8 @@ json outcome_json(const RolloutOutcome& o) {
     halted.push_back({{"group", h.group},
                       {"reason", h.reason},
                       {"devices", h.devices},
-                      {"never_offered", h.never_offered}});
+                      {"never_offered", h.never_offered},
+                      {"not_reverted", h.not_reverted}});
   }
   return {{"targets", o.targets},
           {"updated", o.updated},
@@ -206,6 +216,7 @@ std::string to_json(const Artifact& a) { return artifact_json(a).dump(); }
 std::string to_json(const RolloutPlan& p) { return plan_json(p).dump(); }
 std::string to_json(const Rollout& r) { return rollout_json(r).dump(); }
 std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
+std::string to_json(const DeploymentStep& s) { return step_json(s).dump(); }
 std::string to_json(const ApiToken& t) { return api_token_json(t).dump(); }
 std::string to_json(const RolloutOutcome& o) { return outcome_json(o).dump(); }
 
@@ -238,7 +249,7 @@ std::vector<DeviceAttribute> read_attributes(const JsonReader& r) {
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
                 "installed", "update_state", "decommissioned", "public_key", "enrollment",
-                "attributes", "quiet_hours"});
+                "attributes", "quiet_hours", "keeps_previous"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -255,6 +266,7 @@ Device read_device(const JsonReader& r) {
   if (r.has("quiet_hours")) {
     for (const auto& w : r.array("quiet_hours")) d.quiet_hours.push_back(read_window(w));
   }
+  d.keeps_previous = r.boolean_or("keeps_previous", false);
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }
@@ -312,7 +324,7 @@ Artifact read_artifact(const JsonReader& r) {
 
 RolloutPlan read_plan(const JsonReader& r) {
   r.allow_only({"name", "artifact", "filter", "stratify_by", "stages", "gate", "on_failure",
-                "constraints", "settle_fraction", "min_per_stratum", "watch"});
+                "constraints", "settle_fraction", "min_per_stratum", "watch", "allow_downgrade"});
   RolloutPlan p;
   p.name = r.str("name");
   const JsonReader art = r.child("artifact");
@@ -370,13 +382,14 @@ RolloutPlan read_plan(const JsonReader& r) {
   p.settle_fraction = r.number_or("settle_fraction", p.settle_fraction);
   p.min_per_stratum = static_cast<uint32_t>(r.uint_or("min_per_stratum", p.min_per_stratum));
   p.watch = r.duration_or("watch", p.watch);
+  p.allow_downgrade = r.boolean_or("allow_downgrade", false);
   if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
   return p;
 }
 
 Rollout read_rollout(const JsonReader& r) {
   r.allow_only({"id", "plan", "state", "stage", "created_at", "started_at", "finished_at", "stages",
-                "halted", "targets", "gates_from", "watch_until"});
+                "halted", "targets", "gates_from", "watch_until", "created_by"});
   Rollout out;
   out.id = r.str("id");
   if (!is_valid_name(out.id)) r.fail("id", "bad rollout id");
@@ -403,13 +416,14 @@ Rollout read_rollout(const JsonReader& r) {
   out.targets = static_cast<uint32_t>(r.uint_or("targets", 0));
   out.gates_from = timestamp_at(r, "gates_from");
   out.watch_until = timestamp_at(r, "watch_until");
+  out.created_by = r.str_or("created_by", "");
   if (out.stage >= out.plan.stages.size()) r.fail("stage", "beyond the plan's last stage");
   return out;
 }
 
 Deployment read_deployment(const JsonReader& r) {
   r.allow_only({"rollout_id", "device_id", "stage", "stratum", "state", "from_version",
-                "updated_at", "offered_at", "offers", "error"});
+                "updated_at", "offered_at", "offers", "error", "switch_back"});
   Deployment d;
   d.rollout_id = r.str("rollout_id");
   d.device_id = r.str("device_id");
@@ -421,7 +435,20 @@ Deployment read_deployment(const JsonReader& r) {
   d.offered_at = timestamp_at(r, "offered_at");
   d.offers = static_cast<uint32_t>(r.uint_or("offers", 0));
   d.error = r.str_or("error", "");
+  d.switch_back = r.boolean_or("switch_back", false);
   return d;
+}
+
+DeploymentStep read_step(const JsonReader& r) {
+  r.allow_only({"rollout_id", "device_id", "at", "event", "state", "message"});
+  DeploymentStep s;
+  s.rollout_id = r.str("rollout_id");
+  s.device_id = r.str("device_id");
+  s.at = timestamp_at(r, "at");
+  s.event = r.str("event");
+  s.state = enum_at(r, "state", &parse_deployment_state);
+  s.message = r.str_or("message", "");
+  return s;
 }
 
 RolloutOutcome read_outcome(const JsonReader& r) {
@@ -444,10 +471,11 @@ RolloutOutcome read_outcome(const JsonReader& r) {
   o.pending = n("pending");
   o.in_flight = n("in_flight");
   for (const auto& h : r.array("halted")) {
-    h.allow_only({"group", "reason", "devices", "never_offered"});
+    h.allow_only({"group", "reason", "devices", "never_offered", "not_reverted"});
     o.halted.push_back({h.str("group"), h.str_or("reason", ""),
                         static_cast<uint32_t>(h.uint_or("devices", 0, UINT32_MAX)),
-                        static_cast<uint32_t>(h.uint_or("never_offered", 0, UINT32_MAX))});
+                        static_cast<uint32_t>(h.uint_or("never_offered", 0, UINT32_MAX)),
+                        static_cast<uint32_t>(h.uint_or("not_reverted", 0, UINT32_MAX))});
   }
   return o;
 }
@@ -488,6 +516,11 @@ Result<Rollout> rollout_from_json(std::string_view text) {
 Result<Deployment> deployment_from_json(std::string_view text) {
   return parse_json_document<Deployment>(text, "deployment",
                                          [](const JsonReader& r) { return read_deployment(r); });
+}
+
+Result<DeploymentStep> step_from_json(std::string_view text) {
+  return parse_json_document<DeploymentStep>(text, "deployment step",
+                                             [](const JsonReader& r) { return read_step(r); });
 }
 
 Result<RolloutOutcome> outcome_from_json(std::string_view text) {

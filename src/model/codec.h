@@ -21,6 +21,7 @@ std::string to_json(const Artifact& a);
 std::string to_json(const RolloutPlan& p);
 std::string to_json(const Rollout& r);
 std::string to_json(const Deployment& d);
+std::string to_json(const DeploymentStep& s);
 std::string to_json(const ApiToken& t);
 std::string to_json(const RolloutOutcome& o);
 
@@ -31,6 +32,7 @@ Result<Artifact> artifact_from_json(std::string_view text);
 Result<RolloutPlan> plan_from_json(std::string_view text);
 Result<Rollout> rollout_from_json(std::string_view text);
 Result<Deployment> deployment_from_json(std::string_view text);
+Result<DeploymentStep> step_from_json(std::string_view text);
 Result<ApiToken> api_token_from_json(std::string_view text);
 // `failed` is derived from its parts: read, it is ignored.
 Result<RolloutOutcome> outcome_from_json(std::string_view text);

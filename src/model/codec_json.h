@@ -20,6 +20,7 @@ nlohmann::json artifact_json(const Artifact& a);
 nlohmann::json plan_json(const RolloutPlan& p);
 nlohmann::json rollout_json(const Rollout& r);
 nlohmann::json deployment_json(const Deployment& d);
+nlohmann::json step_json(const DeploymentStep& s);
 nlohmann::json api_token_json(const ApiToken& t);
 nlohmann::json outcome_json(const RolloutOutcome& o);
 

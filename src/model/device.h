@@ -72,6 +72,9 @@ struct Device {
   // The device's own quiet hours, in its site's local time (a vehicle's owner, a shift that
   // must not be interrupted): they narrow the site's maintenance windows.
   std::vector<MaintenanceWindow> quiet_hours;
+  // The device keeps the image it ran before an update (A/B slots), so a fleet revert
+  // switches back to it without a download. Reported by the device at check-in.
+  bool keeps_previous = false;
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

@@ -21,7 +21,7 @@ constexpr EnumNames<StratumDimension, 3> kDimensionNames{{
     {StratumDimension::kConnectivity, "connectivity"},
 }};
 
-constexpr EnumNames<RolloutState, 10> kRolloutStateNames{{
+constexpr EnumNames<RolloutState, 11> kRolloutStateNames{{
     {RolloutState::kCreated, "created"},
     {RolloutState::kRunning, "running"},
     {RolloutState::kPaused, "paused"},
@@ -32,6 +32,7 @@ constexpr EnumNames<RolloutState, 10> kRolloutStateNames{{
     {RolloutState::kRolledBack, "rolled_back"},
     {RolloutState::kWatching, "watching"},
     {RolloutState::kCompletedPartial, "completed_partial"},
+    {RolloutState::kRollbackIncomplete, "rollback_incomplete"},
 }};
 
 constexpr EnumNames<DeploymentState, 15> kDeploymentStateNames{{
@@ -73,7 +74,7 @@ Result<RolloutState> parse_rollout_state(std::string_view s) {
 bool is_terminal(RolloutState s) {
   return s == RolloutState::kCompleted || s == RolloutState::kCompletedPartial ||
          s == RolloutState::kFailed || s == RolloutState::kAborted ||
-         s == RolloutState::kRolledBack;
+         s == RolloutState::kRolledBack || s == RolloutState::kRollbackIncomplete;
 }
 const char* to_string(DeploymentState s) { return enum_name(kDeploymentStateNames, s); }
 Result<DeploymentState> parse_deployment_state(std::string_view s) {

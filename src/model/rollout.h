@@ -109,6 +109,9 @@ struct RolloutPlan {
   // against the new version, and the rollout stays `watching` after its last stage until
   // the watch has passed, still judging, halting and rolling back. 0: no watch.
   Duration watch{0};
+  // The target version may be older than what devices run: a deliberate downgrade. Only an
+  // admin may create such a rollout, and the rollout records who did (Rollout::created_by).
+  bool allow_downgrade = false;
   friend bool operator==(const RolloutPlan&, const RolloutPlan&) = default;
 };
 
@@ -128,6 +131,9 @@ enum class RolloutState : uint8_t {
   kRolledBack,        // the operator rollback finished
   kWatching,          // every stage done; gates still judge late failures until watch_until
   kCompletedPartial,  // the last stage finished, but groups halted or devices failed
+  // An operator rollback ended with devices still on the new version (their revert failed,
+  // or they left the fleet first). Another rollback retries those that can be sent back.
+  kRollbackIncomplete,
 };
 const char* to_string(RolloutState s);
 Result<RolloutState> parse_rollout_state(std::string_view s);
@@ -171,6 +177,7 @@ struct Rollout {
   // (docs/gates.md).
   Timestamp gates_from{};
   Timestamp watch_until{};  // set on entering kWatching: when the watch ends
+  std::string created_by;   // who created it: the operator API token's name ("" locally)
   friend bool operator==(const Rollout&, const Rollout&) = default;
 };
 
@@ -219,6 +226,9 @@ struct RolloutOutcome {
     std::string reason;
     uint32_t devices = 0;        // targets in the group
     uint32_t never_offered = 0;  // of those, cancelled before an offer
+    // Of those, devices a rollback policy could not send back: they still run the new
+    // version (no previous image kept, and the previous version is not uploaded).
+    uint32_t not_reverted = 0;
     friend bool operator==(const Halted&, const Halted&) = default;
   };
   std::vector<Halted> halted;
@@ -238,7 +248,26 @@ struct Deployment {
   Timestamp offered_at{};  // the first forward offer; zero until then
   uint32_t offers = 0;     // how many times an offer (or re-send) went out
   std::string error;       // last failure reason
+  // The device keeps from_version in its other A/B slot (it said so when it committed the
+  // new version): a fleet revert switches back to that slot, with no download.
+  bool switch_back = false;
   friend bool operator==(const Deployment&, const Deployment&) = default;
 };
+
+// One step in a deployment's history: what happened (an offer, a device report, an
+// operator's or a gate's decision), when, the state it left the deployment in, and the
+// message that came with it (the agent's words for a failure, a health check's exit code
+// and output tail). Kept for every deployment; read per device on the operator API.
+struct DeploymentStep {
+  std::string rollout_id;
+  std::string device_id;
+  Timestamp at{};
+  std::string event;  // a DeploymentEvent's name: offer, downloading, succeeded, revert, ...
+  DeploymentState state = DeploymentState::kPending;  // after the step
+  std::string message;
+  friend bool operator==(const DeploymentStep&, const DeploymentStep&) = default;
+};
+// A step's message is cut to this many bytes (a health check's output tail fits).
+inline constexpr size_t kMaxStepMessage = 2048;
 
 }  // namespace drover

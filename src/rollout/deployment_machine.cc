@@ -147,7 +147,7 @@ constexpr Row kTable[] = {
     {S::kReverted, E::kCancel, S::kReverted},
     {S::kRevertFailed, E::kInstallFailed, S::kRevertFailed},
     {S::kRevertFailed, E::kRolledBack, S::kRevertFailed},
-    {S::kRevertFailed, E::kRevert, S::kRevertFailed},
+    {S::kRevertFailed, E::kRevert, S::kRevertPending},  // an operator's rollback retries it
     {S::kRevertFailed, E::kCancel, S::kRevertFailed},
 };
 

@@ -43,6 +43,8 @@ const char* to_string(EngineEvent::Kind k) {
       return "watching";
     case K::kCompletedPartial:
       return "completed_partial";
+    case K::kRollbackIncomplete:
+      return "rollback_incomplete";
   }
   return "unknown";
 }
@@ -323,7 +325,7 @@ Status RolloutEngine::commit(Active& a, Txn& txn) {
 
 // ---------------------------------------------------------------- operator commands
 
-Result<Rollout> RolloutEngine::create(RolloutPlan plan) {
+Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) {
   DROVER_TRY(validate(plan));
   std::lock_guard lock(mu_);
   auto art = artifact(plan.artifact_name, plan.artifact_version);
@@ -341,6 +343,7 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan) {
   r.plan = std::move(plan);
   r.state = RolloutState::kCreated;
   r.created_at = clock_.now();
+  r.created_by = std::move(created_by);
   WriteBatch batch;
   batch.rollouts.push_back(r);
   DROVER_TRY(store_.apply(batch));
@@ -401,6 +404,19 @@ Status RolloutEngine::start(const std::string& rollout_id) {
     text += ", " + std::to_string(targets.excluded.size()) + " incompatible";
   if (targets.already_current > 0)
     text += ", " + std::to_string(targets.already_current) + " already current";
+  if (r.plan.allow_downgrade) {
+    text += "; a downgrade to " + a->artifact.version + ", created by " +
+            (r.created_by.empty() ? std::string("a local command") : r.created_by);
+  }
+  // Said before anything is offered: which devices a fleet revert could not send back.
+  const auto gaps = revert_gaps(targets.previous, [&](const std::string& version) {
+    auto got = artifact(a->artifact.name, version);
+    return got.ok() && got->has_value();
+  });
+  for (const RevertGap& g : gaps) {
+    text += "; a rollback could not send back " + std::to_string(g.devices) + " (" +
+            g.examples.front() + (g.devices > 1 ? " and others" : "") + "): they " + g.reason();
+  }
   emit(EngineEvent::Kind::kStarted, started, text);
   emit(EngineEvent::Kind::kStageStarted, started,
        "stage " + r.plan.stages[0].name + ": " + std::to_string(r.stages[0].devices) + " devices");
@@ -480,7 +496,7 @@ Status RolloutEngine::abort(const std::string& rollout_id) {
   DROVER_TRY(next_state(a->rollout.state, RolloutEvent::kAbort));
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
-    revert_or_cancel(*a, txn, s, FailurePolicy::kAbort);
+    revert_or_cancel(*a, txn, s, FailurePolicy::kAbort, "aborted by operator");
   Rollout& r = txn.rollout(*a);
   r.state = RolloutState::kAborted;
   r.finished_at = clock_.now();
@@ -497,6 +513,8 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   auto next = next_state(a->rollout.state, RolloutEvent::kRollback);
   if (!next.ok()) return next.error();
+  const bool retry = a->rollout.state == RolloutState::kRollbackIncomplete ||
+                     a->rollout.state == RolloutState::kRollingBack;
   // Sending the old version back while a later rollout of the component is updating the
   // same devices would have them offered two versions at once.
   std::vector<std::string_view> ids;
@@ -507,12 +525,26 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   // A rollback that cannot send every updated device back must not answer success and
   // then leave them on the new version: say which, and what is missing.
   std::map<std::string, std::pair<size_t, std::string>> missing;  // version -> {count, a device}
-  for (const Deployment& d : a->deps) {
-    if (d.state != DeploymentState::kSucceeded && d.state != DeploymentState::kUnhealthy) continue;
-    if (revert_possible(*a, d)) continue;
+  // A retry also takes the devices whose revert failed, unless they left the fleet.
+  std::vector<uint32_t> again;
+  for (uint32_t i = 0; retry && i < a->deps.size(); ++i) {
+    const Deployment& d = a->deps[i];
+    if (d.state != DeploymentState::kRevertFailed) continue;
+    auto device = store_.get_device(d.device_id);
+    if (!device.ok()) return device.error();
+    const bool gone = !device->has_value() || (*device)->decommissioned ||
+                      (*device)->enrollment != Enrollment::kAccepted;
+    if (!gone) again.push_back(i);
+  }
+  auto check = [&](const Deployment& d) {
+    if (revert_possible(*a, d)) return;
     auto& m = missing[d.from_version];
     if (m.first++ == 0) m.second = d.device_id;
+  };
+  for (const Deployment& d : a->deps) {
+    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) check(d);
   }
+  for (uint32_t i : again) check(a->deps[i]);
   if (!missing.empty()) {
     std::string what;
     for (const auto& [version, m] : missing) {
@@ -528,7 +560,9 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   }
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
-    revert_or_cancel(*a, txn, s, FailurePolicy::kRollback);
+    revert_or_cancel(*a, txn, s, FailurePolicy::kRollback, "rollback by operator");
+  for (uint32_t i : again)
+    DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kRevert, "rollback retried by operator"));
   txn.rollout(*a).state = *next;
   const size_t reverts = txn.batch.deployments.size();
   DROVER_TRY(commit(*a, txn));
@@ -608,12 +642,15 @@ Status RolloutEngine::ensure_site(std::string_view site) {
 
 bool RolloutEngine::revert_possible(Active& a, const Deployment& d) {
   if (d.from_version.empty()) return false;
+  if (d.switch_back) return true;
   auto prev = artifact(a.artifact.name, d.from_version);
   return prev.ok() && prev->has_value();
 }
 
-void RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy) {
-  if (policy == FailurePolicy::kPause) return;
+uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
+                                         FailurePolicy policy, std::string_view why) {
+  if (policy == FailurePolicy::kPause) return 0;
+  uint32_t stuck = 0;
   for (uint32_t i : a.strata[stratum].deps) {
     const Deployment& d = txn.current(a, i);
     if (d.state == DeploymentState::kPending) {
@@ -622,12 +659,45 @@ void RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, Fail
       s.updated_at = clock_.now();
     } else if (policy == FailurePolicy::kRollback &&
                (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy)) {
-      if (!revert_possible(a, d)) continue;
+      if (!revert_possible(a, d)) {
+        ++stuck;
+        continue;
+      }
       Deployment& s = txn.dep(a, i);
       s.state = next_state(s.state, DeploymentEvent::kRevert).value();
       s.updated_at = clock_.now();
+      record_step(txn, s, DeploymentEvent::kRevert, why);
     }
   }
+  return stuck;
+}
+
+namespace {
+
+// What a step keeps of a message: at most kMaxStepMessage bytes, cut on a UTF-8 character
+// boundary, with control characters other than newline and tab replaced by '?', so a
+// device's words cannot rewrite an operator's terminal.
+std::string step_message(std::string_view m) {
+  if (m.size() > kMaxStepMessage) {
+    size_t cut = kMaxStepMessage;
+    while (cut > 0 && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80) --cut;
+    m = m.substr(0, cut);
+  }
+  std::string out(m);
+  for (char& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7F) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
+void RolloutEngine::record_step(Txn& txn, const Deployment& d, DeploymentEvent event,
+                                std::string_view message) {
+  if (!options_.history) return;
+  txn.batch.steps.push_back(
+      {d.rollout_id, d.device_id, clock_.now(), to_string(event), d.state, step_message(message)});
 }
 
 Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEvent event,
@@ -650,12 +720,13 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
     if (rolling_back && revert_possible(a, d))
       d.state = next_state(d.state, DeploymentEvent::kRevert).value();
   }
+  record_step(txn, d, event, message);
   return ok_status();
 }
 
 Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_view rollout_id,
                                               std::string_view version, DeploymentEvent event,
-                                              std::string_view message) {
+                                              std::string_view message, std::string_view standby) {
   if (event == DeploymentEvent::kOffer || event == DeploymentEvent::kCancel ||
       event == DeploymentEvent::kSkip || event == DeploymentEvent::kRevert ||
       event == DeploymentEvent::kWithdraw) {
@@ -682,7 +753,9 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
     if (reverting && version == a->artifact.version && event == DeploymentEvent::kUnhealthy &&
         d.error.empty() && d.state != DeploymentState::kRevertFailed) {
       Txn txn;
-      txn.dep(*a, i).error = message.empty() ? "unhealthy" : std::string(message);
+      Deployment& staged = txn.dep(*a, i);
+      staged.error = message.empty() ? "unhealthy" : std::string(message);
+      record_step(txn, staged, event, message);
       DROVER_TRY(commit(*a, txn));
       return a->deps[i].state;
     }
@@ -699,6 +772,15 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   const Active::Stratum& stratum = a->strata[a->hot[i].stratum];
   const GateCounts before = stratum.gate;
   Txn txn;
+  if (!reverting && event == DeploymentEvent::kSucceeded) {
+    // The device keeps what it ran before in its other slot: a revert can switch back.
+    const bool keeps = !standby.empty() && standby == d.from_version;
+    if (keeps != d.switch_back) txn.dep(*a, i).switch_back = keeps;
+  } else if (reverting && d.switch_back &&
+             (event == DeploymentEvent::kInstallFailed || event == DeploymentEvent::kRolledBack)) {
+    // The switch back failed: a retry downloads the previous version instead, if uploaded.
+    txn.dep(*a, i).switch_back = false;
+  }
   DROVER_TRY(apply_event(*a, txn, i, event, message));
   DROVER_TRY(commit(*a, txn));
 
@@ -765,10 +847,24 @@ void RolloutEngine::tick_rollout(Active& a) {
 
   if (state == RolloutState::kRollingBack) {
     // Devices still installing the new version must finish (and be sent back) first.
-    if (reverts_due == 0 && all.in_flight() == 0 && transition(a, RolloutEvent::kComplete).ok()) {
-      emit(EngineEvent::Kind::kRolledBack, a,
-           "every updated device is back on its previous version");
+    if (reverts_due != 0 || all.in_flight() != 0) return;
+    // Never "rolled back" while a device still runs the new version.
+    const uint32_t failed = all[DeploymentState::kRevertFailed];
+    const uint32_t kept = all[DeploymentState::kSucceeded] + all[DeploymentState::kUnhealthy];
+    if (failed == 0 && kept == 0) {
+      if (transition(a, RolloutEvent::kComplete).ok())
+        emit(EngineEvent::Kind::kRolledBack, a,
+             "every updated device is back on its previous version");
+      return;
     }
+    std::string text = "rollback incomplete: ";
+    if (failed > 0) text += std::to_string(failed) + " revert(s) failed";
+    if (failed > 0 && kept > 0) text += ", ";
+    if (kept > 0) text += std::to_string(kept) + " device(s) could not be sent back";
+    text += "; they still run " + a.artifact.name + "@" + a.artifact.version +
+            " (their history says why; roll back again to retry)";
+    if (transition(a, RolloutEvent::kCompletePartial).ok())
+      emit(EngineEvent::Kind::kRollbackIncomplete, a, text);
     return;
   }
   if (state == RolloutState::kWatching) {

@@ -48,6 +48,9 @@ struct UpdateOffer {
   uint64_t size_bytes = 0;
   std::string sha256;
   bool revert = false;  // a fleet rollback sending the previous version back
+  // A revert to the image the device keeps in its other slot: nothing to download (size and
+  // sha256 describe the uploaded artifact, if there is one, for a device that lost it).
+  bool switch_back = false;
   // When the device may interrupt itself (install, reboot, commit) for this offer: its
   // maintenance windows narrowed by its quiet hours, in UTC, from now to at most a week
   // ahead (at most kMaxOfferWindows of them). Empty: any time.
@@ -123,6 +126,7 @@ struct EngineEvent {
     kRolledBack,
     kWatching,
     kCompletedPartial,
+    kRollbackIncomplete,
   };
   Kind kind;
   Timestamp at;
@@ -170,6 +174,9 @@ struct EngineOptions {
   // Terminal rollouts that finished less than this long ago stay loaded, so late reports
   // from their devices are still accepted.
   Duration keep_finished = hours(24 * 7);
+  // Keep every deployment's history (DeploymentStep) in the store. The twin turns it off
+  // for fleets too large to hold it in memory.
+  bool history = true;
 };
 
 class RolloutEngine {
@@ -184,7 +191,8 @@ class RolloutEngine {
   Status load();
 
   // Validates the plan, checks the artifact exists, and records a new rollout (kCreated).
-  Result<Rollout> create(RolloutPlan plan);
+  // `created_by` (the operator's token name, "" for a local command) is recorded with it.
+  Result<Rollout> create(RolloutPlan plan, std::string created_by = {});
   // Computes the target set and cohorts and starts the first stage. The rollout and all its
   // deployments are written in one batch. kFailedPrecondition when another rollout of the
   // same component that is not over holds any of the targets (one at a time per device).
@@ -212,9 +220,12 @@ class RolloutEngine {
   // deployment's state afterwards. Repeated and late reports are accepted and change
   // nothing; kNotFound when the device has no deployment in that (loaded) rollout;
   // kConflict when the report makes no sense in the current state.
+  // A "succeeded" whose `standby` is the version the device ran before marks the
+  // deployment switch_back: a revert will need no download. `message` goes into the
+  // deployment's history (cut to kMaxStepMessage bytes, control characters replaced).
   Result<DeploymentState> report(const Device& device, std::string_view rollout_id,
                                  std::string_view version, DeploymentEvent event,
-                                 std::string_view message = {});
+                                 std::string_view message = {}, std::string_view standby = {});
 
   // Prefetches the deployments of devices that will check in soon, by their cursors. No
   // effect on behaviour.
@@ -291,7 +302,13 @@ class RolloutEngine {
   void complete(Active& a, const std::string& why);
   Status halt_node(Active& a, uint32_t node, const std::string& reason);
   Status fail_if_all_halted(Active& a);
-  void revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy);
+  // Cancels the stratum's pending deployments and, with policy kRollback, sends its updated
+  // devices back (`why` goes into their history). Returns how many updated devices could not
+  // be sent back.
+  uint32_t revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy,
+                            std::string_view why);
+  // Appends a step to deployment `d`'s history in `txn` (EngineOptions::history).
+  void record_step(Txn& txn, const Deployment& d, DeploymentEvent event, std::string_view message);
   // kFailedPrecondition naming the rollout when another unfinished rollout of the same
   // component holds any of `device_ids`; `what` is the refused command ("start").
   Status refuse_overlap(const Active& a, std::span<const std::string_view> device_ids,

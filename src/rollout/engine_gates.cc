@@ -131,8 +131,9 @@ Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason
   Rollout& r = txn.rollout(a);
   r.halted.push_back(
       {n.key, n.hardware_revision, n.site, n.connectivity, reason, policy, clock_.now()});
+  uint32_t stuck = 0;
   for (uint32_t s : n.strata) {
-    if (!a.strata[s].halted) revert_or_cancel(a, txn, s, policy);
+    if (!a.strata[s].halted) stuck += revert_or_cancel(a, txn, s, policy, "halted: " + reason);
   }
   uint32_t cancelled = 0, reverts = 0;
   for (const Deployment& d : txn.batch.deployments) {
@@ -142,7 +143,14 @@ Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason
   std::string text = (n.parent < 0 ? std::string("the whole rollout") : n.key) +
                      " halted: " + reason + "; policy " + to_string(policy);
   if (policy != FailurePolicy::kPause) text += ", " + std::to_string(cancelled) + " not offered";
-  if (policy == FailurePolicy::kRollback) text += ", " + std::to_string(reverts) + " to revert";
+  if (policy == FailurePolicy::kRollback) {
+    text += ", " + std::to_string(reverts) + " to revert";
+    if (stuck > 0) {
+      text += ", " + std::to_string(stuck) +
+              " cannot be sent back (no previous image kept, and the version they ran is not "
+              "uploaded)";
+    }
+  }
   txn.events.push_back({EngineEvent::Kind::kStratumHalted, clock_.now(), a.rollout.id, text});
   DROVER_TRY(commit(a, txn));
   return fail_if_all_halted(a);
@@ -178,13 +186,15 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
   std::unordered_map<std::string_view, uint32_t> by_key;
   for (uint32_t k = 0; k < a.nodes.size(); ++k) by_key.emplace(a.nodes[k].key, k);
   for (const HaltedStratum& h : a.rollout.halted) {
-    RolloutOutcome::Halted out{h.key, h.reason, 0, 0};
+    RolloutOutcome::Halted out{h.key, h.reason, 0, 0, 0};
     auto it = by_key.find(h.key);
     if (it != by_key.end()) {
       for (uint32_t si : a.nodes[it->second].strata) {
         for (const StateCounts& c : a.strata[si].per_stage) {
           out.devices += c.total();
           out.never_offered += c[S::kCancelled];
+          if (h.policy == FailurePolicy::kRollback)
+            out.not_reverted += c[S::kSucceeded] + c[S::kUnhealthy];
         }
       }
     }

@@ -127,17 +127,35 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
       return w;
     };
     auto forward_offer = [&](std::vector<TimeRange> w) {
-      return UpdateOffer{
-          r.id,  a.artifact.name, a.artifact.version, a.artifact.size_bytes, a.artifact.sha256,
-          false, std::move(w)};
+      UpdateOffer o;
+      o.rollout_id = r.id;
+      o.component = a.artifact.name;
+      o.version = a.artifact.version;
+      o.size_bytes = a.artifact.size_bytes;
+      o.sha256 = a.artifact.sha256;
+      o.windows = std::move(w);
+      return o;
     };
+    // Back to the version the device ran: by switching slots when it kept that image, else
+    // by downloading the uploaded artifact.
     auto revert_offer = [&](const Deployment& dep) -> std::optional<UpdateOffer> {
       auto prev = artifact(a.artifact.name, dep.from_version);
-      if (!prev.ok() || !prev->has_value()) return std::nullopt;
+      const bool uploaded = prev.ok() && prev->has_value();
+      if (!uploaded && !dep.switch_back) return std::nullopt;
       auto w = windows();
       if (!w) return std::nullopt;
-      const Artifact& p = **prev;
-      return UpdateOffer{r.id, p.name, p.version, p.size_bytes, p.sha256, true, std::move(*w)};
+      UpdateOffer o;
+      o.rollout_id = r.id;
+      o.component = a.artifact.name;
+      o.version = dep.from_version;
+      if (uploaded) {
+        o.size_bytes = (**prev).size_bytes;
+        o.sha256 = (**prev).sha256;
+      }
+      o.revert = true;
+      o.switch_back = dep.switch_back;
+      o.windows = std::move(*w);
+      return o;
     };
     // Most check-ins change nothing: the transaction is set up only when one does.
     std::optional<Txn> staging;
@@ -159,7 +177,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         const std::string* installed = installed_version();
         if (installed != nullptr) {
           auto v = Version::parse(*installed);
-          if (v.ok() && !(*v < a.target)) {
+          if (v.ok() && (r.plan.allow_downgrade ? *v == a.target : !(*v < a.target))) {
             DROVER_TRY(
                 apply_event(a, txn(), i, DeploymentEvent::kSkip, "already runs " + *installed));
             DROVER_TRY(commit(a, txn()));
@@ -222,7 +240,8 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         if (r.state != RolloutState::kRunning || a.strata[a.hot[i].stratum].halted) continue;
         if (installed != nullptr) {
           auto v = Version::parse(*installed);
-          if (v.ok() && !(*v < a.target)) continue;  // runs something newer: never downgrade
+          // Runs something newer: never downgrade, unless that is the point.
+          if (v.ok() && !r.plan.allow_downgrade && !(*v < a.target)) continue;
         }
         if (!window_open()) continue;
         auto w = windows();
@@ -234,7 +253,10 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         auto offer = revert_offer(d);
         if (!offer) continue;
         txn().dep(a, i).offers += 1;
-        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, {}));
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer,
+                               offer->switch_back ? "switch back to " + offer->version +
+                                                        " in the other slot (no download)"
+                                                  : "send back " + offer->version));
         DROVER_TRY(commit(a, txn()));
         return offer;
       }

@@ -224,6 +224,22 @@ std::string describe_sizing(const RolloutPlan& plan, const StageNote& note) {
   return out;
 }
 
+std::string RevertGap::reason() const {
+  return version.empty() ? "ran no version before: nothing to go back to"
+                         : "ran " + version + ", which is not uploaded and not kept in a slot";
+}
+
+std::vector<RevertGap> revert_gaps(const std::vector<PreviousVersion>& previous,
+                                   const std::function<bool(const std::string&)>& uploaded) {
+  std::vector<RevertGap> out;
+  for (const PreviousVersion& p : previous) {
+    const uint32_t without_image = p.devices - p.keep_image;
+    if (without_image == 0 || (!p.version.empty() && uploaded(p.version))) continue;
+    out.push_back({p.version, without_image, p.examples});
+  }
+  return out;
+}
+
 TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
                        const std::vector<Device>& devices, std::string_view rollout_id) {
   TargetSet out;
@@ -246,6 +262,7 @@ TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
   // Fleets run few distinct versions: parse each once, not once per device.
   std::optional<std::string> last_have;
   bool last_current = false;
+  std::map<std::string, PreviousVersion, std::less<>> previous;
   for (uint32_t i = 0; i < devices.size(); ++i) {
     const Device& d = devices[i];
     if (d.decommissioned || !plan.filter.matches(d)) continue;
@@ -264,7 +281,8 @@ TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
       if (!last_have || *have != *last_have) {
         last_have = *have;
         auto v = Version::parse(*have);
-        last_current = v.ok() && !(*v < target);
+        // A downgrade targets every device not already on the version.
+        last_current = v.ok() && (plan.allow_downgrade ? *v == target : !(*v < target));
       }
       if (last_current) {
         ++out.already_current;
@@ -280,6 +298,21 @@ TargetSet plan_targets(const RolloutPlan& plan, const Artifact& artifact,
     strata[it->second].push_back({stable_hash(d.id, salt), i});
     stratum_of[i] = it->second;
     ++total;
+    const std::string* have = d.installed_version(artifact.name);
+    const std::string_view from = have != nullptr ? std::string_view(*have) : std::string_view();
+    auto at = previous.find(from);
+    if (at == previous.end()) at = previous.emplace(std::string(from), PreviousVersion{}).first;
+    PreviousVersion& prev = at->second;
+    ++prev.devices;
+    if (d.keeps_previous && have != nullptr) {
+      ++prev.keep_image;
+    } else if (prev.examples.size() < kRevertExamples) {
+      prev.examples.push_back(d.id);
+    }
+  }
+  for (auto& [version, prev] : previous) {
+    prev.version = version;
+    out.previous.push_back(std::move(prev));
   }
 
   // Pass 2: how many of each stratum each stage holds (cumulative), then who: each

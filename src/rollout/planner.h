@@ -1,6 +1,7 @@
 // Target set and stratified cohorts of a rollout.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,12 +33,34 @@ struct StageNote {
   bool min_per_stratum = false;  // the plan's min_per_stratum raised some stratum
 };
 
+// Targets grouped by the version of the component they run now: what a fleet revert would
+// send them back to.
+struct PreviousVersion {
+  std::string version;  // "" for targets that run no version of the component
+  uint32_t devices = 0;
+  uint32_t keep_image = 0;            // of those, keep the image they ran in another slot (A/B)
+  std::vector<std::string> examples;  // up to kRevertExamples ids of the others
+};
+inline constexpr size_t kRevertExamples = 10;
+
+// Targets a fleet revert could not send back, by the version they run: those that keep no
+// previous image, when that version is not uploaded (or they run none).
+struct RevertGap {
+  std::string version;  // "" = they run no version of the component: nothing to go back to
+  uint32_t devices = 0;
+  std::vector<std::string> examples;
+  std::string reason() const;  // "ran 1.4.0, which is not uploaded", ...
+};
+std::vector<RevertGap> revert_gaps(const std::vector<PreviousVersion>& previous,
+                                   const std::function<bool(const std::string&)>& uploaded);
+
 struct TargetSet {
-  std::vector<Deployment> deployments;   // kPending, ordered by device id
-  std::vector<uint32_t> stage_sizes;     // new devices each stage adds
-  std::vector<StageNote> stage_notes;    // per stage: asked, planned, and why they differ
-  std::vector<ExcludedDevice> excluded;  // matched the filter but will not be offered
-  uint32_t already_current = 0;          // matched and already run this version or newer
+  std::vector<Deployment> deployments;    // kPending, ordered by device id
+  std::vector<uint32_t> stage_sizes;      // new devices each stage adds
+  std::vector<StageNote> stage_notes;     // per stage: asked, planned, and why they differ
+  std::vector<ExcludedDevice> excluded;   // matched the filter but will not be offered
+  uint32_t already_current = 0;           // matched and already run this version or newer
+  std::vector<PreviousVersion> previous;  // by version
 };
 
 // A canary must be able to stop a bad build: the fewest devices a first-level group of

@@ -49,6 +49,8 @@ constexpr Row kTable[] = {
     {S::kRollingBack, E::kRollback, S::kRollingBack},
     {S::kRollingBack, E::kComplete, S::kRolledBack},
     {S::kRollingBack, E::kAllHalted, S::kRollingBack},
+    {S::kRollingBack, E::kCompletePartial, S::kRollbackIncomplete},
+    {S::kRollbackIncomplete, E::kRollback, S::kRollingBack},  // retries the failed reverts
 };
 
 }  // namespace

@@ -24,6 +24,11 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& t : batch.api_tokens) {
     if (t.id.empty()) return invalid_argument("an api token with an empty id");
   }
+  for (const auto& s : batch.steps) {
+    if (s.rollout_id.empty() || s.device_id.empty()) {
+      return invalid_argument("a deployment step with an empty rollout or device id");
+    }
+  }
   return ok_status();
 }
 

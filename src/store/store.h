@@ -33,10 +33,11 @@ struct WriteBatch {
   std::vector<Rollout> rollouts;        // key: id
   std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
   std::vector<ApiToken> api_tokens;     // key: id
+  std::vector<DeploymentStep> steps;    // appended to their deployment's history, in order
 
   bool empty() const {
     return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() &&
-           deployments.empty() && api_tokens.empty();
+           deployments.empty() && api_tokens.empty() && steps.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
@@ -71,6 +72,9 @@ class Store {
   // Every deployment of one rollout, ordered by device id.
   virtual Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) = 0;
   virtual Result<std::vector<ApiToken>> list_api_tokens() = 0;
+  // One deployment's history, oldest first (empty when it has none).
+  virtual Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
+                                                                    std::string_view device_id) = 0;
 
   // Removes an artifact. kNotFound if absent.
   virtual Status delete_artifact(std::string_view name, std::string_view version) = 0;

@@ -39,6 +39,10 @@ class ForwardingStore : public Store {
     return inner_->list_deployments(r);
   }
   Result<std::vector<ApiToken>> list_api_tokens() override { return inner_->list_api_tokens(); }
+  Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view r,
+                                                            std::string_view d) override {
+    return inner_->list_deployment_steps(r, d);
+  }
   Status delete_artifact(std::string_view n, std::string_view v) override {
     return inner_->delete_artifact(n, v);
   }

@@ -102,6 +102,7 @@ class Batch {
   Batch& rollouts(std::vector<Rollout> v) { return set(b_.rollouts, std::move(v)); }
   Batch& deployments(std::vector<Deployment> v) { return set(b_.deployments, std::move(v)); }
   Batch& api_tokens(std::vector<ApiToken> v) { return set(b_.api_tokens, std::move(v)); }
+  Batch& steps(std::vector<DeploymentStep> v) { return set(b_.steps, std::move(v)); }
   operator const WriteBatch&() const { return b_; }  // NOLINT: implicit by design
 
  private:
@@ -214,7 +215,21 @@ Deployment make_deployment(const std::string& rollout_id, const std::string& dev
   d.updated_at = at_ms(1'700'012'345'678);
   d.offers = 2;
   d.error = "download stalled at 61%; resent";
+  d.switch_back = true;
   return d;
+}
+
+DeploymentStep make_step(const std::string& rollout_id, const std::string& device_id,
+                         const std::string& event) {
+  static int64_t clock_ms = 1'700'012'345'000;
+  DeploymentStep s;
+  s.rollout_id = rollout_id;
+  s.device_id = device_id;
+  s.at = at_ms(clock_ms += 1000);
+  s.event = event;
+  s.state = DeploymentState::kFailed;
+  s.message = "health check 'app-ok' failed: exit 3\noutput: \"port 502 refused\" ünïcode";
+  return s;
 }
 
 // Runs a Result-returning call and unwraps it, failing the test (not crashing) on an error.
@@ -499,7 +514,9 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
-      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)}};
+      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
+      .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
+                make_step("ro-1", "dev-a", "install_failed")}};
   ASSERT_OK(store().apply(batch));
 
   ASSERT_OK_AND_ASSIGN(devices, store().list_devices());
@@ -514,6 +531,15 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
   EXPECT_EQ(deployments, batch.deployments);
   ASSERT_OK_AND_ASSIGN(tokens, store().list_api_tokens());
   EXPECT_EQ(tokens, batch.api_tokens);
+  // Steps are appended, never replaced, and read back per deployment in order.
+  ASSERT_OK_AND_ASSIGN(history_a, store().list_deployment_steps("ro-1", "dev-a"));
+  EXPECT_EQ(history_a, (std::vector<DeploymentStep>{batch.steps[0], batch.steps[2]}));
+  ASSERT_OK(store().apply(Batch().steps({make_step("ro-1", "dev-a", "revert")})));
+  ASSERT_OK_AND_ASSIGN(longer, store().list_deployment_steps("ro-1", "dev-a"));
+  ASSERT_EQ(longer.size(), 3u);
+  EXPECT_EQ(longer[2].event, "revert");
+  ASSERT_OK_AND_ASSIGN(none, store().list_deployment_steps("ro-1", "dev-z"));
+  EXPECT_TRUE(none.empty());
 }
 
 // Batches arrive in any key order and mix new keys with stored ones; every key must end up
@@ -595,7 +621,8 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {ro1, make_rollout("ro-2")},
       .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")},
-      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)}};
+      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
+      .steps = {make_step("ro-1", "dev-a", "install_failed")}};
   Status st = store().apply(failing);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << st.error().to_string();
@@ -614,6 +641,8 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
   EXPECT_TRUE(ro2.empty());
   ASSERT_OK_AND_ASSIGN(tokens, store().list_api_tokens());
   EXPECT_TRUE(tokens.empty());
+  ASSERT_OK_AND_ASSIGN(steps, store().list_deployment_steps("ro-1", "dev-a"));
+  EXPECT_TRUE(steps.empty());
 
   // A record failing at the start of a batch, and the store still working afterwards.
   Status first_fails = store().apply(Batch().devices({make_device("")}).sites({make_site("x")}));
@@ -773,7 +802,8 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
-      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)}};
+      .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
+      .steps = {make_step("ro-1", "dev-b", "offer")}};
   {
     ASSERT_OK_AND_ASSIGN(store, open_sqlite_store(path));
     ASSERT_OK(store->apply(batch));
@@ -796,6 +826,8 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(deployments, batch.deployments);
   ASSERT_OK_AND_ASSIGN(three, store->next_sequence("rollout"));
   EXPECT_EQ(three, 3u);
+  ASSERT_OK_AND_ASSIGN(steps, store->list_deployment_steps("ro-1", "dev-b"));
+  EXPECT_EQ(steps, batch.steps);
 }
 
 TEST(SqliteStoreTest, RefusesASchemaNewerThanThisBuild) {

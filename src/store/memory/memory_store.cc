@@ -142,6 +142,13 @@ class MemoryStore final : public Store {
       return PairKey{d.rollout_id, d.device_id};
     });
     for (const auto& t : batch.api_tokens) api_tokens_.insert_or_assign(t.id, t);
+    for (const auto& s : batch.steps) {
+      // The key is held once, by the map; the steps keep only what differs.
+      auto& history = steps_[PairKey{s.rollout_id, s.device_id}];
+      history.push_back(s);
+      history.back().rollout_id.clear();
+      history.back().device_id.clear();
+    }
     return ok_status();
   }
 
@@ -207,6 +214,19 @@ class MemoryStore final : public Store {
     return all_values(api_tokens_);
   }
 
+  Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
+                                                            std::string_view device_id) override {
+    std::lock_guard lock(mu_);
+    auto it = steps_.find(ViewKey{rollout_id, device_id});
+    if (it == steps_.end()) return std::vector<DeploymentStep>{};
+    std::vector<DeploymentStep> out = it->second;
+    for (DeploymentStep& s : out) {
+      s.rollout_id = rollout_id;
+      s.device_id = device_id;
+    }
+    return out;
+  }
+
   Status delete_artifact(std::string_view name, std::string_view version) override {
     std::lock_guard lock(mu_);
     auto it = artifacts_.find(ViewKey{name, version});
@@ -234,6 +254,7 @@ class MemoryStore final : public Store {
   IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_;  // GUARDED_BY(mu_)
   std::map<std::string, uint64_t, std::less<>> sequences_;              // GUARDED_BY(mu_)
   std::map<std::string, ApiToken, std::less<>> api_tokens_;             // GUARDED_BY(mu_)
+  std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_;   // GUARDED_BY(mu_)
 };
 
 }  // namespace

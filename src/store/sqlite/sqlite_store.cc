@@ -2,7 +2,7 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 3, kept in PRAGMA user_version):
+// On-disk layout (schema version 4, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -12,6 +12,8 @@
 //                PK(rollout_id, device_id))                                 WITHOUT ROWID
 //   sequences   (name PK, value)                                            WITHOUT ROWID
 //   api_tokens  (id PK, doc)                                                WITHOUT ROWID
+//   deployment_steps (seq PK, rollout_id, device_id, doc), indexed by
+//                (rollout_id, device_id, seq): each deployment's history in order
 // Enums are stored by their codec names, timestamps as milliseconds since the epoch.
 #include <sqlite3.h>
 
@@ -88,6 +90,16 @@ CREATE TABLE api_tokens (
   id  TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
   doc TEXT NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 4: each deployment's history, appended in order (seq is the rowid).
+    R"sql(
+CREATE TABLE deployment_steps (
+  seq        INTEGER PRIMARY KEY,
+  rollout_id TEXT NOT NULL CHECK (length(rollout_id) > 0),
+  device_id  TEXT NOT NULL CHECK (length(device_id) > 0),
+  doc        TEXT NOT NULL
+);
+CREATE INDEX deployment_steps_by_deployment ON deployment_steps (rollout_id, device_id, seq);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -207,10 +219,10 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 // The statements the store runs, prepared once when it opens.
 struct Statements {
   StmtPtr begin, commit, rollback;
-  StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment, put_api_token;
+  StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment, put_api_token, put_step;
   StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment, get_api_token;
   StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments,
-      list_api_tokens;
+      list_api_tokens, list_steps;
   StmtPtr delete_artifact, next_sequence;
 };
 
@@ -293,6 +305,12 @@ class SqliteStore final : public Store {
   Result<std::vector<ApiToken>> list_api_tokens() override {
     std::lock_guard lock(mu_);
     return read_all<ApiToken>(st_.list_api_tokens.get(), &api_token_from_json, "api_tokens");
+  }
+  Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
+                                                            std::string_view device_id) override {
+    std::lock_guard lock(mu_);
+    return read_all<DeploymentStep>(st_.list_steps.get(), &step_from_json, "deployment_steps",
+                                    rollout_id, device_id);
   }
 
   Status delete_artifact(std::string_view name, std::string_view version) override {
@@ -379,6 +397,12 @@ class SqliteStore final : public Store {
       st = write_rows(batch.api_tokens, [this](const ApiToken& t, const std::string& doc) {
         const int rc = run(st_.put_api_token.get(), t.id, doc);
         return check(rc, [&] { return "api token '" + t.id + "'"; });
+      });
+    }
+    if (st.ok()) {
+      st = write_rows(batch.steps, [this](const DeploymentStep& s, const std::string& doc) {
+        const int rc = run(st_.put_step.get(), s.rollout_id, s.device_id, doc);
+        return check(rc, [&] { return "a step of '" + s.rollout_id + "/" + s.device_id + "'"; });
       });
     }
     return st;
@@ -508,6 +532,8 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.put_api_token,
        "INSERT INTO api_tokens (id, doc) VALUES (?1, ?2) "
        "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
+      {&st.put_step,
+       "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},
       {&st.get_site, "SELECT doc FROM sites WHERE name = ?1"},
       {&st.get_artifact, "SELECT doc FROM artifacts WHERE name = ?1 AND version = ?2"},
@@ -523,6 +549,9 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.list_deployments,
        "SELECT rollout_id || '/' || device_id, doc FROM deployments WHERE rollout_id = ?1 "
        "ORDER BY device_id"},
+      {&st.list_steps,
+       "SELECT rollout_id || '/' || device_id, doc FROM deployment_steps "
+       "WHERE rollout_id = ?1 AND device_id = ?2 ORDER BY seq"},
       {&st.delete_artifact, "DELETE FROM artifacts WHERE name = ?1 AND version = ?2"},
       {&st.next_sequence,
        "INSERT INTO sequences (name, value) VALUES (?1, 1) "

@@ -6,6 +6,7 @@
 
 #include "base/json_reader.h"
 #include "model/codec_json.h"
+#include "model/version.h"
 #include "rollout/deployment_machine.h"
 #include "security/crypto.h"
 #include "transport/http/json_body.h"
@@ -203,13 +204,14 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
     std::vector<InstalledComponent> installed;
     UpdateState state = UpdateState::kIdle;
     std::string holding;
+    bool keeps_previous = false;
   };
   router.add(
       "POST", "/api/device/v1/checkin", [&auth, &service](const Request& req, const Params&) {
         auto device = bearer_device(auth, req);
         if (!device.ok()) return error_response(device.error());
         auto body = parse_body<CheckIn>(req, [](const JsonReader& r) {
-          r.allow_only({"installed", "update_state", "holding"});
+          r.allow_only({"installed", "update_state", "holding", "keeps_previous"});
           CheckIn c;
           c.installed = read_installed(r);
           if (r.has("update_state"))
@@ -217,13 +219,15 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
           c.holding = r.str_or("holding", "");
           if ((c.state == UpdateState::kReady) != !c.holding.empty())
             r.fail("holding", "names the rollout whose image a device in state 'ready' holds");
+          c.keeps_previous = r.boolean_or("keeps_previous", false);
           return c;
         });
         if (!body.ok()) return error_response(body.error());
         // The registry expects components in order; the wire does not promise it.
         std::sort(body->installed.begin(), body->installed.end(),
                   [](const auto& a, const auto& b) { return a.component < b.component; });
-        auto answer = service.check_in({*device, body->installed, body->state, body->holding});
+        auto answer = service.check_in(
+            {*device, body->installed, body->state, body->holding, body->keeps_previous});
         if (!answer.ok()) return error_response(answer.error());
         const int64_t next = answer->next_checkin.count() / 1000;
         if (answer->hold) {
@@ -245,13 +249,10 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
         json offer = nullptr;
         if (answer->offer) {
           const UpdateOffer& o = *answer->offer;
-          offer = {{"rollout_id", o.rollout_id},
-                   {"component", o.component},
-                   {"version", o.version},
-                   {"size", o.size_bytes},
-                   {"sha256", o.sha256},
-                   {"revert", o.revert},
-                   {"windows", windows_json(o.windows)}};
+          offer = {{"rollout_id", o.rollout_id},   {"component", o.component},
+                   {"version", o.version},         {"size", o.size_bytes},
+                   {"sha256", o.sha256},           {"revert", o.revert},
+                   {"switch_back", o.switch_back}, {"windows", windows_json(o.windows)}};
         }
         return ok_json({{"offer", offer}, {"commands", json::array()}, {"next_checkin_s", next}});
       });
@@ -287,21 +288,27 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
              });
 
   struct Report {
-    std::string version, status, message;
+    std::string version, status, message, standby;
   };
   router.add("POST", "/api/device/v1/deployments/{rollout_id}/status",
              [&auth, &service](const Request& req, const Params& params) {
                auto device = bearer_device(auth, req);
                if (!device.ok()) return error_response(device.error());
                auto body = parse_body<Report>(req, [](const JsonReader& r) {
-                 r.allow_only({"version", "status", "message"});
-                 return Report{r.str("version"), r.str("status"), r.str_or("message", "")};
+                 r.allow_only({"version", "status", "message", "standby"});
+                 Report out{r.str("version"), r.str("status"), r.str_or("message", ""),
+                            r.str_or("standby", "")};
+                 if (out.message.size() > kMaxStepMessage)
+                   r.fail("message", "at most " + std::to_string(kMaxStepMessage) + " bytes");
+                 if (!out.standby.empty() && !Version::parse(out.standby).ok())
+                   r.fail("standby", "must be a version");
+                 return out;
                });
                if (!body.ok()) return error_response(body.error());
                auto event = parse_deployment_event(body->status);
                if (!event.ok()) return error_response(event.error());
-               auto state = service.report_status(
-                   {*device, params.get("rollout_id"), body->version, *event, body->message});
+               auto state = service.report_status({*device, params.get("rollout_id"), body->version,
+                                                   *event, body->message, body->standby});
                if (!state.ok()) return error_response(state.error());
                return ok_json({{"state", to_string(*state)}});
              });

@@ -132,6 +132,37 @@ Response rollout_status(RolloutEngine& engine, const std::string& id) {
   return ok_json(out);
 }
 
+// Which targets a fleet rollback could not send back, and why: before anything starts.
+json rollback_json(Store& store, const RolloutPlan& plan, const TargetSet& t) {
+  uint32_t switch_back = 0, download = 0;
+  auto uploaded = [&](const std::string& version) {
+    auto got = store.get_artifact(plan.artifact_name, version);
+    return got.ok() && got->has_value();
+  };
+  const std::vector<RevertGap> gaps = revert_gaps(t.previous, uploaded);
+  uint32_t stuck = 0;
+  json gaps_json = json::array();
+  for (const RevertGap& g : gaps) {
+    stuck += g.devices;
+    gaps_json.push_back(
+        {{"ran", g.version.empty() ? json(nullptr) : json(g.version)},
+         {"devices", g.devices},
+         {"examples", g.examples},
+         {"reason", g.reason()},
+         {"missing_artifact",
+          g.version.empty() ? json(nullptr) : json(plan.artifact_name + "@" + g.version)}});
+  }
+  for (const PreviousVersion& p : t.previous) {
+    if (p.version.empty()) continue;
+    switch_back += p.keep_image;
+    if (uploaded(p.version)) download += p.devices - p.keep_image;
+  }
+  return {{"switch_back", switch_back},
+          {"download", download},
+          {"not_revertible", stuck},
+          {"gaps", gaps_json}};
+}
+
 // What starting `plan` now would do, computed as start() does, without writing anything.
 Response plan_preview(Store& store, const RolloutPlan& plan) {
   if (auto st = validate(plan); !st.ok()) return error_response(st.error());
@@ -171,7 +202,19 @@ Response plan_preview(Store& store, const RolloutPlan& plan) {
                   {"excluded_count", t.excluded.size()},
                   {"excluded", excluded},
                   {"stages", stages},
-                  {"strata", strata_json}});
+                  {"strata", strata_json},
+                  {"rollback", rollback_json(store, plan, t)}});
+}
+
+json step_list_json(const std::vector<DeploymentStep>& steps) {
+  json out = json::array();
+  for (const DeploymentStep& s : steps) {
+    out.push_back({{"at", ms(s.at)},
+                   {"event", s.event},
+                   {"state", to_string(s.state)},
+                   {"message", s.message}});
+  }
+  return out;
 }
 
 // The fields an operator sets on a device; the rest (key, enrollment, inventory, state) is
@@ -374,13 +417,20 @@ void add_rollouts(Router& router, OperatorServices s) {
              }));
   router.add(
       "POST", "/api/v1/rollouts",
-      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params&, const ApiToken&) {
-        auto plan = parse_body<RolloutPlan>(req, [](const JsonReader& r) { return read_plan(r); });
-        if (!plan.ok()) return error_response(plan.error());
-        auto created = s.engine.create(std::move(*plan));
-        if (!created.ok()) return error_response(created.error());
-        return json_response(201, rollout_json(*created));
-      }));
+      guarded(
+          s.tokens, Role::kOperator, [s](const Request& req, const Params&, const ApiToken& me) {
+            auto plan =
+                parse_body<RolloutPlan>(req, [](const JsonReader& r) { return read_plan(r); });
+            if (!plan.ok()) return error_response(plan.error());
+            if (plan->allow_downgrade && me.role < Role::kAdmin) {
+              return error_response({ErrorCode::kPermissionDenied,
+                                     "a downgrade (allow_downgrade) needs the admin role; token '" +
+                                         me.name + "' is " + to_string(me.role)});
+            }
+            auto created = s.engine.create(std::move(*plan), me.name);
+            if (!created.ok()) return error_response(created.error());
+            return json_response(201, rollout_json(*created));
+          }));
   // Changes nothing, so a viewer may ask.
   router.add(
       "POST", "/api/v1/rollouts/plan",
@@ -393,6 +443,57 @@ void add_rollouts(Router& router, OperatorServices s) {
       "GET", "/api/v1/rollouts/{id}",
       guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
         return rollout_status(s.engine, std::string(p.get("id")));
+      }));
+  // The rollout's deployments, one row per device, optionally of one state.
+  router.add(
+      "GET", "/api/v1/rollouts/{id}/devices",
+      guarded(s.tokens, Role::kViewer, [s](const Request& req, const Params& p, const ApiToken&) {
+        auto q = query_of(req, {"state", "after", "limit"});
+        if (!q.ok()) return error_response(q.error());
+        auto limit = page_limit(*q);
+        if (!limit.ok()) return error_response(limit.error());
+        std::optional<DeploymentState> state;
+        if (q->has("state")) {
+          auto parsed = parse_deployment_state(q->get("state"));
+          if (!parsed.ok()) return error_response(parsed.error());
+          state = *parsed;
+        }
+        const std::string id(p.get("id"));
+        auto r = s.engine.get(id);
+        if (!r.ok()) return error_response(r.error());
+        auto deps = s.store.list_deployments(id);
+        if (!deps.ok()) return error_response(deps.error());
+        const std::string after(q->get("after"));
+        json rows = json::array();
+        size_t matched = 0;
+        std::string next;
+        for (const Deployment& d : *deps) {
+          if (state && d.state != *state) continue;
+          ++matched;
+          if (d.device_id <= after) continue;
+          if (rows.size() == *limit) {
+            if (next.empty()) next = rows.back()["device_id"];
+            continue;
+          }
+          rows.push_back(deployment_json(d));
+        }
+        return ok_json({{"deployments", rows}, {"matched", matched}, {"next", next}});
+      }));
+  // One device's deployment in the rollout, with its history.
+  router.add(
+      "GET", "/api/v1/rollouts/{id}/devices/{device_id}",
+      guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
+        const std::string id(p.get("id")), device(p.get("device_id"));
+        auto d = s.store.get_deployment(id, device);
+        if (!d.ok()) return error_response(d.error());
+        if (!d->has_value()) {
+          return error_response(not_found("device '" + device + "' is not in rollout " + id));
+        }
+        auto steps = s.store.list_deployment_steps(id, device);
+        if (!steps.ok()) return error_response(steps.error());
+        json out = deployment_json(**d);
+        out["history"] = step_list_json(*steps);
+        return ok_json(out);
       }));
   using Action = Status (RolloutEngine::*)(const std::string&);
   const std::pair<const char*, Action> actions[] = {
