@@ -35,6 +35,31 @@ int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 
 // The server did not want this outcome any more (the rollout ended, the deployment is gone):
 // delivering it again would not change that.
+// A failed health check in the server's words: the command, how it ended (exit code, timeout
+// or why it could not run) and the tail of its output, within kMaxReportMessage bytes.
+std::string health_check_failure(const HealthCheck& check, const Result<CommandResult>& r) {
+  std::string out = "health check '" + (check.command.empty() ? "" : check.command.front()) +
+                    "' failed: ";
+  if (!r.ok()) return out + r.error().message;
+  if (r->timed_out) {
+    out += "timed out after " + format_duration(check.timeout);
+  } else {
+    out += r->exit_code >= 0 ? "exit " + std::to_string(r->exit_code) : "killed by a signal";
+  }
+  std::string_view tail = r->output;
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.remove_suffix(1);
+  if (tail.empty()) return out;
+  const size_t room = kMaxReportMessage - std::min(kMaxReportMessage, out.size() + 16);
+  if (tail.size() > room) {
+    tail.remove_prefix(tail.size() - room);
+    // Start on a whole UTF-8 character.
+    while (!tail.empty() && (static_cast<unsigned char>(tail.front()) & 0xC0) == 0x80)
+      tail.remove_prefix(1);
+    return out + "; output ends: ..." + std::string(tail);
+  }
+  return out + "; output: " + std::string(tail);
+}
+
 bool undeliverable(const Error& e) {
   return e.code == ErrorCode::kNotFound || e.code == ErrorCode::kConflict ||
          e.code == ErrorCode::kInvalidArgument;
@@ -66,6 +91,21 @@ Status Agent::start(const Inventory& initial) {
     ++record_.entries;  // restarted into this step: counted, so a step that kills us shows
     DROVER_TRY(state_.save(record_));
   }
+  // What the other slot keeps. Losing this file costs a download at a revert, nothing more:
+  // an unreadable one is forgotten (and said), not fatal.
+  if (auto kept = fs_.read(path("kept.json")); kept.ok()) {
+    auto parsed = parse_json_document<Kept>(*kept, "kept image", [](const JsonReader& r) {
+      r.allow_only({"component", "version", "slot"});
+      Kept k{r.str_or("component", ""), r.str_or("version", ""), r.str_or("slot", "")};
+      if (!k.slot.empty() && k.slot != "A" && k.slot != "B") r.fail("slot", "must be A or B");
+      return k;
+    });
+    if (parsed.ok()) {
+      kept_ = *parsed;
+    } else {
+      last_error_ = "forgetting kept.json: " + parsed.error().message;
+    }
+  }
   auto text = fs_.read(path("inventory.json"));
   if (!text.ok() && text.error().code != ErrorCode::kNotFound) return text.error();
   if (!text.ok()) {
@@ -89,6 +129,14 @@ Status Agent::save_inventory() {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [component, version] : inventory_) j[component] = version;
   return write_atomically(fs_, path("inventory.json"), j.dump() + "\n");
+}
+
+Status Agent::save_kept(Kept k) {
+  if (k == kept_) return ok_status();
+  const nlohmann::json j{{"component", k.component}, {"version", k.version}, {"slot", k.slot}};
+  DROVER_TRY(write_atomically(fs_, path("kept.json"), j.dump() + "\n"));
+  kept_ = std::move(k);
+  return ok_status();
 }
 
 Duration Agent::run_once() {
@@ -171,20 +219,26 @@ bool Agent::run_state_script(UpdateStep step) {
 
 void Agent::best_effort_report(const char* status) {
   if (record_.entries != 1) return;  // said once already (or lost with a restart: no matter)
-  (void)server_.report(record_.rollout_id, record_.version, status, "");
+  (void)server_.report(record_.rollout_id, record_.version, status, "", "");
 }
 
 Duration Agent::idle() {
   if (!record_.report.empty()) {
-    Status sent =
-        server_.report(record_.rollout_id, record_.version, record_.report, record_.message);
+    // A success tells the server what the other slot keeps now: its next revert of this
+    // device can switch back instead of downloading.
+    const std::string standby =
+        record_.report == "succeeded" && kept_.component == record_.component ? kept_.version
+                                                                               : "";
+    Status sent = server_.report(record_.rollout_id, record_.version, record_.report,
+                                 record_.message, standby);
     if (!sent.ok() && !undeliverable(sent.error())) return retry_later(sent.error());
     record_.report.clear();
     record_.message.clear();
     if (Status st = state_.save(record_); !st.ok()) return retry_later(st.error());
   }
   if (Status st = server_.connect(inventory_); !st.ok()) return retry_later(st.error());
-  auto answer = server_.check_in(inventory_, wire_state(record_.step), "");
+  auto answer =
+      server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
   poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
@@ -193,11 +247,24 @@ Duration Agent::idle() {
   if (offer.component != o_.component) {
     (void)server_.report(
         offer.rollout_id, offer.version, "failed",
-        "this device's agent installs " + o_.component + ", not " + offer.component);
+        "this device's agent installs " + o_.component + ", not " + offer.component, "");
+    return poll_;
+  }
+  // A switch back boots what the other slot keeps, if it still keeps that version; else the
+  // image is downloaded like any other, when the server has it.
+  const bool kept = offer.switch_back && module_.keeps_previous() &&
+                    kept_.component == offer.component && kept_.version == offer.version;
+  if (offer.switch_back && !kept && offer.sha256.empty()) {
+    (void)server_.report(offer.rollout_id, offer.version, "failed",
+                         "cannot switch back: the other slot does not keep " + offer.component +
+                             "@" + offer.version +
+                             (kept_.version.empty() ? "" : " (it keeps " + kept_.version + ")") +
+                             ", and the server has no image of it to download",
+                         "");
     return poll_;
   }
   const auto current = inventory_.find(offer.component);
-  if (!advance(UpdateEvent::kOffer, [&](UpdateRecord& r) {
+  if (!advance(kept ? UpdateEvent::kOfferKept : UpdateEvent::kOffer, [&](UpdateRecord& r) {
         const UpdateStep step = r.step;  // set by the table; the rest starts afresh
         const uint32_t entries = r.entries;
         r = UpdateRecord();
@@ -209,6 +276,7 @@ Duration Agent::idle() {
         r.size = offer.size;
         r.sha256 = offer.sha256;
         r.revert = offer.revert;
+        r.switch_back = kept;
         r.windows = offer.windows;
         r.from_version = current == inventory_.end() ? "" : current->second;
       })) {
@@ -263,8 +331,9 @@ Duration Agent::verifying() {
 
 bool Agent::ask_about_hold() {
   Status st = server_.connect(inventory_);
-  Result<CheckInAnswer> answer = st.ok() ? server_.check_in(inventory_, "ready", record_.rollout_id)
-                                         : Result<CheckInAnswer>(st.error());
+  Result<CheckInAnswer> answer =
+      st.ok() ? server_.check_in(inventory_, "ready", record_.rollout_id, module_.keeps_previous())
+              : Result<CheckInAnswer>(st.error());
   if (!answer.ok()) {
     // Out of reach (a link that is down by schedule, say): the windows already known hold.
     last_error_ = answer.error().to_string();
@@ -349,9 +418,20 @@ Duration Agent::installing() {
   if (!run_state_script(UpdateStep::kInstalling)) return fail(last_error_);
   best_effort_report("installing");
   UpdateRecord working = record_;
-  if (Status st = module_.install(path("download.part"), working); !st.ok()) {
-    record_.slot = working.slot;
-    return fail("install: " + st.error().message);
+  if (record_.switch_back) {
+    // Nothing is written: the trial boots the image the other slot keeps.
+    if (Status st = module_.switch_to_kept(working); !st.ok()) {
+      record_.slot = working.slot;
+      return fail("switch back: " + st.error().message);
+    }
+  } else {
+    // The other slot is about to be overwritten: it keeps nothing from here on (written
+    // before the first byte goes to the slot).
+    if (Status st = save_kept({}); !st.ok()) return retry_later(st.error());
+    if (Status st = module_.install(path("download.part"), working); !st.ok()) {
+      record_.slot = working.slot;
+      return fail("install: " + st.error().message);
+    }
   }
   if (!advance(UpdateEvent::kInstalled, [&](UpdateRecord& r) { r.slot = working.slot; })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});
@@ -395,15 +475,13 @@ Duration Agent::committing() {
   if (!run_state_script(UpdateStep::kCommitting)) return fail(last_error_);
   for (const HealthCheck& check : o_.health_checks) {
     auto r = commands_.run(check.command, check.timeout);
-    if (!r.ok() || !r->ok()) {
-      return fail("health check '" + (check.command.empty() ? "" : check.command.front()) +
-                  "' failed" + (r.ok() ? (r->timed_out ? " (timed out)" : "") : ""));
-    }
+    if (!r.ok() || !r->ok()) return fail(health_check_failure(check, r));
   }
   // Built in: the server is reachable from the new image.
   Status reachable = server_.connect(inventory_);
   if (reachable.ok()) {
-    auto answer = server_.check_in(inventory_, wire_state(record_.step), "");
+    auto answer =
+        server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
     if (!answer.ok()) reachable = answer.error();
   }
   if (!reachable.ok()) {
@@ -423,6 +501,15 @@ Duration Agent::committing() {
   if (Status st = module_.commit(record_); !st.ok()) return fail("commit: " + st.error().message);
   inventory_[record_.component] = record_.version;
   if (Status st = save_inventory(); !st.ok()) return retry_later(st.error());
+  if (module_.keeps_previous()) {
+    // The slot left behind keeps what ran before. Not saved: only a download at a revert.
+    Kept left;
+    auto slot = parse_slot(record_.slot);
+    if (!record_.from_version.empty() && slot.ok())
+      left = {record_.component, record_.from_version, to_string(other(*slot))};
+    if (Status st = save_kept(std::move(left)); !st.ok())
+      last_error_ = "saving kept.json: " + st.error().to_string();
+  }
   if (!advance(UpdateEvent::kCommitted, [&](UpdateRecord& r) {
         r.report = "succeeded";
         r.message.clear();
@@ -452,6 +539,10 @@ Duration Agent::rolling_back() {
   }
   std::error_code ec;
   std::filesystem::remove(path("download.part"), ec);
+  // The kept image did not come up: it is not offered for a switch back again.
+  if (record_.switch_back) {
+    if (Status st = save_kept({}); !st.ok()) return retry_later(st.error());
+  }
   if (!advance(UpdateEvent::kRolledBack)) return retry_later(Error{ErrorCode::kIo, last_error_});
   return Duration(0);
 }

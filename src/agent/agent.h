@@ -33,7 +33,8 @@ struct HealthCheck {
 };
 
 struct AgentOptions {
-  std::string data_dir;                 // update.json, inventory.json, download.part, device.key
+  // update.json, inventory.json, kept.json, download.part, device.key
+  std::string data_dir;
   std::string component = "firmware";   // what this agent's update module installs
   Duration default_poll = minutes(30);  // until the server says otherwise
   Duration backoff_initial = seconds(5);
@@ -67,6 +68,13 @@ class Agent {
 
   const UpdateRecord& record() const { return record_; }
   const Inventory& inventory() const { return inventory_; }
+  // The image the other slot keeps from before the last update (kept.json), when the
+  // module keeps one: what a switch-back revert boots. Empty fields when none is known.
+  struct Kept {
+    std::string component, version, slot;
+    bool operator==(const Kept&) const = default;
+  };
+  const Kept& kept() const { return kept_; }
   // The last problem met (for logs), "" when the last step went well.
   const std::string& last_error() const { return last_error_; }
 
@@ -91,6 +99,8 @@ class Agent {
   bool run_state_script(UpdateStep step);
   void best_effort_report(const char* status);
   Status save_inventory();
+  // Writes kept.json and, once it is on disk, kept_.
+  Status save_kept(Kept k);
   std::string path(const char* name) const;
 
   AgentOptions o_;
@@ -103,6 +113,7 @@ class Agent {
   UpdateStateFile state_;
   UpdateRecord record_;
   Inventory inventory_;
+  Kept kept_;
   Duration poll_;
   uint32_t failures_ = 0;  // consecutive failures to reach the server
   std::string last_error_;

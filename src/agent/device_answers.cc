@@ -95,13 +95,18 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
       offer.sha256 = o.str("sha256");
       offer.size = o.uint_or("size", 0, uint64_t{1} << 50);
       offer.revert = o.boolean_or("revert", false);
+      offer.switch_back = o.boolean_or("switch_back", false);
+      if (offer.switch_back && !offer.revert) o.fail("switch_back", "only with revert");
       if (offer.rollout_id.empty()) o.fail("rollout_id", "must not be empty");
       if (offer.component.empty()) o.fail("component", "must not be empty");
       if (offer.version.empty()) o.fail("version", "must not be empty");
       const bool hex = std::all_of(offer.sha256.begin(), offer.sha256.end(), [](char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
       });
-      if (offer.sha256.size() != 64 || !hex) o.fail("sha256", "must be 64 lowercase hex digits");
+      // A switch back with no uploaded artifact has nothing to describe.
+      const bool nothing = offer.switch_back && offer.size == 0 && offer.sha256.empty();
+      if (!nothing && (offer.sha256.size() != 64 || !hex))
+        o.fail("sha256", "must be 64 lowercase hex digits");
       offer.windows = read_windows(o);
       out.offer = std::move(offer);
     }

@@ -81,9 +81,10 @@ class HttpLink final : public ServerLink {
   }
 
   Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state,
-                                 std::string_view holding) override {
+                                 std::string_view holding, bool keeps_previous) override {
     nlohmann::json body{{"installed", inventory_json(installed)}, {"update_state", state}};
     if (!holding.empty()) body["holding"] = holding;
+    if (keeps_previous) body["keeps_previous"] = true;
     auto r = authorized_post("/api/device/v1/checkin", body, installed);
     if (!r.ok()) return r.error();
     if (r->status != 200) return answer_error(*r, "check-in");
@@ -91,10 +92,20 @@ class HttpLink final : public ServerLink {
   }
 
   Status report(const std::string& rollout_id, const std::string& version, std::string_view status,
-                const std::string& message) override {
+                const std::string& message, const std::string& standby) override {
+    std::string_view text = message;
+    if (text.size() > kMaxReportMessage) {
+      text = text.substr(0, kMaxReportMessage);
+      while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80)
+        text.remove_suffix(1);  // a character cut in two
+      if (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0xC0)
+        text.remove_suffix(1);  // the lead byte of that character
+    }
+    nlohmann::json body{{"version", version}, {"status", status}, {"message", text}};
+    if (!standby.empty()) body["standby"] = standby;
     auto r = authorized_post(
-        "/api/device/v1/deployments/" + http::url_encode(rollout_id) + "/status",
-        {{"version", version}, {"status", status}, {"message", message}}, installed_);
+        "/api/device/v1/deployments/" + http::url_encode(rollout_id) + "/status", body,
+        installed_);
     if (!r.ok()) return r.error();
     if (r->status != 200) return answer_error(*r, "status report");
     return ok_status();

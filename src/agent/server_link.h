@@ -20,10 +20,17 @@ namespace drover::agent {
 
 using Inventory = std::map<std::string, std::string>;  // component -> version
 
+// The longest report message the server takes (docs/api/device.md); the HTTP link cuts
+// longer ones, keeping their start.
+inline constexpr size_t kMaxReportMessage = 2048;
+
 struct Offer {
   std::string rollout_id, component, version, sha256;
   uint64_t size = 0;
   bool revert = false;
+  // A revert to the image the device keeps in its other slot: nothing to download (size
+  // and sha256 are those of the uploaded artifact, 0 and "" when there is none).
+  bool switch_back = false;
   std::vector<TimeRange> windows;  // when to install it; empty: any time
 };
 
@@ -49,12 +56,15 @@ class ServerLink {
   // operator; kPermissionDenied when rejected or decommissioned; kIo when unreachable.
   virtual Status connect(const Inventory& installed) = 0;
   // `state` is the wire name: idle, downloading, ready, installing, rebooting, rolling_back;
-  // `holding` names the rollout whose image a device in state "ready" holds ("" otherwise).
+  // `holding` names the rollout whose image a device in state "ready" holds ("" otherwise);
+  // `keeps_previous`: the device keeps the image it ran before an update (A/B slots).
   virtual Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state,
-                                         std::string_view holding) = 0;
+                                         std::string_view holding, bool keeps_previous) = 0;
   // status: downloading, installing, rebooting, succeeded, failed, rolled_back, unhealthy.
+  // `standby` (with succeeded): the version the other slot now keeps, "" for none.
   virtual Status report(const std::string& rollout_id, const std::string& version,
-                        std::string_view status, const std::string& message) = 0;
+                        std::string_view status, const std::string& message,
+                        const std::string& standby) = 0;
   // Appends bytes [from, size) of the artifact to the file at `path` (truncating it to
   // `from` first), resuming a cut download; `progress` hears the bytes on disk now and
   // then. Returns the bytes on disk at the end. A changed artifact (If-Range mismatch)

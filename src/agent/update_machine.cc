@@ -20,6 +20,7 @@ struct Row {
 // The whole flow. Read it top to bottom; every pair not listed is refused.
 constexpr std::array kTable{
     Row{S::kIdle, E::kOffer, S::kDownloading},
+    Row{S::kIdle, E::kOfferKept, S::kReady},  // a switch back: the image is in the other slot
     Row{S::kDownloading, E::kDownloaded, S::kVerifying},
     Row{S::kDownloading, E::kFailed, S::kIdle},  // nothing written to a slot yet
     Row{S::kVerifying, E::kVerified, S::kReady},
@@ -62,6 +63,7 @@ constexpr EnumNames<UpdateEvent, kUpdateEventCount> kEventNames{{
     {E::kRolledBack, "rolled_back"},
     {E::kWindowOpen, "window_open"},
     {E::kDropped, "dropped"},
+    {E::kOfferKept, "offer_kept"},
 }};
 
 }  // namespace

@@ -45,8 +45,9 @@ enum class UpdateEvent : uint8_t {
   kRolledBack,     // the previous slot is active and permanent again
   kWindowOpen,     // a window has opened that the install, reboot and commit fit in
   kDropped,        // the server called the update off before the install: image deleted
+  kOfferKept,      // the server offered the image the other slot keeps: nothing to fetch
 };
-inline constexpr int kUpdateEventCount = 12;
+inline constexpr int kUpdateEventCount = 13;
 
 const char* to_string(UpdateStep s);
 const char* to_string(UpdateEvent e);

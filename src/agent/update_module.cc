@@ -118,6 +118,25 @@ class AbSlotModule final : public UpdateModule {
     return boot_.arm_trial(*target);
   }
 
+  bool keeps_previous() const override { return true; }
+
+  Status switch_to_kept(UpdateRecord& record) override {
+    if (record.slot.empty()) {
+      auto booted = boot_.booted();
+      if (!booted.ok()) return booted.error();
+      record.slot = to_string(other(*booted));
+    }
+    auto target = parse_slot(record.slot);
+    if (!target.ok()) return target.error();
+    auto booted = boot_.booted();
+    if (!booted.ok()) return booted.error();
+    if (*booted == *target) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "slot " + record.slot + " is the running one; there is nothing to switch to"};
+    }
+    return boot_.arm_trial(*target);
+  }
+
   Result<BootState> boot_state(const UpdateRecord& record) override {
     auto target = parse_slot(record.slot);
     if (!target.ok()) return target.error();

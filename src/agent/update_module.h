@@ -41,6 +41,15 @@ class UpdateModule {
   // Returns to the previous image. true when the device runs it now; false when a reboot
   // was asked for and roll_back() must be called again after it.
   virtual Result<bool> roll_back(const UpdateRecord& record) = 0;
+  // Whether the image that ran before an update stays on the device after it commits (in
+  // the other A/B slot), so that it can be booted again without a download.
+  virtual bool keeps_previous() const { return false; }
+  // Instead of install(): arms a trial boot of the image the other slot keeps (sets
+  // record.slot). Only for a module that keeps_previous(); kFailedPrecondition otherwise.
+  virtual Status switch_to_kept(UpdateRecord& record) {
+    (void)record;
+    return Error{ErrorCode::kFailedPrecondition, "this update module keeps no previous image"};
+  }
 };
 
 struct FileModuleOptions {

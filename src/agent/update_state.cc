@@ -20,6 +20,7 @@ std::string encode(const UpdateRecord& r) {
                             {"from_version", r.from_version},
                             {"bytes_done", r.bytes_done},
                             {"revert", r.revert},
+                            {"switch_back", r.switch_back},
                             {"slot", r.slot},
                             {"deadline_ms", r.deadline_ms},
                             {"windows", windows},
@@ -33,7 +34,7 @@ std::string encode(const UpdateRecord& r) {
 Result<UpdateRecord> decode_update_record(std::string_view text) {
   auto r = parse_json_document<UpdateRecord>(text, "update state", [](const JsonReader& j) {
     j.allow_only({"step", "rollout_id", "component", "version", "size", "sha256", "from_version",
-                  "bytes_done", "revert", "slot", "deadline_ms", "windows", "waiting", "report",
+                  "bytes_done", "revert", "switch_back", "slot", "deadline_ms", "windows", "waiting", "report",
                   "message", "entries"});
     UpdateRecord out;
     out.step = j.take("step", parse_update_step(j.str("step")));
@@ -45,6 +46,7 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
     out.from_version = j.str_or("from_version", "");
     out.bytes_done = j.uint_or("bytes_done", 0, UINT64_MAX);
     out.revert = j.boolean_or("revert", false);
+    out.switch_back = j.boolean_or("switch_back", false);
     out.slot = j.str_or("slot", "");
     if (out.slot != "" && out.slot != "A" && out.slot != "B") j.fail("slot", "must be A or B");
     out.deadline_ms = static_cast<int64_t>(j.uint_or("deadline_ms", 0, INT64_MAX));

@@ -30,6 +30,7 @@ struct UpdateRecord {
   std::string from_version;  // what ran before: the rollback target
   uint64_t bytes_done = 0;   // downloaded so far (resume from here)
   bool revert = false;       // a fleet rollback sending the previous version back
+  bool switch_back = false;  // the revert boots the image the other slot keeps (no download)
   std::string slot;          // ab-slot: the slot being installed and tried ("A", "B"), or ""
   int64_t deadline_ms = 0;   // Committing: when the checks must have passed (ms since epoch)
   // When the device may interrupt itself for this update (the server's answer, in UTC);

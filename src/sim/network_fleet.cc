@@ -103,20 +103,20 @@ class NetworkFleet::SimLink final : public agent::ServerLink {
   }
 
   Result<agent::CheckInAnswer> check_in(const agent::Inventory& installed, std::string_view state,
-                                        std::string_view holding) override {
+                                        std::string_view holding, bool keeps_previous) override {
     if (!up()) return link_down();
     ++fleet_.checkins_;
-    auto answer = inner_->check_in(installed, state, holding);
+    auto answer = inner_->check_in(installed, state, holding, keeps_previous);
     // The device polls as its link class does in the twin, whatever the server suggests.
     if (answer.ok()) answer->next_checkin = fleet_.world_.next_poll(dev_);
     return answer;
   }
 
   Status report(const std::string& rollout_id, const std::string& version, std::string_view status,
-                const std::string& message) override {
+                const std::string& message, const std::string& standby) override {
     if (!up()) return link_down();
     ++fleet_.reports_;
-    return inner_->report(rollout_id, version, status, message);
+    return inner_->report(rollout_id, version, status, message, standby);
   }
 
   Result<uint64_t> download(const agent::UpdateRecord& update, const std::string& path,
@@ -332,7 +332,7 @@ Status NetworkFleet::report_unhealthy(uint32_t dev, const std::string& rollout_i
   }
   n.link->begin_step();
   DROVER_TRY(n.link->connect(inventory));
-  return n.link->report(rollout_id, version, "unhealthy", "the device's health monitor failed");
+  return n.link->report(rollout_id, version, "unhealthy", "the device's health monitor failed", "");
 }
 
 }  // namespace drover::sim
