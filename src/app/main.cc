@@ -100,6 +100,10 @@ void print_summary(const Report& r, bool network) {
       "unhealthy then sent back %u)\n",
       r.devices_failed, o.install_failed, o.fell_back, o.unhealthy, o.unhealthy_reverted);
   std::printf("  sent back (healthy)    %u\n", r.devices_reverted);
+  if (r.reverts_switched_back + r.reverts_downloaded > 0) {
+    std::printf("  reverts                %u switched back to the kept slot, %u downloaded\n",
+                r.reverts_switched_back, r.reverts_downloaded);
+  }
   if (o.revert_failed > 0) std::printf("  revert failed          %u\n", o.revert_failed);
   if (o.skipped > 0) std::printf("  excluded by a rule     %u\n", o.skipped);
   std::printf("  not offered (halted)   %u", r.devices_cancelled);
@@ -121,6 +125,13 @@ void print_summary(const Report& r, bool network) {
     if (who.empty()) who = "the whole rollout";
     std::printf("  halted                 %s (%u devices, %u never offered): %s\n", who.c_str(),
                 h.devices, h.never_offered, h.reason.c_str());
+  }
+  // Two examples here; the JSON report has more, each with its whole history.
+  for (size_t k = 0; k < std::min<size_t>(2, r.failed_sample.size()); ++k) {
+    const auto& f = r.failed_sample[k];
+    const std::string last = f.history.empty() ? "" : f.history.back().message;
+    std::printf("  failed, e.g.           %s (%s): %s\n", f.device_id.c_str(), f.state.c_str(),
+                last.empty() ? "no message" : last.c_str());
   }
   std::printf("  time to 50%% / 95%% / 100%% of healthy strata   %s / %s / %s\n",
               seconds_text(r.time_to_50_percent_s).c_str(),

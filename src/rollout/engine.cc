@@ -536,15 +536,24 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
                       (*device)->enrollment != Enrollment::kAccepted;
     if (!gone) again.push_back(i);
   }
-  auto check = [&](const Deployment& d) {
-    if (revert_possible(*a, d)) return;
+  auto check = [&](const Deployment& d) -> Status {
+    if (revert_possible(*a, d)) return ok_status();
+    // A device that left the fleet is nobody's to send back: it does not block the rest
+    // (the rollback then ends rollback_incomplete, counting it).
+    auto device = store_.get_device(d.device_id);
+    if (!device.ok()) return device.error();
+    if (!device->has_value() || (*device)->decommissioned ||
+        (*device)->enrollment != Enrollment::kAccepted)
+      return ok_status();
     auto& m = missing[d.from_version];
     if (m.first++ == 0) m.second = d.device_id;
+    return ok_status();
   };
   for (const Deployment& d : a->deps) {
-    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) check(d);
+    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy)
+      DROVER_TRY(check(d));
   }
-  for (uint32_t i : again) check(a->deps[i]);
+  for (uint32_t i : again) DROVER_TRY(check(a->deps[i]));
   if (!missing.empty()) {
     std::string what;
     for (const auto& [version, m] : missing) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/units.h"
 #include "model/codec_json.h"
 
 namespace drover::sim {
@@ -62,6 +63,9 @@ std::string Report::to_json(bool wall_fields) const {
          {"devices_bricked", devices_bricked},
          {"devices_cancelled", devices_cancelled},
          {"devices_withdrawn", devices_withdrawn},
+         {"reverts_switched_back", reverts_switched_back},
+         {"reverts_downloaded", reverts_downloaded},
+         {"history_kept", history_kept},
          {"windows",
           {{"installs_outside", windows.installs_outside},
            {"reboots_outside", windows.reboots_outside},
@@ -78,6 +82,20 @@ std::string Report::to_json(bool wall_fields) const {
          {"simulated_seconds", simulated_seconds},
          {"checkins", checkins},
          {"status_reports", status_reports}};
+  if (!failed_sample.empty()) {
+    json fs = json::array();
+    for (const auto& f : failed_sample) {
+      json steps = json::array();
+      for (const DeploymentStep& s : f.history) {
+        steps.push_back({{"at", format_utc_timestamp(s.at)},
+                         {"event", s.event},
+                         {"state", to_string(s.state)},
+                         {"message", s.message}});
+      }
+      fs.push_back({{"device_id", f.device_id}, {"state", f.state}, {"history", steps}});
+    }
+    j["failed_sample"] = fs;
+  }
   if (!never_reached.empty()) {
     json nr = json::array();
     for (const auto& u : never_reached)

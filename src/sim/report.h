@@ -78,6 +78,21 @@ struct Report {
   uint32_t devices_bricked = 0;      // not running a committed image at the end
   uint32_t devices_cancelled = 0;    // never offered: their stratum halted first
   uint32_t devices_withdrawn = 0;    // held the image, dropped it when the update was called off
+  // Fleet reverts that booted the image the device kept in its other slot, and those that
+  // downloaded the previous version.
+  uint32_t reverts_switched_back = 0;
+  uint32_t reverts_downloaded = 0;
+  // The first devices the new version failed on (at most kFailedSample), each with its
+  // deployment's history: what an operator reads to see why. Empty without history.
+  struct FailedDevice {
+    std::string device_id;
+    std::string state;
+    std::vector<DeploymentStep> history;
+  };
+  std::vector<FailedDevice> failed_sample;
+  static constexpr size_t kFailedSample = 5;
+  bool history_kept = true;  // false for fleets above kHistoryDevices (memory)
+  static constexpr uint32_t kHistoryDevices = 200'000;
   WindowReport windows;
   std::string rollout_state;
   RolloutOutcome outcome;  // the engine's own account, as the operator API shows it

@@ -74,7 +74,8 @@ Scenario read_scenario(const JsonReader& r) {
                 "rollout",
                 "defects",
                 "engine_tick",
-                "quiet_hours"});
+                "quiet_hours",
+                "keeps_previous"});
   Scenario s;
   s.name = r.str("name");
   check_name(r, "name", s.name);
@@ -83,6 +84,9 @@ Scenario read_scenario(const JsonReader& r) {
   s.horizon = r.duration_or("horizon", s.horizon);
   s.drain = r.duration_or("drain", s.drain);
   s.rollout_start_after = r.duration_or("rollout_start_after", s.rollout_start_after);
+  s.keeps_previous = r.number_or("keeps_previous", s.keeps_previous);
+  if (!(s.keeps_previous >= 0 && s.keeps_previous <= 1))
+    r.fail("keeps_previous", "must be a share within [0, 1]");
   s.engine_tick = r.duration_or("engine_tick", s.engine_tick);
   if (s.engine_tick < Duration(100) || s.engine_tick > hours(1))
     r.fail("engine_tick", "must be within [100ms, 1h]");

@@ -95,6 +95,9 @@ struct Scenario {
   RolloutPlan rollout;
   std::vector<DefectSpec> defects;
   std::vector<QuietHoursSpec> quiet_hours;  // shares sum to at most 1
+  // The share of devices that keep their previous image in an A/B slot: a fleet revert
+  // switches them back without a download.
+  double keeps_previous = 1.0;
 };
 
 // Parses and validates a scenario document. kInvalidArgument names the field at fault.

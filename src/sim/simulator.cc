@@ -48,7 +48,13 @@ void Simulator::generate_fleet(std::vector<Device>& out) {
     }
     auto [it, fresh] = rev_ids.emplace(rev.name, static_cast<uint16_t>(revisions_.size()));
     if (fresh) revisions_.push_back(rev.name);
+    // Its own draw, so the share changes nothing else about the fleet.
+    const double u_keeps =
+        static_cast<double>(mix64(seed_ ^ (uint64_t{i} + 1) * 0xa0761d6478bd642fULL) >> 11) *
+        0x1.0p-53;
+    d.keeps_previous = u_keeps < sc_.keeps_previous;
     SimDevice& s = devices_[i];
+    s.keeps = d.keeps_previous;
     s.inventory = initial_id;
     s.site = site;
     s.connectivity = conn;
@@ -118,6 +124,7 @@ Status Simulator::set_up() {
 
   EngineOptions engine_options;
   engine_options.tick_interval = sc_.engine_tick;
+  engine_options.history = devices_.size() <= Report::kHistoryDevices;
   engine_ = std::make_unique<RolloutEngine>(*store_, clock_, engine_options);
   engine_->set_listener([this](const EngineEvent& e) { on_engine_event(e); });
   DROVER_TRY(engine_->load());
@@ -307,15 +314,40 @@ void Simulator::next_check_in(uint32_t dev) {
   if (at != Timestamp::max()) schedule(dev, at, EventKind::kCheckIn);
 }
 
+namespace {
+
+// What a twin device says with a report, as an agent would: the history shows it.
+std::string_view twin_message(DeploymentEvent event, const UpdateOffer& offer) {
+  switch (event) {
+    case DeploymentEvent::kInstallFailed:
+      return offer.revert ? "the revert could not be installed"
+                          : "install failed (the scenario's install_fails defect)";
+    case DeploymentEvent::kRolledBack:
+      return "the trial boot failed; back on the previous slot (boot_fails defect)";
+    case DeploymentEvent::kUnhealthy:
+      return "health check failed after the commit (fails_after defect)";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
 bool Simulator::flush_report(uint32_t dev) {
   SimDevice& d = devices_[dev];
   if (d.pending_report < 0) return true;
   const UpdateOffer& o = offers_[d.report_offer];
   ++reports_;
   const DeviceName name = name_of(dev);
-  auto r = service_->report_status({name.view(), o.rollout_id, o.version,
-                                    static_cast<DeploymentEvent>(d.pending_report),
-                                    "reported by the twin"});
+  const auto event = static_cast<DeploymentEvent>(d.pending_report);
+  // What the other slot keeps now: the server's next revert of it needs no download.
+  std::string_view standby;
+  if (event == DeploymentEvent::kSucceeded && d.kept >= 0) {
+    for (const InstalledComponent& c : inventories_[d.kept])
+      if (c.component == o.component) standby = c.version;
+  }
+  auto r = service_->report_status(
+      {name.view(), o.rollout_id, o.version, event, twin_message(event, o), standby});
   if (!r.ok() && r.error().code == ErrorCode::kIo) return false;  // try again next time
   d.pending_report = -1;
   if (d.unhealthy_held) {
@@ -356,7 +388,8 @@ void Simulator::check_in(uint32_t dev) {
   flush_report(dev);
   ++checkins_;
   const DeviceName name = name_of(dev);
-  auto r = service_->check_in({name.view(), inventories_[d.inventory], UpdateState::kIdle, {}});
+  auto r =
+      service_->check_in({name.view(), inventories_[d.inventory], UpdateState::kIdle, {}, d.keeps});
   if (r.ok() && r->offer) {
     start_offer(dev, *r->offer);
     return;
@@ -371,11 +404,25 @@ void Simulator::start_offer(uint32_t dev, const UpdateOffer& offer) {
   if (fresh) offers_.push_back(offer);
   SimDevice& d = devices_[dev];
   d.offer = it->second;
+  // A switch back boots what the other slot keeps, when it keeps that version.
+  bool kept = false;
+  if (offer.switch_back && d.keeps && d.kept >= 0) {
+    for (const InstalledComponent& c : inventories_[d.kept])
+      kept = kept || (c.component == offer.component && c.version == offer.version);
+  }
+  if (offer.revert) ++(kept ? switched_back_ : reverts_downloaded_);
+  if (offer.switch_back && !kept && offer.size_bytes == 0) {
+    // Nothing kept and nothing to download: the revert cannot happen.
+    deliver(dev, DeploymentEvent::kInstallFailed, d.offer);
+    next_check_in(dev);
+    return;
+  }
+  d.switching = kept;
   d.phase = Phase::kDownloading;
   d.windowed = !offer.windows.empty();
   d.waiting = false;
   d.apply_at_ms = -1;
-  d.bytes_left = offer.size_bytes;
+  d.bytes_left = kept ? 0 : offer.size_bytes;
   deliver(dev, DeploymentEvent::kDownloading, d.offer);
   continue_download(dev);
 }
@@ -392,6 +439,7 @@ void Simulator::begin_install(uint32_t dev) {
   const Timestamp now = clock_.now();
   d.phase = Phase::kInstalling;
   d.apply_at_ms = -1;
+  if (!d.switching) d.kept = -1;  // the other slot is overwritten
   if (!in_window(dev, now)) ++windows_report_.installs_outside;
   deliver(dev, DeploymentEvent::kInstalling, d.offer);
   schedule(dev, now + sc_.install_time, EventKind::kPhaseDone);
@@ -409,7 +457,7 @@ void Simulator::hold_check_in(uint32_t dev) {
   const DeviceName name = name_of(dev);
   const UpdateOffer& offer = offers_[d.offer];
   auto r = service_->check_in(
-      {name.view(), inventories_[d.inventory], UpdateState::kReady, offer.rollout_id});
+      {name.view(), inventories_[d.inventory], UpdateState::kReady, offer.rollout_id, d.keeps});
   if (!r.ok() || !r->hold) {
     if (!r.ok()) say("check-in of " + name.str() + " failed: " + r.error().to_string());
     next_check_in(dev);
@@ -535,6 +583,7 @@ void Simulator::phase_done(uint32_t dev) {
     case Phase::kInstalling:
       if (defect(dev, offer, DefectKind::kInstallFails)) {
         d.phase = Phase::kIdle;
+        d.switching = false;
         deliver(dev, DeploymentEvent::kInstallFailed, d.offer);
         next_check_in(dev);
         return;
@@ -567,6 +616,9 @@ void Simulator::phase_done(uint32_t dev) {
       } else {
         now_running.insert(it, {offer.component, offer.version});
       }
+      // The slot it left keeps what it ran.
+      d.kept = d.keeps ? static_cast<int32_t>(d.inventory) : -1;
+      d.switching = false;
       d.inventory = intern(std::move(now_running));
       d.phase = Phase::kIdle;
       if (!in_window(dev, now)) ++windows_report_.commits_outside;
@@ -588,6 +640,8 @@ void Simulator::phase_done(uint32_t dev) {
     }
     case Phase::kRollingBack:
       d.phase = Phase::kIdle;
+      if (d.switching) d.kept = -1;  // the kept image did not come up
+      d.switching = false;
       tell_device(dev, "trial boot of " + offer.version + " failed; back on the previous slot",
                   self_rollbacks_);
       deliver(dev, DeploymentEvent::kRolledBack, d.offer);

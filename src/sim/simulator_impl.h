@@ -50,7 +50,7 @@ enum class EventKind : uint8_t {
   kApply,      // a holding device's window opens: the install starts
 };
 
-// 56 bytes, so a million devices' state stays small enough to walk through quickly; the
+// 64 bytes, so a million devices' state stays small enough to walk through quickly; the
 // id is derived from the index and the inventory is shared with every device that runs the
 // same versions.
 struct SimDevice {
@@ -65,9 +65,12 @@ struct SimDevice {
   uint8_t quiet = 0;             // 1 + index into Scenario::quiet_hours; 0: none
   bool windowed = false;         // the offer being worked on came with windows
   bool waiting = false;          // holding: the server said not to install yet
+  bool keeps = false;            // keeps its previous image in an A/B slot
+  bool switching = false;        // the offer being worked on boots the kept image
   int32_t offer = -1;            // the offer being worked on (index into offers_)
   int32_t report_offer = -1;     // the offer an undelivered report is about
   int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
+  int32_t kept = -1;             // keeps: the inventory its other slot holds (-1: none)
   uint64_t bytes_left = 0;
   int64_t committed_at_ms = -1;  // when it committed the rollout's version
   int64_t apply_at_ms = -1;      // holding: when its install starts (ms since the epoch)
@@ -224,6 +227,8 @@ class Simulator final : public DeviceWorld {
   uint32_t reverts_ = 0;
   uint32_t agent_failures_ = 0;
   uint32_t withdrawn_ = 0;  // held images the server called off
+  uint32_t switched_back_ = 0;
+  uint32_t reverts_downloaded_ = 0;
   WindowReport windows_report_;
   static constexpr uint32_t kDeviceLines = 3;
   // The least an artifact carries over the wire in a network run: a cut download keeps

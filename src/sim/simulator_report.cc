@@ -137,6 +137,9 @@ Report Simulator::finish(double wall_seconds) {
   r.devices_unhealthy_reverted = p->outcome.unhealthy_reverted;
   r.devices_cancelled = t[S::kCancelled];
   r.devices_withdrawn = withdrawn_;
+  r.reverts_switched_back = switched_back_;
+  r.reverts_downloaded = reverts_downloaded_;
+  r.history_kept = !remote_ && devices_.size() <= Report::kHistoryDevices;
   uint32_t live = 0;
   for (const auto& s : p->strata) {
     if (s.halted) continue;
@@ -215,7 +218,13 @@ Report Simulator::finish(double wall_seconds) {
       RevisionReport& rr = r.revisions[devices_[idx].hardware_revision];
       rr.offered += dep.offers > 0 ? 1 : 0;
       rr.updated += dep.state == S::kSucceeded ? 1 : 0;
-      rr.failed += is_failure(dep.state) || (is_revert(dep.state) && !dep.error.empty()) ? 1 : 0;
+      const bool failed = is_failure(dep.state) || (is_revert(dep.state) && !dep.error.empty());
+      rr.failed += failed ? 1 : 0;
+      if (failed && r.history_kept && r.failed_sample.size() < Report::kFailedSample) {
+        auto steps = store_->list_deployment_steps(rollout_id_, dep.device_id);
+        if (steps.ok())
+          r.failed_sample.push_back({dep.device_id, to_string(dep.state), std::move(*steps)});
+      }
       if (dep.state == S::kSucceeded && !halted[dep.stratum] &&
           devices_[idx].committed_at_ms >= 0) {
         commits.push_back(devices_[idx].committed_at_ms);

@@ -331,3 +331,108 @@ TEST(AgentE2e, APauseHoldsTheImageAndAnAbortDropsItUninstalled) {
 
 }  // namespace
 }  // namespace drover::agent
+
+namespace drover::agent {
+namespace {
+
+Deployment deployment(World& w) {
+  auto d = w.f.store().get_deployment(w.rollout, "ctl-1");
+  EXPECT_TRUE(d.ok() && d->has_value());
+  return d.ok() && d->has_value() ? **d : Deployment{};
+}
+
+bool history_says(World& w, const std::string& words) {
+  auto steps = w.f.store().list_deployment_steps(w.rollout, "ctl-1");
+  EXPECT_TRUE(steps.ok());
+  for (const DeploymentStep& s : *steps) {
+    if (s.message.find(words) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// After an A/B update the other slot keeps 1.0.0, and the agent says so: a fleet rollback
+// switches back to that slot with no download — although 1.0.0 was never uploaded.
+TEST(AgentE2e, AFleetRollbackSwitchesBackToTheKeptSlotWithoutADownload) {
+  World w;
+  ASSERT_TRUE(w.f.engine->remove_artifact("firmware", "1.0.0").ok());  // the fixture's record
+  w.enroll_and_start();
+  w.run_to_rest();
+  ASSERT_EQ(w.state(), DeploymentState::kSucceeded);
+  EXPECT_EQ(w.device->agent().kept(), (Agent::Kept{"firmware", "1.0.0", "A"}));
+  EXPECT_TRUE(w.f.service->device("ctl-1")->keeps_previous);
+  EXPECT_TRUE(deployment(w).switch_back) << "the success report named what the slot keeps";
+  ASSERT_FALSE(w.f.store().get_artifact("firmware", "1.0.0")->has_value());
+
+  ASSERT_TRUE(w.f.engine->rollback(w.rollout).ok());
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kReverted);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  EXPECT_EQ(*w.device->boot().booted(), Slot::kA);
+  EXPECT_EQ(*w.device->boot().committed(), Slot::kA);
+  EXPECT_TRUE(w.device->slot("b") == w.content) << "the slot left behind is untouched";
+  EXPECT_EQ(w.device->slot("a"), "image 1.0.0");
+  EXPECT_EQ(w.device->agent().record().bytes_done, 0u) << "nothing was downloaded";
+  EXPECT_EQ(w.device->agent().kept(), (Agent::Kept{"firmware", "3.0.0", "B"}));
+  EXPECT_TRUE(history_says(w, "switch back to 1.0.0 in the other slot"));
+  w.f.engine->tick();
+  EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kRolledBack);
+}
+
+// The kept image does not boot: the revert fails, and the rollout never reads rolled_back
+// while the device runs 3.0.0. Once 1.0.0 is uploaded, a second rollback downloads it.
+TEST(AgentE2e, AFailedSwitchBackEndsRollbackIncompleteAndARetryDownloads) {
+  World w;
+  ASSERT_TRUE(w.f.engine->remove_artifact("firmware", "1.0.0").ok());
+  w.enroll_and_start();
+  w.run_to_rest();
+  ASSERT_EQ(w.state(), DeploymentState::kSucceeded);
+  ASSERT_TRUE(w.f.engine->rollback(w.rollout).ok());
+  w.device->trial_boots = false;
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kRevertFailed);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "3.0.0");
+  EXPECT_EQ(w.device->agent().kept(), Agent::Kept{}) << "a kept image that did not boot";
+  EXPECT_FALSE(deployment(w).switch_back);
+  w.f.engine->tick();
+  EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kRollbackIncomplete);
+  // Nothing to switch to and nothing to download: the retry is refused, naming what is missing.
+  auto refused = w.f.engine->rollback(w.rollout);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("firmware@1.0.0, which is not uploaded"),
+            std::string::npos)
+      << refused.error().message;
+
+  Artifact old;
+  old.name = "firmware";
+  old.version = "1.0.0";
+  old.device_types = {"ctl"};
+  const std::string old_image = image(200'000, 'o');
+  ASSERT_TRUE(w.artifacts->upload(old, old_image).ok());
+  w.device->trial_boots = true;
+  ASSERT_TRUE(w.f.engine->rollback(w.rollout).ok());
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kReverted);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  EXPECT_TRUE(w.device->slot("a") == old_image) << "downloaded and written this time";
+  w.f.engine->tick();
+  EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kRolledBack);
+}
+
+// A failed health check tells the server how it failed: its exit code and the end of its
+// output, in the deployment's error and its history.
+TEST(AgentE2e, AFailedHealthCheckReportsItsExitCodeAndOutput) {
+  World w;
+  w.device->options().health_checks = {
+      {{"/bin/sh", "-c", "echo starting; echo 'modbus port 502 refused' >&2; exit 3"}, seconds(5)}};
+  w.device->restart();
+  w.enroll_and_start();
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kRolledBack);
+  const std::string error = deployment(w).error;
+  EXPECT_NE(error.find("health check '/bin/sh' failed: exit 3"), std::string::npos) << error;
+  EXPECT_NE(error.find("modbus port 502 refused"), std::string::npos) << error;
+  EXPECT_TRUE(history_says(w, "exit 3"));
+}
+
+}  // namespace
+}  // namespace drover::agent

@@ -101,13 +101,21 @@ TEST(DeviceAnswers, ATimeFromTheServerIsBounded) {
 TEST(DeviceAnswers, AnOfferMustBeComplete) {
   const std::string base = R"("rollout_id": "r1", "component": "firmware", "version": "1.1.0")";
   EXPECT_TRUE(parse_checkin_answer(offer(base + R"(, "sha256": ")" + kSha + "\"")).ok());
+  // A switch back to the kept slot may come with nothing to download.
+  auto kept = parse_checkin_answer(
+      offer(base + R"(, "size": 0, "sha256": "", "revert": true, "switch_back": true)"));
+  ASSERT_TRUE(kept.ok()) << kept.error().to_string();
+  EXPECT_TRUE(kept->offer->switch_back);
+  EXPECT_EQ(kept->offer->sha256, "");
   for (const std::string& fields : {
            std::string(R"("component": "firmware", "version": "1", "sha256": ")") + kSha + "\"",
-           base,                                                      // no hash
-           base + R"(, "sha256": "abc")",                             // too short
-           base + R"(, "sha256": ")" + std::string(64, 'G') + "\"",   // not hex
-           base + R"(, "sha256": ")" + kSha + R"(", "size": -1)",     // negative size
-           base + R"(, "sha256": ")" + kSha + R"(", "revert": "no")"  // wrong type
+           base,                                                       // no hash
+           base + R"(, "sha256": "abc")",                              // too short
+           base + R"(, "sha256": ")" + std::string(64, 'G') + "\"",    // not hex
+           base + R"(, "sha256": ")" + kSha + R"(", "size": -1)",      // negative size
+           base + R"(, "sha256": ")" + kSha + R"(", "revert": "no")",  // wrong type
+           base + R"(, "sha256": "", "switch_back": true)",  // a switch back that is no revert
+           base + R"(, "sha256": "", "revert": true, "switch_back": true, "size": 5)",  // no hash
        }) {
     SCOPED_TRACE(fields);
     auto r = parse_checkin_answer(offer(fields));

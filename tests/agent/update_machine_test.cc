@@ -32,9 +32,12 @@ TEST(UpdateMachine, FailuresBeforeTheSlotIsTouchedEndTheAttemptAfterItRollBack) 
   EXPECT_EQ(*next_step(S::kCommitting, E::kFailed), S::kRollingBack);
   EXPECT_EQ(*next_step(S::kCommitting, E::kCommitTimeout), S::kRollingBack);
   EXPECT_EQ(*next_step(S::kRollingBack, E::kRolledBack), S::kIdle);
+  // A switch back has nothing to fetch: the kept image waits for its window like any other.
+  EXPECT_EQ(*next_step(S::kIdle, E::kOfferKept), S::kReady);
+  EXPECT_FALSE(next_step(S::kDownloading, E::kOfferKept).ok());
 }
 
-// Every (step, event) pair is either a row or refused with kConflict; exactly 17 are rows.
+// Every (step, event) pair is either a row or refused with kConflict; exactly 18 are rows.
 // Once a slot is touched, the only way back to Idle is a commit or a finished rollback.
 TEST(UpdateMachine, TheTableIsClosedAndNeverDropsATouchedSlot) {
   int rows = 0;
@@ -54,7 +57,7 @@ TEST(UpdateMachine, TheTableIsClosedAndNeverDropsATouchedSlot) {
       }
     }
   }
-  EXPECT_EQ(rows, 17);
+  EXPECT_EQ(rows, 18);
 }
 
 TEST(UpdateMachine, NamesRoundTrip) {

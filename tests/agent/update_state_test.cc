@@ -58,6 +58,7 @@ class UpdateStateTest : public ::testing::Test {
     r.sha256 = std::string(64, 'a');
     r.from_version = "1.0.0";
     r.bytes_done = 1 << 20;
+    r.switch_back = true;
     r.entries = 1;
     return r;
   }

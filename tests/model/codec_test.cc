@@ -31,6 +31,7 @@ Device sample_device() {
   d.enrollment = Enrollment::kRejected;
   d.attributes = {{"ram_mb", "512"}, {"os", "linux 6.1 \"lts\""}};
   d.quiet_hours = {{0x1f, 7 * 60, 120}};
+  d.keeps_previous = true;
   EXPECT_TRUE(validate(d).ok());
   return d;
 }
@@ -97,6 +98,8 @@ Rollout sample_rollout() {
       {"rev-a|nyc-001", "rev-a", "nyc-001", "", "operator", FailurePolicy::kAbort, kT0 + hours(3)}};
   r.targets = 15'000;
   r.gates_from = Timestamp(Duration(1'791'260'000'000));
+  r.created_by = "ci-pipeline";
+  r.plan.allow_downgrade = true;
   return r;
 }
 
@@ -111,6 +114,7 @@ Deployment sample_deployment() {
   d.updated_at = kT0 + Duration(123'456);
   d.offers = 3;
   d.error = "trial boot failed: \"kernel panic\"\n";
+  d.switch_back = true;
   return d;
 }
 
@@ -345,7 +349,7 @@ TEST(CodecStrict, RolloutOutcomeRoundTripsAndRefusesNonsense) {
   o.unhealthy_reverted = 3;
   o.reverted = 2;
   o.never_offered = 10;
-  o.halted = {{"hardware_revision=rev-c", "9 of 10 failed", 20, 10}};
+  o.halted = {{"hardware_revision=rev-c", "9 of 10 failed", 20, 10, 4}};
   auto back = outcome_from_json(to_json(o));
   ASSERT_TRUE(back.ok()) << back.error().to_string();
   EXPECT_EQ(*back, o);

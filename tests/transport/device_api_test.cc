@@ -151,6 +151,48 @@ TEST_F(DeviceApiTest, OffersCarryWindowsAndAHoldingDeviceIsAnswered) {
   EXPECT_EQ(f.state_of(rollout, "dev-a"), DeploymentState::kCancelled);
 }
 
+// An A/B device says it keeps its previous image; its success names what the other slot
+// keeps; a fleet rollback then offers a switch back. Reports the server cannot take (a
+// message over 2,048 bytes, a standby that is no version) are refused and change nothing.
+TEST_F(DeviceApiTest, AKeptImageIsReportedAndARollbackOffersASwitchBack) {
+  ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
+  const std::string token = login("dev-a", key_a);
+  const json installed = {{"firmware", "1.0.0"}, {"bootloader", "2.0.0"}};
+  ASSERT_EQ(
+      post("/api/device/v1/checkin",
+           {{"installed", installed}, {"update_state", "idle"}, {"keeps_previous", true}}, token)
+          .status,
+      200);
+  EXPECT_TRUE(f.service->device("dev-a")->keeps_previous);
+  const std::string rollout = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  ASSERT_EQ(check_in(token, installed).status, 200);
+  const std::string status = "/api/device/v1/deployments/" + rollout + "/status";
+  EXPECT_EQ(
+      post(status,
+           {{"version", "2.0.0"}, {"status", "failed"}, {"message", std::string(2049, 'x')}}, token)
+          .status,
+      400);
+  EXPECT_EQ(post(status, {{"version", "2.0.0"}, {"status", "succeeded"}, {"standby", "one"}}, token)
+                .status,
+            400);
+  EXPECT_EQ(f.state_of(rollout, "dev-a"), DeploymentState::kOffered) << "nothing changed";
+  ASSERT_EQ(
+      post(status, {{"version", "2.0.0"}, {"status", "succeeded"}, {"standby", "1.0.0"}}, token)
+          .status,
+      200);
+  ASSERT_TRUE(f.engine->rollback(rollout).ok());
+  const Response c = post("/api/device/v1/checkin",
+                          {{"installed", {{"firmware", "2.0.0"}, {"bootloader", "2.0.0"}}},
+                           {"update_state", "idle"},
+                           {"keeps_previous", true}},
+                          token);
+  ASSERT_EQ(c.status, 200) << c.body;
+  const json offer = parsed(c)["offer"];
+  EXPECT_EQ(offer["version"], "1.0.0");
+  EXPECT_EQ(offer["revert"], true);
+  EXPECT_EQ(offer["switch_back"], true);
+}
+
 TEST_F(DeviceApiTest, EveryDeviceRequestNeedsItsOwnValidToken) {
   ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
   ASSERT_EQ(enroll("dev-b", key_b, "factory-token").status, 200);
