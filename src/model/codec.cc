@@ -138,7 +138,8 @@ json rollout_json(const Rollout& r) {
                       {"connectivity", h.connectivity},
                       {"reason", h.reason},
                       {"policy", to_string(h.policy)},
-                      {"halted_at", ms(h.halted_at)}});
+                      {"halted_at", ms(h.halted_at)},
+                      {"unexplained", h.unexplained}});
   }
   return {{"id", r.id},
           {"plan", plan_json(r.plan)},
@@ -406,12 +407,12 @@ Rollout read_rollout(const JsonReader& r) {
                           static_cast<uint32_t>(s.uint_or("devices", 0))});
   }
   for (const auto& h : r.array("halted")) {
-    h.allow_only(
-        {"key", "hardware_revision", "site", "connectivity", "reason", "policy", "halted_at"});
+    h.allow_only({"key", "hardware_revision", "site", "connectivity", "reason", "policy",
+                  "halted_at", "unexplained"});
     out.halted.push_back({h.str("key"), h.str_or("hardware_revision", ""), h.str_or("site", ""),
                           h.str_or("connectivity", ""), h.str_or("reason", ""),
-                          enum_at(h, "policy", &parse_failure_policy),
-                          timestamp_at(h, "halted_at")});
+                          enum_at(h, "policy", &parse_failure_policy), timestamp_at(h, "halted_at"),
+                          h.boolean_or("unexplained", false)});
   }
   out.targets = static_cast<uint32_t>(r.uint_or("targets", 0));
   out.gates_from = timestamp_at(r, "gates_from");

@@ -157,6 +157,9 @@ struct HaltedStratum {
   std::string reason;
   FailurePolicy policy = FailurePolicy::kPause;
   Timestamp halted_at{};
+  // Halted on its own evidence without being shown worse than the rest of its parent: the
+  // parent then judges what is left against a plain 5% test (docs/gates.md, "Blame").
+  bool unexplained = false;
   friend bool operator==(const HaltedStratum&, const HaltedStratum&) = default;
 };
 

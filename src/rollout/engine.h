@@ -300,7 +300,8 @@ class RolloutEngine {
   // The last stage is over and nothing is outstanding: completed, or completed_partial when
   // groups halted or devices failed. `why` opens the event's text.
   void complete(Active& a, const std::string& why);
-  Status halt_node(Active& a, uint32_t node, const std::string& reason);
+  // `unexplained`: halted on its own evidence without being shown worse than its siblings.
+  Status halt_node(Active& a, uint32_t node, const std::string& reason, bool unexplained = false);
   Status fail_if_all_halted(Active& a);
   // Cancels the stratum's pending deployments and, with policy kRollback, sends its updated
   // devices back (`why` goes into their history). Returns how many updated devices could not

@@ -43,12 +43,17 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
   const GatePolicy& gate = a.rollout.plan.gate;
   const GateCounts e = n.live;
   if (e.failures == 0 || e.finished < gate.min_sample) return GateOutcome::kPassed;
-  const double limit = threshold(a, x);
   // A limit of 0 tolerates no failure: any one is decisive evidence.
   auto evidence_of = [&](const GateCounts& c) {
     if (gate.max_failure_rate == 0) return c.failures > 0 ? INFINITY : 0.0;
     return a.test.log_evidence(c.failures, c.exposed);
   };
+  double limit = threshold(a, x);
+  // A part of this group was halted on its own evidence without being worse than the rest:
+  // what is left is judged as a plain test at 5% (docs/gates.md, "Blame", rule 4).
+  for (uint32_t c : a.splits(x)) {
+    if (a.nodes[c].halted && a.nodes[c].unexplained) limit = std::min(limit, kRestShowsItToo);
+  }
   const double evidence = evidence_of(e);
   if (evidence < limit) return GateOutcome::kPassed;
   auto name = [&](uint32_t k) {
@@ -99,17 +104,25 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
     const GateCounts& part = a.nodes[worst].live;
     const GateCounts without = e - part;
     if (evidence_of(without) < limit) {
-      if (without.finished < gate.min_sample) return GateOutcome::kPassed;
-      if (worse_than_rest_p(part.failures, part.finished, without.failures, without.finished) <
-          kBlameLevel) {
+      // After a part was halted without being worse than the rest, nothing singles out the
+      // part that is left either: the group goes as a whole (rule 4).
+      const bool after_unexplained = limit < threshold(a, x);
+      const std::string across =
+          after_unexplained ? "; part of it was halted already without being worse than the "
+                              "rest: the build fails across " +
+                                  name(x)
+                            : "; no part of it is to blame alone";
+      if (without.finished < gate.min_sample && !after_unexplained) return GateOutcome::kPassed;
+      if (without.finished >= gate.min_sample &&
+          worse_than_rest_p(part.failures, part.finished, without.failures, without.finished) <
+              kBlameLevel) {
         return GateOutcome::kPassed;
       }
       // The part is no worse than the rest, and the rest shows by itself, as a plain test at
       // 5%, that it fails above the acceptable rate: the build is bad across this group.
-      if (evidence_of(without) >= kRestShowsItToo) {
-        return halt_node(a, x, case_against(x) + "; no part of it is to blame alone").ok()
-                   ? GateOutcome::kHalted
-                   : GateOutcome::kError;
+      if (evidence_of(without) >= kRestShowsItToo || after_unexplained) {
+        return halt_node(a, x, case_against(x) + across).ok() ? GateOutcome::kHalted
+                                                              : GateOutcome::kError;
       }
       if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
         return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
@@ -118,19 +131,20 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
       // evidence, and the rest goes on under this group's gate.
       const std::string why =
           case_against(worst) + "; without it " + name(x) + " has none (" + describe(without) + ")";
-      return halt_node(a, worst, why).ok() ? GateOutcome::kHalted : GateOutcome::kError;
+      return halt_node(a, worst, why, true).ok() ? GateOutcome::kHalted : GateOutcome::kError;
     }
   }
   return halt_node(a, x, case_against(x) + blame).ok() ? GateOutcome::kHalted : GateOutcome::kError;
 }
 
-Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason) {
+Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason,
+                                bool unexplained) {
   const Active::Node& n = a.nodes[x];
   const FailurePolicy policy = a.rollout.plan.on_failure;
   Txn txn;
   Rollout& r = txn.rollout(a);
-  r.halted.push_back(
-      {n.key, n.hardware_revision, n.site, n.connectivity, reason, policy, clock_.now()});
+  r.halted.push_back({n.key, n.hardware_revision, n.site, n.connectivity, reason, policy,
+                      clock_.now(), unexplained});
   uint32_t stuck = 0;
   for (uint32_t s : n.strata) {
     if (!a.strata[s].halted) stuck += revert_or_cancel(a, txn, s, policy, "halted: " + reason);

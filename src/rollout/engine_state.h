@@ -5,6 +5,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -62,6 +63,7 @@ struct RolloutEngine::Active {
     double alpha = 0;    // its share of the rollout's false-halt probability
     GateCounts live;     // outcomes of its strata that are not halted
     bool halted = false;
+    bool unexplained = false;            // halted, but not shown worse than its siblings
     uint32_t first_stage_in_flight = 0;  // forward offers of stage 0 not yet finished
     uint32_t first_stage_finished = 0;   // stage-0 deployments with a forward outcome
     uint32_t stalled = 0;  // of first_stage_in_flight, silent for kStalled (counted per tick)
@@ -135,8 +137,15 @@ struct RolloutEngine::Active {
   // Rebuilds halt flags from the persisted list of halted nodes.
   void refresh_halts() {
     std::map<std::string, FailurePolicy> halted;
-    for (const auto& h : rollout.halted) halted.emplace(h.key, h.policy);
-    for (auto& n : nodes) n.halted = halted.count(n.key) != 0;
+    std::set<std::string> unexplained;
+    for (const auto& h : rollout.halted) {
+      halted.emplace(h.key, h.policy);
+      if (h.unexplained) unexplained.insert(h.key);
+    }
+    for (auto& n : nodes) {
+      n.halted = halted.count(n.key) != 0;
+      n.unexplained = unexplained.count(n.key) != 0;
+    }
     halted_strata.clear();
     for (auto& s : strata) {
       const bool was_halted = s.halted;
