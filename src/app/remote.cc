@@ -89,7 +89,7 @@ struct RemoteCommands::State {
 
   // Verb arguments (only one verb runs per process, so they can share fields).
   std::string id, name, version, file, revision, site, connectivity, type, enrollment,
-      decommissioned;
+      decommissioned, device, state;
   std::vector<std::string> tags, device_types, hardware_revisions, depends;
   size_t limit = 100;
   bool all = false, start = false, dry_run = false;
@@ -204,6 +204,54 @@ void artifact_table(const json& artifacts) {
   print_table(rows);
 }
 
+// What a rollback could do for a plan's targets (the preview's or the create answer's
+// "rollback"): nothing printed when every target can be sent back.
+void rollback_text(const json& rb) {
+  if (!rb.is_object()) return;
+  std::printf("rollback: %s would switch back to the slot they keep, %s would download the "
+              "previous version",
+              text_of(rb["switch_back"]).c_str(), text_of(rb["download"]).c_str());
+  if (rb["not_revertible"].get<uint64_t>() == 0) {
+    std::printf("; every target can be sent back\n");
+    return;
+  }
+  std::printf("; %s could NOT be sent back:\n", text_of(rb["not_revertible"]).c_str());
+  for (const json& g : rb["gaps"]) {
+    std::string examples;
+    for (const json& e : g["examples"]) examples += (examples.empty() ? "" : ", ") + text_of(e);
+    std::printf("  %s devices (%s%s) %s", text_of(g["devices"]).c_str(), examples.c_str(),
+                g["devices"].get<uint64_t>() > g["examples"].size() ? ", ..." : "",
+                text_of(g["reason"]).c_str());
+    if (g["missing_artifact"].is_string())
+      std::printf(": upload %s first", g["missing_artifact"].get<std::string>().c_str());
+    std::printf("\n");
+  }
+}
+
+// One device's deployment, with every step of its history.
+void history_text(const json& d) {
+  std::printf("%s in %s: %s", text_of(d["device_id"]).c_str(), text_of(d["rollout_id"]).c_str(),
+              text_of(d["state"]).c_str());
+  if (!text_of(d["error"]).empty()) std::printf(" (%s)", text_of(d["error"]).c_str());
+  std::printf("\n");
+  if (d["offers"] == 0) {
+    std::printf("  not offered yet\n");
+  } else {
+    const std::string from = text_of(d["from_version"]);
+    std::printf("  ran %s before%s; %s offer(s)\n", from.empty() ? "nothing" : from.c_str(),
+                d["switch_back"] == true ? " (kept in its other slot)" : "",
+                text_of(d["offers"]).c_str());
+  }
+  if (d["history"].empty()) return;
+  std::printf("\n");
+  std::vector<std::vector<std::string>> rows = {{"AT", "EVENT", "STATE", "MESSAGE"}};
+  for (const json& s : d["history"]) {
+    rows.push_back(
+        {time_of(s["at"]), text_of(s["event"]), text_of(s["state"]), text_of(s["message"])});
+  }
+  print_table(rows);
+}
+
 void rollout_status_text(const json& r) {
   std::printf("rollout %s (%s): %s@%s\n", text_of(r["id"]).c_str(),
               text_of(r["plan"]["name"]).c_str(), text_of(r["plan"]["artifact"]["name"]).c_str(),
@@ -230,8 +278,11 @@ void rollout_status_text(const json& r) {
           text_of(o["unhealthy_reverted"]).c_str(), text_of(o["reverted"]).c_str(),
           text_of(o["never_offered"]).c_str(), text_of(o["skipped"]).c_str());
       for (const json& h : o["halted"]) {
-        std::printf("  halted    %s: %s devices, %s never offered\n", text_of(h["group"]).c_str(),
+        std::printf("  halted    %s: %s devices, %s never offered", text_of(h["group"]).c_str(),
                     text_of(h["devices"]).c_str(), text_of(h["never_offered"]).c_str());
+        if (h.value("not_reverted", 0) > 0)
+          std::printf(", %s could not be sent back", text_of(h["not_reverted"]).c_str());
+        std::printf("\n");
       }
     }
     std::printf("\n");
@@ -463,11 +514,13 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
                                              text_of(s2["why"])});
                            print_table(rows);
                            std::printf("%zu strata\n", p["strata"].size());
+                           rollback_text(p["rollback"]);
                          });
         }
         auto created = st.call("POST", "/api/v1/rollouts", *plan, "application/json");
         if (!created) return 1;
         const std::string id = (*created)["id"];
+        if (!st.json_out) rollback_text((*created)["rollback"]);
         if (!st.start) {
           return st.show(created, [&](const json&) {
             std::printf("created %s (not started: drover rollout start %s)\n", id.c_str(),
@@ -500,6 +553,36 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
          })
       ->add_option("id", s.id, "rollout id")
       ->required();
+  CLI::App* devices = s.verb(
+      rollout, "devices", "a rollout's devices and their states (e.g. --state failed)",
+      [](RemoteCommands::State& st) {
+        std::string target = "/api/v1/rollouts/" + http::url_encode(st.id) +
+                             "/devices?limit=" + std::to_string(st.limit);
+        if (!st.state.empty()) target += "&state=" + http::url_encode(st.state);
+        return st.show(st.call("GET", target), [](const json& doc) {
+          std::vector<std::vector<std::string>> rows = {
+              {"DEVICE", "STATE", "STAGE", "OFFERS", "UPDATED", "ERROR"}};
+          for (const json& d : doc["deployments"]) {
+            rows.push_back({text_of(d["device_id"]), text_of(d["state"]), text_of(d["stage"]),
+                            text_of(d["offers"]), time_of(d["updated_at"]), text_of(d["error"])});
+          }
+          print_table(rows);
+          std::printf("%s matched%s\n", text_of(doc["matched"]).c_str(),
+                      text_of(doc["next"]).empty() ? "" : " (more: raise --limit)");
+        });
+      });
+  devices->add_option("id", s.id, "rollout id")->required();
+  devices->add_option("--state", s.state, "only deployments in this state (failed, unhealthy, ...)");
+  devices->add_option("--limit", s.limit, "at most this many (1-1000)")->capture_default_str();
+  CLI::App* history = s.verb(
+      rollout, "history", "one device's deployment: every step, with the device's messages",
+      [](RemoteCommands::State& st) {
+        return st.show(st.call("GET", "/api/v1/rollouts/" + http::url_encode(st.id) +
+                                          "/devices/" + http::url_encode(st.device)),
+                       &history_text);
+      });
+  history->add_option("id", s.id, "rollout id")->required();
+  history->add_option("device", s.device, "device id")->required();
   for (const char* action : {"start", "pause", "resume", "abort", "rollback"}) {
     s.verb(rollout, action, (std::string(action) + " a rollout").c_str(),
            [action](RemoteCommands::State& st) {

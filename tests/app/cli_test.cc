@@ -89,6 +89,12 @@ TEST_F(CliTest, AnOperatorRunsARolloutFromTheCommandLine) {
   EXPECT_EQ(json::parse(dry.out)["targets"], 4);
   // The dry run created nothing.
   EXPECT_EQ(as(admin, "rollout ls --json").out.find("rollout-"), std::string::npos);
+  // Devices that run no firmware yet have nothing to go back to: said before anything starts.
+  const Outcome dry_text = as(admin, "rollout create " + plan + " --dry-run");
+  ASSERT_EQ(dry_text.code, 0) << dry_text.out;
+  EXPECT_NE(dry_text.out.find("4 could NOT be sent back"), std::string::npos) << dry_text.out;
+  EXPECT_NE(dry_text.out.find("ran no version before: nothing to go back to"), std::string::npos)
+      << dry_text.out;
 
   const Outcome started = as(admin, "rollout create " + plan + " --start");
   ASSERT_EQ(started.code, 0) << started.out;
@@ -99,6 +105,20 @@ TEST_F(CliTest, AnOperatorRunsARolloutFromTheCommandLine) {
   const json s = json::parse(status.out);
   EXPECT_EQ(s["progress"]["devices"], 4);
   EXPECT_EQ(s["progress"]["stages"][0]["devices"], 1);
+  EXPECT_NE(started.out.find("4 could NOT be sent back"), std::string::npos) << started.out;
+  // Which device stands where, and one device's history.
+  const Outcome devices = as(admin, "rollout devices rollout-0001");
+  ASSERT_EQ(devices.code, 0) << devices.out;
+  EXPECT_NE(devices.out.find("ctl-3"), std::string::npos) << devices.out;
+  EXPECT_NE(devices.out.find("4 matched"), std::string::npos) << devices.out;
+  const Outcome none = as(admin, "rollout devices rollout-0001 --state failed --json");
+  ASSERT_EQ(none.code, 0) << none.out;
+  EXPECT_EQ(json::parse(none.out)["matched"], 0);
+  const Outcome history = as(admin, "rollout history rollout-0001 ctl-2");
+  ASSERT_EQ(history.code, 0) << history.out;
+  EXPECT_NE(history.out.find("ctl-2 in rollout-0001: pending"), std::string::npos) << history.out;
+  EXPECT_NE(history.out.find("not offered yet"), std::string::npos) << history.out;
+  EXPECT_EQ(as(admin, "rollout history rollout-0001 nobody").code, 1);
   const Outcome paused = as(admin, "rollout pause rollout-0001");
   EXPECT_NE(paused.out.find("state     paused"), std::string::npos) << paused.out;
   const Outcome again = as(admin, "rollout start rollout-0001");  // it has started already

@@ -427,9 +427,17 @@ void add_rollouts(Router& router, OperatorServices s) {
                                      "a downgrade (allow_downgrade) needs the admin role; token '" +
                                          me.name + "' is " + to_string(me.role)});
             }
-            auto created = s.engine.create(std::move(*plan), me.name);
+            auto created = s.engine.create(*plan, me.name);
             if (!created.ok()) return error_response(created.error());
-            return json_response(201, rollout_json(*created));
+            json out = rollout_json(*created);
+            // Said before it starts: the targets a rollback could not send back.
+            auto art = s.store.get_artifact(plan->artifact_name, plan->artifact_version);
+            auto devices = s.store.list_devices();
+            if (art.ok() && art->has_value() && devices.ok()) {
+              out["rollback"] =
+                  rollback_json(s.store, *plan, plan_targets(*plan, **art, *devices, "preview"));
+            }
+            return json_response(201, out);
           }));
   // Changes nothing, so a viewer may ask.
   router.add(
