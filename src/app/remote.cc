@@ -208,9 +208,10 @@ void artifact_table(const json& artifacts) {
 // "rollback"): nothing printed when every target can be sent back.
 void rollback_text(const json& rb) {
   if (!rb.is_object()) return;
-  std::printf("rollback: %s would switch back to the slot they keep, %s would download the "
-              "previous version",
-              text_of(rb["switch_back"]).c_str(), text_of(rb["download"]).c_str());
+  std::printf(
+      "rollback: %s would switch back to the slot they keep, %s would download the "
+      "previous version",
+      text_of(rb["switch_back"]).c_str(), text_of(rb["download"]).c_str());
   if (rb["not_revertible"].get<uint64_t>() == 0) {
     std::printf("; every target can be sent back\n");
     return;
@@ -572,15 +573,16 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
         });
       });
   devices->add_option("id", s.id, "rollout id")->required();
-  devices->add_option("--state", s.state, "only deployments in this state (failed, unhealthy, ...)");
+  devices->add_option("--state", s.state,
+                      "only deployments in this state (failed, unhealthy, ...)");
   devices->add_option("--limit", s.limit, "at most this many (1-1000)")->capture_default_str();
-  CLI::App* history = s.verb(
-      rollout, "history", "one device's deployment: every step, with the device's messages",
-      [](RemoteCommands::State& st) {
-        return st.show(st.call("GET", "/api/v1/rollouts/" + http::url_encode(st.id) +
-                                          "/devices/" + http::url_encode(st.device)),
-                       &history_text);
-      });
+  CLI::App* history =
+      s.verb(rollout, "history", "one device's deployment: every step, with the device's messages",
+             [](RemoteCommands::State& st) {
+               return st.show(st.call("GET", "/api/v1/rollouts/" + http::url_encode(st.id) +
+                                                 "/devices/" + http::url_encode(st.device)),
+                              &history_text);
+             });
   history->add_option("id", s.id, "rollout id")->required();
   history->add_option("device", s.device, "device id")->required();
   for (const char* action : {"start", "pause", "resume", "abort", "rollback"}) {

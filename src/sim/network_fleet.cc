@@ -191,6 +191,12 @@ class NetworkFleet::SimModule final : public agent::UpdateModule {
   Result<bool> roll_back(const agent::UpdateRecord& record) override {
     return inner_->roll_back(record);
   }
+  bool keeps_previous() const override {
+    return inner_->keeps_previous() && fleet_.world_.keeps_previous(dev_);
+  }
+  Status switch_to_kept(agent::UpdateRecord& record) override {
+    return inner_->switch_to_kept(record);
+  }
 
  private:
   std::unique_ptr<agent::UpdateModule> inner_;

@@ -50,6 +50,8 @@ class DeviceWorld {
                          DefectKind kind) = 0;
   // When the device polls again after a check-in (its link class, jittered).
   virtual Duration next_poll(uint32_t dev) = 0;
+  // Whether the device keeps its previous image (the scenario's keeps_previous share).
+  virtual bool keeps_previous(uint32_t dev) = 0;
   virtual Duration install_time() = 0;
   virtual Duration reboot_time() = 0;
 };

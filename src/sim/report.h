@@ -78,8 +78,8 @@ struct Report {
   uint32_t devices_bricked = 0;      // not running a committed image at the end
   uint32_t devices_cancelled = 0;    // never offered: their stratum halted first
   uint32_t devices_withdrawn = 0;    // held the image, dropped it when the update was called off
-  // Fleet reverts that booted the image the device kept in its other slot, and those that
-  // downloaded the previous version.
+  // Devices a fleet revert sent back by booting the image they kept in their other slot,
+  // and those that downloaded the previous version (from the deployments).
   uint32_t reverts_switched_back = 0;
   uint32_t reverts_downloaded = 0;
   // The first devices the new version failed on (at most kFailedSample), each with its

@@ -410,7 +410,6 @@ void Simulator::start_offer(uint32_t dev, const UpdateOffer& offer) {
     for (const InstalledComponent& c : inventories_[d.kept])
       kept = kept || (c.component == offer.component && c.version == offer.version);
   }
-  if (offer.revert) ++(kept ? switched_back_ : reverts_downloaded_);
   if (offer.switch_back && !kept && offer.size_bytes == 0) {
     // Nothing kept and nothing to download: the revert cannot happen.
     deliver(dev, DeploymentEvent::kInstallFailed, d.offer);

@@ -124,6 +124,7 @@ class Simulator final : public DeviceWorld {
   uint64_t declared_size(const std::string& component, const std::string& version) override;
   bool defective(uint32_t dev, const std::string& version, bool revert, DefectKind kind) override;
   Duration next_poll(uint32_t dev) override;
+  bool keeps_previous(uint32_t dev) override { return devices_[dev].keeps; }
   Duration install_time() override { return sc_.install_time; }
   Duration reboot_time() override { return sc_.reboot_time; }
 
@@ -227,8 +228,6 @@ class Simulator final : public DeviceWorld {
   uint32_t reverts_ = 0;
   uint32_t agent_failures_ = 0;
   uint32_t withdrawn_ = 0;  // held images the server called off
-  uint32_t switched_back_ = 0;
-  uint32_t reverts_downloaded_ = 0;
   WindowReport windows_report_;
   static constexpr uint32_t kDeviceLines = 3;
   // The least an artifact carries over the wire in a network run: a cut download keeps

@@ -137,8 +137,6 @@ Report Simulator::finish(double wall_seconds) {
   r.devices_unhealthy_reverted = p->outcome.unhealthy_reverted;
   r.devices_cancelled = t[S::kCancelled];
   r.devices_withdrawn = withdrawn_;
-  r.reverts_switched_back = switched_back_;
-  r.reverts_downloaded = reverts_downloaded_;
   r.history_kept = !remote_ && devices_.size() <= Report::kHistoryDevices;
   uint32_t live = 0;
   for (const auto& s : p->strata) {
@@ -218,6 +216,8 @@ Report Simulator::finish(double wall_seconds) {
       RevisionReport& rr = r.revisions[devices_[idx].hardware_revision];
       rr.offered += dep.offers > 0 ? 1 : 0;
       rr.updated += dep.state == S::kSucceeded ? 1 : 0;
+      if (dep.state == S::kReverted)
+        ++(dep.switch_back ? r.reverts_switched_back : r.reverts_downloaded);
       const bool failed = is_failure(dep.state) || (is_revert(dep.state) && !dep.error.empty());
       rr.failed += failed ? 1 : 0;
       if (failed && r.history_kept && r.failed_sample.size() < Report::kFailedSample) {

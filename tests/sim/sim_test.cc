@@ -253,6 +253,54 @@ TEST(Sim, ALateDefectIsCaughtDuringTheWatch) {
   EXPECT_EQ(unwatched->outcome.unhealthy, 0u);
 }
 
+// Rollback on the twin: devices that keep their previous image switch back with no
+// download; the others need the previous version uploaded, and without it the halted group
+// says how many it could not send back. The report carries the failed devices' histories.
+TEST(Sim, DevicesThatKeepTheirImageSwitchBackAndTheRestNeedTheArtifact) {
+  Scenario s = demo();
+  DefectSpec d;
+  d.hardware_revision = "rev-c";
+  d.kind = DefectKind::kFailsAfter;
+  d.probability = 0.9;
+  d.after = hours(30);
+  s.defects = {d};
+  s.horizon = hours(24 * 5);
+  s.rollout.watch = hours(48);
+  s.keeps_previous = 0.5;
+  std::erase_if(s.artifacts, [](const Artifact& a) { return a.version == "4.2.0"; });
+  auto r = run_simulation(s, small(3000));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->outcome.halted.size(), 1u);
+  const auto& h = r->outcome.halted[0];
+  EXPECT_EQ(h.group, "hardware_revision=rev-c");
+  uint32_t rev_c = 0;
+  for (const auto& v : r->revisions)
+    if (v.hardware_revision == "rev-c") rev_c = v.devices;
+  EXPECT_EQ(r->reverts_downloaded, 0u) << "4.2.0 is not uploaded";
+  EXPECT_GT(r->reverts_switched_back, rev_c / 3);
+  EXPECT_GT(h.not_reverted, rev_c / 3) << "those that keep nothing stay on 4.2.1";
+  EXPECT_EQ(r->reverts_switched_back + h.not_reverted, rev_c);
+  ASSERT_FALSE(r->failed_sample.empty());
+  const auto& steps = r->failed_sample[0].history;
+  ASSERT_GE(steps.size(), 5u);
+  EXPECT_EQ(steps.front().event, "offer");
+  bool said = false;
+  for (const auto& st : steps) said = said || st.message.find("fails_after") != std::string::npos;
+  EXPECT_TRUE(said) << "the device's own words are in its history";
+
+  // With the artifact back and nothing kept, every one of them downloads it.
+  s = demo();
+  s.defects = {d};
+  s.horizon = hours(24 * 5);
+  s.rollout.watch = hours(48);
+  s.keeps_previous = 0;
+  auto all = run_simulation(s, small(3000));
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->reverts_switched_back, 0u);
+  EXPECT_EQ(all->reverts_downloaded, rev_c);
+  EXPECT_EQ(all->outcome.halted[0].not_reverted, 0u);
+}
+
 // A fleet the machine cannot hold is refused before anything runs, with the estimate.
 TEST(Sim, AFleetTooLargeForTheMachineIsRefusedWithTheEstimate) {
   const Scenario s = demo();
