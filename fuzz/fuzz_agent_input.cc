@@ -60,7 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     };
     if (checkin->offer) {
       check(!checkin->offer->rollout_id.empty() && !checkin->offer->version.empty());
-      check(checkin->offer->sha256.size() == 64);
+      // A switch back with nothing uploaded carries no hash; anything else carries one.
+      const auto& o = *checkin->offer;
+      check(o.sha256.size() == 64 ||
+            (o.switch_back && o.revert && o.sha256.empty() && o.size == 0));
       check(windows_ok(checkin->offer->windows));
     }
     if (checkin->hold) check(windows_ok(checkin->hold->windows));

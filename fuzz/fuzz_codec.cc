@@ -36,6 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   round_trip(text, &plan_from_json);
   round_trip(text, &rollout_from_json);
   round_trip(text, &deployment_from_json);
+  round_trip(text, &step_from_json);
   round_trip(text, &api_token_from_json);
   round_trip(text, &outcome_from_json);
   return 0;

@@ -205,7 +205,7 @@ void artifact_table(const json& artifacts) {
 }
 
 // What a rollback could do for a plan's targets (the preview's or the create answer's
-// "rollback"): nothing printed when every target can be sent back.
+// "rollback"), and which targets it could not send back and why.
 void rollback_text(const json& rb) {
   if (!rb.is_object()) return;
   std::printf(
@@ -569,7 +569,7 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
           }
           print_table(rows);
           std::printf("%s matched%s\n", text_of(doc["matched"]).c_str(),
-                      text_of(doc["next"]).empty() ? "" : " (more: raise --limit)");
+                      doc["next"].is_null() ? "" : " (more: raise --limit)");
         });
       });
   devices->add_option("id", s.id, "rollout id")->required();

@@ -91,6 +91,7 @@ Status DeviceService::leave_rollouts_if_out(const Device& d) {
   if (d.decommissioned) return engine_.device_left(d.id, "decommissioned");
   if (d.enrollment != Enrollment::kAccepted)
     return engine_.device_left(d.id, std::string("enrollment ") + to_string(d.enrollment));
+  engine_.device_returned(d.id);
   return ok_status();
 }
 

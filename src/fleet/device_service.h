@@ -141,7 +141,8 @@ class DeviceService {
   size_t distinct_inventories() const;
 
  private:
-  // Takes a decommissioned or not (or no longer) accepted device out of its rollouts.
+  // Takes a decommissioned or not (or no longer) accepted device out of its rollouts; tells
+  // the engine a device in the fleet is in it (again).
   Status leave_rollouts_if_out(const Device& d);
 
   using Inventory = std::vector<InstalledComponent>;

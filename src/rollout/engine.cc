@@ -529,31 +529,20 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   std::vector<uint32_t> again;
   for (uint32_t i = 0; retry && i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
-    if (d.state != DeploymentState::kRevertFailed) continue;
-    auto device = store_.get_device(d.device_id);
-    if (!device.ok()) return device.error();
-    const bool gone = !device->has_value() || (*device)->decommissioned ||
-                      (*device)->enrollment != Enrollment::kAccepted;
-    if (!gone) again.push_back(i);
+    if (d.state == DeploymentState::kRevertFailed && !left_.contains(d.device_id))
+      again.push_back(i);
   }
-  auto check = [&](const Deployment& d) -> Status {
-    if (revert_possible(*a, d)) return ok_status();
-    // A device that left the fleet is nobody's to send back: it does not block the rest
-    // (the rollback then ends rollback_incomplete, counting it).
-    auto device = store_.get_device(d.device_id);
-    if (!device.ok()) return device.error();
-    if (!device->has_value() || (*device)->decommissioned ||
-        (*device)->enrollment != Enrollment::kAccepted)
-      return ok_status();
+  // A device that left the fleet is nobody's to send back: it does not block the rest
+  // (the rollback then ends rollback_incomplete, counting it).
+  auto check = [&](const Deployment& d) {
+    if (left_.contains(d.device_id) || revert_possible(*a, d)) return;
     auto& m = missing[d.from_version];
     if (m.first++ == 0) m.second = d.device_id;
-    return ok_status();
   };
   for (const Deployment& d : a->deps) {
-    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy)
-      DROVER_TRY(check(d));
+    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) check(d);
   }
-  for (uint32_t i : again) DROVER_TRY(check(a->deps[i]));
+  for (uint32_t i : again) check(a->deps[i]);
   if (!missing.empty()) {
     std::string what;
     for (const auto& [version, m] : missing) {
@@ -615,8 +604,14 @@ Status RolloutEngine::remove_artifact(const std::string& name, const std::string
   return ok_status();
 }
 
+void RolloutEngine::device_returned(std::string_view device_id) {
+  std::lock_guard lock(mu_);
+  if (!left_.empty()) left_.erase(std::string(device_id));
+}
+
 Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
   std::lock_guard lock(mu_);
+  left_.emplace(device_id);
   std::vector<uint64_t> refs;
   by_device_.find(FlatIndex::hash(device_id), [&](uint64_t ref) {
     if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
@@ -668,6 +663,7 @@ uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
       s.updated_at = clock_.now();
     } else if (policy == FailurePolicy::kRollback &&
                (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy)) {
+      if (left_.contains(d.device_id)) continue;  // gone: it will not take a revert
       if (!revert_possible(a, d)) {
         ++stuck;
         continue;
@@ -726,7 +722,7 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
     const auto& s = a.strata[a.hot[i].stratum];
     const bool rolling_back = a.rollout.state == RolloutState::kRollingBack ||
                               (s.halted && s.policy == FailurePolicy::kRollback);
-    if (rolling_back && revert_possible(a, d))
+    if (rolling_back && !left_.contains(d.device_id) && revert_possible(a, d))
       d.state = next_state(d.state, DeploymentEvent::kRevert).value();
   }
   record_step(txn, d, event, message);

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/clock.h"
@@ -265,6 +266,9 @@ class RolloutEngine {
   // `reason`, which takes them out of every gate's and stage's counts, so no rollout waits
   // for it. Outcomes it already reported stand. Idempotent. Errors from the store.
   Status device_left(std::string_view device_id, const std::string& reason);
+  // A device that had left is in the fleet again (accepted once more): a revert may reach
+  // it again.
+  void device_returned(std::string_view device_id);
 
   // A site was written to the store: offers follow its new maintenance windows from now on.
   void site_changed(const Site& site);
@@ -337,6 +341,9 @@ class RolloutEngine {
   uint32_t epoch_ = 1;   // GUARDED_BY(mu_); moves whenever by_device_ or active_ changes
   std::unordered_map<std::string, std::optional<Artifact>> artifacts_;  // GUARDED_BY(mu_)
   WindowCache windows_;                                                 // GUARDED_BY(mu_)
+  // Devices that left the fleet (device_left): no revert is sent to them, since they will
+  // not check in to take it; a rollback counts them as not sent back instead.
+  std::unordered_set<std::string> left_;  // GUARDED_BY(mu_)
   std::function<void(const EngineEvent&)> listener_;
   Clock::TimerId timer_ = 0;
   bool ticking_ = false;

@@ -154,6 +154,29 @@ TEST(EngineRollback, ARetryLeavesOutADeviceThatLeftTheFleet) {
   EXPECT_EQ(f.state_of(id, f.ids[1]), S::kRevertFailed) << "a device that left is not waited for";
 }
 
+// Left the fleet before the rollback, it would never check in to take a revert: none is
+// sent, the others go back, and the rollback ends incomplete instead of waiting forever.
+TEST(EngineRollback, ADeviceThatLeftBeforeTheRollbackIsNotWaitedFor) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  install_all(f, {});
+  ASSERT_TRUE(f.service->decommission(f.ids[2]).ok());
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  EXPECT_EQ(f.state_of(id, f.ids[2]), S::kSucceeded);
+  for (int i = 0; i < 2; ++i) {
+    auto o = f.check_in(f.ids[i]);
+    ASSERT_TRUE(o.has_value());
+    f.install(f.ids[i], *o);
+  }
+  f.engine->tick();
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
+  // The same after a restart: the registry tells the engine again who has left.
+  f.restart();
+  f.engine->tick();
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
+}
+
 TEST(EngineRollback, AHaltThatCannotSendDevicesBackSaysHowMany) {
   Fleet f;
   f.add_devices(6, "rev-b");

@@ -87,7 +87,7 @@ TEST_F(OperatorHistoryTest, EachDeviceShowsEveryStepWithTheAgentsWords) {
   const std::string next = parsed(page)["next"];
   Response rest = call("GET", "/api/v1/rollouts/" + id + "/devices?limit=2&after=" + next, viewer);
   EXPECT_EQ(parsed(rest)["deployments"].size(), 1u);
-  EXPECT_EQ(parsed(rest)["next"], "");
+  EXPECT_TRUE(parsed(rest)["next"].is_null());
 
   EXPECT_EQ(call("GET", "/api/v1/rollouts/" + id + "/devices/nobody", viewer).status, 404);
   EXPECT_EQ(call("GET", "/api/v1/rollouts/" + id + "/devices?state=exploded", viewer).status, 400);

@@ -485,7 +485,9 @@ void add_rollouts(Router& router, OperatorServices s) {
           }
           rows.push_back(deployment_json(d));
         }
-        return ok_json({{"deployments", rows}, {"matched", matched}, {"next", next}});
+        return ok_json({{"deployments", rows},
+                        {"matched", matched},
+                        {"next", next.empty() ? json(nullptr) : json(next)}});
       }));
   // One device's deployment in the rollout, with its history.
   router.add(
