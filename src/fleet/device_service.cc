@@ -65,6 +65,7 @@ void DeviceService::put(uint32_t pos, Device d) {
   e.site = site_id(d.site);
   e.state = d.update_state;
   e.decommissioned = d.decommissioned;
+  e.keeps_previous = d.keeps_previous;
   devices_[pos] = std::move(d);
 }
 
@@ -134,7 +135,8 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
   const Inventory& known = inventories_[e.inventory].components;
   const bool same_inventory =
       std::equal(request.installed.begin(), request.installed.end(), known.begin(), known.end());
-  const bool same_record = same_inventory && request.keeps_previous == devices_[pos].keeps_previous;
+  // From the entry, not the record: most check-ins never touch the record.
+  const bool same_record = same_inventory && request.keeps_previous == e.keeps_previous;
   if (!same_record || request.state != e.state) {
     Device updated = devices_[pos];
     updated.installed.assign(request.installed.begin(), request.installed.end());

@@ -152,6 +152,7 @@ class DeviceService {
     uint32_t site = 0;       // index into site_names_
     UpdateState state = UpdateState::kIdle;
     bool decommissioned = false;
+    bool keeps_previous = false;  // Device::keeps_previous: compared at every check-in
     DeviceCursor cursor;
   };
   struct SharedInventory {
