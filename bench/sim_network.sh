@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
 outcome() {
   python3 -c "
 import json,sys; r=json.load(open(sys.argv[1]))
-keys=('rollout_state','devices_eligible','devices_updated','devices_failed','devices_rolled_back','devices_cancelled','devices_unreachable','devices_bricked')
+keys=('rollout_state','devices_eligible','devices_updated','devices_failed','devices_fell_back','devices_cancelled','devices_unreachable','devices_bricked')
 print(json.dumps([r[k] for k in keys] + [[h['hardware_revision'], h['reason']] for h in r['halted_strata']]))" "$1"
 }
 
@@ -40,7 +40,7 @@ net_reports=$(field "$tmp/net-1.json" status_reports)
 agree=$(for i in $(seq "$runs"); do outcome "$tmp/twin-$i.json"; outcome "$tmp/net-$i.json"; done | sort -u | wc -l)
 outcome_text=$(python3 -c "
 import json,sys; r=json.load(open(sys.argv[1]))
-print(f\"{r['devices_updated']} updated, {r['devices_rolled_back']} rolled back, {r['devices_failed']} failed, {r['devices_cancelled']} not offered, {r['devices_bricked']} bricked; halted: \" + ', '.join(h['hardware_revision'] for h in r['halted_strata']))" "$tmp/net-1.json")
+print(f\"{r['devices_updated']} updated, {r['devices_fell_back']} fell back, {r['devices_failed']} failed, {r['devices_cancelled']} not offered, {r['devices_bricked']} bricked; halted: \" + ', '.join(h['hardware_revision'] for h in r['halted_strata']))" "$tmp/net-1.json")
 
 section=$(cat <<MD
 ## The twin over the network (\`bench/sim_network.sh\`)

@@ -38,8 +38,8 @@ int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 // A failed health check in the server's words: the command, how it ended (exit code, timeout
 // or why it could not run) and the tail of its output, within kMaxReportMessage bytes.
 std::string health_check_failure(const HealthCheck& check, const Result<CommandResult>& r) {
-  std::string out = "health check '" + (check.command.empty() ? "" : check.command.front()) +
-                    "' failed: ";
+  std::string out =
+      "health check '" + (check.command.empty() ? "" : check.command.front()) + "' failed: ";
   if (!r.ok()) return out + r.error().message;
   if (r->timed_out) {
     out += "timed out after " + format_duration(check.timeout);
@@ -49,13 +49,14 @@ std::string health_check_failure(const HealthCheck& check, const Result<CommandR
   std::string_view tail = r->output;
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.remove_suffix(1);
   if (tail.empty()) return out;
-  const size_t room = kMaxReportMessage - std::min(kMaxReportMessage, out.size() + 16);
+  constexpr std::string_view kEnds = "; output ends: ...";
+  const size_t room = kMaxReportMessage - std::min(kMaxReportMessage, out.size() + kEnds.size());
   if (tail.size() > room) {
     tail.remove_prefix(tail.size() - room);
     // Start on a whole UTF-8 character.
     while (!tail.empty() && (static_cast<unsigned char>(tail.front()) & 0xC0) == 0x80)
       tail.remove_prefix(1);
-    return out + "; output ends: ..." + std::string(tail);
+    return out + std::string(kEnds) + std::string(tail);
   }
   return out + "; output: " + std::string(tail);
 }
@@ -227,8 +228,7 @@ Duration Agent::idle() {
     // A success tells the server what the other slot keeps now: its next revert of this
     // device can switch back instead of downloading.
     const std::string standby =
-        record_.report == "succeeded" && kept_.component == record_.component ? kept_.version
-                                                                               : "";
+        record_.report == "succeeded" && kept_.component == record_.component ? kept_.version : "";
     Status sent = server_.report(record_.rollout_id, record_.version, record_.report,
                                  record_.message, standby);
     if (!sent.ok() && !undeliverable(sent.error())) return retry_later(sent.error());
@@ -252,7 +252,7 @@ Duration Agent::idle() {
   }
   // A switch back boots what the other slot keeps, if it still keeps that version; else the
   // image is downloaded like any other, when the server has it.
-  const bool kept = offer.switch_back && module_.keeps_previous() &&
+  const bool kept = offer.switch_back && module_.keeps_previous() && !kept_.slot.empty() &&
                     kept_.component == offer.component && kept_.version == offer.version;
   if (offer.switch_back && !kept && offer.sha256.empty()) {
     (void)server_.report(offer.rollout_id, offer.version, "failed",
@@ -277,6 +277,8 @@ Duration Agent::idle() {
         r.sha256 = offer.sha256;
         r.revert = offer.revert;
         r.switch_back = kept;
+        // The slot to boot is the one kept.json names, saved before anything acts on it.
+        if (kept) r.slot = kept_.slot;
         r.windows = offer.windows;
         r.from_version = current == inventory_.end() ? "" : current->second;
       })) {
@@ -419,9 +421,13 @@ Duration Agent::installing() {
   best_effort_report("installing");
   UpdateRecord working = record_;
   if (record_.switch_back) {
-    // Nothing is written: the trial boots the image the other slot keeps.
+    // Nothing is written: the trial boots the image the other slot keeps. From here that
+    // slot is the trial's, and keeps nothing to switch back to (written before acting).
+    if (Status st = save_kept({}); !st.ok()) return retry_later(st.error());
     if (Status st = module_.switch_to_kept(working); !st.ok()) {
-      record_.slot = working.slot;
+      // Refused before arming anything (the named slot is the running one, say): there is
+      // no trial to undo, so the rollback that follows must not touch a slot.
+      record_.slot.clear();
       return fail("switch back: " + st.error().message);
     }
   } else {

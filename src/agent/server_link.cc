@@ -104,8 +104,7 @@ class HttpLink final : public ServerLink {
     nlohmann::json body{{"version", version}, {"status", status}, {"message", text}};
     if (!standby.empty()) body["standby"] = standby;
     auto r = authorized_post(
-        "/api/device/v1/deployments/" + http::url_encode(rollout_id) + "/status", body,
-        installed_);
+        "/api/device/v1/deployments/" + http::url_encode(rollout_id) + "/status", body, installed_);
     if (!r.ok()) return r.error();
     if (r->status != 200) return answer_error(*r, "status report");
     return ok_status();
@@ -179,7 +178,9 @@ class HttpLink final : public ServerLink {
   Result<http::ClientResponse> post(const std::string& path, const json& body, bool auth) {
     http::Headers headers = {{"Content-Type", "application/json"}};
     if (auth) headers.emplace_back("Authorization", "Bearer " + token_);
-    return client_->request("POST", path, body.dump(), headers);
+    // Invalid UTF-8 (a health check's raw output, say) is replaced, never thrown over.
+    return client_->request(
+        "POST", path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), headers);
   }
 
   // A request with the session's token; logs in first when needed, and once more after a 401.

@@ -131,6 +131,10 @@ class AbSlotModule final : public UpdateModule {
     auto booted = boot_.booted();
     if (!booted.ok()) return booted.error();
     if (*booted == *target) {
+      // Armed before a power cut, and the trial already booted it: carry on from there.
+      auto committed = boot_.committed();
+      if (!committed.ok()) return committed.error();
+      if (*committed != *target) return ok_status();
       return Error{ErrorCode::kFailedPrecondition,
                    "slot " + record.slot + " is the running one; there is nothing to switch to"};
     }

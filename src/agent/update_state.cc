@@ -11,31 +11,32 @@ std::string encode(const UpdateRecord& r) {
   for (const TimeRange& w : r.windows) {
     windows.push_back({w.from.time_since_epoch().count(), w.until.time_since_epoch().count()});
   }
-  const nlohmann::json j = {{"step", to_string(r.step)},
-                            {"rollout_id", r.rollout_id},
-                            {"component", r.component},
-                            {"version", r.version},
-                            {"size", r.size},
-                            {"sha256", r.sha256},
-                            {"from_version", r.from_version},
-                            {"bytes_done", r.bytes_done},
-                            {"revert", r.revert},
-                            {"switch_back", r.switch_back},
-                            {"slot", r.slot},
-                            {"deadline_ms", r.deadline_ms},
-                            {"windows", windows},
-                            {"waiting", r.waiting},
-                            {"report", r.report},
-                            {"message", r.message},
-                            {"entries", r.entries}};
+  nlohmann::json j = {{"step", to_string(r.step)},
+                      {"rollout_id", r.rollout_id},
+                      {"component", r.component},
+                      {"version", r.version},
+                      {"size", r.size},
+                      {"sha256", r.sha256},
+                      {"from_version", r.from_version},
+                      {"bytes_done", r.bytes_done},
+                      {"revert", r.revert},
+                      {"slot", r.slot},
+                      {"deadline_ms", r.deadline_ms},
+                      {"windows", windows},
+                      {"waiting", r.waiting},
+                      {"report", r.report},
+                      {"message", r.message},
+                      {"entries", r.entries}};
+  // Only when set: an agent from before switch-backs (booted by one) still reads the file.
+  if (r.switch_back) j["switch_back"] = true;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 Result<UpdateRecord> decode_update_record(std::string_view text) {
   auto r = parse_json_document<UpdateRecord>(text, "update state", [](const JsonReader& j) {
     j.allow_only({"step", "rollout_id", "component", "version", "size", "sha256", "from_version",
-                  "bytes_done", "revert", "switch_back", "slot", "deadline_ms", "windows", "waiting", "report",
-                  "message", "entries"});
+                  "bytes_done", "revert", "switch_back", "slot", "deadline_ms", "windows",
+                  "waiting", "report", "message", "entries"});
     UpdateRecord out;
     out.step = j.take("step", parse_update_step(j.str("step")));
     out.rollout_id = j.str_or("rollout_id", "");

@@ -529,8 +529,14 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   std::vector<uint32_t> again;
   for (uint32_t i = 0; retry && i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
-    if (d.state == DeploymentState::kRevertFailed && !left_.contains(d.device_id))
-      again.push_back(i);
+    if (d.state != DeploymentState::kRevertFailed || left_.contains(d.device_id)) continue;
+    // Only a device that still runs this rollout's version: one that a later rollout has
+    // updated since is not sent back behind its back.
+    auto device = store_.get_device(d.device_id);
+    if (!device.ok()) return device.error();
+    const std::string* runs =
+        device->has_value() ? (*device)->installed_version(a->artifact.name) : nullptr;
+    if (runs != nullptr && *runs == a->artifact.version) again.push_back(i);
   }
   // A device that left the fleet is nobody's to send back: it does not block the rest
   // (the rollback then ends rollback_incomplete, counting it).
@@ -611,12 +617,14 @@ void RolloutEngine::device_returned(std::string_view device_id) {
 
 Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
   std::lock_guard lock(mu_);
-  left_.emplace(device_id);
   std::vector<uint64_t> refs;
   by_device_.find(FlatIndex::hash(device_id), [&](uint64_t ref) {
     if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
     return false;
   });
+  // Remembered only while a loaded rollout holds it: planning leaves departed devices out,
+  // so the set stays as small as the departures among current targets.
+  if (!refs.empty()) left_.emplace(device_id);
   for (uint64_t ref : refs) {
     Active& a = *active_[ref >> 32];
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
@@ -716,7 +724,7 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
   d.updated_at = clock_.now();
   if (is_failure(d.state) || d.state == DeploymentState::kSkipped ||
       event == DeploymentEvent::kWithdraw)
-    d.error = message.empty() ? std::string(to_string(event)) : std::string(message);
+    d.error = message.empty() ? std::string(to_string(event)) : step_message(message);
   // A device that completes the update in a stratum being rolled back goes straight back.
   if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) {
     const auto& s = a.strata[a.hot[i].stratum];
@@ -759,7 +767,7 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
         d.error.empty() && d.state != DeploymentState::kRevertFailed) {
       Txn txn;
       Deployment& staged = txn.dep(*a, i);
-      staged.error = message.empty() ? "unhealthy" : std::string(message);
+      staged.error = message.empty() ? "unhealthy" : step_message(message);
       record_step(txn, staged, event, message);
       DROVER_TRY(commit(*a, txn));
       return a->deps[i].state;
@@ -777,9 +785,10 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   const Active::Stratum& stratum = a->strata[a->hot[i].stratum];
   const GateCounts before = stratum.gate;
   Txn txn;
-  if (!reverting && event == DeploymentEvent::kSucceeded) {
-    // The device keeps what it ran before in its other slot: a revert can switch back.
-    const bool keeps = !standby.empty() && standby == d.from_version;
+  if (!reverting && event == DeploymentEvent::kSucceeded && !standby.empty()) {
+    // The device keeps what it ran before in its other slot: a revert can switch back. A
+    // success that names nothing (a repeat, say) changes nothing.
+    const bool keeps = standby == d.from_version;
     if (keeps != d.switch_back) txn.dep(*a, i).switch_back = keeps;
   } else if (reverting && d.switch_back &&
              (event == DeploymentEvent::kInstallFailed || event == DeploymentEvent::kRolledBack)) {
