@@ -89,8 +89,6 @@ std::vector<std::string> split_key(const std::string& key) {
   return parts;
 }
 
-bool is_zero(Timestamp t) { return t == Timestamp{}; }
-
 // A canary device in flight that has not reported for this long no longer holds a place in
 // its revision's pacing (docs/gates.md, "Pacing").
 constexpr Duration kStalled = hours(1);
@@ -423,34 +421,6 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   return ok_status();
 }
 
-Status RolloutEngine::refuse_overlap(const Active& a, std::span<const std::string_view> device_ids,
-                                     const char* what) {
-  for (const auto& other : active_) {
-    if (other.get() == &a || other->artifact.name != a.artifact.name) continue;
-    if (is_terminal(other->rollout.state) || other->rollout.state == RolloutState::kCreated)
-      continue;
-    size_t shared = 0;
-    std::string example;
-    for (std::string_view id : device_ids) {
-      by_device_.find(FlatIndex::hash(id), [&](uint64_t ref) {
-        if ((ref >> 32) != other->index) return false;
-        if (other->deps[ref & 0xffffffffu].device_id != id) return false;
-        if (shared++ == 0) example = std::string(id);
-        return true;
-      });
-    }
-    if (shared > 0) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   std::string("cannot ") + what + " " + a.rollout.id + ": " +
-                       std::to_string(shared) + " of its devices (" + example +
-                       (shared > 1 ? " and others" : "") + ") are in " + other->rollout.id +
-                       ", which is " + to_string(other->rollout.state) + " and also updates " +
-                       a.artifact.name + "; let it finish, or abort it, first"};
-    }
-  }
-  return ok_status();
-}
-
 Status RolloutEngine::transition(Active& a, RolloutEvent event,
                                  const std::function<void(Rollout&)>& also) {
   auto next = next_state(a.rollout.state, event);
@@ -489,155 +459,7 @@ Status RolloutEngine::resume(const std::string& rollout_id) {
   return ok_status();
 }
 
-Status RolloutEngine::abort(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
-  Active* a = find(rollout_id);
-  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
-  DROVER_TRY(next_state(a->rollout.state, RolloutEvent::kAbort));
-  Txn txn;
-  for (uint32_t s = 0; s < a->strata.size(); ++s)
-    revert_or_cancel(*a, txn, s, FailurePolicy::kAbort, "aborted by operator");
-  Rollout& r = txn.rollout(*a);
-  r.state = RolloutState::kAborted;
-  r.finished_at = clock_.now();
-  if (!r.stages.empty() && is_zero(r.stages.back().finished_at))
-    r.stages.back().finished_at = clock_.now();
-  DROVER_TRY(commit(*a, txn));
-  emit(EngineEvent::Kind::kAborted, *a, "aborted by operator");
-  return ok_status();
-}
-
-Status RolloutEngine::rollback(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
-  Active* a = find(rollout_id);
-  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
-  auto next = next_state(a->rollout.state, RolloutEvent::kRollback);
-  if (!next.ok()) return next.error();
-  const bool retry = a->rollout.state == RolloutState::kRollbackIncomplete ||
-                     a->rollout.state == RolloutState::kRollingBack;
-  // Sending the old version back while a later rollout of the component is updating the
-  // same devices would have them offered two versions at once.
-  std::vector<std::string_view> ids;
-  for (const Deployment& d : a->deps) {
-    if (runs_new_version(d.state)) ids.push_back(d.device_id);
-  }
-  DROVER_TRY(refuse_overlap(*a, ids, "roll back"));
-  // A rollback that cannot send every updated device back must not answer success and
-  // then leave them on the new version: say which, and what is missing.
-  std::map<std::string, std::pair<size_t, std::string>> missing;  // version -> {count, a device}
-  // A retry also takes the devices whose revert failed, unless they left the fleet.
-  std::vector<uint32_t> again;
-  for (uint32_t i = 0; retry && i < a->deps.size(); ++i) {
-    const Deployment& d = a->deps[i];
-    if (d.state != DeploymentState::kRevertFailed || left_.contains(d.device_id)) continue;
-    // Only a device that still runs this rollout's version: one that a later rollout has
-    // updated since is not sent back behind its back.
-    auto device = store_.get_device(d.device_id);
-    if (!device.ok()) return device.error();
-    const std::string* runs =
-        device->has_value() ? (*device)->installed_version(a->artifact.name) : nullptr;
-    if (runs != nullptr && *runs == a->artifact.version) again.push_back(i);
-  }
-  // A device that left the fleet is nobody's to send back: it does not block the rest
-  // (the rollback then ends rollback_incomplete, counting it).
-  auto check = [&](const Deployment& d) {
-    if (left_.contains(d.device_id) || revert_possible(*a, d)) return;
-    auto& m = missing[d.from_version];
-    if (m.first++ == 0) m.second = d.device_id;
-  };
-  for (const Deployment& d : a->deps) {
-    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) check(d);
-  }
-  for (uint32_t i : again) check(a->deps[i]);
-  if (!missing.empty()) {
-    std::string what;
-    for (const auto& [version, m] : missing) {
-      if (!what.empty()) what += "; ";
-      what +=
-          std::to_string(m.first) + " (" + m.second + (m.first > 1 ? " and others" : "") + ") " +
-          (version.empty() ? "ran no " + a->artifact.name + " before: nothing to go back to"
-                           : "ran " + a->artifact.name + "@" + version + ", which is not uploaded");
-    }
-    return Error{ErrorCode::kFailedPrecondition,
-                 "cannot roll back " + a->rollout.id + ": updated devices cannot be sent back: " +
-                     what + ". Upload the previous version, then roll back"};
-  }
-  Txn txn;
-  for (uint32_t s = 0; s < a->strata.size(); ++s)
-    revert_or_cancel(*a, txn, s, FailurePolicy::kRollback, "rollback by operator");
-  for (uint32_t i : again)
-    DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kRevert, "rollback retried by operator"));
-  txn.rollout(*a).state = *next;
-  const size_t reverts = txn.batch.deployments.size();
-  DROVER_TRY(commit(*a, txn));
-  emit(EngineEvent::Kind::kRollingBack, *a,
-       "rollback by operator: " + std::to_string(reverts) + " deployments changed");
-  return ok_status();
-}
-
 // ---------------------------------------------------------------- device side
-
-Result<std::optional<Artifact>> RolloutEngine::artifact(const std::string& name,
-                                                        const std::string& version) {
-  const std::string key = name + "@" + version;
-  auto it = artifacts_.find(key);
-  if (it != artifacts_.end()) return it->second;
-  auto got = store_.get_artifact(name, version);
-  if (!got.ok()) return got.error();
-  // Only what exists is remembered: an artifact uploaded after a failed lookup is found.
-  if (got->has_value()) artifacts_.emplace(key, *got);
-  return *got;
-}
-
-Status RolloutEngine::remove_artifact(const std::string& name, const std::string& version) {
-  std::lock_guard lock(mu_);
-  const std::string key = name + "@" + version;
-  auto rollouts = store_.list_rollouts();
-  if (!rollouts.ok()) return rollouts.error();
-  for (const Rollout& r : *rollouts) {
-    if (r.plan.artifact_name != name) continue;
-    if (r.plan.artifact_version == version) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   "artifact " + key + " is installed by rollout " + r.id};
-    }
-    if (!is_terminal(r.state) || find(r.id) != nullptr) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   "artifact " + key + " may still be sent back by a rollback of " + r.id};
-    }
-  }
-  DROVER_TRY(store_.delete_artifact(name, version));
-  artifacts_.erase(key);
-  return ok_status();
-}
-
-void RolloutEngine::device_returned(std::string_view device_id) {
-  std::lock_guard lock(mu_);
-  if (!left_.empty()) left_.erase(std::string(device_id));
-}
-
-Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
-  std::lock_guard lock(mu_);
-  std::vector<uint64_t> refs;
-  by_device_.find(FlatIndex::hash(device_id), [&](uint64_t ref) {
-    if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
-    return false;
-  });
-  // Remembered only while a loaded rollout holds it: planning leaves departed devices out,
-  // so the set stays as small as the departures among current targets.
-  if (!refs.empty()) left_.emplace(device_id);
-  for (uint64_t ref : refs) {
-    Active& a = *active_[ref >> 32];
-    const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
-    const DeploymentState st = a.deps[i].state;
-    const bool open = st == DeploymentState::kPending || is_in_flight(st) ||
-                      st == DeploymentState::kRevertPending;
-    if (!open) continue;
-    Txn txn;
-    DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSkip, reason));
-    DROVER_TRY(commit(a, txn));
-  }
-  return ok_status();
-}
 
 void RolloutEngine::site_changed(const Site& site) {
   std::lock_guard lock(mu_);
@@ -650,67 +472,6 @@ Status RolloutEngine::ensure_site(std::string_view site) {
   if (!s.ok()) return s.error();
   if (s->has_value()) windows_.put(**s);
   return ok_status();
-}
-
-bool RolloutEngine::revert_possible(Active& a, const Deployment& d) {
-  if (d.from_version.empty()) return false;
-  if (d.switch_back) return true;
-  auto prev = artifact(a.artifact.name, d.from_version);
-  return prev.ok() && prev->has_value();
-}
-
-uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
-                                         FailurePolicy policy, std::string_view why) {
-  if (policy == FailurePolicy::kPause) return 0;
-  uint32_t stuck = 0;
-  for (uint32_t i : a.strata[stratum].deps) {
-    const Deployment& d = txn.current(a, i);
-    if (d.state == DeploymentState::kPending) {
-      Deployment& s = txn.dep(a, i);
-      s.state = DeploymentState::kCancelled;
-      s.updated_at = clock_.now();
-    } else if (policy == FailurePolicy::kRollback &&
-               (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy)) {
-      if (left_.contains(d.device_id)) continue;  // gone: it will not take a revert
-      if (!revert_possible(a, d)) {
-        ++stuck;
-        continue;
-      }
-      Deployment& s = txn.dep(a, i);
-      s.state = next_state(s.state, DeploymentEvent::kRevert).value();
-      s.updated_at = clock_.now();
-      record_step(txn, s, DeploymentEvent::kRevert, why);
-    }
-  }
-  return stuck;
-}
-
-namespace {
-
-// What a step keeps of a message: at most kMaxStepMessage bytes, cut on a UTF-8 character
-// boundary, with control characters other than newline and tab replaced by '?', so a
-// device's words cannot rewrite an operator's terminal.
-std::string step_message(std::string_view m) {
-  if (m.size() > kMaxStepMessage) {
-    size_t cut = kMaxStepMessage;
-    while (cut > 0 && (static_cast<unsigned char>(m[cut]) & 0xC0) == 0x80) --cut;
-    m = m.substr(0, cut);
-  }
-  std::string out(m);
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if ((u < 0x20 && c != '\n' && c != '\t') || u == 0x7F) c = '?';
-  }
-  return out;
-}
-
-}  // namespace
-
-void RolloutEngine::record_step(Txn& txn, const Deployment& d, DeploymentEvent event,
-                                std::string_view message) {
-  if (!options_.history) return;
-  txn.batch.steps.push_back(
-      {d.rollout_id, d.device_id, clock_.now(), to_string(event), d.state, step_message(message)});
 }
 
 Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEvent event,

@@ -217,6 +217,13 @@ struct RolloutEngine::Active {
 };
 
 // Changes staged for one atomic commit: copies of the records as they will be.
+// A device's words as a step (and a deployment's error) keeps them: at most kMaxStepMessage
+// bytes, cut on a UTF-8 character, control characters other than newline and tab replaced
+// by '?', so they cannot rewrite an operator's terminal. In engine_rollback.cc.
+std::string step_message(std::string_view m);
+
+inline bool is_zero(Timestamp t) { return t == Timestamp{}; }
+
 struct RolloutEngine::Txn {
   WriteBatch batch;
   std::vector<uint32_t> dep_index;              // parallel to batch.deployments
