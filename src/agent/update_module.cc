@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 namespace drover::agent {
 namespace {
@@ -100,45 +101,32 @@ class AbSlotModule final : public UpdateModule {
   AbSlotModule(AbSlotOptions o, Bootloader& boot) : o_(std::move(o)), boot_(boot) {}
 
   Status install(const std::string& artifact, UpdateRecord& record) override {
-    // The slot is chosen once per update (a restart must not pick the other one).
-    if (record.slot.empty()) {
-      auto booted = boot_.booted();
-      if (!booted.ok()) return booted.error();
-      record.slot = to_string(other(*booted));
-    }
-    auto target = parse_slot(record.slot);
-    if (!target.ok()) return target.error();
-    auto booted = boot_.booted();
-    if (!booted.ok()) return booted.error();
-    if (*booted == *target) {
+    auto s = slots(record);
+    if (!s.ok()) return s.error();
+    const auto [target, booted] = *s;
+    if (booted == target) {
       return Error{ErrorCode::kFailedPrecondition,
                    "slot " + record.slot + " is the running one; it cannot be written"};
     }
-    DROVER_TRY(copy_file_synced(artifact, path(*target)));
-    return boot_.arm_trial(*target);
+    DROVER_TRY(copy_file_synced(artifact, path(target)));
+    return boot_.arm_trial(target);
   }
 
   bool keeps_previous() const override { return true; }
 
   Status switch_to_kept(UpdateRecord& record) override {
-    if (record.slot.empty()) {
-      auto booted = boot_.booted();
-      if (!booted.ok()) return booted.error();
-      record.slot = to_string(other(*booted));
-    }
-    auto target = parse_slot(record.slot);
-    if (!target.ok()) return target.error();
-    auto booted = boot_.booted();
-    if (!booted.ok()) return booted.error();
-    if (*booted == *target) {
+    auto s = slots(record);
+    if (!s.ok()) return s.error();
+    const auto [target, booted] = *s;
+    if (booted == target) {
       // Armed before a power cut, and the trial already booted it: carry on from there.
       auto committed = boot_.committed();
       if (!committed.ok()) return committed.error();
-      if (*committed != *target) return ok_status();
+      if (*committed != target) return ok_status();
       return Error{ErrorCode::kFailedPrecondition,
                    "slot " + record.slot + " is the running one; there is nothing to switch to"};
     }
-    return boot_.arm_trial(*target);
+    return boot_.arm_trial(target);
   }
 
   Result<BootState> boot_state(const UpdateRecord& record) override {
@@ -186,6 +174,16 @@ class AbSlotModule final : public UpdateModule {
 
  private:
   const std::string& path(Slot s) const { return s == Slot::kA ? o_.slot_a : o_.slot_b; }
+  // The update's slot — chosen once per update, as the one not running (a restart must not
+  // pick the other one) — and the slot running now.
+  Result<std::pair<Slot, Slot>> slots(UpdateRecord& record) {
+    auto booted = boot_.booted();
+    if (!booted.ok()) return booted.error();
+    if (record.slot.empty()) record.slot = to_string(other(*booted));
+    auto target = parse_slot(record.slot);
+    if (!target.ok()) return target.error();
+    return std::pair{*target, *booted};
+  }
   AbSlotOptions o_;
   Bootloader& boot_;
 };
