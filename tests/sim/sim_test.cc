@@ -27,6 +27,20 @@ Scenario demo() {
   return *s;
 }
 
+// The demo where 90% of rev-c turns unhealthy 30 h after committing, watched for 48 h.
+Scenario late_defect_demo() {
+  Scenario s = demo();
+  DefectSpec d;
+  d.hardware_revision = "rev-c";
+  d.kind = DefectKind::kFailsAfter;
+  d.probability = 0.9;
+  d.after = hours(30);
+  s.defects = {d};
+  s.horizon = hours(24 * 5);
+  s.rollout.watch = hours(48);
+  return s;
+}
+
 SimOptions small(uint32_t devices) {
   SimOptions o;
   o.devices = devices;
@@ -205,15 +219,7 @@ TEST(Sim, DefectsCanBeScopedByZoneSiteGroupAndLink) {
 // rev-c has failed, and completes the rest once the watch is over. Without a watch it
 // would have reported "completed" with the defect left on rev-c.
 TEST(Sim, ALateDefectIsCaughtDuringTheWatch) {
-  Scenario s = demo();
-  DefectSpec d;
-  d.hardware_revision = "rev-c";
-  d.kind = DefectKind::kFailsAfter;
-  d.probability = 0.9;
-  d.after = hours(30);
-  s.defects = {d};
-  s.horizon = hours(24 * 5);
-  s.rollout.watch = hours(48);
+  Scenario s = late_defect_demo();
   std::vector<std::string> lines;
   SimOptions o;
   o.timeline = [&](const std::string& line) { lines.push_back(line); };
@@ -257,15 +263,7 @@ TEST(Sim, ALateDefectIsCaughtDuringTheWatch) {
 // download; the others need the previous version uploaded, and without it the halted group
 // says how many it could not send back. The report carries the failed devices' histories.
 TEST(Sim, DevicesThatKeepTheirImageSwitchBackAndTheRestNeedTheArtifact) {
-  Scenario s = demo();
-  DefectSpec d;
-  d.hardware_revision = "rev-c";
-  d.kind = DefectKind::kFailsAfter;
-  d.probability = 0.9;
-  d.after = hours(30);
-  s.defects = {d};
-  s.horizon = hours(24 * 5);
-  s.rollout.watch = hours(48);
+  Scenario s = late_defect_demo();
   s.keeps_previous = 0.5;
   std::erase_if(s.artifacts, [](const Artifact& a) { return a.version == "4.2.0"; });
   auto r = run_simulation(s, small(3000));
@@ -289,10 +287,7 @@ TEST(Sim, DevicesThatKeepTheirImageSwitchBackAndTheRestNeedTheArtifact) {
   EXPECT_TRUE(said) << "the device's own words are in its history";
 
   // With the artifact back and nothing kept, every one of them downloads it.
-  s = demo();
-  s.defects = {d};
-  s.horizon = hours(24 * 5);
-  s.rollout.watch = hours(48);
+  s = late_defect_demo();
   s.keeps_previous = 0;
   auto all = run_simulation(s, small(3000));
   ASSERT_TRUE(all.ok());

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <limits>
+#include <map>
 
 #include "base/units.h"
 #include "model/codec_json.h"
@@ -135,9 +136,14 @@ Response rollout_status(RolloutEngine& engine, const std::string& id) {
 // Which targets a fleet rollback could not send back, and why: before anything starts.
 json rollback_json(Store& store, const RolloutPlan& plan, const TargetSet& t) {
   uint32_t switch_back = 0, download = 0;
+  std::map<std::string, bool> known;  // version -> uploaded: each looked up once
   auto uploaded = [&](const std::string& version) {
-    auto got = store.get_artifact(plan.artifact_name, version);
-    return got.ok() && got->has_value();
+    auto [it, fresh] = known.try_emplace(version, false);
+    if (fresh) {
+      auto got = store.get_artifact(plan.artifact_name, version);
+      it->second = got.ok() && got->has_value();
+    }
+    return it->second;
   };
   const std::vector<RevertGap> gaps = revert_gaps(t.previous, uploaded);
   uint32_t stuck = 0;
