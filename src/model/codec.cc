@@ -91,6 +91,13 @@ json plan_json(const RolloutPlan& p) {
   json dims = json::array();
   for (auto d : p.stratify_by) dims.push_back(to_string(d));
   const auto& c = p.constraints;
+  json by_class = json::array();
+  for (const auto& k : p.contract.by_connectivity) {
+    by_class.push_back(
+        {{"connectivity", k.connectivity}, {"max_silence", format_duration(k.max_silence)}});
+  }
+  const json contract = {{"max_silence", format_duration(p.contract.max_silence)},
+                         {"by_connectivity", by_class}};
   return {{"name", p.name},
           {"artifact", {{"name", p.artifact_name}, {"version", p.artifact_version}}},
           {"filter",
@@ -118,7 +125,8 @@ json plan_json(const RolloutPlan& p) {
           {"settle_fraction", p.settle_fraction},
           {"min_per_stratum", p.min_per_stratum},
           {"watch", format_duration(p.watch)},
-          {"allow_downgrade", p.allow_downgrade}};
+          {"allow_downgrade", p.allow_downgrade},
+          {"contract", contract}};
 }
 
 json rollout_json(const Rollout& r) {
@@ -184,6 +192,9 @@ json outcome_json(const RolloutOutcome& o) {
                       {"never_offered", h.never_offered},
                       {"not_reverted", h.not_reverted}});
   }
+  json why = json::array();
+  for (const auto& w : o.never_offered_why)
+    why.push_back({{"reason", w.reason}, {"devices", w.devices}});
   return {{"targets", o.targets},
           {"updated", o.updated},
           {"failed", o.failed()},
@@ -198,6 +209,9 @@ json outcome_json(const RolloutOutcome& o) {
           {"never_offered", o.never_offered},
           {"pending", o.pending},
           {"in_flight", o.in_flight},
+          {"silent", o.silent},
+          {"went_silent", o.went_silent},
+          {"never_offered_why", why},
           {"halted", halted}};
 }
 
@@ -325,7 +339,8 @@ Artifact read_artifact(const JsonReader& r) {
 
 RolloutPlan read_plan(const JsonReader& r) {
   r.allow_only({"name", "artifact", "filter", "stratify_by", "stages", "gate", "on_failure",
-                "constraints", "settle_fraction", "min_per_stratum", "watch", "allow_downgrade"});
+                "constraints", "settle_fraction", "min_per_stratum", "watch", "allow_downgrade",
+                "contract"});
   RolloutPlan p;
   p.name = r.str("name");
   const JsonReader art = r.child("artifact");
@@ -384,6 +399,15 @@ RolloutPlan read_plan(const JsonReader& r) {
   p.min_per_stratum = static_cast<uint32_t>(r.uint_or("min_per_stratum", p.min_per_stratum));
   p.watch = r.duration_or("watch", p.watch);
   p.allow_downgrade = r.boolean_or("allow_downgrade", false);
+  if (r.has("contract")) {
+    const JsonReader c = r.child("contract");
+    c.allow_only({"max_silence", "by_connectivity"});
+    p.contract.max_silence = c.duration_or("max_silence", p.contract.max_silence);
+    for (const auto& k : c.array("by_connectivity")) {
+      k.allow_only({"connectivity", "max_silence"});
+      p.contract.by_connectivity.push_back({k.str("connectivity"), k.duration("max_silence")});
+    }
+  }
   if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
   return p;
 }
@@ -455,7 +479,8 @@ DeploymentStep read_step(const JsonReader& r) {
 RolloutOutcome read_outcome(const JsonReader& r) {
   r.allow_only({"targets", "updated", "failed", "install_failed", "fell_back", "unhealthy",
                 "unhealthy_reverted", "reverted", "reverting", "revert_failed", "skipped",
-                "never_offered", "pending", "in_flight", "halted"});
+                "never_offered", "pending", "in_flight", "silent", "went_silent",
+                "never_offered_why", "halted"});
   RolloutOutcome o;
   auto n = [&](const char* key) { return static_cast<uint32_t>(r.uint_or(key, 0, UINT32_MAX)); };
   o.targets = n("targets");
@@ -471,6 +496,13 @@ RolloutOutcome read_outcome(const JsonReader& r) {
   o.never_offered = n("never_offered");
   o.pending = n("pending");
   o.in_flight = n("in_flight");
+  o.silent = n("silent");
+  o.went_silent = n("went_silent");
+  for (const auto& w : r.array("never_offered_why")) {
+    w.allow_only({"reason", "devices"});
+    o.never_offered_why.push_back(
+        {w.str("reason"), static_cast<uint32_t>(w.uint_or("devices", 0, UINT32_MAX))});
+  }
   for (const auto& h : r.array("halted")) {
     h.allow_only({"group", "reason", "devices", "never_offered", "not_reverted"});
     o.halted.push_back({h.str("group"), h.str_or("reason", ""),

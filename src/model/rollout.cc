@@ -35,7 +35,7 @@ constexpr EnumNames<RolloutState, 11> kRolloutStateNames{{
     {RolloutState::kRollbackIncomplete, "rollback_incomplete"},
 }};
 
-constexpr EnumNames<DeploymentState, 15> kDeploymentStateNames{{
+constexpr EnumNames<DeploymentState, 17> kDeploymentStateNames{{
     {DeploymentState::kPending, "pending"},
     {DeploymentState::kOffered, "offered"},
     {DeploymentState::kDownloading, "downloading"},
@@ -51,6 +51,8 @@ constexpr EnumNames<DeploymentState, 15> kDeploymentStateNames{{
     {DeploymentState::kReverting, "reverting"},
     {DeploymentState::kReverted, "reverted"},
     {DeploymentState::kRevertFailed, "revert_failed"},
+    {DeploymentState::kSilent, "silent"},
+    {DeploymentState::kLost, "lost"},
 }};
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
@@ -58,6 +60,13 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 }
 
 }  // namespace
+
+Duration CheckInContract::for_connectivity(std::string_view c) const {
+  for (const Class& k : by_connectivity) {
+    if (k.connectivity == c) return k.max_silence;
+  }
+  return max_silence;
+}
 
 const char* to_string(FailurePolicy p) { return enum_name(kPolicyNames, p); }
 Result<FailurePolicy> parse_failure_policy(std::string_view s) {
@@ -152,6 +161,27 @@ Status validate(const RolloutPlan& p) {
     return bad("ramp_over needs max_per_minute and must not be negative");
   }
   if (p.watch.count() < 0) return bad("watch must not be negative");
+  auto contract_ok = [](Duration d) {
+    return d.count() == 0 || (d >= minutes(10) && d <= hours(24 * 30));
+  };
+  if (!contract_ok(p.contract.max_silence))
+    return bad("contract max_silence must be 0 (never) or within [10m, 30d]");
+  if (p.contract.by_connectivity.size() > kMaxContractClasses)
+    return bad("contract by_connectivity has more than " + std::to_string(kMaxContractClasses) +
+               " classes");
+  for (size_t k = 0; k < p.contract.by_connectivity.size(); ++k) {
+    const auto& cls = p.contract.by_connectivity[k];
+    if (!is_valid_name(cls.connectivity))
+      return bad("contract by_connectivity: invalid connectivity class '" + cls.connectivity + "'");
+    if (!contract_ok(cls.max_silence)) {
+      return bad("contract by_connectivity " + cls.connectivity +
+                 ": max_silence must be 0 (never) or within [10m, 30d]");
+    }
+    for (size_t j = 0; j < k; ++j) {
+      if (p.contract.by_connectivity[j].connectivity == cls.connectivity)
+        return bad("contract by_connectivity names " + cls.connectivity + " twice");
+    }
+  }
   if (!(p.settle_fraction > 0 && p.settle_fraction <= 1))
     return bad("settle_fraction must be in (0, 1]");
   return ok_status();

@@ -89,6 +89,27 @@ struct DeliveryConstraints {
   friend bool operator==(const DeliveryConstraints&, const DeliveryConstraints&) = default;
 };
 
+// How long a device may go without checking in before a rollout stops waiting for it (its
+// check-in contract). A device whose turn has come, or whose update is under way, and that
+// stays silent longer leaves the counts of gates and settling (state `silent`) until it is
+// heard again; one that goes silent within its watch after committing counts as a failure
+// of the new version (state `lost`). A sleeping sensor or a satellite link that checks in
+// twice a day needs a longer contract than a wired controller: `by_connectivity` sets one
+// per connectivity class (docs/gates.md, "Silent devices").
+struct CheckInContract {
+  Duration max_silence = hours(24);  // 0: nobody is ever judged silent
+  struct Class {
+    std::string connectivity;
+    Duration max_silence{0};
+    friend bool operator==(const Class&, const Class&) = default;
+  };
+  std::vector<Class> by_connectivity;  // unique classes
+  // The contract of a device of connectivity class `c`.
+  Duration for_connectivity(std::string_view c) const;
+  friend bool operator==(const CheckInContract&, const CheckInContract&) = default;
+};
+inline constexpr size_t kMaxContractClasses = 32;
+
 struct RolloutPlan {
   std::string name;
   std::string artifact_name;
@@ -112,6 +133,7 @@ struct RolloutPlan {
   // The target version may be older than what devices run: a deliberate downgrade. Only an
   // admin may create such a rollout, and the rollout records who did (Rollout::created_by).
   bool allow_downgrade = false;
+  CheckInContract contract;
   friend bool operator==(const RolloutPlan&, const RolloutPlan&) = default;
 };
 
@@ -200,6 +222,12 @@ enum class DeploymentState : uint8_t {
   kReverting,      // the previous version was offered / is being installed
   kReverted,       // back on the previous version
   kRevertFailed,
+  // Its turn had come (pending or in flight), then it stayed silent past its check-in
+  // contract: out of the gates' and settling's counts until it is heard again.
+  kSilent,
+  // Committed, then went silent past its contract within its watch: a failure of the new
+  // version (as far as anyone knows it still runs it).
+  kLost,
 };
 const char* to_string(DeploymentState s);
 Result<DeploymentState> parse_deployment_state(std::string_view s);
@@ -221,9 +249,21 @@ struct RolloutOutcome {
   uint32_t never_offered = 0;       // cancelled: its group halted, or the rollout stopped
   uint32_t pending = 0;             // not yet offered
   uint32_t in_flight = 0;           // offered, no outcome yet
+  uint32_t silent = 0;       // silent past its check-in contract before an outcome: not counted
+  uint32_t went_silent = 0;  // committed, then silent past its contract within its watch
   // The new version failed on these: install_failed + fell_back + unhealthy +
-  // unhealthy_reverted.
-  uint32_t failed() const { return install_failed + fell_back + unhealthy + unhealthy_reverted; }
+  // unhealthy_reverted + went_silent.
+  uint32_t failed() const {
+    return install_failed + fell_back + unhealthy + unhealthy_reverted + went_silent;
+  }
+  // Why devices were never offered the update: its group halted, the operator aborted, the
+  // image was withdrawn before the install, ... (the reasons of never_offered).
+  struct NeverOffered {
+    std::string reason;
+    uint32_t devices = 0;
+    friend bool operator==(const NeverOffered&, const NeverOffered&) = default;
+  };
+  std::vector<NeverOffered> never_offered_why;  // most devices first
   struct Halted {
     std::string group;  // the gate node: "all", "hardware_revision=rev-c", ...
     std::string reason;

@@ -23,6 +23,7 @@ constexpr EnumNames<DeploymentEvent, kDeploymentEventCount> kEventNames{{
     {E::kSkip, "skip"},
     {E::kRevert, "revert"},
     {E::kWithdraw, "withdraw"},
+    {E::kSilence, "silence"},
 }};
 
 struct Row {
@@ -149,9 +150,43 @@ constexpr Row kTable[] = {
     {S::kRevertFailed, E::kRolledBack, S::kRevertFailed},
     {S::kRevertFailed, E::kRevert, S::kRevertPending},  // an operator's rollback retries it
     {S::kRevertFailed, E::kCancel, S::kRevertFailed},
+    {S::kRevertFailed, E::kSilence, S::kRevertFailed},
+
+    // Silent past its contract. Whoever was waiting for it stops; it is heard again by
+    // reporting (its update went on meanwhile) or by checking in idle (offered afresh).
+    {S::kPending, E::kSilence, S::kSilent},
+    {S::kOffered, E::kSilence, S::kSilent},
+    {S::kDownloading, E::kSilence, S::kSilent},
+    {S::kInstalling, E::kSilence, S::kSilent},
+    {S::kRebooting, E::kSilence, S::kSilent},
+    {S::kSucceeded, E::kSilence, S::kLost},              // within its watch: a failure
+    {S::kRevertPending, E::kSilence, S::kRevertFailed},  // the revert cannot reach it
+    {S::kReverting, E::kSilence, S::kRevertFailed},
+    {S::kSilent, E::kSilence, S::kSilent},
+    {S::kSilent, E::kOffer, S::kOffered},
+    {S::kSilent, E::kDownloading, S::kDownloading},
+    {S::kSilent, E::kInstalling, S::kInstalling},
+    {S::kSilent, E::kRebooting, S::kRebooting},
+    {S::kSilent, E::kSucceeded, S::kSucceeded},
+    {S::kSilent, E::kInstallFailed, S::kFailed},
+    {S::kSilent, E::kRolledBack, S::kRolledBack},
+    {S::kSilent, E::kCancel, S::kCancelled},  // reports after an offer still count (above)
+    {S::kSilent, E::kSkip, S::kSkipped},
+    {S::kSilent, E::kWithdraw, S::kCancelled},
+    {S::kSilent, E::kRevert, S::kSilent},  // not known to run the new version
+    // Back after going silent in its watch: the failure stands (the silence was the outage
+    // the watch is there to catch); its later reports change nothing.
+    {S::kLost, E::kSilence, S::kLost},
+    {S::kLost, E::kDownloading, S::kLost},
+    {S::kLost, E::kInstalling, S::kLost},
+    {S::kLost, E::kRebooting, S::kLost},
+    {S::kLost, E::kSucceeded, S::kLost},
+    {S::kLost, E::kUnhealthy, S::kLost},
+    {S::kLost, E::kCancel, S::kLost},
+    {S::kLost, E::kRevert, S::kRevertPending},
 };
 
-constexpr int kStateCount = 16;
+constexpr int kStateCount = 17;
 constexpr uint8_t kNoRow = 0xff;
 
 // The table as a dense lookup, built at compile time.
@@ -191,7 +226,7 @@ bool is_finished(DeploymentState s) {
 }
 
 bool is_failure(DeploymentState s) {
-  return s == S::kFailed || s == S::kRolledBack || s == S::kUnhealthy;
+  return s == S::kFailed || s == S::kRolledBack || s == S::kUnhealthy || s == S::kLost;
 }
 
 bool is_revert(DeploymentState s) {
@@ -199,7 +234,7 @@ bool is_revert(DeploymentState s) {
 }
 
 bool runs_new_version(DeploymentState s) {
-  return s == S::kSucceeded || s == S::kUnhealthy || s == S::kRevertPending ||
+  return s == S::kSucceeded || s == S::kUnhealthy || s == S::kLost || s == S::kRevertPending ||
          s == S::kRevertFailed;
 }
 

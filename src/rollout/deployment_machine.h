@@ -29,8 +29,9 @@ enum class DeploymentEvent : uint8_t {
                    // left the fleet: then also from flight, and a revert becomes revert_failed)
   kRevert,         // engine: fleet rollback of a device that runs the new image
   kWithdraw,       // engine: a device holding the image for its window is told to drop it
+  kSilence,        // engine: silent past its check-in contract (docs/gates.md, "Silent devices")
 };
-inline constexpr int kDeploymentEventCount = 12;
+inline constexpr int kDeploymentEventCount = 13;
 
 const char* to_string(DeploymentEvent e);
 Result<DeploymentEvent> parse_deployment_event(std::string_view s);

@@ -45,6 +45,8 @@ const char* to_string(EngineEvent::Kind k) {
       return "completed_partial";
     case K::kRollbackIncomplete:
       return "rollback_incomplete";
+    case K::kDevicesSilent:
+      return "devices_silent";
   }
   return "unknown";
 }
@@ -92,6 +94,8 @@ std::vector<std::string> split_key(const std::string& key) {
 // A canary device in flight that has not reported for this long no longer holds a place in
 // its revision's pacing (docs/gates.md, "Pacing").
 constexpr Duration kStalled = hours(1);
+// How often the engine looks for devices silent past their check-in contract.
+constexpr Duration kSilenceScan = minutes(15);
 
 }  // namespace
 
@@ -517,6 +521,7 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   });
   if (i == UINT32_MAX)
     return not_found("device '" + device.id + "' is not in rollout " + a->rollout.id);
+  a->hear(i, clock_.now());
   const Deployment& d = a->deps[i];
   const bool reverting = is_revert(d.state);
   const std::string& expected = reverting ? d.from_version : a->artifact.version;
@@ -540,7 +545,8 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   // A withdrawn deployment (cancelled after its offer) still hears the device: it may have
   // installed without hearing the drop.
   if (d.state == DeploymentState::kPending || d.state == DeploymentState::kSkipped ||
-      (d.state == DeploymentState::kCancelled && d.offers == 0)) {
+      ((d.state == DeploymentState::kCancelled || d.state == DeploymentState::kSilent) &&
+       d.offers == 0)) {
     return conflict("device '" + device.id + "' was never offered " + a->rollout.id);
   }
   const Active::Stratum& stratum = a->strata[a->hot[i].stratum];
@@ -599,14 +605,18 @@ void RolloutEngine::tick_rollout(Active& a) {
     if (a.rollout.state != state) return;  // the gates ended it; the rest is for next tick
   }
 
+  if (now >= a.next_silence_scan) {
+    a.next_silence_scan = now + kSilenceScan;
+    if (!judge_silence(a, now).ok()) return;
+  }
+
   // Canary pacing: which offers have gone silent (see offer_for).
   if (a.rollout.stage == 0 && plan.stages.size() > 1) {
     for (auto& n : a.nodes) n.stalled = 0;
     for (uint32_t i = 0; i < a.deps.size(); ++i) {
       const Active::Hot h = a.hot[i];
-      const Timestamp heard = a.heard[i] == 0 ? Timestamp{} : a.heard_epoch + seconds(a.heard[i]);
       if (h.stage == 0 && is_in_flight(h.state) && !is_revert(h.state) &&
-          std::max(a.deps[i].updated_at, heard) + kStalled <= now) {
+          std::max(a.deps[i].updated_at, a.last_heard(i)) + kStalled <= now) {
         ++a.nodes[a.strata[h.stratum].pace].stalled;
       }
     }
@@ -625,7 +635,8 @@ void RolloutEngine::tick_rollout(Active& a) {
     if (reverts_due != 0 || all.in_flight() != 0) return;
     // Never "rolled back" while a device still runs the new version.
     const uint32_t failed = all[DeploymentState::kRevertFailed];
-    const uint32_t kept = all[DeploymentState::kSucceeded] + all[DeploymentState::kUnhealthy];
+    const uint32_t kept = all[DeploymentState::kSucceeded] + all[DeploymentState::kUnhealthy] +
+                          all[DeploymentState::kLost];
     if (failed == 0 && kept == 0) {
       if (transition(a, RolloutEvent::kComplete).ok())
         emit(EngineEvent::Kind::kRolledBack, a,

@@ -128,6 +128,7 @@ struct EngineEvent {
     kWatching,
     kCompletedPartial,
     kRollbackIncomplete,
+    kDevicesSilent,
   };
   Kind kind;
   Timestamp at;
@@ -136,7 +137,7 @@ struct EngineEvent {
 };
 const char* to_string(EngineEvent::Kind k);
 
-inline constexpr size_t kDeploymentStateCount = 16;
+inline constexpr size_t kDeploymentStateCount = 17;
 struct StateCounts {
   std::array<uint32_t, kDeploymentStateCount> n{};
   uint32_t operator[](DeploymentState s) const { return n[static_cast<size_t>(s)]; }
@@ -299,6 +300,9 @@ class RolloutEngine {
                      std::string_view message);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
   void tick_rollout(Active& a);
+  // Takes devices silent past their check-in contract out of the counts (or, within their
+  // watch after a commit, counts them as failures): docs/gates.md, "Silent devices".
+  Status judge_silence(Active& a, Timestamp now);
   // How the targets stand, from the incremental counts (no pass over the deployments).
   RolloutOutcome outcome_of(const Active& a) const;
   // The last stage is over and nothing is outstanding: completed, or completed_partial when
@@ -307,11 +311,11 @@ class RolloutEngine {
   // `unexplained`: halted on its own evidence without being shown worse than its siblings.
   Status halt_node(Active& a, uint32_t node, const std::string& reason, bool unexplained = false);
   Status fail_if_all_halted(Active& a);
-  // Cancels the stratum's pending deployments and, with policy kRollback, sends its updated
-  // devices back (`why` goes into their history). Returns how many updated devices could not
-  // be sent back.
+  // Cancels the stratum's pending (and silent) deployments, with `cause` as their reason,
+  // and, with policy kRollback, sends its updated devices back (`why` goes into their
+  // history). Returns how many updated devices could not be sent back.
   uint32_t revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy,
-                            std::string_view why);
+                            std::string_view cause, std::string_view why);
   // Appends a step to deployment `d`'s history in `txn` (EngineOptions::history).
   void record_step(Txn& txn, const Deployment& d, DeploymentEvent event, std::string_view message);
   // kFailedPrecondition naming the rollout when another unfinished rollout of the same

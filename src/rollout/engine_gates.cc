@@ -1,5 +1,6 @@
 // The engine's gate judgements (docs/gates.md: the tree, the test, blame) and its account of
 // how a rollout's targets ended up.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <unordered_map>
@@ -147,7 +148,11 @@ Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason
                       clock_.now(), unexplained});
   uint32_t stuck = 0;
   for (uint32_t s : n.strata) {
-    if (!a.strata[s].halted) stuck += revert_or_cancel(a, txn, s, policy, "halted: " + reason);
+    if (!a.strata[s].halted) {
+      stuck += revert_or_cancel(a, txn, s, policy,
+                                (n.parent < 0 ? std::string("the rollout") : n.key) + " halted",
+                                "halted: " + reason);
+    }
   }
   uint32_t cancelled = 0, reverts = 0;
   for (const Deployment& d : txn.batch.deployments) {
@@ -197,6 +202,12 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
   o.never_offered = t[S::kCancelled];
   o.pending = t[S::kPending];
   o.in_flight = t.in_flight() - t[S::kReverting];
+  o.silent = t[S::kSilent];
+  o.went_silent = t[S::kLost];
+  for (const auto& [reason, devices] : a.never_offered_why)
+    o.never_offered_why.push_back({reason.empty() ? "no reason recorded" : reason, devices});
+  std::stable_sort(o.never_offered_why.begin(), o.never_offered_why.end(),
+                   [](const auto& x, const auto& y) { return x.devices > y.devices; });
   std::unordered_map<std::string_view, uint32_t> by_key;
   for (uint32_t k = 0; k < a.nodes.size(); ++k) by_key.emplace(a.nodes[k].key, k);
   for (const HaltedStratum& h : a.rollout.halted) {
@@ -208,7 +219,7 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
           out.devices += c.total();
           out.never_offered += c[S::kCancelled];
           if (h.policy == FailurePolicy::kRollback)
-            out.not_reverted += c[S::kSucceeded] + c[S::kUnhealthy];
+            out.not_reverted += c[S::kSucceeded] + c[S::kUnhealthy] + c[S::kLost];
         }
       }
     }
@@ -220,7 +231,7 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
 void RolloutEngine::complete(Active& a, const std::string& why) {
   const RolloutOutcome o = outcome_of(a);
   const bool whole = o.halted.empty() && o.failed() == 0 && o.revert_failed == 0 &&
-                     o.never_offered == 0 && o.updated + o.skipped == o.targets;
+                     o.never_offered == 0 && o.silent == 0 && o.updated + o.skipped == o.targets;
   std::string text =
       why + ": " + std::to_string(o.updated) + " of " + std::to_string(o.targets) + " updated";
   if (o.skipped > 0) text += ", " + std::to_string(o.skipped) + " excluded by a rule";
@@ -229,6 +240,8 @@ void RolloutEngine::complete(Active& a, const std::string& why) {
             (o.halted.size() == 1 ? " group halted, " : " groups halted, ") +
             std::to_string(o.never_offered) + " never offered, " + std::to_string(o.failed()) +
             " failed, " + std::to_string(o.reverted + o.unhealthy_reverted) + " sent back";
+    if (o.silent > 0)
+      text += ", " + std::to_string(o.silent) + " silent past their check-in contract";
   }
   if (transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial).ok()) {
     emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);

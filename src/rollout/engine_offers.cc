@@ -71,9 +71,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
   constexpr uint64_t kNoRef = UINT64_MAX;         // cursor: the device is in no rollout
   constexpr uint64_t kManyRefs = UINT64_MAX - 1;  // cursor: several, look them up
   std::lock_guard lock(mu_);
-  if (by_device_.size() == 0 || device.state != UpdateState::kIdle) {
-    return std::optional<UpdateOffer>{};
-  }
+  if (by_device_.size() == 0) return std::optional<UpdateOffer>{};
   const Timestamp now = clock_.now();
   // The device's deployments, in the order their rollouts were loaded.
   uint64_t refs_inline[8];
@@ -107,6 +105,16 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
       cursor->ref = refs == 0 ? kNoRef : refs == 1 ? refs_inline[0] : kManyRefs;
     }
   }
+  // Every check-in keeps the device's deployments from being judged silent.
+  for (size_t k = 0; k < refs; ++k) {
+    const uint64_t ref = k < 8 ? refs_inline[k] : refs_more[k - 8];
+    Active& a = *active_[ref >> 32];
+    const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
+    a.hear(i, now);
+    if (a.hot[i].contract == Active::kContractUnknown)
+      a.hot[i].contract = a.contract_class(device.record.connectivity);
+  }
+  if (device.state != UpdateState::kIdle) return std::optional<UpdateOffer>{};
   for (size_t k = 0; k < refs; ++k) {
     const uint64_t ref = k < 8 ? refs_inline[k] : refs_more[k - 8];
     Active& a = *active_[ref >> 32];
@@ -160,7 +168,12 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     // Most check-ins change nothing: the transaction is set up only when one does.
     std::optional<Txn> staging;
     auto txn = [&]() -> Txn& { return staging ? *staging : staging.emplace(); };
-    switch (hot.state) {
+    // A silent device checking in idle is offered the update again: as if pending when it
+    // never had it, as if offered (a re-send) when it had.
+    DeploymentState state = hot.state;
+    if (state == DeploymentState::kSilent)
+      state = is_zero(d.offered_at) ? DeploymentState::kPending : DeploymentState::kOffered;
+    switch (state) {
       case DeploymentState::kPending: {
         if (r.state != RolloutState::kRunning || hot.stage > r.stage) continue;
         if (a.strata[a.hot[i].stratum].halted) continue;
@@ -246,6 +259,12 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         if (!window_open()) continue;
         auto w = windows();
         if (!w) continue;
+        if (hot.state == DeploymentState::kSilent) {
+          txn().dep(a, i).offers += 1;
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer,
+                                 "heard again after going silent: offered again"));
+          DROVER_TRY(commit(a, txn()));
+        }
         return std::optional<UpdateOffer>(forward_offer(std::move(*w)));
       }
       case DeploymentState::kRevertPending: {
@@ -306,7 +325,19 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
     return out;
   }
   const Rollout& r = a->rollout;
-  const DeploymentState state = a->deps[i].state;
+  const Timestamp now = clock_.now();
+  a->hear(i, now);
+  if (a->hot[i].contract == Active::kContractUnknown)
+    a->hot[i].contract = a->contract_class(device.record.connectivity);
+  DeploymentState state = a->deps[i].state;
+  if (state == DeploymentState::kSilent && !is_zero(a->deps[i].offered_at)) {
+    // Holding the image all along, out of reach: back in the counts.
+    Txn txn;
+    DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kOffer,
+                           "heard again after going silent: holds the image for its window"));
+    DROVER_TRY(commit(*a, txn));
+    state = a->deps[i].state;
+  }
   const bool forward = state == DeploymentState::kOffered || state == DeploymentState::kDownloading;
   if (!forward && state != DeploymentState::kReverting) {
     out.reason = std::string("its deployment is ") + to_string(state);
@@ -337,13 +368,10 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
     out.withdrawn = true;
     return out;
   }
-  const Timestamp now = clock_.now();
   if (!a->hot[i].holding) {
     a->hot[i].holding = true;
     ++a->holding;
   }
-  a->heard[i] = static_cast<uint32_t>(std::max<int64_t>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(now - a->heard_epoch).count()));
   auto w = offer_windows(r, device, now);
   if (!w) {
     out.action = HoldAnswer::Action::kWait;

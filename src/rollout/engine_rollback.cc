@@ -1,9 +1,11 @@
 // The engine's ways back: an operator's abort and rollback, the revert a halt sends, who may
 // be sent back (a kept slot or an uploaded artifact) and who has left the fleet, and each
-// deployment's history (docs/architecture.md, "Rollback").
+// deployment's history (docs/architecture.md, "Rollback"); and devices silent past their
+// check-in contract (docs/gates.md, "Silent devices").
 #include <algorithm>
 #include <map>
 
+#include "base/units.h"
 #include "rollout/engine.h"
 #include "rollout/engine_state.h"
 
@@ -44,7 +46,7 @@ Status RolloutEngine::abort(const std::string& rollout_id) {
   DROVER_TRY(next_state(a->rollout.state, RolloutEvent::kAbort));
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
-    revert_or_cancel(*a, txn, s, FailurePolicy::kAbort, "aborted by operator");
+    revert_or_cancel(*a, txn, s, FailurePolicy::kAbort, "aborted by operator", {});
   Rollout& r = txn.rollout(*a);
   r.state = RolloutState::kAborted;
   r.finished_at = clock_.now();
@@ -94,7 +96,9 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
     if (m.first++ == 0) m.second = d.device_id;
   };
   for (const Deployment& d : a->deps) {
-    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) check(d);
+    if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy ||
+        d.state == DeploymentState::kLost)
+      check(d);
   }
   for (uint32_t i : again) check(a->deps[i]);
   if (!missing.empty()) {
@@ -112,7 +116,8 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   }
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
-    revert_or_cancel(*a, txn, s, FailurePolicy::kRollback, "rollback by operator");
+    revert_or_cancel(*a, txn, s, FailurePolicy::kRollback, "rolled back by operator",
+                     "rollback by operator");
   for (uint32_t i : again)
     DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kRevert, "rollback retried by operator"));
   txn.rollout(*a).state = *next;
@@ -185,6 +190,66 @@ Status RolloutEngine::device_left(std::string_view device_id, const std::string&
   return ok_status();
 }
 
+Status RolloutEngine::judge_silence(Active& a, Timestamp now) {
+  using S = DeploymentState;
+  const RolloutState rs = a.rollout.state;
+  const bool deciding =
+      rs == RolloutState::kRunning || rs == RolloutState::kPaused || rs == RolloutState::kWatching;
+  if (!deciding && rs != RolloutState::kRollingBack) return ok_status();
+  const Duration watch = a.rollout.plan.watch;
+  Txn txn;
+  uint32_t silent = 0, lost = 0, reverts = 0;
+  for (uint32_t i = 0; i < a.deps.size(); ++i) {
+    const Active::Hot h = a.hot[i];
+    const bool due = h.state == S::kPending && rs == RolloutState::kRunning &&
+                     h.stage <= a.rollout.stage && !a.strata[h.stratum].halted;
+    const bool watched = h.state == S::kSucceeded && deciding && watch.count() > 0;
+    const bool waited_for = due || watched || (h.state != S::kPending && is_in_flight(h.state)) ||
+                            h.state == S::kRevertPending;
+    if (!waited_for) continue;
+    const Duration contract = a.contract_of(h.contract);
+    Timestamp heard = a.last_heard(i);
+    if (contract.count() == 0 || now - heard <= contract) continue;
+    const Deployment& d = a.deps[i];
+    // A revert gets a whole contract from when it became due to reach its device.
+    if (is_revert(h.state)) {
+      heard = std::max(heard, d.updated_at);
+      if (now - heard <= contract) continue;
+    }
+    // Silent since before its watch ended: the update may be what silenced it.
+    if (watched && heard - d.updated_at >= watch) continue;
+    std::string why = "silent for " + format_duration(now - heard) + " (last heard " +
+                      format_utc_timestamp(heard) + "); its check-in contract allows " +
+                      format_duration(contract);
+    if (watched) {
+      why = "went silent " + format_duration(heard - d.updated_at) + " after its commit, within " +
+            "its " + format_duration(watch) + " watch: counted as a failure; " + why;
+      ++lost;
+    } else if (is_revert(h.state)) {
+      why = "the revert cannot reach it: " + why;
+      ++reverts;
+    } else {
+      why += "; out of the counts until it is heard again";
+      ++silent;
+    }
+    DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSilence, why));
+  }
+  if (txn.batch.deployments.empty()) return ok_status();
+  std::string text;
+  auto add = [&](uint32_t n, const char* what) {
+    if (n == 0) return;
+    if (!text.empty()) text += "; ";
+    text += std::to_string(n) + what;
+  };
+  add(silent,
+      " device(s) silent past their check-in contract: out of the gates and settling "
+      "until heard again");
+  add(lost, " device(s) went silent within their watch after committing: counted as failures");
+  add(reverts, " revert(s) cannot reach silent devices: counted as failed reverts");
+  txn.events.push_back({EngineEvent::Kind::kDevicesSilent, now, a.rollout.id, text});
+  return commit(a, txn);
+}
+
 bool RolloutEngine::revert_possible(Active& a, const Deployment& d) {
   if (d.from_version.empty()) return false;
   if (d.switch_back) return true;
@@ -193,17 +258,21 @@ bool RolloutEngine::revert_possible(Active& a, const Deployment& d) {
 }
 
 uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
-                                         FailurePolicy policy, std::string_view why) {
+                                         FailurePolicy policy, std::string_view cause,
+                                         std::string_view why) {
   if (policy == FailurePolicy::kPause) return 0;
   uint32_t stuck = 0;
   for (uint32_t i : a.strata[stratum].deps) {
     const Deployment& d = txn.current(a, i);
-    if (d.state == DeploymentState::kPending) {
+    if (d.state == DeploymentState::kPending || d.state == DeploymentState::kSilent) {
       Deployment& s = txn.dep(a, i);
       s.state = DeploymentState::kCancelled;
       s.updated_at = clock_.now();
+      s.error = std::string(cause);
+      record_step(txn, s, DeploymentEvent::kCancel, cause);
     } else if (policy == FailurePolicy::kRollback &&
-               (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy)) {
+               (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy ||
+                d.state == DeploymentState::kLost)) {
       if (left_.contains(d.device_id)) continue;  // gone: it will not take a revert
       if (!revert_possible(a, d)) {
         ++stuck;

@@ -4,6 +4,8 @@
 // only from those.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
@@ -22,7 +24,7 @@ namespace drover {
 // install failed, so a reverted device still counts as what it was.
 inline GateCounts gate_counts(const Deployment& d) {
   if (d.state == DeploymentState::kPending || d.state == DeploymentState::kCancelled ||
-      d.state == DeploymentState::kSkipped) {
+      d.state == DeploymentState::kSkipped || d.state == DeploymentState::kSilent) {
     return {};
   }
   if (is_failure(d.state)) return {1, 1, 1};
@@ -82,18 +84,52 @@ struct RolloutEngine::Active {
     // nothing from the server until then, so it leaves max_in_flight's count (not
     // persisted; cleared when the deployment changes).
     bool holding = false;
+    // Which check-in contract applies (CheckInContract): kContractUnknown until the device
+    // checks in, then its connectivity class's index + 1, or kContractDefault.
+    uint8_t contract = 0;
   };
+  static constexpr uint8_t kContractUnknown = 0;
+  static constexpr uint8_t kContractDefault = 255;
 
   std::vector<Deployment, HugePageAllocator<Deployment>> deps;  // never resized once built
   std::vector<Hot, HugePageAllocator<Hot>> hot;                 // parallel to deps
-  // Parallel to deps: when a device holding the image for its window last checked in, in
-  // seconds after `heard_epoch` (0: never). Not persisted: it only keeps a holder that
-  // still answers from counting as stalled in the canary's pacing.
+  // Parallel to deps: when its device last checked in or reported, in seconds after
+  // `heard_epoch` (0: not since then). Not persisted: after a restart every device's
+  // silence counts from the load, so nobody is judged silent sooner than its contract.
   std::vector<uint32_t> heard;
   Timestamp heard_epoch{};
+  Timestamp next_silence_scan{};
+  void hear(uint32_t i, Timestamp now) {
+    heard[i] = static_cast<uint32_t>(std::max<int64_t>(
+        1, std::chrono::duration_cast<std::chrono::seconds>(now - heard_epoch).count()));
+  }
+  Timestamp last_heard(uint32_t i) const { return heard_epoch + std::chrono::seconds(heard[i]); }
+  // The check-in contract behind Hot::contract; an unknown class gets the longest the plan
+  // has, so that no device is judged silent sooner than its own contract allows.
+  Duration contract_of(uint8_t c) const {
+    const CheckInContract& k = rollout.plan.contract;
+    if (c == kContractDefault) return k.max_silence;
+    if (c != kContractUnknown && c <= k.by_connectivity.size())
+      return k.by_connectivity[c - 1].max_silence;
+    Duration longest = k.max_silence;
+    for (const auto& cls : k.by_connectivity) {
+      if (longest.count() == 0 || cls.max_silence.count() == 0) return Duration(0);
+      longest = std::max(longest, cls.max_silence);
+    }
+    return longest;
+  }
+  uint8_t contract_class(std::string_view connectivity) const {
+    const auto& classes = rollout.plan.contract.by_connectivity;
+    for (size_t k = 0; k < classes.size(); ++k) {
+      if (classes[k].connectivity == connectivity) return static_cast<uint8_t>(k + 1);
+    }
+    return kContractDefault;
+  }
   std::vector<StageInsight> insights;  // per stage; sizing notes only after a start here
   std::vector<Stratum> strata;
-  std::vector<uint32_t> halted_strata;    // indexes into strata
+  std::vector<uint32_t> halted_strata;  // indexes into strata
+  // Why devices were never offered (the error of each cancelled deployment), kept by count().
+  std::map<std::string, uint32_t, std::less<>> never_offered_why;
   std::vector<StateCounts> stage_totals;  // per stage, over every stratum
   std::vector<Node> nodes;                // parents before their children; the root first
   FailureTest test{0.025, 0.05};
@@ -109,6 +145,11 @@ struct RolloutEngine::Active {
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
     if (d.state == DeploymentState::kReverted && !d.error.empty()) unhealthy_reverted += sign;
+    if (d.state == DeploymentState::kCancelled) {
+      auto [it, fresh] = never_offered_why.try_emplace(d.error, 0);
+      it->second += sign;
+      if (it->second == 0) never_offered_why.erase(it);
+    }
     if (d.stage == 0) {
       if (is_in_flight(d.state) && !is_revert(d.state)) nodes[s.pace].first_stage_in_flight += sign;
       if (gate_counts(d).finished != 0) nodes[s.pace].first_stage_finished += sign;

@@ -100,6 +100,8 @@ Rollout sample_rollout() {
   r.gates_from = Timestamp(Duration(1'791'260'000'000));
   r.created_by = "ci-pipeline";
   r.plan.allow_downgrade = true;
+  r.plan.contract.max_silence = hours(36);
+  r.plan.contract.by_connectivity = {{"satellite", hours(72)}, {"lte", Duration(0)}};
   return r;
 }
 
@@ -350,10 +352,13 @@ TEST(CodecStrict, RolloutOutcomeRoundTripsAndRefusesNonsense) {
   o.reverted = 2;
   o.never_offered = 10;
   o.halted = {{"hardware_revision=rev-c", "9 of 10 failed", 20, 10, 4}};
+  o.silent = 6;
+  o.went_silent = 1;
+  o.never_offered_why = {{"hardware_revision=rev-c halted", 10}};
   auto back = outcome_from_json(to_json(o));
   ASSERT_TRUE(back.ok()) << back.error().to_string();
   EXPECT_EQ(*back, o);
-  EXPECT_EQ(back->failed(), 8u);
+  EXPECT_EQ(back->failed(), 9u);
   EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["updated"] = -1; }),
                   "rollout outcome.updated");
   EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["surprise"] = 1; }),

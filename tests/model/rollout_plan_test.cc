@@ -185,6 +185,23 @@ TEST(RolloutPlanValidate, OtherFields) {
   EXPECT_TRUE(validate(p).ok());
 
   p = good_plan();
+  p.contract.max_silence = minutes(5);
+  expect_invalid(p, "contract max_silence must be 0 (never) or within [10m, 30d]");
+  p.contract.max_silence = Duration(0);
+  EXPECT_TRUE(validate(p).ok());
+  p.contract.by_connectivity = {{"satellite", hours(72)}, {"satellite", hours(48)}};
+  expect_invalid(p, "contract by_connectivity names satellite twice");
+  p.contract.by_connectivity = {{"satellite", hours(24 * 31)}};
+  expect_invalid(p, "contract by_connectivity satellite: max_silence must be");
+  p.contract.by_connectivity = {{"not ok", hours(1)}};
+  expect_invalid(p, "invalid connectivity class 'not ok'");
+  p.contract.by_connectivity = {{"satellite", hours(72)}, {"lte", Duration(0)}};
+  EXPECT_TRUE(validate(p).ok());
+  EXPECT_EQ(p.contract.for_connectivity("satellite"), hours(72));
+  EXPECT_EQ(p.contract.for_connectivity("lte"), Duration(0));
+  EXPECT_EQ(p.contract.for_connectivity("ethernet"), Duration(0));  // the default, 0 here
+
+  p = good_plan();
   p.settle_fraction = 0;
   expect_invalid(p, "settle_fraction must be in (0, 1]");
   p.settle_fraction = 1;
@@ -248,7 +265,7 @@ TEST(RolloutEnums, NamesRoundTrip) {
                  RolloutState::kRollingBack, RolloutState::kRolledBack}) {
     EXPECT_EQ(parse_rollout_state(to_string(s)).value(), s) << to_string(s);
   }
-  for (int i = 0; i <= static_cast<int>(DeploymentState::kRevertFailed); ++i) {
+  for (int i = 0; i <= static_cast<int>(DeploymentState::kLost); ++i) {
     const auto s = static_cast<DeploymentState>(i);
     EXPECT_STRNE(to_string(s), "unknown") << i;
     EXPECT_EQ(parse_deployment_state(to_string(s)).value(), s) << to_string(s);

@@ -807,6 +807,9 @@ TEST(Engine, AWatchKeepsJudgingAfterTheLastStage) {
   f.clock.advance(hours(1));
   f.engine->tick();
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);  // the watch is not over
+  // Devices keep checking in (one silent past its contract in its watch would count as a
+  // failure: engine_silence_test.cc).
+  for (const auto& dev : f.ids) EXPECT_FALSE(f.check_in(dev).has_value());
   f.clock.advance(hours(14));
   f.engine->tick();
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);  // rev-b went back
