@@ -97,8 +97,9 @@ void print_summary(const Report& r, bool network) {
   std::printf("  updated                %u\n", r.devices_updated);
   std::printf(
       "  failed                 %u  (install %u, trial boot fell back %u, unhealthy %u, "
-      "unhealthy then sent back %u)\n",
-      r.devices_failed, o.install_failed, o.fell_back, o.unhealthy, o.unhealthy_reverted);
+      "unhealthy then sent back %u, went silent in the watch %u, failed then due a revert %u)\n",
+      r.devices_failed, o.install_failed, o.fell_back, o.unhealthy, o.unhealthy_reverted,
+      o.went_silent, o.failed_in_revert);
   std::printf("  sent back (healthy)    %u\n", r.devices_reverted);
   if (r.reverts_switched_back + r.reverts_downloaded > 0) {
     std::printf("  reverts                %u switched back to the kept slot, %u downloaded\n",
@@ -110,6 +111,14 @@ void print_summary(const Report& r, bool network) {
   if (r.devices_withdrawn > 0)
     std::printf("  (%u of them dropped the image they held)", r.devices_withdrawn);
   std::printf("\n");
+  for (const auto& w : o.never_offered_why)
+    std::printf("    %-20s %u\n", w.reason.c_str(), w.devices);
+  if (o.silent > 0 || r.devices_dark > 0) {
+    std::printf(
+        "  silent                 %u  (past their check-in contract: out of the gates and "
+        "settling; %u went dark in the twin)\n",
+        o.silent, r.devices_dark);
+  }
   std::printf("  unreachable            %u\n", r.devices_unreachable);
   std::printf("  bricked                %u\n", r.devices_bricked);
   std::printf(

@@ -278,6 +278,18 @@ void rollout_status_text(const json& r) {
           text_of(o["fell_back"]).c_str(), text_of(o["unhealthy"]).c_str(),
           text_of(o["unhealthy_reverted"]).c_str(), text_of(o["reverted"]).c_str(),
           text_of(o["never_offered"]).c_str(), text_of(o["skipped"]).c_str());
+      if (o.value("silent", 0) > 0 || o.value("went_silent", 0) > 0) {
+        std::printf(
+            "  silent    %s past their check-in contract (out of the counts until heard again); "
+            "%s went silent within their watch (failures)\n",
+            text_of(o["silent"]).c_str(), text_of(o["went_silent"]).c_str());
+      }
+      if (o.contains("never_offered_why")) {
+        for (const json& w : o["never_offered_why"]) {
+          std::printf("  not offered  %s: %s\n", text_of(w["reason"]).c_str(),
+                      text_of(w["devices"]).c_str());
+        }
+      }
       for (const json& h : o["halted"]) {
         std::printf("  halted    %s: %s devices, %s never offered", text_of(h["group"]).c_str(),
                     text_of(h["devices"]).c_str(), text_of(h["never_offered"]).c_str());

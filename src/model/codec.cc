@@ -211,6 +211,7 @@ json outcome_json(const RolloutOutcome& o) {
           {"in_flight", o.in_flight},
           {"silent", o.silent},
           {"went_silent", o.went_silent},
+          {"failed_in_revert", o.failed_in_revert},
           {"never_offered_why", why},
           {"halted", halted}};
 }
@@ -480,7 +481,7 @@ RolloutOutcome read_outcome(const JsonReader& r) {
   r.allow_only({"targets", "updated", "failed", "install_failed", "fell_back", "unhealthy",
                 "unhealthy_reverted", "reverted", "reverting", "revert_failed", "skipped",
                 "never_offered", "pending", "in_flight", "silent", "went_silent",
-                "never_offered_why", "halted"});
+                "failed_in_revert", "never_offered_why", "halted"});
   RolloutOutcome o;
   auto n = [&](const char* key) { return static_cast<uint32_t>(r.uint_or(key, 0, UINT32_MAX)); };
   o.targets = n("targets");
@@ -498,6 +499,7 @@ RolloutOutcome read_outcome(const JsonReader& r) {
   o.in_flight = n("in_flight");
   o.silent = n("silent");
   o.went_silent = n("went_silent");
+  o.failed_in_revert = n("failed_in_revert");
   for (const auto& w : r.array("never_offered_why")) {
     w.allow_only({"reason", "devices"});
     o.never_offered_why.push_back(

@@ -251,10 +251,14 @@ struct RolloutOutcome {
   uint32_t in_flight = 0;           // offered, no outcome yet
   uint32_t silent = 0;       // silent past its check-in contract before an outcome: not counted
   uint32_t went_silent = 0;  // committed, then silent past its contract within its watch
+  // Not a bucket of its own: of `reverting` and `revert_failed`, those the new version
+  // failed on (unhealthy, or silent in the watch) before the fleet tried to send them back.
+  uint32_t failed_in_revert = 0;
   // The new version failed on these: install_failed + fell_back + unhealthy +
-  // unhealthy_reverted + went_silent.
+  // unhealthy_reverted + went_silent + failed_in_revert.
   uint32_t failed() const {
-    return install_failed + fell_back + unhealthy + unhealthy_reverted + went_silent;
+    return install_failed + fell_back + unhealthy + unhealthy_reverted + went_silent +
+           failed_in_revert;
   }
   // Why devices were never offered the update: its group halted, the operator aborted, the
   // image was withdrawn before the install, ... (the reasons of never_offered).

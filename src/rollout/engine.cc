@@ -654,7 +654,10 @@ void RolloutEngine::tick_rollout(Active& a) {
     return;
   }
   if (state == RolloutState::kWatching) {
-    if (now >= a.rollout.watch_until && outstanding == 0 && reverts_due == 0) {
+    // A device that went silent just before the watch ended is known to be silent only a
+    // contract later: the rollout waits that long too (docs/gates.md, "Silent devices").
+    const Timestamp over = a.rollout.watch_until + a.contract_of(Active::kContractUnknown);
+    if (now >= over && outstanding == 0 && reverts_due == 0) {
       complete(a, "the watch ended");
     }
     return;
@@ -701,8 +704,14 @@ void RolloutEngine::tick_rollout(Active& a) {
     // Every device committed by now: the last one's watch ends watch from now.
     const Timestamp until = now + plan.watch;
     if (transition(a, RolloutEvent::kWatch, [&](Rollout& r) { r.watch_until = until; }).ok()) {
-      emit(EngineEvent::Kind::kWatching, a,
-           "every stage done; watching for late failures until " + format_utc_timestamp(until));
+      std::string text =
+          "every stage done; watching for late failures until " + format_utc_timestamp(until);
+      const Duration contract = a.contract_of(Active::kContractUnknown);
+      if (contract.count() > 0) {
+        text += ", and for devices silent since before then until " +
+                format_utc_timestamp(until + contract);
+      }
+      emit(EngineEvent::Kind::kWatching, a, text);
     }
     return;
   }

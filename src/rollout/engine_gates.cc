@@ -204,6 +204,7 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
   o.in_flight = t.in_flight() - t[S::kReverting];
   o.silent = t[S::kSilent];
   o.went_silent = t[S::kLost];
+  o.failed_in_revert = a.failed_in_revert;
   for (const auto& [reason, devices] : a.never_offered_why)
     o.never_offered_why.push_back({reason.empty() ? "no reason recorded" : reason, devices});
   std::stable_sort(o.never_offered_why.begin(), o.never_offered_why.end(),

@@ -137,6 +137,7 @@ struct RolloutEngine::Active {
   uint32_t in_flight = 0;
   uint32_t holding = 0;             // of in_flight, with Hot::holding set
   uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
+  uint32_t failed_in_revert = 0;    // other revert states whose forward outcome failed
   uint32_t index = 0;               // position in active_
 
   void count(const Deployment& d, int sign) {
@@ -144,7 +145,13 @@ struct RolloutEngine::Active {
     s.per_stage[d.stage][d.state] += sign;
     stage_totals[d.stage][d.state] += sign;
     if (is_in_flight(d.state)) in_flight += sign;
-    if (d.state == DeploymentState::kReverted && !d.error.empty()) unhealthy_reverted += sign;
+    if (is_revert(d.state) && !d.error.empty()) {
+      if (d.state == DeploymentState::kReverted) {
+        unhealthy_reverted += sign;
+      } else {
+        failed_in_revert += sign;
+      }
+    }
     if (d.state == DeploymentState::kCancelled) {
       auto [it, fresh] = never_offered_why.try_emplace(d.error, 0);
       it->second += sign;

@@ -63,6 +63,7 @@ std::string Report::to_json(bool wall_fields) const {
          {"devices_bricked", devices_bricked},
          {"devices_cancelled", devices_cancelled},
          {"devices_withdrawn", devices_withdrawn},
+         {"devices_dark", devices_dark},
          {"reverts_switched_back", reverts_switched_back},
          {"reverts_downloaded", reverts_downloaded},
          {"history_kept", history_kept},

@@ -78,6 +78,7 @@ struct Report {
   uint32_t devices_bricked = 0;      // not running a committed image at the end
   uint32_t devices_cancelled = 0;    // never offered: their stratum halted first
   uint32_t devices_withdrawn = 0;    // held the image, dropped it when the update was called off
+  uint32_t devices_dark = 0;         // went dark in the twin (scenario `lost`, goes_silent defects)
   // Devices a fleet revert sent back by booting the image they kept in their other slot,
   // and those that downloaded the previous version (from the deployments).
   uint32_t reverts_switched_back = 0;

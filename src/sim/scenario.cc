@@ -22,10 +22,11 @@ constexpr EnumNames<LinkKind, 3> kLinkNames{{
     {LinkKind::kIntermittent, "intermittent"},
 }};
 
-constexpr EnumNames<DefectKind, 3> kDefectNames{{
+constexpr EnumNames<DefectKind, 4> kDefectNames{{
     {DefectKind::kInstallFails, "install_fails"},
     {DefectKind::kBootFails, "boot_fails"},
     {DefectKind::kFailsAfter, "fails_after"},
+    {DefectKind::kGoesSilent, "goes_silent"},
 }};
 
 void check_name(const JsonReader& r, const char* key, const std::string& value) {
@@ -75,7 +76,8 @@ Scenario read_scenario(const JsonReader& r) {
                 "defects",
                 "engine_tick",
                 "quiet_hours",
-                "keeps_previous"});
+                "keeps_previous",
+                "lost"});
   Scenario s;
   s.name = r.str("name");
   check_name(r, "name", s.name);
@@ -84,6 +86,14 @@ Scenario read_scenario(const JsonReader& r) {
   s.horizon = r.duration_or("horizon", s.horizon);
   s.drain = r.duration_or("drain", s.drain);
   s.rollout_start_after = r.duration_or("rollout_start_after", s.rollout_start_after);
+  if (r.has("lost")) {
+    const JsonReader l = r.child("lost");
+    l.allow_only({"share", "within"});
+    s.lost.share = l.number_or("share", 0);
+    if (!(s.lost.share >= 0 && s.lost.share <= 1)) l.fail("share", "must be within [0, 1]");
+    s.lost.within = l.duration_or("within", s.lost.within);
+    if (s.lost.within <= Duration(0)) l.fail("within", "must be positive");
+  }
   s.keeps_previous = r.number_or("keeps_previous", s.keeps_previous);
   if (!(s.keeps_previous >= 0 && s.keeps_previous <= 1))
     r.fail("keeps_previous", "must be a share within [0, 1]");
@@ -214,9 +224,9 @@ Scenario read_scenario(const JsonReader& r) {
     if (!(spec.probability >= 0 && spec.probability <= 1))
       d.fail("probability", "must be within [0, 1]");
     spec.after = d.duration_or("after", Duration(0));
-    if ((spec.kind == DefectKind::kFailsAfter) != d.has("after")) {
-      d.fail("after", "fails_after needs 'after', and only it has one");
-    }
+    const bool timed = spec.kind == DefectKind::kFailsAfter || spec.kind == DefectKind::kGoesSilent;
+    if (timed != d.has("after"))
+      d.fail("after", "fails_after and goes_silent need 'after', and only they have one");
     s.defects.push_back(spec);
   }
   double quiet_share = 0;

@@ -54,6 +54,8 @@ enum class DefectKind : uint8_t {
   kInstallFails,  // the install step fails; the device stays on its image
   kBootFails,     // the trial boot fails; the device returns to the previous slot
   kFailsAfter,    // commits, then reports itself unhealthy after `after`
+  kGoesSilent,    // commits, then goes dark after `after`: never checks in again (a radio
+                  // driver that hangs, a watchdog that never fires)
 };
 
 // A defect of a version, on the devices that match every scope field given (empty: any).
@@ -65,7 +67,15 @@ struct DefectSpec {
   std::string version;            // empty: the rollout's version
   DefectKind kind = DefectKind::kBootFails;
   double probability = 1;
-  Duration after{0};  // kFailsAfter
+  Duration after{0};  // kFailsAfter, kGoesSilent
+};
+
+// Devices lost whatever they run (a dead battery, a cut cable, a stolen truck): this share
+// of the fleet, drawn at random, goes dark for good at a random time within `within` of the
+// start.
+struct LostSpec {
+  double share = 0;
+  Duration within = hours(24);
 };
 
 // Devices with their own quiet hours (a vehicle's owner, a shift not to be interrupted):
@@ -98,6 +108,7 @@ struct Scenario {
   // The share of devices that keep their previous image in an A/B slot: a fleet revert
   // switches them back without a download.
   double keeps_previous = 1.0;
+  LostSpec lost;
 };
 
 // Parses and validates a scenario document. kInvalidArgument names the field at fault.

@@ -173,6 +173,13 @@ void Simulator::schedule_first_check_ins() {
         start + Duration(static_cast<int64_t>(rng_.uniform() * link.poll_interval.count()));
     if (link.kind == LinkKind::kIntermittent) first = next_online(i, start);
     schedule(i, first, EventKind::kCheckIn);
+    // Its own draws, so the share changes nothing else about the fleet.
+    const uint64_t h = mix64(seed_ ^ (uint64_t{i} + 1) * 0x9fb21c651e98df25ULL);
+    if (static_cast<double>(h >> 11) * 0x1.0p-53 < sc_.lost.share) {
+      const double when = static_cast<double>(mix64(h) >> 11) * 0x1.0p-53;
+      schedule(i, start + Duration(static_cast<int64_t>(when * sc_.lost.within.count())),
+               EventKind::kLost);
+    }
   }
 }
 
@@ -254,6 +261,24 @@ Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
 // ---------------------------------------------------------------- device behaviour
 
 void Simulator::handle(const Event& e) {
+  SimDevice& dev = devices_[e.device];
+  if (dev.dark) return;  // nothing it does reaches anyone any more
+  const auto kind = static_cast<EventKind>(e.kind);
+  if (kind == EventKind::kLost || kind == EventKind::kGoesDark) {
+    // A goes_silent defect shows only while the device runs the version that carries it (in
+    // a network run the agent's inventory is its own: there it shows regardless).
+    bool runs = kind == EventKind::kLost || net_ != nullptr;
+    if (!runs) {
+      const UpdateOffer& o = offers_[dev.unhealthy_offer];
+      for (const auto& c : inventories_[dev.inventory])
+        runs = runs || (c.component == o.component && c.version == o.version);
+    }
+    if (runs) {
+      dev.dark = true;
+      ++dark_;
+    }
+    return;
+  }
   if (net_) {
     if (static_cast<EventKind>(e.kind) == EventKind::kUnhealthy) {
       agent_unhealthy(e.device);
@@ -304,6 +329,9 @@ void Simulator::handle(const Event& e) {
       }
       return;
     }
+    case EventKind::kLost:
+    case EventKind::kGoesDark:
+      return;  // handled above
   }
 }
 
@@ -633,6 +661,10 @@ void Simulator::phase_done(uint32_t dev) {
       if (defect(dev, offer, DefectKind::kFailsAfter, &after)) {
         d.unhealthy_offer = d.offer;
         schedule(dev, now + after, EventKind::kUnhealthy);
+      }
+      if (defect(dev, offer, DefectKind::kGoesSilent, &after)) {
+        d.unhealthy_offer = d.offer;
+        schedule(dev, now + after, EventKind::kGoesDark);
       }
       next_check_in(dev);
       return;

@@ -48,6 +48,8 @@ enum class EventKind : uint8_t {
   kPhaseDone,  // the current download / install / reboot step is over (or resumes)
   kUnhealthy,  // a fails_after defect shows itself
   kApply,      // a holding device's window opens: the install starts
+  kLost,       // the device goes dark for good (Scenario::lost)
+  kGoesDark,   // a goes_silent defect shows itself: dark, if it still runs that version
 };
 
 // 64 bytes, so a million devices' state stays small enough to walk through quickly; the
@@ -67,6 +69,7 @@ struct SimDevice {
   bool waiting = false;          // holding: the server said not to install yet
   bool keeps = false;            // keeps its previous image in an A/B slot
   bool switching = false;        // the offer being worked on boots the kept image
+  bool dark = false;             // gone dark: never checks in or reports again
   int32_t offer = -1;            // the offer being worked on (index into offers_)
   int32_t report_offer = -1;     // the offer an undelivered report is about
   int32_t unhealthy_offer = -1;  // the offer whose fails_after defect is pending
@@ -228,6 +231,7 @@ class Simulator final : public DeviceWorld {
   uint32_t reverts_ = 0;
   uint32_t agent_failures_ = 0;
   uint32_t withdrawn_ = 0;  // held images the server called off
+  uint32_t dark_ = 0;       // devices gone dark (Scenario::lost, goes_silent defects)
   WindowReport windows_report_;
   static constexpr uint32_t kDeviceLines = 3;
   // The least an artifact carries over the wire in a network run: a cut download keeps

@@ -147,6 +147,8 @@ void Simulator::step_agent(uint32_t dev) {
       net_unhealthy_[dev] = {s->rollout_id, s->version};
       schedule(dev, done + after, EventKind::kUnhealthy);
     }
+    if (defect(dev, offer, DefectKind::kGoesSilent, &after))
+      schedule(dev, done + after, EventKind::kGoesDark);
   }
   Timestamp at = s->link_down ? next_online(dev, done) : done + s->wait;
   // Holding, it wakes for its window whether or not the link is up by then.

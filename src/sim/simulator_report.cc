@@ -137,6 +137,7 @@ Report Simulator::finish(double wall_seconds) {
   r.devices_unhealthy_reverted = p->outcome.unhealthy_reverted;
   r.devices_cancelled = t[S::kCancelled];
   r.devices_withdrawn = withdrawn_;
+  r.devices_dark = dark_;
   r.history_kept = !remote_ && devices_.size() <= Report::kHistoryDevices;
   uint32_t live = 0;
   for (const auto& s : p->strata) {

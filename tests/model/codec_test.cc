@@ -354,11 +354,12 @@ TEST(CodecStrict, RolloutOutcomeRoundTripsAndRefusesNonsense) {
   o.halted = {{"hardware_revision=rev-c", "9 of 10 failed", 20, 10, 4}};
   o.silent = 6;
   o.went_silent = 1;
+  o.failed_in_revert = 2;
   o.never_offered_why = {{"hardware_revision=rev-c halted", 10}};
   auto back = outcome_from_json(to_json(o));
   ASSERT_TRUE(back.ok()) << back.error().to_string();
   EXPECT_EQ(*back, o);
-  EXPECT_EQ(back->failed(), 9u);
+  EXPECT_EQ(back->failed(), 11u);
   EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["updated"] = -1; }),
                   "rollout outcome.updated");
   EXPECT_CONTAINS(decode_error(o, &outcome_from_json, [](json& j) { j["surprise"] = 1; }),

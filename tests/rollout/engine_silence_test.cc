@@ -168,6 +168,7 @@ TEST(EngineSilence, SilenceWithinTheWatchIsAFailureOfTheNewVersion) {
     ASSERT_TRUE(o.has_value());
     f.install(dev, *o);
   }
+  const Timestamp committed = f.clock.now();
   f.clock.advance(minutes(2));
   f.engine->tick();
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
@@ -198,10 +199,23 @@ TEST(EngineSilence, SilenceWithinTheWatchIsAFailureOfTheNewVersion) {
   auto p = f.engine->progress(id);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->outcome.reverting, 10u);
-  // A silence that starts after the watch is nobody's failure: rev-a goes quiet past it.
-  f.clock.advance(hours(30));
+  EXPECT_EQ(p->outcome.failed_in_revert, 10u);
+  EXPECT_EQ(p->outcome.failed(), 10u);
+  // rev-a checks in until its watch is over, then goes quiet: a silence that starts after
+  // the watch is nobody's failure.
+  while (f.clock.now() < committed + hours(49)) {
+    f.clock.advance(hours(2));
+    for (const auto& dev : f.ids) {
+      if (dev.starts_with("rev-a")) f.check_in(dev);
+    }
+    f.engine->tick();
+  }
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
+  f.clock.advance(hours(26));
   f.engine->tick();
   EXPECT_EQ(f.state_of(id, "rev-a-open-1"), S::kSucceeded);
+  // The watch (48 h) and then a contract (24 h) for silence that began within it are over.
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);
 }
 
 TEST(EngineSilence, ContractsFollowConnectivityClasses) {

@@ -812,6 +812,12 @@ TEST(Engine, AWatchKeepsJudgingAfterTheLastStage) {
   for (const auto& dev : f.ids) EXPECT_FALSE(f.check_in(dev).has_value());
   f.clock.advance(hours(14));
   f.engine->tick();
+  // The watch is over, but a device silent since just before its end would be known to be
+  // silent only a contract (24 h) later: the rollout waits for that too.
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
+  for (const auto& dev : f.ids) EXPECT_FALSE(f.check_in(dev).has_value());
+  f.clock.advance(hours(24));
+  f.engine->tick();
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);  // rev-b went back
   auto p = f.engine->progress(id);
   ASSERT_TRUE(p.ok());

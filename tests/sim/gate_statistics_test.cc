@@ -30,10 +30,8 @@ DefectSpec defect(const std::string& revision, DefectKind kind, double p) {
 
 // The demo fleet with `defects` instead of the demo's, run for seed 1..kSeeds; `judge`
 // says whether a run kept the promise, and the count of those that did is returned.
-int count_runs(uint32_t devices, std::vector<DefectSpec> defects,
+int count_runs(uint32_t devices, const Scenario& s,
                const std::function<bool(const Report&)>& judge) {
-  Scenario s = demo();
-  s.defects = std::move(defects);
   int kept = 0;
   for (int seed = 1; seed <= kSeeds; ++seed) {
     SimOptions o;
@@ -52,6 +50,13 @@ int count_runs(uint32_t devices, std::vector<DefectSpec> defects,
     std::printf("\n");
   }
   return kept;
+}
+
+int count_runs(uint32_t devices, std::vector<DefectSpec> defects,
+               const std::function<bool(const Report&)>& judge) {
+  Scenario s = demo();
+  s.defects = std::move(defects);
+  return count_runs(devices, s, judge);
 }
 
 bool halted_only(const Report& r, const std::string& group) {
@@ -118,6 +123,42 @@ TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
         return halted_only(r, "hardware_revision=rev-c") &&
                in_canary(r, r.halted_strata[0].halted_at_s) && revision(r, "rev-c").installed < 75;
       });
+  EXPECT_GE(kept, 19);
+}
+
+// Devices lost whatever they run (1% of the fleet within three days) while a clean build is
+// watched for 48 h: a device that goes silent in its watch counts against the build, so
+// the background loss must stay within what the gate tolerates (acceptable_failure_rate, a
+// third of the limit): no halt in at least 19 of 20 runs.
+TEST(GateStatistics, BackgroundLossDuringTheWatchDoesNotHaltACleanBuild) {
+  Scenario s = demo();
+  s.defects = {defect("", DefectKind::kInstallFails, 0.01)};
+  s.lost = {0.01, hours(72)};
+  s.rollout.watch = hours(48);
+  s.horizon = hours(24 * 5);
+  const int kept = count_runs(5000, s, [](const Report& r) {
+    return r.halted_strata.empty() && r.outcome.silent + r.outcome.went_silent > 0;
+  });
+  EXPECT_GE(kept, 19);
+}
+
+// A build that silences 90% of one revision 30 h after its commit (it stops checking in):
+// with a 48 h watch, that revision is halted before 10% of it has gone silent, and nothing
+// else is, in at least 19 of 20 runs.
+TEST(GateStatistics, ABuildThatSilencesARevisionIsHaltedInTheWatch) {
+  Scenario s = demo();
+  DefectSpec dark = defect("rev-c", DefectKind::kGoesSilent, 0.9);
+  dark.after = hours(30);
+  s.defects = {defect("", DefectKind::kInstallFails, 0.01), dark};
+  s.rollout.watch = hours(48);
+  s.horizon = hours(24 * 5);
+  const int kept = count_runs(5000, s, [](const Report& r) {
+    if (!halted_only(r, "hardware_revision=rev-c")) return false;
+    unsigned failed = 0, known = 0;
+    if (std::sscanf(r.halted_strata[0].reason.c_str(), "%u of %u failed", &failed, &known) != 2)
+      return false;
+    return failed * 10 < revision(r, "rev-c").devices;
+  });
   EXPECT_GE(kept, 19);
 }
 

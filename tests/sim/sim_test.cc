@@ -296,6 +296,33 @@ TEST(Sim, DevicesThatKeepTheirImageSwitchBackAndTheRestNeedTheArtifact) {
   EXPECT_EQ(all->outcome.halted[0].not_reverted, 0u);
 }
 
+// Devices lost whatever they run (3% within 12 h of the start): the engine stops waiting for
+// them a check-in contract (24 h) after it last heard them, the rollout still ends, and the
+// outcome counts them as silent — not as failures, so nothing healthy is halted.
+TEST(Sim, LostDevicesLeaveTheCountsAndTheRolloutStillEnds) {
+  Scenario s = demo();
+  s.lost = {0.03, hours(12)};
+  auto r = run_simulation(s, small(3000));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->rollout_state, "completed_partial");
+  ASSERT_EQ(r->halted_strata.size(), 1u);  // the demo's broken rev-c, nothing else
+  EXPECT_EQ(r->halted_strata[0].hardware_revision, "rev-c");
+  EXPECT_GT(r->devices_dark, 50u);
+  const RolloutOutcome& o = r->outcome;
+  EXPECT_GT(o.silent, 0u);
+  EXPECT_LE(o.silent, r->devices_dark);
+  EXPECT_EQ(o.went_silent, 0u);  // no watch: silence after a commit means nothing
+  EXPECT_EQ(o.pending + o.in_flight, 0u);
+  const uint32_t buckets = o.updated + o.install_failed + o.fell_back + o.unhealthy +
+                           o.unhealthy_reverted + o.reverted + o.reverting + o.revert_failed +
+                           o.skipped + o.never_offered + o.pending + o.in_flight + o.silent +
+                           o.went_silent;
+  EXPECT_EQ(buckets, o.targets);
+  uint32_t why = 0;
+  for (const auto& w : o.never_offered_why) why += w.devices;
+  EXPECT_EQ(why, o.never_offered);
+}
+
 // A fleet the machine cannot hold is refused before anything runs, with the estimate.
 TEST(Sim, AFleetTooLargeForTheMachineIsRefusedWithTheEstimate) {
   const Scenario s = demo();
@@ -357,6 +384,22 @@ TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
       std::string::npos);
   EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"connectivity\": \"wifi\"")
                 .find("defects[0].connectivity"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"goes_silent\"").find("defects[0].after"),
+            std::string::npos);
+  EXPECT_NE(bad("\"checkin_jitter\"", "\"lost\": {\"share\": 1.5}, \"checkin_jitter\"")
+                .find("lost.share"),
+            std::string::npos);
+  EXPECT_NE(bad("\"checkin_jitter\"",
+                "\"lost\": {\"share\": 0.1, \"within\": \"0s\"}, \"checkin_jitter\"")
+                .find("lost.within"),
+            std::string::npos);
+  EXPECT_NE(bad("\"checkin_jitter\"", "\"lost\": {\"shares\": 0.1}, \"checkin_jitter\"")
+                .find("lost.shares"),
+            std::string::npos);
+  EXPECT_NE(bad("\"settle_fraction\": 0.9",
+                "\"settle_fraction\": 0.9, \"contract\": {\"max_silence\": \"1m\"}")
+                .find("contract max_silence"),
             std::string::npos);
   EXPECT_FALSE(parse_scenario("{").ok());
   EXPECT_FALSE(parse_scenario("[]").ok());
