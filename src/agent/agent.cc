@@ -331,7 +331,8 @@ Duration Agent::verifying() {
   return Duration(0);
 }
 
-bool Agent::ask_about_hold() {
+bool Agent::ask_about_hold(bool* answered) {
+  *answered = false;
   Status st = server_.connect(inventory_);
   Result<CheckInAnswer> answer =
       st.ok() ? server_.check_in(inventory_, "ready", record_.rollout_id, module_.keeps_previous())
@@ -344,6 +345,7 @@ bool Agent::ask_about_hold() {
   failures_ = 0;
   poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
   if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return true;
+  *answered = true;
   const Hold& hold = *answer->hold;
   UpdateRecord next = record_;
   switch (hold.action) {
@@ -380,8 +382,9 @@ bool Agent::ask_about_hold() {
 Duration Agent::ready() {
   // With windows to wait for, or told to wait, the server is asked first: the update may
   // have been called off or its windows moved. Without, the install follows at once.
+  bool answered = false;
   if (!record_.windows.empty() || record_.waiting) {
-    if (!ask_about_hold()) return retry_later(Error{ErrorCode::kIo, last_error_});
+    if (!ask_about_hold(&answered)) return retry_later(Error{ErrorCode::kIo, last_error_});
     if (record_.step != UpdateStep::kReady) return Duration(0);  // dropped
   }
   const Timestamp now = clock_.now();
@@ -408,12 +411,37 @@ Duration Agent::ready() {
         return retry_later(Error{ErrorCode::kIo, last_error_});
       return Duration(0);
     }
+    // The server's fresh list covers the coming week (unless it is full): none fits.
+    if (!found && answered && record_.windows.size() < kWeekOfWindows) return give_up_hold();
     if (!found && last_error_.empty()) {
       last_error_ = "no known window leaves " + format_duration(span) +
                     " for the install and reboot; asking the server again";
     }
   }
   return wait;
+}
+
+Duration Agent::give_up_hold() {
+  const Timestamp now = clock_.now();
+  Duration longest{0};
+  for (const TimeRange& w : record_.windows)
+    longest = std::max(longest, w.until - std::max(now, w.from));
+  const std::string why =
+      "no maintenance window fits the install: none in the coming week leaves " +
+      format_duration(o_.apply_time) +
+      " (apply_time) for the install, reboot and commit checks; the longest "
+      "leaves " +
+      format_duration(longest);
+  if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
+        r.report = "withdraw";
+        r.message = why;
+      })) {
+    return retry_later(Error{ErrorCode::kIo, last_error_});
+  }
+  last_error_ = why;
+  std::error_code ec;
+  std::filesystem::remove(path("download.part"), ec);
+  return Duration(0);
 }
 
 Duration Agent::installing() {

@@ -85,7 +85,12 @@ class Agent {
   Duration ready();
   // Ready: asks the server whether the held update still stands (and its windows). False
   // when what it said could not be saved: nothing may be installed on it then.
-  bool ask_about_hold();
+  // Asks the server about the held image; `answered` says whether it answered (out of
+  // reach, the windows already known hold).
+  bool ask_about_hold(bool* answered);
+  // No window the server sent leaves apply_time: holding on would hold forever. The image is
+  // dropped and the server told ("withdraw"), so the rollout stops waiting for this device.
+  Duration give_up_hold();
   Duration installing();
   Duration rebooting();
   Duration committing();

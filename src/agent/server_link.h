@@ -23,6 +23,9 @@ using Inventory = std::map<std::string, std::string>;  // component -> version
 // The longest report message the server takes (docs/api/device.md); the HTTP link cuts
 // longer ones, keeping their start.
 inline constexpr size_t kMaxReportMessage = 2048;
+// The server sends a device its windows for the coming week, at most this many of them
+// (docs/api/device.md): a shorter list covers the whole week.
+inline constexpr size_t kWeekOfWindows = 16;
 
 struct Offer {
   std::string rollout_id, component, version, sha256;

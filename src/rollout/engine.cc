@@ -507,7 +507,7 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
                                               std::string_view message, std::string_view standby) {
   if (event == DeploymentEvent::kOffer || event == DeploymentEvent::kCancel ||
       event == DeploymentEvent::kSkip || event == DeploymentEvent::kRevert ||
-      event == DeploymentEvent::kWithdraw) {
+      event == DeploymentEvent::kSilence) {
     return invalid_argument(std::string("'") + to_string(event) + "' is not a device report");
   }
   std::lock_guard lock(mu_);
@@ -563,6 +563,13 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
     txn.dep(*a, i).switch_back = false;
   }
   DROVER_TRY(apply_event(*a, txn, i, event, message));
+  if (event == DeploymentEvent::kWithdraw && !txn.batch.deployments.empty()) {
+    // The device dropped the image uninstalled (no window fits its install, say): never
+    // offered, for the reason its message opens with; the whole message is in the history.
+    const std::string_view why = message.substr(0, message.find(": "));
+    txn.dep(*a, i).error =
+        "withdrawn by the device" + (why.empty() ? std::string() : ": " + step_message(why));
+  }
   DROVER_TRY(commit(*a, txn));
 
   // A new outcome: judge the gates it feeds, the root first, while the rollout is still

@@ -225,6 +225,8 @@ class RolloutEngine {
   // A "succeeded" whose `standby` is the version the device ran before marks the
   // deployment switch_back: a revert will need no download. `message` goes into the
   // deployment's history (cut to kMaxStepMessage bytes, control characters replaced).
+  // A "withdraw" from a device that holds the image uninstalled (no window fits its install)
+  // cancels the deployment: never offered, for the reason its message opens with.
   Result<DeploymentState> report(const Device& device, std::string_view rollout_id,
                                  std::string_view version, DeploymentEvent event,
                                  std::string_view message = {}, std::string_view standby = {});

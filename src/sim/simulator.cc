@@ -354,6 +354,9 @@ std::string_view twin_message(DeploymentEvent event, const UpdateOffer& offer) {
       return "the trial boot failed; back on the previous slot (boot_fails defect)";
     case DeploymentEvent::kUnhealthy:
       return "health check failed after the commit (fails_after defect)";
+    case DeploymentEvent::kWithdraw:
+      return "no maintenance window fits the install: none in the coming week leaves the "
+             "scenario's install_time + reboot_time";
     default:
       return {};
   }
@@ -522,6 +525,17 @@ void Simulator::hold_check_in(uint32_t dev) {
       }
       if (at == now) {
         begin_install(dev);
+        return;
+      }
+      if (at == Timestamp::max() && h.windows.size() < kMaxOfferWindows) {
+        // None of the coming week's windows leaves room: as the agent does, it drops the
+        // image and tells the server, which stops waiting for it.
+        d.phase = Phase::kIdle;
+        d.apply_at_ms = -1;
+        tell_device(dev, "dropped its image of " + offer.version + ": no window fits the install",
+                    withdrawn_);
+        deliver(dev, DeploymentEvent::kWithdraw, d.offer);
+        next_check_in(dev);
         return;
       }
       if (at == Timestamp::max()) {

@@ -230,11 +230,18 @@ Report Simulator::finish(double wall_seconds) {
           devices_[idx].committed_at_ms >= 0) {
         commits.push_back(devices_[idx].committed_at_ms);
       }
+      // Never reached: still waiting at the end, silent, or gave the image up because no
+      // window fitted its install.
+      const bool gave_up =
+          dep.state == S::kCancelled && dep.error.starts_with("withdrawn by the device");
       if (opt_.preflight && !halted[dep.stratum] &&
-          (dep.state == S::kPending || is_in_flight(dep.state))) {
+          (dep.state == S::kPending || is_in_flight(dep.state) || dep.state == S::kSilent ||
+           gave_up)) {
         const bool intermittent =
             sc_.connectivity[devices_[idx].connectivity].kind == LinkKind::kIntermittent;
         std::string why = "not reached within the horizon (" + format_duration(sc_.horizon) + ")";
+        if (dep.state == S::kSilent) why = "silent past its check-in contract";
+        if (gave_up) why = dep.error;
         if (intermittent && !links_ever_meet(idx)) {
           why = "its link is never online during its site's maintenance window";
         }

@@ -434,5 +434,36 @@ TEST(AgentE2e, AFailedHealthCheckReportsItsExitCodeAndOutput) {
   EXPECT_TRUE(history_says(w, "exit 3"));
 }
 
+// Every window of the coming week leaves an hour (quiet hours from 13:00 to 12:00) and the
+// install needs two (apply_time): holding on would hold forever. The agent drops the
+// verified image uninstalled and tells the server, which stops waiting for it and says why.
+TEST(AgentE2e, WhenNoWindowFitsTheInstallTheImageIsDroppedAndTheServerTold) {
+  World w;
+  w.device->options().apply_time = hours(2);
+  w.device->restart();
+  w.device->agent().run_once();  // enrolls
+  auto changed = w.f.service->update("ctl-1", [](drover::Device& d) {
+    d.quiet_hours = {MaintenanceWindow{0x7f, 13 * 60, 23 * 60}};
+    return ok_status();
+  });
+  ASSERT_TRUE(changed.ok()) << changed.error().to_string();
+  w.enroll_and_start();
+  w.run_to_rest();
+  EXPECT_EQ(w.device->agent().record().step, UpdateStep::kIdle);
+  EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part")) << "the held image is deleted";
+  EXPECT_FALSE(fs::exists(w.dir + "/device/slot-b")) << "nothing was installed";
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  const Deployment d = deployment(w);
+  EXPECT_EQ(d.state, DeploymentState::kCancelled);
+  EXPECT_EQ(d.error, "withdrawn by the device: no maintenance window fits the install");
+  EXPECT_TRUE(history_says(w, "leaves 2h (apply_time)"));
+  EXPECT_TRUE(history_says(w, "the longest leaves 1h"));
+  for (int tick = 0; tick < 3; ++tick) {  // settles, soaks (0s), ends
+    w.f.clock.advance(minutes(1));
+    w.f.engine->tick();
+  }
+  EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kCompletedPartial);
+}
+
 }  // namespace
 }  // namespace drover::agent

@@ -72,5 +72,31 @@ TEST(Windows, TheDemoKeepsEveryStepInsideAndAHaltReachesDevicesHoldingTheImage) 
   EXPECT_LE(r->devices_withdrawn, r->outcome.never_offered);
 }
 
+// Devices whose quiet hours leave three minutes of each night's window, when the install and
+// the reboot take three and a half: they download, find that no window of the coming week
+// fits, drop the image and tell the server, which stops waiting for them. Nothing happens
+// outside a window, and the rollout ends, saying why they were never updated.
+TEST(Windows, DevicesWithNoWindowLongEnoughWithdrawInsteadOfHoldingForever) {
+  auto loaded = load_scenario(std::string(DROVER_SOURCE_DIR) + "/scenarios/demo.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().to_string();
+  Scenario s = *loaded;
+  s.defects.clear();
+  s.quiet_hours = {QuietHoursSpec{0.05, {testing::daily(22, 3, 8 * 60 - 3)}}};
+  auto r = run_simulation(s, devices(3000));
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->windows.total_outside(), 0u);
+  EXPECT_EQ(r->rollout_state, "completed_partial");
+  EXPECT_EQ(r->outcome.pending + r->outcome.in_flight, 0u);
+  uint32_t no_fit = 0;
+  for (const auto& w : r->outcome.never_offered_why) {
+    if (w.reason == "withdrawn by the device: no maintenance window fits the install")
+      no_fit = w.devices;
+  }
+  EXPECT_GT(no_fit, 100u);  // about 5% of 3,000
+  EXPECT_EQ(no_fit, r->outcome.never_offered);
+  EXPECT_EQ(r->outcome.failed(), 0u);  // not the build's fault
+  EXPECT_EQ(r->devices_updated + no_fit, r->devices_eligible);
+}
+
 }  // namespace
 }  // namespace drover::sim
