@@ -274,7 +274,8 @@ struct RolloutOutcome {
     uint32_t devices = 0;        // targets in the group
     uint32_t never_offered = 0;  // of those, cancelled before an offer
     // Of those, devices a rollback policy could not send back: they still run the new
-    // version (no previous image kept, and the previous version is not uploaded).
+    // version (no previous image kept, and the previous version is not uploaded; or they
+    // left the fleet).
     uint32_t not_reverted = 0;
     friend bool operator==(const Halted&, const Halted&) = default;
   };

@@ -205,6 +205,7 @@ class RolloutEngine {
   // Stops offering; devices not yet offered are cancelled.
   Status abort(const std::string& rollout_id);
   // Cancels what was not offered and offers the previous version to every updated device.
+  // A rollout over long enough ago to be unloaded (keep_finished) is loaded again for it.
   // kFailedPrecondition while a later rollout of the component that is not over holds any
   // of those devices, or when an updated device cannot be sent back (the version it ran
   // before is not uploaded, or it ran none): the message names them, nothing changes.
@@ -313,11 +314,21 @@ class RolloutEngine {
   // `unexplained`: halted on its own evidence without being shown worse than its siblings.
   Status halt_node(Active& a, uint32_t node, const std::string& reason, bool unexplained = false);
   Status fail_if_all_halted(Active& a);
+  // Updated devices a revert cannot reach: no previous image kept and the version they ran
+  // not uploaded, or gone from the fleet.
+  struct RevertGaps {
+    uint32_t no_image = 0, departed = 0;
+    RevertGaps& operator+=(const RevertGaps& o) {
+      no_image += o.no_image;
+      departed += o.departed;
+      return *this;
+    }
+  };
   // Cancels the stratum's pending (and silent) deployments, with `cause` as their reason,
   // and, with policy kRollback, sends its updated devices back (`why` goes into their
-  // history). Returns how many updated devices could not be sent back.
-  uint32_t revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy,
-                            std::string_view cause, std::string_view why);
+  // history). Returns the updated devices it could not send back.
+  RevertGaps revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy,
+                              std::string_view cause, std::string_view why);
   // Appends a step to deployment `d`'s history in `txn` (EngineOptions::history).
   void record_step(Txn& txn, const Deployment& d, DeploymentEvent event, std::string_view message);
   // kFailedPrecondition naming the rollout when another unfinished rollout of the same

@@ -52,9 +52,9 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
   double limit = threshold(a, x);
   // A part of this group was halted on its own evidence without being worse than the rest:
   // what is left is judged as a plain test at 5% (docs/gates.md, "Blame", rule 4).
-  for (uint32_t c : a.splits(x)) {
-    if (a.nodes[c].halted && a.nodes[c].unexplained) limit = std::min(limit, kRestShowsItToo);
-  }
+  bool after_unexplained = false;
+  for (uint32_t c : a.splits(x)) after_unexplained |= a.nodes[c].halted && a.nodes[c].unexplained;
+  if (after_unexplained) limit = std::min(limit, kRestShowsItToo);
   const double evidence = evidence_of(e);
   if (evidence < limit) return GateOutcome::kPassed;
   auto name = [&](uint32_t k) {
@@ -107,7 +107,6 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
     if (evidence_of(without) < limit) {
       // After a part was halted without being worse than the rest, nothing singles out the
       // part that is left either: the group goes as a whole (rule 4).
-      const bool after_unexplained = limit < threshold(a, x);
       const std::string across =
           after_unexplained ? "; part of it was halted already without being worse than the "
                               "rest: the build fails across " +
@@ -146,12 +145,12 @@ Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason
   Rollout& r = txn.rollout(a);
   r.halted.push_back({n.key, n.hardware_revision, n.site, n.connectivity, reason, policy,
                       clock_.now(), unexplained});
-  uint32_t stuck = 0;
+  RevertGaps gaps;
   for (uint32_t s : n.strata) {
     if (!a.strata[s].halted) {
-      stuck += revert_or_cancel(a, txn, s, policy,
-                                (n.parent < 0 ? std::string("the rollout") : n.key) + " halted",
-                                "halted: " + reason);
+      gaps += revert_or_cancel(a, txn, s, policy,
+                               (n.parent < 0 ? std::string("the rollout") : n.key) + " halted",
+                               "halted: " + reason);
     }
   }
   uint32_t cancelled = 0, reverts = 0;
@@ -164,11 +163,13 @@ Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason
   if (policy != FailurePolicy::kPause) text += ", " + std::to_string(cancelled) + " not offered";
   if (policy == FailurePolicy::kRollback) {
     text += ", " + std::to_string(reverts) + " to revert";
-    if (stuck > 0) {
-      text += ", " + std::to_string(stuck) +
+    if (gaps.no_image > 0) {
+      text += ", " + std::to_string(gaps.no_image) +
               " cannot be sent back (no previous image kept, and the version they ran is not "
               "uploaded)";
     }
+    if (gaps.departed > 0)
+      text += ", " + std::to_string(gaps.departed) + " left the fleet on the new version";
   }
   txn.events.push_back({EngineEvent::Kind::kStratumHalted, clock_.now(), a.rollout.id, text});
   DROVER_TRY(commit(a, txn));
@@ -211,11 +212,16 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
                    [](const auto& x, const auto& y) { return x.devices > y.devices; });
   std::unordered_map<std::string_view, uint32_t> by_key;
   for (uint32_t k = 0; k < a.nodes.size(); ++k) by_key.emplace(a.nodes[k].key, k);
+  // A halt counts the strata it stopped: a group halted after a part of it (rule 4) leaves
+  // that part to the earlier halt, so the entries add up.
+  std::vector<bool> counted(a.strata.size(), false);
   for (const HaltedStratum& h : a.rollout.halted) {
     RolloutOutcome::Halted out{h.key, h.reason, 0, 0, 0};
     auto it = by_key.find(h.key);
     if (it != by_key.end()) {
       for (uint32_t si : a.nodes[it->second].strata) {
+        if (counted[si]) continue;
+        counted[si] = true;
         for (const StateCounts& c : a.strata[si].per_stage) {
           out.devices += c.total();
           out.never_offered += c[S::kCancelled];

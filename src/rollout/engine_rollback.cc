@@ -60,7 +60,17 @@ Status RolloutEngine::abort(const std::string& rollout_id) {
 Status RolloutEngine::rollback(const std::string& rollout_id) {
   std::lock_guard lock(mu_);
   Active* a = find(rollout_id);
-  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  if (a == nullptr) {
+    // Over long enough ago to be unloaded (EngineOptions::keep_finished): its devices can
+    // still be sent back, so it is loaded again.
+    auto stored = store_.get_rollout(rollout_id);
+    if (!stored.ok()) return stored.error();
+    if (!stored->has_value()) return not_found("no rollout '" + rollout_id + "'");
+    if (auto st = next_state((**stored).state, RolloutEvent::kRollback); !st.ok())
+      return st.error();
+    DROVER_TRY(load_rollout(std::move(**stored)));
+    a = find(rollout_id);
+  }
   auto next = next_state(a->rollout.state, RolloutEvent::kRollback);
   if (!next.ok()) return next.error();
   const bool retry = a->rollout.state == RolloutState::kRollbackIncomplete ||
@@ -84,8 +94,10 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
     // updated since is not sent back behind its back.
     auto device = store_.get_device(d.device_id);
     if (!device.ok()) return device.error();
-    const std::string* runs =
-        device->has_value() ? (*device)->installed_version(a->artifact.name) : nullptr;
+    // Gone from the fleet (also while the rollout was not loaded): nobody to send back.
+    const bool present = device->has_value() && !(*device)->decommissioned &&
+                         (*device)->enrollment == Enrollment::kAccepted;
+    const std::string* runs = present ? (*device)->installed_version(a->artifact.name) : nullptr;
     if (runs != nullptr && *runs == a->artifact.version) again.push_back(i);
   }
   // A device that left the fleet is nobody's to send back: it does not block the rest
@@ -257,11 +269,12 @@ bool RolloutEngine::revert_possible(Active& a, const Deployment& d) {
   return prev.ok() && prev->has_value();
 }
 
-uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
-                                         FailurePolicy policy, std::string_view cause,
-                                         std::string_view why) {
-  if (policy == FailurePolicy::kPause) return 0;
-  uint32_t stuck = 0;
+RolloutEngine::RevertGaps RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
+                                                          FailurePolicy policy,
+                                                          std::string_view cause,
+                                                          std::string_view why) {
+  if (policy == FailurePolicy::kPause) return {};
+  RevertGaps gaps;
   for (uint32_t i : a.strata[stratum].deps) {
     const Deployment& d = txn.current(a, i);
     if (d.state == DeploymentState::kPending || d.state == DeploymentState::kSilent) {
@@ -273,9 +286,12 @@ uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
     } else if (policy == FailurePolicy::kRollback &&
                (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy ||
                 d.state == DeploymentState::kLost)) {
-      if (left_.contains(d.device_id)) continue;  // gone: it will not take a revert
+      if (left_.contains(d.device_id)) {  // gone: it will not take a revert
+        ++gaps.departed;
+        continue;
+      }
       if (!revert_possible(a, d)) {
-        ++stuck;
+        ++gaps.no_image;
         continue;
       }
       Deployment& s = txn.dep(a, i);
@@ -284,7 +300,7 @@ uint32_t RolloutEngine::revert_or_cancel(Active& a, Txn& txn, uint32_t stratum,
       record_step(txn, s, DeploymentEvent::kRevert, why);
     }
   }
-  return stuck;
+  return gaps;
 }
 
 std::string step_message(std::string_view m) {

@@ -3,6 +3,7 @@
 // downgrades, and every deployment's history.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "../common/fleet_fixture.h"
@@ -206,6 +207,63 @@ TEST(EngineRollback, AHaltThatCannotSendDevicesBackSaysHowMany) {
     said = said || (e.kind == EngineEvent::Kind::kStratumHalted &&
                     e.text.find("1 cannot be sent back") != std::string::npos);
   EXPECT_TRUE(said);
+}
+
+// A device that left the fleet on the new version is not sent back by a halt: the halt's
+// event says so, and the group's not_reverted counts it like one without a previous image.
+TEST(EngineRollback, AHaltCountsTheDevicesThatLeftTheFleetOnTheNewVersion) {
+  Fleet f;
+  f.add_devices(6, "rev-b");
+  std::vector<EngineEvent> events;
+  f.engine->set_listener([&](const EngineEvent& e) { events.push_back(e); });
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.gate.min_sample = 4;
+  const std::string id = f.start(plan);
+  std::vector<UpdateOffer> offers;
+  for (const auto& dev : f.ids) {
+    auto o = f.check_in(dev);
+    ASSERT_TRUE(o.has_value());
+    offers.push_back(*o);
+  }
+  ASSERT_TRUE(say(f, f.ids[0], offers[0], E::kSucceeded).ok());
+  ASSERT_TRUE(f.service->decommission(f.ids[0]).ok());
+  for (size_t i = 1; i < f.ids.size(); ++i)
+    (void)say(f, f.ids[i], offers[i], E::kRolledBack, "the trial boot failed");
+  auto p = f.engine->progress(id);
+  ASSERT_TRUE(p.ok());
+  ASSERT_EQ(p->outcome.halted.size(), 1u);
+  EXPECT_EQ(p->outcome.halted[0].not_reverted, 1u);
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSucceeded);
+  bool said = false;
+  for (const auto& e : events)
+    said = said || (e.kind == EngineEvent::Kind::kStratumHalted &&
+                    e.text.find("1 left the fleet on the new version") != std::string::npos);
+  EXPECT_TRUE(said);
+}
+
+// A rollout over for longer than the engine keeps finished ones loaded can still be rolled
+// back: it is loaded again.
+TEST(EngineRollback, ARolloutOverLongAgoCanStillBeRolledBack) {
+  Fleet f;
+  f.add_devices(2, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  install_all(f, {});
+  for (int tick = 0; tick < 3; ++tick) {
+    f.clock.advance(minutes(1));
+    f.engine->tick();
+  }
+  ASSERT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
+  f.clock.advance(hours(24 * 8));
+  f.restart();
+  auto loaded = f.engine->loaded_rollouts();
+  ASSERT_TRUE(std::find(loaded.begin(), loaded.end(), id) == loaded.end()) << "unloaded";
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollingBack);
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_TRUE(o->revert);
+  EXPECT_EQ(o->version, "1.0.0");
+  EXPECT_EQ(f.engine->rollback("rollout-9999").error().code, ErrorCode::kNotFound);
 }
 
 TEST(EngineRollback, EveryStepIsInTheDeploymentHistoryWithTheDevicesWords) {
