@@ -420,6 +420,9 @@ Rollout read_rollout(const JsonReader& r) {
   out.id = r.str("id");
   if (!is_valid_name(out.id)) r.fail("id", "bad rollout id");
   out.plan = read_plan(r.child("plan"));
+  // Written before check-in contracts existed: its devices were never promised one, so none
+  // is judged silent (a rollout in its watch must not count them as lost on an upgrade).
+  if (!r.child("plan").has("contract")) out.plan.contract = CheckInContract{Duration(0), {}};
   out.state = enum_at(r, "state", &parse_rollout_state);
   out.stage = static_cast<uint32_t>(r.uint_or("stage", 0));
   out.created_at = timestamp_at(r, "created_at");

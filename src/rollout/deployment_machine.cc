@@ -142,6 +142,7 @@ constexpr Row kTable[] = {
     {S::kReverting, E::kRevert, S::kReverting},
     {S::kReverting, E::kCancel, S::kReverting},
     {S::kReverting, E::kSkip, S::kRevertFailed},
+    {S::kReverting, E::kWithdraw, S::kRevertFailed},  // no window fits the revert's install
 
     {S::kReverted, E::kSucceeded, S::kReverted},
     {S::kReverted, E::kRevert, S::kReverted},
@@ -170,7 +171,8 @@ constexpr Row kTable[] = {
     {S::kSilent, E::kSucceeded, S::kSucceeded},
     {S::kSilent, E::kInstallFailed, S::kFailed},
     {S::kSilent, E::kRolledBack, S::kRolledBack},
-    {S::kSilent, E::kCancel, S::kCancelled},  // reports after an offer still count (above)
+    {S::kSilent, E::kUnhealthy, S::kUnhealthy},  // committed while out of reach
+    {S::kSilent, E::kCancel, S::kCancelled},     // reports after an offer still count (above)
     {S::kSilent, E::kSkip, S::kSkipped},
     {S::kSilent, E::kWithdraw, S::kCancelled},
     {S::kSilent, E::kRevert, S::kSilent},  // not known to run the new version

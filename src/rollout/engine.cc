@@ -565,10 +565,14 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
   DROVER_TRY(apply_event(*a, txn, i, event, message));
   if (event == DeploymentEvent::kWithdraw && !txn.batch.deployments.empty()) {
     // The device dropped the image uninstalled (no window fits its install, say): never
-    // offered, for the reason its message opens with; the whole message is in the history.
-    const std::string_view why = message.substr(0, message.find(": "));
-    txn.dep(*a, i).error =
-        "withdrawn by the device" + (why.empty() ? std::string() : ": " + step_message(why));
+    // offered; its whole message is in the history. (A revert it gives up on has failed.)
+    // A fixed vocabulary: device-written text would make one reason per device.
+    constexpr std::string_view kNoWindow = "no maintenance window fits the install";
+    if (txn.current(*a, i).state == DeploymentState::kCancelled) {
+      txn.dep(*a, i).error = message.starts_with(kNoWindow)
+                                 ? "withdrawn by the device: " + std::string(kNoWindow)
+                                 : std::string("withdrawn by the device");
+    }
   }
   DROVER_TRY(commit(*a, txn));
 
@@ -644,7 +648,9 @@ void RolloutEngine::tick_rollout(Active& a) {
     const uint32_t failed = all[DeploymentState::kRevertFailed];
     const uint32_t kept = all[DeploymentState::kSucceeded] + all[DeploymentState::kUnhealthy] +
                           all[DeploymentState::kLost];
-    if (failed == 0 && kept == 0) {
+    // Gone silent mid-install while rolling back: it may well run the new image.
+    const uint32_t silent = all[DeploymentState::kSilent];
+    if (failed == 0 && kept == 0 && silent == 0) {
       if (transition(a, RolloutEvent::kComplete).ok())
         emit(EngineEvent::Kind::kRolledBack, a,
              "every updated device is back on its previous version");
@@ -654,6 +660,8 @@ void RolloutEngine::tick_rollout(Active& a) {
     if (failed > 0) text += std::to_string(failed) + " revert(s) failed";
     if (failed > 0 && kept > 0) text += ", ";
     if (kept > 0) text += std::to_string(kept) + " device(s) could not be sent back";
+    if (silent > 0 && (failed > 0 || kept > 0)) text += ", ";
+    if (silent > 0) text += std::to_string(silent) + " went silent mid-install and may run it";
     text += "; they still run " + a.artifact.name + "@" + a.artifact.version +
             " (their history says why; roll back again to retry)";
     if (transition(a, RolloutEvent::kCompletePartial).ok())
@@ -662,9 +670,13 @@ void RolloutEngine::tick_rollout(Active& a) {
   }
   if (state == RolloutState::kWatching) {
     // A device that went silent just before the watch ended is known to be silent only a
-    // contract later: the rollout waits that long too (docs/gates.md, "Silent devices").
-    const Timestamp over = a.rollout.watch_until + a.contract_of(Active::kContractUnknown);
+    // contract later: the rollout waits that long too (docs/gates.md, "Silent devices"), and
+    // looks once more before it ends.
+    const Timestamp over = a.rollout.watch_until + a.longest_contract();
     if (now >= over && outstanding == 0 && reverts_due == 0) {
+      const StateCounts before = a.total();
+      if (!judge_silence(a, now).ok() || a.rollout.state != state) return;
+      if (a.total().n != before.n) return;  // the gates judge what it found at the next tick
       complete(a, "the watch ended");
     }
     return;
@@ -713,7 +725,7 @@ void RolloutEngine::tick_rollout(Active& a) {
     if (transition(a, RolloutEvent::kWatch, [&](Rollout& r) { r.watch_until = until; }).ok()) {
       std::string text =
           "every stage done; watching for late failures until " + format_utc_timestamp(until);
-      const Duration contract = a.contract_of(Active::kContractUnknown);
+      const Duration contract = a.longest_contract();
       if (contract.count() > 0) {
         text += ", and for devices silent since before then until " +
                 format_utc_timestamp(until + contract);

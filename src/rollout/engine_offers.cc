@@ -44,19 +44,23 @@ std::optional<std::vector<TimeRange>> RolloutEngine::offer_windows(const Rollout
   std::vector<TimeRange> out;
   if (!r.plan.constraints.respect_windows) return out;
   if (!ensure_site(device.site).ok()) return std::nullopt;  // unknown yet: no offer, wait
+  // Windows that open within the week are sent whole (up to a day past it), so that a device
+  // judging whether one leaves room for its install never sees one cut short by the horizon.
   const Timestamp horizon = now + kOfferHorizon;
+  const Timestamp reach = horizon + hours(24);
   const bool known = windows_.has(device.site);
   const std::vector<MaintenanceWindow>& quiet = device.record.quiet_hours;
   if (!known && quiet.empty()) return out;
-  out = windows_.open_between(device.site, now, horizon);
+  out = windows_.open_between(device.site, now, reach);
   if (!quiet.empty()) {
     // Quiet hours are in the site's local time (UTC without a known site).
     const WindowSchedule quiet_schedule(Site{"quiet", windows_.time_zone(device.site), quiet});
-    out = subtract(out, quiet_schedule.open_between(now, horizon));
+    out = subtract(out, quiet_schedule.open_between(now, reach));
   }
+  std::erase_if(out, [&](const TimeRange& w) { return w.from >= horizon; });
   if (out.empty()) return std::nullopt;
   // Always open, nothing quiet: no constraint at all.
-  if (out.size() == 1 && out.front().from == now && out.front().until == horizon) out.clear();
+  if (out.size() == 1 && out.front().from == now && out.front().until == reach) out.clear();
   if (out.size() > kMaxOfferWindows) out.resize(kMaxOfferWindows);
   return out;
 }
@@ -173,9 +177,14 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     DeploymentState state = hot.state;
     if (state == DeploymentState::kSilent)
       state = is_zero(d.offered_at) ? DeploymentState::kPending : DeploymentState::kOffered;
+    // A device heard again after going silent may take the update while the rollout still
+    // watches, too: the rollout then waits for it.
+    const bool going =
+        r.state == RolloutState::kRunning ||
+        (hot.state == DeploymentState::kSilent && r.state == RolloutState::kWatching);
     switch (state) {
       case DeploymentState::kPending: {
-        if (r.state != RolloutState::kRunning || hot.stage > r.stage) continue;
+        if (!going || hot.stage > r.stage) continue;
         if (a.strata[a.hot[i].stratum].halted) continue;
         StageInsight& held = a.insights[r.stage];
         if (!window_open()) {
@@ -250,7 +259,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
           DROVER_TRY(commit(a, txn()));
           continue;
         }
-        if (r.state != RolloutState::kRunning || a.strata[a.hot[i].stratum].halted) continue;
+        if (!going || a.strata[a.hot[i].stratum].halted) continue;
         if (installed != nullptr) {
           auto v = Version::parse(*installed);
           // Runs something newer: never downgrade, unless that is the point.
@@ -268,6 +277,24 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
         return std::optional<UpdateOffer>(forward_offer(std::move(*w)));
       }
       case DeploymentState::kRevertPending: {
+        const std::string* installed = installed_version();
+        if (installed != nullptr && *installed == d.from_version) {
+          // Back already (by hand, say): nothing to send.
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, "already back"));
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded,
+                                 "runs " + d.from_version + " again"));
+          DROVER_TRY(commit(a, txn()));
+          continue;
+        }
+        // Updated since by a later rollout: sending it back would undo that one too.
+        if (installed == nullptr || *installed != a.artifact.version) {
+          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSkip,
+                                 "not sent back: it runs " +
+                                     (installed != nullptr ? *installed : std::string("nothing")) +
+                                     " now, not " + a.artifact.version));
+          DROVER_TRY(commit(a, txn()));
+          continue;
+        }
         if (r.state == RolloutState::kPaused || !window_open()) continue;
         auto offer = revert_offer(d);
         if (!offer) continue;
@@ -302,6 +329,7 @@ void RolloutEngine::warm(std::span<const DeviceCursor* const> cursors) {
   for (const DeviceCursor* c : cursors) {
     if (c->epoch != epoch_ || (c->ref >> 32) >= active_.size()) continue;
     __builtin_prefetch(&active_[c->ref >> 32]->hot[c->ref & 0xffffffffu]);
+    __builtin_prefetch(&active_[c->ref >> 32]->heard[c->ref & 0xffffffffu], 1);
   }
 }
 
@@ -380,6 +408,9 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
   }
   out.action = HoldAnswer::Action::kApply;
   out.windows = std::move(*w);
+  // Told it need not check in before its window opens (DeviceService): its silence counts
+  // from then.
+  if (!out.windows.empty() && out.windows.front().from > now) a->hear(i, out.windows.front().from);
   return out;
 }
 

@@ -102,8 +102,20 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   }
   // A device that left the fleet is nobody's to send back: it does not block the rest
   // (the rollback then ends rollback_incomplete, counting it).
+  Status looked_up = ok_status();
   auto check = [&](const Deployment& d) {
     if (left_.contains(d.device_id) || revert_possible(*a, d)) return;
+    // Gone from the fleet while the rollout was not loaded (left_ did not hear of it)?
+    auto device = store_.get_device(d.device_id);
+    if (!device.ok()) {
+      looked_up = device.error();
+      return;
+    }
+    if (!device->has_value() || (*device)->decommissioned ||
+        (*device)->enrollment != Enrollment::kAccepted) {
+      left_.emplace(d.device_id);
+      return;
+    }
     auto& m = missing[d.from_version];
     if (m.first++ == 0) m.second = d.device_id;
   };
@@ -113,6 +125,7 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
       check(d);
   }
   for (uint32_t i : again) check(a->deps[i]);
+  if (!looked_up.ok()) return looked_up;
   if (!missing.empty()) {
     std::string what;
     for (const auto& [version, m] : missing) {
@@ -193,7 +206,7 @@ Status RolloutEngine::device_left(std::string_view device_id, const std::string&
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
     const DeploymentState st = a.deps[i].state;
     const bool open = st == DeploymentState::kPending || is_in_flight(st) ||
-                      st == DeploymentState::kRevertPending;
+                      st == DeploymentState::kRevertPending || st == DeploymentState::kSilent;
     if (!open) continue;
     Txn txn;
     DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSkip, reason));
@@ -234,8 +247,9 @@ Status RolloutEngine::judge_silence(Active& a, Timestamp now) {
                       format_utc_timestamp(heard) + "); its check-in contract allows " +
                       format_duration(contract);
     if (watched) {
-      why = "went silent " + format_duration(heard - d.updated_at) + " after its commit, within " +
-            "its " + format_duration(watch) + " watch: counted as a failure; " + why;
+      why = "went silent " + format_duration(std::max(heard - d.updated_at, Duration(0))) +
+            " after its commit, within " + "its " + format_duration(watch) +
+            " watch: counted as a failure; " + why;
       ++lost;
     } else if (is_revert(h.state)) {
       why = "the revert cannot reach it: " + why;
@@ -277,7 +291,10 @@ RolloutEngine::RevertGaps RolloutEngine::revert_or_cancel(Active& a, Txn& txn, u
   RevertGaps gaps;
   for (uint32_t i : a.strata[stratum].deps) {
     const Deployment& d = txn.current(a, i);
-    if (d.state == DeploymentState::kPending || d.state == DeploymentState::kSilent) {
+    // A silent device that was offered the update may have installed it: it is not "never
+    // offered", and stays silent (counted so) until it is heard again.
+    if (d.state == DeploymentState::kPending ||
+        (d.state == DeploymentState::kSilent && is_zero(d.offered_at))) {
       Deployment& s = txn.dep(a, i);
       s.state = DeploymentState::kCancelled;
       s.updated_at = clock_.now();

@@ -118,6 +118,13 @@ struct RolloutEngine::Active {
     }
     return longest;
   }
+  // The longest non-zero contract of the plan (0: none).
+  Duration longest_contract() const {
+    Duration longest = rollout.plan.contract.max_silence;
+    for (const auto& cls : rollout.plan.contract.by_connectivity)
+      longest = std::max(longest, cls.max_silence);
+    return longest;
+  }
   uint8_t contract_class(std::string_view connectivity) const {
     const auto& classes = rollout.plan.contract.by_connectivity;
     for (size_t k = 0; k < classes.size(); ++k) {

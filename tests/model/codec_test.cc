@@ -343,6 +343,20 @@ TEST(CodecStrict, UnknownFieldNamesThePath) {
                   "api token.secret: unknown field");
 }
 
+// A rollout stored before check-in contracts existed judges nobody silent; a plan given
+// without one gets the default.
+TEST(CodecStrict, ARolloutStoredWithoutAContractHasNone) {
+  json j = json::parse(to_json(sample_rollout()));
+  j["plan"].erase("contract");
+  auto r = rollout_from_json(j.dump());
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->plan.contract.max_silence, Duration(0));
+  EXPECT_TRUE(r->plan.contract.by_connectivity.empty());
+  auto p = plan_from_json(j["plan"].dump());
+  ASSERT_TRUE(p.ok()) << p.error().to_string();
+  EXPECT_EQ(p->contract.max_silence, hours(24));
+}
+
 TEST(CodecStrict, RolloutOutcomeRoundTripsAndRefusesNonsense) {
   RolloutOutcome o;
   o.targets = 100;

@@ -331,6 +331,9 @@ TEST(DeploymentMachine, KeyTransitions) {
   EXPECT_EQ(*next_state(S::kSucceeded, E::kRevert), S::kRevertPending);
   EXPECT_EQ(*next_state(S::kRevertPending, E::kOffer), S::kReverting);
   EXPECT_EQ(*next_state(S::kReverting, E::kSucceeded), S::kReverted);
+  EXPECT_EQ(*next_state(S::kReverting, E::kWithdraw), S::kRevertFailed);  // no window fits
+  EXPECT_EQ(*next_state(S::kSucceeded, E::kSilence), S::kLost);
+  EXPECT_EQ(*next_state(S::kSilent, E::kUnhealthy), S::kUnhealthy);
   EXPECT_EQ(next_state(S::kPending, E::kSucceeded).error().code, ErrorCode::kConflict);
   EXPECT_EQ(next_state(S::kCancelled, E::kOffer).error().code, ErrorCode::kConflict);
   EXPECT_EQ(next_state(S::kSucceeded, E::kOffer).error().code, ErrorCode::kConflict);

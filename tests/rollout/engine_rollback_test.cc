@@ -266,6 +266,31 @@ TEST(EngineRollback, ARolloutOverLongAgoCanStillBeRolledBack) {
   EXPECT_EQ(f.engine->rollback("rollout-9999").error().code, ErrorCode::kNotFound);
 }
 
+// A device a later rollout has updated since is not sent back behind that rollout's back;
+// one that is back on its previous version already needs nothing sent.
+TEST(EngineRollback, ARevertSkipsADeviceThatMovedOnAndCountsOneAlreadyBack) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  install_all(f, {});
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  auto runs = [&](const std::string& dev, const char* version) {
+    auto inv = f.installed(dev);
+    for (auto& c : inv)
+      if (c.component == "firmware") c.version = version;
+    auto r = f.service->check_in({dev, inv, UpdateState::kIdle});
+    ASSERT_TRUE(r.ok());
+    EXPECT_FALSE(r->offer.has_value()) << dev;
+  };
+  runs(f.ids[0], "3.0.0");
+  runs(f.ids[1], "1.0.0");
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kRevertFailed);
+  EXPECT_EQ(f.state_of(id, f.ids[1]), S::kReverted);
+  auto steps = f.store().list_deployment_steps(id, f.ids[0]);
+  ASSERT_TRUE(steps.ok() && !steps->empty());
+  EXPECT_EQ(steps->back().message, "not sent back: it runs 3.0.0 now, not 2.0.0");
+}
+
 TEST(EngineRollback, EveryStepIsInTheDeploymentHistoryWithTheDevicesWords) {
   Fleet f;
   f.add_devices(1, "rev-a");

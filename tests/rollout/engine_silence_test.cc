@@ -309,3 +309,99 @@ TEST(EngineSilence, NeverOfferedDevicesCarryTheirReason) {
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+using testing::Fleet;
+using testing::simple_plan;
+using E = DeploymentEvent;
+using S = DeploymentState;
+
+// A device that holds its image for a window five days away was told it need not check in
+// before then: its silence counts from the window, not from its last check-in.
+TEST(EngineSilenceMore, AHolderIsNotSilentBeforeTheWindowItWasToldToWaitFor) {
+  Fleet f;
+  f.add_site(Site{"weekly", "UTC", {MaintenanceWindow{1 << 5, 2 * 60, 4 * 60}}});  // Sat 02-06
+  f.add_devices(1, "rev-a", "weekly");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.constraints.download_ahead = hours(24 * 7);
+  const std::string id = f.start(plan);
+  auto o = f.check_in(f.ids[0]);  // Monday 12:00
+  ASSERT_TRUE(o.has_value());
+  ASSERT_FALSE(o->windows.empty());
+  const Timestamp window = o->windows.front().from;
+  EXPECT_GT(window - f.clock.now(), hours(24 * 4));
+  ASSERT_TRUE(f.report(f.ids[0], *o, E::kDownloading).ok());
+  const HoldAnswer h = f.hold(f.ids[0], id);
+  ASSERT_EQ(h.action, HoldAnswer::Action::kApply);
+  f.clock.advance_to(window - hours(1));
+  f.engine->tick();
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kDownloading);
+  f.clock.advance_to(window + hours(25));
+  f.engine->tick();
+  EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSilent) << "silent a contract past its window";
+}
+
+// Rolling back, a device that went silent mid-install may run the new image: the rollback
+// ends incomplete, not "rolled back".
+TEST(EngineSilenceMore, ARollbackWithADeviceSilentMidInstallEndsIncomplete) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  std::vector<EngineEvent> events;
+  f.engine->set_listener([&](const EngineEvent& e) { events.push_back(e); });
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  std::vector<UpdateOffer> offers;
+  for (const auto& dev : f.ids) offers.push_back(*f.check_in(dev));
+  f.install(f.ids[0], offers[0]);
+  f.install(f.ids[1], offers[1]);
+  ASSERT_TRUE(f.report(f.ids[2], offers[2], E::kRebooting).ok());
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  for (int k = 0; k < 2; ++k) {
+    auto back = f.check_in(f.ids[k]);
+    ASSERT_TRUE(back.has_value() && back->revert);
+    f.install(f.ids[k], *back);
+  }
+  f.clock.advance(hours(25));
+  f.engine->tick();
+  EXPECT_EQ(f.state_of(id, f.ids[2]), S::kSilent);
+  f.engine->tick();
+  ASSERT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
+  EXPECT_NE(events.back().text.find("1 went silent mid-install"), std::string::npos)
+      << events.back().text;
+}
+
+// Heard again while the rollout watches after its last stage: it still gets the update, and
+// the rollout waits for it.
+TEST(EngineSilenceMore, ADeviceBackWhileTheRolloutWatchesIsStillUpdated) {
+  Fleet f;
+  f.add_devices(3, "rev-a");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.watch = hours(48);
+  const std::string id = f.start(plan);
+  for (size_t k = 0; k < 2; ++k) f.install(f.ids[k], *f.check_in(f.ids[k]));
+  for (int h = 0; h < 26; h += 2) {
+    f.clock.advance(hours(2));
+    for (size_t k = 0; k < 2; ++k) f.check_in(f.ids[k]);
+    f.engine->tick();
+  }
+  ASSERT_EQ(f.state_of(id, f.ids[2]), S::kSilent);
+  ASSERT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
+  auto o = f.check_in(f.ids[2]);
+  ASSERT_TRUE(o.has_value());
+  f.install(f.ids[2], *o);
+  EXPECT_EQ(f.state_of(id, f.ids[2]), S::kSucceeded);
+  // And a device that leaves the fleet while silent is skipped, not left silent.
+  Fleet g;
+  g.add_devices(2, "rev-a");
+  const std::string id2 = g.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  g.install(g.ids[0], *g.check_in(g.ids[0]));
+  g.clock.advance(hours(25));
+  g.engine->tick();
+  ASSERT_EQ(g.state_of(id2, g.ids[1]), S::kSilent);
+  ASSERT_TRUE(g.service->decommission(g.ids[1]).ok());
+  EXPECT_EQ(g.state_of(id2, g.ids[1]), S::kSkipped);
+}
+
+}  // namespace
+}  // namespace drover
