@@ -1,5 +1,5 @@
 // The engine's gate judgements (docs/gates.md: the tree, the test, blame) and its account of
-// how a rollout's targets ended up.
+// how a rollout's targets ended up (outcome, progress, summary and the other queries).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -253,6 +253,68 @@ void RolloutEngine::complete(Active& a, const std::string& why) {
   if (transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial).ok()) {
     emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);
   }
+}
+
+// ---------------------------------------------------------------- queries
+
+Result<std::vector<StageInsight>> RolloutEngine::stage_insights(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  Active* a = find(rollout_id);
+  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  const size_t reached = std::min(a->insights.size(), static_cast<size_t>(a->rollout.stage) + 1);
+  return std::vector<StageInsight>(a->insights.begin(), a->insights.begin() + reached);
+}
+
+Result<Rollout> RolloutEngine::get(const std::string& rollout_id) {
+  {
+    std::lock_guard lock(mu_);
+    if (Active* a = find(rollout_id)) return a->rollout;
+  }
+  auto r = store_.get_rollout(rollout_id);
+  if (!r.ok()) return r.error();
+  if (!r->has_value()) return not_found("no rollout '" + rollout_id + "'");
+  return std::move(**r);
+}
+
+Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  Active* a = find(rollout_id);
+  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  RolloutProgress p;
+  p.rollout = a->rollout;
+  p.outcome = outcome_of(*a);
+  p.per_stage.resize(a->rollout.plan.stages.size());
+  for (const auto& s : a->strata) {
+    StratumProgress sp;
+    sp.key = s.key;
+    sp.hardware_revision = s.hardware_revision;
+    sp.site = s.site;
+    sp.connectivity = s.connectivity;
+    sp.halted = s.halted;
+    for (size_t k = 0; k < s.per_stage.size(); ++k) {
+      sp.counts.add(s.per_stage[k]);
+      p.per_stage[k].add(s.per_stage[k]);
+    }
+    sp.successes = static_cast<uint32_t>(s.gate.finished - s.gate.failures);
+    sp.failures = static_cast<uint32_t>(s.gate.failures);
+    p.total.add(sp.counts);
+    p.strata.push_back(std::move(sp));
+  }
+  return p;
+}
+
+Result<RolloutSummary> RolloutEngine::summary(const std::string& rollout_id) {
+  std::lock_guard lock(mu_);
+  Active* a = find(rollout_id);
+  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  return RolloutSummary{a->rollout.state, a->rollout.targets, a->total(), a->live(-1)};
+}
+
+std::vector<std::string> RolloutEngine::loaded_rollouts() {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> ids;
+  for (const auto& a : active_) ids.push_back(a->rollout.id);
+  return ids;
 }
 
 }  // namespace drover
