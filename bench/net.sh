@@ -115,13 +115,18 @@ cat > "$tmp/agent.json" <<JSON
  "enrollment_token": "bench", "installed": {"firmware": "4.2.0"},
  "module": {"type": "file", "target": "$tmp/app.bin"}}
 JSON
-"$tmp/drover-agent" --config "$tmp/agent.json" 2> "$tmp/agent.log" &
-agent=$!
-pids+=("$agent")
-sleep 3
-agent_rss=$(rss_mib "$agent")
-grep -q "started as agent-1" "$tmp/agent.log"
-kill "$agent"
+# One sample is noisy (which pages the first check-ins touched): the median of $runs starts.
+for i in $(seq "$runs"); do
+  "$tmp/drover-agent" --config "$tmp/agent.json" 2> "$tmp/agent.log" &
+  agent=$!
+  pids+=("$agent")
+  sleep 3
+  rss_mib "$agent" >> "$tmp/agent-rss.txt"
+  grep -q "started as agent-1" "$tmp/agent.log"
+  kill "$agent"
+  wait "$agent" 2>/dev/null || true
+done
+agent_rss=$(median < "$tmp/agent-rss.txt")
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t) ? "met" : "**not met**" }'; }
 verdict_le() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "met" : "**not met**" }'; }
@@ -160,7 +165,7 @@ keep-alive connections, ${seconds} s, median of $runs runs.
 | drover-agent | measured | target |
 |---|---|---|
 | stripped binary | $agent_size MiB | |
-| RSS, idle between check-ins | **$agent_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_rss" 7.63) |
+| RSS, idle between check-ins (median of $runs starts) | **$agent_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_rss" 7.63) |
 
 Measured at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ).
 Reproduce: \`make bench\` (everything), or \`bench/net.sh build-bench --update\` (this section).
