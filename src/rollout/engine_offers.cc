@@ -387,11 +387,14 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
   }
   if (forward && (!going || halted)) {
     // Not installed yet: the stop takes effect on this device too.
-    out.reason =
-        r.id + (halted ? ": its group was halted" : std::string(" is ") + to_string(r.state));
+    // The deployment's reason names no rollout, so that it counts as one reason of many
+    // devices (RolloutOutcome::never_offered_why).
+    const std::string why = halted ? std::string("its group was halted")
+                                   : std::string("the rollout is ") + to_string(r.state);
+    out.reason = r.id + ": " + why;
     Txn txn;
     DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kWithdraw,
-                           "withdrawn before the install: " + out.reason));
+                           "withdrawn before the install: " + why));
     DROVER_TRY(commit(*a, txn));
     out.withdrawn = true;
     return out;
