@@ -307,17 +307,6 @@ TEST(EngineSilence, NeverOfferedDevicesCarryTheirReason) {
   EXPECT_EQ(steps->back().state, S::kCancelled);
 }
 
-}  // namespace
-}  // namespace drover
-
-namespace drover {
-namespace {
-
-using testing::Fleet;
-using testing::simple_plan;
-using E = DeploymentEvent;
-using S = DeploymentState;
-
 // A device that holds its image for a window five days away was told it need not check in
 // before then: its silence counts from the window, not from its last check-in.
 TEST(EngineSilenceMore, AHolderIsNotSilentBeforeTheWindowItWasToldToWaitFor) {
