@@ -71,6 +71,19 @@ class Store {
   virtual Result<std::vector<Rollout>> list_rollouts() = 0;
   // Every deployment of one rollout, ordered by device id.
   virtual Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) = 0;
+  // One page of a rollout's deployments in device id order: those after `after` ("" from
+  // the start), only in `state` when given, at most `limit` (>= 1); `more` says whether any
+  // follow. `matched` counts every deployment of the rollout in `state` (all, without one).
+  // Decodes only the page (SQLite: an index on rollout, state, device; `matched` is counted
+  // on it).
+  struct DeploymentPage {
+    std::vector<Deployment> rows;
+    bool more = false;
+    uint64_t matched = 0;
+  };
+  virtual Result<DeploymentPage> page_deployments(std::string_view rollout_id,
+                                                  std::optional<DeploymentState> state,
+                                                  std::string_view after, size_t limit) = 0;
   virtual Result<std::vector<ApiToken>> list_api_tokens() = 0;
   // One deployment's history, oldest first (empty when it has none).
   virtual Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,

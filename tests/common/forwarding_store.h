@@ -38,6 +38,10 @@ class ForwardingStore : public Store {
   Result<std::vector<Deployment>> list_deployments(std::string_view r) override {
     return inner_->list_deployments(r);
   }
+  Result<DeploymentPage> page_deployments(std::string_view r, std::optional<DeploymentState> s,
+                                          std::string_view after, size_t limit) override {
+    return inner_->page_deployments(r, s, after, limit);
+  }
   Result<std::vector<ApiToken>> list_api_tokens() override { return inner_->list_api_tokens(); }
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view r,
                                                             std::string_view d) override {

@@ -209,6 +209,27 @@ class MemoryStore final : public Store {
     return out;
   }
 
+  Result<DeploymentPage> page_deployments(std::string_view rollout_id,
+                                          std::optional<DeploymentState> state,
+                                          std::string_view after, size_t limit) override {
+    std::lock_guard lock(mu_);
+    DeploymentPage page;
+    const auto& all = deployments_.map();
+    for (auto it = all.lower_bound(ViewKey{rollout_id, std::string_view{}});
+         it != all.end() && it->first.first == rollout_id; ++it) {
+      const Deployment& d = it->second;
+      if (state && d.state != *state) continue;
+      ++page.matched;
+      if (d.device_id <= after) continue;
+      if (page.rows.size() < limit) {
+        page.rows.push_back(d);
+      } else {
+        page.more = true;
+      }
+    }
+    return page;
+  }
+
   Result<std::vector<ApiToken>> list_api_tokens() override {
     std::lock_guard lock(mu_);
     return all_values(api_tokens_);

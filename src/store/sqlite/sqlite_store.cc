@@ -2,7 +2,7 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 4, kept in PRAGMA user_version):
+// On-disk layout (schema version 5, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -10,6 +10,7 @@
 //   rollouts    (id PK, state, doc)       rowid table: plans make these documents large
 //   deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc,
 //                PK(rollout_id, device_id))                                 WITHOUT ROWID
+//                indexed by (rollout_id, state, device_id): pages of one state
 //   sequences   (name PK, value)                                            WITHOUT ROWID
 //   api_tokens  (id PK, doc)                                                WITHOUT ROWID
 //   deployment_steps (seq PK, rollout_id, device_id, doc), indexed by
@@ -100,6 +101,10 @@ CREATE TABLE deployment_steps (
   doc        TEXT NOT NULL
 );
 CREATE INDEX deployment_steps_by_deployment ON deployment_steps (rollout_id, device_id, seq);
+)sql",
+    // 5: a rollout's deployments of one state, a page at a time (the operator API).
+    R"sql(
+CREATE INDEX deployments_by_state ON deployments (rollout_id, state, device_id);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -223,6 +228,8 @@ struct Statements {
   StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment, get_api_token;
   StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments,
       list_api_tokens, list_steps;
+  StmtPtr page_deployments, page_deployments_in_state, count_deployments,
+      count_deployments_in_state;
   StmtPtr delete_artifact, next_sequence;
 };
 
@@ -300,6 +307,32 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     return read_all<Deployment>(st_.list_deployments.get(), &deployment_from_json, "deployments",
                                 rollout_id);
+  }
+
+  Result<DeploymentPage> page_deployments(std::string_view rollout_id,
+                                          std::optional<DeploymentState> state,
+                                          std::string_view after, size_t limit) override {
+    std::lock_guard lock(mu_);
+    DeploymentPage page;
+    // One row more than the page says whether another follows.
+    const auto want = static_cast<int64_t>(limit) + 1;
+    auto rows = state ? read_all<Deployment>(st_.page_deployments_in_state.get(),
+                                             &deployment_from_json, "deployments", rollout_id,
+                                             std::string_view(to_string(*state)), after, want)
+                      : read_all<Deployment>(st_.page_deployments.get(), &deployment_from_json,
+                                             "deployments", rollout_id, after, want);
+    if (!rows.ok()) return rows.error();
+    page.more = rows->size() > limit;
+    if (page.more) rows->resize(limit);
+    page.rows = std::move(*rows);
+    sqlite3_stmt* s = state ? st_.count_deployments_in_state.get() : st_.count_deployments.get();
+    ResetOnExit reset(s);
+    int rc = state ? bind_all(s, rollout_id, std::string_view(to_string(*state)))
+                   : bind_all(s, rollout_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "counting deployments");
+    page.matched = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+    return page;
   }
 
   Result<std::vector<ApiToken>> list_api_tokens() override {
@@ -549,6 +582,15 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.list_deployments,
        "SELECT rollout_id || '/' || device_id, doc FROM deployments WHERE rollout_id = ?1 "
        "ORDER BY device_id"},
+      {&st.page_deployments,
+       "SELECT rollout_id || '/' || device_id, doc FROM deployments "
+       "WHERE rollout_id = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3"},
+      {&st.page_deployments_in_state,
+       "SELECT rollout_id || '/' || device_id, doc FROM deployments "
+       "WHERE rollout_id = ?1 AND state = ?2 AND device_id > ?3 ORDER BY device_id LIMIT ?4"},
+      {&st.count_deployments, "SELECT count(*) FROM deployments WHERE rollout_id = ?1"},
+      {&st.count_deployments_in_state,
+       "SELECT count(*) FROM deployments WHERE rollout_id = ?1 AND state = ?2"},
       {&st.list_steps,
        "SELECT rollout_id || '/' || device_id, doc FROM deployment_steps "
        "WHERE rollout_id = ?1 AND device_id = ?2 ORDER BY seq"},

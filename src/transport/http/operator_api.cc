@@ -475,25 +475,15 @@ void add_rollouts(Router& router, OperatorServices s) {
         const std::string id(p.get("id"));
         auto r = s.engine.get(id);
         if (!r.ok()) return error_response(r.error());
-        auto deps = s.store.list_deployments(id);
-        if (!deps.ok()) return error_response(deps.error());
-        const std::string after(q->get("after"));
+        // A page costs the page, not the rollout: a million deployments are not read for
+        // a hundred.
+        auto page = s.store.page_deployments(id, state, q->get("after"), *limit);
+        if (!page.ok()) return error_response(page.error());
         json rows = json::array();
-        size_t matched = 0;
-        std::string next;
-        for (const Deployment& d : *deps) {
-          if (state && d.state != *state) continue;
-          ++matched;
-          if (d.device_id <= after) continue;
-          if (rows.size() == *limit) {
-            if (next.empty()) next = rows.back()["device_id"];
-            continue;
-          }
-          rows.push_back(deployment_json(d));
-        }
-        return ok_json({{"deployments", rows},
-                        {"matched", matched},
-                        {"next", next.empty() ? json(nullptr) : json(next)}});
+        for (const Deployment& d : page->rows) rows.push_back(deployment_json(d));
+        const json next =
+            page->more && !page->rows.empty() ? json(page->rows.back().device_id) : json(nullptr);
+        return ok_json({{"deployments", rows}, {"matched", page->matched}, {"next", next}});
       }));
   // One device's deployment in the rollout, with its history.
   router.add(
