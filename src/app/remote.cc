@@ -271,12 +271,13 @@ void rollout_status_text(const json& r) {
       const json& o = p["outcome"];
       std::printf(
           "  outcome   %s of %s updated; %s failed (install %s, trial boot fell back %s, "
-          "unhealthy %s, unhealthy then sent back %s); %s sent back healthy; %s never "
-          "offered; %s excluded by a rule\n",
+          "unhealthy %s, unhealthy then sent back %s, went silent in the watch %s, failed then "
+          "due a revert %s); %s sent back healthy; %s never offered; %s excluded by a rule\n",
           text_of(o["updated"]).c_str(), text_of(o["targets"]).c_str(),
           text_of(o["failed"]).c_str(), text_of(o["install_failed"]).c_str(),
           text_of(o["fell_back"]).c_str(), text_of(o["unhealthy"]).c_str(),
-          text_of(o["unhealthy_reverted"]).c_str(), text_of(o["reverted"]).c_str(),
+          text_of(o["unhealthy_reverted"]).c_str(), text_of(o.value("went_silent", json())).c_str(),
+          text_of(o.value("failed_in_revert", json())).c_str(), text_of(o["reverted"]).c_str(),
           text_of(o["never_offered"]).c_str(), text_of(o["skipped"]).c_str());
       if (o.value("silent", 0) > 0 || o.value("went_silent", 0) > 0) {
         std::printf(

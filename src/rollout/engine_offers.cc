@@ -114,9 +114,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     const uint64_t ref = k < 8 ? refs_inline[k] : refs_more[k - 8];
     Active& a = *active_[ref >> 32];
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
-    a.hear(i, now);
-    if (a.hot[i].contract == Active::kContractUnknown)
-      a.hot[i].contract = a.contract_class(device.record.connectivity);
+    a.heard_from(i, now, device.record.connectivity);
   }
   if (device.state != UpdateState::kIdle) return std::optional<UpdateOffer>{};
   for (size_t k = 0; k < refs; ++k) {
@@ -354,9 +352,7 @@ Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
   }
   const Rollout& r = a->rollout;
   const Timestamp now = clock_.now();
-  a->hear(i, now);
-  if (a->hot[i].contract == Active::kContractUnknown)
-    a->hot[i].contract = a->contract_class(device.record.connectivity);
+  a->heard_from(i, now, device.record.connectivity);
   DeploymentState state = a->deps[i].state;
   if (state == DeploymentState::kSilent && !is_zero(a->deps[i].offered_at)) {
     // Holding the image all along, out of reach: back in the counts.

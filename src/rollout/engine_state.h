@@ -104,19 +104,18 @@ struct RolloutEngine::Active {
         1, std::chrono::duration_cast<std::chrono::seconds>(now - heard_epoch).count()));
   }
   Timestamp last_heard(uint32_t i) const { return heard_epoch + std::chrono::seconds(heard[i]); }
-  // The check-in contract behind Hot::contract; an unknown class gets the longest the plan
-  // has, so that no device is judged silent sooner than its own contract allows.
-  Duration contract_of(uint8_t c) const {
-    const CheckInContract& k = rollout.plan.contract;
-    if (c == kContractDefault) return k.max_silence;
-    if (c != kContractUnknown && c <= k.by_connectivity.size())
-      return k.by_connectivity[c - 1].max_silence;
-    Duration longest = k.max_silence;
-    for (const auto& cls : k.by_connectivity) {
-      if (longest.count() == 0 || cls.max_silence.count() == 0) return Duration(0);
-      longest = std::max(longest, cls.max_silence);
+  // The device of deployment i checked in (or reported): its silence starts again, and its
+  // contract is known from its connectivity class once it has been heard.
+  void heard_from(uint32_t i, Timestamp now, std::string_view connectivity) {
+    hear(i, now);
+    if (hot[i].contract != kContractUnknown) return;
+    hot[i].contract = kContractDefault;
+    const auto& classes = rollout.plan.contract.by_connectivity;
+    for (size_t k = 0; k < classes.size(); ++k) {
+      if (classes[k].connectivity != connectivity) continue;
+      hot[i].contract = static_cast<uint8_t>(k + 1);
+      break;
     }
-    return longest;
   }
   // The longest non-zero contract of the plan (0: none).
   Duration longest_contract() const {
@@ -125,12 +124,17 @@ struct RolloutEngine::Active {
       longest = std::max(longest, cls.max_silence);
     return longest;
   }
-  uint8_t contract_class(std::string_view connectivity) const {
-    const auto& classes = rollout.plan.contract.by_connectivity;
-    for (size_t k = 0; k < classes.size(); ++k) {
-      if (classes[k].connectivity == connectivity) return static_cast<uint8_t>(k + 1);
-    }
-    return kContractDefault;
+  // The check-in contract behind Hot::contract. An unknown class gets the longest the plan
+  // has, so that no device is judged silent sooner than its own contract allows (never, when
+  // some class is never judged).
+  Duration contract_of(uint8_t c) const {
+    const CheckInContract& k = rollout.plan.contract;
+    if (c == kContractDefault) return k.max_silence;
+    if (c != kContractUnknown && c <= k.by_connectivity.size())
+      return k.by_connectivity[c - 1].max_silence;
+    bool some_never = k.max_silence.count() == 0;
+    for (const auto& cls : k.by_connectivity) some_never |= cls.max_silence.count() == 0;
+    return some_never ? Duration(0) : longest_contract();
   }
   std::vector<StageInsight> insights;  // per stage; sizing notes only after a start here
   std::vector<Stratum> strata;

@@ -17,6 +17,10 @@
 #include "transport/http/router.h"
 #include "transport/http/server.h"
 
+// The agent gives a held image up when the server's list of windows is not full and none
+// fits (Agent::give_up_hold): "full" must mean the same on both sides.
+static_assert(drover::agent::kWeekOfWindows == drover::kMaxOfferWindows);
+
 namespace drover::sim {
 
 namespace fs = std::filesystem;

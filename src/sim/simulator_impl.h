@@ -166,6 +166,8 @@ class Simulator final : public DeviceWorld {
   void phase_done(uint32_t dev);
   void deliver(uint32_t dev, DeploymentEvent event, int32_t offer);
   bool flush_report(uint32_t dev);
+  // The key of the device's link schedule in links_; nullptr for a link that is always up.
+  const std::string* link_key(uint32_t dev) const;
   Timestamp next_online(uint32_t dev, Timestamp t);
   // When the device's link is next up at or after t (no jitter); t for an always-on link.
   Timestamp link_open_at_or_after(uint32_t dev, Timestamp t);

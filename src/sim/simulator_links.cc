@@ -16,17 +16,21 @@ Duration Simulator::jittered(Duration d) {
       std::max<int64_t>(1000, static_cast<int64_t>(static_cast<double>(d.count()) * f)));
 }
 
-bool Simulator::online(uint32_t dev, Timestamp t) {
+const std::string* Simulator::link_key(uint32_t dev) const {
   const SimDevice& d = devices_[dev];
-  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return true;
-  return links_.is_open(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return nullptr;
+  return &link_keys_[d.site * sc_.connectivity.size() + d.connectivity];
+}
+
+bool Simulator::online(uint32_t dev, Timestamp t) {
+  const std::string* key = link_key(dev);
+  return key == nullptr || links_.is_open(*key, t);
 }
 
 Timestamp Simulator::next_online(uint32_t dev, Timestamp t) {
-  const SimDevice& d = devices_[dev];
-  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return t;
-  const Timestamp open =
-      links_.next_open(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+  const std::string* key = link_key(dev);
+  if (key == nullptr) return t;
+  const Timestamp open = links_.next_open(*key, t);
   if (open == t || open == Timestamp::max()) return open;
   // Devices on the same schedule do not all connect in the same second.
   return open +
@@ -34,15 +38,13 @@ Timestamp Simulator::next_online(uint32_t dev, Timestamp t) {
 }
 
 Timestamp Simulator::link_open_at_or_after(uint32_t dev, Timestamp t) {
-  const SimDevice& d = devices_[dev];
-  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return t;
-  return links_.next_open(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+  const std::string* key = link_key(dev);
+  return key == nullptr ? t : links_.next_open(*key, t);
 }
 
 Timestamp Simulator::online_until(uint32_t dev, Timestamp t) {
-  const SimDevice& d = devices_[dev];
-  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return Timestamp::max();
-  return links_.open_until(link_keys_[d.site * sc_.connectivity.size() + d.connectivity], t);
+  const std::string* key = link_key(dev);
+  return key == nullptr ? Timestamp::max() : links_.open_until(*key, t);
 }
 
 bool Simulator::in_window(uint32_t dev, Timestamp t) {
