@@ -1,5 +1,9 @@
 #include "app/serve.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -16,8 +20,10 @@
 #include "fleet/operator_tokens.h"
 #include "rollout/engine.h"
 #include "security/crypto.h"
+#include "store/group_commit.h"
 #include "store/store.h"
 #include "transport/http/device_api.h"
+#include "transport/http/durable.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/router.h"
 #include "transport/http/server.h"
@@ -59,6 +65,13 @@ Result<std::string> token_secret(const std::string& data) {
   return fresh;
 }
 
+// One JSON object per line on stderr, written with one call so lines never interleave.
+void log_line(const nlohmann::json& line) {
+  const std::string text =
+      line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
 int fail(const std::string& what, const char* command = "serve") {
   std::fprintf(stderr, "drover %s: %s\n", command, what.c_str());
   return 1;
@@ -83,25 +96,26 @@ int run_serve(const ServeArgs& args) {
   options.tls_client_ca_file = args.client_ca;
   if (args.debug) {
     options.access_log = [](const http::AccessRecord& r) {
-      const nlohmann::json line = {{"level", "debug"},
-                                   {"msg", "request"},
-                                   {"remote", r.remote},
-                                   {"method", r.method},
-                                   {"path", r.path},
-                                   {"status", r.status},
-                                   {"request_bytes", r.request_bytes},
-                                   {"response_bytes", r.response_bytes},
-                                   {"handler_ms", r.handler_ms}};
-      const std::string text =
-          line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-      std::fwrite(text.data(), 1, text.size(), stderr);  // one call: lines never interleave
+      log_line({{"level", "debug"},
+                {"msg", "request"},
+                {"remote", r.remote},
+                {"method", r.method},
+                {"path", r.path},
+                {"status", r.status},
+                {"request_bytes", r.request_bytes},
+                {"response_bytes", r.response_bytes},
+                {"handler_ms", r.handler_ms},
+                {"wait_ms", r.wait_ms}});
     };
   }
 
   options.large_bodies.push_back(
       {"PUT", "/api/v1/artifacts/", args.max_artifact_bytes, minutes(30)});
-  auto store = open_data_store(args.data);
-  if (!store.ok()) return fail(store.error().to_string());
+  auto opened = open_data_store(args.data);
+  if (!opened.ok()) return fail(opened.error().to_string());
+  // Every write goes through the group commit: requests share commits, and no I/O thread
+  // waits on the disk (transport/http/durable.h answers each once its writes are durable).
+  auto store = std::make_unique<GroupCommitStore>(std::move(*opened));
 
   // Signals are taken by sigwait below, never by a handler: block them before any thread
   // starts, so that every thread inherits the mask.
@@ -117,10 +131,33 @@ int run_serve(const ServeArgs& args) {
     return fail("--tick-interval must be a duration of at least 100ms, e.g. 60s");
   engine_options.tick_interval = *tick;
 
+  // A failed commit leaves memory ahead of the disk: stop, so that a restart loads what was
+  // durable — everything that was answered.
+  std::atomic<bool> store_failed{false};
+  store->set_on_failure([&store_failed](const Error& e) {
+    log_line({{"level", "error"},
+              {"msg", "store failed; stopping (restart to reload from the store)"},
+              {"error", e.to_string()}});
+    store_failed = true;
+    kill(getpid(), SIGTERM);
+  });
+
   SystemClock clock;
-  RolloutEngine engine(**store, clock, engine_options);
+  RolloutEngine engine(*store, clock, engine_options);
+  // What the engine decides, as it decides it: one JSON line per event.
+  engine.set_listener([](const EngineEvent& e) {
+    using K = EngineEvent::Kind;
+    const bool bad = e.kind == K::kTickFailed || e.kind == K::kFailed ||
+                     e.kind == K::kStratumHalted || e.kind == K::kRollbackIncomplete;
+    log_line({{"level", bad ? "warn" : "info"},
+              {"msg", "rollout event"},
+              {"event", to_string(e.kind)},
+              {"rollout", e.rollout_id},
+              {"at", format_utc_timestamp(e.at)},
+              {"text", e.text}});
+  });
   if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
-  DeviceService service(**store, engine);
+  DeviceService service(*store, engine);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
   auto secret = token_secret(args.data);
   if (!secret.ok()) return fail(secret.error().to_string());
@@ -142,15 +179,17 @@ int run_serve(const ServeArgs& args) {
         200, "{\"status\":\"ok\",\"devices\":" + std::to_string(service.device_count()) +
                  ",\"rollouts\":" + std::to_string(engine.loaded_rollouts().size()) + "}");
   });
-  OperatorTokens tokens(**store, clock);
-  ArtifactService artifacts(**store, engine,
+  OperatorTokens tokens(*store, clock);
+  ArtifactService artifacts(*store, engine,
                             (std::filesystem::path(args.data) / "artifacts").string());
   http::add_device_api(router, auth, service, &artifacts);
   router.add("GET", "/api/openapi.json", [](const http::Request&, const http::Params&) {
     return http::Response::json(200, kOpenApiDocument);
   });
-  http::add_operator_api(router, {tokens, service, auth, artifacts, engine, **store});
-  auto server = http::HttpServer::start(options, [&](const http::Request& r) { return router(r); });
+  http::add_operator_api(router, {tokens, service, auth, artifacts, engine, *store});
+  auto server = http::HttpServer::start(
+      options,
+      http::with_durable_answers(*store, [&](const http::Request& r) { return router(r); }));
   if (!server.ok()) return fail(server.error().to_string());
   std::printf("drover serve: listening on %s://%s:%u, data in %s\n",
               args.tls_cert.empty() ? "http" : "https", options.host.c_str(),
@@ -163,6 +202,10 @@ int run_serve(const ServeArgs& args) {
   std::fflush(stdout);
   (*server)->stop();  // in-flight requests finish; every write they made is committed
   clock.stop();       // no engine tick runs after this
+  if (store_failed) {
+    std::printf("drover serve: stopped: the store failed (see the log); restart to reload it\n");
+    return 1;
+  }
   std::printf("drover serve: stopped\n");
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "model/version.h"
 #include "rollout/engine_state.h"
 #include "rollout/gates.h"
+#include "store/group_commit.h"
 
 namespace drover {
 
@@ -47,6 +48,8 @@ const char* to_string(EngineEvent::Kind k) {
       return "rollback_incomplete";
     case K::kDevicesSilent:
       return "devices_silent";
+    case K::kTickFailed:
+      return "tick_failed";
   }
   return "unknown";
 }
@@ -111,7 +114,13 @@ RolloutEngine::~RolloutEngine() {
 void RolloutEngine::schedule_tick() {
   ticking_ = true;
   timer_ = clock_.schedule_after(options_.tick_interval, [this] {
-    tick();
+    if (Status st = tick(); !st.ok()) {
+      std::lock_guard lock(mu_);
+      if (listener_) {
+        listener_(EngineEvent{EngineEvent::Kind::kTickFailed, clock_.now(), "",
+                              "tick failed, retried at the next: " + st.error().to_string()});
+      }
+    }
     schedule_tick();
   });
 }
@@ -329,6 +338,10 @@ Status RolloutEngine::commit(Active& a, Txn& txn) {
 
 Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) {
   DROVER_TRY(validate(plan));
+  // The id first, outside the lock: taking it is a write of its own (a refused plan leaves
+  // a gap in the numbers, never a repeat).
+  auto seq = store_.next_sequence("rollout");
+  if (!seq.ok()) return seq.error();
   std::lock_guard lock(mu_);
   auto art = artifact(plan.artifact_name, plan.artifact_version);
   if (!art.ok()) return art.error();
@@ -336,8 +349,6 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) 
     return Error{ErrorCode::kFailedPrecondition, "artifact " + plan.artifact_name + "@" +
                                                      plan.artifact_version + " is not uploaded"};
   }
-  auto seq = store_.next_sequence("rollout");
-  if (!seq.ok()) return seq.error();
   char id[32];
   std::snprintf(id, sizeof id, "rollout-%04llu", static_cast<unsigned long long>(*seq));
   Rollout r;
@@ -585,7 +596,9 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
       (rs == RolloutState::kRunning || rs == RolloutState::kPaused ||
        rs == RolloutState::kWatching)) {
     for (uint32_t n : stratum.path) {
-      if (a->nodes[n].halted || judge_node(*a, n) != GateOutcome::kPassed) break;
+      if (a->nodes[n].halted) break;
+      auto judged = judge_node(*a, n);
+      if (!judged.ok() || *judged != GateOutcome::kPassed) break;
     }
   }
   return a->deps[i].state;
@@ -593,12 +606,22 @@ Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_
 
 // ---------------------------------------------------------------- time-driven decisions
 
-void RolloutEngine::tick() {
-  std::lock_guard lock(mu_);
-  for (auto& a : active_) tick_rollout(*a);
+Status RolloutEngine::tick() {
+  CommitScope scope;
+  Status first = ok_status();
+  {
+    std::lock_guard lock(mu_);
+    for (auto& a : active_) {
+      Status st = tick_rollout(*a);
+      if (!st.ok() && first.ok())
+        first = Error{st.error().code, "rollout " + a->rollout.id + ": " + st.error().message};
+    }
+  }
+  Status durable = scope.wait();
+  return first.ok() ? durable : first;
 }
 
-void RolloutEngine::tick_rollout(Active& a) {
+Status RolloutEngine::tick_rollout(Active& a) {
   const RolloutPlan& plan = a.rollout.plan;
   const RolloutState state = a.rollout.state;
   const Timestamp now = clock_.now();
@@ -609,16 +632,16 @@ void RolloutEngine::tick_rollout(Active& a) {
     // Parents come before their children, so a group is judged after what holds it.
     for (uint32_t n = 0; n < a.nodes.size(); ++n) {
       if (a.under_halt(n)) continue;
-      if (judge_node(a, n) == GateOutcome::kError) return;
+      DROVER_TRY(judge_node(a, n));
     }
     // Also retries a failed-rollout transition whose write failed after its halt landed.
-    if (!fail_if_all_halted(a).ok()) return;
-    if (a.rollout.state != state) return;  // the gates ended it; the rest is for next tick
+    DROVER_TRY(fail_if_all_halted(a));
+    if (a.rollout.state != state) return ok_status();  // the gates ended it; the rest: next tick
   }
 
   if (now >= a.next_silence_scan) {
     a.next_silence_scan = now + kSilenceScan;
-    if (!judge_silence(a, now).ok()) return;
+    DROVER_TRY(judge_silence(a, now));
   }
 
   // Canary pacing: which offers have gone silent (see offer_for).
@@ -643,7 +666,7 @@ void RolloutEngine::tick_rollout(Active& a) {
 
   if (state == RolloutState::kRollingBack) {
     // Devices still installing the new version must finish (and be sent back) first.
-    if (reverts_due != 0 || all.in_flight() != 0) return;
+    if (reverts_due != 0 || all.in_flight() != 0) return ok_status();
     // Never "rolled back" while a device still runs the new version.
     const uint32_t failed = all[DeploymentState::kRevertFailed];
     const uint32_t kept = all[DeploymentState::kSucceeded] + all[DeploymentState::kUnhealthy] +
@@ -651,10 +674,10 @@ void RolloutEngine::tick_rollout(Active& a) {
     // Gone silent mid-install while rolling back: it may well run the new image.
     const uint32_t silent = all[DeploymentState::kSilent];
     if (failed == 0 && kept == 0 && silent == 0) {
-      if (transition(a, RolloutEvent::kComplete).ok())
-        emit(EngineEvent::Kind::kRolledBack, a,
-             "every updated device is back on its previous version");
-      return;
+      DROVER_TRY(transition(a, RolloutEvent::kComplete));
+      emit(EngineEvent::Kind::kRolledBack, a,
+           "every updated device is back on its previous version");
+      return ok_status();
     }
     std::string text = "rollback incomplete: ";
     if (failed > 0) text += std::to_string(failed) + " revert(s) failed";
@@ -664,9 +687,9 @@ void RolloutEngine::tick_rollout(Active& a) {
     if (silent > 0) text += std::to_string(silent) + " went silent mid-install and may run it";
     text += "; they still run " + a.artifact.name + "@" + a.artifact.version +
             " (their history says why; roll back again to retry)";
-    if (transition(a, RolloutEvent::kCompletePartial).ok())
-      emit(EngineEvent::Kind::kRollbackIncomplete, a, text);
-    return;
+    DROVER_TRY(transition(a, RolloutEvent::kCompletePartial));
+    emit(EngineEvent::Kind::kRollbackIncomplete, a, text);
+    return ok_status();
   }
   if (state == RolloutState::kWatching) {
     // A device that went silent just before the watch ended is known to be silent only a
@@ -675,13 +698,15 @@ void RolloutEngine::tick_rollout(Active& a) {
     const Timestamp over = a.rollout.watch_until + a.longest_contract();
     if (now >= over && outstanding == 0 && reverts_due == 0) {
       const StateCounts before = a.total();
-      if (!judge_silence(a, now).ok() || a.rollout.state != state) return;
-      if (a.total().n != before.n) return;  // the gates judge what it found at the next tick
-      complete(a, "the watch ended");
+      DROVER_TRY(judge_silence(a, now));
+      if (a.rollout.state != state) return ok_status();
+      // The gates judge what it found at the next tick.
+      if (a.total().n != before.n) return ok_status();
+      DROVER_TRY(complete(a, "the watch ended"));
     }
-    return;
+    return ok_status();
   }
-  if (state != RolloutState::kRunning) return;
+  if (state != RolloutState::kRunning) return ok_status();
 
   const uint32_t stage = a.rollout.stage;
   const StageProgress& sp = a.rollout.stages[stage];
@@ -697,9 +722,9 @@ void RolloutEngine::tick_rollout(Active& a) {
                             "stage " + spec.name + " settled: " + std::to_string(done) + " of " +
                                 std::to_string(cohort) + " finished; soaking " +
                                 format_duration(spec.soak)});
-      if (!commit(a, txn).ok()) return;
+      DROVER_TRY(commit(a, txn));
     }
-    return;
+    return ok_status();
   }
   if (is_zero(sp.finished_at) && now >= sp.settled_at + spec.soak) {
     Txn txn;
@@ -714,15 +739,16 @@ void RolloutEngine::tick_rollout(Active& a) {
           {EngineEvent::Kind::kStageStarted, now, a.rollout.id,
            "stage " + plan.stages[stage + 1].name + ": " + std::to_string(devices) + " devices"});
     }
-    if (!commit(a, txn).ok()) return;
+    DROVER_TRY(commit(a, txn));
   }
   const bool last_done =
       a.rollout.stage + 1 == plan.stages.size() && !is_zero(a.rollout.stages.back().finished_at);
-  if (!last_done || outstanding != 0 || reverts_due != 0) return;
+  if (!last_done || outstanding != 0 || reverts_due != 0) return ok_status();
   if (plan.watch.count() > 0) {
     // Every device committed by now: the last one's watch ends watch from now.
     const Timestamp until = now + plan.watch;
-    if (transition(a, RolloutEvent::kWatch, [&](Rollout& r) { r.watch_until = until; }).ok()) {
+    DROVER_TRY(transition(a, RolloutEvent::kWatch, [&](Rollout& r) { r.watch_until = until; }));
+    {
       std::string text =
           "every stage done; watching for late failures until " + format_utc_timestamp(until);
       const Duration contract = a.longest_contract();
@@ -732,9 +758,9 @@ void RolloutEngine::tick_rollout(Active& a) {
       }
       emit(EngineEvent::Kind::kWatching, a, text);
     }
-    return;
+    return ok_status();
   }
-  complete(a, "every stage done");
+  return complete(a, "every stage done");
 }
 
 }  // namespace drover

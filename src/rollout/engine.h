@@ -129,6 +129,7 @@ struct EngineEvent {
     kCompletedPartial,
     kRollbackIncomplete,
     kDevicesSilent,
+    kTickFailed,  // a periodic tick could not write its decisions; it retries at the next
   };
   Kind kind;
   Timestamp at;
@@ -243,8 +244,10 @@ class RolloutEngine {
   Result<HoldAnswer> hold_for(const CheckInDevice& device, std::string_view rollout_id);
 
   // Judges gates, settles, soaks and promotes stages and completes rollouts, at clock.now().
-  // Runs by itself every tick_interval; public for tests and operators.
-  void tick();
+  // Runs by itself every tick_interval (an error then goes to the listener as kTickFailed);
+  // public for tests and operators. Returns the first error, after every rollout has had its
+  // turn, and only once its writes are durable (it holds no lock while it waits for them).
+  Status tick();
 
   // The rollout as last persisted (loaded or not).
   Result<Rollout> get(const std::string& rollout_id);
@@ -284,8 +287,10 @@ class RolloutEngine {
   struct Active;
   struct Txn;
 
-  enum class GateOutcome { kPassed, kHalted, kError };
+ public:
+  enum class GateOutcome { kPassed, kHalted };
 
+ private:
   Status load_rollout(Rollout r);
   // A rollout's in-memory state from the store (its artifact and deployments)...
   Result<std::unique_ptr<Active>> build(Rollout r);
@@ -295,14 +300,14 @@ class RolloutEngine {
   void install(std::unique_ptr<Active> a, uint32_t index);
   void next_epoch();
   // Judges gate node `node` (docs/gates.md) and halts it when its test says so.
-  GateOutcome judge_node(Active& a, uint32_t node);
+  Result<GateOutcome> judge_node(Active& a, uint32_t node);
   static double threshold(const Active& a, uint32_t node);
   Active* find(std::string_view rollout_id);
   Status commit(Active& a, Txn& txn);
   Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,
                      std::string_view message);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
-  void tick_rollout(Active& a);
+  Status tick_rollout(Active& a);
   // Takes devices silent past their check-in contract out of the counts (or, within their
   // watch after a commit, counts them as failures): docs/gates.md, "Silent devices".
   Status judge_silence(Active& a, Timestamp now);
@@ -310,7 +315,7 @@ class RolloutEngine {
   RolloutOutcome outcome_of(const Active& a) const;
   // The last stage is over and nothing is outstanding: completed, or completed_partial when
   // groups halted or devices failed. `why` opens the event's text.
-  void complete(Active& a, const std::string& why);
+  Status complete(Active& a, const std::string& why);
   // `unexplained`: halted on its own evidence without being shown worse than its siblings.
   Status halt_node(Active& a, uint32_t node, const std::string& reason, bool unexplained = false);
   Status fail_if_all_halted(Active& a);

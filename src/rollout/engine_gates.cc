@@ -38,7 +38,15 @@ std::string format_number(double v) {
 
 double RolloutEngine::threshold(const Active& a, uint32_t n) { return -std::log(a.nodes[n].alpha); }
 
-RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
+namespace {
+// A halt's outcome: halted, or the error that kept it from being written.
+Result<RolloutEngine::GateOutcome> halted(Status written) {
+  if (!written.ok()) return written.error();
+  return RolloutEngine::GateOutcome::kHalted;
+}
+}  // namespace
+
+Result<RolloutEngine::GateOutcome> RolloutEngine::judge_node(Active& a, uint32_t x) {
   const Active::Node& n = a.nodes[x];
   if (n.halted || !n.judged) return GateOutcome::kPassed;
   const GatePolicy& gate = a.rollout.plan.gate;
@@ -121,8 +129,7 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
       // The part is no worse than the rest, and the rest shows by itself, as a plain test at
       // 5%, that it fails above the acceptable rate: the build is bad across this group.
       if (evidence_of(without) >= kRestShowsItToo || after_unexplained) {
-        return halt_node(a, x, case_against(x) + across).ok() ? GateOutcome::kHalted
-                                                              : GateOutcome::kError;
+        return halted(halt_node(a, x, case_against(x) + across));
       }
       if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
         return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
@@ -131,10 +138,10 @@ RolloutEngine::GateOutcome RolloutEngine::judge_node(Active& a, uint32_t x) {
       // evidence, and the rest goes on under this group's gate.
       const std::string why =
           case_against(worst) + "; without it " + name(x) + " has none (" + describe(without) + ")";
-      return halt_node(a, worst, why, true).ok() ? GateOutcome::kHalted : GateOutcome::kError;
+      return halted(halt_node(a, worst, why, true));
     }
   }
-  return halt_node(a, x, case_against(x) + blame).ok() ? GateOutcome::kHalted : GateOutcome::kError;
+  return halted(halt_node(a, x, case_against(x) + blame));
 }
 
 Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason,
@@ -235,7 +242,7 @@ RolloutOutcome RolloutEngine::outcome_of(const Active& a) const {
   return o;
 }
 
-void RolloutEngine::complete(Active& a, const std::string& why) {
+Status RolloutEngine::complete(Active& a, const std::string& why) {
   const RolloutOutcome o = outcome_of(a);
   const bool whole = o.halted.empty() && o.failed() == 0 && o.revert_failed == 0 &&
                      o.never_offered == 0 && o.silent == 0 && o.updated + o.skipped == o.targets;
@@ -250,9 +257,9 @@ void RolloutEngine::complete(Active& a, const std::string& why) {
     if (o.silent > 0)
       text += ", " + std::to_string(o.silent) + " silent past their check-in contract";
   }
-  if (transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial).ok()) {
-    emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);
-  }
+  DROVER_TRY(transition(a, whole ? RolloutEvent::kComplete : RolloutEvent::kCompletePartial));
+  emit(whole ? EngineEvent::Kind::kCompleted : EngineEvent::Kind::kCompletedPartial, a, text);
+  return ok_status();
 }
 
 // ---------------------------------------------------------------- queries

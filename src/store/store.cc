@@ -32,4 +32,20 @@ Status check_keys(const WriteBatch& batch) {
   return ok_status();
 }
 
+Status Store::apply_all(std::span<const WriteBatch* const> batches) {
+  if (batches.size() == 1) return apply(*batches.front());
+  WriteBatch all;
+  auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  for (const WriteBatch* b : batches) {
+    append(all.devices, b->devices);
+    append(all.sites, b->sites);
+    append(all.artifacts, b->artifacts);
+    append(all.rollouts, b->rollouts);
+    append(all.deployments, b->deployments);
+    append(all.api_tokens, b->api_tokens);
+    append(all.steps, b->steps);
+  }
+  return apply(all);
+}
+
 }  // namespace drover

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +54,11 @@ class Store {
   // Writes the whole batch or nothing. kInvalidArgument when a record has an empty key
   // (see check_keys), kIo when the backend fails; either way the store is unchanged.
   virtual Status apply(const WriteBatch& batch) = 0;
+  // Writes several batches, in order, as one transaction: all of them or none (a later
+  // batch's record replaces an earlier one's with the same key). The group commit's writer
+  // (store/group_commit.h) calls it with everything queued meanwhile: one commit, one fsync.
+  // This default concatenates them and calls apply().
+  virtual Status apply_all(std::span<const WriteBatch* const> batches);
 
   // Lookups return std::nullopt when the record does not exist, an error only on failure.
   virtual Result<std::optional<Device>> get_device(std::string_view id) = 0;

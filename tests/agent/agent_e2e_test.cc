@@ -374,7 +374,7 @@ TEST(AgentE2e, AFleetRollbackSwitchesBackToTheKeptSlotWithoutADownload) {
   EXPECT_EQ(w.device->agent().record().bytes_done, 0u) << "nothing was downloaded";
   EXPECT_EQ(w.device->agent().kept(), (Agent::Kept{"firmware", "3.0.0", "B"}));
   EXPECT_TRUE(history_says(w, "switch back to 1.0.0 in the other slot"));
-  w.f.engine->tick();
+  EXPECT_TRUE(w.f.engine->tick().ok());
   EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kRolledBack);
 }
 
@@ -393,7 +393,7 @@ TEST(AgentE2e, AFailedSwitchBackEndsRollbackIncompleteAndARetryDownloads) {
   EXPECT_EQ(w.device->agent().inventory().at("firmware"), "3.0.0");
   EXPECT_EQ(w.device->agent().kept(), Agent::Kept{}) << "a kept image that did not boot";
   EXPECT_FALSE(deployment(w).switch_back);
-  w.f.engine->tick();
+  EXPECT_TRUE(w.f.engine->tick().ok());
   EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kRollbackIncomplete);
   // Nothing to switch to and nothing to download: the retry is refused, naming what is missing.
   auto refused = w.f.engine->rollback(w.rollout);
@@ -414,7 +414,7 @@ TEST(AgentE2e, AFailedSwitchBackEndsRollbackIncompleteAndARetryDownloads) {
   EXPECT_EQ(w.state(), DeploymentState::kReverted);
   EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
   EXPECT_TRUE(w.device->slot("a") == old_image) << "downloaded and written this time";
-  w.f.engine->tick();
+  EXPECT_TRUE(w.f.engine->tick().ok());
   EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kRolledBack);
 }
 
@@ -460,7 +460,7 @@ TEST(AgentE2e, WhenNoWindowFitsTheInstallTheImageIsDroppedAndTheServerTold) {
   EXPECT_TRUE(history_says(w, "the longest leaves 1h"));
   for (int tick = 0; tick < 3; ++tick) {  // settles, soaks (0s), ends
     w.f.clock.advance(minutes(1));
-    w.f.engine->tick();
+    EXPECT_TRUE(w.f.engine->tick().ok());
   }
   EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kCompletedPartial);
 }

@@ -71,7 +71,7 @@ TEST(EngineRollback, ADeviceThatKeepsItsPreviousImageSwitchesBackWithNoArtifact)
     EXPECT_TRUE(o->switch_back);
     f.install(f.ids[i], *o);
   }
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
 }
 
@@ -93,7 +93,7 @@ TEST(EngineRollback, ASwitchBackOfferNamesTheKeptVersionAndCarriesNoDownload) {
     f.install(dev, *o);
     EXPECT_EQ(f.state_of(id, dev), S::kReverted);
   }
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRolledBack);
   auto steps = f.store().list_deployment_steps(id, f.ids[0]);
   ASSERT_TRUE(steps.ok());
@@ -117,7 +117,7 @@ TEST(EngineRollback, ARollbackWithAFailedRevertEndsIncompleteAndASecondOneRetrie
     f.install(f.ids[i], *o, i == 2 ? E::kRolledBack : E::kSucceeded);
   }
   EXPECT_EQ(f.state_of(id, f.ids[2]), S::kRevertFailed);
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete)
       << "never rolled_back while a device runs the new version";
   ASSERT_FALSE(events.empty());
@@ -132,7 +132,7 @@ TEST(EngineRollback, ARollbackWithAFailedRevertEndsIncompleteAndASecondOneRetrie
   auto o = f.check_in(f.ids[2]);
   ASSERT_TRUE(o.has_value());
   f.install(f.ids[2], *o);
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRolledBack);
 }
 
@@ -147,7 +147,7 @@ TEST(EngineRollback, ARetryLeavesOutADeviceThatLeftTheFleet) {
     ASSERT_TRUE(o.has_value());
     f.install(dev, *o, E::kInstallFailed);
   }
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
   ASSERT_TRUE(f.service->decommission(f.ids[1]).ok());
   ASSERT_TRUE(f.engine->rollback(id).ok());
@@ -172,7 +172,7 @@ TEST(EngineRollback, ADeviceThatLeftBeforeTheRollbackIsNotWaitedFor) {
     ASSERT_TRUE(o.has_value());
     f.install(f.ids[i], *o);
   }
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
 }
 
@@ -250,7 +250,7 @@ TEST(EngineRollback, ARolloutOverLongAgoCanStillBeRolledBack) {
   install_all(f, {});
   for (int tick = 0; tick < 3; ++tick) {
     f.clock.advance(minutes(1));
-    f.engine->tick();
+    EXPECT_TRUE(f.engine->tick().ok());
   }
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
   f.clock.advance(hours(24 * 8));
@@ -331,7 +331,7 @@ TEST(EngineRollback, ADowngradeMustBeAskedForAndIsRecordedWithItsAuthor) {
   const std::string plain = f.start(plan);
   EXPECT_EQ(f.engine->get(plain)->targets, 0u) << "without allow_downgrade nothing goes down";
   f.clock.advance(minutes(2));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
 
   plan.allow_downgrade = true;
   auto r = f.engine->create(plan, "alice-admin");

@@ -57,15 +57,15 @@ TEST(EngineSilence, DevicesThatNeverCheckInStopBlockingTheRollout) {
     f.install(f.ids[k], *o);
   }
   f.clock.advance(hours(23));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRunning);  // within the 24 h contract
   EXPECT_EQ(f.state_of(id, f.ids[8]), S::kPending);
 
   f.clock.advance(hours(2));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[8]), S::kSilent);
   EXPECT_EQ(f.state_of(id, f.ids[9]), S::kSilent);
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);
   auto p = f.engine->progress(id);
   ASSERT_TRUE(p.ok());
@@ -106,7 +106,7 @@ TEST(EngineSilence, ASilentDeviceLeavesTheGatesAndNobodyWaitsForIt) {
   for (size_t k = 2; k < f.ids.size(); ++k) f.install(f.ids[k], offers[k]);
   f.clock.advance(hours(25));
   for (size_t k = 2; k < f.ids.size(); ++k) EXPECT_FALSE(f.check_in(f.ids[k]).has_value());
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSilent);
   auto summary = f.engine->summary(id);
   ASSERT_TRUE(summary.ok());
@@ -136,7 +136,7 @@ TEST(EngineSilence, ASilentDeviceIsOfferedAgainWhenItReturns) {
     ASSERT_TRUE(
         g.service->check_in({g.ids[2], g.installed(g.ids[2]), UpdateState::kDownloading}).ok());
   }
-  g.engine->tick();
+  EXPECT_TRUE(g.engine->tick().ok());
   ASSERT_EQ(g.state_of(id2, g.ids[2]), S::kDownloading);
   ASSERT_EQ(g.state_of(id2, g.ids[0]), S::kSilent);
   ASSERT_EQ(g.engine->get(id2)->state, RolloutState::kRunning);
@@ -170,7 +170,7 @@ TEST(EngineSilence, SilenceWithinTheWatchIsAFailureOfTheNewVersion) {
   }
   const Timestamp committed = f.clock.now();
   f.clock.advance(minutes(2));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
   // The new build bricks rev-b's network stack a few hours in; rev-a keeps checking in.
   f.clock.advance(hours(3));
@@ -182,7 +182,7 @@ TEST(EngineSilence, SilenceWithinTheWatchIsAFailureOfTheNewVersion) {
         EXPECT_FALSE(f.check_in(dev).has_value());
       }
     }
-    f.engine->tick();
+    EXPECT_TRUE(f.engine->tick().ok());
   }
   auto r = f.engine->get(id);
   ASSERT_EQ(r->halted.size(), 1u);
@@ -208,11 +208,11 @@ TEST(EngineSilence, SilenceWithinTheWatchIsAFailureOfTheNewVersion) {
     for (const auto& dev : f.ids) {
       if (dev.starts_with("rev-a")) f.check_in(dev);
     }
-    f.engine->tick();
+    EXPECT_TRUE(f.engine->tick().ok());
   }
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
   f.clock.advance(hours(26));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, "rev-a-open-1"), S::kSucceeded);
   // The watch (48 h) and then a contract (24 h) for silence that began within it are over.
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);
@@ -229,13 +229,13 @@ TEST(EngineSilence, ContractsFollowConnectivityClasses) {
   ASSERT_TRUE(f.check_in(wired).has_value());
   ASSERT_TRUE(f.check_in(sat).has_value());
   f.clock.advance(hours(30));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, wired), S::kSilent);
   EXPECT_EQ(f.state_of(id, sat), S::kOffered);  // 72 h for a satellite link
   // Never heard under this rollout: its class is unknown, so it gets the longest contract.
   EXPECT_EQ(f.state_of(id, unseen), S::kPending);
   f.clock.advance(hours(43));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, sat), S::kSilent);
   EXPECT_EQ(f.state_of(id, unseen), S::kSilent);
 }
@@ -248,10 +248,10 @@ TEST(EngineSilence, AfterARestartSilenceCountsFromTheLoad) {
   f.clock.advance(hours(20));
   f.restart();
   f.clock.advance(hours(20));  // 40 h since heard, 20 h since the restart
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kOffered);
   f.clock.advance(hours(5));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSilent);
 }
 
@@ -262,7 +262,7 @@ TEST(EngineSilence, AContractOfZeroWaitsForever) {
   plan.contract.max_silence = Duration(0);
   const std::string id = f.start(plan);
   f.clock.advance(hours(24 * 20));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kPending);
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRunning);
 }
@@ -280,7 +280,7 @@ TEST(EngineSilence, NeverOfferedDevicesCarryTheirReason) {
     if (!o) continue;
     f.install(dev, *o, dev.starts_with("rev-b") ? E::kInstallFailed : E::kSucceeded);
   }
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   auto r = f.engine->get(id);
   ASSERT_EQ(r->halted.size(), 1u);
   ASSERT_TRUE(f.engine->abort(id).ok());
@@ -325,10 +325,10 @@ TEST(EngineSilenceMore, AHolderIsNotSilentBeforeTheWindowItWasToldToWaitFor) {
   const HoldAnswer h = f.hold(f.ids[0], id);
   ASSERT_EQ(h.action, HoldAnswer::Action::kApply);
   f.clock.advance_to(window - hours(1));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kDownloading);
   f.clock.advance_to(window + hours(25));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kSilent) << "silent a contract past its window";
 }
 
@@ -352,9 +352,9 @@ TEST(EngineSilenceMore, ARollbackWithADeviceSilentMidInstallEndsIncomplete) {
     f.install(f.ids[k], *back);
   }
   f.clock.advance(hours(25));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.state_of(id, f.ids[2]), S::kSilent);
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
   EXPECT_NE(events.back().text.find("1 went silent mid-install"), std::string::npos)
       << events.back().text;
@@ -372,7 +372,7 @@ TEST(EngineSilenceMore, ADeviceBackWhileTheRolloutWatchesIsStillUpdated) {
   for (int h = 0; h < 26; h += 2) {
     f.clock.advance(hours(2));
     for (size_t k = 0; k < 2; ++k) f.check_in(f.ids[k]);
-    f.engine->tick();
+    EXPECT_TRUE(f.engine->tick().ok());
   }
   ASSERT_EQ(f.state_of(id, f.ids[2]), S::kSilent);
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
@@ -386,7 +386,7 @@ TEST(EngineSilenceMore, ADeviceBackWhileTheRolloutWatchesIsStillUpdated) {
   const std::string id2 = g.start(simple_plan({{"all", 100, 0, Duration(0)}}));
   g.install(g.ids[0], *g.check_in(g.ids[0]));
   g.clock.advance(hours(25));
-  g.engine->tick();
+  EXPECT_TRUE(g.engine->tick().ok());
   ASSERT_EQ(g.state_of(id2, g.ids[1]), S::kSilent);
   ASSERT_TRUE(g.service->decommission(g.ids[1]).ok());
   EXPECT_EQ(g.state_of(id2, g.ids[1]), S::kSkipped);

@@ -587,7 +587,7 @@ TEST(Engine, TheCanaryIsPacedPerRevisionAndDoublesWithEachRound) {
   // Those six go silent: after an hour (and a tick) their places are free again.
   EXPECT_TRUE(offer_round().empty());
   f.clock.advance(minutes(61));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(offer_round().size(), 6u);
   // The canary is 20 devices: pacing never holds the second stage.
   EXPECT_EQ(f.engine->get(id)->stages[0].devices, 20u);
@@ -782,7 +782,7 @@ TEST(Engine, AWatchKeepsJudgingAfterTheLastStage) {
     offers.emplace(dev, *o);
   }
   f.clock.advance(minutes(2));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   auto r = f.engine->get(id);
   ASSERT_EQ(r->state, RolloutState::kWatching);
   EXPECT_EQ(r->watch_until, f.clock.now() + hours(24));
@@ -805,19 +805,19 @@ TEST(Engine, AWatchKeepsJudgingAfterTheLastStage) {
     f.install(dev, *back);
   }
   f.clock.advance(hours(1));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);  // the watch is not over
   // Devices keep checking in (one silent past its contract in its watch would count as a
   // failure: engine_silence_test.cc).
   for (const auto& dev : f.ids) EXPECT_FALSE(f.check_in(dev).has_value());
   f.clock.advance(hours(14));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   // The watch is over, but a device silent since just before its end would be known to be
   // silent only a contract (24 h) later: the rollout waits for that too.
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kWatching);
   for (const auto& dev : f.ids) EXPECT_FALSE(f.check_in(dev).has_value());
   f.clock.advance(hours(24));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompletedPartial);  // rev-b went back
   auto p = f.engine->progress(id);
   ASSERT_TRUE(p.ok());
@@ -840,7 +840,7 @@ TEST(Engine, ARollbackThatCannotSendDevicesBackIsRefusedAndSaysWhy) {
     f.install(dev, *o);
   }
   f.clock.advance(minutes(2));
-  f.engine->tick();
+  EXPECT_TRUE(f.engine->tick().ok());
   ASSERT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
   ASSERT_TRUE(f.store().delete_artifact("firmware", "1.0.0").ok());
   f.restart();

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/group_commit.h"
 #include "store/store.h"
 
 namespace drover {
@@ -259,8 +260,21 @@ std::string deployment_key(const Deployment& d) { return d.rollout_id + "/" + d.
 
 // ---------------------------------------------------------------- the conformance suite
 
-enum class Backend { kMemory, kSqlite };
-void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kMemory ? "memory" : "sqlite"); }
+// kGroupCommit: SQLite behind the group commit's writer (store/group_commit.h), as drover
+// serve runs it.
+enum class Backend { kMemory, kSqlite, kGroupCommit };
+const char* name_of(Backend b) {
+  switch (b) {
+    case Backend::kMemory:
+      return "Memory";
+    case Backend::kSqlite:
+      return "Sqlite";
+    case Backend::kGroupCommit:
+      return "GroupCommit";
+  }
+  return "?";
+}
+void PrintTo(Backend b, std::ostream* os) { *os << name_of(b); }
 
 class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -273,6 +287,8 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
     auto opened = open_sqlite_store(dir_->file("store.db"));
     ASSERT_TRUE(opened.ok()) << opened.error().to_string();
     store_ = std::move(opened).value();
+    if (GetParam() == Backend::kGroupCommit)
+      store_ = std::make_unique<GroupCommitStore>(std::move(store_));
   }
 
   Store& store() { return *store_; }
@@ -282,9 +298,10 @@ class StoreConformanceTest : public ::testing::TestWithParam<Backend> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreConformanceTest,
-                         ::testing::Values(Backend::kMemory, Backend::kSqlite),
+                         ::testing::Values(Backend::kMemory, Backend::kSqlite,
+                                           Backend::kGroupCommit),
                          [](const ::testing::TestParamInfo<Backend>& param) {
-                           return param.param == Backend::kMemory ? "Memory" : "Sqlite";
+                           return std::string(name_of(param.param));
                          });
 
 TEST_P(StoreConformanceTest, DevicesRoundTripListInIdOrderAndOverwrite) {

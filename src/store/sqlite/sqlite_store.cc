@@ -253,6 +253,22 @@ class SqliteStore final : public Store {
     return written;
   }
 
+  Status apply_all(std::span<const WriteBatch* const> batches) override {
+    for (const WriteBatch* b : batches) DROVER_TRY(check_keys(*b));
+    std::lock_guard lock(mu_);
+    if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
+    Status written = ok_status();
+    for (const WriteBatch* b : batches) {
+      written = write_all(*b);
+      if (!written.ok()) break;
+    }
+    if (written.ok()) {
+      if (int rc = run(st_.commit.get()); rc != SQLITE_OK) written = io(rc, "apply: commit");
+    }
+    if (!written.ok()) rollback();
+    return written;
+  }
+
   Result<std::optional<Device>> get_device(std::string_view id) override {
     std::lock_guard lock(mu_);
     return read_one<Device>(st_.get_device.get(), &device_from_json, "devices", std::string(id),

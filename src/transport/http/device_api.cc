@@ -9,6 +9,7 @@
 #include "model/version.h"
 #include "rollout/deployment_machine.h"
 #include "security/crypto.h"
+#include "store/group_commit.h"
 #include "transport/http/json_body.h"
 #include "transport/http/range.h"
 
@@ -242,6 +243,9 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                           {"next_checkin_s", next}});
         }
         if (!answer->offer) {
+          // "Nothing for you" needs no one else's change to be durable first: it waits only
+          // for its own write (a new inventory), if any.
+          if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
           // The answer to nearly every check-in, written without building a document.
           return Response::json(200, "{\"offer\":null,\"commands\":[],\"next_checkin_s\":" +
                                          std::to_string(next) + "}");

@@ -91,6 +91,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void read_header();
   void on_header(beast::error_code ec);
   void on_body(beast::error_code ec);
+  // Logs the answered request and answers it.
+  void send(Response response, AccessRecord record, bool keep_alive,
+            std::chrono::steady_clock::time_point handled);
   void answer(Response r, bool keep_alive);
   void answer_file(Response r, bool keep_alive);
   struct FileSend;
@@ -436,12 +439,46 @@ void Session::on_body(beast::error_code ec) {
   const bool keep_alive = msg.keep_alive();
   const auto started = std::chrono::steady_clock::now();
   Response response = server_.handle(request);
+  const auto handled = std::chrono::steady_clock::now();
+  AccessRecord record;
+  if (server_.options().access_log) {
+    record = AccessRecord{request.remote,
+                          request.method,
+                          std::string(request.path()),
+                          0,
+                          request.body.size(),
+                          0,
+                          std::chrono::duration<double, std::milli>(handled - started).count()};
+  }
+  if (!response.defer) return send(std::move(response), std::move(record), keep_alive, handled);
+  auto defer = std::move(response.defer);
+  response.defer = nullptr;
+  auto pending = std::make_shared<Response>(std::move(response));
+  defer([self = shared_from_this(), pending, record = std::move(record), keep_alive,
+         handled](Status allowed) mutable {
+    asio::post(self->lowest().get_executor(), [self, pending, record = std::move(record),
+                                               keep_alive, handled, allowed]() mutable {
+      if (!allowed.ok()) {
+        const Error& e = allowed.error();
+        *pending = Response::error(
+            e.code == ErrorCode::kIo ? 503 : 500,
+            e.code == ErrorCode::kIo ? "unavailable" : "internal",
+            e.code == ErrorCode::kIo ? "the change could not be stored" : "internal error");
+      }
+      self->send(std::move(*pending), std::move(record), keep_alive, handled);
+    });
+  });
+}
+
+void Session::send(Response response, AccessRecord record, bool keep_alive,
+                   std::chrono::steady_clock::time_point handled) {
   if (const auto& log = server_.options().access_log) {
-    log(AccessRecord{
-        request.remote, request.method, std::string(request.path()), response.status,
-        request.body.size(), response.file ? response.file->length : response.body.size(),
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
-            .count()});
+    record.status = response.status;
+    record.response_bytes = response.file ? response.file->length : response.body.size();
+    record.wait_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - handled)
+            .count();
+    log(record);
   }
   answer(std::move(response), keep_alive);
 }

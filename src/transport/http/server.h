@@ -56,6 +56,12 @@ struct Response {
     uint64_t length = 0;
   };
   std::optional<FileRange> file;
+  // When set, the response waits before it goes out: `defer` is called once with a
+  // continuation, which it calls once, from any thread, when the response may go — with ok,
+  // or with an error, which replaces the response (503 for kIo). Meanwhile the connection
+  // reads nothing and its I/O thread serves the others. Answers wait so for their writes to
+  // be durable (transport/http/durable.h).
+  std::function<void(std::function<void(Status)>)> defer;
 
   static Response json(int status, std::string body);
   // {"error": {"code": code, "message": message}}
@@ -73,6 +79,7 @@ struct AccessRecord {
   size_t request_bytes = 0;   // body
   size_t response_bytes = 0;  // body
   double handler_ms = 0;      // time in the handler, wall clock
+  double wait_ms = 0;         // then waiting for the answer to be allowed out (Response::defer)
 };
 
 struct ServerOptions {

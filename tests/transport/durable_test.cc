@@ -1,0 +1,122 @@
+// Durable answers (transport/http/durable.h): a request's answer goes out only once its
+// writes are durable, the I/O thread serves other connections meanwhile, answers that may
+// reveal other requests' changes wait for those too, and a failed commit answers 503.
+#include "transport/http/durable.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "../common/gated_store.h"
+#include "../common/raw_http_client.h"
+
+namespace drover::http {
+namespace {
+
+using drover::testing::body_of;
+using drover::testing::GatedStore;
+using drover::testing::RawClient;
+using drover::testing::status_of;
+using namespace std::chrono_literals;
+
+// POST /write/{id} writes a device; GET /read answers without writing; POST /look writes
+// nothing (an answer that may reveal others' changes); POST /quiet writes nothing and says
+// it reveals nothing.
+struct World {
+  GatedStore* gated = nullptr;
+  std::unique_ptr<GroupCommitStore> store;
+  std::unique_ptr<HttpServer> server;
+
+  World() {
+    auto owned = std::make_unique<GatedStore>();
+    gated = owned.get();
+    store = std::make_unique<GroupCommitStore>(std::move(owned));
+    ServerOptions o;
+    o.threads = 1;  // one I/O thread: a blocked handler would hold every connection
+    auto started = HttpServer::start(o, with_durable_answers(*store, [this](const Request& r) {
+                                       const std::string path(r.path());
+                                       if (path.starts_with("/write/")) {
+                                         WriteBatch b;
+                                         b.devices.emplace_back();
+                                         b.devices.back().id = path.substr(7);
+                                         b.devices.back().device_type = "ctl";
+                                         if (Status st = store->apply(b); !st.ok())
+                                           return Response::error(503, "io", "failed");
+                                         return Response::json(200, "{\"written\":true}");
+                                       }
+                                       if (path == "/quiet")
+                                         CommitScope::current()->own_writes_only();
+                                       return Response::json(200, "{}");
+                                     }));
+    EXPECT_TRUE(started.ok());
+    server = std::move(*started);
+  }
+  ~World() {
+    gated->open();
+    server->stop();
+    store.reset();
+  }
+};
+
+std::string post(const std::string& target) {
+  return "POST " + target + " HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+}
+std::string get(const std::string& target) {
+  return "GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\n";
+}
+
+TEST(DurableAnswers, AWriteIsAnsweredOnlyOnceDurableAndTheThreadServesOthersMeanwhile) {
+  World w;
+  RawClient writer(w.server->port());
+  ASSERT_TRUE(writer.send(post("/write/d1")));
+  w.gated->await_entered(1);  // the commit has started and is held
+  // Not answered while the commit is held...
+  EXPECT_EQ(writer.response(150ms), "");
+  // ...yet the one I/O thread answers another connection at once.
+  RawClient reader(w.server->port());
+  ASSERT_TRUE(reader.send(get("/read")));
+  EXPECT_EQ(status_of(reader.response()), 200);
+  w.gated->open();
+  const std::string answer = writer.response();
+  EXPECT_EQ(status_of(answer), 200);
+  EXPECT_EQ(body_of(answer), "{\"written\":true}");
+  EXPECT_TRUE(w.store->durable(1));
+}
+
+TEST(DurableAnswers, AnAnswerThatMayRevealOthersChangesWaitsForThem) {
+  World w;
+  RawClient writer(w.server->port());
+  ASSERT_TRUE(writer.send(post("/write/d1")));
+  w.gated->await_entered(1);
+  // /look wrote nothing, but may have seen d1: it waits for it.
+  RawClient looker(w.server->port());
+  ASSERT_TRUE(looker.send(post("/look")));
+  EXPECT_EQ(looker.response(150ms), "");
+  // /quiet says it reveals nothing: it goes at once, as does a read.
+  RawClient quiet(w.server->port());
+  ASSERT_TRUE(quiet.send(post("/quiet")));
+  EXPECT_EQ(status_of(quiet.response()), 200);
+  w.gated->open();
+  EXPECT_EQ(status_of(looker.response()), 200);
+  EXPECT_EQ(status_of(writer.response()), 200);
+}
+
+TEST(DurableAnswers, AFailedCommitIsAnswered503AndLaterWritesFailAtOnce) {
+  World w;
+  RawClient writer(w.server->port());
+  ASSERT_TRUE(writer.send(post("/write/d1")));
+  w.gated->await_entered(1);
+  w.gated->fail_next();
+  w.gated->open();
+  const std::string answer = writer.response();
+  EXPECT_EQ(status_of(answer), 503) << answer;
+  EXPECT_NE(body_of(answer).find("could not be stored"), std::string::npos) << answer;
+  RawClient again(w.server->port());
+  ASSERT_TRUE(again.send(post("/write/d2")));
+  EXPECT_EQ(status_of(again.response()), 503);
+}
+
+}  // namespace
+}  // namespace drover::http
