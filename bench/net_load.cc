@@ -1,5 +1,7 @@
 // Helpers for the network benchmarks (bench/net.sh), speaking to a running drover serve:
-//   net_load enroll URL N TOKEN_FILE   enrolls N devices (enrollment token "bench"), logs
+//   net_load enroll URL N TOKEN_FILE [PREFIX TYPE]
+//                                      enrolls N devices PREFIX-0 ... (default "bench",
+//                                      type bms-controller; enrollment token "bench"), logs
 //                                      each in, and writes their bearer tokens as a Lua list
 //   net_load idle HOST PORT N SECONDS  opens N keep-alive connections, sends one health
 //                                      request on each, and holds them all idle for SECONDS
@@ -31,7 +33,8 @@ namespace {
 using nlohmann::json;
 using namespace drover;
 
-int enroll(const std::string& url, int n, const std::string& out_path) {
+int enroll(const std::string& url, int n, const std::string& out_path,
+           const std::string& prefix = "bench", const std::string& type = "bms-controller") {
   auto client = http::HttpClient::create(url);
   if (!client.ok()) return std::fprintf(stderr, "%s\n", client.error().message.c_str()), 1;
   auto post = [&](const std::string& path, const json& body) {
@@ -40,11 +43,11 @@ int enroll(const std::string& url, int n, const std::string& out_path) {
   std::ofstream out(out_path);
   out << "return {\n";
   for (int i = 0; i < n; ++i) {
-    const std::string id = "bench-" + std::to_string(i);
+    const std::string id = prefix + "-" + std::to_string(i);
     auto key = security::SigningKey::generate();
     auto e = post("/api/device/v1/enroll",
                   {{"device_id", id},
-                   {"device_type", "bms-controller"},
+                   {"device_type", type},
                    {"hardware_revision", i % 3 == 0 ? "rev-a" : "rev-b"},
                    {"public_key", security::to_base64url(key->public_key())},
                    {"enrollment_token", "bench"},
@@ -178,12 +181,14 @@ int logins(const std::string& url, int n, int threads, int seconds_to_run) {
 int main(int argc, char** argv) {
   const std::vector<std::string> a(argv + 1, argv + argc);
   if (a.size() == 4 && a[0] == "enroll") return enroll(a[1], std::stoi(a[2]), a[3]);
+  if (a.size() == 6 && a[0] == "enroll") return enroll(a[1], std::stoi(a[2]), a[3], a[4], a[5]);
   if (a.size() == 5 && a[0] == "idle")
     return idle(a[1], std::stoi(a[2]), std::stoi(a[3]), std::stoi(a[4]));
   if (a.size() == 5 && a[0] == "logins")
     return logins(a[1], std::stoi(a[2]), std::stoi(a[3]), std::stoi(a[4]));
-  std::fprintf(stderr,
-               "usage: net_load enroll URL N FILE | net_load idle HOST PORT N SECONDS |"
-               " net_load logins URL N THREADS SECONDS\n");
+  std::fprintf(
+      stderr,
+      "usage: net_load enroll URL N FILE [PREFIX TYPE] | net_load idle HOST PORT N SECONDS |"
+      " net_load logins URL N THREADS SECONDS\n");
   return 2;
 }

@@ -10,6 +10,7 @@ packages=(
   libcli11-dev libfmt-dev libboost-dev libssl-dev openssl ca-certificates grub-common
   libubootenv-tool
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
+  prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(hyperfine time python3 wrk nginx-light)

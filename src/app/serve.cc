@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "transport/http/device_api.h"
 #include "transport/http/durable.h"
+#include "transport/http/metrics.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/router.h"
 #include "transport/http/server.h"
@@ -94,21 +95,6 @@ int run_serve(const ServeArgs& args) {
   options.tls_cert_file = args.tls_cert;
   options.tls_key_file = args.tls_key;
   options.tls_client_ca_file = args.client_ca;
-  if (args.debug) {
-    options.access_log = [](const http::AccessRecord& r) {
-      log_line({{"level", "debug"},
-                {"msg", "request"},
-                {"remote", r.remote},
-                {"method", r.method},
-                {"path", r.path},
-                {"status", r.status},
-                {"request_bytes", r.request_bytes},
-                {"response_bytes", r.response_bytes},
-                {"handler_ms", r.handler_ms},
-                {"wait_ms", r.wait_ms}});
-    };
-  }
-
   options.large_bodies.push_back(
       {"PUT", "/api/v1/artifacts/", args.max_artifact_bytes, minutes(30)});
   auto opened = open_data_store(args.data);
@@ -173,6 +159,29 @@ int run_serve(const ServeArgs& args) {
   auth_options.token_lifetime = *lifetime;
   DeviceAuth auth(service, clock, std::move(*signer), auth_options);
 
+  // Every answered request feeds /metrics; with --debug it is also logged.
+  std::atomic<http::HttpServer*> running{nullptr};
+  http::Metrics metrics({store.get(),
+                         [&running] {
+                           http::HttpServer* s = running.load();
+                           return s == nullptr ? size_t{0} : s->connections();
+                         },
+                         &service, &engine});
+  options.access_log = [&metrics, debug = args.debug](const http::AccessRecord& r) {
+    metrics.observe(r);
+    if (!debug) return;
+    log_line({{"level", "debug"},
+              {"msg", "request"},
+              {"remote", r.remote},
+              {"method", r.method},
+              {"path", r.path},
+              {"status", r.status},
+              {"request_bytes", r.request_bytes},
+              {"response_bytes", r.response_bytes},
+              {"handler_ms", r.handler_ms},
+              {"wait_ms", r.wait_ms}});
+  };
+
   http::Router router;
   router.add("GET", "/api/v1/health", [&](const http::Request&, const http::Params&) {
     return http::Response::json(
@@ -187,10 +196,12 @@ int run_serve(const ServeArgs& args) {
     return http::Response::json(200, kOpenApiDocument);
   });
   http::add_operator_api(router, {tokens, service, auth, artifacts, engine, *store});
+  http::add_metrics_route(router, metrics, tokens);
   auto server = http::HttpServer::start(
       options,
       http::with_durable_answers(*store, [&](const http::Request& r) { return router(r); }));
   if (!server.ok()) return fail(server.error().to_string());
+  running = server->get();
   std::printf("drover serve: listening on %s://%s:%u, data in %s\n",
               args.tls_cert.empty() ? "http" : "https", options.host.c_str(),
               static_cast<unsigned>((*server)->port()), args.data.c_str());

@@ -300,6 +300,22 @@ std::optional<Device> DeviceService::device(std::string_view id) const {
   return devices_[pos];
 }
 
+DeviceService::Census DeviceService::census() const {
+  static_assert(static_cast<size_t>(UpdateState::kReady) + 1 ==
+                std::tuple_size_v<decltype(Census::by_state)>);
+  Census c;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    if (entries_[i].decommissioned) {
+      ++c.decommissioned;
+    } else {
+      ++c.by_state[static_cast<size_t>(entries_[i].state)];
+      if (devices_[i].enrollment == Enrollment::kPending) ++c.pending;
+    }
+  }
+  return c;
+}
+
 size_t DeviceService::device_count() const {
   std::lock_guard lock(mu_);
   return devices_.size();

@@ -12,6 +12,7 @@
 // Thread-safety: all methods may be called from several threads.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -132,6 +133,15 @@ class DeviceService {
     bool decommissioned = false;
   };
   std::optional<Standing> standing(std::string_view id) const;
+
+  // Where the fleet stands (for metrics), by a scan of the registry: devices in service by
+  // update state, and those pending enrollment or decommissioned.
+  struct Census {
+    std::array<uint64_t, 6> by_state{};  // indexed by UpdateState
+    uint64_t pending = 0;
+    uint64_t decommissioned = 0;
+  };
+  Census census() const;
 
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;

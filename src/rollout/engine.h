@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -261,6 +262,8 @@ class RolloutEngine {
   Result<std::vector<StageInsight>> stage_insights(const std::string& rollout_id);
   // Ids of the loaded rollouts, in creation order.
   std::vector<std::string> loaded_rollouts();
+  // Forward offers made since the start (for metrics).
+  uint64_t offers_made() const { return offers_made_.load(std::memory_order_relaxed); }
 
   // Deletes an artifact no rollout needs: kFailedPrecondition when a rollout installs it, or
   // could still send it back (a rollout of the same component that is not over, or is over
@@ -369,6 +372,7 @@ class RolloutEngine {
   std::function<void(const EngineEvent&)> listener_;
   Clock::TimerId timer_ = 0;
   bool ticking_ = false;
+  std::atomic<uint64_t> offers_made_{0};
 };
 
 }  // namespace drover

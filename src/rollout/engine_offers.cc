@@ -237,6 +237,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
           continue;
         }
         ++held.offers;
+        offers_made_.fetch_add(1, std::memory_order_relaxed);
         Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
         staged.offers += 1;

@@ -57,6 +57,45 @@ TEST(Serve, ServesHealthAndStopsCleanlyOnSigterm) {
   std::filesystem::remove_all(std::filesystem::path(data).parent_path());
 }
 
+// GET /metrics from loopback, as Prometheus scrapes it: the requests so far by route and
+// status, the group commit's counters, and an exposition promtool accepts.
+TEST(Serve, MetricsAreAValidPrometheusExposition) {
+  const std::string data = temp_dir() + "/data";
+  ServeProcess serve(data, "127.0.0.1:0");
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  RawClient c(serve.port());
+  ASSERT_TRUE(c.send("GET /api/v1/health HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ(status_of(c.response()), 200);
+  ASSERT_TRUE(c.send("GET /api/v1/devices/some-device HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ(status_of(c.response()), 401);
+  ASSERT_TRUE(c.send("GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n"));
+  const std::string scraped = c.response();
+  ASSERT_EQ(status_of(scraped), 200) << scraped;
+  EXPECT_NE(scraped.find("Content-Type: text/plain; version=0.0.4"), std::string::npos);
+  const std::string body = body_of(scraped);
+  EXPECT_NE(
+      body.find(
+          R"(drover_http_requests_total{method="GET",route="/api/v1/health",status="200"} 1)"),
+      std::string::npos)
+      << body;
+  // The route's pattern, never the id in the path.
+  EXPECT_NE(body.find(R"(route="/api/v1/devices/{id}",status="401"} 1)"), std::string::npos)
+      << body;
+  EXPECT_EQ(body.find("some-device"), std::string::npos);
+  EXPECT_NE(body.find("drover_store_commits_total "), std::string::npos);
+  EXPECT_NE(body.find("drover_devices{state=\"idle\"} 0"), std::string::npos);
+
+  const std::string file = temp_dir() + "/metrics.txt";
+  std::ofstream(file) << body;
+  const int rc =
+      std::system(("promtool check metrics < " + file + " > " + file + ".out 2>&1").c_str());
+  std::ifstream said(file + ".out");
+  const std::string complaints((std::istreambuf_iterator<char>(said)),
+                               std::istreambuf_iterator<char>());
+  EXPECT_EQ(rc, 0) << complaints;
+  EXPECT_EQ(complaints, "") << "promtool's lint found problems";
+}
+
 TEST(Serve, BadListenAddressesAndTakenPortsAreClearErrors) {
   const std::string data = temp_dir();
   {

@@ -109,6 +109,7 @@ bool percent_decode(std::string_view in, std::string& out) {
 void Router::add(std::string method, std::string_view pattern, RouteHandler handler) {
   Route r;
   r.method = std::move(method);
+  r.pattern = std::string(pattern);
   for (std::string_view s : split_path(pattern)) r.segments.emplace_back(s);
   r.handler = std::move(handler);
   routes_.push_back(std::move(r));
@@ -151,7 +152,9 @@ Response Router::operator()(const Request& request) const {
         allowed += (allowed.empty() ? "" : ", ") + route.method;
       continue;
     }
-    return route.handler(request, params);
+    Response response = route.handler(request, params);
+    response.route = route.pattern;
+    return response;
   }
   if (!allowed.empty()) {
     Response r = Response::error(405, "method_not_allowed",

@@ -65,6 +65,7 @@ class Router {
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;  // "{name}" marks a parameter
     RouteHandler handler;
   };

@@ -442,13 +442,11 @@ void Session::on_body(beast::error_code ec) {
   const auto handled = std::chrono::steady_clock::now();
   AccessRecord record;
   if (server_.options().access_log) {
-    record = AccessRecord{request.remote,
-                          request.method,
-                          std::string(request.path()),
-                          0,
-                          request.body.size(),
-                          0,
-                          std::chrono::duration<double, std::milli>(handled - started).count()};
+    record.remote = request.remote;
+    record.method = request.method;
+    record.path = std::string(request.path());
+    record.request_bytes = request.body.size();
+    record.handler_ms = std::chrono::duration<double, std::milli>(handled - started).count();
   }
   if (!response.defer) return send(std::move(response), std::move(record), keep_alive, handled);
   auto defer = std::move(response.defer);
@@ -474,6 +472,7 @@ void Session::send(Response response, AccessRecord record, bool keep_alive,
                    std::chrono::steady_clock::time_point handled) {
   if (const auto& log = server_.options().access_log) {
     record.status = response.status;
+    record.route = response.route;
     record.response_bytes = response.file ? response.file->length : response.body.size();
     record.wait_ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - handled)

@@ -62,6 +62,9 @@ struct Response {
   // reads nothing and its I/O thread serves the others. Answers wait so for their writes to
   // be durable (transport/http/durable.h).
   std::function<void(std::function<void(Status)>)> defer;
+  // The route pattern that answered ("/api/v1/devices/{id}"; set by Router, "" when none
+  // matched): a label for metrics that does not grow with ids.
+  std::string_view route;
 
   static Response json(int status, std::string body);
   // {"error": {"code": code, "message": message}}
@@ -74,7 +77,8 @@ using Handler = std::function<Response(const Request&)>;
 struct AccessRecord {
   std::string remote;
   std::string method;
-  std::string path;  // without the query, which may carry secrets
+  std::string path;        // without the query, which may carry secrets
+  std::string_view route;  // Response::route (valid as long as the router)
   int status = 0;
   size_t request_bytes = 0;   // body
   size_t response_bytes = 0;  // body
