@@ -116,5 +116,8 @@ cat "$out"
 echo "== network (bench/net.sh)"
 bench/net.sh "$build" --update > /dev/null
 
+echo "== the rollout storm (bench/storm.sh)"
+bench/storm.sh "$build" --update > /dev/null
+
 echo "== the twin over the network (bench/sim_network.sh)"
 bench/sim_network.sh "$build" --update > /dev/null

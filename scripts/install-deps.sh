@@ -13,7 +13,7 @@ packages=(
   prometheus
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(hyperfine time python3 wrk nginx-light)
+  packages+=(hyperfine time python3 wrk nginx-light curl)
 fi
 
 missing=()

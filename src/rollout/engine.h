@@ -4,7 +4,9 @@
 // writes every change to the Store *before* acting on it (an offer is recorded as offered
 // before it is returned; a report is recorded before it is acknowledged). Killing the process
 // at any point and calling load() on a new engine over the same store therefore loses no
-// deployment and offers nothing twice.
+// deployment and offers nothing twice. Under a GroupCommitStore inside a CommitScope (drover
+// serve) "written" means queued: the engine acts at once and the caller answers only once
+// the write is durable (store/group_commit.h), so the same holds for everything answered.
 //
 // Time comes from the injected Clock: the engine schedules its own periodic tick() (gates,
 // settling, soak, promotion, completion) on it, so under a ManualClock the whole engine runs
