@@ -20,21 +20,9 @@ runs=${NET_RUNS:-3}
 seconds=${WRK_SECONDS:-10}
 conns=${WRK_CONNECTIONS:-64}
 drover=$build/src/app/drover
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ulimit -n 20000
+start_scratch
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rss_mib() { awk '/^VmRSS:/ {printf "%.1f\n", $2/1024}' "/proc/$1/status"; }
-# wrk --latency output: requests per second, and the 99th percentile in ms.
-rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
-p99() { awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}' "$1"; }
 
 port=$(free_port)
 "$drover" serve --data "$tmp/data" --listen "127.0.0.1:$port" --enrollment-token bench \
@@ -45,27 +33,7 @@ for _ in $(seq 50); do grep -q "listening on" "$tmp/serve.log" && break; sleep 0
 "$build/bench/net_load" enroll "http://127.0.0.1:$port" 1000 "$tmp/tokens.lua"
 
 nport=$(free_port)
-mkdir -p "$tmp/www" "$tmp/nginx-logs"
-printf '{"offer":null,"commands":[],"next_checkin_s":1800}' > "$tmp/www/checkin.json"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $tmp/nginx-logs;
-  server {
-    listen 127.0.0.1:$nport;
-    location / { root $tmp/www; default_type application/json; }
-  }
-}
-CONF
-nginx -c "$tmp/nginx.conf" -p "$tmp" &
-pids+=("$!")
-sleep 0.5
+start_nginx "$nport"
 
 echo "== wrk: $runs runs of ${seconds}s each, $conns connections, 2 threads" >&2
 for i in $(seq "$runs"); do

@@ -25,19 +25,8 @@ idle_devices=${IDLE_DEVICES:-1000}
 wrk_seconds=${WRK_SECONDS:-5}
 wrk_conns=${WRK_CONNECTIONS:-16}
 drover=$build/src/app/drover
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-ulimit -n 20000
+start_scratch
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
-p99() { awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}' "$1"; }
 metric() { curl -s "$url/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 no_change() {  # wrk's no-change check-ins into $1
   DROVER_TOKENS="$tmp/idle.lua" wrk -t1 -c"$wrk_conns" -d"${wrk_seconds}s" --latency \
@@ -88,27 +77,7 @@ state=$("$drover" rollout status "$rollout" --json 2> /dev/null |
 
 echo "== (c) nginx" >&2
 nport=$(free_port)
-mkdir -p "$tmp/www" "$tmp/nginx-logs"
-printf '{"offer":null,"commands":[],"next_checkin_s":1800}' > "$tmp/www/checkin.json"
-cat > "$tmp/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-logs/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $tmp/nginx-logs;
-  server {
-    listen 127.0.0.1:$nport;
-    location / { root $tmp/www; default_type application/json; }
-  }
-}
-CONF
-nginx -c "$tmp/nginx.conf" -p "$tmp" &
-pids+=("$!")
-sleep 0.5
+start_nginx "$nport"
 wrk -t1 -c"$wrk_conns" -d"${wrk_seconds}s" --latency "http://127.0.0.1:$nport/checkin.json" > "$tmp/nginx.txt"
 
 read -r seconds reports_ps checkins_ps report_p50 report_p99 checkin_p50 checkin_p99 <<< "$(python3 -c '
