@@ -369,15 +369,32 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) 
 }
 
 Status RolloutEngine::start(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
-  Active* a = find(rollout_id);
-  if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
-  auto next = next_state(a->rollout.state, RolloutEvent::kStart);
-  if (!next.ok()) return next.error();
+  // Planning a large fleet takes a while: it works outside the engine lock, on the fleet as
+  // stored now, so check-ins go on meanwhile. Starts plan one at a time (the overlap check
+  // below must see every other start's devices), and the rollout is marked so that nothing
+  // else changes it until this start is done.
+  std::lock_guard one_start(start_mu_);
+  Rollout r;
+  Artifact art;
+  {
+    std::lock_guard lock(mu_);
+    Active* a = find(rollout_id);
+    if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+    auto next = next_state(a->rollout.state, RolloutEvent::kStart);
+    if (!next.ok()) return next.error();
+    r = a->rollout;
+    r.state = *next;
+    art = a->artifact;
+    a->starting = true;
+  }
+  auto done_starting = [this, &rollout_id] {
+    std::lock_guard lock(mu_);
+    if (Active* a = find(rollout_id)) a->starting = false;
+  };
 
   auto devices = store_.list_devices();
-  if (!devices.ok()) return devices.error();
-  TargetSet targets = plan_targets(a->rollout.plan, a->artifact, *devices, rollout_id);
+  if (!devices.ok()) return done_starting(), devices.error();
+  TargetSet targets = plan_targets(r.plan, art, *devices, rollout_id);
   devices = std::vector<Device>{};  // a million devices is a lot to hold on to
 
   // One rollout per component per device at a time: a device would otherwise be offered two
@@ -385,11 +402,17 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   std::vector<std::string_view> ids;
   ids.reserve(targets.deployments.size());
   for (const Deployment& d : targets.deployments) ids.push_back(d.device_id);
-  DROVER_TRY(refuse_overlap(*a, ids, "start"));
+  {
+    std::lock_guard lock(mu_);
+    Status free = refuse_overlap(*find(rollout_id), ids, "start");
+    if (!free.ok()) {
+      find(rollout_id)->starting = false;
+      return free;
+    }
+  }
+  ids = {};
 
   const Timestamp now = clock_.now();
-  Rollout r = a->rollout;
-  r.state = *next;
   r.started_at = now;
   r.stage = 0;
   r.targets = static_cast<uint32_t>(targets.deployments.size());
@@ -398,14 +421,18 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   batch.rollouts.push_back(r);
   for (Deployment& d : targets.deployments) d.updated_at = now;
   batch.deployments = std::move(targets.deployments);
-  DROVER_TRY(store_.apply(batch));
+  // Written before anything is offered: nothing writes this rollout meanwhile (it is
+  // starting), and its first offer comes after install() below.
+  if (Status written = store_.apply(batch); !written.ok()) return done_starting(), written;
 
-  // The created rollout had no deployments, so nothing of it is in by_device_. Built from
-  // what was just written, not read back: no read can fail between the write and memory.
-  auto built =
-      assemble(std::move(batch.rollouts.front()), a->artifact, std::move(batch.deployments));
-  if (!built.ok()) return built.error();
-  const uint32_t index = a->index;
+  // Built from what was just written, not read back: no read can fail between the write and
+  // memory.
+  auto built = assemble(std::move(batch.rollouts.front()), art, std::move(batch.deployments));
+  if (!built.ok()) return done_starting(), built.error();
+
+  std::lock_guard lock(mu_);
+  // The created rollout had no deployments, so nothing of it is in by_device_.
+  const uint32_t index = find(rollout_id)->index;
   install(std::move(*built), index);
   Active& started = *active_[index];
   for (size_t k = 0; k < targets.stage_notes.size() && k < started.insights.size(); ++k)
@@ -418,12 +445,12 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   if (targets.already_current > 0)
     text += ", " + std::to_string(targets.already_current) + " already current";
   if (r.plan.allow_downgrade) {
-    text += "; a downgrade to " + a->artifact.version + ", created by " +
+    text += "; a downgrade to " + started.artifact.version + ", created by " +
             (r.created_by.empty() ? std::string("a local command") : r.created_by);
   }
   // Said before anything is offered: which devices a fleet revert could not send back.
   const auto gaps = revert_gaps(targets.previous, [&](const std::string& version) {
-    auto got = artifact(a->artifact.name, version);
+    auto got = artifact(started.artifact.name, version);
     return got.ok() && got->has_value();
   });
   for (const RevertGap& g : gaps) {

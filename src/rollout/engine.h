@@ -200,8 +200,11 @@ class RolloutEngine {
   // `created_by` (the operator's token name, "" for a local command) is recorded with it.
   Result<Rollout> create(RolloutPlan plan, std::string created_by = {});
   // Computes the target set and cohorts and starts the first stage. The rollout and all its
-  // deployments are written in one batch. kFailedPrecondition when another rollout of the
-  // same component that is not over holds any of the targets (one at a time per device).
+  // deployments are written in one batch. The planning (reading the fleet from the store,
+  // choosing targets, building the strata) runs outside the engine's lock, so check-ins go on
+  // meanwhile; an abort of the rollout is refused (kFailedPrecondition) until it is done.
+  // kFailedPrecondition when another rollout of the same component that is not over holds any of
+  // the targets (one at a time per device).
   Status start(const std::string& rollout_id);
   Status pause(const std::string& rollout_id);
   // Resumes a paused rollout, and lifts halts of policy `pause` on its strata.
@@ -362,6 +365,7 @@ class RolloutEngine {
   Store& store_;
   Clock& clock_;
   EngineOptions options_;
+  std::mutex start_mu_;  // one start() plans at a time; taken before mu_
   std::mutex mu_;
   std::vector<std::unique_ptr<Active>> active_;  // GUARDED_BY(mu_)
   FlatIndex by_device_;  // GUARDED_BY(mu_); device id -> (rollout index << 32) | deployment index

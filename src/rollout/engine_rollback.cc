@@ -43,6 +43,12 @@ Status RolloutEngine::abort(const std::string& rollout_id) {
   std::lock_guard lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+  if (a->starting) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 rollout_id +
+                     " is being started (its targets are being planned); abort it once "
+                     "the start has answered"};
+  }
   DROVER_TRY(next_state(a->rollout.state, RolloutEvent::kAbort));
   Txn txn;
   for (uint32_t s = 0; s < a->strata.size(); ++s)
