@@ -19,6 +19,7 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
 endif()
 if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   target_compile_options(drover_warnings INTERFACE
-    -Wthread-safety     # checks the GUARDED_BY / REQUIRES lock annotations
+    -Wthread-safety       # checks the GUARDED_BY / REQUIRES lock annotations (base/mutex.h)
+    -Wthread-safety-beta  # and the lock order written with ACQUIRED_BEFORE / ACQUIRED_AFTER
   )
 endif()

@@ -10,7 +10,7 @@ SystemClock::~SystemClock() { stop(); }
 
 void SystemClock::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -22,7 +22,7 @@ Timestamp SystemClock::now() const {
 }
 
 Clock::TimerId SystemClock::schedule_at(Timestamp at, Callback cb) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   TimerId id = next_id_++;
   timers_.emplace(std::make_pair(at, id), std::move(cb));
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
@@ -31,7 +31,7 @@ Clock::TimerId SystemClock::schedule_at(Timestamp at, Callback cb) {
 }
 
 bool SystemClock::cancel(TimerId id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = timers_.begin(); it != timers_.end(); ++it) {
     if (it->first.second == id) {
       timers_.erase(it);
@@ -42,23 +42,24 @@ bool SystemClock::cancel(TimerId id) {
 }
 
 void SystemClock::run() {
-  std::unique_lock lock(mu_);
+  mu_.lock();
   while (!stopping_) {
     if (timers_.empty()) {
-      cv_.wait(lock);
+      cv_.wait(mu_);
       continue;
     }
     auto due = timers_.begin()->first.first;
     if (now() < due) {
-      cv_.wait_until(lock, due);
+      cv_.wait_until(mu_, due);
       continue;
     }
     Callback cb = std::move(timers_.begin()->second);
     timers_.erase(timers_.begin());
-    lock.unlock();
+    mu_.unlock();
     cb();
-    lock.lock();
+    mu_.lock();
   }
+  mu_.unlock();
 }
 
 // ---- ManualClock ----

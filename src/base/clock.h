@@ -5,13 +5,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <utility>
+
+#include "base/mutex.h"
 
 namespace drover {
 
@@ -72,11 +72,11 @@ class SystemClock final : public Clock {
  private:
   void run();
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::pair<Timestamp, TimerId>, Callback> timers_;  // GUARDED_BY(mu_)
-  TimerId next_id_ = 1;                                       // GUARDED_BY(mu_)
-  bool stopping_ = false;                                     // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar cv_;
+  std::map<std::pair<Timestamp, TimerId>, Callback> timers_ GUARDED_BY(mu_);
+  TimerId next_id_ GUARDED_BY(mu_) = 1;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

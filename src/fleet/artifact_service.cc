@@ -24,7 +24,7 @@ Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content
                             std::string(expected_sha256));
   }
   DROVER_TRY(validate(meta));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto existing = store_.get_artifact(meta.name, meta.version);
   if (!existing.ok()) return existing.error();
   if (existing->has_value()) {
@@ -60,7 +60,7 @@ Result<Artifact> ArtifactService::get(std::string_view name, std::string_view ve
 }
 
 Status ArtifactService::remove(std::string_view name, std::string_view version) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto found = get(name, version);
   if (!found.ok()) return found.error();
   DROVER_TRY(engine_.remove_artifact(found->name, found->version));

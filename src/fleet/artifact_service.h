@@ -10,11 +10,11 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/mutex.h"
 #include "base/result.h"
 #include "model/artifact.h"
 #include "rollout/engine.h"
@@ -51,7 +51,7 @@ class ArtifactService {
   Store& store_;
   RolloutEngine& engine_;
   std::string directory_;
-  std::mutex mu_;  // one upload or removal at a time
+  Mutex mu_;  // one upload or removal at a time
 };
 
 }  // namespace drover

@@ -36,7 +36,7 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
     return unauthenticated("the enrollment token is not valid");
   const std::string key = security::to_base64url(request.public_key);
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::optional<Device> known = registry_.device(request.device_id);
   Device d;
   if (known) {
@@ -81,7 +81,7 @@ Result<std::string> DeviceAuth::challenge(std::string_view device_id) {
   auto nonce = security::random_bytes(32);
   if (!nonce.ok()) return nonce.error();
   Challenge c{security::to_base64url(*nonce), clock_.now() + options_.challenge_lifetime};
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   // Expired challenges of devices that never came back go when the table is large.
   if (challenges_.size() > 4096) {
     std::erase_if(challenges_, [&](const auto& kv) { return kv.second.expires <= clock_.now(); });
@@ -116,7 +116,7 @@ Status DeviceAuth::check_usable(std::string_view device_id) const {
 Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::string_view challenge,
                                              std::string_view signature) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = challenges_.find(std::string(device_id));
     if (it == challenges_.end()) return unauthenticated("no challenge outstanding");
     const Challenge c = it->second;
@@ -150,7 +150,7 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
                               std::string_view signature) {
   if (new_public_key.size() != security::SigningKey::kPublicKeySize)
     return invalid_argument("public_key must be 32 bytes (Ed25519)");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DROVER_TRY(check_usable(device_id));
   auto d = registry_.device(device_id);
   if (!d) return unauthenticated("unknown device");
@@ -163,7 +163,7 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
 }
 
 Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto decided = registry_.update(device_id, [to](Device& d) -> Status {
     if (d.enrollment != Enrollment::kPending) {
       return Error{ErrorCode::kFailedPrecondition,

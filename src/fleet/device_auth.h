@@ -17,13 +17,13 @@
 // Thread-safety: all methods may be called from several threads.
 #pragma once
 
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
+#include "base/mutex.h"
 #include "base/result.h"
 #include "fleet/device_service.h"
 #include "model/device.h"
@@ -103,8 +103,8 @@ class DeviceAuth {
   Clock& clock_;
   security::TokenSigner signer_;
   AuthOptions options_;
-  std::mutex mu_;  // serialises enrollment decisions and guards challenges_
-  std::unordered_map<std::string, Challenge> challenges_;  // GUARDED_BY(mu_)
+  Mutex mu_;  // serialises enrollment decisions and guards challenges_
+  std::unordered_map<std::string, Challenge> challenges_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover

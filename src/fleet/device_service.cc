@@ -72,7 +72,7 @@ void DeviceService::put(uint32_t pos, Device d) {
 Status DeviceService::load() {
   auto all = store_.list_devices();
   if (!all.ok()) return all.error();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   devices_.clear();
   entries_.clear();
   index_.clear();
@@ -100,7 +100,7 @@ Status DeviceService::provision(std::vector<Device> devices) {
   for (Device& d : devices) DROVER_TRY(validate(d));
   WriteBatch batch;
   batch.devices = std::move(devices);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   DROVER_TRY(store_.apply(batch));
   index_.reserve(devices_.size() + batch.devices.size());
   for (Device& d : batch.devices) {
@@ -113,8 +113,9 @@ Status DeviceService::provision(std::vector<Device> devices) {
 
 uint32_t DeviceService::find(std::string_view id, uint64_t id_hash) const {
   uint32_t found = kNone;
+  const Entry* entries = entries_.data();  // under mu_, which the callback cannot show
   index_.find(id_hash, [&](uint64_t i) {
-    if (entries_[i].id != id) return false;
+    if (entries[i].id != id) return false;
     found = static_cast<uint32_t>(i);
     return true;
   });
@@ -125,7 +126,7 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
   const uint64_t id_hash = FlatIndex::hash(request.device_id);
   // The registry lock is held through the engine call so the record cannot change under
   // it; the engine takes its own lock after this one, never the other way round.
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint32_t pos = find(request.device_id, id_hash);
   if (pos == kNone) return not_found("unknown device '" + std::string(request.device_id) + "'");
   Entry& e = entries_[pos];
@@ -181,7 +182,7 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
 }
 
 Result<DeploymentState> DeviceService::report_status(const StatusReport& report) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint32_t pos = find(report.device_id);
   if (pos == kNone) return not_found("unknown device '" + std::string(report.device_id) + "'");
   return engine_.report(devices_[pos], report.rollout_id, report.version, report.status,
@@ -189,7 +190,7 @@ Result<DeploymentState> DeviceService::report_status(const StatusReport& report)
 }
 
 void DeviceService::warm(std::span<const std::string_view> device_ids) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   thread_local std::vector<uint64_t> hashes;
   hashes.clear();
   for (std::string_view id : device_ids) {
@@ -213,7 +214,7 @@ void DeviceService::warm(std::span<const std::string_view> device_ids) {
 
 Result<Device> DeviceService::update(std::string_view id,
                                      const std::function<Status(Device&)>& change, bool* created) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint32_t pos = find(id);
   if (created != nullptr) *created = pos == kNone;
   if (pos == kNone && created == nullptr) {
@@ -256,13 +257,14 @@ DevicePage DeviceService::list(const DeviceQuery& query) const {
   // extra one tells whether another page follows.
   std::vector<uint32_t> heap;
   if (query.limit == 0) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (const Device& d : devices_) page.matched += matches(d) ? 1 : 0;
     return page;
   }
   const size_t keep = query.limit == SIZE_MAX ? query.limit : query.limit + 1;
-  std::lock_guard lock(mu_);
-  auto by_id = [this](uint32_t a, uint32_t b) { return devices_[a].id < devices_[b].id; };
+  MutexLock lock(mu_);
+  const Device* devices = devices_.data();  // under mu_, which the heap's calls cannot show
+  auto by_id = [&devices](uint32_t a, uint32_t b) { return devices[a].id < devices[b].id; };
   for (uint32_t pos = 0; pos < devices_.size(); ++pos) {
     const Device& d = devices_[pos];
     if (!matches(d)) continue;
@@ -287,14 +289,14 @@ DevicePage DeviceService::list(const DeviceQuery& query) const {
 }
 
 std::optional<DeviceService::Standing> DeviceService::standing(std::string_view id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint32_t pos = find(id);
   if (pos == kNone) return std::nullopt;
   return Standing{devices_[pos].enrollment, entries_[pos].decommissioned};
 }
 
 std::optional<Device> DeviceService::device(std::string_view id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const uint32_t pos = find(id);
   if (pos == kNone) return std::nullopt;
   return devices_[pos];
@@ -304,7 +306,7 @@ DeviceService::Census DeviceService::census() const {
   static_assert(static_cast<size_t>(UpdateState::kReady) + 1 ==
                 std::tuple_size_v<decltype(Census::by_state)>);
   Census c;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < entries_.size(); ++i) {
     if (entries_[i].decommissioned) {
       ++c.decommissioned;
@@ -317,12 +319,12 @@ DeviceService::Census DeviceService::census() const {
 }
 
 size_t DeviceService::device_count() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return devices_.size();
 }
 
 size_t DeviceService::distinct_inventories() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return inventory_ids_.size();
 }
 

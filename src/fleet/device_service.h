@@ -15,7 +15,6 @@
 #include <array>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -26,6 +25,7 @@
 #include "base/clock.h"
 #include "base/flat_index.h"
 #include "base/huge_pages.h"
+#include "base/mutex.h"
 #include "base/result.h"
 #include "model/device.h"
 #include "rollout/engine.h"
@@ -153,7 +153,7 @@ class DeviceService {
  private:
   // Takes a decommissioned or not (or no longer) accepted device out of its rollouts; tells
   // the engine a device in the fleet is in it (again).
-  Status leave_rollouts_if_out(const Device& d);
+  Status leave_rollouts_if_out(const Device& d) REQUIRES(mu_);
 
   using Inventory = std::vector<InstalledComponent>;
   struct alignas(64) Entry {
@@ -171,28 +171,30 @@ class DeviceService {
   };
 
   static constexpr uint32_t kNone = UINT32_MAX;
-  uint32_t find(std::string_view id, uint64_t id_hash) const;  // position, or kNone
-  uint32_t find(std::string_view id) const { return find(id, FlatIndex::hash(id)); }
+  uint32_t find(std::string_view id, uint64_t id_hash) const REQUIRES(mu_);  // or kNone
+  uint32_t find(std::string_view id) const REQUIRES(mu_) { return find(id, FlatIndex::hash(id)); }
   // Adds a record (new) or replaces one (at `pos`), keeping its entry in step.
-  void put(uint32_t pos, Device d);
-  uint32_t share_inventory(const Inventory& components);
-  void release_inventory(uint32_t id);
-  uint32_t site_id(const std::string& name);
+  void put(uint32_t pos, Device d) REQUIRES(mu_);
+  uint32_t share_inventory(const Inventory& components) REQUIRES(mu_);
+  void release_inventory(uint32_t id) REQUIRES(mu_);
+  uint32_t site_id(const std::string& name) REQUIRES(mu_);
 
   Store& store_;
   RolloutEngine& engine_;
   FleetOptions options_;
-  mutable std::mutex mu_;
-  // All GUARDED_BY(mu_). devices_ and entries_ are parallel and never shrink.
-  std::vector<Device, HugePageAllocator<Device>> devices_;
-  std::vector<Entry, HugePageAllocator<Entry>> entries_;
-  FlatIndex index_;  // id -> position
-  std::vector<SharedInventory> inventories_;
-  std::vector<uint32_t> free_inventories_;
-  std::map<Inventory, uint32_t> inventory_ids_;
-  uint32_t last_shared_ = kNone;  // the inventory share_inventory() last handed out
-  std::vector<std::string> site_names_;
-  std::unordered_map<std::string, uint32_t> site_ids_;
+  // The registry's lock. Taken before the engine's (check-ins call the engine with it held;
+  // the engine never calls back).
+  mutable Mutex mu_;
+  // devices_ and entries_ are parallel and never shrink.
+  std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
+  std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);
+  FlatIndex index_ GUARDED_BY(mu_);  // id -> position
+  std::vector<SharedInventory> inventories_ GUARDED_BY(mu_);
+  std::vector<uint32_t> free_inventories_ GUARDED_BY(mu_);
+  std::map<Inventory, uint32_t> inventory_ids_ GUARDED_BY(mu_);
+  uint32_t last_shared_ GUARDED_BY(mu_) = kNone;  // what share_inventory() last handed out
+  std::vector<std::string> site_names_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, uint32_t> site_ids_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover

@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +32,7 @@
 
 #include "base/clock.h"
 #include "base/flat_index.h"
+#include "base/mutex.h"
 #include "base/result.h"
 #include "model/artifact.h"
 #include "model/device.h"
@@ -299,34 +299,36 @@ class RolloutEngine {
   enum class GateOutcome { kPassed, kHalted };
 
  private:
-  Status load_rollout(Rollout r);
+  Status load_rollout(Rollout r) REQUIRES(mu_);
   // A rollout's in-memory state from the store (its artifact and deployments)...
-  Result<std::unique_ptr<Active>> build(Rollout r);
+  Result<std::unique_ptr<Active>> build(Rollout r) REQUIRES(mu_);
   // ...or from records in hand. Does no I/O.
   Result<std::unique_ptr<Active>> assemble(Rollout r, Artifact artifact,
                                            std::vector<Deployment> deps);
-  void install(std::unique_ptr<Active> a, uint32_t index);
-  void next_epoch();
+  void install(std::unique_ptr<Active> a, uint32_t index) REQUIRES(mu_);
+  void next_epoch() REQUIRES(mu_);
   // Judges gate node `node` (docs/gates.md) and halts it when its test says so.
-  Result<GateOutcome> judge_node(Active& a, uint32_t node);
+  Result<GateOutcome> judge_node(Active& a, uint32_t node) REQUIRES(mu_);
   static double threshold(const Active& a, uint32_t node);
-  Active* find(std::string_view rollout_id);
-  Status commit(Active& a, Txn& txn);
+  Active* find(std::string_view rollout_id) REQUIRES(mu_);
+  Status commit(Active& a, Txn& txn) REQUIRES(mu_);
   Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,
-                     std::string_view message);
-  Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {});
-  Status tick_rollout(Active& a);
+                     std::string_view message) REQUIRES(mu_);
+  Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {})
+      REQUIRES(mu_);
+  Status tick_rollout(Active& a) REQUIRES(mu_);
   // Takes devices silent past their check-in contract out of the counts (or, within their
   // watch after a commit, counts them as failures): docs/gates.md, "Silent devices".
-  Status judge_silence(Active& a, Timestamp now);
+  Status judge_silence(Active& a, Timestamp now) REQUIRES(mu_);
   // How the targets stand, from the incremental counts (no pass over the deployments).
-  RolloutOutcome outcome_of(const Active& a) const;
+  RolloutOutcome outcome_of(const Active& a) const REQUIRES(mu_);
   // The last stage is over and nothing is outstanding: completed, or completed_partial when
   // groups halted or devices failed. `why` opens the event's text.
-  Status complete(Active& a, const std::string& why);
+  Status complete(Active& a, const std::string& why) REQUIRES(mu_);
   // `unexplained`: halted on its own evidence without being shown worse than its siblings.
-  Status halt_node(Active& a, uint32_t node, const std::string& reason, bool unexplained = false);
-  Status fail_if_all_halted(Active& a);
+  Status halt_node(Active& a, uint32_t node, const std::string& reason, bool unexplained = false)
+      REQUIRES(mu_);
+  Status fail_if_all_halted(Active& a) REQUIRES(mu_);
   // Updated devices a revert cannot reach: no previous image kept and the version they ran
   // not uploaded, or gone from the fleet.
   struct RevertGaps {
@@ -341,41 +343,44 @@ class RolloutEngine {
   // and, with policy kRollback, sends its updated devices back (`why` goes into their
   // history). Returns the updated devices it could not send back.
   RevertGaps revert_or_cancel(Active& a, Txn& txn, uint32_t stratum, FailurePolicy policy,
-                              std::string_view cause, std::string_view why);
+                              std::string_view cause, std::string_view why) REQUIRES(mu_);
   // Appends a step to deployment `d`'s history in `txn` (EngineOptions::history).
   void record_step(Txn& txn, const Deployment& d, DeploymentEvent event, std::string_view message);
   // kFailedPrecondition naming the rollout when another unfinished rollout of the same
   // component holds any of `device_ids`; `what` is the refused command ("start").
   Status refuse_overlap(const Active& a, std::span<const std::string_view> device_ids,
-                        const char* what);
-  bool revert_possible(Active& a, const Deployment& d);
-  Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version);
-  Status ensure_site(std::string_view site);
+                        const char* what) REQUIRES(mu_);
+  bool revert_possible(Active& a, const Deployment& d) REQUIRES(mu_);
+  Result<std::optional<Artifact>> artifact(const std::string& name, const std::string& version)
+      REQUIRES(mu_);
+  Status ensure_site(std::string_view site) REQUIRES(mu_);
   // Whether rollout `r` may offer `device` its update now, as far as windows go: with
   // respect_windows, its site's window is open (download_in_window) or opens within
   // download_ahead. Cheap: cached per site.
-  bool window_allows_offer(const Rollout& r, std::string_view site, Timestamp now);
+  bool window_allows_offer(const Rollout& r, std::string_view site, Timestamp now) REQUIRES(mu_);
   // The windows an offer of `r` to `device` carries (UpdateOffer::windows); std::nullopt
   // when the device has a constraint but no window within a week.
   std::optional<std::vector<TimeRange>> offer_windows(const Rollout& r, const CheckInDevice& device,
-                                                      Timestamp now);
-  void emit(EngineEvent::Kind kind, const Active& a, std::string text);
+                                                      Timestamp now) REQUIRES(mu_);
+  void emit(EngineEvent::Kind kind, const Active& a, std::string text) REQUIRES(mu_);
   void schedule_tick();
 
   Store& store_;
   Clock& clock_;
   EngineOptions options_;
-  std::mutex start_mu_;  // one start() plans at a time; taken before mu_
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Active>> active_;  // GUARDED_BY(mu_)
-  FlatIndex by_device_;  // GUARDED_BY(mu_); device id -> (rollout index << 32) | deployment index
-  uint32_t epoch_ = 1;   // GUARDED_BY(mu_); moves whenever by_device_ or active_ changes
-  std::unordered_map<std::string, std::optional<Artifact>> artifacts_;  // GUARDED_BY(mu_)
-  WindowCache windows_;                                                 // GUARDED_BY(mu_)
+  // The engine's lock; a DeviceService takes its registry's lock before this one (a
+  // check-in), never after.
+  Mutex mu_;
+  Mutex start_mu_ ACQUIRED_BEFORE(mu_);  // one start() plans at a time
+  std::vector<std::unique_ptr<Active>> active_ GUARDED_BY(mu_);
+  FlatIndex by_device_ GUARDED_BY(mu_);  // device id -> (rollout index << 32) | deployment index
+  uint32_t epoch_ GUARDED_BY(mu_) = 1;   // moves whenever by_device_ or active_ changes
+  std::unordered_map<std::string, std::optional<Artifact>> artifacts_ GUARDED_BY(mu_);
+  WindowCache windows_ GUARDED_BY(mu_);
   // Devices that left the fleet (device_left): no revert is sent to them, since they will
   // not check in to take it; a rollback counts them as not sent back instead.
-  std::unordered_set<std::string> left_;  // GUARDED_BY(mu_)
-  std::function<void(const EngineEvent&)> listener_;
+  std::unordered_set<std::string> left_ GUARDED_BY(mu_);
+  std::function<void(const EngineEvent&)> listener_ GUARDED_BY(mu_);
   Clock::TimerId timer_ = 0;
   bool ticking_ = false;
   std::atomic<uint64_t> offers_made_{0};

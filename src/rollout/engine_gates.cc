@@ -265,7 +265,7 @@ Status RolloutEngine::complete(Active& a, const std::string& why) {
 // ---------------------------------------------------------------- queries
 
 Result<std::vector<StageInsight>> RolloutEngine::stage_insights(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   const size_t reached = std::min(a->insights.size(), static_cast<size_t>(a->rollout.stage) + 1);
@@ -274,7 +274,7 @@ Result<std::vector<StageInsight>> RolloutEngine::stage_insights(const std::strin
 
 Result<Rollout> RolloutEngine::get(const std::string& rollout_id) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (Active* a = find(rollout_id)) return a->rollout;
   }
   auto r = store_.get_rollout(rollout_id);
@@ -284,7 +284,7 @@ Result<Rollout> RolloutEngine::get(const std::string& rollout_id) {
 }
 
 Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   RolloutProgress p;
@@ -311,14 +311,14 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
 }
 
 Result<RolloutSummary> RolloutEngine::summary(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   return RolloutSummary{a->rollout.state, a->rollout.targets, a->total(), a->live(-1)};
 }
 
 std::vector<std::string> RolloutEngine::loaded_rollouts() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> ids;
   for (const auto& a : active_) ids.push_back(a->rollout.id);
   return ids;

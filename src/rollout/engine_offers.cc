@@ -74,7 +74,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
                                                             DeviceCursor* cursor) {
   constexpr uint64_t kNoRef = UINT64_MAX;         // cursor: the device is in no rollout
   constexpr uint64_t kManyRefs = UINT64_MAX - 1;  // cursor: several, look them up
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (by_device_.size() == 0) return std::optional<UpdateOffer>{};
   const Timestamp now = clock_.now();
   // The device's deployments, in the order their rollouts were loaded.
@@ -85,8 +85,9 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     if (cursor->ref == kNoRef) return std::optional<UpdateOffer>{};
     refs_inline[refs++] = cursor->ref;
   } else {
+    const auto* active = active_.data();  // under mu_, which the callback cannot show
     by_device_.find(device.id_hash, [&](uint64_t ref) {
-      if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id != device.id) return false;
+      if (active[ref >> 32]->deps[ref & 0xffffffffu].device_id != device.id) return false;
       if (refs < 8) {
         refs_inline[refs] = ref;
       } else {
@@ -126,9 +127,9 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     const Rollout& r = a.rollout;
     // Looked up only where needed: most check-ins are of devices whose turn has not come.
     auto installed_version = [&]() { return device.record.installed_version(a.artifact.name); };
-    auto window_open = [&]() { return window_allows_offer(r, device.site, now); };
+    auto window_open = [&]() REQUIRES(mu_) { return window_allows_offer(r, device.site, now); };
     // The windows the offer carries; nullopt (no offer now) when none opens soon enough.
-    auto windows = [&]() -> std::optional<std::vector<TimeRange>> {
+    auto windows = [&]() REQUIRES(mu_) -> std::optional<std::vector<TimeRange>> {
       auto w = offer_windows(r, device, now);
       if (!w || w->empty()) return w;
       const DeliveryConstraints& c = r.plan.constraints;
@@ -148,7 +149,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     };
     // Back to the version the device ran: by switching slots when it kept that image, else
     // by downloading the uploaded artifact.
-    auto revert_offer = [&](const Deployment& dep) -> std::optional<UpdateOffer> {
+    auto revert_offer = [&](const Deployment& dep) REQUIRES(mu_) -> std::optional<UpdateOffer> {
       auto prev = artifact(a.artifact.name, dep.from_version);
       const bool uploaded = prev.ok() && prev->has_value();
       if (!uploaded && !dep.switch_back) return std::nullopt;
@@ -324,7 +325,7 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
 }
 
 void RolloutEngine::warm(std::span<const DeviceCursor* const> cursors) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const DeviceCursor* c : cursors) {
     if (c->epoch != epoch_ || (c->ref >> 32) >= active_.size()) continue;
     __builtin_prefetch(&active_[c->ref >> 32]->hot[c->ref & 0xffffffffu]);
@@ -334,7 +335,7 @@ void RolloutEngine::warm(std::span<const DeviceCursor* const> cursors) {
 
 Result<HoldAnswer> RolloutEngine::hold_for(const CheckInDevice& device,
                                            std::string_view rollout_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   HoldAnswer out;
   out.rollout_id = std::string(rollout_id);
   Active* a = find(rollout_id);

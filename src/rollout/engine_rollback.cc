@@ -40,7 +40,7 @@ Status RolloutEngine::refuse_overlap(const Active& a, std::span<const std::strin
 }
 
 Status RolloutEngine::abort(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   if (a->starting) {
@@ -64,7 +64,7 @@ Status RolloutEngine::abort(const std::string& rollout_id) {
 }
 
 Status RolloutEngine::rollback(const std::string& rollout_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) {
     // Over long enough ago to be unloaded (EngineOptions::keep_finished): its devices can
@@ -109,7 +109,7 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   // A device that left the fleet is nobody's to send back: it does not block the rest
   // (the rollback then ends rollback_incomplete, counting it).
   Status looked_up = ok_status();
-  auto check = [&](const Deployment& d) {
+  auto check = [&](const Deployment& d) REQUIRES(mu_) {
     if (left_.contains(d.device_id) || revert_possible(*a, d)) return;
     // Gone from the fleet while the rollout was not loaded (left_ did not hear of it)?
     auto device = store_.get_device(d.device_id);
@@ -172,7 +172,7 @@ Result<std::optional<Artifact>> RolloutEngine::artifact(const std::string& name,
 }
 
 Status RolloutEngine::remove_artifact(const std::string& name, const std::string& version) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const std::string key = name + "@" + version;
   auto rollouts = store_.list_rollouts();
   if (!rollouts.ok()) return rollouts.error();
@@ -193,15 +193,16 @@ Status RolloutEngine::remove_artifact(const std::string& name, const std::string
 }
 
 void RolloutEngine::device_returned(std::string_view device_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!left_.empty()) left_.erase(std::string(device_id));
 }
 
 Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<uint64_t> refs;
+  const auto* active = active_.data();  // under mu_, which the callback cannot show
   by_device_.find(FlatIndex::hash(device_id), [&](uint64_t ref) {
-    if (active_[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
+    if (active[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
     return false;
   });
   // Remembered only while a loaded rollout holds it: planning leaves departed devices out,

@@ -15,12 +15,12 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <thread>
 
 #include "base/clock.h"
 #include "base/huge_pages.h"
+#include "base/mutex.h"
 #include "base/random.h"
 #include "base/units.h"
 #include "fleet/device_service.h"
@@ -219,8 +219,8 @@ class Simulator final : public DeviceWorld {
   std::optional<RolloutProgress> seen_;  // the remote rollout as last read
   std::unique_ptr<NetworkFleet> net_;
   std::vector<std::pair<std::string, std::string>> net_unhealthy_;  // (rollout, version)
-  std::mutex held_mu_;
-  std::vector<std::string> held_lines_;  // GUARDED_BY(held_mu_)
+  Mutex held_mu_;
+  std::vector<std::string> held_lines_ GUARDED_BY(held_mu_);
 
   std::string rollout_id_;
   Timestamp rollout_started_{};

@@ -31,7 +31,7 @@ void Simulator::on_engine_event(const EngineEvent& e) {
     return;
   }
   // A network run: the engine may speak on the server's thread; the driving thread tells.
-  std::lock_guard lock(held_mu_);
+  MutexLock lock(held_mu_);
   held_lines_.push_back(std::move(line));
 }
 
@@ -39,7 +39,7 @@ void Simulator::flush_engine_lines() {
   if (!server_) return;
   std::vector<std::string> lines;
   {
-    std::lock_guard lock(held_mu_);
+    MutexLock lock(held_mu_);
     lines.swap(held_lines_);
   }
   if (opt_.timeline)

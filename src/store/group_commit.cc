@@ -47,7 +47,7 @@ GroupCommitStore::GroupCommitStore(std::unique_ptr<Store> inner, GroupCommitOpti
 
 GroupCommitStore::~GroupCommitStore() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   queued_cv_.notify_all();
@@ -64,7 +64,7 @@ Status GroupCommitStore::apply(const WriteBatch& batch) {
   if (batch.empty()) return ok_status();
   uint64_t seq = 0;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (failure_) return failed_status();
     queue_.push_back(batch);
     seq = ++tail_;
@@ -79,12 +79,12 @@ Status GroupCommitStore::apply(const WriteBatch& batch) {
 }
 
 void GroupCommitStore::run() {
-  std::unique_lock lock(mu_);
   std::vector<WriteBatch> group;
   std::vector<const WriteBatch*> refs;
+  mu_.lock();
   for (;;) {
-    queued_cv_.wait(lock, [this] { return !queue_.empty() || stopping_; });
-    if (queue_.empty()) return;  // stopping, and everything queued is written
+    queued_cv_.wait(mu_, [this]() REQUIRES(mu_) { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) break;  // stopping, and everything queued is written
     const size_t n = std::min(queue_.size(), options_.max_group);
     group.clear();
     for (size_t i = 0; i < n; ++i) {
@@ -93,7 +93,7 @@ void GroupCommitStore::run() {
     }
     taken_ += n;
     const uint64_t last = taken_;
-    lock.unlock();
+    mu_.unlock();
 
     refs.clear();
     for (const WriteBatch& b : group) refs.push_back(&b);
@@ -101,7 +101,7 @@ void GroupCommitStore::run() {
     const Status written = inner_->apply_all(refs);
     const auto took = std::chrono::steady_clock::now() - started;
 
-    lock.lock();
+    mu_.lock();
     ++stats_.commits;
     stats_.batches += n;
     stats_.largest_group = std::max<uint64_t>(stats_.largest_group, n);
@@ -114,7 +114,7 @@ void GroupCommitStore::run() {
     ++stats_.by_duration[bucket];
     std::vector<std::function<void(Status)>> ready;
     Status outcome = ok_status();
-    bool newly_failed = false;
+    std::function<void(const Error&)> report_failure;
     if (written.ok()) {
       durable_ = last;
       auto end = waiters_.upper_bound(last);
@@ -125,60 +125,63 @@ void GroupCommitStore::run() {
       // changes already: none of them is durable, and no later write may be either.
       ++stats_.failed;
       failure_ = written.error();
-      newly_failed = true;
       queue_.clear();
       taken_ = tail_;
       outcome = failed_status();
       for (auto& [seq, done] : waiters_) ready.push_back(std::move(done));
       waiters_.clear();
+      report_failure = on_failure_;
     }
-    lock.unlock();
+    mu_.unlock();
     durable_cv_.notify_all();
     for (auto& done : ready) done(outcome);
-    if (newly_failed && on_failure_) on_failure_(written.error());
-    lock.lock();
+    if (report_failure) report_failure(written.error());
+    mu_.lock();
   }
+  mu_.unlock();
 }
 
 uint64_t GroupCommitStore::tail() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return tail_;
 }
 
 bool GroupCommitStore::durable(uint64_t seq) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return durable_ >= seq;
 }
 
 Status GroupCommitStore::wait(uint64_t seq) const {
-  std::unique_lock lock(mu_);
-  durable_cv_.wait(lock, [&] { return durable_ >= seq || failure_.has_value(); });
+  MutexLock lock(mu_);
+  durable_cv_.wait(mu_, [&]() REQUIRES(mu_) { return durable_ >= seq || failure_.has_value(); });
   return durable_ >= seq ? ok_status() : failed_status();
 }
 
 void GroupCommitStore::when_durable(uint64_t seq, std::function<void(Status)> done) {
-  std::unique_lock lock(mu_);
-  if (durable_ >= seq || failure_) {
-    const Status now = durable_ >= seq ? ok_status() : failed_status();
-    lock.unlock();
-    done(now);
-    return;
+  Status now = ok_status();
+  {
+    MutexLock lock(mu_);
+    if (durable_ < seq && !failure_) {
+      waiters_.emplace(seq, std::move(done));
+      return;
+    }
+    if (durable_ < seq) now = failed_status();
   }
-  waiters_.emplace(seq, std::move(done));
+  done(now);
 }
 
 std::optional<Error> GroupCommitStore::failure() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return failure_;
 }
 
 void GroupCommitStore::set_on_failure(std::function<void(const Error&)> on_failure) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   on_failure_ = std::move(on_failure);
 }
 
 GroupCommitStats GroupCommitStore::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 

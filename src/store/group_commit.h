@@ -29,17 +29,16 @@
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "base/mutex.h"
 #include "store/store.h"
 
 namespace drover {
@@ -159,21 +158,21 @@ class GroupCommitStore final : public Store {
   void settle() const;
   // Before a direct write: waits for everything queued, so it lands after them.
   void settle_all() const { (void)wait(tail()); }
-  Status failed_status() const;  // under mu_
+  Status failed_status() const REQUIRES(mu_);
 
   std::unique_ptr<Store> inner_;
   GroupCommitOptions options_;
-  mutable std::mutex mu_;
-  mutable std::condition_variable queued_cv_, durable_cv_;
-  std::deque<WriteBatch> queue_;  // GUARDED_BY(mu_): batches taken_ + 1, taken_ + 2, ...
-  uint64_t taken_ = 0;            // GUARDED_BY(mu_): the last batch the writer took
-  uint64_t tail_ = 0;             // GUARDED_BY(mu_): taken_ + queue_.size()
-  uint64_t durable_ = 0;          // GUARDED_BY(mu_)
-  std::optional<Error> failure_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;         // GUARDED_BY(mu_)
-  std::multimap<uint64_t, std::function<void(Status)>> waiters_;  // GUARDED_BY(mu_)
-  GroupCommitStats stats_;                                        // GUARDED_BY(mu_)
-  std::function<void(const Error&)> on_failure_;
+  mutable Mutex mu_;  // a leaf: nothing else is locked while it is held
+  mutable CondVar queued_cv_, durable_cv_;
+  std::deque<WriteBatch> queue_ GUARDED_BY(mu_);  // batches taken_ + 1, taken_ + 2, ...
+  uint64_t taken_ GUARDED_BY(mu_) = 0;            // the last batch the writer took
+  uint64_t tail_ GUARDED_BY(mu_) = 0;             // taken_ + queue_.size()
+  uint64_t durable_ GUARDED_BY(mu_) = 0;
+  std::optional<Error> failure_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::multimap<uint64_t, std::function<void(Status)>> waiters_ GUARDED_BY(mu_);
+  GroupCommitStats stats_ GUARDED_BY(mu_);
+  std::function<void(const Error&)> on_failure_ GUARDED_BY(mu_);
   std::thread writer_;
 };
 

@@ -3,7 +3,6 @@
 // the million-device simulation, so records are kept by value (no documents, no indirection)
 // and the deployments of one rollout are a contiguous range of the deployments map.
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +10,7 @@
 #include <vector>
 
 #include "base/flat_index.h"
+#include "base/mutex.h"
 #include "base/random.h"
 #include "store/store.h"
 
@@ -132,7 +132,7 @@ class MemoryStore final : public Store {
  public:
   Status apply(const WriteBatch& batch) override {
     DROVER_TRY(check_keys(batch));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     devices_.upsert_all(batch.devices, [](const Device& d) { return d.id; });
     for (const auto& s : batch.sites) sites_.insert_or_assign(s.name, s);
     for (const auto& a : batch.artifacts)
@@ -153,53 +153,53 @@ class MemoryStore final : public Store {
   }
 
   Result<std::optional<Device>> get_device(std::string_view id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return found(devices_.find(id));
   }
   Result<std::optional<Site>> get_site(std::string_view name) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return find_value(sites_, name);
   }
   Result<std::optional<Artifact>> get_artifact(std::string_view name,
                                                std::string_view version) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return find_value(artifacts_, ViewKey{name, version});
   }
   Result<std::optional<Rollout>> get_rollout(std::string_view id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return find_value(rollouts_, id);
   }
   Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                    std::string_view device_id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return found(deployments_.find(ViewKey{rollout_id, device_id}));
   }
 
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return find_value(api_tokens_, id);
   }
 
   Result<std::vector<Device>> list_devices() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return all_values(devices_.map());
   }
   Result<std::vector<Site>> list_sites() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return all_values(sites_);
   }
   Result<std::vector<Artifact>> list_artifacts() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return all_values(artifacts_);
   }
   Result<std::vector<Rollout>> list_rollouts() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return all_values(rollouts_);
   }
 
   // Visits only this rollout's range: (rollout_id, "") is the smallest key it can have.
   Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     std::vector<Deployment> out;
     const auto& all = deployments_.map();
     for (auto it = all.lower_bound(ViewKey{rollout_id, std::string_view{}});
@@ -212,7 +212,7 @@ class MemoryStore final : public Store {
   Result<DeploymentPage> page_deployments(std::string_view rollout_id,
                                           std::optional<DeploymentState> state,
                                           std::string_view after, size_t limit) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     DeploymentPage page;
     const auto& all = deployments_.map();
     for (auto it = all.lower_bound(ViewKey{rollout_id, std::string_view{}});
@@ -231,13 +231,13 @@ class MemoryStore final : public Store {
   }
 
   Result<std::vector<ApiToken>> list_api_tokens() override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return all_values(api_tokens_);
   }
 
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                             std::string_view device_id) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = steps_.find(ViewKey{rollout_id, device_id});
     if (it == steps_.end()) return std::vector<DeploymentStep>{};
     std::vector<DeploymentStep> out = it->second;
@@ -249,7 +249,7 @@ class MemoryStore final : public Store {
   }
 
   Status delete_artifact(std::string_view name, std::string_view version) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = artifacts_.find(ViewKey{name, version});
     if (it == artifacts_.end()) {
       return not_found("artifact '" + std::string(name) + "@" + std::string(version) +
@@ -260,22 +260,22 @@ class MemoryStore final : public Store {
   }
 
   Result<uint64_t> next_sequence(std::string_view name) override {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = sequences_.find(name);
     if (it == sequences_.end()) it = sequences_.emplace(std::string(name), 0).first;
     return ++it->second;
   }
 
  private:
-  std::mutex mu_;
-  IndexedMap<std::string, Device, std::less<>, IdKeys> devices_;        // GUARDED_BY(mu_)
-  std::map<std::string, Site, std::less<>> sites_;                      // GUARDED_BY(mu_)
-  std::map<PairKey, Artifact, PairKeyLess> artifacts_;                  // GUARDED_BY(mu_)
-  std::map<std::string, Rollout, std::less<>> rollouts_;                // GUARDED_BY(mu_)
-  IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_;  // GUARDED_BY(mu_)
-  std::map<std::string, uint64_t, std::less<>> sequences_;              // GUARDED_BY(mu_)
-  std::map<std::string, ApiToken, std::less<>> api_tokens_;             // GUARDED_BY(mu_)
-  std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_;   // GUARDED_BY(mu_)
+  Mutex mu_;
+  IndexedMap<std::string, Device, std::less<>, IdKeys> devices_ GUARDED_BY(mu_);
+  std::map<std::string, Site, std::less<>> sites_ GUARDED_BY(mu_);
+  std::map<PairKey, Artifact, PairKeyLess> artifacts_ GUARDED_BY(mu_);
+  std::map<std::string, Rollout, std::less<>> rollouts_ GUARDED_BY(mu_);
+  IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_ GUARDED_BY(mu_);
+  std::map<std::string, uint64_t, std::less<>> sequences_ GUARDED_BY(mu_);
+  std::map<std::string, ApiToken, std::less<>> api_tokens_ GUARDED_BY(mu_);
+  std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -65,7 +65,7 @@ bool loopback(std::string_view remote) {
 void Metrics::observe(const AccessRecord& r) {
   const double seconds = (r.handler_ms + r.wait_ms) / 1000;
   const std::string route = r.route.empty() ? "unmatched" : std::string(r.route);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Route& m = routes_[{r.method, route}];
   ++m.by_status[r.status];
   const auto b = static_cast<size_t>(
@@ -84,7 +84,7 @@ std::string Metrics::render() const {
   std::string out;
   out.reserve(16 * 1024);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     head(out, "drover_http_requests_total", "counter", "Requests answered, by route and status.");
     for (const auto& [key, m] : routes_) {
       for (const auto& [status, n] : m.by_status) {

@@ -15,10 +15,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <utility>
 
+#include "base/mutex.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
 #include "rollout/engine.h"
@@ -55,10 +55,10 @@ class Metrics {
     uint64_t count = 0;
   };
   Sources sources_;
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, Route> routes_;  // GUARDED_BY(mu_)
-  uint64_t checkins_ = 0;                                        // GUARDED_BY(mu_)
-  uint64_t reports_ = 0;                                         // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::pair<std::string, std::string>, Route> routes_ GUARDED_BY(mu_);
+  uint64_t checkins_ GUARDED_BY(mu_) = 0;
+  uint64_t reports_ GUARDED_BY(mu_) = 0;
 };
 
 // GET /metrics on `router`, readable as above.

@@ -13,12 +13,12 @@
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
+
+#include "base/mutex.h"
 
 namespace drover::http {
 
@@ -186,7 +186,7 @@ class ServerImpl final : public HttpServer {
       });
       std::vector<std::shared_ptr<Session>> live;
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         for (auto& [id, weak] : sessions_) {
           if (auto s = weak.lock()) live.push_back(std::move(s));
         }
@@ -194,8 +194,8 @@ class ServerImpl final : public HttpServer {
       for (auto& s : live) s->close_if_idle();
       live.clear();
       {
-        std::unique_lock lock(mu_);
-        drained_.wait_for(lock, steady(options_.drain_timeout), [this] { return open_ == 0; });
+        MutexLock lock(mu_);
+        drained_.wait_for(mu_, steady(options_.drain_timeout), [this] { return open_ == 0; });
       }
       guards_.clear();
       for (auto& io : ios_) io->stop();  // whatever did not finish in time is cut
@@ -220,11 +220,11 @@ class ServerImpl final : public HttpServer {
     }
   }
   void opened(uint64_t id, const std::shared_ptr<Session>& s) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     sessions_.emplace(id, s);
   }
   void closed(uint64_t id) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     sessions_.erase(id);
     --open_;
     drained_.notify_all();
@@ -284,9 +284,9 @@ class ServerImpl final : public HttpServer {
   // destroyed with it (sessions call closed()).
   ServerOptions options_;
   Handler handler_;
-  std::mutex mu_;
-  std::condition_variable drained_;
-  std::map<uint64_t, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  CondVar drained_;
+  std::map<uint64_t, std::weak_ptr<Session>> sessions_ GUARDED_BY(mu_);
   std::atomic<size_t> open_{0};
   std::atomic<bool> stopping_{false};
   std::once_flag stopped_;
