@@ -169,9 +169,12 @@ int run_serve(const ServeArgs& args) {
                          &service, &engine});
   options.access_log = [&metrics, debug = args.debug](const http::AccessRecord& r) {
     metrics.observe(r);
-    if (!debug) return;
-    log_line({{"level", "debug"},
+    // A 5xx is the server's failure (a store that failed, a handler that threw): always said,
+    // with the request's id; --debug says every request.
+    if (!debug && r.status < 500) return;
+    log_line({{"level", r.status >= 500 ? "error" : "debug"},
               {"msg", "request"},
+              {"request_id", r.request_id},
               {"remote", r.remote},
               {"method", r.method},
               {"path", r.path},
@@ -180,6 +183,13 @@ int run_serve(const ServeArgs& args) {
               {"response_bytes", r.response_bytes},
               {"handler_ms", r.handler_ms},
               {"wait_ms", r.wait_ms}});
+  };
+
+  options.error_log = [](std::string_view request_id, std::string_view what) {
+    log_line({{"level", "error"},
+              {"msg", "request handler failed"},
+              {"request_id", request_id},
+              {"error", what}});
   };
 
   http::Router router;

@@ -234,13 +234,36 @@ TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
   EXPECT_NE(body_of(r).find("overloaded"), std::string::npos);
 }
 
-TEST(HttpServer, AHandlerThatThrowsGives500) {
-  auto server = serve();
+TEST(HttpServer, AHandlerThatThrowsGives500WithItsRequestIdAndLogsWhatItThrew) {
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::string>> logged;
+  ServerOptions o = small_limits();
+  o.error_log = [&](std::string_view id, std::string_view what) {
+    std::lock_guard lock(mu);
+    logged.emplace_back(id, what);
+  };
+  auto server = serve(o);
   RawClient c(server->port());
   ASSERT_TRUE(c.send(get("/boom")));
   const std::string r = c.response();
   EXPECT_EQ(status_of(r), 500);
-  EXPECT_NE(body_of(r).find("handler failed"), std::string::npos);
+  // The client learns nothing of the exception, only which request to look up.
+  EXPECT_EQ(body_of(r).find("handler failed"), std::string::npos) << r;
+  const size_t at = r.find("X-Request-Id: ");
+  ASSERT_NE(at, std::string::npos) << r;
+  const std::string id = r.substr(at + 14, r.find("\r\n", at) - at - 14);
+  EXPECT_NE(body_of(r).find("(request " + id + ")"), std::string::npos) << r;
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(logged.size(), 1u);
+    EXPECT_EQ(logged[0].first, id);
+    EXPECT_EQ(logged[0].second, "handler failed");
+  }
+  // Ids differ from request to request.
+  ASSERT_TRUE(c.send(get("/fine")));
+  const std::string next = c.response();
+  EXPECT_NE(next.find("X-Request-Id: "), std::string::npos);
+  EXPECT_EQ(next.find("X-Request-Id: " + id + "\r\n"), std::string::npos);
 }
 
 TEST(HttpServer, StopFinishesTheRequestInFlightAndClosesIdleConnections) {

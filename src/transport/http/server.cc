@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -216,8 +217,17 @@ class ServerImpl final : public HttpServer {
     try {
       return handler_(request);
     } catch (const std::exception& e) {
-      return Response::error(500, "internal", e.what());
+      if (options_.error_log) options_.error_log(request.id, e.what());
+    } catch (...) {
+      if (options_.error_log) options_.error_log(request.id, "an exception that is not a std::exception");
     }
+    return Response::error(500, "internal", "internal error (request " + request.id + ")");
+  }
+  std::string next_request_id() {
+    char id[24];
+    std::snprintf(id, sizeof id, "r%llx",
+                  static_cast<unsigned long long>(request_ids_.fetch_add(1) + 1));
+    return id;
   }
   void opened(uint64_t id, const std::shared_ptr<Session>& s) {
     MutexLock lock(mu_);
@@ -289,6 +299,7 @@ class ServerImpl final : public HttpServer {
   std::map<uint64_t, std::weak_ptr<Session>> sessions_ GUARDED_BY(mu_);
   std::atomic<size_t> open_{0};
   std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> request_ids_{0};
   std::once_flag stopped_;
   uint64_t next_id_ = 1;     // the acceptor's thread only
   size_t next_context_ = 0;  // the acceptor's thread only
@@ -436,18 +447,21 @@ void Session::on_body(beast::error_code ec) {
   }
   request.body = std::move(msg.body());
   request.remote = remote_;
+  request.id = server_.next_request_id();
   const bool keep_alive = msg.keep_alive();
   const auto started = std::chrono::steady_clock::now();
   Response response = server_.handle(request);
   const auto handled = std::chrono::steady_clock::now();
   AccessRecord record;
   if (server_.options().access_log) {
+    record.request_id = request.id;
     record.remote = request.remote;
     record.method = request.method;
     record.path = std::string(request.path());
     record.request_bytes = request.body.size();
     record.handler_ms = std::chrono::duration<double, std::milli>(handled - started).count();
   }
+  response.headers.emplace_back("X-Request-Id", request.id);
   if (!response.defer) return send(std::move(response), std::move(record), keep_alive, handled);
   auto defer = std::move(response.defer);
   response.defer = nullptr;
@@ -458,10 +472,12 @@ void Session::on_body(beast::error_code ec) {
                                                keep_alive, handled, allowed]() mutable {
       if (!allowed.ok()) {
         const Error& e = allowed.error();
+        auto headers = std::move(pending->headers);  // X-Request-Id
         *pending = Response::error(
             e.code == ErrorCode::kIo ? 503 : 500,
             e.code == ErrorCode::kIo ? "unavailable" : "internal",
             e.code == ErrorCode::kIo ? "the change could not be stored" : "internal error");
+        pending->headers = std::move(headers);
       }
       self->send(std::move(*pending), std::move(record), keep_alive, handled);
     });

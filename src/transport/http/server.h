@@ -6,7 +6,9 @@
 // (431), body larger than max_body_bytes (413), a head or body that does not arrive within
 // its timeout (408: slow-loris clients hold no connection for long), a malformed request
 // (400), more than max_connections at once (503). Handlers run on the I/O threads and must
-// not block for long.
+// not block for long. Every request gets an id (Request::id), sent back as X-Request-Id; a
+// handler that throws is answered 500 with that id and nothing of the exception, which goes
+// to error_log.
 //
 // stop() is graceful: it stops accepting, lets every request already read finish and its
 // response go out, closes idle keep-alive connections, and returns when all are done (or
@@ -35,6 +37,7 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote;  // peer address, for logs
+  std::string id;      // this server's id for the request, for logs (also X-Request-Id)
 
   // The value of header `name` (case-insensitive), or "" when absent.
   std::string_view header(std::string_view name) const;
@@ -75,6 +78,7 @@ using Handler = std::function<Response(const Request&)>;
 
 // One answered request, for the access log.
 struct AccessRecord {
+  std::string request_id;
   std::string remote;
   std::string method;
   std::string path;        // without the query, which may carry secrets
@@ -116,6 +120,9 @@ struct ServerOptions {
   // Called once per request the handler answered, on the I/O thread; must be thread-safe and
   // quick. Empty: no access log.
   std::function<void(const AccessRecord&)> access_log;
+  // Called when a handler throws, with the request's id and what it threw; the client gets a
+  // 500 whose body names only the request id. Thread-safe and quick, like access_log.
+  std::function<void(std::string_view request_id, std::string_view what)> error_log;
 };
 
 class HttpServer {
