@@ -6,6 +6,7 @@ namespace drover {
 namespace {
 
 constexpr std::string_view kDeviceSubject = "device:";
+constexpr std::string_view kChallengeSubject = "challenge:";
 
 Error unauthenticated(std::string why) { return {ErrorCode::kUnauthenticated, std::move(why)}; }
 Error denied(std::string why) { return {ErrorCode::kPermissionDenied, std::move(why)}; }
@@ -74,20 +75,18 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   return d.enrollment;
 }
 
+// A challenge is signed by the server, not stored: nothing a third party sends can cancel a
+// device's challenge (it may hold several at once), and the server keeps no state for one
+// that is never answered.
 Result<std::string> DeviceAuth::challenge(std::string_view device_id) {
   auto d = registry_.device(device_id);
   if (!d || d->public_key.empty())
     return not_found("device '" + std::string(device_id) + "' is not enrolled");
-  auto nonce = security::random_bytes(32);
+  auto nonce = security::random_bytes(16);
   if (!nonce.ok()) return nonce.error();
-  Challenge c{security::to_base64url(*nonce), clock_.now() + options_.challenge_lifetime};
-  MutexLock lock(mu_);
-  // Expired challenges of devices that never came back go when the table is large.
-  if (challenges_.size() > 4096) {
-    std::erase_if(challenges_, [&](const auto& kv) { return kv.second.expires <= clock_.now(); });
-  }
-  challenges_[std::string(device_id)] = c;
-  return c.value;
+  return signer_.issue(std::string(kChallengeSubject) + std::string(device_id) + ":" +
+                           security::to_base64url(*nonce),
+                       clock_.now() + options_.challenge_lifetime);
 }
 
 std::string DeviceAuth::challenge_message(std::string_view device_id, std::string_view challenge) {
@@ -115,22 +114,30 @@ Status DeviceAuth::check_usable(std::string_view device_id) const {
 
 Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::string_view challenge,
                                              std::string_view signature) {
-  {
-    MutexLock lock(mu_);
-    auto it = challenges_.find(std::string(device_id));
-    if (it == challenges_.end()) return unauthenticated("no challenge outstanding");
-    const Challenge c = it->second;
-    challenges_.erase(it);  // single use, whatever happens next
-    if (!security::constant_time_equal(c.value, challenge))
-      return unauthenticated("not the challenge that was issued");
-    if (clock_.now() >= c.expires) return unauthenticated("the challenge expired");
+  const Timestamp now = clock_.now();
+  auto claims = signer_.verify(challenge, now);
+  if (!claims.ok()) {
+    return unauthenticated(claims.error().message == "token expired"
+                               ? "the challenge expired"
+                               : "not a challenge this server issued");
   }
+  const std::string for_device = std::string(kChallengeSubject) + std::string(device_id) + ":";
+  if (!claims->subject.starts_with(for_device))
+    return unauthenticated("not a challenge issued to this device");
   auto d = registry_.device(device_id);
   if (!d) return unauthenticated("unknown device");
   auto key = security::from_base64url(d->public_key);
   if (!key.ok() ||
       !security::verify_ed25519(*key, challenge_message(device_id, challenge), signature))
     return unauthenticated("the signature does not verify");
+  {
+    // Single use: only an answer signed by the device's key uses a challenge up, so a forged
+    // answer consumes nothing.
+    MutexLock lock(mu_);
+    if (used_.size() > 4096) std::erase_if(used_, [&](const auto& kv) { return kv.second <= now; });
+    if (!used_.emplace(std::string(challenge), claims->expires).second)
+      return unauthenticated("the challenge was used already");
+  }
   DROVER_TRY(check_usable(device_id));
   const Timestamp expires = clock_.now() + options_.token_lifetime;
   return IssuedToken{signer_.issue(std::string(kDeviceSubject) + std::string(device_id), expires),

@@ -62,14 +62,15 @@ class DeviceAuth {
   // decommissioned one; plus the store's errors. Nothing is written on error.
   Result<Enrollment> enroll(const EnrollRequest& request);
 
-  // A fresh single-use challenge (base64url) for the device to sign; it expires after
-  // challenge_lifetime and replaces any earlier one. kNotFound for an unknown device or
-  // one without a key.
+  // A fresh single-use challenge for the device to sign, signed by the server (not stored):
+  // it expires after challenge_lifetime, and a device may hold several — no request of
+  // anyone else's can cancel one. kNotFound for an unknown device or one without a key.
   Result<std::string> challenge(std::string_view device_id);
 
   // Checks the device's signature of `challenge` (the bytes signed are
-  // challenge_message(device_id, challenge)) and issues a bearer token. The challenge is
-  // used up either way. kUnauthenticated for an unknown, expired or used challenge or a bad
+  // challenge_message(device_id, challenge)) and issues a bearer token. Only a verified
+  // answer uses the challenge up (a forged one changes nothing). kUnauthenticated for a
+  // challenge this server did not issue to this device, an expired or used one, or a bad
   // signature; kPermissionDenied for a device that is pending, rejected or decommissioned.
   Result<IssuedToken> authenticate(std::string_view device_id, std::string_view challenge,
                                    std::string_view signature);
@@ -91,10 +92,6 @@ class DeviceAuth {
   Status reject(std::string_view device_id);
 
  private:
-  struct Challenge {
-    std::string value;
-    Timestamp expires{};
-  };
   bool token_valid(std::string_view token) const;
   Status decide(std::string_view device_id, Enrollment to);
   Status check_usable(std::string_view device_id) const;  // accepted and in service
@@ -103,8 +100,9 @@ class DeviceAuth {
   Clock& clock_;
   security::TokenSigner signer_;
   AuthOptions options_;
-  Mutex mu_;  // serialises enrollment decisions and guards challenges_
-  std::unordered_map<std::string, Challenge> challenges_ GUARDED_BY(mu_);
+  Mutex mu_;  // serialises enrollment decisions and guards used_
+  // Challenges answered already, until they expire (a challenge is used once).
+  std::unordered_map<std::string, Timestamp> used_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover

@@ -121,8 +121,10 @@ TEST_F(DeviceAuthTest, ChallengesAreSingleUseExpireAndMustBeSignedByTheKey) {
           .error()
           .code,
       ErrorCode::kUnauthenticated);
-  // The failed attempt used the challenge up.
-  EXPECT_EQ(auth->authenticate("dev-1", *c, signed_c).error().code, ErrorCode::kUnauthenticated);
+  // The forged answer used nothing up: the device's own answer works, once.
+  EXPECT_TRUE(auth->authenticate("dev-1", *c, signed_c).ok());
+  EXPECT_EQ(auth->authenticate("dev-1", *c, signed_c).error().message,
+            "the challenge was used already");
   c = auth->challenge("dev-1");
   f.clock.advance(seconds(61));
   EXPECT_EQ(auth->authenticate("dev-1", *c, key.sign(DeviceAuth::challenge_message("dev-1", *c)))
@@ -132,6 +134,32 @@ TEST_F(DeviceAuthTest, ChallengesAreSingleUseExpireAndMustBeSignedByTheKey) {
   EXPECT_EQ(auth->authenticate("dev-1", "made-up", "sig").error().code,
             ErrorCode::kUnauthenticated);
   EXPECT_EQ(auth->challenge("nobody").error().code, ErrorCode::kNotFound);
+}
+
+// Nobody can lock a device out of login: challenges asked for in its name by someone else,
+// forged answers and bogus tokens change nothing for the challenge the device holds.
+TEST_F(DeviceAuthTest, OthersCannotCancelADevicesChallenge) {
+  ASSERT_TRUE(auth->enroll(request("dev-1", key, "factory-token-1")).ok());
+  ASSERT_TRUE(auth->enroll(request("dev-2", other_key, "factory-token-1")).ok());
+  auto mine = auth->challenge("dev-1");
+  ASSERT_TRUE(mine.ok());
+  for (int i = 0; i < 100; ++i) {
+    auto theirs = auth->challenge("dev-1");  // an attacker asking in dev-1's name
+    ASSERT_TRUE(theirs.ok());
+    EXPECT_NE(*theirs, *mine);
+    EXPECT_FALSE(auth->authenticate("dev-1", *theirs, "forged").ok());
+    EXPECT_FALSE(auth->authenticate("dev-1", *mine, "forged").ok());
+  }
+  // Another device's challenge is not dev-1's, even with a valid signature over it.
+  auto other = auth->challenge("dev-2");
+  EXPECT_EQ(
+      auth->authenticate("dev-1", *other, key.sign(DeviceAuth::challenge_message("dev-1", *other)))
+          .error()
+          .message,
+      "not a challenge issued to this device");
+  EXPECT_TRUE(
+      auth->authenticate("dev-1", *mine, key.sign(DeviceAuth::challenge_message("dev-1", *mine)))
+          .ok());
 }
 
 TEST_F(DeviceAuthTest, TokensSpeakForOneDeviceOnlyAndStopWhenItIsDecommissioned) {
