@@ -258,8 +258,13 @@ int main(int argc, char** argv) {
   serve->add_option("--data", serve_args.data, "data directory (created when missing)");
   serve->add_option("--listen", serve_args.listen, "HOST:PORT to listen on (port 0: any)");
   serve->add_option("--threads", serve_args.threads, "I/O threads")->check(CLI::Range(1, 64));
-  serve->add_option("--enrollment-token", serve_args.enrollment_tokens,
-                    "a pre-shared token that admits enrolling devices at once (repeatable)");
+  serve
+      ->add_option("--enrollment-token", serve_args.enrollment_tokens,
+                   "a pre-shared token that admits enrolling devices at once (repeatable; also "
+                   "from DROVER_ENROLLMENT_TOKEN, which keeps it out of the process list)")
+      ->envname("DROVER_ENROLLMENT_TOKEN");
+  serve->add_option("--enrollment-token-file", serve_args.enrollment_token_file,
+                    "read enrollment tokens from FILE, one per line ('#' starts a comment)");
   serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");

@@ -1,6 +1,7 @@
 #include "app/serve.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -78,7 +79,10 @@ int fail(const std::string& what, const char* command = "serve") {
   return 1;
 }
 
+// The data directory holds the device registry, tokens' hashes and the token secret: what the
+// server creates there is readable by its owner only (umask 077), the directory included.
 Result<std::unique_ptr<Store>> open_data_store(const std::string& data) {
+  ::umask(077);
   std::error_code ec;
   std::filesystem::create_directories(data, ec);
   if (ec) return io_error("cannot create data directory " + data + ": " + ec.message());
@@ -151,6 +155,25 @@ int run_serve(const ServeArgs& args) {
   if (!signer.ok()) return fail(signer.error().to_string());
   AuthOptions auth_options;
   auth_options.enrollment_tokens = args.enrollment_tokens;
+  if (!args.enrollment_token_file.empty()) {
+    auto text = real_file_system().read(args.enrollment_token_file);
+    if (!text.ok()) return fail("--enrollment-token-file: " + text.error().message);
+    size_t found = 0;
+    for (size_t at = 0; at < text->size();) {
+      size_t end = text->find('\n', at);
+      if (end == std::string::npos) end = text->size();
+      std::string line = text->substr(at, end - at);
+      at = end + 1;
+      if (const size_t hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+      const size_t first = line.find_first_not_of(" \t\r");
+      if (first == std::string::npos) continue;
+      line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+      auth_options.enrollment_tokens.push_back(line);
+      ++found;
+    }
+    if (found == 0)
+      return fail("--enrollment-token-file " + args.enrollment_token_file + " holds no token");
+  }
   auto lifetime = parse_duration(args.device_token_lifetime);
   // The agent renews a token a minute before it expires: shorter than two would mean a login
   // for nearly every request.

@@ -12,6 +12,7 @@ struct ServeArgs {
   std::string listen = "127.0.0.1:8480";  // HOST:PORT, or [IPv6]:PORT; port 0 picks a free one
   int threads = 2;
   std::vector<std::string> enrollment_tokens;  // pre-shared: devices that bring one are accepted
+  std::string enrollment_token_file;           // more of them, one per line
   bool debug = false;                          // one JSON line per request on stderr
   uint64_t max_artifact_bytes = 1ull << 30;    // the largest artifact upload accepted
   std::string tick_interval = "60s";           // how often the engine judges gates and stages

@@ -221,3 +221,44 @@ TEST(Serve, DeviceTokenLifetimeIsTheOperatorsChoice) {
 
 }  // namespace
 }  // namespace drover::testing
+
+namespace drover::testing {
+namespace {
+
+// Enrollment tokens from a file (kept out of the process list), and a data directory only
+// its owner can read.
+TEST(Serve, EnrollmentTokensFromAFileAndAnOwnerOnlyDataDirectory) {
+  const std::string dir = temp_dir();
+  const std::string data = dir + "/data";
+  const std::string tokens = dir + "/enrollment-tokens";
+  std::ofstream(tokens) << "# factory line 1\n  line-one-token  \n\nline-two-token # spare\n";
+  ServeProcess serve(data, "127.0.0.1:0", "from-the-command-line", false,
+                     {"--enrollment-token-file", tokens});
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  auto key = std::move(security::SigningKey::generate()).value();
+  const std::string first = enroll(serve.port(), "dev-1", key, "line-one-token");
+  EXPECT_EQ(status_of(first), 200) << first;
+  EXPECT_EQ(string_field(first, "enrollment"), "accepted");
+  EXPECT_EQ(string_field(enroll(serve.port(), "dev-2", key, "line-two-token"), "enrollment"),
+            "accepted");
+  EXPECT_EQ(status_of(enroll(serve.port(), "dev-3", key, "# factory line 1")), 401);
+
+  namespace fs = std::filesystem;
+  const auto others = fs::perms::group_all | fs::perms::others_all;
+  EXPECT_EQ(fs::status(data).permissions() & others, fs::perms::none);
+  for (const char* file : {"/drover.db", "/drover.db-wal", "/token-secret"}) {
+    ASSERT_TRUE(fs::exists(data + file)) << file;
+    EXPECT_EQ(fs::status(data + file).permissions() & others, fs::perms::none) << file;
+  }
+  ::kill(serve.pid(), SIGTERM);
+  EXPECT_EQ(serve.exit_code(), 0);
+
+  std::ofstream(tokens) << "# nothing but comments\n";
+  ServeProcess empty(data, "127.0.0.1:0", "x", false, {"--enrollment-token-file", tokens});
+  EXPECT_EQ(empty.exit_code(), 1);
+  EXPECT_TRUE(empty.wait_for("holds no token")) << empty.output();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace drover::testing
