@@ -128,6 +128,9 @@ commit's commits (one WAL fsync each), from \`/metrics\` before and after.
 | p99 of a no-change check-in during the storm | $during_p99 ms | ≤ 10 ms: $(verdict "$during_p99" 10 "<=") |
 | (c) nginx, static file, same wrk | $nginx_rps | |
 $overlap
+
+Measured at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ).
+Reproduce: \`make bench\` (everything), or \`bench/storm.sh $build --update\` (this section).
 MD
 )
 echo "$section"
