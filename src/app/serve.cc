@@ -101,19 +101,20 @@ int run_serve(const ServeArgs& args) {
   options.tls_client_ca_file = args.client_ca;
   options.large_bodies.push_back(
       {"PUT", "/api/v1/artifacts/", args.max_artifact_bytes, minutes(30)});
-  auto opened = open_data_store(args.data);
-  if (!opened.ok()) return fail(opened.error().to_string());
-  // Every write goes through the group commit: requests share commits, and no I/O thread
-  // waits on the disk (transport/http/durable.h answers each once its writes are durable).
-  auto store = std::make_unique<GroupCommitStore>(std::move(*opened));
-
   // Signals are taken by sigwait below, never by a handler: block them before any thread
-  // starts, so that every thread inherits the mask.
+  // starts (the store's writer is the first), so that every thread inherits the mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::atomic<bool> store_failed{false};  // outlives the store, whose writer may set it
+  auto opened = open_data_store(args.data);
+  if (!opened.ok()) return fail(opened.error().to_string());
+  // Every write goes through the group commit: requests share commits, and no I/O thread
+  // waits on the disk (transport/http/durable.h answers each once its writes are durable).
+  auto store = std::make_unique<GroupCommitStore>(std::move(*opened));
 
   EngineOptions engine_options;
   auto tick = parse_duration(args.tick_interval);
@@ -123,7 +124,6 @@ int run_serve(const ServeArgs& args) {
 
   // A failed commit leaves memory ahead of the disk: stop, so that a restart loads what was
   // durable — everything that was answered.
-  std::atomic<bool> store_failed{false};
   store->set_on_failure([&store_failed](const Error& e) {
     log_line({{"level", "error"},
               {"msg", "store failed; stopping (restart to reload from the store)"},
@@ -246,6 +246,10 @@ int run_serve(const ServeArgs& args) {
   std::fflush(stdout);
   (*server)->stop();  // in-flight requests finish; every write they made is committed
   clock.stop();       // no engine tick runs after this
+  // Answers still parked on a slow commit (past the drain timeout) are released before the
+  // server goes, and a failure from here on has nobody left to tell.
+  (void)store->wait(store->tail());
+  store->set_on_failure(nullptr);
   if (store_failed) {
     std::printf("drover serve: stopped: the store failed (see the log); restart to reload it\n");
     return 1;

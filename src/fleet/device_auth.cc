@@ -122,7 +122,9 @@ Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::st
                                : "not a challenge this server issued");
   }
   const std::string for_device = std::string(kChallengeSubject) + std::string(device_id) + ":";
-  if (!claims->subject.starts_with(for_device))
+  // Exactly this device's: ids may hold ':', the nonce (base64url) never does.
+  if (!claims->subject.starts_with(for_device) ||
+      claims->subject.find(':', for_device.size()) != std::string::npos)
     return unauthenticated("not a challenge issued to this device");
   auto d = registry_.device(device_id);
   if (!d) return unauthenticated("unknown device");

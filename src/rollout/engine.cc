@@ -387,13 +387,18 @@ Status RolloutEngine::start(const std::string& rollout_id) {
     art = a->artifact;
     a->starting = true;
   }
-  auto done_starting = [this, &rollout_id] {
-    MutexLock lock(mu_);
-    if (Active* a = find(rollout_id)) a->starting = false;
-  };
+  // However this start ends (an error, an exception), the rollout is no longer starting.
+  struct Starting {
+    RolloutEngine& engine;
+    const std::string& id;
+    ~Starting() {
+      MutexLock lock(engine.mu_);
+      if (Active* a = engine.find(id)) a->starting = false;
+    }
+  } starting{*this, rollout_id};
 
   auto devices = store_.list_devices();
-  if (!devices.ok()) return done_starting(), devices.error();
+  if (!devices.ok()) return devices.error();
   TargetSet targets = plan_targets(r.plan, art, *devices, rollout_id);
   devices = std::vector<Device>{};  // a million devices is a lot to hold on to
 
@@ -404,11 +409,9 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   for (const Deployment& d : targets.deployments) ids.push_back(d.device_id);
   {
     MutexLock lock(mu_);
-    Status free = refuse_overlap(*find(rollout_id), ids, "start");
-    if (!free.ok()) {
-      find(rollout_id)->starting = false;
-      return free;
-    }
+    const Active* a = find(rollout_id);
+    if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+    DROVER_TRY(refuse_overlap(*a, ids, "start"));
   }
   ids = {};
 
@@ -423,16 +426,18 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   batch.deployments = std::move(targets.deployments);
   // Written before anything is offered: nothing writes this rollout meanwhile (it is
   // starting), and its first offer comes after install() below.
-  if (Status written = store_.apply(batch); !written.ok()) return done_starting(), written;
+  DROVER_TRY(store_.apply(batch));
 
   // Built from what was just written, not read back: no read can fail between the write and
   // memory.
   auto built = assemble(std::move(batch.rollouts.front()), art, std::move(batch.deployments));
-  if (!built.ok()) return done_starting(), built.error();
+  if (!built.ok()) return built.error();
 
   MutexLock lock(mu_);
+  const Active* created = find(rollout_id);
+  if (created == nullptr) return not_found("no active rollout '" + rollout_id + "'");
   // The created rollout had no deployments, so nothing of it is in by_device_.
-  const uint32_t index = find(rollout_id)->index;
+  const uint32_t index = created->index;
   install(std::move(*built), index);
   Active& started = *active_[index];
   for (size_t k = 0; k < targets.stage_notes.size() && k < started.insights.size(); ++k)

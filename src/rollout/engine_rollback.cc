@@ -79,6 +79,16 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   }
   auto next = next_state(a->rollout.state, RolloutEvent::kRollback);
   if (!next.ok()) return next.error();
+  // A start of the component being planned (outside the lock) checked its devices against
+  // this rollout while it was over: sending them back now would overlap it.
+  for (const auto& other : active_) {
+    if (other->starting && other->artifact.name == a->artifact.name) {
+      return Error{ErrorCode::kFailedPrecondition, "cannot roll back " + rollout_id + ": " +
+                                                       other->rollout.id + ", which also updates " +
+                                                       a->artifact.name +
+                                                       ", is being started; try again once it has"};
+    }
+  }
   const bool retry = a->rollout.state == RolloutState::kRollbackIncomplete ||
                      a->rollout.state == RolloutState::kRollingBack;
   // Sending the old version back while a later rollout of the component is updating the
@@ -176,6 +186,8 @@ Status RolloutEngine::remove_artifact(const std::string& name, const std::string
   const std::string key = name + "@" + version;
   auto rollouts = store_.list_rollouts();
   if (!rollouts.ok()) return rollouts.error();
+  // Loaded rollouts too: one just created may not be committed (so not listed) yet.
+  for (const auto& a : active_) rollouts->push_back(a->rollout);
   for (const Rollout& r : *rollouts) {
     if (r.plan.artifact_name != name) continue;
     if (r.plan.artifact_version == version) {

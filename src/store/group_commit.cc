@@ -135,6 +135,7 @@ void GroupCommitStore::run() {
     mu_.unlock();
     durable_cv_.notify_all();
     for (auto& done : ready) done(outcome);
+    ready.clear();  // what they held (an HTTP session) goes here, not under mu_
     if (report_failure) report_failure(written.error());
     mu_.lock();
   }

@@ -157,6 +157,15 @@ TEST_F(DeviceAuthTest, OthersCannotCancelADevicesChallenge) {
           .error()
           .message,
       "not a challenge issued to this device");
+  // Nor is the challenge of a device whose id extends this one's past a ':'.
+  ASSERT_TRUE(auth->enroll(request("dev-1:x", other_key, "factory-token-1")).ok());
+  auto longer = auth->challenge("dev-1:x");
+  ASSERT_TRUE(longer.ok());
+  EXPECT_EQ(auth->authenticate("dev-1", *longer,
+                               key.sign(DeviceAuth::challenge_message("dev-1", *longer)))
+                .error()
+                .message,
+            "not a challenge issued to this device");
   EXPECT_TRUE(
       auth->authenticate("dev-1", *mine, key.sign(DeviceAuth::challenge_message("dev-1", *mine)))
           .ok());

@@ -56,7 +56,8 @@ void sample(std::string& out, const std::string& name, const std::string& labels
 }
 
 bool loopback(std::string_view remote) {
-  return remote.starts_with("127.") || remote.starts_with("::1:") ||
+  // "address:port" as the server writes a peer.
+  return remote.starts_with("127.") || (remote.starts_with("::1:") && remote.rfind(':') == 3) ||
          remote.starts_with("::ffff:127.");
 }
 
@@ -65,8 +66,13 @@ bool loopback(std::string_view remote) {
 void Metrics::observe(const AccessRecord& r) {
   const double seconds = (r.handler_ms + r.wait_ms) / 1000;
   const std::string route = r.route.empty() ? "unmatched" : std::string(r.route);
+  // A client picks the method: anything unusual is one label, so labels cannot grow.
+  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST", "PUT",
+                                                "DELETE", "OPTIONS", "PATCH"};
+  const bool known = std::find(std::begin(kKnown), std::end(kKnown), r.method) != std::end(kKnown);
+  const std::string method = known ? r.method : "other";
   MutexLock lock(mu_);
-  Route& m = routes_[{r.method, route}];
+  Route& m = routes_[{method, route}];
   ++m.by_status[r.status];
   const auto b = static_cast<size_t>(
       std::lower_bound(kLatencyBuckets.begin(), kLatencyBuckets.end(), seconds) -

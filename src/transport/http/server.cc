@@ -12,8 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cctype>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -219,7 +219,8 @@ class ServerImpl final : public HttpServer {
     } catch (const std::exception& e) {
       if (options_.error_log) options_.error_log(request.id, e.what());
     } catch (...) {
-      if (options_.error_log) options_.error_log(request.id, "an exception that is not a std::exception");
+      if (options_.error_log)
+        options_.error_log(request.id, "an exception that is not a std::exception");
     }
     return Response::error(500, "internal", "internal error (request " + request.id + ")");
   }
@@ -472,12 +473,17 @@ void Session::on_body(beast::error_code ec) {
                                                keep_alive, handled, allowed]() mutable {
       if (!allowed.ok()) {
         const Error& e = allowed.error();
-        auto headers = std::move(pending->headers);  // X-Request-Id
+        // Only the request id and the route carry over to the error.
+        const std::string_view route = pending->route;
+        std::string id;
+        for (const auto& [name, value] : pending->headers)
+          if (name == "X-Request-Id") id = value;
         *pending = Response::error(
             e.code == ErrorCode::kIo ? 503 : 500,
             e.code == ErrorCode::kIo ? "unavailable" : "internal",
             e.code == ErrorCode::kIo ? "the change could not be stored" : "internal error");
-        pending->headers = std::move(headers);
+        pending->route = route;
+        pending->headers.emplace_back("X-Request-Id", id);
       }
       self->send(std::move(*pending), std::move(record), keep_alive, handled);
     });
