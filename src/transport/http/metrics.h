@@ -1,5 +1,5 @@
 // GET /metrics: drover serve in the Prometheus text exposition format, version 0.0.4
-// (docs/operations.md, "Metrics"): requests by route and status with latency histograms,
+// (docs/architecture.md, "Metrics"): requests by route and status with latency histograms,
 // device check-ins and status reports, offers made, the group commit's commits, batch sizes
 // and commit latency, open connections, devices by update state, loaded rollouts by state
 // and their halted strata.
