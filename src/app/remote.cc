@@ -49,19 +49,6 @@ std::string time_of(const json& ms) {
   return format_utc_timestamp(Timestamp(Duration(ms.get<int64_t>())));
 }
 
-std::string format_bytes(uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  size_t u = 0;
-  while (v >= 1024 && u + 1 < std::size(units)) {
-    v /= 1024;
-    ++u;
-  }
-  char out[32];
-  std::snprintf(out, sizeof out, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return out;
-}
-
 std::string counts_text(const json& states) {
   std::string out;
   for (const auto& [state, n] : states.items()) {

@@ -99,8 +99,6 @@ int run_serve(const ServeArgs& args) {
   options.tls_cert_file = args.tls_cert;
   options.tls_key_file = args.tls_key;
   options.tls_client_ca_file = args.client_ca;
-  options.large_bodies.push_back(
-      {"PUT", "/api/v1/artifacts/", args.max_artifact_bytes, minutes(30)});
   // Signals are taken by sigwait below, never by a handler: block them before any thread
   // starts (the store's writer is the first), so that every thread inherits the mask.
   sigset_t stop_signals;
@@ -228,7 +226,20 @@ int run_serve(const ServeArgs& args) {
   router.add("GET", "/api/openapi.json", [](const http::Request&, const http::Params&) {
     return http::Response::json(200, kOpenApiDocument);
   });
-  http::add_operator_api(router, {tokens, service, auth, artifacts, engine, *store});
+  // Before serving: what a crash left in the artifact directory (partial uploads, content no
+  // record names) goes.
+  auto swept = artifacts.sweep();
+  if (!swept.ok()) return fail(swept.error().to_string());
+  if (swept->files > 0) {
+    log_line({{"level", "info"},
+              {"msg", "removed files left by an earlier run from the artifact directory"},
+              {"files", swept->files},
+              {"bytes", swept->bytes}});
+  }
+  const http::OperatorServices operator_services{tokens, service, auth, artifacts, engine, *store};
+  http::add_operator_api(router, operator_services);
+  options.large_bodies.push_back(
+      http::artifact_upload_body(operator_services, args.max_artifact_bytes, minutes(30)));
   http::add_metrics_route(router, metrics, tokens);
   auto server = http::HttpServer::start(
       options,

@@ -68,6 +68,11 @@ class RealFileSystem final : public FileSystem {
     return ok_status();
   }
 
+  Status remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return io_error("cannot remove", path);
+    return ok_status();
+  }
+
  private:
   static Status sync_path(const std::string& path, int flags) {
     const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
@@ -91,9 +96,13 @@ Status write_atomically(FileSystem& fs, const std::string& path, std::string_vie
   const size_t slash = path.rfind('/');
   const std::string dir =
       slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
-  DROVER_TRY(fs.write(temp, data));
-  DROVER_TRY(fs.sync(temp));
-  DROVER_TRY(fs.rename(temp, path));
+  Status written = fs.write(temp, data);
+  if (written.ok()) written = fs.sync(temp);
+  if (written.ok()) written = fs.rename(temp, path);
+  if (!written.ok()) {
+    (void)fs.remove(temp);  // best effort: the error that matters is the first one
+    return written;
+  }
   return fs.sync_dir(dir);
 }
 

@@ -20,6 +20,7 @@ class FileSystem {
   virtual Status sync(const std::string& path) = 0;  // fsync: the data is on disk
   virtual Status rename(const std::string& from, const std::string& to) = 0;  // atomic
   virtual Status sync_dir(const std::string& dir) = 0;  // the directory entry is on disk
+  virtual Status remove(const std::string& path) = 0;   // ok when it is already absent
 };
 
 // The operating system's file system. Thread-safe.
@@ -27,7 +28,8 @@ FileSystem& real_file_system();
 
 // Replaces `path` with `data` so that after a crash or power cut at any instant the file
 // holds either its old contents or `data`, never a mix: a temporary file beside it, fsync,
-// rename over, fsync the directory. On failure the old contents remain.
+// rename over, fsync the directory. On failure the old contents remain and the temporary file
+// is removed (a full disk is not made fuller by a failed write).
 Status write_atomically(FileSystem& fs, const std::string& path, std::string_view data);
 
 }  // namespace drover

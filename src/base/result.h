@@ -22,6 +22,7 @@ enum class ErrorCode {
   kInternal,            // a dependency failed in a way the caller cannot fix
   kUnauthenticated,     // no credentials, or ones that do not prove who the caller is
   kPermissionDenied,    // the caller is known but may not do this
+  kResourceExhausted,   // no room for it: the disk (or a quota) would be exceeded
 };
 
 const char* error_code_name(ErrorCode code);

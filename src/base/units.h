@@ -19,6 +19,8 @@ std::string format_duration(Duration d);
 
 // "48MB" (10^6), "48MiB" (2^20), "1.5GB", "512KB", "100B" or a bare byte count.
 Result<uint64_t> parse_bytes(std::string_view text);
+// "512 B", "1.5 MiB", "3.0 GiB": a size for people to read.
+std::string format_bytes(uint64_t n);
 
 // Bits per second from "10Mbps", "256kbps", "1Gbps", "9600bps".
 Result<uint64_t> parse_bitrate(std::string_view text);

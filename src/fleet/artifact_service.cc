@@ -1,30 +1,80 @@
 #include "fleet/artifact_service.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <set>
 
 #include "base/file_system.h"
+#include "base/units.h"
 #include "security/crypto.h"
 
 namespace drover {
 
-ArtifactService::ArtifactService(Store& store, RolloutEngine& engine, std::string directory)
-    : store_(store), engine_(engine), directory_(std::move(directory)) {}
+namespace {
+
+Result<uint64_t> free_bytes_of(const std::string& path) {
+  struct statvfs fs{};
+  if (::statvfs(path.c_str(), &fs) != 0)
+    return io_error("cannot tell the free space of " + path + ": " + std::strerror(errno));
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+bool is_content_name(const std::string& name) {
+  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+}  // namespace
+
+ArtifactService::ArtifactService(Store& store, RolloutEngine& engine, std::string directory,
+                                 ArtifactSpace space)
+    : store_(store), engine_(engine), directory_(std::move(directory)), space_(std::move(space)) {
+  if (!space_.free_bytes) space_.free_bytes = free_bytes_of;
+}
 
 std::string ArtifactService::path_of(const Artifact& a) const {
   return (std::filesystem::path(directory_) / a.sha256).string();
 }
 
-Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content,
-                                         std::string_view expected_sha256) {
-  meta.size_bytes = content.size();
-  meta.sha256 = security::to_hex(security::sha256(content));
+std::string ArtifactService::incoming_directory() const {
+  return (std::filesystem::path(directory_) / "incoming").string();
+}
+
+Status ArtifactService::admit(uint64_t bytes) const {
+  std::error_code ec;
+  std::filesystem::create_directories(incoming_directory(), ec);
+  if (ec) return io_error("cannot create " + incoming_directory() + ": " + ec.message());
+  return fits(bytes);
+}
+
+Status ArtifactService::fits(uint64_t bytes) const {
+  std::error_code ec;
+  std::filesystem::create_directories(directory_, ec);
+  if (ec) return io_error("cannot create " + directory_ + ": " + ec.message());
+  auto free = space_.free_bytes(directory_);
+  if (!free.ok()) return free.error();
+  if (*free < space_.reserve_bytes || *free - space_.reserve_bytes < bytes) {
+    return Error{ErrorCode::kResourceExhausted,
+                 "no room for " + format_bytes(bytes) + ": " + format_bytes(*free) +
+                     " free on the server's disk, of which " + format_bytes(space_.reserve_bytes) +
+                     " stay in reserve for the store; delete artifacts no rollout needs"};
+  }
+  return ok_status();
+}
+
+// Validates the upload against what exists; the artifact itself when it is already stored
+// identically, kNotFound when it is new. Called under mu_.
+Result<Artifact> ArtifactService::check(Artifact& meta, std::string_view expected_sha256) {
   if (!expected_sha256.empty() && expected_sha256 != meta.sha256) {
     return invalid_argument("the content's sha256 is " + meta.sha256 + ", not the expected " +
                             std::string(expected_sha256));
   }
   DROVER_TRY(validate(meta));
-  MutexLock lock(mu_);
   auto existing = store_.get_artifact(meta.name, meta.version);
   if (!existing.ok()) return existing.error();
   if (existing->has_value()) {
@@ -34,14 +84,47 @@ Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content
                      " exists with other content or metadata; artifacts are immutable, upload a "
                      "new version"};
   }
+  return not_found("new");
+}
+
+Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content,
+                                         std::string_view expected_sha256) {
+  meta.size_bytes = content.size();
+  meta.sha256 = security::to_hex(security::sha256(content));
+  MutexLock lock(mu_);
+  auto known = check(meta, expected_sha256);
+  if (known.ok() || known.error().code != ErrorCode::kNotFound) return known;
   std::error_code ec;
-  std::filesystem::create_directories(directory_, ec);
-  if (ec) return io_error("cannot create " + directory_ + ": " + ec.message());
   const std::string path = path_of(meta);
   if (!std::filesystem::exists(path, ec) ||
       std::filesystem::file_size(path, ec) != content.size()) {
+    DROVER_TRY(fits(content.size()));
     DROVER_TRY(write_atomically(real_file_system(), path, content));
   }
+  return record(meta);
+}
+
+Result<Artifact> ArtifactService::upload_file(Artifact meta, const std::string& file, uint64_t size,
+                                              std::string_view sha256,
+                                              std::string_view expected_sha256) {
+  meta.size_bytes = size;
+  meta.sha256 = security::to_hex(sha256);
+  MutexLock lock(mu_);
+  auto known = check(meta, expected_sha256);
+  if (known.ok() || known.error().code != ErrorCode::kNotFound) return known;
+  std::error_code ec;
+  const std::string path = path_of(meta);
+  if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) != size) {
+    FileSystem& fs = real_file_system();
+    DROVER_TRY(fs.sync(file));
+    DROVER_TRY(fs.rename(file, path));
+    DROVER_TRY(fs.sync_dir(directory_));
+  }
+  return record(meta);
+}
+
+// The content is in place: now the record that points at it.
+Result<Artifact> ArtifactService::record(const Artifact& meta) {
   WriteBatch batch;
   batch.artifacts.push_back(meta);
   DROVER_TRY(store_.apply(batch));
@@ -65,7 +148,7 @@ Status ArtifactService::remove(std::string_view name, std::string_view version) 
   if (!found.ok()) return found.error();
   DROVER_TRY(engine_.remove_artifact(found->name, found->version));
   // The content goes only when no other artifact shares it. A crash before this leaves an
-  // unreferenced file, never a record without its file.
+  // unreferenced file, which the next sweep() removes; never a record without its file.
   auto rest = store_.list_artifacts();
   if (rest.ok() && std::none_of(rest->begin(), rest->end(),
                                 [&](const Artifact& a) { return a.sha256 == found->sha256; })) {
@@ -73,6 +156,37 @@ Status ArtifactService::remove(std::string_view name, std::string_view version) 
     std::filesystem::remove(path_of(*found), ignored);
   }
   return ok_status();
+}
+
+Result<ArtifactService::Swept> ArtifactService::sweep() {
+  MutexLock lock(mu_);
+  Swept swept;
+  std::error_code ec;
+  if (!std::filesystem::exists(directory_, ec)) return swept;
+  auto all = store_.list_artifacts();
+  if (!all.ok()) return all.error();
+  std::set<std::string> named;
+  for (const Artifact& a : *all) named.insert(a.sha256);
+  auto drop = [&](const std::filesystem::directory_entry& entry) {
+    std::error_code size_ec, remove_ec;
+    const uint64_t bytes = entry.file_size(size_ec);
+    if (std::filesystem::remove(entry.path(), remove_ec)) {
+      ++swept.files;
+      swept.bytes += size_ec ? 0 : bytes;
+    }
+  };
+  for (const auto& entry : std::filesystem::directory_iterator(directory_, ec)) {
+    if (!entry.is_regular_file(ec)) continue;
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with(".tmp") || (is_content_name(name) && !named.contains(name))) drop(entry);
+  }
+  if (ec) return io_error("cannot list " + directory_ + ": " + ec.message());
+  if (std::filesystem::exists(incoming_directory(), ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(incoming_directory(), ec)) {
+      if (entry.is_regular_file(ec)) drop(entry);
+    }
+  }
+  return swept;
 }
 
 }  // namespace drover

@@ -4,12 +4,18 @@
 // are immutable: the same name and version cannot be uploaded again with other content.
 //
 // Persist, then act: the file is written (temp, fsync, rename) before the record that points
-// at it, so a crash never leaves a record without its content.
+// at it, so a crash never leaves a record without its content; what a crash leaves the other
+// way (content without a record, a partial upload) is swept at the next start.
+//
+// Room on the disk: an upload is refused (kResourceExhausted) when it would leave less than a
+// reserve free, so that the store, and with it a DELETE that frees space, can still write; a
+// write that fails half-way removes what it wrote.
 //
 // Thread-safety: all methods may be called from several threads.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,10 +28,24 @@
 
 namespace drover {
 
+struct ArtifactSpace {
+  // Kept free on the artifacts' file system after every upload.
+  uint64_t reserve_bytes = 64ull << 20;
+  // The free bytes of the file system that holds `path` (statvfs's f_bavail; tests inject a
+  // full disk). Empty: the operating system's answer.
+  std::function<Result<uint64_t>(const std::string& path)> free_bytes;
+};
+
 class ArtifactService {
  public:
-  // `directory` is created when missing.
-  ArtifactService(Store& store, RolloutEngine& engine, std::string directory);
+  // `directory` and its incoming/ subdirectory are created when missing.
+  ArtifactService(Store& store, RolloutEngine& engine, std::string directory,
+                  ArtifactSpace space = {});
+
+  // Whether an upload of `bytes` may be spooled to incoming_directory() (created here):
+  // kResourceExhausted when it would leave less than the reserve free (the message says how
+  // much is free), kIo when that cannot be told.
+  Status admit(uint64_t bytes) const;
 
   // Stores `content` as artifact meta.name@meta.version. meta.size_bytes and meta.sha256
   // are computed here; `expected_sha256`, when not empty, must match the content (an upload
@@ -35,6 +55,21 @@ class ArtifactService {
   // nothing is recorded on error.
   Result<Artifact> upload(Artifact meta, std::string_view content,
                           std::string_view expected_sha256 = {});
+  // The same for content already written to `file` in incoming_directory() (an upload
+  // spooled as it arrived), of `size` bytes with SHA-256 `sha256` (32 raw bytes): the file is
+  // made durable and moved into place, not copied. The caller removes it on error.
+  Result<Artifact> upload_file(Artifact meta, const std::string& file, uint64_t size,
+                               std::string_view sha256, std::string_view expected_sha256 = {});
+  // Where uploads are spooled: on the same file system as the content, so a move is a rename.
+  std::string incoming_directory() const;
+
+  // What crashes left behind, removed before serving: partial uploads in incoming/,
+  // temporary files, and content files no artifact record names. Other files are left alone.
+  struct Swept {
+    size_t files = 0;
+    uint64_t bytes = 0;
+  };
+  Result<Swept> sweep();
 
   Result<std::vector<Artifact>> list();
   // kNotFound when absent.
@@ -50,7 +85,12 @@ class ArtifactService {
  private:
   Store& store_;
   RolloutEngine& engine_;
+  Status fits(uint64_t bytes) const;
+  Result<Artifact> check(Artifact& meta, std::string_view expected_sha256);
+  Result<Artifact> record(const Artifact& meta);
+
   std::string directory_;
+  ArtifactSpace space_;
   Mutex mu_;  // one upload or removal at a time
 };
 

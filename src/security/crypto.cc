@@ -52,36 +52,52 @@ std::string sha256(std::string_view data) {
   return out;
 }
 
+struct Sha256::Impl {
+  MdCtx ctx{EVP_MD_CTX_new()};
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  DROVER_CHECK(impl_->ctx && EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr) == 1);
+}
+Sha256::~Sha256() = default;
+Sha256::Sha256(Sha256&&) noexcept = default;
+Sha256& Sha256::operator=(Sha256&&) noexcept = default;
+
+void Sha256::update(std::string_view piece) {
+  DROVER_CHECK(EVP_DigestUpdate(impl_->ctx.get(), piece.data(), piece.size()) == 1);
+}
+
+std::string Sha256::finish() {
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  DROVER_CHECK(EVP_DigestFinal_ex(impl_->ctx.get(), reinterpret_cast<unsigned char*>(out.data()),
+                                  &len) == 1);
+  return out;
+}
+
 Result<FileDigest> sha256_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return not_found(path + " does not exist");
     return io_error("opening " + path + ": " + std::strerror(errno));
   }
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  Sha256 hash;
   FileDigest out;
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1;
-  std::string failure;
   char buf[64 * 1024];
-  while (ok) {
+  for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
-      failure = std::strerror(errno);
-      ok = false;
-      break;
+      const std::string failure = std::strerror(errno);
+      ::close(fd);
+      return io_error("reading " + path + ": " + failure);
     }
     out.size += static_cast<uint64_t>(n);
-    ok = EVP_DigestUpdate(ctx.get(), buf, static_cast<size_t>(n)) == 1;
+    hash.update(std::string_view(buf, static_cast<size_t>(n)));
   }
   ::close(fd);
-  out.sha256.assign(32, '\0');
-  unsigned int len = 0;
-  if (ok)
-    ok = EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.sha256.data()), &len) ==
-         1;
-  if (!ok) return io_error("reading " + path + (failure.empty() ? "" : ": " + failure));
+  out.sha256 = hash.finish();
   return out;
 }
 

@@ -26,6 +26,21 @@ struct FileDigest {
 };
 Result<FileDigest> sha256_file(const std::string& path);
 std::string hmac_sha256(std::string_view key, std::string_view data);  // 32 raw bytes
+
+// SHA-256 over data that arrives in pieces (an upload as it is read). Not thread-safe.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(Sha256&&) noexcept;
+  Sha256& operator=(Sha256&&) noexcept;
+  void update(std::string_view piece);
+  std::string finish();  // 32 raw bytes; the object is then spent
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 // Equal length and contents, in time that does not depend on where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

@@ -638,6 +638,7 @@ class FullFileSystem final : public FileSystem {
     return real_file_system().rename(a, b);
   }
   Status sync_dir(const std::string& d) override { return real_file_system().sync_dir(d); }
+  Status remove(const std::string& p) override { return real_file_system().remove(p); }
 };
 
 TEST_F(FileBootloaderTest, AFailedWriteChangesNothing) {

@@ -1,6 +1,7 @@
 #include "agent/update_state.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -37,6 +38,7 @@ class FaultyFileSystem final : public FileSystem {
     if (ops++ == fail_at) return Error{ErrorCode::kIo, "injected: directory fsync failed"};
     return real_file_system().sync_dir(dir);
   }
+  Status remove(const std::string& p) override { return real_file_system().remove(p); }
 };
 
 class UpdateStateTest : public ::testing::Test {
@@ -108,6 +110,8 @@ TEST_F(UpdateStateTest, ACutAtAnyStepOfASaveLeavesTheOldOrTheNewRecord) {
     // Up to the rename the old record stands; once renamed, the new one (only the directory
     // fsync failed).
     EXPECT_EQ(*found, cut < 3 ? before : after) << "cut " << cut;
+    // A failed save leaves no temporary file (on a full disk it would keep the space).
+    EXPECT_NE(::access((path_ + ".tmp").c_str(), F_OK), 0) << "cut " << cut;
     ASSERT_TRUE(UpdateStateFile(real_file_system(), path_).save(before).ok());
   }
   FaultyFileSystem fs;

@@ -260,5 +260,62 @@ TEST(Serve, EnrollmentTokensFromAFileAndAnOwnerOnlyDataDirectory) {
   fs::remove_all(dir);
 }
 
+// Artifact uploads are judged on their head: no token, no length or no room is answered
+// before a byte of the body is read. An accepted one is spooled to disk, moved into place and
+// served back byte for byte; what a crash left in the artifact directory is swept at start.
+TEST(Serve, ArtifactUploadsAreJudgedOnTheHeadAndSpooledToDisk) {
+  namespace fs = std::filesystem;
+  const std::string dir = temp_dir();
+  const std::string data = dir + "/data";
+  fs::create_directories(data + "/artifacts/incoming");
+  std::ofstream(data + "/artifacts/" + std::string(64, 'a')) << "left by a crash";
+  std::ofstream(data + "/artifacts/incoming/r7-1.part") << "half an upload";
+  FILE* created = ::popen((std::string(DROVER_BIN) + " token create --data " + data +
+                           " --name uploader --role operator 2>/dev/null")
+                              .c_str(),
+                          "r");
+  ASSERT_NE(created, nullptr);
+  char line[512] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, created), nullptr);
+  ::pclose(created);
+  std::string token(line);
+  token.erase(token.find_last_not_of("\r\n") + 1);
+
+  ServeProcess serve(data, "127.0.0.1:0", "none-given", /*debug=*/true);
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  EXPECT_TRUE(serve.wait_for(R"("bytes":29,"files":2)")) << serve.output();
+  EXPECT_FALSE(fs::exists(data + "/artifacts/" + std::string(64, 'a')));
+  const std::string target = "PUT /api/v1/artifacts/fw/1.0.0?device_type=ctl HTTP/1.1\r\nHost: t\r\n";
+  const std::string auth = "Authorization: Bearer " + token + "\r\n";
+  {
+    RawClient c(serve.port());
+    ASSERT_TRUE(c.send(target + "Content-Length: 1073741824\r\n\r\n"));
+    const std::string r = c.response();
+    EXPECT_EQ(status_of(r), 401) << r;
+  }
+  {
+    RawClient c(serve.port());
+    ASSERT_TRUE(c.send(target + auth + "Transfer-Encoding: chunked\r\n\r\n"));
+    EXPECT_EQ(status_of(c.response()), 411);
+  }
+  std::string image(5'000'000, '\0');
+  for (size_t i = 0; i < image.size(); ++i) image[i] = static_cast<char>(i * 131 + (i >> 9));
+  RawClient c(serve.port());
+  ASSERT_TRUE(c.send(target + auth + "Content-Length: " + std::to_string(image.size()) +
+                     "\r\n\r\n" + image));
+  const std::string r = c.response(std::chrono::milliseconds(10'000));
+  ASSERT_EQ(status_of(r), 201) << r;
+  const std::string sha = security::to_hex(security::sha256(image));
+  EXPECT_NE(body_of(r).find(sha), std::string::npos) << r;
+  std::ifstream stored(data + "/artifacts/" + sha, std::ios::binary);
+  const std::string on_disk((std::istreambuf_iterator<char>(stored)),
+                            std::istreambuf_iterator<char>());
+  EXPECT_TRUE(on_disk == image);
+  EXPECT_TRUE(fs::is_empty(data + "/artifacts/incoming"));
+  ::kill(serve.pid(), SIGTERM);
+  EXPECT_EQ(serve.exit_code(), 0);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace drover::testing

@@ -56,8 +56,14 @@ class ArtifactServiceTest : public ::testing::Test {
     auto owned = std::make_unique<FailingStore>(make_memory_store());
     store_ = owned.get();
     fleet_ = std::make_unique<Fleet>(at("2026-06-01T12:00:00Z"), std::move(owned));
+    ArtifactSpace space;
+    space.reserve_bytes = 1000;
+    space.free_bytes = [this](const std::string& path) -> Result<uint64_t> {
+      EXPECT_EQ(path, (root_ / "content").string());
+      return free_;
+    };
     service_ = std::make_unique<ArtifactService>(fleet_->store(), *fleet_->engine,
-                                                 (root_ / "content").string());
+                                                 (root_ / "content").string(), space);
   }
   ~ArtifactServiceTest() override {
     std::error_code ec;
@@ -72,13 +78,19 @@ class ArtifactServiceTest : public ::testing::Test {
     return a;
   }
 
+  // Content files (incoming/ is a directory, not content).
   size_t files() const {
     std::error_code ec;
-    if (!fs::exists(root_ / "content", ec)) return 0;
-    return static_cast<size_t>(std::distance(fs::directory_iterator(root_ / "content"), {}));
+    size_t n = 0;
+    for (auto it = fs::directory_iterator(root_ / "content", ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      n += it->is_regular_file() ? 1 : 0;
+    }
+    return n;
   }
 
   fs::path root_;
+  uint64_t free_ = uint64_t{1} << 40;  // what the disk has free, as the service is told
   FailingStore* store_ = nullptr;
   std::unique_ptr<Fleet> fleet_;
   std::unique_ptr<ArtifactService> service_;
@@ -254,6 +266,72 @@ TEST_F(ArtifactServiceTest, ARolloutCreatedDuringARemoveKeepsItsArtifact) {
   RolloutEngine restarted(f.store(), f.clock);
   const Status loaded = restarted.load();
   EXPECT_TRUE(loaded.ok()) << loaded.error().to_string();
+}
+
+// Room on the disk: an upload that would leave less than the reserve free is refused before a
+// byte is written, with what is free in the message; one that fits is stored.
+TEST_F(ArtifactServiceTest, AnUploadThatDoesNotFitIsRefusedBeforeItIsWritten) {
+  free_ = 1000 + 6;  // the reserve and six bytes
+  auto r = service_->upload(meta("app", "1.0.0"), "payload");  // seven
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(r.error().message.find("1006 B free"), std::string::npos) << r.error().message;
+  EXPECT_EQ(files(), 0u);
+  EXPECT_FALSE(fleet_->store().get_artifact("app", "1.0.0")->has_value());
+  EXPECT_EQ(service_->admit(7).error().code, ErrorCode::kResourceExhausted);
+  EXPECT_TRUE(service_->admit(6).ok());
+  EXPECT_TRUE(fs::is_directory(service_->incoming_directory()));
+  free_ = 900;  // below the reserve already
+  EXPECT_EQ(service_->admit(0).error().code, ErrorCode::kResourceExhausted);
+  free_ = 1000 + 7;
+  EXPECT_TRUE(service_->upload(meta("app", "1.0.0"), "payload").ok());
+  EXPECT_EQ(files(), 1u);
+  // Removing needs no room: it is how space is freed.
+  free_ = 0;
+  EXPECT_TRUE(service_->remove("app", "1.0.0").ok());
+  EXPECT_EQ(files(), 0u);
+}
+
+// A spooled upload is moved into place, not copied, and checked like any other.
+TEST_F(ArtifactServiceTest, ASpooledUploadIsMovedIntoPlace) {
+  ASSERT_TRUE(service_->admit(7).ok());
+  const std::string spooled = service_->incoming_directory() + "/r1.part";
+  std::ofstream(spooled) << "payload";
+  auto bad = service_->upload_file(meta("app", "1.0.0"), spooled, 7, security::sha256("payload"),
+                                   sha256_hex("other"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(files(), 0u);
+  auto a = service_->upload_file(meta("app", "1.0.0"), spooled, 7, security::sha256("payload"),
+                                 sha256_hex("payload"));
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  EXPECT_EQ(a->sha256, sha256_hex("payload"));
+  EXPECT_EQ(a->size_bytes, 7u);
+  EXPECT_EQ(read_file(service_->path_of(*a)), "payload");
+  EXPECT_FALSE(fs::exists(spooled));
+  EXPECT_EQ(*fleet_->store().get_artifact("app", "1.0.0"), *a);
+}
+
+// What crashes leave is swept at start: partial uploads, temporary files, content no record
+// names. Recorded content and files that are not Drover's stay.
+TEST_F(ArtifactServiceTest, SweepRemovesWhatCrashesLeftAndNothingElse) {
+  auto kept = service_->upload(meta("app", "1.0.0"), "payload");
+  ASSERT_TRUE(kept.ok());
+  ASSERT_TRUE(service_->admit(1).ok());
+  const fs::path dir = root_ / "content";
+  std::ofstream(dir / sha256_hex("orphan")) << "orphan";
+  std::ofstream(dir / (sha256_hex("half") + ".tmp")) << "ha";
+  std::ofstream(dir / "incoming" / "r9-3.part") << "partial upload";
+  std::ofstream(dir / "README") << "an operator's note";
+  auto swept = service_->sweep();
+  ASSERT_TRUE(swept.ok()) << swept.error().to_string();
+  EXPECT_EQ(swept->files, 3u);
+  EXPECT_EQ(swept->bytes, 6u + 2u + 14u);
+  EXPECT_EQ(read_file(service_->path_of(*kept)), "payload");
+  EXPECT_TRUE(fs::exists(dir / "README"));
+  EXPECT_FALSE(fs::exists(dir / sha256_hex("orphan")));
+  EXPECT_EQ(files(), 2u);  // the content and the note
+  EXPECT_EQ(service_->sweep()->files, 0u);
 }
 
 }  // namespace

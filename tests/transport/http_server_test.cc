@@ -119,7 +119,7 @@ TEST(HttpServer, ABodyOverTheLimitIs413AndNothingReachesTheHandler) {
 TEST(HttpServer, OnlyTheLargeBodyRouteTakesLargeBodies) {
   std::atomic<int> calls{0};
   ServerOptions o = small_limits();
-  o.large_bodies.push_back({"PUT", "/upload/", 20'000, seconds(5)});
+  o.large_bodies.push_back({"PUT", "/upload/", 20'000, seconds(5), nullptr, ""});
   auto server = serve(o, [&](const Request& r) {
     ++calls;
     return Response::json(200, std::to_string(r.body.size()));

@@ -49,6 +49,8 @@ int http_status(ErrorCode code) {
       return 409;
     case ErrorCode::kIo:
       return 503;
+    case ErrorCode::kResourceExhausted:
+      return 507;  // Insufficient Storage
     case ErrorCode::kCorruption:
     case ErrorCode::kInternal:
       return 500;

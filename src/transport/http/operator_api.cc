@@ -21,19 +21,26 @@ Response ok_json(const json& j) { return json_response(200, j); }
 
 int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 
+// The request's token, when it has at least `role`.
+Result<ApiToken> authorize(OperatorTokens& tokens, const Request& req, Role role) {
+  auto text = bearer_token(req);
+  if (!text.ok()) return text.error();
+  auto token = tokens.authenticate(*text);
+  if (!token.ok()) return token.error();
+  if (token->role < role) {
+    return Error{ErrorCode::kPermissionDenied, std::string("this needs the ") + to_string(role) +
+                                                   " role; token '" + token->name + "' is " +
+                                                   to_string(token->role)};
+  }
+  return token;
+}
+
 // A handler that runs only for a token of at least `role`.
 template <typename Fn>
 Router::RouteHandler guarded(OperatorTokens& tokens, Role role, Fn fn) {
   return [&tokens, role, fn = std::move(fn)](const Request& req, const Params& params) {
-    auto text = bearer_token(req);
-    if (!text.ok()) return error_response(text.error());
-    auto token = tokens.authenticate(*text);
+    auto token = authorize(tokens, req, role);
     if (!token.ok()) return error_response(token.error());
-    if (token->role < role) {
-      return error_response({ErrorCode::kPermissionDenied,
-                             std::string("this needs the ") + to_string(role) + " role; token '" +
-                                 token->name + "' is " + to_string(token->role)});
-    }
     return fn(req, params, *token);
   };
 }
@@ -398,8 +405,12 @@ void add_artifacts(Router& router, OperatorServices s) {
       guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
         auto upload = upload_request(req, p);
         if (!upload.ok()) return error_response(upload.error());
-        auto stored =
-            s.artifacts.upload(std::move(upload->meta), req.body, upload->expected_sha256);
+        auto stored = req.spooled ? s.artifacts.upload_file(
+                                        std::move(upload->meta), req.spooled->path,
+                                        req.spooled->size, req.spooled->sha256,
+                                        upload->expected_sha256)
+                                  : s.artifacts.upload(std::move(upload->meta), req.body,
+                                                       upload->expected_sha256);
         if (!stored.ok()) return error_response(stored.error());
         return json_response(201, artifact_json(*stored));
       }));
@@ -411,6 +422,35 @@ void add_artifacts(Router& router, OperatorServices s) {
         return Response::json(204, "");
       }));
 }
+
+}  // namespace
+
+ServerOptions::LargeBody artifact_upload_body(OperatorServices s, size_t max_bytes,
+                                              Duration timeout) {
+  ServerOptions::LargeBody large;
+  large.method = "PUT";
+  large.path_prefix = "/api/v1/artifacts/";
+  large.max_bytes = max_bytes;
+  large.timeout = timeout;
+  large.spool_directory = s.artifacts.incoming_directory();
+  large.admit = [s](const Request& head) -> std::optional<Response> {
+    if (auto token = authorize(s.tokens, head, Role::kOperator); !token.ok())
+      return error_response(token.error());
+    const std::string_view length = head.header("Content-Length");
+    uint64_t bytes = 0;
+    auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), bytes);
+    if (length.empty() || ec != std::errc() || end != length.data() + length.size()) {
+      return Response::error(411, "length_required",
+                             "an artifact upload must declare its Content-Length, so that it is "
+                             "refused before it is sent when it does not fit");
+    }
+    if (auto room = s.artifacts.admit(bytes); !room.ok()) return error_response(room.error());
+    return std::nullopt;
+  };
+  return large;
+}
+
+namespace {
 
 void add_rollouts(Router& router, OperatorServices s) {
   router.add("GET", "/api/v1/rollouts",

@@ -26,4 +26,11 @@ struct OperatorServices {
 
 void add_operator_api(Router& router, OperatorServices services);
 
+// The artifact upload's entry in ServerOptions::large_bodies: bodies up to `max_bytes` within
+// `timeout`, spooled to the artifact service's incoming directory, and admitted on the head
+// before a byte of the body is read — a token with the operator role (else 401/403), a
+// declared Content-Length (else 411), room on the disk for it (else 507).
+ServerOptions::LargeBody artifact_upload_body(OperatorServices services, size_t max_bytes,
+                                              Duration timeout);
+
 }  // namespace drover::http

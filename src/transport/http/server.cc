@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "transport/http/spool_body.h"
 
 namespace drover::http {
 
@@ -91,7 +92,17 @@ class Session : public std::enable_shared_from_this<Session> {
   void wait_for_request();
   void read_header();
   void on_header(beast::error_code ec);
+  // The body, in memory or spooled to a file (LargeBody::spool_directory).
+  void read_body(Duration timeout);
+  void read_spooled(const std::string& directory, Duration timeout);
   void on_body(beast::error_code ec);
+  void on_spooled_body(beast::error_code ec);
+  // The request from its head; the body is the caller's to add.
+  Request request_from(const bhttp::request_header<>& head) const;
+  // Calls the handler and sends (or defers) its answer.
+  void dispatch(Request request, bool keep_alive);
+  AccessRecord record_of(const Request& request, std::chrono::steady_clock::time_point started,
+                         std::chrono::steady_clock::time_point handled) const;
   // Logs the answered request and answers it.
   void send(Response response, AccessRecord record, bool keep_alive,
             std::chrono::steady_clock::time_point handled);
@@ -101,7 +112,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void send_file_piece(std::shared_ptr<FileSend> send);
   void refuse_after_read_error(beast::error_code ec);
   void refuse_body_too_large(size_t limit);
+  // A spool file could not be created or written: 507 when the disk is full, 503 otherwise.
+  void refuse_spool_failure(int error_number);
   void close();
+  // After refusing a request whose body was not read: the client may still be sending it,
+  // and closing with unread bytes resets the connection, which can destroy the answer
+  // before the client reads it. Reads and drops what comes for a little while, then closes.
+  void linger();
+  struct Dropped;
+  void drop_more(std::shared_ptr<Dropped> d);
   // Read deadlines are kept here rather than by the stream, which would close the socket on
   // expiry: a client too slow with its request is still told so (408) before it is cut.
   void arm(Duration d);
@@ -125,6 +144,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::request_parser<SpoolBody>> spool_parser_;
+  std::string request_id_;  // the request being read
+  bool linger_ = false;     // close() lingers first (see linger())
   ServerImpl& server_;
   uint64_t id_;
   bool idle_ = false;  // waiting for the first byte of a request
@@ -223,6 +245,18 @@ class ServerImpl final : public HttpServer {
         options_.error_log(request.id, "an exception that is not a std::exception");
     }
     return Response::error(500, "internal", "internal error (request " + request.id + ")");
+  }
+  // LargeBody::admit, guarded like a handler: what it throws is logged and answered 500.
+  std::optional<Response> admit(const ServerOptions::LargeBody& route, const Request& head) {
+    try {
+      return route.admit(head);
+    } catch (const std::exception& e) {
+      if (options_.error_log) options_.error_log(head.id, e.what());
+    } catch (...) {
+      if (options_.error_log)
+        options_.error_log(head.id, "an exception that is not a std::exception");
+    }
+    return Response::error(500, "internal", "internal error (request " + head.id + ")");
   }
   std::string next_request_id() {
     char id[24];
@@ -377,6 +411,7 @@ void Session::close_if_idle() {
 
 void Session::wait_for_request() {
   if (server_.stopping()) return close();
+  spool_parser_.reset();
   parser_.emplace();
   parser_->header_limit(static_cast<uint32_t>(server_.options().max_header_bytes));
   // Beast checks a Content-Length against the limit as the head completes, before this
@@ -413,11 +448,14 @@ void Session::read_header() {
 void Session::on_header(beast::error_code ec) {
   disarm();
   if (ec) return refuse_after_read_error(ec);
+  request_id_ = server_.next_request_id();
   Duration body_timeout = server_.options().body_timeout;
   size_t limit = server_.options().max_body_bytes;
+  const ServerOptions::LargeBody* route = nullptr;
   const auto& head = parser_->get();
   for (const auto& large : server_.options().large_bodies) {
     if (head.method_string() == large.method && head.target().starts_with(large.path_prefix)) {
+      route = &large;
       limit = large.max_bytes;
       body_timeout = large.timeout;
       break;
@@ -427,7 +465,40 @@ void Session::on_header(beast::error_code ec) {
   if (length && *length > limit) return refuse_body_too_large(limit);
   parser_->body_limit(limit);  // what is left of it, for chunked bodies
   limit_ = limit;
-  arm(body_timeout);
+  if (route != nullptr && route->admit) {
+    Request request = request_from(head.base());
+    const auto started = std::chrono::steady_clock::now();
+    if (auto refused = server_.admit(*route, request)) {
+      const auto handled = std::chrono::steady_clock::now();
+      refused->headers.emplace_back("X-Request-Id", request.id);
+      linger_ = parser_->content_length().value_or(1) > 0;  // a body may be on its way
+      return send(std::move(*refused), record_of(request, started, handled), false, handled);
+    }
+  }
+  // A client that asked to be told before it sends the body is told now.
+  if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    lowest().expires_after(steady(server_.options().body_timeout));
+    io([&](auto& s) {
+      asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
+                        [self = shared_from_this(), route, body_timeout](beast::error_code wec,
+                                                                         size_t) {
+                          if (wec) return self->close();
+                          self->lowest().expires_never();
+                          if (route != nullptr && !route->spool_directory.empty())
+                            return self->read_spooled(route->spool_directory, body_timeout);
+                          self->read_body(body_timeout);
+                        });
+    });
+    return;
+  }
+  if (route != nullptr && !route->spool_directory.empty())
+    return read_spooled(route->spool_directory, body_timeout);
+  read_body(body_timeout);
+}
+
+void Session::read_body(Duration timeout) {
+  arm(timeout);
   io([&](auto& s) {
     bhttp::async_read(
         s, buffer_, *parser_,
@@ -435,33 +506,88 @@ void Session::on_header(beast::error_code ec) {
   });
 }
 
+void Session::read_spooled(const std::string& directory, Duration timeout) {
+  spool_parser_.emplace(std::move(*parser_));
+  parser_.reset();
+  spool_parser_->body_limit(limit_);
+  const std::string path = directory + "/" + request_id_ + "-" + std::to_string(id_) + ".part";
+  if (auto ec = SpoolBody::open(spool_parser_->get().body(), path)) {
+    spool_parser_.reset();
+    linger_ = true;
+    return refuse_spool_failure(ec.value());
+  }
+  arm(timeout);
+  io([&](auto& s) {
+    bhttp::async_read(s, buffer_, *spool_parser_,
+                      [self = shared_from_this()](beast::error_code read_ec, size_t) {
+                        self->on_spooled_body(read_ec);
+                      });
+  });
+}
+
+Request Session::request_from(const bhttp::request_header<>& head) const {
+  Request request;
+  request.method = std::string(head.method_string());
+  request.target = std::string(head.target());
+  request.headers.reserve(16);
+  for (const auto& field : head) {
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  request.remote = remote_;
+  request.id = request_id_;
+  return request;
+}
+
 void Session::on_body(beast::error_code ec) {
   disarm();
   if (ec) return refuse_after_read_error(ec);
   auto& msg = parser_->get();
-  Request request;
-  request.method = std::string(msg.method_string());
-  request.target = std::string(msg.target());
-  request.headers.reserve(16);
-  for (const auto& field : msg) {
-    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
+  Request request = request_from(msg.base());
   request.body = std::move(msg.body());
-  request.remote = remote_;
-  request.id = server_.next_request_id();
+  dispatch(std::move(request), msg.keep_alive());
+}
+
+void Session::on_spooled_body(beast::error_code ec) {
+  disarm();
+  auto& msg = spool_parser_->get();
+  SpoolBody::File& file = *msg.body();
+  if (ec) {
+    const int write_error = file.write_error;
+    spool_parser_.reset();  // no partial file stays behind
+    if (write_error != 0) {
+      linger_ = true;
+      return refuse_spool_failure(write_error);
+    }
+    return refuse_after_read_error(ec);
+  }
+  Request request = request_from(msg.base());
+  ::close(file.fd);
+  file.fd = -1;
+  request.spooled = Request::Spooled{file.path, file.size, file.hash.finish()};
   const bool keep_alive = msg.keep_alive();
+  dispatch(std::move(request), keep_alive);
+  spool_parser_.reset();  // removes the file unless the handler took it away
+}
+
+AccessRecord Session::record_of(const Request& request,
+                                std::chrono::steady_clock::time_point started,
+                                std::chrono::steady_clock::time_point handled) const {
+  AccessRecord record;
+  if (!server_.options().access_log) return record;
+  record.request_id = request.id;
+  record.remote = request.remote;
+  record.method = request.method;
+  record.path = std::string(request.path());
+  record.request_bytes = request.spooled ? request.spooled->size : request.body.size();
+  record.handler_ms = std::chrono::duration<double, std::milli>(handled - started).count();
+  return record;
+}
+
+void Session::dispatch(Request request, bool keep_alive) {
   const auto started = std::chrono::steady_clock::now();
   Response response = server_.handle(request);
   const auto handled = std::chrono::steady_clock::now();
-  AccessRecord record;
-  if (server_.options().access_log) {
-    record.request_id = request.id;
-    record.remote = request.remote;
-    record.method = request.method;
-    record.path = std::string(request.path());
-    record.request_bytes = request.body.size();
-    record.handler_ms = std::chrono::duration<double, std::milli>(handled - started).count();
-  }
+  AccessRecord record = record_of(request, started, handled);
   response.headers.emplace_back("X-Request-Id", request.id);
   if (!response.defer) return send(std::move(response), std::move(record), keep_alive, handled);
   auto defer = std::move(response.defer);
@@ -508,6 +634,15 @@ void Session::refuse_body_too_large(size_t limit) {
   answer(Response::error(413, "body_too_large",
                          "request body larger than " + std::to_string(limit) + " bytes"),
          false);
+}
+
+void Session::refuse_spool_failure(int error_number) {
+  if (error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG) {
+    return answer(Response::error(507, "resource_exhausted",
+                                  "no room on the server's disk for this body"),
+                  false);
+  }
+  answer(Response::error(503, "unavailable", "the body could not be stored"), false);
 }
 
 void Session::refuse_after_read_error(beast::error_code ec) {
@@ -628,7 +763,29 @@ void Session::close() {
   beast::error_code ignored;
   timer_.cancel(ignored);
   lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (linger_) return linger();
   lowest().socket().close(ignored);
+}
+
+struct Session::Dropped {
+  std::array<char, 16 * 1024> scratch;
+  size_t total = 0;
+};
+
+void Session::linger() {
+  linger_ = false;  // the next close() is final
+  arm(seconds(2));  // its expiry cancels the read below, which then closes
+  drop_more(std::make_shared<Dropped>());
+}
+
+void Session::drop_more(std::shared_ptr<Dropped> d) {
+  constexpr size_t kMostDropped = 8 * 1024 * 1024;
+  lowest().socket().async_read_some(
+      asio::buffer(d->scratch), [self = shared_from_this(), d](beast::error_code ec, size_t n) {
+        d->total += n;
+        if (ec || d->total > kMostDropped) return self->close();
+        self->drop_more(d);
+      });
 }
 
 }  // namespace

@@ -36,6 +36,15 @@ struct Request {
   std::string target;  // path and query, as sent
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // A body spooled to disk (ServerOptions::LargeBody::spool_directory) instead of `body`:
+  // the file, its size and SHA-256, computed as it arrived. The handler may rename the file
+  // away; the server removes it after the handler when it is still there.
+  struct Spooled {
+    std::string path;
+    uint64_t size = 0;
+    std::string sha256;  // 32 raw bytes
+  };
+  std::optional<Spooled> spooled;
   std::string remote;  // peer address, for logs
   std::string id;      // this server's id for the request, for logs (also X-Request-Id)
 
@@ -115,6 +124,14 @@ struct ServerOptions {
     std::string path_prefix;
     size_t max_bytes = 0;
     Duration timeout{0};
+    // Called with the request's head (no body) before a byte of the body is read: a response
+    // it returns is sent instead and the connection closed, the body never read. Refuses who
+    // may not send it (401/403) and what will not fit (411/507) before anything is stored.
+    std::function<std::optional<Response>(const Request& head)> admit;
+    // When set, the body is written to a new file in this directory as it arrives (memory
+    // stays bounded whatever its size) and handed over as Request::spooled. A body cut short,
+    // timed out or refused leaves no file behind; a full disk is answered 507.
+    std::string spool_directory;
   };
   std::vector<LargeBody> large_bodies;
   // Called once per request the handler answered, on the I/O thread; must be thread-safe and
