@@ -1,5 +1,9 @@
 #include "agent/agent.h"
 
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -61,6 +65,19 @@ std::string health_check_failure(const HealthCheck& check, const Result<CommandR
   return out + "; output: " + std::string(tail);
 }
 
+std::string offer_key(std::string_view rollout, std::string_view component,
+                      std::string_view version, std::string_view sha256) {
+  return std::string(rollout) + "/" + std::string(component) + "@" + std::string(version) + "/" +
+         std::string(sha256);
+}
+
+Result<uint64_t> statvfs_free_bytes(const std::string& path) {
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0)
+    return io_error("cannot tell the free space of " + path + ": " + std::strerror(errno));
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
 bool undeliverable(const Error& e) {
   return e.code == ErrorCode::kNotFound || e.code == ErrorCode::kConflict ||
          e.code == ErrorCode::kInvalidArgument;
@@ -78,7 +95,9 @@ Agent::Agent(AgentOptions options, ServerLink& server, UpdateModule& module,
       rng_(seed),
       fs_(fs),
       state_(fs, path("update.json")),
-      poll_(o_.default_poll) {}
+      poll_(o_.default_poll) {
+  if (!o_.free_bytes) o_.free_bytes = statvfs_free_bytes;
+}
 
 std::string Agent::path(const char* name) const {
   return (std::filesystem::path(o_.data_dir) / name).string();
@@ -175,10 +194,13 @@ bool Agent::advance(UpdateEvent event, const std::function<void(UpdateRecord&)>&
 
 Duration Agent::retry_later(const Error& e) {
   last_error_ = e.to_string();
+  return backoff(failures_++);
+}
+
+Duration Agent::backoff(uint32_t failures) {
   // Exponential backoff with full jitter: a fleet that lost its server does not come back
   // in one wave.
-  const uint32_t shift = std::min<uint32_t>(failures_, 30);
-  ++failures_;
+  const uint32_t shift = std::min<uint32_t>(failures, 30);
   const double ceiling =
       std::min(static_cast<double>(o_.backoff_max.count()),
                static_cast<double>(o_.backoff_initial.count()) * static_cast<double>(1u << shift));
@@ -186,8 +208,36 @@ Duration Agent::retry_later(const Error& e) {
   return Duration(static_cast<int64_t>(rng_.between(std::min(floor, ceiling), ceiling)));
 }
 
+void Agent::offer_failed(const std::string& key) {
+  if (key != failed_offer_) offer_failures_ = 0;
+  failed_offer_ = key;
+  offer_retry_at_ = clock_.now() + backoff(offer_failures_++);
+}
+
+bool Agent::offer_backing_off(const std::string& key, Duration* wait) const {
+  if (key != failed_offer_) return false;
+  const Timestamp now = clock_.now();
+  if (now >= offer_retry_at_) return false;
+  *wait = offer_retry_at_ - now;
+  return true;
+}
+
+Duration Agent::refuse_offer(const Offer& offer, const std::string& why) {
+  last_error_ = "refusing " + offer.component + "@" + offer.version + ": " + why;
+  (void)server_.report(offer.rollout_id, offer.version, "failed", why, "");
+  offer_failed(offer_key(offer.rollout_id, offer.component, offer.version, offer.sha256));
+  return poll_;
+}
+
 Duration Agent::fail(const std::string& why) {
   last_error_ = why;
+  offer_failed(offer_key(record_.rollout_id, record_.component, record_.version, record_.sha256));
+  if (record_.step == UpdateStep::kDownloading || record_.step == UpdateStep::kVerifying ||
+      record_.step == UpdateStep::kReady) {
+    // The image will not be installed: its space is given back now.
+    std::error_code ec;
+    std::filesystem::remove(path("download.part"), ec);
+  }
   // Before the inactive slot is touched, a failure just ends the attempt; from Installing on
   // it goes through RollingBack. The server hears "failed" while the device never left its
   // previous image, "rolled_back" once it had booted the new one.
@@ -232,6 +282,10 @@ Duration Agent::idle() {
     Status sent = server_.report(record_.rollout_id, record_.version, record_.report,
                                  record_.message, standby);
     if (!sent.ok() && !undeliverable(sent.error())) return retry_later(sent.error());
+    if (record_.report == "succeeded") {
+      failed_offer_.clear();
+      offer_failures_ = 0;
+    }
     record_.report.clear();
     record_.message.clear();
     if (Status st = state_.save(record_); !st.ok()) return retry_later(st.error());
@@ -241,27 +295,36 @@ Duration Agent::idle() {
       server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
-  poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
+  poll_ = answer->next_checkin > Duration(0) ? std::max(answer->next_checkin, kMinPoll)
+                                             : o_.default_poll;
   if (!answer->offer) return poll_;
   const Offer& offer = *answer->offer;
+  if (Duration left{0}; offer_backing_off(
+          offer_key(offer.rollout_id, offer.component, offer.version, offer.sha256), &left)) {
+    last_error_ = "not taking " + offer.component + "@" + offer.version + " again for " +
+                  format_duration(left) + ": it failed " + std::to_string(offer_failures_) +
+                  " time(s) in a row";
+    return std::min(poll_, std::max(left, kMinPoll));
+  }
   if (offer.component != o_.component) {
-    (void)server_.report(
-        offer.rollout_id, offer.version, "failed",
-        "this device's agent installs " + o_.component + ", not " + offer.component, "");
-    return poll_;
+    return refuse_offer(
+        offer, "this device's agent installs " + o_.component + ", not " + offer.component);
   }
   // A switch back boots what the other slot keeps, if it still keeps that version; else the
   // image is downloaded like any other, when the server has it.
   const bool kept = offer.switch_back && module_.keeps_previous() && !kept_.slot.empty() &&
                     kept_.component == offer.component && kept_.version == offer.version;
   if (offer.switch_back && !kept && offer.sha256.empty()) {
-    (void)server_.report(offer.rollout_id, offer.version, "failed",
-                         "cannot switch back: the other slot does not keep " + offer.component +
-                             "@" + offer.version +
-                             (kept_.version.empty() ? "" : " (it keeps " + kept_.version + ")") +
-                             ", and the server has no image of it to download",
-                         "");
-    return poll_;
+    return refuse_offer(
+        offer, "cannot switch back: the other slot does not keep " + offer.component + "@" +
+                   offer.version +
+                   (kept_.version.empty() ? "" : " (it keeps " + kept_.version + ")") +
+                   ", and the server has no image of it to download");
+  }
+  if (!kept && offer.size > o_.max_download_bytes) {
+    return refuse_offer(offer, "the image is " + format_bytes(offer.size) +
+                                   ", more than this agent downloads (max_download_bytes " +
+                                   format_bytes(o_.max_download_bytes) + ")");
   }
   const auto current = inventory_.find(offer.component);
   if (!advance(kept ? UpdateEvent::kOfferKept : UpdateEvent::kOffer, [&](UpdateRecord& r) {
@@ -296,6 +359,15 @@ Duration Agent::downloading() {
     if (!advance(UpdateEvent::kDownloaded)) return retry_later(Error{ErrorCode::kIo, last_error_});
     return Duration(0);
   }
+  // The rest of the image must fit, with room to spare, before a byte of it is fetched.
+  const uint64_t rest = record_.size - std::min(record_.bytes_done, record_.size);
+  auto free = o_.free_bytes(o_.data_dir);
+  if (!free.ok()) return retry_later(free.error());
+  if (*free < o_.min_free_bytes || *free - o_.min_free_bytes < rest) {
+    return fail("download: " + format_bytes(rest) + " to fetch, but only " + format_bytes(*free) +
+                " free in " + o_.data_dir + " (" + format_bytes(o_.min_free_bytes) +
+                " of it kept free)");
+  }
   auto got = server_.download(record_, part, record_.bytes_done, [&](uint64_t bytes) {
     record_.bytes_done = std::min(bytes, record_.size);
     (void)state_.save(record_);  // a resume point; losing one costs a megabyte again
@@ -303,7 +375,7 @@ Duration Agent::downloading() {
   if (!got.ok()) {
     const ErrorCode c = got.error().code;
     if (c == ErrorCode::kNotFound || c == ErrorCode::kPermissionDenied ||
-        c == ErrorCode::kInvalidArgument) {
+        c == ErrorCode::kInvalidArgument || c == ErrorCode::kResourceExhausted) {
       return fail("download: " + got.error().message);
     }
     return retry_later(got.error());

@@ -52,7 +52,19 @@ struct AgentOptions {
   // Executables run when a step is entered (<dir>/<step>, e.g. installing, committing); a
   // non-zero exit fails the step. Empty: none.
   std::string state_scripts;
+  // An offer declaring a larger image is refused before anything is downloaded.
+  uint64_t max_download_bytes = uint64_t{8} << 30;
+  // Left free on data_dir's file system by a download: one that would leave less is not
+  // started (the offer fails, and is retried with backoff).
+  uint64_t min_free_bytes = uint64_t{32} << 20;
+  // The free bytes of the file system holding a path (statvfs); tests inject a full disk.
+  // Empty: the operating system's answer.
+  std::function<Result<uint64_t>(const std::string&)> free_bytes;
 };
+
+// The shortest wait between check-ins whatever the server says: a server (or a bug) that
+// asks for 0 ms does not turn the agent into a busy loop.
+inline constexpr Duration kMinPoll = seconds(1);
 
 class Agent {
  public:
@@ -101,6 +113,15 @@ class Agent {
   // A failure in the current step: to Idle (nothing touched yet) or RollingBack.
   Duration fail(const std::string& why);
   Duration retry_later(const Error& e);  // backoff for a server that cannot be reached
+  // Exponential backoff with full jitter after `failures` failures in a row.
+  Duration backoff(uint32_t failures);
+  // An attempt at an offer failed (or it was refused): the same offer is not taken again
+  // before a backoff that doubles with each failure, whatever the server says.
+  void offer_failed(const std::string& key);
+  // Whether the offer `key` is still in its backoff; `wait` is then how long is left.
+  bool offer_backing_off(const std::string& key, Duration* wait) const;
+  // Refuses an offer without starting it: tells the server and backs off the offer.
+  Duration refuse_offer(const Offer& offer, const std::string& why);
   bool run_state_script(UpdateStep step);
   void best_effort_report(const char* status);
   Status save_inventory();
@@ -121,6 +142,11 @@ class Agent {
   Kept kept_;
   Duration poll_;
   uint32_t failures_ = 0;  // consecutive failures to reach the server
+  // The last offer that failed ("rollout/component@version/sha256"), how often in a row,
+  // and when it may be taken again.
+  std::string failed_offer_;
+  uint32_t offer_failures_ = 0;
+  Timestamp offer_retry_at_{};
   std::string last_error_;
 };
 

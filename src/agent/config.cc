@@ -25,7 +25,7 @@ Duration positive(const JsonReader& r, const char* key, Duration fallback) {
 AgentConfig read_config(const JsonReader& r) {
   r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
                 "poll", "commit_timeout", "apply_time", "link_online_utc", "health_checks",
-                "state_scripts", "module"});
+                "state_scripts", "max_download", "min_free", "module"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -92,6 +92,10 @@ AgentConfig read_config(const JsonReader& r) {
         {command(check, "command", true), positive(check, "timeout", seconds(30))});
   }
   c.agent.state_scripts = r.str_or("state_scripts", "");
+  if (r.has("max_download"))
+    c.agent.max_download_bytes = r.take("max_download", parse_bytes(r.str("max_download")));
+  if (r.has("min_free"))
+    c.agent.min_free_bytes = r.take("min_free", parse_bytes(r.str("min_free")));
   const JsonReader m = r.child("module");
   c.module.type = m.str("type");
   if (c.module.type == "file") {

@@ -140,7 +140,11 @@ class HttpLink final : public ServerLink {
             ::pwrite(fd, piece.data() + done, piece.size() - done, static_cast<off_t>(at + done));
         if (n < 0) {
           if (errno == EINTR) continue;
-          return io_error("writing " + path + ": " + std::strerror(errno));
+          // A full disk does not empty itself: the attempt fails instead of retrying.
+          const ErrorCode code = errno == ENOSPC || errno == EDQUOT || errno == EFBIG
+                                     ? ErrorCode::kResourceExhausted
+                                     : ErrorCode::kIo;
+          return Error{code, "writing " + path + ": " + std::strerror(errno)};
         }
         done += static_cast<size_t>(n);
       }
@@ -215,6 +219,8 @@ Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
   c.ca_file = options.ca_file;
   c.cert_file = options.cert_file;
   c.key_file = options.key_file;
+  // Check-in, login and report answers are a few KiB: one larger than this is not read.
+  c.max_answer_bytes = kMaxAnswerBytes;
   auto client = http::HttpClient::create(options.server, c);
   if (!client.ok()) return client.error();
   return std::unique_ptr<ServerLink>(

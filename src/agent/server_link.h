@@ -80,6 +80,10 @@ class ServerLink {
   virtual void disconnect() {}
 };
 
+// The largest answer the agent reads into memory from the device API (downloads stream to
+// disk and are bounded by the offer's size instead).
+inline constexpr uint64_t kMaxAnswerBytes = uint64_t{1} << 20;
+
 struct HttpLinkOptions {
   std::string server;  // http(s)://host:port
   std::string device_id, device_type, hardware_revision;

@@ -80,6 +80,11 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
       "device": {"id": "a", "type": "t", "hardware_revision": "r"})";
   const std::string file_module = R"("module": {"type": "file", "target": "/x"})";
   ASSERT_TRUE(parse_agent_config("{" + base + ", " + file_module + "}").ok());
+  auto sized = parse_agent_config("{" + base + ", " + file_module +
+                                  R"(, "max_download": "2GiB", "min_free": "100MB"})");
+  ASSERT_TRUE(sized.ok()) << sized.error().to_string();
+  EXPECT_EQ(sized->agent.max_download_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(sized->agent.min_free_bytes, 100'000'000u);
   struct Case {
     std::string json, mentions;
   };
@@ -105,6 +110,8 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
            {"{" + base + ", " + file_module + R"(, "health_checks": [{"command": []}]})",
             "command"},
            {"{" + base + ", " + file_module + R"(, "installed": {"firmware": 4}})", "installed"},
+           {"{" + base + ", " + file_module + R"(, "max_download": "lots"})", "max_download"},
+           {"{" + base + ", " + file_module + R"(, "min_free": -1})", "min_free"},
            {R"({"data_dir": "/d", )" + file_module + "}", "server"},
            {"[]", ""},
            {"{", ""},

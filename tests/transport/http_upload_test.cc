@@ -222,7 +222,7 @@ TEST_F(HttpUploadTest, ExpectContinueIsAnsweredAfterTheHeadIsAdmitted) {
 // partial file removed; a spool directory that cannot be written is 503.
 TEST_F(HttpUploadTest, ADiskThatRefusesTheBodyIs507AndLeavesNothing) {
   start();
-  struct rlimit old{};
+  struct rlimit old {};
   ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
   auto* previous = ::signal(SIGXFSZ, SIG_IGN);
   struct rlimit small = old;

@@ -184,8 +184,20 @@ class BeastClient final : public HttpClient {
     ClientResponse out;
     if (sink == nullptr) {
       bhttp::response_parser<bhttp::string_body> parser;
-      parser.body_limit(kNoBodyLimit);
-      on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
+      // The declared length is judged on the head (before anything is allocated for it);
+      // the parser's own limit then bounds a chunked body as it arrives.
+      parser.body_limit(options_.max_answer_bytes);
+      on_stream([&](auto& st) { return bhttp::read_header(st, buffer_, parser, ec); });
+      const auto declared = parser.content_length();
+      if (!ec && !(declared && *declared > options_.max_answer_bytes))
+        on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
+      if (ec == bhttp::error::body_limit ||
+          (!ec && declared && *declared > options_.max_answer_bytes)) {
+        close();
+        return io_error("the answer to " + std::string(method) + " " + std::string(target) +
+                        " is larger than " + std::to_string(options_.max_answer_bytes) +
+                        " bytes, the most this client reads");
+      }
       if (ec) {
         stale = stale_connection(ec) && !parser.got_some();
         close();

@@ -35,6 +35,11 @@ struct ClientOptions {
   Duration connect_timeout = seconds(10);
   Duration request_timeout = seconds(30);  // each read or write of one request
   std::string user_agent = "drover";
+  // The largest answer body read into memory (request(), and get_to()'s non-2xx answers are
+  // capped at 64 KiB anyway): a larger one is refused (kIo, naming the limit) before it is
+  // read — a server, or something posing as one, cannot make the client allocate at will.
+  // get_to()'s 2xx content goes to its sink and is bounded by the sink.
+  uint64_t max_answer_bytes = uint64_t{64} << 20;
   // https: the CA certificates (PEM) the server's certificate must chain to (empty: the
   // system's), and a client certificate and key (PEM) for servers that want mutual TLS.
   // The server's name is always verified against its certificate.
