@@ -129,4 +129,52 @@ uint64_t JsonReader::bytes(const char* key) const {
   return take(key, parse_bytes(v.get<std::string>()));
 }
 
+namespace {
+
+// Thrown by the parse callback on a key seen twice in one object.
+struct DuplicateKey {
+  std::string key;
+};
+
+}  // namespace
+
+Result<nlohmann::json> parse_strict_json(std::string_view text, const std::string& root) {
+  using Event = nlohmann::json::parse_event_t;
+  // The keys of each open object (an array pushes an empty marker that is never searched).
+  std::vector<std::vector<std::string>> open;
+  auto check = [&open](int, Event event, nlohmann::json& parsed) {
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        open.emplace_back();
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        if (!open.empty()) open.pop_back();
+        break;
+      case Event::key: {
+        std::vector<std::string>& keys = open.back();
+        const std::string& key = parsed.get_ref<const std::string&>();
+        for (const std::string& seen : keys) {
+          if (seen == key) throw DuplicateKey{key};
+        }
+        keys.push_back(key);
+        break;
+      }
+      case Event::value:
+        break;
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text.begin(), text.end(), check, true, true);
+  } catch (const DuplicateKey& d) {
+    return invalid_argument(root + ": the key '" + d.key + "' appears twice in one object");
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and also out_of_range for a number too large for a double ("1e999"),
+    // which escaped as an uncaught exception before (found by fuzz/fuzz_codec).
+    return invalid_argument(root + ": not valid JSON: " + e.what());
+  }
+}
+
 }  // namespace drover

@@ -32,6 +32,8 @@ bool DeviceAuth::token_valid(std::string_view token) const {
 Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   if (request.public_key.size() != security::SigningKey::kPublicKeySize)
     return invalid_argument("public_key must be 32 bytes (Ed25519)");
+  if (!security::is_ed25519_point(request.public_key))
+    return invalid_argument("public_key is not an Ed25519 public key (not a point of the curve)");
   const bool has_token = !request.enrollment_token.empty();
   if (has_token && !token_valid(request.enrollment_token))
     return unauthenticated("the enrollment token is not valid");
@@ -101,7 +103,11 @@ std::string DeviceAuth::rotation_message(std::string_view device_id,
 
 // Every authenticated request passes here: the device's standing only, not its record.
 Status DeviceAuth::check_usable(std::string_view device_id) const {
-  const auto standing = registry_.standing(device_id);
+  return usable(device_id, registry_.standing(device_id));
+}
+
+Status DeviceAuth::usable(std::string_view device_id,
+                          const std::optional<DeviceService::Standing>& standing) {
   if (!standing) return unauthenticated("unknown device");
   const char* why = standing->decommissioned ? "is decommissioned"
                     : standing->enrollment == Enrollment::kPending
@@ -142,16 +148,29 @@ Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::st
   }
   DROVER_TRY(check_usable(device_id));
   const Timestamp expires = clock_.now() + options_.token_lifetime;
-  return IssuedToken{signer_.issue(std::string(kDeviceSubject) + std::string(device_id), expires),
+  // The token names the key it was issued for: a rotation revokes the tokens before it.
+  return IssuedToken{signer_.issue(std::string(kDeviceSubject) + std::string(device_id) + "/" +
+                                       d->public_key.substr(0, DeviceService::kKeyTagSize),
+                                   expires),
                      expires};
 }
 
 Result<std::string> DeviceAuth::authorize(std::string_view token) {
   auto claims = signer_.verify(token, clock_.now());
   if (!claims.ok()) return claims.error();
-  if (!claims->subject.starts_with(kDeviceSubject)) return unauthenticated("not a device token");
-  std::string id = claims->subject.substr(kDeviceSubject.size());
-  DROVER_TRY(check_usable(id));
+  // "device:<id>/<key tag>": ids may hold '/', the tag (base64url, fixed size) never does.
+  const std::string& subject = claims->subject;
+  constexpr size_t kTag = DeviceService::kKeyTagSize;
+  if (!subject.starts_with(kDeviceSubject) || subject.size() < kDeviceSubject.size() + kTag + 2 ||
+      subject[subject.size() - kTag - 1] != '/')
+    return unauthenticated("not a device token");
+  std::string id =
+      subject.substr(kDeviceSubject.size(), subject.size() - kDeviceSubject.size() - kTag - 1);
+  const auto standing = registry_.standing(id);
+  DROVER_TRY(usable(id, standing));
+  if (!security::constant_time_equal(standing->key_tag,
+                                     std::string_view(subject).substr(subject.size() - kTag)))
+    return unauthenticated("the token was issued for a key the device has since rotated");
   return id;
 }
 
@@ -159,6 +178,9 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
                               std::string_view signature) {
   if (new_public_key.size() != security::SigningKey::kPublicKeySize)
     return invalid_argument("public_key must be 32 bytes (Ed25519)");
+  // A rotation to bytes that are no key would lock the device out for good.
+  if (!security::is_ed25519_point(new_public_key))
+    return invalid_argument("public_key is not an Ed25519 public key (not a point of the curve)");
   MutexLock lock(mu_);
   DROVER_TRY(check_usable(device_id));
   auto d = registry_.device(device_id);

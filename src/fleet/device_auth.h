@@ -76,8 +76,9 @@ class DeviceAuth {
                                    std::string_view signature);
   static std::string challenge_message(std::string_view device_id, std::string_view challenge);
 
-  // The device a bearer token speaks for. kUnauthenticated for a bad or expired token;
-  // kPermissionDenied once the device is no longer accepted or is decommissioned.
+  // The device a bearer token speaks for. kUnauthenticated for a bad or expired token, or
+  // one issued for the key the device had before a rotation; kPermissionDenied once the
+  // device is no longer accepted or is decommissioned.
   Result<std::string> authorize(std::string_view token);
 
   // Replaces the device's key. `signature` is the current key's signature of
@@ -95,6 +96,8 @@ class DeviceAuth {
   bool token_valid(std::string_view token) const;
   Status decide(std::string_view device_id, Enrollment to);
   Status check_usable(std::string_view device_id) const;  // accepted and in service
+  static Status usable(std::string_view device_id,
+                       const std::optional<DeviceService::Standing>& standing);
 
   DeviceService& registry_;
   Clock& clock_;

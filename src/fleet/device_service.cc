@@ -292,7 +292,8 @@ std::optional<DeviceService::Standing> DeviceService::standing(std::string_view 
   MutexLock lock(mu_);
   const uint32_t pos = find(id);
   if (pos == kNone) return std::nullopt;
-  return Standing{devices_[pos].enrollment, entries_[pos].decommissioned};
+  return Standing{devices_[pos].enrollment, entries_[pos].decommissioned,
+                  devices_[pos].public_key.substr(0, kKeyTagSize)};
 }
 
 std::optional<Device> DeviceService::device(std::string_view id) const {

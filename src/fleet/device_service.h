@@ -131,7 +131,12 @@ class DeviceService {
   struct Standing {
     Enrollment enrollment = Enrollment::kAccepted;
     bool decommissioned = false;
+    // The start of the device's public key (base64url, kKeyTagSize characters; shorter or
+    // empty when it has none): device tokens name the key they were issued for, and one
+    // issued before a rotation no longer matches.
+    std::string key_tag;
   };
+  static constexpr size_t kKeyTagSize = 11;  // 64 bits of the key
   std::optional<Standing> standing(std::string_view id) const;
 
   // Where the fleet stands (for metrics), by a scan of the registry: devices in service by

@@ -1,6 +1,7 @@
 #include "security/crypto.h"
 
 #include <fcntl.h>
+#include <openssl/bn.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -266,6 +267,44 @@ std::string SigningKey::sign(std::string_view message) const {
   EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, bytes(message),
                  message.size());
   return sig;
+}
+
+bool is_ed25519_point(std::string_view public_key) {
+  if (public_key.size() != SigningKey::kPublicKeySize) return false;
+  // Little-endian y with the sign of x in the top bit (either sign is fine once x ≠ 0).
+  unsigned char le[32];
+  std::memcpy(le, public_key.data(), 32);
+  le[31] &= 0x7f;
+  using Bn = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
+  auto bn = [] { return Bn(BN_new(), &BN_free); };
+  std::unique_ptr<BN_CTX, decltype(&BN_CTX_free)> ctx(BN_CTX_new(), &BN_CTX_free);
+  Bn p = bn(), y = bn(), d = bn(), y2 = bn(), u = bn(), v = bn(), w = bn(), e = bn(), t = bn();
+  if (!ctx || !p || !y || !d || !y2 || !u || !v || !w || !e || !t) return false;
+  bool ok = BN_lebin2bn(le, 32, y.get()) != nullptr;
+  // p = 2^255 - 19
+  ok = ok && BN_set_bit(p.get(), 255) == 1 && BN_sub_word(p.get(), 19) == 1;
+  if (!ok || BN_cmp(y.get(), p.get()) >= 0) return false;
+  // d = -121665 / 121666 (mod p)
+  ok = BN_set_word(t.get(), 121666) == 1 &&
+       BN_mod_inverse(d.get(), t.get(), p.get(), ctx.get()) != nullptr &&
+       BN_mul_word(d.get(), 121665) == 1 && BN_mod(d.get(), d.get(), p.get(), ctx.get()) == 1 &&
+       BN_sub(d.get(), p.get(), d.get()) == 1;
+  // u = y² - 1, v = d·y² + 1
+  ok = ok && BN_mod_sqr(y2.get(), y.get(), p.get(), ctx.get()) == 1 && BN_one(t.get()) == 1 &&
+       BN_mod_sub(u.get(), y2.get(), t.get(), p.get(), ctx.get()) == 1 &&
+       BN_mod_mul(v.get(), d.get(), y2.get(), p.get(), ctx.get()) == 1 &&
+       BN_mod_add(v.get(), v.get(), t.get(), p.get(), ctx.get()) == 1;
+  if (!ok) return false;
+  // y = 0 or ±1 are points of order 1, 2 or 4 (the identity among them): a key any signature
+  // can be forged for. Refused, though on the curve. (The four points of order 8 are not.)
+  if (BN_is_zero(y.get()) || BN_is_zero(u.get())) return false;
+  // x² = u/v must be a square: Euler's criterion, (u/v)^((p-1)/2) = 1.
+  ok = BN_mod_inverse(w.get(), v.get(), p.get(), ctx.get()) != nullptr &&
+       BN_mod_mul(w.get(), w.get(), u.get(), p.get(), ctx.get()) == 1 &&
+       BN_copy(e.get(), p.get()) != nullptr && BN_sub_word(e.get(), 1) == 1 &&
+       BN_rshift1(e.get(), e.get()) == 1 &&
+       BN_mod_exp(t.get(), w.get(), e.get(), p.get(), ctx.get()) == 1;
+  return ok && BN_is_one(t.get());
 }
 
 bool verify_ed25519(std::string_view public_key, std::string_view message,

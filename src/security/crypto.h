@@ -73,6 +73,13 @@ class SigningKey {
   std::unique_ptr<Impl> impl_;
 };
 
+// Whether `public_key` (32 bytes) encodes a point of the Ed25519 curve (RFC 8032 §5.1.3):
+// y below the field prime and x² = (y² − 1)/(d·y² + 1) a square. Any other 32 bytes would be
+// accepted as a key and then verify nothing, locking its holder out. The points with y = 0
+// or ±1 (orders 1, 2 and 4, the identity among them: keys for which signatures can be
+// forged) are refused too.
+bool is_ed25519_point(std::string_view public_key);
+
 // Whether `signature` is public_key's Ed25519 signature of `message`. False for keys and
 // signatures of the wrong size or that are not valid points.
 bool verify_ed25519(std::string_view public_key, std::string_view message,

@@ -236,5 +236,36 @@ TEST(JsonReader, FailAndTakeBuildPaths) {
   }
 }
 
+// A key twice in one object is refused wherever it is (parsers disagree on which one wins,
+// so a body checked by one reader could mean something else to another); the same key in
+// different objects is fine.
+TEST(JsonReader, ADuplicateKeyIsRefusedAtAnyDepth) {
+  for (const char* text : {
+           R"({"a": 1, "a": 2})",
+           R"({"a": 1, "b": {"c": 1, "c": 1}})",
+           R"({"list": [{"x": 1}, {"y": 1, "y": 2}]})",
+           R"([[{"k": "v", "k": "v"}]])",
+           R"({"a": {"b": 1}, "c": 2, "a": {"b": 1}})",
+       }) {
+    auto r = parse_strict_json(text, "body");
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << text;
+    EXPECT_NE(r.error().message.find("appears twice"), std::string::npos) << r.error().message;
+  }
+  for (const char* text : {
+           R"({"a": {"a": {"a": 1}}, "b": [{"a": 1}, {"a": 2}]})",
+           R"([{"x": 1}, {"x": 1}])",
+           R"({"A": 1, "a": 1})",
+           R"({})",
+       }) {
+    auto r = parse_strict_json(text, "body");
+    EXPECT_TRUE(r.ok()) << text << ": " << r.error().to_string();
+  }
+  auto doc = parse_json_document<int>(R"({"n": 1, "n": 2})", "job",
+                                      [](const JsonReader& r) { return 0 * r.raw().size(); });
+  ASSERT_FALSE(doc.ok());
+  EXPECT_NE(doc.error().message.find("job: the key 'n' appears twice"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace drover

@@ -77,6 +77,16 @@ TEST_F(DeviceAuthTest, BadEnrollmentsAreRefusedAndWriteNothing) {
   short_key.public_key.pop_back();
   EXPECT_EQ(auth->enroll(short_key).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(auth->enroll(request("../etc", key)).error().code, ErrorCode::kInvalidArgument);
+  // 32 bytes that are no point of the curve (y = p), and the identity point.
+  EnrollRequest no_point = request("dev-1", key, "factory-token-1");
+  no_point.public_key = std::string(31, '\xff') + '\x7f';
+  no_point.public_key[0] = '\xed';
+  auto refused = auth->enroll(no_point);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("not a point"), std::string::npos);
+  no_point.public_key = std::string(1, '\x01') + std::string(31, '\0');
+  EXPECT_EQ(auth->enroll(no_point).error().code, ErrorCode::kInvalidArgument);
   EXPECT_FALSE(f.service->device("dev-1").has_value());
   EXPECT_EQ(f.service->device_count(), 0u);
 }
@@ -205,6 +215,37 @@ TEST_F(DeviceAuthTest, KeyRotationNeedsTheCurrentKeyAndKeepsTheDevice) {
   EXPECT_EQ(login("dev-1", key).error().code, ErrorCode::kUnauthenticated);
   EXPECT_TRUE(login("dev-1", other_key).ok());
   EXPECT_EQ(f.service->device("dev-1")->installed_version("firmware") != nullptr, true);
+}
+
+// A rotation revokes the tokens issued before it (the old key may be why it rotated), also
+// across a restart; bytes that are no key are refused, and the device keeps its key.
+TEST_F(DeviceAuthTest, ARotationRevokesEarlierTokensAndRefusesBytesThatAreNoKey) {
+  ASSERT_TRUE(auth->enroll(request("dev:1", key, "factory-token-1")).ok());
+  auto before = login("dev:1", key);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(*auth->authorize(before->token), "dev:1");
+  std::string not_a_key(32, '\0');  // y = 0: on the curve, but of order 4
+  EXPECT_EQ(auth->rotate_key("dev:1", not_a_key,
+                             key.sign(DeviceAuth::rotation_message("dev:1", not_a_key)))
+                .error()
+                .code,
+            ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(auth->authorize(before->token).ok());  // nothing changed
+  const std::string new_pub = other_key.public_key();
+  ASSERT_TRUE(
+      auth->rotate_key("dev:1", new_pub, key.sign(DeviceAuth::rotation_message("dev:1", new_pub)))
+          .ok());
+  auto stale = auth->authorize(before->token);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_NE(stale.error().message.find("rotated"), std::string::npos);
+  auto after = login("dev:1", other_key);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*auth->authorize(after->token), "dev:1");
+  f.restart();
+  make_auth();
+  EXPECT_EQ(auth->authorize(before->token).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(*auth->authorize(after->token), "dev:1");
 }
 
 TEST_F(DeviceAuthTest, IdentitiesSurviveARestart) {

@@ -112,4 +112,60 @@ TEST(Crypto, ForgedAndMalformedTokensAreRefused) {
 }
 
 }  // namespace
+TEST(Crypto, Sha256InPiecesIsSha256OfTheWhole) {
+  std::string data;
+  for (int i = 0; i < 100'000; ++i) data += static_cast<char>(i * 31);
+  Sha256 pieces;
+  for (size_t at = 0; at < data.size(); at += 777)
+    pieces.update(std::string_view(data).substr(at, 777));
+  EXPECT_EQ(pieces.finish(), sha256(data));
+  Sha256 empty;
+  EXPECT_EQ(to_hex(empty.finish()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+std::string from_hex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
+  return out;
+}
+
+// Keys are checked for being points of the curve before they are accepted: every generated
+// key and RFC 8032's are; about half of all 32-byte strings are not, nor are y >= p and
+// the small-order points with y = 0 or ±1.
+TEST(Crypto, Ed25519PointsAreToldFromOtherBytes) {
+  for (int i = 0; i < 200; ++i) {
+    auto key = SigningKey::generate();
+    ASSERT_TRUE(key.ok());
+    EXPECT_TRUE(is_ed25519_point(key->public_key())) << to_hex(key->public_key());
+  }
+  EXPECT_TRUE(is_ed25519_point(
+      from_hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")));
+  for (const char* bad : {
+           "0100000000000000000000000000000000000000000000000000000000000000",  // identity
+           "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  // y = -1
+           "0000000000000000000000000000000000000000000000000000000000000000",  // y = 0
+           "0000000000000000000000000000000000000000000000000000000000000080",  // y = 0, x odd
+           "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  // y = p
+           "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  // y > p
+       }) {
+    EXPECT_FALSE(is_ed25519_point(from_hex(bad))) << bad;
+  }
+  EXPECT_FALSE(is_ed25519_point(std::string(31, 'a')));
+  int refused = 0;
+  constexpr int kTries = 2000;
+  for (int i = 0; i < kTries; ++i) {
+    const std::string candidate = sha256("candidate " + std::to_string(i));
+    if (!is_ed25519_point(candidate)) {
+      ++refused;
+      // A refused key verifies nothing OpenSSL is asked about either.
+      EXPECT_FALSE(verify_ed25519(candidate, "m", std::string(64, '\0')));
+    }
+  }
+  // y² - 1 over d·y² + 1 is a square for half the field: 1000 ± 3.5 standard deviations.
+  EXPECT_GT(refused, kTries / 2 - 80);
+  EXPECT_LT(refused, kTries / 2 + 80);
+}
+
 }  // namespace drover::security

@@ -1,4 +1,8 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -218,6 +222,24 @@ TEST(HttpServer, AnIdleKeepAliveConnectionIsClosed) {
   EXPECT_EQ(status_of(d.response()), 200);
 }
 
+// A connection that never sends a request is closed after first_request_timeout, well before
+// the idle timeout of a connection that has been served.
+TEST(HttpServer, AStrangerThatSendsNothingIsClosedSooner) {
+  ServerOptions o = small_limits();
+  o.first_request_timeout = Duration(300);
+  o.idle_timeout = Duration(5000);
+  auto server = serve(o);
+  RawClient served(server->port());
+  ASSERT_TRUE(served.send(get("/x")));
+  EXPECT_EQ(status_of(served.response()), 200);
+  RawClient silent(server->port());
+  const auto opened = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_within(std::chrono::milliseconds(2000)));
+  const auto waited = std::chrono::steady_clock::now() - opened;
+  EXPECT_GE(waited, std::chrono::milliseconds(250));
+  EXPECT_FALSE(served.closed_within(std::chrono::milliseconds(200)));  // still open
+}
+
 TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {
   ServerOptions o = small_limits();
   o.max_connections = 2;
@@ -297,6 +319,80 @@ TEST(HttpServer, BadListenAddressesAreClearErrors) {
   auto clash = HttpServer::start(taken, echo);
   ASSERT_FALSE(clash.ok());
   EXPECT_EQ(clash.error().code, ErrorCode::kIo);
+}
+
+// Out of file descriptors, the acceptor neither spins nor leaves clients hanging: it backs
+// off, sheds waiting connections with a 503 through a reserve descriptor, and serves again
+// once descriptors free up. Clients run in a child process (their own descriptor table), so
+// only the server runs out.
+TEST(HttpServer, OutOfDescriptorsTheServerShedsAndBacksOffInsteadOfSpinning) {
+  ServerOptions o = small_limits();
+  o.idle_timeout = seconds(30);
+  o.first_request_timeout = seconds(30);
+  auto server = serve(o);
+  const uint16_t port = server->port();
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old), 0);
+  // A limit that leaves the server 16 free descriptor numbers (new ones take the lowest
+  // free number, and the limit bounds the number; pipes for the child take 4 more).
+  int limit = 0;
+  for (int free_slots = 0; free_slots < 16 + 4; ++limit)
+    free_slots += ::fcntl(limit, F_GETFD) == -1 ? 1 : 0;
+  struct rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(limit);
+  int to_child[2], from_child[2];
+  ASSERT_EQ(::pipe(to_child), 0);
+  ASSERT_EQ(::pipe(from_child), 0);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);  // the server's limit from now on
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::setrlimit(RLIMIT_NOFILE, &old);  // the clients' is not
+    // 60 connections that stay open and send nothing; then, told to, one that asks.
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < 60; ++i) held.push_back(std::make_unique<RawClient>(port));
+    char go = 0;
+    (void)::write(from_child[1], "r", 1);
+    (void)::read(to_child[0], &go, 1);  // the parent has measured
+    // A held connection beyond the server's descriptors was shed: it reads a 503 or a close.
+    int shed = 0;
+    for (auto& c : held) {
+      const std::string r = c->response(std::chrono::milliseconds(50));
+      shed += status_of(r) == 503 ? 1 : 0;
+    }
+    held.clear();  // every descriptor comes back to the server
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    RawClient fresh(port);
+    fresh.send(get("/after"));
+    const int status = status_of(fresh.response(std::chrono::milliseconds(3000)));
+    const char out[2] = {static_cast<char>(shed), static_cast<char>(status == 200 ? 1 : 0)};
+    (void)::write(from_child[1], out, 2);
+    ::_exit(0);
+  }
+  ASSERT_GE(child, 0);
+  char ready = 0;
+  ASSERT_EQ(::read(from_child[0], &ready, 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server at its limit
+  struct rusage before {
+  }, after{};
+  ::getrusage(RUSAGE_SELF, &before);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  ::getrusage(RUSAGE_SELF, &after);
+  auto cpu_ms = [](const struct rusage& u) {
+    return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000.0 +
+           (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000.0;
+  };
+  const double used = cpu_ms(after) - cpu_ms(before);
+  ASSERT_EQ(::write(to_child[1], "g", 1), 1);
+  char result[2] = {0, 0};
+  ASSERT_EQ(::read(from_child[0], result, 2), 2);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  std::printf("at the descriptor limit: %.0f ms of CPU in 1 s; %d connections shed with 503\n",
+              used, result[0]);
+  EXPECT_LT(used, 300) << "the acceptor spins at the descriptor limit";
+  EXPECT_GT(result[0], 0) << "no waiting connection was told 503";
+  EXPECT_EQ(result[1], 1) << "the server did not serve again once descriptors came back";
 }
 
 }  // namespace

@@ -80,6 +80,24 @@ TEST_F(TlsTest, PlainHttpToATlsPortGetsNoAnswerAndTheServerServesOn) {
   EXPECT_TRUE(get("https://localhost", trusting()).ok());
 }
 
+// TLS 1.2 is spoken only with forward-secret (ECDHE) AEAD suites; TLS 1.3 as it comes.
+TEST_F(TlsTest, OnlyForwardSecretCipherSuitesAreAccepted) {
+  serve(false);
+  auto handshake = [&](const std::string& args) {
+    const std::string cmd =
+        "openssl s_client -connect 127.0.0.1:" + std::to_string(server_->port()) + " " + args +
+        " < /dev/null > /dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+  };
+  EXPECT_TRUE(handshake("-tls1_3"));
+  EXPECT_TRUE(handshake("-tls1_2 -cipher ECDHE"));
+  for (const char* weak : {"AES128-SHA", "AES256-GCM-SHA384", "AES128-SHA256", "DHE-RSA-AES128-SHA",
+                           "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA"}) {
+    EXPECT_FALSE(handshake(std::string("-tls1_2 -cipher ") + weak)) << weak;
+  }
+  EXPECT_FALSE(handshake("-tls1_1"));
+}
+
 TEST_F(TlsTest, MutualTlsNeedsAClientCertificateFromTheClientCa) {
   serve(true);
   EXPECT_FALSE(get("https://localhost", trusting()).ok()) << "no client certificate";

@@ -1,6 +1,7 @@
 #include "transport/http/server.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -147,6 +148,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<SpoolBody>> spool_parser_;
   std::string request_id_;  // the request being read
   bool linger_ = false;     // close() lingers first (see linger())
+  uint64_t answered_ = 0;   // requests handled on this connection
   ServerImpl& server_;
   uint64_t id_;
   bool idle_ = false;  // waiting for the first byte of a request
@@ -160,9 +162,13 @@ class ServerImpl final : public HttpServer {
       : options_(std::move(options)),
         handler_(std::move(handler)),
         ios_(make_contexts(std::max(1, options_.threads))),
-        acceptor_(*ios_.front()) {}
+        acceptor_(*ios_.front()),
+        accept_backoff_(*ios_.front()) {}
 
-  ~ServerImpl() override { stop(); }
+  ~ServerImpl() override {
+    stop();
+    if (reserve_fd_ >= 0) ::close(reserve_fd_);
+  }
 
   Status listen() {
     DROVER_TRY(configure_tls());
@@ -189,6 +195,7 @@ class ServerImpl final : public HttpServer {
     acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail("listen on");
     port_ = acceptor_.local_endpoint().port();
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     accept();
     for (auto& io : ios_) {
       guards_.push_back(asio::make_work_guard(*io));
@@ -206,6 +213,7 @@ class ServerImpl final : public HttpServer {
       asio::post(acceptor_.get_executor(), [this] {
         beast::error_code ignored;
         acceptor_.close(ignored);
+        accept_backoff_.cancel();
       });
       std::vector<std::shared_ptr<Session>> live;
       {
@@ -282,6 +290,18 @@ class ServerImpl final : public HttpServer {
     asio::io_context& home = *ios_[next_context_++ % ios_.size()];
     acceptor_.async_accept(home.get_executor(), [this](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+          ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
+        // Accepting again at once would fail again at once (a spinning core): the waiting
+        // client is answered 503 through the reserve descriptor, and accepting resumes
+        // after a pause, when connections may have closed.
+        shed_one();
+        accept_backoff_.expires_after(std::chrono::milliseconds(50));
+        accept_backoff_.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && acceptor_.is_open()) accept();
+        });
+        return;
+      }
       if (!ec) {
         const bool refuse = open_.load() >= options_.max_connections || stopping_;
         ++open_;
@@ -292,6 +312,29 @@ class ServerImpl final : public HttpServer {
       }
       accept();
     });
+  }
+
+  // Out of descriptors: frees the reserve, takes the first waiting connection with it,
+  // tells it 503 (a TLS client cannot read it, but is cut either way) and closes it, then
+  // takes the reserve back.
+  void shed_one() {
+    if (reserve_fd_ < 0) return;
+    ::close(reserve_fd_);
+    reserve_fd_ = -1;
+    const int fd =
+        ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      static const std::string kBusy = [] {
+        const std::string body =
+            R"({"error":{"code":"overloaded","message":"too many connections; try again later"}})";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               "Connection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+      }();
+      (void)::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      ::close(fd);
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
 
   // TLS 1.2 or newer with the given certificate chain and key; with a client CA, every client
@@ -310,6 +353,10 @@ class ServerImpl final : public HttpServer {
                           asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                           asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
                       ec);
+    // TLS 1.2 only with forward-secret key exchange and AEAD ciphers (TLS 1.3's suites all
+    // are): a stolen server key must not decrypt recorded traffic.
+    if (SSL_CTX_set_cipher_list(tls_->native_handle(), "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1)
+      return invalid_argument("TLS: the forward-secret cipher suites are not available");
     auto bad = [&](const std::string& what, const std::string& file) {
       return invalid_argument("TLS: cannot use " + what + " " + file + ": " + ec.message());
     };
@@ -344,6 +391,8 @@ class ServerImpl final : public HttpServer {
   std::vector<std::unique_ptr<asio::io_context>> ios_;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   tcp::acceptor acceptor_;
+  asio::steady_timer accept_backoff_;  // the acceptor's pause when out of descriptors
+  int reserve_fd_ = -1;                // given up to shed a connection when out of them
   std::vector<std::thread> threads_;
 
   static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
@@ -423,7 +472,7 @@ void Session::wait_for_request() {
   // Idle until the first byte arrives; only then does the (shorter) header clock start.
   idle_ = true;
   lowest().expires_never();
-  arm(server_.options().idle_timeout);
+  arm(answered_ == 0 ? server_.options().first_request_timeout : server_.options().idle_timeout);
   io([&](auto& s) {
     s.async_read_some(buffer_.prepare(4096),
                       [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -480,15 +529,15 @@ void Session::on_header(beast::error_code ec) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     lowest().expires_after(steady(server_.options().body_timeout));
     io([&](auto& s) {
-      asio::async_write(s, asio::buffer(kContinue.data(), kContinue.size()),
-                        [self = shared_from_this(), route, body_timeout](beast::error_code wec,
-                                                                         size_t) {
-                          if (wec) return self->close();
-                          self->lowest().expires_never();
-                          if (route != nullptr && !route->spool_directory.empty())
-                            return self->read_spooled(route->spool_directory, body_timeout);
-                          self->read_body(body_timeout);
-                        });
+      asio::async_write(
+          s, asio::buffer(kContinue.data(), kContinue.size()),
+          [self = shared_from_this(), route, body_timeout](beast::error_code wec, size_t) {
+            if (wec) return self->close();
+            self->lowest().expires_never();
+            if (route != nullptr && !route->spool_directory.empty())
+              return self->read_spooled(route->spool_directory, body_timeout);
+            self->read_body(body_timeout);
+          });
     });
     return;
   }
@@ -584,6 +633,7 @@ AccessRecord Session::record_of(const Request& request,
 }
 
 void Session::dispatch(Request request, bool keep_alive) {
+  ++answered_;
   const auto started = std::chrono::steady_clock::now();
   Response response = server_.handle(request);
   const auto handled = std::chrono::steady_clock::now();
@@ -638,9 +688,9 @@ void Session::refuse_body_too_large(size_t limit) {
 
 void Session::refuse_spool_failure(int error_number) {
   if (error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG) {
-    return answer(Response::error(507, "resource_exhausted",
-                                  "no room on the server's disk for this body"),
-                  false);
+    return answer(
+        Response::error(507, "resource_exhausted", "no room on the server's disk for this body"),
+        false);
   }
   answer(Response::error(503, "unavailable", "the body could not be stored"), false);
 }
@@ -780,12 +830,12 @@ void Session::linger() {
 
 void Session::drop_more(std::shared_ptr<Dropped> d) {
   constexpr size_t kMostDropped = 8 * 1024 * 1024;
-  lowest().socket().async_read_some(
-      asio::buffer(d->scratch), [self = shared_from_this(), d](beast::error_code ec, size_t n) {
-        d->total += n;
-        if (ec || d->total > kMostDropped) return self->close();
-        self->drop_more(d);
-      });
+  lowest().socket().async_read_some(asio::buffer(d->scratch),
+                                    [self = shared_from_this(), d](beast::error_code ec, size_t n) {
+                                      d->total += n;
+                                      if (ec || d->total > kMostDropped) return self->close();
+                                      self->drop_more(d);
+                                    });
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 // JSON error body before the connection closes: request head larger than max_header_bytes
 // (431), body larger than max_body_bytes (413), a head or body that does not arrive within
 // its timeout (408: slow-loris clients hold no connection for long), a malformed request
-// (400), more than max_connections at once (503). Handlers run on the I/O threads and must
+// (400), more than max_connections at once (503). Out of file descriptors (EMFILE), the
+// acceptor backs off instead of spinning, and sheds the waiting connection with a 503 through a
+// descriptor it keeps in reserve for that. Handlers run on the I/O threads and must
 // not block for long. Every request gets an id (Request::id), sent back as X-Request-Id; a
 // handler that throws is answered 500 with that id and nothing of the exception, which goes
 // to error_log.
@@ -115,6 +117,9 @@ struct ServerOptions {
   Duration header_timeout = seconds(10);  // from the first byte of a request to its blank line
   Duration body_timeout = seconds(30);
   Duration idle_timeout = seconds(60);  // a keep-alive connection waiting for its next request
+  // A new connection waiting for its first request (nobody has shown a credential yet):
+  // shorter, so idle strangers cannot hold descriptors for long.
+  Duration first_request_timeout = seconds(10);
   Duration drain_timeout = seconds(10);
   // Routes that take larger bodies than max_body_bytes (artifact uploads): a request whose
   // method matches and whose path starts with `path_prefix` may send up to `max_bytes`,
