@@ -222,7 +222,12 @@ int run_serve(const ServeArgs& args) {
   OperatorTokens tokens(*store, clock);
   ArtifactService artifacts(*store, engine,
                             (std::filesystem::path(args.data) / "artifacts").string());
-  http::add_device_api(router, auth, service, &artifacts);
+  // What anyone may call is limited per source address (loopback exempt): enrollments
+  // without a token, 12 a minute after a burst of 20; logins, 5 a second after 300 (a
+  // building's devices behind one NAT logging in after a restart).
+  http::SourceRateLimiter enroll_limit(clock, {0.2, 20, 100'000});
+  http::SourceRateLimiter login_limit(clock, {5, 300, 100'000});
+  http::add_device_api(router, auth, service, &artifacts, {&enroll_limit, &login_limit});
   router.add("GET", "/api/openapi.json", [](const http::Request&, const http::Params&) {
     return http::Response::json(200, kOpenApiDocument);
   });

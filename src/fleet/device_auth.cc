@@ -66,6 +66,20 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
                              "enrollment token");
     }
   } else {
+    if (!has_token) {
+      // A new pending record: what an unauthenticated client can make the server keep.
+      if (request.installed.size() > options_.max_pending_components) {
+        return invalid_argument("an enrollment without a token may list at most " +
+                                std::to_string(options_.max_pending_components) +
+                                " installed components");
+      }
+      if (registry_.pending_count() >= options_.max_pending) {
+        return Error{ErrorCode::kResourceExhausted,
+                     std::to_string(options_.max_pending) +
+                         " devices wait for an operator already, the most this server keeps; "
+                         "accept or reject them, or enroll with an enrollment token"};
+      }
+    }
     d.id = request.device_id;
     d.device_type = request.device_type;
     d.hardware_revision = request.hardware_revision;

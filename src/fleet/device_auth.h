@@ -35,6 +35,12 @@ struct AuthOptions {
   std::vector<std::string> enrollment_tokens;  // pre-shared; any of them admits a device
   Duration token_lifetime = minutes(15);
   Duration challenge_lifetime = seconds(60);
+  // Devices that may wait for an operator at once: an enrollment without a token beyond it
+  // is refused (kResourceExhausted) until some are accepted or rejected. Pending devices
+  // are what an unauthenticated client can make the server store.
+  size_t max_pending = 10'000;
+  // What a device enrolling without a token may bring: installed components.
+  size_t max_pending_components = 16;
 };
 
 struct EnrollRequest {
@@ -57,9 +63,11 @@ class DeviceAuth {
              AuthOptions options);
 
   // The device's enrollment state afterwards. kInvalidArgument for a malformed request or
-  // key, kUnauthenticated for a wrong enrollment token, kAlreadyExists when the id is bound
-  // to another key, kPermissionDenied for a rejected device, kFailedPrecondition for a
-  // decommissioned one; plus the store's errors. Nothing is written on error.
+  // key (or, without a token, more than max_pending_components), kResourceExhausted when
+  // max_pending devices wait already, kUnauthenticated for a wrong enrollment token, kAlreadyExists
+  // when the id is bound to another key, kPermissionDenied for a rejected device,
+  // kFailedPrecondition for a decommissioned one; plus the store's errors. Nothing is written on
+  // error.
   Result<Enrollment> enroll(const EnrollRequest& request);
 
   // A fresh single-use challenge for the device to sign, signed by the server (not stored):

@@ -59,7 +59,10 @@ void DeviceService::put(uint32_t pos, Device d) {
     entries_[pos].id = d.id;
   } else {
     release_inventory(entries_[pos].inventory);
+    if (devices_[pos].enrollment == Enrollment::kPending && !entries_[pos].decommissioned)
+      --pending_;
   }
+  if (d.enrollment == Enrollment::kPending && !d.decommissioned) ++pending_;
   Entry& e = entries_[pos];
   e.inventory = share_inventory(d.installed);
   e.site = site_id(d.site);
@@ -75,6 +78,7 @@ Status DeviceService::load() {
   MutexLock lock(mu_);
   devices_.clear();
   entries_.clear();
+  pending_ = 0;
   index_.clear();
   inventories_.clear();
   free_inventories_.clear();
@@ -317,6 +321,11 @@ DeviceService::Census DeviceService::census() const {
     }
   }
   return c;
+}
+
+size_t DeviceService::pending_count() const {
+  MutexLock lock(mu_);
+  return pending_;
 }
 
 size_t DeviceService::device_count() const {

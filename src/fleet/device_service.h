@@ -137,6 +137,10 @@ class DeviceService {
     std::string key_tag;
   };
   static constexpr size_t kKeyTagSize = 11;  // 64 bits of the key
+
+  // Devices that wait for an operator (enrolled without a token), kept count of as they
+  // change: DeviceAuth bounds how many may wait.
+  size_t pending_count() const;
   std::optional<Standing> standing(std::string_view id) const;
 
   // Where the fleet stands (for metrics), by a scan of the registry: devices in service by
@@ -193,7 +197,8 @@ class DeviceService {
   // devices_ and entries_ are parallel and never shrink.
   std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
   std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);
-  FlatIndex index_ GUARDED_BY(mu_);  // id -> position
+  size_t pending_ GUARDED_BY(mu_) = 0;  // pending and in service (see pending_count)
+  FlatIndex index_ GUARDED_BY(mu_);     // id -> position
   std::vector<SharedInventory> inventories_ GUARDED_BY(mu_);
   std::vector<uint32_t> free_inventories_ GUARDED_BY(mu_);
   std::map<Inventory, uint32_t> inventory_ids_ GUARDED_BY(mu_);

@@ -52,6 +52,7 @@ struct DeviceAttribute {
   friend bool operator==(const DeviceAttribute&, const DeviceAttribute&) = default;
 };
 inline constexpr size_t kMaxDeviceAttributes = 64;
+inline constexpr size_t kMaxInstalledComponents = 64;
 inline constexpr size_t kMaxQuietHours = 16;
 
 struct Device {

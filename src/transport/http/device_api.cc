@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "base/json_reader.h"
 #include "model/codec_json.h"
@@ -131,17 +132,33 @@ Response download(DeviceAuth& auth, DeviceService& service, ArtifactService& art
   return r;
 }
 
+// 429 when `limiter` says the request's source is over its rate; nullopt to go on. This
+// machine is not limited (a local reverse proxy would otherwise be one source for all).
+std::optional<Response> over_limit(SourceRateLimiter* limiter, const Request& req) {
+  if (limiter == nullptr) return std::nullopt;
+  const std::string_view source = source_address(req.remote);
+  if (is_loopback(source)) return std::nullopt;
+  const Duration wait = limiter->take(source);
+  if (wait <= Duration(0)) return std::nullopt;
+  const int64_t seconds_left = (wait.count() + 999) / 1000;
+  Response r = Response::error(
+      429, "rate_limited",
+      "too many requests from this address; retry in " + std::to_string(seconds_left) + " s");
+  r.headers.emplace_back("Retry-After", std::to_string(seconds_left));
+  return r;
+}
+
 }  // namespace
 
 void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
-                    ArtifactService* artifacts) {
+                    ArtifactService* artifacts, DeviceApiLimits limits) {
   if (artifacts != nullptr) {
     router.add("GET", "/api/device/v1/artifacts/{name}/{version}",
                [&auth, &service, artifacts](const Request& req, const Params& params) {
                  return download(auth, service, *artifacts, req, params);
                });
   }
-  router.add("POST", "/api/device/v1/enroll", [&auth](const Request& req, const Params&) {
+  router.add("POST", "/api/device/v1/enroll", [&auth, limits](const Request& req, const Params&) {
     auto body = parse_body<EnrollRequest>(req, [](const JsonReader& r) {
       r.allow_only({"device_id", "device_type", "hardware_revision", "public_key",
                     "enrollment_token", "installed"});
@@ -155,36 +172,45 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
       return e;
     });
     if (!body.ok()) return error_response(body.error());
+    // Only an enrollment without a token may leave a record behind (pending): those are
+    // limited per source; a factory token is checked in constant time and costs nothing.
+    if (body->enrollment_token.empty()) {
+      if (auto refused = over_limit(limits.enroll, req)) return *refused;
+    }
     auto state = auth.enroll(*body);
     if (!state.ok()) return error_response(state.error());
     return ok_json({{"device_id", body->device_id}, {"enrollment", to_string(*state)}});
   });
 
-  router.add("POST", "/api/device/v1/auth/challenge", [&auth](const Request& req, const Params&) {
-    auto id = parse_body<std::string>(req, [](const JsonReader& r) {
-      r.allow_only({"device_id"});
-      return r.str("device_id");
-    });
-    if (!id.ok()) return error_response(id.error());
-    auto challenge = auth.challenge(*id);
-    if (!challenge.ok()) return error_response(challenge.error());
-    return ok_json({{"challenge", *challenge}});
-  });
+  router.add("POST", "/api/device/v1/auth/challenge",
+             [&auth, limits](const Request& req, const Params&) {
+               if (auto refused = over_limit(limits.login, req)) return *refused;
+               auto id = parse_body<std::string>(req, [](const JsonReader& r) {
+                 r.allow_only({"device_id"});
+                 return r.str("device_id");
+               });
+               if (!id.ok()) return error_response(id.error());
+               auto challenge = auth.challenge(*id);
+               if (!challenge.ok()) return error_response(challenge.error());
+               return ok_json({{"challenge", *challenge}});
+             });
 
   struct Login {
     std::string device_id, challenge, signature;
   };
-  router.add("POST", "/api/device/v1/auth/token", [&auth](const Request& req, const Params&) {
-    auto login = parse_body<Login>(req, [](const JsonReader& r) {
-      r.allow_only({"device_id", "challenge", "signature"});
-      return Login{r.str("device_id"), r.str("challenge"), read_bytes(r, "signature")};
-    });
-    if (!login.ok()) return error_response(login.error());
-    auto token = auth.authenticate(login->device_id, login->challenge, login->signature);
-    if (!token.ok()) return error_response(token.error());
-    return ok_json(
-        {{"token", token->token}, {"expires_at", token->expires.time_since_epoch().count()}});
-  });
+  router.add(
+      "POST", "/api/device/v1/auth/token", [&auth, limits](const Request& req, const Params&) {
+        if (auto refused = over_limit(limits.login, req)) return *refused;
+        auto login = parse_body<Login>(req, [](const JsonReader& r) {
+          r.allow_only({"device_id", "challenge", "signature"});
+          return Login{r.str("device_id"), r.str("challenge"), read_bytes(r, "signature")};
+        });
+        if (!login.ok()) return error_response(login.error());
+        auto token = auth.authenticate(login->device_id, login->challenge, login->signature);
+        if (!token.ok()) return error_response(token.error());
+        return ok_json(
+            {{"token", token->token}, {"expires_at", token->expires.time_since_epoch().count()}});
+      });
 
   struct Rotation {
     std::string public_key, signature;

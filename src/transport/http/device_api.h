@@ -10,13 +10,22 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "transport/http/errors.h"
+#include "transport/http/rate_limit.h"
 #include "transport/http/router.h"
 
 namespace drover::http {
 
+// Per-source limits on the endpoints anyone may call (each optional): enrollments without a
+// token (`enroll`: each one may create a pending record), and logins (`login`: challenges and
+// answers). Over the limit: 429 with Retry-After.
+struct DeviceApiLimits {
+  SourceRateLimiter* enroll = nullptr;
+  SourceRateLimiter* login = nullptr;
+};
+
 // `artifacts`, when given, serves artifact downloads (with Range) to the devices they are
 // built for.
 void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
-                    ArtifactService* artifacts = nullptr);
+                    ArtifactService* artifacts = nullptr, DeviceApiLimits limits = {});
 
 }  // namespace drover::http

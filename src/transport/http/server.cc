@@ -406,7 +406,11 @@ Session::Session(tcp::socket socket, ServerImpl& server, uint64_t id, asio::ssl:
     : stream_(std::move(socket)), timer_(stream_.get_executor()), server_(server), id_(id) {
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
-  if (!ec) remote_ = peer.address().to_string() + ":" + std::to_string(peer.port());
+  if (!ec) {
+    const std::string address = peer.address().to_string();
+    remote_ = (peer.address().is_v6() ? "[" + address + "]" : address) + ":" +
+              std::to_string(peer.port());
+  }
   if (tls != nullptr) {
     tls_ = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(std::move(stream_), *tls);
   }

@@ -1,0 +1,52 @@
+#include "transport/http/rate_limit.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace drover::http {
+
+double SourceRateLimiter::refill(Bucket& b, Timestamp now) const {
+  const double seconds_passed = std::chrono::duration<double>(now - b.at).count();
+  b.tokens = std::min(limit_.burst, b.tokens + std::max(0.0, seconds_passed) * limit_.per_second);
+  b.at = now;
+  return b.tokens;
+}
+
+Duration SourceRateLimiter::take(std::string_view source) {
+  const Timestamp now = clock_.now();
+  MutexLock lock(mu_);
+  auto it = buckets_.find(std::string(source));
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= limit_.max_sources) {
+      for (auto b = buckets_.begin(); b != buckets_.end();) {
+        b = refill(b->second, now) >= limit_.burst ? buckets_.erase(b) : std::next(b);
+      }
+    }
+    // Still full of busy sources: the newcomers share one bucket.
+    const std::string key = buckets_.size() >= limit_.max_sources ? "" : std::string(source);
+    it = buckets_.try_emplace(key, Bucket{limit_.burst, now}).first;
+  }
+  Bucket& b = it->second;
+  if (refill(b, now) >= 1) {
+    b.tokens -= 1;
+    return Duration(0);
+  }
+  const double wait_s = (1 - b.tokens) / limit_.per_second;
+  return std::max(Duration(1), Duration(static_cast<int64_t>(std::ceil(wait_s * 1000))));
+}
+
+std::string_view source_address(std::string_view remote) {
+  if (remote.starts_with('[')) {
+    const size_t close = remote.find(']');
+    return close == std::string_view::npos ? remote : remote.substr(1, close - 1);
+  }
+  const size_t colon = remote.rfind(':');
+  if (colon == std::string_view::npos || remote.find(':') != colon) return remote;  // bare v6
+  return remote.substr(0, colon);
+}
+
+bool is_loopback(std::string_view address) {
+  return address.starts_with("127.") || address == "::1" || address.starts_with("::ffff:127.");
+}
+
+}  // namespace drover::http
