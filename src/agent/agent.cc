@@ -415,7 +415,8 @@ bool Agent::ask_about_hold(bool* answered) {
     return true;
   }
   failures_ = 0;
-  poll_ = answer->next_checkin > Duration(0) ? answer->next_checkin : o_.default_poll;
+  poll_ = answer->next_checkin > Duration(0) ? std::max(answer->next_checkin, kMinPoll)
+                                             : o_.default_poll;
   if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return true;
   *answered = true;
   const Hold& hold = *answer->hold;

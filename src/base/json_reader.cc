@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_set>
 
 #include "base/units.h"
 
@@ -140,8 +141,8 @@ struct DuplicateKey {
 
 Result<nlohmann::json> parse_strict_json(std::string_view text, const std::string& root) {
   using Event = nlohmann::json::parse_event_t;
-  // The keys of each open object (an array pushes an empty marker that is never searched).
-  std::vector<std::vector<std::string>> open;
+  // The keys of each open object (an array pushes an empty set that is never searched).
+  std::vector<std::unordered_set<std::string>> open;
   auto check = [&open](int, Event event, nlohmann::json& parsed) {
     switch (event) {
       case Event::object_start:
@@ -153,12 +154,8 @@ Result<nlohmann::json> parse_strict_json(std::string_view text, const std::strin
         if (!open.empty()) open.pop_back();
         break;
       case Event::key: {
-        std::vector<std::string>& keys = open.back();
         const std::string& key = parsed.get_ref<const std::string&>();
-        for (const std::string& seen : keys) {
-          if (seen == key) throw DuplicateKey{key};
-        }
-        keys.push_back(key);
+        if (!open.back().insert(key).second) throw DuplicateKey{key};
         break;
       }
       case Event::value:

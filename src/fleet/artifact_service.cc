@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "base/file_system.h"
@@ -17,7 +18,7 @@ namespace drover {
 namespace {
 
 Result<uint64_t> free_bytes_of(const std::string& path) {
-  struct statvfs fs{};
+  struct statvfs fs {};
   if (::statvfs(path.c_str(), &fs) != 0)
     return io_error("cannot tell the free space of " + path + ": " + std::strerror(errno));
   return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
@@ -75,10 +76,17 @@ Result<Artifact> ArtifactService::check(Artifact& meta, std::string_view expecte
                             std::string(expected_sha256));
   }
   DROVER_TRY(validate(meta));
-  auto existing = store_.get_artifact(meta.name, meta.version);
-  if (!existing.ok()) return existing.error();
-  if (existing->has_value()) {
-    if (**existing == meta) return meta;
+  // A record this process queued may not be durable yet, and the store's reads see only what
+  // is (group commit): those are looked up here first.
+  std::optional<Artifact> known;
+  if (auto queued = recorded_.find(meta.key()); queued != recorded_.end()) known = queued->second;
+  if (!known) {
+    auto existing = store_.get_artifact(meta.name, meta.version);
+    if (!existing.ok()) return existing.error();
+    known = std::move(*existing);
+  }
+  if (known) {
+    if (*known == meta) return meta;
     return Error{ErrorCode::kAlreadyExists,
                  "artifact " + meta.key() +
                      " exists with other content or metadata; artifacts are immutable, upload a "
@@ -128,6 +136,7 @@ Result<Artifact> ArtifactService::record(const Artifact& meta) {
   WriteBatch batch;
   batch.artifacts.push_back(meta);
   DROVER_TRY(store_.apply(batch));
+  recorded_.insert_or_assign(meta.key(), meta);
   return meta;
 }
 
@@ -147,6 +156,7 @@ Status ArtifactService::remove(std::string_view name, std::string_view version) 
   auto found = get(name, version);
   if (!found.ok()) return found.error();
   DROVER_TRY(engine_.remove_artifact(found->name, found->version));
+  recorded_.erase(found->key());
   // The content goes only when no other artifact shares it. A crash before this leaves an
   // unreferenced file, which the next sweep() removes; never a record without its file.
   auto rest = store_.list_artifacts();
@@ -175,16 +185,20 @@ Result<ArtifactService::Swept> ArtifactService::sweep() {
       swept.bytes += size_ec ? 0 : bytes;
     }
   };
-  for (const auto& entry : std::filesystem::directory_iterator(directory_, ec)) {
-    if (!entry.is_regular_file(ec)) continue;
-    const std::string name = entry.path().filename().string();
-    if (name.ends_with(".tmp") || (is_content_name(name) && !named.contains(name))) drop(entry);
+  std::error_code list_ec;
+  for (auto it = std::filesystem::directory_iterator(directory_, list_ec);
+       !list_ec && it != std::filesystem::directory_iterator(); it.increment(list_ec)) {
+    std::error_code entry_ec;
+    if (!it->is_regular_file(entry_ec)) continue;
+    const std::string name = it->path().filename().string();
+    if (name.ends_with(".tmp") || (is_content_name(name) && !named.contains(name))) drop(*it);
   }
-  if (ec) return io_error("cannot list " + directory_ + ": " + ec.message());
-  if (std::filesystem::exists(incoming_directory(), ec)) {
-    for (const auto& entry : std::filesystem::directory_iterator(incoming_directory(), ec)) {
-      if (entry.is_regular_file(ec)) drop(entry);
-    }
+  if (list_ec) return io_error("cannot list " + directory_ + ": " + list_ec.message());
+  std::error_code incoming_ec;
+  for (auto it = std::filesystem::directory_iterator(incoming_directory(), incoming_ec);
+       !incoming_ec && it != std::filesystem::directory_iterator(); it.increment(incoming_ec)) {
+    std::error_code entry_ec;
+    if (it->is_regular_file(entry_ec)) drop(*it);
   }
   return swept;
 }

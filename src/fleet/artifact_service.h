@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -86,12 +87,15 @@ class ArtifactService {
   Store& store_;
   RolloutEngine& engine_;
   Status fits(uint64_t bytes) const;
-  Result<Artifact> check(Artifact& meta, std::string_view expected_sha256);
-  Result<Artifact> record(const Artifact& meta);
+  Result<Artifact> check(Artifact& meta, std::string_view expected_sha256) REQUIRES(mu_);
+  Result<Artifact> record(const Artifact& meta) REQUIRES(mu_);
 
   std::string directory_;
   ArtifactSpace space_;
   Mutex mu_;  // one upload or removal at a time
+  // What this process recorded, by key: the immutability check must see records still
+  // queued for the disk (artifacts are few; this is never large).
+  std::map<std::string, Artifact, std::less<>> recorded_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover

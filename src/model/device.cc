@@ -99,9 +99,6 @@ Status validate(Device& d) {
     if (!is_valid_name(d.tags[i])) return bad("bad tag '" + d.tags[i] + "'");
     if (i > 0 && d.tags[i] == d.tags[i - 1]) return bad("duplicate tag '" + d.tags[i] + "'");
   }
-  if (d.installed.size() > kMaxInstalledComponents) {
-    return bad("more than " + std::to_string(kMaxInstalledComponents) + " installed components");
-  }
   std::sort(d.installed.begin(), d.installed.end(),
             [](const auto& a, const auto& b) { return a.component < b.component; });
   for (size_t i = 0; i < d.installed.size(); ++i) {

@@ -275,6 +275,17 @@ bool is_ed25519_point(std::string_view public_key) {
   unsigned char le[32];
   std::memcpy(le, public_key.data(), 32);
   le[31] &= 0x7f;
+  // The y of the four points of order 8 (x² = −y²: doubled, they land on y = 0).
+  static constexpr unsigned char kOrder8[2][32] = {
+      {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+       0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+       0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+      {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+       0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+       0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05}};
+  for (const auto& y8 : kOrder8) {
+    if (std::memcmp(le, y8, 32) == 0) return false;
+  }
   using Bn = std::unique_ptr<BIGNUM, decltype(&BN_free)>;
   auto bn = [] { return Bn(BN_new(), &BN_free); };
   std::unique_ptr<BN_CTX, decltype(&BN_CTX_free)> ctx(BN_CTX_new(), &BN_CTX_free);
@@ -295,8 +306,8 @@ bool is_ed25519_point(std::string_view public_key) {
        BN_mod_mul(v.get(), d.get(), y2.get(), p.get(), ctx.get()) == 1 &&
        BN_mod_add(v.get(), v.get(), t.get(), p.get(), ctx.get()) == 1;
   if (!ok) return false;
-  // y = 0 or ±1 are points of order 1, 2 or 4 (the identity among them): a key any signature
-  // can be forged for. Refused, though on the curve. (The four points of order 8 are not.)
+  // y = 0 or ±1 are points of order 1, 2 or 4 (the identity among them): keys for which
+  // signatures can be forged. Refused, though on the curve, as are those of order 8 above.
   if (BN_is_zero(y.get()) || BN_is_zero(u.get())) return false;
   // x² = u/v must be a square: Euler's criterion, (u/v)^((p-1)/2) = 1.
   ok = BN_mod_inverse(w.get(), v.get(), p.get(), ctx.get()) != nullptr &&

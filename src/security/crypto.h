@@ -75,8 +75,8 @@ class SigningKey {
 
 // Whether `public_key` (32 bytes) encodes a point of the Ed25519 curve (RFC 8032 §5.1.3):
 // y below the field prime and x² = (y² − 1)/(d·y² + 1) a square. Any other 32 bytes would be
-// accepted as a key and then verify nothing, locking its holder out. The points with y = 0
-// or ±1 (orders 1, 2 and 4, the identity among them: keys for which signatures can be
+// accepted as a key and then verify nothing, locking its holder out. The eight points of
+// small order (1, 2, 4 and 8, the identity among them: keys for which signatures can be
 // forged) are refused too.
 bool is_ed25519_point(std::string_view public_key);
 

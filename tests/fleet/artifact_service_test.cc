@@ -35,7 +35,15 @@ class FailingStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   bool fail = false;
+  // Reads do not see artifact records yet, as a group-committed store's reads do not see
+  // writes still queued for the disk.
+  bool lagging = false;
   std::function<void()> during_list_rollouts;
+  Result<std::optional<Artifact>> get_artifact(std::string_view name,
+                                               std::string_view version) override {
+    if (lagging) return std::optional<Artifact>();
+    return ForwardingStore::get_artifact(name, version);
+  }
   Status apply(const WriteBatch& b) override {
     if (fail) return io_error("disk full");
     return ForwardingStore::apply(b);
@@ -271,7 +279,7 @@ TEST_F(ArtifactServiceTest, ARolloutCreatedDuringARemoveKeepsItsArtifact) {
 // Room on the disk: an upload that would leave less than the reserve free is refused before a
 // byte is written, with what is free in the message; one that fits is stored.
 TEST_F(ArtifactServiceTest, AnUploadThatDoesNotFitIsRefusedBeforeItIsWritten) {
-  free_ = 1000 + 6;  // the reserve and six bytes
+  free_ = 1000 + 6;                                            // the reserve and six bytes
   auto r = service_->upload(meta("app", "1.0.0"), "payload");  // seven
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::kResourceExhausted);
@@ -332,6 +340,19 @@ TEST_F(ArtifactServiceTest, SweepRemovesWhatCrashesLeftAndNothingElse) {
   EXPECT_FALSE(fs::exists(dir / sha256_hex("orphan")));
   EXPECT_EQ(files(), 2u);  // the content and the note
   EXPECT_EQ(service_->sweep()->files, 0u);
+}
+
+// Immutability holds while the first upload's record is still on its way to the disk: a
+// second upload of the same version with other content is refused, the same one accepted.
+TEST_F(ArtifactServiceTest, ImmutabilityHoldsBeforeTheRecordIsDurable) {
+  ASSERT_TRUE(service_->upload(meta("app", "1.0.0"), "first").ok());
+  store_->lagging = true;
+  auto other = service_->upload(meta("app", "1.0.0"), "second");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_TRUE(service_->upload(meta("app", "1.0.0"), "first").ok());
+  store_->lagging = false;
+  EXPECT_EQ(read_file(service_->path_of(*service_->get("app", "1.0.0"))), "first");
 }
 
 }  // namespace

@@ -147,6 +147,10 @@ TEST(Crypto, Ed25519PointsAreToldFromOtherBytes) {
            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  // y = -1
            "0000000000000000000000000000000000000000000000000000000000000000",  // y = 0
            "0000000000000000000000000000000000000000000000000000000000000080",  // y = 0, x odd
+           "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",  // order 8
+           "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",  // order 8
+           "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  // order 8
+           "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",  // order 8
            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  // y = p
            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  // y > p
        }) {

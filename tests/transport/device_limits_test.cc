@@ -127,7 +127,7 @@ TEST_F(DeviceLimitsTest, EnrollmentsWithoutATokenAreLimitedPerSourceAndInTotal) 
 }
 
 TEST_F(DeviceLimitsTest, LoginsAreLimitedPerSource) {
-  ASSERT_EQ(enroll("d1", "192.0.2.1", "factory-token").status, 200);
+  ASSERT_EQ(enroll("d1", "198.51.100.1", "factory-token").status, 200);
   int ok = 0, limited = 0;
   for (int i = 0; i < 10; ++i) {
     const int status =
@@ -148,6 +148,12 @@ TEST_F(DeviceLimitsTest, LoginsAreLimitedPerSource) {
                  {{"device_id", "d1"}, {"challenge", "x"}, {"signature", "AA"}}, "192.0.2.1")
                 .status,
             429);
+  // Guessing enrollment tokens counts as logging in: the source's bucket (refilled to its
+  // burst of 4 by now) allows 4 guesses, then 429.
+  int guesses = 0;
+  while (enroll("g" + std::to_string(guesses), "198.51.100.1", "guess").status == 401) ++guesses;
+  EXPECT_EQ(guesses, 4);
+  EXPECT_EQ(enroll("g9", "198.51.100.1", "guess").status, 429);
 }
 
 }  // namespace

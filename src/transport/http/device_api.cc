@@ -132,6 +132,16 @@ Response download(DeviceAuth& auth, DeviceService& service, ArtifactService& art
   return r;
 }
 
+// What a device reports installed, bounded (stored records are not: a limit added later
+// must not stop a server from loading what it stored before).
+std::vector<InstalledComponent> reported_installed(const JsonReader& r) {
+  auto installed = read_installed(r);
+  if (installed.size() > kMaxInstalledComponents) {
+    r.fail("installed", "at most " + std::to_string(kMaxInstalledComponents) + " components");
+  }
+  return installed;
+}
+
 // 429 when `limiter` says the request's source is over its rate; nullopt to go on. This
 // machine is not limited (a local reverse proxy would otherwise be one source for all).
 std::optional<Response> over_limit(SourceRateLimiter* limiter, const Request& req) {
@@ -168,14 +178,16 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
       e.hardware_revision = r.str("hardware_revision");
       e.public_key = read_bytes(r, "public_key");
       e.enrollment_token = r.str_or("enrollment_token", "");
-      e.installed = read_installed(r);
+      e.installed = reported_installed(r);
       return e;
     });
     if (!body.ok()) return error_response(body.error());
     // Only an enrollment without a token may leave a record behind (pending): those are
-    // limited per source; a factory token is checked in constant time and costs nothing.
-    if (body->enrollment_token.empty()) {
-      if (auto refused = over_limit(limits.enroll, req)) return *refused;
+    // limited tightly per source. One with a token counts as a login (tokens are not guessed
+    // for free, and a factory enrolls its devices at the login rate).
+    if (auto refused =
+            over_limit(body->enrollment_token.empty() ? limits.enroll : limits.login, req)) {
+      return *refused;
     }
     auto state = auth.enroll(*body);
     if (!state.ok()) return error_response(state.error());
@@ -242,7 +254,7 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
         auto body = parse_body<CheckIn>(req, [](const JsonReader& r) {
           r.allow_only({"installed", "update_state", "holding", "keeps_previous"});
           CheckIn c;
-          c.installed = read_installed(r);
+          c.installed = reported_installed(r);
           if (r.has("update_state"))
             c.state = r.take("update_state", parse_update_state(r.str("update_state")));
           c.holding = r.str_or("holding", "");
@@ -300,7 +312,7 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                auto body = parse_body<Inventory>(req, [](const JsonReader& r) {
                  r.allow_only({"installed", "attributes"});
                  Inventory inv;
-                 if (r.has("installed")) inv.installed = read_installed(r);
+                 if (r.has("installed")) inv.installed = reported_installed(r);
                  if (r.has("attributes")) inv.attributes = read_attributes(r);
                  return inv;
                });

@@ -17,7 +17,10 @@ Duration SourceRateLimiter::take(std::string_view source) {
   MutexLock lock(mu_);
   auto it = buckets_.find(std::string(source));
   if (it == buckets_.end()) {
-    if (buckets_.size() >= limit_.max_sources) {
+    // Forgetting idle sources scans the table: at most once a second, so a flood of new
+    // addresses cannot make every request pay for a scan.
+    if (buckets_.size() >= limit_.max_sources && now - last_sweep_ >= seconds(1)) {
+      last_sweep_ = now;
       for (auto b = buckets_.begin(); b != buckets_.end();) {
         b = refill(b->second, now) >= limit_.burst ? buckets_.erase(b) : std::next(b);
       }

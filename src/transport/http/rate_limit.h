@@ -44,6 +44,7 @@ class SourceRateLimiter {
   const RateLimit limit_;
   Mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_ GUARDED_BY(mu_);
+  Timestamp last_sweep_ GUARDED_BY(mu_){};
 };
 
 // The address part of Request::remote ("192.0.2.7:5144" -> "192.0.2.7", "[::1]:80" -> "::1").

@@ -290,7 +290,8 @@ class ServerImpl final : public HttpServer {
     asio::io_context& home = *ios_[next_context_++ % ios_.size()];
     acceptor_.async_accept(home.get_executor(), [this](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-      if (ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+      if (ec == asio::error::no_descriptors ||
+          ec == boost::system::errc::too_many_files_open_in_system ||
           ec == asio::error::no_buffer_space || ec == asio::error::no_memory) {
         // Accepting again at once would fail again at once (a spinning core): the waiting
         // client is answered 503 through the reserve descriptor, and accepting resumes
@@ -318,6 +319,8 @@ class ServerImpl final : public HttpServer {
   // tells it 503 (a TLS client cannot read it, but is cut either way) and closes it, then
   // takes the reserve back.
   void shed_one() {
+    // Another thread may have taken the descriptor the reserve gave up last time.
+    if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (reserve_fd_ < 0) return;
     ::close(reserve_fd_);
     reserve_fd_ = -1;
@@ -515,7 +518,10 @@ void Session::on_header(beast::error_code ec) {
     }
   }
   const auto length = parser_->content_length();
-  if (length && *length > limit) return refuse_body_too_large(limit);
+  if (length && *length > limit) {
+    linger_ = true;  // the body may be on its way: let the answer reach the client
+    return refuse_body_too_large(limit);
+  }
   parser_->body_limit(limit);  // what is left of it, for chunked bodies
   limit_ = limit;
   if (route != nullptr && route->admit) {
