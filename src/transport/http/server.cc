@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "base/mutex.h"
+#include "transport/http/reserve_descriptor.h"
 #include "transport/http/spool_body.h"
 
 namespace drover::http {
@@ -29,45 +30,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
-
-namespace {
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-}  // namespace
-
-std::string_view Request::header(std::string_view name) const {
-  for (const auto& [key, value] : headers) {
-    if (same_name(key, name)) return value;
-  }
-  return {};
-}
-
-std::string_view Request::path() const {
-  return std::string_view(target).substr(0, target.find('?'));
-}
-
-std::string_view Request::query() const {
-  const size_t q = target.find('?');
-  return q == std::string::npos ? std::string_view{} : std::string_view(target).substr(q + 1);
-}
-
-Response Response::json(int status, std::string body) {
-  Response r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-Response Response::error(int status, std::string_view code, std::string_view message) {
-  // Messages may quote what a client sent, which need not be UTF-8: such bytes become
-  // U+FFFD rather than making the error itself fail.
-  const nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
-  return json(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-}
 
 namespace {
 
@@ -165,10 +127,7 @@ class ServerImpl final : public HttpServer {
         acceptor_(*ios_.front()),
         accept_backoff_(*ios_.front()) {}
 
-  ~ServerImpl() override {
-    stop();
-    if (reserve_fd_ >= 0) ::close(reserve_fd_);
-  }
+  ~ServerImpl() override { stop(); }
 
   Status listen() {
     DROVER_TRY(configure_tls());
@@ -195,7 +154,7 @@ class ServerImpl final : public HttpServer {
     acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail("listen on");
     port_ = acceptor_.local_endpoint().port();
-    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    reserve_.take();
     accept();
     for (auto& io : ios_) {
       guards_.push_back(asio::make_work_guard(*io));
@@ -244,27 +203,24 @@ class ServerImpl final : public HttpServer {
   }
   bool stopping() const { return stopping_; }
   Response handle(const Request& request) {
-    try {
-      return handler_(request);
-    } catch (const std::exception& e) {
-      if (options_.error_log) options_.error_log(request.id, e.what());
-    } catch (...) {
-      if (options_.error_log)
-        options_.error_log(request.id, "an exception that is not a std::exception");
-    }
-    return Response::error(500, "internal", "internal error (request " + request.id + ")");
+    return guarded(request.id, [&] { return handler_(request); });
   }
-  // LargeBody::admit, guarded like a handler: what it throws is logged and answered 500.
+  // LargeBody::admit, guarded like a handler.
   std::optional<Response> admit(const ServerOptions::LargeBody& route, const Request& head) {
+    return guarded(head.id, [&] { return route.admit(head); });
+  }
+  // Runs `fn`; what it throws is logged with the request id and answered 500, naming only the id.
+  template <typename Fn>
+  auto guarded(const std::string& request_id, Fn&& fn) -> decltype(fn()) {
     try {
-      return route.admit(head);
+      return fn();
     } catch (const std::exception& e) {
-      if (options_.error_log) options_.error_log(head.id, e.what());
+      if (options_.error_log) options_.error_log(request_id, e.what());
     } catch (...) {
       if (options_.error_log)
-        options_.error_log(head.id, "an exception that is not a std::exception");
+        options_.error_log(request_id, "an exception that is not a std::exception");
     }
-    return Response::error(500, "internal", "internal error (request " + head.id + ")");
+    return Response::error(500, "internal", "internal error (request " + request_id + ")");
   }
   std::string next_request_id() {
     char id[24];
@@ -315,30 +271,7 @@ class ServerImpl final : public HttpServer {
     });
   }
 
-  // Out of descriptors: frees the reserve, takes the first waiting connection with it,
-  // tells it 503 (a TLS client cannot read it, but is cut either way) and closes it, then
-  // takes the reserve back.
-  void shed_one() {
-    // Another thread may have taken the descriptor the reserve gave up last time.
-    if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (reserve_fd_ < 0) return;
-    ::close(reserve_fd_);
-    reserve_fd_ = -1;
-    const int fd =
-        ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd >= 0) {
-      static const std::string kBusy = [] {
-        const std::string body =
-            R"({"error":{"code":"overloaded","message":"too many connections; try again later"}})";
-        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-               "Connection: close\r\nContent-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n" + body;
-      }();
-      (void)::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      ::close(fd);
-    }
-    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  }
+  void shed_one() { reserve_.shed(acceptor_.native_handle()); }
 
   // TLS 1.2 or newer with the given certificate chain and key; with a client CA, every client
   // must present a certificate it signed (mutual TLS).
@@ -395,7 +328,7 @@ class ServerImpl final : public HttpServer {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards_;
   tcp::acceptor acceptor_;
   asio::steady_timer accept_backoff_;  // the acceptor's pause when out of descriptors
-  int reserve_fd_ = -1;                // given up to shed a connection when out of them
+  ReserveDescriptor reserve_;          // given up to shed a connection when out of them
   std::vector<std::thread> threads_;
 
   static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
