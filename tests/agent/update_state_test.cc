@@ -1,8 +1,8 @@
 #include "agent/update_state.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 

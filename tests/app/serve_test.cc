@@ -285,7 +285,8 @@ TEST(Serve, ArtifactUploadsAreJudgedOnTheHeadAndSpooledToDisk) {
   ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
   EXPECT_TRUE(serve.wait_for(R"("bytes":29,"files":2)")) << serve.output();
   EXPECT_FALSE(fs::exists(data + "/artifacts/" + std::string(64, 'a')));
-  const std::string target = "PUT /api/v1/artifacts/fw/1.0.0?device_type=ctl HTTP/1.1\r\nHost: t\r\n";
+  const std::string target =
+      "PUT /api/v1/artifacts/fw/1.0.0?device_type=ctl HTTP/1.1\r\nHost: t\r\n";
   const std::string auth = "Authorization: Bearer " + token + "\r\n";
   {
     RawClient c(serve.port());

@@ -405,12 +405,12 @@ void add_artifacts(Router& router, OperatorServices s) {
       guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
         auto upload = upload_request(req, p);
         if (!upload.ok()) return error_response(upload.error());
-        auto stored = req.spooled ? s.artifacts.upload_file(
-                                        std::move(upload->meta), req.spooled->path,
-                                        req.spooled->size, req.spooled->sha256,
-                                        upload->expected_sha256)
-                                  : s.artifacts.upload(std::move(upload->meta), req.body,
-                                                       upload->expected_sha256);
+        auto stored =
+            req.spooled
+                ? s.artifacts.upload_file(std::move(upload->meta), req.spooled->path,
+                                          req.spooled->size, req.spooled->sha256,
+                                          upload->expected_sha256)
+                : s.artifacts.upload(std::move(upload->meta), req.body, upload->expected_sha256);
         if (!stored.ok()) return error_response(stored.error());
         return json_response(201, artifact_json(*stored));
       }));
