@@ -1,9 +1,5 @@
 #include "agent/agent.h"
 
-#include <sys/statvfs.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -71,13 +67,6 @@ std::string offer_key(std::string_view rollout, std::string_view component,
          std::string(sha256);
 }
 
-Result<uint64_t> statvfs_free_bytes(const std::string& path) {
-  struct statvfs fs {};
-  if (::statvfs(path.c_str(), &fs) != 0)
-    return io_error("cannot tell the free space of " + path + ": " + std::strerror(errno));
-  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-}
-
 bool undeliverable(const Error& e) {
   return e.code == ErrorCode::kNotFound || e.code == ErrorCode::kConflict ||
          e.code == ErrorCode::kInvalidArgument;
@@ -96,7 +85,7 @@ Agent::Agent(AgentOptions options, ServerLink& server, UpdateModule& module,
       fs_(fs),
       state_(fs, path("update.json")),
       poll_(o_.default_poll) {
-  if (!o_.free_bytes) o_.free_bytes = statvfs_free_bytes;
+  if (!o_.free_bytes) o_.free_bytes = free_bytes;
 }
 
 std::string Agent::path(const char* name) const {
@@ -190,6 +179,11 @@ bool Agent::advance(UpdateEvent event, const std::function<void(UpdateRecord&)>&
   }
   record_ = std::move(*next);
   return true;
+}
+
+Duration Agent::poll_after(const CheckInAnswer& answer) const {
+  return answer.next_checkin > Duration(0) ? std::max(answer.next_checkin, kMinPoll)
+                                           : o_.default_poll;
 }
 
 Duration Agent::retry_later(const Error& e) {
@@ -295,8 +289,7 @@ Duration Agent::idle() {
       server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
-  poll_ = answer->next_checkin > Duration(0) ? std::max(answer->next_checkin, kMinPoll)
-                                             : o_.default_poll;
+  poll_ = poll_after(*answer);
   if (!answer->offer) return poll_;
   const Offer& offer = *answer->offer;
   if (Duration left{0}; offer_backing_off(
@@ -415,8 +408,7 @@ bool Agent::ask_about_hold(bool* answered) {
     return true;
   }
   failures_ = 0;
-  poll_ = answer->next_checkin > Duration(0) ? std::max(answer->next_checkin, kMinPoll)
-                                             : o_.default_poll;
+  poll_ = poll_after(*answer);
   if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return true;
   *answered = true;
   const Hold& hold = *answer->hold;

@@ -113,6 +113,8 @@ class Agent {
   // A failure in the current step: to Idle (nothing touched yet) or RollingBack.
   Duration fail(const std::string& why);
   Duration retry_later(const Error& e);  // backoff for a server that cannot be reached
+  // When to check in next, as the server asked (never sooner than kMinPoll).
+  Duration poll_after(const CheckInAnswer& answer) const;
   // Exponential backoff with full jitter after `failures` failures in a row.
   Duration backoff(uint32_t failures);
   // An attempt at an offer failed (or it was refused): the same offer is not taken again

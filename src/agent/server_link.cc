@@ -141,9 +141,8 @@ class HttpLink final : public ServerLink {
         if (n < 0) {
           if (errno == EINTR) continue;
           // A full disk does not empty itself: the attempt fails instead of retrying.
-          const ErrorCode code = errno == ENOSPC || errno == EDQUOT || errno == EFBIG
-                                     ? ErrorCode::kResourceExhausted
-                                     : ErrorCode::kIo;
+          const ErrorCode code =
+              is_out_of_space(errno) ? ErrorCode::kResourceExhausted : ErrorCode::kIo;
           return Error{code, "writing " + path + ": " + std::strerror(errno)};
         }
         done += static_cast<size_t>(n);

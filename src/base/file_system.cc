@@ -1,6 +1,7 @@
 #include "base/file_system.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -85,6 +86,16 @@ class RealFileSystem final : public FileSystem {
 };
 
 }  // namespace
+
+Result<uint64_t> free_bytes(const std::string& path) {
+  struct statvfs fs {};
+  if (::statvfs(path.c_str(), &fs) != 0) return io_error("cannot tell the free space of", path);
+  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+}
+
+bool is_out_of_space(int error_number) {
+  return error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG;
+}
 
 FileSystem& real_file_system() {
   static RealFileSystem fs;

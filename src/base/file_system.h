@@ -2,6 +2,7 @@
 // that tests can cut a write in half or fail any step. Paths are plain strings.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,14 @@ class FileSystem {
 
 // The operating system's file system. Thread-safe.
 FileSystem& real_file_system();
+
+// The bytes an unprivileged writer may still use on the file system that holds `path`
+// (statvfs's f_bavail). kIo when that cannot be told.
+Result<uint64_t> free_bytes(const std::string& path);
+
+// Whether a write failed with `error_number` (errno) for want of room: a full disk, a quota,
+// a file size limit. Such a failure does not go away by retrying.
+bool is_out_of_space(int error_number);
 
 // Replaces `path` with `data` so that after a crash or power cut at any instant the file
 // holds either its old contents or `data`, never a mix: a temporary file beside it, fsync,

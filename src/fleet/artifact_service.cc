@@ -1,10 +1,6 @@
 #include "fleet/artifact_service.h"
 
-#include <sys/statvfs.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -17,13 +13,6 @@ namespace drover {
 
 namespace {
 
-Result<uint64_t> free_bytes_of(const std::string& path) {
-  struct statvfs fs {};
-  if (::statvfs(path.c_str(), &fs) != 0)
-    return io_error("cannot tell the free space of " + path + ": " + std::strerror(errno));
-  return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-}
-
 bool is_content_name(const std::string& name) {
   return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -35,7 +24,7 @@ bool is_content_name(const std::string& name) {
 ArtifactService::ArtifactService(Store& store, RolloutEngine& engine, std::string directory,
                                  ArtifactSpace space)
     : store_(store), engine_(engine), directory_(std::move(directory)), space_(std::move(space)) {
-  if (!space_.free_bytes) space_.free_bytes = free_bytes_of;
+  if (!space_.free_bytes) space_.free_bytes = free_bytes;
 }
 
 std::string ArtifactService::path_of(const Artifact& a) const {
@@ -68,9 +57,10 @@ Status ArtifactService::fits(uint64_t bytes) const {
   return ok_status();
 }
 
-// Validates the upload against what exists; the artifact itself when it is already stored
-// identically, kNotFound when it is new. Called under mu_.
-Result<Artifact> ArtifactService::check(Artifact& meta, std::string_view expected_sha256) {
+// Validates the upload against what exists: the artifact itself when it is already stored
+// identically, nullopt when it is new.
+Result<std::optional<Artifact>> ArtifactService::check(Artifact& meta,
+                                                       std::string_view expected_sha256) {
   if (!expected_sha256.empty() && expected_sha256 != meta.sha256) {
     return invalid_argument("the content's sha256 is " + meta.sha256 + ", not the expected " +
                             std::string(expected_sha256));
@@ -86,13 +76,13 @@ Result<Artifact> ArtifactService::check(Artifact& meta, std::string_view expecte
     known = std::move(*existing);
   }
   if (known) {
-    if (*known == meta) return meta;
+    if (*known == meta) return known;
     return Error{ErrorCode::kAlreadyExists,
                  "artifact " + meta.key() +
                      " exists with other content or metadata; artifacts are immutable, upload a "
                      "new version"};
   }
-  return not_found("new");
+  return std::optional<Artifact>();
 }
 
 Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content,
@@ -101,7 +91,8 @@ Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content
   meta.sha256 = security::to_hex(security::sha256(content));
   MutexLock lock(mu_);
   auto known = check(meta, expected_sha256);
-  if (known.ok() || known.error().code != ErrorCode::kNotFound) return known;
+  if (!known.ok()) return known.error();
+  if (*known) return std::move(**known);
   std::error_code ec;
   const std::string path = path_of(meta);
   if (!std::filesystem::exists(path, ec) ||
@@ -119,7 +110,8 @@ Result<Artifact> ArtifactService::upload_file(Artifact meta, const std::string& 
   meta.sha256 = security::to_hex(sha256);
   MutexLock lock(mu_);
   auto known = check(meta, expected_sha256);
-  if (known.ok() || known.error().code != ErrorCode::kNotFound) return known;
+  if (!known.ok()) return known.error();
+  if (*known) return std::move(**known);
   std::error_code ec;
   const std::string path = path_of(meta);
   if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) != size) {

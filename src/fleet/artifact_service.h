@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,7 +88,8 @@ class ArtifactService {
   Store& store_;
   RolloutEngine& engine_;
   Status fits(uint64_t bytes) const;
-  Result<Artifact> check(Artifact& meta, std::string_view expected_sha256) REQUIRES(mu_);
+  Result<std::optional<Artifact>> check(Artifact& meta, std::string_view expected_sha256)
+      REQUIRES(mu_);
   Result<Artifact> record(const Artifact& meta) REQUIRES(mu_);
 
   std::string directory_;

@@ -20,6 +20,7 @@
 #include <optional>
 #include <thread>
 
+#include "base/file_system.h"
 #include "base/mutex.h"
 #include "transport/http/reserve_descriptor.h"
 #include "transport/http/spool_body.h"
@@ -630,7 +631,7 @@ void Session::refuse_body_too_large(size_t limit) {
 }
 
 void Session::refuse_spool_failure(int error_number) {
-  if (error_number == ENOSPC || error_number == EDQUOT || error_number == EFBIG) {
+  if (is_out_of_space(error_number)) {
     return answer(
         Response::error(507, "resource_exhausted", "no room on the server's disk for this body"),
         false);
