@@ -35,24 +35,58 @@ std::string ArtifactService::incoming_directory() const {
   return (std::filesystem::path(directory_) / "incoming").string();
 }
 
-Status ArtifactService::admit(uint64_t bytes) const {
+namespace {
+
+// Releases an admitted upload's promise when the upload is over.
+class PromiseHold {
+ public:
+  explicit PromiseHold(std::function<void()> release) : release_(std::move(release)) {}
+  PromiseHold(const PromiseHold&) = delete;
+  PromiseHold& operator=(const PromiseHold&) = delete;
+  ~PromiseHold() { release_(); }
+
+ private:
+  std::function<void()> release_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<void>> ArtifactService::admit(uint64_t bytes) {
   std::error_code ec;
   std::filesystem::create_directories(incoming_directory(), ec);
   if (ec) return io_error("cannot create " + incoming_directory() + ": " + ec.message());
-  return fits(bytes);
+  MutexLock lock(promises_->mu);
+  DROVER_TRY(fits(bytes));
+  promises_->bytes += bytes;
+  return std::shared_ptr<void>(std::make_shared<PromiseHold>([promises = promises_, bytes] {
+    MutexLock release(promises->mu);
+    promises->bytes -= bytes;
+  }));
 }
 
+uint64_t ArtifactService::promised_bytes() const {
+  MutexLock lock(promises_->mu);
+  return promises_->bytes;
+}
+
+// Room for `bytes` more once every admitted upload has arrived (statvfs and the promises
+// judged together, under promises_->mu).
 Status ArtifactService::fits(uint64_t bytes) const {
   std::error_code ec;
   std::filesystem::create_directories(directory_, ec);
   if (ec) return io_error("cannot create " + directory_ + ": " + ec.message());
   auto free = space_.free_bytes(directory_);
   if (!free.ok()) return free.error();
-  if (*free < space_.reserve_bytes || *free - space_.reserve_bytes < bytes) {
+  const uint64_t promised = promises_->bytes;
+  const uint64_t spare = space_.reserve_bytes + promised;
+  if (*free < spare || *free - spare < bytes) {
+    std::string already;
+    if (promised > 0) already = " and " + format_bytes(promised) + " promised to uploads arriving";
     return Error{ErrorCode::kResourceExhausted,
                  "no room for " + format_bytes(bytes) + ": " + format_bytes(*free) +
                      " free on the server's disk, of which " + format_bytes(space_.reserve_bytes) +
-                     " stay in reserve for the store; delete artifacts no rollout needs"};
+                     " stay in reserve for the store" + already +
+                     "; delete artifacts no rollout needs"};
   }
   return ok_status();
 }
@@ -97,7 +131,10 @@ Result<Artifact> ArtifactService::upload(Artifact meta, std::string_view content
   const std::string path = path_of(meta);
   if (!std::filesystem::exists(path, ec) ||
       std::filesystem::file_size(path, ec) != content.size()) {
-    DROVER_TRY(fits(content.size()));
+    {
+      MutexLock promised(promises_->mu);
+      DROVER_TRY(fits(content.size()));
+    }
     DROVER_TRY(write_atomically(real_file_system(), path, content));
   }
   return record(meta);

@@ -9,7 +9,9 @@
 //
 // Room on the disk: an upload is refused (kResourceExhausted) when it would leave less than a
 // reserve free, so that the store, and with it a DELETE that frees space, can still write; a
-// write that fails half-way removes what it wrote.
+// write that fails half-way removes what it wrote. Uploads admitted and still arriving hold
+// their declared size as promised: several at once cannot each be admitted against the same
+// free space.
 //
 // Thread-safety: all methods may be called from several threads.
 #pragma once
@@ -17,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,9 +48,13 @@ class ArtifactService {
                   ArtifactSpace space = {});
 
   // Whether an upload of `bytes` may be spooled to incoming_directory() (created here):
-  // kResourceExhausted when it would leave less than the reserve free (the message says how
-  // much is free), kIo when that cannot be told.
-  Status admit(uint64_t bytes) const;
+  // kResourceExhausted when it would leave less than the reserve free once every upload
+  // admitted before it has arrived (the message says how much is free), kIo when that cannot
+  // be told. Admitted, the bytes stay promised until the returned hold is destroyed (when
+  // the upload has been stored or has failed).
+  Result<std::shared_ptr<void>> admit(uint64_t bytes);
+  // Bytes promised to admitted uploads that have not released them yet.
+  uint64_t promised_bytes() const;
 
   // Stores `content` as artifact meta.name@meta.version. meta.size_bytes and meta.sha256
   // are computed here; `expected_sha256`, when not empty, must match the content (an upload
@@ -87,7 +94,13 @@ class ArtifactService {
  private:
   Store& store_;
   RolloutEngine& engine_;
-  Status fits(uint64_t bytes) const;
+  // The promises of admitted uploads; shared with their holds, which may outlive the service.
+  struct Promises {
+    Mutex mu;
+    uint64_t bytes GUARDED_BY(mu) = 0;
+  };
+  std::shared_ptr<Promises> promises_ = std::make_shared<Promises>();
+  Status fits(uint64_t bytes) const REQUIRES(promises_->mu);
   Result<std::optional<Artifact>> check(Artifact& meta, std::string_view expected_sha256)
       REQUIRES(mu_);
   Result<Artifact> record(const Artifact& meta) REQUIRES(mu_);

@@ -215,6 +215,12 @@ Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
                    "device '" + d.id + "' is " + to_string(d.enrollment) + ", not pending"};
     }
     d.enrollment = to;
+    if (to == Enrollment::kRejected) {
+      // Only the identity stays, so that the device is refused (not pending again) when it
+      // comes back: what it brought along is of no use and no longer counted as pending.
+      d.installed.clear();
+      d.attributes.clear();
+    }
     return ok_status();
   });
   if (!decided.ok()) return decided.error();

@@ -300,6 +300,30 @@ TEST_F(ArtifactServiceTest, AnUploadThatDoesNotFitIsRefusedBeforeItIsWritten) {
   EXPECT_EQ(files(), 0u);
 }
 
+// Uploads still arriving hold what they declared: a second one is judged against what is
+// left after the first, and the room comes back when the first is over (its hold released).
+TEST_F(ArtifactServiceTest, AdmittedUploadsHoldTheirRoomUntilTheyAreOver) {
+  free_ = 1000 + 10;  // the reserve and ten bytes
+  auto first = service_->admit(6);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(service_->promised_bytes(), 6u);
+  auto second = service_->admit(6);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code, ErrorCode::kResourceExhausted);
+  EXPECT_NE(second.error().message.find("6 B promised"), std::string::npos)
+      << second.error().message;
+  auto small = service_->admit(4);
+  ASSERT_TRUE(small.ok());
+  // In-memory uploads count the promises too.
+  EXPECT_EQ(service_->upload(meta("app", "1.0.0"), "x").error().code,
+            ErrorCode::kResourceExhausted);
+  first->reset();
+  EXPECT_EQ(service_->promised_bytes(), 4u);
+  EXPECT_TRUE(service_->admit(6).ok());
+  small->reset();
+  EXPECT_EQ(service_->promised_bytes(), 0u);
+}
+
 // A spooled upload is moved into place, not copied, and checked like any other.
 TEST_F(ArtifactServiceTest, ASpooledUploadIsMovedIntoPlace) {
   ASSERT_TRUE(service_->admit(7).ok());

@@ -53,6 +53,17 @@ TEST(RateLimit, TheAddressOfARemote) {
   EXPECT_FALSE(is_loopback("192.0.2.7"));
 }
 
+TEST(RateLimit, OneSourceIsAnIpv4AddressOrAnIpv6Slash64) {
+  EXPECT_EQ(source_key("192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(source_key("::ffff:192.0.2.7"), "192.0.2.7");
+  EXPECT_EQ(source_key("2001:db8:0:1::a"), "2001:db8:0:1::/64");
+  EXPECT_EQ(source_key("2001:db8:0:1:ffff:ffff:ffff:ffff"), "2001:db8:0:1::/64");
+  EXPECT_EQ(source_key("2001:DB8:0:1::b"), "2001:db8:0:1::/64");
+  EXPECT_EQ(source_key("2001:db8:0:2::a"), "2001:db8:0:2::/64");
+  EXPECT_EQ(source_key("not:an address"), "not:an address");
+  EXPECT_EQ(source_key(""), "");
+}
+
 class DeviceLimitsTest : public ::testing::Test {
  protected:
   DeviceLimitsTest() {
@@ -112,8 +123,13 @@ TEST_F(DeviceLimitsTest, EnrollmentsWithoutATokenAreLimitedPerSourceAndInTotal) 
   EXPECT_EQ(full.status, 507) << full.body;
   EXPECT_NE(full.body.find("wait for an operator"), std::string::npos);
   EXPECT_FALSE(f.service->device("p6").has_value());
+  ASSERT_EQ(f.service->device("p0")->installed.size(), 1u);
   ASSERT_TRUE(auth->reject("p0").ok());
   EXPECT_EQ(f.service->pending_count(), 4u);
+  // A rejected device keeps only its identity: what it brought is dropped, in the store too.
+  EXPECT_TRUE(f.service->device("p0")->installed.empty());
+  EXPECT_TRUE((*f.store().get_device("p0"))->installed.empty());
+  EXPECT_EQ(enroll("p0", "203.0.113.9").status, 403);
   EXPECT_EQ(enroll("p6", "203.0.113.5").status, 200);
   // What such a device may bring is bounded; with a token the model's limit applies.
   EXPECT_EQ(enroll("p7", "203.0.113.6", "", 3).status, 400);
@@ -124,6 +140,17 @@ TEST_F(DeviceLimitsTest, EnrollmentsWithoutATokenAreLimitedPerSourceAndInTotal) 
   for (int i = 0; i < 10; ++i)
     EXPECT_EQ(post("/api/device/v1/auth/challenge", {{"device_id", "p1"}}, "127.0.0.1").status,
               200);
+}
+
+TEST_F(DeviceLimitsTest, AnIpv6SubscriberIsOneSourceForItsWholeSlash64) {
+  // Three from one /64 use its burst, whatever the interface identifier.
+  EXPECT_EQ(enroll("v0", "[2001:db8:0:1::a]").status, 200);
+  EXPECT_EQ(enroll("v1", "[2001:db8:0:1::b]").status, 200);
+  EXPECT_EQ(enroll("v2", "[2001:db8:0:1:1234:5678:9abc:def0]").status, 200);
+  EXPECT_EQ(enroll("v3", "[2001:db8:0:1::c]").status, 429);
+  EXPECT_FALSE(f.service->device("v3").has_value());
+  // The neighbouring /64 is someone else.
+  EXPECT_EQ(enroll("v4", "[2001:db8:0:2::a]").status, 200);
 }
 
 TEST_F(DeviceLimitsTest, LoginsAreLimitedPerSource) {

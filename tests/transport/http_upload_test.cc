@@ -9,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -80,16 +82,21 @@ class HttpUploadTest : public ::testing::Test {
     large.max_bytes = max_bytes;
     large.timeout = seconds(10);
     large.spool_directory = spool_.string();
-    large.admit = [this](const Request& head) -> std::optional<Response> {
+    large.admit = [this](Request& head) -> std::optional<Response> {
       ++admits_;
       EXPECT_TRUE(head.body.empty());
       EXPECT_FALSE(head.spooled.has_value());
       if (head.header("X-Key") != "yes") return Response::error(401, "unauthenticated", "no key");
+      auto hold = std::make_shared<int>(1);
+      head.admission = hold;
+      std::lock_guard lock(held_mu_);
+      held_ = hold;
       return std::nullopt;
     };
     o.large_bodies.push_back(large);
     auto s = HttpServer::start(o, [this](const Request& r) {
       ++calls_;
+      held_in_handler_ = holding();
       if (!r.spooled) return Response::json(200, "\"in memory\"");
       seen_size_ = r.spooled->size;
       seen_sha_ = r.spooled->sha256;
@@ -101,8 +108,26 @@ class HttpUploadTest : public ::testing::Test {
     server_ = std::move(*s);
   }
 
+  // Whether the server still holds what the last admission left in Request::admission.
+  bool holding() {
+    std::lock_guard lock(held_mu_);
+    return !held_.expired();
+  }
+
+  bool released_within(std::chrono::milliseconds wait) {
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (holding()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+
   fs::path spool_;
   std::string kept_;
+  std::mutex held_mu_;
+  std::weak_ptr<void> held_;
+  std::atomic<bool> held_in_handler_{false};
   std::unique_ptr<HttpServer> server_;
   std::atomic<int> admits_{0};
   std::atomic<int> calls_{0};
@@ -148,6 +173,36 @@ TEST_F(HttpUploadTest, ARefusalReachesAClientThatIsStillSending) {
   }
   EXPECT_TRUE(c.closed_within(std::chrono::milliseconds(4000)));
   EXPECT_EQ(calls_, 0);
+}
+
+// What the admit hook leaves in Request::admission (ArtifactService's promise of disk space)
+// is held while the body arrives and through the handler, and released after it; a body cut
+// short releases it too.
+TEST_F(HttpUploadTest, TheAdmissionIsHeldWhileTheBodyArrivesAndReleasedAfter) {
+  start();
+  const std::string content(200'000, 'a');
+  {
+    RawClient c(server_->port());
+    ASSERT_TRUE(
+        c.send(put_head("/upload/a", content.size(), "X-Key: yes\r\n") + content.substr(0, 1000)));
+    for (int i = 0; i < 200 && admits_ == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(holding());
+    ASSERT_TRUE(c.send(content.substr(1000)));
+    EXPECT_EQ(status_of(c.response(std::chrono::milliseconds(5000))), 200);
+    EXPECT_TRUE(held_in_handler_);
+    EXPECT_TRUE(released_within(std::chrono::milliseconds(2000)));  // once the handler is done
+  }
+  auto cut = std::make_unique<RawClient>(server_->port());
+  ASSERT_TRUE(cut->send(put_head("/upload/b", content.size(), "X-Key: yes\r\n") + "partial"));
+  for (int i = 0; i < 200 && admits_ < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(holding());
+  cut.reset();  // the client goes away mid-body
+  EXPECT_TRUE(released_within(std::chrono::milliseconds(2000)));
+  EXPECT_EQ(calls_, 1);
 }
 
 // An admitted body arrives as a file with its size and hash; the file is gone after the

@@ -1,4 +1,7 @@
-// The SQLite Store: one connection in WAL mode behind a mutex. Each record is kept as its
+// The SQLite Store: one writing connection in WAL mode behind a mutex, and for a database
+// file a second connection that only reads, behind its own: WAL lets a reader see the last
+// committed state while the writer's transaction (and its fsync) is under way, so no read
+// waits for a commit. Each record is kept as its
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
@@ -26,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -223,7 +227,7 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 
 // The statements the store runs, prepared once when it opens.
 struct Statements {
-  StmtPtr begin, commit, rollback;
+  StmtPtr begin, begin_read, commit, rollback;
   StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment, put_api_token, put_step;
   StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment, get_api_token;
   StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments,
@@ -233,21 +237,29 @@ struct Statements {
   StmtPtr delete_artifact, next_sequence;
 };
 
-// Thread-safe: the one connection and its statements are used only under mu_, so a batch is
-// atomic for concurrent readers of this store (and, through SQLite's transactions, for other
-// connections to the same file).
+// A connection and the statements prepared on it.
+struct Connection {
+  DbPtr db;  // declared before the statements so it is closed after they are finalized
+  Statements st;
+};
+
+// Thread-safe: the writing connection is used only under mu_, the reading one only under
+// read_mu_. A batch is one transaction, so readers see all of it or none of it.
 class SqliteStore final : public Store {
  public:
-  SqliteStore(DbPtr db, Statements statements) : db_(std::move(db)), st_(std::move(statements)) {}
+  // `reader`: null for a database in memory (":memory:" is private to its connection), whose
+  // reads then go through the writer.
+  SqliteStore(Connection writer, std::unique_ptr<Connection> reader)
+      : w_(std::move(writer)), reader_(std::move(reader)) {}
 
   Status apply(const WriteBatch& batch) override {
     DROVER_TRY(check_keys(batch));
     MutexLock lock(mu_);
     if (batch.empty()) return ok_status();
-    if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
+    if (int rc = run(w_.st.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
     Status written = write_all(batch);
     if (written.ok()) {
-      if (int rc = run(st_.commit.get()); rc != SQLITE_OK) written = io(rc, "apply: commit");
+      if (int rc = run(w_.st.commit.get()); rc != SQLITE_OK) written = io(rc, "apply: commit");
     }
     if (!written.ok()) rollback();
     return written;
@@ -256,119 +268,121 @@ class SqliteStore final : public Store {
   Status apply_all(std::span<const WriteBatch* const> batches) override {
     for (const WriteBatch* b : batches) DROVER_TRY(check_keys(*b));
     MutexLock lock(mu_);
-    if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
+    if (int rc = run(w_.st.begin.get()); rc != SQLITE_OK) return io(rc, "apply: begin");
     Status written = ok_status();
     for (const WriteBatch* b : batches) {
       written = write_all(*b);
       if (!written.ok()) break;
     }
     if (written.ok()) {
-      if (int rc = run(st_.commit.get()); rc != SQLITE_OK) written = io(rc, "apply: commit");
+      if (int rc = run(w_.st.commit.get()); rc != SQLITE_OK) written = io(rc, "apply: commit");
     }
     if (!written.ok()) rollback();
     return written;
   }
 
   Result<std::optional<Device>> get_device(std::string_view id) override {
-    MutexLock lock(mu_);
-    return read_one<Device>(st_.get_device.get(), &device_from_json, "devices", std::string(id),
-                            id);
+    return read([&](Connection& c) {
+      return read_one<Device>(c, c.st.get_device.get(), &device_from_json, "devices",
+                              std::string(id), id);
+    });
   }
   Result<std::optional<Site>> get_site(std::string_view name) override {
-    MutexLock lock(mu_);
-    return read_one<Site>(st_.get_site.get(), &site_from_json, "sites", std::string(name), name);
+    return read([&](Connection& c) {
+      return read_one<Site>(c, c.st.get_site.get(), &site_from_json, "sites", std::string(name),
+                            name);
+    });
   }
   Result<std::optional<Artifact>> get_artifact(std::string_view name,
                                                std::string_view version) override {
-    MutexLock lock(mu_);
-    return read_one<Artifact>(st_.get_artifact.get(), &artifact_from_json, "artifacts",
-                              std::string(name) + "@" + std::string(version), name, version);
+    return read([&](Connection& c) {
+      return read_one<Artifact>(c, c.st.get_artifact.get(), &artifact_from_json, "artifacts",
+                                std::string(name) + "@" + std::string(version), name, version);
+    });
   }
   Result<std::optional<Rollout>> get_rollout(std::string_view id) override {
-    MutexLock lock(mu_);
-    return read_one<Rollout>(st_.get_rollout.get(), &rollout_from_json, "rollouts", std::string(id),
-                             id);
+    return read([&](Connection& c) {
+      return read_one<Rollout>(c, c.st.get_rollout.get(), &rollout_from_json, "rollouts",
+                               std::string(id), id);
+    });
   }
   Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                    std::string_view device_id) override {
-    MutexLock lock(mu_);
-    return read_one<Deployment>(st_.get_deployment.get(), &deployment_from_json, "deployments",
-                                std::string(rollout_id) + "/" + std::string(device_id), rollout_id,
-                                device_id);
+    return read([&](Connection& c) {
+      return read_one<Deployment>(
+          c, c.st.get_deployment.get(), &deployment_from_json, "deployments",
+          std::string(rollout_id) + "/" + std::string(device_id), rollout_id, device_id);
+    });
   }
 
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
-    MutexLock lock(mu_);
-    return read_one<ApiToken>(st_.get_api_token.get(), &api_token_from_json, "api_tokens",
-                              std::string(id), id);
+    return read([&](Connection& c) {
+      return read_one<ApiToken>(c, c.st.get_api_token.get(), &api_token_from_json, "api_tokens",
+                                std::string(id), id);
+    });
   }
 
   Result<std::vector<Device>> list_devices() override {
-    MutexLock lock(mu_);
-    return read_all<Device>(st_.list_devices.get(), &device_from_json, "devices");
+    return read([&](Connection& c) {
+      return read_all<Device>(c, c.st.list_devices.get(), &device_from_json, "devices");
+    });
   }
   Result<std::vector<Site>> list_sites() override {
-    MutexLock lock(mu_);
-    return read_all<Site>(st_.list_sites.get(), &site_from_json, "sites");
+    return read([&](Connection& c) {
+      return read_all<Site>(c, c.st.list_sites.get(), &site_from_json, "sites");
+    });
   }
   Result<std::vector<Artifact>> list_artifacts() override {
-    MutexLock lock(mu_);
-    return read_all<Artifact>(st_.list_artifacts.get(), &artifact_from_json, "artifacts");
+    return read([&](Connection& c) {
+      return read_all<Artifact>(c, c.st.list_artifacts.get(), &artifact_from_json, "artifacts");
+    });
   }
   Result<std::vector<Rollout>> list_rollouts() override {
-    MutexLock lock(mu_);
-    return read_all<Rollout>(st_.list_rollouts.get(), &rollout_from_json, "rollouts");
+    return read([&](Connection& c) {
+      return read_all<Rollout>(c, c.st.list_rollouts.get(), &rollout_from_json, "rollouts");
+    });
   }
   Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) override {
-    MutexLock lock(mu_);
-    return read_all<Deployment>(st_.list_deployments.get(), &deployment_from_json, "deployments",
-                                rollout_id);
+    return read([&](Connection& c) {
+      return read_all<Deployment>(c, c.st.list_deployments.get(), &deployment_from_json,
+                                  "deployments", rollout_id);
+    });
   }
 
   Result<DeploymentPage> page_deployments(std::string_view rollout_id,
                                           std::optional<DeploymentState> state,
                                           std::string_view after, size_t limit) override {
-    MutexLock lock(mu_);
-    DeploymentPage page;
-    // One row more than the page says whether another follows.
-    const auto want = static_cast<int64_t>(limit) + 1;
-    auto rows = state ? read_all<Deployment>(st_.page_deployments_in_state.get(),
-                                             &deployment_from_json, "deployments", rollout_id,
-                                             std::string_view(to_string(*state)), after, want)
-                      : read_all<Deployment>(st_.page_deployments.get(), &deployment_from_json,
-                                             "deployments", rollout_id, after, want);
-    if (!rows.ok()) return rows.error();
-    page.more = rows->size() > limit;
-    if (page.more) rows->resize(limit);
-    page.rows = std::move(*rows);
-    sqlite3_stmt* s = state ? st_.count_deployments_in_state.get() : st_.count_deployments.get();
-    ResetOnExit reset(s);
-    int rc = state ? bind_all(s, rollout_id, std::string_view(to_string(*state)))
-                   : bind_all(s, rollout_id);
-    if (rc == SQLITE_OK) rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, "counting deployments");
-    page.matched = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
-    return page;
+    return read([&](Connection& c) -> Result<DeploymentPage> {
+      // The page and its count from one snapshot.
+      if (int rc = run(c.st.begin_read.get()); rc != SQLITE_OK)
+        return sqlite_error(c.db.get(), rc, "paging deployments");
+      auto page = page_of(c, rollout_id, state, after, limit);
+      run(c.st.commit.get());  // ends the read; nothing was written
+      return page;
+    });
   }
 
   Result<std::vector<ApiToken>> list_api_tokens() override {
-    MutexLock lock(mu_);
-    return read_all<ApiToken>(st_.list_api_tokens.get(), &api_token_from_json, "api_tokens");
+    return read([&](Connection& c) {
+      return read_all<ApiToken>(c, c.st.list_api_tokens.get(), &api_token_from_json, "api_tokens");
+    });
   }
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                             std::string_view device_id) override {
-    MutexLock lock(mu_);
-    return read_all<DeploymentStep>(st_.list_steps.get(), &step_from_json, "deployment_steps",
-                                    rollout_id, device_id);
+    return read([&](Connection& c) {
+      return read_all<DeploymentStep>(c, c.st.list_steps.get(), &step_from_json, "deployment_steps",
+                                      rollout_id, device_id);
+    });
   }
 
   Status delete_artifact(std::string_view name, std::string_view version) override {
     MutexLock lock(mu_);
     const std::string key = std::string(name) + "@" + std::string(version);
-    if (int rc = run(st_.delete_artifact.get(), name, version); rc != SQLITE_OK) {
+    if (int rc = run(w_.st.delete_artifact.get(), name, version); rc != SQLITE_OK) {
       return io(rc, "deleting artifact " + key);
     }
-    if (sqlite3_changes(db_.get()) == 0) return not_found("artifact '" + key + "' does not exist");
+    if (sqlite3_changes(w_.db.get()) == 0)
+      return not_found("artifact '" + key + "' does not exist");
     return ok_status();
   }
 
@@ -376,8 +390,8 @@ class SqliteStore final : public Store {
   Result<uint64_t> next_sequence(std::string_view name) override {
     MutexLock lock(mu_);
     const std::string what = "next_sequence '" + std::string(name) + "'";
-    if (int rc = run(st_.begin.get()); rc != SQLITE_OK) return io(rc, what + ": begin");
-    sqlite3_stmt* s = st_.next_sequence.get();
+    if (int rc = run(w_.st.begin.get()); rc != SQLITE_OK) return io(rc, what + ": begin");
+    sqlite3_stmt* s = w_.st.next_sequence.get();
     std::optional<int64_t> value;
     int rc = bind_all(s, name);
     if (rc == SQLITE_OK) rc = sqlite3_step(s);
@@ -386,7 +400,7 @@ class SqliteStore final : public Store {
       rc = sqlite3_step(s);
     }
     sqlite3_reset(s);
-    rc = rc == SQLITE_DONE ? run(st_.commit.get()) : rc;
+    rc = rc == SQLITE_DONE ? run(w_.st.commit.get()) : rc;
     if (rc != SQLITE_OK || !value) {
       Error e = io(rc, what);
       rollback();
@@ -398,7 +412,7 @@ class SqliteStore final : public Store {
  private:
   // Every failure of a write is kIo, whatever SQLite thought of it: the contract of apply().
   Error io(int rc, const std::string& what) REQUIRES(mu_) {
-    Error e = sqlite_error(db_.get(), rc, what);
+    Error e = sqlite_error(w_.db.get(), rc, what);
     e.code = ErrorCode::kIo;
     return e;
   }
@@ -406,7 +420,7 @@ class SqliteStore final : public Store {
   // Rolls back the open transaction, if SQLite has not already done so itself (it does on
   // some I/O errors and SQLITE_FULL).
   void rollback() REQUIRES(mu_) {
-    if (sqlite3_get_autocommit(db_.get()) == 0) run(st_.rollback.get());
+    if (sqlite3_get_autocommit(w_.db.get()) == 0) run(w_.st.rollback.get());
   }
 
   // write_rows, which calls `write_row` back on this thread (with mu_ held, as this function
@@ -420,35 +434,36 @@ class SqliteStore final : public Store {
   Status write_all(const WriteBatch& batch) REQUIRES(mu_) {
     Status st =
         write_each(batch.devices, [this](const Device& d, const std::string& doc) REQUIRES(mu_) {
-          const int rc = run(st_.put_device.get(), d.id, d.device_type, d.hardware_revision, d.site,
-                             d.connectivity, int64_t{d.decommissioned ? 1 : 0},
+          const int rc = run(w_.st.put_device.get(), d.id, d.device_type, d.hardware_revision,
+                             d.site, d.connectivity, int64_t{d.decommissioned ? 1 : 0},
                              std::string_view(to_string(d.update_state)), doc);
           return check(rc, [&] { return "device '" + d.id + "'"; });
         });
     if (st.ok()) {
       st = write_each(batch.sites, [this](const Site& s, const std::string& doc) REQUIRES(mu_) {
-        const int rc = run(st_.put_site.get(), s.name, doc);
+        const int rc = run(w_.st.put_site.get(), s.name, doc);
         return check(rc, [&] { return "site '" + s.name + "'"; });
       });
     }
     if (st.ok()) {
       st = write_each(batch.artifacts,
                       [this](const Artifact& a, const std::string& doc) REQUIRES(mu_) {
-                        const int rc = run(st_.put_artifact.get(), a.name, a.version, doc);
+                        const int rc = run(w_.st.put_artifact.get(), a.name, a.version, doc);
                         return check(rc, [&] { return "artifact '" + a.key() + "'"; });
                       });
     }
     if (st.ok()) {
-      st = write_each(batch.rollouts, [this](const Rollout& r,
-                                             const std::string& doc) REQUIRES(mu_) {
-        const int rc = run(st_.put_rollout.get(), r.id, std::string_view(to_string(r.state)), doc);
-        return check(rc, [&] { return "rollout '" + r.id + "'"; });
-      });
+      st = write_each(
+          batch.rollouts, [this](const Rollout& r, const std::string& doc) REQUIRES(mu_) {
+            const int rc =
+                run(w_.st.put_rollout.get(), r.id, std::string_view(to_string(r.state)), doc);
+            return check(rc, [&] { return "rollout '" + r.id + "'"; });
+          });
     }
     if (st.ok()) {
       st = write_each(batch.deployments, [this](const Deployment& d,
                                                 const std::string& doc) REQUIRES(mu_) {
-        const int rc = run(st_.put_deployment.get(), d.rollout_id, d.device_id, int64_t{d.stage},
+        const int rc = run(w_.st.put_deployment.get(), d.rollout_id, d.device_id, int64_t{d.stage},
                            d.stratum, std::string_view(to_string(d.state)),
                            int64_t{d.updated_at.time_since_epoch().count()}, doc);
         return check(rc, [&] { return "deployment '" + d.rollout_id + "/" + d.device_id + "'"; });
@@ -457,14 +472,14 @@ class SqliteStore final : public Store {
     if (st.ok()) {
       st = write_each(batch.api_tokens,
                       [this](const ApiToken& t, const std::string& doc) REQUIRES(mu_) {
-                        const int rc = run(st_.put_api_token.get(), t.id, doc);
+                        const int rc = run(w_.st.put_api_token.get(), t.id, doc);
                         return check(rc, [&] { return "api token '" + t.id + "'"; });
                       });
     }
     if (st.ok()) {
       st = write_each(batch.steps, [this](const DeploymentStep& s,
                                           const std::string& doc) REQUIRES(mu_) {
-        const int rc = run(st_.put_step.get(), s.rollout_id, s.device_id, doc);
+        const int rc = run(w_.st.put_step.get(), s.rollout_id, s.device_id, doc);
         return check(rc, [&] { return "a step of '" + s.rollout_id + "/" + s.device_id + "'"; });
       });
     }
@@ -478,16 +493,41 @@ class SqliteStore final : public Store {
     return io(rc, "apply: writing " + name());
   }
 
+  static Result<DeploymentPage> page_of(Connection& c, std::string_view rollout_id,
+                                        std::optional<DeploymentState> state,
+                                        std::string_view after, size_t limit) {
+    DeploymentPage page;
+    // One row more than the page says whether another follows.
+    const auto want = static_cast<int64_t>(limit) + 1;
+    auto rows = state ? read_all<Deployment>(c, c.st.page_deployments_in_state.get(),
+                                             &deployment_from_json, "deployments", rollout_id,
+                                             std::string_view(to_string(*state)), after, want)
+                      : read_all<Deployment>(c, c.st.page_deployments.get(), &deployment_from_json,
+                                             "deployments", rollout_id, after, want);
+    if (!rows.ok()) return rows.error();
+    page.more = rows->size() > limit;
+    if (page.more) rows->resize(limit);
+    page.rows = std::move(*rows);
+    sqlite3_stmt* s = state ? c.st.count_deployments_in_state.get() : c.st.count_deployments.get();
+    ResetOnExit reset(s);
+    int rc = state ? bind_all(s, rollout_id, std::string_view(to_string(*state)))
+                   : bind_all(s, rollout_id);
+    if (rc == SQLITE_OK) rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) return sqlite_error(c.db.get(), rc, "counting deployments");
+    page.matched = static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+    return page;
+  }
+
   // Runs a lookup whose one column is the doc. `key` names the record in error messages.
   template <typename T, typename... Args>
-  Result<std::optional<T>> read_one(sqlite3_stmt* s, Result<T> (*decode)(std::string_view),
-                                    const char* table, const std::string& key, const Args&... args)
-      REQUIRES(mu_) {
+  static Result<std::optional<T>> read_one(Connection& c, sqlite3_stmt* s,
+                                           Result<T> (*decode)(std::string_view), const char* table,
+                                           const std::string& key, const Args&... args) {
     ResetOnExit reset(s);
     int rc = bind_all(s, args...);
     if (rc == SQLITE_OK) rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) return std::optional<T>();
-    if (rc != SQLITE_ROW) return sqlite_error(db_.get(), rc, std::string("reading ") + table);
+    if (rc != SQLITE_ROW) return sqlite_error(c.db.get(), rc, std::string("reading ") + table);
     Result<T> record = decode(column_text(s, 0));
     if (!record.ok()) return corruption(table, key, record.error().message);
     return std::optional<T>(std::move(record).value());
@@ -495,8 +535,9 @@ class SqliteStore final : public Store {
 
   // Runs a listing whose columns are (key, doc), decoding every row.
   template <typename T, typename... Args>
-  Result<std::vector<T>> read_all(sqlite3_stmt* s, Result<T> (*decode)(std::string_view),
-                                  const char* table, const Args&... args) REQUIRES(mu_) {
+  static Result<std::vector<T>> read_all(Connection& c, sqlite3_stmt* s,
+                                         Result<T> (*decode)(std::string_view), const char* table,
+                                         const Args&... args) {
     ResetOnExit reset(s);
     std::vector<T> out;
     int rc = bind_all(s, args...);
@@ -508,14 +549,26 @@ class SqliteStore final : public Store {
       }
       out.push_back(std::move(record).value());
     }
-    if (rc != SQLITE_DONE) return sqlite_error(db_.get(), rc, std::string("listing ") + table);
+    if (rc != SQLITE_DONE) return sqlite_error(c.db.get(), rc, std::string("listing ") + table);
     return out;
   }
 
-  Mutex mu_;
-  // Declared before the statements so it is closed after they are finalized.
-  DbPtr db_ GUARDED_BY(mu_);
-  Statements st_ GUARDED_BY(mu_);
+  // Runs `fn` with the connection reads use: the reader under read_mu_, or the writer under
+  // mu_ when there is no reader.
+  template <typename Fn>
+  std::invoke_result_t<Fn, Connection&> read(Fn fn) {
+    if (reader_) {
+      MutexLock lock(read_mu_);
+      return fn(*reader_);
+    }
+    MutexLock lock(mu_);
+    return fn(w_);
+  }
+
+  Mutex mu_;  // the writer
+  Connection w_ GUARDED_BY(mu_);
+  Mutex read_mu_;  // the reader
+  const std::unique_ptr<Connection> reader_ PT_GUARDED_BY(read_mu_);
 };
 
 // Brings the schema up to kSchemaVersion, one migration per transaction. The version is read
@@ -568,6 +621,7 @@ Result<Statements> prepare_statements(sqlite3* db) {
   Statements st;
   const std::pair<StmtPtr*, const char*> sql[] = {
       {&st.begin, "BEGIN IMMEDIATE"},
+      {&st.begin_read, "BEGIN"},
       {&st.commit, "COMMIT"},
       {&st.rollback, "ROLLBACK"},
       {&st.put_device,
@@ -649,14 +703,10 @@ Result<std::string> pragma(sqlite3* db, const std::string& sql) {
   return sqlite_error(db, rc, sql);
 }
 
-}  // namespace
-
-// kIo when the file cannot be opened or configured, or a migration fails (the failed migration
-// is rolled back); kCorruption when the file is not a SQLite database or its schema version is
-// newer than kSchemaVersion. The returned store is thread-safe and owns its one connection.
-Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
+// Opens `path` with the store's settings. kIo when it cannot be opened or configured.
+Result<DbPtr> open_connection(const std::string& path, const SqliteOptions& options) {
   sqlite3* raw = nullptr;
-  // NOMUTEX: the store serializes every use of the connection itself.
+  // NOMUTEX: the store serializes every use of a connection itself.
   const int rc =
       sqlite3_open_v2(path.c_str(), &raw,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -668,14 +718,6 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, Sqlite
   }
   sqlite3_extended_result_codes(db.get(), 1);
   sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-
-  // The first statement reads the file: a file that is not a database fails here.
-  auto mode = pragma(db.get(), "PRAGMA journal_mode = WAL");
-  if (!mode.ok()) return mode.error();
-  // ":memory:" databases cannot use WAL and say "memory"; they need no crash safety.
-  if (*mode != "wal" && *mode != "memory") {
-    return io_error("sqlite: '" + path + "' cannot use WAL (journal_mode is " + *mode + ")");
-  }
   if (auto sync = pragma(db.get(), options.synchronous_full ? "PRAGMA synchronous = FULL"
                                                             : "PRAGMA synchronous = NORMAL");
       !sync.ok()) {
@@ -685,12 +727,41 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, Sqlite
       !cache.ok()) {
     return cache.error();
   }
-  if (auto migrated = migrate(db.get()); !migrated.ok()) return migrated.error();
+  return db;
+}
 
-  auto statements = prepare_statements(db.get());
+}  // namespace
+
+// kIo when the file cannot be opened or configured, or a migration fails (the failed migration
+// is rolled back); kCorruption when the file is not a SQLite database or its schema version is
+// newer than kSchemaVersion. The returned store is thread-safe and owns its connections.
+Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
+  auto db = open_connection(path, options);
+  if (!db.ok()) return db.error();
+  // Switching to WAL is the first statement that reads the file: a file that is not a
+  // database fails here. ":memory:" databases cannot use WAL and say "memory"; they need no
+  // crash safety and get no reader (a second connection would be another database).
+  auto mode = pragma(db->get(), "PRAGMA journal_mode = WAL");
+  if (!mode.ok()) return mode.error();
+  if (*mode != "wal" && *mode != "memory") {
+    return io_error("sqlite: '" + path + "' cannot use WAL (journal_mode is " + *mode + ")");
+  }
+  if (auto migrated = migrate(db->get()); !migrated.ok()) return migrated.error();
+  auto statements = prepare_statements(db->get());
   if (!statements.ok()) return statements.error();
+  Connection writer{std::move(*db), std::move(statements).value()};
+
+  std::unique_ptr<Connection> reader;
+  if (*mode == "wal") {
+    auto read_db = open_connection(path, options);
+    if (!read_db.ok()) return read_db.error();
+    auto read_statements = prepare_statements(read_db->get());
+    if (!read_statements.ok()) return read_statements.error();
+    reader = std::make_unique<Connection>(
+        Connection{std::move(*read_db), std::move(read_statements).value()});
+  }
   return std::unique_ptr<Store>(
-      std::make_unique<SqliteStore>(std::move(db), std::move(statements).value()));
+      std::make_unique<SqliteStore>(std::move(writer), std::move(reader)));
 }
 
 }  // namespace drover

@@ -148,7 +148,7 @@ std::optional<Response> over_limit(SourceRateLimiter* limiter, const Request& re
   if (limiter == nullptr) return std::nullopt;
   const std::string_view source = source_address(req.remote);
   if (is_loopback(source)) return std::nullopt;
-  const Duration wait = limiter->take(source);
+  const Duration wait = limiter->take(source_key(source));
   if (wait <= Duration(0)) return std::nullopt;
   const int64_t seconds_left = (wait.count() + 999) / 1000;
   Response r = Response::error(

@@ -433,7 +433,7 @@ ServerOptions::LargeBody artifact_upload_body(OperatorServices s, size_t max_byt
   large.max_bytes = max_bytes;
   large.timeout = timeout;
   large.spool_directory = s.artifacts.incoming_directory();
-  large.admit = [s](const Request& head) -> std::optional<Response> {
+  large.admit = [s](Request& head) -> std::optional<Response> {
     if (auto token = authorize(s.tokens, head, Role::kOperator); !token.ok())
       return error_response(token.error());
     const std::string_view length = head.header("Content-Length");
@@ -444,7 +444,9 @@ ServerOptions::LargeBody artifact_upload_body(OperatorServices s, size_t max_byt
                              "an artifact upload must declare its Content-Length, so that it is "
                              "refused before it is sent when it does not fit");
     }
-    if (auto room = s.artifacts.admit(bytes); !room.ok()) return error_response(room.error());
+    auto room = s.artifacts.admit(bytes);
+    if (!room.ok()) return error_response(room.error());
+    head.admission = std::move(*room);  // promised until the upload is stored or fails
     return std::nullopt;
   };
   return large;

@@ -1,6 +1,9 @@
 #include "transport/http/rate_limit.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace drover::http {
@@ -46,6 +49,24 @@ std::string_view source_address(std::string_view remote) {
   const size_t colon = remote.rfind(':');
   if (colon == std::string_view::npos || remote.find(':') != colon) return remote;  // bare v6
   return remote.substr(0, colon);
+}
+
+std::string source_key(std::string_view address) {
+  if (address.find(':') == std::string_view::npos || address.size() >= INET6_ADDRSTRLEN)
+    return std::string(address);
+  const std::string text(address);
+  std::array<unsigned char, 16> bytes{};
+  if (inet_pton(AF_INET6, text.c_str(), bytes.data()) != 1) return text;
+  static constexpr std::array<unsigned char, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(kMapped.begin(), kMapped.end(), bytes.begin())) {
+    std::array<char, INET_ADDRSTRLEN> v4{};
+    inet_ntop(AF_INET, bytes.data() + 12, v4.data(), v4.size());
+    return v4.data();
+  }
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  std::array<char, INET6_ADDRSTRLEN> v6{};
+  inet_ntop(AF_INET6, bytes.data(), v6.data(), v6.size());
+  return std::string(v6.data()) + "/64";
 }
 
 bool is_loopback(std::string_view address) {

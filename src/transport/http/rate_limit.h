@@ -49,6 +49,11 @@ class SourceRateLimiter {
 
 // The address part of Request::remote ("192.0.2.7:5144" -> "192.0.2.7", "[::1]:80" -> "::1").
 std::string_view source_address(std::string_view remote);
+// What one source is for the limits: an IPv4 address itself (also when written IPv4-mapped,
+// "::ffff:192.0.2.7"), an IPv6 address's /64 ("2001:db8:0:1::/64"), since one subscriber is
+// routinely given a whole /64 and could otherwise spread over 2^64 sources. Anything that is
+// not an address is its own source.
+std::string source_key(std::string_view address);
 // 127.0.0.0/8 and ::1: this machine (a local reverse proxy, the simulator, the benchmarks).
 bool is_loopback(std::string_view address);
 

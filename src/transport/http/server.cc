@@ -24,6 +24,7 @@
 #include "base/mutex.h"
 #include "transport/http/reserve_descriptor.h"
 #include "transport/http/spool_body.h"
+#include "transport/http/tls_context.h"
 
 namespace drover::http {
 
@@ -63,8 +64,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_spooled_body(beast::error_code ec);
   // The request from its head; the body is the caller's to add.
   Request request_from(const bhttp::request_header<>& head) const;
-  // Calls the handler and sends (or defers) its answer.
+  // Calls the handler and sends (or defers, or offloads) its answer.
   void dispatch(Request request, bool keep_alive);
+  // Sends the handler's answer, or parks it until Response::defer lets it go.
+  void respond(Response response, const std::string& request_id, AccessRecord record,
+               bool keep_alive, std::chrono::steady_clock::time_point handled);
   AccessRecord record_of(const Request& request, std::chrono::steady_clock::time_point started,
                          std::chrono::steady_clock::time_point handled) const;
   // Logs the answered request and answers it.
@@ -107,6 +111,9 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t deadline_ = 0;  // the armed deadline's number; a fired one that is not current is stale
   bool timed_out_ = false;
   beast::flat_buffer buffer_;
+  // What LargeBody::admit left in the request's admission: held until the body's handler has
+  // run or the body has failed.
+  std::shared_ptr<void> admission_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::request_parser<SpoolBody>> spool_parser_;
   std::string request_id_;  // the request being read
@@ -126,12 +133,13 @@ class ServerImpl final : public HttpServer {
         handler_(std::move(handler)),
         ios_(make_contexts(std::max(1, options_.threads))),
         acceptor_(*ios_.front()),
-        accept_backoff_(*ios_.front()) {}
+        accept_backoff_(*ios_.front()),
+        workers_(static_cast<size_t>(std::max(1, options_.workers))) {}
 
   ~ServerImpl() override { stop(); }
 
   Status listen() {
-    DROVER_TRY(configure_tls());
+    DROVER_TRY(configure_tls(options_, tls_));
     beast::error_code ec;
     auto address = asio::ip::make_address(options_.host, ec);
     if (ec) {
@@ -192,6 +200,7 @@ class ServerImpl final : public HttpServer {
       for (auto& io : ios_) io->stop();  // whatever did not finish in time is cut
       for (auto& t : threads_) t.join();
       threads_.clear();
+      workers_.join();  // offloaded work still running finishes; its answer goes nowhere
     });
   }
 
@@ -206,8 +215,13 @@ class ServerImpl final : public HttpServer {
   Response handle(const Request& request) {
     return guarded(request.id, [&] { return handler_(request); });
   }
+  // Runs `work` on a worker thread (Response::offload).
+  template <typename Work>
+  void offload(Work&& work) {
+    asio::post(workers_, std::forward<Work>(work));
+  }
   // LargeBody::admit, guarded like a handler.
-  std::optional<Response> admit(const ServerOptions::LargeBody& route, const Request& head) {
+  std::optional<Response> admit(const ServerOptions::LargeBody& route, Request& head) {
     return guarded(head.id, [&] { return route.admit(head); });
   }
   // Runs `fn`; what it throws is logged with the request id and answered 500, naming only the id.
@@ -274,41 +288,6 @@ class ServerImpl final : public HttpServer {
 
   void shed_one() { reserve_.shed(acceptor_.native_handle()); }
 
-  // TLS 1.2 or newer with the given certificate chain and key; with a client CA, every client
-  // must present a certificate it signed (mutual TLS).
-  Status configure_tls() {
-    if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) {
-      if (!options_.tls_client_ca_file.empty())
-        return invalid_argument("a client CA needs a server certificate and key (TLS)");
-      return ok_status();
-    }
-    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
-      return invalid_argument("TLS needs both a certificate and a key");
-    tls_.emplace(asio::ssl::context::tls_server);
-    beast::error_code ec;
-    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
-                      ec);
-    // TLS 1.2 only with forward-secret key exchange and AEAD ciphers (TLS 1.3's suites all
-    // are): a stolen server key must not decrypt recorded traffic.
-    if (SSL_CTX_set_cipher_list(tls_->native_handle(), "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL") != 1)
-      return invalid_argument("TLS: the forward-secret cipher suites are not available");
-    auto bad = [&](const std::string& what, const std::string& file) {
-      return invalid_argument("TLS: cannot use " + what + " " + file + ": " + ec.message());
-    };
-    tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
-    if (ec) return bad("certificate", options_.tls_cert_file);
-    tls_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
-    if (ec) return bad("key", options_.tls_key_file);
-    if (!options_.tls_client_ca_file.empty()) {
-      tls_->load_verify_file(options_.tls_client_ca_file, ec);
-      if (ec) return bad("client CA", options_.tls_client_ca_file);
-      tls_->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert, ec);
-    }
-    return ok_status();
-  }
-
   // Declared so that ios_ go before what their leftover handlers touch when they are
   // destroyed with it (sessions call closed()).
   ServerOptions options_;
@@ -331,6 +310,7 @@ class ServerImpl final : public HttpServer {
   asio::steady_timer accept_backoff_;  // the acceptor's pause when out of descriptors
   ReserveDescriptor reserve_;          // given up to shed a connection when out of them
   std::vector<std::thread> threads_;
+  asio::thread_pool workers_;  // for Response::offload; destroyed (joined) first
 
   static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
     std::vector<std::unique_ptr<asio::io_context>> out;
@@ -467,6 +447,7 @@ void Session::on_header(beast::error_code ec) {
       linger_ = parser_->content_length().value_or(1) > 0;  // a body may be on its way
       return send(std::move(*refused), record_of(request, started, handled), false, handled);
     }
+    admission_ = std::move(request.admission);
   }
   // A client that asked to be told before it sends the body is told now.
   if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
@@ -538,6 +519,7 @@ void Session::on_body(beast::error_code ec) {
   Request request = request_from(msg.base());
   request.body = std::move(msg.body());
   dispatch(std::move(request), msg.keep_alive());
+  admission_.reset();
 }
 
 void Session::on_spooled_body(beast::error_code ec) {
@@ -547,6 +529,7 @@ void Session::on_spooled_body(beast::error_code ec) {
   if (ec) {
     const int write_error = file.write_error;
     spool_parser_.reset();  // no partial file stays behind
+    admission_.reset();
     if (write_error != 0) {
       linger_ = true;
       return refuse_spool_failure(write_error);
@@ -560,6 +543,7 @@ void Session::on_spooled_body(beast::error_code ec) {
   const bool keep_alive = msg.keep_alive();
   dispatch(std::move(request), keep_alive);
   spool_parser_.reset();  // removes the file unless the handler took it away
+  admission_.reset();
 }
 
 AccessRecord Session::record_of(const Request& request,
@@ -582,22 +566,39 @@ void Session::dispatch(Request request, bool keep_alive) {
   Response response = server_.handle(request);
   const auto handled = std::chrono::steady_clock::now();
   AccessRecord record = record_of(request, started, handled);
-  response.headers.emplace_back("X-Request-Id", request.id);
+  if (!response.offload) {
+    return respond(std::move(response), request.id, std::move(record), keep_alive, handled);
+  }
+  // Computed on a worker; the connection reads nothing meanwhile, its I/O thread serves others.
+  server_.offload([self = shared_from_this(), home = lowest().get_executor(),
+                   work = std::move(response.offload), route = response.route, id = request.id,
+                   record = std::move(record), keep_alive, started]() mutable {
+    Response produced = self->server_.guarded(id, work);
+    if (produced.route.empty()) produced.route = route;
+    const auto done = std::chrono::steady_clock::now();
+    record.handler_ms = std::chrono::duration<double, std::milli>(done - started).count();
+    asio::post(home, [self, produced = std::move(produced), id = std::move(id),
+                      record = std::move(record), keep_alive, done]() mutable {
+      self->respond(std::move(produced), id, std::move(record), keep_alive, done);
+    });
+  });
+}
+
+void Session::respond(Response response, const std::string& request_id, AccessRecord record,
+                      bool keep_alive, std::chrono::steady_clock::time_point handled) {
+  response.headers.emplace_back("X-Request-Id", request_id);
   if (!response.defer) return send(std::move(response), std::move(record), keep_alive, handled);
   auto defer = std::move(response.defer);
   response.defer = nullptr;
   auto pending = std::make_shared<Response>(std::move(response));
-  defer([self = shared_from_this(), pending, record = std::move(record), keep_alive,
-         handled](Status allowed) mutable {
-    asio::post(self->lowest().get_executor(), [self, pending, record = std::move(record),
+  defer([self = shared_from_this(), pending, record = std::move(record), id = request_id,
+         keep_alive, handled](Status allowed) mutable {
+    asio::post(self->lowest().get_executor(), [self, pending, record = std::move(record), id,
                                                keep_alive, handled, allowed]() mutable {
       if (!allowed.ok()) {
         const Error& e = allowed.error();
         // Only the request id and the route carry over to the error.
         const std::string_view route = pending->route;
-        std::string id;
-        for (const auto& [name, value] : pending->headers)
-          if (name == "X-Request-Id") id = value;
         *pending = Response::error(
             e.code == ErrorCode::kIo ? 503 : 500,
             e.code == ErrorCode::kIo ? "unavailable" : "internal",
@@ -753,6 +754,7 @@ void Session::send_file_piece(std::shared_ptr<FileSend> send) {
 }
 
 void Session::close() {
+  admission_.reset();
   disarm();
   beast::error_code ignored;
   timer_.cancel(ignored);

@@ -47,6 +47,9 @@ struct Request {
     std::string sha256;  // 32 raw bytes
   };
   std::optional<Spooled> spooled;
+  // Set by a LargeBody::admit hook: held by the server until the handler has run or the body
+  // has failed (an admitted upload's promise of disk space, say), then released.
+  std::shared_ptr<void> admission;
   std::string remote;  // peer address, for logs
   std::string id;      // this server's id for the request, for logs (also X-Request-Id)
 
@@ -76,6 +79,12 @@ struct Response {
   // reads nothing and its I/O thread serves the others. Answers wait so for their writes to
   // be durable (transport/http/durable.h).
   std::function<void(std::function<void(Status)>)> defer;
+  // When set, the answer is what this returns, computed on one of the server's worker
+  // threads (ServerOptions::workers) instead of the I/O thread, which serves the other
+  // connections meanwhile; the rest of this response is ignored (but its route). For work
+  // that takes long or waits: planning over the whole fleet, making an upload durable, a
+  // write outside the group commit. Thrown exceptions are answered like a handler's.
+  std::function<Response()> offload;
   // The route pattern that answered ("/api/v1/devices/{id}"; set by Router, "" when none
   // matched): a label for metrics that does not grow with ids.
   std::string_view route;
@@ -111,6 +120,8 @@ struct ServerOptions {
   std::string tls_key_file;
   std::string tls_client_ca_file;
   int threads = 2;
+  // Threads for answers computed off the I/O threads (Response::offload).
+  int workers = 2;
   size_t max_header_bytes = 16 * 1024;
   size_t max_body_bytes = 1024 * 1024;
   size_t max_connections = 20'000;
@@ -132,7 +143,8 @@ struct ServerOptions {
     // Called with the request's head (no body) before a byte of the body is read: a response
     // it returns is sent instead and the connection closed, the body never read. Refuses who
     // may not send it (401/403) and what will not fit (411/507) before anything is stored.
-    std::function<std::optional<Response>(const Request& head)> admit;
+    // It may leave something in head.admission for the server to hold meanwhile.
+    std::function<std::optional<Response>(Request& head)> admit;
     // When set, the body is written to a new file in this directory as it arrives (memory
     // stays bounded whatever its size) and handed over as Request::spooled. A body cut short,
     // timed out or refused leaves no file behind; a full disk is answered 507.
