@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "../common/gated_store.h"
@@ -37,6 +40,7 @@ struct World {
     o.threads = 1;  // one I/O thread: a blocked handler would hold every connection
     auto started = HttpServer::start(o, with_durable_answers(*store, [this](const Request& r) {
                                        const std::string path(r.path());
+                                       if (path.starts_with("/offload/")) return offloaded(path);
                                        if (path.starts_with("/write/")) {
                                          WriteBatch b;
                                          b.devices.emplace_back();
@@ -53,7 +57,31 @@ struct World {
     EXPECT_TRUE(started.ok());
     server = std::move(*started);
   }
+  // POST /offload/{id}: made on a worker, once let go (let_work_go), writing device {id};
+  // /offload/boom throws there.
+  Response offloaded(const std::string& path) {
+    Response placeholder;
+    placeholder.offload = [this, id = path.substr(9)] {
+      work_gate.wait();
+      if (id == "boom") throw std::runtime_error("the work failed");
+      WriteBatch b;
+      b.devices.emplace_back();
+      b.devices.back().id = id;
+      b.devices.back().device_type = "ctl";
+      if (Status st = store->apply(b); !st.ok()) return Response::error(503, "io", "failed");
+      return Response::json(200, "{\"offloaded\":true}");
+    };
+    return placeholder;
+  }
+  void let_work_go() {
+    if (!work_released.exchange(true)) release_work.set_value();
+  }
+  std::promise<void> release_work;
+  std::shared_future<void> work_gate = release_work.get_future().share();
+  std::atomic<bool> work_released{false};
+
   ~World() {
+    let_work_go();
     gated->open();
     server->stop();
     store.reset();
@@ -116,6 +144,33 @@ TEST(DurableAnswers, AFailedCommitIsAnswered503AndLaterWritesFailAtOnce) {
   RawClient again(w.server->port());
   ASSERT_TRUE(again.send(post("/write/d2")));
   EXPECT_EQ(status_of(again.response()), 503);
+}
+
+// An answer made on a worker (Response::offload): the one I/O thread serves others while the
+// work runs, the answer still waits for the work's write to be durable, and what the work
+// throws is answered 500 naming the request.
+TEST(DurableAnswers, OffloadedWorkLeavesTheIoThreadFreeAndItsAnswerWaitsForItsWrite) {
+  World w;
+  RawClient slow(w.server->port());
+  ASSERT_TRUE(slow.send(post("/offload/d7")));
+  RawClient reader(w.server->port());
+  ASSERT_TRUE(reader.send(get("/read")));
+  EXPECT_EQ(status_of(reader.response()), 200);  // the work is still held on its worker
+  EXPECT_EQ(slow.response(100ms), "");
+  w.let_work_go();
+  w.gated->await_entered(1);  // its write is being committed, and held
+  EXPECT_EQ(slow.response(150ms), "");
+  w.gated->open();
+  const std::string answer = slow.response();
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  EXPECT_EQ(body_of(answer), "{\"offloaded\":true}");
+  EXPECT_TRUE(w.store->durable(1));
+  RawClient boom(w.server->port());
+  ASSERT_TRUE(boom.send(post("/offload/boom")));
+  const std::string failed = boom.response();
+  EXPECT_EQ(status_of(failed), 500) << failed;
+  EXPECT_EQ(body_of(failed).find("the work failed"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("X-Request-Id: r"), std::string::npos) << failed;
 }
 
 }  // namespace

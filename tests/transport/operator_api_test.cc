@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "../common/answered.h"
 #include "../common/fleet_fixture.h"
 #include "model/codec.h"
 #include "security/crypto.h"
@@ -94,7 +95,7 @@ class OperatorApiTest : public ::testing::Test {
     r.target = target;
     r.body = body;
     if (!token.empty()) r.headers.emplace_back("Authorization", "Bearer " + token);
-    return router(r);
+    return testing::answered(router(r));
   }
   Response get(const std::string& target, const std::string& token) {
     return call("GET", target, token);
@@ -267,7 +268,7 @@ TEST_F(OperatorApiTest, WithoutAValidTokenEveryRouteIs401AndWritesNothing) {
       r.target = route.path;
       r.body = "{not json";  // authentication comes before the body
       r.headers = h;
-      const Response res = router(r);
+      const Response res = testing::answered(router(r));
       EXPECT_EQ(res.status, 401) << route.method << " " << route.path << " "
                                  << (h.empty() ? "" : h[0].second);
       EXPECT_EQ(error_code(res), "unauthenticated") << route.path;

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../common/answered.h"
 #include "../common/fleet_fixture.h"
 #include "fleet/artifact_service.h"
 #include "fleet/device_auth.h"
@@ -39,7 +40,7 @@ class OperatorHistoryTest : public ::testing::Test {
     r.target = target;
     r.body = body;
     r.headers.emplace_back("Authorization", "Bearer " + token);
-    return router(r);
+    return testing::answered(router(r));
   }
   static json parsed(const Response& r) { return json::parse(r.body); }
 

@@ -9,7 +9,8 @@
 //   made, an operator's command done may rest on other requests' changes it saw, and none
 //   of that may be lost after the client was told. A handler whose answer reveals nothing
 //   of the kind (the check-in told "nothing for you") calls own_writes_only() on the scope.
-// A failed commit answers 503 instead.
+// A failed commit answers 503 instead. An answer made on a worker thread (Response::offload)
+// gets the same, through a scope opened there.
 #pragma once
 
 #include "store/group_commit.h"

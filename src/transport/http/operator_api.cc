@@ -402,25 +402,26 @@ void add_artifacts(Router& router, OperatorServices s) {
       }));
   router.add(
       "PUT", "/api/v1/artifacts/{name}/{version}",
-      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
-        auto upload = upload_request(req, p);
-        if (!upload.ok()) return error_response(upload.error());
-        auto stored =
-            req.spooled
-                ? s.artifacts.upload_file(std::move(upload->meta), req.spooled->path,
-                                          req.spooled->size, req.spooled->sha256,
-                                          upload->expected_sha256)
-                : s.artifacts.upload(std::move(upload->meta), req.body, upload->expected_sha256);
-        if (!stored.ok()) return error_response(stored.error());
-        return json_response(201, artifact_json(*stored));
-      }));
-  router.add(
-      "DELETE", "/api/v1/artifacts/{name}/{version}",
-      guarded(s.tokens, Role::kOperator, [s](const Request&, const Params& p, const ApiToken&) {
-        if (auto st = s.artifacts.remove(p.get("name"), p.get("version")); !st.ok())
-          return error_response(st.error());
-        return Response::json(204, "");
-      }));
+      offloaded(guarded(
+          s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
+            auto upload = upload_request(req, p);
+            if (!upload.ok()) return error_response(upload.error());
+            auto stored = req.spooled
+                              ? s.artifacts.upload_file(std::move(upload->meta), req.spooled->path,
+                                                        req.spooled->size, req.spooled->sha256,
+                                                        upload->expected_sha256)
+                              : s.artifacts.upload(std::move(upload->meta), req.body,
+                                                   upload->expected_sha256);
+            if (!stored.ok()) return error_response(stored.error());
+            return json_response(201, artifact_json(*stored));
+          })));
+  router.add("DELETE", "/api/v1/artifacts/{name}/{version}",
+             offloaded(guarded(
+                 s.tokens, Role::kOperator, [s](const Request&, const Params& p, const ApiToken&) {
+                   if (auto st = s.artifacts.remove(p.get("name"), p.get("version")); !st.ok())
+                     return error_response(st.error());
+                   return Response::json(204, "");
+                 })));
 }
 
 }  // namespace
@@ -465,7 +466,7 @@ void add_rollouts(Router& router, OperatorServices s) {
              }));
   router.add(
       "POST", "/api/v1/rollouts",
-      guarded(
+      offloaded(guarded(
           s.tokens, Role::kOperator, [s](const Request& req, const Params&, const ApiToken& me) {
             auto plan =
                 parse_body<RolloutPlan>(req, [](const JsonReader& r) { return read_plan(r); });
@@ -486,15 +487,16 @@ void add_rollouts(Router& router, OperatorServices s) {
                   rollback_json(s.store, *plan, plan_targets(*plan, **art, *devices, "preview"));
             }
             return json_response(201, out);
-          }));
+          })));
   // Changes nothing, so a viewer may ask.
-  router.add(
-      "POST", "/api/v1/rollouts/plan",
-      guarded(s.tokens, Role::kViewer, [s](const Request& req, const Params&, const ApiToken&) {
-        auto plan = parse_body<RolloutPlan>(req, [](const JsonReader& r) { return read_plan(r); });
-        if (!plan.ok()) return error_response(plan.error());
-        return plan_preview(s.store, *plan);
-      }));
+  router.add("POST", "/api/v1/rollouts/plan",
+             offloaded(guarded(s.tokens, Role::kViewer,
+                               [s](const Request& req, const Params&, const ApiToken&) {
+                                 auto plan = parse_body<RolloutPlan>(
+                                     req, [](const JsonReader& r) { return read_plan(r); });
+                                 if (!plan.ok()) return error_response(plan.error());
+                                 return plan_preview(s.store, *plan);
+                               })));
   router.add(
       "GET", "/api/v1/rollouts/{id}",
       guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
@@ -550,14 +552,16 @@ void add_rollouts(Router& router, OperatorServices s) {
       {"rollback", &RolloutEngine::rollback},
   };
   for (const auto& [verb, action] : actions) {
-    router.add("POST", std::string("/api/v1/rollouts/{id}/") + verb,
-               guarded(s.tokens, Role::kOperator,
-                       [s, action = action](const Request&, const Params& p, const ApiToken&) {
-                         const std::string id(p.get("id"));
-                         if (auto st = (s.engine.*action)(id); !st.ok())
-                           return error_response(st.error());
-                         return rollout_status(s.engine, id);
-                       }));
+    // On a worker: start and rollback plan over the whole fleet.
+    router.add(
+        "POST", std::string("/api/v1/rollouts/{id}/") + verb,
+        offloaded(guarded(s.tokens, Role::kOperator,
+                          [s, action = action](const Request&, const Params& p, const ApiToken&) {
+                            const std::string id(p.get("id"));
+                            if (auto st = (s.engine.*action)(id); !st.ok())
+                              return error_response(st.error());
+                            return rollout_status(s.engine, id);
+                          })));
   }
 }
 

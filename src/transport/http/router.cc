@@ -1,6 +1,7 @@
 #include "transport/http/router.h"
 
 #include <algorithm>
+#include <memory>
 
 namespace drover::http {
 namespace {
@@ -163,6 +164,15 @@ Response Router::operator()(const Request& request) const {
     return r;
   }
   return Response::error(404, "not_found", "no such resource: " + std::string(request.path()));
+}
+
+Router::RouteHandler offloaded(Router::RouteHandler inner) {
+  auto shared = std::make_shared<const Router::RouteHandler>(std::move(inner));
+  return [shared](const Request& request, const Params& params) {
+    Response placeholder;
+    placeholder.offload = [shared, request, params] { return (*shared)(request, params); };
+    return placeholder;
+  };
 }
 
 }  // namespace drover::http

@@ -72,4 +72,9 @@ class Router {
   std::vector<Route> routes_;
 };
 
+// The route's answer made on one of the server's worker threads (Response::offload), for
+// handlers that take long or wait on the disk; the request and its parameters are copied
+// for it.
+Router::RouteHandler offloaded(Router::RouteHandler inner);
+
 }  // namespace drover::http

@@ -519,7 +519,6 @@ void Session::on_body(beast::error_code ec) {
   Request request = request_from(msg.base());
   request.body = std::move(msg.body());
   dispatch(std::move(request), msg.keep_alive());
-  admission_.reset();
 }
 
 void Session::on_spooled_body(beast::error_code ec) {
@@ -541,9 +540,7 @@ void Session::on_spooled_body(beast::error_code ec) {
   file.fd = -1;
   request.spooled = Request::Spooled{file.path, file.size, file.hash.finish()};
   const bool keep_alive = msg.keep_alive();
-  dispatch(std::move(request), keep_alive);
-  spool_parser_.reset();  // removes the file unless the handler took it away
-  admission_.reset();
+  dispatch(std::move(request), keep_alive);  // respond() ends the spool and the admission
 }
 
 AccessRecord Session::record_of(const Request& request,
@@ -586,6 +583,10 @@ void Session::dispatch(Request request, bool keep_alive) {
 
 void Session::respond(Response response, const std::string& request_id, AccessRecord record,
                       bool keep_alive, std::chrono::steady_clock::time_point handled) {
+  // The handler is done (here or on a worker): a spooled body it did not take is removed,
+  // and what its admission held is released.
+  spool_parser_.reset();
+  admission_.reset();
   response.headers.emplace_back("X-Request-Id", request_id);
   if (!response.defer) return send(std::move(response), std::move(record), keep_alive, handled);
   auto defer = std::move(response.defer);
