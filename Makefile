@@ -1,13 +1,16 @@
 # The two commands of the README, plus the helpers they are built from.
 #   make demo   install what is missing, build Release, run the demo story
 #   make test   install what is missing, build, run every test through ctest; also builds
-#               everything with clang to check the lock annotations (check-clang)
+#               everything with clang (ASan+UBSan) to check the lock annotations (check-clang)
+#   make check-sanitizers   every test under ASan+UBSan, the concurrent ones under TSan
+#               (clang; CI runs it after make test)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: demo test build deps bench format tidy fuzz clean check-clang
+.PHONY: demo test build deps bench format tidy fuzz clean check-clang check-sanitizers check-asan \
+	check-tsan
 
 deps:
 	./scripts/install-deps.sh
@@ -25,12 +28,32 @@ demo: deps $(BUILD_DIR)/build.ninja
 test: build check-clang
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
-# Every library and program built with clang, whose -Wthread-safety (an error) checks the
-# lock annotations of base/mutex.h: GUARDED_BY members, REQUIRES functions, lock order.
+# The sanitizer build: clang at -O1 with ASan+UBSan, every library, program and test, in
+# build-asan. Building it is also the check of the lock annotations: clang's
+# -Wthread-safety (an error) checks base/mutex.h's GUARDED_BY members, REQUIRES functions
+# and lock order. make test builds it; make check-asan runs every test in it.
+SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+  -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DDROVER_BENCH=OFF
 check-clang: deps
-	cmake -S . -B build-clang -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCMAKE_C_COMPILER=clang -DDROVER_TESTS=OFF -DDROVER_BENCH=OFF
-	cmake --build build-clang -j $(JOBS)
+	cmake -S . -B build-asan $(SAN_CMAKE) -DDROVER_SANITIZE=address,undefined
+	cmake --build build-asan -j $(JOBS)
+
+# The tests whose code runs on several threads: the store and its group commit, the HTTP
+# server with the device and operator APIs, the device service, the engine.
+TSAN_TESTS = store_test transport_test fleet_test rollout_test
+
+check-sanitizers: check-asan check-tsan
+
+# A finding aborts the test that made it, which fails.
+check-asan: check-clang
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) --timeout 1800
+
+check-tsan: deps
+	cmake -S . -B build-tsan $(SAN_CMAKE) -DDROVER_SANITIZE=thread
+	cmake --build build-tsan -j $(JOBS) --target $(TSAN_TESTS)
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 DROVER_START_LOAD_DEVICES=100000 \
+	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) --timeout 1800 -E NOT_BUILT
 
 bench: deps
 	./scripts/install-deps.sh --bench
@@ -48,4 +71,4 @@ format:
 	find src tests bench fuzz -name '*.cc' -o -name '*.h' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) build-bench build-fuzz build-clang
+	rm -rf $(BUILD_DIR) build-bench build-fuzz build-clang build-asan build-tsan

@@ -8,8 +8,9 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <cstdio>
-#include <ctime>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -93,8 +94,13 @@ int main(int argc, char** argv) {
     module = make_ab_slot_module(std::move(ab), *bootloader);
   }
 
-  Agent agent(c.agent, **link, *module, system_commands(), clock,
-              static_cast<uint64_t>(std::time(nullptr)) ^ static_cast<uint64_t>(::getpid()));
+  // The seed of the agent's jitter comes from the OS's random bytes: devices that boot
+  // together (a power cut over a building) must not retry in step.
+  auto seed_bytes = security::random_bytes(sizeof(uint64_t));
+  if (!seed_bytes.ok()) return fail(seed_bytes.error().to_string());
+  uint64_t seed = 0;
+  std::memcpy(&seed, seed_bytes->data(), sizeof seed);
+  Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
   if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());
 
   // SIGTERM/SIGINT end the wait between steps (never a step itself: each is short, and the

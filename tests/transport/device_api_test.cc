@@ -17,11 +17,14 @@ using security::to_base64url;
 
 class DeviceApiTest : public ::testing::Test {
  protected:
-  DeviceApiTest() {
+  DeviceApiTest() { wire(); }
+  // The API over the fleet's current services (again after f.restart(), which replaces them).
+  void wire() {
     AuthOptions o;
     o.enrollment_tokens = {"factory-token"};
     auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
                                         *security::TokenSigner::create(std::string(32, 'k')), o);
+    router = Router{};
     add_device_api(router, *auth, *f.service);
   }
 
@@ -104,6 +107,7 @@ TEST_F(DeviceApiTest, EnrollLoginCheckInAndReport) {
 // image checks in as "ready" naming the rollout, and is told to apply, wait or drop.
 TEST_F(DeviceApiTest, OffersCarryWindowsAndAHoldingDeviceIsAnswered) {
   f.add_site(Site{"berlin", "Europe/Berlin", {{0x7f, 2 * 60, 120}}});  // 00:00-02:00 UTC
+  wire();  // add_site restarted the services
   ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
   ASSERT_TRUE(f.service
                   ->update("dev-a",

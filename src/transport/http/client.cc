@@ -188,7 +188,8 @@ class BeastClient final : public HttpClient {
       // the parser's own limit then bounds a chunked body as it arrives.
       parser.body_limit(options_.max_answer_bytes);
       on_stream([&](auto& st) { return bhttp::read_header(st, buffer_, parser, ec); });
-      const auto declared = parser.content_length();
+      // (content_length() may be asked only of a whole head.)
+      const auto declared = ec ? boost::optional<uint64_t>() : parser.content_length();
       if (!ec && !(declared && *declared > options_.max_answer_bytes))
         on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
       if (ec == bhttp::error::body_limit ||
