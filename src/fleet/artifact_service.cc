@@ -37,6 +37,19 @@ std::string ArtifactService::incoming_directory() const {
 
 namespace {
 
+// The bytes of the files in `directory` (0 when it cannot be listed).
+uint64_t bytes_in(const std::string& directory) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(directory, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code size_ec;
+    const uint64_t size = it->is_regular_file(size_ec) ? it->file_size(size_ec) : 0;
+    if (!size_ec) total += size;
+  }
+  return total;
+}
+
 // Releases an admitted upload's promise when the upload is over.
 class PromiseHold {
  public:
@@ -77,7 +90,10 @@ Status ArtifactService::fits(uint64_t bytes) const {
   if (ec) return io_error("cannot create " + directory_ + ": " + ec.message());
   auto free = space_.free_bytes(directory_);
   if (!free.ok()) return free.error();
-  const uint64_t promised = promises_->bytes;
+  // What admitted uploads have spooled already is counted by the file system: only the
+  // rest of their promise is still to come.
+  const uint64_t spooled = bytes_in(incoming_directory());
+  const uint64_t promised = promises_->bytes > spooled ? promises_->bytes - spooled : 0;
   const uint64_t spare = space_.reserve_bytes + promised;
   if (*free < spare || *free - spare < bytes) {
     std::string already;

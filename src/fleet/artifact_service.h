@@ -10,8 +10,9 @@
 // Room on the disk: an upload is refused (kResourceExhausted) when it would leave less than a
 // reserve free, so that the store, and with it a DELETE that frees space, can still write; a
 // write that fails half-way removes what it wrote. Uploads admitted and still arriving hold
-// their declared size as promised: several at once cannot each be admitted against the same
-// free space.
+// their declared size as promised, less what they have spooled to incoming/ already (which
+// the file system counts): several at once cannot each be admitted against the same free
+// space.
 //
 // Thread-safety: all methods may be called from several threads.
 #pragma once

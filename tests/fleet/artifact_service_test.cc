@@ -315,13 +315,22 @@ TEST_F(ArtifactServiceTest, AdmittedUploadsHoldTheirRoomUntilTheyAreOver) {
   auto small = service_->admit(4);
   ASSERT_TRUE(small.ok());
   // In-memory uploads count the promises too.
-  EXPECT_EQ(service_->upload(meta("app", "1.0.0"), "x").error().code,
-            ErrorCode::kResourceExhausted);
-  first->reset();
-  EXPECT_EQ(service_->promised_bytes(), 4u);
-  EXPECT_TRUE(service_->admit(6).ok());
+  auto in_memory = service_->upload(meta("app", "1.0.0"), "x");
+  ASSERT_FALSE(in_memory.ok());
+  EXPECT_EQ(in_memory.error().code, ErrorCode::kResourceExhausted);
+  // What has arrived is counted once, by the disk: the first has spooled 4 of its 6 bytes
+  // (6 free now), so 2 of it and the small one's 4 are still to come.
+  std::ofstream(service_->incoming_directory() + "/r1-1.part") << "abcd";
+  free_ -= 4;
+  EXPECT_FALSE(service_->admit(1).ok());
   small->reset();
+  EXPECT_TRUE(service_->admit(4).ok());   // 6 free, 2 still to come
+  EXPECT_FALSE(service_->admit(5).ok());  // counting the spooled bytes twice would refuse 4
+  fs::remove(service_->incoming_directory() + "/r1-1.part");
+  free_ += 4;
+  first->reset();
   EXPECT_EQ(service_->promised_bytes(), 0u);
+  EXPECT_TRUE(service_->admit(10).ok());
 }
 
 // A spooled upload is moved into place, not copied, and checked like any other.

@@ -356,8 +356,16 @@ class SqliteStore final : public Store {
       // The page and its count from one snapshot.
       if (int rc = run(c.st.begin_read.get()); rc != SQLITE_OK)
         return sqlite_error(c.db.get(), rc, "paging deployments");
+      // Ended however this returns (a snapshot left open would go stale and pin the WAL).
+      struct EndRead {
+        Connection& c;
+        ~EndRead() {
+          if (sqlite3_get_autocommit(c.db.get()) == 0) run(c.st.rollback.get());
+        }
+      } end{c};
       auto page = page_of(c, rollout_id, state, after, limit);
-      run(c.st.commit.get());  // ends the read; nothing was written
+      if (int rc = run(c.st.commit.get()); rc != SQLITE_OK && page.ok())
+        return sqlite_error(c.db.get(), rc, "paging deployments");
       return page;
     });
   }

@@ -552,16 +552,18 @@ void add_rollouts(Router& router, OperatorServices s) {
       {"rollback", &RolloutEngine::rollback},
   };
   for (const auto& [verb, action] : actions) {
-    // On a worker: start and rollback plan over the whole fleet.
-    router.add(
-        "POST", std::string("/api/v1/rollouts/{id}/") + verb,
-        offloaded(guarded(s.tokens, Role::kOperator,
-                          [s, action = action](const Request&, const Params& p, const ApiToken&) {
-                            const std::string id(p.get("id"));
-                            if (auto st = (s.engine.*action)(id); !st.ok())
-                              return error_response(st.error());
-                            return rollout_status(s.engine, id);
-                          })));
+    Router::RouteHandler handler =
+        guarded(s.tokens, Role::kOperator,
+                [s, action = action](const Request&, const Params& p, const ApiToken&) {
+                  const std::string id(p.get("id"));
+                  if (auto st = (s.engine.*action)(id); !st.ok()) return error_response(st.error());
+                  return rollout_status(s.engine, id);
+                });
+    // Start and rollback plan over the whole fleet: on a worker. Pause, resume and abort are
+    // quick and must not queue behind such work (an abort is how a bad rollout is stopped).
+    const bool slow = std::string_view(verb) == "start" || std::string_view(verb) == "rollback";
+    router.add("POST", std::string("/api/v1/rollouts/{id}/") + verb,
+               slow ? offloaded(std::move(handler)) : std::move(handler));
   }
 }
 

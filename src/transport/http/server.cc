@@ -574,7 +574,8 @@ void Session::dispatch(Request request, bool keep_alive) {
     if (produced.route.empty()) produced.route = route;
     const auto done = std::chrono::steady_clock::now();
     record.handler_ms = std::chrono::duration<double, std::milli>(done - started).count();
-    asio::post(home, [self, produced = std::move(produced), id = std::move(id),
+    // The session goes with the answer: it must end on its own I/O thread, not here.
+    asio::post(home, [self = std::move(self), produced = std::move(produced), id = std::move(id),
                       record = std::move(record), keep_alive, done]() mutable {
       self->respond(std::move(produced), id, std::move(record), keep_alive, done);
     });
