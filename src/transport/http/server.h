@@ -8,9 +8,9 @@
 // (400), more than max_connections at once (503). Out of file descriptors (EMFILE), the
 // acceptor backs off instead of spinning, and sheds the waiting connection with a 503 through a
 // descriptor it keeps in reserve for that. Handlers run on the I/O threads and must
-// not block for long; what takes long goes to the workers (Response::offload). Every request gets an id (Request::id), sent back as X-Request-Id; a
-// handler that throws is answered 500 with that id and nothing of the exception, which goes
-// to error_log.
+// not block for long; what takes long goes to the workers (Response::offload). Every request gets
+// an id (Request::id), sent back as X-Request-Id; a handler that throws is answered 500 with that
+// id and nothing of the exception, which goes to error_log.
 //
 // stop() is graceful: it stops accepting, lets every request already read finish and its
 // response go out, closes idle keep-alive connections, and returns when all are done (or
