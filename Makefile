@@ -67,6 +67,16 @@ fuzz: deps
 	cmake --build build-fuzz -j $(JOBS)
 	./fuzz/run.sh build-fuzz
 
+# clang-tidy over src/ with the checked-in .clang-tidy; any finding fails (WarningsAsErrors).
+# It reads the clang build's compile commands (build-asan, configured by check-clang; only
+# configured here, not built).
+tidy: deps
+	cmake -S . -B build-asan $(SAN_CMAKE) -DDROVER_SANITIZE=address,undefined > /dev/null
+	run-clang-tidy -p build-asan -quiet -j $(JOBS) -header-filter='^$(CURDIR)/src/' \
+	  '^$(CURDIR)/src/' > build-asan/tidy.log 2>&1 || { \
+	  grep -E '(warning|error):' build-asan/tidy.log | sort -u; exit 1; }
+	@echo "clang-tidy: no findings in src/"
+
 format:
 	find src tests bench fuzz -name '*.cc' -o -name '*.h' | xargs clang-format -i
 

@@ -49,7 +49,7 @@ Status write_all(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return io_error("cannot write " + path + ": " + std::strerror(errno));
+    if (n <= 0) return io_error("cannot write " + path + ": " + errno_text(errno));
     data.remove_prefix(static_cast<size_t>(n));
   }
   return ok_status();
@@ -271,10 +271,10 @@ class UBootBootloader final : public EnvBootloader {
     if (ec) dir = "/tmp";
     std::string path = (dir / "drover-fw_setenv-XXXXXX").string();
     const int fd = ::mkostemp(path.data(), O_CLOEXEC);
-    if (fd < 0) return io_error(what() + ": cannot create a script file: " + std::strerror(errno));
+    if (fd < 0) return io_error(what() + ": cannot create a script file: " + errno_text(errno));
     Status st = write_all(fd, script, path);
     if (::close(fd) != 0 && st.ok())
-      st = io_error(what() + ": cannot write " + path + ": " + std::strerror(errno));
+      st = io_error(what() + ": cannot write " + path + ": " + errno_text(errno));
     if (st.ok()) {
       auto out = run_checked(commands_, tool("fw_setenv", {"-s", path}));
       if (!out.ok()) st = out.error();

@@ -14,19 +14,19 @@
 #include <cstring>
 #include <string_view>
 
+#include "base/units.h"
+
 extern char** environ;  // NOLINT: POSIX declares it nowhere in a header
 
 namespace drover::agent {
 namespace {
 
-constexpr size_t kMaxOutput = 64 * 1024;
+constexpr size_t kMaxOutput = 64 * kKiB;
 
 // The deadline of a real process is real time: this file is the OS adapter behind
 // CommandRunner (tests of the callers fake the whole runner), so it reads the monotonic
 // clock itself instead of taking a Clock&.
 using Steady = std::chrono::steady_clock;
-
-std::string errno_text(int err) { return std::strerror(err); }
 
 // Owns a file descriptor.
 class Fd {
@@ -149,7 +149,7 @@ class SystemCommands final : public CommandRunner {
     DROVER_CHECK(!argv.empty());
     for (const auto& kv : env)
       DROVER_CHECK(!kv.first.empty() && kv.first.find('=') == kv.first.npos);
-    const std::string name = argv[0];
+    const std::string& name = argv[0];
 
     int fds[2];
     // Close-on-exec from the start: a command another thread spawns meanwhile must not

@@ -19,7 +19,7 @@ Result<T> read_answer(std::string_view body, const char* what, Fn&& fn) {
   return r;
 }
 
-constexpr uint64_t kMaxPollSeconds = 7 * 24 * 3600;
+constexpr uint64_t kMaxPollSeconds = uint64_t{7} * 24 * 3600;
 constexpr uint64_t kMaxMs = uint64_t{1} << 52;  // times in ms since the epoch, bounded
 
 }  // namespace

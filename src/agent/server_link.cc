@@ -116,13 +116,13 @@ class HttpLink final : public ServerLink {
                             const std::function<void(uint64_t)>& progress) override {
     DROVER_TRY(connect(installed_));
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error("opening " + path + ": " + std::strerror(errno));
+    if (fd < 0) return io_error("opening " + path + ": " + errno_text(errno));
     struct Closer {
       int fd;
       ~Closer() { ::close(fd); }
     } closer{fd};
     if (::ftruncate(fd, static_cast<off_t>(from)) != 0)
-      return io_error("truncating " + path + ": " + std::strerror(errno));
+      return io_error("truncating " + path + ": " + errno_text(errno));
     http::Headers headers = {{"Authorization", "Bearer " + token_}};
     if (from > 0) {
       headers.emplace_back("Range", "bytes=" + std::to_string(from) + "-");
@@ -143,14 +143,14 @@ class HttpLink final : public ServerLink {
           // A full disk does not empty itself: the attempt fails instead of retrying.
           const ErrorCode code =
               is_out_of_space(errno) ? ErrorCode::kResourceExhausted : ErrorCode::kIo;
-          return Error{code, "writing " + path + ": " + std::strerror(errno)};
+          return Error{code, "writing " + path + ": " + errno_text(errno)};
         }
         done += static_cast<size_t>(n);
       }
       at += piece.size();
       if (at > u.size) return io_error("the server sent more than the artifact's size");
       if (progress && at - reported >= (1u << 20)) {
-        if (::fdatasync(fd) != 0) return io_error("syncing " + path + ": " + std::strerror(errno));
+        if (::fdatasync(fd) != 0) return io_error("syncing " + path + ": " + errno_text(errno));
         progress(at);
         reported = at;
       }
@@ -172,7 +172,7 @@ class HttpLink final : public ServerLink {
       return io_error("download: the artifact changed; starting over");
     }
     if (r->status != 200 && r->status != 206) return answer_error(*r, "download");
-    if (::fdatasync(fd) != 0) return io_error("syncing " + path + ": " + std::strerror(errno));
+    if (::fdatasync(fd) != 0) return io_error("syncing " + path + ": " + errno_text(errno));
     if (progress) progress(at);
     return at;
   }

@@ -13,7 +13,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-Error os_error(const std::string& what) { return io_error(what + ": " + std::strerror(errno)); }
+Error os_error(const std::string& what) { return io_error(what + ": " + errno_text(errno)); }
 
 Status sync_parent(const std::string& path) {
   const std::string dir = fs::path(path).parent_path().string();

@@ -49,7 +49,7 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
     out.revert = j.boolean_or("revert", false);
     out.switch_back = j.boolean_or("switch_back", false);
     out.slot = j.str_or("slot", "");
-    if (out.slot != "" && out.slot != "A" && out.slot != "B") j.fail("slot", "must be A or B");
+    if (!out.slot.empty() && out.slot != "A" && out.slot != "B") j.fail("slot", "must be A or B");
     out.deadline_ms = static_cast<int64_t>(j.uint_or("deadline_ms", 0, INT64_MAX));
     if (j.has("windows")) {
       const auto& ws = j.raw().at("windows");
@@ -68,7 +68,7 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
     }
     out.waiting = j.boolean_or("waiting", false);
     out.report = j.str_or("report", "");
-    if (out.report != "" && out.report != "succeeded" && out.report != "failed" &&
+    if (!out.report.empty() && out.report != "succeeded" && out.report != "failed" &&
         out.report != "rolled_back")
       j.fail("report", "unknown outcome '" + out.report + "'");
     out.message = j.str_or("message", "");

@@ -38,7 +38,7 @@ struct SimArgs {
   bool json = false;
   bool network = false;
   std::string network_dir;
-  uint64_t payload_bytes = 64 * 1024;
+  uint64_t payload_bytes = 64 * drover::kKiB;
   std::string server, token, enrollment_token, ca_file;
 };
 

@@ -175,7 +175,7 @@ int run_serve(const ServeArgs& args) {
   auto lifetime = parse_duration(args.device_token_lifetime);
   // The agent renews a token a minute before it expires: shorter than two would mean a login
   // for nearly every request.
-  if (!lifetime.ok() || *lifetime < minutes(2) || *lifetime > hours(24 * 7))
+  if (!lifetime.ok() || *lifetime < minutes(2) || *lifetime > days(7))
     return fail("--device-token-lifetime must be a duration from 2m to 7d, e.g. 15m");
   auth_options.token_lifetime = *lifetime;
   DeviceAuth auth(service, clock, std::move(*signer), auth_options);

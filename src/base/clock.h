@@ -28,6 +28,7 @@ struct TimeRange {
 constexpr Duration seconds(int64_t s) { return Duration(s * 1000); }
 constexpr Duration minutes(int64_t m) { return Duration(m * 60'000); }
 constexpr Duration hours(int64_t h) { return Duration(h * 3'600'000); }
+constexpr Duration days(int64_t d) { return hours(d * 24); }
 inline double to_seconds(Duration d) { return static_cast<double>(d.count()) / 1000.0; }
 // Seconds since the Unix epoch.
 inline int64_t epoch_seconds(Timestamp t) {

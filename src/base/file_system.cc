@@ -12,7 +12,7 @@ namespace drover {
 namespace {
 
 Error io_error(const std::string& what, const std::string& path) {
-  return Error{ErrorCode::kIo, what + " " + path + ": " + std::strerror(errno)};
+  return Error{ErrorCode::kIo, what + " " + path + ": " + errno_text(errno)};
 }
 
 class RealFileSystem final : public FileSystem {

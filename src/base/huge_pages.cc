@@ -14,11 +14,10 @@ void* huge_page_map(size_t bytes) {
       mmap(nullptr, len + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const auto start = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t aligned = (start + kHuge - 1) & ~(kHuge - 1);
-  if (aligned > start) munmap(raw, aligned - start);
-  const uintptr_t end = start + len + kHuge;
-  if (end > aligned + len) munmap(reinterpret_cast<void*>(aligned + len), end - (aligned + len));
-  void* p = reinterpret_cast<void*>(aligned);
+  const size_t lead = ((start + kHuge - 1) & ~(kHuge - 1)) - start;  // to the boundary
+  if (lead > 0) munmap(raw, lead);
+  void* p = static_cast<char*>(raw) + lead;
+  if (kHuge > lead) munmap(static_cast<char*>(p) + len, kHuge - lead);
   madvise(p, len, MADV_HUGEPAGE);
   return p;
 }

@@ -62,7 +62,7 @@ std::string JsonReader::str(const char* key) const {
 }
 
 std::string JsonReader::str_or(const char* key, std::string fallback) const {
-  return has(key) ? str(key) : fallback;
+  return has(key) ? str(key) : std::move(fallback);
 }
 
 double JsonReader::number(const char* key) const {

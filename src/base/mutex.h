@@ -3,10 +3,14 @@
 // comment could only ask: each GUARDED_BY member is touched only with its mutex held, each
 // REQUIRES function is called only with it held, and locks are taken in the order the
 // ACQUIRED_AFTER/ACQUIRED_BEFORE annotations write down. Under GCC the annotations are empty.
+// Each Mutex also has a LockLevel (base/lock_order.h): builds without NDEBUG check at run
+// time that a thread takes locks in increasing level, across functions and objects.
 #pragma once
 
 #include <condition_variable>
 #include <mutex>
+
+#include "base/lock_order.h"
 
 #if defined(__clang__)
 #define DROVER_THREAD_ANNOTATION(x) __attribute__((x))
@@ -32,16 +36,30 @@ namespace drover {
 
 class CAPABILITY("mutex") Mutex {
  public:
+  // A leaf: nothing else may be locked while it is held.
   Mutex() = default;
+  explicit Mutex(LockLevel level) : level_(level) {}
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void lock() ACQUIRE() { mu_.lock(); }
-  void unlock() RELEASE() { mu_.unlock(); }
-  bool try_lock() TRY_ACQUIRE(true) { return mu_.try_lock(); }
+  void lock() ACQUIRE() {
+    if constexpr (lock_order::kChecked) lock_order::acquire_or_abort(level_);
+    mu_.lock();
+  }
+  void unlock() RELEASE() {
+    mu_.unlock();
+    if constexpr (lock_order::kChecked) lock_order::release(level_);
+  }
+  bool try_lock() TRY_ACQUIRE(true) {
+    if constexpr (lock_order::kChecked) lock_order::acquire_or_abort(level_);
+    if (mu_.try_lock()) return true;
+    if constexpr (lock_order::kChecked) lock_order::release(level_);
+    return false;
+  }
 
  private:
   std::mutex mu_;
+  LockLevel level_ = LockLevel::kLeaf;
 };
 
 // Holds a Mutex for its scope.

@@ -1,6 +1,14 @@
 #include "base/result.h"
 
+#include <string.h>  // NOLINT(modernize-deprecated-headers): strerror_r's GNU form
+
 namespace drover {
+
+std::string errno_text(int err) {
+  char buffer[256];
+  // The GNU strerror_r returns a static string or one it wrote into `buffer`.
+  return ::strerror_r(err, buffer, sizeof buffer);
+}
 
 const char* error_code_name(ErrorCode code) {
   switch (code) {

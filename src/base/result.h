@@ -41,6 +41,8 @@ inline Error invalid_argument(std::string message) {
 inline Error not_found(std::string message) { return {ErrorCode::kNotFound, std::move(message)}; }
 inline Error conflict(std::string message) { return {ErrorCode::kConflict, std::move(message)}; }
 inline Error io_error(std::string message) { return {ErrorCode::kIo, std::move(message)}; }
+// The system's text for an errno value, safe on any thread (std::strerror is not).
+std::string errno_text(int err);
 
 // Result<T> holds either a T or an Error. Result<void> holds nothing or an Error.
 template <typename T>

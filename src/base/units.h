@@ -12,6 +12,9 @@
 
 namespace drover {
 
+inline constexpr uint64_t kKiB = 1024;
+inline constexpr uint64_t kMiB = 1024 * kKiB;
+
 // "1d2h", "15m", "90s", "250ms", "0". Each part is a non-negative integer and a unit.
 Result<Duration> parse_duration(std::string_view text);
 // "2h30m", "15m", "45s", "0s": the shortest exact form.

@@ -108,7 +108,7 @@ class ArtifactService {
 
   std::string directory_;
   ArtifactSpace space_;
-  Mutex mu_;  // one upload or removal at a time
+  Mutex mu_{LockLevel::kArtifacts};  // one upload or removal at a time
   // What this process recorded, by key: the immutability check must see records still
   // queued for the disk (artifacts are few; this is never large).
   std::map<std::string, Artifact, std::less<>> recorded_ GUARDED_BY(mu_);

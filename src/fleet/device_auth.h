@@ -111,7 +111,7 @@ class DeviceAuth {
   Clock& clock_;
   security::TokenSigner signer_;
   AuthOptions options_;
-  Mutex mu_;  // serialises enrollment decisions and guards used_
+  Mutex mu_{LockLevel::kDeviceAuth};  // serialises enrollment decisions and guards used_
   // Challenges answered already, until they expire (a challenge is used once).
   std::unordered_map<std::string, Timestamp> used_ GUARDED_BY(mu_);
 };

@@ -192,8 +192,8 @@ class DeviceService {
   RolloutEngine& engine_;
   FleetOptions options_;
   // The registry's lock. Taken before the engine's (check-ins call the engine with it held;
-  // the engine never calls back).
-  mutable Mutex mu_;
+  // the engine never calls back): base/lock_order.h's order, checked at every lock().
+  mutable Mutex mu_{LockLevel::kDeviceRegistry};
   // devices_ and entries_ are parallel and never shrink.
   std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
   std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);

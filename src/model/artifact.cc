@@ -44,7 +44,7 @@ Status validate(Artifact& a) {
 }
 
 Status check_compatible(const Artifact& a, const Device& d) {
-  auto refuse = [&](std::string why) {
+  auto refuse = [&](const std::string& why) {
     return Error{ErrorCode::kFailedPrecondition,
                  a.key() + " does not fit device '" + d.id + "': " + why};
   };

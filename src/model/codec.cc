@@ -295,7 +295,7 @@ MaintenanceWindow read_window(const JsonReader& r) {
   if (r.has("end") == r.has("length")) r.fail("", "give exactly one of length and end");
   if (r.has("length")) {
     const Duration length = r.duration("length");
-    if (length <= Duration(0) || length > hours(24 * 7) || length.count() % 60'000 != 0) {
+    if (length <= Duration(0) || length > days(7) || length.count() % 60'000 != 0) {
       r.fail("length", "must be whole minutes, from 1m to 7d");
     }
     w.length_minutes = static_cast<int>(length.count() / 60'000);

@@ -155,14 +155,14 @@ Status validate(const RolloutPlan& p) {
   if (!(c.ramp_from_per_minute >= 0) || c.ramp_from_per_minute > c.max_per_minute) {
     return bad("ramp_from_per_minute must be within [0, max_per_minute]");
   }
-  if (c.download_ahead <= Duration(0) || c.download_ahead > hours(24 * 7))
+  if (c.download_ahead <= Duration(0) || c.download_ahead > days(7))
     return bad("download_ahead must be within (0, 7d]");
   if (c.ramp_over.count() < 0 || (c.ramp_over.count() > 0 && c.max_per_minute == 0)) {
     return bad("ramp_over needs max_per_minute and must not be negative");
   }
   if (p.watch.count() < 0) return bad("watch must not be negative");
   auto contract_ok = [](Duration d) {
-    return d.count() == 0 || (d >= minutes(10) && d <= hours(24 * 30));
+    return d.count() == 0 || (d >= minutes(10) && d <= days(30));
   };
   if (!contract_ok(p.contract.max_silence))
     return bad("contract max_silence must be 0 (never) or within [10m, 30d]");

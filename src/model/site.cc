@@ -102,13 +102,13 @@ Timestamp WindowSchedule::next_close(Timestamp t) const {
     }
     if (end == cursor) return cursor;
     cursor = end;
-    if (cursor - t > hours(24 * 7)) return Timestamp::max();
+    if (cursor - t > days(7)) return Timestamp::max();
   }
   return Timestamp::max();
 }
 
 std::vector<TimeRange> WindowSchedule::open_between(Timestamp from, Timestamp until) const {
-  DROVER_CHECK(until - from <= hours(24 * 8));
+  DROVER_CHECK(until - from <= days(8));
   std::vector<TimeRange> out;
   if (until <= from) return out;
   if (windows_.empty()) {

@@ -58,7 +58,7 @@ std::strong_ordering compare_prerelease(std::string_view a, std::string_view b) 
     } else {
       c = ia.compare(ib) <=> 0;
     }
-    if (c != 0) return c;
+    if (std::is_neq(c)) return c;
     const bool ea = da == std::string_view::npos;
     const bool eb = db == std::string_view::npos;
     if (ea || eb) {
@@ -114,9 +114,9 @@ std::string Version::to_string() const {
 }
 
 std::strong_ordering operator<=>(const Version& a, const Version& b) {
-  if (auto c = a.major <=> b.major; c != 0) return c;
-  if (auto c = a.minor <=> b.minor; c != 0) return c;
-  if (auto c = a.patch <=> b.patch; c != 0) return c;
+  if (auto c = a.major <=> b.major; std::is_neq(c)) return c;
+  if (auto c = a.minor <=> b.minor; std::is_neq(c)) return c;
+  if (auto c = a.patch <=> b.patch; std::is_neq(c)) return c;
   return compare_prerelease(a.prerelease, b.prerelease);
 }
 
@@ -158,22 +158,22 @@ bool VersionConstraint::matches(const Version& v) const {
     bool ok = false;
     switch (t.op) {
       case Op::kEq:
-        ok = c == 0;
+        ok = std::is_eq(c);
         break;
       case Op::kNe:
-        ok = c != 0;
+        ok = std::is_neq(c);
         break;
       case Op::kLt:
-        ok = c < 0;
+        ok = std::is_lt(c);
         break;
       case Op::kLe:
-        ok = c <= 0;
+        ok = std::is_lteq(c);
         break;
       case Op::kGt:
-        ok = c > 0;
+        ok = std::is_gt(c);
         break;
       case Op::kGe:
-        ok = c >= 0;
+        ok = std::is_gteq(c);
         break;
     }
     if (!ok) return false;

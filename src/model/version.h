@@ -24,7 +24,7 @@ struct Version {
 
   // Precedence order; build metadata does not take part.
   friend std::strong_ordering operator<=>(const Version& a, const Version& b);
-  friend bool operator==(const Version& a, const Version& b) { return (a <=> b) == 0; }
+  friend bool operator==(const Version& a, const Version& b) { return std::is_eq(a <=> b); }
 };
 
 // A conjunction of comparisons: "=1.2.3", ">=2.0.0, <3.0.0", "1.2.3" (exact).

@@ -44,6 +44,8 @@ const char* to_string(EngineEvent::Kind k) {
       return "completed_partial";
     case K::kRollbackIncomplete:
       return "rollback_incomplete";
+    case K::kRollbackProgress:
+      return "rollback_progress";
     case K::kDevicesSilent:
       return "devices_silent";
     case K::kTickFailed:

@@ -61,7 +61,7 @@ struct UpdateOffer {
   std::vector<TimeRange> windows;
 };
 inline constexpr size_t kMaxOfferWindows = 16;
-inline constexpr Duration kOfferHorizon = hours(24 * 7);
+inline constexpr Duration kOfferHorizon = days(7);
 
 // What a device that holds a verified image until its window (UpdateState::kReady) is told
 // when it checks in.
@@ -131,6 +131,7 @@ struct EngineEvent {
     kWatching,
     kCompletedPartial,
     kRollbackIncomplete,
+    kRollbackProgress,  // another tenth of a fleet rollback's reverts is over
     kDevicesSilent,
     kTickFailed,  // a periodic tick could not write its decisions; it retries at the next
   };
@@ -179,7 +180,7 @@ struct EngineOptions {
   Duration tick_interval = seconds(60);
   // Terminal rollouts that finished less than this long ago stay loaded, so late reports
   // from their devices are still accepted.
-  Duration keep_finished = hours(24 * 7);
+  Duration keep_finished = days(7);
   // Keep every deployment's history (DeploymentStep) in the store. The twin turns it off
   // for fleets too large to hold it in memory.
   bool history = true;
@@ -317,6 +318,8 @@ class RolloutEngine {
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {})
       REQUIRES(mu_);
   Status tick_rollout(Active& a) REQUIRES(mu_);
+  // A fleet rollback's progress, told each time another tenth of its reverts is over.
+  void tell_rollback_progress(Active& a, const StateCounts& all) REQUIRES(mu_);
   // Takes devices silent past their check-in contract out of the counts (or, within their
   // watch after a commit, counts them as failures): docs/gates.md, "Silent devices".
   Status judge_silence(Active& a, Timestamp now) REQUIRES(mu_);
@@ -369,9 +372,10 @@ class RolloutEngine {
   Clock& clock_;
   EngineOptions options_;
   // The engine's lock; a DeviceService takes its registry's lock before this one (a
-  // check-in), never after.
-  Mutex mu_;
-  Mutex start_mu_ ACQUIRED_BEFORE(mu_);  // one start() plans at a time
+  // check-in), never after (the order is base/lock_order.h's, checked at every lock()).
+  Mutex mu_{LockLevel::kRolloutEngine};
+  // One start() plans at a time.
+  Mutex start_mu_ ACQUIRED_BEFORE(mu_){LockLevel::kRolloutStart};
   std::vector<std::unique_ptr<Active>> active_ GUARDED_BY(mu_);
   FlatIndex by_device_ GUARDED_BY(mu_);  // device id -> (rollout index << 32) | deployment index
   uint32_t epoch_ GUARDED_BY(mu_) = 1;   // moves whenever by_device_ or active_ changes

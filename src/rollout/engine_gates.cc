@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
+#include <limits>
 #include <unordered_map>
 
 #include "rollout/engine.h"
@@ -40,7 +42,7 @@ double RolloutEngine::threshold(const Active& a, uint32_t n) { return -std::log(
 
 namespace {
 // A halt's outcome: halted, or the error that kept it from being written.
-Result<RolloutEngine::GateOutcome> halted(Status written) {
+Result<RolloutEngine::GateOutcome> halted(const Status& written) {
   if (!written.ok()) return written.error();
   return RolloutEngine::GateOutcome::kHalted;
 }
@@ -99,7 +101,7 @@ Result<RolloutEngine::GateOutcome> RolloutEngine::judge_node(Active& a, uint32_t
   // more outcomes while that part's own test has not decided; once it has, the part is
   // halted on its own evidence (below) and the rest goes on under this group's gate.
   uint32_t worst = UINT32_MAX;
-  double worst_evidence = -INFINITY;
+  double worst_evidence = -std::numeric_limits<double>::infinity();
   for (uint32_t c : a.splits(x)) {
     const GateCounts& ce = a.nodes[c].live;
     if (a.nodes[c].halted || ce.failures == 0) continue;
@@ -268,7 +270,7 @@ Result<std::vector<StageInsight>> RolloutEngine::stage_insights(const std::strin
   MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
-  const size_t reached = std::min(a->insights.size(), static_cast<size_t>(a->rollout.stage) + 1);
+  const auto reached = std::min<std::ptrdiff_t>(std::ssize(a->insights), a->rollout.stage + 1);
   return std::vector<StageInsight>(a->insights.begin(), a->insights.begin() + reached);
 }
 

@@ -164,6 +164,7 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
   txn.rollout(*a).state = *next;
   const size_t reverts = txn.batch.deployments.size();
   DROVER_TRY(commit(*a, txn));
+  a->rollback_tenths = 0;  // a retry tells its progress anew
   emit(EngineEvent::Kind::kRollingBack, *a,
        "rollback by operator: " + std::to_string(reverts) + " deployments changed");
   return ok_status();
@@ -267,7 +268,7 @@ Status RolloutEngine::judge_silence(Active& a, Timestamp now) {
                       format_duration(contract);
     if (watched) {
       why = "went silent " + format_duration(std::max(heard - d.updated_at, Duration(0))) +
-            " after its commit, within " + "its " + format_duration(watch) +
+            " after its commit, within its " + format_duration(watch) +
             " watch: counted as a failure; " + why;
       ++lost;
     } else if (is_revert(h.state)) {

@@ -150,6 +150,7 @@ struct RolloutEngine::Active {
   uint32_t unhealthy_reverted = 0;  // reverted deployments whose forward outcome failed
   uint32_t failed_in_revert = 0;    // other revert states whose forward outcome failed
   uint32_t index = 0;               // position in active_
+  uint32_t rollback_tenths = 0;     // of a fleet rollback's reverts, last told (tick)
   bool starting = false;            // start() is planning it outside the lock
 
   void count(const Deployment& d, int sign) {

@@ -22,6 +22,24 @@ constexpr Duration kSilenceScan = minutes(15);
 
 // ---------------------------------------------------------------- time-driven decisions
 
+void RolloutEngine::tell_rollback_progress(Active& a, const StateCounts& all) {
+  const uint32_t back = all[DeploymentState::kReverted];
+  const uint32_t failed = all[DeploymentState::kRevertFailed];
+  const uint32_t due = all[DeploymentState::kRevertPending] + all[DeploymentState::kReverting];
+  const uint32_t total = back + failed + due;
+  if (total == 0) return;
+  const uint32_t tenths = (back + failed) * 10 / total;
+  if (tenths <= a.rollback_tenths) return;
+  a.rollback_tenths = tenths;
+  std::string text = "rollback progress: " + std::to_string(back + failed) + " of " +
+                     std::to_string(total) + " device(s) sent back (" +
+                     std::to_string((back + failed) * 100 / total) + "%): " + std::to_string(back) +
+                     " back on their previous version";
+  if (failed > 0) text += ", " + std::to_string(failed) + " revert(s) failed";
+  if (due > 0) text += "; " + std::to_string(due) + " to go";
+  emit(EngineEvent::Kind::kRollbackProgress, a, std::move(text));
+}
+
 Status RolloutEngine::tick() {
   CommitScope scope;
   Status first = ok_status();
@@ -81,6 +99,7 @@ Status RolloutEngine::tick_rollout(Active& a) {
   const uint32_t outstanding = live_all[DeploymentState::kPending] + live_all.in_flight();
 
   if (state == RolloutState::kRollingBack) {
+    tell_rollback_progress(a, all);
     // Devices still installing the new version must finish (and be sent back) first.
     if (reverts_due != 0 || all.in_flight() != 0) return ok_status();
     // Never "rolled back" while a device still runs the new version.

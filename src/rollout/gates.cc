@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace drover {
 
@@ -28,7 +29,8 @@ FailureTest::FailureTest(double acceptable, double limit) {
   // within a factor of two of any rate in [limit, 1), which keeps the power near that of the
   // best single alternative; the mixture costs ln(number of alternatives) nats, 1.6 for a
   // 5% limit (0.05, 0.1, 0.2, 0.4, 0.8).
-  for (double q = limit; q < 1; q *= 2) {
+  for (int doublings = 0; std::ldexp(limit, doublings) < 1; ++doublings) {
+    const double q = std::ldexp(limit, doublings);  // limit * 2^doublings, exactly
     alternatives_.push_back({q, std::log(q / acceptable), std::log((1 - q) / (1 - acceptable))});
   }
 }
@@ -37,7 +39,7 @@ double FailureTest::log_evidence(int64_t failures, int64_t exposed) const {
   const auto f = static_cast<double>(std::max<int64_t>(failures, 0));
   const auto s = static_cast<double>(std::max<int64_t>(exposed - failures, 0));
   auto log_ratio = [&](const Alternative& a) { return f * a.log_failure + s * a.log_success; };
-  double best = -INFINITY;
+  double best = -std::numeric_limits<double>::infinity();
   for (const Alternative& a : alternatives_) best = std::max(best, log_ratio(a));
   double sum = 0;
   for (const Alternative& a : alternatives_) sum += std::exp(log_ratio(a) - best);
@@ -57,12 +59,12 @@ double log_gamma(double x) {
   int sign = 0;
   return ::lgamma_r(x, &sign);
 }
+}  // namespace
 
 double log_choose(int64_t n, int64_t k) {
   return log_gamma(static_cast<double>(n) + 1) - log_gamma(static_cast<double>(k) + 1) -
          log_gamma(static_cast<double>(n - k) + 1);
 }
-}  // namespace
 
 double worse_than_rest_p(int64_t failures, int64_t exposed, int64_t rest_failures,
                          int64_t rest_exposed) {

@@ -21,6 +21,9 @@ struct GateCounts {
   friend bool operator==(const GateCounts&, const GateCounts&) = default;
 };
 
+// ln (n choose k), safe on any thread (std::lgamma writes a global sign).
+double log_choose(int64_t n, int64_t k);
+
 // A mixture sequential probability ratio test of "the true failure rate is at most
 // `acceptable`" against "it is `limit` or more". The alternative is a mixture, with equal
 // weights, of the rates limit, 2 limit, 4 limit, ... (below 1), so that a rate far above

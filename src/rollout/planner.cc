@@ -50,8 +50,7 @@ uint32_t canary_minimum(const GatePolicy& gate, double alpha, uint32_t group_siz
     if (f > n) continue;
     double tail = 0;
     for (int64_t k = f; k <= n; ++k) {
-      const double log_pmf = std::lgamma(n + 1.0) - std::lgamma(k + 1.0) -
-                             std::lgamma(n - k + 1.0) + static_cast<double>(k) * std::log(rate) +
+      const double log_pmf = log_choose(n, k) + static_cast<double>(k) * std::log(rate) +
                              static_cast<double>(n - k) * std::log1p(-rate);
       tail += std::exp(log_pmf);
     }

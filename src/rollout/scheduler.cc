@@ -72,7 +72,7 @@ std::vector<TimeRange> WindowCache::open_between(std::string_view site, Timestam
   }
   if (e->stretches_from == Timestamp::max() || from < e->stretches_from ||
       from >= e->stretches_from + hours(24)) {
-    e->stretches = e->schedule->open_between(from, from + hours(24 * 8));
+    e->stretches = e->schedule->open_between(from, from + days(8));
     e->stretches_from = from;
   }
   for (const TimeRange& r : e->stretches) {

@@ -80,7 +80,7 @@ Result<FileDigest> sha256_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return not_found(path + " does not exist");
-    return io_error("opening " + path + ": " + std::strerror(errno));
+    return io_error("opening " + path + ": " + errno_text(errno));
   }
   Sha256 hash;
   FileDigest out;
@@ -90,7 +90,7 @@ Result<FileDigest> sha256_file(const std::string& path) {
     if (n == 0) break;
     if (n < 0) {
       if (errno == EINTR) continue;
-      const std::string failure = std::strerror(errno);
+      const std::string failure = errno_text(errno);
       ::close(fd);
       return io_error("reading " + path + ": " + failure);
     }
@@ -333,7 +333,7 @@ bool verify_ed25519(std::string_view public_key, std::string_view message,
                           message.size()) == 1;
 }
 
-Result<TokenSigner> TokenSigner::create(std::string secret) {
+Result<TokenSigner> TokenSigner::create(const std::string& secret) {
   if (secret.size() < 32) return invalid_argument("a token secret needs at least 32 bytes");
   return TokenSigner(secret);
 }

@@ -112,7 +112,7 @@ class HmacSha256 {
 class TokenSigner {
  public:
   // `secret`: at least 32 bytes (kInvalidArgument otherwise).
-  static Result<TokenSigner> create(std::string secret);
+  static Result<TokenSigner> create(const std::string& secret);
 
   std::string issue(std::string_view subject, Timestamp expires) const;
   // kUnauthenticated for a malformed, forged or expired token (the message says which).

@@ -31,7 +31,8 @@ using agent::UpdateStep;
 struct LoopbackServer::Parts {
   Parts(Store& store, RolloutEngine& engine, DeviceService& service, Clock& clock,
         const std::string& dir, security::TokenSigner signer, AuthOptions auth_options)
-      : artifacts(store, engine, dir), auth(service, clock, std::move(signer), auth_options) {}
+      : artifacts(store, engine, dir),
+        auth(service, clock, std::move(signer), std::move(auth_options)) {}
   ArtifactService artifacts;
   DeviceAuth auth;
   http::Router router;

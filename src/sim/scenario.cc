@@ -100,9 +100,9 @@ Scenario read_scenario(const JsonReader& r) {
   s.engine_tick = r.duration_or("engine_tick", s.engine_tick);
   if (s.engine_tick < Duration(100) || s.engine_tick > hours(1))
     r.fail("engine_tick", "must be within [100ms, 1h]");
-  if (s.horizon <= Duration(0) || s.horizon > hours(24 * 366))
+  if (s.horizon <= Duration(0) || s.horizon > days(366))
     r.fail("horizon", "must be within (0, 366d]");
-  if (s.drain < Duration(0) || s.drain > hours(24 * 7)) r.fail("drain", "must be within [0, 7d]");
+  if (s.drain < Duration(0) || s.drain > days(7)) r.fail("drain", "must be within [0, 7d]");
   if (s.rollout_start_after >= s.horizon)
     r.fail("rollout_start_after", "must be before the horizon");
   s.devices = static_cast<uint32_t>(r.uint_or("devices", s.devices, 10'000'000));
@@ -261,7 +261,7 @@ Result<Scenario> load_scenario(const std::string& path) {
   if (!in) return io_error("cannot read scenario file '" + path + "'");
   std::ostringstream text;
   text << in.rdbuf();
-  if (text.str().size() > 16 * 1024 * 1024)
+  if (text.str().size() > 16 * kMiB)
     return invalid_argument("scenario file '" + path + "' is over 16 MiB");
   auto s = parse_scenario(text.str());
   if (!s.ok()) return invalid_argument(path + ": " + s.error().message);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "base/units.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
 
@@ -25,7 +26,7 @@ struct NetworkSimOptions {
   // The bytes an artifact really carries over the wire: its content is a deterministic
   // payload of min(size, payload_bytes) bytes, while transfer times follow the size the
   // scenario gives it. At least 4096.
-  uint64_t payload_bytes = 64 * 1024;
+  uint64_t payload_bytes = 64 * kKiB;
   // Set: a `drover serve` elsewhere instead of one in this process. Sites, artifacts and
   // devices are set up and the rollout started through its operator API with `token` (an
   // operator's); the agents enroll with `enrollment_token`. The server's engine runs on the

@@ -59,7 +59,7 @@ bool Simulator::links_ever_meet(uint32_t dev) {
   const SimDevice& d = devices_[dev];
   WindowCache site_windows;
   site_windows.put(sites_[d.site]);
-  for (Timestamp t = clock_.now(); t < clock_.now() + hours(24 * 7); t += minutes(1)) {
+  for (Timestamp t = clock_.now(); t < clock_.now() + days(7); t += minutes(1)) {
     if (online(dev, t) && site_windows.is_open(sites_[d.site].name, t)) return true;
   }
   return false;

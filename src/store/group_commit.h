@@ -162,7 +162,7 @@ class GroupCommitStore final : public Store {
 
   std::unique_ptr<Store> inner_;
   GroupCommitOptions options_;
-  mutable Mutex mu_;  // a leaf: nothing else is locked while it is held
+  mutable Mutex mu_{LockLevel::kGroupCommit};  // nothing else is locked while it is held
   mutable CondVar queued_cv_, durable_cv_;
   std::deque<WriteBatch> queue_ GUARDED_BY(mu_);  // batches taken_ + 1, taken_ + 2, ...
   uint64_t taken_ GUARDED_BY(mu_) = 0;            // the last batch the writer took

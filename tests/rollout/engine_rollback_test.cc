@@ -102,6 +102,57 @@ TEST(EngineRollback, ASwitchBackOfferNamesTheKeptVersionAndCarriesNoDownload) {
   EXPECT_TRUE(said) << "the history says the revert switched slots";
 }
 
+// An operator following a fleet rollback hears how far it is, a tenth at a time (not once
+// per device), with the failures among what is over; a retry tells its progress anew.
+TEST(EngineRollback, ItsProgressIsToldEachTenthWithTheFailures) {
+  Fleet f;
+  f.add_devices(20, "rev-a");
+  std::vector<std::string> told;
+  f.engine->set_listener([&](const EngineEvent& e) {
+    if (e.kind == EngineEvent::Kind::kRollbackProgress) told.push_back(e.text);
+  });
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  install_all(f, {});
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  EXPECT_TRUE(f.engine->tick().ok());
+  EXPECT_TRUE(told.empty()) << "nothing is over yet";
+  for (size_t i = 0; i < f.ids.size(); ++i) {
+    auto o = f.check_in(f.ids[i]);
+    ASSERT_TRUE(o.has_value());
+    f.install(f.ids[i], *o, i == 4 ? E::kRolledBack : E::kSucceeded);  // one revert fails
+    EXPECT_TRUE(f.engine->tick().ok());
+    EXPECT_EQ(told.size(), (i + 1) / 2) << "one line per tenth: after " << i + 1 << " devices";
+  }
+  ASSERT_EQ(told.size(), 10u);
+  EXPECT_EQ(told[0],
+            "rollback progress: 2 of 20 device(s) sent back (10%): 2 back on their "
+            "previous version; 18 to go");
+  EXPECT_EQ(told[2],
+            "rollback progress: 6 of 20 device(s) sent back (30%): 5 back on their "
+            "previous version, 1 revert(s) failed; 14 to go");
+  EXPECT_EQ(told[9],
+            "rollback progress: 20 of 20 device(s) sent back (100%): 19 back on their "
+            "previous version, 1 revert(s) failed");
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRollbackIncomplete);
+
+  // The retry: the failed one is due again and told; then it is over.
+  told.clear();
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  EXPECT_TRUE(f.engine->tick().ok());
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_NE(told[0].find("19 of 20"), std::string::npos) << told[0];
+  EXPECT_NE(told[0].find("1 to go"), std::string::npos) << told[0];
+  auto o = f.check_in(f.ids[4]);
+  ASSERT_TRUE(o.has_value());
+  f.install(f.ids[4], *o);
+  EXPECT_TRUE(f.engine->tick().ok());
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(told[1],
+            "rollback progress: 20 of 20 device(s) sent back (100%): 20 back on their "
+            "previous version");
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kRolledBack);
+}
+
 TEST(EngineRollback, ARollbackWithAFailedRevertEndsIncompleteAndASecondOneRetriesIt) {
   Fleet f;
   f.add_devices(3, "rev-a");

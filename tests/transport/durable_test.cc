@@ -60,8 +60,8 @@ struct World {
   // POST /offload/{id}: made on a worker, once let go (let_work_go), writing device {id};
   // /offload/boom throws there.
   Response offloaded(const std::string& path) {
-    Response placeholder;
-    placeholder.offload = [this, id = path.substr(9)] {
+    Response on_worker;
+    on_worker.offload = [this, id = path.substr(9)] {
       work_gate.wait();
       if (id == "boom") throw std::runtime_error("the work failed");
       WriteBatch b;
@@ -71,7 +71,7 @@ struct World {
       if (Status st = store->apply(b); !st.ok()) return Response::error(503, "io", "failed");
       return Response::json(200, "{\"offloaded\":true}");
     };
-    return placeholder;
+    return on_worker;
   }
   void let_work_go() {
     if (!work_released.exchange(true)) release_work.set_value();

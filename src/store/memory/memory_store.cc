@@ -73,7 +73,8 @@ class IndexedMap {
   const Value* find(const View& key) const {
     const Entry* found = nullptr;
     index_.find(Keys::hash(key), [&](uint64_t p) {
-      const auto* e = reinterpret_cast<const Entry*>(p);
+      // The index keeps each entry's address (entries never move).
+      const auto* e = reinterpret_cast<const Entry*>(p);  // NOLINT(performance-no-int-to-ptr)
       if (!Keys::equal(e->first, key)) return false;
       found = e;
       return true;
@@ -267,7 +268,7 @@ class MemoryStore final : public Store {
   }
 
  private:
-  Mutex mu_;
+  Mutex mu_{LockLevel::kStoreWriter};
   IndexedMap<std::string, Device, std::less<>, IdKeys> devices_ GUARDED_BY(mu_);
   std::map<std::string, Site, std::less<>> sites_ GUARDED_BY(mu_);
   std::map<PairKey, Artifact, PairKeyLess> artifacts_ GUARDED_BY(mu_);

@@ -573,9 +573,9 @@ class SqliteStore final : public Store {
     return fn(w_);
   }
 
-  Mutex mu_;  // the writer
+  Mutex mu_{LockLevel::kStoreWriter};  // the writer
   Connection w_ GUARDED_BY(mu_);
-  Mutex read_mu_;  // the reader
+  Mutex read_mu_{LockLevel::kStoreReader};  // the reader
   const std::unique_ptr<Connection> reader_ PT_GUARDED_BY(read_mu_);
 };
 

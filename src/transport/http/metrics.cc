@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/units.h"
 #include "transport/http/errors.h"
 #include "transport/http/json_body.h"
 
@@ -88,7 +89,7 @@ void Metrics::observe(const AccessRecord& r) {
 
 std::string Metrics::render() const {
   std::string out;
-  out.reserve(16 * 1024);
+  out.reserve(16 * kKiB);
   {
     MutexLock lock(mu_);
     head(out, "drover_http_requests_total", "counter", "Requests answered, by route and status.");

@@ -54,7 +54,7 @@ std::string_view source_address(std::string_view remote) {
 std::string source_key(std::string_view address) {
   if (address.find(':') == std::string_view::npos || address.size() >= INET6_ADDRSTRLEN)
     return std::string(address);
-  const std::string text(address);
+  std::string text(address);
   std::array<unsigned char, 16> bytes{};
   if (inet_pton(AF_INET6, text.c_str(), bytes.data()) != 1) return text;
   static constexpr std::array<unsigned char, 12> kMapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};

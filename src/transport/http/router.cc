@@ -169,9 +169,9 @@ Response Router::operator()(const Request& request) const {
 Router::RouteHandler offloaded(Router::RouteHandler inner) {
   auto shared = std::make_shared<const Router::RouteHandler>(std::move(inner));
   return [shared](const Request& request, const Params& params) {
-    Response placeholder;
-    placeholder.offload = [shared, request, params] { return (*shared)(request, params); };
-    return placeholder;
+    Response on_worker;  // only its offload counts: the answer is made there
+    on_worker.offload = [shared, request, params] { return (*shared)(request, params); };
+    return on_worker;
   };
 }
 

@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -133,8 +135,7 @@ class ServerImpl final : public HttpServer {
         handler_(std::move(handler)),
         ios_(make_contexts(std::max(1, options_.threads))),
         acceptor_(*ios_.front()),
-        accept_backoff_(*ios_.front()),
-        workers_(static_cast<size_t>(std::max(1, options_.workers))) {}
+        accept_backoff_(*ios_.front()) {}
 
   ~ServerImpl() override { stop(); }
 
@@ -200,7 +201,9 @@ class ServerImpl final : public HttpServer {
       for (auto& io : ios_) io->stop();  // whatever did not finish in time is cut
       for (auto& t : threads_) t.join();
       threads_.clear();
-      workers_.join();  // offloaded work still running finishes; its answer goes nowhere
+      // Offloaded work still running finishes; its answer goes nowhere. (The I/O threads,
+      // which start the pool, are joined: workers_ is read alone.)
+      if (workers_) workers_->join();
     });
   }
 
@@ -215,10 +218,15 @@ class ServerImpl final : public HttpServer {
   Response handle(const Request& request) {
     return guarded(request.id, [&] { return handler_(request); });
   }
-  // Runs `work` on a worker thread (Response::offload).
+  // Runs `work` on a worker thread (Response::offload). The pool starts with the first
+  // offloaded answer: a server whose routes never offload (the simulator's) runs none.
   template <typename Work>
   void offload(Work&& work) {
-    asio::post(workers_, std::forward<Work>(work));
+    std::call_once(workers_started_, [this] {
+      workers_ =
+          std::make_unique<asio::thread_pool>(static_cast<size_t>(std::max(1, options_.workers)));
+    });
+    asio::post(*workers_, std::forward<Work>(work));
   }
   // LargeBody::admit, guarded like a handler.
   std::optional<Response> admit(const ServerOptions::LargeBody& route, Request& head) {
@@ -310,7 +318,8 @@ class ServerImpl final : public HttpServer {
   asio::steady_timer accept_backoff_;  // the acceptor's pause when out of descriptors
   ReserveDescriptor reserve_;          // given up to shed a connection when out of them
   std::vector<std::thread> threads_;
-  asio::thread_pool workers_;  // for Response::offload; destroyed (joined) first
+  std::once_flag workers_started_;
+  std::unique_ptr<asio::thread_pool> workers_;  // for Response::offload; destroyed (joined) first
 
   static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
     std::vector<std::unique_ptr<asio::io_context>> out;

@@ -32,6 +32,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "base/units.h"
 
 namespace drover::http {
 
@@ -124,8 +125,8 @@ struct ServerOptions {
   int threads = 2;
   // Threads for answers computed off the I/O threads (Response::offload).
   int workers = 2;
-  size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 1024 * 1024;
+  size_t max_header_bytes = 16 * kKiB;
+  size_t max_body_bytes = kMiB;
   size_t max_connections = 20'000;
   Duration header_timeout = seconds(10);  // from the first byte of a request to its blank line
   Duration body_timeout = seconds(30);
