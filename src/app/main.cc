@@ -276,6 +276,29 @@ int main(int argc, char** argv) {
                     "how often rollouts are judged and advanced (default 60s)");
   serve->add_option("--device-token-lifetime", serve_args.device_token_lifetime,
                     "life of the bearer tokens devices log in for (default 15m)");
+  serve
+      ->add_option("--max-pending-devices", serve_args.max_pending_devices,
+                   "devices that may wait for an operator at once, enrolled without a token "
+                   "(default 10000); more are refused until some are accepted or rejected")
+      ->check(CLI::Range(1, 10'000'000));
+  serve
+      ->add_option("--enroll-rate", serve_args.enroll_per_minute,
+                   "enrollments without a token per minute from one source address or IPv6 "
+                   "/64 (default 12; loopback is not limited)")
+      ->check(CLI::Range(0.01, 1e6));
+  serve
+      ->add_option("--enroll-burst", serve_args.enroll_burst,
+                   "...of which this many at once, after a quiet spell (default 20)")
+      ->check(CLI::Range(1, 1'000'000));
+  serve
+      ->add_option("--login-rate", serve_args.login_per_second,
+                   "device logins per second from one source (default 5; a building's devices "
+                   "share its NAT)")
+      ->check(CLI::Range(0.01, 1e6));
+  serve
+      ->add_option("--login-burst", serve_args.login_burst,
+                   "...of which this many at once, after a quiet spell (default 300)")
+      ->check(CLI::Range(1, 1'000'000));
 
   drover::app::TokenCreateArgs token_args;
   auto* token = app.add_subcommand("token", "operator API tokens");

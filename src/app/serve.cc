@@ -178,6 +178,7 @@ int run_serve(const ServeArgs& args) {
   if (!lifetime.ok() || *lifetime < minutes(2) || *lifetime > days(7))
     return fail("--device-token-lifetime must be a duration from 2m to 7d, e.g. 15m");
   auth_options.token_lifetime = *lifetime;
+  auth_options.max_pending = args.max_pending_devices;
   DeviceAuth auth(service, clock, std::move(*signer), auth_options);
 
   // Every answered request feeds /metrics; with --debug it is also logged.
@@ -223,10 +224,11 @@ int run_serve(const ServeArgs& args) {
   ArtifactService artifacts(*store, engine,
                             (std::filesystem::path(args.data) / "artifacts").string());
   // What anyone may call is limited per source address (loopback exempt): enrollments
-  // without a token, 12 a minute after a burst of 20; logins, 5 a second after 300 (a
-  // building's devices behind one NAT logging in after a restart).
-  http::SourceRateLimiter enroll_limit(clock, {0.2, 20, 100'000});
-  http::SourceRateLimiter login_limit(clock, {5, 300, 100'000});
+  // without a token, 12 a minute after a burst of 20 by default; logins, 5 a second after
+  // 300 (a building's devices behind one NAT logging in after a restart).
+  http::SourceRateLimiter enroll_limit(clock,
+                                       {args.enroll_per_minute / 60, args.enroll_burst, 100'000});
+  http::SourceRateLimiter login_limit(clock, {args.login_per_second, args.login_burst, 100'000});
   http::add_device_api(router, auth, service, &artifacts, {&enroll_limit, &login_limit});
   router.add("GET", "/api/openapi.json", [](const http::Request&, const http::Params&) {
     return http::Response::json(200, kOpenApiDocument);

@@ -19,6 +19,12 @@ struct ServeArgs {
   std::string device_token_lifetime = "15m";   // bearer tokens issued at device login
   std::string tls_cert, tls_key;               // TLS when both are given (PEM)
   std::string client_ca;                       // mutual TLS: clients need a cert it signed
+  // What an unauthenticated client may make the server do (docs/api/device.md, "Limits").
+  size_t max_pending_devices = 10'000;  // waiting for an operator at once
+  double enroll_per_minute = 12;        // tokenless enrollments per source...
+  double enroll_burst = 20;             // ...after a burst of this many
+  double login_per_second = 5;          // device logins per source...
+  double login_burst = 300;             // ...after a burst of this many
 };
 
 struct TokenCreateArgs {

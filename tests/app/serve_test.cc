@@ -225,6 +225,37 @@ TEST(Serve, DeviceTokenLifetimeIsTheOperatorsChoice) {
 namespace drover::testing {
 namespace {
 
+// The bound on devices waiting for an operator is the operator's to set; a nonsensical limit
+// is refused before anything starts.
+TEST(Serve, ThePendingDeviceCapAndTheRateLimitsAreFlags) {
+  const std::string data = temp_dir();
+  auto key = std::move(security::SigningKey::generate()).value();
+  ServeProcess serve(data, "127.0.0.1:0", "t0ken", false,
+                     {"--max-pending-devices", "2", "--enroll-rate", "1", "--enroll-burst", "1",
+                      "--login-rate", "1", "--login-burst", "2"});
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  EXPECT_EQ(string_field(enroll(serve.port(), "p-1", key, ""), "enrollment"), "pending");
+  EXPECT_EQ(string_field(enroll(serve.port(), "p-2", key, ""), "enrollment"), "pending");
+  const std::string third = enroll(serve.port(), "p-3", key, "");
+  EXPECT_EQ(status_of(third), 507) << third;
+  EXPECT_NE(third.find("2 devices wait for an operator"), std::string::npos) << third;
+  // A device with a token is not pending, so not bounded by it.
+  EXPECT_EQ(status_of(enroll(serve.port(), "t-1", key, "t0ken")), 200);
+  ::kill(serve.pid(), SIGTERM);
+  EXPECT_EQ(serve.exit_code(), 0);
+
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--max-pending-devices", "0"},
+        std::vector<std::string>{"--enroll-rate", "-1"},
+        std::vector<std::string>{"--login-burst", "lots"}}) {
+    ServeProcess refused(data + "-bad", "127.0.0.1:0", "t0ken", false, bad);
+    EXPECT_NE(refused.exit_code(), 0) << bad[0];
+    EXPECT_TRUE(refused.wait_for(bad[0])) << refused.output();
+    EXPECT_FALSE(std::filesystem::exists(data + "-bad")) << "nothing was started";
+  }
+  std::filesystem::remove_all(data);
+}
+
 // Enrollment tokens from a file (kept out of the process list), and a data directory only
 // its owner can read.
 TEST(Serve, EnrollmentTokensFromAFileAndAnOwnerOnlyDataDirectory) {

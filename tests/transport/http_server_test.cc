@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../common/raw_http_client.h"
+#include "../common/shared_manual_clock.h"
 #include "transport/http/server.h"
 
 namespace drover::http {
@@ -19,6 +20,7 @@ namespace {
 
 using drover::testing::body_of;
 using drover::testing::RawClient;
+using drover::testing::SharedManualClock;
 using drover::testing::status_of;
 
 std::string get(const std::string& target, const std::string& extra = {}) {
@@ -188,56 +190,90 @@ TEST(HttpServer, AMalformedRequestIs400AndTheServerGoesOn) {
   EXPECT_EQ(status_of(c.response()), 200);
 }
 
+// The read deadlines run on simulated time (ServerOptions::deadline_clock): each test waits
+// until the server has armed the deadline it means, then moves time to just before it
+// (nothing happens) and past it.
+const Timestamp kStart{seconds(1'773'108'000)};
+constexpr auto kQuiet = std::chrono::milliseconds(150);  // real time for "nothing happens"
+
+ServerOptions on_simulated_time(SharedManualClock& clock) {
+  ServerOptions o = small_limits();
+  o.deadline_clock = &clock;
+  return o;
+}
+
 TEST(HttpServer, ASlowHeadIsCutWith408WhileOthersAreServed) {
-  auto server = serve();
+  SharedManualClock clock(kStart);
+  auto server = serve(on_simulated_time(clock));
   RawClient slow(server->port());
   ASSERT_TRUE(slow.send("GET /x HTTP/1.1\r\nHost: t\r\n"));  // and never the blank line
+  ASSERT_TRUE(clock.wait_for_timer(kStart + Duration(300))) << "the header deadline is armed";
+  clock.advance(Duration(299));
   RawClient other(server->port());
   ASSERT_TRUE(other.send(get("/y")));
   EXPECT_EQ(status_of(other.response()), 200);
-  const std::string r = slow.response(std::chrono::milliseconds(2000));
-  EXPECT_EQ(status_of(r), 408);
+  EXPECT_EQ(slow.response(kQuiet), "") << "not before its deadline";
+  clock.advance(Duration(1));
+  EXPECT_EQ(status_of(slow.response()), 408);
   EXPECT_TRUE(slow.closed_within(std::chrono::milliseconds(2000)));
 }
 
 TEST(HttpServer, ASlowBodyIsCutWith408) {
-  auto server = serve();
+  SharedManualClock clock(kStart);
+  ServerOptions o = on_simulated_time(clock);
+  o.body_timeout = Duration(400);  // told apart from the header's 300 ms
+  auto server = serve(o);
   RawClient c(server->port());
   ASSERT_TRUE(c.send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly part"));
-  EXPECT_EQ(status_of(c.response(std::chrono::milliseconds(2000))), 408);
+  ASSERT_TRUE(clock.wait_for_timer(kStart + Duration(400))) << "the body deadline is armed";
+  clock.advance(Duration(399));
+  EXPECT_EQ(c.response(kQuiet), "");
+  clock.advance(Duration(1));
+  EXPECT_EQ(status_of(c.response()), 408);
 }
 
 TEST(HttpServer, AnIdleKeepAliveConnectionIsClosed) {
-  auto server = serve();
+  SharedManualClock clock(kStart);
+  auto server = serve(on_simulated_time(clock));
   RawClient c(server->port());
   ASSERT_TRUE(c.send(get("/x")));
   EXPECT_EQ(status_of(c.response()), 200);
+  ASSERT_TRUE(clock.wait_for_timer(kStart + Duration(500))) << "the idle deadline is armed";
+  clock.advance(Duration(499));
+  EXPECT_FALSE(c.closed_within(kQuiet)) << "closed by the idle timeout, not at once";
+  ASSERT_TRUE(c.send(get("/x")));  // a second request in time is served, and rearms it
+  EXPECT_EQ(status_of(c.response()), 200);
+  ASSERT_TRUE(clock.wait_for_timer(kStart + Duration(999)));
+  clock.advance(Duration(499));
+  EXPECT_FALSE(c.closed_within(kQuiet));
+  clock.advance(Duration(1));
   EXPECT_TRUE(c.closed_within(std::chrono::milliseconds(2000)));
-  // Closed by the idle timeout, not at once: a quick second request would have been served.
-  RawClient d(server->port());
-  ASSERT_TRUE(d.send(get("/x")));
-  EXPECT_EQ(status_of(d.response()), 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ASSERT_TRUE(d.send(get("/x")));
-  EXPECT_EQ(status_of(d.response()), 200);
 }
 
 // A connection that never sends a request is closed after first_request_timeout, well before
 // the idle timeout of a connection that has been served.
 TEST(HttpServer, AStrangerThatSendsNothingIsClosedSooner) {
-  ServerOptions o = small_limits();
-  o.first_request_timeout = Duration(300);
+  SharedManualClock clock(kStart);
+  ServerOptions o = on_simulated_time(clock);
+  o.first_request_timeout = Duration(400);  // told apart from the header's 300 ms
   o.idle_timeout = Duration(5000);
   auto server = serve(o);
   RawClient served(server->port());
   ASSERT_TRUE(served.send(get("/x")));
   EXPECT_EQ(status_of(served.response()), 200);
+  ASSERT_TRUE(clock.wait_for_timer(kStart + Duration(5000)));
   RawClient silent(server->port());
-  const auto opened = std::chrono::steady_clock::now();
+  // The served connection's own (disarmed) first-request deadline is the other one.
+  ASSERT_TRUE(clock.wait_for_timer(kStart + Duration(400), 2));
+  clock.advance(Duration(399));
+  EXPECT_FALSE(silent.closed_within(kQuiet));
+  clock.advance(Duration(1));
   EXPECT_TRUE(silent.closed_within(std::chrono::milliseconds(2000)));
-  const auto waited = std::chrono::steady_clock::now() - opened;
-  EXPECT_GE(waited, std::chrono::milliseconds(250));
-  EXPECT_FALSE(served.closed_within(std::chrono::milliseconds(200)));  // still open
+  EXPECT_FALSE(served.closed_within(kQuiet)) << "served, it waits its idle timeout";
+  clock.advance(Duration(4599));
+  EXPECT_FALSE(served.closed_within(kQuiet));
+  clock.advance(Duration(1));
+  EXPECT_TRUE(served.closed_within(std::chrono::milliseconds(2000)));
 }
 
 TEST(HttpServer, ConnectionsBeyondTheLimitGet503) {

@@ -95,6 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // expiry: a client too slow with its request is still told so (408) before it is cut.
   void arm(Duration d);
   void disarm() { ++deadline_; }
+  void expire(uint64_t deadline);  // deadline number `deadline` is due
 
   // Plain TCP, or TLS over it: tls_ then owns the TCP stream and stream_ is left moved from.
   // Every use goes through lowest() (timeouts, the socket) or io() (reads and writes).
@@ -373,13 +374,23 @@ void Session::handshake(bool refuse) {
 
 void Session::arm(Duration d) {
   const uint64_t mine = ++deadline_;
+  if (Clock* clock = server_.options().deadline_clock) {
+    clock->schedule_after(d, [weak = weak_from_this(), mine, ex = lowest().get_executor()] {
+      if (auto self = weak.lock()) asio::post(ex, [self, mine] { self->expire(mine); });
+    });
+    return;
+  }
   timer_.expires_after(steady(d));
   timer_.async_wait([self = shared_from_this(), mine](beast::error_code ec) {
-    if (ec || mine != self->deadline_) return;
-    self->timed_out_ = true;
-    beast::error_code ignored;
-    self->lowest().socket().cancel(ignored);
+    if (!ec) self->expire(mine);
   });
+}
+
+void Session::expire(uint64_t deadline) {
+  if (deadline != deadline_) return;  // disarmed or armed again since
+  timed_out_ = true;
+  beast::error_code ignored;
+  lowest().socket().cancel(ignored);
 }
 
 void Session::close_if_idle() {

@@ -135,6 +135,12 @@ struct ServerOptions {
   // shorter, so idle strangers cannot hold descriptors for long.
   Duration first_request_timeout = seconds(10);
   Duration drain_timeout = seconds(10);
+  // Where the read deadlines above (header, body, idle, first request) come from: null, the
+  // server's own steady timers on its I/O threads; otherwise this clock's timers, so that a
+  // test moves time itself (a ManualClock it shares safely with the I/O threads) instead of
+  // racing real timeouts. A deadline that fires is handed to its connection's I/O thread.
+  // The clock must outlive the server. Write deadlines and drain_timeout stay real time.
+  Clock* deadline_clock = nullptr;
   // Routes that take larger bodies than max_body_bytes (artifact uploads): a request whose
   // method matches and whose path starts with `path_prefix` may send up to `max_bytes`,
   // within `timeout`. The first match wins.
