@@ -109,10 +109,11 @@ Result<Slot> slot_from_cmdline(const std::string& path) {
     // A repeated parameter: the last one counts, as for the kernel's own parameters.
     if (token.starts_with(kCmdlineKey)) value = token.substr(kCmdlineKey.size());
   }
-  if (!value)
+  if (!value) {
     return failed_precondition("kernel command line " + path +
                                " has no drover.slot=A|B: the boot script does not say which "
                                "slot it booted (docs/agent.md)");
+  }
   auto slot = parse_slot(*value);
   if (!slot.ok())
     return failed_precondition("kernel command line " + path + ": drover.slot='" + *value +

@@ -509,10 +509,11 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
                                        text_of(p["excluded_count"]).c_str());
                            std::vector<std::vector<std::string>> rows = {
                                {"STAGE", "ADDS", "CUMULATIVE", "ASKED", "WHY MORE"}};
-                           for (const json& s2 : p["stages"])
+                           for (const json& s2 : p["stages"]) {
                              rows.push_back({text_of(s2["name"]), text_of(s2["adds"]),
                                              text_of(s2["cumulative"]), text_of(s2["asked"]),
                                              text_of(s2["why"])});
+                           }
                            print_table(rows);
                            std::printf("%zu strata\n", p["strata"].size());
                            rollback_text(p["rollback"]);

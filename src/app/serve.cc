@@ -149,7 +149,7 @@ int run_serve(const ServeArgs& args) {
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
   auto secret = token_secret(args.data);
   if (!secret.ok()) return fail(secret.error().to_string());
-  auto signer = security::TokenSigner::create(std::move(*secret));
+  auto signer = security::TokenSigner::create(*secret);
   if (!signer.ok()) return fail(signer.error().to_string());
   AuthOptions auth_options;
   auth_options.enrollment_tokens = args.enrollment_tokens;

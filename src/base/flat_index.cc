@@ -1,7 +1,9 @@
 #include "base/flat_index.h"
 
+#include <sys/random.h>
+
+#include <cstdint>
 #include <cstring>
-#include <random>
 
 #include "base/random.h"
 
@@ -11,9 +13,14 @@ namespace {
 
 // Drawn once per process: ids are chosen by devices, and a key they cannot know keeps them
 // from crafting ids that all fall into one probe run. No behaviour depends on its value.
-const uint64_t kProcessKey = [] {
-  std::random_device rd;
-  return (uint64_t{rd()} << 32) ^ rd();
+// getrandom() cannot fail for 8 bytes once the pool is initialised; if it ever did, the
+// address of this function (randomised per process by ASLR) is the key.
+const uint64_t kProcessKey = []() noexcept {
+  uint64_t key = 0;
+  if (::getrandom(&key, sizeof key, 0) != sizeof key) {
+    key = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&::getrandom));
+  }
+  return key;
 }();
 
 constexpr uint64_t kMul = 0x9e3779b97f4a7c15ULL;

@@ -40,8 +40,8 @@ struct InstalledComponent {
   friend bool operator==(const InstalledComponent&, const InstalledComponent&) = default;
   // By component, then version: inventories (sorted vectors of these) order as keys.
   // (clang-tidy 14 takes the defaulted comparison's implicit `0` for a null pointer.)
-  friend auto operator<=>(const InstalledComponent&,  // NOLINT(modernize-use-nullptr)
-                          const InstalledComponent&) = default;
+  // NOLINTNEXTLINE(modernize-use-nullptr)
+  friend auto operator<=>(const InstalledComponent&, const InstalledComponent&) = default;
 };
 
 // Field order matters on the check-in path: what every check-in reads (id, installed,

@@ -380,6 +380,7 @@ Status RolloutEngine::start(const std::string& rollout_id) {
     r.state = *next;
     art = a->artifact;
     a->starting = true;
+    left_while_planning_.emplace();  // from before the fleet is read
   }
   // However this start ends (an error, an exception), the rollout is no longer starting.
   struct Starting {
@@ -388,6 +389,7 @@ Status RolloutEngine::start(const std::string& rollout_id) {
     ~Starting() {
       MutexLock lock(engine.mu_);
       if (Active* a = engine.find(id)) a->starting = false;
+      engine.left_while_planning_.reset();
     }
   } starting{*this, rollout_id};
 
@@ -434,6 +436,15 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   const uint32_t index = created->index;
   install(std::move(*built), index);
   Active& started = *active_[index];
+  // What left the fleet after the snapshot was read is out of this rollout too, as
+  // device_left() would have taken it out had the rollout been installed then.
+  for (const auto& [id, reason] : *left_while_planning_) {
+    for (uint64_t ref : deployments_of(id)) {
+      if (ref >> 32 != index) continue;
+      left_.insert(id);
+      DROVER_TRY(skip_departed(started, static_cast<uint32_t>(ref & 0xffffffffu), reason));
+    }
+  }
   for (size_t k = 0; k < targets.stage_notes.size() && k < started.insights.size(); ++k)
     started.insights[k].sizing = targets.stage_notes[k];
 

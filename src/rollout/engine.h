@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -318,6 +319,10 @@ class RolloutEngine {
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {})
       REQUIRES(mu_);
   Status tick_rollout(Active& a) REQUIRES(mu_);
+  // Where a device's deployments are in the loaded rollouts: (rollout index << 32) | index.
+  std::vector<uint64_t> deployments_of(std::string_view device_id) const REQUIRES(mu_);
+  // A device that left the fleet: its deployment `i` of `a`, if still open, is skipped.
+  Status skip_departed(Active& a, uint32_t i, const std::string& reason) REQUIRES(mu_);
   // A fleet rollback's progress, told each time another tenth of its reverts is over.
   void tell_rollback_progress(Active& a, const StateCounts& all) REQUIRES(mu_);
   // Takes devices silent past their check-in contract out of the counts (or, within their
@@ -384,6 +389,10 @@ class RolloutEngine {
   // Devices that left the fleet (device_left): no revert is sent to them, since they will
   // not check in to take it; a rollback counts them as not sent back instead.
   std::unordered_set<std::string> left_ GUARDED_BY(mu_);
+  // Devices that left while a start() planned from its snapshot of the fleet (which still
+  // holds them): the start takes them out of its rollout once it is installed.
+  std::optional<std::map<std::string, std::string>> left_while_planning_
+      GUARDED_BY(mu_);  // id -> reason
   std::function<void(const EngineEvent&)> listener_ GUARDED_BY(mu_);
   Clock::TimerId timer_ = 0;
   bool ticking_ = false;

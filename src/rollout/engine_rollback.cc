@@ -208,29 +208,40 @@ Status RolloutEngine::remove_artifact(const std::string& name, const std::string
 void RolloutEngine::device_returned(std::string_view device_id) {
   MutexLock lock(mu_);
   if (!left_.empty()) left_.erase(std::string(device_id));
+  if (left_while_planning_) left_while_planning_->erase(std::string(device_id));
 }
 
-Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
-  MutexLock lock(mu_);
+std::vector<uint64_t> RolloutEngine::deployments_of(std::string_view device_id) const {
   std::vector<uint64_t> refs;
   const auto* active = active_.data();  // under mu_, which the callback cannot show
   by_device_.find(FlatIndex::hash(device_id), [&](uint64_t ref) {
     if (active[ref >> 32]->deps[ref & 0xffffffffu].device_id == device_id) refs.push_back(ref);
     return false;
   });
+  return refs;
+}
+
+Status RolloutEngine::skip_departed(Active& a, uint32_t i, const std::string& reason) {
+  const DeploymentState st = a.deps[i].state;
+  const bool open = st == DeploymentState::kPending || is_in_flight(st) ||
+                    st == DeploymentState::kRevertPending || st == DeploymentState::kSilent;
+  if (!open) return ok_status();
+  Txn txn;
+  DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSkip, reason));
+  return commit(a, txn);
+}
+
+Status RolloutEngine::device_left(std::string_view device_id, const std::string& reason) {
+  MutexLock lock(mu_);
+  // A start planning from a snapshot that may still hold the device hears of it too.
+  if (left_while_planning_) (*left_while_planning_)[std::string(device_id)] = reason;
+  const std::vector<uint64_t> refs = deployments_of(device_id);
   // Remembered only while a loaded rollout holds it: planning leaves departed devices out,
   // so the set stays as small as the departures among current targets.
   if (!refs.empty()) left_.emplace(device_id);
   for (uint64_t ref : refs) {
-    Active& a = *active_[ref >> 32];
-    const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
-    const DeploymentState st = a.deps[i].state;
-    const bool open = st == DeploymentState::kPending || is_in_flight(st) ||
-                      st == DeploymentState::kRevertPending || st == DeploymentState::kSilent;
-    if (!open) continue;
-    Txn txn;
-    DROVER_TRY(apply_event(a, txn, i, DeploymentEvent::kSkip, reason));
-    DROVER_TRY(commit(a, txn));
+    DROVER_TRY(
+        skip_departed(*active_[ref >> 32], static_cast<uint32_t>(ref & 0xffffffffu), reason));
   }
   return ok_status();
 }

@@ -51,7 +51,7 @@ Result<std::unique_ptr<LoopbackServer>> LoopbackServer::start(Store& store, Roll
                                                               const std::string& enrollment_token) {
   auto secret = security::random_bytes(32);
   if (!secret.ok()) return secret.error();
-  auto signer = security::TokenSigner::create(std::move(*secret));
+  auto signer = security::TokenSigner::create(*secret);
   if (!signer.ok()) return signer.error();
   AuthOptions auth_options;
   auth_options.enrollment_tokens = {enrollment_token};

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../common/fleet_fixture.h"
+#include "../common/forwarding_store.h"
 
 namespace drover {
 namespace {
@@ -77,6 +78,54 @@ TEST(EngineStartUnderLoad, CheckInsGoOnWhileAMillionDeviceRolloutIsPlanned) {
   // none finished meanwhile; now they flow, and no wait comes near the start's length.
   EXPECT_GT(during_ms.size(), 1000u);
   EXPECT_LT(longest, start_ms / 2);
+}
+
+// start() plans from a snapshot of the fleet taken outside the engine lock. A device that
+// leaves the fleet after that snapshot is read is still in it, so the plan targets it: the
+// start takes it out again as it installs the rollout, as it would had it left a moment
+// later, and a rollback counts it as not sent back.
+class SnapshotHook final : public testing::ForwardingStore {
+ public:
+  SnapshotHook() : ForwardingStore(make_memory_store()) {}
+  Result<std::vector<Device>> list_devices() override {
+    auto listed = ForwardingStore::list_devices();
+    if (after_listing) std::exchange(after_listing, {})();
+    return listed;
+  }
+  std::function<void()> after_listing;
+};
+
+TEST(EngineStartUnderLoad, ADeviceThatLeavesWhileTheStartPlansIsNotLeftWaitingInIt) {
+  auto owned = std::make_unique<SnapshotHook>();
+  SnapshotHook* hook = owned.get();
+  Fleet f(testing::at("2026-06-01T12:00:00Z"), std::move(owned));
+  f.add_devices(4, "rev-a");
+  const std::string gone = f.ids[1], back = f.ids[2];
+  hook->after_listing = [&] {
+    EXPECT_TRUE(f.service->decommission(gone).ok());
+    // One that leaves (its enrollment withdrawn) and comes back before the start is done
+    // stays in it.
+    for (Enrollment e : {Enrollment::kPending, Enrollment::kAccepted}) {
+      EXPECT_TRUE(f.service
+                      ->update(back,
+                               [e](Device& d) {
+                                 d.enrollment = e;
+                                 return ok_status();
+                               })
+                      .ok());
+    }
+  };
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  EXPECT_FALSE(hook->after_listing) << "the hook ran during the start";
+  EXPECT_EQ(f.state_of(id, gone), DeploymentState::kSkipped);
+  auto steps = f.store().list_deployment_steps(id, gone);
+  ASSERT_TRUE(steps.ok());
+  ASSERT_FALSE(steps->empty());
+  EXPECT_NE(steps->back().message.find("decommissioned"), std::string::npos)
+      << steps->back().message;
+  EXPECT_EQ(f.state_of(id, back), DeploymentState::kPending);
+  for (const auto& dev : {f.ids[0], back, f.ids[3]})
+    EXPECT_TRUE(f.check_in(dev).has_value()) << dev;
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -67,7 +68,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The request from its head; the body is the caller's to add.
   Request request_from(const bhttp::request_header<>& head) const;
   // Calls the handler and sends (or defers, or offloads) its answer.
-  void dispatch(Request request, bool keep_alive);
+  void dispatch(const Request& request, bool keep_alive);
   // Sends the handler's answer, or parks it until Response::defer lets it go.
   void respond(Response response, const std::string& request_id, AccessRecord record,
                bool keep_alive, std::chrono::steady_clock::time_point handled);
@@ -90,7 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // before the client reads it. Reads and drops what comes for a little while, then closes.
   void linger();
   struct Dropped;
-  void drop_more(std::shared_ptr<Dropped> d);
+  void drop_more(const std::shared_ptr<Dropped>& d);
   // Read deadlines are kept here rather than by the stream, which would close the socket on
   // expiry: a client too slow with its request is still told so (408) before it is cut.
   void arm(Duration d);
@@ -248,8 +249,7 @@ class ServerImpl final : public HttpServer {
   }
   std::string next_request_id() {
     char id[24];
-    std::snprintf(id, sizeof id, "r%llx",
-                  static_cast<unsigned long long>(request_ids_.fetch_add(1) + 1));
+    std::snprintf(id, sizeof id, "r%" PRIx64, request_ids_.fetch_add(1) + 1);
     return id;
   }
   void opened(uint64_t id, const std::shared_ptr<Session>& s) {
@@ -295,7 +295,7 @@ class ServerImpl final : public HttpServer {
     });
   }
 
-  void shed_one() { reserve_.shed(acceptor_.native_handle()); }
+  void shed_one() { reserve_.shed(acceptor_.native_handle(), tls_.has_value()); }
 
   // Declared so that ios_ go before what their leftover handlers touch when they are
   // destroyed with it (sessions call closed()).
@@ -324,6 +324,7 @@ class ServerImpl final : public HttpServer {
 
   static std::vector<std::unique_ptr<asio::io_context>> make_contexts(int n) {
     std::vector<std::unique_ptr<asio::io_context>> out;
+    out.reserve(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) out.push_back(std::make_unique<asio::io_context>(1));
     return out;
   }
@@ -538,7 +539,7 @@ void Session::on_body(beast::error_code ec) {
   auto& msg = parser_->get();
   Request request = request_from(msg.base());
   request.body = std::move(msg.body());
-  dispatch(std::move(request), msg.keep_alive());
+  dispatch(request, msg.keep_alive());
 }
 
 void Session::on_spooled_body(beast::error_code ec) {
@@ -560,7 +561,7 @@ void Session::on_spooled_body(beast::error_code ec) {
   file.fd = -1;
   request.spooled = Request::Spooled{file.path, file.size, file.hash.finish()};
   const bool keep_alive = msg.keep_alive();
-  dispatch(std::move(request), keep_alive);  // respond() ends the spool and the admission
+  dispatch(request, keep_alive);  // respond() ends the spool and the admission
 }
 
 AccessRecord Session::record_of(const Request& request,
@@ -577,7 +578,7 @@ AccessRecord Session::record_of(const Request& request,
   return record;
 }
 
-void Session::dispatch(Request request, bool keep_alive) {
+void Session::dispatch(const Request& request, bool keep_alive) {
   ++answered_;
   const auto started = std::chrono::steady_clock::now();
   Response response = server_.handle(request);
@@ -614,7 +615,7 @@ void Session::respond(Response response, const std::string& request_id, AccessRe
   response.defer = nullptr;
   auto pending = std::make_shared<Response>(std::move(response));
   defer([self = shared_from_this(), pending, record = std::move(record), id = request_id,
-         keep_alive, handled](Status allowed) mutable {
+         keep_alive, handled](const Status& allowed) mutable {
     asio::post(self->lowest().get_executor(), [self, pending, record = std::move(record), id,
                                                keep_alive, handled, allowed]() mutable {
       if (!allowed.ok()) {
@@ -711,7 +712,7 @@ struct Session::FileSend {
   uint64_t offset = 0;
   uint64_t remaining = 0;
   bool keep_alive = false;
-  std::array<char, 64 * 1024> piece;
+  std::array<char, 64 * kKiB> piece;
   ~FileSend() {
     if (fd >= 0) ::close(fd);
   }
@@ -786,7 +787,7 @@ void Session::close() {
 }
 
 struct Session::Dropped {
-  std::array<char, 16 * 1024> scratch;
+  std::array<char, 16 * kKiB> scratch;
   size_t total = 0;
 };
 
@@ -796,8 +797,8 @@ void Session::linger() {
   drop_more(std::make_shared<Dropped>());
 }
 
-void Session::drop_more(std::shared_ptr<Dropped> d) {
-  constexpr size_t kMostDropped = 8 * 1024 * 1024;
+void Session::drop_more(const std::shared_ptr<Dropped>& d) {
+  constexpr size_t kMostDropped = 8 * kMiB;
   lowest().socket().async_read_some(asio::buffer(d->scratch),
                                     [self = shared_from_this(), d](beast::error_code ec, size_t n) {
                                       d->total += n;

@@ -46,7 +46,7 @@ struct SpoolBody {
     return {};
   }
 
-  class reader {
+  class reader {  // NOLINT(readability-identifier-naming): the name Beast's Body concept asks
    public:
     template <bool isRequest, class Fields>
     reader(boost::beast::http::header<isRequest, Fields>&, value_type& body) : body_(body) {}
