@@ -27,6 +27,8 @@ const char* wire_state(UpdateStep s) {
       return "rebooting";
     case UpdateStep::kRollingBack:
       return "rolling_back";
+    case UpdateStep::kCount:  // not a step
+      break;
   }
   return "idle";
 }
@@ -167,6 +169,8 @@ Duration Agent::run_once() {
       return committing();
     case UpdateStep::kRollingBack:
       return rolling_back();
+    case UpdateStep::kCount:  // not a step
+      break;
   }
   return o_.default_poll;
 }

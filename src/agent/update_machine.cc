@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/enum_names.h"
+#include "base/state_table.h"
 
 namespace drover::agent {
 namespace {
@@ -11,33 +12,28 @@ namespace {
 using S = UpdateStep;
 using E = UpdateEvent;
 
-struct Row {
-  S from;
-  E event;
-  S to;
-};
-
 // The whole flow. Read it top to bottom; every pair not listed is refused.
-constexpr std::array kTable{
-    Row{S::kIdle, E::kOffer, S::kDownloading},
-    Row{S::kIdle, E::kOfferKept, S::kReady},  // a switch back: the image is in the other slot
-    Row{S::kDownloading, E::kDownloaded, S::kVerifying},
-    Row{S::kDownloading, E::kFailed, S::kIdle},  // nothing written to a slot yet
-    Row{S::kVerifying, E::kVerified, S::kReady},
-    Row{S::kVerifying, E::kFailed, S::kIdle},  // a bad hash is dropped, never installed
-    Row{S::kReady, E::kWindowOpen, S::kInstalling},
-    Row{S::kReady, E::kDropped, S::kIdle},  // the slots were never touched
-    Row{S::kReady, E::kFailed, S::kIdle},
-    Row{S::kInstalling, E::kInstalled, S::kRebooting},
-    Row{S::kInstalling, E::kFailed, S::kRollingBack},  // the inactive slot may be half written
-    Row{S::kRebooting, E::kBootedNew, S::kCommitting},
-    Row{S::kRebooting, E::kBootedOld, S::kRollingBack},  // the trial boot failed
-    Row{S::kRebooting, E::kFailed, S::kRollingBack},     // could not switch slots
-    Row{S::kCommitting, E::kCommitted, S::kIdle},
-    Row{S::kCommitting, E::kFailed, S::kRollingBack},  // a health check failed
-    Row{S::kCommitting, E::kCommitTimeout, S::kRollingBack},
-    Row{S::kRollingBack, E::kRolledBack, S::kIdle},
+constexpr Transition<S, E> kRows[] = {
+    {S::kIdle, E::kOffer, S::kDownloading},
+    {S::kIdle, E::kOfferKept, S::kReady},  // a switch back: the image is in the other slot
+    {S::kDownloading, E::kDownloaded, S::kVerifying},
+    {S::kDownloading, E::kFailed, S::kIdle},  // nothing written to a slot yet
+    {S::kVerifying, E::kVerified, S::kReady},
+    {S::kVerifying, E::kFailed, S::kIdle},  // a bad hash is dropped, never installed
+    {S::kReady, E::kWindowOpen, S::kInstalling},
+    {S::kReady, E::kDropped, S::kIdle},  // the slots were never touched
+    {S::kReady, E::kFailed, S::kIdle},
+    {S::kInstalling, E::kInstalled, S::kRebooting},
+    {S::kInstalling, E::kFailed, S::kRollingBack},  // the inactive slot may be half written
+    {S::kRebooting, E::kBootedNew, S::kCommitting},
+    {S::kRebooting, E::kBootedOld, S::kRollingBack},  // the trial boot failed
+    {S::kRebooting, E::kFailed, S::kRollingBack},     // could not switch slots
+    {S::kCommitting, E::kCommitted, S::kIdle},
+    {S::kCommitting, E::kFailed, S::kRollingBack},  // a health check failed
+    {S::kCommitting, E::kCommitTimeout, S::kRollingBack},
+    {S::kRollingBack, E::kRolledBack, S::kIdle},
 };
+constexpr StateTable<S, E> kMachine{kRows};
 
 constexpr EnumNames<UpdateStep, kUpdateStepCount> kStepNames{{
     {S::kIdle, "idle"},
@@ -65,6 +61,8 @@ constexpr EnumNames<UpdateEvent, kUpdateEventCount> kEventNames{{
     {E::kDropped, "dropped"},
     {E::kOfferKept, "offer_kept"},
 }};
+static_assert(names_every_value(kStepNames));
+static_assert(names_every_value(kEventNames));
 
 }  // namespace
 
@@ -75,9 +73,7 @@ Result<UpdateStep> parse_update_step(std::string_view s) {
 }
 
 Result<UpdateStep> next_step(UpdateStep step, UpdateEvent event) {
-  for (const Row& r : kTable) {
-    if (r.from == step && r.event == event) return r.to;
-  }
+  if (auto to = kMachine.next(step, event)) return *to;
   return Error{ErrorCode::kConflict,
                std::string("no transition from ") + to_string(step) + " on " + to_string(event)};
 }

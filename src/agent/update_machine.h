@@ -29,8 +29,9 @@ enum class UpdateStep : uint8_t {
   kRebooting,    // the bootloader is told to try the new slot once
   kCommitting,   // running from the new slot: self-check, application checks, server reachable
   kRollingBack,  // back to the previous slot
+  kCount,        // not a step: how many there are
 };
-inline constexpr int kUpdateStepCount = 8;
+inline constexpr int kUpdateStepCount = static_cast<int>(UpdateStep::kCount);
 
 enum class UpdateEvent : uint8_t {
   kOffer,          // the server offered an artifact
@@ -46,8 +47,9 @@ enum class UpdateEvent : uint8_t {
   kWindowOpen,     // a window has opened that the install, reboot and commit fit in
   kDropped,        // the server called the update off before the install: image deleted
   kOfferKept,      // the server offered the image the other slot keeps: nothing to fetch
+  kCount,          // not an event: how many there are
 };
-inline constexpr int kUpdateEventCount = 13;
+inline constexpr int kUpdateEventCount = static_cast<int>(UpdateEvent::kCount);
 
 const char* to_string(UpdateStep s);
 const char* to_string(UpdateEvent e);

@@ -15,13 +15,14 @@ namespace {
 // from crafting ids that all fall into one probe run. No behaviour depends on its value.
 // getrandom() cannot fail for 8 bytes once the pool is initialised; if it ever did, the
 // address of this function (randomised per process by ASLR) is the key.
-const uint64_t kProcessKey = []() noexcept {
+uint64_t draw_process_key() noexcept {
   uint64_t key = 0;
   if (::getrandom(&key, sizeof key, 0) != sizeof key) {
     key = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(&::getrandom));
   }
   return key;
-}();
+}
+const uint64_t kProcessKey = draw_process_key();
 
 constexpr uint64_t kMul = 0x9e3779b97f4a7c15ULL;
 

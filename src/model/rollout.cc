@@ -21,7 +21,7 @@ constexpr EnumNames<StratumDimension, 3> kDimensionNames{{
     {StratumDimension::kConnectivity, "connectivity"},
 }};
 
-constexpr EnumNames<RolloutState, 11> kRolloutStateNames{{
+constexpr EnumNames<RolloutState, static_cast<size_t>(RolloutState::kCount)> kRolloutStateNames{{
     {RolloutState::kCreated, "created"},
     {RolloutState::kRunning, "running"},
     {RolloutState::kPaused, "paused"},
@@ -35,25 +35,28 @@ constexpr EnumNames<RolloutState, 11> kRolloutStateNames{{
     {RolloutState::kRollbackIncomplete, "rollback_incomplete"},
 }};
 
-constexpr EnumNames<DeploymentState, 17> kDeploymentStateNames{{
-    {DeploymentState::kPending, "pending"},
-    {DeploymentState::kOffered, "offered"},
-    {DeploymentState::kDownloading, "downloading"},
-    {DeploymentState::kInstalling, "installing"},
-    {DeploymentState::kRebooting, "rebooting"},
-    {DeploymentState::kSucceeded, "succeeded"},
-    {DeploymentState::kFailed, "failed"},
-    {DeploymentState::kUnhealthy, "unhealthy"},
-    {DeploymentState::kRolledBack, "rolled_back"},
-    {DeploymentState::kCancelled, "cancelled"},
-    {DeploymentState::kSkipped, "skipped"},
-    {DeploymentState::kRevertPending, "revert_pending"},
-    {DeploymentState::kReverting, "reverting"},
-    {DeploymentState::kReverted, "reverted"},
-    {DeploymentState::kRevertFailed, "revert_failed"},
-    {DeploymentState::kSilent, "silent"},
-    {DeploymentState::kLost, "lost"},
-}};
+constexpr EnumNames<DeploymentState, static_cast<size_t>(DeploymentState::kCount)>
+    kDeploymentStateNames{{
+        {DeploymentState::kPending, "pending"},
+        {DeploymentState::kOffered, "offered"},
+        {DeploymentState::kDownloading, "downloading"},
+        {DeploymentState::kInstalling, "installing"},
+        {DeploymentState::kRebooting, "rebooting"},
+        {DeploymentState::kSucceeded, "succeeded"},
+        {DeploymentState::kFailed, "failed"},
+        {DeploymentState::kUnhealthy, "unhealthy"},
+        {DeploymentState::kRolledBack, "rolled_back"},
+        {DeploymentState::kCancelled, "cancelled"},
+        {DeploymentState::kSkipped, "skipped"},
+        {DeploymentState::kRevertPending, "revert_pending"},
+        {DeploymentState::kReverting, "reverting"},
+        {DeploymentState::kReverted, "reverted"},
+        {DeploymentState::kRevertFailed, "revert_failed"},
+        {DeploymentState::kSilent, "silent"},
+        {DeploymentState::kLost, "lost"},
+    }};
+static_assert(names_every_value(kRolloutStateNames));
+static_assert(names_every_value(kDeploymentStateNames));
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return v.empty() || std::find(v.begin(), v.end(), s) != v.end();

@@ -156,6 +156,7 @@ enum class RolloutState : uint8_t {
   // An operator rollback ended with devices still on the new version (their revert failed,
   // or they left the fleet first). Another rollback retries those that can be sent back.
   kRollbackIncomplete,
+  kCount,  // not a state: how many there are
 };
 const char* to_string(RolloutState s);
 Result<RolloutState> parse_rollout_state(std::string_view s);
@@ -228,6 +229,7 @@ enum class DeploymentState : uint8_t {
   // Committed, then went silent past its contract within its watch: a failure of the new
   // version (as far as anyone knows it still runs it).
   kLost,
+  kCount,  // not a state: how many there are
 };
 const char* to_string(DeploymentState s);
 Result<DeploymentState> parse_deployment_state(std::string_view s);

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "base/enum_names.h"
+#include "base/state_table.h"
 
 namespace drover {
 namespace {
@@ -25,15 +26,10 @@ constexpr EnumNames<DeploymentEvent, kDeploymentEventCount> kEventNames{{
     {E::kWithdraw, "withdraw"},
     {E::kSilence, "silence"},
 }};
-
-struct Row {
-  S from;
-  E event;
-  S to;
-};
+static_assert(names_every_value(kEventNames));
 
 // The whole table. Rows where `to == from` are deliberate: a retried or late report.
-constexpr Row kTable[] = {
+constexpr Transition<S, E> kRows[] = {
     // Waiting for its turn.
     {S::kPending, E::kOffer, S::kOffered},
     {S::kPending, E::kCancel, S::kCancelled},
@@ -188,17 +184,7 @@ constexpr Row kTable[] = {
     {S::kLost, E::kRevert, S::kRevertPending},
 };
 
-constexpr int kStateCount = 17;
-constexpr uint8_t kNoRow = 0xff;
-
-// The table as a dense lookup, built at compile time.
-constexpr auto kLookup = [] {
-  std::array<std::array<uint8_t, kDeploymentEventCount>, kStateCount> t{};
-  for (auto& row : t) row.fill(kNoRow);
-  for (const Row& r : kTable)
-    t[static_cast<int>(r.from)][static_cast<int>(r.event)] = static_cast<uint8_t>(r.to);
-  return t;
-}();
+constexpr StateTable<S, E> kMachine{kRows};
 
 }  // namespace
 
@@ -208,13 +194,9 @@ Result<DeploymentEvent> parse_deployment_event(std::string_view s) {
 }
 
 Result<DeploymentState> next_state(DeploymentState state, DeploymentEvent event) {
-  const auto si = static_cast<size_t>(state);
-  const auto ei = static_cast<size_t>(event);
-  if (si >= kLookup.size() || ei >= kLookup[0].size() || kLookup[si][ei] == kNoRow) {
-    return conflict(std::string("deployment cannot take '") + to_string(event) + "' while " +
-                    to_string(state));
-  }
-  return static_cast<DeploymentState>(kLookup[si][ei]);
+  if (auto to = kMachine.next(state, event)) return *to;
+  return conflict(std::string("deployment cannot take '") + to_string(event) + "' while " +
+                  to_string(state));
 }
 
 bool is_in_flight(DeploymentState s) {

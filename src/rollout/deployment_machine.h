@@ -30,8 +30,9 @@ enum class DeploymentEvent : uint8_t {
   kRevert,         // engine: fleet rollback of a device that runs the new image
   kWithdraw,       // engine: a device holding the image for its window is told to drop it
   kSilence,        // engine: silent past its check-in contract (docs/gates.md, "Silent devices")
+  kCount,          // not an event: how many there are
 };
-inline constexpr int kDeploymentEventCount = 13;
+inline constexpr int kDeploymentEventCount = static_cast<int>(DeploymentEvent::kCount);
 
 const char* to_string(DeploymentEvent e);
 Result<DeploymentEvent> parse_deployment_event(std::string_view s);

@@ -476,11 +476,10 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   return ok_status();
 }
 
-Status RolloutEngine::transition(Active& a, RolloutEvent event,
+Status RolloutEngine::transition(Active& a, Txn& txn, RolloutEvent event,
                                  const std::function<void(Rollout&)>& also) {
-  auto next = next_state(a.rollout.state, event);
+  auto next = next_state(txn.current_rollout(a).state, event);
   if (!next.ok()) return next.error();
-  Txn txn;
   Rollout& r = txn.rollout(a);
   r.state = *next;
   if (is_terminal(*next)) {
@@ -489,6 +488,13 @@ Status RolloutEngine::transition(Active& a, RolloutEvent event,
       r.stages.back().finished_at = clock_.now();
   }
   if (also) also(r);
+  return ok_status();
+}
+
+Status RolloutEngine::transition(Active& a, RolloutEvent event,
+                                 const std::function<void(Rollout&)>& also) {
+  Txn txn;
+  DROVER_TRY(transition(a, txn, event, also));
   return commit(a, txn);
 }
 
@@ -539,7 +545,7 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
   d.state = *next;
   d.updated_at = clock_.now();
   if (is_failure(d.state) || d.state == DeploymentState::kSkipped ||
-      event == DeploymentEvent::kWithdraw)
+      event == DeploymentEvent::kWithdraw || event == DeploymentEvent::kCancel)
     d.error = message.empty() ? std::string(to_string(event)) : step_message(message);
   // A device that completes the update in a stratum being rolled back goes straight back.
   if (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy) {

@@ -143,7 +143,7 @@ struct EngineEvent {
 };
 const char* to_string(EngineEvent::Kind k);
 
-inline constexpr size_t kDeploymentStateCount = 17;
+inline constexpr size_t kDeploymentStateCount = static_cast<size_t>(DeploymentState::kCount);
 struct StateCounts {
   std::array<uint32_t, kDeploymentStateCount> n{};
   uint32_t operator[](DeploymentState s) const { return n[static_cast<size_t>(s)]; }
@@ -316,6 +316,10 @@ class RolloutEngine {
   Status commit(Active& a, Txn& txn) REQUIRES(mu_);
   Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,
                      std::string_view message) REQUIRES(mu_);
+  // The rollout's one way to change state: its table (rollout_machine.h) decides, in the
+  // caller's transaction; the second form commits a transaction of its own.
+  Status transition(Active& a, Txn& txn, RolloutEvent event,
+                    const std::function<void(Rollout&)>& also = {}) REQUIRES(mu_);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {})
       REQUIRES(mu_);
   Status tick_rollout(Active& a) REQUIRES(mu_);

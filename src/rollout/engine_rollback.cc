@@ -49,15 +49,10 @@ Status RolloutEngine::abort(const std::string& rollout_id) {
                      " is being started (its targets are being planned); abort it once "
                      "the start has answered"};
   }
-  DROVER_TRY(next_state(a->rollout.state, RolloutEvent::kAbort));
   Txn txn;
+  DROVER_TRY(transition(*a, txn, RolloutEvent::kAbort));
   for (uint32_t s = 0; s < a->strata.size(); ++s)
     revert_or_cancel(*a, txn, s, FailurePolicy::kAbort, "aborted by operator", {});
-  Rollout& r = txn.rollout(*a);
-  r.state = RolloutState::kAborted;
-  r.finished_at = clock_.now();
-  if (!r.stages.empty() && is_zero(r.stages.back().finished_at))
-    r.stages.back().finished_at = clock_.now();
   DROVER_TRY(commit(*a, txn));
   emit(EngineEvent::Kind::kAborted, *a, "aborted by operator");
   return ok_status();
@@ -161,7 +156,7 @@ Status RolloutEngine::rollback(const std::string& rollout_id) {
                      "rollback by operator");
   for (uint32_t i : again)
     DROVER_TRY(apply_event(*a, txn, i, DeploymentEvent::kRevert, "rollback retried by operator"));
-  txn.rollout(*a).state = *next;
+  DROVER_TRY(transition(*a, txn, RolloutEvent::kRollback));
   const size_t reverts = txn.batch.deployments.size();
   DROVER_TRY(commit(*a, txn));
   a->rollback_tenths = 0;  // a retry tells its progress anew
@@ -324,16 +319,10 @@ RolloutEngine::RevertGaps RolloutEngine::revert_or_cancel(Active& a, Txn& txn, u
     const Deployment& d = txn.current(a, i);
     // A silent device that was offered the update may have installed it: it is not "never
     // offered", and stays silent (counted so) until it is heard again.
-    if (d.state == DeploymentState::kPending ||
-        (d.state == DeploymentState::kSilent && is_zero(d.offered_at))) {
-      Deployment& s = txn.dep(a, i);
-      s.state = DeploymentState::kCancelled;
-      s.updated_at = clock_.now();
-      s.error = std::string(cause);
-      record_step(txn, s, DeploymentEvent::kCancel, cause);
-    } else if (policy == FailurePolicy::kRollback &&
-               (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy ||
-                d.state == DeploymentState::kLost)) {
+    if (d.state == DeploymentState::kSilent && !is_zero(d.offered_at)) continue;
+    if (policy == FailurePolicy::kRollback &&
+        (d.state == DeploymentState::kSucceeded || d.state == DeploymentState::kUnhealthy ||
+         d.state == DeploymentState::kLost)) {
       if (left_.contains(d.device_id)) {  // gone: it will not take a revert
         ++gaps.departed;
         continue;
@@ -342,11 +331,12 @@ RolloutEngine::RevertGaps RolloutEngine::revert_or_cancel(Active& a, Txn& txn, u
         ++gaps.no_image;
         continue;
       }
-      Deployment& s = txn.dep(a, i);
-      s.state = next_state(s.state, DeploymentEvent::kRevert).value();
-      s.updated_at = clock_.now();
-      record_step(txn, s, DeploymentEvent::kRevert, why);
+      DROVER_CHECK(apply_event(a, txn, i, DeploymentEvent::kRevert, why).ok());
+      continue;
     }
+    // The table says what a cancel does: what was never offered is cancelled; what is with
+    // its device or over stays as it is.
+    DROVER_CHECK(apply_event(a, txn, i, DeploymentEvent::kCancel, cause).ok());
   }
   return gaps;
 }

@@ -307,6 +307,10 @@ struct RolloutEngine::Txn {
     if (batch.rollouts.empty()) batch.rollouts.push_back(a.rollout);
     return batch.rollouts.front();
   }
+  // The rollout as this transaction leaves it so far.
+  const Rollout& current_rollout(const Active& a) const {
+    return batch.rollouts.empty() ? a.rollout : batch.rollouts.front();
+  }
 };
 
 }  // namespace drover

@@ -2,19 +2,16 @@
 
 #include <string>
 
+#include "base/enum_names.h"
+#include "base/state_table.h"
+
 namespace drover {
 namespace {
 
 using S = RolloutState;
 using E = RolloutEvent;
 
-struct Row {
-  S from;
-  E event;
-  S to;
-};
-
-constexpr Row kTable[] = {
+constexpr Transition<S, E> kRows[] = {
     {S::kCreated, E::kStart, S::kRunning},
     {S::kCreated, E::kAbort, S::kAborted},
 
@@ -52,37 +49,27 @@ constexpr Row kTable[] = {
     {S::kRollingBack, E::kCompletePartial, S::kRollbackIncomplete},
     {S::kRollbackIncomplete, E::kRollback, S::kRollingBack},  // retries the failed reverts
 };
+constexpr StateTable<S, E> kMachine{kRows};
+
+constexpr EnumNames<E, static_cast<size_t>(E::kCount)> kEventNames{{
+    {E::kStart, "start"},
+    {E::kPause, "pause"},
+    {E::kResume, "resume"},
+    {E::kAbort, "abort"},
+    {E::kRollback, "rollback"},
+    {E::kComplete, "complete"},
+    {E::kAllHalted, "all_halted"},
+    {E::kWatch, "watch"},
+    {E::kCompletePartial, "complete_partial"},
+}};
+static_assert(names_every_value(kEventNames));
 
 }  // namespace
 
-const char* to_string(RolloutEvent e) {
-  switch (e) {
-    case E::kStart:
-      return "start";
-    case E::kPause:
-      return "pause";
-    case E::kResume:
-      return "resume";
-    case E::kAbort:
-      return "abort";
-    case E::kRollback:
-      return "rollback";
-    case E::kComplete:
-      return "complete";
-    case E::kAllHalted:
-      return "all_halted";
-    case E::kWatch:
-      return "watch";
-    case E::kCompletePartial:
-      return "complete_partial";
-  }
-  return "unknown";
-}
+const char* to_string(RolloutEvent e) { return enum_name(kEventNames, e); }
 
 Result<RolloutState> next_state(RolloutState state, RolloutEvent event) {
-  for (const Row& r : kTable) {
-    if (r.from == state && r.event == event) return r.to;
-  }
+  if (auto to = kMachine.next(state, event)) return *to;
   return conflict(std::string("cannot ") + to_string(event) + " a rollout that is " +
                   to_string(state));
 }

@@ -20,6 +20,7 @@ enum class RolloutEvent : uint8_t {
   kAllHalted,        // engine: every stratum halted
   kWatch,            // engine: the last stage finished; the watch after commit begins
   kCompletePartial,  // engine: as kComplete, with groups halted or devices failed
+  kCount,            // not an event: how many there are
 };
 
 const char* to_string(RolloutEvent e);

@@ -121,6 +121,8 @@ void Simulator::step_agent(uint32_t dev) {
     case agent::UpdateStep::kRollingBack:
       d.phase = Phase::kRollingBack;
       break;
+    case agent::UpdateStep::kCount:  // not a step
+      break;
   }
   if (s->step != agent::UpdateStep::kReady) d.apply_at_ms = -1;
   d.pending_report = s->report_pending ? 0 : -1;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+
+#include "../common/golden.h"
 
 namespace drover::agent {
 namespace {
@@ -58,6 +61,13 @@ TEST(UpdateMachine, TheTableIsClosedAndNeverDropsATouchedSlot) {
     }
   }
   EXPECT_EQ(rows, 18);
+}
+
+// Every (step, event) pair against the golden list: a change to the table is a change to
+// golden/update_machine.txt.
+TEST(UpdateMachine, TheTableIsTheGoldenList) {
+  const std::string all = testing::every_pair<S, E>(next_step);
+  testing::expect_golden(std::string(GOLDEN_DIR) + "/update_machine.txt", all);
 }
 
 TEST(UpdateMachine, NamesRoundTrip) {
