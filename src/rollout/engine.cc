@@ -393,6 +393,9 @@ Status RolloutEngine::start(const std::string& rollout_id) {
     }
   } starting{*this, rollout_id};
 
+  // Departures from here on are recorded (above); one made just before has its write queued
+  // already, and the snapshot waits for it.
+  DROVER_TRY(store_.settle_all());
   auto devices = store_.list_devices();
   if (!devices.ok()) return devices.error();
   TargetSet targets = plan_targets(r.plan, art, *devices, rollout_id);
@@ -437,12 +440,15 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   install(std::move(*built), index);
   Active& started = *active_[index];
   // What left the fleet after the snapshot was read is out of this rollout too, as
-  // device_left() would have taken it out had the rollout been installed then.
+  // device_left() would have taken it out had the rollout been installed then. The rollout
+  // runs from here on whatever happens: a failed write is reported after it is announced.
+  Status skipped = ok_status();
   for (const auto& [id, reason] : *left_while_planning_) {
     for (uint64_t ref : deployments_of(id)) {
       if (ref >> 32 != index) continue;
       left_.insert(id);
-      DROVER_TRY(skip_departed(started, static_cast<uint32_t>(ref & 0xffffffffu), reason));
+      Status st = skip_departed(started, static_cast<uint32_t>(ref & 0xffffffffu), reason);
+      if (skipped.ok() && !st.ok()) skipped = std::move(st);
     }
   }
   for (size_t k = 0; k < targets.stage_notes.size() && k < started.insights.size(); ++k)
@@ -473,7 +479,7 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   emit(EngineEvent::Kind::kStarted, started, text);
   emit(EngineEvent::Kind::kStageStarted, started,
        "stage " + r.plan.stages[0].name + ": " + std::to_string(r.stages[0].devices) + " devices");
-  return ok_status();
+  return skipped;
 }
 
 Status RolloutEngine::transition(Active& a, Txn& txn, RolloutEvent event,

@@ -258,7 +258,7 @@ Result<std::vector<DeploymentStep>> GroupCommitStore::list_deployment_steps(
 // These two write at once, in the caller's thread (rare operator actions), not after a
 // failure; a delete lands after everything queued before it (a sequence is independent).
 Status GroupCommitStore::delete_artifact(std::string_view name, std::string_view version) {
-  settle_all();
+  (void)settle_all();  // a failure is answered below
   if (auto failed = failure()) return Error{ErrorCode::kIo, failed->message};
   return inner_->delete_artifact(name, version);
 }

@@ -111,6 +111,9 @@ class GroupCommitStore final : public Store {
   GroupCommitStore& operator=(const GroupCommitStore&) = delete;
 
   Status apply(const WriteBatch& batch) override;
+  // Waits until every batch queued so far is written (kIo when the store failed first); also
+  // before a direct write, so that it lands after them.
+  Status settle_all() override { return wait(tail()); }
 
   // The number of the last batch queued (0: none yet).
   uint64_t tail() const;
@@ -156,8 +159,6 @@ class GroupCommitStore final : public Store {
   // Before a read: waits for the writes this thread's scope queued (a failure is the
   // writer's to report; the read then sees what the disk holds).
   void settle() const;
-  // Before a direct write: waits for everything queued, so it lands after them.
-  void settle_all() const { (void)wait(tail()); }
   Status failed_status() const REQUIRES(mu_);
 
   std::unique_ptr<Store> inner_;

@@ -59,6 +59,10 @@ class Store {
   // (store/group_commit.h) calls it with everything queued meanwhile: one commit, one fsync.
   // This default concatenates them and calls apply().
   virtual Status apply_all(std::span<const WriteBatch* const> batches);
+  // Returns once every write accepted so far, by any thread, is what reads see: for a
+  // snapshot that must not miss a write another request has made (a rollout's start reads
+  // the fleet). Stores that apply writes before apply() returns have nothing to wait for.
+  virtual Status settle_all() { return ok_status(); }
 
   // Lookups return std::nullopt when the record does not exist, an error only on failure.
   virtual Result<std::optional<Device>> get_device(std::string_view id) = 0;

@@ -226,7 +226,9 @@ namespace drover::testing {
 namespace {
 
 // The bound on devices waiting for an operator is the operator's to set; a nonsensical limit
-// is refused before anything starts.
+// is refused before anything starts. (The rate limits exempt loopback, the only address a
+// test can rely on: their flags are checked here for parsing and range only; the limiter
+// itself is tested in tests/transport/device_limits_test.cc.)
 TEST(Serve, ThePendingDeviceCapAndTheRateLimitsAreFlags) {
   const std::string data = temp_dir();
   auto key = std::move(security::SigningKey::generate()).value();

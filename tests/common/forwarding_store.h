@@ -32,6 +32,7 @@ class ForwardingStore : public Store {
     return inner_->get_api_token(id);
   }
   Result<std::vector<Device>> list_devices() override { return inner_->list_devices(); }
+  Status settle_all() override { return inner_->settle_all(); }
   Result<std::vector<Site>> list_sites() override { return inner_->list_sites(); }
   Result<std::vector<Artifact>> list_artifacts() override { return inner_->list_artifacts(); }
   Result<std::vector<Rollout>> list_rollouts() override { return inner_->list_rollouts(); }

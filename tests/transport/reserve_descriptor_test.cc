@@ -65,7 +65,7 @@ TEST(ReserveDescriptor, ATlsClientIsToldWithAnAlert) {
   testing::Pki pki;
   ASSERT_TRUE(pki.ok()) << "openssl could not make the test certificates";
   Listener l;
-  std::thread shedder([&] { l.shed_next(true); });
+  std::jthread shedder([&] { l.shed_next(true); });  // joined on every way out
   ClientOptions o;
   o.ca_file = pki.pem("ca");
   o.connect_timeout = seconds(3);

@@ -95,8 +95,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Read deadlines are kept here rather than by the stream, which would close the socket on
   // expiry: a client too slow with its request is still told so (408) before it is cut.
   void arm(Duration d);
-  void disarm() { ++deadline_; }
+  void disarm() {
+    ++deadline_;
+    cancel_clock_timer();
+  }
   void expire(uint64_t deadline);  // deadline number `deadline` is due
+  // With ServerOptions::deadline_clock: the armed deadline's timer there, taken back.
+  void cancel_clock_timer();
+  Clock::TimerId clock_timer_ = 0;
 
   // Plain TCP, or TLS over it: tls_ then owns the TCP stream and stream_ is left moved from.
   // Every use goes through lowest() (timeouts, the socket) or io() (reads and writes).
@@ -344,7 +350,16 @@ Session::Session(tcp::socket socket, ServerImpl& server, uint64_t id, asio::ssl:
   }
 }
 
-Session::~Session() { server_.closed(id_); }
+Session::~Session() {
+  cancel_clock_timer();
+  server_.closed(id_);
+}
+
+void Session::cancel_clock_timer() {
+  if (clock_timer_ == 0) return;
+  server_.options().deadline_clock->cancel(clock_timer_);
+  clock_timer_ = 0;
+}
 
 void Session::start(bool refuse) {
   asio::dispatch(lowest().get_executor(), [self = shared_from_this(), refuse] {
@@ -376,9 +391,11 @@ void Session::handshake(bool refuse) {
 void Session::arm(Duration d) {
   const uint64_t mine = ++deadline_;
   if (Clock* clock = server_.options().deadline_clock) {
-    clock->schedule_after(d, [weak = weak_from_this(), mine, ex = lowest().get_executor()] {
-      if (auto self = weak.lock()) asio::post(ex, [self, mine] { self->expire(mine); });
-    });
+    cancel_clock_timer();  // one deadline at a time: the clock keeps no stale ones
+    clock_timer_ =
+        clock->schedule_after(d, [weak = weak_from_this(), mine, ex = lowest().get_executor()] {
+          if (auto self = weak.lock()) asio::post(ex, [self, mine] { self->expire(mine); });
+        });
     return;
   }
   timer_.expires_after(steady(d));

@@ -135,11 +135,14 @@ struct ServerOptions {
   // shorter, so idle strangers cannot hold descriptors for long.
   Duration first_request_timeout = seconds(10);
   Duration drain_timeout = seconds(10);
-  // Where the read deadlines above (header, body, idle, first request) come from: null, the
-  // server's own steady timers on its I/O threads; otherwise this clock's timers, so that a
-  // test moves time itself (a ManualClock it shares safely with the I/O threads) instead of
-  // racing real timeouts. A deadline that fires is handed to its connection's I/O thread.
-  // The clock must outlive the server. Write deadlines and drain_timeout stay real time.
+  // Where the read deadlines above (header, body, idle, first request; also the TLS
+  // handshake's and the 2 s a refused body is drained for) come from: null, the server's own
+  // steady timers on its I/O threads; otherwise this clock's timers, so that a test moves
+  // time itself (tests/common/shared_manual_clock.h, a simulated clock safe to share with the
+  // I/O threads) instead of racing real timeouts. A deadline that fires is handed to its
+  // connection's I/O thread; one disarmed or replaced is cancelled on the clock. The clock
+  // must outlive the server and not run timers while the server is destroyed (a test moves
+  // it from its own thread). Write deadlines and drain_timeout stay real time.
   Clock* deadline_clock = nullptr;
   // Routes that take larger bodies than max_body_bytes (artifact uploads): a request whose
   // method matches and whose path starts with `path_prefix` may send up to `max_bytes`,
