@@ -15,7 +15,6 @@
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/units.h"
-#include "fleet/artifact_service.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
@@ -23,12 +22,8 @@
 #include "security/crypto.h"
 #include "store/group_commit.h"
 #include "store/store.h"
-#include "transport/http/device_api.h"
-#include "transport/http/durable.h"
-#include "transport/http/metrics.h"
-#include "transport/http/operator_api.h"
-#include "transport/http/router.h"
 #include "transport/http/server.h"
+#include "transport/http/stack.h"
 
 namespace drover::app {
 namespace {
@@ -149,8 +144,6 @@ int run_serve(const ServeArgs& args) {
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
   auto secret = token_secret(args.data);
   if (!secret.ok()) return fail(secret.error().to_string());
-  auto signer = security::TokenSigner::create(*secret);
-  if (!signer.ok()) return fail(signer.error().to_string());
   AuthOptions auth_options;
   auth_options.enrollment_tokens = args.enrollment_tokens;
   if (!args.enrollment_token_file.empty()) {
@@ -179,18 +172,9 @@ int run_serve(const ServeArgs& args) {
     return fail("--device-token-lifetime must be a duration from 2m to 7d, e.g. 15m");
   auth_options.token_lifetime = *lifetime;
   auth_options.max_pending = args.max_pending_devices;
-  DeviceAuth auth(service, clock, std::move(*signer), auth_options);
 
   // Every answered request feeds /metrics; with --debug it is also logged.
-  std::atomic<http::HttpServer*> running{nullptr};
-  http::Metrics metrics({store.get(),
-                         [&running] {
-                           http::HttpServer* s = running.load();
-                           return s == nullptr ? size_t{0} : s->connections();
-                         },
-                         &service, &engine});
-  options.access_log = [&metrics, debug = args.debug](const http::AccessRecord& r) {
-    metrics.observe(r);
+  options.access_log = [debug = args.debug](const http::AccessRecord& r) {
     // A 5xx is the server's failure (a store that failed, a handler that threw): always said,
     // with the request's id; --debug says every request.
     if (!debug && r.status < 500) return;
@@ -206,7 +190,6 @@ int run_serve(const ServeArgs& args) {
               {"handler_ms", r.handler_ms},
               {"wait_ms", r.wait_ms}});
   };
-
   options.error_log = [](std::string_view request_id, std::string_view what) {
     log_line({{"level", "error"},
               {"msg", "request handler failed"},
@@ -214,47 +197,30 @@ int run_serve(const ServeArgs& args) {
               {"error", what}});
   };
 
-  http::Router router;
-  router.add("GET", "/api/v1/health", [&](const http::Request&, const http::Params&) {
-    return http::Response::json(
-        200, "{\"status\":\"ok\",\"devices\":" + std::to_string(service.device_count()) +
-                 ",\"rollouts\":" + std::to_string(engine.loaded_rollouts().size()) + "}");
-  });
-  OperatorTokens tokens(*store, clock);
-  ArtifactService artifacts(*store, engine,
-                            (std::filesystem::path(args.data) / "artifacts").string());
+  const std::string host = options.host;
+  http::StackOptions stack;
+  stack.server = std::move(options);
+  stack.artifact_dir = (std::filesystem::path(args.data) / "artifacts").string();
+  stack.token_secret = std::move(*secret);
+  stack.auth = std::move(auth_options);
   // What anyone may call is limited per source address (loopback exempt): enrollments
   // without a token, 12 a minute after a burst of 20 by default; logins, 5 a second after
   // 300 (a building's devices behind one NAT logging in after a restart).
-  http::SourceRateLimiter enroll_limit(clock,
-                                       {args.enroll_per_minute / 60, args.enroll_burst, 100'000});
-  http::SourceRateLimiter login_limit(clock, {args.login_per_second, args.login_burst, 100'000});
-  http::add_device_api(router, auth, service, &artifacts, {&enroll_limit, &login_limit});
-  router.add("GET", "/api/openapi.json", [](const http::Request&, const http::Params&) {
-    return http::Response::json(200, kOpenApiDocument);
-  });
-  // Before serving: what a crash left in the artifact directory (partial uploads, content no
-  // record names) goes.
-  auto swept = artifacts.sweep();
-  if (!swept.ok()) return fail(swept.error().to_string());
-  if (swept->files > 0) {
+  stack.enroll_limit = {args.enroll_per_minute / 60, args.enroll_burst, 100'000};
+  stack.login_limit = {args.login_per_second, args.login_burst, 100'000};
+  stack.max_artifact_bytes = args.max_artifact_bytes;
+  stack.openapi_document = kOpenApiDocument;
+  auto server =
+      http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
+  if (!server.ok()) return fail(server.error().to_string());
+  if (const auto swept = (*server)->swept(); swept.files > 0) {
     log_line({{"level", "info"},
               {"msg", "removed files left by an earlier run from the artifact directory"},
-              {"files", swept->files},
-              {"bytes", swept->bytes}});
+              {"files", swept.files},
+              {"bytes", swept.bytes}});
   }
-  const http::OperatorServices operator_services{tokens, service, auth, artifacts, engine, *store};
-  http::add_operator_api(router, operator_services);
-  options.large_bodies.push_back(
-      http::artifact_upload_body(operator_services, args.max_artifact_bytes, minutes(30)));
-  http::add_metrics_route(router, metrics, tokens);
-  auto server = http::HttpServer::start(
-      options,
-      http::with_durable_answers(*store, [&](const http::Request& r) { return router(r); }));
-  if (!server.ok()) return fail(server.error().to_string());
-  running = server->get();
   std::printf("drover serve: listening on %s://%s:%u, data in %s\n",
-              args.tls_cert.empty() ? "http" : "https", options.host.c_str(),
+              args.tls_cert.empty() ? "http" : "https", host.c_str(),
               static_cast<unsigned>((*server)->port()), args.data.c_str());
   std::fflush(stdout);
 

@@ -13,9 +13,6 @@
 #include "base/random.h"
 #include "fleet/device_auth.h"
 #include "security/crypto.h"
-#include "transport/http/device_api.h"
-#include "transport/http/router.h"
-#include "transport/http/server.h"
 
 // The agent gives a held image up when the server's list of windows is not full and none
 // fits (Agent::give_up_hold): "full" must mean the same on both sides.
@@ -28,52 +25,24 @@ using agent::UpdateStep;
 
 // ---------------------------------------------------------------- the server
 
-struct LoopbackServer::Parts {
-  Parts(Store& store, RolloutEngine& engine, DeviceService& service, Clock& clock,
-        const std::string& dir, security::TokenSigner signer, AuthOptions auth_options)
-      : artifacts(store, engine, dir),
-        auth(service, clock, std::move(signer), std::move(auth_options)) {}
-  ArtifactService artifacts;
-  DeviceAuth auth;
-  http::Router router;
-  std::unique_ptr<http::HttpServer> server;
-};
-
-LoopbackServer::LoopbackServer(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
-
-LoopbackServer::~LoopbackServer() {
-  if (p_ && p_->server) p_->server->stop();
-}
-
-Result<std::unique_ptr<LoopbackServer>> LoopbackServer::start(Store& store, RolloutEngine& engine,
-                                                              DeviceService& service, Clock& clock,
-                                                              const std::string& dir,
-                                                              const std::string& enrollment_token) {
+Result<std::unique_ptr<http::ServerStack>> start_loopback_server(
+    Store& store, RolloutEngine& engine, DeviceService& service, Clock& clock,
+    const std::string& dir, const std::string& enrollment_token) {
   auto secret = security::random_bytes(32);
   if (!secret.ok()) return secret.error();
-  auto signer = security::TokenSigner::create(*secret);
-  if (!signer.ok()) return signer.error();
-  AuthOptions auth_options;
-  auth_options.enrollment_tokens = {enrollment_token};
-  auto parts =
-      std::make_unique<Parts>(store, engine, service, clock, dir, std::move(*signer), auth_options);
-  http::add_device_api(parts->router, parts->auth, service, &parts->artifacts);
-  http::ServerOptions options;
-  options.threads = 1;  // one step of one agent at a time: a second thread would idle
-  options.max_connections = 1'000'000;  // bounded by the process's descriptors instead
-  Parts* p = parts.get();
-  auto server =
-      http::HttpServer::start(options, [p](const http::Request& r) { return p->router(r); });
-  if (!server.ok()) return server.error();
-  parts->server = std::move(*server);
-  return std::unique_ptr<LoopbackServer>(new LoopbackServer(std::move(parts)));
+  http::StackOptions options;
+  options.server.threads = 1;  // one step of one agent at a time: a second thread would idle
+  options.server.max_connections = 1'000'000;  // bounded by the process's descriptors instead
+  options.artifact_dir = dir;
+  options.token_secret = std::move(*secret);
+  options.auth.enrollment_tokens = {enrollment_token};
+  // The simulator's stores are durable when apply() returns: no group commit to wait for.
+  return http::ServerStack::start(store, nullptr, engine, service, clock, std::move(options));
 }
 
-std::string LoopbackServer::url() const {
-  return "http://127.0.0.1:" + std::to_string(p_->server->port());
+std::string loopback_url(const http::ServerStack& server) {
+  return "http://127.0.0.1:" + std::to_string(server.port());
 }
-
-ArtifactService& LoopbackServer::artifacts() { return p_->artifacts; }
 
 std::string artifact_payload(const Artifact& a, uint64_t size) {
   std::string out(size, '\0');

@@ -31,6 +31,7 @@
 #include "rollout/engine.h"
 #include "sim/scenario.h"
 #include "store/store.h"
+#include "transport/http/stack.h"
 
 namespace drover::sim {
 
@@ -56,26 +57,14 @@ class DeviceWorld {
   virtual Duration reboot_time() = 0;
 };
 
-// The control plane in this process, serving the device API on 127.0.0.1 (a free port).
-class LoopbackServer {
- public:
-  // `dir` holds the artifacts' content. Devices that bring `enrollment_token` are accepted.
-  static Result<std::unique_ptr<LoopbackServer>> start(Store& store, RolloutEngine& engine,
-                                                       DeviceService& service, Clock& clock,
-                                                       const std::string& dir,
-                                                       const std::string& enrollment_token);
-  ~LoopbackServer();
-  LoopbackServer(const LoopbackServer&) = delete;
-  LoopbackServer& operator=(const LoopbackServer&) = delete;
-
-  std::string url() const;  // http://127.0.0.1:PORT
-  ArtifactService& artifacts();
-
- private:
-  struct Parts;
-  explicit LoopbackServer(std::unique_ptr<Parts> parts);
-  std::unique_ptr<Parts> p_;
-};
+// The control plane's HTTP stack (the one `drover serve` runs) in this process, on 127.0.0.1
+// (a free port). `dir` holds the artifacts' content. Devices that bring `enrollment_token`
+// are accepted.
+Result<std::unique_ptr<http::ServerStack>> start_loopback_server(
+    Store& store, RolloutEngine& engine, DeviceService& service, Clock& clock,
+    const std::string& dir, const std::string& enrollment_token);
+// http://127.0.0.1:PORT
+std::string loopback_url(const http::ServerStack& server);
 
 // `size` bytes that stand for the artifact: the same for the same name and version.
 std::string artifact_payload(const Artifact& a, uint64_t size);

@@ -214,7 +214,7 @@ class Simulator final : public DeviceWorld {
   // Network runs only. Declared after the services, so they go first.
   std::string net_dir_;
   bool remove_net_dir_ = false;
-  std::unique_ptr<LoopbackServer> server_;
+  std::unique_ptr<http::ServerStack> server_;
   std::unique_ptr<RemoteControlPlane> remote_;
   std::optional<RolloutProgress> seen_;  // the remote rollout as last read
   std::unique_ptr<NetworkFleet> net_;

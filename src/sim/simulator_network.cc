@@ -15,7 +15,7 @@ Simulator::~Simulator() {
 
 Status Simulator::set_up_network(const std::vector<Device>& fleet) {
   const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
-  auto server = LoopbackServer::start(*store_, *engine_, *service_, clock_,
+  auto server = start_loopback_server(*store_, *engine_, *service_, clock_,
                                       net_dir_ + "/server/artifacts", token);
   if (!server.ok()) return server.error();
   server_ = std::move(*server);
@@ -23,7 +23,7 @@ Status Simulator::set_up_network(const std::vector<Device>& fleet) {
     auto uploaded = server_->artifacts().upload(a, payload(a));
     if (!uploaded.ok()) return uploaded.error();
   }
-  return start_agents(fleet, server_->url(), token, "");
+  return start_agents(fleet, loopback_url(*server_), token, "");
 }
 
 Status Simulator::prepare_net_dir() {

@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "../common/fleet_fixture.h"
 #include "agent/bootloader.h"
 #include "agent/update_state.h"
 #include "sim/network_fleet.h"
 #include "sim/simulator.h"
 #include "store/store.h"
+#include "transport/http/client.h"
 #include "windows_scenario.h"
 
 namespace drover::sim {
@@ -248,6 +250,43 @@ TEST(NetworkSim, AGivenDirectoryIsKeptForInspection) {
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_TRUE(fs::exists(tmp.path + "/kept/devices/dev-000001/data/device.key"));
   EXPECT_TRUE(fs::exists(tmp.path + "/kept/server/artifacts"));
+}
+
+// The twin's server is the one `drover serve` assembles: besides the device API its agents
+// use, the operator API, /metrics and the health check answer on it, over the twin's fleet.
+TEST(NetworkSim, TheLoopbackServerIsTheWholeServerStack) {
+  drover::testing::Fleet f;
+  f.add_devices(3, "rev-a");
+  TempDir tmp;
+  auto server = start_loopback_server(f.store(), *f.engine, *f.service, f.clock,
+                                      tmp.path + "/artifacts", "sim-token");
+  ASSERT_TRUE(server.ok()) << server.error().to_string();
+  auto token = (*server)->tokens().create("twin", Role::kViewer, Duration(0));
+  ASSERT_TRUE(token.ok());
+  auto client = http::HttpClient::create(loopback_url(**server));
+  ASSERT_TRUE(client.ok());
+  const http::Headers bearer = {{"Authorization", "Bearer " + token->text}};
+
+  auto devices = (*client)->request("GET", "/api/v1/devices", {}, bearer);
+  ASSERT_TRUE(devices.ok()) << devices.error().to_string();
+  ASSERT_EQ(devices->status, 200) << devices->body;
+  EXPECT_EQ(nlohmann::json::parse(devices->body)["devices"].size(), 3u);
+  auto anonymous = (*client)->request("GET", "/api/v1/devices");
+  ASSERT_TRUE(anonymous.ok());
+  EXPECT_EQ(anonymous->status, 401);
+
+  auto health = (*client)->request("GET", "/api/v1/health");
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(nlohmann::json::parse(health->body)["devices"], 3);
+  auto metrics = (*client)->request("GET", "/metrics");  // loopback: no token needed
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->status, 200);
+  // The requests above were counted, by route.
+  EXPECT_NE(
+      metrics->body.find("drover_http_requests_total{method=\"GET\",route=\"/api/v1/devices\","
+                         "status=\"200\"} 1"),
+      std::string::npos)
+      << metrics->body.substr(0, 2000);
 }
 
 }  // namespace

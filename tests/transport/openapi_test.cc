@@ -42,8 +42,11 @@ class OpenApiTest : public ::testing::Test {
     auth = std::make_unique<DeviceAuth>(
         *f.service, f.clock, *security::TokenSigner::create(std::string(32, 'k')), AuthOptions{});
     artifacts = std::make_unique<ArtifactService>(f.store(), *f.engine, root_ + "/artifacts");
+    site_service = std::make_unique<SiteService>(f.store(), *f.engine);
+    rollout_queries = std::make_unique<RolloutQueries>(f.store(), *f.engine);
     add_device_api(router, *auth, *f.service, artifacts.get());
-    add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *f.engine, f.store()});
+    add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *site_service,
+                              *rollout_queries, *f.engine});
   }
   ~OpenApiTest() override { fs::remove_all(root_); }
 
@@ -52,6 +55,8 @@ class OpenApiTest : public ::testing::Test {
   OperatorTokens tokens{f.store(), f.clock};
   std::unique_ptr<DeviceAuth> auth;
   std::unique_ptr<ArtifactService> artifacts;
+  std::unique_ptr<SiteService> site_service;
+  std::unique_ptr<RolloutQueries> rollout_queries;
   Router router;
 };
 

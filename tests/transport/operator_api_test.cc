@@ -72,7 +72,10 @@ class OperatorApiTest : public ::testing::Test {
     auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
                                         *security::TokenSigner::create(std::string(32, 'k')), o);
     artifacts = std::make_unique<ArtifactService>(f.store(), *f.engine, artifact_dir_.string());
-    add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *f.engine, f.store()});
+    site_service = std::make_unique<SiteService>(f.store(), *f.engine);
+    rollout_queries = std::make_unique<RolloutQueries>(f.store(), *f.engine);
+    add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *site_service,
+                              *rollout_queries, *f.engine});
     admin = make_token("admin", Role::kAdmin);
     operator_ = make_token("operator", Role::kOperator);
     viewer = make_token("viewer", Role::kViewer);
@@ -203,6 +206,8 @@ class OperatorApiTest : public ::testing::Test {
   OperatorTokens tokens{f.store(), f.clock};
   std::unique_ptr<DeviceAuth> auth;
   std::unique_ptr<ArtifactService> artifacts;
+  std::unique_ptr<SiteService> site_service;
+  std::unique_ptr<RolloutQueries> rollout_queries;
   Router router;
   std::string admin, operator_, viewer;
   SigningKey key = std::move(SigningKey::generate()).value();

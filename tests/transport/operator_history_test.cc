@@ -27,7 +27,10 @@ class OperatorHistoryTest : public ::testing::Test {
     auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
                                         *security::TokenSigner::create(std::string(32, 'k')), o);
     artifacts = std::make_unique<ArtifactService>(f.store(), *f.engine, "/nonexistent-dir");
-    add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *f.engine, f.store()});
+    site_service = std::make_unique<SiteService>(f.store(), *f.engine);
+    rollout_queries = std::make_unique<RolloutQueries>(f.store(), *f.engine);
+    add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *site_service,
+                              *rollout_queries, *f.engine});
     admin = tokens.create("root-admin", Role::kAdmin, Duration(0))->text;
     operator_ = tokens.create("ops", Role::kOperator, Duration(0))->text;
     viewer = tokens.create("watcher", Role::kViewer, Duration(0))->text;
@@ -48,6 +51,8 @@ class OperatorHistoryTest : public ::testing::Test {
   OperatorTokens tokens{f.store(), f.clock};
   std::unique_ptr<DeviceAuth> auth;
   std::unique_ptr<ArtifactService> artifacts;
+  std::unique_ptr<SiteService> site_service;
+  std::unique_ptr<RolloutQueries> rollout_queries;
   Router router;
   std::string admin, operator_, viewer;
 };

@@ -140,24 +140,10 @@ Response rollout_status(RolloutEngine& engine, const std::string& id) {
   return ok_json(out);
 }
 
-// Which targets a fleet rollback could not send back, and why: before anything starts.
-json rollback_json(Store& store, const RolloutPlan& plan, const TargetSet& t) {
-  uint32_t switch_back = 0, download = 0;
-  std::map<std::string, bool> known;  // version -> uploaded: each looked up once
-  auto uploaded = [&](const std::string& version) {
-    auto [it, fresh] = known.try_emplace(version, false);
-    if (fresh) {
-      auto got = store.get_artifact(plan.artifact_name, version);
-      it->second = got.ok() && got->has_value();
-    }
-    return it->second;
-  };
-  const std::vector<RevertGap> gaps = revert_gaps(t.previous, uploaded);
-  uint32_t stuck = 0;
-  json gaps_json = json::array();
-  for (const RevertGap& g : gaps) {
-    stuck += g.devices;
-    gaps_json.push_back(
+json rollback_json(const RolloutPlan& plan, const RollbackPreview& r) {
+  json gaps = json::array();
+  for (const RevertGap& g : r.gaps) {
+    gaps.push_back(
         {{"ran", g.version.empty() ? json(nullptr) : json(g.version)},
          {"devices", g.devices},
          {"examples", g.examples},
@@ -165,58 +151,35 @@ json rollback_json(Store& store, const RolloutPlan& plan, const TargetSet& t) {
          {"missing_artifact",
           g.version.empty() ? json(nullptr) : json(plan.artifact_name + "@" + g.version)}});
   }
-  for (const PreviousVersion& p : t.previous) {
-    if (p.version.empty()) continue;
-    switch_back += p.keep_image;
-    if (uploaded(p.version)) download += p.devices - p.keep_image;
-  }
-  return {{"switch_back", switch_back},
-          {"download", download},
-          {"not_revertible", stuck},
-          {"gaps", gaps_json}};
+  return {{"switch_back", r.switch_back},
+          {"download", r.download},
+          {"not_revertible", r.not_revertible},
+          {"gaps", gaps}};
 }
 
-// What starting `plan` now would do, computed as start() does, without writing anything.
-Response plan_preview(Store& store, const RolloutPlan& plan) {
-  if (auto st = validate(plan); !st.ok()) return error_response(st.error());
-  auto art = store.get_artifact(plan.artifact_name, plan.artifact_version);
-  if (!art.ok()) return error_response(art.error());
-  if (!art->has_value()) {
-    return error_response(
-        {ErrorCode::kFailedPrecondition,
-         "artifact " + plan.artifact_name + "@" + plan.artifact_version + " is not uploaded"});
-  }
-  auto devices = store.list_devices();
-  if (!devices.ok()) return error_response(devices.error());
-  // Stage sizes and strata depend on counts only; the id merely shuffles who goes first.
-  const TargetSet t = plan_targets(plan, **art, *devices, "preview");
-  std::map<std::string, uint32_t> strata;
-  for (const Deployment& d : t.deployments) ++strata[d.stratum];
+json preview_json(const RolloutPlan& plan, const PlanPreview& p) {
   json stages = json::array();
-  uint32_t cumulative = 0;
-  for (size_t i = 0; i < t.stage_sizes.size(); ++i) {
-    cumulative += t.stage_sizes[i];
-    const StageNote& note = t.stage_notes[i];
-    stages.push_back({{"name", plan.stages[i].name},
-                      {"adds", t.stage_sizes[i]},
-                      {"cumulative", cumulative},
-                      {"asked", note.asked},
-                      {"why", describe_sizing(plan, note)}});
+  for (const StagePreview& s : p.stages) {
+    stages.push_back({{"name", s.name},
+                      {"adds", s.adds},
+                      {"cumulative", s.cumulative},
+                      {"asked", s.asked},
+                      {"why", s.why}});
   }
-  json strata_json = json::array();
-  for (const auto& [key, n] : strata) strata_json.push_back({{"key", key}, {"devices", n}});
+  json strata = json::array();
+  for (const auto& [key, n] : p.strata) strata.push_back({{"key", key}, {"devices", n}});
   json excluded = json::array();
-  for (const ExcludedDevice& e : t.excluded) {
+  for (const ExcludedDevice& e : p.excluded) {
     if (excluded.size() == 100) break;
     excluded.push_back({{"device_id", e.device_id}, {"reason", e.reason}});
   }
-  return ok_json({{"targets", t.deployments.size()},
-                  {"already_current", t.already_current},
-                  {"excluded_count", t.excluded.size()},
-                  {"excluded", excluded},
-                  {"stages", stages},
-                  {"strata", strata_json},
-                  {"rollback", rollback_json(store, plan, t)}});
+  return {{"targets", p.targets},
+          {"already_current", p.already_current},
+          {"excluded_count", p.excluded.size()},
+          {"excluded", excluded},
+          {"stages", stages},
+          {"strata", strata},
+          {"rollback", rollback_json(plan, p.rollback)}};
 }
 
 json step_list_json(const std::vector<DeploymentStep>& steps) {
@@ -335,7 +298,7 @@ void add_devices(Router& router, OperatorServices s) {
 void add_sites(Router& router, OperatorServices s) {
   router.add("GET", "/api/v1/sites",
              guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
-               auto sites = s.store.list_sites();
+               auto sites = s.sites.list();
                if (!sites.ok()) return error_response(sites.error());
                json out = json::array();
                for (const Site& site : *sites) out.push_back(site_json(site));
@@ -350,11 +313,9 @@ void add_sites(Router& router, OperatorServices s) {
           return out;
         });
         if (!site.ok()) return error_response(site.error());
-        WriteBatch batch;
-        batch.sites.push_back(*site);
-        if (auto st = s.store.apply(batch); !st.ok()) return error_response(st.error());
-        s.engine.site_changed(*site);
-        return ok_json(site_json(*site));
+        auto stored = s.sites.put(std::move(*site));
+        if (!stored.ok()) return error_response(stored.error());
+        return ok_json(site_json(*stored));
       }));
 }
 
@@ -458,7 +419,7 @@ namespace {
 void add_rollouts(Router& router, OperatorServices s) {
   router.add("GET", "/api/v1/rollouts",
              guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
-               auto all = s.store.list_rollouts();
+               auto all = s.rollouts.list();
                if (!all.ok()) return error_response(all.error());
                json out = json::array();
                for (const Rollout& r : *all) out.push_back(rollout_summary_json(r));
@@ -480,12 +441,8 @@ void add_rollouts(Router& router, OperatorServices s) {
             if (!created.ok()) return error_response(created.error());
             json out = rollout_json(*created);
             // Said before it starts: the targets a rollback could not send back.
-            auto art = s.store.get_artifact(plan->artifact_name, plan->artifact_version);
-            auto devices = s.store.list_devices();
-            if (art.ok() && art->has_value() && devices.ok()) {
-              out["rollback"] =
-                  rollback_json(s.store, *plan, plan_targets(*plan, **art, *devices, "preview"));
-            }
+            if (auto rollback = s.rollouts.rollback_preview(*plan); rollback.ok())
+              out["rollback"] = rollback_json(*plan, *rollback);
             return json_response(201, out);
           })));
   // Changes nothing, so a viewer may ask.
@@ -495,7 +452,9 @@ void add_rollouts(Router& router, OperatorServices s) {
                                  auto plan = parse_body<RolloutPlan>(
                                      req, [](const JsonReader& r) { return read_plan(r); });
                                  if (!plan.ok()) return error_response(plan.error());
-                                 return plan_preview(s.store, *plan);
+                                 auto preview = s.rollouts.preview(*plan);
+                                 if (!preview.ok()) return error_response(preview.error());
+                                 return ok_json(preview_json(*plan, *preview));
                                })));
   router.add(
       "GET", "/api/v1/rollouts/{id}",
@@ -516,12 +475,8 @@ void add_rollouts(Router& router, OperatorServices s) {
           if (!parsed.ok()) return error_response(parsed.error());
           state = *parsed;
         }
-        const std::string id(p.get("id"));
-        auto r = s.engine.get(id);
-        if (!r.ok()) return error_response(r.error());
-        // A page costs the page, not the rollout: a million deployments are not read for
-        // a hundred.
-        auto page = s.store.page_deployments(id, state, q->get("after"), *limit);
+        auto page =
+            s.rollouts.deployments(std::string(p.get("id")), state, q->get("after"), *limit);
         if (!page.ok()) return error_response(page.error());
         json rows = json::array();
         for (const Deployment& d : page->rows) rows.push_back(deployment_json(d));
@@ -533,16 +488,10 @@ void add_rollouts(Router& router, OperatorServices s) {
   router.add(
       "GET", "/api/v1/rollouts/{id}/devices/{device_id}",
       guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
-        const std::string id(p.get("id")), device(p.get("device_id"));
-        auto d = s.store.get_deployment(id, device);
+        auto d = s.rollouts.deployment(std::string(p.get("id")), std::string(p.get("device_id")));
         if (!d.ok()) return error_response(d.error());
-        if (!d->has_value()) {
-          return error_response(not_found("device '" + device + "' is not in rollout " + id));
-        }
-        auto steps = s.store.list_deployment_steps(id, device);
-        if (!steps.ok()) return error_response(steps.error());
-        json out = deployment_json(**d);
-        out["history"] = step_list_json(*steps);
+        json out = deployment_json(d->deployment);
+        out["history"] = step_list_json(d->history);
         return ok_json(out);
       }));
   using Action = Status (RolloutEngine::*)(const std::string&);

@@ -9,8 +9,9 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
+#include "fleet/site_service.h"
 #include "rollout/engine.h"
-#include "store/store.h"
+#include "rollout/queries.h"
 #include "transport/http/router.h"
 
 namespace drover::http {
@@ -20,8 +21,9 @@ struct OperatorServices {
   DeviceService& devices;
   DeviceAuth& auth;
   ArtifactService& artifacts;
-  RolloutEngine& engine;
-  Store& store;
+  SiteService& sites;
+  RolloutQueries& rollouts;  // what is read about rollouts, and plan previews
+  RolloutEngine& engine;     // what changes them
 };
 
 void add_operator_api(Router& router, OperatorServices services);

@@ -1,0 +1,82 @@
+// RolloutQueries: what an operator reads about rollouts — the list, one rollout's
+// deployments a page at a time, one device's deployment with its history — and the preview
+// of a plan: what starting it now would do, computed as start() computes it, writing nothing.
+// Everything here only reads: from the store and the engine's public answers, never under
+// the engine's lock, so a preview of a million-device fleet does not hold up check-ins.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "model/rollout.h"
+#include "rollout/engine.h"
+#include "rollout/planner.h"
+#include "store/store.h"
+
+namespace drover {
+
+// What a fleet rollback of the plan's targets could do, said before anything starts.
+struct RollbackPreview {
+  uint32_t switch_back = 0;     // keep their previous image in another slot (A/B)
+  uint32_t download = 0;        // would download the version they ran, which is uploaded
+  uint32_t not_revertible = 0;  // neither: the devices of `gaps`
+  std::vector<RevertGap> gaps;
+};
+
+struct StagePreview {
+  std::string name;
+  uint32_t adds = 0;        // devices the stage adds
+  uint32_t cumulative = 0;  // devices offered once it has run
+  uint32_t asked = 0;       // devices the plan asked for, cumulative
+  std::string why;          // why it holds more than it asked (describe_sizing), or ""
+};
+
+struct PlanPreview {
+  size_t targets = 0;
+  uint32_t already_current = 0;
+  std::vector<ExcludedDevice> excluded;
+  std::vector<StagePreview> stages;
+  std::map<std::string, uint32_t> strata;  // devices per stratum key
+  RollbackPreview rollback;
+};
+
+struct DeploymentDetail {
+  Deployment deployment;
+  std::vector<DeploymentStep> history;  // oldest first
+};
+
+class RolloutQueries {
+ public:
+  RolloutQueries(Store& store, RolloutEngine& engine) : store_(store), engine_(engine) {}
+
+  Result<std::vector<Rollout>> list();
+  // A page of the rollout's deployments (optionally of one state) after device id `after`,
+  // ordered by device id. A page costs the page, not the rollout. kNotFound: no such rollout.
+  Result<Store::DeploymentPage> deployments(const std::string& rollout_id,
+                                            std::optional<DeploymentState> state,
+                                            std::string_view after, size_t limit);
+  // kNotFound: the device is not in the rollout.
+  Result<DeploymentDetail> deployment(const std::string& rollout_id, const std::string& device_id);
+
+  // What starting `plan` now would do. kInvalidArgument: the plan is invalid;
+  // kFailedPrecondition: its artifact is not uploaded.
+  Result<PlanPreview> preview(const RolloutPlan& plan);
+  // The rollback part of the preview alone (a created rollout's answer carries it).
+  Result<RollbackPreview> rollback_preview(const RolloutPlan& plan);
+
+ private:
+  // The plan's targets over the fleet as it is now; the rollout id only shuffles who goes
+  // first, not the stage sizes or strata.
+  Result<TargetSet> targets(const RolloutPlan& plan);
+  Result<RollbackPreview> rollback_of(const RolloutPlan& plan, const TargetSet& t);
+
+  Store& store_;
+  RolloutEngine& engine_;
+};
+
+}  // namespace drover
