@@ -11,26 +11,27 @@ namespace drover::agent {
 namespace {
 
 // What the server is told the device is doing, from the step it is in.
-const char* wire_state(UpdateStep s) {
+protocol::UpdateState wire_state(UpdateStep s) {
+  using W = protocol::UpdateState;
   switch (s) {
     case UpdateStep::kIdle:
-      return "idle";
+      return W::kIdle;
     case UpdateStep::kDownloading:
     case UpdateStep::kVerifying:
-      return "downloading";
+      return W::kDownloading;
     case UpdateStep::kReady:
-      return "ready";
+      return W::kReady;
     case UpdateStep::kInstalling:
-      return "installing";
+      return W::kInstalling;
     case UpdateStep::kRebooting:
     case UpdateStep::kCommitting:
-      return "rebooting";
+      return W::kRebooting;
     case UpdateStep::kRollingBack:
-      return "rolling_back";
+      return W::kRollingBack;
     case UpdateStep::kCount:  // not a step
       break;
   }
-  return "idle";
+  return W::kIdle;
 }
 
 int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
@@ -222,7 +223,7 @@ bool Agent::offer_backing_off(const std::string& key, Duration* wait) const {
 
 Duration Agent::refuse_offer(const Offer& offer, const std::string& why) {
   last_error_ = "refusing " + offer.component + "@" + offer.version + ": " + why;
-  (void)server_.report(offer.rollout_id, offer.version, "failed", why, "");
+  (void)server_.report(offer.rollout_id, offer.version, protocol::Report::kInstallFailed, why, "");
   offer_failed(offer_key(offer.rollout_id, offer.component, offer.version, offer.sha256));
   return poll_;
 }
@@ -242,7 +243,7 @@ Duration Agent::fail(const std::string& why) {
   const bool booted_new =
       record_.step == UpdateStep::kRebooting || record_.step == UpdateStep::kCommitting;
   if (!advance(UpdateEvent::kFailed, [&](UpdateRecord& r) {
-        r.report = booted_new ? "rolled_back" : "failed";
+        r.report = booted_new ? protocol::Report::kRolledBack : protocol::Report::kInstallFailed;
         r.message = why;
       })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});
@@ -266,25 +267,26 @@ bool Agent::run_state_script(UpdateStep step) {
   return false;
 }
 
-void Agent::best_effort_report(const char* status) {
+void Agent::best_effort_report(protocol::Report status) {
   if (record_.entries != 1) return;  // said once already (or lost with a restart: no matter)
   (void)server_.report(record_.rollout_id, record_.version, status, "", "");
 }
 
 Duration Agent::idle() {
-  if (!record_.report.empty()) {
+  if (record_.report) {
     // A success tells the server what the other slot keeps now: its next revert of this
     // device can switch back instead of downloading.
+    const bool succeeded = record_.report == protocol::Report::kSucceeded;
     const std::string standby =
-        record_.report == "succeeded" && kept_.component == record_.component ? kept_.version : "";
-    Status sent = server_.report(record_.rollout_id, record_.version, record_.report,
+        succeeded && kept_.component == record_.component ? kept_.version : "";
+    Status sent = server_.report(record_.rollout_id, record_.version, *record_.report,
                                  record_.message, standby);
     if (!sent.ok() && !undeliverable(sent.error())) return retry_later(sent.error());
-    if (record_.report == "succeeded") {
+    if (succeeded) {
       failed_offer_.clear();
       offer_failures_ = 0;
     }
-    record_.report.clear();
+    record_.report.reset();
     record_.message.clear();
     if (Status st = state_.save(record_); !st.ok()) return retry_later(st.error());
   }
@@ -349,7 +351,7 @@ Duration Agent::idle() {
 
 Duration Agent::downloading() {
   if (!run_state_script(UpdateStep::kDownloading)) return fail(last_error_);
-  best_effort_report("downloading");
+  best_effort_report(protocol::Report::kDownloading);
   const std::string part = path("download.part");
   if (record_.bytes_done == record_.size) {
     // Everything arrived before a restart, and only the transition was not saved.
@@ -404,7 +406,8 @@ bool Agent::ask_about_hold(bool* answered) {
   *answered = false;
   Status st = server_.connect(inventory_);
   Result<CheckInAnswer> answer =
-      st.ok() ? server_.check_in(inventory_, "ready", record_.rollout_id, module_.keeps_previous())
+      st.ok() ? server_.check_in(inventory_, protocol::UpdateState::kReady, record_.rollout_id,
+                                 module_.keeps_previous())
               : Result<CheckInAnswer>(st.error());
   if (!answer.ok()) {
     // Out of reach (a link that is down by schedule, say): the windows already known hold.
@@ -502,7 +505,7 @@ Duration Agent::give_up_hold() {
       "leaves " +
       format_duration(longest);
   if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
-        r.report = "withdraw";
+        r.report = protocol::Report::kWithdraw;
         r.message = why;
       })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});
@@ -515,7 +518,7 @@ Duration Agent::give_up_hold() {
 
 Duration Agent::installing() {
   if (!run_state_script(UpdateStep::kInstalling)) return fail(last_error_);
-  best_effort_report("installing");
+  best_effort_report(protocol::Report::kInstalling);
   UpdateRecord working = record_;
   if (record_.switch_back) {
     // Nothing is written: the trial boots the image the other slot keeps. From here that
@@ -555,7 +558,7 @@ Duration Agent::rebooting() {
       return Duration(0);
     case BootState::kOld:
       if (!advance(UpdateEvent::kBootedOld, [&](UpdateRecord& r) {
-            r.report = "rolled_back";
+            r.report = protocol::Report::kRolledBack;
             r.message = "the trial boot of the new image failed";
           })) {
         return retry_later(Error{ErrorCode::kIo, last_error_});
@@ -567,7 +570,7 @@ Duration Agent::rebooting() {
   // Up to three tries at the reboot (each restart of the agent in this step counts one).
   if (record_.entries > 3) return fail("the reboot into the new image did not happen");
   if (!run_state_script(UpdateStep::kRebooting)) return fail(last_error_);
-  best_effort_report("rebooting");
+  best_effort_report(protocol::Report::kRebooting);
   if (Status st = module_.reboot(); !st.ok()) return fail("reboot: " + st.error().message);
   ++record_.entries;  // the next look after this one counts as another try
   (void)state_.save(record_);
@@ -590,7 +593,7 @@ Duration Agent::committing() {
   if (!reachable.ok()) {
     if (ms(clock_.now()) >= record_.deadline_ms) {
       if (!advance(UpdateEvent::kCommitTimeout, [&](UpdateRecord& r) {
-            r.report = "rolled_back";
+            r.report = protocol::Report::kRolledBack;
             r.message = "the server was not reachable before the commit timeout: " +
                         reachable.error().message;
           })) {
@@ -614,7 +617,7 @@ Duration Agent::committing() {
       last_error_ = "saving kept.json: " + st.error().to_string();
   }
   if (!advance(UpdateEvent::kCommitted, [&](UpdateRecord& r) {
-        r.report = "succeeded";
+        r.report = protocol::Report::kSucceeded;
         r.message.clear();
       })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});

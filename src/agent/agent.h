@@ -125,7 +125,7 @@ class Agent {
   // Refuses an offer without starting it: tells the server and backs off the offer.
   Duration refuse_offer(const Offer& offer, const std::string& why);
   bool run_state_script(UpdateStep step);
-  void best_effort_report(const char* status);
+  void best_effort_report(protocol::Report status);
   Status save_inventory();
   // Writes kept.json and, once it is on disk, kept_.
   Status save_kept(Kept k);

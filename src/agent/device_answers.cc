@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/json_reader.h"
+#include "protocol/device.h"
 
 namespace drover::agent {
 namespace {
@@ -136,32 +137,11 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
 Error answer_error(int status, std::string_view body, const std::string& what) {
   std::string message = what + ": HTTP " + std::to_string(status);
   auto detail = parse_json_document<std::string>(body, "error", [](const JsonReader& r) {
-    const JsonReader e = r.child("error");
-    return e.str_or("code", "") + ": " + e.str_or("message", "");
+    const JsonReader e = r.child(protocol::kErrorObject);
+    return e.str_or(protocol::kErrorCode, "") + ": " + e.str_or(protocol::kErrorMessage, "");
   });
   if (detail.ok()) message += " " + detail->substr(0, 1024);
-  ErrorCode code = ErrorCode::kIo;  // 5xx, and anything unexpected: worth another try later
-  switch (status) {
-    case 400:
-    case 416:
-      code = ErrorCode::kInvalidArgument;
-      break;
-    case 401:
-      code = ErrorCode::kUnauthenticated;
-      break;
-    case 403:
-      code = ErrorCode::kPermissionDenied;
-      break;
-    case 404:
-      code = ErrorCode::kNotFound;
-      break;
-    case 409:
-      code = ErrorCode::kConflict;
-      break;
-    default:
-      break;
-  }
-  return Error{code, message};
+  return Error{protocol::error_code_of_status(status), message};
 }
 
 }  // namespace drover::agent

@@ -80,9 +80,10 @@ class HttpLink final : public ServerLink {
     return ok_status();
   }
 
-  Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state,
+  Result<CheckInAnswer> check_in(const Inventory& installed, protocol::UpdateState state,
                                  std::string_view holding, bool keeps_previous) override {
-    nlohmann::json body{{"installed", inventory_json(installed)}, {"update_state", state}};
+    nlohmann::json body{{"installed", inventory_json(installed)},
+                        {"update_state", protocol::to_string(state)}};
     if (!holding.empty()) body["holding"] = holding;
     if (keeps_previous) body["keeps_previous"] = true;
     auto r = authorized_post("/api/device/v1/checkin", body, installed);
@@ -91,7 +92,7 @@ class HttpLink final : public ServerLink {
     return parse_checkin_answer(r->body);
   }
 
-  Status report(const std::string& rollout_id, const std::string& version, std::string_view status,
+  Status report(const std::string& rollout_id, const std::string& version, protocol::Report status,
                 const std::string& message, const std::string& standby) override {
     std::string_view text = message;
     if (text.size() > kMaxReportMessage) {
@@ -101,7 +102,8 @@ class HttpLink final : public ServerLink {
       if (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0xC0)
         text.remove_suffix(1);  // the lead byte of that character
     }
-    nlohmann::json body{{"version", version}, {"status", status}, {"message", text}};
+    nlohmann::json body{
+        {"version", version}, {"status", protocol::to_string(status)}, {"message", text}};
     if (!standby.empty()) body["standby"] = standby;
     auto r = authorized_post(
         "/api/device/v1/deployments/" + http::url_encode(rollout_id) + "/status", body, installed_);

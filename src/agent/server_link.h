@@ -14,6 +14,7 @@
 #include "agent/update_state.h"
 #include "base/clock.h"
 #include "base/result.h"
+#include "protocol/device.h"
 #include "security/crypto.h"
 
 namespace drover::agent {
@@ -58,15 +59,14 @@ class ServerLink {
   // Enrolls if needed and logs in. kFailedPrecondition while the device waits, pending, for an
   // operator; kPermissionDenied when rejected or decommissioned; kIo when unreachable.
   virtual Status connect(const Inventory& installed) = 0;
-  // `state` is the wire name: idle, downloading, ready, installing, rebooting, rolling_back;
-  // `holding` names the rollout whose image a device in state "ready" holds ("" otherwise);
+  // `state`: what the device is doing; `holding` names the rollout whose image a device in
+  // state kReady holds ("" otherwise);
   // `keeps_previous`: the device keeps the image it ran before an update (A/B slots).
-  virtual Result<CheckInAnswer> check_in(const Inventory& installed, std::string_view state,
+  virtual Result<CheckInAnswer> check_in(const Inventory& installed, protocol::UpdateState state,
                                          std::string_view holding, bool keeps_previous) = 0;
-  // status: downloading, installing, rebooting, succeeded, failed, rolled_back, unhealthy.
-  // `standby` (with succeeded): the version the other slot now keeps, "" for none.
+  // `standby` (with kSucceeded): the version the other slot now keeps, "" for none.
   virtual Status report(const std::string& rollout_id, const std::string& version,
-                        std::string_view status, const std::string& message,
+                        protocol::Report status, const std::string& message,
                         const std::string& standby) = 0;
   // Appends bytes [from, size) of the artifact to the file at `path` (truncating it to
   // `from` first), resuming a cut download; `progress` hears the bytes on disk now and

@@ -24,7 +24,7 @@ std::string encode(const UpdateRecord& r) {
                       {"deadline_ms", r.deadline_ms},
                       {"windows", windows},
                       {"waiting", r.waiting},
-                      {"report", r.report},
+                      {"report", r.report ? protocol::to_string(*r.report) : ""},
                       {"message", r.message},
                       {"entries", r.entries}};
   // Only when set: an agent from before switch-backs (booted by one) still reads the file.
@@ -67,10 +67,13 @@ Result<UpdateRecord> decode_update_record(std::string_view text) {
       }
     }
     out.waiting = j.boolean_or("waiting", false);
-    out.report = j.str_or("report", "");
-    if (!out.report.empty() && out.report != "succeeded" && out.report != "failed" &&
-        out.report != "rolled_back")
-      j.fail("report", "unknown outcome '" + out.report + "'");
+    if (const std::string report = j.str_or("report", ""); !report.empty()) {
+      auto parsed = protocol::parse_report(report);
+      if (!parsed.ok() || !protocol::is_outcome(*parsed))
+        j.fail("report", "unknown outcome '" + report + "'");
+      else
+        out.report = *parsed;
+    }
     out.message = j.str_or("message", "");
     out.entries = static_cast<uint32_t>(j.uint_or("entries", 0));
     if (out.bytes_done > out.size) j.fail("bytes_done", "more than the artifact's size");

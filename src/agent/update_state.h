@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/result.h"
+#include "protocol/device.h"
 
 namespace drover::agent {
 
@@ -37,8 +39,8 @@ struct UpdateRecord {
   // empty: any time. Ready waits for one long enough.
   std::vector<TimeRange> windows;
   bool waiting = false;  // Ready: the server said to hold the image without installing it
-  // An outcome not yet delivered to the server: "succeeded", "failed", "rolled_back" or "".
-  std::string report;
+  // An outcome not yet delivered to the server (protocol::is_outcome), if any.
+  std::optional<protocol::Report> report;
   std::string message;  // why the last attempt failed
   // Times the current step was entered: 1 after a transition, and one more each time the
   // agent restarts into it, so a step that kills the agent every time shows up as a loop.

@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
       last = r.step;
     }
     if (!agent.last_error().empty()) log_line(agent.last_error());
-    if (once && r.step == UpdateStep::kIdle && r.report.empty() && wait > Duration(0)) break;
+    if (once && r.step == UpdateStep::kIdle && !r.report && wait > Duration(0)) break;
     // Every step ends in a wait, if only for a signal already pending: a run of steps that
     // go straight on (a server that keeps offering what fails) still stops on SIGTERM.
     const Duration pause = std::max(wait, Duration(0));

@@ -13,6 +13,7 @@
 
 #include "base/file_system.h"
 #include "base/units.h"
+#include "protocol/device.h"
 #include "security/crypto.h"
 #include "transport/http/client.h"
 
@@ -126,9 +127,10 @@ struct RemoteCommands::State {
     json doc = response->body.empty() ? json(nullptr) : json::parse(response->body, nullptr, false);
     if (response->status >= 400) {
       std::string message = response->body;
-      if (doc.is_object() && doc.contains("error")) {
-        message = text_of(doc["error"].value("code", json("error"))) + ": " +
-                  text_of(doc["error"].value("message", json("")));
+      if (doc.is_object() && doc.contains(protocol::kErrorObject)) {
+        const json& e = doc[protocol::kErrorObject];
+        message = text_of(e.value(protocol::kErrorCode, json("error"))) + ": " +
+                  text_of(e.value(protocol::kErrorMessage, json("")));
       }
       std::fprintf(stderr, "drover: %s (HTTP %d)\n", message.c_str(), response->status);
       if (response->status == 401 && token.empty())

@@ -51,8 +51,7 @@ struct StatusReport {
   std::string_view device_id;
   std::string_view rollout_id;
   std::string_view version;  // the version the report is about
-  DeploymentEvent
-      status;  // downloading, installing, rebooting, succeeded, failed, rolled_back, unhealthy
+  protocol::Report status;
   std::string_view message;  // free text, kept in the deployment's history
   // With "succeeded": the version the device now keeps in its other slot ("" for none), so a
   // fleet revert to it can switch back without a download.
@@ -146,7 +145,7 @@ class DeviceService {
   // Where the fleet stands (for metrics), by a scan of the registry: devices in service by
   // update state, and those pending enrollment or decommissioned.
   struct Census {
-    std::array<uint64_t, 6> by_state{};  // indexed by UpdateState
+    std::array<uint64_t, protocol::kUpdateStateCount> by_state{};  // indexed by UpdateState
     uint64_t pending = 0;
     uint64_t decommissioned = 0;
   };

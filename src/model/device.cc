@@ -15,20 +15,7 @@ constexpr EnumNames<Enrollment, 3> kEnrollmentNames{{
     {Enrollment::kPending, "pending"},
     {Enrollment::kRejected, "rejected"},
 }};
-constexpr EnumNames<UpdateState, 6> kUpdateStateNames{{
-    {UpdateState::kIdle, "idle"},
-    {UpdateState::kDownloading, "downloading"},
-    {UpdateState::kInstalling, "installing"},
-    {UpdateState::kRebooting, "rebooting"},
-    {UpdateState::kRollingBack, "rolling_back"},
-    {UpdateState::kReady, "ready"},
-}};
 }  // namespace
-
-const char* to_string(UpdateState s) { return enum_name(kUpdateStateNames, s); }
-Result<UpdateState> parse_update_state(std::string_view s) {
-  return enum_parse(kUpdateStateNames, s, "update state");
-}
 
 namespace {
 

@@ -10,20 +10,14 @@
 
 #include "base/result.h"
 #include "model/site.h"
+#include "protocol/device.h"
 
 namespace drover {
 
-// What the device says it is doing, as reported at check-in.
-enum class UpdateState : uint8_t {
-  kIdle,
-  kDownloading,
-  kInstalling,
-  kRebooting,    // rebooted into the new image, trial boot not yet committed
-  kRollingBack,  // reverting to the previous image
-  kReady,        // holds a verified image, waiting for its window to install it
-};
-const char* to_string(UpdateState s);
-Result<UpdateState> parse_update_state(std::string_view s);
+// What the device says it is doing, as reported at check-in: the protocol's word.
+using UpdateState = protocol::UpdateState;
+using protocol::parse_update_state;
+using protocol::to_string;
 
 // How far the control plane trusts a device's identity (its Ed25519 key).
 enum class Enrollment : uint8_t {

@@ -1,7 +1,8 @@
 // The life of one device's deployment, as one (state, event) -> state table.
 //
-// Events come from two sides: the engine (offer, cancel, skip, revert) and the device's
-// status reports (downloading ... succeeded, failed, rolled back, unhealthy). Reports travel
+// Events come from two sides: the engine (offer, cancel, skip, revert, silence) and the
+// device's status reports (protocol::Report: downloading ... succeeded, failed, rolled back,
+// unhealthy, withdraw; event_of() says which event each is). Reports travel
 // over lossy networks and are retried, so a report that repeats or trails the current state
 // is an explicit "stay" row in the table. A pair missing from the table is refused with
 // kConflict and changes nothing.
@@ -12,6 +13,7 @@
 
 #include "base/result.h"
 #include "model/rollout.h"
+#include "protocol/device.h"
 
 namespace drover {
 
@@ -28,7 +30,7 @@ enum class DeploymentEvent : uint8_t {
   kSkip,           // engine: no longer a target (incompatible when its turn came, or it
                    // left the fleet: then also from flight, and a revert becomes revert_failed)
   kRevert,         // engine: fleet rollback of a device that runs the new image
-  kWithdraw,       // engine: a device holding the image for its window is told to drop it
+  kWithdraw,       // device: it dropped the image it held uninstalled (no window fits)
   kSilence,        // engine: silent past its check-in contract (docs/gates.md, "Silent devices")
   kCount,          // not an event: how many there are
 };
@@ -36,6 +38,33 @@ inline constexpr int kDeploymentEventCount = static_cast<int>(DeploymentEvent::k
 
 const char* to_string(DeploymentEvent e);
 Result<DeploymentEvent> parse_deployment_event(std::string_view s);
+
+// The event a device's report is (kCount for R::kCount, which is none). The engine's own
+// events (offer, cancel, skip, revert, silence) are no report, so no device can send them.
+constexpr DeploymentEvent event_of(protocol::Report r) {
+  using R = protocol::Report;
+  switch (r) {
+    case R::kDownloading:
+      return DeploymentEvent::kDownloading;
+    case R::kInstalling:
+      return DeploymentEvent::kInstalling;
+    case R::kRebooting:
+      return DeploymentEvent::kRebooting;
+    case R::kSucceeded:
+      return DeploymentEvent::kSucceeded;
+    case R::kInstallFailed:
+      return DeploymentEvent::kInstallFailed;
+    case R::kRolledBack:
+      return DeploymentEvent::kRolledBack;
+    case R::kUnhealthy:
+      return DeploymentEvent::kUnhealthy;
+    case R::kWithdraw:
+      return DeploymentEvent::kWithdraw;
+    case R::kCount:  // not a report
+      break;
+  }
+  return DeploymentEvent::kCount;
+}
 
 // The state after `event` in `state`. kConflict when the table has no such row.
 Result<DeploymentState> next_state(DeploymentState state, DeploymentEvent event);

@@ -566,13 +566,10 @@ Status RolloutEngine::apply_event(Active& a, Txn& txn, uint32_t i, DeploymentEve
 }
 
 Result<DeploymentState> RolloutEngine::report(const Device& device, std::string_view rollout_id,
-                                              std::string_view version, DeploymentEvent event,
+                                              std::string_view version, protocol::Report status,
                                               std::string_view message, std::string_view standby) {
-  if (event == DeploymentEvent::kOffer || event == DeploymentEvent::kCancel ||
-      event == DeploymentEvent::kSkip || event == DeploymentEvent::kRevert ||
-      event == DeploymentEvent::kSilence) {
-    return invalid_argument(std::string("'") + to_string(event) + "' is not a device report");
-  }
+  const DeploymentEvent event = event_of(status);
+  if (event == DeploymentEvent::kCount) return invalid_argument("not a status report");
   MutexLock lock(mu_);
   Active* a = find(rollout_id);
   if (a == nullptr) return not_found("no active rollout '" + std::string(rollout_id) + "'");

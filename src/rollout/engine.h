@@ -238,7 +238,7 @@ class RolloutEngine {
   // A "withdraw" from a device that holds the image uninstalled (no window fits its install)
   // cancels the deployment: never offered, for the reason its message opens with.
   Result<DeploymentState> report(const Device& device, std::string_view rollout_id,
-                                 std::string_view version, DeploymentEvent event,
+                                 std::string_view version, protocol::Report status,
                                  std::string_view message = {}, std::string_view standby = {});
 
   // Prefetches the deployments of devices that will check in soon, by their cursors. No

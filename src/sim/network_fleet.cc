@@ -76,8 +76,9 @@ class NetworkFleet::SimLink final : public agent::ServerLink {
     return inner_->connect(installed);
   }
 
-  Result<agent::CheckInAnswer> check_in(const agent::Inventory& installed, std::string_view state,
-                                        std::string_view holding, bool keeps_previous) override {
+  Result<agent::CheckInAnswer> check_in(const agent::Inventory& installed,
+                                        protocol::UpdateState state, std::string_view holding,
+                                        bool keeps_previous) override {
     if (!up()) return link_down();
     ++fleet_.checkins_;
     auto answer = inner_->check_in(installed, state, holding, keeps_previous);
@@ -86,7 +87,7 @@ class NetworkFleet::SimLink final : public agent::ServerLink {
     return answer;
   }
 
-  Status report(const std::string& rollout_id, const std::string& version, std::string_view status,
+  Status report(const std::string& rollout_id, const std::string& version, protocol::Report status,
                 const std::string& message, const std::string& standby) override {
     if (!up()) return link_down();
     ++fleet_.reports_;
@@ -271,19 +272,19 @@ Result<AgentStep> NetworkFleet::step(uint32_t dev) {
   // Held up by the link (not, say, a best-effort report that did not go out on the way).
   out.link_down = n.link->down() && !n.rebooted && r.step == before;
   out.step = r.step;
-  out.report_pending = !r.report.empty();
+  out.report_pending = r.report.has_value();
   out.rollout_id = r.rollout_id;
   out.version = r.version;
   out.revert = r.revert;
   if (before == UpdateStep::kInstalling && r.step != UpdateStep::kInstalling)
     out.busy += world_.install_time();  // done or failed, the install took its time
   if (before == UpdateStep::kRebooting && r.step == UpdateStep::kRollingBack &&
-      r.report == "rolled_back") {
+      r.report == protocol::Report::kRolledBack) {
     out.trial_failed = true;
     out.busy += world_.reboot_time();  // and back into the previous slot
   }
-  out.committed =
-      before == UpdateStep::kCommitting && r.step == UpdateStep::kIdle && r.report == "succeeded";
+  out.committed = before == UpdateStep::kCommitting && r.step == UpdateStep::kIdle &&
+                  r.report == protocol::Report::kSucceeded;
   out.rebooted = n.rebooted || out.trial_failed;
   if (n.rebooted) {
     // The machine restarts: this agent is gone; a new one comes up after the boot.
@@ -312,7 +313,8 @@ Status NetworkFleet::report_unhealthy(uint32_t dev, const std::string& rollout_i
   }
   n.link->begin_step();
   DROVER_TRY(n.link->connect(inventory));
-  return n.link->report(rollout_id, version, "unhealthy", "the device's health monitor failed", "");
+  return n.link->report(rollout_id, version, protocol::Report::kUnhealthy,
+                        "the device's health monitor failed", "");
 }
 
 }  // namespace drover::sim

@@ -282,7 +282,7 @@ void Simulator::handle(const Event& e) {
       const UpdateOffer& o = offers_[d.unhealthy_offer];
       for (const auto& c : inventories_[d.inventory]) {
         if (c.component == o.component && c.version == o.version && d.phase == Phase::kIdle) {
-          deliver(e.device, DeploymentEvent::kUnhealthy, d.unhealthy_offer);
+          deliver(e.device, protocol::Report::kUnhealthy, d.unhealthy_offer);
         }
       }
       return;
@@ -303,16 +303,16 @@ void Simulator::next_check_in(uint32_t dev) {
 namespace {
 
 // What a twin device says with a report, as an agent would: the history shows it.
-std::string_view twin_message(DeploymentEvent event, const UpdateOffer& offer) {
+std::string_view twin_message(protocol::Report event, const UpdateOffer& offer) {
   switch (event) {
-    case DeploymentEvent::kInstallFailed:
+    case protocol::Report::kInstallFailed:
       return offer.revert ? "the revert could not be installed"
                           : "install failed (the scenario's install_fails defect)";
-    case DeploymentEvent::kRolledBack:
+    case protocol::Report::kRolledBack:
       return "the trial boot failed; back on the previous slot (boot_fails defect)";
-    case DeploymentEvent::kUnhealthy:
+    case protocol::Report::kUnhealthy:
       return "health check failed after the commit (fails_after defect)";
-    case DeploymentEvent::kWithdraw:
+    case protocol::Report::kWithdraw:
       return "no maintenance window fits the install: none in the coming week leaves the "
              "scenario's install_time + reboot_time";
     default:
@@ -328,10 +328,10 @@ bool Simulator::flush_report(uint32_t dev) {
   const UpdateOffer& o = offers_[d.report_offer];
   ++reports_;
   const DeviceName name = name_of(dev);
-  const auto event = static_cast<DeploymentEvent>(d.pending_report);
+  const auto event = static_cast<protocol::Report>(d.pending_report);
   // What the other slot keeps now: the server's next revert of it needs no download.
   std::string_view standby;
-  if (event == DeploymentEvent::kSucceeded && d.kept >= 0) {
+  if (event == protocol::Report::kSucceeded && d.kept >= 0) {
     for (const InstalledComponent& c : inventories_[d.kept])
       if (c.component == o.component) standby = c.version;
   }
@@ -341,16 +341,16 @@ bool Simulator::flush_report(uint32_t dev) {
   d.pending_report = -1;
   if (d.unhealthy_held) {
     d.unhealthy_held = false;
-    d.pending_report = static_cast<int8_t>(DeploymentEvent::kUnhealthy);
+    d.pending_report = static_cast<int8_t>(protocol::Report::kUnhealthy);
     d.report_offer = d.unhealthy_offer;
     return flush_report(dev);
   }
   return true;
 }
 
-void Simulator::deliver(uint32_t dev, DeploymentEvent event, int32_t offer) {
+void Simulator::deliver(uint32_t dev, protocol::Report event, int32_t offer) {
   SimDevice& d = devices_[dev];
-  if (event == DeploymentEvent::kUnhealthy && d.pending_report >= 0) {
+  if (event == protocol::Report::kUnhealthy && d.pending_report >= 0) {
     // The outcome it follows has not gone out yet: both are held, in order.
     d.unhealthy_held = true;
     if (online(dev, clock_.now())) flush_report(dev);
@@ -401,7 +401,7 @@ void Simulator::start_offer(uint32_t dev, const UpdateOffer& offer) {
   }
   if (offer.switch_back && !kept && offer.size_bytes == 0) {
     // Nothing kept and nothing to download: the revert cannot happen.
-    deliver(dev, DeploymentEvent::kInstallFailed, d.offer);
+    deliver(dev, protocol::Report::kInstallFailed, d.offer);
     next_check_in(dev);
     return;
   }
@@ -411,7 +411,7 @@ void Simulator::start_offer(uint32_t dev, const UpdateOffer& offer) {
   d.waiting = false;
   d.apply_at_ms = -1;
   d.bytes_left = kept ? 0 : offer.size_bytes;
-  deliver(dev, DeploymentEvent::kDownloading, d.offer);
+  deliver(dev, protocol::Report::kDownloading, d.offer);
   continue_download(dev);
 }
 
@@ -422,7 +422,7 @@ void Simulator::begin_install(uint32_t dev) {
   d.apply_at_ms = -1;
   if (!d.switching) d.kept = -1;  // the other slot is overwritten
   if (!in_window(dev, now)) ++windows_report_.installs_outside;
-  deliver(dev, DeploymentEvent::kInstalling, d.offer);
+  deliver(dev, protocol::Report::kInstalling, d.offer);
   schedule(dev, now + sc_.install_time, EventKind::kPhaseDone);
 }
 
@@ -485,7 +485,7 @@ void Simulator::hold_check_in(uint32_t dev) {
         d.apply_at_ms = -1;
         tell_device(dev, "dropped its image of " + offer.version + ": no window fits the install",
                     withdrawn_);
-        deliver(dev, DeploymentEvent::kWithdraw, d.offer);
+        deliver(dev, protocol::Report::kWithdraw, d.offer);
         next_check_in(dev);
         return;
       }
@@ -576,14 +576,14 @@ void Simulator::phase_done(uint32_t dev) {
       if (defect(dev, offer, DefectKind::kInstallFails)) {
         d.phase = Phase::kIdle;
         d.switching = false;
-        deliver(dev, DeploymentEvent::kInstallFailed, d.offer);
+        deliver(dev, protocol::Report::kInstallFailed, d.offer);
         next_check_in(dev);
         return;
       }
       d.phase = Phase::kRebooting;
       if (!offer.revert) d.installed_new = true;
       if (!in_window(dev, now)) ++windows_report_.reboots_outside;
-      deliver(dev, DeploymentEvent::kRebooting, d.offer);
+      deliver(dev, protocol::Report::kRebooting, d.offer);
       schedule(dev, now + sc_.reboot_time, EventKind::kPhaseDone);
       return;
     case Phase::kRebooting: {
@@ -621,7 +621,7 @@ void Simulator::phase_done(uint32_t dev) {
           tell_device(dev, "back on " + offer.version + " after the fleet rollback", reverts_);
         d.committed_at_ms = -1;
       }
-      deliver(dev, DeploymentEvent::kSucceeded, d.offer);
+      deliver(dev, protocol::Report::kSucceeded, d.offer);
       Duration after{0};
       if (defect(dev, offer, DefectKind::kFailsAfter, &after)) {
         d.unhealthy_offer = d.offer;
@@ -640,7 +640,7 @@ void Simulator::phase_done(uint32_t dev) {
       d.switching = false;
       tell_device(dev, "trial boot of " + offer.version + " failed; back on the previous slot",
                   self_rollbacks_);
-      deliver(dev, DeploymentEvent::kRolledBack, d.offer);
+      deliver(dev, protocol::Report::kRolledBack, d.offer);
       next_check_in(dev);
       return;
     case Phase::kIdle:

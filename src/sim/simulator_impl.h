@@ -61,7 +61,7 @@ struct SimDevice {
   uint16_t connectivity = 0;
   uint16_t hardware_revision = 0;  // index into Simulator::revisions_
   Phase phase = Phase::kIdle;
-  int8_t pending_report = -1;    // DeploymentEvent not yet delivered (the link was down)
+  int8_t pending_report = -1;    // protocol::Report not yet delivered (the link was down)
   bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
   bool installed_new = false;    // booted into the rollout's version at least once
   uint8_t quiet = 0;             // 1 + index into Scenario::quiet_hours; 0: none
@@ -164,7 +164,7 @@ class Simulator final : public DeviceWorld {
   bool in_window(uint32_t dev, Timestamp t);
   void continue_download(uint32_t dev);
   void phase_done(uint32_t dev);
-  void deliver(uint32_t dev, DeploymentEvent event, int32_t offer);
+  void deliver(uint32_t dev, protocol::Report event, int32_t offer);
   bool flush_report(uint32_t dev);
   // The key of the device's link schedule in links_; nullptr for a link that is always up.
   const std::string* link_key(uint32_t dev) const;

@@ -146,7 +146,7 @@ struct World {
       if (step == crash_after) device->restart();
       const Duration wait = device->agent().run_once();
       const UpdateRecord& r = device->agent().record();
-      if (r.step == UpdateStep::kIdle && r.report.empty() && wait > Duration(0) &&
+      if (r.step == UpdateStep::kIdle && !r.report && wait > Duration(0) &&
           state() != DeploymentState::kOffered) {
         return;
       }
@@ -290,7 +290,7 @@ TEST(AgentE2e, TheVerifiedImageWaitsForTheWindowAcrossARestartAndOnlyThenIsInsta
       EXPECT_GE(w.f.clock.now(), eight) << to_string(now) << " before the window";
       EXPECT_LT(w.f.clock.now(), eight + hours(16)) << to_string(now) << " after the window";
     }
-    if (now == UpdateStep::kIdle && w.device->agent().record().report.empty() &&
+    if (now == UpdateStep::kIdle && !w.device->agent().record().report &&
         w.state() == DeploymentState::kSucceeded)
       break;
     w.f.clock.advance(std::max(wait, Duration(1)));

@@ -30,7 +30,7 @@ class HostileServer final : public ServerLink {
   std::vector<std::pair<std::string, std::string>> reports;  // status, message
 
   Status connect(const Inventory&) override { return ok_status(); }
-  Result<CheckInAnswer> check_in(const Inventory&, std::string_view, std::string_view,
+  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view,
                                  bool) override {
     ++check_ins;
     CheckInAnswer a;
@@ -38,9 +38,9 @@ class HostileServer final : public ServerLink {
     a.next_checkin = next_checkin;
     return a;
   }
-  Status report(const std::string&, const std::string&, std::string_view status,
+  Status report(const std::string&, const std::string&, protocol::Report status,
                 const std::string& message, const std::string&) override {
-    reports.emplace_back(std::string(status), message);
+    reports.emplace_back(protocol::to_string(status), message);
     return ok_status();
   }
   Result<uint64_t> download(const UpdateRecord& u, const std::string& path, uint64_t,

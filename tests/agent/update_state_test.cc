@@ -134,11 +134,31 @@ TEST_F(UpdateStateTest, AHeldImageKeepsItsWindowsAcrossARestart) {
   EXPECT_EQ(*loaded, r);
 }
 
+// Every outcome the agent keeps until it is delivered reads back after a restart — the
+// withdrawal of a held image too (a restart before it went out used to make the file
+// unreadable).
+TEST_F(UpdateStateTest, EveryUndeliveredOutcomeSurvivesARestart) {
+  UpdateStateFile file(real_file_system(), path_);
+  for (protocol::Report outcome :
+       {protocol::Report::kSucceeded, protocol::Report::kInstallFailed,
+        protocol::Report::kRolledBack, protocol::Report::kUnhealthy, protocol::Report::kWithdraw}) {
+    UpdateRecord r = offered();
+    r.step = UpdateStep::kIdle;
+    r.report = outcome;
+    r.message = "why";
+    ASSERT_TRUE(file.save(r).ok());
+    auto loaded = UpdateStateFile(real_file_system(), path_).load();
+    ASSERT_TRUE(loaded.ok()) << protocol::to_string(outcome) << ": " << loaded.error().to_string();
+    EXPECT_EQ(*loaded, r);
+  }
+}
+
 TEST_F(UpdateStateTest, AFileThatIsNotARecordIsCorruption) {
   UpdateStateFile file(real_file_system(), path_);
   for (const char* bad :
        {"", "{", "[]", R"({"step":"exploding"})", R"({"step":"idle","x":1})",
         R"({"step":"idle","report":"maybe"})",
+        R"({"step":"idle","report":"downloading"})",  // a report, but no outcome
         R"({"step":"downloading","size":10,"bytes_done":11})", R"({"step":"idle","size":-1})",
         R"({"step":"ready","windows":[[2000,1000]]})", R"({"step":"ready","windows":[[1000]]})",
         R"({"step":"ready","windows":[[-1,1000]]})", R"({"step":"ready","windows":{"a":1}})",

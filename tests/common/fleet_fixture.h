@@ -122,19 +122,19 @@ class Fleet {
     return r.ok() && r->hold ? *r->hold : HoldAnswer{};
   }
 
-  Result<DeploymentState> report(const std::string& id, const UpdateOffer& o, DeploymentEvent e) {
+  Result<DeploymentState> report(const std::string& id, const UpdateOffer& o, protocol::Report e) {
     return service->report_status({id, o.rollout_id, o.version, e, {}});
   }
 
   // The whole happy path for one device; the device then runs the offered version.
   void install(const std::string& id, const UpdateOffer& o,
-               DeploymentEvent outcome = DeploymentEvent::kSucceeded) {
-    for (auto e : {DeploymentEvent::kDownloading, DeploymentEvent::kInstalling,
-                   DeploymentEvent::kRebooting, outcome}) {
+               protocol::Report outcome = protocol::Report::kSucceeded) {
+    for (auto e : {protocol::Report::kDownloading, protocol::Report::kInstalling,
+                   protocol::Report::kRebooting, outcome}) {
       auto r = report(id, o, e);
       ASSERT_TRUE(r.ok()) << r.error().to_string();
     }
-    if (outcome == DeploymentEvent::kSucceeded) {
+    if (outcome == protocol::Report::kSucceeded) {
       auto inv = installed(id);
       for (auto& c : inv) {
         if (c.component == o.component) c.version = o.version;

@@ -20,7 +20,8 @@ TEST(DeviceService, UnknownAndDecommissionedDevicesAreRefused) {
   EXPECT_EQ(f.service->check_in({f.ids[0], inv, UpdateState::kIdle}).error().code,
             ErrorCode::kFailedPrecondition);
   EXPECT_EQ(
-      f.service->report_status({"nobody", "rollout-0001", "1.0.0", DeploymentEvent::kSucceeded, {}})
+      f.service
+          ->report_status({"nobody", "rollout-0001", "1.0.0", protocol::Report::kSucceeded, {}})
           .error()
           .code,
       ErrorCode::kNotFound);
@@ -268,8 +269,8 @@ void add_artifacts(Fleet& f, std::vector<Artifact> artifacts) {
 
 // Reports the whole install of `o` and checks in running it; returns that check-in's offer.
 std::optional<UpdateOffer> complete(Fleet& f, const std::string& id, const UpdateOffer& o) {
-  for (auto e : {DeploymentEvent::kDownloading, DeploymentEvent::kInstalling,
-                 DeploymentEvent::kRebooting, DeploymentEvent::kSucceeded}) {
+  for (auto e : {protocol::Report::kDownloading, protocol::Report::kInstalling,
+                 protocol::Report::kRebooting, protocol::Report::kSucceeded}) {
     auto r = f.report(id, o, e);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
   }

@@ -47,10 +47,11 @@ std::unique_ptr<Store> open_store(const std::string& path) {
     if (!firmware.count(dev)) firmware[dev] = "1.0.0";
     if (holding[dev]) {
       const UpdateOffer o = *holding[dev];
-      const auto e = rng.chance(0.5) ? DeploymentEvent::kDownloading : DeploymentEvent::kSucceeded;
+      const auto e =
+          rng.chance(0.5) ? protocol::Report::kDownloading : protocol::Report::kSucceeded;
       auto r = f.report(dev, o, e);
       if (!r.ok()) _exit(4);
-      if (e == DeploymentEvent::kSucceeded) {
+      if (e == protocol::Report::kSucceeded) {
         firmware[dev] = o.version;
         holding[dev].reset();
         emit('S', dev);

@@ -18,6 +18,7 @@ namespace drover::testing {
 namespace {
 
 using E = DeploymentEvent;
+using R = protocol::Report;
 using S = DeploymentState;
 
 // Passes everything to a real store, except that it can refuse the n-th next write, as a
@@ -104,19 +105,19 @@ RC_GTEST_PROP(EngineProperty, NoDeploymentIsLostOrDuplicatedAcrossCrashes, ()) {
   auto do_report = [&](const std::string& dev) {
     DeviceTruth& t = truth[dev];
     if (!t.holding) return;
-    const E e = *rc::gen::element(E::kDownloading, E::kInstalling, E::kRebooting, E::kSucceeded,
-                                  E::kInstallFailed, E::kRolledBack);
+    const R e = *rc::gen::element(R::kDownloading, R::kInstalling, R::kRebooting, R::kSucceeded,
+                                  R::kInstallFailed, R::kRolledBack);
     const UpdateOffer o = *t.holding;
     auto r = f.report(dev, o, e);
     if (!r.ok()) {
       RC_ASSERT(r.error().code == ErrorCode::kIo || r.error().code == ErrorCode::kConflict);
       return;
     }
-    if (e == E::kSucceeded) {
+    if (e == R::kSucceeded) {
       t.firmware = o.version;
       t.acked_forward_success = !o.revert;
       t.holding.reset();
-    } else if (e == E::kInstallFailed || e == E::kRolledBack) {
+    } else if (e == R::kInstallFailed || e == R::kRolledBack) {
       t.holding.reset();
     }
   };
@@ -135,8 +136,8 @@ RC_GTEST_PROP(EngineProperty, NoDeploymentIsLostOrDuplicatedAcrossCrashes, ()) {
         break;
       case 4: {
         // Anything a confused or hostile device might send: refused or harmless.
-        const E e = *rc::gen::element(E::kDownloading, E::kSucceeded, E::kInstallFailed,
-                                      E::kRolledBack, E::kUnhealthy, E::kOffer, E::kRevert);
+        const R e = *rc::gen::element(R::kDownloading, R::kSucceeded, R::kInstallFailed,
+                                      R::kRolledBack, R::kUnhealthy, R::kRebooting);
         const std::string version = *rc::gen::element<std::string>("1.0.0", "2.0.0", "3.0.0");
         auto before = f.store().get_deployment(id, dev);
         auto r = f.service->report_status({dev, id, version, e, {}});
@@ -145,11 +146,11 @@ RC_GTEST_PROP(EngineProperty, NoDeploymentIsLostOrDuplicatedAcrossCrashes, ()) {
           RC_ASSERT(before.ok() && after.ok() && **before == **after);
         } else if (truth[dev].holding && version == truth[dev].holding->version) {
           // The device itself did not say this; forget the offer so the truth stays simple.
-          if (e == E::kSucceeded) {
+          if (e == R::kSucceeded) {
             truth[dev].firmware = version;
             truth[dev].acked_forward_success = !truth[dev].holding->revert;
           }
-          if (e == E::kSucceeded || e == E::kInstallFailed || e == E::kRolledBack)
+          if (e == R::kSucceeded || e == R::kInstallFailed || e == R::kRolledBack)
             truth[dev].holding.reset();
         }
         break;
@@ -223,7 +224,7 @@ CrashRun run_with_cut(int cut) {
   faults->fail_write_after(cut);
   std::map<std::string, DeviceTruth> truth;
   std::map<std::string, int> step;  // next report in the happy path
-  const E path[] = {E::kDownloading, E::kInstalling, E::kRebooting, E::kSucceeded};
+  const R path[] = {R::kDownloading, R::kInstalling, R::kRebooting, R::kSucceeded};
   for (int loop = 0; loop < 100; ++loop) {
     for (const auto& dev : f.ids) {
       DeviceTruth& t = truth[dev];

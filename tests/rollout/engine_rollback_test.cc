@@ -13,7 +13,7 @@
 namespace drover::testing {
 namespace {
 
-using E = DeploymentEvent;
+using E = protocol::Report;
 using S = DeploymentState;
 
 // Reports `e` for the device's offer with a message and, for a success, what its other

@@ -14,7 +14,7 @@ namespace {
 
 using testing::Fleet;
 using testing::simple_plan;
-using E = DeploymentEvent;
+using E = protocol::Report;
 using S = DeploymentState;
 
 Deployment deployment(Fleet& f, const std::string& rollout, const std::string& dev) {

@@ -11,7 +11,7 @@
 namespace drover::testing {
 namespace {
 
-using E = DeploymentEvent;
+using E = protocol::Report;
 using S = DeploymentState;
 
 TEST(Engine, IncompatibleDevicesAreNeverOffered) {
@@ -402,7 +402,7 @@ TEST(Engine, ReportsAreValidatedAndChangeNothingWhenRefused) {
   EXPECT_EQ(f.report(f.ids[0], other, E::kSucceeded).error().code, ErrorCode::kNotFound);
   EXPECT_EQ(f.report(f.ids[1], *o, E::kSucceeded).error().code,
             ErrorCode::kConflict);  // never offered
-  EXPECT_EQ(f.report(f.ids[0], *o, E::kCancel).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(f.report(f.ids[0], *o, E::kCount).error().code, ErrorCode::kInvalidArgument);
   EXPECT_EQ(f.state_of(id, f.ids[0]), S::kOffered);
   EXPECT_EQ(f.state_of(id, f.ids[1]), S::kPending);
   // Success, then a late "downloading" and a repeated "succeeded": accepted, no change.

@@ -105,7 +105,7 @@ TEST(RolloutQueries, DeploymentsAndHistoryOfWhatExistsOnly) {
   const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
   auto offer = f.check_in(f.ids[0]);
   ASSERT_TRUE(offer.has_value());
-  ASSERT_TRUE(f.report(f.ids[0], *offer, DeploymentEvent::kDownloading).ok());
+  ASSERT_TRUE(f.report(f.ids[0], *offer, protocol::Report::kDownloading).ok());
 
   auto page = q.deployments(id, std::nullopt, "", 2);
   ASSERT_TRUE(page.ok()) << page.error().to_string();

@@ -62,12 +62,12 @@ TEST_F(OperatorHistoryTest, EachDeviceShowsEveryStepWithTheAgentsWords) {
   const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
   auto o = f.check_in(f.ids[0]);
   ASSERT_TRUE(o.has_value());
-  for (auto e :
-       {DeploymentEvent::kDownloading, DeploymentEvent::kInstalling, DeploymentEvent::kRebooting}) {
+  for (auto e : {protocol::Report::kDownloading, protocol::Report::kInstalling,
+                 protocol::Report::kRebooting}) {
     ASSERT_TRUE(f.service->report_status({f.ids[0], id, o->version, e, {}}).ok());
   }
   ASSERT_TRUE(f.service
-                  ->report_status({f.ids[0], id, o->version, DeploymentEvent::kRolledBack,
+                  ->report_status({f.ids[0], id, o->version, protocol::Report::kRolledBack,
                                    "health check 'app' failed: exit 3; output: port refused"})
                   .ok());
 

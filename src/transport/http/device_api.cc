@@ -8,7 +8,7 @@
 #include "base/json_reader.h"
 #include "model/codec_json.h"
 #include "model/version.h"
-#include "rollout/deployment_machine.h"
+#include "protocol/device.h"
 #include "security/crypto.h"
 #include "store/group_commit.h"
 #include "transport/http/json_body.h"
@@ -34,33 +34,8 @@ Result<std::string> bearer_device(DeviceAuth& auth, const Request& req) {
 
 }  // namespace
 
-int http_status(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-      return 400;
-    case ErrorCode::kUnauthenticated:
-      return 401;
-    case ErrorCode::kPermissionDenied:
-      return 403;
-    case ErrorCode::kNotFound:
-      return 404;
-    case ErrorCode::kAlreadyExists:
-    case ErrorCode::kFailedPrecondition:
-    case ErrorCode::kConflict:
-      return 409;
-    case ErrorCode::kIo:
-      return 503;
-    case ErrorCode::kResourceExhausted:
-      return 507;  // Insufficient Storage
-    case ErrorCode::kCorruption:
-    case ErrorCode::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
 Response error_response(const Error& e) {
-  return Response::error(http_status(e.code), error_code_name(e.code), e.message);
+  return Response::error(protocol::http_status(e.code), error_code_name(e.code), e.message);
 }
 
 namespace {
@@ -349,10 +324,10 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                  return out;
                });
                if (!body.ok()) return error_response(body.error());
-               auto event = parse_deployment_event(body->status);
-               if (!event.ok()) return error_response(event.error());
+               auto status = protocol::parse_report(body->status);
+               if (!status.ok()) return error_response(status.error());
                auto state = service.report_status({*device, params.get("rollout_id"), body->version,
-                                                   *event, body->message, body->standby});
+                                                   *status, body->message, body->standby});
                if (!state.ok()) return error_response(state.error());
                return ok_json({{"state", to_string(*state)}});
              });

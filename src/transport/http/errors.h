@@ -6,9 +6,7 @@
 
 namespace drover::http {
 
-// The HTTP status that answers an error of this kind (400, 401, 403, 404, 409, 500, 503).
-int http_status(ErrorCode code);
-// The JSON error response for `e`: {"error": {"code": "<error_code_name>", "message"}}.
+// The JSON error response for `e`: the protocol's envelope and status (protocol/device.h).
 Response error_response(const Error& e);
 
 }  // namespace drover::http

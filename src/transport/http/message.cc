@@ -3,6 +3,7 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "protocol/device.h"
 #include "transport/http/server.h"
 
 namespace drover::http {
@@ -42,7 +43,8 @@ Response Response::json(int status, std::string body) {
 Response Response::error(int status, std::string_view code, std::string_view message) {
   // Messages may quote what a client sent, which need not be UTF-8: such bytes become
   // U+FFFD rather than making the error itself fail.
-  const nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
+  const nlohmann::json j = {
+      {protocol::kErrorObject, {{protocol::kErrorCode, code}, {protocol::kErrorMessage, message}}}};
   return json(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

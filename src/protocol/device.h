@@ -1,0 +1,127 @@
+// The device protocol's vocabulary (docs/api/device.md): the words a device and the control
+// plane exchange, each an enum with its one spelling on the wire, and the error envelope
+// every answer uses. Header-only, on base/ alone: the agent, the device API, the rollout
+// engine and the simulator speak it without the agent linking any server code.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "base/enum_names.h"
+#include "base/result.h"
+
+namespace drover::protocol {
+
+// What a device is doing, as it says at each check-in ("update_state").
+enum class UpdateState : uint8_t {
+  kIdle,
+  kDownloading,
+  kInstalling,
+  kRebooting,    // rebooted into the new image, trial boot not yet committed
+  kRollingBack,  // reverting to the previous image
+  kReady,        // holds a verified image, waiting for its window to install it
+  kCount,        // not a state: how many there are
+};
+inline constexpr size_t kUpdateStateCount = static_cast<size_t>(UpdateState::kCount);
+inline constexpr EnumNames<UpdateState, kUpdateStateCount> kUpdateStateNames{{
+    {UpdateState::kIdle, "idle"},
+    {UpdateState::kDownloading, "downloading"},
+    {UpdateState::kInstalling, "installing"},
+    {UpdateState::kRebooting, "rebooting"},
+    {UpdateState::kRollingBack, "rolling_back"},
+    {UpdateState::kReady, "ready"},
+}};
+static_assert(names_every_value(kUpdateStateNames));
+inline const char* to_string(UpdateState s) { return enum_name(kUpdateStateNames, s); }
+inline Result<UpdateState> parse_update_state(std::string_view s) {
+  return enum_parse(kUpdateStateNames, s, "update state");
+}
+
+// What a device reports about one deployment (a status report's "status"). The first three
+// say how far it got; the rest end its attempt, and a device keeps them until delivered.
+enum class Report : uint8_t {
+  kDownloading,
+  kInstalling,
+  kRebooting,
+  kSucceeded,      // committed the new image (its trial boot and checks passed)
+  kInstallFailed,  // could not install; still runs the previous image
+  kRolledBack,     // the trial boot failed; back on the previous image
+  kUnhealthy,      // committed, then its health checks failed
+  kWithdraw,       // dropped the image it held uninstalled: no maintenance window fits
+  kCount,          // not a report: how many there are
+};
+inline constexpr size_t kReportCount = static_cast<size_t>(Report::kCount);
+inline constexpr EnumNames<Report, kReportCount> kReportNames{{
+    {Report::kDownloading, "downloading"},
+    {Report::kInstalling, "installing"},
+    {Report::kRebooting, "rebooting"},
+    {Report::kSucceeded, "succeeded"},
+    {Report::kInstallFailed, "failed"},
+    {Report::kRolledBack, "rolled_back"},
+    {Report::kUnhealthy, "unhealthy"},
+    {Report::kWithdraw, "withdraw"},
+}};
+static_assert(names_every_value(kReportNames));
+inline const char* to_string(Report r) { return enum_name(kReportNames, r); }
+inline Result<Report> parse_report(std::string_view s) {
+  return enum_parse(kReportNames, s, "status report");
+}
+// Whether the report ends the device's attempt at the deployment.
+constexpr bool is_outcome(Report r) {
+  return r != Report::kDownloading && r != Report::kInstalling && r != Report::kRebooting;
+}
+
+// Every error is answered with one JSON shape: {"error": {"code": "<name>", "message": "…"}},
+// the code being error_code_name() of the ErrorCode, and one HTTP status per code.
+inline constexpr const char* kErrorObject = "error";
+inline constexpr const char* kErrorCode = "code";
+inline constexpr const char* kErrorMessage = "message";
+
+constexpr int http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kAlreadyExists:
+    case ErrorCode::kFailedPrecondition:
+    case ErrorCode::kConflict:
+      return 409;
+    case ErrorCode::kIo:
+      return 503;
+    case ErrorCode::kResourceExhausted:
+      return 507;  // Insufficient Storage
+    case ErrorCode::kCorruption:
+    case ErrorCode::kInternal:
+      return 500;
+  }
+  return 500;
+}
+
+// How a device takes an error answer's status: what it sent was refused (kInvalidArgument:
+// also 416, a range past the end), it must log in again (kUnauthenticated), or anything
+// else — a 5xx above all — is worth another try later (kIo).
+constexpr ErrorCode error_code_of_status(int status) {
+  switch (status) {
+    case 400:
+    case 416:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+      return ErrorCode::kUnauthenticated;
+    case 403:
+      return ErrorCode::kPermissionDenied;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kConflict;
+    default:
+      return ErrorCode::kIo;
+  }
+}
+
+}  // namespace drover::protocol
