@@ -15,7 +15,9 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
+#include "fleet/site_service.h"
 #include "rollout/engine.h"
+#include "rollout/queries.h"
 #include "store/store.h"
 #include "transport/http/operator_api.h"
 
@@ -41,10 +43,12 @@ struct World {
                   AuthOptions{{"token"}, minutes(15), seconds(60)}};
   OperatorTokens tokens{*store, clock};
   ArtifactService artifacts{*store, engine, temp_dir() + "/artifacts"};
+  SiteService sites{*store, engine};
+  RolloutQueries rollouts{*store, engine};
   http::Router router;
   std::string admin;
   World() {
-    http::add_operator_api(router, {tokens, service, auth, artifacts, engine, *store});
+    http::add_operator_api(router, {tokens, service, auth, artifacts, sites, rollouts, engine});
     admin = tokens.create("fuzz", Role::kAdmin, Duration(0))->text;
   }
 };

@@ -73,7 +73,8 @@ constexpr bool is_outcome(Report r) {
 }
 
 // Every error is answered with one JSON shape: {"error": {"code": "<name>", "message": "…"}},
-// the code being error_code_name() of the ErrorCode, and one HTTP status per code.
+// the code being error_code_name() of the ErrorCode, and one HTTP status per code (several
+// codes share a status: a device reads back the kind it can act on, error_code_of_status).
 inline constexpr const char* kErrorObject = "error";
 inline constexpr const char* kErrorCode = "code";
 inline constexpr const char* kErrorMessage = "message";
@@ -103,9 +104,11 @@ constexpr int http_status(ErrorCode code) {
   return 500;
 }
 
-// How a device takes an error answer's status: what it sent was refused (kInvalidArgument:
-// also 416, a range past the end), it must log in again (kUnauthenticated), or anything
-// else — a 5xx above all — is worth another try later (kIo).
+// How a device takes an error answer's status: what it sent was refused (400, and 416, a
+// range past the end: kInvalidArgument), it must log in again (401), it may not (403), the
+// thing is gone (404), the state does not allow it now (409: kConflict, also for
+// kAlreadyExists and kFailedPrecondition); anything else — a 5xx above all, whatever its
+// code was — is worth another try later (kIo).
 constexpr ErrorCode error_code_of_status(int status) {
   switch (status) {
     case 400:

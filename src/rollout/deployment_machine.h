@@ -1,8 +1,8 @@
 // The life of one device's deployment, as one (state, event) -> state table.
 //
-// Events come from two sides: the engine (offer, cancel, skip, revert, silence) and the
-// device's status reports (protocol::Report: downloading ... succeeded, failed, rolled back,
-// unhealthy, withdraw; event_of() says which event each is). Reports travel
+// Events come from two sides: the engine (offer, cancel, skip, revert, silence, withdraw) and
+// the device's status reports (protocol::Report: downloading ... succeeded, failed, rolled
+// back, unhealthy, withdraw; event_of() says which event each is). Reports travel
 // over lossy networks and are retried, so a report that repeats or trails the current state
 // is an explicit "stay" row in the table. A pair missing from the table is refused with
 // kConflict and changes nothing.
@@ -30,7 +30,9 @@ enum class DeploymentEvent : uint8_t {
   kSkip,           // engine: no longer a target (incompatible when its turn came, or it
                    // left the fleet: then also from flight, and a revert becomes revert_failed)
   kRevert,         // engine: fleet rollback of a device that runs the new image
-  kWithdraw,       // device: it dropped the image it held uninstalled (no window fits)
+  kWithdraw,       // a device holding the image drops it uninstalled: the engine tells it
+                   // to (the rollout stopped, its group halted), or it reports it did (no
+                   // maintenance window fits its install)
   kSilence,        // engine: silent past its check-in contract (docs/gates.md, "Silent devices")
   kCount,          // not an event: how many there are
 };

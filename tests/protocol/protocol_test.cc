@@ -43,7 +43,7 @@ TEST(Protocol, OutcomesAreTheReportsThatEndAnAttempt) {
     EXPECT_TRUE(is_outcome(r)) << to_string(r);
 }
 
-// The engine's own events are exactly those no report maps to.
+// The events only the engine may apply are those no report maps to.
 TEST(Protocol, EachReportIsADeviceEventAndNoneIsTheEngines) {
   bool reached[kDeploymentEventCount] = {};
   for (size_t i = 0; i < kReportCount; ++i) {
