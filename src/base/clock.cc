@@ -1,5 +1,7 @@
 #include "base/clock.h"
 
+#include <memory>
+
 #include "base/result.h"
 
 namespace drover {
@@ -99,6 +101,23 @@ void ManualClock::advance_to(Timestamp t) {
 
 Timestamp ManualClock::next_due() const {
   return timers_.empty() ? Timestamp::max() : timers_.begin()->first.first;
+}
+
+void sleep_until(Clock& clock, Timestamp t) {
+  if (clock.now() >= t) return;
+  struct Wake {
+    Mutex mu;
+    CondVar cv;
+    bool due GUARDED_BY(mu) = false;
+  };
+  auto wake = std::make_shared<Wake>();  // the timer may outlive a wait it no longer serves
+  clock.schedule_at(t, [wake] {
+    MutexLock lock(wake->mu);
+    wake->due = true;
+    wake->cv.notify_all();
+  });
+  MutexLock lock(wake->mu);
+  while (!wake->due) wake->cv.wait(wake->mu);
 }
 
 }  // namespace drover

@@ -53,6 +53,12 @@ class Clock {
   virtual bool cancel(TimerId id) = 0;
 };
 
+// Blocks the caller until `clock` reaches `t` (returns at once when it has): a timer on the
+// clock wakes it. For clocks that move by themselves or by another party (SystemClock, a
+// clock a test moves from its timers' side); a ManualClock that only this thread moves would
+// never wake it.
+void sleep_until(Clock& clock, Timestamp t);
+
 // Wall-clock time. Thread-safe. Timers run on one lazily started background thread, which
 // the destructor stops (timers not yet due are dropped).
 class SystemClock final : public Clock {

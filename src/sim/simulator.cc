@@ -184,7 +184,7 @@ void Simulator::schedule_first_check_ins() {
 }
 
 // A server elsewhere: the fleet is set up through its operator API, and the run keeps pace
-// with the wall clock (the server's engine runs on it).
+// with the server's clock (NetworkSimOptions::server_clock; the wall clock by default).
 Status Simulator::set_up_remote() {
   const NetworkSimOptions& no = *opt_.network;
   if (opt_.store != "memory")
@@ -208,8 +208,8 @@ Status Simulator::set_up_remote() {
   say("[network] " + std::to_string(fleet.size()) + " devices, " + std::to_string(sites_.size()) +
       " sites and " + std::to_string(sc_.artifacts.size()) + " artifacts set up on " + no.server);
   DROVER_TRY(start_agents(fleet, no.server, no.enrollment_token, no.ca_file));
-  // The set-up took its time on the wall clock the server keeps: the fleet starts now.
-  const Timestamp now = std::chrono::floor<Duration>(std::chrono::system_clock::now());
+  // The set-up took its time on the clock the server keeps: the fleet starts now.
+  const Timestamp now = no.server_clock->now();
   if (now > clock_.now()) clock_.advance_to(now);
   schedule_first_check_ins();
   schedule_rollout();
@@ -683,8 +683,8 @@ Result<Report> Simulator::run() {
     const Timestamp next = std::min(next_event, next_timer);
     if (next == Timestamp::max() || next > stop) break;
     if (draining_ && (queue_.empty() || drained)) break;
-    // Against a server elsewhere, the fleet keeps the wall clock's pace.
-    if (remote_) std::this_thread::sleep_until(std::chrono::system_clock::time_point(next));
+    // Against a server elsewhere, the fleet keeps the pace of the server's clock.
+    if (remote_) sleep_until(*opt_.network->server_clock, next);
     if (next_timer <= next_event) {
       clock_.run_next();
       flush_engine_lines();
@@ -762,10 +762,16 @@ Result<Report> run_simulation(const Scenario& scenario, const SimOptions& option
   if (options.network && options.preflight)
     return invalid_argument("a pre-flight runs on the twin, not over the network");
   if (options.network && !options.network->server.empty()) {
-    // The server elsewhere runs on the wall clock: the scenario starts now.
+    // The server elsewhere runs on its clock (the wall clock unless one is given): the
+    // scenario starts now.
+    std::optional<SystemClock> wall;
+    Clock* server_clock = options.network->server_clock;
+    if (server_clock == nullptr) server_clock = &wall.emplace();
+    SimOptions remote = options;
+    remote.network->server_clock = server_clock;
     Scenario now = scenario;
-    now.start = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
-    detail::Simulator sim(now, options);
+    now.start = std::chrono::floor<std::chrono::seconds>(server_clock->now());
+    detail::Simulator sim(now, remote);
     return sim.run();
   }
   detail::Simulator sim(scenario, options);

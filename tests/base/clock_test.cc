@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "../common/shared_manual_clock.h"
 
 namespace drover {
 namespace {
@@ -200,6 +204,33 @@ TEST(SystemClock, TimerRunsAndCancelledTimerDoesNot) {
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return fired; }));
   EXPECT_GE(fired_at, scheduled + Duration(20));
   EXPECT_FALSE(cancelled_ran);
+}
+
+// sleep_until waits for the clock it is given, whoever moves it: here another thread moves
+// a simulated clock, and the sleeper wakes exactly when that clock reaches the time.
+TEST(SleepUntil, WakesWhenTheClockItWaitsOnGetsThere) {
+  testing::SharedManualClock clock(kStart);
+  const Timestamp due = kStart + hours(5);
+  std::atomic<bool> woke{false};
+  std::jthread sleeper([&] {
+    sleep_until(clock, due);
+    woke = true;
+  });
+  ASSERT_TRUE(clock.wait_for_timer(due));  // the sleeper's timer is on the clock
+  clock.advance(hours(5) - Duration(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(woke) << "woke before its time";
+  clock.advance(Duration(1));
+  sleeper.join();
+  EXPECT_TRUE(woke);
+  EXPECT_EQ(clock.now(), due);
+}
+
+TEST(SleepUntil, ATimeAlreadyReachedReturnsAtOnceWithNoTimer) {
+  testing::SharedManualClock clock(kStart);
+  sleep_until(clock, kStart);
+  sleep_until(clock, kStart - hours(1));
+  EXPECT_FALSE(clock.wait_for_timer(kStart, 1, std::chrono::milliseconds(1)));
 }
 
 }  // namespace

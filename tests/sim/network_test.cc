@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "../common/fleet_fixture.h"
+#include "../common/shared_manual_clock.h"
 #include "agent/bootloader.h"
 #include "agent/update_state.h"
 #include "sim/network_fleet.h"
@@ -287,6 +288,84 @@ TEST(NetworkSim, TheLoopbackServerIsTheWholeServerStack) {
                          "status=\"200\"} 1"),
       std::string::npos)
       << metrics->body.substr(0, 2000);
+}
+
+// The twin's view of a server's simulated clock: waiting for a time moves the server there
+// (its engine's ticks run on the way), so a run against it takes no real time.
+class DrivingClock final : public Clock {
+ public:
+  explicit DrivingClock(drover::testing::SharedManualClock& server) : server_(server) {}
+  Timestamp now() const override { return server_.now(); }
+  TimerId schedule_at(Timestamp at, Callback cb) override {
+    if (at > server_.now()) server_.advance(at - server_.now());
+    ++waits;
+    cb();
+    return waits;
+  }
+  bool cancel(TimerId) override { return false; }
+  uint64_t waits = 0;
+
+ private:
+  drover::testing::SharedManualClock& server_;
+};
+
+// A run against a server elsewhere keeps pace with that server's clock, whichever it is:
+// here a simulated one, so the real-time scenario runs without waiting for the wall clock,
+// at the scenario's own date, and ends as the twin does — on the server's books too.
+TEST(NetworkSim, ARemoteRunKeepsThePaceOfTheServersClock) {
+  auto scenario = load_scenario(std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/realtime.json");
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  auto twin = run_simulation(*scenario, {});
+  ASSERT_TRUE(twin.ok()) << twin.error().to_string();
+
+  drover::testing::SharedManualClock server_clock(scenario->start);
+  auto store = make_memory_store();
+  EngineOptions engine_options;
+  engine_options.tick_interval = seconds(1);  // as the scenario's engine_tick
+  RolloutEngine engine(*store, server_clock, engine_options);
+  ASSERT_TRUE(engine.load().ok());
+  DeviceService service(*store, engine);
+  ASSERT_TRUE(service.load().ok());
+  TempDir tmp;
+  auto server = start_loopback_server(*store, engine, service, server_clock, tmp.path + "/server",
+                                      "factory-secret");
+  ASSERT_TRUE(server.ok()) << server.error().to_string();
+  auto token = (*server)->tokens().create("sim", Role::kOperator, Duration(0));
+  ASSERT_TRUE(token.ok());
+
+  DrivingClock pace(server_clock);
+  SimOptions o;
+  o.network = net_options(tmp.path + "/net", 4096);
+  o.network->server = loopback_url(**server);
+  o.network->token = token->text;
+  o.network->enrollment_token = "factory-secret";
+  o.network->server_clock = &pace;
+  auto remote = run_simulation(*scenario, o);
+  ASSERT_TRUE(remote.ok()) << remote.error().to_string();
+
+  EXPECT_EQ(outcome_lines(*remote).size(), outcome_lines(*twin).size());
+  for (const std::string& field :
+       {std::string("state "), std::string("eligible "), std::string("updated "),
+        std::string("failed "), std::string("fell back "), std::string("bricked ")}) {
+    auto line = [&](const Report& r) {
+      for (const std::string& l : outcome_lines(r))
+        if (l.starts_with(field)) return l;
+      return std::string("(none)");
+    };
+    EXPECT_EQ(line(*remote), line(*twin));
+  }
+  ASSERT_EQ(remote->halted_strata.size(), 1u);
+  EXPECT_EQ(remote->halted_strata[0].hardware_revision, "rev-c");
+  // The run waited on the server's clock, which it moved from the scenario's date to its end
+  // (the wall clock, months later, played no part).
+  EXPECT_GT(pace.waits, 0u);
+  EXPECT_GE(server_clock.now(),
+            scenario->start + seconds(static_cast<int64_t>(remote->simulated_seconds)));
+  EXPECT_LT(server_clock.now(), scenario->start + hours(1));
+  // The server's own books agree.
+  auto progress = engine.progress("rollout-0001");
+  ASSERT_TRUE(progress.ok()) << progress.error().to_string();
+  EXPECT_EQ(progress->total[DeploymentState::kSucceeded], remote->devices_updated);
 }
 
 }  // namespace
