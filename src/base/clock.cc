@@ -110,7 +110,9 @@ void sleep_until(Clock& clock, Timestamp t) {
     CondVar cv;
     bool due GUARDED_BY(mu) = false;
   };
-  auto wake = std::make_shared<Wake>();  // the timer may outlive a wait it no longer serves
+  // Shared with the timer: it may still be unlocking the mutex when the waiter returns.
+  // Scheduled before the mutex is taken: a clock may run the timer inside schedule_at().
+  auto wake = std::make_shared<Wake>();
   clock.schedule_at(t, [wake] {
     MutexLock lock(wake->mu);
     wake->due = true;

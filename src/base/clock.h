@@ -55,8 +55,8 @@ class Clock {
 
 // Blocks the caller until `clock` reaches `t` (returns at once when it has): a timer on the
 // clock wakes it. For clocks that move by themselves or by another party (SystemClock, a
-// clock a test moves from its timers' side); a ManualClock that only this thread moves would
-// never wake it.
+// clock a test moves from its timers' side); a ManualClock that only this thread moves, a
+// stopped SystemClock, or a call from a timer of the same SystemClock would never wake it.
 void sleep_until(Clock& clock, Timestamp t);
 
 // Wall-clock time. Thread-safe. Timers run on one lazily started background thread, which

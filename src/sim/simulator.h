@@ -29,8 +29,8 @@ struct NetworkSimOptions {
   uint64_t payload_bytes = 64 * kKiB;
   // Set: a `drover serve` elsewhere instead of one in this process. Sites, artifacts and
   // devices are set up and the rollout started through its operator API with `token` (an
-  // operator's); the agents enroll with `enrollment_token`. The server's engine runs on the
-  // wall clock, so the run does too: the scenario starts now and takes its real time.
+  // operator's); the agents enroll with `enrollment_token`. The run keeps the server's time
+  // (`server_clock`; the wall clock by default): the scenario starts now and takes its time.
   std::string server;
   std::string token;
   std::string enrollment_token;
