@@ -80,22 +80,6 @@ void StateCounts::add(const StateCounts& o) {
   for (size_t i = 0; i < n.size(); ++i) n[i] += o.n[i];
 }
 
-namespace {
-
-std::vector<std::string> split_key(const std::string& key) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t bar = key.find('|', start);
-    parts.push_back(key.substr(start, bar == std::string::npos ? std::string::npos : bar - start));
-    if (bar == std::string::npos) break;
-    start = bar + 1;
-  }
-  return parts;
-}
-
-}  // namespace
-
 // ---------------------------------------------------------------- lifecycle
 
 RolloutEngine::RolloutEngine(Store& store, Clock& clock, EngineOptions options)
@@ -204,28 +188,28 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
   // A limit of 0 (no failure tolerated) needs no test: judge_node halts on any failure.
   if (plan.gate.max_failure_rate > 0)
     a->test = FailureTest(plan.gate.acceptable(), plan.gate.max_failure_rate);
-  // Strata come from the deployments' keys; each stratum hangs under the gate nodes of its
-  // key's prefixes: "all", "hardware_revision=rev-c", "hardware_revision=rev-c|site=nyc-001".
+  // Strata come from the deployments' keys, in the order first seen; each hangs under the
+  // gate nodes of its key's prefixes (gate_tree.h).
   std::unordered_map<std::string, uint32_t> stratum_ids;
-  std::unordered_map<std::string, uint32_t> node_ids;
-  auto node_for = [&](const std::string& key, int32_t parent, uint32_t level) {
-    auto [it, fresh] = node_ids.try_emplace(key, static_cast<uint32_t>(a->nodes.size()));
-    if (fresh) {
-      Active::Node n;
-      n.key = key;
-      n.level = level;
-      n.parent = parent;
-      if (parent >= 0) {
-        const Active::Node& up = a->nodes[static_cast<size_t>(parent)];
-        n.hardware_revision = up.hardware_revision;
-        n.site = up.site;
-        n.connectivity = up.connectivity;
-        a->nodes[static_cast<size_t>(parent)].children.push_back(it->second);
-      }
-      a->nodes.push_back(std::move(n));
-    }
-    return it->second;
-  };
+  std::vector<std::string> keys;
+  for (const Deployment& d : a->deps) {
+    if (stratum_ids.try_emplace(d.stratum, static_cast<uint32_t>(keys.size())).second)
+      keys.push_back(d.stratum);
+  }
+  GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence);
+  a->nodes = std::move(tree.nodes);
+  for (size_t k = 0; k < keys.size(); ++k) {
+    Active::Stratum s;
+    s.key = std::move(keys[k]);
+    s.per_stage.resize(stages);
+    s.path = std::move(tree.paths[k]);
+    const GateNode& own = a->nodes[s.path.back()];
+    s.hardware_revision = own.hardware_revision;
+    s.site = own.site;
+    s.connectivity = own.connectivity;
+    s.pace = s.path[std::min<size_t>(1, s.path.size() - 1)];
+    a->strata.push_back(std::move(s));
+  }
   a->hot.resize(a->deps.size());
   a->heard.resize(a->deps.size());
   a->heard_epoch = clock_.now();
@@ -233,61 +217,17 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
   a->stage_totals.resize(stages);
   for (uint32_t i = 0; i < a->deps.size(); ++i) {
     const Deployment& d = a->deps[i];
-    auto [it, fresh] = stratum_ids.try_emplace(d.stratum, static_cast<uint32_t>(a->strata.size()));
-    if (fresh) {
-      Active::Stratum s;
-      s.key = d.stratum;
-      s.per_stage.resize(stages);
-      const auto parts = split_key(d.stratum);
-      uint32_t node = node_for("all", -1, 0);
-      s.path.push_back(node);
-      std::string key;
-      for (size_t k = 0; k < plan.stratify_by.size() && k < parts.size(); ++k) {
-        const StratumDimension dim = plan.stratify_by[k];
-        if (!key.empty()) key += '|';
-        key += std::string(to_string(dim)) + "=" + parts[k];
-        node = node_for(key, static_cast<int32_t>(node), static_cast<uint32_t>(k + 1));
-        Active::Node& n = a->nodes[node];
-        switch (dim) {
-          case StratumDimension::kHardwareRevision:
-            s.hardware_revision = n.hardware_revision = parts[k];
-            break;
-          case StratumDimension::kSite:
-            s.site = n.site = parts[k];
-            break;
-          case StratumDimension::kConnectivity:
-            s.connectivity = n.connectivity = parts[k];
-            break;
-        }
-        s.path.push_back(node);
-      }
-      s.pace = s.path[std::min<size_t>(1, s.path.size() - 1)];
-      for (uint32_t n : s.path)
-        a->nodes[n].strata.push_back(static_cast<uint32_t>(a->strata.size()));
-      a->strata.push_back(std::move(s));
-    }
     if (d.stage >= stages) {
       return Error{ErrorCode::kCorruption, "deployment " + d.rollout_id + "/" + d.device_id +
                                                " has stage " + std::to_string(d.stage) +
                                                " beyond the plan"};
     }
-    a->hot[i] = {it->second, static_cast<uint8_t>(d.stage), d.state};
-    a->strata[it->second].deps.push_back(i);
+    const uint32_t stratum = stratum_ids.at(d.stratum);
+    a->hot[i] = {stratum, static_cast<uint8_t>(d.stage), d.state};
+    a->strata[stratum].deps.push_back(i);
     a->count(d, +1);
   }
-  // The false-halt budget, 1 - confidence, is shared equally by the levels of the tree that
-  // hold a test, and within a level equally by its nodes (a Bonferroni split: it holds
-  // whatever the dependence between the tests).
-  std::vector<uint32_t> judged_at(plan.stratify_by.size() + 1, 0);
-  for (Active::Node& n : a->nodes) {
-    n.judged = n.parent < 0 || a->nodes[static_cast<size_t>(n.parent)].children.size() > 1;
-    if (n.judged) ++judged_at[n.level];
-  }
-  const auto levels = static_cast<double>(
-      std::count_if(judged_at.begin(), judged_at.end(), [](uint32_t c) { return c > 0; }));
-  for (Active::Node& n : a->nodes) {
-    if (n.judged) n.alpha = (1 - plan.gate.confidence) / levels / judged_at[n.level];
-  }
+  share_false_halts(a->nodes, plan.gate.confidence);
   a->refresh_halts();
   return a;
 }

@@ -311,7 +311,6 @@ class RolloutEngine {
   void next_epoch() REQUIRES(mu_);
   // Judges gate node `node` (docs/gates.md) and halts it when its test says so.
   Result<GateOutcome> judge_node(Active& a, uint32_t node) REQUIRES(mu_);
-  static double threshold(const Active& a, uint32_t node);
   Active* find(std::string_view rollout_id) REQUIRES(mu_);
   Status commit(Active& a, Txn& txn) REQUIRES(mu_);
   Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,

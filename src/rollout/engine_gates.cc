@@ -1,5 +1,5 @@
-// The engine's gate judgements (docs/gates.md: the tree, the test, blame) and its account of
-// how a rollout's targets ended up (outcome, progress, summary and the other queries).
+// The engine's halts (the judgement itself is gate_tree.h's: docs/gates.md) and its account
+// of how a rollout's targets ended up (outcome, progress, summary and the other queries).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -9,141 +9,15 @@
 
 #include "rollout/engine.h"
 #include "rollout/engine_state.h"
-#include "rollout/gates.h"
+#include "rollout/gate_tree.h"
 
 namespace drover {
 
-namespace {
-
-// Below this one-sided p-value a group is "worse than the rest" of its parent, and the
-// parent's failures are blamed on it (docs/gates.md, "Blame").
-constexpr double kBlameLevel = 0.01;
-// ln(1 / 0.05): the evidence at which the rest of a group, without its worst part, shows by
-// itself that it fails above the acceptable rate (docs/gates.md, "Blame", rule 2).
-const double kRestShowsItToo = std::log(20.0);
-
-std::string describe(const GateCounts& c) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%lld of %lld failed (%.1f%%)", static_cast<long long>(c.failures),
-                static_cast<long long>(c.finished),
-                c.finished > 0 ? 100.0 * static_cast<double>(c.failures) / c.finished : 0.0);
-  return buf;
-}
-
-std::string format_number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
-}  // namespace
-
-double RolloutEngine::threshold(const Active& a, uint32_t n) { return -std::log(a.nodes[n].alpha); }
-
-namespace {
-// A halt's outcome: halted, or the error that kept it from being written.
-Result<RolloutEngine::GateOutcome> halted(const Status& written) {
-  if (!written.ok()) return written.error();
-  return RolloutEngine::GateOutcome::kHalted;
-}
-}  // namespace
-
 Result<RolloutEngine::GateOutcome> RolloutEngine::judge_node(Active& a, uint32_t x) {
-  const Active::Node& n = a.nodes[x];
-  if (n.halted || !n.judged) return GateOutcome::kPassed;
-  const GatePolicy& gate = a.rollout.plan.gate;
-  const GateCounts e = n.live;
-  if (e.failures == 0 || e.finished < gate.min_sample) return GateOutcome::kPassed;
-  // A limit of 0 tolerates no failure: any one is decisive evidence.
-  auto evidence_of = [&](const GateCounts& c) {
-    if (gate.max_failure_rate == 0) return c.failures > 0 ? INFINITY : 0.0;
-    return a.test.log_evidence(c.failures, c.exposed);
-  };
-  double limit = threshold(a, x);
-  // A part of this group was halted on its own evidence without being worse than the rest:
-  // what is left is judged as a plain test at 5% (docs/gates.md, "Blame", rule 4).
-  bool after_unexplained = false;
-  for (uint32_t c : a.splits(x)) after_unexplained |= a.nodes[c].halted && a.nodes[c].unexplained;
-  if (after_unexplained) limit = std::min(limit, kRestShowsItToo);
-  const double evidence = evidence_of(e);
-  if (evidence < limit) return GateOutcome::kPassed;
-  auto name = [&](uint32_t k) {
-    return a.nodes[k].parent < 0 ? std::string("the rollout") : a.nodes[k].key;
-  };
-  // The halt's reason: the node's outcomes and its test against its threshold.
-  auto case_against = [&](uint32_t k) {
-    const Active::Node& m = a.nodes[k];
-    return describe(m.live) + ", " + std::to_string(m.live.exposed) +
-           " offered; likelihood ratio " + format_number(std::exp(evidence_of(m.live))) +
-           " >= " + format_number(1 / m.alpha) + " (this group's share " + format_number(m.alpha) +
-           " of the rollout's false-halt bound " + format_number(1 - gate.confidence) + ")";
-  };
-
-  std::string blame;
-  if (n.parent >= 0) {
-    // Halting a group says "this group, not its siblings": it must be worse than the rest
-    // of its parent, or the evidence is against the parent, whose own gate holds it. When
-    // the rest has too few devices to compare with, this group's own evidence decides.
-    const Active::Node& up = a.nodes[static_cast<size_t>(n.parent)];
-    // Compared on known outcomes: in-flight devices are successes only to the sequential
-    // test, where that errs on the safe side; between two groups it would not.
-    const GateCounts rest = up.live - e;
-    if (rest.finished >= gate.min_sample) {
-      const double p = worse_than_rest_p(e.failures, e.finished, rest.failures, rest.finished);
-      if (p >= kBlameLevel) return GateOutcome::kPassed;
-      blame = "; the rest of " + (up.parent < 0 ? std::string("the rollout") : up.key) + ": " +
-              describe(rest) + ", p = " + format_number(p);
-    }
-  }
-  // The converse: when one part of this group carries the evidence (the rest has no case
-  // without it), that part is to blame and its own gate halts it, provided it is worse
-  // than the rest or the rest is too small to compare with. Otherwise the group waits for
-  // more outcomes while that part's own test has not decided; once it has, the part is
-  // halted on its own evidence (below) and the rest goes on under this group's gate.
-  uint32_t worst = UINT32_MAX;
-  double worst_evidence = -std::numeric_limits<double>::infinity();
-  for (uint32_t c : a.splits(x)) {
-    const GateCounts& ce = a.nodes[c].live;
-    if (a.nodes[c].halted || ce.failures == 0) continue;
-    const double ev = evidence_of(ce);
-    if (ev > worst_evidence) {
-      worst = c;
-      worst_evidence = ev;
-    }
-  }
-  if (worst != UINT32_MAX) {
-    const GateCounts& part = a.nodes[worst].live;
-    const GateCounts without = e - part;
-    if (evidence_of(without) < limit) {
-      // After a part was halted without being worse than the rest, nothing singles out the
-      // part that is left either: the group goes as a whole (rule 4).
-      const std::string across =
-          after_unexplained ? "; part of it was halted already without being worse than the "
-                              "rest: the build fails across " +
-                                  name(x)
-                            : "; no part of it is to blame alone";
-      if (without.finished < gate.min_sample && !after_unexplained) return GateOutcome::kPassed;
-      if (without.finished >= gate.min_sample &&
-          worse_than_rest_p(part.failures, part.finished, without.failures, without.finished) <
-              kBlameLevel) {
-        return GateOutcome::kPassed;
-      }
-      // The part is no worse than the rest, and the rest shows by itself, as a plain test at
-      // 5%, that it fails above the acceptable rate: the build is bad across this group.
-      if (evidence_of(without) >= kRestShowsItToo || after_unexplained) {
-        return halted(halt_node(a, x, case_against(x) + across));
-      }
-      if (worst_evidence < threshold(a, worst) || part.finished < gate.min_sample) {
-        return GateOutcome::kPassed;  // wait: more outcomes will tell the part from the rest
-      }
-      // The part has a case of its own and the rest has none: the part is halted on its own
-      // evidence, and the rest goes on under this group's gate.
-      const std::string why =
-          case_against(worst) + "; without it " + name(x) + " has none (" + describe(without) + ")";
-      return halted(halt_node(a, worst, why, true));
-    }
-  }
-  return halted(halt_node(a, x, case_against(x) + blame));
+  const GateVerdict v = judge_gate(a.nodes, x, a.rollout.plan.gate, a.test);
+  if (!v.halt) return GateOutcome::kPassed;
+  DROVER_TRY(halt_node(a, v.node, v.reason, v.unexplained));
+  return GateOutcome::kHalted;
 }
 
 Status RolloutEngine::halt_node(Active& a, uint32_t x, const std::string& reason,

@@ -15,7 +15,7 @@
 #include "base/huge_pages.h"
 #include "model/version.h"
 #include "rollout/engine.h"
-#include "rollout/gates.h"
+#include "rollout/gate_tree.h"
 
 namespace drover {
 
@@ -50,26 +50,8 @@ struct RolloutEngine::Active {
     bool halted = false;
     FailurePolicy policy = FailurePolicy::kPause;
   };
-  // The gates form a tree that follows plan.stratify_by: the whole target set at the root,
-  // then one node per value of the first dimension (a hardware revision, say), then per
-  // value of the first two (a revision at one site), down to the strata. A node's evidence
-  // pools the strata below it that are not halted: once a node is halted its failures are
-  // explained, and must not also condemn its parent (docs/gates.md).
-  struct Node {
-    std::string key, hardware_revision, site, connectivity;
-    uint32_t level = 0;
-    int32_t parent = -1;
-    std::vector<uint32_t> children;
-    std::vector<uint32_t> strata;
-    bool judged = true;  // false for its parent's only child: the same devices, one test
-    double alpha = 0;    // its share of the rollout's false-halt probability
-    GateCounts live;     // outcomes of its strata that are not halted
-    bool halted = false;
-    bool unexplained = false;            // halted, but not shown worse than its siblings
-    uint32_t first_stage_in_flight = 0;  // forward offers of stage 0 not yet finished
-    uint32_t first_stage_finished = 0;   // stage-0 deployments with a forward outcome
-    uint32_t stalled = 0;  // of first_stage_in_flight, silent for kStalled (counted per tick)
-  };
+  // The gate tree (gate_tree.h): parents before their children, the root first.
+  using Node = GateNode;
 
   Rollout rollout;
   Artifact artifact;
@@ -142,7 +124,7 @@ struct RolloutEngine::Active {
   // Why devices were never offered (the error of each cancelled deployment), kept by count().
   std::map<std::string, uint32_t, std::less<>> never_offered_why;
   std::vector<StateCounts> stage_totals;  // per stage, over every stratum
-  std::vector<Node> nodes;                // parents before their children; the root first
+  std::vector<Node> nodes;
   FailureTest test{0.025, 0.05};
   RateLimiter limiter;
   uint32_t in_flight = 0;
@@ -237,20 +219,7 @@ struct RolloutEngine::Active {
     }
   }
 
-  // Whether node n or one above it is halted.
-  bool under_halt(uint32_t n) const {
-    for (int32_t k = static_cast<int32_t>(n); k >= 0; k = nodes[static_cast<size_t>(k)].parent) {
-      if (nodes[static_cast<size_t>(k)].halted) return true;
-    }
-    return false;
-  }
-
-  // The nodes that split n's devices: its children, or, when it has only one, the first
-  // descendant level that splits them.
-  const std::vector<uint32_t>& splits(uint32_t n) const {
-    while (nodes[n].children.size() == 1) n = nodes[n].children[0];
-    return nodes[n].children;
-  }
+  bool under_halt(uint32_t n) const { return gate_under_halt(nodes, n); }
 
   bool all_halted() const { return !strata.empty() && halted_strata.size() == strata.size(); }
 

@@ -4,11 +4,11 @@
 #include <cmath>
 #include <map>
 #include <optional>
-#include <set>
 #include <unordered_map>
 
 #include "base/random.h"
 #include "model/version.h"
+#include "rollout/gate_tree.h"
 #include "rollout/gates.h"
 
 namespace drover {
@@ -132,29 +132,12 @@ StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>&
   std::map<std::string, std::vector<uint32_t>> groups;
   for (uint32_t j = 0; j < keys.size(); ++j)
     groups[keys[j].substr(0, keys[j].find('|'))].push_back(j);
-  // The false-halt share of a first-level gate, as the engine splits it (docs/gates.md).
-  std::vector<std::map<std::string, std::set<std::string>>> children(plan.stratify_by.size() + 1);
-  for (const std::string& key : keys) {
-    size_t cut = 0;
-    for (size_t level = 1; level <= plan.stratify_by.size(); ++level) {
-      const size_t next = key.find('|', cut);
-      const std::string parent = key.substr(0, cut == 0 ? 0 : cut - 1);
-      children[level][parent].insert(key.substr(0, next));
-      if (next == std::string::npos) break;
-      cut = next + 1;
-    }
-  }
-  std::vector<uint32_t> judged_at(plan.stratify_by.size() + 1, 0);
-  judged_at[0] = 1;
-  for (size_t level = 1; level < children.size(); ++level) {
-    for (const auto& [parent, kids] : children[level]) {
-      if (kids.size() > 1) judged_at[level] += static_cast<uint32_t>(kids.size());
-    }
-  }
-  const auto levels = static_cast<double>(
-      std::count_if(judged_at.begin(), judged_at.end(), [](uint32_t c) { return c > 0; }));
-  const bool split = groups.size() > 1 && !plan.stratify_by.empty();
-  const double alpha = (1 - plan.gate.confidence) / levels / (split ? judged_at[1] : 1);
+  // The false-halt share of a first-level gate, as the engine splits it (docs/gates.md);
+  // the root's when the first level is a single group (it is then not judged on its own).
+  const GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence);
+  const GateNode& first =
+      tree.nodes[tree.nodes.front().children.empty() ? 0 : tree.nodes.front().children.front()];
+  const double alpha = first.judged ? first.alpha : tree.nodes.front().alpha;
 
   std::vector<uint64_t> asked(stages);
   for (size_t s = 0; s < stages; ++s) {
