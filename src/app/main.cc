@@ -281,6 +281,9 @@ int main(int argc, char** argv) {
                    "devices that may wait for an operator at once, enrolled without a token "
                    "(default 10000); more are refused until some are accepted or rejected")
       ->check(CLI::Range(1, 10'000'000));
+  serve->add_option("--pending-lifetime", serve_args.pending_lifetime,
+                    "a device enrolled without a token that nobody accepts or rejects within "
+                    "this long is removed and may enroll again (default 7d; 0 keeps it)");
   serve
       ->add_option("--enroll-rate", serve_args.enroll_per_minute,
                    "enrollments without a token per minute from one source address or IPv6 "

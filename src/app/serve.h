@@ -21,6 +21,7 @@ struct ServeArgs {
   std::string client_ca;                       // mutual TLS: clients need a cert it signed
   // What an unauthenticated client may make the server do (docs/api/device.md, "Limits").
   size_t max_pending_devices = 10'000;  // waiting for an operator at once
+  std::string pending_lifetime = "7d";  // a pending device nobody decided on is removed then
   double enroll_per_minute = 12;        // tokenless enrollments per source...
   double enroll_burst = 20;             // ...after a burst of this many
   double login_per_second = 5;          // device logins per source...

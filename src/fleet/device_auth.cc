@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "store/group_commit.h"
+
 namespace drover {
 namespace {
 
@@ -18,7 +20,37 @@ DeviceAuth::DeviceAuth(DeviceService& registry, Clock& clock, security::TokenSig
     : registry_(registry),
       clock_(clock),
       signer_(std::move(signer)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      started_(clock.now()) {
+  if (options_.pending_lifetime > Duration(0)) schedule_expiry();
+}
+
+DeviceAuth::~DeviceAuth() {
+  if (expiry_timer_ != 0) clock_.cancel(expiry_timer_);
+}
+
+void DeviceAuth::schedule_expiry() {
+  expiry_timer_ = clock_.schedule_after(options_.pending_sweep, [this] {
+    const Result<size_t> swept = expire_pending();
+    if (options_.on_expiry && (!swept.ok() || *swept > 0)) options_.on_expiry(swept);
+    schedule_expiry();
+  });
+}
+
+Result<size_t> DeviceAuth::expire_pending() {
+  if (options_.pending_lifetime <= Duration(0)) return size_t{0};
+  // Queued under the locks, waited for after them (store/group_commit.h).
+  CommitScope scope;
+  size_t removed = 0;
+  {
+    MutexLock lock(mu_);  // no enrollment decision in between
+    auto gone = registry_.expire_pending(clock_.now() - options_.pending_lifetime, started_);
+    if (!gone.ok()) return gone.error();
+    removed = gone->size();
+  }
+  DROVER_TRY(scope.wait());
+  return removed;
+}
 
 bool DeviceAuth::token_valid(std::string_view token) const {
   bool valid = false;
@@ -87,6 +119,7 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   }
   d.public_key = key;
   d.enrollment = has_token ? Enrollment::kAccepted : Enrollment::kPending;
+  d.enrolled_at = clock_.now();
   DROVER_TRY(registry_.provision({d}));  // validates: a bad id or attribute writes nothing
   return d.enrollment;
 }

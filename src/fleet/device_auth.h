@@ -17,6 +17,7 @@
 // Thread-safety: all methods may be called from several threads.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,6 +42,15 @@ struct AuthOptions {
   size_t max_pending = 10'000;
   // What a device enrolling without a token may bring: installed components.
   size_t max_pending_components = 16;
+  // A device nobody accepted or rejected within this long after it enrolled is removed
+  // (it may enroll again, as new), so that claims left waiting neither fill max_pending for
+  // good nor stay in the store. Swept every pending_sweep on the clock. 0: kept until
+  // decided (no timer).
+  Duration pending_lifetime{0};
+  Duration pending_sweep = minutes(1);
+  // Told after each sweep that removed something (how many) or failed (why), on the clock's
+  // timer thread.
+  std::function<void(const Result<size_t>&)> on_expiry;
 };
 
 struct EnrollRequest {
@@ -59,8 +69,13 @@ struct IssuedToken {
 
 class DeviceAuth {
  public:
+  // Starts the sweep of expired pending enrollments when options.pending_lifetime is set;
+  // the destructor cancels it (under SystemClock, stop the clock first: see Clock).
   DeviceAuth(DeviceService& registry, Clock& clock, security::TokenSigner signer,
              AuthOptions options);
+  ~DeviceAuth();
+  DeviceAuth(const DeviceAuth&) = delete;
+  DeviceAuth& operator=(const DeviceAuth&) = delete;
 
   // The device's enrollment state afterwards. kInvalidArgument for a malformed request or
   // key (or, without a token, more than max_pending_components), kResourceExhausted when
@@ -100,7 +115,13 @@ class DeviceAuth {
   Status accept(std::string_view device_id);
   Status reject(std::string_view device_id);
 
+  // Removes the devices pending for longer than pending_lifetime (those pending since
+  // before this object was made, without an enrollment time, count from then), durably
+  // before it returns. How many; 0 without a lifetime. The sweep's timer calls it.
+  Result<size_t> expire_pending();
+
  private:
+  void schedule_expiry();
   bool token_valid(std::string_view token) const;
   Status decide(std::string_view device_id, Enrollment to);
   Status check_usable(std::string_view device_id) const;  // accepted and in service
@@ -111,6 +132,8 @@ class DeviceAuth {
   Clock& clock_;
   security::TokenSigner signer_;
   AuthOptions options_;
+  const Timestamp started_;
+  Clock::TimerId expiry_timer_ = 0;   // the sweep's (0: none); set on the clock's timer thread
   Mutex mu_{LockLevel::kDeviceAuth};  // serialises enrollment decisions and guards used_
   // Challenges answered already, until they expire (a challenge is used once).
   std::unordered_map<std::string, Timestamp> used_ GUARDED_BY(mu_);

@@ -251,6 +251,44 @@ Result<Device> DeviceService::decommission(std::string_view id) {
   });
 }
 
+Result<std::vector<std::string>> DeviceService::expire_pending(Timestamp enrolled_before,
+                                                               Timestamp unknown_since) {
+  MutexLock lock(mu_);
+  WriteBatch batch;
+  for (const Device& d : devices_) {
+    if (d.enrollment != Enrollment::kPending || d.decommissioned) continue;
+    const Timestamp since = d.enrolled_at == Timestamp{} ? unknown_since : d.enrolled_at;
+    if (since < enrolled_before) batch.removed_devices.push_back(d.id);
+  }
+  if (batch.removed_devices.empty()) return std::vector<std::string>{};
+  DROVER_TRY(store_.apply(batch));
+  // The rest close ranks, in order; the index is rebuilt over their new positions.
+  size_t kept = 0;
+  size_t next_gone = 0;
+  for (size_t pos = 0; pos < devices_.size(); ++pos) {
+    if (next_gone < batch.removed_devices.size() &&
+        devices_[pos].id == batch.removed_devices[next_gone]) {
+      ++next_gone;
+      release_inventory(entries_[pos].inventory);
+      --pending_;
+      continue;
+    }
+    if (kept != pos) {
+      devices_[kept] = std::move(devices_[pos]);
+      entries_[kept] = std::move(entries_[pos]);
+    }
+    ++kept;
+  }
+  devices_.erase(devices_.begin() + static_cast<std::ptrdiff_t>(kept), devices_.end());
+  entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(kept), entries_.end());
+  index_.clear();
+  index_.reserve(entries_.size());
+  for (size_t pos = 0; pos < entries_.size(); ++pos)
+    index_.insert(FlatIndex::hash(entries_[pos].id), pos);
+  last_shared_ = kNone;
+  return std::move(batch.removed_devices);
+}
+
 DevicePage DeviceService::list(const DeviceQuery& query) const {
   auto matches = [&](const Device& d) {
     return query.filter.matches(d) && (!query.enrollment || d.enrollment == *query.enrollment) &&

@@ -121,6 +121,12 @@ class DeviceService {
   // unknown device.
   Result<Device> decommission(std::string_view id);
 
+  // Removes the devices pending enrollment since before `enrolled_before` (one without an
+  // enrollment time counts as enrolled at `unknown_since`): from the store, in one batch,
+  // then from the registry. They may enroll again as new. Returns their ids. O(devices).
+  Result<std::vector<std::string>> expire_pending(Timestamp enrolled_before,
+                                                  Timestamp unknown_since);
+
   // One page of the registry. A scan of every device: O(devices · log limit). limit 0
   // counts only (no devices, no next).
   DevicePage list(const DeviceQuery& query) const;
@@ -193,7 +199,9 @@ class DeviceService {
   // The registry's lock. Taken before the engine's (check-ins call the engine with it held;
   // the engine never calls back): base/lock_order.h's order, checked at every lock().
   mutable Mutex mu_{LockLevel::kDeviceRegistry};
-  // devices_ and entries_ are parallel and never shrink.
+  // devices_ and entries_ are parallel. They shrink only when expire_pending() removes
+  // devices: positions then move and the index is rebuilt, so nothing keeps a position
+  // past the lock.
   std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
   std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);
   size_t pending_ GUARDED_BY(mu_) = 0;  // pending and in service (see pending_count)

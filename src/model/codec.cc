@@ -50,6 +50,7 @@ json device_json(const Device& d) {
     j["quiet_hours"] = quiet;
   }
   if (d.keeps_previous) j["keeps_previous"] = true;
+  if (d.enrolled_at != Timestamp{}) j["enrolled_at"] = ms(d.enrolled_at);
   return j;
 }
 
@@ -265,7 +266,7 @@ std::vector<DeviceAttribute> read_attributes(const JsonReader& r) {
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
                 "installed", "update_state", "decommissioned", "public_key", "enrollment",
-                "attributes", "quiet_hours", "keeps_previous"});
+                "attributes", "quiet_hours", "keeps_previous", "enrolled_at"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -283,6 +284,7 @@ Device read_device(const JsonReader& r) {
     for (const auto& w : r.array("quiet_hours")) d.quiet_hours.push_back(read_window(w));
   }
   d.keeps_previous = r.boolean_or("keeps_previous", false);
+  d.enrolled_at = timestamp_at(r, "enrolled_at");
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }

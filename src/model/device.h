@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/result.h"
 #include "model/site.h"
 #include "protocol/device.h"
@@ -72,6 +73,9 @@ struct Device {
   // The device keeps the image it ran before an update (A/B slots), so a fleet revert
   // switches back to it without a download. Reported by the device at check-in.
   bool keeps_previous = false;
+  // When the device bound its key by enrolling (zero: provisioned without a key, or enrolled
+  // before this was kept). A pending enrollment expires from here (AuthOptions).
+  Timestamp enrolled_at{};
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

@@ -6,6 +6,9 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& d : batch.devices) {
     if (d.id.empty()) return invalid_argument("a device with an empty id");
   }
+  for (const auto& id : batch.removed_devices) {
+    if (id.empty()) return invalid_argument("a device to remove with an empty id");
+  }
   for (const auto& s : batch.sites) {
     if (s.name.empty()) return invalid_argument("a site with an empty name");
   }
@@ -44,6 +47,13 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
     append(all.deployments, b->deployments);
     append(all.api_tokens, b->api_tokens);
     append(all.steps, b->steps);
+    // A removal cancels the same device's records before it; a later record brings the
+    // device back. The combined batch then holds each id on one side only, in either order.
+    for (const Device& d : b->devices) std::erase(all.removed_devices, d.id);
+    for (const std::string& id : b->removed_devices) {
+      std::erase_if(all.devices, [&](const Device& d) { return d.id == id; });
+      all.removed_devices.push_back(id);
+    }
   }
   return apply(all);
 }

@@ -35,10 +35,14 @@ struct WriteBatch {
   std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
   std::vector<ApiToken> api_tokens;     // key: id
   std::vector<DeploymentStep> steps;    // appended to their deployment's history, in order
+  // Devices deleted, after this batch's own records are written (a record both written and
+  // removed in one batch is gone). Only the device's record goes: a device that was never
+  // accepted (an expired pending enrollment) has nothing else.
+  std::vector<std::string> removed_devices;
 
   bool empty() const {
     return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() &&
-           deployments.empty() && api_tokens.empty() && steps.empty();
+           deployments.empty() && api_tokens.empty() && steps.empty() && removed_devices.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };

@@ -13,9 +13,9 @@ class DeviceAuthTest : public ::testing::Test {
  protected:
   DeviceAuthTest() { make_auth(); }
 
-  void make_auth() {
-    AuthOptions o;
+  void make_auth(AuthOptions o = {}) {
     o.enrollment_tokens = {"factory-token-1", "factory-token-2"};
+    auth.reset();
     auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
                                         *security::TokenSigner::create(std::string(32, 'x')), o);
   }
@@ -253,6 +253,89 @@ TEST_F(DeviceAuthTest, IdentitiesSurviveARestart) {
   f.restart();
   make_auth();
   EXPECT_TRUE(login("dev-1", key).ok());
+}
+
+TEST_F(DeviceAuthTest, PendingEnrollmentsExpireAndFreeTheirPlace) {
+  // A claim left from before enrollment times were kept: it counts from the server's start.
+  Device legacy;
+  legacy.id = "legacy";
+  legacy.device_type = "ctl";
+  legacy.hardware_revision = "rev-a";
+  legacy.public_key = security::to_base64url(other_key.public_key());
+  legacy.enrollment = Enrollment::kPending;
+  ASSERT_TRUE(f.service->provision({legacy}).ok());
+  std::vector<Result<size_t>> told;
+  AuthOptions o;
+  o.max_pending = 3;
+  o.pending_lifetime = hours(24);
+  o.pending_sweep = minutes(10);
+  o.on_expiry = [&](const Result<size_t>& r) { told.push_back(r); };
+  make_auth(o);
+  const Timestamp start = f.clock.now();
+
+  ASSERT_EQ(*auth->enroll(request("p-1", key)), Enrollment::kPending);
+  EXPECT_EQ(f.service->device("p-1")->enrolled_at, start);
+  f.clock.advance(hours(12));
+  ASSERT_EQ(*auth->enroll(request("p-2", key)), Enrollment::kPending);
+  ASSERT_EQ(*auth->enroll(request("a-1", key, "factory-token-1")), Enrollment::kAccepted);
+  EXPECT_EQ(auth->enroll(request("p-3", key)).error().code, ErrorCode::kResourceExhausted);
+
+  // The sweeps until p-1's day is over (the one at 24 h included) remove nothing and say
+  // nothing.
+  f.clock.advance(hours(12));
+  EXPECT_TRUE(told.empty());
+  EXPECT_EQ(f.service->pending_count(), 3u);
+  // The first sweep after it: p-1 and the legacy claim go, p-2 stays.
+  f.clock.advance(minutes(10));
+  ASSERT_EQ(told.size(), 1u);
+  ASSERT_TRUE(told[0].ok());
+  EXPECT_EQ(*told[0], 2u);
+  EXPECT_FALSE(f.service->device("p-1"));
+  EXPECT_FALSE(f.service->device("legacy"));
+  EXPECT_FALSE(f.store().get_device("p-1")->has_value());
+  EXPECT_TRUE(f.store().get_device("p-2")->has_value());
+  EXPECT_EQ(f.service->pending_count(), 1u);
+  EXPECT_TRUE(login("a-1", key).ok());  // the registry's index still finds the rest
+  // Their places are free, and an expired id may enroll again, with any key.
+  EXPECT_EQ(*auth->enroll(request("p-3", key)), Enrollment::kPending);
+  EXPECT_EQ(*auth->enroll(request("p-1", other_key)), Enrollment::kPending);
+  EXPECT_EQ(f.service->device("p-1")->enrolled_at, f.clock.now());
+
+  // Accepted and rejected devices never expire; nothing is told while nothing goes.
+  ASSERT_TRUE(auth->reject("p-2").ok());
+  ASSERT_TRUE(auth->accept("p-3").ok());
+  ASSERT_TRUE(auth->accept("p-1").ok());
+  f.clock.advance(days(3));
+  EXPECT_EQ(told.size(), 1u);
+  for (const char* id : {"a-1", "p-1", "p-2", "p-3"}) EXPECT_TRUE(f.service->device(id)) << id;
+  // The removal was written: a restart does not bring them back.
+  f.restart();
+  make_auth(o);
+  EXPECT_FALSE(f.service->device("legacy"));
+  EXPECT_TRUE(login("p-1", other_key).ok());
+}
+
+TEST_F(DeviceAuthTest, ExpiringSomeOfManyDevicesKeepsEveryOtherOneFindable) {
+  AuthOptions o;
+  o.pending_lifetime = hours(1);
+  make_auth(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 500; ++i) {
+    ids.push_back("dev-" + std::to_string(i));
+    const bool pending = i % 3 == 0;
+    ASSERT_TRUE(auth->enroll(request(ids.back(), key, pending ? "" : "factory-token-1")).ok());
+  }
+  f.clock.advance(hours(2));  // the sweeps ran; check directly as well
+  EXPECT_EQ(*auth->expire_pending(), 0u);
+  EXPECT_EQ(f.service->device_count(), 333u);
+  for (int i = 0; i < 500; ++i) {
+    const bool pending = i % 3 == 0;
+    EXPECT_EQ(f.service->device(ids[i]).has_value(), !pending) << ids[i];
+    CheckInRequest check_in;
+    check_in.device_id = ids[i];
+    auto answer = f.service->check_in(check_in);
+    EXPECT_EQ(answer.ok(), !pending) << ids[i];
+  }
 }
 
 }  // namespace

@@ -104,6 +104,9 @@ class Batch {
   Batch& deployments(std::vector<Deployment> v) { return set(b_.deployments, std::move(v)); }
   Batch& api_tokens(std::vector<ApiToken> v) { return set(b_.api_tokens, std::move(v)); }
   Batch& steps(std::vector<DeploymentStep> v) { return set(b_.steps, std::move(v)); }
+  Batch& removed_devices(std::vector<std::string> v) {
+    return set(b_.removed_devices, std::move(v));
+  }
   operator const WriteBatch&() const { return b_; }  // NOLINT: implicit by design
 
  private:
@@ -533,7 +536,8 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
-                make_step("ro-1", "dev-a", "install_failed")}};
+                make_step("ro-1", "dev-a", "install_failed")},
+      .removed_devices = {}};
   ASSERT_OK(store().apply(batch));
 
   ASSERT_OK_AND_ASSIGN(devices, store().list_devices());
@@ -639,7 +643,8 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .rollouts = {ro1, make_rollout("ro-2")},
       .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
-      .steps = {make_step("ro-1", "dev-a", "install_failed")}};
+      .steps = {make_step("ro-1", "dev-a", "install_failed")},
+      .removed_devices = {}};
   Status st = store().apply(failing);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << st.error().to_string();
@@ -771,6 +776,44 @@ TEST_P(StoreConformanceTest, DeleteArtifactRemovesOneVersionAndReportsAbsence) {
   EXPECT_EQ(never.error().code, ErrorCode::kNotFound);
 }
 
+TEST_P(StoreConformanceTest, RemovedDevicesAreGoneAndOthersStay) {
+  ASSERT_OK(store().apply(
+      Batch().devices({make_device("dev-a"), make_device("dev-b"), make_device("dev-c")})));
+  // Removing an unknown id is no error; a record written and removed in one batch is gone.
+  ASSERT_OK(store().apply(
+      Batch().devices({make_device("dev-d")}).removed_devices({"dev-b", "dev-d", "dev-zz"})));
+  ASSERT_OK_AND_ASSIGN(gone, store().get_device("dev-b"));
+  EXPECT_FALSE(gone.has_value());
+  ASSERT_OK_AND_ASSIGN(left, store().list_devices());
+  EXPECT_EQ(left, (std::vector<Device>{make_device("dev-a"), make_device("dev-c")}));
+  ASSERT_OK_AND_ASSIGN(c, store().get_device("dev-c"));
+  EXPECT_TRUE(c.has_value());
+  // An empty id is refused, and nothing of the batch is written.
+  EXPECT_FALSE(store().apply(Batch().devices({make_device("dev-e")}).removed_devices({""})).ok());
+  ASSERT_OK_AND_ASSIGN(e, store().get_device("dev-e"));
+  EXPECT_FALSE(e.has_value());
+  // Back under the same id, as new.
+  ASSERT_OK(store().apply(Batch().devices({make_device("dev-b")})));
+  ASSERT_OK_AND_ASSIGN(again, store().get_device("dev-b"));
+  EXPECT_TRUE(again.has_value());
+}
+
+TEST_P(StoreConformanceTest, RemovalsAndRecordsOfSeveralBatchesKeepTheirOrder) {
+  ASSERT_OK(store().apply(Batch().devices({make_device("dev-a"), make_device("dev-b")})));
+  Device b2 = make_device("dev-b");
+  b2.site = "bldg-999";
+  // dev-a removed, then written again: there. dev-b written, then removed: gone. dev-c
+  // written, removed, written: there.
+  const WriteBatch first = Batch().removed_devices({"dev-a"}).devices({b2, make_device("dev-c")});
+  const WriteBatch second = Batch().devices({make_device("dev-a")}).removed_devices({"dev-b"});
+  const WriteBatch third = Batch().removed_devices({"dev-c"});
+  const WriteBatch fourth = Batch().devices({make_device("dev-c")});
+  const WriteBatch* all[] = {&first, &second, &third, &fourth};
+  ASSERT_OK(store().apply_all(all));
+  ASSERT_OK_AND_ASSIGN(left, store().list_devices());
+  EXPECT_EQ(left, (std::vector<Device>{make_device("dev-a"), make_device("dev-c")}));
+}
+
 TEST_P(StoreConformanceTest, NextSequenceCountsFromOnePerName) {
   for (uint64_t want : {1u, 2u, 3u}) {
     ASSERT_OK_AND_ASSIGN(got, store().next_sequence("rollout"));
@@ -820,7 +863,8 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
-      .steps = {make_step("ro-1", "dev-b", "offer")}};
+      .steps = {make_step("ro-1", "dev-b", "offer")},
+      .removed_devices = {}};
   {
     ASSERT_OK_AND_ASSIGN(store, open_sqlite_store(path));
     ASSERT_OK(store->apply(batch));

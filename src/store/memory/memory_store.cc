@@ -60,7 +60,7 @@ std::vector<typename Map::mapped_type> all_values(const Map& map) {
 // An ordered map (listing goes in key order) with a flat hash index beside it: the point
 // reads and writes of the check-in path would otherwise walk some twenty tree levels, each a
 // cache miss, at a million records. std::map nodes never move, so the index points at them.
-// Records are never erased (the Store has no such operation for devices and deployments).
+// Erasing is rare (a device whose enrollment expired): the index is rebuilt then.
 template <typename Key, typename Value, typename Less, typename Keys>
 class IndexedMap {
  public:
@@ -104,6 +104,18 @@ class IndexedMap {
                       : map_.emplace(std::move(key), v).first;
       index_.insert(h, reinterpret_cast<uint64_t>(&*last));
     }
+  }
+
+  // Erases the records under `keys` that exist. The flat index has no erase: it is rebuilt,
+  // once, in O(records).
+  void erase_all(const std::vector<Key>& keys) {
+    bool erased = false;
+    for (const Key& k : keys) erased |= map_.erase(k) > 0;
+    if (!erased) return;
+    index_.clear();
+    index_.reserve(map_.size());
+    for (const Entry& e : map_)
+      index_.insert(Keys::hash(Keys::view(e.first)), reinterpret_cast<uint64_t>(&e));
   }
 
  private:
@@ -150,6 +162,7 @@ class MemoryStore final : public Store {
       history.back().rollout_id.clear();
       history.back().device_id.clear();
     }
+    devices_.erase_all(batch.removed_devices);
     return ok_status();
   }
 

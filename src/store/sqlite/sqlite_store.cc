@@ -234,7 +234,7 @@ struct Statements {
       list_api_tokens, list_steps;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
-  StmtPtr delete_artifact, next_sequence;
+  StmtPtr delete_artifact, delete_device, next_sequence;
 };
 
 // A connection and the statements prepared on it.
@@ -491,6 +491,11 @@ class SqliteStore final : public Store {
         return check(rc, [&] { return "a step of '" + s.rollout_id + "/" + s.device_id + "'"; });
       });
     }
+    for (size_t k = 0; st.ok() && k < batch.removed_devices.size(); ++k) {
+      const std::string& id = batch.removed_devices[k];
+      st = check(run(w_.st.delete_device.get(), id),
+                 [&] { return "the removal of device '" + id + "'"; });
+    }
     return st;
   }
 
@@ -687,6 +692,7 @@ Result<Statements> prepare_statements(sqlite3* db) {
        "SELECT rollout_id || '/' || device_id, doc FROM deployment_steps "
        "WHERE rollout_id = ?1 AND device_id = ?2 ORDER BY seq"},
       {&st.delete_artifact, "DELETE FROM artifacts WHERE name = ?1 AND version = ?2"},
+      {&st.delete_device, "DELETE FROM devices WHERE id = ?1"},
       {&st.next_sequence,
        "INSERT INTO sequences (name, value) VALUES (?1, 1) "
        "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"},
