@@ -227,7 +227,6 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
     a->strata[stratum].deps.push_back(i);
     a->count(d, +1);
   }
-  share_false_halts(a->nodes, plan.gate.confidence);
   a->refresh_halts();
   return a;
 }

@@ -296,6 +296,7 @@ class RolloutEngine {
  private:
   struct Active;
   struct Txn;
+  class OfferAsker;
 
  public:
   enum class GateOutcome { kPassed, kHalted };

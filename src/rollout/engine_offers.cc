@@ -1,10 +1,11 @@
-// The engine's answers to check-ins: offers (stage, windows, limits, canary pacing), the
+// The engine's answers to check-ins: offers (decided by offer_decision.h, written here), the
 // windows an offer carries, and what a device holding an image for its window is told.
 #include <algorithm>
 
 #include "model/version.h"
 #include "rollout/engine.h"
 #include "rollout/engine_state.h"
+#include "rollout/offer_decision.h"
 
 namespace drover {
 
@@ -65,6 +66,60 @@ std::optional<std::vector<TimeRange>> RolloutEngine::offer_windows(const Rollout
   return out;
 }
 
+// decide_offer's questions about deployment i of `a`, answered by the engine. Made and used
+// only inside offer_for, under mu_ (which the analysis cannot follow through the interface).
+class RolloutEngine::OfferAsker final : public OfferQuestions {
+ public:
+  OfferAsker(RolloutEngine& engine, Active& a, const CheckInDevice& device, uint32_t i,
+             Timestamp now)
+      : e_(engine), a_(a), device_(device), i_(i), now_(now) {}
+
+  bool window_open() override {
+    e_.mu_.assert_held();
+    return e_.window_allows_offer(a_.rollout, device_.site, now_);
+  }
+  std::optional<std::vector<TimeRange>> windows() override {
+    e_.mu_.assert_held();
+    auto w = e_.offer_windows(a_.rollout, device_, now_);
+    if (!w || w->empty()) return w;
+    const DeliveryConstraints& c = a_.rollout.plan.constraints;
+    const Timestamp first = w->front().from;
+    if (c.download_in_window ? first > now_ : first - now_ > c.download_ahead) return std::nullopt;
+    return w;
+  }
+  bool take_rate() override { return a_.limiter.try_take(now_); }
+  // Back to the version the device ran: by switching slots when it kept that image, else by
+  // downloading the uploaded artifact.
+  std::optional<UpdateOffer> revert_offer() override {
+    e_.mu_.assert_held();
+    const Deployment& dep = a_.deps[i_];
+    auto prev = e_.artifact(a_.artifact.name, dep.from_version);
+    const bool uploaded = prev.ok() && prev->has_value();
+    if (!uploaded && !dep.switch_back) return std::nullopt;
+    auto w = windows();
+    if (!w) return std::nullopt;
+    UpdateOffer o;
+    o.rollout_id = a_.rollout.id;
+    o.component = a_.artifact.name;
+    o.version = dep.from_version;
+    if (uploaded) {
+      o.size_bytes = (**prev).size_bytes;
+      o.sha256 = (**prev).sha256;
+    }
+    o.revert = true;
+    o.switch_back = dep.switch_back;
+    o.windows = std::move(*w);
+    return o;
+  }
+
+ private:
+  RolloutEngine& e_;
+  Active& a_;
+  const CheckInDevice& device_;
+  uint32_t i_;
+  Timestamp now_;
+};
+
 Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const Device& device) {
   return offer_for(CheckInDevice{device.id, FlatIndex::hash(device.id), device.update_state,
                                  device.site, device});
@@ -123,20 +178,48 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     Active& a = *active_[ref >> 32];
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
     const Active::Hot hot = a.hot[i];
-    const Deployment& d = a.deps[i];  // read only on the way to an offer or a repair
     const Rollout& r = a.rollout;
-    // Looked up only where needed: most check-ins are of devices whose turn has not come.
-    auto installed_version = [&]() { return device.record.installed_version(a.artifact.name); };
-    auto window_open = [&]() REQUIRES(mu_) { return window_allows_offer(r, device.site, now); };
-    // The windows the offer carries; nullopt (no offer now) when none opens soon enough.
-    auto windows = [&]() REQUIRES(mu_) -> std::optional<std::vector<TimeRange>> {
-      auto w = offer_windows(r, device, now);
-      if (!w || w->empty()) return w;
-      const DeliveryConstraints& c = r.plan.constraints;
-      const Timestamp first = w->front().from;
-      if (c.download_in_window ? first > now : first - now > c.download_ahead) return std::nullopt;
-      return w;
-    };
+    OfferFacts facts;
+    facts.state = hot.state;
+    facts.stage = hot.stage;
+    facts.deployment = &a.deps[i];
+    facts.rollout_state = r.state;
+    facts.rollout_stage = r.stage;
+    facts.stages = r.plan.stages.size();
+    facts.allow_downgrade = r.plan.allow_downgrade;
+    facts.halted = a.strata[hot.stratum].halted;
+    facts.device = &device.record;
+    facts.artifact = &a.artifact;
+    facts.target = &a.target;
+    facts.max_in_flight = r.plan.constraints.max_in_flight;
+    facts.in_flight = a.in_flight;
+    facts.holding = a.holding;
+    const Active::Node& pace = a.nodes[a.strata[hot.stratum].pace];
+    facts.min_sample = r.plan.gate.min_sample;
+    facts.paced_in_flight = pace.first_stage_in_flight;
+    facts.paced_stalled = pace.stalled;
+    facts.paced_finished = pace.first_stage_finished;
+    facts.now = now;
+    OfferAsker ask(*this, a, device, i, now);
+    OfferDecision decided = decide_offer(facts, ask);
+
+    StageInsight& insight = a.insights[r.stage];
+    switch (decided.held) {
+      case OfferHeld::kNo:
+        break;
+      case OfferHeld::kWindow:
+        ++insight.window;
+        break;
+      case OfferHeld::kInFlight:
+        ++insight.in_flight;
+        break;
+      case OfferHeld::kPacing:
+        ++insight.pacing;
+        break;
+      case OfferHeld::kRate:
+        ++insight.rate;
+        break;
+    }
     auto forward_offer = [&](std::vector<TimeRange> w) {
       UpdateOffer o;
       o.rollout_id = r.id;
@@ -147,178 +230,51 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
       o.windows = std::move(w);
       return o;
     };
-    // Back to the version the device ran: by switching slots when it kept that image, else
-    // by downloading the uploaded artifact.
-    auto revert_offer = [&](const Deployment& dep) REQUIRES(mu_) -> std::optional<UpdateOffer> {
-      auto prev = artifact(a.artifact.name, dep.from_version);
-      const bool uploaded = prev.ok() && prev->has_value();
-      if (!uploaded && !dep.switch_back) return std::nullopt;
-      auto w = windows();
-      if (!w) return std::nullopt;
-      UpdateOffer o;
-      o.rollout_id = r.id;
-      o.component = a.artifact.name;
-      o.version = dep.from_version;
-      if (uploaded) {
-        o.size_bytes = (**prev).size_bytes;
-        o.sha256 = (**prev).sha256;
-      }
-      o.revert = true;
-      o.switch_back = dep.switch_back;
-      o.windows = std::move(*w);
-      return o;
-    };
-    // Most check-ins change nothing: the transaction is set up only when one does.
+    // Most check-ins change nothing: a transaction is set up only when one does.
     std::optional<Txn> staging;
     auto txn = [&]() -> Txn& { return staging ? *staging : staging.emplace(); };
-    // A silent device checking in idle is offered the update again: as if pending when it
-    // never had it, as if offered (a re-send) when it had.
-    DeploymentState state = hot.state;
-    if (state == DeploymentState::kSilent)
-      state = is_zero(d.offered_at) ? DeploymentState::kPending : DeploymentState::kOffered;
-    // A device heard again after going silent may take the update while the rollout still
-    // watches, too: the rollout then waits for it.
-    const bool going =
-        r.state == RolloutState::kRunning ||
-        (hot.state == DeploymentState::kSilent && r.state == RolloutState::kWatching);
-    switch (state) {
-      case DeploymentState::kPending: {
-        if (!going || hot.stage > r.stage) continue;
-        if (a.strata[a.hot[i].stratum].halted) continue;
-        StageInsight& held = a.insights[r.stage];
-        if (!window_open()) {
-          ++held.window;
-          continue;
-        }
-        if (auto st = check_compatible(a.artifact, device.record); !st.ok()) {
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSkip, st.error().message));
-          DROVER_TRY(commit(a, txn()));
-          continue;
-        }
-        const std::string* installed = installed_version();
-        if (installed != nullptr) {
-          auto v = Version::parse(*installed);
-          if (v.ok() && (r.plan.allow_downgrade ? *v == a.target : !(*v < a.target))) {
-            DROVER_TRY(
-                apply_event(a, txn(), i, DeploymentEvent::kSkip, "already runs " + *installed));
-            DROVER_TRY(commit(a, txn()));
-            continue;
-          }
-        }
-        const uint32_t limit = r.plan.constraints.max_in_flight;
-        if (limit > 0 && a.in_flight - a.holding >= limit) {
-          ++held.in_flight;
-          continue;
-        }
-        // A canary (the first of several stages) starts slow: each group of the first
-        // dimension (each hardware revision, by default) has at most min_sample devices in
-        // flight, or as many as have finished, whichever is more. Exposure doubles with
-        // each round of outcomes, so the gate can stop a bad build before the whole canary
-        // has installed it, and a large canary still reaches full speed in a few rounds
-        // (docs/gates.md, "Pacing").
-        // Devices that have not reported for kStalled free their place, so that a few dead
-        // ones cannot hold a revision's canary back.
-        if (hot.stage == 0 && r.stage == 0 && r.plan.stages.size() > 1) {
-          const Active::Node& pace = a.nodes[a.strata[hot.stratum].pace];
-          if (pace.first_stage_in_flight - std::min(pace.first_stage_in_flight, pace.stalled) >=
-              std::max(r.plan.gate.min_sample, pace.first_stage_finished)) {
-            ++held.pacing;
-            continue;
-          }
-        }
-        auto w = windows();
-        // A paced canary's places go to devices that can install now (quiet hours too).
-        const bool paced = hot.stage == 0 && r.stage == 0 && r.plan.stages.size() > 1;
-        if (!w || (paced && !w->empty() && w->front().from > now)) {
-          ++held.window;
-          continue;
-        }
-        if (!a.limiter.try_take(now)) {
-          ++held.rate;
-          continue;
-        }
-        ++held.offers;
+    switch (decided.act) {
+      case OfferAct::kNothing:
+        continue;
+      case OfferAct::kSkip:
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSkip, decided.message));
+        DROVER_TRY(commit(a, txn()));
+        continue;
+      case OfferAct::kSucceeded:
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded, {}));
+        DROVER_TRY(commit(a, txn()));
+        continue;
+      case OfferAct::kAlreadyBack:
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, "already back"));
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded, decided.message));
+        DROVER_TRY(commit(a, txn()));
+        continue;
+      case OfferAct::kOffer: {
+        ++insight.offers;
         offers_made_.fetch_add(1, std::memory_order_relaxed);
+        const std::string* installed = device.record.installed_version(a.artifact.name);
         Deployment& staged = txn().dep(a, i);
         staged.from_version = installed != nullptr ? *installed : "";
         staged.offers += 1;
         staged.offered_at = now;
         DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, {}));
         DROVER_TRY(commit(a, txn()));
-        return std::optional<UpdateOffer>(forward_offer(std::move(*w)));
+        return std::optional<UpdateOffer>(forward_offer(std::move(decided.windows)));
       }
-      case DeploymentState::kOffered:
-      case DeploymentState::kDownloading:
-      case DeploymentState::kInstalling:
-      case DeploymentState::kRebooting: {
-        // The device is idle, so it either finished without its report reaching us, or it
-        // lost the offer (a restart, a wiped data directory).
-        const std::string* installed = installed_version();
-        if (installed != nullptr && *installed == a.artifact.version) {
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded, {}));
-          DROVER_TRY(commit(a, txn()));
-          continue;
-        }
-        if (!going || a.strata[a.hot[i].stratum].halted) continue;
-        if (installed != nullptr) {
-          auto v = Version::parse(*installed);
-          // Runs something newer: never downgrade, unless that is the point.
-          if (v.ok() && !r.plan.allow_downgrade && !(*v < a.target)) continue;
-        }
-        if (!window_open()) continue;
-        auto w = windows();
-        if (!w) continue;
-        if (hot.state == DeploymentState::kSilent) {
-          txn().dep(a, i).offers += 1;
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer,
-                                 "heard again after going silent: offered again"));
-          DROVER_TRY(commit(a, txn()));
-        }
-        return std::optional<UpdateOffer>(forward_offer(std::move(*w)));
-      }
-      case DeploymentState::kRevertPending: {
-        const std::string* installed = installed_version();
-        if (installed != nullptr && *installed == d.from_version) {
-          // Back already (by hand, say): nothing to send.
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, "already back"));
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded,
-                                 "runs " + d.from_version + " again"));
-          DROVER_TRY(commit(a, txn()));
-          continue;
-        }
-        // Updated since by a later rollout: sending it back would undo that one too.
-        if (installed == nullptr || *installed != a.artifact.version) {
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSkip,
-                                 "not sent back: it runs " +
-                                     (installed != nullptr ? *installed : std::string("nothing")) +
-                                     " now, not " + a.artifact.version));
-          DROVER_TRY(commit(a, txn()));
-          continue;
-        }
-        if (r.state == RolloutState::kPaused || !window_open()) continue;
-        auto offer = revert_offer(d);
-        if (!offer) continue;
+      case OfferAct::kReoffer:
         txn().dep(a, i).offers += 1;
-        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer,
-                               offer->switch_back ? "switch back to " + offer->version +
-                                                        " in the other slot (no download)"
-                                                  : "send back " + offer->version));
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, decided.message));
         DROVER_TRY(commit(a, txn()));
-        return offer;
-      }
-      case DeploymentState::kReverting: {
-        const std::string* installed = installed_version();
-        if (installed != nullptr && *installed == d.from_version) {
-          DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kSucceeded, {}));
-          DROVER_TRY(commit(a, txn()));
-          continue;
-        }
-        if (r.state == RolloutState::kPaused || !window_open()) continue;
-        if (auto offer = revert_offer(d)) return offer;
-        continue;
-      }
-      default:
-        continue;
+        [[fallthrough]];
+      case OfferAct::kResend:
+        return std::optional<UpdateOffer>(forward_offer(std::move(decided.windows)));
+      case OfferAct::kRevert:
+        txn().dep(a, i).offers += 1;
+        DROVER_TRY(apply_event(a, txn(), i, DeploymentEvent::kOffer, decided.message));
+        DROVER_TRY(commit(a, txn()));
+        [[fallthrough]];
+      case OfferAct::kRevertResend:
+        return std::move(decided.revert);
     }
   }
   return std::optional<UpdateOffer>{};

@@ -135,9 +135,12 @@ StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>&
   // The false-halt share of a first-level gate, as the engine splits it (docs/gates.md);
   // the root's when the first level is a single group (it is then not judged on its own).
   const GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence);
-  const GateNode& first =
-      tree.nodes[tree.nodes.front().children.empty() ? 0 : tree.nodes.front().children.front()];
-  const double alpha = first.judged ? first.alpha : tree.nodes.front().alpha;
+  double alpha = 1 - plan.gate.confidence;  // no strata, no tree (not reached: total > 0)
+  if (!tree.nodes.empty()) {
+    const GateNode& root = tree.nodes.front();
+    const GateNode& first = tree.nodes[root.children.empty() ? 0 : root.children.front()];
+    alpha = first.judged ? first.alpha : root.alpha;
+  }
 
   std::vector<uint64_t> asked(stages);
   for (size_t s = 0; s < stages; ++s) {

@@ -126,13 +126,16 @@ TEST_F(JudgeGate, HaltsTheRolloutOnItsEvidenceAndSaysWhy) {
   EXPECT_NE(v.reason.find(">= 20 (this group's share 0.05 of the rollout's false-halt bound 0.05)"),
             std::string::npos)
       << v.reason;
-  // A halted group and a group that is not judged are not judged again.
+  // A halted group and a group that is not judged are not judged again: even under a limit
+  // of 0, where any failure is decisive evidence.
+  GatePolicy none_tolerated = gate;
+  none_tolerated.max_failure_rate = 0;
   GateTree halted = t;
   halted.nodes[0].halted = true;
-  EXPECT_FALSE(judge_gate(halted.nodes, 0, gate, test).halt);
-  GateTree only_child = t;
-  EXPECT_FALSE(only_child.nodes[1].judged);
-  EXPECT_FALSE(judge_gate(only_child.nodes, 1, gate, test).halt);
+  EXPECT_FALSE(judge_gate(halted.nodes, 0, none_tolerated, test).halt);
+  EXPECT_FALSE(t.nodes[1].judged);
+  EXPECT_FALSE(judge_gate(t.nodes, 1, none_tolerated, test).halt);
+  EXPECT_TRUE(judge_gate(t.nodes, 0, none_tolerated, test).halt);
 }
 
 TEST_F(JudgeGate, InFlightDevicesCountAsSuccessesToTheTest) {
@@ -154,8 +157,91 @@ TEST_F(JudgeGate, AGroupWorseThanTheRestIsHaltedAndBlamed) {
       << v.reason;
   // Its sibling has no case.
   EXPECT_FALSE(judge_gate(t.nodes, node_named(t, "hardware_revision=rev-b"), gate, test).halt);
-  // The rollout as a whole waits: one part carries the evidence, and it is worse than the rest.
+}
+
+// The threshold of node k: ln(1 / its share of the false-halt bound).
+double threshold(const GateTree& t, uint32_t k) { return -std::log(t.nodes[k].alpha); }
+
+TEST_F(JudgeGate, AGroupWhosePartIsToBlameWaitsForThatPartsGate) {
+  // The rollout has a case, but only through rev-a, which is worse than the rest: rev-a's
+  // own gate halts it, and the rollout waits (its rest goes on).
+  const GateTree t =
+      tree_with({"rev-a", "rev-b"}, by_revision, {finished(30, 15), finished(200, 2)});
+  ASSERT_GE(test.log_evidence(17, 230), threshold(t, 0));
+  ASSERT_LT(test.log_evidence(2, 200), threshold(t, 0));
   EXPECT_FALSE(judge_gate(t.nodes, 0, gate, test).halt);
+  EXPECT_TRUE(judge_gate(t.nodes, node_named(t, "hardware_revision=rev-a"), gate, test).halt);
+}
+
+TEST_F(JudgeGate, AGroupWaitsWhileTheRestIsTooSmallToCompareWith) {
+  const GateTree t = tree_with({"rev-a", "rev-b"}, by_revision, {finished(20, 8), finished(3, 0)});
+  ASSERT_GE(test.log_evidence(8, 23), threshold(t, 0));
+  EXPECT_FALSE(judge_gate(t.nodes, 0, gate, test).halt);
+  // Two more outcomes in rev-b, both fine: now there is a rest to compare with. rev-a is not
+  // shown worse than five devices, but it has a case of its own and the rest has none: the
+  // rollout's gate halts rev-a, unexplained (its own gate, comparing, does not).
+  const GateTree later =
+      tree_with({"rev-a", "rev-b"}, by_revision, {finished(20, 8), finished(5, 0)});
+  const uint32_t a = node_named(t, "hardware_revision=rev-a");
+  const GateVerdict v = judge_gate(later.nodes, 0, gate, test);
+  ASSERT_TRUE(v.halt);
+  EXPECT_EQ(v.node, a);
+  EXPECT_TRUE(v.unexplained);
+  EXPECT_FALSE(judge_gate(later.nodes, a, gate, test).halt);
+}
+
+TEST_F(JudgeGate, ABuildBadAcrossTheGroupHaltsTheGroupNotAPart) {
+  // rev-a a little worse than rev-b but not significantly, and rev-b shows by itself, as a
+  // plain test at 5%, that it fails above the acceptable rate: the rollout halts as a whole.
+  const GateTree shape = build_gate_tree(Keys{"rev-a", "rev-b"}, by_revision, 0.95);
+  const double ln20 = std::log(20.0);
+  int64_t n = 0, k = 0;
+  for (int64_t size = 20; size <= 400 && n == 0; size += 10) {
+    for (int64_t f = 1; f < size; ++f) {
+      const double rest = test.log_evidence(f, size);
+      if (rest < ln20) continue;
+      if (rest < threshold(shape, 0) && worse_than_rest_p(f + 1, size, f, size) >= 0.01 &&
+          test.log_evidence(2 * f + 1, 2 * size) >= threshold(shape, 0)) {
+        n = size;
+        k = f;
+      }
+      break;
+    }
+  }
+  ASSERT_GT(n, 0) << "no counts fit the case";
+  const GateTree t =
+      tree_with({"rev-a", "rev-b"}, by_revision, {finished(n, k + 1), finished(n, k)});
+  const GateVerdict v = judge_gate(t.nodes, 0, gate, test);
+  ASSERT_TRUE(v.halt);
+  EXPECT_EQ(v.node, 0u);
+  EXPECT_FALSE(v.unexplained);
+  EXPECT_NE(v.reason.find("; no part of it is to blame alone"), std::string::npos) << v.reason;
+}
+
+TEST_F(JudgeGate, APartWithoutACaseOfItsOwnYetIsWaitedFor) {
+  // The rollout has a case; rev-a carries it (the rest has none, not even at 5%), is not
+  // shown worse than the rest, and has no case of its own yet: wait for more outcomes.
+  const GateTree shape = build_gate_tree(Keys{"rev-a", "rev-b"}, by_revision, 0.95);
+  const uint32_t a = node_named(shape, "hardware_revision=rev-a");
+  int64_t n = 0, fa = 0, fb = 0;
+  for (int64_t size = 10; size <= 200 && n == 0; size += 2) {
+    for (int64_t x = 1; x < size && n == 0; ++x) {
+      for (int64_t y = 0; y < x && n == 0; ++y) {
+        if (test.log_evidence(x + y, 2 * size) >= threshold(shape, 0) &&
+            test.log_evidence(x, size) < threshold(shape, a) &&
+            test.log_evidence(y, size) < std::log(20.0) &&
+            worse_than_rest_p(x, size, y, size) >= 0.01) {
+          n = size;
+          fa = x;
+          fb = y;
+        }
+      }
+    }
+  }
+  ASSERT_GT(n, 0) << "no counts fit the case";
+  const GateTree t = tree_with({"rev-a", "rev-b"}, by_revision, {finished(n, fa), finished(n, fb)});
+  EXPECT_FALSE(judge_gate(t.nodes, 0, gate, test).halt);
+  EXPECT_FALSE(judge_gate(t.nodes, a, gate, test).halt);
 }
 
 TEST_F(JudgeGate, AGroupNoWorseThanTheRestLeavesItToItsParent) {
