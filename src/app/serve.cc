@@ -173,18 +173,19 @@ int run_serve(const ServeArgs& args) {
     return fail("--device-token-lifetime must be a duration from 2m to 7d, e.g. 15m");
   auth_options.token_lifetime = *lifetime;
   auth_options.max_pending = args.max_pending_devices;
-  if (args.pending_lifetime != "0") {
-    auto pending = parse_duration(args.pending_lifetime);
-    if (!pending.ok() || *pending < minutes(1))
-      return fail("--pending-lifetime must be 0 or a duration of at least 1m, e.g. 7d");
+  auto pending = args.pending_lifetime == "0" ? Result<Duration>(Duration(0))
+                                              : parse_duration(args.pending_lifetime);
+  if (!pending.ok() || (*pending != Duration(0) && *pending < minutes(1)))
+    return fail("--pending-lifetime must be 0 or a duration of at least 1m, e.g. 7d");
+  if (*pending > Duration(0)) {
     auth_options.pending_lifetime = *pending;
     auth_options.pending_sweep = std::clamp<Duration>(*pending / 16, seconds(1), minutes(10));
-    auth_options.on_expiry = [pending = args.pending_lifetime](const Result<size_t>& swept) {
+    auth_options.on_expiry = [text = args.pending_lifetime](const Result<size_t>& swept) {
       if (swept.ok()) {
         log_line({{"level", "info"},
                   {"msg", "removed devices left pending longer than --pending-lifetime"},
                   {"devices", *swept},
-                  {"pending_lifetime", pending}});
+                  {"pending_lifetime", text}});
       } else {
         log_line({{"level", "error"},
                   {"msg", "removing expired pending devices failed; retried at the next sweep"},

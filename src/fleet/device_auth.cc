@@ -17,11 +17,7 @@ Error denied(std::string why) { return {ErrorCode::kPermissionDenied, std::move(
 
 DeviceAuth::DeviceAuth(DeviceService& registry, Clock& clock, security::TokenSigner signer,
                        AuthOptions options)
-    : registry_(registry),
-      clock_(clock),
-      signer_(std::move(signer)),
-      options_(std::move(options)),
-      started_(clock.now()) {
+    : registry_(registry), clock_(clock), signer_(std::move(signer)), options_(std::move(options)) {
   if (options_.pending_lifetime > Duration(0)) schedule_expiry();
 }
 
@@ -44,7 +40,8 @@ Result<size_t> DeviceAuth::expire_pending() {
   size_t removed = 0;
   {
     MutexLock lock(mu_);  // no enrollment decision in between
-    auto gone = registry_.expire_pending(clock_.now() - options_.pending_lifetime, started_);
+    const Timestamp now = clock_.now();
+    auto gone = registry_.expire_pending(now - options_.pending_lifetime, now);
     if (!gone.ok()) return gone.error();
     removed = gone->size();
   }

@@ -115,9 +115,10 @@ class DeviceAuth {
   Status accept(std::string_view device_id);
   Status reject(std::string_view device_id);
 
-  // Removes the devices pending for longer than pending_lifetime (those pending since
-  // before this object was made, without an enrollment time, count from then), durably
-  // before it returns. How many; 0 without a lifetime. The sweep's timer calls it.
+  // Removes the devices pending for longer than pending_lifetime, durably before it returns
+  // (a pending device without an enrollment time, kept from before they were recorded, is
+  // given the sweep's time and expires a lifetime later). How many; 0 without a lifetime.
+  // The sweep's timer calls it.
   Result<size_t> expire_pending();
 
  private:
@@ -132,7 +133,6 @@ class DeviceAuth {
   Clock& clock_;
   security::TokenSigner signer_;
   AuthOptions options_;
-  const Timestamp started_;
   Clock::TimerId expiry_timer_ = 0;   // the sweep's (0: none); set on the clock's timer thread
   Mutex mu_{LockLevel::kDeviceAuth};  // serialises enrollment decisions and guards used_
   // Challenges answered already, until they expire (a challenge is used once).

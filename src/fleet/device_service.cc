@@ -62,7 +62,10 @@ void DeviceService::put(uint32_t pos, Device d) {
     if (devices_[pos].enrollment == Enrollment::kPending && !entries_[pos].decommissioned)
       --pending_;
   }
-  if (d.enrollment == Enrollment::kPending && !d.decommissioned) ++pending_;
+  if (d.enrollment == Enrollment::kPending && !d.decommissioned) {
+    ++pending_;
+    oldest_pending_ = std::min(oldest_pending_, d.enrolled_at);
+  }
   Entry& e = entries_[pos];
   e.inventory = share_inventory(d.installed);
   e.site = site_id(d.site);
@@ -79,6 +82,7 @@ Status DeviceService::load() {
   devices_.clear();
   entries_.clear();
   pending_ = 0;
+  oldest_pending_ = Timestamp::max();
   index_.clear();
   inventories_.clear();
   free_inventories_.clear();
@@ -252,16 +256,31 @@ Result<Device> DeviceService::decommission(std::string_view id) {
 }
 
 Result<std::vector<std::string>> DeviceService::expire_pending(Timestamp enrolled_before,
-                                                               Timestamp unknown_since) {
+                                                               Timestamp now) {
   MutexLock lock(mu_);
+  if (pending_ == 0 || oldest_pending_ >= enrolled_before) return std::vector<std::string>{};
   WriteBatch batch;
-  for (const Device& d : devices_) {
+  std::vector<uint32_t> stamped;
+  Timestamp oldest_left = Timestamp::max();
+  for (uint32_t pos = 0; pos < devices_.size(); ++pos) {
+    const Device& d = devices_[pos];
     if (d.enrollment != Enrollment::kPending || d.decommissioned) continue;
-    const Timestamp since = d.enrolled_at == Timestamp{} ? unknown_since : d.enrolled_at;
-    if (since < enrolled_before) batch.removed_devices.push_back(d.id);
+    if (d.enrolled_at == Timestamp{}) {
+      stamped.push_back(pos);
+      batch.devices.push_back(d);
+      batch.devices.back().enrolled_at = now;
+      oldest_left = std::min(oldest_left, now);
+    } else if (d.enrolled_at < enrolled_before) {
+      batch.removed_devices.push_back(d.id);
+    } else {
+      oldest_left = std::min(oldest_left, d.enrolled_at);
+    }
   }
+  if (!batch.empty()) DROVER_TRY(store_.apply(batch));
+  oldest_pending_ = oldest_left;
+  for (size_t k = 0; k < stamped.size(); ++k)
+    devices_[stamped[k]].enrolled_at = batch.devices[k].enrolled_at;
   if (batch.removed_devices.empty()) return std::vector<std::string>{};
-  DROVER_TRY(store_.apply(batch));
   // The rest close ranks, in order; the index is rebuilt over their new positions.
   size_t kept = 0;
   size_t next_gone = 0;

@@ -121,11 +121,11 @@ class DeviceService {
   // unknown device.
   Result<Device> decommission(std::string_view id);
 
-  // Removes the devices pending enrollment since before `enrolled_before` (one without an
-  // enrollment time counts as enrolled at `unknown_since`): from the store, in one batch,
-  // then from the registry. They may enroll again as new. Returns their ids. O(devices).
-  Result<std::vector<std::string>> expire_pending(Timestamp enrolled_before,
-                                                  Timestamp unknown_since);
+  // Removes the devices pending enrollment since before `enrolled_before`: from the store, in
+  // one batch, then from the registry. They may enroll again as new. A pending device without
+  // an enrollment time (kept since) is given `now`, written in the same batch. Returns the
+  // ids removed. O(1) while no pending device can be due, else O(devices).
+  Result<std::vector<std::string>> expire_pending(Timestamp enrolled_before, Timestamp now);
 
   // One page of the registry. A scan of every device: O(devices · log limit). limit 0
   // counts only (no devices, no next).
@@ -205,7 +205,10 @@ class DeviceService {
   std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
   std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);
   size_t pending_ GUARDED_BY(mu_) = 0;  // pending and in service (see pending_count)
-  FlatIndex index_ GUARDED_BY(mu_);     // id -> position
+  // No device pending (and in service) enrolled before this: expire_pending() has nothing
+  // to look for until its cut-off passes it.
+  Timestamp oldest_pending_ GUARDED_BY(mu_) = Timestamp::max();
+  FlatIndex index_ GUARDED_BY(mu_);  // id -> position
   std::vector<SharedInventory> inventories_ GUARDED_BY(mu_);
   std::vector<uint32_t> free_inventories_ GUARDED_BY(mu_);
   std::map<Inventory, uint32_t> inventory_ids_ GUARDED_BY(mu_);

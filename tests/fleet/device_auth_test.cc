@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "../common/fleet_fixture.h"
+#include "../common/forwarding_store.h"
 
 namespace drover::testing {
 namespace {
@@ -256,7 +257,7 @@ TEST_F(DeviceAuthTest, IdentitiesSurviveARestart) {
 }
 
 TEST_F(DeviceAuthTest, PendingEnrollmentsExpireAndFreeTheirPlace) {
-  // A claim left from before enrollment times were kept: it counts from the server's start.
+  // A claim left from before enrollment times were kept: the first sweep gives it its time.
   Device legacy;
   legacy.id = "legacy";
   legacy.device_type = "ctl";
@@ -285,12 +286,18 @@ TEST_F(DeviceAuthTest, PendingEnrollmentsExpireAndFreeTheirPlace) {
   f.clock.advance(hours(12));
   EXPECT_TRUE(told.empty());
   EXPECT_EQ(f.service->pending_count(), 3u);
-  // The first sweep after it: p-1 and the legacy claim go, p-2 stays.
+  EXPECT_EQ(f.service->device("legacy")->enrolled_at, start + minutes(10));
+  EXPECT_EQ((*f.store().get_device("legacy"))->enrolled_at, start + minutes(10));
+  // The first sweep after it: p-1 goes, p-2 stays; the legacy claim a sweep later.
   f.clock.advance(minutes(10));
   ASSERT_EQ(told.size(), 1u);
   ASSERT_TRUE(told[0].ok());
-  EXPECT_EQ(*told[0], 2u);
+  EXPECT_EQ(*told[0], 1u);
   EXPECT_FALSE(f.service->device("p-1"));
+  EXPECT_TRUE(f.service->device("legacy"));
+  f.clock.advance(minutes(10));
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(*told[1], 1u);
   EXPECT_FALSE(f.service->device("legacy"));
   EXPECT_FALSE(f.store().get_device("p-1")->has_value());
   EXPECT_TRUE(f.store().get_device("p-2")->has_value());
@@ -306,7 +313,7 @@ TEST_F(DeviceAuthTest, PendingEnrollmentsExpireAndFreeTheirPlace) {
   ASSERT_TRUE(auth->accept("p-3").ok());
   ASSERT_TRUE(auth->accept("p-1").ok());
   f.clock.advance(days(3));
-  EXPECT_EQ(told.size(), 1u);
+  EXPECT_EQ(told.size(), 2u);
   for (const char* id : {"a-1", "p-1", "p-2", "p-3"}) EXPECT_TRUE(f.service->device(id)) << id;
   // The removal was written: a restart does not bring them back.
   f.restart();
@@ -336,6 +343,80 @@ TEST_F(DeviceAuthTest, ExpiringSomeOfManyDevicesKeepsEveryOtherOneFindable) {
     auto answer = f.service->check_in(check_in);
     EXPECT_EQ(answer.ok(), !pending) << ids[i];
   }
+}
+
+TEST_F(DeviceAuthTest, ExpiryDuringARolloutLeavesItsDevicesTheirOffers) {
+  AuthOptions o;
+  o.pending_lifetime = hours(1);
+  make_auth(o);
+  // Strays enroll between the fleet's devices, so their removal moves half the fleet in the
+  // registry.
+  f.add_devices(20, "rev-a");  // accepted, running firmware 1.0.0
+  for (int i = 0; i < 30; ++i) {
+    EnrollRequest stray = request("stray-" + std::to_string(i), key);
+    stray.installed = {{"firmware", "0." + std::to_string(i) + ".0"}};  // inventories of their own
+    ASSERT_TRUE(auth->enroll(stray).ok());
+  }
+  f.add_devices(20, "rev-a");
+  const std::string rollout = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  // Some check in first (their cursors into the engine are set), on both sides of the strays.
+  for (int i = 10; i < 30; ++i) ASSERT_TRUE(f.check_in(f.ids[i]));
+  const size_t inventories = f.service->distinct_inventories();
+  f.clock.advance(hours(2));
+  EXPECT_EQ(f.service->pending_count(), 0u);
+  EXPECT_EQ(f.service->device_count(), 40u);
+  EXPECT_EQ(f.service->distinct_inventories(), inventories - 30);
+  // The devices offered before get the same offer again; the others their first.
+  for (const std::string& id : f.ids) {
+    auto offer = f.check_in(id);
+    ASSERT_TRUE(offer) << id;
+    EXPECT_EQ(offer->rollout_id, rollout);
+    EXPECT_EQ(f.state_of(rollout, id), DeploymentState::kOffered);
+    EXPECT_EQ(f.service->device(id)->id, id);
+  }
+}
+
+// A store whose writes fail while `failing` is set.
+class FailingWrites final : public ForwardingStore {
+ public:
+  FailingWrites() : ForwardingStore(make_memory_store()) {}
+  Status apply(const WriteBatch& b) override {
+    if (failing) return Error{ErrorCode::kIo, "disk gone"};
+    return ForwardingStore::apply(b);
+  }
+  bool failing = false;
+};
+
+TEST(DeviceAuthExpiry, AFailedSweepChangesNothingAndIsToldThenRetried) {
+  auto owned = std::make_unique<FailingWrites>();
+  FailingWrites& store = *owned;
+  Fleet f(at("2026-06-01T12:00:00Z"), std::move(owned));
+  std::vector<Result<size_t>> told;
+  AuthOptions o;
+  o.pending_lifetime = hours(1);
+  o.pending_sweep = minutes(5);
+  o.on_expiry = [&](const Result<size_t>& r) { told.push_back(r); };
+  DeviceAuth auth(*f.service, f.clock, *security::TokenSigner::create(std::string(32, 'x')), o);
+  const SigningKey key = std::move(SigningKey::generate()).value();
+  EnrollRequest r;
+  r.device_id = "stray";
+  r.device_type = "ctl";
+  r.hardware_revision = "rev-a";
+  r.public_key = key.public_key();
+  ASSERT_TRUE(auth.enroll(r).ok());
+  store.failing = true;
+  f.clock.advance(hours(1) + minutes(5));
+  ASSERT_EQ(told.size(), 1u);
+  ASSERT_FALSE(told[0].ok());
+  EXPECT_EQ(told[0].error().code, ErrorCode::kIo);
+  EXPECT_TRUE(f.service->device("stray"));
+  EXPECT_EQ(f.service->pending_count(), 1u);
+  store.failing = false;
+  f.clock.advance(minutes(5));
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(*told[1], 1u);
+  EXPECT_FALSE(f.service->device("stray"));
+  EXPECT_FALSE(f.store().get_device("stray")->has_value());
 }
 
 }  // namespace
