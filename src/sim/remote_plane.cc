@@ -50,27 +50,93 @@ RolloutProgress progress_from(Rollout rollout, const json& progress) {
 
 }  // namespace
 
-RemoteControlPlane::RemoteControlPlane(std::unique_ptr<http::HttpClient> client, std::string token)
-    : client_(std::move(client)), token_(std::move(token)) {}
+RemoteControlPlane::RemoteControlPlane(std::unique_ptr<http::HttpClient> client,
+                                       RemotePlaneOptions options, Narrator say)
+    : client_(std::move(client)), options_(std::move(options)), say_(std::move(say)) {}
 
 RemoteControlPlane::~RemoteControlPlane() = default;
 
-Result<std::unique_ptr<RemoteControlPlane>> RemoteControlPlane::create(const std::string& server,
-                                                                       const std::string& token,
-                                                                       const std::string& ca_file) {
-  if (token.empty()) return invalid_argument("--server needs an operator API token (--token)");
-  http::ClientOptions options;
-  options.ca_file = ca_file;
-  options.request_timeout = minutes(5);  // an artifact upload
-  auto client = http::HttpClient::create(server, options);
+Result<std::unique_ptr<RemoteControlPlane>> RemoteControlPlane::create(RemotePlaneOptions options,
+                                                                       Narrator say) {
+  if (options.token.empty())
+    return invalid_argument("--server needs an operator API token (--token)");
+  http::ClientOptions client_options;
+  client_options.ca_file = options.ca_file;
+  client_options.request_timeout = minutes(5);  // an artifact upload
+  auto client = http::HttpClient::create(options.server, client_options);
   if (!client.ok()) return client.error();
-  return std::unique_ptr<RemoteControlPlane>(new RemoteControlPlane(std::move(*client), token));
+  return std::unique_ptr<RemoteControlPlane>(
+      new RemoteControlPlane(std::move(*client), std::move(options), std::move(say)));
+}
+
+Status RemoteControlPlane::set_up(const std::vector<Site>& sites,
+                                  const std::vector<Artifact>& artifacts,
+                                  std::vector<Device> fleet) {
+  if (!fleet.empty()) DROVER_TRY(check_absent(fleet.front().id));
+  for (const Site& site : sites) DROVER_TRY(put_site(site));
+  for (const Artifact& a : artifacts) {
+    auto uploaded = upload(a, options_.content(a));
+    if (!uploaded.ok()) return uploaded.error();
+  }
+  for (const Device& d : fleet) DROVER_TRY(register_device(d));
+  say_("[network] " + std::to_string(fleet.size()) + " devices, " + std::to_string(sites.size()) +
+       " sites and " + std::to_string(artifacts.size()) + " artifacts set up on " +
+       options_.server);
+  return ok_status();
+}
+
+AgentAccess RemoteControlPlane::agent_access() const {
+  return {options_.server, options_.enrollment_token, options_.ca_file};
+}
+
+void RemoteControlPlane::keep_pace(Timestamp t) { sleep_until(*options_.server_clock, t); }
+
+Result<std::vector<StageInsight>> RemoteControlPlane::stage_insights(const std::string&) {
+  return not_found("a server elsewhere does not tell why its stages grew as they did");
+}
+
+Result<std::vector<DeploymentStep>> RemoteControlPlane::history(const std::string&,
+                                                                const std::string&) {
+  return not_found("a server elsewhere keeps the deployments' history to itself here");
+}
+
+Result<RolloutSummary> RemoteControlPlane::summary(const std::string& rollout_id) {
+  auto p = progress(rollout_id);
+  if (!p.ok()) return p.error();
+  return summarize(*p);
+}
+
+Result<RolloutProgress> RemoteControlPlane::progress(const std::string& rollout_id) {
+  auto p = read_progress(rollout_id);
+  if (!p.ok()) {
+    if (!seen_) return p.error();
+    // A blip: what was last read.
+    say_("[network] the rollout's status could not be read (" + p.error().to_string() +
+         "); as last read");
+    return *seen_;
+  }
+  narrate(*p);
+  seen_ = *p;
+  return p;
+}
+
+// The engine's decisions as the server's record shows them change.
+void RemoteControlPlane::narrate(const RolloutProgress& now) {
+  const Rollout& r = now.rollout;
+  const Rollout* was = seen_ ? &seen_->rollout : nullptr;
+  for (size_t i = was ? was->stages.size() : 0; i < r.stages.size(); ++i)
+    say_("[stage_started] stage " + r.stages[i].name + ": " + std::to_string(r.stages[i].devices) +
+         " devices");
+  for (size_t i = was ? was->halted.size() : 0; i < r.halted.size(); ++i)
+    say_("[halted] " + r.halted[i].key + ": " + r.halted[i].reason);
+  if (was == nullptr || was->state != r.state)
+    say_(std::string("[state] rollout ") + r.id + " is " + to_string(r.state));
 }
 
 Result<std::string> RemoteControlPlane::call(std::string_view method, const std::string& target,
                                              std::string_view body, int expect, int also,
                                              std::string_view content_type) {
-  http::Headers headers = {{"Authorization", "Bearer " + token_}};
+  http::Headers headers = {{"Authorization", "Bearer " + options_.token}};
   if (!body.empty()) headers.emplace_back("Content-Type", content_type);
   auto r = client_->request(method, target, body, headers);
   if (!r.ok()) return r.error();
@@ -130,10 +196,11 @@ Result<std::string> RemoteControlPlane::start_rollout(const RolloutPlan& plan) {
   const std::string id = doc["id"].get<std::string>();
   auto started = call("POST", "/api/v1/rollouts/" + http::url_encode(id) + "/start", "", 200);
   if (!started.ok()) return started.error();
+  say_("[started] rollout " + id + " (" + plan.name + ")");
   return id;
 }
 
-Result<RolloutProgress> RemoteControlPlane::progress(const std::string& rollout_id) {
+Result<RolloutProgress> RemoteControlPlane::read_progress(const std::string& rollout_id) {
   auto body = call("GET", "/api/v1/rollouts/" + http::url_encode(rollout_id), {}, 200);
   if (!body.ok()) return body.error();
   json doc = json::parse(*body, nullptr, false);

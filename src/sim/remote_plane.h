@@ -4,9 +4,12 @@
 // read back in the engine's own terms.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "model/artifact.h"
@@ -14,6 +17,7 @@
 #include "model/rollout.h"
 #include "model/site.h"
 #include "rollout/engine.h"
+#include "sim/control_plane.h"
 
 namespace drover::http {
 class HttpClient;
@@ -21,38 +25,73 @@ class HttpClient;
 
 namespace drover::sim {
 
-class RemoteControlPlane {
- public:
-  // kInvalidArgument for a bad URL or TLS file; nothing is sent yet.
-  static Result<std::unique_ptr<RemoteControlPlane>> create(const std::string& server,
-                                                            const std::string& token,
-                                                            const std::string& ca_file);
-  ~RemoteControlPlane();
+struct RemotePlaneOptions {
+  std::string server;             // the base URL
+  std::string token;              // an operator API token
+  std::string enrollment_token;   // the server's, for the agents
+  std::string ca_file;            // to trust for https ("" for the system's)
+  Clock* server_clock = nullptr;  // the server's clock, which the run keeps pace with
+  std::function<std::string(const Artifact&)> content;  // what an artifact carries
+};
 
-  // kOk when the server does not know the device; kAlreadyExists when it does (a fleet from
-  // an earlier run is there). kUnauthenticated / kPermissionDenied for the token.
-  Status check_absent(std::string_view device_id);
-  Status put_site(const Site& site);
-  // The artifact with `content`; the server computes size and sha256.
-  Result<Artifact> upload(const Artifact& meta, std::string_view content);
-  // Registers the device (type, revision, site, connectivity).
-  Status register_device(const Device& device);
-  // Creates and starts the rollout; returns its id.
-  Result<std::string> start_rollout(const RolloutPlan& plan);
-  // The rollout's record and progress, as the engine reports them. kNotFound when the
-  // server no longer has its progress loaded.
-  Result<RolloutProgress> progress(const std::string& rollout_id);
+class RemoteControlPlane final : public ControlPlane {
+ public:
+  // kInvalidArgument for a bad URL or TLS file, or no token; nothing is sent yet. `say`
+  // narrates what the server's record shows changing.
+  static Result<std::unique_ptr<RemoteControlPlane>> create(RemotePlaneOptions options,
+                                                            Narrator say);
+  ~RemoteControlPlane() override;
+
+  // Checks that the server does not know the fleet's first device (a fleet from an earlier
+  // run: kAlreadyExists), then puts the sites, uploads the artifacts and registers the devices
+  // (type, revision, site, connectivity).
+  Status set_up(const std::vector<Site>& sites, const std::vector<Artifact>& artifacts,
+                std::vector<Device> fleet) override;
+  AgentAccess agent_access() const override;
+  DeviceService* devices() override { return nullptr; }
+  Result<std::string> start_rollout(const RolloutPlan& plan) override;
+  // Summed up from progress(), as the engine's summary() would.
+  Result<RolloutSummary> summary(const std::string& rollout_id) override;
+  // The rollout's record and progress, as the engine reports them; narrates what changed
+  // since the last read. A read that fails after one succeeded answers what was last read
+  // (and says so).
+  Result<RolloutProgress> progress(const std::string& rollout_id) override;
+  Result<std::vector<StageInsight>> stage_insights(const std::string& rollout_id) override;
+  std::optional<Result<std::vector<Deployment>>> deployments(const std::string&) override {
+    return std::nullopt;
+  }
+  bool history_kept() const override { return false; }
+  Result<std::vector<DeploymentStep>> history(const std::string& rollout_id,
+                                              const std::string& device_id) override;
+  // Real time: a look every two seconds, the drain checked at each; an answer may take a
+  // while over a real network; the fleet keeps the pace of the server's clock.
+  Timestamp now() const override { return options_.server_clock->now(); }
+  Duration watch_every() const override { return seconds(2); }
+  int watches_per_drain_check() const override { return 1; }
+  Duration answer_timeout() const override { return seconds(30); }
+  void keep_pace(Timestamp t) override;
 
  private:
-  explicit RemoteControlPlane(std::unique_ptr<http::HttpClient> client, std::string token);
+  RemoteControlPlane(std::unique_ptr<http::HttpClient> client, RemotePlaneOptions options,
+                     Narrator say);
   // The request, with the token; the answer's body when its status is `expect` (or `also`),
   // otherwise an error carrying the server's message.
   Result<std::string> call(std::string_view method, const std::string& target,
                            std::string_view body, int expect, int also = 0,
                            std::string_view content_type = "application/json");
+  // kOk when the server does not know the device; kAlreadyExists when it does.
+  Status check_absent(std::string_view device_id);
+  Status put_site(const Site& site);
+  // The artifact with `content`; the server computes size and sha256.
+  Result<Artifact> upload(const Artifact& meta, std::string_view content);
+  Status register_device(const Device& device);
+  Result<RolloutProgress> read_progress(const std::string& rollout_id);
+  void narrate(const RolloutProgress& now);
 
   std::unique_ptr<http::HttpClient> client_;
-  std::string token_;
+  RemotePlaneOptions options_;
+  Narrator say_;
+  std::optional<RolloutProgress> seen_;  // the rollout as last read
 };
 
 // What check_done needs: the progress summed up as the engine's summary() would.

@@ -1,4 +1,6 @@
 
+#include "sim/local_plane.h"
+#include "sim/remote_plane.h"
 #include "sim/simulator_impl.h"
 
 namespace drover::sim {
@@ -98,47 +100,57 @@ uint32_t Simulator::intern(Inventory inventory) {
 }
 
 Status Simulator::set_up() {
-  if (remote()) return set_up_remote();
-  if (opt_.network) DROVER_TRY(prepare_net_dir());  // before anything is written
-  if (opt_.store == "memory") {
-    store_ = make_memory_store();
-  } else if (opt_.store.starts_with("sqlite:")) {
-    const std::string path = opt_.store.substr(7);
-    if (std::filesystem::exists(path))
-      return invalid_argument("sqlite store '" + path + "' already exists");
-    SqliteOptions so;
-    so.synchronous_full = false;  // the twin needs crash safety, not power-loss safety
-    auto s = open_sqlite_store(path, so);
-    if (!s.ok()) return s.error();
-    store_ = std::move(*s);
-  } else {
-    return invalid_argument("unknown store '" + opt_.store + "' (use memory or sqlite:PATH)");
-  }
-
+  if (opt_.network) DROVER_TRY(prepare_net_dir());  // before anything is written or sent
   std::vector<Device> fleet;
   generate_fleet(fleet);
-  WriteBatch batch;
-  batch.sites = sites_;
-  if (!opt_.network) batch.artifacts = sc_.artifacts;  // a network run uploads real content
-  DROVER_TRY(store_->apply(batch));
-
-  EngineOptions engine_options;
-  engine_options.tick_interval = sc_.engine_tick;
-  engine_options.history = devices_.size() <= Report::kHistoryDevices;
-  engine_ = std::make_unique<RolloutEngine>(*store_, clock_, engine_options);
-  engine_->set_listener([this](const EngineEvent& e) { on_engine_event(e); });
-  DROVER_TRY(engine_->load());
-  service_ = std::make_unique<DeviceService>(*store_, *engine_);
-  if (opt_.network) DROVER_TRY(set_up_network(fleet));
-  DROVER_TRY(service_->provision(std::move(fleet)));
+  auto plane = make_plane();
+  if (!plane.ok()) return plane.error();
+  plane_ = std::move(*plane);
+  // The agents need the fleet after the plane has it; the in-process devices do not.
+  DROVER_TRY(plane_->set_up(sites_, sc_.artifacts, opt_.network ? fleet : std::move(fleet)));
+  service_ = plane_->devices();
+  if (opt_.network) DROVER_TRY(start_agents(fleet, plane_->agent_access()));
+  // The set-up took its time on the clock the plane keeps: the fleet starts now.
+  if (const Timestamp now = plane_->now(); now > clock_.now()) clock_.advance_to(now);
   schedule_first_check_ins();
   schedule_rollout();
   return ok_status();
 }
 
+Result<std::unique_ptr<ControlPlane>> Simulator::make_plane() {
+  auto content = [this](const Artifact& a) { return payload(a); };
+  if (remote()) {
+    // A server elsewhere, on its own clock (NetworkSimOptions::server_clock).
+    const NetworkSimOptions& no = *opt_.network;
+    if (opt_.store != "memory")
+      return invalid_argument(
+          "--store is the in-process server's; with --server the server has its own");
+    if (no.enrollment_token.empty())
+      return invalid_argument("--server needs the server's enrollment token for the agents");
+    auto plane = RemoteControlPlane::create(
+        {no.server, no.token, no.enrollment_token, no.ca_file, no.server_clock, content},
+        [this](const std::string& line) { say(line); });
+    if (!plane.ok()) return plane.error();
+    return std::unique_ptr<ControlPlane>(std::move(*plane));
+  }
+  LocalPlaneOptions lo;
+  lo.store = opt_.store;
+  lo.engine_tick = sc_.engine_tick;
+  lo.history = devices_.size() <= Report::kHistoryDevices;
+  if (opt_.network) {
+    lo.server_dir = net_dir_ + "/server/artifacts";
+    lo.enrollment_token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
+    lo.content = content;
+  }
+  auto plane = LocalControlPlane::create(clock_, std::move(lo),
+                                         [this](const EngineEvent& e) { on_engine_event(e); });
+  if (!plane.ok()) return plane.error();
+  return std::unique_ptr<ControlPlane>(std::move(*plane));
+}
+
 void Simulator::schedule_rollout() {
   clock_.schedule_at(clock_.now() + sc_.rollout_start_after, [this] {
-    auto id = start_rollout();
+    auto id = plane_->start_rollout(sc_.rollout);
     if (!id.ok()) {
       say("rollout could not start: " + id.error().to_string());
       rollout_over_ = true;
@@ -146,16 +158,7 @@ void Simulator::schedule_rollout() {
     }
     rollout_id_ = *id;
     rollout_started_ = clock_.now();
-    if (remote_) say("[started] rollout " + rollout_id_ + " (" + sc_.rollout.name + ")");
   });
-}
-
-Result<std::string> Simulator::start_rollout() {
-  if (remote_) return remote_->start_rollout(sc_.rollout);
-  auto created = engine_->create(sc_.rollout);
-  if (!created.ok()) return created.error();
-  DROVER_TRY(engine_->start(created->id));
-  return created->id;
 }
 
 std::string Simulator::payload(const Artifact& a) const {
@@ -181,39 +184,6 @@ void Simulator::schedule_first_check_ins() {
                EventKind::kLost);
     }
   }
-}
-
-// A server elsewhere: the fleet is set up through its operator API, and the run keeps pace
-// with the server's clock (NetworkSimOptions::server_clock; the wall clock by default).
-Status Simulator::set_up_remote() {
-  const NetworkSimOptions& no = *opt_.network;
-  if (opt_.store != "memory")
-    return invalid_argument(
-        "--store is the in-process server's; with --server the server has its own");
-  if (no.enrollment_token.empty())
-    return invalid_argument("--server needs the server's enrollment token for the agents");
-  DROVER_TRY(prepare_net_dir());  // before anything is sent
-  auto plane = RemoteControlPlane::create(no.server, no.token, no.ca_file);
-  if (!plane.ok()) return plane.error();
-  remote_ = std::move(*plane);
-  std::vector<Device> fleet;
-  generate_fleet(fleet);
-  if (!fleet.empty()) DROVER_TRY(remote_->check_absent(fleet.front().id));
-  for (const Site& site : sites_) DROVER_TRY(remote_->put_site(site));
-  for (const Artifact& a : sc_.artifacts) {
-    auto uploaded = remote_->upload(a, payload(a));
-    if (!uploaded.ok()) return uploaded.error();
-  }
-  for (const Device& d : fleet) DROVER_TRY(remote_->register_device(d));
-  say("[network] " + std::to_string(fleet.size()) + " devices, " + std::to_string(sites_.size()) +
-      " sites and " + std::to_string(sc_.artifacts.size()) + " artifacts set up on " + no.server);
-  DROVER_TRY(start_agents(fleet, no.server, no.enrollment_token, no.ca_file));
-  // The set-up took its time on the clock the server keeps: the fleet starts now.
-  const Timestamp now = no.server_clock->now();
-  if (now > clock_.now()) clock_.advance_to(now);
-  schedule_first_check_ins();
-  schedule_rollout();
-  return ok_status();
 }
 
 // ---------------------------------------------------------------- device behaviour
@@ -658,12 +628,11 @@ Result<Report> Simulator::run() {
   Timestamp stop = horizon;
   bool drained = false;
   int64_t watches = 0;
-  // A remote server is asked every couple of seconds (its scenarios run in real time).
-  const Duration watch_every = remote_ ? seconds(2) : minutes(1);
+  const Duration watch_every = plane_->watch_every();
   std::function<void()> watch = [&] {
     check_done();
     // While draining, stop as soon as no device is mid-update or holding a report.
-    if (draining_ && (remote_ || ++watches % 10 == 0)) {
+    if (draining_ && ++watches % plane_->watches_per_drain_check() == 0) {
       drained = std::none_of(devices_.begin(), devices_.end(), [](const SimDevice& d) {
         return d.phase != Phase::kIdle || d.pending_report >= 0;
       });
@@ -683,8 +652,7 @@ Result<Report> Simulator::run() {
     const Timestamp next = std::min(next_event, next_timer);
     if (next == Timestamp::max() || next > stop) break;
     if (draining_ && (queue_.empty() || drained)) break;
-    // Against a server elsewhere, the fleet keeps the pace of the server's clock.
-    if (remote_) sleep_until(*opt_.network->server_clock, next);
+    plane_->keep_pace(next);  // a server elsewhere: the pace of its clock
     if (next_timer <= next_event) {
       clock_.run_next();
       flush_engine_lines();

@@ -26,9 +26,9 @@
 #include "fleet/device_service.h"
 #include "rollout/engine.h"
 #include "rollout/scheduler.h"
+#include "sim/control_plane.h"
 #include "sim/event_queue.h"
 #include "sim/network_fleet.h"
-#include "sim/remote_plane.h"
 #include "sim/simulator.h"
 #include "store/store.h"
 
@@ -133,21 +133,16 @@ class Simulator final : public DeviceWorld {
 
  private:
   Status set_up();
-  // Network runs: the server on loopback, the artifacts' content, one agent per device.
-  Status set_up_network(const std::vector<Device>& fleet);
-  Status set_up_remote();
+  // The control plane of the run: in this process (the plain twin; a network run's server on
+  // loopback), or a server elsewhere.
+  Result<std::unique_ptr<ControlPlane>> make_plane();
+  // Network runs: the agents' directory, and one agent per device.
   Status prepare_net_dir();
-  Status start_agents(const std::vector<Device>& fleet, const std::string& server,
-                      const std::string& enrollment_token, const std::string& ca_file);
+  Status start_agents(const std::vector<Device>& fleet, const AgentAccess& server);
   void schedule_first_check_ins();
-  void schedule_rollout();  // created and started at rollout_start_after
-  Result<std::string> start_rollout();
+  void schedule_rollout();                       // created and started at rollout_start_after
   std::string payload(const Artifact& a) const;  // what it carries over the wire
   bool remote() const { return opt_.network && !opt_.network->server.empty(); }
-  // The rollout's summary, from the engine or the remote server (narrating what changed).
-  Result<RolloutSummary> summary();
-  Result<RolloutProgress> progress();
-  void narrate(const RolloutProgress& now);
   void step_agent(uint32_t dev);
   void agent_unhealthy(uint32_t dev);
   void generate_fleet(std::vector<Device>& out);
@@ -191,9 +186,8 @@ class Simulator final : public DeviceWorld {
   uint64_t seed_;
   Rng rng_;
   ManualClock clock_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<RolloutEngine> engine_;
-  std::unique_ptr<DeviceService> service_;
+  std::unique_ptr<ControlPlane> plane_;
+  DeviceService* service_ = nullptr;  // the plane's device side, for the in-process devices
 
   std::vector<Site> sites_;
   std::vector<std::string> site_group_;  // per site: the prefix of its group
@@ -211,12 +205,9 @@ class Simulator final : public DeviceWorld {
   EventQueue queue_;
   uint64_t seq_ = 0;
 
-  // Network runs only. Declared after the services, so they go first.
+  // Network runs only. Declared after the plane, so they go first.
   std::string net_dir_;
   bool remove_net_dir_ = false;
-  std::unique_ptr<http::ServerStack> server_;
-  std::unique_ptr<RemoteControlPlane> remote_;
-  std::optional<RolloutProgress> seen_;  // the remote rollout as last read
   std::unique_ptr<NetworkFleet> net_;
   std::vector<std::pair<std::string, std::string>> net_unhealthy_;  // (rollout, version)
   Mutex held_mu_;

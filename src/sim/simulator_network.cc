@@ -5,25 +5,12 @@ namespace drover::sim::detail {
 // ---------------------------------------------------------------- network runs
 
 Simulator::~Simulator() {
-  net_.reset();  // the agents, then the server they talk to, then the services below it
-  server_.reset();
+  net_.reset();  // the agents, then the plane they talk to
+  plane_.reset();
   if (remove_net_dir_) {
     std::error_code ec;
     std::filesystem::remove_all(net_dir_, ec);
   }
-}
-
-Status Simulator::set_up_network(const std::vector<Device>& fleet) {
-  const std::string token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));
-  auto server = start_loopback_server(*store_, *engine_, *service_, clock_,
-                                      net_dir_ + "/server/artifacts", token);
-  if (!server.ok()) return server.error();
-  server_ = std::move(*server);
-  for (const Artifact& a : sc_.artifacts) {
-    auto uploaded = server_->artifacts().upload(a, payload(a));
-    if (!uploaded.ok()) return uploaded.error();
-  }
-  return start_agents(fleet, loopback_url(*server_), token, "");
 }
 
 Status Simulator::prepare_net_dir() {
@@ -54,16 +41,13 @@ Status Simulator::prepare_net_dir() {
   return ok_status();
 }
 
-Status Simulator::start_agents(const std::vector<Device>& fleet, const std::string& server,
-                               const std::string& enrollment_token, const std::string& ca_file) {
+Status Simulator::start_agents(const std::vector<Device>& fleet, const AgentAccess& server) {
   NetworkFleetOptions fo;
   fo.dir = net_dir_ + "/devices";
-  fo.server = server;
-  fo.enrollment_token = enrollment_token;
-  fo.ca_file = ca_file;
-  // On loopback in this process an answer never takes long; a timeout would let the clock
-  // move while a request is still being served.
-  fo.timeout = remote_ ? seconds(30) : minutes(10);
+  fo.server = server.url;
+  fo.enrollment_token = server.enrollment_token;
+  fo.ca_file = server.ca_file;
+  fo.timeout = plane_->answer_timeout();
   fo.component = sc_.rollout.artifact_name;
   for (const auto& c : sc_.installed) fo.installed[c.component] = c.version;
   fo.seed = seed_;

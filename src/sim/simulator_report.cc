@@ -26,7 +26,7 @@ void Simulator::tell_device(uint32_t dev, const std::string& what, uint32_t& tol
 
 void Simulator::on_engine_event(const EngineEvent& e) {
   std::string line = stamp(e.at) + "  [" + to_string(e.kind) + "] " + e.text;
-  if (!server_) {
+  if (!opt_.network) {
     if (opt_.timeline) opt_.timeline(line);
     return;
   }
@@ -36,7 +36,7 @@ void Simulator::on_engine_event(const EngineEvent& e) {
 }
 
 void Simulator::flush_engine_lines() {
-  if (!server_) return;
+  if (!opt_.network) return;
   std::vector<std::string> lines;
   {
     MutexLock lock(held_mu_);
@@ -48,7 +48,7 @@ void Simulator::flush_engine_lines() {
 
 void Simulator::check_done() {
   if (rollout_id_.empty() || rollout_over_) return;
-  auto p = summary();
+  auto p = plane_->summary(rollout_id_);
   if (!p.ok()) return;
   const uint32_t live = p->live.total();
   const uint32_t updated = p->total[DeploymentState::kSucceeded];
@@ -68,38 +68,6 @@ void Simulator::check_done() {
   }
 }
 
-Result<RolloutSummary> Simulator::summary() {
-  if (!remote_) return engine_->summary(rollout_id_);
-  auto p = progress();
-  if (!p.ok()) return p.error();
-  return summarize(*p);
-}
-
-Result<RolloutProgress> Simulator::progress() {
-  if (!remote_) return engine_->progress(rollout_id_);
-  auto p = remote_->progress(rollout_id_);
-  if (!p.ok()) {
-    if (seen_) return *seen_;  // a blip: what was last seen
-    return p.error();
-  }
-  narrate(*p);
-  seen_ = *p;
-  return p;
-}
-
-// The engine's decisions as the remote server's record shows them change.
-void Simulator::narrate(const RolloutProgress& now) {
-  const Rollout& r = now.rollout;
-  const Rollout* was = seen_ ? &seen_->rollout : nullptr;
-  for (size_t i = was ? was->stages.size() : 0; i < r.stages.size(); ++i)
-    say("[stage_started] stage " + r.stages[i].name + ": " + std::to_string(r.stages[i].devices) +
-        " devices");
-  for (size_t i = was ? was->halted.size() : 0; i < r.halted.size(); ++i)
-    say("[halted] " + r.halted[i].key + ": " + r.halted[i].reason);
-  if (was == nullptr || was->state != r.state)
-    say(std::string("[state] rollout ") + r.id + " is " + to_string(r.state));
-}
-
 Report Simulator::finish(double wall_seconds) {
   Report r;
   r.scenario = sc_.name;
@@ -116,12 +84,7 @@ Report Simulator::finish(double wall_seconds) {
     if (d.phase == Phase::kRebooting || d.phase == Phase::kRollingBack) ++r.devices_bricked;
   }
   if (rollout_id_.empty()) return r;
-  auto p = remote_ ? remote_->progress(rollout_id_) : engine_->progress(rollout_id_);
-  if (!p.ok() && remote_ && seen_) {
-    say("[network] the rollout's final status could not be read (" + p.error().to_string() +
-        "); the report shows it as last read");
-    p = *seen_;
-  }
+  auto p = plane_->progress(rollout_id_);
   if (!p.ok()) return r;
   const Rollout& ro = p->rollout;
   const StateCounts& t = p->total;
@@ -138,7 +101,7 @@ Report Simulator::finish(double wall_seconds) {
   r.devices_cancelled = t[S::kCancelled];
   r.devices_withdrawn = withdrawn_;
   r.devices_dark = dark_;
-  r.history_kept = !remote_ && devices_.size() <= Report::kHistoryDevices;
+  r.history_kept = plane_->history_kept();
   uint32_t live = 0;
   for (const auto& s : p->strata) {
     if (s.halted) continue;
@@ -158,8 +121,7 @@ Report Simulator::finish(double wall_seconds) {
     }
     r.halted_strata.push_back(std::move(hr));
   }
-  auto insights = remote_ ? Result<std::vector<StageInsight>>(not_found("remote"))
-                          : engine_->stage_insights(rollout_id_);
+  auto insights = plane_->stage_insights(rollout_id_);
   for (size_t k = 0; k < ro.stages.size(); ++k) {
     const StageProgress& s = ro.stages[k];
     StageReport sr;
@@ -182,8 +144,9 @@ Report Simulator::finish(double wall_seconds) {
   }
   // Commit times of the devices that still run the new version, in strata that went on.
   std::vector<int64_t> commits;
-  if (remote_) {
-    // The server's deployments are not at hand: a device's stratum is found from its
+  auto deps = plane_->deployments(rollout_id_);
+  if (!deps) {
+    // The plane's deployments are not at hand: a device's stratum is found from its
     // attributes (a stratum names the dimensions it is keyed on).
     for (uint32_t i = 0; i < devices_.size(); ++i) {
       const SimDevice& d = devices_[i];
@@ -198,8 +161,6 @@ Report Simulator::finish(double wall_seconds) {
       if (!in_halted) commits.push_back(d.committed_at_ms);
     }
   }
-  auto deps = remote_ ? Result<std::vector<Deployment>>(std::vector<Deployment>{})
-                      : store_->list_deployments(rollout_id_);
   r.revisions.resize(revisions_.size());
   for (size_t k = 0; k < revisions_.size(); ++k) r.revisions[k].hardware_revision = revisions_[k];
   for (const SimDevice& d : devices_) {
@@ -207,10 +168,10 @@ Report Simulator::finish(double wall_seconds) {
     ++rr.devices;
     rr.installed += d.installed_new ? 1 : 0;
   }
-  if (deps.ok()) {
+  if (deps && deps->ok()) {
     std::map<std::string, bool> halted;
     for (const auto& s : p->strata) halted[s.key] = s.halted;
-    for (const Deployment& dep : *deps) {
+    for (const Deployment& dep : **deps) {
       const uint32_t idx =
           static_cast<uint32_t>(std::strtoul(dep.device_id.c_str() + 4, nullptr, 10)) - 1;
       if (idx >= devices_.size()) continue;
@@ -222,7 +183,7 @@ Report Simulator::finish(double wall_seconds) {
       const bool failed = is_failure(dep.state) || (is_revert(dep.state) && !dep.error.empty());
       rr.failed += failed ? 1 : 0;
       if (failed && r.history_kept && r.failed_sample.size() < Report::kFailedSample) {
-        auto steps = store_->list_deployment_steps(rollout_id_, dep.device_id);
+        auto steps = plane_->history(rollout_id_, dep.device_id);
         if (steps.ok())
           r.failed_sample.push_back({dep.device_id, to_string(dep.state), std::move(*steps)});
       }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../common/golden.h"
 #include "sim/simulator.h"
 
 namespace drover::sim {
@@ -45,6 +46,20 @@ SimOptions small(uint32_t devices) {
   SimOptions o;
   o.devices = devices;
   return o;
+}
+
+// The demo's whole timeline and report (without its wall-clock fields) as they were when
+// this was written: any change to what the twin or the control plane it drives decides shows
+// up as a diff. A restructuring must leave it byte for byte; a change of behaviour that is
+// meant rewrites it (DROVER_UPDATE_GOLDEN=1) and the diff is reviewed.
+TEST(Sim, TheDemoTellsTheSameStoryAsTheGolden) {
+  SimOptions o;
+  std::string story;
+  o.timeline = [&](const std::string& line) { story += line + "\n"; };
+  auto r = run_simulation(demo(), o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  testing::expect_golden(std::string(DROVER_SOURCE_DIR) + "/tests/sim/golden/demo.txt",
+                         story + "\n" + r->to_json(false));
 }
 
 TEST(Sim, DemoAtReducedSizeHaltsTheBrokenRevisionAndCompletesTheRest) {
