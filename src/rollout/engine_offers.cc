@@ -74,6 +74,11 @@ class RolloutEngine::OfferAsker final : public OfferQuestions {
              Timestamp now)
       : e_(engine), a_(a), device_(device), i_(i), now_(now) {}
 
+  bool halted() override { return a_.strata[a_.hot[i_].stratum].halted; }
+  PacingCounts pacing() override {
+    const GateNode& pace = a_.nodes[a_.strata[a_.hot[i_].stratum].pace];
+    return {pace.first_stage_in_flight, pace.stalled, pace.first_stage_finished};
+  }
   bool window_open() override {
     e_.mu_.assert_held();
     return e_.window_allows_offer(a_.rollout, device_.site, now_);
@@ -179,27 +184,22 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
     const auto i = static_cast<uint32_t>(ref & 0xffffffffu);
     const Active::Hot hot = a.hot[i];
     const Rollout& r = a.rollout;
-    OfferFacts facts;
-    facts.state = hot.state;
-    facts.stage = hot.stage;
-    facts.deployment = &a.deps[i];
-    facts.rollout_state = r.state;
-    facts.rollout_stage = r.stage;
-    facts.stages = r.plan.stages.size();
-    facts.allow_downgrade = r.plan.allow_downgrade;
-    facts.halted = a.strata[hot.stratum].halted;
-    facts.device = &device.record;
-    facts.artifact = &a.artifact;
-    facts.target = &a.target;
-    facts.max_in_flight = r.plan.constraints.max_in_flight;
-    facts.in_flight = a.in_flight;
-    facts.holding = a.holding;
-    const Active::Node& pace = a.nodes[a.strata[hot.stratum].pace];
-    facts.min_sample = r.plan.gate.min_sample;
-    facts.paced_in_flight = pace.first_stage_in_flight;
-    facts.paced_stalled = pace.stalled;
-    facts.paced_finished = pace.first_stage_finished;
-    facts.now = now;
+    // Every field given, so nothing is zeroed first on the check-in path.
+    const OfferFacts facts{.state = hot.state,
+                           .stage = hot.stage,
+                           .deployment = &a.deps[i],
+                           .rollout_state = r.state,
+                           .rollout_stage = r.stage,
+                           .stages = r.plan.stages.size(),
+                           .allow_downgrade = r.plan.allow_downgrade,
+                           .device = &device.record,
+                           .artifact = &a.artifact,
+                           .target = &a.target,
+                           .max_in_flight = r.plan.constraints.max_in_flight,
+                           .in_flight = a.in_flight,
+                           .holding = a.holding,
+                           .min_sample = r.plan.gate.min_sample,
+                           .now = now};
     OfferAsker ask(*this, a, device, i, now);
     OfferDecision decided = decide_offer(facts, ask);
 

@@ -91,18 +91,6 @@ GateTree build_gate_tree(std::span<const std::string> strata,
   return t;
 }
 
-const std::vector<uint32_t>& gate_splits(std::span<const GateNode> nodes, uint32_t n) {
-  while (nodes[n].children.size() == 1) n = nodes[n].children[0];
-  return nodes[n].children;
-}
-
-bool gate_under_halt(std::span<const GateNode> nodes, uint32_t n) {
-  for (int32_t k = static_cast<int32_t>(n); k >= 0; k = nodes[static_cast<size_t>(k)].parent) {
-    if (nodes[static_cast<size_t>(k)].halted) return true;
-  }
-  return false;
-}
-
 void share_false_halts(std::span<GateNode> nodes, double confidence) {
   std::vector<uint32_t> judged_at;
   for (GateNode& n : nodes) {

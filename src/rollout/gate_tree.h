@@ -50,10 +50,18 @@ GateTree build_gate_tree(std::span<const std::string> strata,
 
 // The nodes that split n's devices: its children, or, when it has only one, the first
 // descendant level that splits them.
-const std::vector<uint32_t>& gate_splits(std::span<const GateNode> nodes, uint32_t n);
+inline const std::vector<uint32_t>& gate_splits(std::span<const GateNode> nodes, uint32_t n) {
+  while (nodes[n].children.size() == 1) n = nodes[n].children[0];
+  return nodes[n].children;
+}
 
-// Whether node n or one above it is halted.
-bool gate_under_halt(std::span<const GateNode> nodes, uint32_t n);
+// Whether node n or one above it is halted. Asked of every node at every tick: inline.
+inline bool gate_under_halt(std::span<const GateNode> nodes, uint32_t n) {
+  for (int32_t k = static_cast<int32_t>(n); k >= 0; k = nodes[static_cast<size_t>(k)].parent) {
+    if (nodes[static_cast<size_t>(k)].halted) return true;
+  }
+  return false;
+}
 
 // Marks which nodes hold a test and gives each its share of the false-halt budget,
 // 1 - confidence: shared equally by the levels of the tree that hold a test, and within a

@@ -21,7 +21,7 @@ const std::string* installed_version(const OfferFacts& f) {
 // what suits the device and it does not run already, within max_in_flight, the canary's pace
 // and the rate limit: then the offer.
 OfferDecision pending(const OfferFacts& f, OfferQuestions& q, bool going) {
-  if (!going || f.stage > f.rollout_stage || f.halted) return {};
+  if (!going || f.stage > f.rollout_stage || q.halted()) return {};
   if (!q.window_open()) return held(OfferHeld::kWindow);
   if (Status st = check_compatible(*f.artifact, *f.device); !st.ok())
     return act(OfferAct::kSkip, st.error().message);
@@ -40,9 +40,10 @@ OfferDecision pending(const OfferFacts& f, OfferQuestions& q, bool going) {
   // not reported for a while (stalled) free their place, so that a few dead ones cannot hold
   // a revision's canary back.
   const bool paced = f.stage == 0 && f.rollout_stage == 0 && f.stages > 1;
-  if (paced && f.paced_in_flight - std::min(f.paced_in_flight, f.paced_stalled) >=
-                   std::max(f.min_sample, f.paced_finished)) {
-    return held(OfferHeld::kPacing);
+  if (paced) {
+    const PacingCounts p = q.pacing();
+    if (p.in_flight - std::min(p.in_flight, p.stalled) >= std::max(f.min_sample, p.finished))
+      return held(OfferHeld::kPacing);
   }
   auto w = q.windows();
   // A paced canary's places go to devices that can install now (quiet hours too).
@@ -58,7 +59,7 @@ OfferDecision pending(const OfferFacts& f, OfferQuestions& q, bool going) {
 OfferDecision in_flight(const OfferFacts& f, OfferQuestions& q, bool going) {
   const std::string* installed = installed_version(f);
   if (installed != nullptr && *installed == f.artifact->version) return act(OfferAct::kSucceeded);
-  if (!going || f.halted) return {};
+  if (!going || q.halted()) return {};
   if (installed != nullptr) {
     auto v = Version::parse(*installed);
     // Runs something newer: never downgrade, unless that is the point.

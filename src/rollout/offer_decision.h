@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,24 +33,32 @@ struct OfferFacts {
   uint32_t rollout_stage = 0;
   size_t stages = 1;
   bool allow_downgrade = false;
-  bool halted = false;                 // the deployment's stratum is halted
   const Device* device = nullptr;      // as it checked in
   const Artifact* artifact = nullptr;  // what the rollout installs...
   const Version* target = nullptr;     // ...its version, parsed
   uint32_t max_in_flight = 0;          // 0: no limit
   uint32_t in_flight = 0;              // the rollout's deployments in flight...
   uint32_t holding = 0;                // ...of which hold their image for a window
-  // Canary pacing (stage 0 of several): the counts of the deployment's first-level group.
-  uint32_t min_sample = 0;
-  uint32_t paced_in_flight = 0;
-  uint32_t paced_stalled = 0;
-  uint32_t paced_finished = 0;
+  uint32_t min_sample = 0;             // the gate's: a paced canary's first allowance
   Timestamp now{};
 };
 
+// A canary's first-level group (stage 0 of several): its forward offers in flight, how many
+// of those went quiet (stalled), and how many have finished.
+struct PacingCounts {
+  uint32_t in_flight = 0;
+  uint32_t stalled = 0;
+  uint32_t finished = 0;
+};
+
+// Asked only on the way to an offer or a repair: most check-ins are of devices whose turn has
+// not come, and answering these reads records such a check-in otherwise does without.
 class OfferQuestions {
  public:
   virtual ~OfferQuestions() = default;
+  // Whether the deployment's stratum is halted.
+  virtual bool halted() = 0;
+  virtual PacingCounts pacing() = 0;
   // Whether the device's site lets the update go to it now (its windows, download_ahead).
   virtual bool window_open() = 0;
   // The windows an offer carries (empty: any time); nullopt when none opens soon enough.

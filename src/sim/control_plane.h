@@ -9,6 +9,7 @@
 // answers come from, not in the simulator's code.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class ControlPlane {
   virtual Result<std::string> start_rollout(const RolloutPlan& plan) = 0;
   virtual Result<RolloutSummary> summary(const std::string& rollout_id) = 0;
   virtual Result<RolloutProgress> progress(const std::string& rollout_id) = 0;
+  // Why the last progress() answered an earlier read instead (the plane could not read it
+  // now); std::nullopt when it was current.
+  virtual std::optional<std::string> stale() const { return std::nullopt; }
   // Why each stage grew as it did; kNotFound where the plane does not tell.
   virtual Result<std::vector<StageInsight>> stage_insights(const std::string& rollout_id) = 0;
   // The rollout's deployments; std::nullopt where the plane does not show them.
@@ -62,9 +66,10 @@ class ControlPlane {
   virtual Result<std::vector<DeploymentStep>> history(const std::string& rollout_id,
                                                       const std::string& device_id) = 0;
 
-  // The pace of a run. The plane's clock, how often the simulator looks at the rollout, how many
-  // looks apart it checks whether a draining fleet is done, how long an agent waits for an answer,
-  // and a wait until the plane's clock reaches `t` (none for a plane on the twin's own clock).
+  // The pace of a run. The plane's clock, how often the simulator looks at the rollout, how
+  // many looks apart (at least 1) it checks whether a draining fleet is done, how long an
+  // agent waits for an answer, and a wait until the plane's clock reaches `t` (none for a
+  // plane on the twin's own clock).
   virtual Timestamp now() const = 0;  // the plane's clock
   virtual Duration watch_every() const = 0;
   virtual int watches_per_drain_check() const = 0;

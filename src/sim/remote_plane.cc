@@ -110,11 +110,10 @@ Result<RolloutProgress> RemoteControlPlane::progress(const std::string& rollout_
   auto p = read_progress(rollout_id);
   if (!p.ok()) {
     if (!seen_) return p.error();
-    // A blip: what was last read.
-    say_("[network] the rollout's status could not be read (" + p.error().to_string() +
-         "); as last read");
+    stale_ = p.error().to_string();  // a blip: what was last read
     return *seen_;
   }
+  stale_.reset();
   narrate(*p);
   seen_ = *p;
   return p;

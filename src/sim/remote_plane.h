@@ -53,9 +53,10 @@ class RemoteControlPlane final : public ControlPlane {
   // Summed up from progress(), as the engine's summary() would.
   Result<RolloutSummary> summary(const std::string& rollout_id) override;
   // The rollout's record and progress, as the engine reports them; narrates what changed
-  // since the last read. A read that fails after one succeeded answers what was last read
-  // (and says so).
+  // since the last read (the final read included). A read that fails after one succeeded
+  // answers what was last read (stale() says why).
   Result<RolloutProgress> progress(const std::string& rollout_id) override;
+  std::optional<std::string> stale() const override { return stale_; }
   Result<std::vector<StageInsight>> stage_insights(const std::string& rollout_id) override;
   std::optional<Result<std::vector<Deployment>>> deployments(const std::string&) override {
     return std::nullopt;
@@ -92,6 +93,7 @@ class RemoteControlPlane final : public ControlPlane {
   RemotePlaneOptions options_;
   Narrator say_;
   std::optional<RolloutProgress> seen_;  // the rollout as last read
+  std::optional<std::string> stale_;     // why the last progress() answered seen_
 };
 
 // What check_done needs: the progress summed up as the engine's summary() would.

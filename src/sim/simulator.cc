@@ -100,6 +100,13 @@ uint32_t Simulator::intern(Inventory inventory) {
 }
 
 Status Simulator::set_up() {
+  if (remote()) {
+    if (opt_.store != "memory")
+      return invalid_argument(
+          "--store is the in-process server's; with --server the server has its own");
+    if (opt_.network->enrollment_token.empty())
+      return invalid_argument("--server needs the server's enrollment token for the agents");
+  }
   if (opt_.network) DROVER_TRY(prepare_net_dir());  // before anything is written or sent
   std::vector<Device> fleet;
   generate_fleet(fleet);
@@ -122,11 +129,6 @@ Result<std::unique_ptr<ControlPlane>> Simulator::make_plane() {
   if (remote()) {
     // A server elsewhere, on its own clock (NetworkSimOptions::server_clock).
     const NetworkSimOptions& no = *opt_.network;
-    if (opt_.store != "memory")
-      return invalid_argument(
-          "--store is the in-process server's; with --server the server has its own");
-    if (no.enrollment_token.empty())
-      return invalid_argument("--server needs the server's enrollment token for the agents");
     auto plane = RemoteControlPlane::create(
         {no.server, no.token, no.enrollment_token, no.ca_file, no.server_clock, content},
         [this](const std::string& line) { say(line); });

@@ -86,6 +86,10 @@ Report Simulator::finish(double wall_seconds) {
   if (rollout_id_.empty()) return r;
   auto p = plane_->progress(rollout_id_);
   if (!p.ok()) return r;
+  if (auto why = plane_->stale()) {
+    say("[network] the rollout's final status could not be read (" + *why +
+        "); the report shows it as last read");
+  }
   const Rollout& ro = p->rollout;
   const StateCounts& t = p->total;
   using S = DeploymentState;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -10,12 +11,22 @@ namespace {
 
 // Answers decide_offer's questions as set, and notes which were asked, in order.
 struct Answers final : OfferQuestions {
+  bool stratum_halted = false;
+  PacingCounts pace;
   bool open = true;
   std::optional<std::vector<TimeRange>> w = std::vector<TimeRange>{};
   bool rate = true;
   std::optional<UpdateOffer> revert;
   std::vector<std::string> asked;
 
+  bool halted() override {
+    asked.emplace_back("halted");
+    return stratum_halted;
+  }
+  PacingCounts pacing() override {
+    asked.emplace_back("pacing");
+    return pace;
+  }
   bool window_open() override {
     asked.emplace_back("window_open");
     return open;
@@ -74,15 +85,14 @@ TEST_F(DecideOffer, APendingDeploymentIsOfferedWhenEverythingAllowsIt) {
   EXPECT_EQ(d.held, OfferHeld::kNo);
   EXPECT_EQ(d.windows, *q.w);
   // The rate limit is taken last, once nothing else holds the offer back.
-  EXPECT_EQ(q.asked, (Asked{"window_open", "windows", "take_rate"}));
+  EXPECT_EQ(q.asked, (Asked{"halted", "window_open", "windows", "take_rate"}));
 }
 
 TEST_F(DecideOffer, NothingIsAskedBeforeItsTurnComes) {
   for (auto set : std::vector<std::function<void()>>{
-           [&] { f.stage = 1; },                                // its stage has not come
-           [&] { f.rollout_state = RolloutState::kPaused; },    // the rollout does not go on
-           [&] { f.rollout_state = RolloutState::kWatching; },  // over, for a device never silent
-           [&] { f.halted = true; }}) {                         // its group is halted
+           [&] { f.stage = 1; },                                   // its stage has not come
+           [&] { f.rollout_state = RolloutState::kPaused; },       // the rollout does not go on
+           [&] { f.rollout_state = RolloutState::kWatching; }}) {  // over, for one never silent
     f = OfferFacts{.stage = 0,
                    .deployment = &dep,
                    .stages = 1,
@@ -98,20 +108,28 @@ TEST_F(DecideOffer, NothingIsAskedBeforeItsTurnComes) {
     EXPECT_EQ(d.held, OfferHeld::kNo);
     EXPECT_TRUE(q.asked.empty());
   }
+  // Its turn has come, but its group is halted: nothing else is asked.
+  f.rollout_state = RolloutState::kRunning;
+  q.asked.clear();
+  q.stratum_halted = true;
+  EXPECT_EQ(decide().act, OfferAct::kNothing);
+  EXPECT_EQ(q.asked, Asked{"halted"});
 }
 
 TEST_F(DecideOffer, AClosedWindowHoldsItWithoutTakingFromTheRate) {
   q.open = false;
+  device.device_type = "meter";  // held by the window before anything else is looked at
   OfferDecision d = decide();
   EXPECT_EQ(d.act, OfferAct::kNothing);
   EXPECT_EQ(d.held, OfferHeld::kWindow);
-  EXPECT_EQ(q.asked, Asked{"window_open"});
+  EXPECT_EQ(q.asked, (Asked{"halted", "window_open"}));
+  device.device_type = "ctl";
   // Open, but no window for the offer to carry soon enough.
   q = Answers{};
   q.w.reset();
   d = decide();
   EXPECT_EQ(d.held, OfferHeld::kWindow);
-  EXPECT_EQ(q.asked, (Asked{"window_open", "windows"}));
+  EXPECT_EQ(q.asked, (Asked{"halted", "window_open", "windows"}));
   q = Answers{};
   q.rate = false;
   d = decide();
@@ -146,29 +164,35 @@ TEST_F(DecideOffer, MaxInFlightCountsDevicesThatDoNotHoldTheirImage) {
   f.in_flight = 10;
   OfferDecision d = decide();
   EXPECT_EQ(d.held, OfferHeld::kInFlight);
-  EXPECT_EQ(q.asked, Asked{"window_open"});
+  EXPECT_EQ(q.asked, (Asked{"halted", "window_open"}));
   f.holding = 1;  // waits for its window, needing nothing from the server
   EXPECT_EQ(decide().act, OfferAct::kOffer);
 }
 
 TEST_F(DecideOffer, ACanaryIsPacedByItsGroupsOutcomes) {
   f.stages = 3;
-  f.paced_in_flight = 5;  // min_sample in flight, none finished: full
+  q.pace = {5, 0, 0};  // min_sample in flight, none finished: full
   EXPECT_EQ(decide().held, OfferHeld::kPacing);
-  f.paced_stalled = 1;  // one has gone quiet: its place is free
+  EXPECT_EQ(q.asked, (Asked{"halted", "window_open", "pacing"}));  // no rate taken
+  q.pace = {5, 1, 0};  // one has gone quiet: its place is free
   EXPECT_EQ(decide().act, OfferAct::kOffer);
-  f.paced_stalled = 0;
-  f.paced_in_flight = 7;
-  f.paced_finished = 8;  // exposure grows with the outcomes
+  q.pace = {2, 4, 0};  // more stalled than in flight (counted at different times): free
+  EXPECT_EQ(decide().act, OfferAct::kOffer);
+  q.pace = {7, 0, 8};  // exposure grows with the outcomes
   EXPECT_EQ(decide().act, OfferAct::kOffer);
   // A paced place goes only to a device that can install now.
   q.w = std::vector<TimeRange>{{kNow + hours(1), kNow + hours(2)}};
+  q.asked.clear();
   EXPECT_EQ(decide().held, OfferHeld::kWindow);
+  EXPECT_EQ(q.asked, (Asked{"halted", "window_open", "pacing", "windows"}));
   q.w = std::vector<TimeRange>{{kNow, kNow + hours(2)}};
   EXPECT_EQ(decide().act, OfferAct::kOffer);
-  // Not paced beyond the first stage, nor in a plan of one stage.
-  f.paced_in_flight = 100;
+  // Not paced beyond the first stage (a stage-0 device late for it included), nor in a plan
+  // of one stage.
+  q.pace = {100, 0, 0};
   f.rollout_stage = f.stage = 1;
+  EXPECT_EQ(decide().act, OfferAct::kOffer);
+  f.stage = 0;
   EXPECT_EQ(decide().act, OfferAct::kOffer);
   f.rollout_stage = f.stage = 0;
   f.stages = 1;
@@ -193,11 +217,26 @@ TEST_F(DecideOffer, AnIdleDeviceInFlightFinishedOrLostItsOffer) {
   f.rollout_state = RolloutState::kPaused;
   EXPECT_EQ(decide().act, OfferAct::kNothing);
   f.rollout_state = RolloutState::kRunning;
-  f.halted = true;
+  q.stratum_halted = true;
   EXPECT_EQ(decide().act, OfferAct::kNothing);
-  f.halted = false;
+  // Finished without its report reaching the server: succeeded, paused or halted alike.
+  device.installed = {{"firmware", "2.0.0"}};
+  EXPECT_EQ(decide().act, OfferAct::kSucceeded);
+  f.rollout_state = RolloutState::kPaused;
+  EXPECT_EQ(decide().act, OfferAct::kSucceeded);
+  f.rollout_state = RolloutState::kRunning;
+  q.stratum_halted = false;
+  device.installed = {{"firmware", "1.0.0"}};
   q.open = false;
   EXPECT_EQ(decide().act, OfferAct::kNothing);
+  q.open = true;
+  q.w.reset();
+  EXPECT_EQ(decide().act, OfferAct::kNothing);
+  // With allow_downgrade the offer goes to a device on a newer version too.
+  q.w = std::vector<TimeRange>{};
+  device.installed = {{"firmware", "2.1.0"}};
+  f.allow_downgrade = true;
+  EXPECT_EQ(decide().act, OfferAct::kResend);
 }
 
 TEST_F(DecideOffer, ASilentDeviceHeardAgainIsOfferedAgain) {
@@ -211,6 +250,10 @@ TEST_F(DecideOffer, ASilentDeviceHeardAgainIsOfferedAgain) {
   EXPECT_EQ(d.act, OfferAct::kReoffer);
   EXPECT_EQ(d.message, "heard again after going silent: offered again");
   f.rollout_state = RolloutState::kCompleted;
+  EXPECT_EQ(decide().act, OfferAct::kNothing);
+  // Never offered, while paused: nothing.
+  dep.offered_at = {};
+  f.rollout_state = RolloutState::kPaused;
   EXPECT_EQ(decide().act, OfferAct::kNothing);
 }
 
@@ -245,6 +288,12 @@ TEST_F(DecideOffer, ARevertSendsBackOnlyWhatThisRolloutInstalled) {
   EXPECT_EQ(decide().message, "switch back to 1.0.0 in the other slot (no download)");
   f.rollout_state = RolloutState::kPaused;
   EXPECT_EQ(decide().act, OfferAct::kNothing);
+  f.rollout_state = RolloutState::kRollingBack;
+  q.open = false;
+  q.asked.clear();
+  EXPECT_EQ(decide().act, OfferAct::kNothing);
+  EXPECT_EQ(q.asked, Asked{"window_open"});  // no image looked up
+  q.open = true;
 
   // Reverting: back is success, otherwise the same offer again.
   f.state = DeploymentState::kReverting;
@@ -253,6 +302,11 @@ TEST_F(DecideOffer, ARevertSendsBackOnlyWhatThisRolloutInstalled) {
   EXPECT_EQ(d.act, OfferAct::kRevertResend);
   ASSERT_TRUE(d.revert);
   EXPECT_TRUE(d.revert->switch_back);
+  f.rollout_state = RolloutState::kPaused;
+  EXPECT_EQ(decide().act, OfferAct::kNothing);
+  f.rollout_state = RolloutState::kRollingBack;
+  q.revert.reset();
+  EXPECT_EQ(decide().act, OfferAct::kNothing);
   device.installed = {{"firmware", "1.0.0"}};
   EXPECT_EQ(decide().act, OfferAct::kSucceeded);
 }
