@@ -166,69 +166,7 @@ Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::build(Rollout r) {
   }
   auto deps = store_.list_deployments(r.id);
   if (!deps.ok()) return deps.error();
-  return assemble(std::move(r), std::move(**art), std::move(*deps));
-}
-
-Result<std::unique_ptr<RolloutEngine::Active>> RolloutEngine::assemble(
-    Rollout r, Artifact artifact, std::vector<Deployment> deps) {
-  auto a = std::make_unique<Active>();
-  a->artifact = std::move(artifact);
-  a->target = Version::parse(a->artifact.version).value();
-  a->deps.assign(std::make_move_iterator(deps.begin()), std::make_move_iterator(deps.end()));
-  deps = {};
-  a->rollout = std::move(r);
-  a->limiter = RateLimiter(a->rollout.plan.constraints, a->rollout.started_at);
-  const RolloutPlan& plan = a->rollout.plan;
-  const size_t stages = plan.stages.size();
-  if (stages == 0 || stages > 100) {
-    return Error{ErrorCode::kCorruption,
-                 "rollout " + a->rollout.id + " has " + std::to_string(stages) + " stages"};
-  }
-
-  // A limit of 0 (no failure tolerated) needs no test: judge_node halts on any failure.
-  if (plan.gate.max_failure_rate > 0)
-    a->test = FailureTest(plan.gate.acceptable(), plan.gate.max_failure_rate);
-  // Strata come from the deployments' keys, in the order first seen; each hangs under the
-  // gate nodes of its key's prefixes (gate_tree.h).
-  std::unordered_map<std::string, uint32_t> stratum_ids;
-  std::vector<std::string> keys;
-  for (const Deployment& d : a->deps) {
-    if (stratum_ids.try_emplace(d.stratum, static_cast<uint32_t>(keys.size())).second)
-      keys.push_back(d.stratum);
-  }
-  GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence);
-  a->nodes = std::move(tree.nodes);
-  for (size_t k = 0; k < keys.size(); ++k) {
-    Active::Stratum s;
-    s.key = std::move(keys[k]);
-    s.per_stage.resize(stages);
-    s.path = std::move(tree.paths[k]);
-    const GateNode& own = a->nodes[s.path.back()];
-    s.hardware_revision = own.hardware_revision;
-    s.site = own.site;
-    s.connectivity = own.connectivity;
-    s.pace = s.path[std::min<size_t>(1, s.path.size() - 1)];
-    a->strata.push_back(std::move(s));
-  }
-  a->hot.resize(a->deps.size());
-  a->heard.resize(a->deps.size());
-  a->heard_epoch = clock_.now();
-  a->insights.resize(stages);
-  a->stage_totals.resize(stages);
-  for (uint32_t i = 0; i < a->deps.size(); ++i) {
-    const Deployment& d = a->deps[i];
-    if (d.stage >= stages) {
-      return Error{ErrorCode::kCorruption, "deployment " + d.rollout_id + "/" + d.device_id +
-                                               " has stage " + std::to_string(d.stage) +
-                                               " beyond the plan"};
-    }
-    const uint32_t stratum = stratum_ids.at(d.stratum);
-    a->hot[i] = {stratum, static_cast<uint8_t>(d.stage), d.state};
-    a->strata[stratum].deps.push_back(i);
-    a->count(d, +1);
-  }
-  a->refresh_halts();
-  return a;
+  return assemble_rollout(std::move(r), std::move(**art), std::move(*deps), clock_.now());
 }
 
 RolloutEngine::Active* RolloutEngine::find(std::string_view rollout_id) {
@@ -295,7 +233,7 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) 
   DROVER_TRY(store_.apply(batch));
   // From what is already in hand, not read back: once the write has succeeded, a failed
   // read must not leave the store ahead of memory.
-  auto built = assemble(r, std::move(**art), {});
+  auto built = assemble_rollout(r, std::move(**art), {}, clock_.now());
   if (!built.ok()) return built.error();
   install(std::move(*built), static_cast<uint32_t>(active_.size()));
   return r;
@@ -368,7 +306,8 @@ Status RolloutEngine::start(const std::string& rollout_id) {
 
   // Built from what was just written, not read back: no read can fail between the write and
   // memory.
-  auto built = assemble(std::move(batch.rollouts.front()), art, std::move(batch.deployments));
+  auto built = assemble_rollout(std::move(batch.rollouts.front()), art,
+                                std::move(batch.deployments), clock_.now());
   if (!built.ok()) return built.error();
 
   MutexLock lock(mu_);

@@ -187,6 +187,8 @@ struct EngineOptions {
   bool history = true;
 };
 
+struct LoadedRollout;
+
 class RolloutEngine {
  public:
   RolloutEngine(Store& store, Clock& clock, EngineOptions options = {});
@@ -294,7 +296,7 @@ class RolloutEngine {
   void set_listener(std::function<void(const EngineEvent&)> listener);
 
  private:
-  struct Active;
+  using Active = LoadedRollout;  // loaded_rollout.h
   struct Txn;
   class OfferAsker;
 
@@ -303,11 +305,8 @@ class RolloutEngine {
 
  private:
   Status load_rollout(Rollout r) REQUIRES(mu_);
-  // A rollout's in-memory state from the store (its artifact and deployments)...
+  // A rollout's in-memory state from the store: its artifact and deployments, assembled.
   Result<std::unique_ptr<Active>> build(Rollout r) REQUIRES(mu_);
-  // ...or from records in hand. Does no I/O.
-  Result<std::unique_ptr<Active>> assemble(Rollout r, Artifact artifact,
-                                           std::vector<Deployment> deps);
   void install(std::unique_ptr<Active> a, uint32_t index) REQUIRES(mu_);
   void next_epoch() REQUIRES(mu_);
   // Judges gate node `node` (docs/gates.md) and halts it when its test says so.
