@@ -113,10 +113,13 @@ Status Simulator::set_up() {
   auto plane = make_plane();
   if (!plane.ok()) return plane.error();
   plane_ = std::move(*plane);
-  // The agents need the fleet after the plane has it; the in-process devices do not.
-  DROVER_TRY(plane_->set_up(sites_, sc_.artifacts, opt_.network ? fleet : std::move(fleet)));
+  if (opt_.network) {
+    DROVER_TRY(plane_->set_up(sites_, sc_.artifacts, fleet));  // a copy: the agents need it
+    DROVER_TRY(start_agents(fleet, plane_->agent_access()));
+  } else {
+    DROVER_TRY(plane_->set_up(sites_, sc_.artifacts, std::move(fleet)));
+  }
   service_ = plane_->devices();
-  if (opt_.network) DROVER_TRY(start_agents(fleet, plane_->agent_access()));
   // The set-up took its time on the clock the plane keeps: the fleet starts now.
   if (const Timestamp now = plane_->now(); now > clock_.now()) clock_.advance_to(now);
   schedule_first_check_ins();
