@@ -50,7 +50,7 @@ struct AuthOptions {
   Duration pending_sweep = minutes(1);
   // Told after each sweep that removed something (how many) or failed (why), on the clock's
   // timer thread.
-  std::function<void(const Result<size_t>&)> on_expiry;
+  std::function<void(const Result<size_t>&)> on_expiry = nullptr;
 };
 
 struct EnrollRequest {
