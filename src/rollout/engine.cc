@@ -1,7 +1,6 @@
 #include "rollout/engine.h"
 
 #include <algorithm>
-#include <iterator>
 #include <map>
 
 #include "base/units.h"

@@ -1,10 +1,7 @@
 // The engine's halts (the judgement itself is gate_tree.h's: docs/gates.md) and its account
 // of how a rollout's targets ended up (outcome, progress, summary and the other queries).
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
 #include <iterator>
-#include <limits>
 #include <unordered_map>
 
 #include "rollout/engine.h"

@@ -35,9 +35,7 @@ LocalControlPlane::LocalControlPlane(Clock& clock, LocalPlaneOptions options,
       listener_(std::move(listener)),
       store_(std::move(store)) {}
 
-LocalControlPlane::~LocalControlPlane() {
-  server_.reset();  // the server, then the services it calls
-}
+LocalControlPlane::~LocalControlPlane() = default;  // server_ goes first (declared last)
 
 Status LocalControlPlane::set_up(const std::vector<Site>& sites,
                                  const std::vector<Artifact>& artifacts,
