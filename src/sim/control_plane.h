@@ -33,8 +33,8 @@ struct AgentAccess {
 };
 
 // What a plane says of its own accord (the remote one narrates what it reads): one line of
-// the timeline, stamped by the simulator.
-using Narrator = std::function<void(const std::string&)>;
+// the timeline, stamped by the narrator.
+using LineSink = std::function<void(const std::string&)>;
 
 class ControlPlane {
  public:

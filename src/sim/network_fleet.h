@@ -29,33 +29,12 @@
 #include "fleet/artifact_service.h"
 #include "fleet/device_service.h"
 #include "rollout/engine.h"
+#include "sim/device_world.h"
 #include "sim/scenario.h"
 #include "store/store.h"
 #include "transport/http/stack.h"
 
 namespace drover::sim {
-
-// The physical world around each device, as the twin models it.
-class DeviceWorld {
- public:
-  virtual ~DeviceWorld() = default;
-  virtual bool online(uint32_t dev, Timestamp t) = 0;
-  // When the link, up at `t`, goes down; Timestamp::max() when it never does.
-  virtual Timestamp online_until(uint32_t dev, Timestamp t) = 0;
-  // When the link is next up at or after `t` (t when it is up then); max() if never.
-  virtual Timestamp link_up_at(uint32_t dev, Timestamp t) = 0;
-  virtual uint64_t bandwidth_bps(uint32_t dev) = 0;
-  // The size the scenario gives the artifact (the bytes on the wire may be fewer).
-  virtual uint64_t declared_size(const std::string& component, const std::string& version) = 0;
-  virtual bool defective(uint32_t dev, const std::string& version, bool revert,
-                         DefectKind kind) = 0;
-  // When the device polls again after a check-in (its link class, jittered).
-  virtual Duration next_poll(uint32_t dev) = 0;
-  // Whether the device keeps its previous image (the scenario's keeps_previous share).
-  virtual bool keeps_previous(uint32_t dev) = 0;
-  virtual Duration install_time() = 0;
-  virtual Duration reboot_time() = 0;
-};
 
 // The control plane's HTTP stack (the one `drover serve` runs) in this process, on 127.0.0.1
 // (a free port). `dir` holds the artifacts' content. Devices that bring `enrollment_token`

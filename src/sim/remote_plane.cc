@@ -51,13 +51,13 @@ RolloutProgress progress_from(Rollout rollout, const json& progress) {
 }  // namespace
 
 RemoteControlPlane::RemoteControlPlane(std::unique_ptr<http::HttpClient> client,
-                                       RemotePlaneOptions options, Narrator say)
+                                       RemotePlaneOptions options, LineSink say)
     : client_(std::move(client)), options_(std::move(options)), say_(std::move(say)) {}
 
 RemoteControlPlane::~RemoteControlPlane() = default;
 
 Result<std::unique_ptr<RemoteControlPlane>> RemoteControlPlane::create(RemotePlaneOptions options,
-                                                                       Narrator say) {
+                                                                       LineSink say) {
   if (options.token.empty())
     return invalid_argument("--server needs an operator API token (--token)");
   http::ClientOptions client_options;

@@ -39,7 +39,7 @@ class RemoteControlPlane final : public ControlPlane {
   // kInvalidArgument for a bad URL or TLS file, or no token; nothing is sent yet. `say`
   // narrates what the server's record shows changing.
   static Result<std::unique_ptr<RemoteControlPlane>> create(RemotePlaneOptions options,
-                                                            Narrator say);
+                                                            LineSink say);
   ~RemoteControlPlane() override;
 
   // Checks that the server does not know the fleet's first device (a fleet from an earlier
@@ -74,7 +74,7 @@ class RemoteControlPlane final : public ControlPlane {
 
  private:
   RemoteControlPlane(std::unique_ptr<http::HttpClient> client, RemotePlaneOptions options,
-                     Narrator say);
+                     LineSink say);
   // The request, with the token; the answer's body when its status is `expect` (or `also`),
   // otherwise an error carrying the server's message.
   Result<std::string> call(std::string_view method, const std::string& target,
@@ -91,7 +91,7 @@ class RemoteControlPlane final : public ControlPlane {
 
   std::unique_ptr<http::HttpClient> client_;
   RemotePlaneOptions options_;
-  Narrator say_;
+  LineSink say_;
   std::optional<RolloutProgress> seen_;  // the rollout as last read
   std::optional<std::string> stale_;     // why the last progress() answered seen_
 };

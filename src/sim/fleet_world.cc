@@ -1,0 +1,262 @@
+#include "sim/fleet_world.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace drover::sim {
+namespace {
+
+std::string pad(uint64_t n, int width) {
+  std::string s = std::to_string(n);
+  return s.size() >= static_cast<size_t>(width) ? s : std::string(width - s.size(), '0') + s;
+}
+
+template <typename T>
+size_t pick_share(Rng& rng, const std::vector<T>& items) {
+  double total = 0;
+  for (const auto& i : items) total += i.share;
+  double x = rng.uniform() * total;
+  for (size_t k = 0; k < items.size(); ++k) {
+    x -= items[k].share;
+    if (x < 0) return k;
+  }
+  return items.size() - 1;
+}
+
+// A uniform draw in [0, 1) from a hash: a device's own draw, independent of every other.
+double unit(uint64_t h) { return static_cast<double>(h >> 11) * 0x1.0p-53; }
+
+}  // namespace
+
+FleetWorld::FleetWorld(const Scenario& scenario, uint64_t seed, bool preflight, ManualClock& clock)
+    : sc_(scenario),
+      seed_(seed),
+      preflight_(preflight),
+      rng_(seed),
+      clock_(clock),
+      queue_(scenario.start.time_since_epoch().count()) {}
+
+// ---------------------------------------------------------------- the fleet
+
+void FleetWorld::generate(uint32_t n, std::vector<Device>& out) {
+  for (const auto& g : sc_.site_groups) {
+    const int width = std::max<int>(3, static_cast<int>(std::to_string(g.count).size()));
+    for (uint32_t k = 1; k <= g.count; ++k) {
+      sites_.push_back(Site{g.prefix + "-" + pad(k, width), g.time_zone, g.maintenance_windows});
+      site_group_.push_back(g.prefix);
+    }
+  }
+  std::map<std::string, uint16_t> rev_ids;
+  id_width_ = std::max<int>(6, static_cast<int>(std::to_string(n).size()));
+  Inventory initial = sc_.installed;
+  std::sort(initial.begin(), initial.end(),
+            [](const auto& a, const auto& b) { return a.component < b.component; });
+  const uint32_t initial_id = intern(std::move(initial));
+  devices_.resize(n);
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const auto& type = sc_.device_types[pick_share(rng_, sc_.device_types)];
+    const auto& rev = type.hardware_revisions[pick_share(rng_, type.hardware_revisions)];
+    const auto site = static_cast<uint32_t>(rng_.below(sites_.size()));
+    const auto conn = static_cast<uint16_t>(pick_share(rng_, sc_.connectivity));
+    Device d;
+    d.id = name_of(i).str();
+    d.device_type = type.name;
+    d.hardware_revision = rev.name;
+    d.site = sites_[site].name;
+    d.connectivity = sc_.connectivity[conn].name;
+    d.installed = sc_.installed;
+    uint8_t quiet = 0;
+    if (!sc_.quiet_hours.empty()) {
+      double u = rng_.uniform();
+      for (size_t k = 0; k < sc_.quiet_hours.size() && quiet == 0; ++k) {
+        u -= sc_.quiet_hours[k].share;
+        if (u < 0) {
+          quiet = static_cast<uint8_t>(k + 1);
+          d.quiet_hours = sc_.quiet_hours[k].windows;
+        }
+      }
+    }
+    auto [it, fresh] = rev_ids.emplace(rev.name, static_cast<uint16_t>(revisions_.size()));
+    if (fresh) revisions_.push_back(rev.name);
+    // Its own draw, so the share changes nothing else about the fleet.
+    d.keeps_previous =
+        unit(mix64(seed_ ^ (uint64_t{i} + 1) * 0xa0761d6478bd642fULL)) < sc_.keeps_previous;
+    SimDevice& s = devices_[i];
+    s.keeps = d.keeps_previous;
+    s.inventory = initial_id;
+    s.site = site;
+    s.connectivity = conn;
+    s.hardware_revision = it->second;
+    s.quiet = quiet;
+    out.push_back(std::move(d));
+  }
+  for (const Site& site : sites_) {
+    maintenance_.put(site);
+    for (size_t k = 0; k < sc_.quiet_hours.size(); ++k)
+      quiet_.put(
+          Site{site.name + "#" + std::to_string(k), site.time_zone, sc_.quiet_hours[k].windows});
+  }
+  // Intermittent links are online in windows of the site's local time.
+  link_keys_.resize(sites_.size() * sc_.connectivity.size());
+  for (size_t s = 0; s < sites_.size(); ++s) {
+    for (size_t c = 0; c < sc_.connectivity.size(); ++c) {
+      if (sc_.connectivity[c].kind != LinkKind::kIntermittent) continue;
+      std::string key = sites_[s].name + "#" + sc_.connectivity[c].name;
+      links_.put(Site{key, sites_[s].time_zone, sc_.connectivity[c].online});
+      link_keys_[s * sc_.connectivity.size() + c] = std::move(key);
+    }
+  }
+}
+
+void FleetWorld::schedule_arrivals() {
+  const Timestamp start = clock_.now();  // the scenario's start (a remote run: after set-up)
+  for (uint32_t i = 0; i < devices_.size(); ++i) {
+    const ConnectivitySpec& l = link(i);
+    Timestamp first =
+        start + Duration(static_cast<int64_t>(rng_.uniform() * l.poll_interval.count()));
+    if (l.kind == LinkKind::kIntermittent) first = next_online(i, start);
+    schedule(i, first, EventKind::kCheckIn);
+    // Its own draws, so the share changes nothing else about the fleet.
+    const uint64_t h = mix64(seed_ ^ (uint64_t{i} + 1) * 0x9fb21c651e98df25ULL);
+    if (unit(h) < sc_.lost.share) {
+      schedule(i, start + Duration(static_cast<int64_t>(unit(mix64(h)) * sc_.lost.within.count())),
+               EventKind::kLost);
+    }
+  }
+}
+
+DeviceName FleetWorld::name_of(uint32_t dev) const {
+  // id_width_ has room for the largest index, so the digits fill it from the right.
+  DeviceName name;
+  std::memcpy(name.text, "dev-", 4);
+  name.size = 4 + static_cast<size_t>(id_width_);
+  uint32_t n = dev + 1;
+  for (size_t k = name.size; k > 4; --k, n /= 10)
+    name.text[k - 1] = static_cast<char>('0' + n % 10);
+  return name;
+}
+
+uint32_t FleetWorld::intern(Inventory inventory) {
+  auto [it, fresh] = inventory_ids_.emplace(inventory, static_cast<uint32_t>(inventories_.size()));
+  if (fresh) inventories_.push_back(std::move(inventory));
+  return it->second;
+}
+
+bool FleetWorld::inventory_runs(uint32_t id, std::string_view component,
+                                std::string_view version) const {
+  return std::any_of(inventories_[id].begin(), inventories_[id].end(), [&](const auto& c) {
+    return c.component == component && c.version == version;
+  });
+}
+
+void FleetWorld::go_dark(uint32_t dev) {
+  devices_[dev].dark = true;
+  ++dark_;
+}
+
+void FleetWorld::schedule(uint32_t dev, Timestamp at, EventKind kind) {
+  if (at == Timestamp::max()) return;  // a link that never comes up: the device stays silent
+  queue_.push(Event{at.time_since_epoch().count(), seq_++, dev, static_cast<uint8_t>(kind)});
+}
+
+// ---------------------------------------------------------------- links and windows
+
+Duration FleetWorld::jittered(Duration d) {
+  const double f = 1 + sc_.checkin_jitter * (2 * rng_.uniform() - 1);
+  return Duration(
+      std::max<int64_t>(1000, static_cast<int64_t>(static_cast<double>(d.count()) * f)));
+}
+
+const std::string* FleetWorld::link_key(uint32_t dev) const {
+  const SimDevice& d = devices_[dev];
+  if (sc_.connectivity[d.connectivity].kind != LinkKind::kIntermittent) return nullptr;
+  return &link_keys_[d.site * sc_.connectivity.size() + d.connectivity];
+}
+
+bool FleetWorld::online(uint32_t dev, Timestamp t) {
+  const std::string* key = link_key(dev);
+  return key == nullptr || links_.is_open(*key, t);
+}
+
+Timestamp FleetWorld::next_online(uint32_t dev, Timestamp t) {
+  const std::string* key = link_key(dev);
+  if (key == nullptr) return t;
+  const Timestamp open = links_.next_open(*key, t);
+  if (open == t || open == Timestamp::max()) return open;
+  return open +
+         Duration(static_cast<int64_t>(rng_.uniform() * 60'000 * (1 + 4 * sc_.checkin_jitter)));
+}
+
+Timestamp FleetWorld::link_up_at(uint32_t dev, Timestamp t) {
+  const std::string* key = link_key(dev);
+  return key == nullptr ? t : links_.next_open(*key, t);
+}
+
+Timestamp FleetWorld::online_until(uint32_t dev, Timestamp t) {
+  const std::string* key = link_key(dev);
+  return key == nullptr ? Timestamp::max() : links_.open_until(*key, t);
+}
+
+bool FleetWorld::in_window(uint32_t dev, Timestamp t) {
+  const SimDevice& d = devices_[dev];
+  const std::string& site = sites_[d.site].name;
+  if (!maintenance_.is_open(site, t)) return false;
+  return d.quiet == 0 || !quiet_.is_open(site + "#" + std::to_string(d.quiet - 1), t);
+}
+
+bool FleetWorld::links_ever_meet(uint32_t dev) {
+  WindowCache site_windows;
+  site_windows.put(site(dev));
+  for (Timestamp t = clock_.now(); t < clock_.now() + days(7); t += minutes(1)) {
+    if (online(dev, t) && site_windows.is_open(site(dev).name, t)) return true;
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------- defects
+
+bool FleetWorld::defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind,
+                        Duration* after) const {
+  if (preflight_ || offer.revert) return false;
+  const SimDevice& d = devices_[dev];
+  for (size_t k = 0; k < sc_.defects.size(); ++k) {
+    const DefectSpec& spec = sc_.defects[k];
+    if (spec.kind != kind) continue;
+    if (!spec.hardware_revision.empty() &&
+        spec.hardware_revision != revisions_[d.hardware_revision])
+      continue;
+    if (!spec.connectivity.empty() && spec.connectivity != sc_.connectivity[d.connectivity].name)
+      continue;
+    if (!spec.time_zone.empty() && spec.time_zone != sites_[d.site].time_zone) continue;
+    if (!spec.site_prefix.empty() && site_group_[d.site] != spec.site_prefix) continue;
+    if (!(spec.version.empty() ? offer.version == sc_.rollout.artifact_version
+                               : offer.version == spec.version)) {
+      continue;
+    }
+    // One draw per (device, defect): independent of event order.
+    const uint64_t h =
+        mix64(seed_ ^ mix64(stable_hash(name_of(dev).view()) ^ (k + 1) * 0x9e3779b97f4a7c15ULL));
+    if (unit(h) < spec.probability) {
+      if (after != nullptr) *after = spec.after;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t FleetWorld::declared_size(const std::string& component, const std::string& version) {
+  for (const Artifact& a : sc_.artifacts) {
+    if (a.name == component && a.version == version) return a.size_bytes;
+  }
+  return 0;
+}
+
+bool FleetWorld::defective(uint32_t dev, const std::string& version, bool revert, DefectKind kind) {
+  UpdateOffer o;
+  o.version = version;
+  o.revert = revert;
+  return defect(dev, o, kind);
+}
+
+}  // namespace drover::sim
