@@ -172,6 +172,13 @@ void DeviceModel::warm(std::span<const Event> events) {
 
 // ---------------------------------------------------------------- the conversation
 
+bool DeviceModel::waits_for_link(uint32_t dev, EventKind then) {
+  const Timestamp now = clock_.now();
+  if (world_.online(dev, now)) return false;
+  world_.schedule(dev, world_.next_online(dev, now), then);
+  return true;
+}
+
 void DeviceModel::next_check_in(uint32_t dev) {
   const ConnectivitySpec& link = world_.link(dev);
   Timestamp at = clock_.now() + world_.jittered(link.poll_interval);
@@ -225,11 +232,7 @@ void DeviceModel::check_in(uint32_t dev) {
     hold_check_in(dev);
     return;
   }
-  if (d.phase != Phase::kIdle) return;
-  if (!world_.online(dev, clock_.now())) {
-    world_.schedule(dev, world_.next_online(dev, clock_.now()), EventKind::kCheckIn);
-    return;
-  }
+  if (d.phase != Phase::kIdle || waits_for_link(dev, EventKind::kCheckIn)) return;
   flush_report(dev);
   ++checkins_;
   const DeviceName name = world_.name_of(dev);
@@ -269,10 +272,7 @@ void DeviceModel::start_offer(uint32_t dev, const UpdateOffer& offer) {
 void DeviceModel::hold_check_in(uint32_t dev) {
   SimDevice& d = world_.device(dev);
   const Timestamp now = clock_.now();
-  if (!world_.online(dev, now)) {
-    world_.schedule(dev, world_.next_online(dev, now), EventKind::kCheckIn);
-    return;
-  }
+  if (waits_for_link(dev, EventKind::kCheckIn)) return;
   flush_report(dev);
   ++checkins_;
   const DeviceName name = world_.name_of(dev);
@@ -348,10 +348,7 @@ void DeviceModel::hold_check_in(uint32_t dev) {
 void DeviceModel::continue_download(uint32_t dev) {
   SimDevice& d = world_.device(dev);
   const Timestamp now = clock_.now();
-  if (!world_.online(dev, now)) {
-    world_.schedule(dev, world_.next_online(dev, now), EventKind::kPhaseDone);
-    return;
-  }
+  if (waits_for_link(dev, EventKind::kPhaseDone)) return;
   const auto bps = static_cast<double>(world_.link(dev).bandwidth_bps);
   const auto need =
       Duration(static_cast<int64_t>(std::ceil(static_cast<double>(d.bytes_left) * 8000.0 / bps)));

@@ -33,6 +33,8 @@ class DeviceModel final : public DeviceSide {
  private:
   void check_in(uint32_t dev);
   void next_check_in(uint32_t dev);
+  // Offline: the device does `then` when its link is next up; whether it waits.
+  bool waits_for_link(uint32_t dev, EventKind then);
   void start_offer(uint32_t dev, const UpdateOffer& offer);
   // Holding a verified image: asks the server whether and when to install it.
   void hold_check_in(uint32_t dev);

@@ -281,10 +281,11 @@ TEST(BuildReport, TellsWhatOnlyTheTwinKnowsBeforeAnyRolloutStarts) {
   auto plane = LocalControlPlane::create(w.clock, {}, nullptr);
   ASSERT_TRUE(plane.ok()) << plane.error().to_string();
   std::vector<std::string> lines;
-  Narrator n(s.start, w.clock, [&](const std::string& l) { lines.push_back(l); }, false);
+  Narrator n(
+      s.start, w.clock, [&](const std::string& l) { lines.push_back(l); }, false);
   CountingSide side;
-  const Report r = build_report({7, false, w.world, side, run, **plane, n},
-                                s.start + minutes(90), 3.0);
+  const Report r =
+      build_report({7, false, w.world, side, run, **plane, n}, s.start + minutes(90), 3.0);
   EXPECT_EQ(r.scenario, "parts");
   EXPECT_EQ(r.seed, 7u);
   EXPECT_EQ(r.devices_total, 10u);
