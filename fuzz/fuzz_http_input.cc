@@ -57,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto u = drover::http::parse_url(url);
   if (u.ok()) {
-    check(!u->host.empty() && u->port > 0 && u->scheme == "http");
+    check(!u->host.empty() && u->port > 0 && (u->scheme == "http" || u->scheme == "https"));
+    for (const char c : u->host) check(c > ' ' && c < 0x7f && c != '/' && c != '@');
   } else {
     check(u.error().code == drover::ErrorCode::kInvalidArgument);
   }

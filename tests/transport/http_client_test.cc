@@ -1,5 +1,6 @@
 // HttpClient's bound on what it reads into memory: an answer larger than max_answer_bytes is
-// refused before its body is read, and the client goes on working.
+// refused before its body is read, and the client goes on working. And the server URLs it
+// takes: what parse_url accepts and what it refuses.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -35,6 +36,34 @@ TEST(HttpClient, AnAnswerOverTheLimitIsRefusedAndTheClientGoesOn) {
   auto whole = (*roomy)->request("GET", "/big");
   ASSERT_TRUE(whole.ok()) << whole.error().to_string();
   EXPECT_EQ(whole->body.size(), size_t{3} << 20);
+}
+
+TEST(ParseUrl, TakesHttpAndHttpsWithNamesAndAddresses) {
+  auto u = parse_url("http://ctl.example-1.com:8480/drover/");
+  ASSERT_TRUE(u.ok()) << u.error().to_string();
+  EXPECT_EQ(u->scheme, "http");
+  EXPECT_EQ(u->host, "ctl.example-1.com");
+  EXPECT_EQ(u->port, 8480);
+  EXPECT_EQ(u->prefix, "/drover");
+  u = parse_url("https://10.0.0.7");
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->port, 443);
+  u = parse_url("http://[fe80::1%eth0]:9000");
+  ASSERT_TRUE(u.ok()) << u.error().to_string();
+  EXPECT_EQ(u->host, "fe80::1%eth0");
+  EXPECT_EQ(u->port, 9000);
+  EXPECT_TRUE(parse_url("http://drover_server:8480").ok());  // a container's name
+}
+
+TEST(ParseUrl, RefusesWhatIsNotAServerUrl) {
+  for (const char* bad :
+       {"ctl:8480", "ftp://ctl", "http://", "http://:80", "http://ctl:0", "http://ctl:65536",
+        "http://ctl:80x", "http://[::1", "http://[::1]x", "http://user@ctl", "http://ct l",
+        "http://ctl\x01", "http://\xff\xfftest", "http://[::1 ]"}) {
+    auto u = parse_url(bad);
+    ASSERT_FALSE(u.ok()) << bad;
+    EXPECT_EQ(u.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

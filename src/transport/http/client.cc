@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
 #include <charconv>
 #include <limits>
 #include <optional>
@@ -282,7 +283,7 @@ Result<Url> parse_url(std::string_view url) {
   Url out;
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos)
-    return invalid_argument("server URL must be http://HOST[:PORT], got '" + std::string(url) +
+    return invalid_argument("server URL must be http(s)://HOST[:PORT], got '" + std::string(url) +
                             "'");
   out.scheme = std::string(url.substr(0, scheme_end));
   if (out.scheme != "http" && out.scheme != "https") {
@@ -310,6 +311,15 @@ Result<Url> parse_url(std::string_view url) {
     authority = colon == std::string_view::npos ? std::string_view() : authority.substr(colon);
   }
   if (out.host.empty()) return invalid_argument("server URL has no host");
+  // A name or an IPv4 literal (letters, digits, '-', '.', and the '_' container names use),
+  // or inside brackets an IPv6 literal (with its %zone): nothing a resolver or a log line
+  // would misread.
+  const bool bracketed = rest.starts_with('[');
+  const std::string_view allowed = bracketed ? ":.%" : "-._";
+  for (const char c : out.host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && allowed.find(c) == std::string_view::npos)
+      return invalid_argument("server URL has a bad character in its host");
+  }
   if (!authority.empty()) {
     const std::string_view digits = authority.substr(1);
     unsigned port = 0;
