@@ -1,5 +1,7 @@
 #include "fleet/device_auth.h"
 
+#include <chrono>
+#include <string>
 #include <utility>
 
 #include "store/group_commit.h"
@@ -18,6 +20,12 @@ Error denied(std::string why) { return {ErrorCode::kPermissionDenied, std::move(
 DeviceAuth::DeviceAuth(DeviceService& registry, Clock& clock, security::TokenSigner signer,
                        AuthOptions options)
     : registry_(registry), clock_(clock), signer_(std::move(signer)), options_(std::move(options)) {
+  // Unique per start: 9 random bytes (12 characters). Should the system's random source
+  // fail, the start time still tells this instance from the one before.
+  auto mark = security::random_bytes(9);
+  instance_ = security::to_base64url(
+      mark.ok() ? *mark
+                : std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
   if (options_.pending_lifetime > Duration(0)) schedule_expiry();
 }
 
@@ -130,8 +138,8 @@ Result<std::string> DeviceAuth::challenge(std::string_view device_id) {
     return not_found("device '" + std::string(device_id) + "' is not enrolled");
   auto nonce = security::random_bytes(16);
   if (!nonce.ok()) return nonce.error();
-  return signer_.issue(std::string(kChallengeSubject) + std::string(device_id) + ":" +
-                           security::to_base64url(*nonce),
+  return signer_.issue(std::string(kChallengeSubject) + std::string(device_id) + ":" + instance_ +
+                           "." + security::to_base64url(*nonce),
                        clock_.now() + options_.challenge_lifetime);
 }
 
@@ -176,6 +184,12 @@ Result<IssuedToken> DeviceAuth::authenticate(std::string_view device_id, std::st
   if (!claims->subject.starts_with(for_device) ||
       claims->subject.find(':', for_device.size()) != std::string::npos)
     return unauthenticated("not a challenge issued to this device");
+  // Its record of use went with the instance that issued it: a challenge from before a
+  // restart could otherwise be answered twice.
+  if (std::string_view(claims->subject).substr(for_device.size()).substr(0, instance_.size() + 1) !=
+      instance_ + ".")
+    return unauthenticated(
+        "the challenge was issued before the server restarted; ask for a new one");
   auto d = registry_.device(device_id);
   if (!d) return unauthenticated("unknown device");
   auto key = security::from_base64url(d->public_key);

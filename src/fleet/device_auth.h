@@ -87,14 +87,17 @@ class DeviceAuth {
 
   // A fresh single-use challenge for the device to sign, signed by the server (not stored):
   // it expires after challenge_lifetime, and a device may hold several — no request of
-  // anyone else's can cancel one. kNotFound for an unknown device or one without a key.
+  // anyone else's can cancel one. It names this DeviceAuth's instance (drawn at
+  // construction), so a challenge from before a restart, when the record of used ones was
+  // lost, is not taken. kNotFound for an unknown device or one without a key.
   Result<std::string> challenge(std::string_view device_id);
 
   // Checks the device's signature of `challenge` (the bytes signed are
   // challenge_message(device_id, challenge)) and issues a bearer token. Only a verified
   // answer uses the challenge up (a forged one changes nothing). kUnauthenticated for a
-  // challenge this server did not issue to this device, an expired or used one, or a bad
-  // signature; kPermissionDenied for a device that is pending, rejected or decommissioned.
+  // challenge this server did not issue to this device (or issued before it restarted), an
+  // expired or used one, or a bad signature; kPermissionDenied for a device that is pending,
+  // rejected or decommissioned.
   Result<IssuedToken> authenticate(std::string_view device_id, std::string_view challenge,
                                    std::string_view signature);
   static std::string challenge_message(std::string_view device_id, std::string_view challenge);
@@ -135,6 +138,8 @@ class DeviceAuth {
   AuthOptions options_;
   Clock::TimerId expiry_timer_ = 0;   // the sweep's (0: none); set on the clock's timer thread
   Mutex mu_{LockLevel::kDeviceAuth};  // serialises enrollment decisions and guards used_
+  // This instance's mark in every challenge it issues (base64url: no '.' or ':').
+  std::string instance_;
   // Challenges answered already, until they expire (a challenge is used once).
   std::unordered_map<std::string, Timestamp> used_ GUARDED_BY(mu_);
 };

@@ -112,6 +112,7 @@ void RolloutEngine::emit(EngineEvent::Kind kind, const Active& a, std::string te
 }
 
 Status RolloutEngine::load() {
+  MutexLock one_start(start_mu_);  // not in the middle of a start's planning
   MutexLock lock(mu_);
   active_.clear();
   by_device_.clear();

@@ -197,7 +197,8 @@ class RolloutEngine {
   RolloutEngine& operator=(const RolloutEngine&) = delete;
 
   // (Re)builds the in-memory state from the store and starts ticking. Call once, before
-  // anything else. kIo / kCorruption from the store.
+  // anything else (should it run later, it waits for a start that is planning). kIo /
+  // kCorruption from the store.
   Status load();
 
   // Validates the plan, checks the artifact exists, and records a new rollout (kCreated).

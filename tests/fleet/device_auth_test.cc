@@ -256,6 +256,30 @@ TEST_F(DeviceAuthTest, IdentitiesSurviveARestart) {
   EXPECT_TRUE(login("dev-1", key).ok());
 }
 
+// The record of used challenges lives in memory: a restart loses it, so a challenge from
+// before one — even answered already, by the device itself — is not taken after it (the
+// signing key is the same), while a fresh one is.
+TEST_F(DeviceAuthTest, AChallengeFromBeforeARestartIsNotTakenAfterIt) {
+  ASSERT_TRUE(auth->enroll(request("dev-1", key, "factory-token-1")).ok());
+  auto used = auth->challenge("dev-1");
+  auto unused = auth->challenge("dev-1");
+  ASSERT_TRUE(used.ok() && unused.ok());
+  const std::string answer = key.sign(DeviceAuth::challenge_message("dev-1", *used));
+  ASSERT_TRUE(auth->authenticate("dev-1", *used, answer).ok());
+  f.clock.advance(seconds(5));  // well inside the challenges' 60 s
+  f.restart();
+  make_auth();
+  for (const std::string& c : {*used, *unused}) {
+    auto replay =
+        auth->authenticate("dev-1", c, key.sign(DeviceAuth::challenge_message("dev-1", c)));
+    ASSERT_FALSE(replay.ok());
+    EXPECT_EQ(replay.error().code, ErrorCode::kUnauthenticated);
+    EXPECT_EQ(replay.error().message,
+              "the challenge was issued before the server restarted; ask for a new one");
+  }
+  EXPECT_TRUE(login("dev-1", key).ok());
+}
+
 TEST_F(DeviceAuthTest, PendingEnrollmentsExpireAndFreeTheirPlace) {
   // A claim left from before enrollment times were kept: the first sweep gives it its time.
   Device legacy;
