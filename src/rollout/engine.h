@@ -196,9 +196,9 @@ class RolloutEngine {
   RolloutEngine(const RolloutEngine&) = delete;
   RolloutEngine& operator=(const RolloutEngine&) = delete;
 
-  // (Re)builds the in-memory state from the store and starts ticking. Call once, before
-  // anything else (should it run later, it waits for a start that is planning). kIo /
-  // kCorruption from the store.
+  // (Re)builds the in-memory state from the store and starts ticking. Call once, at
+  // start-up, before anything else (it replaces what is in memory; it does not run in the
+  // middle of a start's planning). kIo / kCorruption from the store.
   Status load();
 
   // Validates the plan, checks the artifact exists, and records a new rollout (kCreated).

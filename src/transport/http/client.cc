@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
@@ -312,13 +313,23 @@ Result<Url> parse_url(std::string_view url) {
   }
   if (out.host.empty()) return invalid_argument("server URL has no host");
   // A name or an IPv4 literal (letters, digits, '-', '.', and the '_' container names use),
-  // or inside brackets an IPv6 literal (with its %zone): nothing a resolver or a log line
-  // would misread.
+  // or inside brackets an IPv6 literal (hex digits, ':', '.'; no zone, which a Host header
+  // and a certificate check cannot carry): nothing a resolver or a log line would misread.
   const bool bracketed = rest.starts_with('[');
-  const std::string_view allowed = bracketed ? ":.%" : "-._";
-  for (const char c : out.host) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && allowed.find(c) == std::string_view::npos)
-      return invalid_argument("server URL has a bad character in its host");
+  const bool host_ok =
+      bracketed ? out.host.find(':') != std::string::npos &&
+                      std::all_of(out.host.begin(), out.host.end(),
+                                  [](char c) {
+                                    return std::isxdigit(static_cast<unsigned char>(c)) ||
+                                           c == ':' || c == '.';
+                                  })
+                : std::all_of(out.host.begin(), out.host.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
+                           c == '_';
+                  });
+  if (!host_ok) {
+    return invalid_argument("server URL '" + std::string(url) +
+                            "' has a host that is neither a name nor an IP address");
   }
   if (!authority.empty()) {
     const std::string_view digits = authority.substr(1);
