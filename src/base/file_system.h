@@ -3,12 +3,34 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 
 namespace drover {
+
+// A file open for appending (a log): writes go to its end. Not thread-safe.
+class AppendFile {
+ public:
+  virtual ~AppendFile() = default;
+  // kIo on failure; the file may then end with any prefix of `data`.
+  virtual Status append(std::string_view data) = 0;
+  // fdatasync: what was appended is on disk.
+  virtual Status sync() = 0;
+  // The file's length, what was appended included.
+  virtual uint64_t size() const = 0;
+};
+
+// A file open for reading at any offset. Thread-safe (pread).
+class ReadFile {
+ public:
+  virtual ~ReadFile() = default;
+  // Up to `length` bytes from `offset`: fewer only where the file ends. kIo on failure.
+  virtual Result<std::string> read_at(uint64_t offset, size_t length) const = 0;
+};
 
 class FileSystem {
  public:
@@ -22,6 +44,50 @@ class FileSystem {
   virtual Status rename(const std::string& from, const std::string& to) = 0;  // atomic
   virtual Status sync_dir(const std::string& dir) = 0;  // the directory entry is on disk
   virtual Status remove(const std::string& path) = 0;   // ok when it is already absent
+  // Opens `path` for appending, creating it (owner-only) when absent.
+  virtual Result<std::unique_ptr<AppendFile>> open_append(const std::string& path) = 0;
+  // kNotFound when it does not exist.
+  virtual Result<std::unique_ptr<ReadFile>> open_read(const std::string& path) = 0;
+  // The names in `dir` (no "." or ".."), unsorted. kNotFound when it does not exist.
+  virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;
+  // Creates the directory (owner-only); ok when it exists.
+  virtual Status make_dir(const std::string& dir) = 0;
+  // Cuts `path` to `size` bytes (a torn log tail).
+  virtual Status truncate(const std::string& path, uint64_t size) = 0;
+};
+
+// Passes every operation to another file system (the real one unless told otherwise): the
+// base of test file systems that fail some operations and let the rest through.
+class ForwardingFileSystem : public FileSystem {
+ public:
+  explicit ForwardingFileSystem(FileSystem& target);
+  ForwardingFileSystem();  // the real file system
+  Result<std::string> read(const std::string& path) override { return target_.read(path); }
+  Status write(const std::string& path, std::string_view data) override {
+    return target_.write(path, data);
+  }
+  Status sync(const std::string& path) override { return target_.sync(path); }
+  Status rename(const std::string& from, const std::string& to) override {
+    return target_.rename(from, to);
+  }
+  Status sync_dir(const std::string& dir) override { return target_.sync_dir(dir); }
+  Status remove(const std::string& path) override { return target_.remove(path); }
+  Result<std::unique_ptr<AppendFile>> open_append(const std::string& path) override {
+    return target_.open_append(path);
+  }
+  Result<std::unique_ptr<ReadFile>> open_read(const std::string& path) override {
+    return target_.open_read(path);
+  }
+  Result<std::vector<std::string>> list(const std::string& dir) override {
+    return target_.list(dir);
+  }
+  Status make_dir(const std::string& dir) override { return target_.make_dir(dir); }
+  Status truncate(const std::string& path, uint64_t size) override {
+    return target_.truncate(path, size);
+  }
+
+ private:
+  FileSystem& target_;
 };
 
 // The operating system's file system. Thread-safe.

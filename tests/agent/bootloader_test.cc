@@ -625,7 +625,7 @@ TEST_F(FileBootloaderTest, ACorruptFileIsCorruption) {
 }
 
 // Fails every write: a full disk.
-class FullFileSystem final : public FileSystem {
+class FullFileSystem final : public ForwardingFileSystem {
  public:
   Result<std::string> read(const std::string& path) override {
     return real_file_system().read(path);

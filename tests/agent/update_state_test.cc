@@ -11,7 +11,7 @@ namespace {
 
 // The real file system, with a fault at the N-th operation: the operation fails, and a
 // failing write leaves only the first half of its data — what a power cut mid-write leaves.
-class FaultyFileSystem final : public FileSystem {
+class FaultyFileSystem final : public ForwardingFileSystem {
  public:
   int fail_at = -1;  // the operation index that fails; -1: none
   int ops = 0;
