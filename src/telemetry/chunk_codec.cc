@@ -209,7 +209,8 @@ std::string encode_chunk(std::span<const Sample> samples) {
     write_integers(out, dods);
   }
   ValueEncoding values = encode_values(samples);
-  out.write(static_cast<uint64_t>(values.exponent + kExponentBias), 6);
+  const auto biased_exponent = static_cast<unsigned>(values.exponent + kExponentBias);
+  out.write(biased_exponent, 6);
   out.write(static_cast<uint64_t>(values.weight), 3);
   out.write_varint(zigzag(values.base));
   write_integers(out, values.residuals);

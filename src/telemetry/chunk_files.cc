@@ -1,5 +1,6 @@
 #include "telemetry/chunk_files.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <utility>
@@ -15,8 +16,9 @@ struct ChunkFiles::File {
   std::unique_ptr<AppendFile> data;   // opened for the first append
   std::unique_ptr<AppendFile> index;  // likewise
   std::shared_ptr<ReadFile> reader;
-  uint64_t size = 0;         // data bytes appended
-  uint64_t synced_size = 0;  // data bytes known durable
+  uint64_t size = 0;           // data bytes appended
+  uint64_t synced_size = 0;    // data bytes known durable
+  int64_t newest = INT64_MIN;  // the newest sample or point in it: retention goes by this
 };
 
 namespace {
@@ -141,6 +143,7 @@ Status ChunkFiles::load(const std::string& name, const std::map<std::string, uin
     }
     end = c.ref.offset + c.ref.length;
     index_end = index_offset;
+    file->newest = std::max(file->newest, c.ref.max_t);
     chunks.push_back(c);
   }
   // Cut what no intact index record covers: a chunk whose index record was lost, or a torn
@@ -212,8 +215,9 @@ Result<ChunkRef> ChunkFiles::append(uint32_t series, Resolution r, int64_t min_t
   ref.count = count;
   DROVER_TRY(f.data->append(record));
   {
-    MutexLock lock(mu_);  // size is read by sync() and data_bytes() under it
+    MutexLock lock(mu_);  // read by sync(), data_bytes() and remove_before() under it
     f.size += record.size();
+    f.newest = std::max(f.newest, max_t);
   }
   std::string entry;
   FieldWriter w(entry);
@@ -269,7 +273,8 @@ Result<std::vector<uint32_t>> ChunkFiles::remove_before(Resolution r, int64_t be
   {
     MutexLock lock(mu_);
     for (auto it = by_period_.begin(); it != by_period_.end();) {
-      if (it->first.first == r && it->first.second + period_ms(r) <= before_ms) {
+      const File& f = *files_[it->second];
+      if (it->first.first == r && f.newest < before_ms) {
         doomed.emplace_back(it->second, files_[it->second]->name);
         files_.erase(it->second);
         it = by_period_.erase(it);

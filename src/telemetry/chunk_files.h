@@ -1,6 +1,7 @@
 // Where sealed chunks live: for each resolution, one pair of append-only files per period
-// (a day of raw samples, ten days of 5-minute and a hundred days of hourly rollups), so
-// retention deletes whole files. `<res>-<YYYYMMDD>.chunks` holds each chunk as a framed
+// (a day of raw samples, ten days of 5-minute and a hundred days of hourly rollups) that
+// holds the chunks starting in it, so retention deletes whole files: a file goes when its
+// newest sample is older than the retention. `<res>-<YYYYMMDD>.chunks` holds each chunk as a framed
 // record (record_log.h; its checksum is verified on every read); `.index` beside it holds,
 // for each chunk, the series, time range, count, offset and length, so opening the store
 // reads the indexes, not the data. Layout in docs/formats.md ("Telemetry store").
@@ -61,7 +62,7 @@ class ChunkFiles {
   // removed the file meanwhile. Thread-safe.
   Result<std::string> read(const ChunkRef& ref) const;
 
-  // Removes the files of resolution `r` whose period ended at or before `before_ms`; returns
+  // Removes the files of resolution `r` whose newest sample is before `before_ms`; returns
   // their ids, so the caller forgets the chunks in them.
   Result<std::vector<uint32_t>> remove_before(Resolution r, int64_t before_ms);
 

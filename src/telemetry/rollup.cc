@@ -25,7 +25,7 @@ int64_t bucket_ms(Resolution r) {
     case Resolution::kRaw:
       return 0;
     case Resolution::k5m:
-      return 5 * 60'000;
+      return int64_t{5} * 60'000;
     case Resolution::k1h:
       return 3'600'000;
   }

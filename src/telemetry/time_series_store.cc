@@ -333,11 +333,6 @@ TimeSeriesStore::Impl::Taken TimeSeriesStore::Impl::take(Series& s, const Sample
 }
 
 void TimeSeriesStore::Impl::push_raw(Series& s, const Sample& x) {
-  const int64_t period = ChunkFiles::period_ms(Resolution::kRaw);
-  if (!s.head.empty() &&
-      bucket_start(s.head.front().t_ms, period) != bucket_start(x.t_ms, period)) {
-    seal_raw(s);
-  }
   s.head.push_back(x);
   s.raw_last_t = x.t_ms;
   s.raw_last_value = x.value;
@@ -346,11 +341,7 @@ void TimeSeriesStore::Impl::push_raw(Series& s, const Sample& x) {
 }
 
 void TimeSeriesStore::Impl::push_rollup(Series& s, int k, const RollupPoint& p) {
-  const int64_t period = ChunkFiles::period_ms(kRollupResolutions[k]);
   auto& head = s.rollup_head[k];
-  if (!head.empty() && bucket_start(head.front().t_ms, period) != bucket_start(p.t_ms, period)) {
-    seal_rollup(s, k);
-  }
   head.push_back(p);
   s.rollup_last_t[k] = p.t_ms;
   if (head.size() >= options_.rollup_chunk_points) seal_rollup(s, k);

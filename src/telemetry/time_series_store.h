@@ -37,7 +37,7 @@
 namespace drover::telemetry {
 
 struct StoreOptions {
-  size_t chunk_samples = 512;  // a head is sealed at this many samples (or a new day)
+  size_t chunk_samples = 512;  // a head is sealed at this many samples
   size_t rollup_chunk_points = 512;
   uint64_t wal_segment_bytes = uint64_t{64} << 20;  // then a checkpoint, and older segments go
   Duration raw_retention = days(15);
