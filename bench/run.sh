@@ -119,5 +119,8 @@ bench/net.sh "$build" --update > /dev/null
 echo "== the rollout storm (bench/storm.sh)"
 bench/storm.sh "$build" --update > /dev/null
 
+echo "== the telemetry store (bench/tsdb.sh)"
+bench/tsdb.sh "$build" --update > /dev/null
+
 echo "== the twin over the network (bench/sim_network.sh)"
 bench/sim_network.sh "$build" --update > /dev/null

@@ -57,16 +57,21 @@ RecordScan scan_records(std::string_view bytes) {
 }
 
 void FieldWriter::varint(uint64_t v) {
+  char buf[10];
+  size_t n = 0;
   while (v >= 0x80) {
-    out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
     v >>= 7;
   }
-  out_.push_back(static_cast<char>(v));
+  buf[n++] = static_cast<char>(v);
+  out_.append(buf, n);
 }
 void FieldWriter::signed_varint(int64_t v) { varint(zigzag(v)); }
 void FieldWriter::f64(double v) {
   auto bits = std::bit_cast<uint64_t>(v);
-  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>((bits >> (8 * i)) & 0xff);
+  out_.append(buf, 8);
 }
 void FieldWriter::bytes(std::string_view s) {
   varint(s.size());

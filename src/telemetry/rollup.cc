@@ -41,7 +41,9 @@ int64_t bucket_start(int64_t t_ms, int64_t width) {
 }
 
 bool RollupAccumulator::add(const Sample& s, int64_t width, RollupPoint& closed) {
-  int64_t bucket = bucket_start(s.t_ms, width);
+  // Samples come in time order: most fall in the open bucket, found without a division.
+  bool in_open = open_.count > 0 && s.t_ms >= open_.t_ms && s.t_ms - open_.t_ms < width;
+  int64_t bucket = in_open ? open_.t_ms : bucket_start(s.t_ms, width);
   bool closes = open_.count > 0 && bucket != open_.t_ms;
   if (closes) {
     closed = open_;
