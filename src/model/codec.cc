@@ -66,6 +66,25 @@ json site_json(const Site& s) {
   return {{"name", s.name}, {"time_zone", s.time_zone}, {"maintenance_windows", windows}};
 }
 
+json profile_json(const DeviceProfile& p) {
+  const TelemetryContract& t = p.telemetry;
+  json metrics = json::array();
+  for (const MetricRule& m : p.metrics) {
+    json rule{{"metric", m.metric}};
+    if (!m.raw()) {
+      json functions = json::array();
+      for (auto f : m.functions) functions.push_back(to_string(f));
+      rule["every"] = format_duration(m.interval);
+      rule["aggregates"] = functions;
+    }
+    metrics.push_back(rule);
+  }
+  json telemetry{{"report_every", format_duration(t.report_every)},
+                 {"late_after", format_duration(t.late_after)},
+                 {"stale_after", format_duration(t.effective_stale_after())}};
+  return {{"device_type", p.device_type}, {"telemetry", telemetry}, {"metrics", metrics}};
+}
+
 json artifact_json(const Artifact& a) {
   json deps = json::object();
   for (const auto& d : a.depends) deps[d.component] = d.constraint;
@@ -229,6 +248,7 @@ json api_token_json(const ApiToken& t) {
 
 std::string to_json(const Device& d) { return device_json(d).dump(); }
 std::string to_json(const Site& s) { return site_json(s).dump(); }
+std::string to_json(const DeviceProfile& p) { return profile_json(p).dump(); }
 std::string to_json(const Artifact& a) { return artifact_json(a).dump(); }
 std::string to_json(const RolloutPlan& p) { return plan_json(p).dump(); }
 std::string to_json(const Rollout& r) { return rollout_json(r).dump(); }
@@ -316,6 +336,36 @@ Site read_site(const JsonReader& r) {
   for (const auto& w : r.array("maintenance_windows")) s.windows.push_back(read_window(w));
   if (auto st = validate(s); !st.ok()) r.fail("", st.error().message);
   return s;
+}
+
+DeviceProfile read_profile(const JsonReader& r) {
+  r.allow_only({"device_type", "telemetry", "metrics"});
+  DeviceProfile p;
+  p.device_type = r.str("device_type");
+  if (r.has("telemetry")) {
+    JsonReader t = r.child("telemetry");
+    t.allow_only({"report_every", "late_after", "stale_after"});
+    p.telemetry.report_every = t.duration_or("report_every", Duration(0));
+    p.telemetry.late_after = t.duration_or("late_after", Duration(0));
+    p.telemetry.stale_after = t.duration_or("stale_after", Duration(0));
+    // A stale_after equal to the default is written out for people to read; read back, it
+    // is the default again (so a changed report_every moves it).
+    if (p.telemetry.stale_after == 3 * p.telemetry.report_every + p.telemetry.late_after) {
+      p.telemetry.stale_after = Duration(0);
+    }
+  }
+  for (const auto& m : r.array("metrics")) {
+    m.allow_only({"metric", "every", "aggregates"});
+    MetricRule rule;
+    rule.metric = m.str("metric");
+    rule.interval = m.duration_or("every", Duration(0));
+    for (const std::string& f : m.strings_or_empty("aggregates")) {
+      rule.functions.push_back(m.take("aggregates", parse_aggregate_function(f)));
+    }
+    p.metrics.push_back(std::move(rule));
+  }
+  if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
+  return p;
 }
 
 Artifact read_artifact(const JsonReader& r) {
@@ -540,6 +590,10 @@ Result<Device> device_from_json(std::string_view text) {
 }
 Result<Site> site_from_json(std::string_view text) {
   return parse_json_document<Site>(text, "site", [](const JsonReader& r) { return read_site(r); });
+}
+Result<DeviceProfile> profile_from_json(std::string_view text) {
+  return parse_json_document<DeviceProfile>(text, "profile",
+                                            [](const JsonReader& r) { return read_profile(r); });
 }
 Result<Artifact> artifact_from_json(std::string_view text) {
   return parse_json_document<Artifact>(text, "artifact",

@@ -10,6 +10,7 @@
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/device.h"
+#include "model/device_profile.h"
 #include "model/rollout.h"
 #include "model/site.h"
 
@@ -17,6 +18,7 @@ namespace drover {
 
 std::string to_json(const Device& d);
 std::string to_json(const Site& s);
+std::string to_json(const DeviceProfile& p);
 std::string to_json(const Artifact& a);
 std::string to_json(const RolloutPlan& p);
 std::string to_json(const Rollout& r);
@@ -28,6 +30,7 @@ std::string to_json(const RolloutOutcome& o);
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
 Result<Site> site_from_json(std::string_view text);
+Result<DeviceProfile> profile_from_json(std::string_view text);
 Result<Artifact> artifact_from_json(std::string_view text);
 Result<RolloutPlan> plan_from_json(std::string_view text);
 Result<Rollout> rollout_from_json(std::string_view text);

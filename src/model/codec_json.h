@@ -8,6 +8,7 @@
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/device.h"
+#include "model/device_profile.h"
 #include "model/rollout.h"
 #include "model/site.h"
 
@@ -15,6 +16,7 @@ namespace drover {
 
 nlohmann::json device_json(const Device& d);
 nlohmann::json site_json(const Site& s);
+nlohmann::json profile_json(const DeviceProfile& p);
 nlohmann::json window_json(const MaintenanceWindow& w);
 nlohmann::json artifact_json(const Artifact& a);
 nlohmann::json plan_json(const RolloutPlan& p);
@@ -32,6 +34,7 @@ std::vector<InstalledComponent> read_installed(const JsonReader& r);
 // The "attributes" object of a device or an inventory report ({} when absent).
 std::vector<DeviceAttribute> read_attributes(const JsonReader& r);
 Site read_site(const JsonReader& r);
+DeviceProfile read_profile(const JsonReader& r);
 MaintenanceWindow read_window(const JsonReader& r);
 Artifact read_artifact(const JsonReader& r);
 RolloutPlan read_plan(const JsonReader& r);

@@ -201,6 +201,10 @@ Result<std::optional<Site>> GroupCommitStore::get_site(std::string_view name) {
   settle();
   return inner_->get_site(name);
 }
+Result<std::optional<DeviceProfile>> GroupCommitStore::get_profile(std::string_view device_type) {
+  settle();
+  return inner_->get_profile(device_type);
+}
 Result<std::optional<Artifact>> GroupCommitStore::get_artifact(std::string_view name,
                                                                std::string_view version) {
   settle();
@@ -226,6 +230,10 @@ Result<std::vector<Device>> GroupCommitStore::list_devices() {
 Result<std::vector<Site>> GroupCommitStore::list_sites() {
   settle();
   return inner_->list_sites();
+}
+Result<std::vector<DeviceProfile>> GroupCommitStore::list_profiles() {
+  settle();
+  return inner_->list_profiles();
 }
 Result<std::vector<Artifact>> GroupCommitStore::list_artifacts() {
   settle();

@@ -134,6 +134,7 @@ class GroupCommitStore final : public Store {
 
   Result<std::optional<Device>> get_device(std::string_view id) override;
   Result<std::optional<Site>> get_site(std::string_view name) override;
+  Result<std::optional<DeviceProfile>> get_profile(std::string_view device_type) override;
   Result<std::optional<Artifact>> get_artifact(std::string_view name,
                                                std::string_view version) override;
   Result<std::optional<Rollout>> get_rollout(std::string_view id) override;
@@ -142,6 +143,7 @@ class GroupCommitStore final : public Store {
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override;
   Result<std::vector<Device>> list_devices() override;
   Result<std::vector<Site>> list_sites() override;
+  Result<std::vector<DeviceProfile>> list_profiles() override;
   Result<std::vector<Artifact>> list_artifacts() override;
   Result<std::vector<Rollout>> list_rollouts() override;
   Result<std::vector<Deployment>> list_deployments(std::string_view rollout_id) override;

@@ -9,6 +9,9 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& id : batch.removed_devices) {
     if (id.empty()) return invalid_argument("a device to remove with an empty id");
   }
+  for (const auto& p : batch.profiles) {
+    if (p.device_type.empty()) return invalid_argument("a profile with an empty device type");
+  }
   for (const auto& s : batch.sites) {
     if (s.name.empty()) return invalid_argument("a site with an empty name");
   }
@@ -42,6 +45,7 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
   for (const WriteBatch* b : batches) {
     append(all.devices, b->devices);
     append(all.sites, b->sites);
+    append(all.profiles, b->profiles);
     append(all.artifacts, b->artifacts);
     append(all.rollouts, b->rollouts);
     append(all.deployments, b->deployments);

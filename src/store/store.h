@@ -21,6 +21,7 @@
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/device.h"
+#include "model/device_profile.h"
 #include "model/rollout.h"
 #include "model/site.h"
 
@@ -30,6 +31,7 @@ namespace drover {
 struct WriteBatch {
   std::vector<Device> devices;          // key: id
   std::vector<Site> sites;              // key: name
+  std::vector<DeviceProfile> profiles;  // key: device_type
   std::vector<Artifact> artifacts;      // key: (name, version)
   std::vector<Rollout> rollouts;        // key: id
   std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
@@ -41,8 +43,9 @@ struct WriteBatch {
   std::vector<std::string> removed_devices;
 
   bool empty() const {
-    return devices.empty() && sites.empty() && artifacts.empty() && rollouts.empty() &&
-           deployments.empty() && api_tokens.empty() && steps.empty() && removed_devices.empty();
+    return devices.empty() && sites.empty() && profiles.empty() && artifacts.empty() &&
+           rollouts.empty() && deployments.empty() && api_tokens.empty() && steps.empty() &&
+           removed_devices.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
@@ -71,6 +74,7 @@ class Store {
   // Lookups return std::nullopt when the record does not exist, an error only on failure.
   virtual Result<std::optional<Device>> get_device(std::string_view id) = 0;
   virtual Result<std::optional<Site>> get_site(std::string_view name) = 0;
+  virtual Result<std::optional<DeviceProfile>> get_profile(std::string_view device_type) = 0;
   virtual Result<std::optional<Artifact>> get_artifact(std::string_view name,
                                                        std::string_view version) = 0;
   virtual Result<std::optional<Rollout>> get_rollout(std::string_view id) = 0;
@@ -81,6 +85,7 @@ class Store {
   // Listings are ordered by key.
   virtual Result<std::vector<Device>> list_devices() = 0;
   virtual Result<std::vector<Site>> list_sites() = 0;
+  virtual Result<std::vector<DeviceProfile>> list_profiles() = 0;
   virtual Result<std::vector<Artifact>> list_artifacts() = 0;
   virtual Result<std::vector<Rollout>> list_rollouts() = 0;
   // Every deployment of one rollout, ordered by device id.

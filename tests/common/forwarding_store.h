@@ -18,6 +18,9 @@ class ForwardingStore : public Store {
     return inner_->get_device(id);
   }
   Result<std::optional<Site>> get_site(std::string_view n) override { return inner_->get_site(n); }
+  Result<std::optional<DeviceProfile>> get_profile(std::string_view t) override {
+    return inner_->get_profile(t);
+  }
   Result<std::optional<Artifact>> get_artifact(std::string_view n, std::string_view v) override {
     return inner_->get_artifact(n, v);
   }
@@ -34,6 +37,7 @@ class ForwardingStore : public Store {
   Result<std::vector<Device>> list_devices() override { return inner_->list_devices(); }
   Status settle_all() override { return inner_->settle_all(); }
   Result<std::vector<Site>> list_sites() override { return inner_->list_sites(); }
+  Result<std::vector<DeviceProfile>> list_profiles() override { return inner_->list_profiles(); }
   Result<std::vector<Artifact>> list_artifacts() override { return inner_->list_artifacts(); }
   Result<std::vector<Rollout>> list_rollouts() override { return inner_->list_rollouts(); }
   Result<std::vector<Deployment>> list_deployments(std::string_view r) override {

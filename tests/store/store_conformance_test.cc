@@ -144,6 +144,16 @@ Site make_site(const std::string& name) {
   return s;
 }
 
+DeviceProfile make_profile(const std::string& type) {
+  DeviceProfile p;
+  p.device_type = type;
+  p.telemetry = {minutes(15), minutes(5), Duration(0)};
+  p.metrics = {{"battery_percent", hours(1), {AggregateFunction::kMin, AggregateFunction::kLast}},
+               {"*", Duration(0), {}}};
+  EXPECT_TRUE(validate(p).ok());
+  return p;
+}
+
 Artifact make_artifact(const std::string& name, const std::string& version) {
   Artifact a;
   a.name = name;
@@ -531,6 +541,7 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
   WriteBatch batch{
       .devices = {first, make_device("dev-b"), second},
       .sites = {make_site("bldg-017")},
+      .profiles = {make_profile("bms-controller"), make_profile("meter")},
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
@@ -544,6 +555,8 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
   EXPECT_EQ(devices, (std::vector<Device>{second, make_device("dev-b")}));
   ASSERT_OK_AND_ASSIGN(sites, store().list_sites());
   EXPECT_EQ(sites, batch.sites);
+  ASSERT_OK_AND_ASSIGN(profiles, store().list_profiles());
+  EXPECT_EQ(profiles, batch.profiles);
   ASSERT_OK_AND_ASSIGN(artifacts, store().list_artifacts());
   EXPECT_EQ(artifacts, batch.artifacts);
   ASSERT_OK_AND_ASSIGN(rollouts, store().list_rollouts());
@@ -639,6 +652,7 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
   const WriteBatch failing{
       .devices = {changed, make_device("dev-b")},
       .sites = {make_site("bldg-017")},
+      .profiles = {make_profile("meter")},
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {ro1, make_rollout("ro-2")},
       .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")},
@@ -653,6 +667,8 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
   EXPECT_EQ(devices, std::vector<Device>{existing});
   ASSERT_OK_AND_ASSIGN(sites, store().list_sites());
   EXPECT_TRUE(sites.empty());
+  ASSERT_OK_AND_ASSIGN(profiles, store().list_profiles());
+  EXPECT_TRUE(profiles.empty());
   ASSERT_OK_AND_ASSIGN(artifacts, store().list_artifacts());
   EXPECT_TRUE(artifacts.empty());
   ASSERT_OK_AND_ASSIGN(rollouts, store().list_rollouts());
@@ -859,6 +875,7 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   const WriteBatch batch{
       .devices = {make_device("dev-a")},
       .sites = {make_site("bldg-017")},
+      .profiles = {make_profile("bms-controller")},
       .artifacts = {make_artifact("firmware", "4.2.1")},
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
@@ -879,6 +896,12 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(devices, batch.devices);
   ASSERT_OK_AND_ASSIGN(sites, store->list_sites());
   EXPECT_EQ(sites, batch.sites);
+  ASSERT_OK_AND_ASSIGN(profiles, store->list_profiles());
+  EXPECT_EQ(profiles, batch.profiles);
+  ASSERT_OK_AND_ASSIGN(profile, store->get_profile("bms-controller"));
+  EXPECT_EQ(profile, batch.profiles[0]);
+  ASSERT_OK_AND_ASSIGN(none, store->get_profile("toaster"));
+  EXPECT_EQ(none, std::nullopt);
   ASSERT_OK_AND_ASSIGN(artifacts, store->list_artifacts());
   EXPECT_EQ(artifacts, batch.artifacts);
   ASSERT_OK_AND_ASSIGN(rollout, store->get_rollout("ro-1"));

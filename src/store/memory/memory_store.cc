@@ -148,6 +148,7 @@ class MemoryStore final : public Store {
     MutexLock lock(mu_);
     devices_.upsert_all(batch.devices, [](const Device& d) { return d.id; });
     for (const auto& s : batch.sites) sites_.insert_or_assign(s.name, s);
+    for (const auto& p : batch.profiles) profiles_.insert_or_assign(p.device_type, p);
     for (const auto& a : batch.artifacts)
       artifacts_.insert_or_assign(PairKey{a.name, a.version}, a);
     for (const auto& r : batch.rollouts) rollouts_.insert_or_assign(r.id, r);
@@ -169,6 +170,14 @@ class MemoryStore final : public Store {
   Result<std::optional<Device>> get_device(std::string_view id) override {
     MutexLock lock(mu_);
     return found(devices_.find(id));
+  }
+  Result<std::optional<DeviceProfile>> get_profile(std::string_view device_type) override {
+    MutexLock lock(mu_);
+    return find_value(profiles_, device_type);
+  }
+  Result<std::vector<DeviceProfile>> list_profiles() override {
+    MutexLock lock(mu_);
+    return all_values(profiles_);
   }
   Result<std::optional<Site>> get_site(std::string_view name) override {
     MutexLock lock(mu_);
@@ -284,6 +293,7 @@ class MemoryStore final : public Store {
   Mutex mu_{LockLevel::kStoreWriter};
   IndexedMap<std::string, Device, std::less<>, IdKeys> devices_ GUARDED_BY(mu_);
   std::map<std::string, Site, std::less<>> sites_ GUARDED_BY(mu_);
+  std::map<std::string, DeviceProfile, std::less<>> profiles_ GUARDED_BY(mu_);
   std::map<PairKey, Artifact, PairKeyLess> artifacts_ GUARDED_BY(mu_);
   std::map<std::string, Rollout, std::less<>> rollouts_ GUARDED_BY(mu_);
   IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_ GUARDED_BY(mu_);

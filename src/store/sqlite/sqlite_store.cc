@@ -5,10 +5,11 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 5, kept in PRAGMA user_version):
+// On-disk layout (schema version 6, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
+//   profiles    (device_type PK, doc)                                       WITHOUT ROWID
 //   artifacts   (name, version, doc, PK(name, version))                     WITHOUT ROWID
 //   rollouts    (id PK, state, doc)       rowid table: plans make these documents large
 //   deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc,
@@ -109,6 +110,13 @@ CREATE INDEX deployment_steps_by_deployment ON deployment_steps (rollout_id, dev
     // 5: a rollout's deployments of one state, a page at a time (the operator API).
     R"sql(
 CREATE INDEX deployments_by_state ON deployments (rollout_id, state, device_id);
+)sql",
+    // 6: device profiles (telemetry contracts, metric rules), one per device type.
+    R"sql(
+CREATE TABLE profiles (
+  device_type TEXT NOT NULL PRIMARY KEY CHECK (length(device_type) > 0),
+  doc         TEXT NOT NULL
+) WITHOUT ROWID;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -228,9 +236,11 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 // The statements the store runs, prepared once when it opens.
 struct Statements {
   StmtPtr begin, begin_read, commit, rollback;
-  StmtPtr put_device, put_site, put_artifact, put_rollout, put_deployment, put_api_token, put_step;
-  StmtPtr get_device, get_site, get_artifact, get_rollout, get_deployment, get_api_token;
-  StmtPtr list_devices, list_sites, list_artifacts, list_rollouts, list_deployments,
+  StmtPtr put_device, put_site, put_profile, put_artifact, put_rollout, put_deployment,
+      put_api_token, put_step;
+  StmtPtr get_device, get_site, get_profile, get_artifact, get_rollout, get_deployment,
+      get_api_token;
+  StmtPtr list_devices, list_sites, list_profiles, list_artifacts, list_rollouts, list_deployments,
       list_api_tokens, list_steps;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
@@ -291,6 +301,17 @@ class SqliteStore final : public Store {
     return read([&](Connection& c) {
       return read_one<Site>(c, c.st.get_site.get(), &site_from_json, "sites", std::string(name),
                             name);
+    });
+  }
+  Result<std::optional<DeviceProfile>> get_profile(std::string_view device_type) override {
+    return read([&](Connection& c) {
+      return read_one<DeviceProfile>(c, c.st.get_profile.get(), &profile_from_json, "profiles",
+                                     std::string(device_type), device_type);
+    });
+  }
+  Result<std::vector<DeviceProfile>> list_profiles() override {
+    return read([&](Connection& c) {
+      return read_all<DeviceProfile>(c, c.st.list_profiles.get(), &profile_from_json, "profiles");
     });
   }
   Result<std::optional<Artifact>> get_artifact(std::string_view name,
@@ -452,6 +473,13 @@ class SqliteStore final : public Store {
         const int rc = run(w_.st.put_site.get(), s.name, doc);
         return check(rc, [&] { return "site '" + s.name + "'"; });
       });
+    }
+    if (st.ok()) {
+      st = write_each(batch.profiles,
+                      [this](const DeviceProfile& p, const std::string& doc) REQUIRES(mu_) {
+                        const int rc = run(w_.st.put_profile.get(), p.device_type, doc);
+                        return check(rc, [&] { return "profile '" + p.device_type + "'"; });
+                      });
     }
     if (st.ok()) {
       st = write_each(batch.artifacts,
@@ -647,6 +675,9 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.put_site,
        "INSERT INTO sites (name, doc) VALUES (?1, ?2) "
        "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc"},
+      {&st.put_profile,
+       "INSERT INTO profiles (device_type, doc) VALUES (?1, ?2) "
+       "ON CONFLICT (device_type) DO UPDATE SET doc = excluded.doc"},
       {&st.put_artifact,
        "INSERT INTO artifacts (name, version, doc) VALUES (?1, ?2, ?3) "
        "ON CONFLICT (name, version) DO UPDATE SET doc = excluded.doc"},
@@ -666,6 +697,7 @@ Result<Statements> prepare_statements(sqlite3* db) {
        "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},
       {&st.get_site, "SELECT doc FROM sites WHERE name = ?1"},
+      {&st.get_profile, "SELECT doc FROM profiles WHERE device_type = ?1"},
       {&st.get_artifact, "SELECT doc FROM artifacts WHERE name = ?1 AND version = ?2"},
       {&st.get_rollout, "SELECT doc FROM rollouts WHERE id = ?1"},
       {&st.get_deployment, "SELECT doc FROM deployments WHERE rollout_id = ?1 AND device_id = ?2"},
@@ -673,6 +705,7 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.list_devices, "SELECT id, doc FROM devices ORDER BY id"},
       {&st.list_api_tokens, "SELECT id, doc FROM api_tokens ORDER BY id"},
       {&st.list_sites, "SELECT name, doc FROM sites ORDER BY name"},
+      {&st.list_profiles, "SELECT device_type, doc FROM profiles ORDER BY device_type"},
       {&st.list_artifacts,
        "SELECT name || '@' || version, doc FROM artifacts ORDER BY name, version"},
       {&st.list_rollouts, "SELECT id, doc FROM rollouts ORDER BY id"},

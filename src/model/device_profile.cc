@@ -1,0 +1,115 @@
+#include "model/device_profile.h"
+
+#include <algorithm>
+
+#include "model/device.h"
+
+namespace drover {
+
+const char* to_string(Freshness f) {
+  switch (f) {
+    case Freshness::kFresh:
+      return "fresh";
+    case Freshness::kLate:
+      return "late";
+    case Freshness::kStale:
+      return "stale";
+    case Freshness::kOffline:
+      return "offline";
+    case Freshness::kNoContract:
+      return "no_contract";
+  }
+  return "?";
+}
+
+const char* to_string(AggregateFunction f) {
+  switch (f) {
+    case AggregateFunction::kMin:
+      return "min";
+    case AggregateFunction::kMax:
+      return "max";
+    case AggregateFunction::kMean:
+      return "mean";
+    case AggregateFunction::kLast:
+      return "last";
+    case AggregateFunction::kCount:
+      return "count";
+  }
+  return "?";
+}
+
+Result<AggregateFunction> parse_aggregate_function(std::string_view s) {
+  for (auto f : {AggregateFunction::kMin, AggregateFunction::kMax, AggregateFunction::kMean,
+                 AggregateFunction::kLast, AggregateFunction::kCount}) {
+    if (s == to_string(f)) return f;
+  }
+  return invalid_argument("unknown aggregate '" + std::string(s) +
+                          "' (min, max, mean, last, count)");
+}
+
+Duration TelemetryContract::effective_stale_after() const {
+  if (stale_after > Duration(0)) return stale_after;
+  return 3 * report_every + late_after;
+}
+
+Freshness judge(const TelemetryContract& contract, Duration data_age, Duration contact_age) {
+  if (contract.report_every <= Duration(0)) return Freshness::kNoContract;
+  const Duration stale = contract.effective_stale_after();
+  const bool heard = contact_age >= Duration(0) && contact_age <= stale;
+  if (!heard) return Freshness::kOffline;
+  if (data_age < Duration(0) || data_age > stale) return Freshness::kStale;
+  if (data_age > contract.report_every + contract.late_after) return Freshness::kLate;
+  return Freshness::kFresh;
+}
+
+bool is_valid_metric_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == ':';
+  });
+}
+
+Status validate(DeviceProfile& p) {
+  if (!is_valid_name(p.device_type)) {
+    return invalid_argument("device type '" + p.device_type + "' is not a valid name");
+  }
+  const TelemetryContract& t = p.telemetry;
+  if (t.report_every < Duration(0) || t.late_after < Duration(0) || t.stale_after < Duration(0)) {
+    return invalid_argument("telemetry: durations cannot be negative");
+  }
+  if (t.report_every == Duration(0) &&
+      (t.late_after > Duration(0) || t.stale_after > Duration(0))) {
+    return invalid_argument("telemetry: late_after and stale_after need report_every");
+  }
+  if (t.stale_after > Duration(0) && t.stale_after <= t.report_every + t.late_after) {
+    return invalid_argument("telemetry: stale_after must exceed report_every + late_after");
+  }
+  for (MetricRule& rule : p.metrics) {
+    if (rule.metric != "*" && !is_valid_metric_name(rule.metric)) {
+      return invalid_argument("metric '" + rule.metric + "' is not a valid metric name");
+    }
+    std::sort(rule.functions.begin(), rule.functions.end());
+    if (std::adjacent_find(rule.functions.begin(), rule.functions.end()) != rule.functions.end()) {
+      return invalid_argument("metric '" + rule.metric + "': an aggregate is named twice");
+    }
+    if (rule.raw() && rule.interval != Duration(0)) {
+      return invalid_argument("metric '" + rule.metric + "': an interval needs aggregates");
+    }
+    if (!rule.raw() && (rule.interval < seconds(1) || rule.interval > days(1))) {
+      return invalid_argument("metric '" + rule.metric +
+                              "': the interval must be between 1s and 1d");
+    }
+  }
+  std::sort(p.metrics.begin(), p.metrics.end(),
+            [](const MetricRule& a, const MetricRule& b) { return a.metric < b.metric; });
+  auto same = std::adjacent_find(
+      p.metrics.begin(), p.metrics.end(),
+      [](const MetricRule& a, const MetricRule& b) { return a.metric == b.metric; });
+  if (same != p.metrics.end()) {
+    return invalid_argument("metric '" + same->metric + "' has two rules");
+  }
+  return ok_status();
+}
+
+}  // namespace drover

@@ -1,0 +1,70 @@
+// A device profile: what Drover expects of every device of one type. Today its telemetry
+// contract — how often the device reports and how late a report may be, so a device that
+// sleeps by design is judged against its own schedule — and what its agent does with each
+// metric before sending it (raw, or aggregated per interval), so a metered link carries
+// what the operator chose.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+
+namespace drover {
+
+// How fresh a device's data is, judged against its profile's contract (docs/telemetry.md):
+// fresh: the newest sample is no older than report_every + late_after;
+// late: older than that, but not older than stale_after;
+// stale: older than stale_after, though the device was heard from within stale_after (it
+//        talks, its data does not come: a stuck sensor, a hung collector);
+// offline: nothing heard from the device within stale_after;
+// no_contract: its type has no profile with a reporting interval: nothing is judged.
+enum class Freshness : uint8_t { kFresh, kLate, kStale, kOffline, kNoContract };
+const char* to_string(Freshness f);
+
+struct TelemetryContract {
+  Duration report_every{0};  // 0: no contract
+  Duration late_after{0};    // how late a report may be beyond report_every
+  Duration stale_after{0};   // 0: 3 * report_every + late_after
+  Duration effective_stale_after() const;
+  friend bool operator==(const TelemetryContract&, const TelemetryContract&) = default;
+};
+
+// Judges data whose newest sample is `data_age` old from a device last heard from
+// `contact_age` ago (negative ages: never).
+Freshness judge(const TelemetryContract& contract, Duration data_age, Duration contact_age);
+
+enum class AggregateFunction : uint8_t { kMin, kMax, kMean, kLast, kCount };
+const char* to_string(AggregateFunction f);
+Result<AggregateFunction> parse_aggregate_function(std::string_view s);
+
+// What the agent does with one metric: sends every sample (`functions` empty), or one value
+// per function for every `interval`.
+struct MetricRule {
+  std::string metric;  // a metric name, or "*" for every metric no other rule names
+  Duration interval{0};
+  std::vector<AggregateFunction> functions;  // sorted, unique
+  bool raw() const { return functions.empty(); }
+  friend bool operator==(const MetricRule&, const MetricRule&) = default;
+};
+
+struct DeviceProfile {
+  std::string device_type;  // the key
+  TelemetryContract telemetry;
+  std::vector<MetricRule> metrics;  // sorted by metric, unique
+  friend bool operator==(const DeviceProfile&, const DeviceProfile&) = default;
+};
+
+// Metric names: 1..128 characters of [A-Za-z0-9_:], not starting with a digit (the
+// Prometheus rule, so every metric exports as it is).
+bool is_valid_metric_name(std::string_view s);
+
+// Checks the type name, the durations (late_after and stale_after need report_every;
+// stale_after above report_every + late_after), the rules (an aggregate needs an interval of
+// 1 s to 1 day; a raw rule none); sorts the rules. Fails on duplicates.
+Status validate(DeviceProfile& p);
+
+}  // namespace drover
