@@ -23,6 +23,8 @@
 #include "security/crypto.h"
 #include "store/group_commit.h"
 #include "store/store.h"
+#include "telemetry/telemetry_service.h"
+#include "telemetry/time_series_store.h"
 #include "transport/http/server.h"
 #include "transport/http/stack.h"
 
@@ -143,6 +145,11 @@ int run_serve(const ServeArgs& args) {
   if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
   DeviceService service(*store, engine);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
+  // Telemetry: its own store in the data directory (a write-ahead log, compressed chunks).
+  auto tsdb = telemetry::TimeSeriesStore::open(
+      real_file_system(), (std::filesystem::path(args.data) / "telemetry").string(), clock);
+  if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
+  telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
   auto secret = token_secret(args.data);
   if (!secret.ok()) return fail(secret.error().to_string());
   AuthOptions auth_options;
@@ -231,6 +238,7 @@ int run_serve(const ServeArgs& args) {
   stack.login_limit = {args.login_per_second, args.login_burst, 100'000};
   stack.max_artifact_bytes = args.max_artifact_bytes;
   stack.openapi_document = kOpenApiDocument;
+  stack.telemetry = &telemetry_service;
   auto server =
       http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
   if (!server.ok()) return fail(server.error().to_string());

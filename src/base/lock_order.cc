@@ -18,6 +18,7 @@ constexpr EnumNames<LockLevel, static_cast<size_t>(LockLevel::kCount) - 1> kName
     {LockLevel::kStoreWriter, "store writer"},
     {LockLevel::kStoreReader, "store reader"},
     {LockLevel::kGroupCommit, "group commit"},
+    {LockLevel::kTelemetryService, "telemetry service"},
     {LockLevel::kTelemetryStore, "telemetry store"},
     {LockLevel::kLeaf, "leaf"},
 }};

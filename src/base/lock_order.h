@@ -20,6 +20,7 @@ enum class LockLevel : uint8_t {
   kStoreWriter,       // a store's writer (SQLite connection, in-memory tables)
   kStoreReader,       // a store's second, read-only connection
   kGroupCommit,       // the commit queue
+  kTelemetryService,  // TelemetryService: per-device series counts, then the store
   kTelemetryStore,    // TimeSeriesStore: heads, series and the log buffer
   kLeaf,              // the default: nothing else is taken while it is held
   kCount,

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/device.h"
+#include "protocol/telemetry_batch.h"
 
 namespace drover {
 
@@ -86,7 +87,7 @@ Status validate(DeviceProfile& p) {
     return invalid_argument("telemetry: stale_after must exceed report_every + late_after");
   }
   for (MetricRule& rule : p.metrics) {
-    if (rule.metric != "*" && !is_valid_metric_name(rule.metric)) {
+    if (rule.metric != "*" && !protocol::is_valid_metric_name(rule.metric)) {
       return invalid_argument("metric '" + rule.metric + "' is not a valid metric name");
     }
     std::sort(rule.functions.begin(), rule.functions.end());

@@ -58,10 +58,6 @@ struct DeviceProfile {
   friend bool operator==(const DeviceProfile&, const DeviceProfile&) = default;
 };
 
-// Metric names: 1..128 characters of [A-Za-z0-9_:], not starting with a digit (the
-// Prometheus rule, so every metric exports as it is).
-bool is_valid_metric_name(std::string_view s);
-
 // Checks the type name, the durations (late_after and stale_after need report_every;
 // stale_after above report_every + late_after), the rules (an aggregate needs an interval of
 // 1 s to 1 day; a raw rule none); sorts the rules. Fails on duplicates.

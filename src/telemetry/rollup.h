@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "telemetry/sample.h"
+#include "protocol/telemetry_sample.h"
 
 namespace drover::telemetry {
 

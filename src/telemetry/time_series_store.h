@@ -31,8 +31,8 @@
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/result.h"
+#include "protocol/telemetry_sample.h"
 #include "telemetry/rollup.h"
-#include "telemetry/sample.h"
 
 namespace drover::telemetry {
 

@@ -10,9 +10,9 @@
 namespace drover::telemetry::testing {
 
 std::vector<NabSeries> load_nab_series() {
-  const char* dir = std::getenv("DROVER_NAB_DIR");  // NOLINT(concurrency-mt-unsafe)
-  if (dir == nullptr || !std::filesystem::is_directory(dir)) {
-    std::fprintf(stderr, "DROVER_NAB_DIR is not a directory\n");
+  const char* dir = DROVER_NAB_DIR;
+  if (!std::filesystem::is_directory(dir)) {
+    std::fprintf(stderr, "%s (DROVER_NAB_DIR) is not a directory\n", dir);
     std::abort();
   }
   std::vector<NabSeries> all;

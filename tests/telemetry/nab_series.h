@@ -1,11 +1,11 @@
 // The real metric series of data/nab-subset (CSV "timestamp,value"), for codec and store
-// tests. The directory comes from DROVER_NAB_DIR (set by CMake for the tests).
+// tests. The directory is DROVER_NAB_DIR, which CMake defines for the test binary.
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include "telemetry/sample.h"
+#include "protocol/telemetry_sample.h"
 
 namespace drover::telemetry::testing {
 

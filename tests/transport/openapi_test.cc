@@ -13,6 +13,7 @@
 #include "../common/fleet_fixture.h"
 #include "transport/http/device_api.h"
 #include "transport/http/operator_api.h"
+#include "transport/http/telemetry_api.h"
 
 namespace drover::http {
 namespace {
@@ -47,8 +48,19 @@ class OpenApiTest : public ::testing::Test {
     add_device_api(router, *auth, *f.service, artifacts.get());
     add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *site_service,
                               *rollout_queries, *f.engine});
+    tsdb = std::move(
+        telemetry::TimeSeriesStore::open(real_file_system(), root_ + "/telemetry", f.clock)
+            .value());
+    telemetry_service =
+        std::make_unique<telemetry::TelemetryService>(*tsdb, *f.service, f.store(), f.clock);
+    add_telemetry_device_api(router, *auth, *telemetry_service);
+    add_telemetry_operator_api(router, tokens, *telemetry_service, profiles, f.clock);
   }
-  ~OpenApiTest() override { fs::remove_all(root_); }
+  ~OpenApiTest() override {
+    telemetry_service.reset();
+    tsdb.reset();
+    fs::remove_all(root_);
+  }
 
   Fleet f;
   std::string root_;
@@ -57,6 +69,9 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<ArtifactService> artifacts;
   std::unique_ptr<SiteService> site_service;
   std::unique_ptr<RolloutQueries> rollout_queries;
+  ProfileService profiles{f.store()};
+  std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
+  std::unique_ptr<telemetry::TelemetryService> telemetry_service;
   Router router;
 };
 
@@ -89,7 +104,7 @@ TEST_F(OpenApiTest, EveryOperatorRouteEnforcesItsDocumentedRole) {
       if (!op.contains("x-drover-role")) continue;
       const Role role = roles.at(op["x-drover-role"]);
       std::string target = path;
-      for (const char* param : {"{id}", "{name}", "{version}"}) {
+      for (const char* param : {"{id}", "{name}", "{version}", "{metric}", "{device_type}"}) {
         const size_t at = target.find(param);
         if (at != std::string::npos) target.replace(at, std::string(param).size(), "x");
       }

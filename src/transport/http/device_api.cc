@@ -25,14 +25,13 @@ std::string read_bytes(const JsonReader& r, const char* key) {
   return r.take(key, security::from_base64url(r.str(key)));
 }
 
-// The device the request's bearer token speaks for.
+}  // namespace
+
 Result<std::string> bearer_device(DeviceAuth& auth, const Request& req) {
   auto token = bearer_token(req);
   if (!token.ok()) return token.error();
   return auth.authorize(*token);
 }
-
-}  // namespace
 
 Response error_response(const Error& e) {
   return Response::error(protocol::http_status(e.code), error_code_name(e.code), e.message);

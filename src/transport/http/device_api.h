@@ -23,6 +23,10 @@ struct DeviceApiLimits {
   SourceRateLimiter* login = nullptr;
 };
 
+// The device a request's "Authorization: Bearer <token>" speaks for; kUnauthenticated when
+// the token is missing, expired or not the server's.
+Result<std::string> bearer_device(DeviceAuth& auth, const Request& req);
+
 // `artifacts`, when given, serves artifact downloads (with Range) to the devices they are
 // built for.
 void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,

@@ -9,6 +9,7 @@
 #include "rollout/planner.h"
 #include "transport/http/errors.h"
 #include "transport/http/json_body.h"
+#include "transport/http/operator_access.h"
 
 namespace drover::http {
 namespace {
@@ -17,40 +18,7 @@ using nlohmann::json;
 
 constexpr size_t kMaxPage = 1000;
 
-Response ok_json(const json& j) { return json_response(200, j); }
-
 int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
-
-// The request's token, when it has at least `role`.
-Result<ApiToken> authorize(OperatorTokens& tokens, const Request& req, Role role) {
-  auto text = bearer_token(req);
-  if (!text.ok()) return text.error();
-  auto token = tokens.authenticate(*text);
-  if (!token.ok()) return token.error();
-  if (token->role < role) {
-    return Error{ErrorCode::kPermissionDenied, std::string("this needs the ") + to_string(role) +
-                                                   " role; token '" + token->name + "' is " +
-                                                   to_string(token->role)};
-  }
-  return token;
-}
-
-// A handler that runs only for a token of at least `role`.
-template <typename Fn>
-Router::RouteHandler guarded(OperatorTokens& tokens, Role role, Fn fn) {
-  return [&tokens, role, fn = std::move(fn)](const Request& req, const Params& params) {
-    auto token = authorize(tokens, req, role);
-    if (!token.ok()) return error_response(token.error());
-    return fn(req, params, *token);
-  };
-}
-
-Result<Query> query_of(const Request& req, std::initializer_list<std::string_view> known) {
-  auto q = Query::parse(req.query());
-  if (!q.ok()) return q.error();
-  DROVER_TRY(q->allow_only(known));
-  return q;
-}
 
 Result<size_t> page_limit(const Query& q) {
   if (!q.has("limit")) return size_t{100};

@@ -10,6 +10,7 @@
 #include "transport/http/metrics.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/router.h"
+#include "transport/http/telemetry_api.h"
 
 namespace drover::http {
 
@@ -19,6 +20,7 @@ struct ServerStack::Parts {
       : tokens(store, clock),
         artifacts(store, engine, options.artifact_dir),
         sites(store, engine),
+        profiles(store),
         rollouts(store, engine),
         auth(devices, clock, std::move(signer), options.auth),
         enroll_limit(clock, options.enroll_limit),
@@ -33,6 +35,7 @@ struct ServerStack::Parts {
   OperatorTokens tokens;
   ArtifactService artifacts;
   SiteService sites;
+  ProfileService profiles;
   RolloutQueries rollouts;
   DeviceAuth auth;
   SourceRateLimiter enroll_limit;
@@ -73,6 +76,10 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
   const OperatorServices services{p.tokens, devices,    p.auth, p.artifacts,
                                   p.sites,  p.rollouts, engine};
   add_operator_api(router, services);
+  if (options.telemetry != nullptr) {
+    add_telemetry_device_api(router, p.auth, *options.telemetry);
+    add_telemetry_operator_api(router, p.tokens, *options.telemetry, p.profiles, clock);
+  }
   add_metrics_route(router, p.metrics, p.tokens);
 
   // Before serving: what a crash left in the artifact directory (partial uploads, content no

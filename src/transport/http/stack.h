@@ -19,9 +19,11 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
+#include "fleet/profile_service.h"
 #include "rollout/engine.h"
 #include "store/group_commit.h"
 #include "store/store.h"
+#include "telemetry/telemetry_service.h"
 #include "transport/http/rate_limit.h"
 #include "transport/http/server.h"
 
@@ -41,6 +43,8 @@ struct StackOptions {
   uint64_t max_artifact_bytes = uint64_t{1} << 30;
   Duration upload_timeout = minutes(30);
   std::string_view openapi_document;  // GET /api/openapi.json, when not empty
+  // Telemetry ingest and queries, and device profiles, when given (telemetry_api.h).
+  telemetry::TelemetryService* telemetry = nullptr;
 };
 
 class ServerStack {

@@ -1,4 +1,5 @@
-// One measurement of one series: milliseconds since the Unix epoch and a value.
+// One measurement of one series: milliseconds since the Unix epoch and a value. Shared by
+// the agent (what it collects and sends) and the server (what the store keeps).
 #pragma once
 
 #include <cstdint>
