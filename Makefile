@@ -39,8 +39,8 @@ check-clang: deps
 	cmake --build build-asan -j $(JOBS)
 
 # The tests whose code runs on several threads: the store and its group commit, the HTTP
-# server with the device and operator APIs, the device service, the engine.
-TSAN_TESTS = store_test transport_test fleet_test rollout_test
+# server with the device and operator APIs, the device service, the engine, the telemetry store.
+TSAN_TESTS = store_test transport_test fleet_test rollout_test telemetry_test
 
 check-sanitizers: check-asan check-tsan
 

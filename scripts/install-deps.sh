@@ -6,14 +6,14 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy libclang-rt-14-dev
-  libsqlite3-dev zlib1g-dev libzstd-dev nlohmann-json3-dev libhowardhinnant-date-dev tzdata
+  libsqlite3-dev zlib1g-dev libzstd-dev libsnappy-dev nlohmann-json3-dev libhowardhinnant-date-dev tzdata
   libcli11-dev libfmt-dev libboost-dev libssl-dev openssl ca-certificates grub-common
   libubootenv-tool
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
-  prometheus
+  prometheus victoria-metrics
 )
 if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(hyperfine time python3 wrk nginx-light curl victoria-metrics)
+  packages+=(hyperfine time python3 wrk nginx-light curl)
 fi
 
 missing=()

@@ -272,6 +272,14 @@ int main(int argc, char** argv) {
   serve->add_option("--tls-key", serve_args.tls_key, "serve HTTPS: private key (PEM)");
   serve->add_option("--client-ca", serve_args.client_ca,
                     "mutual TLS: clients must present a certificate this CA (PEM) signed");
+  serve->add_option("--remote-write", serve_args.remote_write,
+                    "also send every telemetry sample to this Prometheus remote write URL "
+                    "(e.g. http://victoria:8428/api/v1/write), retried without loss");
+  serve
+      ->add_option("--remote-write-header", serve_args.remote_write_headers,
+                   "a header for the remote write, 'Name: value' (repeatable; also from "
+                   "DROVER_REMOTE_WRITE_HEADER, which keeps a secret out of the process list)")
+      ->envname("DROVER_REMOTE_WRITE_HEADER");
   serve->add_option("--tick-interval", serve_args.tick_interval,
                     "how often rollouts are judged and advanced (default 60s)");
   serve->add_option("--device-token-lifetime", serve_args.device_token_lifetime,

@@ -23,6 +23,7 @@
 #include "security/crypto.h"
 #include "store/group_commit.h"
 #include "store/store.h"
+#include "telemetry/remote_write.h"
 #include "telemetry/telemetry_service.h"
 #include "telemetry/time_series_store.h"
 #include "transport/http/server.h"
@@ -150,6 +151,32 @@ int run_serve(const ServeArgs& args) {
       real_file_system(), (std::filesystem::path(args.data) / "telemetry").string(), clock);
   if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
   telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
+  std::unique_ptr<telemetry::RemoteWriter> remote_writer;
+  if (!args.remote_write.empty()) {
+    telemetry::RemoteWriteOptions rw;
+    rw.url = args.remote_write;
+    rw.cursor_path =
+        (std::filesystem::path(args.data) / "telemetry" / "remote_write.cursor").string();
+    for (const std::string& h : args.remote_write_headers) {
+      const size_t colon = h.find(':');
+      if (colon == std::string::npos || colon == 0) {
+        return fail("--remote-write-header must be 'Name: value', got '" + h + "'");
+      }
+      const size_t value = h.find_first_not_of(' ', colon + 1);
+      rw.headers.emplace_back(h.substr(0, colon),
+                              value == std::string::npos ? "" : h.substr(value));
+    }
+    remote_writer = std::make_unique<telemetry::RemoteWriter>(
+        **tsdb, real_file_system(), clock, rw,
+        [&telemetry_service](const std::string& key) {
+          return telemetry_service.export_labels(key);
+        },
+        [](const std::string& level, const std::string& message) {
+          log_line({{"level", level}, {"msg", message}});
+        });
+    if (auto st = remote_writer->start(); !st.ok())
+      return fail("--remote-write: " + st.error().to_string());
+  }
   auto secret = token_secret(args.data);
   if (!secret.ok()) return fail(secret.error().to_string());
   AuthOptions auth_options;
@@ -258,7 +285,8 @@ int run_serve(const ServeArgs& args) {
   std::printf("drover serve: %s received, stopping\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
   std::fflush(stdout);
   (*server)->stop();  // in-flight requests finish; every write they made is committed
-  clock.stop();       // no engine tick runs after this
+  if (remote_writer) remote_writer->stop();  // it carries on from its cursor at the next start
+  clock.stop();                              // no engine tick runs after this
   // Answers still parked on a slow commit (past the drain timeout) are released before the
   // server goes, and a failure from here on has nobody left to tell.
   (void)store->wait(store->tail());

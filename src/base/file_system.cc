@@ -70,6 +70,10 @@ class RealReadFile final : public ReadFile {
     out.resize(got);
     return out;
   }
+  uint64_t size() const override {
+    struct stat st {};
+    return ::fstat(fd_, &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  }
 
  private:
   int fd_;

@@ -30,6 +30,8 @@ class ReadFile {
   virtual ~ReadFile() = default;
   // Up to `length` bytes from `offset`: fewer only where the file ends. kIo on failure.
   virtual Result<std::string> read_at(uint64_t offset, size_t length) const = 0;
+  // The file's length now (0 when it cannot be told).
+  virtual uint64_t size() const = 0;
 };
 
 class FileSystem {

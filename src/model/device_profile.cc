@@ -63,14 +63,6 @@ Freshness judge(const TelemetryContract& contract, Duration data_age, Duration c
   return Freshness::kFresh;
 }
 
-bool is_valid_metric_name(std::string_view s) {
-  if (s.empty() || s.size() > 128 || (s[0] >= '0' && s[0] <= '9')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == ':';
-  });
-}
-
 Status validate(DeviceProfile& p) {
   if (!is_valid_name(p.device_type)) {
     return invalid_argument("device type '" + p.device_type + "' is not a valid name");

@@ -12,6 +12,11 @@ namespace {
 
 using json = nlohmann::json;
 
+// An untrusted name as an error message quotes it: at most 64 bytes of it.
+std::string shown(std::string_view s) {
+  return "'" + std::string(s.substr(0, 64)) + (s.size() > 64 ? "...'" : "'");
+}
+
 bool is_printable(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
@@ -46,7 +51,7 @@ class BatchReader final : public json::json_sax_t {
     }
     if (ctx() == Ctx::kLabels) {
       if (s.size() > kMaxLabelValueBytes || !is_printable(s)) {
-        return fail("label " + key_ + ": values are printable, at most 128 bytes");
+        return fail("label " + shown(key_) + ": values are printable, at most 128 bytes");
       }
       series().labels.emplace_back(key_, std::move(s));
       return true;
@@ -76,21 +81,21 @@ class BatchReader final : public json::json_sax_t {
   bool key(string_t& k) override {
     std::vector<std::string>& seen = seen_.back();
     if (std::find(seen.begin(), seen.end(), k) != seen.end()) {
-      return fail("the key '" + k + "' appears twice in one map");
+      return fail("the key " + shown(k) + " appears twice in one map");
     }
     seen.push_back(k);
     key_ = std::move(k);
     static const std::vector<std::string> kTopKeys = {"stream", "seq", "dropped", "series"};
     static const std::vector<std::string> kSeriesKeys = {"m", "l", "t", "v"};
     if (ctx() == Ctx::kTop && std::find(kTopKeys.begin(), kTopKeys.end(), key_) == kTopKeys.end()) {
-      return fail("unknown key '" + key_ + "'");
+      return fail("unknown key " + shown(key_));
     }
     if (ctx() == Ctx::kSeries &&
         std::find(kSeriesKeys.begin(), kSeriesKeys.end(), key_) == kSeriesKeys.end()) {
-      return fail("unknown key '" + key_ + "' in a series");
+      return fail("unknown key " + shown(key_) + " in a series");
     }
     if (ctx() == Ctx::kLabels) {
-      if (!is_valid_label_name(key_)) return fail("label name '" + key_ + "' is not valid");
+      if (!is_valid_label_name(key_)) return fail("label name " + shown(key_) + " is not valid");
       if (seen.size() > kMaxSeriesLabels) {
         return exhausted("more than " + std::to_string(kMaxSeriesLabels) + " labels on a series");
       }
@@ -193,11 +198,11 @@ class BatchReader final : public json::json_sax_t {
     }
     int64_t t = v;
     if (times_ > 0) {
-      if (v <= 0) return fail("series " + series().metric + ": times must increase");
+      if (v <= 0) return fail("series " + shown(series().metric) + ": times must increase");
       if (__builtin_add_overflow(samples[times_ - 1].t_ms, v, &t)) t = kMaxSampleTimeMs;
     }
     if (t <= -kMaxSampleTimeMs || t >= kMaxSampleTimeMs) {
-      return fail("series " + series().metric + ": a time is out of range");
+      return fail("series " + shown(series().metric) + ": a time is out of range");
     }
     if (times_ < samples.size()) {
       samples[times_].t_ms = t;
@@ -222,9 +227,9 @@ class BatchReader final : public json::json_sax_t {
   bool finish_series() {
     TelemetrySeries& s = series();
     if (s.metric.empty()) return fail("a series without 'm'");
-    if (!is_valid_metric_name(s.metric)) return fail("metric '" + s.metric + "' is not valid");
+    if (!is_valid_metric_name(s.metric)) return fail("metric " + shown(s.metric) + " is not valid");
     if (times_ != values_) {
-      return fail("series " + s.metric + ": " + std::to_string(times_) + " times but " +
+      return fail("series " + shown(s.metric) + ": " + std::to_string(times_) + " times but " +
                   std::to_string(values_) + " values");
     }
     std::sort(s.labels.begin(), s.labels.end());
@@ -299,6 +304,8 @@ class CborWriter {
 Result<std::string> decompress(std::string_view body) {
   std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
   if (!ctx) return Error{ErrorCode::kInternal, "zstd: no memory"};
+  // A frame may ask for a window of up to 2 GiB; at most 16 MiB is ever written here.
+  ZSTD_DCtx_setParameter(ctx.get(), ZSTD_d_windowLogMax, 24);
   std::string out;
   ZSTD_inBuffer in{body.data(), body.size(), 0};
   size_t last = 1;

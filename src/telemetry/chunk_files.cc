@@ -1,5 +1,7 @@
 #include "telemetry/chunk_files.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +21,9 @@ struct ChunkFiles::File {
   uint64_t size = 0;           // data bytes appended
   uint64_t synced_size = 0;    // data bytes known durable
   int64_t newest = INT64_MIN;  // the newest sample or point in it: retention goes by this
+  uint64_t index_size = 0;     // index bytes appended
+  uint32_t index_crc = 0;      // CRC-32 of the index so far
+  VerifiedLength synced;       // what is known durable, for checkpoints
 };
 
 namespace {
@@ -79,7 +84,7 @@ int64_t ChunkFiles::period_ms(Resolution r) {
 }
 
 Result<std::unique_ptr<ChunkFiles>> ChunkFiles::open(
-    FileSystem& fs, std::string dir, const std::map<std::string, uint64_t>& verified,
+    FileSystem& fs, std::string dir, const std::map<std::string, VerifiedLength>& verified,
     std::vector<IndexedChunk>& found) {
   DROVER_TRY(fs.make_dir(dir));
   auto names = fs.list(dir);
@@ -95,7 +100,8 @@ Result<std::unique_ptr<ChunkFiles>> ChunkFiles::open(
   return files;
 }
 
-Status ChunkFiles::load(const std::string& name, const std::map<std::string, uint64_t>& verified,
+Status ChunkFiles::load(const std::string& name,
+                        const std::map<std::string, VerifiedLength>& verified,
                         std::vector<IndexedChunk>& found) {
   auto file = std::make_unique<File>();
   file->name = name;
@@ -111,47 +117,51 @@ Status ChunkFiles::load(const std::string& name, const std::map<std::string, uin
   if (!index_bytes.ok() && index_bytes.error().code != ErrorCode::kNotFound) {
     return index_bytes.error();
   }
-  std::string index_text = index_bytes.ok() ? std::move(*index_bytes) : std::string();
-  RecordScan scan = scan_records(index_text);
-  auto it = verified.find(name);
-  const uint64_t trusted = it == verified.end() ? 0 : it->second;
-
+  const std::string index_text = index_bytes.ok() ? std::move(*index_bytes) : std::string();
+  // Trusted: what the checkpoint verified, when this is the file it verified.
+  VerifiedLength trusted;
+  if (auto it = verified.find(name); it != verified.end()) {
+    const VerifiedLength& v = it->second;
+    if (v.index <= index_text.size() && file->reader->size() >= v.data &&
+        crc32_z(0, reinterpret_cast<const Bytef*>(index_text.data()), v.index) == v.index_crc) {
+      trusted = v;
+    }
+  }
+  RecordScan scan = scan_records(std::string_view(index_text).substr(0, trusted.index));
+  if (scan.damaged) return corrupt(index_path + ": the part a checkpoint verified is damaged");
   std::vector<IndexedChunk> chunks;
-  uint64_t end = 0;        // where the last good chunk's record ends in the data file
-  uint64_t index_end = 0;  // where its index record ends
-  uint64_t index_offset = 0;
+  uint64_t end = 0;
   for (std::string_view record : scan.records) {
-    index_offset += kRecordHeaderBytes + record.size();
     FieldReader f(record);
     IndexedChunk c;
     c.resolution = file->resolution;
-    c.series = static_cast<uint32_t>(f.varint());
-    c.ref.min_t = f.signed_varint();
-    c.ref.max_t = c.ref.min_t + static_cast<int64_t>(f.varint());
-    c.ref.count = static_cast<uint32_t>(f.varint());
+    const uint64_t series = f.varint();
+    const int64_t min_t = f.signed_varint();
+    const uint64_t span = f.varint();
+    const uint64_t count = f.varint();
     c.ref.offset = f.varint();
-    c.ref.length = static_cast<uint32_t>(f.varint());
-    if (!f.ok() || !f.at_end() || c.ref.offset != end) {
-      return corrupt(index_path + ": index record does not follow the one before");
+    const uint64_t length = f.varint();
+    if (!f.ok() || !f.at_end() || c.ref.offset != end || series > UINT32_MAX ||
+        count > UINT32_MAX || length > UINT32_MAX || min_t <= -(int64_t{1} << 62) ||
+        min_t >= (int64_t{1} << 62) || span >= (uint64_t{1} << 62)) {
+      return corrupt(index_path + ": a bad index record");
     }
-    if (c.ref.offset + c.ref.length > trusted) {
-      // Appended after the last checkpoint: read it back before believing it.
-      auto bytes = file->reader->read_at(c.ref.offset, c.ref.length);
-      if (!bytes.ok()) return bytes.error();
-      RecordScan one = scan_records(*bytes);
-      if (one.records.size() != 1 || one.damaged) break;
-    }
+    c.series = static_cast<uint32_t>(series);
+    c.ref.min_t = min_t;
+    c.ref.max_t = min_t + static_cast<int64_t>(span);
+    c.ref.count = static_cast<uint32_t>(count);
+    c.ref.length = static_cast<uint32_t>(length);
     end = c.ref.offset + c.ref.length;
-    index_end = index_offset;
     file->newest = std::max(file->newest, c.ref.max_t);
     chunks.push_back(c);
   }
-  // Cut what no intact index record covers: a chunk whose index record was lost, or a torn
-  // tail of either file. What they held is still in the write-ahead log.
-  DROVER_TRY(fs_.truncate(data_path, end));
-  if (index_end < index_text.size()) DROVER_TRY(fs_.truncate(index_path, index_end));
-  file->size = end;
-  file->synced_size = end;
+  if (end != trusted.data) return corrupt(index_path + ": the index and the data disagree");
+  cuts_.push_back({data_path, trusted.data});
+  cuts_.push_back({index_path, trusted.index});
+  file->size = file->synced_size = trusted.data;
+  file->index_size = trusted.index;
+  file->index_crc = trusted.index_crc;
+  file->synced = trusted;
   MutexLock lock(mu_);
   uint32_t id = next_id_++;
   for (auto& c : chunks) {
@@ -161,6 +171,16 @@ Status ChunkFiles::load(const std::string& name, const std::map<std::string, uin
   by_period_[{file->resolution, file->period_start}] = id;
   files_[id] = std::move(file);
   return ok_status();
+}
+
+Status ChunkFiles::apply_cuts() {
+  for (const Cut& c : cuts_) {
+    Status st = fs_.truncate(c.path, c.size);
+    if (!st.ok() && c.size > 0) return st;  // an index that never existed cuts to nothing
+    if (st.ok()) DROVER_TRY(fs_.sync(c.path));
+  }
+  cuts_.clear();
+  return fs_.sync_dir(dir_);
 }
 
 Result<std::pair<uint32_t, ChunkFiles::File*>> ChunkFiles::file_for(Resolution r,
@@ -181,6 +201,7 @@ Result<std::pair<uint32_t, ChunkFiles::File*>> ChunkFiles::file_for(Resolution r
     file = fresh.get();
     by_period_[{r, period_start}] = id;
     files_[id] = std::move(fresh);
+    created_ = true;
   }
   if (!file->data) {
     auto data = fs_.open_append(dir_ + "/" + file->name + ".chunks");
@@ -230,21 +251,35 @@ Result<ChunkRef> ChunkFiles::append(uint32_t series, Resolution r, int64_t min_t
   std::string framed;
   append_record(framed, entry);
   DROVER_TRY(f.index->append(framed));
+  MutexLock lock(mu_);
+  f.index_size += framed.size();
+  f.index_crc = static_cast<uint32_t>(
+      crc32_z(f.index_crc, reinterpret_cast<const Bytef*>(framed.data()), framed.size()));
   return ref;
 }
 
 Status ChunkFiles::sync() {
-  std::vector<File*> dirty;
+  std::vector<std::pair<File*, VerifiedLength>> dirty;
+  bool created = false;
   {
     MutexLock lock(mu_);
     for (auto& [id, f] : files_) {
-      if (f->data && f->size != f->synced_size) dirty.push_back(f.get());
+      if (f->data && f->size != f->synced_size) {
+        dirty.emplace_back(f.get(), VerifiedLength{f->size, f->index_size, f->index_crc});
+      }
     }
+    created = created_;
   }
-  for (File* f : dirty) DROVER_TRY(f->data->sync());
-  for (File* f : dirty) DROVER_TRY(f->index->sync());
+  for (auto& [f, at] : dirty) DROVER_TRY(f->data->sync());
+  for (auto& [f, at] : dirty) DROVER_TRY(f->index->sync());
+  // A new file's name must be on disk too before anything relies on its contents.
+  if (created) DROVER_TRY(fs_.sync_dir(dir_));
   MutexLock lock(mu_);
-  for (File* f : dirty) f->synced_size = f->size;
+  if (created) created_ = false;
+  for (auto& [f, at] : dirty) {
+    f->synced_size = at.data;
+    f->synced = at;
+  }
   return ok_status();
 }
 
@@ -293,10 +328,10 @@ Result<std::vector<uint32_t>> ChunkFiles::remove_before(Resolution r, int64_t be
   return ids;
 }
 
-std::map<std::string, uint64_t> ChunkFiles::synced_sizes() const {
+std::map<std::string, VerifiedLength> ChunkFiles::synced_sizes() const {
   MutexLock lock(mu_);
-  std::map<std::string, uint64_t> sizes;
-  for (const auto& [id, f] : files_) sizes[f->name] = f->synced_size;
+  std::map<std::string, VerifiedLength> sizes;
+  for (const auto& [id, f] : files_) sizes[f->name] = f->synced;
   return sizes;
 }
 

@@ -30,6 +30,14 @@ struct ChunkRef {
   uint32_t count = 0;
 };
 
+// What a checkpoint knows to be durable of one chunk file: its data and index lengths, and
+// the CRC-32 of that much of its index (so a file of the same name made since is told apart).
+struct VerifiedLength {
+  uint64_t data = 0;
+  uint64_t index = 0;
+  uint32_t index_crc = 0;
+};
+
 struct IndexedChunk {
   uint32_t series = 0;
   Resolution resolution = Resolution::kRaw;
@@ -38,13 +46,17 @@ struct IndexedChunk {
 
 class ChunkFiles {
  public:
-  // Opens (creating) `dir` and reads every index. `verified` names, per data file, a length
-  // known to be on disk intact (the last checkpoint's); chunks beyond it are read back and
-  // checked, and a file is cut back before the first damaged one (a crash while it was being
-  // appended). Every chunk found is appended to `found`. kIo / kCorruption on failure.
-  static Result<std::unique_ptr<ChunkFiles>> open(FileSystem& fs, std::string dir,
-                                                  const std::map<std::string, uint64_t>& verified,
-                                                  std::vector<IndexedChunk>& found);
+  // Opens (creating) `dir` and reads every index, trusting of each file only what the last
+  // checkpoint verified (`verified`): what was appended after it — possibly unsynced, torn,
+  // or in a file whose index reached the disk before another's — is still in the checkpoint
+  // or the log, and is sealed again from there. The files are cut back to that only by
+  // apply_cuts(), once recovery has succeeded (a refused recovery changes nothing). Every
+  // trusted chunk is appended to `found`. kIo / kCorruption on failure.
+  static Result<std::unique_ptr<ChunkFiles>> open(
+      FileSystem& fs, std::string dir, const std::map<std::string, VerifiedLength>& verified,
+      std::vector<IndexedChunk>& found);
+  // Cuts every file back to what open() trusted, and syncs them and the directory.
+  Status apply_cuts();
   ~ChunkFiles();
   ChunkFiles(const ChunkFiles&) = delete;
   ChunkFiles& operator=(const ChunkFiles&) = delete;
@@ -66,8 +78,8 @@ class ChunkFiles {
   // their ids, so the caller forgets the chunks in them.
   Result<std::vector<uint32_t>> remove_before(Resolution r, int64_t before_ms);
 
-  // Each data file's durable length, for the next checkpoint.
-  std::map<std::string, uint64_t> synced_sizes() const;
+  // Each file's durable lengths, for the next checkpoint.
+  std::map<std::string, VerifiedLength> synced_sizes() const;
   // Bytes in all data files (what the store occupies, indexes aside).
   uint64_t data_bytes() const;
 
@@ -75,8 +87,14 @@ class ChunkFiles {
   struct File;
   ChunkFiles(FileSystem& fs, std::string dir);
   Result<std::pair<uint32_t, File*>> file_for(Resolution r, int64_t period_start);
-  Status load(const std::string& name, const std::map<std::string, uint64_t>& verified,
+  Status load(const std::string& name, const std::map<std::string, VerifiedLength>& verified,
               std::vector<IndexedChunk>& found);
+  struct Cut {
+    std::string path;
+    uint64_t size;
+  };
+  std::vector<Cut> cuts_;                 // open()'s, for apply_cuts()
+  bool created_ GUARDED_BY(mu_) = false;  // a file was created since the directory was synced
 
   FileSystem& fs_;
   std::string dir_;

@@ -6,7 +6,10 @@
 namespace drover::telemetry {
 namespace {
 
-constexpr Duration kDefaultInterval = seconds(10);  // for choosing a resolution, no profile
+constexpr Duration kDefaultInterval = seconds(10);  // for choosing a resolution
+// How far ahead of the server's clock a sample may be (device clocks drift): one further
+// ahead would block every real sample of its series after it, and is refused.
+constexpr int64_t kMaxFutureMs = 10 * 60'000;
 
 double age_s(int64_t now_ms, int64_t t_ms) { return static_cast<double>(now_ms - t_ms) / 1000.0; }
 
@@ -103,13 +106,27 @@ TelemetryService::DeviceState& TelemetryService::state_of(std::string_view devic
 Result<IngestResult> TelemetryService::ingest(std::string_view device,
                                               const protocol::TelemetryBatch& batch) {
   if (!devices_.device(device)) return not_found("unknown device '" + std::string(device) + "'");
+  const int64_t horizon = now_ms(clock_) + kMaxFutureMs;
   Batch store_batch;
   store_batch.source = std::string(device);
   store_batch.stream = batch.stream;
   store_batch.sequence = batch.sequence;
   store_batch.series.reserve(batch.series.size());
+  std::vector<const protocol::TelemetrySeries*> sent;  // beside store_batch.series
+  uint64_t future = 0;
+  std::unordered_set<std::string> in_batch;
   for (const protocol::TelemetrySeries& s : batch.series) {
-    store_batch.series.push_back({series_key(device, s.metric, s.labels), s.samples});
+    std::string key = series_key(device, s.metric, s.labels);
+    if (!in_batch.insert(key).second) {
+      return invalid_argument("series " + key + " appears twice in a batch");
+    }
+    // Times increase within a series: the samples too far ahead are a tail.
+    auto end = std::find_if(s.samples.begin(), s.samples.end(),
+                            [horizon](const Sample& x) { return x.t_ms > horizon; });
+    future += static_cast<uint64_t>(s.samples.end() - end);
+    if (end == s.samples.begin()) continue;  // nothing to store: no series is made for it
+    store_batch.series.push_back({std::move(key), std::vector<Sample>(s.samples.begin(), end)});
+    sent.push_back(&s);
   }
   MutexLock lock(mu_);
   DeviceState& state = state_of(device);
@@ -118,14 +135,11 @@ Result<IngestResult> TelemetryService::ingest(std::string_view device,
   std::unordered_map<std::string, size_t> fresh_per_metric;
   for (size_t i = 0; i < store_batch.series.size(); ++i) {
     if (state.keys.count(store_batch.series[i].key) != 0) continue;
-    if (std::any_of(fresh.begin(), fresh.end(), [&](size_t j) {
-          return store_batch.series[j].key == store_batch.series[i].key;
-        })) {
-      return invalid_argument("series " + store_batch.series[i].key + " appears twice in a batch");
-    }
     fresh.push_back(i);
-    const std::string& metric = batch.series[i].metric;
-    if (state.per_metric[metric] + ++fresh_per_metric[metric] > limits_.series_per_metric) {
+    const std::string& metric = sent[i]->metric;
+    auto known = state.per_metric.find(metric);
+    const size_t before = known == state.per_metric.end() ? 0 : known->second;
+    if (before + ++fresh_per_metric[metric] > limits_.series_per_metric) {
       return Error{ErrorCode::kResourceExhausted,
                    "metric " + metric + ": more than " + std::to_string(limits_.series_per_metric) +
                        " label sets on one device (label cardinality limit)"};
@@ -138,13 +152,55 @@ Result<IngestResult> TelemetryService::ingest(std::string_view device,
   }
   auto stored = tsdb_.append(store_batch);
   if (!stored.ok()) return stored.error();
-  for (size_t i : fresh) {
-    state.keys.insert(store_batch.series[i].key);
-    ++state.per_metric[batch.series[i].metric];
+  if (!stored->retry) {
+    for (size_t i : fresh) {
+      state.keys.insert(store_batch.series[i].key);
+      ++state.per_metric[sent[i]->metric];
+    }
+    state.dropped += batch.dropped;
   }
+  stored->refused += future;
   state.contact_ms = now_ms(clock_);
-  if (!stored->retry) state.dropped += batch.dropped;
   return IngestResult{*stored, batch.dropped};
+}
+
+std::vector<std::pair<std::string, std::string>> TelemetryService::export_labels(
+    const std::string& key) const {
+  std::string metric;
+  std::vector<std::pair<std::string, std::string>> own;
+  if (!parse_series_key(key, metric, own)) return {};
+  const std::string id = key.substr(0, key.find('/'));
+  auto device = devices_.device(id);
+  if (!device) return {};
+  std::vector<std::pair<std::string, std::string>> labels = {{"__name__", metric}, {"device", id}};
+  if (!device->device_type.empty()) labels.emplace_back("device_type", device->device_type);
+  if (!device->hardware_revision.empty()) {
+    labels.emplace_back("hardware_revision", device->hardware_revision);
+  }
+  if (!device->site.empty()) labels.emplace_back("site", device->site);
+  const size_t reserved = labels.size();
+  auto used = [&](const std::string& n) {
+    return std::any_of(labels.begin(), labels.end(), [&](const auto& l) { return l.first == n; }) ||
+           std::any_of(own.begin(), own.end(), [&](const auto& l) { return l.first == n; });
+  };
+  std::vector<std::pair<std::string, std::string>> renamed;
+  for (const auto& [name, value] : own) {
+    bool taken = false;
+    for (size_t i = 0; i < reserved; ++i) taken |= labels[i].first == name;
+    std::string exported = name;
+    if (taken) {
+      // Renamed until it is free: "exported_device" may itself be a label of the series.
+      exported = "exported_" + name;
+      while (used(exported) || std::any_of(renamed.begin(), renamed.end(),
+                                           [&](const auto& l) { return l.first == exported; })) {
+        exported = "exported_" + exported;
+      }
+    }
+    renamed.emplace_back(std::move(exported), value);
+  }
+  labels.insert(labels.end(), renamed.begin(), renamed.end());
+  std::sort(labels.begin(), labels.end());
+  return labels;
 }
 
 Result<std::vector<AgedValue>> TelemetryService::latest(std::string_view device) const {

@@ -113,6 +113,12 @@ class TelemetryService {
 
   TimeSeriesStore& tsdb() { return tsdb_; }
 
+  // The labels a series is exported with (Prometheus remote write): `__name__`, `device`,
+  // and the device's `device_type`, `hardware_revision` and `site` (those it has), then the
+  // series' own labels — one that collides with those is renamed `exported_<name>`, as
+  // Prometheus does. Sorted by name. Empty for a key that is not a series of a known device.
+  std::vector<std::pair<std::string, std::string>> export_labels(const std::string& key) const;
+
   static std::string series_key(std::string_view device, std::string_view metric,
                                 const std::vector<std::pair<std::string, std::string>>& labels);
   // The metric and labels of a key series_key() made (the device part is skipped); false for

@@ -27,13 +27,13 @@ enum RecordType : uint8_t {
   kSourceRecord = 4
 };
 
-constexpr size_t kMaxKeyBytes = 256;
-constexpr int kRollups = 2;  // 5m, 1h
+constexpr size_t kMaxKeyBytes = 2048;  // a device id, a metric and eight labels fit
+constexpr int kRollups = 2;            // 5m, 1h
 constexpr std::array<Resolution, kRollups> kRollupResolutions = {Resolution::k5m, Resolution::k1h};
 
 Status check_key(std::string_view key) {
   if (key.empty() || key.size() > kMaxKeyBytes) {
-    return invalid_argument("a series key has 1 to 256 bytes");
+    return invalid_argument("a series key has 1 to 2048 bytes");
   }
   for (char c : key) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -129,6 +129,8 @@ class TimeSeriesStore::Impl {
   Resolution resolution_for(int64_t from_ms, int64_t until_ms, int64_t interval_ms) const;
   StoreStats stats() const EXCLUDES(mu_);
   Status request(bool seal_heads) EXCLUDES(mu_);
+  Result<LogRead> read_log(LogPosition from, size_t max_bytes) const EXCLUDES(mu_);
+  void hold_log(std::optional<LogPosition> from) EXCLUDES(mu_);
 
  private:
   enum class Taken { kAccepted, kDuplicate, kRefused };
@@ -140,6 +142,7 @@ class TimeSeriesStore::Impl {
   void seal_raw(Series& s) REQUIRES(mu_);
   void seal_rollup(Series& s, int r) REQUIRES(mu_);
   Status apply_batch_record(std::string_view payload) REQUIRES(mu_);
+  void note_log() EXCLUDES(mu_);
   Status apply_checkpoint_record(std::string_view payload) REQUIRES(mu_);
   std::string snapshot() REQUIRES(mu_);
   Duration retention(Resolution r) const;
@@ -147,7 +150,7 @@ class TimeSeriesStore::Impl {
   void writer_loop() EXCLUDES(mu_);
   Status write_seals(std::vector<std::shared_ptr<const SealJob>> jobs) EXCLUDES(mu_);
   Status checkpoint() EXCLUDES(mu_);
-  Status apply_retention() EXCLUDES(mu_);
+  Status apply_retention(bool& removed) EXCLUDES(mu_);
   void set_durable(uint64_t lsn, const Status& status) EXCLUDES(durable_mu_);
 
   FileSystem& fs_;
@@ -173,6 +176,10 @@ class TimeSeriesStore::Impl {
   Status request_status_ GUARDED_BY(mu_);
   Status failed_ GUARDED_BY(mu_);  // the first write failure; appends refused after it
   StoreStats stats_ GUARDED_BY(mu_);
+  // The log as readers see it: its segments, and how far it is durable.
+  std::vector<uint64_t> log_segments_ GUARDED_BY(mu_);
+  LogPosition durable_end_ GUARDED_BY(mu_);
+  std::optional<uint64_t> hold_segment_ GUARDED_BY(mu_);
   // Recovery: the newest sealed point per series and resolution, from the chunk indexes.
   std::map<uint32_t, std::array<int64_t, kResolutions>> sealed_until_ GUARDED_BY(mu_);
 
@@ -194,14 +201,18 @@ Status TimeSeriesStore::Impl::recover() {
   // The checkpoint first: it says how much of each chunk file was durable when it was
   // written. Its records are kept and applied once the chunk indexes are read.
   std::vector<std::string> checkpoint;
-  std::map<std::string, uint64_t> verified;
+  std::map<std::string, VerifiedLength> verified;
   DROVER_TRY(wal_->read_checkpoint([&](std::string_view record) -> Status {
     if (!record.empty() && record[0] == kChunkSizesRecord) {
       FieldReader r(record.substr(1));
       uint64_t n = r.varint();
       for (uint64_t i = 0; i < n && r.ok(); ++i) {
         std::string name(r.bytes());
-        verified[name] = r.varint();
+        VerifiedLength v;
+        v.data = r.varint();
+        v.index = r.varint();
+        v.index_crc = static_cast<uint32_t>(r.varint());
+        verified[name] = v;
       }
       if (!r.ok()) return corrupt("checkpoint: bad chunk sizes");
       return ok_status();
@@ -240,7 +251,12 @@ Status TimeSeriesStore::Impl::recover() {
     }
   }
   sealed_until_.clear();
+  // Recovery succeeded: now the chunk files may be cut back to what was trusted (what lay
+  // beyond is being sealed again from the checkpoint and the log).
+  DROVER_TRY(chunk_files_->apply_cuts());
   DROVER_TRY(wal_->start());
+  log_segments_ = wal_->segments();
+  durable_end_ = {wal_->segment(), 0};
   last_retention_ = Timestamp{};  // retention runs at the writer's first turn
   return ok_status();
 }
@@ -264,8 +280,8 @@ Series& TimeSeriesStore::Impl::series_for(std::string_view key, uint32_t id) {
 }
 
 Status TimeSeriesStore::Impl::apply_checkpoint_record(std::string_view payload) {
-  FieldReader r(payload.substr(1));
   if (payload.empty()) return corrupt("checkpoint: empty record");
+  FieldReader r(payload.substr(1));
   if (payload[0] == kSourceRecord) {
     std::string source(r.bytes());
     SourceState state;
@@ -276,12 +292,14 @@ Status TimeSeriesStore::Impl::apply_checkpoint_record(std::string_view payload) 
     return ok_status();
   }
   if (payload[0] != kSeriesRecord) return corrupt("checkpoint: unknown record type");
-  auto id = static_cast<uint32_t>(r.varint());
+  const uint64_t raw_id = r.varint();
   std::string key(r.bytes());
-  if (!r.ok() || !check_key(key).ok() || by_key_.count(key) != 0 ||
-      (id < series_.size() && series_[id])) {
+  // Ids are dense: a series' id is at most the number of series before it.
+  if (!r.ok() || !check_key(key).ok() || by_key_.count(key) != 0 || raw_id > series_.size() ||
+      raw_id >= UINT32_MAX || (raw_id < series_.size() && series_[raw_id])) {
     return corrupt("checkpoint: bad series record");
   }
+  const auto id = static_cast<uint32_t>(raw_id);
   Series& s = series_for(key, id);
   int64_t last_t = r.signed_varint();
   double last_value = r.f64();
@@ -291,7 +309,8 @@ Status TimeSeriesStore::Impl::apply_checkpoint_record(std::string_view payload) 
     x.value = r.f64();
     if (x.t_ms > s.raw_last_t) push_raw(s, x);
   }
-  if (last_t > s.raw_last_t) {
+  // Equal when the newest sample was sealed: the checkpoint still knows its value.
+  if (last_t >= s.raw_last_t) {
     s.raw_last_t = last_t;
     s.raw_last_value = last_value;
   }
@@ -444,6 +463,88 @@ Result<AppendResult> TimeSeriesStore::Impl::append(const Batch& batch) {
   return result;
 }
 
+void TimeSeriesStore::Impl::hold_log(std::optional<LogPosition> from) {
+  MutexLock lock(mu_);
+  hold_segment_.reset();
+  if (from) hold_segment_ = from->segment;
+}
+
+Result<LogRead> TimeSeriesStore::Impl::read_log(LogPosition from, size_t max_bytes) const {
+  std::vector<uint64_t> segments;
+  LogPosition end;
+  {
+    MutexLock lock(mu_);
+    segments = log_segments_;
+    end = durable_end_;
+  }
+  LogRead out;
+  out.next = from;
+  auto it = std::lower_bound(segments.begin(), segments.end(), from.segment);
+  if (it != segments.end() && *it != from.segment) {
+    out.skipped = true;  // the segment asked for went, past the hold's cap
+    out.next = {*it, 0};
+  }
+  // One stretch of records a call: the first segment from `next` that has any.
+  for (; it != segments.end() && *it <= end.segment; ++it) {
+    if (*it != out.next.segment) out.next = {*it, 0};
+    const bool current = *it == end.segment;
+    size_t want = std::max<size_t>(max_bytes, size_t{1} << 16);
+    for (;;) {
+      if (current) {
+        want = static_cast<size_t>(std::min<uint64_t>(want, end.offset - out.next.offset));
+        if (want == 0) return out;  // all that is durable has been read
+      }
+      auto bytes = wal_->read_segment(*it, out.next.offset, want);
+      if (!bytes.ok()) {
+        if (bytes.error().code != ErrorCode::kNotFound) return bytes.error();
+        out.skipped = true;  // deleted meanwhile (the hold's cap)
+        break;
+      }
+      RecordScan scan = scan_records(*bytes);
+      if (scan.records.empty()) {
+        if (bytes->size() == want && want < kMaxRecordBytes + kRecordHeaderBytes) {
+          want = std::min<size_t>(want * 4, kMaxRecordBytes + kRecordHeaderBytes);
+          continue;  // a record larger than what was read
+        }
+        // The end of a segment; what follows the last whole record in a durable stretch
+        // can only be damage.
+        if (scan.damaged) {
+          return Error{ErrorCode::kCorruption, "telemetry log segment " + std::to_string(*it) +
+                                                   " is damaged at byte " +
+                                                   std::to_string(out.next.offset)};
+        }
+        break;  // on to the next segment
+      }
+      for (std::string_view record : scan.records) {
+        if (record.empty() || record[0] != kBatchRecord) {
+          return Error{ErrorCode::kCorruption, "telemetry log: unknown record type"};
+        }
+        FieldReader r(record.substr(1));
+        (void)r.bytes();   // source
+        (void)r.varint();  // stream
+        (void)r.varint();  // sequence
+        const uint64_t count = r.varint();
+        for (uint64_t i = 0; i < count && r.ok(); ++i) {
+          (void)r.varint();  // series id
+          SeriesSamples ss{std::string(r.bytes()), {}};
+          const uint64_t k = r.varint();
+          int64_t t = 0;
+          for (uint64_t j = 0; j < k && r.ok(); ++j) {
+            t += r.signed_varint();
+            const double v = r.f64();
+            ss.samples.push_back({t, v});
+          }
+          if (!ss.samples.empty()) out.series.push_back(std::move(ss));
+        }
+        if (!r.ok()) return Error{ErrorCode::kCorruption, "telemetry log: bad batch record"};
+      }
+      out.next.offset += scan.valid_bytes;
+      return out;
+    }
+  }
+  return out;
+}
+
 Status TimeSeriesStore::Impl::apply_batch_record(std::string_view payload) {
   if (payload.empty() || payload[0] != kBatchRecord) return corrupt("log: unknown record type");
   FieldReader r(payload.substr(1));
@@ -452,21 +553,25 @@ Status TimeSeriesStore::Impl::apply_batch_record(std::string_view payload) {
   uint64_t sequence = r.varint();
   uint64_t count = r.varint();
   for (uint64_t i = 0; i < count && r.ok(); ++i) {
-    auto id = static_cast<uint32_t>(r.varint());
+    const uint64_t raw_id = r.varint();
     std::string_view key = r.bytes();
     if (!r.ok() || !check_key(key).ok()) break;
     auto known = by_key_.find(key);
-    if ((known != by_key_.end() && known->second != id) ||
-        (known == by_key_.end() && id < series_.size() && series_[id])) {
-      return corrupt("log: series " + std::string(key) + " has two ids");
+    if ((known != by_key_.end() && known->second != raw_id) ||
+        (known == by_key_.end() && (raw_id > series_.size() || raw_id >= UINT32_MAX ||
+                                    (raw_id < series_.size() && series_[raw_id])))) {
+      return corrupt("log: series " + std::string(key) + " has a bad id");
     }
-    Series& s = series_for(key, id);
+    Series& s = series_for(key, static_cast<uint32_t>(raw_id));
     uint64_t n = r.varint();
-    int64_t t = 0;
+    uint64_t t = 0;  // unsigned: a damaged step wraps instead of overflowing, then is refused
     for (uint64_t j = 0; j < n && r.ok(); ++j) {
-      t += r.signed_varint();
+      t += static_cast<uint64_t>(r.signed_varint());
       double v = r.f64();
-      if (r.ok()) take(s, {t, v});
+      const auto at = static_cast<int64_t>(t);
+      if (at <= -kMaxTimestampMs || at >= kMaxTimestampMs)
+        return corrupt("log: a time out of range");
+      if (r.ok()) take(s, {at, v});
     }
   }
   if (!r.ok() || !r.at_end()) return corrupt("log: bad batch record");
@@ -487,6 +592,7 @@ void TimeSeriesStore::Impl::writer_loop() {
     bool checkpoint_now = false;
     bool stopping = false;
     uint64_t requests = 0;
+    Status failed;
     {
       MutexLock lock(mu_);
       work_.wait_for(mu_, std::chrono::seconds(1), [this]() REQUIRES(mu_) {
@@ -508,11 +614,26 @@ void TimeSeriesStore::Impl::writer_loop() {
       checkpoint_wanted_ = false;
       requests = requests_made_;
       stopping = stop_;
+      failed = failed_;
     }
     Status status;
+    bool done = false;
+    if (!failed.ok()) {
+      // After a write failure nothing more is written (a torn log must stay the newest
+      // segment, a chunk file's offsets must stay true): waiters are told, and that is all.
+      if (!buffer.empty()) set_durable(lsn, failed);
+      MutexLock lock(mu_);
+      if (requests > requests_done_) {
+        requests_done_ = requests;
+        request_status_ = failed;
+      }
+      if (stopping) break;
+      continue;
+    }
     if (!buffer.empty()) {
       status = wal_->append(buffer);
       if (status.ok()) status = wal_->sync();
+      if (status.ok()) note_log();
       set_durable(lsn, status);
     }
     if (status.ok() && !jobs.empty()) status = write_seals(std::move(jobs));
@@ -520,8 +641,12 @@ void TimeSeriesStore::Impl::writer_loop() {
       status = checkpoint();
     }
     if (status.ok() && clock_.now() - last_retention_ >= minutes(1)) {
-      status = apply_retention();
+      bool removed = false;
+      status = apply_retention(removed);
       last_retention_ = clock_.now();
+      // A checkpoint at once, so that none names a removed file (a file of the same name
+      // made later must not be taken for the one a checkpoint verified).
+      if (status.ok() && removed) status = checkpoint();
     }
     {
       MutexLock lock(mu_);
@@ -531,7 +656,13 @@ void TimeSeriesStore::Impl::writer_loop() {
         request_status_ = status;
       }
       stats_.wal_bytes = wal_->segment_bytes();
-      if (stopping && wal_buffer_.empty() && seal_queue_.empty()) break;
+      done = stopping && wal_buffer_.empty() && seal_queue_.empty();
+    }
+    if (done) {
+      // A clean stop ends with a checkpoint: the next start trusts every chunk sealed so
+      // far instead of sealing it again from the log.
+      if (status.ok()) (void)checkpoint();
+      break;
     }
     work_.notify_all();
   }
@@ -589,7 +720,9 @@ std::string TimeSeriesStore::Impl::snapshot() {
     w.varint(sizes.size());
     for (const auto& [name, size] : sizes) {
       w.bytes(name);
-      w.varint(size);
+      w.varint(size.data);
+      w.varint(size.index);
+      w.varint(size.index_crc);
     }
   }
   append_record(out, payload);
@@ -639,16 +772,27 @@ std::string TimeSeriesStore::Impl::snapshot() {
   return out;
 }
 
+void TimeSeriesStore::Impl::note_log() {
+  std::vector<uint64_t> segments = wal_->segments();
+  MutexLock lock(mu_);
+  log_segments_ = std::move(segments);
+  durable_end_ = {wal_->segment(), wal_->segment_bytes()};
+}
+
 Status TimeSeriesStore::Impl::checkpoint() {
   // Appends after the rotation go to the new segment; the snapshot, taken after it, may
   // hold some of them too, and replay skips what a series already has.
   DROVER_TRY(wal_->rotate());
+  note_log();
   std::string state;
+  uint64_t keep_from = UINT64_MAX;
   {
     MutexLock lock(mu_);
     state = snapshot();
+    if (hold_segment_) keep_from = *hold_segment_;
   }
-  DROVER_TRY(wal_->checkpoint(state));
+  DROVER_TRY(wal_->checkpoint(state, keep_from, options_.log_hold_bytes));
+  note_log();
   MutexLock lock(mu_);
   ++stats_.checkpoints;
   return ok_status();
@@ -666,13 +810,14 @@ Duration TimeSeriesStore::Impl::retention(Resolution r) const {
   return options_.raw_retention;
 }
 
-Status TimeSeriesStore::Impl::apply_retention() {
+Status TimeSeriesStore::Impl::apply_retention(bool& removed_any) {
   const int64_t now = clock_.now().time_since_epoch().count();
   for (int r = 0; r < kResolutions; ++r) {
     auto resolution = static_cast<Resolution>(r);
     auto removed = chunk_files_->remove_before(resolution, now - retention(resolution).count());
     if (!removed.ok()) return removed.error();
     if (removed->empty()) continue;
+    removed_any = true;
     MutexLock lock(mu_);
     for (auto& s : series_) {
       if (!s) continue;
@@ -877,6 +1022,10 @@ Resolution TimeSeriesStore::resolution_for(int64_t from_ms, int64_t until_ms,
 }
 StoreStats TimeSeriesStore::stats() const { return impl_->stats(); }
 Status TimeSeriesStore::checkpoint_now() { return impl_->request(false); }
+Result<LogRead> TimeSeriesStore::read_log(LogPosition from, size_t max_bytes) const {
+  return impl_->read_log(from, max_bytes);
+}
+void TimeSeriesStore::hold_log(std::optional<LogPosition> from) { impl_->hold_log(from); }
 Status TimeSeriesStore::seal_all_now() { return impl_->request(true); }
 
 }  // namespace drover::telemetry

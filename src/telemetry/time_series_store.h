@@ -43,10 +43,13 @@ struct StoreOptions {
   Duration raw_retention = days(15);
   Duration five_minute_retention = days(90);
   Duration hour_retention = days(2 * 366);
+  // Log segments a reader (the remote write) still needs are kept past a checkpoint, up to
+  // this many bytes; past it the oldest go, and the reader is told (LogRead::skipped).
+  uint64_t log_hold_bytes = uint64_t{1} << 30;
 };
 
 struct SeriesSamples {
-  std::string key;  // 1..256 bytes, no control characters
+  std::string key;  // 1..2048 bytes, no control characters
   std::vector<Sample> samples;
 };
 
@@ -55,6 +58,21 @@ struct Batch {
   uint64_t stream = 0;  // the sender's queue incarnation
   uint64_t sequence = 0;
   std::vector<SeriesSamples> series;
+};
+
+// A place in the write-ahead log: a segment and a byte offset in it.
+struct LogPosition {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  friend auto operator<=>(const LogPosition&, const LogPosition&) = default;
+};
+
+// What read_log() found: the samples each durable batch record took, in log order.
+struct LogRead {
+  std::vector<SeriesSamples> series;
+  LogPosition next;      // where to read on from
+  bool skipped = false;  // the position asked for was gone (the hold's cap): reading began at
+                         // the oldest segment left
 };
 
 struct AppendResult {
@@ -115,6 +133,14 @@ class TimeSeriesStore {
   Resolution resolution_for(int64_t from_ms, int64_t until_ms, int64_t interval_ms) const;
 
   StoreStats stats() const;
+
+  // The durable log from `from` on, about `max_bytes` of it (at least one record when there
+  // is one), for a reader that follows the store (the remote write). kCorruption when a
+  // durable record is damaged. Thread-safe.
+  Result<LogRead> read_log(LogPosition from, size_t max_bytes) const;
+  // Where the log's reader stands: checkpoints keep the segments from there on (within
+  // StoreOptions::log_hold_bytes). nullopt: no reader.
+  void hold_log(std::optional<LogPosition> from);
 
   // Writes a checkpoint now and waits for it (older log segments are then deleted).
   Status checkpoint_now();

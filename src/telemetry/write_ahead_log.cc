@@ -84,6 +84,9 @@ Status WriteAheadLog::replay(const RecordFn& fn) {
     }
     for (std::string_view record : scan.records) DROVER_TRY(fn(record));
     if (scan.damaged) DROVER_TRY(fs_.truncate(segment_path(n), scan.valid_bytes));
+    // What replay took counts as stored (a retry of it is answered at once): after a kill -9
+    // it may not have reached the disk yet, so it is made to.
+    DROVER_TRY(fs_.sync(segment_path(n)));
   }
   return ok_status();
 }
@@ -103,6 +106,19 @@ Status WriteAheadLog::start_segment(uint64_t n) {
   return fs_.sync_dir(dir_);
 }
 
+std::vector<uint64_t> WriteAheadLog::segments() const {
+  std::vector<uint64_t> all = older_segments_;
+  all.push_back(segment_);
+  return all;
+}
+
+Result<std::string> WriteAheadLog::read_segment(uint64_t n, uint64_t offset,
+                                                size_t max_bytes) const {
+  auto reader = fs_.open_read(segment_path(n));
+  if (!reader.ok()) return reader.error();
+  return (*reader)->read_at(offset, max_bytes);
+}
+
 Status WriteAheadLog::append(std::string_view framed) { return file_->append(framed); }
 Status WriteAheadLog::sync() { return file_->sync(); }
 uint64_t WriteAheadLog::segment_bytes() const { return file_->size(); }
@@ -113,11 +129,26 @@ Status WriteAheadLog::rotate() {
   return start_segment(segment_ + 1);
 }
 
-Status WriteAheadLog::checkpoint(std::string_view framed) {
+Status WriteAheadLog::checkpoint(std::string_view framed, uint64_t keep_from, uint64_t keep_bytes) {
   DROVER_TRY(write_atomically(fs_, checkpoint_path(segment_), framed));
-  // The new checkpoint holds everything the older files did: they can go.
-  for (uint64_t n : older_segments_) DROVER_TRY(fs_.remove(segment_path(n)));
-  older_segments_.clear();
+  // The new checkpoint holds everything the older files did: they can go, but for what a
+  // reader still needs, within its cap (newest kept first).
+  std::vector<uint64_t> kept;
+  uint64_t kept_bytes = 0;
+  for (auto it = older_segments_.rbegin(); it != older_segments_.rend(); ++it) {
+    if (*it < keep_from) break;
+    auto reader = fs_.open_read(segment_path(*it));
+    const uint64_t size = reader.ok() ? (*reader)->size() : 0;
+    if (kept_bytes + size > keep_bytes) break;
+    kept_bytes += size;
+    kept.push_back(*it);
+  }
+  for (uint64_t n : older_segments_) {
+    if (std::find(kept.begin(), kept.end(), n) == kept.end())
+      DROVER_TRY(fs_.remove(segment_path(n)));
+  }
+  std::sort(kept.begin(), kept.end());
+  older_segments_ = kept;
   for (uint64_t n : checkpoints_) {
     if (n != segment_) DROVER_TRY(fs_.remove(checkpoint_path(n)));
   }

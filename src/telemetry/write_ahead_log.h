@@ -45,8 +45,17 @@ class WriteAheadLog {
   // Starts a new segment; everything appended before is synced first.
   Status rotate();
   // Writes `framed` (framed records) as the checkpoint of the current segment's start,
-  // atomically, then deletes the older segments and checkpoints.
-  Status checkpoint(std::string_view framed);
+  // atomically, then deletes the older checkpoints and the older segments — but those from
+  // `keep_from` on, while they total at most `keep_bytes` (a reader of the log, the remote
+  // write, still needs them; past the cap the oldest go anyway, and it is told).
+  Status checkpoint(std::string_view framed, uint64_t keep_from = UINT64_MAX,
+                    uint64_t keep_bytes = 0);
+
+  // The segments on disk, oldest first (the current one last).
+  std::vector<uint64_t> segments() const;
+  // Up to `max_bytes` of segment `n` from `offset` (fewer where it ends). kNotFound when the
+  // segment is gone.
+  Result<std::string> read_segment(uint64_t n, uint64_t offset, size_t max_bytes) const;
 
  private:
   WriteAheadLog(FileSystem& fs, std::string dir) : fs_(fs), dir_(std::move(dir)) {}

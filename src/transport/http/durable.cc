@@ -15,8 +15,14 @@ Response wait_for(GroupCommitStore& store, CommitScope& scope, const std::string
   if (method != "GET" && !scope.own_only()) scope.depend_on_all();
   const uint64_t needed = std::max(scope.needed(), floor);
   if (needed == 0 || store.durable(needed)) return response;
-  response.defer = [&store, needed](std::function<void(Status)> go) {
-    store.when_durable(needed, std::move(go));
+  // A wait the handler set already (the telemetry store's) comes after this one, never
+  // instead of it.
+  response.defer = [&store, needed,
+                    then = std::move(response.defer)](std::function<void(Status)> go) mutable {
+    store.when_durable(needed, [then = std::move(then), go = std::move(go)](Status s) mutable {
+      if (!s.ok() || !then) return go(std::move(s));
+      then(std::move(go));
+    });
   };
   return response;
 }

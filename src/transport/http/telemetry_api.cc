@@ -21,12 +21,17 @@ int64_t now_ms(const Clock& clock) { return clock.now().time_since_epoch().count
 
 double age_of(int64_t now, int64_t t) { return static_cast<double>(now - t) / 1000.0; }
 
+constexpr int64_t kTimeLimit = int64_t{1} << 62;  // the store's range of times
+constexpr size_t kMaxRawPoints = 100'000;         // a raw range longer than this: use 5m
+
 // A time in a query: milliseconds since the epoch, a UTC timestamp ("2026-12-01T00:00:00Z"),
-// or a duration meaning that long ago ("6h").
+// or a duration meaning that long ago ("6h"); clamped to the store's range of times.
 Result<int64_t> time_param(std::string_view text, int64_t now) {
   int64_t ms = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
-  if (ec == std::errc() && end == text.data() + text.size()) return ms;
+  if (ec == std::errc() && end == text.data() + text.size()) {
+    return std::clamp(ms, -kTimeLimit, kTimeLimit);
+  }
   if (auto t = parse_utc_timestamp(text); t.ok()) return t->time_since_epoch().count();
   if (auto d = parse_duration(text); d.ok()) return now - d->count();
   return invalid_argument("'" + std::string(text) +
@@ -97,6 +102,9 @@ Result<telemetry::Cohort> cohort_of(const Query& q) {
 }
 
 Response ingest(DeviceAuth& auth, telemetry::TelemetryService& telemetry, const Request& req) {
+  // No answer here rests on a change in the fleet store (nothing is written there): none
+  // waits for its commits — the success waits for the telemetry store below.
+  if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
   auto device = bearer_device(auth, req);
   if (!device.ok()) return error_response(device.error());
   if (req.header("Content-Type") != "application/cbor") {
@@ -121,9 +129,7 @@ Response ingest(DeviceAuth& auth, telemetry::TelemetryService& telemetry, const 
     }
     return error_response(result.error());
   }
-  // The answer acknowledges the batch: it leaves once the telemetry log holds it. It waits
-  // for nothing in the fleet store (it wrote nothing there).
-  if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
+  // The answer acknowledges the batch: it leaves once the telemetry log holds it.
   const telemetry::AppendResult& s = result->stored;
   Response r = ok_json({{"stream", batch->stream},
                         {"seq", batch->sequence},
@@ -200,6 +206,12 @@ void add_telemetry_operator_api(Router& router, OperatorTokens& tokens,
             query.resolution = *resolution;
             auto answer = telemetry.range(query);
             if (!answer.ok()) return error_response(answer.error());
+            if (answer->points.size() > kMaxRawPoints) {
+              return error_response(invalid_argument(
+                  std::to_string(answer->points.size()) + " points: more than " +
+                  std::to_string(kMaxRawPoints) +
+                  " in one answer; ask for resolution=5m or 1h, or a shorter range"));
+            }
             return ok_json(
                 {{"device", query.device},
                  {"metric", query.metric},
