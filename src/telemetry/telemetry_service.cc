@@ -9,7 +9,7 @@ namespace {
 constexpr Duration kDefaultInterval = seconds(10);  // for choosing a resolution
 // How far ahead of the server's clock a sample may be (device clocks drift): one further
 // ahead would block every real sample of its series after it, and is refused.
-constexpr int64_t kMaxFutureMs = 10 * 60'000;
+constexpr int64_t kMaxFutureMs = int64_t{10} * 60'000;
 
 double age_s(int64_t now_ms, int64_t t_ms) { return static_cast<double>(now_ms - t_ms) / 1000.0; }
 
