@@ -147,16 +147,25 @@ int run_serve(const ServeArgs& args) {
   DeviceService service(*store, engine);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
   // Telemetry: its own store in the data directory (a write-ahead log, compressed chunks).
-  auto tsdb = telemetry::TimeSeriesStore::open(
-      real_file_system(), (std::filesystem::path(args.data) / "telemetry").string(), clock);
+  const std::string telemetry_dir = (std::filesystem::path(args.data) / "telemetry").string();
+  const std::string cursor_path = telemetry_dir + "/remote_write.cursor";
+  telemetry::StoreOptions tsdb_options;
+  if (!args.remote_write.empty()) {
+    // The store holds its log for the remote writer from the start (not only once the
+    // writer is back), so a checkpoint at start-up deletes nothing it has yet to send.
+    auto saved = telemetry::RemoteWriter::saved_position(real_file_system(), cursor_path);
+    if (!saved.ok()) return fail("--remote-write: " + saved.error().to_string());
+    tsdb_options.log_hold = saved->value_or(telemetry::LogPosition{});
+  }
+  auto tsdb =
+      telemetry::TimeSeriesStore::open(real_file_system(), telemetry_dir, clock, tsdb_options);
   if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
   telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
   std::unique_ptr<telemetry::RemoteWriter> remote_writer;
   if (!args.remote_write.empty()) {
     telemetry::RemoteWriteOptions rw;
     rw.url = args.remote_write;
-    rw.cursor_path =
-        (std::filesystem::path(args.data) / "telemetry" / "remote_write.cursor").string();
+    rw.cursor_path = cursor_path;
     for (const std::string& h : args.remote_write_headers) {
       const size_t colon = h.find(':');
       if (colon == std::string::npos || colon == 0) {

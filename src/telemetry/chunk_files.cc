@@ -90,12 +90,22 @@ Result<std::unique_ptr<ChunkFiles>> ChunkFiles::open(
   auto names = fs.list(dir);
   if (!names.ok()) return names.error();
   std::unique_ptr<ChunkFiles> files(new ChunkFiles(fs, std::move(dir)));
+  auto ends_with = [](const std::string& name, std::string_view suffix) {
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
   for (const std::string& name : *names) {
-    const std::string_view suffix = ".chunks";
-    if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) {
-      continue;
+    if (!ends_with(name, ".chunks")) continue;
+    DROVER_TRY(files->load(name.substr(0, name.size() - 7), verified, found));
+  }
+  // An index whose data file is gone (retention, before it removed the index first) goes
+  // too — with apply_cuts(), once recovery succeeded.
+  for (const std::string& name : *names) {
+    if (!ends_with(name, ".index")) continue;
+    const std::string base = name.substr(0, name.size() - 6);
+    if (std::find(names->begin(), names->end(), base + ".chunks") == names->end()) {
+      files->orphans_.push_back(files->dir_ + "/" + name);
     }
-    DROVER_TRY(files->load(name.substr(0, name.size() - suffix.size()), verified, found));
   }
   return files;
 }
@@ -174,6 +184,8 @@ Status ChunkFiles::load(const std::string& name,
 }
 
 Status ChunkFiles::apply_cuts() {
+  for (const std::string& path : orphans_) DROVER_TRY(fs_.remove(path));
+  orphans_.clear();
   for (const Cut& c : cuts_) {
     Status st = fs_.truncate(c.path, c.size);
     if (!st.ok() && c.size > 0) return st;  // an index that never existed cuts to nothing
@@ -204,6 +216,11 @@ Result<std::pair<uint32_t, ChunkFiles::File*>> ChunkFiles::file_for(Resolution r
     created_ = true;
   }
   if (!file->data) {
+    if (file->size == 0) {
+      // A file this store has never written to starts empty, whatever a crash left there.
+      (void)fs_.truncate(dir_ + "/" + file->name + ".chunks", 0);
+      (void)fs_.truncate(dir_ + "/" + file->name + ".index", 0);
+    }
     auto data = fs_.open_append(dir_ + "/" + file->name + ".chunks");
     if (!data.ok()) return data.error();
     auto index = fs_.open_append(dir_ + "/" + file->name + ".index");
@@ -320,8 +337,10 @@ Result<std::vector<uint32_t>> ChunkFiles::remove_before(Resolution r, int64_t be
   }
   std::vector<uint32_t> ids;
   for (const auto& [id, name] : doomed) {
-    DROVER_TRY(fs_.remove(dir_ + "/" + name + ".chunks"));
+    // The index first: a crash between the two leaves data without an index, which the
+    // next start trusts to no length — never an index that a new file would append to.
     DROVER_TRY(fs_.remove(dir_ + "/" + name + ".index"));
+    DROVER_TRY(fs_.remove(dir_ + "/" + name + ".chunks"));
     ids.push_back(id);
   }
   if (!doomed.empty()) DROVER_TRY(fs_.sync_dir(dir_));

@@ -94,6 +94,7 @@ class ChunkFiles {
     uint64_t size;
   };
   std::vector<Cut> cuts_;                 // open()'s, for apply_cuts()
+  std::vector<std::string> orphans_;      // indexes without data, for apply_cuts()
   bool created_ GUARDED_BY(mu_) = false;  // a file was created since the directory was synced
 
   FileSystem& fs_;

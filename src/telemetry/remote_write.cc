@@ -75,6 +75,18 @@ std::string encode_write_request(
   return out;
 }
 
+Result<std::optional<LogPosition>> RemoteWriter::saved_position(FileSystem& fs,
+                                                                const std::string& cursor_path) {
+  auto text = fs.read(cursor_path);
+  if (!text.ok()) {
+    if (text.error().code == ErrorCode::kNotFound) return std::optional<LogPosition>();
+    return text.error();
+  }
+  auto p = parse_cursor(*text, cursor_path);
+  if (!p.ok()) return p.error();
+  return std::optional<LogPosition>(*p);
+}
+
 RemoteWriter::RemoteWriter(TimeSeriesStore& store, FileSystem& fs, Clock& clock,
                            RemoteWriteOptions options, LabelsFn labels_of, LogFn log)
     : store_(store),
@@ -97,15 +109,9 @@ Status RemoteWriter::start() {
   base_url_ = options_.url.substr(0, slash);
   path_ = options_.url.substr(slash);
   if (auto client = http::HttpClient::create(base_url_); !client.ok()) return client.error();
-  LogPosition from;
-  auto text = fs_.read(options_.cursor_path);
-  if (text.ok()) {
-    auto p = parse_cursor(*text, options_.cursor_path);
-    if (!p.ok()) return p.error();
-    from = *p;
-  } else if (text.error().code != ErrorCode::kNotFound) {
-    return text.error();
-  }
+  auto saved = saved_position(fs_, options_.cursor_path);
+  if (!saved.ok()) return saved.error();
+  const LogPosition from = saved->value_or(LogPosition{});
   store_.hold_log(from);
   {
     MutexLock lock(mu_);

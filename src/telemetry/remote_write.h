@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -79,6 +80,10 @@ class RemoteWriter {
   // damaged cursor file.
   Status start();
   void stop();
+  // The position a writer saved at `cursor_path`, if any: for StoreOptions::log_hold, so the
+  // store holds the log for the writer from its very start. kCorruption for a damaged file.
+  static Result<std::optional<LogPosition>> saved_position(FileSystem& fs,
+                                                           const std::string& cursor_path);
   RemoteWriteStats stats() const;
 
  private:

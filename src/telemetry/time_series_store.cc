@@ -251,6 +251,7 @@ Status TimeSeriesStore::Impl::recover() {
     }
   }
   sealed_until_.clear();
+  if (options_.log_hold) hold_segment_ = options_.log_hold->segment;
   // Recovery succeeded: now the chunk files may be cut back to what was trusted (what lay
   // beyond is being sealed again from the checkpoint and the log).
   DROVER_TRY(chunk_files_->apply_cuts());
@@ -479,9 +480,17 @@ Result<LogRead> TimeSeriesStore::Impl::read_log(LogPosition from, size_t max_byt
   }
   LogRead out;
   out.next = from;
+  if (from.segment > end.segment || (from.segment == end.segment && from.offset > end.offset)) {
+    // Beyond the log: the store's files were replaced under the reader. It starts over.
+    out.skipped = true;
+    out.next = {segments.empty() ? 0 : segments.front(), 0};
+    return out;
+  }
   auto it = std::lower_bound(segments.begin(), segments.end(), from.segment);
   if (it != segments.end() && *it != from.segment) {
-    out.skipped = true;  // the segment asked for went, past the hold's cap
+    // The segment asked for is gone: past the hold's cap — or never read at all (a new
+    // reader starts at {0, 0}), which is no gap.
+    out.skipped = from != LogPosition{};
     out.next = {*it, 0};
   }
   // One stretch of records a call: the first segment from `next` that has any.
@@ -502,7 +511,8 @@ Result<LogRead> TimeSeriesStore::Impl::read_log(LogPosition from, size_t max_byt
       }
       RecordScan scan = scan_records(*bytes);
       if (scan.records.empty()) {
-        if (bytes->size() == want && want < kMaxRecordBytes + kRecordHeaderBytes) {
+        const bool whole_rest = current && out.next.offset + want == end.offset;
+        if (bytes->size() == want && !whole_rest && want < kMaxRecordBytes + kRecordHeaderBytes) {
           want = std::min<size_t>(want * 4, kMaxRecordBytes + kRecordHeaderBytes);
           continue;  // a record larger than what was read
         }
@@ -785,11 +795,24 @@ Status TimeSeriesStore::Impl::checkpoint() {
   DROVER_TRY(wal_->rotate());
   note_log();
   std::string state;
+  std::string buffer;
+  uint64_t lsn = 0;
   uint64_t keep_from = UINT64_MAX;
   {
     MutexLock lock(mu_);
     state = snapshot();
+    // What the snapshot took from batches not yet written goes into the log first: a
+    // checkpoint never holds a batch the log (and so its readers) does not.
+    buffer.swap(wal_buffer_);
+    lsn = appended_lsn_;
     if (hold_segment_) keep_from = *hold_segment_;
+  }
+  if (!buffer.empty()) {
+    Status written = wal_->append(buffer);
+    if (written.ok()) written = wal_->sync();
+    if (written.ok()) note_log();
+    set_durable(lsn, written);
+    if (!written.ok()) return written;
   }
   DROVER_TRY(wal_->checkpoint(state, keep_from, options_.log_hold_bytes));
   note_log();

@@ -36,6 +36,13 @@
 
 namespace drover::telemetry {
 
+// A place in the write-ahead log: a segment and a byte offset in it.
+struct LogPosition {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+  friend auto operator<=>(const LogPosition&, const LogPosition&) = default;
+};
+
 struct StoreOptions {
   size_t chunk_samples = 512;  // a head is sealed at this many samples
   size_t rollup_chunk_points = 512;
@@ -46,6 +53,9 @@ struct StoreOptions {
   // Log segments a reader (the remote write) still needs are kept past a checkpoint, up to
   // this many bytes; past it the oldest go, and the reader is told (LogRead::skipped).
   uint64_t log_hold_bytes = uint64_t{1} << 30;
+  // Where the log's reader stood when the store last stopped (its cursor), held from the
+  // start so that no checkpoint before the reader is back deletes what it still needs.
+  std::optional<LogPosition> log_hold;
 };
 
 struct SeriesSamples {
@@ -58,13 +68,6 @@ struct Batch {
   uint64_t stream = 0;  // the sender's queue incarnation
   uint64_t sequence = 0;
   std::vector<SeriesSamples> series;
-};
-
-// A place in the write-ahead log: a segment and a byte offset in it.
-struct LogPosition {
-  uint64_t segment = 0;
-  uint64_t offset = 0;
-  friend auto operator<=>(const LogPosition&, const LogPosition&) = default;
 };
 
 // What read_log() found: the samples each durable batch record took, in log order.
