@@ -49,7 +49,7 @@ struct StoreOptions {
   uint64_t wal_segment_bytes = uint64_t{64} << 20;  // then a checkpoint, and older segments go
   Duration raw_retention = days(15);
   Duration five_minute_retention = days(90);
-  Duration hour_retention = days(2 * 366);
+  Duration hour_retention = days(732);  // two years
   // Log segments a reader (the remote write) still needs are kept past a checkpoint, up to
   // this many bytes; past it the oldest go, and the reader is told (LogRead::skipped).
   uint64_t log_hold_bytes = uint64_t{1} << 30;
