@@ -1,5 +1,7 @@
 #include "agent/config.h"
 
+#include <filesystem>
+
 #include "base/json_reader.h"
 #include "base/units.h"
 
@@ -22,10 +24,60 @@ Duration positive(const JsonReader& r, const char* key, Duration fallback) {
   return d;
 }
 
+TelemetryOptions read_telemetry(const JsonReader& t, const std::string& data_dir) {
+  t.allow_only({"interval", "collect", "disks", "root", "statsd_socket", "statsd_flush",
+                "send_every", "queue_max", "urgent"});
+  TelemetryOptions o;
+  o.interval = positive(t, "interval", o.interval);
+  if (o.interval < seconds(1)) t.fail("interval", "must be at least 1s");
+  if (t.has("collect")) {
+    CollectorOptions& c = o.collectors;
+    c.cpu = c.memory = c.disk = c.temperature = c.uptime = c.reboots = c.link = c.battery = false;
+    for (const std::string& name : t.strings_or_empty("collect")) {
+      bool* flag = name == "cpu"           ? &c.cpu
+                   : name == "memory"      ? &c.memory
+                   : name == "disk"        ? &c.disk
+                   : name == "temperature" ? &c.temperature
+                   : name == "uptime"      ? &c.uptime
+                   : name == "reboots"     ? &c.reboots
+                   : name == "link"        ? &c.link
+                   : name == "battery"     ? &c.battery
+                                           : nullptr;
+      if (flag == nullptr) {
+        t.fail("collect",
+               "names cpu, memory, disk, temperature, uptime, reboots, link or "
+               "battery, not '" +
+                   name + "'");
+      }
+      *flag = true;
+    }
+    o.system = !t.strings_or_empty("collect").empty();
+  }
+  if (t.has("disks")) o.collectors.disks = t.strings_or_empty("disks");
+  for (const std::string& d : o.collectors.disks) {
+    if (d.empty() || d.front() != '/') t.fail("disks", "are absolute mount points");
+  }
+  o.collectors.root = t.str_or("root", "");
+  o.collectors.boots_file = (std::filesystem::path(data_dir) / "boots").string();
+  o.statsd_socket = t.str_or("statsd_socket", "");
+  o.statsd_flush = positive(t, "statsd_flush", o.statsd_flush);
+  o.send_every = positive(t, "send_every", o.send_every);
+  o.queue.dir = (std::filesystem::path(data_dir) / "telemetry").string();
+  if (t.has("queue_max")) {
+    o.queue.max_bytes = t.take("queue_max", parse_bytes(t.str("queue_max")));
+    if (o.queue.max_bytes < (uint64_t{1} << 20)) t.fail("queue_max", "must be at least 1MiB");
+  }
+  for (const std::string& m : t.strings_or_empty("urgent")) {
+    if (!protocol::is_valid_metric_name(m)) t.fail("urgent", "'" + m + "' is not a metric name");
+    o.urgent.insert(m);
+  }
+  return o;
+}
+
 AgentConfig read_config(const JsonReader& r) {
   r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
                 "poll", "commit_timeout", "apply_time", "link_online_utc", "health_checks",
-                "state_scripts", "max_download", "min_free", "module"});
+                "state_scripts", "max_download", "min_free", "module", "telemetry"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -96,6 +148,7 @@ AgentConfig read_config(const JsonReader& r) {
     c.agent.max_download_bytes = r.take("max_download", parse_bytes(r.str("max_download")));
   if (r.has("min_free"))
     c.agent.min_free_bytes = r.take("min_free", parse_bytes(r.str("min_free")));
+  if (r.has("telemetry")) c.telemetry = read_telemetry(r.child("telemetry"), c.agent.data_dir);
   const JsonReader m = r.child("module");
   c.module.type = m.str("type");
   if (c.module.type == "file") {

@@ -2,12 +2,14 @@
 // is, what is installed at first start, how it polls, and which update module installs what.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "agent/agent.h"
 #include "agent/server_link.h"
+#include "agent/telemetry_agent.h"
 #include "base/result.h"
 
 namespace drover::agent {
@@ -34,6 +36,8 @@ struct AgentConfig {
   AgentOptions agent;    // data_dir, component, polling, checks, state scripts
   Inventory installed;   // what runs at first start (later: inventory.json in data_dir)
   ModuleConfig module;
+  // Absent from the file: no telemetry at all. Paths are filled in from data_dir.
+  std::optional<TelemetryOptions> telemetry;
 };
 
 // kInvalidArgument naming the first bad field (unknown fields too: a misspelt setting must

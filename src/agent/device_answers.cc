@@ -144,4 +144,19 @@ Error answer_error(int status, std::string_view body, const std::string& what) {
   return Error{protocol::error_code_of_status(status), message};
 }
 
+Result<TelemetryAck> parse_telemetry_answer(std::string_view body) {
+  return read_answer<TelemetryAck>(body, "telemetry", [](const JsonReader& r) {
+    TelemetryAck out;
+    out.sequence = r.uint_or("seq", 0, UINT64_MAX);
+    if (out.sequence == 0) r.fail("seq", "is required");
+    out.retry = r.boolean_or("retry", false);
+    out.accepted = r.uint_or("accepted", 0, UINT64_MAX);
+    out.duplicates = r.uint_or("duplicates", 0, UINT64_MAX);
+    out.refused = r.uint_or("refused", 0, UINT64_MAX);
+    out.rules = r.str_or("rules", "");
+    if (out.rules.size() > 64) r.fail("rules", "is an ETag of at most 64 characters");
+    return out;
+  });
+}
+
 }  // namespace drover::agent

@@ -30,6 +30,9 @@ Result<TokenAnswer> parse_token_answer(std::string_view body);
 // its rollout, component, version and a 64-digit sha256.
 Result<CheckInAnswer> parse_checkin_answer(std::string_view body);
 
+// The answer to POST /api/device/v1/telemetry.
+Result<TelemetryAck> parse_telemetry_answer(std::string_view body);
+
 // A non-2xx answer as an Error (the operator API's error document is the same, so the
 // simulator's operator client reads it with this too): the code its status stands for (400
 // kInvalidArgument, 401 kUnauthenticated, 403 kPermissionDenied, 404 kNotFound, 409 kConflict, 416

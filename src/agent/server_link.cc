@@ -112,6 +112,49 @@ class HttpLink final : public ServerLink {
     return ok_status();
   }
 
+  Result<TelemetryAck> send_telemetry(std::string_view batch) override {
+    for (int attempt = 0;; ++attempt) {
+      DROVER_TRY(connect(installed_));
+      auto r = client_->request("POST", "/api/device/v1/telemetry", std::string(batch),
+                                {{"Content-Type", "application/cbor"},
+                                 {"Content-Encoding", "zstd"},
+                                 {"Authorization", "Bearer " + token_}});
+      if (!r.ok()) return r.error();
+      if (r->status == 401 && attempt == 0) {
+        token_.clear();
+        continue;
+      }
+      if (r->status == 200) return parse_telemetry_answer(r->body);
+      // A batch the server will never take (malformed, too large, past a limit) is not
+      // worth sending again; anything else may pass later.
+      if (r->status == 400 || r->status == 413 || r->status == 415 || r->status == 422) {
+        Error e = answer_error(*r, "telemetry");
+        e.code = ErrorCode::kInvalidArgument;
+        return e;
+      }
+      Error e = answer_error(*r, "telemetry");
+      if (e.code == ErrorCode::kInvalidArgument) e.code = ErrorCode::kIo;
+      return e;
+    }
+  }
+
+  Result<protocol::TelemetryRules> telemetry_rules() override {
+    for (int attempt = 0;; ++attempt) {
+      DROVER_TRY(connect(installed_));
+      auto r = client_->request("GET", "/api/device/v1/telemetry/rules", "",
+                                {{"Authorization", "Bearer " + token_}});
+      if (!r.ok()) return r.error();
+      if (r->status == 401 && attempt == 0) {
+        token_.clear();
+        continue;
+      }
+      if (r->status != 200) return answer_error(*r, "telemetry rules");
+      auto rules = protocol::decode_telemetry_rules(r->body);
+      if (!rules.ok()) return io_error("telemetry rules: " + rules.error().message);
+      return rules;
+    }
+  }
+
   void disconnect() override { client_->close(); }
 
   Result<uint64_t> download(const UpdateRecord& u, const std::string& path, uint64_t from,

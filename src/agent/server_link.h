@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "protocol/device.h"
+#include "protocol/telemetry_rules.h"
 #include "security/crypto.h"
 
 namespace drover::agent {
@@ -47,6 +48,14 @@ struct Hold {
   std::string reason;
 };
 
+// The server's answer to a telemetry batch (docs/api/device.md, "Telemetry").
+struct TelemetryAck {
+  uint64_t sequence = 0;
+  bool retry = false;  // stored before: nothing was added
+  uint64_t accepted = 0, duplicates = 0, refused = 0;
+  std::string rules;  // the ETag of the rules the device should follow ("" for none)
+};
+
 struct CheckInAnswer {
   std::optional<Offer> offer;
   std::optional<Hold> hold;
@@ -75,6 +84,17 @@ class ServerLink {
   virtual Result<uint64_t> download(const UpdateRecord& update, const std::string& path,
                                     uint64_t from,
                                     const std::function<void(uint64_t)>& progress) = 0;
+  // Sends a telemetry batch (encode_telemetry_batch's bytes). kInvalidArgument,
+  // kResourceExhausted: the server refuses it for good (a malformed or oversized batch,
+  // a series limit); kIo and the rest: try again later.
+  virtual Result<TelemetryAck> send_telemetry(std::string_view body) {
+    (void)body;
+    return Error{ErrorCode::kFailedPrecondition, "this link carries no telemetry"};
+  }
+  // The rules this device's agent follows.
+  virtual Result<protocol::TelemetryRules> telemetry_rules() {
+    return Error{ErrorCode::kFailedPrecondition, "this link carries no telemetry"};
+  }
   // Drops the connection to the server, if one is open; the session stays. A device that
   // sleeps between polls need not hold a connection meanwhile.
   virtual void disconnect() {}

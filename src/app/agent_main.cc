@@ -4,7 +4,9 @@
 //   drover-agent [--config FILE] [--once]
 // --once: run until the device is idle with nothing left to do now, then exit (for tests,
 // and for devices woken by a timer).
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -19,6 +21,7 @@
 #include "agent/bootloader.h"
 #include "agent/config.h"
 #include "agent/server_link.h"
+#include "agent/telemetry_agent.h"
 #include "agent/update_module.h"
 #include "base/clock.h"
 #include "base/file_system.h"
@@ -103,32 +106,63 @@ int main(int argc, char** argv) {
   Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
   if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());
 
+  // Telemetry, when configured. It shares the link's session; a failure to start it is
+  // logged and the agent carries on with updates, which matter more.
+  std::unique_ptr<TelemetryAgent> telemetry;
+  if (c.telemetry) {
+    c.telemetry->link_up_at = c.agent.link_up_at;
+    telemetry = std::make_unique<TelemetryAgent>(*c.telemetry, **link, clock, ~seed);
+    if (Status st = telemetry->start(); !st.ok()) {
+      log_line("telemetry off: " + st.error().to_string());
+      telemetry.reset();
+    }
+  }
+
   // SIGTERM/SIGINT end the wait between steps (never a step itself: each is short, and the
-  // state is saved before every transition anyway).
+  // state is saved before every transition anyway). They arrive on a descriptor, polled with
+  // the StatsD socket.
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  const int signals = ::signalfd(-1, &stop, SFD_CLOEXEC);
+  if (signals < 0) return fail("signalfd: " + errno_text(errno));
 
   UpdateStep last = agent.record().step;
-  log_line("started as " + c.link.device_id + ", " + to_string(last));
+  log_line("started as " + c.link.device_id + ", " + to_string(last) +
+           (telemetry ? ", telemetry on" : ""));
+  Timestamp agent_due = clock.now();
+  Timestamp telemetry_due = clock.now();
   for (;;) {
-    const Duration wait = agent.run_once();
-    const UpdateRecord& r = agent.record();
-    if (r.step != last) {
-      log_line(std::string(to_string(last)) + " -> " + to_string(r.step) +
-               (r.version.empty() ? "" : " (" + r.component + " " + r.version + ")"));
-      last = r.step;
+    if (telemetry && clock.now() >= telemetry_due) {
+      telemetry_due = clock.now() + telemetry->run_once();
+      for (const std::string& line : telemetry->take_log()) log_line(line);
     }
-    if (!agent.last_error().empty()) log_line(agent.last_error());
-    if (once && r.step == UpdateStep::kIdle && !r.report && wait > Duration(0)) break;
+    if (clock.now() >= agent_due) {
+      const Duration wait = agent.run_once();
+      const UpdateRecord& r = agent.record();
+      if (r.step != last) {
+        log_line(std::string(to_string(last)) + " -> " + to_string(r.step) +
+                 (r.version.empty() ? "" : " (" + r.component + " " + r.version + ")"));
+        last = r.step;
+      }
+      if (!agent.last_error().empty()) log_line(agent.last_error());
+      if (once && r.step == UpdateStep::kIdle && !r.report && wait > Duration(0)) break;
+      agent_due = clock.now() + std::max(wait, Duration(0));
+    }
     // Every step ends in a wait, if only for a signal already pending: a run of steps that
     // go straight on (a server that keeps offering what fails) still stops on SIGTERM.
-    const Duration pause = std::max(wait, Duration(0));
-    timespec ts{static_cast<time_t>(pause.count() / 1000),
-                static_cast<long>((pause.count() % 1000) * 1'000'000)};
-    if (sigtimedwait(&stop, nullptr, &ts) > 0) break;
+    const Timestamp due = telemetry ? std::min(agent_due, telemetry_due) : agent_due;
+    const Duration pause = std::max(due - clock.now(), Duration(0));
+    pollfd fds[2] = {{signals, POLLIN, 0}, {telemetry ? telemetry->statsd_fd() : -1, POLLIN, 0}};
+    const int ready = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(pause.count(), 3'600'000)));
+    if (ready > 0 && (fds[0].revents & POLLIN) != 0) break;
+    if (ready > 0 && (fds[1].revents & POLLIN) != 0) telemetry->statsd_readable();
+  }
+  if (telemetry) {
+    telemetry->stop();
+    for (const std::string& line : telemetry->take_log()) log_line(line);
   }
   clock.stop();
   log_line("stopped");

@@ -23,31 +23,6 @@ const char* to_string(Freshness f) {
   return "?";
 }
 
-const char* to_string(AggregateFunction f) {
-  switch (f) {
-    case AggregateFunction::kMin:
-      return "min";
-    case AggregateFunction::kMax:
-      return "max";
-    case AggregateFunction::kMean:
-      return "mean";
-    case AggregateFunction::kLast:
-      return "last";
-    case AggregateFunction::kCount:
-      return "count";
-  }
-  return "?";
-}
-
-Result<AggregateFunction> parse_aggregate_function(std::string_view s) {
-  for (auto f : {AggregateFunction::kMin, AggregateFunction::kMax, AggregateFunction::kMean,
-                 AggregateFunction::kLast, AggregateFunction::kCount}) {
-    if (s == to_string(f)) return f;
-  }
-  return invalid_argument("unknown aggregate '" + std::string(s) +
-                          "' (min, max, mean, last, count)");
-}
-
 Duration TelemetryContract::effective_stale_after() const {
   if (stale_after > Duration(0)) return stale_after;
   return 3 * report_every + late_after;

@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "protocol/telemetry_rules.h"
 
 namespace drover {
 
@@ -37,19 +38,11 @@ struct TelemetryContract {
 // `contact_age` ago (negative ages: never).
 Freshness judge(const TelemetryContract& contract, Duration data_age, Duration contact_age);
 
-enum class AggregateFunction : uint8_t { kMin, kMax, kMean, kLast, kCount };
-const char* to_string(AggregateFunction f);
-Result<AggregateFunction> parse_aggregate_function(std::string_view s);
-
-// What the agent does with one metric: sends every sample (`functions` empty), or one value
-// per function for every `interval`.
-struct MetricRule {
-  std::string metric;  // a metric name, or "*" for every metric no other rule names
-  Duration interval{0};
-  std::vector<AggregateFunction> functions;  // sorted, unique
-  bool raw() const { return functions.empty(); }
-  friend bool operator==(const MetricRule&, const MetricRule&) = default;
-};
+// The agent's per-metric rules are protocol vocabulary (they cross the wire).
+using protocol::AggregateFunction;
+using protocol::MetricRule;
+using protocol::parse_aggregate_function;
+using protocol::to_string;
 
 struct DeviceProfile {
   std::string device_type;  // the key

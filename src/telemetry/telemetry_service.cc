@@ -326,4 +326,22 @@ Result<std::vector<DeviceFreshness>> TelemetryService::freshness(const Cohort& c
   return out;
 }
 
+Result<protocol::TelemetryRules> TelemetryService::rules_for(std::string_view device) {
+  auto d = devices_.device(device);
+  if (!d) return not_found("unknown device '" + std::string(device) + "'");
+  const int64_t now = now_ms(clock_);
+  {
+    MutexLock lock(mu_);
+    auto it = rules_.find(d->device_type);
+    if (it != rules_.end() && now - it->second.read_ms < kRulesCacheMs) return it->second.rules;
+  }
+  auto profile = store_.get_profile(d->device_type);
+  if (!profile.ok()) return profile.error();
+  protocol::TelemetryRules rules =
+      protocol::make_telemetry_rules(*profile ? (*profile)->metrics : std::vector<MetricRule>());
+  MutexLock lock(mu_);
+  rules_[d->device_type] = {now, rules};
+  return rules;
+}
+
 }  // namespace drover::telemetry

@@ -24,6 +24,7 @@
 #include "fleet/device_service.h"
 #include "model/device_profile.h"
 #include "protocol/telemetry_batch.h"
+#include "protocol/telemetry_rules.h"
 #include "store/store.h"
 #include "telemetry/time_series_store.h"
 
@@ -111,6 +112,12 @@ class TelemetryService {
   // Each device of the cohort judged against its profile's contract.
   Result<std::vector<DeviceFreshness>> freshness(const Cohort& cohort) const;
 
+  // The metric rules the device's agent follows: its type's profile's (none without one).
+  // Read from the store at most every kRulesCacheMs per type, so a changed profile reaches
+  // the agents within that (and their next batch). kNotFound for an unknown device.
+  static constexpr int64_t kRulesCacheMs = 30'000;
+  Result<protocol::TelemetryRules> rules_for(std::string_view device);
+
   TimeSeriesStore& tsdb() { return tsdb_; }
 
   // The labels a series is exported with (Prometheus remote write): `__name__`, `device`,
@@ -143,6 +150,11 @@ class TelemetryService {
   const TelemetryLimits limits_;
   mutable Mutex mu_{LockLevel::kTelemetryService};  // taken before the store's
   std::unordered_map<std::string, DeviceState> state_ GUARDED_BY(mu_);
+  struct CachedRules {
+    int64_t read_ms = 0;
+    protocol::TelemetryRules rules;
+  };
+  std::unordered_map<std::string, CachedRules> rules_ GUARDED_BY(mu_);  // by device type
 };
 
 }  // namespace drover::telemetry

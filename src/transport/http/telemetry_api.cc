@@ -131,12 +131,15 @@ Response ingest(DeviceAuth& auth, telemetry::TelemetryService& telemetry, const 
   }
   // The answer acknowledges the batch: it leaves once the telemetry log holds it.
   const telemetry::AppendResult& s = result->stored;
+  // The rules' name, so the agent fetches them again when they changed.
+  auto rules = telemetry.rules_for(*device);
   Response r = ok_json({{"stream", batch->stream},
                         {"seq", batch->sequence},
                         {"retry", s.retry},
                         {"accepted", s.accepted},
                         {"duplicates", s.duplicates},
-                        {"refused", s.refused}});
+                        {"refused", s.refused},
+                        {"rules", rules.ok() ? rules->etag : ""}});
   if (!telemetry.tsdb().durable(s.lsn)) {
     r.defer = [&telemetry, lsn = s.lsn](std::function<void(Status)> go) {
       telemetry.tsdb().when_durable(lsn, std::move(go));
@@ -153,6 +156,16 @@ void add_telemetry_device_api(Router& router, DeviceAuth& auth,
   router.add("POST", "/api/device/v1/telemetry",
              offloaded([&auth, &telemetry](const Request& req, const Params&) {
                return ingest(auth, telemetry, req);
+             }));
+  // Offloaded: the rules may come from the store (at most every 30 s per type).
+  router.add("GET", "/api/device/v1/telemetry/rules",
+             offloaded([&auth, &telemetry](const Request& req, const Params&) {
+               if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
+               auto device = bearer_device(auth, req);
+               if (!device.ok()) return error_response(device.error());
+               auto rules = telemetry.rules_for(*device);
+               if (!rules.ok()) return error_response(rules.error());
+               return Response::json(200, protocol::encode_telemetry_rules(*rules));
              }));
 }
 

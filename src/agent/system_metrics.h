@@ -1,0 +1,75 @@
+// What the device itself reports (docs/agent.md, "System metrics"), read on Linux from /proc
+// and /sys under a root that tests replace. Each collector is optional; one whose files are
+// absent (no battery, no thermal zone) reports nothing, and an unreadable file is a problem
+// for the log, never a failed round.
+//
+//   cpu          cpu_usage_ratio (0..1 since the previous round)
+//   memory       memory_available_bytes, memory_total_bytes, agent_rss_bytes
+//   disk         disk_free_bytes{mount}, disk_total_bytes{mount}   (statvfs)
+//   temperature  temperature_celsius{zone,type}                    (thermal zones)
+//   uptime       uptime_seconds
+//   reboots      reboots_total; at the first round after a reboot, urgent:
+//                reboot{reason} = reboots_total, reason one of watchdog, kernel_panic,
+//                shutdown (the agent was stopped cleanly first), unclean (power cut, reset)
+//   link         link_up{iface,type} for the default route's interface (type wifi,
+//                cellular, ethernet, other; iface "" and type none without a route);
+//                wifi_signal_dbm{iface}, wifi_link_quality{iface} (/proc/net/wireless)
+//   battery      battery_level_percent{supply}, battery_voltage_volts{supply},
+//                battery_temperature_celsius{supply}, battery_charging{supply},
+//                power_online{supply} (mains and USB supplies)
+//
+// Thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/file_system.h"
+#include "protocol/telemetry_batch.h"
+
+namespace drover::agent {
+
+struct CollectorOptions {
+  std::string root;  // prefixed to every /proc and /sys path ("" = the real ones)
+  bool cpu = true, memory = true, disk = true, temperature = true, uptime = true, reboots = true,
+       link = true, battery = true;
+  std::vector<std::string> disks = {"/"};  // mount points (under root)
+  // Where the boot count and the clean-stop mark are kept (the agent's data directory).
+  std::string boots_file;
+};
+
+struct Collected {
+  std::vector<protocol::TelemetrySeries> routine;
+  std::vector<protocol::TelemetrySeries> urgent;
+  std::vector<std::string> problems;  // files that could not be read or made sense of
+};
+
+class SystemCollector {
+ public:
+  explicit SystemCollector(CollectorOptions options, FileSystem& fs = real_file_system());
+  Collected collect(int64_t t_ms);
+  // The agent is stopping cleanly: the next boot, if it comes before a new start, was a
+  // shutdown, not a crash.
+  Status note_clean_stop();
+
+ private:
+  void cpu(int64_t t, Collected& out);
+  void memory(int64_t t, Collected& out);
+  void disk(int64_t t, Collected& out);
+  void temperature(int64_t t, Collected& out);
+  void uptime(int64_t t, Collected& out);
+  void reboots(int64_t t, Collected& out);
+  void link(int64_t t, Collected& out);
+  void battery(int64_t t, Collected& out);
+  std::string path(const std::string& p) const { return o_.root + p; }
+
+  CollectorOptions o_;
+  FileSystem& fs_;
+  uint64_t cpu_busy_ = 0, cpu_total_ = 0;  // the previous round's /proc/stat
+  bool boot_checked_ = false;
+  uint64_t boots_ = 0;
+  std::string boot_id_;
+};
+
+}  // namespace drover::agent
