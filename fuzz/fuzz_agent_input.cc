@@ -1,9 +1,9 @@
 // Fuzzes what the agent reads: from disk, its configuration file and its saved update record;
 // from the server, the device API's answers (enroll, challenge, login, check-in, error
-// documents). Whatever is there, parsing gives a value or a clear error (kInvalidArgument
-// for the config, kCorruption for the record, kIo for a server answer), never a crash or an
-// exception; a record that decodes encodes back to one that decodes to the same value; an
-// offer that parses is complete, and a poll interval is bounded.
+// documents, telemetry answers and rules). Whatever is there, parsing gives a value or a clear
+// error (kInvalidArgument for the config, kCorruption for the record, kIo for a server answer),
+// never a crash or an exception; a record that decodes encodes back to one that decodes to the same
+// value; an offer that parses is complete, and a poll interval is bounded.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/device_answers.h"
 #include "agent/update_state.h"
+#include "protocol/telemetry_rules.h"
 
 namespace {
 
@@ -69,6 +70,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (checkin->hold) check(windows_ok(checkin->hold->windows));
   } else {
     check(checkin.error().code == io);
+  }
+  auto ack = a::parse_telemetry_answer(text);
+  check(ack.ok() ? ack->sequence > 0 && ack->rules.size() <= 64 : ack.error().code == io);
+  auto rules = drover::protocol::decode_telemetry_rules(text);
+  if (rules.ok()) {
+    // Rules that decode are ones the aggregator can follow: intervals within a day,
+    // aggregates exactly when there is an interval, sorted names.
+    for (const auto& m : rules->metrics) {
+      check(m.raw() == (m.interval == drover::Duration(0)));
+      check(m.interval <= drover::hours(24));
+    }
+    auto again =
+        drover::protocol::decode_telemetry_rules(drover::protocol::encode_telemetry_rules(*rules));
+    check(again.ok() && *again == *rules);
+  } else {
+    check(rules.error().code == drover::ErrorCode::kInvalidArgument);
   }
   const drover::Error e = a::answer_error(static_cast<int>(size % 600), text, "fuzz");
   check(e.message.rfind("fuzz: HTTP ", 0) == 0);

@@ -148,7 +148,11 @@ AgentConfig read_config(const JsonReader& r) {
     c.agent.max_download_bytes = r.take("max_download", parse_bytes(r.str("max_download")));
   if (r.has("min_free"))
     c.agent.min_free_bytes = r.take("min_free", parse_bytes(r.str("min_free")));
-  if (r.has("telemetry")) c.telemetry = read_telemetry(r.child("telemetry"), c.agent.data_dir);
+  if (r.has("telemetry")) {
+    c.telemetry = read_telemetry(r.child("telemetry"), c.agent.data_dir);
+    c.telemetry->backoff_initial = c.agent.backoff_initial;  // one backoff policy per agent
+    c.telemetry->backoff_max = c.agent.backoff_max;
+  }
   const JsonReader m = r.child("module");
   c.module.type = m.str("type");
   if (c.module.type == "file") {

@@ -54,19 +54,22 @@ void MetricAggregator::emit(const std::string& metric, const Labels& labels, con
   }
 }
 
-void MetricAggregator::set_rules(protocol::TelemetryRules rules) {
+void MetricAggregator::set_rules(protocol::TelemetryRules rules, int64_t now_ms) {
   // The open intervals point into the old rules: kept alive (a moved vector keeps its
   // storage) until each is compared with its new rule.
   const protocol::TelemetryRules old = std::exchange(rules_, std::move(rules));
   for (auto it = open_.begin(); it != open_.end();) {
-    const MetricRule* now = rule_for(it->first.first);
-    if (now != nullptr && it->second.rule != nullptr && *now == *it->second.rule) {
-      it->second.rule = now;  // same rule, new storage
+    const MetricRule* rule = rule_for(it->first.first);
+    if (rule != nullptr && it->second.rule != nullptr && *rule == *it->second.rule) {
+      it->second.rule = rule;  // same rule, new storage
       ++it;
       continue;
     }
-    if (it->second.rule != nullptr)
-      emit(it->first.first, it->first.second, *it->second.rule, it->second.window);
+    if (it->second.rule != nullptr) {
+      Window w = it->second.window;
+      w.end_ms = std::min(w.end_ms, now_ms);  // never a time still to come
+      emit(it->first.first, it->first.second, *it->second.rule, w);
+    }
     it = open_.erase(it);
   }
 }

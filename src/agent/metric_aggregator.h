@@ -22,9 +22,9 @@ namespace drover::agent {
 
 class MetricAggregator {
  public:
-  // Replaces the rules. Open intervals of series whose rule changed are emitted first (into
-  // what the next take() returns).
-  void set_rules(protocol::TelemetryRules rules);
+  // Replaces the rules at `now_ms`. Open intervals of series whose rule changed are emitted
+  // first (into what the next take() returns), stamped no later than `now_ms`.
+  void set_rules(protocol::TelemetryRules rules, int64_t now_ms);
   const protocol::TelemetryRules& rules() const { return rules_; }
 
   // Takes samples (times increasing per series). Raw ones come back from the next take().

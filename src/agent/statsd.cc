@@ -18,6 +18,9 @@ namespace drover::agent {
 namespace {
 
 constexpr size_t kMaxNameBytes = 100;  // leaves room for a suffix within the 128 of a metric
+constexpr double kMinSampleRate = 1e-4;
+constexpr double kMaxValue = 1e15;              // sums of such stay finite and exact enough
+constexpr size_t kMaxDatagramsPerDrain = 1024;  // a flooding program cannot stall the agent
 
 bool name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -78,15 +81,16 @@ Result<StatsdLine> parse_statsd_line(std::string_view line) {
   } else {
     return invalid_argument("a statsd type is c, g, ms, h or d");
   }
-  if (!parse_number(value, out.value)) return invalid_argument("a statsd value is a number");
+  if (!parse_number(value, out.value) || std::fabs(out.value) > kMaxValue)
+    return invalid_argument("a statsd value is a number of magnitude at most 1e15");
   while (!rest.empty()) {
     const size_t cut = rest.find('|');
     const std::string_view field = rest.substr(0, cut);
     rest = cut == std::string_view::npos ? std::string_view() : rest.substr(cut + 1);
     if (field.size() > 1 && field.front() == '@') {
-      if (!parse_number(field.substr(1), out.sample_rate) || out.sample_rate <= 0 ||
+      if (!parse_number(field.substr(1), out.sample_rate) || out.sample_rate < kMinSampleRate ||
           out.sample_rate > 1) {
-        return invalid_argument("a statsd sample rate is in (0, 1]");
+        return invalid_argument("a statsd sample rate is in [0.0001, 1]");
       }
     } else if (field.size() > 1 && field.front() == '#') {
       std::string_view tags = field.substr(1);
@@ -100,8 +104,8 @@ Result<StatsdLine> parse_statsd_line(std::string_view line) {
         std::string text(sep == std::string_view::npos ? "" : tag.substr(sep + 1));
         if (!protocol::is_valid_label_name(name) || name == "agg")
           return invalid_argument("a statsd tag's name is not a label name");
-        if (text.size() > protocol::kMaxLabelValueBytes)
-          return invalid_argument("a statsd tag's value is longer than 128 bytes");
+        if (!protocol::is_valid_label_value(text))
+          return invalid_argument("a statsd tag's value is printable, at most 128 bytes");
         out.labels.emplace_back(std::move(name), std::move(text));
       }
     } else {
@@ -136,10 +140,14 @@ void StatsdAggregator::add(const StatsdLine& line) {
   auto key = std::make_pair(line.name, line.labels);
   auto it = series_.find(key);
   if (it == series_.end()) {
-    if (series_.size() >= limits_.max_series) {
+    // A timing is four label sets of its metric: the server takes 100 per metric.
+    size_t& sets = label_sets_[line.name];
+    const size_t weight = line.type == StatsdType::kTiming ? 4 : 1;
+    if (series_.size() >= limits_.max_series || (sets + 1) * weight > limits_.max_label_sets) {
       ++rejected_;
       return;
     }
+    ++sets;
     it = series_.emplace(std::move(key), Series{line.type}).first;
   } else if (it->second.type != line.type) {
     ++rejected_;  // one name, one type
@@ -233,15 +241,21 @@ StatsdSocket::~StatsdSocket() {
 size_t StatsdSocket::drain(StatsdAggregator& into) {
   std::array<char, 8192> buffer{};
   size_t n = 0;
-  for (;;) {
-    const ssize_t got = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  while (n < kMaxDatagramsPerDrain) {
+    // MSG_TRUNC: the datagram's real length, so one cut short is refused, not half-read.
+    const ssize_t got = ::recv(fd_, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC);
     if (got < 0) {
       if (errno == EINTR) continue;
       return n;  // EAGAIN: nothing more waits
     }
-    into.add_datagram(std::string_view(buffer.data(), static_cast<size_t>(got)));
     ++n;
+    if (static_cast<size_t>(got) > buffer.size()) {
+      into.reject();
+      continue;
+    }
+    into.add_datagram(std::string_view(buffer.data(), static_cast<size_t>(got)));
   }
+  return n;
 }
 
 }  // namespace drover::agent

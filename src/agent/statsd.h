@@ -40,6 +40,9 @@ Result<StatsdLine> parse_statsd_line(std::string_view line);
 
 struct StatsdLimits {
   size_t max_series = 200;  // distinct name + labels kept; lines for more are refused
+  // Label sets a metric may have (a timing's count four: its agg labels), the server's
+  // limit per metric.
+  size_t max_label_sets = 100;
 };
 
 class StatsdAggregator {
@@ -53,6 +56,7 @@ class StatsdAggregator {
   // counters always (their totals). Starts the next interval.
   std::vector<protocol::TelemetrySeries> flush(int64_t t_ms);
   uint64_t rejected() const { return rejected_; }
+  void reject() { ++rejected_; }  // a datagram refused whole (cut short)
 
  private:
   struct Series {
@@ -68,6 +72,7 @@ class StatsdAggregator {
   // name, labels -> its state
   std::map<std::pair<std::string, std::vector<std::pair<std::string, std::string>>>, Series>
       series_;
+  std::map<std::string, size_t> label_sets_;  // per name
   uint64_t rejected_ = 0;
 };
 
@@ -81,7 +86,8 @@ class StatsdSocket {
   StatsdSocket(const StatsdSocket&) = delete;
   ~StatsdSocket();
   int fd() const { return fd_; }
-  // Reads every waiting datagram into `into`; returns how many.
+  // Reads the waiting datagrams (at most 1,024 a call: a flooding program cannot stall the
+  // agent) into `into`; returns how many. One longer than 8 KiB is refused whole.
   size_t drain(StatsdAggregator& into);
 
  private:

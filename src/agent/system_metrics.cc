@@ -166,23 +166,31 @@ void SystemCollector::uptime(int64_t t, Collected& out) {
   add(out.routine, "uptime_seconds", {}, t, seconds);
 }
 
-// The boots file: "<boot id>\n<reboots>\n<clean stop 0|1>\n".
+// The boots file: "<boot id>\n<reboots>\n<clean stop 0|1>\n<pstore records seen>\n".
 void SystemCollector::reboots(int64_t t, Collected& out) {
-  if (!boot_checked_) {
-    boot_checked_ = true;
+  if (!boot_recorded_) {
     auto id = fs_.read(path("/proc/sys/kernel/random/boot_id"));
     if (!id.ok()) return out.problems.push_back(id.error().message);
     boot_id_ = trim(*id);
-    std::string saved_id;
+    std::string saved_id, seen;
     uint64_t saved_boots = 0;
     int clean = 0;
     bool known = false;
     if (auto saved = fs_.read(o_.boots_file); saved.ok()) {
       std::istringstream in(*saved);
       known = static_cast<bool>(in >> saved_id >> saved_boots >> clean);
+      if (!(in >> seen)) seen.clear();
       if (!known) out.problems.push_back(o_.boots_file + ": unreadable; counting afresh");
     }
     boots_ = known ? saved_boots : 0;
+    // Panic records stay in pstore until something clears them: only a new one is blamed.
+    std::string pstore;
+    bool new_panic = false;
+    for (const std::string& f : entries(path("/sys/fs/pstore"))) {
+      if (f.rfind("dmesg-", 0) != 0) continue;
+      pstore += (pstore.empty() ? "" : ",") + f;
+      if (("," + seen + ",").find("," + f + ",") == std::string::npos) new_panic = true;
+    }
     if (known && saved_id != boot_id_) {
       ++boots_;
       std::string reason = clean != 0 ? "shutdown" : "unclean";
@@ -192,23 +200,27 @@ void SystemCollector::reboots(int64_t t, Collected& out) {
         double v = 0;
         if (status.ok() && to_double(*status, v) && v != 0) reason = "watchdog";
       }
-      for (const std::string& f : entries(path("/sys/fs/pstore"))) {
-        if (f.rfind("dmesg-", 0) == 0) reason = "kernel_panic";
-      }
+      if (new_panic) reason = "kernel_panic";
       add(out.urgent, "reboot", {{"reason", reason}}, t, static_cast<double>(boots_));
     }
-    if (!o_.boots_file.empty()) {
-      Status st =
-          write_atomically(fs_, o_.boots_file, boot_id_ + "\n" + std::to_string(boots_) + "\n0\n");
-      if (!st.ok()) out.problems.push_back(st.error().message);
-    }
+    boots_record_ =
+        boot_id_ + "\n" + std::to_string(boots_) + "\n0\n" + (pstore.empty() ? "-" : pstore) + "\n";
+    pstore_seen_ = pstore.empty() ? "-" : pstore;
   }
   if (!boot_id_.empty()) add(out.routine, "reboots_total", {}, t, static_cast<double>(boots_));
 }
 
+Status SystemCollector::boot_recorded() {
+  if (boot_recorded_ || boots_record_.empty() || o_.boots_file.empty()) return ok_status();
+  DROVER_TRY(write_atomically(fs_, o_.boots_file, boots_record_));
+  boot_recorded_ = true;
+  return ok_status();
+}
+
 Status SystemCollector::note_clean_stop() {
-  if (!o_.reboots || boot_id_.empty() || o_.boots_file.empty()) return ok_status();
-  return write_atomically(fs_, o_.boots_file, boot_id_ + "\n" + std::to_string(boots_) + "\n1\n");
+  if (!o_.reboots || !boot_recorded_ || o_.boots_file.empty()) return ok_status();
+  return write_atomically(fs_, o_.boots_file,
+                          boot_id_ + "\n" + std::to_string(boots_) + "\n1\n" + pstore_seen_ + "\n");
 }
 
 void SystemCollector::link(int64_t t, Collected& out) {

@@ -49,6 +49,10 @@ class SystemCollector {
  public:
   explicit SystemCollector(CollectorOptions options, FileSystem& fs = real_file_system());
   Collected collect(int64_t t_ms);
+  // What collect() returned is queued: a reboot it reported is now on record (the boots
+  // file moves on). Until this is called, every round reports the reboot again, so one
+  // lost with a failed append or a crash is not lost for good.
+  Status boot_recorded();
   // The agent is stopping cleanly: the next boot, if it comes before a new start, was a
   // shutdown, not a crash.
   Status note_clean_stop();
@@ -67,9 +71,11 @@ class SystemCollector {
   CollectorOptions o_;
   FileSystem& fs_;
   uint64_t cpu_busy_ = 0, cpu_total_ = 0;  // the previous round's /proc/stat
-  bool boot_checked_ = false;
+  bool boot_recorded_ = false;
   uint64_t boots_ = 0;
   std::string boot_id_;
+  std::string pstore_seen_;   // the pstore records already blamed for a reboot, comma-joined
+  std::string boots_record_;  // the boots file's contents once this boot is on record
 };
 
 }  // namespace drover::agent

@@ -12,6 +12,7 @@ int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 
 // Batches sent in one run_once at most, so a long drain still lets the rest of the loop run.
 constexpr int kBatchesPerRun = 16;
+constexpr Duration kRulesRetry = minutes(5);  // after a failed fetch of the rules
 
 }  // namespace
 
@@ -32,7 +33,7 @@ Status TelemetryAgent::start() {
   if (auto saved = fs_.read(rules_path); saved.ok()) {
     auto rules = protocol::decode_telemetry_rules(*saved);
     if (rules.ok()) {
-      aggregator_.set_rules(std::move(*rules));
+      aggregator_.set_rules(std::move(*rules), ms(clock_.now()));
     } else {
       log_.push_back("telemetry: forgetting " + rules_path + ": " + rules.error().message);
     }
@@ -56,11 +57,16 @@ void TelemetryAgent::statsd_readable() {
 void TelemetryAgent::collect(Timestamp now) {
   Collected c = collector_.collect(ms(now));
   for (std::string& p : c.problems) log_.push_back("telemetry: " + p);
+  bool queued = true;
   if (!c.urgent.empty()) {
     // Events (a reboot and its reason) are sent as they are, never aggregated.
-    if (Status st = queue_->append(Priority::kUrgent, c.urgent); !st.ok())
-      log_.push_back("telemetry: queueing: " + st.error().to_string());
+    queued = append(Priority::kUrgent, c.urgent);
     unsent_ = true;
+  }
+  // A reboot goes on record only once its event is queued; else the next round tells it.
+  if (queued) {
+    if (Status st = collector_.boot_recorded(); !st.ok())
+      log_.push_back("telemetry: " + st.error().to_string());
   }
   aggregator_.add(c.routine);
 }
@@ -71,11 +77,22 @@ void TelemetryAgent::queue(std::vector<protocol::TelemetrySeries> ready) {
   for (auto& s : ready) (o_.urgent.count(s.metric) > 0 ? urgent : routine).push_back(std::move(s));
   for (auto [priority, part] :
        {std::pair{Priority::kUrgent, &urgent}, std::pair{Priority::kRoutine, &routine}}) {
-    if (part->empty()) continue;
-    if (Status st = queue_->append(priority, *part); !st.ok())
-      log_.push_back("telemetry: queueing: " + st.error().to_string());
+    if (!part->empty()) append(priority, *part);
   }
   unsent_ = true;
+}
+
+bool TelemetryAgent::append(Priority priority, const std::vector<protocol::TelemetrySeries>& s) {
+  Status st = queue_->append(priority, s);
+  if (st.ok()) return true;
+  // Samples that could not be queued are lost: counted, so the server hears of them.
+  uint64_t n = 0;
+  for (const auto& series : s) n += series.samples.size();
+  log_.push_back("telemetry: queueing " + std::to_string(n) +
+                 " samples failed (counted as dropped): " + st.error().to_string());
+  if (Status counted = queue_->count_dropped(n); !counted.ok())
+    log_.push_back("telemetry: " + counted.error().to_string());
+  return false;
 }
 
 Duration TelemetryAgent::backoff() {
@@ -88,9 +105,14 @@ Duration TelemetryAgent::backoff() {
 }
 
 void TelemetryAgent::fetch_rules() {
+  const Timestamp now = clock_.now();
+  if (now < next_rules_fetch_) return;
   auto rules = server_.telemetry_rules();
   if (!rules.ok()) {
-    log_.push_back("telemetry: fetching the rules: " + rules.error().to_string());
+    // Not again before a while: a server without rules for us is not asked every second.
+    next_rules_fetch_ = now + kRulesRetry;
+    log_.push_back("telemetry: fetching the rules (again in " + format_duration(kRulesRetry) +
+                   "): " + rules.error().to_string());
     return;
   }
   fetch_rules_ = false;
@@ -102,7 +124,7 @@ void TelemetryAgent::fetch_rules() {
   }
   log_.push_back("telemetry: following rules " + (rules->etag.empty() ? "(none)" : rules->etag) +
                  " (" + std::to_string(rules->metrics.size()) + " metric rule(s))");
-  aggregator_.set_rules(std::move(*rules));
+  aggregator_.set_rules(std::move(*rules), ms(clock_.now()));
 }
 
 void TelemetryAgent::send(Timestamp now) {

@@ -78,6 +78,8 @@ class TelemetryAgent {
   // Sends batches while the server takes them (and the link is up); false when it did not.
   void send(Timestamp now);
   void fetch_rules();
+  // Appends; on failure logs and counts the samples as dropped. False then.
+  bool append(Priority priority, const std::vector<protocol::TelemetrySeries>& series);
   Duration backoff();
 
   TelemetryOptions o_;
@@ -94,6 +96,7 @@ class TelemetryAgent {
   bool unsent_ = false;  // samples queued since the last send
   uint32_t failures_ = 0;
   bool fetch_rules_ = true;
+  Timestamp next_rules_fetch_{};
   uint64_t batches_sent_ = 0, samples_sent_ = 0;
   std::vector<std::string> log_;
 };

@@ -242,8 +242,6 @@ struct TelemetryQueue::Impl {
     return total;
   }
 
-  Status save_state() { return write_atomically(fs, path("state"), encode_state(state)); }
-
   // Reads one segment's records from `from` on (the dictionary from its start), calling
   // `take(offset_after, record)` for each record at or after `from.offset`; `take` returns
   // false to stop. The ids map to the series the segment defined.
@@ -287,7 +285,7 @@ struct TelemetryQueue::Impl {
         stream = (uint64_t{device()} << 32) ^ device();
       }
       state.stream = stream == 0 ? 1 : stream;
-      DROVER_TRY(save_state());
+      DROVER_TRY(commit_state(state));
     }
     auto outbox_file = fs.read(path("outbox"));
     if (outbox_file.ok()) {
@@ -318,7 +316,9 @@ struct TelemetryQueue::Impl {
       segments[cls][segment] = {};
     }
     for (size_t cls = 0; cls < 2; ++cls) {
-      for (auto& [segment, info] : segments[cls]) {
+      for (auto& entry : segments[cls]) {
+        const uint64_t segment = entry.first;
+        SegmentInfo& info = entry.second;  // (a structured binding cannot be captured)
         std::unordered_map<uint64_t, TelemetrySeries> ids;
         const uint64_t from = segment == state.first[cls].segment ? state.first[cls].offset : 0;
         uint64_t valid = 0;
@@ -344,6 +344,16 @@ struct TelemetryQueue::Impl {
         }
         info.bytes = valid;
       }
+      // Segments a crash left empty (made, but no record synced yet) go: new appends go to a
+      // new segment anyway.
+      for (auto it = segments[cls].begin(); it != segments[cls].end();) {
+        if (it->second.bytes > 0) {
+          ++it;
+          continue;
+        }
+        DROVER_TRY(fs.remove(segment_path(cls, it->first)));
+        it = segments[cls].erase(it);
+      }
     }
     return ok_status();
   }
@@ -362,67 +372,90 @@ struct TelemetryQueue::Impl {
     return ok_status();
   }
 
-  // Drops the oldest droppable segment (routine first), counting its samples. False when
-  // nothing is left to drop.
+  // Saves `next` as the state, and only then makes it the one in memory: a failed save
+  // changes nothing (a retry does not count twice).
+  Status commit_state(const State& next) {
+    DROVER_TRY(write_atomically(fs, path("state"), encode_state(next)));
+    state = next;
+    return ok_status();
+  }
+
+  // Drops the oldest segment holding anything (routine first, urgent only when nothing
+  // routine is left), counting its samples. Empty segments met on the way (a crash or a
+  // failed write before their first record) are removed. False when nothing is left.
   Result<bool> drop_oldest() {
     for (size_t cls : {size_t{1}, size_t{0}}) {
       auto& by_segment = segments[cls];
-      if (by_segment.empty()) continue;
-      const uint64_t oldest = by_segment.begin()->first;
-      const SegmentInfo info = by_segment.begin()->second;
-      if (info.bytes == 0) continue;  // an empty writer's segment frees nothing
-      if (writers[cls].file && writers[cls].segment == oldest) writers[cls] = {};
-      state.dropped_total += info.samples;
-      state.dropped_unreported += info.samples;
-      state.first[cls] = {oldest + 1, 0};
-      DROVER_TRY(save_state());
-      by_segment.erase(by_segment.begin());
-      DROVER_TRY(fs.remove(segment_path(cls, oldest)));
-      return true;
+      while (!by_segment.empty()) {
+        const uint64_t oldest = by_segment.begin()->first;
+        const SegmentInfo info = by_segment.begin()->second;
+        const bool writing = writers[cls].file && writers[cls].segment == oldest;
+        if (info.bytes == 0) {
+          if (writing) break;  // the newest, and empty: nothing of this class to drop
+          by_segment.erase(by_segment.begin());
+          (void)fs.remove(segment_path(cls, oldest));
+          continue;
+        }
+        State next = state;
+        next.dropped_total += info.samples;
+        next.dropped_unreported += info.samples;
+        next.first[cls] = std::max(next.first[cls], Position{oldest + 1, 0});
+        DROVER_TRY(commit_state(next));  // counted before the samples go
+        if (writing) writers[cls] = {};
+        by_segment.erase(by_segment.begin());
+        (void)fs.remove(segment_path(cls, oldest));  // recovery removes it if this fails
+        return true;
+      }
     }
     return false;
   }
 
   Status count_dropped(uint64_t n) {
     if (n == 0) return ok_status();
-    state.dropped_total += n;
-    state.dropped_unreported += n;
-    return save_state();
+    State next = state;
+    next.dropped_total += n;
+    next.dropped_unreported += n;
+    return commit_state(next);
   }
 
-  Status append(Priority priority, const std::vector<TelemetrySeries>& series) {
-    const auto cls = static_cast<size_t>(priority);
-    if (!writers[cls].file || writers[cls].file->size() >= segment_bytes) {
-      DROVER_TRY(open_writer(cls));
-    }
-    Writer& w = writers[cls];
+  // One append's record, encoded against the writer's dictionary.
+  struct Encoded {
+    std::string record;
+    uint64_t count = 0;
+    uint64_t stepped_back = 0;
+    std::unordered_map<std::string, uint64_t> new_ids;
+    std::vector<std::pair<std::string, int64_t>> newest;
+  };
+  Encoded encode(const Writer& w, const std::vector<TelemetrySeries>& series) const {
+    Encoded e;
     std::string definitions;
     FieldWriter defs(definitions);
     std::string samples;
     FieldWriter out(samples);
     uint64_t defined = 0;
-    uint64_t count = 0;
-    uint64_t stepped_back = 0;
     int64_t t = 0;
-    std::unordered_map<std::string, uint64_t> new_ids;
-    std::vector<std::pair<std::string, int64_t>> newest;
     for (const TelemetrySeries& s : series) {
       const std::string key = series_id(s.metric, s.labels);
       auto known = last_t.find(key);
       int64_t last = known == last_t.end() ? INT64_MIN : known->second;
+      for (const auto& [k, newest] : e.newest) {
+        if (k == key) last = std::max(last, newest);  // the same series twice in one call
+      }
       uint64_t id = 0;
       bool have_id = false;
       for (const telemetry::Sample& sample : s.samples) {
         if (sample.t_ms <= last) {
-          ++stepped_back;
+          ++e.stepped_back;
           continue;
         }
         if (!have_id) {
           if (auto it = w.ids.find(key); it != w.ids.end()) {
             id = it->second;
+          } else if (auto fresh = e.new_ids.find(key); fresh != e.new_ids.end()) {
+            id = fresh->second;
           } else {
-            id = w.ids.size() + new_ids.size();
-            new_ids.emplace(key, id);
+            id = w.ids.size() + e.new_ids.size();
+            e.new_ids.emplace(key, id);
             defs.varint(id);
             defs.bytes(s.metric);
             defs.varint(s.labels.size());
@@ -439,33 +472,71 @@ struct TelemetryQueue::Impl {
         t = sample.t_ms;
         out.f64(sample.value);
         last = sample.t_ms;
-        ++count;
+        ++e.count;
       }
-      if (have_id) newest.emplace_back(key, last);
+      if (have_id) e.newest.emplace_back(key, last);
     }
-    DROVER_TRY(count_dropped(stepped_back));
-    if (count == 0) return ok_status();
+    if (e.count == 0) return e;
     std::string payload;
     FieldWriter head(payload);
     head.varint(defined);
     payload += definitions;
-    head.varint(count);
+    head.varint(e.count);
     payload += samples;
-    std::string record;
-    telemetry::append_record(record, payload);
-    if (record.size() + outbox_bytes > o.max_bytes) {
-      return Error{ErrorCode::kResourceExhausted,
-                   "telemetry queue: " + std::to_string(count) + " samples take " +
-                       std::to_string(record.size()) + " bytes, more than the queue holds"};
+    telemetry::append_record(e.record, payload);
+    return e;
+  }
+
+  // Whether the series are ones a batch may carry (names, labels, times): the queue must
+  // never hold a record no batch can take.
+  static Status check(const std::vector<TelemetrySeries>& series) {
+    for (const TelemetrySeries& s : series) {
+      if (!protocol::is_valid_metric_name(s.metric) ||
+          s.labels.size() > protocol::kMaxSeriesLabels) {
+        return invalid_argument("telemetry queue: series '" + s.metric.substr(0, 64) +
+                                "' has a bad name or too many labels");
+      }
+      for (const auto& [name, value] : s.labels) {
+        if (!protocol::is_valid_label_name(name) || !protocol::is_valid_label_value(value)) {
+          return invalid_argument("telemetry queue: series '" + s.metric +
+                                  "' has a bad label name or value");
+        }
+      }
+      for (const telemetry::Sample& x : s.samples) {
+        if (x.t_ms < 0 || x.t_ms > protocol::kMaxSampleTimeMs)
+          return invalid_argument("telemetry queue: a sample time is out of range");
+      }
     }
-    while (bytes() + record.size() > o.max_bytes) {
+    return ok_status();
+  }
+
+  Status append(Priority priority, const std::vector<TelemetrySeries>& series) {
+    DROVER_TRY(check(series));
+    const auto cls = static_cast<size_t>(priority);
+    if (!writers[cls].file || writers[cls].file->size() >= segment_bytes) {
+      DROVER_TRY(open_writer(cls));
+    }
+    Encoded e = encode(writers[cls], series);
+    if (e.count > 0 && e.record.size() + outbox_bytes > o.max_bytes) {
+      return Error{ErrorCode::kResourceExhausted,
+                   "telemetry queue: " + std::to_string(e.count) + " samples take " +
+                       std::to_string(e.record.size()) + " bytes, more than the queue holds"};
+    }
+    // Room first. Dropping may take the writer's own segment: the record is then encoded
+    // again against the new segment's (empty) dictionary.
+    while (e.count > 0 && bytes() + e.record.size() > o.max_bytes) {
       auto dropped = drop_oldest();
       if (!dropped.ok()) return dropped.error();
       if (!*dropped) break;
+      if (!writers[cls].file) {
+        DROVER_TRY(open_writer(cls));
+        e = encode(writers[cls], series);
+      }
     }
-    if (!writers[cls].file) DROVER_TRY(open_writer(cls));  // dropping took the writer's
+    DROVER_TRY(count_dropped(e.stepped_back));
+    if (e.count == 0) return ok_status();
     Writer& writer = writers[cls];
-    Status st = writer.file->append(record);
+    Status st = writer.file->append(e.record);
     if (st.ok()) st = writer.file->sync();
     if (!st.ok()) {
       // The segment may end in part of this record: nothing more goes after it.
@@ -473,11 +544,11 @@ struct TelemetryQueue::Impl {
       writers[cls] = {};
       return st;
     }
-    for (auto& [key, id] : new_ids) writer.ids.emplace(key, id);
-    for (auto& [key, newest_t] : newest) last_t[key] = newest_t;
+    for (auto& [key, id] : e.new_ids) writer.ids.emplace(key, id);
+    for (auto& [key, newest_t] : e.newest) last_t[key] = newest_t;
     SegmentInfo& info = segments[cls][writer.segment];
     info.bytes = writer.file->size();
-    info.samples += count;
+    info.samples += e.count;
     return ok_status();
   }
 
@@ -520,7 +591,9 @@ struct TelemetryQueue::Impl {
     bool full = false;
     for (size_t cls = 0; cls < 2 && !full; ++cls) {
       Position at = state.first[cls];
-      for (auto& [segment, info] : segments[cls]) {
+      for (auto& entry : segments[cls]) {
+        const uint64_t segment = entry.first;
+        const SegmentInfo& info = entry.second;
         if (full) break;
         std::unordered_map<uint64_t, TelemetrySeries> ids;
         const uint64_t from = segment == state.first[cls].segment ? state.first[cls].offset : 0;
@@ -577,23 +650,30 @@ struct TelemetryQueue::Impl {
 
   // Writes the batch just built to the outbox, then moves the queue's start past it.
   Status commit_outbox(Outbox ob) {
+    if (pending_skipped_ > 0) {
+      // Counted before the batch that reports them is written (a crash in between counts
+      // them twice, never not at all).
+      State next = state;
+      next.dropped_total += pending_skipped_;
+      next.dropped_unreported += pending_skipped_;
+      DROVER_TRY(commit_state(next));
+    }
     const std::string bytes = encode_outbox(ob);
     DROVER_TRY(write_atomically(fs, path("outbox"), bytes));
-    if (pending_skipped_ > 0) {
-      // Counted as dropped, and reported by this very batch (its acknowledgement subtracts
-      // them again).
-      state.dropped_total += pending_skipped_;
-      state.dropped_unreported += pending_skipped_;
-      DROVER_TRY(save_state());
-    }
+    // From here the outbox holds the batch and its end: the queue's start moves past it at
+    // once (recovery does the same from the file), and what follows is only tidying.
     outbox_bytes = bytes.size();
     for (size_t cls = 0; cls < 2; ++cls) {
       for (const auto& [segment, n] : pending_->taken[cls]) {
         auto it = segments[cls].find(segment);
         if (it != segments[cls].end()) it->second.samples -= std::min(it->second.samples, n);
       }
-      state.first[cls] = ob.end[cls];
-      // Segments wholly in the outbox are not needed any more.
+      state.first[cls] = std::max(state.first[cls], ob.end[cls]);
+    }
+    outbox = std::move(ob);
+    pending_.reset();
+    for (size_t cls = 0; cls < 2; ++cls) {
+      // Segments wholly in the outbox are not needed any more (recovery removes them too).
       auto& by_segment = segments[cls];
       for (auto it = by_segment.begin();
            it != by_segment.end() && it->first < state.first[cls].segment;) {
@@ -601,12 +681,10 @@ struct TelemetryQueue::Impl {
           ++it;
           continue;
         }
-        DROVER_TRY(fs.remove(segment_path(cls, it->first)));
+        (void)fs.remove(segment_path(cls, it->first));
         it = by_segment.erase(it);
       }
     }
-    outbox = std::move(ob);
-    pending_.reset();
     return ok_status();
   }
 
@@ -615,17 +693,19 @@ struct TelemetryQueue::Impl {
       return Error{ErrorCode::kFailedPrecondition,
                    "telemetry queue: batch " + std::to_string(sequence) + " is not the one out"};
     }
-    state.acknowledged = sequence;
+    State next = state;
+    next.acknowledged = sequence;
     if (delivered) {
-      state.dropped_unreported -= std::min(state.dropped_unreported, outbox->dropped);
+      next.dropped_unreported -= std::min(next.dropped_unreported, outbox->dropped);
     } else {
-      state.dropped_total += outbox->samples;
-      state.dropped_unreported += outbox->samples;
+      next.dropped_total += outbox->samples;
+      next.dropped_unreported += outbox->samples;
     }
-    DROVER_TRY(save_state());
-    DROVER_TRY(fs.remove(path("outbox")));
+    DROVER_TRY(commit_state(next));
     outbox.reset();
     outbox_bytes = 0;
+    // An outbox left behind is recognised as acknowledged at the next start.
+    (void)fs.remove(path("outbox"));
     return ok_status();
   }
 
@@ -660,5 +740,6 @@ Result<std::optional<OutgoingBatch>> TelemetryQueue::next_batch() { return impl_
 Status TelemetryQueue::acknowledge(uint64_t sequence) { return impl_->acknowledge(sequence); }
 Status TelemetryQueue::discard(uint64_t sequence) { return impl_->acknowledge(sequence, false); }
 QueueStats TelemetryQueue::stats() const { return impl_->stats(); }
+Status TelemetryQueue::count_dropped(uint64_t samples) { return impl_->count_dropped(samples); }
 
 }  // namespace drover::agent

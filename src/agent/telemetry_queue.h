@@ -84,6 +84,9 @@ class TelemetryQueue {
   // the queue, counted as dropped, and the next batch reports them.
   Status discard(uint64_t sequence);
 
+  // Samples the caller could not queue (a failed append): counted as dropped and reported.
+  Status count_dropped(uint64_t samples);
+
   QueueStats stats() const;
 
  private:

@@ -141,6 +141,10 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
   if (e.decommissioned) {
     return Error{ErrorCode::kFailedPrecondition, "device '" + e.id + "' is decommissioned"};
   }
+  e.seen_s = static_cast<uint32_t>(std::clamp<int64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(engine_.now().time_since_epoch()).count() -
+          kSeenEpoch,
+      1, UINT32_MAX));
   const Inventory& known = inventories_[e.inventory].components;
   const bool same_inventory =
       std::equal(request.installed.begin(), request.installed.end(), known.begin(), known.end());
@@ -355,6 +359,13 @@ std::optional<DeviceService::Standing> DeviceService::standing(std::string_view 
   if (pos == kNone) return std::nullopt;
   return Standing{devices_[pos].enrollment, entries_[pos].decommissioned,
                   devices_[pos].public_key.substr(0, kKeyTagSize)};
+}
+
+std::optional<Timestamp> DeviceService::last_check_in(std::string_view id) const {
+  MutexLock lock(mu_);
+  const uint32_t pos = find(id);
+  if (pos == kNone || entries_[pos].seen_s == 0) return std::nullopt;
+  return Timestamp(std::chrono::seconds(kSeenEpoch + entries_[pos].seen_s));
 }
 
 std::optional<Device> DeviceService::device(std::string_view id) const {

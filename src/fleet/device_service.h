@@ -159,6 +159,9 @@ class DeviceService {
 
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;
+  // When the device last checked in (to the second), or std::nullopt: unknown device, or
+  // none since this server started.
+  std::optional<Timestamp> last_check_in(std::string_view id) const;
   size_t device_count() const;
   // How many distinct inventories the registry holds (shared between devices that run the
   // same versions; one is dropped when its last device moves on).
@@ -177,8 +180,14 @@ class DeviceService {
     UpdateState state = UpdateState::kIdle;
     bool decommissioned = false;
     bool keeps_previous = false;  // Device::keeps_previous: compared at every check-in
+    // The last check-in, in seconds since kSeenEpoch; 0: none since the server started
+    // (kept in memory only: a restart relearns it at the next check-in).
+    uint32_t seen_s = 0;
     DeviceCursor cursor;
   };
+  // One cache line per device: the check-in path reads and writes nothing else.
+  static_assert(sizeof(Entry) == 64);
+  static constexpr int64_t kSeenEpoch = 1'577'836'800;  // 2020-01-01T00:00:00Z
   struct SharedInventory {
     Inventory components;
     uint32_t users = 0;  // entries that point here; 0: free for reuse

@@ -50,7 +50,7 @@ class BatchReader final : public json::json_sax_t {
       return true;
     }
     if (ctx() == Ctx::kLabels) {
-      if (s.size() > kMaxLabelValueBytes || !is_printable(s)) {
+      if (!is_valid_label_value(s)) {
         return fail("label " + shown(key_) + ": values are printable, at most 128 bytes");
       }
       series().labels.emplace_back(key_, std::move(s));
@@ -331,6 +331,10 @@ Result<std::string> decompress(std::string_view body) {
 }
 
 }  // namespace
+
+bool is_valid_label_value(std::string_view s) {
+  return s.size() <= kMaxLabelValueBytes && is_printable(s);
+}
 
 bool is_valid_label_name(std::string_view s) {
   if (s.empty() || s.size() > 64 || (s[0] >= '0' && s[0] <= '9') || s.substr(0, 2) == "__") {

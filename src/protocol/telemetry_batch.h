@@ -45,6 +45,8 @@ struct TelemetryBatch {
 bool is_valid_metric_name(std::string_view s);
 // Label names: 1..64 characters of [A-Za-z0-9_], not starting with a digit or "__".
 bool is_valid_label_name(std::string_view s);
+// Label values: at most kMaxLabelValueBytes, no control characters (bytes below 0x20, 0x7f).
+bool is_valid_label_value(std::string_view s);
 
 // CBOR, then zstd at `level`. The batch must be valid (decode would take it).
 std::string encode_telemetry_batch(const TelemetryBatch& batch, int level = 3);

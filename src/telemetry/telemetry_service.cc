@@ -310,8 +310,12 @@ Result<std::vector<DeviceFreshness>> TelemetryService::freshness(const Cohort& c
         f.dropped_on_device = it->second.dropped;
       }
     }
-    // Before the first batch since the server started, the newest sample stands in for
-    // the last contact.
+    // A check-in is contact too: a device that checks in but whose data stopped is stale,
+    // not offline. Before the first batch or check-in since the server started, the newest
+    // sample stands in for the last contact.
+    if (auto seen = devices_.last_check_in(d.id)) {
+      contact = std::max(contact, seen->time_since_epoch().count());
+    }
     if (contact == INT64_MIN) contact = newest;
     const Duration never(-1);
     const Duration data_age =

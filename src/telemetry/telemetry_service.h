@@ -85,8 +85,10 @@ struct DeviceFreshness {
   std::string device;
   std::string device_type;
   Freshness freshness = Freshness::kNoContract;
-  double data_age_s = -1;     // the newest sample's age; -1: none
-  double contact_age_s = -1;  // the last batch's arrival; -1: none since the server started
+  double data_age_s = -1;  // the newest sample's age; -1: none
+  // The last batch's arrival or check-in, whichever came last; -1: none since the server
+  // started.
+  double contact_age_s = -1;
   TelemetryContract contract;
   uint64_t dropped_on_device = 0;
 };

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "base/units.h"
@@ -44,6 +45,16 @@ TEST(AgentConfig, TheDocumentedExampleParses) {
   EXPECT_EQ(c->module.slot_b, "/dev/mmcblk0p3");
   EXPECT_EQ(c->module.reboot, (std::vector<std::string>{"systemctl", "reboot"}));
   EXPECT_EQ(c->module.uboot_config, "");  // the tools' default
+  ASSERT_TRUE(c->telemetry);
+  EXPECT_EQ(c->telemetry->interval, seconds(60));
+  EXPECT_TRUE(c->telemetry->collectors.battery);
+  EXPECT_EQ(c->telemetry->collectors.disks, (std::vector<std::string>{"/", "/data"}));
+  EXPECT_EQ(c->telemetry->statsd_socket, "/run/drover/statsd.sock");
+  EXPECT_EQ(c->telemetry->queue.max_bytes, uint64_t{32} << 20);
+  EXPECT_EQ(c->telemetry->queue.dir, "/var/lib/drover/telemetry");
+  EXPECT_EQ(c->telemetry->collectors.boots_file, "/var/lib/drover/boots");
+  EXPECT_EQ(c->telemetry->urgent, (std::set<std::string>{"door_open_total"}));
+  EXPECT_EQ(c->telemetry->backoff_max, hours(1));
   auto with_config = parse_agent_config(R"({"server": "http://s:1", "data_dir": "/d",
       "device": {"id": "a", "type": "t", "hardware_revision": "r"},
       "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
@@ -112,6 +123,14 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
            {"{" + base + ", " + file_module + R"(, "installed": {"firmware": 4}})", "installed"},
            {"{" + base + ", " + file_module + R"(, "max_download": "lots"})", "max_download"},
            {"{" + base + ", " + file_module + R"(, "min_free": -1})", "min_free"},
+           {"{" + base + ", " + file_module + R"(, "telemetry": {"collect": ["gpu"]}})", "collect"},
+           {"{" + base + ", " + file_module + R"(, "telemetry": {"interval": "10ms"}})",
+            "interval"},
+           {"{" + base + ", " + file_module + R"(, "telemetry": {"disks": ["data"]}})", "disks"},
+           {"{" + base + ", " + file_module + R"(, "telemetry": {"queue_max": "10kB"}})",
+            "queue_max"},
+           {"{" + base + ", " + file_module + R"(, "telemetry": {"urgent": ["9x"]}})", "urgent"},
+           {"{" + base + ", " + file_module + R"(, "telemetry": {"statsd": "/s"}})", "statsd"},
            {R"({"data_dir": "/d", )" + file_module + "}", "server"},
            {"[]", ""},
            {"{", ""},

@@ -162,6 +162,17 @@ TEST_F(TelemetryServiceTest, FreshnessIsJudgedByEachTypesContract) {
   EXPECT_EQ(by_device[f.ids[0]], Freshness::kOffline);
   EXPECT_EQ(by_device[f.ids[1]], Freshness::kStale);
   EXPECT_EQ(by_device[f.ids[2]], Freshness::kOffline) << "never reported";
+  // A check-in is contact too: f.ids[0] checks in, its data still five hours old.
+  const auto installed = f.service->device(f.ids[0])->installed;
+  ASSERT_TRUE(f.service->check_in({f.ids[0], installed, UpdateState::kIdle, "", false}).ok());
+  rows = service->freshness(Cohort{});
+  ASSERT_TRUE(rows.ok());
+  for (const auto& r : *rows) {
+    if (r.device == f.ids[0]) {
+      EXPECT_EQ(r.freshness, Freshness::kStale) << "it talks, its data does not come";
+      EXPECT_LT(r.contact_age_s, 1.5);
+    }
+  }
   f.clock.advance(hours(2));
   rows = service->freshness(Cohort{});
   for (const auto& r : *rows) {
