@@ -95,6 +95,26 @@ for i in $(seq "$runs"); do
   wait "$agent" 2>/dev/null || true
 done
 agent_rss=$(median < "$tmp/agent-rss.txt")
+# The same with telemetry on: every collector on this machine's /proc and /sys each second,
+# the StatsD socket, a batch compressed and sent each second — its code and buffers touched.
+cat > "$tmp/agent-telemetry.json" <<JSON
+{"server": "http://127.0.0.1:$port", "data_dir": "$tmp/agent-t",
+ "device": {"id": "agent-2", "type": "bms-controller", "hardware_revision": "rev-a"},
+ "enrollment_token": "bench", "installed": {"firmware": "4.2.0"},
+ "module": {"type": "file", "target": "$tmp/app.bin"},
+ "telemetry": {"interval": "1s", "send_every": "1s", "statsd_socket": "$tmp/statsd.sock"}}
+JSON
+for i in $(seq "$runs"); do
+  "$tmp/drover-agent" --config "$tmp/agent-telemetry.json" 2> "$tmp/agent-t.log" &
+  agent=$!
+  pids+=("$agent")
+  sleep 4
+  rss_mib "$agent" >> "$tmp/agent-t-rss.txt"
+  grep -q "started as agent-2, idle, telemetry on" "$tmp/agent-t.log"
+  kill "$agent"
+  wait "$agent" 2>/dev/null || true
+done
+agent_t_rss=$(median < "$tmp/agent-t-rss.txt")
 
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t) ? "met" : "**not met**" }'; }
 verdict_le() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t) ? "met" : "**not met**" }'; }
@@ -134,6 +154,7 @@ keep-alive connections, ${seconds} s, median of $runs runs.
 |---|---|---|
 | stripped binary | $agent_size MiB | |
 | RSS, idle between check-ins (median of $runs starts) | **$agent_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_rss" 7.63) |
+| RSS with telemetry on (all collectors and StatsD, a batch sent each second; median of $runs starts) | **$agent_t_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_t_rss" 7.63) |
 
 Measured at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ).
 Reproduce: \`make bench\` (everything), or \`bench/net.sh build-bench --update\` (this section).

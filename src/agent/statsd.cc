@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 
+#include "agent/decimal.h"
 #include "base/file_system.h"
 
 namespace drover::agent {
@@ -44,9 +44,8 @@ std::string label_name(std::string_view raw) {
 
 bool parse_number(std::string_view s, double& out) {
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
-  if (s.empty()) return false;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(out);
+  if (!s.empty() && s.front() == '+') return false;  // one sign at most
+  return parse_decimal(s, out);
 }
 
 }  // namespace
@@ -171,8 +170,12 @@ void StatsdAggregator::add(const StatsdLine& line) {
         s.max = std::max(s.max, line.value);
       }
       // A sampled timing stands for 1/rate timings of its value.
-      s.count += static_cast<uint64_t>(std::llround(1 / line.sample_rate));
-      s.sum += line.value * std::round(1 / line.sample_rate);
+      {
+        // 1/rate timings, rounded (a rate is at least 1e-4: at most 10,000 of them).
+        const auto times = static_cast<uint64_t>(1 / line.sample_rate + 0.5);
+        s.count += times;
+        s.sum += line.value * static_cast<double>(times);
+      }
       break;
   }
 }

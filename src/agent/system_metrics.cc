@@ -3,10 +3,11 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+
+#include "agent/decimal.h"
 
 namespace drover::agent {
 namespace {
@@ -33,9 +34,7 @@ bool to_double(std::string_view s, double& out) {
   while (!s.empty() && (s.back() == '.' || s.back() == '\n' || s.back() == ' '))
     s.remove_suffix(1);  // /proc/net/wireless writes "-56."
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  if (s.empty()) return false;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(out);
+  return parse_decimal(s, out);
 }
 
 // The entries of a directory, sorted; none when it is absent.

@@ -119,7 +119,7 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   }
   const double bytes = n * mult;
   if (bytes > 1e15) return invalid_argument("size '" + original + "' is too large");
-  return static_cast<uint64_t>(std::llround(bytes));
+  return static_cast<uint64_t>(bytes + 0.5);  // rounded; not negative
 }
 
 Result<uint64_t> parse_bitrate(std::string_view text) {
@@ -142,7 +142,7 @@ Result<uint64_t> parse_bitrate(std::string_view text) {
   }
   const double bps = n * mult;
   if (bps < 1 || bps > 1e12) return invalid_argument("bit rate '" + original + "' is out of range");
-  return static_cast<uint64_t>(std::llround(bps));
+  return static_cast<uint64_t>(bps + 0.5);  // rounded; not negative
 }
 
 Result<int> parse_time_of_day(std::string_view text) {
