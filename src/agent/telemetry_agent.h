@@ -63,6 +63,9 @@ class TelemetryAgent {
   // -1 without a socket.
   int statsd_fd() const { return socket_ ? socket_->fd() : -1; }
   void statsd_readable();
+  // Samples from the program the agent runs in (the twin's device models), taken as the
+  // collectors' are: through the rules into the queue at the next run_once.
+  void record(const std::vector<protocol::TelemetrySeries>& series) { aggregator_.add(series); }
   // Queues what is collected so far and marks a clean stop (a reboot that follows is a
   // shutdown, not a crash).
   void stop();

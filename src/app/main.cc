@@ -21,6 +21,7 @@
 #include "base/system_memory.h"
 #include "base/units.h"
 #include "sim/simulator.h"
+#include "sim/telemetry_twin.h"
 
 namespace {
 
@@ -345,7 +346,18 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::cout << "Drover demo: " << drover::app::kDemoStory << "\n\n";
-    return run(*scenario, demo_args, false);
+    const int rc = run(*scenario, demo_args, false);
+    if (rc != 0 || demo_args.json) return rc;
+    // The second chapter: what the devices report between check-ins.
+    drover::sim::TelemetryTwinOptions t;
+    if (demo_args.seed != 0) t.seed = demo_args.seed;
+    auto telemetry = drover::sim::run_telemetry_twin(t);
+    if (!telemetry.ok()) {
+      std::cerr << "drover: telemetry twin: " << telemetry.error().to_string() << "\n";
+      return 1;
+    }
+    std::cout << "\n" << drover::sim::describe(*telemetry);
+    return 0;
   }
   return 0;
 }

@@ -36,6 +36,7 @@ class LocalControlPlane final : public ControlPlane {
                 std::vector<Device> fleet) override;
   AgentAccess agent_access() const override;
   DeviceService* devices() override { return service_.get(); }
+  Store& store() { return *store_; }
   Result<std::string> start_rollout(const RolloutPlan& plan) override;
   Result<RolloutSummary> summary(const std::string& rollout_id) override;
   Result<RolloutProgress> progress(const std::string& rollout_id) override;

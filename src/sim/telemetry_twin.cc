@@ -1,0 +1,506 @@
+#include "sim/telemetry_twin.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <queue>
+
+#include "agent/telemetry_agent.h"
+#include "base/memory_file_system.h"
+#include "base/random.h"
+#include "fleet/profile_service.h"
+#include "protocol/telemetry_batch.h"
+#include "sim/local_plane.h"
+#include "telemetry/telemetry_service.h"
+
+namespace drover::sim {
+namespace {
+
+using protocol::TelemetrySeries;
+
+constexpr int64_t kStartMs = 1'780'272'000'000;  // 2026-06-01T00:00:00Z
+constexpr double kPi = 3.14159265358979323846;
+
+int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
+
+// The device API's ingest without the HTTP hop: the batch's bytes decoded and stored as the
+// route does, the answer built from what the service says.
+class TwinLink final : public agent::ServerLink {
+ public:
+  TwinLink(telemetry::TelemetryService& service, std::string device, TelemetryKind& tally,
+           uint64_t& sent)
+      : service_(service), device_(std::move(device)), tally_(tally), sent_(sent) {}
+  bool online = true;
+
+  Status connect(const agent::Inventory&) override { return ok_status(); }
+  Result<agent::CheckInAnswer> check_in(const agent::Inventory&, protocol::UpdateState,
+                                        std::string_view, bool) override {
+    return agent::CheckInAnswer{};
+  }
+  Status report(const std::string&, const std::string&, protocol::Report, const std::string&,
+                const std::string&) override {
+    return ok_status();
+  }
+  Result<uint64_t> download(const agent::UpdateRecord&, const std::string&, uint64_t,
+                            const std::function<void(uint64_t)>&) override {
+    return io_error("the telemetry twin has no downloads");
+  }
+  Result<agent::TelemetryAck> send_telemetry(std::string_view body) override {
+    if (!online) return io_error("the link is down");
+    auto batch = protocol::decode_telemetry_batch(body, true);
+    if (!batch.ok()) return batch.error();
+    auto stored = service_.ingest(device_, *batch);
+    if (!stored.ok()) return stored.error();
+    tally_.batches += 1;
+    tally_.wire_bytes += body.size();
+    tally_.samples_sent += batch->sample_count();
+    if (!stored->stored.retry) sent_ += batch->sample_count();
+    agent::TelemetryAck ack;
+    ack.sequence = batch->sequence;
+    ack.retry = stored->stored.retry;
+    ack.accepted = stored->stored.accepted;
+    auto rules = service_.rules_for(device_);
+    if (rules.ok()) ack.rules = rules->etag;
+    return ack;
+  }
+  Result<protocol::TelemetryRules> telemetry_rules() override {
+    if (!online) return io_error("the link is down");
+    return service_.rules_for(device_);
+  }
+
+ private:
+  telemetry::TelemetryService& service_;
+  std::string device_;
+  TelemetryKind& tally_;
+  uint64_t& sent_;
+};
+
+enum class Kind : uint8_t { kController, kProbe, kTruck };
+
+struct TwinDevice {
+  Kind kind = Kind::kController;
+  std::string id;
+  std::unique_ptr<TwinLink> link;
+  std::unique_ptr<agent::TelemetryAgent> agent;
+  Timestamp next_sample{}, agent_due{}, next_check_in{};
+  Duration period{0};
+  // The stories.
+  Timestamp hangs_at = Timestamp::max();  // the collector stops; the device still checks in
+  Timestamp dies_at = Timestamp::max();   // nothing more at all
+  Timestamp link_down = Timestamp::max(), link_up = Timestamp::max();
+  // The models' state.
+  double memory = 0, leak_per_s = 0, signal = 0, battery = 100, odometer = 0, fuel = 0;
+  double speed = 0;
+  Timestamp booted{};
+  uint64_t boots = 0;
+  uint64_t measured = 0, sent = 0;  // samples, this device's
+  // A truck's raw samples since its last minute, for the wire comparison.
+  std::vector<TelemetrySeries> raw;
+};
+
+// Sends and remembers one minute of a truck's raw samples, encoded as a batch and as JSON.
+void close_raw_minute(TwinDevice& d, uint64_t& raw_bytes, uint64_t& json_bytes, uint64_t& seq) {
+  if (d.raw.empty() || d.raw.front().samples.empty()) return;
+  protocol::TelemetryBatch batch;
+  batch.stream = 1;
+  batch.sequence = ++seq;
+  batch.series = d.raw;
+  raw_bytes += protocol::encode_telemetry_batch(batch).size();
+  nlohmann::json series = nlohmann::json::array();
+  for (const TelemetrySeries& s : d.raw) {
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& x : s.samples) points.push_back({x.t_ms, x.value});
+    series.push_back({{"metric", s.metric}, {"samples", points}});
+  }
+  json_bytes += nlohmann::json{{"series", series}}.dump().size();
+  for (TelemetrySeries& s : d.raw) s.samples.clear();
+}
+
+TelemetrySeries one(std::string metric, int64_t t, double v,
+                    std::vector<std::pair<std::string, std::string>> labels = {}) {
+  return {std::move(metric), std::move(labels), {{t, v}}};
+}
+
+constexpr const char* kTruckMetrics[] = {"speed_kmh",
+                                         "engine_rpm",
+                                         "engine_temp_celsius",
+                                         "coolant_temp_celsius",
+                                         "oil_pressure_kpa",
+                                         "fuel_level_percent",
+                                         "battery_voltage_volts",
+                                         "throttle_percent",
+                                         "brake_pressure_kpa",
+                                         "gear",
+                                         "latitude",
+                                         "longitude",
+                                         "heading_degrees",
+                                         "accel_x",
+                                         "accel_y",
+                                         "accel_z",
+                                         "cabin_temp_celsius",
+                                         "odometer_km",
+                                         "tire_pressure_kpa",
+                                         "load_kg"};
+
+// One sampling round of a device model at `t`.
+std::vector<TelemetrySeries> measure(TwinDevice& d, Timestamp now, Rng& rng) {
+  const int64_t t = ms(now);
+  const double hours_in = static_cast<double>(t - kStartMs) / 3.6e6;
+  const double ambient = 14 + 8 * std::sin(2 * kPi * (hours_in - 9) / 24);
+  std::vector<TelemetrySeries> out;
+  switch (d.kind) {
+    case Kind::kController: {
+      // A watchdog reboot now and then (about one a day per controller).
+      if (rng.chance(1.0 / 1440)) {
+        ++d.boots;
+        d.booted = now;
+        out.push_back(one("reboot", t, static_cast<double>(d.boots), {{"reason", "watchdog"}}));
+      }
+      d.memory = std::max(0.0, d.memory - d.leak_per_s * 60 + rng.between(-2e5, 2e5));
+      d.signal = std::clamp(d.signal + rng.between(-1.5, 1.5), -90.0, -40.0);
+      out.push_back(one("cpu_usage_ratio", t, 0.05 + 0.2 * rng.uniform()));
+      out.push_back(one("memory_available_bytes", t, std::round(d.memory)));
+      out.push_back(one("temperature_celsius", t,
+                        std::round((ambient + 22 + rng.between(-1, 1)) * 10) / 10,
+                        {{"zone", "0"}}));
+      out.push_back(one("wifi_signal_dbm", t, std::round(d.signal)));
+      out.push_back(one("uptime_seconds", t, static_cast<double>(ms(now) - ms(d.booted)) / 1000));
+      break;
+    }
+    case Kind::kProbe: {
+      // Discharge speeds up in the cold (a lithium cell's capacity falls below 10 °C).
+      const double cold = std::max(0.0, 10 - ambient);
+      d.battery = std::max(0.0, d.battery - 0.05 * (1 + 0.08 * cold));
+      d.signal = std::clamp(d.signal + rng.between(-3, 3), -120.0, -70.0);
+      out.push_back(one("battery_level_percent", t, std::round(d.battery * 10) / 10));
+      out.push_back(
+          one("battery_voltage_volts", t, std::round((3.0 + 1.2 * d.battery / 100) * 1000) / 1000));
+      out.push_back(
+          one("temperature_celsius", t, std::round((ambient + rng.between(-0.5, 0.5)) * 10) / 10));
+      out.push_back(
+          one("soil_moisture_percent", t, std::round((31 + 4 * rng.uniform()) * 10) / 10));
+      out.push_back(one("link_signal_dbm", t, std::round(d.signal)));
+      break;
+    }
+    case Kind::kTruck: {
+      d.speed = std::clamp(d.speed + rng.between(-2, 2.2), 0.0, 95.0);
+      d.odometer += d.speed / 3600;
+      d.fuel = std::max(5.0, d.fuel - d.speed * 1e-5);
+      const double values[20] = {std::round(d.speed * 10) / 10,
+                                 std::round(800 + d.speed * 22 + rng.between(-30, 30)),
+                                 std::round((88 + rng.between(-1, 1)) * 10) / 10,
+                                 std::round((85 + rng.between(-1, 1)) * 10) / 10,
+                                 std::round(280 + rng.between(-15, 15)),
+                                 std::round(d.fuel * 10) / 10,
+                                 std::round((27.6 + rng.between(-0.2, 0.2)) * 100) / 100,
+                                 std::round(std::min(100.0, d.speed + rng.between(-5, 5))),
+                                 std::round(std::max(0.0, rng.between(-200, 120))),
+                                 std::floor(d.speed / 16),
+                                 std::round((52.52 + d.odometer * 1e-3) * 1e6) / 1e6,
+                                 std::round((13.40 + d.odometer * 7e-4) * 1e6) / 1e6,
+                                 std::round(rng.between(0, 360)),
+                                 std::round(rng.between(-0.3, 0.3) * 100) / 100,
+                                 std::round(rng.between(-0.3, 0.3) * 100) / 100,
+                                 std::round((9.81 + rng.between(-0.2, 0.2)) * 100) / 100,
+                                 std::round((21 + rng.between(-0.5, 0.5)) * 10) / 10,
+                                 std::round(d.odometer * 100) / 100,
+                                 std::round(760 + rng.between(-5, 5)),
+                                 12'400};
+      for (size_t m = 0; m < 20; ++m) {
+        out.push_back(one(kTruckMetrics[m], t, values[m]));
+        d.raw[m].samples.push_back({t, values[m]});
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+// 1234567 -> "1,234,567".
+std::string with_commas(uint64_t n) {
+  std::string digits = std::to_string(n);
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) {
+    digits.insert(static_cast<size_t>(i), ",");
+  }
+  return digits;
+}
+
+std::string ago(double seconds) {
+  return format_duration(Duration(static_cast<int64_t>(seconds) * 1000));
+}
+
+}  // namespace
+
+Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
+  if (o.controllers < 4 || o.probes < 1 || o.trucks < 1)
+    return invalid_argument("the telemetry twin needs 4 controllers, a probe and a truck");
+  std::string dir = o.dir;
+  const bool own_dir = dir.empty();
+  if (own_dir) {
+    std::error_code ec;
+    const std::string base = std::filesystem::is_directory("/dev/shm", ec)
+                                 ? std::string("/dev/shm")
+                                 : std::filesystem::temp_directory_path().string();
+    dir = base + "/drover-telemetry-twin-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir, ec);
+  }
+  struct Cleanup {
+    std::string dir;
+    bool own;
+    ~Cleanup() {
+      std::error_code ec;
+      if (own) std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{dir, own_dir};
+
+  ManualClock clock{Timestamp(Duration(kStartMs))};
+  auto plane = LocalControlPlane::create(clock, {}, [](const EngineEvent&) {});
+  if (!plane.ok()) return plane.error();
+  std::vector<Device> fleet;
+  std::vector<std::unique_ptr<TwinDevice>> devices;
+  auto add = [&](Kind kind, const std::string& id, const std::string& type) {
+    Device d;
+    d.id = id;
+    d.device_type = type;
+    d.hardware_revision = "rev-a";
+    d.site = "north-farm";
+    d.set_installed("firmware", "1.0.0");
+    fleet.push_back(d);
+    auto t = std::make_unique<TwinDevice>();
+    t->kind = kind;
+    t->id = id;
+    devices.push_back(std::move(t));
+  };
+  char name[32];
+  for (uint32_t i = 0; i < o.controllers; ++i) {
+    std::snprintf(name, sizeof name, "ctl-%03u", i + 1);
+    add(Kind::kController, name, "bms-controller");
+  }
+  for (uint32_t i = 0; i < o.probes; ++i) {
+    std::snprintf(name, sizeof name, "probe-%03u", i + 1);
+    add(Kind::kProbe, name, "soil-probe");
+  }
+  for (uint32_t i = 0; i < o.trucks; ++i) {
+    std::snprintf(name, sizeof name, "truck-%03u", i + 1);
+    add(Kind::kTruck, name, "truck");
+  }
+  Site site;
+  site.name = "north-farm";
+  site.time_zone = "UTC";
+  DROVER_TRY((*plane)->set_up({site}, {}, fleet));
+  DeviceService& registry = *(*plane)->devices();
+  Store& store = (*plane)->store();
+
+  // The profiles: contracts and, for trucks, one-minute aggregates of every metric. A
+  // controller samples every minute and sends every five, checking in as often.
+  ProfileService profiles(store);
+  using F = protocol::AggregateFunction;
+  for (DeviceProfile p :
+       {DeviceProfile{"bms-controller", {minutes(5), minutes(2), minutes(15)}, {}},
+        DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}},
+        DeviceProfile{"truck",
+                      {minutes(1), minutes(1), Duration(0)},
+                      {{"*", minutes(1), {F::kMin, F::kMax, F::kMean}}}}}) {
+    auto put = profiles.put(p);
+    if (!put.ok()) return put.error();
+  }
+
+  auto tsdb = telemetry::TimeSeriesStore::open(real_file_system(), dir, clock);
+  if (!tsdb.ok()) return tsdb.error();
+  telemetry::TelemetryService service(**tsdb, registry, store, clock);
+
+  std::vector<TelemetryKind> kinds = {{"controller"}, {"probe"}, {"truck"}};
+  MemoryFileSystem disk;  // every device's queue
+  Rng rng(o.seed);
+  const Timestamp start = clock.now();
+  const Timestamp end = start + o.horizon;
+  for (auto& d : devices) {
+    TelemetryKind& tally = kinds[static_cast<size_t>(d->kind)];
+    ++tally.devices;
+    d->link = std::make_unique<TwinLink>(service, d->id, tally, d->sent);
+    agent::TelemetryOptions t;
+    t.system = false;
+    t.queue.dir = "/twin/" + d->id;
+    t.queue.stream_seed = rng.next_u64() | 1;
+    t.urgent = {"reboot"};
+    d->booted = start - hours(30 + static_cast<int64_t>(rng.below(500)));
+    d->next_sample = start + Duration(static_cast<int64_t>(rng.below(60'000)));
+    switch (d->kind) {
+      case Kind::kController:
+        d->period = minutes(1);
+        t.send_every = minutes(5);
+        d->memory = 512.0 * 1024 * 1024;
+        d->signal = -60;
+        d->next_check_in = d->next_sample;
+        break;
+      case Kind::kProbe: {
+        d->period = hours(2);
+        // Asleep but for a minute every two hours: the link is up only then.
+        const Timestamp wake = d->next_sample;
+        t.send_every = seconds(10);
+        t.link_up_at = [wake](Timestamp at) {
+          if (at < wake) return wake;
+          const Duration into = (at - wake) % hours(2);
+          return into < minutes(1) ? at : at - into + hours(2);
+        };
+        d->signal = -95;
+        d->battery = 60 + rng.between(0, 40);
+        break;
+      }
+      case Kind::kTruck:
+        d->period = seconds(1);
+        t.send_every = minutes(1);
+        d->fuel = 70 + rng.between(0, 25);
+        for (const char* m : kTruckMetrics) d->raw.push_back({m, {}, {}});
+        break;
+    }
+    d->agent = std::make_unique<agent::TelemetryAgent>(t, *d->link, clock, rng.next_u64(), disk);
+    DROVER_TRY(d->agent->start());
+    d->agent_due = start;
+  }
+  // The stories: ctl-002's collector hangs after two hours; ctl-003 loses its link from the
+  // first hour to the third; ctl-004 dies in the fourth; ctl-001 leaks memory.
+  devices[0]->leak_per_s = 2048;
+  devices[1]->hangs_at = start + hours(2);
+  devices[2]->link_down = start + hours(1);
+  devices[2]->link_up = start + hours(3);
+  devices[3]->dies_at = start + hours(4);
+
+  uint64_t raw_bytes = 0, json_bytes = 0, raw_seq = 0;
+  using Wake = std::pair<Timestamp, size_t>;
+  std::priority_queue<Wake, std::vector<Wake>, std::greater<>> queue;
+  auto next_wake = [&](const TwinDevice& d) {
+    Timestamp w = std::min(d.next_sample, d.agent_due);
+    if (d.kind == Kind::kController) w = std::min(w, d.next_check_in);
+    return w;
+  };
+  for (size_t i = 0; i < devices.size(); ++i) queue.emplace(next_wake(*devices[i]), i);
+  std::vector<Timestamp> raw_minute(devices.size(), start + minutes(1));
+  while (!queue.empty()) {
+    auto [at, i] = queue.top();
+    queue.pop();
+    if (at > end) break;
+    if (at > clock.now()) clock.advance_to(at);
+    TwinDevice& d = *devices[i];
+    const Timestamp now = clock.now();
+    if (now >= d.dies_at) continue;  // no more wake-ups: it is gone
+    d.link->online = !(now >= d.link_down && now < d.link_up);
+    if (now >= d.next_sample) {
+      if (now < d.hangs_at) {
+        std::vector<TelemetrySeries> samples = measure(d, now, rng);
+        TelemetryKind& tally = kinds[static_cast<size_t>(d.kind)];
+        for (const auto& s : samples) {
+          tally.samples_measured += s.samples.size();
+          d.measured += s.samples.size();
+        }
+        d.agent->record(samples);
+      }
+      d.next_sample += d.period;
+      if (d.kind == Kind::kTruck && now >= raw_minute[i]) {
+        close_raw_minute(d, raw_bytes, json_bytes, raw_seq);
+        raw_minute[i] += minutes(1);
+      }
+      d.agent_due = std::min(d.agent_due, now);
+    }
+    if (d.kind == Kind::kController && now >= d.next_check_in) {
+      // The update agent's check-in, every five minutes while the link is up.
+      if (d.link->online) {
+        auto device = registry.device(d.id);
+        if (device)
+          (void)registry.check_in({d.id, device->installed, UpdateState::kIdle, "", false});
+      }
+      d.next_check_in += minutes(5);
+    }
+    if (now >= d.agent_due) d.agent_due = now + std::max(d.agent->run_once(), Duration(1));
+    queue.emplace(next_wake(d), i);
+  }
+  clock.advance_to(end);
+
+  TelemetryTwinReport report;
+  report.horizon = o.horizon;
+  for (const auto& d : devices) report.dropped += d->agent->status().queue.dropped_total;
+  report.samples_stored = (*tsdb)->stats().samples_accepted;
+  auto judged = service.freshness(telemetry::Cohort{});
+  if (!judged.ok()) return judged.error();
+  std::map<std::string, const telemetry::DeviceFreshness*> by_device;
+  for (const auto& f : *judged) {
+    ++report.freshness[to_string(f.freshness)];
+    by_device[f.device] = &f;
+  }
+  auto story = [&](const std::string& id, const std::string& text) {
+    const telemetry::DeviceFreshness* f = by_device[id];
+    report.stories.push_back({id, f != nullptr ? to_string(f->freshness) : "?", text});
+  };
+  const telemetry::DeviceFreshness* probe = by_device[devices[o.controllers]->id];
+  story(devices[o.controllers]->id, "a soil probe asleep by design, last heard " +
+                                        ago(probe->data_age_s) +
+                                        " ago: its contract is every 2h, 30m late allowed");
+  const telemetry::DeviceFreshness* hung = by_device[devices[1]->id];
+  story(devices[1]->id, "checks in (last " + ago(hung->contact_age_s) +
+                            " ago), but its data stopped " + ago(hung->data_age_s) +
+                            " ago (contract: every 5m, 2m late allowed)");
+  story(devices[3]->id, "not heard for " + ago(by_device[devices[3]->id]->contact_age_s));
+  {
+    const TwinDevice& d = *devices[2];
+    const agent::TelemetryStatus s = d.agent->status();
+    story(d.id, "its link was down from hour 1 to hour 3: of " + std::to_string(d.measured) +
+                    " samples measured, " + std::to_string(d.sent) + " arrived, " +
+                    std::to_string(s.queue.samples) + " wait for the next send, " +
+                    std::to_string(s.queue.dropped_total) + " dropped");
+  }
+  for (const TelemetryKind& k : kinds) report.kinds.push_back(k);
+  const double truck_hours =
+      static_cast<double>(o.trucks) * static_cast<double>(o.horizon.count()) / 3.6e6;
+  report.truck_aggregated_bytes_per_hour = static_cast<double>(kinds[2].wire_bytes) / truck_hours;
+  report.truck_raw_bytes_per_hour = static_cast<double>(raw_bytes) / truck_hours;
+  report.truck_json_bytes_per_hour = static_cast<double>(json_bytes) / truck_hours;
+  return report;
+}
+
+std::string describe(const TelemetryTwinReport& r) {
+  std::string out;
+  char line[512];
+  uint32_t devices = 0;
+  for (const TelemetryKind& k : r.kinds) devices += k.devices;
+  std::snprintf(line, sizeof line,
+                "Telemetry on the twin: %s of %u devices, each through the agent's rules and "
+                "queue into the embedded store (%s samples stored, %s dropped)\n",
+                format_duration(r.horizon).c_str(), devices, with_commas(r.samples_stored).c_str(),
+                with_commas(r.dropped).c_str());
+  out += line;
+  for (const TelemetryKind& k : r.kinds) {
+    std::snprintf(line, sizeof line,
+                  "  %-10s %3u devices  %9s samples measured, %9s sent in %5s batches, %s on "
+                  "the wire\n",
+                  k.kind.c_str(), k.devices, with_commas(k.samples_measured).c_str(),
+                  with_commas(k.samples_sent).c_str(), with_commas(k.batches).c_str(),
+                  format_bytes(k.wire_bytes).c_str());
+    out += line;
+  }
+  std::string states;
+  for (const char* s : {"fresh", "late", "stale", "offline", "no_contract"}) {
+    auto it = r.freshness.find(s);
+    states += std::string(states.empty() ? "" : ", ") + s + " " +
+              std::to_string(it == r.freshness.end() ? 0 : it->second);
+  }
+  out += "  freshness against each type's contract: " + states + "\n";
+  for (const TelemetryStory& s : r.stories) {
+    std::snprintf(line, sizeof line, "  %-10s %-8s %s\n", s.device.c_str(), s.freshness.c_str(),
+                  s.text.c_str());
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "  a truck's 20 metrics at 1 Hz, per hour on the wire: %s as the profile's "
+                "1-minute min/max/mean, %s raw (CBOR + zstd), %s raw as JSON\n",
+                format_bytes(static_cast<uint64_t>(r.truck_aggregated_bytes_per_hour)).c_str(),
+                format_bytes(static_cast<uint64_t>(r.truck_raw_bytes_per_hour)).c_str(),
+                format_bytes(static_cast<uint64_t>(r.truck_json_bytes_per_hour)).c_str());
+  out += line;
+  return out;
+}
+
+}  // namespace drover::sim
