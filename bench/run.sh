@@ -121,6 +121,8 @@ bench/storm.sh "$build" --update > /dev/null
 
 echo "== the telemetry store (bench/tsdb.sh)"
 bench/tsdb.sh "$build" --update > /dev/null
+echo "== telemetry end to end (bench/telemetry.sh)"
+bench/telemetry.sh "$build" --update > /dev/null
 
 echo "== the twin over the network (bench/sim_network.sh)"
 bench/sim_network.sh "$build" --update > /dev/null
