@@ -184,6 +184,25 @@ TEST(AgentTelemetry, SystemAndStatsdMetricsArriveAndAServerOutageLosesNoRound) {
   EXPECT_NE(agent_log().find("telemetry: sending batch"), std::string::npos)
       << "the agent says why it holds batches: " << agent_log();
 
+  // What an operator sees from the CLI.
+  const std::string cli_env = "DROVER_SERVER=http://127.0.0.1:" + std::to_string(port) +
+                              " DROVER_TOKEN=" + admin + " " + std::string(DROVER_BIN) + " ";
+  CommandOutcome shown = run_command(cli_env + "profile show sensor");
+  EXPECT_EQ(shown.code, 0) << shown.out;
+  EXPECT_NE(shown.out.find("sensor: report every 1s"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("every 2s: max"), std::string::npos) << shown.out;
+  CommandOutcome latest = run_command(cli_env + "telemetry latest sensor-1");
+  EXPECT_EQ(latest.code, 0) << latest.out;
+  EXPECT_NE(latest.out.find("door_open_total{door=north}"), std::string::npos) << latest.out;
+  EXPECT_NE(latest.out.find("battery_level_percent{agg=max,supply=BAT0}"), std::string::npos)
+      << latest.out;
+  CommandOutcome fresh = run_command(cli_env + "telemetry freshness --type sensor");
+  EXPECT_EQ(fresh.code, 0) << fresh.out;
+  EXPECT_NE(fresh.out.find("sensor-1"), std::string::npos) << fresh.out;
+  CommandOutcome range = run_command(cli_env + "telemetry range sensor-1 uptime_seconds --from 1m");
+  EXPECT_EQ(range.code, 0) << range.out;
+  EXPECT_NE(range.out.find("uptime_seconds at raw resolution"), std::string::npos) << range.out;
+
   ::kill(agent, SIGTERM);
   int status = 0;
   ::waitpid(agent, &status, 0);
