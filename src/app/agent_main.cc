@@ -4,6 +4,7 @@
 //   drover-agent [--config FILE] [--once]
 // --once: run until the device is idle with nothing left to do now, then exit (for tests,
 // and for devices woken by a timer).
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -155,6 +156,10 @@ int main(int argc, char** argv) {
     // go straight on (a server that keeps offering what fails) still stops on SIGTERM.
     const Timestamp due = telemetry ? std::min(agent_due, telemetry_due) : agent_due;
     const Duration pause = std::max(due - clock.now(), Duration(0));
+    // Going idle for a while: the heap's free pages go back to the system (a batch's
+    // buffers, a download's), so a device's memory is what the agent holds, not what it
+    // once needed. malloc_trim walks a heap of a few hundred KiB: microseconds.
+    if (pause >= Duration(100)) ::malloc_trim(0);
     pollfd fds[2] = {{signals, POLLIN, 0}, {telemetry ? telemetry->statsd_fd() : -1, POLLIN, 0}};
     const int ready = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(pause.count(), 3'600'000)));
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) break;
