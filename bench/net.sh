@@ -108,6 +108,20 @@ for i in $(seq "$runs"); do
   "$tmp/drover-agent" --config "$tmp/agent-telemetry.json" 2> "$tmp/agent-t.log" &
   agent=$!
   pids+=("$agent")
+  # A program's StatsD lines meanwhile: ten datagrams a second of a counter, a gauge and
+  # a timing with tags.
+  python3 - "$tmp/statsd.sock" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+end = time.time() + 3.8
+while time.time() < end:
+    try:
+        s.sendto(b"app.requests:1|c|#route:/api\napp.queue:7|g\napp.latency:12.5|ms|#route:/api",
+                 sys.argv[1])
+    except OSError:
+        pass  # the socket is not bound yet
+    time.sleep(0.1)
+PY
   sleep 4
   rss_mib "$agent" >> "$tmp/agent-t-rss.txt"
   grep -q "started as agent-2, idle, telemetry on" "$tmp/agent-t.log"
@@ -154,7 +168,7 @@ keep-alive connections, ${seconds} s, median of $runs runs.
 |---|---|---|
 | stripped binary | $agent_size MiB | |
 | RSS, idle between check-ins (median of $runs starts) | **$agent_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_rss" 7.63) |
-| RSS with telemetry on (all collectors and StatsD, a batch sent each second; median of $runs starts) | **$agent_t_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_t_rss" 7.63) |
+| RSS with telemetry on (all collectors each second, StatsD lines ten times a second, a batch sent each second; median of $runs starts) | **$agent_t_rss MiB** | ≤ 8 MB: $(verdict_le "$agent_t_rss" 7.63) |
 
 Measured at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ).
 Reproduce: \`make bench\` (everything), or \`bench/net.sh build-bench --update\` (this section).

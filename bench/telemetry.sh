@@ -37,14 +37,18 @@ o = json.load(open(sys.argv[2]))
 cores = sys.argv[3]
 print("### Telemetry end to end (`bench/telemetry.sh`)")
 print()
-print(f"{w['devices']} devices, each a thread sending a truck's 20 metrics at 1 Hz as one raw "
-      "batch a minute, through the agent's own HTTP link (token login, CBOR + zstd, "
-      f"`POST /api/device/v1/telemetry`) to a real `drover serve` on the same {cores} cores, "
-      f"for {w['seconds']:.1f} s: **{w['samples_per_second']:,.0f} samples a second** accepted, "
-      "each answer sent only once the batch was fsynced in the store's log "
-      f"({w['accepted']:,} samples, {w['failures']} failures).")
+print(f"{w['devices']} devices, each a thread sending a truck's 20 metrics at 1 Hz — per minute "
+      "of data one raw batch, then the same minute as the profile's aggregates — through the "
+      "agent's own HTTP link (token login, CBOR + zstd, `POST /api/device/v1/telemetry`) to a "
+      f"real `drover serve` on the same {cores} cores, for {w['seconds']:.1f} s (key generation "
+      f"and enrollment included): **{w['samples_per_second']:,.0f} raw samples a second** "
+      "stored, each answer sent only once the batch was fsynced in the store's log "
+      f"({w['accepted']:,} samples, every one accepted; {w['failures']} failures). The "
+      "load generator's own encoding (and the baselines' below) runs on the same cores.")
 print()
-print("Bytes on the wire per sample measured, the same samples in each row:")
+print("Bytes of request body per sample measured, the same samples in each row (HTTP "
+      "headers, about 200 bytes a request each way, come on top: for the small aggregated "
+      "batches that is as much again):")
 print()
 print("| encoding | bytes a sample | against raw CBOR + zstd |")
 print("|---|---|---|")
@@ -58,8 +62,8 @@ print()
 print(f"Store and forward: a device offline {o['days']} days at 20 metrics every 10 s "
       f"({o['appended']:,} samples, each round appended and fdatasynced to the queue: "
       f"{o['fill_seconds']:.1f} s in all): **{o['queue_bytes'] / 1048576:.1f} MiB on disk** "
-      f"({o['queue_bytes_per_sample']:.2f} bytes a sample, well inside the default 32 MiB cap; "
-      f"{o['dropped']} dropped). On reconnect it drained in **{o['drain_seconds']:.1f} s** "
+      f"({o['queue_bytes_per_sample']:.2f} bytes a sample; the queue's cap, the agent's "
+      f"default, is {o['cap_bytes'] / 1048576:.0f} MiB: {o['dropped']} dropped). On reconnect it drained in **{o['drain_seconds']:.1f} s** "
       f"({o['batches']} batches, {o['wire_bytes'] / 1048576:.1f} MiB on the wire). The server "
       f"accepted {o['accepted']:,} samples: every one appended, {o['duplicates']} duplicates, "
       f"{o['refused']} refused, {o['retries']} batches retried, {o['left']} left in the queue.")

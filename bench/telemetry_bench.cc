@@ -95,26 +95,27 @@ int wire(const std::string& url, int devices, double duration) {
       }
       Rng rng(static_cast<uint64_t>(d) + 1);
       std::vector<double> state(20, 50.0);
-      // Three days back, a minute a batch: old enough never to run into "now".
-      int64_t t = now_ms - 3 * 86'400'000;
+      // Fourteen days back (inside the store's raw retention), a minute a batch; a device
+      // that would reach the last quarter hour stops, so no sample is ever "from the future".
+      int64_t t = now_ms - 14 * 86'400'000;
       uint64_t sequence = 0;
       const uint64_t stream = static_cast<uint64_t>(d) * 1000 + 7;
       agent::MetricAggregator aggregate;
       using F = protocol::AggregateFunction;
       aggregate.set_rules(
           protocol::make_telemetry_rules({{"*", minutes(1), {F::kMin, F::kMax, F::kMean}}}), t);
-      while (seconds_since(start) < duration) {
+      while (seconds_since(start) < duration && t + 60'000 < now_ms - 15 * 60'000) {
         TelemetryBatch batch;
         batch.stream = stream;
         batch.sequence = ++sequence;
         batch.series = truck_minute(t, rng, state);
         const std::string body = protocol::encode_telemetry_batch(batch);
         auto ack = link->send_telemetry(body);
-        if (!ack.ok()) {
-          failures += 1;
+        const uint64_t n = batch.sample_count();
+        if (!ack.ok() || ack->accepted != n) {
+          failures += 1;  // every sample must be taken: it is a rate of samples stored
           return;
         }
-        const uint64_t n = batch.sample_count();
         accepted += ack->accepted;
         samples += n;
         raw_bytes += body.size();
@@ -128,7 +129,8 @@ int wire(const std::string& url, int devices, double duration) {
         agg.series = aggregate.take(t + 60'000);
         if (!agg.series.empty()) {
           const std::string agg_body = protocol::encode_telemetry_batch(agg);
-          if (!link->send_telemetry(agg_body).ok()) failures += 1;
+          auto agg_ack = link->send_telemetry(agg_body);
+          if (!agg_ack.ok() || agg_ack->accepted != agg.sample_count()) failures += 1;
           aggregated_bytes += agg_body.size();
           aggregated_measured += n;
         }
@@ -163,7 +165,7 @@ int offline(const std::string& url, const std::string& dir, int days) {
   std::filesystem::remove_all(dir);
   agent::QueueOptions qo;
   qo.dir = dir;
-  qo.max_bytes = uint64_t{64} << 20;
+  // The agent's default cap (32 MiB): what a real device would hold.
   auto queue = agent::TelemetryQueue::open(qo);
   if (!queue.ok()) return std::fprintf(stderr, "%s\n", queue.error().to_string().c_str()), 1;
   Rng rng(42);
@@ -210,6 +212,7 @@ int offline(const std::string& url, const std::string& dir, int days) {
   const agent::QueueStats after = (*queue)->stats();
   nlohmann::json out{
       {"days", days},
+      {"cap_bytes", qo.max_bytes},
       {"appended", appended},
       {"fill_seconds", fill},
       {"queue_bytes", full.bytes},

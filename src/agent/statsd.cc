@@ -172,7 +172,9 @@ void StatsdAggregator::add(const StatsdLine& line) {
       // A sampled timing stands for 1/rate timings of its value.
       {
         // 1/rate timings, rounded (a rate is at least 1e-4: at most 10,000 of them).
-        const auto times = static_cast<uint64_t>(1 / line.sample_rate + 0.5);
+        const double inverse = 1 / line.sample_rate;
+        auto times = static_cast<uint64_t>(inverse);
+        if (inverse - static_cast<double>(times) >= 0.5) ++times;
         s.count += times;
         s.sum += line.value * static_cast<double>(times);
       }

@@ -25,7 +25,9 @@ constexpr std::array<char, 2> kClassLetter = {'u', 'r'};  // urgent, routine
 struct Position {
   uint64_t segment = 0;
   uint64_t offset = 0;
-  auto operator<=>(const Position&) const = default;
+  friend bool operator<(const Position& a, const Position& b) {
+    return a.segment != b.segment ? a.segment < b.segment : a.offset < b.offset;
+  }
 };
 
 struct SegmentInfo {

@@ -134,6 +134,7 @@ int main(int argc, char** argv) {
   log_line("started as " + c.link.device_id + ", " + to_string(last) +
            (telemetry ? ", telemetry on" : ""));
   Timestamp agent_due = clock.now();
+  Timestamp last_trim{};
   Timestamp telemetry_due = clock.now();
   for (;;) {
     if (telemetry && clock.now() >= telemetry_due) {
@@ -156,10 +157,13 @@ int main(int argc, char** argv) {
     // go straight on (a server that keeps offering what fails) still stops on SIGTERM.
     const Timestamp due = telemetry ? std::min(agent_due, telemetry_due) : agent_due;
     const Duration pause = std::max(due - clock.now(), Duration(0));
-    // Going idle for a while: the heap's free pages go back to the system (a batch's
-    // buffers, a download's), so a device's memory is what the agent holds, not what it
-    // once needed. malloc_trim walks a heap of a few hundred KiB: microseconds.
-    if (pause >= Duration(100)) ::malloc_trim(0);
+    // Going idle for a second or more: the heap's free pages go back to the system (a
+    // batch's buffers, a download's), so a device's memory is what the agent holds, not
+    // what it once needed. At most once a minute; a heap walk of a few hundred KiB.
+    if (pause >= seconds(1) && clock.now() - last_trim >= minutes(1)) {
+      ::malloc_trim(0);
+      last_trim = clock.now();
+    }
     pollfd fds[2] = {{signals, POLLIN, 0}, {telemetry ? telemetry->statsd_fd() : -1, POLLIN, 0}};
     const int ready = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(pause.count(), 3'600'000)));
     if (ready > 0 && (fds[0].revents & POLLIN) != 0) break;

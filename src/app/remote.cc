@@ -564,28 +564,33 @@ void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s) {
   range->add_option("--until", s.until, "end, the same forms (default: now)");
   range->add_option("--resolution", s.resolution, "raw, 5m or 1h (default: by the range)");
   range->add_option("--label", s.labels, "name:value, to pick one label set (repeatable)");
-  CLI::App* freshness =
-      s.verb(*telemetry, "freshness", "each device judged against its type's contract",
-             [](RemoteCommands::State& st) {
-               std::string target = "/api/v1/telemetry/freshness?";
-               for (const auto& t : st.device_types)
-                 target += "device_type=" + http::url_encode(t) + "&";
-               if (!st.site.empty()) target += "site=" + http::url_encode(st.site) + "&";
-               if (!st.state.empty()) target += "state=" + http::url_encode(st.state) + "&";
-               target.pop_back();
-               return st.show(st.call("GET", target), [](const json& doc) {
-                 std::printf("%s\n", counts_text(doc["counts"]).c_str());
-                 std::vector<std::vector<std::string>> rows = {
-                     {"DEVICE", "TYPE", "STATE", "DATA AGE", "HEARD", "CONTRACT", "DROPPED"}};
-                 for (const json& d : doc["devices"]) {
-                   rows.push_back(
-                       {text_of(d["device"]), text_of(d["device_type"]), text_of(d["state"]),
-                        age_of(d["data_age_s"]), age_of(d["contact_age_s"]),
-                        "every " + text_of(d["report_every"]), text_of(d["dropped_on_device"])});
-                 }
-                 print_table(rows);
-               });
-             });
+  CLI::App* freshness = s.verb(
+      *telemetry, "freshness", "each device judged against its type's contract",
+      [](RemoteCommands::State& st) {
+        std::string target = "/api/v1/telemetry/freshness?";
+        for (const auto& t : st.device_types) target += "device_type=" + http::url_encode(t) + "&";
+        if (!st.site.empty()) target += "site=" + http::url_encode(st.site) + "&";
+        if (!st.state.empty()) target += "state=" + http::url_encode(st.state) + "&";
+        target.pop_back();
+        return st.show(st.call("GET", target), [](const json& doc) {
+          std::printf("%s\n", counts_text(doc["counts"]).c_str());
+          std::vector<std::vector<std::string>> rows = {
+              {"DEVICE", "TYPE", "STATE", "DATA AGE", "HEARD", "CONTRACT", "DROPPED"}};
+          for (const json& d : doc["devices"]) {
+            rows.push_back({text_of(d["device"]), text_of(d["device_type"]), text_of(d["state"]),
+                            age_of(d["data_age_s"]), age_of(d["contact_age_s"]),
+                            text_of(d["state"]) == "no_contract"
+                                ? std::string("-")
+                                : "every " + text_of(d["report_every"]),
+                            text_of(d["dropped_on_device"])});
+          }
+          print_table(rows);
+          if (doc.value("listed", 0) < doc.value("matched", 0)) {
+            std::printf("(%s of %s devices listed; narrow with --type, --site, --state)\n",
+                        text_of(doc["listed"]).c_str(), text_of(doc["matched"]).c_str());
+          }
+        });
+      });
   freshness->add_option("--type", s.device_types, "only devices of this type (repeatable)");
   freshness->add_option("--site", s.site, "only devices at this site");
   freshness->add_option("--state", s.state, "only fresh, late, stale, offline or no_contract");

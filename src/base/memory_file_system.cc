@@ -42,7 +42,12 @@ Result<std::string> MemoryFileSystem::read(const std::string& path) {
 }
 
 Status MemoryFileSystem::write(const std::string& path, std::string_view data) {
-  files_[path] = std::make_shared<std::string>(data);
+  auto& contents = files_[path];
+  if (contents) {
+    contents->assign(data);  // open handles see it, as with O_TRUNC on the same file
+  } else {
+    contents = std::make_shared<std::string>(data);
+  }
   return ok_status();
 }
 

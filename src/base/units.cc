@@ -12,6 +12,14 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+// A non-negative number to the nearest integer, halves up (std::llround would bring libm
+// into the agent for this alone).
+uint64_t rounded(double v) {
+  auto whole = static_cast<uint64_t>(v);
+  if (v - static_cast<double>(whole) >= 0.5) ++whole;
+  return whole;
+}
+
 // Reads a non-negative decimal number (digits with an optional fraction) from the front.
 bool take_number(std::string_view& s, double& out, bool allow_fraction) {
   size_t i = 0;
@@ -119,7 +127,7 @@ Result<uint64_t> parse_bytes(std::string_view text) {
   }
   const double bytes = n * mult;
   if (bytes > 1e15) return invalid_argument("size '" + original + "' is too large");
-  return static_cast<uint64_t>(bytes + 0.5);  // rounded; not negative
+  return rounded(bytes);
 }
 
 Result<uint64_t> parse_bitrate(std::string_view text) {
@@ -142,7 +150,7 @@ Result<uint64_t> parse_bitrate(std::string_view text) {
   }
   const double bps = n * mult;
   if (bps < 1 || bps > 1e12) return invalid_argument("bit rate '" + original + "' is out of range");
-  return static_cast<uint64_t>(bps + 0.5);  // rounded; not negative
+  return rounded(bps);
 }
 
 Result<int> parse_time_of_day(std::string_view text) {

@@ -58,7 +58,7 @@ class TwinLink final : public agent::ServerLink {
     tally_.batches += 1;
     tally_.wire_bytes += body.size();
     tally_.samples_sent += batch->sample_count();
-    if (!stored->stored.retry) sent_ += batch->sample_count();
+    if (!stored->stored.retry) sent_ += stored->stored.accepted + stored->stored.duplicates;
     agent::TelemetryAck ack;
     ack.sequence = batch->sequence;
     ack.retry = stored->stored.retry;
@@ -230,6 +230,7 @@ std::string with_commas(uint64_t n) {
 }
 
 std::string ago(double seconds) {
+  if (seconds < 0) return "never";
   return format_duration(Duration(static_cast<int64_t>(seconds) * 1000));
 }
 
@@ -238,15 +239,22 @@ std::string ago(double seconds) {
 Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   if (o.controllers < 4 || o.probes < 1 || o.trucks < 1)
     return invalid_argument("the telemetry twin needs 4 controllers, a probe and a truck");
+  if (o.horizon < hours(4) + minutes(30))
+    return invalid_argument("the telemetry twin's stories take at least 4h30m");
   std::string dir = o.dir;
   const bool own_dir = dir.empty();
   if (own_dir) {
+    // A fresh directory of its own, in memory when /dev/shm takes one.
     std::error_code ec;
-    const std::string base = std::filesystem::is_directory("/dev/shm", ec)
-                                 ? std::string("/dev/shm")
-                                 : std::filesystem::temp_directory_path().string();
-    dir = base + "/drover-telemetry-twin-" + std::to_string(::getpid());
-    std::filesystem::remove_all(dir, ec);
+    for (const std::string& base :
+         {std::string("/dev/shm"), std::filesystem::temp_directory_path(ec).string()}) {
+      std::string pattern = base + "/drover-telemetry-twin-XXXXXX";
+      if (::mkdtemp(pattern.data()) != nullptr) {
+        dir = pattern;
+        break;
+      }
+    }
+    if (dir.empty()) return io_error("no directory for the telemetry twin's store");
   }
   struct Cleanup {
     std::string dir;
@@ -299,7 +307,7 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   // controller samples every minute and sends every five, checking in as often.
   ProfileService profiles(store);
   using F = protocol::AggregateFunction;
-  for (DeviceProfile p :
+  for (const DeviceProfile& p :
        {DeviceProfile{"bms-controller", {minutes(5), minutes(2), minutes(15)}, {}},
         DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}},
         DeviceProfile{"truck",
@@ -315,6 +323,11 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
 
   std::vector<TelemetryKind> kinds = {{"controller"}, {"probe"}, {"truck"}};
   MemoryFileSystem disk;  // every device's queue
+  // The devices' agents hold the service, the disk and the tallies: they go first.
+  struct DropDevices {
+    std::vector<std::unique_ptr<TwinDevice>>& devices;
+    ~DropDevices() { devices.clear(); }
+  } drop_devices{devices};
   Rng rng(o.seed);
   const Timestamp start = clock.now();
   const Timestamp end = start + o.horizon;
@@ -431,19 +444,26 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
     ++report.freshness[to_string(f.freshness)];
     by_device[f.device] = &f;
   }
-  auto story = [&](const std::string& id, const std::string& text) {
-    const telemetry::DeviceFreshness* f = by_device[id];
-    report.stories.push_back({id, f != nullptr ? to_string(f->freshness) : "?", text});
+  // A device's judgement; a missing one (it cannot be: every device is judged) reads as "?"
+  // with unknown ages.
+  static const telemetry::DeviceFreshness kUnknown{};
+  auto judged_of = [&](const std::string& id) -> const telemetry::DeviceFreshness& {
+    auto it = by_device.find(id);
+    return it == by_device.end() ? kUnknown : *it->second;
   };
-  const telemetry::DeviceFreshness* probe = by_device[devices[o.controllers]->id];
-  story(devices[o.controllers]->id, "a soil probe asleep by design, last heard " +
-                                        ago(probe->data_age_s) +
-                                        " ago: its contract is every 2h, 30m late allowed");
-  const telemetry::DeviceFreshness* hung = by_device[devices[1]->id];
-  story(devices[1]->id, "checks in (last " + ago(hung->contact_age_s) +
-                            " ago), but its data stopped " + ago(hung->data_age_s) +
-                            " ago (contract: every 5m, 2m late allowed)");
-  story(devices[3]->id, "not heard for " + ago(by_device[devices[3]->id]->contact_age_s));
+  auto story = [&](const std::string& id, const std::string& text) {
+    auto it = by_device.find(id);
+    report.stories.push_back(
+        {id, it == by_device.end() ? "?" : to_string(it->second->freshness), text});
+  };
+  const std::string& probe = devices[o.controllers]->id;
+  story(probe, "a soil probe asleep by design, last heard " + ago(judged_of(probe).data_age_s) +
+                   " ago: its contract is every 2h, 30m late allowed");
+  const std::string& hung = devices[1]->id;
+  story(hung, "checks in (last " + ago(judged_of(hung).contact_age_s) +
+                  " ago), but its data stopped " + ago(judged_of(hung).data_age_s) +
+                  " ago (contract: every 5m, 2m late allowed)");
+  story(devices[3]->id, "not heard for " + ago(judged_of(devices[3]->id).contact_age_s));
   {
     const TwinDevice& d = *devices[2];
     const agent::TelemetryStatus s = d.agent->status();
