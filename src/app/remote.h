@@ -4,6 +4,7 @@
 //   drover artifact upload|ls|show|rm
 //   drover rollout create|ls|status|start|pause|resume|abort|rollback
 //   drover token ls|revoke
+//   drover profile ls|show|set, drover telemetry latest|range|freshness (remote_telemetry.cc)
 // Each takes --server URL (or DROVER_SERVER; default http://127.0.0.1:8480), --token T (or
 // DROVER_TOKEN) and --json (the API's JSON instead of a table).
 #pragma once
@@ -28,7 +29,7 @@ class RemoteCommands {
   bool parsed() const;
   int run();
 
-  struct State;  // defined in remote.cc, where the verbs are
+  struct State;  // defined in remote_state.h, shared by the verbs
 
  private:
   std::unique_ptr<State> s_;
