@@ -42,11 +42,12 @@ TelemetryOptions read_telemetry(const JsonReader& t, const std::string& data_dir
                    : name == "reboots"     ? &c.reboots
                    : name == "link"        ? &c.link
                    : name == "battery"     ? &c.battery
+                   : name == "modem"       ? &c.modem
                                            : nullptr;
       if (flag == nullptr) {
         t.fail("collect",
-               "names cpu, memory, disk, temperature, uptime, reboots, link or "
-               "battery, not '" +
+               "names cpu, memory, disk, temperature, uptime, reboots, link, battery "
+               "or modem, not '" +
                    name + "'");
       }
       *flag = true;
@@ -58,6 +59,8 @@ TelemetryOptions read_telemetry(const JsonReader& t, const std::string& data_dir
     if (d.empty() || d.front() != '/') t.fail("disks", "are absolute mount points");
   }
   o.collectors.root = t.str_or("root", "");
+  o.collectors.modem_signal_rate_s =
+      std::chrono::duration_cast<std::chrono::seconds>(o.interval).count();
   o.collectors.boots_file = (std::filesystem::path(data_dir) / "boots").string();
   o.statsd_socket = t.str_or("statsd_socket", "");
   o.statsd_flush = positive(t, "statsd_flush", o.statsd_flush);

@@ -76,10 +76,51 @@ bool meminfo_field(const std::string& text, std::string_view name, double& bytes
   return false;
 }
 
+// A radio technology as a label: "lte" from "lte" or "lte, 5gnr"; "unknown" for "--".
+std::string tech_label(std::string_view s) {
+  s = s.substr(0, s.find(','));
+  std::string out;
+  for (char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+      out += c;
+    else if (c >= 'A' && c <= 'Z')
+      out += static_cast<char>(c - 'A' + 'a');
+    else if (c != ' ')
+      return "unknown";
+  }
+  return out.empty() ? "unknown" : out.substr(0, 16);
+}
+
+// The fields of `mmcli --signal-get`, by what they become.
+struct SignalField {
+  std::string_view field, metric;
+};
+constexpr SignalField kSignalFields[] = {
+    {"rssi", "cellular_rssi_dbm"}, {"rsrp", "cellular_rsrp_dbm"}, {"rscp", "cellular_rscp_dbm"},
+    {"rsrq", "cellular_rsrq_db"},  {"snr", "cellular_snr_db"},    {"sinr", "cellular_snr_db"},
+    {"ecio", "cellular_ecio_db"},
+};
+constexpr std::string_view kSignalTechs[] = {"cdma1x", "evdo", "gsm", "umts", "lte", "5g", "nr5g"};
+
 }  // namespace
 
-SystemCollector::SystemCollector(CollectorOptions options, FileSystem& fs)
-    : o_(std::move(options)), fs_(fs) {}
+std::map<std::string, std::string> parse_mmcli_keyvalue(std::string_view text) {
+  std::map<std::string, std::string> out;
+  while (!text.empty()) {
+    const size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    const size_t colon = line.find(" : ");
+    if (colon == std::string_view::npos) continue;
+    std::string key = trim(std::string(line.substr(0, colon)));
+    if (key.empty()) continue;
+    out.try_emplace(std::move(key), trim(std::string(line.substr(colon + 3))));
+  }
+  return out;
+}
+
+SystemCollector::SystemCollector(CollectorOptions options, FileSystem& fs, CommandRunner& commands)
+    : o_(std::move(options)), fs_(fs), commands_(commands) {}
 
 Collected SystemCollector::collect(int64_t t) {
   Collected out;
@@ -91,6 +132,7 @@ Collected SystemCollector::collect(int64_t t) {
   if (o_.reboots) reboots(t, out);
   if (o_.link) link(t, out);
   if (o_.battery) battery(t, out);
+  if (o_.modem && !mmcli_missing_) modem(t, out);
   return out;
 }
 
@@ -300,6 +342,79 @@ void SystemCollector::battery(int64_t t, Collected& out) {
     } else if (kind == "Mains" || kind == "USB") {
       if (auto f = fs_.read(base + "online"); f.ok() && to_double(*f, v))
         add(out.routine, "power_online", {{"supply", supply}}, t, v);
+    }
+  }
+}
+
+void SystemCollector::modem_problem(std::string problem, Collected& out) {
+  if (problem == modem_problem_) return;
+  modem_problem_ = problem;
+  out.problems.push_back(std::move(problem));
+}
+
+// ModemManager's view: `mmcli -m any` for the state, the technology and the signal quality
+// it keeps up to date itself; `--signal-get` for the radio's measurements, which the modem
+// reports only once asked to (`--signal-setup`, done here once a start when it is off).
+void SystemCollector::modem(int64_t t, Collected& out) {
+  auto status = commands_.run({"mmcli", "-m", "any", "--output-keyvalue"}, o_.modem_timeout);
+  if (!status.ok()) {
+    mmcli_missing_ = true;
+    return out.problems.push_back("modem: " + status.error().message +
+                                  " (is ModemManager installed?); the modem collector stops");
+  }
+  if (status->timed_out) return modem_problem("modem: mmcli took longer than its timeout", out);
+  if (!status->ok()) {
+    // No modem (yet): unplugged, or not probed since ModemManager started.
+    add(out.routine, "cellular_modem_present", {}, t, 0);
+    add(out.routine, "cellular_registered", {}, t, 0);
+    add(out.routine, "cellular_connected", {}, t, 0);
+    return modem_problem("modem: none found: " + trim(status->output), out);
+  }
+  auto kv = parse_mmcli_keyvalue(status->output);
+  const std::string& state = kv["modem.generic.state"];
+  const bool connected = state == "connected";
+  const bool registered =
+      connected || state == "registered" || state == "connecting" || state == "disconnecting";
+  add(out.routine, "cellular_modem_present", {}, t, 1);
+  add(out.routine, "cellular_registered", {}, t, registered ? 1 : 0);
+  add(out.routine, "cellular_connected", {}, t, connected ? 1 : 0);
+  std::string tech = kv["modem.generic.access-technologies.value[1]"];
+  if (tech.empty()) tech = kv["modem.generic.access-technologies"];
+  double quality = 0;
+  if (kv["modem.generic.signal-quality.recent"] != "no" &&
+      to_double(kv["modem.generic.signal-quality.value"], quality)) {
+    add(out.routine, "cellular_signal_quality_percent", {{"tech", tech_label(tech)}}, t, quality);
+  }
+  modem_problem_.clear();  // a problem that comes back is told again
+  modem_signal(t, out);
+}
+
+void SystemCollector::modem_signal(int64_t t, Collected& out) {
+  auto got =
+      commands_.run({"mmcli", "-m", "any", "--signal-get", "--output-keyvalue"}, o_.modem_timeout);
+  if (!got.ok() || !got->ok()) return;  // a modem without the extended report
+  auto kv = parse_mmcli_keyvalue(got->output);
+  double rate = 0;
+  if (to_double(kv["modem.signal.refresh.rate"], rate) && rate == 0) {
+    if (signal_setup_asked_) return;
+    signal_setup_asked_ = true;
+    auto setup = commands_.run(
+        {"mmcli", "-m", "any", "--signal-setup=" + std::to_string(o_.modem_signal_rate_s)},
+        o_.modem_timeout);
+    if (!setup.ok() || !setup->ok()) {
+      out.problems.push_back("modem: --signal-setup failed: " +
+                             (setup.ok() ? trim(setup->output) : setup.error().message));
+    }
+    return;  // the first measurements come after the rate's first period
+  }
+  for (std::string_view tech : kSignalTechs) {
+    const std::string prefix = "modem.signal." + std::string(tech) + ".";
+    for (const SignalField& f : kSignalFields) {
+      double v = 0;
+      auto it = kv.find(prefix + std::string(f.field));
+      if (it == kv.end() || !to_double(it->second, v)) continue;  // "--": not measured
+      add(out.routine, std::string(f.metric), {{"tech", tech == "nr5g" ? "5g" : std::string(tech)}},
+          t, v);
     }
   }
 }

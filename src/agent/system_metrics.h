@@ -17,14 +17,21 @@
 //   battery      battery_level_percent{supply}, battery_voltage_volts{supply},
 //                battery_temperature_celsius{supply}, battery_charging{supply},
 //                power_online{supply} (mains and USB supplies)
+//   modem        (off unless asked for: it runs ModemManager's `mmcli`, not a file read)
+//                cellular_modem_present, cellular_registered, cellular_connected (0/1);
+//                cellular_signal_quality_percent{tech}; from the modem's extended signal
+//                report cellular_{rssi,rsrp,rscp}_dbm{tech}, cellular_{rsrq,snr,ecio}_db{tech}
 //
 // Thread-compatible.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "agent/command.h"
 #include "base/file_system.h"
 #include "protocol/telemetry_batch.h"
 
@@ -33,11 +40,20 @@ namespace drover::agent {
 struct CollectorOptions {
   std::string root;  // prefixed to every /proc and /sys path ("" = the real ones)
   bool cpu = true, memory = true, disk = true, temperature = true, uptime = true, reboots = true,
-       link = true, battery = true;
+       link = true, battery = true, modem = false;
   std::vector<std::string> disks = {"/"};  // mount points (under root)
   // Where the boot count and the clean-stop mark are kept (the agent's data directory).
   std::string boots_file;
+  // The modem collector: how long one `mmcli` may take, and the rate (seconds) asked of the
+  // modem's extended signal report when it is off (the telemetry interval).
+  Duration modem_timeout = seconds(5);
+  int64_t modem_signal_rate_s = 60;
 };
+
+// `mmcli --output-keyvalue` output: "key : value" lines, the key padded with spaces; a list
+// is key.length plus key.value[1..n]. Lines without " : " are skipped; the first of a
+// repeated key wins.
+std::map<std::string, std::string> parse_mmcli_keyvalue(std::string_view text);
 
 struct Collected {
   std::vector<protocol::TelemetrySeries> routine;
@@ -47,7 +63,8 @@ struct Collected {
 
 class SystemCollector {
  public:
-  explicit SystemCollector(CollectorOptions options, FileSystem& fs = real_file_system());
+  explicit SystemCollector(CollectorOptions options, FileSystem& fs = real_file_system(),
+                           CommandRunner& commands = system_commands());
   Collected collect(int64_t t_ms);
   // What collect() returned is queued: a reboot it reported is now on record (the boots
   // file moves on). Until this is called, every round reports the reboot again, so one
@@ -66,16 +83,24 @@ class SystemCollector {
   void reboots(int64_t t, Collected& out);
   void link(int64_t t, Collected& out);
   void battery(int64_t t, Collected& out);
+  void modem(int64_t t, Collected& out);
+  void modem_signal(int64_t t, Collected& out);
+  // A problem for the log once, not every round while it lasts.
+  void modem_problem(std::string problem, Collected& out);
   std::string path(const std::string& p) const { return o_.root + p; }
 
   CollectorOptions o_;
   FileSystem& fs_;
+  CommandRunner& commands_;
   uint64_t cpu_busy_ = 0, cpu_total_ = 0;  // the previous round's /proc/stat
   bool boot_recorded_ = false;
   uint64_t boots_ = 0;
   std::string boot_id_;
-  std::string pstore_seen_;   // the pstore records already blamed for a reboot, comma-joined
-  std::string boots_record_;  // the boots file's contents once this boot is on record
+  std::string pstore_seen_;          // the pstore records already blamed for a reboot, comma-joined
+  std::string boots_record_;         // the boots file's contents once this boot is on record
+  bool mmcli_missing_ = false;       // mmcli cannot be started: said once, not tried again
+  bool signal_setup_asked_ = false;  // --signal-setup is asked for once a start
+  std::string modem_problem_;        // the last modem problem logged
 };
 
 }  // namespace drover::agent

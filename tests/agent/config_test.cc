@@ -55,12 +55,26 @@ TEST(AgentConfig, TheDocumentedExampleParses) {
   EXPECT_EQ(c->telemetry->collectors.boots_file, "/var/lib/drover/boots");
   EXPECT_EQ(c->telemetry->urgent, (std::set<std::string>{"door_open_total"}));
   EXPECT_EQ(c->telemetry->backoff_max, hours(1));
+  EXPECT_FALSE(c->telemetry->collectors.modem) << "it runs a program: only when asked for";
   auto with_config = parse_agent_config(R"({"server": "http://s:1", "data_dir": "/d",
       "device": {"id": "a", "type": "t", "hardware_revision": "r"},
       "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
                  "uboot_config": "/etc/drover/fw_env.config"}})");
   ASSERT_TRUE(with_config.ok()) << with_config.error().to_string();
   EXPECT_EQ(with_config->module.uboot_config, "/etc/drover/fw_env.config");
+}
+
+TEST(AgentConfig, TheModemCollectorIsAskedForByName) {
+  auto c = parse_agent_config(R"({"server": "http://s:1", "data_dir": "/d",
+      "device": {"id": "a", "type": "t", "hardware_revision": "r"},
+      "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b"},
+      "telemetry": {"interval": "2m", "collect": ["modem", "link"]}})");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  const CollectorOptions& o = c->telemetry->collectors;
+  EXPECT_TRUE(o.modem);
+  EXPECT_TRUE(o.link);
+  EXPECT_FALSE(o.cpu || o.memory || o.disk || o.temperature || o.uptime || o.reboots || o.battery);
+  EXPECT_EQ(o.modem_signal_rate_s, 120) << "the modem measures as often as it is asked";
 }
 
 // A link that is up only at known times (UTC, daily): the agent knows when it next is.

@@ -638,6 +638,147 @@ TEST(SystemCollector, MissingFilesAreProblemsNotFailures) {
   EXPECT_EQ(values(got.routine)["link_up,iface=,type=none"], 0);
 }
 
+// Plays ModemManager's mmcli for one modem, and records every command line.
+class FakeMmcli final : public CommandRunner {
+ public:
+  std::string status =
+      R"(modem.dbus-path                                 : /org/freedesktop/ModemManager1/Modem/0
+modem.generic.model                             : EG25-G
+modem.generic.ports.length                      : 2
+modem.generic.ports.value[1]                    : cdc-wdm0 (qmi)
+modem.generic.ports.value[2]                    : wwan0 (net)
+modem.generic.state                             : connected
+modem.generic.access-technologies.length        : 1
+modem.generic.access-technologies.value[1]      : lte
+modem.generic.signal-quality.value              : 67
+modem.generic.signal-quality.recent             : yes
+modem.3gpp.operator-name                        : Carrier : Roaming
+)";
+  std::string signal_rate = "0";  // until --signal-setup
+  int exit_code = 0;              // of `mmcli -m any`
+  bool not_installed = false, time_out = false;
+  std::vector<std::vector<std::string>> calls;
+
+  Result<CommandResult> run(const std::vector<std::string>& argv, Duration timeout,
+                            const Environment&) override {
+    calls.push_back(argv);
+    EXPECT_EQ(timeout, seconds(5));
+    if (not_installed) return io_error("cannot run mmcli: No such file or directory");
+    if (time_out) return CommandResult{-1, true, ""};
+    if (exit_code != 0) return CommandResult{exit_code, false, "error: couldn't find modem\n"};
+    if (argv.back() == "--output-keyvalue" && argv.size() == 4)
+      return CommandResult{0, false, status};
+    if (argv.size() == 5 && argv[3] == "--signal-get") {
+      return CommandResult{0, false, "modem.signal.refresh.rate   : " + signal_rate + R"(
+modem.signal.cdma1x.rssi    : --
+modem.signal.umts.rscp      : --
+modem.signal.lte.rssi       : -61.00
+modem.signal.lte.rsrq       : -9.00
+modem.signal.lte.rsrp       : -89.00
+modem.signal.lte.snr        : 12.40
+modem.signal.5g.rsrp        : --
+modem.signal.threshold.rssi : 0
+)"};
+    }
+    if (argv.size() == 4 && argv[3].rfind("--signal-setup=", 0) == 0) {
+      signal_rate = argv[3].substr(15);
+      return CommandResult{0, false, "successfully setup extended signal quality information\n"};
+    }
+    ADD_FAILURE() << "unexpected mmcli call";
+    return CommandResult{64, false, ""};
+  }
+};
+
+TEST(SystemCollector, MmcliKeyValueOutputIsParsed) {
+  auto kv = parse_mmcli_keyvalue(
+      "modem.generic.state     : registered\n"
+      "no separator here\n"
+      " : no key\n"
+      "modem.generic.state     : connected\n"  // the first wins
+      "modem.3gpp.operator-name : A : B\r\n"
+      "modem.generic.sim : /org/freedesktop/ModemManager1/SIM/0");
+  EXPECT_EQ(kv.size(), 3u);
+  EXPECT_EQ(kv["modem.generic.state"], "registered");
+  EXPECT_EQ(kv["modem.3gpp.operator-name"], "A : B\r");
+  EXPECT_EQ(kv["modem.generic.sim"], "/org/freedesktop/ModemManager1/SIM/0");
+  EXPECT_TRUE(parse_mmcli_keyvalue("").empty());
+}
+
+TEST(SystemCollector, TheModemIsReadThroughModemManager) {
+  FakeMmcli mmcli;
+  CollectorOptions o;
+  o.root = temp_dir("modem");
+  o.cpu = o.memory = o.disk = o.temperature = o.uptime = o.reboots = o.link = o.battery = false;
+  o.modem = true;
+  o.modem_signal_rate_s = 30;
+  SystemCollector c(o, real_file_system(), mmcli);
+  // The extended report is off: it is switched on at the modem's telemetry rate, once.
+  Collected first = c.collect(kStart);
+  EXPECT_TRUE(first.problems.empty()) << first.problems.front();
+  auto v = values(first.routine);
+  EXPECT_EQ(v["cellular_modem_present"], 1);
+  EXPECT_EQ(v["cellular_registered"], 1);
+  EXPECT_EQ(v["cellular_connected"], 1);
+  EXPECT_EQ(v["cellular_signal_quality_percent,tech=lte"], 67);
+  EXPECT_EQ(v.count("cellular_rsrp_dbm,tech=lte"), 0u) << "not measured before the setup";
+  ASSERT_EQ(mmcli.calls.size(), 3u);
+  EXPECT_EQ(mmcli.calls[2], (std::vector<std::string>{"mmcli", "-m", "any", "--signal-setup=30"}));
+  auto second = values(c.collect(kStart + 30'000).routine);
+  EXPECT_EQ(second["cellular_rssi_dbm,tech=lte"], -61);
+  EXPECT_EQ(second["cellular_rsrp_dbm,tech=lte"], -89);
+  EXPECT_EQ(second["cellular_rsrq_db,tech=lte"], -9);
+  EXPECT_DOUBLE_EQ(second["cellular_snr_db,tech=lte"], 12.4);
+  EXPECT_EQ(second.size(), 8u) << "'--' is not a measurement, a threshold not a signal";
+  EXPECT_EQ(mmcli.calls.size(), 5u);
+  // The modem still connects; the quality is stale and not reported; a modem switched off
+  // again by someone is not switched on every round.
+  mmcli.status =
+      "modem.generic.state : connecting\nmodem.generic.access-technologies : umts, lte\n"
+      "modem.generic.signal-quality.value : 20\nmodem.generic.signal-quality.recent : no\n";
+  mmcli.signal_rate = "0";
+  auto third = values(c.collect(kStart + 60'000).routine);
+  EXPECT_EQ(third["cellular_registered"], 1);
+  EXPECT_EQ(third["cellular_connected"], 0);
+  EXPECT_EQ(third.size(), 3u);
+  EXPECT_EQ(mmcli.calls.size(), 7u) << "no second --signal-setup";
+  mmcli.status =
+      "modem.generic.state : registered\nmodem.generic.access-technologies : UMTS, lte\n"
+      "modem.generic.signal-quality.value : 20\n";
+  EXPECT_EQ(values(c.collect(kStart + 90'000).routine)["cellular_signal_quality_percent,tech=umts"],
+            20);
+
+  // The modem is gone: said once in the log, and as 0s every round.
+  mmcli.exit_code = 1;
+  Collected gone = c.collect(kStart + 120'000);
+  ASSERT_EQ(gone.problems.size(), 1u);
+  EXPECT_NE(gone.problems[0].find("couldn't find modem"), std::string::npos);
+  EXPECT_EQ(values(gone.routine)["cellular_modem_present"], 0);
+  EXPECT_EQ(values(gone.routine)["cellular_connected"], 0);
+  EXPECT_TRUE(c.collect(kStart + 150'000).problems.empty()) << "the same problem is not repeated";
+  mmcli.exit_code = 0;
+  EXPECT_TRUE(c.collect(kStart + 180'000).problems.empty());
+  mmcli.exit_code = 1;
+  EXPECT_EQ(c.collect(kStart + 210'000).problems.size(), 1u) << "gone again: said again";
+
+  // A hung mmcli costs the round its modem samples, not the round.
+  mmcli.exit_code = 0;
+  mmcli.time_out = true;
+  Collected hung = c.collect(kStart + 240'000);
+  EXPECT_TRUE(hung.routine.empty());
+  ASSERT_EQ(hung.problems.size(), 1u);
+  EXPECT_NE(hung.problems[0].find("timeout"), std::string::npos);
+
+  // No ModemManager at all: said once, and mmcli is not tried again.
+  mmcli.time_out = false;
+  mmcli.not_installed = true;
+  const size_t calls = mmcli.calls.size();
+  Collected missing = c.collect(kStart + 270'000);
+  ASSERT_EQ(missing.problems.size(), 1u);
+  EXPECT_NE(missing.problems[0].find("ModemManager"), std::string::npos);
+  EXPECT_TRUE(c.collect(kStart + 300'000).problems.empty());
+  EXPECT_EQ(mmcli.calls.size(), calls + 1);
+}
+
 class TelemetryAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
