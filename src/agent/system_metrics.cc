@@ -24,7 +24,9 @@ void add(std::vector<protocol::TelemetrySeries>& out, std::string metric, Labels
 }
 
 std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  while (!s.empty() &&
+         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
   size_t i = 0;
   while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
   return s.substr(i);
@@ -76,19 +78,32 @@ bool meminfo_field(const std::string& text, std::string_view name, double& bytes
   return false;
 }
 
-// A radio technology as a label: "lte" from "lte" or "lte, 5gnr"; "unknown" for "--".
+// An access technology as a label: ModemManager's name ("lte", "lte-cat-m", "hspa-plus"),
+// with "5gnr" as "5g" (the name --signal-get gives it); "unknown" for "--" or anything odd.
 std::string tech_label(std::string_view s) {
-  s = s.substr(0, s.find(','));
   std::string out;
-  for (char c : s) {
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))
+  for (char c : s.substr(0, 24)) {
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-') {
       out += c;
-    else if (c >= 'A' && c <= 'Z')
+    } else if (c >= 'A' && c <= 'Z') {
       out += static_cast<char>(c - 'A' + 'a');
-    else if (c != ' ')
+    } else {
       return "unknown";
+    }
   }
-  return out.empty() ? "unknown" : out.substr(0, 16);
+  if (out == "5gnr") return "5g";
+  return out.empty() || out.size() > 16 || out.front() == '-' ? "unknown" : out;
+}
+
+// What to log of a failed mmcli: its "error: ..." line (GLib's warnings before it carry the
+// process id, which would make every round's text new), or the first line, at most 200 bytes.
+std::string first_error_line(std::string_view output) {
+  std::string_view line = output.substr(0, output.find('\n'));
+  if (size_t at = output.find("error:"); at != std::string_view::npos) {
+    line = output.substr(at);
+    line = line.substr(0, line.find('\n'));
+  }
+  return trim(std::string(line.substr(0, 200)));
 }
 
 // The fields of `mmcli --signal-get`, by what they become.
@@ -100,7 +115,8 @@ constexpr SignalField kSignalFields[] = {
     {"rsrq", "cellular_rsrq_db"},  {"snr", "cellular_snr_db"},    {"sinr", "cellular_snr_db"},
     {"ecio", "cellular_ecio_db"},
 };
-constexpr std::string_view kSignalTechs[] = {"cdma1x", "evdo", "gsm", "umts", "lte", "5g", "nr5g"};
+constexpr std::string_view kSignalTechs[] = {"cdma1x", "evdo", "gsm", "umts", "lte", "5g"};
+constexpr int kModemRestRounds = 10;  // after mmcli could not run or hung
 
 }  // namespace
 
@@ -132,7 +148,7 @@ Collected SystemCollector::collect(int64_t t) {
   if (o_.reboots) reboots(t, out);
   if (o_.link) link(t, out);
   if (o_.battery) battery(t, out);
-  if (o_.modem && !mmcli_missing_) modem(t, out);
+  if (o_.modem) modem(t, out);
   return out;
 }
 
@@ -354,23 +370,43 @@ void SystemCollector::modem_problem(std::string problem, Collected& out) {
 
 // ModemManager's view: `mmcli -m any` for the state, the technology and the signal quality
 // it keeps up to date itself; `--signal-get` for the radio's measurements, which the modem
-// reports only once asked to (`--signal-setup`, done here once a start when it is off).
+// reports only once asked to (`--signal-setup`, asked once for each modem object: a modem
+// that is reset or plugged in again is a new object, with the report off again).
 void SystemCollector::modem(int64_t t, Collected& out) {
-  auto status = commands_.run({"mmcli", "-m", "any", "--output-keyvalue"}, o_.modem_timeout);
-  if (!status.ok()) {
-    mmcli_missing_ = true;
-    return out.problems.push_back("modem: " + status.error().message +
-                                  " (is ModemManager installed?); the modem collector stops");
+  if (modem_rest_ > 0) {
+    --modem_rest_;
+    return;
   }
-  if (status->timed_out) return modem_problem("modem: mmcli took longer than its timeout", out);
+  // mmcli prints numbers in the locale's form ("-61,00" under de_DE): ask for the C one.
+  const Environment c_locale = {{"LC_ALL", "C"}};
+  auto status =
+      commands_.run({"mmcli", "-m", "any", "--output-keyvalue"}, o_.modem_timeout, c_locale);
+  if (!status.ok() || status->timed_out) {
+    // Not installed, or ModemManager hangs: the agent's loop waits for mmcli, so it is not
+    // asked again for a while rather than costing every round its timeout.
+    modem_rest_ = kModemRestRounds;
+    return modem_problem(
+        "modem: " +
+            (status.ok() ? std::string("mmcli took longer than its timeout")
+                         : status.error().message + " (is ModemManager installed?)") +
+            "; trying again in " + std::to_string(kModemRestRounds) + " rounds",
+        out);
+  }
   if (!status->ok()) {
-    // No modem (yet): unplugged, or not probed since ModemManager started.
+    // No modem (yet): unplugged, not probed since ModemManager started, or ModemManager not
+    // running. The next modem found is asked for its signal report afresh.
+    modem_path_.clear();
     add(out.routine, "cellular_modem_present", {}, t, 0);
     add(out.routine, "cellular_registered", {}, t, 0);
     add(out.routine, "cellular_connected", {}, t, 0);
-    return modem_problem("modem: none found: " + trim(status->output), out);
+    return modem_problem("modem: none found: " + first_error_line(status->output), out);
   }
   auto kv = parse_mmcli_keyvalue(status->output);
+  if (kv["modem.dbus-path"] != modem_path_) {
+    modem_path_ = kv["modem.dbus-path"];
+    signal_setup_asked_ = signal_unsupported_ = false;
+  }
+  // Every state from "registered" on is registered with a network.
   const std::string& state = kv["modem.generic.state"];
   const bool connected = state == "connected";
   const bool registered =
@@ -379,31 +415,41 @@ void SystemCollector::modem(int64_t t, Collected& out) {
   add(out.routine, "cellular_registered", {}, t, registered ? 1 : 0);
   add(out.routine, "cellular_connected", {}, t, connected ? 1 : 0);
   std::string tech = kv["modem.generic.access-technologies.value[1]"];
-  if (tech.empty()) tech = kv["modem.generic.access-technologies"];
+  if (tech.empty()) tech = kv["modem.generic.access-technologies"];  // "--": none
   double quality = 0;
   if (kv["modem.generic.signal-quality.recent"] != "no" &&
       to_double(kv["modem.generic.signal-quality.value"], quality)) {
     add(out.routine, "cellular_signal_quality_percent", {{"tech", tech_label(tech)}}, t, quality);
   }
   modem_problem_.clear();  // a problem that comes back is told again
-  modem_signal(t, out);
+  if (!signal_unsupported_) modem_signal(t, c_locale, out);
 }
 
-void SystemCollector::modem_signal(int64_t t, Collected& out) {
-  auto got =
-      commands_.run({"mmcli", "-m", "any", "--signal-get", "--output-keyvalue"}, o_.modem_timeout);
-  if (!got.ok() || !got->ok()) return;  // a modem without the extended report
+void SystemCollector::modem_signal(int64_t t, const Environment& env, Collected& out) {
+  auto got = commands_.run({"mmcli", "-m", "any", "--signal-get", "--output-keyvalue"},
+                           o_.modem_timeout, env);
+  if (!got.ok() || !got->ok()) {
+    // A modem without the extended report: not asked again until another modem appears.
+    signal_unsupported_ = true;
+    out.problems.push_back("modem: no radio measurements: " +
+                           (got.ok() ? (got->timed_out ? std::string("mmcli took too long")
+                                                       : first_error_line(got->output))
+                                     : got.error().message));
+    return;
+  }
   auto kv = parse_mmcli_keyvalue(got->output);
   double rate = 0;
   if (to_double(kv["modem.signal.refresh.rate"], rate) && rate == 0) {
-    if (signal_setup_asked_) return;
+    if (signal_setup_asked_) return;  // switched off again by someone else: left so
     signal_setup_asked_ = true;
     auto setup = commands_.run(
         {"mmcli", "-m", "any", "--signal-setup=" + std::to_string(o_.modem_signal_rate_s)},
-        o_.modem_timeout);
+        o_.modem_timeout, env);
     if (!setup.ok() || !setup->ok()) {
       out.problems.push_back("modem: --signal-setup failed: " +
-                             (setup.ok() ? trim(setup->output) : setup.error().message));
+                             (setup.ok() ? (setup->timed_out ? std::string("mmcli took too long")
+                                                             : first_error_line(setup->output))
+                                         : setup.error().message));
     }
     return;  // the first measurements come after the rate's first period
   }
@@ -413,8 +459,7 @@ void SystemCollector::modem_signal(int64_t t, Collected& out) {
       double v = 0;
       auto it = kv.find(prefix + std::string(f.field));
       if (it == kv.end() || !to_double(it->second, v)) continue;  // "--": not measured
-      add(out.routine, std::string(f.metric), {{"tech", tech == "nr5g" ? "5g" : std::string(tech)}},
-          t, v);
+      add(out.routine, std::string(f.metric), {{"tech", std::string(tech)}}, t, v);
     }
   }
 }

@@ -19,8 +19,9 @@
 //                power_online{supply} (mains and USB supplies)
 //   modem        (off unless asked for: it runs ModemManager's `mmcli`, not a file read)
 //                cellular_modem_present, cellular_registered, cellular_connected (0/1);
-//                cellular_signal_quality_percent{tech}; from the modem's extended signal
-//                report cellular_{rssi,rsrp,rscp}_dbm{tech}, cellular_{rsrq,snr,ecio}_db{tech}
+//                cellular_signal_quality_percent{tech} (the access technology); from the
+//                modem's extended signal report cellular_{rssi,rsrp,rscp}_dbm{tech},
+//                cellular_{rsrq,snr,ecio}_db{tech} (the radio family measured)
 //
 // Thread-compatible.
 #pragma once
@@ -58,13 +59,16 @@ std::map<std::string, std::string> parse_mmcli_keyvalue(std::string_view text);
 struct Collected {
   std::vector<protocol::TelemetrySeries> routine;
   std::vector<protocol::TelemetrySeries> urgent;
-  std::vector<std::string> problems;  // files that could not be read or made sense of
+  std::vector<std::string> problems;  // what could not be read or made sense of, for the log
 };
 
 class SystemCollector {
  public:
   explicit SystemCollector(CollectorOptions options, FileSystem& fs = real_file_system(),
                            CommandRunner& commands = system_commands());
+  // One round of every collector asked for. Reads files only, except the modem collector,
+  // which waits for mmcli: at most three runs of `modem_timeout` in one round, after which
+  // a hung ModemManager is left alone for ten rounds.
   Collected collect(int64_t t_ms);
   // What collect() returned is queued: a reboot it reported is now on record (the boots
   // file moves on). Until this is called, every round reports the reboot again, so one
@@ -84,7 +88,7 @@ class SystemCollector {
   void link(int64_t t, Collected& out);
   void battery(int64_t t, Collected& out);
   void modem(int64_t t, Collected& out);
-  void modem_signal(int64_t t, Collected& out);
+  void modem_signal(int64_t t, const Environment& env, Collected& out);
   // A problem for the log once, not every round while it lasts.
   void modem_problem(std::string problem, Collected& out);
   std::string path(const std::string& p) const { return o_.root + p; }
@@ -98,8 +102,10 @@ class SystemCollector {
   std::string boot_id_;
   std::string pstore_seen_;          // the pstore records already blamed for a reboot, comma-joined
   std::string boots_record_;         // the boots file's contents once this boot is on record
-  bool mmcli_missing_ = false;       // mmcli cannot be started: said once, not tried again
-  bool signal_setup_asked_ = false;  // --signal-setup is asked for once a start
+  int modem_rest_ = 0;               // rounds the modem is left alone (mmcli failed or hung)
+  std::string modem_path_;           // the modem object (its D-Bus path) asked about
+  bool signal_setup_asked_ = false;  // --signal-setup asked of this modem object
+  bool signal_unsupported_ = false;  // this modem object has no extended signal report
   std::string modem_problem_;        // the last modem problem logged
 };
 

@@ -17,13 +17,13 @@ constexpr Duration kRulesRetry = minutes(5);  // after a failed fetch of the rul
 }  // namespace
 
 TelemetryAgent::TelemetryAgent(TelemetryOptions options, ServerLink& server, Clock& clock,
-                               uint64_t seed, FileSystem& fs)
+                               uint64_t seed, FileSystem& fs, CommandRunner& commands)
     : o_(std::move(options)),
       server_(server),
       clock_(clock),
       fs_(fs),
       rng_(seed),
-      collector_(o_.collectors, fs) {}
+      collector_(o_.collectors, fs, commands) {}
 
 Status TelemetryAgent::start() {
   auto queue = TelemetryQueue::open(o_.queue, fs_);

@@ -54,8 +54,9 @@ struct TelemetryStatus {
 
 class TelemetryAgent {
  public:
+  // `commands` runs what collectors run (the modem collector's mmcli).
   TelemetryAgent(TelemetryOptions options, ServerLink& server, Clock& clock, uint64_t seed,
-                 FileSystem& fs = real_file_system());
+                 FileSystem& fs = real_file_system(), CommandRunner& commands = system_commands());
   // Opens the queue, binds the socket, loads the saved rules. kIo, kCorruption.
   Status start();
   // Does what is due (collect, flush, send) and returns how long until the next thing is.
