@@ -171,6 +171,23 @@ std::string to_hex(std::string_view in) {
   return out;
 }
 
+Result<std::string> from_hex(std::string_view hex) {
+  if (hex.size() % 2 != 0) return invalid_argument("hex of odd length");
+  auto digit = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out(hex.size() / 2, '\0');
+  for (size_t i = 0; i < out.size(); ++i) {
+    const int hi = digit(hex[2 * i]), lo = digit(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return invalid_argument("not hex");
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
 std::string to_base64url(std::string_view in) {
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);

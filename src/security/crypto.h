@@ -45,6 +45,8 @@ class Sha256 {
 bool constant_time_equal(std::string_view a, std::string_view b);
 
 std::string to_hex(std::string_view bytes);  // lower case
+// Hex (either case) to bytes. kInvalidArgument for an odd length or a non-hex character.
+Result<std::string> from_hex(std::string_view hex);
 // RFC 4648 §5, without padding.
 std::string to_base64url(std::string_view bytes);
 Result<std::string> from_base64url(std::string_view text);

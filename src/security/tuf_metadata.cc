@@ -1,0 +1,419 @@
+#include "security/tuf_metadata.h"
+
+#include <fnmatch.h>
+#include <openssl/evp.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "base/try_assign.h"
+#include "base/units.h"
+#include "security/canonical_json.h"
+#include "security/crypto.h"
+
+namespace drover::security::tuf {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTopLevelRoles[] = {"root", "timestamp", "snapshot", "targets"};
+constexpr size_t kMaxNameBytes = 255;
+
+bool is_top_level(std::string_view name) {
+  for (std::string_view r : kTopLevelRoles) {
+    if (r == name) return true;
+  }
+  return false;
+}
+
+// Reading fields with the path of the field in every message ("signed.roles.root.threshold
+// must be an integer of at least 1").
+class Fields {
+ public:
+  Fields(const json& object, std::string path) : o_(object), path_(std::move(path)) {}
+
+  const std::string& path() const { return path_; }
+  std::string at(std::string_view name) const { return path_ + "." + std::string(name); }
+  bool has(const char* name) const { return o_.contains(name); }
+
+  Result<const json*> get(const char* name, json::value_t type, const char* what) const {
+    auto it = o_.find(name);
+    if (it == o_.end()) return invalid_argument(at(name) + " is missing");
+    // An integer field is either signed or unsigned in nlohmann's terms.
+    const bool integer = type == json::value_t::number_integer && it->is_number_integer();
+    if (!integer && it->type() != type) return invalid_argument(at(name) + " must be " + what);
+    return &*it;
+  }
+  Result<std::string> string(const char* name) const {
+    DROVER_TRY_ASSIGN(const json* v, get(name, json::value_t::string, "a string"));
+    return v->get<std::string>();
+  }
+  Result<int64_t> integer(const char* name, int64_t min) const {
+    DROVER_TRY_ASSIGN(const json* v, get(name, json::value_t::number_integer, "an integer"));
+    if (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t{INT64_MAX})
+      return invalid_argument(at(name) + " is too large");
+    const auto n = v->get<int64_t>();
+    if (n < min) return invalid_argument(at(name) + " must be at least " + std::to_string(min));
+    return n;
+  }
+  Result<const json*> object(const char* name) const {
+    return get(name, json::value_t::object, "an object");
+  }
+  Result<const json*> array(const char* name) const {
+    return get(name, json::value_t::array, "an array");
+  }
+
+ private:
+  const json& o_;
+  std::string path_;
+};
+
+Result<Hashes> read_hashes(const json& v, const std::string& path) {
+  if (!v.is_object() || v.empty()) return invalid_argument(path + " must be a non-empty object");
+  Hashes out;
+  for (const auto& [algorithm, digest] : v.items()) {
+    if (!digest.is_string()) return invalid_argument(path + "." + algorithm + " must be hex");
+    const auto& hex = digest.get_ref<const std::string&>();
+    auto raw = from_hex(hex);
+    if (!raw.ok()) return invalid_argument(path + "." + algorithm + " must be hex");
+    // Known algorithms are checked for their length here; another is kept, and refused
+    // when a file is checked against it (check_length_and_hashes).
+    if ((algorithm == "sha256" && raw->size() != 32) ||
+        (algorithm == "sha512" && raw->size() != 64))
+      return invalid_argument(path + "." + algorithm + " has the wrong length");
+    out.emplace(algorithm, std::move(*raw));
+  }
+  return out;
+}
+
+Result<RoleKeys> read_role_keys(const Fields& f) {
+  RoleKeys r;
+  DROVER_TRY_ASSIGN(const json* keyids, f.array("keyids"));
+  std::set<std::string> seen;
+  for (const json& id : *keyids) {
+    if (!id.is_string()) return invalid_argument(f.at("keyids") + " must hold strings");
+    if (!seen.insert(id.get<std::string>()).second)
+      return invalid_argument(f.at("keyids") + " names a key twice");
+    r.keyids.push_back(id.get<std::string>());
+  }
+  DROVER_TRY_ASSIGN(int64_t threshold, f.integer("threshold", 1));
+  if (threshold > 1024) return invalid_argument(f.at("threshold") + " is too large");
+  r.threshold = static_cast<int>(threshold);
+  return r;
+}
+
+Result<std::map<std::string, PublicKey>> read_keys(const json& keys, const std::string& path) {
+  std::map<std::string, PublicKey> out;
+  for (const auto& [id, object] : keys.items()) {
+    auto key = PublicKey::from_json(object);
+    if (!key.ok()) return invalid_argument(path + "." + id + ": " + key.error().message);
+    out.emplace(id, std::move(*key));
+  }
+  return out;
+}
+
+Result<MetaFile> read_meta_file(const json& v, const std::string& path) {
+  if (!v.is_object()) return invalid_argument(path + " must be an object");
+  Fields f(v, path);
+  MetaFile m;
+  DROVER_TRY_ASSIGN(m.version, f.integer("version", 1));
+  if (f.has("length")) {
+    DROVER_TRY_ASSIGN(int64_t length, f.integer("length", 0));
+    m.length = static_cast<uint64_t>(length);
+  }
+  if (f.has("hashes")) {
+    DROVER_TRY_ASSIGN(m.hashes, read_hashes(v["hashes"], f.at("hashes")));
+  }
+  return m;
+}
+
+Status read_root(const Fields& f, Metadata& m) {
+  if (f.has("consistent_snapshot")) {
+    DROVER_TRY_ASSIGN(const json* cs,
+                      f.get("consistent_snapshot", json::value_t::boolean, "true or false"));
+    m.consistent_snapshot = cs->get<bool>();
+  }
+  DROVER_TRY_ASSIGN(const json* keys, f.object("keys"));
+  DROVER_TRY_ASSIGN(m.keys, read_keys(*keys, f.at("keys")));
+  DROVER_TRY_ASSIGN(const json* roles, f.object("roles"));
+  for (const auto& [name, role] : roles->items()) {
+    if (!is_top_level(name))
+      return invalid_argument(f.at("roles") + " names \"" + name.substr(0, 64) +
+                              "\", which is not a top-level role");
+    if (!role.is_object()) return invalid_argument(f.at("roles") + "." + name + " is an object");
+    DROVER_TRY_ASSIGN(RoleKeys keys_of_role,
+                      read_role_keys(Fields(role, f.at("roles") + "." + name)));
+    m.roles.emplace(name, std::move(keys_of_role));
+  }
+  for (std::string_view r : kTopLevelRoles) {
+    if (m.roles.count(std::string(r)) == 0)
+      return invalid_argument(f.at("roles") + " lacks the " + std::string(r) + " role");
+  }
+  return ok_status();
+}
+
+Result<Delegations> read_delegations(const json& v, const std::string& path) {
+  if (!v.is_object()) return invalid_argument(path + " must be an object");
+  Fields f(v, path);
+  if (f.has("succinct_roles"))
+    return invalid_argument(path + ": succinct hash-bin delegations are not supported");
+  Delegations d;
+  DROVER_TRY_ASSIGN(const json* keys, f.object("keys"));
+  DROVER_TRY_ASSIGN(d.keys, read_keys(*keys, f.at("keys")));
+  DROVER_TRY_ASSIGN(const json* roles, f.array("roles"));
+  std::set<std::string> names;
+  for (size_t i = 0; i < roles->size(); ++i) {
+    const json& role = (*roles)[i];
+    const std::string at = f.at("roles") + "[" + std::to_string(i) + "]";
+    if (!role.is_object()) return invalid_argument(at + " must be an object");
+    Fields rf(role, at);
+    DelegatedRole r;
+    DROVER_TRY_ASSIGN(r.name, rf.string("name"));
+    if (auto e = encode_name(r.name); !e.ok())
+      return invalid_argument(at + ".name: " + e.error().message);
+    if (is_top_level(r.name))
+      return invalid_argument(at + ".name: a delegated role cannot be named " + r.name);
+    if (!names.insert(r.name).second)
+      return invalid_argument(at + ".name: \"" + r.name + "\" is delegated twice");
+    DROVER_TRY_ASSIGN(r.keys, read_role_keys(rf));
+    DROVER_TRY_ASSIGN(const json* terminating,
+                      rf.get("terminating", json::value_t::boolean, "true or false"));
+    r.terminating = terminating->get<bool>();
+    const bool has_paths = rf.has("paths"), has_prefixes = rf.has("path_hash_prefixes");
+    if (has_paths == has_prefixes)
+      return invalid_argument(at + " needs exactly one of paths and path_hash_prefixes");
+    DROVER_TRY_ASSIGN(const json* patterns, rf.array(has_paths ? "paths" : "path_hash_prefixes"));
+    for (const json& p : *patterns) {
+      if (!p.is_string()) return invalid_argument(at + ": paths and prefixes are strings");
+      (has_paths ? r.paths : r.path_hash_prefixes).push_back(p.get<std::string>());
+    }
+    d.roles.push_back(std::move(r));
+  }
+  return d;
+}
+
+Status read_targets(const Fields& f, Metadata& m) {
+  DROVER_TRY_ASSIGN(const json* targets, f.object("targets"));
+  for (const auto& [path, entry] : targets->items()) {
+    const std::string at = f.at("targets") + "[\"" + path.substr(0, 64) + "\"]";
+    if (!entry.is_object()) return invalid_argument(at + " must be an object");
+    if (auto e = encode_name(path); !e.ok()) return invalid_argument(at + ": " + e.error().message);
+    Fields tf(entry, at);
+    TargetFile t;
+    DROVER_TRY_ASSIGN(int64_t length, tf.integer("length", 0));
+    t.length = static_cast<uint64_t>(length);
+    DROVER_TRY_ASSIGN(const json* hashes, tf.get("hashes", json::value_t::object, "an object"));
+    DROVER_TRY_ASSIGN(t.hashes, read_hashes(*hashes, tf.at("hashes")));
+    if (auto custom = entry.find("custom"); custom != entry.end()) {
+      if (!custom->is_object()) return invalid_argument(tf.at("custom") + " must be an object");
+      DROVER_TRY_ASSIGN(t.custom, canonical_json(*custom));
+    }
+    m.targets.emplace(path, std::move(t));
+  }
+  if (f.has("delegations")) {
+    DROVER_TRY_ASSIGN(const json* delegations, f.object("delegations"));
+    DROVER_TRY_ASSIGN(m.delegations, read_delegations(*delegations, f.at("delegations")));
+  }
+  return ok_status();
+}
+
+Status check_spec_version(const std::string& v, const std::string& path) {
+  // "1.0.31": major.minor[.patch], digits only; the major must be 1.
+  int parts = 0;
+  size_t start = 0;
+  while (start <= v.size()) {
+    const size_t dot = std::min(v.find('.', start), v.size());
+    if (dot == start)
+      return invalid_argument(path + " \"" + v.substr(0, 32) + "\" is not a version");
+    for (size_t i = start; i < dot; ++i) {
+      if (v[i] < '0' || v[i] > '9')
+        return invalid_argument(path + " \"" + v.substr(0, 32) + "\" is not a version");
+    }
+    ++parts;
+    start = dot + 1;
+  }
+  if (parts < 2 || parts > 3)
+    return invalid_argument(path + " \"" + v.substr(0, 32) + "\" is not a version");
+  if (v.substr(0, v.find('.')) != "1")
+    return invalid_argument(path + " " + v.substr(0, 32) + ": only specification 1.x is supported");
+  return ok_status();
+}
+
+std::string digest(const EVP_MD* md, std::string_view bytes) {
+  std::string out(static_cast<size_t>(EVP_MD_get_size(md)), '\0');
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), reinterpret_cast<unsigned char*>(out.data()), &len, md,
+             nullptr);
+  return out;
+}
+
+}  // namespace
+
+bool DelegatedRole::trusted_for(std::string_view target_path) const {
+  if (!path_hash_prefixes.empty()) {
+    const std::string hash = to_hex(sha256(target_path));
+    for (const std::string& prefix : path_hash_prefixes) {
+      if (hash.compare(0, prefix.size(), prefix) == 0) return true;
+    }
+    return false;
+  }
+  // Segment by segment: a pattern matches a path of as many segments, each segment as
+  // fnmatch(3) without flags would ("*" never crosses a "/").
+  auto segments = [](std::string_view s) {
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (true) {
+      const size_t slash = s.find('/', start);
+      out.emplace_back(s.substr(start, slash - start));
+      if (slash == std::string_view::npos) break;
+      start = slash + 1;
+    }
+    return out;
+  };
+  const std::vector<std::string> target = segments(target_path);
+  if (std::find(target.begin(), target.end(), std::string()) != target.end() &&
+      target_path.find('\0') != std::string_view::npos) {
+    return false;
+  }
+  for (const std::string& pattern : paths) {
+    const std::vector<std::string> parts = segments(pattern);
+    if (parts.size() != target.size()) continue;
+    bool all = true;
+    for (size_t i = 0; all && i < parts.size(); ++i) {
+      all = ::fnmatch(parts[i].c_str(), target[i].c_str(), 0) == 0;
+    }
+    if (all) return true;
+  }
+  return false;
+}
+
+Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expected_type,
+                                ParseLimits limits) {
+  const StrictJsonLimits json_limits{.max_bytes = limits.max_bytes, .max_depth = 32};
+  DROVER_TRY_ASSIGN(json doc, parse_strict_json(bytes, json_limits));
+  if (!doc.is_object()) return invalid_argument("metadata must be a JSON object");
+  Fields top(doc, "");
+  DROVER_TRY_ASSIGN(const json* sigs, top.array("signatures"));
+  DROVER_TRY_ASSIGN(const json* s, top.object("signed"));
+  Metadata m;
+  std::set<std::string> signers;
+  for (const json& sig : *sigs) {
+    if (!sig.is_object()) return invalid_argument(".signatures must hold objects");
+    Fields sf(sig, ".signatures[]");
+    DROVER_TRY_ASSIGN(std::string keyid, sf.string("keyid"));
+    DROVER_TRY_ASSIGN(std::string hex, sf.string("sig"));
+    auto raw = from_hex(hex);
+    if (!raw.ok()) return invalid_argument(".signatures[].sig must be hex");
+    if (!signers.insert(keyid).second)
+      return invalid_argument(".signatures has two signatures by key " + keyid.substr(0, 64));
+    m.signatures.emplace_back(std::move(keyid), std::move(*raw));
+  }
+  DROVER_TRY_ASSIGN(m.signed_bytes, canonical_json(*s));
+
+  Fields f(*s, ".signed");
+  DROVER_TRY_ASSIGN(m.type, f.string("_type"));
+  if (m.type != expected_type)
+    return invalid_argument("expected " + std::string(expected_type) + " metadata, got \"" +
+                            m.type.substr(0, 32) + "\"");
+  DROVER_TRY_ASSIGN(m.spec_version, f.string("spec_version"));
+  DROVER_TRY(check_spec_version(m.spec_version, f.at("spec_version")));
+  DROVER_TRY_ASSIGN(m.version, f.integer("version", 1));
+  DROVER_TRY_ASSIGN(std::string expires, f.string("expires"));
+  auto when = parse_utc_timestamp(expires);
+  if (!when.ok()) return invalid_argument(f.at("expires") + ": " + when.error().message);
+  m.expires = *when;
+
+  if (m.type == "root") {
+    DROVER_TRY(read_root(f, m));
+  } else if (m.type == "timestamp" || m.type == "snapshot") {
+    DROVER_TRY_ASSIGN(const json* meta, f.object("meta"));
+    for (const auto& [name, entry] : meta->items()) {
+      DROVER_TRY_ASSIGN(MetaFile file, read_meta_file(entry, f.at("meta") + "." + name));
+      m.meta.emplace(name, std::move(file));
+    }
+    if (m.type == "timestamp" && (m.meta.size() != 1 || m.meta.count("snapshot.json") == 0))
+      return invalid_argument(f.at("meta") + " of timestamp must name snapshot.json only");
+  } else if (m.type == "targets") {
+    DROVER_TRY(read_targets(f, m));
+  } else {
+    return invalid_argument("unknown metadata type \"" + m.type.substr(0, 32) + "\"");
+  }
+  return m;
+}
+
+Status verify_signatures(const Metadata& m, const std::map<std::string, PublicKey>& keys,
+                         const RoleKeys& role, std::string_view role_name) {
+  std::set<std::string> counted;  // key material: one key is one vote
+  for (const std::string& id : role.keyids) {
+    auto key = keys.find(id);
+    if (key == keys.end()) continue;
+    for (const auto& [signer, signature] : m.signatures) {
+      if (signer == id && key->second.verify(m.signed_bytes, signature)) {
+        counted.insert(key->second.material());
+        break;
+      }
+    }
+  }
+  if (static_cast<int>(counted.size()) >= role.threshold) return ok_status();
+  return Error{ErrorCode::kUnauthenticated,
+               std::string(role_name) + " metadata version " + std::to_string(m.version) + " has " +
+                   std::to_string(counted.size()) + " valid signature(s) of the " +
+                   std::to_string(role.threshold) + " its role needs"};
+}
+
+Status check_length_and_hashes(std::string_view bytes, std::optional<uint64_t> length,
+                               const Hashes& hashes) {
+  if (length && bytes.size() != *length) {
+    return invalid_argument("the file is " + std::to_string(bytes.size()) + " bytes, not " +
+                            std::to_string(*length));
+  }
+  for (const auto& [algorithm, expected] : hashes) {
+    const EVP_MD* md = algorithm == "sha256"   ? EVP_sha256()
+                       : algorithm == "sha512" ? EVP_sha512()
+                                               : nullptr;
+    if (md == nullptr)
+      return invalid_argument("cannot check a hash of algorithm \"" + algorithm.substr(0, 32) +
+                              "\"");
+    if (digest(md, bytes) != expected)
+      return invalid_argument("the file's " + algorithm + " differs from the one listed");
+  }
+  return ok_status();
+}
+
+Result<std::string> sign_metadata(const json& signed_part,
+                                  const std::vector<const SigningKey*>& keys) {
+  if (!signed_part.is_object()) return invalid_argument("the signed part is an object");
+  DROVER_TRY_ASSIGN(std::string bytes, canonical_json(signed_part));
+  json signatures = json::array();
+  for (const SigningKey* key : keys) {
+    DROVER_TRY_ASSIGN(PublicKey pub, PublicKey::ed25519(key->public_key()));
+    signatures.push_back({{"keyid", pub.key_id()}, {"sig", to_hex(key->sign(bytes))}});
+  }
+  return canonical_json(json{{"signatures", std::move(signatures)}, {"signed", signed_part}});
+}
+
+Result<std::string> encode_name(std::string_view name) {
+  if (name.empty()) return invalid_argument("an empty role name or target path");
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  const bool dots_only = name == "." || name == "..";
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '~' || (c == '.' && !dots_only);
+    if (plain) {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+    if (out.size() > kMaxNameBytes) break;
+  }
+  if (out.size() > kMaxNameBytes)
+    return invalid_argument("the name \"" + std::string(name.substr(0, 32)) +
+                            "...\" is too long for a file name");
+  return out;
+}
+
+}  // namespace drover::security::tuf

@@ -1,0 +1,124 @@
+// Signed update metadata (TUF specification 1.0.x, section 4): the four top-level roles
+// (root, timestamp, snapshot, targets) and delegated targets roles, read from their JSON
+// files strictly, and the signature threshold check every one of them goes through.
+//
+// A file is `{"signatures": [{"keyid", "sig"}], "signed": {"_type", "spec_version",
+// "version", "expires", ...}}`; the signatures are over the canonical JSON of "signed"
+// (security/canonical_json.h). Fields this reader does not know are kept in the signed
+// bytes (and so covered by the signatures) and otherwise ignored, as the specification
+// asks. Everything else is checked here, before any of it is trusted: the type, a spec
+// version of major 1, versions and thresholds of at least 1, expiry times in the
+// specification's form, key objects (security/tuf_key.h), hashes in hex of the right
+// length.
+//
+// Thread-compatible value types.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "security/crypto.h"
+#include "security/tuf_key.h"
+
+namespace drover::security::tuf {
+
+// The hash algorithms a metadata or target file may be checked with: sha256 and sha512.
+// An entry naming another algorithm is refused (it could not be checked).
+using Hashes = std::map<std::string, std::string>;  // algorithm -> raw digest
+
+struct RoleKeys {
+  std::vector<std::string> keyids;  // distinct
+  int threshold = 1;
+};
+
+// An entry of timestamp's or snapshot's "meta": what the named metadata file must be.
+struct MetaFile {
+  int64_t version = 0;
+  std::optional<uint64_t> length;  // optional in the specification
+  Hashes hashes;                   // may be empty
+};
+
+struct TargetFile {
+  uint64_t length = 0;
+  Hashes hashes;       // at least one
+  std::string custom;  // the "custom" object's canonical JSON; "" without one
+};
+
+struct DelegatedRole {
+  std::string name;
+  RoleKeys keys;
+  bool terminating = false;
+  // Which target paths the role is trusted for: shell-style patterns (`*` matches within a
+  // path segment, `?` one character), or prefixes of the SHA-256 (hex) of the path.
+  std::vector<std::string> paths;
+  std::vector<std::string> path_hash_prefixes;
+  bool trusted_for(std::string_view target_path) const;
+};
+
+struct Delegations {
+  std::map<std::string, PublicKey> keys;  // by key id
+  std::vector<DelegatedRole> roles;       // in order: the search order
+};
+
+// One metadata file, parsed. Which fields mean something depends on `type`.
+struct Metadata {
+  std::string type;          // root, timestamp, snapshot or targets (delegated roles too)
+  std::string spec_version;  // "1.0.x"
+  int64_t version = 0;
+  Timestamp expires{};
+  std::string signed_bytes;  // the canonical JSON the signatures are over
+  std::vector<std::pair<std::string, std::string>> signatures;  // key id, raw signature
+
+  // root
+  bool consistent_snapshot = false;
+  std::map<std::string, PublicKey> keys;  // by key id
+  std::map<std::string, RoleKeys> roles;  // root, timestamp, snapshot, targets: all four
+  // timestamp ("snapshot.json" only) and snapshot ("<role>.json" for every targets role)
+  std::map<std::string, MetaFile> meta;
+  // targets
+  std::map<std::string, TargetFile> targets;
+  std::optional<Delegations> delegations;
+};
+
+struct ParseLimits {
+  size_t max_bytes = size_t{16} << 20;
+};
+
+// Parses one metadata file of `expected_type` ("root", "timestamp", "snapshot" or
+// "targets"; a delegated role's file is of type "targets"). kInvalidArgument, saying what
+// is wrong, for anything that is not such a file. Signatures are not checked here.
+Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expected_type,
+                                ParseLimits limits = {});
+
+// Whether `threshold` distinct keys among `role.keyids` (looked up in `keys`) signed
+// `m.signed_bytes`. A key counts once however many of its signatures or key ids appear
+// (two key ids naming one key are one key). kUnauthenticated, naming the role and how many
+// valid signatures were found, when they fall short.
+Status verify_signatures(const Metadata& m, const std::map<std::string, PublicKey>& keys,
+                         const RoleKeys& role, std::string_view role_name);
+
+// The metadata file for `signed_part` (the "signed" object), signed by each of `keys`
+// (Ed25519, named by their key ids): canonical JSON, as Drover serves it. kInvalidArgument
+// if `signed_part` is not an object or holds a floating-point number.
+Result<std::string> sign_metadata(const nlohmann::json& signed_part,
+                                  const std::vector<const SigningKey*>& keys);
+
+// Whether `bytes` has the length and every hash an entry lists. kInvalidArgument saying
+// which differs.
+Status check_length_and_hashes(std::string_view bytes, std::optional<uint64_t> length,
+                               const Hashes& hashes);
+
+// A role name or target path as one URL path segment and one file name: percent-encoded
+// except A-Z a-z 0-9 - . _ ~ (so "/" is %2F, and "../x" stays in its directory); a name
+// that would then be "." or ".." has its dots encoded too. kInvalidArgument for an empty
+// name, or one whose encoding is longer than a file name may be (255 bytes).
+Result<std::string> encode_name(std::string_view name);
+
+}  // namespace drover::security::tuf

@@ -1,0 +1,631 @@
+// The client workflow against a repository an attacker may control: every attack of TUF's
+// threat model that metadata alone can mount, each ending in a clear error with the trusted
+// metadata left as it was; and the recoveries the specification promises.
+#include "security/tuf_client.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/memory_file_system.h"
+#include "base/units.h"
+
+namespace drover::security::tuf {
+namespace {
+
+using nlohmann::json;
+
+const std::string kMetadataUrl = "https://repo.example/metadata/";
+const std::string kTargetsUrl = "https://repo.example/targets/";
+const std::string kDir = "/var/lib/drover/tuf";
+const Timestamp kNow = parse_utc_timestamp("2026-12-01T00:00:00Z").value();
+
+SigningKey new_key() { return SigningKey::generate().value(); }
+std::string id(const SigningKey& k) { return PublicKey::ed25519(k.public_key())->key_id(); }
+json key_json(const SigningKey& k) { return PublicKey::ed25519(k.public_key())->to_json(); }
+
+// The repository: files by name, as a server would serve them, and a log of requests.
+class FakeRepository final : public MetadataFetcher {
+ public:
+  std::map<std::string, std::string> files;  // by URL
+  std::vector<std::string> requests;
+  std::map<std::string, std::string> served_instead;  // an attacker's replacement bodies
+
+  Result<std::string> fetch(const std::string& url, uint64_t max_length) override {
+    requests.push_back(url);
+    auto swapped = served_instead.find(url);
+    auto it = files.find(url);
+    if (swapped == served_instead.end() && it == files.end()) return not_found("HTTP 404");
+    const std::string& body = swapped != served_instead.end() ? swapped->second : it->second;
+    if (body.size() > max_length)
+      return Error{ErrorCode::kResourceExhausted,
+                   "more than " + std::to_string(max_length) + " bytes"};
+    return body;
+  }
+  size_t count(const std::string& suffix) const {
+    size_t n = 0;
+    for (const std::string& r : requests)
+      n += r.size() >= suffix.size() &&
+           r.compare(r.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return n;
+  }
+};
+
+struct Delegation {
+  Delegation(std::string role, std::vector<std::string> patterns, std::string from = "targets",
+             std::map<std::string, std::string> listed = {})
+      : name(std::move(role)),
+        delegator(std::move(from)),
+        paths(std::move(patterns)),
+        targets(std::move(listed)) {}
+  std::string name, delegator;
+  std::vector<std::string> paths;
+  std::map<std::string, std::string> targets;  // path -> contents
+  bool terminating = false;
+  std::shared_ptr<SigningKey> key = std::make_shared<SigningKey>(new_key());
+  int version = 1;
+  std::string expires = "2030-01-01T00:00:00Z";
+};
+
+// A repository publisher: the four roles' keys and versions, the targets, the delegations;
+// publish() signs everything afresh into the fake repository.
+class Publisher {
+ public:
+  std::vector<std::shared_ptr<SigningKey>> root_keys = {std::make_shared<SigningKey>(new_key())};
+  int root_threshold = 1;
+  std::shared_ptr<SigningKey> timestamp_key = std::make_shared<SigningKey>(new_key());
+  std::shared_ptr<SigningKey> snapshot_key = std::make_shared<SigningKey>(new_key());
+  std::shared_ptr<SigningKey> targets_key = std::make_shared<SigningKey>(new_key());
+  int root_version = 1, timestamp_version = 1, snapshot_version = 1, targets_version = 1;
+  std::string root_expires = "2030-01-01T00:00:00Z", timestamp_expires = "2030-01-01T00:00:00Z",
+              snapshot_expires = "2030-01-01T00:00:00Z", targets_expires = "2030-01-01T00:00:00Z";
+  bool consistent_snapshot = true;
+  std::map<std::string, std::string> targets = {{"firmware/bms-4.2.0.img", "image 4.2.0"}};
+  std::vector<Delegation> delegations;
+  // Who signs the next root, when not the root keys themselves (rotations, attacks).
+  std::vector<const SigningKey*> root_signers;
+
+  FakeRepository& repo;
+  explicit Publisher(FakeRepository& r) : repo(r) {}
+
+  static json common(const std::string& type, int version, const std::string& expires) {
+    return {
+        {"_type", type}, {"spec_version", "1.0.31"}, {"version", version}, {"expires", expires}};
+  }
+  json root_signed() const {
+    json s = common("root", root_version, root_expires);
+    s["consistent_snapshot"] = consistent_snapshot;
+    s["keys"] = json::object();
+    json root_ids = json::array();
+    for (const auto& k : root_keys) {
+      s["keys"][id(*k)] = key_json(*k);
+      root_ids.push_back(id(*k));
+    }
+    s["roles"]["root"] = {{"keyids", root_ids}, {"threshold", root_threshold}};
+    for (const auto& [role, key] :
+         {std::pair<const char*, const SigningKey*>{"timestamp", timestamp_key.get()},
+          {"snapshot", snapshot_key.get()},
+          {"targets", targets_key.get()}}) {
+      s["keys"][id(*key)] = key_json(*key);
+      s["roles"][role] = {{"keyids", {id(*key)}}, {"threshold", 1}};
+    }
+    return s;
+  }
+  std::string root_file() const {
+    std::vector<const SigningKey*> signers = root_signers;
+    if (signers.empty()) {
+      for (const auto& k : root_keys) signers.push_back(k.get());
+    }
+    return sign_metadata(root_signed(), signers).value();
+  }
+  static json target_entry(const std::string& contents) {
+    return {{"length", contents.size()}, {"hashes", {{"sha256", to_hex(sha256(contents))}}}};
+  }
+  std::string targets_file(const std::string& role) const {
+    json s;
+    const SigningKey* key = targets_key.get();
+    if (role == "targets") {
+      s = common("targets", targets_version, targets_expires);
+      for (const auto& [path, contents] : targets) s["targets"][path] = target_entry(contents);
+    } else {
+      const Delegation& d = delegation(role);
+      s = common("targets", d.version, d.expires);
+      for (const auto& [path, contents] : d.targets) s["targets"][path] = target_entry(contents);
+      key = d.key.get();
+    }
+    if (!s.contains("targets")) s["targets"] = json::object();
+    json roles = json::array();
+    json keys = json::object();
+    for (const Delegation& d : delegations) {
+      if (d.delegator != role) continue;
+      keys[id(*d.key)] = key_json(*d.key);
+      roles.push_back({{"name", d.name},
+                       {"keyids", {id(*d.key)}},
+                       {"threshold", 1},
+                       {"terminating", d.terminating},
+                       {"paths", d.paths}});
+    }
+    if (!roles.empty()) s["delegations"] = {{"keys", keys}, {"roles", roles}};
+    return sign_metadata(s, {key}).value();
+  }
+  const Delegation& delegation(const std::string& name) const {
+    for (const Delegation& d : delegations) {
+      if (d.name == name) return d;
+    }
+    throw std::logic_error("no delegation " + name);
+  }
+  std::string snapshot_file() const {
+    json s = common("snapshot", snapshot_version, snapshot_expires);
+    s["meta"]["targets.json"] = {{"version", targets_version}};
+    for (const Delegation& d : delegations) s["meta"][d.name + ".json"] = {{"version", d.version}};
+    return sign_metadata(s, {snapshot_key.get()}).value();
+  }
+  std::string timestamp_file(const std::string& snapshot) const {
+    json s = common("timestamp", timestamp_version, timestamp_expires);
+    s["meta"]["snapshot.json"] = {{"version", snapshot_version},
+                                  {"length", snapshot.size()},
+                                  {"hashes", {{"sha256", to_hex(sha256(snapshot))}}}};
+    return sign_metadata(s, {timestamp_key.get()}).value();
+  }
+  // Signs and serves everything at the current versions.
+  void publish() {
+    repo.files[kMetadataUrl + std::to_string(root_version) + ".root.json"] = root_file();
+    repo.files[kMetadataUrl + "root.json"] = root_file();
+    const std::string targets_bytes = targets_file("targets");
+    repo.files[kMetadataUrl + std::to_string(targets_version) + ".targets.json"] = targets_bytes;
+    repo.files[kMetadataUrl + "targets.json"] = targets_bytes;
+    for (const Delegation& d : delegations) {
+      const std::string name = encode_name(d.name).value() + ".json";
+      repo.files[kMetadataUrl + std::to_string(d.version) + "." + name] = targets_file(d.name);
+      repo.files[kMetadataUrl + name] = targets_file(d.name);
+    }
+    const std::string snapshot = snapshot_file();
+    repo.files[kMetadataUrl + std::to_string(snapshot_version) + ".snapshot.json"] = snapshot;
+    repo.files[kMetadataUrl + "snapshot.json"] = snapshot;
+    repo.files[kMetadataUrl + "timestamp.json"] = timestamp_file(snapshot);
+    for (const auto& [path, contents] : targets) serve_target(path, contents);
+    for (const Delegation& d : delegations) {
+      for (const auto& [path, contents] : d.targets) serve_target(path, contents);
+    }
+  }
+  void serve_target(const std::string& path, const std::string& contents) {
+    const size_t slash = path.rfind('/');
+    const size_t at = slash == std::string::npos ? 0 : slash + 1;
+    std::string hashed = path;
+    hashed.insert(at, to_hex(sha256(contents)) + ".");
+    repo.files[kTargetsUrl + hashed] = contents;
+  }
+};
+
+class TufClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pub.publish();
+    ASSERT_TRUE(Updater::init(fs, kDir, pub.root_file()).ok());
+  }
+  Updater open() {
+    auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, repo, clock, fs);
+    EXPECT_TRUE(u.ok()) << u.error().message;
+    return std::move(*u);
+  }
+  // A refresh by a fresh client (as the agent makes each cycle): "" when it succeeds, else
+  // the error's code and message.
+  std::string refresh() {
+    Updater u = open();
+    Status s = u.refresh();
+    return s.ok() ? "" : s.error().to_string();
+  }
+  std::string trusted(const std::string& file) {
+    auto bytes = fs.read(kDir + "/" + file);
+    return bytes.ok() ? *bytes : "";
+  }
+  int trusted_version(const std::string& file, const std::string& type) {
+    auto m = parse_metadata(trusted(file), type);
+    return m.ok() ? static_cast<int>(m->version) : 0;
+  }
+
+  FakeRepository repo;
+  Publisher pub{repo};
+  MemoryFileSystem fs;
+  ManualClock clock{kNow};
+};
+
+TEST_F(TufClientTest, ARefreshTrustsTheRepositoryAndFindsTargets) {
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted_version("timestamp.json", "timestamp"), 1);
+  EXPECT_EQ(trusted_version("snapshot.json", "snapshot"), 1);
+  EXPECT_EQ(trusted_version("targets.json", "targets"), 1);
+  // Consistent snapshots: versioned snapshot and targets names.
+  EXPECT_EQ(repo.count("/1.snapshot.json"), 1u);
+  EXPECT_EQ(repo.count("/1.targets.json"), 1u);
+  EXPECT_EQ(repo.count("/2.root.json"), 1u) << "the root is checked for a newer version";
+
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto t = u.find_target("firmware/bms-4.2.0.img");
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->role, "targets");
+  EXPECT_EQ(t->file.length, 11u);
+  EXPECT_EQ(u.target_url(*t, kTargetsUrl),
+            kTargetsUrl + "firmware/" + to_hex(sha256("image 4.2.0")) + ".bms-4.2.0.img");
+  ASSERT_TRUE(u.download_target(*t, kTargetsUrl, "/targets").ok());
+  EXPECT_EQ(fs.read("/targets/firmware%2Fbms-4.2.0.img").value(), "image 4.2.0");
+  // Present with the right hashes: not fetched again.
+  const size_t before = repo.requests.size();
+  ASSERT_TRUE(u.download_target(*t, kTargetsUrl, "/targets").ok());
+  EXPECT_EQ(repo.requests.size(), before);
+  auto missing = u.find_target("firmware/none.img");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+
+  // A second cycle with nothing new: snapshot and targets come from disk.
+  repo.requests.clear();
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(repo.requests, (std::vector<std::string>{kMetadataUrl + "2.root.json",
+                                                     kMetadataUrl + "timestamp.json"}));
+}
+
+TEST_F(TufClientTest, AnInitialRootMustBeSignedByItsOwnKeysAndComplete) {
+  MemoryFileSystem empty;
+  json unsigned_root = json::parse(pub.root_file());
+  unsigned_root["signatures"] = json::array();
+  Status no_sig = Updater::init(empty, "/tuf", unsigned_root.dump());
+  ASSERT_FALSE(no_sig.ok());
+  EXPECT_EQ(no_sig.error().code, ErrorCode::kUnauthenticated);
+  json incomplete = pub.root_signed();
+  incomplete["roles"].erase("timestamp");
+  Status missing =
+      Updater::init(empty, "/tuf", sign_metadata(incomplete, {pub.root_keys[0].get()}).value());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("lacks the timestamp role"), std::string::npos);
+  EXPECT_EQ(empty.bytes(), 0u) << "nothing written";
+  // And no client opens without a trusted root: nothing is fetched.
+  auto u =
+      Updater::open({.metadata_dir = "/tuf", .metadata_url = kMetadataUrl, .limits = {}}, repo, clock, empty);
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(repo.requests.empty());
+}
+
+TEST_F(TufClientTest, RootRotationNeedsBothTheOldAndTheNewThresholds) {
+  ASSERT_EQ(refresh(), "");
+  const std::string trusted_root = trusted("root.json");
+  auto old_key = pub.root_keys[0];
+  auto new_a = std::make_shared<SigningKey>(new_key()),
+       new_b = std::make_shared<SigningKey>(new_key());
+  pub.root_version = 2;
+  pub.root_keys = {new_a, new_b};
+  pub.root_threshold = 2;
+
+  // Signed by the new keys only: the trusted root's keys did not agree.
+  pub.root_signers = {new_a.get(), new_b.get()};
+  pub.publish();
+  EXPECT_NE(refresh().find("unauthenticated: root metadata version 2 has 0 valid signature(s)"),
+            std::string::npos);
+  // Signed by the old key only: the new root's own threshold is not met.
+  pub.root_signers = {old_key.get()};
+  pub.publish();
+  EXPECT_NE(refresh().find("new root metadata version 2 has 0 valid signature(s) of the 2"),
+            std::string::npos);
+  // Old key and one new key of two: the raised threshold is not met.
+  pub.root_signers = {old_key.get(), new_a.get()};
+  pub.publish();
+  EXPECT_NE(refresh().find("has 1 valid signature(s) of the 2"), std::string::npos);
+  // One new key twice under two key ids does not make two.
+  json twice = json::parse(pub.root_file());
+  twice["signed"]["keys"]["alias"] = key_json(*new_a);
+  twice["signed"]["roles"]["root"]["keyids"] = {id(*new_a), "alias"};
+  {
+    const std::string body = sign_metadata(twice["signed"], {old_key.get(), new_a.get()}).value();
+    json file = json::parse(body);
+    json a_sig;
+    for (const json& s : file["signatures"]) {
+      if (s["keyid"] == id(*new_a)) a_sig = s;
+    }
+    file["signatures"].push_back({{"keyid", "alias"}, {"sig", a_sig["sig"]}});
+    repo.files[kMetadataUrl + "2.root.json"] = file.dump();
+  }
+  EXPECT_NE(refresh().find("has 1 valid signature(s) of the 2"), std::string::npos);
+  EXPECT_EQ(trusted("root.json"), trusted_root) << "every failure left the trusted root as it was";
+
+  // Both: the rotation is trusted, and the next cycles use the new keys.
+  pub.root_signers = {old_key.get(), new_a.get(), new_b.get()};
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted_version("root.json", "root"), 2);
+}
+
+TEST_F(TufClientTest, RootVersionsMustFollowOneAnother) {
+  ASSERT_EQ(refresh(), "");
+  // 2.root.json holding version 3 (a jump), or version 1 again (a repeat).
+  for (int version : {3, 1}) {
+    pub.root_version = version;
+    repo.files[kMetadataUrl + "2.root.json"] = pub.root_file();
+    std::string said = refresh();
+    EXPECT_NE(said.find("2.root.json holds root version " + std::to_string(version)),
+              std::string::npos)
+        << said;
+    EXPECT_EQ(trusted_version("root.json", "root"), 1);
+  }
+}
+
+TEST_F(TufClientTest, RollbacksOfTimestampSnapshotAndTargetsAreRefused) {
+  pub.timestamp_version = pub.snapshot_version = pub.targets_version = 5;
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  const std::string good_timestamp = trusted("timestamp.json");
+
+  // An older timestamp, validly signed (a replay).
+  pub.timestamp_version = 4;
+  pub.publish();
+  EXPECT_NE(refresh().find("timestamp version 4 is older than the 5 trusted"), std::string::npos);
+  // A newer timestamp naming an older snapshot.
+  pub.timestamp_version = 6;
+  pub.snapshot_version = 4;
+  pub.publish();
+  EXPECT_NE(refresh().find("names snapshot version 4, older than the 5 trusted"),
+            std::string::npos);
+  EXPECT_EQ(trusted("timestamp.json"), good_timestamp);
+  // A newer snapshot naming an older targets.
+  pub.snapshot_version = 6;
+  pub.targets_version = 4;
+  pub.publish();
+  EXPECT_NE(refresh().find("names targets.json version 4, older than the 5 trusted"),
+            std::string::npos);
+  // A newer snapshot that drops a targets role.
+  pub.timestamp_version = pub.snapshot_version = 7;
+  pub.targets_version = 6;
+  pub.delegations.emplace_back("bms-team", std::vector<std::string>{"firmware/bms-*"});
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  pub.delegations.clear();
+  pub.timestamp_version = pub.snapshot_version = 8;
+  pub.publish();
+  EXPECT_NE(refresh().find("snapshot version 8 drops bms-team.json"), std::string::npos);
+}
+
+TEST_F(TufClientTest, TheSameTimestampVersionWithOtherContentsIsNotTaken) {
+  ASSERT_EQ(refresh(), "");
+  const std::string first = trusted("timestamp.json");
+  pub.timestamp_expires = "2029-01-01T00:00:00Z";  // the same version 1, other bytes
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted("timestamp.json"), first);
+}
+
+TEST_F(TufClientTest, FilesThatAreNotWhatTheParentListsAreRefused) {
+  ASSERT_EQ(refresh(), "");
+  pub.timestamp_version = pub.snapshot_version = 2;
+  pub.publish();
+  // The snapshot the timestamp lists, with other bytes (a mix-and-match).
+  std::string tampered = repo.files[kMetadataUrl + "2.snapshot.json"];
+  tampered.back() = ' ';  // as long as the listed one, other bytes
+  repo.served_instead[kMetadataUrl + "2.snapshot.json"] = tampered;
+  std::string said = refresh();
+  EXPECT_NE(said.find("2.snapshot.json is not the snapshot the timestamp lists: the file's "
+                      "sha256 differs"),
+            std::string::npos)
+      << said;
+  // A snapshot of another version than the timestamp names, its length and hashes listed
+  // (whoever holds the timestamp key can list anything).
+  repo.served_instead.clear();
+  pub.snapshot_version = 3;
+  const std::string snapshot3 = pub.snapshot_file();
+  pub.snapshot_version = 2;
+  pub.timestamp_version = 3;
+  repo.files[kMetadataUrl + "2.snapshot.json"] = snapshot3;
+  repo.files[kMetadataUrl + "timestamp.json"] = pub.timestamp_file(snapshot3);
+  said = refresh();
+  EXPECT_NE(said.find("snapshot version 3 is not the 2 the timestamp names"), std::string::npos)
+      << said;
+  EXPECT_EQ(trusted_version("snapshot.json", "snapshot"), 1);
+  // Targets of another version than the snapshot names.
+  pub.timestamp_version = 4;
+  pub.snapshot_version = 3;
+  pub.targets_version = 2;
+  pub.publish();
+  pub.targets_version = 3;
+  repo.files[kMetadataUrl + "2.targets.json"] = pub.targets_file("targets");
+  said = refresh();
+  EXPECT_NE(said.find("targets version 3 is not the 2 the snapshot names"), std::string::npos)
+      << said;
+  EXPECT_EQ(trusted_version("targets.json", "targets"), 1);
+}
+
+TEST_F(TufClientTest, ExpiredMetadataOfEveryRoleIsRefused) {
+  struct Case {
+    std::string Publisher::*expires;
+    std::string role;
+  };
+  for (const Case& c :
+       {Case{&Publisher::root_expires, "root"}, Case{&Publisher::timestamp_expires, "timestamp"},
+        Case{&Publisher::snapshot_expires, "snapshot"},
+        Case{&Publisher::targets_expires, "targets"}}) {
+    FakeRepository r;
+    Publisher p(r);
+    p.publish();
+    MemoryFileSystem store;
+    ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
+    p.root_version = 2;
+    p.*c.expires = "2026-11-30T23:59:59Z";  // a second before the cycle starts
+    p.publish();
+    auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r, clock, store);
+    ASSERT_TRUE(u.ok());
+    Status s = u->refresh();
+    ASSERT_FALSE(s.ok()) << c.role;
+    EXPECT_EQ(s.error().code, ErrorCode::kFailedPrecondition);
+    EXPECT_NE(s.error().message.find(c.role + " metadata version"), std::string::npos)
+        << s.error().message;
+    EXPECT_NE(s.error().message.find("expired at 2026-11-30T23:59:59Z"), std::string::npos);
+  }
+  // A delegated role too, when the search reaches it.
+  pub.delegations.emplace_back("bms-team", std::vector<std::string>{"firmware/bms-*"}, "targets",
+                               std::map<std::string, std::string>{{"firmware/bms-5.0.0.img", "image 5"}});
+  pub.delegations.back().expires = "2026-11-01T00:00:00Z";
+  pub.publish();
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto t = u.find_target("firmware/bms-5.0.0.img");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.error().message.find("bms-team metadata version 1 expired"), std::string::npos);
+}
+
+TEST_F(TufClientTest, AFastForwardAttackIsRecoveredFromByRotatingTheTimestampKey) {
+  ASSERT_EQ(refresh(), "");
+  // The timestamp key is stolen: the thief signs version 1000 and a client trusts it.
+  pub.timestamp_version = 1000;
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted_version("timestamp.json", "timestamp"), 1000);
+  // The repository's honest version 2 is now a "rollback" to that client...
+  pub.timestamp_version = 2;
+  pub.publish();
+  EXPECT_NE(refresh().find("timestamp version 2 is older than the 1000 trusted"),
+            std::string::npos);
+  // ... until the owners rotate the timestamp key in a new root: the fast-forwarded file
+  // no longer verifies, is ignored, and version 2 is trusted.
+  pub.timestamp_key = std::make_shared<SigningKey>(new_key());
+  pub.root_version = 2;
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted_version("timestamp.json", "timestamp"), 2);
+}
+
+TEST_F(TufClientTest, EndlessOrOversizedFilesAreCutOffAtTheirLimit) {
+  ASSERT_EQ(refresh(), "");
+  pub.timestamp_version = 2;
+  pub.publish();
+  repo.served_instead[kMetadataUrl + "timestamp.json"] = std::string(20'000, ' ');
+  std::string said = refresh();
+  EXPECT_NE(said.find("resource_exhausted: timestamp.json: more than 16384 bytes"),
+            std::string::npos)
+      << said;
+  repo.served_instead.clear();
+  // The snapshot may be no longer than the timestamp says.
+  pub.snapshot_version = 2;
+  pub.publish();
+  repo.served_instead[kMetadataUrl + "2.snapshot.json"] =
+      repo.files[kMetadataUrl + "2.snapshot.json"] + std::string(10, ' ');
+  said = refresh();
+  EXPECT_NE(said.find("resource_exhausted: 2.snapshot.json: more than"), std::string::npos) << said;
+  repo.served_instead.clear();
+  repo.files[kMetadataUrl + "2.root.json"] = std::string(600'000, '{');
+  said = refresh();
+  EXPECT_NE(said.find("resource_exhausted: 2.root.json: more than 512000 bytes"), std::string::npos)
+      << said;
+}
+
+TEST_F(TufClientTest, BadTargetsAreRefusedAndAGoodCopyStays) {
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto t = u.find_target("firmware/bms-4.2.0.img");
+  ASSERT_TRUE(t.ok());
+  const std::string url = u.target_url(*t, kTargetsUrl);
+  for (const std::string& bad : {std::string("image 4.2."), std::string("image 4.2.0!"),
+                                 std::string("image 4.2.1"), std::string("")}) {
+    repo.served_instead[url] = bad;
+    Status s = u.download_target(*t, kTargetsUrl, "/targets");
+    ASSERT_FALSE(s.ok()) << bad;
+    EXPECT_FALSE(fs.read("/targets/firmware%2Fbms-4.2.0.img").ok()) << "nothing written";
+  }
+  repo.served_instead.clear();
+  ASSERT_TRUE(u.download_target(*t, kTargetsUrl, "/targets").ok());
+  // A bad copy served later does not replace the good one: it is not even fetched.
+  repo.served_instead[url] = "evil";
+  ASSERT_TRUE(u.download_target(*t, kTargetsUrl, "/targets").ok());
+  EXPECT_EQ(fs.read("/targets/firmware%2Fbms-4.2.0.img").value(), "image 4.2.0");
+}
+
+TEST_F(TufClientTest, DelegationsAreSearchedInOrderAndTerminatingOnesEndTheSearch) {
+  using Listed = std::map<std::string, std::string>;
+  pub.delegations = {
+      {"a", {"firmware/*"}, "targets", Listed{{"firmware/a.img", "from a"}}},
+      {"b", {"firmware/*"}, "targets", Listed{{"firmware/b.img", "from b"}}},
+      {"c", {"other/*"}, "targets", Listed{{"other/c.img", "from c"}}},
+      {"d", {"other/*"}, "c", Listed{{"other/d.img", "from d"}}},
+  };
+  pub.delegations[0].terminating = true;
+  pub.publish();
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto a = u.find_target("firmware/a.img");
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(a->role, "a");
+  // "a" is terminating for firmware/*: b's listing is never reached.
+  auto b = u.find_target("firmware/b.img");
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(repo.count("/1.b.json"), 0u);
+  // Depth first: c, then c's delegation d.
+  auto d = u.find_target("other/d.img");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->role, "d");
+  // A role is not trusted outside its paths: c cannot list a firmware file.
+  pub.delegations[2].targets["firmware/evil.img"] = "from c";
+  pub.delegations[2].version = 2;
+  pub.timestamp_version = pub.snapshot_version = 2;
+  pub.publish();
+  Updater again = open();
+  ASSERT_TRUE(again.refresh().ok());
+  EXPECT_FALSE(again.find_target("firmware/evil.img").ok());
+}
+
+TEST_F(TufClientTest, DelegationCyclesAndTooManyRolesEndTheSearch) {
+  // x delegates to y, y back to x (with x's own key): each visited once.
+  const Delegation x("x", {"*"});
+  const Delegation y("y", {"*"}, "x");
+  Delegation back("x", {"*"}, "y");
+  back.key = x.key;
+  pub.delegations = {x, y, back};
+  pub.publish();
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto t = u.find_target("nowhere.img");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(repo.count("/1.x.json"), 1u);
+  EXPECT_EQ(repo.count("/1.y.json"), 1u);
+
+  // A chain 40 roles deep: the search gives up after 32 visits.
+  FakeRepository r;
+  Publisher p(r);
+  for (int i = 0; i < 40; ++i) {
+    p.delegations.emplace_back("r" + std::to_string(i), std::vector<std::string>{"*"},
+                               i == 0 ? "targets" : "r" + std::to_string(i - 1));
+  }
+  p.delegations.back().targets["deep.img"] = "deep";
+  p.publish();
+  MemoryFileSystem store;
+  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
+  auto deep = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r, clock, store);
+  ASSERT_TRUE(deep->refresh().ok());
+  auto found = deep->find_target("deep.img");
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(r.count("/1.r30.json"), 1u);
+  EXPECT_EQ(r.count("/1.r31.json"), 0u) << "32 roles visited: targets and r0..r30";
+}
+
+TEST_F(TufClientTest, HostileNamesStayInTheirDirectories) {
+  pub.targets["../../etc/passwd"] = "not a password file";
+  pub.delegations = {{"../../escape", {"*"}, "targets", {{"x", "x"}}}};
+  pub.publish();
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok()) << "names are encoded, not refused";
+  auto t = u.find_target("../../etc/passwd");
+  ASSERT_TRUE(t.ok());
+  ASSERT_TRUE(u.download_target(*t, kTargetsUrl, "/targets").ok());
+  EXPECT_TRUE(fs.read("/targets/..%2F..%2Fetc%2Fpasswd").ok());
+  EXPECT_FALSE(fs.read("/etc/passwd").ok());
+  auto x = u.find_target("x");
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(repo.count("/1...%2F..%2Fescape.json"), 1u);
+  EXPECT_TRUE(fs.read(kDir + "/..%2F..%2Fescape.json").ok());
+}
+
+}  // namespace
+}  // namespace drover::security::tuf
