@@ -2,6 +2,7 @@
 // with the device's own Ed25519 key (made on first start), checks in at the interval the
 // server gives, and carries updates through the update table with automatic rollback.
 //   drover-agent [--config FILE] [--once]
+//   drover-agent tuf --metadata-dir DIR ... init|refresh|download   (app/agent_tuf.h)
 // --once: run until the device is idle with nothing left to do now, then exit (for tests,
 // and for devices woken by a timer).
 #include <malloc.h>
@@ -24,6 +25,7 @@
 #include "agent/server_link.h"
 #include "agent/telemetry_agent.h"
 #include "agent/update_module.h"
+#include "app/agent_tuf.h"
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "security/crypto.h"
@@ -48,7 +50,10 @@ int main(int argc, char** argv) {
   bool once = false;
   app.add_option("--config", config_path, "configuration file (JSON)");
   app.add_flag("--once", once, "run until idle with nothing to do now, then exit");
+  app::TufCommand tuf;
+  app::add_tuf_command(app, tuf);
   CLI11_PARSE(app, argc, argv);
+  if (!tuf.verb.empty()) return app::run_tuf_command(tuf);
 
   auto text = real_file_system().read(config_path);
   if (!text.ok()) return fail(text.error().to_string());

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/tuf_repository.h"
 #include "base/memory_file_system.h"
 #include "base/units.h"
 
@@ -19,187 +20,16 @@ namespace {
 
 using nlohmann::json;
 
-const std::string kMetadataUrl = "https://repo.example/metadata/";
-const std::string kTargetsUrl = "https://repo.example/targets/";
+using drover::testing::Delegation;
+using drover::testing::FakeRepository;
+using drover::testing::id;
+using drover::testing::key_json;
+using drover::testing::kMetadataUrl;
+using drover::testing::kTargetsUrl;
+using drover::testing::new_key;
+using drover::testing::Publisher;
 const std::string kDir = "/var/lib/drover/tuf";
 const Timestamp kNow = parse_utc_timestamp("2026-12-01T00:00:00Z").value();
-
-SigningKey new_key() { return SigningKey::generate().value(); }
-std::string id(const SigningKey& k) { return PublicKey::ed25519(k.public_key())->key_id(); }
-json key_json(const SigningKey& k) { return PublicKey::ed25519(k.public_key())->to_json(); }
-
-// The repository: files by name, as a server would serve them, and a log of requests.
-class FakeRepository final : public MetadataFetcher {
- public:
-  std::map<std::string, std::string> files;  // by URL
-  std::vector<std::string> requests;
-  std::map<std::string, std::string> served_instead;  // an attacker's replacement bodies
-
-  Result<std::string> fetch(const std::string& url, uint64_t max_length) override {
-    requests.push_back(url);
-    auto swapped = served_instead.find(url);
-    auto it = files.find(url);
-    if (swapped == served_instead.end() && it == files.end()) return not_found("HTTP 404");
-    const std::string& body = swapped != served_instead.end() ? swapped->second : it->second;
-    if (body.size() > max_length)
-      return Error{ErrorCode::kResourceExhausted,
-                   "more than " + std::to_string(max_length) + " bytes"};
-    return body;
-  }
-  size_t count(const std::string& suffix) const {
-    size_t n = 0;
-    for (const std::string& r : requests)
-      n += r.size() >= suffix.size() &&
-           r.compare(r.size() - suffix.size(), suffix.size(), suffix) == 0;
-    return n;
-  }
-};
-
-struct Delegation {
-  Delegation(std::string role, std::vector<std::string> patterns, std::string from = "targets",
-             std::map<std::string, std::string> listed = {})
-      : name(std::move(role)),
-        delegator(std::move(from)),
-        paths(std::move(patterns)),
-        targets(std::move(listed)) {}
-  std::string name, delegator;
-  std::vector<std::string> paths;
-  std::map<std::string, std::string> targets;  // path -> contents
-  bool terminating = false;
-  std::shared_ptr<SigningKey> key = std::make_shared<SigningKey>(new_key());
-  int version = 1;
-  std::string expires = "2030-01-01T00:00:00Z";
-};
-
-// A repository publisher: the four roles' keys and versions, the targets, the delegations;
-// publish() signs everything afresh into the fake repository.
-class Publisher {
- public:
-  std::vector<std::shared_ptr<SigningKey>> root_keys = {std::make_shared<SigningKey>(new_key())};
-  int root_threshold = 1;
-  std::shared_ptr<SigningKey> timestamp_key = std::make_shared<SigningKey>(new_key());
-  std::shared_ptr<SigningKey> snapshot_key = std::make_shared<SigningKey>(new_key());
-  std::shared_ptr<SigningKey> targets_key = std::make_shared<SigningKey>(new_key());
-  int root_version = 1, timestamp_version = 1, snapshot_version = 1, targets_version = 1;
-  std::string root_expires = "2030-01-01T00:00:00Z", timestamp_expires = "2030-01-01T00:00:00Z",
-              snapshot_expires = "2030-01-01T00:00:00Z", targets_expires = "2030-01-01T00:00:00Z";
-  bool consistent_snapshot = true;
-  std::map<std::string, std::string> targets = {{"firmware/bms-4.2.0.img", "image 4.2.0"}};
-  std::vector<Delegation> delegations;
-  // Who signs the next root, when not the root keys themselves (rotations, attacks).
-  std::vector<const SigningKey*> root_signers;
-
-  FakeRepository& repo;
-  explicit Publisher(FakeRepository& r) : repo(r) {}
-
-  static json common(const std::string& type, int version, const std::string& expires) {
-    return {
-        {"_type", type}, {"spec_version", "1.0.31"}, {"version", version}, {"expires", expires}};
-  }
-  json root_signed() const {
-    json s = common("root", root_version, root_expires);
-    s["consistent_snapshot"] = consistent_snapshot;
-    s["keys"] = json::object();
-    json root_ids = json::array();
-    for (const auto& k : root_keys) {
-      s["keys"][id(*k)] = key_json(*k);
-      root_ids.push_back(id(*k));
-    }
-    s["roles"]["root"] = {{"keyids", root_ids}, {"threshold", root_threshold}};
-    for (const auto& [role, key] :
-         {std::pair<const char*, const SigningKey*>{"timestamp", timestamp_key.get()},
-          {"snapshot", snapshot_key.get()},
-          {"targets", targets_key.get()}}) {
-      s["keys"][id(*key)] = key_json(*key);
-      s["roles"][role] = {{"keyids", {id(*key)}}, {"threshold", 1}};
-    }
-    return s;
-  }
-  std::string root_file() const {
-    std::vector<const SigningKey*> signers = root_signers;
-    if (signers.empty()) {
-      for (const auto& k : root_keys) signers.push_back(k.get());
-    }
-    return sign_metadata(root_signed(), signers).value();
-  }
-  static json target_entry(const std::string& contents) {
-    return {{"length", contents.size()}, {"hashes", {{"sha256", to_hex(sha256(contents))}}}};
-  }
-  std::string targets_file(const std::string& role) const {
-    json s;
-    const SigningKey* key = targets_key.get();
-    if (role == "targets") {
-      s = common("targets", targets_version, targets_expires);
-      for (const auto& [path, contents] : targets) s["targets"][path] = target_entry(contents);
-    } else {
-      const Delegation& d = delegation(role);
-      s = common("targets", d.version, d.expires);
-      for (const auto& [path, contents] : d.targets) s["targets"][path] = target_entry(contents);
-      key = d.key.get();
-    }
-    if (!s.contains("targets")) s["targets"] = json::object();
-    json roles = json::array();
-    json keys = json::object();
-    for (const Delegation& d : delegations) {
-      if (d.delegator != role) continue;
-      keys[id(*d.key)] = key_json(*d.key);
-      roles.push_back({{"name", d.name},
-                       {"keyids", {id(*d.key)}},
-                       {"threshold", 1},
-                       {"terminating", d.terminating},
-                       {"paths", d.paths}});
-    }
-    if (!roles.empty()) s["delegations"] = {{"keys", keys}, {"roles", roles}};
-    return sign_metadata(s, {key}).value();
-  }
-  const Delegation& delegation(const std::string& name) const {
-    for (const Delegation& d : delegations) {
-      if (d.name == name) return d;
-    }
-    throw std::logic_error("no delegation " + name);
-  }
-  std::string snapshot_file() const {
-    json s = common("snapshot", snapshot_version, snapshot_expires);
-    s["meta"]["targets.json"] = {{"version", targets_version}};
-    for (const Delegation& d : delegations) s["meta"][d.name + ".json"] = {{"version", d.version}};
-    return sign_metadata(s, {snapshot_key.get()}).value();
-  }
-  std::string timestamp_file(const std::string& snapshot) const {
-    json s = common("timestamp", timestamp_version, timestamp_expires);
-    s["meta"]["snapshot.json"] = {{"version", snapshot_version},
-                                  {"length", snapshot.size()},
-                                  {"hashes", {{"sha256", to_hex(sha256(snapshot))}}}};
-    return sign_metadata(s, {timestamp_key.get()}).value();
-  }
-  // Signs and serves everything at the current versions.
-  void publish() {
-    repo.files[kMetadataUrl + std::to_string(root_version) + ".root.json"] = root_file();
-    repo.files[kMetadataUrl + "root.json"] = root_file();
-    const std::string targets_bytes = targets_file("targets");
-    repo.files[kMetadataUrl + std::to_string(targets_version) + ".targets.json"] = targets_bytes;
-    repo.files[kMetadataUrl + "targets.json"] = targets_bytes;
-    for (const Delegation& d : delegations) {
-      const std::string name = encode_name(d.name).value() + ".json";
-      repo.files[kMetadataUrl + std::to_string(d.version) + "." + name] = targets_file(d.name);
-      repo.files[kMetadataUrl + name] = targets_file(d.name);
-    }
-    const std::string snapshot = snapshot_file();
-    repo.files[kMetadataUrl + std::to_string(snapshot_version) + ".snapshot.json"] = snapshot;
-    repo.files[kMetadataUrl + "snapshot.json"] = snapshot;
-    repo.files[kMetadataUrl + "timestamp.json"] = timestamp_file(snapshot);
-    for (const auto& [path, contents] : targets) serve_target(path, contents);
-    for (const Delegation& d : delegations) {
-      for (const auto& [path, contents] : d.targets) serve_target(path, contents);
-    }
-  }
-  void serve_target(const std::string& path, const std::string& contents) {
-    const size_t slash = path.rfind('/');
-    const size_t at = slash == std::string::npos ? 0 : slash + 1;
-    std::string hashed = path;
-    hashed.insert(at, to_hex(sha256(contents)) + ".");
-    repo.files[kTargetsUrl + hashed] = contents;
-  }
-};
 
 class TufClientTest : public ::testing::Test {
  protected:
@@ -208,7 +38,8 @@ class TufClientTest : public ::testing::Test {
     ASSERT_TRUE(Updater::init(fs, kDir, pub.root_file()).ok());
   }
   Updater open() {
-    auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, repo, clock, fs);
+    auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, repo,
+                           clock, fs);
     EXPECT_TRUE(u.ok()) << u.error().message;
     return std::move(*u);
   }
@@ -284,8 +115,8 @@ TEST_F(TufClientTest, AnInitialRootMustBeSignedByItsOwnKeysAndComplete) {
   EXPECT_NE(missing.error().message.find("lacks the timestamp role"), std::string::npos);
   EXPECT_EQ(empty.bytes(), 0u) << "nothing written";
   // And no client opens without a trusted root: nothing is fetched.
-  auto u =
-      Updater::open({.metadata_dir = "/tuf", .metadata_url = kMetadataUrl, .limits = {}}, repo, clock, empty);
+  auto u = Updater::open({.metadata_dir = "/tuf", .metadata_url = kMetadataUrl, .limits = {}}, repo,
+                         clock, empty);
   ASSERT_FALSE(u.ok());
   EXPECT_EQ(u.error().code, ErrorCode::kNotFound);
   EXPECT_TRUE(repo.requests.empty());
@@ -453,7 +284,8 @@ TEST_F(TufClientTest, ExpiredMetadataOfEveryRoleIsRefused) {
     p.root_version = 2;
     p.*c.expires = "2026-11-30T23:59:59Z";  // a second before the cycle starts
     p.publish();
-    auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r, clock, store);
+    auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
+                           clock, store);
     ASSERT_TRUE(u.ok());
     Status s = u->refresh();
     ASSERT_FALSE(s.ok()) << c.role;
@@ -463,8 +295,9 @@ TEST_F(TufClientTest, ExpiredMetadataOfEveryRoleIsRefused) {
     EXPECT_NE(s.error().message.find("expired at 2026-11-30T23:59:59Z"), std::string::npos);
   }
   // A delegated role too, when the search reaches it.
-  pub.delegations.emplace_back("bms-team", std::vector<std::string>{"firmware/bms-*"}, "targets",
-                               std::map<std::string, std::string>{{"firmware/bms-5.0.0.img", "image 5"}});
+  pub.delegations.emplace_back(
+      "bms-team", std::vector<std::string>{"firmware/bms-*"}, "targets",
+      std::map<std::string, std::string>{{"firmware/bms-5.0.0.img", "image 5"}});
   pub.delegations.back().expires = "2026-11-01T00:00:00Z";
   pub.publish();
   Updater u = open();
@@ -601,7 +434,8 @@ TEST_F(TufClientTest, DelegationCyclesAndTooManyRolesEndTheSearch) {
   p.publish();
   MemoryFileSystem store;
   ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
-  auto deep = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r, clock, store);
+  auto deep = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
+                            clock, store);
   ASSERT_TRUE(deep->refresh().ok());
   auto found = deep->find_target("deep.img");
   ASSERT_FALSE(found.ok());
