@@ -2,7 +2,7 @@
 
 namespace drover::agent {
 
-Result<std::string> HttpMetadataFetcher::fetch(const std::string& url, uint64_t max_length) {
+Status HttpMetadataFetcher::fetch_to(const std::string& url, const Sink& sink) {
   const size_t scheme_end = url.find("://");
   if (scheme_end == std::string::npos) return invalid_argument("not an http(s) URL: " + url);
   const size_t path_start = url.find('/', scheme_end + 3);
@@ -17,15 +17,7 @@ Result<std::string> HttpMetadataFetcher::fetch(const std::string& url, uint64_t 
     }
     client = std::move(*made);
   }
-  std::string body;
-  auto answer = client->get_to(url.substr(path_start), {}, [&](std::string_view piece) -> Status {
-    if (piece.size() > max_length - body.size()) {
-      return Error{ErrorCode::kResourceExhausted,
-                   "more than the " + std::to_string(max_length) + " bytes allowed"};
-    }
-    body.append(piece);
-    return ok_status();
-  });
+  auto answer = client->get_to(url.substr(path_start), {}, sink);
   if (!answer.ok()) {
     client->close();  // a transfer cut short leaves the connection mid-body
     return answer.error();
@@ -34,7 +26,7 @@ Result<std::string> HttpMetadataFetcher::fetch(const std::string& url, uint64_t 
     return not_found("HTTP " + std::to_string(answer->status));
   if (answer->status < 200 || answer->status > 299)
     return io_error("HTTP " + std::to_string(answer->status));
-  return body;
+  return ok_status();
 }
 
 }  // namespace drover::agent

@@ -1,7 +1,7 @@
 // Signed update metadata and targets over HTTP(S): the agent's MetadataFetcher
 // (security/tuf_client.h). One keep-alive connection per origin (scheme, host and port),
-// reused across files; a body is read only as far as its limit, so a server that sends
-// without end costs at most that much memory.
+// reused across files; a body is read only as far as the client's sink takes it, so a
+// server that sends without end costs at most the file's limit.
 //
 // Thread-compatible.
 #pragma once
@@ -19,9 +19,10 @@ class HttpMetadataFetcher final : public security::tuf::MetadataFetcher {
  public:
   explicit HttpMetadataFetcher(http::ClientOptions options = {}) : options_(std::move(options)) {}
 
-  // kNotFound for HTTP 403 and 404, kResourceExhausted past `max_length`, kInvalidArgument
-  // for a URL that is not http(s), kIo for the network and any other status.
-  Result<std::string> fetch(const std::string& url, uint64_t max_length) override;
+  // kNotFound for HTTP 403 and 404, the sink's first error (reading stops there),
+  // kInvalidArgument for a URL that is not http(s), kIo for the network and any other
+  // status.
+  Status fetch_to(const std::string& url, const Sink& sink) override;
 
  private:
   http::ClientOptions options_;

@@ -98,7 +98,7 @@ Result<json> parse_strict_json(std::string_view text, StrictJsonLimits limits) {
       case json::parse_event_t::key: {
         const auto& key = parsed.get_ref<const std::string&>();
         if (objects.empty() || !objects.back().insert(key).second) {
-          problem = "the key \"" + key.substr(0, 64) + "\" appears twice in one object";
+          problem = "the key \"" + printable(key) + "\" appears twice in one object";
         }
         break;
       }
@@ -111,6 +111,23 @@ Result<json> parse_strict_json(std::string_view text, StrictJsonLimits limits) {
   if (!problem.empty()) return invalid_argument("refused JSON: " + problem);
   if (value.is_discarded()) return invalid_argument("malformed JSON (or not UTF-8)");
   return value;
+}
+
+std::string printable(std::string_view text, size_t max_bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= max_bytes) return out + "...";
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u < 0x7f) {
+      out += c;
+    } else {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
 }
 
 Result<std::string> canonical_json(const json& value) {

@@ -32,6 +32,12 @@ struct StrictJsonLimits {
 // `limits.max_depth`, or more than `limits.max_bytes` bytes. Never throws.
 Result<nlohmann::json> parse_strict_json(std::string_view text, StrictJsonLimits limits = {});
 
+// Text from a signed document (a key, a role name, a target path) as it may appear in an
+// error message: printable ASCII kept, every other byte as \xNN, at most `max_bytes` of it
+// ("..." after a cut). A message so made is valid UTF-8 whatever the document held, and
+// cannot be made long or multi-line by it.
+std::string printable(std::string_view text, size_t max_bytes = 64);
+
 // The canonical form of `value`. kInvalidArgument for a floating-point number anywhere in it
 // (canonical JSON has none: 1.0 and 1 would otherwise be two spellings of one value).
 Result<std::string> canonical_json(const nlohmann::json& value);

@@ -1,10 +1,12 @@
 #include "security/tuf_client.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
 #include "base/try_assign.h"
 #include "base/units.h"
+#include "security/canonical_json.h"
 #include "security/crypto.h"
 
 namespace drover::security::tuf {
@@ -12,11 +14,15 @@ namespace {
 
 Error failed(std::string message) { return {ErrorCode::kFailedPrecondition, std::move(message)}; }
 
+// Bytes a file name may take before what is added to it: ".json" and a temporary ".tmp".
+constexpr size_t kMetadataNameBytes = 255 - 9;
+constexpr size_t kTargetNameBytes = 255 - 4;
+
 // A metadata file is named by its role, on disk and in URLs; a delegated role's name is
 // encoded into one file name segment, so no name reaches outside the metadata directory.
 // (The snapshot lists it by its plain name.)
 Result<std::string> file_of(const std::string& role) {
-  DROVER_TRY_ASSIGN(std::string name, encode_name(role));
+  DROVER_TRY_ASSIGN(std::string name, encode_name(role, kMetadataNameBytes));
   return name + ".json";
 }
 
@@ -93,9 +99,34 @@ std::string Updater::path_of(const std::string& file) const {
   return (std::filesystem::path(o_.metadata_dir) / file).string();
 }
 
+Status Updater::fetch_checked(const std::string& url, uint64_t max_length, StreamCheck& check,
+                              const MetadataFetcher::Sink& sink) {
+  const Timestamp start = clock_->now();
+  const uint64_t rate = std::max<uint64_t>(1, o_.limits.min_bytes_per_second);
+  const Duration allowed = o_.limits.grace + Duration(static_cast<int64_t>(std::min<uint64_t>(
+                                                 max_length / rate * 1000, uint64_t{1} << 50)));
+  return fetcher_->fetch_to(url, [&](std::string_view piece) -> Status {
+    if (clock_->now() - start > allowed) {
+      return io_error("slower than " + std::to_string(rate) +
+                      " bytes a second (a slow-retrieval attack, or a poor link)");
+    }
+    if (auto ok = check.update(piece); !ok.ok()) {
+      return Error{ErrorCode::kResourceExhausted,
+                   "more than the " + std::to_string(max_length) + " bytes allowed"};
+    }
+    return sink(piece);
+  });
+}
+
 Result<std::string> Updater::fetch(const std::string& file, uint64_t max_length) {
-  auto body = fetcher_->fetch(o_.metadata_url + file, max_length);
-  if (!body.ok()) return Error{body.error().code, file + ": " + body.error().message};
+  std::string body;
+  StreamCheck limit(max_length, {});
+  Status got = fetch_checked(o_.metadata_url + file, max_length, limit,
+                             [&](std::string_view piece) -> Status {
+                               body.append(piece);
+                               return ok_status();
+                             });
+  if (!got.ok()) return Error{got.error().code, file + ": " + got.error().message};
   return body;
 }
 
@@ -237,9 +268,11 @@ Result<const Metadata*> Updater::load_targets(const std::string& role,
     return &it->second;
   }
   DROVER_TRY_ASSIGN(std::string file, file_of(role));
+  // A role delegated but missing from the snapshot, or listed but not served, is a broken
+  // (or attacked) repository, not a target that does not exist.
   auto listed = snapshot_->meta.find(role + ".json");
   if (listed == snapshot_->meta.end())
-    return not_found("the snapshot does not list " + role.substr(0, 200) + ".json");
+    return failed("the snapshot does not list " + printable(role) + ".json");
   const MetaFile& named = listed->second;
 
   std::optional<Metadata> m = local(file, "targets", keys, role_keys);
@@ -247,7 +280,13 @@ Result<const Metadata*> Updater::load_targets(const std::string& role,
   if (!m || m->version != named.version || !check_unexpired(*m, role).ok()) {
     const std::string remote =
         root_.consistent_snapshot ? std::to_string(named.version) + "." + file : file;
-    DROVER_TRY_ASSIGN(bytes, fetch(remote, named.length.value_or(o_.limits.targets_max_length)));
+    auto got = fetch(remote, named.length.value_or(o_.limits.targets_max_length));
+    if (!got.ok()) {
+      if (got.error().code == ErrorCode::kNotFound)
+        return failed(got.error().message + ", though the snapshot lists it");
+      return got.error();
+    }
+    bytes = std::move(*got);
     if (auto ok = check_length_and_hashes(bytes, named.length, named.hashes); !ok.ok())
       return failed(remote + " is not the " + role + " the snapshot lists: " + ok.error().message);
     DROVER_TRY_ASSIGN(Metadata fetched, parse_metadata(bytes, "targets"));
@@ -275,12 +314,12 @@ Result<TargetInfo> Updater::find_target(std::string_view path) {
     std::string role, delegator;
   };
   std::vector<Visit> to_visit = {{"targets", "root"}};
-  std::set<std::pair<std::string, std::string>> visited;
+  std::set<std::string> visited;  // by role name, as the specification's reference does
   int budget = o_.limits.max_delegations;
   while (budget > 0 && !to_visit.empty()) {
     Visit v = std::move(to_visit.back());
     to_visit.pop_back();
-    if (!visited.insert({v.role, v.delegator}).second) continue;  // a cycle
+    if (!visited.insert(v.role).second) continue;  // a cycle, or a role reached twice
     --budget;
     const Metadata* m = nullptr;
     if (v.role == "targets") {
@@ -309,7 +348,7 @@ Result<TargetInfo> Updater::find_target(std::string_view path) {
     }
     to_visit.insert(to_visit.end(), children.rbegin(), children.rend());
   }
-  return not_found("no trusted role lists the target " + target.substr(0, 200));
+  return not_found("no trusted role lists the target " + printable(target, 200));
 }
 
 std::string Updater::target_url(const TargetInfo& target, std::string_view base_url) const {
@@ -328,19 +367,42 @@ std::string Updater::target_url(const TargetInfo& target, std::string_view base_
 
 Status Updater::download_target(const TargetInfo& target, std::string_view base_url,
                                 const std::string& target_dir) {
-  DROVER_TRY_ASSIGN(std::string name, encode_name(target.path));
-  const std::string local = (std::filesystem::path(target_dir) / name).string();
-  if (auto have = fs_->read(local);
-      have.ok() && check_length_and_hashes(*have, target.file.length, target.file.hashes).ok()) {
-    return ok_status();  // already here, and the right bytes
+  auto name = encode_name(target.path, kTargetNameBytes);
+  if (!name.ok()) return failed("target " + printable(target.path) + ": " + name.error().message);
+  const std::string local = (std::filesystem::path(target_dir) / *name).string();
+  const std::string partial = local + ".tmp";
+  const uint64_t length = target.file.length;
+  if (auto have = fs_->open_read(local); have.ok() && (*have)->size() == length) {
+    // Already here, and the right bytes: not fetched again.
+    StreamCheck check(length, target.file.hashes);
+    bool readable = true;
+    for (uint64_t at = 0; readable && at < length; at += 1 << 16) {
+      auto piece =
+          (*have)->read_at(at, static_cast<size_t>(std::min<uint64_t>(1 << 16, length - at)));
+      readable = piece.ok() && check.update(*piece).ok();
+    }
+    if (readable && check.finish().ok()) return ok_status();
   }
-  auto body = fetcher_->fetch(target_url(target, base_url), target.file.length);
-  if (!body.ok()) return Error{body.error().code, target.path + ": " + body.error().message};
-  if (auto ok = check_length_and_hashes(*body, target.file.length, target.file.hashes); !ok.ok())
-    return failed("target " + target.path + " is not what " + target.role +
-                  " lists: " + ok.error().message);
   DROVER_TRY(fs_->make_dir(target_dir));
-  return write_atomically(*fs_, local, *body);
+  DROVER_TRY(fs_->remove(partial));
+  auto file = fs_->open_append(partial);
+  if (!file.ok()) return file.error();
+  StreamCheck check(length, target.file.hashes);
+  Status got = fetch_checked(target_url(target, base_url), length, check,
+                             [&](std::string_view piece) { return (*file)->append(piece); });
+  Status checked = got.ok() ? check.finish() : got;
+  if (checked.ok()) checked = (*file)->sync();
+  file->reset();
+  if (checked.ok()) checked = fs_->rename(partial, local);
+  if (!checked.ok()) {
+    (void)fs_->remove(partial);  // what was fetched is no use; the old file stays
+    if (checked.error().code == ErrorCode::kInvalidArgument) {
+      return failed("target " + printable(target.path) + " is not what " + printable(target.role) +
+                    " lists: " + checked.error().message);
+    }
+    return Error{checked.error().code, printable(target.path) + ": " + checked.error().message};
+  }
+  return fs_->sync_dir(target_dir);
 }
 
 }  // namespace drover::security::tuf

@@ -13,11 +13,15 @@
 //              not older; unexpired.
 //   targets    the length and hashes the snapshot lists; signed; exactly the version the
 //              snapshot names; unexpired.
-// A trusted file is kept (metadata_dir/<role>.json, written atomically) only once every
-// check passed, so a failed cycle leaves the trusted metadata as it was. The trusted
-// timestamp and snapshot of an earlier cycle are used as the baseline against rollback
-// only if they verify under the current root: after their keys were rotated they are
-// ignored, which is how a client recovers from a fast-forward attack.
+// A file is kept (metadata_dir/<role>.json, written atomically) only once every check of
+// its own passed: a cycle that fails part-way keeps what it trusted before the failure (the
+// root versions it walked, a new timestamp whose snapshot then failed), as the
+// specification has it, and nothing of the step that failed. The trusted timestamp and
+// snapshot of an earlier cycle are used as the baseline against rollback only if they
+// verify under the current root: after their keys were rotated they are ignored, which is
+// how a client recovers from a fast-forward attack. Expiry is judged at the time refresh()
+// started; find_target() and download_target() use what that refresh() trusted, so a
+// long-lived client refreshes before each use.
 //
 // find_target() searches the delegations pre-order, depth first, each delegated role
 // loaded (and checked like targets) as the search reaches it, a terminating delegation
@@ -27,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -40,23 +45,28 @@
 
 namespace drover::security::tuf {
 
-// How the client reaches the repository. Implementations stop reading as soon as a body
-// passes `max_length`, so an endless response costs at most that much memory.
+// How the client reaches the repository. The client's sink counts what arrives and fails
+// once a file passes its limit (or arrives too slowly), and an implementation stops reading
+// at the sink's first error: an endless or trickling response costs at most the limit.
 class MetadataFetcher {
  public:
+  using Sink = std::function<Status(std::string_view)>;
   virtual ~MetadataFetcher() = default;
-  // The body at `url`. kNotFound when the repository has no such file (HTTP 403 or 404),
-  // kResourceExhausted when the body is longer than `max_length`, kIo for anything else.
-  virtual Result<std::string> fetch(const std::string& url, uint64_t max_length) = 0;
+  // Streams the body at `url` to `sink`. kNotFound when the repository has no such file
+  // (HTTP 403 or 404), the sink's first error as it is, kIo for anything else.
+  virtual Status fetch_to(const std::string& url, const Sink& sink) = 0;
 };
 
 struct ClientLimits {
-  int max_root_rotations = 32;
+  int max_root_rotations = 256;
   int max_delegations = 32;            // roles visited in one target search
   uint64_t root_max_length = 512'000;  // bytes, for files whose length nothing lists
   uint64_t timestamp_max_length = 16'384;
   uint64_t snapshot_max_length = 2'000'000;
   uint64_t targets_max_length = 5'000'000;
+  // Slow retrieval: a file must arrive within `grace` plus its limit at this rate.
+  uint64_t min_bytes_per_second = 1024;
+  Duration grace = seconds(60);
 };
 
 struct ClientOptions {
@@ -99,9 +109,10 @@ class Updater {
   // consistent snapshots.
   std::string target_url(const TargetInfo& target, std::string_view base_url) const;
 
-  // Fetches the target into `target_dir` (as encode_name(path)), checked against its length
-  // and hashes before it is written (atomically). A file already there with the right
-  // length and hashes is not fetched again; a bad download leaves the file there as it was.
+  // Fetches the target into `target_dir` (as encode_name(path)), streamed to a temporary
+  // file while its length and hashes are checked, and renamed into place only when they
+  // match. A file already there with the right length and hashes is not fetched again; a
+  // bad download leaves the file there as it was.
   Status download_target(const TargetInfo& target, std::string_view base_url,
                          const std::string& target_dir);
 
@@ -130,7 +141,12 @@ class Updater {
   Status check_unexpired(const Metadata& m, std::string_view role) const;
   Status persist(const std::string& file, std::string_view bytes);
   std::string path_of(const std::string& file) const;
+  // A metadata file, whole, at most `max_length` bytes.
   Result<std::string> fetch(const std::string& file, uint64_t max_length);
+  // Streams `url` through `check` (the length limit) to `sink`, within the slow-retrieval
+  // deadline for `max_length` bytes.
+  Status fetch_checked(const std::string& url, uint64_t max_length, StreamCheck& check,
+                       const MetadataFetcher::Sink& sink);
 
   ClientOptions o_;
   MetadataFetcher* fetcher_;

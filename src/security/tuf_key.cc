@@ -30,9 +30,26 @@ const unsigned char* bytes(std::string_view s) {
 constexpr int kMinRsaBits = 2048;
 
 // OpenSSL leaves the reasons for a refused key or signature on the thread's error queue,
-// where a later TLS call on the same thread would find them and misreport its own result.
-struct ClearOpenSslErrors {
-  ~ClearOpenSslErrors() { ERR_clear_error(); }
+// where a later TLS call on the same thread would find them and misreport its own result:
+// what this scope adds is taken off again, and what was there before is left alone.
+struct OpenSslErrorScope {
+  OpenSslErrorScope() { ERR_set_mark(); }
+  ~OpenSslErrorScope() { ERR_pop_to_mark(); }
+  OpenSslErrorScope(const OpenSslErrorScope&) = delete;
+  OpenSslErrorScope& operator=(const OpenSslErrorScope&) = delete;
+};
+
+struct SchemeInfo {
+  std::string_view scheme;
+  KeyScheme value;
+  std::string_view group;  // an EC key's curve as OpenSSL names it; "" for RSA
+  std::string_view curve;  // and as people do
+};
+constexpr SchemeInfo kPemSchemes[] = {
+    {"ecdsa-sha2-nistp256", KeyScheme::kEcdsaP256Sha256, "prime256v1", "P-256"},
+    {"ecdsa-sha2-nistp384", KeyScheme::kEcdsaP384Sha384, "secp384r1", "P-384"},
+    {"rsassa-pss-sha256", KeyScheme::kRsaPssSha256, "", ""},
+    {"rsa-pkcs1v15-sha256", KeyScheme::kRsaPkcs1v15Sha256, "", ""},
 };
 
 }  // namespace
@@ -46,7 +63,7 @@ struct PublicKey::Pkey {
 };
 
 Result<PublicKey> PublicKey::from_json(const json& key) {
-  const ClearOpenSslErrors clear;
+  const OpenSslErrorScope errors;
   if (!key.is_object()) return invalid_argument("a key is an object");
   auto text = [&](const json& o, const char* name) -> const std::string* {
     auto it = o.find(name);
@@ -72,32 +89,36 @@ Result<PublicKey> PublicKey::from_json(const json& key) {
     k.material_ = std::move(*raw);
     k.pkey_ = std::make_shared<const Pkey>(EVP_PKEY_new_raw_public_key(
         EVP_PKEY_ED25519, nullptr, bytes(k.material_), k.material_.size()));
-  } else if ((*keytype == "ecdsa" || *keytype == "ecdsa-sha2-nistp256") &&
-             *scheme == "ecdsa-sha2-nistp256") {
-    k.scheme_ = KeyScheme::kEcdsaP256Sha256;
-  } else if (*keytype == "rsa" && *scheme == "rsassa-pss-sha256") {
-    k.scheme_ = KeyScheme::kRsaPssSha256;
   } else {
-    return invalid_argument("unsupported key: keytype \"" + keytype->substr(0, 40) +
-                            "\" with scheme \"" + scheme->substr(0, 40) + "\"");
-  }
-  if (k.scheme_ != KeyScheme::kEd25519) {
+    const SchemeInfo* info = nullptr;
+    for (const SchemeInfo& s : kPemSchemes) {
+      const bool type_fits =
+          s.group.empty() ? *keytype == "rsa" : *keytype == "ecdsa" || *keytype == s.scheme;
+      if (*scheme == s.scheme && type_fits) info = &s;
+    }
+    if (info == nullptr) {
+      return invalid_argument("unsupported key: keytype \"" + printable(*keytype, 40) +
+                              "\" with scheme \"" + printable(*scheme, 40) + "\"");
+    }
+    k.scheme_ = info->value;
     std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pub->data(), static_cast<int>(pub->size())));
     EVP_PKEY* parsed = bio ? PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr) : nullptr;
     if (parsed == nullptr) return invalid_argument("a key's public is not a PEM public key");
     k.pkey_ = std::make_shared<const Pkey>(parsed);
-    if (k.scheme_ == KeyScheme::kEcdsaP256Sha256) {
+    if (!info->group.empty()) {
       char group[64] = {};
       size_t len = 0;
       if (!EVP_PKEY_is_a(parsed, "EC") ||
           EVP_PKEY_get_utf8_string_param(parsed, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
                                          &len) != 1 ||
-          std::string_view(group, len) != "prime256v1") {
-        return invalid_argument("an ecdsa-sha2-nistp256 key is an EC key on the P-256 curve");
+          std::string_view(group, len) != info->group) {
+        return invalid_argument("an " + std::string(info->scheme) + " key is an EC key on the " +
+                                std::string(info->curve) + " curve");
       }
     } else if (!EVP_PKEY_is_a(parsed, "RSA") || EVP_PKEY_get_bits(parsed) < kMinRsaBits) {
-      return invalid_argument("an rsassa-pss-sha256 key is an RSA key of at least " +
-                              std::to_string(kMinRsaBits) + " bits");
+      return invalid_argument("an " + std::string(info->scheme) +
+                              " key is an RSA key of at least " + std::to_string(kMinRsaBits) +
+                              " bits");
     }
     unsigned char* der = nullptr;
     const int der_len = i2d_PUBKEY(parsed, &der);
@@ -124,12 +145,14 @@ std::string PublicKey::key_id() const {
 }
 
 bool PublicKey::verify(std::string_view message, std::string_view signature) const {
-  const ClearOpenSslErrors clear;
+  const OpenSslErrorScope errors;
   if (!pkey_ || signature.empty()) return false;
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
   // Ed25519 hashes inside the scheme: no digest is named.
-  const EVP_MD* md = scheme_ == KeyScheme::kEd25519 ? nullptr : EVP_sha256();
+  const EVP_MD* md = scheme_ == KeyScheme::kEd25519           ? nullptr
+                     : scheme_ == KeyScheme::kEcdsaP384Sha384 ? EVP_sha384()
+                                                              : EVP_sha256();
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, md, nullptr, pkey_->key) != 1) return false;
   if (scheme_ == KeyScheme::kRsaPssSha256 &&
       (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||

@@ -17,13 +17,20 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kTopLevelRoles[] = {"root", "timestamp", "snapshot", "targets"};
-constexpr size_t kMaxNameBytes = 255;
 
 bool is_top_level(std::string_view name) {
   for (std::string_view r : kTopLevelRoles) {
     if (r == name) return true;
   }
   return false;
+}
+
+bool is_top_level_ignoring_case(std::string_view name) {
+  std::string lower(name);
+  for (char& c : lower) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return is_top_level(lower);
 }
 
 // Reading fields with the path of the field in every message ("signed.roles.root.threshold
@@ -72,15 +79,16 @@ Result<Hashes> read_hashes(const json& v, const std::string& path) {
   if (!v.is_object() || v.empty()) return invalid_argument(path + " must be a non-empty object");
   Hashes out;
   for (const auto& [algorithm, digest] : v.items()) {
-    if (!digest.is_string()) return invalid_argument(path + "." + algorithm + " must be hex");
+    const std::string at = path + "." + printable(algorithm, 32);
+    if (!digest.is_string()) return invalid_argument(at + " must be hex");
     const auto& hex = digest.get_ref<const std::string&>();
     auto raw = from_hex(hex);
-    if (!raw.ok()) return invalid_argument(path + "." + algorithm + " must be hex");
+    if (!raw.ok()) return invalid_argument(at + " must be hex");
     // Known algorithms are checked for their length here; another is kept, and refused
     // when a file is checked against it (check_length_and_hashes).
     if ((algorithm == "sha256" && raw->size() != 32) ||
         (algorithm == "sha512" && raw->size() != 64))
-      return invalid_argument(path + "." + algorithm + " has the wrong length");
+      return invalid_argument(at + " has the wrong length");
     out.emplace(algorithm, std::move(*raw));
   }
   return out;
@@ -102,14 +110,20 @@ Result<RoleKeys> read_role_keys(const Fields& f) {
   return r;
 }
 
-Result<std::map<std::string, PublicKey>> read_keys(const json& keys, const std::string& path) {
-  std::map<std::string, PublicKey> out;
+// A key this reader cannot use (a type it does not know, material that is not a key) does
+// not refuse the file: it can never vote, and why is kept for the message of a threshold
+// that then falls short. A root that merely adds a key of a newer type must not stop a
+// fleet's updates.
+void read_keys(const json& keys, std::map<std::string, PublicKey>& out,
+               std::map<std::string, std::string>& unusable) {
   for (const auto& [id, object] : keys.items()) {
     auto key = PublicKey::from_json(object);
-    if (!key.ok()) return invalid_argument(path + "." + id + ": " + key.error().message);
-    out.emplace(id, std::move(*key));
+    if (key.ok()) {
+      out.emplace(id, std::move(*key));
+    } else {
+      unusable.emplace(id, key.error().message);
+    }
   }
-  return out;
 }
 
 Result<MetaFile> read_meta_file(const json& v, const std::string& path) {
@@ -134,13 +148,14 @@ Status read_root(const Fields& f, Metadata& m) {
     m.consistent_snapshot = cs->get<bool>();
   }
   DROVER_TRY_ASSIGN(const json* keys, f.object("keys"));
-  DROVER_TRY_ASSIGN(m.keys, read_keys(*keys, f.at("keys")));
+  read_keys(*keys, m.keys, m.unusable_keys);
   DROVER_TRY_ASSIGN(const json* roles, f.object("roles"));
   for (const auto& [name, role] : roles->items()) {
     if (!is_top_level(name))
-      return invalid_argument(f.at("roles") + " names \"" + name.substr(0, 64) +
+      return invalid_argument(f.at("roles") + " names \"" + printable(name, 64) +
                               "\", which is not a top-level role");
-    if (!role.is_object()) return invalid_argument(f.at("roles") + "." + name + " is an object");
+    if (!role.is_object())
+      return invalid_argument(f.at("roles") + "." + name + " must be an object");
     DROVER_TRY_ASSIGN(RoleKeys keys_of_role,
                       read_role_keys(Fields(role, f.at("roles") + "." + name)));
     m.roles.emplace(name, std::move(keys_of_role));
@@ -159,7 +174,7 @@ Result<Delegations> read_delegations(const json& v, const std::string& path) {
     return invalid_argument(path + ": succinct hash-bin delegations are not supported");
   Delegations d;
   DROVER_TRY_ASSIGN(const json* keys, f.object("keys"));
-  DROVER_TRY_ASSIGN(d.keys, read_keys(*keys, f.at("keys")));
+  read_keys(*keys, d.keys, d.unusable_keys);
   DROVER_TRY_ASSIGN(const json* roles, f.array("roles"));
   std::set<std::string> names;
   for (size_t i = 0; i < roles->size(); ++i) {
@@ -169,12 +184,13 @@ Result<Delegations> read_delegations(const json& v, const std::string& path) {
     Fields rf(role, at);
     DelegatedRole r;
     DROVER_TRY_ASSIGN(r.name, rf.string("name"));
-    if (auto e = encode_name(r.name); !e.ok())
-      return invalid_argument(at + ".name: " + e.error().message);
-    if (is_top_level(r.name))
-      return invalid_argument(at + ".name: a delegated role cannot be named " + r.name);
+    // Not a top-level role's name in any case: on a file system that ignores case,
+    // "Root.json" would be root.json.
+    if (is_top_level_ignoring_case(r.name))
+      return invalid_argument(at + ".name: a delegated role cannot be named " + printable(r.name));
+    if (r.name.empty()) return invalid_argument(at + ".name is empty");
     if (!names.insert(r.name).second)
-      return invalid_argument(at + ".name: \"" + r.name + "\" is delegated twice");
+      return invalid_argument(at + ".name: \"" + printable(r.name) + "\" is delegated twice");
     DROVER_TRY_ASSIGN(r.keys, read_role_keys(rf));
     DROVER_TRY_ASSIGN(const json* terminating,
                       rf.get("terminating", json::value_t::boolean, "true or false"));
@@ -195,9 +211,8 @@ Result<Delegations> read_delegations(const json& v, const std::string& path) {
 Status read_targets(const Fields& f, Metadata& m) {
   DROVER_TRY_ASSIGN(const json* targets, f.object("targets"));
   for (const auto& [path, entry] : targets->items()) {
-    const std::string at = f.at("targets") + "[\"" + path.substr(0, 64) + "\"]";
+    const std::string at = f.at("targets") + "[\"" + printable(path, 64) + "\"]";
     if (!entry.is_object()) return invalid_argument(at + " must be an object");
-    if (auto e = encode_name(path); !e.ok()) return invalid_argument(at + ": " + e.error().message);
     Fields tf(entry, at);
     TargetFile t;
     DROVER_TRY_ASSIGN(int64_t length, tf.integer("length", 0));
@@ -205,7 +220,6 @@ Status read_targets(const Fields& f, Metadata& m) {
     DROVER_TRY_ASSIGN(const json* hashes, tf.get("hashes", json::value_t::object, "an object"));
     DROVER_TRY_ASSIGN(t.hashes, read_hashes(*hashes, tf.at("hashes")));
     if (auto custom = entry.find("custom"); custom != entry.end()) {
-      if (!custom->is_object()) return invalid_argument(tf.at("custom") + " must be an object");
       DROVER_TRY_ASSIGN(t.custom, canonical_json(*custom));
     }
     m.targets.emplace(path, std::move(t));
@@ -224,27 +238,20 @@ Status check_spec_version(const std::string& v, const std::string& path) {
   while (start <= v.size()) {
     const size_t dot = std::min(v.find('.', start), v.size());
     if (dot == start)
-      return invalid_argument(path + " \"" + v.substr(0, 32) + "\" is not a version");
+      return invalid_argument(path + " \"" + printable(v, 32) + "\" is not a version");
     for (size_t i = start; i < dot; ++i) {
       if (v[i] < '0' || v[i] > '9')
-        return invalid_argument(path + " \"" + v.substr(0, 32) + "\" is not a version");
+        return invalid_argument(path + " \"" + printable(v, 32) + "\" is not a version");
     }
     ++parts;
     start = dot + 1;
   }
   if (parts < 2 || parts > 3)
-    return invalid_argument(path + " \"" + v.substr(0, 32) + "\" is not a version");
+    return invalid_argument(path + " \"" + printable(v, 32) + "\" is not a version");
   if (v.substr(0, v.find('.')) != "1")
-    return invalid_argument(path + " " + v.substr(0, 32) + ": only specification 1.x is supported");
+    return invalid_argument(path + " " + printable(v, 32) +
+                            ": only specification 1.x is supported");
   return ok_status();
-}
-
-std::string digest(const EVP_MD* md, std::string_view bytes) {
-  std::string out(static_cast<size_t>(EVP_MD_get_size(md)), '\0');
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), reinterpret_cast<unsigned char*>(out.data()), &len, md,
-             nullptr);
-  return out;
 }
 
 }  // namespace
@@ -270,17 +277,18 @@ bool DelegatedRole::trusted_for(std::string_view target_path) const {
     }
     return out;
   };
+  // fnmatch reads C strings: a NUL would end a path or a pattern early ("foo" would then
+  // trust "foo\0anything"). No such path is trusted, no such pattern trusts anything.
+  if (target_path.find('\0') != std::string_view::npos) return false;
   const std::vector<std::string> target = segments(target_path);
-  if (std::find(target.begin(), target.end(), std::string()) != target.end() &&
-      target_path.find('\0') != std::string_view::npos) {
-    return false;
-  }
   for (const std::string& pattern : paths) {
+    if (pattern.find('\0') != std::string::npos) continue;
     const std::vector<std::string> parts = segments(pattern);
     if (parts.size() != target.size()) continue;
     bool all = true;
     for (size_t i = 0; all && i < parts.size(); ++i) {
-      all = ::fnmatch(parts[i].c_str(), target[i].c_str(), 0) == 0;
+      // No backslash escapes, as in the specification's reference (Python's fnmatch).
+      all = ::fnmatch(parts[i].c_str(), target[i].c_str(), FNM_NOESCAPE) == 0;
     }
     if (all) return true;
   }
@@ -305,7 +313,7 @@ Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expecte
     auto raw = from_hex(hex);
     if (!raw.ok()) return invalid_argument(".signatures[].sig must be hex");
     if (!signers.insert(keyid).second)
-      return invalid_argument(".signatures has two signatures by key " + keyid.substr(0, 64));
+      return invalid_argument(".signatures has two signatures by key " + printable(keyid, 64));
     m.signatures.emplace_back(std::move(keyid), std::move(*raw));
   }
   DROVER_TRY_ASSIGN(m.signed_bytes, canonical_json(*s));
@@ -314,7 +322,7 @@ Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expecte
   DROVER_TRY_ASSIGN(m.type, f.string("_type"));
   if (m.type != expected_type)
     return invalid_argument("expected " + std::string(expected_type) + " metadata, got \"" +
-                            m.type.substr(0, 32) + "\"");
+                            printable(m.type, 32) + "\"");
   DROVER_TRY_ASSIGN(m.spec_version, f.string("spec_version"));
   DROVER_TRY(check_spec_version(m.spec_version, f.at("spec_version")));
   DROVER_TRY_ASSIGN(m.version, f.integer("version", 1));
@@ -331,12 +339,13 @@ Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expecte
       DROVER_TRY_ASSIGN(MetaFile file, read_meta_file(entry, f.at("meta") + "." + name));
       m.meta.emplace(name, std::move(file));
     }
-    if (m.type == "timestamp" && (m.meta.size() != 1 || m.meta.count("snapshot.json") == 0))
-      return invalid_argument(f.at("meta") + " of timestamp must name snapshot.json only");
+    // Other entries in a timestamp's meta mean nothing to this client and are ignored.
+    if (m.type == "timestamp" && m.meta.count("snapshot.json") == 0)
+      return invalid_argument(f.at("meta") + " of timestamp must name snapshot.json");
   } else if (m.type == "targets") {
     DROVER_TRY(read_targets(f, m));
   } else {
-    return invalid_argument("unknown metadata type \"" + m.type.substr(0, 32) + "\"");
+    return invalid_argument("unknown metadata type \"" + printable(m.type, 32) + "\"");
   }
   return m;
 }
@@ -344,9 +353,13 @@ Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expecte
 Status verify_signatures(const Metadata& m, const std::map<std::string, PublicKey>& keys,
                          const RoleKeys& role, std::string_view role_name) {
   std::set<std::string> counted;  // key material: one key is one vote
+  int missing = 0;
   for (const std::string& id : role.keyids) {
     auto key = keys.find(id);
-    if (key == keys.end()) continue;
+    if (key == keys.end()) {
+      ++missing;
+      continue;
+    }
     for (const auto& [signer, signature] : m.signatures) {
       if (signer == id && key->second.verify(m.signed_bytes, signature)) {
         counted.insert(key->second.material());
@@ -355,29 +368,97 @@ Status verify_signatures(const Metadata& m, const std::map<std::string, PublicKe
     }
   }
   if (static_cast<int>(counted.size()) >= role.threshold) return ok_status();
-  return Error{ErrorCode::kUnauthenticated,
-               std::string(role_name) + " metadata version " + std::to_string(m.version) + " has " +
-                   std::to_string(counted.size()) + " valid signature(s) of the " +
-                   std::to_string(role.threshold) + " its role needs"};
+  return Error{
+      ErrorCode::kUnauthenticated,
+      std::string(role_name) + " metadata version " + std::to_string(m.version) + " has " +
+          std::to_string(counted.size()) + " valid signature(s) of the " +
+          std::to_string(role.threshold) + " its role needs" +
+          (missing == 0 ? std::string()
+                        : " (" + std::to_string(missing) +
+                              " of its keys unknown or of a kind this client cannot use)")};
 }
 
-Status check_length_and_hashes(std::string_view bytes, std::optional<uint64_t> length,
-                               const Hashes& hashes) {
-  if (length && bytes.size() != *length) {
-    return invalid_argument("the file is " + std::to_string(bytes.size()) + " bytes, not " +
-                            std::to_string(*length));
+struct StreamCheck::Impl {
+  struct Digest {
+    std::string algorithm, expected;
+    EVP_MD_CTX* ctx = nullptr;  // null: an algorithm this client cannot compute
+  };
+  std::optional<uint64_t> length;
+  uint64_t seen = 0;
+  std::vector<Digest> digests;
+
+  ~Impl() {
+    for (Digest& d : digests) EVP_MD_CTX_free(d.ctx);
   }
+};
+
+StreamCheck::StreamCheck(std::optional<uint64_t> length, const Hashes& hashes)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->length = length;
   for (const auto& [algorithm, expected] : hashes) {
     const EVP_MD* md = algorithm == "sha256"   ? EVP_sha256()
                        : algorithm == "sha512" ? EVP_sha512()
                                                : nullptr;
-    if (md == nullptr)
-      return invalid_argument("cannot check a hash of algorithm \"" + algorithm.substr(0, 32) +
-                              "\"");
-    if (digest(md, bytes) != expected)
-      return invalid_argument("the file's " + algorithm + " differs from the one listed");
+    Impl::Digest d{algorithm, expected, nullptr};
+    if (md != nullptr) {
+      d.ctx = EVP_MD_CTX_new();
+      if (d.ctx != nullptr && EVP_DigestInit_ex(d.ctx, md, nullptr) != 1) {
+        EVP_MD_CTX_free(d.ctx);
+        d.ctx = nullptr;
+      }
+    }
+    impl_->digests.push_back(std::move(d));
+  }
+}
+
+StreamCheck::~StreamCheck() = default;
+StreamCheck::StreamCheck(StreamCheck&&) noexcept = default;
+StreamCheck& StreamCheck::operator=(StreamCheck&&) noexcept = default;
+
+uint64_t StreamCheck::bytes() const { return impl_->seen; }
+
+Status StreamCheck::update(std::string_view piece) {
+  if (impl_->length && piece.size() > *impl_->length - impl_->seen) {
+    return Error{ErrorCode::kResourceExhausted,
+                 "more than the " + std::to_string(*impl_->length) + " bytes listed"};
+  }
+  impl_->seen += piece.size();
+  for (Impl::Digest& d : impl_->digests) {
+    if (d.ctx != nullptr) EVP_DigestUpdate(d.ctx, piece.data(), piece.size());
   }
   return ok_status();
+}
+
+Status StreamCheck::finish() {
+  if (impl_->length && impl_->seen != *impl_->length) {
+    return invalid_argument("the file is " + std::to_string(impl_->seen) + " bytes, not " +
+                            std::to_string(*impl_->length));
+  }
+  for (Impl::Digest& d : impl_->digests) {
+    if (d.ctx == nullptr) {
+      return invalid_argument("cannot check a hash of algorithm \"" + printable(d.algorithm, 32) +
+                              "\"");
+    }
+    std::string got(static_cast<size_t>(EVP_MD_CTX_get_size(d.ctx)), '\0');
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(d.ctx, reinterpret_cast<unsigned char*>(got.data()), &len) != 1 ||
+        got != d.expected) {
+      return invalid_argument("the file's " + d.algorithm + " differs from the one listed");
+    }
+  }
+  return ok_status();
+}
+
+Status check_length_and_hashes(std::string_view bytes, std::optional<uint64_t> length,
+                               const Hashes& hashes) {
+  // The length first: a longer file is told as such, not as a failed update.
+  if (length && bytes.size() != *length) {
+    return invalid_argument("the file is " + std::to_string(bytes.size()) + " bytes, not " +
+                            std::to_string(*length));
+  }
+  StreamCheck check(length, hashes);
+  DROVER_TRY(check.update(bytes));
+  return check.finish();
 }
 
 Result<std::string> sign_metadata(const json& signed_part,
@@ -392,7 +473,7 @@ Result<std::string> sign_metadata(const json& signed_part,
   return canonical_json(json{{"signatures", std::move(signatures)}, {"signed", signed_part}});
 }
 
-Result<std::string> encode_name(std::string_view name) {
+Result<std::string> encode_name(std::string_view name, size_t max_bytes) {
   if (name.empty()) return invalid_argument("an empty role name or target path");
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -408,10 +489,10 @@ Result<std::string> encode_name(std::string_view name) {
       out += kHex[u >> 4];
       out += kHex[u & 15];
     }
-    if (out.size() > kMaxNameBytes) break;
+    if (out.size() > max_bytes) break;
   }
-  if (out.size() > kMaxNameBytes)
-    return invalid_argument("the name \"" + std::string(name.substr(0, 32)) +
+  if (out.size() > max_bytes)
+    return invalid_argument("the name \"" + printable(name, 32) +
                             "...\" is too long for a file name");
   return out;
 }

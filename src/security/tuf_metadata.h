@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
@@ -48,7 +49,7 @@ struct MetaFile {
 struct TargetFile {
   uint64_t length = 0;
   Hashes hashes;       // at least one
-  std::string custom;  // the "custom" object's canonical JSON; "" without one
+  std::string custom;  // the "custom" value's canonical JSON; "" without one
 };
 
 struct DelegatedRole {
@@ -63,8 +64,9 @@ struct DelegatedRole {
 };
 
 struct Delegations {
-  std::map<std::string, PublicKey> keys;  // by key id
-  std::vector<DelegatedRole> roles;       // in order: the search order
+  std::map<std::string, PublicKey> keys;             // by key id
+  std::map<std::string, std::string> unusable_keys;  // key id -> why it cannot vote
+  std::vector<DelegatedRole> roles;                  // in order: the search order
 };
 
 // One metadata file, parsed. Which fields mean something depends on `type`.
@@ -78,9 +80,11 @@ struct Metadata {
 
   // root
   bool consistent_snapshot = false;
-  std::map<std::string, PublicKey> keys;  // by key id
-  std::map<std::string, RoleKeys> roles;  // root, timestamp, snapshot, targets: all four
-  // timestamp ("snapshot.json" only) and snapshot ("<role>.json" for every targets role)
+  std::map<std::string, PublicKey> keys;             // by key id
+  std::map<std::string, std::string> unusable_keys;  // key id -> why it cannot vote
+  std::map<std::string, RoleKeys> roles;             // root, timestamp, snapshot, targets: all four
+  // timestamp ("snapshot.json"; other entries are ignored) and snapshot ("<role>.json" for
+  // every targets role, by the role's plain name)
   std::map<std::string, MetaFile> meta;
   // targets
   std::map<std::string, TargetFile> targets;
@@ -93,7 +97,10 @@ struct ParseLimits {
 
 // Parses one metadata file of `expected_type` ("root", "timestamp", "snapshot" or
 // "targets"; a delegated role's file is of type "targets"). kInvalidArgument, saying what
-// is wrong, for anything that is not such a file. Signatures are not checked here.
+// is wrong, for anything that is not such a file. Signatures are not checked here. A key
+// that cannot be used (unknown type, bad material) does not refuse the file: it is listed
+// in `unusable_keys` and can never vote. Names and paths are checked where they are used
+// (encode_name), so one odd target does not refuse the others.
 Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expected_type,
                                 ParseLimits limits = {});
 
@@ -110,15 +117,35 @@ Status verify_signatures(const Metadata& m, const std::map<std::string, PublicKe
 Result<std::string> sign_metadata(const nlohmann::json& signed_part,
                                   const std::vector<const SigningKey*>& keys);
 
+// A file's length and hashes checked as its bytes come, for files too large to hold in
+// memory (targets). Not thread-safe.
+class StreamCheck {
+ public:
+  StreamCheck(std::optional<uint64_t> length, const Hashes& hashes);
+  ~StreamCheck();
+  StreamCheck(StreamCheck&&) noexcept;
+  StreamCheck& operator=(StreamCheck&&) noexcept;
+  // kResourceExhausted once the bytes pass the length (the piece is not taken).
+  Status update(std::string_view piece);
+  // The length and every hash, as check_length_and_hashes says.
+  Status finish();
+  uint64_t bytes() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Whether `bytes` has the length and every hash an entry lists. kInvalidArgument saying
-// which differs.
+// which differs, or naming an algorithm this client cannot compute (only sha256, sha512).
 Status check_length_and_hashes(std::string_view bytes, std::optional<uint64_t> length,
                                const Hashes& hashes);
 
 // A role name or target path as one URL path segment and one file name: percent-encoded
 // except A-Z a-z 0-9 - . _ ~ (so "/" is %2F, and "../x" stays in its directory); a name
 // that would then be "." or ".." has its dots encoded too. kInvalidArgument for an empty
-// name, or one whose encoding is longer than a file name may be (255 bytes).
-Result<std::string> encode_name(std::string_view name);
+// name, or one whose encoding is longer than `max_bytes` (a file name's 255 bytes, less
+// what is added to it: ".json", a temporary file's ".tmp").
+Result<std::string> encode_name(std::string_view name, size_t max_bytes = 255);
 
 }  // namespace drover::security::tuf

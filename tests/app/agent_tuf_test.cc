@@ -30,7 +30,9 @@ class AgentTufTest : public ::testing::Test {
       const std::lock_guard lock(mu_);
       ++requests_[std::string(r.path())];
       auto it = repo_.files.find(base_ + std::string(r.path()));
-      if (it == repo_.files.end()) return http::Response::error(404, "not_found", "no such file");
+      // Object stores answer 403 for a file that is not there; others 404.
+      if (it == repo_.files.end())
+        return http::Response::error(missing_status_, "not_found", "no such file");
       http::Response answer = http::Response::json(200, it->second);
       answer.content_type = "application/octet-stream";
       return answer;
@@ -75,6 +77,7 @@ class AgentTufTest : public ::testing::Test {
   std::mutex mu_;
   FakeRepository repo_;
   std::map<std::string, int> requests_;
+  int missing_status_ = 404;
   std::unique_ptr<Publisher> pub_;
   std::unique_ptr<http::HttpServer> server_;
   std::string base_, dir_;
@@ -109,9 +112,32 @@ TEST_F(AgentTufTest, InitRefreshAndDownloadFollowTheirContract) {
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_EQ(requests(served), 1);
 
+  // A repository that answers 403 for the next root (as object stores do): the newest root
+  // is the trusted one, as with 404.
+  {
+    const std::lock_guard lock(mu_);
+    missing_status_ = 403;
+  }
+  CommandOutcome forbidden = tuf(metadata_url() + " refresh");
+  EXPECT_EQ(forbidden.code, 0) << forbidden.out;
+
+  // Names as long as a file name may be once ".tmp" is added: written; longer: refused,
+  // saying so.
+  const std::string longest(251, 'n'), too_long(252, 'n');
+  pub_->targets[longest] = "long";
+  pub_->targets[too_long] = "longer";
+  pub_->timestamp_version = pub_->snapshot_version = pub_->targets_version = 3;
+  publish();
+  CommandOutcome fits = tuf(download(" --target-name " + longest, targets));
+  ASSERT_EQ(fits.code, 0) << fits.out;
+  EXPECT_EQ(read_file(targets + "/" + longest), "long");
+  CommandOutcome no_fit = tuf(download(" --target-name " + too_long, targets));
+  EXPECT_EQ(no_fit.code, 1);
+  EXPECT_NE(no_fit.out.find("too long for a file name"), std::string::npos) << no_fit.out;
+
   // A name that would climb out of --target-dir lands inside it.
   pub_->targets["../escape.img"] = "escaped?";
-  pub_->timestamp_version = pub_->snapshot_version = pub_->targets_version = 2;
+  pub_->timestamp_version = pub_->snapshot_version = pub_->targets_version = 4;
   publish();
   CommandOutcome climb = tuf(download(" --target-name ../escape.img", targets));
   ASSERT_EQ(climb.code, 0) << climb.out;

@@ -4,6 +4,7 @@
 // bodies past a fetch's limit refused and every request logged.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -43,17 +44,24 @@ class FakeRepository final : public MetadataFetcher {
   std::vector<std::string> requests;
   std::map<std::string, std::string> served_instead;  // an attacker's replacement bodies
 
-  Result<std::string> fetch(const std::string& url, uint64_t max_length) override {
+  // Sends a body in pieces of up to 1,000 bytes, as a network would, and stops at the
+  // sink's first error.
+  Status fetch_to(const std::string& url, const Sink& sink) override {
     requests.push_back(url);
     auto swapped = served_instead.find(url);
     auto it = files.find(url);
     if (swapped == served_instead.end() && it == files.end()) return not_found("HTTP 404");
     const std::string& body = swapped != served_instead.end() ? swapped->second : it->second;
-    if (body.size() > max_length)
-      return Error{ErrorCode::kResourceExhausted,
-                   "more than " + std::to_string(max_length) + " bytes"};
-    return body;
+    for (size_t at = 0; at < body.size(); at += 1000) {
+      if (before_piece) before_piece();
+      Status s = sink(std::string_view(body).substr(at, 1000));
+      if (!s.ok()) return s;
+      ++pieces_sent;
+    }
+    return ok_status();
   }
+  size_t pieces_sent = 0;
+  std::function<void()> before_piece;  // e.g. a clock moved on: a slow link
   size_t count(const std::string& suffix) const {
     size_t n = 0;
     for (const std::string& r : requests)
@@ -169,9 +177,16 @@ class Publisher {
     }
     throw std::logic_error("no delegation " + name);
   }
+  // Whether the snapshot lists the targets file's length and hashes (it may, or not).
+  bool hashes_in_snapshot = false;
   std::string snapshot_file() const {
     json s = common("snapshot", snapshot_version, snapshot_expires);
     s["meta"]["targets.json"] = {{"version", targets_version}};
+    if (hashes_in_snapshot) {
+      const std::string t = targets_file("targets");
+      s["meta"]["targets.json"]["length"] = t.size();
+      s["meta"]["targets.json"]["hashes"] = {{"sha256", to_hex(sha256(t))}};
+    }
     for (const Delegation& d : delegations) s["meta"][d.name + ".json"] = {{"version", d.version}};
     return sign_metadata(s, {snapshot_key.get()}).value();
   }
@@ -183,32 +198,34 @@ class Publisher {
     return sign_metadata(s, {timestamp_key.get()}).value();
   }
   // Signs and serves everything at the current versions.
+  // Signs and serves everything at the current versions: under the names the root's
+  // consistent_snapshot asks for only (versioned metadata and hash-prefixed targets, or
+  // plain names), so a client that asks for the wrong name finds nothing.
   void publish() {
-    repo.files[metadata_url + std::to_string(root_version) + ".root.json"] = root_file();
-    repo.files[metadata_url + "root.json"] = root_file();
-    const std::string targets_bytes = targets_file("targets");
-    repo.files[metadata_url + std::to_string(targets_version) + ".targets.json"] = targets_bytes;
-    repo.files[metadata_url + "targets.json"] = targets_bytes;
-    for (const Delegation& d : delegations) {
-      const std::string name = encode_name(d.name).value() + ".json";
-      repo.files[metadata_url + std::to_string(d.version) + "." + name] = targets_file(d.name);
-      repo.files[metadata_url + name] = targets_file(d.name);
-    }
+    const std::string root = root_file();
+    repo.files[metadata_url + std::to_string(root_version) + ".root.json"] = root;
+    repo.files[metadata_url + "root.json"] = root;
+    serve_metadata("targets.json", targets_version, targets_file("targets"));
+    for (const Delegation& d : delegations)
+      serve_metadata(encode_name(d.name).value() + ".json", d.version, targets_file(d.name));
     const std::string snapshot = snapshot_file();
-    repo.files[metadata_url + std::to_string(snapshot_version) + ".snapshot.json"] = snapshot;
-    repo.files[metadata_url + "snapshot.json"] = snapshot;
+    serve_metadata("snapshot.json", snapshot_version, snapshot);
     repo.files[metadata_url + "timestamp.json"] = timestamp_file(snapshot);
     for (const auto& [path, contents] : targets) serve_target(path, contents);
     for (const Delegation& d : delegations) {
       for (const auto& [path, contents] : d.targets) serve_target(path, contents);
     }
   }
+  void serve_metadata(const std::string& name, int version, const std::string& bytes) {
+    repo.files[metadata_url + (consistent_snapshot ? std::to_string(version) + "." : "") + name] =
+        bytes;
+  }
   void serve_target(const std::string& path, const std::string& contents) {
     const size_t slash = path.rfind('/');
     const size_t at = slash == std::string::npos ? 0 : slash + 1;
-    std::string hashed = path;
-    hashed.insert(at, to_hex(sha256(contents)) + ".");
-    repo.files[targets_url + hashed] = contents;
+    std::string name = path;
+    if (consistent_snapshot) name.insert(at, to_hex(sha256(contents)) + ".");
+    repo.files[targets_url + name] = contents;
   }
 };
 

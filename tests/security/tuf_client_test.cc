@@ -334,7 +334,7 @@ TEST_F(TufClientTest, EndlessOrOversizedFilesAreCutOffAtTheirLimit) {
   pub.publish();
   repo.served_instead[kMetadataUrl + "timestamp.json"] = std::string(20'000, ' ');
   std::string said = refresh();
-  EXPECT_NE(said.find("resource_exhausted: timestamp.json: more than 16384 bytes"),
+  EXPECT_NE(said.find("resource_exhausted: timestamp.json: more than the 16384 bytes allowed"),
             std::string::npos)
       << said;
   repo.served_instead.clear();
@@ -348,7 +348,8 @@ TEST_F(TufClientTest, EndlessOrOversizedFilesAreCutOffAtTheirLimit) {
   repo.served_instead.clear();
   repo.files[kMetadataUrl + "2.root.json"] = std::string(600'000, '{');
   said = refresh();
-  EXPECT_NE(said.find("resource_exhausted: 2.root.json: more than 512000 bytes"), std::string::npos)
+  EXPECT_NE(said.find("resource_exhausted: 2.root.json: more than the 512000 bytes allowed"),
+            std::string::npos)
       << said;
 }
 
@@ -459,6 +460,184 @@ TEST_F(TufClientTest, HostileNamesStayInTheirDirectories) {
   ASSERT_TRUE(x.ok()) << x.error().message;
   EXPECT_EQ(repo.count("/1...%2F..%2Fescape.json"), 1u);
   EXPECT_TRUE(fs.read(kDir + "/..%2F..%2Fescape.json").ok());
+}
+
+TEST_F(TufClientTest, TheSearchIsPreOrderAndATerminatingDelegationDeepDownEndsIt) {
+  using Listed = std::map<std::string, std::string>;
+  // Two trusted siblings list the same path: the first in the delegator's order wins.
+  pub.delegations = {{"first", {"app/*"}, "targets", Listed{{"app/x.img", "from first"}}},
+                     {"second", {"app/*"}, "targets", Listed{{"app/x.img", "from second"}}}};
+  // A terminating delegation below a role the path does not enter changes nothing.
+  pub.delegations.emplace_back("deep", std::vector<std::string>{"lib/*"}, "first");
+  pub.delegations.back().terminating = true;
+  pub.delegations.emplace_back("late", std::vector<std::string>{"lib/*"}, "targets",
+                               Listed{{"lib/y.img", "from late"}});
+  pub.publish();
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto x = u.find_target("app/x.img");
+  ASSERT_TRUE(x.ok()) << x.error().message;
+  EXPECT_EQ(x->role, "first");
+  EXPECT_EQ(repo.count("/1.second.json"), 0u);
+  auto y = u.find_target("lib/y.img");
+  ASSERT_TRUE(y.ok()) << y.error().message;
+  EXPECT_EQ(y->role, "late");
+
+  // Now "first" is trusted for everything: the search enters it, reaches the terminating
+  // "deep" (which lists nothing), and stops there: "late" is never asked.
+  FakeRepository r;
+  Publisher p(r);
+  p.delegations = {{"first", {"*/*"}, "targets", {}},
+                   {"late", {"lib/*"}, "targets", Listed{{"lib/y.img", "from late"}}}};
+  p.delegations.emplace_back("deep", std::vector<std::string>{"lib/*"}, "first");
+  p.delegations.back().terminating = true;
+  p.publish();
+  MemoryFileSystem store;
+  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
+  auto t = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
+                         clock, store);
+  ASSERT_TRUE(t->refresh().ok());
+  auto stopped = t->find_target("lib/y.img");
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(r.count("/1.deep.json"), 1u);
+  EXPECT_EQ(r.count("/1.late.json"), 0u);
+}
+
+TEST_F(TufClientTest, ARepositoryWithoutConsistentSnapshotsIsReadByPlainNames) {
+  FakeRepository r;
+  Publisher p(r);
+  p.consistent_snapshot = false;
+  p.publish();
+  MemoryFileSystem store;
+  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
+  auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
+                         clock, store);
+  ASSERT_TRUE(u->refresh().ok());
+  EXPECT_EQ(r.count("/snapshot.json"), 1u);
+  EXPECT_EQ(r.count("/targets.json"), 1u);
+  auto t = u->find_target("firmware/bms-4.2.0.img");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(u->target_url(*t, kTargetsUrl), kTargetsUrl + "firmware/bms-4.2.0.img");
+  EXPECT_TRUE(u->download_target(*t, kTargetsUrl, "/targets").ok());
+}
+
+TEST_F(TufClientTest, TargetsMustMatchTheHashesTheSnapshotLists) {
+  pub.hashes_in_snapshot = true;
+  pub.timestamp_version = pub.snapshot_version = pub.targets_version = 2;
+  pub.publish();
+  std::string forged = repo.files[kMetadataUrl + "2.targets.json"];
+  forged.back() = ' ';  // the same length, other bytes
+  repo.served_instead[kMetadataUrl + "2.targets.json"] = forged;
+  std::string said = refresh();
+  EXPECT_NE(said.find("2.targets.json is not the targets the snapshot lists: the file's sha256"),
+            std::string::npos)
+      << said;
+  repo.served_instead.clear();
+  EXPECT_EQ(refresh(), "");
+}
+
+TEST_F(TufClientTest, ExpiryIsAtTheInstantItNames) {
+  pub.timestamp_expires = "2026-12-01T00:00:00Z";  // the cycle starts at this very second
+  pub.timestamp_version = 2;
+  pub.publish();
+  EXPECT_NE(refresh().find("timestamp metadata version 2 expired"), std::string::npos);
+  pub.timestamp_expires = "2026-12-01T00:00:01Z";
+  pub.timestamp_version = 3;
+  pub.publish();
+  EXPECT_EQ(refresh(), "");
+}
+
+TEST_F(TufClientTest, SeveralRootVersionsAreWalkedInOneRefresh) {
+  std::vector<std::shared_ptr<SigningKey>> every_key = pub.root_keys;  // kept alive
+  for (int v = 2; v <= 4; ++v) {
+    auto next = std::make_shared<SigningKey>(new_key());
+    every_key.push_back(next);
+    pub.root_version = v;
+    pub.root_signers = {pub.root_keys[0].get(), next.get()};
+    pub.root_keys = {next};
+    pub.publish();
+  }
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted_version("root.json", "root"), 4);
+  EXPECT_EQ(repo.count("/2.root.json"), 1u);
+  EXPECT_EQ(repo.count("/4.root.json"), 1u);
+  EXPECT_EQ(repo.count("/5.root.json"), 1u);
+  // The walk has a limit: a repository that never stops serving roots does not hold the
+  // client forever.
+  FakeRepository r;
+  Publisher p(r);
+  p.publish();
+  MemoryFileSystem store;
+  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
+  for (int v = 2; v <= 6; ++v) {
+    p.root_version = v;
+    p.publish();
+  }
+  ClientLimits few;
+  few.max_root_rotations = 3;
+  auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = few}, r,
+                         clock, store);
+  ASSERT_TRUE(u->refresh().ok());
+  EXPECT_EQ(u->root().version, 4);
+  EXPECT_EQ(r.count("/5.root.json"), 0u);
+}
+
+TEST_F(TufClientTest, ADelegatedRoleCannotBeRolledBack) {
+  pub.delegations.emplace_back("bms-team", std::vector<std::string>{"firmware/bms-*"});
+  pub.delegations.back().version = 3;
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  pub.delegations.back().version = 2;
+  pub.timestamp_version = pub.snapshot_version = 2;
+  pub.publish();
+  EXPECT_NE(refresh().find("names bms-team.json version 2, older than the 3 trusted"),
+            std::string::npos);
+}
+
+TEST_F(TufClientTest, AFastForwardedSnapshotIsRecoveredFromByRotatingItsKey) {
+  ASSERT_EQ(refresh(), "");
+  // Both online keys stolen: timestamp and snapshot at version 1000, targets at 1000.
+  pub.timestamp_version = pub.snapshot_version = pub.targets_version = 1000;
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  pub.timestamp_version = pub.snapshot_version = pub.targets_version = 2;
+  pub.publish();
+  EXPECT_NE(refresh().find("older than the 1000 trusted"), std::string::npos);
+  // The owners rotate both keys: the fast-forwarded files no longer verify and version 2
+  // is trusted again.
+  pub.timestamp_key = std::make_shared<SigningKey>(new_key());
+  pub.snapshot_key = std::make_shared<SigningKey>(new_key());
+  pub.targets_key = std::make_shared<SigningKey>(new_key());
+  pub.root_version = 2;
+  pub.publish();
+  ASSERT_EQ(refresh(), "");
+  EXPECT_EQ(trusted_version("snapshot.json", "snapshot"), 2);
+  EXPECT_EQ(trusted_version("targets.json", "targets"), 2);
+}
+
+TEST_F(TufClientTest, ASlowRepositoryIsCutOff) {
+  pub.timestamp_version = 2;
+  pub.publish();
+  // Each 1,000-byte piece takes 10 s: the 16,384-byte limit allows 60 + 16 s.
+  repo.before_piece = [this] { clock.advance_to(clock.now() + seconds(10)); };
+  repo.served_instead[kMetadataUrl + "timestamp.json"] = std::string(15'000, ' ');
+  std::string said = refresh();
+  EXPECT_NE(said.find("io: timestamp.json: slower than 1024 bytes a second"), std::string::npos)
+      << said;
+  EXPECT_LE(repo.pieces_sent, 9u) << "reading stopped when the time was up";
+}
+
+TEST_F(TufClientTest, MissingDelegatedMetadataIsARepositoryFaultNotAMissingTarget) {
+  pub.delegations.emplace_back("bms-team", std::vector<std::string>{"firmware/bms-*"});
+  pub.publish();
+  repo.files.erase(kMetadataUrl + "1.bms-team.json");
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto t = u.find_target("firmware/bms-9.img");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(t.error().message.find("though the snapshot lists it"), std::string::npos);
 }
 
 }  // namespace
