@@ -3,7 +3,9 @@
 //
 // The canonical form has one spelling for each document: no whitespace, object keys sorted
 // by their UTF-8 bytes, strings as UTF-8 with only `"` and `\` escaped, integers in decimal,
-// no floating-point numbers. Signing and verifying both go through it, so a document that
+// no floating-point numbers. Control characters in strings are written raw, as the
+// specification's reference encoder writes them (so signatures agree), which makes such a
+// canonical form bytes to sign rather than JSON to parse. Signing and verifying both go through it, so a document that
 // was reformatted, or whose keys were reordered, on the way still verifies, and nothing
 // that changes its meaning does.
 //

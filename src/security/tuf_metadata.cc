@@ -155,9 +155,9 @@ Status read_root(const Fields& f, Metadata& m) {
       return invalid_argument(f.at("roles") + " names \"" + printable(name, 64) +
                               "\", which is not a top-level role");
     if (!role.is_object())
-      return invalid_argument(f.at("roles") + "." + name + " must be an object");
+      return invalid_argument(f.at("roles") + "." + printable(name) + " must be an object");
     DROVER_TRY_ASSIGN(RoleKeys keys_of_role,
-                      read_role_keys(Fields(role, f.at("roles") + "." + name)));
+                      read_role_keys(Fields(role, f.at("roles") + "." + printable(name))));
     m.roles.emplace(name, std::move(keys_of_role));
   }
   for (std::string_view r : kTopLevelRoles) {
@@ -328,7 +328,10 @@ Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expecte
   DROVER_TRY_ASSIGN(m.version, f.integer("version", 1));
   DROVER_TRY_ASSIGN(std::string expires, f.string("expires"));
   auto when = parse_utc_timestamp(expires);
-  if (!when.ok()) return invalid_argument(f.at("expires") + ": " + when.error().message);
+  if (!when.ok()) {
+    return invalid_argument(f.at("expires") + " \"" + printable(expires, 32) +
+                            "\" is not a time of the form YYYY-MM-DDTHH:MM:SSZ");
+  }
   m.expires = *when;
 
   if (m.type == "root") {
@@ -336,7 +339,7 @@ Result<Metadata> parse_metadata(std::string_view bytes, std::string_view expecte
   } else if (m.type == "timestamp" || m.type == "snapshot") {
     DROVER_TRY_ASSIGN(const json* meta, f.object("meta"));
     for (const auto& [name, entry] : meta->items()) {
-      DROVER_TRY_ASSIGN(MetaFile file, read_meta_file(entry, f.at("meta") + "." + name));
+      DROVER_TRY_ASSIGN(MetaFile file, read_meta_file(entry, f.at("meta") + "." + printable(name)));
       m.meta.emplace(name, std::move(file));
     }
     // Other entries in a timestamp's meta mean nothing to this client and are ignored.
