@@ -2,6 +2,7 @@
 #   make demo   install what is missing, build Release, run the demo story
 #   make test   install what is missing, build, run every test through ctest; also builds
 #               everything with clang (ASan+UBSan) to check the lock annotations (check-clang)
+#               and runs each fuzz target briefly there (its corpus and a few seconds)
 #   make check-sanitizers   every test under ASan+UBSan, the concurrent ones under TSan
 #               (clang; CI runs it after make test)
 BUILD_DIR ?= build
@@ -27,15 +28,17 @@ demo: deps $(BUILD_DIR)/build.ninja
 
 test: build check-clang
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) -R '^fuzz_smoke[.]'
 
 # The sanitizer build: clang at -O1 with ASan+UBSan, every library, program and test, in
 # build-asan. Building it is also the check of the lock annotations: clang's
 # -Wthread-safety (an error) checks base/mutex.h's GUARDED_BY members, REQUIRES functions
-# and lock order. make test builds it; make check-asan runs every test in it.
+# and lock order. make test builds it and runs the fuzz targets' smoke tests in it
+# (DROVER_FUZZ_SMOKE); make check-asan runs every test in it.
 SAN_CMAKE = -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
   -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang -DDROVER_BENCH=OFF
 check-clang: deps
-	cmake -S . -B build-asan $(SAN_CMAKE) -DDROVER_SANITIZE=address,undefined
+	cmake -S . -B build-asan $(SAN_CMAKE) -DDROVER_SANITIZE=address,undefined -DDROVER_FUZZ_SMOKE=ON
 	cmake --build build-asan -j $(JOBS)
 
 # The tests whose code runs on several threads: the store and its group commit, the HTTP
