@@ -59,7 +59,8 @@ int run_tuf_command(const TufCommand& c) {
   SystemClock clock;
   agent::HttpMetadataFetcher fetcher;
   auto updater = security::tuf::Updater::open(
-      {.metadata_dir = c.metadata_dir, .metadata_url = c.metadata_url, .limits = {}}, fetcher, clock, fs);
+      {.metadata_dir = c.metadata_dir, .metadata_url = c.metadata_url, .limits = {}}, fetcher,
+      clock, fs);
   if (!updater.ok()) return fail(updater.error().to_string());
   if (Status s = updater->refresh(); !s.ok()) return fail("refresh: " + s.error().to_string());
   if (c.verb == "refresh") return 0;

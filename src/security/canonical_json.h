@@ -5,9 +5,9 @@
 // by their UTF-8 bytes, strings as UTF-8 with only `"` and `\` escaped, integers in decimal,
 // no floating-point numbers. Control characters in strings are written raw, as the
 // specification's reference encoder writes them (so signatures agree), which makes such a
-// canonical form bytes to sign rather than JSON to parse. Signing and verifying both go through it, so a document that
-// was reformatted, or whose keys were reordered, on the way still verifies, and nothing
-// that changes its meaning does.
+// canonical form bytes to sign rather than JSON to parse. Signing and verifying both go
+// through it, so a document that was reformatted, or whose keys were reordered, on the way
+// still verifies, and nothing that changes its meaning does.
 //
 // The strict parser exists because a signature over canonical bytes is only as good as the
 // agreement between the parser that checked it and the code that acts on the document: a

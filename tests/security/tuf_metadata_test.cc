@@ -48,6 +48,23 @@ std::string sign(const json& s, const std::vector<const SigningKey*>& keys) {
   return file.ok() ? *file : "";
 }
 
+// A delegated role trusted for every path, by no keys.
+json role(const std::string& name) {
+  return {{"name", name},
+          {"keyids", json::array()},
+          {"threshold", 1},
+          {"terminating", false},
+          {"paths", {"*"}}};
+}
+
+// Targets metadata with no targets, delegating to `roles`.
+json delegating(json roles) {
+  json s = common("targets", 1);
+  s["targets"] = json::object();
+  s["delegations"] = {{"keys", json::object()}, {"roles", std::move(roles)}};
+  return s;
+}
+
 json with_meta(json s, json meta) {
   s["meta"] = std::move(meta);
   return s;
@@ -200,53 +217,12 @@ TEST(TufMetadata, MalformedFilesAreRefusedSayingWhy) {
        "snapshot", "must be hex"},
       {with(common("targets", 1), "targets", {{"a.bin", {{"length", 3}}}}), "targets",
        "hashes is missing"},
-      {with(with(common("targets", 1), "targets", json::object()), "delegations",
-            {{"keys", json::object()},
-             {"roles",
-              {{{"name", "root"},
-                {"keyids", json::array()},
-                {"threshold", 1},
-                {"terminating", false},
-                {"paths", {"*"}}}}}}),
-       "targets", "cannot be named root"},
-      {with(with(common("targets", 1), "targets", json::object()), "delegations",
-            {{"keys", json::object()},
-             {"roles",
-              {{{"name", "Timestamp"},
-                {"keyids", json::array()},
-                {"threshold", 1},
-                {"terminating", false},
-                {"paths", {"*"}}}}}}),
-       "targets", "cannot be named Timestamp"},
-      {with(with(common("targets", 1), "targets", json::object()), "delegations",
-            {{"keys", json::object()},
-             {"roles",
-              {{{"name", "a"},
-                {"keyids", json::array()},
-                {"threshold", 1},
-                {"terminating", false},
-                {"paths", {"*"}}},
-               {{"name", "a"},
-                {"keyids", json::array()},
-                {"threshold", 1},
-                {"terminating", false},
-                {"paths", {"*"}}}}}}),
-       "targets", "delegated twice"},
-      {with(with(common("targets", 1), "targets", json::object()), "delegations",
-            {{"keys", json::object()},
-             {"roles",
-              {{{"name", "a"},
-                {"keyids", json::array()},
-                {"threshold", 1},
-                {"terminating", false},
-                {"paths", {"*"}},
-                {"path_hash_prefixes", {"ab"}}}}}}),
-       "targets", "exactly one of paths and path_hash_prefixes"},
-      {with(with(common("targets", 1), "targets", json::object()), "delegations",
-            {{"keys", json::object()},
-             {"roles",
-              {{{"name", "a"}, {"keyids", json::array()}, {"threshold", 1}, {"paths", {"*"}}}}}}),
-       "targets", "terminating is missing"},
+      {delegating({role("root")}), "targets", "cannot be named root"},
+      {delegating({role("Timestamp")}), "targets", "cannot be named Timestamp"},
+      {delegating({role("a"), role("a")}), "targets", "delegated twice"},
+      {delegating({with(role("a"), "path_hash_prefixes", {"ab"})}), "targets",
+       "exactly one of paths and path_hash_prefixes"},
+      {delegating({without(role("a"), "terminating")}), "targets", "terminating is missing"},
       {with(with(common("targets", 1), "targets", json::object()), "delegations",
             {{"keys", json::object()}, {"succinct_roles", json::object()}}),
        "targets", "not supported"},
