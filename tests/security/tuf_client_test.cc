@@ -54,6 +54,13 @@ class TufClientTest : public ::testing::Test {
     auto bytes = fs.read(kDir + "/" + file);
     return bytes.ok() ? *bytes : "";
   }
+  // A client of another repository, its root trusted from that repository's publisher.
+  Result<Updater> client_of(FakeRepository& r, const Publisher& p, MemoryFileSystem& store) {
+    Status trusted = Updater::init(store, kDir, p.root_file());
+    if (!trusted.ok()) return trusted.error();
+    return Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
+                         clock, store);
+  }
   int trusted_version(const std::string& file, const std::string& type) {
     auto m = parse_metadata(trusted(file), type);
     return m.ok() ? static_cast<int>(m->version) : 0;
@@ -434,9 +441,8 @@ TEST_F(TufClientTest, DelegationCyclesAndTooManyRolesEndTheSearch) {
   p.delegations.back().targets["deep.img"] = "deep";
   p.publish();
   MemoryFileSystem store;
-  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
-  auto deep = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
-                            clock, store);
+  auto deep = client_of(r, p, store);
+  ASSERT_TRUE(deep.ok()) << deep.error().message;
   ASSERT_TRUE(deep->refresh().ok());
   auto found = deep->find_target("deep.img");
   ASSERT_FALSE(found.ok());
@@ -493,9 +499,8 @@ TEST_F(TufClientTest, TheSearchIsPreOrderAndATerminatingDelegationDeepDownEndsIt
   p.delegations.back().terminating = true;
   p.publish();
   MemoryFileSystem store;
-  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
-  auto t = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
-                         clock, store);
+  auto t = client_of(r, p, store);
+  ASSERT_TRUE(t.ok()) << t.error().message;
   ASSERT_TRUE(t->refresh().ok());
   auto stopped = t->find_target("lib/y.img");
   ASSERT_FALSE(stopped.ok());
@@ -510,9 +515,8 @@ TEST_F(TufClientTest, ARepositoryWithoutConsistentSnapshotsIsReadByPlainNames) {
   p.consistent_snapshot = false;
   p.publish();
   MemoryFileSystem store;
-  ASSERT_TRUE(Updater::init(store, kDir, p.root_file()).ok());
-  auto u = Updater::open({.metadata_dir = kDir, .metadata_url = kMetadataUrl, .limits = {}}, r,
-                         clock, store);
+  auto u = client_of(r, p, store);
+  ASSERT_TRUE(u.ok()) << u.error().message;
   ASSERT_TRUE(u->refresh().ok());
   EXPECT_EQ(r.count("/snapshot.json"), 1u);
   EXPECT_EQ(r.count("/targets.json"), 1u);

@@ -58,10 +58,12 @@ json role(const std::string& name) {
 }
 
 // Targets metadata with no targets, delegating to `roles`.
-json delegating(json roles) {
+json delegating(const std::vector<json>& roles) {
   json s = common("targets", 1);
   s["targets"] = json::object();
-  s["delegations"] = {{"keys", json::object()}, {"roles", std::move(roles)}};
+  json list = json::array();
+  for (const json& r : roles) list.push_back(r);
+  s["delegations"] = {{"keys", json::object()}, {"roles", std::move(list)}};
   return s;
 }
 
