@@ -100,13 +100,13 @@ TEST(Serve, BadListenAddressesAndTakenPortsAreClearErrors) {
   const std::string data = temp_dir();
   {
     ServeProcess serve(data, "no-port-here");
-    EXPECT_EQ(serve.exit_code(), 1);
+    EXPECT_EQ(serve.exit_code(), 1) << serve.output();
     EXPECT_TRUE(serve.wait_for("--listen must be HOST:PORT")) << serve.output();
   }
   ServeProcess first(data + "/a", "127.0.0.1:0");
   ASSERT_TRUE(first.wait_for("listening on"));
   ServeProcess second(data + "/b", "127.0.0.1:" + std::to_string(first.port()));
-  EXPECT_EQ(second.exit_code(), 1);
+  EXPECT_EQ(second.exit_code(), 1) << second.output();
   EXPECT_TRUE(second.wait_for("cannot bind")) << second.output();
   std::filesystem::remove_all(data);
 }
@@ -214,7 +214,7 @@ TEST(Serve, DeviceTokenLifetimeIsTheOperatorsChoice) {
   ServeProcess too_short(data + "-2", "127.0.0.1:0", "t0ken", false,
                          {"--device-token-lifetime", "30s"});
   EXPECT_TRUE(too_short.wait_for("--device-token-lifetime must be")) << too_short.output();
-  EXPECT_EQ(too_short.exit_code(), 1);
+  EXPECT_EQ(too_short.exit_code(), 1) << too_short.output();
   std::filesystem::remove_all(data);
   std::filesystem::remove_all(data + "-2");
 }
@@ -244,7 +244,7 @@ TEST(Serve, ThePendingDeviceCapAndTheRateLimitsAreFlags) {
   // A device with a token is not pending, so not bounded by it.
   EXPECT_EQ(status_of(enroll(serve.port(), "t-1", key, "t0ken")), 200);
   ::kill(serve.pid(), SIGTERM);
-  EXPECT_EQ(serve.exit_code(), 0);
+  EXPECT_EQ(serve.exit_code(), 0) << serve.output();
 
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"--max-pending-devices", "0"},
@@ -284,11 +284,11 @@ TEST(Serve, EnrollmentTokensFromAFileAndAnOwnerOnlyDataDirectory) {
     EXPECT_EQ(fs::status(data + file).permissions() & others, fs::perms::none) << file;
   }
   ::kill(serve.pid(), SIGTERM);
-  EXPECT_EQ(serve.exit_code(), 0);
+  EXPECT_EQ(serve.exit_code(), 0) << serve.output();
 
   std::ofstream(tokens) << "# nothing but comments\n";
   ServeProcess empty(data, "127.0.0.1:0", "x", false, {"--enrollment-token-file", tokens});
-  EXPECT_EQ(empty.exit_code(), 1);
+  EXPECT_EQ(empty.exit_code(), 1) << empty.output();
   EXPECT_TRUE(empty.wait_for("holds no token")) << empty.output();
   fs::remove_all(dir);
 }
@@ -347,7 +347,7 @@ TEST(Serve, ArtifactUploadsAreJudgedOnTheHeadAndSpooledToDisk) {
   EXPECT_TRUE(on_disk == image);
   EXPECT_TRUE(fs::is_empty(data + "/artifacts/incoming"));
   ::kill(serve.pid(), SIGTERM);
-  EXPECT_EQ(serve.exit_code(), 0);
+  EXPECT_EQ(serve.exit_code(), 0) << serve.output();
   fs::remove_all(dir);
 }
 

@@ -80,6 +80,7 @@ class ServeProcess {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         reaped_ = true;
+        drain();  // what it printed last (a sanitizer's report, say) is in output()
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -88,9 +89,20 @@ class ServeProcess {
   }
 
   pid_t pid() const { return pid_; }
+  // Everything it printed; after exit_code() returned, to its last byte.
   const std::string& output() const { return output_; }
 
  private:
+  // Reads what is left in the pipe, up to its end or a second of silence.
+  void drain() {
+    char buf[4096];
+    for (pollfd p{out_, POLLIN, 0}; out_ >= 0 && ::poll(&p, 1, 1000) > 0;) {
+      const ssize_t n = ::read(out_, buf, sizeof buf);
+      if (n <= 0) return;
+      output_.append(buf, static_cast<size_t>(n));
+    }
+  }
+
   pid_t pid_ = -1;
   int out_ = -1;
   bool reaped_ = false;
