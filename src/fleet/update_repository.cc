@@ -1,0 +1,549 @@
+#include "fleet/update_repository.h"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
+
+#include "base/try_assign.h"
+#include "security/canonical_json.h"
+#include "security/crypto.h"
+#include "security/tuf_key.h"
+#include "security/tuf_metadata.h"
+#include "security/tuf_repository.h"
+
+namespace drover {
+namespace {
+
+namespace tuf = security::tuf;
+using nlohmann::json;
+using security::PublicKey;
+using security::SigningKey;
+using tuf::Metadata;
+
+using KeyRing = std::map<std::string, std::shared_ptr<SigningKey>>;  // by key id
+
+const std::vector<std::string> kOnlineRoles = {"timestamp", "snapshot", "targets"};
+
+std::string metadata_dir(const std::string& dir) { return dir + "/metadata"; }
+std::string keys_dir(const std::string& dir) { return dir + "/keys"; }
+
+std::string key_id(const SigningKey& k) { return PublicKey::ed25519(k.public_key())->key_id(); }
+
+// "<N>.<role>.json" -> N, for the role asked; nullopt for any other name.
+std::optional<int64_t> versioned(std::string_view file, std::string_view role) {
+  const std::string suffix = "." + std::string(role) + ".json";
+  if (file.size() <= suffix.size() || !file.ends_with(suffix)) return std::nullopt;
+  const std::string_view digits = file.substr(0, file.size() - suffix.size());
+  int64_t n = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (ec != std::errc() || end != digits.data() + digits.size() || n < 1 || digits[0] == '0')
+    return std::nullopt;
+  return n;
+}
+
+// The highest N of "<N>.<role>.json" among `names` (0 when none).
+int64_t highest(const std::vector<std::string>& names, std::string_view role) {
+  int64_t top = 0;
+  for (const std::string& n : names) top = std::max(top, versioned(n, role).value_or(0));
+  return top;
+}
+
+Error corrupt(const std::string& what) { return Error{ErrorCode::kCorruption, what}; }
+
+// The root chain from 1.root.json, each checked as a client checks it; the last one.
+Result<std::pair<Metadata, std::string>> load_roots(FileSystem& fs, const std::string& dir,
+                                                    const std::vector<std::string>& names) {
+  const int64_t last = highest(names, "root");
+  if (last == 0) return not_found("no root in " + metadata_dir(dir) + " (run drover keys gen)");
+  std::optional<Metadata> trusted;
+  std::string bytes;
+  for (int64_t v = 1; v <= last; ++v) {
+    const std::string path = metadata_dir(dir) + "/" + std::to_string(v) + ".root.json";
+    auto read = fs.read(path);
+    if (!read.ok()) return corrupt(path + ": " + read.error().message);
+    auto root = tuf::parse_metadata(*read, "root");
+    if (!root.ok()) return corrupt(path + ": " + root.error().message);
+    if (root->version != v) return corrupt(path + " holds version " + std::to_string(root->version));
+    if (trusted) {
+      Status by_old = tuf::verify_signatures(*root, trusted->keys, trusted->roles.at("root"), "root");
+      if (!by_old.ok()) return corrupt(path + ": " + by_old.error().message);
+    }
+    Status by_own = tuf::verify_signatures(*root, root->keys, root->roles.at("root"), "root");
+    if (!by_own.ok()) return corrupt(path + ": " + by_own.error().message);
+    trusted = std::move(*root);
+    bytes = std::move(*read);
+  }
+  return std::pair{std::move(*trusted), std::move(bytes)};
+}
+
+Result<KeyRing> load_keys(FileSystem& fs, const std::string& dir) {
+  KeyRing ring;
+  auto names = fs.list(keys_dir(dir));
+  if (!names.ok() && names.error().code == ErrorCode::kNotFound) return ring;
+  if (!names.ok()) return names.error();
+  for (const std::string& name : *names) {
+    if (!name.ends_with(".pem")) continue;
+    const std::string path = keys_dir(dir) + "/" + name;
+    auto pem = fs.read(path);
+    if (!pem.ok()) return corrupt(path + ": " + pem.error().message);
+    auto key = SigningKey::from_pem(*pem);
+    if (!key.ok()) return corrupt(path + " is not an Ed25519 private key");
+    const std::string id = key_id(*key);
+    if (name != id + ".pem") return corrupt(path + " holds the key " + id);
+    ring[id] = std::make_shared<SigningKey>(std::move(*key));
+  }
+  return ring;
+}
+
+// The online keys among `ring` that `root` gives `role`.
+std::vector<const SigningKey*> signers(const Metadata& root, const KeyRing& ring,
+                                       const std::string& role) {
+  std::vector<const SigningKey*> out;
+  for (const std::string& id : root.roles.at(role).keyids) {
+    if (auto it = ring.find(id); it != ring.end()) out.push_back(it->second.get());
+  }
+  return out;
+}
+
+bool enough(const Metadata& root, const std::vector<const SigningKey*>& keys,
+            const std::string& role) {
+  return static_cast<int>(keys.size()) >= root.roles.at(role).threshold;
+}
+
+Status write_file(FileSystem& fs, const std::string& path, std::string_view bytes) {
+  Status s = write_atomically(fs, path, bytes);
+  if (!s.ok()) return Error{ErrorCode::kIo, path + ": " + s.error().message};
+  return s;
+}
+
+// A new key, written (owner-only) to `dir` under the name `name` gives it.
+Result<SigningKey> new_key_file(FileSystem& fs, const std::string& dir,
+                                std::string (*name)(const SigningKey&), std::string* path_out) {
+  DROVER_TRY_ASSIGN(SigningKey key, SigningKey::generate());
+  const std::string path = dir + "/" + name(key);
+  DROVER_TRY(write_file(fs, path, key.private_pem()));
+  if (path_out != nullptr) *path_out = path;
+  return key;
+}
+
+}  // namespace
+
+struct UpdateRepository::Impl {
+  Impl(FileSystem& f, std::string d, Clock& c, UpdateRepositoryOptions o)
+      : fs(f), dir(std::move(d)), clock(c), options(o) {}
+
+  // A file served now.
+  struct Served {
+    int64_t version = 0;  // 0: none yet
+    Timestamp expires{};
+    std::string bytes;
+    bool verified = false;  // signed by the keys the current root gives its role
+  };
+
+  FileSystem& fs;
+  const std::string dir;
+  Clock& clock;
+  const UpdateRepositoryOptions options;
+
+  mutable Mutex mu;
+  Metadata root GUARDED_BY(mu);
+  std::string root_bytes GUARDED_BY(mu);
+  KeyRing keys GUARDED_BY(mu);
+  Served timestamp GUARDED_BY(mu), snapshot GUARDED_BY(mu), targets GUARDED_BY(mu);
+  std::map<std::string, tuf::TargetFile> listed GUARDED_BY(mu);  // what `targets` lists
+  int64_t top_snapshot GUARDED_BY(mu) = 0;  // the highest version of any file found
+  int64_t top_targets GUARDED_BY(mu) = 0;
+  bool signed_anew GUARDED_BY(mu) = false;  // a new root: everything is signed again
+  std::vector<Artifact> artifacts GUARDED_BY(mu);
+  bool published GUARDED_BY(mu) = false;
+
+  std::string path(std::string_view file) const {
+    return metadata_dir(dir) + "/" + std::string(file);
+  }
+
+  // Reads the file `file` as `type`, checked against the current root's keys for `role`.
+  Result<Served> load(const std::string& file, std::string_view type,
+                      std::optional<int64_t> version, Metadata* parsed) REQUIRES(mu) {
+    auto bytes = fs.read(path(file));
+    if (!bytes.ok()) return corrupt(path(file) + ": " + bytes.error().message);
+    auto m = tuf::parse_metadata(*bytes, type);
+    if (!m.ok()) return corrupt(path(file) + ": " + m.error().message);
+    if (version && m->version != *version)
+      return corrupt(path(file) + " holds version " + std::to_string(m->version));
+    Served s{m->version, m->expires, std::move(*bytes), false};
+    s.verified = tuf::verify_signatures(*m, root.keys, root.roles.at(std::string(type)),
+                                        std::string(type))
+                     .ok();
+    *parsed = std::move(*m);
+    return s;
+  }
+
+  // What the metadata directory says is served now: timestamp, the snapshot it names, the
+  // targets that names.
+  Status load_served(const std::vector<std::string>& names) REQUIRES(mu) {
+    top_snapshot = highest(names, "snapshot");
+    top_targets = highest(names, "targets");
+    if (std::find(names.begin(), names.end(), "timestamp.json") == names.end())
+      return ok_status();  // nothing published yet
+    Metadata m;
+    DROVER_TRY_ASSIGN(timestamp, load("timestamp.json", "timestamp", std::nullopt, &m));
+    auto named = m.meta.find("snapshot.json");
+    if (named == m.meta.end()) return corrupt(path("timestamp.json") + " names no snapshot");
+    const int64_t sv = named->second.version;
+    DROVER_TRY_ASSIGN(snapshot,
+                      load(std::to_string(sv) + ".snapshot.json", "snapshot", sv, &m));
+    named = m.meta.find("targets.json");
+    if (named == m.meta.end()) return corrupt(path("snapshot") + " names no targets");
+    const int64_t tv = named->second.version;
+    DROVER_TRY_ASSIGN(targets, load(std::to_string(tv) + ".targets.json", "targets", tv, &m));
+    listed = std::move(m.targets);
+    return ok_status();
+  }
+
+  // Takes roots newer than the current one (drover keys rotate-root), and the keys they name.
+  Status take_newer_roots() REQUIRES(mu) {
+    auto names = fs.list(metadata_dir(dir));
+    if (!names.ok()) return names.error();
+    const int64_t last = highest(*names, "root");
+    if (last <= root.version) return ok_status();
+    for (int64_t v = root.version + 1; v <= last; ++v) {
+      const std::string file = std::to_string(v) + ".root.json";
+      auto bytes = fs.read(path(file));
+      if (!bytes.ok()) return corrupt(path(file) + ": " + bytes.error().message);
+      auto next = tuf::parse_metadata(*bytes, "root");
+      if (!next.ok()) return corrupt(path(file) + ": " + next.error().message);
+      if (next->version != v) return corrupt(path(file) + " holds another version");
+      DROVER_TRY(tuf::verify_signatures(*next, root.keys, root.roles.at("root"), "root"));
+      DROVER_TRY(tuf::verify_signatures(*next, next->keys, next->roles.at("root"), "root"));
+      root = std::move(*next);
+      root_bytes = std::move(*bytes);
+    }
+    DROVER_TRY_ASSIGN(keys, load_keys(fs, dir));
+    signed_anew = true;
+    return ok_status();
+  }
+
+  static bool same(const std::map<std::string, tuf::TargetFile>& a,
+                   const std::map<std::string, tuf::TargetFile>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+      return x.first == y.first && x.second.length == y.second.length &&
+             x.second.hashes == y.second.hashes && x.second.custom == y.second.custom;
+    });
+  }
+
+  static std::map<std::string, tuf::TargetFile> targets_of(const std::vector<Artifact>& list) {
+    std::map<std::string, tuf::TargetFile> out;
+    for (const Artifact& a : list) {
+      tuf::TargetFile f;
+      f.length = a.size_bytes;
+      auto digest = security::from_hex(a.sha256);  // validate() checked it: 64 hex digits
+      if (digest.ok()) f.hashes["sha256"] = std::move(*digest);
+      f.custom = target_custom(a);
+      out.emplace(target_path(a), std::move(f));
+    }
+    return out;
+  }
+
+  bool due(const Served& s, Duration lifetime, Timestamp now) const REQUIRES(mu) {
+    return s.version == 0 || !s.verified || signed_anew ||
+           tuf::due_for_resigning(s.expires, lifetime, now);
+  }
+
+  Status sign(Served& into, const std::string& file, std::string bytes, int64_t version,
+              Timestamp expires) REQUIRES(mu) {
+    DROVER_TRY(write_file(fs, path(file), bytes));
+    into = Served{version, expires, std::move(bytes), true};
+    return ok_status();
+  }
+
+  Status publish_locked() REQUIRES(mu) {
+    DROVER_TRY(take_newer_roots());
+    const Timestamp now = clock.now();
+    const auto wanted = targets_of(artifacts);
+    const auto ts_keys = signers(root, keys, "timestamp");
+    const auto snap_keys = signers(root, keys, "snapshot");
+    const auto targets_keys = signers(root, keys, "targets");
+    if (!enough(root, ts_keys, "timestamp") || !enough(root, snap_keys, "snapshot")) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "the timestamp and snapshot keys of root version " +
+                       std::to_string(root.version) + " are not in " + keys_dir(dir)};
+    }
+    bool changed = false;
+    if (enough(root, targets_keys, "targets") &&
+        (!same(wanted, listed) || due(targets, options.targets_lifetime, now))) {
+      tuf::TargetsSpec spec;
+      spec.version = std::max(top_targets, targets.version) + 1;
+      spec.expires = now + options.targets_lifetime;
+      spec.targets = wanted;
+      DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, targets_keys));
+      DROVER_TRY(sign(targets, std::to_string(spec.version) + ".targets.json", std::move(bytes),
+                      spec.version, spec.expires));
+      top_targets = spec.version;
+      listed = wanted;
+      changed = true;
+    }
+    if (targets.version == 0) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "no targets are signed and the targets keys are offline"};
+    }
+    if (changed || due(snapshot, options.snapshot_lifetime, now)) {
+      const int64_t v = std::max(top_snapshot, snapshot.version) + 1;
+      const Timestamp expires = now + options.snapshot_lifetime;
+      DROVER_TRY_ASSIGN(std::string bytes,
+                        tuf::sign_snapshot(v, expires,
+                                           {{"targets.json",
+                                             tuf::describe(targets.bytes, targets.version)}},
+                                           snap_keys));
+      DROVER_TRY(sign(snapshot, std::to_string(v) + ".snapshot.json", std::move(bytes), v,
+                      expires));
+      top_snapshot = v;
+      changed = true;
+    }
+    if (changed || due(timestamp, options.timestamp_lifetime, now)) {
+      const int64_t v = timestamp.version + 1;
+      const Timestamp expires = now + options.timestamp_lifetime;
+      DROVER_TRY_ASSIGN(std::string bytes,
+                        tuf::sign_timestamp(v, expires,
+                                            tuf::describe(snapshot.bytes, snapshot.version),
+                                            ts_keys));
+      DROVER_TRY(sign(timestamp, "timestamp.json", std::move(bytes), v, expires));
+    }
+    signed_anew = false;
+    prune();
+    return ok_status();
+  }
+
+  // Older targets and snapshot files beyond the ones kept; a failure leaves a file behind.
+  void prune() REQUIRES(mu) {
+    auto names = fs.list(metadata_dir(dir));
+    if (!names.ok()) return;
+    for (const std::string& n : *names) {
+      for (auto [role, current] : {std::pair{"targets", targets.version},
+                                   std::pair{"snapshot", snapshot.version}}) {
+        const auto v = versioned(n, role);
+        if (v && *v + static_cast<int64_t>(options.keep_versions) <= current)
+          (void)fs.remove(path(n));
+      }
+    }
+  }
+};
+
+UpdateRepository::UpdateRepository(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+UpdateRepository::~UpdateRepository() = default;
+
+Result<std::unique_ptr<UpdateRepository>> UpdateRepository::open(FileSystem& fs, std::string dir,
+                                                                 Clock& clock,
+                                                                 UpdateRepositoryOptions options) {
+  auto names = fs.list(metadata_dir(dir));
+  if (!names.ok() && names.error().code == ErrorCode::kNotFound)
+    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
+  if (!names.ok()) return names.error();
+  auto impl = std::make_unique<Impl>(fs, std::move(dir), clock, options);
+  MutexLock lock(impl->mu);
+  DROVER_TRY_ASSIGN(auto root, load_roots(fs, impl->dir, *names));
+  impl->root = std::move(root.first);
+  impl->root_bytes = std::move(root.second);
+  DROVER_TRY_ASSIGN(impl->keys, load_keys(fs, impl->dir));
+  DROVER_TRY(impl->load_served(*names));
+  return std::unique_ptr<UpdateRepository>(new UpdateRepository(std::move(impl)));
+}
+
+Status UpdateRepository::publish(const std::vector<Artifact>& artifacts) {
+  MutexLock lock(impl_->mu);
+  impl_->artifacts = artifacts;
+  impl_->published = true;
+  return impl_->publish_locked();
+}
+
+Status UpdateRepository::refresh() {
+  MutexLock lock(impl_->mu);
+  if (!impl_->published) return ok_status();  // nothing to sign from yet
+  return impl_->publish_locked();
+}
+
+Result<std::string> UpdateRepository::metadata(std::string_view file) const {
+  MutexLock lock(impl_->mu);
+  if (file == "timestamp.json") {
+    if (impl_->timestamp.version == 0) return not_found("nothing is published yet");
+    return impl_->timestamp.bytes;
+  }
+  for (const char* role : {"root", "snapshot", "targets"}) {
+    if (!versioned(file, role)) continue;
+    auto bytes = impl_->fs.read(impl_->path(file));
+    if (!bytes.ok() && bytes.error().code == ErrorCode::kNotFound) break;
+    return bytes;
+  }
+  return not_found("no metadata file " + security::printable(file));
+}
+
+bool UpdateRepository::is_signed(const Artifact& a) const {
+  MutexLock lock(impl_->mu);
+  auto it = impl_->listed.find(target_path(a));
+  if (it == impl_->listed.end()) return false;
+  const auto hash = it->second.hashes.find("sha256");
+  return it->second.length == a.size_bytes && hash != it->second.hashes.end() &&
+         security::to_hex(hash->second) == a.sha256 && it->second.custom == target_custom(a);
+}
+
+std::string UpdateRepository::target_path(const Artifact& a) { return a.name + "/" + a.version; }
+
+std::string UpdateRepository::target_custom(const Artifact& a) {
+  json depends = json::array();
+  for (const Dependency& d : a.depends)
+    depends.push_back({{"component", d.component}, {"constraint", d.constraint}});
+  const json custom{{"version", a.version},
+                    {"device_types", a.device_types},
+                    {"hardware_revisions", a.hardware_revisions},
+                    {"depends", std::move(depends)}};
+  return security::canonical_json(custom).value();  // strings and arrays only
+}
+
+RepositoryState UpdateRepository::state() const {
+  MutexLock lock(impl_->mu);
+  const Impl& i = *impl_;
+  RepositoryState out;
+  out.signed_targets = i.listed.size();
+  for (const std::string role : {"root", "targets", "snapshot", "timestamp"}) {
+    RepositoryState::Role r;
+    r.name = role;
+    r.key_ids = i.root.roles.at(role).keyids;
+    r.threshold = i.root.roles.at(role).threshold;
+    for (const std::string& id : r.key_ids) r.online_keys += i.keys.count(id);
+    const Impl::Served* s = role == "root"        ? nullptr
+                            : role == "targets"   ? &i.targets
+                            : role == "snapshot"  ? &i.snapshot
+                                                  : &i.timestamp;
+    r.version = s == nullptr ? i.root.version : s->version;
+    r.expires = s == nullptr ? i.root.expires : s->expires;
+    out.roles.push_back(std::move(r));
+  }
+  return out;
+}
+
+namespace {
+
+// The root spec of `root` as it stands.
+tuf::RootSpec spec_of(const Metadata& root) {
+  tuf::RootSpec spec;
+  spec.version = root.version;
+  spec.expires = root.expires;
+  spec.consistent_snapshot = root.consistent_snapshot;
+  for (auto [name, role] : {std::pair{"root", &spec.root}, std::pair{"timestamp", &spec.timestamp},
+                            std::pair{"snapshot", &spec.snapshot},
+                            std::pair{"targets", &spec.targets}}) {
+    const tuf::RoleKeys& keys = root.roles.at(name);
+    role->threshold = keys.threshold;
+    for (const std::string& id : keys.keyids) {
+      if (auto key = root.keys.find(id); key != root.keys.end()) role->keys.push_back(key->second);
+    }
+  }
+  return spec;
+}
+
+std::string root_key_name(const SigningKey& k) { return "root-" + key_id(k).substr(0, 16) + ".pem"; }
+std::string online_key_name(const SigningKey& k) { return key_id(k) + ".pem"; }
+
+}  // namespace
+
+Result<std::vector<std::string>> create_repository(FileSystem& fs, const std::string& dir,
+                                                   const std::string& offline_dir,
+                                                   const KeySetup& setup, Timestamp now) {
+  if (setup.root_keys < 1 || setup.root_threshold < 1 || setup.root_threshold > setup.root_keys) {
+    return invalid_argument("the root threshold " + std::to_string(setup.root_threshold) +
+                            " is not between 1 and the " + std::to_string(setup.root_keys) +
+                            " root keys");
+  }
+  if (auto names = fs.list(metadata_dir(dir)); names.ok() && highest(*names, "root") > 0)
+    return Error{ErrorCode::kAlreadyExists, metadata_dir(dir) + " holds a root already"};
+  for (const std::string& d : {dir, metadata_dir(dir), keys_dir(dir), offline_dir})
+    DROVER_TRY(fs.make_dir(d));
+  std::vector<std::string> written;
+  std::vector<SigningKey> root_keys;
+  tuf::RootSpec spec;
+  spec.expires = now + setup.root_lifetime;
+  spec.root.threshold = setup.root_threshold;
+  for (int i = 0; i < setup.root_keys; ++i) {
+    std::string path;
+    DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, offline_dir, root_key_name, &path));
+    written.push_back(path);
+    spec.root.keys.push_back(*PublicKey::ed25519(k.public_key()));
+    root_keys.push_back(std::move(k));
+  }
+  for (tuf::RoleSpec* role : {&spec.timestamp, &spec.snapshot, &spec.targets}) {
+    DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, keys_dir(dir), online_key_name, nullptr));
+    role->keys.push_back(*PublicKey::ed25519(k.public_key()));
+  }
+  std::vector<const SigningKey*> all;
+  for (const SigningKey& k : root_keys) all.push_back(&k);
+  DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, nullptr, all));
+  DROVER_TRY(write_file(fs, metadata_dir(dir) + "/1.root.json", root));
+  return written;
+}
+
+Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& dir,
+                                             const std::string& offline_dir,
+                                             const RootRotation& rotation, Timestamp now) {
+  auto names = fs.list(metadata_dir(dir));
+  if (!names.ok()) return names.error();
+  DROVER_TRY_ASSIGN(auto current, load_roots(fs, dir, *names));
+  const Metadata& old = current.first;
+  tuf::RootSpec spec = spec_of(old);
+  spec.version = old.version + 1;
+  spec.expires = now + rotation.root_lifetime;
+
+  std::vector<SigningKey> held;  // the signing keys given, and new root keys
+  for (const std::string& file : rotation.signing_key_files) {
+    auto pem = fs.read(file);
+    if (!pem.ok()) return pem.error();
+    auto key = SigningKey::from_pem(*pem);
+    if (!key.ok()) return invalid_argument(file + " is not an Ed25519 private key");
+    held.push_back(std::move(*key));
+  }
+  std::vector<std::string> written;
+  if (rotation.new_root_keys > 0) {
+    DROVER_TRY(fs.make_dir(offline_dir));
+    spec.root.keys.clear();
+    for (int i = 0; i < rotation.new_root_keys; ++i) {
+      std::string path;
+      DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, offline_dir, root_key_name, &path));
+      written.push_back(path);
+      spec.root.keys.push_back(*PublicKey::ed25519(k.public_key()));
+      held.push_back(std::move(k));
+    }
+  }
+  if (rotation.new_root_threshold > 0) spec.root.threshold = rotation.new_root_threshold;
+  for (const std::string& role : rotation.new_online_roles) {
+    tuf::RoleSpec* r = role == "timestamp" ? &spec.timestamp
+                       : role == "snapshot"  ? &spec.snapshot
+                       : role == "targets"   ? &spec.targets
+                                             : nullptr;
+    if (r == nullptr) return invalid_argument("no online role '" + role + "'");
+    DROVER_TRY(fs.make_dir(keys_dir(dir)));
+    DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, keys_dir(dir), online_key_name, nullptr));
+    r->keys = {*PublicKey::ed25519(k.public_key())};
+    r->threshold = 1;
+  }
+  // Every key given that either root trusts for root signs; sign_root checks both thresholds.
+  std::vector<const SigningKey*> signing;
+  for (const SigningKey& k : held) {
+    const std::string id = key_id(k);
+    const auto& old_ids = old.roles.at("root").keyids;
+    bool trusted = std::find(old_ids.begin(), old_ids.end(), id) != old_ids.end();
+    for (const PublicKey& p : spec.root.keys) trusted = trusted || p.key_id() == id;
+    if (trusted) signing.push_back(&k);
+  }
+  if (signing.empty()) {
+    return Error{ErrorCode::kUnauthenticated,
+                 "none of the keys given is a root key of version " + std::to_string(old.version) +
+                     " or of the new root"};
+  }
+  DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, &old, signing));
+  DROVER_TRY(write_file(fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + ".root.json",
+                        root));
+  return written;
+}
+
+}  // namespace drover

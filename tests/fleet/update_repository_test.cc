@@ -1,0 +1,287 @@
+// The repository `drover serve` publishes, read by the agent's own TUF client: what it signs
+// is trusted, what it re-signs keeps clients going, a root rotation needs both thresholds,
+// and versions only grow, across a crash between two files too.
+#include "fleet/update_repository.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/memory_file_system.h"
+#include "base/units.h"
+#include "security/crypto.h"
+#include "security/tuf_client.h"
+
+namespace drover {
+namespace {
+
+namespace tuf = security::tuf;
+
+const std::string kDir = "/data/tuf";
+const std::string kOffline = "/offline";
+const std::string kUrl = "https://server/tuf/metadata/";
+
+Artifact artifact(const std::string& version, const std::string& content = "image") {
+  Artifact a;
+  a.name = "firmware";
+  a.version = version;
+  a.device_types = {"bms"};
+  a.hardware_revisions = {"rev-b"};
+  a.depends = {{"bootloader", ">=2.0.0"}};
+  a.size_bytes = content.size();
+  a.sha256 = security::to_hex(security::sha256(content + version));
+  return a;
+}
+
+// Serves the repository's metadata by URL, as drover serve's route does.
+class RepositoryFetcher final : public tuf::MetadataFetcher {
+ public:
+  explicit RepositoryFetcher(UpdateRepository*& repo) : repo_(repo) {}
+  Status fetch_to(const std::string& url, const Sink& sink) override {
+    if (!url.starts_with(kUrl)) return not_found("not the repository");
+    auto bytes = repo_->metadata(url.substr(kUrl.size()));
+    if (!bytes.ok()) return bytes.error();
+    return sink(*bytes);
+  }
+
+ private:
+  UpdateRepository*& repo_;
+};
+
+// A device's client, trusting root version 1 of the repository in `fs`.
+class Device {
+ public:
+  Device(MemoryFileSystem& repo_fs, UpdateRepository*& repo, Clock& clock) : fetcher_(repo) {
+    EXPECT_TRUE(tuf::Updater::init(fs_, "/device", *repo_fs.read(kDir + "/metadata/1.root.json"))
+                    .ok());
+    updater_ = std::make_unique<tuf::Updater>(
+        tuf::Updater::open({"/device", kUrl, {}}, fetcher_, clock, fs_).value());
+  }
+  Status refresh() { return updater_->refresh(); }
+  Result<tuf::TargetInfo> find(const std::string& path) { return updater_->find_target(path); }
+  const tuf::Metadata& root() { return updater_->root(); }
+
+ private:
+  MemoryFileSystem fs_;
+  RepositoryFetcher fetcher_;
+  std::unique_ptr<tuf::Updater> updater_;
+};
+
+class UpdateRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(create_repository(fs, kDir, kOffline, {}, clock.now()).ok());
+    reopen();
+  }
+  void reopen() {
+    auto opened = UpdateRepository::open(fs, kDir, clock);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    owned = std::move(*opened);
+    repo = owned.get();
+  }
+  int64_t version(const std::string& role) {
+    for (const auto& r : repo->state().roles)
+      if (r.name == role) return r.version;
+    return -1;
+  }
+
+  MemoryFileSystem fs;
+  ManualClock clock{parse_utc_timestamp("2027-01-01T00:00:00Z").value()};
+  std::unique_ptr<UpdateRepository> owned;
+  UpdateRepository* repo = nullptr;
+};
+
+TEST_F(UpdateRepositoryTest, ArtifactsArePublishedAsTargetsWithDroversMetadataSigned) {
+  const Artifact a = artifact("4.2.1"), b = artifact("4.3.0");
+  ASSERT_TRUE(repo->publish({a, b}).ok());
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  auto found = device.find("firmware/4.2.1");
+  ASSERT_TRUE(found.ok()) << found.error().to_string();
+  EXPECT_EQ(found->file.length, a.size_bytes);
+  EXPECT_EQ(security::to_hex(found->file.hashes.at("sha256")), a.sha256);
+  EXPECT_EQ(found->file.custom,
+            R"({"depends":[{"component":"bootloader","constraint":">=2.0.0"}],)"
+            R"("device_types":["bms"],"hardware_revisions":["rev-b"],"version":"4.2.1"})");
+  EXPECT_TRUE(repo->is_signed(a));
+  EXPECT_TRUE(repo->is_signed(b));
+
+  // What is not listed, or listed with other content or other metadata, is not signed.
+  EXPECT_FALSE(repo->is_signed(artifact("5.0.0")));
+  EXPECT_FALSE(repo->is_signed(artifact("4.2.1", "other image")));
+  Artifact wider = a;
+  wider.device_types = {"bms", "inverter"};
+  EXPECT_FALSE(repo->is_signed(wider));
+
+  // A removed artifact is no longer a target, for the server and the device alike.
+  ASSERT_TRUE(repo->publish({b}).ok());
+  EXPECT_FALSE(repo->is_signed(a));
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.find("firmware/4.2.1").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(device.find("firmware/4.3.0").ok());
+}
+
+TEST_F(UpdateRepositoryTest, OnlyWhatChangedOrFallsDueIsSignedAgain) {
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());
+  EXPECT_EQ(version("targets"), 1);
+  EXPECT_EQ(version("snapshot"), 1);
+  EXPECT_EQ(version("timestamp"), 1);
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());  // nothing changed, nothing due
+  EXPECT_EQ(version("timestamp"), 1);
+
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  // A day and a half with a refresh every hour: the timestamp (a day) is signed again each
+  // half day, the snapshot (a week) and targets (90 days) not at all; the device keeps up.
+  for (int hour = 1; hour <= 36; ++hour) {
+    clock.advance_to(clock.now() + hours(1));
+    ASSERT_TRUE(repo->refresh().ok());
+    ASSERT_TRUE(device.refresh().ok()) << "hour " << hour;
+  }
+  EXPECT_EQ(version("timestamp"), 4);
+  EXPECT_EQ(version("snapshot"), 1);
+  EXPECT_EQ(version("targets"), 1);
+
+  // Unrefreshed, the timestamp expires and the device refuses to go on with it.
+  clock.advance_to(clock.now() + hours(25));
+  EXPECT_FALSE(device.refresh().ok());
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_TRUE(device.refresh().ok());
+}
+
+TEST_F(UpdateRepositoryTest, VersionsGrowAcrossARestartAndACrashBetweenFiles) {
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+
+  // The timestamp cannot be written: targets 2 and snapshot 2 are on disk, unnamed.
+  class NoTimestamp final : public ForwardingFileSystem {
+   public:
+    explicit NoTimestamp(FileSystem& fs) : ForwardingFileSystem(fs) {}
+    Status rename(const std::string& from, const std::string& to) override {
+      if (to.ends_with("/timestamp.json")) return Error{ErrorCode::kIo, "cut"};
+      return ForwardingFileSystem::rename(from, to);
+    }
+  } cut(fs);
+  {
+    auto crashing = UpdateRepository::open(cut, kDir, clock).value();
+    EXPECT_EQ(crashing->publish({artifact("1.0.0"), artifact("2.0.0")}).error().code,
+              ErrorCode::kIo);
+  }
+  ASSERT_TRUE(fs.read(kDir + "/metadata/2.targets.json").ok());
+
+  // After the restart the device still sees version 1, and the next one skips past 2.
+  reopen();
+  EXPECT_EQ(version("targets"), 1);
+  EXPECT_FALSE(repo->is_signed(artifact("2.0.0")));
+  ASSERT_TRUE(repo->publish({artifact("1.0.0"), artifact("2.0.0")}).ok());
+  EXPECT_EQ(version("targets"), 3);
+  EXPECT_EQ(version("snapshot"), 3);
+  EXPECT_EQ(version("timestamp"), 2);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_TRUE(device.find("firmware/2.0.0").ok());
+}
+
+TEST_F(UpdateRepositoryTest, OldFilesArePrunedAndOnlyMetadataNamesAreServed) {
+  for (int i = 1; i <= 12; ++i)
+    ASSERT_TRUE(repo->publish({artifact(std::to_string(i) + ".0.0")}).ok());
+  EXPECT_EQ(version("targets"), 12);
+  EXPECT_EQ(repo->metadata("4.targets.json").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(repo->metadata("5.targets.json").ok());  // the 8 newest are kept
+  EXPECT_TRUE(repo->metadata("12.snapshot.json").ok());
+  EXPECT_TRUE(repo->metadata("1.root.json").ok());
+  EXPECT_TRUE(repo->metadata("timestamp.json").ok());
+  for (const char* name : {"2.root.json", "01.root.json", "root.json", "targets.json",
+                           "../keys/x.pem", "1.root.json/../../keys", "-1.root.json", "",
+                           "99999999999999999999.root.json", "1.ROOT.json"}) {
+    EXPECT_EQ(repo->metadata(name).error().code, ErrorCode::kNotFound) << name;
+  }
+}
+
+// Three root keys, two of them needed.
+class RootRotationTest : public UpdateRepositoryTest {
+ protected:
+  void SetUp() override {
+    KeySetup setup;
+    setup.root_keys = 3;
+    setup.root_threshold = 2;
+    auto files = create_repository(fs, kDir, kOffline, setup, clock.now());
+    ASSERT_TRUE(files.ok());
+    root_files = *files;
+    EXPECT_EQ(create_repository(fs, kDir, kOffline, setup, clock.now()).error().code,
+              ErrorCode::kAlreadyExists);
+    setup.root_threshold = 4;
+    EXPECT_EQ(create_repository(fs, "/elsewhere", kOffline, setup, clock.now()).error().code,
+              ErrorCode::kInvalidArgument);
+  }
+  std::vector<std::string> root_files;
+};
+
+TEST_F(RootRotationTest, ARootRotationNeedsTheOldAndTheNewThresholds) {
+  ASSERT_EQ(root_files.size(), 3u);
+  reopen();
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+
+  // One old key is short of the old threshold: nothing is written.
+  RootRotation rotation;
+  rotation.signing_key_files = {root_files[0]};
+  rotation.new_online_roles = {"timestamp"};
+  auto refused = rotate_root(fs, kDir, kOffline, rotation, clock.now());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthenticated) << refused.error().to_string();
+  EXPECT_FALSE(fs.read(kDir + "/metadata/2.root.json").ok());
+
+  // Two old keys, and one new root key (threshold 1) that signs too: version 2, with a new
+  // timestamp key that the running repository takes at its next refresh.
+  rotation.signing_key_files = {root_files[0], root_files[2]};
+  rotation.new_root_keys = 1;
+  rotation.new_root_threshold = 1;
+  auto rotated = rotate_root(fs, kDir, kOffline, rotation, clock.now());
+  ASSERT_TRUE(rotated.ok()) << rotated.error().to_string();
+  ASSERT_EQ(rotated->size(), 1u);
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_EQ(version("root"), 2);
+  EXPECT_EQ(version("timestamp"), 2);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.root().version, 2);
+  EXPECT_EQ(device.root().roles.at("root").keyids.size(), 1u);
+
+  // The old root keys alone can no longer rotate: the new root's threshold is not met.
+  rotation = {};
+  rotation.signing_key_files = {root_files[0], root_files[1]};
+  EXPECT_EQ(rotate_root(fs, kDir, kOffline, rotation, clock.now()).error().code,
+            ErrorCode::kUnauthenticated);
+  // The new key alone can.
+  rotation.signing_key_files = *rotated;
+  ASSERT_TRUE(rotate_root(fs, kDir, kOffline, rotation, clock.now()).ok());
+  reopen();  // a restart walks the chain 1 → 3
+  EXPECT_EQ(version("root"), 3);
+}
+
+TEST_F(UpdateRepositoryTest, MissingKeysAndADamagedRootAreClearErrors) {
+  auto keys = fs.list(kDir + "/keys").value();
+  ASSERT_EQ(keys.size(), 3u);  // timestamp, snapshot, targets
+  for (const std::string& k : keys) ASSERT_TRUE(fs.remove(kDir + "/keys/" + k).ok());
+  reopen();
+  const Status refused = repo->publish({artifact("1.0.0")});
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("not in /data/tuf/keys"), std::string::npos);
+  EXPECT_EQ(repo->metadata("timestamp.json").error().code, ErrorCode::kNotFound);
+
+  std::string root = fs.read(kDir + "/metadata/1.root.json").value();
+  root[root.find("\"threshold\":1")+12] = '2';
+  ASSERT_TRUE(fs.write(kDir + "/metadata/1.root.json", root).ok());
+  auto damaged = UpdateRepository::open(fs, kDir, clock);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.error().code, ErrorCode::kCorruption) << damaged.error().to_string();
+
+  MemoryFileSystem empty;
+  EXPECT_EQ(UpdateRepository::open(empty, kDir, clock).error().code, ErrorCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace drover
