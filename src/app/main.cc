@@ -6,6 +6,7 @@
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
 //   drover serve [--data DIR] [--listen HOST:PORT] [--threads N] [--enrollment-token T]...
 //   [--debug]
+//   drover keys gen|list|rotate-root --data DIR ...
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "app/demo_scenario.h"
+#include "app/keys.h"
 #include "app/remote.h"
 #include "app/serve.h"
 #include "base/system_memory.h"
@@ -322,12 +324,56 @@ int main(int argc, char** argv) {
   token_create->add_option("--role", token_args.role, "admin, operator or viewer");
   token_create->add_option("--lifetime", token_args.lifetime, "e.g. 90d; default: no expiry");
 
+  drover::app::KeysArgs keys_args;
+  auto* keys = app.add_subcommand("keys", "keys of the signed update metadata (TUF)");
+  keys->require_subcommand(1);
+  auto* keys_gen = keys->add_subcommand(
+      "gen", "make root keys (offline), online keys and root version 1 in the data directory");
+  auto* keys_list = keys->add_subcommand("list", "each role's keys, threshold and version");
+  auto* keys_rotate = keys->add_subcommand(
+      "rotate-root", "write the next root version, signed by old and new root keys");
+  for (CLI::App* k : {keys_gen, keys_list, keys_rotate})
+    k->add_option("--data", keys_args.data, "data directory of the server (default drover-data)");
+  for (CLI::App* k : {keys_gen, keys_rotate}) {
+    k->add_option("--root-key-dir", keys_args.root_key_dir,
+                  "where new root keys are written, away from the data directory (default "
+                  "drover-root-keys)");
+    k->add_option("--root-lifetime", keys_args.root_lifetime,
+                  "how long the root is valid (default 365d)");
+  }
+  keys_gen->add_option("--root-keys", keys_args.root_keys, "root keys to make (default 1)")
+      ->check(CLI::Range(1, 16));
+  keys_gen
+      ->add_option("--root-threshold", keys_args.root_threshold,
+                   "root keys that must sign a root (default 1)")
+      ->check(CLI::Range(1, 16));
+  keys_list->add_flag("--json", keys_args.json, "print JSON");
+  keys_rotate
+      ->add_option("--root-key", keys_args.signing_keys,
+                   "a root key file that signs (repeatable): enough of the old root's, and of "
+                   "the new root's when they change")
+      ->required();
+  keys_rotate
+      ->add_option("--new-root-keys", keys_args.new_root_keys,
+                   "replace the root keys with this many new ones")
+      ->check(CLI::Range(1, 16));
+  keys_rotate
+      ->add_option("--new-root-threshold", keys_args.new_root_threshold, "the new root threshold")
+      ->check(CLI::Range(1, 16));
+  keys_rotate
+      ->add_option("--rotate", keys_args.rotate,
+                   "give an online role new keys: timestamp, snapshot or targets (repeatable)")
+      ->check(CLI::IsMember({"timestamp", "snapshot", "targets"}));
+
   drover::app::RemoteCommands remote(app, *rollout, *token);
 
   CLI11_PARSE(app, argc, argv);
 
   if (serve->parsed()) return drover::app::run_serve(serve_args);
   if (token_create->parsed()) return drover::app::run_token_create(token_args);
+  if (keys_gen->parsed()) return drover::app::run_keys_gen(keys_args);
+  if (keys_list->parsed()) return drover::app::run_keys_list(keys_args);
+  if (keys_rotate->parsed()) return drover::app::run_keys_rotate_root(keys_args);
   if (remote.parsed()) return remote.run();
 
   if (sim->parsed() || plan->parsed()) {

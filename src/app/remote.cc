@@ -87,9 +87,13 @@ void device_table(const json& devices) {
   print_table(rows);
 }
 
+// With signed update metadata on, a SIGNED column: "no" is an artifact no device is offered.
 void artifact_table(const json& artifacts) {
+  const bool signing = std::any_of(artifacts.begin(), artifacts.end(),
+                                   [](const json& a) { return a.contains("signed"); });
   std::vector<std::vector<std::string>> rows = {
       {"NAME", "VERSION", "SIZE", "DEVICE TYPES", "REVISIONS", "SHA256"}};
+  if (signing) rows[0].push_back("SIGNED");
   for (const json& a : artifacts) {
     auto join = [](const json& list) {
       std::string out;
@@ -99,6 +103,7 @@ void artifact_table(const json& artifacts) {
     rows.push_back({text_of(a["name"]), text_of(a["version"]),
                     format_bytes(a["size"].get<uint64_t>()), join(a["device_types"]),
                     join(a["hardware_revisions"]), text_of(a["sha256"]).substr(0, 12)});
+    if (signing) rows.back().push_back(a.value("signed", false) ? "yes" : "no");
   }
   print_table(rows);
 }

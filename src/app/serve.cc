@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -19,6 +20,7 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
+#include "fleet/update_repository.h"
 #include "rollout/engine.h"
 #include "security/crypto.h"
 #include "store/group_commit.h"
@@ -129,7 +131,21 @@ int run_serve(const ServeArgs& args) {
     kill(getpid(), SIGTERM);
   });
 
+  // Signed update metadata (TUF), once `drover keys gen` has made its keys. Declared before
+  // the clock whose timer refreshes it, so that the timer is gone first.
+  std::unique_ptr<UpdateRepository> repository;
   SystemClock clock;
+  if (auto tuf = UpdateRepository::open(real_file_system(),
+                                        (std::filesystem::path(args.data) / "tuf").string(), clock);
+      tuf.ok()) {
+    repository = std::move(*tuf);
+    // Only an artifact the signed targets list is offered.
+    engine_options.offerable = [r = repository.get()](const Artifact& a) {
+      return r->is_signed(a);
+    };
+  } else if (tuf.error().code != ErrorCode::kNotFound) {
+    return fail("signed update metadata: " + tuf.error().to_string());
+  }
   RolloutEngine engine(*store, clock, engine_options);
   // What the engine decides, as it decides it: one JSON line per event.
   engine.set_listener([](const EngineEvent& e) {
@@ -275,6 +291,7 @@ int run_serve(const ServeArgs& args) {
   stack.max_artifact_bytes = args.max_artifact_bytes;
   stack.openapi_document = kOpenApiDocument;
   stack.telemetry = &telemetry_service;
+  stack.repository = repository.get();
   auto server =
       http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
   if (!server.ok()) return fail(server.error().to_string());
@@ -283,6 +300,31 @@ int run_serve(const ServeArgs& args) {
               {"msg", "removed files left by an earlier run from the artifact directory"},
               {"files", swept.files},
               {"bytes", swept.bytes}});
+  }
+  // The timestamp and snapshot are signed again before they expire, and a root that
+  // `drover keys rotate-root` wrote is taken, at the next of these refreshes.
+  std::function<void()> refresh_metadata = [&] {
+    if (Status st = repository->refresh(); !st.ok()) {
+      log_line({{"level", "error"},
+                {"msg", "signing update metadata failed; retried in 10 minutes"},
+                {"error", st.error().to_string()}});
+    }
+    clock.schedule_after(minutes(10), refresh_metadata);
+  };
+  if (repository) {
+    const RepositoryState state = repository->state();
+    nlohmann::json versions = nlohmann::json::object();
+    for (const RepositoryState::Role& r : state.roles) versions[r.name] = r.version;
+    log_line({{"level", "info"},
+              {"msg", "signed update metadata published under /tuf/metadata/"},
+              {"versions", versions},
+              {"signed_targets", state.signed_targets}});
+    clock.schedule_after(minutes(10), refresh_metadata);
+  } else {
+    log_line({{"level", "info"},
+              {"msg",
+               "signed update metadata is off: no keys in the data directory (drover keys "
+               "gen makes them)"}});
   }
   std::printf("drover serve: listening on %s://%s:%u, data in %s\n",
               args.tls_cert.empty() ? "http" : "https", host.c_str(),

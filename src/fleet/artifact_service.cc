@@ -7,6 +7,7 @@
 
 #include "base/file_system.h"
 #include "base/units.h"
+#include "fleet/update_repository.h"
 #include "security/crypto.h"
 
 namespace drover {
@@ -182,7 +183,29 @@ Result<Artifact> ArtifactService::record(const Artifact& meta) {
   batch.artifacts.push_back(meta);
   DROVER_TRY(store_.apply(batch));
   recorded_.insert_or_assign(meta.key(), meta);
+  (void)publish_locked();  // on failure, the repository's refresh publishes it
   return meta;
+}
+
+void ArtifactService::publish_to(UpdateRepository* repository) { repository_ = repository; }
+
+Status ArtifactService::publish() {
+  MutexLock lock(mu_);
+  return publish_locked();
+}
+
+// This thread's own writes are read back (store.h: read-committed with its queued writes),
+// so the list holds what was just recorded or removed.
+Status ArtifactService::publish_locked() {
+  if (repository_ == nullptr) return ok_status();
+  auto all = store_.list_artifacts();
+  if (!all.ok()) return all.error();
+  return repository_->publish(*all);
+}
+
+std::optional<bool> ArtifactService::is_signed(const Artifact& a) const {
+  if (repository_ == nullptr) return std::nullopt;
+  return repository_->is_signed(a);
 }
 
 Result<std::vector<Artifact>> ArtifactService::list() { return store_.list_artifacts(); }
@@ -202,6 +225,7 @@ Status ArtifactService::remove(std::string_view name, std::string_view version) 
   if (!found.ok()) return found.error();
   DROVER_TRY(engine_.remove_artifact(found->name, found->version));
   recorded_.erase(found->key());
+  (void)publish_locked();  // a target left behind is harmless: no record, no offer
   // The content goes only when no other artifact shares it. A crash before this leaves an
   // unreferenced file, which the next sweep() removes; never a record without its file.
   auto rest = store_.list_artifacts();

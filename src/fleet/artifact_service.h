@@ -34,6 +34,8 @@
 
 namespace drover {
 
+class UpdateRepository;
+
 struct ArtifactSpace {
   // Kept free on the artifacts' file system after every upload.
   uint64_t reserve_bytes = 64ull << 20;
@@ -92,6 +94,15 @@ class ArtifactService {
   // Where the content of `a` is kept.
   std::string path_of(const Artifact& a) const;
 
+  // With signed update metadata on: every upload and removal publishes the artifacts as
+  // signed targets (a failure leaves the artifact unsigned until the repository's next
+  // refresh publishes it; the upload itself stands). Set before serving.
+  void publish_to(UpdateRepository* repository);
+  // Publishes the artifacts now (at start). ok without a repository.
+  Status publish();
+  // Whether `a` is in the signed targets; nullopt when signed metadata is off.
+  std::optional<bool> is_signed(const Artifact& a) const;
+
  private:
   Store& store_;
   RolloutEngine& engine_;
@@ -105,6 +116,7 @@ class ArtifactService {
   Result<std::optional<Artifact>> check(Artifact& meta, std::string_view expected_sha256)
       REQUIRES(mu_);
   Result<Artifact> record(const Artifact& meta) REQUIRES(mu_);
+  Status publish_locked() REQUIRES(mu_);
 
   std::string directory_;
   ArtifactSpace space_;
@@ -112,6 +124,7 @@ class ArtifactService {
   // What this process recorded, by key: the immutability check must see records still
   // queued for the disk (artifacts are few; this is never large).
   std::map<std::string, Artifact, std::less<>> recorded_ GUARDED_BY(mu_);
+  UpdateRepository* repository_ = nullptr;  // set before serving, then read only
 };
 
 }  // namespace drover

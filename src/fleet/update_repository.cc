@@ -66,9 +66,11 @@ Result<std::pair<Metadata, std::string>> load_roots(FileSystem& fs, const std::s
     if (!read.ok()) return corrupt(path + ": " + read.error().message);
     auto root = tuf::parse_metadata(*read, "root");
     if (!root.ok()) return corrupt(path + ": " + root.error().message);
-    if (root->version != v) return corrupt(path + " holds version " + std::to_string(root->version));
+    if (root->version != v)
+      return corrupt(path + " holds version " + std::to_string(root->version));
     if (trusted) {
-      Status by_old = tuf::verify_signatures(*root, trusted->keys, trusted->roles.at("root"), "root");
+      Status by_old =
+          tuf::verify_signatures(*root, trusted->keys, trusted->roles.at("root"), "root");
       if (!by_old.ok()) return corrupt(path + ": " + by_old.error().message);
     }
     Status by_own = tuf::verify_signatures(*root, root->keys, root->roles.at("root"), "root");
@@ -174,9 +176,9 @@ struct UpdateRepository::Impl {
     if (version && m->version != *version)
       return corrupt(path(file) + " holds version " + std::to_string(m->version));
     Served s{m->version, m->expires, std::move(*bytes), false};
-    s.verified = tuf::verify_signatures(*m, root.keys, root.roles.at(std::string(type)),
-                                        std::string(type))
-                     .ok();
+    s.verified =
+        tuf::verify_signatures(*m, root.keys, root.roles.at(std::string(type)), std::string(type))
+            .ok();
     *parsed = std::move(*m);
     return s;
   }
@@ -193,8 +195,7 @@ struct UpdateRepository::Impl {
     auto named = m.meta.find("snapshot.json");
     if (named == m.meta.end()) return corrupt(path("timestamp.json") + " names no snapshot");
     const int64_t sv = named->second.version;
-    DROVER_TRY_ASSIGN(snapshot,
-                      load(std::to_string(sv) + ".snapshot.json", "snapshot", sv, &m));
+    DROVER_TRY_ASSIGN(snapshot, load(std::to_string(sv) + ".snapshot.json", "snapshot", sv, &m));
     named = m.meta.find("targets.json");
     if (named == m.meta.end()) return corrupt(path("snapshot") + " names no targets");
     const int64_t tv = named->second.version;
@@ -292,13 +293,13 @@ struct UpdateRepository::Impl {
     if (changed || due(snapshot, options.snapshot_lifetime, now)) {
       const int64_t v = std::max(top_snapshot, snapshot.version) + 1;
       const Timestamp expires = now + options.snapshot_lifetime;
-      DROVER_TRY_ASSIGN(std::string bytes,
-                        tuf::sign_snapshot(v, expires,
-                                           {{"targets.json",
-                                             tuf::describe(targets.bytes, targets.version)}},
-                                           snap_keys));
-      DROVER_TRY(sign(snapshot, std::to_string(v) + ".snapshot.json", std::move(bytes), v,
-                      expires));
+      DROVER_TRY_ASSIGN(
+          std::string bytes,
+          tuf::sign_snapshot(v, expires,
+                             {{"targets.json", tuf::describe(targets.bytes, targets.version)}},
+                             snap_keys));
+      DROVER_TRY(
+          sign(snapshot, std::to_string(v) + ".snapshot.json", std::move(bytes), v, expires));
       top_snapshot = v;
       changed = true;
     }
@@ -306,9 +307,8 @@ struct UpdateRepository::Impl {
       const int64_t v = timestamp.version + 1;
       const Timestamp expires = now + options.timestamp_lifetime;
       DROVER_TRY_ASSIGN(std::string bytes,
-                        tuf::sign_timestamp(v, expires,
-                                            tuf::describe(snapshot.bytes, snapshot.version),
-                                            ts_keys));
+                        tuf::sign_timestamp(
+                            v, expires, tuf::describe(snapshot.bytes, snapshot.version), ts_keys));
       DROVER_TRY(sign(timestamp, "timestamp.json", std::move(bytes), v, expires));
     }
     signed_anew = false;
@@ -321,8 +321,8 @@ struct UpdateRepository::Impl {
     auto names = fs.list(metadata_dir(dir));
     if (!names.ok()) return;
     for (const std::string& n : *names) {
-      for (auto [role, current] : {std::pair{"targets", targets.version},
-                                   std::pair{"snapshot", snapshot.version}}) {
+      for (auto [role, current] :
+           {std::pair{"targets", targets.version}, std::pair{"snapshot", snapshot.version}}) {
         const auto v = versioned(n, role);
         if (v && *v + static_cast<int64_t>(options.keep_versions) <= current)
           (void)fs.remove(path(n));
@@ -412,10 +412,10 @@ RepositoryState UpdateRepository::state() const {
     r.key_ids = i.root.roles.at(role).keyids;
     r.threshold = i.root.roles.at(role).threshold;
     for (const std::string& id : r.key_ids) r.online_keys += i.keys.count(id);
-    const Impl::Served* s = role == "root"        ? nullptr
-                            : role == "targets"   ? &i.targets
-                            : role == "snapshot"  ? &i.snapshot
-                                                  : &i.timestamp;
+    const Impl::Served* s = role == "root"       ? nullptr
+                            : role == "targets"  ? &i.targets
+                            : role == "snapshot" ? &i.snapshot
+                                                 : &i.timestamp;
     r.version = s == nullptr ? i.root.version : s->version;
     r.expires = s == nullptr ? i.root.expires : s->expires;
     out.roles.push_back(std::move(r));
@@ -431,9 +431,9 @@ tuf::RootSpec spec_of(const Metadata& root) {
   spec.version = root.version;
   spec.expires = root.expires;
   spec.consistent_snapshot = root.consistent_snapshot;
-  for (auto [name, role] : {std::pair{"root", &spec.root}, std::pair{"timestamp", &spec.timestamp},
-                            std::pair{"snapshot", &spec.snapshot},
-                            std::pair{"targets", &spec.targets}}) {
+  for (auto [name, role] :
+       {std::pair{"root", &spec.root}, std::pair{"timestamp", &spec.timestamp},
+        std::pair{"snapshot", &spec.snapshot}, std::pair{"targets", &spec.targets}}) {
     const tuf::RoleKeys& keys = root.roles.at(name);
     role->threshold = keys.threshold;
     for (const std::string& id : keys.keyids) {
@@ -443,7 +443,9 @@ tuf::RootSpec spec_of(const Metadata& root) {
   return spec;
 }
 
-std::string root_key_name(const SigningKey& k) { return "root-" + key_id(k).substr(0, 16) + ".pem"; }
+std::string root_key_name(const SigningKey& k) {
+  return "root-" + key_id(k).substr(0, 16) + ".pem";
+}
 std::string online_key_name(const SigningKey& k) { return key_id(k) + ".pem"; }
 
 }  // namespace
@@ -502,6 +504,20 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
     if (!key.ok()) return invalid_argument(file + " is not an Ed25519 private key");
     held.push_back(std::move(*key));
   }
+  // Checked before any key is made: a refused rotation leaves no key files behind.
+  if (rotation.new_root_threshold > 0) spec.root.threshold = rotation.new_root_threshold;
+  const size_t root_key_count = rotation.new_root_keys > 0
+                                    ? static_cast<size_t>(rotation.new_root_keys)
+                                    : spec.root.keys.size();
+  if (static_cast<size_t>(spec.root.threshold) > root_key_count) {
+    return invalid_argument("the root threshold " + std::to_string(spec.root.threshold) +
+                            " is more than the " + std::to_string(root_key_count) +
+                            " root keys: give a new root threshold");
+  }
+  for (const std::string& role : rotation.new_online_roles) {
+    if (role != "timestamp" && role != "snapshot" && role != "targets")
+      return invalid_argument("no online role '" + role + "'");
+  }
   std::vector<std::string> written;
   if (rotation.new_root_keys > 0) {
     DROVER_TRY(fs.make_dir(offline_dir));
@@ -514,12 +530,11 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
       held.push_back(std::move(k));
     }
   }
-  if (rotation.new_root_threshold > 0) spec.root.threshold = rotation.new_root_threshold;
   for (const std::string& role : rotation.new_online_roles) {
-    tuf::RoleSpec* r = role == "timestamp" ? &spec.timestamp
-                       : role == "snapshot"  ? &spec.snapshot
-                       : role == "targets"   ? &spec.targets
-                                             : nullptr;
+    tuf::RoleSpec* r = role == "timestamp"  ? &spec.timestamp
+                       : role == "snapshot" ? &spec.snapshot
+                       : role == "targets"  ? &spec.targets
+                                            : nullptr;
     if (r == nullptr) return invalid_argument("no online role '" + role + "'");
     DROVER_TRY(fs.make_dir(keys_dir(dir)));
     DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, keys_dir(dir), online_key_name, nullptr));
@@ -536,13 +551,13 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
     if (trusted) signing.push_back(&k);
   }
   if (signing.empty()) {
-    return Error{ErrorCode::kUnauthenticated,
-                 "none of the keys given is a root key of version " + std::to_string(old.version) +
-                     " or of the new root"};
+    return Error{ErrorCode::kUnauthenticated, "none of the keys given is a root key of version " +
+                                                  std::to_string(old.version) +
+                                                  " or of the new root"};
   }
   DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, &old, signing));
-  DROVER_TRY(write_file(fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + ".root.json",
-                        root));
+  DROVER_TRY(
+      write_file(fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + ".root.json", root));
   return written;
 }
 

@@ -119,9 +119,9 @@ Result<std::vector<std::string>> create_repository(FileSystem& fs, const std::st
 struct RootRotation {
   std::vector<std::string> signing_key_files;  // private keys: enough of the old root's and
                                                // the new root's root keys
-  int new_root_keys = 0;       // > 0: that many new root keys replace the old ones
-  int new_root_threshold = 0;  // > 0: the new root threshold
-  std::vector<std::string> new_online_roles;  // of timestamp, snapshot, targets: new keys
+  int new_root_keys = 0;                       // > 0: that many new root keys replace the old ones
+  int new_root_threshold = 0;                  // > 0: the new root threshold
+  std::vector<std::string> new_online_roles;   // of timestamp, snapshot, targets: new keys
   Duration root_lifetime = days(365);
 };
 

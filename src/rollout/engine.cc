@@ -220,6 +220,12 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) 
     return Error{ErrorCode::kFailedPrecondition, "artifact " + plan.artifact_name + "@" +
                                                      plan.artifact_version + " is not uploaded"};
   }
+  if (options_.offerable && !options_.offerable(**art)) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "artifact " + (*art)->key() +
+                     " is not in the signed update metadata (its target is not signed), so no "
+                     "device would take it"};
+  }
   char id[32];
   std::snprintf(id, sizeof id, "rollout-%04llu", static_cast<unsigned long long>(*seq));
   Rollout r;

@@ -185,6 +185,11 @@ struct EngineOptions {
   // Keep every deployment's history (DeploymentStep) in the store. The twin turns it off
   // for fleets too large to hold it in memory.
   bool history = true;
+  // Whether an artifact may be installed: with signed update metadata on, only one the signed
+  // targets list (UpdateRepository::is_signed). A rollout of any other is refused at
+  // create(), and no forward offer of it is made (a revert to what a device ran before is
+  // not held back). Empty: every artifact. Called with the engine's lock held.
+  std::function<bool(const Artifact&)> offerable;
 };
 
 struct LoadedRollout;

@@ -202,6 +202,9 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
                            .now = now};
     OfferAsker ask(*this, a, device, i, now);
     OfferDecision decided = decide_offer(facts, ask);
+    const bool forward = decided.act == OfferAct::kOffer || decided.act == OfferAct::kReoffer ||
+                         decided.act == OfferAct::kResend;
+    if (forward && options_.offerable && !options_.offerable(a.artifact)) continue;  // unsigned
 
     StageInsight& insight = a.insights[r.stage];
     switch (decided.held) {

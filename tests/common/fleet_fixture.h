@@ -57,12 +57,13 @@ class Fleet {
   }
 
   Store& store() { return *store_; }
+  EngineOptions engine_options;  // taken at the next restart()
 
   // A new engine and service over the same store, as after a process restart.
   void restart() {
     service.reset();
     engine.reset();
-    engine = std::make_unique<RolloutEngine>(*store_, clock);
+    engine = std::make_unique<RolloutEngine>(*store_, clock, engine_options);
     auto st = engine->load();
     EXPECT_TRUE(st.ok()) << st.error().to_string();
     service = std::make_unique<DeviceService>(*store_, *engine);

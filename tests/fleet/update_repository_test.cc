@@ -54,8 +54,8 @@ class RepositoryFetcher final : public tuf::MetadataFetcher {
 class Device {
  public:
   Device(MemoryFileSystem& repo_fs, UpdateRepository*& repo, Clock& clock) : fetcher_(repo) {
-    EXPECT_TRUE(tuf::Updater::init(fs_, "/device", *repo_fs.read(kDir + "/metadata/1.root.json"))
-                    .ok());
+    EXPECT_TRUE(
+        tuf::Updater::init(fs_, "/device", *repo_fs.read(kDir + "/metadata/1.root.json")).ok());
     updater_ = std::make_unique<tuf::Updater>(
         tuf::Updater::open({"/device", kUrl, {}}, fetcher_, clock, fs_).value());
   }
@@ -273,7 +273,7 @@ TEST_F(UpdateRepositoryTest, MissingKeysAndADamagedRootAreClearErrors) {
   EXPECT_EQ(repo->metadata("timestamp.json").error().code, ErrorCode::kNotFound);
 
   std::string root = fs.read(kDir + "/metadata/1.root.json").value();
-  root[root.find("\"threshold\":1")+12] = '2';
+  root[root.find("\"threshold\":1") + 12] = '2';
   ASSERT_TRUE(fs.write(kDir + "/metadata/1.root.json", root).ok());
   auto damaged = UpdateRepository::open(fs, kDir, clock);
   ASSERT_FALSE(damaged.ok());

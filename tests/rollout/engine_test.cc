@@ -58,6 +58,40 @@ TEST(Engine, IncompatibleDevicesAreNeverOffered) {
   EXPECT_EQ(f.engine->get(id)->state, RolloutState::kCompleted);
 }
 
+// With signed update metadata on, only an artifact the signed targets list is rolled out:
+// a rollout of any other is refused, and when a target stops being signed mid-rollout no
+// device is offered it from then on (a revert to the version a device ran is not held back).
+TEST(Engine, OnlyArtifactsWithSignedTargetsAreRolledOutAndOffered) {
+  Fleet f;
+  std::set<std::string> signed_keys = {"firmware@2.0.0"};
+  f.engine_options.offerable = [&signed_keys](const Artifact& a) {
+    return signed_keys.count(a.key()) > 0;
+  };
+  f.add_devices(4, "rev-a");
+  f.restart();
+
+  RolloutPlan unsigned_plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  unsigned_plan.artifact_version = "1.0.0";
+  auto refused = f.engine->create(unsigned_plan);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("firmware@1.0.0 is not in the signed update metadata"),
+            std::string::npos)
+      << refused.error().message;
+
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  auto first = f.check_in(f.ids[0]);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->version, "2.0.0");
+  // The target is no longer signed: the other devices get nothing, the rollout waits.
+  signed_keys.clear();
+  for (size_t i = 1; i < f.ids.size(); ++i) EXPECT_FALSE(f.check_in(f.ids[i]).has_value());
+  EXPECT_EQ(f.engine->progress(id)->rollout.state, RolloutState::kRunning);
+  // Signed again, it is offered again.
+  signed_keys.insert("firmware@2.0.0");
+  EXPECT_TRUE(f.check_in(f.ids[1]).has_value());
+}
+
 // After a write succeeds, reading it back could still fail (I/O): the engine must not need
 // to, or the store would hold a rollout that memory does not.
 class ReadsFailAfterAWrite final : public ForwardingStore {

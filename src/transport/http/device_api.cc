@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/json_reader.h"
+#include "fleet/update_repository.h"
 #include "model/codec_json.h"
 #include "model/version.h"
 #include "protocol/device.h"
@@ -49,13 +50,11 @@ json windows_json(const std::vector<TimeRange>& windows) {
   return out;
 }
 
-// GET artifacts/{name}/{version}: the content, whole (200) or one range of it (206), to a
-// device the artifact is built for.
+// The content of `a`, whole (200) or one range of it (206), to a device it is built for.
 Response download(DeviceAuth& auth, DeviceService& service, ArtifactService& artifacts,
-                  const Request& req, const Params& params) {
+                  const Request& req, const Result<Artifact>& a) {
   auto id = bearer_device(auth, req);
   if (!id.ok()) return error_response(id.error());
-  auto a = artifacts.get(params.get("name"), params.get("version"));
   if (!a.ok()) return error_response(a.error());
   const std::optional<Device> d = service.device(*id);
   if (!d) return error_response(not_found("unknown device '" + *id + "'"));
@@ -132,14 +131,44 @@ std::optional<Response> over_limit(SourceRateLimiter* limiter, const Request& re
   return r;
 }
 
+// The artifact a consistent-snapshot target URL names: "<name>/<sha256>.<version>", signed.
+Result<Artifact> signed_target(ArtifactService& artifacts, const UpdateRepository& repository,
+                               std::string_view name, std::string_view file) {
+  const size_t dot = file.find('.');
+  if (dot != 64) return not_found("no target file of that name");
+  auto a = artifacts.get(name, file.substr(dot + 1));
+  if (!a.ok()) return a.error();
+  if (a->sha256 != file.substr(0, dot) || !repository.is_signed(*a))
+    return not_found("no signed target " + a->key() + " with that hash");
+  return a;
+}
+
 }  // namespace
+
+void add_update_metadata(Router& router, UpdateRepository& repository, DeviceAuth& auth,
+                         DeviceService& service, ArtifactService& artifacts) {
+  router.add("GET", "/tuf/metadata/{file}", [&repository](const Request&, const Params& params) {
+    auto bytes = repository.metadata(params.get("file"));
+    if (!bytes.ok()) return error_response(bytes.error());
+    Response r = Response::json(200, std::move(*bytes));
+    r.headers = {{"Cache-Control", "no-cache"}};  // timestamp.json changes under one name
+    return r;
+  });
+  router.add("GET", "/tuf/targets/{name}/{file}",
+             [&repository, &auth, &service, &artifacts](const Request& req, const Params& params) {
+               return download(
+                   auth, service, artifacts, req,
+                   signed_target(artifacts, repository, params.get("name"), params.get("file")));
+             });
+}
 
 void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                     ArtifactService* artifacts, DeviceApiLimits limits) {
   if (artifacts != nullptr) {
     router.add("GET", "/api/device/v1/artifacts/{name}/{version}",
                [&auth, &service, artifacts](const Request& req, const Params& params) {
-                 return download(auth, service, *artifacts, req, params);
+                 return download(auth, service, *artifacts, req,
+                                 artifacts->get(params.get("name"), params.get("version")));
                });
   }
   router.add("POST", "/api/device/v1/enroll", [&auth, limits](const Request& req, const Params&) {

@@ -13,6 +13,10 @@
 #include "transport/http/rate_limit.h"
 #include "transport/http/router.h"
 
+namespace drover {
+class UpdateRepository;
+}  // namespace drover
+
 namespace drover::http {
 
 // Per-source limits on the endpoints anyone may call (each optional): enrollments without a
@@ -31,5 +35,11 @@ Result<std::string> bearer_device(DeviceAuth& auth, const Request& req);
 // built for.
 void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                     ArtifactService* artifacts = nullptr, DeviceApiLimits limits = {});
+
+// Signed update metadata (TUF): GET /tuf/metadata/{file} to anyone (it is signed, and made to
+// be mirrored), and GET /tuf/targets/{name}/{sha256}.{version} — a signed target's content,
+// with Range — to a device it is built for, as the artifact download.
+void add_update_metadata(Router& router, UpdateRepository& repository, DeviceAuth& auth,
+                         DeviceService& service, ArtifactService& artifacts);
 
 }  // namespace drover::http

@@ -313,13 +313,21 @@ Result<Upload> upload_request(const Request& req, const Params& p) {
   return u;
 }
 
+// An artifact as the operator API shows it: with signed update metadata on, "signed" says
+// whether the signed targets list it (only then is it offered).
+json shown(const ArtifactService& artifacts, const Artifact& a) {
+  json out = artifact_json(a);
+  if (const auto is_signed = artifacts.is_signed(a)) out["signed"] = *is_signed;
+  return out;
+}
+
 void add_artifacts(Router& router, OperatorServices s) {
   router.add("GET", "/api/v1/artifacts",
              guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
                auto all = s.artifacts.list();
                if (!all.ok()) return error_response(all.error());
                json out = json::array();
-               for (const Artifact& a : *all) out.push_back(artifact_json(a));
+               for (const Artifact& a : *all) out.push_back(shown(s.artifacts, a));
                return ok_json({{"artifacts", out}});
              }));
   router.add(
@@ -327,7 +335,7 @@ void add_artifacts(Router& router, OperatorServices s) {
       guarded(s.tokens, Role::kViewer, [s](const Request&, const Params& p, const ApiToken&) {
         auto a = s.artifacts.get(p.get("name"), p.get("version"));
         if (!a.ok()) return error_response(a.error());
-        return ok_json(artifact_json(*a));
+        return ok_json(shown(s.artifacts, *a));
       }));
   router.add(
       "PUT", "/api/v1/artifacts/{name}/{version}",
@@ -342,7 +350,7 @@ void add_artifacts(Router& router, OperatorServices s) {
                               : s.artifacts.upload(std::move(upload->meta), req.body,
                                                    upload->expected_sha256);
             if (!stored.ok()) return error_response(stored.error());
-            return json_response(201, artifact_json(*stored));
+            return json_response(201, shown(s.artifacts, *stored));
           })));
   router.add("DELETE", "/api/v1/artifacts/{name}/{version}",
              offloaded(guarded(

@@ -81,12 +81,19 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
     add_telemetry_operator_api(router, p.tokens, *options.telemetry, p.profiles, clock);
   }
   add_metrics_route(router, p.metrics, p.tokens);
+  if (options.repository != nullptr) {
+    add_update_metadata(router, *options.repository, p.auth, devices, p.artifacts);
+    p.artifacts.publish_to(options.repository);
+  }
 
   // Before serving: what a crash left in the artifact directory (partial uploads, content no
   // record names) goes.
   auto swept = p.artifacts.sweep();
   if (!swept.ok()) return swept.error();
   p.swept = *swept;
+  // The artifacts as signed targets, before a device can ask (a failure is the caller's to
+  // retry: its refresh timer publishes what was last given).
+  if (options.repository != nullptr) DROVER_TRY(p.artifacts.publish());
 
   ServerOptions server_options = std::move(options.server);
   server_options.large_bodies.push_back(

@@ -20,6 +20,7 @@
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
 #include "fleet/profile_service.h"
+#include "fleet/update_repository.h"
 #include "rollout/engine.h"
 #include "store/group_commit.h"
 #include "store/store.h"
@@ -45,6 +46,9 @@ struct StackOptions {
   std::string_view openapi_document;  // GET /api/openapi.json, when not empty
   // Telemetry ingest and queries, and device profiles, when given (telemetry_api.h).
   telemetry::TelemetryService* telemetry = nullptr;
+  // Signed update metadata, when given: served under /tuf/, and every artifact change is
+  // published to it (the caller owns it and refreshes it on a timer).
+  UpdateRepository* repository = nullptr;
 };
 
 class ServerStack {

@@ -1,0 +1,138 @@
+#include "app/keys.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/clock.h"
+#include "base/file_system.h"
+#include "base/units.h"
+#include "fleet/update_repository.h"
+
+namespace drover::app {
+namespace {
+
+int fail(const std::string& what, const char* command) {
+  std::fprintf(stderr, "drover keys %s: %s\n", command, what.c_str());
+  return 1;
+}
+
+std::string tuf_dir(const KeysArgs& args) {
+  return (std::filesystem::path(args.data) / "tuf").string();
+}
+
+// Whether `inner` lies in `outer` (both made absolute): root keys kept with the server are
+// online keys in all but name.
+bool inside(const std::string& inner, const std::string& outer) {
+  std::error_code ec;
+  const auto a = std::filesystem::weakly_canonical(inner, ec);
+  const auto b = std::filesystem::weakly_canonical(outer, ec);
+  const auto mismatch = std::mismatch(b.begin(), b.end(), a.begin(), a.end());
+  return !ec && mismatch.first == b.end();
+}
+
+void print_files(const std::vector<std::string>& files, const char* what) {
+  for (const std::string& f : files) std::printf("  %s %s\n", what, f.c_str());
+}
+
+}  // namespace
+
+int run_keys_gen(const KeysArgs& args) {
+  ::umask(077);  // the data directory, and every key file, readable by its owner only
+  auto lifetime = parse_duration(args.root_lifetime);
+  if (!lifetime.ok() || *lifetime < days(1))
+    return fail("--root-lifetime must be a duration of at least 1d, e.g. 365d", "gen");
+  if (inside(args.root_key_dir, args.data))
+    return fail(
+        "--root-key-dir must be outside the data directory: root keys are kept away "
+        "from the server",
+        "gen");
+  FileSystem& fs = real_file_system();
+  if (Status st = fs.make_dir(args.data); !st.ok()) return fail(st.error().to_string(), "gen");
+  KeySetup setup;
+  setup.root_keys = args.root_keys;
+  setup.root_threshold = args.root_threshold;
+  setup.root_lifetime = *lifetime;
+  auto written =
+      create_repository(fs, tuf_dir(args), args.root_key_dir, setup, SystemClock().now());
+  if (!written.ok()) return fail(written.error().to_string(), "gen");
+  std::printf("signed update metadata: root version 1 in %s/metadata/1.root.json\n",
+              tuf_dir(args).c_str());
+  std::printf("root keys (%d of %d sign a root) — move them off this machine:\n",
+              args.root_threshold, args.root_keys);
+  print_files(*written, "");
+  std::printf("online timestamp, snapshot and targets keys in %s/keys\n", tuf_dir(args).c_str());
+  std::printf("devices trust %s/metadata/1.root.json: install it on them as their first root\n",
+              tuf_dir(args).c_str());
+  return 0;
+}
+
+int run_keys_list(const KeysArgs& args) {
+  SystemClock clock;
+  auto repo = UpdateRepository::open(real_file_system(), tuf_dir(args), clock);
+  clock.stop();
+  if (!repo.ok()) return fail(repo.error().to_string(), "list");
+  const RepositoryState state = (*repo)->state();
+  if (args.json) {
+    nlohmann::json roles = nlohmann::json::array();
+    for (const RepositoryState::Role& r : state.roles) {
+      roles.push_back({{"role", r.name},
+                       {"key_ids", r.key_ids},
+                       {"threshold", r.threshold},
+                       {"online_keys", r.online_keys},
+                       {"version", r.version},
+                       {"expires", r.version == 0 ? "" : format_utc_timestamp(r.expires)}});
+    }
+    std::printf(
+        "%s\n",
+        nlohmann::json{{"roles", roles}, {"signed_targets", state.signed_targets}}.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-10s %-8s %-21s %-10s %-7s %s\n", "ROLE", "VERSION", "EXPIRES", "THRESHOLD",
+              "ONLINE", "KEY IDS");
+  for (const RepositoryState::Role& r : state.roles) {
+    std::string ids;
+    for (const std::string& id : r.key_ids) ids += (ids.empty() ? "" : ",") + id.substr(0, 16);
+    const std::string threshold =
+        std::to_string(r.threshold) + " of " + std::to_string(r.key_ids.size());
+    std::printf("%-10s %-8s %-21s %-10s %-7zu %s\n", r.name.c_str(),
+                r.version == 0 ? "-" : std::to_string(r.version).c_str(),
+                r.version == 0 ? "-" : format_utc_timestamp(r.expires).c_str(), threshold.c_str(),
+                r.online_keys, ids.c_str());
+  }
+  std::printf("signed targets: %zu\n", state.signed_targets);
+  return 0;
+}
+
+int run_keys_rotate_root(const KeysArgs& args) {
+  ::umask(077);
+  auto lifetime = parse_duration(args.root_lifetime);
+  if (!lifetime.ok() || *lifetime < days(1))
+    return fail("--root-lifetime must be a duration of at least 1d, e.g. 365d", "rotate-root");
+  if (args.new_root_keys > 0 && inside(args.root_key_dir, args.data))
+    return fail("--root-key-dir must be outside the data directory", "rotate-root");
+  RootRotation rotation;
+  rotation.signing_key_files = args.signing_keys;
+  rotation.new_root_keys = args.new_root_keys;
+  rotation.new_root_threshold = args.new_root_threshold;
+  rotation.new_online_roles = args.rotate;
+  rotation.root_lifetime = *lifetime;
+  auto written = rotate_root(real_file_system(), tuf_dir(args), args.root_key_dir, rotation,
+                             SystemClock().now());
+  if (!written.ok()) return fail(written.error().to_string(), "rotate-root");
+  SystemClock clock;
+  auto repo = UpdateRepository::open(real_file_system(), tuf_dir(args), clock);
+  clock.stop();
+  if (!repo.ok()) return fail(repo.error().to_string(), "rotate-root");
+  std::printf("root version %lld written; a running server signs with it within 10 minutes\n",
+              static_cast<long long>((*repo)->state().roles.front().version));
+  if (!written->empty()) {
+    std::printf("new root keys — move them off this machine:\n");
+    print_files(*written, "");
+  }
+  return 0;
+}
+
+}  // namespace drover::app

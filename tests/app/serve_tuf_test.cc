@@ -1,0 +1,150 @@
+// Signed update metadata from the real `drover serve`: `drover keys gen` makes the keys, an
+// uploaded artifact becomes a signed target that the agent's TUF client (`drover-agent tuf`)
+// trusts, its content is served to the devices it is built for, and an artifact whose target
+// is not signed (the targets key taken offline) is shown unsigned and cannot be rolled out.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "../common/device_requests.h"
+#include "../common/serve_process.h"
+
+namespace drover::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+CommandOutcome drover(const std::string& args) {
+  return run_command(std::string(DROVER_BIN) + " " + args);
+}
+CommandOutcome agent(const std::string& args) {
+  return run_command(std::string(DROVER_AGENT_BIN) + " " + args);
+}
+
+class ServeTufTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = temp_dir();
+    data = dir + "/data";
+    const CommandOutcome gen =
+        drover("keys gen --data " + data + " --root-key-dir " + dir + "/offline");
+    ASSERT_EQ(gen.code, 0) << gen.out;
+    EXPECT_NE(gen.out.find("move them off this machine"), std::string::npos) << gen.out;
+    start();
+    token = create_token(data);
+    ASSERT_FALSE(token.empty());
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  void start() {
+    serve = std::make_unique<ServeProcess>(data, "127.0.0.1:0", "t0ken");
+    ASSERT_TRUE(serve->wait_for("listening on")) << serve->output();
+    url = "http://127.0.0.1:" + std::to_string(serve->port());
+  }
+  void stop() {
+    ::kill(serve->pid(), SIGTERM);
+    EXPECT_EQ(serve->exit_code(), 0) << serve->output();
+  }
+  // Uploads `content` as firmware@`version` for device type ctl; the artifact's JSON.
+  json upload(const std::string& version, const std::string& content) {
+    const std::string file = dir + "/fw-" + version;
+    std::ofstream(file, std::ios::binary) << content;
+    const CommandOutcome r = run_command(
+        std::string(DROVER_BIN) + " artifact upload " + file + " --name firmware --version " +
+            version + " --device-type ctl --json" + " --server " + url + " --token " + token,
+        false);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return r.code == 0 ? json::parse(r.out) : json();
+  }
+  CommandOutcome as_operator(const std::string& args) {
+    return drover(args + " --server " + url + " --token " + token);
+  }
+
+  std::string dir, data, url, token;
+  std::unique_ptr<ServeProcess> serve;
+};
+
+TEST_F(ServeTufTest, AnUploadedArtifactIsASignedTargetTheAgentTrusts) {
+  EXPECT_TRUE(serve->wait_for("signed update metadata published")) << serve->output();
+  const std::string image(70'000, 'i');
+  const json a = upload("2.0.0", image);
+  EXPECT_EQ(a.value("signed", false), true) << a.dump();
+
+  // The agent's client, trusting root version 1 as a device would from its factory.
+  const std::string meta =
+      " --metadata-dir " + dir + "/device --metadata-url " + url + "/tuf/metadata";
+  const CommandOutcome init =
+      agent("tuf --metadata-dir " + dir + "/device init " + data + "/tuf/metadata/1.root.json");
+  ASSERT_EQ(init.code, 0) << init.out;
+  const CommandOutcome refreshed = agent("tuf" + meta + " refresh");
+  ASSERT_EQ(refreshed.code, 0) << refreshed.out;
+  const json targets =
+      json::parse(std::ifstream(dir + "/device/targets.json"))["signed"]["targets"];
+  ASSERT_TRUE(targets.contains("firmware/2.0.0")) << targets.dump();
+  EXPECT_EQ(targets["firmware/2.0.0"]["hashes"]["sha256"], a["sha256"]);
+  EXPECT_EQ(targets["firmware/2.0.0"]["custom"]["device_types"], json::array({"ctl"}));
+
+  // The content, at its consistent-snapshot name, to an enrolled device it is built for.
+  auto key = std::move(security::SigningKey::generate()).value();
+  ASSERT_EQ(status_of(enroll(serve->port(), "ctl-1", key, "t0ken")), 200);
+  const std::string device_token = string_field(log_in(serve->port(), "ctl-1", key), "token");
+  const std::string path = "/tuf/targets/firmware/" + a["sha256"].get<std::string>() + ".2.0.0";
+  const std::string got = device_get(serve->port(), path, device_token);
+  EXPECT_EQ(status_of(got), 200);
+  EXPECT_EQ(body_of(got), image);
+  EXPECT_EQ(status_of(device_get(serve->port(), path)), 401);  // no token, no firmware
+  std::string wrong = path;
+  wrong[22] = wrong[22] == '0' ? '1' : '0';  // another hash
+  EXPECT_EQ(status_of(device_get(serve->port(), wrong, device_token)), 404);
+  EXPECT_EQ(status_of(device_get(serve->port(), "/tuf/metadata/..%2Fkeys")), 404);
+
+  // Removed, it is no longer a target.
+  ASSERT_EQ(as_operator("artifact rm firmware 2.0.0").code, 0);
+  ASSERT_EQ(agent("tuf" + meta + " refresh").code, 0);
+  EXPECT_FALSE(
+      json::parse(std::ifstream(dir + "/device/targets.json"))["signed"]["targets"].contains(
+          "firmware/2.0.0"));
+  stop();
+}
+
+TEST_F(ServeTufTest, AnArtifactWithoutASignedTargetIsNotRolledOut) {
+  ASSERT_EQ(upload("2.0.0", "signed image").value("signed", false), true);
+  // The targets key goes offline: what is uploaded from now on is not signed.
+  stop();
+  const CommandOutcome listed = drover("keys list --json --data " + data);
+  ASSERT_EQ(listed.code, 0) << listed.out;
+  const json keys = json::parse(listed.out);
+  for (const json& role : keys["roles"]) {
+    if (role["role"] != "targets") continue;
+    for (const json& id : role["key_ids"]) {
+      const std::string key_file = data + "/tuf/keys/" + id.get<std::string>() + ".pem";
+      ASSERT_TRUE(fs::exists(key_file));
+      fs::rename(key_file, dir + "/offline/targets.pem");
+    }
+  }
+  start();
+  const json unsigned_one = upload("3.0.0", "image nobody signed");
+  EXPECT_EQ(unsigned_one.value("signed", true), false) << unsigned_one.dump();
+  const std::string table = as_operator("artifact show firmware 2.0.0 --json").out;
+  EXPECT_NE(table.find("\"signed\": true"), std::string::npos) << table;
+
+  auto plan = [&](const std::string& version) {
+    const std::string file = dir + "/plan-" + version + ".json";
+    std::ofstream(file) << R"({"name": "patch", "artifact": {"name": "firmware", "version": ")"
+                        << version << R"("}, "stages": [{"name": "all", "count": 1}]})";
+    return file;
+  };
+  const CommandOutcome refused = as_operator("rollout create " + plan("3.0.0"));
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.out.find("not in the signed update metadata"), std::string::npos)
+      << refused.out;
+  const CommandOutcome created = as_operator("rollout create " + plan("2.0.0"));
+  EXPECT_EQ(created.code, 0) << created.out;
+  stop();
+}
+
+}  // namespace
+}  // namespace drover::testing
