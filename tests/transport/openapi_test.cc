@@ -11,6 +11,7 @@
 
 #include "../common/answered.h"
 #include "../common/fleet_fixture.h"
+#include "fleet/update_repository.h"
 #include "transport/http/device_api.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/telemetry_api.h"
@@ -55,6 +56,12 @@ class OpenApiTest : public ::testing::Test {
         std::make_unique<telemetry::TelemetryService>(*tsdb, *f.service, f.store(), f.clock);
     add_telemetry_device_api(router, *auth, *telemetry_service);
     add_telemetry_operator_api(router, tokens, *telemetry_service, profiles, f.clock);
+    EXPECT_TRUE(
+        create_repository(real_file_system(), root_ + "/tuf", root_ + "/offline", {}, f.clock.now())
+            .ok());
+    repository =
+        std::move(UpdateRepository::open(real_file_system(), root_ + "/tuf", f.clock).value());
+    add_update_metadata(router, *repository, *auth, *f.service, *artifacts);
   }
   ~OpenApiTest() override {
     telemetry_service.reset();
@@ -72,6 +79,7 @@ class OpenApiTest : public ::testing::Test {
   ProfileService profiles{f.store()};
   std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
   std::unique_ptr<telemetry::TelemetryService> telemetry_service;
+  std::unique_ptr<UpdateRepository> repository;
   Router router;
 };
 
