@@ -25,12 +25,20 @@ std::string tuf_dir(const KeysArgs& args) {
 
 // Whether `inner` lies in `outer` (both made absolute): root keys kept with the server are
 // online keys in all but name.
+// When that cannot be told, they are taken to be.
 bool inside(const std::string& inner, const std::string& outer) {
-  std::error_code ec;
-  const auto a = std::filesystem::weakly_canonical(inner, ec);
-  const auto b = std::filesystem::weakly_canonical(outer, ec);
+  auto resolved = [](const std::string& p, std::error_code& ec) {
+    auto full = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+    full = full.lexically_normal();
+    if (!full.empty() && !full.has_filename()) full = full.parent_path();  // "dir/"
+    return full;
+  };
+  std::error_code inner_ec, outer_ec;
+  const auto a = resolved(inner, inner_ec);
+  const auto b = resolved(outer, outer_ec);
+  if (inner_ec || outer_ec) return true;
   const auto mismatch = std::mismatch(b.begin(), b.end(), a.begin(), a.end());
-  return !ec && mismatch.first == b.end();
+  return mismatch.first == b.end();
 }
 
 void print_files(const std::vector<std::string>& files, const char* what) {
@@ -83,6 +91,7 @@ int run_keys_list(const KeysArgs& args) {
                        {"threshold", r.threshold},
                        {"online_keys", r.online_keys},
                        {"version", r.version},
+                       {"valid", r.valid},
                        {"expires", r.version == 0 ? "" : format_utc_timestamp(r.expires)}});
     }
     std::printf(
@@ -90,19 +99,26 @@ int run_keys_list(const KeysArgs& args) {
         nlohmann::json{{"roles", roles}, {"signed_targets", state.signed_targets}}.dump(2).c_str());
     return 0;
   }
-  std::printf("%-10s %-8s %-21s %-10s %-7s %s\n", "ROLE", "VERSION", "EXPIRES", "THRESHOLD",
-              "ONLINE", "KEY IDS");
+  std::printf("%-10s %-8s %-21s %-6s %-10s %-7s %s\n", "ROLE", "VERSION", "EXPIRES", "VALID",
+              "THRESHOLD", "ONLINE", "KEY IDS");
   for (const RepositoryState::Role& r : state.roles) {
     std::string ids;
     for (const std::string& id : r.key_ids) ids += (ids.empty() ? "" : ",") + id.substr(0, 16);
     const std::string threshold =
         std::to_string(r.threshold) + " of " + std::to_string(r.key_ids.size());
-    std::printf("%-10s %-8s %-21s %-10s %-7zu %s\n", r.name.c_str(),
+    std::printf("%-10s %-8s %-21s %-6s %-10s %-7zu %s\n", r.name.c_str(),
                 r.version == 0 ? "-" : std::to_string(r.version).c_str(),
-                r.version == 0 ? "-" : format_utc_timestamp(r.expires).c_str(), threshold.c_str(),
-                r.online_keys, ids.c_str());
+                r.version == 0 ? "-" : format_utc_timestamp(r.expires).c_str(),
+                r.valid ? "yes" : "no", threshold.c_str(), r.online_keys, ids.c_str());
   }
   std::printf("signed targets: %zu\n", state.signed_targets);
+  if (std::any_of(state.roles.begin(), state.roles.end(),
+                  [](const RepositoryState::Role& r) { return r.version > 0 && !r.valid; })) {
+    std::printf(
+        "VALID no: expired, or not signed by the keys the root names now; a running "
+        "server signs it again at its next refresh if those keys are in %s/keys\n",
+        tuf_dir(args).c_str());
+  }
   return 0;
 }
 

@@ -143,7 +143,9 @@ int run_serve(const ServeArgs& args) {
     engine_options.offerable = [r = repository.get()](const Artifact& a) {
       return r->is_signed(a);
     };
-  } else if (tuf.error().code != ErrorCode::kNotFound) {
+  } else if (tuf.error().code != ErrorCode::kNotFound ||
+             std::filesystem::exists(std::filesystem::path(args.data) / "tuf")) {
+    // Keys were made, but the metadata cannot be read: never fall back to offering unsigned.
     return fail("signed update metadata: " + tuf.error().to_string());
   }
   RolloutEngine engine(*store, clock, engine_options);
@@ -301,10 +303,11 @@ int run_serve(const ServeArgs& args) {
               {"files", swept.files},
               {"bytes", swept.bytes}});
   }
-  // The timestamp and snapshot are signed again before they expire, and a root that
-  // `drover keys rotate-root` wrote is taken, at the next of these refreshes.
+  // The timestamp and snapshot are signed again before they expire, a root that `drover
+  // keys rotate-root` wrote is taken, and an upload whose publish failed is signed, at the
+  // next of these refreshes (the artifacts read afresh from the store).
   std::function<void()> refresh_metadata = [&] {
-    if (Status st = repository->refresh(); !st.ok()) {
+    if (Status st = (*server)->artifacts().publish(); !st.ok()) {
       log_line({{"level", "error"},
                 {"msg", "signing update metadata failed; retried in 10 minutes"},
                 {"error", st.error().to_string()}});

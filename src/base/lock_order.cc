@@ -20,6 +20,7 @@ constexpr EnumNames<LockLevel, static_cast<size_t>(LockLevel::kCount) - 1> kName
     {LockLevel::kGroupCommit, "group commit"},
     {LockLevel::kTelemetryService, "telemetry service"},
     {LockLevel::kTelemetryStore, "telemetry store"},
+    {LockLevel::kUpdateRepository, "update repository"},
     {LockLevel::kLeaf, "leaf"},
 }};
 

@@ -22,6 +22,7 @@ enum class LockLevel : uint8_t {
   kGroupCommit,       // the commit queue
   kTelemetryService,  // TelemetryService: per-device series counts, then the store
   kTelemetryStore,    // TimeSeriesStore: heads, series and the log buffer
+  kUpdateRepository,  // UpdateRepository: one publish at a time (under the artifacts' lock)
   kLeaf,              // the default: nothing else is taken while it is held
   kCount,
 };

@@ -5,9 +5,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "base/try_assign.h"
+#include "base/units.h"
 #include "security/canonical_json.h"
 #include "security/crypto.h"
 #include "security/tuf_key.h"
@@ -53,13 +55,14 @@ int64_t highest(const std::vector<std::string>& names, std::string_view role) {
 
 Error corrupt(const std::string& what) { return Error{ErrorCode::kCorruption, what}; }
 
-// The root chain from 1.root.json, each checked as a client checks it; the last one.
-Result<std::pair<Metadata, std::string>> load_roots(FileSystem& fs, const std::string& dir,
-                                                    const std::vector<std::string>& names) {
+// The root chain from 1.root.json, each checked as a client checks it: the last one, and
+// every version's bytes.
+Result<std::pair<Metadata, std::vector<std::string>>> load_roots(
+    FileSystem& fs, const std::string& dir, const std::vector<std::string>& names) {
   const int64_t last = highest(names, "root");
   if (last == 0) return not_found("no root in " + metadata_dir(dir) + " (run drover keys gen)");
   std::optional<Metadata> trusted;
-  std::string bytes;
+  std::vector<std::string> chain;
   for (int64_t v = 1; v <= last; ++v) {
     const std::string path = metadata_dir(dir) + "/" + std::to_string(v) + ".root.json";
     auto read = fs.read(path);
@@ -76,9 +79,9 @@ Result<std::pair<Metadata, std::string>> load_roots(FileSystem& fs, const std::s
     Status by_own = tuf::verify_signatures(*root, root->keys, root->roles.at("root"), "root");
     if (!by_own.ok()) return corrupt(path + ": " + by_own.error().message);
     trusted = std::move(*root);
-    bytes = std::move(*read);
+    chain.push_back(std::move(*read));
   }
-  return std::pair{std::move(*trusted), std::move(bytes)};
+  return std::pair{std::move(*trusted), std::move(chain)};
 }
 
 Result<KeyRing> load_keys(FileSystem& fs, const std::string& dir) {
@@ -135,9 +138,11 @@ Result<SigningKey> new_key_file(FileSystem& fs, const std::string& dir,
 
 struct UpdateRepository::Impl {
   Impl(FileSystem& f, std::string d, Clock& c, UpdateRepositoryOptions o)
-      : fs(f), dir(std::move(d)), clock(c), options(o) {}
+      : fs(f), dir(std::move(d)), clock(c), options(o) {
+    options.keep_versions = std::max<size_t>(options.keep_versions, 1);
+  }
 
-  // A file served now.
+  // One of the files served now.
   struct Served {
     int64_t version = 0;  // 0: none yet
     Timestamp expires{};
@@ -145,28 +150,55 @@ struct UpdateRepository::Impl {
     bool verified = false;  // signed by the keys the current root gives its role
   };
 
+  // What is served, published whole once every file it names is on disk: readers (check-ins
+  // asking is_signed, metadata requests) never wait for a publish, a disk or each other.
+  struct View {
+    std::vector<std::string> roots;  // root version v at [v - 1]: the roots taken
+    std::string timestamp;           // "" before the first publish
+    int64_t snapshot_version = 0, targets_version = 0;
+    std::string snapshot, targets;
+    struct Signed {
+      uint64_t length = 0;
+      std::string sha256;  // hex
+      std::string custom;
+    };
+    std::map<std::string, Signed, std::less<>> listed;  // empty when the targets are unusable
+  };
+
   FileSystem& fs;
   const std::string dir;
   Clock& clock;
-  const UpdateRepositoryOptions options;
+  UpdateRepositoryOptions options;
 
-  mutable Mutex mu;
+  mutable Mutex mu{LockLevel::kUpdateRepository};  // one publish at a time
   Metadata root GUARDED_BY(mu);
-  std::string root_bytes GUARDED_BY(mu);
+  std::vector<std::string> roots GUARDED_BY(mu);
   KeyRing keys GUARDED_BY(mu);
   Served timestamp GUARDED_BY(mu), snapshot GUARDED_BY(mu), targets GUARDED_BY(mu);
   std::map<std::string, tuf::TargetFile> listed GUARDED_BY(mu);  // what `targets` lists
-  int64_t top_snapshot GUARDED_BY(mu) = 0;  // the highest version of any file found
+  int64_t top_snapshot GUARDED_BY(mu) = 0;  // the highest version of any file written or found
   int64_t top_targets GUARDED_BY(mu) = 0;
-  bool signed_anew GUARDED_BY(mu) = false;  // a new root: everything is signed again
   std::vector<Artifact> artifacts GUARDED_BY(mu);
   bool published GUARDED_BY(mu) = false;
+
+  mutable Mutex view_mu{LockLevel::kLeaf};
+  std::shared_ptr<const View> view GUARDED_BY(view_mu) = std::make_shared<View>();
 
   std::string path(std::string_view file) const {
     return metadata_dir(dir) + "/" + std::string(file);
   }
 
-  // Reads the file `file` as `type`, checked against the current root's keys for `role`.
+  std::shared_ptr<const View> current() const {
+    MutexLock lock(view_mu);
+    return view;
+  }
+
+  bool verifies(const std::string& bytes, const std::string& role) const REQUIRES(mu) {
+    auto m = tuf::parse_metadata(bytes, role);
+    return m.ok() && tuf::verify_signatures(*m, root.keys, root.roles.at(role), role).ok();
+  }
+
+  // Reads `file` as `type`, and whether the current root's keys for it signed it.
   Result<Served> load(const std::string& file, std::string_view type,
                       std::optional<int64_t> version, Metadata* parsed) REQUIRES(mu) {
     auto bytes = fs.read(path(file));
@@ -183,7 +215,7 @@ struct UpdateRepository::Impl {
     return s;
   }
 
-  // What the metadata directory says is served now: timestamp, the snapshot it names, the
+  // What the metadata directory says is served: timestamp, the snapshot it names, the
   // targets that names.
   Status load_served(const std::vector<std::string>& names) REQUIRES(mu) {
     top_snapshot = highest(names, "snapshot");
@@ -197,19 +229,24 @@ struct UpdateRepository::Impl {
     const int64_t sv = named->second.version;
     DROVER_TRY_ASSIGN(snapshot, load(std::to_string(sv) + ".snapshot.json", "snapshot", sv, &m));
     named = m.meta.find("targets.json");
-    if (named == m.meta.end()) return corrupt(path("snapshot") + " names no targets");
+    if (named == m.meta.end()) {
+      return corrupt(path(std::to_string(sv) + ".snapshot.json") + " names no targets");
+    }
     const int64_t tv = named->second.version;
     DROVER_TRY_ASSIGN(targets, load(std::to_string(tv) + ".targets.json", "targets", tv, &m));
     listed = std::move(m.targets);
     return ok_status();
   }
 
-  // Takes roots newer than the current one (drover keys rotate-root), and the keys they name.
+  // Takes roots newer than the current one (drover keys rotate-root), each checked as a
+  // client checks it, with the keys the newest names: all or nothing.
   Status take_newer_roots() REQUIRES(mu) {
     auto names = fs.list(metadata_dir(dir));
     if (!names.ok()) return names.error();
     const int64_t last = highest(*names, "root");
     if (last <= root.version) return ok_status();
+    Metadata trusted = root;
+    std::vector<std::string> chain = roots;
     for (int64_t v = root.version + 1; v <= last; ++v) {
       const std::string file = std::to_string(v) + ".root.json";
       auto bytes = fs.read(path(file));
@@ -217,22 +254,22 @@ struct UpdateRepository::Impl {
       auto next = tuf::parse_metadata(*bytes, "root");
       if (!next.ok()) return corrupt(path(file) + ": " + next.error().message);
       if (next->version != v) return corrupt(path(file) + " holds another version");
-      DROVER_TRY(tuf::verify_signatures(*next, root.keys, root.roles.at("root"), "root"));
+      DROVER_TRY(tuf::verify_signatures(*next, trusted.keys, trusted.roles.at("root"), "root"));
       DROVER_TRY(tuf::verify_signatures(*next, next->keys, next->roles.at("root"), "root"));
-      root = std::move(*next);
-      root_bytes = std::move(*bytes);
+      trusted = std::move(*next);
+      chain.push_back(std::move(*bytes));
     }
-    DROVER_TRY_ASSIGN(keys, load_keys(fs, dir));
-    signed_anew = true;
+    DROVER_TRY_ASSIGN(KeyRing ring, load_keys(fs, dir));
+    root = std::move(trusted);
+    roots = std::move(chain);
+    keys = std::move(ring);
+    // What is served was signed under the old root: whatever its new keys do not verify is
+    // signed again (or, for targets whose keys are offline, reported).
+    for (auto [served, role] : {std::pair{&targets, "targets"}, std::pair{&snapshot, "snapshot"},
+                                std::pair{&timestamp, "timestamp"}}) {
+      served->verified = served->version > 0 && verifies(served->bytes, role);
+    }
     return ok_status();
-  }
-
-  static bool same(const std::map<std::string, tuf::TargetFile>& a,
-                   const std::map<std::string, tuf::TargetFile>& b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
-      return x.first == y.first && x.second.length == y.second.length &&
-             x.second.hashes == y.second.hashes && x.second.custom == y.second.custom;
-    });
   }
 
   static std::map<std::string, tuf::TargetFile> targets_of(const std::vector<Artifact>& list) {
@@ -248,18 +285,29 @@ struct UpdateRepository::Impl {
     return out;
   }
 
-  bool due(const Served& s, Duration lifetime, Timestamp now) const REQUIRES(mu) {
-    return s.version == 0 || !s.verified || signed_anew ||
-           tuf::due_for_resigning(s.expires, lifetime, now);
+  static bool same(const std::map<std::string, tuf::TargetFile>& a,
+                   const std::map<std::string, tuf::TargetFile>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+      return x.first == y.first && x.second.length == y.second.length &&
+             x.second.hashes == y.second.hashes && x.second.custom == y.second.custom;
+    });
   }
 
-  Status sign(Served& into, const std::string& file, std::string bytes, int64_t version,
-              Timestamp expires) REQUIRES(mu) {
-    DROVER_TRY(write_file(fs, path(file), bytes));
-    into = Served{version, expires, std::move(bytes), true};
-    return ok_status();
+  static bool due(const Served& s, Duration lifetime, Timestamp now) {
+    return s.version == 0 || !s.verified || tuf::due_for_resigning(s.expires, lifetime, now);
   }
 
+  // Writes a new file. Its version is spent first: a write that fails half-way (the
+  // rename done, the directory's sync not) never lets the version be used again.
+  Status write(int64_t& top, int64_t version, const std::string& file, std::string_view bytes)
+      REQUIRES(mu) {
+    top = std::max(top, version);
+    return write_file(fs, path(file), bytes);
+  }
+
+  // Signs what is out of date into new files, then commits them all at once by the
+  // timestamp; on any failure nothing in memory changes, and the next call starts over
+  // (past the versions spent).
   Status publish_locked() REQUIRES(mu) {
     DROVER_TRY(take_newer_roots());
     const Timestamp now = clock.now();
@@ -272,48 +320,83 @@ struct UpdateRepository::Impl {
                    "the timestamp and snapshot keys of root version " +
                        std::to_string(root.version) + " are not in " + keys_dir(dir)};
     }
+    Served new_targets = targets, new_snapshot = snapshot, new_timestamp = timestamp;
     bool changed = false;
-    if (enough(root, targets_keys, "targets") &&
-        (!same(wanted, listed) || due(targets, options.targets_lifetime, now))) {
-      tuf::TargetsSpec spec;
-      spec.version = std::max(top_targets, targets.version) + 1;
-      spec.expires = now + options.targets_lifetime;
-      spec.targets = wanted;
-      DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, targets_keys));
-      DROVER_TRY(sign(targets, std::to_string(spec.version) + ".targets.json", std::move(bytes),
-                      spec.version, spec.expires));
-      top_targets = spec.version;
-      listed = wanted;
-      changed = true;
-    }
-    if (targets.version == 0) {
+    if (enough(root, targets_keys, "targets")) {
+      if (!same(wanted, listed) || due(targets, options.targets_lifetime, now)) {
+        tuf::TargetsSpec spec;
+        spec.version = std::max(top_targets, targets.version) + 1;
+        spec.expires = now + options.targets_lifetime;
+        spec.targets = wanted;
+        DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, targets_keys));
+        DROVER_TRY(write(top_targets, spec.version, std::to_string(spec.version) + ".targets.json",
+                         bytes));
+        new_targets = Served{spec.version, spec.expires, std::move(bytes), true};
+        changed = true;
+      }
+    } else if (targets.version == 0) {
+      return ok_status();  // nothing signed yet, and nothing can be: nothing is served
+    } else if (!targets.verified || now >= targets.expires) {
+      publish_view(/*usable=*/false);  // no artifact is signed any longer
       return Error{ErrorCode::kFailedPrecondition,
-                   "no targets are signed and the targets keys are offline"};
+                   "the targets metadata (version " + std::to_string(targets.version) + ") " +
+                       (targets.verified ? "expired at " + format_utc_timestamp(targets.expires)
+                                         : "is not signed by the targets keys of root version " +
+                                               std::to_string(root.version)) +
+                       ", and those keys are not in " + keys_dir(dir)};
     }
     if (changed || due(snapshot, options.snapshot_lifetime, now)) {
       const int64_t v = std::max(top_snapshot, snapshot.version) + 1;
       const Timestamp expires = now + options.snapshot_lifetime;
       DROVER_TRY_ASSIGN(
           std::string bytes,
-          tuf::sign_snapshot(v, expires,
-                             {{"targets.json", tuf::describe(targets.bytes, targets.version)}},
-                             snap_keys));
-      DROVER_TRY(
-          sign(snapshot, std::to_string(v) + ".snapshot.json", std::move(bytes), v, expires));
-      top_snapshot = v;
+          tuf::sign_snapshot(
+              v, expires, {{"targets.json", tuf::describe(new_targets.bytes, new_targets.version)}},
+              snap_keys));
+      DROVER_TRY(write(top_snapshot, v, std::to_string(v) + ".snapshot.json", bytes));
+      new_snapshot = Served{v, expires, std::move(bytes), true};
       changed = true;
     }
     if (changed || due(timestamp, options.timestamp_lifetime, now)) {
+      int64_t unused = 0;
       const int64_t v = timestamp.version + 1;
       const Timestamp expires = now + options.timestamp_lifetime;
-      DROVER_TRY_ASSIGN(std::string bytes,
-                        tuf::sign_timestamp(
-                            v, expires, tuf::describe(snapshot.bytes, snapshot.version), ts_keys));
-      DROVER_TRY(sign(timestamp, "timestamp.json", std::move(bytes), v, expires));
+      DROVER_TRY_ASSIGN(
+          std::string bytes,
+          tuf::sign_timestamp(v, expires, tuf::describe(new_snapshot.bytes, new_snapshot.version),
+                              ts_keys));
+      DROVER_TRY(write(unused, v, "timestamp.json", bytes));
+      new_timestamp = Served{v, expires, std::move(bytes), true};
     }
-    signed_anew = false;
+    // Committed: timestamp.json names the new files.
+    if (new_targets.version != targets.version) listed = wanted;
+    targets = std::move(new_targets);
+    snapshot = std::move(new_snapshot);
+    timestamp = std::move(new_timestamp);
+    publish_view(/*usable=*/true);
     prune();
     return ok_status();
+  }
+
+  void publish_view(bool usable) REQUIRES(mu) {
+    auto next = std::make_shared<View>();
+    next->roots = roots;
+    next->timestamp = timestamp.bytes;
+    next->snapshot_version = snapshot.version;
+    next->snapshot = snapshot.bytes;
+    next->targets_version = targets.version;
+    next->targets = targets.bytes;
+    if (usable) {
+      for (const auto& [target, file] : listed) {
+        const auto hash = file.hashes.find("sha256");
+        next->listed.emplace(
+            target, View::Signed{file.length,
+                                 hash == file.hashes.end() ? "" : security::to_hex(hash->second),
+                                 file.custom});
+      }
+    }
+    MutexLock lock(view_mu);
+    view = std::move(next);
   }
 
   // Older targets and snapshot files beyond the ones kept; a failure leaves a file behind.
@@ -321,10 +404,10 @@ struct UpdateRepository::Impl {
     auto names = fs.list(metadata_dir(dir));
     if (!names.ok()) return;
     for (const std::string& n : *names) {
-      for (auto [role, current] :
+      for (auto [role, served] :
            {std::pair{"targets", targets.version}, std::pair{"snapshot", snapshot.version}}) {
         const auto v = versioned(n, role);
-        if (v && *v + static_cast<int64_t>(options.keep_versions) <= current)
+        if (v && *v + static_cast<int64_t>(options.keep_versions) <= served)
           (void)fs.remove(path(n));
       }
     }
@@ -342,12 +425,17 @@ Result<std::unique_ptr<UpdateRepository>> UpdateRepository::open(FileSystem& fs,
     return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
   if (!names.ok()) return names.error();
   auto impl = std::make_unique<Impl>(fs, std::move(dir), clock, options);
-  MutexLock lock(impl->mu);
-  DROVER_TRY_ASSIGN(auto root, load_roots(fs, impl->dir, *names));
-  impl->root = std::move(root.first);
-  impl->root_bytes = std::move(root.second);
-  DROVER_TRY_ASSIGN(impl->keys, load_keys(fs, impl->dir));
-  DROVER_TRY(impl->load_served(*names));
+  {
+    MutexLock lock(impl->mu);
+    DROVER_TRY_ASSIGN(auto chain, load_roots(fs, impl->dir, *names));
+    impl->root = std::move(chain.first);
+    impl->roots = std::move(chain.second);
+    DROVER_TRY_ASSIGN(impl->keys, load_keys(fs, impl->dir));
+    DROVER_TRY(impl->load_served(*names));
+    // Served as found until the first publish() (which may sign anew); targets that no
+    // longer verify sign nothing.
+    impl->publish_view(impl->targets.verified);
+  }
   return std::unique_ptr<UpdateRepository>(new UpdateRepository(std::move(impl)));
 }
 
@@ -365,27 +453,31 @@ Status UpdateRepository::refresh() {
 }
 
 Result<std::string> UpdateRepository::metadata(std::string_view file) const {
-  MutexLock lock(impl_->mu);
+  const std::shared_ptr<const Impl::View> view = impl_->current();
   if (file == "timestamp.json") {
-    if (impl_->timestamp.version == 0) return not_found("nothing is published yet");
-    return impl_->timestamp.bytes;
+    if (view->timestamp.empty()) return not_found("nothing is published yet");
+    return view->timestamp;
   }
-  for (const char* role : {"root", "snapshot", "targets"}) {
-    if (!versioned(file, role)) continue;
-    auto bytes = impl_->fs.read(impl_->path(file));
-    if (!bytes.ok() && bytes.error().code == ErrorCode::kNotFound) break;
-    return bytes;
+  if (auto v = versioned(file, "root")) {
+    // Only the roots taken: one `drover keys rotate-root` just wrote is served once this
+    // server signs under it, so no device trusts a root before its files are signed for it.
+    if (*v <= static_cast<int64_t>(view->roots.size()))
+      return view->roots[static_cast<size_t>(*v - 1)];
+  } else if (auto s = versioned(file, "snapshot")) {
+    if (*s == view->snapshot_version) return view->snapshot;
+    if (*s < view->snapshot_version) return impl_->fs.read(impl_->path(file));
+  } else if (auto t = versioned(file, "targets")) {
+    if (*t == view->targets_version) return view->targets;
+    if (*t < view->targets_version) return impl_->fs.read(impl_->path(file));
   }
   return not_found("no metadata file " + security::printable(file));
 }
 
 bool UpdateRepository::is_signed(const Artifact& a) const {
-  MutexLock lock(impl_->mu);
-  auto it = impl_->listed.find(target_path(a));
-  if (it == impl_->listed.end()) return false;
-  const auto hash = it->second.hashes.find("sha256");
-  return it->second.length == a.size_bytes && hash != it->second.hashes.end() &&
-         security::to_hex(hash->second) == a.sha256 && it->second.custom == target_custom(a);
+  const std::shared_ptr<const Impl::View> view = impl_->current();
+  auto it = view->listed.find(target_path(a));
+  return it != view->listed.end() && it->second.length == a.size_bytes &&
+         it->second.sha256 == a.sha256 && it->second.custom == target_custom(a);
 }
 
 std::string UpdateRepository::target_path(const Artifact& a) { return a.name + "/" + a.version; }
@@ -405,7 +497,7 @@ RepositoryState UpdateRepository::state() const {
   MutexLock lock(impl_->mu);
   const Impl& i = *impl_;
   RepositoryState out;
-  out.signed_targets = i.listed.size();
+  out.signed_targets = i.current()->listed.size();
   for (const std::string role : {"root", "targets", "snapshot", "timestamp"}) {
     RepositoryState::Role r;
     r.name = role;
@@ -418,6 +510,7 @@ RepositoryState UpdateRepository::state() const {
                                                  : &i.timestamp;
     r.version = s == nullptr ? i.root.version : s->version;
     r.expires = s == nullptr ? i.root.expires : s->expires;
+    r.valid = s == nullptr || (s->version > 0 && s->verified && i.clock.now() < s->expires);
     out.roles.push_back(std::move(r));
   }
   return out;
@@ -518,6 +611,25 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
     if (role != "timestamp" && role != "snapshot" && role != "targets")
       return invalid_argument("no online role '" + role + "'");
   }
+  // Enough signatures, counted before any key is made: the old root's threshold, and the
+  // new one's when the root keys stay.
+  const auto& old_ids = old.roles.at("root").keyids;
+  std::set<std::string> old_signers;
+  for (const SigningKey& k : held) {
+    if (const std::string id = key_id(k);
+        std::find(old_ids.begin(), old_ids.end(), id) != old_ids.end())
+      old_signers.insert(id);
+  }
+  const int needed = std::max(old.roles.at("root").threshold,
+                              rotation.new_root_keys > 0 ? 0 : spec.root.threshold);
+  if (static_cast<int>(old_signers.size()) < needed) {
+    return Error{ErrorCode::kUnauthenticated,
+                 std::to_string(old_signers.size()) +
+                     " of the keys given are root keys of version " + std::to_string(old.version) +
+                     "; " + std::to_string(needed) + " must sign (its threshold" +
+                     (needed > old.roles.at("root").threshold ? ", raised" : "") + ")"};
+  }
+  const std::string file = metadata_dir(dir) + "/" + std::to_string(spec.version) + ".root.json";
   std::vector<std::string> written;
   if (rotation.new_root_keys > 0) {
     DROVER_TRY(fs.make_dir(offline_dir));
@@ -545,7 +657,6 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
   std::vector<const SigningKey*> signing;
   for (const SigningKey& k : held) {
     const std::string id = key_id(k);
-    const auto& old_ids = old.roles.at("root").keyids;
     bool trusted = std::find(old_ids.begin(), old_ids.end(), id) != old_ids.end();
     for (const PublicKey& p : spec.root.keys) trusted = trusted || p.key_id() == id;
     if (trusted) signing.push_back(&k);
@@ -556,8 +667,12 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
                                                   " or of the new root"};
   }
   DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, &old, signing));
-  DROVER_TRY(
-      write_file(fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + ".root.json", root));
+  // Another rotation that got here first keeps its version (one version, one content).
+  if (fs.read(file).ok()) {
+    return Error{ErrorCode::kAlreadyExists,
+                 file + " was written meanwhile by another rotation; nothing was changed"};
+  }
+  DROVER_TRY(write_file(fs, file, root));
   return written;
 }
 

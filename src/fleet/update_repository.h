@@ -53,6 +53,7 @@ struct RepositoryState {
     size_t online_keys = 0;  // of key_ids, held in keys/
     int64_t version = 0;     // of the file served now (0: none yet)
     Timestamp expires{};
+    bool valid = false;  // signed by the keys the root names now, and not expired
   };
   std::vector<Role> roles;  // root, targets, snapshot, timestamp
   size_t signed_targets = 0;

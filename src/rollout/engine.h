@@ -91,8 +91,12 @@ struct StageInsight {
   uint64_t rate = 0;       // the offer rate limit
   uint64_t pacing = 0;     // the canary's pacing
   uint64_t offers = 0;     // offers made during the stage
+  // Check-ins that got no offer because the artifact's target is not signed
+  // (EngineOptions::offerable).
+  uint64_t unsigned_target = 0;
   // The constraint that turned devices away most ("window", "max_in_flight", "rate",
-  // "pacing"), or "links" when devices were turned away less often than offered: the stage
+  // "pacing"; "unsigned" whenever the artifact's target was not signed), or "links" when
+  // devices were turned away less often than offered: the stage
   // then waited for devices to check in.
   std::string bound_by() const;
 };

@@ -10,6 +10,7 @@
 namespace drover {
 
 std::string StageInsight::bound_by() const {
+  if (unsigned_target > 0) return "unsigned";  // nothing is offered until it is signed
   const std::pair<uint64_t, const char*> reasons[] = {
       {window, "window"}, {in_flight, "max_in_flight"}, {rate, "rate"}, {pacing, "pacing"}};
   const auto* top =
@@ -202,9 +203,15 @@ Result<std::optional<UpdateOffer>> RolloutEngine::offer_for(const CheckInDevice&
                            .now = now};
     OfferAsker ask(*this, a, device, i, now);
     OfferDecision decided = decide_offer(facts, ask);
+    // An artifact whose target is not signed is offered to nobody (the rate limit's token
+    // the decision took is then spent on nothing: nothing is offered until it is signed).
+    // Reverts, and what a device reports of itself, go on.
     const bool forward = decided.act == OfferAct::kOffer || decided.act == OfferAct::kReoffer ||
                          decided.act == OfferAct::kResend;
-    if (forward && options_.offerable && !options_.offerable(a.artifact)) continue;  // unsigned
+    if (forward && options_.offerable && !options_.offerable(a.artifact)) {
+      ++a.insights[r.stage].unsigned_target;
+      continue;
+    }
 
     StageInsight& insight = a.insights[r.stage];
     switch (decided.held) {

@@ -99,7 +99,25 @@ TEST_F(ServeTufTest, AnUploadedArtifactIsASignedTargetTheAgentTrusts) {
   std::string wrong = path;
   wrong[22] = wrong[22] == '0' ? '1' : '0';  // another hash
   EXPECT_EQ(status_of(device_get(serve->port(), wrong, device_token)), 404);
-  EXPECT_EQ(status_of(device_get(serve->port(), "/tuf/metadata/..%2Fkeys")), 404);
+  // The online keys are files beside the metadata: no name reaches them.
+  for (const auto& entry : fs::directory_iterator(data + "/tuf/keys")) {
+    const std::string name = entry.path().filename().string();
+    for (const std::string& probe :
+         {"..%2Fkeys%2F" + name, "1.root.json%2F..%2F..%2Fkeys%2F" + name, "%2E%2E/keys/" + name,
+          "../keys/" + name}) {
+      EXPECT_EQ(status_of(device_get(serve->port(), "/tuf/metadata/" + probe)), 404) << probe;
+    }
+  }
+  // A target built for another device type is not served to this one.
+  std::ofstream(dir + "/inverter-fw", std::ios::binary) << "inverter image";
+  const CommandOutcome other = as_operator("artifact upload " + dir +
+                                           "/inverter-fw --name inverter-fw --version 1.0.0 "
+                                           "--device-type inverter --json");
+  ASSERT_EQ(other.code, 0) << other.out;
+  const std::string other_sha = json::parse(other.out)["sha256"];
+  EXPECT_EQ(status_of(device_get(serve->port(), "/tuf/targets/inverter-fw/" + other_sha + ".1.0.0",
+                                 device_token)),
+            403);
 
   // Removed, it is no longer a target.
   ASSERT_EQ(as_operator("artifact rm firmware 2.0.0").code, 0);

@@ -184,6 +184,44 @@ TEST_F(UpdateRepositoryTest, VersionsGrowAcrossARestartAndACrashBetweenFiles) {
   EXPECT_TRUE(device.find("firmware/2.0.0").ok());
 }
 
+// A publish that fails half-way changes nothing the server says (the artifact is not
+// signed, devices see the old files), and the next one, in the same process, completes it.
+TEST_F(UpdateRepositoryTest, AFailedPublishChangesNothingAndTheNextOneCompletesIt) {
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+
+  class Failing final : public ForwardingFileSystem {
+   public:
+    explicit Failing(FileSystem& fs) : ForwardingFileSystem(fs) {}
+    std::string fail_suffix;  // a rename to a name ending so fails
+    Status rename(const std::string& from, const std::string& to) override {
+      if (!fail_suffix.empty() && to.ends_with(fail_suffix)) return Error{ErrorCode::kIo, "cut"};
+      return ForwardingFileSystem::rename(from, to);
+    }
+  } failing(fs);
+  auto owned_here = UpdateRepository::open(failing, kDir, clock).value();
+  repo = owned_here.get();
+  for (const char* cut : {".snapshot.json", "/timestamp.json"}) {
+    failing.fail_suffix = cut;
+    EXPECT_EQ(repo->publish({artifact("1.0.0"), artifact("2.0.0")}).error().code, ErrorCode::kIo)
+        << cut;
+    EXPECT_FALSE(repo->is_signed(artifact("2.0.0"))) << cut;
+    EXPECT_TRUE(repo->is_signed(artifact("1.0.0"))) << cut;
+    ASSERT_TRUE(device.refresh().ok());
+    EXPECT_EQ(device.find("firmware/2.0.0").error().code, ErrorCode::kNotFound);
+    // A refresh with the same artifacts retries; it fails the same way while the disk does.
+    EXPECT_FALSE(repo->refresh().ok()) << cut;
+  }
+  failing.fail_suffix.clear();
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_TRUE(repo->is_signed(artifact("2.0.0")));
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_TRUE(device.find("firmware/2.0.0").ok());
+  // No version was used twice: the files written by the failed attempts were skipped.
+  EXPECT_GT(version("targets"), 3);
+}
+
 TEST_F(UpdateRepositoryTest, OldFilesArePrunedAndOnlyMetadataNamesAreServed) {
   for (int i = 1; i <= 12; ++i)
     ASSERT_TRUE(repo->publish({artifact(std::to_string(i) + ".0.0")}).ok());
@@ -235,6 +273,9 @@ TEST_F(RootRotationTest, ARootRotationNeedsTheOldAndTheNewThresholds) {
   EXPECT_EQ(refused.error().code, ErrorCode::kUnauthenticated) << refused.error().to_string();
   EXPECT_FALSE(fs.read(kDir + "/metadata/2.root.json").ok());
 
+  // Refused before anything is made: no new timestamp key in keys/.
+  EXPECT_EQ(fs.list(kDir + "/keys").value().size(), 3u);
+
   // Two old keys, and one new root key (threshold 1) that signs too: version 2, with a new
   // timestamp key that the running repository takes at its next refresh.
   rotation.signing_key_files = {root_files[0], root_files[2]};
@@ -243,6 +284,10 @@ TEST_F(RootRotationTest, ARootRotationNeedsTheOldAndTheNewThresholds) {
   auto rotated = rotate_root(fs, kDir, kOffline, rotation, clock.now());
   ASSERT_TRUE(rotated.ok()) << rotated.error().to_string();
   ASSERT_EQ(rotated->size(), 1u);
+  // Until the server has signed under it, the new root is not served: devices go on.
+  EXPECT_EQ(repo->metadata("2.root.json").error().code, ErrorCode::kNotFound);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.root().version, 1);
   ASSERT_TRUE(repo->refresh().ok());
   EXPECT_EQ(version("root"), 2);
   EXPECT_EQ(version("timestamp"), 2);
@@ -281,6 +326,44 @@ TEST_F(UpdateRepositoryTest, MissingKeysAndADamagedRootAreClearErrors) {
 
   MemoryFileSystem empty;
   EXPECT_EQ(UpdateRepository::open(empty, kDir, clock).error().code, ErrorCode::kNotFound);
+}
+
+// A targets key rotated to a key that is not online: the targets served no longer verify
+// under the new root, so nothing is signed any more, and publishing says so.
+TEST_F(UpdateRepositoryTest, TargetsThatNoLongerVerifySignNothing) {
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());
+  ASSERT_TRUE(repo->is_signed(artifact("1.0.0")));
+  const std::vector<std::string> offline = fs.list(kOffline).value();
+  ASSERT_EQ(offline.size(), 1u);
+  RootRotation rotation;
+  rotation.signing_key_files = {kOffline + "/" + offline[0]};
+  rotation.new_online_roles = {"targets"};
+  ASSERT_TRUE(rotate_root(fs, kDir, kOffline, rotation, clock.now()).ok());
+  // The operator takes the new targets key offline.
+  const auto before = repo->state();
+  std::string new_key;
+  const std::vector<std::string> key_files = fs.list(kDir + "/keys").value();
+  for (const std::string& k : key_files) {
+    bool known = false;
+    for (const auto& r : before.roles)
+      for (const std::string& id : r.key_ids) known = known || k == id + ".pem";
+    if (!known) new_key = k;
+  }
+  ASSERT_FALSE(new_key.empty());
+  ASSERT_TRUE(fs.remove(kDir + "/keys/" + new_key).ok());
+
+  const Status refused = repo->refresh();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("not signed by the targets keys of root version 2"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(repo->is_signed(artifact("1.0.0")));
+  for (const auto& r : repo->state().roles) {
+    if (r.name == "targets") {
+      EXPECT_FALSE(r.valid);
+    }
+  }
 }
 
 }  // namespace

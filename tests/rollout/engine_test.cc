@@ -87,9 +87,19 @@ TEST(Engine, OnlyArtifactsWithSignedTargetsAreRolledOutAndOffered) {
   signed_keys.clear();
   for (size_t i = 1; i < f.ids.size(); ++i) EXPECT_FALSE(f.check_in(f.ids[i]).has_value());
   EXPECT_EQ(f.engine->progress(id)->rollout.state, RolloutState::kRunning);
+  EXPECT_EQ(f.engine->stage_insights(id)->at(0).bound_by(), "unsigned");
   // Signed again, it is offered again.
   signed_keys.insert("firmware@2.0.0");
   EXPECT_TRUE(f.check_in(f.ids[1]).has_value());
+
+  // A fleet rollback sends the updated device back although nothing is signed any more.
+  f.install(f.ids[0], *first);
+  signed_keys.clear();
+  ASSERT_TRUE(f.engine->rollback(id).ok());
+  auto back = f.check_in(f.ids[0]);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->revert);
+  EXPECT_EQ(back->version, "1.0.0");
 }
 
 // After a write succeeds, reading it back could still fail (I/O): the engine must not need

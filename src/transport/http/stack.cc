@@ -91,8 +91,8 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
   auto swept = p.artifacts.sweep();
   if (!swept.ok()) return swept.error();
   p.swept = *swept;
-  // The artifacts as signed targets, before a device can ask (a failure is the caller's to
-  // retry: its refresh timer publishes what was last given).
+  // The artifacts as signed targets, before a device can ask. A failure stops the start
+  // (the timestamp and snapshot keys missing, say): said at once, not at the first offer.
   if (options.repository != nullptr) DROVER_TRY(p.artifacts.publish());
 
   ServerOptions server_options = std::move(options.server);
