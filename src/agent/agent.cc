@@ -5,6 +5,7 @@
 
 #include "base/json_reader.h"
 #include "base/units.h"
+#include "model/version.h"
 #include "security/crypto.h"
 
 namespace drover::agent {
@@ -116,6 +117,25 @@ Status Agent::start(const Inventory& initial) {
       kept_ = *parsed;
     } else {
       last_error_ = "forgetting kept.json: " + parsed.error().message;
+    }
+  }
+  // What ran before each component's last committed update: the one version a revert may
+  // go back to when signed update metadata is required. Unreadable, it is forgotten (said):
+  // reverts are then refused, never widened.
+  if (auto before = fs_.read(path("previous.json")); before.ok()) {
+    auto parsed =
+        parse_json_document<Inventory>(*before, "previous versions", [](const JsonReader& r) {
+          Inventory out;
+          for (const auto& item : r.raw().items()) {
+            if (!item.value().is_string()) r.fail(item.key().c_str(), "must be a version string");
+            out[item.key()] = item.value().get<std::string>();
+          }
+          return out;
+        });
+    if (parsed.ok()) {
+      previous_ = *parsed;
+    } else {
+      last_error_ = "forgetting previous.json: " + parsed.error().message;
     }
   }
   auto text = fs_.read(path("inventory.json"));
@@ -320,6 +340,17 @@ Duration Agent::idle() {
                    (kept_.version.empty() ? "" : " (it keeps " + kept_.version + ")") +
                    ", and the server has no image of it to download");
   }
+  if (o_.offer_check != nullptr) {
+    if (const std::string why = rollback_refused(offer); !why.empty())
+      return refuse_offer(offer, why);
+    // A switch back boots what the other slot keeps: verified when it was installed.
+    if (!kept) {
+      if (Status st = o_.offer_check->check(offer); !st.ok()) {
+        if (st.error().code == ErrorCode::kIo) return retry_later(st.error());
+        return refuse_offer(offer, st.error().message);
+      }
+    }
+  }
   if (!kept && offer.size > o_.max_download_bytes) {
     return refuse_offer(offer, "the image is " + format_bytes(offer.size) +
                                    ", more than this agent downloads (max_download_bytes " +
@@ -347,6 +378,20 @@ Duration Agent::idle() {
     return retry_later(Error{ErrorCode::kIo, last_error_});
   }
   return Duration(0);
+}
+
+std::string Agent::rollback_refused(const Offer& offer) const {
+  auto offered = Version::parse(offer.version);
+  if (!offered.ok()) return "the offered version '" + offer.version + "' is not a semantic version";
+  const auto running = inventory_.find(offer.component);
+  if (running == inventory_.end()) return "";
+  auto installed = Version::parse(running->second);
+  if (!installed.ok() || *offered >= *installed) return "";
+  const auto before = previous_.find(offer.component);
+  if (offer.revert && before != previous_.end() && before->second == offer.version) return "";
+  return offer.component + " " + offer.version + " is older than the installed " + running->second +
+         (offer.revert ? ", and not the version this device ran before its last update"
+                       : ", and not offered as a revert");
 }
 
 Duration Agent::downloading() {
@@ -605,6 +650,13 @@ Duration Agent::committing() {
     return std::min(o_.check_retry, Duration(record_.deadline_ms - ms(clock_.now())));
   }
   if (Status st = module_.commit(record_); !st.ok()) return fail("commit: " + st.error().message);
+  if (!record_.from_version.empty() && previous_[record_.component] != record_.from_version) {
+    previous_[record_.component] = record_.from_version;
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [component, version] : previous_) j[component] = version;
+    if (Status st = write_atomically(fs_, path("previous.json"), j.dump() + "\n"); !st.ok())
+      return retry_later(st.error());
+  }
   inventory_[record_.component] = record_.version;
   if (Status st = save_inventory(); !st.ok()) return retry_later(st.error());
   if (module_.keeps_previous()) {

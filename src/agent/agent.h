@@ -19,6 +19,7 @@
 
 #include "agent/command.h"
 #include "agent/server_link.h"
+#include "agent/signed_offers.h"
 #include "agent/update_module.h"
 #include "agent/update_state.h"
 #include "base/clock.h"
@@ -33,7 +34,8 @@ struct HealthCheck {
 };
 
 struct AgentOptions {
-  // update.json, inventory.json, kept.json, download.part, device.key
+  // update.json, inventory.json, previous.json, kept.json, download.part, device.key (and
+  // tuf/, the trusted signed update metadata, when required)
   std::string data_dir;
   std::string component = "firmware";   // what this agent's update module installs
   Duration default_poll = minutes(30);  // until the server says otherwise
@@ -60,6 +62,11 @@ struct AgentOptions {
   // The free bytes of the file system holding a path (statvfs); tests inject a full disk.
   // Empty: the operating system's answer.
   std::function<Result<uint64_t>(const std::string&)> free_bytes;
+  // Signed update metadata required (SignedOffers): every offer to download is checked
+  // against it before a byte is fetched, and versions only go forward — an older one is
+  // taken only as the revert of this device's last update, to the version it ran before.
+  // Null: offers are taken as the server makes them. Not owned.
+  OfferCheck* offer_check = nullptr;
 };
 
 // The shortest wait between check-ins whatever the server says: a server (or a bug) that
@@ -87,11 +94,16 @@ class Agent {
     bool operator==(const Kept&) const = default;
   };
   const Kept& kept() const { return kept_; }
+  // What ran before each component's last committed update (previous.json).
+  const Inventory& previous() const { return previous_; }
   // The last problem met (for logs), "" when the last step went well.
   const std::string& last_error() const { return last_error_; }
 
  private:
   Duration idle();
+  // Why `offer` would take this device back to an older version than it runs, when that is
+  // not the revert of its last update; "" when it does not.
+  std::string rollback_refused(const Offer& offer) const;
   Duration downloading();
   Duration verifying();
   Duration ready();
@@ -141,6 +153,7 @@ class Agent {
   UpdateStateFile state_;
   UpdateRecord record_;
   Inventory inventory_;
+  Inventory previous_;
   Kept kept_;
   Duration poll_;
   uint32_t failures_ = 0;  // consecutive failures to reach the server

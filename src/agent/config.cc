@@ -80,7 +80,8 @@ TelemetryOptions read_telemetry(const JsonReader& t, const std::string& data_dir
 AgentConfig read_config(const JsonReader& r) {
   r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
                 "poll", "commit_timeout", "apply_time", "link_online_utc", "health_checks",
-                "state_scripts", "max_download", "min_free", "module", "telemetry"});
+                "state_scripts", "max_download", "min_free", "module", "telemetry",
+                "signed_updates"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -100,6 +101,12 @@ AgentConfig read_config(const JsonReader& r) {
       tls.fail("cert_file", "a client certificate needs its key, and the key its certificate");
   }
   c.agent.component = r.str_or("component", "firmware");
+  if (r.has("signed_updates")) {
+    const JsonReader signed_updates = r.child("signed_updates");
+    signed_updates.allow_only({"initial_root"});
+    c.initial_root = signed_updates.str("initial_root");
+    if (c.initial_root.empty()) signed_updates.fail("initial_root", "must name the root file");
+  }
   if (r.has("installed")) {
     const auto& installed = r.raw().at("installed");
     if (!installed.is_object()) r.fail("installed", "must be an object of component: version");

@@ -38,6 +38,9 @@ struct AgentConfig {
   ModuleConfig module;
   // Absent from the file: no telemetry at all. Paths are filled in from data_dir.
   std::optional<TelemetryOptions> telemetry;
+  // "signed_updates": {"initial_root": PATH}: offers are checked against the server's
+  // signed update metadata (SignedOffers), trusting first the root at PATH. "" : off.
+  std::string initial_root;
 };
 
 // kInvalidArgument naming the first bad field (unknown fields too: a misspelt setting must

@@ -254,8 +254,7 @@ class HttpLink final : public ServerLink {
 
 }  // namespace
 
-Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
-                                                   security::SigningKey key, Clock& clock) {
+http::ClientOptions link_client_options(const HttpLinkOptions& options) {
   http::ClientOptions c;
   c.connect_timeout = options.timeout;
   c.request_timeout = options.timeout;
@@ -263,6 +262,12 @@ Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
   c.ca_file = options.ca_file;
   c.cert_file = options.cert_file;
   c.key_file = options.key_file;
+  return c;
+}
+
+Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
+                                                   security::SigningKey key, Clock& clock) {
+  http::ClientOptions c = link_client_options(options);
   // Check-in, login and report answers are a few KiB: one larger than this is not read.
   c.max_answer_bytes = kMaxAnswerBytes;
   auto client = http::HttpClient::create(options.server, c);

@@ -18,6 +18,10 @@
 #include "protocol/telemetry_rules.h"
 #include "security/crypto.h"
 
+namespace drover::http {
+struct ClientOptions;
+}  // namespace drover::http
+
 namespace drover::agent {
 
 using Inventory = std::map<std::string, std::string>;  // component -> version
@@ -111,6 +115,10 @@ struct HttpLinkOptions {
   std::string ca_file, cert_file, key_file;  // https
   Duration timeout = seconds(30);
 };
+
+// The HTTP client settings of a link (timeouts, TLS files), for other requests to the same
+// server: signed update metadata.
+http::ClientOptions link_client_options(const HttpLinkOptions& options);
 
 // The device API over HTTP (docs/api/device.md), signing logins with `key`. Tokens are
 // renewed before they expire and after a 401.

@@ -23,7 +23,9 @@
 #include "agent/bootloader.h"
 #include "agent/config.h"
 #include "agent/server_link.h"
+#include "agent/signed_offers.h"
 #include "agent/telemetry_agent.h"
+#include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "app/agent_tuf.h"
 #include "base/clock.h"
@@ -109,6 +111,21 @@ int main(int argc, char** argv) {
   if (!seed_bytes.ok()) return fail(seed_bytes.error().to_string());
   uint64_t seed = 0;
   std::memcpy(&seed, seed_bytes->data(), sizeof seed);
+  // Signed update metadata, when configured: every offer is checked against it first.
+  std::unique_ptr<HttpMetadataFetcher> metadata_fetcher;
+  std::unique_ptr<SignedOffers> signed_offers;
+  if (!c.initial_root.empty()) {
+    metadata_fetcher = std::make_unique<HttpMetadataFetcher>(link_client_options(c.link));
+    std::string url = c.link.server;
+    if (!url.empty() && url.back() == '/') url.pop_back();
+    auto opened = SignedOffers::open(
+        {(std::filesystem::path(c.agent.data_dir) / "tuf").string(), url + "/tuf/metadata/",
+         c.initial_root, c.link.device_type, c.link.hardware_revision},
+        *metadata_fetcher, clock);
+    if (!opened.ok()) return fail("signed_updates: " + opened.error().to_string());
+    signed_offers = std::move(*opened);
+    c.agent.offer_check = signed_offers.get();
+  }
   Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
   if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());
 

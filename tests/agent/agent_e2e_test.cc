@@ -13,8 +13,11 @@
 #include "agent/agent.h"
 #include "agent/bootloader.h"
 #include "agent/server_link.h"
+#include "agent/signed_offers.h"
+#include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "fleet/artifact_service.h"
+#include "fleet/update_repository.h"
 #include "transport/http/device_api.h"
 #include "transport/http/server.h"
 
@@ -39,10 +42,12 @@ std::string image(size_t n, char seed) {
 }
 
 // One device: its data directory, slots and bootloader file, and an Agent that can be
-// "crashed" (destroyed) and started again over them.
+// "crashed" (destroyed) and started again over them. It requires signed update metadata,
+// trusting first the root at `initial_root`.
 class Device {
  public:
-  Device(std::string dir, std::string server, Clock& clock) : dir_(std::move(dir)), clock_(clock) {
+  Device(std::string dir, std::string server, Clock& clock, std::string initial_root)
+      : dir_(std::move(dir)), clock_(clock), initial_root_(std::move(initial_root)) {
     fs::create_directories(dir_ + "/data");
     std::ofstream(dir_ + "/slot-a") << "image 1.0.0";
     options_.data_dir = dir_ + "/data";
@@ -63,6 +68,7 @@ class Device {
   // A crash: everything in memory is gone; what is on disk stays.
   void restart() {
     agent_.reset();
+    signed_.reset();
     module_.reset();
     link_.reset();
     boot_.reset();
@@ -86,6 +92,12 @@ class Device {
     AbSlotOptions ab{dir_ + "/slot-a", dir_ + "/slot-b",
                      [this] { return boot_->boot(trial_boots); }};
     module_ = make_ab_slot_module(ab, *boot_);
+    auto checked = SignedOffers::open({dir_ + "/data/tuf", link_options_.server + "/tuf/metadata/",
+                                       initial_root_, "ctl", "rev-a"},
+                                      fetcher_, clock_);
+    ASSERT_TRUE(checked.ok()) << checked.error().to_string();
+    signed_ = std::move(*checked);
+    options_.offer_check = signed_.get();
     agent_ = std::make_unique<Agent>(options_, *link_, *module_, system_commands(), clock_, 7);
     const Status st = agent_->start({{"firmware", "1.0.0"}});
     ASSERT_TRUE(st.ok()) << st.error().to_string();
@@ -93,6 +105,9 @@ class Device {
 
   std::string dir_;
   Clock& clock_;
+  std::string initial_root_;
+  HttpMetadataFetcher fetcher_;
+  std::unique_ptr<SignedOffers> signed_;
   AgentOptions options_;
   HttpLinkOptions link_options_;
   std::unique_ptr<FileBootloader> boot_;
@@ -102,12 +117,29 @@ class Device {
 };
 
 // A server (the real device API over loopback, on the fleet's ManualClock) with artifact
-// firmware 3.0.0, and one device.
+// firmware 3.0.0 published as a signed target, and one device. An honest server offers only
+// signed artifacts; a compromised one (`honest` false) offers whatever its store holds.
 struct World {
-  World() {
+  explicit World(bool honest = true) {
     char tmpl[] = "/tmp/drover-agent-e2e-XXXXXX";
     dir = ::mkdtemp(tmpl);
+    EXPECT_TRUE(
+        create_repository(real_file_system(), dir + "/tuf", dir + "/offline", {}, f.clock.now())
+            .ok());
+    repository =
+        std::move(UpdateRepository::open(real_file_system(), dir + "/tuf", f.clock).value());
+    if (honest) {
+      f.engine_options.offerable = [this](const Artifact& a) { return repository->is_signed(a); };
+      f.restart();
+    }
     artifacts = std::make_unique<ArtifactService>(f.store(), *f.engine, dir + "/artifacts");
+    artifacts->publish_to(repository.get());
+    // The timestamp (a day) is signed again as the server's timer would.
+    refresh = [this] {
+      EXPECT_TRUE(repository->refresh().ok());
+      f.clock.schedule_after(hours(1), refresh);
+    };
+    f.clock.schedule_after(hours(1), refresh);
     Artifact meta;
     meta.name = "firmware";
     meta.version = "3.0.0";
@@ -119,10 +151,12 @@ struct World {
     auth = std::make_unique<DeviceAuth>(*f.service, f.clock,
                                         *security::TokenSigner::create(std::string(32, 'k')), o);
     http::add_device_api(router, *auth, *f.service, artifacts.get());
+    http::add_update_metadata(router, *repository, *auth, *f.service, *artifacts);
     server = std::move(
         http::HttpServer::start({}, [this](const http::Request& r) { return router(r); }).value());
-    device = std::make_unique<Device>(
-        dir + "/device", "http://127.0.0.1:" + std::to_string(server->port()), f.clock);
+    device = std::make_unique<Device>(dir + "/device",
+                                      "http://127.0.0.1:" + std::to_string(server->port()), f.clock,
+                                      dir + "/tuf/metadata/1.root.json");
   }
   ~World() {
     device.reset();
@@ -159,6 +193,8 @@ struct World {
 
   Fleet f;
   std::string dir, content, rollout;
+  std::unique_ptr<UpdateRepository> repository;
+  std::function<void()> refresh;
   std::unique_ptr<ArtifactService> artifacts;
   std::unique_ptr<DeviceAuth> auth;
   http::Router router;
@@ -463,6 +499,72 @@ TEST(AgentE2e, WhenNoWindowFitsTheInstallTheImageIsDroppedAndTheServerTold) {
     EXPECT_TRUE(w.f.engine->tick().ok());
   }
   EXPECT_EQ(w.f.engine->get(w.rollout)->state, RolloutState::kCompletedPartial);
+}
+
+}  // namespace
+}  // namespace drover::agent
+
+namespace drover::agent {
+namespace {
+
+// A compromised server (it offers whatever its store holds) starts a rollout; the device
+// must refuse before a byte is downloaded, say why, and keep both slots as they were.
+void expect_refused_untouched(World& w, const std::string& why) {
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kFailed);
+  EXPECT_NE(deployment(w).error.find(why), std::string::npos) << deployment(w).error;
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  EXPECT_EQ(*w.device->boot().committed(), Slot::kA);
+  EXPECT_FALSE(fs::exists(w.dir + "/device/slot-b")) << "nothing was written to the slot";
+  EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part")) << "nothing was downloaded";
+}
+
+TEST(AgentE2e, ACompromisedServerCannotOfferAnArtifactTheRepositoryNeverSigned) {
+  World w(/*honest=*/false);
+  w.artifacts->publish_to(nullptr);  // uploaded behind the repository's back
+  Artifact evil;
+  evil.name = "firmware";
+  evil.version = "3.1.0";
+  evil.device_types = {"ctl"};
+  ASSERT_TRUE(w.artifacts->upload(evil, image(100'000, 'e')).ok());
+  w.device->agent().run_once();  // enrolls
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.artifact_version = "3.1.0";
+  w.rollout = w.f.start(plan);
+  expect_refused_untouched(w, "no signed target firmware/3.1.0");
+}
+
+TEST(AgentE2e, ACompromisedServerCannotSwapTheImageBehindASignedVersion) {
+  World w(/*honest=*/false);
+  // The server's record of firmware@3.0.0 now names a tampered image, consistently: its
+  // content, size and hash all agree — only the signed target does not.
+  Artifact swapped = *w.artifacts->get("firmware", "3.0.0");
+  const std::string tampered = image(3'000'000, 't');
+  swapped.sha256 = security::to_hex(security::sha256(tampered));
+  std::ofstream(w.artifacts->path_of(swapped), std::ios::binary) << tampered;
+  WriteBatch b;
+  b.artifacts.push_back(swapped);
+  ASSERT_TRUE(w.f.store().apply(b).ok());
+  w.enroll_and_start();
+  expect_refused_untouched(w, "the offer's image hash is not the signed target firmware/3.0.0's");
+}
+
+// Rollback protection by version: a signed older image is still refused unless it is the
+// revert of the device's last update.
+TEST(AgentE2e, AnOlderSignedVersionIsTakenOnlyAsTheRevertOfTheLastUpdate) {
+  World w(/*honest=*/false);
+  Artifact old;
+  old.name = "firmware";
+  old.version = "0.9.0";
+  old.device_types = {"ctl"};
+  ASSERT_TRUE(w.artifacts->upload(old, image(100'000, 'o')).ok());
+  ASSERT_TRUE(w.repository->is_signed(*w.artifacts->get("firmware", "0.9.0")));
+  w.device->agent().run_once();  // enrolls
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.artifact_version = "0.9.0";
+  plan.allow_downgrade = true;
+  w.rollout = w.f.start(plan);
+  expect_refused_untouched(w, "firmware 0.9.0 is older than the installed 1.0.0");
 }
 
 }  // namespace

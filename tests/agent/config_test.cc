@@ -41,6 +41,7 @@ TEST(AgentConfig, TheDocumentedExampleParses) {
   EXPECT_EQ(c->agent.health_checks[0].command,
             (std::vector<std::string>{"systemctl", "is-active", "bms"}));
   EXPECT_EQ(c->installed.at("firmware"), "4.2.0");
+  EXPECT_EQ(c->initial_root, "/etc/drover/root.json");
   EXPECT_EQ(c->module.type, "ab-slot");
   EXPECT_EQ(c->module.slot_b, "/dev/mmcblk0p3");
   EXPECT_EQ(c->module.reboot, (std::vector<std::string>{"systemctl", "reboot"}));
@@ -137,6 +138,12 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
            {"{" + base + ", " + file_module + R"(, "installed": {"firmware": 4}})", "installed"},
            {"{" + base + ", " + file_module + R"(, "max_download": "lots"})", "max_download"},
            {"{" + base + ", " + file_module + R"(, "min_free": -1})", "min_free"},
+           {"{" + base + ", " + file_module + R"(, "signed_updates": {}})", "initial_root"},
+           {"{" + base + ", " + file_module + R"(, "signed_updates": {"initial_root": ""}})",
+            "initial_root"},
+           {"{" + base + ", " + file_module +
+                R"(, "signed_updates": {"initial_root": "/r", "url": "x"}})",
+            "url"},
            {"{" + base + ", " + file_module + R"(, "telemetry": {"collect": ["gpu"]}})", "collect"},
            {"{" + base + ", " + file_module + R"(, "telemetry": {"interval": "10ms"}})",
             "interval"},
