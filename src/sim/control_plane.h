@@ -30,6 +30,9 @@ struct AgentAccess {
   std::string url;  // empty: the plane serves no agents
   std::string enrollment_token;
   std::string ca_file;
+  // The root the agents trust first when the plane publishes signed update metadata (they
+  // then take only offers it signs); empty: off.
+  std::string initial_root;
 };
 
 // What a plane says of its own accord (the remote one narrates what it reads): one line of

@@ -49,13 +49,32 @@ Status LocalControlPlane::set_up(const std::vector<Site>& sites,
   EngineOptions engine_options;
   engine_options.tick_interval = options_.engine_tick;
   engine_options.history = options_.history;
+  if (serves) {
+    // Beside the artifacts: <net dir>/server/tuf, its root keys in <net dir>/server/root-keys.
+    const std::filesystem::path server = std::filesystem::path(options_.server_dir).parent_path();
+    const std::string tuf = (server / "tuf").string();
+    std::error_code ec;
+    std::filesystem::create_directories(server, ec);
+    if (ec) return io_error("cannot create " + server.string() + ": " + ec.message());
+    auto made = create_repository(real_file_system(), tuf, (server / "root-keys").string(), {},
+                                  clock_.now());
+    if (!made.ok()) return made.error();
+    auto opened = UpdateRepository::open(real_file_system(), tuf, clock_);
+    if (!opened.ok()) return opened.error();
+    repository_ = std::move(*opened);
+    initial_root_ = tuf + "/metadata/1.root.json";
+    engine_options.offerable = [r = repository_.get()](const Artifact& a) {
+      return r->is_signed(a);
+    };
+    schedule_refresh();
+  }
   engine_ = std::make_unique<RolloutEngine>(*store_, clock_, engine_options);
   engine_->set_listener(listener_);
   DROVER_TRY(engine_->load());
   service_ = std::make_unique<DeviceService>(*store_, *engine_);
   if (serves) {
     auto server = start_loopback_server(*store_, *engine_, *service_, clock_, options_.server_dir,
-                                        options_.enrollment_token);
+                                        options_.enrollment_token, repository_.get());
     if (!server.ok()) return server.error();
     server_ = std::move(*server);
     for (const Artifact& a : artifacts) {
@@ -68,7 +87,20 @@ Status LocalControlPlane::set_up(const std::vector<Site>& sites,
 
 AgentAccess LocalControlPlane::agent_access() const {
   if (!server_) return {};
-  return {loopback_url(*server_), options_.enrollment_token, ""};
+  return {loopback_url(*server_), options_.enrollment_token, "", initial_root_};
+}
+
+void LocalControlPlane::schedule_refresh() {
+  clock_.schedule_after(hours(1), [this] {
+    if (Status st = repository_->refresh(); !st.ok() && listener_) {
+      EngineEvent e;
+      e.kind = EngineEvent::Kind::kTickFailed;
+      e.at = clock_.now();
+      e.text = "signing update metadata failed: " + st.error().to_string();
+      listener_(e);
+    }
+    schedule_refresh();
+  });
 }
 
 Result<std::string> LocalControlPlane::start_rollout(const RolloutPlan& plan) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "fleet/update_repository.h"
 #include "sim/control_plane.h"
 #include "store/store.h"
 #include "transport/http/stack.h"
@@ -62,9 +63,14 @@ class LocalControlPlane final : public ControlPlane {
   Clock& clock_;
   LocalPlaneOptions options_;
   std::function<void(const EngineEvent&)> listener_;
+  void schedule_refresh();
   std::unique_ptr<Store> store_;
   std::unique_ptr<RolloutEngine> engine_;
   std::unique_ptr<DeviceService> service_;
+  // Signed update metadata, when the plane serves agents: every uploaded artifact signed,
+  // refreshed hourly on the twin's clock as drover serve's timer does.
+  std::unique_ptr<UpdateRepository> repository_;
+  std::string initial_root_;
   std::unique_ptr<http::ServerStack> server_;  // declared last: stopped before the rest
 };
 

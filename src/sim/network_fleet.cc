@@ -8,6 +8,8 @@
 #include "agent/agent.h"
 #include "agent/bootloader.h"
 #include "agent/command.h"
+#include "agent/signed_offers.h"
+#include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "base/file_system.h"
 #include "base/random.h"
@@ -27,7 +29,7 @@ using agent::UpdateStep;
 
 Result<std::unique_ptr<http::ServerStack>> start_loopback_server(
     Store& store, RolloutEngine& engine, DeviceService& service, Clock& clock,
-    const std::string& dir, const std::string& enrollment_token) {
+    const std::string& dir, const std::string& enrollment_token, UpdateRepository* repository) {
   auto secret = security::random_bytes(32);
   if (!secret.ok()) return secret.error();
   http::StackOptions options;
@@ -36,6 +38,7 @@ Result<std::unique_ptr<http::ServerStack>> start_loopback_server(
   options.artifact_dir = dir;
   options.token_secret = std::move(*secret);
   options.auth.enrollment_tokens = {enrollment_token};
+  options.repository = repository;
   // The simulator's stores are durable when apply() returns: no group commit to wait for.
   return http::ServerStack::start(store, nullptr, engine, service, clock, std::move(options));
 }
@@ -186,6 +189,8 @@ struct NetworkFleet::Node {
   std::unique_ptr<agent::FileBootloader> boot;
   std::unique_ptr<SimLink> link;
   std::unique_ptr<agent::UpdateModule> module;
+  std::unique_ptr<agent::HttpMetadataFetcher> fetcher;
+  std::unique_ptr<agent::SignedOffers> signed_offers;
   std::unique_ptr<agent::Agent> agent;
   bool rebooted = false;
 };
@@ -254,6 +259,16 @@ Status NetworkFleet::start_agent(Node& n, uint32_t dev) {
   ao.apply_time = world_.install_time() + world_.reboot_time() + minutes(1);
   if (n.identity.intermittent)
     ao.link_up_at = [this, dev](Timestamp t) { return world_.link_up_at(dev, t); };
+  if (!o_.initial_root.empty()) {
+    n.fetcher = std::make_unique<agent::HttpMetadataFetcher>(agent::link_client_options(lo));
+    auto checked = agent::SignedOffers::open(
+        {n.dir + "/data/tuf", o_.server + "/tuf/metadata/", o_.initial_root, n.identity.device_type,
+         n.identity.hardware_revision},
+        *n.fetcher, clock_, files);
+    if (!checked.ok()) return checked.error();
+    n.signed_offers = std::move(*checked);
+    ao.offer_check = n.signed_offers.get();
+  }
   n.agent = std::make_unique<agent::Agent>(ao, *n.link, *n.module, agent::system_commands(), clock_,
                                            mix64(o_.seed ^ (dev + 1)), files);
   return n.agent->start(o_.installed);
@@ -291,6 +306,8 @@ Result<AgentStep> NetworkFleet::step(uint32_t dev) {
     out.busy += world_.reboot_time();
     out.wait = Duration(0);
     n.agent.reset();
+    n.signed_offers.reset();
+    n.fetcher.reset();
     n.module.reset();
     n.link.reset();
     n.boot.reset();

@@ -39,9 +39,11 @@ namespace drover::sim {
 // The control plane's HTTP stack (the one `drover serve` runs) in this process, on 127.0.0.1
 // (a free port). `dir` holds the artifacts' content. Devices that bring `enrollment_token`
 // are accepted.
+// `repository`, when given, is published to and served under /tuf/.
 Result<std::unique_ptr<http::ServerStack>> start_loopback_server(
     Store& store, RolloutEngine& engine, DeviceService& service, Clock& clock,
-    const std::string& dir, const std::string& enrollment_token);
+    const std::string& dir, const std::string& enrollment_token,
+    UpdateRepository* repository = nullptr);
 // http://127.0.0.1:PORT
 std::string loopback_url(const http::ServerStack& server);
 
@@ -52,7 +54,11 @@ struct NetworkFleetOptions {
   std::string dir;  // one subdirectory per device (created)
   std::string server;
   std::string enrollment_token;
-  std::string ca_file;                 // https: the CA the agents trust (empty: the system's)
+  std::string ca_file;  // https: the CA the agents trust (empty: the system's)
+  // Signed update metadata required (agent::SignedOffers), trusting this root first; the
+  // metadata is fetched straight from the server, not through the device's simulated link
+  // (the check follows a check-in, so the link was just up). Empty: off.
+  std::string initial_root;
   Duration timeout = seconds(30);      // of each request
   std::string component = "firmware";  // what the agents' A/B module installs
   agent::Inventory installed;          // what every device runs at its first start

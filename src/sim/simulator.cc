@@ -118,6 +118,7 @@ Status Simulator::set_up() {
     fo.server = server.url;
     fo.enrollment_token = server.enrollment_token;
     fo.ca_file = server.ca_file;
+    fo.initial_root = server.initial_root;
     fo.timeout = plane_->answer_timeout();
     fo.component = sc_.rollout.artifact_name;
     for (const auto& c : sc_.installed) fo.installed[c.component] = c.version;
