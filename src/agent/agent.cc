@@ -138,6 +138,10 @@ Status Agent::start(const Inventory& initial) {
       last_error_ = "forgetting previous.json: " + parsed.error().message;
     }
   }
+  // A device updated before previous.json existed: what the other slot keeps is what ran
+  // before its last commit.
+  if (previous_.empty() && !kept_.component.empty() && !kept_.version.empty())
+    previous_[kept_.component] = kept_.version;
   auto text = fs_.read(path("inventory.json"));
   if (!text.ok() && text.error().code != ErrorCode::kNotFound) return text.error();
   if (!text.ok()) {
@@ -343,11 +347,21 @@ Duration Agent::idle() {
   if (o_.offer_check != nullptr) {
     if (const std::string why = rollback_refused(offer); !why.empty())
       return refuse_offer(offer, why);
-    // A switch back boots what the other slot keeps: verified when it was installed.
-    if (!kept) {
-      if (Status st = o_.offer_check->check(offer); !st.ok()) {
-        if (st.error().code == ErrorCode::kIo) return retry_later(st.error());
-        return refuse_offer(offer, st.error().message);
+    // Only the revert to what ran before may boot the kept slot unchecked (it was verified
+    // when it was installed, and its target may be gone from the server since); anything
+    // else, a switch forward to a kept image the operator reverted included, must be signed.
+    const auto before = previous_.find(offer.component);
+    const bool revert_to_kept =
+        kept && offer.revert && before != previous_.end() && before->second == offer.version;
+    if (!revert_to_kept) {
+      if (Status st = o_.offer_check->check(offer, inventory_); !st.ok()) {
+        if (st.error().code != ErrorCode::kIo) return refuse_offer(offer, st.error().message);
+        // The metadata out of reach: not the offer's fault, so nothing is reported, but the
+        // offer is not asked about again before its backoff (which grows) has passed.
+        offer_failed(offer_key(offer.rollout_id, offer.component, offer.version, offer.sha256));
+        last_error_ = "signed update metadata out of reach, offer of " + offer.component + "@" +
+                      offer.version + " not taken yet: " + st.error().message;
+        return std::max(poll_, kMinPoll);
       }
     }
   }
@@ -386,7 +400,9 @@ std::string Agent::rollback_refused(const Offer& offer) const {
   const auto running = inventory_.find(offer.component);
   if (running == inventory_.end()) return "";
   auto installed = Version::parse(running->second);
-  if (!installed.ok() || *offered >= *installed) return "";
+  if (!installed.ok()) return "";  // nothing to order against (a pre-release inventory)
+  // Equal precedence under another name (other build metadata) is no step forward either.
+  if (*offered > *installed || offer.version == running->second) return "";
   const auto before = previous_.find(offer.component);
   if (offer.revert && before != previous_.end() && before->second == offer.version) return "";
   return offer.component + " " + offer.version + " is older than the installed " + running->second +
@@ -650,12 +666,16 @@ Duration Agent::committing() {
     return std::min(o_.check_retry, Duration(record_.deadline_ms - ms(clock_.now())));
   }
   if (Status st = module_.commit(record_); !st.ok()) return fail("commit: " + st.error().message);
-  if (!record_.from_version.empty() && previous_[record_.component] != record_.from_version) {
-    previous_[record_.component] = record_.from_version;
+  // What ran before, written before the inventory moves on (a re-install of the same
+  // version changes nothing: the way back stays where it was).
+  if (!record_.from_version.empty() && record_.from_version != record_.version) {
+    Inventory before = previous_;
+    before[record_.component] = record_.from_version;
     nlohmann::json j = nlohmann::json::object();
-    for (const auto& [component, version] : previous_) j[component] = version;
+    for (const auto& [component, version] : before) j[component] = version;
     if (Status st = write_atomically(fs_, path("previous.json"), j.dump() + "\n"); !st.ok())
       return retry_later(st.error());
+    previous_ = std::move(before);
   }
   inventory_[record_.component] = record_.version;
   if (Status st = save_inventory(); !st.ok()) return retry_later(st.error());

@@ -6,6 +6,7 @@
 
 #include "base/try_assign.h"
 #include "base/units.h"
+#include "model/version.h"
 #include "security/canonical_json.h"
 #include "security/crypto.h"
 
@@ -53,7 +54,7 @@ Result<std::unique_ptr<SignedOffers>> SignedOffers::open(SignedOffersOptions opt
   return std::unique_ptr<SignedOffers>(new SignedOffers(std::move(options), std::move(updater)));
 }
 
-Status SignedOffers::check(const Offer& offer) {
+Status SignedOffers::check(const Offer& offer, const Inventory& installed) {
   if (Status st = updater_.refresh(); !st.ok()) {
     if (st.error().code == ErrorCode::kIo) return st.error();
     return refused("the signed update metadata does not verify: " + st.error().message);
@@ -90,6 +91,31 @@ Status SignedOffers::check(const Offer& offer) {
   if (!lists(*custom, "hardware_revisions", o_.hardware_revision, true)) {
     return refused("the signed target " + printable(path) + " is not built for hardware revision " +
                    printable(o_.hardware_revision));
+  }
+  const auto depends = custom->find("depends");
+  if (depends != custom->end() && !depends->is_array())
+    return refused("the signed target " + printable(path) + "'s depends is not a list");
+  if (depends != custom->end()) {
+    for (const json& d : *depends) {
+      auto text = [&d](const char* field) {
+        const auto it = d.is_object() ? d.find(field) : d.end();
+        return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
+      };
+      const std::string component = text("component");
+      auto constraint = VersionConstraint::parse(text("constraint"));
+      if (component.empty() || !constraint.ok()) {
+        return refused("the signed target " + printable(path) + " has a dependency " +
+                       printable(d.dump()) + " this agent cannot read");
+      }
+      const auto runs = installed.find(component);
+      auto running = runs == installed.end() ? Result<Version>(not_found(component))
+                                             : Version::parse(runs->second);
+      if (!running.ok() || !constraint->matches(*running)) {
+        return refused("the signed target " + printable(path) + " needs " + printable(component) +
+                       " " + printable(constraint->text()) + ", and this device runs " +
+                       (runs == installed.end() ? std::string("none") : printable(runs->second)));
+      }
+    }
   }
   return ok_status();
 }

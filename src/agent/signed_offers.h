@@ -5,7 +5,8 @@
 // SignedOffers refreshes the trusted metadata (the whole client workflow: root rotations,
 // rollback and freeze checks, ...), finds the target "<component>/<version>", and requires
 // the offer's size and SHA-256 to be the target's, the signed `custom` version to be the
-// offer's, and this device's type and hardware revision to be among the signed ones. The
+// offer's, this device's type and hardware revision to be among the signed ones, and each
+// signed dependency ({"component", "constraint"}) met by what the device runs. The
 // agent then verifies the downloaded image against that very hash before the inactive slot
 // is touched.
 //
@@ -26,9 +27,10 @@ namespace drover::agent {
 class OfferCheck {
  public:
   virtual ~OfferCheck() = default;
-  // ok when `offer` may be downloaded. kIo when the metadata could not be fetched (the
-  // network: try again later); any other error refuses the offer, its message says why.
-  virtual Status check(const Offer& offer) = 0;
+  // ok when `offer` may be downloaded to a device that runs `installed`. kIo when the
+  // metadata could not be fetched (the network: try again later); any other error refuses
+  // the offer, its message says why.
+  virtual Status check(const Offer& offer, const Inventory& installed) = 0;
 };
 
 struct SignedOffersOptions {
@@ -46,7 +48,7 @@ class SignedOffers final : public OfferCheck {
                                                     security::tuf::MetadataFetcher& fetcher,
                                                     Clock& clock,
                                                     FileSystem& fs = real_file_system());
-  Status check(const Offer& offer) override;
+  Status check(const Offer& offer, const Inventory& installed) override;
 
  private:
   SignedOffers(SignedOffersOptions options, security::tuf::Updater updater);

@@ -44,6 +44,18 @@ int fail(const std::string& what) {
 
 void log_line(const std::string& text) { std::fprintf(stderr, "drover-agent: %s\n", text.c_str()); }
 
+// Required signed update metadata that cannot be trusted: no offer is taken.
+class RefuseEveryOffer final : public OfferCheck {
+ public:
+  explicit RefuseEveryOffer(std::string why) : why_(std::move(why)) {}
+  Status check(const Offer&, const Inventory&) override {
+    return Error{ErrorCode::kFailedPrecondition, why_};
+  }
+
+ private:
+  std::string why_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,6 +126,7 @@ int main(int argc, char** argv) {
   // Signed update metadata, when configured: every offer is checked against it first.
   std::unique_ptr<HttpMetadataFetcher> metadata_fetcher;
   std::unique_ptr<SignedOffers> signed_offers;
+  std::unique_ptr<OfferCheck> refuse_all;
   if (!c.initial_root.empty()) {
     metadata_fetcher = std::make_unique<HttpMetadataFetcher>(link_client_options(c.link));
     std::string url = c.link.server;
@@ -122,9 +135,17 @@ int main(int argc, char** argv) {
         {(std::filesystem::path(c.agent.data_dir) / "tuf").string(), url + "/tuf/metadata/",
          c.initial_root, c.link.device_type, c.link.hardware_revision},
         *metadata_fetcher, clock);
-    if (!opened.ok()) return fail("signed_updates: " + opened.error().to_string());
-    signed_offers = std::move(*opened);
-    c.agent.offer_check = signed_offers.get();
+    if (opened.ok()) {
+      signed_offers = std::move(*opened);
+      c.agent.offer_check = signed_offers.get();
+    } else {
+      // No trusted root: every offer is refused, saying why, but the agent still starts, so
+      // an update in the middle of its trial boot commits or rolls back.
+      const std::string why = "signed_updates: " + opened.error().to_string();
+      log_line(why + "; every offer is refused until this is mended");
+      refuse_all = std::make_unique<RefuseEveryOffer>(why);
+      c.agent.offer_check = refuse_all.get();
+    }
   }
   Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
   if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());

@@ -494,8 +494,8 @@ std::string UpdateRepository::target_custom(const Artifact& a) {
 }
 
 RepositoryState UpdateRepository::state() const {
-  MutexLock lock(impl_->mu);
   const Impl& i = *impl_;
+  MutexLock lock(i.mu);
   RepositoryState out;
   out.signed_targets = i.current()->listed.size();
   for (const std::string role : {"root", "targets", "snapshot", "timestamp"}) {

@@ -229,6 +229,12 @@ Status Updater::update_snapshot() {
   const std::string file = root_.consistent_snapshot
                                ? std::to_string(named.version) + ".snapshot.json"
                                : std::string("snapshot.json");
+  // A listed length is a promise, not a licence: no more than this client's limit is taken.
+  if (named.length && *named.length > o_.limits.snapshot_max_length) {
+    return failed("the timestamp lists a snapshot of " + std::to_string(*named.length) +
+                  " bytes, more than the " + std::to_string(o_.limits.snapshot_max_length) +
+                  " this client takes");
+  }
   DROVER_TRY_ASSIGN(std::string bytes,
                     fetch(file, named.length.value_or(o_.limits.snapshot_max_length)));
   if (auto listed = check_length_and_hashes(bytes, named.length, named.hashes); !listed.ok())
@@ -280,6 +286,11 @@ Result<const Metadata*> Updater::load_targets(const std::string& role,
   if (!m || m->version != named.version || !check_unexpired(*m, role).ok()) {
     const std::string remote =
         root_.consistent_snapshot ? std::to_string(named.version) + "." + file : file;
+    if (named.length && *named.length > o_.limits.targets_max_length) {
+      return failed("the snapshot lists " + file + " of " + std::to_string(*named.length) +
+                    " bytes, more than the " + std::to_string(o_.limits.targets_max_length) +
+                    " this client takes");
+    }
     auto got = fetch(remote, named.length.value_or(o_.limits.targets_max_length));
     if (!got.ok()) {
       if (got.error().code == ErrorCode::kNotFound)

@@ -62,6 +62,8 @@ struct ClientLimits {
   int max_delegations = 32;            // roles visited in one target search
   uint64_t root_max_length = 512'000;  // bytes, for files whose length nothing lists
   uint64_t timestamp_max_length = 16'384;
+  // Also the most a listed length may say: a snapshot or targets file listed as longer is
+  // refused before it is fetched (a compromised online key cannot make a device hold 1 GB).
   uint64_t snapshot_max_length = 2'000'000;
   uint64_t targets_max_length = 5'000'000;
   // Slow retrieval: a file must arrive within `grace` plus its limit at this rate.

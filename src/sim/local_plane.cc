@@ -35,7 +35,9 @@ LocalControlPlane::LocalControlPlane(Clock& clock, LocalPlaneOptions options,
       listener_(std::move(listener)),
       store_(std::move(store)) {}
 
-LocalControlPlane::~LocalControlPlane() = default;  // server_ goes first (declared last)
+LocalControlPlane::~LocalControlPlane() {
+  if (repository_) clock_.cancel(refresh_timer_);  // server_ goes next (declared last)
+}
 
 Status LocalControlPlane::set_up(const std::vector<Site>& sites,
                                  const std::vector<Artifact>& artifacts,
@@ -91,7 +93,7 @@ AgentAccess LocalControlPlane::agent_access() const {
 }
 
 void LocalControlPlane::schedule_refresh() {
-  clock_.schedule_after(hours(1), [this] {
+  refresh_timer_ = clock_.schedule_after(hours(1), [this] {
     if (Status st = repository_->refresh(); !st.ok() && listener_) {
       EngineEvent e;
       e.kind = EngineEvent::Kind::kTickFailed;

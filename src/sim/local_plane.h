@@ -64,6 +64,7 @@ class LocalControlPlane final : public ControlPlane {
   LocalPlaneOptions options_;
   std::function<void(const EngineEvent&)> listener_;
   void schedule_refresh();
+  Clock::TimerId refresh_timer_{};
   std::unique_ptr<Store> store_;
   std::unique_ptr<RolloutEngine> engine_;
   std::unique_ptr<DeviceService> service_;

@@ -549,9 +549,10 @@ TEST(AgentE2e, ACompromisedServerCannotSwapTheImageBehindASignedVersion) {
   expect_refused_untouched(w, "the offer's image hash is not the signed target firmware/3.0.0's");
 }
 
-// Rollback protection by version: a signed older image is still refused unless it is the
-// revert of the device's last update.
-TEST(AgentE2e, AnOlderSignedVersionIsTakenOnlyAsTheRevertOfTheLastUpdate) {
+// Rollback protection by version: a signed older image offered as an update is refused
+// (the revert to what ran before is taken: the fleet rollback tests above run with signed
+// metadata on).
+TEST(AgentE2e, AnOlderSignedVersionOfferedAsAnUpdateIsRefused) {
   World w(/*honest=*/false);
   Artifact old;
   old.name = "firmware";

@@ -11,6 +11,7 @@
 #include "agent/agent.h"
 #include "agent/command.h"
 #include "agent/server_link.h"
+#include "agent/signed_offers.h"
 #include "agent/update_module.h"
 
 namespace drover::agent {
@@ -191,6 +192,92 @@ TEST_F(AgentOfferTest, CheckInsAreNeverCloserThanASecond) {
   EXPECT_GE(first, kMinPoll);
   EXPECT_LE(run_for(*agent, minutes(1)), 61);
   EXPECT_LE(server_.check_ins, 62);
+}
+
+// Signed update metadata that a stub stands for: it answers `answer` and counts its calls.
+class StubCheck final : public OfferCheck {
+ public:
+  Status answer = ok_status();
+  int calls = 0;
+  Status check(const Offer&, const Inventory&) override {
+    ++calls;
+    return answer;
+  }
+};
+
+// The metadata out of reach (a proxy that answers 502 for /tuf/): nothing is reported and
+// nothing downloaded, and the offer is asked about less and less often, not every few
+// seconds, although every check-in succeeds.
+TEST_F(AgentOfferTest, MetadataOutOfReachIsNeitherReportedNorAskedAboutAtEveryCheckIn) {
+  StubCheck stub;
+  stub.answer = Error{ErrorCode::kIo, "HTTP 502"};
+  options_.offer_check = &stub;
+  server_.next_checkin = seconds(30);
+  auto agent = make_agent();
+  run_for(*agent, hours(6));
+  EXPECT_EQ(server_.downloads, 0);
+  EXPECT_TRUE(server_.reports.empty());
+  EXPECT_GT(server_.check_ins, 300) << "it keeps checking in at the server's pace";
+  EXPECT_LT(stub.calls, 20) << "but asks about the offer with a growing backoff";
+  EXPECT_GE(stub.calls, 5);
+  // Reachable again, the offer is taken once its backoff has passed.
+  stub.answer = ok_status();
+  run_for(*agent, hours(2));
+  EXPECT_GE(server_.downloads, 1);
+}
+
+// A refusal is reported once per attempt, with the metadata's reason, and nothing is fetched.
+TEST_F(AgentOfferTest, AnOfferTheMetadataRefusesIsReportedAndNeverDownloaded) {
+  StubCheck stub;
+  stub.answer = Error{ErrorCode::kFailedPrecondition, "no signed target firmware/2.0.0"};
+  options_.offer_check = &stub;
+  auto agent = make_agent();
+  run_for(*agent, seconds(2));
+  EXPECT_EQ(server_.downloads, 0);
+  ASSERT_EQ(failed_reports(), 1);
+  EXPECT_NE(server_.reports.back().second.find("no signed target firmware/2.0.0"),
+            std::string::npos);
+}
+
+// Versions only go forward: an older version, or the same precedence under another name, is
+// refused unless it is a revert to what ran before the last commit (previous.json) — before
+// the metadata is even asked.
+TEST_F(AgentOfferTest, OnlyTheRevertToWhatRanBeforeMayGoBack) {
+  std::ofstream(dir_ / "previous.json") << R"({"firmware": "0.9.0"})";
+  StubCheck stub;
+  options_.offer_check = &stub;
+  struct Case {
+    std::string version;
+    bool revert;
+    std::string refusal;  // "" when taken
+  };
+  for (const Case& c : std::vector<Case>{
+           {"0.8.0", false, "0.8.0 is older than the installed 1.0.0, and not offered as a revert"},
+           {"0.8.0", true, "not the version this device ran before its last update"},
+           {"0.9.0", false, "not offered as a revert"},
+           {"1.0.0+rebuilt", false, "not offered as a revert"},
+           {"0.9.0", true, ""},
+           {"1.0.1", false, ""}}) {
+    SCOPED_TRACE(c.version + (c.revert ? " revert" : ""));
+    server_.offer.version = c.version;
+    server_.offer.revert = c.revert;
+    server_.reports.clear();
+    server_.downloads = 0;
+    stub.calls = 0;
+    auto agent = make_agent();
+    EXPECT_EQ(agent->previous().at("firmware"), "0.9.0");
+    agent->run_once();
+    if (c.refusal.empty()) {
+      EXPECT_EQ(stub.calls, 1);
+      EXPECT_EQ(agent->record().step, UpdateStep::kDownloading);
+    } else {
+      EXPECT_EQ(stub.calls, 0);
+      ASSERT_EQ(failed_reports(), 1);
+      EXPECT_NE(server_.reports.back().second.find(c.refusal), std::string::npos)
+          << server_.reports.back().second;
+    }
+    fs::remove(dir_ / "update.json");
+  }
 }
 
 }  // namespace

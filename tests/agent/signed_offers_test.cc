@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/memory_file_system.h"
 #include "base/units.h"
@@ -43,6 +45,7 @@ class SignedOffersTest : public ::testing::Test {
     a.version = "2.0.0";
     a.device_types = {"ctl", "gateway"};
     a.hardware_revisions = {"rev-a"};
+    a.depends = {{"bootloader", ">=2.0.0"}};
     a.size_bytes = 5000;
     a.sha256 = security::to_hex(security::sha256("image 2.0.0"));
     artifact = a;
@@ -69,17 +72,18 @@ class SignedOffersTest : public ::testing::Test {
   MemoryFileSystem server_fs, device_fs;
   std::unique_ptr<UpdateRepository> repo;
   Artifact artifact;
+  Inventory runs = {{"firmware", "1.0.0"}, {"bootloader", "2.1.0"}};
   Fetcher fetcher{repo};
 };
 
 TEST_F(SignedOffersTest, AnOfferIsTakenOnlyAsTheSignedTargetDescribesIt) {
   auto check = open("gateway", "rev-a");
   ASSERT_NE(check, nullptr);
-  EXPECT_TRUE(check->check(offer()).ok());
+  EXPECT_TRUE(check->check(offer(), runs).ok());
   EXPECT_TRUE(device_fs.read("/device/tuf/root.json").ok()) << "the factory root is trusted";
 
   auto refused = [&](Offer o, const std::string& why) {
-    const Status st = check->check(o);
+    const Status st = check->check(o, runs);
     ASSERT_FALSE(st.ok()) << why;
     EXPECT_EQ(st.error().code, ErrorCode::kFailedPrecondition) << st.error().to_string();
     EXPECT_NE(st.error().message.find(why), std::string::npos) << st.error().message;
@@ -98,10 +102,29 @@ TEST_F(SignedOffersTest, AnOfferIsTakenOnlyAsTheSignedTargetDescribesIt) {
   refused(o, "no signed target bootloader/2.0.0");
 }
 
+TEST_F(SignedOffersTest, ASignedDependencyTheDeviceDoesNotMeetRefusesIt) {
+  auto check = open("ctl", "rev-a");
+  ASSERT_NE(check, nullptr);
+  for (const auto& [bootloader, says] : std::vector<std::pair<std::string, std::string>>{
+           {"1.9.0", "runs 1.9.0"}, {"", "runs none"}}) {
+    Inventory old = runs;
+    if (bootloader.empty()) {
+      old.erase("bootloader");
+    } else {
+      old["bootloader"] = bootloader;
+    }
+    const Status st = check->check(offer(), old);
+    ASSERT_FALSE(st.ok()) << says;
+    EXPECT_NE(st.error().message.find("needs bootloader >=2.0.0, and this device " + says),
+              std::string::npos)
+        << st.error().message;
+  }
+}
+
 TEST_F(SignedOffersTest, ADeviceTheTargetIsNotBuiltForRefusesIt) {
   auto other_type = open("inverter", "rev-a");
   ASSERT_NE(other_type, nullptr);
-  const Status type = other_type->check(offer());
+  const Status type = other_type->check(offer(), runs);
   ASSERT_FALSE(type.ok());
   EXPECT_NE(type.error().message.find("is not built for device type inverter"), std::string::npos)
       << type.error().message;
@@ -110,7 +133,7 @@ TEST_F(SignedOffersTest, ADeviceTheTargetIsNotBuiltForRefusesIt) {
 TEST_F(SignedOffersTest, AnotherRevisionRefusesItToo) {
   auto other_revision = open("ctl", "rev-b");
   ASSERT_NE(other_revision, nullptr);
-  const Status revision = other_revision->check(offer());
+  const Status revision = other_revision->check(offer(), runs);
   ASSERT_FALSE(revision.ok());
   EXPECT_NE(revision.error().message.find("is not built for hardware revision rev-b"),
             std::string::npos)
@@ -121,19 +144,19 @@ TEST_F(SignedOffersTest, NetworkFailuresAreRetriedAndStaleMetadataIsRefused) {
   auto check = open("ctl", "rev-a");
   ASSERT_NE(check, nullptr);
   fetcher.down = true;
-  EXPECT_EQ(check->check(offer()).error().code, ErrorCode::kIo);
+  EXPECT_EQ(check->check(offer(), runs).error().code, ErrorCode::kIo);
   fetcher.down = false;
-  EXPECT_TRUE(check->check(offer()).ok());
+  EXPECT_TRUE(check->check(offer(), runs).ok());
   // A server that stops signing: once the timestamp has expired, nothing is taken.
   clock.advance_to(clock.now() + days(2));
-  const Status stale = check->check(offer());
+  const Status stale = check->check(offer(), runs);
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_NE(stale.error().message.find("the signed update metadata does not verify"),
             std::string::npos)
       << stale.error().message;
   ASSERT_TRUE(repo->refresh().ok());
-  EXPECT_TRUE(check->check(offer()).ok());
+  EXPECT_TRUE(check->check(offer(), runs).ok());
 }
 
 TEST_F(SignedOffersTest, AnInitialRootThatIsMissingOrForgedIsAClearError) {
@@ -147,7 +170,9 @@ TEST_F(SignedOffersTest, AnInitialRootThatIsMissingOrForgedIsAClearError) {
   ASSERT_TRUE(device_fs.write("/factory/forged.json", forged).ok());
   auto refused = SignedOffers::open({"/d2/tuf", kUrl, "/factory/forged.json", "ctl", "rev-a"},
                                     fetcher, clock, device_fs);
-  EXPECT_FALSE(refused.ok());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthenticated) << refused.error().to_string();
+  EXPECT_FALSE(device_fs.read("/d2/tuf/root.json").ok()) << "nothing trusted";
 }
 
 }  // namespace
