@@ -52,11 +52,12 @@ int run_keys_gen(const KeysArgs& args) {
   auto lifetime = parse_duration(args.root_lifetime);
   if (!lifetime.ok() || *lifetime < days(1))
     return fail("--root-lifetime must be a duration of at least 1d, e.g. 365d", "gen");
-  if (inside(args.root_key_dir, args.data))
+  if (inside(args.root_key_dir, args.data)) {
     return fail(
         "--root-key-dir must be outside the data directory: root keys are kept away "
         "from the server",
         "gen");
+  }
   FileSystem& fs = real_file_system();
   if (Status st = fs.make_dir(args.data); !st.ok()) return fail(st.error().to_string(), "gen");
   KeySetup setup;

@@ -27,8 +27,6 @@ using tuf::Metadata;
 
 using KeyRing = std::map<std::string, std::shared_ptr<SigningKey>>;  // by key id
 
-const std::vector<std::string> kOnlineRoles = {"timestamp", "snapshot", "targets"};
-
 std::string metadata_dir(const std::string& dir) { return dir + "/metadata"; }
 std::string keys_dir(const std::string& dir) { return dir + "/keys"; }
 
@@ -572,6 +570,7 @@ Result<std::vector<std::string>> create_repository(FileSystem& fs, const std::st
     role->keys.push_back(*PublicKey::ed25519(k.public_key()));
   }
   std::vector<const SigningKey*> all;
+  all.reserve(root_keys.size());
   for (const SigningKey& k : root_keys) all.push_back(&k);
   DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, nullptr, all));
   DROVER_TRY(write_file(fs, metadata_dir(dir) + "/1.root.json", root));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include "base/units.h"
 #include "model/version.h"
@@ -82,7 +83,7 @@ void StateCounts::add(const StateCounts& o) {
 // ---------------------------------------------------------------- lifecycle
 
 RolloutEngine::RolloutEngine(Store& store, Clock& clock, EngineOptions options)
-    : store_(store), clock_(clock), options_(options) {}
+    : store_(store), clock_(clock), options_(std::move(options)) {}
 
 RolloutEngine::~RolloutEngine() {
   if (ticking_) clock_.cancel(timer_);
