@@ -274,5 +274,9 @@ Result<uint64_t> GroupCommitStore::next_sequence(std::string_view name) {
   if (auto failed = failure()) return Error{ErrorCode::kIo, failed->message};
   return inner_->next_sequence(name);
 }
+Status GroupCommitStore::append_audit(const AuditRecord& record) {
+  if (auto failed = failure()) return Error{ErrorCode::kIo, failed->message};
+  return inner_->append_audit(record);
+}
 
 }  // namespace drover

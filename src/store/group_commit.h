@@ -155,6 +155,12 @@ class GroupCommitStore final : public Store {
                                                             std::string_view device_id) override;
   Status delete_artifact(std::string_view name, std::string_view version) override;
   Result<uint64_t> next_sequence(std::string_view name) override;
+  // The audit log is written straight through (its appends are their own transactions).
+  Status append_audit(const AuditRecord& record) override;
+  Result<uint64_t> audit_size() override { return inner_->audit_size(); }
+  Result<std::vector<AuditRecord>> read_audit(uint64_t from, size_t limit) override {
+    return inner_->read_audit(from, limit);
+  }
 
  private:
   void run();

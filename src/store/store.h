@@ -54,6 +54,14 @@ struct WriteBatch {
 // not. Both backends call it before writing anything.
 Status check_keys(const WriteBatch& batch);
 
+// One entry of the audit log (fleet/audit_log.h) as stored: its place in the log, the entry's
+// bytes, and the signed checkpoint of the log it completes (index + 1 entries).
+struct AuditRecord {
+  uint64_t index = 0;
+  std::string entry;
+  std::string checkpoint;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -110,6 +118,18 @@ class Store {
 
   // Removes an artifact. kNotFound if absent.
   virtual Status delete_artifact(std::string_view name, std::string_view version) = 0;
+
+  // The audit log: append-only through this interface (nothing rewrites or removes a record).
+  // append_audit writes `record` when its index is the log's size (audit_size()), durably
+  // before it returns; kConflict when another writer (another process on the same file) came
+  // first, kIo when the backend fails; either way nothing is written.
+  virtual Status append_audit(const AuditRecord& record) = 0;
+  // One past the highest index stored (0 for an empty log).
+  virtual Result<uint64_t> audit_size() = 0;
+  // The records with index >= from in index order, at most `limit`. What is stored, as it is:
+  // a record removed behind the store's back shows as a gap, which the log's verification
+  // reports.
+  virtual Result<std::vector<AuditRecord>> read_audit(uint64_t from, size_t limit) = 0;
 
   // A durable counter for ids: returns 1, 2, 3, ... per name, never the same value twice,
   // even across restarts.

@@ -56,6 +56,11 @@ class ForwardingStore : public Store {
     return inner_->delete_artifact(n, v);
   }
   Result<uint64_t> next_sequence(std::string_view n) override { return inner_->next_sequence(n); }
+  Status append_audit(const AuditRecord& r) override { return inner_->append_audit(r); }
+  Result<uint64_t> audit_size() override { return inner_->audit_size(); }
+  Result<std::vector<AuditRecord>> read_audit(uint64_t from, size_t limit) override {
+    return inner_->read_audit(from, limit);
+  }
 
  private:
   std::unique_ptr<Store> inner_;

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -865,6 +866,62 @@ TEST_P(StoreConformanceTest, NextSequenceNeverRepeatsAcrossThreads) {
   ASSERT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
   EXPECT_EQ(*all.begin(), 1u);
   EXPECT_EQ(*all.rbegin(), static_cast<uint64_t>(kThreads * kEach));
+}
+
+TEST_P(StoreConformanceTest, TheAuditLogIsAppendedInOrderAndNeverOverwritten) {
+  ASSERT_OK_AND_ASSIGN(empty, store().audit_size());
+  EXPECT_EQ(empty, 0u);
+  for (uint64_t i = 0; i < 5; ++i) {
+    ASSERT_OK(store().append_audit({i, "entry " + std::to_string(i), "cp " + std::to_string(i)}));
+  }
+  // A second writer that read the size before the first appended is refused, and nothing of
+  // it is written.
+  const Status stale = store().append_audit({3, "forged", "cp"});
+  EXPECT_EQ(stale.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(store().append_audit({7, "gap", "cp"}).error().code, ErrorCode::kConflict);
+  ASSERT_OK_AND_ASSIGN(size, store().audit_size());
+  EXPECT_EQ(size, 5u);
+  ASSERT_OK_AND_ASSIGN(page, store().read_audit(1, 3));
+  ASSERT_EQ(page.size(), 3u);
+  for (size_t i = 0; i < page.size(); ++i) {
+    EXPECT_EQ(page[i].index, i + 1);
+    EXPECT_EQ(page[i].entry, "entry " + std::to_string(i + 1));
+    EXPECT_EQ(page[i].checkpoint, "cp " + std::to_string(i + 1));
+  }
+  ASSERT_OK_AND_ASSIGN(tail, store().read_audit(4, 100));
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_EQ(tail[0].entry, "entry 4");
+  ASSERT_OK_AND_ASSIGN(beyond, store().read_audit(5, 100));
+  EXPECT_TRUE(beyond.empty());
+  ASSERT_OK_AND_ASSIGN(huge, store().read_audit(UINT64_MAX, SIZE_MAX));
+  EXPECT_TRUE(huge.empty());
+}
+
+TEST_P(StoreConformanceTest, ConcurrentAuditAppendersGetOneIndexEach) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 25;
+  std::atomic<int> conflicts{0};
+  std::vector<std::thread> threads;
+  threads.reserve(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int done = 0; done < kEach;) {
+        auto size = store().audit_size();
+        ASSERT_TRUE(size.ok());
+        const Status st = store().append_audit({*size, "t" + std::to_string(t), "cp"});
+        if (st.ok()) {
+          ++done;
+        } else {
+          ASSERT_EQ(st.error().code, ErrorCode::kConflict) << st.error().to_string();
+          ++conflicts;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_OK_AND_ASSIGN(all, store().read_audit(0, 1000));
+  ASSERT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].index, i);
 }
 
 // ---------------------------------------------------------------- SQLite only

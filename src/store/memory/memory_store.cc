@@ -289,6 +289,26 @@ class MemoryStore final : public Store {
     return ++it->second;
   }
 
+  Status append_audit(const AuditRecord& record) override {
+    MutexLock lock(mu_);
+    if (record.index != audit_.size()) {
+      return conflict("the audit log has " + std::to_string(audit_.size()) + " entries; entry " +
+                      std::to_string(record.index) + " cannot be appended");
+    }
+    audit_.push_back(record);
+    return ok_status();
+  }
+  Result<uint64_t> audit_size() override {
+    MutexLock lock(mu_);
+    return uint64_t{audit_.size()};
+  }
+  Result<std::vector<AuditRecord>> read_audit(uint64_t from, size_t limit) override {
+    MutexLock lock(mu_);
+    std::vector<AuditRecord> out;
+    for (uint64_t i = from; i < audit_.size() && out.size() < limit; ++i) out.push_back(audit_[i]);
+    return out;
+  }
+
  private:
   Mutex mu_{LockLevel::kStoreWriter};
   IndexedMap<std::string, Device, std::less<>, IdKeys> devices_ GUARDED_BY(mu_);
@@ -300,6 +320,7 @@ class MemoryStore final : public Store {
   std::map<std::string, uint64_t, std::less<>> sequences_ GUARDED_BY(mu_);
   std::map<std::string, ApiToken, std::less<>> api_tokens_ GUARDED_BY(mu_);
   std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_ GUARDED_BY(mu_);
+  std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -5,7 +5,7 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 6, kept in PRAGMA user_version):
+// On-disk layout (schema version 7, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -19,6 +19,7 @@
 //   api_tokens  (id PK, doc)                                                WITHOUT ROWID
 //   deployment_steps (seq PK, rollout_id, device_id, doc), indexed by
 //                (rollout_id, device_id, seq): each deployment's history in order
+//   audit_log   (idx PK, entry, checkpoint)  rowid table: append-only, by index
 // Enums are stored by their codec names, timestamps as milliseconds since the epoch.
 #include <sqlite3.h>
 
@@ -117,6 +118,14 @@ CREATE TABLE profiles (
   device_type TEXT NOT NULL PRIMARY KEY CHECK (length(device_type) > 0),
   doc         TEXT NOT NULL
 ) WITHOUT ROWID;
+)sql",
+    // 7: the audit log, one row per entry with the signed checkpoint it completes.
+    R"sql(
+CREATE TABLE audit_log (
+  idx        INTEGER PRIMARY KEY CHECK (idx >= 0),
+  entry      TEXT NOT NULL,
+  checkpoint TEXT NOT NULL
+);
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -245,6 +254,7 @@ struct Statements {
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
   StmtPtr delete_artifact, delete_device, next_sequence;
+  StmtPtr put_audit, audit_size, read_audit;
 };
 
 // A connection and the statements prepared on it.
@@ -438,7 +448,62 @@ class SqliteStore final : public Store {
     return static_cast<uint64_t>(*value);
   }
 
+  // The size is read inside the write transaction, so of two processes appending the same
+  // index one commits and the other is told kConflict.
+  Status append_audit(const AuditRecord& record) override {
+    MutexLock lock(mu_);
+    const std::string what = "appending audit entry " + std::to_string(record.index);
+    if (int rc = run(w_.st.begin.get()); rc != SQLITE_OK) return io(rc, what + ": begin");
+    auto size = audit_size_on(w_);
+    Status st = size.ok() ? ok_status() : Status(size.error());
+    if (st.ok() && *size != record.index) {
+      st = conflict("the audit log has " + std::to_string(*size) + " entries; entry " +
+                    std::to_string(record.index) + " cannot be appended");
+    }
+    if (st.ok()) {
+      const int rc = run(w_.st.put_audit.get(), static_cast<int64_t>(record.index),
+                         std::string_view(record.entry), std::string_view(record.checkpoint));
+      if (rc != SQLITE_OK) st = io(rc, what);
+    }
+    if (st.ok()) {
+      if (int rc = run(w_.st.commit.get()); rc != SQLITE_OK) st = io(rc, what + ": commit");
+    }
+    if (!st.ok()) rollback();
+    return st;
+  }
+
+  Result<uint64_t> audit_size() override {
+    return read([&](Connection& c) { return audit_size_on(c); });
+  }
+
+  Result<std::vector<AuditRecord>> read_audit(uint64_t from, size_t limit) override {
+    return read([&](Connection& c) -> Result<std::vector<AuditRecord>> {
+      sqlite3_stmt* s = c.st.read_audit.get();
+      ResetOnExit reset(s);
+      std::vector<AuditRecord> out;
+      const auto capped = [](uint64_t v) {
+        return static_cast<int64_t>(std::min<uint64_t>(v, INT64_MAX));
+      };
+      int rc = bind_all(s, capped(from), capped(limit));
+      if (rc == SQLITE_OK) rc = sqlite3_step(s);
+      for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+        out.push_back({static_cast<uint64_t>(sqlite3_column_int64(s, 0)),
+                       std::string(column_text(s, 1)), std::string(column_text(s, 2))});
+      }
+      if (rc != SQLITE_DONE) return sqlite_error(c.db.get(), rc, "reading the audit log");
+      return out;
+    });
+  }
+
  private:
+  static Result<uint64_t> audit_size_on(Connection& c) {
+    sqlite3_stmt* s = c.st.audit_size.get();
+    ResetOnExit reset(s);
+    const int rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) return sqlite_error(c.db.get(), rc, "sizing the audit log");
+    return static_cast<uint64_t>(sqlite3_column_int64(s, 0));
+  }
+
   // Every failure of a write is kIo, whatever SQLite thought of it: the contract of apply().
   Error io(int rc, const std::string& what) REQUIRES(mu_) {
     Error e = sqlite_error(w_.db.get(), rc, what);
@@ -729,6 +794,10 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.next_sequence,
        "INSERT INTO sequences (name, value) VALUES (?1, 1) "
        "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"},
+      {&st.put_audit, "INSERT INTO audit_log (idx, entry, checkpoint) VALUES (?1, ?2, ?3)"},
+      {&st.audit_size, "SELECT coalesce(max(idx) + 1, 0) FROM audit_log"},
+      {&st.read_audit,
+       "SELECT idx, entry, checkpoint FROM audit_log WHERE idx >= ?1 ORDER BY idx LIMIT ?2"},
   };
   for (const auto& [slot, text] : sql) {
     sqlite3_stmt* raw = nullptr;
