@@ -59,6 +59,11 @@ Status MerkleTree::append(std::string_view leaf_hash) {
   return ok_status();
 }
 
+void MerkleTree::truncate(uint64_t size) {
+  // Level j holds exactly the complete subtrees of 2^j leaves: floor(size / 2^j) of them.
+  for (size_t j = 0; j < levels_.size(); ++j) levels_[j].resize(std::min<uint64_t>(levels_[j].size(), size >> j));
+}
+
 MerkleTree::Digest MerkleTree::subtree(uint64_t start, uint64_t count) const {
   if (std::has_single_bit(count) && start % count == 0) {
     return levels_[std::countr_zero(count)][start / count];

@@ -32,6 +32,8 @@ class MerkleTree {
   // `leaf_hash`: 32 bytes (a merkle_leaf_hash). kInvalidArgument otherwise.
   Status append(std::string_view leaf_hash);
   uint64_t size() const { return levels_.empty() ? 0 : levels_[0].size(); }
+  // Forgets the leaves from `size` on (an append whose entry could not be stored).
+  void truncate(uint64_t size);
 
   // The root of the first `size` leaves. kInvalidArgument beyond size().
   Result<std::string> root(uint64_t size) const;

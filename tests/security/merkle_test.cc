@@ -80,6 +80,18 @@ TEST(Merkle, EveryRootOfEverySizeIsTheRecursiveDefinitions) {
   EXPECT_EQ(t.tree.size(), 70u);
 }
 
+TEST(Merkle, ATruncatedTreeIsTheTreeOfThatSizeAndGrowsAgain) {
+  Tree t(37);
+  for (uint64_t n : {37u, 36u, 32u, 31u, 17u, 1u, 0u}) {
+    MerkleTree copy = t.tree;
+    copy.truncate(n);
+    EXPECT_EQ(copy.size(), n);
+    EXPECT_EQ(copy.root(), reference_root(t.leaves, 0, n)) << n;
+    for (uint64_t i = n; i < 37; ++i) ASSERT_TRUE(copy.append(t.leaves[i]).ok());
+    EXPECT_EQ(copy.root(), t.tree.root()) << n;
+  }
+}
+
 TEST(Merkle, EveryInclusionProofVerifiesAndNoOtherLeafOrRootDoes) {
   Tree t(40);
   for (uint64_t size = 1; size <= 40; ++size) {

@@ -1,0 +1,343 @@
+#include "fleet/audit_log.h"
+
+#include <nlohmann/json.hpp>
+#include <utility>
+
+#include "base/try_assign.h"
+#include "security/canonical_json.h"
+#include "security/tuf_key.h"
+
+namespace drover {
+namespace {
+
+using nlohmann::json;
+using security::MerkleTree;
+
+constexpr std::string_view kCheckpointType = "audit-checkpoint";
+constexpr size_t kReadPage = 4096;
+
+int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
+
+Error corrupt(uint64_t index, const std::string& why) {
+  return {ErrorCode::kCorruption, "audit log entry " + std::to_string(index) + ": " + why};
+}
+
+std::string key_id_of(std::string_view public_key) {
+  auto key = security::PublicKey::ed25519(public_key);
+  return key.ok() ? key->key_id() : std::string();
+}
+
+std::string sign_checkpoint(const security::SigningKey& key, uint64_t size,
+                            const std::string& root, Timestamp at) {
+  const json body = {{"_type", kCheckpointType},
+                     {"size", size},
+                     {"root", security::to_hex(root)},
+                     {"at", ms(at)}};
+  const std::string message = *security::canonical_json(body);
+  const json doc = {
+      {"signed", body},
+      {"signatures",
+       json::array({{{"keyid", key_id_of(key.public_key())},
+                     {"sig", security::to_hex(key.sign(message))}}})}};
+  return *security::canonical_json(doc);
+}
+
+Result<int64_t> integer_field(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_number_integer()) {
+    return invalid_argument(std::string("'") + name + "' is missing or not an integer");
+  }
+  return it->get<int64_t>();
+}
+
+Result<std::string> string_field(const json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_string()) {
+    return invalid_argument(std::string("'") + name + "' is missing or not a string");
+  }
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text,
+                                               std::string_view public_key) {
+  auto doc = security::parse_strict_json(text);
+  if (!doc.ok()) return invalid_argument("checkpoint: " + doc.error().message);
+  if (!doc->is_object() || !doc->contains("signed") || !(*doc)["signed"].is_object()) {
+    return invalid_argument("checkpoint: no 'signed' object");
+  }
+  const json& body = (*doc)["signed"];
+  DROVER_TRY_ASSIGN(std::string type, string_field(body, "_type"));
+  if (type != kCheckpointType) return invalid_argument("checkpoint: _type is '" + type + "'");
+  DROVER_TRY_ASSIGN(int64_t size, integer_field(body, "size"));
+  DROVER_TRY_ASSIGN(int64_t at, integer_field(body, "at"));
+  DROVER_TRY_ASSIGN(std::string root_hex, string_field(body, "root"));
+  auto root = security::from_hex(root_hex);
+  if (size < 0 || !root.ok() || root->size() != 32) {
+    return invalid_argument("checkpoint: a negative size or a root that is not 32 hex bytes");
+  }
+  auto key = security::PublicKey::ed25519(public_key);
+  if (!key.ok()) return invalid_argument("checkpoint: the log's key is not an Ed25519 key");
+  auto sigs = doc->find("signatures");
+  if (sigs == doc->end() || !sigs->is_array()) {
+    return invalid_argument("checkpoint: no 'signatures' array");
+  }
+  const std::string message = *security::canonical_json(body);
+  const std::string want_id = key->key_id();
+  for (const json& s : *sigs) {
+    if (!s.is_object()) continue;
+    auto id = string_field(s, "keyid");
+    auto sig = string_field(s, "sig");
+    if (!id.ok() || !sig.ok() || *id != want_id) continue;
+    auto raw = security::from_hex(*sig);
+    if (!raw.ok() || !key->verify(message, *raw)) {
+      return invalid_argument("checkpoint of size " + std::to_string(size) +
+                              ": the signature does not verify");
+    }
+    return AuditCheckpoint{.size = static_cast<uint64_t>(size),
+                           .root = std::move(*root),
+                           .at = Timestamp(std::chrono::milliseconds(at)),
+                           .key_id = want_id,
+                           .text = std::string(text)};
+  }
+  return invalid_argument("checkpoint of size " + std::to_string(size) +
+                          ": not signed by the log's key " + want_id);
+}
+
+Result<AuditEntry> parse_audit_entry(uint64_t index, std::string_view bytes) {
+  auto doc = security::parse_strict_json(bytes);
+  if (!doc.ok()) return invalid_argument("entry: " + doc.error().message);
+  auto canonical = security::canonical_json(*doc);
+  if (!canonical.ok() || *canonical != bytes) {
+    return invalid_argument("entry: not canonical JSON");
+  }
+  if (!doc->is_object()) return invalid_argument("entry: not an object");
+  AuditEntry e;
+  e.index = index;
+  DROVER_TRY_ASSIGN(int64_t at, integer_field(*doc, "at"));
+  e.at = Timestamp(std::chrono::milliseconds(at));
+  DROVER_TRY_ASSIGN(e.event.actor, string_field(*doc, "actor"));
+  DROVER_TRY_ASSIGN(e.event.action, string_field(*doc, "action"));
+  DROVER_TRY_ASSIGN(e.event.subject, string_field(*doc, "subject"));
+  auto detail = doc->find("detail");
+  if (detail == doc->end() || !detail->is_object()) {
+    return invalid_argument("entry: 'detail' is missing or not an object");
+  }
+  for (const auto& [k, v] : detail->items()) {
+    if (!v.is_string()) return invalid_argument("entry: detail '" + k + "' is not a string");
+    e.event.detail[k] = v.get<std::string>();
+  }
+  e.bytes = std::string(bytes);
+  e.leaf_hash = security::merkle_leaf_hash(bytes);
+  return e;
+}
+
+namespace {
+
+// Adds `record` (the next index) to `tree` and checks its checkpoint.
+Status check_record(MerkleTree& tree, const AuditRecord& record, std::string_view public_key) {
+  if (record.index != tree.size()) {
+    return corrupt(tree.size(), record.index > tree.size()
+                                    ? "missing (the next stored is " +
+                                          std::to_string(record.index) + ")"
+                                    : "stored twice or out of order");
+  }
+  if (auto entry = parse_audit_entry(record.index, record.entry); !entry.ok()) {
+    return corrupt(record.index, entry.error().message);
+  }
+  DROVER_TRY(tree.append(security::merkle_leaf_hash(record.entry)));
+  auto cp = parse_audit_checkpoint(record.checkpoint, public_key);
+  if (!cp.ok()) return corrupt(record.index, cp.error().message);
+  if (cp->size != tree.size()) {
+    return corrupt(record.index, "its checkpoint is of size " + std::to_string(cp->size));
+  }
+  if (cp->root != tree.root()) {
+    return corrupt(record.index,
+                   "the log up to here does not have the root its checkpoint signed: an entry "
+                   "up to here was changed, removed, reordered or inserted");
+  }
+  return ok_status();
+}
+
+// Whether the saved checkpoint describes a prefix of `tree`.
+Status check_saved(const MerkleTree& tree, const AuditCheckpoint& saved) {
+  if (saved.size > tree.size()) {
+    return Error{ErrorCode::kCorruption,
+                 "the saved checkpoint covers " + std::to_string(saved.size) +
+                     " entries and the log has " + std::to_string(tree.size()) +
+                     ": entries were removed"};
+  }
+  if (*tree.root(saved.size) != saved.root) {
+    return Error{ErrorCode::kCorruption,
+                 "the log's first " + std::to_string(saved.size) +
+                     " entries do not have the saved checkpoint's root: the history was "
+                     "rewritten"};
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Result<AuditVerification> verify_audit_log(std::span<const AuditRecord> records,
+                                           std::string_view public_key,
+                                           std::optional<std::string_view> saved) {
+  std::optional<AuditCheckpoint> saved_cp;
+  if (saved) {
+    auto cp = parse_audit_checkpoint(*saved, public_key);
+    if (!cp.ok()) return invalid_argument("the saved checkpoint: " + cp.error().message);
+    saved_cp = std::move(*cp);
+  }
+  MerkleTree tree;
+  for (const AuditRecord& r : records) DROVER_TRY(check_record(tree, r, public_key));
+  if (saved_cp) DROVER_TRY(check_saved(tree, *saved_cp));
+  return AuditVerification{
+      .size = tree.size(), .root = tree.root(), .checkpoints = tree.size()};
+}
+
+AuditLog::AuditLog(Store& store, FileSystem& fs, Clock& clock, AuditLogOptions options,
+                   security::SigningKey key)
+    : store_(store),
+      fs_(fs),
+      clock_(clock),
+      options_(std::move(options)),
+      key_(std::move(key)),
+      public_key_(key_.public_key()) {}
+
+std::string AuditLog::key_id() const { return key_id_of(public_key_); }
+
+Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store, FileSystem& fs, Clock& clock,
+                                                 AuditLogOptions options) {
+  std::optional<security::SigningKey> key;
+  auto pem = fs.read(options.key_path);
+  if (pem.ok()) {
+    auto k = security::SigningKey::from_pem(*pem);
+    if (!k.ok()) {
+      return Error{ErrorCode::kCorruption, options.key_path + " is not an Ed25519 private key"};
+    }
+    key.emplace(std::move(*k));
+  } else if (pem.error().code == ErrorCode::kNotFound) {
+    DROVER_TRY_ASSIGN(security::SigningKey made, security::SigningKey::generate());
+    if (Status st = write_atomically(fs, options.key_path, made.private_pem()); !st.ok()) {
+      return io_error(options.key_path + ": " + st.error().message);
+    }
+    key.emplace(std::move(made));
+  } else {
+    return io_error(options.key_path + ": " + pem.error().message);
+  }
+
+  std::optional<std::string> saved;
+  if (auto file = fs.read(options.checkpoint_path); file.ok()) {
+    saved = std::move(*file);
+  } else if (file.error().code != ErrorCode::kNotFound) {
+    return io_error(options.checkpoint_path + ": " + file.error().message);
+  }
+
+  std::unique_ptr<AuditLog> log(
+      new AuditLog(store, fs, clock, std::move(options), std::move(*key)));
+  MutexLock lock(log->mu_);
+  DROVER_TRY(log->catch_up());
+  if (saved) {
+    auto cp = parse_audit_checkpoint(*saved, log->public_key_);
+    if (!cp.ok()) {
+      return Error{ErrorCode::kCorruption,
+                   log->options_.checkpoint_path + ": " + cp.error().message};
+    }
+    DROVER_TRY(check_saved(log->tree_, *cp));
+  }
+  return log;
+}
+
+Status AuditLog::take(const AuditRecord& record) {
+  DROVER_TRY(check_record(tree_, record, public_key_));
+  newest_ = *parse_audit_checkpoint(record.checkpoint, public_key_);
+  return ok_status();
+}
+
+Status AuditLog::catch_up() {
+  for (;;) {
+    auto page = store_.read_audit(tree_.size(), kReadPage);
+    if (!page.ok()) return page.error();
+    for (const AuditRecord& r : *page) DROVER_TRY(take(r));
+    if (page->size() < kReadPage) return ok_status();
+  }
+}
+
+Result<uint64_t> AuditLog::record(AuditEvent event) {
+  MutexLock lock(mu_);
+  // Another process may have appended since: two tries, then the conflict is reported.
+  for (int attempt = 0;; ++attempt) {
+    DROVER_TRY(catch_up());
+    const Timestamp now = clock_.now();
+    json detail = json::object();
+    for (const auto& [k, v] : event.detail) detail[k] = v;
+    const json doc = {{"at", ms(now)},
+                      {"actor", event.actor},
+                      {"action", event.action},
+                      {"subject", event.subject},
+                      {"detail", std::move(detail)}};
+    auto bytes = security::canonical_json(doc);
+    if (!bytes.ok()) return invalid_argument("audit entry: " + bytes.error().message);
+    const uint64_t index = tree_.size();
+    DROVER_TRY(tree_.append(security::merkle_leaf_hash(*bytes)));
+    const AuditRecord rec{.index = index,
+                          .entry = std::move(*bytes),
+                          .checkpoint = sign_checkpoint(key_, tree_.size(), tree_.root(), now)};
+    Status st = store_.append_audit(rec);
+    if (!st.ok()) tree_.truncate(index);
+    if (!st.ok() && st.error().code == ErrorCode::kConflict && attempt == 0) continue;
+    if (!st.ok()) return st.error();
+    newest_ = *parse_audit_checkpoint(rec.checkpoint, public_key_);
+    // The file is a second copy for catching a truncated table; the row is what counts.
+    if (Status w = write_atomically(fs_, options_.checkpoint_path, rec.checkpoint); !w.ok()) {
+      return io_error(options_.checkpoint_path + ": " + w.error().message);
+    }
+    return rec.index;
+  }
+}
+
+uint64_t AuditLog::size() const {
+  MutexLock lock(mu_);
+  return tree_.size();
+}
+
+Result<std::vector<AuditRecord>> AuditLog::records(uint64_t from, size_t limit) {
+  return store_.read_audit(from, limit);
+}
+
+Result<std::vector<AuditEntry>> AuditLog::entries(uint64_t from, size_t limit) {
+  auto page = store_.read_audit(from, limit);
+  if (!page.ok()) return page.error();
+  MutexLock lock(mu_);
+  std::vector<AuditEntry> out;
+  out.reserve(page->size());
+  for (const AuditRecord& r : *page) {
+    if (r.index >= tree_.size()) break;  // appended by another process; read at the next append
+    auto e = parse_audit_entry(r.index, r.entry);
+    if (!e.ok()) return corrupt(r.index, e.error().message);
+    if (e->leaf_hash != *tree_.leaf(r.index)) {
+      return corrupt(r.index, "changed in the database since it was verified");
+    }
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+Result<AuditCheckpoint> AuditLog::checkpoint() const {
+  MutexLock lock(mu_);
+  if (!newest_) return not_found("the audit log is empty");
+  return *newest_;
+}
+
+Result<std::vector<std::string>> AuditLog::inclusion_proof(uint64_t index, uint64_t size) const {
+  MutexLock lock(mu_);
+  return tree_.inclusion_proof(index, size);
+}
+
+Result<std::vector<std::string>> AuditLog::consistency_proof(uint64_t old_size,
+                                                             uint64_t new_size) const {
+  MutexLock lock(mu_);
+  return tree_.consistency_proof(old_size, new_size);
+}
+
+}  // namespace drover
