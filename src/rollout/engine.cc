@@ -179,6 +179,7 @@ RolloutEngine::Active* RolloutEngine::find(std::string_view rollout_id) {
 
 Status RolloutEngine::commit(Active& a, Txn& txn) {
   if (!txn.batch.empty()) {
+    if (!txn.batch.rollouts.empty()) DROVER_TRY(audit(a.rollout, txn.batch.rollouts.front()));
     DROVER_TRY(store_.apply(txn.batch));
     for (size_t k = 0; k < txn.dep_index.size(); ++k) {
       const uint32_t i = txn.dep_index[k];
@@ -237,6 +238,7 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) 
   r.created_by = std::move(created_by);
   WriteBatch batch;
   batch.rollouts.push_back(r);
+  DROVER_TRY(audit(Rollout{}, r));
   DROVER_TRY(store_.apply(batch));
   // From what is already in hand, not read back: once the write has succeeded, a failed
   // read must not leave the store ahead of memory.
@@ -309,6 +311,12 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   batch.deployments = std::move(targets.deployments);
   // Written before anything is offered: nothing writes this rollout meanwhile (it is
   // starting), and its first offer comes after install() below.
+  {
+    MutexLock lock(mu_);
+    const Active* a = find(rollout_id);
+    if (a == nullptr) return not_found("no active rollout '" + rollout_id + "'");
+    DROVER_TRY(audit(a->rollout, r));
+  }
   DROVER_TRY(store_.apply(batch));
 
   // Built from what was just written, not read back: no read can fail between the write and
@@ -365,6 +373,14 @@ Status RolloutEngine::start(const std::string& rollout_id) {
   emit(EngineEvent::Kind::kStageStarted, started,
        "stage " + r.plan.stages[0].name + ": " + std::to_string(r.stages[0].devices) + " devices");
   return skipped;
+}
+
+Status RolloutEngine::audit(const Rollout& before, const Rollout& after) const {
+  if (!options_.audit) return ok_status();
+  if (!before.id.empty() && before.state == after.state && before.halted == after.halted) {
+    return ok_status();
+  }
+  return options_.audit(before, after);
 }
 
 Status RolloutEngine::transition(Active& a, Txn& txn, RolloutEvent event,

@@ -194,6 +194,10 @@ struct EngineOptions {
   // create(), and no forward offer of it is made (a revert to what a device ran before is
   // not held back). Empty: every artifact. Called with the engine's lock held.
   std::function<bool(const Artifact&)> offerable;
+  // Told of every change to a rollout's state or to its halted strata before it is written
+  // (`before` has an empty id for a rollout being created): the audit log's hook. An error
+  // stops the change (nothing is written or done). Called with the engine's lock held.
+  std::function<Status(const Rollout& before, const Rollout& after)> audit;
 };
 
 struct LoadedRollout;
@@ -323,6 +327,8 @@ class RolloutEngine {
   Result<GateOutcome> judge_node(Active& a, uint32_t node) REQUIRES(mu_);
   Active* find(std::string_view rollout_id) REQUIRES(mu_);
   Status commit(Active& a, Txn& txn) REQUIRES(mu_);
+  // options_.audit, when the change is one it is told of.
+  Status audit(const Rollout& before, const Rollout& after) const;
   Status apply_event(Active& a, Txn& txn, uint32_t dep, DeploymentEvent event,
                      std::string_view message) REQUIRES(mu_);
   // The rollout's one way to change state: its table (rollout_machine.h) decides, in the

@@ -908,3 +908,56 @@ TEST(Engine, ARollbackThatCannotSendDevicesBackIsRefusedAndSaysWhy) {
 
 }  // namespace
 }  // namespace drover::testing
+
+namespace drover::testing {
+namespace {
+
+// The audit hook hears of every state change and halt before it is written, and a hook that
+// fails stops the change.
+TEST(Engine, EveryRolloutStateChangeIsToldToTheAuditHookBeforeItIsWritten) {
+  Fleet f;
+  std::vector<std::string> heard;
+  bool refuse = false;
+  f.engine_options.audit = [&](const Rollout& before, const Rollout& after) -> Status {
+    // Before it is written: the store still has the old state.
+    auto stored = f.store().get_rollout(after.id);
+    EXPECT_TRUE(stored.ok());
+    if (stored.ok() && stored->has_value()) {
+      EXPECT_EQ((*stored)->state, before.state);
+    } else {
+      EXPECT_TRUE(before.id.empty());
+    }
+    if (refuse) return io_error("audit log unavailable");
+    heard.push_back((before.id.empty() ? std::string("-") : to_string(before.state)) + ">" +
+                    to_string(after.state) + " halted " + std::to_string(after.halted.size()));
+    return ok_status();
+  };
+  f.restart();
+  f.add_devices(6, "rev-a");
+  f.add_devices(6, "rev-b");
+  RolloutPlan plan = simple_plan({{"all", 100, 0, Duration(0)}});
+  plan.on_failure = FailurePolicy::kPause;
+  plan.gate.min_sample = 2;
+  const std::string id = f.start(plan);
+  ASSERT_TRUE(f.engine->pause(id).ok());
+  refuse = true;
+  EXPECT_EQ(f.engine->resume(id).error().code, ErrorCode::kIo);
+  EXPECT_EQ(f.engine->get(id)->state, RolloutState::kPaused) << "changed without its record";
+  EXPECT_EQ((*f.store().get_rollout(id))->state, RolloutState::kPaused);
+  refuse = false;
+  ASSERT_TRUE(f.engine->resume(id).ok());
+  // Two rev-a devices fail: their stratum halts, which is heard too.
+  for (int i = 0; i < 6; ++i) {
+    const std::string& dev = f.ids[i];
+    auto o = f.check_in(dev);
+    if (!o) continue;
+    f.install(dev, *o, protocol::Report::kInstallFailed);
+  }
+  EXPECT_EQ(heard, (std::vector<std::string>{"->created halted 0", "created>running halted 0",
+                                             "running>paused halted 0",
+                                             "paused>running halted 0",
+                                             "running>running halted 1"}));
+}
+
+}  // namespace
+}  // namespace drover::testing
