@@ -538,6 +538,7 @@ RemoteCommands::RemoteCommands(CLI::App& app, CLI::App& rollout, CLI::App& token
   add_artifact_verbs(app, *s_);
   add_profile_verbs(app, *s_);
   add_telemetry_verbs(app, *s_);
+  add_audit_verbs(app, *s_);
   add_rollout_verbs(rollout, *s_);
   add_token_verbs(token, *s_);
 }

@@ -44,7 +44,7 @@ struct RemoteCommands::State {
   std::string id, name, version, file, revision, site, connectivity, type, enrollment,
       decommissioned, device, state;
   std::vector<std::string> tags, device_types, hardware_revisions, depends, labels;
-  std::string metric, from, until, resolution;
+  std::string metric, from, until, resolution, data;
   size_t limit = 100;
   bool all = false, start = false, dry_run = false;
 
@@ -125,5 +125,7 @@ struct RemoteCommands::State {
 // The verbs of remote_telemetry.cc.
 void add_profile_verbs(CLI::App& app, RemoteCommands::State& s);
 void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s);
+// The verbs of remote_audit.cc.
+void add_audit_verbs(CLI::App& app, RemoteCommands::State& s);
 
 }  // namespace drover::app

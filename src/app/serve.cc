@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/units.h"
+#include "fleet/audit_log.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
@@ -90,6 +91,16 @@ Result<std::unique_ptr<Store>> open_data_store(const std::string& data) {
   return open_sqlite_store((std::filesystem::path(data) / "drover.db").string());
 }
 
+// The audit log of the data directory: in its store, the checkpoint key and the newest
+// checkpoint beside it.
+Result<std::unique_ptr<AuditLog>> open_audit_log(Store& store, Clock& clock,
+                                                 const std::string& data) {
+  return AuditLog::open(
+      store, real_file_system(), clock,
+      {.key_path = (std::filesystem::path(data) / "audit.key").string(),
+       .checkpoint_path = (std::filesystem::path(data) / "audit.checkpoint").string()});
+}
+
 }  // namespace
 
 int run_serve(const ServeArgs& args) {
@@ -148,6 +159,16 @@ int run_serve(const ServeArgs& args) {
     // Keys were made, but the metadata cannot be read: never fall back to offering unsigned.
     return fail("signed update metadata: " + tuf.error().to_string());
   }
+  // The audit log: in the store, its checkpoint key and newest checkpoint beside it. A log
+  // that does not verify stops the start: signing on top of a tampered history would hide it.
+  auto audit = open_audit_log(*store, clock, args.data);
+  if (!audit.ok()) {
+    return fail("audit log: " + audit.error().to_string() +
+                " (drover audit verify --data shows what does not verify)");
+  }
+  engine_options.audit = [log = audit->get()](const Rollout& before, const Rollout& after) {
+    return record_rollout_change(*log, before, after);
+  };
   RolloutEngine engine(*store, clock, engine_options);
   // What the engine decides, as it decides it: one JSON line per event.
   engine.set_listener([](const EngineEvent& e) {
@@ -294,6 +315,8 @@ int run_serve(const ServeArgs& args) {
   stack.openapi_document = kOpenApiDocument;
   stack.telemetry = &telemetry_service;
   stack.repository = repository.get();
+  stack.audit = audit->get();
+  stack.auth.audit = audit->get();
   auto server =
       http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
   if (!server.ok()) return fail(server.error().to_string());
@@ -365,6 +388,17 @@ int run_token_create(const TokenCreateArgs& args) {
   auto store = open_data_store(args.data);
   if (!store.ok()) return fail(store.error().to_string(), "token create");
   SystemClock clock;
+  // Recorded before it is made, by whoever ran this on the server's machine.
+  auto audit = open_audit_log(**store, clock, args.data);
+  if (!audit.ok()) return fail("audit log: " + audit.error().to_string(), "token create");
+  auto recorded = (*audit)->record({.actor = "cli:uid " + std::to_string(::getuid()),
+                                    .action = "token.create",
+                                    .subject = args.name,
+                                    .detail = {{"role", args.role},
+                                               {"lifetime", args.lifetime.empty()
+                                                                ? std::string("none")
+                                                                : args.lifetime}}});
+  if (!recorded.ok()) return fail("audit log: " + recorded.error().to_string(), "token create");
   OperatorTokens tokens(**store, clock);
   auto created = tokens.create(args.name, *role, lifetime);
   clock.stop();

@@ -22,6 +22,13 @@ Error corrupt(uint64_t index, const std::string& why) {
   return {ErrorCode::kCorruption, "audit log entry " + std::to_string(index) + ": " + why};
 }
 
+// An entry's bytes: compact JSON with sorted keys and standard escapes (control characters
+// included, which canonical JSON of signed metadata would leave raw), invalid UTF-8 replaced.
+// Entries hold only strings, integers and objects of them, so this form is unique.
+std::string entry_text(const json& doc) {
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string key_id_of(std::string_view public_key) {
   auto key = security::PublicKey::ed25519(public_key);
   return key.ok() ? key->key_id() : std::string();
@@ -108,10 +115,7 @@ Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text,
 Result<AuditEntry> parse_audit_entry(uint64_t index, std::string_view bytes) {
   auto doc = security::parse_strict_json(bytes);
   if (!doc.ok()) return invalid_argument("entry: " + doc.error().message);
-  auto canonical = security::canonical_json(*doc);
-  if (!canonical.ok() || *canonical != bytes) {
-    return invalid_argument("entry: not canonical JSON");
-  }
+  if (entry_text(*doc) != bytes) return invalid_argument("entry: not in its canonical form");
   if (!doc->is_object()) return invalid_argument("entry: not an object");
   AuditEntry e;
   e.index = index;
@@ -276,8 +280,7 @@ Result<uint64_t> AuditLog::record(AuditEvent event) {
                       {"action", event.action},
                       {"subject", event.subject},
                       {"detail", std::move(detail)}};
-    auto bytes = security::canonical_json(doc);
-    if (!bytes.ok()) return invalid_argument("audit entry: " + bytes.error().message);
+    auto bytes = std::optional<std::string>(entry_text(doc));
     const uint64_t index = tree_.size();
     DROVER_TRY(tree_.append(security::merkle_leaf_hash(*bytes)));
     const AuditRecord rec{.index = index,
@@ -296,8 +299,9 @@ Result<uint64_t> AuditLog::record(AuditEvent event) {
   }
 }
 
-uint64_t AuditLog::size() const {
+uint64_t AuditLog::size() {
   MutexLock lock(mu_);
+  (void)catch_up();  // a failed read shows what was known
   return tree_.size();
 }
 
@@ -306,13 +310,14 @@ Result<std::vector<AuditRecord>> AuditLog::records(uint64_t from, size_t limit) 
 }
 
 Result<std::vector<AuditEntry>> AuditLog::entries(uint64_t from, size_t limit) {
+  MutexLock lock(mu_);
+  DROVER_TRY(catch_up());
   auto page = store_.read_audit(from, limit);
   if (!page.ok()) return page.error();
-  MutexLock lock(mu_);
   std::vector<AuditEntry> out;
   out.reserve(page->size());
   for (const AuditRecord& r : *page) {
-    if (r.index >= tree_.size()) break;  // appended by another process; read at the next append
+    if (r.index >= tree_.size()) break;  // appended since catch_up; read at the next call
     auto e = parse_audit_entry(r.index, r.entry);
     if (!e.ok()) return corrupt(r.index, e.error().message);
     if (e->leaf_hash != *tree_.leaf(r.index)) {
@@ -323,21 +328,46 @@ Result<std::vector<AuditEntry>> AuditLog::entries(uint64_t from, size_t limit) {
   return out;
 }
 
-Result<AuditCheckpoint> AuditLog::checkpoint() const {
+Result<AuditCheckpoint> AuditLog::checkpoint() {
   MutexLock lock(mu_);
+  DROVER_TRY(catch_up());
   if (!newest_) return not_found("the audit log is empty");
   return *newest_;
 }
 
-Result<std::vector<std::string>> AuditLog::inclusion_proof(uint64_t index, uint64_t size) const {
+Result<std::vector<std::string>> AuditLog::inclusion_proof(uint64_t index, uint64_t size) {
   MutexLock lock(mu_);
+  DROVER_TRY(catch_up());
   return tree_.inclusion_proof(index, size);
 }
 
 Result<std::vector<std::string>> AuditLog::consistency_proof(uint64_t old_size,
-                                                             uint64_t new_size) const {
+                                                             uint64_t new_size) {
   MutexLock lock(mu_);
+  DROVER_TRY(catch_up());
   return tree_.consistency_proof(old_size, new_size);
+}
+
+Status record_rollout_change(AuditLog& log, const Rollout& before, const Rollout& after) {
+  AuditEvent e{.actor = "server", .action = "rollout.state", .subject = after.id, .detail = {}};
+  e.detail["from"] = before.id.empty() ? "" : to_string(before.state);
+  e.detail["to"] = to_string(after.state);
+  e.detail["artifact"] = after.plan.artifact_name + "@" + after.plan.artifact_version;
+  if (!after.created_by.empty()) e.detail["created_by"] = after.created_by;
+  std::string halted;
+  for (const HaltedStratum& h : after.halted) {
+    bool known = false;
+    for (const HaltedStratum& b : before.halted) known = known || b.key == h.key;
+    if (known) continue;
+    halted += (halted.empty() ? "" : "; ") + (h.key.empty() ? "(all)" : h.key) + ": " + h.reason;
+  }
+  if (!halted.empty()) e.detail["halted"] = halted;
+  if (after.halted.size() < before.halted.size()) {
+    e.detail["resumed_strata"] = std::to_string(before.halted.size() - after.halted.size());
+  }
+  auto recorded = log.record(std::move(e));
+  if (!recorded.ok()) return recorded.error();
+  return ok_status();
 }
 
 }  // namespace drover

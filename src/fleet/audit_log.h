@@ -1,7 +1,8 @@
 // AuditLog: what was done to the fleet, by whom, in a log nobody can quietly rewrite — not
 // even someone with the database in hand.
 //
-// Each entry is the canonical JSON of {"at", "actor", "action", "subject", "detail"}; the log
+// Each entry is compact JSON with sorted keys of {"at", "actor", "action", "subject",
+// "detail"} (one form per entry: what is read back must be in it); the log
 // is an RFC 6962/9162 Merkle tree over the entries (leaf SHA-256(0x00 ‖ entry), node
 // SHA-256(0x01 ‖ l ‖ r)). Every append stores, in the same row, a checkpoint of the tree it
 // completes — {"signed": {"_type": "audit-checkpoint", "size", "root", "at"}, "signatures":
@@ -38,6 +39,7 @@
 #include "base/file_system.h"
 #include "base/mutex.h"
 #include "base/result.h"
+#include "model/rollout.h"
 #include "security/crypto.h"
 #include "security/merkle.h"
 #include "store/store.h"
@@ -57,7 +59,7 @@ struct AuditEntry {
   uint64_t index = 0;
   Timestamp at{};
   AuditEvent event;
-  std::string bytes;      // the canonical JSON the tree hashes
+  std::string bytes;      // the JSON the tree hashes
   std::string leaf_hash;  // 32 raw bytes
 };
 
@@ -75,8 +77,8 @@ struct AuditCheckpoint {
 // signature by another key or that does not verify.
 Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text, std::string_view public_key);
 
-// Reads an entry's canonical JSON. kInvalidArgument for anything else (non-canonical bytes
-// included: the tree hashes exactly what is stored).
+// Reads an entry's JSON. kInvalidArgument for anything else (bytes not in the one form an
+// entry is written in included: the tree hashes exactly what is stored).
 Result<AuditEntry> parse_audit_entry(uint64_t index, std::string_view bytes);
 
 // What a verification found: the log's size and root, and how many checkpoints it checked.
@@ -113,17 +115,18 @@ class AuditLog {
   // the store or the disk (nothing recorded).
   Result<uint64_t> record(AuditEvent event) EXCLUDES(mu_);
 
-  uint64_t size() const EXCLUDES(mu_);
+  // Reads first what another process appended (as every read below does), so that what is
+  // shown is the whole log.
+  uint64_t size() EXCLUDES(mu_);
   // Entries index >= from, at most `limit`, in order. Read back from the store and checked
   // against the tree this log holds (kCorruption if they no longer match).
   Result<std::vector<AuditEntry>> entries(uint64_t from, size_t limit) EXCLUDES(mu_);
   // The raw records, for verification elsewhere (the operator API's `drover audit verify`).
   Result<std::vector<AuditRecord>> records(uint64_t from, size_t limit) EXCLUDES(mu_);
   // The newest checkpoint (kNotFound for an empty log).
-  Result<AuditCheckpoint> checkpoint() const EXCLUDES(mu_);
-  Result<std::vector<std::string>> inclusion_proof(uint64_t index, uint64_t size) const
-      EXCLUDES(mu_);
-  Result<std::vector<std::string>> consistency_proof(uint64_t old_size, uint64_t new_size) const
+  Result<AuditCheckpoint> checkpoint() EXCLUDES(mu_);
+  Result<std::vector<std::string>> inclusion_proof(uint64_t index, uint64_t size) EXCLUDES(mu_);
+  Result<std::vector<std::string>> consistency_proof(uint64_t old_size, uint64_t new_size)
       EXCLUDES(mu_);
   // The checkpoint key's public half, 32 raw bytes.
   const std::string& public_key() const { return public_key_; }
@@ -147,5 +150,10 @@ class AuditLog {
   security::MerkleTree tree_ GUARDED_BY(mu_);
   std::optional<AuditCheckpoint> newest_ GUARDED_BY(mu_);
 };
+
+// Records a rollout's change of state or of halted strata (EngineOptions::audit): actor
+// "server", action "rollout.state", subject the rollout's id; detail from, to, the artifact,
+// who created it, and each newly halted stratum with its reason.
+Status record_rollout_change(AuditLog& log, const Rollout& before, const Rollout& after);
 
 }  // namespace drover

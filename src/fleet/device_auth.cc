@@ -125,6 +125,13 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   d.public_key = key;
   d.enrollment = has_token ? Enrollment::kAccepted : Enrollment::kPending;
   d.enrolled_at = clock_.now();
+  if (has_token) {
+    DROVER_TRY(audit(d.id, "device.enrolled",
+                     {{"device_type", d.device_type},
+                      {"hardware_revision", d.hardware_revision},
+                      {"public_key", d.public_key},
+                      {"by", "enrollment token"}}));
+  }
   DROVER_TRY(registry_.provision({d}));  // validates: a bad id or attribute writes nothing
   return d.enrollment;
 }
@@ -247,12 +254,32 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
   if (!current.ok() ||
       !security::verify_ed25519(*current, rotation_message(device_id, new_public_key), signature))
     return unauthenticated("the rotation is not signed by the current key");
+  const std::string old_key = d->public_key;
   d->public_key = security::to_base64url(new_public_key);
+  DROVER_TRY(audit(d->id, "device.key_rotated", {{"from", old_key}, {"to", d->public_key}}));
   return registry_.provision({*d});
+}
+
+Status DeviceAuth::audit(std::string_view device_id, std::string action,
+                         std::map<std::string, std::string> detail) const {
+  if (options_.audit == nullptr) return ok_status();
+  auto recorded = options_.audit->record({.actor = "server",
+                                          .action = std::move(action),
+                                          .subject = std::string(device_id),
+                                          .detail = std::move(detail)});
+  if (!recorded.ok()) return recorded.error();
+  return ok_status();
 }
 
 Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
   MutexLock lock(mu_);
+  if (auto d = registry_.device(device_id); d && d->enrollment == Enrollment::kPending) {
+    DROVER_TRY(audit(device_id,
+                     to == Enrollment::kAccepted ? "device.accepted" : "device.rejected",
+                     {{"device_type", d->device_type},
+                      {"hardware_revision", d->hardware_revision},
+                      {"public_key", d->public_key}}));
+  }
   auto decided = registry_.update(device_id, [to](Device& d) -> Status {
     if (d.enrollment != Enrollment::kPending) {
       return Error{ErrorCode::kFailedPrecondition,

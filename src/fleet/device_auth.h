@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,6 +27,7 @@
 #include "base/clock.h"
 #include "base/mutex.h"
 #include "base/result.h"
+#include "fleet/audit_log.h"
 #include "fleet/device_service.h"
 #include "model/device.h"
 #include "security/crypto.h"
@@ -51,6 +53,11 @@ struct AuthOptions {
   // Told after each sweep that removed something (how many) or failed (why), on the clock's
   // timer thread.
   std::function<void(const Result<size_t>&)> on_expiry = nullptr;
+  // Where enrollment decisions and key changes are recorded before they take effect: a
+  // device accepted with a token, accepted or rejected by an operator, a key rotated. (A
+  // pending claim is no decision and is not recorded: anyone may make one.) An error stops
+  // the change. Null: not recorded.
+  AuditLog* audit = nullptr;
 };
 
 struct EnrollRequest {
@@ -128,6 +135,9 @@ class DeviceAuth {
   void schedule_expiry();
   bool token_valid(std::string_view token) const;
   Status decide(std::string_view device_id, Enrollment to);
+  // options_.audit->record of a decision about `device_id`, when there is an audit log.
+  Status audit(std::string_view device_id, std::string action,
+               std::map<std::string, std::string> detail) const;
   Status check_usable(std::string_view device_id) const;  // accepted and in service
   static Status usable(std::string_view device_id,
                        const std::optional<DeviceService::Standing>& standing);

@@ -284,6 +284,7 @@ TEST(AuditEntry, OnlyCanonicalWellFormedEntriesAreRead) {
   ASSERT_TRUE(parse_audit_entry(0, good).ok());
   for (const char* bad : {
            R"({"actor":"b","action":"a","at":1,"detail":{},"subject":"c"})",  // key order
+           R"({"action":"a", "actor":"b","at":1,"detail":{},"subject":"c"})",  // a space
            R"({"action":"a","actor":"b","at":1,"detail":{"k":1},"subject":"c"})",
            R"({"action":"a","actor":"b","at":"1","detail":{},"subject":"c"})",
            R"({"action":"a","actor":"b","at":1,"subject":"c"})",

@@ -11,7 +11,9 @@
 
 #include "../common/answered.h"
 #include "../common/fleet_fixture.h"
+#include "fleet/audit_log.h"
 #include "fleet/update_repository.h"
+#include "transport/http/audit_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/telemetry_api.h"
@@ -62,6 +64,11 @@ class OpenApiTest : public ::testing::Test {
     repository =
         std::move(UpdateRepository::open(real_file_system(), root_ + "/tuf", f.clock).value());
     add_update_metadata(router, *repository, *auth, *f.service, *artifacts);
+    audit = std::move(AuditLog::open(f.store(), real_file_system(), f.clock,
+                                     {.key_path = root_ + "/audit.key",
+                                      .checkpoint_path = root_ + "/audit.checkpoint"})
+                          .value());
+    add_audit_api(router, tokens, *audit);
   }
   ~OpenApiTest() override {
     telemetry_service.reset();
@@ -80,6 +87,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
   std::unique_ptr<telemetry::TelemetryService> telemetry_service;
   std::unique_ptr<UpdateRepository> repository;
+  std::unique_ptr<AuditLog> audit;
   Router router;
 };
 
@@ -112,7 +120,7 @@ TEST_F(OpenApiTest, EveryOperatorRouteEnforcesItsDocumentedRole) {
       if (!op.contains("x-drover-role")) continue;
       const Role role = roles.at(op["x-drover-role"]);
       std::string target = path;
-      for (const char* param : {"{id}", "{name}", "{version}", "{metric}", "{device_type}"}) {
+      for (const char* param : {"{id}", "{name}", "{version}", "{metric}", "{device_type}", "{index}"}) {
         const size_t at = target.find(param);
         if (at != std::string::npos) target.replace(at, std::string(param).size(), "x");
       }

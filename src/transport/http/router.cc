@@ -126,7 +126,7 @@ std::vector<std::pair<std::string, std::string>> Router::routes() const {
   return out;
 }
 
-Response Router::operator()(const Request& request) const {
+Router::Match Router::match(const Request& request) const {
   const auto segments = split_path(request.path());
   std::string allowed;
   std::string decoded;
@@ -139,7 +139,8 @@ Response Router::operator()(const Request& request) const {
         if (segments[i].empty()) {
           match = false;
         } else if (!percent_decode(segments[i], decoded)) {
-          return Response::error(400, "bad_path", "malformed percent-encoding in the path");
+          return {nullptr, {},
+                  Response::error(400, "bad_path", "malformed percent-encoding in the path")};
         } else {
           params.add(route.segments[i].substr(1, route.segments[i].size() - 2), decoded);
         }
@@ -153,17 +154,29 @@ Response Router::operator()(const Request& request) const {
         allowed += (allowed.empty() ? "" : ", ") + route.method;
       continue;
     }
-    Response response = route.handler(request, params);
-    response.route = route.pattern;
-    return response;
+    return {&route, std::move(params), std::nullopt};
   }
   if (!allowed.empty()) {
     Response r = Response::error(405, "method_not_allowed",
                                  request.method + " is not allowed here; use " + allowed);
     r.headers.emplace_back("Allow", allowed);
-    return r;
+    return {nullptr, {}, std::move(r)};
   }
-  return Response::error(404, "not_found", "no such resource: " + std::string(request.path()));
+  return {nullptr, {},
+          Response::error(404, "not_found", "no such resource: " + std::string(request.path()))};
+}
+
+Response Router::operator()(const Request& request) const {
+  Match m = match(request);
+  if (m.route == nullptr) return std::move(*m.refusal);
+  Response response = m.route->handler(request, m.params);
+  response.route = m.route->pattern;
+  return response;
+}
+
+std::string_view Router::route_of(const Request& request) const {
+  const Match m = match(request);
+  return m.route == nullptr ? std::string_view() : std::string_view(m.route->pattern);
 }
 
 Router::RouteHandler offloaded(Router::RouteHandler inner) {

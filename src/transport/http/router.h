@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,6 +60,9 @@ class Router {
 
   void add(std::string method, std::string_view pattern, RouteHandler handler);
   Response operator()(const Request& request) const;
+  // The pattern of the route that would answer `request` ("" when none would): a label that
+  // does not grow with ids, known before the handler runs.
+  std::string_view route_of(const Request& request) const;
   // Every (method, pattern) added, in order: for checking the API documents against.
   std::vector<std::pair<std::string, std::string>> routes() const;
 
@@ -69,6 +73,14 @@ class Router {
     std::vector<std::string> segments;  // "{name}" marks a parameter
     RouteHandler handler;
   };
+  // The route that answers `request` and its parameters, or the refusal (400, 404, 405).
+  struct Match {
+    const Route* route = nullptr;
+    Params params;
+    std::optional<Response> refusal;
+  };
+  Match match(const Request& request) const;
+
   std::vector<Route> routes_;
 };
 

@@ -5,6 +5,7 @@
 #include "fleet/site_service.h"
 #include "rollout/queries.h"
 #include "security/crypto.h"
+#include "transport/http/audit_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/durable.h"
 #include "transport/http/metrics.h"
@@ -81,6 +82,7 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
     add_telemetry_operator_api(router, p.tokens, *options.telemetry, p.profiles, clock);
   }
   add_metrics_route(router, p.metrics, p.tokens);
+  if (options.audit != nullptr) add_audit_api(router, p.tokens, *options.audit);
   if (options.repository != nullptr) {
     add_update_metadata(router, *options.repository, p.auth, devices, p.artifacts);
     p.artifacts.publish_to(options.repository);
@@ -104,6 +106,9 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
     if (log) log(r);
   };
   Handler handler = [&router](const Request& r) { return router(r); };
+  if (options.audit != nullptr) {
+    handler = with_audit(*options.audit, p.tokens, router, std::move(handler));
+  }
   if (durable != nullptr) handler = with_durable_answers(*durable, std::move(handler));
   auto server = HttpServer::start(std::move(server_options), std::move(handler));
   if (!server.ok()) return server.error();

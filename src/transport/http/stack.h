@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "fleet/artifact_service.h"
+#include "fleet/audit_log.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
@@ -49,6 +50,9 @@ struct StackOptions {
   // Signed update metadata, when given: served under /tuf/, and every artifact change is
   // published to it (the caller owns it and refreshes it on a timer).
   UpdateRepository* repository = nullptr;
+  // The audit log, when given: every operator request that may change something is recorded
+  // before it runs (audit_api.h), and the log is served under /api/v1/audit.
+  AuditLog* audit = nullptr;
 };
 
 class ServerStack {
