@@ -1,14 +1,17 @@
 #include "app/keys.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/units.h"
+#include "app/serve.h"
 #include "fleet/update_repository.h"
 
 namespace drover::app {
@@ -17,6 +20,31 @@ namespace {
 int fail(const std::string& what, const char* command) {
   std::fprintf(stderr, "drover keys %s: %s\n", command, what.c_str());
   return 1;
+}
+
+// Records a key change in the data directory's audit log before it is made, as the server
+// records its own (docs/security.md, "The audit log").
+Status record_key_change(const KeysArgs& args, std::string action,
+                         std::map<std::string, std::string> detail) {
+  auto store = open_data_store(args.data);
+  if (!store.ok()) return store.error();
+  SystemClock clock;
+  auto log = open_audit_log(**store, clock, args.data);
+  Result<uint64_t> recorded =
+      log.ok() ? (*log)->record({.actor = "cli:uid " + std::to_string(::getuid()),
+                                 .action = std::move(action),
+                                 .subject = "update metadata",
+                                 .detail = std::move(detail)})
+               : Result<uint64_t>(log.error());
+  clock.stop();
+  if (!recorded.ok()) return Error{recorded.error().code, "audit log: " + recorded.error().message};
+  return ok_status();
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
 }
 
 std::string tuf_dir(const KeysArgs& args) {
@@ -60,6 +88,13 @@ int run_keys_gen(const KeysArgs& args) {
   }
   FileSystem& fs = real_file_system();
   if (Status st = fs.make_dir(args.data); !st.ok()) return fail(st.error().to_string(), "gen");
+  if (Status st = record_key_change(args, "keys.gen",
+                                    {{"root_keys", std::to_string(args.root_keys)},
+                                     {"root_threshold", std::to_string(args.root_threshold)},
+                                     {"root_lifetime", args.root_lifetime}});
+      !st.ok()) {
+    return fail(st.error().to_string(), "gen");
+  }
   KeySetup setup;
   setup.root_keys = args.root_keys;
   setup.root_threshold = args.root_threshold;
@@ -136,6 +171,16 @@ int run_keys_rotate_root(const KeysArgs& args) {
   rotation.new_root_threshold = args.new_root_threshold;
   rotation.new_online_roles = args.rotate;
   rotation.root_lifetime = *lifetime;
+  if (Status st = record_key_change(
+          args, "keys.rotate_root",
+          {{"signing_keys", std::to_string(args.signing_keys.size())},
+           {"new_root_keys", std::to_string(args.new_root_keys)},
+           {"new_root_threshold", std::to_string(args.new_root_threshold)},
+           {"rotated_online_roles", join(args.rotate)},
+           {"root_lifetime", args.root_lifetime}});
+      !st.ok()) {
+    return fail(st.error().to_string(), "rotate-root");
+  }
   auto written = rotate_root(real_file_system(), tuf_dir(args), args.root_key_dir, rotation,
                              SystemClock().now());
   if (!written.ok()) return fail(written.error().to_string(), "rotate-root");

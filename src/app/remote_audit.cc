@@ -141,12 +141,14 @@ int verify_local(RemoteCommands::State& st, const std::optional<std::string>& sa
     std::fprintf(stderr, "drover: %s\n", store.error().to_string().c_str());
     return 1;
   }
+  // The server's checkpoint file before the records: a server appending meanwhile then
+  // only makes the records longer than the file says.
+  auto own = real_file_system().read(st.data + "/audit.checkpoint");
   auto records = (*store)->read_audit(0, SIZE_MAX);
   if (!records.ok()) {
     std::fprintf(stderr, "drover: %s\n", records.error().to_string().c_str());
     return 1;
   }
-  auto own = real_file_system().read(st.data + "/audit.checkpoint");
   if (own.ok()) {
     auto v = verify_audit_log(*records, key->public_key(), *own);
     if (!v.ok()) {

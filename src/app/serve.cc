@@ -81,6 +81,8 @@ int fail(const std::string& what, const char* command = "serve") {
   return 1;
 }
 
+}  // namespace
+
 // The data directory holds the device registry, tokens' hashes and the token secret: what the
 // server creates there is readable by its owner only (umask 077), the directory included.
 Result<std::unique_ptr<Store>> open_data_store(const std::string& data) {
@@ -100,8 +102,6 @@ Result<std::unique_ptr<AuditLog>> open_audit_log(Store& store, Clock& clock,
       {.key_path = (std::filesystem::path(data) / "audit.key").string(),
        .checkpoint_path = (std::filesystem::path(data) / "audit.checkpoint").string()});
 }
-
-}  // namespace
 
 int run_serve(const ServeArgs& args) {
   http::ServerOptions options;

@@ -2,8 +2,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "fleet/audit_log.h"
+#include "store/store.h"
 
 namespace drover::app {
 
@@ -45,5 +51,12 @@ int run_token_create(const TokenCreateArgs& args);
 // Serves until SIGINT or SIGTERM, then stops gracefully (in-flight requests finish, state is
 // flushed). Returns the process exit code; prints errors to stderr.
 int run_serve(const ServeArgs& args);
+
+// The data directory's store (created, owner-only, when absent), and the audit log in it:
+// for the verbs that change the data directory beside a running server (token create,
+// keys), which record what they do as the server does.
+Result<std::unique_ptr<Store>> open_data_store(const std::string& data);
+Result<std::unique_ptr<AuditLog>> open_audit_log(Store& store, Clock& clock,
+                                                 const std::string& data);
 
 }  // namespace drover::app

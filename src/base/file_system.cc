@@ -220,8 +220,9 @@ FileSystem& real_file_system() {
 ForwardingFileSystem::ForwardingFileSystem(FileSystem& target) : target_(target) {}
 ForwardingFileSystem::ForwardingFileSystem() : target_(real_file_system()) {}
 
-Status write_atomically(FileSystem& fs, const std::string& path, std::string_view data) {
-  const std::string temp = path + ".tmp";
+Status write_atomically(FileSystem& fs, const std::string& path, std::string_view data,
+                        std::string_view temp_suffix) {
+  const std::string temp = path + std::string(temp_suffix);
   const size_t slash = path.rfind('/');
   const std::string dir =
       slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));

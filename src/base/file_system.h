@@ -106,7 +106,10 @@ bool is_out_of_space(int error_number);
 // Replaces `path` with `data` so that after a crash or power cut at any instant the file
 // holds either its old contents or `data`, never a mix: a temporary file beside it, fsync,
 // rename over, fsync the directory. On failure the old contents remain and the temporary file
-// is removed (a full disk is not made fuller by a failed write).
-Status write_atomically(FileSystem& fs, const std::string& path, std::string_view data);
+// is removed (a full disk is not made fuller by a failed write). The temporary file is `path`
+// + `temp_suffix`: writers in several processes give each their own suffix, so that none
+// renames another's half-written file into place.
+Status write_atomically(FileSystem& fs, const std::string& path, std::string_view data,
+                        std::string_view temp_suffix = ".tmp");
 
 }  // namespace drover

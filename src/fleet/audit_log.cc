@@ -1,5 +1,7 @@
 #include "fleet/audit_log.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -27,6 +29,12 @@ Error corrupt(uint64_t index, const std::string& why) {
 // Entries hold only strings, integers and objects of them, so this form is unique.
 std::string entry_text(const json& doc) {
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// A temporary file name of this writer's own (another process may write the same file).
+std::string temp_suffix() {
+  auto bytes = security::random_bytes(8);
+  return "." + (bytes.ok() ? security::to_hex(*bytes) : std::to_string(::getpid())) + ".tmp";
 }
 
 std::string key_id_of(std::string_view public_key) {
@@ -151,15 +159,20 @@ Status check_record(MerkleTree& tree, const AuditRecord& record, std::string_vie
     return corrupt(record.index, entry.error().message);
   }
   DROVER_TRY(tree.append(security::merkle_leaf_hash(record.entry)));
+  // A record that fails leaves the tree as it was.
+  const auto refuse = [&](const std::string& why) {
+    tree.truncate(record.index);
+    return corrupt(record.index, why);
+  };
   auto cp = parse_audit_checkpoint(record.checkpoint, public_key);
-  if (!cp.ok()) return corrupt(record.index, cp.error().message);
+  if (!cp.ok()) return refuse(cp.error().message);
   if (cp->size != tree.size()) {
-    return corrupt(record.index, "its checkpoint is of size " + std::to_string(cp->size));
+    return refuse("its checkpoint is of size " + std::to_string(cp->size));
   }
   if (cp->root != tree.root()) {
-    return corrupt(record.index,
-                   "the log up to here does not have the root its checkpoint signed: an entry "
-                   "up to here was changed, removed, reordered or inserted");
+    return refuse(
+        "the log up to here does not have the root its checkpoint signed: an entry up to here "
+        "was changed, removed, reordered or inserted");
   }
   return ok_status();
 }
@@ -222,10 +235,19 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store, FileSystem& fs, C
     key.emplace(std::move(*k));
   } else if (pem.error().code == ErrorCode::kNotFound) {
     DROVER_TRY_ASSIGN(security::SigningKey made, security::SigningKey::generate());
-    if (Status st = write_atomically(fs, options.key_path, made.private_pem()); !st.ok()) {
+    if (Status st = write_atomically(fs, options.key_path, made.private_pem(), temp_suffix());
+        !st.ok()) {
       return io_error(options.key_path + ": " + st.error().message);
     }
-    key.emplace(std::move(made));
+    // Another process making the key at the same moment may have renamed its own over ours:
+    // the key is the one on disk.
+    auto written = fs.read(options.key_path);
+    if (!written.ok()) return io_error(options.key_path + ": " + written.error().message);
+    auto k = security::SigningKey::from_pem(*written);
+    if (!k.ok()) {
+      return Error{ErrorCode::kCorruption, options.key_path + " is not an Ed25519 private key"};
+    }
+    key.emplace(std::move(*k));
   } else {
     return io_error(options.key_path + ": " + pem.error().message);
   }
@@ -291,10 +313,9 @@ Result<uint64_t> AuditLog::record(AuditEvent event) {
     if (!st.ok() && st.error().code == ErrorCode::kConflict && attempt == 0) continue;
     if (!st.ok()) return st.error();
     newest_ = *parse_audit_checkpoint(rec.checkpoint, public_key_);
-    // The file is a second copy for catching a truncated table; the row is what counts.
-    if (Status w = write_atomically(fs_, options_.checkpoint_path, rec.checkpoint); !w.ok()) {
-      return io_error(options_.checkpoint_path + ": " + w.error().message);
-    }
+    // The file is a second copy for catching a truncated table; the row is what counts, and
+    // it is stored: a file that cannot be written now is written at the next append.
+    file_error_ = write_atomically(fs_, options_.checkpoint_path, rec.checkpoint, temp_suffix());
     return rec.index;
   }
 }

@@ -112,8 +112,15 @@ class AuditLog {
                                                 AuditLogOptions options);
 
   // Appends `event`, durable (with its checkpoint) before this returns; its index. kIo from
-  // the store or the disk (nothing recorded).
+  // the store (nothing recorded), kConflict when another process kept appending first.
+  // The checkpoint file is written after the row; a failure there does not fail the record
+  // (the row is what counts) and is kept in file_error().
   Result<uint64_t> record(AuditEvent event) EXCLUDES(mu_);
+  // The last checkpoint file write's outcome.
+  Status file_error() const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return file_error_;
+  }
 
   // Reads first what another process appended (as every read below does), so that what is
   // shown is the whole log.
@@ -149,6 +156,7 @@ class AuditLog {
   mutable Mutex mu_{LockLevel::kAuditLog};
   security::MerkleTree tree_ GUARDED_BY(mu_);
   std::optional<AuditCheckpoint> newest_ GUARDED_BY(mu_);
+  Status file_error_ GUARDED_BY(mu_);
 };
 
 // Records a rollout's change of state or of halted strata (EngineOptions::audit): actor

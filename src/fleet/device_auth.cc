@@ -126,6 +126,8 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   d.enrollment = has_token ? Enrollment::kAccepted : Enrollment::kPending;
   d.enrolled_at = clock_.now();
   if (has_token) {
+    Device checked = d;  // a record provision() would refuse is not recorded as enrolled
+    DROVER_TRY(validate(checked));
     DROVER_TRY(audit(d.id, "device.enrolled",
                      {{"device_type", d.device_type},
                       {"hardware_revision", d.hardware_revision},

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "base/memory_file_system.h"
 #include "../common/forwarding_store.h"
@@ -246,6 +249,90 @@ TEST_F(AuditLogTest, ASavedCheckpointOfAnotherHistoryIsCaught) {
   EXPECT_EQ(verify(stranger->public_key(), forked).error().code, ErrorCode::kInvalidArgument);
 }
 
+// Another process appends between this log's read of the store and its own append: the store
+// refuses the stale index, and the log reads the other's entry and appends after it.
+class RacingStore final : public testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  AuditLog* other = nullptr;
+  Status append_audit(const AuditRecord& r) override {
+    if (other != nullptr) {
+      // Another process: its own thread, holding none of this one's locks.
+      AuditLog* o = std::exchange(other, nullptr);
+      std::thread([o] { EXPECT_TRUE(o->record(event(99)).ok()); }).join();
+    }
+    return ForwardingStore::append_audit(r);
+  }
+};
+
+TEST_F(AuditLogTest, AnAppendRacedByAnotherProcessGoesAfterIt) {
+  auto shared = make_memory_store();
+  RacingStore racing(std::move(shared));
+  MemoryFileSystem fs;
+  auto mine = AuditLog::open(racing, fs, clock, {.key_path = "/k", .checkpoint_path = "/cp"});
+  ASSERT_TRUE(mine.ok());
+  // The other process's log, on the same store.
+  auto theirs = AuditLog::open(racing, fs, clock, {.key_path = "/k", .checkpoint_path = "/cp"});
+  ASSERT_TRUE(theirs.ok());
+  ASSERT_TRUE((*mine)->record(event(0)).ok());
+  racing.other = theirs->get();
+  auto index = (*mine)->record(event(1));
+  ASSERT_TRUE(index.ok()) << index.error().to_string();
+  EXPECT_EQ(*index, 2u);  // after the other's entry 1
+  auto entries = (*mine)->entries(0, 10);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[1].event.subject, "ro-99");
+  EXPECT_EQ((*entries)[2].event.subject, "ro-1");
+  auto records = racing.read_audit(0, 10);
+  EXPECT_TRUE(verify_audit_log(*records, (*mine)->public_key()).ok());
+}
+
+// A file system whose writes fail on cue (a full disk for the checkpoint file).
+class FailingWrites final : public FileSystem {
+ public:
+  bool fail = false;
+  Result<std::string> read(const std::string& p) override { return mem.read(p); }
+  Status write(const std::string& p, std::string_view d) override {
+    if (fail) return io_error("no space");
+    return mem.write(p, d);
+  }
+  Status sync(const std::string& p) override { return mem.sync(p); }
+  Status rename(const std::string& a, const std::string& b) override { return mem.rename(a, b); }
+  Status sync_dir(const std::string& d) override { return mem.sync_dir(d); }
+  Status remove(const std::string& p) override { return mem.remove(p); }
+  Result<std::unique_ptr<AppendFile>> open_append(const std::string& p) override {
+    return mem.open_append(p);
+  }
+  Result<std::unique_ptr<ReadFile>> open_read(const std::string& p) override {
+    return mem.open_read(p);
+  }
+  Result<std::vector<std::string>> list(const std::string& d) override { return mem.list(d); }
+  Status make_dir(const std::string& d) override { return mem.make_dir(d); }
+  Status truncate(const std::string& p, uint64_t n) override { return mem.truncate(p, n); }
+  MemoryFileSystem mem;
+};
+
+// The row is what counts: a checkpoint file that cannot be written does not undo or fail
+// an entry that is stored, and is brought up to date at the next append.
+TEST_F(AuditLogTest, ACheckpointFileThatCannotBeWrittenDoesNotFailTheRecord) {
+  auto mem_store = make_memory_store();
+  FailingWrites fs;
+  auto log = AuditLog::open(*mem_store, fs, clock, {.key_path = "/k", .checkpoint_path = "/cp"});
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->record(event(0)).ok());
+  fs.fail = true;
+  auto index = (*log)->record(event(1));
+  ASSERT_TRUE(index.ok()) << index.error().to_string();
+  EXPECT_EQ(*index, 1u);
+  EXPECT_FALSE((*log)->file_error().ok());
+  EXPECT_EQ(parse_audit_checkpoint(fs.mem.read("/cp").value(), (*log)->public_key())->size, 1u);
+  fs.fail = false;
+  ASSERT_TRUE((*log)->record(event(2)).ok());
+  EXPECT_TRUE((*log)->file_error().ok());
+  EXPECT_EQ(parse_audit_checkpoint(fs.mem.read("/cp").value(), (*log)->public_key())->size, 3u);
+}
+
 // A store that fails the next append on cue.
 class FailingAppends final : public testing::ForwardingStore {
  public:
@@ -282,13 +369,14 @@ TEST(AuditEntry, OnlyCanonicalWellFormedEntriesAreRead) {
   const std::string good =
       R"({"action":"a","actor":"b","at":1,"detail":{"k":"v"},"subject":"c"})";
   ASSERT_TRUE(parse_audit_entry(0, good).ok());
-  for (const char* bad : {
-           R"({"actor":"b","action":"a","at":1,"detail":{},"subject":"c"})",  // key order
+  for (const std::string& bad : std::vector<std::string>{
+           std::string(R"({"actor":"b","action":"a","at":1,"detail":{},"subject":"c"})"),  // key order
            R"({"action":"a", "actor":"b","at":1,"detail":{},"subject":"c"})",  // a space
            R"({"action":"a","actor":"b","at":1,"detail":{"k":1},"subject":"c"})",
            R"({"action":"a","actor":"b","at":"1","detail":{},"subject":"c"})",
            R"({"action":"a","actor":"b","at":1,"subject":"c"})",
-           R"([])", "", "{", "\x00"}) {
+           std::string(R"([])"), std::string(), std::string("{"), std::string("\0", 1),
+           std::string(R"({"action":"a","actor":"b","at":1,"detail":{},"subject":"c"} )")}) {
     EXPECT_FALSE(parse_audit_entry(0, bad).ok()) << bad;
   }
 }

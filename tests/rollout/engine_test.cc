@@ -924,6 +924,7 @@ TEST(Engine, EveryRolloutStateChangeIsToldToTheAuditHookBeforeItIsWritten) {
     EXPECT_TRUE(stored.ok());
     if (stored.ok() && stored->has_value()) {
       EXPECT_EQ((*stored)->state, before.state);
+      EXPECT_EQ((*stored)->halted, before.halted);
     } else {
       EXPECT_TRUE(before.id.empty());
     }

@@ -155,7 +155,6 @@ TEST(Merkle, EveryConsistencyProofVerifiesBetweenEveryPairOfSizes) {
 
 TEST(Merkle, AConsistencyProofThatIsNoPrefixOrHasHashesLeftOverIsRefused) {
   Tree t(21);
-  Tree forked(21);
   // Another history that shares the first 8 entries and then differs.
   MerkleTree fork;
   for (size_t i = 0; i < 21; ++i) {

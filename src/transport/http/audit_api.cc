@@ -15,7 +15,7 @@ namespace {
 using nlohmann::json;
 
 // Bodies up to this size are kept in the entry as they came (when they are JSON).
-constexpr size_t kMaxRecordedBody = 16 * 1024;
+constexpr size_t kMaxRecordedBody = size_t{16} * 1024;
 constexpr size_t kMaxAuditPage = 1000;
 
 bool changes_something(const Request& req) {
@@ -89,45 +89,62 @@ Handler with_audit(AuditLog& log, OperatorTokens& tokens, const Router& router, 
     auto text = bearer_token(req);
     if (!text.ok()) return (*shared)(req);
     auto token = tokens.authenticate(*text);
-    if (!token.ok()) return (*shared)(req);  // refused by the route's own check
+    if (!token.ok() && token.error().code == ErrorCode::kUnauthenticated) {
+      return (*shared)(req);  // refused by the route's own check: changes nothing
+    }
     const std::string_view route = router.route_of(req);
-    Response on_worker;
-    on_worker.route = route;
-    // Recorded on a worker: the record waits for the disk.
-    on_worker.offload = [&log, shared, req, token = std::move(*token), route]() -> Response {
-      AuditEvent event = request_event(req, token, route);
-      auto index = log.record(event);
-      if (!index.ok()) {
-        Response r = Response::error(
-            503, "audit_unavailable",
-            "the audit log could not be written, so nothing was done: " + index.error().message);
-        r.route = route;
-        return r;
-      }
-      Response response = (*shared)(req);
-      if (response.offload) {
-        const std::string_view answered_route = response.route;
-        response = response.offload();
-        response.route = answered_route;
-      }
-      AuditEvent outcome{.actor = event.actor,
-                         .action = "result",
-                         .subject = event.subject,
-                         .detail = {{"of", std::to_string(*index)},
-                                    {"status", std::to_string(response.status)},
-                                    {"request_id", req.id}}};
+    const auto refused = [route](const std::string& why) {
+      Response r = Response::error(503, "audit_unavailable",
+                                   "the audit log could not be written, so nothing was done: " +
+                                       why);
+      r.route = route;
+      return r;
+    };
+    if (!token.ok()) return refused(token.error().message);
+    // Recorded here, on the thread the request came in on, as the engine records a pause it
+    // makes there: an abort does not queue behind planning on the workers.
+    const AuditEvent event = request_event(req, *token, route);
+    auto index = log.record(event);
+    if (!index.ok()) return refused(index.error().message);
+    const auto outcome = [&log, event, index = *index, id = req.id](int status) {
       // The request has been carried out: a failure to record its outcome changes nothing
       // about the answer (the request's own entry stands).
-      (void)log.record(std::move(outcome));
-      return response;
+      (void)log.record({.actor = event.actor,
+                        .action = "result",
+                        .subject = event.subject,
+                        .detail = {{"of", std::to_string(index)},
+                                   {"status", std::to_string(status)},
+                                   {"request_id", id}}});
     };
-    return on_worker;
+    Response response;
+    try {
+      response = (*shared)(req);
+    } catch (...) {
+      outcome(500);
+      throw;
+    }
+    if (!response.offload) {
+      outcome(response.status);
+      return response;
+    }
+    response.offload = [work = std::move(response.offload), outcome]() -> Response {
+      Response answered;
+      try {
+        answered = work();
+      } catch (...) {
+        outcome(500);
+        throw;
+      }
+      outcome(answered.status);
+      return answered;
+    };
+    return response;
   };
 }
 
 void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
   router.add("GET", "/api/v1/audit/entries",
-             guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
                auto q = query_of(req, {"from", "limit"});
                if (!q.ok()) return error_response(q.error());
                auto from = number(*q, "from", 0);
@@ -146,10 +163,10 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                return ok_json({{"size", size},
                                {"entries", std::move(list)},
                                {"next", next < size ? json(next) : json(nullptr)}});
-             }));
+             })));
   router.add(
       "GET", "/api/v1/audit/entries/{index}",
-      guarded(tokens, Role::kViewer, [&log](const Request&, const Params& params, const ApiToken&) {
+      offloaded(guarded(tokens, Role::kViewer, [&log](const Request&, const Params& params, const ApiToken&) {
         const std::string_view text = params.get("index");
         uint64_t index = 0;
         auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
@@ -168,9 +185,9 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
         json out = entry_json(entries->front());
         out["inclusion"] = {{"checkpoint", checkpoint_json(*cp)}, {"proof", hex_list(*proof)}};
         return ok_json(out);
-      }));
+      })));
   router.add("GET", "/api/v1/audit/records",
-             guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
                auto q = query_of(req, {"from", "limit"});
                if (!q.ok()) return error_response(q.error());
                auto from = number(*q, "from", 0);
@@ -188,21 +205,21 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                      {{"index", r.index}, {"entry", r.entry}, {"checkpoint", r.checkpoint}});
                }
                return ok_json({{"records", std::move(list)}});
-             }));
+             })));
   router.add("GET", "/api/v1/audit/checkpoint",
-             guarded(tokens, Role::kViewer, [&log](const Request&, const Params&, const ApiToken&) {
+             offloaded(guarded(tokens, Role::kViewer, [&log](const Request&, const Params&, const ApiToken&) {
                auto cp = log.checkpoint();
                if (!cp.ok()) return error_response(cp.error());
                return Response::json(200, cp->text);
-             }));
+             })));
   router.add("GET", "/api/v1/audit/key",
-             guarded(tokens, Role::kViewer, [&log](const Request&, const Params&, const ApiToken&) {
+             offloaded(guarded(tokens, Role::kViewer, [&log](const Request&, const Params&, const ApiToken&) {
                return ok_json({{"keyid", log.key_id()},
                                {"keytype", "ed25519"},
                                {"public", security::to_hex(log.public_key())}});
-             }));
+             })));
   router.add("GET", "/api/v1/audit/proof/inclusion",
-             guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
                auto q = query_of(req, {"index", "size"});
                if (!q.ok()) return error_response(q.error());
                if (!q->has("index") || !q->has("size")) {
@@ -215,9 +232,9 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                auto proof = log.inclusion_proof(*index, *size);
                if (!proof.ok()) return error_response(proof.error());
                return ok_json({{"index", *index}, {"size", *size}, {"proof", hex_list(*proof)}});
-             }));
+             })));
   router.add("GET", "/api/v1/audit/proof/consistency",
-             guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
                auto q = query_of(req, {"from", "to"});
                if (!q.ok()) return error_response(q.error());
                if (!q->has("from") || !q->has("to")) {
@@ -230,7 +247,7 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                auto proof = log.consistency_proof(*from, *to);
                if (!proof.ok()) return error_response(proof.error());
                return ok_json({{"from", *from}, {"to", *to}, {"proof", hex_list(*proof)}});
-             }));
+             })));
 }
 
 }  // namespace drover::http
