@@ -51,7 +51,8 @@ std::vector<std::string> mutate(std::vector<std::string> proof, std::string_view
     const size_t i = proof.empty() ? 0 : a % proof.size();
     switch (op % 5) {
       case 0:
-        if (!proof.empty()) proof[i][b % 32] = static_cast<char>(proof[i][b % 32] ^ (1 << (op % 8)));
+        if (!proof.empty())
+          proof[i][b % 32] = static_cast<char>(proof[i][b % 32] ^ (1 << (op % 8)));
         break;
       case 1:
         if (!proof.empty()) proof.erase(proof.begin() + static_cast<std::ptrdiff_t>(i));

@@ -8,10 +8,10 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "app/serve.h"
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/units.h"
-#include "app/serve.h"
 #include "fleet/update_repository.h"
 
 namespace drover::app {
@@ -171,13 +171,13 @@ int run_keys_rotate_root(const KeysArgs& args) {
   rotation.new_root_threshold = args.new_root_threshold;
   rotation.new_online_roles = args.rotate;
   rotation.root_lifetime = *lifetime;
-  if (Status st = record_key_change(
-          args, "keys.rotate_root",
-          {{"signing_keys", std::to_string(args.signing_keys.size())},
-           {"new_root_keys", std::to_string(args.new_root_keys)},
-           {"new_root_threshold", std::to_string(args.new_root_threshold)},
-           {"rotated_online_roles", join(args.rotate)},
-           {"root_lifetime", args.root_lifetime}});
+  if (Status st =
+          record_key_change(args, "keys.rotate_root",
+                            {{"signing_keys", std::to_string(args.signing_keys.size())},
+                             {"new_root_keys", std::to_string(args.new_root_keys)},
+                             {"new_root_threshold", std::to_string(args.new_root_threshold)},
+                             {"rotated_online_roles", join(args.rotate)},
+                             {"root_lifetime", args.root_lifetime}});
       !st.ok()) {
     return fail(st.error().to_string(), "rotate-root");
   }

@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "app/remote_state.h"
-#include "fleet/audit_log.h"
 #include "base/file_system.h"
+#include "fleet/audit_log.h"
 #include "security/crypto.h"
-#include "store/store.h"
 #include "security/merkle.h"
+#include "store/store.h"
 
 namespace drover::app {
 namespace {
@@ -37,7 +37,8 @@ std::string detail_text(const json& detail) {
 }
 
 void entries_table(const json& doc) {
-  std::vector<std::vector<std::string>> rows = {{"#", "AT", "ACTOR", "ACTION", "SUBJECT", "DETAIL"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"#", "AT", "ACTOR", "ACTION", "SUBJECT", "DETAIL"}};
   for (const json& e : doc["entries"]) {
     rows.push_back({text_of(e["index"]), time_of(e["at"]), text_of(e["actor"]),
                     text_of(e["action"]), text_of(e["subject"]), detail_text(e["detail"])});
@@ -72,8 +73,9 @@ int show_entry(RemoteCommands::State& st) {
   } else {
     std::vector<std::string> proof;
     for (const json& h : inc["proof"]) proof.push_back(hex_or_empty(text_of(h)));
-    const Status included = security::verify_inclusion(
-        (*doc)["index"].get<uint64_t>(), cp->size, hex_or_empty(text_of((*doc)["leaf_hash"])), proof, cp->root);
+    const Status included =
+        security::verify_inclusion((*doc)["index"].get<uint64_t>(), cp->size,
+                                   hex_or_empty(text_of((*doc)["leaf_hash"])), proof, cp->root);
     verdict = included.ok() ? "included in the signed log of " + std::to_string(cp->size) +
                                   " entries (key " + cp->key_id.substr(0, 16) + ")"
                             : "NOT VERIFIED: " + included.error().message;
@@ -97,9 +99,11 @@ int show_entry(RemoteCommands::State& st) {
 int report(RemoteCommands::State& st, const Result<AuditVerification>& v, bool saved) {
   if (!v.ok()) {
     if (st.json_out) {
-      std::printf("%s\n", json({{"verified", false}, {"error", v.error().message}}).dump(2).c_str());
+      std::printf("%s\n",
+                  json({{"verified", false}, {"error", v.error().message}}).dump(2).c_str());
     } else {
-      std::fprintf(stderr, "drover: the audit log does NOT verify: %s\n", v.error().message.c_str());
+      std::fprintf(stderr, "drover: the audit log does NOT verify: %s\n",
+                   v.error().message.c_str());
     }
     return 1;
   }
@@ -113,8 +117,7 @@ int report(RemoteCommands::State& st, const Result<AuditVerification>& v, bool s
   } else {
     std::printf("verified: %llu entries, %llu signed checkpoints, root %s%s\n",
                 static_cast<unsigned long long>(v->size),
-                static_cast<unsigned long long>(v->checkpoints),
-                security::to_hex(v->root).c_str(),
+                static_cast<unsigned long long>(v->checkpoints), security::to_hex(v->root).c_str(),
                 saved ? "; an append-only extension of the saved checkpoint" : "");
   }
   return 0;
@@ -124,8 +127,7 @@ int report(RemoteCommands::State& st, const Result<AuditVerification>& v, bool s
 // the key, and the newest checkpoint the server wrote beside them.
 int verify_local(RemoteCommands::State& st, const std::optional<std::string>& saved) {
   const std::string db = st.data + "/drover.db";
-  if (!real_file_system().read(st.data + "/audit.key").ok() ||
-      !std::filesystem::exists(db)) {
+  if (!real_file_system().read(st.data + "/audit.key").ok() || !std::filesystem::exists(db)) {
     std::fprintf(stderr, "drover: %s holds no audit log (drover.db and audit.key)\n",
                  st.data.c_str());
     return 1;
@@ -219,10 +221,11 @@ void add_audit_verbs(CLI::App& app, RemoteCommands::State& s) {
            std::printf("%s\n", doc->dump().c_str());
            return 0;
          });
-  CLI::App* verify = s.verb(*audit, "verify",
-         "re-derive the whole log here: every checkpoint's signature and root, and that it "
-         "extends a saved checkpoint",
-         &verify_remote);
+  CLI::App* verify =
+      s.verb(*audit, "verify",
+             "re-derive the whole log here: every checkpoint's signature and root, and that it "
+             "extends a saved checkpoint",
+             &verify_remote);
   verify->add_option("--checkpoint", s.file,
                      "a checkpoint saved earlier (drover audit checkpoint > FILE)");
   verify->add_option("--data", s.data,

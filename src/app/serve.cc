@@ -391,13 +391,12 @@ int run_token_create(const TokenCreateArgs& args) {
   // Recorded before it is made, by whoever ran this on the server's machine.
   auto audit = open_audit_log(**store, clock, args.data);
   if (!audit.ok()) return fail("audit log: " + audit.error().to_string(), "token create");
-  auto recorded = (*audit)->record({.actor = "cli:uid " + std::to_string(::getuid()),
-                                    .action = "token.create",
-                                    .subject = args.name,
-                                    .detail = {{"role", args.role},
-                                               {"lifetime", args.lifetime.empty()
-                                                                ? std::string("none")
-                                                                : args.lifetime}}});
+  auto recorded = (*audit)->record(
+      {.actor = "cli:uid " + std::to_string(::getuid()),
+       .action = "token.create",
+       .subject = args.name,
+       .detail = {{"role", args.role},
+                  {"lifetime", args.lifetime.empty() ? std::string("none") : args.lifetime}}});
   if (!recorded.ok()) return fail("audit log: " + recorded.error().to_string(), "token create");
   OperatorTokens tokens(**store, clock);
   auto created = tokens.create(args.name, *role, lifetime);

@@ -42,18 +42,14 @@ std::string key_id_of(std::string_view public_key) {
   return key.ok() ? key->key_id() : std::string();
 }
 
-std::string sign_checkpoint(const security::SigningKey& key, uint64_t size,
-                            const std::string& root, Timestamp at) {
-  const json body = {{"_type", kCheckpointType},
-                     {"size", size},
-                     {"root", security::to_hex(root)},
-                     {"at", ms(at)}};
+std::string sign_checkpoint(const security::SigningKey& key, uint64_t size, const std::string& root,
+                            Timestamp at) {
+  const json body = {
+      {"_type", kCheckpointType}, {"size", size}, {"root", security::to_hex(root)}, {"at", ms(at)}};
   const std::string message = *security::canonical_json(body);
-  const json doc = {
-      {"signed", body},
-      {"signatures",
-       json::array({{{"keyid", key_id_of(key.public_key())},
-                     {"sig", security::to_hex(key.sign(message))}}})}};
+  const json doc = {{"signed", body},
+                    {"signatures", json::array({{{"keyid", key_id_of(key.public_key())},
+                                                 {"sig", security::to_hex(key.sign(message))}}})}};
   return *security::canonical_json(doc);
 }
 
@@ -75,8 +71,7 @@ Result<std::string> string_field(const json& j, const char* name) {
 
 }  // namespace
 
-Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text,
-                                               std::string_view public_key) {
+Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text, std::string_view public_key) {
   auto doc = security::parse_strict_json(text);
   if (!doc.ok()) return invalid_argument("checkpoint: " + doc.error().message);
   if (!doc->is_object() || !doc->contains("signed") || !(*doc)["signed"].is_object()) {
@@ -150,10 +145,9 @@ namespace {
 // Adds `record` (the next index) to `tree` and checks its checkpoint.
 Status check_record(MerkleTree& tree, const AuditRecord& record, std::string_view public_key) {
   if (record.index != tree.size()) {
-    return corrupt(tree.size(), record.index > tree.size()
-                                    ? "missing (the next stored is " +
-                                          std::to_string(record.index) + ")"
-                                    : "stored twice or out of order");
+    return corrupt(tree.size(), record.index > tree.size() ? "missing (the next stored is " +
+                                                                 std::to_string(record.index) + ")"
+                                                           : "stored twice or out of order");
   }
   if (auto entry = parse_audit_entry(record.index, record.entry); !entry.ok()) {
     return corrupt(record.index, entry.error().message);
@@ -208,8 +202,7 @@ Result<AuditVerification> verify_audit_log(std::span<const AuditRecord> records,
   MerkleTree tree;
   for (const AuditRecord& r : records) DROVER_TRY(check_record(tree, r, public_key));
   if (saved_cp) DROVER_TRY(check_saved(tree, *saved_cp));
-  return AuditVerification{
-      .size = tree.size(), .root = tree.root(), .checkpoints = tree.size()};
+  return AuditVerification{.size = tree.size(), .root = tree.root(), .checkpoints = tree.size()};
 }
 
 AuditLog::AuditLog(Store& store, FileSystem& fs, Clock& clock, AuditLogOptions options,
@@ -362,8 +355,7 @@ Result<std::vector<std::string>> AuditLog::inclusion_proof(uint64_t index, uint6
   return tree_.inclusion_proof(index, size);
 }
 
-Result<std::vector<std::string>> AuditLog::consistency_proof(uint64_t old_size,
-                                                             uint64_t new_size) {
+Result<std::vector<std::string>> AuditLog::consistency_proof(uint64_t old_size, uint64_t new_size) {
   MutexLock lock(mu_);
   DROVER_TRY(catch_up());
   return tree_.consistency_proof(old_size, new_size);

@@ -276,8 +276,7 @@ Status DeviceAuth::audit(std::string_view device_id, std::string action,
 Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
   MutexLock lock(mu_);
   if (auto d = registry_.device(device_id); d && d->enrollment == Enrollment::kPending) {
-    DROVER_TRY(audit(device_id,
-                     to == Enrollment::kAccepted ? "device.accepted" : "device.rejected",
+    DROVER_TRY(audit(device_id, to == Enrollment::kAccepted ? "device.accepted" : "device.rejected",
                      {{"device_type", d->device_type},
                       {"hardware_revision", d->hardware_revision},
                       {"public_key", d->public_key}}));

@@ -17,8 +17,7 @@ uint64_t split_point(uint64_t n) { return std::bit_floor(n - 1); }
 bool is_hash(std::string_view h) { return h.size() == kHashSize; }
 
 std::string out_of_range_message(std::string_view what, uint64_t a, uint64_t b) {
-  return std::string(what) + " " + std::to_string(a) + " is outside a tree of " +
-         std::to_string(b);
+  return std::string(what) + " " + std::to_string(a) + " is outside a tree of " + std::to_string(b);
 }
 
 }  // namespace
@@ -61,7 +60,8 @@ Status MerkleTree::append(std::string_view leaf_hash) {
 
 void MerkleTree::truncate(uint64_t size) {
   // Level j holds exactly the complete subtrees of 2^j leaves: floor(size / 2^j) of them.
-  for (size_t j = 0; j < levels_.size(); ++j) levels_[j].resize(std::min<uint64_t>(levels_[j].size(), size >> j));
+  for (size_t j = 0; j < levels_.size(); ++j)
+    levels_[j].resize(std::min<uint64_t>(levels_[j].size(), size >> j));
 }
 
 MerkleTree::Digest MerkleTree::subtree(uint64_t start, uint64_t count) const {
@@ -78,7 +78,8 @@ MerkleTree::Digest MerkleTree::subtree(uint64_t start, uint64_t count) const {
 }
 
 Result<std::string> MerkleTree::root(uint64_t size) const {
-  if (size > this->size()) return invalid_argument(out_of_range_message("size", size, this->size()));
+  if (size > this->size())
+    return invalid_argument(out_of_range_message("size", size, this->size()));
   if (size == 0) return merkle_empty_root();
   const Digest d = subtree(0, size);
   return std::string(d.data(), kHashSize);
@@ -108,7 +109,8 @@ void MerkleTree::path(uint64_t index, uint64_t start, uint64_t count,
 }
 
 Result<std::vector<std::string>> MerkleTree::inclusion_proof(uint64_t index, uint64_t size) const {
-  if (size > this->size()) return invalid_argument(out_of_range_message("size", size, this->size()));
+  if (size > this->size())
+    return invalid_argument(out_of_range_message("size", size, this->size()));
   if (index >= size) return invalid_argument(out_of_range_message("leaf", index, size));
   std::vector<std::string> out;
   path(index, 0, size, out);
@@ -140,7 +142,8 @@ void MerkleTree::subproof(uint64_t old_size, uint64_t start, uint64_t count, boo
 Result<std::vector<std::string>> MerkleTree::consistency_proof(uint64_t old_size,
                                                                uint64_t new_size) const {
   if (new_size > size()) return invalid_argument(out_of_range_message("size", new_size, size()));
-  if (old_size > new_size) return invalid_argument(out_of_range_message("size", old_size, new_size));
+  if (old_size > new_size)
+    return invalid_argument(out_of_range_message("size", old_size, new_size));
   std::vector<std::string> out;
   if (old_size == 0 || old_size == new_size) return out;
   subproof(old_size, 0, new_size, true, out);
@@ -181,8 +184,7 @@ Status verify_consistency(uint64_t old_size, uint64_t new_size, std::string_view
   if (!is_hash(old_root) || !is_hash(new_root)) return invalid_argument("a hash is 32 bytes");
   if (new_size < old_size) {
     return invalid_argument("the new tree (" + std::to_string(new_size) +
-                            " entries) is smaller than the old (" + std::to_string(old_size) +
-                            ")");
+                            " entries) is smaller than the old (" + std::to_string(old_size) + ")");
   }
   if (old_size == new_size || old_size == 0) {
     if (!proof.empty()) return invalid_argument("the consistency proof has hashes left over");

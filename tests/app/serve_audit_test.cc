@@ -54,10 +54,10 @@ class ServeAuditTest : public ::testing::Test {
 TEST_F(ServeAuditTest, WhatWasDoneIsRecordedInOrderAndVerifies) {
   const std::string file = dir + "/fw";
   std::ofstream(file, std::ios::binary) << std::string(5000, 'f');
-  ASSERT_EQ(as_admin("artifact upload " + file +
-                     " --name firmware --version 2.0.0 --device-type ctl")
-                .code,
-            0);
+  ASSERT_EQ(
+      as_admin("artifact upload " + file + " --name firmware --version 2.0.0 --device-type ctl")
+          .code,
+      0);
   auto key = security::SigningKey::generate();
   const std::string enrolled = enroll(serve->port(), "dev-1", *key, "t0ken");
   ASSERT_NE(enrolled.find("accepted"), std::string::npos) << enrolled;
@@ -69,9 +69,9 @@ TEST_F(ServeAuditTest, WhatWasDoneIsRecordedInOrderAndVerifies) {
   const std::string id = json::parse(created.out)["id"].get<std::string>();
   ASSERT_EQ(as_admin("rollout pause " + id).code, 0);
   // A viewer's refused attempt is recorded as well: who tried what, and that it was refused.
-  const CommandOutcome viewer_token = run_command(std::string(DROVER_BIN) + " token create --data " +
-                                                      data + " --name val --role viewer",
-                                                  false);
+  const CommandOutcome viewer_token = run_command(
+      std::string(DROVER_BIN) + " token create --data " + data + " --name val --role viewer",
+      false);
   ASSERT_EQ(viewer_token.code, 0) << viewer_token.out;
   std::string viewer = viewer_token.out;
   viewer.erase(viewer.find_last_not_of("\n") + 1);
@@ -82,29 +82,28 @@ TEST_F(ServeAuditTest, WhatWasDoneIsRecordedInOrderAndVerifies) {
   const json entries = json::parse(ls.out)["entries"];
   std::vector<std::string> seen;
   for (const json& e : entries) {
-    std::string what = e["actor"].get<std::string>().substr(0, 5) + " " +
-                       e["action"].get<std::string>();
+    std::string what =
+        e["actor"].get<std::string>().substr(0, 5) + " " + e["action"].get<std::string>();
     if (e["action"] == "rollout.state") what += " " + e["detail"]["to"].get<std::string>();
     if (e["action"] == "result") what += " " + e["detail"]["status"].get<std::string>();
     seen.push_back(what);
   }
-  const std::vector<std::string> want = {
-      "cli:u token.create",
-      "token PUT /api/v1/artifacts/{name}/{version}",
-      "token result 201",
-      "serve device.enrolled",
-      "token POST /api/v1/rollouts",
-      "serve rollout.state created",
-      "token result 201",
-      "token POST /api/v1/rollouts/{id}/start",
-      "serve rollout.state running",
-      "token result 200",
-      "token POST /api/v1/rollouts/{id}/pause",
-      "serve rollout.state paused",
-      "token result 200",
-      "cli:u token.create",
-      "token POST /api/v1/rollouts/{id}/abort",
-      "token result 403"};
+  const std::vector<std::string> want = {"cli:u token.create",
+                                         "token PUT /api/v1/artifacts/{name}/{version}",
+                                         "token result 201",
+                                         "serve device.enrolled",
+                                         "token POST /api/v1/rollouts",
+                                         "serve rollout.state created",
+                                         "token result 201",
+                                         "token POST /api/v1/rollouts/{id}/start",
+                                         "serve rollout.state running",
+                                         "token result 200",
+                                         "token POST /api/v1/rollouts/{id}/pause",
+                                         "serve rollout.state paused",
+                                         "token result 200",
+                                         "cli:u token.create",
+                                         "token POST /api/v1/rollouts/{id}/abort",
+                                         "token result 403"};
   EXPECT_EQ(seen, want) << ls.out;
 
   // One entry with its inclusion proof, checked by the CLI against the signed checkpoint.

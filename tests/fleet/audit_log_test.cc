@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "base/memory_file_system.h"
 #include "../common/forwarding_store.h"
+#include "base/memory_file_system.h"
 
 namespace drover {
 namespace {
@@ -46,9 +46,9 @@ class AuditLogTest : public ::testing::Test {
     store = std::move(*s);
   }
   Result<std::unique_ptr<AuditLog>> open_log() {
-    return AuditLog::open(*store, real_file_system(), clock,
-                          {.key_path = dir.path + "/audit.key",
-                           .checkpoint_path = dir.path + "/audit.checkpoint"});
+    return AuditLog::open(
+        *store, real_file_system(), clock,
+        {.key_path = dir.path + "/audit.key", .checkpoint_path = dir.path + "/audit.checkpoint"});
   }
   // Runs SQL on the database behind the store's back, as someone with the file would.
   void tamper(const std::string& sql) {
@@ -233,7 +233,8 @@ TEST_F(AuditLogTest, ASavedCheckpointOfAnotherHistoryIsCaught) {
     // The same key, another history: a rewritten log re-signed by whoever holds the key.
     auto other_store = make_memory_store();
     MemoryFileSystem fs;
-    ASSERT_TRUE(fs.write("/audit.key", real_file_system().read(dir.path + "/audit.key").value()).ok());
+    ASSERT_TRUE(
+        fs.write("/audit.key", real_file_system().read(dir.path + "/audit.key").value()).ok());
     auto other = AuditLog::open(*other_store, fs, clock,
                                 {.key_path = "/audit.key", .checkpoint_path = "/audit.cp"});
     ASSERT_TRUE(other.ok());
@@ -366,16 +367,16 @@ TEST_F(AuditLogTest, AnAppendTheStoreRefusesRecordsNothing) {
 }
 
 TEST(AuditEntry, OnlyCanonicalWellFormedEntriesAreRead) {
-  const std::string good =
-      R"({"action":"a","actor":"b","at":1,"detail":{"k":"v"},"subject":"c"})";
+  const std::string good = R"({"action":"a","actor":"b","at":1,"detail":{"k":"v"},"subject":"c"})";
   ASSERT_TRUE(parse_audit_entry(0, good).ok());
   for (const std::string& bad : std::vector<std::string>{
-           std::string(R"({"actor":"b","action":"a","at":1,"detail":{},"subject":"c"})"),  // key order
-           R"({"action":"a", "actor":"b","at":1,"detail":{},"subject":"c"})",  // a space
+           std::string(
+               R"({"actor":"b","action":"a","at":1,"detail":{},"subject":"c"})"),  // key order
+           R"({"action":"a", "actor":"b","at":1,"detail":{},"subject":"c"})",      // a space
            R"({"action":"a","actor":"b","at":1,"detail":{"k":1},"subject":"c"})",
            R"({"action":"a","actor":"b","at":"1","detail":{},"subject":"c"})",
-           R"({"action":"a","actor":"b","at":1,"subject":"c"})",
-           std::string(R"([])"), std::string(), std::string("{"), std::string("\0", 1),
+           R"({"action":"a","actor":"b","at":1,"subject":"c"})", std::string(R"([])"),
+           std::string(), std::string("{"), std::string("\0", 1),
            std::string(R"({"action":"a","actor":"b","at":1,"detail":{},"subject":"c"} )")}) {
     EXPECT_FALSE(parse_audit_entry(0, bad).ok()) << bad;
   }

@@ -955,8 +955,7 @@ TEST(Engine, EveryRolloutStateChangeIsToldToTheAuditHookBeforeItIsWritten) {
     f.install(dev, *o, protocol::Report::kInstallFailed);
   }
   EXPECT_EQ(heard, (std::vector<std::string>{"->created halted 0", "created>running halted 0",
-                                             "running>paused halted 0",
-                                             "paused>running halted 0",
+                                             "running>paused halted 0", "paused>running halted 0",
                                              "running>running halted 1"}));
 }
 

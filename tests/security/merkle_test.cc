@@ -14,9 +14,14 @@ std::string unhex(std::string_view h) { return from_hex(h).value(); }
 
 // The leaves and tree heads Certificate Transparency publishes for RFC 6962 trees of 0 to 8
 // entries: an implementation no other agrees with proves nothing to anyone.
-const std::vector<std::string> kCtEntries = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f"};
+const std::vector<std::string> kCtEntries = {"",
+                                             "00",
+                                             "10",
+                                             "2021",
+                                             "3031",
+                                             "40414243",
+                                             "5051525354555657",
+                                             "606162636465666768696a6b6c6d6e6f"};
 const std::vector<std::string> kCtRoots = {
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
@@ -63,9 +68,12 @@ TEST(Merkle, TreeHeadsAreThoseCertificateTransparencyPublishes) {
   auto proof = tree.inclusion_proof(0, 8);
   ASSERT_TRUE(proof.ok());
   ASSERT_EQ(proof->size(), 3u);
-  EXPECT_EQ(to_hex((*proof)[0]), "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7");
-  EXPECT_EQ(to_hex((*proof)[1]), "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e");
-  EXPECT_EQ(to_hex((*proof)[2]), "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4");
+  EXPECT_EQ(to_hex((*proof)[0]),
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7");
+  EXPECT_EQ(to_hex((*proof)[1]),
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e");
+  EXPECT_EQ(to_hex((*proof)[2]),
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4");
 }
 
 TEST(Merkle, EveryRootOfEverySizeIsTheRecursiveDefinitions) {
@@ -130,7 +138,7 @@ TEST(Merkle, ATamperedInclusionProofIsRefused) {
   ragged[0].resize(31);
   EXPECT_FALSE(verify_inclusion(5, 13, t.leaves[5], ragged, root).ok());
   EXPECT_FALSE(verify_inclusion(13, 13, t.leaves[5], proof, root).ok());  // index outside
-  EXPECT_FALSE(verify_inclusion(5, 6, t.leaves[5], proof, root).ok());  // another shape
+  EXPECT_FALSE(verify_inclusion(5, 6, t.leaves[5], proof, root).ok());    // another shape
   EXPECT_FALSE(verify_inclusion(5, 13, t.leaves[5], proof, *t.tree.root(12)).ok());
   EXPECT_FALSE(t.tree.inclusion_proof(13, 13).ok());
   EXPECT_FALSE(t.tree.inclusion_proof(0, 14).ok());
@@ -158,16 +166,19 @@ TEST(Merkle, AConsistencyProofThatIsNoPrefixOrHasHashesLeftOverIsRefused) {
   // Another history that shares the first 8 entries and then differs.
   MerkleTree fork;
   for (size_t i = 0; i < 21; ++i) {
-    ASSERT_TRUE(fork.append(i < 8 ? t.leaves[i] : merkle_leaf_hash("other " + std::to_string(i))).ok());
+    ASSERT_TRUE(
+        fork.append(i < 8 ? t.leaves[i] : merkle_leaf_hash("other " + std::to_string(i))).ok());
   }
   const std::string old_root = *t.tree.root(11);
   auto proof = *t.tree.consistency_proof(11, 21);
   ASSERT_TRUE(verify_consistency(11, 21, old_root, t.tree.root(), proof).ok());
   // The forked tree of 21 does not extend the tree of 11, whatever proof it offers.
   EXPECT_FALSE(verify_consistency(11, 21, old_root, fork.root(), proof).ok());
-  EXPECT_FALSE(verify_consistency(11, 21, old_root, fork.root(), *fork.consistency_proof(11, 21)).ok());
+  EXPECT_FALSE(
+      verify_consistency(11, 21, old_root, fork.root(), *fork.consistency_proof(11, 21)).ok());
   // But it does extend the common prefix of 8.
-  EXPECT_TRUE(verify_consistency(8, 21, *t.tree.root(8), fork.root(), *fork.consistency_proof(8, 21)).ok());
+  EXPECT_TRUE(
+      verify_consistency(8, 21, *t.tree.root(8), fork.root(), *fork.consistency_proof(8, 21)).ok());
 
   auto longer = proof;
   longer.push_back(proof.back());

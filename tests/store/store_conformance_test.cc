@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -18,7 +19,6 @@
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <atomic>
 #include <set>
 #include <string>
 #include <thread>

@@ -120,7 +120,8 @@ TEST_F(OpenApiTest, EveryOperatorRouteEnforcesItsDocumentedRole) {
       if (!op.contains("x-drover-role")) continue;
       const Role role = roles.at(op["x-drover-role"]);
       std::string target = path;
-      for (const char* param : {"{id}", "{name}", "{version}", "{metric}", "{device_type}", "{index}"}) {
+      for (const char* param :
+           {"{id}", "{name}", "{version}", "{metric}", "{device_type}", "{index}"}) {
         const size_t at = target.find(param);
         if (at != std::string::npos) target.replace(at, std::string(param).size(), "x");
       }

@@ -36,9 +36,8 @@ AuditEvent request_event(const Request& req, const ApiToken& token, std::string_
     e.detail["body_sha256"] = security::to_hex(req.spooled->sha256);
   } else if (!req.body.empty()) {
     // A small JSON body is kept (compacted); anything else by its size and digest.
-    const json body = req.body.size() <= kMaxRecordedBody
-                          ? json::parse(req.body, nullptr, false)
-                          : json(json::value_t::discarded);
+    const json body = req.body.size() <= kMaxRecordedBody ? json::parse(req.body, nullptr, false)
+                                                          : json(json::value_t::discarded);
     if (!body.is_discarded()) {
       e.detail["body"] = body.dump(-1, ' ', false, json::error_handler_t::replace);
     } else {
@@ -94,9 +93,9 @@ Handler with_audit(AuditLog& log, OperatorTokens& tokens, const Router& router, 
     }
     const std::string_view route = router.route_of(req);
     const auto refused = [route](const std::string& why) {
-      Response r = Response::error(503, "audit_unavailable",
-                                   "the audit log could not be written, so nothing was done: " +
-                                       why);
+      Response r =
+          Response::error(503, "audit_unavailable",
+                          "the audit log could not be written, so nothing was done: " + why);
       r.route = route;
       return r;
     };
@@ -144,110 +143,119 @@ Handler with_audit(AuditLog& log, OperatorTokens& tokens, const Router& router, 
 
 void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
   router.add("GET", "/api/v1/audit/entries",
-             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
-               auto q = query_of(req, {"from", "limit"});
-               if (!q.ok()) return error_response(q.error());
-               auto from = number(*q, "from", 0);
-               auto limit = number(*q, "limit", 100);
-               if (!from.ok()) return error_response(from.error());
-               if (!limit.ok() || *limit == 0 || *limit > kMaxAuditPage) {
-                 return error_response(invalid_argument(
-                     "limit must be a number from 1 to " + std::to_string(kMaxAuditPage)));
-               }
-               auto entries = log.entries(*from, *limit);
-               if (!entries.ok()) return error_response(entries.error());
-               json list = json::array();
-               for (const AuditEntry& e : *entries) list.push_back(entry_json(e));
-               const uint64_t size = log.size();
-               const uint64_t next = *from + entries->size();
-               return ok_json({{"size", size},
-                               {"entries", std::move(list)},
-                               {"next", next < size ? json(next) : json(nullptr)}});
-             })));
+             offloaded(guarded(
+                 tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+                   auto q = query_of(req, {"from", "limit"});
+                   if (!q.ok()) return error_response(q.error());
+                   auto from = number(*q, "from", 0);
+                   auto limit = number(*q, "limit", 100);
+                   if (!from.ok()) return error_response(from.error());
+                   if (!limit.ok() || *limit == 0 || *limit > kMaxAuditPage) {
+                     return error_response(invalid_argument("limit must be a number from 1 to " +
+                                                            std::to_string(kMaxAuditPage)));
+                   }
+                   auto entries = log.entries(*from, *limit);
+                   if (!entries.ok()) return error_response(entries.error());
+                   json list = json::array();
+                   for (const AuditEntry& e : *entries) list.push_back(entry_json(e));
+                   const uint64_t size = log.size();
+                   const uint64_t next = *from + entries->size();
+                   return ok_json({{"size", size},
+                                   {"entries", std::move(list)},
+                                   {"next", next < size ? json(next) : json(nullptr)}});
+                 })));
   router.add(
       "GET", "/api/v1/audit/entries/{index}",
-      offloaded(guarded(tokens, Role::kViewer, [&log](const Request&, const Params& params, const ApiToken&) {
-        const std::string_view text = params.get("index");
-        uint64_t index = 0;
-        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
-        if (ec != std::errc() || end != text.data() + text.size()) {
-          return error_response(invalid_argument("an entry's index is a whole number"));
-        }
-        auto entries = log.entries(index, 1);
-        if (!entries.ok()) return error_response(entries.error());
-        if (entries->empty()) {
-          return error_response(not_found("the audit log has no entry " + std::to_string(index)));
-        }
-        auto cp = log.checkpoint();
-        if (!cp.ok()) return error_response(cp.error());
-        auto proof = log.inclusion_proof(index, cp->size);
-        if (!proof.ok()) return error_response(proof.error());
-        json out = entry_json(entries->front());
-        out["inclusion"] = {{"checkpoint", checkpoint_json(*cp)}, {"proof", hex_list(*proof)}};
-        return ok_json(out);
-      })));
+      offloaded(guarded(
+          tokens, Role::kViewer, [&log](const Request&, const Params& params, const ApiToken&) {
+            const std::string_view text = params.get("index");
+            uint64_t index = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), index);
+            if (ec != std::errc() || end != text.data() + text.size()) {
+              return error_response(invalid_argument("an entry's index is a whole number"));
+            }
+            auto entries = log.entries(index, 1);
+            if (!entries.ok()) return error_response(entries.error());
+            if (entries->empty()) {
+              return error_response(
+                  not_found("the audit log has no entry " + std::to_string(index)));
+            }
+            auto cp = log.checkpoint();
+            if (!cp.ok()) return error_response(cp.error());
+            auto proof = log.inclusion_proof(index, cp->size);
+            if (!proof.ok()) return error_response(proof.error());
+            json out = entry_json(entries->front());
+            out["inclusion"] = {{"checkpoint", checkpoint_json(*cp)}, {"proof", hex_list(*proof)}};
+            return ok_json(out);
+          })));
   router.add("GET", "/api/v1/audit/records",
-             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
-               auto q = query_of(req, {"from", "limit"});
-               if (!q.ok()) return error_response(q.error());
-               auto from = number(*q, "from", 0);
-               auto limit = number(*q, "limit", kMaxAuditPage);
-               if (!from.ok()) return error_response(from.error());
-               if (!limit.ok() || *limit == 0 || *limit > kMaxAuditPage) {
-                 return error_response(invalid_argument(
-                     "limit must be a number from 1 to " + std::to_string(kMaxAuditPage)));
-               }
-               auto records = log.records(*from, *limit);
-               if (!records.ok()) return error_response(records.error());
-               json list = json::array();
-               for (const AuditRecord& r : *records) {
-                 list.push_back(
-                     {{"index", r.index}, {"entry", r.entry}, {"checkpoint", r.checkpoint}});
-               }
-               return ok_json({{"records", std::move(list)}});
-             })));
+             offloaded(guarded(
+                 tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+                   auto q = query_of(req, {"from", "limit"});
+                   if (!q.ok()) return error_response(q.error());
+                   auto from = number(*q, "from", 0);
+                   auto limit = number(*q, "limit", kMaxAuditPage);
+                   if (!from.ok()) return error_response(from.error());
+                   if (!limit.ok() || *limit == 0 || *limit > kMaxAuditPage) {
+                     return error_response(invalid_argument("limit must be a number from 1 to " +
+                                                            std::to_string(kMaxAuditPage)));
+                   }
+                   auto records = log.records(*from, *limit);
+                   if (!records.ok()) return error_response(records.error());
+                   json list = json::array();
+                   for (const AuditRecord& r : *records) {
+                     list.push_back(
+                         {{"index", r.index}, {"entry", r.entry}, {"checkpoint", r.checkpoint}});
+                   }
+                   return ok_json({{"records", std::move(list)}});
+                 })));
   router.add("GET", "/api/v1/audit/checkpoint",
-             offloaded(guarded(tokens, Role::kViewer, [&log](const Request&, const Params&, const ApiToken&) {
-               auto cp = log.checkpoint();
-               if (!cp.ok()) return error_response(cp.error());
-               return Response::json(200, cp->text);
-             })));
+             offloaded(guarded(tokens, Role::kViewer,
+                               [&log](const Request&, const Params&, const ApiToken&) {
+                                 auto cp = log.checkpoint();
+                                 if (!cp.ok()) return error_response(cp.error());
+                                 return Response::json(200, cp->text);
+                               })));
   router.add("GET", "/api/v1/audit/key",
-             offloaded(guarded(tokens, Role::kViewer, [&log](const Request&, const Params&, const ApiToken&) {
-               return ok_json({{"keyid", log.key_id()},
-                               {"keytype", "ed25519"},
-                               {"public", security::to_hex(log.public_key())}});
-             })));
-  router.add("GET", "/api/v1/audit/proof/inclusion",
-             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
-               auto q = query_of(req, {"index", "size"});
-               if (!q.ok()) return error_response(q.error());
-               if (!q->has("index") || !q->has("size")) {
-                 return error_response(invalid_argument("index and size are required"));
-               }
-               auto index = number(*q, "index", 0);
-               auto size = number(*q, "size", 0);
-               if (!index.ok()) return error_response(index.error());
-               if (!size.ok()) return error_response(size.error());
-               auto proof = log.inclusion_proof(*index, *size);
-               if (!proof.ok()) return error_response(proof.error());
-               return ok_json({{"index", *index}, {"size", *size}, {"proof", hex_list(*proof)}});
-             })));
+             offloaded(guarded(tokens, Role::kViewer,
+                               [&log](const Request&, const Params&, const ApiToken&) {
+                                 return ok_json({{"keyid", log.key_id()},
+                                                 {"keytype", "ed25519"},
+                                                 {"public", security::to_hex(log.public_key())}});
+                               })));
+  router.add(
+      "GET", "/api/v1/audit/proof/inclusion",
+      offloaded(guarded(
+          tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+            auto q = query_of(req, {"index", "size"});
+            if (!q.ok()) return error_response(q.error());
+            if (!q->has("index") || !q->has("size")) {
+              return error_response(invalid_argument("index and size are required"));
+            }
+            auto index = number(*q, "index", 0);
+            auto size = number(*q, "size", 0);
+            if (!index.ok()) return error_response(index.error());
+            if (!size.ok()) return error_response(size.error());
+            auto proof = log.inclusion_proof(*index, *size);
+            if (!proof.ok()) return error_response(proof.error());
+            return ok_json({{"index", *index}, {"size", *size}, {"proof", hex_list(*proof)}});
+          })));
   router.add("GET", "/api/v1/audit/proof/consistency",
-             offloaded(guarded(tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
-               auto q = query_of(req, {"from", "to"});
-               if (!q.ok()) return error_response(q.error());
-               if (!q->has("from") || !q->has("to")) {
-                 return error_response(invalid_argument("from and to are required"));
-               }
-               auto from = number(*q, "from", 0);
-               auto to = number(*q, "to", 0);
-               if (!from.ok()) return error_response(from.error());
-               if (!to.ok()) return error_response(to.error());
-               auto proof = log.consistency_proof(*from, *to);
-               if (!proof.ok()) return error_response(proof.error());
-               return ok_json({{"from", *from}, {"to", *to}, {"proof", hex_list(*proof)}});
-             })));
+             offloaded(guarded(
+                 tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
+                   auto q = query_of(req, {"from", "to"});
+                   if (!q.ok()) return error_response(q.error());
+                   if (!q->has("from") || !q->has("to")) {
+                     return error_response(invalid_argument("from and to are required"));
+                   }
+                   auto from = number(*q, "from", 0);
+                   auto to = number(*q, "to", 0);
+                   if (!from.ok()) return error_response(from.error());
+                   if (!to.ok()) return error_response(to.error());
+                   auto proof = log.consistency_proof(*from, *to);
+                   if (!proof.ok()) return error_response(proof.error());
+                   return ok_json({{"from", *from}, {"to", *to}, {"proof", hex_list(*proof)}});
+                 })));
 }
 
 }  // namespace drover::http

@@ -139,7 +139,8 @@ Router::Match Router::match(const Request& request) const {
         if (segments[i].empty()) {
           match = false;
         } else if (!percent_decode(segments[i], decoded)) {
-          return {nullptr, {},
+          return {nullptr,
+                  {},
                   Response::error(400, "bad_path", "malformed percent-encoding in the path")};
         } else {
           params.add(route.segments[i].substr(1, route.segments[i].size() - 2), decoded);
@@ -162,7 +163,8 @@ Router::Match Router::match(const Request& request) const {
     r.headers.emplace_back("Allow", allowed);
     return {nullptr, {}, std::move(r)};
   }
-  return {nullptr, {},
+  return {nullptr,
+          {},
           Response::error(404, "not_found", "no such resource: " + std::string(request.path()))};
 }
 
