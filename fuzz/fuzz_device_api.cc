@@ -20,13 +20,19 @@ void check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
+AuthOptions token_options() {
+  AuthOptions o;
+  o.enrollment_tokens = {"token"};
+  return o;
+}
+
 struct World {
   ManualClock clock{Timestamp(Duration(1'800'000'000'000))};
   std::unique_ptr<Store> store = make_memory_store();
   RolloutEngine engine{*store, clock};
   DeviceService service{*store, engine};
   DeviceAuth auth{service, clock, *security::TokenSigner::create(std::string(32, 'k')),
-                  AuthOptions{{"token"}, minutes(15), seconds(60)}};
+                  token_options()};
   http::Router router;
   World() { http::add_device_api(router, auth, service); }
 };

@@ -29,6 +29,12 @@ void check(bool ok) {
   if (!ok) __builtin_trap();
 }
 
+AuthOptions token_options() {
+  AuthOptions o;
+  o.enrollment_tokens = {"token"};
+  return o;
+}
+
 std::string temp_dir() {
   char tmpl[] = "/tmp/drover-fuzz-operator-XXXXXX";
   return ::mkdtemp(tmpl);
@@ -40,7 +46,7 @@ struct World {
   RolloutEngine engine{*store, clock};
   DeviceService service{*store, engine};
   DeviceAuth auth{service, clock, *security::TokenSigner::create(std::string(32, 'k')),
-                  AuthOptions{{"token"}, minutes(15), seconds(60)}};
+                  token_options()};
   OperatorTokens tokens{*store, clock};
   ArtifactService artifacts{*store, engine, temp_dir() + "/artifacts"};
   SiteService sites{*store, engine};

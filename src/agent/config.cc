@@ -81,16 +81,23 @@ AgentConfig read_config(const JsonReader& r) {
   r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
                 "poll", "commit_timeout", "apply_time", "link_online_utc", "health_checks",
                 "state_scripts", "max_download", "min_free", "module", "telemetry",
-                "signed_updates"});
+                "signed_updates", "factory_identity"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
   const JsonReader device = r.child("device");
-  device.allow_only({"id", "type", "hardware_revision"});
+  device.allow_only({"id", "type", "hardware_revision", "site"});
   c.link.device_id = device.str("id");
   c.link.device_type = device.str("type");
   c.link.hardware_revision = device.str("hardware_revision");
+  c.link.site = device.str_or("site", "");
   c.link.enrollment_token = r.str_or("enrollment_token", "");
+  if (r.has("factory_identity")) {
+    const JsonReader factory = r.child("factory_identity");
+    factory.allow_only({"certificate", "key"});
+    c.link.factory_certificate_file = factory.str("certificate");
+    c.link.factory_key_file = factory.str("key");
+  }
   if (r.has("tls")) {
     const JsonReader tls = r.child("tls");
     tls.allow_only({"ca_file", "cert_file", "key_file"});

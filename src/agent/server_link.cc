@@ -9,6 +9,7 @@
 
 #include "agent/device_answers.h"
 #include "base/file_system.h"
+#include "security/factory_identity.h"
 #include "transport/http/client.h"
 
 namespace drover::agent {
@@ -30,8 +31,13 @@ json inventory_json(const Inventory& installed) {
 class HttpLink final : public ServerLink {
  public:
   HttpLink(HttpLinkOptions o, std::unique_ptr<http::HttpClient> client, security::SigningKey key,
-           Clock& clock)
-      : o_(std::move(o)), client_(std::move(client)), key_(std::move(key)), clock_(clock) {}
+           Clock& clock, std::string factory_certificate, std::string factory_signature)
+      : o_(std::move(o)),
+        client_(std::move(client)),
+        key_(std::move(key)),
+        clock_(clock),
+        factory_certificate_(std::move(factory_certificate)),
+        factory_signature_(std::move(factory_signature)) {}
 
   Status connect(const Inventory& installed) override {
     if (!token_.empty() && clock_.now() + minutes(1) < expires_) return ok_status();
@@ -43,6 +49,11 @@ class HttpLink final : public ServerLink {
                    {"public_key", security::to_base64url(key_.public_key())},
                    {"installed", inventory_json(installed)}};
       if (!o_.enrollment_token.empty()) body["enrollment_token"] = o_.enrollment_token;
+      if (!o_.site.empty()) body["site"] = o_.site;
+      if (!factory_certificate_.empty()) {
+        body["factory_certificate"] = factory_certificate_;
+        body["factory_signature"] = security::to_base64url(factory_signature_);
+      }
       auto r = post("/api/device/v1/enroll", body, false);
       if (!r.ok()) return r.error();
       if (r->status != 200) return answer_error(*r, "enroll");
@@ -246,6 +257,7 @@ class HttpLink final : public ServerLink {
   std::unique_ptr<http::HttpClient> client_;
   security::SigningKey key_;
   Clock& clock_;
+  std::string factory_certificate_, factory_signature_;  // empty: no factory identity
   bool enrolled_ = false;
   std::string token_;
   Timestamp expires_{};
@@ -272,8 +284,33 @@ Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
   c.max_answer_bytes = kMaxAnswerBytes;
   auto client = http::HttpClient::create(options.server, c);
   if (!client.ok()) return client.error();
-  return std::unique_ptr<ServerLink>(
-      new HttpLink(std::move(options), std::move(*client), std::move(key), clock));
+  // The enrollment's signature names only what the configuration fixes: made once.
+  std::string certificate;
+  std::string signature;
+  if (!options.factory_certificate_file.empty()) {
+    auto chain = real_file_system().read(options.factory_certificate_file);
+    if (!chain.ok()) {
+      return invalid_argument("factory certificate " + options.factory_certificate_file + ": " +
+                              chain.error().message);
+    }
+    auto pem = real_file_system().read(options.factory_key_file);
+    if (!pem.ok()) {
+      return invalid_argument("factory key " + options.factory_key_file + ": " +
+                              pem.error().message);
+    }
+    auto signed_ = security::sign_with_private_key(
+        *pem, security::factory_enrollment_message(options.device_id, options.device_type,
+                                                   options.hardware_revision, key.public_key()));
+    if (!signed_.ok()) {
+      return invalid_argument("factory key " + options.factory_key_file + ": " +
+                              signed_.error().message);
+    }
+    certificate = std::move(*chain);
+    signature = std::move(*signed_);
+  }
+  return std::unique_ptr<ServerLink>(new HttpLink(std::move(options), std::move(*client),
+                                                  std::move(key), clock, std::move(certificate),
+                                                  std::move(signature)));
 }
 
 Result<security::SigningKey> load_or_create_key(FileSystem& fs, const std::string& path) {

@@ -112,6 +112,10 @@ struct HttpLinkOptions {
   std::string server;  // http(s)://host:port
   std::string device_id, device_type, hardware_revision;
   std::string enrollment_token;
+  std::string site;  // where the device is, told when it enrolls (may be empty)
+  // Factory identity (security/factory_identity.h): the manufacturer's certificate chain and
+  // its private key (PEM files), which sign the enrollment. Read when the link is made.
+  std::string factory_certificate_file, factory_key_file;
   std::string ca_file, cert_file, key_file;  // https
   Duration timeout = seconds(30);
 };
@@ -121,7 +125,8 @@ struct HttpLinkOptions {
 http::ClientOptions link_client_options(const HttpLinkOptions& options);
 
 // The device API over HTTP (docs/api/device.md), signing logins with `key`. Tokens are
-// renewed before they expire and after a 401.
+// renewed before they expire and after a 401. kInvalidArgument when the factory identity's
+// files cannot be read or its key cannot sign.
 Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
                                                    security::SigningKey key, Clock& clock);
 

@@ -268,6 +268,9 @@ int main(int argc, char** argv) {
       ->envname("DROVER_ENROLLMENT_TOKEN");
   serve->add_option("--enrollment-token-file", serve_args.enrollment_token_file,
                     "read enrollment tokens from FILE, one per line ('#' starts a comment)");
+  serve->add_option("--factory-ca", serve_args.factory_cas,
+                    "trust devices whose factory certificate this manufacturer CA (PEM) signed: "
+                    "they enroll at once, as the id, type and revision it names (repeatable)");
   serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");

@@ -300,11 +300,13 @@ void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
   add->add_option("--connectivity", s.connectivity, "connectivity class");
   add->add_option("--tag", s.tags, "tag (repeatable)");
 
-  for (const char* action : {"accept", "reject", "decommission"}) {
+  for (const char* action : {"accept", "reject", "unreject", "decommission"}) {
+    const std::string a = action;
     s.verb(*device, action,
-           action == std::string("accept")   ? "accept a pending device"
-           : action == std::string("reject") ? "reject a pending device"
-                                             : "take a device out of service for good",
+           a == "accept"     ? "accept a pending device"
+           : a == "reject"   ? "reject a pending device"
+           : a == "unreject" ? "undo a rejection: the device is pending again (admin)"
+                             : "take a device out of service for good",
            [action](RemoteCommands::State& st) {
              return st.show(
                  st.call("POST", "/api/v1/devices/" + http::url_encode(st.id) + "/" + action),
@@ -539,6 +541,7 @@ RemoteCommands::RemoteCommands(CLI::App& app, CLI::App& rollout, CLI::App& token
   add_profile_verbs(app, *s_);
   add_telemetry_verbs(app, *s_);
   add_audit_verbs(app, *s_);
+  add_enrollment_token_verbs(app, *s_);
   add_rollout_verbs(rollout, *s_);
   add_token_verbs(token, *s_);
 }

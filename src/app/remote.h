@@ -1,10 +1,11 @@
 // The `drover` CLI verbs that talk to a running server over the operator API:
-//   drover device ls|show|add|accept|reject|decommission
+//   drover device ls|show|add|accept|reject|unreject|decommission
 //   drover site ls|put
 //   drover artifact upload|ls|show|rm
 //   drover rollout create|ls|status|start|pause|resume|abort|rollback
 //   drover token ls|revoke
 //   drover audit ls|show|checkpoint|verify (remote_audit.cc)
+//   drover enrollment-token create|ls|revoke (remote_enrollment.cc)
 //   drover profile ls|show|set, drover telemetry latest|range|freshness (remote_telemetry.cc)
 // Each takes --server URL (or DROVER_SERVER; default http://127.0.0.1:8480), --token T (or
 // DROVER_TOKEN) and --json (the API's JSON instead of a table).

@@ -43,7 +43,9 @@ struct RemoteCommands::State {
   // Verb arguments (only one verb runs per process, so they can share fields).
   std::string id, name, version, file, revision, site, connectivity, type, enrollment,
       decommissioned, device, state;
-  std::vector<std::string> tags, device_types, hardware_revisions, depends, labels;
+  std::vector<std::string> tags, device_types, hardware_revisions, depends, labels, sites;
+  uint64_t max_uses = 0;
+  std::string lifetime;
   std::string metric, from, until, resolution, data;
   size_t limit = 100;
   bool all = false, start = false, dry_run = false;
@@ -127,5 +129,7 @@ void add_profile_verbs(CLI::App& app, RemoteCommands::State& s);
 void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_audit.cc.
 void add_audit_verbs(CLI::App& app, RemoteCommands::State& s);
+// The verbs of remote_enrollment.cc.
+void add_enrollment_token_verbs(CLI::App& app, RemoteCommands::State& s);
 
 }  // namespace drover::app

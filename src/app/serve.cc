@@ -229,6 +229,18 @@ int run_serve(const ServeArgs& args) {
   if (!secret.ok()) return fail(secret.error().to_string());
   AuthOptions auth_options;
   auth_options.enrollment_tokens = args.enrollment_tokens;
+  auth_options.store = store.get();
+  if (!args.factory_cas.empty()) {
+    std::vector<std::string> pems;
+    for (const std::string& path : args.factory_cas) {
+      auto pem = real_file_system().read(path);
+      if (!pem.ok()) return fail("--factory-ca " + path + ": " + pem.error().message);
+      pems.push_back(std::move(*pem));
+    }
+    auto trust = security::FactoryTrust::from_pem(pems);
+    if (!trust.ok()) return fail("--factory-ca: " + trust.error().message);
+    auth_options.factory = std::move(*trust);
+  }
   if (!args.enrollment_token_file.empty()) {
     auto text = real_file_system().read(args.enrollment_token_file);
     if (!text.ok()) return fail("--enrollment-token-file: " + text.error().message);

@@ -17,12 +17,13 @@ struct ServeArgs {
   std::string data = "drover-data";       // the data directory (created when missing)
   std::string listen = "127.0.0.1:8480";  // HOST:PORT, or [IPv6]:PORT; port 0 picks a free one
   int threads = 2;
-  std::vector<std::string> enrollment_tokens;     // pre-shared: devices that bring one are accepted
-  std::string enrollment_token_file;              // more of them, one per line
-  bool debug = false;                             // one JSON line per request on stderr
-  uint64_t max_artifact_bytes = 1ull << 30;       // the largest artifact upload accepted
-  std::string tick_interval = "60s";              // how often the engine judges gates and stages
-  std::string remote_write;                       // Prometheus remote write URL, when given
+  std::vector<std::string> enrollment_tokens;  // pre-shared: devices that bring one are accepted
+  std::string enrollment_token_file;           // more of them, one per line
+  std::vector<std::string> factory_cas;      // manufacturer CAs (PEM): their devices enroll at once
+  bool debug = false;                        // one JSON line per request on stderr
+  uint64_t max_artifact_bytes = 1ull << 30;  // the largest artifact upload accepted
+  std::string tick_interval = "60s";         // how often the engine judges gates and stages
+  std::string remote_write;                  // Prometheus remote write URL, when given
   std::vector<std::string> remote_write_headers;  // "Name: value"
   std::string device_token_lifetime = "15m";      // bearer tokens issued at device login
   std::string tls_cert, tls_key;                  // TLS when both are given (PEM)

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "base/try_assign.h"
 #include "store/group_commit.h"
 
 namespace drover {
@@ -66,75 +67,142 @@ bool DeviceAuth::token_valid(std::string_view token) const {
   return valid;
 }
 
+Result<std::optional<EnrollmentToken>> DeviceAuth::find_token(std::string_view text) const {
+  const std::optional<std::string_view> id = enrollment_token_id(text);
+  if (!id || options_.store == nullptr) return std::optional<EnrollmentToken>();
+  return options_.store->get_enrollment_token(*id);
+}
+
 Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   if (request.public_key.size() != security::SigningKey::kPublicKeySize)
     return invalid_argument("public_key must be 32 bytes (Ed25519)");
   if (!security::is_ed25519_point(request.public_key))
     return invalid_argument("public_key is not an Ed25519 public key (not a point of the curve)");
-  const bool has_token = !request.enrollment_token.empty();
-  if (has_token && !token_valid(request.enrollment_token))
-    return unauthenticated("the enrollment token is not valid");
   const std::string key = security::to_base64url(request.public_key);
+  const Timestamp now = clock_.now();
+
+  // What vouches for the device, checked before anything is read: a manufacturer's
+  // certificate, an enrollment token, or nothing (a claim).
+  std::optional<security::FactoryIdentity> factory;
+  if (!request.factory_certificate.empty()) {
+    if (!options_.factory) {
+      return unauthenticated(
+          "this server trusts no manufacturer CA: enroll with an enrollment token");
+    }
+    auto id = options_.factory->verify(
+        request.factory_certificate,
+        security::factory_enrollment_message(request.device_id, request.device_type,
+                                             request.hardware_revision, request.public_key),
+        request.factory_signature, now);
+    if (!id.ok()) return id.error();
+    if (id->device_id != request.device_id || id->device_type != request.device_type ||
+        id->hardware_revision != request.hardware_revision) {
+      return unauthenticated("factory certificate: it names device '" + id->device_id +
+                             "' of type '" + id->device_type + "', revision '" +
+                             id->hardware_revision + "', not what the enrollment claims");
+    }
+    factory = std::move(*id);
+  }
+  const bool has_token = !request.enrollment_token.empty();
+  const bool preshared = has_token && token_valid(request.enrollment_token);
+  if (has_token && !preshared && !enrollment_token_id(request.enrollment_token)) {
+    return unauthenticated("the enrollment token is not valid");
+  }
+  const bool vouched = factory.has_value() || has_token;
 
   MutexLock lock(mu_);
+  std::optional<EnrollmentToken> scoped;
+  if (has_token && !preshared) {
+    DROVER_TRY_ASSIGN(scoped, find_token(request.enrollment_token));
+    if (!scoped) return unauthenticated("the enrollment token is not valid");
+  }
   std::optional<Device> known = registry_.device(request.device_id);
   Device d;
+  // Whether the record is taken from the request (new, or replacing a claim).
+  bool from_request = !known;
   if (known) {
     d = std::move(*known);
     if (d.decommissioned)
       return Error{ErrorCode::kFailedPrecondition, "device '" + d.id + "' is decommissioned"};
-    if (d.enrollment == Enrollment::kRejected) return denied("device '" + d.id + "' was rejected");
     const bool same_key = security::constant_time_equal(d.public_key, key);
-    if (same_key && !(has_token && d.enrollment == Enrollment::kPending)) {
-      return d.enrollment;  // enrolling again changes nothing
+    // Only claims are ever rejected (an operator decides on pending devices only).
+    const bool claim = d.enrollment != Enrollment::kAccepted;
+    if (d.enrollment == Enrollment::kRejected && (same_key || !vouched)) {
+      return denied("device '" + d.id +
+                    "' was rejected by an operator; an admin can undo that (drover device "
+                    "unreject)");
     }
-    // A pending key is an unverified claim: a device that brings a valid token replaces it,
-    // so nobody can lock a device out by enrolling its id first.
-    const bool claim_only = d.enrollment == Enrollment::kPending;
-    if (!d.public_key.empty() && !same_key && !(claim_only && has_token)) {
+    if (same_key && !(vouched && claim)) return d.enrollment;  // enrolling again: no change
+    if (!d.public_key.empty() && !same_key && !(claim && vouched)) {
       return Error{ErrorCode::kAlreadyExists,
                    "device '" + d.id + "' is enrolled with another key; rotate it instead"};
     }
-    // A device an operator provisioned is trusted already: only a token may bind its key,
-    // or whoever knows its id could park a key on it.
-    if (d.public_key.empty() && !has_token) {
+    // A device an operator provisioned is trusted already: only a token or certificate may
+    // bind its key, or whoever knows its id could park a key on it.
+    if (d.public_key.empty() && !vouched) {
       return unauthenticated("device '" + d.id +
                              "' was provisioned by an operator; enrolling it needs an "
-                             "enrollment token");
+                             "enrollment token or a factory certificate");
     }
-  } else {
-    if (!has_token) {
-      // A new pending record: what an unauthenticated client can make the server keep.
-      if (request.installed.size() > options_.max_pending_components) {
-        return invalid_argument("an enrollment without a token may list at most " +
-                                std::to_string(options_.max_pending_components) +
-                                " installed components");
-      }
-      if (registry_.pending_count() >= options_.max_pending) {
-        return Error{ErrorCode::kResourceExhausted,
-                     std::to_string(options_.max_pending) +
-                         " devices wait for an operator already, the most this server keeps; "
-                         "accept or reject them, or enroll with an enrollment token"};
-      }
+    // A claim another key made brought that claimant's type, revision and inventory.
+    from_request = claim && !same_key;
+  } else if (!vouched) {
+    // A new pending record: what an unauthenticated client can make the server keep.
+    if (request.installed.size() > options_.max_pending_components) {
+      return invalid_argument("an enrollment without a token may list at most " +
+                              std::to_string(options_.max_pending_components) +
+                              " installed components");
     }
+    if (registry_.pending_count() >= options_.max_pending) {
+      return Error{ErrorCode::kResourceExhausted,
+                   std::to_string(options_.max_pending) +
+                       " devices wait for an operator already, the most this server keeps; "
+                       "accept or reject them, or enroll with an enrollment token"};
+    }
+  }
+  if (from_request) {
+    d = Device{};  // nothing of a replaced claim stays
     d.id = request.device_id;
     d.device_type = request.device_type;
     d.hardware_revision = request.hardware_revision;
+    d.site = request.site;
     d.installed = request.installed;
+  } else if (factory && (d.device_type != factory->device_type ||
+                         d.hardware_revision != factory->hardware_revision)) {
+    // The operator's record and the manufacturer's certificate disagree: neither wins.
+    return Error{ErrorCode::kFailedPrecondition,
+                 "device '" + d.id + "' is recorded as type '" + d.device_type + "', revision '" +
+                     d.hardware_revision + "', and its factory certificate names '" +
+                     factory->device_type + "', '" + factory->hardware_revision + "'"};
+  }
+  WriteBatch with;
+  if (scoped) {
+    // A token for one site places the devices it enrolls there.
+    if (from_request && d.site.empty() && scoped->sites.size() == 1) d.site = scoped->sites[0];
+    DROVER_TRY(admits(*scoped, request.enrollment_token, d, now));
+    ++scoped->uses;
+    with.enrollment_tokens.push_back(*scoped);
   }
   d.public_key = key;
-  d.enrollment = has_token ? Enrollment::kAccepted : Enrollment::kPending;
-  d.enrolled_at = clock_.now();
-  if (has_token) {
+  d.enrollment = vouched ? Enrollment::kAccepted : Enrollment::kPending;
+  d.enrolled_at = now;
+  d.enrolled_by = factory     ? "factory:" + factory->fingerprint
+                  : scoped    ? "token:" + scoped->id
+                  : preshared ? "pre-shared token"
+                              : "claim";
+  if (vouched) {
     Device checked = d;  // a record provision() would refuse is not recorded as enrolled
     DROVER_TRY(validate(checked));
-    DROVER_TRY(audit(d.id, "device.enrolled",
-                     {{"device_type", d.device_type},
-                      {"hardware_revision", d.hardware_revision},
-                      {"public_key", d.public_key},
-                      {"by", "enrollment token"}}));
+    std::map<std::string, std::string> detail{{"device_type", d.device_type},
+                                              {"hardware_revision", d.hardware_revision},
+                                              {"public_key", d.public_key},
+                                              {"by", d.enrolled_by}};
+    if (factory) detail["issuer"] = factory->issuer;
+    if (!d.site.empty()) detail["site"] = d.site;
+    DROVER_TRY(audit(d.id, "device.enrolled", std::move(detail)));
   }
-  DROVER_TRY(registry_.provision({d}));  // validates: a bad id or attribute writes nothing
+  // Validates: a bad id or attribute writes nothing (the token's use neither).
+  DROVER_TRY(registry_.provision({d}, std::move(with)));
   return d.enrollment;
 }
 
@@ -297,6 +365,62 @@ Status DeviceAuth::decide(std::string_view device_id, Enrollment to) {
   });
   if (!decided.ok()) return decided.error();
   return ok_status();
+}
+
+Status DeviceAuth::unreject(std::string_view device_id) {
+  MutexLock lock(mu_);
+  auto d = registry_.device(device_id);
+  if (!d) return not_found("unknown device '" + std::string(device_id) + "'");
+  if (d->enrollment != Enrollment::kRejected) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "device '" + d->id + "' is " + to_string(d->enrollment) + ", not rejected"};
+  }
+  DROVER_TRY(audit(device_id, "device.unrejected", {{"public_key", d->public_key}}));
+  const Timestamp now = clock_.now();
+  auto undone = registry_.update(device_id, [now](Device& r) -> Status {
+    if (r.enrollment != Enrollment::kRejected) {
+      return Error{ErrorCode::kFailedPrecondition, "device '" + r.id + "' is not rejected"};
+    }
+    r.enrollment = Enrollment::kPending;
+    r.enrolled_at = now;  // its pending lifetime starts anew
+    return ok_status();
+  });
+  if (!undone.ok()) return undone.error();
+  return ok_status();
+}
+
+Result<CreatedEnrollmentToken> DeviceAuth::create_enrollment_token(EnrollmentTokenSpec spec) {
+  if (options_.store == nullptr) {
+    return Error{ErrorCode::kFailedPrecondition, "this server keeps no enrollment tokens"};
+  }
+  DROVER_TRY_ASSIGN(CreatedEnrollmentToken made,
+                    make_enrollment_token(std::move(spec), clock_.now()));
+  WriteBatch batch;
+  batch.enrollment_tokens.push_back(made.record);
+  MutexLock lock(mu_);
+  DROVER_TRY(options_.store->apply(batch));
+  return made;
+}
+
+Result<std::vector<EnrollmentToken>> DeviceAuth::enrollment_tokens() const {
+  if (options_.store == nullptr) return std::vector<EnrollmentToken>{};
+  return options_.store->list_enrollment_tokens();
+}
+
+Result<EnrollmentToken> DeviceAuth::revoke_enrollment_token(std::string_view id) {
+  if (options_.store == nullptr) {
+    return Error{ErrorCode::kFailedPrecondition, "this server keeps no enrollment tokens"};
+  }
+  // Under the lock an enrollment counts a use under: neither write undoes the other.
+  MutexLock lock(mu_);
+  DROVER_TRY_ASSIGN(std::optional<EnrollmentToken> found, options_.store->get_enrollment_token(id));
+  if (!found) return not_found("no enrollment token '" + std::string(id) + "'");
+  if (found->revoked_at != Timestamp{}) return *found;
+  found->revoked_at = clock_.now();
+  WriteBatch batch;
+  batch.enrollment_tokens.push_back(*found);
+  DROVER_TRY(options_.store->apply(batch));
+  return *found;
 }
 
 Status DeviceAuth::accept(std::string_view device_id) {

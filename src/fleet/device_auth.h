@@ -4,15 +4,21 @@
 // authorize() turns it back into a device id — only for a device that is still accepted and
 // in service (zero trust: nothing is taken on the network's word).
 //
-// Enrollment:
-//   - a new id with a valid pre-shared enrollment token is accepted at once; without a token
-//     it is created pending until an operator accepts it; a wrong token is refused;
-//   - a device an operator provisioned (no key yet) gets its key bound only with a valid
-//     token, so knowing an id is not enough to take a device over or park a key on it;
-//   - a pending binding is an unverified claim: the same id enrolling with a valid token
-//     replaces it (nobody can lock a device out by enrolling its id first);
+// Enrollment. What vouches for a device: a scoped enrollment token (fleet/enrollment_tokens.h:
+// its device types, hardware revisions and sites, uses, lifetime), a pre-shared token
+// (unscoped, from the server's flags), or a manufacturer's certificate
+// (security/factory_identity.h: its chain, and the id, type and revision it names). Then:
+//   - a new id that is vouched for is accepted at once; one that is not is created pending
+//     until an operator accepts it (a claim); a wrong token or certificate is refused;
+//   - a device an operator provisioned (no key yet) gets its key bound only when vouched for,
+//     so knowing an id is not enough to take a device over or park a key on it;
+//   - a claim — pending, or rejected by an operator — is unverified: the same id vouched for
+//     with another key replaces it, its type, revision and inventory with it (nobody can lock
+//     a device out by claiming its id first); a rejected key itself stays refused until an
+//     admin undoes the rejection (unreject);
 //   - otherwise enrolling again with the same key changes nothing, and another key is
 //     refused (key rotation, signed by the current key, keeps the device and its history).
+// A scoped token's use is counted in the same write as the device it enrolls.
 //
 // Thread-safety: all methods may be called from several threads.
 #pragma once
@@ -29,8 +35,11 @@
 #include "base/result.h"
 #include "fleet/audit_log.h"
 #include "fleet/device_service.h"
+#include "fleet/enrollment_tokens.h"
 #include "model/device.h"
 #include "security/crypto.h"
+#include "security/factory_identity.h"
+#include "store/store.h"
 
 namespace drover {
 
@@ -58,6 +67,11 @@ struct AuthOptions {
   // pending claim is no decision and is not recorded: anyone may make one.) An error stops
   // the change. Null: not recorded.
   AuditLog* audit = nullptr;
+  // Where scoped enrollment tokens are kept (the registry's store). Null: none are made or
+  // accepted, only the pre-shared ones.
+  Store* store = nullptr;
+  // The manufacturer CAs whose certificates admit a device. Null: no factory identity.
+  std::optional<security::FactoryTrust> factory;
 };
 
 struct EnrollRequest {
@@ -67,6 +81,11 @@ struct EnrollRequest {
   std::string public_key;        // 32 raw bytes
   std::string enrollment_token;  // may be empty
   std::vector<InstalledComponent> installed;
+  std::string site;  // where a new device is (may be empty); a site-scoped token checks it
+  // Factory identity (may be empty): the certificate chain (PEM, leaf first) and the leaf
+  // key's signature of security::factory_enrollment_message of the fields above.
+  std::string factory_certificate;
+  std::string factory_signature;
 };
 
 struct IssuedToken {
@@ -85,11 +104,13 @@ class DeviceAuth {
   DeviceAuth& operator=(const DeviceAuth&) = delete;
 
   // The device's enrollment state afterwards. kInvalidArgument for a malformed request or
-  // key (or, without a token, more than max_pending_components), kResourceExhausted when
-  // max_pending devices wait already, kUnauthenticated for a wrong enrollment token, kAlreadyExists
-  // when the id is bound to another key, kPermissionDenied for a rejected device,
-  // kFailedPrecondition for a decommissioned one; plus the store's errors. Nothing is written on
-  // error.
+  // key (or, without a token, more than max_pending_components) or certificate,
+  // kResourceExhausted when max_pending devices wait already, kUnauthenticated for a wrong,
+  // expired, revoked or used-up enrollment token or a certificate that does not verify,
+  // kPermissionDenied for a device outside the token's scope or a rejected key, kAlreadyExists
+  // when the id is bound to another key, kFailedPrecondition for a decommissioned device or
+  // one whose recorded type or revision the certificate contradicts; plus the store's errors.
+  // Nothing is written on error.
   Result<Enrollment> enroll(const EnrollRequest& request);
 
   // A fresh single-use challenge for the device to sign, signed by the server (not stored):
@@ -124,6 +145,16 @@ class DeviceAuth {
   // kFailedPrecondition when it is not pending.
   Status accept(std::string_view device_id);
   Status reject(std::string_view device_id);
+  // Undoes a rejection: the device is pending again (with the key it had), for an operator to
+  // accept or reject, and its pending lifetime starts anew. kNotFound for an unknown device,
+  // kFailedPrecondition when it is not rejected.
+  Status unreject(std::string_view device_id);
+
+  // Scoped enrollment tokens. kFailedPrecondition without options.store.
+  Result<CreatedEnrollmentToken> create_enrollment_token(EnrollmentTokenSpec spec);
+  Result<std::vector<EnrollmentToken>> enrollment_tokens() const;
+  // Revokes at once; revoking twice changes nothing. kNotFound for an unknown id.
+  Result<EnrollmentToken> revoke_enrollment_token(std::string_view id);
 
   // Removes the devices pending for longer than pending_lifetime, durably before it returns
   // (a pending device without an enrollment time, kept from before they were recorded, is
@@ -134,6 +165,8 @@ class DeviceAuth {
  private:
   void schedule_expiry();
   bool token_valid(std::string_view token) const;
+  // The scoped token `text` names, when there is one by its id; nullopt otherwise.
+  Result<std::optional<EnrollmentToken>> find_token(std::string_view text) const REQUIRES(mu_);
   Status decide(std::string_view device_id, Enrollment to);
   // options_.audit->record of a decision about `device_id`, when there is an audit log.
   Status audit(std::string_view device_id, std::string action,

@@ -104,10 +104,11 @@ Status DeviceService::leave_rollouts_if_out(const Device& d) {
   return ok_status();
 }
 
-Status DeviceService::provision(std::vector<Device> devices) {
+Status DeviceService::provision(std::vector<Device> devices, WriteBatch with) {
   for (Device& d : devices) DROVER_TRY(validate(d));
-  WriteBatch batch;
+  WriteBatch batch = std::move(with);
   batch.devices = std::move(devices);
+  batch.removed_devices.clear();
   MutexLock lock(mu_);
   DROVER_TRY(store_.apply(batch));
   index_.reserve(devices_.size() + batch.devices.size());

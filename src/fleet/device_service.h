@@ -86,8 +86,10 @@ class DeviceService {
   Status load();
 
   // Registers (or updates) devices: all are validated first, then written in one batch.
-  // kInvalidArgument names the first bad device; nothing is written then.
-  Status provision(std::vector<Device> devices);
+  // kInvalidArgument names the first bad device; nothing is written then. `with` holds other
+  // records written in the same batch (an enrollment token's use); its devices and removals are
+  // ignored.
+  Status provision(std::vector<Device> devices, WriteBatch with = {});
 
   // A device checks in: its reported inventory is recorded (written when it changed; a new
   // update state alone is kept in memory until the record's next write), and it gets its

@@ -51,6 +51,7 @@ json device_json(const Device& d) {
   }
   if (d.keeps_previous) j["keeps_previous"] = true;
   if (d.enrolled_at != Timestamp{}) j["enrolled_at"] = ms(d.enrolled_at);
+  if (!d.enrolled_by.empty()) j["enrolled_by"] = d.enrolled_by;
   return j;
 }
 
@@ -246,6 +247,22 @@ json api_token_json(const ApiToken& t) {
           {"revoked_at", ms(t.revoked_at)}};
 }
 
+json enrollment_token_json(const EnrollmentToken& t) {
+  json j{{"id", t.id},
+         {"name", t.name},
+         {"secret_sha256", t.secret_sha256},
+         {"device_types", t.device_types},
+         {"hardware_revisions", t.hardware_revisions},
+         {"sites", t.sites},
+         {"max_uses", t.max_uses},
+         {"uses", t.uses},
+         {"created_at", ms(t.created_at)},
+         {"expires_at", ms(t.expires_at)},
+         {"revoked_at", ms(t.revoked_at)}};
+  if (!t.created_by.empty()) j["created_by"] = t.created_by;
+  return j;
+}
+
 std::string to_json(const Device& d) { return device_json(d).dump(); }
 std::string to_json(const Site& s) { return site_json(s).dump(); }
 std::string to_json(const DeviceProfile& p) { return profile_json(p).dump(); }
@@ -256,6 +273,7 @@ std::string to_json(const Deployment& d) { return deployment_json(d).dump(); }
 std::string to_json(const DeploymentStep& s) { return step_json(s).dump(); }
 std::string to_json(const ApiToken& t) { return api_token_json(t).dump(); }
 std::string to_json(const RolloutOutcome& o) { return outcome_json(o).dump(); }
+std::string to_json(const EnrollmentToken& t) { return enrollment_token_json(t).dump(); }
 
 // ---------------------------------------------------------------- decoders
 
@@ -286,7 +304,7 @@ std::vector<DeviceAttribute> read_attributes(const JsonReader& r) {
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
                 "installed", "update_state", "decommissioned", "public_key", "enrollment",
-                "attributes", "quiet_hours", "keeps_previous", "enrolled_at"});
+                "attributes", "quiet_hours", "keeps_previous", "enrolled_at", "enrolled_by"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -305,6 +323,7 @@ Device read_device(const JsonReader& r) {
   }
   d.keeps_previous = r.boolean_or("keeps_previous", false);
   d.enrolled_at = timestamp_at(r, "enrolled_at");
+  d.enrolled_by = r.str_or("enrolled_by", "");
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }
@@ -584,6 +603,26 @@ ApiToken read_api_token(const JsonReader& r) {
   return t;
 }
 
+EnrollmentToken read_enrollment_token(const JsonReader& r) {
+  r.allow_only({"id", "name", "secret_sha256", "device_types", "hardware_revisions", "sites",
+                "max_uses", "uses", "created_at", "expires_at", "revoked_at", "created_by"});
+  EnrollmentToken t;
+  t.id = r.str("id");
+  t.name = r.str("name");
+  t.secret_sha256 = r.str("secret_sha256");
+  t.device_types = r.strings_or_empty("device_types");
+  t.hardware_revisions = r.strings_or_empty("hardware_revisions");
+  t.sites = r.strings_or_empty("sites");
+  t.max_uses = r.uint_or("max_uses", 0, UINT64_MAX);
+  t.uses = r.uint_or("uses", 0, UINT64_MAX);
+  t.created_at = timestamp_at(r, "created_at");
+  t.expires_at = timestamp_at(r, "expires_at");
+  t.revoked_at = timestamp_at(r, "revoked_at");
+  t.created_by = r.str_or("created_by", "");
+  if (auto st = validate(t); !st.ok()) r.fail("", st.error().message);
+  return t;
+}
+
 Result<Device> device_from_json(std::string_view text) {
   return parse_json_document<Device>(text, "device",
                                      [](const JsonReader& r) { return read_device(r); });
@@ -625,6 +664,11 @@ Result<RolloutOutcome> outcome_from_json(std::string_view text) {
 Result<ApiToken> api_token_from_json(std::string_view text) {
   return parse_json_document<ApiToken>(text, "api token",
                                        [](const JsonReader& r) { return read_api_token(r); });
+}
+
+Result<EnrollmentToken> enrollment_token_from_json(std::string_view text) {
+  return parse_json_document<EnrollmentToken>(
+      text, "enrollment token", [](const JsonReader& r) { return read_enrollment_token(r); });
 }
 
 }  // namespace drover

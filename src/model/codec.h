@@ -11,6 +11,7 @@
 #include "model/artifact.h"
 #include "model/device.h"
 #include "model/device_profile.h"
+#include "model/enrollment_token.h"
 #include "model/rollout.h"
 #include "model/site.h"
 
@@ -26,6 +27,7 @@ std::string to_json(const Deployment& d);
 std::string to_json(const DeploymentStep& s);
 std::string to_json(const ApiToken& t);
 std::string to_json(const RolloutOutcome& o);
+std::string to_json(const EnrollmentToken& t);
 
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
@@ -37,6 +39,7 @@ Result<Rollout> rollout_from_json(std::string_view text);
 Result<Deployment> deployment_from_json(std::string_view text);
 Result<DeploymentStep> step_from_json(std::string_view text);
 Result<ApiToken> api_token_from_json(std::string_view text);
+Result<EnrollmentToken> enrollment_token_from_json(std::string_view text);
 // `failed` is derived from its parts: read, it is ignored.
 Result<RolloutOutcome> outcome_from_json(std::string_view text);
 

@@ -76,6 +76,10 @@ struct Device {
   // When the device bound its key by enrolling (zero: provisioned without a key, or enrolled
   // before this was kept). A pending enrollment expires from here (AuthOptions).
   Timestamp enrolled_at{};
+  // What vouched for the key when it was bound: "claim" (nobody: it waited for an operator),
+  // "token:<id>" (an enrollment token), "pre-shared token", "factory:<certificate sha256>"
+  // (a manufacturer's certificate). Empty: provisioned, or enrolled before this was kept.
+  std::string enrolled_by;
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

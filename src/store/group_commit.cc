@@ -223,6 +223,10 @@ Result<std::optional<ApiToken>> GroupCommitStore::get_api_token(std::string_view
   settle();
   return inner_->get_api_token(id);
 }
+Result<std::optional<EnrollmentToken>> GroupCommitStore::get_enrollment_token(std::string_view id) {
+  settle();
+  return inner_->get_enrollment_token(id);
+}
 Result<std::vector<Device>> GroupCommitStore::list_devices() {
   settle();
   return inner_->list_devices();
@@ -256,6 +260,10 @@ Result<Store::DeploymentPage> GroupCommitStore::page_deployments(
 Result<std::vector<ApiToken>> GroupCommitStore::list_api_tokens() {
   settle();
   return inner_->list_api_tokens();
+}
+Result<std::vector<EnrollmentToken>> GroupCommitStore::list_enrollment_tokens() {
+  settle();
+  return inner_->list_enrollment_tokens();
 }
 Result<std::vector<DeploymentStep>> GroupCommitStore::list_deployment_steps(
     std::string_view rollout_id, std::string_view device_id) {

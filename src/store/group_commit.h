@@ -141,6 +141,7 @@ class GroupCommitStore final : public Store {
   Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                    std::string_view device_id) override;
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override;
+  Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) override;
   Result<std::vector<Device>> list_devices() override;
   Result<std::vector<Site>> list_sites() override;
   Result<std::vector<DeviceProfile>> list_profiles() override;
@@ -151,6 +152,7 @@ class GroupCommitStore final : public Store {
                                           std::optional<DeploymentState> state,
                                           std::string_view after, size_t limit) override;
   Result<std::vector<ApiToken>> list_api_tokens() override;
+  Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override;
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                             std::string_view device_id) override;
   Status delete_artifact(std::string_view name, std::string_view version) override;

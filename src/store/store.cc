@@ -30,6 +30,9 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& t : batch.api_tokens) {
     if (t.id.empty()) return invalid_argument("an api token with an empty id");
   }
+  for (const auto& t : batch.enrollment_tokens) {
+    if (t.id.empty()) return invalid_argument("an enrollment token with an empty id");
+  }
   for (const auto& s : batch.steps) {
     if (s.rollout_id.empty() || s.device_id.empty()) {
       return invalid_argument("a deployment step with an empty rollout or device id");
@@ -50,6 +53,7 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
     append(all.rollouts, b->rollouts);
     append(all.deployments, b->deployments);
     append(all.api_tokens, b->api_tokens);
+    append(all.enrollment_tokens, b->enrollment_tokens);
     append(all.steps, b->steps);
     // A removal cancels the same device's records before it; a later record brings the
     // device back. The combined batch then holds each id on one side only, in either order.

@@ -22,6 +22,7 @@
 #include "model/artifact.h"
 #include "model/device.h"
 #include "model/device_profile.h"
+#include "model/enrollment_token.h"
 #include "model/rollout.h"
 #include "model/site.h"
 
@@ -29,14 +30,15 @@ namespace drover {
 
 // Records to upsert (insert or replace by key) atomically.
 struct WriteBatch {
-  std::vector<Device> devices;          // key: id
-  std::vector<Site> sites;              // key: name
-  std::vector<DeviceProfile> profiles;  // key: device_type
-  std::vector<Artifact> artifacts;      // key: (name, version)
-  std::vector<Rollout> rollouts;        // key: id
-  std::vector<Deployment> deployments;  // key: (rollout_id, device_id)
-  std::vector<ApiToken> api_tokens;     // key: id
-  std::vector<DeploymentStep> steps;    // appended to their deployment's history, in order
+  std::vector<Device> devices;                     // key: id
+  std::vector<Site> sites;                         // key: name
+  std::vector<DeviceProfile> profiles;             // key: device_type
+  std::vector<Artifact> artifacts;                 // key: (name, version)
+  std::vector<Rollout> rollouts;                   // key: id
+  std::vector<Deployment> deployments;             // key: (rollout_id, device_id)
+  std::vector<ApiToken> api_tokens;                // key: id
+  std::vector<EnrollmentToken> enrollment_tokens;  // key: id
+  std::vector<DeploymentStep> steps;  // appended to their deployment's history, in order
   // Devices deleted, after this batch's own records are written (a record both written and
   // removed in one batch is gone). Only the device's record goes: a device that was never
   // accepted (an expired pending enrollment) has nothing else.
@@ -44,8 +46,8 @@ struct WriteBatch {
 
   bool empty() const {
     return devices.empty() && sites.empty() && profiles.empty() && artifacts.empty() &&
-           rollouts.empty() && deployments.empty() && api_tokens.empty() && steps.empty() &&
-           removed_devices.empty();
+           rollouts.empty() && deployments.empty() && api_tokens.empty() &&
+           enrollment_tokens.empty() && steps.empty() && removed_devices.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
@@ -89,6 +91,7 @@ class Store {
   virtual Result<std::optional<Deployment>> get_deployment(std::string_view rollout_id,
                                                            std::string_view device_id) = 0;
   virtual Result<std::optional<ApiToken>> get_api_token(std::string_view id) = 0;
+  virtual Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) = 0;
 
   // Listings are ordered by key.
   virtual Result<std::vector<Device>> list_devices() = 0;
@@ -112,6 +115,7 @@ class Store {
                                                   std::optional<DeploymentState> state,
                                                   std::string_view after, size_t limit) = 0;
   virtual Result<std::vector<ApiToken>> list_api_tokens() = 0;
+  virtual Result<std::vector<EnrollmentToken>> list_enrollment_tokens() = 0;
   // One deployment's history, oldest first (empty when it has none).
   virtual Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                                     std::string_view device_id) = 0;

@@ -34,6 +34,9 @@ class ForwardingStore : public Store {
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
     return inner_->get_api_token(id);
   }
+  Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) override {
+    return inner_->get_enrollment_token(id);
+  }
   Result<std::vector<Device>> list_devices() override { return inner_->list_devices(); }
   Status settle_all() override { return inner_->settle_all(); }
   Result<std::vector<Site>> list_sites() override { return inner_->list_sites(); }
@@ -48,6 +51,9 @@ class ForwardingStore : public Store {
     return inner_->page_deployments(r, s, after, limit);
   }
   Result<std::vector<ApiToken>> list_api_tokens() override { return inner_->list_api_tokens(); }
+  Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
+    return inner_->list_enrollment_tokens();
+  }
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view r,
                                                             std::string_view d) override {
     return inner_->list_deployment_steps(r, d);

@@ -104,6 +104,9 @@ class Batch {
   Batch& rollouts(std::vector<Rollout> v) { return set(b_.rollouts, std::move(v)); }
   Batch& deployments(std::vector<Deployment> v) { return set(b_.deployments, std::move(v)); }
   Batch& api_tokens(std::vector<ApiToken> v) { return set(b_.api_tokens, std::move(v)); }
+  Batch& enrollment_tokens(std::vector<EnrollmentToken> v) {
+    return set(b_.enrollment_tokens, std::move(v));
+  }
   Batch& steps(std::vector<DeploymentStep> v) { return set(b_.steps, std::move(v)); }
   Batch& removed_devices(std::vector<std::string> v) {
     return set(b_.removed_devices, std::move(v));
@@ -456,6 +459,46 @@ TEST_P(StoreConformanceTest, DeploymentsRoundTripAndOverwrite) {
   EXPECT_EQ(all, (std::vector<Deployment>{d, e}));
 }
 
+TEST_P(StoreConformanceTest, EnrollmentTokensRoundTripAndCountUsesWithTheirDevice) {
+  EnrollmentToken t;
+  t.id = "bbbbbbbbbbbbbbbb";
+  t.name = "line 3";
+  t.secret_sha256 = std::string(64, 'c');
+  t.device_types = {"ctl", "pump"};
+  t.hardware_revisions = {"rev-a"};
+  t.sites = {"north"};
+  t.max_uses = 10;
+  t.created_at = Timestamp(Duration(1'700'000'000'000));
+  t.expires_at = t.created_at + hours(24);
+  t.created_by = "token:aaaaaaaaaaaaaaaa (admin)";
+  EnrollmentToken other = t;
+  other.id = "aaaaaaaaaaaaaaaa";
+  other.device_types.clear();
+  other.max_uses = 0;
+  ASSERT_OK(store().apply(Batch().enrollment_tokens({t, other})));
+  ASSERT_OK_AND_ASSIGN(got, store().get_enrollment_token("bbbbbbbbbbbbbbbb"));
+  EXPECT_EQ(got, t);
+  ASSERT_OK_AND_ASSIGN(missing, store().get_enrollment_token("cccccccccccccccc"));
+  EXPECT_FALSE(missing.has_value());
+  ASSERT_OK_AND_ASSIGN(all, store().list_enrollment_tokens());
+  EXPECT_EQ(all, (std::vector<EnrollmentToken>{other, t}));
+
+  // A use is written with the device it enrolled, or neither is.
+  t.uses = 1;
+  ASSERT_OK(store().apply(Batch().devices({make_device("dev-1")}).enrollment_tokens({t})));
+  ASSERT_OK_AND_ASSIGN(used, store().get_enrollment_token(t.id));
+  EXPECT_EQ(used->uses, 1u);
+  t.uses = 2;
+  EnrollmentToken nameless = other;
+  nameless.id.clear();
+  EXPECT_FALSE(
+      store().apply(Batch().devices({make_device("dev-2")}).enrollment_tokens({t, nameless})).ok());
+  ASSERT_OK_AND_ASSIGN(still, store().get_enrollment_token(t.id));
+  EXPECT_EQ(still->uses, 1u);
+  ASSERT_OK_AND_ASSIGN(no_device, store().get_device("dev-2"));
+  EXPECT_FALSE(no_device.has_value());
+}
+
 TEST_P(StoreConformanceTest, ApiTokensRoundTripListInIdOrderAndOverwrite) {
   ApiToken b = make_token("bbbbbbbbbbbbbbbb", Role::kViewer);
   ApiToken a = make_token("aaaaaaaaaaaaaaaa", Role::kAdmin);
@@ -547,6 +590,7 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
+      .enrollment_tokens = {},
       .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
                 make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {}};
@@ -658,6 +702,7 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .rollouts = {ro1, make_rollout("ro-2")},
       .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
+      .enrollment_tokens = {},
       .steps = {make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {}};
   Status st = store().apply(failing);
@@ -937,6 +982,7 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .rollouts = {make_rollout("ro-1")},
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
+      .enrollment_tokens = {},
       .steps = {make_step("ro-1", "dev-b", "offer")},
       .removed_devices = {}};
   {

@@ -156,6 +156,7 @@ class MemoryStore final : public Store {
       return PairKey{d.rollout_id, d.device_id};
     });
     for (const auto& t : batch.api_tokens) api_tokens_.insert_or_assign(t.id, t);
+    for (const auto& t : batch.enrollment_tokens) enrollment_tokens_.insert_or_assign(t.id, t);
     for (const auto& s : batch.steps) {
       // The key is held once, by the map; the steps keep only what differs.
       auto& history = steps_[PairKey{s.rollout_id, s.device_id}];
@@ -201,6 +202,10 @@ class MemoryStore final : public Store {
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override {
     MutexLock lock(mu_);
     return find_value(api_tokens_, id);
+  }
+  Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) override {
+    MutexLock lock(mu_);
+    return find_value(enrollment_tokens_, id);
   }
 
   Result<std::vector<Device>> list_devices() override {
@@ -256,6 +261,10 @@ class MemoryStore final : public Store {
   Result<std::vector<ApiToken>> list_api_tokens() override {
     MutexLock lock(mu_);
     return all_values(api_tokens_);
+  }
+  Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
+    MutexLock lock(mu_);
+    return all_values(enrollment_tokens_);
   }
 
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
@@ -319,6 +328,7 @@ class MemoryStore final : public Store {
   IndexedMap<PairKey, Deployment, PairKeyLess, PairKeys> deployments_ GUARDED_BY(mu_);
   std::map<std::string, uint64_t, std::less<>> sequences_ GUARDED_BY(mu_);
   std::map<std::string, ApiToken, std::less<>> api_tokens_ GUARDED_BY(mu_);
+  std::map<std::string, EnrollmentToken, std::less<>> enrollment_tokens_ GUARDED_BY(mu_);
   std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
 };

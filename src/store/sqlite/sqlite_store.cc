@@ -5,7 +5,7 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 7, kept in PRAGMA user_version):
+// On-disk layout (schema version 8, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -20,6 +20,7 @@
 //   deployment_steps (seq PK, rollout_id, device_id, doc), indexed by
 //                (rollout_id, device_id, seq): each deployment's history in order
 //   audit_log   (idx PK, entry, checkpoint)  rowid table: append-only, by index
+//   enrollment_tokens (id PK, doc)                                          WITHOUT ROWID
 // Enums are stored by their codec names, timestamps as milliseconds since the epoch.
 #include <sqlite3.h>
 
@@ -126,6 +127,13 @@ CREATE TABLE audit_log (
   entry      TEXT NOT NULL,
   checkpoint TEXT NOT NULL
 );
+)sql",
+    // 8: scoped enrollment tokens (the secret's hash, never the secret).
+    R"sql(
+CREATE TABLE enrollment_tokens (
+  id  TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+  doc TEXT NOT NULL
+) WITHOUT ROWID;
 )sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -246,11 +254,11 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 struct Statements {
   StmtPtr begin, begin_read, commit, rollback;
   StmtPtr put_device, put_site, put_profile, put_artifact, put_rollout, put_deployment,
-      put_api_token, put_step;
+      put_api_token, put_enrollment_token, put_step;
   StmtPtr get_device, get_site, get_profile, get_artifact, get_rollout, get_deployment,
-      get_api_token;
+      get_api_token, get_enrollment_token;
   StmtPtr list_devices, list_sites, list_profiles, list_artifacts, list_rollouts, list_deployments,
-      list_api_tokens, list_steps;
+      list_api_tokens, list_enrollment_tokens, list_steps;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
   StmtPtr delete_artifact, delete_device, next_sequence;
@@ -353,6 +361,14 @@ class SqliteStore final : public Store {
     });
   }
 
+  Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) override {
+    return read([&](Connection& c) {
+      return read_one<EnrollmentToken>(c, c.st.get_enrollment_token.get(),
+                                       &enrollment_token_from_json, "enrollment_tokens",
+                                       std::string(id), id);
+    });
+  }
+
   Result<std::vector<Device>> list_devices() override {
     return read([&](Connection& c) {
       return read_all<Device>(c, c.st.list_devices.get(), &device_from_json, "devices");
@@ -404,6 +420,12 @@ class SqliteStore final : public Store {
   Result<std::vector<ApiToken>> list_api_tokens() override {
     return read([&](Connection& c) {
       return read_all<ApiToken>(c, c.st.list_api_tokens.get(), &api_token_from_json, "api_tokens");
+    });
+  }
+  Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
+    return read([&](Connection& c) {
+      return read_all<EnrollmentToken>(c, c.st.list_enrollment_tokens.get(),
+                                       &enrollment_token_from_json, "enrollment_tokens");
     });
   }
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
@@ -575,6 +597,13 @@ class SqliteStore final : public Store {
                       [this](const ApiToken& t, const std::string& doc) REQUIRES(mu_) {
                         const int rc = run(w_.st.put_api_token.get(), t.id, doc);
                         return check(rc, [&] { return "api token '" + t.id + "'"; });
+                      });
+    }
+    if (st.ok()) {
+      st = write_each(batch.enrollment_tokens,
+                      [this](const EnrollmentToken& t, const std::string& doc) REQUIRES(mu_) {
+                        const int rc = run(w_.st.put_enrollment_token.get(), t.id, doc);
+                        return check(rc, [&] { return "enrollment token '" + t.id + "'"; });
                       });
     }
     if (st.ok()) {
@@ -758,6 +787,9 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.put_api_token,
        "INSERT INTO api_tokens (id, doc) VALUES (?1, ?2) "
        "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
+      {&st.put_enrollment_token,
+       "INSERT INTO enrollment_tokens (id, doc) VALUES (?1, ?2) "
+       "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
       {&st.put_step,
        "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},
@@ -769,6 +801,8 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.get_api_token, "SELECT doc FROM api_tokens WHERE id = ?1"},
       {&st.list_devices, "SELECT id, doc FROM devices ORDER BY id"},
       {&st.list_api_tokens, "SELECT id, doc FROM api_tokens ORDER BY id"},
+      {&st.get_enrollment_token, "SELECT doc FROM enrollment_tokens WHERE id = ?1"},
+      {&st.list_enrollment_tokens, "SELECT id, doc FROM enrollment_tokens ORDER BY id"},
       {&st.list_sites, "SELECT name, doc FROM sites ORDER BY name"},
       {&st.list_profiles, "SELECT device_type, doc FROM profiles ORDER BY device_type"},
       {&st.list_artifacts,

@@ -174,7 +174,8 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
   router.add("POST", "/api/device/v1/enroll", [&auth, limits](const Request& req, const Params&) {
     auto body = parse_body<EnrollRequest>(req, [](const JsonReader& r) {
       r.allow_only({"device_id", "device_type", "hardware_revision", "public_key",
-                    "enrollment_token", "installed"});
+                    "enrollment_token", "installed", "site", "factory_certificate",
+                    "factory_signature"});
       EnrollRequest e;
       e.device_id = r.str("device_id");
       e.device_type = r.str("device_type");
@@ -182,14 +183,21 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
       e.public_key = read_bytes(r, "public_key");
       e.enrollment_token = r.str_or("enrollment_token", "");
       e.installed = reported_installed(r);
+      e.site = r.str_or("site", "");
+      e.factory_certificate = r.str_or("factory_certificate", "");
+      if (e.factory_certificate.size() > security::kMaxChainBytes) {
+        r.fail("factory_certificate",
+               "is longer than " + std::to_string(security::kMaxChainBytes) + " bytes");
+      }
+      if (r.has("factory_signature")) e.factory_signature = read_bytes(r, "factory_signature");
       return e;
     });
     if (!body.ok()) return error_response(body.error());
-    // Only an enrollment without a token may leave a record behind (pending): those are
-    // limited tightly per source. One with a token counts as a login (tokens are not guessed
-    // for free, and a factory enrolls its devices at the login rate).
-    if (auto refused =
-            over_limit(body->enrollment_token.empty() ? limits.enroll : limits.login, req)) {
+    // Only an enrollment without a token or certificate may leave a record behind (pending):
+    // those are limited tightly per source. One with either counts as a login (tokens are not
+    // guessed for free, and a factory enrolls its devices at the login rate).
+    const bool vouched = !body->enrollment_token.empty() || !body->factory_certificate.empty();
+    if (auto refused = over_limit(vouched ? limits.login : limits.enroll, req)) {
       return *refused;
     }
     auto state = auth.enroll(*body);

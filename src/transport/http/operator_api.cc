@@ -56,6 +56,23 @@ json token_json(const ApiToken& t) {
   return j;
 }
 
+json enrollment_token_json(const EnrollmentToken& t) {
+  const auto optional_ms = [](Timestamp at) {
+    return at == Timestamp{} ? json(nullptr) : json(ms(at));
+  };
+  return {{"id", t.id},
+          {"name", t.name},
+          {"device_types", t.device_types},
+          {"hardware_revisions", t.hardware_revisions},
+          {"sites", t.sites},
+          {"max_uses", t.max_uses == 0 ? json(nullptr) : json(t.max_uses)},
+          {"uses", t.uses},
+          {"created_at", ms(t.created_at)},
+          {"created_by", t.created_by},
+          {"expires_at", optional_ms(t.expires_at)},
+          {"revoked_at", optional_ms(t.revoked_at)}};
+}
+
 json rollout_summary_json(const Rollout& r) {
   return {{"id", r.id},
           {"name", r.plan.name},
@@ -254,6 +271,14 @@ void add_devices(Router& router, OperatorServices s) {
   };
   router.add("POST", "/api/v1/devices/{id}/accept", decision(&DeviceAuth::accept));
   router.add("POST", "/api/v1/devices/{id}/reject", decision(&DeviceAuth::reject));
+  // Undoing a rejection is an admin's: it lets a refused key back into the queue.
+  router.add("POST", "/api/v1/devices/{id}/unreject",
+             guarded(s.tokens, Role::kAdmin, [s](const Request&, const Params& p, const ApiToken&) {
+               if (auto st = s.auth.unreject(p.get("id")); !st.ok()) {
+                 return error_response(st.error());
+               }
+               return ok_json(device_json(*s.devices.device(p.get("id"))));
+             }));
   router.add(
       "POST", "/api/v1/devices/{id}/decommission",
       guarded(s.tokens, Role::kOperator, [s](const Request&, const Params& p, const ApiToken&) {
@@ -539,6 +564,51 @@ void add_tokens(Router& router, OperatorServices s) {
              }));
 }
 
+// Scoped enrollment tokens: anyone may see them (no secret is kept), an admin makes and
+// revokes them (each admits devices into the fleet).
+void add_enrollment_tokens(Router& router, OperatorServices s) {
+  router.add("GET", "/api/v1/enrollment-tokens",
+             guarded(s.tokens, Role::kViewer, [s](const Request&, const Params&, const ApiToken&) {
+               auto all = s.auth.enrollment_tokens();
+               if (!all.ok()) return error_response(all.error());
+               json out = json::array();
+               for (const EnrollmentToken& t : *all) out.push_back(enrollment_token_json(t));
+               return ok_json({{"enrollment_tokens", out}});
+             }));
+  router.add(
+      "POST", "/api/v1/enrollment-tokens",
+      guarded(s.tokens, Role::kAdmin, [s](const Request& req, const Params&, const ApiToken& me) {
+        auto spec = parse_body<EnrollmentTokenSpec>(req, [](const JsonReader& r) {
+          r.allow_only(
+              {"name", "device_types", "hardware_revisions", "sites", "max_uses", "lifetime"});
+          EnrollmentTokenSpec t;
+          t.name = r.str("name");
+          t.device_types = r.strings_or_empty("device_types");
+          t.hardware_revisions = r.strings_or_empty("hardware_revisions");
+          t.sites = r.strings_or_empty("sites");
+          t.max_uses = r.uint_or("max_uses", 0, UINT32_MAX);
+          if (r.has("lifetime")) {
+            t.lifetime = r.duration("lifetime");
+            if (t.lifetime < seconds(1)) r.fail("lifetime", "must be at least 1s");
+          }
+          return t;
+        });
+        if (!spec.ok()) return error_response(spec.error());
+        spec->created_by = "token:" + me.id + " (" + me.name + ")";
+        auto created = s.auth.create_enrollment_token(std::move(*spec));
+        if (!created.ok()) return error_response(created.error());
+        json out = enrollment_token_json(created->record);
+        out["token"] = created->text;
+        return json_response(201, out);
+      }));
+  router.add("POST", "/api/v1/enrollment-tokens/{id}/revoke",
+             guarded(s.tokens, Role::kAdmin, [s](const Request&, const Params& p, const ApiToken&) {
+               auto t = s.auth.revoke_enrollment_token(p.get("id"));
+               if (!t.ok()) return error_response(t.error());
+               return ok_json(enrollment_token_json(*t));
+             }));
+}
+
 }  // namespace
 
 void add_operator_api(Router& router, OperatorServices services) {
@@ -547,6 +617,7 @@ void add_operator_api(Router& router, OperatorServices services) {
   add_artifacts(router, services);
   add_rollouts(router, services);
   add_tokens(router, services);
+  add_enrollment_tokens(router, services);
 }
 
 }  // namespace drover::http
