@@ -37,19 +37,15 @@ std::string temp_suffix() {
   return "." + (bytes.ok() ? security::to_hex(*bytes) : std::to_string(::getpid())) + ".tmp";
 }
 
-std::string key_id_of(std::string_view public_key) {
-  auto key = security::PublicKey::ed25519(public_key);
-  return key.ok() ? key->key_id() : std::string();
-}
-
-std::string sign_checkpoint(const security::SigningKey& key, uint64_t size, const std::string& root,
-                            Timestamp at) {
+std::string sign_checkpoint(const security::SigningKey& key, const std::string& key_id,
+                            uint64_t size, const std::string& root, Timestamp at) {
   const json body = {
       {"_type", kCheckpointType}, {"size", size}, {"root", security::to_hex(root)}, {"at", ms(at)}};
   const std::string message = *security::canonical_json(body);
-  const json doc = {{"signed", body},
-                    {"signatures", json::array({{{"keyid", key_id_of(key.public_key())},
-                                                 {"sig", security::to_hex(key.sign(message))}}})}};
+  const json doc = {
+      {"signed", body},
+      {"signatures",
+       json::array({{{"keyid", key_id}, {"sig", security::to_hex(key.sign(message))}}})}};
   return *security::canonical_json(doc);
 }
 
@@ -71,7 +67,13 @@ Result<std::string> string_field(const json& j, const char* name) {
 
 }  // namespace
 
-Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text, std::string_view public_key) {
+namespace {
+
+// A checkpoint's fields, when it names `key_id` among its signers; the signature itself is
+// checked only with `verify` (a log being opened checks every root, and the signature of
+// the newest only: that one signed root covers every entry before it).
+Result<AuditCheckpoint> read_checkpoint(std::string_view text, const security::PublicKey& key,
+                                        const std::string& key_id, bool verify) {
   auto doc = security::parse_strict_json(text);
   if (!doc.ok()) return invalid_argument("checkpoint: " + doc.error().message);
   if (!doc->is_object() || !doc->contains("signed") || !(*doc)["signed"].is_object()) {
@@ -87,32 +89,36 @@ Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text, std::strin
   if (size < 0 || !root.ok() || root->size() != 32) {
     return invalid_argument("checkpoint: a negative size or a root that is not 32 hex bytes");
   }
-  auto key = security::PublicKey::ed25519(public_key);
-  if (!key.ok()) return invalid_argument("checkpoint: the log's key is not an Ed25519 key");
   auto sigs = doc->find("signatures");
   if (sigs == doc->end() || !sigs->is_array()) {
     return invalid_argument("checkpoint: no 'signatures' array");
   }
-  const std::string message = *security::canonical_json(body);
-  const std::string want_id = key->key_id();
   for (const json& s : *sigs) {
     if (!s.is_object()) continue;
     auto id = string_field(s, "keyid");
     auto sig = string_field(s, "sig");
-    if (!id.ok() || !sig.ok() || *id != want_id) continue;
+    if (!id.ok() || !sig.ok() || *id != key_id) continue;
     auto raw = security::from_hex(*sig);
-    if (!raw.ok() || !key->verify(message, *raw)) {
+    if (!raw.ok() || (verify && !key.verify(*security::canonical_json(body), *raw))) {
       return invalid_argument("checkpoint of size " + std::to_string(size) +
                               ": the signature does not verify");
     }
     return AuditCheckpoint{.size = static_cast<uint64_t>(size),
                            .root = std::move(*root),
                            .at = Timestamp(std::chrono::milliseconds(at)),
-                           .key_id = want_id,
+                           .key_id = key_id,
                            .text = std::string(text)};
   }
   return invalid_argument("checkpoint of size " + std::to_string(size) +
-                          ": not signed by the log's key " + want_id);
+                          ": not signed by the log's key " + key_id);
+}
+
+}  // namespace
+
+Result<AuditCheckpoint> parse_audit_checkpoint(std::string_view text, std::string_view public_key) {
+  auto key = security::PublicKey::ed25519(public_key);
+  if (!key.ok()) return invalid_argument("checkpoint: the log's key is not an Ed25519 key");
+  return read_checkpoint(text, *key, key->key_id(), true);
 }
 
 Result<AuditEntry> parse_audit_entry(uint64_t index, std::string_view bytes) {
@@ -142,8 +148,22 @@ Result<AuditEntry> parse_audit_entry(uint64_t index, std::string_view bytes) {
 
 namespace {
 
-// Adds `record` (the next index) to `tree` and checks its checkpoint.
-Status check_record(MerkleTree& tree, const AuditRecord& record, std::string_view public_key) {
+// The log's key, parsed once.
+struct LogKey {
+  security::PublicKey key;
+  std::string id;
+};
+
+Result<LogKey> log_key(std::string_view public_key) {
+  auto key = security::PublicKey::ed25519(public_key);
+  if (!key.ok()) return invalid_argument("the log's key is not an Ed25519 key");
+  std::string id = key->key_id();
+  return LogKey{std::move(*key), std::move(id)};
+}
+
+// Adds `record` (the next index) to `tree` and checks its checkpoint: its root always, its
+// signature with `verify`.
+Status check_record(MerkleTree& tree, const AuditRecord& record, const LogKey& key, bool verify) {
   if (record.index != tree.size()) {
     return corrupt(tree.size(), record.index > tree.size() ? "missing (the next stored is " +
                                                                  std::to_string(record.index) + ")"
@@ -158,7 +178,7 @@ Status check_record(MerkleTree& tree, const AuditRecord& record, std::string_vie
     tree.truncate(record.index);
     return corrupt(record.index, why);
   };
-  auto cp = parse_audit_checkpoint(record.checkpoint, public_key);
+  auto cp = read_checkpoint(record.checkpoint, key.key, key.id, verify);
   if (!cp.ok()) return refuse(cp.error().message);
   if (cp->size != tree.size()) {
     return refuse("its checkpoint is of size " + std::to_string(cp->size));
@@ -199,8 +219,9 @@ Result<AuditVerification> verify_audit_log(std::span<const AuditRecord> records,
     if (!cp.ok()) return invalid_argument("the saved checkpoint: " + cp.error().message);
     saved_cp = std::move(*cp);
   }
+  DROVER_TRY_ASSIGN(LogKey key, log_key(public_key));
   MerkleTree tree;
-  for (const AuditRecord& r : records) DROVER_TRY(check_record(tree, r, public_key));
+  for (const AuditRecord& r : records) DROVER_TRY(check_record(tree, r, key, true));
   if (saved_cp) DROVER_TRY(check_saved(tree, *saved_cp));
   return AuditVerification{.size = tree.size(), .root = tree.root(), .checkpoints = tree.size()};
 }
@@ -212,9 +233,12 @@ AuditLog::AuditLog(Store& store, FileSystem& fs, Clock& clock, AuditLogOptions o
       clock_(clock),
       options_(std::move(options)),
       key_(std::move(key)),
-      public_key_(key_.public_key()) {}
+      public_key_(key_.public_key()),
+      // The key's own public half: always an Ed25519 point.
+      verify_key_(security::PublicKey::ed25519(public_key_).value()),
+      key_id_(verify_key_.key_id()) {}
 
-std::string AuditLog::key_id() const { return key_id_of(public_key_); }
+std::string AuditLog::key_id() const { return key_id_; }
 
 Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store, FileSystem& fs, Clock& clock,
                                                  AuditLogOptions options) {
@@ -267,19 +291,58 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(Store& store, FileSystem& fs, C
   return log;
 }
 
-Status AuditLog::take(const AuditRecord& record) {
-  DROVER_TRY(check_record(tree_, record, public_key_));
-  newest_ = *parse_audit_checkpoint(record.checkpoint, public_key_);
-  return ok_status();
-}
-
 Status AuditLog::catch_up() {
+  // The fast way, at every start and read: the new entries' leaves appended to the tree, and
+  // the newest checkpoint's root and signature checked against it — one signed root covers
+  // every entry before it. Anything else (a gap, another root, a bad signature) is looked
+  // into record by record, to name the first that fails.
+  const uint64_t before = tree_.size();
+  std::optional<AuditRecord> newest;
+  bool gap = false;
+  for (bool more = true; more && !gap;) {
+    auto page = store_.read_audit(tree_.size(), kReadPage);
+    if (!page.ok()) {
+      tree_.truncate(before);
+      return page.error();
+    }
+    for (AuditRecord& r : *page) {
+      gap = r.index != tree_.size();
+      if (gap) break;
+      DROVER_TRY(tree_.append(security::merkle_leaf_hash(r.entry)));
+      newest = std::move(r);
+    }
+    more = page->size() == kReadPage;
+  }
+  if (!gap && !newest) return ok_status();
+  if (!gap) {
+    auto cp = read_checkpoint(newest->checkpoint, verify_key_, key_id_, true);
+    if (cp.ok() && cp->size == tree_.size() && cp->root == tree_.root()) {
+      newest_ = std::move(*cp);
+      return ok_status();
+    }
+  }
+  tree_.truncate(before);
+  const LogKey key{verify_key_, key_id_};
+  std::optional<AuditRecord> last;
   for (;;) {
     auto page = store_.read_audit(tree_.size(), kReadPage);
-    if (!page.ok()) return page.error();
-    for (const AuditRecord& r : *page) DROVER_TRY(take(r));
-    if (page->size() < kReadPage) return ok_status();
+    if (!page.ok()) {
+      tree_.truncate(before);
+      return page.error();
+    }
+    for (AuditRecord& r : *page) {
+      if (Status st = check_record(tree_, r, key, true); !st.ok()) {
+        tree_.truncate(before);
+        return st;
+      }
+      last = std::move(r);
+    }
+    if (page->size() < kReadPage) break;
   }
+  // Every record checks out when read again (what was read first changed since): the log
+  // is as verified now.
+  if (last) newest_ = *read_checkpoint(last->checkpoint, verify_key_, key_id_, false);
+  return ok_status();
 }
 
 Result<uint64_t> AuditLog::record(AuditEvent event) {
@@ -298,14 +361,15 @@ Result<uint64_t> AuditLog::record(AuditEvent event) {
     auto bytes = std::optional<std::string>(entry_text(doc));
     const uint64_t index = tree_.size();
     DROVER_TRY(tree_.append(security::merkle_leaf_hash(*bytes)));
-    const AuditRecord rec{.index = index,
-                          .entry = std::move(*bytes),
-                          .checkpoint = sign_checkpoint(key_, tree_.size(), tree_.root(), now)};
+    const AuditRecord rec{
+        .index = index,
+        .entry = std::move(*bytes),
+        .checkpoint = sign_checkpoint(key_, key_id_, tree_.size(), tree_.root(), now)};
     Status st = store_.append_audit(rec);
     if (!st.ok()) tree_.truncate(index);
     if (!st.ok() && st.error().code == ErrorCode::kConflict && attempt == 0) continue;
     if (!st.ok()) return st.error();
-    newest_ = *parse_audit_checkpoint(rec.checkpoint, public_key_);
+    newest_ = *read_checkpoint(rec.checkpoint, verify_key_, key_id_, false);  // signed here
     // The file is a second copy for catching a truncated table; the row is what counts, and
     // it is stored: a file that cannot be written now is written at the next append.
     file_error_ = write_atomically(fs_, options_.checkpoint_path, rec.checkpoint, temp_suffix());

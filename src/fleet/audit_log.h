@@ -42,6 +42,7 @@
 #include "model/rollout.h"
 #include "security/crypto.h"
 #include "security/merkle.h"
+#include "security/tuf_key.h"
 #include "store/store.h"
 
 namespace drover {
@@ -142,9 +143,9 @@ class AuditLog {
  private:
   AuditLog(Store& store, FileSystem& fs, Clock& clock, AuditLogOptions options,
            security::SigningKey key);
-  // Reads what another writer appended since; kCorruption if it does not verify.
+  // Reads what another writer appended since; kCorruption if it does not verify (the log is
+  // then as it was).
   Status catch_up() REQUIRES(mu_);
-  Status take(const AuditRecord& record) REQUIRES(mu_);
 
   Store& store_;
   FileSystem& fs_;
@@ -152,6 +153,8 @@ class AuditLog {
   const AuditLogOptions options_;
   const security::SigningKey key_;
   const std::string public_key_;
+  const security::PublicKey verify_key_;  // public_key_, parsed once
+  const std::string key_id_;
 
   mutable Mutex mu_{LockLevel::kAuditLog};
   security::MerkleTree tree_ GUARDED_BY(mu_);

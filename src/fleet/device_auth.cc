@@ -67,10 +67,21 @@ bool DeviceAuth::token_valid(std::string_view token) const {
   return valid;
 }
 
-Result<std::optional<EnrollmentToken>> DeviceAuth::find_token(std::string_view text) const {
+Status DeviceAuth::load_tokens() {
+  if (tokens_loaded_ || options_.store == nullptr) return ok_status();
+  DROVER_TRY_ASSIGN(std::vector<EnrollmentToken> all, options_.store->list_enrollment_tokens());
+  for (EnrollmentToken& t : all) tokens_.emplace(t.id, std::move(t));
+  tokens_loaded_ = true;
+  return ok_status();
+}
+
+Result<std::optional<EnrollmentToken>> DeviceAuth::find_token(std::string_view text) {
+  DROVER_TRY(load_tokens());
   const std::optional<std::string_view> id = enrollment_token_id(text);
-  if (!id || options_.store == nullptr) return std::optional<EnrollmentToken>();
-  return options_.store->get_enrollment_token(*id);
+  if (!id) return std::optional<EnrollmentToken>();
+  auto it = tokens_.find(*id);
+  if (it == tokens_.end()) return std::optional<EnrollmentToken>();
+  return std::optional<EnrollmentToken>(it->second);
 }
 
 Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
@@ -113,15 +124,17 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   MutexLock lock(mu_);
   std::optional<EnrollmentToken> scoped;
   if (has_token && !preshared) {
+    // Its secret and standing first: a wrong or spent token tells nothing about the device.
     DROVER_TRY_ASSIGN(scoped, find_token(request.enrollment_token));
     if (!scoped) return unauthenticated("the enrollment token is not valid");
+    DROVER_TRY(drover::usable(*scoped, request.enrollment_token, now));
   }
-  std::optional<Device> known = registry_.device(request.device_id);
+  const std::optional<Device> known = registry_.device(request.device_id);
   Device d;
   // Whether the record is taken from the request (new, or replacing a claim).
   bool from_request = !known;
   if (known) {
-    d = std::move(*known);
+    d = *known;
     if (d.decommissioned)
       return Error{ErrorCode::kFailedPrecondition, "device '" + d.id + "' is decommissioned"};
     const bool same_key = security::constant_time_equal(d.public_key, key);
@@ -144,8 +157,9 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
                              "' was provisioned by an operator; enrolling it needs an "
                              "enrollment token or a factory certificate");
     }
-    // A claim another key made brought that claimant's type, revision and inventory.
-    from_request = claim && !same_key;
+    // A claim brought what its claimant said — whoever that was (a public key proves
+    // nothing at enrollment): the vouched request is what counts.
+    from_request = claim;
   } else if (!vouched) {
     // A new pending record: what an unauthenticated client can make the server keep.
     if (request.installed.size() > options_.max_pending_components) {
@@ -175,13 +189,12 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
                      d.hardware_revision + "', and its factory certificate names '" +
                      factory->device_type + "', '" + factory->hardware_revision + "'"};
   }
-  WriteBatch with;
   if (scoped) {
-    // A token for one site places the devices it enrolls there.
-    if (from_request && d.site.empty() && scoped->sites.size() == 1) d.site = scoped->sites[0];
-    DROVER_TRY(admits(*scoped, request.enrollment_token, d, now));
+    // A token for sites gives a device without one the site it names (or its only one).
+    if (d.site.empty())
+      d.site = request.site.empty() && scoped->sites.size() == 1 ? scoped->sites[0] : request.site;
+    DROVER_TRY(admits(*scoped, d));
     ++scoped->uses;
-    with.enrollment_tokens.push_back(*scoped);
   }
   d.public_key = key;
   d.enrollment = vouched ? Enrollment::kAccepted : Enrollment::kPending;
@@ -191,7 +204,7 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
                   : preshared ? "pre-shared token"
                               : "claim";
   if (vouched) {
-    Device checked = d;  // a record provision() would refuse is not recorded as enrolled
+    Device checked = d;  // a record update() would refuse is not recorded as enrolled
     DROVER_TRY(validate(checked));
     std::map<std::string, std::string> detail{{"device_type", d.device_type},
                                               {"hardware_revision", d.hardware_revision},
@@ -199,10 +212,42 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
                                               {"by", d.enrolled_by}};
     if (factory) detail["issuer"] = factory->issuer;
     if (!d.site.empty()) detail["site"] = d.site;
+    if (known && !known->public_key.empty() && known->public_key != d.public_key) {
+      detail["replaced_claim"] = known->public_key;
+    }
     DROVER_TRY(audit(d.id, "device.enrolled", std::move(detail)));
   }
-  // Validates: a bad id or attribute writes nothing (the token's use neither).
-  DROVER_TRY(registry_.provision({d}, std::move(with)));
+  WriteBatch with;
+  if (scoped) with.enrollment_tokens.push_back(*scoped);
+  // Written only if the record is still as the decision saw it: an operator's edit or a
+  // decommission in between (they do not wait for this lock) is not overwritten.
+  bool created = false;
+  auto written = registry_.update(
+      d.id,
+      [&](Device& current) -> Status {
+        const bool unchanged = known ? !created && !current.decommissioned &&
+                                           current.enrollment == known->enrollment &&
+                                           current.public_key == known->public_key &&
+                                           current.site == known->site
+                                     : created;
+        if (!unchanged) {
+          return Error{ErrorCode::kConflict,
+                       "device '" + d.id + "' changed while it enrolled; enroll again"};
+        }
+        if (from_request) {
+          current = d;
+          return ok_status();
+        }
+        current.public_key = d.public_key;
+        current.enrollment = d.enrollment;
+        current.enrolled_at = d.enrolled_at;
+        current.enrolled_by = d.enrolled_by;
+        current.site = d.site;
+        return ok_status();
+      },
+      &created, std::move(with));
+  if (!written.ok()) return written.error();  // validates: nothing is written on error
+  if (scoped) tokens_[scoped->id] = *scoped;
   return d.enrollment;
 }
 
@@ -325,9 +370,22 @@ Status DeviceAuth::rotate_key(std::string_view device_id, std::string_view new_p
       !security::verify_ed25519(*current, rotation_message(device_id, new_public_key), signature))
     return unauthenticated("the rotation is not signed by the current key");
   const std::string old_key = d->public_key;
-  d->public_key = security::to_base64url(new_public_key);
-  DROVER_TRY(audit(d->id, "device.key_rotated", {{"from", old_key}, {"to", d->public_key}}));
-  return registry_.provision({*d});
+  const std::string new_key = security::to_base64url(new_public_key);
+  DROVER_TRY(audit(d->id, "device.key_rotated", {{"from", old_key}, {"to", new_key}}));
+  // Only the key changes, and only while it is the one that signed and the device is still in
+  // service (a decommission does not wait for this lock).
+  auto rotated = registry_.update(device_id, [&](Device& now_d) -> Status {
+    if (now_d.public_key != old_key) {
+      return unauthenticated("the device's key changed meanwhile; sign with the current one");
+    }
+    if (now_d.decommissioned || now_d.enrollment != Enrollment::kAccepted) {
+      return denied("device '" + now_d.id + "' is no longer in service");
+    }
+    now_d.public_key = new_key;
+    return ok_status();
+  });
+  if (!rotated.ok()) return rotated.error();
+  return ok_status();
 }
 
 Status DeviceAuth::audit(std::string_view device_id, std::string action,
@@ -398,29 +456,39 @@ Result<CreatedEnrollmentToken> DeviceAuth::create_enrollment_token(EnrollmentTok
   WriteBatch batch;
   batch.enrollment_tokens.push_back(made.record);
   MutexLock lock(mu_);
+  DROVER_TRY(load_tokens());
   DROVER_TRY(options_.store->apply(batch));
+  tokens_[made.record.id] = made.record;
   return made;
 }
 
-Result<std::vector<EnrollmentToken>> DeviceAuth::enrollment_tokens() const {
-  if (options_.store == nullptr) return std::vector<EnrollmentToken>{};
-  return options_.store->list_enrollment_tokens();
+Result<std::vector<EnrollmentToken>> DeviceAuth::enrollment_tokens() {
+  MutexLock lock(mu_);
+  DROVER_TRY(load_tokens());
+  std::vector<EnrollmentToken> out;
+  out.reserve(tokens_.size());
+  for (const auto& [id, t] : tokens_) out.push_back(t);
+  return out;
 }
 
 Result<EnrollmentToken> DeviceAuth::revoke_enrollment_token(std::string_view id) {
   if (options_.store == nullptr) {
     return Error{ErrorCode::kFailedPrecondition, "this server keeps no enrollment tokens"};
   }
-  // Under the lock an enrollment counts a use under: neither write undoes the other.
+  // Under the lock enrollments decide and count uses under, on the record they count on:
+  // neither write undoes the other.
   MutexLock lock(mu_);
-  DROVER_TRY_ASSIGN(std::optional<EnrollmentToken> found, options_.store->get_enrollment_token(id));
-  if (!found) return not_found("no enrollment token '" + std::string(id) + "'");
-  if (found->revoked_at != Timestamp{}) return *found;
-  found->revoked_at = clock_.now();
+  DROVER_TRY(load_tokens());
+  auto it = tokens_.find(id);
+  if (it == tokens_.end()) return not_found("no enrollment token '" + std::string(id) + "'");
+  if (it->second.revoked_at != Timestamp{}) return it->second;
+  EnrollmentToken revoked = it->second;
+  revoked.revoked_at = clock_.now();
   WriteBatch batch;
-  batch.enrollment_tokens.push_back(*found);
+  batch.enrollment_tokens.push_back(revoked);
   DROVER_TRY(options_.store->apply(batch));
-  return *found;
+  it->second = revoked;
+  return revoked;
 }
 
 Status DeviceAuth::accept(std::string_view device_id) {

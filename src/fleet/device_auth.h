@@ -67,8 +67,9 @@ struct AuthOptions {
   // pending claim is no decision and is not recorded: anyone may make one.) An error stops
   // the change. Null: not recorded.
   AuditLog* audit = nullptr;
-  // Where scoped enrollment tokens are kept (the registry's store). Null: none are made or
-  // accepted, only the pre-shared ones.
+  // Where scoped enrollment tokens are kept: the registry's store (the use a token's
+  // enrollment counts is written with the device). Null: none are made or accepted, only
+  // the pre-shared ones.
   Store* store = nullptr;
   // The manufacturer CAs whose certificates admit a device. Null: no factory identity.
   std::optional<security::FactoryTrust> factory;
@@ -152,7 +153,7 @@ class DeviceAuth {
 
   // Scoped enrollment tokens. kFailedPrecondition without options.store.
   Result<CreatedEnrollmentToken> create_enrollment_token(EnrollmentTokenSpec spec);
-  Result<std::vector<EnrollmentToken>> enrollment_tokens() const;
+  Result<std::vector<EnrollmentToken>> enrollment_tokens();
   // Revokes at once; revoking twice changes nothing. kNotFound for an unknown id.
   Result<EnrollmentToken> revoke_enrollment_token(std::string_view id);
 
@@ -165,8 +166,11 @@ class DeviceAuth {
  private:
   void schedule_expiry();
   bool token_valid(std::string_view token) const;
+  // Reads the scoped tokens from the store once; from then on tokens_ is what counts (it
+  // holds writes the group commit has not made durable yet, which the store would not show).
+  Status load_tokens() REQUIRES(mu_);
   // The scoped token `text` names, when there is one by its id; nullopt otherwise.
-  Result<std::optional<EnrollmentToken>> find_token(std::string_view text) const REQUIRES(mu_);
+  Result<std::optional<EnrollmentToken>> find_token(std::string_view text) REQUIRES(mu_);
   Status decide(std::string_view device_id, Enrollment to);
   // options_.audit->record of a decision about `device_id`, when there is an audit log.
   Status audit(std::string_view device_id, std::string action,
@@ -185,6 +189,9 @@ class DeviceAuth {
   std::string instance_;
   // Challenges answered already, until they expire (a challenge is used once).
   std::unordered_map<std::string, Timestamp> used_ GUARDED_BY(mu_);
+  // The scoped enrollment tokens by id, once loaded.
+  std::map<std::string, EnrollmentToken, std::less<>> tokens_ GUARDED_BY(mu_);
+  bool tokens_loaded_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace drover

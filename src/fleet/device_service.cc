@@ -226,7 +226,8 @@ void DeviceService::warm(std::span<const std::string_view> device_ids) {
 }
 
 Result<Device> DeviceService::update(std::string_view id,
-                                     const std::function<Status(Device&)>& change, bool* created) {
+                                     const std::function<Status(Device&)>& change, bool* created,
+                                     WriteBatch with) {
   MutexLock lock(mu_);
   const uint32_t pos = find(id);
   if (created != nullptr) *created = pos == kNone;
@@ -242,9 +243,10 @@ Result<Device> DeviceService::update(std::string_view id,
   DROVER_TRY(change(changed));
   if (changed.id != id) return invalid_argument("a device's id cannot change");
   DROVER_TRY(validate(changed));
-  if (pos != kNone && changed == devices_[pos]) return changed;
-  WriteBatch batch;
-  batch.devices.push_back(changed);
+  if (pos != kNone && changed == devices_[pos] && with.empty()) return changed;
+  WriteBatch batch = std::move(with);
+  batch.devices = {changed};
+  batch.removed_devices.clear();
   DROVER_TRY(store_.apply(batch));
   put(pos, std::move(batch.devices.front()));
   const Device& written = pos == kNone ? devices_.back() : devices_[pos];

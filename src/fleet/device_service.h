@@ -114,8 +114,9 @@ class DeviceService {
   // Returns the record as written. kNotFound for an unknown device, unless `created` is
   // given: then an unknown device is created from Device{id} (in the same critical section,
   // so nothing can enroll the id in between) and *created says whether it was.
+  // `with` holds other records written in the same batch (as provision()).
   Result<Device> update(std::string_view id, const std::function<Status(Device&)>& change,
-                        bool* created = nullptr);
+                        bool* created = nullptr, WriteBatch with = {});
 
   // Takes a device out of service for good: its check-ins and tokens are refused from then
   // on, and its deployments without an outcome leave their rollouts

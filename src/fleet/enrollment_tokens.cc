@@ -61,8 +61,7 @@ std::optional<std::string_view> enrollment_token_id(std::string_view text) {
   return text.substr(kPrefix.size(), kIdChars);
 }
 
-Status admits(const EnrollmentToken& token, std::string_view text, const Device& device,
-              Timestamp now) {
+Status usable(const EnrollmentToken& token, std::string_view text, Timestamp now) {
   if (enrollment_token_id(text) != token.id ||
       !security::constant_time_equal(digest(text), token.secret_sha256)) {
     return Error{ErrorCode::kUnauthenticated, "the enrollment token is not valid"};
@@ -77,13 +76,17 @@ Status admits(const EnrollmentToken& token, std::string_view text, const Device&
     return unusable("is used up (" + std::to_string(token.uses) + " of " +
                     std::to_string(token.max_uses) + " devices enrolled)");
   }
+  return ok_status();
+}
+
+Status admits(const EnrollmentToken& token, const Device& device) {
   DROVER_TRY(in_scope(token.device_types, device.device_type, "device type", "device types"));
   DROVER_TRY(in_scope(token.hardware_revisions, device.hardware_revision, "hardware revision",
                       "hardware revisions"));
   if (!token.sites.empty() && device.site.empty()) {
-    return Error{ErrorCode::kPermissionDenied, "the enrollment token admits devices of sites " +
-                                                   joined(token.sites) +
-                                                   " only; the enrollment names no site"};
+    return Error{ErrorCode::kPermissionDenied,
+                 "the enrollment token admits devices of sites " + joined(token.sites) +
+                     " only, and the device has none (the enrollment may name one)"};
   }
   DROVER_TRY(in_scope(token.sites, device.site, "site", "sites"));
   return ok_status();

@@ -39,12 +39,14 @@ Result<CreatedEnrollmentToken> make_enrollment_token(EnrollmentTokenSpec spec, T
 // Whether `text` has the form of a scoped token; its id if so.
 std::optional<std::string_view> enrollment_token_id(std::string_view text);
 
-// Whether `token` admits `device` (its type, hardware revision and site as they will be
-// recorded) at `now`, `text` being what the device brought. kUnauthenticated when `text` is
-// not this token's (the message says only "not valid"); for the right text, kUnauthenticated
-// naming why it is no longer usable (revoked, expired, used up) or kPermissionDenied naming
-// the scope the device is outside of.
-Status admits(const EnrollmentToken& token, std::string_view text, const Device& device,
-              Timestamp now);
+// Whether `text` (what a device brought) is `token` and the token is usable at `now`.
+// kUnauthenticated when `text` is not this token's (the message says only "not valid"); for
+// the right text, kUnauthenticated naming why it is no longer usable (revoked, expired, used
+// up).
+Status usable(const EnrollmentToken& token, std::string_view text, Timestamp now);
+
+// Whether a usable token admits `device` (its type, hardware revision and site as they will
+// be recorded): kPermissionDenied naming the scope it is outside of.
+Status admits(const EnrollmentToken& token, const Device& device);
 
 }  // namespace drover

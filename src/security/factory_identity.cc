@@ -50,6 +50,9 @@ struct ErrorScope {
 Error unauthenticated(std::string why) {
   return {ErrorCode::kUnauthenticated, "factory certificate: " + std::move(why)};
 }
+// An encrypted key is refused, not asked for on the terminal (OpenSSL's default).
+int no_passphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*u*/) { return -1; }
+
 Error malformed(const std::string& why) { return invalid_argument("factory certificate: " + why); }
 
 // Every certificate in a PEM text, in order. Empty when there is none; nullopt when the text
@@ -262,8 +265,8 @@ Result<std::string> sign_with_private_key(std::string_view key_pem, std::string_
   std::unique_ptr<BIO, BioFree> bio(
       BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
   std::unique_ptr<EVP_PKEY, PkeyFree> pk(
-      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
-  if (!pk) return invalid_argument("not a PEM private key");
+      bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, &no_passphrase, nullptr) : nullptr);
+  if (!pk) return invalid_argument("not a PEM private key (or one protected by a passphrase)");
   const EVP_MD* md = nullptr;
   bool pss = false;
   if (EVP_PKEY_is_a(pk.get(), "ED25519")) {

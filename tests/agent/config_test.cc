@@ -31,7 +31,8 @@ TEST(AgentConfig, TheDocumentedExampleParses) {
   EXPECT_EQ(c->link.device_id, "ctl-00017");
   EXPECT_EQ(c->link.device_type, "bms-controller");
   EXPECT_EQ(c->link.hardware_revision, "rev-b");
-  EXPECT_EQ(c->link.enrollment_token, "factory-2026");
+  EXPECT_EQ(c->link.enrollment_token, "drover_enroll_5c1e0b7a93d2f416_…");
+  EXPECT_EQ(c->link.site, "nyc-017");
   EXPECT_EQ(c->link.ca_file, "/etc/drover/ca.pem");
   EXPECT_EQ(c->agent.data_dir, "/var/lib/drover");
   EXPECT_EQ(c->agent.default_poll, minutes(30));
@@ -111,6 +112,12 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
   ASSERT_TRUE(sized.ok()) << sized.error().to_string();
   EXPECT_EQ(sized->agent.max_download_bytes, uint64_t{2} << 30);
   EXPECT_EQ(sized->agent.min_free_bytes, 100'000'000u);
+  auto factory = parse_agent_config(
+      "{" + base + ", " + file_module +
+      R"(, "factory_identity": {"certificate": "/etc/chain.pem", "key": "/etc/dev.key"}})");
+  ASSERT_TRUE(factory.ok()) << factory.error().to_string();
+  EXPECT_EQ(factory->link.factory_certificate_file, "/etc/chain.pem");
+  EXPECT_EQ(factory->link.factory_key_file, "/etc/dev.key");
   struct Case {
     std::string json, mentions;
   };
@@ -132,6 +139,8 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
                 R"(, "poll": {"backoff_initial": "10m", "backoff_max": "1m"}})",
             "backoff_max"},
            {"{" + base + ", " + file_module + R"(, "commit_timeout": "-5m"})", "commit_timeout"},
+           {"{" + base + ", " + file_module + R"(, "factory_identity": {"certificate": "/c"}})",
+            "key"},
            {"{" + base + ", " + file_module + R"(, "tls": {"cert_file": "/c"}})", "cert_file"},
            {"{" + base + ", " + file_module + R"(, "health_checks": [{"command": []}]})",
             "command"},

@@ -66,7 +66,10 @@ class ServeEnrollmentTest : public ::testing::Test {
   // The device's record as the operator API shows it; null when there is none.
   json device(const std::string& id) {
     const CommandOutcome shown = cli("device show " + id + " --json");
-    return shown.code == 0 ? json::parse(shown.out, nullptr, false) : json();
+    if (shown.code == 0) return json::parse(shown.out, nullptr, false);
+    // Only the server's "no such device" means none, not a CLI or server failure.
+    EXPECT_NE(shown.out.find("HTTP 404"), std::string::npos) << shown.out;
+    return json();
   }
   // Starts a real agent for `id` with extra configuration; its log is dir/<id>.log.
   void start_agent(const std::string& id, const std::string& type, const json& extra) {

@@ -221,6 +221,40 @@ TEST_F(AuditLogTest, EditingDeletingReorderingOrInsertingStoredEntriesIsDetected
   EXPECT_NE(reopened.error().message.find("entries were removed"), std::string::npos);
 }
 
+// Opening checks every entry and root but only the newest signature (it covers the whole
+// tree); `verify` checks every signature.
+TEST_F(AuditLogTest, ABadSignatureIsCaughtOnTheNewestByOpenAndOnAnyByVerify) {
+  std::string key;
+  {
+    auto log = open_log();
+    ASSERT_TRUE(log.ok()) << log.error().to_string();
+    for (int i = 0; i < 6; ++i) ASSERT_TRUE((*log)->record(event(i)).ok());
+    key = (*log)->public_key();
+  }
+  const auto bad_signature = [&](int idx) {
+    tamper(R"(UPDATE audit_log SET checkpoint = replace(checkpoint, '"sig":"', '"sig":"00') )"
+           "WHERE idx = " +
+           std::to_string(idx));
+  };
+  bad_signature(5);
+  auto opened = open_log();
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(opened.error().message.find("entry 5"), std::string::npos) << opened.error().message;
+  EXPECT_NE(opened.error().message.find("signature"), std::string::npos) << opened.error().message;
+  tamper(R"(UPDATE audit_log SET checkpoint = replace(checkpoint, '"sig":"00', '"sig":"') )"
+         "WHERE idx = 5");
+  ASSERT_TRUE(open_log().ok());
+
+  bad_signature(2);
+  EXPECT_TRUE(open_log().ok()) << "the roots still match every entry";
+  auto verified = verify(key);
+  ASSERT_FALSE(verified.ok());
+  EXPECT_EQ(verified.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(verified.error().message.find("entry 2"), std::string::npos)
+      << verified.error().message;
+}
+
 TEST_F(AuditLogTest, ASavedCheckpointOfAnotherHistoryIsCaught) {
   std::string key, forked;
   {

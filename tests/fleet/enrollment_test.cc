@@ -10,6 +10,7 @@
 #include "../common/forwarding_store.h"
 #include "fleet/device_auth.h"
 #include "model/codec.h"
+#include "store/group_commit.h"
 
 namespace drover::testing {
 namespace {
@@ -31,9 +32,9 @@ class FailingStore final : public ForwardingStore {
 
 class EnrollmentTest : public ::testing::Test {
  protected:
-  explicit EnrollmentTest(Timestamp start = at("2026-06-01T12:00:00Z"))
-      : failing_(new FailingStore(make_memory_store())),
-        f(start, std::unique_ptr<Store>(failing_)) {
+  explicit EnrollmentTest(Timestamp start = at("2026-06-01T12:00:00Z"),
+                          std::unique_ptr<Store> inner = make_memory_store())
+      : failing_(new FailingStore(std::move(inner))), f(start, std::unique_ptr<Store>(failing_)) {
     make_auth();
   }
 
@@ -150,6 +151,86 @@ TEST_F(EnrollmentTest, ConcurrentEnrollmentsNeverExceedTheLimit) {
   EXPECT_EQ(enrolled, 5u);
 }
 
+// As `drover serve` runs: writes queued by a group commit (slow here), each enrollment in its
+// own commit scope on its own thread, answered before its write is durable. Uses and
+// revocations are decided on what was accepted, not on what the store shows yet.
+class SlowStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  Status apply(const WriteBatch& b) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return ForwardingStore::apply(b);
+  }
+};
+
+class GroupCommitEnrollmentTest : public EnrollmentTest {
+ protected:
+  GroupCommitEnrollmentTest()
+      : EnrollmentTest(
+            at("2026-06-01T12:00:00Z"),
+            std::make_unique<GroupCommitStore>(std::make_unique<SlowStore>(make_memory_store()))) {}
+};
+
+TEST_F(GroupCommitEnrollmentTest, UsesAndRevocationsHoldBeforeTheirWritesAreDurable) {
+  EnrollmentTokenSpec spec;
+  spec.max_uses = 5;
+  const auto t = make_token(spec);
+  constexpr int kDevices = 16;
+  std::vector<SigningKey> keys;
+  keys.reserve(kDevices);
+  for (int i = 0; i < kDevices; ++i) keys.push_back(new_key());
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> threads;
+  threads.reserve(kDevices);
+  for (int i = 0; i < kDevices; ++i) {
+    threads.emplace_back([&, i] {
+      CommitScope scope;
+      auto r = auth->enroll(request("dev-" + std::to_string(i), keys[i], t.text));
+      if (r.ok() && scope.wait().ok()) ++accepted;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(accepted.load(), 5);
+  ASSERT_TRUE(f.store().settle_all().ok());
+  EXPECT_EQ(uses(t.record.id), 5u);
+
+  // A revocation answered (queued, not yet durable) stops the next enrollment at once.
+  EnrollmentTokenSpec other_spec;
+  other_spec.name = "other";
+  const auto other = make_token(other_spec);
+  {
+    CommitScope scope;
+    ASSERT_TRUE(auth->revoke_enrollment_token(other.record.id).ok());
+    const SigningKey k = new_key();
+    std::thread([&] {
+      CommitScope inner;
+      auto r = auth->enroll(request("late", k, other.text));
+      ASSERT_FALSE(r.ok());
+      EXPECT_NE(r.error().message.find("was revoked"), std::string::npos) << r.error().message;
+    }).join();
+  }
+  ASSERT_TRUE(f.store().settle_all().ok());
+  EXPECT_NE(f.store().get_enrollment_token(other.record.id).value()->revoked_at, Timestamp{});
+  EXPECT_EQ(f.store().get_enrollment_token(other.record.id).value()->uses, 0u);
+}
+
+TEST_F(EnrollmentTest, AClaimWithTheDevicesOwnKeyIsRebuiltFromTheVouchedRequest) {
+  // Public keys are public: someone claims the id with the real device's key, as a pump.
+  EnrollRequest fake = request("dev-1", key, "", "pump", "rev-z");
+  fake.site = "open";
+  fake.installed = {{"firmware", "0.0.1"}};
+  EXPECT_EQ(*auth->enroll(fake), Enrollment::kPending);
+  EnrollmentTokenSpec spec;
+  spec.device_types = {"ctl", "pump"};
+  const auto t = make_token(spec);
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);
+  const Device d = *f.service->device("dev-1");
+  EXPECT_EQ(d.device_type, "ctl");
+  EXPECT_EQ(d.hardware_revision, "rev-a");
+  EXPECT_EQ(d.site, "");
+  EXPECT_EQ(*d.installed_version("firmware"), "1.0.0");
+}
+
 TEST_F(EnrollmentTest, TheUseIsWrittenWithTheDeviceOrNotAtAll) {
   EnrollmentTokenSpec t_spec;
   t_spec.max_uses = 1;
@@ -197,6 +278,18 @@ TEST_F(EnrollmentTest, ExpiredRevokedAndWrongTokensAreRefused) {
             std::string::npos);
   EXPECT_EQ(auth->revoke_enrollment_token("0123456789abcdef").error().code, ErrorCode::kNotFound);
   EXPECT_FALSE(f.service->device("dev-1"));
+}
+
+TEST_F(EnrollmentTest, ADecommissionedIdDoesNotEnrollAgain) {
+  const auto t = make_token(EnrollmentTokenSpec{});
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);
+  ASSERT_TRUE(f.service->decommission("dev-1").ok());
+  const SigningKey k2 = new_key();
+  EXPECT_EQ(auth->enroll(request("dev-1", k2, t.text)).error().code,
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(auth->enroll(request("dev-1", key, "pre-shared-1")).error().code,
+            ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(uses(t.record.id), 1u);
 }
 
 TEST_F(EnrollmentTest, OnlyTheHashIsStored) {
