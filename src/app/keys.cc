@@ -148,6 +148,17 @@ int run_keys_list(const KeysArgs& args) {
                 r.valid ? "yes" : "no", threshold.c_str(), r.online_keys, ids.c_str());
   }
   std::printf("signed targets: %zu\n", state.signed_targets);
+  const Timestamp now = SystemClock().now();
+  for (const RepositoryState::Role& r : state.roles) {
+    const bool offline =
+        r.name == "root" || (r.name == "targets" && static_cast<int>(r.online_keys) < r.threshold);
+    if (offline && r.version > 0 && r.expires - now <= days(30)) {
+      std::printf("EXPIRES SOON: %s version %lld, at %s; %s\n", r.name.c_str(),
+                  static_cast<long long>(r.version), format_utc_timestamp(r.expires).c_str(),
+                  r.name == "root" ? "sign the next root (drover keys rotate-root)"
+                                   : "sign the targets again (drover keys sign-targets)");
+    }
+  }
   if (std::any_of(state.roles.begin(), state.roles.end(),
                   [](const RepositoryState::Role& r) { return r.version > 0 && !r.valid; })) {
     std::printf(
@@ -194,6 +205,50 @@ int run_keys_rotate_root(const KeysArgs& args) {
     std::printf("new root keys — move them off this machine:\n");
     print_files(*written, "");
   }
+  return 0;
+}
+
+int run_keys_sign_targets(const KeysArgs& args) {
+  auto lifetime = parse_duration(args.targets_lifetime);
+  if (!lifetime.ok() || *lifetime < days(1)) {
+    return fail("--lifetime must be a duration of at least 1d, e.g. 90d", "sign-targets");
+  }
+  if (!std::filesystem::exists(std::filesystem::path(args.data) / "drover.db")) {
+    return fail(args.data + " holds no server store (drover.db)", "sign-targets");
+  }
+  std::vector<Artifact> artifacts;
+  {
+    auto store = open_data_store(args.data);
+    if (!store.ok()) return fail(store.error().to_string(), "sign-targets");
+    auto listed = (*store)->list_artifacts();
+    if (!listed.ok()) return fail(listed.error().to_string(), "sign-targets");
+    artifacts = std::move(*listed);
+  }
+  std::string names;
+  for (const Artifact& a : artifacts) {
+    names += (names.empty() ? "" : ",") + UpdateRepository::target_path(a);
+  }
+  if (Status st = record_key_change(args, "keys.sign_targets",
+                                    {{"targets", names}, {"lifetime", args.targets_lifetime}});
+      !st.ok()) {
+    return fail(st.error().to_string(), "sign-targets");
+  }
+  const Timestamp now = SystemClock().now();
+  auto version = sign_targets_offline(real_file_system(), tuf_dir(args), artifacts,
+                                      args.targets_keys, *lifetime, now);
+  if (!version.ok()) return fail(version.error().to_string(), "sign-targets");
+  std::printf(
+      "targets version %lld signed for %zu artifacts, valid until %s: "
+      "%s/metadata/%lld.targets.json\n",
+      static_cast<long long>(*version), artifacts.size(),
+      format_utc_timestamp(now + *lifetime).c_str(), tuf_dir(args).c_str(),
+      static_cast<long long>(*version));
+  for (const Artifact& a : artifacts) {
+    std::printf("  %s (%s)\n", UpdateRepository::target_path(a).c_str(), a.sha256.c_str());
+  }
+  std::printf(
+      "a running server takes them at its next refresh (within 10 minutes, or at the next "
+      "upload); an artifact uploaded after this is not signed until you sign again\n");
   return 0;
 }
 

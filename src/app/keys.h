@@ -3,7 +3,10 @@
 //                timestamp, snapshot and targets keys, and root version 1
 //   list         each role's keys, threshold, how many are online, and what is served
 //   rotate-root  root version N+1, signed by enough of the old and the new root keys
-// A running server takes a rotated root at its next refresh (within 10 minutes).
+//   sign-targets the server's artifacts as targets version N+1, signed by targets keys the
+//                operator keeps offline
+// A running server takes a rotated root, and targets signed offline, at its next refresh
+// (within 10 minutes, or at the next upload).
 #pragma once
 
 #include <string>
@@ -22,11 +25,15 @@ struct KeysArgs {
   int new_root_keys = 0;                  // > 0: new root keys replace the old
   int new_root_threshold = 0;
   std::vector<std::string> rotate;  // online roles given new keys
+  // sign-targets
+  std::vector<std::string> targets_keys;  // targets key files that sign
+  std::string targets_lifetime = "90d";
   bool json = false;
 };
 
 int run_keys_gen(const KeysArgs& args);
 int run_keys_list(const KeysArgs& args);
 int run_keys_rotate_root(const KeysArgs& args);
+int run_keys_sign_targets(const KeysArgs& args);
 
 }  // namespace drover::app

@@ -6,7 +6,7 @@
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
 //   drover serve [--data DIR] [--listen HOST:PORT] [--threads N] [--enrollment-token T]...
 //   [--debug]
-//   drover keys gen|list|rotate-root --data DIR ...
+//   drover keys gen|list|rotate-root|sign-targets --data DIR ...
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -335,7 +335,9 @@ int main(int argc, char** argv) {
   auto* keys_list = keys->add_subcommand("list", "each role's keys, threshold and version");
   auto* keys_rotate = keys->add_subcommand(
       "rotate-root", "write the next root version, signed by old and new root keys");
-  for (CLI::App* k : {keys_gen, keys_list, keys_rotate})
+  auto* keys_sign = keys->add_subcommand(
+      "sign-targets", "sign the server's artifacts as the next targets version, offline keys");
+  for (CLI::App* k : {keys_gen, keys_list, keys_rotate, keys_sign})
     k->add_option("--data", keys_args.data, "data directory of the server (default drover-data)");
   for (CLI::App* k : {keys_gen, keys_rotate}) {
     k->add_option("--root-key-dir", keys_args.root_key_dir,
@@ -368,6 +370,17 @@ int main(int argc, char** argv) {
                    "give an online role new keys: timestamp, snapshot or targets (repeatable)")
       ->check(CLI::IsMember({"timestamp", "snapshot", "targets"}));
 
+  keys_sign
+      ->add_option("--targets-key", keys_args.targets_keys,
+                   "a targets key file that signs (repeatable): enough for the root's targets "
+                   "threshold")
+      ->required();
+  keys_sign->add_option("--lifetime", keys_args.targets_lifetime,
+                        "how long the targets are valid (default 90d)");
+  keys_sign->footer(
+      "Example: drover keys sign-targets --data ./drover-data --targets-key "
+      "/media/offline/targets-3f9c0a17b2d4e861.pem");
+
   drover::app::RemoteCommands remote(app, *rollout, *token);
 
   CLI11_PARSE(app, argc, argv);
@@ -377,6 +390,7 @@ int main(int argc, char** argv) {
   if (keys_gen->parsed()) return drover::app::run_keys_gen(keys_args);
   if (keys_list->parsed()) return drover::app::run_keys_list(keys_args);
   if (keys_rotate->parsed()) return drover::app::run_keys_rotate_root(keys_args);
+  if (keys_sign->parsed()) return drover::app::run_keys_sign_targets(keys_args);
   if (remote.parsed()) return remote.run();
 
   if (sim->parsed() || plan->parsed()) {

@@ -341,12 +341,38 @@ int run_serve(const ServeArgs& args) {
   // The timestamp and snapshot are signed again before they expire, a root that `drover
   // keys rotate-root` wrote is taken, and an upload whose publish failed is signed, at the
   // next of these refreshes (the artifacts read afresh from the store).
+  // What the server cannot sign again itself — the root, and targets whose keys are offline —
+  // is warned about from 30 days before it expires, once a day: once expired, devices refuse
+  // every update.
+  Timestamp last_expiry_warning{};
+  const auto warn_of_expiry = [&] {
+    const Timestamp now = clock.now();
+    if (last_expiry_warning != Timestamp{} && now - last_expiry_warning < days(1)) return;
+    for (const RepositoryState::Role& r : repository->state().roles) {
+      const bool offline = r.name == "root" ||
+                           (r.name == "targets" && static_cast<int>(r.online_keys) < r.threshold);
+      if (!offline || r.version == 0 || r.expires - now > days(30)) continue;
+      last_expiry_warning = now;
+      log_line({{"level", "warning"},
+                {"msg", r.name == "root"
+                            ? "the root of the signed update metadata expires soon: sign the "
+                              "next one (drover keys rotate-root)"
+                            : "the targets signed offline expire soon: sign them again (drover "
+                              "keys sign-targets)"},
+                {"role", r.name},
+                {"version", r.version},
+                {"expires", format_utc_timestamp(r.expires)},
+                {"days_left",
+                 std::chrono::duration_cast<std::chrono::hours>(r.expires - now).count() / 24}});
+    }
+  };
   std::function<void()> refresh_metadata = [&] {
     if (Status st = (*server)->artifacts().publish(); !st.ok()) {
       log_line({{"level", "error"},
                 {"msg", "signing update metadata failed; retried in 10 minutes"},
                 {"error", st.error().to_string()}});
     }
+    warn_of_expiry();
     clock.schedule_after(minutes(10), refresh_metadata);
   };
   if (repository) {
@@ -357,6 +383,7 @@ int run_serve(const ServeArgs& args) {
               {"msg", "signed update metadata published under /tuf/metadata/"},
               {"versions", versions},
               {"signed_targets", state.signed_targets}});
+    warn_of_expiry();
     clock.schedule_after(minutes(10), refresh_metadata);
   } else {
     log_line({{"level", "info"},

@@ -132,6 +132,20 @@ Result<SigningKey> new_key_file(FileSystem& fs, const std::string& dir,
   return key;
 }
 
+// The artifacts as targets: "<name>/<version>", their length, SHA-256 and Drover's metadata.
+std::map<std::string, tuf::TargetFile> targets_of(const std::vector<Artifact>& list) {
+  std::map<std::string, tuf::TargetFile> out;
+  for (const Artifact& a : list) {
+    tuf::TargetFile f;
+    f.length = a.size_bytes;
+    auto digest = security::from_hex(a.sha256);  // validate() checked it: 64 hex digits
+    if (digest.ok()) f.hashes["sha256"] = std::move(*digest);
+    f.custom = UpdateRepository::target_custom(a);
+    out.emplace(UpdateRepository::target_path(a), std::move(f));
+  }
+  return out;
+}
+
 }  // namespace
 
 struct UpdateRepository::Impl {
@@ -270,19 +284,6 @@ struct UpdateRepository::Impl {
     return ok_status();
   }
 
-  static std::map<std::string, tuf::TargetFile> targets_of(const std::vector<Artifact>& list) {
-    std::map<std::string, tuf::TargetFile> out;
-    for (const Artifact& a : list) {
-      tuf::TargetFile f;
-      f.length = a.size_bytes;
-      auto digest = security::from_hex(a.sha256);  // validate() checked it: 64 hex digits
-      if (digest.ok()) f.hashes["sha256"] = std::move(*digest);
-      f.custom = target_custom(a);
-      out.emplace(target_path(a), std::move(f));
-    }
-    return out;
-  }
-
   static bool same(const std::map<std::string, tuf::TargetFile>& a,
                    const std::map<std::string, tuf::TargetFile>& b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
@@ -319,6 +320,7 @@ struct UpdateRepository::Impl {
                        std::to_string(root.version) + " are not in " + keys_dir(dir)};
     }
     Served new_targets = targets, new_snapshot = snapshot, new_timestamp = timestamp;
+    std::optional<std::map<std::string, tuf::TargetFile>> new_listed;  // what they list
     bool changed = false;
     if (enough(root, targets_keys, "targets")) {
       if (!same(wanted, listed) || due(targets, options.targets_lifetime, now)) {
@@ -330,18 +332,39 @@ struct UpdateRepository::Impl {
         DROVER_TRY(write(top_targets, spec.version, std::to_string(spec.version) + ".targets.json",
                          bytes));
         new_targets = Served{spec.version, spec.expires, std::move(bytes), true};
+        new_listed = wanted;
         changed = true;
       }
-    } else if (targets.version == 0) {
-      return ok_status();  // nothing signed yet, and nothing can be: nothing is served
-    } else if (!targets.verified || now >= targets.expires) {
-      publish_view(/*usable=*/false);  // no artifact is signed any longer
-      return Error{ErrorCode::kFailedPrecondition,
-                   "the targets metadata (version " + std::to_string(targets.version) + ") " +
-                       (targets.verified ? "expired at " + format_utc_timestamp(targets.expires)
-                                         : "is not signed by the targets keys of root version " +
-                                               std::to_string(root.version)) +
-                       ", and those keys are not in " + keys_dir(dir)};
+    } else {
+      // Targets the operator signed offline (sign_targets_offline), newer than those served:
+      // taken when they verify under the current root and have not expired.
+      if (auto names = fs.list(metadata_dir(dir)); names.ok()) {
+        const int64_t top = highest(*names, "targets");
+        if (top > targets.version) {
+          Metadata m;
+          auto offline = load(std::to_string(top) + ".targets.json", "targets", top, &m);
+          top_targets = std::max(top_targets, top);
+          if (offline.ok() && offline->verified && now < offline->expires) {
+            new_targets = std::move(*offline);
+            new_listed = std::move(m.targets);
+            changed = true;
+          }
+        }
+      }
+      if (new_targets.version == 0) {
+        return ok_status();  // nothing signed yet, and nothing can be: nothing is served
+      }
+      if (!new_targets.verified || now >= new_targets.expires) {
+        publish_view(/*usable=*/false);  // no artifact is signed any longer
+        return Error{
+            ErrorCode::kFailedPrecondition,
+            "the targets metadata (version " + std::to_string(new_targets.version) + ") " +
+                (new_targets.verified ? "expired at " + format_utc_timestamp(new_targets.expires)
+                                      : "is not signed by the targets keys of root version " +
+                                            std::to_string(root.version)) +
+                ", those keys are not in " + keys_dir(dir) +
+                ", and no newer targets were signed offline (drover keys sign-targets)"};
+      }
     }
     if (changed || due(snapshot, options.snapshot_lifetime, now)) {
       const int64_t v = std::max(top_snapshot, snapshot.version) + 1;
@@ -367,7 +390,7 @@ struct UpdateRepository::Impl {
       new_timestamp = Served{v, expires, std::move(bytes), true};
     }
     // Committed: timestamp.json names the new files.
-    if (new_targets.version != targets.version) listed = wanted;
+    if (new_listed) listed = std::move(*new_listed);
     targets = std::move(new_targets);
     snapshot = std::move(new_snapshot);
     timestamp = std::move(new_timestamp);
@@ -673,6 +696,50 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
   }
   DROVER_TRY(write_file(fs, file, root));
   return written;
+}
+
+Result<int64_t> sign_targets_offline(FileSystem& fs, const std::string& dir,
+                                     const std::vector<Artifact>& artifacts,
+                                     const std::vector<std::string>& key_files, Duration lifetime,
+                                     Timestamp now) {
+  auto names = fs.list(metadata_dir(dir));
+  if (!names.ok() && names.error().code == ErrorCode::kNotFound) {
+    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
+  }
+  if (!names.ok()) return names.error();
+  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, *names));
+  const Metadata& root = chain.first;
+  DROVER_TRY_ASSIGN(KeyRing online, load_keys(fs, dir));
+  if (!signers(root, online, "targets").empty()) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "the targets keys of root version " + std::to_string(root.version) +
+                     " are online in " + keys_dir(dir) +
+                     ": the server signs targets itself (move them out to sign offline)"};
+  }
+  KeyRing given;
+  for (const std::string& file : key_files) {
+    auto pem = fs.read(file);
+    if (!pem.ok()) return Error{pem.error().code, file + ": " + pem.error().message};
+    auto key = SigningKey::from_pem(*pem);
+    if (!key.ok()) return invalid_argument(file + " is not an Ed25519 private key");
+    const std::string id = key_id(*key);
+    given[id] = std::make_shared<SigningKey>(std::move(*key));
+  }
+  const auto keys = signers(root, given, "targets");
+  if (!enough(root, keys, "targets")) {
+    return Error{ErrorCode::kUnauthenticated,
+                 "the keys given hold " + std::to_string(keys.size()) + " of the targets keys " +
+                     "root version " + std::to_string(root.version) + " names; it needs " +
+                     std::to_string(root.roles.at("targets").threshold)};
+  }
+  tuf::TargetsSpec spec;
+  spec.version = highest(*names, "targets") + 1;
+  spec.expires = now + lifetime;
+  spec.targets = targets_of(artifacts);
+  DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, keys));
+  DROVER_TRY(write_file(
+      fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + ".targets.json", bytes));
+  return spec.version;
 }
 
 }  // namespace drover

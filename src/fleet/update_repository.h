@@ -12,8 +12,10 @@
 // content, and Drover's metadata in `custom` (version, device_types, hardware_revisions,
 // depends), so a device checks what it is offered against what was signed. The timestamp
 // and snapshot are signed online and signed again once half their lifetime is gone; targets
-// are signed online when the root's targets keys are in keys/, else they stay as the
-// operator last signed them, and an artifact they do not list is not signed (is_signed).
+// are signed online when the root's targets keys are in keys/; else they are what the
+// operator signs offline (sign_targets_offline, `drover keys sign-targets`): a newer targets
+// file that verifies is taken at the next publish, and an artifact the served targets do not
+// list is not signed (is_signed).
 //
 // Persist, then publish: every file is written atomically before anything names it, and
 // versions only grow (past any file found, even one a crash left unnamed), so no client ever
@@ -134,5 +136,20 @@ struct RootRotation {
 Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& dir,
                                              const std::string& offline_dir,
                                              const RootRotation& rotation, Timestamp now);
+
+// Signs targets offline (`drover keys sign-targets`, on the server's machine with the targets
+// keys brought from where they are kept): `artifacts` as targets version N+1 (N the highest
+// on disk), expiring `lifetime` after `now`, signed by every key in `key_files` (PEM) the
+// current root gives the targets role, written to <dir>/metadata/<N+1>.targets.json. A
+// running server whose targets keys are not online takes it at its next publish and signs a
+// snapshot and timestamp naming it. Returns N+1. kFailedPrecondition when the root's targets
+// keys are online (the server signs targets itself: move them out of keys/ first);
+// kUnauthenticated, nothing written, when the keys given do not meet the targets threshold;
+// kInvalidArgument for a key file that is not an Ed25519 private key; kNotFound without a
+// repository.
+Result<int64_t> sign_targets_offline(FileSystem& fs, const std::string& dir,
+                                     const std::vector<Artifact>& artifacts,
+                                     const std::vector<std::string>& key_files, Duration lifetime,
+                                     Timestamp now);
 
 }  // namespace drover

@@ -161,7 +161,37 @@ TEST_F(ServeTufTest, AnArtifactWithoutASignedTargetIsNotRolledOut) {
       << refused.out;
   const CommandOutcome created = as_operator("rollout create " + plan("2.0.0"));
   EXPECT_EQ(created.code, 0) << created.out;
+
+  // The operator signs the targets with the offline key, beside the running server; the
+  // server takes them at its next publish (here: the next upload) and 3.0.0 is signed.
+  const CommandOutcome wrong =
+      drover("keys sign-targets --data " + data + " --targets-key " + data + "/tuf/keys/" +
+             fs::directory_iterator(data + "/tuf/keys")->path().filename().string());
+  EXPECT_EQ(wrong.code, 1) << wrong.out;  // a timestamp or snapshot key is no targets key
+  const CommandOutcome signed_offline =
+      drover("keys sign-targets --data " + data + " --targets-key " + dir + "/offline/targets.pem");
+  ASSERT_EQ(signed_offline.code, 0) << signed_offline.out;
+  EXPECT_NE(signed_offline.out.find("firmware/3.0.0"), std::string::npos) << signed_offline.out;
+  upload("3.0.1", "the next image");  // publishes: takes the targets signed offline
+  const std::string now_signed = as_operator("artifact show firmware 3.0.0 --json").out;
+  EXPECT_NE(now_signed.find("\"signed\": true"), std::string::npos) << now_signed;
+  EXPECT_EQ(as_operator("rollout create " + plan("3.0.0")).code, 0);
   stop();
+}
+
+TEST_F(ServeTufTest, ARootThatExpiresSoonIsWarnedAbout) {
+  const std::string soon = dir + "/soon";
+  ASSERT_EQ(drover("keys gen --data " + soon + " --root-key-dir " + dir +
+                   "/offline-soon --root-lifetime 10d")
+                .code,
+            0);
+  const CommandOutcome listed = drover("keys list --data " + soon);
+  EXPECT_NE(listed.out.find("EXPIRES SOON: root version 1"), std::string::npos) << listed.out;
+  EXPECT_EQ(drover("keys list --data " + data).out.find("EXPIRES SOON"), std::string::npos);
+  ServeProcess warned(soon, "127.0.0.1:0");
+  EXPECT_TRUE(warned.wait_for("the root of the signed update metadata expires soon"))
+      << warned.output();
+  EXPECT_NE(warned.output().find("\"days_left\":9"), std::string::npos) << warned.output();
 }
 
 }  // namespace

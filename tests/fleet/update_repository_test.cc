@@ -366,5 +366,67 @@ TEST_F(UpdateRepositoryTest, TargetsThatNoLongerVerifySignNothing) {
   }
 }
 
+TEST_F(UpdateRepositoryTest, TargetsSignedOfflineAreTakenAtTheNextPublish) {
+  const Artifact a = artifact("1.0.0"), b = artifact("1.1.0");
+  ASSERT_TRUE(repo->publish({a}).ok());
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  // The operator takes the targets key offline.
+  std::string targets_id;
+  for (const auto& r : repo->state().roles) {
+    if (r.name == "targets") targets_id = r.key_ids.at(0);
+  }
+  const std::string online = kDir + "/keys/" + targets_id + ".pem";
+  const std::string offline = kOffline + "/targets.pem";
+  ASSERT_TRUE(fs.write(offline, *fs.read(online)).ok());
+  ASSERT_TRUE(fs.remove(online).ok());
+  reopen();  // the server restarted without it
+
+  // A new artifact is not signed by the server any more.
+  clock.advance(hours(1));
+  ASSERT_TRUE(repo->publish({a, b}).ok());
+  EXPECT_TRUE(repo->is_signed(a));
+  EXPECT_FALSE(repo->is_signed(b));
+  const int64_t served = version("targets");
+
+  // Keys that are not the root's targets keys sign nothing.
+  std::string root_key;
+  const std::vector<std::string> offline_files = fs.list(kOffline).value();
+  for (const std::string& f : offline_files) {
+    if (f.starts_with("root-")) root_key = kOffline + "/" + f;
+  }
+  ASSERT_FALSE(root_key.empty());
+  auto refused = sign_targets_offline(fs, kDir, {a, b}, {root_key}, days(90), clock.now());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kUnauthenticated) << refused.error().message;
+  EXPECT_FALSE(fs.read(kDir + "/metadata/" + std::to_string(served + 1) + ".targets.json").ok());
+
+  // Signed offline: taken at the next publish, for the server and the device alike.
+  auto signed_version = sign_targets_offline(fs, kDir, {a, b}, {offline}, days(90), clock.now());
+  ASSERT_TRUE(signed_version.ok()) << signed_version.error().to_string();
+  EXPECT_EQ(*signed_version, served + 1);
+  EXPECT_FALSE(repo->is_signed(b));  // not before the server publishes it
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_TRUE(repo->is_signed(b));
+  EXPECT_EQ(version("targets"), served + 1);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_TRUE(device.find("firmware/1.1.0").ok());
+
+  // A file that does not verify is not taken, and the server goes on serving what it had.
+  ASSERT_TRUE(fs.write(kDir + "/metadata/" + std::to_string(served + 2) + ".targets.json",
+                       "{\"signed\": {}}")
+                  .ok());
+  clock.advance(days(2));
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_EQ(version("targets"), served + 1);
+  EXPECT_TRUE(repo->is_signed(b));
+  ASSERT_TRUE(device.refresh().ok());
+
+  // With the targets key online the server signs targets itself: offline signing is refused.
+  ASSERT_TRUE(fs.write(online, *fs.read(offline)).ok());
+  EXPECT_EQ(sign_targets_offline(fs, kDir, {a}, {offline}, days(90), clock.now()).error().code,
+            ErrorCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace drover

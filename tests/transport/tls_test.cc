@@ -1,6 +1,7 @@
 // TLS and mutual TLS between HttpServer and HttpClient, with certificates made for the test
 // by the openssl command: a working pair, and every way it must fail (unknown CA, wrong
-// name, plain HTTP to a TLS port, no or a foreign client certificate), the server serving on.
+// name, expired certificates, TLS below 1.2, plain HTTP to a TLS port, no or a foreign
+// client certificate), the server serving on.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -20,11 +21,11 @@ class TlsTest : public ::testing::Test {
   static void SetUpTestSuite() { pki_ = new drover::testing::Pki(); }
   static void TearDownTestSuite() { delete pki_; }
 
-  void serve(bool mutual) {
+  void serve(bool mutual, const std::string& certificate = "server") {
     ASSERT_TRUE(pki_->ok()) << "openssl could not make the test certificates";
     ServerOptions o;
-    o.tls_cert_file = pki_->pem("server");
-    o.tls_key_file = pki_->key("server");
+    o.tls_cert_file = pki_->pem(certificate);
+    o.tls_key_file = pki_->key(certificate);
     if (mutual) o.tls_client_ca_file = pki_->pem("ca");
     o.header_timeout = seconds(2);
     auto s = HttpServer::start(o, [](const Request& r) {
@@ -111,6 +112,26 @@ TEST_F(TlsTest, MutualTlsNeedsAClientCertificateFromTheClientCa) {
   auto r = get("https://localhost", good);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(TlsTest, AnExpiredServerCertificateIsRefused) {
+  serve(false, "expired-server");
+  auto r = get("https://localhost", trusting());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kIo);
+  EXPECT_NE(r.error().message.find("TLS handshake"), std::string::npos) << r.error().message;
+}
+
+TEST_F(TlsTest, AnExpiredClientCertificateIsRefusedAndTheServerServesOn) {
+  serve(true);
+  ClientOptions expired = trusting();
+  expired.cert_file = pki_->pem("expired-client");
+  expired.key_file = pki_->key("expired-client");
+  EXPECT_FALSE(get("https://localhost", expired).ok()) << "an expired client certificate";
+  ClientOptions good = trusting();
+  good.cert_file = pki_->pem("client");
+  good.key_file = pki_->key("client");
+  EXPECT_TRUE(get("https://localhost", good).ok());
 }
 
 TEST_F(TlsTest, UnusableTlsFilesAreClearErrors) {
