@@ -35,8 +35,8 @@ for t in $targets; do
   (cd "$work/$t" && ASAN_OPTIONS=detect_leaks=1 "$bin_dir/$t" -max_len=65536 \
      -max_total_time="$seconds" -print_final_stats=1 corpus > log 2>&1) || true
   wall=$(( $(date +%s) - start ))
-  execs=$(awk -F: '/^stat::number_of_executed_units/ {gsub(/ /,"",$2); print $2}' "$work/$t/log")
-  rate=$(awk -F: '/^stat::average_exec_per_sec/ {gsub(/ /,"",$2); print $2}' "$work/$t/log")
+  execs=$(awk '/^stat::number_of_executed_units:/ {print $2}' "$work/$t/log")
+  rate=$(awk '/^stat::average_exec_per_sec:/ {print $2}' "$work/$t/log")
   grown=$(ls "$work/$t/corpus" | wc -l)
   findings=$(ls "$work/$t" | grep -cE '^(crash|leak|timeout|oom)-' || true)
   total_execs=$(( total_execs + ${execs:-0} ))
