@@ -10,6 +10,7 @@
 # work directory, which is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 build=${1:-build-fuzz}
 update=${2:-}
 seconds=${FUZZ_SECONDS:-600}
@@ -59,18 +60,7 @@ ${rows}
 $(printf "%'d" "$total_execs") executions, $total_findings findings."
 echo "$section"
 if [[ "$update" == --update ]]; then
-  python3 - docs/security.md "$section" <<'PY'
-import sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read()
-begin, end = "<!-- fuzz:begin -->", "<!-- fuzz:end -->"
-block = begin + "\n" + section.strip() + "\n" + end
-if begin in text:
-    text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-else:
-    text = text.rstrip() + "\n\n" + block + "\n"
-open(path, "w").write(text)
-PY
+  put_section fuzz "$section" docs/security.md
   echo "docs/security.md updated" >&2
 fi
 [[ $total_findings -eq 0 ]]

@@ -6,10 +6,11 @@ median() { sort -g | awk '{a[NR]=$1} END {m = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[
 # A top-level field of a JSON file (a simulation report).
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
-# Puts SECTION into docs/benchmarks.md between <!-- NAME:begin --> and <!-- NAME:end -->,
-# replacing what was there (or appending both markers when they are missing).
+# Puts SECTION into FILE (default docs/benchmarks.md) between <!-- NAME:begin --> and
+# <!-- NAME:end -->, replacing what was there (or appending both markers when they are missing).
+#   put_section NAME SECTION [FILE]
 put_section() {
-  python3 - docs/benchmarks.md "$1" "$2" <<'PY'
+  python3 - "${3:-docs/benchmarks.md}" "$1" "$2" <<'PY'
 import sys
 path, name, section = sys.argv[1], sys.argv[2], sys.argv[3]
 text = open(path).read()
