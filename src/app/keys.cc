@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "base/units.h"
+#include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
 
 namespace drover::app {
@@ -69,6 +70,35 @@ bool inside(const std::string& inner, const std::string& outer) {
   return mismatch.first == b.end();
 }
 
+const char* delegation_name(RepositoryState::Delegation d) {
+  switch (d) {
+    case RepositoryState::Delegation::kNone:
+      return "";
+    case RepositoryState::Delegation::kServed:
+      return "served";
+    case RepositoryState::Delegation::kPending:
+      return "pending";
+    case RepositoryState::Delegation::kRemoved:
+      return "removed";
+  }
+  return "";
+}
+
+const char* delegation_text(RepositoryState::Delegation d) {
+  switch (d) {
+    case RepositoryState::Delegation::kServed:
+      return "delegated by the targets served now";
+    case RepositoryState::Delegation::kPending:
+      return "not yet in the targets served: signed into them at the server's next publish "
+             "(or by drover keys sign-targets when the targets are signed offline)";
+    case RepositoryState::Delegation::kRemoved:
+      return "removed: left out of the targets at their next signing";
+    case RepositoryState::Delegation::kNone:
+      break;
+  }
+  return "";
+}
+
 void print_files(const std::vector<std::string>& files, const char* what) {
   for (const std::string& f : files) std::printf("  %s %s\n", what, f.c_str());
 }
@@ -87,7 +117,9 @@ int run_keys_gen(const KeysArgs& args) {
         "gen");
   }
   FileSystem& fs = real_file_system();
-  if (Status st = fs.make_dir(args.data); !st.ok()) return fail(st.error().to_string(), "gen");
+  std::error_code made;
+  std::filesystem::create_directories(args.data, made);
+  if (made) return fail("cannot create " + args.data + ": " + made.message(), "gen");
   if (Status st = record_key_change(args, "keys.gen",
                                     {{"root_keys", std::to_string(args.root_keys)},
                                      {"root_threshold", std::to_string(args.root_threshold)},
@@ -122,41 +154,55 @@ int run_keys_list(const KeysArgs& args) {
   if (args.json) {
     nlohmann::json roles = nlohmann::json::array();
     for (const RepositoryState::Role& r : state.roles) {
-      roles.push_back({{"role", r.name},
-                       {"key_ids", r.key_ids},
-                       {"threshold", r.threshold},
-                       {"online_keys", r.online_keys},
-                       {"version", r.version},
-                       {"valid", r.valid},
-                       {"expires", r.version == 0 ? "" : format_utc_timestamp(r.expires)}});
+      nlohmann::json role{{"role", r.name},
+                          {"key_ids", r.key_ids},
+                          {"threshold", r.threshold},
+                          {"online_keys", r.online_keys},
+                          {"version", r.version},
+                          {"valid", r.valid},
+                          {"expires", r.version == 0 ? "" : format_utc_timestamp(r.expires)}};
+      if (r.delegation != RepositoryState::Delegation::kNone) {
+        role["delegation"] = delegation_name(r.delegation);
+        role["paths"] = r.paths;
+        role["terminating"] = r.terminating;
+      }
+      roles.push_back(std::move(role));
     }
     std::printf(
         "%s\n",
         nlohmann::json{{"roles", roles}, {"signed_targets", state.signed_targets}}.dump(2).c_str());
     return 0;
   }
-  std::printf("%-10s %-8s %-21s %-6s %-10s %-7s %s\n", "ROLE", "VERSION", "EXPIRES", "VALID",
+  int width = 10;
+  for (const RepositoryState::Role& r : state.roles)
+    width = std::max(width, static_cast<int>(r.name.size()));
+  std::printf("%-*s %-8s %-21s %-6s %-10s %-7s %s\n", width, "ROLE", "VERSION", "EXPIRES", "VALID",
               "THRESHOLD", "ONLINE", "KEY IDS");
   for (const RepositoryState::Role& r : state.roles) {
     std::string ids;
     for (const std::string& id : r.key_ids) ids += (ids.empty() ? "" : ",") + id.substr(0, 16);
     const std::string threshold =
         std::to_string(r.threshold) + " of " + std::to_string(r.key_ids.size());
-    std::printf("%-10s %-8s %-21s %-6s %-10s %-7zu %s\n", r.name.c_str(),
+    std::printf("%-*s %-8s %-21s %-6s %-10s %-7zu %s\n", width, r.name.c_str(),
                 r.version == 0 ? "-" : std::to_string(r.version).c_str(),
                 r.version == 0 ? "-" : format_utc_timestamp(r.expires).c_str(),
                 r.valid ? "yes" : "no", threshold.c_str(), r.online_keys, ids.c_str());
   }
   std::printf("signed targets: %zu\n", state.signed_targets);
+  for (const RepositoryState::Role& r : state.roles) {
+    if (r.delegation == RepositoryState::Delegation::kNone) continue;
+    std::printf("delegated %s: %s%s, keys %s; %s\n", r.name.c_str(), join(r.paths).c_str(),
+                r.terminating ? " (terminating)" : "", r.signed_offline() ? "offline" : "online",
+                delegation_text(r.delegation));
+  }
   const Timestamp now = SystemClock().now();
   for (const RepositoryState::Role& r : state.roles) {
-    const bool offline =
-        r.name == "root" || (r.name == "targets" && static_cast<int>(r.online_keys) < r.threshold);
-    if (offline && r.version > 0 && r.expires - now <= days(30)) {
+    if (r.signed_offline() && r.version > 0 && r.expires - now <= days(30)) {
       std::printf("EXPIRES SOON: %s version %lld, at %s; %s\n", r.name.c_str(),
                   static_cast<long long>(r.version), format_utc_timestamp(r.expires).c_str(),
-                  r.name == "root" ? "sign the next root (drover keys rotate-root)"
-                                   : "sign the targets again (drover keys sign-targets)");
+                  r.name == "root"      ? "sign the next root (drover keys rotate-root)"
+                  : r.name == "targets" ? "sign the targets again (drover keys sign-targets)"
+                                        : "sign the role again (drover keys sign-targets --role)");
     }
   }
   if (std::any_of(state.roles.begin(), state.roles.end(),
@@ -224,31 +270,86 @@ int run_keys_sign_targets(const KeysArgs& args) {
     if (!listed.ok()) return fail(listed.error().to_string(), "sign-targets");
     artifacts = std::move(*listed);
   }
-  std::string names;
+  std::string names;  // the role lists those of them its patterns give it
   for (const Artifact& a : artifacts) {
     names += (names.empty() ? "" : ",") + UpdateRepository::target_path(a);
   }
-  if (Status st = record_key_change(args, "keys.sign_targets",
-                                    {{"targets", names}, {"lifetime", args.targets_lifetime}});
+  if (Status st = record_key_change(
+          args, "keys.sign_targets",
+          {{"role", args.role}, {"artifacts", names}, {"lifetime", args.targets_lifetime}});
       !st.ok()) {
     return fail(st.error().to_string(), "sign-targets");
   }
   const Timestamp now = SystemClock().now();
-  auto version = sign_targets_offline(real_file_system(), tuf_dir(args), artifacts,
-                                      args.targets_keys, *lifetime, now);
-  if (!version.ok()) return fail(version.error().to_string(), "sign-targets");
+  auto signed_targets = sign_targets_offline(real_file_system(), tuf_dir(args), artifacts,
+                                             args.targets_keys, *lifetime, now, args.role);
+  if (!signed_targets.ok()) return fail(signed_targets.error().to_string(), "sign-targets");
+  const auto version = static_cast<long long>(signed_targets->version);
   std::printf(
-      "targets version %lld signed for %zu artifacts, valid until %s: "
-      "%s/metadata/%lld.targets.json\n",
-      static_cast<long long>(*version), artifacts.size(),
-      format_utc_timestamp(now + *lifetime).c_str(), tuf_dir(args).c_str(),
-      static_cast<long long>(*version));
-  for (const Artifact& a : artifacts) {
-    std::printf("  %s (%s)\n", UpdateRepository::target_path(a).c_str(), a.sha256.c_str());
-  }
+      "%s version %lld signed for %zu artifacts, valid until %s: %s/metadata/%lld.%s.json\n",
+      args.role.c_str(), version, signed_targets->targets.size(),
+      format_utc_timestamp(now + *lifetime).c_str(), tuf_dir(args).c_str(), version,
+      args.role.c_str());
+  for (const std::string& t : signed_targets->targets) std::printf("  %s\n", t.c_str());
   std::printf(
       "a running server takes them at its next refresh (within 10 minutes, or at the next "
       "upload); an artifact uploaded after this is not signed until you sign again\n");
+  return 0;
+}
+
+int run_keys_delegate(const KeysArgs& args) {
+  ::umask(077);
+  if (!args.key_dir.empty() && inside(args.key_dir, args.data)) {
+    return fail("--key-dir must be outside the data directory: keys kept there are online",
+                "delegate");
+  }
+  TargetsDelegation d;
+  d.role = args.role;
+  d.paths = args.paths;
+  d.terminating = args.terminating;
+  d.keys = args.role_keys;
+  d.threshold = args.role_threshold;
+  d.offline_dir = args.key_dir;
+  d.replace = args.replace;
+  if (Status st = record_key_change(args, "keys.delegate",
+                                    {{"role", d.role},
+                                     {"paths", join(d.paths)},
+                                     {"terminating", d.terminating ? "true" : "false"},
+                                     {"keys", std::to_string(d.keys)},
+                                     {"threshold", std::to_string(d.threshold)},
+                                     {"offline", d.offline_dir.empty() ? "false" : "true"},
+                                     {"replace", d.replace ? "true" : "false"}});
+      !st.ok()) {
+    return fail(st.error().to_string(), "delegate");
+  }
+  auto written = delegate_targets(real_file_system(), tuf_dir(args), d);
+  if (!written.ok()) return fail(written.error().to_string(), "delegate");
+  std::printf("role %s delegated for %s%s (%d of %d keys sign)\n", d.role.c_str(),
+              join(d.paths).c_str(), d.terminating ? ", terminating" : "", d.threshold, d.keys);
+  if (d.offline_dir.empty()) {
+    std::printf("its keys are online in %s/keys: the server signs its artifacts\n",
+                tuf_dir(args).c_str());
+  } else {
+    std::printf(
+        "its keys — give them to whoever signs its artifacts "
+        "(drover keys sign-targets --role %s):\n",
+        d.role.c_str());
+    print_files(*written, "");
+  }
+  std::printf(
+      "the targets delegate to it from their next signing (a running server's next refresh, "
+      "within 10 minutes; or drover keys sign-targets when the targets keys are offline)\n");
+  return 0;
+}
+
+int run_keys_undelegate(const KeysArgs& args) {
+  if (Status st = record_key_change(args, "keys.undelegate", {{"role", args.role}}); !st.ok())
+    return fail(st.error().to_string(), "undelegate");
+  if (Status st = undelegate_targets(real_file_system(), tuf_dir(args), args.role); !st.ok())
+    return fail(st.error().to_string(), "undelegate");
+  std::printf(
+      "role %s removed; its artifacts go back to the top-level targets at their next signing\n",
+      args.role.c_str());
   return 0;
 }
 

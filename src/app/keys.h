@@ -4,7 +4,10 @@
 //   list         each role's keys, threshold, how many are online, and what is served
 //   rotate-root  root version N+1, signed by enough of the old and the new root keys
 //   sign-targets the server's artifacts as targets version N+1, signed by targets keys the
-//                operator keeps offline
+//                operator keeps offline (with --role: a delegated role's artifacts)
+//   delegate     a delegated targets role: the artifacts whose paths match its patterns,
+//                signed by its own keys (online, or kept by a team offline)
+//   undelegate   removes one
 // A running server takes a rotated root, and targets signed offline, at its next refresh
 // (within 10 minutes, or at the next upload).
 #pragma once
@@ -28,6 +31,14 @@ struct KeysArgs {
   // sign-targets
   std::vector<std::string> targets_keys;  // targets key files that sign
   std::string targets_lifetime = "90d";
+  std::string role = "targets";  // sign-targets: the role signed; delegate, undelegate
+  // delegate
+  std::vector<std::string> paths;
+  bool terminating = false;
+  int role_keys = 1;
+  int role_threshold = 1;
+  std::string key_dir;  // "" keeps the role's keys online
+  bool replace = false;
   bool json = false;
 };
 
@@ -35,5 +46,7 @@ int run_keys_gen(const KeysArgs& args);
 int run_keys_list(const KeysArgs& args);
 int run_keys_rotate_root(const KeysArgs& args);
 int run_keys_sign_targets(const KeysArgs& args);
+int run_keys_delegate(const KeysArgs& args);
+int run_keys_undelegate(const KeysArgs& args);
 
 }  // namespace drover::app

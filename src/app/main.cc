@@ -1,12 +1,12 @@
 // drover: the control plane's command line. This issue brings the digital twin:
 //   drover sim SCENARIO [--seed N] [--devices N] [--report-json FILE] [--store memory|sqlite:PATH]
 //   [--network [--network-dir DIR] [--payload-bytes N]
-//              [--server URL --token T --enrollment-token E [--ca-file F]]]
+//              [--server URL --token T --enrollment-token E [--ca-file F] [--initial-root F]]]
 //   drover demo [--devices N] [--report-json FILE]
 //   drover rollout plan SCENARIO [--seed N] [--devices N] [--json]
 //   drover serve [--data DIR] [--listen HOST:PORT] [--threads N] [--enrollment-token T]...
 //   [--debug]
-//   drover keys gen|list|rotate-root|sign-targets --data DIR ...
+//   drover keys gen|list|rotate-root|sign-targets|delegate|undelegate --data DIR ...
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -42,7 +42,7 @@ struct SimArgs {
   bool network = false;
   std::string network_dir;
   uint64_t payload_bytes = 64 * drover::kKiB;
-  std::string server, token, enrollment_token, ca_file;
+  std::string server, token, enrollment_token, ca_file, initial_root;
 };
 
 void add_common(CLI::App* cmd, SimArgs& a) {
@@ -67,6 +67,7 @@ SimOptions options_from(const SimArgs& a) {
       n.token = std::getenv("DROVER_TOKEN");
     n.enrollment_token = a.enrollment_token;
     n.ca_file = a.ca_file;
+    n.initial_root = a.initial_root;
     o.network = n;
   }
   if (!a.quiet) {
@@ -241,6 +242,9 @@ int main(int argc, char** argv) {
   sim->add_option("--enrollment-token", sim_args.enrollment_token,
                   "--server: the server's pre-shared enrollment token, for the agents");
   sim->add_option("--ca-file", sim_args.ca_file, "--server: the CA to trust for https");
+  sim->add_option("--initial-root", sim_args.initial_root,
+                  "--server: the server's root of signed update metadata "
+                  "(<data>/tuf/metadata/1.root.json): the agents install only signed targets");
 
   SimArgs demo_args;
   auto* demo = app.add_subcommand(
@@ -337,7 +341,10 @@ int main(int argc, char** argv) {
       "rotate-root", "write the next root version, signed by old and new root keys");
   auto* keys_sign = keys->add_subcommand(
       "sign-targets", "sign the server's artifacts as the next targets version, offline keys");
-  for (CLI::App* k : {keys_gen, keys_list, keys_rotate, keys_sign})
+  auto* keys_delegate = keys->add_subcommand(
+      "delegate", "delegate the artifacts whose paths match patterns to a role with its own keys");
+  auto* keys_undelegate = keys->add_subcommand("undelegate", "remove a delegated role");
+  for (CLI::App* k : {keys_gen, keys_list, keys_rotate, keys_sign, keys_delegate, keys_undelegate})
     k->add_option("--data", keys_args.data, "data directory of the server (default drover-data)");
   for (CLI::App* k : {keys_gen, keys_rotate}) {
     k->add_option("--root-key-dir", keys_args.root_key_dir,
@@ -377,6 +384,31 @@ int main(int argc, char** argv) {
       ->required();
   keys_sign->add_option("--lifetime", keys_args.targets_lifetime,
                         "how long the targets are valid (default 90d)");
+  keys_sign->add_option("--role", keys_args.role,
+                        "the role signed: targets (default) or a delegated role");
+  keys_delegate->add_option("--role", keys_args.role, "the role's name (a-z, 0-9, -)")->required();
+  keys_delegate
+      ->add_option("--path", keys_args.paths,
+                   "a pattern of the artifacts it signs, \"<name>/<version>\" with * and ? "
+                   "(repeatable), e.g. 'thermostat-*/*'")
+      ->required();
+  keys_delegate->add_flag("--terminating", keys_args.terminating,
+                          "devices look no further for the paths it matches");
+  keys_delegate->add_option("--keys", keys_args.role_keys, "keys to make for it (default 1)")
+      ->check(CLI::Range(1, 16));
+  keys_delegate
+      ->add_option("--threshold", keys_args.role_threshold, "of them needed to sign (default 1)")
+      ->check(CLI::Range(1, 16));
+  keys_delegate->add_option(
+      "--key-dir", keys_args.key_dir,
+      "write its keys here, away from the server, to sign offline (default: online, the "
+      "server signs)");
+  keys_delegate->add_flag("--replace", keys_args.replace,
+                          "replace a role of that name: new keys and patterns");
+  keys_delegate->footer(
+      "Example: drover keys delegate --data ./drover-data --role thermostats "
+      "--path 'thermostat-*/*' --terminating --key-dir /media/thermostat-team");
+  keys_undelegate->add_option("--role", keys_args.role, "the role to remove")->required();
   keys_sign->footer(
       "Example: drover keys sign-targets --data ./drover-data --targets-key "
       "/media/offline/targets-3f9c0a17b2d4e861.pem");
@@ -391,6 +423,8 @@ int main(int argc, char** argv) {
   if (keys_list->parsed()) return drover::app::run_keys_list(keys_args);
   if (keys_rotate->parsed()) return drover::app::run_keys_rotate_root(keys_args);
   if (keys_sign->parsed()) return drover::app::run_keys_sign_targets(keys_args);
+  if (keys_delegate->parsed()) return drover::app::run_keys_delegate(keys_args);
+  if (keys_undelegate->parsed()) return drover::app::run_keys_undelegate(keys_args);
   if (remote.parsed()) return remote.run();
 
   if (sim->parsed() || plan->parsed()) {

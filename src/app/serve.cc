@@ -349,16 +349,14 @@ int run_serve(const ServeArgs& args) {
     const Timestamp now = clock.now();
     if (last_expiry_warning != Timestamp{} && now - last_expiry_warning < days(1)) return;
     for (const RepositoryState::Role& r : repository->state().roles) {
-      const bool offline = r.name == "root" ||
-                           (r.name == "targets" && static_cast<int>(r.online_keys) < r.threshold);
-      if (!offline || r.version == 0 || r.expires - now > days(30)) continue;
+      if (!r.signed_offline() || r.version == 0 || r.expires - now > days(30)) continue;
       last_expiry_warning = now;
       log_line({{"level", "warning"},
                 {"msg", r.name == "root"
                             ? "the root of the signed update metadata expires soon: sign the "
                               "next one (drover keys rotate-root)"
-                            : "the targets signed offline expire soon: sign them again (drover "
-                              "keys sign-targets)"},
+                            : "targets signed offline expire soon: sign them again (drover "
+                              "keys sign-targets, with --role for a delegated role)"},
                 {"role", r.name},
                 {"version", r.version},
                 {"expires", format_utc_timestamp(r.expires)},

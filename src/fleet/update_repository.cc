@@ -1,15 +1,15 @@
 #include "fleet/update_repository.h"
 
 #include <algorithm>
-#include <charconv>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 #include <utility>
 
 #include "base/try_assign.h"
 #include "base/units.h"
+#include "fleet/repository_files.h"
+#include "fleet/targets_delegations.h"
 #include "security/canonical_json.h"
 #include "security/crypto.h"
 #include "security/tuf_key.h"
@@ -25,125 +25,23 @@ using security::PublicKey;
 using security::SigningKey;
 using tuf::Metadata;
 
-using KeyRing = std::map<std::string, std::shared_ptr<SigningKey>>;  // by key id
+using namespace repository_files;  // NOLINT(google-build-using-namespace): the fleet's own helpers
 
-std::string metadata_dir(const std::string& dir) { return dir + "/metadata"; }
-std::string keys_dir(const std::string& dir) { return dir + "/keys"; }
-
-std::string key_id(const SigningKey& k) { return PublicKey::ed25519(k.public_key())->key_id(); }
-
-// "<N>.<role>.json" -> N, for the role asked; nullopt for any other name.
-std::optional<int64_t> versioned(std::string_view file, std::string_view role) {
-  const std::string suffix = "." + std::string(role) + ".json";
-  if (file.size() <= suffix.size() || !file.ends_with(suffix)) return std::nullopt;
-  const std::string_view digits = file.substr(0, file.size() - suffix.size());
-  int64_t n = 0;
-  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (ec != std::errc() || end != digits.data() + digits.size() || n < 1 || digits[0] == '0')
-    return std::nullopt;
-  return n;
-}
-
-// The highest N of "<N>.<role>.json" among `names` (0 when none).
-int64_t highest(const std::vector<std::string>& names, std::string_view role) {
-  int64_t top = 0;
-  for (const std::string& n : names) top = std::max(top, versioned(n, role).value_or(0));
-  return top;
-}
-
-Error corrupt(const std::string& what) { return Error{ErrorCode::kCorruption, what}; }
-
-// The root chain from 1.root.json, each checked as a client checks it: the last one, and
-// every version's bytes.
-Result<std::pair<Metadata, std::vector<std::string>>> load_roots(
-    FileSystem& fs, const std::string& dir, const std::vector<std::string>& names) {
-  const int64_t last = highest(names, "root");
-  if (last == 0) return not_found("no root in " + metadata_dir(dir) + " (run drover keys gen)");
-  std::optional<Metadata> trusted;
-  std::vector<std::string> chain;
-  for (int64_t v = 1; v <= last; ++v) {
-    const std::string path = metadata_dir(dir) + "/" + std::to_string(v) + ".root.json";
-    auto read = fs.read(path);
-    if (!read.ok()) return corrupt(path + ": " + read.error().message);
-    auto root = tuf::parse_metadata(*read, "root");
-    if (!root.ok()) return corrupt(path + ": " + root.error().message);
-    if (root->version != v)
-      return corrupt(path + " holds version " + std::to_string(root->version));
-    if (trusted) {
-      Status by_old =
-          tuf::verify_signatures(*root, trusted->keys, trusted->roles.at("root"), "root");
-      if (!by_old.ok()) return corrupt(path + ": " + by_old.error().message);
-    }
-    Status by_own = tuf::verify_signatures(*root, root->keys, root->roles.at("root"), "root");
-    if (!by_own.ok()) return corrupt(path + ": " + by_own.error().message);
-    trusted = std::move(*root);
-    chain.push_back(std::move(*read));
+// The delegation `by` makes to `role`, if any.
+const tuf::DelegatedRole* find_role(const std::optional<tuf::Delegations>& by,
+                                    std::string_view role) {
+  if (!by) return nullptr;
+  for (const tuf::DelegatedRole& r : by->roles) {
+    if (r.name == role) return &r;
   }
-  return std::pair{std::move(*trusted), std::move(chain)};
+  return nullptr;
 }
 
-Result<KeyRing> load_keys(FileSystem& fs, const std::string& dir) {
-  KeyRing ring;
-  auto names = fs.list(keys_dir(dir));
-  if (!names.ok() && names.error().code == ErrorCode::kNotFound) return ring;
-  if (!names.ok()) return names.error();
-  for (const std::string& name : *names) {
-    if (!name.ends_with(".pem")) continue;
-    const std::string path = keys_dir(dir) + "/" + name;
-    auto pem = fs.read(path);
-    if (!pem.ok()) return corrupt(path + ": " + pem.error().message);
-    auto key = SigningKey::from_pem(*pem);
-    if (!key.ok()) return corrupt(path + " is not an Ed25519 private key");
-    const std::string id = key_id(*key);
-    if (name != id + ".pem") return corrupt(path + " holds the key " + id);
-    ring[id] = std::make_shared<SigningKey>(std::move(*key));
-  }
-  return ring;
-}
-
-// The online keys among `ring` that `root` gives `role`.
-std::vector<const SigningKey*> signers(const Metadata& root, const KeyRing& ring,
-                                       const std::string& role) {
-  std::vector<const SigningKey*> out;
-  for (const std::string& id : root.roles.at(role).keyids) {
-    if (auto it = ring.find(id); it != ring.end()) out.push_back(it->second.get());
-  }
-  return out;
-}
-
-bool enough(const Metadata& root, const std::vector<const SigningKey*>& keys,
-            const std::string& role) {
-  return static_cast<int>(keys.size()) >= root.roles.at(role).threshold;
-}
-
-Status write_file(FileSystem& fs, const std::string& path, std::string_view bytes) {
-  Status s = write_atomically(fs, path, bytes);
-  if (!s.ok()) return Error{ErrorCode::kIo, path + ": " + s.error().message};
-  return s;
-}
-
-// A new key, written (owner-only) to `dir` under the name `name` gives it.
-Result<SigningKey> new_key_file(FileSystem& fs, const std::string& dir,
-                                std::string (*name)(const SigningKey&), std::string* path_out) {
-  DROVER_TRY_ASSIGN(SigningKey key, SigningKey::generate());
-  const std::string path = dir + "/" + name(key);
-  DROVER_TRY(write_file(fs, path, key.private_pem()));
-  if (path_out != nullptr) *path_out = path;
-  return key;
-}
-
-// The artifacts as targets: "<name>/<version>", their length, SHA-256 and Drover's metadata.
-std::map<std::string, tuf::TargetFile> targets_of(const std::vector<Artifact>& list) {
-  std::map<std::string, tuf::TargetFile> out;
-  for (const Artifact& a : list) {
-    tuf::TargetFile f;
-    f.length = a.size_bytes;
-    auto digest = security::from_hex(a.sha256);  // validate() checked it: 64 hex digits
-    if (digest.ok()) f.hashes["sha256"] = std::move(*digest);
-    f.custom = UpdateRepository::target_custom(a);
-    out.emplace(UpdateRepository::target_path(a), std::move(f));
-  }
-  return out;
+// Whether `m` is signed as the delegation `by` makes to `role` asks.
+bool verified_by(const Metadata& m, const std::optional<tuf::Delegations>& by,
+                 const std::string& role) {
+  const tuf::DelegatedRole* d = find_role(by, role);
+  return d != nullptr && tuf::verify_signatures(m, by->keys, d->keys, role).ok();
 }
 
 }  // namespace
@@ -159,7 +57,14 @@ struct UpdateRepository::Impl {
     int64_t version = 0;  // 0: none yet
     Timestamp expires{};
     std::string bytes;
-    bool verified = false;  // signed by the keys the current root gives its role
+    bool verified = false;  // signed by the keys its role is given now
+  };
+
+  // A targets role's file (the top-level one or a delegated one) and what it says: its
+  // targets and, for the top-level one, its delegations.
+  struct TargetsRole {
+    Served file;
+    Metadata meta;
   };
 
   // What is served, published whole once every file it names is on disk: readers (check-ins
@@ -167,14 +72,20 @@ struct UpdateRepository::Impl {
   struct View {
     std::vector<std::string> roots;  // root version v at [v - 1]: the roots taken
     std::string timestamp;           // "" before the first publish
-    int64_t snapshot_version = 0, targets_version = 0;
-    std::string snapshot, targets;
+    struct File {
+      int64_t version = 0;
+      std::string bytes;
+    };
+    // "snapshot", "targets" and each delegated role the snapshot lists: the file served now.
+    std::map<std::string, File, std::less<>> files;
     struct Signed {
       uint64_t length = 0;
       std::string sha256;  // hex
       std::string custom;
     };
-    std::map<std::string, Signed, std::less<>> listed;  // empty when the targets are unusable
+    // Each target as a device finds it (top-level first, then the delegations in order);
+    // empty when the top-level targets are unusable.
+    std::map<std::string, Signed, std::less<>> listed;
   };
 
   FileSystem& fs;
@@ -186,10 +97,16 @@ struct UpdateRepository::Impl {
   Metadata root GUARDED_BY(mu);
   std::vector<std::string> roots GUARDED_BY(mu);
   KeyRing keys GUARDED_BY(mu);
-  Served timestamp GUARDED_BY(mu), snapshot GUARDED_BY(mu), targets GUARDED_BY(mu);
-  std::map<std::string, tuf::TargetFile> listed GUARDED_BY(mu);  // what `targets` lists
-  int64_t top_snapshot GUARDED_BY(mu) = 0;  // the highest version of any file written or found
-  int64_t top_targets GUARDED_BY(mu) = 0;
+  Served timestamp GUARDED_BY(mu), snapshot GUARDED_BY(mu);
+  std::map<std::string, tuf::MetaFile> snapshot_meta GUARDED_BY(mu);  // what `snapshot` lists
+  TargetsRole targets GUARDED_BY(mu);
+  // Every delegated role the served snapshot lists, delegated now or once (a snapshot keeps
+  // listing a role it listed: a device takes a role's disappearance for an attack).
+  std::map<std::string, TargetsRole> delegated GUARDED_BY(mu);
+  std::vector<tuf::DelegationSpec> configured GUARDED_BY(mu);  // delegations.json, last read
+  // Per role ("snapshot", "targets", a delegated role): the highest version of any file
+  // written or found.
+  std::map<std::string, int64_t, std::less<>> top GUARDED_BY(mu);
   std::vector<Artifact> artifacts GUARDED_BY(mu);
   bool published GUARDED_BY(mu) = false;
 
@@ -210,9 +127,16 @@ struct UpdateRepository::Impl {
     return m.ok() && tuf::verify_signatures(*m, root.keys, root.roles.at(role), role).ok();
   }
 
-  // Reads `file` as `type`, and whether the current root's keys for it signed it.
-  Result<Served> load(const std::string& file, std::string_view type,
-                      std::optional<int64_t> version, Metadata* parsed) REQUIRES(mu) {
+  // How many of `ids` are in keys/.
+  size_t online_keys(const std::vector<std::string>& ids) const REQUIRES(mu) {
+    size_t n = 0;
+    for (const std::string& id : ids) n += keys.count(id);
+    return n;
+  }
+
+  // Reads `file` as `type` (of `version`, when given); its signatures are not checked here.
+  Result<Served> read(const std::string& file, std::string_view type,
+                      std::optional<int64_t> version, Metadata* parsed) const {
     auto bytes = fs.read(path(file));
     if (!bytes.ok()) return corrupt(path(file) + ": " + bytes.error().message);
     auto m = tuf::parse_metadata(*bytes, type);
@@ -220,33 +144,67 @@ struct UpdateRepository::Impl {
     if (version && m->version != *version)
       return corrupt(path(file) + " holds version " + std::to_string(m->version));
     Served s{m->version, m->expires, std::move(*bytes), false};
-    s.verified =
-        tuf::verify_signatures(*m, root.keys, root.roles.at(std::string(type)), std::string(type))
-            .ok();
     *parsed = std::move(*m);
     return s;
   }
 
-  // What the metadata directory says is served: timestamp, the snapshot it names, the
-  // targets that names.
+  // A top-level role's file, checked against the keys the root gives the role.
+  Result<Served> read_top_level(const std::string& file, const std::string& type,
+                                std::optional<int64_t> version, Metadata* parsed) REQUIRES(mu) {
+    DROVER_TRY_ASSIGN(Served s, read(file, type, version, parsed));
+    s.verified = tuf::verify_signatures(*parsed, root.keys, root.roles.at(type), type).ok();
+    return s;
+  }
+
+  // "<version>.<role>.json" of a targets role; its signatures are not checked here.
+  Result<TargetsRole> read_targets(const std::string& role, int64_t version) const {
+    TargetsRole r;
+    DROVER_TRY_ASSIGN(
+        r.file, read(std::to_string(version) + "." + role + ".json", "targets", version, &r.meta));
+    return r;
+  }
+
+  void note_versions(const std::vector<std::string>& names) REQUIRES(mu) {
+    for (const std::string& n : names) {
+      if (auto split = split_versioned(n); split && split->second != "root")
+        top[split->second] = std::max(top[split->second], split->first);
+    }
+  }
+
+  int64_t next_version(const std::string& role, int64_t served) REQUIRES(mu) {
+    return std::max(top[role], served) + 1;
+  }
+
+  // What the metadata directory says is served: the timestamp, the snapshot it names, and
+  // the targets roles that lists.
   Status load_served(const std::vector<std::string>& names) REQUIRES(mu) {
-    top_snapshot = highest(names, "snapshot");
-    top_targets = highest(names, "targets");
+    note_versions(names);
     if (std::find(names.begin(), names.end(), "timestamp.json") == names.end())
       return ok_status();  // nothing published yet
     Metadata m;
-    DROVER_TRY_ASSIGN(timestamp, load("timestamp.json", "timestamp", std::nullopt, &m));
+    DROVER_TRY_ASSIGN(timestamp, read_top_level("timestamp.json", "timestamp", std::nullopt, &m));
     auto named = m.meta.find("snapshot.json");
     if (named == m.meta.end()) return corrupt(path("timestamp.json") + " names no snapshot");
     const int64_t sv = named->second.version;
-    DROVER_TRY_ASSIGN(snapshot, load(std::to_string(sv) + ".snapshot.json", "snapshot", sv, &m));
-    named = m.meta.find("targets.json");
-    if (named == m.meta.end()) {
-      return corrupt(path(std::to_string(sv) + ".snapshot.json") + " names no targets");
+    const std::string snapshot_file = std::to_string(sv) + ".snapshot.json";
+    DROVER_TRY_ASSIGN(snapshot, read_top_level(snapshot_file, "snapshot", sv, &m));
+    snapshot_meta = std::move(m.meta);
+    for (const auto& [file, listed] : snapshot_meta) {
+      const std::string role = file.substr(0, file.size() - std::string_view(".json").size());
+      if (role != "targets" && !check_delegated_role_name(role).ok())
+        return corrupt(path(snapshot_file) + " lists " + security::printable(file));
+      DROVER_TRY_ASSIGN(TargetsRole r, read_targets(role, listed.version));
+      if (role == "targets") {
+        r.file.verified =
+            tuf::verify_signatures(r.meta, root.keys, root.roles.at("targets"), "targets").ok();
+        targets = std::move(r);
+      } else {
+        delegated[role] = std::move(r);
+      }
     }
-    const int64_t tv = named->second.version;
-    DROVER_TRY_ASSIGN(targets, load(std::to_string(tv) + ".targets.json", "targets", tv, &m));
-    listed = std::move(m.targets);
+    if (targets.file.version == 0) return corrupt(path(snapshot_file) + " names no targets");
+    for (auto& [role, r] : delegated)
+      r.file.verified = verified_by(r.meta, targets.meta.delegations, role);
     return ok_status();
   }
 
@@ -271,14 +229,13 @@ struct UpdateRepository::Impl {
       trusted = std::move(*next);
       chain.push_back(std::move(*bytes));
     }
-    DROVER_TRY_ASSIGN(KeyRing ring, load_keys(fs, dir));
     root = std::move(trusted);
     roots = std::move(chain);
-    keys = std::move(ring);
     // What is served was signed under the old root: whatever its new keys do not verify is
     // signed again (or, for targets whose keys are offline, reported).
-    for (auto [served, role] : {std::pair{&targets, "targets"}, std::pair{&snapshot, "snapshot"},
-                                std::pair{&timestamp, "timestamp"}}) {
+    for (auto [served, role] :
+         {std::pair{&targets.file, "targets"}, std::pair{&snapshot, "snapshot"},
+          std::pair{&timestamp, "timestamp"}}) {
       served->verified = served->version > 0 && verifies(served->bytes, role);
     }
     return ok_status();
@@ -292,16 +249,113 @@ struct UpdateRepository::Impl {
     });
   }
 
+  static bool same(const std::map<std::string, tuf::MetaFile>& a,
+                   const std::map<std::string, tuf::MetaFile>& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) {
+      return x.first == y.first && x.second.version == y.second.version &&
+             x.second.length == y.second.length && x.second.hashes == y.second.hashes;
+    });
+  }
+
   static bool due(const Served& s, Duration lifetime, Timestamp now) {
     return s.version == 0 || !s.verified || tuf::due_for_resigning(s.expires, lifetime, now);
   }
 
   // Writes a new file. Its version is spent first: a write that fails half-way (the
   // rename done, the directory's sync not) never lets the version be used again.
-  Status write(int64_t& top, int64_t version, const std::string& file, std::string_view bytes)
+  Status write(const std::string& role, int64_t version, std::string_view bytes) REQUIRES(mu) {
+    top[role] = std::max(top[role], version);
+    return write_file(fs, path(std::to_string(version) + "." + role + ".json"), bytes);
+  }
+
+  // Signs `wanted` (and `delegations`) as the next version of `role`, written to disk.
+  Result<TargetsRole> sign(const std::string& role, int64_t served,
+                           std::map<std::string, tuf::TargetFile> wanted,
+                           std::vector<tuf::DelegationSpec> delegations,
+                           const std::vector<const SigningKey*>& signing, Timestamp now)
       REQUIRES(mu) {
-    top = std::max(top, version);
-    return write_file(fs, path(file), bytes);
+    tuf::TargetsSpec spec;
+    spec.version = next_version(role, served);
+    spec.expires = now + options.targets_lifetime;
+    spec.targets = std::move(wanted);
+    spec.delegations = std::move(delegations);
+    DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, signing));
+    DROVER_TRY(write(role, spec.version, bytes));
+    TargetsRole r;
+    DROVER_TRY_ASSIGN(r.meta, tuf::parse_metadata(bytes, "targets"));
+    r.file = Served{spec.version, spec.expires, std::move(bytes), true};
+    return r;
+  }
+
+  // The top-level targets to serve next: signed anew when its keys are online and what it
+  // lists (or delegates) changed or it falls due; else the newest the operator signed
+  // offline that verifies and has not expired. False when there are none at all yet.
+  Result<bool> next_top_level(Timestamp now, TargetsRole& next) REQUIRES(mu) {
+    const tuf::RoleKeys& role = root.roles.at("targets");
+    const auto online = signers(role, keys);
+    if (enough(role, online)) {
+      auto wanted = targets_of(artifacts, delegated_roles(configured), "targets");
+      if (!same(wanted, next.meta.targets) ||
+          !same_delegations(next.meta.delegations, configured) ||
+          due(next.file, options.targets_lifetime, now)) {
+        DROVER_TRY_ASSIGN(
+            next, sign("targets", next.file.version, std::move(wanted), configured, online, now));
+      }
+      return true;
+    }
+    if (const int64_t newest = top["targets"]; newest > next.file.version) {
+      auto offline = read_targets("targets", newest);
+      if (offline.ok()) {
+        offline->file.verified =
+            tuf::verify_signatures(offline->meta, root.keys, role, "targets").ok();
+        if (offline->file.verified && now < offline->file.expires) next = std::move(*offline);
+      }
+    }
+    if (next.file.version == 0) return false;  // nothing signed yet, and nothing can be
+    if (!next.file.verified || now >= next.file.expires) {
+      publish_view(/*usable=*/false);  // no artifact is signed any longer
+      return Error{ErrorCode::kFailedPrecondition,
+                   "the targets metadata (version " + std::to_string(next.file.version) + ") " +
+                       (next.file.verified ? "expired at " + format_utc_timestamp(next.file.expires)
+                                           : "is not signed by the targets keys of root version " +
+                                                 std::to_string(root.version)) +
+                       ", those keys are not in " + keys_dir(dir) +
+                       ", and no newer targets were signed offline (drover keys sign-targets)"};
+    }
+    return true;
+  }
+
+  // Each role `top_level` delegates to, served next: signed anew when enough of its keys are
+  // online and what it lists changed or it falls due; else the newest file signed offline
+  // (drover keys sign-targets --role) that its delegation's keys verify and that has not
+  // expired. A role with nothing signed yet is not listed: its artifacts are not signed.
+  Status next_delegated(Timestamp now, const TargetsRole& top_level,
+                        std::map<std::string, TargetsRole>& next) REQUIRES(mu) {
+    const std::optional<tuf::Delegations>& by = top_level.meta.delegations;
+    for (auto& [name, r] : next) r.file.verified = verified_by(r.meta, by, name);
+    if (!by) return ok_status();
+    for (const tuf::DelegatedRole& d : by->roles) {
+      TargetsRole& current = next[d.name];  // version 0 when new
+      const auto online = signers(d.keys, keys);
+      if (enough(d.keys, online)) {
+        auto wanted = targets_of(artifacts, by->roles, d.name);
+        if (!same(wanted, current.meta.targets) ||
+            due(current.file, options.targets_lifetime, now)) {
+          DROVER_TRY_ASSIGN(current,
+                            sign(d.name, current.file.version, std::move(wanted), {}, online, now));
+        }
+        continue;
+      }
+      if (const int64_t newest = top[d.name]; newest > current.file.version) {
+        auto offline = read_targets(d.name, newest);
+        if (offline.ok() && verified_by(offline->meta, by, d.name) && now < offline->file.expires) {
+          offline->file.verified = true;
+          current = std::move(*offline);
+        }
+      }
+    }
+    std::erase_if(next, [](const auto& r) { return r.second.file.version == 0; });
+    return ok_status();
   }
 
   // Signs what is out of date into new files, then commits them all at once by the
@@ -309,89 +363,56 @@ struct UpdateRepository::Impl {
   // (past the versions spent).
   Status publish_locked() REQUIRES(mu) {
     DROVER_TRY(take_newer_roots());
+    // Keys and delegations as they are on disk now: `drover keys delegate` adds both while
+    // the server runs.
+    DROVER_TRY_ASSIGN(keys, load_keys(fs, dir));
+    DROVER_TRY_ASSIGN(configured, load_delegations(fs, dir));
+    auto names = fs.list(metadata_dir(dir));
+    if (!names.ok()) return names.error();
+    note_versions(*names);
     const Timestamp now = clock.now();
-    const auto wanted = targets_of(artifacts);
-    const auto ts_keys = signers(root, keys, "timestamp");
-    const auto snap_keys = signers(root, keys, "snapshot");
-    const auto targets_keys = signers(root, keys, "targets");
-    if (!enough(root, ts_keys, "timestamp") || !enough(root, snap_keys, "snapshot")) {
+    const auto ts_keys = signers(root.roles.at("timestamp"), keys);
+    const auto snap_keys = signers(root.roles.at("snapshot"), keys);
+    if (!enough(root.roles.at("timestamp"), ts_keys) ||
+        !enough(root.roles.at("snapshot"), snap_keys)) {
       return Error{ErrorCode::kFailedPrecondition,
                    "the timestamp and snapshot keys of root version " +
                        std::to_string(root.version) + " are not in " + keys_dir(dir)};
     }
-    Served new_targets = targets, new_snapshot = snapshot, new_timestamp = timestamp;
-    std::optional<std::map<std::string, tuf::TargetFile>> new_listed;  // what they list
-    bool changed = false;
-    if (enough(root, targets_keys, "targets")) {
-      if (!same(wanted, listed) || due(targets, options.targets_lifetime, now)) {
-        tuf::TargetsSpec spec;
-        spec.version = std::max(top_targets, targets.version) + 1;
-        spec.expires = now + options.targets_lifetime;
-        spec.targets = wanted;
-        DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, targets_keys));
-        DROVER_TRY(write(top_targets, spec.version, std::to_string(spec.version) + ".targets.json",
-                         bytes));
-        new_targets = Served{spec.version, spec.expires, std::move(bytes), true};
-        new_listed = wanted;
-        changed = true;
-      }
-    } else {
-      // Targets the operator signed offline (sign_targets_offline), newer than those served:
-      // taken when they verify under the current root and have not expired.
-      if (auto names = fs.list(metadata_dir(dir)); names.ok()) {
-        const int64_t top = highest(*names, "targets");
-        if (top > targets.version) {
-          Metadata m;
-          auto offline = load(std::to_string(top) + ".targets.json", "targets", top, &m);
-          top_targets = std::max(top_targets, top);
-          if (offline.ok() && offline->verified && now < offline->expires) {
-            new_targets = std::move(*offline);
-            new_listed = std::move(m.targets);
-            changed = true;
-          }
-        }
-      }
-      if (new_targets.version == 0) {
-        return ok_status();  // nothing signed yet, and nothing can be: nothing is served
-      }
-      if (!new_targets.verified || now >= new_targets.expires) {
-        publish_view(/*usable=*/false);  // no artifact is signed any longer
-        return Error{
-            ErrorCode::kFailedPrecondition,
-            "the targets metadata (version " + std::to_string(new_targets.version) + ") " +
-                (new_targets.verified ? "expired at " + format_utc_timestamp(new_targets.expires)
-                                      : "is not signed by the targets keys of root version " +
-                                            std::to_string(root.version)) +
-                ", those keys are not in " + keys_dir(dir) +
-                ", and no newer targets were signed offline (drover keys sign-targets)"};
-      }
-    }
+    TargetsRole new_targets = targets;
+    DROVER_TRY_ASSIGN(const bool any, next_top_level(now, new_targets));
+    if (!any) return ok_status();  // nothing is served, and nothing can be signed yet
+    std::map<std::string, TargetsRole> new_delegated = delegated;
+    DROVER_TRY(next_delegated(now, new_targets, new_delegated));
+
+    std::map<std::string, tuf::MetaFile> meta = snapshot_meta;
+    meta["targets.json"] = tuf::describe(new_targets.file.bytes, new_targets.file.version);
+    for (const auto& [name, r] : new_delegated)
+      meta[name + ".json"] = tuf::describe(r.file.bytes, r.file.version);
+    Served new_snapshot = snapshot, new_timestamp = timestamp;
+    bool changed = !same(meta, snapshot_meta);
     if (changed || due(snapshot, options.snapshot_lifetime, now)) {
-      const int64_t v = std::max(top_snapshot, snapshot.version) + 1;
+      const int64_t v = next_version("snapshot", snapshot.version);
       const Timestamp expires = now + options.snapshot_lifetime;
-      DROVER_TRY_ASSIGN(
-          std::string bytes,
-          tuf::sign_snapshot(
-              v, expires, {{"targets.json", tuf::describe(new_targets.bytes, new_targets.version)}},
-              snap_keys));
-      DROVER_TRY(write(top_snapshot, v, std::to_string(v) + ".snapshot.json", bytes));
+      DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_snapshot(v, expires, meta, snap_keys));
+      DROVER_TRY(write("snapshot", v, bytes));
       new_snapshot = Served{v, expires, std::move(bytes), true};
       changed = true;
     }
     if (changed || due(timestamp, options.timestamp_lifetime, now)) {
-      int64_t unused = 0;
       const int64_t v = timestamp.version + 1;
       const Timestamp expires = now + options.timestamp_lifetime;
       DROVER_TRY_ASSIGN(
           std::string bytes,
           tuf::sign_timestamp(v, expires, tuf::describe(new_snapshot.bytes, new_snapshot.version),
                               ts_keys));
-      DROVER_TRY(write(unused, v, "timestamp.json", bytes));
+      DROVER_TRY(write_file(fs, path("timestamp.json"), bytes));
       new_timestamp = Served{v, expires, std::move(bytes), true};
     }
     // Committed: timestamp.json names the new files.
-    if (new_listed) listed = std::move(*new_listed);
     targets = std::move(new_targets);
+    delegated = std::move(new_delegated);
+    snapshot_meta = std::move(meta);
     snapshot = std::move(new_snapshot);
     timestamp = std::move(new_timestamp);
     publish_view(/*usable=*/true);
@@ -399,38 +420,67 @@ struct UpdateRepository::Impl {
     return ok_status();
   }
 
+  // The entry a device finds for `target` (nullptr: none, or its search fails): the
+  // top-level targets first, then each role delegated for the path in order, a role that is
+  // not usable ending the search as it ends a device's, and a terminating one ending it too.
+  const tuf::TargetFile* resolve(const std::string& target, Timestamp now) const REQUIRES(mu) {
+    if (auto it = targets.meta.targets.find(target); it != targets.meta.targets.end())
+      return &it->second;
+    if (!targets.meta.delegations) return nullptr;
+    for (const tuf::DelegatedRole& d : targets.meta.delegations->roles) {
+      if (!d.trusted_for(target)) continue;
+      auto r = delegated.find(d.name);
+      if (r == delegated.end() || !r->second.file.verified || now >= r->second.file.expires)
+        return nullptr;
+      if (auto it = r->second.meta.targets.find(target); it != r->second.meta.targets.end())
+        return &it->second;
+      if (d.terminating) return nullptr;
+    }
+    return nullptr;
+  }
+
   void publish_view(bool usable) REQUIRES(mu) {
     auto next = std::make_shared<View>();
     next->roots = roots;
     next->timestamp = timestamp.bytes;
-    next->snapshot_version = snapshot.version;
-    next->snapshot = snapshot.bytes;
-    next->targets_version = targets.version;
-    next->targets = targets.bytes;
+    next->files["snapshot"] = {snapshot.version, snapshot.bytes};
+    next->files["targets"] = {targets.file.version, targets.file.bytes};
+    for (const auto& [name, r] : delegated) next->files[name] = {r.file.version, r.file.bytes};
     if (usable) {
-      for (const auto& [target, file] : listed) {
-        const auto hash = file.hashes.find("sha256");
+      std::vector<const std::string*> paths;  // every target any role lists
+      for (const auto& entry : targets.meta.targets) paths.push_back(&entry.first);
+      for (const auto& [name, r] : delegated) {
+        for (const auto& entry : r.meta.targets) paths.push_back(&entry.first);
+      }
+      const Timestamp now = clock.now();
+      for (const std::string* target : paths) {
+        const tuf::TargetFile* file = resolve(*target, now);
+        if (file == nullptr) continue;
+        const auto hash = file->hashes.find("sha256");
         next->listed.emplace(
-            target, View::Signed{file.length,
-                                 hash == file.hashes.end() ? "" : security::to_hex(hash->second),
-                                 file.custom});
+            *target, View::Signed{file->length,
+                                  hash == file->hashes.end() ? "" : security::to_hex(hash->second),
+                                  file->custom});
       }
     }
     MutexLock lock(view_mu);
     view = std::move(next);
   }
 
-  // Older targets and snapshot files beyond the ones kept; a failure leaves a file behind.
+  // Older files of the roles served beyond the ones kept; a failure leaves a file behind.
   void prune() REQUIRES(mu) {
     auto names = fs.list(metadata_dir(dir));
     if (!names.ok()) return;
+    std::map<std::string, int64_t, std::less<>> served{{"snapshot", snapshot.version},
+                                                       {"targets", targets.file.version}};
+    for (const auto& [name, r] : delegated) served[name] = r.file.version;
     for (const std::string& n : *names) {
-      for (auto [role, served] :
-           {std::pair{"targets", targets.version}, std::pair{"snapshot", snapshot.version}}) {
-        const auto v = versioned(n, role);
-        if (v && *v + static_cast<int64_t>(options.keep_versions) <= served)
-          (void)fs.remove(path(n));
-      }
+      const auto split = split_versioned(n);
+      if (!split) continue;
+      const auto role = served.find(split->second);
+      if (role != served.end() &&
+          split->first + static_cast<int64_t>(options.keep_versions) <= role->second)
+        (void)fs.remove(path(n));
     }
   }
 };
@@ -452,10 +502,11 @@ Result<std::unique_ptr<UpdateRepository>> UpdateRepository::open(FileSystem& fs,
     impl->root = std::move(chain.first);
     impl->roots = std::move(chain.second);
     DROVER_TRY_ASSIGN(impl->keys, load_keys(fs, impl->dir));
+    DROVER_TRY_ASSIGN(impl->configured, load_delegations(fs, impl->dir));
     DROVER_TRY(impl->load_served(*names));
     // Served as found until the first publish() (which may sign anew); targets that no
     // longer verify sign nothing.
-    impl->publish_view(impl->targets.verified);
+    impl->publish_view(impl->targets.file.verified);
   }
   return std::unique_ptr<UpdateRepository>(new UpdateRepository(std::move(impl)));
 }
@@ -479,17 +530,17 @@ Result<std::string> UpdateRepository::metadata(std::string_view file) const {
     if (view->timestamp.empty()) return not_found("nothing is published yet");
     return view->timestamp;
   }
-  if (auto v = versioned(file, "root")) {
-    // Only the roots taken: one `drover keys rotate-root` just wrote is served once this
-    // server signs under it, so no device trusts a root before its files are signed for it.
-    if (*v <= static_cast<int64_t>(view->roots.size()))
-      return view->roots[static_cast<size_t>(*v - 1)];
-  } else if (auto s = versioned(file, "snapshot")) {
-    if (*s == view->snapshot_version) return view->snapshot;
-    if (*s < view->snapshot_version) return impl_->fs.read(impl_->path(file));
-  } else if (auto t = versioned(file, "targets")) {
-    if (*t == view->targets_version) return view->targets;
-    if (*t < view->targets_version) return impl_->fs.read(impl_->path(file));
+  if (const auto split = split_versioned(file)) {
+    const auto [version, role] = *split;
+    if (role == "root") {
+      // Only the roots taken: one `drover keys rotate-root` just wrote is served once this
+      // server signs under it, so no device trusts a root before its files are signed for it.
+      if (version <= static_cast<int64_t>(view->roots.size()))
+        return view->roots[static_cast<size_t>(version - 1)];
+    } else if (auto served = view->files.find(role); served != view->files.end()) {
+      if (version == served->second.version) return served->second.bytes;
+      if (version < served->second.version) return impl_->fs.read(impl_->path(file));
+    }
   }
   return not_found("no metadata file " + security::printable(file));
 }
@@ -517,6 +568,7 @@ std::string UpdateRepository::target_custom(const Artifact& a) {
 RepositoryState UpdateRepository::state() const {
   const Impl& i = *impl_;
   MutexLock lock(i.mu);
+  const Timestamp now = i.clock.now();
   RepositoryState out;
   out.signed_targets = i.current()->listed.size();
   for (const std::string role : {"root", "targets", "snapshot", "timestamp"}) {
@@ -524,222 +576,52 @@ RepositoryState UpdateRepository::state() const {
     r.name = role;
     r.key_ids = i.root.roles.at(role).keyids;
     r.threshold = i.root.roles.at(role).threshold;
-    for (const std::string& id : r.key_ids) r.online_keys += i.keys.count(id);
+    r.online_keys = i.online_keys(r.key_ids);
     const Impl::Served* s = role == "root"       ? nullptr
-                            : role == "targets"  ? &i.targets
+                            : role == "targets"  ? &i.targets.file
                             : role == "snapshot" ? &i.snapshot
                                                  : &i.timestamp;
     r.version = s == nullptr ? i.root.version : s->version;
     r.expires = s == nullptr ? i.root.expires : s->expires;
-    r.valid = s == nullptr || (s->version > 0 && s->verified && i.clock.now() < s->expires);
+    r.valid = s == nullptr || (s->version > 0 && s->verified && now < s->expires);
+    out.roles.push_back(std::move(r));
+  }
+  // Delegated roles: those the served targets delegate to, then those configured only.
+  const std::optional<tuf::Delegations>& served = i.targets.meta.delegations;
+  std::vector<tuf::DelegatedRole> roles =
+      served ? served->roles : std::vector<tuf::DelegatedRole>{};
+  for (const tuf::DelegationSpec& d : i.configured) {
+    if (find_role(served, d.name) == nullptr) roles.push_back(as_delegated_role(d));
+  }
+  for (const tuf::DelegatedRole& d : roles) {
+    RepositoryState::Role r;
+    r.name = d.name;
+    r.key_ids = d.keys.keyids;
+    r.threshold = d.keys.threshold;
+    r.online_keys = i.online_keys(r.key_ids);
+    r.paths = d.paths;
+    r.terminating = d.terminating;
+    const auto configured = std::find_if(i.configured.begin(), i.configured.end(),
+                                         [&](const auto& c) { return c.name == d.name; });
+    const bool in_targets = find_role(served, d.name) != nullptr;
+    r.delegation = configured == i.configured.end() ? RepositoryState::Delegation::kRemoved
+                   : in_targets && same_delegations(tuf::Delegations{{}, {}, {d}},
+                                                    std::vector<tuf::DelegationSpec>{*configured})
+                       ? RepositoryState::Delegation::kServed
+                       : RepositoryState::Delegation::kPending;
+    if (auto f = i.delegated.find(d.name); f != i.delegated.end()) {
+      r.version = f->second.file.version;
+      r.expires = f->second.file.expires;
+      r.valid = in_targets && f->second.file.verified && now < f->second.file.expires;
+    }
     out.roles.push_back(std::move(r));
   }
   return out;
 }
 
-namespace {
-
-// The root spec of `root` as it stands.
-tuf::RootSpec spec_of(const Metadata& root) {
-  tuf::RootSpec spec;
-  spec.version = root.version;
-  spec.expires = root.expires;
-  spec.consistent_snapshot = root.consistent_snapshot;
-  for (auto [name, role] :
-       {std::pair{"root", &spec.root}, std::pair{"timestamp", &spec.timestamp},
-        std::pair{"snapshot", &spec.snapshot}, std::pair{"targets", &spec.targets}}) {
-    const tuf::RoleKeys& keys = root.roles.at(name);
-    role->threshold = keys.threshold;
-    for (const std::string& id : keys.keyids) {
-      if (auto key = root.keys.find(id); key != root.keys.end()) role->keys.push_back(key->second);
-    }
-  }
-  return spec;
-}
-
-std::string root_key_name(const SigningKey& k) {
-  return "root-" + key_id(k).substr(0, 16) + ".pem";
-}
-std::string online_key_name(const SigningKey& k) { return key_id(k) + ".pem"; }
-
-}  // namespace
-
-Result<std::vector<std::string>> create_repository(FileSystem& fs, const std::string& dir,
-                                                   const std::string& offline_dir,
-                                                   const KeySetup& setup, Timestamp now) {
-  if (setup.root_keys < 1 || setup.root_threshold < 1 || setup.root_threshold > setup.root_keys) {
-    return invalid_argument("the root threshold " + std::to_string(setup.root_threshold) +
-                            " is not between 1 and the " + std::to_string(setup.root_keys) +
-                            " root keys");
-  }
-  if (auto names = fs.list(metadata_dir(dir)); names.ok() && highest(*names, "root") > 0)
-    return Error{ErrorCode::kAlreadyExists, metadata_dir(dir) + " holds a root already"};
-  for (const std::string& d : {dir, metadata_dir(dir), keys_dir(dir), offline_dir})
-    DROVER_TRY(fs.make_dir(d));
-  std::vector<std::string> written;
-  std::vector<SigningKey> root_keys;
-  tuf::RootSpec spec;
-  spec.expires = now + setup.root_lifetime;
-  spec.root.threshold = setup.root_threshold;
-  for (int i = 0; i < setup.root_keys; ++i) {
-    std::string path;
-    DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, offline_dir, root_key_name, &path));
-    written.push_back(path);
-    spec.root.keys.push_back(*PublicKey::ed25519(k.public_key()));
-    root_keys.push_back(std::move(k));
-  }
-  for (tuf::RoleSpec* role : {&spec.timestamp, &spec.snapshot, &spec.targets}) {
-    DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, keys_dir(dir), online_key_name, nullptr));
-    role->keys.push_back(*PublicKey::ed25519(k.public_key()));
-  }
-  std::vector<const SigningKey*> all;
-  all.reserve(root_keys.size());
-  for (const SigningKey& k : root_keys) all.push_back(&k);
-  DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, nullptr, all));
-  DROVER_TRY(write_file(fs, metadata_dir(dir) + "/1.root.json", root));
-  return written;
-}
-
-Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& dir,
-                                             const std::string& offline_dir,
-                                             const RootRotation& rotation, Timestamp now) {
-  auto names = fs.list(metadata_dir(dir));
-  if (!names.ok()) return names.error();
-  DROVER_TRY_ASSIGN(auto current, load_roots(fs, dir, *names));
-  const Metadata& old = current.first;
-  tuf::RootSpec spec = spec_of(old);
-  spec.version = old.version + 1;
-  spec.expires = now + rotation.root_lifetime;
-
-  std::vector<SigningKey> held;  // the signing keys given, and new root keys
-  for (const std::string& file : rotation.signing_key_files) {
-    auto pem = fs.read(file);
-    if (!pem.ok()) return pem.error();
-    auto key = SigningKey::from_pem(*pem);
-    if (!key.ok()) return invalid_argument(file + " is not an Ed25519 private key");
-    held.push_back(std::move(*key));
-  }
-  // Checked before any key is made: a refused rotation leaves no key files behind.
-  if (rotation.new_root_threshold > 0) spec.root.threshold = rotation.new_root_threshold;
-  const size_t root_key_count = rotation.new_root_keys > 0
-                                    ? static_cast<size_t>(rotation.new_root_keys)
-                                    : spec.root.keys.size();
-  if (static_cast<size_t>(spec.root.threshold) > root_key_count) {
-    return invalid_argument("the root threshold " + std::to_string(spec.root.threshold) +
-                            " is more than the " + std::to_string(root_key_count) +
-                            " root keys: give a new root threshold");
-  }
-  for (const std::string& role : rotation.new_online_roles) {
-    if (role != "timestamp" && role != "snapshot" && role != "targets")
-      return invalid_argument("no online role '" + role + "'");
-  }
-  // Enough signatures, counted before any key is made: the old root's threshold, and the
-  // new one's when the root keys stay.
-  const auto& old_ids = old.roles.at("root").keyids;
-  std::set<std::string> old_signers;
-  for (const SigningKey& k : held) {
-    if (const std::string id = key_id(k);
-        std::find(old_ids.begin(), old_ids.end(), id) != old_ids.end())
-      old_signers.insert(id);
-  }
-  const int needed = std::max(old.roles.at("root").threshold,
-                              rotation.new_root_keys > 0 ? 0 : spec.root.threshold);
-  if (static_cast<int>(old_signers.size()) < needed) {
-    return Error{ErrorCode::kUnauthenticated,
-                 std::to_string(old_signers.size()) +
-                     " of the keys given are root keys of version " + std::to_string(old.version) +
-                     "; " + std::to_string(needed) + " must sign (its threshold" +
-                     (needed > old.roles.at("root").threshold ? ", raised" : "") + ")"};
-  }
-  const std::string file = metadata_dir(dir) + "/" + std::to_string(spec.version) + ".root.json";
-  std::vector<std::string> written;
-  if (rotation.new_root_keys > 0) {
-    DROVER_TRY(fs.make_dir(offline_dir));
-    spec.root.keys.clear();
-    for (int i = 0; i < rotation.new_root_keys; ++i) {
-      std::string path;
-      DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, offline_dir, root_key_name, &path));
-      written.push_back(path);
-      spec.root.keys.push_back(*PublicKey::ed25519(k.public_key()));
-      held.push_back(std::move(k));
-    }
-  }
-  for (const std::string& role : rotation.new_online_roles) {
-    tuf::RoleSpec* r = role == "timestamp"  ? &spec.timestamp
-                       : role == "snapshot" ? &spec.snapshot
-                       : role == "targets"  ? &spec.targets
-                                            : nullptr;
-    if (r == nullptr) return invalid_argument("no online role '" + role + "'");
-    DROVER_TRY(fs.make_dir(keys_dir(dir)));
-    DROVER_TRY_ASSIGN(SigningKey k, new_key_file(fs, keys_dir(dir), online_key_name, nullptr));
-    r->keys = {*PublicKey::ed25519(k.public_key())};
-    r->threshold = 1;
-  }
-  // Every key given that either root trusts for root signs; sign_root checks both thresholds.
-  std::vector<const SigningKey*> signing;
-  for (const SigningKey& k : held) {
-    const std::string id = key_id(k);
-    bool trusted = std::find(old_ids.begin(), old_ids.end(), id) != old_ids.end();
-    for (const PublicKey& p : spec.root.keys) trusted = trusted || p.key_id() == id;
-    if (trusted) signing.push_back(&k);
-  }
-  if (signing.empty()) {
-    return Error{ErrorCode::kUnauthenticated, "none of the keys given is a root key of version " +
-                                                  std::to_string(old.version) +
-                                                  " or of the new root"};
-  }
-  DROVER_TRY_ASSIGN(std::string root, tuf::sign_root(spec, &old, signing));
-  // Another rotation that got here first keeps its version (one version, one content).
-  if (fs.read(file).ok()) {
-    return Error{ErrorCode::kAlreadyExists,
-                 file + " was written meanwhile by another rotation; nothing was changed"};
-  }
-  DROVER_TRY(write_file(fs, file, root));
-  return written;
-}
-
-Result<int64_t> sign_targets_offline(FileSystem& fs, const std::string& dir,
-                                     const std::vector<Artifact>& artifacts,
-                                     const std::vector<std::string>& key_files, Duration lifetime,
-                                     Timestamp now) {
-  auto names = fs.list(metadata_dir(dir));
-  if (!names.ok() && names.error().code == ErrorCode::kNotFound) {
-    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
-  }
-  if (!names.ok()) return names.error();
-  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, *names));
-  const Metadata& root = chain.first;
-  DROVER_TRY_ASSIGN(KeyRing online, load_keys(fs, dir));
-  if (!signers(root, online, "targets").empty()) {
-    return Error{ErrorCode::kFailedPrecondition,
-                 "the targets keys of root version " + std::to_string(root.version) +
-                     " are online in " + keys_dir(dir) +
-                     ": the server signs targets itself (move them out to sign offline)"};
-  }
-  KeyRing given;
-  for (const std::string& file : key_files) {
-    auto pem = fs.read(file);
-    if (!pem.ok()) return Error{pem.error().code, file + ": " + pem.error().message};
-    auto key = SigningKey::from_pem(*pem);
-    if (!key.ok()) return invalid_argument(file + " is not an Ed25519 private key");
-    const std::string id = key_id(*key);
-    given[id] = std::make_shared<SigningKey>(std::move(*key));
-  }
-  const auto keys = signers(root, given, "targets");
-  if (!enough(root, keys, "targets")) {
-    return Error{ErrorCode::kUnauthenticated,
-                 "the keys given hold " + std::to_string(keys.size()) + " of the targets keys " +
-                     "root version " + std::to_string(root.version) + " names; it needs " +
-                     std::to_string(root.roles.at("targets").threshold)};
-  }
-  tuf::TargetsSpec spec;
-  spec.version = highest(*names, "targets") + 1;
-  spec.expires = now + lifetime;
-  spec.targets = targets_of(artifacts);
-  DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, keys));
-  DROVER_TRY(write_file(
-      fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + ".targets.json", bytes));
-  return spec.version;
+bool RepositoryState::Role::signed_offline() const {
+  return name == "root" || ((name == "targets" || delegation != Delegation::kNone) &&
+                            static_cast<int>(online_keys) < threshold);
 }
 
 }  // namespace drover

@@ -4,18 +4,22 @@
 //   metadata/<N>.root.json       every root, signed with the offline root keys
 //                                (`drover keys gen`, `drover keys rotate-root`)
 //   metadata/<N>.targets.json    the artifacts as targets, and the snapshot naming them
+//   metadata/<N>.<role>.json     each delegated targets role's (delegations.json)
 //   metadata/<N>.snapshot.json
 //   metadata/timestamp.json      naming the snapshot: written last, so it commits a version
 //   keys/<key id>.pem            the online private keys (owner-only)
+//   delegations.json             the delegated roles (fleet/targets_delegations.h)
 //
 // Each artifact is the target "<name>/<version>", its length and SHA-256 those of its
 // content, and Drover's metadata in `custom` (version, device_types, hardware_revisions,
 // depends), so a device checks what it is offered against what was signed. The timestamp
-// and snapshot are signed online and signed again once half their lifetime is gone; targets
-// are signed online when the root's targets keys are in keys/; else they are what the
-// operator signs offline (sign_targets_offline, `drover keys sign-targets`): a newer targets
-// file that verifies is taken at the next publish, and an artifact the served targets do not
-// list is not signed (is_signed).
+// and snapshot are signed online and signed again once half their lifetime is gone. Each
+// targets role (the top-level one, and every role it delegates to, one level deep) lists the
+// artifacts it signs — a delegated role those its path patterns match first, the top-level
+// role the rest — and is signed online when enough of its keys are in keys/; else it is what
+// the operator signs offline (sign_targets_offline, `drover keys sign-targets [--role]`): a
+// newer file that verifies is taken at the next publish. An artifact is signed (is_signed)
+// when a device searching the served metadata would find it, as it is.
 //
 // Persist, then publish: every file is written atomically before anything names it, and
 // versions only grow (past any file found, even one a crash left unnamed), so no client ever
@@ -48,6 +52,15 @@ struct UpdateRepositoryOptions {
 
 // What the repository signs and with what: for `drover keys list` and the operator API.
 struct RepositoryState {
+  // Whether a delegated role is in the top-level targets served now, as delegations.json
+  // (drover keys delegate) has it.
+  enum class Delegation {
+    kNone,     // a top-level role
+    kServed,   // delegated by the targets served now, as configured
+    kPending,  // configured, not yet (or otherwise) in the targets served: signed into them at
+               // the next publish, or by the next `drover keys sign-targets` when offline
+    kRemoved,  // in the targets served, no longer configured
+  };
   struct Role {
     std::string name;
     std::vector<std::string> key_ids;
@@ -55,9 +68,15 @@ struct RepositoryState {
     size_t online_keys = 0;  // of key_ids, held in keys/
     int64_t version = 0;     // of the file served now (0: none yet)
     Timestamp expires{};
-    bool valid = false;  // signed by the keys the root names now, and not expired
+    bool valid = false;  // signed by the keys its role is given now, and not expired
+    Delegation delegation = Delegation::kNone;
+    std::vector<std::string> paths;  // a delegated role's path patterns
+    bool terminating = false;
+    // Whether the server cannot sign it itself: the root, and a targets role (top-level or
+    // delegated) without enough online keys. Expiry is then the operator's to watch.
+    bool signed_offline() const;
   };
-  std::vector<Role> roles;  // root, targets, snapshot, timestamp
+  std::vector<Role> roles;  // root, targets, snapshot, timestamp, then delegated roles
   size_t signed_targets = 0;
 };
 
@@ -101,55 +120,5 @@ class UpdateRepository {
   explicit UpdateRepository(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// The keys of signed update metadata, as `drover keys` makes them.
-struct KeySetup {
-  int root_keys = 1;       // made, written to the offline directory
-  int root_threshold = 1;  // of them needed to sign a root
-  Duration root_lifetime = days(365);
-};
-
-// Makes a repository in `dir`: the root keys written to `offline_dir` as PEM files named by
-// role and key id (root-<first 16 hex digits of the key id>.pem), the online keys to
-// <dir>/keys/, and root version 1 signed by every root key. Returns the files it wrote to
-// `offline_dir`. kAlreadyExists when `dir` holds a root already, kInvalidArgument for a
-// threshold outside 1..root_keys.
-Result<std::vector<std::string>> create_repository(FileSystem& fs, const std::string& dir,
-                                                   const std::string& offline_dir,
-                                                   const KeySetup& setup, Timestamp now);
-
-// What changes in a root rotation.
-struct RootRotation {
-  std::vector<std::string> signing_key_files;  // private keys: enough of the old root's and
-                                               // the new root's root keys
-  int new_root_keys = 0;                       // > 0: that many new root keys replace the old ones
-  int new_root_threshold = 0;                  // > 0: the new root threshold
-  std::vector<std::string> new_online_roles;   // of timestamp, snapshot, targets: new keys
-  Duration root_lifetime = days(365);
-};
-
-// Writes root version N+1 to `dir` (a running server takes it at its next refresh). New
-// root keys are written to `offline_dir`, new online keys to <dir>/keys/ before the root
-// that names them. The root is signed by every key in `signing_key_files` the old or new
-// root names, and refused (kUnauthenticated, nothing written but new key files) unless both
-// the old and the new root thresholds are met. Returns the files written to `offline_dir`.
-Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& dir,
-                                             const std::string& offline_dir,
-                                             const RootRotation& rotation, Timestamp now);
-
-// Signs targets offline (`drover keys sign-targets`, on the server's machine with the targets
-// keys brought from where they are kept): `artifacts` as targets version N+1 (N the highest
-// on disk), expiring `lifetime` after `now`, signed by every key in `key_files` (PEM) the
-// current root gives the targets role, written to <dir>/metadata/<N+1>.targets.json. A
-// running server whose targets keys are not online takes it at its next publish and signs a
-// snapshot and timestamp naming it. Returns N+1. kFailedPrecondition when the root's targets
-// keys are online (the server signs targets itself: move them out of keys/ first);
-// kUnauthenticated, nothing written, when the keys given do not meet the targets threshold;
-// kInvalidArgument for a key file that is not an Ed25519 private key; kNotFound without a
-// repository.
-Result<int64_t> sign_targets_offline(FileSystem& fs, const std::string& dir,
-                                     const std::vector<Artifact>& artifacts,
-                                     const std::vector<std::string>& key_files, Duration lifetime,
-                                     Timestamp now);
 
 }  // namespace drover

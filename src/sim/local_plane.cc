@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "fleet/repository_keys.h"
 #include "sim/network_fleet.h"
 
 namespace drover::sim {

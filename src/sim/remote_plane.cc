@@ -86,9 +86,8 @@ Status RemoteControlPlane::set_up(const std::vector<Site>& sites,
 }
 
 AgentAccess RemoteControlPlane::agent_access() const {
-  // The agents of a run against a server elsewhere do not require signed update metadata:
-  // the twin has no root to trust from the factory (docs/simulator: a known gap).
-  return {options_.server, options_.enrollment_token, options_.ca_file, ""};
+  // With the server's root the agents require signed update metadata, as devices do.
+  return {options_.server, options_.enrollment_token, options_.ca_file, options_.initial_root};
 }
 
 void RemoteControlPlane::keep_pace(Timestamp t) { sleep_until(*options_.server_clock, t); }
@@ -176,7 +175,18 @@ Result<Artifact> RemoteControlPlane::upload(const Artifact& meta, std::string_vi
   for (const auto& d : meta.depends) param("depends", d.component + ":" + d.constraint);
   auto body = call("PUT", target, content, 201, 200, "application/octet-stream");
   if (!body.ok()) return body.error();
-  return artifact_from_json(*body);
+  // With signed update metadata on, the API says whether the server signed it.
+  json shown = json::parse(*body, nullptr, false);
+  if (!shown.is_object()) return invalid_argument("the server's answer is not an artifact");
+  const json signed_field = shown.value("signed", json());
+  if (!options_.initial_root.empty() && signed_field != json(true)) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "the server did not sign " + meta.name + "@" + meta.version +
+                     " (its targets keys are offline?): agents trusting --initial-root would "
+                     "refuse it"};
+  }
+  shown.erase("signed");
+  return artifact_from_json(shown.dump());
 }
 
 Status RemoteControlPlane::register_device(const Device& device) {

@@ -30,6 +30,7 @@ struct RemotePlaneOptions {
   std::string token;              // an operator API token
   std::string enrollment_token;   // the server's, for the agents
   std::string ca_file;            // to trust for https ("" for the system's)
+  std::string initial_root;       // the agents' first trusted root ("": unsigned offers)
   Clock* server_clock = nullptr;  // the server's clock, which the run keeps pace with
   std::function<std::string(const Artifact&)> content;  // what an artifact carries
 };

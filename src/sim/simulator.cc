@@ -141,9 +141,10 @@ Result<std::unique_ptr<ControlPlane>> Simulator::make_plane() {
   if (remote()) {
     // A server elsewhere, on its own clock (NetworkSimOptions::server_clock).
     const NetworkSimOptions& no = *opt_.network;
-    auto plane = RemoteControlPlane::create(
-        {no.server, no.token, no.enrollment_token, no.ca_file, no.server_clock, content},
-        [this](const std::string& line) { narrator_.say(line); });
+    auto plane =
+        RemoteControlPlane::create({no.server, no.token, no.enrollment_token, no.ca_file,
+                                    no.initial_root, no.server_clock, content},
+                                   [this](const std::string& line) { narrator_.say(line); });
     if (!plane.ok()) return plane.error();
     return std::unique_ptr<ControlPlane>(std::move(*plane));
   }

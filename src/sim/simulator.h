@@ -35,6 +35,10 @@ struct NetworkSimOptions {
   std::string token;
   std::string enrollment_token;
   std::string ca_file;  // https: the CA to trust (empty: the system's)
+  // With `server`: the root of its signed update metadata the agents trust from the start,
+  // as devices do from their factory; every offer is then checked against the signed
+  // targets. Empty: the agents take offers unsigned.
+  std::string initial_root;
   // With `server`: the time that server keeps, which the run starts at and keeps pace with
   // (the devices' steps happen when it reaches them). Null: the wall clock. Tests give a
   // simulated one that they move as the run waits for it.

@@ -17,6 +17,7 @@
 #include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "fleet/artifact_service.h"
+#include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
 #include "transport/http/device_api.h"
 #include "transport/http/server.h"
@@ -547,6 +548,29 @@ TEST(AgentE2e, ACompromisedServerCannotSwapTheImageBehindASignedVersion) {
   ASSERT_TRUE(w.f.store().apply(b).ok());
   w.enroll_and_start();
   expect_refused_untouched(w, "the offer's image hash is not the signed target firmware/3.0.0's");
+}
+
+// A team signs its own artifacts: firmware/* is delegated to a role of its own, and the
+// device finds the image in that role's signed metadata, checks it and installs it.
+TEST(AgentE2e, AnImageSignedByADelegatedRoleIsInstalled) {
+  World w;
+  TargetsDelegation team;
+  team.role = "ctl-team";
+  team.paths = {"firmware/*"};
+  team.terminating = true;
+  ASSERT_TRUE(delegate_targets(real_file_system(), w.dir + "/tuf", team).ok());
+  ASSERT_TRUE(w.repository->refresh().ok());
+  ASSERT_TRUE(w.repository->is_signed(*w.artifacts->get("firmware", "3.0.0")));
+  w.enroll_and_start();
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kSucceeded);
+  EXPECT_TRUE(w.device->slot("b") == w.content);
+  // The device looked the image up in the delegated role, and keeps what it trusted.
+  const std::string role_file = w.dir + "/device/data/tuf/ctl-team.json";
+  ASSERT_TRUE(fs::exists(role_file));
+  EXPECT_NE(read(role_file).find("firmware/3.0.0"), std::string::npos);
+  EXPECT_EQ(read(w.dir + "/device/data/tuf/targets.json").find("firmware/3.0.0"),
+            std::string::npos);
 }
 
 // Rollback protection by version: a signed older image offered as an update is refused

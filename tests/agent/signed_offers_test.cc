@@ -11,6 +11,7 @@
 
 #include "base/memory_file_system.h"
 #include "base/units.h"
+#include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
 #include "security/crypto.h"
 

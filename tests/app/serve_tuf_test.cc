@@ -179,6 +179,79 @@ TEST_F(ServeTufTest, AnArtifactWithoutASignedTargetIsNotRolledOut) {
   stop();
 }
 
+TEST_F(ServeTufTest, ATeamSignsItsOwnArtifactsOfflineThroughADelegatedRole) {
+  // Beside the running server, the operator delegates the thermostat firmware to a team
+  // whose key is written away from the server.
+  const std::string team = dir + "/thermostat-team";
+  const CommandOutcome delegated =
+      drover("keys delegate --data " + data + " --role thermostats --path 'thermostat-*/*' " +
+             "--terminating --key-dir " + team);
+  ASSERT_EQ(delegated.code, 0) << delegated.out;
+  EXPECT_NE(delegated.out.find(team + "/thermostats-"), std::string::npos) << delegated.out;
+  EXPECT_EQ(drover("keys delegate --data " + data + " --role thermostats --path 'x/*'").code, 1);
+  EXPECT_EQ(drover("keys delegate --data " + data + " --role ../x --path 'x/*'").code, 1);
+  EXPECT_EQ(drover("keys delegate --data " + data + " --role t --path 'x/*' --key-dir " + data +
+                   "/inside")
+                .code,
+            1);  // keys kept with the server are online keys
+
+  // Uploaded, the team's artifact is not signed (the team has not signed it); the others are.
+  std::ofstream(dir + "/thermo", std::ios::binary) << "thermostat image";
+  const CommandOutcome up = as_operator("artifact upload " + dir +
+                                        "/thermo --name thermostat-fw --version 1.0.0 "
+                                        "--device-type ctl --json");
+  ASSERT_EQ(up.code, 0) << up.out;
+  EXPECT_EQ(json::parse(up.out).value("signed", true), false) << up.out;
+  EXPECT_EQ(upload("2.0.0", "image").value("signed", false), true);
+  const CommandOutcome listed = drover("keys list --data " + data);
+  EXPECT_NE(listed.out.find("delegated thermostats: thermostat-*/* (terminating), keys offline; "
+                            "delegated by the targets served now"),
+            std::string::npos)
+      << listed.out;
+
+  // The team signs with its key; the server takes it at its next publish.
+  std::string key;
+  for (const auto& entry : fs::directory_iterator(team)) key = entry.path().string();
+  const CommandOutcome wrong =
+      drover("keys sign-targets --data " + data + " --role thermostats --targets-key " + dir +
+             "/offline/" + fs::directory_iterator(dir + "/offline")->path().filename().string());
+  EXPECT_EQ(wrong.code, 1) << wrong.out;
+  const CommandOutcome signed_by_team =
+      drover("keys sign-targets --data " + data + " --role thermostats --targets-key " + key);
+  ASSERT_EQ(signed_by_team.code, 0) << signed_by_team.out;
+  EXPECT_NE(signed_by_team.out.find("thermostats version 1 signed for 1 artifacts"),
+            std::string::npos)
+      << signed_by_team.out;
+  EXPECT_EQ(signed_by_team.out.find("firmware/2.0.0"), std::string::npos) << signed_by_team.out;
+  upload("2.0.1", "the next image");  // publishes
+  const std::string shown = as_operator("artifact show thermostat-fw 1.0.0 --json").out;
+  EXPECT_NE(shown.find("\"signed\": true"), std::string::npos) << shown;
+  const CommandOutcome roles = drover("keys list --json --data " + data);
+  ASSERT_EQ(roles.code, 0) << roles.out;
+  bool found = false;
+  const json parsed = json::parse(roles.out);
+  for (const json& r : parsed["roles"]) {
+    if (r["role"] != "thermostats") continue;
+    found = true;
+    EXPECT_EQ(r["version"], 1);
+    EXPECT_EQ(r["valid"], true);
+    EXPECT_EQ(r["delegation"], "served");
+  }
+  EXPECT_TRUE(found) << roles.out;
+
+  // Removed, the artifact goes back to the top-level targets the server signs.
+  const CommandOutcome removed = drover("keys undelegate --data " + data + " --role thermostats");
+  ASSERT_EQ(removed.code, 0) << removed.out;
+  EXPECT_NE(drover("keys list --data " + data).out.find("delegated thermostats"),
+            std::string::npos);
+  upload("2.0.2", "another image");
+  EXPECT_EQ(drover("keys list --data " + data).out.find("delegated thermostats"),
+            std::string::npos);
+  EXPECT_NE(as_operator("artifact show thermostat-fw 1.0.0 --json").out.find("\"signed\": true"),
+            std::string::npos);
+  stop();
+}
+
 TEST_F(ServeTufTest, ARootThatExpiresSoonIsWarnedAbout) {
   const std::string soon = dir + "/soon";
   ASSERT_EQ(drover("keys gen --data " + soon + " --root-key-dir " + dir +

@@ -57,6 +57,12 @@ TEST(SimCli, NetworkRunRefusesADirectoryInUse) {
 // server's own status says the same.
 TEST(SimCli, NetworkRunAgainstARunningServerEndsAsTheTwinSays) {
   const std::string dir = temp_dir();
+  const std::string bin = DROVER_BIN;
+  // With signed update metadata: the agents trust the server's root and install only what
+  // its signed targets list.
+  const CommandOutcome keys =
+      run_command(bin + " keys gen --data " + dir + "/data --root-key-dir " + dir + "/root-keys");
+  ASSERT_EQ(keys.code, 0) << keys.out;
   ServeProcess serve(dir + "/data", "127.0.0.1:0", "factory-secret", false,
                      {"--tick-interval", "1s"});
   ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
@@ -64,16 +70,16 @@ TEST(SimCli, NetworkRunAgainstARunningServerEndsAsTheTwinSays) {
   const std::string token = create_token(dir + "/data", "sim", "operator");
   ASSERT_FALSE(token.empty());
   const std::string scenario = std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/realtime.json";
-  const std::string bin = DROVER_BIN;
 
   const CommandOutcome twin =
       run_command(bin + " sim " + scenario + " --quiet --report-json " + dir + "/twin.json");
   ASSERT_EQ(twin.code, 0) << twin.out;
-  const CommandOutcome remote =
-      run_command(bin + " sim " + scenario + " --server " + url + " --token " + token +
-                  " --enrollment-token factory-secret --network-dir " + dir +
-                  "/net --report-json " + dir + "/remote.json");
+  const CommandOutcome remote = run_command(
+      bin + " sim " + scenario + " --server " + url + " --token " + token +
+      " --enrollment-token factory-secret --network-dir " + dir + "/net --report-json " + dir +
+      "/remote.json --initial-root " + dir + "/data/tuf/metadata/1.root.json");
   ASSERT_EQ(remote.code, 0) << remote.out;
+
   EXPECT_NE(remote.out.find("set up on " + url), std::string::npos) << remote.out;
   EXPECT_NE(remote.out.find("[halted] hardware_revision=rev-c"), std::string::npos) << remote.out;
 
@@ -96,6 +102,16 @@ TEST(SimCli, NetworkRunAgainstARunningServerEndsAsTheTwinSays) {
   EXPECT_EQ(r.at("devices_bricked"), 0);
   EXPECT_GT(r.at("devices_fell_back").get<int>(), 0);
   EXPECT_EQ(r.at("rollout_state"), "completed_partial");
+  // Every agent that updated refreshed the signed metadata and checked its offer against
+  // the signed targets first.
+  int checked = 0;
+  for (const auto& device : std::filesystem::directory_iterator(dir + "/net/devices")) {
+    std::ifstream in(device.path() / "data/tuf/targets.json");
+    std::stringstream targets;
+    targets << in.rdbuf();
+    if (targets.str().find("\"firmware/") != std::string::npos) ++checked;
+  }
+  EXPECT_GE(checked, r.at("devices_updated").get<int>());
 
   // The server's own view of the rollout is the report's.
   const CommandOutcome status = run_command(

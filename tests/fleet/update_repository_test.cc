@@ -11,8 +11,12 @@
 
 #include "base/memory_file_system.h"
 #include "base/units.h"
+#include "fleet/repository_keys.h"
+#include "fleet/targets_delegations.h"
 #include "security/crypto.h"
 #include "security/tuf_client.h"
+#include "security/tuf_metadata.h"
+#include "security/tuf_repository.h"
 
 namespace drover {
 namespace {
@@ -23,9 +27,10 @@ const std::string kDir = "/data/tuf";
 const std::string kOffline = "/offline";
 const std::string kUrl = "https://server/tuf/metadata/";
 
-Artifact artifact(const std::string& version, const std::string& content = "image") {
+Artifact artifact(const std::string& version, const std::string& content = "image",
+                  const std::string& name = "firmware") {
   Artifact a;
-  a.name = "firmware";
+  a.name = name;
   a.version = version;
   a.device_types = {"bms"};
   a.hardware_revisions = {"rev-b"};
@@ -81,10 +86,26 @@ class UpdateRepositoryTest : public ::testing::Test {
     owned = std::move(*opened);
     repo = owned.get();
   }
-  int64_t version(const std::string& role) {
+  int64_t version(const std::string& role) { return role_state(role).version; }
+  RepositoryState::Role role_state(const std::string& role) {
     for (const auto& r : repo->state().roles)
-      if (r.name == role) return r.version;
-    return -1;
+      if (r.name == role) return r;
+    RepositoryState::Role none;
+    none.version = -1;
+    return none;
+  }
+  // The targets a role's file served now lists.
+  std::vector<std::string> listed_by(const std::string& role) {
+    const std::string file = std::to_string(version(role)) + "." + role + ".json";
+    auto bytes = repo->metadata(file);
+    EXPECT_TRUE(bytes.ok()) << file;
+    std::vector<std::string> out;
+    if (!bytes.ok()) return out;
+    auto m = tuf::parse_metadata(*bytes, "targets");
+    EXPECT_TRUE(m.ok()) << file;
+    if (!m.ok()) return out;
+    for (const auto& entry : m->targets) out.push_back(entry.first);
+    return out;
   }
 
   MemoryFileSystem fs;
@@ -404,7 +425,7 @@ TEST_F(UpdateRepositoryTest, TargetsSignedOfflineAreTakenAtTheNextPublish) {
   // Signed offline: taken at the next publish, for the server and the device alike.
   auto signed_version = sign_targets_offline(fs, kDir, {a, b}, {offline}, days(90), clock.now());
   ASSERT_TRUE(signed_version.ok()) << signed_version.error().to_string();
-  EXPECT_EQ(*signed_version, served + 1);
+  EXPECT_EQ(signed_version->version, served + 1);
   EXPECT_FALSE(repo->is_signed(b));  // not before the server publishes it
   ASSERT_TRUE(repo->refresh().ok());
   EXPECT_TRUE(repo->is_signed(b));
@@ -426,6 +447,223 @@ TEST_F(UpdateRepositoryTest, TargetsSignedOfflineAreTakenAtTheNextPublish) {
   ASSERT_TRUE(fs.write(online, *fs.read(offline)).ok());
   EXPECT_EQ(sign_targets_offline(fs, kDir, {a}, {offline}, days(90), clock.now()).error().code,
             ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(UpdateRepositoryTest, ADelegatedRoleSignsTheArtifactsItsPatternsMatch) {
+  TargetsDelegation d;
+  d.role = "thermostats";
+  d.paths = {"thermostat-*/*"};
+  d.terminating = true;
+  auto keys = delegate_targets(fs, kDir, d);
+  ASSERT_TRUE(keys.ok()) << keys.error().to_string();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_TRUE(keys->front().starts_with(kDir + "/keys/"));  // online: the server signs
+  reopen();                                                 // as drover keys list opens it
+  EXPECT_EQ(role_state("thermostats").delegation, RepositoryState::Delegation::kPending);
+
+  const Artifact fw = artifact("1.0.0"), thermo = artifact("2.0.0", "image", "thermostat-fw");
+  ASSERT_TRUE(repo->publish({fw, thermo}).ok());
+  EXPECT_EQ(listed_by("targets"), std::vector<std::string>{"firmware/1.0.0"});
+  EXPECT_EQ(listed_by("thermostats"), std::vector<std::string>{"thermostat-fw/2.0.0"});
+  const RepositoryState::Role role = role_state("thermostats");
+  EXPECT_EQ(role.delegation, RepositoryState::Delegation::kServed);
+  EXPECT_TRUE(role.valid);
+  EXPECT_EQ(role.paths, d.paths);
+  EXPECT_TRUE(role.terminating);
+  EXPECT_FALSE(role.signed_offline());
+  EXPECT_TRUE(repo->is_signed(fw));
+  EXPECT_TRUE(repo->is_signed(thermo));
+  EXPECT_EQ(repo->state().signed_targets, 2u);
+
+  // A device finds each where the repository put it.
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  auto found = device.find("thermostat-fw/2.0.0");
+  ASSERT_TRUE(found.ok()) << found.error().to_string();
+  EXPECT_EQ(found->role, "thermostats");
+  EXPECT_EQ(security::to_hex(found->file.hashes.at("sha256")), thermo.sha256);
+  EXPECT_EQ(device.find("firmware/1.0.0")->role, "targets");
+
+  // Only the role whose listing changed is signed again.
+  const int64_t top_level = version("targets");
+  const Artifact thermo2 = artifact("2.1.0", "image", "thermostat-fw");
+  ASSERT_TRUE(repo->publish({fw, thermo, thermo2}).ok());
+  EXPECT_EQ(version("targets"), top_level);
+  EXPECT_EQ(version("thermostats"), 2);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.find("thermostat-fw/2.1.0")->role, "thermostats");
+
+  // Removed, its artifacts go back to the top-level targets; the snapshot still lists the
+  // role's file (a device takes a role's disappearance for an attack) and devices go on.
+  ASSERT_TRUE(undelegate_targets(fs, kDir, "thermostats").ok());
+  EXPECT_FALSE(fs.read(keys->front()).ok());  // its online key is gone
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_EQ(listed_by("targets").size(), 3u);
+  EXPECT_TRUE(repo->is_signed(thermo2));
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.find("thermostat-fw/2.1.0")->role, "targets");
+  auto snapshot = tuf::parse_metadata(
+      *repo->metadata(std::to_string(version("snapshot")) + ".snapshot.json"), "snapshot");
+  EXPECT_EQ(snapshot->meta.count("thermostats.json"), 1u);
+
+  // A restart serves what was published.
+  reopen();
+  EXPECT_TRUE(repo->is_signed(thermo2));
+  EXPECT_EQ(role_state("thermostats").version, -1);  // no longer delegated nor configured
+}
+
+TEST_F(UpdateRepositoryTest, ATeamSigningOfflineIsTheOnlyOneWhoCanSignItsArtifacts) {
+  TargetsDelegation d;
+  d.role = "pumps";
+  d.paths = {"pump-*/*"};
+  d.offline_dir = kOffline + "/pumps";
+  auto keys = delegate_targets(fs, kDir, d);
+  ASSERT_TRUE(keys.ok()) << keys.error().to_string();
+  ASSERT_EQ(keys->size(), 1u);
+  EXPECT_TRUE(keys->front().starts_with(kOffline + "/pumps/pumps-"));
+
+  const Artifact fw = artifact("1.0.0"), pump = artifact("3.0.0", "image", "pump-ctl");
+  ASSERT_TRUE(repo->publish({fw, pump}).ok());
+  EXPECT_TRUE(repo->is_signed(fw));
+  EXPECT_FALSE(repo->is_signed(pump));  // the team has not signed it
+  EXPECT_TRUE(role_state("pumps").signed_offline());
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_TRUE(device.find("firmware/1.0.0").ok());
+  EXPECT_FALSE(device.find("pump-ctl/3.0.0").ok());
+
+  // Another key signs nothing, the top-level targets key included; the team's key signs the
+  // pumps' artifacts only.
+  std::string online_targets_key;
+  for (const std::string& id : role_state("targets").key_ids)
+    online_targets_key = kDir + "/keys/" + id + ".pem";
+  EXPECT_EQ(sign_targets_offline(fs, kDir, {fw, pump}, {online_targets_key}, days(30), clock.now(),
+                                 "pumps")
+                .error()
+                .code,
+            ErrorCode::kUnauthenticated);
+  EXPECT_EQ(sign_targets_offline(fs, kDir, {pump}, {keys->front()}, days(30), clock.now(), "valves")
+                .error()
+                .code,
+            ErrorCode::kNotFound);
+  auto signed_targets =
+      sign_targets_offline(fs, kDir, {fw, pump}, {keys->front()}, days(30), clock.now(), "pumps");
+  ASSERT_TRUE(signed_targets.ok()) << signed_targets.error().to_string();
+  EXPECT_EQ(signed_targets->version, 1);
+  EXPECT_EQ(signed_targets->targets, std::vector<std::string>{"pump-ctl/3.0.0"});
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_TRUE(repo->is_signed(pump));
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.find("pump-ctl/3.0.0")->role, "pumps");
+
+  // A server that signs the pumps' file with its own key (as a compromised one would) is
+  // not believed: the file is not taken, and a device would refuse it.
+  tuf::TargetsSpec forged;
+  forged.version = 2;
+  forged.expires = clock.now() + days(30);
+  const Artifact evil = artifact("9.9.9", "evil", "pump-ctl");
+  forged.targets["pump-ctl/9.9.9"] = tuf::TargetFile{evil.size_bytes,
+                                                     {{"sha256", *security::from_hex(evil.sha256)}},
+                                                     UpdateRepository::target_custom(evil)};
+  auto server_key = security::SigningKey::from_pem(*fs.read(online_targets_key));
+  ASSERT_TRUE(server_key.ok());
+  ASSERT_TRUE(
+      fs.write(kDir + "/metadata/2.pumps.json", *tuf::sign_targets(forged, {&*server_key})).ok());
+  ASSERT_TRUE(repo->publish({fw, pump, evil}).ok());
+  EXPECT_EQ(version("pumps"), 1);
+  EXPECT_FALSE(repo->is_signed(evil));
+  EXPECT_TRUE(repo->is_signed(pump));
+
+  // Expired, the team's artifacts are no longer signed, and the server says so.
+  clock.advance(days(31));
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_FALSE(role_state("pumps").valid);
+  EXPECT_FALSE(repo->is_signed(pump));
+  EXPECT_TRUE(repo->is_signed(fw));
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_FALSE(device.find("pump-ctl/3.0.0").ok());
+}
+
+TEST_F(UpdateRepositoryTest, TheFirstMatchingRoleSignsAndATerminatingOneEndsTheSearch) {
+  // "early" matches every pump; "late" the pump-ctl ones only. A pump-ctl artifact is the
+  // first one's, as a device searches.
+  TargetsDelegation early;
+  early.role = "early";
+  early.paths = {"pump-*/*"};
+  early.terminating = true;
+  early.offline_dir = kOffline + "/early";
+  TargetsDelegation late;
+  late.role = "late";
+  late.paths = {"pump-ctl/*"};
+  ASSERT_TRUE(delegate_targets(fs, kDir, early).ok());
+  ASSERT_TRUE(delegate_targets(fs, kDir, late).ok());
+  const Artifact pump = artifact("1.0.0", "image", "pump-ctl");
+  ASSERT_TRUE(repo->publish({pump}).ok());
+  // "late" is online but lists nothing: the artifact is the offline "early"'s, unsigned yet.
+  EXPECT_TRUE(listed_by("late").empty());
+  EXPECT_FALSE(repo->is_signed(pump));
+  EXPECT_EQ(delegate_targets(fs, kDir, late).error().code, ErrorCode::kAlreadyExists);
+
+  // Replaced by an online role, "early" signs it at once.
+  early.offline_dir.clear();
+  early.replace = true;
+  ASSERT_TRUE(delegate_targets(fs, kDir, early).ok());
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_EQ(listed_by("early"), std::vector<std::string>{"pump-ctl/1.0.0"});
+  EXPECT_TRUE(repo->is_signed(pump));
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.find("pump-ctl/1.0.0")->role, "early");
+}
+
+TEST(TargetsDelegationsTest, TheConfigurationIsCheckedStrictly) {
+  MemoryFileSystem fs;
+  ASSERT_TRUE(fs.make_dir("/tuf").ok());
+  EXPECT_TRUE(load_delegations(fs, "/tuf")->empty());  // no file: no roles
+  const std::string key = R"({"keytype": "ed25519", "scheme": "ed25519", "keyval": {"public": ")" +
+                          security::to_hex(security::SigningKey::generate()->public_key()) +
+                          R"("}})";
+  auto role = [&](const std::string& fields) {
+    return R"({"roles": [{"name": "pumps", "paths": ["pump-*/*"], "keys": [)" + key + "]" + fields +
+           "}]}";
+  };
+  ASSERT_TRUE(fs.write("/tuf/delegations.json", role("")).ok());
+  auto good = load_delegations(fs, "/tuf");
+  ASSERT_TRUE(good.ok()) << good.error().to_string();
+  ASSERT_EQ(good->size(), 1u);
+  EXPECT_EQ(good->front().keys.threshold, 1);
+  EXPECT_FALSE(good->front().terminating);
+
+  for (const std::string& bad : std::vector<std::string>{
+           role(R"(, "threshold": 2)"),           // above its keys
+           role(R"(, "threshold": 0)"),           // below 1
+           role(R"(, "hash_prefixes": ["ab"])"),  // unknown field
+           R"({"roles": [{"name": "../x", "paths": ["a/*"], "keys": [)" + key + "]}]}",
+           R"({"roles": [{"name": "targets", "paths": ["a/*"], "keys": [)" + key + "]}]}",
+           R"({"roles": [{"name": "pumps", "paths": [], "keys": [)" + key + "]}]}",
+           R"({"roles": [{"name": "pumps", "paths": ["a/../b"], "keys": [)" + key + "]}]}",
+           R"({"roles": [{"name": "pumps", "paths": ["a/*"], "keys": []}]})",
+           R"({"roles": [{"name": "pumps", "paths": ["a/*"], "keys": [)" + key + "," + key + "]}]}",
+           // a name twice
+           role("").substr(0, role("").size() - 2) +
+               R"(}, {"name": "pumps", "paths": ["b/*"], "keys": [)" + key + "]}]}",
+           std::string("{\"roles\": 3}"),
+           std::string("not json"),
+       }) {
+    ASSERT_TRUE(fs.write("/tuf/delegations.json", bad).ok());
+    auto loaded = load_delegations(fs, "/tuf");
+    ASSERT_FALSE(loaded.ok()) << bad;
+    EXPECT_EQ(loaded.error().code, ErrorCode::kCorruption) << bad;
+    EXPECT_NE(loaded.error().message.find("/tuf/delegations.json"), std::string::npos);
+  }
+
+  // Names and patterns Drover makes are checked before anything is written.
+  for (const std::string& name :
+       std::vector<std::string>{"", "-x", "Pumps", "a.b", "a/b", "snapshot", std::string(65, 'a')})
+    EXPECT_FALSE(check_delegated_role_name(name).ok()) << name;
+  for (const std::string pattern : {"", "/a", "a//b", "a/./b", "..", "a b", "a/\x01"})
+    EXPECT_FALSE(check_path_pattern(pattern).ok()) << pattern;
+  EXPECT_TRUE(check_path_pattern("thermostat-*/1.?.*").ok());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "../common/answered.h"
 #include "../common/fleet_fixture.h"
 #include "fleet/audit_log.h"
+#include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
 #include "transport/http/audit_api.h"
 #include "transport/http/device_api.h"
