@@ -338,19 +338,15 @@ Result<TargetInfo> Updater::find_target(std::string_view path) {
     } else {
       // Loaded with the keys its delegator gives it.
       const Metadata* parent = v.delegator == "targets" ? &*targets_ : &delegated_.at(v.delegator);
-      const DelegatedRole* d = nullptr;
-      for (const DelegatedRole& r : parent->delegations->roles) {
-        if (r.name == v.role) d = &r;
-      }
-      DROVER_CHECK(d != nullptr);  // it was pushed from this very list
+      const std::optional<DelegatedRole> d = parent->delegations->role(v.role);
+      DROVER_CHECK(d.has_value());  // it was pushed from this very list
       DROVER_TRY_ASSIGN(m, load_targets(v.role, parent->delegations->keys, d->keys));
     }
     if (auto it = m->targets.find(target); it != m->targets.end())
       return TargetInfo{target, it->second, v.role};
     if (!m->delegations) continue;
     std::vector<Visit> children;
-    for (const DelegatedRole& child : m->delegations->roles) {
-      if (!child.trusted_for(target)) continue;
+    for (const DelegatedRole& child : m->delegations->roles_for(target)) {
       children.push_back({child.name, v.role});
       if (child.terminating) {
         to_visit.clear();  // nothing else is searched: not the siblings, not above

@@ -170,11 +170,24 @@ Status read_root(const Fields& f, Metadata& m) {
 Result<Delegations> read_delegations(const json& v, const std::string& path) {
   if (!v.is_object()) return invalid_argument(path + " must be an object");
   Fields f(v, path);
-  if (f.has("succinct_roles"))
-    return invalid_argument(path + ": succinct hash-bin delegations are not supported");
   Delegations d;
   DROVER_TRY_ASSIGN(const json* keys, f.object("keys"));
   read_keys(*keys, d.keys, d.unusable_keys);
+  if (f.has("succinct_roles") == f.has("roles"))
+    return invalid_argument(path + " needs exactly one of roles and succinct_roles");
+  if (f.has("succinct_roles")) {
+    DROVER_TRY_ASSIGN(const json* succinct, f.object("succinct_roles"));
+    Fields sf(*succinct, f.at("succinct_roles"));
+    SuccinctRoles s;
+    DROVER_TRY_ASSIGN(s.keys, read_role_keys(sf));
+    DROVER_TRY_ASSIGN(const int64_t bits, sf.integer("bit_length", 1));
+    if (bits > 32) return invalid_argument(sf.at("bit_length") + " is more than 32");
+    s.bit_length = static_cast<int>(bits);
+    DROVER_TRY_ASSIGN(s.name_prefix, sf.string("name_prefix"));
+    if (s.name_prefix.empty()) return invalid_argument(sf.at("name_prefix") + " is empty");
+    d.succinct = std::move(s);
+    return d;
+  }
   DROVER_TRY_ASSIGN(const json* roles, f.array("roles"));
   std::set<std::string> names;
   for (size_t i = 0; i < roles->size(); ++i) {
@@ -255,6 +268,66 @@ Status check_spec_version(const std::string& v, const std::string& path) {
 }
 
 }  // namespace
+
+namespace {
+
+// Hex digits the last bin of `bits` needs ("%x" of 2^bits - 1).
+size_t bin_digits(int bits) { return static_cast<size_t>((bits + 3) / 4); }
+
+}  // namespace
+
+std::string SuccinctRoles::role_for(std::string_view target_path) const {
+  const std::string hash = sha256(target_path);
+  uint32_t first = 0;
+  for (int i = 0; i < 4; ++i) first = (first << 8) | static_cast<unsigned char>(hash[i]);
+  const uint64_t bin = uint64_t{first} >> (32 - bit_length);
+  std::string hex = to_hex(std::string{static_cast<char>(bin >> 24), static_cast<char>(bin >> 16),
+                                       static_cast<char>(bin >> 8), static_cast<char>(bin)});
+  return name_prefix + "-" + hex.substr(hex.size() - bin_digits(bit_length));
+}
+
+bool SuccinctRoles::is_role(std::string_view name) const {
+  const size_t digits = bin_digits(bit_length);
+  if (name.size() != name_prefix.size() + 1 + digits || !name.starts_with(name_prefix) ||
+      name[name_prefix.size()] != '-')
+    return false;
+  uint64_t bin = 0;
+  for (const char c : name.substr(name_prefix.size() + 1)) {
+    const int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (v < 0) return false;
+    bin = bin * 16 + static_cast<uint64_t>(v);
+  }
+  return bin < (uint64_t{1} << bit_length);
+}
+
+std::vector<DelegatedRole> Delegations::roles_for(std::string_view target_path) const {
+  std::vector<DelegatedRole> out;
+  if (succinct) {
+    DelegatedRole r;
+    r.name = succinct->role_for(target_path);
+    r.keys = succinct->keys;
+    out.push_back(std::move(r));
+    return out;
+  }
+  for (const DelegatedRole& r : roles) {
+    if (r.trusted_for(target_path)) out.push_back(r);
+  }
+  return out;
+}
+
+std::optional<DelegatedRole> Delegations::role(std::string_view name) const {
+  if (succinct) {
+    if (!succinct->is_role(name)) return std::nullopt;
+    DelegatedRole r;
+    r.name = std::string(name);
+    r.keys = succinct->keys;
+    return r;
+  }
+  for (const DelegatedRole& r : roles) {
+    if (r.name == name) return r;
+  }
+  return std::nullopt;
+}
 
 bool DelegatedRole::trusted_for(std::string_view target_path) const {
   if (!path_hash_prefixes.empty()) {

@@ -63,10 +63,29 @@ struct DelegatedRole {
   bool trusted_for(std::string_view target_path) const;
 };
 
+// Succinct hash-bin delegations (specification 1.0.30 on): 2^bit_length roles named
+// "<name_prefix>-<bin>", the bin in lower-case hex of as many digits as the last bin needs,
+// each trusted for the target paths whose SHA-256's first bit_length bits are its number;
+// all signed by the same keys, none terminating.
+struct SuccinctRoles {
+  RoleKeys keys;
+  int bit_length = 1;  // 1..32
+  std::string name_prefix;
+  // The role of the bin `target_path` falls in.
+  std::string role_for(std::string_view target_path) const;
+  // Whether `name` is one of its roles ("<name_prefix>-<bin>" with a bin in range).
+  bool is_role(std::string_view name) const;
+};
+
 struct Delegations {
   std::map<std::string, PublicKey> keys;             // by key id
   std::map<std::string, std::string> unusable_keys;  // key id -> why it cannot vote
   std::vector<DelegatedRole> roles;                  // in order: the search order
+  std::optional<SuccinctRoles> succinct;             // instead of `roles`
+  // The roles trusted for `target_path`, in search order.
+  std::vector<DelegatedRole> roles_for(std::string_view target_path) const;
+  // The delegation to the role `name`, if this makes one.
+  std::optional<DelegatedRole> role(std::string_view name) const;
 };
 
 // One metadata file, parsed. Which fields mean something depends on `type`.

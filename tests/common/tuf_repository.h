@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -102,6 +103,14 @@ class Publisher {
   bool consistent_snapshot = true;
   std::map<std::string, std::string> targets = {{"firmware/bms-4.2.0.img", "image 4.2.0"}};
   std::vector<Delegation> delegations;
+  // Succinct hash-bin delegations from the top-level targets, instead of its listed ones:
+  // the bins' files are the `delegations` whose delegator is "" (signed with `key` here).
+  struct Succinct {
+    std::string name_prefix;
+    int bit_length = 1;
+    std::shared_ptr<SigningKey> key = std::make_shared<SigningKey>(new_key());
+  };
+  std::optional<Succinct> succinct;
   // Who signs the next root, when not the root keys themselves (rotations, attacks).
   std::vector<const SigningKey*> root_signers;
 
@@ -154,7 +163,7 @@ class Publisher {
       const Delegation& d = delegation(role);
       s = common("targets", d.version, d.expires);
       for (const auto& [path, contents] : d.targets) s["targets"][path] = target_entry(contents);
-      key = d.key.get();
+      key = d.delegator.empty() && succinct ? succinct->key.get() : d.key.get();
     }
     if (!s.contains("targets")) s["targets"] = json::object();
     json roles = json::array();
@@ -169,6 +178,14 @@ class Publisher {
                        {"paths", d.paths}});
     }
     if (!roles.empty()) s["delegations"] = {{"keys", keys}, {"roles", roles}};
+    if (succinct && role == "targets") {
+      s["delegations"] = {{"keys", {{id(*succinct->key), key_json(*succinct->key)}}},
+                          {"succinct_roles",
+                           {{"keyids", {id(*succinct->key)}},
+                            {"threshold", 1},
+                            {"bit_length", succinct->bit_length},
+                            {"name_prefix", succinct->name_prefix}}}};
+    }
     return sign_metadata(s, {key}).value();
   }
   const Delegation& delegation(const std::string& name) const {

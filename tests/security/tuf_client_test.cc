@@ -632,6 +632,69 @@ TEST_F(TufClientTest, ASlowRepositoryIsCutOff) {
   EXPECT_LE(repo.pieces_sent, 9u) << "reading stopped when the time was up";
 }
 
+// Succinct hash-bin delegations: each target is looked for only in the bin its path's
+// SHA-256 falls in ("bins-<first 3 bits, hex>" here), signed by the bins' shared key.
+TEST_F(TufClientTest, SuccinctHashBinDelegationsLeadToTheOneBinOfEachTarget) {
+  auto bin_of = [](const std::string& path) {
+    const auto first = static_cast<unsigned char>(sha256(path)[0]);
+    return "bins-" + std::string(1, "01234567"[first >> 5]);
+  };
+  std::string x = "firmware/x0.img", y = "firmware/y0.img";
+  for (int i = 1; bin_of(y) == bin_of(x); ++i) y = "firmware/y" + std::to_string(i) + ".img";
+  pub.succinct = Publisher::Succinct{"bins", 3};
+  using Listed = std::map<std::string, std::string>;
+  pub.delegations = {{bin_of(x), {}, "", Listed{{x, "image x"}}},
+                     // a bin listing a path of another bin is not believed for it
+                     {bin_of(y) == "bins-0" ? "bins-1" : "bins-0", {}, "", Listed{{y, "image y"}}}};
+  if (pub.delegations[1].name == pub.delegations[0].name) pub.delegations[1].name = "bins-7";
+  pub.publish();
+  Updater u = open();
+  ASSERT_TRUE(u.refresh().ok());
+  auto found = u.find_target(x);
+  ASSERT_TRUE(found.ok()) << found.error().to_string();
+  EXPECT_EQ(found->role, bin_of(x));
+  ASSERT_TRUE(u.download_target(*found, kTargetsUrl, "/targets").ok());
+  // y is looked for in its own bin only, which the snapshot does not list: a repository fault.
+  auto other = u.find_target(y);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, ErrorCode::kFailedPrecondition) << other.error().to_string();
+  EXPECT_EQ(repo.count("/1." + pub.delegations[1].name + ".json"), 0u);
+
+  // A bin signed by another key than the bins' is refused.
+  pub.delegations[0].version = 2;
+  pub.timestamp_version = pub.snapshot_version = 2;
+  json bin = json::parse(pub.targets_file(bin_of(x)));
+  pub.publish();
+  pub.serve_metadata(bin_of(x) + ".json", 2,
+                     sign_metadata(bin["signed"], {pub.delegations[0].key.get()}).value());
+  Updater again = open();
+  ASSERT_TRUE(again.refresh().ok());
+  EXPECT_FALSE(again.find_target(x).ok());
+}
+
+TEST(TufSuccinctRoles, BinsAreNamedAndCheckedAsTheSpecificationSays) {
+  SuccinctRoles s;
+  s.name_prefix = "delegated_bin";
+  s.bit_length = 8;  // 256 bins: two hex digits
+  // SHA-256("") starts e3 b0 ...: bin 0xe3.
+  EXPECT_EQ(s.role_for(""), "delegated_bin-e3");
+  EXPECT_TRUE(s.is_role("delegated_bin-00"));
+  EXPECT_TRUE(s.is_role("delegated_bin-ff"));
+  EXPECT_FALSE(s.is_role("delegated_bin-100"));
+  EXPECT_FALSE(s.is_role("delegated_bin-0"));
+  EXPECT_FALSE(s.is_role("delegated_bin-FF"));
+  EXPECT_FALSE(s.is_role("other-00"));
+  s.bit_length = 1;  // two bins, one digit
+  EXPECT_EQ(s.role_for(""), "delegated_bin-1");
+  EXPECT_FALSE(s.is_role("delegated_bin-2"));
+  s.bit_length = 32;
+  EXPECT_EQ(s.role_for(""), "delegated_bin-e3b0c442");
+  EXPECT_TRUE(s.is_role("delegated_bin-ffffffff"));
+  s.bit_length = 5;  // 32 bins, two digits: 0x1c
+  EXPECT_EQ(s.role_for(""), "delegated_bin-1c");
+  EXPECT_FALSE(s.is_role("delegated_bin-20"));
+}
+
 TEST_F(TufClientTest, MissingDelegatedMetadataIsARepositoryFaultNotAMissingTarget) {
   pub.delegations.emplace_back("bms-team", std::vector<std::string>{"firmware/bms-*"});
   pub.publish();

@@ -178,6 +178,13 @@ TEST(TufMetadata, MalformedFilesAreRefusedSayingWhy) {
   zero_threshold["roles"]["root"]["threshold"] = 0;
   json twice_listed = root;
   twice_listed["roles"]["root"]["keyids"] = {id(a), id(a)};
+  auto delegations_of = [&](const json& delegations) {
+    return with(with(common("targets", 1), "targets", json::object()), "delegations", delegations);
+  };
+  auto succinct = [](int bits, const std::string& prefix) {
+    return json{
+        {"keyids", json::array()}, {"threshold", 1}, {"bit_length", bits}, {"name_prefix", prefix}};
+  };
   const Case cases[] = {
       {root, "timestamp", "expected timestamp metadata"},
       {with(root, "spec_version", "2.0.0"), "root", "only specification 1.x"},
@@ -225,9 +232,18 @@ TEST(TufMetadata, MalformedFilesAreRefusedSayingWhy) {
       {delegating({with(role("a"), "path_hash_prefixes", {"ab"})}), "targets",
        "exactly one of paths and path_hash_prefixes"},
       {delegating({without(role("a"), "terminating")}), "targets", "terminating is missing"},
-      {with(with(common("targets", 1), "targets", json::object()), "delegations",
-            {{"keys", json::object()}, {"succinct_roles", json::object()}}),
-       "targets", "not supported"},
+      {delegations_of({{"keys", json::object()},
+                       {"succinct_roles", succinct(4, "b")},
+                       {"roles", json::array()}}),
+       "targets", "exactly one of roles and succinct_roles"},
+      {delegations_of({{"keys", json::object()}}), "targets",
+       "exactly one of roles and succinct_roles"},
+      {delegations_of({{"keys", json::object()}, {"succinct_roles", succinct(33, "b")}}), "targets",
+       "bit_length is more than 32"},
+      {delegations_of({{"keys", json::object()}, {"succinct_roles", succinct(0, "b")}}), "targets",
+       "bit_length"},
+      {delegations_of({{"keys", json::object()}, {"succinct_roles", succinct(4, "")}}), "targets",
+       "name_prefix is empty"},
   };
   for (const Case& c : cases) {
     const std::string said = refusal(c.s, c.type);

@@ -1,9 +1,16 @@
 // HttpClient's bound on what it reads into memory: an answer larger than max_answer_bytes is
-// refused before its body is read, and the client goes on working. And the server URLs it
+// refused before its body is read, and the client goes on working; an error answer keeps its
+// status whatever its size. And the server URLs it
 // takes: what parse_url accepts and what it refuses.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "transport/http/client.h"
 #include "transport/http/server.h"
@@ -36,6 +43,73 @@ TEST(HttpClient, AnAnswerOverTheLimitIsRefusedAndTheClientGoesOn) {
   auto whole = (*roomy)->request("GET", "/big");
   ASSERT_TRUE(whole.ok()) << whole.error().to_string();
   EXPECT_EQ(whole->body.size(), size_t{3} << 20);
+}
+
+// A streamed GET answered with an error: its status is the answer, whatever the size of
+// the error document (a metadata client must tell "not found" from a broken link); only the
+// first 64 KiB are kept and the rest is not waited for.
+TEST(HttpClient, AnErrorAnswerOfAnySizeKeepsItsStatus) {
+  auto server = HttpServer::start({}, [](const Request& r) {
+    if (r.path() == "/missing") return Response::json(404, std::string(8 << 20, 'x'));
+    return Response::json(200, "\"small\"");
+  });
+  ASSERT_TRUE(server.ok()) << server.error().to_string();
+  auto client = HttpClient::create("http://127.0.0.1:" + std::to_string((*server)->port()), {});
+  ASSERT_TRUE(client.ok());
+  size_t to_sink = 0;
+  auto missing = (*client)->get_to("/missing", {}, [&](std::string_view piece) {
+    to_sink += piece.size();
+    return ok_status();
+  });
+  ASSERT_TRUE(missing.ok()) << missing.error().to_string();
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->body.size(), size_t{64} << 10);
+  EXPECT_EQ(to_sink, 0u);
+  auto small = (*client)->request("GET", "/small");
+  ASSERT_TRUE(small.ok()) << small.error().to_string();
+  EXPECT_EQ(small->body, "\"small\"");
+}
+
+// A server whose error document never ends (chunks sent until the client hangs up): the
+// client answers with the status once it has kept 64 KiB, instead of reading for ever.
+TEST(HttpClient, AnEndlessErrorAnswerIsCutOff) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  std::atomic<size_t> sent{0};
+  std::thread trickler([&] {
+    const int c = ::accept(listener, nullptr, nullptr);
+    if (c < 0) return;
+    char request[4096];
+    (void)::recv(c, request, sizeof request, 0);
+    const std::string head =
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+    const std::string chunk = "4000\r\n" + std::string(0x4000, 'x') + "\r\n";
+    bool ok = ::send(c, head.data(), head.size(), MSG_NOSIGNAL) > 0;
+    // Far more than anyone should read, so that a client that reads it all is caught.
+    while (ok && sent < (size_t{1} << 30)) {
+      ok =
+          ::send(c, chunk.data(), chunk.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(chunk.size());
+      if (ok) sent += chunk.size();
+    }
+    ::close(c);
+  });
+  auto client = HttpClient::create("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), {});
+  ASSERT_TRUE(client.ok());
+  auto answer = (*client)->get_to("/1.root.json", {}, [](std::string_view) { return ok_status(); });
+  ::shutdown(listener, SHUT_RDWR);
+  trickler.join();
+  ::close(listener);
+  ASSERT_TRUE(answer.ok()) << answer.error().to_string();
+  EXPECT_EQ(answer->status, 404);
+  EXPECT_EQ(answer->body.size(), size_t{64} << 10);
+  EXPECT_LT(sent.load(), size_t{64} << 20);  // the server was cut off long before its gigabyte
 }
 
 TEST(ParseUrl, TakesHttpAndHttpsWithNamesAndAddresses) {

@@ -239,8 +239,14 @@ class BeastClient final : public HttpClient {
       }
       const size_t n = sizeof piece - parser.get().body().size;
       if (n > 0 && !content) {
-        out.body.append(piece,
-                        std::min(n, (64u << 10) - std::min<size_t>(out.body.size(), 64u << 10)));
+        constexpr size_t kKept = 64u << 10;
+        out.body.append(piece, std::min(n, kKept - out.body.size()));
+        if (out.body.size() == kKept) {
+          // The rest is not read (an endless error document would hold the client for as
+          // long as it trickles): the answer is its status, the connection is dropped.
+          close();
+          return out;
+        }
         continue;
       }
       if (n > 0) {
