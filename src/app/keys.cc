@@ -103,6 +103,16 @@ void print_files(const std::vector<std::string>& files, const char* what) {
   for (const std::string& f : files) std::printf("  %s %s\n", what, f.c_str());
 }
 
+// Online keys of a role removed or replaced: needed until the targets no longer delegate
+// to it.
+void print_unused_keys(const std::vector<std::string>& files) {
+  if (files.empty()) return;
+  std::printf(
+      "online keys of the old role, kept while the targets served still delegate to it: "
+      "remove them once drover keys list no longer shows it\n");
+  print_files(files, "");
+}
+
 }  // namespace
 
 int run_keys_gen(const KeysArgs& args) {
@@ -197,7 +207,8 @@ int run_keys_list(const KeysArgs& args) {
   }
   const Timestamp now = SystemClock().now();
   for (const RepositoryState::Role& r : state.roles) {
-    if (r.signed_offline() && r.version > 0 && r.expires - now <= days(30)) {
+    if (r.signed_offline() && r.version > 0 && r.expires - now <= days(30) &&
+        r.delegation != RepositoryState::Delegation::kRemoved) {
       std::printf("EXPIRES SOON: %s version %lld, at %s; %s\n", r.name.c_str(),
                   static_cast<long long>(r.version), format_utc_timestamp(r.expires).c_str(),
                   r.name == "root"      ? "sign the next root (drover keys rotate-root)"
@@ -290,7 +301,16 @@ int run_keys_sign_targets(const KeysArgs& args) {
       args.role.c_str(), version, signed_targets->targets.size(),
       format_utc_timestamp(now + *lifetime).c_str(), tuf_dir(args).c_str(), version,
       args.role.c_str());
-  for (const std::string& t : signed_targets->targets) std::printf("  %s\n", t.c_str());
+  for (size_t i = 0; i < signed_targets->targets.size(); ++i) {
+    std::printf("  %s sha256 %s\n", signed_targets->targets[i].c_str(),
+                signed_targets->sha256[i].c_str());
+  }
+  if (args.role == "targets") {
+    // What devices will trust for whom: check it against what you meant to delegate.
+    std::printf("delegating (in search order): %s\n",
+                signed_targets->delegations.empty() ? "none" : "");
+    for (const std::string& d : signed_targets->delegations) std::printf("  %s\n", d.c_str());
+  }
   std::printf(
       "a running server takes them at its next refresh (within 10 minutes, or at the next "
       "upload); an artifact uploaded after this is not signed until you sign again\n");
@@ -322,8 +342,8 @@ int run_keys_delegate(const KeysArgs& args) {
       !st.ok()) {
     return fail(st.error().to_string(), "delegate");
   }
-  auto written = delegate_targets(real_file_system(), tuf_dir(args), d);
-  if (!written.ok()) return fail(written.error().to_string(), "delegate");
+  auto keys = delegate_targets(real_file_system(), tuf_dir(args), d);
+  if (!keys.ok()) return fail(keys.error().to_string(), "delegate");
   std::printf("role %s delegated for %s%s (%d of %d keys sign)\n", d.role.c_str(),
               join(d.paths).c_str(), d.terminating ? ", terminating" : "", d.threshold, d.keys);
   if (d.offline_dir.empty()) {
@@ -334,22 +354,29 @@ int run_keys_delegate(const KeysArgs& args) {
         "its keys — give them to whoever signs its artifacts "
         "(drover keys sign-targets --role %s):\n",
         d.role.c_str());
-    print_files(*written, "");
+    print_files(keys->written, "");
+    std::printf(
+        "until they sign, the artifacts its patterns match are NOT signed: a running server "
+        "stops offering them at its next refresh (within 10 minutes)\n");
   }
   std::printf(
       "the targets delegate to it from their next signing (a running server's next refresh, "
       "within 10 minutes; or drover keys sign-targets when the targets keys are offline)\n");
+  print_unused_keys(keys->unused);
   return 0;
 }
 
 int run_keys_undelegate(const KeysArgs& args) {
   if (Status st = record_key_change(args, "keys.undelegate", {{"role", args.role}}); !st.ok())
     return fail(st.error().to_string(), "undelegate");
-  if (Status st = undelegate_targets(real_file_system(), tuf_dir(args), args.role); !st.ok())
-    return fail(st.error().to_string(), "undelegate");
+  auto unused = undelegate_targets(real_file_system(), tuf_dir(args), args.role);
+  if (!unused.ok()) return fail(unused.error().to_string(), "undelegate");
   std::printf(
-      "role %s removed; its artifacts go back to the top-level targets at their next signing\n",
+      "role %s removed; its artifacts go back to the top-level targets at their next signing "
+      "(a running server's next refresh when the targets keys are online; else drover keys "
+      "sign-targets)\n",
       args.role.c_str());
+  print_unused_keys(*unused);
   return 0;
 }
 

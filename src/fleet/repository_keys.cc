@@ -208,7 +208,7 @@ Result<SignedTargets> sign_targets_offline(FileSystem& fs, const std::string& di
     whose = "the keys of the delegated role " + role;
   }
   DROVER_TRY_ASSIGN(KeyRing online, load_keys(fs, dir));
-  if (!signers(role_keys, online).empty()) {
+  if (enough(role_keys, signers(role_keys, online))) {
     return Error{ErrorCode::kFailedPrecondition,
                  whose + " are online in " + keys_dir(dir) +
                      ": the server signs it itself (move them out to sign offline)"};
@@ -236,32 +236,53 @@ Result<SignedTargets> sign_targets_offline(FileSystem& fs, const std::string& di
   DROVER_TRY_ASSIGN(std::string bytes, tuf::sign_targets(spec, keys));
   DROVER_TRY(write_file(
       fs, metadata_dir(dir) + "/" + std::to_string(spec.version) + "." + role + ".json", bytes));
-  SignedTargets out{spec.version, {}};
-  for (const auto& entry : spec.targets) out.targets.push_back(entry.first);
+  SignedTargets out;
+  out.version = spec.version;
+  for (const auto& [path, file] : spec.targets) {
+    out.targets.push_back(path);
+    const auto hash = file.hashes.find("sha256");
+    out.sha256.push_back(hash == file.hashes.end() ? "" : security::to_hex(hash->second));
+  }
+  for (const tuf::DelegationSpec& d : spec.delegations) {
+    std::string line = d.name + ":";
+    for (const std::string& p : d.paths) line += " " + p;
+    line += std::string(d.terminating ? " terminating" : "") + ", " +
+            std::to_string(d.keys.threshold) + " of keys";
+    for (const PublicKey& k : d.keys.keys) line += " " + k.key_id().substr(0, 16);
+    out.delegations.push_back(std::move(line));
+  }
   return out;
 }
 
 namespace {
 
-// The online key files no role of `root` or `delegations` names any longer, removed.
-void remove_unused_online_keys(FileSystem& fs, const std::string& dir, const Metadata& root,
-                               const std::vector<tuf::DelegationSpec>& delegations,
-                               const std::vector<std::string>& candidates) {
+// The online key files among `candidates` (key ids) that no role of `root` or
+// `delegations` names any longer. They are not removed here: the targets served may still
+// delegate to their role until they are signed again (at once by a server whose targets
+// keys are online, only at the next `drover keys sign-targets` when they are offline), and
+// the role's file must be signed until then.
+std::vector<std::string> unused_online_keys(FileSystem& fs, const std::string& dir,
+                                            const Metadata& root,
+                                            const std::vector<tuf::DelegationSpec>& delegations,
+                                            const std::vector<std::string>& candidates) {
   std::set<std::string> used;
   for (const auto& entry : root.roles)
     used.insert(entry.second.keyids.begin(), entry.second.keyids.end());
   for (const tuf::DelegationSpec& d : delegations) {
     for (const PublicKey& k : d.keys.keys) used.insert(k.key_id());
   }
+  std::vector<std::string> out;
   for (const std::string& id : candidates) {
-    if (used.count(id) == 0) (void)fs.remove(keys_dir(dir) + "/" + id + ".pem");
+    const std::string path = keys_dir(dir) + "/" + id + ".pem";
+    if (used.count(id) == 0 && fs.read(path).ok()) out.push_back(path);
   }
+  return out;
 }
 
 }  // namespace
 
-Result<std::vector<std::string>> delegate_targets(FileSystem& fs, const std::string& dir,
-                                                  const TargetsDelegation& d) {
+Result<DelegatedKeys> delegate_targets(FileSystem& fs, const std::string& dir,
+                                       const TargetsDelegation& d) {
   DROVER_TRY(check_delegated_role_name(d.role));
   if (d.paths.empty()) return invalid_argument("a delegated role needs at least one --path");
   for (const std::string& p : d.paths) DROVER_TRY(check_path_pattern(p));
@@ -278,6 +299,10 @@ Result<std::vector<std::string>> delegate_targets(FileSystem& fs, const std::str
   DROVER_TRY_ASSIGN(std::vector<tuf::DelegationSpec> roles, load_delegations(fs, dir));
   auto existing = std::find_if(roles.begin(), roles.end(),
                                [&](const tuf::DelegationSpec& r) { return r.name == d.role; });
+  if (existing == roles.end() && roles.size() >= kMaxDelegatedRoles) {
+    return invalid_argument("there are " + std::to_string(roles.size()) +
+                            " delegated roles already, the most a device searches");
+  }
   if (existing != roles.end() && !d.replace) {
     return Error{ErrorCode::kAlreadyExists,
                  "the role " + d.role + " is delegated already (replace it to change it)"};
@@ -289,14 +314,14 @@ Result<std::vector<std::string>> delegate_targets(FileSystem& fs, const std::str
   spec.paths = d.paths;
   spec.terminating = d.terminating;
   spec.keys.threshold = d.threshold;
-  std::vector<std::string> written;
+  DelegatedKeys out;
   for (int i = 0; i < d.keys; ++i) {
     DROVER_TRY_ASSIGN(SigningKey key, SigningKey::generate());
     const std::string id = key_id(key);
     const std::string path =
         key_dir + "/" + (d.offline_dir.empty() ? id : d.role + "-" + id.substr(0, 16)) + ".pem";
     DROVER_TRY(write_file(fs, path, key.private_pem()));
-    written.push_back(path);
+    out.written.push_back(path);
     spec.keys.keys.push_back(*PublicKey::ed25519(key.public_key()));
   }
   std::vector<std::string> replaced;  // the old keys' ids
@@ -307,11 +332,12 @@ Result<std::vector<std::string>> delegate_targets(FileSystem& fs, const std::str
     roles.push_back(std::move(spec));
   }
   DROVER_TRY(save_delegations(fs, dir, roles));
-  remove_unused_online_keys(fs, dir, chain.first, roles, replaced);
-  return written;
+  out.unused = unused_online_keys(fs, dir, chain.first, roles, replaced);
+  return out;
 }
 
-Status undelegate_targets(FileSystem& fs, const std::string& dir, const std::string& role) {
+Result<std::vector<std::string>> undelegate_targets(FileSystem& fs, const std::string& dir,
+                                                    const std::string& role) {
   auto names = fs.list(metadata_dir(dir));
   if (!names.ok() && names.error().code == ErrorCode::kNotFound)
     return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
@@ -326,8 +352,7 @@ Status undelegate_targets(FileSystem& fs, const std::string& dir, const std::str
   for (const PublicKey& k : it->keys.keys) removed.push_back(k.key_id());
   roles.erase(it);
   DROVER_TRY(save_delegations(fs, dir, roles));
-  remove_unused_online_keys(fs, dir, chain.first, roles, removed);
-  return ok_status();
+  return unused_online_keys(fs, dir, chain.first, roles, removed);
 }
 
 }  // namespace drover

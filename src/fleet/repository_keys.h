@@ -65,6 +65,10 @@ Result<std::vector<std::string>> rotate_root(FileSystem& fs, const std::string& 
 struct SignedTargets {
   int64_t version = 0;
   std::vector<std::string> targets;  // the target paths listed
+  std::vector<std::string> sha256;   // and their hashes (hex), for whoever signs to check
+  // The top-level targets: the delegations signed into them, in search order, one line each
+  // ("thermostats: thermostat-*/* terminating, 1 of keys 3f9c0a17b2d4e861").
+  std::vector<std::string> delegations;
 };
 Result<SignedTargets> sign_targets_offline(FileSystem& fs, const std::string& dir,
                                            const std::vector<Artifact>& artifacts,
@@ -85,18 +89,29 @@ struct TargetsDelegation {
   bool replace = false;  // a role of that name is replaced (new keys, new paths) in its place
 };
 
-// Adds `d` to <dir>/delegations.json (after its keys are written) and returns the key files
-// written. The top-level targets carry it from their next signing (at the server's next
-// publish, or the next `drover keys sign-targets` when they are signed offline).
-// kAlreadyExists for a role of that name (unless `replace`), kInvalidArgument for a bad
-// name, pattern, key count or threshold, kNotFound without a repository.
-Result<std::vector<std::string>> delegate_targets(FileSystem& fs, const std::string& dir,
-                                                  const TargetsDelegation& d);
+struct DelegatedKeys {
+  std::vector<std::string> written;  // the role's new key files
+  // Online key files of a role replaced that nothing else uses: kept until the targets are
+  // signed without them (see undelegate_targets), for the operator to remove then.
+  std::vector<std::string> unused;
+};
 
-// Removes the role `role` from <dir>/delegations.json, and its online keys that no other
-// role uses. Devices keep finding its artifacts until the top-level targets are signed
-// without it; its artifacts then go back to the top-level targets. kNotFound for a role
-// not delegated.
-Status undelegate_targets(FileSystem& fs, const std::string& dir, const std::string& role);
+// Adds `d` to <dir>/delegations.json (after its keys are written). The top-level targets
+// carry it from their next signing (at the server's next publish, or the next `drover keys
+// sign-targets` when they are signed offline). kAlreadyExists for a role of that name
+// (unless `replace`), kInvalidArgument for a bad name, pattern, key count or threshold, or
+// a role more than kMaxDelegatedRoles; kNotFound without a repository.
+Result<DelegatedKeys> delegate_targets(FileSystem& fs, const std::string& dir,
+                                       const TargetsDelegation& d);
+
+// Removes the role `role` from <dir>/delegations.json. Devices keep finding its artifacts
+// through it until the top-level targets are signed without it (by the server at its next
+// publish when their keys are online; by the next `drover keys sign-targets` when they are
+// offline); its artifacts then go back to the top-level targets. Returns its online key
+// files, which nothing else uses: they are kept (the role's file must be signed until the
+// targets no longer delegate to it), for the operator to remove once `drover keys list`
+// no longer lists the role. kNotFound for a role not delegated.
+Result<std::vector<std::string>> undelegate_targets(FileSystem& fs, const std::string& dir,
+                                                    const std::string& role);
 
 }  // namespace drover

@@ -94,6 +94,10 @@ Result<std::vector<tuf::DelegationSpec>> load_delegations(FileSystem& fs, const 
           if (d.keys.threshold < 1) role.fail("threshold", "at least 1");
           roles.push_back(std::move(d));
         }
+        if (roles.size() > kMaxDelegatedRoles) {
+          r.fail("roles", "more than " + std::to_string(kMaxDelegatedRoles) +
+                              " (a device searches at most 32 roles, the targets included)");
+        }
         return roles;
       });
   if (!parsed.ok()) return Error{ErrorCode::kCorruption, path + ": " + parsed.error().message};
@@ -134,19 +138,20 @@ std::string signing_role(const std::vector<tuf::DelegatedRole>& roles,
   return "targets";
 }
 
+bool same_delegation(const tuf::DelegatedRole& served, const tuf::DelegationSpec& wanted) {
+  const std::set<std::string> ids(served.keys.keyids.begin(), served.keys.keyids.end());
+  return served.name == wanted.name && served.terminating == wanted.terminating &&
+         served.paths == wanted.paths && served.path_hash_prefixes == wanted.path_hash_prefixes &&
+         served.keys.threshold == wanted.keys.threshold && ids == key_ids(wanted);
+}
+
 bool same_delegations(const std::optional<tuf::Delegations>& served,
                       const std::vector<tuf::DelegationSpec>& wanted) {
+  if (served && served->succinct) return false;
   const size_t count = served ? served->roles.size() : 0;
   if (count != wanted.size()) return false;
   for (size_t i = 0; i < count; ++i) {
-    const tuf::DelegatedRole& s = served->roles[i];
-    const tuf::DelegationSpec& w = wanted[i];
-    const std::set<std::string> ids(s.keys.keyids.begin(), s.keys.keyids.end());
-    if (s.name != w.name || s.terminating != w.terminating || s.paths != w.paths ||
-        s.path_hash_prefixes != w.path_hash_prefixes || s.keys.threshold != w.keys.threshold ||
-        ids != key_ids(w)) {
-      return false;
-    }
+    if (!same_delegation(served->roles[i], wanted[i])) return false;
   }
   return true;
 }

@@ -28,6 +28,10 @@
 
 namespace drover {
 
+// The most delegated roles a repository configures: a device searches at most 32 roles for
+// one target (tuf::UpdaterLimits::max_delegations), the top-level targets included.
+inline constexpr size_t kMaxDelegatedRoles = 31;
+
 // A role name Drover accepts for a delegated role: 1 to 64 of a-z 0-9 and "-", starting
 // with a letter or digit, and none of the top-level roles' names (root, timestamp,
 // snapshot, targets). kInvalidArgument saying which rule it breaks.
@@ -55,8 +59,13 @@ security::tuf::DelegatedRole as_delegated_role(const security::tuf::DelegationSp
 std::string signing_role(const std::vector<security::tuf::DelegatedRole>& roles,
                          std::string_view target_path);
 
+// Whether the delegation `served` (parsed from signed targets) is `wanted`: the same name,
+// patterns, terminating flag, threshold and keys.
+bool same_delegation(const security::tuf::DelegatedRole& served,
+                     const security::tuf::DelegationSpec& wanted);
+
 // Whether the delegations `served` (parsed from signed targets) are `wanted`: the same
-// roles in the same order with the same patterns, terminating flags, thresholds and keys.
+// roles in the same order, each the same_delegation.
 bool same_delegations(const std::optional<security::tuf::Delegations>& served,
                       const std::vector<security::tuf::DelegationSpec>& wanted);
 

@@ -37,11 +37,13 @@ const tuf::DelegatedRole* find_role(const std::optional<tuf::Delegations>& by,
   return nullptr;
 }
 
-// Whether `m` is signed as the delegation `by` makes to `role` asks.
-bool verified_by(const Metadata& m, const std::optional<tuf::Delegations>& by,
-                 const std::string& role) {
+// Whether `m` is a file of the delegated `role` this server serves: signed as the delegation
+// `by` makes to it asks, and delegating nothing further (the server builds one level; a
+// device would search deeper delegations the server does not know of, and see otherwise).
+bool usable_role_file(const Metadata& m, const std::optional<tuf::Delegations>& by,
+                      const std::string& role) {
   const tuf::DelegatedRole* d = find_role(by, role);
-  return d != nullptr && tuf::verify_signatures(m, by->keys, d->keys, role).ok();
+  return d != nullptr && !m.delegations && tuf::verify_signatures(m, by->keys, d->keys, role).ok();
 }
 
 }  // namespace
@@ -82,6 +84,7 @@ struct UpdateRepository::Impl {
       uint64_t length = 0;
       std::string sha256;  // hex
       std::string custom;
+      Timestamp expires{};  // signed until then (a refresh signs again before)
     };
     // Each target as a device finds it (top-level first, then the delegations in order);
     // empty when the top-level targets are unusable.
@@ -109,6 +112,7 @@ struct UpdateRepository::Impl {
   std::map<std::string, int64_t, std::less<>> top GUARDED_BY(mu);
   std::vector<Artifact> artifacts GUARDED_BY(mu);
   bool published GUARDED_BY(mu) = false;
+  bool targets_unusable GUARDED_BY(mu) = false;  // found so by the publish under way
 
   mutable Mutex view_mu{LockLevel::kLeaf};
   std::shared_ptr<const View> view GUARDED_BY(view_mu) = std::make_shared<View>();
@@ -204,7 +208,7 @@ struct UpdateRepository::Impl {
     }
     if (targets.file.version == 0) return corrupt(path(snapshot_file) + " names no targets");
     for (auto& [role, r] : delegated)
-      r.file.verified = verified_by(r.meta, targets.meta.delegations, role);
+      r.file.verified = usable_role_file(r.meta, targets.meta.delegations, role);
     return ok_status();
   }
 
@@ -313,7 +317,7 @@ struct UpdateRepository::Impl {
     }
     if (next.file.version == 0) return false;  // nothing signed yet, and nothing can be
     if (!next.file.verified || now >= next.file.expires) {
-      publish_view(/*usable=*/false);  // no artifact is signed any longer
+      targets_unusable = true;
       return Error{ErrorCode::kFailedPrecondition,
                    "the targets metadata (version " + std::to_string(next.file.version) + ") " +
                        (next.file.verified ? "expired at " + format_utc_timestamp(next.file.expires)
@@ -332,7 +336,7 @@ struct UpdateRepository::Impl {
   Status next_delegated(Timestamp now, const TargetsRole& top_level,
                         std::map<std::string, TargetsRole>& next) REQUIRES(mu) {
     const std::optional<tuf::Delegations>& by = top_level.meta.delegations;
-    for (auto& [name, r] : next) r.file.verified = verified_by(r.meta, by, name);
+    for (auto& [name, r] : next) r.file.verified = usable_role_file(r.meta, by, name);
     if (!by) return ok_status();
     for (const tuf::DelegatedRole& d : by->roles) {
       TargetsRole& current = next[d.name];  // version 0 when new
@@ -348,7 +352,8 @@ struct UpdateRepository::Impl {
       }
       if (const int64_t newest = top[d.name]; newest > current.file.version) {
         auto offline = read_targets(d.name, newest);
-        if (offline.ok() && verified_by(offline->meta, by, d.name) && now < offline->file.expires) {
+        if (offline.ok() && usable_role_file(offline->meta, by, d.name) &&
+            now < offline->file.expires) {
           offline->file.verified = true;
           current = std::move(*offline);
         }
@@ -362,11 +367,40 @@ struct UpdateRepository::Impl {
   // timestamp; on any failure nothing in memory changes, and the next call starts over
   // (past the versions spent).
   Status publish_locked() REQUIRES(mu) {
+    // A root taken is kept only once files signed under it are committed: until then the
+    // roots served, and what they verify, stay as they were (a timestamp key rotated and lost
+    // must not leave devices with a root that refuses the timestamp served). Except when the
+    // new root makes the targets unusable (their keys rotated away and not online): what it
+    // revoked must not go on being signed, so it is kept and nothing is signed.
+    const Metadata old_root = root;
+    const std::vector<std::string> old_roots = roots;
+    const bool verified[] = {targets.file.verified, snapshot.verified, timestamp.verified};
+    targets_unusable = false;
+    Status st = publish_files();
+    if (!st.ok() && !targets_unusable && roots.size() != old_roots.size()) {
+      root = old_root;
+      roots = old_roots;
+      targets.file.verified = verified[0];
+      snapshot.verified = verified[1];
+      timestamp.verified = verified[2];
+    }
+    if (targets_unusable) publish_view(/*usable=*/false);  // no artifact is signed any longer
+    return st;
+  }
+
+  Status publish_files() REQUIRES(mu) {
     DROVER_TRY(take_newer_roots());
     // Keys and delegations as they are on disk now: `drover keys delegate` adds both while
-    // the server runs.
+    // the server runs. A delegations.json that does not read (an edit gone wrong) does not
+    // stop the signing of what is served — the timestamp must not expire over it — but the
+    // delegations last read stay in force, and the publish reports it.
     DROVER_TRY_ASSIGN(keys, load_keys(fs, dir));
-    DROVER_TRY_ASSIGN(configured, load_delegations(fs, dir));
+    std::optional<Error> config_error;
+    if (auto read = load_delegations(fs, dir); read.ok()) {
+      configured = std::move(*read);
+    } else {
+      config_error = read.error();
+    }
     auto names = fs.list(metadata_dir(dir));
     if (!names.ok()) return names.error();
     note_versions(*names);
@@ -417,13 +451,20 @@ struct UpdateRepository::Impl {
     timestamp = std::move(new_timestamp);
     publish_view(/*usable=*/true);
     prune();
+    if (config_error) {
+      return Error{config_error->code,
+                   config_error->message + " (signed with the delegations last read from it)"};
+    }
     return ok_status();
   }
 
   // The entry a device finds for `target` (nullptr: none, or its search fails): the
   // top-level targets first, then each role delegated for the path in order, a role that is
   // not usable ending the search as it ends a device's, and a terminating one ending it too.
-  const tuf::TargetFile* resolve(const std::string& target, Timestamp now) const REQUIRES(mu) {
+  // `expires`: when the role that lists it expires.
+  const tuf::TargetFile* resolve(const std::string& target, Timestamp now, Timestamp* expires) const
+      REQUIRES(mu) {
+    *expires = targets.file.expires;
     if (auto it = targets.meta.targets.find(target); it != targets.meta.targets.end())
       return &it->second;
     if (!targets.meta.delegations) return nullptr;
@@ -432,8 +473,10 @@ struct UpdateRepository::Impl {
       auto r = delegated.find(d.name);
       if (r == delegated.end() || !r->second.file.verified || now >= r->second.file.expires)
         return nullptr;
-      if (auto it = r->second.meta.targets.find(target); it != r->second.meta.targets.end())
+      if (auto it = r->second.meta.targets.find(target); it != r->second.meta.targets.end()) {
+        *expires = std::min(*expires, r->second.file.expires);
         return &it->second;
+      }
       if (d.terminating) return nullptr;
     }
     return nullptr;
@@ -454,13 +497,16 @@ struct UpdateRepository::Impl {
       }
       const Timestamp now = clock.now();
       for (const std::string* target : paths) {
-        const tuf::TargetFile* file = resolve(*target, now);
+        Timestamp expires{};
+        const tuf::TargetFile* file = resolve(*target, now, &expires);
         if (file == nullptr) continue;
         const auto hash = file->hashes.find("sha256");
+        // Until the first of the files a device reads to find it expires.
+        expires = std::min({expires, snapshot.expires, timestamp.expires});
         next->listed.emplace(
             *target, View::Signed{file->length,
                                   hash == file->hashes.end() ? "" : security::to_hex(hash->second),
-                                  file->custom});
+                                  file->custom, expires});
       }
     }
     MutexLock lock(view_mu);
@@ -549,7 +595,8 @@ bool UpdateRepository::is_signed(const Artifact& a) const {
   const std::shared_ptr<const Impl::View> view = impl_->current();
   auto it = view->listed.find(target_path(a));
   return it != view->listed.end() && it->second.length == a.size_bytes &&
-         it->second.sha256 == a.sha256 && it->second.custom == target_custom(a);
+         it->second.sha256 == a.sha256 && it->second.custom == target_custom(a) &&
+         impl_->clock.now() < it->second.expires;
 }
 
 std::string UpdateRepository::target_path(const Artifact& a) { return a.name + "/" + a.version; }
@@ -605,8 +652,7 @@ RepositoryState UpdateRepository::state() const {
                                          [&](const auto& c) { return c.name == d.name; });
     const bool in_targets = find_role(served, d.name) != nullptr;
     r.delegation = configured == i.configured.end() ? RepositoryState::Delegation::kRemoved
-                   : in_targets && same_delegations(tuf::Delegations{{}, {}, {d}},
-                                                    std::vector<tuf::DelegationSpec>{*configured})
+                   : in_targets && same_delegation(d, *configured)
                        ? RepositoryState::Delegation::kServed
                        : RepositoryState::Delegation::kPending;
     if (auto f = i.delegated.find(d.name); f != i.delegated.end()) {

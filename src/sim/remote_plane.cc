@@ -182,8 +182,11 @@ Result<Artifact> RemoteControlPlane::upload(const Artifact& meta, std::string_vi
   if (!options_.initial_root.empty() && signed_field != json(true)) {
     return Error{ErrorCode::kFailedPrecondition,
                  "the server did not sign " + meta.name + "@" + meta.version +
-                     " (its targets keys are offline?): agents trusting --initial-root would "
-                     "refuse it"};
+                     (signed_field.is_null()
+                          ? " (it has no signed update metadata: drover keys gen)"
+                          : " (its targets keys, or those of the role delegated its name, are "
+                            "offline)") +
+                     ": agents trusting --initial-root would refuse it"};
   }
   shown.erase("signed");
   return artifact_from_json(shown.dump());

@@ -188,6 +188,7 @@ TEST_F(ServeTufTest, ATeamSignsItsOwnArtifactsOfflineThroughADelegatedRole) {
              "--terminating --key-dir " + team);
   ASSERT_EQ(delegated.code, 0) << delegated.out;
   EXPECT_NE(delegated.out.find(team + "/thermostats-"), std::string::npos) << delegated.out;
+  EXPECT_NE(delegated.out.find("are NOT signed"), std::string::npos) << delegated.out;
   EXPECT_EQ(drover("keys delegate --data " + data + " --role thermostats --path 'x/*'").code, 1);
   EXPECT_EQ(drover("keys delegate --data " + data + " --role ../x --path 'x/*'").code, 1);
   EXPECT_EQ(drover("keys delegate --data " + data + " --role t --path 'x/*' --key-dir " + data +
@@ -202,6 +203,7 @@ TEST_F(ServeTufTest, ATeamSignsItsOwnArtifactsOfflineThroughADelegatedRole) {
                                         "--device-type ctl --json");
   ASSERT_EQ(up.code, 0) << up.out;
   EXPECT_EQ(json::parse(up.out).value("signed", true), false) << up.out;
+  const std::string thermo_sha = json::parse(up.out)["sha256"];
   EXPECT_EQ(upload("2.0.0", "image").value("signed", false), true);
   const CommandOutcome listed = drover("keys list --data " + data);
   EXPECT_NE(listed.out.find("delegated thermostats: thermostat-*/* (terminating), keys offline; "
@@ -223,6 +225,9 @@ TEST_F(ServeTufTest, ATeamSignsItsOwnArtifactsOfflineThroughADelegatedRole) {
             std::string::npos)
       << signed_by_team.out;
   EXPECT_EQ(signed_by_team.out.find("firmware/2.0.0"), std::string::npos) << signed_by_team.out;
+  // Each target with its hash, for the team to check against what it uploaded.
+  EXPECT_NE(signed_by_team.out.find("thermostat-fw/1.0.0 sha256 " + thermo_sha), std::string::npos)
+      << signed_by_team.out;
   upload("2.0.1", "the next image");  // publishes
   const std::string shown = as_operator("artifact show thermostat-fw 1.0.0 --json").out;
   EXPECT_NE(shown.find("\"signed\": true"), std::string::npos) << shown;

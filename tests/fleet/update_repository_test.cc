@@ -456,9 +456,9 @@ TEST_F(UpdateRepositoryTest, ADelegatedRoleSignsTheArtifactsItsPatternsMatch) {
   d.terminating = true;
   auto keys = delegate_targets(fs, kDir, d);
   ASSERT_TRUE(keys.ok()) << keys.error().to_string();
-  ASSERT_EQ(keys->size(), 1u);
-  EXPECT_TRUE(keys->front().starts_with(kDir + "/keys/"));  // online: the server signs
-  reopen();                                                 // as drover keys list opens it
+  ASSERT_EQ(keys->written.size(), 1u);
+  EXPECT_TRUE(keys->written.front().starts_with(kDir + "/keys/"));  // online: the server signs
+  reopen();                                                         // as drover keys list opens it
   EXPECT_EQ(role_state("thermostats").delegation, RepositoryState::Delegation::kPending);
 
   const Artifact fw = artifact("1.0.0"), thermo = artifact("2.0.0", "image", "thermostat-fw");
@@ -495,8 +495,9 @@ TEST_F(UpdateRepositoryTest, ADelegatedRoleSignsTheArtifactsItsPatternsMatch) {
 
   // Removed, its artifacts go back to the top-level targets; the snapshot still lists the
   // role's file (a device takes a role's disappearance for an attack) and devices go on.
-  ASSERT_TRUE(undelegate_targets(fs, kDir, "thermostats").ok());
-  EXPECT_FALSE(fs.read(keys->front()).ok());  // its online key is gone
+  auto unused = undelegate_targets(fs, kDir, "thermostats");
+  ASSERT_TRUE(unused.ok());
+  EXPECT_EQ(*unused, keys->written);  // its online key: kept until the targets drop the role
   ASSERT_TRUE(repo->refresh().ok());
   EXPECT_EQ(listed_by("targets").size(), 3u);
   EXPECT_TRUE(repo->is_signed(thermo2));
@@ -517,8 +518,9 @@ TEST_F(UpdateRepositoryTest, ATeamSigningOfflineIsTheOnlyOneWhoCanSignItsArtifac
   d.role = "pumps";
   d.paths = {"pump-*/*"};
   d.offline_dir = kOffline + "/pumps";
-  auto keys = delegate_targets(fs, kDir, d);
-  ASSERT_TRUE(keys.ok()) << keys.error().to_string();
+  auto made = delegate_targets(fs, kDir, d);
+  ASSERT_TRUE(made.ok()) << made.error().to_string();
+  const std::vector<std::string>* keys = &made->written;
   ASSERT_EQ(keys->size(), 1u);
   EXPECT_TRUE(keys->front().starts_with(kOffline + "/pumps/pumps-"));
 
@@ -574,8 +576,32 @@ TEST_F(UpdateRepositoryTest, ATeamSigningOfflineIsTheOnlyOneWhoCanSignItsArtifac
   EXPECT_FALSE(repo->is_signed(evil));
   EXPECT_TRUE(repo->is_signed(pump));
 
-  // Expired, the team's artifacts are no longer signed, and the server says so.
+  // A file of the team's that delegates further (to roles the server does not build) is not
+  // taken: a device would search those first and see otherwise than the server.
+  tuf::TargetsSpec deeper;
+  deeper.version = 3;
+  deeper.expires = clock.now() + days(30);
+  deeper.targets["pump-ctl/3.0.0"] = forged.targets.begin()->second;
+  deeper.targets["pump-ctl/3.0.0"].hashes = {{"sha256", *security::from_hex(pump.sha256)}};
+  deeper.targets["pump-ctl/3.0.0"].length = pump.size_bytes;
+  deeper.targets["pump-ctl/3.0.0"].custom = UpdateRepository::target_custom(pump);
+  tuf::DelegationSpec sub;
+  sub.name = "sub";
+  sub.paths = {"pump-*/*"};
+  sub.keys.keys = {*security::PublicKey::ed25519(server_key->public_key())};
+  deeper.delegations = {sub};
+  auto team_key = security::SigningKey::from_pem(*fs.read(keys->front()));
+  ASSERT_TRUE(team_key.ok());
+  ASSERT_TRUE(
+      fs.write(kDir + "/metadata/3.pumps.json", *tuf::sign_targets(deeper, {&*team_key})).ok());
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_EQ(version("pumps"), 1);
+
+  // Expired, the team's artifacts are no longer signed — at once, not at the next refresh —
+  // and the server says so.
   clock.advance(days(31));
+  EXPECT_FALSE(repo->is_signed(pump));
+  EXPECT_FALSE(repo->is_signed(fw)) << "the timestamp expired too: devices would refuse it";
   ASSERT_TRUE(repo->refresh().ok());
   EXPECT_FALSE(role_state("pumps").valid);
   EXPECT_FALSE(repo->is_signed(pump));
@@ -614,6 +640,99 @@ TEST_F(UpdateRepositoryTest, TheFirstMatchingRoleSignsAndATerminatingOneEndsTheS
   Device device(fs, repo, clock);
   ASSERT_TRUE(device.refresh().ok());
   EXPECT_EQ(device.find("pump-ctl/1.0.0")->role, "early");
+}
+
+TEST_F(UpdateRepositoryTest, ADamagedDelegationsFileStopsNothingButIsReported) {
+  TargetsDelegation d;
+  d.role = "thermostats";
+  d.paths = {"thermostat-*/*"};
+  ASSERT_TRUE(delegate_targets(fs, kDir, d).ok());
+  const Artifact thermo = artifact("2.0.0", "image", "thermostat-fw");
+  ASSERT_TRUE(repo->publish({thermo}).ok());
+  const int64_t timestamp = version("timestamp");
+  ASSERT_TRUE(fs.write(kDir + "/delegations.json", "{\"roles\": [{\"name\": ").ok());
+  clock.advance(hours(20));  // the timestamp falls due
+  Status st = repo->refresh();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kCorruption);
+  EXPECT_NE(st.error().message.find("delegations.json"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("delegations last read"), std::string::npos);
+  EXPECT_GT(version("timestamp"), timestamp);  // devices go on
+  EXPECT_TRUE(repo->is_signed(thermo));        // by the role last read
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.find("thermostat-fw/2.0.0")->role, "thermostats");
+}
+
+TEST_F(UpdateRepositoryTest, ARoleWithTooFewKeysOnlineIsSignedOfflineAndRolesAreCapped) {
+  TargetsDelegation d;
+  d.role = "pumps";
+  d.paths = {"pump-*/*"};
+  d.keys = 2;
+  d.threshold = 2;
+  auto made = delegate_targets(fs, kDir, d);
+  ASSERT_TRUE(made.ok());
+  // One of its two keys leaves the server: the server cannot sign it, the operator can.
+  const std::string away = kOffline + "/pump-key.pem";
+  ASSERT_TRUE(fs.write(away, *fs.read(made->written[1])).ok());
+  ASSERT_TRUE(fs.remove(made->written[1]).ok());
+  const Artifact pump = artifact("1.0.0", "image", "pump-ctl");
+  ASSERT_TRUE(repo->publish({pump}).ok());
+  EXPECT_FALSE(repo->is_signed(pump));
+  auto signed_targets = sign_targets_offline(fs, kDir, {pump}, {made->written[0], away}, days(30),
+                                             clock.now(), "pumps");
+  ASSERT_TRUE(signed_targets.ok()) << signed_targets.error().to_string();
+  EXPECT_EQ(signed_targets->sha256, std::vector<std::string>{pump.sha256});
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_TRUE(repo->is_signed(pump));
+
+  // A device searches at most 32 roles: no more than 31 are delegated.
+  for (int i = 0; i < 30; ++i) {
+    TargetsDelegation more;
+    more.role = "r" + std::to_string(i);
+    more.paths = {"r" + std::to_string(i) + "/*"};
+    ASSERT_TRUE(delegate_targets(fs, kDir, more).ok()) << i;
+  }
+  TargetsDelegation one_more;
+  one_more.role = "r99";
+  one_more.paths = {"r99/*"};
+  EXPECT_EQ(delegate_targets(fs, kDir, one_more).error().code, ErrorCode::kInvalidArgument);
+}
+
+TEST_F(UpdateRepositoryTest, ARootIsServedOnlyOnceAPublishUnderItSucceeds) {
+  ASSERT_TRUE(repo->publish({artifact("1.0.0")}).ok());
+  std::vector<std::string> root_keys;
+  const std::vector<std::string> offline_files = fs.list(kOffline).value();
+  for (const std::string& f : offline_files) root_keys.push_back(kOffline + "/" + f);
+  RootRotation rotation;
+  rotation.signing_key_files = root_keys;
+  rotation.new_online_roles = {"timestamp"};
+  ASSERT_TRUE(rotate_root(fs, kDir, kOffline, rotation, clock.now()).ok());
+  // The new timestamp key is lost before the server signs with it: the publish fails, and
+  // the new root is not served (devices would refuse the old timestamp under it).
+  std::string new_key;
+  const std::vector<std::string> online = fs.list(kDir + "/keys").value();
+  for (const std::string& f : online) {
+    bool old = false;
+    for (const auto& r : repo->state().roles) {
+      for (const std::string& id : r.key_ids) old = old || f == id + ".pem";
+    }
+    if (!old) new_key = kDir + "/keys/" + f;
+  }
+  ASSERT_FALSE(new_key.empty());
+  const std::string kept = *fs.read(new_key);
+  ASSERT_TRUE(fs.remove(new_key).ok());
+  EXPECT_EQ(repo->refresh().error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(repo->metadata("2.root.json").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(version("root"), 1);
+  Device device(fs, repo, clock);
+  ASSERT_TRUE(device.refresh().ok());
+  // Back, the server signs under the new root and serves it.
+  ASSERT_TRUE(fs.write(new_key, kept).ok());
+  ASSERT_TRUE(repo->refresh().ok());
+  EXPECT_TRUE(repo->metadata("2.root.json").ok());
+  ASSERT_TRUE(device.refresh().ok());
+  EXPECT_EQ(device.root().version, 2);
 }
 
 TEST(TargetsDelegationsTest, TheConfigurationIsCheckedStrictly) {
