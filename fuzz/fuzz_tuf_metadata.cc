@@ -4,7 +4,8 @@
 // fixed point (canonical text without control characters parses back to the same
 // canonical text); metadata that parses
 // has versions of at least 1, thresholds of at least 1 and the four top-level roles in a
-// root; every message about it is printable ASCII.
+// root, and succinct hash bins lead each path to one of their own roles; every message
+// about it is printable ASCII.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -71,6 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       for (const auto& d : m->delegations->roles) {
         check(d.keys.threshold >= 1);
         (void)d.trusted_for("firmware/a.img");
+      }
+      // Succinct hash bins: every target path leads to one of the bins, and only to it.
+      if (const auto& s = m->delegations->succinct) {
+        check(s->bit_length >= 1 && s->bit_length <= 32 && s->keys.threshold >= 1);
+        const auto found = m->delegations->roles_for("firmware/a.img");
+        check(found.size() == 1 && s->is_role(found.front().name));
+        check(m->delegations->role(found.front().name).has_value());
       }
     }
     for (const auto& [path, target] : m->targets) {

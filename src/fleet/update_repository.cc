@@ -21,7 +21,6 @@ namespace {
 
 namespace tuf = security::tuf;
 using nlohmann::json;
-using security::PublicKey;
 using security::SigningKey;
 using tuf::Metadata;
 
