@@ -5,23 +5,7 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// On-disk layout (schema version 8, kept in PRAGMA user_version):
-//   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
-//                update_state, doc)                                         WITHOUT ROWID
-//   sites       (name PK, doc)                                              WITHOUT ROWID
-//   profiles    (device_type PK, doc)                                       WITHOUT ROWID
-//   artifacts   (name, version, doc, PK(name, version))                     WITHOUT ROWID
-//   rollouts    (id PK, state, doc)       rowid table: plans make these documents large
-//   deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc,
-//                PK(rollout_id, device_id))                                 WITHOUT ROWID
-//                indexed by (rollout_id, state, device_id): pages of one state
-//   sequences   (name PK, value)                                            WITHOUT ROWID
-//   api_tokens  (id PK, doc)                                                WITHOUT ROWID
-//   deployment_steps (seq PK, rollout_id, device_id, doc), indexed by
-//                (rollout_id, device_id, seq): each deployment's history in order
-//   audit_log   (idx PK, entry, checkpoint)  rowid table: append-only, by index
-//   enrollment_tokens (id PK, doc)                                          WITHOUT ROWID
-// Enums are stored by their codec names, timestamps as milliseconds since the epoch.
+// The on-disk layout and its migrations: sqlite/schema.h.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -38,105 +22,14 @@
 
 #include "base/mutex.h"
 #include "model/codec.h"
+#include "store/sqlite/schema.h"
 #include "store/store.h"
 
 namespace drover {
 namespace {
 
-// Numbered schema migrations. Migration i (0-based) takes the database from user_version i to
-// i + 1, inside one transaction. Append only: never edit a migration that has shipped.
-constexpr const char* kMigrations[] = {
-    // 1: the record tables. The CHECKs keep a record with an empty key out of the store (and
-    // give the tests a way to make a batch fail half-way).
-    R"sql(
-CREATE TABLE devices (
-  id                TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
-  device_type       TEXT NOT NULL,
-  hardware_revision TEXT NOT NULL,
-  site              TEXT NOT NULL,
-  connectivity      TEXT NOT NULL,
-  decommissioned    INTEGER NOT NULL,
-  update_state      TEXT NOT NULL,
-  doc               TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE sites (
-  name TEXT NOT NULL PRIMARY KEY CHECK (length(name) > 0),
-  doc  TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE artifacts (
-  name    TEXT NOT NULL CHECK (length(name) > 0),
-  version TEXT NOT NULL CHECK (length(version) > 0),
-  doc     TEXT NOT NULL,
-  PRIMARY KEY (name, version)
-) WITHOUT ROWID;
-CREATE TABLE rollouts (
-  id    TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
-  state TEXT NOT NULL,
-  doc   TEXT NOT NULL
-);
-CREATE TABLE deployments (
-  rollout_id TEXT NOT NULL CHECK (length(rollout_id) > 0),
-  device_id  TEXT NOT NULL CHECK (length(device_id) > 0),
-  stage      INTEGER NOT NULL,
-  stratum    TEXT NOT NULL,
-  state      TEXT NOT NULL,
-  updated_at INTEGER NOT NULL,
-  doc        TEXT NOT NULL,
-  PRIMARY KEY (rollout_id, device_id)
-) WITHOUT ROWID;
-)sql",
-    // 2: durable id counters.
-    R"sql(
-CREATE TABLE sequences (
-  name  TEXT NOT NULL PRIMARY KEY,
-  value INTEGER NOT NULL
-) WITHOUT ROWID;
-)sql",
-    // 3: operator API tokens (the secret's hash, never the secret).
-    R"sql(
-CREATE TABLE api_tokens (
-  id  TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
-  doc TEXT NOT NULL
-) WITHOUT ROWID;
-)sql",
-    // 4: each deployment's history, appended in order (seq is the rowid).
-    R"sql(
-CREATE TABLE deployment_steps (
-  seq        INTEGER PRIMARY KEY,
-  rollout_id TEXT NOT NULL CHECK (length(rollout_id) > 0),
-  device_id  TEXT NOT NULL CHECK (length(device_id) > 0),
-  doc        TEXT NOT NULL
-);
-CREATE INDEX deployment_steps_by_deployment ON deployment_steps (rollout_id, device_id, seq);
-)sql",
-    // 5: a rollout's deployments of one state, a page at a time (the operator API).
-    R"sql(
-CREATE INDEX deployments_by_state ON deployments (rollout_id, state, device_id);
-)sql",
-    // 6: device profiles (telemetry contracts, metric rules), one per device type.
-    R"sql(
-CREATE TABLE profiles (
-  device_type TEXT NOT NULL PRIMARY KEY CHECK (length(device_type) > 0),
-  doc         TEXT NOT NULL
-) WITHOUT ROWID;
-)sql",
-    // 7: the audit log, one row per entry with the signed checkpoint it completes.
-    R"sql(
-CREATE TABLE audit_log (
-  idx        INTEGER PRIMARY KEY CHECK (idx >= 0),
-  entry      TEXT NOT NULL,
-  checkpoint TEXT NOT NULL
-);
-)sql",
-    // 8: scoped enrollment tokens (the secret's hash, never the secret).
-    R"sql(
-CREATE TABLE enrollment_tokens (
-  id  TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
-  doc TEXT NOT NULL
-) WITHOUT ROWID;
-)sql",
-};
-constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+using sqlite_schema::migrate;
+using sqlite_schema::sqlite_error;
 
 // The page cache, in KiB (SQLite's default is 2 MiB). A batch of 100k deployments touches
 // ~30 MiB of pages; with the default cache it spills and reads its own pages back.
@@ -198,16 +91,6 @@ std::string_view column_text(sqlite3_stmt* s, int column) {
   const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
   if (text == nullptr) return {};
   return {text, static_cast<size_t>(sqlite3_column_bytes(s, column))};
-}
-
-// SQLite's own judgement of the file decides between corruption and a plain I/O failure.
-Error sqlite_error(sqlite3* db, int rc, const std::string& what) {
-  const int primary = rc & 0xff;
-  const ErrorCode code = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB
-                             ? ErrorCode::kCorruption
-                             : ErrorCode::kIo;
-  const char* detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-  return {code, "sqlite: " + what + ": " + detail};
 }
 
 Error corruption(const char* table, const std::string& key, const std::string& why) {
@@ -706,52 +589,6 @@ class SqliteStore final : public Store {
   const std::unique_ptr<Connection> reader_ PT_GUARDED_BY(read_mu_);
 };
 
-// Brings the schema up to kSchemaVersion, one migration per transaction. The version is read
-// inside the write transaction, so two processes opening a new file do not both migrate it.
-Status migrate(sqlite3* db) {
-  for (;;) {
-    if (int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-      return sqlite_error(db, rc, "starting a migration");
-    }
-    auto fail = [db](int rc, const std::string& what) {
-      Error e = sqlite_error(db, rc, what);
-      if (sqlite3_get_autocommit(db) == 0) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return e;
-    };
-    int version = 0;
-    {
-      sqlite3_stmt* raw = nullptr;
-      int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &raw, nullptr);
-      StmtPtr s(raw);
-      if (rc == SQLITE_OK) rc = sqlite3_step(s.get());
-      if (rc != SQLITE_ROW) return fail(rc, "reading the schema version");
-      version = sqlite3_column_int(s.get(), 0);
-    }
-    if (version > kSchemaVersion || version < 0) {
-      sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
-      return Error{ErrorCode::kCorruption,
-                   "sqlite: the database has schema version " + std::to_string(version) +
-                       ", newer than this build knows (" + std::to_string(kSchemaVersion) +
-                       "); open it with a newer drover"};
-    }
-    if (version == kSchemaVersion) {
-      if (int rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-        return fail(rc, "ending the schema check");
-      }
-      return ok_status();
-    }
-    const std::string what = "schema migration " + std::to_string(version + 1);
-    const std::string sql = std::string(kMigrations[version]) +
-                            "\nPRAGMA user_version = " + std::to_string(version + 1) + ";\n";
-    if (int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-      return fail(rc, what);
-    }
-    if (int rc = sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); rc != SQLITE_OK) {
-      return fail(rc, what + ": commit");
-    }
-  }
-}
-
 Result<Statements> prepare_statements(sqlite3* db) {
   Statements st;
   const std::pair<StmtPtr*, const char*> sql[] = {
@@ -884,7 +721,7 @@ Result<DbPtr> open_connection(const std::string& path, const SqliteOptions& opti
 
 // kIo when the file cannot be opened or configured, or a migration fails (the failed migration
 // is rolled back); kCorruption when the file is not a SQLite database or its schema version is
-// newer than kSchemaVersion. The returned store is thread-safe and owns its connections.
+// newer than sqlite_schema::schema_version(). The returned store is thread-safe and owns its connections.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
   auto db = open_connection(path, options);
   if (!db.ok()) return db.error();
