@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "security/crypto.h"
+#include "security/openssl_errors.h"
 #include "security/tuf_key.h"
 
 namespace drover::security {
@@ -37,15 +38,6 @@ struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 using X509Ptr = std::unique_ptr<X509, X509Free>;
-
-// What this file's OpenSSL calls leave on the thread's error queue is taken off again
-// (a later TLS call on the same thread would otherwise find it).
-struct ErrorScope {
-  ErrorScope() { ERR_set_mark(); }
-  ~ErrorScope() { ERR_pop_to_mark(); }
-  ErrorScope(const ErrorScope&) = delete;
-  ErrorScope& operator=(const ErrorScope&) = delete;
-};
 
 Error unauthenticated(std::string why) {
   return {ErrorCode::kUnauthenticated, "factory certificate: " + std::move(why)};
@@ -158,7 +150,7 @@ struct FactoryTrust::Store {
 };
 
 Result<FactoryTrust> FactoryTrust::from_pem(const std::vector<std::string>& ca_pems) {
-  const ErrorScope errors;
+  const OpenSslErrorScope errors;
   auto store = std::make_shared<Store>(X509_STORE_new());
   if (store->store == nullptr) return Error{ErrorCode::kInternal, "X509_STORE_new failed"};
   size_t n = 0;
@@ -187,7 +179,7 @@ Result<FactoryTrust> FactoryTrust::from_pem(const std::vector<std::string>& ca_p
 
 Result<FactoryIdentity> FactoryTrust::verify(std::string_view chain_pem, std::string_view message,
                                              std::string_view signature, Timestamp now) const {
-  const ErrorScope errors;
+  const OpenSslErrorScope errors;
   if (!store_) return unauthenticated("this server trusts no manufacturer CA");
   if (chain_pem.size() > kMaxChainBytes) {
     return malformed("the chain is longer than " + std::to_string(kMaxChainBytes) + " bytes");
@@ -261,7 +253,7 @@ Result<FactoryIdentity> FactoryTrust::verify(std::string_view chain_pem, std::st
 }
 
 Result<std::string> sign_with_private_key(std::string_view key_pem, std::string_view message) {
-  const ErrorScope errors;
+  const OpenSslErrorScope errors;
   std::unique_ptr<BIO, BioFree> bio(
       BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())));
   std::unique_ptr<EVP_PKEY, PkeyFree> pk(

@@ -10,6 +10,7 @@
 
 #include "security/canonical_json.h"
 #include "security/crypto.h"
+#include "security/openssl_errors.h"
 
 namespace drover::security {
 namespace {
@@ -28,16 +29,6 @@ const unsigned char* bytes(std::string_view s) {
 }
 
 constexpr int kMinRsaBits = 2048;
-
-// OpenSSL leaves the reasons for a refused key or signature on the thread's error queue,
-// where a later TLS call on the same thread would find them and misreport its own result:
-// what this scope adds is taken off again, and what was there before is left alone.
-struct OpenSslErrorScope {
-  OpenSslErrorScope() { ERR_set_mark(); }
-  ~OpenSslErrorScope() { ERR_pop_to_mark(); }
-  OpenSslErrorScope(const OpenSslErrorScope&) = delete;
-  OpenSslErrorScope& operator=(const OpenSslErrorScope&) = delete;
-};
 
 struct SchemeInfo {
   std::string_view scheme;

@@ -78,14 +78,6 @@ class Operator {
   std::unique_ptr<http::HttpClient> client_;
 };
 
-bool eventually(const std::function<bool()>& condition, int seconds = 20) {
-  for (int i = 0; i < seconds * 10; ++i) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return condition();
-}
-
 TEST(AgentTelemetry, SystemAndStatsdMetricsArriveAndAServerOutageLosesNoRound) {
   const std::string dir = temp_dir();
   auto serve = std::make_unique<ServeProcess>(dir + "/server", "127.0.0.1:0", "factory");

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -141,6 +142,17 @@ inline std::string create_token(const std::string& data, const std::string& name
 inline std::string temp_dir() {
   char tmpl[] = "/tmp/drover-serve-XXXXXX";
   return ::mkdtemp(tmpl);
+}
+
+// Whether `condition` holds within `seconds` (asked every 100 ms, and once more at the end):
+// for what other processes (a server, agents) bring about in their own time.
+inline bool eventually(const std::function<bool()>& condition, int seconds = 20) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return condition();
 }
 
 }  // namespace drover::testing

@@ -48,6 +48,29 @@ class EnrollmentTest : public ::testing::Test {
                                         *security::TokenSigner::create(std::string(32, 'x')), o);
   }
 
+  // kConcurrentDevices devices dev-0, dev-1, ... enrolling with `token` at once, each on its
+  // own thread (with `in_commit_scope`, as drover serve runs them: answered once durable);
+  // how many were accepted.
+  static constexpr int kConcurrentDevices = 16;
+  int enroll_at_once(const std::string& token, bool in_commit_scope) {
+    std::vector<SigningKey> keys;
+    keys.reserve(kConcurrentDevices);
+    for (int i = 0; i < kConcurrentDevices; ++i) keys.push_back(new_key());
+    std::atomic<int> accepted{0};
+    std::vector<std::thread> threads;
+    threads.reserve(kConcurrentDevices);
+    for (int i = 0; i < kConcurrentDevices; ++i) {
+      threads.emplace_back([&, i] {
+        std::optional<CommitScope> scope;
+        if (in_commit_scope) scope.emplace();
+        auto r = auth->enroll(request("dev-" + std::to_string(i), keys[i], token));
+        if (r.ok() && (!scope || scope->wait().ok())) ++accepted;
+      });
+    }
+    for (auto& th : threads) th.join();
+    return accepted.load();
+  }
+
   EnrollRequest request(const std::string& id, const SigningKey& k, std::string token = {},
                         std::string type = "ctl", std::string revision = "rev-a") {
     EnrollRequest r;
@@ -129,24 +152,10 @@ TEST_F(EnrollmentTest, ConcurrentEnrollmentsNeverExceedTheLimit) {
   EnrollmentTokenSpec t_spec;
   t_spec.max_uses = 5;
   const auto t = make_token(t_spec);
-  constexpr int kDevices = 16;
-  std::vector<SigningKey> keys;
-  keys.reserve(kDevices);
-  for (int i = 0; i < kDevices; ++i) keys.push_back(new_key());
-  std::atomic<int> accepted{0};
-  std::vector<std::thread> threads;
-  threads.reserve(kDevices);
-  for (int i = 0; i < kDevices; ++i) {
-    threads.emplace_back([&, i] {
-      auto r = auth->enroll(request("dev-" + std::to_string(i), keys[i], t.text));
-      if (r.ok()) ++accepted;
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(accepted.load(), 5);
+  EXPECT_EQ(enroll_at_once(t.text, /*in_commit_scope=*/false), 5);
   EXPECT_EQ(uses(t.record.id), 5u);
   size_t enrolled = 0;
-  for (int i = 0; i < kDevices; ++i)
+  for (int i = 0; i < kConcurrentDevices; ++i)
     enrolled += f.service->device("dev-" + std::to_string(i)) ? 1 : 0;
   EXPECT_EQ(enrolled, 5u);
 }
@@ -175,22 +184,7 @@ TEST_F(GroupCommitEnrollmentTest, UsesAndRevocationsHoldBeforeTheirWritesAreDura
   EnrollmentTokenSpec spec;
   spec.max_uses = 5;
   const auto t = make_token(spec);
-  constexpr int kDevices = 16;
-  std::vector<SigningKey> keys;
-  keys.reserve(kDevices);
-  for (int i = 0; i < kDevices; ++i) keys.push_back(new_key());
-  std::atomic<int> accepted{0};
-  std::vector<std::thread> threads;
-  threads.reserve(kDevices);
-  for (int i = 0; i < kDevices; ++i) {
-    threads.emplace_back([&, i] {
-      CommitScope scope;
-      auto r = auth->enroll(request("dev-" + std::to_string(i), keys[i], t.text));
-      if (r.ok() && scope.wait().ok()) ++accepted;
-    });
-  }
-  for (auto& th : threads) th.join();
-  EXPECT_EQ(accepted.load(), 5);
+  EXPECT_EQ(enroll_at_once(t.text, /*in_commit_scope=*/true), 5);
   ASSERT_TRUE(f.store().settle_all().ok());
   EXPECT_EQ(uses(t.record.id), 5u);
 
