@@ -51,6 +51,28 @@ class ServeAuditTest : public ::testing::Test {
   std::unique_ptr<ServeProcess> serve;
 };
 
+// A request body is recorded as sent when it is small JSON; one with a key twice (which the
+// API refuses, and which compacted would read as something else) by its size and SHA-256.
+TEST_F(ServeAuditTest, ABodyWithAKeyTwiceIsRecordedByItsDigest) {
+  const std::string twice = R"({"name": "patch", "name": "other"})";
+  const std::string refused = device_request(serve->port(), "/api/v1/rollouts", twice, token);
+  EXPECT_NE(refused.find(" 400 "), std::string::npos) << refused;
+  const std::string plain = R"({"name": "x"})";
+  device_request(serve->port(), "/api/v1/rollouts", plain, token);
+  const CommandOutcome ls = as_admin("audit ls --limit 1000 --json");
+  ASSERT_EQ(ls.code, 0) << ls.out;
+  std::vector<json> posts;
+  const json listed = json::parse(ls.out);
+  for (const json& e : listed["entries"]) {
+    if (e["action"] == "POST /api/v1/rollouts") posts.push_back(e["detail"]);
+  }
+  ASSERT_EQ(posts.size(), 2u) << ls.out;
+  EXPECT_FALSE(posts[0].contains("body")) << posts[0].dump();
+  EXPECT_EQ(posts[0].value("body_sha256", ""), security::to_hex(security::sha256(twice)));
+  EXPECT_EQ(posts[0].value("body_bytes", ""), std::to_string(twice.size()));
+  EXPECT_EQ(posts[1].value("body", ""), R"({"name":"x"})") << posts[1].dump();
+}
+
 TEST_F(ServeAuditTest, WhatWasDoneIsRecordedInOrderAndVerifies) {
   const std::string file = dir + "/fw";
   std::ofstream(file, std::ios::binary) << std::string(5000, 'f');

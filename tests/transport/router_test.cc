@@ -161,6 +161,22 @@ TEST(Query, MalformedEscapesAndEncodedNulAreErrors) {
   EXPECT_EQ(parsed("p=100%25").get("p"), "100%");
 }
 
+TEST(Query, NumbersAreWholeAndInTheirRange) {
+  auto q = Query::parse("limit=50&from=-1&size=12x&huge=99999999999999999999&zero=0");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(*q->number("limit", 100, 1, 1000), 50u);
+  EXPECT_EQ(*q->number("absent", 7), 7u);
+  for (const char* bad : {"from", "size", "huge"}) {
+    auto n = q->number(bad, 0);
+    ASSERT_FALSE(n.ok()) << bad;
+    EXPECT_EQ(n.error().message, std::string(bad) + " must be a whole number");
+  }
+  auto zero = q->number("zero", 100, 1, 1000);
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.error().message, "zero must be a number from 1 to 1000");
+  EXPECT_FALSE(q->number("limit", 100, 1, 49).ok());
+}
+
 TEST(Query, AllowOnlyNamesTheFirstUnknownKey) {
   const Query q = parsed("limit=5&tga=x&sitee=y");
   auto st = q.allow_only({"limit", "tag", "site"});

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "security/canonical_json.h"
 #include "security/crypto.h"
 #include "transport/http/operator_access.h"
 
@@ -35,28 +36,20 @@ AuditEvent request_event(const Request& req, const ApiToken& token, std::string_
     e.detail["body_bytes"] = std::to_string(req.spooled->size);
     e.detail["body_sha256"] = security::to_hex(req.spooled->sha256);
   } else if (!req.body.empty()) {
-    // A small JSON body is kept (compacted); anything else by its size and digest.
-    const json body = req.body.size() <= kMaxRecordedBody ? json::parse(req.body, nullptr, false)
-                                                          : json(json::value_t::discarded);
-    if (!body.is_discarded()) {
-      e.detail["body"] = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    // A small JSON body is kept (compacted); anything else — a body too large, not JSON, or
+    // with a key twice (compacted, it would read otherwise than the handler read it) — by
+    // its size and digest.
+    auto body = req.body.size() <= kMaxRecordedBody
+                    ? security::parse_strict_json(req.body)
+                    : Result<json>(invalid_argument("too large to record"));
+    if (body.ok()) {
+      e.detail["body"] = body->dump(-1, ' ', false, json::error_handler_t::replace);
     } else {
       e.detail["body_bytes"] = std::to_string(req.body.size());
       e.detail["body_sha256"] = security::to_hex(security::sha256(req.body));
     }
   }
   return e;
-}
-
-Result<uint64_t> number(const Query& q, std::string_view key, uint64_t fallback) {
-  if (!q.has(key)) return fallback;
-  const std::string_view text = q.get(key);
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end != text.data() + text.size()) {
-    return invalid_argument(std::string(key) + " must be a whole number");
-  }
-  return n;
 }
 
 json hex_list(const std::vector<std::string>& hashes) {
@@ -147,8 +140,8 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                  tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
                    auto q = query_of(req, {"from", "limit"});
                    if (!q.ok()) return error_response(q.error());
-                   auto from = number(*q, "from", 0);
-                   auto limit = number(*q, "limit", 100);
+                   auto from = q->number("from", 0);
+                   auto limit = q->number("limit", 100);
                    if (!from.ok()) return error_response(from.error());
                    if (!limit.ok() || *limit == 0 || *limit > kMaxAuditPage) {
                      return error_response(invalid_argument("limit must be a number from 1 to " +
@@ -193,8 +186,8 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                  tokens, Role::kViewer, [&log](const Request& req, const Params&, const ApiToken&) {
                    auto q = query_of(req, {"from", "limit"});
                    if (!q.ok()) return error_response(q.error());
-                   auto from = number(*q, "from", 0);
-                   auto limit = number(*q, "limit", kMaxAuditPage);
+                   auto from = q->number("from", 0);
+                   auto limit = q->number("limit", kMaxAuditPage);
                    if (!from.ok()) return error_response(from.error());
                    if (!limit.ok() || *limit == 0 || *limit > kMaxAuditPage) {
                      return error_response(invalid_argument("limit must be a number from 1 to " +
@@ -232,8 +225,8 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
             if (!q->has("index") || !q->has("size")) {
               return error_response(invalid_argument("index and size are required"));
             }
-            auto index = number(*q, "index", 0);
-            auto size = number(*q, "size", 0);
+            auto index = q->number("index", 0);
+            auto size = q->number("size", 0);
             if (!index.ok()) return error_response(index.error());
             if (!size.ok()) return error_response(size.error());
             auto proof = log.inclusion_proof(*index, *size);
@@ -248,8 +241,8 @@ void add_audit_api(Router& router, OperatorTokens& tokens, AuditLog& log) {
                    if (!q->has("from") || !q->has("to")) {
                      return error_response(invalid_argument("from and to are required"));
                    }
-                   auto from = number(*q, "from", 0);
-                   auto to = number(*q, "to", 0);
+                   auto from = q->number("from", 0);
+                   auto to = q->number("to", 0);
                    if (!from.ok()) return error_response(from.error());
                    if (!to.ok()) return error_response(to.error());
                    auto proof = log.consistency_proof(*from, *to);

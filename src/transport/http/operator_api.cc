@@ -4,6 +4,7 @@
 #include <limits>
 #include <map>
 
+#include "base/try_assign.h"
 #include "base/units.h"
 #include "model/codec_json.h"
 #include "rollout/planner.h"
@@ -21,14 +22,8 @@ constexpr size_t kMaxPage = 1000;
 int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 
 Result<size_t> page_limit(const Query& q) {
-  if (!q.has("limit")) return size_t{100};
-  const std::string_view text = q.get("limit");
-  size_t n = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || end != text.data() + text.size() || n == 0 || n > kMaxPage) {
-    return invalid_argument("limit must be a number from 1 to " + std::to_string(kMaxPage));
-  }
-  return n;
+  DROVER_TRY_ASSIGN(const uint64_t n, q.number("limit", 100, 1, kMaxPage));
+  return static_cast<size_t>(n);
 }
 
 Result<std::optional<bool>> optional_bool(const Query& q, std::string_view key) {

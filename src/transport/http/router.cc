@@ -1,6 +1,7 @@
 #include "transport/http/router.h"
 
 #include <algorithm>
+#include <charconv>
 #include <memory>
 
 namespace drover::http {
@@ -80,6 +81,21 @@ Status Query::allow_only(std::initializer_list<std::string_view> known) const {
       return invalid_argument("query: unknown parameter '" + k + "'");
   }
   return ok_status();
+}
+
+Result<uint64_t> Query::number(std::string_view key, uint64_t fallback, uint64_t min,
+                               uint64_t max) const {
+  if (!has(key)) return fallback;
+  const std::string_view text = get(key);
+  uint64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n < min || n > max) {
+    if (min == 0 && max == UINT64_MAX)
+      return invalid_argument(std::string(key) + " must be a whole number");
+    return invalid_argument(std::string(key) + " must be a number from " + std::to_string(min) +
+                            " to " + std::to_string(max));
+  }
+  return n;
 }
 
 std::string_view Params::get(std::string_view name) const {

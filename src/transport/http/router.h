@@ -49,6 +49,10 @@ class Query {
   // kInvalidArgument naming the first key not in `known` (a misspelt filter must not
   // silently match everything).
   Status allow_only(std::initializer_list<std::string_view> known) const;
+  // The whole number `key` holds, `fallback` when it is absent. kInvalidArgument naming
+  // the key for anything else, or for a number outside [min, max].
+  Result<uint64_t> number(std::string_view key, uint64_t fallback, uint64_t min = 0,
+                          uint64_t max = UINT64_MAX) const;
 
  private:
   std::vector<std::pair<std::string, std::string>> values_;
