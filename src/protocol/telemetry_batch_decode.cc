@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "protocol/telemetry_batch.h"
 
@@ -275,6 +276,98 @@ Result<std::string> decompress(std::string_view body) {
   return out;
 }
 
+// Walks the CBOR items of `in` without recursion and refuses an indefinite-length string
+// whose chunks are not definite-length strings of its own type (RFC 8949, 3.2.3). The CBOR
+// reader recurses once per such chunk: a body of nested indefinite-length strings (0x7f
+// 0x7f 0x7f ...) would otherwise take one stack frame per byte and overflow the stack
+// (found by fuzz_telemetry_batch). Everything else is left to the reader.
+Status check_string_chunks(std::string_view in) {
+  constexpr uint64_t kUntilBreak = UINT64_MAX;
+  std::vector<uint64_t> open;  // items left in each open array or map (kUntilBreak: to 0xff)
+  size_t pos = 0;
+  const auto cut = [] { return invalid_argument("telemetry batch: not valid CBOR: cut short"); };
+  // The argument of an initial byte's additional information (`info` < 28).
+  const auto argument = [&](uint8_t info, uint64_t& v) {
+    if (info < 24) {
+      v = info;
+      return true;
+    }
+    const size_t bytes = size_t{1} << (info - 24);
+    if (in.size() - pos < bytes) return false;
+    v = 0;
+    for (size_t i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(in[pos++]);
+    return true;
+  };
+  // One item is complete: count it against the arrays and maps it closes.
+  const auto completed = [&] {
+    while (!open.empty() && open.back() != kUntilBreak && --open.back() == 0) open.pop_back();
+  };
+  while (pos < in.size()) {
+    const auto b = static_cast<uint8_t>(in[pos++]);
+    const uint8_t major = b >> 5, info = b & 0x1f;
+    if (b == 0xff) {  // a break ends an indefinite-length array or map
+      if (open.empty() || open.back() != kUntilBreak)
+        return invalid_argument("telemetry batch: not valid CBOR: a break outside a container");
+      open.pop_back();
+      completed();
+      continue;
+    }
+    if (info >= 28 && info <= 30)
+      return invalid_argument("telemetry batch: not valid CBOR: reserved additional information");
+    uint64_t n = 0;
+    if (info == 31) {
+      if (major == 2 || major == 3) {
+        // Chunks up to the break, each a definite-length string of the same type.
+        for (;;) {
+          if (pos >= in.size()) return cut();
+          const auto c = static_cast<uint8_t>(in[pos++]);
+          if (c == 0xff) break;
+          if ((c >> 5) != major || (c & 0x1f) >= 28) {
+            return invalid_argument(
+                "telemetry batch: not valid CBOR: a chunk of an indefinite-length string is "
+                "not a definite-length string of its type");
+          }
+          if (!argument(c & 0x1f, n)) return cut();
+          if (in.size() - pos < n) return cut();
+          pos += static_cast<size_t>(n);
+        }
+        completed();
+        continue;
+      }
+      if (major == 4 || major == 5) {
+        open.push_back(kUntilBreak);
+        continue;
+      }
+      return invalid_argument("telemetry batch: not valid CBOR: indefinite length on a number");
+    }
+    if (!argument(info, n)) return cut();
+    switch (major) {
+      case 2:
+      case 3:
+        if (in.size() - pos < n) return cut();
+        pos += static_cast<size_t>(n);
+        completed();
+        break;
+      case 4:
+      case 5:
+        // Each item takes a byte at least: a count beyond what is left is cut short.
+        if (n > in.size() - pos) return cut();
+        if (major == 5) n *= 2;
+        if (n == 0) {
+          completed();
+        } else {
+          open.push_back(n);
+        }
+        break;
+      case 6:
+        break;  // a tag: the item it tags follows
+      default:
+        completed();  // integers, simple values, floats (their bytes read as the argument)
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<TelemetryBatch> decode_telemetry_batch(std::string_view body, bool compressed) {
@@ -287,6 +380,7 @@ Result<TelemetryBatch> decode_telemetry_batch(std::string_view body, bool compre
   } else if (body.size() > kMaxBatchDecodedBytes) {
     return Error{ErrorCode::kResourceExhausted, "telemetry batch: more than 16 MiB"};
   }
+  DROVER_TRY(check_string_chunks(body));
   TelemetryBatch batch;
   BatchReader reader(batch);
   bool ok = false;
