@@ -51,6 +51,13 @@ int64_t highest(const std::vector<std::string>& names, std::string_view role) {
 
 Error corrupt(const std::string& what) { return Error{ErrorCode::kCorruption, what}; }
 
+Result<std::vector<std::string>> list_metadata(FileSystem& fs, const std::string& dir) {
+  auto names = fs.list(metadata_dir(dir));
+  if (!names.ok() && names.error().code == ErrorCode::kNotFound)
+    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
+  return names;
+}
+
 // The root chain from 1.root.json, each checked as a client checks it: the last one, and
 // every version's bytes.
 Result<std::pair<Metadata, std::vector<std::string>>> load_roots(

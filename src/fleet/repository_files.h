@@ -38,6 +38,9 @@ int64_t highest(const std::vector<std::string>& names, std::string_view role);
 
 Error corrupt(const std::string& what);
 
+// The names in <dir>/metadata. kNotFound, saying how to make a repository, when there is none.
+Result<std::vector<std::string>> list_metadata(FileSystem& fs, const std::string& dir);
+
 // The root chain from 1.root.json, each checked as a client checks it: the last one, and
 // every version's bytes. kNotFound without a root, kCorruption for one that does not verify.
 Result<std::pair<security::tuf::Metadata, std::vector<std::string>>> load_roots(

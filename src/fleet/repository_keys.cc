@@ -183,12 +183,8 @@ Result<SignedTargets> sign_targets_offline(FileSystem& fs, const std::string& di
                                            const std::vector<std::string>& key_files,
                                            Duration lifetime, Timestamp now,
                                            const std::string& role) {
-  auto names = fs.list(metadata_dir(dir));
-  if (!names.ok() && names.error().code == ErrorCode::kNotFound) {
-    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
-  }
-  if (!names.ok()) return names.error();
-  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, *names));
+  DROVER_TRY_ASSIGN(const std::vector<std::string> names, list_metadata(fs, dir));
+  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, names));
   const Metadata& root = chain.first;
   DROVER_TRY_ASSIGN(const std::vector<tuf::DelegationSpec> configured, load_delegations(fs, dir));
   const std::vector<tuf::DelegatedRole> roles = delegated_roles(configured);
@@ -229,7 +225,7 @@ Result<SignedTargets> sign_targets_offline(FileSystem& fs, const std::string& di
                                                   std::to_string(role_keys.threshold)};
   }
   tuf::TargetsSpec spec;
-  spec.version = highest(*names, role) + 1;
+  spec.version = highest(names, role) + 1;
   spec.expires = now + lifetime;
   spec.targets = targets_of(artifacts, roles, role);
   if (role == "targets") spec.delegations = configured;
@@ -291,11 +287,8 @@ Result<DelegatedKeys> delegate_targets(FileSystem& fs, const std::string& dir,
                             " is not between 1 and the " + std::to_string(d.keys) +
                             " keys (at most 16)");
   }
-  auto names = fs.list(metadata_dir(dir));
-  if (!names.ok() && names.error().code == ErrorCode::kNotFound)
-    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
-  if (!names.ok()) return names.error();
-  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, *names));
+  DROVER_TRY_ASSIGN(const std::vector<std::string> names, list_metadata(fs, dir));
+  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, names));
   DROVER_TRY_ASSIGN(std::vector<tuf::DelegationSpec> roles, load_delegations(fs, dir));
   auto existing = std::find_if(roles.begin(), roles.end(),
                                [&](const tuf::DelegationSpec& r) { return r.name == d.role; });
@@ -338,11 +331,8 @@ Result<DelegatedKeys> delegate_targets(FileSystem& fs, const std::string& dir,
 
 Result<std::vector<std::string>> undelegate_targets(FileSystem& fs, const std::string& dir,
                                                     const std::string& role) {
-  auto names = fs.list(metadata_dir(dir));
-  if (!names.ok() && names.error().code == ErrorCode::kNotFound)
-    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
-  if (!names.ok()) return names.error();
-  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, *names));
+  DROVER_TRY_ASSIGN(const std::vector<std::string> names, list_metadata(fs, dir));
+  DROVER_TRY_ASSIGN(auto chain, load_roots(fs, dir, names));
   DROVER_TRY_ASSIGN(std::vector<tuf::DelegationSpec> roles, load_delegations(fs, dir));
   auto it = std::find_if(roles.begin(), roles.end(),
                          [&](const tuf::DelegationSpec& r) { return r.name == role; });

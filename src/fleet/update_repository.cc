@@ -213,10 +213,8 @@ struct UpdateRepository::Impl {
 
   // Takes roots newer than the current one (drover keys rotate-root), each checked as a
   // client checks it, with the keys the newest names: all or nothing.
-  Status take_newer_roots() REQUIRES(mu) {
-    auto names = fs.list(metadata_dir(dir));
-    if (!names.ok()) return names.error();
-    const int64_t last = highest(*names, "root");
+  Status take_newer_roots(const std::vector<std::string>& names) REQUIRES(mu) {
+    const int64_t last = highest(names, "root");
     if (last <= root.version) return ok_status();
     Metadata trusted = root;
     std::vector<std::string> chain = roots;
@@ -388,7 +386,9 @@ struct UpdateRepository::Impl {
   }
 
   Status publish_files() REQUIRES(mu) {
-    DROVER_TRY(take_newer_roots());
+    auto names = fs.list(metadata_dir(dir));
+    if (!names.ok()) return names.error();
+    DROVER_TRY(take_newer_roots(*names));
     // Keys and delegations as they are on disk now: `drover keys delegate` adds both while
     // the server runs. A delegations.json that does not read (an edit gone wrong) does not
     // stop the signing of what is served — the timestamp must not expire over it — but the
@@ -400,8 +400,6 @@ struct UpdateRepository::Impl {
     } else {
       config_error = read.error();
     }
-    auto names = fs.list(metadata_dir(dir));
-    if (!names.ok()) return names.error();
     note_versions(*names);
     const Timestamp now = clock.now();
     const auto ts_keys = signers(root.roles.at("timestamp"), keys);
@@ -536,19 +534,16 @@ UpdateRepository::~UpdateRepository() = default;
 Result<std::unique_ptr<UpdateRepository>> UpdateRepository::open(FileSystem& fs, std::string dir,
                                                                  Clock& clock,
                                                                  UpdateRepositoryOptions options) {
-  auto names = fs.list(metadata_dir(dir));
-  if (!names.ok() && names.error().code == ErrorCode::kNotFound)
-    return not_found("no signed update metadata in " + dir + " (run drover keys gen)");
-  if (!names.ok()) return names.error();
+  DROVER_TRY_ASSIGN(const std::vector<std::string> names, list_metadata(fs, dir));
   auto impl = std::make_unique<Impl>(fs, std::move(dir), clock, options);
   {
     MutexLock lock(impl->mu);
-    DROVER_TRY_ASSIGN(auto chain, load_roots(fs, impl->dir, *names));
+    DROVER_TRY_ASSIGN(auto chain, load_roots(fs, impl->dir, names));
     impl->root = std::move(chain.first);
     impl->roots = std::move(chain.second);
     DROVER_TRY_ASSIGN(impl->keys, load_keys(fs, impl->dir));
     DROVER_TRY_ASSIGN(impl->configured, load_delegations(fs, impl->dir));
-    DROVER_TRY(impl->load_served(*names));
+    DROVER_TRY(impl->load_served(names));
     // Served as found until the first publish() (which may sign anew); targets that no
     // longer verify sign nothing.
     impl->publish_view(impl->targets.file.verified);

@@ -40,6 +40,14 @@ Artifact artifact(const std::string& version, const std::string& content = "imag
   return a;
 }
 
+// A delegated role of `name` for `paths`, its keys online.
+TargetsDelegation delegation(const std::string& name, std::vector<std::string> paths) {
+  TargetsDelegation d;
+  d.role = name;
+  d.paths = std::move(paths);
+  return d;
+}
+
 // Serves the repository's metadata by URL, as drover serve's route does.
 class RepositoryFetcher final : public tuf::MetadataFetcher {
  public:
@@ -450,9 +458,7 @@ TEST_F(UpdateRepositoryTest, TargetsSignedOfflineAreTakenAtTheNextPublish) {
 }
 
 TEST_F(UpdateRepositoryTest, ADelegatedRoleSignsTheArtifactsItsPatternsMatch) {
-  TargetsDelegation d;
-  d.role = "thermostats";
-  d.paths = {"thermostat-*/*"};
+  TargetsDelegation d = delegation("thermostats", {"thermostat-*/*"});
   d.terminating = true;
   auto keys = delegate_targets(fs, kDir, d);
   ASSERT_TRUE(keys.ok()) << keys.error().to_string();
@@ -514,9 +520,7 @@ TEST_F(UpdateRepositoryTest, ADelegatedRoleSignsTheArtifactsItsPatternsMatch) {
 }
 
 TEST_F(UpdateRepositoryTest, ATeamSigningOfflineIsTheOnlyOneWhoCanSignItsArtifacts) {
-  TargetsDelegation d;
-  d.role = "pumps";
-  d.paths = {"pump-*/*"};
+  TargetsDelegation d = delegation("pumps", {"pump-*/*"});
   d.offline_dir = kOffline + "/pumps";
   auto made = delegate_targets(fs, kDir, d);
   ASSERT_TRUE(made.ok()) << made.error().to_string();
@@ -613,14 +617,10 @@ TEST_F(UpdateRepositoryTest, ATeamSigningOfflineIsTheOnlyOneWhoCanSignItsArtifac
 TEST_F(UpdateRepositoryTest, TheFirstMatchingRoleSignsAndATerminatingOneEndsTheSearch) {
   // "early" matches every pump; "late" the pump-ctl ones only. A pump-ctl artifact is the
   // first one's, as a device searches.
-  TargetsDelegation early;
-  early.role = "early";
-  early.paths = {"pump-*/*"};
+  TargetsDelegation early = delegation("early", {"pump-*/*"});
   early.terminating = true;
   early.offline_dir = kOffline + "/early";
-  TargetsDelegation late;
-  late.role = "late";
-  late.paths = {"pump-ctl/*"};
+  TargetsDelegation late = delegation("late", {"pump-ctl/*"});
   ASSERT_TRUE(delegate_targets(fs, kDir, early).ok());
   ASSERT_TRUE(delegate_targets(fs, kDir, late).ok());
   const Artifact pump = artifact("1.0.0", "image", "pump-ctl");
@@ -643,9 +643,7 @@ TEST_F(UpdateRepositoryTest, TheFirstMatchingRoleSignsAndATerminatingOneEndsTheS
 }
 
 TEST_F(UpdateRepositoryTest, ADamagedDelegationsFileStopsNothingButIsReported) {
-  TargetsDelegation d;
-  d.role = "thermostats";
-  d.paths = {"thermostat-*/*"};
+  TargetsDelegation d = delegation("thermostats", {"thermostat-*/*"});
   ASSERT_TRUE(delegate_targets(fs, kDir, d).ok());
   const Artifact thermo = artifact("2.0.0", "image", "thermostat-fw");
   ASSERT_TRUE(repo->publish({thermo}).ok());
@@ -665,9 +663,7 @@ TEST_F(UpdateRepositoryTest, ADamagedDelegationsFileStopsNothingButIsReported) {
 }
 
 TEST_F(UpdateRepositoryTest, ARoleWithTooFewKeysOnlineIsSignedOfflineAndRolesAreCapped) {
-  TargetsDelegation d;
-  d.role = "pumps";
-  d.paths = {"pump-*/*"};
+  TargetsDelegation d = delegation("pumps", {"pump-*/*"});
   d.keys = 2;
   d.threshold = 2;
   auto made = delegate_targets(fs, kDir, d);
@@ -688,14 +684,10 @@ TEST_F(UpdateRepositoryTest, ARoleWithTooFewKeysOnlineIsSignedOfflineAndRolesAre
 
   // A device searches at most 32 roles: no more than 31 are delegated.
   for (int i = 0; i < 30; ++i) {
-    TargetsDelegation more;
-    more.role = "r" + std::to_string(i);
-    more.paths = {"r" + std::to_string(i) + "/*"};
+    TargetsDelegation more = delegation("r" + std::to_string(i), {"r" + std::to_string(i) + "/*"});
     ASSERT_TRUE(delegate_targets(fs, kDir, more).ok()) << i;
   }
-  TargetsDelegation one_more;
-  one_more.role = "r99";
-  one_more.paths = {"r99/*"};
+  TargetsDelegation one_more = delegation("r99", {"r99/*"});
   EXPECT_EQ(delegate_targets(fs, kDir, one_more).error().code, ErrorCode::kInvalidArgument);
 }
 

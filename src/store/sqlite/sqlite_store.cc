@@ -721,7 +721,8 @@ Result<DbPtr> open_connection(const std::string& path, const SqliteOptions& opti
 
 // kIo when the file cannot be opened or configured, or a migration fails (the failed migration
 // is rolled back); kCorruption when the file is not a SQLite database or its schema version is
-// newer than sqlite_schema::schema_version(). The returned store is thread-safe and owns its connections.
+// newer than sqlite_schema::schema_version(). The returned store is thread-safe and owns its
+// connections.
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, SqliteOptions options) {
   auto db = open_connection(path, options);
   if (!db.ok()) return db.error();
