@@ -28,6 +28,7 @@
 #include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "app/agent_tuf.h"
+#include "app/cli.h"
 #include "base/clock.h"
 #include "base/file_system.h"
 #include "security/crypto.h"
@@ -59,14 +60,19 @@ class RefuseEveryOffer final : public OfferCheck {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"drover-agent: updates for this device, safely"};
+  CLI::App app{"drover-agent: updates for this device, safely", "drover-agent"};
   std::string config_path = "/etc/drover/agent.json";
   bool once = false;
   app.add_option("--config", config_path, "configuration file (JSON)");
   app.add_flag("--once", once, "run until idle with nothing to do now, then exit");
   app::TufCommand tuf;
   app::add_tuf_command(app, tuf);
-  CLI11_PARSE(app, argc, argv);
+  app::add_conventions(app, "drover-agent",
+                       {{"tuf",
+                         "tuf --metadata-dir /var/lib/drover-agent/tuf --metadata-url "
+                         "https://drover.example.com/tuf/metadata refresh"}});
+  app.footer("\nExample:\n  drover-agent --config /etc/drover/agent.json\n");
+  if (const int rc = app::parse_command_line(app, argc, argv); rc >= 0) return rc;
   if (!tuf.verb.empty()) return app::run_tuf_command(tuf);
 
   auto text = real_file_system().read(config_path);

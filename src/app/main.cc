@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <string>
 
+#include "app/cli.h"
 #include "app/demo_scenario.h"
 #include "app/keys.h"
 #include "app/remote.h"
@@ -215,11 +217,76 @@ int run(const Scenario& scenario, const SimArgs& args, bool preflight) {
   return 0;
 }
 
+// One example per verb, shown at the end of its --help page (keyed by the verb's path).
+const std::map<std::string, std::string> kExamples = {
+    {"sim", "sim scenarios/demo.json --devices 3000 --report-json report.json"},
+    {"demo", "demo --devices 2000"},
+    {"serve",
+     "serve --data ./drover-data --listen 0.0.0.0:8480 --poll-interval 5m "
+     "--enrollment-token-file tokens.txt"},
+    {"token create", "token create --data ./drover-data --name ci --role operator --lifetime 90d"},
+    {"token ls", "token ls"},
+    {"token revoke", "token revoke 3f9c0a17b2d4e861"},
+    {"keys gen", "keys gen --data ./drover-data --root-key-dir /media/offline"},
+    {"keys list", "keys list --data ./drover-data"},
+    {"keys rotate-root",
+     "keys rotate-root --data ./drover-data --root-key /media/offline/root-1.pem --rotate "
+     "timestamp"},
+    {"rollout plan", "rollout plan scenarios/demo.json --devices 15000"},
+    {"rollout create", "rollout create examples/plan.json --dry-run"},
+    {"rollout ls", "rollout ls --json"},
+    {"rollout status", "rollout status rollout-0001 --watch"},
+    {"rollout devices", "rollout devices rollout-0001 --state failed"},
+    {"rollout history", "rollout history rollout-0001 thermostat-0017"},
+    {"rollout start", "rollout start rollout-0001"},
+    {"rollout pause", "rollout pause rollout-0001"},
+    {"rollout resume", "rollout resume rollout-0001"},
+    {"rollout abort", "rollout abort rollout-0001"},
+    {"rollout rollback", "rollout rollback rollout-0001"},
+    {"device ls", "device ls --site bldg-7 --tag north --all"},
+    {"device show", "device show thermostat-0017"},
+    {"device history", "device history thermostat-0017"},
+    {"device add", "device add thermostat-0017 --type thermostat --revision rev-b --site bldg-7"},
+    {"device set", "device set thermostat-0017 --connectivity lte"},
+    {"device set-site", "device set-site thermostat-0017 bldg-9"},
+    {"device tag", "device tag thermostat-0017 north pilot"},
+    {"device untag", "device untag thermostat-0017 pilot"},
+    {"device accept", "device accept thermostat-0017"},
+    {"device reject", "device reject thermostat-0017"},
+    {"device unreject", "device unreject thermostat-0017"},
+    {"device decommission", "device decommission thermostat-0017"},
+    {"site ls", "site ls"},
+    {"site put", "site put examples/site.json"},
+    {"artifact upload",
+     "artifact upload fw-2.1.0.bin --name firmware --version 2.1.0 --device-type thermostat"},
+    {"artifact ls", "artifact ls"},
+    {"artifact show", "artifact show firmware 2.1.0"},
+    {"artifact rm", "artifact rm firmware 2.0.0"},
+    {"profile ls", "profile ls"},
+    {"profile show", "profile show thermostat"},
+    {"profile set", "profile set thermostat-profile.json"},
+    {"telemetry latest", "telemetry latest thermostat-0017"},
+    {"telemetry range",
+     "telemetry range thermostat-0017 --metric temperature_c --from -6h --resolution 1m"},
+    {"telemetry freshness", "telemetry freshness --stale"},
+    {"audit ls", "audit ls --limit 20"},
+    {"audit show", "audit show 42"},
+    {"audit checkpoint", "audit checkpoint > checkpoint.json"},
+    {"audit verify", "audit verify --checkpoint checkpoint.json"},
+    {"enrollment-token create",
+     "enrollment-token create --name line-3 --device-type thermostat --max-uses 50 --lifetime "
+     "24h"},
+    {"enrollment-token ls", "enrollment-token ls"},
+    {"enrollment-token revoke", "enrollment-token revoke 3f9c0a17b2d4e861"},
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"drover: DevOps for fleets of connected devices"};
+  CLI::App app{"drover: DevOps for fleets of connected devices", "drover"};
   app.require_subcommand(1);
+  drover::app::GlobalFlags globals;
+  drover::app::add_global_flags(app, globals);
 
   SimArgs sim_args;
   auto* sim = app.add_subcommand("sim", "run a scenario on the fleet simulator (the digital twin)");
@@ -242,6 +309,7 @@ int main(int argc, char** argv) {
   sim->add_option("--enrollment-token", sim_args.enrollment_token,
                   "--server: the server's pre-shared enrollment token, for the agents");
   sim->add_option("--ca-file", sim_args.ca_file, "--server: the CA to trust for https");
+  sim->add_flag("--json", sim_args.json, "print the report as JSON (no timeline)");
   sim->add_option("--initial-root", sim_args.initial_root,
                   "--server: the server's root of signed update metadata "
                   "(<data>/tuf/metadata/1.root.json): the agents install only signed targets");
@@ -251,6 +319,7 @@ int main(int argc, char** argv) {
       "demo", "a security patch to 15,000 devices in 200 buildings, on the twin");
   add_common(demo, demo_args);
   demo->add_option("--report-json", demo_args.report_json, "write the report to this file");
+  demo->add_flag("--json", demo_args.json, "print the rollout's report as JSON (no story)");
 
   SimArgs plan_args;
   auto* rollout = app.add_subcommand("rollout", "rollout commands");
@@ -276,6 +345,11 @@ int main(int argc, char** argv) {
                     "trust devices whose factory certificate this manufacturer CA (PEM) signed: "
                     "they enroll at once, as the id, type and revision it names (repeatable)");
   serve->add_flag("--debug", serve_args.debug, "log one JSON line per request on stderr");
+  serve->add_option("--poll-interval", serve_args.poll_interval,
+                    "when an idle device is told to check in again (default 30m): shorter is "
+                    "quicker to start an update, longer is less load (docs/api/device.md)");
+  serve->add_option("--busy-poll-interval", serve_args.busy_poll_interval,
+                    "...and a device with an update under way (default 5m)");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");
   serve->add_option("--tls-cert", serve_args.tls_cert, "serve HTTPS: certificate chain (PEM)");
@@ -330,6 +404,10 @@ int main(int argc, char** argv) {
   token_create->add_option("--name", token_args.name, "what the token is for")->required();
   token_create->add_option("--role", token_args.role, "admin, operator or viewer");
   token_create->add_option("--lifetime", token_args.lifetime, "e.g. 90d; default: no expiry");
+  token_create->add_flag("--init", token_args.init,
+                         "create the data directory's store when it has none (before the "
+                         "server first ran)");
+  token_create->add_flag("--json", token_args.json, "print the token and its record as JSON");
 
   drover::app::KeysArgs keys_args;
   auto* keys = app.add_subcommand("keys", "keys of the signed update metadata (TUF)");
@@ -415,7 +493,19 @@ int main(int argc, char** argv) {
 
   drover::app::RemoteCommands remote(app, *rollout, *token);
 
-  CLI11_PARSE(app, argc, argv);
+  drover::app::add_conventions(app, "drover", kExamples);
+  if (const int rc = drover::app::parse_command_line(app, argc, argv); rc >= 0) return rc;
+  // Global flags given before the verb, where the verb's own were not.
+  if (globals.json) {
+    for (bool* json :
+         {&sim_args.json, &demo_args.json, &plan_args.json, &token_args.json, &keys_args.json})
+      *json = true;
+  }
+  for (SimArgs* a : {&sim_args, &demo_args, &plan_args}) {
+    if (a->server.empty()) a->server = globals.server;
+    if (a->token.empty()) a->token = globals.token;
+    if (a->ca_file.empty()) a->ca_file = globals.ca_file;
+  }
 
   if (serve->parsed()) return drover::app::run_serve(serve_args);
   if (token_create->parsed()) return drover::app::run_token_create(token_args);
@@ -425,7 +515,7 @@ int main(int argc, char** argv) {
   if (keys_sign->parsed()) return drover::app::run_keys_sign_targets(keys_args);
   if (keys_delegate->parsed()) return drover::app::run_keys_delegate(keys_args);
   if (keys_undelegate->parsed()) return drover::app::run_keys_undelegate(keys_args);
-  if (remote.parsed()) return remote.run();
+  if (remote.parsed()) return remote.run(globals);
 
   if (sim->parsed() || plan->parsed()) {
     SimArgs& a = sim->parsed() ? sim_args : plan_args;
@@ -442,7 +532,7 @@ int main(int argc, char** argv) {
       std::cerr << "drover: built-in demo scenario: " << scenario.error().to_string() << "\n";
       return 2;
     }
-    std::cout << "Drover demo: " << drover::app::kDemoStory << "\n\n";
+    if (!demo_args.json) std::cout << "Drover demo: " << drover::app::kDemoStory << "\n\n";
     const int rc = run(*scenario, demo_args, false);
     if (rc != 0 || demo_args.json) return rc;
     // The second chapter: what the devices report between check-ins.

@@ -68,25 +68,6 @@ std::optional<std::string> read_input(const std::string& path) {
 
 namespace {
 
-void device_table(const json& devices) {
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "TYPE", "REVISION", "SITE", "LINK", "ENROLLMENT", "STATE", "INSTALLED"}};
-  for (const json& d : devices) {
-    std::string installed;
-    for (const auto& [component, version] : d["installed"].items()) {
-      if (!installed.empty()) installed += " ";
-      installed += component + "@" + version.get<std::string>();
-    }
-    std::string enrollment = d.value("enrollment", "accepted");
-    if (d.value("decommissioned", false)) enrollment = "decommissioned";
-    rows.push_back({text_of(d["id"]), text_of(d["device_type"]), text_of(d["hardware_revision"]),
-                    d.value("site", "").empty() ? "-" : text_of(d["site"]),
-                    d.value("connectivity", "").empty() ? "-" : text_of(d["connectivity"]),
-                    enrollment, text_of(d["update_state"]), installed.empty() ? "-" : installed});
-  }
-  print_table(rows);
-}
-
 // With signed update metadata on, a SIGNED column: "no" is an artifact no device is offered.
 void artifact_table(const json& artifacts) {
   const bool signing = std::any_of(artifacts.begin(), artifacts.end(),
@@ -133,6 +114,8 @@ void rollback_text(const json& rb) {
   }
 }
 
+}  // namespace
+
 // One device's deployment, with every step of its history.
 void history_text(const json& d) {
   std::printf("%s in %s: %s", text_of(d["device_id"]).c_str(), text_of(d["rollout_id"]).c_str(),
@@ -156,6 +139,8 @@ void history_text(const json& d) {
   }
   print_table(rows);
 }
+
+namespace {
 
 void rollout_status_text(const json& r) {
   std::printf("rollout %s (%s): %s@%s\n", text_of(r["id"]).c_str(),
@@ -222,98 +207,6 @@ void rollout_status_text(const json& r) {
   }
   for (const json& h : r["halted"]) {
     std::printf("  halted %s: %s\n", text_of(h["key"]).c_str(), text_of(h["reason"]).c_str());
-  }
-}
-
-void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
-  CLI::App* device = app.add_subcommand("device", "devices on the server");
-  device->require_subcommand(1);
-  CLI::App* ls = s.verb(*device, "ls", "list devices", [](RemoteCommands::State& st) {
-    std::string target = "/api/v1/devices?limit=" + std::to_string(st.limit);
-    auto add = [&](const char* key, const std::string& v) {
-      if (!v.empty()) target += std::string("&") + key + "=" + http::url_encode(v);
-    };
-    add("device_type", st.type);
-    add("hardware_revision", st.revision);
-    add("site", st.site);
-    add("connectivity", st.connectivity);
-    for (const auto& t : st.tags) add("tag", t);
-    add("enrollment", st.enrollment);
-    add("decommissioned", st.decommissioned);
-    json devices = json::array();
-    json last;
-    std::string after;
-    do {
-      auto page =
-          st.call("GET", target + (after.empty() ? "" : "&after=" + http::url_encode(after)));
-      if (!page) return 1;
-      for (json& d : (*page)["devices"]) devices.push_back(std::move(d));
-      last = std::move(*page);
-      after = last["next"].is_string() ? last["next"].get<std::string>() : "";
-    } while (st.all && !after.empty());
-    if (st.json_out) {
-      std::printf("%s\n",
-                  json({{"devices", devices}, {"matched", last["matched"]}}).dump(2).c_str());
-      return 0;
-    }
-    device_table(devices);
-    if (!after.empty()) {
-      std::printf("(%zu of %s shown; --all for every page)\n", devices.size(),
-                  text_of(last["matched"]).c_str());
-    }
-    return 0;
-  });
-  ls->add_option("--type", s.type, "device type");
-  ls->add_option("--revision", s.revision, "hardware revision");
-  ls->add_option("--site", s.site, "site");
-  ls->add_option("--connectivity", s.connectivity, "connectivity class");
-  ls->add_option("--tag", s.tags, "tag (repeatable: all must match)");
-  ls->add_option("--enrollment", s.enrollment, "pending, accepted or rejected");
-  ls->add_option("--decommissioned", s.decommissioned, "true or false");
-  ls->add_option("--limit", s.limit, "devices per page")->check(CLI::Range(1, 1000));
-  ls->add_flag("--all", s.all, "fetch every page");
-
-  s.verb(*device, "show", "one device",
-         [](RemoteCommands::State& st) {
-           return st.show(st.call("GET", "/api/v1/devices/" + http::url_encode(st.id)),
-                          [](const json& d) { std::printf("%s\n", d.dump(2).c_str()); });
-         })
-      ->add_option("id", s.id, "device id")
-      ->required();
-
-  CLI::App* add =
-      s.verb(*device, "add", "register a device (or change its attributes)",
-             [](RemoteCommands::State& st) {
-               json body = {{"device_type", st.type},
-                            {"hardware_revision", st.revision},
-                            {"site", st.site},
-                            {"connectivity", st.connectivity},
-                            {"tags", st.tags}};
-               return st.show(st.call("PUT", "/api/v1/devices/" + http::url_encode(st.id),
-                                      body.dump(), "application/json"),
-                              [](const json& d) { device_table(json::array({d})); });
-             });
-  add->add_option("id", s.id, "device id")->required();
-  add->add_option("--type", s.type, "device type")->required();
-  add->add_option("--revision", s.revision, "hardware revision")->required();
-  add->add_option("--site", s.site, "site");
-  add->add_option("--connectivity", s.connectivity, "connectivity class");
-  add->add_option("--tag", s.tags, "tag (repeatable)");
-
-  for (const char* action : {"accept", "reject", "unreject", "decommission"}) {
-    const std::string a = action;
-    s.verb(*device, action,
-           a == "accept"     ? "accept a pending device"
-           : a == "reject"   ? "reject a pending device"
-           : a == "unreject" ? "undo a rejection: the device is pending again (admin)"
-                             : "take a device out of service for good",
-           [action](RemoteCommands::State& st) {
-             return st.show(
-                 st.call("POST", "/api/v1/devices/" + http::url_encode(st.id) + "/" + action),
-                 [](const json& d) { device_table(json::array({d})); });
-           })
-        ->add_option("id", s.id, "device id")
-        ->required();
   }
 }
 
@@ -553,7 +446,11 @@ bool RemoteCommands::parsed() const {
                      [](const State::Verb& v) { return v.cmd->parsed(); });
 }
 
-int RemoteCommands::run() {
+int RemoteCommands::run(const GlobalFlags& globals) {
+  if (s_->server.empty()) s_->server = globals.server;
+  if (s_->token.empty()) s_->token = globals.token;
+  if (s_->tls.ca_file.empty()) s_->tls.ca_file = globals.ca_file;
+  s_->json_out = s_->json_out || globals.json;
   auto from_env = [](std::string& field, const char* name, const char* fallback) {
     if (!field.empty()) return;
     const char* value = std::getenv(name);
@@ -562,7 +459,9 @@ int RemoteCommands::run() {
   from_env(s_->server, "DROVER_SERVER", kDefaultServer);
   from_env(s_->token, "DROVER_TOKEN", "");
   for (const State::Verb& v : s_->verbs) {
-    if (v.cmd->parsed()) return v.run(*s_);
+    if (!v.cmd->parsed()) continue;
+    s_->current = v.cmd;
+    return v.run(*s_);
   }
   return 2;
 }

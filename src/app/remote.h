@@ -1,5 +1,6 @@
 // The `drover` CLI verbs that talk to a running server over the operator API:
-//   drover device ls|show|add|accept|reject|unreject|decommission
+//   drover device ls|show|history|add|set|set-site|tag|untag|accept|reject|unreject|
+//                 decommission (remote_device.cc)
 //   drover site ls|put
 //   drover artifact upload|ls|show|rm
 //   drover rollout create|ls|status|start|pause|resume|abort|rollback
@@ -12,6 +13,8 @@
 #pragma once
 
 #include <memory>
+
+#include "app/cli.h"
 
 namespace CLI {
 class App;
@@ -29,7 +32,8 @@ class RemoteCommands {
 
   // After parsing: whether one of these verbs was given, and then its exit code.
   bool parsed() const;
-  int run();
+  // Runs it; `globals` stand in for the flags it was not given.
+  int run(const GlobalFlags& globals);
 
   struct State;  // defined in remote_state.h, shared by the verbs
 

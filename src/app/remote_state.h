@@ -25,6 +25,13 @@ std::string time_of(const json& ms);          // ms since the epoch as UTC; 0 or
 std::string counts_text(const json& states);  // {"a": 1, "b": 2} -> "a=1 b=2"
 // The file a verb sends; std::nullopt (the reason printed) when it cannot be read.
 std::optional<std::string> read_input(const std::string& path);
+// One device's deployment (the API's deployment with its "history"), every step a row.
+void history_text(const json& d);
+// Now, in ms since the epoch (this machine's clock), and times relative to it: "4m ago" /
+// "in 30s"; "in 4m" / "overdue 30s"; "-" for null.
+int64_t now_ms();
+std::string ago_text(const json& at_ms, int64_t now_ms);
+std::string next_checkin_text(const json& at_ms, int64_t now_ms);
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:8480";
 
@@ -51,6 +58,13 @@ struct RemoteCommands::State {
   bool all = false, start = false, dry_run = false;
 
   std::unique_ptr<http::HttpClient> client;
+  CLI::App* current = nullptr;  // the verb being run
+
+  // Whether the running verb was given option `name` (a PATCH sends only what was).
+  bool given(const char* option) const {
+    const CLI::Option* o = current == nullptr ? nullptr : current->get_option_no_throw(option);
+    return o != nullptr && o->count() > 0;
+  }
 
   void add_common(CLI::App* cmd) {
     // Not CLI11's envname: every verb binds these same fields, and the environment would be
@@ -124,6 +138,8 @@ struct RemoteCommands::State {
   }
 };
 
+// The verbs of remote_device.cc.
+void add_device_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_telemetry.cc.
 void add_profile_verbs(CLI::App& app, RemoteCommands::State& s);
 void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s);

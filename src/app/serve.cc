@@ -12,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
 
 #include "app/openapi.h"
 #include "base/clock.h"
@@ -131,6 +132,16 @@ int run_serve(const ServeArgs& args) {
   if (!tick.ok() || *tick < Duration(100))
     return fail("--tick-interval must be a duration of at least 100ms, e.g. 60s");
   engine_options.tick_interval = *tick;
+  FleetOptions fleet_options;
+  for (auto [flag, text, into] :
+       {std::tuple{"--poll-interval", &args.poll_interval, &fleet_options.poll_interval},
+        std::tuple{"--busy-poll-interval", &args.busy_poll_interval,
+                   &fleet_options.busy_poll_interval}}) {
+    auto d = parse_duration(*text);
+    if (!d.ok() || *d < seconds(1) || *d > days(1))
+      return fail(std::string(flag) + " must be a duration from 1s to 1d, e.g. 30m");
+    *into = *d;
+  }
 
   // A failed commit leaves memory ahead of the disk: stop, so that a restart loads what was
   // durable — everything that was answered.
@@ -183,7 +194,7 @@ int run_serve(const ServeArgs& args) {
               {"text", e.text}});
   });
   if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
-  DeviceService service(*store, engine);
+  DeviceService service(*store, engine, fleet_options);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
   // Telemetry: its own store in the data directory (a write-ahead log, compressed chunks).
   const std::string telemetry_dir = (std::filesystem::path(args.data) / "telemetry").string();
@@ -422,6 +433,13 @@ int run_token_create(const TokenCreateArgs& args) {
     if (!parsed.ok()) return fail("--lifetime: " + parsed.error().message, "token create");
     lifetime = *parsed;
   }
+  // A token made in a directory no server uses would be refused by the server that does.
+  if (!args.init && !std::filesystem::exists(std::filesystem::path(args.data) / "drover.db")) {
+    return fail("no store in " + args.data +
+                    ": give the data directory of drover serve (--data), or --init to "
+                    "create a new one",
+                "token create");
+  }
   auto store = open_data_store(args.data);
   if (!store.ok()) return fail(store.error().to_string(), "token create");
   SystemClock clock;
@@ -439,6 +457,19 @@ int run_token_create(const TokenCreateArgs& args) {
   auto created = tokens.create(args.name, *role, lifetime);
   clock.stop();
   if (!created.ok()) return fail(created.error().to_string(), "token create");
+  if (args.json) {
+    const ApiToken& t = created->record;
+    nlohmann::json out = {{"token", created->text},
+                          {"id", t.id},
+                          {"name", t.name},
+                          {"role", to_string(t.role)},
+                          {"created_at", t.created_at.time_since_epoch().count()}};
+    out["expires_at"] = t.expires_at == Timestamp{}
+                            ? nlohmann::json(nullptr)
+                            : nlohmann::json(t.expires_at.time_since_epoch().count());
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
   // The token alone on stdout (scripts capture it); what it is, on stderr.
   std::printf("%s\n", created->text.c_str());
   std::fprintf(stderr, "created %s token '%s' (id %s)%s; it is shown only this once\n",

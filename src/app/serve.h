@@ -23,7 +23,11 @@ struct ServeArgs {
   bool debug = false;                        // one JSON line per request on stderr
   uint64_t max_artifact_bytes = 1ull << 30;  // the largest artifact upload accepted
   std::string tick_interval = "60s";         // how often the engine judges gates and stages
-  std::string remote_write;                  // Prometheus remote write URL, when given
+  // When devices are told to check in again: an idle device, and one with an update under
+  // way (offered, downloading, installing, in its trial). Load against latency.
+  std::string poll_interval = "30m";
+  std::string busy_poll_interval = "5m";
+  std::string remote_write;                       // Prometheus remote write URL, when given
   std::vector<std::string> remote_write_headers;  // "Name: value"
   std::string device_token_lifetime = "15m";      // bearer tokens issued at device login
   std::string tls_cert, tls_key;                  // TLS when both are given (PEM)
@@ -42,6 +46,8 @@ struct TokenCreateArgs {
   std::string name;
   std::string role = "admin";
   std::string lifetime;  // e.g. "90d"; empty: never expires
+  bool init = false;     // create the data directory's store when it has none
+  bool json = false;     // print the token and its record as JSON
 };
 
 // `drover token create`: makes an operator API token directly in the data directory's store

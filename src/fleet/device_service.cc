@@ -184,6 +184,7 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
         response.hold->windows.front().from - now > response.next_checkin) {
       response.next_checkin = response.hold->windows.front().from - now;
     }
+    e.next_wait = encode_wait(response.next_checkin);
     return response;
   }
   auto offer = engine_.offer_for(device, &e.cursor);
@@ -191,6 +192,7 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
   response.offer = std::move(*offer);
   const bool busy = response.offer.has_value() || request.state != UpdateState::kIdle;
   response.next_checkin = busy ? options_.busy_poll_interval : options_.poll_interval;
+  e.next_wait = encode_wait(response.next_checkin);
   return response;
 }
 
@@ -351,7 +353,11 @@ DevicePage DeviceService::list(const DeviceQuery& query) const {
   const bool more = heap.size() > query.limit;
   if (more) heap.pop_back();
   page.devices.reserve(heap.size());
-  for (uint32_t pos : heap) page.devices.push_back(devices_[pos]);
+  page.check_ins.reserve(heap.size());
+  for (uint32_t pos : heap) {
+    page.devices.push_back(devices_[pos]);
+    page.check_ins.push_back(check_in_times(entries_[pos]));
+  }
   if (more && !page.devices.empty()) page.next = page.devices.back().id;
   return page;
 }
@@ -362,6 +368,30 @@ std::optional<DeviceService::Standing> DeviceService::standing(std::string_view 
   if (pos == kNone) return std::nullopt;
   return Standing{devices_[pos].enrollment, entries_[pos].decommissioned,
                   devices_[pos].public_key.substr(0, kKeyTagSize)};
+}
+
+uint16_t DeviceService::encode_wait(Duration wait) {
+  const int64_t s =
+      std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(wait).count());
+  if (s < 0x8000) return static_cast<uint16_t>(s);
+  return static_cast<uint16_t>(0x8000 | std::min<int64_t>(0x7fff, (s + 59) / 60));
+}
+
+Duration DeviceService::decode_wait(uint16_t code) {
+  return (code & 0x8000) != 0 ? minutes(code & 0x7fff) : seconds(code);
+}
+
+CheckInTimes DeviceService::check_in_times(const Entry& e) const {
+  if (e.seen_s == 0) return {};
+  const Timestamp last(std::chrono::seconds(kSeenEpoch + e.seen_s));
+  return {last, last + decode_wait(e.next_wait)};
+}
+
+std::optional<CheckInTimes> DeviceService::check_in_times(std::string_view id) const {
+  MutexLock lock(mu_);
+  const uint32_t pos = find(id);
+  if (pos == kNone) return std::nullopt;
+  return check_in_times(entries_[pos]);
 }
 
 std::optional<Timestamp> DeviceService::last_check_in(std::string_view id) const {

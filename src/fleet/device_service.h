@@ -67,8 +67,17 @@ struct DeviceQuery {
   size_t limit = 100;
 };
 
+// When a device was last heard from, and when it was told to come back (to the second).
+// std::nullopt: not since this server started (kept in memory only; a restart relearns both
+// at the next check-in).
+struct CheckInTimes {
+  std::optional<Timestamp> last;
+  std::optional<Timestamp> next;
+};
+
 struct DevicePage {
   std::vector<Device> devices;
+  std::vector<CheckInTimes> check_ins;  // parallel to devices
   size_t matched = 0;  // devices matching the query on all pages (ignoring `after`)
   std::string next;    // pass as `after` for the next page; "" on the last page
 };
@@ -165,6 +174,8 @@ class DeviceService {
   // When the device last checked in (to the second), or std::nullopt: unknown device, or
   // none since this server started.
   std::optional<Timestamp> last_check_in(std::string_view id) const;
+  // Its last check-in and the next one it was told to make; std::nullopt: unknown device.
+  std::optional<CheckInTimes> check_in_times(std::string_view id) const;
   size_t device_count() const;
   // How many distinct inventories the registry holds (shared between devices that run the
   // same versions; one is dropped when its last device moves on).
@@ -181,8 +192,10 @@ class DeviceService {
     uint32_t inventory = 0;  // index into inventories_
     uint32_t site = 0;       // index into site_names_
     UpdateState state = UpdateState::kIdle;
-    bool decommissioned = false;
-    bool keeps_previous = false;  // Device::keeps_previous: compared at every check-in
+    bool decommissioned : 1 = false;
+    bool keeps_previous : 1 = false;  // Device::keeps_previous: compared at every check-in
+    // When it was told to come back, after seen_s: encode_wait()'s two bytes.
+    uint16_t next_wait = 0;
     // The last check-in, in seconds since kSeenEpoch; 0: none since the server started
     // (kept in memory only: a restart relearns it at the next check-in).
     uint32_t seen_s = 0;
@@ -191,6 +204,10 @@ class DeviceService {
   // One cache line per device: the check-in path reads and writes nothing else.
   static_assert(sizeof(Entry) == 64);
   static constexpr int64_t kSeenEpoch = 1'577'836'800;  // 2020-01-01T00:00:00Z
+  // A wait in two bytes: seconds up to 9 hours, then minutes up to 22 days (clamped).
+  static uint16_t encode_wait(Duration wait);
+  static Duration decode_wait(uint16_t code);
+  CheckInTimes check_in_times(const Entry& e) const;
   struct SharedInventory {
     Inventory components;
     uint32_t users = 0;  // entries that point here; 0: free for reuse

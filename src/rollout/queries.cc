@@ -1,5 +1,8 @@
 #include "rollout/queries.h"
 
+#include <algorithm>
+#include <tuple>
+
 namespace drover {
 
 Result<std::vector<Rollout>> RolloutQueries::list() { return store_.list_rollouts(); }
@@ -20,6 +23,24 @@ Result<DeploymentDetail> RolloutQueries::deployment(const std::string& rollout_i
   auto steps = store_.list_deployment_steps(rollout_id, device_id);
   if (!steps.ok()) return steps.error();
   return DeploymentDetail{std::move(**d), std::move(*steps)};
+}
+
+Result<std::vector<RolloutQueries::DeviceDeployment>> RolloutQueries::device_history(
+    const std::string& device_id, size_t limit) {
+  auto rollouts = store_.list_rollouts();
+  if (!rollouts.ok()) return rollouts.error();
+  std::sort(rollouts->begin(), rollouts->end(), [](const Rollout& a, const Rollout& b) {
+    return std::tie(a.created_at, a.id) > std::tie(b.created_at, b.id);
+  });
+  std::vector<DeviceDeployment> out;
+  for (Rollout& r : *rollouts) {
+    if (out.size() == limit) break;
+    auto d = deployment(r.id, device_id);
+    if (!d.ok() && d.error().code == ErrorCode::kNotFound) continue;
+    if (!d.ok()) return d.error();
+    out.push_back({std::move(r), std::move(*d)});
+  }
+  return out;
 }
 
 Result<TargetSet> RolloutQueries::targets(const RolloutPlan& plan) {

@@ -63,6 +63,15 @@ class RolloutQueries {
   // kNotFound: the device is not in the rollout.
   Result<DeploymentDetail> deployment(const std::string& rollout_id, const std::string& device_id);
 
+  // A device's deployments in every rollout that has one, newest rollout first, at most
+  // `limit` of them, each with its history: the device's own update story. A point lookup
+  // per rollout. An unknown device has none.
+  struct DeviceDeployment {
+    Rollout rollout;
+    DeploymentDetail detail;
+  };
+  Result<std::vector<DeviceDeployment>> device_history(const std::string& device_id, size_t limit);
+
   // What starting `plan` now would do. kInvalidArgument: the plan is invalid;
   // kFailedPrecondition: its artifact is not uploaded.
   Result<PlanPreview> preview(const RolloutPlan& plan);

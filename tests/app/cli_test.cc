@@ -56,6 +56,9 @@ TEST_F(CliTest, AnOperatorRunsARolloutFromTheCommandLine) {
   const std::string admin = make_token(data, "first-admin", "admin");
   ASSERT_EQ(admin.rfind("drover_", 0), 0u) << admin;
 
+  ASSERT_EQ(
+      as(admin, "site put " + file("site.json", R"({"name": "bldg-1", "time_zone": "UTC"})")).code,
+      0);
   for (const char* id : {"ctl-1", "ctl-2", "ctl-3", "ctl-4"}) {
     const Outcome add = as(admin, std::string("device add ") + id +
                                       " --type ctl --revision rev-b --site bldg-1 --tag north");

@@ -29,7 +29,7 @@ class ServeAuditTest : public ::testing::Test {
   void SetUp() override {
     dir = temp_dir();
     data = dir + "/data";
-    token = create_token(data);  // recorded too: the first entry
+    token = create_token(data, "t", "admin", /*init=*/true);  // recorded too: the first entry
     ASSERT_FALSE(token.empty());
     start();
   }

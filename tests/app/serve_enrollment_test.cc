@@ -35,7 +35,7 @@ class ServeEnrollmentTest : public ::testing::Test {
     ASSERT_TRUE(pki.ok());
     dir = temp_dir();
     data = dir + "/data";
-    token = create_token(data);
+    token = create_token(data, "t", "admin", /*init=*/true);
     ASSERT_FALSE(token.empty());
     serve = std::make_unique<ServeProcess>(
         data, "127.0.0.1:0", "none-given", false,

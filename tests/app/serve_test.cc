@@ -263,7 +263,7 @@ TEST(Serve, ArtifactUploadsAreJudgedOnTheHeadAndSpooledToDisk) {
   std::ofstream(data + "/artifacts/" + std::string(64, 'a')) << "left by a crash";
   std::ofstream(data + "/artifacts/incoming/r7-1.part") << "half an upload";
   FILE* created = ::popen((std::string(DROVER_BIN) + " token create --data " + data +
-                           " --name uploader --role operator 2>/dev/null")
+                           " --name uploader --role operator --init 2>/dev/null")
                               .c_str(),
                           "r");
   ASSERT_NE(created, nullptr);

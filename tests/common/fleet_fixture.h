@@ -58,6 +58,7 @@ class Fleet {
 
   Store& store() { return *store_; }
   EngineOptions engine_options;  // taken at the next restart()
+  FleetOptions fleet_options;    // likewise
 
   // A new engine and service over the same store, as after a process restart.
   void restart() {
@@ -66,7 +67,7 @@ class Fleet {
     engine = std::make_unique<RolloutEngine>(*store_, clock, engine_options);
     auto st = engine->load();
     EXPECT_TRUE(st.ok()) << st.error().to_string();
-    service = std::make_unique<DeviceService>(*store_, *engine);
+    service = std::make_unique<DeviceService>(*store_, *engine, fleet_options);
     st = service->load();
     EXPECT_TRUE(st.ok()) << st.error().to_string();
   }

@@ -130,11 +130,13 @@ inline CommandOutcome run_command(const std::string& command, bool with_stderr =
 
 #ifdef DROVER_BIN
 // An API token made by `drover token create` in the data directory `data` ("" on failure).
+// `init`: the data directory may have no store yet (the server has not run there).
 inline std::string create_token(const std::string& data, const std::string& name = "t",
-                                const std::string& role = "admin") {
-  const CommandOutcome r = run_command(std::string(DROVER_BIN) + " token create --data " + data +
-                                           " --name " + name + " --role " + role,
-                                       false);
+                                const std::string& role = "admin", bool init = false) {
+  const CommandOutcome r =
+      run_command(std::string(DROVER_BIN) + " token create --data " + data + " --name " + name +
+                      " --role " + role + (init ? " --init" : ""),
+                  false);
   return r.code == 0 ? r.out.substr(0, r.out.find('\n')) : std::string();
 }
 #endif

@@ -92,6 +92,49 @@ TEST(DeviceService, AnswersWhenToComeBack) {
   EXPECT_EQ(downloading->next_checkin, FleetOptions{}.busy_poll_interval);
 }
 
+// When a device was last heard from and was told to come back: to the second, from the
+// answer it was given; long waits (a window days away) to the minute, rounded up.
+TEST(DeviceService, RemembersWhenADeviceCheckedInAndWhenItWasToldToReturn) {
+  Fleet f;
+  f.add_devices(2, "rev-a");
+  const std::string& id = f.ids[0];
+  ASSERT_TRUE(f.service->check_in_times(id).has_value());
+  EXPECT_FALSE(f.service->check_in_times(id)->last.has_value());  // not since the start
+  EXPECT_FALSE(f.service->check_in_times("nobody").has_value());
+  f.clock.advance(seconds(90) + Duration(400));
+  const Timestamp at = f.clock.now();
+  auto idle = f.service->check_in({id, f.installed(id), UpdateState::kIdle});
+  ASSERT_TRUE(idle.ok());
+  CheckInTimes t = *f.service->check_in_times(id);
+  const Timestamp second(std::chrono::floor<std::chrono::seconds>(at.time_since_epoch()));
+  EXPECT_EQ(t.last, second);
+  EXPECT_EQ(t.next, second + idle->next_checkin);
+  EXPECT_EQ(idle->next_checkin, FleetOptions{}.poll_interval);
+  // The other device is untouched; the listing carries the same times.
+  EXPECT_FALSE(f.service->check_in_times(f.ids[1])->last.has_value());
+  DeviceQuery q;
+  const DevicePage page = f.service->list(q);
+  ASSERT_EQ(page.check_ins.size(), page.devices.size());
+  for (size_t i = 0; i < page.devices.size(); ++i) {
+    EXPECT_EQ(page.check_ins[i].last.has_value(), page.devices[i].id == id);
+  }
+}
+
+TEST(DeviceService, TheIntervalsAnsweredAreTheOnesConfigured) {
+  Fleet f;
+  f.fleet_options.poll_interval = minutes(7);
+  f.fleet_options.busy_poll_interval = seconds(45);
+  f.restart();
+  f.add_devices(1, "rev-a");
+  f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  const std::string& id = f.ids[0];
+  auto offered = f.service->check_in({id, f.installed(id), UpdateState::kIdle});
+  ASSERT_TRUE(offered.ok() && offered->offer.has_value());
+  EXPECT_EQ(offered->next_checkin, seconds(45));
+  EXPECT_EQ(*f.service->check_in_times(id)->next - *f.service->check_in_times(id)->last,
+            seconds(45));
+}
+
 // ---------------------------------------------------------------- shared inventories
 
 // `id`'s inventory as the registry holds it, with `component` at `version`.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "../common/answered.h"
 #include "../common/fleet_fixture.h"
@@ -638,12 +639,20 @@ TEST_F(OperatorApiTest, RegisterThenChangeAttributesKeepsKeyAndInventory) {
   const Device enrolled = *f.service->device("dev-9");
   ASSERT_FALSE(enrolled.public_key.empty());
 
-  const Response changed =
+  // Its identity is what it enrolled as: a new revision is refused, and nothing changes.
+  const std::string enrolled_state = snapshot();
+  const Response renamed =
       put("/api/v1/devices/dev-9", operator_,
           R"({"device_type": "ctl", "hardware_revision": "rev-b", "site": "north"})");
+  EXPECT_EQ(renamed.status, 409) << renamed.body;
+  EXPECT_NE(renamed.body.find("fixed at enrollment"), std::string::npos) << renamed.body;
+  EXPECT_EQ(snapshot(), enrolled_state);
+  const Response changed =
+      put("/api/v1/devices/dev-9", operator_,
+          R"({"device_type": "ctl", "hardware_revision": "rev-a", "site": "north"})");
   ASSERT_EQ(changed.status, 200) << changed.body;
   j = parsed(changed);
-  EXPECT_EQ(j["hardware_revision"], "rev-b");
+  EXPECT_EQ(j["hardware_revision"], "rev-a");
   EXPECT_EQ(j["site"], "north");
   EXPECT_EQ(j["connectivity"], "");  // attributes are replaced as a whole
   EXPECT_EQ(j["tags"], json::array());
@@ -684,6 +693,59 @@ TEST_F(OperatorApiTest, RegisterThenChangeAttributesKeepsKeyAndInventory) {
   }
   EXPECT_EQ(snapshot(), before);
   EXPECT_EQ(f.service->device_count(), 1u);
+}
+
+// PATCH changes the fields it names and keeps the rest; POST only creates; a site must
+// exist; a refused change writes nothing.
+TEST_F(OperatorApiTest, PatchChangesOnlyWhatItNamesAndPostOnlyCreates) {
+  const Response created = post("/api/v1/devices", operator_,
+                                R"({"id": "dev-3", "device_type": "ctl", "hardware_revision":
+                                    "rev-a", "site": "north", "tags": ["pilot"]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_TRUE(parsed(created)["last_seen"].is_null());
+  const Response twice = post("/api/v1/devices", operator_,
+                              R"({"id": "dev-3", "device_type": "gw", "hardware_revision": "x"})");
+  EXPECT_EQ(twice.status, 409) << twice.body;
+  EXPECT_EQ(f.service->device("dev-3")->device_type, "ctl");
+
+  const Response tagged = call("PATCH", "/api/v1/devices/dev-3", operator_,
+                               R"({"add_tags": ["east", "pilot"], "connectivity": "lte"})");
+  ASSERT_EQ(tagged.status, 200) << tagged.body;
+  json j = parsed(tagged);
+  EXPECT_EQ(j["tags"], json({"east", "pilot"}));
+  EXPECT_EQ(j["connectivity"], "lte");
+  EXPECT_EQ(j["site"], "north");
+  EXPECT_EQ(j["hardware_revision"], "rev-a");
+  const Response untagged =
+      call("PATCH", "/api/v1/devices/dev-3", operator_, R"({"remove_tags": ["pilot", "nope"]})");
+  ASSERT_EQ(untagged.status, 200) << untagged.body;
+  EXPECT_EQ(parsed(untagged)["tags"], json({"east"}));
+  EXPECT_EQ(parsed(untagged)["connectivity"], "lte");
+
+  const std::string before = snapshot();
+  for (const auto& [target, body, status] :
+       {std::tuple{"/api/v1/devices/dev-3", R"({"site": "south"})", 400},  // no such site
+        std::tuple{"/api/v1/devices/dev-3", R"({"tags": ["a", "a"]})", 400},
+        std::tuple{"/api/v1/devices/dev-3", R"({"id": "dev-4"})", 400},
+        std::tuple{"/api/v1/devices/dev-3", R"({"public_key": "AAAA"})", 400},
+        std::tuple{"/api/v1/devices/dev-3", R"({"add_tags": "east"})", 400},
+        std::tuple{"/api/v1/devices/dev-3", "[]", 400},
+        std::tuple{"/api/v1/devices/nobody", R"({"site": "north"})", 404}}) {
+    const Response r = call("PATCH", target, operator_, body);
+    EXPECT_EQ(r.status, status) << body << " " << r.body;
+  }
+  EXPECT_EQ(call("PATCH", "/api/v1/devices/dev-3", viewer, R"({"site": ""})").status, 403);
+  EXPECT_EQ(post("/api/v1/devices", operator_,
+                 R"({"id": "dev-5", "device_type": "ctl", "hardware_revision": "a",
+                     "site": "south"})")
+                .status,
+            400);
+  EXPECT_EQ(snapshot(), before);
+  EXPECT_FALSE(f.service->device("nobody").has_value());
+
+  // An empty site clears it; a record already at an unknown site may keep it.
+  ASSERT_EQ(call("PATCH", "/api/v1/devices/dev-3", operator_, R"({"site": ""})").status, 200);
+  EXPECT_EQ(f.service->device("dev-3")->site, "");
 }
 
 TEST_F(OperatorApiTest, AcceptAndRejectPendingDevices) {

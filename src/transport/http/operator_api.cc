@@ -1,8 +1,11 @@
 #include "transport/http/operator_api.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "base/try_assign.h"
 #include "base/units.h"
@@ -173,13 +176,135 @@ json step_list_json(const std::vector<DeploymentStep>& steps) {
   return out;
 }
 
+// A device's record as the API shows it: the record, and when it last checked in and was
+// told to come back (null: not since the server started).
+json device_view(const Device& d, const std::optional<CheckInTimes>& times) {
+  json j = device_json(d);
+  const CheckInTimes t = times.value_or(CheckInTimes{});
+  j["last_seen"] = t.last ? json(ms(*t.last)) : json(nullptr);
+  j["next_checkin"] = t.next ? json(ms(*t.next)) : json(nullptr);
+  return j;
+}
+
+json device_view(const DeviceService& devices, const Device& d) {
+  return device_view(d, devices.check_in_times(d.id));
+}
+
 // The fields an operator sets on a device; the rest (key, enrollment, inventory, state) is
-// the device's own business.
-struct DeviceAttributes {
-  std::string device_type, hardware_revision, site, connectivity;
-  std::vector<std::string> tags;
-  std::optional<std::vector<MaintenanceWindow>> quiet_hours;  // absent: unchanged
+// the device's own business. Each is optional in a PATCH: absent, unchanged.
+struct DeviceChange {
+  std::optional<std::string> id;  // POST only
+  std::optional<std::string> device_type, hardware_revision, site, connectivity;
+  std::optional<std::vector<std::string>> tags;
+  std::vector<std::string> add_tags, remove_tags;  // PATCH only
+  std::optional<std::vector<MaintenanceWindow>> quiet_hours;
 };
+
+enum class DeviceWrite : uint8_t { kCreate, kReplace, kPatch };
+
+Result<DeviceChange> read_device_change(const Request& req, DeviceWrite how) {
+  return parse_body<DeviceChange>(req, [how](const JsonReader& r) {
+    if (how == DeviceWrite::kPatch) {
+      r.allow_only({"device_type", "hardware_revision", "site", "connectivity", "tags", "add_tags",
+                    "remove_tags", "quiet_hours"});
+    } else if (how == DeviceWrite::kCreate) {
+      r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
+                    "quiet_hours"});
+    } else {
+      r.allow_only(
+          {"device_type", "hardware_revision", "site", "connectivity", "tags", "quiet_hours"});
+    }
+    const bool patch = how == DeviceWrite::kPatch;
+    auto text = [&](const char* key) -> std::optional<std::string> {
+      if (patch && !r.has(key)) return std::nullopt;
+      return r.str_or(key, "");
+    };
+    DeviceChange c;
+    if (how == DeviceWrite::kCreate) c.id = r.str("id");
+    // Type and revision are what a rollout matches on: a new record must name them.
+    c.device_type = patch ? text("device_type") : r.str("device_type");
+    c.hardware_revision = patch ? text("hardware_revision") : r.str("hardware_revision");
+    c.site = text("site");
+    c.connectivity = text("connectivity");
+    if (!patch || r.has("tags")) c.tags = r.strings_or_empty("tags");
+    c.add_tags = r.strings_or_empty("add_tags");
+    c.remove_tags = r.strings_or_empty("remove_tags");
+    if (r.has("quiet_hours")) {
+      c.quiet_hours.emplace();
+      for (const auto& w : r.array("quiet_hours")) c.quiet_hours->push_back(read_window(w));
+    }
+    return c;
+  });
+}
+
+// Applies `c` to `d`. An enrolled device's identity (type, revision) is what it proved when
+// it enrolled: it does not change here. A malformed value is refused before that is judged.
+Status apply_device_change(const DeviceChange& c, Device& d) {
+  const Device before = d;
+  if (c.device_type) d.device_type = *c.device_type;
+  if (c.hardware_revision) d.hardware_revision = *c.hardware_revision;
+  if (c.site) d.site = *c.site;
+  if (c.connectivity) d.connectivity = *c.connectivity;
+  if (c.tags) d.tags = *c.tags;
+  for (const std::string& t : c.add_tags) {
+    if (std::find(d.tags.begin(), d.tags.end(), t) == d.tags.end()) d.tags.push_back(t);
+  }
+  std::erase_if(d.tags, [&c](const std::string& t) {
+    return std::find(c.remove_tags.begin(), c.remove_tags.end(), t) != c.remove_tags.end();
+  });
+  if (c.quiet_hours) d.quiet_hours = *c.quiet_hours;
+  DROVER_TRY(validate(d));
+  if (before.public_key.empty()) return ok_status();
+  for (auto [was, now, name] :
+       {std::tuple{&before.device_type, &d.device_type, "device_type"},
+        std::tuple{&before.hardware_revision, &d.hardware_revision, "hardware_revision"}}) {
+    if (*was == *now) continue;
+    return conflict("device '" + d.id + "' enrolled as " + name + " '" + *was +
+                    "': its identity is fixed at enrollment (decommission it and enroll it "
+                    "again to change it)");
+  }
+  return ok_status();
+}
+
+// A device is placed at a site that exists (its maintenance windows and time zone apply to
+// it); a record already at an unknown site may keep it.
+Status check_site(SiteService& sites, const DeviceChange& c, std::string_view current) {
+  if (!c.site || c.site->empty() || *c.site == current) return ok_status();
+  auto all = sites.list();
+  if (!all.ok()) return all.error();
+  for (const Site& site : *all) {
+    if (site.name == *c.site) return ok_status();
+  }
+  return invalid_argument("unknown site '" + *c.site + "' (drover site put creates it)");
+}
+
+// POST creates, PUT creates or replaces, PATCH changes the fields it names.
+Response write_device(OperatorServices s, const Request& req, std::string id, DeviceWrite how) {
+  auto change = read_device_change(req, how);
+  if (!change.ok()) return error_response(change.error());
+  if (change->id) id = *change->id;
+  const std::optional<Device> before = s.devices.device(id);
+  if (before && how == DeviceWrite::kCreate) {
+    return error_response(Error{ErrorCode::kAlreadyExists,
+                                "device '" + id +
+                                    "' exists (PATCH /api/v1/devices/{id} or drover device "
+                                    "tag|untag|set changes it)"});
+  }
+  if (auto st = check_site(s.sites, *change, before ? before->site : ""); !st.ok())
+    return error_response(st.error());
+  bool created = false;
+  auto changed = s.devices.update(
+      id,
+      [&](Device& d) {
+        // Enrolled meanwhile: a POST does not take it over (update() sets `created` first).
+        if (how == DeviceWrite::kCreate && !created)
+          return Status(Error{ErrorCode::kAlreadyExists, "device '" + id + "' exists"});
+        return apply_device_change(*change, d);
+      },
+      how == DeviceWrite::kPatch ? nullptr : &created);
+  if (!changed.ok()) return error_response(changed.error());
+  return json_response(created ? 201 : 200, device_view(s.devices, *changed));
+}
 
 void add_devices(Router& router, OperatorServices s) {
   router.add(
@@ -208,7 +333,8 @@ void add_devices(Router& router, OperatorServices s) {
         query.limit = *limit;
         const DevicePage page = s.devices.list(query);
         json devices = json::array();
-        for (const Device& d : page.devices) devices.push_back(device_json(d));
+        for (size_t i = 0; i < page.devices.size(); ++i)
+          devices.push_back(device_view(page.devices[i], page.check_ins[i]));
         return ok_json({{"devices", devices},
                         {"matched", page.matched},
                         {"next", page.next.empty() ? json(nullptr) : json(page.next)}});
@@ -221,39 +347,45 @@ void add_devices(Router& router, OperatorServices s) {
         if (!d) {
           return error_response(not_found("unknown device '" + std::string(p.get("id")) + "'"));
         }
-        return ok_json(device_json(*d));
+        return ok_json(device_view(s.devices, *d));
       }));
 
-  // Registers a device, or changes the attributes of a known one.
+  // The device's update story: its deployment in each rollout, newest first, every step.
+  router.add(
+      "GET", "/api/v1/devices/{id}/deployments",
+      guarded(s.tokens, Role::kViewer, [s](const Request& req, const Params& p, const ApiToken&) {
+        auto q = query_of(req, {"limit"});
+        if (!q.ok()) return error_response(q.error());
+        auto limit = page_limit(*q);
+        if (!limit.ok()) return error_response(limit.error());
+        const std::string id(p.get("id"));
+        if (!s.devices.device(id)) return error_response(not_found("unknown device '" + id + "'"));
+        auto history = s.rollouts.device_history(id, *limit);
+        if (!history.ok()) return error_response(history.error());
+        json out = json::array();
+        for (const auto& [rollout, detail] : *history) {
+          json d = deployment_json(detail.deployment);
+          d["rollout"] = rollout_summary_json(rollout);
+          d["history"] = step_list_json(detail.history);
+          out.push_back(std::move(d));
+        }
+        return ok_json({{"device_id", id}, {"deployments", out}});
+      }));
+
+  router.add(
+      "POST", "/api/v1/devices",
+      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params&, const ApiToken&) {
+        return write_device(s, req, "", DeviceWrite::kCreate);
+      }));
   router.add(
       "PUT", "/api/v1/devices/{id}",
       guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
-        auto attrs = parse_body<DeviceAttributes>(req, [](const JsonReader& r) {
-          r.allow_only(
-              {"device_type", "hardware_revision", "site", "connectivity", "tags", "quiet_hours"});
-          DeviceAttributes out{r.str("device_type"),       r.str("hardware_revision"),
-                               r.str_or("site", ""),       r.str_or("connectivity", ""),
-                               r.strings_or_empty("tags"), std::nullopt};
-          if (r.has("quiet_hours")) {
-            out.quiet_hours.emplace();
-            for (const auto& w : r.array("quiet_hours")) out.quiet_hours->push_back(read_window(w));
-          }
-          return out;
-        });
-        if (!attrs.ok()) return error_response(attrs.error());
-        auto set = [&](Device& d) {
-          d.device_type = attrs->device_type;
-          d.hardware_revision = attrs->hardware_revision;
-          d.site = attrs->site;
-          d.connectivity = attrs->connectivity;
-          d.tags = attrs->tags;
-          if (attrs->quiet_hours) d.quiet_hours = *attrs->quiet_hours;
-          return ok_status();
-        };
-        bool created = false;
-        auto changed = s.devices.update(p.get("id"), set, &created);
-        if (!changed.ok()) return error_response(changed.error());
-        return json_response(created ? 201 : 200, device_json(*changed));
+        return write_device(s, req, std::string(p.get("id")), DeviceWrite::kReplace);
+      }));
+  router.add(
+      "PATCH", "/api/v1/devices/{id}",
+      guarded(s.tokens, Role::kOperator, [s](const Request& req, const Params& p, const ApiToken&) {
+        return write_device(s, req, std::string(p.get("id")), DeviceWrite::kPatch);
       }));
 
   auto decision = [s](Status (DeviceAuth::*decide)(std::string_view)) {
@@ -261,7 +393,7 @@ void add_devices(Router& router, OperatorServices s) {
                    [s, decide](const Request&, const Params& p, const ApiToken&) {
                      if (auto st = (s.auth.*decide)(p.get("id")); !st.ok())
                        return error_response(st.error());
-                     return ok_json(device_json(*s.devices.device(p.get("id"))));
+                     return ok_json(device_view(s.devices, *s.devices.device(p.get("id"))));
                    });
   };
   router.add("POST", "/api/v1/devices/{id}/accept", decision(&DeviceAuth::accept));
@@ -272,14 +404,14 @@ void add_devices(Router& router, OperatorServices s) {
                if (auto st = s.auth.unreject(p.get("id")); !st.ok()) {
                  return error_response(st.error());
                }
-               return ok_json(device_json(*s.devices.device(p.get("id"))));
+               return ok_json(device_view(s.devices, *s.devices.device(p.get("id"))));
              }));
   router.add(
       "POST", "/api/v1/devices/{id}/decommission",
       guarded(s.tokens, Role::kOperator, [s](const Request&, const Params& p, const ApiToken&) {
         auto d = s.devices.decommission(p.get("id"));
         if (!d.ok()) return error_response(d.error());
-        return ok_json(device_json(*d));
+        return ok_json(device_view(s.devices, *d));
       }));
 }
 
