@@ -1,14 +1,19 @@
 #include "app/remote.h"
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/remote_state.h"
@@ -142,6 +147,31 @@ void history_text(const json& d) {
 
 namespace {
 
+// Where the rollout stands: "2 of 3, half: started 12:00, settled 12:20, soaking until
+// 12:50 (in 30m)".
+std::string stage_text(const json& r, int64_t now) {
+  const json& stages = r["stages"];
+  if (!stages.is_array() || stages.empty()) return "- (not started)";
+  const size_t i = std::min<size_t>(r["stage"].get<size_t>(), stages.size() - 1);
+  const json& st = stages[i];
+  std::string out = std::to_string(i + 1) + " of " + std::to_string(stages.size()) + ", " +
+                    text_of(st["name"]) + ": started " + time_of(st["started_at"]);
+  if (st["finished_at"].get<int64_t>() != 0)
+    return out + ", finished " + time_of(st["finished_at"]);
+  if (st["settled_at"].get<int64_t>() == 0) return out + ", its devices updating";
+  out += ", settled " + time_of(st["settled_at"]);
+  const json& plan_stages = r["plan"]["stages"];
+  if (i < plan_stages.size() && plan_stages[i].contains("soak")) {
+    auto soak = parse_duration(plan_stages[i]["soak"].get<std::string>());
+    if (soak.ok() && soak->count() > 0) {
+      const json end = st["settled_at"].get<int64_t>() + soak->count();
+      out += ", soaking until " + time_of(end) +
+             (end.get<int64_t>() > now ? " (" + next_checkin_text(end, now) + ")" : "");
+    }
+  }
+  return out;
+}
+
 void rollout_status_text(const json& r) {
   std::printf("rollout %s (%s): %s@%s\n", text_of(r["id"]).c_str(),
               text_of(r["plan"]["name"]).c_str(), text_of(r["plan"]["artifact"]["name"]).c_str(),
@@ -151,6 +181,7 @@ void rollout_status_text(const json& r) {
   std::printf("  created   %s\n", time_of(r["created_at"]).c_str());
   std::printf("  started   %s\n", time_of(r["started_at"]).c_str());
   std::printf("  finished  %s\n", time_of(r["finished_at"]).c_str());
+  std::printf("  stage     %s\n", stage_text(r, now_ms()).c_str());
   const json& p = r["progress"];
   if (p.is_object()) {
     std::printf("  progress  %s of %s finished, %s in flight  [%s]\n",
@@ -207,6 +238,59 @@ void rollout_status_text(const json& r) {
   }
   for (const json& h : r["halted"]) {
     std::printf("  halted %s: %s\n", text_of(h["key"]).c_str(), text_of(h["reason"]).c_str());
+  }
+}
+
+// `rollout status --watch`: the status and the events since the last look, every
+// --interval, until the rollout ends. On a terminal the screen is redrawn; piped, each new
+// event is a line and the status line is printed when it changes; with --json, one JSON
+// object per look ({"rollout", "events"}).
+int watch_rollout(RemoteCommands::State& st) {
+  const std::string base = "/api/v1/rollouts/" + http::url_encode(st.id);
+  const bool redraw = isatty(STDOUT_FILENO) != 0 && !st.json_out;
+  uint64_t after = 0;
+  std::deque<std::string> recent;  // the newest events, for the redrawn screen
+  std::string last_line;
+  for (;;) {
+    const std::optional<json> r = st.call("GET", base);
+    if (!r) return 1;
+    std::optional<json> ev =
+        st.call("GET", base + "/events?after=" + std::to_string(after) + "&limit=1000");
+    if (!ev) return 1;
+    after = (*ev)["last"].get<uint64_t>();
+    std::vector<std::string> lines;
+    for (const json& e : (*ev)["events"]) {
+      lines.push_back(time_of(e["at"]) + "  " + text_of(e["event"]) + "  " + text_of(e["text"]));
+    }
+    const std::string state = text_of((*r)["state"]);
+    const bool over = state == "completed" || state == "completed_partial" || state == "failed" ||
+                      state == "aborted" || state == "rolled_back" ||
+                      state == "rollback_incomplete";
+    if (st.json_out) {
+      std::printf("%s\n", json({{"rollout", *r}, {"events", (*ev)["events"]}}).dump().c_str());
+    } else if (redraw) {
+      for (std::string& l : lines) recent.push_back(std::move(l));
+      while (recent.size() > 10) recent.pop_front();
+      std::printf("\x1b[H\x1b[2J");
+      rollout_status_text(*r);
+      std::printf("\nrecent events\n");
+      for (const std::string& l : recent) std::printf("  %s\n", l.c_str());
+      if (!over) std::printf("\n(every %gs; Ctrl-C to stop watching)\n", st.interval);
+    } else {
+      for (const std::string& l : lines) std::printf("%s\n", l.c_str());
+      const json& p = (*r)["progress"];
+      std::string line = state + "; stage " + stage_text(*r, now_ms());
+      if (p.is_object()) {
+        line += "; " + text_of(p["finished"]) + " of " + text_of(p["devices"]) + " finished, " +
+                text_of(p["in_flight"]) + " in flight";
+      }
+      if (line != last_line) std::printf("%s\n", line.c_str());
+      last_line = std::move(line);
+    }
+    std::fflush(stdout);
+    if (over) return state == "completed" ? 0 : 1;
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(static_cast<int64_t>(st.interval * 1000)));
   }
 }
 
@@ -351,13 +435,20 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
       print_table(rows);
     });
   });
-  s.verb(rollout, "status", "a rollout's progress by stage and stratum",
-         [](RemoteCommands::State& st) {
-           return st.show(st.call("GET", "/api/v1/rollouts/" + http::url_encode(st.id)),
-                          &rollout_status_text);
-         })
-      ->add_option("id", s.id, "rollout id")
-      ->required();
+  CLI::App* status =
+      s.verb(rollout, "status", "a rollout's stage, progress by stage and stratum (--watch: live)",
+             [](RemoteCommands::State& st) {
+               if (st.watch) return watch_rollout(st);
+               return st.show(st.call("GET", "/api/v1/rollouts/" + http::url_encode(st.id)),
+                              &rollout_status_text);
+             });
+  status->add_option("id", s.id, "rollout id")->required();
+  status->add_flag("--watch", s.watch,
+                   "follow it until it ends, with its recent events (exit 0 when it completed, "
+                   "1 when it ended otherwise)");
+  status->add_option("--interval", s.interval, "--watch: how often to ask")
+      ->check(CLI::Range(0.2, 3600.0))
+      ->capture_default_str();
   CLI::App* devices = s.verb(
       rollout, "devices", "a rollout's devices and their states (e.g. --state failed)",
       [](RemoteCommands::State& st) {

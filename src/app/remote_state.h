@@ -55,7 +55,8 @@ struct RemoteCommands::State {
   std::string lifetime;
   std::string metric, from, until, resolution, data;
   size_t limit = 100;
-  bool all = false, start = false, dry_run = false;
+  bool all = false, start = false, dry_run = false, watch = false;
+  double interval = 2.0;  // seconds between looks (rollout status --watch)
 
   std::unique_ptr<http::HttpClient> client;
   CLI::App* current = nullptr;  // the verb being run

@@ -180,9 +180,12 @@ int run_serve(const ServeArgs& args) {
   engine_options.audit = [log = audit->get()](const Rollout& before, const Rollout& after) {
     return record_rollout_change(*log, before, after);
   };
+  RolloutEventLog events;  // before the engine, whose listener fills it
   RolloutEngine engine(*store, clock, engine_options);
-  // What the engine decides, as it decides it: one JSON line per event.
-  engine.set_listener([](const EngineEvent& e) {
+  // What the engine decides, as it decides it: one JSON line per event, and kept for
+  // GET /api/v1/rollouts/{id}/events.
+  engine.set_listener([&events](const EngineEvent& e) {
+    events.add(e);
     using K = EngineEvent::Kind;
     const bool bad = e.kind == K::kTickFailed || e.kind == K::kFailed ||
                      e.kind == K::kStratumHalted || e.kind == K::kRollbackIncomplete;
@@ -340,6 +343,7 @@ int run_serve(const ServeArgs& args) {
   stack.repository = repository.get();
   stack.audit = audit->get();
   stack.auth.audit = audit->get();
+  stack.events = &events;
   auto server =
       http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
   if (!server.ok()) return fail(server.error().to_string());

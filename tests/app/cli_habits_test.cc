@@ -104,7 +104,8 @@ class CliDevicesTest : public ::testing::Test {
     data = dir + "/data";
     serve = std::make_unique<ServeProcess>(
         data, "127.0.0.1:0", "t0ken", false,
-        std::vector<std::string>{"--poll-interval", "7m", "--busy-poll-interval", "45s"});
+        std::vector<std::string>{"--poll-interval", "7m", "--busy-poll-interval", "45s",
+                                 "--tick-interval", "200ms"});
     ASSERT_TRUE(serve->wait_for("listening on")) << serve->output();
     token = create_token(data);
     ASSERT_FALSE(token.empty());
@@ -231,6 +232,65 @@ TEST_F(CliDevicesTest, AnEnrolledDeviceShowsWhenItWasSeenAndIsExpectedAndKeepsIt
   EXPECT_EQ(h["deployments"][0]["rollout"]["id"], "rollout-0001");
   EXPECT_FALSE(h["deployments"][0]["history"].empty()) << h;
   EXPECT_EQ(cli("device history nobody").code, 1);
+}
+
+// `rollout status --watch` follows a rollout to its end: each event the engine decided, the
+// stage and its soak, and an exit code that says how it ended.
+TEST_F(CliDevicesTest, WatchingARolloutShowsItsEventsAndEndsWithIt) {
+  auto key = std::move(security::SigningKey::generate()).value();
+  ASSERT_EQ(status_of(enroll(serve->port(), "ctl-1", key, "t0ken")), 200);
+  const std::string device_token = string_field(log_in(serve->port(), "ctl-1", key), "token");
+  ASSERT_FALSE(device_token.empty());
+  const std::string image = file("fw.bin", std::string(4096, 'x'));
+  for (const char* version : {"2.0.0", "3.0.0"}) {
+    ASSERT_EQ(cli("artifact upload " + image + " --name firmware --version " + version +
+                  " --device-type ctl")
+                  .code,
+              0);
+  }
+  const std::string plan = file("plan.json", R"({"name": "patch",
+      "artifact": {"name": "firmware", "version": "2.0.0"},
+      "stages": [{"name": "all", "count": 1, "soak": "2s"}], "gate": {"min_sample": 1}})");
+  ASSERT_EQ(cli("rollout create " + plan + " --start").code, 0);
+  const std::string offered = device_request(serve->port(), "/api/device/v1/checkin",
+                                             R"({"installed":{"firmware":"1.0.0"}})", device_token);
+  ASSERT_NE(body_of(offered).find("\"offer\":{"), std::string::npos) << offered;
+  for (const char* status : {"downloading", "installing", "rebooting", "succeeded"}) {
+    const std::string r = device_request(
+        serve->port(), "/api/device/v1/deployments/rollout-0001/status",
+        std::string(R"({"version": "2.0.0", "status": ")") + status + "\"}", device_token);
+    ASSERT_EQ(status_of(r), 200) << status << " " << r;
+  }
+  // Settled and soaking: the stage line says until when.
+  ASSERT_TRUE(eventually([&] { return has(cli("rollout status rollout-0001"), "soaking until"); }))
+      << cli("rollout status rollout-0001").out;
+  const CommandOutcome watched = cli("rollout status rollout-0001 --watch --interval 0.2");
+  EXPECT_EQ(watched.code, 0) << watched.out;
+  for (const char* event :
+       {"  started  ", "  stage_started  ", "  stage_settled  ", "  completed  "}) {
+    EXPECT_TRUE(has(watched, event)) << event << "\n" << watched.out;
+  }
+  EXPECT_TRUE(has(watched, "completed; stage 1 of 1, all: started")) << watched.out;
+  // The events, as the API gives them: numbered, oldest first, and nothing after the last.
+  const json events = json::parse(
+      body_of(device_get(serve->port(), "/api/v1/rollouts/rollout-0001/events", token)));
+  ASSERT_GE(events["events"].size(), 4u) << events;
+  EXPECT_EQ(events["events"][0]["event"], "started");
+  const std::string after = std::to_string(events["last"].get<uint64_t>());
+  const json none = json::parse(body_of(
+      device_get(serve->port(), "/api/v1/rollouts/rollout-0001/events?after=" + after, token)));
+  EXPECT_TRUE(none["events"].empty()) << none;
+
+  // Ended otherwise: exit 1, saying how.
+  const std::string plan3 = file("plan3.json", R"({"name": "next",
+      "artifact": {"name": "firmware", "version": "3.0.0"},
+      "stages": [{"name": "all", "count": 1}]})");
+  ASSERT_EQ(cli("rollout create " + plan3 + " --start").code, 0);
+  ASSERT_EQ(cli("rollout abort rollout-0002").code, 0);
+  const CommandOutcome aborted = cli("rollout status rollout-0002 --watch --json");
+  EXPECT_EQ(aborted.code, 1) << aborted.out;
+  EXPECT_EQ(json::parse(aborted.out.substr(0, aborted.out.find('\n')))["rollout"]["state"],
+            "aborted");
 }
 
 TEST(CliHabits, ServeRefusesPollIntervalsOutOfRange) {

@@ -52,6 +52,9 @@ class OpenApiTest : public ::testing::Test {
     add_device_api(router, *auth, *f.service, artifacts.get());
     add_operator_api(router, {tokens, *f.service, *auth, *artifacts, *site_service,
                               *rollout_queries, *f.engine});
+    add_rollout_events(
+        router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
+        events);
     tsdb = std::move(
         telemetry::TimeSeriesStore::open(real_file_system(), root_ + "/telemetry", f.clock)
             .value());
@@ -83,6 +86,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<DeviceAuth> auth;
   std::unique_ptr<ArtifactService> artifacts;
   std::unique_ptr<SiteService> site_service;
+  RolloutEventLog events;
   std::unique_ptr<RolloutQueries> rollout_queries;
   ProfileService profiles{f.store()};
   std::unique_ptr<telemetry::TimeSeriesStore> tsdb;

@@ -738,6 +738,32 @@ void add_enrollment_tokens(Router& router, OperatorServices s) {
 
 }  // namespace
 
+void add_rollout_events(Router& router, OperatorServices s, const RolloutEventLog& events) {
+  router.add(
+      "GET", "/api/v1/rollouts/{id}/events",
+      guarded(
+          s.tokens, Role::kViewer,
+          [s, &events](const Request& req, const Params& p, const ApiToken&) {
+            auto q = query_of(req, {"after", "limit"});
+            if (!q.ok()) return error_response(q.error());
+            auto after = q->number("after", 0, 0, UINT64_MAX);
+            if (!after.ok()) return error_response(after.error());
+            auto limit = page_limit(*q);
+            if (!limit.ok()) return error_response(limit.error());
+            const std::string id(p.get("id"));
+            if (auto r = s.engine.get(id); !r.ok()) return error_response(r.error());
+            const RolloutEventLog::Page page = events.since(id, *after, *limit);
+            json out = json::array();
+            for (const RolloutEventLog::Entry& e : page.events) {
+              out.push_back({{"seq", e.seq},
+                             {"at", ms(e.event.at)},
+                             {"event", to_string(e.event.kind)},
+                             {"text", e.event.text}});
+            }
+            return ok_json({{"events", out}, {"last", page.last}, {"truncated", page.truncated}});
+          }));
+}
+
 void add_operator_api(Router& router, OperatorServices services) {
   add_devices(router, services);
   add_sites(router, services);

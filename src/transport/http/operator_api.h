@@ -11,6 +11,7 @@
 #include "fleet/operator_tokens.h"
 #include "fleet/site_service.h"
 #include "rollout/engine.h"
+#include "rollout/event_log.h"
 #include "rollout/queries.h"
 #include "transport/http/router.h"
 
@@ -27,6 +28,10 @@ struct OperatorServices {
 };
 
 void add_operator_api(Router& router, OperatorServices services);
+
+// GET /api/v1/rollouts/{id}/events?after=SEQ&limit=N (viewer): the rollout's recent events
+// from `events`, for polling what is new.
+void add_rollout_events(Router& router, OperatorServices services, const RolloutEventLog& events);
 
 // The artifact upload's entry in ServerOptions::large_bodies: bodies up to `max_bytes` within
 // `timeout`, spooled to the artifact service's incoming directory, and admitted on the head

@@ -23,6 +23,7 @@
 #include "fleet/profile_service.h"
 #include "fleet/update_repository.h"
 #include "rollout/engine.h"
+#include "rollout/event_log.h"
 #include "store/group_commit.h"
 #include "store/store.h"
 #include "telemetry/telemetry_service.h"
@@ -53,6 +54,9 @@ struct StackOptions {
   // The audit log, when given: every operator request that may change something is recorded
   // before it runs (audit_api.h), and the log is served under /api/v1/audit.
   AuditLog* audit = nullptr;
+  // The engine's recent events, when given: served as GET /api/v1/rollouts/{id}/events (the
+  // caller fills it from the engine's listener).
+  const RolloutEventLog* events = nullptr;
 };
 
 class ServerStack {
