@@ -1,5 +1,6 @@
 # The two commands of the README, plus the helpers they are built from.
 #   make demo   install what is missing, build Release, run the demo story
+#   make bin    install what is missing, build drover and drover-agent only (the quickstart)
 #   make test   install what is missing, build, run every test through ctest; also builds
 #               everything with clang (ASan+UBSan) to check the lock annotations (check-clang)
 #               and runs each fuzz target briefly there (its corpus and a few seconds)
@@ -10,7 +11,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: demo test build deps bench format tidy fuzz clean check-clang check-sanitizers check-asan \
+.PHONY: demo test build bin deps bench format tidy fuzz clean check-clang check-sanitizers check-asan \
 	check-tsan
 
 deps:
@@ -21,6 +22,10 @@ $(BUILD_DIR)/build.ninja:
 
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# The two programs only, server+CLI and agent (docs/quickstart.md).
+bin: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target drover drover-agent
 
 demo: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target drover

@@ -178,7 +178,7 @@ AgentConfig read_config(const JsonReader& r) {
     c.module.restart = command(m, "restart", false);
   } else if (c.module.type == "ab-slot") {
     m.allow_only({"type", "slot_a", "slot_b", "bootloader", "grub_env", "uboot_config",
-                  "bootloader_file", "cmdline", "reboot"});
+                  "bootloader_file", "cmdline", "reboot", "trial_boot"});
     c.module.slot_a = m.str("slot_a");
     c.module.slot_b = m.str("slot_b");
     if (c.module.slot_a == c.module.slot_b) m.fail("slot_b", "must differ from slot_a");
@@ -193,7 +193,16 @@ AgentConfig read_config(const JsonReader& r) {
     if (c.module.bootloader == "file" && c.module.bootloader_file.empty())
       m.fail("bootloader_file", "is required with bootloader \"file\"");
     c.module.cmdline = m.str_or("cmdline", c.module.cmdline);
-    if (m.has("reboot")) c.module.reboot = command(m, "reboot", true);
+    if (m.has("reboot")) {
+      c.module.reboot = command(m, "reboot", true);
+    } else if (c.module.bootloader == "file") {
+      c.module.reboot.clear();  // a rehearsal on a laptop must not reboot the laptop
+    }
+    c.module.trial_boot = m.str_or("trial_boot", "boots");
+    if (c.module.trial_boot != "boots" && c.module.trial_boot != "fails")
+      m.fail("trial_boot", "must be boots or fails");
+    if (c.module.trial_boot == "fails" && c.module.bootloader != "file")
+      m.fail("trial_boot", "is for bootloader \"file\" (a real bootloader boots what it boots)");
   } else if (c.module.type == "script") {
     m.allow_only({"type", "install", "commit", "rollback"});
     c.module.install = command(m, "install", true);

@@ -26,7 +26,10 @@ struct ModuleConfig {
   std::string uboot_config;     // fw_env.config for fw_printenv/fw_setenv -c; empty: their default
   std::string bootloader_file;  // type file: the fake's state
   std::string cmdline = "/proc/cmdline";
-  std::vector<std::string> reboot = {"reboot"};
+  std::vector<std::string> reboot = {"reboot"};  // bootloader file: none unless given
+  // bootloader file: whether a trial boot comes up ("boots") or falls back ("fails"), to
+  // rehearse a failed update on a laptop.
+  std::string trial_boot = "boots";
   // script
   std::vector<std::string> install, commit, rollback;
 };

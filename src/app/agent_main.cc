@@ -12,11 +12,14 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "agent/agent.h"
@@ -28,6 +31,7 @@
 #include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "app/agent_tuf.h"
+#include "app/build_info.h"
 #include "app/cli.h"
 #include "base/clock.h"
 #include "base/file_system.h"
@@ -38,12 +42,65 @@ namespace {
 using namespace drover;
 using namespace drover::agent;
 
+// The agent's log on stderr (journald keeps it under systemd): one line per event with its
+// time (UTC, ms), level and the update step it happened in — as text, or one JSON object per
+// line with --log-format json. Each line is one write, so lines never interleave.
+struct Log {
+  bool json = false;
+  const char* step = "start";
+
+  void line(const char* level, const std::string& text) const {
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    const time_t now_s = static_cast<time_t>(now_ms / 1000);
+    tm utc{};
+    ::gmtime_r(&now_s, &utc);
+    char at[80];
+    std::snprintf(at, sizeof at, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+                  static_cast<int>(now_ms % 1000));
+    std::string out;
+    if (json) {
+      out = nlohmann::json{{"ts", at}, {"level", level}, {"step", step}, {"msg", text}}.dump(
+                -1, ' ', false, nlohmann::json::error_handler_t::replace) +
+            "\n";
+    } else {
+      char head[160];
+      std::snprintf(head, sizeof head, "%s %-5s [%s] ", at, level, step);
+      out = head + text + "\n";
+    }
+    std::fwrite(out.data(), 1, out.size(), stderr);
+  }
+  void info(const std::string& text) const { line("info", text); }
+  void warn(const std::string& text) const { line("warn", text); }
+  void error(const std::string& text) const { line("error", text); }
+};
+Log g_log;
+
 int fail(const std::string& what) {
-  std::fprintf(stderr, "drover-agent: %s\n", what.c_str());
+  g_log.error(what);
   return 1;
 }
 
-void log_line(const std::string& text) { std::fprintf(stderr, "drover-agent: %s\n", text.c_str()); }
+void log_line(const std::string& text) { g_log.info(text); }
+
+// A step change in words: what the agent now does and to what ("a revert" for a fleet
+// rollback sending the previous version back, so it does not read as an install).
+std::string step_change(UpdateStep from, const UpdateRecord& r) {
+  std::string out = std::string(to_string(from)) + " -> " + to_string(r.step);
+  if (!r.version.empty()) {
+    out += r.revert ? " (revert: " + r.component + " back to " + r.version +
+                          (r.switch_back ? ", switching back to the kept slot)" : ")")
+                    : " (" + r.component + " " + r.version +
+                          (r.from_version.empty() ? "" : ", from " + r.from_version) + ")";
+  }
+  if (r.step == UpdateStep::kIdle && r.report) {
+    out += "; to report: " + std::string(protocol::to_string(*r.report));
+    if (!r.message.empty()) out += " (" + r.message + ")";
+  }
+  return out;
+}
 
 // Required signed update metadata that cannot be trusted: no offer is taken.
 class RefuseEveryOffer final : public OfferCheck {
@@ -63,7 +120,11 @@ int main(int argc, char** argv) {
   CLI::App app{"drover-agent: updates for this device, safely", "drover-agent"};
   std::string config_path = "/etc/drover/agent.json";
   bool once = false;
+  std::string log_format = "text";
   app.add_option("--config", config_path, "configuration file (JSON)");
+  app.add_option("--log-format", log_format,
+                 "text: time, level, [step], message; json: one object per line")
+      ->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--once", once, "run until idle with nothing to do now, then exit");
   app::TufCommand tuf;
   app::add_tuf_command(app, tuf);
@@ -74,6 +135,7 @@ int main(int argc, char** argv) {
   app.footer("\nExample:\n  drover-agent --config /etc/drover/agent.json\n");
   if (const int rc = app::parse_command_line(app, argc, argv); rc >= 0) return rc;
   if (!tuf.verb.empty()) return app::run_tuf_command(tuf);
+  g_log.json = log_format == "json";
 
   auto text = real_file_system().read(config_path);
   if (!text.ok()) return fail(text.error().to_string());
@@ -113,12 +175,19 @@ int main(int argc, char** argv) {
     }
     AbSlotOptions ab{m.slot_a, m.slot_b, {}};
     const std::vector<std::string> reboot_command = m.reboot;
-    ab.reboot = [fake, reboot_command]() -> Status {
-      if (fake != nullptr) return fake->boot(true);  // the simulated machine comes back up
-      auto r = system_commands().run(reboot_command, seconds(60));
-      if (!r.ok()) return r.error();
-      if (!r->ok()) return io_error("the reboot command failed: " + r->output);
-      return ok_status();
+    const bool trial_boots = m.trial_boot == "boots";
+    ab.reboot = [fake, reboot_command, trial_boots]() -> Status {
+      if (!reboot_command.empty()) {
+        log_line("rebooting: " + reboot_command.front());
+        auto r = system_commands().run(reboot_command, seconds(60));
+        if (!r.ok()) return r.error();
+        if (!r->ok()) return io_error("the reboot command failed: " + r->output);
+      }
+      if (fake == nullptr) return ok_status();
+      // The simulated machine comes back up: in the trial slot, or (trial_boot "fails") in
+      // the committed one, as a bootloader does when the new image does not boot.
+      if (!trial_boots) log_line("the trial boot fails (trial_boot \"fails\"): falling back");
+      return fake->boot(trial_boots);
     };
     module = make_ab_slot_module(std::move(ab), *bootloader);
   }
@@ -180,8 +249,10 @@ int main(int argc, char** argv) {
   if (signals < 0) return fail("signalfd: " + errno_text(errno));
 
   UpdateStep last = agent.record().step;
-  log_line("started as " + c.link.device_id + ", " + to_string(last) +
-           (telemetry ? ", telemetry on" : ""));
+  g_log.step = to_string(last);
+  log_line(app::version_text("drover-agent") + " started as " + c.link.device_id + " (" +
+           c.link.device_type + ", " + c.link.hardware_revision + ") against " + c.link.server +
+           ", module " + c.module.type + (telemetry ? ", telemetry on" : ""));
   Timestamp agent_due = clock.now();
   Timestamp last_trim{};
   Timestamp telemetry_due = clock.now();
@@ -193,12 +264,14 @@ int main(int argc, char** argv) {
     if (clock.now() >= agent_due) {
       const Duration wait = agent.run_once();
       const UpdateRecord& r = agent.record();
+      // The error first, in the step where it happened (a failed health check: its command,
+      // exit code and the tail of its output), then where that led.
+      if (!agent.last_error().empty()) g_log.warn(agent.last_error());
       if (r.step != last) {
-        log_line(std::string(to_string(last)) + " -> " + to_string(r.step) +
-                 (r.version.empty() ? "" : " (" + r.component + " " + r.version + ")"));
+        g_log.step = to_string(r.step);
+        log_line(step_change(last, r));
         last = r.step;
       }
-      if (!agent.last_error().empty()) log_line(agent.last_error());
       if (once && r.step == UpdateStep::kIdle && !r.report && wait > Duration(0)) break;
       agent_due = clock.now() + std::max(wait, Duration(0));
     }

@@ -154,7 +154,8 @@ std::string stage_text(const json& r, int64_t now) {
   if (!stages.is_array() || stages.empty()) return "- (not started)";
   const size_t i = std::min<size_t>(r["stage"].get<size_t>(), stages.size() - 1);
   const json& st = stages[i];
-  std::string out = std::to_string(i + 1) + " of " + std::to_string(stages.size()) + ", " +
+  const size_t planned = std::max(stages.size(), r["plan"]["stages"].size());
+  std::string out = std::to_string(i + 1) + " of " + std::to_string(planned) + ", " +
                     text_of(st["name"]) + ": started " + time_of(st["started_at"]);
   if (st["finished_at"].get<int64_t>() != 0)
     return out + ", finished " + time_of(st["finished_at"]);

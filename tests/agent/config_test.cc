@@ -118,6 +118,25 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
   ASSERT_TRUE(factory.ok()) << factory.error().to_string();
   EXPECT_EQ(factory->link.factory_certificate_file, "/etc/chain.pem");
   EXPECT_EQ(factory->link.factory_key_file, "/etc/dev.key");
+  // The file-backed bootloader: no reboot command unless one is given (a rehearsal on a
+  // laptop must not reboot it); a trial boot that fails on request. A real bootloader
+  // reboots with `reboot` by default.
+  const std::string ab = R"("module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b", )";
+  auto fake = parse_agent_config("{" + base + ", " + ab +
+                                 R"("bootloader": "file", "bootloader_file": "/f"}})");
+  ASSERT_TRUE(fake.ok()) << fake.error().to_string();
+  EXPECT_TRUE(fake->module.reboot.empty());
+  EXPECT_EQ(fake->module.trial_boot, "boots");
+  auto failing = parse_agent_config(
+      "{" + base + ", " + ab +
+      R"("bootloader": "file", "bootloader_file": "/f", "reboot": ["echo", "hi"],
+          "trial_boot": "fails"}})");
+  ASSERT_TRUE(failing.ok()) << failing.error().to_string();
+  EXPECT_EQ(failing->module.reboot, (std::vector<std::string>{"echo", "hi"}));
+  EXPECT_EQ(failing->module.trial_boot, "fails");
+  auto uboot = parse_agent_config("{" + base + ", " + ab + R"("bootloader": "uboot"}})");
+  ASSERT_TRUE(uboot.ok()) << uboot.error().to_string();
+  EXPECT_EQ(uboot->module.reboot, (std::vector<std::string>{"reboot"}));
   struct Case {
     std::string json, mentions;
   };
@@ -135,6 +154,12 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
                 "bootloader": "lilo"}})",
             "bootloader"},
            {"{" + base + R"(, "module": {"type": "script"}})", "install"},
+           {"{" + base + R"(, "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
+                "bootloader": "file", "bootloader_file": "/f", "trial_boot": "maybe"}})",
+            "trial_boot"},
+           {"{" + base + R"(, "module": {"type": "ab-slot", "slot_a": "/a", "slot_b": "/b",
+                "trial_boot": "fails"}})",
+            "trial_boot"},
            {"{" + base + ", " + file_module +
                 R"(, "poll": {"backoff_initial": "10m", "backoff_max": "1m"}})",
             "backoff_max"},

@@ -1,0 +1,102 @@
+// docs/quickstart.md, run as written: every ```sh block of the guide, in order, in one bash
+// with `set -euo pipefail`, from a directory laid out like the repository's root (examples/
+// and build/src/app/ are links to this build's). `make bin` is the one command replaced: the
+// programs are built already. Then what the guide says happened is checked: a real server and
+// three real agents, a rollout completed, a failed trial boot halting its stratum.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include "../common/serve_process.h"
+
+namespace drover::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Whether something listens on 127.0.0.1:port.
+bool port_taken(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool taken = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return taken;
+}
+
+TEST(Quickstart, TheCommandsOfTheGuideWork) {
+  // The guide uses the CLI's default server address.
+  ASSERT_FALSE(port_taken(8480)) << "127.0.0.1:8480 is in use; the quickstart needs it";
+  const std::string guide = read_file(std::string(DROVER_SOURCE_DIR) + "/docs/quickstart.md");
+  std::string script =
+      "set -euo pipefail\n"
+      // Whatever it started stops with it, however it ends.
+      "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+      "trap 'exit 143' TERM\n"
+      "make() { [ \"$*\" = bin ] || return 1; echo '(make bin: built already)'; }\n";
+  const std::regex block("```sh\n([\\s\\S]*?)```");
+  size_t blocks = 0;
+  for (auto it = std::sregex_iterator(guide.begin(), guide.end(), block);
+       it != std::sregex_iterator(); ++it, ++blocks) {
+    script += (*it)[1].str() + "\n";
+  }
+  ASSERT_GE(blocks, 6u) << "the guide's sh blocks were not found";
+
+  const std::string dir = temp_dir();
+  fs::create_directories(dir + "/build/src");
+  fs::create_directory_symlink(fs::path(DROVER_BIN).parent_path(), dir + "/build/src/app");
+  fs::create_directory_symlink(std::string(DROVER_SOURCE_DIR) + "/examples", dir + "/examples");
+  std::ofstream(dir + "/guide.sh") << script;
+  const CommandOutcome ran = run_command("cd " + dir + " && timeout -k 5 400 bash guide.sh 2>&1");
+  ASSERT_EQ(ran.code, 0) << ran.out;
+  const std::string out = ran.out;
+  auto has = [&out](const std::string& text) { return out.find(text) != std::string::npos; };
+  // Three agents enrolled and checked in.
+  for (const char* id : {"thermostat-1", "thermostat-2", "thermostat-3"}) {
+    EXPECT_TRUE(has(std::string(id) + "  thermostat  ")) << id << "\n" << out;
+  }
+  // The first rollout completed (--watch exited 0 under set -e), on every device.
+  EXPECT_TRUE(has("  completed  every stage done: 3 of 3 updated")) << out;
+  EXPECT_TRUE(has("firmware@2.0.0  ")) << out;
+  // The rehearsal: the A/B device's trial boot fell back and halted its stratum.
+  EXPECT_TRUE(has("stratum_halted  hardware_revision=rev-b halted")) << out;
+  EXPECT_TRUE(has("the rollout did not complete: exit 1")) << out;
+  EXPECT_TRUE(
+      has("thermostat-3 in rollout-0002: rolled_back (the trial boot of the new image "
+          "failed)"))
+      << out;
+  // What the devices hold now: the file module's target, the A/B device's slots.
+  EXPECT_EQ(fs::file_size(dir + "/quickstart/thermostat-1/firmware.bin"), 1'000'000u);
+  const std::string boot = read_file(dir + "/quickstart/thermostat-3/bootloader.env");
+  EXPECT_NE(boot.find("trial=\n"), std::string::npos) << boot;  // no trial left armed
+  // The agents' logs: time, level, step; the failing one's fallback.
+  const std::string log = read_file(dir + "/quickstart/agent-ab-failing.log");
+  EXPECT_TRUE(
+      std::regex_search(log, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info  \[)")))
+      << log;
+  EXPECT_NE(log.find("the trial boot fails (trial_boot \"fails\")"), std::string::npos) << log;
+  // Nothing keeps running.
+  EXPECT_FALSE(port_taken(8480));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace drover::testing
