@@ -1,6 +1,7 @@
 # The two commands of the README, plus the helpers they are built from.
 #   make demo   install what is missing, build Release, run the demo story
 #   make bin    install what is missing, build drover and drover-agent only (the quickstart)
+#   make deb    the Debian packages drover and drover-agent, in build/deb
 #   make test   install what is missing, build, run every test through ctest; also builds
 #               everything with clang (ASan+UBSan) to check the lock annotations (check-clang)
 #               and runs each fuzz target briefly there (its corpus and a few seconds)
@@ -11,7 +12,7 @@ BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: demo test build bin deps bench format tidy fuzz clean check-clang check-sanitizers check-asan \
+.PHONY: demo test build bin deb deps bench format tidy fuzz clean check-clang check-sanitizers check-asan \
 	check-tsan
 
 deps:
@@ -26,6 +27,11 @@ build: deps $(BUILD_DIR)/build.ninja
 # The two programs only, server+CLI and agent (docs/quickstart.md).
 bin: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target drover drover-agent
+
+# Debian packages drover (server + CLI) and drover-agent, in $(BUILD_DIR)/deb
+# (scripts/build-deb.sh; checked by the test DebPackages.BuildPassLintianInstallAndRemove).
+deb: bin
+	scripts/build-deb.sh $(BUILD_DIR) $(BUILD_DIR)/deb
 
 demo: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target drover

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy libclang-rt-14-dev
   libsqlite3-dev zlib1g-dev libzstd-dev libsnappy-dev nlohmann-json3-dev libhowardhinnant-date-dev tzdata
   libcli11-dev libfmt-dev libboost-dev libssl-dev openssl ca-certificates grub-common
-  libubootenv-tool
+  libubootenv-tool lintian help2man
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   prometheus victoria-metrics
 )

@@ -24,6 +24,34 @@ std::string documented_example() {
   return start == std::string::npos ? "" : doc.substr(start + 8, end - start - 8);
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The configurations that ship: the quickstart's examples and the package's default.
+TEST(AgentConfig, TheShippedConfigurationsParse) {
+  const std::string source = SOURCE_DIR;
+  for (const char* name : {"examples/agent-file-1.json", "examples/agent-file-2.json",
+                           "examples/agent-ab.json", "examples/agent-ab-failing.json",
+                           "packaging/agent.json"}) {
+    const std::string text = read_file(source + "/" + name);
+    ASSERT_FALSE(text.empty()) << name;
+    auto c = parse_agent_config(text);
+    ASSERT_TRUE(c.ok()) << name << ": " << c.error().to_string();
+    EXPECT_FALSE(c->link.device_id.empty()) << name;
+  }
+  auto ab = parse_agent_config(read_file(source + "/examples/agent-ab-failing.json"));
+  ASSERT_TRUE(ab.ok());
+  EXPECT_EQ(ab->module.bootloader, "file");
+  EXPECT_EQ(ab->module.trial_boot, "fails");
+  auto packaged = parse_agent_config(read_file(source + "/packaging/agent.json"));
+  ASSERT_TRUE(packaged.ok());
+  EXPECT_EQ(packaged->agent.data_dir, "/var/lib/drover-agent");  // the unit's StateDirectory
+}
+
 TEST(AgentConfig, TheDocumentedExampleParses) {
   auto c = parse_agent_config(documented_example());
   ASSERT_TRUE(c.ok()) << c.error().to_string();
