@@ -99,6 +99,12 @@ const char* delegation_text(RepositoryState::Delegation d) {
   return "";
 }
 
+// --json: what a command did, as one object on stdout.
+int print_json(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump(2).c_str());
+  return 0;
+}
+
 void print_files(const std::vector<std::string>& files, const char* what) {
   for (const std::string& f : files) std::printf("  %s %s\n", what, f.c_str());
 }
@@ -144,6 +150,12 @@ int run_keys_gen(const KeysArgs& args) {
   auto written =
       create_repository(fs, tuf_dir(args), args.root_key_dir, setup, SystemClock().now());
   if (!written.ok()) return fail(written.error().to_string(), "gen");
+  if (args.json) {
+    return print_json({{"root", tuf_dir(args) + "/metadata/1.root.json"},
+                       {"root_keys", *written},
+                       {"root_threshold", args.root_threshold},
+                       {"online_keys", tuf_dir(args) + "/keys"}});
+  }
   std::printf("signed update metadata: root version 1 in %s/metadata/1.root.json\n",
               tuf_dir(args).c_str());
   std::printf("root keys (%d of %d sign a root) — move them off this machine:\n",
@@ -256,6 +268,10 @@ int run_keys_rotate_root(const KeysArgs& args) {
   auto repo = UpdateRepository::open(real_file_system(), tuf_dir(args), clock);
   clock.stop();
   if (!repo.ok()) return fail(repo.error().to_string(), "rotate-root");
+  if (args.json) {
+    return print_json(
+        {{"root_version", (*repo)->state().roles.front().version}, {"new_root_keys", *written}});
+  }
   std::printf("root version %lld written; a running server signs with it within 10 minutes\n",
               static_cast<long long>((*repo)->state().roles.front().version));
   if (!written->empty()) {
@@ -296,6 +312,20 @@ int run_keys_sign_targets(const KeysArgs& args) {
                                              args.targets_keys, *lifetime, now, args.role);
   if (!signed_targets.ok()) return fail(signed_targets.error().to_string(), "sign-targets");
   const auto version = static_cast<long long>(signed_targets->version);
+  if (args.json) {
+    nlohmann::json targets = nlohmann::json::array();
+    for (size_t i = 0; i < signed_targets->targets.size(); ++i) {
+      targets.push_back(
+          {{"path", signed_targets->targets[i]}, {"sha256", signed_targets->sha256[i]}});
+    }
+    return print_json({{"role", args.role},
+                       {"version", version},
+                       {"expires", format_utc_timestamp(now + *lifetime)},
+                       {"file", tuf_dir(args) + "/metadata/" + std::to_string(version) + "." +
+                                    args.role + ".json"},
+                       {"targets", targets},
+                       {"delegations", signed_targets->delegations}});
+  }
   std::printf(
       "%s version %lld signed for %zu artifacts, valid until %s: %s/metadata/%lld.%s.json\n",
       args.role.c_str(), version, signed_targets->targets.size(),
@@ -344,6 +374,16 @@ int run_keys_delegate(const KeysArgs& args) {
   }
   auto keys = delegate_targets(real_file_system(), tuf_dir(args), d);
   if (!keys.ok()) return fail(keys.error().to_string(), "delegate");
+  if (args.json) {
+    return print_json({{"role", d.role},
+                       {"paths", d.paths},
+                       {"terminating", d.terminating},
+                       {"keys", d.keys},
+                       {"threshold", d.threshold},
+                       {"online", d.offline_dir.empty()},
+                       {"key_files", keys->written},
+                       {"unused_online_keys", keys->unused}});
+  }
   std::printf("role %s delegated for %s%s (%d of %d keys sign)\n", d.role.c_str(),
               join(d.paths).c_str(), d.terminating ? ", terminating" : "", d.threshold, d.keys);
   if (d.offline_dir.empty()) {
@@ -371,6 +411,7 @@ int run_keys_undelegate(const KeysArgs& args) {
     return fail(st.error().to_string(), "undelegate");
   auto unused = undelegate_targets(real_file_system(), tuf_dir(args), args.role);
   if (!unused.ok()) return fail(unused.error().to_string(), "undelegate");
+  if (args.json) return print_json({{"role", args.role}, {"unused_online_keys", *unused}});
   std::printf(
       "role %s removed; its artifacts go back to the top-level targets at their next signing "
       "(a running server's next refresh when the targets keys are online; else drover keys "

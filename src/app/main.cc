@@ -232,6 +232,13 @@ const std::map<std::string, std::string> kExamples = {
     {"keys rotate-root",
      "keys rotate-root --data ./drover-data --root-key /media/offline/root-1.pem --rotate "
      "timestamp"},
+    {"keys sign-targets",
+     "keys sign-targets --data ./drover-data --targets-key "
+     "/media/offline/targets-3f9c0a17b2d4e861.pem"},
+    {"keys delegate",
+     "keys delegate --data ./drover-data --role thermostats --path 'thermostat-*/*' "
+     "--terminating --key-dir /media/thermostat-team"},
+    {"keys undelegate", "keys undelegate --data ./drover-data --role thermostats"},
     {"rollout plan", "rollout plan scenarios/demo.json --devices 15000"},
     {"rollout create", "rollout create examples/plan.json --dry-run"},
     {"rollout ls", "rollout ls --json"},
@@ -437,7 +444,8 @@ int main(int argc, char** argv) {
       ->add_option("--root-threshold", keys_args.root_threshold,
                    "root keys that must sign a root (default 1)")
       ->check(CLI::Range(1, 16));
-  keys_list->add_flag("--json", keys_args.json, "print JSON");
+  for (CLI::App* k : {keys_gen, keys_list, keys_rotate, keys_sign, keys_delegate, keys_undelegate})
+    k->add_flag("--json", keys_args.json, "print what was done (or listed) as JSON");
   keys_rotate
       ->add_option("--root-key", keys_args.signing_keys,
                    "a root key file that signs (repeatable): enough of the old root's, and of "
@@ -483,13 +491,7 @@ int main(int argc, char** argv) {
       "server signs)");
   keys_delegate->add_flag("--replace", keys_args.replace,
                           "replace a role of that name: new keys and patterns");
-  keys_delegate->footer(
-      "Example: drover keys delegate --data ./drover-data --role thermostats "
-      "--path 'thermostat-*/*' --terminating --key-dir /media/thermostat-team");
   keys_undelegate->add_option("--role", keys_args.role, "the role to remove")->required();
-  keys_sign->footer(
-      "Example: drover keys sign-targets --data ./drover-data --targets-key "
-      "/media/offline/targets-3f9c0a17b2d4e861.pem");
 
   drover::app::RemoteCommands remote(app, *rollout, *token);
 

@@ -34,9 +34,9 @@ std::string read_file(const std::string& path) {
 // The configurations that ship: the quickstart's examples and the package's default.
 TEST(AgentConfig, TheShippedConfigurationsParse) {
   const std::string source = SOURCE_DIR;
-  for (const char* name : {"examples/agent-file-1.json", "examples/agent-file-2.json",
-                           "examples/agent-ab.json", "examples/agent-ab-failing.json",
-                           "packaging/agent.json"}) {
+  for (const char* name :
+       {"examples/agent-file-1.json", "examples/agent-file-2.json", "examples/agent-ab.json",
+        "examples/agent-ab-failing.json", "packaging/agent.json"}) {
     const std::string text = read_file(source + "/" + name);
     ASSERT_FALSE(text.empty()) << name;
     auto c = parse_agent_config(text);
@@ -155,9 +155,9 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
   ASSERT_TRUE(fake.ok()) << fake.error().to_string();
   EXPECT_TRUE(fake->module.reboot.empty());
   EXPECT_EQ(fake->module.trial_boot, "boots");
-  auto failing = parse_agent_config(
-      "{" + base + ", " + ab +
-      R"("bootloader": "file", "bootloader_file": "/f", "reboot": ["echo", "hi"],
+  auto failing =
+      parse_agent_config("{" + base + ", " + ab +
+                         R"("bootloader": "file", "bootloader_file": "/f", "reboot": ["echo", "hi"],
           "trial_boot": "fails"}})");
   ASSERT_TRUE(failing.ok()) << failing.error().to_string();
   EXPECT_EQ(failing->module.reboot, (std::vector<std::string>{"echo", "hi"}));

@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "../common/device_requests.h"
 #include "../common/serve_process.h"
@@ -76,6 +78,69 @@ TEST(CliHabits, HelpShowsDefaultsAndAnExample) {
   const CommandOutcome agent = run_command(std::string(DROVER_AGENT_BIN) + " --help");
   EXPECT_EQ(agent.code, 0);
   EXPECT_TRUE(has(agent, "Example:\n  drover-agent --config")) << agent.out;
+}
+
+// The verbs a --help page lists under "Subcommands:" (first names, before any alias).
+std::vector<std::string> subcommands(const std::string& help) {
+  std::vector<std::string> out;
+  const size_t at = help.find("Subcommands:\n");
+  if (at == std::string::npos) return out;
+  std::istringstream lines(help.substr(at + 13));
+  std::string line;
+  while (std::getline(lines, line) && line.rfind("  ", 0) == 0) {
+    const size_t start = line.find_first_not_of(' ');
+    out.push_back(line.substr(start, line.find_first_of(", ", start) - start));
+  }
+  return out;
+}
+
+// Every verb, found by walking the --help pages down from the top: each page of a verb ends
+// with an example that names the verb itself.
+TEST(CliHabits, EveryVerbsHelpEndsWithAnExample) {
+  std::vector<std::string> pending = {""};
+  size_t verbs = 0;
+  while (!pending.empty()) {
+    const std::string path = pending.back();
+    pending.pop_back();
+    const CommandOutcome help = drover(path + " --help");
+    ASSERT_EQ(help.code, 0) << path << "\n" << help.out;
+    const std::vector<std::string> children = subcommands(help.out);
+    for (const std::string& c : children) pending.push_back(path.empty() ? c : path + " " + c);
+    if (!children.empty()) continue;
+    ++verbs;
+    EXPECT_TRUE(has(help, "Example:\n  drover " + path + " ") ||
+                has(help, "Example:\n  drover " + path + "\n"))
+        << "drover " << path << " --help has no example\n"
+        << help.out;
+  }
+  EXPECT_GE(verbs, 50u);
+}
+
+// Commands that change the data directory print what they did as JSON too.
+TEST(CliHabits, KeysCommandsPrintJson) {
+  const std::string dir = temp_dir();
+  const CommandOutcome gen = run_command(std::string(DROVER_BIN) + " keys gen --data " + dir +
+                                             "/data --root-key-dir " + dir + "/root --json",
+                                         false);
+  ASSERT_EQ(gen.code, 0) << gen.out;
+  const json g = json::parse(gen.out);
+  ASSERT_EQ(g["root_keys"].size(), 1u);
+  EXPECT_TRUE(std::filesystem::exists(g["root_keys"][0].get<std::string>()));
+  EXPECT_TRUE(std::filesystem::exists(g["root"].get<std::string>()));
+  const CommandOutcome delegated =
+      run_command(std::string(DROVER_BIN) + " --json keys delegate --data " + dir +
+                      "/data --role team --path 'team-*/*' --key-dir " + dir + "/team",
+                  false);
+  ASSERT_EQ(delegated.code, 0) << delegated.out;
+  const json d = json::parse(delegated.out);
+  EXPECT_EQ(d["role"], "team");
+  EXPECT_EQ(d["online"], false);
+  ASSERT_EQ(d["key_files"].size(), 1u);
+  const CommandOutcome listed =
+      run_command(std::string(DROVER_BIN) + " keys ls --json --data " + dir + "/data", false);
+  ASSERT_EQ(listed.code, 0) << listed.out;
+  EXPECT_NE(listed.out.find("\"team\""), std::string::npos) << listed.out;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(CliHabits, TokenCreateRefusesADirectoryWithoutAStoreUnlessInit) {
