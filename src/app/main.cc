@@ -503,11 +503,10 @@ int main(int argc, char** argv) {
          {&sim_args.json, &demo_args.json, &plan_args.json, &token_args.json, &keys_args.json})
       *json = true;
   }
-  for (SimArgs* a : {&sim_args, &demo_args, &plan_args}) {
-    if (a->server.empty()) a->server = globals.server;
-    if (a->token.empty()) a->token = globals.token;
-    if (a->ca_file.empty()) a->ca_file = globals.ca_file;
-  }
+  // (Only sim talks to a server; demo and rollout plan stay on the twin.)
+  if (sim_args.server.empty()) sim_args.server = globals.server;
+  if (sim_args.token.empty()) sim_args.token = globals.token;
+  if (sim_args.ca_file.empty()) sim_args.ca_file = globals.ca_file;
 
   if (serve->parsed()) return drover::app::run_serve(serve_args);
   if (token_create->parsed()) return drover::app::run_token_create(token_args);

@@ -148,26 +148,27 @@ void history_text(const json& d) {
 namespace {
 
 // Where the rollout stands: "2 of 3, half: started 12:00, settled 12:20, soaking until
-// 12:50 (in 30m)".
-std::string stage_text(const json& r, int64_t now) {
-  const json& stages = r["stages"];
+// 12:50 (in 30m)" — without the relative "(in 30m)" when `now` is 0 (a line that must not
+// change while nothing happens). Fields the server left out read as absent.
+std::string stage_text(json r, int64_t now) {
+  const json stages = r["stages"];
   if (!stages.is_array() || stages.empty()) return "- (not started)";
-  const size_t i = std::min<size_t>(r["stage"].get<size_t>(), stages.size() - 1);
-  const json& st = stages[i];
-  const size_t planned = std::max(stages.size(), r["plan"]["stages"].size());
+  const auto ms_of = [](const json& j) { return j.is_number_integer() ? j.get<int64_t>() : 0; };
+  const size_t i = std::min<size_t>(static_cast<size_t>(ms_of(r["stage"])), stages.size() - 1);
+  json st = stages[i];
+  const json plan_stages = r["plan"]["stages"].is_array() ? r["plan"]["stages"] : json::array();
+  const size_t planned = std::max(stages.size(), plan_stages.size());
   std::string out = std::to_string(i + 1) + " of " + std::to_string(planned) + ", " +
                     text_of(st["name"]) + ": started " + time_of(st["started_at"]);
-  if (st["finished_at"].get<int64_t>() != 0)
-    return out + ", finished " + time_of(st["finished_at"]);
-  if (st["settled_at"].get<int64_t>() == 0) return out + ", its devices updating";
+  if (ms_of(st["finished_at"]) != 0) return out + ", finished " + time_of(st["finished_at"]);
+  if (ms_of(st["settled_at"]) == 0) return out + ", its devices updating";
   out += ", settled " + time_of(st["settled_at"]);
-  const json& plan_stages = r["plan"]["stages"];
-  if (i < plan_stages.size() && plan_stages[i].contains("soak")) {
+  if (i < plan_stages.size() && plan_stages[i].value("soak", json()).is_string()) {
     auto soak = parse_duration(plan_stages[i]["soak"].get<std::string>());
     if (soak.ok() && soak->count() > 0) {
-      const json end = st["settled_at"].get<int64_t>() + soak->count();
-      out += ", soaking until " + time_of(end) +
-             (end.get<int64_t>() > now ? " (" + next_checkin_text(end, now) + ")" : "");
+      const json end = ms_of(st["settled_at"]) + soak->count();
+      out += ", soaking until " + time_of(end);
+      if (now != 0 && end.get<int64_t>() > now) out += " (" + next_checkin_text(end, now) + ")";
     }
   }
   return out;
@@ -259,6 +260,11 @@ int watch_rollout(RemoteCommands::State& st) {
         st.call("GET", base + "/events?after=" + std::to_string(after) + "&limit=1000");
     if (!ev) return 1;
     after = (*ev)["last"].get<uint64_t>();
+    if ((*ev)["truncated"] == true && !st.json_out) {
+      std::printf(
+          "(some events were dropped before they were read: the server keeps the "
+          "newest 256 of a rollout, since it started)\n");
+    }
     std::vector<std::string> lines;
     for (const json& e : (*ev)["events"]) {
       lines.push_back(time_of(e["at"]) + "  " + text_of(e["event"]) + "  " + text_of(e["text"]));
@@ -280,7 +286,7 @@ int watch_rollout(RemoteCommands::State& st) {
     } else {
       for (const std::string& l : lines) std::printf("%s\n", l.c_str());
       const json& p = (*r)["progress"];
-      std::string line = state + "; stage " + stage_text(*r, now_ms());
+      std::string line = state + "; stage " + stage_text(*r, 0);
       if (p.is_object()) {
         line += "; " + text_of(p["finished"]) + " of " + text_of(p["devices"]) + " finished, " +
                 text_of(p["in_flight"]) + " in flight";

@@ -37,9 +37,12 @@ int64_t now_ms() {
 
 namespace {
 
+// The printers take the device by value: a field an older server does not send reads as
+// null (operator[] on a const json would assert instead).
 std::string installed_text(const json& d) {
   std::string installed;
-  for (const auto& [component, version] : d["installed"].items()) {
+  const json components = d.value("installed", json::object());
+  for (const auto& [component, version] : components.items()) {
     if (!installed.empty()) installed += " ";
     installed += component + "@" + version.get<std::string>();
   }
@@ -60,7 +63,7 @@ void device_table(const json& devices) {
   std::vector<std::vector<std::string>> rows = {{"ID", "TYPE", "REVISION", "SITE", "LINK",
                                                  "ENROLLMENT", "STATE", "INSTALLED", "LAST SEEN",
                                                  "NEXT CHECK-IN"}};
-  for (const json& d : devices) {
+  for (json d : devices) {
     rows.push_back({text_of(d["id"]), text_of(d["device_type"]), text_of(d["hardware_revision"]),
                     or_dash(d, "site"), or_dash(d, "connectivity"), enrollment_text(d),
                     text_of(d["update_state"]), installed_text(d),
@@ -70,7 +73,7 @@ void device_table(const json& devices) {
   print_table(rows);
 }
 
-void device_text(const json& d) {
+void device_text(json d) {
   const int64_t now = now_ms();
   std::string tags;
   for (const json& t : d["tags"]) tags += (tags.empty() ? "" : ", ") + text_of(t);

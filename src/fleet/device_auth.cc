@@ -228,7 +228,9 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
         const bool unchanged = known ? !created && !current.decommissioned &&
                                            current.enrollment == known->enrollment &&
                                            current.public_key == known->public_key &&
-                                           current.site == known->site
+                                           current.site == known->site &&
+                                           current.device_type == known->device_type &&
+                                           current.hardware_revision == known->hardware_revision
                                      : created;
         if (!unchanged) {
           return Error{ErrorCode::kConflict,

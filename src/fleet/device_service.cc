@@ -142,6 +142,7 @@ Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
   if (e.decommissioned) {
     return Error{ErrorCode::kFailedPrecondition, "device '" + e.id + "' is decommissioned"};
   }
+  e.next_wait = 0;  // until this check-in is answered: none known
   e.seen_s = static_cast<uint32_t>(std::clamp<int64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(engine_.now().time_since_epoch()).count() -
           kSeenEpoch,
@@ -384,6 +385,7 @@ Duration DeviceService::decode_wait(uint16_t code) {
 CheckInTimes DeviceService::check_in_times(const Entry& e) const {
   if (e.seen_s == 0) return {};
   const Timestamp last(std::chrono::seconds(kSeenEpoch + e.seen_s));
+  if (e.next_wait == 0) return {last, std::nullopt};  // its last check-in was refused
   return {last, last + decode_wait(e.next_wait)};
 }
 

@@ -194,7 +194,8 @@ class DeviceService {
     UpdateState state = UpdateState::kIdle;
     bool decommissioned : 1 = false;
     bool keeps_previous : 1 = false;  // Device::keeps_previous: compared at every check-in
-    // When it was told to come back, after seen_s: encode_wait()'s two bytes.
+    // When it was told to come back, after seen_s: encode_wait()'s two bytes; 0 when its
+    // last check-in was not answered (an error).
     uint16_t next_wait = 0;
     // The last check-in, in seconds since kSeenEpoch; 0: none since the server started
     // (kept in memory only: a restart relearns it at the next check-in).
@@ -204,10 +205,15 @@ class DeviceService {
   // One cache line per device: the check-in path reads and writes nothing else.
   static_assert(sizeof(Entry) == 64);
   static constexpr int64_t kSeenEpoch = 1'577'836'800;  // 2020-01-01T00:00:00Z
-  // A wait in two bytes: seconds up to 9 hours, then minutes up to 22 days (clamped).
+  CheckInTimes check_in_times(const Entry& e) const;
+
+ public:
+  // A wait in two bytes: whole seconds up to 9 hours, then minutes (rounded up) up to 22
+  // days (clamped). A wait under a second is 0 (every answer asks for 1 s or more).
   static uint16_t encode_wait(Duration wait);
   static Duration decode_wait(uint16_t code);
-  CheckInTimes check_in_times(const Entry& e) const;
+
+ private:
   struct SharedInventory {
     Inventory components;
     uint32_t users = 0;  // entries that point here; 0: free for reuse

@@ -28,6 +28,12 @@ RolloutEventLog::Page RolloutEventLog::since(const std::string& rollout_id, uint
   MutexLock lock(mu_);
   Page page;
   page.last = seq_;
+  // A number from before a restart: the sequence started again, so what is kept is new.
+  if (after > seq_) {
+    page.truncated = true;
+    after = 0;
+  }
+  if (limit == 0) return page;
   auto it = rollouts_.find(rollout_id);
   if (it == rollouts_.end()) return page;
   const Rollout& r = it->second;

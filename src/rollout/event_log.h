@@ -35,6 +35,9 @@ class RolloutEventLog {
     bool truncated = false;     // events after `after` were dropped (too many, or too old)
   };
   // The rollout's events after sequence number `after`, at most `limit` (the oldest of them).
+  // An `after` beyond the newest number (given out before the server restarted) reads from
+  // the start, `truncated`. (A rollout evicted as the stalest and told of again starts
+  // afresh: its older events are gone without a `truncated`; rollout ids are not reused.)
   Page since(const std::string& rollout_id, uint64_t after, size_t limit) const;
 
  private:

@@ -120,6 +120,22 @@ TEST(DeviceService, RemembersWhenADeviceCheckedInAndWhenItWasToldToReturn) {
   }
 }
 
+TEST(DeviceService, AWaitIsKeptToTheSecondThenToTheMinuteRoundedUp) {
+  auto round_trip = [](Duration d) {
+    return DeviceService::decode_wait(DeviceService::encode_wait(d));
+  };
+  EXPECT_EQ(round_trip(seconds(1)), seconds(1));
+  EXPECT_EQ(round_trip(seconds(45) + Duration(900)), seconds(45));  // whole seconds
+  EXPECT_EQ(round_trip(seconds(0x7fff)), seconds(0x7fff));          // 9.1 h, the last second
+  EXPECT_EQ(round_trip(seconds(0x8000)), minutes(547));             // 32768 s = 546.13 min
+  EXPECT_EQ(round_trip(hours(10)), hours(10));
+  EXPECT_EQ(round_trip(hours(10) + seconds(1)), hours(10) + minutes(1));
+  EXPECT_EQ(round_trip(days(7)), days(7));
+  EXPECT_EQ(round_trip(days(30)), minutes(0x7fff));         // clamped: 22.7 days
+  EXPECT_EQ(DeviceService::encode_wait(Duration(500)), 0);  // under a second: none
+  EXPECT_EQ(DeviceService::encode_wait(Duration(-5)), 0);
+}
+
 TEST(DeviceService, TheIntervalsAnsweredAreTheOnesConfigured) {
   Fleet f;
   f.fleet_options.poll_interval = minutes(7);

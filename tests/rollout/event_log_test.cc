@@ -29,6 +29,11 @@ TEST(RolloutEventLog, EventsAreNumberedAcrossRolloutsAndReadBackAfterASequenceNu
   EXPECT_TRUE(log.since("r1", 3, 100).events.empty());
   EXPECT_TRUE(log.since("nobody", 0, 100).events.empty());
   EXPECT_EQ(log.since("nobody", 0, 100).last, 3u);
+  EXPECT_TRUE(log.since("r1", 0, 0).events.empty());
+  // A number from before a restart reads everything kept, saying some may be missing.
+  p = log.since("r1", 99, 100);
+  EXPECT_EQ(p.events.size(), 2u);
+  EXPECT_TRUE(p.truncated);
 }
 
 TEST(RolloutEventLog, APageCutByItsLimitResumesWhereItStopped) {

@@ -176,7 +176,18 @@ class BeastClient final : public HttpClient {
     }
     beast::error_code ec;
     lowest().expires_after(as_ms(options_.request_timeout));
-    on_stream([&](auto& st) { return bhttp::write(st, req, ec); });
+    if (options_.upload_progress && !body.empty()) {
+      bhttp::request_serializer<bhttp::string_body> sr(req);
+      sr.limit(256 * 1024);
+      uint64_t sent = 0;  // the head's few hundred bytes included
+      while (!ec && !sr.is_done()) {
+        lowest().expires_after(as_ms(options_.request_timeout));
+        sent += on_stream([&](auto& st) { return bhttp::write_some(st, sr, ec); });
+        options_.upload_progress(std::min<uint64_t>(sent, body.size()), body.size());
+      }
+    } else {
+      on_stream([&](auto& st) { return bhttp::write(st, req, ec); });
+    }
     if (ec) {
       stale = stale_connection(ec);
       close();

@@ -46,6 +46,10 @@ struct ClientOptions {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  // Called as a request body is sent, in pieces of 256 KiB, with the body's bytes sent so far
+  // and its size (a progress bar for large uploads). The timeout then bounds each piece, not
+  // the whole body. Empty: the request is written at once.
+  std::function<void(uint64_t sent, uint64_t total)> upload_progress;
 };
 
 // "http[s]://host:port/prefix" split up. kInvalidArgument for anything else.

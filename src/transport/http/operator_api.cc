@@ -260,8 +260,8 @@ Status apply_device_change(const DeviceChange& c, Device& d) {
         std::tuple{&before.hardware_revision, &d.hardware_revision, "hardware_revision"}}) {
     if (*was == *now) continue;
     return conflict("device '" + d.id + "' enrolled as " + name + " '" + *was +
-                    "': its identity is fixed at enrollment (decommission it and enroll it "
-                    "again to change it)");
+                    "': its identity is fixed at enrollment (decommission it and enroll the "
+                    "device under a new id to change it)");
   }
   return ok_status();
 }
@@ -351,26 +351,28 @@ void add_devices(Router& router, OperatorServices s) {
       }));
 
   // The device's update story: its deployment in each rollout, newest first, every step.
-  router.add(
-      "GET", "/api/v1/devices/{id}/deployments",
-      guarded(s.tokens, Role::kViewer, [s](const Request& req, const Params& p, const ApiToken&) {
-        auto q = query_of(req, {"limit"});
-        if (!q.ok()) return error_response(q.error());
-        auto limit = page_limit(*q);
-        if (!limit.ok()) return error_response(limit.error());
-        const std::string id(p.get("id"));
-        if (!s.devices.device(id)) return error_response(not_found("unknown device '" + id + "'"));
-        auto history = s.rollouts.device_history(id, *limit);
-        if (!history.ok()) return error_response(history.error());
-        json out = json::array();
-        for (const auto& [rollout, detail] : *history) {
-          json d = deployment_json(detail.deployment);
-          d["rollout"] = rollout_summary_json(rollout);
-          d["history"] = step_list_json(detail.history);
-          out.push_back(std::move(d));
-        }
-        return ok_json({{"device_id", id}, {"deployments", out}});
-      }));
+  // A store read per rollout: on a worker, not an I/O thread.
+  router.add("GET", "/api/v1/devices/{id}/deployments",
+             offloaded(guarded(s.tokens, Role::kViewer,
+                               [s](const Request& req, const Params& p, const ApiToken&) {
+                                 auto q = query_of(req, {"limit"});
+                                 if (!q.ok()) return error_response(q.error());
+                                 auto limit = page_limit(*q);
+                                 if (!limit.ok()) return error_response(limit.error());
+                                 const std::string id(p.get("id"));
+                                 if (!s.devices.device(id))
+                                   return error_response(not_found("unknown device '" + id + "'"));
+                                 auto history = s.rollouts.device_history(id, *limit);
+                                 if (!history.ok()) return error_response(history.error());
+                                 json out = json::array();
+                                 for (const auto& [rollout, detail] : *history) {
+                                   json d = deployment_json(detail.deployment);
+                                   d["rollout"] = rollout_summary_json(rollout);
+                                   d["history"] = step_list_json(detail.history);
+                                   out.push_back(std::move(d));
+                                 }
+                                 return ok_json({{"device_id", id}, {"deployments", out}});
+                               })));
 
   router.add(
       "POST", "/api/v1/devices",
