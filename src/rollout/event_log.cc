@@ -37,7 +37,7 @@ RolloutEventLog::Page RolloutEventLog::since(const std::string& rollout_id, uint
   auto it = rollouts_.find(rollout_id);
   if (it == rollouts_.end()) return page;
   const Rollout& r = it->second;
-  page.truncated = after < r.dropped_through;
+  page.truncated = page.truncated || after < r.dropped_through;
   auto from = std::upper_bound(r.events.begin(), r.events.end(), after,
                                [](uint64_t s, const Entry& e) { return s < e.seq; });
   for (; from != r.events.end() && page.events.size() < limit; ++from) {
