@@ -243,6 +243,19 @@ void rollout_status_text(const json& r) {
   }
 }
 
+// A progress bar for an upload, redrawn on stderr as the body goes: "[#####   ] 40% of 1.2
+// GiB". Ends with a newline once everything is sent.
+std::function<void(uint64_t, uint64_t)> upload_bar(const std::string& what) {
+  return [what, last = -1](uint64_t sent, uint64_t total) mutable {
+    const int pct = total == 0 ? 100 : static_cast<int>(sent * 100 / total);
+    if (pct == last) return;
+    last = pct;
+    std::fprintf(stderr, "\r%s [%-25s] %3d%% of %s", what.c_str(),
+                 std::string(pct / 4, '#').c_str(), pct, format_bytes(total).c_str());
+    if (sent >= total) std::fprintf(stderr, "\n");
+  };
+}
+
 // `rollout status --watch`: the status and the events since the last look, every
 // --interval, until the rollout ends. On a terminal the screen is redrawn; piped, each new
 // event is a line and the status line is printed when it changes; with --json, one JSON
@@ -280,6 +293,12 @@ int watch_rollout(RemoteCommands::State& st) {
       while (recent.size() > 10) recent.pop_front();
       std::printf("\x1b[H\x1b[2J");
       rollout_status_text(*r);
+      const json& p = (*r)["progress"];
+      if (p.is_object() && p["devices"].get<uint64_t>() > 0) {
+        const uint64_t pct = p["finished"].get<uint64_t>() * 100 / p["devices"].get<uint64_t>();
+        std::printf("\n[%-40s] %3llu%% finished\n", std::string(pct * 40 / 100, '#').c_str(),
+                    static_cast<unsigned long long>(pct));
+      }
       std::printf("\nrecent events\n");
       for (const std::string& l : recent) std::printf("  %s\n", l.c_str());
       if (!over) std::printf("\n(every %gs; Ctrl-C to stop watching)\n", st.interval);
@@ -345,6 +364,9 @@ void add_artifact_verbs(CLI::App& app, RemoteCommands::State& s) {
       s.verb(*artifact, "upload", "upload an artifact file", [](RemoteCommands::State& st) {
         const std::optional<std::string> content = read_input(st.file);
         if (!content) return 1;
+        // On a terminal, a progress bar on stderr (nothing when piped).
+        if (isatty(STDERR_FILENO) != 0 && content->size() >= (1u << 20))
+          st.tls.upload_progress = upload_bar(st.file);
         // The server checks the hash it receives against the one computed here.
         std::string target = "/api/v1/artifacts/" + http::url_encode(st.name) + "/" +
                              http::url_encode(st.version) +

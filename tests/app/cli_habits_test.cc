@@ -361,6 +361,23 @@ TEST_F(CliDevicesTest, WatchingARolloutShowsItsEventsAndEndsWithIt) {
             "aborted");
 }
 
+// A large upload shows a progress bar on a terminal (here a pseudo-terminal made by
+// script(1)), and nothing when piped.
+TEST_F(CliDevicesTest, ALargeUploadShowsProgressOnATerminalOnly) {
+  const std::string image = file("big.bin", std::string(3 << 20, 'x'));
+  auto upload = [&](const std::string& version) {
+    return std::string(DROVER_BIN) + " artifact upload " + image + " --name firmware --version " +
+           version + " --device-type ctl " + server + " --token " + token;
+  };
+  const CommandOutcome piped = run_command(upload("2.0.0"));
+  ASSERT_EQ(piped.code, 0) << piped.out;
+  EXPECT_FALSE(has(piped, "% of")) << piped.out;
+  const CommandOutcome on_terminal =
+      run_command("script -qec '" + upload("2.0.1") + " 2>&1' /dev/null");
+  ASSERT_EQ(on_terminal.code, 0) << on_terminal.out;
+  EXPECT_TRUE(has(on_terminal, "] 100% of 3.0 MiB")) << on_terminal.out;
+}
+
 TEST(CliHabits, ServeRefusesPollIntervalsOutOfRange) {
   const std::string dir = temp_dir();
   for (const char* bad : {"0s", "2d", "soon"}) {
