@@ -93,12 +93,13 @@ void add_aliases(CLI::App& group) {
       {"ls", "list"}, {"list", "ls"}, {"show", "get"}, {"rm", "delete"}};
   const std::vector<CLI::App*> verbs = children(group);
   for (CLI::App* c : verbs) {
-    for (const auto& [name, alias] : kAliases) {
+    for (const auto& [name, alias_view] : kAliases) {
       if (c->get_name() != name) continue;
+      const std::string alias(alias_view);
       const bool taken = std::any_of(verbs.begin(), verbs.end(), [&](const CLI::App* other) {
-        return other->check_name(std::string(alias));
+        return other->check_name(alias);
       });
-      if (!taken) c->alias(std::string(alias));
+      if (!taken) c->alias(alias);
     }
   }
 }

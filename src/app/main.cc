@@ -218,74 +218,77 @@ int run(const Scenario& scenario, const SimArgs& args, bool preflight) {
 }
 
 // One example per verb, shown at the end of its --help page (keyed by the verb's path).
-const std::map<std::string, std::string> kExamples = {
-    {"sim", "sim scenarios/demo.json --devices 3000 --report-json report.json"},
-    {"demo", "demo --devices 2000"},
-    {"serve",
-     "serve --data ./drover-data --listen 0.0.0.0:8480 --poll-interval 5m "
-     "--enrollment-token-file tokens.txt"},
-    {"token create", "token create --data ./drover-data --name ci --role operator --lifetime 90d"},
-    {"token ls", "token ls"},
-    {"token revoke", "token revoke 3f9c0a17b2d4e861"},
-    {"keys gen", "keys gen --data ./drover-data --root-key-dir /media/offline"},
-    {"keys list", "keys list --data ./drover-data"},
-    {"keys rotate-root",
-     "keys rotate-root --data ./drover-data --root-key /media/offline/root-1.pem --rotate "
-     "timestamp"},
-    {"keys sign-targets",
-     "keys sign-targets --data ./drover-data --targets-key "
-     "/media/offline/targets-3f9c0a17b2d4e861.pem"},
-    {"keys delegate",
-     "keys delegate --data ./drover-data --role thermostats --path 'thermostat-*/*' "
-     "--terminating --key-dir /media/thermostat-team"},
-    {"keys undelegate", "keys undelegate --data ./drover-data --role thermostats"},
-    {"rollout plan", "rollout plan scenarios/demo.json --devices 15000"},
-    {"rollout create", "rollout create examples/plan.json --dry-run"},
-    {"rollout ls", "rollout ls --json"},
-    {"rollout status", "rollout status rollout-0001 --watch"},
-    {"rollout devices", "rollout devices rollout-0001 --state failed"},
-    {"rollout history", "rollout history rollout-0001 thermostat-0017"},
-    {"rollout start", "rollout start rollout-0001"},
-    {"rollout pause", "rollout pause rollout-0001"},
-    {"rollout resume", "rollout resume rollout-0001"},
-    {"rollout abort", "rollout abort rollout-0001"},
-    {"rollout rollback", "rollout rollback rollout-0001"},
-    {"device ls", "device ls --site bldg-7 --tag north --all"},
-    {"device show", "device show thermostat-0017"},
-    {"device history", "device history thermostat-0017"},
-    {"device add", "device add thermostat-0017 --type thermostat --revision rev-b --site bldg-7"},
-    {"device set", "device set thermostat-0017 --connectivity lte"},
-    {"device set-site", "device set-site thermostat-0017 bldg-9"},
-    {"device tag", "device tag thermostat-0017 north pilot"},
-    {"device untag", "device untag thermostat-0017 pilot"},
-    {"device accept", "device accept thermostat-0017"},
-    {"device reject", "device reject thermostat-0017"},
-    {"device unreject", "device unreject thermostat-0017"},
-    {"device decommission", "device decommission thermostat-0017"},
-    {"site ls", "site ls"},
-    {"site put", "site put examples/site.json"},
-    {"artifact upload",
-     "artifact upload fw-2.1.0.bin --name firmware --version 2.1.0 --device-type thermostat"},
-    {"artifact ls", "artifact ls"},
-    {"artifact show", "artifact show firmware 2.1.0"},
-    {"artifact rm", "artifact rm firmware 2.0.0"},
-    {"profile ls", "profile ls"},
-    {"profile show", "profile show thermostat"},
-    {"profile set", "profile set thermostat-profile.json"},
-    {"telemetry latest", "telemetry latest thermostat-0017"},
-    {"telemetry range",
-     "telemetry range thermostat-0017 --metric temperature_c --from -6h --resolution 1m"},
-    {"telemetry freshness", "telemetry freshness --stale"},
-    {"audit ls", "audit ls --limit 20"},
-    {"audit show", "audit show 42"},
-    {"audit checkpoint", "audit checkpoint > checkpoint.json"},
-    {"audit verify", "audit verify --checkpoint checkpoint.json"},
-    {"enrollment-token create",
-     "enrollment-token create --name line-3 --device-type thermostat --max-uses 50 --lifetime "
-     "24h"},
-    {"enrollment-token ls", "enrollment-token ls"},
-    {"enrollment-token revoke", "enrollment-token revoke 3f9c0a17b2d4e861"},
-};
+std::map<std::string, std::string> examples() {
+  return {
+      {"sim", "sim scenarios/demo.json --devices 3000 --report-json report.json"},
+      {"demo", "demo --devices 2000"},
+      {"serve",
+       "serve --data ./drover-data --listen 0.0.0.0:8480 --poll-interval 5m "
+       "--enrollment-token-file tokens.txt"},
+      {"token create",
+       "token create --data ./drover-data --name ci --role operator --lifetime 90d"},
+      {"token ls", "token ls"},
+      {"token revoke", "token revoke 3f9c0a17b2d4e861"},
+      {"keys gen", "keys gen --data ./drover-data --root-key-dir /media/offline"},
+      {"keys list", "keys list --data ./drover-data"},
+      {"keys rotate-root",
+       "keys rotate-root --data ./drover-data --root-key /media/offline/root-1.pem --rotate "
+       "timestamp"},
+      {"keys sign-targets",
+       "keys sign-targets --data ./drover-data --targets-key "
+       "/media/offline/targets-3f9c0a17b2d4e861.pem"},
+      {"keys delegate",
+       "keys delegate --data ./drover-data --role thermostats --path 'thermostat-*/*' "
+       "--terminating --key-dir /media/thermostat-team"},
+      {"keys undelegate", "keys undelegate --data ./drover-data --role thermostats"},
+      {"rollout plan", "rollout plan scenarios/demo.json --devices 15000"},
+      {"rollout create", "rollout create examples/plan.json --dry-run"},
+      {"rollout ls", "rollout ls --json"},
+      {"rollout status", "rollout status rollout-0001 --watch"},
+      {"rollout devices", "rollout devices rollout-0001 --state failed"},
+      {"rollout history", "rollout history rollout-0001 thermostat-0017"},
+      {"rollout start", "rollout start rollout-0001"},
+      {"rollout pause", "rollout pause rollout-0001"},
+      {"rollout resume", "rollout resume rollout-0001"},
+      {"rollout abort", "rollout abort rollout-0001"},
+      {"rollout rollback", "rollout rollback rollout-0001"},
+      {"device ls", "device ls --site bldg-7 --tag north --all"},
+      {"device show", "device show thermostat-0017"},
+      {"device history", "device history thermostat-0017"},
+      {"device add", "device add thermostat-0017 --type thermostat --revision rev-b --site bldg-7"},
+      {"device set", "device set thermostat-0017 --connectivity lte"},
+      {"device set-site", "device set-site thermostat-0017 bldg-9"},
+      {"device tag", "device tag thermostat-0017 north pilot"},
+      {"device untag", "device untag thermostat-0017 pilot"},
+      {"device accept", "device accept thermostat-0017"},
+      {"device reject", "device reject thermostat-0017"},
+      {"device unreject", "device unreject thermostat-0017"},
+      {"device decommission", "device decommission thermostat-0017"},
+      {"site ls", "site ls"},
+      {"site put", "site put examples/site.json"},
+      {"artifact upload",
+       "artifact upload fw-2.1.0.bin --name firmware --version 2.1.0 --device-type thermostat"},
+      {"artifact ls", "artifact ls"},
+      {"artifact show", "artifact show firmware 2.1.0"},
+      {"artifact rm", "artifact rm firmware 2.0.0"},
+      {"profile ls", "profile ls"},
+      {"profile show", "profile show thermostat"},
+      {"profile set", "profile set thermostat-profile.json"},
+      {"telemetry latest", "telemetry latest thermostat-0017"},
+      {"telemetry range",
+       "telemetry range thermostat-0017 --metric temperature_c --from -6h --resolution 1m"},
+      {"telemetry freshness", "telemetry freshness --stale"},
+      {"audit ls", "audit ls --limit 20"},
+      {"audit show", "audit show 42"},
+      {"audit checkpoint", "audit checkpoint > checkpoint.json"},
+      {"audit verify", "audit verify --checkpoint checkpoint.json"},
+      {"enrollment-token create",
+       "enrollment-token create --name line-3 --device-type thermostat --max-uses 50 --lifetime "
+       "24h"},
+      {"enrollment-token ls", "enrollment-token ls"},
+      {"enrollment-token revoke", "enrollment-token revoke 3f9c0a17b2d4e861"},
+  };
+}
 
 }  // namespace
 
@@ -495,7 +498,7 @@ int main(int argc, char** argv) {
 
   drover::app::RemoteCommands remote(app, *rollout, *token);
 
-  drover::app::add_conventions(app, "drover", kExamples);
+  drover::app::add_conventions(app, "drover", examples());
   if (const int rc = drover::app::parse_command_line(app, argc, argv); rc >= 0) return rc;
   // Global flags given before the verb, where the verb's own were not.
   if (globals.json) {

@@ -178,7 +178,7 @@ class BeastClient final : public HttpClient {
     lowest().expires_after(as_ms(options_.request_timeout));
     if (options_.upload_progress && !body.empty()) {
       bhttp::request_serializer<bhttp::string_body> sr(req);
-      sr.limit(256 * 1024);
+      sr.limit(size_t{256} * 1024);
       uint64_t sent = 0;  // the head's few hundred bytes included
       while (!ec && !sr.is_done()) {
         lowest().expires_after(as_ms(options_.request_timeout));
