@@ -23,13 +23,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // A port nothing listens on now.
 uint16_t free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -66,7 +59,7 @@ TEST(Quickstart, TheCommandsOfTheGuideWork) {
   // example files and the CLI's default ($DROVER_SERVER). Nothing else changes.
   const uint16_t port_number = free_port();
   const std::string port = std::to_string(port_number);
-  const std::string guide = read_file(std::string(DROVER_SOURCE_DIR) + "/docs/quickstart.md");
+  const std::string guide = read_text(std::string(DROVER_SOURCE_DIR) + "/docs/quickstart.md");
   std::string script =
       "set -euo pipefail\n"
       "export DROVER_SERVER=http://127.0.0.1:" +
@@ -90,7 +83,7 @@ TEST(Quickstart, TheCommandsOfTheGuideWork) {
   fs::create_directory(dir + "/examples");
   for (const auto& e : fs::directory_iterator(std::string(DROVER_SOURCE_DIR) + "/examples")) {
     std::ofstream(dir + "/examples/" + e.path().filename().string())
-        << with_port(read_file(e.path().string()), port);
+        << with_port(read_text(e.path().string()), port);
   }
   std::ofstream(dir + "/guide.sh") << script;
   const CommandOutcome ran = run_command("cd " + dir + " && timeout -k 5 400 bash guide.sh 2>&1");
@@ -120,10 +113,10 @@ TEST(Quickstart, TheCommandsOfTheGuideWork) {
       << out;
   // What the devices hold now: the file module's target, the A/B device's slots.
   EXPECT_EQ(fs::file_size(dir + "/quickstart/thermostat-1/firmware.bin"), 1'000'000u);
-  const std::string boot = read_file(dir + "/quickstart/thermostat-3/bootloader.env");
+  const std::string boot = read_text(dir + "/quickstart/thermostat-3/bootloader.env");
   EXPECT_NE(boot.find("trial=\n"), std::string::npos) << boot;  // no trial left armed
   // The agents' logs: time, level, step; the failing one's fallback.
-  const std::string log = read_file(dir + "/quickstart/agent-ab-failing.log");
+  const std::string log = read_text(dir + "/quickstart/agent-ab-failing.log");
   EXPECT_TRUE(
       std::regex_search(log, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info  \[)")))
       << log;

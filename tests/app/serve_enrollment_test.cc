@@ -24,11 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 class ServeEnrollmentTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -85,7 +80,7 @@ class ServeEnrollmentTest : public ::testing::Test {
     }
     agents.push_back(pid);
   }
-  std::string agent_log(const std::string& id) { return read_file(dir + "/" + id + ".log"); }
+  std::string agent_log(const std::string& id) { return read_text(dir + "/" + id + ".log"); }
   // The device's enrollment state ("" for no such device).
   std::string enrollment(const std::string& id) {
     const json d = device(id);
@@ -161,7 +156,7 @@ TEST_F(ServeEnrollmentTest, ADeviceWithAFactoryCertificateEnrollsWithoutASecret)
   const std::string by = device("pump-7")["enrolled_by"].get<std::string>();
   EXPECT_TRUE(by.starts_with("factory:")) << by;
   // The key bound is the agent's own (not the certificate's): it logs in with it.
-  auto agent_key = security::SigningKey::from_pem(read_file(dir + "/pump-7/device.key"));
+  auto agent_key = security::SigningKey::from_pem(read_text(dir + "/pump-7/device.key"));
   ASSERT_TRUE(agent_key.ok());
   EXPECT_NE(log_in(serve->port(), "pump-7", *agent_key).find("200 OK"), std::string::npos);
 

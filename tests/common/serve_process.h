@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -140,6 +142,12 @@ inline std::string create_token(const std::string& data, const std::string& name
   return r.code == 0 ? r.out.substr(0, r.out.find('\n')) : std::string();
 }
 #endif
+
+// A file's whole content ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 inline std::string temp_dir() {
   char tmpl[] = "/tmp/drover-serve-XXXXXX";
