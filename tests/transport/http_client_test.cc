@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -110,6 +111,64 @@ TEST(HttpClient, AnEndlessErrorAnswerIsCutOff) {
   EXPECT_EQ(answer->status, 404);
   EXPECT_EQ(answer->body.size(), size_t{64} << 10);
   EXPECT_LT(sent.load(), size_t{64} << 20);  // the server was cut off long before its gigabyte
+}
+
+// A server that accepts the connection, reads the request and then says nothing (a hung
+// process, a half-open link): every request ends after the client's request timeout with an
+// I/O error naming the timeout, and the client goes on working with the next server.
+// A blocking read would wait for ever here.
+TEST(HttpClient, AServerThatStallsTimesOut) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  // Two connections: one silent after the request, one that sends half a body and stops.
+  std::thread staller([&] {
+    for (int i = 0; i < 2; ++i) {
+      const int c = ::accept(listener, nullptr, nullptr);
+      if (c < 0) return;
+      char request[4096];
+      (void)::recv(c, request, sizeof request, 0);
+      if (i == 1) {
+        const std::string half = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789";
+        (void)::send(c, half.data(), half.size(), MSG_NOSIGNAL);
+      }
+      char rest[64];
+      while (::recv(c, rest, sizeof rest, 0) > 0) {
+      }
+      ::close(c);
+    }
+  });
+  ClientOptions o;
+  o.request_timeout = Duration(300);
+  auto client = HttpClient::create("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), o);
+  ASSERT_TRUE(client.ok());
+  const auto started = std::chrono::steady_clock::now();
+  auto silent = (*client)->request("GET", "/v1/checkin");
+  auto half = (*client)->get_to("/artifact", {}, [](std::string_view) { return ok_status(); });
+  const auto took = std::chrono::steady_clock::now() - started;
+  ::shutdown(listener, SHUT_RDWR);
+  staller.join();
+  ::close(listener);
+  ASSERT_FALSE(silent.ok());
+  EXPECT_EQ(silent.error().code, ErrorCode::kIo);
+  EXPECT_NE(silent.error().message.find("timeout"), std::string::npos) << silent.error().message;
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.error().message.find("timeout"), std::string::npos) << half.error().message;
+  EXPECT_LT(took, std::chrono::seconds(20));  // two timeouts, not a hang
+  // The client is usable against a server that answers.
+  auto server = HttpServer::start({}, [](const Request&) { return Response::json(200, "1"); });
+  ASSERT_TRUE(server.ok()) << server.error().to_string();
+  auto other = HttpClient::create("http://127.0.0.1:" + std::to_string((*server)->port()), o);
+  ASSERT_TRUE(other.ok());
+  auto fine = (*other)->request("GET", "/x");
+  ASSERT_TRUE(fine.ok()) << fine.error().to_string();
+  EXPECT_EQ(fine->body, "1");
 }
 
 TEST(ParseUrl, TakesHttpAndHttpsWithNamesAndAddresses) {

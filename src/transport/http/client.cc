@@ -13,6 +13,7 @@
 #include <charconv>
 #include <limits>
 #include <optional>
+#include <type_traits>
 
 namespace drover::http {
 namespace {
@@ -114,6 +115,24 @@ class BeastClient final : public HttpClient {
     return tls_ ? fn(*tls_) : fn(*stream_);
   }
 
+  // Beast's deadlines (expires_after) bound asynchronous operations only: a blocking call
+  // would wait for ever on a server that accepts and then says nothing. So every step is
+  // started asynchronously and the client's own io_context runs until it has finished,
+  // either by itself or because the deadline closed the socket (error::timeout).
+  template <typename Start>
+  beast::error_code await(Start&& start, size_t* transferred = nullptr) {
+    beast::error_code result = asio::error::would_block;
+    start([&result, transferred](beast::error_code ec, auto... rest) {
+      result = ec;
+      if constexpr (sizeof...(rest) == 1 && (std::is_integral_v<decltype(rest)> && ...)) {
+        if (transferred != nullptr) *transferred = (rest + ...);
+      }
+    });
+    io_.restart();
+    io_.run();
+    return result;
+  }
+
   Status connect() {
     if (connected()) return ok_status();
     beast::error_code ec;
@@ -122,7 +141,7 @@ class BeastClient final : public HttpClient {
     if (ec) return io("resolving " + url_.host, ec);
     stream_.emplace(io_);
     stream_->expires_after(as_ms(options_.connect_timeout));
-    stream_->connect(endpoints, ec);
+    ec = await([&](auto done) { stream_->async_connect(endpoints, std::move(done)); });
     if (ec) {
       stream_.reset();
       return io("connecting to " + url_.host + ":" + std::to_string(url_.port), ec);
@@ -146,7 +165,8 @@ class BeastClient final : public HttpClient {
       return io_error("TLS: cannot set the expected server name " + url_.host);
     }
     lowest().expires_after(as_ms(options_.connect_timeout));
-    tls_->handshake(asio::ssl::stream_base::client, ec);
+    ec = await(
+        [&](auto done) { tls_->async_handshake(asio::ssl::stream_base::client, std::move(done)); });
     if (ec) {
       close();
       return io_error("TLS handshake with " + url_.host + ":" + std::to_string(url_.port) + ": " +
@@ -182,11 +202,17 @@ class BeastClient final : public HttpClient {
       uint64_t sent = 0;  // the head's few hundred bytes included
       while (!ec && !sr.is_done()) {
         lowest().expires_after(as_ms(options_.request_timeout));
-        sent += on_stream([&](auto& st) { return bhttp::write_some(st, sr, ec); });
+        size_t n = 0;
+        ec = on_stream([&](auto& st) {
+          return await([&](auto done) { bhttp::async_write_some(st, sr, std::move(done)); }, &n);
+        });
+        sent += n;
         options_.upload_progress(std::min<uint64_t>(sent, body.size()), body.size());
       }
     } else {
-      on_stream([&](auto& st) { return bhttp::write(st, req, ec); });
+      ec = on_stream([&](auto& st) {
+        return await([&](auto done) { bhttp::async_write(st, req, std::move(done)); });
+      });
     }
     if (ec) {
       stale = stale_connection(ec);
@@ -200,11 +226,16 @@ class BeastClient final : public HttpClient {
       // The declared length is judged on the head (before anything is allocated for it);
       // the parser's own limit then bounds a chunked body as it arrives.
       parser.body_limit(options_.max_answer_bytes);
-      on_stream([&](auto& st) { return bhttp::read_header(st, buffer_, parser, ec); });
+      ec = on_stream([&](auto& st) {
+        return await(
+            [&](auto done) { bhttp::async_read_header(st, buffer_, parser, std::move(done)); });
+      });
       // (content_length() may be asked only of a whole head.)
       const auto declared = ec ? boost::optional<uint64_t>() : parser.content_length();
       if (!ec && !(declared && *declared > options_.max_answer_bytes))
-        on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
+        ec = on_stream([&](auto& st) {
+          return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
+        });
       if (ec == bhttp::error::body_limit ||
           (!ec && declared && *declared > options_.max_answer_bytes)) {
         close();
@@ -227,7 +258,10 @@ class BeastClient final : public HttpClient {
     // Streaming: read the head, then the body in pieces into the sink.
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(kNoBodyLimit);
-    on_stream([&](auto& st) { return bhttp::read_header(st, buffer_, parser, ec); });
+    ec = on_stream([&](auto& st) {
+      return await(
+          [&](auto done) { bhttp::async_read_header(st, buffer_, parser, std::move(done)); });
+    });
     if (ec) {
       stale = stale_connection(ec) && !parser.got_some();
       close();
@@ -242,7 +276,9 @@ class BeastClient final : public HttpClient {
       parser.get().body().data = piece;
       parser.get().body().size = sizeof piece;
       lowest().expires_after(as_ms(options_.request_timeout));
-      on_stream([&](auto& st) { return bhttp::read(st, buffer_, parser, ec); });
+      ec = on_stream([&](auto& st) {
+        return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
+      });
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         close();
