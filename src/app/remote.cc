@@ -272,14 +272,16 @@ int watch_rollout(RemoteCommands::State& st) {
     std::optional<json> ev =
         st.call("GET", base + "/events?after=" + std::to_string(after) + "&limit=1000");
     if (!ev) return 1;
-    after = (*ev)["last"].get<uint64_t>();
-    if ((*ev)["truncated"] == true && !st.json_out) {
-      std::printf(
-          "(some events were dropped before they were read: the server keeps the "
-          "newest 256 of a rollout, since it started)\n");
-    }
+    after = ev->value("last", after);
     std::vector<std::string> lines;
-    for (const json& e : (*ev)["events"]) {
+    if (ev->value("truncated", false)) {
+      // An event line of its own, so that it stays among the recent ones on a redrawn screen.
+      lines.emplace_back(
+          "(some events were dropped before they were read: the server keeps the newest 256 "
+          "of a rollout)");
+    }
+    const json events = ev->value("events", json::array());
+    for (const json& e : events) {
       lines.push_back(time_of(e["at"]) + "  " + text_of(e["event"]) + "  " + text_of(e["text"]));
     }
     const std::string state = text_of((*r)["state"]);
@@ -287,15 +289,20 @@ int watch_rollout(RemoteCommands::State& st) {
                       state == "aborted" || state == "rolled_back" ||
                       state == "rollback_incomplete";
     if (st.json_out) {
-      std::printf("%s\n", json({{"rollout", *r}, {"events", (*ev)["events"]}}).dump().c_str());
+      std::printf(
+          "%s\n",
+          json({{"rollout", *r}, {"events", events}, {"truncated", ev->value("truncated", false)}})
+              .dump()
+              .c_str());
     } else if (redraw) {
       for (std::string& l : lines) recent.push_back(std::move(l));
       while (recent.size() > 10) recent.pop_front();
       std::printf("\x1b[H\x1b[2J");
       rollout_status_text(*r);
       const json& p = (*r)["progress"];
-      if (p.is_object() && p["devices"].get<uint64_t>() > 0) {
-        const uint64_t pct = p["finished"].get<uint64_t>() * 100 / p["devices"].get<uint64_t>();
+      const uint64_t devices = p.is_object() ? p.value("devices", uint64_t{0}) : 0;
+      if (devices > 0) {
+        const uint64_t pct = p.value("finished", uint64_t{0}) * 100 / devices;
         std::printf("\n[%-40s] %3llu%% finished\n", std::string(pct * 40 / 100, '#').c_str(),
                     static_cast<unsigned long long>(pct));
       }

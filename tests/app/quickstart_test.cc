@@ -36,9 +36,13 @@ uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+// The guide's port (":8480") replaced by the test's; the search goes on after each
+// replacement, so a port that itself holds "8480" (18480) is not replaced again.
 std::string with_port(std::string text, const std::string& port) {
-  for (size_t at = text.find("8480"); at != std::string::npos; at = text.find("8480", at))
-    text.replace(at, 4, port);
+  const std::string from = ":8480";
+  const std::string to = ":" + port;
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
   return text;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make deb, checked: both packages build from this build's binaries, lintian finds nothing
-# (errors, warnings), and they install with dpkg into a scratch root with exactly the files
+# make deb, checked: both packages build from this build's binaries, the same bytes twice
+# (reproducible), lintian finds nothing (errors, warnings), and they install with dpkg into a scratch root with exactly the files
 # expected, their conffiles registered, and remove cleanly (conffiles kept until a purge).
 # Usage: deb_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -13,6 +13,18 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 "$src/scripts/build-deb.sh" "$build" "$work/deb"
 debs=("$work"/deb/drover_*.deb "$work"/deb/drover-agent_*.deb)
 for d in "${debs[@]}"; do [[ -f $d ]] || fail "no package $d"; done
+# Reproducible: built again, byte for byte the same.
+"$src/scripts/build-deb.sh" "$build" "$work/again" > /dev/null
+for d in "${debs[@]}"; do
+  cmp -s "$d" "$work/again/$(basename "$d")" || fail "$(basename "$d") differs when built again"
+done
+# The maintainer scripts are in the packages, executable.
+for p in drover drover-agent; do
+  listing=$(dpkg-deb --ctrl-tarfile "$work"/deb/${p}_*.deb | tar -tvf -)
+  for script in postinst prerm postrm; do
+    grep -q "^-rwxr-xr-x .* ./$script\$" <<< "$listing" || fail "$p has no executable $script"
+  done
+done
 
 # Lintian: not one error or warning.
 lintian --fail-on error,warning --allow-root "${debs[@]}" || fail "lintian"
@@ -62,12 +74,16 @@ if command -v systemd-sysusers > /dev/null; then
   grep -q '^drover:' "$root/etc/passwd" || fail "no user drover in the scratch root"
 fi
 
-# Removed: the files go, the conffiles stay until a purge.
+# Removed: the files go, the conffiles and the device's state stay until a purge.
+echo "a device key" > "$root/var/lib/drover-agent/device.key"
 dpkg --root="$root" --log=/dev/null --force-script-chrootless -r drover-agent drover \
   > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -r"; }
 [[ ! -e $root/usr/bin/drover-agent && ! -e $root/usr/bin/drover ]] || fail "binaries left"
 [[ -f $root/etc/drover/agent.json ]] || fail "agent.json removed before a purge"
+[[ -f $root/var/lib/drover-agent/device.key ]] || fail "the agent's state removed before a purge"
 dpkg --root="$root" --log=/dev/null --force-script-chrootless -P drover-agent drover \
   > "$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log"; fail "dpkg -P"; }
 [[ ! -e $root/etc/drover/agent.json ]] || fail "agent.json left after a purge"
+[[ ! -e $root/etc/default/drover ]] || fail "/etc/default/drover left after a purge"
+[[ ! -e $root/var/lib/drover-agent ]] || fail "the agent's state left after a purge"
 echo "deb_test: both packages built, passed lintian, installed, removed and purged"
