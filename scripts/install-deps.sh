@@ -15,6 +15,16 @@ packages=(
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(hyperfine time python3 wrk nginx-light curl)
 fi
+# --arm64: cross-building the agent for 64-bit ARM (make agent-arm64) and running it under
+# qemu-user: the cross compiler and the agent's libraries for arm64, installed beside the
+# host's (multiarch; the architecture is added to dpkg's list first).
+if [[ "${1:-}" == "--arm64" ]]; then
+  packages+=(crossbuild-essential-arm64 qemu-user libssl-dev:arm64 libzstd-dev:arm64
+             zlib1g-dev:arm64 libboost-dev:arm64 libhowardhinnant-date-dev:arm64)
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    if [[ $(id -u) -ne 0 ]]; then sudo dpkg --add-architecture arm64; else dpkg --add-architecture arm64; fi
+  fi
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -133,6 +133,21 @@ class BeastClient final : public HttpClient {
     return result;
   }
 
+  template <typename Parser>
+  beast::error_code read_head(Parser& parser) {
+    return on_stream([&](auto& st) {
+      return await(
+          [&](auto done) { bhttp::async_read_header(st, buffer_, parser, std::move(done)); });
+    });
+  }
+
+  template <typename Parser>
+  beast::error_code read_rest(Parser& parser) {
+    return on_stream([&](auto& st) {
+      return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
+    });
+  }
+
   Status connect() {
     if (connected()) return ok_status();
     beast::error_code ec;
@@ -226,16 +241,10 @@ class BeastClient final : public HttpClient {
       // The declared length is judged on the head (before anything is allocated for it);
       // the parser's own limit then bounds a chunked body as it arrives.
       parser.body_limit(options_.max_answer_bytes);
-      ec = on_stream([&](auto& st) {
-        return await(
-            [&](auto done) { bhttp::async_read_header(st, buffer_, parser, std::move(done)); });
-      });
+      ec = read_head(parser);
       // (content_length() may be asked only of a whole head.)
       const auto declared = ec ? boost::optional<uint64_t>() : parser.content_length();
-      if (!ec && !(declared && *declared > options_.max_answer_bytes))
-        ec = on_stream([&](auto& st) {
-          return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
-        });
+      if (!ec && !(declared && *declared > options_.max_answer_bytes)) ec = read_rest(parser);
       if (ec == bhttp::error::body_limit ||
           (!ec && declared && *declared > options_.max_answer_bytes)) {
         close();
@@ -258,10 +267,7 @@ class BeastClient final : public HttpClient {
     // Streaming: read the head, then the body in pieces into the sink.
     bhttp::response_parser<bhttp::buffer_body> parser;
     parser.body_limit(kNoBodyLimit);
-    ec = on_stream([&](auto& st) {
-      return await(
-          [&](auto done) { bhttp::async_read_header(st, buffer_, parser, std::move(done)); });
-    });
+    ec = read_head(parser);
     if (ec) {
       stale = stale_connection(ec) && !parser.got_some();
       close();
@@ -276,9 +282,7 @@ class BeastClient final : public HttpClient {
       parser.get().body().data = piece;
       parser.get().body().size = sizeof piece;
       lowest().expires_after(as_ms(options_.request_timeout));
-      ec = on_stream([&](auto& st) {
-        return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
-      });
+      ec = read_rest(parser);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec) {
         close();
