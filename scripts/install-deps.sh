@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang clang-tidy libclang-rt-14-dev
   libsqlite3-dev zlib1g-dev libzstd-dev libsnappy-dev nlohmann-json3-dev libhowardhinnant-date-dev tzdata
   libcli11-dev libfmt-dev libboost-dev libssl-dev openssl ca-certificates grub-common
-  libubootenv-tool lintian help2man
+  libubootenv-tool lintian help2man chromium
   libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
   prometheus victoria-metrics
 )
@@ -24,6 +24,20 @@ if [[ "${1:-}" == "--arm64" ]]; then
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     if [[ $(id -u) -ne 0 ]]; then sudo dpkg --add-architecture arm64; else dpkg --add-architecture arm64; fi
   fi
+fi
+
+# The web console's npm packages (web/package-lock.json, npm ci), when Node.js is here: its
+# build and browser tests need them (docs/console.md). Without npm, drover is built without
+# the console and says so.
+web=$(dirname "$0")/../web
+if command -v npm > /dev/null; then
+  if [[ ! -f $web/node_modules/.package-lock.json ||
+        $web/package-lock.json -nt $web/node_modules/.package-lock.json ]]; then
+    echo "install-deps: npm ci in web/"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+else
+  echo "install-deps: npm not found: drover will be built without its web console" >&2
 fi
 
 missing=()

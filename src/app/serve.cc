@@ -14,6 +14,7 @@
 #include <string>
 #include <tuple>
 
+#include "app/console_files.h"
 #include "app/openapi.h"
 #include "base/clock.h"
 #include "base/file_system.h"
@@ -344,6 +345,7 @@ int run_serve(const ServeArgs& args) {
   stack.audit = audit->get();
   stack.auth.audit = audit->get();
   stack.events = &events;
+  stack.console = kConsoleFiles;
   auto server =
       http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
   if (!server.ok()) return fail(server.error().to_string());
@@ -407,6 +409,15 @@ int run_serve(const ServeArgs& args) {
   std::printf("drover serve: listening on %s://%s:%u, data in %s\n",
               args.tls_cert.empty() ? "http" : "https", host.c_str(),
               static_cast<unsigned>((*server)->port()), args.data.c_str());
+  if (kConsoleFiles.empty()) {
+    std::printf(
+        "drover serve: this drover was built without its web console (Node.js or the "
+        "console's packages were missing at build time: docs/console.md)\n");
+  } else {
+    std::printf("drover serve: web console at %s://%s:%u/console/\n",
+                args.tls_cert.empty() ? "http" : "https", host.c_str(),
+                static_cast<unsigned>((*server)->port()));
+  }
   std::fflush(stdout);
 
   int signal = 0;

@@ -83,6 +83,7 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
     add_telemetry_operator_api(router, p.tokens, *options.telemetry, p.profiles, clock);
   }
   add_metrics_route(router, p.metrics, p.tokens);
+  if (options.console) add_console(router, *options.console);
   if (options.audit != nullptr) add_audit_api(router, p.tokens, *options.audit);
   if (options.repository != nullptr) {
     add_update_metadata(router, *options.repository, p.auth, devices, p.artifacts);

@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,6 +29,7 @@
 #include "store/group_commit.h"
 #include "store/store.h"
 #include "telemetry/telemetry_service.h"
+#include "transport/http/console.h"
 #include "transport/http/rate_limit.h"
 #include "transport/http/server.h"
 
@@ -57,6 +60,9 @@ struct StackOptions {
   // The engine's recent events, when given: served as GET /api/v1/rollouts/{id}/events (the
   // caller fills it from the engine's listener).
   const RolloutEventLog* events = nullptr;
+  // The web console's files, when given: served under /console/ (console.h); an empty span
+  // serves the page that says this drover was built without them.
+  std::optional<std::span<const ConsoleFile>> console;
 };
 
 class ServerStack {

@@ -1,0 +1,221 @@
+// The web console in a real browser (Debian's Chromium, headless, driven by playwright-core)
+// against a real drover serve with real agents: started here, torn down at the end.
+// What it checks: login (a bad token refused, the token kept in sessionStorage only, never
+// in a URL), the overview's counts, the device list with a filter and a change that shows up
+// without a reload, a device's page with its deployment history from a real rollout, an
+// operator accepting a pending device with the console's button, and a viewer who sees no
+// button that would fail. Screenshots of each page go to SCREENSHOTS.
+//
+// Usage: node tests/console_test.mjs   with DROVER_BIN (the directory holding drover and
+// drover-agent), SCREENSHOTS (a directory), CHROMIUM (default /usr/bin/chromium).
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const bin = process.env.DROVER_BIN;
+const shots = process.env.SCREENSHOTS;
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+if (!bin || !shots) {
+  console.error("DROVER_BIN and SCREENSHOTS must be set");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+const work = mkdtempSync(join(tmpdir(), "drover-console-"));
+const children = [];
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function start(cmd, args, log) {
+  const out = join(work, log);
+  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], cwd: work });
+  let text = "";
+  const keep = (d) => {
+    text += d;
+    writeFileSync(out, text);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  children.push(child);
+  return { child, text: () => text };
+}
+
+async function until(what, fn, ms = 30000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+const drover = join(bin, "drover");
+let server = "";
+let adminToken = "";
+function cli(...args) {
+  return execFileSync(drover, args, {
+    cwd: work,
+    env: { ...process.env, DROVER_SERVER: server, DROVER_TOKEN: adminToken },
+    encoding: "utf8",
+  });
+}
+async function api(method, path, token, body) {
+  const r = await fetch(`${server}/api/v1${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+function agentConfig(id, revision, token) {
+  const dir = join(work, id);
+  mkdirSync(dir, { recursive: true });
+  const config = {
+    server,
+    data_dir: dir,
+    device: { id, type: "thermostat", hardware_revision: revision, site: "lab" },
+    component: "firmware",
+    installed: { firmware: "1.0.0" },
+    poll: { default: "2s", backoff_initial: "1s", backoff_max: "3s" },
+    commit_timeout: "1m",
+    module: { type: "file", target: join(dir, "firmware.bin"), restart: ["true"] },
+  };
+  if (token) config.enrollment_token = token;
+  const path = join(work, `${id}.json`);
+  writeFileSync(path, JSON.stringify(config));
+  return path;
+}
+
+let browser;
+let failed = false;
+try {
+  // The server, on a port it picks.
+  adminToken = execFileSync(drover, ["token", "create", "--data", "server", "--name", "admin", "--init"], {
+    cwd: work,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  }).trim();
+  const serve = start(
+    drover,
+    ["serve", "--data", "server", "--listen", "127.0.0.1:0", "--enrollment-token", "lab-token",
+     "--poll-interval", "2s", "--busy-poll-interval", "1s", "--tick-interval", "1s"],
+    "serve.log",
+  );
+  const port = await until("the server", () => /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(serve.text())?.[1]);
+  server = `http://127.0.0.1:${port}`;
+  assert.match(serve.text(), /web console at http:\/\/127\.0\.0\.1:\d+\/console\//);
+  const viewer = await api("POST", "/tokens", adminToken, { name: "watcher", role: "viewer" });
+  writeFileSync(join(work, "site.json"),
+    JSON.stringify({ name: "lab", time_zone: "UTC", maintenance_windows: [{ days: "daily", start: "00:00", length: "24h" }] }));
+  cli("site", "put", "site.json");
+
+  // Two devices enrolled with the token, one waiting for an operator (no token).
+  start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-1", "rev-a", "lab-token")], "thermo-1.log");
+  start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-2", "rev-b", "lab-token")], "thermo-2.log");
+  start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-9", "rev-a", null)], "thermo-9.log");
+  await until("three devices", async () => (await api("GET", "/devices?limit=10", adminToken)).matched === 3);
+  await until("two check-ins", async () =>
+    (await api("GET", "/devices?limit=10", adminToken)).devices.filter((d) => d.last_seen !== null).length >= 2);
+
+  // A real rollout, so that a device has a history.
+  writeFileSync(join(work, "fw-2.bin"), Buffer.alloc(200000, 7));
+  cli("artifact", "upload", "fw-2.bin", "--name", "firmware", "--version", "2.0.0", "--device-type", "thermostat");
+  writeFileSync(join(work, "plan.json"), JSON.stringify({
+    name: "fw-2", artifact: { name: "firmware", version: "2.0.0" },
+    filter: { device_types: ["thermostat"] }, stages: [{ name: "all", percent: 100 }],
+    gate: { max_failure_rate: 0, min_sample: 1 }, on_failure: "pause",
+  }));
+  cli("rollout", "create", "plan.json", "--start");
+  await until("the rollout to finish", async () =>
+    ["completed", "completed_partial"].includes((await api("GET", "/rollouts/rollout-0001", adminToken)).state), 90000);
+
+  browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] });
+
+  // --- Login: a bad token is refused; the good one is kept in sessionStorage only.
+  const admin = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  const consoleErrors = [];
+  admin.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  admin.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await admin.goto(`${server}/`);
+  assert.equal(new URL(admin.url()).pathname, "/console/");
+  await admin.fill("#token", "drover_not-a-token");
+  await admin.click("button[type=submit]");
+  await admin.getByRole("alert").filter({ hasText: "not valid" }).waitFor();
+  await admin.screenshot({ path: join(shots, "login.png") });
+  await admin.fill("#token", adminToken);
+  await admin.click("button[type=submit]");
+  await admin.locator("nav .who").filter({ hasText: "admin (admin)" }).waitFor();
+  assert.ok(!admin.url().includes(adminToken), "the token is not in the URL");
+  assert.equal(await admin.evaluate(() => sessionStorage.getItem("drover.token")), adminToken);
+  assert.equal(await admin.evaluate(() => localStorage.length), 0);
+
+  // --- Overview: the counts the API gives.
+  const card = (label) => admin.locator(`[data-card="${label}"] .n`);
+  await until("the overview's counts", async () => (await card("devices").textContent()) === "3");
+  assert.equal(await card("waiting for acceptance").textContent(), "1");
+  await admin.getByRole("cell", { name: "lab", exact: true }).waitFor();
+  await admin.screenshot({ path: join(shots, "overview.png"), fullPage: true });
+
+  // --- Devices: the list, a filter, and a change made elsewhere shown without a reload.
+  await admin.click("nav >> text=Devices");
+  await admin.locator("table.devices tbody tr").nth(2).waitFor();
+  assert.equal(await admin.locator("table.devices tbody tr").count(), 3);
+  await admin.fill("input[name=hardware_revision]", "rev-b");
+  await admin.click("form.filters button[type=submit]");
+  await until("the filtered list", async () => (await admin.locator("table.devices tbody tr").count()) === 1);
+  assert.match(await admin.locator("table.devices tbody").textContent(), /thermo-2/);
+  assert.match(admin.url(), /#\/devices\?hardware_revision=rev-b$/);
+  cli("device", "tag", "thermo-2", "lobby");
+  await admin.locator("table.devices tbody td", { hasText: "lobby" }).waitFor({ timeout: 15000 });
+  await admin.screenshot({ path: join(shots, "devices.png"), fullPage: true });
+
+  // --- A device's page: identity, check-ins, its deployment's steps from the rollout.
+  await admin.click("text=thermo-2");
+  await admin.locator("h1", { hasText: "Device thermo-2" }).waitFor();
+  await admin.locator("section.deployment h3", { hasText: "rollout-0001 · firmware@2.0.0 · succeeded" }).waitFor();
+  const steps = await admin.locator("table.history tbody tr td:nth-child(2)").allTextContents();
+  assert.ok(steps.includes("offer") && steps.includes("succeeded"), `steps: ${steps}`);
+  assert.match(await admin.locator(".facts").textContent(), /firmware@2\.0\.0/);
+  await admin.screenshot({ path: join(shots, "device.png"), fullPage: true });
+
+  // --- A viewer sees the pending device without a button; the admin accepts it in the page.
+  const view = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  await view.goto(`${server}/console/#/devices/thermo-9`);
+  await view.fill("#token", viewer.token);
+  await view.click("button[type=submit]");
+  await view.locator(".facts", { hasText: "pending" }).waitFor();
+  assert.equal(await view.locator("main button").count(), 0, "a viewer sees no action button");
+  await view.screenshot({ path: join(shots, "device-viewer.png"), fullPage: true });
+
+  await admin.goto(`${server}/console/#/devices/thermo-9`);
+  await admin.getByRole("button", { name: "Accept" }).click();
+  await until("the acceptance", async () => (await api("GET", "/devices/thermo-9", adminToken)).enrollment === undefined);
+  await admin.locator(".facts", { hasText: "accepted" }).waitFor();
+  await view.locator(".facts", { hasText: "accepted" }).waitFor({ timeout: 15000 });
+
+  // --- Log out: the token leaves the tab.
+  await admin.getByRole("button", { name: "Log out" }).click();
+  await admin.locator("#token").waitFor();
+  assert.equal(await admin.evaluate(() => sessionStorage.getItem("drover.token")), null);
+  assert.deepEqual(consoleErrors.filter((e) => !e.includes("401")), [], "no errors in the page");
+  console.log(`console_test: passed; screenshots in ${shots}`);
+} catch (e) {
+  failed = true;
+  console.error(`console_test: FAILED: ${e.stack ?? e}`);
+  for (const log of ["serve.log", "thermo-1.log", "thermo-9.log"]) {
+    try {
+      console.error(`--- ${log}\n${readFileSync(join(work, log), "utf8").slice(-3000)}`);
+    } catch {}
+  }
+} finally {
+  if (browser) await browser.close();
+  for (const c of children) c.kill("SIGTERM");
+  await sleep(300);
+  rmSync(work, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);
