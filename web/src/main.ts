@@ -7,6 +7,7 @@ import { h } from "./dom";
 import { deviceDetailPage, devicesPage } from "./pages/devices";
 import { loginPage } from "./pages/login";
 import { overviewPage } from "./pages/overview";
+import { newRolloutPage, rolloutDetailPage, rolloutsPage } from "./pages/rollouts";
 
 export const REFRESH_MS = 5000;
 
@@ -33,6 +34,9 @@ const routes: [RegExp, Route][] = [
   [/^\/?$/, (ctx) => overviewPage(ctx)],
   [/^\/devices$/, (ctx) => devicesPage(ctx)],
   [/^\/devices\/(.+)$/, (ctx, id) => deviceDetailPage(ctx, decodeURIComponent(id))],
+  [/^\/rollouts$/, (ctx) => rolloutsPage(ctx)],
+  [/^\/rollouts\/new$/, (ctx) => newRolloutPage(ctx)],
+  [/^\/rollouts\/(.+)$/, (ctx, id) => rolloutDetailPage(ctx, decodeURIComponent(id))],
 ];
 
 const app = document.getElementById("app")!;
@@ -56,6 +60,7 @@ function nav(who: Whoami): HTMLElement {
     h("span", { class: "brand" }, "drover"),
     item("#/", "Overview", /^\/?$/),
     item("#/devices", "Devices", /^\/devices/),
+    item("#/rollouts", "Rollouts", /^\/rollouts/),
     h("span", { class: "spacer" }),
     h("span", { class: "who", "data-role": who.role }, `${who.name} (${who.role})`),
     h("button", { class: "link", onclick: () => logout() }, "Log out"),

@@ -59,3 +59,93 @@ export interface DeviceDeployment {
   updated_at: number;
   history: Step[];
 }
+
+export interface Artifact {
+  name: string;
+  version: string;
+  device_types: string[];
+  hardware_revisions: string[];
+  size: number;
+  sha256: string;
+  signed?: boolean;
+}
+
+export interface Counts {
+  [state: string]: number;
+}
+
+export interface StratumProgress {
+  key: string;
+  halted: boolean;
+  successes: number;
+  failures: number;
+  devices: number;
+  states: Counts;
+}
+
+export interface Halt {
+  key: string;
+  reason: string;
+  policy: string;
+  halted_at: number;
+  unexplained?: boolean;
+}
+
+export interface Outcome {
+  targets: number;
+  updated: number;
+  failed: number;
+  reverted: number;
+  never_offered: number;
+  skipped: number;
+  silent: number;
+  halted: { group: string; reason: string; devices: number; never_offered: number; not_reverted?: number }[];
+  never_offered_why?: { reason: string; devices: number }[];
+}
+
+export interface Progress {
+  devices: number;
+  finished: number;
+  in_flight: number;
+  states: Counts;
+  stages: { name: string; devices: number; finished: number; in_flight: number; states: Counts }[];
+  strata: StratumProgress[];
+  outcome?: Outcome;
+}
+
+export interface Rollout {
+  id: string;
+  plan: { name: string; artifact: { name: string; version: string }; stages: { name: string; soak?: string }[] };
+  state: string;
+  stage: number;
+  targets: number;
+  created_at: number;
+  started_at: number;
+  finished_at: number;
+  created_by?: string;
+  stages: { name: string; started_at: number; settled_at: number; finished_at: number; devices: number }[];
+  halted: Halt[];
+  progress: Progress | null;
+}
+
+export interface RolloutEvent {
+  seq: number;
+  at: number;
+  event: string;
+  text: string;
+}
+
+export interface PlanPreview {
+  targets: number;
+  already_current: number;
+  excluded_count: number;
+  excluded: { device_id: string; reason: string }[];
+  stages: { name: string; adds: number; cumulative: number; asked: number; why: string }[];
+  strata: { key: string; devices: number }[];
+  rollback: {
+    switch_back: number;
+    download: number;
+    not_revertible: number;
+    gaps: { ran: string | null; devices: number; examples: string[]; reason: string; missing_artifact: string | null }[];
+  };
+}

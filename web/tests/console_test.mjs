@@ -72,7 +72,7 @@ async function api(method, path, token, body) {
   return text ? JSON.parse(text) : null;
 }
 
-function agentConfig(id, revision, token) {
+function agentConfig(id, revision, token, healthCheck) {
   const dir = join(work, id);
   mkdirSync(dir, { recursive: true });
   const config = {
@@ -86,6 +86,7 @@ function agentConfig(id, revision, token) {
     module: { type: "file", target: join(dir, "firmware.bin"), restart: ["true"] },
   };
   if (token) config.enrollment_token = token;
+  if (healthCheck) config.health_checks = [{ command: healthCheck, timeout: "10s" }];
   const path = join(work, `${id}.json`);
   writeFileSync(path, JSON.stringify(config));
   return path;
@@ -116,7 +117,10 @@ try {
 
   // Two devices enrolled with the token, one waiting for an operator (no token).
   start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-1", "rev-a", "lab-token")], "thermo-1.log");
-  start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-2", "rev-b", "lab-token")], "thermo-2.log");
+  // thermo-2's health check fails once the test lays down its marker: a bad release on rev-b.
+  const marker = join(work, "rev-b-is-broken");
+  start(join(bin, "drover-agent"),
+    ["--config", agentConfig("thermo-2", "rev-b", "lab-token", ["sh", "-c", `test ! -e ${marker}`])], "thermo-2.log");
   start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-9", "rev-a", null)], "thermo-9.log");
   await until("three devices", async () => (await api("GET", "/devices?limit=10", adminToken)).matched === 3);
   await until("two check-ins", async () =>
@@ -197,6 +201,54 @@ try {
   await until("the acceptance", async () => (await api("GET", "/devices/thermo-9", adminToken)).enrollment === undefined);
   await admin.locator(".facts", { hasText: "accepted" }).waitFor();
   await view.locator(".facts", { hasText: "accepted" }).waitFor({ timeout: 15000 });
+
+  // --- A rollout from the form: previewed, created and started; rev-b's devices fail their
+  // health check, so its stratum halts with the gate's reason; then the admin rolls it back.
+  admin.on("dialog", (d) => d.accept());
+  for (const v of ["1.0.0", "3.0.0"]) {
+    writeFileSync(join(work, `fw-${v}.bin`), Buffer.alloc(150000, v.charCodeAt(0)));
+    cli("artifact", "upload", `fw-${v}.bin`, "--name", "firmware", "--version", v, "--device-type", "thermostat");
+  }
+  writeFileSync(marker, "");
+  await admin.click("nav >> text=Rollouts");
+  await admin.locator("table.rollouts", { hasText: "rollout-0001" }).waitFor();
+  await admin.screenshot({ path: join(shots, "rollouts.png"), fullPage: true });
+  await admin.click("text=New rollout");
+  await admin.locator("select[name=artifact] option[value='firmware@3.0.0']").waitFor({ state: "attached" });
+  await admin.selectOption("select[name=artifact]", "firmware@3.0.0");
+  await admin.fill("input[name=stages]", "all:100");
+  await admin.locator("input[name=stages]").dispatchEvent("change");
+  await admin.fill("input[name=max_failure_rate]", "0");
+  await admin.locator("input[name=max_failure_rate]").dispatchEvent("change");
+  await admin.fill("input[name=min_sample]", "1");
+  await admin.locator("input[name=min_sample]").dispatchEvent("change");
+  const planText = await admin.inputValue("textarea[name=plan]");
+  assert.deepEqual(JSON.parse(planText).artifact, { name: "firmware", version: "3.0.0" });
+  await admin.getByRole("button", { name: "Preview" }).click();
+  await admin.locator("[data-preview=targets]", { hasText: "3 devices targeted" }).waitFor();
+  await admin.screenshot({ path: join(shots, "rollout-new.png"), fullPage: true });
+  assert.equal((await api("GET", "/rollouts", adminToken)).rollouts.length, 1, "a preview creates nothing");
+  await admin.getByRole("button", { name: "Create and start" }).click();
+  await admin.locator("h1", { hasText: "Rollout rollout-0002" }).waitFor();
+  const halted = admin.locator("table.halted tbody tr", { hasText: "hardware_revision=rev-b" });
+  await halted.waitFor({ timeout: 60000 });
+  assert.match(await halted.textContent(), /1 of 1 failed/);
+  await admin.locator("table.strata tbody tr", { hasText: "HALTED" }).waitFor();
+  await admin.locator("table.events", { hasText: "stratum_halted" }).waitFor();
+  await admin.locator("[data-fact=State]", { hasText: "completed_partial" }).waitFor({ timeout: 60000 });
+  assert.ok(Number(await admin.locator(".chart").getAttribute("data-samples")) >= 2, "the chart has samples over time");
+  await admin.locator(".chart canvas").waitFor();
+  await admin.screenshot({ path: join(shots, "rollout.png"), fullPage: true });
+
+  // The viewer sees the same rollout and no button; the admin rolls it back.
+  await view.goto(`${server}/console/#/rollouts/rollout-0002`);
+  await view.locator("[data-fact=State]", { hasText: "completed_partial" }).waitFor();
+  assert.equal(await view.locator("main button").count(), 0, "a viewer sees no rollout button");
+  await view.screenshot({ path: join(shots, "rollout-viewer.png"), fullPage: true });
+  await admin.locator("button[data-action=rollback]").click();
+  await admin.locator("[data-fact=State]", { hasText: /rolled_back|rollback_incomplete/ }).waitFor({ timeout: 90000 });
+  assert.equal((await api("GET", "/rollouts/rollout-0002", adminToken)).state, "rolled_back");
+  assert.equal((await api("GET", "/devices/thermo-1", adminToken)).installed.firmware, "2.0.0");
 
   // --- Log out: the token leaves the tab.
   await admin.getByRole("button", { name: "Log out" }).click();

@@ -1,0 +1,315 @@
+// Rollouts: the list; one rollout's live progress (stages, strata, halts with their
+// statistical reasons, the engine's events, a chart over time) with the operator's
+// buttons; and a new rollout from a form, previewed before it is created and started.
+import { ApiError, get, post } from "../api";
+import { progressChart } from "../chart";
+import { counts, h, link, table, time } from "../dom";
+import type { Context, Page } from "../main";
+import type { Artifact, PlanPreview, Rollout, RolloutEvent, RolloutSummary } from "../types";
+
+const OVER = new Set(["completed", "completed_partial", "failed", "aborted", "rolled_back", "rollback_incomplete"]);
+
+export function rolloutsPage(ctx: Context): Page {
+  return {
+    title: "Rollouts",
+    controls: ctx.can("operator") ? h("p", {}, h("a", { href: "#/rollouts/new", class: "button" }, "New rollout")) : undefined,
+    async render() {
+      const { rollouts } = await get<{ rollouts: RolloutSummary[] }>("/rollouts");
+      if (rollouts.length === 0) return h("p", {}, "No rollouts yet.");
+      return table(
+        ["Rollout", "Name", "Artifact", "State", "Stage", "Targets", "Created"],
+        [...rollouts]
+          .reverse()
+          .map((r) => [link(`#/rollouts/${encodeURIComponent(r.id)}`, r.id), r.name, r.artifact, r.state, r.stage ?? "-", r.targets, time(r.created_at)]),
+        { class: "rollouts" },
+      );
+    },
+  };
+}
+
+// The buttons an operator has in each state (the engine refuses the others with 409).
+function actions(state: string): string[] {
+  switch (state) {
+    case "created":
+      return ["start", "abort"];
+    case "running":
+    case "watching":
+      return ["pause", "abort", "rollback"];
+    case "paused":
+      return ["resume", "abort", "rollback"];
+    case "completed":
+    case "completed_partial":
+    case "failed":
+    case "rollback_incomplete":
+      return ["rollback"];
+    default:
+      return [];
+  }
+}
+
+export function rolloutDetailPage(ctx: Context, id: string): Page {
+  const path = `/rollouts/${encodeURIComponent(id)}`;
+  const events: RolloutEvent[] = [];
+  let after = 0;
+  let truncated = false;
+  const message = h("p", { class: "error", role: "alert" });
+  const act = (verb: string) => async () => {
+    if ((verb === "abort" || verb === "rollback") && !window.confirm(`${verb} ${id}?`)) return;
+    try {
+      await post(`${path}/${verb}`);
+      message.textContent = "";
+      ctx.refresh();
+    } catch (e) {
+      message.textContent = e instanceof Error ? e.message : String(e);
+    }
+  };
+  return {
+    title: `Rollout ${id}`,
+    controls: message,
+    async render() {
+      const r = await get<Rollout>(path);
+      const fresh = await get<{ events: RolloutEvent[]; last: number; truncated: boolean }>(
+        `${path}/events?after=${after}&limit=1000`,
+      );
+      events.push(...fresh.events);
+      after = fresh.last;
+      truncated ||= fresh.truncated;
+      const p = r.progress;
+      const buttons = h("div", { class: "actions" });
+      if (ctx.can("operator")) {
+        for (const verb of actions(r.state)) {
+          buttons.append(h("button", { onclick: act(verb), "data-action": verb }, verb[0].toUpperCase() + verb.slice(1)));
+        }
+      }
+      const stage = r.stages[r.stage];
+      const facts: [string, string][] = [
+        ["Plan", `${r.plan.name}: ${r.plan.artifact.name}@${r.plan.artifact.version}`],
+        ["State", r.state],
+        ["Stage", stage ? `${r.stage + 1} of ${r.plan.stages.length}, ${stage.name}` : "-"],
+        ["Targets", String(r.targets)],
+        ["Created", `${time(r.created_at)}${r.created_by ? ` by ${r.created_by}` : ""}`],
+        ["Started", time(r.started_at || null)],
+        ["Finished", time(r.finished_at || null)],
+      ];
+      const parts: (HTMLElement | string)[] = [
+        buttons,
+        h("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", { "data-fact": k }, v)])),
+      ];
+      if (r.halted.length) {
+        parts.push(
+          h("h2", {}, "Halted"),
+          table(
+            ["Group", "Reason", "Policy", "Halted at"],
+            r.halted.map((x) => [x.key, x.reason, x.policy, time(x.halted_at)]),
+            { class: "halted" },
+          ),
+        );
+      }
+      if (p) {
+        const pct = p.devices ? Math.floor((p.finished * 100) / p.devices) : 0;
+        parts.push(
+          h("h2", {}, "Progress"),
+          h(
+            "p",
+            { class: "progress-line" },
+            `${p.finished} of ${p.devices} finished (${pct}%), ${p.in_flight} in flight: ${counts(p.states)}`,
+          ),
+          progressChart(id, p),
+          h("h3", {}, "Stages"),
+          table(
+            ["Stage", "Devices", "Finished", "In flight", "States", "Started", "Settled"],
+            p.stages.map((s, i) => [
+              s.name,
+              s.devices,
+              s.finished,
+              s.in_flight,
+              counts(s.states),
+              time(r.stages[i]?.started_at || null),
+              time(r.stages[i]?.settled_at || null),
+            ]),
+            { class: "stages" },
+          ),
+          h("h3", {}, "Strata"),
+          table(
+            ["Stratum", "Devices", "Succeeded", "Failed", "Halted", "States"],
+            p.strata.map((s) => [
+              s.key,
+              s.devices,
+              s.successes,
+              s.failures,
+              s.halted ? h("span", { class: "error" }, "HALTED") : "-",
+              counts(s.states),
+            ]),
+            { class: "strata" },
+          ),
+        );
+        const o = p.outcome;
+        if (o && OVER.has(r.state)) {
+          parts.push(
+            h(
+              "p",
+              { class: "outcome" },
+              `Outcome: ${o.updated} of ${o.targets} updated, ${o.failed} failed, ${o.reverted} sent back, ` +
+                `${o.never_offered} never offered, ${o.skipped} excluded by a rule.`,
+            ),
+          );
+        }
+      } else {
+        parts.push(h("p", {}, "This rollout ended long ago: its progress is no longer held in memory (its record and history are)."));
+      }
+      parts.push(
+        h("h2", {}, "Events"),
+        truncated ? h("p", { class: "hint" }, "Some events were dropped before this page read them (the server keeps 256 per rollout).") : "",
+        events.length === 0
+          ? h("p", {}, "None since the server started.")
+          : table(
+              ["Time", "Event", "What happened"],
+              [...events].reverse().map((e) => [time(e.at), e.event, e.text]),
+              { class: "events" },
+            ),
+      );
+      return h("div", {}, ...parts);
+    },
+  };
+}
+
+// The form: the plan's usual fields, written into the plan document below them (which may
+// be edited by hand for anything else the plan takes, docs/scenarios.md), previewed with
+// POST /rollouts/plan, then created and started.
+export function newRolloutPage(ctx: Context): Page {
+  const field = (label: string, input: HTMLElement) => h("label", {}, label, input);
+  const input = (name: string, value: string, attrs: Record<string, string> = {}) =>
+    h("input", { name, value, ...attrs }) as HTMLInputElement;
+  const artifact = h("select", { name: "artifact" }) as HTMLSelectElement;
+  const name = input("name", "");
+  const deviceTypes = input("device_types", "", { placeholder: "all" });
+  const stratify = input("stratify_by", "hardware_revision");
+  const stages = input("stages", "canary:5:10m, all:100");
+  const maxFailure = input("max_failure_rate", "0.05", { type: "number", step: "0.01", min: "0", max: "1" });
+  const minSample = input("min_sample", "10", { type: "number", min: "1" });
+  const onFailure = h("select", { name: "on_failure" }, h("option", { value: "pause" }, "pause"), h("option", { value: "rollback" }, "rollback")) as HTMLSelectElement;
+  const doc = h("textarea", { name: "plan", rows: 14, cols: 90, spellcheck: "false" }) as HTMLTextAreaElement;
+  const preview = h("div", { class: "preview" });
+  const message = h("p", { class: "error", role: "alert" });
+  const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+
+  const write = () => {
+    const [aName, aVersion] = artifact.value.split("@");
+    const plan = {
+      name: name.value || `${aName ?? "artifact"}-${aVersion ?? ""}`,
+      artifact: { name: aName ?? "", version: aVersion ?? "" },
+      filter: { device_types: list(deviceTypes.value) },
+      stratify_by: list(stratify.value),
+      stages: list(stages.value).map((s) => {
+        const [n, pct, soak] = s.split(":").map((x) => x.trim());
+        return soak ? { name: n, percent: Number(pct), soak } : { name: n, percent: Number(pct) };
+      }),
+      gate: { max_failure_rate: Number(maxFailure.value), min_sample: Number(minSample.value) },
+      on_failure: onFailure.value,
+    };
+    doc.value = JSON.stringify(plan, null, 2);
+    preview.replaceChildren();
+  };
+  const plan = (): unknown => {
+    try {
+      return JSON.parse(doc.value);
+    } catch (e) {
+      throw new Error(`the plan is not JSON: ${e instanceof Error ? e.message : e}`);
+    }
+  };
+  const showPreview = (pv: PlanPreview) => {
+    preview.replaceChildren(
+      h("h2", {}, "Preview"),
+      h(
+        "p",
+        { "data-preview": "targets" },
+        `${pv.targets} devices targeted; ${pv.already_current} already current; ${pv.excluded_count} excluded.`,
+      ),
+      table(
+        ["Stage", "Adds", "Cumulative", "Asked", "Why more"],
+        pv.stages.map((s) => [s.name, s.adds, s.cumulative, s.asked, s.why || "-"]),
+      ),
+      h("h3", {}, "Strata"),
+      table(["Stratum", "Devices"], pv.strata.map((s) => [s.key, s.devices])),
+      h("h3", {}, "If it had to be rolled back"),
+      h(
+        "p",
+        {},
+        `${pv.rollback.switch_back} would switch back to their other slot, ${pv.rollback.download} would download ` +
+          `their previous version, ${pv.rollback.not_revertible} could not be sent back.`,
+      ),
+      pv.rollback.gaps.length
+        ? table(
+            ["Ran", "Devices", "Why not", "Upload"],
+            pv.rollback.gaps.map((g) => [g.ran ?? "-", g.devices, g.reason, g.missing_artifact ?? "-"]),
+          )
+        : "",
+      pv.excluded.length
+        ? table(["Excluded device", "Why"], pv.excluded.map((x) => [x.device_id, x.reason]))
+        : "",
+    );
+  };
+  const run = (what: () => Promise<void>) => async (ev: Event) => {
+    ev.preventDefault();
+    message.textContent = "";
+    try {
+      await what();
+    } catch (e) {
+      message.textContent = e instanceof ApiError || e instanceof Error ? e.message : String(e);
+    }
+  };
+  const previewButton = h("button", { type: "button", onclick: run(async () => showPreview(await post<PlanPreview>("/rollouts/plan", plan()))) }, "Preview");
+  const startButton = h(
+    "button",
+    {
+      type: "button",
+      class: "primary",
+      onclick: run(async () => {
+        const created = await post<{ id: string }>("/rollouts", plan());
+        await post(`/rollouts/${encodeURIComponent(created.id)}/start`);
+        location.hash = `#/rollouts/${encodeURIComponent(created.id)}`;
+      }),
+    },
+    "Create and start",
+  );
+  for (const el of [artifact, name, deviceTypes, stratify, stages, maxFailure, minSample, onFailure]) {
+    el.addEventListener("change", write);
+  }
+  const form = h(
+    "form",
+    { class: "plan-form" },
+    h(
+      "div",
+      { class: "fields" },
+      field("Artifact", artifact),
+      field("Name", name),
+      field("Device types (comma-separated)", deviceTypes),
+      field("Stratify by", stratify),
+      field("Stages (name:percent[:soak], …)", stages),
+      field("Max failure rate", maxFailure),
+      field("Min sample", minSample),
+      field("On failure", onFailure),
+    ),
+    h("label", {}, "The plan (docs/scenarios.md): edit it for anything the fields do not set", doc),
+    h("div", { class: "actions" }, previewButton, ctx.can("operator") ? startButton : ""),
+    message,
+    preview,
+  );
+  let loaded = false;
+  return {
+    title: "New rollout",
+    controls: form,
+    async render() {
+      if (!loaded) {
+        const { artifacts } = await get<{ artifacts: Artifact[] }>("/artifacts");
+        artifact.replaceChildren(
+          ...artifacts.map((a) => h("option", { value: `${a.name}@${a.version}` }, `${a.name}@${a.version}`)),
+        );
+        if (artifacts.length) artifact.value = `${artifacts[artifacts.length - 1].name}@${artifacts[artifacts.length - 1].version}`;
+        write();
+        loaded = true;
+      }
+      return h("span");
+    },
+  };
+}
