@@ -4,6 +4,7 @@
 import "./style.css";
 import { ApiError, get, storeToken, storedToken, type Whoami } from "./api";
 import { h } from "./dom";
+import { artifactsPage, auditPage, tokensPage } from "./pages/admin";
 import { deviceDetailPage, devicesPage } from "./pages/devices";
 import { loginPage } from "./pages/login";
 import { overviewPage } from "./pages/overview";
@@ -37,6 +38,9 @@ const routes: [RegExp, Route][] = [
   [/^\/rollouts$/, (ctx) => rolloutsPage(ctx)],
   [/^\/rollouts\/new$/, (ctx) => newRolloutPage(ctx)],
   [/^\/rollouts\/(.+)$/, (ctx, id) => rolloutDetailPage(ctx, decodeURIComponent(id))],
+  [/^\/artifacts$/, (ctx) => artifactsPage(ctx)],
+  [/^\/tokens$/, (ctx) => tokensPage(ctx)],
+  [/^\/audit$/, (ctx) => auditPage(ctx)],
 ];
 
 const app = document.getElementById("app")!;
@@ -61,6 +65,9 @@ function nav(who: Whoami): HTMLElement {
     item("#/", "Overview", /^\/?$/),
     item("#/devices", "Devices", /^\/devices/),
     item("#/rollouts", "Rollouts", /^\/rollouts/),
+    item("#/artifacts", "Artifacts", /^\/artifacts/),
+    who.role === "admin" ? item("#/tokens", "Tokens", /^\/tokens/) : null,
+    item("#/audit", "Audit", /^\/audit/),
     h("span", { class: "spacer" }),
     h("span", { class: "who", "data-role": who.role }, `${who.name} (${who.role})`),
     h("button", { class: "link", onclick: () => logout() }, "Log out"),

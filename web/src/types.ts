@@ -149,3 +149,21 @@ export interface PlanPreview {
     gaps: { ran: string | null; devices: number; examples: string[]; reason: string; missing_artifact: string | null }[];
   };
 }
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  role: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface AuditEntry {
+  index: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  detail: Record<string, unknown>;
+}

@@ -250,6 +250,26 @@ try {
   assert.equal((await api("GET", "/rollouts/rollout-0002", adminToken)).state, "rolled_back");
   assert.equal((await api("GET", "/devices/thermo-1", adminToken)).installed.firmware, "2.0.0");
 
+  // --- Artifacts, tokens (admin only) and the audit log.
+  await admin.click("nav >> text=Artifacts");
+  await admin.locator("table.artifacts tbody tr").nth(2).waitFor();
+  assert.equal(await admin.locator("table.artifacts tbody tr").count(), 3);
+  await admin.screenshot({ path: join(shots, "artifacts.png"), fullPage: true });
+  assert.equal(await view.locator("nav >> text=Tokens").count(), 0, "a viewer has no Tokens page");
+  await admin.click("nav >> text=Tokens");
+  await admin.fill("input[name=name]", "release-bot");
+  await admin.selectOption("select[name=role]", "operator");
+  await admin.click("text=Create token");
+  const secret = await admin.locator("[data-secret]").textContent();
+  await admin.locator("table.tokens tbody tr", { hasText: "release-bot" }).waitFor();
+  await admin.screenshot({ path: join(shots, "tokens.png"), fullPage: true });
+  const bot = await api("GET", "/whoami", secret);
+  assert.equal(bot.role, "operator");
+  await admin.click("nav >> text=Audit");
+  await admin.locator("table.audit tbody tr", { hasText: "POST /api/v1/rollouts/{id}/rollback" }).first().waitFor();
+  assert.match(await admin.locator("table.audit").textContent(), /token:[0-9a-f]+:admin/);
+  await admin.screenshot({ path: join(shots, "audit.png"), fullPage: true });
+
   // --- Log out: the token leaves the tab.
   await admin.getByRole("button", { name: "Log out" }).click();
   await admin.locator("#token").waitFor();
