@@ -43,7 +43,9 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
-      cache: "no-store",
+      // Revalidated at every ask: the browser sends the ETag it holds and the server answers
+      // 304 when nothing changed (docs/console.md, "Live updates").
+      cache: "no-cache",
     });
   } catch (e) {
     throw new ApiError(0, "unreachable", `the server did not answer (${String(e)})`);

@@ -145,6 +145,12 @@ try {
   const consoleErrors = [];
   admin.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
   admin.on("pageerror", (e) => consoleErrors.push(String(e)));
+  // Polls the browser revalidated with the ETag it held (the server's 304 to such a request
+  // is checked over the wire by tests/transport/etag_test.cc).
+  let revalidated = 0;
+  admin.on("request", async (r) => {
+    if (r.url().includes("/api/v1/") && (await r.allHeaders())["if-none-match"]) revalidated++;
+  });
   await admin.goto(`${server}/`);
   assert.equal(new URL(admin.url()).pathname, "/console/");
   await admin.fill("#token", "drover_not-a-token");
@@ -269,6 +275,10 @@ try {
   await admin.locator("table.audit tbody tr", { hasText: "POST /api/v1/rollouts/{id}/rollback" }).first().waitFor();
   assert.match(await admin.locator("table.audit").textContent(), /token:[0-9a-f]+:admin/);
   await admin.screenshot({ path: join(shots, "audit.png"), fullPage: true });
+
+  // The polls revalidate what the browser holds: they carry its ETag.
+  await admin.click("nav >> text=Artifacts");
+  await until("a poll with If-None-Match", () => revalidated > 0, 20000);
 
   // --- Log out: the token leaves the tab.
   await admin.getByRole("button", { name: "Log out" }).click();

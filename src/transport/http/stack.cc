@@ -8,6 +8,7 @@
 #include "transport/http/audit_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/durable.h"
+#include "transport/http/etag.h"
 #include "transport/http/metrics.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/router.h"
@@ -107,7 +108,7 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
     p.metrics.observe(r);
     if (log) log(r);
   };
-  Handler handler = [&router](const Request& r) { return router(r); };
+  Handler handler = with_etags([&router](const Request& r) { return router(r); });
   if (options.audit != nullptr) {
     handler = with_audit(*options.audit, p.tokens, router, std::move(handler));
   }
