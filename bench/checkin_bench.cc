@@ -99,6 +99,35 @@ void BM_BaselineHashLookup(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+// The fleet summary (GET /api/v1/fleet/summary, the web console's overview): one scan of
+// the registry under its lock, which check-ins wait for meanwhile; a quarter of the fleet
+// has checked in. Baseline in the same run: census(), the registry scan /metrics makes.
+void summary_world(World& w, int64_t n) {
+  const std::vector<InstalledComponent> inv{{"firmware", "1.0.0"}};
+  for (int64_t i = 0; i < n; i += 4)
+    (void)w.service->check_in({device_id(i), inv, UpdateState::kIdle});
+}
+
+void BM_FleetSummary(benchmark::State& state) {
+  World w(state.range(0), false);
+  summary_world(w, state.range(0));
+  for (auto _ : state) {
+    auto s = w.service->summary(w.clock.now());
+    benchmark::DoNotOptimize(s);
+  }
+}
+
+void BM_BaselineCensus(benchmark::State& state) {
+  World w(state.range(0), false);
+  summary_world(w, state.range(0));
+  for (auto _ : state) {
+    auto c = w.service->census();
+    benchmark::DoNotOptimize(c);
+  }
+}
+
+BENCHMARK(BM_BaselineCensus)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FleetSummary)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BaselineHashLookup)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_CheckInIdleFleet)->Arg(100'000)->Arg(1'000'000);
 BENCHMARK(BM_CheckInDuringRollout)->Arg(100'000)->Arg(1'000'000);

@@ -37,6 +37,17 @@ for n in ("100000", "1000000"):
 print("\n".join(out))
 PY
 )
+summary_table=$(python3 - "$tmp/micro.json" <<'PY'
+import json, sys
+rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("aggregate_name") == "median"}
+def ms(name): return rows[name + "_median"]["real_time"]
+out = ["| devices | baseline: `census()` (the /metrics scan) | fleet summary | ratio |", "|---|---|---|---|"]
+for n in ("100000", "1000000"):
+    b = ms(f"BM_BaselineCensus/{n}"); s = ms(f"BM_FleetSummary/{n}")
+    out.append(f"| {int(n):,} | {b:.1f} ms | {s:.1f} ms | {s/b:.1f}x |")
+print("\n".join(out))
+PY
+)
 
 echo "== demo scenario ($runs_demo runs)"
 for i in $(seq "$runs_demo"); do
@@ -84,6 +95,16 @@ store, for a random device of a fleet of that size. Baseline: one
 size — the memory-latency floor of any id-keyed registry on this machine.
 
 $micro_table
+
+### The fleet summary (\`GET /api/v1/fleet/summary\`, the web console's overview)
+
+One \`DeviceService::summary()\`: a scan of the registry under its lock (check-ins wait
+meanwhile), counting by state, enrollment, type, revision, site, connectivity, installed
+version and check-in age; a quarter of the fleet has checked in. The server counts at most
+once per 2 s, whatever the number of consoles open. Baseline: \`census()\`, the scan
+\`/metrics\` makes (by state only).
+
+$summary_table
 
 ## The demo scenario (\`drover sim scenarios/demo.json --quiet\`, $runs_demo runs)
 

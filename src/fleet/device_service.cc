@@ -426,6 +426,62 @@ DeviceService::Census DeviceService::census() const {
   return c;
 }
 
+DeviceService::Summary DeviceService::summary(Timestamp now) const {
+  Summary out;
+  // Counted by what the registry already shares (site and inventory indexes) or by views
+  // of the records' own strings; names become strings once each, at the end.
+  std::unordered_map<std::string_view, uint64_t> types;
+  std::unordered_map<std::string_view, uint64_t> revisions;
+  std::unordered_map<std::string_view, uint64_t> links;
+  MutexLock lock(mu_);
+  std::vector<uint64_t> by_site(site_names_.size());
+  std::vector<uint64_t> by_inventory(inventories_.size());
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    if (e.decommissioned) {
+      ++out.decommissioned;
+      continue;
+    }
+    const Device& d = devices_[i];
+    ++out.in_service;
+    ++out.by_state[static_cast<size_t>(e.state)];
+    ++out.by_enrollment[d.enrollment == Enrollment::kPending    ? 1
+                        : d.enrollment == Enrollment::kRejected ? 2
+                                                                : 0];
+    ++types[d.device_type];
+    ++revisions[d.hardware_revision];
+    ++links[d.connectivity];
+    if (e.site < by_site.size()) ++by_site[e.site];
+    if (e.inventory < by_inventory.size()) ++by_inventory[e.inventory];
+    const CheckInTimes seen = check_in_times(e);
+    if (!seen.last) {
+      ++out.never_seen;
+    } else {
+      const Duration ago = now - *seen.last;
+      if (ago <= hours(1)) {
+        ++out.seen_last_hour;
+      } else if (ago <= hours(24)) {
+        ++out.seen_last_day;
+      } else {
+        ++out.seen_before;
+      }
+      if (seen.next && now > *seen.next + kOverdueGrace) ++out.overdue;
+    }
+  }
+  for (const auto& [name, n] : types) out.by_device_type.emplace(name, n);
+  for (const auto& [name, n] : revisions) out.by_hardware_revision.emplace(name, n);
+  for (const auto& [name, n] : links) out.by_connectivity.emplace(name, n);
+  for (size_t s = 0; s < by_site.size(); ++s) {
+    if (by_site[s] > 0) out.by_site[site_names_[s]] += by_site[s];
+  }
+  for (size_t v = 0; v < by_inventory.size(); ++v) {
+    if (by_inventory[v] == 0) continue;
+    for (const InstalledComponent& c : inventories_[v].components)
+      out.by_installed[c.component][c.version] += by_inventory[v];
+  }
+  return out;
+}
+
 size_t DeviceService::pending_count() const {
   MutexLock lock(mu_);
   return pending_;

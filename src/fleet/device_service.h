@@ -169,6 +169,33 @@ class DeviceService {
   };
   Census census() const;
 
+  // The fleet at a glance (GET /api/v1/fleet/summary, the web console's overview): devices
+  // in service counted by update state, enrollment, type, revision, site, connectivity and
+  // installed version, and by when they last checked in. One scan of the registry under its
+  // lock; names are copied out only once per distinct value.
+  struct Summary {
+    uint64_t in_service = 0;
+    uint64_t decommissioned = 0;
+    std::array<uint64_t, protocol::kUpdateStateCount> by_state{};  // indexed by UpdateState
+    std::array<uint64_t, 3> by_enrollment{};                       // accepted, pending, rejected
+    std::map<std::string, uint64_t> by_device_type;
+    std::map<std::string, uint64_t> by_hardware_revision;
+    std::map<std::string, uint64_t> by_site;  // "" for devices without a site
+    std::map<std::string, uint64_t> by_connectivity;
+    // component -> version -> devices that run it
+    std::map<std::string, std::map<std::string, uint64_t>> by_installed;
+    // By their last check-in (kept in memory since the server started): within the hour,
+    // within the day, before, none; overdue: past the check-in they were told to make by
+    // more than kOverdueGrace.
+    uint64_t seen_last_hour = 0;
+    uint64_t seen_last_day = 0;
+    uint64_t seen_before = 0;
+    uint64_t never_seen = 0;
+    uint64_t overdue = 0;
+  };
+  static constexpr Duration kOverdueGrace = seconds(60);
+  Summary summary(Timestamp now) const;
+
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;
   // When the device last checked in (to the second), or std::nullopt: unknown device, or

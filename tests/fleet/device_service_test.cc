@@ -120,6 +120,52 @@ TEST(DeviceService, RemembersWhenADeviceCheckedInAndWhenItWasToldToReturn) {
   }
 }
 
+// The fleet summary counts every device in service once per dimension, the decommissioned
+// apart, installed versions as reported, and check-ins by age and lateness.
+TEST(DeviceService, TheSummaryCountsTheFleetByEveryDimension) {
+  Fleet f;
+  f.add_devices(3, "rev-a", "nyc", "ctl", "1.0.0");
+  f.add_devices(2, "rev-b", "sfo", "ctl", "2.0.0");
+  f.add_devices(1, "rev-b", "sfo", "meter", "2.0.0");
+  Device gone = *f.service->device(f.ids[5]);
+  gone.decommissioned = true;
+  ASSERT_TRUE(f.service->provision({gone}).ok());
+  Device waiting = *f.service->device(f.ids[4]);
+  waiting.enrollment = Enrollment::kPending;
+  ASSERT_TRUE(f.service->provision({waiting}).ok());
+
+  // f.ids[0] checks in now and again on time; f.ids[1] checks in and then misses its next
+  // check-in; f.ids[3] checks in two days before "now". The rest never.
+  auto check_in = [&](const std::string& id) {
+    ASSERT_TRUE(f.service->check_in({id, f.installed(id), UpdateState::kIdle}).ok());
+  };
+  check_in(f.ids[3]);
+  f.clock.advance(days(2));
+  check_in(f.ids[1]);
+  f.clock.advance(FleetOptions{}.poll_interval + DeviceService::kOverdueGrace + seconds(1));
+  check_in(f.ids[0]);
+
+  const DeviceService::Summary s = f.service->summary(f.clock.now());
+  EXPECT_EQ(s.in_service, 5u);
+  EXPECT_EQ(s.decommissioned, 1u);
+  EXPECT_EQ(s.by_state[static_cast<size_t>(UpdateState::kIdle)], 5u);
+  EXPECT_EQ(s.by_enrollment[0], 4u);  // accepted
+  EXPECT_EQ(s.by_enrollment[1], 1u);  // pending
+  EXPECT_EQ(s.by_enrollment[2], 0u);
+  EXPECT_EQ(s.by_device_type, (std::map<std::string, uint64_t>{{"ctl", 5}}));
+  EXPECT_EQ(s.by_hardware_revision, (std::map<std::string, uint64_t>{{"rev-a", 3}, {"rev-b", 2}}));
+  EXPECT_EQ(s.by_site, (std::map<std::string, uint64_t>{{"nyc", 3}, {"sfo", 2}}));
+  EXPECT_EQ(s.by_connectivity, (std::map<std::string, uint64_t>{{"ethernet", 5}}));
+  EXPECT_EQ(s.by_installed.at("firmware"),
+            (std::map<std::string, uint64_t>{{"1.0.0", 3}, {"2.0.0", 2}}));
+  EXPECT_EQ(s.by_installed.at("bootloader"), (std::map<std::string, uint64_t>{{"2.0.0", 5}}));
+  EXPECT_EQ(s.seen_last_hour, 2u);  // ids 0 and 1
+  EXPECT_EQ(s.seen_last_day, 0u);
+  EXPECT_EQ(s.seen_before, 1u);  // id 3
+  EXPECT_EQ(s.never_seen, 2u);   // ids 2 and 4
+  EXPECT_EQ(s.overdue, 2u);      // id 1 missed its check-in; id 3 long ago
+}
+
 TEST(DeviceService, AWaitIsKeptToTheSecondThenToTheMinuteRoundedUp) {
   auto round_trip = [](Duration d) {
     return DeviceService::decode_wait(DeviceService::encode_wait(d));

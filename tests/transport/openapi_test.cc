@@ -55,6 +55,9 @@ class OpenApiTest : public ::testing::Test {
     add_rollout_events(
         router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
         events);
+    add_fleet_summary(
+        router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
+        f.clock);
     tsdb = std::move(
         telemetry::TimeSeriesStore::open(real_file_system(), root_ + "/telemetry", f.clock)
             .value());

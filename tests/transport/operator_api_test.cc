@@ -327,6 +327,35 @@ TEST_F(OperatorApiTest, MalformedUnknownRevokedAndExpiredTokensAre401) {
   EXPECT_EQ(get("/api/v1/whoami", admin).status, 200);
 }
 
+// GET /fleet/summary: a viewer reads the counts; they are counted at most once per
+// kSummaryMaxAge, so a change shows in the next answer after that, not before.
+TEST_F(OperatorApiTest, TheFleetSummaryCountsAndIsReusedForAMoment) {
+  add_fleet_summary(
+      router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
+      f.clock);
+  f.add_devices(2, "rev-a", "north", "ctl", "1.0.0");
+  EXPECT_EQ(call("GET", "/api/v1/fleet/summary", "").status, 401);
+  const Response first = call("GET", "/api/v1/fleet/summary", viewer);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const json a = json::parse(first.body);
+  EXPECT_EQ(a["devices"], 2);
+  EXPECT_EQ(a["by_hardware_revision"], json({{"rev-a", 2}}));
+  EXPECT_EQ(a["by_site"], json({{"north", 2}}));
+  EXPECT_EQ(a["by_installed"]["firmware"], json({{"1.0.0", 2}}));
+  EXPECT_EQ(a["by_state"]["idle"], 2);
+  EXPECT_EQ(a["by_enrollment"], json({{"accepted", 2}, {"pending", 0}, {"rejected", 0}}));
+  EXPECT_EQ(a["check_ins"]["never"], 2);
+  EXPECT_EQ(a["at"], f.clock.now().time_since_epoch().count());
+
+  f.add_devices(1, "rev-b", "north", "ctl", "1.0.0");
+  f.clock.advance(kSummaryMaxAge - Duration(1));
+  EXPECT_EQ(json::parse(call("GET", "/api/v1/fleet/summary", viewer).body)["devices"], 2);
+  f.clock.advance(Duration(1));
+  const json b = json::parse(call("GET", "/api/v1/fleet/summary", viewer).body);
+  EXPECT_EQ(b["devices"], 3);
+  EXPECT_EQ(b["by_hardware_revision"], json({{"rev-a", 2}, {"rev-b", 1}}));
+}
+
 TEST_F(OperatorApiTest, WhoamiSaysWhoAndWhatRole) {
   for (const auto& [token, role] : std::vector<std::pair<std::string, std::string>>{
            {admin, "admin"}, {operator_, "operator"}, {viewer, "viewer"}}) {

@@ -167,3 +167,17 @@ export interface AuditEntry {
   subject: string;
   detail: Record<string, unknown>;
 }
+
+export interface FleetSummary {
+  at: number;
+  devices: number;
+  decommissioned: number;
+  by_state: Record<string, number>;
+  by_enrollment: { accepted: number; pending: number; rejected: number };
+  by_device_type: Record<string, number>;
+  by_hardware_revision: Record<string, number>;
+  by_site: Record<string, number>;
+  by_connectivity: Record<string, number>;
+  by_installed: Record<string, Record<string, number>>;
+  check_ins: { last_hour: number; last_day: number; before: number; never: number; overdue: number };
+}

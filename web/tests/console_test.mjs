@@ -169,6 +169,10 @@ try {
   await until("the overview's counts", async () => (await card("devices").textContent()) === "3");
   assert.equal(await card("waiting for acceptance").textContent(), "1");
   await admin.getByRole("cell", { name: "lab", exact: true }).waitFor();
+  const revisions = await admin.locator('[data-breakdown="Hardware revision"] tbody tr').allTextContents();
+  assert.deepEqual(revisions, ["rev-a2", "rev-b1"]);
+  assert.match(await admin.locator('[data-breakdown="Installed"]').textContent(), /firmware@2\.0\.0\s*2/);
+  assert.match(await admin.locator("table.sites").textContent(), /lab\s*UTC\s*3/);
   await admin.screenshot({ path: join(shots, "overview.png"), fullPage: true });
 
   // --- Devices: the list, a filter, and a change made elsewhere shown without a reload.

@@ -29,6 +29,11 @@ struct OperatorServices {
 
 void add_operator_api(Router& router, OperatorServices services);
 
+// GET /api/v1/fleet/summary (viewer): the fleet at a glance (DeviceService::summary),
+// counted at most once per kSummaryMaxAge (the answer's "at" says when).
+inline constexpr Duration kSummaryMaxAge = seconds(2);
+void add_fleet_summary(Router& router, OperatorServices services, Clock& clock);
+
 // GET /api/v1/rollouts/{id}/events?after=SEQ&limit=N (viewer): the rollout's recent events
 // from `events`, for polling what is new.
 void add_rollout_events(Router& router, OperatorServices services, const RolloutEventLog& events);

@@ -6,7 +6,7 @@ import { ago, h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
 import type { Device, DeviceDeployment, DevicePage } from "../types";
 
-const FILTERS = ["device_type", "hardware_revision", "site", "tag", "enrollment", "decommissioned"] as const;
+const FILTERS = ["device_type", "hardware_revision", "site", "connectivity", "tag", "enrollment", "decommissioned"] as const;
 const PAGE = 50;
 
 function installed(d: Device): string {

@@ -1,35 +1,50 @@
-// The fleet at a glance: how many devices, how many wait for an operator, per site; the
-// rollouts under way.
+// The fleet at a glance, from one answer (GET /fleet/summary): devices in service, waiting
+// for acceptance, overdue; by state, type, revision, installed version, site and check-in;
+// the rollouts under way.
 import { get } from "../api";
 import { h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
-import type { DevicePage, RolloutSummary, Site } from "../types";
+import type { FleetSummary, RolloutSummary, Site } from "../types";
 
-const MAX_SITES = 25;
-const ACTIVE = new Set(["created", "running", "paused", "rolling_back"]);
+const ACTIVE = new Set(["created", "running", "paused", "watching", "rolling_back"]);
 
-async function matched(query: string): Promise<number> {
-  return (await get<DevicePage>(`/devices?limit=1${query ? "&" + query : ""}`)).matched;
+// A small table of counts, largest first, each a link to the device list filtered by it
+// (when `filter` names a filter of GET /devices).
+function breakdown(title: string, counts: Record<string, number>, filter?: string): HTMLElement {
+  const rows = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return h(
+    "section",
+    { class: "breakdown", "data-breakdown": title },
+    h("h3", {}, title),
+    rows.length === 0
+      ? h("p", { class: "hint" }, "none")
+      : table(
+          [title, "Devices"],
+          rows.map(([k, n]) => [
+            filter && k ? link(`#/devices?${filter}=${encodeURIComponent(k)}`, k) : k || "(none)",
+            n,
+          ]),
+        ),
+  );
 }
 
 export function overviewPage(_ctx: Context): Page {
   return {
     title: "Overview",
     async render() {
-      const [all, pending, rejected, retired, sites, rollouts] = await Promise.all([
-        matched("decommissioned=false"),
-        matched("enrollment=pending&decommissioned=false"),
-        matched("enrollment=rejected&decommissioned=false"),
-        matched("decommissioned=true"),
+      const [sum, sites, rollouts] = await Promise.all([
+        get<FleetSummary>("/fleet/summary"),
         get<{ sites: Site[] }>("/sites"),
         get<{ rollouts: RolloutSummary[] }>("/rollouts"),
       ]);
-      // One count per site: the first MAX_SITES only (each is a request at every refresh).
-      const perSite = await Promise.all(
-        sites.sites.slice(0, MAX_SITES).map(async (s) => [s, await matched(`site=${encodeURIComponent(s.name)}&decommissioned=false`)] as const),
-      );
-      const card = (label: string, n: number, href: string) =>
-        h("a", { class: "card", href, "data-card": label }, h("span", { class: "n" }, String(n)), h("span", {}, label));
+      const card = (label: string, n: number, href: string, bad = false) =>
+        h("a", { class: bad && n > 0 ? "card bad" : "card", href, "data-card": label }, h("span", { class: "n" }, String(n)), h("span", {}, label));
+      const firmware: Record<string, number> = {};
+      for (const [component, versions] of Object.entries(sum.by_installed)) {
+        for (const [version, n] of Object.entries(versions)) firmware[`${component}@${version}`] = n;
+      }
       const active = rollouts.rollouts.filter((r) => ACTIVE.has(r.state));
       return h(
         "div",
@@ -37,34 +52,49 @@ export function overviewPage(_ctx: Context): Page {
         h(
           "div",
           { class: "cards" },
-          card("devices", all, "#/devices"),
-          card("waiting for acceptance", pending, "#/devices?enrollment=pending"),
-          card("rejected", rejected, "#/devices?enrollment=rejected"),
-          card("decommissioned", retired, "#/devices?decommissioned=true"),
+          card("devices", sum.devices, "#/devices?decommissioned=false"),
+          card("waiting for acceptance", sum.by_enrollment.pending, "#/devices?enrollment=pending", true),
+          card("rejected", sum.by_enrollment.rejected, "#/devices?enrollment=rejected"),
+          card("overdue", sum.check_ins.overdue, "#/devices?decommissioned=false", true),
+          card("decommissioned", sum.decommissioned, "#/devices?decommissioned=true"),
         ),
-        h("h2", {}, "Sites"),
-        perSite.length === 0
-          ? h("p", {}, "No sites yet (drover site put).")
-          : table(
-              ["Site", "Time zone", "Devices", "Maintenance windows"],
-              perSite.map(([s, n]) => [
-                link(`#/devices?site=${encodeURIComponent(s.name)}`, s.name),
-                s.time_zone,
-                n,
-                s.maintenance_windows.length === 0
-                  ? "always open"
-                  : s.maintenance_windows.map((w) => `${w.days} ${w.start} for ${w.length}`).join("; "),
-              ]),
-            ),
-        sites.sites.length > MAX_SITES
-          ? h("p", { class: "hint" }, `… and ${sites.sites.length - MAX_SITES} more sites (filter the device list by site).`)
-          : "",
+        h(
+          "p",
+          { class: "hint", "data-check-ins": "" },
+          `Check-ins: ${sum.check_ins.last_hour} within the hour, ${sum.check_ins.last_day} within the day, ` +
+            `${sum.check_ins.before} before, ${sum.check_ins.never} not since the server started; ` +
+            `${sum.check_ins.overdue} overdue (past the check-in they were told to make by more than a minute).`,
+        ),
         h("h2", {}, "Rollouts under way"),
         active.length === 0
           ? h("p", {}, "None.")
           : table(
               ["Rollout", "Name", "Artifact", "State", "Stage", "Targets", "Created"],
-              active.map((r) => [r.id, r.name, r.artifact, r.state, r.stage ?? "-", r.targets, time(r.created_at)]),
+              active.map((r) => [link(`#/rollouts/${encodeURIComponent(r.id)}`, r.id), r.name, r.artifact, r.state, r.stage ?? "-", r.targets, time(r.created_at)]),
+            ),
+        h(
+          "div",
+          { class: "breakdowns" },
+          breakdown("Update state", sum.by_state),
+          breakdown("Device type", sum.by_device_type, "device_type"),
+          breakdown("Hardware revision", sum.by_hardware_revision, "hardware_revision"),
+          breakdown("Installed", firmware),
+          breakdown("Connectivity", sum.by_connectivity, "connectivity"),
+        ),
+        h("h2", {}, "Sites"),
+        sites.sites.length === 0
+          ? h("p", {}, "No sites yet (drover site put).")
+          : table(
+              ["Site", "Time zone", "Devices", "Maintenance windows"],
+              sites.sites.map((s) => [
+                link(`#/devices?site=${encodeURIComponent(s.name)}`, s.name),
+                s.time_zone,
+                sum.by_site[s.name] ?? 0,
+                s.maintenance_windows.length === 0
+                  ? "always open"
+                  : s.maintenance_windows.map((w) => `${w.days} ${w.start} for ${w.length}`).join("; "),
+              ]),
+              { class: "sites" },
             ),
       );
     },
