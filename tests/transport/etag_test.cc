@@ -64,9 +64,24 @@ TEST(ETag, AnUnchangedAnswerIsA304WithoutItsBody) {
   const Response again = h(get(tag));
   EXPECT_EQ(again.status, 304);
   EXPECT_TRUE(again.body.empty());
+  EXPECT_TRUE(again.content_type.empty());
   EXPECT_EQ(header(again, "ETag"), tag);
   EXPECT_EQ(h(get("\"0123456789abcdef\"")).status, 200);  // another tag: the whole answer
   EXPECT_EQ(calls, 3);                                    // the answer is still computed each time
+}
+
+TEST(ETag, AHandlersOwnCacheRuleStands) {
+  Handler h = with_etags([](const Request&) {
+    Response r = Response::json(200, "console.log(1)");
+    r.headers.emplace_back("cache-control", "public, max-age=31536000, immutable");
+    return r;
+  });
+  const Response r = h(get());
+  int rules = 0;
+  for (const auto& [k, v] : r.headers) rules += k == "cache-control" || k == "Cache-Control";
+  EXPECT_EQ(rules, 1);
+  EXPECT_EQ(header(r, "cache-control"), "public, max-age=31536000, immutable");
+  EXPECT_FALSE(header(r, "ETag").empty());
 }
 
 TEST(ETag, OffloadedAnswersAreTaggedWhenComputed) {
@@ -116,6 +131,8 @@ TEST(ETag, A304CrossesTheWireWithoutABody) {
   ASSERT_TRUE(second.ok()) << second.error().to_string();
   EXPECT_EQ(second->status, 304);
   EXPECT_TRUE(second->body.empty());
+  EXPECT_EQ(second->header("Content-Length"), "");  // it would describe the 200's body
+  EXPECT_EQ(second->header("ETag"), tag);
   // The connection goes on: the next answer is whole.
   auto third = (*client)->request("GET", "/api/v1/rollouts");
   ASSERT_TRUE(third.ok()) << third.error().to_string();

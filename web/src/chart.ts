@@ -1,6 +1,7 @@
 // A rollout's progress over time as a uPlot chart: finished, succeeded, failed and in flight
 // against the clock. The samples are what this tab has seen since it opened the rollout
-// (one per refresh), kept per rollout for the tab's life.
+// (one per refresh, none once the rollout is over and nothing changes; the newest
+// MAX_SAMPLES), kept per rollout for the tab's life.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import type { Progress } from "./types";
@@ -16,9 +17,10 @@ interface Series {
 }
 
 const charts = new Map<string, Series>();
+const MAX_SAMPLES = 5000; // about 7 hours at one sample per 5 s
 const FAILED = ["failed", "unhealthy", "rolled_back", "lost", "revert_failed"];
 
-export function progressChart(id: string, p: Progress, now = Date.now()): HTMLElement {
+export function progressChart(id: string, p: Progress, over: boolean, now = Date.now()): HTMLElement {
   let s = charts.get(id);
   if (!s) {
     s = { t: [], finished: [], succeeded: [], failed: [], inFlight: [], el: document.createElement("div"), plot: null };
@@ -27,11 +29,23 @@ export function progressChart(id: string, p: Progress, now = Date.now()): HTMLEl
     charts.set(id, s);
   }
   const failed = FAILED.reduce((n, k) => n + (p.states[k] ?? 0), 0);
-  s.t.push(now / 1000);
-  s.finished.push(p.finished);
-  s.succeeded.push(p.states.succeeded ?? 0);
-  s.failed.push(failed);
-  s.inFlight.push(p.in_flight);
+  const last = s.t.length - 1;
+  const same =
+    last >= 0 &&
+    s.finished[last] === p.finished &&
+    s.succeeded[last] === (p.states.succeeded ?? 0) &&
+    s.failed[last] === failed &&
+    s.inFlight[last] === p.in_flight;
+  if (!(over && same)) {
+    s.t.push(now / 1000);
+    s.finished.push(p.finished);
+    s.succeeded.push(p.states.succeeded ?? 0);
+    s.failed.push(failed);
+    s.inFlight.push(p.in_flight);
+    if (s.t.length > MAX_SAMPLES) {
+      for (const a of [s.t, s.finished, s.succeeded, s.failed, s.inFlight]) a.splice(0, a.length - MAX_SAMPLES);
+    }
+  }
   s.el.dataset.samples = String(s.t.length);
   const data: uPlot.AlignedData = [s.t, s.finished, s.succeeded, s.failed, s.inFlight];
   if (s.plot) {

@@ -9,8 +9,13 @@ export function h(tag: string, attrs: Attrs = {}, ...children: Child[]): HTMLEle
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v === false || v === null || v === undefined) continue;
-    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
+    if (k.startsWith("on")) {
+      // Listeners only: an inline handler attribute would be script from text.
+      if (typeof v !== "function") throw new Error(`h(): ${k} must be a function`);
+      el.addEventListener(k.slice(2), v);
+    } else {
+      el.setAttribute(k, v === true ? "" : String(v));
+    }
   }
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;

@@ -2,7 +2,7 @@
 // the live refresh. Pages read the operator API only (api.ts); every few seconds the page
 // on screen asks again (docs/console.md, "Live updates").
 import "./style.css";
-import { ApiError, get, storeToken, storedToken, type Whoami } from "./api";
+import { ApiError, get, storeToken, storedToken, type Role, type Whoami } from "./api";
 import { h } from "./dom";
 import { artifactsPage, auditPage, tokensPage } from "./pages/admin";
 import { deviceDetailPage, devicesPage } from "./pages/devices";
@@ -17,7 +17,7 @@ export interface Context {
   // Whether the token's role may do what `need` names (the server checks again).
   can(need: "operator" | "admin"): boolean;
   params: URLSearchParams;
-  // Re-renders the page now (after an action).
+  // Asks the page's content again now (after an action); the controls stay as they are.
   refresh(): void;
 }
 
@@ -31,22 +31,26 @@ export interface Page {
 
 type Route = (ctx: Context, arg: string) => Page;
 
-const routes: [RegExp, Route][] = [
-  [/^\/?$/, (ctx) => overviewPage(ctx)],
-  [/^\/devices$/, (ctx) => devicesPage(ctx)],
-  [/^\/devices\/(.+)$/, (ctx, id) => deviceDetailPage(ctx, decodeURIComponent(id))],
-  [/^\/rollouts$/, (ctx) => rolloutsPage(ctx)],
-  [/^\/rollouts\/new$/, (ctx) => newRolloutPage(ctx)],
-  [/^\/rollouts\/(.+)$/, (ctx, id) => rolloutDetailPage(ctx, decodeURIComponent(id))],
-  [/^\/artifacts$/, (ctx) => artifactsPage(ctx)],
-  [/^\/tokens$/, (ctx) => tokensPage(ctx)],
-  [/^\/audit$/, (ctx) => auditPage(ctx)],
+// Each page with the role it needs (the server checks every request again).
+const routes: [RegExp, Role, Route][] = [
+  [/^\/?$/, "viewer", (ctx) => overviewPage(ctx)],
+  [/^\/devices$/, "viewer", (ctx) => devicesPage(ctx)],
+  [/^\/devices\/(.+)$/, "viewer", (ctx, id) => deviceDetailPage(ctx, decodeURIComponent(id))],
+  [/^\/rollouts$/, "viewer", (ctx) => rolloutsPage(ctx)],
+  [/^\/rollouts\/new$/, "operator", (ctx) => newRolloutPage(ctx)],
+  [/^\/rollouts\/(.+)$/, "viewer", (ctx, id) => rolloutDetailPage(ctx, decodeURIComponent(id))],
+  [/^\/artifacts$/, "viewer", (ctx) => artifactsPage(ctx)],
+  [/^\/tokens$/, "admin", (ctx) => tokensPage(ctx)],
+  [/^\/audit$/, "viewer", (ctx) => auditPage(ctx)],
 ];
+const rank = { viewer: 0, operator: 1, admin: 2 } as const;
 
 const app = document.getElementById("app")!;
 let me: Whoami | null = null;
 let timer: number | undefined;
 let generation = 0;
+// The page on screen's refresh: asks its content again (and schedules the next one).
+let current: (() => Promise<void>) | null = null;
 
 function parseHash(): { path: string; params: URLSearchParams } {
   const raw = location.hash.replace(/^#/, "");
@@ -80,8 +84,14 @@ function logout(): void {
   show();
 }
 
+function refreshNow(): void {
+  window.clearTimeout(timer);
+  if (current) void current();
+}
+
 async function show(): Promise<void> {
   window.clearTimeout(timer);
+  current = null;
   const mine = ++generation;
   if (!storedToken()) {
     app.replaceChildren(loginPage(async () => show()));
@@ -89,27 +99,39 @@ async function show(): Promise<void> {
   }
   if (!me) {
     try {
-      me = await get<Whoami>("/whoami");
+      const who = await get<Whoami>("/whoami");
+      if (mine !== generation) return;
+      me = who;
     } catch (e) {
-      storeToken(null);
-      app.replaceChildren(loginPage(async () => show(), e instanceof ApiError ? e.message : String(e)));
+      if (mine !== generation) return;
+      if (e instanceof ApiError && e.status === 401) {
+        storeToken(null);
+        app.replaceChildren(loginPage(async () => show(), e.message));
+      } else {
+        // Unreachable or failing: the token stays, and the console asks again.
+        app.replaceChildren(
+          h("p", { class: "error", role: "alert" }, `${e instanceof Error ? e.message : String(e)}; trying again…`),
+        );
+        timer = window.setTimeout(() => void show(), REFRESH_MS);
+      }
       return;
     }
   }
   const who = me;
   const { path, params } = parseHash();
-  const rank = { viewer: 0, operator: 1, admin: 2 } as const;
   const ctx: Context = {
     me: who,
     can: (need) => rank[who.role] >= rank[need],
     params,
-    refresh: () => void show(),
+    refresh: refreshNow,
   };
   let page: Page | null = null;
-  for (const [re, make] of routes) {
+  let refused = "";
+  for (const [re, need, make] of routes) {
     const m = re.exec(path);
     if (m) {
-      page = make(ctx, m[1] ?? "");
+      if (rank[who.role] >= rank[need]) page = make(ctx, m[1] ?? "");
+      else refused = `This page needs the ${need} role; this token is a ${who.role}.`;
       break;
     }
   }
@@ -119,11 +141,20 @@ async function show(): Promise<void> {
   app.replaceChildren(nav(who), main);
   document.title = `${page?.title ?? "Not found"} · drover`;
   if (!page) {
-    content.append(h("p", {}, `No page here (${path}).`));
+    content.append(h("p", {}, refused || `No page here (${path}).`));
     return;
   }
   const p = page;
-  const tick = async () => {
+  // One render at a time (a page may keep state between renders, as the rollout page's
+  // event cursor): a refresh asked while one runs runs right after it.
+  let running = false;
+  let again = false;
+  const tick = async (): Promise<void> => {
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
     try {
       const next = await p.render();
       if (mine !== generation) return;
@@ -135,16 +166,27 @@ async function show(): Promise<void> {
       if (e instanceof ApiError && e.status === 401) return logout();
       status.textContent = e instanceof Error ? e.message : String(e);
       status.classList.add("error");
+    } finally {
+      running = false;
     }
-    if (mine === generation) timer = window.setTimeout(tick, REFRESH_MS);
+    if (again && mine === generation) {
+      again = false;
+      return tick();
+    }
+    if (mine === generation && document.visibilityState === "visible") {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(tick, REFRESH_MS);
+    }
   };
+  current = tick;
   await tick();
 }
 
 // Hidden tabs ask nothing; the page is asked again when it shows.
 document.addEventListener("visibilitychange", () => {
-  if (document.visibilityState === "visible") void show();
-  else window.clearTimeout(timer);
+  if (document.visibilityState !== "visible") window.clearTimeout(timer);
+  else if (current) refreshNow();
+  else void show();
 });
 window.addEventListener("hashchange", () => void show());
 void show();

@@ -133,8 +133,11 @@ class BeastClient final : public HttpClient {
     return result;
   }
 
+  // Each read under a fresh deadline: the wait for the answer's head (the server may be
+  // making an upload durable), then the rest of a body read whole.
   template <typename Parser>
   beast::error_code read_head(Parser& parser) {
+    lowest().expires_after(as_ms(options_.request_timeout));
     return on_stream([&](auto& st) {
       return await(
           [&](auto done) { bhttp::async_read_header(st, buffer_, parser, std::move(done)); });
@@ -143,6 +146,7 @@ class BeastClient final : public HttpClient {
 
   template <typename Parser>
   beast::error_code read_rest(Parser& parser) {
+    lowest().expires_after(as_ms(options_.request_timeout));
     return on_stream([&](auto& st) {
       return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
     });
@@ -209,25 +213,21 @@ class BeastClient final : public HttpClient {
       req.body() = std::string(body);
       req.prepare_payload();
     }
+    // The request goes in pieces of at most 256 KiB, each under its own deadline: a large
+    // upload over a slow link takes as long as it takes, a stalled one ends.
     beast::error_code ec;
-    lowest().expires_after(as_ms(options_.request_timeout));
-    if (options_.upload_progress && !body.empty()) {
-      bhttp::request_serializer<bhttp::string_body> sr(req);
-      sr.limit(size_t{256} * 1024);
-      uint64_t sent = 0;  // the head's few hundred bytes included
-      while (!ec && !sr.is_done()) {
-        lowest().expires_after(as_ms(options_.request_timeout));
-        size_t n = 0;
-        ec = on_stream([&](auto& st) {
-          return await([&](auto done) { bhttp::async_write_some(st, sr, std::move(done)); }, &n);
-        });
-        sent += n;
-        options_.upload_progress(std::min<uint64_t>(sent, body.size()), body.size());
-      }
-    } else {
+    bhttp::request_serializer<bhttp::string_body> sr(req);
+    sr.limit(size_t{256} * 1024);
+    uint64_t sent = 0;  // the head's few hundred bytes included
+    while (!ec && !sr.is_done()) {
+      lowest().expires_after(as_ms(options_.request_timeout));
+      size_t n = 0;
       ec = on_stream([&](auto& st) {
-        return await([&](auto done) { bhttp::async_write(st, req, std::move(done)); });
+        return await([&](auto done) { bhttp::async_write_some(st, sr, std::move(done)); }, &n);
       });
+      sent += n;
+      if (options_.upload_progress && !body.empty())
+        options_.upload_progress(std::min<uint64_t>(sent, body.size()), body.size());
     }
     if (ec) {
       stale = stale_connection(ec);

@@ -33,7 +33,9 @@ struct ClientResponse {
 
 struct ClientOptions {
   Duration connect_timeout = seconds(10);
-  Duration request_timeout = seconds(30);  // each read or write of one request
+  // Each step of one request: writing each 256 KiB piece of it, waiting for the answer's
+  // head, reading its body (whole, or each piece of a streamed one).
+  Duration request_timeout = seconds(30);
   std::string user_agent = "drover";
   // The largest answer body read into memory (request(), and get_to()'s non-2xx answers are
   // capped at 64 KiB anyway): a larger one is refused (kIo, naming the limit) before it is
@@ -46,9 +48,8 @@ struct ClientOptions {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
-  // Called as a request body is sent, in pieces of 256 KiB, with the body's bytes sent so far
-  // and its size (a progress bar for large uploads). The timeout then bounds each piece, not
-  // the whole body. Empty: the request is written at once.
+  // Called as a request body is sent, after each piece of 256 KiB, with the body's bytes
+  // sent so far and its size (a progress bar for large uploads).
   std::function<void(uint64_t sent, uint64_t total)> upload_progress;
 };
 

@@ -1,5 +1,7 @@
 #include "transport/http/etag.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <cstdio>
 #include <utility>
@@ -13,6 +15,13 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
 std::string_view strong(std::string_view tag) {
   return tag.starts_with("W/") ? tag.substr(2) : tag;
 }
@@ -21,10 +30,16 @@ std::string_view strong(std::string_view tag) {
 void conditional(const std::string& if_none_match, Response& r) {
   if (r.status != 200 || r.file || r.defer || r.body.empty()) return;
   std::string tag = etag_of(r.body);
-  r.headers.emplace_back("Cache-Control", "no-cache");
+  // The handler's own rule stands (the console's built files are kept for a year).
+  const bool has_rule = std::any_of(r.headers.begin(), r.headers.end(), [](const auto& h) {
+    return same_name(h.first, "Cache-Control");
+  });
+  if (!has_rule) r.headers.emplace_back("Cache-Control", "no-cache");
   if (!if_none_match.empty() && etag_matches(if_none_match, tag)) {
+    // No body, and nothing about one (a 304 carries no Content-Type or Content-Length).
     r.status = 304;
     r.body.clear();
+    r.content_type.clear();
   }
   r.headers.emplace_back("ETag", std::move(tag));
 }

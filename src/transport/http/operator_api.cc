@@ -768,7 +768,8 @@ void add_rollout_events(Router& router, OperatorServices s, const RolloutEventLo
           }));
 }
 
-json summary_json(const DeviceService::Summary& sum, Timestamp at) {
+// GET /fleet/summary's answer.
+static json summary_json(const DeviceService::Summary& sum, Timestamp at) {
   json states = json::object();
   for (size_t i = 0; i < sum.by_state.size(); ++i)
     states[to_string(static_cast<UpdateState>(i))] = sum.by_state[i];
@@ -795,25 +796,35 @@ json summary_json(const DeviceService::Summary& sum, Timestamp at) {
 
 void add_fleet_summary(Router& router, OperatorServices services, Clock& clock) {
   // The scan holds the registry's lock (check-ins wait for it: tens of ms for a million
-  // devices, docs/benchmarks.md), so one answer serves every asker for kSummaryMaxAge: any
-  // number of open consoles cost at most one scan per that time.
+  // devices, docs/benchmarks.md), so one answer serves every asker for kSummaryMaxAge, and
+  // one asker at a time counts anew (the others are given the answer before): any number of
+  // open consoles cost at most one scan per that time. On a worker thread, not an I/O one.
   struct Cached {
     Timestamp at;
     std::string body;
   };
-  auto cache = std::make_shared<std::atomic<std::shared_ptr<const Cached>>>();
+  struct Shared {
+    std::atomic<std::shared_ptr<const Cached>> last;
+    std::atomic<bool> counting{false};
+  };
+  auto shared = std::make_shared<Shared>();
   router.add("GET", "/api/v1/fleet/summary",
-             guarded(services.tokens, Role::kViewer,
-                     [s = services, &clock, cache](const Request&, const Params&, const ApiToken&) {
-                       const Timestamp now = clock.now();
-                       std::shared_ptr<const Cached> last = cache->load();
-                       if (!last || now - last->at >= kSummaryMaxAge || now < last->at) {
-                         last = std::make_shared<const Cached>(
-                             Cached{now, summary_json(s.devices.summary(now), now).dump()});
-                         cache->store(last);
-                       }
-                       return Response::json(200, last->body);
-                     }));
+             offloaded(guarded(
+                 services.tokens, Role::kViewer,
+                 [s = services, &clock, shared](const Request&, const Params&, const ApiToken&) {
+                   const Timestamp now = clock.now();
+                   std::shared_ptr<const Cached> last = shared->last.load();
+                   const bool stale = !last || now - last->at >= kSummaryMaxAge || now < last->at;
+                   bool idle = false;
+                   const bool mine = stale && shared->counting.compare_exchange_strong(idle, true);
+                   if (mine || !last) {  // counting, or the very first answer is not there yet
+                     last = std::make_shared<const Cached>(
+                         Cached{now, summary_json(s.devices.summary(now), now).dump()});
+                     shared->last.store(last);
+                     if (mine) shared->counting.store(false);
+                   }
+                   return Response::json(200, last->body);
+                 })));
 }
 
 void add_operator_api(Router& router, OperatorServices services) {

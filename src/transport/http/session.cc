@@ -424,6 +424,8 @@ void Session::answer(Response r, bool keep_alive) {
   res->body() = std::move(r.body);
   res->keep_alive(keep_alive);
   res->prepare_payload();
+  // A 304's Content-Length would describe the body it stands for, not an empty one.
+  if (r.status == 304) res->erase(bhttp::field::content_length);
   lowest().expires_after(steady(server_.options().body_timeout));
   io([&](auto& s) {
     bhttp::async_write(s, *res,

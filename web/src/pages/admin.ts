@@ -86,7 +86,11 @@ export function tokensPage(ctx: Context): Page {
   });
   const revoke = (t: ApiToken) => async () => {
     if (!window.confirm(`Revoke ${t.name}?`)) return;
-    await post(`/tokens/${encodeURIComponent(t.id)}/revoke`);
+    try {
+      await post(`/tokens/${encodeURIComponent(t.id)}/revoke`);
+    } catch (e) {
+      message.replaceChildren(h("p", { class: "error" }, e instanceof Error ? e.message : String(e)));
+    }
     ctx.refresh();
   };
   return {

@@ -8,6 +8,7 @@ import type { Device, DeviceDeployment, DevicePage } from "../types";
 
 const FILTERS = ["device_type", "hardware_revision", "site", "connectivity", "tag", "enrollment", "decommissioned"] as const;
 const PAGE = 50;
+const HISTORY = 20; // the newest rollouts shown on a device's page
 
 function installed(d: Device): string {
   return Object.entries(d.installed).map(([k, v]) => `${k}@${v}`).join(", ") || "-";
@@ -87,16 +88,23 @@ export function devicesPage(ctx: Context): Page {
 
 export function deviceDetailPage(ctx: Context, id: string): Page {
   const path = `/devices/${encodeURIComponent(id)}`;
+  const message = h("p", { class: "error", role: "alert" });
   const act = (verb: string) => async () => {
-    await post(`${path}/${verb}`);
+    try {
+      await post(`${path}/${verb}`);
+      message.textContent = "";
+    } catch (e) {
+      message.textContent = `${verb}: ${e instanceof Error ? e.message : String(e)}`;
+    }
     ctx.refresh();
   };
   return {
     title: `Device ${id}`,
+    controls: message,
     async render() {
       const [d, story] = await Promise.all([
         get<Device>(path),
-        get<{ deployments: DeviceDeployment[] }>(`${path}/deployments?limit=20`),
+        get<{ deployments: DeviceDeployment[] }>(`${path}/deployments?limit=${HISTORY}`),
       ]);
       const now = Date.now();
       const facts: [string, string | HTMLElement][] = [
@@ -146,6 +154,9 @@ export function deviceDetailPage(ctx: Context, id: string): Page {
         h("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
         h("h2", {}, "Deployments"),
         deployments.length ? h("div", {}, ...deployments) : h("p", {}, "This device has been in no rollout."),
+        deployments.length === HISTORY
+          ? h("p", { class: "hint" }, `The newest ${HISTORY} rollouts; drover device history ${id} lists more.`)
+          : "",
       );
     },
   };

@@ -39,8 +39,8 @@ export function overviewPage(_ctx: Context): Page {
         get<{ sites: Site[] }>("/sites"),
         get<{ rollouts: RolloutSummary[] }>("/rollouts"),
       ]);
-      const card = (label: string, n: number, href: string, bad = false) =>
-        h("a", { class: bad && n > 0 ? "card bad" : "card", href, "data-card": label }, h("span", { class: "n" }, String(n)), h("span", {}, label));
+      const card = (label: string, n: number, href: string | null, bad = false) =>
+        h(href ? "a" : "div", { class: bad && n > 0 ? "card bad" : "card", href, "data-card": label }, h("span", { class: "n" }, String(n)), h("span", {}, label));
       const firmware: Record<string, number> = {};
       for (const [component, versions] of Object.entries(sum.by_installed)) {
         for (const [version, n] of Object.entries(versions)) firmware[`${component}@${version}`] = n;
@@ -53,9 +53,10 @@ export function overviewPage(_ctx: Context): Page {
           "div",
           { class: "cards" },
           card("devices", sum.devices, "#/devices?decommissioned=false"),
-          card("waiting for acceptance", sum.by_enrollment.pending, "#/devices?enrollment=pending", true),
-          card("rejected", sum.by_enrollment.rejected, "#/devices?enrollment=rejected"),
-          card("overdue", sum.check_ins.overdue, "#/devices?decommissioned=false", true),
+          card("waiting for acceptance", sum.by_enrollment.pending, "#/devices?enrollment=pending&decommissioned=false", true),
+          card("rejected", sum.by_enrollment.rejected, "#/devices?enrollment=rejected&decommissioned=false"),
+          // No filter finds them: the device list marks each overdue device in red.
+          card("overdue", sum.check_ins.overdue, null, true),
           card("decommissioned", sum.decommissioned, "#/devices?decommissioned=true"),
         ),
         h(

@@ -27,19 +27,23 @@ export function rolloutsPage(ctx: Context): Page {
   };
 }
 
-// The buttons an operator has in each state (the engine refuses the others with 409).
-function actions(state: string): string[] {
+// The buttons an operator has in each state (src/rollout/rollout_machine.cc; the engine
+// refuses the others with 409). Resume also reopens strata halted under the pause policy,
+// so it is offered while the rollout runs with halted groups.
+function actions(state: string, halted: boolean): string[] {
   switch (state) {
     case "created":
       return ["start", "abort"];
     case "running":
     case "watching":
-      return ["pause", "abort", "rollback"];
+      return halted ? ["resume", "pause", "abort", "rollback"] : ["pause", "abort", "rollback"];
     case "paused":
       return ["resume", "abort", "rollback"];
     case "completed":
     case "completed_partial":
     case "failed":
+    case "aborted":
+    case "rolling_back":
     case "rollback_incomplete":
       return ["rollback"];
     default:
@@ -77,7 +81,7 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
       const p = r.progress;
       const buttons = h("div", { class: "actions" });
       if (ctx.can("operator")) {
-        for (const verb of actions(r.state)) {
+        for (const verb of actions(r.state, r.halted.length > 0)) {
           buttons.append(h("button", { onclick: act(verb), "data-action": verb }, verb[0].toUpperCase() + verb.slice(1)));
         }
       }
@@ -114,7 +118,7 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
             { class: "progress-line" },
             `${p.finished} of ${p.devices} finished (${pct}%), ${p.in_flight} in flight: ${counts(p.states)}`,
           ),
-          progressChart(id, p),
+          progressChart(id, p, OVER.has(r.state)),
           h("h3", {}, "Stages"),
           table(
             ["Stage", "Devices", "Finished", "In flight", "States", "Started", "Settled"],
@@ -193,22 +197,43 @@ export function newRolloutPage(ctx: Context): Page {
   const message = h("p", { class: "error", role: "alert" });
   const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
 
+  let edited = false; // the plan document was changed by hand since the fields wrote it
+  doc.addEventListener("input", () => {
+    edited = true;
+  });
+  const number = (el: HTMLInputElement, what: string) => {
+    const v = el.value.trim();
+    if (v === "" || !Number.isFinite(Number(v))) throw new Error(`${what} must be a number`);
+    return Number(v);
+  };
   const write = () => {
-    const [aName, aVersion] = artifact.value.split("@");
-    const plan = {
-      name: name.value || `${aName ?? "artifact"}-${aVersion ?? ""}`,
-      artifact: { name: aName ?? "", version: aVersion ?? "" },
-      filter: { device_types: list(deviceTypes.value) },
-      stratify_by: list(stratify.value),
-      stages: list(stages.value).map((s) => {
-        const [n, pct, soak] = s.split(":").map((x) => x.trim());
-        return soak ? { name: n, percent: Number(pct), soak } : { name: n, percent: Number(pct) };
-      }),
-      gate: { max_failure_rate: Number(maxFailure.value), min_sample: Number(minSample.value) },
-      on_failure: onFailure.value,
-    };
-    doc.value = JSON.stringify(plan, null, 2);
-    preview.replaceChildren();
+    message.textContent = "";
+    if (!artifact.value) {
+      message.textContent = "No artifact uploaded yet: drover artifact upload FILE --name N --version V.";
+      return;
+    }
+    if (edited && !window.confirm("Replace your edits to the plan with what the fields say?")) return;
+    try {
+      const [aName, aVersion] = artifact.value.split("@");
+      const plan = {
+        name: name.value.trim() || `${aName}-${aVersion}`,
+        artifact: { name: aName, version: aVersion },
+        filter: { device_types: list(deviceTypes.value) },
+        stratify_by: list(stratify.value),
+        stages: list(stages.value).map((s) => {
+          const [n, pct, soak] = s.split(":").map((x) => x.trim());
+          if (!n || !pct || !Number.isFinite(Number(pct))) throw new Error(`stage "${s}": write name:percent[:soak]`);
+          return soak ? { name: n, percent: Number(pct), soak } : { name: n, percent: Number(pct) };
+        }),
+        gate: { max_failure_rate: number(maxFailure, "max failure rate"), min_sample: number(minSample, "min sample") },
+        on_failure: onFailure.value,
+      };
+      doc.value = JSON.stringify(plan, null, 2);
+      edited = false;
+      preview.replaceChildren();
+    } catch (e) {
+      message.textContent = e instanceof Error ? e.message : String(e);
+    }
   };
   const plan = (): unknown => {
     try {
@@ -259,18 +284,29 @@ export function newRolloutPage(ctx: Context): Page {
     }
   };
   const previewButton = h("button", { type: "button", onclick: run(async () => showPreview(await post<PlanPreview>("/rollouts/plan", plan()))) }, "Preview");
-  const startButton = h(
-    "button",
-    {
-      type: "button",
-      class: "primary",
-      onclick: run(async () => {
-        const created = await post<{ id: string }>("/rollouts", plan());
+  // Creates, then starts. Disabled while it runs (a second click would create a second
+  // rollout); when the start is refused, the rollout stays created and is linked to.
+  const startButton = h("button", { type: "button", class: "primary" }, "Create and start") as HTMLButtonElement;
+  startButton.addEventListener(
+    "click",
+    run(async () => {
+      startButton.disabled = true;
+      let created: { id: string } | null = null;
+      try {
+        created = await post<{ id: string }>("/rollouts", plan());
         await post(`/rollouts/${encodeURIComponent(created.id)}/start`);
         location.hash = `#/rollouts/${encodeURIComponent(created.id)}`;
-      }),
-    },
-    "Create and start",
+      } catch (e) {
+        if (!created) {
+          startButton.disabled = false;
+          throw e;
+        }
+        message.replaceChildren(
+          `${created.id} was created but not started: ${e instanceof Error ? e.message : String(e)} — `,
+          link(`#/rollouts/${encodeURIComponent(created.id)}`, `open ${created.id}`),
+        );
+      }
+    }),
   );
   for (const el of [artifact, name, deviceTypes, stratify, stages, maxFailure, minSample, onFailure]) {
     el.addEventListener("change", write);
