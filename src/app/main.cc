@@ -243,6 +243,7 @@ std::map<std::string, std::string> examples() {
       {"keys undelegate", "keys undelegate --data ./drover-data --role thermostats"},
       {"rollout plan", "rollout plan scenarios/demo.json --devices 15000"},
       {"rollout create", "rollout create examples/plan.json --dry-run"},
+      {"rollout predict", "rollout predict examples/plan.json --install-time 30s"},
       {"rollout ls", "rollout ls --json"},
       {"rollout status", "rollout status rollout-0001 --watch"},
       {"rollout devices", "rollout devices rollout-0001 --state failed"},

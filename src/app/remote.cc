@@ -418,6 +418,56 @@ void add_artifact_verbs(CLI::App& app, RemoteCommands::State& s) {
   }
 }
 
+// POST /rollouts/predict's answer (sim/live_fleet.h) for people.
+void prediction_text(const json& answer) {
+  json p = answer;  // a copy: a missing field reads as null rather than past the end
+  json& r = p["report"];
+  json& f = p["fleet"];
+  json& a = p["assumptions"];
+  auto took = [](const json& s) {
+    if (!s.is_number()) return std::string("never");
+    return format_duration(Duration(static_cast<int64_t>(s.get<double>()) * 1000));
+  };
+  std::printf(
+      "prediction on the live fleet: %s devices in service (%s long overdue, taken as "
+      "gone; %s not heard from since the server started)\n",
+      text_of(f["devices"]).c_str(), text_of(f["dark"]).c_str(),
+      text_of(f["unknown_schedule"]).c_str());
+  std::printf("  targets %s; the rollout ends %s\n", text_of(r["devices_eligible"]).c_str(),
+              text_of(r["rollout_state"]).c_str());
+  std::printf("  time to 50%%: %s, 95%%: %s, 100%%: %s\n", took(r["time_to_50_percent_s"]).c_str(),
+              took(r["time_to_95_percent_s"]).c_str(), took(r["time_to_100_percent_s"]).c_str());
+  std::vector<std::vector<std::string>> rows = {
+      {"STAGE", "DEVICES", "STARTS", "TAKES", "BOUND BY"}};
+  for (json& st : r["stages"]) {
+    const json& start = st["started_at_s"];
+    const json& end = st["finished_at_s"];
+    rows.push_back({text_of(st["name"]), text_of(st["devices"]), "+" + took(start),
+                    end.is_number() && start.is_number()
+                        ? took(json(end.get<double>() - start.get<double>()))
+                        : "-",
+                    text_of(st["bound_by"])});
+  }
+  print_table(rows);
+  json& never = r["never_reached"];
+  if (never.is_array() && !never.empty()) {
+    std::printf("never reached within %s: %zu\n", text_of(a["horizon"]).c_str(), never.size());
+    size_t shown = 0;
+    for (json& u : never) {
+      if (shown++ == 20) {
+        std::printf("  ... and %zu more (--json for all)\n", never.size() - 20);
+        break;
+      }
+      std::printf("  %s: %s\n", text_of(u["device_id"]).c_str(), text_of(u["reason"]).c_str());
+    }
+  }
+  std::printf("assumed: poll %s, tick %s, install %s, reboot %s, %s bit/s; %s; %s\n",
+              text_of(a["poll_interval"]).c_str(), text_of(a["engine_tick"]).c_str(),
+              text_of(a["install_time"]).c_str(), text_of(a["reboot_time"]).c_str(),
+              text_of(a["bandwidth_bps"]).c_str(), text_of(a["defects"]).c_str(),
+              text_of(a["other_rollouts"]).c_str());
+}
+
 void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
   CLI::App* create =
       s.verb(rollout, "create", "create a rollout from a plan file", [](RemoteCommands::State& st) {
@@ -458,6 +508,32 @@ void add_rollout_verbs(CLI::App& rollout, RemoteCommands::State& s) {
   create->add_option("plan", s.file, "rollout plan (JSON, docs/scenarios.md)")->required();
   create->add_flag("--start", s.start, "start it at once");
   create->add_flag("--dry-run", s.dry_run, "only show the plan: targets, stages, strata");
+
+  CLI::App* predict = s.verb(
+      rollout, "predict",
+      "the digital twin's prediction of a plan on the live fleet: how long, and who it "
+      "never reaches",
+      [](RemoteCommands::State& st) {
+        const std::optional<std::string> plan = read_input(st.file);
+        if (!plan) return 1;
+        std::string query;
+        for (const auto& [key, value] :
+             {std::pair{"horizon", &st.horizon}, std::pair{"install_time", &st.install_time},
+              std::pair{"reboot_time", &st.reboot_time}, std::pair{"bandwidth", &st.bandwidth}}) {
+          if (!value->empty())
+            query +=
+                (query.empty() ? "?" : "&") + std::string(key) + "=" + http::url_encode(*value);
+        }
+        return st.show(
+            st.call("POST", "/api/v1/rollouts/predict" + query, *plan, "application/json"),
+            &prediction_text);
+      });
+  predict->add_option("plan", s.file, "rollout plan (JSON, docs/scenarios.md)")->required();
+  predict->add_option("--horizon", s.horizon, "look this far ahead at most (default 14d)");
+  predict->add_option("--install-time", s.install_time,
+                      "how long a device takes to install (default 2m)");
+  predict->add_option("--reboot-time", s.reboot_time, "...and to reboot (default 90s)");
+  predict->add_option("--bandwidth", s.bandwidth, "the devices' link speed (default 10Mbps)");
 
   s.verb(rollout, "ls", "list rollouts", [](RemoteCommands::State& st) {
     return st.show(st.call("GET", "/api/v1/rollouts"), [](const json& doc) {

@@ -54,6 +54,7 @@ struct RemoteCommands::State {
   uint64_t max_uses = 0;
   std::string lifetime;
   std::string metric, from, until, resolution, data;
+  std::string horizon, install_time, reboot_time, bandwidth;  // rollout predict
   size_t limit = 100;
   bool all = false, start = false, dry_run = false, watch = false;
   double interval = 2.0;  // seconds between looks (rollout status --watch)

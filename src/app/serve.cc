@@ -26,6 +26,7 @@
 #include "fleet/update_repository.h"
 #include "rollout/engine.h"
 #include "security/crypto.h"
+#include "sim/live_fleet.h"
 #include "store/group_commit.h"
 #include "store/store.h"
 #include "telemetry/remote_write.h"
@@ -346,6 +347,14 @@ int run_serve(const ServeArgs& args) {
   stack.auth.audit = audit->get();
   stack.events = &events;
   stack.console = kConsoleFiles;
+  stack.predict = [poll = fleet_options.poll_interval, tick = engine_options.tick_interval](
+                      const RolloutPlan& plan, LiveFleet fleet, PredictionAssumptions assume) {
+    assume.poll_interval = poll;
+    // A tick under 10 s changes a prediction by seconds and would cost it millions of
+    // judgements over its horizon.
+    assume.engine_tick = std::max(tick, seconds(10));
+    return sim::predict_on_live_fleet(plan, std::move(fleet), assume);
+  };
   auto server =
       http::ServerStack::start(*store, store.get(), engine, service, clock, std::move(stack));
   if (!server.ok()) return fail(server.error().to_string());

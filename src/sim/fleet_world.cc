@@ -1,6 +1,7 @@
 #include "sim/fleet_world.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace drover::sim {
@@ -39,6 +40,10 @@ FleetWorld::FleetWorld(const Scenario& scenario, uint64_t seed, bool preflight, 
 // ---------------------------------------------------------------- the fleet
 
 void FleetWorld::generate(uint32_t n, std::vector<Device>& out) {
+  if (!sc_.fleet.empty()) {
+    take_given(out);
+    return;
+  }
   for (const auto& g : sc_.site_groups) {
     const int width = std::max<int>(3, static_cast<int>(std::to_string(g.count).size()));
     for (uint32_t k = 1; k <= g.count; ++k) {
@@ -46,6 +51,7 @@ void FleetWorld::generate(uint32_t n, std::vector<Device>& out) {
       site_group_.push_back(g.prefix);
     }
   }
+  for (const auto& q : sc_.quiet_hours) quiet_sets_.push_back(q.windows);
   std::map<std::string, uint16_t> rev_ids;
   id_width_ = std::max<int>(6, static_cast<int>(std::to_string(n).size()));
   Inventory initial = sc_.installed;
@@ -91,11 +97,72 @@ void FleetWorld::generate(uint32_t n, std::vector<Device>& out) {
     s.quiet = quiet;
     out.push_back(std::move(d));
   }
+  index_windows();
+}
+
+void FleetWorld::take_given(std::vector<Device>& out) {
+  std::map<std::string, uint32_t, std::less<>> site_ids;
+  for (const Site& site : sc_.sites) {
+    site_ids.emplace(site.name, static_cast<uint32_t>(sites_.size()));
+    sites_.push_back(site);
+    site_group_.push_back(site.name);
+  }
+  std::map<std::string, uint16_t, std::less<>> conn_ids;
+  for (size_t c = 0; c < sc_.connectivity.size(); ++c)
+    conn_ids.emplace(sc_.connectivity[c].name, static_cast<uint16_t>(c));
+  std::map<std::string, uint16_t, std::less<>> rev_ids;
+  const auto n = static_cast<uint32_t>(sc_.fleet.size());
+  devices_.resize(n);
+  given_ids_.reserve(n);
+  out.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    Device d = sc_.fleet[i].record;
+    SimDevice& s = devices_[i];
+    if (auto site = site_ids.find(d.site); site != site_ids.end()) {
+      s.site = site->second;
+    } else {
+      // No site (or one the plane does not know): a stand-in that is always open.
+      if (!siteless_) {
+        siteless_ = true;
+        sites_.push_back(Site{"", "UTC", {}});
+        site_group_.emplace_back();
+      }
+      s.site = static_cast<uint32_t>(sites_.size() - 1);
+      d.site.clear();
+    }
+    if (auto c = conn_ids.find(d.connectivity); c != conn_ids.end()) s.connectivity = c->second;
+    auto [rev, fresh] =
+        rev_ids.emplace(d.hardware_revision, static_cast<uint16_t>(revisions_.size()));
+    if (fresh) revisions_.push_back(d.hardware_revision);
+    s.hardware_revision = rev->second;
+    std::sort(d.installed.begin(), d.installed.end());
+    s.inventory = intern(d.installed);
+    s.keeps = d.keeps_previous;
+    s.quiet = quiet_index(d.quiet_hours);
+    given_ids_.push_back(d.id);
+    out.push_back(std::move(d));
+  }
+  given_index_.reserve(n);
+  for (uint32_t i = 0; i < n; ++i) given_index_.emplace(given_ids_[i], i);
+  index_windows();
+}
+
+uint8_t FleetWorld::quiet_index(const std::vector<MaintenanceWindow>& windows) {
+  if (windows.empty()) return 0;
+  auto it = std::find(quiet_sets_.begin(), quiet_sets_.end(), windows);
+  if (it != quiet_sets_.end()) return static_cast<uint8_t>(it - quiet_sets_.begin() + 1);
+  // The most distinct sets a device's byte holds; a device beyond them keeps only its site's
+  // windows (a fleet with hundreds of different quiet hours is not one this twin predicts).
+  if (quiet_sets_.size() >= 255) return 0;
+  quiet_sets_.push_back(windows);
+  return static_cast<uint8_t>(quiet_sets_.size());
+}
+
+void FleetWorld::index_windows() {
   for (const Site& site : sites_) {
     maintenance_.put(site);
-    for (size_t k = 0; k < sc_.quiet_hours.size(); ++k)
-      quiet_.put(
-          Site{site.name + "#" + std::to_string(k), site.time_zone, sc_.quiet_hours[k].windows});
+    for (size_t k = 0; k < quiet_sets_.size(); ++k)
+      quiet_.put(Site{site.name + "#" + std::to_string(k), site.time_zone, quiet_sets_[k]});
   }
   // Intermittent links are online in windows of the site's local time.
   link_keys_.resize(sites_.size() * sc_.connectivity.size());
@@ -109,13 +176,26 @@ void FleetWorld::generate(uint32_t n, std::vector<Device>& out) {
   }
 }
 
+std::vector<Site> FleetWorld::plane_sites() const {
+  return {sites_.begin(), sites_.end() - (siteless_ ? 1 : 0)};
+}
+
 void FleetWorld::schedule_arrivals() {
   const Timestamp start = clock_.now();  // the scenario's start (a remote run: after set-up)
   for (uint32_t i = 0; i < devices_.size(); ++i) {
     const ConnectivitySpec& l = link(i);
     Timestamp first =
         start + Duration(static_cast<int64_t>(rng_.uniform() * l.poll_interval.count()));
-    if (l.kind == LinkKind::kIntermittent) first = next_online(i, start);
+    Timestamp from = start;  // an intermittent link's first check-in: when it is up from here
+    if (!sc_.fleet.empty()) {
+      const GivenDevice& g = sc_.fleet[i];
+      if (g.dark) {
+        go_dark(i);
+        continue;
+      }
+      if (g.first_check_in) from = first = start + std::max(Duration{0}, *g.first_check_in);
+    }
+    if (l.kind == LinkKind::kIntermittent) first = next_online(i, from);
     schedule(i, first, EventKind::kCheckIn);
     // Its own draws, so the share changes nothing else about the fleet.
     const uint64_t h = mix64(seed_ ^ (uint64_t{i} + 1) * 0x9fb21c651e98df25ULL);
@@ -127,14 +207,33 @@ void FleetWorld::schedule_arrivals() {
 }
 
 DeviceName FleetWorld::name_of(uint32_t dev) const {
-  // id_width_ has room for the largest index, so the digits fill it from the right.
   DeviceName name;
+  if (!given_ids_.empty()) {
+    name.size = 0;
+    name.given = given_ids_[dev];
+    return name;
+  }
+  // id_width_ has room for the largest index, so the digits fill it from the right.
   std::memcpy(name.text, "dev-", 4);
   name.size = 4 + static_cast<size_t>(id_width_);
   uint32_t n = dev + 1;
   for (size_t k = name.size; k > 4; --k, n /= 10)
     name.text[k - 1] = static_cast<char>('0' + n % 10);
   return name;
+}
+
+std::optional<uint32_t> FleetWorld::index_of(std::string_view id) const {
+  if (!given_ids_.empty()) {
+    auto it = given_index_.find(id);
+    if (it == given_index_.end()) return std::nullopt;
+    return it->second;
+  }
+  if (!id.starts_with("dev-")) return std::nullopt;
+  uint32_t n = 0;
+  const auto [end, ec] = std::from_chars(id.data() + 4, id.data() + id.size(), n);
+  if (ec != std::errc() || end != id.data() + id.size() || n == 0 || n > devices_.size())
+    return std::nullopt;
+  return n - 1;
 }
 
 uint32_t FleetWorld::intern(Inventory inventory) {

@@ -7,9 +7,11 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/clock.h"
@@ -58,7 +60,7 @@ struct SimDevice {
   int8_t pending_report = -1;    // protocol::Report not yet delivered (the link was down)
   bool unhealthy_held = false;   // an unhealthy report waits behind pending_report
   bool installed_new = false;    // booted into the rollout's version at least once
-  uint8_t quiet = 0;             // 1 + index into Scenario::quiet_hours; 0: none
+  uint8_t quiet = 0;             // 1 + index into the world's quiet-hour sets; 0: none
   bool windowed = false;         // the offer being worked on came with windows
   bool waiting = false;          // holding: the server said not to install yet
   bool keeps = false;            // keeps its previous image in an A/B slot
@@ -77,7 +79,8 @@ struct SimDevice {
 struct DeviceName {
   char text[32];
   size_t size;
-  std::string_view view() const { return {text, size}; }
+  std::string_view given;  // a given fleet's id (Scenario::fleet), kept by the world
+  std::string_view view() const { return given.empty() ? std::string_view(text, size) : given; }
   std::string str() const { return std::string(view()); }
 };
 
@@ -89,8 +92,8 @@ class FleetWorld final : public DeviceWorld {
   // callers make them, which keeps a run with the same seed the same.
   FleetWorld(const Scenario& scenario, uint64_t seed, bool preflight, ManualClock& clock);
 
-  // Generates `n` devices and the scenario's sites; `out` gets their records for the
-  // control plane.
+  // Generates `n` devices and the scenario's sites, or takes the scenario's given fleet
+  // (Scenario::fleet, whatever `n`); `out` gets their records for the control plane.
   void generate(uint32_t n, std::vector<Device>& out);
   // Each device's first check-in, spread over one poll interval (an intermittent one's when
   // its link first comes up), and the moment a lost device goes dark.
@@ -102,12 +105,15 @@ class FleetWorld final : public DeviceWorld {
   const SimDevice& device(uint32_t dev) const { return devices_[dev]; }
   std::span<const SimDevice> devices() const { return devices_; }
   DeviceName name_of(uint32_t dev) const;
+  // The index of the device with this id, or std::nullopt.
+  std::optional<uint32_t> index_of(std::string_view id) const;
   const std::vector<std::string>& revisions() const { return revisions_; }
   const std::string& revision(uint32_t dev) const {
     return revisions_[devices_[dev].hardware_revision];
   }
   const Site& site(uint32_t dev) const { return sites_[devices_[dev].site]; }
-  const std::vector<Site>& sites() const { return sites_; }
+  // The sites the control plane knows (without the stand-in for a given device without one).
+  std::vector<Site> plane_sites() const;
   const ConnectivitySpec& link(uint32_t dev) const {
     return sc_.connectivity[devices_[dev].connectivity];
   }
@@ -156,6 +162,11 @@ class FleetWorld final : public DeviceWorld {
  private:
   // The key of the device's link schedule in links_; nullptr for a link that is always up.
   const std::string* link_key(uint32_t dev) const;
+  // generate() for a given fleet.
+  void take_given(std::vector<Device>& out);
+  // Index of the quiet hours `windows` in quiet_sets_ plus 1 (0: none).
+  uint8_t quiet_index(const std::vector<MaintenanceWindow>& windows);
+  void index_windows();  // links_, maintenance_ and quiet_ from sites_ and quiet_sets_
 
   const Scenario& sc_;
   uint64_t seed_;
@@ -164,6 +175,10 @@ class FleetWorld final : public DeviceWorld {
   ManualClock& clock_;
   std::vector<Site> sites_;
   std::vector<std::string> site_group_;  // per site: the prefix of its group
+  bool siteless_ = false;  // a given fleet: sites_ ends with a stand-in for devices without one
+  std::vector<std::vector<MaintenanceWindow>> quiet_sets_;      // what SimDevice::quiet indexes
+  std::vector<std::string> given_ids_;                          // a given fleet's ids
+  std::unordered_map<std::string_view, uint32_t> given_index_;  // into given_ids_
   std::vector<std::string> revisions_;
   std::vector<SimDevice, HugePageAllocator<SimDevice>> devices_;
   int id_width_ = 6;                    // digits in a device id
@@ -171,7 +186,7 @@ class FleetWorld final : public DeviceWorld {
   std::map<Inventory, uint32_t> inventory_ids_;
   WindowCache links_;        // online windows of intermittent links, per (site, class)
   WindowCache maintenance_;  // each site's maintenance windows
-  WindowCache quiet_;        // quiet hours, per (site, Scenario::quiet_hours entry)
+  WindowCache quiet_;        // quiet hours, per (site, quiet_sets_ entry)
   std::vector<std::string> link_keys_;
   EventQueue queue_;
   uint64_t seq_ = 0;

@@ -67,9 +67,9 @@ void add_deployments(const ReportSources& from, const RolloutProgress& p,
   std::map<std::string, bool> halted;
   for (const auto& s : p.strata) halted[s.key] = s.halted;
   for (const Deployment& dep : deps) {
-    const uint32_t idx =
-        static_cast<uint32_t>(std::strtoul(dep.device_id.c_str() + 4, nullptr, 10)) - 1;
-    if (idx >= w.size()) continue;
+    const std::optional<uint32_t> at = w.index_of(dep.device_id);
+    if (!at) continue;
+    const uint32_t idx = *at;
     const SimDevice& d = w.device(idx);
     RevisionReport& rr = r.revisions[d.hardware_revision];
     rr.offered += dep.offers > 0 ? 1 : 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,19 @@ struct QuietHoursSpec {
   std::vector<MaintenanceWindow> windows;
 };
 
+// A device of a fleet given one by one (Scenario::fleet) rather than drawn from shares: the
+// live fleet a server predicts a rollout on (sim/live_fleet.h).
+struct GivenDevice {
+  // Its id, type, revision, site (one of Scenario::sites, or none), connectivity (a class of
+  // Scenario::connectivity; none or an unknown one: the first class), what it runs, its
+  // quiet hours and whether it keeps its previous image.
+  Device record;
+  // When it first checks in, after the start; none: at a uniformly drawn time within one
+  // poll interval, as a drawn device does.
+  std::optional<Duration> first_check_in;
+  bool dark = false;  // never checks in (long overdue: the contract says it is gone)
+};
+
 struct Scenario {
   std::string name;
   uint64_t seed = 1;
@@ -109,6 +123,11 @@ struct Scenario {
   // switches them back without a download.
   double keeps_previous = 1.0;
   LostSpec lost;
+  // Set: the fleet as given, device by device, with `sites` for its sites; `devices`,
+  // `device_types`, `site_groups`, `installed`, `quiet_hours` and `keeps_previous` then play
+  // no part. Only built in code (a scenario file draws its fleet).
+  std::vector<GivenDevice> fleet;
+  std::vector<Site> sites;
 };
 
 // Parses and validates a scenario document. kInvalidArgument names the field at fault.

@@ -111,7 +111,8 @@ Status Simulator::set_up() {
   if (!plane.ok()) return plane.error();
   plane_ = std::move(*plane);
   if (opt_.network) {
-    DROVER_TRY(plane_->set_up(world_.sites(), sc_.artifacts, fleet));  // a copy: agents need it
+    DROVER_TRY(
+        plane_->set_up(world_.plane_sites(), sc_.artifacts, fleet));  // a copy: agents need it
     const AgentAccess server = plane_->agent_access();
     NetworkFleetOptions fo;
     fo.dir = net_dir_ + "/devices";
@@ -126,7 +127,7 @@ Status Simulator::set_up() {
     devices_ =
         std::make_unique<AgentDevices>(std::move(fo), fleet, world_, clock_, narrator_, run_);
   } else {
-    DROVER_TRY(plane_->set_up(world_.sites(), sc_.artifacts, std::move(fleet)));
+    DROVER_TRY(plane_->set_up(world_.plane_sites(), sc_.artifacts, std::move(fleet)));
     devices_ = std::make_unique<DeviceModel>(world_, *plane_->devices(), clock_, narrator_, run_);
   }
   // The set-up took its time on the clock the plane keeps: the fleet starts now.
@@ -326,7 +327,8 @@ uint64_t estimate_memory_bytes(uint32_t devices) {
 Result<Report> run_simulation(const Scenario& scenario, const SimOptions& options) {
   if (options.devices && *options.devices == 0)
     return invalid_argument("--devices must be at least 1");
-  const uint32_t devices = options.devices.value_or(scenario.devices);
+  const uint32_t devices = scenario.fleet.empty() ? options.devices.value_or(scenario.devices)
+                                                  : static_cast<uint32_t>(scenario.fleet.size());
   if (options.memory_available && estimate_memory_bytes(devices) > *options.memory_available) {
     auto gib = [](uint64_t b) {
       char buf[32];

@@ -98,6 +98,9 @@ TEST(Quickstart, TheCommandsOfTheGuideWork) {
   for (const char* id : {"thermostat-1", "thermostat-2", "thermostat-3"}) {
     EXPECT_TRUE(has(std::string(id) + "  thermostat  ")) << id << "\n" << out;
   }
+  // The twin's prediction on the live fleet: the three devices, all updated, in two stages.
+  EXPECT_TRUE(has("prediction on the live fleet: 3 devices in service")) << out;
+  EXPECT_TRUE(has("  targets 3; the rollout ends completed")) << out;
   // The first rollout completed (--watch exited 0 under set -e), on every device.
   EXPECT_TRUE(has("  completed  every stage done: 3 of 3 updated")) << out;
   // Every device on 2.0.0 afterwards: the device list printed after the first rollout.

@@ -150,6 +150,32 @@ export interface PlanPreview {
   };
 }
 
+// POST /rollouts/predict: the twin's pre-flight of a plan on the live fleet.
+export interface Prediction {
+  at: number;
+  assumptions: {
+    poll_interval: string;
+    engine_tick: string;
+    horizon: string;
+    install_time: string;
+    reboot_time: string;
+    bandwidth_bps: number;
+    defects: string;
+    other_rollouts: string;
+  };
+  fleet: { devices: number; dark: number; unknown_schedule: number; excluded: number };
+  report: {
+    devices_eligible: number;
+    devices_updated: number;
+    rollout_state: string;
+    time_to_50_percent_s: number | null;
+    time_to_95_percent_s: number | null;
+    time_to_100_percent_s: number | null;
+    stages: { name: string; devices: number; started_at_s: number; finished_at_s: number | null; bound_by?: string }[];
+    never_reached?: { device_id: string; reason: string }[];
+  };
+}
+
 export interface ApiToken {
   id: string;
   name: string;

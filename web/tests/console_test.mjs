@@ -241,8 +241,16 @@ try {
   assert.deepEqual(JSON.parse(planText).artifact, { name: "firmware", version: "3.0.0" });
   await admin.getByRole("button", { name: "Preview" }).click();
   await admin.locator("[data-preview=targets]", { hasText: "3 devices targeted" }).waitFor();
+  // The twin's prediction on the live fleet, with the install time the form gives.
+  await admin.click("details.assumptions summary");
+  await admin.fill("input[name=install_time]", "20s");
+  await admin.getByRole("button", { name: "Predict" }).click();
+  await admin.locator("[data-prediction=fleet]", { hasText: "on the 3 devices in service" }).waitFor();
+  assert.match(await admin.locator("[data-prediction=times]").textContent(), /3 targeted; 50% updated after .*; the rollout ends completed/);
+  assert.equal(await admin.locator("table.predicted-stages tbody tr").count(), 1);
+  await admin.locator(".prediction", { hasText: "install 20s" }).waitFor();
   await admin.screenshot({ path: join(shots, "rollout-new.png"), fullPage: true });
-  assert.equal((await api("GET", "/rollouts", adminToken)).rollouts.length, 1, "a preview creates nothing");
+  assert.equal((await api("GET", "/rollouts", adminToken)).rollouts.length, 1, "a preview or a prediction creates nothing");
   await admin.getByRole("button", { name: "Create and start" }).click();
   await admin.locator("h1", { hasText: "Rollout rollout-0002" }).waitFor();
   const halted = admin.locator("table.halted tbody tr", { hasText: "hardware_revision=rev-b" });

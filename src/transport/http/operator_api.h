@@ -9,6 +9,7 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
+#include "fleet/prediction.h"
 #include "fleet/site_service.h"
 #include "rollout/engine.h"
 #include "rollout/event_log.h"
@@ -37,6 +38,13 @@ void add_fleet_summary(Router& router, OperatorServices services, Clock& clock);
 // GET /api/v1/rollouts/{id}/events?after=SEQ&limit=N (viewer): the rollout's recent events
 // from `events`, for polling what is new.
 void add_rollout_events(Router& router, OperatorServices services, const RolloutEventLog& events);
+
+// POST /api/v1/rollouts/predict?horizon=&install_time=&reboot_time=&bandwidth= (viewer): the
+// digital twin's prediction of the plan in the body on the live fleet, by `predict` (given by
+// the program that links the twin). The plan is checked as a create would first; one
+// prediction runs at a time (429 with Retry-After for another meanwhile), on a worker thread.
+void add_rollout_prediction(Router& router, OperatorServices services, Clock& clock,
+                            RolloutPredictor predict);
 
 // The artifact upload's entry in ServerOptions::large_bodies: bodies up to `max_bytes` within
 // `timeout`, spooled to the artifact service's incoming directory, and admitted on the head

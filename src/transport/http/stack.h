@@ -22,6 +22,7 @@
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
+#include "fleet/prediction.h"
 #include "fleet/profile_service.h"
 #include "fleet/update_repository.h"
 #include "rollout/engine.h"
@@ -63,6 +64,9 @@ struct StackOptions {
   // The web console's files, when given: served under /console/ (console.h); an empty span
   // serves the page that says this drover was built without them.
   std::optional<std::span<const ConsoleFile>> console;
+  // The digital twin's prediction of a plan on the live fleet, when given: served as POST
+  // /api/v1/rollouts/predict (operator_api.h).
+  RolloutPredictor predict;
 };
 
 class ServerStack {

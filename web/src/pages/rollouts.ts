@@ -5,7 +5,16 @@ import { ApiError, get, post } from "../api";
 import { progressChart } from "../chart";
 import { counts, h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
-import type { Artifact, PlanPreview, Rollout, RolloutEvent, RolloutSummary } from "../types";
+import type { Artifact, PlanPreview, Prediction, Rollout, RolloutEvent, RolloutSummary } from "../types";
+
+// Seconds as "2h 5m", "4m 10s", "35s"; null (it never got there): "never".
+function span(seconds: number | null | undefined): string {
+  if (seconds == null) return "never";
+  const s = Math.round(seconds);
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const parts = d ? [`${d}d`, `${hh}h`] : hh ? [`${hh}h`, `${m}m`] : m ? [`${m}m`, `${sec}s`] : [`${sec}s`];
+  return parts.join(" ");
+}
 
 const OVER = new Set(["completed", "completed_partial", "failed", "aborted", "rolled_back", "rollback_incomplete"]);
 
@@ -194,6 +203,13 @@ export function newRolloutPage(ctx: Context): Page {
   const onFailure = h("select", { name: "on_failure" }, h("option", { value: "pause" }, "pause"), h("option", { value: "rollback" }, "rollback")) as HTMLSelectElement;
   const doc = h("textarea", { name: "plan", rows: 14, cols: 90, spellcheck: "false" }) as HTMLTextAreaElement;
   const preview = h("div", { class: "preview" });
+  const prediction = h("div", { class: "prediction" });
+  // What the twin assumes where the server's records say nothing (docs/api/operator.md,
+  // "Prediction"); empty: the server's defaults.
+  const installTime = input("install_time", "", { placeholder: "2m" });
+  const rebootTime = input("reboot_time", "", { placeholder: "90s" });
+  const bandwidth = input("bandwidth", "", { placeholder: "10Mbps" });
+  const horizon = input("horizon", "", { placeholder: "14d" });
   const message = h("p", { class: "error", role: "alert" });
   const list = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
 
@@ -231,6 +247,7 @@ export function newRolloutPage(ctx: Context): Page {
       doc.value = JSON.stringify(plan, null, 2);
       edited = false;
       preview.replaceChildren();
+      prediction.replaceChildren();
     } catch (e) {
       message.textContent = e instanceof Error ? e.message : String(e);
     }
@@ -274,6 +291,59 @@ export function newRolloutPage(ctx: Context): Page {
         : "",
     );
   };
+  const showPrediction = (p: Prediction) => {
+    const r = p.report;
+    const never = r.never_reached ?? [];
+    prediction.replaceChildren(
+      h("h2", {}, "Prediction on the live fleet"),
+      h(
+        "p",
+        { "data-prediction": "fleet" },
+        `The twin ran this plan on the ${p.fleet.devices} devices in service as they are ` +
+          `(${p.fleet.dark} long overdue, taken as gone; ${p.fleet.unknown_schedule} not heard from since the server started).`,
+      ),
+      h(
+        "p",
+        { "data-prediction": "times" },
+        `${r.devices_eligible} targeted; 50% updated after ${span(r.time_to_50_percent_s)}, ` +
+          `95% after ${span(r.time_to_95_percent_s)}, all after ${span(r.time_to_100_percent_s)}; the rollout ends ${r.rollout_state}.`,
+      ),
+      table(
+        ["Stage", "Devices", "Starts after", "Takes", "Bound by"],
+        r.stages.map((s) => [
+          s.name,
+          s.devices,
+          span(s.started_at_s),
+          s.finished_at_s == null ? "does not finish" : span(s.finished_at_s - s.started_at_s),
+          s.bound_by || "-",
+        ]),
+        { class: "predicted-stages" },
+      ),
+      never.length
+        ? h(
+            "div",
+            {},
+            h("h3", {}, `Never reached within ${p.assumptions.horizon}: ${never.length}`),
+            table(["Device", "Why"], never.slice(0, 50).map((u) => [link(`#/devices/${encodeURIComponent(u.device_id)}`, u.device_id), u.reason]), {
+              class: "never-reached",
+            }),
+          )
+        : "",
+      h(
+        "p",
+        { class: "hint" },
+        `Assumed: check-ins every ${p.assumptions.poll_interval}, judged every ${p.assumptions.engine_tick}, ` +
+          `install ${p.assumptions.install_time}, reboot ${p.assumptions.reboot_time}, ` +
+          `${(p.assumptions.bandwidth_bps / 1e6).toLocaleString()} Mbit/s; ${p.assumptions.defects}; ${p.assumptions.other_rollouts}.`,
+      ),
+    );
+  };
+  const predictQuery = () => {
+    const q = new URLSearchParams();
+    for (const el of [installTime, rebootTime, bandwidth, horizon]) if (el.value.trim()) q.set(el.name, el.value.trim());
+    const text = q.toString();
+    return text ? `?${text}` : "";
+  };
   const run = (what: () => Promise<void>) => async (ev: Event) => {
     ev.preventDefault();
     message.textContent = "";
@@ -284,6 +354,23 @@ export function newRolloutPage(ctx: Context): Page {
     }
   };
   const previewButton = h("button", { type: "button", onclick: run(async () => showPreview(await post<PlanPreview>("/rollouts/plan", plan()))) }, "Preview");
+  // The twin runs for up to seconds on a large fleet: the button waits, and says so.
+  const predictButton = h("button", { type: "button" }, "Predict") as HTMLButtonElement;
+  predictButton.addEventListener(
+    "click",
+    run(async () => {
+      predictButton.disabled = true;
+      prediction.replaceChildren(h("p", { class: "hint" }, "The twin is running the plan on the live fleet…"));
+      try {
+        showPrediction(await post<Prediction>(`/rollouts/predict${predictQuery()}`, plan()));
+      } catch (e) {
+        prediction.replaceChildren();
+        throw e;
+      } finally {
+        predictButton.disabled = false;
+      }
+    }),
+  );
   // Creates, then starts. Disabled while it runs (a second click would create a second
   // rollout); when the start is refused, the rollout stays created and is linked to.
   const startButton = h("button", { type: "button", class: "primary" }, "Create and start") as HTMLButtonElement;
@@ -327,9 +414,23 @@ export function newRolloutPage(ctx: Context): Page {
       field("On failure", onFailure),
     ),
     h("label", {}, "The plan (docs/scenarios.md): edit it for anything the fields do not set", doc),
-    h("div", { class: "actions" }, previewButton, ctx.can("operator") ? startButton : ""),
+    h(
+      "details",
+      { class: "assumptions" },
+      h("summary", {}, "What the prediction assumes"),
+      h(
+        "div",
+        { class: "fields" },
+        field("Install time", installTime),
+        field("Reboot time", rebootTime),
+        field("Link speed", bandwidth),
+        field("Look ahead at most", horizon),
+      ),
+    ),
+    h("div", { class: "actions" }, previewButton, predictButton, ctx.can("operator") ? startButton : ""),
     message,
     preview,
+    prediction,
   );
   let loaded = false;
   return {
