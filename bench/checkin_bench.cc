@@ -2,7 +2,9 @@
 // measured in the same run: one std::unordered_map<std::string, int> lookup of a random
 // device id in a table of the same size (the floor any id-keyed registry pays).
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -12,6 +14,7 @@
 #include "base/units.h"
 #include "fleet/device_service.h"
 #include "rollout/engine.h"
+#include "rollout/queries.h"
 #include "store/store.h"
 
 namespace drover {
@@ -126,6 +129,69 @@ void BM_BaselineCensus(benchmark::State& state) {
   }
 }
 
+// The rollout timeline (GET /api/v1/rollouts/{id}/timeline, the console's chart) on a
+// SQLite store as drover serve keeps it: every deployment of a rollout over the whole fleet
+// read back and counted at 120 points. Baseline in the same run: reading the deployments
+// alone (Store::list_deployments), the part no timeline from stored records can avoid.
+struct TimelineWorld {
+  explicit TimelineWorld(int64_t n)
+      : path(temp_path()), clock(parse_utc_timestamp("2026-06-01T12:00:00Z").value()) {
+    auto opened = open_sqlite_store(path);
+    store = std::move(*opened);
+    World source(n, true);  // the fleet and its rollout, copied into the SQLite store
+    WriteBatch b;
+    b.artifacts = *source.store->list_artifacts();
+    b.rollouts = *source.store->list_rollouts();
+    rollout_id = b.rollouts.front().id;
+    b.deployments = *source.store->list_deployments(rollout_id);
+    (void)store->apply(b);
+    engine = std::make_unique<RolloutEngine>(*store, clock);
+    (void)engine->load();
+    queries = std::make_unique<RolloutQueries>(*store, *engine);
+    now = clock.now() + hours(1);
+  }
+  ~TimelineWorld() {
+    queries.reset();
+    engine.reset();
+    store.reset();
+    std::remove(path.c_str());
+  }
+  TimelineWorld(const TimelineWorld&) = delete;
+  TimelineWorld& operator=(const TimelineWorld&) = delete;
+  static std::string temp_path() {
+    std::string p = "/tmp/drover-timeline-bench-XXXXXX";
+    const int fd = ::mkstemp(p.data());
+    if (fd >= 0) ::close(fd);
+    std::remove(p.c_str());
+    return p;
+  }
+  std::string path;
+  ManualClock clock;
+  std::unique_ptr<Store> store;
+  std::unique_ptr<RolloutEngine> engine;
+  std::unique_ptr<RolloutQueries> queries;
+  std::string rollout_id;
+  Timestamp now{};
+};
+
+void BM_RolloutTimeline(benchmark::State& state) {
+  TimelineWorld w(state.range(0));
+  for (auto _ : state) {
+    auto t = w.queries->timeline(w.rollout_id, "", 120, w.now);
+    benchmark::DoNotOptimize(t);
+  }
+}
+
+void BM_BaselineListDeployments(benchmark::State& state) {
+  TimelineWorld w(state.range(0));
+  for (auto _ : state) {
+    auto d = w.store->list_deployments(w.rollout_id);
+    benchmark::DoNotOptimize(d);
+  }
+}
+
+BENCHMARK(BM_BaselineListDeployments)->Arg(15'000)->Arg(100'000)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RolloutTimeline)->Arg(15'000)->Arg(100'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BaselineCensus)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FleetSummary)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_BaselineHashLookup)->Arg(100'000)->Arg(1'000'000);

@@ -48,6 +48,17 @@ for n in ("100000", "1000000"):
 print("\n".join(out))
 PY
 )
+timeline_table=$(python3 - "$tmp/micro.json" <<'PY'
+import json, sys
+rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("aggregate_name") == "median"}
+def ms(name): return rows[name + "_median"]["real_time"]
+out = ["| deployments | baseline: `list_deployments` (SQLite) | timeline, 120 points | ratio |", "|---|---|---|---|"]
+for n in ("15000", "100000"):
+    b = ms(f"BM_BaselineListDeployments/{n}"); t = ms(f"BM_RolloutTimeline/{n}")
+    out.append(f"| {int(n):,} | {b:.0f} ms | {t:.0f} ms | {t/b:.2f}x |")
+print("\n".join(out))
+PY
+)
 
 echo "== demo scenario ($runs_demo runs)"
 for i in $(seq "$runs_demo"); do
@@ -105,6 +116,15 @@ once per 2 s, whatever the number of consoles open. Baseline: \`census()\`, the 
 \`/metrics\` makes (by state only).
 
 $summary_table
+
+### The rollout timeline (\`GET /api/v1/rollouts/{id}/timeline\`, the console's chart)
+
+\`RolloutQueries::timeline\` over a rollout whose deployments are in a SQLite store, as
+\`drover serve\` keeps them: every deployment read back and counted at 120 times. Baseline:
+reading the deployments alone. The server reuses an answer for ten times what it cost and
+at least 2 s (docs/api/operator.md).
+
+$timeline_table
 
 ## The demo scenario (\`drover sim scenarios/demo.json --quiet\`, $runs_demo runs)
 

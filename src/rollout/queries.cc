@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <tuple>
+#include <utility>
+
+#include "rollout/deployment_machine.h"
 
 namespace drover {
 
@@ -40,6 +43,85 @@ Result<std::vector<RolloutQueries::DeviceDeployment>> RolloutQueries::device_his
     if (!d.ok()) return d.error();
     out.push_back({std::move(r), std::move(*d)});
   }
+  return out;
+}
+
+namespace {
+
+// One series' event times, sorted, then counted at each point.
+struct SeriesTimes {
+  std::vector<int64_t> offered, succeeded, failed, reverted;
+
+  void add(const Deployment& d) {
+    const int64_t changed = d.updated_at.time_since_epoch().count();
+    if (d.offered_at != Timestamp{}) offered.push_back(d.offered_at.time_since_epoch().count());
+    if (d.state == DeploymentState::kSucceeded) succeeded.push_back(changed);
+    // As the twin's report counts them: a forward failure, or a revert that came of one.
+    if (is_failure(d.state) || (is_revert(d.state) && !d.error.empty()))
+      failed.push_back(changed);
+    else if (is_revert(d.state))
+      reverted.push_back(changed);
+  }
+
+  Timeline::Series counted(std::string name, const std::vector<Timestamp>& at) {
+    Timeline::Series s;
+    s.name = std::move(name);
+    for (auto [times, out] : {std::pair{&offered, &s.offered}, std::pair{&succeeded, &s.succeeded},
+                              std::pair{&failed, &s.failed}, std::pair{&reverted, &s.reverted}}) {
+      std::sort(times->begin(), times->end());
+      out->reserve(at.size());
+      for (const Timestamp t : at) {
+        out->push_back(static_cast<uint32_t>(
+            std::upper_bound(times->begin(), times->end(), t.time_since_epoch().count()) -
+            times->begin()));
+      }
+    }
+    return s;
+  }
+};
+
+}  // namespace
+
+Result<Timeline> RolloutQueries::timeline(const std::string& rollout_id, const std::string& stratum,
+                                          size_t points, Timestamp now) {
+  if (points < 2 || points > kMaxTimelinePoints)
+    return invalid_argument("points must be from 2 to " + std::to_string(kMaxTimelinePoints));
+  auto rollout = engine_.get(rollout_id);
+  if (!rollout.ok()) return rollout.error();
+  if (rollout->started_at == Timestamp{})
+    return Error{ErrorCode::kFailedPrecondition, "rollout " + rollout_id + " has not started"};
+  auto deployments = store_.list_deployments(rollout_id);
+  if (!deployments.ok()) return deployments.error();
+  Timeline out;
+  const Timestamp from = rollout->started_at;
+  Timestamp until = rollout->finished_at != Timestamp{} ? rollout->finished_at : now;
+  // A rollback or a watch goes on after the last stage: the last change ends the picture.
+  for (const Deployment& d : *deployments) until = std::max(until, d.updated_at);
+  until = std::max(until, from + seconds(1));
+  for (size_t k = 0; k < points; ++k) {
+    out.at.push_back(from +
+                     (until - from) * static_cast<int64_t>(k) / static_cast<int64_t>(points - 1));
+  }
+  SeriesTimes all, one;
+  std::vector<SeriesTimes> stages(rollout->plan.stages.size());
+  for (const Deployment& d : *deployments) {
+    ++out.strata[d.stratum];
+    if (!stratum.empty()) {
+      if (d.stratum == stratum) one.add(d);
+      continue;
+    }
+    all.add(d);
+    if (d.stage < stages.size() && d.offered_at != Timestamp{}) stages[d.stage].add(d);
+  }
+  if (!stratum.empty()) {
+    if (!out.strata.contains(stratum))
+      return not_found("rollout " + rollout_id + " has no stratum '" + stratum + "'");
+    out.series.push_back(one.counted("stratum:" + stratum, out.at));
+    return out;
+  }
+  out.series.push_back(all.counted("all", out.at));
+  for (size_t k = 0; k < stages.size(); ++k)
+    out.series.push_back(stages[k].counted("stage:" + rollout->plan.stages[k].name, out.at));
   return out;
 }
 

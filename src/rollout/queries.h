@@ -45,6 +45,22 @@ struct PlanPreview {
   RollbackPreview rollback;
 };
 
+// How a rollout's devices got where they are, over time (GET /rollouts/{id}/timeline, the
+// console's chart): at evenly spaced times from its start to its end (or now), how many had
+// been offered the update, had it, had failed with it, and had been sent back by a rollback.
+// Built from the deployments as stored — each one's first offer and its last change — so
+// it survives a restart and a newly opened page sees the whole rollout; an outcome later
+// undone (an update reverted) counts as it stands now, from when it last changed.
+struct Timeline {
+  struct Series {
+    std::string name;  // "all", "stage:<name>" or "stratum:<key>"
+    std::vector<uint32_t> offered, succeeded, failed, reverted;  // one per point of `at`
+  };
+  std::vector<Timestamp> at;
+  std::vector<Series> series;
+  std::map<std::string, uint32_t> strata;  // devices per stratum key (to pick one from)
+};
+
 struct DeploymentDetail {
   Deployment deployment;
   std::vector<DeploymentStep> history;  // oldest first
@@ -71,6 +87,13 @@ class RolloutQueries {
     DeploymentDetail detail;
   };
   Result<std::vector<DeviceDeployment>> device_history(const std::string& device_id, size_t limit);
+
+  // The rollout's timeline at `points` times (2..1000): the whole rollout and each of its
+  // stages, or, with `stratum` given, that stratum alone. kNotFound: no such rollout or
+  // stratum; kFailedPrecondition: not started.
+  static constexpr size_t kMaxTimelinePoints = 1000;
+  Result<Timeline> timeline(const std::string& rollout_id, const std::string& stratum,
+                            size_t points, Timestamp now);
 
   // What starting `plan` now would do. kInvalidArgument: the plan is invalid;
   // kFailedPrecondition: its artifact is not uploaded.

@@ -121,5 +121,60 @@ TEST(RolloutQueries, DeploymentsAndHistoryOfWhatExistsOnly) {
   EXPECT_EQ(q.deployment(id, "not-a-device").error().code, ErrorCode::kNotFound);
 }
 
+// The timeline counts each device from when it was offered and when it reached its outcome:
+// a device updated at minute 20 shows at the points after it and not before; a stratum's
+// own timeline holds only its devices.
+TEST(RolloutQueries, TheTimelineCountsOutcomesFromWhenTheyHappened) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  f.add_devices(2, "rev-b");
+  RolloutQueries q(f.store(), *f.engine);
+  EXPECT_EQ(q.timeline("rollout-9999", "", 10, f.clock.now()).error().code, ErrorCode::kNotFound);
+  const Timestamp start = f.clock.now();
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  // Minute 10: every device is offered; rev-a's first two update; rev-b's first fails.
+  f.clock.advance(minutes(10));
+  std::map<std::string, UpdateOffer> offers;
+  for (const std::string& d : f.ids) {
+    auto o = f.check_in(d);
+    ASSERT_TRUE(o.has_value()) << d;
+    offers[d] = *o;
+  }
+  f.clock.advance(minutes(10));  // minute 20
+  f.install(f.ids[0], offers[f.ids[0]]);
+  f.install(f.ids[1], offers[f.ids[1]]);
+  f.install(f.ids[4], offers[f.ids[4]], protocol::Report::kRolledBack);
+  f.clock.advance(minutes(20));  // minute 40: rev-a's other two
+  f.install(f.ids[2], offers[f.ids[2]]);
+  f.install(f.ids[3], offers[f.ids[3]]);
+
+  auto t = q.timeline(id, "", 5, f.clock.now());  // minutes 0, 10, 20, 30, 40
+  ASSERT_TRUE(t.ok()) << t.error().to_string();
+  ASSERT_EQ(t->at.size(), 5u);
+  EXPECT_EQ(t->at.front(), start);
+  EXPECT_EQ(t->at.back(), start + minutes(40));
+  ASSERT_EQ(t->series.size(), 2u);  // the whole rollout, and its one stage
+  const Timeline::Series& all = t->series[0];
+  EXPECT_EQ(all.name, "all");
+  EXPECT_EQ(all.offered, (std::vector<uint32_t>{0, 6, 6, 6, 6}));
+  EXPECT_EQ(all.succeeded, (std::vector<uint32_t>{0, 0, 2, 2, 4}));
+  EXPECT_EQ(all.failed, (std::vector<uint32_t>{0, 0, 1, 1, 1}));
+  EXPECT_EQ(t->series[1].name, "stage:all");
+  EXPECT_EQ(t->series[1].succeeded, all.succeeded);
+  EXPECT_EQ(t->strata.at("rev-a"), 4u);
+  EXPECT_EQ(t->strata.at("rev-b"), 2u);
+
+  auto b = q.timeline(id, "rev-b", 5, f.clock.now());
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  ASSERT_EQ(b->series.size(), 1u);
+  EXPECT_EQ(b->series[0].name, "stratum:rev-b");
+  EXPECT_EQ(b->series[0].offered.back(), 2u);
+  EXPECT_EQ(b->series[0].succeeded.back(), 0u);
+  EXPECT_EQ(b->series[0].failed.back(), 1u);
+  EXPECT_EQ(q.timeline(id, "rev-z", 5, f.clock.now()).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(q.timeline(id, "", 1, f.clock.now()).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(q.timeline(id, "", 1001, f.clock.now()).error().code, ErrorCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace drover

@@ -58,6 +58,17 @@ class OpenApiTest : public ::testing::Test {
     add_fleet_summary(
         router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
         f.clock);
+    add_rollout_timeline(
+        router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
+        f.clock);
+    // The twin is not linked here (tests/sim/predict_api_test.cc runs it behind the route):
+    // this test checks only that the route is documented and guarded by its role.
+    add_rollout_prediction(
+        router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
+        f.clock,
+        [](const RolloutPlan&, LiveFleet, const PredictionAssumptions&) -> Result<std::string> {
+          return Error{ErrorCode::kInternal, "no twin in this test"};
+        });
     tsdb = std::move(
         telemetry::TimeSeriesStore::open(real_file_system(), root_ + "/telemetry", f.clock)
             .value());

@@ -136,5 +136,40 @@ TEST_F(OperatorHistoryTest, ADowngradeNeedsAnAdminAndRecordsWhoAskedForIt) {
   EXPECT_EQ(parsed(plain)["created_by"], "ops");
 }
 
+// GET /rollouts/{id}/timeline: a viewer reads each outcome at the time it happened, for the
+// whole rollout, its stage, or one stratum; what does not exist is refused.
+TEST_F(OperatorHistoryTest, TheTimelineShowsOutcomesOverTimeAndOneStratum) {
+  add_rollout_timeline(
+      router, {tokens, *f.service, *auth, *artifacts, *site_service, *rollout_queries, *f.engine},
+      f.clock);
+  f.add_devices(2, "rev-a");
+  f.add_devices(1, "rev-b");
+  const std::string id = f.start(simple_plan({{"all", 100, 0, Duration(0)}}));
+  EXPECT_EQ(call("GET", "/api/v1/rollouts/rollout-9999/timeline", viewer).status, 404);
+  EXPECT_EQ(call("GET", "/api/v1/rollouts/" + id + "/timeline?points=x", viewer).status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/rollouts/" + id + "/timeline?points=1", viewer).status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/rollouts/" + id + "/timeline?speed=1", viewer).status, 400);
+  f.clock.advance(minutes(5));
+  auto o = f.check_in(f.ids[0]);
+  ASSERT_TRUE(o.has_value());
+  f.clock.advance(minutes(5));
+  f.install(f.ids[0], *o);
+
+  const Response r = call("GET", "/api/v1/rollouts/" + id + "/timeline?points=3", viewer);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const json t = parsed(r);
+  ASSERT_EQ(t["at"].size(), 3u);
+  EXPECT_EQ(t["series"][0]["name"], "all");
+  EXPECT_EQ(t["series"][0]["offered"], json({0, 1, 1}));    // offered at minute 5 of 10
+  EXPECT_EQ(t["series"][0]["succeeded"], json({0, 0, 1}));  // updated at minute 10
+  EXPECT_EQ(t["series"][1]["name"], "stage:all");
+  EXPECT_EQ(t["strata"], json({{"rev-a", 2}, {"rev-b", 1}}));
+  const Response b = call("GET", "/api/v1/rollouts/" + id + "/timeline?stratum=rev-b", viewer);
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(parsed(b)["series"][0]["name"], "stratum:rev-b");
+  EXPECT_EQ(parsed(b)["series"][0]["offered"].back(), 0);
+  EXPECT_EQ(call("GET", "/api/v1/rollouts/" + id + "/timeline?stratum=rev-z", viewer).status, 404);
+}
+
 }  // namespace
 }  // namespace drover::http

@@ -150,6 +150,20 @@ export interface PlanPreview {
   };
 }
 
+// GET /rollouts/{id}/timeline: counts at each time of `at` (ms since the epoch).
+export interface TimelineSeries {
+  name: string; // "all", "stage:<name>", "stratum:<key>"
+  offered: number[];
+  succeeded: number[];
+  failed: number[];
+  reverted: number[];
+}
+export interface Timeline {
+  at: number[];
+  series: TimelineSeries[];
+  strata: Record<string, number>;
+}
+
 // POST /rollouts/predict: the twin's pre-flight of a plan on the live fleet.
 export interface Prediction {
   at: number;

@@ -259,14 +259,25 @@ try {
   await admin.locator("table.strata tbody tr", { hasText: "HALTED" }).waitFor();
   await admin.locator("table.events", { hasText: "stratum_halted" }).waitFor();
   await admin.locator("[data-fact=State]", { hasText: "completed_partial" }).waitFor({ timeout: 60000 });
-  assert.ok(Number(await admin.locator(".chart").getAttribute("data-samples")) >= 2, "the chart has samples over time");
+  // The chart is the server's timeline: two updated, one failed (rev-b), by the end.
+  const chart = admin.locator(".chart");
+  await admin.locator(".chart[data-updated='2'][data-failed='1']").waitFor({ timeout: 15000 });
+  assert.equal(await chart.getAttribute("data-series"), "all");
+  assert.ok(Number(await chart.getAttribute("data-points")) >= 2, "the chart has points over time");
   await admin.locator(".chart canvas").waitFor();
+  // One stratum alone: rev-b's device, offered and failed.
+  await admin.selectOption("select[name=chart-series]", "stratum:rev-b");
+  await admin.locator(".chart[data-series='stratum:rev-b'][data-offered='1'][data-failed='1'][data-updated='0']").waitFor();
+  await admin.selectOption("select[name=chart-series]", "all");
+  await admin.locator(".chart[data-series='all']").waitFor();
   await admin.screenshot({ path: join(shots, "rollout.png"), fullPage: true });
 
   // The viewer sees the same rollout and no button; the admin rolls it back.
   await view.goto(`${server}/console/#/rollouts/rollout-0002`);
   await view.locator("[data-fact=State]", { hasText: "completed_partial" }).waitFor();
   assert.equal(await view.locator("main button").count(), 0, "a viewer sees no rollout button");
+  // A page opened after the fact sees the whole rollout's history, not only from now on.
+  await view.locator(".chart[data-updated='2'][data-failed='1']").waitFor();
   await view.screenshot({ path: join(shots, "rollout-viewer.png"), fullPage: true });
   await admin.locator("button[data-action=rollback]").click();
   await admin.locator("[data-fact=State]", { hasText: /rolled_back|rollback_incomplete/ }).waitFor({ timeout: 90000 });

@@ -39,6 +39,11 @@ void add_fleet_summary(Router& router, OperatorServices services, Clock& clock);
 // from `events`, for polling what is new.
 void add_rollout_events(Router& router, OperatorServices services, const RolloutEventLog& events);
 
+// GET /api/v1/rollouts/{id}/timeline?points=N&stratum=KEY (viewer): the rollout's devices
+// offered, updated, failed and reverted at N times (default 120) from its start to its end
+// or now (RolloutQueries::timeline), for the console's chart.
+void add_rollout_timeline(Router& router, OperatorServices services, Clock& clock);
+
 // POST /api/v1/rollouts/predict?horizon=&install_time=&reboot_time=&bandwidth= (viewer): the
 // digital twin's prediction of the plan in the body on the live fleet, by `predict` (given by
 // the program that links the twin). The plan is checked as a create would first; one

@@ -80,6 +80,7 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
   add_operator_api(router, services);
   if (options.events != nullptr) add_rollout_events(router, services, *options.events);
   add_fleet_summary(router, services, clock);
+  add_rollout_timeline(router, services, clock);
   if (options.predict) add_rollout_prediction(router, services, clock, options.predict);
   if (options.telemetry != nullptr) {
     add_telemetry_device_api(router, p.auth, *options.telemetry);

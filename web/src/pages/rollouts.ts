@@ -2,10 +2,10 @@
 // statistical reasons, the engine's events, a chart over time) with the operator's
 // buttons; and a new rollout from a form, previewed before it is created and started.
 import { ApiError, get, post } from "../api";
-import { progressChart } from "../chart";
+import { timelineChart } from "../chart";
 import { counts, h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
-import type { Artifact, PlanPreview, Prediction, Rollout, RolloutEvent, RolloutSummary } from "../types";
+import type { Artifact, PlanPreview, Prediction, Rollout, RolloutEvent, RolloutSummary, Timeline } from "../types";
 
 // Seconds as "2h 5m", "4m 10s", "35s"; null (it never got there): "never".
 function span(seconds: number | null | undefined): string {
@@ -66,6 +66,16 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
   let after = 0;
   let truncated = false;
   const message = h("p", { class: "error", role: "alert" });
+  // The chart: the whole rollout, one of its stages or one stratum, as the select says.
+  const chart = h("div", { "data-chart": id });
+  const show = h("select", { name: "chart-series", onchange: () => ctx.refresh() }) as HTMLSelectElement;
+  const options = (r: Rollout, t: Timeline, chosen: string) => {
+    const names = ["all", ...r.plan.stages.map((s) => `stage:${s.name}`), ...Object.keys(t.strata).map((k) => `stratum:${k}`)];
+    if (show.options.length !== names.length) {
+      show.replaceChildren(...names.map((n) => h("option", { value: n }, n === "all" ? "whole rollout" : n.replace(":", " "))));
+    }
+    show.value = chosen;
+  };
   const act = (verb: string) => async () => {
     if ((verb === "abort" || verb === "rollback") && !window.confirm(`${verb} ${id}?`)) return;
     try {
@@ -81,6 +91,13 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
     controls: message,
     async render() {
       const r = await get<Rollout>(path);
+      const chosen = show.value || "all";
+      const timeline =
+        r.started_at > 0
+          ? await get<Timeline>(
+              `${path}/timeline${chosen.startsWith("stratum:") ? `?stratum=${encodeURIComponent(chosen.slice(8))}` : ""}`,
+            )
+          : null;
       const fresh = await get<{ events: RolloutEvent[]; last: number; truncated: boolean }>(
         `${path}/events?after=${after}&limit=1000`,
       );
@@ -118,6 +135,16 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
           ),
         );
       }
+      if (timeline) {
+        options(r, timeline, chosen);
+        const series = timeline.series.find((s) => s.name === chosen) ?? timeline.series[0];
+        const size = chosen.startsWith("stratum:") ? (timeline.strata[chosen.slice(8)] ?? 0) : r.targets;
+        parts.push(
+          h("h2", {}, "Over time"),
+          h("label", { class: "hint" }, "Show ", show),
+          timelineChart(chart, timeline, series, size),
+        );
+      }
       if (p) {
         const pct = p.devices ? Math.floor((p.finished * 100) / p.devices) : 0;
         parts.push(
@@ -127,7 +154,6 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
             { class: "progress-line" },
             `${p.finished} of ${p.devices} finished (${pct}%), ${p.in_flight} in flight: ${counts(p.states)}`,
           ),
-          progressChart(id, p, OVER.has(r.state)),
           h("h3", {}, "Stages"),
           table(
             ["Stage", "Devices", "Finished", "In flight", "States", "Started", "Settled"],
