@@ -211,7 +211,27 @@ try {
   assert.equal(await view.locator("main button").count(), 0, "a viewer sees no action button");
   await view.screenshot({ path: join(shots, "device-viewer.png"), fullPage: true });
 
+  // --- An operator may accept or reject a pending device, and no more: a rejection is
+  // undone by an admin only, and the operator has no Tokens page but may start rollouts.
+  const ops = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  const opsToken = (await api("POST", "/tokens", adminToken, { name: "shift-lead", role: "operator" })).token;
+  await ops.goto(`${server}/console/#/devices/thermo-9`);
+  await ops.fill("#token", opsToken);
+  await ops.click("button[type=submit]");
+  await ops.locator("nav .who").filter({ hasText: "shift-lead (operator)" }).waitFor();
+  assert.equal(await ops.locator("nav >> text=Tokens").count(), 0, "an operator has no Tokens page");
+  ops.on("dialog", (d) => d.accept());
+  await ops.getByRole("button", { name: "Reject" }).click();
+  await ops.locator(".facts", { hasText: "rejected" }).waitFor();
+  assert.equal(await ops.locator("main button").count(), 0, "an operator cannot undo a rejection");
+  await ops.screenshot({ path: join(shots, "device-operator.png"), fullPage: true });
   await admin.goto(`${server}/console/#/devices/thermo-9`);
+  await admin.getByRole("button", { name: "Undo the rejection" }).click();
+  await admin.locator(".facts", { hasText: "pending" }).waitFor();
+  await ops.click("nav >> text=Rollouts");
+  await ops.locator("a.button", { hasText: "New rollout" }).waitFor();
+  await ops.close();
+
   await admin.getByRole("button", { name: "Accept" }).click();
   await until("the acceptance", async () => (await api("GET", "/devices/thermo-9", adminToken)).enrollment === undefined);
   await admin.locator(".facts", { hasText: "accepted" }).waitFor();
