@@ -31,6 +31,10 @@ export function storeToken(token: string | null): void {
   else sessionStorage.setItem(TOKEN_KEY, token);
 }
 
+// Where the API is: beside the console's own directory, whatever a reverse proxy puts before
+// both ("/console/" here, "/drover/console/" behind a proxy's "/drover/" is "/drover").
+const API_ROOT = `${location.pathname.replace(/\/console(\/.*)?$/, "")}/api/v1`;
+
 // One request; the answer's JSON, or an ApiError with the server's own message.
 export async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
@@ -39,7 +43,7 @@ export async function call<T>(method: string, path: string, body?: unknown): Pro
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let answer: Response;
   try {
-    answer = await fetch(`/api/v1${path}`, {
+    answer = await fetch(`${API_ROOT}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),

@@ -4,12 +4,15 @@
 // in a URL), the overview's counts, the device list with a filter and a change that shows up
 // without a reload, a device's page with its deployment history from a real rollout, an
 // operator accepting a pending device with the console's button, and a viewer who sees no
-// button that would fail. Screenshots of each page go to SCREENSHOTS.
+// button that would fail; a rollout from the form (previewed, predicted), its chart, a halt
+// and a rollback; and the console behind a reverse proxy's path prefix. Screenshots of each
+// page go to SCREENSHOTS.
 //
 // Usage: node tests/console_test.mjs   with DROVER_BIN (the directory holding drover and
 // drover-agent), SCREENSHOTS (a directory), CHROMIUM (default /usr/bin/chromium).
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
+import http from "node:http";
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -333,6 +336,36 @@ try {
   revalidated = 0;
   await admin.click("nav >> text=Artifacts");
   await until("a poll with If-None-Match", () => revalidated > 0, 20000);
+
+  // --- Behind a reverse proxy that serves drover under /drover/: the redirect, the console's
+  // files and its API calls all keep the prefix.
+  const target = new URL(server);
+  const proxy = http.createServer((req, res) => {
+    if (!req.url.startsWith("/drover/")) {
+      res.writeHead(404).end("not under /drover/");
+      return;
+    }
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url.slice("/drover".length), headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", (e) => res.writeHead(502).end(String(e)));
+    req.pipe(upstream);
+  });
+  await new Promise((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const proxied = await browser.newPage({ viewport: { width: 1360, height: 860 } });
+  proxied.on("pageerror", (e) => consoleErrors.push(String(e)));
+  await proxied.goto(`http://127.0.0.1:${proxy.address().port}/drover/`);
+  assert.equal(new URL(proxied.url()).pathname, "/drover/console/");
+  await proxied.fill("#token", viewer.token);
+  await proxied.click("button[type=submit]");
+  await proxied.locator("nav .who").filter({ hasText: "watcher (viewer)" }).waitFor();
+  await until("the overview behind the proxy", async () => (await proxied.locator('[data-card="devices"] .n').textContent()) === "3");
+  await proxied.close();
+  proxy.close();
 
   // --- Log out: the token leaves the tab.
   await admin.getByRole("button", { name: "Log out" }).click();

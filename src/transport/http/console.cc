@@ -63,10 +63,12 @@ void add_console(Router& router, std::span<const ConsoleFile> files) {
     }
     return Response::error(404, "not_found", "no console file " + std::string(path));
   };
+  // Relative, so that a reverse proxy's prefix stays: "/" and "/console" both resolve
+  // "console/" to "/console/", and "/drover/" behind a proxy to "/drover/console/".
   auto to_console = [](const Request&, const Params&) {
     Response r = Response::json(308, "");
     r.content_type = "text/plain";
-    r.headers.emplace_back("Location", "/console/");
+    r.headers.emplace_back("Location", "console/");
     return r;
   };
   router.add("GET", "/", to_console);
