@@ -245,15 +245,30 @@ void rollout_status_text(const json& r) {
 
 // A progress bar for an upload, redrawn on stderr as the body goes: "[#####   ] 40% of 1.2
 // GiB". Ends with a newline once everything is sent.
-std::function<void(uint64_t, uint64_t)> upload_bar(const std::string& what) {
-  return [what, last = -1](uint64_t sent, uint64_t total) mutable {
+// A progress bar on stderr for an upload, and what ends its line when the request is over
+// before the bar reached 100% (a refused or cut upload), so that a message starts a line.
+struct UploadBar {
+  std::function<void(uint64_t, uint64_t)> progress;
+  std::function<void()> done;
+};
+
+UploadBar upload_bar(const std::string& what) {
+  auto open = std::make_shared<bool>(false);  // drawn, its line not yet ended
+  UploadBar bar;
+  bar.progress = [what, open, last = -1](uint64_t sent, uint64_t total) mutable {
     const int pct = total == 0 ? 100 : static_cast<int>(sent * 100 / total);
     if (pct == last) return;
     last = pct;
     std::fprintf(stderr, "\r%s [%-25s] %3d%% of %s", what.c_str(),
                  std::string(pct / 4, '#').c_str(), pct, format_bytes(total).c_str());
-    if (sent >= total) std::fprintf(stderr, "\n");
+    *open = sent < total;
+    if (!*open) std::fprintf(stderr, "\n");
   };
+  bar.done = [open] {
+    if (*open) std::fprintf(stderr, "\n");
+    *open = false;
+  };
+  return bar;
 }
 
 // `rollout status --watch`: the status and the events since the last look, every
@@ -372,8 +387,11 @@ void add_artifact_verbs(CLI::App& app, RemoteCommands::State& s) {
         const std::optional<std::string> content = read_input(st.file);
         if (!content) return 1;
         // On a terminal, a progress bar on stderr (nothing when piped).
-        if (isatty(STDERR_FILENO) != 0 && content->size() >= (1u << 20))
-          st.tls.upload_progress = upload_bar(st.file);
+        if (isatty(STDERR_FILENO) != 0 && content->size() >= (1u << 20)) {
+          UploadBar bar = upload_bar(st.file);
+          st.tls.upload_progress = std::move(bar.progress);
+          st.after_request = std::move(bar.done);
+        }
         // The server checks the hash it receives against the one computed here.
         std::string target = "/api/v1/artifacts/" + http::url_encode(st.name) + "/" +
                              http::url_encode(st.version) +

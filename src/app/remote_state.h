@@ -60,7 +60,8 @@ struct RemoteCommands::State {
   double interval = 2.0;  // seconds between looks (rollout status --watch)
 
   std::unique_ptr<http::HttpClient> client;
-  CLI::App* current = nullptr;  // the verb being run
+  std::function<void()> after_request;  // runs when a request is over, whatever came of it
+  CLI::App* current = nullptr;          // the verb being run
 
   // Whether the running verb was given option `name` (a PATCH sends only what was).
   bool given(const char* option) const {
@@ -103,6 +104,7 @@ struct RemoteCommands::State {
     if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
     if (!content_type.empty()) headers.emplace_back("Content-Type", content_type);
     auto response = client->request(method, target, body, headers);
+    if (after_request) after_request();  // e.g. a progress bar ends its line before a message
     if (!response.ok()) {
       std::fprintf(stderr, "drover: %s (is the server at %s running?)\n",
                    response.error().message.c_str(), server.c_str());

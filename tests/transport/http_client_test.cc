@@ -1,7 +1,7 @@
 // HttpClient's bound on what it reads into memory: an answer larger than max_answer_bytes is
 // refused before its body is read, and the client goes on working; an error answer keeps its
-// status whatever its size. And the server URLs it
-// takes: what parse_url accepts and what it refuses.
+// status whatever its size; a stalled server times out; a server that refuses an upload
+// early is heard. And the server URLs it takes: what parse_url accepts and what it refuses.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -18,6 +18,31 @@
 
 namespace drover::http {
 namespace {
+
+// A listening socket on a free loopback port, for servers written by hand in these tests
+// (misbehaving on purpose); closed when it goes.
+struct RawListener {
+  explicit RawListener(int backlog) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(::listen(fd, backlog), 0);
+    EXPECT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port = ntohs(addr.sin_port);
+  }
+  ~RawListener() { ::close(fd); }
+  RawListener(const RawListener&) = delete;
+  RawListener& operator=(const RawListener&) = delete;
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
+  int accept() const { return ::accept(fd, nullptr, nullptr); }
+  void stop() const { ::shutdown(fd, SHUT_RDWR); }  // a blocked accept() returns
+  int fd = -1;
+  uint16_t port = 0;
+};
 
 TEST(HttpClient, AnAnswerOverTheLimitIsRefusedAndTheClientGoesOn) {
   auto server = HttpServer::start({}, [](const Request& r) {
@@ -74,18 +99,10 @@ TEST(HttpClient, AnErrorAnswerOfAnySizeKeepsItsStatus) {
 // A server whose error document never ends (chunks sent until the client hangs up): the
 // client answers with the status once it has kept 64 KiB, instead of reading for ever.
 TEST(HttpClient, AnEndlessErrorAnswerIsCutOff) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 1), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const RawListener listener(1);
   std::atomic<size_t> sent{0};
   std::thread trickler([&] {
-    const int c = ::accept(listener, nullptr, nullptr);
+    const int c = listener.accept();
     if (c < 0) return;
     char request[4096];
     (void)::recv(c, request, sizeof request, 0);
@@ -101,12 +118,11 @@ TEST(HttpClient, AnEndlessErrorAnswerIsCutOff) {
     }
     ::close(c);
   });
-  auto client = HttpClient::create("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), {});
+  auto client = HttpClient::create(listener.url(), {});
   ASSERT_TRUE(client.ok());
   auto answer = (*client)->get_to("/1.root.json", {}, [](std::string_view) { return ok_status(); });
-  ::shutdown(listener, SHUT_RDWR);
+  listener.stop();
   trickler.join();
-  ::close(listener);
   ASSERT_TRUE(answer.ok()) << answer.error().to_string();
   EXPECT_EQ(answer->status, 404);
   EXPECT_EQ(answer->body.size(), size_t{64} << 10);
@@ -118,19 +134,11 @@ TEST(HttpClient, AnEndlessErrorAnswerIsCutOff) {
 // I/O error naming the timeout, and the client goes on working with the next server.
 // A blocking read would wait for ever here.
 TEST(HttpClient, AServerThatStallsTimesOut) {
-  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(listener, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(listener, 4), 0);
-  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const RawListener listener(4);
   // Two connections: one silent after the request, one that sends half a body and stops.
   std::thread staller([&] {
     for (int i = 0; i < 2; ++i) {
-      const int c = ::accept(listener, nullptr, nullptr);
+      const int c = listener.accept();
       if (c < 0) return;
       char request[4096];
       (void)::recv(c, request, sizeof request, 0);
@@ -146,15 +154,14 @@ TEST(HttpClient, AServerThatStallsTimesOut) {
   });
   ClientOptions o;
   o.request_timeout = Duration(300);
-  auto client = HttpClient::create("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), o);
+  auto client = HttpClient::create(listener.url(), o);
   ASSERT_TRUE(client.ok());
   const auto started = std::chrono::steady_clock::now();
   auto silent = (*client)->request("GET", "/v1/checkin");
   auto half = (*client)->get_to("/artifact", {}, [](std::string_view) { return ok_status(); });
   const auto took = std::chrono::steady_clock::now() - started;
-  ::shutdown(listener, SHUT_RDWR);
+  listener.stop();
   staller.join();
-  ::close(listener);
   ASSERT_FALSE(silent.ok());
   EXPECT_EQ(silent.error().code, ErrorCode::kIo);
   EXPECT_NE(silent.error().message.find("timeout"), std::string::npos) << silent.error().message;
@@ -169,6 +176,38 @@ TEST(HttpClient, AServerThatStallsTimesOut) {
   auto fine = (*other)->request("GET", "/x");
   ASSERT_TRUE(fine.ok()) << fine.error().to_string();
   EXPECT_EQ(fine->body, "1");
+}
+
+// A server that refuses an upload on its head (a bad token, no room) answers and closes
+// without reading the body: the client, whose write then fails, reports the server's answer
+// rather than the broken pipe.
+TEST(HttpClient, AnUploadRefusedBeforeItsBodyIsReadGetsTheServersAnswer) {
+  const RawListener listener(1);
+  std::thread refuser([&] {
+    const int c = listener.accept();
+    if (c < 0) return;
+    std::string head;
+    char piece[4096];
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(c, piece, sizeof piece, 0);
+      if (n <= 0) break;
+      head.append(piece, static_cast<size_t>(n));
+    }
+    const std::string answer =
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 21\r\n"
+        "Connection: close\r\n\r\n{\"error\":\"go away\"}  ";
+    (void)::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
+    ::shutdown(c, SHUT_WR);
+    ::close(c);  // with the body unread: the kernel resets the connection
+  });
+  auto client = HttpClient::create(listener.url(), {});
+  ASSERT_TRUE(client.ok());
+  const std::string body(32u << 20, 'x');  // far more than the socket buffers hold
+  auto answer = (*client)->request("PUT", "/api/v1/artifacts/fw/1.0.0", body);
+  refuser.join();
+  ASSERT_TRUE(answer.ok()) << answer.error().to_string();
+  EXPECT_EQ(answer->status, 401);
+  EXPECT_EQ(answer->body, "{\"error\":\"go away\"}  ");
 }
 
 TEST(ParseUrl, TakesHttpAndHttpsWithNamesAndAddresses) {

@@ -152,6 +152,23 @@ class BeastClient final : public HttpClient {
     });
   }
 
+  // After a write failed: the whole answer the server sent before it closed, if it did
+  // (read within a few seconds, at most 64 KiB of it), else nothing.
+  std::optional<ClientResponse> early_answer() {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(64u << 10);
+    lowest().expires_after(std::chrono::seconds(5));
+    beast::error_code ec = on_stream([&](auto& st) {
+      return await([&](auto done) { bhttp::async_read(st, buffer_, parser, std::move(done)); });
+    });
+    if (ec || !parser.is_done()) return std::nullopt;
+    auto msg = parser.release();
+    ClientResponse out;
+    fill(out, msg);
+    out.body = std::move(msg.body());
+    return out;
+  }
+
   Status connect() {
     if (connected()) return ok_status();
     beast::error_code ec;
@@ -230,6 +247,14 @@ class BeastClient final : public HttpClient {
         options_.upload_progress(std::min<uint64_t>(sent, body.size()), body.size());
     }
     if (ec) {
+      // A server may answer before it has read the whole request (a refused upload: 401,
+      // 413, 507 on its head) and close: its answer says more than the broken pipe.
+      if (sent > 0 && sink == nullptr) {
+        if (auto early = early_answer()) {
+          close();
+          return *std::move(early);
+        }
+      }
       stale = stale_connection(ec);
       close();
       return io("sending " + std::string(method) + " " + std::string(target), ec);
