@@ -9,6 +9,13 @@ void RolloutEventLog::add(const EngineEvent& e) {
   const uint64_t seq = ++seq_;
   auto [it, fresh] = rollouts_.try_emplace(e.rollout_id);
   Rollout& r = it->second;
+  if (fresh) {
+    // Told of again after it was evicted: what it had before is gone.
+    if (auto gone = evicted_.find(e.rollout_id); gone != evicted_.end()) {
+      r.dropped_through = gone->second;
+      evicted_.erase(gone);  // (its entry in evicted_order_ then finds nothing to forget)
+    }
+  }
   r.events.push_back({seq, e});
   r.touched = seq;
   if (r.events.size() > kPerRollout) {
@@ -19,6 +26,15 @@ void RolloutEventLog::add(const EngineEvent& e) {
     auto stalest = std::min_element(
         rollouts_.begin(), rollouts_.end(),
         [](const auto& a, const auto& b) { return a.second.touched < b.second.touched; });
+    if (evicted_order_.size() == kEvictedKept) {
+      const auto& [id, last_seq] = evicted_order_.front();
+      // Only the eviction this entry records (the rollout may have been evicted again since).
+      if (auto oldest = evicted_.find(id); oldest != evicted_.end() && oldest->second == last_seq)
+        evicted_.erase(oldest);
+      evicted_order_.pop_front();
+    }
+    evicted_[stalest->first] = stalest->second.touched;
+    evicted_order_.emplace_back(stalest->first, stalest->second.touched);
     rollouts_.erase(stalest);
   }
 }

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/mutex.h"
@@ -18,8 +19,9 @@ namespace drover {
 
 class RolloutEventLog {
  public:
-  static constexpr size_t kPerRollout = 256;  // the newest kept per rollout
-  static constexpr size_t kRollouts = 1024;   // rollouts kept; the least recently told go
+  static constexpr size_t kPerRollout = 256;    // the newest kept per rollout
+  static constexpr size_t kRollouts = 1024;     // rollouts kept; the least recently told go
+  static constexpr size_t kEvictedKept = 4096;  // evicted rollouts remembered, by their last seq
 
   struct Entry {
     uint64_t seq = 0;  // 1, 2, ... across every rollout, since the server started
@@ -36,8 +38,9 @@ class RolloutEventLog {
   };
   // The rollout's events after sequence number `after`, at most `limit` (the oldest of them).
   // An `after` beyond the newest number (given out before the server restarted) reads from
-  // the start, `truncated`. (A rollout evicted as the stalest and told of again starts
-  // afresh: its older events are gone without a `truncated`; rollout ids are not reused.)
+  // the start, `truncated`. A rollout evicted as the stalest and told of again starts
+  // afresh, its older events gone: reading from before them is `truncated` too (the evicted
+  // rollouts are remembered, the newest kEvictedKept of them).
   Page since(const std::string& rollout_id, uint64_t after, size_t limit) const;
 
  private:
@@ -49,6 +52,9 @@ class RolloutEventLog {
   mutable Mutex mu_{LockLevel::kLeaf};
   uint64_t seq_ GUARDED_BY(mu_) = 0;
   std::map<std::string, Rollout, std::less<>> rollouts_ GUARDED_BY(mu_);
+  // Evicted rollouts: the newest seq each had, for a rollout told of again; oldest first.
+  std::map<std::string, uint64_t, std::less<>> evicted_ GUARDED_BY(mu_);
+  std::deque<std::pair<std::string, uint64_t>> evicted_order_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover

@@ -65,6 +65,18 @@ TEST(RolloutEventLog, OnlyTheNewestAreKeptAndAReaderIsToldWhatItMissed) {
     many.add(event("r" + std::to_string(i), "x"));
   EXPECT_TRUE(many.since("r0", 0, 10).events.empty());
   EXPECT_EQ(many.since("r1", 0, 10).events.size(), 1u);
+  // The evicted one told of again: a reader from before its eviction is told it missed some;
+  // one from after it is not.
+  const uint64_t evicted_at = many.since("r0", 0, 0).last;
+  many.add(event("r0", "again"));
+  const RolloutEventLog::Page again = many.since("r0", 0, 10);
+  ASSERT_EQ(again.events.size(), 1u);
+  EXPECT_EQ(again.events[0].event.text, "again");
+  EXPECT_TRUE(again.truncated);
+  EXPECT_FALSE(many.since("r0", evicted_at, 10).truncated);
+  // A rollout never seen before is not truncated.
+  many.add(event("fresh", "y"));
+  EXPECT_FALSE(many.since("fresh", 0, 10).truncated);
 }
 
 }  // namespace
