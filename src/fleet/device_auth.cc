@@ -248,7 +248,15 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
         return ok_status();
       },
       &created, std::move(with));
-  if (!written.ok()) return written.error();  // validates: nothing is written on error
+  if (!written.ok()) {  // validates: nothing is written on error
+    // The log said it was enrolled (recorded before the write, as every change is): it
+    // says now that the write was refused, so that it does not claim what never happened.
+    if (vouched) {
+      (void)audit(d.id, "device.enrollment_failed",
+                  {{"public_key", d.public_key}, {"reason", written.error().message}});
+    }
+    return written.error();
+  }
   if (scoped) tokens_[scoped->id] = *scoped;
   return d.enrollment;
 }

@@ -4,6 +4,8 @@
 
 #include "../common/fleet_fixture.h"
 #include "../common/forwarding_store.h"
+#include "base/memory_file_system.h"
+#include "fleet/audit_log.h"
 
 namespace drover::testing {
 namespace {
@@ -441,6 +443,59 @@ TEST(DeviceAuthExpiry, AFailedSweepChangesNothingAndIsToldThenRetried) {
   EXPECT_EQ(*told[1], 1u);
   EXPECT_FALSE(f.service->device("stray"));
   EXPECT_FALSE(f.store().get_device("stray")->has_value());
+}
+
+// The audit log records an enrollment before the record is written; when the write is then
+// refused, a second entry says so, and the log never claims an enrollment that did not
+// happen without saying it failed.
+TEST(DeviceAuthAudit, AnEnrollmentWhoseWriteFailsIsSaidToHaveFailed) {
+  class DevicesFail : public ForwardingStore {
+   public:
+    using ForwardingStore::ForwardingStore;
+    Status apply(const WriteBatch& b) override {
+      if (fail && !b.devices.empty()) return io_error("disk full");
+      return ForwardingStore::apply(b);
+    }
+    bool fail = false;
+  };
+  auto owned = std::make_unique<DevicesFail>(make_memory_store());
+  DevicesFail* store = owned.get();
+  Fleet f(at("2026-06-01T12:00:00Z"), std::move(owned));
+  MemoryFileSystem fs;
+  auto log = AuditLog::open(f.store(), fs, f.clock,
+                            {.key_path = "/audit.key", .checkpoint_path = "/audit.checkpoint"});
+  ASSERT_TRUE(log.ok()) << log.error().to_string();
+  AuthOptions o;
+  o.enrollment_tokens = {"factory-token-1"};
+  o.audit = log->get();
+  DeviceAuth auth(*f.service, f.clock, *security::TokenSigner::create(std::string(32, 'x')), o);
+  const SigningKey key = std::move(SigningKey::generate()).value();
+  EnrollRequest r;
+  r.device_id = "dev-1";
+  r.device_type = "ctl";
+  r.hardware_revision = "rev-a";
+  r.public_key = key.public_key();
+  r.enrollment_token = "factory-token-1";
+
+  store->fail = true;
+  auto refused = auth.enroll(r);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kIo);
+  EXPECT_FALSE(f.service->device("dev-1").has_value());
+  auto entries = (*log)->entries(0, 10);
+  ASSERT_TRUE(entries.ok()) << entries.error().to_string();
+  ASSERT_EQ(entries->size(), 2u);
+  EXPECT_EQ((*entries)[0].event.action, "device.enrolled");
+  EXPECT_EQ((*entries)[1].event.action, "device.enrollment_failed");
+  EXPECT_EQ((*entries)[1].event.subject, "dev-1");
+  EXPECT_NE((*entries)[1].event.detail.at("reason").find("disk full"), std::string::npos);
+
+  store->fail = false;  // the device tries again and gets in: one more entry, no failure
+  ASSERT_TRUE(auth.enroll(r).ok());
+  entries = (*log)->entries(0, 10);
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 3u);
+  EXPECT_EQ((*entries)[2].event.action, "device.enrolled");
 }
 
 }  // namespace
