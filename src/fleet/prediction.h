@@ -5,6 +5,7 @@
 // the program that links the twin (drover serve).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -28,7 +29,13 @@ struct LiveFleet {
   std::vector<CheckInTimes> check_ins;
   std::vector<Site> sites;
   std::vector<Artifact> artifacts;
+  size_t excluded = 0;  // records left out: pending, rejected or decommissioned devices
 };
+
+// The most devices a prediction runs: the twin keeps every deployment's history up to this
+// many, and a larger fleet's prediction would hold a worker thread for minutes and
+// gigabytes (`drover rollout plan` runs any size on a scenario).
+inline constexpr size_t kMaxPredictedDevices = 200'000;
 
 // What the twin takes for what the records do not say.
 struct PredictionAssumptions {

@@ -59,7 +59,7 @@ struct SeriesTimes {
     // As the twin's report counts them: a forward failure, or a revert that came of one.
     if (is_failure(d.state) || (is_revert(d.state) && !d.error.empty()))
       failed.push_back(changed);
-    else if (is_revert(d.state))
+    else if (d.state == DeploymentState::kReverted)  // sent back (not pending or under way)
       reverted.push_back(changed);
   }
 

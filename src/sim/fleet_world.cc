@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <set>
+#include <utility>
 
 namespace drover::sim {
 namespace {
@@ -159,10 +161,21 @@ uint8_t FleetWorld::quiet_index(const std::vector<MaintenanceWindow>& windows) {
 }
 
 void FleetWorld::index_windows() {
-  for (const Site& site : sites_) {
-    maintenance_.put(site);
-    for (size_t k = 0; k < quiet_sets_.size(); ++k)
-      quiet_.put(Site{site.name + "#" + std::to_string(k), site.time_zone, quiet_sets_[k]});
+  auto put_quiet = [this](const Site& site, size_t k) {
+    quiet_.put(Site{site.name + "#" + std::to_string(k), site.time_zone, quiet_sets_[k]});
+  };
+  for (const Site& site : sites_) maintenance_.put(site);
+  if (sc_.fleet.empty()) {
+    // A drawn fleet: a few sets, any of which any site's devices may carry.
+    for (const Site& site : sites_)
+      for (size_t k = 0; k < quiet_sets_.size(); ++k) put_quiet(site, k);
+  } else {
+    // A given one: only the (site, set) pairs its devices have, which may be many sites
+    // and many sets but not every pair.
+    std::set<std::pair<uint32_t, uint8_t>> used;
+    for (const SimDevice& d : devices_)
+      if (d.quiet != 0) used.emplace(d.site, d.quiet);
+    for (const auto& [site, quiet] : used) put_quiet(sites_[site], quiet - 1u);
   }
   // Intermittent links are online in windows of the site's local time.
   link_keys_.resize(sites_.size() * sc_.connectivity.size());

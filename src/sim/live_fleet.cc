@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/system_memory.h"
 #include "base/units.h"
 #include "sim/simulator.h"
 
@@ -11,6 +12,7 @@ namespace drover::sim {
 Result<LiveScenario> live_scenario(const RolloutPlan& plan, LiveFleet fleet,
                                    const PredictionAssumptions& assume) {
   LiveScenario out;
+  out.excluded = static_cast<uint32_t>(fleet.excluded);
   Scenario& sc = out.scenario;
   sc.name = "the live fleet";
   sc.start = fleet.now;
@@ -74,6 +76,7 @@ Result<std::string> predict_on_live_fleet(const RolloutPlan& plan, LiveFleet fle
     return Error{ErrorCode::kFailedPrecondition, "no device in service to predict the plan on"};
   SimOptions options;
   options.preflight = true;
+  options.memory_available = available_memory_bytes();
   auto report = run_simulation(live->scenario, options);
   if (!report.ok()) return report.error();
   using nlohmann::json;

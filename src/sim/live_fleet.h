@@ -19,27 +19,25 @@
 
 namespace drover::sim {
 
-// The most devices a prediction runs: the twin keeps every deployment's history up to this
-// many (Report::kHistoryDevices), and a larger fleet's prediction would hold a worker for
-// minutes.
-inline constexpr size_t kMaxPredictedDevices = 200'000;
-
 struct LiveScenario {
   Scenario scenario;
-  uint32_t dark = 0;      // long overdue: taken as gone for the prediction
-  uint32_t unknown = 0;   // not heard from since the server started: first check-in drawn
-  uint32_t excluded = 0;  // pending, rejected or decommissioned: not in the fleet a plan reaches
+  uint32_t dark = 0;     // long overdue: taken as gone for the prediction
+  uint32_t unknown = 0;  // not heard from since the server started: first check-in drawn
+  // Pending, rejected or decommissioned (given, or left out already: LiveFleet::excluded):
+  // not in the fleet a plan reaches.
+  uint32_t excluded = 0;
 };
 
 // The scenario of `plan` on the fleet. A device is taken as dark when it is overdue by more
 // than a poll interval past the check-in it was told to make. kInvalidArgument for more
-// than kMaxPredictedDevices devices in service.
+// than kMaxPredictedDevices (fleet/prediction.h) devices in service.
 Result<LiveScenario> live_scenario(const RolloutPlan& plan, LiveFleet fleet,
                                    const PredictionAssumptions& assume);
 
 // Runs the pre-flight of `plan` on the fleet: the answer of POST /api/v1/rollouts/predict
 // as JSON text (docs/api/operator.md): the assumptions, the fleet as the twin saw it, and
-// the twin's report.
+// the twin's report; kFailedPrecondition also when the machine has not the memory the run
+// needs (estimate_memory_bytes).
 Result<std::string> predict_on_live_fleet(const RolloutPlan& plan, LiveFleet fleet,
                                           const PredictionAssumptions& assume);
 

@@ -112,18 +112,26 @@ TEST(LiveFleet, TheTwinRunsTheGivenDevicesAsTheyAre) {
 
 // The sites' windows come along: with respect_windows the "night" devices install only from
 // 22:00, ten hours after noon, and the prediction says so; without, they are done within
-// the hour.
+// the hour. A device's own quiet hours come along too: one at the always-open site that is
+// quiet from 06:00 to midnight installs after midnight, twelve hours on.
 TEST(LiveFleet, TheSitesWindowsShapeThePrediction) {
   SimOptions o;
   o.preflight = true;
-  auto windowed = live_scenario(plan(true), fleet(40), assume());
+  LiveFleet f = fleet(40);
+  MaintenanceWindow day;
+  day.days = 0x7f;
+  day.start_minute = 6 * 60;
+  day.length_minutes = 18 * 60;
+  f.devices[0].quiet_hours = {day};  // thermostat-100, at "day"
+  auto windowed = live_scenario(plan(true), f, assume());
   ASSERT_TRUE(windowed.ok());
   auto r = run_simulation(windowed->scenario, o);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->devices_updated, 40u);
   EXPECT_EQ(r->windows.total_outside(), 0u);
+  EXPECT_GE(r->windows.held, 1u);
   ASSERT_TRUE(r->time_to_100_percent_s.has_value());
-  EXPECT_GE(*r->time_to_100_percent_s, 10 * 3600.0);
+  EXPECT_GE(*r->time_to_100_percent_s, 12 * 3600.0);
 
   auto open = live_scenario(plan(false), fleet(40), assume());
   ASSERT_TRUE(open.ok());

@@ -148,5 +148,35 @@ TEST_F(PredictApiTest, OnePredictionRunsAtATime) {
   EXPECT_EQ(runs_.load(), 2);
 }
 
+// A fleet above the limit is refused on its count, before a device is copied or the twin
+// runs; the devices left out of a prediction are counted.
+TEST_F(PredictApiTest, AFleetAboveTheLimitIsRefusedAndTheLeftOutAreCounted) {
+  http::Router small;
+  int runs = 0;
+  http::add_rollout_prediction(
+      small, {tokens_, *fleet_.service, *auth_, *artifacts_, *sites_, *queries_, *fleet_.engine},
+      fleet_.clock,
+      [&runs](const RolloutPlan& plan, LiveFleet live, const PredictionAssumptions& a) {
+        ++runs;
+        return predict_on_live_fleet(plan, std::move(live), a);
+      },
+      /*max_devices=*/10);
+  http::Request r;
+  r.method = "POST";
+  r.target = "/api/v1/rollouts/predict";
+  r.body = kPlan;
+  r.headers.emplace_back("Authorization", "Bearer " + viewer_);
+  const http::Response refused = testing::answered(small(r));
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("18 devices in service"), std::string::npos) << refused.body;
+  EXPECT_EQ(runs, 0);
+
+  ASSERT_TRUE(fleet_.service->decommission(fleet_.ids[0]).ok());
+  const http::Response r2 = post("/api/v1/rollouts/predict", viewer_);
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  EXPECT_EQ(json::parse(r2.body)["fleet"]["devices"], 17);
+  EXPECT_EQ(json::parse(r2.body)["fleet"]["excluded"], 1);
+}
+
 }  // namespace
 }  // namespace drover::sim

@@ -290,9 +290,9 @@ try {
   await admin.locator(".chart canvas").waitFor();
   // One stratum alone: rev-b's device, offered and failed.
   await admin.selectOption("select[name=chart-series]", "stratum:rev-b");
-  await admin.locator(".chart[data-series='stratum:rev-b'][data-offered='1'][data-failed='1'][data-updated='0']").waitFor();
+  await admin.locator(".chart[data-series='stratum:rev-b'][data-offered='1'][data-failed='1'][data-updated='0'][data-size='1']").waitFor();
   await admin.selectOption("select[name=chart-series]", "all");
-  await admin.locator(".chart[data-series='all']").waitFor();
+  await admin.locator(".chart[data-series='all'][data-size='3']").waitFor();
   await admin.screenshot({ path: join(shots, "rollout.png"), fullPage: true });
 
   // The viewer sees the same rollout and no button; the admin rolls it back.

@@ -48,8 +48,9 @@ void add_rollout_timeline(Router& router, OperatorServices services, Clock& cloc
 // digital twin's prediction of the plan in the body on the live fleet, by `predict` (given by
 // the program that links the twin). The plan is checked as a create would first; one
 // prediction runs at a time (429 with Retry-After for another meanwhile), on a worker thread.
+// A fleet of more than `max_devices` in service is refused (400) before it is copied.
 void add_rollout_prediction(Router& router, OperatorServices services, Clock& clock,
-                            RolloutPredictor predict);
+                            RolloutPredictor predict, size_t max_devices = kMaxPredictedDevices);
 
 // The artifact upload's entry in ServerOptions::large_bodies: bodies up to `max_bytes` within
 // `timeout`, spooled to the artifact service's incoming directory, and admitted on the head

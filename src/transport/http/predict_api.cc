@@ -15,12 +15,23 @@ namespace {
 // The fleet's records as they stand, for the twin: every device with its check-in times
 // (page by page, so the registry's lock is never held for the whole scan at once), the
 // sites and the artifacts.
-Result<LiveFleet> snapshot(const OperatorServices& s, Timestamp now) {
+Result<LiveFleet> snapshot(const OperatorServices& s, Timestamp now, size_t max_devices) {
   LiveFleet fleet;
   fleet.now = now;
   DeviceQuery q;
   q.enrollment = Enrollment::kAccepted;
   q.decommissioned = false;
+  q.limit = 0;  // counted first: a fleet too large is refused before it is copied
+  const size_t in_service = s.devices.list(q).matched;
+  if (in_service > max_devices) {
+    return invalid_argument("the fleet has " + std::to_string(in_service) +
+                            " devices in service: a prediction runs the twin on at most " +
+                            std::to_string(max_devices) +
+                            " (drover rollout plan runs any size on a scenario)");
+  }
+  DeviceQuery all;
+  all.limit = 0;
+  fleet.excluded = s.devices.list(all).matched - in_service;
   q.limit = 10'000;
   while (true) {
     DevicePage page = s.devices.list(q);
@@ -67,14 +78,15 @@ Status read_assumptions(const Query& q, PredictionAssumptions& a) {
 }  // namespace
 
 void add_rollout_prediction(Router& router, OperatorServices services, Clock& clock,
-                            RolloutPredictor predict) {
+                            RolloutPredictor predict, size_t max_devices) {
   // One prediction at a time: it runs the twin over the whole fleet on a worker thread for
-  // seconds (docs/benchmarks.md); another asker meanwhile is told to come back.
+  // seconds (docs/benchmarks.md); another asker meanwhile is told to come back, before
+  // anything costly is done for it.
   auto running = std::make_shared<std::atomic<bool>>(false);
   router.add("POST", "/api/v1/rollouts/predict",
              offloaded(guarded(
                  services.tokens, Role::kViewer,
-                 [s = services, &clock, predict = std::move(predict), running](
+                 [s = services, &clock, predict = std::move(predict), running, max_devices](
                      const Request& req, const Params&, const ApiToken&) {
                    auto q = query_of(req, {"horizon", "install_time", "reboot_time", "bandwidth"});
                    if (!q.ok()) return error_response(q.error());
@@ -84,9 +96,6 @@ void add_rollout_prediction(Router& router, OperatorServices services, Clock& cl
                    auto plan = parse_body<RolloutPlan>(
                        req, [](const JsonReader& r) { return read_plan(r); });
                    if (!plan.ok()) return error_response(plan.error());
-                   // The checks a create makes (the artifact, the targets) before the twin runs.
-                   if (auto preview = s.rollouts.preview(*plan); !preview.ok())
-                     return error_response(preview.error());
                    bool idle = false;
                    if (!running->compare_exchange_strong(idle, true)) {
                      Response busy = error_response(
@@ -100,7 +109,10 @@ void add_rollout_prediction(Router& router, OperatorServices services, Clock& cl
                      std::atomic<bool>& flag;
                      ~Done() { flag.store(false); }
                    } done{*running};
-                   auto fleet = snapshot(s, clock.now());
+                   // The checks a create makes (the artifact, the targets) before the twin runs.
+                   if (auto preview = s.rollouts.preview(*plan); !preview.ok())
+                     return error_response(preview.error());
+                   auto fleet = snapshot(s, clock.now(), max_devices);
                    if (!fleet.ok()) return error_response(fleet.error());
                    auto answer = predict(*plan, std::move(*fleet), assume);
                    if (!answer.ok()) return error_response(answer.error());

@@ -71,7 +71,7 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
   const show = h("select", { name: "chart-series", onchange: () => ctx.refresh() }) as HTMLSelectElement;
   const options = (r: Rollout, t: Timeline, chosen: string) => {
     const names = ["all", ...r.plan.stages.map((s) => `stage:${s.name}`), ...Object.keys(t.strata).map((k) => `stratum:${k}`)];
-    if (show.options.length !== names.length) {
+    if ([...show.options].map((o) => o.value).join("\n") !== names.join("\n")) {
       show.replaceChildren(...names.map((n) => h("option", { value: n }, n === "all" ? "whole rollout" : n.replace(":", " "))));
     }
     show.value = chosen;
