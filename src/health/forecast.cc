@@ -1,0 +1,75 @@
+#include "health/forecast.h"
+
+#include <boost/math/distributions/students_t.hpp>
+#include <cmath>
+#include <limits>
+
+namespace drover::health {
+
+std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, double limit,
+                                          Timestamp now, const ForecastOptions& options) {
+  const size_t n = window.size();
+  if (n < std::max<size_t>(3, options.min_points)) return std::nullopt;
+  // Hours since the first value, to keep the sums well conditioned.
+  const Timestamp origin = window.front().at;
+  auto hours_of = [origin](Timestamp t) {
+    return static_cast<double>((t - origin).count()) / 3'600'000.0;
+  };
+  double mean_x = 0;
+  double mean_y = 0;
+  for (const TimedValue& p : window) {
+    if (!std::isfinite(p.value)) return std::nullopt;
+    mean_x += hours_of(p.at);
+    mean_y += p.value;
+  }
+  mean_x /= static_cast<double>(n);
+  mean_y /= static_cast<double>(n);
+  double sxx = 0;
+  double sxy = 0;
+  for (const TimedValue& p : window) {
+    const double dx = hours_of(p.at) - mean_x;
+    sxx += dx * dx;
+    sxy += dx * (p.value - mean_y);
+  }
+  if (sxx <= 0) return std::nullopt;
+  const double slope = sxy / sxx;
+  double sse = 0;
+  for (const TimedValue& p : window) {
+    const double fit = mean_y + slope * (hours_of(p.at) - mean_x);
+    sse += (p.value - fit) * (p.value - fit);
+  }
+  const double dof = static_cast<double>(n - 2);
+  const double s2 = sse / dof;
+  const double se_slope = std::sqrt(s2 / sxx);
+  const double x_now = hours_of(now);
+  const double level_now = mean_y + slope * (x_now - mean_x);
+  // The line's level now is uncertain too (more so the further now is from the values).
+  const double se_level =
+      std::sqrt(s2 * (1.0 / static_cast<double>(n) + (x_now - mean_x) * (x_now - mean_x) / sxx));
+  const boost::math::students_t t_dist(dof);
+  const double t =
+      boost::math::quantile(boost::math::complement(t_dist, (1 - options.confidence) / 2));
+
+  const double gap = limit - level_now;  // how far the line has to go
+  if (gap == 0 || (gap > 0) != (slope > 0) || slope == 0) return std::nullopt;
+  const double slope_lo = std::fabs(slope) - t * se_slope;  // the slowest it may be heading
+  if (options.require_significant && slope_lo <= 0) return std::nullopt;
+  const double slope_hi = std::fabs(slope) + t * se_slope;
+  // The nearest and farthest the limit may be, with the level's own interval.
+  const double near = std::max(0.0, std::fabs(gap) - t * se_level);
+  const double far = std::fabs(gap) + t * se_level;
+
+  Crossing c;
+  c.points = static_cast<uint32_t>(n);
+  c.slope_per_hour = slope;
+  c.level_now = level_now;
+  auto to_duration = [](double hours) {
+    return Duration(static_cast<int64_t>(std::min(hours, 1e9) * 3'600'000.0));
+  };
+  c.expected = to_duration(std::fabs(gap) / std::fabs(slope));
+  c.earliest = to_duration(near / slope_hi);
+  c.latest_s = slope_lo > 0 ? far / slope_lo * 3600.0 : std::numeric_limits<double>::infinity();
+  return c;
+}
+
+}  // namespace drover::health
