@@ -1,0 +1,142 @@
+#include "health/device_detectors.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace drover::health {
+namespace {
+
+double median_of(std::vector<double>& v) {
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  if (v.size() % 2 == 1) return *mid;
+  const double upper = *mid;
+  const double lower = *std::max_element(v.begin(), mid);
+  return (lower + upper) / 2;
+}
+
+constexpr double kMadToSigma = 1.4826;  // the MAD of normal values is 0.674 sigma
+
+}  // namespace
+
+std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> peers,
+                                        const PeerOptions& options) {
+  if (!std::isfinite(value) || peers.size() < options.min_peers) return std::nullopt;
+  std::vector<double> v;
+  v.reserve(peers.size());
+  for (double p : peers)
+    if (std::isfinite(p)) v.push_back(p);
+  if (v.size() < options.min_peers) return std::nullopt;
+  PeerVerdict out;
+  out.median = median_of(v);
+  for (double& p : v) p = std::fabs(p - out.median);
+  const double mad = median_of(v);
+  out.spread = std::max(
+      {mad * kMadToSigma, options.relative_floor * std::fabs(out.median), options.min_spread});
+  out.z = (value - out.median) / out.spread;
+  switch (options.side) {
+    case Side::kHigh:
+      out.outlier = out.z >= options.threshold;
+      break;
+    case Side::kLow:
+      out.outlier = out.z <= -options.threshold;
+      break;
+    case Side::kBoth:
+      out.outlier = std::fabs(out.z) >= options.threshold;
+      break;
+  }
+  return out;
+}
+
+double peer_reference(std::span<const double> peers) {
+  std::vector<double> v;
+  v.reserve(peers.size());
+  for (double p : peers)
+    if (std::isfinite(p)) v.push_back(p);
+  if (v.empty()) return NAN;
+  std::vector<double> work = v;
+  const double median = median_of(work);
+  for (double& x : work) x = std::fabs(x - median);
+  const double band = 3 * kMadToSigma * median_of(work);
+  double sum = 0;
+  size_t n = 0;
+  for (double x : v) {
+    if (std::fabs(x - median) <= band) {
+      sum += x;
+      ++n;
+    }
+  }
+  return n == 0 ? median : sum / static_cast<double>(n);
+}
+
+PeerDrift::PeerDrift() : PeerDrift(Options{}) {}
+PeerDrift::PeerDrift(Options options) : o_(options) {}
+
+void PeerDrift::reset() {
+  up_ = 0;
+  down_ = 0;
+  drifting_ = false;
+}
+
+PeerDrift::Verdict PeerDrift::observe(double value, double peers_median) {
+  Verdict v;
+  const double raw = value - peers_median;
+  if (!std::isfinite(raw)) {
+    v.settling = n_ < o_.settle;
+    v.drifting = drifting_;
+    return v;
+  }
+  if (n_ < o_.settle) {
+    // Welford: the device's usual offset from its peers and the spread about it.
+    ++n_;
+    const double delta = raw - offset_;
+    offset_ += delta / n_;
+    m2_ += delta * (raw - offset_);
+    sigma_ = n_ > 1 ? std::sqrt(m2_ / (n_ - 1)) : 0;
+    v.residual = raw - offset_;
+    return v;
+  }
+  v.settling = false;
+  const double sigma = std::max(sigma_, 1e-9 + 1e-6 * std::fabs(peers_median));
+  v.residual = raw - offset_;
+  const double z = v.residual / sigma;
+  up_ = std::max(0.0, up_ + z - o_.cusum_k);
+  down_ = std::max(0.0, down_ - z - o_.cusum_k);
+  drifting_ = drifting_ || up_ >= o_.cusum_h || down_ >= o_.cusum_h;
+  v.up = up_;
+  v.down = down_;
+  v.drifting = drifting_;
+  return v;
+}
+
+RebootLoop reboot_loop(std::span<const Timestamp> boots, Duration window, uint32_t max) {
+  std::vector<Timestamp> t(boots.begin(), boots.end());
+  std::sort(t.begin(), t.end());
+  RebootLoop out;
+  size_t first = 0;
+  for (size_t last = 0; last < t.size(); ++last) {
+    while (t[last] - t[first] >= window) ++first;
+    out.most_in_window = std::max(out.most_in_window, static_cast<uint32_t>(last - first + 1));
+  }
+  out.looping = out.most_in_window > max;
+  return out;
+}
+
+Frozen frozen(std::span<const TimedValue> values, Duration at_least, double tolerance) {
+  Frozen out;
+  if (values.empty()) return out;
+  const TimedValue& newest = values.back();
+  if (!std::isfinite(newest.value)) return out;
+  // Back from the newest value while the values stay within `tolerance` of it.
+  size_t first = values.size() - 1;
+  while (first > 0 && std::isfinite(values[first - 1].value) &&
+         std::fabs(values[first - 1].value - newest.value) <= tolerance) {
+    --first;
+  }
+  out.since = values[first].at;
+  out.frozen = newest.at - out.since >= at_least;
+  return out;
+}
+
+}  // namespace drover::health
