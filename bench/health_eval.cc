@@ -4,10 +4,12 @@
 // drift at 5 seeded positions in the second half of each of the 24 series. Prints the
 // figures docs/health.md quotes.
 //
-// Usage: health_eval   (the series' directory is compiled in: data/nab-subset)
+// Usage: health_eval [SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K]   (defaults: AnomalyOptions';
+// the series' directory is compiled in: data/nab-subset)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -65,8 +67,11 @@ std::vector<Series> real_series() {
 }
 
 // The first alarm at or after `from` (within `within` samples), or -1.
+// The options evaluated: the defaults, or those given on the command line.
+AnomalyOptions options;
+
 int64_t first_alarm(const Series& s, const std::vector<double>& v, size_t from, size_t within) {
-  AnomalyDetector d;
+  AnomalyDetector d(options);
   for (size_t i = 0; i < v.size(); ++i) {
     const AnomalyVerdict verdict = d.observe(at_ms(s.t[i]), v[i]);
     if (i >= from && i <= from + within && verdict.kind != AnomalyKind::kNone)
@@ -79,14 +84,19 @@ int64_t first_alarm(const Series& s, const std::vector<double>& v, size_t from, 
 }  // namespace
 }  // namespace drover::health
 
-int main() {
+int main(int argc, char** argv) {
   using namespace drover::health;
+  // Optional, to try other settings: SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K.
+  if (argc > 1) options.spike_z = std::atof(argv[1]);
+  if (argc > 2) options.burst_factor = std::atof(argv[2]);
+  if (argc > 3) options.cusum_h = std::atof(argv[3]);
+  if (argc > 4) options.cusum_k = std::atof(argv[4]);
   const std::vector<Series> all = real_series();
   // Alarms per month, each series as it is.
   std::vector<double> per_month;
   for (const Series& s : all) {
     const double months = static_cast<double>(s.t.back() - s.t.front()) / (30.0 * 86'400'000.0);
-    AnomalyDetector d;
+    AnomalyDetector d(options);
     int by_kind[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < s.v.size(); ++i) {
       const AnomalyVerdict verdict = d.observe(at_ms(s.t[i]), s.v[i]);
