@@ -25,9 +25,11 @@ using telemetry::testing::strictly_increasing;
 
 Timestamp at_ms(int64_t ms) { return Timestamp(Duration(ms)); }
 
+// The median (of an even count, the mean of the two middle values).
 double median_of(std::vector<double> d) {
-  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(d.size() / 2), d.end());
-  return d[d.size() / 2];
+  std::sort(d.begin(), d.end());
+  const size_t n = d.size();
+  return n % 2 == 1 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
 }
 
 // The unit the injected anomalies are sized in: the series' standard deviation (bursts and
@@ -66,17 +68,18 @@ std::vector<Series> real_series() {
   return out;
 }
 
-// The first alarm at or after `from` (within `within` samples), or -1.
 // The options evaluated: the defaults, or those given on the command line.
 AnomalyOptions options;
 
-int64_t first_alarm(const Series& s, const std::vector<double>& v, size_t from, size_t within) {
+// Minutes from `from` to the first trigger of `kind` at or after it within `within`, or -1.
+double first_alarm(const Series& s, const std::vector<double>& v, size_t from, Duration within,
+                   AnomalyKind kind) {
   AnomalyDetector d(options);
+  const int64_t start = s.t[from];
   for (size_t i = 0; i < v.size(); ++i) {
+    if (s.t[i] - start > within.count()) break;
     const AnomalyVerdict verdict = d.observe(at_ms(s.t[i]), v[i]);
-    if (i >= from && i <= from + within && verdict.kind != AnomalyKind::kNone)
-      return static_cast<int64_t>(i - from);
-    if (i > from + within) break;
+    if (i >= from && verdict.kind == kind) return static_cast<double>(s.t[i] - start) / 60'000.0;
   }
   return -1;
 }
@@ -86,6 +89,8 @@ int64_t first_alarm(const Series& s, const std::vector<double>& v, size_t from, 
 
 int main(int argc, char** argv) {
   using namespace drover::health;
+  using drover::Duration;
+  using drover::hours;
   // Optional, to try other settings: SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K.
   if (argc > 1) options.spike_z = std::atof(argv[1]);
   if (argc > 2) options.burst_factor = std::atof(argv[2]);
@@ -110,58 +115,61 @@ int main(int argc, char** argv) {
   }
   std::vector<double> sorted = per_month;
   std::sort(sorted.begin(), sorted.end());
-  const double median = sorted[sorted.size() / 2];
+  const double median = median_of(sorted);
   std::printf("alarms a month: median %.2f, max %.2f over %zu series\n", median, sorted.back(),
               sorted.size());
 
-  // Injected: at 5 positions in the second half of each series, a spike of 12 units, a level
-  // shift of 6 units, and a drift of 12 units over a day (each added alone; unit_of).
+  // Injected: at 5 positions in the second half of each series, a spike of 5 units, a level
+  // shift of 2 units, and a drift of 3 units over a day (each added alone, upward; unit_of).
+  // Found: a trigger of the kind the anomaly is (a spike; a level up) within its window, in
+  // time. By chance: the same trigger in the same window of the series as it is — what the
+  // found share would be with no anomaly added.
   struct Kind {
-    Kind(const char* n, size_t w) : name(n), within(w) {}
+    Kind(const char* n, Duration w, AnomalyKind k) : name(n), within(w), kind(k) {}
     const char* name;
-    size_t within;  // samples the detection may take
-    size_t found = 0, tried = 0;
-    std::vector<int64_t> delays;
+    Duration within;
+    AnomalyKind kind;
+    size_t found = 0, chance = 0, tried = 0;
+    std::vector<double> delays;  // minutes
   };
-  Kind spike("spike 5 sd", 0);
-  Kind shift("level shift 2 sd", 24);
-  Kind drift("drift 3 sd/day", 288);
+  Kind spike("spike 5 sd", Duration{0}, AnomalyKind::kSpike);
+  Kind shift("level shift 2 sd", hours(2), AnomalyKind::kLevelUp);
+  Kind drift("drift 3 sd/day", hours(24), AnomalyKind::kLevelUp);
   std::mt19937_64 rng(7);
   for (const Series& s : all) {
+    if (s.v.size() < 700) continue;
     const double sigma = unit_of(s.v);
     for (int k = 0; k < 5; ++k) {
       std::uniform_int_distribution<size_t> where(s.v.size() / 2, s.v.size() - 300);
       const size_t at = where(rng);
+      auto judge = [&](Kind& kind, const std::vector<double>& v) {
+        ++kind.tried;
+        if (first_alarm(s, s.v, at, kind.within, kind.kind) >= 0) ++kind.chance;
+        if (double delay = first_alarm(s, v, at, kind.within, kind.kind); delay >= 0) {
+          ++kind.found;
+          kind.delays.push_back(delay);
+        }
+      };
       std::vector<double> v = s.v;
       v[at] += 5 * sigma;
-      ++spike.tried;
-      if (int64_t delay = first_alarm(s, v, at, spike.within); delay >= 0) {
-        ++spike.found;
-        spike.delays.push_back(delay);
-      }
+      judge(spike, v);
       v = s.v;
       for (size_t i = at; i < v.size(); ++i) v[i] += 2 * sigma;
-      ++shift.tried;
-      if (int64_t delay = first_alarm(s, v, at, shift.within); delay >= 0) {
-        ++shift.found;
-        shift.delays.push_back(delay);
-      }
+      judge(shift, v);
       v = s.v;
       for (size_t i = at; i < v.size(); ++i)
         v[i] += 3 * sigma * std::min(1.0, static_cast<double>(s.t[i] - s.t[at]) / 86'400'000.0);
-      ++drift.tried;
-      if (int64_t delay = first_alarm(s, v, at, drift.within); delay >= 0) {
-        ++drift.found;
-        drift.delays.push_back(delay);
-      }
+      judge(drift, v);
     }
   }
   for (Kind* k : {&spike, &shift, &drift}) {
-    std::sort(k->delays.begin(), k->delays.end());
-    const int64_t median_delay = k->delays.empty() ? -1 : k->delays[k->delays.size() / 2];
-    std::printf("%-22s found %zu of %zu (%.0f%%), median delay %lld samples\n", k->name, k->found,
-                k->tried, 100.0 * static_cast<double>(k->found) / k->tried,
-                static_cast<long long>(median_delay));
+    const double share = 100.0 * static_cast<double>(k->found) / static_cast<double>(k->tried);
+    const double by_chance = 100.0 * static_cast<double>(k->chance) / static_cast<double>(k->tried);
+    std::printf("%-18s found %zu of %zu (%.0f%%; by chance %zu, %.0f%%), median delay %s\n",
+                k->name, k->found, k->tried, share, k->chance, by_chance,
+                k->delays.empty()
+                    ? "-"
+                    : (std::to_string(static_cast<int>(median_of(k->delays))) + " min").c_str());
   }
   return 0;
 }

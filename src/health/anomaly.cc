@@ -4,6 +4,20 @@
 #include <cmath>
 
 namespace drover::health {
+namespace {
+
+// The options with the decisions' units fixed where they make no sense (zero, negative, NaN).
+AnomalyOptions valid(AnomalyOptions o) {
+  const AnomalyOptions d;
+  if (!(o.spike_z > 0)) o.spike_z = d.spike_z;
+  if (!(o.cusum_k > 0)) o.cusum_k = d.cusum_k;
+  if (!(o.cusum_h > 0)) o.cusum_h = d.cusum_h;
+  if (!(o.burst_quantile > 0 && o.burst_quantile < 1)) o.burst_quantile = d.burst_quantile;
+  if (!(o.burst_factor > 0)) o.burst_factor = d.burst_factor;
+  return o;
+}
+
+}  // namespace
 
 const char* to_string(AnomalyKind k) {
   switch (k) {
@@ -20,7 +34,7 @@ const char* to_string(AnomalyKind k) {
 }
 
 AnomalyDetector::AnomalyDetector(AnomalyOptions options)
-    : o_(options),
+    : o_(valid(options)),
       season_(options.season_buckets, 0.0),
       season_count_(options.season_buckets, 0),
       season_day_(options.season_buckets, -1),
@@ -68,6 +82,14 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
   const double offset = seasonal ? season_[b] : 0.0;
   const double expected = level_ + offset;
   const double residual = value - expected;
+  if (!std::isfinite(residual)) {  // a value so large that nothing can be learnt from it
+    v.learning = true;
+    v.in_alarm = open_;
+    v.expected = expected;
+    v.scale = scale_;
+    --samples_;
+    return v;
+  }
   // The spread is kept as a mean absolute deviation; as a standard deviation it is
   // sqrt(pi/2) times that (for normal noise), which z is measured in.
   constexpr double kMeanDeviationToSigma = 1.2533141373155003;
@@ -105,9 +127,13 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
   // them by those few only (a spike does not drag the level). While it relearns after a
   // level alarm, the level follows fast.
   if (first_learning_ && !learning) first_learning_ = false;
-  const double clip = learning ? INFINITY : 3 * scale;
+  // While learning, only a wild value (20 spreads off what came before: a sentinel, a
+  // glitch) is clipped; after, anything beyond three spreads.
+  const double wild = 20 * std::max(local_sigma, scale);
+  const double clip = learning ? wild : 3 * scale;
+  const double taken = local_ + std::clamp(value - local_, -wild, wild);
   if (first_learning_) {
-    level_ += (value - offset - level_) / static_cast<double>(samples_);
+    level_ += (taken - offset - level_) / static_cast<double>(samples_);
   } else {
     const Duration hl = learning ? o_.relearn / 4 : o_.level_half_life;
     level_ += alpha(dt, hl) * std::clamp(residual, -clip, clip);
@@ -118,11 +144,15 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
       season_day_[b] = day;
       if (season_days_[b] < 255) ++season_days_[b];
     }
-    const double seen = value - level_;
+    const double seen = taken - level_;
     if (season_days_[b] <= 2) {
-      // Its first days: the plain mean of what it saw.
+      // Its first days: the plain mean of what it saw (clipped like the rest once the
+      // detector judges: a spike on a bucket's second day moves its offset by 3 spreads at
+      // most, shared among the values of that day).
       ++season_count_[b];
-      season_[b] += (seen - season_[b]) / static_cast<double>(season_count_[b]);
+      const double step = first_learning_ ? seen - season_[b]
+                                          : std::clamp(seen - season_[b], -3 * scale, 3 * scale);
+      season_[b] += step / static_cast<double>(season_count_[b]);
     } else {
       // A half-life in days: each bucket is visited a 1/buckets of the time.
       const double per_bucket = static_cast<double>(hours(24).count()) /
@@ -152,7 +182,9 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
   }
   local_ +=
       alpha(dt, o_.local_half_life) * std::clamp(value - local_, -3 * local_sigma, 3 * local_sigma);
-  mean_abs_ += alpha(dt, o_.scale_half_life) * (std::fabs(value) - mean_abs_);
+  // The magnitude the floor is a share of (a wild value counts as 20 spreads past it only).
+  mean_abs_ +=
+      alpha(dt, o_.scale_half_life) * (std::min(std::fabs(value), mean_abs_ + wild) - mean_abs_);
 
   if (shifted) {
     // A new level: taken at once, and learnt (not alarmed on) for a while.
@@ -162,6 +194,9 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
     learn_until_ = at + o_.relearn;
   }
   if (v.kind != AnomalyKind::kNone) {
+    // A trigger an hour or more after the last one opens a new episode, even with no value
+    // in between to close the old one.
+    if (open_ && at - last_trigger_ >= o_.close_after) open_ = false;
     last_trigger_ = at;
     if (!open_) {
       open_ = true;

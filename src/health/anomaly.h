@@ -5,8 +5,8 @@
 // residuals). Constant memory and time per value; times come with the values (the injected
 // Clock's, or the samples' own), so the twin runs it on simulated time.
 //
-// Not thread-safe: one detector per series, fed in time order (a value older than the last
-// is ignored).
+// Not thread-safe: one detector per series, fed in time order (a value not newer than the
+// last, or not finite, is ignored).
 #pragma once
 
 #include <cstdint>
@@ -33,11 +33,14 @@ struct AnomalyOptions {
   Duration learn = hours(26);
   Duration relearn = hours(2);
   uint32_t min_samples = 24;  // nor before this many values
-  // Decisions, in units of the spread: a spike is one value this far off the values just
-  // before it (in units of their own point-to-point noise), and further off them than
-  // `burst_factor` times the `burst_quantile` of such steps so far (a series whose bursts
-  // are its habit is alarmed on for a burst beyond its usual ones only); a level alarm is a
-  // CUSUM (reference `cusum_k`) of the model's residuals reaching `cusum_h`.
+  // Decisions. A spike is one value `spike_z` local noises off a short average of the values
+  // before it (half-life `local_half_life`; the local noise is the median step off that
+  // average, as a standard deviation: 1.4826 times it, and at least the floor below), and
+  // further off it than `burst_factor` times the `burst_quantile` of such steps so far (a
+  // series whose bursts are its habit is alarmed on for a burst beyond its usual ones only).
+  // A level alarm is a CUSUM (reference `cusum_k`) of the model's standardized residuals,
+  // each clipped at +-spike_z, reaching `cusum_h`. spike_z, cusum_k and cusum_h must be above
+  // 0 (others are taken as the defaults).
   double spike_z = 9;
   Duration local_half_life = minutes(15);
   double burst_quantile = 0.995;
@@ -56,15 +59,15 @@ enum class AnomalyKind : uint8_t { kNone, kSpike, kLevelUp, kLevelDown };
 const char* to_string(AnomalyKind k);
 
 struct AnomalyVerdict {
-  // How far off, as a share of the nearest decision: 1 or more triggers (|z| / spike_z, or
-  // the CUSUM / cusum_h).
+  // How far off, as a share of the nearest decision: 1 or more triggers (the spike test's
+  // local z / spike_z when beyond the usual bursts, or a CUSUM / cusum_h).
   double score = 0;
   AnomalyKind kind = AnomalyKind::kNone;  // what triggered on this value, if anything
   bool alarm_started = false;             // this value opened an alarm episode
   bool in_alarm = false;                  // an episode is open after this value
   bool learning = false;                  // no decision was made (see AnomalyOptions::learn)
-  double expected = 0;                    // what the detector expected (level + shape)
-  double scale = 0;                       // the spread it judged by
+  double expected = 0;  // what the model expected (level + shape): the level test's
+  double scale = 0;     // the model's spread, the level test's unit
 };
 
 class AnomalyDetector {

@@ -27,7 +27,7 @@ std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> pe
   v.reserve(peers.size());
   for (double p : peers)
     if (std::isfinite(p)) v.push_back(p);
-  if (v.size() < options.min_peers) return std::nullopt;
+  if (v.empty() || v.size() < options.min_peers) return std::nullopt;
   PeerVerdict out;
   out.median = median_of(v);
   for (double& p : v) p = std::fabs(p - out.median);
@@ -73,17 +73,15 @@ double peer_reference(std::span<const double> peers) {
 PeerDrift::PeerDrift() : PeerDrift(Options{}) {}
 PeerDrift::PeerDrift(Options options) : o_(options) {}
 
-void PeerDrift::reset() {
-  up_ = 0;
-  down_ = 0;
-  drifting_ = false;
-}
+void PeerDrift::reset() { *this = PeerDrift(o_); }
 
 PeerDrift::Verdict PeerDrift::observe(double value, double peers_median) {
   Verdict v;
   const double raw = value - peers_median;
   if (!std::isfinite(raw)) {
     v.settling = n_ < o_.settle;
+    v.up = up_;
+    v.down = down_;
     v.drifting = drifting_;
     return v;
   }
@@ -114,6 +112,7 @@ RebootLoop reboot_loop(std::span<const Timestamp> boots, Duration window, uint32
   std::vector<Timestamp> t(boots.begin(), boots.end());
   std::sort(t.begin(), t.end());
   RebootLoop out;
+  if (window <= Duration{0}) return out;
   size_t first = 0;
   for (size_t last = 0; last < t.size(); ++last) {
     while (t[last] - t[first] >= window) ++first;

@@ -47,10 +47,10 @@ struct PeerOptions {
 std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> peers,
                                         const PeerOptions& options = {});
 
-// What a device's peers read, robustly: the mean of those within 3 spreads (MAD) of their
-// median — a peer gone astray stops counting once it is clearly off, and until then moves
-// it by its share only (a median would jump by a whole gap between peers when it passes).
-// NaN for no finite peer.
+// What a device's peers read, robustly: the mean of those within 3 spreads of their median
+// (the spread: the MAD as a standard deviation, so about 4.45 MADs) — a peer gone astray stops
+// counting once it is clearly off, and until then moves it by its share only (a median would jump
+// by a whole gap between peers when it passes). NaN for no finite peer.
 double peer_reference(std::span<const double> peers);
 
 // A CUSUM of a device's residual against its peers' reference (peer_reference of the others:
@@ -78,6 +78,8 @@ class PeerDrift {
     bool settling = true;
   };
   Verdict observe(double value, double peers_median);
+  // Starts over, settling again: after the sensor was recalibrated or replaced (its usual
+  // offset and spread are learnt anew).
   void reset();
 
  private:
@@ -91,7 +93,7 @@ class PeerDrift {
 };
 
 // Whether `boots` (times the device started, any order) holds more than `max` within any
-// `window`, and the most found in one.
+// `window` (none for a window of zero or less), and the most found in one.
 struct RebootLoop {
   bool looping = false;
   uint32_t most_in_window = 0;

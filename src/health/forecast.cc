@@ -10,6 +10,7 @@ std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, do
                                           Timestamp now, const ForecastOptions& options) {
   const size_t n = window.size();
   if (n < std::max<size_t>(3, options.min_points)) return std::nullopt;
+  if (!(options.confidence > 0 && options.confidence < 1)) return std::nullopt;
   // Hours since the first value, to keep the sums well conditioned.
   const Timestamp origin = window.front().at;
   auto hours_of = [origin](Timestamp t) {
@@ -51,7 +52,13 @@ std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, do
       boost::math::quantile(boost::math::complement(t_dist, (1 - options.confidence) / 2));
 
   const double gap = limit - level_now;  // how far the line has to go
+  if (!std::isfinite(slope) || !std::isfinite(gap) || !std::isfinite(se_slope) ||
+      !std::isfinite(se_level)) {
+    return std::nullopt;  // values so large that their sums overflowed
+  }
   if (gap == 0 || (gap > 0) != (slope > 0) || slope == 0) return std::nullopt;
+  if ((options.toward == Toward::kUp && gap < 0) || (options.toward == Toward::kDown && gap > 0))
+    return std::nullopt;  // the limit is on the other side: past it already
   const double slope_lo = std::fabs(slope) - t * se_slope;  // the slowest it may be heading
   if (options.require_significant && slope_lo <= 0) return std::nullopt;
   const double slope_hi = std::fabs(slope) + t * se_slope;
@@ -64,6 +71,7 @@ std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, do
   c.slope_per_hour = slope;
   c.level_now = level_now;
   auto to_duration = [](double hours) {
+    if (!(hours >= 0)) hours = 0;  // NaN cannot come here; kept safe all the same
     return Duration(static_cast<int64_t>(std::min(hours, 1e9) * 3'600'000.0));
   };
   c.expected = to_duration(std::fabs(gap) / std::fabs(slope));

@@ -30,17 +30,24 @@ struct Crossing {
   uint32_t points = 0;
 };
 
+// Which way the limit lies: above the values (memory toward its total, a disk toward full),
+// below them (a battery toward empty), or either (whichever way the line goes).
+enum class Toward : uint8_t { kEither, kUp, kDown };
+
 struct ForecastOptions {
-  double confidence = 0.9;  // two-sided: the interval holds the crossing this often
+  double confidence = 0.9;  // two-sided, in (0, 1): the interval holds the crossing this often
   uint32_t min_points = 8;
   // The line must explain the values: a slope whose interval includes zero at this
   // confidence is no trend.
   bool require_significant = true;
+  Toward toward = Toward::kEither;
 };
 
 // When the values in `window` (time order, at least min_points, spanning more than zero
-// time) cross `limit` after `now`, going the way the line goes. std::nullopt when they are
-// not heading there, or already past it.
+// time) cross `limit` after `now`, going the way the line goes (and the way `toward` says,
+// when it says). std::nullopt when they are not heading there (with kUp or kDown: also when
+// the line is past the limit already), for a confidence outside (0, 1), or for values too
+// large to fit. A crossing further than a billion hours is said to be that far.
 std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, double limit,
                                           Timestamp now, const ForecastOptions& options = {});
 

@@ -85,14 +85,60 @@ TEST(AnomalyDetector, ASpikeALevelShiftAndADriftAreFound) {
   }
 }
 
-TEST(AnomalyDetector, OutOfOrderAndNonFiniteValuesChangeNothing) {
+TEST(AnomalyDetector, OutOfOrderRepeatedAndNonFiniteValuesChangeNothing) {
+  // Two detectors on the same series; one is also given values it must ignore. Their
+  // verdicts on everything after must be the same.
+  const std::vector<double> v = shaped_noise(10 * 288, 3);
+  AnomalyDetector plain;
+  AnomalyDetector fed;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const Timestamp t = at_ms(static_cast<int64_t>(i) * 300'000);
+    const AnomalyVerdict a = plain.observe(t, v[i]);
+    const AnomalyVerdict b = fed.observe(t, v[i]);
+    ASSERT_EQ(a.expected, b.expected) << i;
+    ASSERT_EQ(a.scale, b.scale) << i;
+    ASSERT_EQ(a.kind, b.kind) << i;
+    if (i % 50 == 49) {
+      EXPECT_TRUE(fed.observe(t, 1e9).learning) << i;  // the same time again: ignored
+      EXPECT_TRUE(fed.observe(t - Duration(1), -1e9).learning) << i;  // older: ignored
+      EXPECT_TRUE(fed.observe(t + Duration(1), NAN).learning) << i;
+      EXPECT_TRUE(fed.observe(t + Duration(1), INFINITY).learning) << i;
+    }
+  }
+  EXPECT_EQ(plain.samples(), fed.samples());
+  EXPECT_EQ(plain.alarms(), fed.alarms());
+}
+
+// One wild value (a sentinel, a glitch) is a spike; it does not raise the detector's floor or
+// spread so far that the next anomaly goes unseen.
+TEST(AnomalyDetector, AWildValueDoesNotBlindTheDetector) {
+  std::vector<double> v = shaped_noise(12 * 288, 5);
+  v[5 * 288] = 1e12;
+  v[6 * 288] += 15;  // a day later: a spike of 15 sigma
+  const Alarms r = run(v);
+  ASSERT_EQ(r.alarms.size(), 2u);
+  EXPECT_EQ(r.alarms[0], 5u * 288);
+  EXPECT_EQ(r.alarms[1], 6u * 288);
+  EXPECT_EQ(r.kinds[1], AnomalyKind::kSpike);
+  // The same while it first learns: the learnt level and shape survive the wild value.
+  v = shaped_noise(12 * 288, 6);
+  v[100] = 1e12;
+  v[6 * 288] += 15;
+  const Alarms learning = run(v);
+  ASSERT_EQ(learning.alarms.size(), 1u);
+  EXPECT_EQ(learning.alarms[0], 6u * 288);
+}
+
+// Triggers an hour or more apart are two alarms, even with no value between them.
+TEST(AnomalyDetector, TriggersAcrossAGapAreTwoAlarms) {
   AnomalyDetector d;
-  for (int i = 0; i < 500; ++i) d.observe(at_ms(i * 300'000LL), 10.0 + (i % 7) * 0.1);
-  const uint64_t before = d.samples();
-  EXPECT_TRUE(d.observe(at_ms(10), 1e9).learning);  // older than the last: ignored
-  EXPECT_TRUE(d.observe(at_ms(600 * 300'000LL), NAN).learning);
-  EXPECT_EQ(d.samples(), before);
-  EXPECT_EQ(d.alarms(), 0u);
+  const std::vector<double> v = shaped_noise(5 * 288, 8);
+  for (size_t i = 0; i < v.size(); ++i) d.observe(at_ms(static_cast<int64_t>(i) * 300'000), v[i]);
+  const int64_t end = static_cast<int64_t>(v.size()) * 300'000;
+  EXPECT_TRUE(d.observe(at_ms(end), 200).alarm_started);
+  EXPECT_FALSE(d.observe(at_ms(end + 300'000), 200).alarm_started);  // the same episode
+  EXPECT_TRUE(d.observe(at_ms(end + 3 * 3'600'000), 300).alarm_started);
+  EXPECT_EQ(d.alarms(), 2u);
 }
 
 }  // namespace

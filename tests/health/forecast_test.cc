@@ -60,6 +60,43 @@ TEST(Forecast, NotHeadingThereMeansNoForecast) {
               10);
 }
 
+// With a limit known to lie above (memory), a series past it and falling back has no
+// crossing; either way, it would be read as one toward a limit below.
+TEST(Forecast, TheLimitsSideIsHeeded) {
+  const auto falling = leak(600, -1.0, 1, 48, 7);  // at 553 by hour 47, limit 512
+  EXPECT_TRUE(forecast_crossing(falling, 512, hour(48)).has_value());
+  EXPECT_FALSE(forecast_crossing(falling, 512, hour(48), {.toward = Toward::kUp}).has_value());
+  EXPECT_TRUE(forecast_crossing(falling, 512, hour(48), {.toward = Toward::kDown}).has_value());
+  const auto rising = leak(100, 1.0, 1, 48, 8);
+  EXPECT_TRUE(forecast_crossing(rising, 512, hour(48), {.toward = Toward::kUp}).has_value());
+  EXPECT_FALSE(forecast_crossing(rising, 512, hour(48), {.toward = Toward::kDown}).has_value());
+}
+
+// Without the significance test, a slope whose interval reaches zero is forecast with no
+// latest time; the interval is ordered; a forecast made later than the last value (a device
+// silent for a day) starts from the line's level then.
+TEST(Forecast, AnUnboundedIntervalAndALateForecast) {
+  // Rising 0.1 an hour under a swing of +-5: the slope's interval reaches well below zero.
+  std::vector<TimedValue> noisy;
+  for (int i = 0; i < 24; ++i) noisy.push_back({hour(i), 300 + 0.1 * i + (i % 2 == 0 ? 5 : -5)});
+  auto c = forecast_crossing(noisy, 512, hour(24),
+                             {.confidence = 0.9, .min_points = 8, .require_significant = false});
+  ASSERT_TRUE(c.has_value());
+  EXPECT_TRUE(std::isinf(c->latest_s));
+  EXPECT_LE(c->earliest, c->expected);
+  const auto clean = leak(100, 1.0, 0.5, 48, 10);
+  auto now = forecast_crossing(clean, 512, hour(48));
+  auto later = forecast_crossing(clean, 512, hour(72));
+  ASSERT_TRUE(now && later);
+  EXPECT_NEAR(static_cast<double>((now->expected - later->expected).count()) / 3'600'000.0, 24, 1);
+  EXPECT_LE(static_cast<double>(later->expected.count()) / 1000.0, later->latest_s);
+  EXPECT_FALSE(forecast_crossing(clean, 512, hour(48), {.confidence = 1}).has_value());
+  EXPECT_FALSE(forecast_crossing(clean, 512, hour(48), {.confidence = NAN}).has_value());
+  std::vector<TimedValue> huge = clean;
+  for (auto& p : huge) p.value *= 1e306;
+  EXPECT_FALSE(forecast_crossing(huge, 1e308, hour(48)).has_value());
+}
+
 TEST(Forecast, DegenerateWindowsAreRefused) {
   EXPECT_FALSE(forecast_crossing({}, 1, hour(0)).has_value());
   std::vector<TimedValue> same_time(10, TimedValue{hour(1), 5});
