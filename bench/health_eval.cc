@@ -4,8 +4,8 @@
 // drift at 5 seeded positions in the second half of each of the 24 series. Prints the
 // figures docs/health.md quotes.
 //
-// Usage: health_eval [SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K]   (defaults: AnomalyOptions';
-// the series' directory is compiled in: data/nab-subset)
+// Usage: health_eval [SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K CUSUM_CLIP]   (defaults:
+// AnomalyOptions'; the series' directory is compiled in: data/nab-subset)
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -91,11 +91,12 @@ int main(int argc, char** argv) {
   using namespace drover::health;
   using drover::Duration;
   using drover::hours;
-  // Optional, to try other settings: SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K.
+  // Optional, to try other settings: SPIKE_Z BURST_FACTOR CUSUM_H CUSUM_K CUSUM_CLIP.
   if (argc > 1) options.spike_z = std::atof(argv[1]);
   if (argc > 2) options.burst_factor = std::atof(argv[2]);
   if (argc > 3) options.cusum_h = std::atof(argv[3]);
   if (argc > 4) options.cusum_k = std::atof(argv[4]);
+  if (argc > 5) options.cusum_clip = std::atof(argv[5]);
   const std::vector<Series> all = real_series();
   // Alarms per month, each series as it is.
   std::vector<double> per_month;

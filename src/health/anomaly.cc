@@ -12,6 +12,7 @@ AnomalyOptions valid(AnomalyOptions o) {
   if (!(o.spike_z > 0)) o.spike_z = d.spike_z;
   if (!(o.cusum_k > 0)) o.cusum_k = d.cusum_k;
   if (!(o.cusum_h > 0)) o.cusum_h = d.cusum_h;
+  if (!(o.cusum_clip > o.cusum_k)) o.cusum_clip = std::max(d.cusum_clip, 2 * o.cusum_k);
   if (!(o.burst_quantile > 0 && o.burst_quantile < 1)) o.burst_quantile = d.burst_quantile;
   if (!(o.burst_factor > 0)) o.burst_factor = d.burst_factor;
   return o;
@@ -107,7 +108,7 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
   const double local_z = (value - local_) / local_sigma;
   bool shifted = false;
   if (!learning) {
-    const double zc = std::clamp(z, -o_.spike_z, o_.spike_z);
+    const double zc = std::clamp(z, -o_.cusum_clip, o_.cusum_clip);
     up_ = std::max(0.0, up_ + zc - o_.cusum_k);
     down_ = std::max(0.0, down_ - zc - o_.cusum_k);
     const bool beyond_bursts = std::fabs(value - local_) > o_.burst_factor * burst_;

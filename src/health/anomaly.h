@@ -39,14 +39,16 @@ struct AnomalyOptions {
   // further off it than `burst_factor` times the `burst_quantile` of such steps so far (a
   // series whose bursts are its habit is alarmed on for a burst beyond its usual ones only).
   // A level alarm is a CUSUM (reference `cusum_k`) of the model's standardized residuals,
-  // each clipped at +-spike_z, reaching `cusum_h`. spike_z, cusum_k and cusum_h must be above
-  // 0 (others are taken as the defaults).
+  // each clipped at +-cusum_clip (a few bursts close together do not add up to a new level),
+  // reaching `cusum_h`. spike_z, cusum_k and cusum_h must be above 0 and cusum_clip above
+  // cusum_k (others are taken as the defaults).
   double spike_z = 9;
   Duration local_half_life = minutes(15);
   double burst_quantile = 0.995;
   double burst_factor = 1.5;  // ...times that quantile
   double cusum_k = 1;
   double cusum_h = 24;
+  double cusum_clip = 5;
   // The spread is at least this share of the series' mean absolute value, and at least
   // `min_scale`: a series that sits still is not alarmed on for a change of a hair.
   double relative_floor = 0.02;
