@@ -1,10 +1,32 @@
 #include "health/forecast.h"
 
+#include <array>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <limits>
 
 namespace drover::health {
+namespace {
+
+// Student's t two-sided quantile for `dof` degrees of freedom at `confidence`; the last few
+// asked are remembered (a fleet's forecasts ask the same ones over and over, and the
+// quantile costs microseconds).
+double t_quantile(double dof, double confidence) {
+  struct Known {
+    double dof = -1, confidence = -1, t = 0;
+  };
+  thread_local std::array<Known, 8> known{};
+  thread_local size_t next = 0;
+  for (const Known& k : known)
+    if (k.dof == dof && k.confidence == confidence) return k.t;
+  const boost::math::students_t dist(dof);
+  const double t = boost::math::quantile(boost::math::complement(dist, (1 - confidence) / 2));
+  known[next] = {dof, confidence, t};
+  next = (next + 1) % known.size();
+  return t;
+}
+
+}  // namespace
 
 std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, double limit,
                                           Timestamp now, const ForecastOptions& options) {
@@ -47,9 +69,7 @@ std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, do
   // The line's level now is uncertain too (more so the further now is from the values).
   const double se_level =
       std::sqrt(s2 * (1.0 / static_cast<double>(n) + (x_now - mean_x) * (x_now - mean_x) / sxx));
-  const boost::math::students_t t_dist(dof);
-  const double t =
-      boost::math::quantile(boost::math::complement(t_dist, (1 - options.confidence) / 2));
+  const double t = t_quantile(dof, options.confidence);
 
   const double gap = limit - level_now;  // how far the line has to go
   if (!std::isfinite(slope) || !std::isfinite(gap) || !std::isfinite(se_slope) ||
