@@ -37,28 +37,25 @@ for n in ("100000", "1000000"):
 print("\n".join(out))
 PY
 )
-summary_table=$(python3 - "$tmp/micro.json" <<'PY'
+# A benchmark against its baseline from the same run, medians, one row per size:
+# ratio_table FIRST_COLUMN BASELINE_LABEL LABEL BASELINE_BENCHMARK BENCHMARK DECIMALS RATIO_DECIMALS SIZE...
+ratio_table() {
+  python3 - "$tmp/micro.json" "$@" <<'PY'
 import json, sys
-rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("aggregate_name") == "median"}
+path, first, base_label, label, base_bm, bm, d, rd, *sizes = sys.argv[1:]
+rows = {b["name"]: b for b in json.load(open(path))["benchmarks"] if b.get("aggregate_name") == "median"}
 def ms(name): return rows[name + "_median"]["real_time"]
-out = ["| devices | baseline: `census()` (the /metrics scan) | fleet summary | ratio |", "|---|---|---|---|"]
-for n in ("100000", "1000000"):
-    b = ms(f"BM_BaselineCensus/{n}"); s = ms(f"BM_FleetSummary/{n}")
-    out.append(f"| {int(n):,} | {b:.1f} ms | {s:.1f} ms | {s/b:.1f}x |")
+out = [f"| {first} | baseline: {base_label} | {label} | ratio |", "|---|---|---|---|"]
+for n in sizes:
+    b = ms(f"{base_bm}/{n}"); s = ms(f"{bm}/{n}")
+    out.append(f"| {int(n):,} | {b:.{d}f} ms | {s:.{d}f} ms | {s/b:.{rd}f}x |")
 print("\n".join(out))
 PY
-)
-timeline_table=$(python3 - "$tmp/micro.json" <<'PY'
-import json, sys
-rows = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"] if b.get("aggregate_name") == "median"}
-def ms(name): return rows[name + "_median"]["real_time"]
-out = ["| deployments | baseline: `list_deployments` (SQLite) | timeline, 120 points | ratio |", "|---|---|---|---|"]
-for n in ("15000", "100000"):
-    b = ms(f"BM_BaselineListDeployments/{n}"); t = ms(f"BM_RolloutTimeline/{n}")
-    out.append(f"| {int(n):,} | {b:.0f} ms | {t:.0f} ms | {t/b:.2f}x |")
-print("\n".join(out))
-PY
-)
+}
+summary_table=$(ratio_table devices '`census()` (the /metrics scan)' 'fleet summary' \
+  BM_BaselineCensus BM_FleetSummary 1 1 100000 1000000)
+timeline_table=$(ratio_table deployments '`list_deployments` (SQLite)' 'timeline, 120 points' \
+  BM_BaselineListDeployments BM_RolloutTimeline 0 2 15000 100000)
 
 echo "== demo scenario ($runs_demo runs)"
 for i in $(seq "$runs_demo"); do

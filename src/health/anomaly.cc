@@ -66,7 +66,6 @@ AnomalyVerdict AnomalyDetector::observe(Timestamp at, double value) {
   const bool seasonal = !season_.empty();
   const size_t b = seasonal ? bucket(at) : 0;
   if (samples_ == 0) {
-    first_ = at;
     last_ = at;
     learn_until_ = at + o_.learn;
     level_ = value;

@@ -88,7 +88,6 @@ class AnomalyDetector {
   AnomalyOptions o_;
   uint64_t samples_ = 0;
   uint64_t alarms_ = 0;
-  Timestamp first_{};
   Timestamp last_{};
   Timestamp learn_until_{};
   Timestamp last_trigger_{};
