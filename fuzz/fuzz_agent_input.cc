@@ -10,7 +10,9 @@
 
 #include "agent/config.h"
 #include "agent/device_answers.h"
+#include "agent/remote_commands.h"
 #include "agent/update_state.h"
+#include "base/memory_file_system.h"
 #include "protocol/telemetry_rules.h"
 
 namespace {
@@ -68,6 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(windows_ok(checkin->offer->windows));
     }
     if (checkin->hold) check(windows_ok(checkin->hold->windows));
+    // Commands: bounded in number, each with an id of the documented form.
+    check(checkin->commands.size() <= a::kMaxCommandsPerAnswer);
+    for (const a::RemoteCommand& c : checkin->commands)
+      check(!c.id.empty() && c.id.size() <= 64 && c.action.size() <= 64);
   } else {
     check(checkin.error().code == io);
   }
@@ -89,5 +95,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const drover::Error e = a::answer_error(static_cast<int>(size % 600), text, "fuzz");
   check(e.message.rfind("fuzz: HTTP ", 0) == 0);
+  // The remote-command journal: read, or refused as corrupt — never taken as empty.
+  {
+    drover::MemoryFileSystem fs;
+    check(fs.write("/commands.json", text).ok());
+    struct NoRunner final : drover::agent::CommandRunner {
+      drover::Result<drover::agent::CommandResult> run(const std::vector<std::string>&,
+                                                       drover::Duration,
+                                                       const drover::agent::Environment&) override {
+        __builtin_trap();
+      }
+    } runner;
+    drover::ManualClock clock{drover::Timestamp{}};
+    a::RemoteCommands journal("/commands.json", {}, runner, clock, fs);
+    const drover::Status st = journal.start();
+    check(st.ok() || st.error().code == drover::ErrorCode::kCorruption);
+    if (st.ok()) {
+      for (const auto& e : journal.journal())
+        check(e.step != drover::agent::JournaledCommand::Step::kRunning);
+    }
+  }
   return 0;
 }

@@ -6,10 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "fleet/command_queue.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
+#include "fleet/operator_tokens.h"
 #include "rollout/engine.h"
 #include "store/store.h"
+#include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
 
 namespace {
@@ -33,8 +36,13 @@ struct World {
   DeviceService service{*store, engine};
   DeviceAuth auth{service, clock, *security::TokenSigner::create(std::string(32, 'k')),
                   token_options()};
+  OperatorTokens tokens{*store, clock};
+  CommandQueue commands{*store, clock};
   http::Router router;
-  World() { http::add_device_api(router, auth, service); }
+  World() {
+    http::add_device_api(router, auth, service);
+    http::add_command_api(router, tokens, auth, service, commands);
+  }
 };
 
 }  // namespace
@@ -46,11 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                        "/api/device/v1/auth/token",
                                        "/api/device/v1/checkin",
                                        "/api/device/v1/deployments/rollout-0001/status",
-                                       "/api/device/v1/auth/rotate"};
+                                       "/api/device/v1/auth/rotate",
+                                       "/api/device/v1/commands/cmd-1/result"};
   if (size == 0) return 0;
   http::Request req;
   req.method = "POST";
-  req.target = kPaths[data[0] % 6];
+  req.target = kPaths[data[0] % 7];
   req.body.assign(reinterpret_cast<const char*>(data) + 1, size - 1);
   if (data[0] & 0x80) req.headers.emplace_back("Authorization", "Bearer " + req.body);
   const http::Response res = world.router(req);

@@ -97,6 +97,7 @@ std::string Agent::path(const char* name) const {
 }
 
 Status Agent::start(const Inventory& initial) {
+  if (o_.remote_commands != nullptr) DROVER_TRY(o_.remote_commands->start());
   auto loaded = state_.load();
   if (!loaded.ok()) return loaded.error();
   record_ = *loaded;
@@ -320,6 +321,7 @@ Duration Agent::idle() {
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
   poll_ = poll_after(*answer);
+  handle_commands(answer->commands);
   if (!answer->offer) return poll_;
   const Offer& offer = *answer->offer;
   if (Duration left{0}; offer_backing_off(
@@ -477,6 +479,8 @@ bool Agent::ask_about_hold(bool* answered) {
   }
   failures_ = 0;
   poll_ = poll_after(*answer);
+  handle_commands(answer->commands);
+  if (record_.step != UpdateStep::kReady) return true;  // cleared by a command
   if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return true;
   *answered = true;
   const Hold& hold = *answer->hold;
@@ -552,6 +556,37 @@ Duration Agent::ready() {
     }
   }
   return wait;
+}
+
+void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
+  RemoteCommands* remote = o_.remote_commands;
+  if (remote == nullptr || (commands.empty() && !remote->has_undelivered())) return;
+  const CommandHooks hooks{o_.reboot_device, [this] { return clear_update(); }};
+  Status st = remote->take(commands);
+  if (st.ok()) st = remote->run_pending(hooks);
+  // Results are reported even when journaling failed: those of commands run before.
+  if (Status sent = remote->deliver(server_); st.ok()) st = sent;
+  if (!st.ok()) last_error_ = "remote commands: " + st.error().to_string();
+}
+
+Result<std::string> Agent::clear_update() {
+  if (record_.step == UpdateStep::kIdle)
+    return std::string("nothing to clear: no update under way");
+  if (record_.step != UpdateStep::kReady) {
+    return Error{ErrorCode::kFailedPrecondition, std::string("the update is ") +
+                                                     to_string(record_.step) +
+                                                     ": past the point where it can be given up"};
+  }
+  const std::string what = record_.component + "@" + record_.version;
+  if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
+        r.report = protocol::Report::kWithdraw;
+        r.message = "given up by a remote command (clear_update)";
+      })) {
+    return io_error(last_error_);
+  }
+  std::error_code ec;
+  std::filesystem::remove(path("download.part"), ec);
+  return "gave up " + what + ", held for its maintenance window";
 }
 
 Duration Agent::give_up_hold() {

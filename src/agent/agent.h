@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/command.h"
+#include "agent/remote_commands.h"
 #include "agent/server_link.h"
 #include "agent/signed_offers.h"
 #include "agent/update_module.h"
@@ -67,6 +68,11 @@ struct AgentOptions {
   // taken only as the revert of this device's last update, to the version it ran before.
   // Null: offers are taken as the server makes them. Not owned.
   OfferCheck* offer_check = nullptr;
+  // Remote commands from check-in answers, when given (not owned; started by Agent::start):
+  // taken, run and reported at each check-in. Null: commands are ignored.
+  RemoteCommands* remote_commands = nullptr;
+  // How a remote "reboot" reboots the device: returns only when it did not. Empty: refused.
+  std::function<Status()> reboot_device;
 };
 
 // The shortest wait between check-ins whatever the server says: a server (or a bug) that
@@ -137,6 +143,12 @@ class Agent {
   // Refuses an offer without starting it: tells the server and backs off the offer.
   Duration refuse_offer(const Offer& offer, const std::string& why);
   bool run_state_script(UpdateStep step);
+  // A check-in's remote commands: journaled, run, reported. Problems are kept in
+  // last_error_; they never fail the step (the server sends an unreported command again).
+  void handle_commands(const std::vector<RemoteCommand>& commands);
+  // The remote "clear_update": gives up an image held for its window; what it did.
+  // kFailedPrecondition past the point of giving up.
+  Result<std::string> clear_update();
   void best_effort_report(protocol::Report status);
   Status save_inventory();
   // Writes kept.json and, once it is on disk, kept_.

@@ -77,11 +77,55 @@ TelemetryOptions read_telemetry(const JsonReader& t, const std::string& data_dir
   return o;
 }
 
+// "remote_commands": {"reboot": [...], "restart_service": [...], "services": [...],
+// "restart_timeout": "2m", "run": {"name": {"command": [...], "timeout": "5m"}}}
+void read_remote_commands(const JsonReader& r, AgentConfig& c) {
+  r.allow_only({"reboot", "restart_service", "services", "restart_timeout", "run"});
+  RemoteCommandOptions& o = c.remote;
+  if (r.has("reboot")) c.remote_reboot = command(r, "reboot", true);
+  if (r.has("restart_service")) o.restart_service = command(r, "restart_service", true);
+  o.services = r.strings_or_empty("services");
+  for (const std::string& s : o.services) {
+    const bool plain = !s.empty() && s.size() <= 128 && s.front() != '-' &&
+                       std::all_of(s.begin(), s.end(), [](char ch) {
+                         return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '.' ||
+                                ch == '_' || ch == ':' || ch == '-' || ch == '@';
+                       });
+    if (!plain) r.fail("services", "'" + s + "' is not a service name");
+  }
+  o.restart_timeout = positive(r, "restart_timeout", o.restart_timeout);
+  if (r.has("run")) {
+    const JsonReader run = r.child("run");
+    if (!run.raw().is_object()) r.fail("run", "must be an object of named commands");
+    for (const auto& [name, value] : run.raw().items()) {
+      const JsonReader named = run.child(name.c_str());
+      named.allow_only({"command", "timeout"});
+      o.named[name] = {command(named, "command", true), positive(named, "timeout", minutes(5))};
+    }
+  }
+}
+
 AgentConfig read_config(const JsonReader& r) {
-  r.allow_only({"server", "data_dir", "device", "enrollment_token", "tls", "component", "installed",
-                "poll", "commit_timeout", "apply_time", "link_online_utc", "health_checks",
-                "state_scripts", "max_download", "min_free", "module", "telemetry",
-                "signed_updates", "factory_identity"});
+  r.allow_only({"server",
+                "data_dir",
+                "device",
+                "enrollment_token",
+                "tls",
+                "component",
+                "installed",
+                "poll",
+                "commit_timeout",
+                "apply_time",
+                "link_online_utc",
+                "health_checks",
+                "state_scripts",
+                "max_download",
+                "min_free",
+                "module",
+                "telemetry",
+                "signed_updates",
+                "factory_identity",
+                "remote_commands"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -170,6 +214,7 @@ AgentConfig read_config(const JsonReader& r) {
     c.telemetry->backoff_initial = c.agent.backoff_initial;  // one backoff policy per agent
     c.telemetry->backoff_max = c.agent.backoff_max;
   }
+  if (r.has("remote_commands")) read_remote_commands(r.child("remote_commands"), c);
   const JsonReader m = r.child("module");
   c.module.type = m.str("type");
   if (c.module.type == "file") {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/remote_commands.h"
 #include "agent/server_link.h"
 #include "agent/telemetry_agent.h"
 #include "base/result.h"
@@ -44,6 +45,10 @@ struct AgentConfig {
   // "signed_updates": {"initial_root": PATH}: offers are checked against the server's
   // signed update metadata (SignedOffers), trusting first the root at PATH. "" : off.
   std::string initial_root;
+  // "remote_commands": what the server may ask this device to do (docs/agent.md "Remote
+  // commands"). Absent: every command is refused (and the refusal reported).
+  RemoteCommandOptions remote;
+  std::vector<std::string> remote_reboot;  // "reboot": the argv; empty: reboot refused
 };
 
 // kInvalidArgument naming the first bad field (unknown fields too: a misspelt setting must

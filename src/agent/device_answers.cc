@@ -111,6 +111,23 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
       offer.windows = read_windows(o);
       out.offer = std::move(offer);
     }
+    for (const JsonReader& c : r.array("commands")) {
+      if (out.commands.size() == kMaxCommandsPerAnswer) break;  // the rest come next time
+      RemoteCommand command;
+      command.id = c.str("id");
+      const bool name = !command.id.empty() && command.id.size() <= 64 &&
+                        std::all_of(command.id.begin(), command.id.end(), [](char ch) {
+                          return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                                 (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' ||
+                                 ch == '-';
+                        });
+      if (!name) c.fail("id", "must be 1 to 64 characters of [A-Za-z0-9._:-]");
+      command.action = c.str("action").substr(0, 64);
+      command.argument = c.str_or("argument", "").substr(0, 128);
+      command.expires_at =
+          Timestamp(Duration(static_cast<int64_t>(c.uint_or("expires_at", 0, uint64_t{1} << 53))));
+      out.commands.push_back(std::move(command));
+    }
     if (r.has("hold") && !r.raw()["hold"].is_null()) {
       const JsonReader h = r.child("hold");
       h.allow_only({"rollout_id", "action", "windows", "reason"});

@@ -123,6 +123,17 @@ class HttpLink final : public ServerLink {
     return ok_status();
   }
 
+  Status report_command(const std::string& id, protocol::CommandOutcome outcome, int exit_code,
+                        const std::string& output) override {
+    nlohmann::json body{{"outcome", protocol::to_string(outcome)}, {"output", output}};
+    if (exit_code >= 0 && exit_code <= 255) body["exit_code"] = exit_code;
+    auto r = authorized_post("/api/device/v1/commands/" + http::url_encode(id) + "/result", body,
+                             installed_);
+    if (!r.ok()) return r.error();
+    if (r->status != 200) return answer_error(*r, "command result");
+    return ok_status();
+  }
+
   Result<TelemetryAck> send_telemetry(std::string_view batch) override {
     for (int attempt = 0;; ++attempt) {
       DROVER_TRY(connect(installed_));

@@ -60,9 +60,23 @@ struct TelemetryAck {
   std::string rules;  // the ETag of the rules the device should follow ("" for none)
 };
 
+// A remote command in a check-in answer (docs/api/device.md, "Commands"). The action is kept
+// as sent: one this agent does not know is refused, not a reason to drop the whole answer.
+struct RemoteCommand {
+  std::string id;
+  std::string action;
+  std::string argument;
+  Timestamp expires_at{};
+  bool operator==(const RemoteCommand&) const = default;
+};
+// At most this many commands are read from one answer (the server keeps at most 16 open
+// per device).
+inline constexpr size_t kMaxCommandsPerAnswer = 64;
+
 struct CheckInAnswer {
   std::optional<Offer> offer;
   std::optional<Hold> hold;
+  std::vector<RemoteCommand> commands;
   Duration next_checkin{0};
 };
 
@@ -98,6 +112,12 @@ class ServerLink {
   // The rules this device's agent follows.
   virtual Result<protocol::TelemetryRules> telemetry_rules() {
     return Error{ErrorCode::kFailedPrecondition, "this link carries no telemetry"};
+  }
+  // A remote command's result. kNotFound when the server has no such command for this device.
+  virtual Status report_command(const std::string& id, protocol::CommandOutcome outcome,
+                                int exit_code, const std::string& output) {
+    (void)id, (void)outcome, (void)exit_code, (void)output;
+    return Error{ErrorCode::kFailedPrecondition, "this link carries no commands"};
   }
   // Drops the connection to the server, if one is open; the session stays. A device that
   // sleeps between polls need not hold a connection meanwhile.

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -222,6 +223,32 @@ int main(int argc, char** argv) {
       c.agent.offer_check = refuse_all.get();
     }
   }
+  // Remote commands: journaled in the data directory, run as the configuration allows.
+  RemoteCommands remote((std::filesystem::path(c.agent.data_dir) / "commands.json").string(),
+                        c.remote, system_commands(), clock);
+  c.agent.remote_commands = &remote;
+  int signals = -1;  // the stop signals' descriptor, made below (before any command runs)
+  if (!c.remote_reboot.empty()) {
+    c.agent.reboot_device = [argv = c.remote_reboot, &signals]() -> Status {
+      log_line("rebooting (remote command): " + argv.front());
+      auto r = system_commands().run(argv, seconds(60));
+      if (!r.ok()) return r.error();
+      if (!r->ok()) {
+        return io_error("the reboot command failed (exit " + std::to_string(r->exit_code) +
+                        "): " + r->output);
+      }
+      // A reboot command returns while the system goes down (systemctl reboot): the agent
+      // waits to be stopped, and the journal says the reboot ran. Still up after five
+      // minutes, it did not happen.
+      pollfd stop{signals, POLLIN, 0};
+      if (::poll(&stop, 1, 5 * 60 * 1000) > 0) {
+        log_line("stopped for the reboot");
+        std::fflush(stdout);
+        std::_Exit(0);
+      }
+      return io_error("the reboot command succeeded, but the device was still up 5 minutes later");
+    };
+  }
   Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
   if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());
 
@@ -245,7 +272,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  const int signals = ::signalfd(-1, &stop, SFD_CLOEXEC);
+  signals = ::signalfd(-1, &stop, SFD_CLOEXEC);
   if (signals < 0) return fail("signalfd: " + errno_text(errno));
 
   UpdateStep last = agent.record().step;

@@ -124,6 +124,25 @@ void device_history_text(const json& doc) {
   }
 }
 
+// Remote commands, one row each, newest first.
+void commands_table(const json& commands) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "ACTION", "STATE", "CREATED", "FINISHED", "EXIT", "BY", "OUTPUT"}};
+  for (const json& c : commands) {
+    std::string action = text_of(c["action"]);
+    if (!c["argument"].get<std::string>().empty()) action += " " + text_of(c["argument"]);
+    // The output's last line says most (a refusal's reason, a failure's last words).
+    std::string output = c["output"].get<std::string>();
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    if (const size_t nl = output.rfind('\n'); nl != std::string::npos) output.erase(0, nl + 1);
+    if (output.size() > 60) output = output.substr(0, 57) + "...";
+    rows.push_back({text_of(c["id"]), action, text_of(c["state"]), time_of(c["created_at"]),
+                    time_of(c["finished_at"]), text_of(c["exit_code"]), text_of(c["requested_by"]),
+                    output.empty() ? "-" : output});
+  }
+  print_table(rows);
+}
+
 // PATCH /api/v1/devices/{id} with `body`; prints the device as it now is.
 int patch(RemoteCommands::State& st, const json& body) {
   return st.show(st.call("PATCH", "/api/v1/devices/" + http::url_encode(st.id), body.dump(),
@@ -201,6 +220,48 @@ void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
   history->add_option("id", s.id, "device id")->required();
   history->add_option("--limit", s.limit, "at most this many rollouts (1-1000)")
       ->check(CLI::Range(1, 1000));
+
+  CLI::App* command = s.verb(
+      *device, "command",
+      "ask a device to do something at its next check-in: restart_service NAME, reboot, "
+      "clear_update, run NAME",
+      [](RemoteCommands::State& st) {
+        json body = {{"action", st.action}};
+        if (!st.argument.empty()) body["argument"] = st.argument;
+        if (!st.reason.empty()) body["reason"] = st.reason;
+        if (!st.lifetime.empty()) body["expires_in"] = st.lifetime;
+        if (!st.command_id.empty()) body["id"] = st.command_id;
+        return st.show(st.call("POST", "/api/v1/devices/" + http::url_encode(st.id) + "/commands",
+                               body.dump(), "application/json"),
+                       [](const json& c) { commands_table(json::array({c})); });
+      });
+  command->add_option("id", s.id, "device id")->required();
+  command->add_option("action", s.action, "restart_service, reboot, clear_update or run")
+      ->required();
+  command->add_option("argument", s.argument,
+                      "the service (restart_service) or the agent's command name (run)");
+  command->add_option("--reason", s.reason, "why, kept in the device's command history");
+  command->add_option("--expires", s.lifetime, "not sent after this long (default 24h)");
+  command->add_option("--command-id", s.command_id,
+                      "an id of your own: asking again with it does not queue a second");
+  CLI::App* commands =
+      s.verb(*device, "commands", "the device's remote commands, newest first, with their results",
+             [](RemoteCommands::State& st) {
+               return st.show(st.call("GET", "/api/v1/devices/" + http::url_encode(st.id) +
+                                                 "/commands?limit=" + std::to_string(st.limit)),
+                              [](const json& doc) { commands_table(doc["commands"]); });
+             });
+  commands->add_option("id", s.id, "device id")->required();
+  commands->add_option("--limit", s.limit, "at most this many (1-1000)")
+      ->check(CLI::Range(1, 1000));
+  s.verb(*device, "cancel-command", "withdraw a command the device has not reported on",
+         [](RemoteCommands::State& st) {
+           return st.show(
+               st.call("POST", "/api/v1/commands/" + http::url_encode(st.command_id) + "/cancel"),
+               [](const json& c) { commands_table(json::array({c})); });
+         })
+      ->add_option("command_id", s.command_id, "the command's id")
+      ->required();
 
   CLI::App* add =
       s.verb(*device, "add", "register a new device (set, tag, untag change one)",

@@ -55,6 +55,7 @@ struct RemoteCommands::State {
   std::string lifetime;
   std::string metric, from, until, resolution, data;
   std::string horizon, install_time, reboot_time, bandwidth;  // rollout predict
+  std::string action, argument, reason, command_id;           // device command
   size_t limit = 100;
   bool all = false, start = false, dry_run = false, watch = false;
   double interval = 2.0;  // seconds between looks (rollout status --watch)

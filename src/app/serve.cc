@@ -20,6 +20,7 @@
 #include "base/file_system.h"
 #include "base/units.h"
 #include "fleet/audit_log.h"
+#include "fleet/command_queue.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
@@ -201,6 +202,10 @@ int run_serve(const ServeArgs& args) {
   if (auto st = engine.load(); !st.ok()) return fail(st.error().to_string());
   DeviceService service(*store, engine, fleet_options);
   if (auto st = service.load(); !st.ok()) return fail(st.error().to_string());
+  // Remote commands: the open ones loaded, carried by check-ins, closed when they expire.
+  CommandQueue commands(*store, clock);
+  if (auto st = commands.load(); !st.ok()) return fail("commands: " + st.error().to_string());
+  service.attach_commands(&commands);
   // Telemetry: its own store in the data directory (a write-ahead log, compressed chunks).
   const std::string telemetry_dir = (std::filesystem::path(args.data) / "telemetry").string();
   const std::string cursor_path = telemetry_dir + "/remote_write.cursor";
@@ -346,6 +351,7 @@ int run_serve(const ServeArgs& args) {
   stack.audit = audit->get();
   stack.auth.audit = audit->get();
   stack.events = &events;
+  stack.commands = &commands;
   stack.console = kConsoleFiles;
   stack.predict = [poll = fleet_options.poll_interval, tick = engine_options.tick_interval](
                       const RolloutPlan& plan, LiveFleet fleet, PredictionAssumptions assume) {
@@ -390,6 +396,17 @@ int run_serve(const ServeArgs& args) {
                  std::chrono::duration_cast<std::chrono::hours>(r.expires - now).count() / 24}});
     }
   };
+  std::function<void()> expire_commands = [&] {
+    if (auto n = commands.expire_due(); !n.ok()) {
+      log_line({{"level", "error"},
+                {"msg", "closing expired commands failed; retried in a minute"},
+                {"error", n.error().to_string()}});
+    } else if (*n > 0) {
+      log_line({{"level", "info"}, {"msg", "remote commands expired unsent"}, {"count", *n}});
+    }
+    clock.schedule_after(minutes(1), expire_commands);
+  };
+  clock.schedule_after(minutes(1), expire_commands);
   std::function<void()> refresh_metadata = [&] {
     if (Status st = (*server)->artifacts().publish(); !st.ok()) {
       log_line({{"level", "error"},

@@ -15,6 +15,7 @@ constexpr EnumNames<LockLevel, static_cast<size_t>(LockLevel::kCount) - 1> kName
     {LockLevel::kDeviceAuth, "device auth"},
     {LockLevel::kDeviceRegistry, "device registry"},
     {LockLevel::kRolloutEngine, "rollout engine"},
+    {LockLevel::kCommandQueue, "command queue"},
     {LockLevel::kAuditLog, "audit log"},
     {LockLevel::kStoreWriter, "store writer"},
     {LockLevel::kStoreReader, "store reader"},

@@ -17,6 +17,7 @@ enum class LockLevel : uint8_t {
   kDeviceAuth,        // DeviceAuth: an enrollment decision reads and writes the registry
   kDeviceRegistry,    // DeviceService: a check-in or report calls the engine with it held
   kRolloutEngine,     // RolloutEngine: writes through the store with it held
+  kCommandQueue,      // CommandQueue: writes through the store with it held
   kAuditLog,          // AuditLog: one append at a time, through the store
   kStoreWriter,       // a store's writer (SQLite connection, in-memory tables)
   kStoreReader,       // a store's second, read-only connection

@@ -4,6 +4,8 @@
 #include <iterator>
 #include <utility>
 
+#include "fleet/command_queue.h"
+
 namespace drover {
 
 DeviceService::DeviceService(Store& store, RolloutEngine& engine, FleetOptions options)
@@ -132,6 +134,15 @@ uint32_t DeviceService::find(std::string_view id, uint64_t id_hash) const {
 }
 
 Result<CheckInResponse> DeviceService::check_in(const CheckInRequest& request) {
+  auto response = answer_check_in(request);
+  if (!response.ok() || commands_ == nullptr) return response;
+  auto commands = commands_->for_check_in(request.device_id);
+  if (!commands.ok()) return commands.error();
+  response->commands = std::move(*commands);
+  return response;
+}
+
+Result<CheckInResponse> DeviceService::answer_check_in(const CheckInRequest& request) {
   const uint64_t id_hash = FlatIndex::hash(request.device_id);
   // The registry lock is held through the engine call so the record cannot change under
   // it; the engine takes its own lock after this one, never the other way round.

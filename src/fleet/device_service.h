@@ -27,6 +27,7 @@
 #include "base/huge_pages.h"
 #include "base/mutex.h"
 #include "base/result.h"
+#include "model/command.h"
 #include "model/device.h"
 #include "rollout/engine.h"
 #include "store/store.h"
@@ -44,6 +45,7 @@ struct CheckInRequest {
 struct CheckInResponse {
   std::optional<UpdateOffer> offer;
   std::optional<HoldAnswer> hold;  // to a device that holds an image (kReady)
+  std::vector<Command> commands;   // remote commands for it (CommandQueue::for_check_in)
   Duration next_checkin{0};        // when the device should check in again
 };
 
@@ -87,9 +89,15 @@ struct FleetOptions {
   Duration busy_poll_interval = minutes(5);  // while an update is under way
 };
 
+class CommandQueue;
+
 class DeviceService {
  public:
   DeviceService(Store& store, RolloutEngine& engine, FleetOptions options = {});
+
+  // Check-ins carry the device's remote commands from `commands` from now on (not owned;
+  // set before the first check-in). Without one, they carry none.
+  void attach_commands(CommandQueue* commands) { commands_ = commands; }
 
   // Loads the registry from the store. kIo / kCorruption from the store.
   Status load();
@@ -106,6 +114,8 @@ class DeviceService {
   // come back.
   // kNotFound for an unknown device, kFailedPrecondition for a decommissioned one,
   // kInvalidArgument for a malformed inventory (nothing is recorded then).
+  // Then its open remote commands, if a queue is attached (taken after the registry's
+  // lock is released); a store error there fails the check-in.
   Result<CheckInResponse> check_in(const CheckInRequest& request);
 
   // A deployment status report; returns the deployment's state afterwards. Errors as
@@ -255,9 +265,13 @@ class DeviceService {
   void release_inventory(uint32_t id) REQUIRES(mu_);
   uint32_t site_id(const std::string& name) REQUIRES(mu_);
 
+  // check_in() before the remote commands.
+  Result<CheckInResponse> answer_check_in(const CheckInRequest& request);
+
   Store& store_;
   RolloutEngine& engine_;
   FleetOptions options_;
+  CommandQueue* commands_ = nullptr;
   // The registry's lock. Taken before the engine's (check-ins call the engine with it held;
   // the engine never calls back): base/lock_order.h's order, checked at every lock().
   mutable Mutex mu_{LockLevel::kDeviceRegistry};

@@ -263,6 +263,24 @@ json enrollment_token_json(const EnrollmentToken& t) {
   return j;
 }
 
+json command_json(const Command& c) {
+  json j{{"id", c.id},
+         {"device_id", c.device_id},
+         {"action", to_string(c.action)},
+         {"state", to_string(c.state)},
+         {"created_at", ms(c.created_at)},
+         {"expires_at", ms(c.expires_at)}};
+  if (!c.argument.empty()) j["argument"] = c.argument;
+  if (!c.requested_by.empty()) j["requested_by"] = c.requested_by;
+  if (!c.reason.empty()) j["reason"] = c.reason;
+  if (c.sent_at != Timestamp{}) j["sent_at"] = ms(c.sent_at);
+  if (c.finished_at != Timestamp{}) j["finished_at"] = ms(c.finished_at);
+  if (c.exit_code != -1) j["exit_code"] = c.exit_code;
+  if (!c.output.empty()) j["output"] = c.output;
+  if (!c.cancelled_by.empty()) j["cancelled_by"] = c.cancelled_by;
+  return j;
+}
+
 std::string to_json(const Device& d) { return device_json(d).dump(); }
 std::string to_json(const Site& s) { return site_json(s).dump(); }
 std::string to_json(const DeviceProfile& p) { return profile_json(p).dump(); }
@@ -274,6 +292,7 @@ std::string to_json(const DeploymentStep& s) { return step_json(s).dump(); }
 std::string to_json(const ApiToken& t) { return api_token_json(t).dump(); }
 std::string to_json(const RolloutOutcome& o) { return outcome_json(o).dump(); }
 std::string to_json(const EnrollmentToken& t) { return enrollment_token_json(t).dump(); }
+std::string to_json(const Command& c) { return command_json(c).dump(); }
 
 // ---------------------------------------------------------------- decoders
 
@@ -623,6 +642,34 @@ EnrollmentToken read_enrollment_token(const JsonReader& r) {
   return t;
 }
 
+Command read_command(const JsonReader& r) {
+  r.allow_only({"id", "device_id", "action", "argument", "requested_by", "reason", "state",
+                "created_at", "expires_at", "sent_at", "finished_at", "exit_code", "output",
+                "cancelled_by"});
+  Command c;
+  c.id = r.str("id");
+  c.device_id = r.str("device_id");
+  c.action = enum_at(r, "action", &protocol::parse_command_action);
+  c.argument = r.str_or("argument", "");
+  c.requested_by = r.str_or("requested_by", "");
+  c.reason = r.str_or("reason", "");
+  c.state = enum_at(r, "state", &parse_command_state);
+  c.created_at = timestamp_at(r, "created_at");
+  c.expires_at = timestamp_at(r, "expires_at");
+  c.sent_at = timestamp_at(r, "sent_at");
+  c.finished_at = timestamp_at(r, "finished_at");
+  if (r.has("exit_code")) {
+    const auto& v = r.raw().at("exit_code");
+    if (!v.is_number_integer() || v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)
+      r.fail("exit_code", "must be a 32-bit integer");
+    c.exit_code = static_cast<int>(v.get<int64_t>());
+  }
+  c.output = r.str_or("output", "");
+  c.cancelled_by = r.str_or("cancelled_by", "");
+  if (auto st = validate(c); !st.ok()) r.fail("", st.error().message);
+  return c;
+}
+
 Result<Device> device_from_json(std::string_view text) {
   return parse_json_document<Device>(text, "device",
                                      [](const JsonReader& r) { return read_device(r); });
@@ -669,6 +716,11 @@ Result<ApiToken> api_token_from_json(std::string_view text) {
 Result<EnrollmentToken> enrollment_token_from_json(std::string_view text) {
   return parse_json_document<EnrollmentToken>(
       text, "enrollment token", [](const JsonReader& r) { return read_enrollment_token(r); });
+}
+
+Result<Command> command_from_json(std::string_view text) {
+  return parse_json_document<Command>(text, "command",
+                                      [](const JsonReader& r) { return read_command(r); });
 }
 
 }  // namespace drover

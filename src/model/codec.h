@@ -9,6 +9,7 @@
 #include "base/result.h"
 #include "model/api_token.h"
 #include "model/artifact.h"
+#include "model/command.h"
 #include "model/device.h"
 #include "model/device_profile.h"
 #include "model/enrollment_token.h"
@@ -28,6 +29,7 @@ std::string to_json(const DeploymentStep& s);
 std::string to_json(const ApiToken& t);
 std::string to_json(const RolloutOutcome& o);
 std::string to_json(const EnrollmentToken& t);
+std::string to_json(const Command& c);
 
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
@@ -40,6 +42,7 @@ Result<Deployment> deployment_from_json(std::string_view text);
 Result<DeploymentStep> step_from_json(std::string_view text);
 Result<ApiToken> api_token_from_json(std::string_view text);
 Result<EnrollmentToken> enrollment_token_from_json(std::string_view text);
+Result<Command> command_from_json(std::string_view text);
 // `failed` is derived from its parts: read, it is ignored.
 Result<RolloutOutcome> outcome_from_json(std::string_view text);
 

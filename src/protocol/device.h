@@ -72,6 +72,56 @@ constexpr bool is_outcome(Report r) {
   return r != Report::kDownloading && r != Report::kInstalling && r != Report::kRebooting;
 }
 
+// What a remote command asks a device to do (a check-in answer's "commands"). The agent runs
+// only what its own configuration allows: the server names an action and an argument, never
+// a program.
+enum class CommandAction : uint8_t {
+  kRestartService,  // restart the service named by the argument (from the agent's list)
+  kReboot,          // reboot the device
+  kClearUpdate,     // give up an update the device holds or downloads (back to idle)
+  kRun,             // run the agent's configured command named by the argument
+  kCount,           // not an action: how many there are
+};
+inline constexpr size_t kCommandActionCount = static_cast<size_t>(CommandAction::kCount);
+inline constexpr EnumNames<CommandAction, kCommandActionCount> kCommandActionNames{{
+    {CommandAction::kRestartService, "restart_service"},
+    {CommandAction::kReboot, "reboot"},
+    {CommandAction::kClearUpdate, "clear_update"},
+    {CommandAction::kRun, "run"},
+}};
+static_assert(names_every_value(kCommandActionNames));
+inline const char* to_string(CommandAction a) { return enum_name(kCommandActionNames, a); }
+inline Result<CommandAction> parse_command_action(std::string_view s) {
+  return enum_parse(kCommandActionNames, s, "command action");
+}
+// Whether the action needs an argument (a service or a command name); the others take none.
+constexpr bool takes_argument(CommandAction a) {
+  return a == CommandAction::kRestartService || a == CommandAction::kRun;
+}
+
+// How a command ended on the device (its result's "outcome").
+enum class CommandOutcome : uint8_t {
+  kSucceeded,  // it ran and exited 0 (a reboot: the device came back)
+  kFailed,     // it ran and failed, timed out, or was cut short by the agent stopping
+  kRefused,    // this device's agent does not allow it (unknown service or command name)
+  kExpired,    // it reached the device after its expiry, and was not run
+  kCount,      // not an outcome: how many there are
+};
+inline constexpr size_t kCommandOutcomeCount = static_cast<size_t>(CommandOutcome::kCount);
+inline constexpr EnumNames<CommandOutcome, kCommandOutcomeCount> kCommandOutcomeNames{{
+    {CommandOutcome::kSucceeded, "succeeded"},
+    {CommandOutcome::kFailed, "failed"},
+    {CommandOutcome::kRefused, "refused"},
+    {CommandOutcome::kExpired, "expired"},
+}};
+static_assert(names_every_value(kCommandOutcomeNames));
+inline const char* to_string(CommandOutcome o) { return enum_name(kCommandOutcomeNames, o); }
+inline Result<CommandOutcome> parse_command_outcome(std::string_view s) {
+  return enum_parse(kCommandOutcomeNames, s, "command outcome");
+}
+// The longest output of a command a result carries (its tail is kept).
+inline constexpr size_t kMaxCommandOutput = 4096;
+
 // Every error is answered with one JSON shape: {"error": {"code": "<name>", "message": "…"}},
 // the code being error_code_name() of the ErrorCode, and one HTTP status per code (several
 // codes share a status: a device reads back the kind it can act on, error_code_of_status).

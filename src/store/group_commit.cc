@@ -227,6 +227,19 @@ Result<std::optional<EnrollmentToken>> GroupCommitStore::get_enrollment_token(st
   settle();
   return inner_->get_enrollment_token(id);
 }
+Result<std::optional<Command>> GroupCommitStore::get_command(std::string_view id) {
+  settle();
+  return inner_->get_command(id);
+}
+Result<std::vector<Command>> GroupCommitStore::list_commands(std::string_view device_id,
+                                                             size_t limit, Timestamp before) {
+  settle();
+  return inner_->list_commands(device_id, limit, before);
+}
+Result<std::vector<Command>> GroupCommitStore::list_open_commands() {
+  settle();
+  return inner_->list_open_commands();
+}
 Result<std::vector<Device>> GroupCommitStore::list_devices() {
   settle();
   return inner_->list_devices();

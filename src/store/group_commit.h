@@ -142,6 +142,10 @@ class GroupCommitStore final : public Store {
                                                    std::string_view device_id) override;
   Result<std::optional<ApiToken>> get_api_token(std::string_view id) override;
   Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) override;
+  Result<std::optional<Command>> get_command(std::string_view id) override;
+  Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
+                                             Timestamp before) override;
+  Result<std::vector<Command>> list_open_commands() override;
   Result<std::vector<Device>> list_devices() override;
   Result<std::vector<Site>> list_sites() override;
   Result<std::vector<DeviceProfile>> list_profiles() override;

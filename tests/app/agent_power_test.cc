@@ -22,26 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Starts drover-agent --once; returns its pid.
-pid_t spawn_agent(const std::string& config, const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
-    ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), "--once", nullptr);
-    ::_exit(127);
-  }
-  return pid;
-}
-
 TEST(AgentPowerLoss, KilledAtRandomInstantsTheDeviceEndsOnTheCommittedNewImage) {
   const std::string dir = temp_dir();
   ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory", false,
@@ -82,7 +62,7 @@ TEST(AgentPowerLoss, KilledAtRandomInstantsTheDeviceEndsOnTheCommittedNewImage) 
     const pid_t first = spawn_agent(config, log);  // enrolls
     int status = 0;
     ::waitpid(first, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(log);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_text(log);
   }
 
   std::string image(4 << 20, '\0');
@@ -104,7 +84,7 @@ TEST(AgentPowerLoss, KilledAtRandomInstantsTheDeviceEndsOnTheCommittedNewImage) 
     std::this_thread::sleep_for(std::chrono::microseconds(rng() % (i % 2 == 0 ? 20'000 : 90'000)));
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    const json state = json::parse(read(dir + "/agent/update.json"), nullptr, false);
+    const json state = json::parse(read_text(dir + "/agent/update.json"), nullptr, false);
     if (state.is_object()) ++cut_in[state.value("step", "?")];
   }
   // Then let it run to the end.
@@ -112,17 +92,17 @@ TEST(AgentPowerLoss, KilledAtRandomInstantsTheDeviceEndsOnTheCommittedNewImage) 
     const pid_t pid = spawn_agent(config, log);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read(log);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_text(log);
   }
 
   std::string cuts;
   for (const auto& [step, n] : cut_in) cuts += step + "=" + std::to_string(n) + " ";
   // The cuts landed inside the update, not only before or after it.
   EXPECT_GE(cut_in.size(), 2u) << cuts;
-  EXPECT_EQ(read(dir + "/boot.state"), "committed=B\nbooted=B\ntrial=\n") << cuts;
-  EXPECT_TRUE(read(dir + "/slot-b") == image) << cuts;
-  EXPECT_EQ(read(dir + "/slot-a"), "image 1.0.0");
-  EXPECT_EQ(json::parse(read(dir + "/agent/inventory.json"))["firmware"], "2.0.0");
+  EXPECT_EQ(read_text(dir + "/boot.state"), "committed=B\nbooted=B\ntrial=\n") << cuts;
+  EXPECT_TRUE(read_text(dir + "/slot-b") == image) << cuts;
+  EXPECT_EQ(read_text(dir + "/slot-a"), "image 1.0.0");
+  EXPECT_EQ(json::parse(read_text(dir + "/agent/inventory.json"))["firmware"], "2.0.0");
   const json status = json::parse(call("GET", "/api/v1/rollouts/" + rollout, "").body);
   EXPECT_EQ(status["progress"]["states"], json({{"succeeded", 1}})) << status.dump() << cuts;
   std::printf("cuts left the agent in: %s\n", cuts.c_str());

@@ -51,6 +51,16 @@ class ForwardingStore : public Store {
     return inner_->page_deployments(r, s, after, limit);
   }
   Result<std::vector<ApiToken>> list_api_tokens() override { return inner_->list_api_tokens(); }
+  Result<std::optional<Command>> get_command(std::string_view id) override {
+    return inner_->get_command(id);
+  }
+  Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
+                                             Timestamp before) override {
+    return inner_->list_commands(device_id, limit, before);
+  }
+  Result<std::vector<Command>> list_open_commands() override {
+    return inner_->list_open_commands();
+  }
   Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
     return inner_->list_enrollment_tokens();
   }

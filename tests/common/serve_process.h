@@ -2,6 +2,7 @@
 // captured so a test can wait for a line.
 #pragma once
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -140,6 +141,21 @@ inline std::string create_token(const std::string& data, const std::string& name
                       " --role " + role + (init ? " --init" : ""),
                   false);
   return r.code == 0 ? r.out.substr(0, r.out.find('\n')) : std::string();
+}
+#endif
+
+#ifdef DROVER_AGENT_BIN
+// Starts `drover-agent --config CONFIG --once`, its output appended to `log`; its pid.
+inline pid_t spawn_agent(const std::string& config, const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, STDOUT_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), "--once", nullptr);
+    ::_exit(127);
+  }
+  return pid;
 }
 #endif
 

@@ -459,6 +459,52 @@ TEST_P(StoreConformanceTest, DeploymentsRoundTripAndOverwrite) {
   EXPECT_EQ(all, (std::vector<Deployment>{d, e}));
 }
 
+TEST_P(StoreConformanceTest, CommandsRoundTripListNewestFirstByDeviceAndOpenOnesApart) {
+  auto command = [](const std::string& id, const std::string& device, int64_t created_ms) {
+    Command c;
+    c.id = id;
+    c.device_id = device;
+    c.action = protocol::CommandAction::kRestartService;
+    c.argument = "sensord";
+    c.requested_by = "test";
+    c.created_at = Timestamp(Duration(created_ms));
+    c.expires_at = c.created_at + hours(1);
+    return c;
+  };
+  WriteBatch batch;
+  batch.commands = {command("c1", "dev-a", 1000), command("c2", "dev-a", 3000),
+                    command("c3", "dev-b", 2000), command("c4", "dev-a", 2000)};
+  ASSERT_OK(store().apply(batch));
+  Command done = command("c1", "dev-a", 1000);
+  done.state = CommandState::kFailed;
+  done.finished_at = Timestamp(Duration(5000));
+  done.exit_code = 3;
+  done.output = "no such unit\n";
+  batch.commands = {done};
+  ASSERT_OK(store().apply(batch));
+
+  ASSERT_OK_AND_ASSIGN(one, store().get_command("c1"));
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(*one, done);
+  ASSERT_OK_AND_ASSIGN(none, store().get_command("c9"));
+  EXPECT_FALSE(none.has_value());
+  auto ids = [](const std::vector<Command>& list) {
+    std::vector<std::string> out;
+    for (const Command& c : list) out.push_back(c.id);
+    return out;
+  };
+  ASSERT_OK_AND_ASSIGN(history, store().list_commands("dev-a", 10));
+  EXPECT_EQ(ids(history), (std::vector<std::string>{"c2", "c4", "c1"}));
+  ASSERT_OK_AND_ASSIGN(page, store().list_commands("dev-a", 2));
+  EXPECT_EQ(ids(page), (std::vector<std::string>{"c2", "c4"}));
+  ASSERT_OK_AND_ASSIGN(older, store().list_commands("dev-a", 10, Timestamp(Duration(2000))));
+  EXPECT_EQ(ids(older), (std::vector<std::string>{"c1"}));
+  ASSERT_OK_AND_ASSIGN(open, store().list_open_commands());
+  EXPECT_EQ(ids(open), (std::vector<std::string>{"c2", "c3", "c4"}));
+  ASSERT_OK_AND_ASSIGN(nobody, store().list_commands("dev-z", 10));
+  EXPECT_TRUE(nobody.empty());
+}
+
 TEST_P(StoreConformanceTest, EnrollmentTokensRoundTripAndCountUsesWithTheirDevice) {
   EnrollmentToken t;
   t.id = "bbbbbbbbbbbbbbbb";
@@ -591,6 +637,7 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .enrollment_tokens = {},
+      .commands = {},
       .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
                 make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {}};
@@ -703,6 +750,7 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .deployments = {dep, make_deployment("ro-2", "dev-a"), make_deployment("", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .enrollment_tokens = {},
+      .commands = {},
       .steps = {make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {}};
   Status st = store().apply(failing);
@@ -983,6 +1031,7 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .deployments = {make_deployment("ro-1", "dev-a"), make_deployment("ro-1", "dev-b")},
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .enrollment_tokens = {},
+      .commands = {},
       .steps = {make_step("ro-1", "dev-b", "offer")},
       .removed_devices = {}};
   {

@@ -15,6 +15,7 @@
 #include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
 #include "transport/http/audit_api.h"
+#include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/telemetry_api.h"
@@ -87,6 +88,7 @@ class OpenApiTest : public ::testing::Test {
                                       .checkpoint_path = root_ + "/audit.checkpoint"})
                           .value());
     add_audit_api(router, tokens, *audit);
+    add_command_api(router, tokens, *auth, *f.service, commands);
   }
   ~OpenApiTest() override {
     telemetry_service.reset();
@@ -107,6 +109,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<telemetry::TelemetryService> telemetry_service;
   std::unique_ptr<UpdateRepository> repository;
   std::unique_ptr<AuditLog> audit;
+  CommandQueue commands{f.store(), f.clock};
   Router router;
 };
 

@@ -2,6 +2,7 @@
 // deployments with a hash index beside them). Used by tests and by
 // the million-device simulation, so records are kept by value (no documents, no indirection)
 // and the deployments of one rollout are a contiguous range of the deployments map.
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -157,6 +158,10 @@ class MemoryStore final : public Store {
     });
     for (const auto& t : batch.api_tokens) api_tokens_.insert_or_assign(t.id, t);
     for (const auto& t : batch.enrollment_tokens) enrollment_tokens_.insert_or_assign(t.id, t);
+    for (const auto& c : batch.commands) {
+      auto [it, added] = commands_.insert_or_assign(c.id, c);
+      if (added) commands_by_device_[c.device_id].push_back(c.id);
+    }
     for (const auto& s : batch.steps) {
       // The key is held once, by the map; the steps keep only what differs.
       auto& history = steps_[PairKey{s.rollout_id, s.device_id}];
@@ -262,6 +267,34 @@ class MemoryStore final : public Store {
     MutexLock lock(mu_);
     return all_values(api_tokens_);
   }
+  Result<std::optional<Command>> get_command(std::string_view id) override {
+    MutexLock lock(mu_);
+    return find_value(commands_, id);
+  }
+  Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
+                                             Timestamp before) override {
+    MutexLock lock(mu_);
+    std::vector<Command> out;
+    auto ids = commands_by_device_.find(device_id);
+    if (ids == commands_by_device_.end()) return out;
+    for (const std::string& id : ids->second) {
+      const Command& c = commands_.find(id)->second;
+      if (before == Timestamp{} || c.created_at < before) out.push_back(c);
+    }
+    std::sort(out.begin(), out.end(), [](const Command& a, const Command& b) {
+      return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
+    });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+  }
+  Result<std::vector<Command>> list_open_commands() override {
+    MutexLock lock(mu_);
+    std::vector<Command> out;
+    for (const auto& [id, c] : commands_) {
+      if (is_open(c.state)) out.push_back(c);
+    }
+    return out;
+  }
   Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
     MutexLock lock(mu_);
     return all_values(enrollment_tokens_);
@@ -330,6 +363,8 @@ class MemoryStore final : public Store {
   std::map<std::string, ApiToken, std::less<>> api_tokens_ GUARDED_BY(mu_);
   std::map<std::string, EnrollmentToken, std::less<>> enrollment_tokens_ GUARDED_BY(mu_);
   std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_ GUARDED_BY(mu_);
+  std::map<std::string, Command, std::less<>> commands_ GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::string>, std::less<>> commands_by_device_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
 };
 

@@ -101,6 +101,18 @@ CREATE TABLE enrollment_tokens (
   doc TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 9: remote commands; a device's history newest first, and the open ones at start-up.
+    R"sql(
+CREATE TABLE commands (
+  id         TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+  device_id  TEXT NOT NULL,
+  state      TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  doc        TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX commands_by_device ON commands (device_id, created_at, id);
+CREATE INDEX commands_open ON commands (id) WHERE state IN ('queued', 'sent');
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

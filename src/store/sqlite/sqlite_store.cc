@@ -137,11 +137,11 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 struct Statements {
   StmtPtr begin, begin_read, commit, rollback;
   StmtPtr put_device, put_site, put_profile, put_artifact, put_rollout, put_deployment,
-      put_api_token, put_enrollment_token, put_step;
+      put_api_token, put_enrollment_token, put_command, put_step;
   StmtPtr get_device, get_site, get_profile, get_artifact, get_rollout, get_deployment,
-      get_api_token, get_enrollment_token;
+      get_api_token, get_enrollment_token, get_command;
   StmtPtr list_devices, list_sites, list_profiles, list_artifacts, list_rollouts, list_deployments,
-      list_api_tokens, list_enrollment_tokens, list_steps;
+      list_api_tokens, list_enrollment_tokens, list_steps, list_commands, list_open_commands;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
   StmtPtr delete_artifact, delete_device, next_sequence;
@@ -309,6 +309,25 @@ class SqliteStore final : public Store {
     return read([&](Connection& c) {
       return read_all<EnrollmentToken>(c, c.st.list_enrollment_tokens.get(),
                                        &enrollment_token_from_json, "enrollment_tokens");
+    });
+  }
+  Result<std::optional<Command>> get_command(std::string_view id) override {
+    return read([&](Connection& c) {
+      return read_one<Command>(c, c.st.get_command.get(), &command_from_json, "commands",
+                               std::string(id), id);
+    });
+  }
+  Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
+                                             Timestamp before) override {
+    return read([&](Connection& c) {
+      return read_all<Command>(c, c.st.list_commands.get(), &command_from_json, "commands",
+                               device_id, int64_t{before.time_since_epoch().count()},
+                               static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    });
+  }
+  Result<std::vector<Command>> list_open_commands() override {
+    return read([&](Connection& c) {
+      return read_all<Command>(c, c.st.list_open_commands.get(), &command_from_json, "commands");
     });
   }
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
@@ -490,6 +509,15 @@ class SqliteStore final : public Store {
                       });
     }
     if (st.ok()) {
+      st = write_each(batch.commands,
+                      [this](const Command& c, const std::string& doc) REQUIRES(mu_) {
+                        const int rc = run(w_.st.put_command.get(), c.id, c.device_id,
+                                           std::string_view(to_string(c.state)),
+                                           int64_t{c.created_at.time_since_epoch().count()}, doc);
+                        return check(rc, [&] { return "command '" + c.id + "'"; });
+                      });
+    }
+    if (st.ok()) {
       st = write_each(batch.steps, [this](const DeploymentStep& s,
                                           const std::string& doc) REQUIRES(mu_) {
         const int rc = run(w_.st.put_step.get(), s.rollout_id, s.device_id, doc);
@@ -627,6 +655,16 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.put_enrollment_token,
        "INSERT INTO enrollment_tokens (id, doc) VALUES (?1, ?2) "
        "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
+      {&st.put_command,
+       "INSERT INTO commands (id, device_id, state, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
+       "ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, state = excluded.state, "
+       "created_at = excluded.created_at, doc = excluded.doc"},
+      {&st.get_command, "SELECT doc FROM commands WHERE id = ?1"},
+      {&st.list_commands,
+       "SELECT id, doc FROM commands WHERE device_id = ?1 AND (?2 = 0 OR created_at < ?2) "
+       "ORDER BY created_at DESC, id DESC LIMIT ?3"},
+      {&st.list_open_commands,
+       "SELECT id, doc FROM commands WHERE state IN ('queued', 'sent') ORDER BY id"},
       {&st.put_step,
        "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},

@@ -50,6 +50,19 @@ json windows_json(const std::vector<TimeRange>& windows) {
   return out;
 }
 
+// [{"id", "action", "argument", "expires_at"}, ...]: a check-in answer's remote commands.
+json commands_json(const std::vector<Command>& commands) {
+  json out = json::array();
+  for (const Command& c : commands) {
+    json j{{"id", c.id},
+           {"action", protocol::to_string(c.action)},
+           {"expires_at", c.expires_at.time_since_epoch().count()}};
+    if (!c.argument.empty()) j["argument"] = c.argument;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 // The content of `a`, whole (200) or one range of it (206), to a device it is built for.
 Response download(DeviceAuth& auth, DeviceService& service, ArtifactService& artifacts,
                   const Request& req, const Result<Artifact>& a) {
@@ -290,10 +303,10 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                             {"action", to_string(h.action)},
                             {"windows", windows_json(h.windows)},
                             {"reason", h.reason}}},
-                          {"commands", json::array()},
+                          {"commands", commands_json(answer->commands)},
                           {"next_checkin_s", next}});
         }
-        if (!answer->offer) {
+        if (!answer->offer && answer->commands.empty()) {
           // "Nothing for you" needs no one else's change to be durable first: it waits only
           // for its own write (a new inventory), if any.
           if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
@@ -309,7 +322,9 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                    {"sha256", o.sha256},           {"revert", o.revert},
                    {"switch_back", o.switch_back}, {"windows", windows_json(o.windows)}};
         }
-        return ok_json({{"offer", offer}, {"commands", json::array()}, {"next_checkin_s", next}});
+        return ok_json({{"offer", offer},
+                        {"commands", commands_json(answer->commands)},
+                        {"next_checkin_s", next}});
       });
 
   struct Inventory {

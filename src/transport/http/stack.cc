@@ -6,6 +6,7 @@
 #include "rollout/queries.h"
 #include "security/crypto.h"
 #include "transport/http/audit_api.h"
+#include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/durable.h"
 #include "transport/http/etag.h"
@@ -79,6 +80,8 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
                                   p.sites,  p.rollouts, engine};
   add_operator_api(router, services);
   if (options.events != nullptr) add_rollout_events(router, services, *options.events);
+  if (options.commands != nullptr)
+    add_command_api(router, p.tokens, p.auth, devices, *options.commands);
   add_fleet_summary(router, services, clock);
   add_rollout_timeline(router, services, clock);
   if (options.predict) add_rollout_prediction(router, services, clock, options.predict);

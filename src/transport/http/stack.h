@@ -19,6 +19,7 @@
 #include "base/result.h"
 #include "fleet/artifact_service.h"
 #include "fleet/audit_log.h"
+#include "fleet/command_queue.h"
 #include "fleet/device_auth.h"
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
@@ -67,6 +68,9 @@ struct StackOptions {
   // The digital twin's prediction of a plan on the live fleet, when given: served as POST
   // /api/v1/rollouts/predict (operator_api.h).
   RolloutPredictor predict;
+  // Remote commands, when given: the operator and device endpoints of command_api.h. The
+  // caller attaches the same queue to the device service, so check-ins carry them.
+  CommandQueue* commands = nullptr;
 };
 
 class ServerStack {

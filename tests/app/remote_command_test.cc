@@ -1,0 +1,164 @@
+// Remote commands end to end: a real drover serve, a real drover-agent, commands queued
+// through the operator API. The server is killed with SIGKILL right after it said a command
+// was queued, and again after the device reported; the agent is killed by its own reboot.
+// Every command runs exactly once, a refused one is not run, and the server's history says
+// how each ended.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "../common/serve_process.h"
+#include "transport/http/client.h"
+
+namespace drover::testing {
+namespace {
+
+using nlohmann::json;
+
+// Runs drover-agent --once to its end; its exit status (128 + signal when killed).
+int run_agent_once(const std::string& config, const std::string& log) {
+  int status = 0;
+  ::waitpid(spawn_agent(config, log), &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+class Server {
+ public:
+  Server(std::string data) : data_(std::move(data)) { start(); }
+  void start() {
+    serve_ = std::make_unique<ServeProcess>(data_, "127.0.0.1:0", "factory");
+    ASSERT_TRUE(serve_->wait_for("listening on")) << serve_->output();
+  }
+  // SIGKILL, then a new server over the same data directory.
+  void crash_and_restart() {
+    ::kill(serve_->pid(), SIGKILL);
+    serve_.reset();
+    start();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(serve_->port()); }
+  http::ClientResponse call(const std::string& method, const std::string& path,
+                            const std::string& token, const json& body = nullptr) {
+    auto client = http::HttpClient::create(url());
+    EXPECT_TRUE(client.ok());
+    auto r = (*client)->request(
+        method, path, body.is_null() ? "" : body.dump(),
+        {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().to_string());
+    return r.ok() ? *r : http::ClientResponse{};
+  }
+
+ private:
+  std::string data_;
+  std::unique_ptr<ServeProcess> serve_;
+};
+
+TEST(RemoteCommands, EachRunsOnceThroughServerCrashesAndTheAgentsOwnReboot) {
+  const std::string dir = temp_dir();
+  Server server(dir + "/server");
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  const std::string config = dir + "/agent.json";
+  const std::string log = dir + "/agent.log";
+  auto write_config = [&] {
+    std::ofstream(config)
+        << json{{"server", server.url()},
+                {"data_dir", dir + "/agent"},
+                {"device", {{"id", "pump-7"}, {"type", "pump"}, {"hardware_revision", "rev-a"}}},
+                {"enrollment_token", "factory"},
+                {"installed", {{"firmware", "1.0.0"}}},
+                {"poll",
+                 {{"default", "1s"}, {"backoff_initial", "100ms"}, {"backoff_max", "500ms"}}},
+                {"module", {{"type", "file"}, {"target", dir + "/firmware.bin"}}},
+                {"remote_commands",
+                 {// The "service manager" notes each restart; the "reboot" kills the agent, as a
+                  // real reboot does.
+                  {"restart_service", {"sh", "-c", "echo \"$0\" >> " + dir + "/restarts"}},
+                  {"services", {"sensord"}},
+                  {"reboot", {"sh", "-c", "echo reboot >> " + dir + "/reboots; kill -9 $PPID"}},
+                  {"run",
+                   {{"flush-cache",
+                     {{"command",
+                       {"sh", "-c", "echo flushed >> " + dir + "/flushes; echo done"}}}}}}}}}
+               .dump();
+  };
+  write_config();
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
+
+  // Four commands, one of them for a service the agent may not touch.
+  const std::string path = "/api/v1/devices/pump-7/commands";
+  for (const json& body :
+       {json{{"action", "run"}, {"argument", "flush-cache"}, {"reason", "cache full"}},
+        json{{"action", "restart_service"}, {"argument", "sensord"}},
+        json{{"action", "restart_service"}, {"argument", "sshd"}},
+        json{{"action", "reboot"}, {"id", "reboot-after-fix"}}}) {
+    const auto r = server.call("POST", path, admin, body);
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+  // Asked again with its id: the same command, not a second one.
+  const auto again =
+      server.call("POST", path, admin, {{"action", "reboot"}, {"id", "reboot-after-fix"}});
+  EXPECT_EQ(again.status, 200) << again.body;
+
+  // Answered means durable: a crash now loses none of them.
+  server.crash_and_restart();
+  write_config();
+  // The agent takes all four, runs them in order, and its reboot kills it before it reports.
+  EXPECT_EQ(run_agent_once(config, log), 128 + SIGKILL) << read_text(log);
+  EXPECT_EQ(read_text(dir + "/flushes"), "flushed\n");
+  EXPECT_EQ(read_text(dir + "/restarts"), "sensord\n");
+  EXPECT_EQ(read_text(dir + "/reboots"), "reboot\n");
+  json before = json::parse(server.call("GET", path, admin).body);
+  for (const json& c : before["commands"]) EXPECT_EQ(c["state"], "sent") << c.dump();
+
+  // Back up: the reboot counts as done, the server (which sends them all again) is told how
+  // each ended, and nothing runs a second time.
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);
+  server.crash_and_restart();
+  write_config();
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);
+  EXPECT_EQ(read_text(dir + "/flushes"), "flushed\n");
+  EXPECT_EQ(read_text(dir + "/restarts"), "sensord\n");
+  EXPECT_EQ(read_text(dir + "/reboots"), "reboot\n");
+
+  const json history = json::parse(server.call("GET", path, admin).body);
+  ASSERT_EQ(history["commands"].size(), 4u) << history.dump();
+  std::map<std::string, json> by_action;
+  for (const json& c : history["commands"])
+    by_action[c["action"].get<std::string>() + " " + c["argument"].get<std::string>()] = c;
+  const json& flush = by_action["run flush-cache"];
+  EXPECT_EQ(flush["state"], "succeeded") << flush.dump();
+  EXPECT_EQ(flush["exit_code"], 0);
+  EXPECT_EQ(flush["output"], "done\n");
+  EXPECT_EQ(flush["reason"], "cache full");
+  EXPECT_EQ(by_action["restart_service sensord"]["state"], "succeeded");
+  const json& refused = by_action["restart_service sshd"];
+  EXPECT_EQ(refused["state"], "refused") << refused.dump();
+  EXPECT_NE(refused["output"].get<std::string>().find("not among those"), std::string::npos);
+  const json& reboot = by_action["reboot "];
+  EXPECT_EQ(reboot["id"], "reboot-after-fix");
+  EXPECT_EQ(reboot["state"], "succeeded") << reboot.dump();
+  EXPECT_EQ(reboot["output"], "the device rebooted");
+  EXPECT_TRUE(reboot["finished_at"].is_number());
+
+  // One command, and the rules of the operator API.
+  const auto one = server.call("GET", "/api/v1/commands/reboot-after-fix", admin);
+  EXPECT_EQ(one.status, 200);
+  EXPECT_EQ(json::parse(one.body)["state"], "succeeded");
+  EXPECT_EQ(server.call("POST", "/api/v1/commands/reboot-after-fix/cancel", admin).status, 409);
+  EXPECT_EQ(
+      server.call("POST", "/api/v1/devices/nope/commands", admin, {{"action", "reboot"}}).status,
+      404);
+  EXPECT_EQ(server.call("POST", path, admin, {{"action", "format_disk"}}).status, 400);
+  EXPECT_EQ(server.call("POST", path, admin, {{"action", "reboot"}, {"argument", "x"}}).status,
+            400);
+  EXPECT_EQ(server.call("GET", path, "wrong-token").status, 401);
+}
+
+}  // namespace
+}  // namespace drover::testing
