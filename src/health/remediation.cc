@@ -1,0 +1,103 @@
+#include "health/remediation.h"
+
+#include <algorithm>
+
+namespace drover::health {
+namespace {
+
+bool is_name(std::string_view s) {
+  if (s.empty() || s.size() > 128 || s.front() == '.' || s.front() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+  });
+}
+
+std::string step_text(const RemedyStep& s) {
+  std::string text = protocol::to_string(s.action);
+  if (!s.argument.empty()) text += " " + s.argument;
+  return text;
+}
+
+}  // namespace
+
+Status validate(const RemediationRule& rule) {
+  if (!is_name(rule.name)) {
+    return invalid_argument("remediation rule name '" + rule.name +
+                            "' must be 1 to 128 of [A-Za-z0-9._:-]");
+  }
+  const std::string where = "remediation rule " + rule.name + ": ";
+  if (rule.after < Duration{0}) return invalid_argument(where + "after cannot be negative");
+  if (rule.verify <= Duration{0}) return invalid_argument(where + "verify must be positive");
+  if (rule.command_lifetime <= Duration{0} || rule.command_lifetime > days(30)) {
+    return invalid_argument(where + "command_lifetime must be more than 0 and at most 30 days");
+  }
+  if (rule.ladder.size() > 16) return invalid_argument(where + "at most 16 steps");
+  for (const RemedyStep& s : rule.ladder) {
+    if (protocol::takes_argument(s.action) ? !is_name(s.argument) : !s.argument.empty()) {
+      return invalid_argument(where + "step '" + step_text(s) + "': " +
+                              (protocol::takes_argument(s.action)
+                                   ? "needs a service or command name"
+                                   : "takes no argument"));
+    }
+  }
+  return ok_status();
+}
+
+Decision decide(const RemediationRule& rule, const Episode& episode, bool present,
+                Duration held_for, Timestamp now, size_t actions_last_day,
+                const RemediationLimits& limits) {
+  using Kind = Decision::Kind;
+  if (!present) {
+    if (!episode.open) return {};
+    if (episode.steps_taken == 0) return {Kind::kResolve, 0, "cleared by itself"};
+    const RemedyStep& last = rule.ladder[std::min(episode.steps_taken, rule.ladder.size()) - 1];
+    return {Kind::kResolve, 0,
+            "cleared after " + step_text(last) + " (step " + std::to_string(episode.steps_taken) +
+                " of " + std::to_string(rule.ladder.size()) + ")"};
+  }
+  if (!episode.open) {
+    if (held_for < rule.after) return {};
+    return {Kind::kOpen, 0,
+            std::string(to_string(rule.condition)) + " for " +
+                std::to_string(std::chrono::duration_cast<std::chrono::minutes>(held_for).count()) +
+                " min"};
+  }
+  if (episode.escalated) return {Kind::kWait, 0, "with a person"};
+  if (episode.command_open) return {Kind::kWait, 0, "a command is under way"};
+  if (episode.steps_taken > 0 && now - episode.command_ended < rule.verify) {
+    return {Kind::kWait, 0, "verifying the last step"};
+  }
+  if (episode.steps_taken >= rule.ladder.size()) {
+    return {Kind::kEscalate, 0,
+            rule.ladder.empty()
+                ? std::string("this rule calls a person at once")
+                : "still " + std::string(to_string(rule.condition)) + " after every step (" +
+                      std::to_string(rule.ladder.size()) + ")"};
+  }
+  if (actions_last_day >= limits.max_actions_per_day) {
+    return {Kind::kEscalate, 0,
+            "the device's budget of automatic actions is spent (" +
+                std::to_string(actions_last_day) + " in 24 h, at most " +
+                std::to_string(limits.max_actions_per_day) + ")"};
+  }
+  return {Kind::kAct, episode.steps_taken, step_text(rule.ladder[episode.steps_taken])};
+}
+
+std::vector<RemediationRule> default_rules(const std::string& telemetry_service) {
+  RemediationRule no_data;
+  no_data.name = "no-data";
+  no_data.condition = Condition::kNoData;
+  no_data.after = minutes(30);
+  if (!telemetry_service.empty()) {
+    no_data.ladder.push_back({protocol::CommandAction::kRestartService, telemetry_service});
+  }
+  no_data.ladder.push_back({protocol::CommandAction::kReboot, ""});
+  RemediationRule offline;
+  offline.name = "offline";
+  offline.condition = Condition::kOffline;
+  offline.after = hours(24);
+  return {no_data, offline};
+}
+
+}  // namespace drover::health

@@ -1,0 +1,106 @@
+// Remediation rules (docs/health.md, "Remediation"): what to do about a device in a bad
+// state, step by step, and when to stop trying and call a person.
+//
+// A rule names a condition and a ladder of remote commands. Once the condition has held for
+// `after`, an episode opens (the caller opens an alert for it) and the first step is asked
+// for; each further step only once the previous command has ended and the condition has had
+// `verify` to clear — so every action is verified before the next. A ladder run out, or the
+// device's daily budget of automatic actions spent, escalates to a person. The condition
+// clearing resolves the episode, saying after which step it cleared.
+//
+// decide() is the whole policy: pure, over the facts the caller keeps (the episode, as its
+// alert records it) and observes (the condition now, for how long). It does no I/O and reads
+// no clock, so the same facts always give the same decision, whoever asks and however often.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/enum_names.h"
+#include "base/result.h"
+#include "protocol/device.h"
+
+namespace drover::health {
+
+// What a rule watches for.
+enum class Condition : uint8_t {
+  kNoData,   // the device checks in but sends no telemetry past its contract (stuck)
+  kOffline,  // not heard from past its telemetry contract
+  kCount,
+};
+inline constexpr size_t kConditionCount = static_cast<size_t>(Condition::kCount);
+inline constexpr EnumNames<Condition, kConditionCount> kConditionNames{{
+    {Condition::kNoData, "no_data"},
+    {Condition::kOffline, "offline"},
+}};
+static_assert(names_every_value(kConditionNames));
+inline const char* to_string(Condition c) { return enum_name(kConditionNames, c); }
+inline Result<Condition> parse_condition(std::string_view s) {
+  return enum_parse(kConditionNames, s, "condition");
+}
+
+struct RemedyStep {
+  protocol::CommandAction action = protocol::CommandAction::kReboot;
+  std::string argument;  // a service or command name, for the actions that take one
+  bool operator==(const RemedyStep&) const = default;
+};
+
+struct RemediationRule {
+  std::string name;  // unique among the rules (is a name: [A-Za-z0-9._:-])
+  Condition condition = Condition::kNoData;
+  Duration after = hours(1);       // how long the condition must hold before anything is done
+  std::vector<RemedyStep> ladder;  // tried in order; empty: straight to a person
+  Duration verify = minutes(30);   // after a step's command ends: time for the condition to clear
+  Duration command_lifetime = hours(6);  // a step's command expires after this
+  bool operator==(const RemediationRule&) const = default;
+};
+
+// Checks the name, the durations (positive; `after` may be 0) and each step's argument (a
+// name for the actions that take one, none for the others). kInvalidArgument naming the rule.
+Status validate(const RemediationRule& rule);
+
+// A device's open episode of one rule, as its alert records it.
+struct Episode {
+  bool open = false;
+  size_t steps_taken = 0;     // commands queued for it so far
+  bool escalated = false;     // handed to a person: nothing more is done automatically
+  bool command_open = false;  // the last step's command has not ended yet
+  Timestamp command_ended{};  // when it ended (its result, expiry or cancellation)
+};
+
+struct Decision {
+  enum class Kind : uint8_t {
+    kNothing,   // nothing is wrong, or not for long enough yet
+    kOpen,      // open an episode (an alert), then decide again
+    kAct,       // queue ladder[step]
+    kWait,      // a command is under way, or its verification time runs
+    kEscalate,  // hand it to a person: `why` says why
+    kResolve,   // the condition cleared: close the episode; `why` says after what
+  };
+  Kind kind = Kind::kNothing;
+  size_t step = 0;  // kAct
+  std::string why;
+};
+
+// The device's budget of automatic actions, over all rules.
+struct RemediationLimits {
+  size_t max_actions_per_day = 3;  // commands queued by rules in the last 24 hours
+};
+
+// What to do now about `rule` on one device: `present` is whether its condition holds now,
+// `held_for` for how long it has (continuously), `actions_last_day` the rule-queued commands
+// of the device in the last 24 hours.
+Decision decide(const RemediationRule& rule, const Episode& episode, bool present,
+                Duration held_for, Timestamp now, size_t actions_last_day,
+                const RemediationLimits& limits);
+
+// The rules `drover serve` uses when given none: a device that checks in but sends nothing is
+// first asked to restart its telemetry service (`telemetry_service`), then rebooted, then
+// handed to a person; one offline for a day is a person's at once (it cannot be reached).
+std::vector<RemediationRule> default_rules(const std::string& telemetry_service);
+
+}  // namespace drover::health
