@@ -111,8 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const drover::Status st = journal.start();
     check(st.ok() || st.error().code == drover::ErrorCode::kCorruption);
     if (st.ok()) {
-      for (const auto& e : journal.journal())
-        check(e.step != drover::agent::JournaledCommand::Step::kRunning);
+      for (const auto& entry : journal.journal())
+        check(entry.step != drover::agent::JournaledCommand::Step::kRunning);
     }
   }
   return 0;
