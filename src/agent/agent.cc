@@ -97,7 +97,15 @@ std::string Agent::path(const char* name) const {
 }
 
 Status Agent::start(const Inventory& initial) {
-  if (o_.remote_commands != nullptr) DROVER_TRY(o_.remote_commands->start());
+  // A journal that cannot be read turns remote commands off (never an empty history, which
+  // could run a command twice) but not the agent: an update in its trial boot must commit.
+  if (o_.remote_commands != nullptr) {
+    if (Status st = o_.remote_commands->start(); !st.ok()) {
+      last_error_ = "remote commands are off: " + st.error().to_string() +
+                    " (move commands.json aside to take commands again)";
+      o_.remote_commands = nullptr;
+    }
+  }
   auto loaded = state_.load();
   if (!loaded.ok()) return loaded.error();
   record_ = *loaded;

@@ -82,6 +82,7 @@ TelemetryOptions read_telemetry(const JsonReader& t, const std::string& data_dir
 void read_remote_commands(const JsonReader& r, AgentConfig& c) {
   r.allow_only({"reboot", "restart_service", "services", "restart_timeout", "run"});
   RemoteCommandOptions& o = c.remote;
+  o.enabled = true;
   if (r.has("reboot")) c.remote_reboot = command(r, "reboot", true);
   if (r.has("restart_service")) o.restart_service = command(r, "restart_service", true);
   o.services = r.strings_or_empty("services");

@@ -111,21 +111,32 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
       offer.windows = read_windows(o);
       out.offer = std::move(offer);
     }
+    // A malformed command is skipped, not a reason to refuse the answer: its offer still
+    // stands, and a command without a usable id could never be reported anyway.
     for (const JsonReader& c : r.array("commands")) {
       if (out.commands.size() == kMaxCommandsPerAnswer) break;  // the rest come next time
+      const nlohmann::json& raw = c.raw();
+      if (!raw.is_object()) continue;
+      const auto id = raw.find("id");
+      const auto action = raw.find("action");
+      if (id == raw.end() || !id->is_string() || action == raw.end() || !action->is_string())
+        continue;
       RemoteCommand command;
-      command.id = c.str("id");
+      command.id = id->get<std::string>();
       const bool name = !command.id.empty() && command.id.size() <= 64 &&
                         std::all_of(command.id.begin(), command.id.end(), [](char ch) {
                           return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' ||
                                  ch == '-';
                         });
-      if (!name) c.fail("id", "must be 1 to 64 characters of [A-Za-z0-9._:-]");
-      command.action = c.str("action").substr(0, 64);
-      command.argument = c.str_or("argument", "").substr(0, 128);
-      command.expires_at =
-          Timestamp(Duration(static_cast<int64_t>(c.uint_or("expires_at", 0, uint64_t{1} << 53))));
+      if (!name) continue;
+      command.action = action->get<std::string>().substr(0, 64);
+      if (const auto arg = raw.find("argument"); arg != raw.end() && arg->is_string())
+        command.argument = arg->get<std::string>().substr(0, 128);
+      if (const auto exp = raw.find("expires_at"); exp != raw.end() && exp->is_number_unsigned() &&
+                                                   exp->get<uint64_t>() <= (uint64_t{1} << 53)) {
+        command.expires_at = Timestamp(Duration(static_cast<int64_t>(exp->get<uint64_t>())));
+      }
       out.commands.push_back(std::move(command));
     }
     if (r.has("hold") && !r.raw()["hold"].is_null()) {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/json_reader.h"
+#include "base/utf8.h"
 
 namespace drover::agent {
 namespace {
@@ -14,14 +15,6 @@ using Step = JournaledCommand::Step;
 using protocol::CommandOutcome;
 
 constexpr const char* kStepNames[] = {"pending", "running", "done", "delivered"};
-
-// The last `max` bytes of `text`, starting on a character boundary.
-std::string tail(const std::string& text, size_t max) {
-  if (text.size() <= max) return text;
-  size_t from = text.size() - max;
-  while (from < text.size() && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) ++from;
-  return text.substr(from);
-}
 
 std::string encode(const std::vector<JournaledCommand>& journal) {
   json list = json::array();
@@ -74,11 +67,11 @@ Result<std::vector<JournaledCommand>> decode(std::string_view text) {
 }
 
 JournaledCommand ended(JournaledCommand e, CommandOutcome outcome, int exit_code,
-                       std::string output) {
+                       std::string_view output) {
   e.step = Step::kDone;
   e.outcome = outcome;
   e.exit_code = exit_code;
-  e.output = tail(output, protocol::kMaxCommandOutput);
+  e.output = utf8_tail(output, protocol::kMaxCommandOutput);
   return e;
 }
 
@@ -124,32 +117,32 @@ Status RemoteCommands::start() {
 }
 
 Status RemoteCommands::take(const std::vector<RemoteCommand>& commands) {
-  const size_t before = journal_.size();
+  std::vector<JournaledCommand> next = journal_;
   for (const RemoteCommand& c : commands) {
-    const bool known = std::any_of(journal_.begin(), journal_.end(),
+    const bool known = std::any_of(next.begin(), next.end(),
                                    [&](const JournaledCommand& e) { return e.command.id == c.id; });
     if (known) continue;
     JournaledCommand entry;
     entry.command = c;
-    journal_.push_back(std::move(entry));
+    next.push_back(std::move(entry));
   }
-  if (journal_.size() == before) return ok_status();
+  if (next.size() == journal_.size()) return ok_status();
   // The oldest delivered ids go first when there are too many to remember.
-  size_t delivered = static_cast<size_t>(
-      std::count_if(journal_.begin(), journal_.end(),
-                    [](const JournaledCommand& e) { return e.step == Step::kDelivered; }));
-  for (auto it = journal_.begin(); delivered > kRememberedIds && it != journal_.end();) {
+  size_t delivered =
+      static_cast<size_t>(std::count_if(next.begin(), next.end(), [](const JournaledCommand& e) {
+        return e.step == Step::kDelivered;
+      }));
+  for (auto it = next.begin(); delivered > kRememberedIds && it != next.end();) {
     if (it->step == Step::kDelivered) {
-      it = journal_.erase(it);
+      it = next.erase(it);
       --delivered;
     } else {
       ++it;
     }
   }
-  if (Status st = save(); !st.ok()) {
-    journal_.resize(std::min(journal_.size(), before));
-    return st;
-  }
+  // Taken only once the journal says so: a failed write takes nothing.
+  DROVER_TRY(write_atomically(fs_, path_, encode(next)));
+  journal_ = std::move(next);
   return ok_status();
 }
 
@@ -158,6 +151,10 @@ JournaledCommand RemoteCommands::execute(JournaledCommand e, const CommandHooks&
   if (c.expires_at != Timestamp{} && clock_.now() >= c.expires_at) {
     return ended(std::move(e), CommandOutcome::kExpired, -1,
                  "not run: it expired before the device took it");
+  }
+  if (!o_.enabled) {
+    return ended(std::move(e), CommandOutcome::kRefused, -1,
+                 "this agent takes no remote commands (no remote_commands in its configuration)");
   }
   auto action = protocol::parse_command_action(c.action);
   if (!action.ok()) {
@@ -169,7 +166,7 @@ JournaledCommand RemoteCommands::execute(JournaledCommand e, const CommandHooks&
     std::string output = r->output;
     if (r->timed_out) output += "\n(killed: it ran past its timeout)";
     return ended(std::move(e), r->ok() ? CommandOutcome::kSucceeded : CommandOutcome::kFailed,
-                 r->exit_code, std::move(output));
+                 r->exit_code, output);
   };
   switch (*action) {
     case protocol::CommandAction::kRestartService: {
@@ -233,20 +230,27 @@ Status RemoteCommands::run_pending(const CommandHooks& hooks) {
 }
 
 Status RemoteCommands::deliver(ServerLink& server) {
+  Status first = ok_status();  // the first failure worth another try, reported at the end
   for (JournaledCommand& e : journal_) {
     if (e.step != Step::kDone) continue;
     Status sent = server.report_command(e.command.id, e.outcome, e.exit_code, e.output);
     if (!sent.ok()) {
       const ErrorCode code = sent.error().code;
+      // Refused for good (the server does not know it, or will never take this result):
+      // dropped. Anything else (out of reach, a 5xx) is tried again at the next call; the
+      // results after it are not held up.
       const bool for_good = code == ErrorCode::kNotFound || code == ErrorCode::kInvalidArgument ||
                             code == ErrorCode::kPermissionDenied;
-      if (!for_good) return sent;
+      if (!for_good) {
+        if (first.ok()) first = sent;
+        continue;
+      }
     }
     e.step = Step::kDelivered;
     e.output.clear();  // delivered: only the id is worth remembering
     DROVER_TRY(save());
   }
-  return ok_status();
+  return first;
 }
 
 }  // namespace drover::agent

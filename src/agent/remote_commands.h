@@ -34,6 +34,9 @@ struct NamedCommand {
 };
 
 struct RemoteCommandOptions {
+  // Whether this agent takes remote commands at all (its configuration has
+  // "remote_commands"). False: every command is refused, and the refusal reported.
+  bool enabled = false;
   // restart_service: this argv with the service's name appended (e.g. systemctl restart);
   // only the names in `services` are taken. Empty: restart_service is refused.
   std::vector<std::string> restart_service = {"systemctl", "restart"};
@@ -49,8 +52,10 @@ struct RemoteCommandOptions {
 struct CommandHooks {
   // Reboots the device: returns only on failure (the reboot command could not be started).
   std::function<Status()> reboot;
-  // Gives up the update the device holds or downloads; what it did ("nothing to clear").
-  // kFailedPrecondition when the update is past the point of giving up (installing).
+  // Gives up an image the device holds for its maintenance window; what it did ("nothing
+  // to clear" when idle). kFailedPrecondition when the update is past the point of giving
+  // up (installing, rebooting). Commands arrive only at check-ins, which a device makes
+  // while idle or holding an image.
   std::function<Result<std::string>()> clear_update;
 };
 
@@ -77,8 +82,8 @@ class RemoteCommands {
   Status start();
 
   // Journals the commands not seen before (a known id, however far along, is ignored).
-  // kIo when the journal cannot be written: none is taken then, and the server sends them
-  // again.
+  // kIo when the journal cannot be written: none is taken then (nothing changes), and the
+  // server sends them again.
   Status take(const std::vector<RemoteCommand>& commands);
 
   // Runs every pending command, oldest first, journaling before and after each. Stops at
@@ -86,9 +91,10 @@ class RemoteCommands {
   // start, never run again.
   Status run_pending(const CommandHooks& hooks);
 
-  // Reports every finished command not yet delivered. A refusal for good (the command is
-  // unknown to the server: kNotFound, kInvalidArgument, kPermissionDenied) drops the report;
-  // kIo and the rest stop and are tried again at the next call.
+  // Reports every finished command not yet delivered. A refusal for good (kNotFound: the
+  // server does not know it; kInvalidArgument, kPermissionDenied: it will never take it)
+  // drops the report; any other failure keeps it for the next call, and returns the first
+  // such error once every other result was tried.
   Status deliver(ServerLink& server);
 
   const std::vector<JournaledCommand>& journal() const { return journal_; }

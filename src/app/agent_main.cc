@@ -228,8 +228,9 @@ int main(int argc, char** argv) {
                         c.remote, system_commands(), clock);
   c.agent.remote_commands = &remote;
   int signals = -1;  // the stop signals' descriptor, made below (before any command runs)
+  std::unique_ptr<TelemetryAgent> telemetry;  // started below, stopped cleanly by a reboot
   if (!c.remote_reboot.empty()) {
-    c.agent.reboot_device = [argv = c.remote_reboot, &signals]() -> Status {
+    c.agent.reboot_device = [argv = c.remote_reboot, &signals, &telemetry, &clock]() -> Status {
       log_line("rebooting (remote command): " + argv.front());
       auto r = system_commands().run(argv, seconds(60));
       if (!r.ok()) return r.error();
@@ -242,6 +243,13 @@ int main(int argc, char** argv) {
       // minutes, it did not happen.
       pollfd stop{signals, POLLIN, 0};
       if (::poll(&stop, 1, 5 * 60 * 1000) > 0) {
+        // A clean stop, as at any SIGTERM: telemetry sends what it holds and notes the stop
+        // (so the reboot is counted as asked for, not as a power cut).
+        if (telemetry) {
+          telemetry->stop();
+          for (const std::string& line : telemetry->take_log()) log_line(line);
+        }
+        clock.stop();
         log_line("stopped for the reboot");
         std::fflush(stdout);
         std::_Exit(0);
@@ -254,7 +262,6 @@ int main(int argc, char** argv) {
 
   // Telemetry, when configured. It shares the link's session; a failure to start it is
   // logged and the agent carries on with updates, which matter more.
-  std::unique_ptr<TelemetryAgent> telemetry;
   if (c.telemetry) {
     c.telemetry->link_up_at = c.agent.link_up_at;
     telemetry = std::make_unique<TelemetryAgent>(*c.telemetry, **link, clock, ~seed);

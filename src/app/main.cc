@@ -260,6 +260,10 @@ std::map<std::string, std::string> examples() {
        "device command thermostat-0017 restart_service sensord --reason \"no samples for 2h\""},
       {"device commands", "device commands thermostat-0017 --limit 20"},
       {"device cancel-command", "device cancel-command cmd-17"},
+      {"alert ls", "alert ls --device thermostat-0017 --all"},
+      {"alert show", "alert show alert-12"},
+      {"alert ack", "alert ack alert-12"},
+      {"alert resolve", "alert resolve alert-12 --note \"replaced the modem\""},
       {"device add", "device add thermostat-0017 --type thermostat --revision rev-b --site bldg-7"},
       {"device set", "device set thermostat-0017 --connectivity lte"},
       {"device set-site", "device set-site thermostat-0017 bldg-9"},
@@ -365,6 +369,11 @@ int main(int argc, char** argv) {
                     "quicker to start an update, longer is less load (docs/api/device.md)");
   serve->add_option("--busy-poll-interval", serve_args.busy_poll_interval,
                     "...and a device with an update under way (default 5m)");
+  serve->add_option("--remediate-service", serve_args.remediate_service,
+                    "the service a device that checks in but sends no telemetry is first asked "
+                    "to restart, before a reboot and a person (docs/health.md)");
+  serve->add_flag("--no-remediation", serve_args.no_remediation,
+                  "run no remediation rules: no alerts, no automatic commands");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");
   serve->add_option("--tls-cert", serve_args.tls_cert, "serve HTTPS: certificate chain (PEM)");

@@ -150,6 +150,8 @@ void add_profile_verbs(CLI::App& app, RemoteCommands::State& s);
 void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_audit.cc.
 void add_audit_verbs(CLI::App& app, RemoteCommands::State& s);
+// The verbs of remote_alert.cc.
+void add_alert_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_enrollment.cc.
 void add_enrollment_token_verbs(CLI::App& app, RemoteCommands::State& s);
 

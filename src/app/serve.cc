@@ -25,6 +25,7 @@
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
 #include "fleet/update_repository.h"
+#include "health/remediator.h"
 #include "rollout/engine.h"
 #include "security/crypto.h"
 #include "sim/live_fleet.h"
@@ -221,6 +222,27 @@ int run_serve(const ServeArgs& args) {
       telemetry::TimeSeriesStore::open(real_file_system(), telemetry_dir, clock, tsdb_options);
   if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
   telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
+  // Remediation: the rules judge the fleet every minute, open alerts, queue commands.
+  std::unique_ptr<health::Remediator> remediator;
+  if (!args.no_remediation) {
+    auto made = health::Remediator::create(*store, clock, service, telemetry_service, commands,
+                                           {health::default_rules(args.remediate_service), {}});
+    if (!made.ok()) return fail("remediation: " + made.error().to_string());
+    remediator = std::move(*made);
+    remediator->set_listener([](const Alert& a) {
+      log_line({{"level", a.escalated && a.state != AlertState::kResolved ? "warn" : "info"},
+                {"msg", "alert"},
+                {"alert", a.id},
+                {"device", a.device_id},
+                {"rule", a.rule},
+                {"state", to_string(a.state)},
+                {"escalated", a.escalated},
+                {"commands", a.commands},
+                {"text", a.state == AlertState::kResolved ? a.resolution
+                         : a.escalated                    ? a.escalation
+                                                          : a.summary}});
+    });
+  }
   std::unique_ptr<telemetry::RemoteWriter> remote_writer;
   if (!args.remote_write.empty()) {
     telemetry::RemoteWriteOptions rw;
@@ -352,6 +374,7 @@ int run_serve(const ServeArgs& args) {
   stack.auth.audit = audit->get();
   stack.events = &events;
   stack.commands = &commands;
+  stack.remediator = remediator.get();
   stack.console = kConsoleFiles;
   stack.predict = [poll = fleet_options.poll_interval, tick = engine_options.tick_interval](
                       const RolloutPlan& plan, LiveFleet fleet, PredictionAssumptions assume) {
@@ -405,6 +428,18 @@ int run_serve(const ServeArgs& args) {
       log_line({{"level", "info"}, {"msg", "remote commands expired unsent"}, {"count", *n}});
     }
     clock.schedule_after(minutes(1), expire_commands);
+    std::function<void()> remediate = [&] {
+      CommitScope scope;  // its writes queued under its locks, waited for after them
+      auto report = remediator->tick();
+      Status durable = scope.wait();
+      if (!report.ok() || !durable.ok()) {
+        log_line({{"level", "error"},
+                  {"msg", "remediation tick failed; retried in a minute"},
+                  {"error", (!report.ok() ? report.error() : durable.error()).to_string()}});
+      }
+      clock.schedule_after(minutes(1), remediate);
+    };
+    if (remediator) clock.schedule_after(minutes(1), remediate);
   };
   clock.schedule_after(minutes(1), expire_commands);
   std::function<void()> refresh_metadata = [&] {

@@ -27,6 +27,10 @@ struct ServeArgs {
   // way (offered, downloading, installing, in its trial). Load against latency.
   std::string poll_interval = "30m";
   std::string busy_poll_interval = "5m";
+  // Remediation (docs/health.md): the service a device that checks in but sends no telemetry
+  // is first asked to restart ("" : straight to a reboot); off: no rules run.
+  std::string remediate_service;
+  bool no_remediation = false;
   std::string remote_write;                       // Prometheus remote write URL, when given
   std::vector<std::string> remote_write_headers;  // "Name: value"
   std::string device_token_lifetime = "15m";      // bearer tokens issued at device login

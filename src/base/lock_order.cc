@@ -10,6 +10,7 @@ namespace drover {
 namespace {
 
 constexpr EnumNames<LockLevel, static_cast<size_t>(LockLevel::kCount) - 1> kNames{{
+    {LockLevel::kRemediator, "remediator"},
     {LockLevel::kRolloutStart, "rollout start"},
     {LockLevel::kArtifacts, "artifacts"},
     {LockLevel::kDeviceAuth, "device auth"},

@@ -12,7 +12,8 @@
 namespace drover {
 
 enum class LockLevel : uint8_t {
-  kRolloutStart = 1,  // RolloutEngine: one start() plans at a time, then takes the engine
+  kRemediator = 1,    // Remediator: one tick or alert change at a time, then the queue, store
+  kRolloutStart,      // RolloutEngine: one start() plans at a time, then takes the engine
   kArtifacts,         // ArtifactService: one upload or removal, which tells the engine
   kDeviceAuth,        // DeviceAuth: an enrollment decision reads and writes the registry
   kDeviceRegistry,    // DeviceService: a check-in or report calls the engine with it held

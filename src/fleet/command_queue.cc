@@ -4,21 +4,10 @@
 #include <utility>
 
 #include "base/units.h"
+#include "base/utf8.h"
+#include "store/group_commit.h"
 
 namespace drover {
-namespace {
-
-// The last `max` bytes of `text` (what a command printed last says most).
-std::string tail(std::string_view text, size_t max) {
-  return std::string(text.size() > max ? text.substr(text.size() - max) : text);
-}
-
-bool ended_by_result(CommandState s) {
-  return s == CommandState::kSucceeded || s == CommandState::kFailed || s == CommandState::kRefused;
-}
-
-}  // namespace
-
 CommandQueue::CommandQueue(Store& store, Clock& clock, CommandLimits limits)
     : store_(store), clock_(clock), limits_(limits) {}
 
@@ -108,13 +97,14 @@ Result<Command> CommandQueue::queue(CommandRequest request, bool* created) {
   }
   auto& list = open_[c.device_id];
   if (list.size() >= limits_.max_open_per_device) {
-    const bool none_before = list.empty();
-    if (none_before) open_.erase(c.device_id);
-    return Error{ErrorCode::kResourceExhausted,
-                 "device " + c.device_id + " already has " + std::to_string(list.size()) +
-                     " commands waiting (at most " + std::to_string(limits_.max_open_per_device) +
-                     ")"};
+    Error full{ErrorCode::kResourceExhausted,
+               "device " + c.device_id + " already has " + std::to_string(list.size()) +
+                   " commands waiting (at most " + std::to_string(limits_.max_open_per_device) +
+                   ")"};
+    if (list.empty()) open_.erase(c.device_id);
+    return full;
   }
+
   WriteBatch batch;
   batch.commands.push_back(c);
   if (Status st = store_.apply(batch); !st.ok()) {
@@ -173,12 +163,13 @@ Result<Command> CommandQueue::record_result(const CommandResult& result) {
                        std::string(result.command_id) + "'");
     }
     c = std::move(**stored);
-    if (ended_by_result(c.state)) return c;
+    if (c.reported) return c;  // a result sent again changes nothing
   }
   c.state = state_of(result.outcome);
   c.finished_at = now;
+  c.reported = true;
   c.exit_code = result.exit_code;
-  c.output = tail(result.output, protocol::kMaxCommandOutput);
+  c.output = utf8_tail(result.output, protocol::kMaxCommandOutput);
   WriteBatch batch;
   batch.commands.push_back(c);
   DROVER_TRY(store_.apply(batch));
@@ -220,6 +211,15 @@ Result<Command> CommandQueue::cancel(std::string_view id, std::string_view by) {
 
 Result<size_t> CommandQueue::expire_due() {
   if (open_total_.load(std::memory_order_relaxed) == 0) return size_t{0};
+  // Queued under the lock, waited for after it (store/group_commit.h): check-ins go on.
+  CommitScope scope;
+  auto n = expire_due_locked();
+  if (!n.ok()) return n;
+  DROVER_TRY(scope.wait());
+  return n;
+}
+
+Result<size_t> CommandQueue::expire_due_locked() {
   const Timestamp now = clock_.now();
   MutexLock lock(mu_);
   WriteBatch batch;
@@ -254,8 +254,15 @@ Result<std::optional<Command>> CommandQueue::get(std::string_view id) {
 }
 
 Result<std::vector<Command>> CommandQueue::history(std::string_view device_id, size_t limit,
-                                                   Timestamp before) {
-  return store_.list_commands(device_id, limit, before);
+                                                   std::string_view after_id) {
+  if (after_id.empty()) return store_.list_commands(device_id, limit);
+  auto cursor = get(after_id);
+  if (!cursor.ok()) return cursor.error();
+  if (!*cursor || (*cursor)->device_id != device_id) {
+    return not_found("device " + std::string(device_id) + " has no command '" +
+                     std::string(after_id) + "'");
+  }
+  return store_.list_commands(device_id, limit, (*cursor)->created_at, after_id);
 }
 
 std::vector<Command> CommandQueue::open_for(std::string_view device_id) const {

@@ -87,9 +87,10 @@ class CommandQueue {
 
   // One command, or std::nullopt.
   Result<std::optional<Command>> get(std::string_view id);
-  // A device's commands, newest first (Store::list_commands).
+  // A device's commands, newest first (Store::list_commands), after the command `after_id`
+  // of that order when it is given. kNotFound when `after_id` is not the device's command.
   Result<std::vector<Command>> history(std::string_view device_id, size_t limit,
-                                       Timestamp before = {});
+                                       std::string_view after_id = {});
   // Commands open now, all devices.
   size_t open_count() const { return open_total_.load(std::memory_order_relaxed); }
   // A copy of one device's open commands, oldest first.
@@ -98,6 +99,7 @@ class CommandQueue {
  private:
   // The open command `id` of the device, or null.
   Command* find_open(std::string_view device_id, std::string_view id) REQUIRES(mu_);
+  Result<size_t> expire_due_locked() EXCLUDES(mu_);
   // Drops the closed commands of a device's list (after they were written).
   void forget_closed(const std::string& device_id) REQUIRES(mu_);
 

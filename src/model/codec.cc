@@ -278,6 +278,28 @@ json command_json(const Command& c) {
   if (c.exit_code != -1) j["exit_code"] = c.exit_code;
   if (!c.output.empty()) j["output"] = c.output;
   if (!c.cancelled_by.empty()) j["cancelled_by"] = c.cancelled_by;
+  if (c.reported) j["reported"] = true;
+  return j;
+}
+
+json alert_json(const Alert& a) {
+  json j{{"id", a.id},
+         {"device_id", a.device_id},
+         {"rule", a.rule},
+         {"condition", a.condition},
+         {"state", to_string(a.state)},
+         {"opened_at", ms(a.opened_at)},
+         {"updated_at", ms(a.updated_at)},
+         {"version", a.version}};
+  if (!a.summary.empty()) j["summary"] = a.summary;
+  if (a.escalated) j["escalated"] = true;
+  if (!a.escalation.empty()) j["escalation"] = a.escalation;
+  if (!a.resolution.empty()) j["resolution"] = a.resolution;
+  if (!a.commands.empty()) j["commands"] = a.commands;
+  if (a.acknowledged_at != Timestamp{}) j["acknowledged_at"] = ms(a.acknowledged_at);
+  if (!a.acknowledged_by.empty()) j["acknowledged_by"] = a.acknowledged_by;
+  if (a.resolved_at != Timestamp{}) j["resolved_at"] = ms(a.resolved_at);
+  if (!a.resolved_by.empty()) j["resolved_by"] = a.resolved_by;
   return j;
 }
 
@@ -292,7 +314,13 @@ std::string to_json(const DeploymentStep& s) { return step_json(s).dump(); }
 std::string to_json(const ApiToken& t) { return api_token_json(t).dump(); }
 std::string to_json(const RolloutOutcome& o) { return outcome_json(o).dump(); }
 std::string to_json(const EnrollmentToken& t) { return enrollment_token_json(t).dump(); }
-std::string to_json(const Command& c) { return command_json(c).dump(); }
+// Texts from devices: valid UTF-8 by validation, replaced rather than thrown on regardless.
+std::string to_json(const Command& c) {
+  return command_json(c).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+std::string to_json(const Alert& a) {
+  return alert_json(a).dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 // ---------------------------------------------------------------- decoders
 
@@ -645,7 +673,7 @@ EnrollmentToken read_enrollment_token(const JsonReader& r) {
 Command read_command(const JsonReader& r) {
   r.allow_only({"id", "device_id", "action", "argument", "requested_by", "reason", "state",
                 "created_at", "expires_at", "sent_at", "finished_at", "exit_code", "output",
-                "cancelled_by"});
+                "cancelled_by", "reported"});
   Command c;
   c.id = r.str("id");
   c.device_id = r.str("device_id");
@@ -666,8 +694,35 @@ Command read_command(const JsonReader& r) {
   }
   c.output = r.str_or("output", "");
   c.cancelled_by = r.str_or("cancelled_by", "");
+  c.reported = r.boolean_or("reported", false);
   if (auto st = validate(c); !st.ok()) r.fail("", st.error().message);
   return c;
+}
+
+Alert read_alert(const JsonReader& r) {
+  r.allow_only({"id", "device_id", "rule", "condition", "state", "summary", "escalated",
+                "escalation", "resolution", "commands", "opened_at", "updated_at",
+                "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "version"});
+  Alert a;
+  a.id = r.str("id");
+  a.device_id = r.str("device_id");
+  a.rule = r.str("rule");
+  a.condition = r.str("condition");
+  a.state = enum_at(r, "state", &parse_alert_state);
+  a.summary = r.str_or("summary", "");
+  a.escalated = r.boolean_or("escalated", false);
+  a.escalation = r.str_or("escalation", "");
+  a.resolution = r.str_or("resolution", "");
+  a.commands = r.strings_or_empty("commands");
+  a.opened_at = timestamp_at(r, "opened_at");
+  a.updated_at = timestamp_at(r, "updated_at");
+  a.acknowledged_at = timestamp_at(r, "acknowledged_at");
+  a.acknowledged_by = r.str_or("acknowledged_by", "");
+  a.resolved_at = timestamp_at(r, "resolved_at");
+  a.resolved_by = r.str_or("resolved_by", "");
+  a.version = r.uint_or("version", 0, UINT64_MAX);
+  if (auto st = validate(a); !st.ok()) r.fail("", st.error().message);
+  return a;
 }
 
 Result<Device> device_from_json(std::string_view text) {
@@ -721,6 +776,11 @@ Result<EnrollmentToken> enrollment_token_from_json(std::string_view text) {
 Result<Command> command_from_json(std::string_view text) {
   return parse_json_document<Command>(text, "command",
                                       [](const JsonReader& r) { return read_command(r); });
+}
+
+Result<Alert> alert_from_json(std::string_view text) {
+  return parse_json_document<Alert>(text, "alert",
+                                    [](const JsonReader& r) { return read_alert(r); });
 }
 
 }  // namespace drover

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "model/alert.h"
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/command.h"
@@ -30,6 +31,7 @@ std::string to_json(const ApiToken& t);
 std::string to_json(const RolloutOutcome& o);
 std::string to_json(const EnrollmentToken& t);
 std::string to_json(const Command& c);
+std::string to_json(const Alert& a);
 
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
@@ -43,6 +45,7 @@ Result<DeploymentStep> step_from_json(std::string_view text);
 Result<ApiToken> api_token_from_json(std::string_view text);
 Result<EnrollmentToken> enrollment_token_from_json(std::string_view text);
 Result<Command> command_from_json(std::string_view text);
+Result<Alert> alert_from_json(std::string_view text);
 // `failed` is derived from its parts: read, it is ignored.
 Result<RolloutOutcome> outcome_from_json(std::string_view text);
 

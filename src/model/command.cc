@@ -1,5 +1,6 @@
 #include "model/command.h"
 
+#include "base/utf8.h"
 #include "model/device.h"
 
 namespace drover {
@@ -50,6 +51,9 @@ Status validate(const Command& c) {
   }
   if (c.cancelled_by.size() > 256) {
     return invalid_argument("command " + c.id + ": cancelled_by is longer than 256 bytes");
+  }
+  for (const std::string* text : {&c.requested_by, &c.reason, &c.output, &c.cancelled_by}) {
+    if (!is_valid_utf8(*text)) return invalid_argument("command " + c.id + ": text is not UTF-8");
   }
   if (c.expires_at <= c.created_at) {
     return invalid_argument("command " + c.id + ": expires_at must be after created_at");

@@ -64,13 +64,15 @@ struct Command {
   int exit_code = -1;       // from the device's result; -1: none (or killed)
   std::string output;       // the tail of what it printed (≤ kMaxCommandOutput bytes)
   std::string cancelled_by;
+  bool reported = false;  // the device's result arrived (a later one changes nothing)
   friend bool operator==(const Command&, const Command&) = default;
 };
 inline constexpr size_t kMaxCommandId = 64;
 inline constexpr size_t kMaxCommandReason = 512;
 
 // Checks the id and device id (is_valid_name; the id at most kMaxCommandId), the argument
-// (an is_valid_name for actions that take one, empty otherwise), the text fields' sizes,
+// (an is_valid_name for actions that take one, empty otherwise), the text fields' sizes and
+// UTF-8,
 // expires_at after created_at, and that finished_at is set exactly when the state is closed.
 Status validate(const Command& c);
 

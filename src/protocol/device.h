@@ -78,7 +78,7 @@ constexpr bool is_outcome(Report r) {
 enum class CommandAction : uint8_t {
   kRestartService,  // restart the service named by the argument (from the agent's list)
   kReboot,          // reboot the device
-  kClearUpdate,     // give up an update the device holds or downloads (back to idle)
+  kClearUpdate,     // give up an image the device holds for its window (back to idle)
   kRun,             // run the agent's configured command named by the argument
   kCount,           // not an action: how many there are
 };

@@ -232,13 +232,22 @@ Result<std::optional<Command>> GroupCommitStore::get_command(std::string_view id
   return inner_->get_command(id);
 }
 Result<std::vector<Command>> GroupCommitStore::list_commands(std::string_view device_id,
-                                                             size_t limit, Timestamp before) {
+                                                             size_t limit, Timestamp before,
+                                                             std::string_view before_id) {
   settle();
-  return inner_->list_commands(device_id, limit, before);
+  return inner_->list_commands(device_id, limit, before, before_id);
 }
 Result<std::vector<Command>> GroupCommitStore::list_open_commands() {
   settle();
   return inner_->list_open_commands();
+}
+Result<std::optional<Alert>> GroupCommitStore::get_alert(std::string_view id) {
+  settle();
+  return inner_->get_alert(id);
+}
+Result<std::vector<Alert>> GroupCommitStore::list_alerts(const AlertQuery& query) {
+  settle();
+  return inner_->list_alerts(query);
 }
 Result<std::vector<Device>> GroupCommitStore::list_devices() {
   settle();

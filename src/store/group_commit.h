@@ -144,8 +144,10 @@ class GroupCommitStore final : public Store {
   Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) override;
   Result<std::optional<Command>> get_command(std::string_view id) override;
   Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
-                                             Timestamp before) override;
+                                             Timestamp before, std::string_view before_id) override;
   Result<std::vector<Command>> list_open_commands() override;
+  Result<std::optional<Alert>> get_alert(std::string_view id) override;
+  Result<std::vector<Alert>> list_alerts(const AlertQuery& query) override;
   Result<std::vector<Device>> list_devices() override;
   Result<std::vector<Site>> list_sites() override;
   Result<std::vector<DeviceProfile>> list_profiles() override;

@@ -30,6 +30,9 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& t : batch.api_tokens) {
     if (t.id.empty()) return invalid_argument("an api token with an empty id");
   }
+  for (const auto& a : batch.alerts) {
+    if (a.id.empty()) return invalid_argument("an alert with an empty id");
+  }
   for (const auto& c : batch.commands) {
     if (c.id.empty()) return invalid_argument("a command with an empty id");
   }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "model/alert.h"
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/command.h"
@@ -40,6 +41,7 @@ struct WriteBatch {
   std::vector<ApiToken> api_tokens;                // key: id
   std::vector<EnrollmentToken> enrollment_tokens;  // key: id
   std::vector<Command> commands;                   // key: id
+  std::vector<Alert> alerts;                       // key: id
   std::vector<DeploymentStep> steps;  // appended to their deployment's history, in order
   // Devices deleted, after this batch's own records are written (a record both written and
   // removed in one batch is gone). Only the device's record goes: a device that was never
@@ -49,7 +51,7 @@ struct WriteBatch {
   bool empty() const {
     return devices.empty() && sites.empty() && profiles.empty() && artifacts.empty() &&
            rollouts.empty() && deployments.empty() && api_tokens.empty() &&
-           enrollment_tokens.empty() && commands.empty() && steps.empty() &&
+           enrollment_tokens.empty() && commands.empty() && alerts.empty() && steps.empty() &&
            removed_devices.empty();
   }
   void clear() { *this = WriteBatch{}; }
@@ -96,6 +98,7 @@ class Store {
   virtual Result<std::optional<ApiToken>> get_api_token(std::string_view id) = 0;
   virtual Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) = 0;
   virtual Result<std::optional<Command>> get_command(std::string_view id) = 0;
+  virtual Result<std::optional<Alert>> get_alert(std::string_view id) = 0;
 
   // Listings are ordered by key.
   virtual Result<std::vector<Device>> list_devices() = 0;
@@ -121,11 +124,25 @@ class Store {
   virtual Result<std::vector<ApiToken>> list_api_tokens() = 0;
   virtual Result<std::vector<EnrollmentToken>> list_enrollment_tokens() = 0;
   // A device's commands, newest first (by created_at, then id, both descending): at most
-  // `limit`, those created before `before` when it is not zero (the next page of a history).
+  // `limit`; when `before` is not zero, only those after the command created at `before`
+  // with id `before_id` in that order (the next page of a history).
   virtual Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
-                                                     Timestamp before = {}) = 0;
+                                                     Timestamp before = {},
+                                                     std::string_view before_id = {}) = 0;
   // Every command still queued or sent (is_open), in id order: what the queue loads.
   virtual Result<std::vector<Command>> list_open_commands() = 0;
+  // Alerts, newest first (by opened_at, then id, both descending), at most `limit`: of one
+  // device when `device_id` is not empty, unresolved ones only when asked, and when `before`
+  // is not zero only those after the alert opened at `before` with id `before_id` in that
+  // order (the next page).
+  struct AlertQuery {
+    std::string device_id;
+    bool unresolved_only = false;
+    Timestamp before{};
+    std::string before_id;
+    size_t limit = 100;
+  };
+  virtual Result<std::vector<Alert>> list_alerts(const AlertQuery& query) = 0;
   // One deployment's history, oldest first (empty when it has none).
   virtual Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                                     std::string_view device_id) = 0;

@@ -86,6 +86,7 @@ const Timestamp kNow = Timestamp(Duration(1'780'000'000'000));
 
 RemoteCommandOptions allowed() {
   RemoteCommandOptions o;
+  o.enabled = true;
   o.restart_service = {"systemctl", "restart"};
   o.services = {"sensord"};
   o.named["flush"] = {{"flush-cache", "--all"}, seconds(30)};
@@ -137,6 +138,21 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
   EXPECT_NE(server.reports[5].output.find("no permission"), std::string::npos);
   EXPECT_EQ(server.reports[0].output, "ran sensord\n");
   EXPECT_FALSE(rc.has_undelivered());
+
+  // An agent whose configuration has no remote_commands refuses everything, clear_update too.
+  RemoteCommands off("/data/off.json", RemoteCommandOptions{}, runner, clock, fs);
+  ASSERT_TRUE(off.start().ok());
+  bool cleared = false;
+  const CommandHooks clear{{}, [&]() -> Result<std::string> {
+                             cleared = true;
+                             return std::string("cleared");
+                           }};
+  ASSERT_TRUE(off.take({cmd("x", "clear_update"), cmd("y", "run", "flush")}).ok());
+  ASSERT_TRUE(off.run_pending(clear).ok());
+  EXPECT_FALSE(cleared);
+  for (const JournaledCommand& entry : off.journal())
+    EXPECT_EQ(entry.outcome, CommandOutcome::kRefused);
+  EXPECT_EQ(runner.calls.size(), 2u);
 }
 
 TEST(RemoteCommandsAgent, AnIdRunsOnceThroughResendsRestartsAndUndeliveredResults) {

@@ -55,11 +55,18 @@ class ForwardingStore : public Store {
     return inner_->get_command(id);
   }
   Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
-                                             Timestamp before) override {
-    return inner_->list_commands(device_id, limit, before);
+                                             Timestamp before,
+                                             std::string_view before_id) override {
+    return inner_->list_commands(device_id, limit, before, before_id);
   }
   Result<std::vector<Command>> list_open_commands() override {
     return inner_->list_open_commands();
+  }
+  Result<std::optional<Alert>> get_alert(std::string_view id) override {
+    return inner_->get_alert(id);
+  }
+  Result<std::vector<Alert>> list_alerts(const AlertQuery& query) override {
+    return inner_->list_alerts(query);
   }
   Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
     return inner_->list_enrollment_tokens();

@@ -638,6 +638,7 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .enrollment_tokens = {},
       .commands = {},
+      .alerts = {},
       .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
                 make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {}};
@@ -751,6 +752,7 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .enrollment_tokens = {},
       .commands = {},
+      .alerts = {},
       .steps = {make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {}};
   Status st = store().apply(failing);
@@ -1032,6 +1034,7 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .api_tokens = {make_token("0123456789abcdef", Role::kOperator)},
       .enrollment_tokens = {},
       .commands = {},
+      .alerts = {},
       .steps = {make_step("ro-1", "dev-b", "offer")},
       .removed_devices = {}};
   {

@@ -14,6 +14,7 @@
 #include "fleet/audit_log.h"
 #include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
+#include "transport/http/alert_api.h"
 #include "transport/http/audit_api.h"
 #include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
@@ -89,8 +90,13 @@ class OpenApiTest : public ::testing::Test {
                           .value());
     add_audit_api(router, tokens, *audit);
     add_command_api(router, tokens, *auth, *f.service, commands);
+    remediator = std::move(
+        health::Remediator::create(f.store(), f.clock, *f.service, *telemetry_service, commands, {})
+            .value());
+    add_alert_api(router, tokens, *remediator);
   }
   ~OpenApiTest() override {
+    remediator.reset();
     telemetry_service.reset();
     tsdb.reset();
     fs::remove_all(root_);
@@ -110,6 +116,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<UpdateRepository> repository;
   std::unique_ptr<AuditLog> audit;
   CommandQueue commands{f.store(), f.clock};
+  std::unique_ptr<health::Remediator> remediator;
   Router router;
 };
 

@@ -158,6 +158,7 @@ class MemoryStore final : public Store {
     });
     for (const auto& t : batch.api_tokens) api_tokens_.insert_or_assign(t.id, t);
     for (const auto& t : batch.enrollment_tokens) enrollment_tokens_.insert_or_assign(t.id, t);
+    for (const auto& a : batch.alerts) alerts_.insert_or_assign(a.id, a);
     for (const auto& c : batch.commands) {
       auto [it, added] = commands_.insert_or_assign(c.id, c);
       if (added) commands_by_device_[c.device_id].push_back(c.id);
@@ -272,14 +273,18 @@ class MemoryStore final : public Store {
     return find_value(commands_, id);
   }
   Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
-                                             Timestamp before) override {
+                                             Timestamp before,
+                                             std::string_view before_id) override {
     MutexLock lock(mu_);
     std::vector<Command> out;
     auto ids = commands_by_device_.find(device_id);
     if (ids == commands_by_device_.end()) return out;
     for (const std::string& id : ids->second) {
       const Command& c = commands_.find(id)->second;
-      if (before == Timestamp{} || c.created_at < before) out.push_back(c);
+      if (before == Timestamp{} || c.created_at < before ||
+          (c.created_at == before && c.id < before_id)) {
+        out.push_back(c);
+      }
     }
     std::sort(out.begin(), out.end(), [](const Command& a, const Command& b) {
       return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
@@ -293,6 +298,28 @@ class MemoryStore final : public Store {
     for (const auto& [id, c] : commands_) {
       if (is_open(c.state)) out.push_back(c);
     }
+    return out;
+  }
+  Result<std::optional<Alert>> get_alert(std::string_view id) override {
+    MutexLock lock(mu_);
+    return find_value(alerts_, id);
+  }
+  Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
+    MutexLock lock(mu_);
+    std::vector<Alert> out;
+    for (const auto& [id, a] : alerts_) {
+      if (!q.device_id.empty() && a.device_id != q.device_id) continue;
+      if (q.unresolved_only && a.state == AlertState::kResolved) continue;
+      if (q.before != Timestamp{} &&
+          !(a.opened_at < q.before || (a.opened_at == q.before && a.id < q.before_id))) {
+        continue;
+      }
+      out.push_back(a);
+    }
+    std::sort(out.begin(), out.end(), [](const Alert& a, const Alert& b) {
+      return a.opened_at != b.opened_at ? a.opened_at > b.opened_at : a.id > b.id;
+    });
+    if (out.size() > q.limit) out.resize(q.limit);
     return out;
   }
   Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
@@ -364,6 +391,7 @@ class MemoryStore final : public Store {
   std::map<std::string, EnrollmentToken, std::less<>> enrollment_tokens_ GUARDED_BY(mu_);
   std::map<PairKey, std::vector<DeploymentStep>, PairKeyLess> steps_ GUARDED_BY(mu_);
   std::map<std::string, Command, std::less<>> commands_ GUARDED_BY(mu_);
+  std::map<std::string, Alert, std::less<>> alerts_ GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>, std::less<>> commands_by_device_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
 };

@@ -113,6 +113,19 @@ CREATE TABLE commands (
 CREATE INDEX commands_by_device ON commands (device_id, created_at, id);
 CREATE INDEX commands_open ON commands (id) WHERE state IN ('queued', 'sent');
 )sql",
+    // 10: alerts; newest first, of one device or all, and the unresolved ones at start-up.
+    R"sql(
+CREATE TABLE alerts (
+  id        TEXT NOT NULL PRIMARY KEY CHECK (length(id) > 0),
+  device_id TEXT NOT NULL,
+  state     TEXT NOT NULL,
+  opened_at INTEGER NOT NULL,
+  doc       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX alerts_by_device ON alerts (device_id, opened_at, id);
+CREATE INDEX alerts_by_time ON alerts (opened_at, id);
+CREATE INDEX alerts_unresolved ON alerts (opened_at, id) WHERE state != 'resolved';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -137,11 +137,12 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
 struct Statements {
   StmtPtr begin, begin_read, commit, rollback;
   StmtPtr put_device, put_site, put_profile, put_artifact, put_rollout, put_deployment,
-      put_api_token, put_enrollment_token, put_command, put_step;
+      put_api_token, put_enrollment_token, put_command, put_alert, put_step;
   StmtPtr get_device, get_site, get_profile, get_artifact, get_rollout, get_deployment,
-      get_api_token, get_enrollment_token, get_command;
+      get_api_token, get_enrollment_token, get_command, get_alert;
   StmtPtr list_devices, list_sites, list_profiles, list_artifacts, list_rollouts, list_deployments,
-      list_api_tokens, list_enrollment_tokens, list_steps, list_commands, list_open_commands;
+      list_api_tokens, list_enrollment_tokens, list_steps, list_commands, list_open_commands,
+      list_alerts;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
   StmtPtr delete_artifact, delete_device, next_sequence;
@@ -318,11 +319,27 @@ class SqliteStore final : public Store {
     });
   }
   Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
-                                             Timestamp before) override {
+                                             Timestamp before,
+                                             std::string_view before_id) override {
     return read([&](Connection& c) {
       return read_all<Command>(c, c.st.list_commands.get(), &command_from_json, "commands",
-                               device_id, int64_t{before.time_since_epoch().count()},
+                               device_id, int64_t{before.time_since_epoch().count()}, before_id,
                                static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+    });
+  }
+  Result<std::optional<Alert>> get_alert(std::string_view id) override {
+    return read([&](Connection& c) {
+      return read_one<Alert>(c, c.st.get_alert.get(), &alert_from_json, "alerts", std::string(id),
+                             id);
+    });
+  }
+  Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
+    return read([&](Connection& c) {
+      return read_all<Alert>(c, c.st.list_alerts.get(), &alert_from_json, "alerts",
+                             std::string_view(q.device_id), int64_t{q.unresolved_only ? 1 : 0},
+                             int64_t{q.before.time_since_epoch().count()},
+                             std::string_view(q.before_id),
+                             static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX)));
     });
   }
   Result<std::vector<Command>> list_open_commands() override {
@@ -518,6 +535,14 @@ class SqliteStore final : public Store {
                       });
     }
     if (st.ok()) {
+      st = write_each(batch.alerts, [this](const Alert& a, const std::string& doc) REQUIRES(mu_) {
+        const int rc =
+            run(w_.st.put_alert.get(), a.id, a.device_id, std::string_view(to_string(a.state)),
+                int64_t{a.opened_at.time_since_epoch().count()}, doc);
+        return check(rc, [&] { return "alert '" + a.id + "'"; });
+      });
+    }
+    if (st.ok()) {
       st = write_each(batch.steps, [this](const DeploymentStep& s,
                                           const std::string& doc) REQUIRES(mu_) {
         const int rc = run(w_.st.put_step.get(), s.rollout_id, s.device_id, doc);
@@ -661,10 +686,21 @@ Result<Statements> prepare_statements(sqlite3* db) {
        "created_at = excluded.created_at, doc = excluded.doc"},
       {&st.get_command, "SELECT doc FROM commands WHERE id = ?1"},
       {&st.list_commands,
-       "SELECT id, doc FROM commands WHERE device_id = ?1 AND (?2 = 0 OR created_at < ?2) "
-       "ORDER BY created_at DESC, id DESC LIMIT ?3"},
+       "SELECT id, doc FROM commands WHERE device_id = ?1 "
+       "AND (?2 = 0 OR created_at < ?2 OR (created_at = ?2 AND id < ?3)) "
+       "ORDER BY created_at DESC, id DESC LIMIT ?4"},
       {&st.list_open_commands,
        "SELECT id, doc FROM commands WHERE state IN ('queued', 'sent') ORDER BY id"},
+      {&st.put_alert,
+       "INSERT INTO alerts (id, device_id, state, opened_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
+       "ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, state = excluded.state, "
+       "opened_at = excluded.opened_at, doc = excluded.doc"},
+      {&st.get_alert, "SELECT doc FROM alerts WHERE id = ?1"},
+      {&st.list_alerts,
+       "SELECT id, doc FROM alerts WHERE (?1 = '' OR device_id = ?1) "
+       "AND (?2 = 0 OR state != 'resolved') "
+       "AND (?3 = 0 OR opened_at < ?3 OR (opened_at = ?3 AND id < ?4)) "
+       "ORDER BY opened_at DESC, id DESC LIMIT ?5"},
       {&st.put_step,
        "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},

@@ -5,6 +5,7 @@
 #include "fleet/site_service.h"
 #include "rollout/queries.h"
 #include "security/crypto.h"
+#include "transport/http/alert_api.h"
 #include "transport/http/audit_api.h"
 #include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
@@ -82,6 +83,7 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
   if (options.events != nullptr) add_rollout_events(router, services, *options.events);
   if (options.commands != nullptr)
     add_command_api(router, p.tokens, p.auth, devices, *options.commands);
+  if (options.remediator != nullptr) add_alert_api(router, p.tokens, *options.remediator);
   add_fleet_summary(router, services, clock);
   add_rollout_timeline(router, services, clock);
   if (options.predict) add_rollout_prediction(router, services, clock, options.predict);

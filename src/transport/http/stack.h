@@ -26,6 +26,7 @@
 #include "fleet/prediction.h"
 #include "fleet/profile_service.h"
 #include "fleet/update_repository.h"
+#include "health/remediator.h"
 #include "rollout/engine.h"
 #include "rollout/event_log.h"
 #include "store/group_commit.h"
@@ -71,6 +72,9 @@ struct StackOptions {
   // Remote commands, when given: the operator and device endpoints of command_api.h. The
   // caller attaches the same queue to the device service, so check-ins carry them.
   CommandQueue* commands = nullptr;
+  // The remediation rules at work, when given: their alerts under /api/v1/alerts
+  // (alert_api.h). The caller ticks it.
+  health::Remediator* remediator = nullptr;
 };
 
 class ServerStack {

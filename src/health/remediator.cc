@@ -1,0 +1,290 @@
+#include "health/remediator.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+#include "base/units.h"
+
+namespace drover::health {
+namespace {
+
+// Whether `condition` holds for a device, and for how long: how far past its telemetry
+// contract its data (no_data) or its last contact (offline) is. A device that never sent a
+// sample is not judged for no_data (it may not send telemetry at all), nor one never heard
+// from for offline.
+void observe(Condition condition, const telemetry::DeviceFreshness& f, bool* present,
+             Duration* held) {
+  *present = false;
+  *held = Duration{0};
+  if (f.contract.report_every <= Duration{0}) return;  // no contract: nothing to judge by
+  const Duration stale = f.contract.effective_stale_after();
+  auto past = [&](double age_s) {
+    return std::max(Duration{0}, Duration(static_cast<int64_t>(age_s * 1000)) - stale);
+  };
+  switch (condition) {
+    case Condition::kNoData:
+      if (f.freshness == Freshness::kStale && f.data_age_s >= 0) {
+        *present = true;
+        *held = past(f.data_age_s);
+      }
+      return;
+    case Condition::kOffline:
+      if (f.freshness == Freshness::kOffline && f.contact_age_s >= 0) {
+        *present = true;
+        *held = past(f.contact_age_s);
+      }
+      return;
+    case Condition::kCount:
+      return;
+  }
+}
+
+std::string summary_of(Condition condition, const telemetry::DeviceFreshness& f) {
+  const auto ago = [](double s) {
+    return format_duration(Duration(static_cast<int64_t>(s) * 1000));
+  };
+  if (condition == Condition::kNoData) {
+    return "checks in (last " + ago(f.contact_age_s) + " ago) but its newest sample is " +
+           ago(f.data_age_s) + " old; its contract says every " +
+           format_duration(f.contract.report_every);
+  }
+  return "not heard from for " + ago(f.contact_age_s) + "; its contract says every " +
+         format_duration(f.contract.report_every);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& clock,
+                                                       DeviceService& devices,
+                                                       telemetry::TelemetryService& telemetry,
+                                                       CommandQueue& commands,
+                                                       RemediatorOptions options) {
+  std::set<std::string> names;
+  for (const RemediationRule& rule : options.rules) {
+    DROVER_TRY(validate(rule));
+    if (!names.insert(rule.name).second) {
+      return invalid_argument("two remediation rules are named '" + rule.name + "'");
+    }
+  }
+  return std::unique_ptr<Remediator>(
+      new Remediator(store, clock, devices, telemetry, commands, std::move(options)));
+}
+
+Remediator::Remediator(Store& store, Clock& clock, DeviceService& devices,
+                       telemetry::TelemetryService& telemetry, CommandQueue& commands,
+                       RemediatorOptions options)
+    : store_(store),
+      clock_(clock),
+      devices_(devices),
+      telemetry_(telemetry),
+      commands_(commands),
+      options_(std::move(options)) {}
+
+void Remediator::set_listener(std::function<void(const Alert&)> listener) {
+  MutexLock lock(mu_);
+  listener_ = std::move(listener);
+}
+
+Status Remediator::save(Alert& alert) {
+  alert.updated_at = clock_.now();
+  DROVER_TRY(validate(alert));
+  WriteBatch batch;
+  batch.alerts.push_back(alert);
+  DROVER_TRY(store_.apply(batch));
+  if (listener_) listener_(alert);
+  return ok_status();
+}
+
+Result<Episode> Remediator::episode_of(const Alert& alert) {
+  Episode e;
+  e.open = true;
+  e.steps_taken = alert.commands.size();
+  e.escalated = alert.escalated;
+  if (alert.commands.empty()) return e;
+  auto last = commands_.get(alert.commands.back());
+  if (!last.ok()) return last.error();
+  if (!*last) {
+    // Recorded but not in the store: cannot happen (a command is queued before the alert
+    // names it); taken as ended when the alert last changed, so the ladder goes on.
+    e.command_ended = alert.updated_at;
+    return e;
+  }
+  e.command_open = is_open((*last)->state);
+  e.command_ended = (*last)->finished_at;
+  return e;
+}
+
+Result<size_t> Remediator::actions_last_day(const std::string& device_id) {
+  const Timestamp since = clock_.now() - hours(24);
+  auto history = commands_.history(device_id, 64);
+  if (!history.ok()) return history.error();
+  size_t n = 0;
+  for (const Command& c : *history) {
+    if (c.created_at > since && c.requested_by.starts_with("rule:")) ++n;
+  }
+  return n;
+}
+
+Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f,
+                         bool present, Duration held_for, Alert* open, TickReport& report) {
+  const Timestamp now = clock_.now();
+  const std::string& device_id = f.device;
+  Alert created;
+  for (int pass = 0; pass < 2; ++pass) {  // a second pass right after opening an alert
+    Episode episode;
+    if (open != nullptr) {
+      auto e = episode_of(*open);
+      if (!e.ok()) return e.error();
+      episode = *e;
+    }
+    Decision d = decide(rule, episode, present, held_for, now, 0, options_.limits);
+    if (d.kind == Decision::Kind::kAct) {
+      auto actions = actions_last_day(device_id);
+      if (!actions.ok()) return actions.error();
+      d = decide(rule, episode, present, held_for, now, *actions, options_.limits);
+    }
+    // Without an episode, decide() only ever says kNothing or kOpen.
+    if (open == nullptr && d.kind != Decision::Kind::kOpen) return ok_status();
+    switch (d.kind) {
+      case Decision::Kind::kNothing:
+      case Decision::Kind::kWait:
+        return ok_status();
+      case Decision::Kind::kOpen: {
+        auto n = store_.next_sequence("alert");
+        if (!n.ok()) return n.error();
+        created.id = "alert-" + std::to_string(*n);
+        created.device_id = device_id;
+        created.rule = rule.name;
+        created.condition = to_string(rule.condition);
+        created.summary = (d.why + ": " + summary_of(rule.condition, f)).substr(0, kMaxAlertText);
+        created.opened_at = now;
+        created.version = 1;
+        DROVER_TRY(save(created));
+        ++report.opened;
+        open = &created;
+        continue;
+      }
+      case Decision::Kind::kAct: {
+        const RemedyStep& step = rule.ladder[d.step];
+        CommandRequest request;
+        request.id = open->id + "-" + std::to_string(d.step + 1);
+        request.device_id = device_id;
+        request.action = step.action;
+        request.argument = step.argument;
+        request.lifetime = rule.command_lifetime;
+        request.requested_by = "rule:" + rule.name;
+        request.reason = (open->id + ": " + open->summary).substr(0, kMaxCommandReason);
+        auto queued = commands_.queue(request);
+        if (!queued.ok()) {
+          if (queued.error().code != ErrorCode::kResourceExhausted) return queued.error();
+          // The device's queue is full (operators' commands waiting): a person's turn.
+          open->escalated = true;
+          open->escalation =
+              ("could not queue " + d.why + ": " + queued.error().message).substr(0, kMaxAlertText);
+          ++open->version;
+          DROVER_TRY(save(*open));
+          ++report.escalated;
+          return ok_status();
+        }
+        open->commands.push_back(request.id);
+        ++open->version;
+        DROVER_TRY(save(*open));
+        ++report.commands;
+        return ok_status();
+      }
+      case Decision::Kind::kEscalate:
+        open->escalated = true;
+        open->escalation = d.why.substr(0, kMaxAlertText);
+        ++open->version;
+        DROVER_TRY(save(*open));
+        ++report.escalated;
+        return ok_status();
+      case Decision::Kind::kResolve:
+        open->state = AlertState::kResolved;
+        open->resolved_at = now;
+        open->resolved_by = "drover";
+        open->resolution = d.why.substr(0, kMaxAlertText);
+        ++open->version;
+        DROVER_TRY(save(*open));
+        ++report.resolved;
+        return ok_status();
+    }
+  }
+  return ok_status();
+}
+
+Result<TickReport> Remediator::tick() {
+  MutexLock lock(mu_);
+  TickReport report;
+  auto fleet = telemetry_.freshness(telemetry::Cohort{});
+  if (!fleet.ok()) return fleet.error();
+  Store::AlertQuery query;
+  query.unresolved_only = true;
+  query.limit = SIZE_MAX;
+  auto unresolved = store_.list_alerts(query);
+  if (!unresolved.ok()) return unresolved.error();
+  std::map<std::pair<std::string, std::string>, Alert> open;  // (device, rule) -> alert
+  for (Alert& a : *unresolved) {
+    auto key = std::make_pair(a.device_id, a.rule);
+    open.emplace(std::move(key), std::move(a));
+  }
+  for (const telemetry::DeviceFreshness& f : *fleet) {
+    ++report.devices;
+    for (const RemediationRule& rule : options_.rules) {
+      bool present = false;
+      Duration held{0};
+      observe(rule.condition, f, &present, &held);
+      auto it = open.find({f.device, rule.name});
+      Alert* alert = it == open.end() ? nullptr : &it->second;
+      if (!present && alert == nullptr) continue;  // nearly every device, every tick
+      DROVER_TRY(judge(rule, f, present, held, alert, report));
+    }
+  }
+  return report;
+}
+
+Result<Alert> Remediator::acknowledge(std::string_view id, std::string_view by) {
+  MutexLock lock(mu_);
+  auto stored = store_.get_alert(id);
+  if (!stored.ok()) return stored.error();
+  if (!*stored) return not_found("no alert '" + std::string(id) + "'");
+  Alert a = std::move(**stored);
+  if (a.state == AlertState::kResolved) {
+    return Error{ErrorCode::kFailedPrecondition, "alert '" + a.id + "' is resolved"};
+  }
+  if (a.state == AlertState::kAcknowledged) return a;  // a second acknowledgement: no change
+  a.state = AlertState::kAcknowledged;
+  a.acknowledged_at = clock_.now();
+  a.acknowledged_by = std::string(by.substr(0, kMaxAlertText));
+  ++a.version;
+  DROVER_TRY(save(a));
+  return a;
+}
+
+Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std::string_view note) {
+  MutexLock lock(mu_);
+  auto stored = store_.get_alert(id);
+  if (!stored.ok()) return stored.error();
+  if (!*stored) return not_found("no alert '" + std::string(id) + "'");
+  Alert a = std::move(**stored);
+  if (a.state == AlertState::kResolved) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "alert '" + a.id + "' is already resolved (" + a.resolution + ")"};
+  }
+  a.state = AlertState::kResolved;
+  a.resolved_at = clock_.now();
+  a.resolved_by = std::string(by.substr(0, kMaxAlertText));
+  a.resolution = std::string(note.empty() ? "closed by a person" : note.substr(0, kMaxAlertText));
+  ++a.version;
+  DROVER_TRY(save(a));
+  return a;
+}
+
+Result<std::optional<Alert>> Remediator::get(std::string_view id) { return store_.get_alert(id); }
+
+Result<std::vector<Alert>> Remediator::list(const Store::AlertQuery& query) {
+  return store_.list_alerts(query);
+}
+
+}  // namespace drover::health

@@ -1,0 +1,98 @@
+// Remediator: the remediation rules (health/remediation.h) run on the live fleet. Every
+// tick it judges each device's conditions from telemetry freshness, asks decide() what to do
+// about each rule, and does it: opens an alert, queues the next step's remote command,
+// escalates to a person, or resolves the alert when the condition has cleared.
+//
+// Nothing is done twice across restarts. What the rules know lives in the store: the alert
+// (the episode: which commands were queued for it, whether a person has it) and the commands
+// themselves (whether the last one ended, and when); how long a condition has held is read
+// from the device's data (how far past its telemetry contract it is), not remembered. A step's
+// command has a deterministic id ("<alert id>-<step>"), so a crash between queuing it and
+// recording it in the alert queues nothing new when the step is decided again.
+//
+// Thread-safety: all methods may be called from several threads (one tick at a time).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/mutex.h"
+#include "base/result.h"
+#include "fleet/command_queue.h"
+#include "fleet/device_service.h"
+#include "health/remediation.h"
+#include "model/alert.h"
+#include "store/store.h"
+#include "telemetry/telemetry_service.h"
+
+namespace drover::health {
+
+struct RemediatorOptions {
+  std::vector<RemediationRule> rules;
+  RemediationLimits limits;
+};
+
+// What one tick did.
+struct TickReport {
+  size_t devices = 0;  // judged
+  size_t opened = 0, commands = 0, escalated = 0, resolved = 0;
+};
+
+class Remediator {
+ public:
+  // kInvalidArgument for a rule that does not validate or two of one name.
+  static Result<std::unique_ptr<Remediator>> create(Store& store, Clock& clock,
+                                                    DeviceService& devices,
+                                                    telemetry::TelemetryService& telemetry,
+                                                    CommandQueue& commands,
+                                                    RemediatorOptions options);
+
+  // One pass over the fleet. Errors from the store stop the pass (what was written stays
+  // written; the next tick carries on from it).
+  Result<TickReport> tick() EXCLUDES(mu_);
+
+  // A person has seen it. kNotFound; kFailedPrecondition for a resolved alert.
+  Result<Alert> acknowledge(std::string_view id, std::string_view by) EXCLUDES(mu_);
+  // A person closes it (whatever the condition): nothing more is done for this episode; if
+  // the condition still holds, a new one opens after the rule's `after`. kNotFound;
+  // kFailedPrecondition when already resolved.
+  Result<Alert> resolve(std::string_view id, std::string_view by, std::string_view note)
+      EXCLUDES(mu_);
+
+  Result<std::optional<Alert>> get(std::string_view id);
+  Result<std::vector<Alert>> list(const Store::AlertQuery& query);
+
+  // Told every change of an alert, after it was written (from the thread that made it).
+  void set_listener(std::function<void(const Alert&)> listener) EXCLUDES(mu_);
+
+  const std::vector<RemediationRule>& rules() const { return options_.rules; }
+
+ private:
+  Remediator(Store& store, Clock& clock, DeviceService& devices,
+             telemetry::TelemetryService& telemetry, CommandQueue& commands,
+             RemediatorOptions options);
+  // Writes `alert` (version bumped, updated_at now) and tells the listener.
+  Status save(Alert& alert) REQUIRES(mu_);
+  // The episode an open alert records.
+  Result<Episode> episode_of(const Alert& alert);
+  // Rule-queued commands of the device created in the last 24 hours.
+  Result<size_t> actions_last_day(const std::string& device_id);
+  // Decides and acts on one rule for one device.
+  Status judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f, bool present,
+               Duration held_for, Alert* open, TickReport& report) REQUIRES(mu_);
+
+  Store& store_;
+  Clock& clock_;
+  DeviceService& devices_;
+  telemetry::TelemetryService& telemetry_;
+  CommandQueue& commands_;
+  RemediatorOptions options_;
+  Mutex mu_{LockLevel::kRemediator};
+  std::function<void(const Alert&)> listener_ GUARDED_BY(mu_);
+};
+
+}  // namespace drover::health

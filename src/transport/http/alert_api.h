@@ -1,0 +1,14 @@
+// Alerts over HTTP (docs/api/operator.md "Alerts"), on the Remediator:
+// GET /api/v1/alerts?device=&state=unresolved|all&limit=&after= (viewer), GET
+// /api/v1/alerts/{id} (viewer), POST /api/v1/alerts/{id}/acknowledge and /resolve (operator).
+#pragma once
+
+#include "fleet/operator_tokens.h"
+#include "health/remediator.h"
+#include "transport/http/router.h"
+
+namespace drover::http {
+
+void add_alert_api(Router& router, OperatorTokens& tokens, health::Remediator& remediator);
+
+}  // namespace drover::http

@@ -1,0 +1,217 @@
+// The Remediator on a fleet wired as in drover serve (registry, telemetry, command queue,
+// store), on a manual clock: a device that checks in but sends nothing is asked to restart
+// its service, then rebooted, and its alert resolves when the data comes back; one that went
+// silent is handed to a person; healthy devices are left alone; a restart of the server in
+// the middle of an episode queues nothing twice; people acknowledge and close alerts.
+#include "health/remediator.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <set>
+
+#include "../common/fleet_fixture.h"
+
+namespace drover::health {
+namespace {
+
+using drover::testing::Fleet;
+using protocol::CommandAction;
+using protocol::CommandOutcome;
+
+class RemediatorTest : public ::testing::Test {
+ protected:
+  RemediatorTest() {
+    char tmpl[] = "/tmp/drover-remediator-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    f.add_devices(3, "rev-a");
+    WriteBatch b;
+    b.profiles = {DeviceProfile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}}};
+    EXPECT_TRUE(f.store().apply(b).ok());
+    auto opened = telemetry::TimeSeriesStore::open(real_file_system(), dir_, f.clock);
+    EXPECT_TRUE(opened.ok());
+    tsdb = std::move(*opened);
+    telemetry =
+        std::make_unique<telemetry::TelemetryService>(*tsdb, *f.service, f.store(), f.clock);
+    restart();
+  }
+  ~RemediatorTest() override {
+    remediator.reset();
+    telemetry.reset();
+    tsdb.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A new queue and remediator over the same store, as after a server restart.
+  void restart() {
+    remediator.reset();
+    commands = std::make_unique<CommandQueue>(f.store(), f.clock);
+    ASSERT_TRUE(commands->load().ok());
+    f.service->attach_commands(commands.get());
+    RemediationRule no_data;
+    no_data.name = "no-data";
+    no_data.condition = Condition::kNoData;
+    no_data.after = minutes(10);
+    no_data.verify = minutes(5);
+    no_data.ladder = {{CommandAction::kRestartService, "sensord"}, {CommandAction::kReboot, ""}};
+    RemediationRule offline;
+    offline.name = "offline";
+    offline.condition = Condition::kOffline;
+    offline.after = hours(1);
+    auto made = Remediator::create(f.store(), f.clock, *f.service, *telemetry, *commands,
+                                   {{no_data, offline}, {}});
+    ASSERT_TRUE(made.ok()) << made.error().to_string();
+    remediator = std::move(*made);
+    remediator->set_listener([this](const Alert& a) { heard.push_back(a); });
+  }
+
+  void send_sample(const std::string& device) {
+    protocol::TelemetryBatch b;
+    b.stream = 7;
+    b.sequence = ++sequence_[device];
+    b.series = {{"cpu_percent", {}, {{f.clock.now().time_since_epoch().count(), 12.5}}}};
+    auto r = telemetry->ingest(device, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+  }
+  // A check-in; the commands it carries.
+  std::vector<Command> check_in(const std::string& device) {
+    auto r = f.service->check_in({device, f.installed(device), UpdateState::kIdle, "", false});
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() ? r->commands : std::vector<Command>{};
+  }
+
+  Fleet f;
+  std::string dir_;
+  std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
+  std::unique_ptr<telemetry::TelemetryService> telemetry;
+  std::unique_ptr<CommandQueue> commands;
+  std::unique_ptr<Remediator> remediator;
+  std::vector<Alert> heard;
+  std::map<std::string, uint64_t> sequence_;
+};
+
+TEST_F(RemediatorTest, AStuckDeviceIsRestartedThenRebootedAndResolvedAnOfflineOneGoesToAPerson) {
+  const std::string stuck = f.ids[0], silent = f.ids[1], healthy = f.ids[2];
+  std::set<std::string> ran;  // command ids the "agent" ran
+  bool rebooted = false;
+  for (int minute = 0; minute < 4 * 60; ++minute) {
+    send_sample(healthy);
+    check_in(healthy);
+    if (minute < 10) {
+      send_sample(stuck);
+      send_sample(silent);
+      check_in(silent);
+    }
+    // The stuck device keeps checking in; its data comes back only after a reboot. Its agent
+    // runs each command once and reports a minute later.
+    if (rebooted) send_sample(stuck);
+    for (const Command& c : check_in(stuck)) {
+      if (!ran.insert(c.id).second) continue;  // sent again: already run
+      f.clock.advance(seconds(30));
+      ASSERT_TRUE(commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
+      if (c.action == CommandAction::kReboot) rebooted = true;
+    }
+    if (minute == 27) restart();  // the server restarts in the middle of the episode
+    auto report = remediator->tick();
+    ASSERT_TRUE(report.ok()) << report.error().to_string();
+    f.clock.advance(minutes(1));
+  }
+
+  Store::AlertQuery all;
+  auto alerts = remediator->list(all);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 2u);
+  std::map<std::string, Alert> by_device;
+  for (const Alert& a : *alerts) by_device[a.device_id] = a;
+  EXPECT_EQ(by_device.count(healthy), 0u);
+
+  const Alert& fixed = by_device[stuck];
+  EXPECT_EQ(fixed.rule, "no-data");
+  EXPECT_EQ(fixed.state, AlertState::kResolved);
+  EXPECT_EQ(fixed.resolved_by, "drover");
+  EXPECT_EQ(fixed.resolution, "cleared after reboot (step 2 of 2)");
+  EXPECT_FALSE(fixed.escalated);
+  ASSERT_EQ(fixed.commands.size(), 2u);
+  // Each step once, in order, each run once by the device — through the restart.
+  EXPECT_EQ(ran, (std::set<std::string>{fixed.commands[0], fixed.commands[1]}));
+  auto history = commands->history(stuck, 10);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[1].action, CommandAction::kRestartService);
+  EXPECT_EQ((*history)[1].argument, "sensord");
+  EXPECT_EQ((*history)[0].action, CommandAction::kReboot);
+  EXPECT_EQ((*history)[0].requested_by, "rule:no-data");
+  // The reboot came only after the restart had ended and had its five minutes to work.
+  EXPECT_GE((*history)[0].created_at - (*history)[1].finished_at, minutes(5));
+  EXPECT_NE(fixed.summary.find("checks in"), std::string::npos) << fixed.summary;
+
+  const Alert& gone = by_device[silent];
+  EXPECT_EQ(gone.rule, "offline");
+  EXPECT_TRUE(gone.escalated);
+  EXPECT_EQ(gone.escalation, "this rule calls a person at once");
+  EXPECT_EQ(gone.state, AlertState::kOpen);
+  EXPECT_TRUE(gone.commands.empty());
+  // Nothing can reach it; the person acknowledges, then closes it.
+  auto ack = remediator->acknowledge(gone.id, "token:abc (ops)");
+  ASSERT_TRUE(ack.ok());
+  EXPECT_EQ(ack->state, AlertState::kAcknowledged);
+  auto closed = remediator->resolve(gone.id, "token:abc (ops)", "replaced the modem");
+  ASSERT_TRUE(closed.ok());
+  EXPECT_EQ(closed->resolution, "replaced the modem");
+  EXPECT_EQ(remediator->resolve(gone.id, "x", "").error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(remediator->acknowledge("alert-99", "x").error().code, ErrorCode::kNotFound);
+
+  // The listener heard every change, in order, each with a higher version.
+  std::map<std::string, uint64_t> last_version;
+  for (const Alert& a : heard) {
+    EXPECT_GT(a.version, last_version[a.id]);
+    last_version[a.id] = a.version;
+  }
+  EXPECT_EQ(last_version[fixed.id], fixed.version);
+}
+
+TEST_F(RemediatorTest, TheDailyBudgetHandsARelapsingDeviceToAPerson) {
+  const std::string stuck = f.ids[0];
+  // It relapses every time: each fix works for a while, then the data stops again.
+  int quiet_until = 0;
+  for (int minute = 0; minute < 24 * 60; ++minute) {
+    if (minute < 10 || minute < quiet_until) send_sample(stuck);
+    for (const Command& c : check_in(stuck)) {
+      if (commands->get(c.id)->value().state != CommandState::kSent) continue;
+      ASSERT_TRUE(commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, ""}).ok());
+      quiet_until = minute + 30;  // data for half an hour, then stuck again
+    }
+    ASSERT_TRUE(remediator->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  auto history = commands->history(stuck, 100);
+  ASSERT_TRUE(history.ok());
+  EXPECT_EQ(history->size(), 3u) << "at most three automatic actions a day";
+  Store::AlertQuery unresolved;
+  unresolved.device_id = stuck;
+  unresolved.unresolved_only = true;
+  auto open = remediator->list(unresolved);
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_TRUE(open->front().escalated);
+  EXPECT_NE(open->front().escalation.find("budget"), std::string::npos) << open->front().escalation;
+}
+
+TEST_F(RemediatorTest, RulesThatDoNotValidateAreRefused) {
+  RemediationRule bad;
+  bad.name = "x";
+  bad.ladder = {{CommandAction::kRun, ""}};
+  EXPECT_EQ(Remediator::create(f.store(), f.clock, *f.service, *telemetry, *commands, {{bad}, {}})
+                .error()
+                .code,
+            ErrorCode::kInvalidArgument);
+  RemediationRule a;
+  a.name = "same";
+  EXPECT_FALSE(
+      Remediator::create(f.store(), f.clock, *f.service, *telemetry, *commands, {{a, a}, {}}).ok());
+}
+
+}  // namespace
+}  // namespace drover::health
