@@ -225,7 +225,7 @@ int run_serve(const ServeArgs& args) {
   // Remediation: the rules judge the fleet every minute, open alerts, queue commands.
   std::unique_ptr<health::Remediator> remediator;
   if (!args.no_remediation) {
-    auto made = health::Remediator::create(*store, clock, service, telemetry_service, commands,
+    auto made = health::Remediator::create(*store, clock, telemetry_service, commands,
                                            {health::default_rules(args.remediate_service), {}});
     if (!made.ok()) return fail("remediation: " + made.error().to_string());
     remediator = std::move(*made);

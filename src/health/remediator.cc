@@ -56,7 +56,6 @@ std::string summary_of(Condition condition, const telemetry::DeviceFreshness& f)
 }  // namespace
 
 Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& clock,
-                                                       DeviceService& devices,
                                                        telemetry::TelemetryService& telemetry,
                                                        CommandQueue& commands,
                                                        RemediatorOptions options) {
@@ -68,15 +67,13 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
     }
   }
   return std::unique_ptr<Remediator>(
-      new Remediator(store, clock, devices, telemetry, commands, std::move(options)));
+      new Remediator(store, clock, telemetry, commands, std::move(options)));
 }
 
-Remediator::Remediator(Store& store, Clock& clock, DeviceService& devices,
-                       telemetry::TelemetryService& telemetry, CommandQueue& commands,
-                       RemediatorOptions options)
+Remediator::Remediator(Store& store, Clock& clock, telemetry::TelemetryService& telemetry,
+                       CommandQueue& commands, RemediatorOptions options)
     : store_(store),
       clock_(clock),
-      devices_(devices),
       telemetry_(telemetry),
       commands_(commands),
       options_(std::move(options)) {}

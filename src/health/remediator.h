@@ -46,7 +46,6 @@ class Remediator {
  public:
   // kInvalidArgument for a rule that does not validate or two of one name.
   static Result<std::unique_ptr<Remediator>> create(Store& store, Clock& clock,
-                                                    DeviceService& devices,
                                                     telemetry::TelemetryService& telemetry,
                                                     CommandQueue& commands,
                                                     RemediatorOptions options);
@@ -72,9 +71,8 @@ class Remediator {
   const std::vector<RemediationRule>& rules() const { return options_.rules; }
 
  private:
-  Remediator(Store& store, Clock& clock, DeviceService& devices,
-             telemetry::TelemetryService& telemetry, CommandQueue& commands,
-             RemediatorOptions options);
+  Remediator(Store& store, Clock& clock, telemetry::TelemetryService& telemetry,
+             CommandQueue& commands, RemediatorOptions options);
   // Writes `alert` (version bumped, updated_at now) and tells the listener.
   Status save(Alert& alert) REQUIRES(mu_);
   // The episode an open alert records.
@@ -87,7 +85,6 @@ class Remediator {
 
   Store& store_;
   Clock& clock_;
-  DeviceService& devices_;
   telemetry::TelemetryService& telemetry_;
   CommandQueue& commands_;
   RemediatorOptions options_;

@@ -59,8 +59,8 @@ class RemediatorTest : public ::testing::Test {
     offline.name = "offline";
     offline.condition = Condition::kOffline;
     offline.after = hours(1);
-    auto made = Remediator::create(f.store(), f.clock, *f.service, *telemetry, *commands,
-                                   {{no_data, offline}, {}});
+    auto made =
+        Remediator::create(f.store(), f.clock, *telemetry, *commands, {{no_data, offline}, {}});
     ASSERT_TRUE(made.ok()) << made.error().to_string();
     remediator = std::move(*made);
     remediator->set_listener([this](const Alert& a) { heard.push_back(a); });
@@ -203,14 +203,11 @@ TEST_F(RemediatorTest, RulesThatDoNotValidateAreRefused) {
   RemediationRule bad;
   bad.name = "x";
   bad.ladder = {{CommandAction::kRun, ""}};
-  EXPECT_EQ(Remediator::create(f.store(), f.clock, *f.service, *telemetry, *commands, {{bad}, {}})
-                .error()
-                .code,
+  EXPECT_EQ(Remediator::create(f.store(), f.clock, *telemetry, *commands, {{bad}, {}}).error().code,
             ErrorCode::kInvalidArgument);
   RemediationRule a;
   a.name = "same";
-  EXPECT_FALSE(
-      Remediator::create(f.store(), f.clock, *f.service, *telemetry, *commands, {{a, a}, {}}).ok());
+  EXPECT_FALSE(Remediator::create(f.store(), f.clock, *telemetry, *commands, {{a, a}, {}}).ok());
 }
 
 }  // namespace

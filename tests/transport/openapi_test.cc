@@ -91,8 +91,7 @@ class OpenApiTest : public ::testing::Test {
     add_audit_api(router, tokens, *audit);
     add_command_api(router, tokens, *auth, *f.service, commands);
     remediator = std::move(
-        health::Remediator::create(f.store(), f.clock, *f.service, *telemetry_service, commands, {})
-            .value());
+        health::Remediator::create(f.store(), f.clock, *telemetry_service, commands, {}).value());
     add_alert_api(router, tokens, *remediator);
   }
   ~OpenApiTest() override {
