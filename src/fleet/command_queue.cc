@@ -64,8 +64,8 @@ Result<Command> CommandQueue::queue(CommandRequest request, bool* created) {
   c.created_at = now;
   c.expires_at = now + lifetime;
   if (c.id.empty()) {
-    c.id = "x";  // validated with a placeholder; the sequence is drawn only for a good request
-    DROVER_TRY(validate(c));
+    // Checked before an id is drawn: a bad request uses up no number of the sequence.
+    DROVER_TRY(validate_content(c));
     auto n = store_.next_sequence("command");
     if (!n.ok()) return n.error();
     c.id = "cmd-" + std::to_string(*n);

@@ -25,6 +25,10 @@ Status validate(const Command& c) {
     return invalid_argument("command id '" + c.id + "' must be 1 to " +
                             std::to_string(kMaxCommandId) + " characters of [A-Za-z0-9._:-]");
   }
+  return validate_content(c);
+}
+
+Status validate_content(const Command& c) {
   if (!is_valid_name(c.device_id)) {
     return invalid_argument("command " + c.id + ": device id '" + c.device_id + "' is not valid");
   }

@@ -75,5 +75,7 @@ inline constexpr size_t kMaxCommandReason = 512;
 // UTF-8,
 // expires_at after created_at, and that finished_at is set exactly when the state is closed.
 Status validate(const Command& c);
+// The same checks but the id's: what a request is checked by before it is given one.
+Status validate_content(const Command& c);
 
 }  // namespace drover
