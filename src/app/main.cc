@@ -374,6 +374,14 @@ int main(int argc, char** argv) {
                     "to restart, before a reboot and a person (docs/health.md)");
   serve->add_flag("--no-remediation", serve_args.no_remediation,
                   "run no remediation rules: no alerts, no automatic commands");
+  serve->add_option("--alert-webhook", serve_args.alert_webhook,
+                    "POST every change of an alert to this URL, signed and retried "
+                    "(docs/api/operator.md, \"Alert webhook\")");
+  serve->add_option("--alert-webhook-secret-file", serve_args.alert_webhook_secret_file,
+                    "the webhook's HMAC-SHA256 key, shared with its receiver (at least 16 bytes)");
+  serve->add_option("--alert-webhook-ca", serve_args.alert_webhook_ca,
+                    "an https webhook's certificate must chain to this CA (PEM); default: the "
+                    "system's");
   serve->add_option("--max-artifact-bytes", serve_args.max_artifact_bytes,
                     "the largest artifact upload accepted");
   serve->add_option("--tls-cert", serve_args.tls_cert, "serve HTTPS: certificate chain (PEM)");

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -34,6 +35,7 @@
 #include "telemetry/remote_write.h"
 #include "telemetry/telemetry_service.h"
 #include "telemetry/time_series_store.h"
+#include "transport/http/alert_webhook.h"
 #include "transport/http/server.h"
 #include "transport/http/stack.h"
 
@@ -81,6 +83,11 @@ void log_line(const nlohmann::json& line) {
   std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
+// A line from a background worker (the remote writer, the alert webhook).
+void log_message(const std::string& level, const std::string& message) {
+  log_line({{"level", level}, {"msg", message}});
+}
+
 int fail(const std::string& what, const char* command = "serve") {
   std::fprintf(stderr, "drover %s: %s\n", command, what.c_str());
   return 1;
@@ -116,6 +123,28 @@ int run_serve(const ServeArgs& args) {
   options.tls_cert_file = args.tls_cert;
   options.tls_key_file = args.tls_key;
   options.tls_client_ca_file = args.client_ca;
+  // The alert webhook's flags, checked before anything is opened.
+  std::string webhook_secret;
+  if (!args.alert_webhook.empty()) {
+    if (args.no_remediation)
+      return fail("--alert-webhook: there are no alerts with --no-remediation");
+    if (auto url = http::parse_url(args.alert_webhook); !url.ok()) {
+      return fail("--alert-webhook: " + url.error().message);
+    }
+    if (args.alert_webhook_secret_file.empty()) {
+      return fail("--alert-webhook needs --alert-webhook-secret-file (the receiver's key)");
+    }
+    auto key = real_file_system().read(args.alert_webhook_secret_file);
+    if (!key.ok()) return fail("--alert-webhook-secret-file: " + key.error().to_string());
+    webhook_secret = std::move(*key);
+    while (!webhook_secret.empty() &&
+           std::isspace(static_cast<unsigned char>(webhook_secret.back()))) {
+      webhook_secret.pop_back();
+    }
+    if (webhook_secret.size() < 16) {
+      return fail("--alert-webhook-secret-file: the key must be at least 16 bytes");
+    }
+  }
   // Signals are taken by sigwait below, never by a handler: block them before any thread
   // starts (the store's writer is the first), so that every thread inherits the mask.
   sigset_t stop_signals;
@@ -222,25 +251,41 @@ int run_serve(const ServeArgs& args) {
       telemetry::TimeSeriesStore::open(real_file_system(), telemetry_dir, clock, tsdb_options);
   if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
   telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
-  // Remediation: the rules judge the fleet every minute, open alerts, queue commands.
+  // Remediation: the rules judge the fleet every minute, open alerts, queue commands. Each
+  // change of an alert is a log line (and a webhook delivery, when one is configured).
+  const auto alert_log = [](const Alert& a) {
+    log_line({{"level", a.escalated && a.state != AlertState::kResolved ? "warn" : "info"},
+              {"msg", "alert"},
+              {"alert", a.id},
+              {"device", a.device_id},
+              {"rule", a.rule},
+              {"state", to_string(a.state)},
+              {"escalated", a.escalated},
+              {"commands", a.commands},
+              {"text", a.state == AlertState::kResolved ? a.resolution
+                       : a.escalated                    ? a.escalation
+                                                        : a.summary}});
+  };
   std::unique_ptr<health::Remediator> remediator;
   if (!args.no_remediation) {
     auto made = health::Remediator::create(*store, clock, telemetry_service, commands,
                                            {health::default_rules(args.remediate_service), {}});
     if (!made.ok()) return fail("remediation: " + made.error().to_string());
     remediator = std::move(*made);
-    remediator->set_listener([](const Alert& a) {
-      log_line({{"level", a.escalated && a.state != AlertState::kResolved ? "warn" : "info"},
-                {"msg", "alert"},
-                {"alert", a.id},
-                {"device", a.device_id},
-                {"rule", a.rule},
-                {"state", to_string(a.state)},
-                {"escalated", a.escalated},
-                {"commands", a.commands},
-                {"text", a.state == AlertState::kResolved ? a.resolution
-                         : a.escalated                    ? a.escalation
-                                                          : a.summary}});
+    remediator->set_listener(alert_log);
+  }
+  std::unique_ptr<http::AlertWebhook> webhook;
+  if (!args.alert_webhook.empty()) {
+    http::AlertWebhookOptions wo;
+    wo.url = args.alert_webhook;
+    wo.secret = webhook_secret;
+    wo.ca_file = args.alert_webhook_ca;
+    auto started = http::AlertWebhook::start(*remediator, clock, std::move(wo), &log_message);
+    if (!started.ok()) return fail("--alert-webhook: " + started.error().to_string());
+    webhook = std::move(*started);
+    remediator->set_listener([alert_log, hook = webhook.get()](const Alert& a) {
+      alert_log(a);
+      hook->notify(a);
     });
   }
   std::unique_ptr<telemetry::RemoteWriter> remote_writer;
@@ -262,9 +307,7 @@ int run_serve(const ServeArgs& args) {
         [&telemetry_service](const std::string& key) {
           return telemetry_service.export_labels(key);
         },
-        [](const std::string& level, const std::string& message) {
-          log_line({{"level", level}, {"msg", message}});
-        });
+        &log_message);
     if (auto st = remote_writer->start(); !st.ok())
       return fail("--remote-write: " + st.error().to_string());
   }
@@ -488,6 +531,8 @@ int run_serve(const ServeArgs& args) {
   (*server)->stop();  // in-flight requests finish; every write they made is committed
   if (remote_writer) remote_writer->stop();  // it carries on from its cursor at the next start
   clock.stop();                              // no engine tick runs after this
+  // What it has not delivered stays marked so in the store, for the next start.
+  if (webhook) webhook->stop();
   // Answers still parked on a slow commit (past the drain timeout) are released before the
   // server goes, and a failure from here on has nobody left to tell.
   (void)store->wait(store->tail());

@@ -31,6 +31,11 @@ struct ServeArgs {
   // is first asked to restart ("" : straight to a reboot); off: no rules run.
   std::string remediate_service;
   bool no_remediation = false;
+  // Every alert change POSTed here, signed with HMAC-SHA256 under the secret in the file
+  // (docs/api/operator.md, "Alert webhook"); https is checked against the CA file, if given.
+  std::string alert_webhook;
+  std::string alert_webhook_secret_file;
+  std::string alert_webhook_ca;
   std::string remote_write;                       // Prometheus remote write URL, when given
   std::vector<std::string> remote_write_headers;  // "Name: value"
   std::string device_token_lifetime = "15m";      // bearer tokens issued at device login

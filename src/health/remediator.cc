@@ -278,6 +278,19 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
   return a;
 }
 
+Status Remediator::mark_notified(std::string_view id, uint64_t version) {
+  MutexLock lock(mu_);
+  auto stored = store_.get_alert(id);
+  if (!stored.ok()) return stored.error();
+  if (!*stored) return not_found("no alert '" + std::string(id) + "'");
+  Alert& a = **stored;
+  if (version <= a.notified_version || version > a.version) return ok_status();
+  a.notified_version = version;
+  WriteBatch batch;
+  batch.alerts.push_back(std::move(a));
+  return store_.apply(batch);
+}
+
 Result<std::optional<Alert>> Remediator::get(std::string_view id) { return store_.get_alert(id); }
 
 Result<std::vector<Alert>> Remediator::list(const Store::AlertQuery& query) {

@@ -42,7 +42,17 @@ struct TickReport {
   size_t opened = 0, commands = 0, escalated = 0, resolved = 0;
 };
 
-class Remediator {
+// The alerts as their audience outside the server (the alert webhook) needs them: the list,
+// and a record of which version of each its receiver has.
+class AlertRecords {
+ public:
+  virtual ~AlertRecords() = default;
+  virtual Result<std::vector<Alert>> list(const Store::AlertQuery& query) = 0;
+  // The receiver accepted `version` of alert `id` (see Remediator::mark_notified).
+  virtual Status mark_notified(std::string_view id, uint64_t version) = 0;
+};
+
+class Remediator final : public AlertRecords {
  public:
   // kInvalidArgument for a rule that does not validate or two of one name.
   static Result<std::unique_ptr<Remediator>> create(Store& store, Clock& clock,
@@ -63,10 +73,17 @@ class Remediator {
       EXCLUDES(mu_);
 
   Result<std::optional<Alert>> get(std::string_view id);
-  Result<std::vector<Alert>> list(const Store::AlertQuery& query);
+  Result<std::vector<Alert>> list(const Store::AlertQuery& query) override;
 
-  // Told every change of an alert, after it was written (from the thread that made it).
+  // Told every change of an alert, after it was written (from the thread that made it, with
+  // the remediator's lock held: the listener must not call back into it).
   void set_listener(std::function<void(const Alert&)> listener) EXCLUDES(mu_);
+
+  // The alert webhook's receiver accepted `version` of alert `id`: recorded as its
+  // notified_version unless a newer one already was (or the alert has no such version). The
+  // alert's version and updated_at stay as they are, and the listener is not told.
+  // kNotFound for no such alert.
+  Status mark_notified(std::string_view id, uint64_t version) override EXCLUDES(mu_);
 
   const std::vector<RemediationRule>& rules() const { return options_.rules; }
 

@@ -30,6 +30,9 @@ Status validate(const Alert& a) {
     return invalid_argument(where + "an acknowledged alert needs acknowledged_at");
   }
   if (a.version == 0) return invalid_argument(where + "version starts at 1");
+  if (a.notified_version > a.version) {
+    return invalid_argument(where + "notified_version is past its version");
+  }
   return ok_status();
 }
 

@@ -52,13 +52,16 @@ struct Alert {
   Timestamp resolved_at{};  // zero: not resolved
   std::string resolved_by;  // "drover" when it cleared; else the person
   uint64_t version = 1;     // counts its changes (each one told to the webhook)
+  // The newest version the alert webhook's receiver accepted (0: none, or no webhook).
+  uint64_t notified_version = 0;
   friend bool operator==(const Alert&, const Alert&) = default;
 };
 inline constexpr size_t kMaxAlertText = 512;
 inline constexpr size_t kMaxAlertCommands = 16;
 
 // Checks the ids and names, the texts' sizes, the commands' count, and that the times agree
-// with the state (resolved_at set exactly when resolved, acknowledged_at when acknowledged).
+// with the state (resolved_at set exactly when resolved, acknowledged_at when acknowledged),
+// and that no version was notified before it was made.
 Status validate(const Alert& a);
 
 }  // namespace drover

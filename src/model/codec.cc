@@ -291,6 +291,7 @@ json alert_json(const Alert& a) {
          {"opened_at", ms(a.opened_at)},
          {"updated_at", ms(a.updated_at)},
          {"version", a.version}};
+  if (a.notified_version != 0) j["notified_version"] = a.notified_version;
   if (!a.summary.empty()) j["summary"] = a.summary;
   if (a.escalated) j["escalated"] = true;
   if (!a.escalation.empty()) j["escalation"] = a.escalation;
@@ -702,7 +703,8 @@ Command read_command(const JsonReader& r) {
 Alert read_alert(const JsonReader& r) {
   r.allow_only({"id", "device_id", "rule", "condition", "state", "summary", "escalated",
                 "escalation", "resolution", "commands", "opened_at", "updated_at",
-                "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "version"});
+                "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "version",
+                "notified_version"});
   Alert a;
   a.id = r.str("id");
   a.device_id = r.str("device_id");
@@ -721,6 +723,7 @@ Alert read_alert(const JsonReader& r) {
   a.resolved_at = timestamp_at(r, "resolved_at");
   a.resolved_by = r.str_or("resolved_by", "");
   a.version = r.uint_or("version", 0, UINT64_MAX);
+  a.notified_version = r.uint_or("notified_version", 0, UINT64_MAX);
   if (auto st = validate(a); !st.ok()) r.fail("", st.error().message);
   return a;
 }

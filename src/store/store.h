@@ -132,12 +132,14 @@ class Store {
   // Every command still queued or sent (is_open), in id order: what the queue loads.
   virtual Result<std::vector<Command>> list_open_commands() = 0;
   // Alerts, newest first (by opened_at, then id, both descending), at most `limit`: of one
-  // device when `device_id` is not empty, unresolved ones only when asked, and when `before`
-  // is not zero only those after the alert opened at `before` with id `before_id` in that
-  // order (the next page).
+  // device when `device_id` is not empty, unresolved ones only when asked, those whose newest
+  // version the webhook has not delivered (notified_version < version) only when asked, and
+  // when `before` is not zero only those after the alert opened at `before` with id
+  // `before_id` in that order (the next page).
   struct AlertQuery {
     std::string device_id;
     bool unresolved_only = false;
+    bool unnotified_only = false;
     Timestamp before{};
     std::string before_id;
     size_t limit = 100;

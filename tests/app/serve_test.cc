@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,9 @@
 #include "../common/serve_process.h"
 #include "fleet/device_auth.h"
 #include "security/crypto.h"
+#include "store/store.h"
+#include "transport/http/alert_webhook.h"
+#include "transport/http/server.h"
 
 namespace drover::testing {
 namespace {
@@ -208,13 +212,102 @@ TEST(Serve, ThePendingDeviceCapAndTheRateLimitsAreFlags) {
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"--max-pending-devices", "0"},
         std::vector<std::string>{"--enroll-rate", "-1"},
-        std::vector<std::string>{"--login-burst", "lots"}}) {
+        std::vector<std::string>{"--login-burst", "lots"},
+        std::vector<std::string>{"--alert-webhook", "http://127.0.0.1:9/hook"},  // no key
+        std::vector<std::string>{"--alert-webhook", "mailto:ops@example.com"},
+        std::vector<std::string>{"--alert-webhook", "http://127.0.0.1:9/hook",
+                                 "--alert-webhook-secret-file", "/nonexistent/key"}}) {
     ServeProcess refused(data + "-bad", "127.0.0.1:0", "t0ken", false, bad);
     EXPECT_NE(refused.exit_code(), 0) << bad[0];
     EXPECT_TRUE(refused.wait_for(bad[0])) << refused.output();
     EXPECT_FALSE(std::filesystem::exists(data + "-bad")) << "nothing was started";
   }
   std::filesystem::remove_all(data);
+}
+
+// The alert webhook of the real binary: an alert change the last run could not deliver (the
+// store says so) reaches the receiver signed with the key from the file once serve starts, is
+// recorded as delivered, and is not sent again by the next run.
+TEST(Serve, TheAlertWebhookDeliversWhatWasLeftUndeliveredAndRecordsIt) {
+  const std::string dir = temp_dir();
+  const std::string data = dir + "/data";
+  std::filesystem::create_directories(data);
+  {
+    auto store = open_sqlite_store(data + "/drover.db");
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    Alert a;
+    a.id = "alert-1";
+    a.device_id = "dev-1";
+    a.rule = "offline";
+    a.condition = "offline";
+    a.escalated = true;
+    a.escalation = "this rule calls a person at once";
+    // Changed an hour ago: within the day a change is tried for.
+    a.opened_at = a.updated_at = Timestamp(seconds(::time(nullptr) - 3600));
+    a.version = 2;
+    a.notified_version = 1;
+    WriteBatch b;
+    b.alerts = {a};
+    ASSERT_TRUE((*store)->apply(b).ok());
+  }
+  const std::string key_file = dir + "/webhook-key";
+  std::ofstream(key_file) << "a-key-of-more-than-16-bytes\n";
+  std::mutex mu;
+  std::vector<std::pair<http::Request, int>> got;
+  auto receiver = http::HttpServer::start({}, [&](const http::Request& r) {
+    std::lock_guard lock(mu);
+    got.emplace_back(r, 0);
+    return http::Response::json(204, "");
+  });
+  ASSERT_TRUE(receiver.ok());
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string((*receiver)->port()) + "/hooks/drover";
+  auto received = [&] {
+    std::lock_guard lock(mu);
+    return got.size();
+  };
+  const std::vector<std::string> flags = {"--alert-webhook", url, "--alert-webhook-secret-file",
+                                          key_file};
+  {
+    ServeProcess serve(data, "127.0.0.1:0", "t0ken", false, flags);
+    ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+    for (int i = 0; i < 500 && received() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(serve.pid(), SIGTERM);
+    EXPECT_EQ(serve.exit_code(), 0) << serve.output();
+    ASSERT_EQ(received(), 1u) << serve.output();
+  }
+  {
+    std::lock_guard lock(mu);
+    const http::Request& r = got[0].first;
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.target, "/hooks/drover");
+    EXPECT_EQ(r.header("X-Drover-Delivery"), "alert-1.2");
+    const int64_t at = std::stoll(std::string(r.header("X-Drover-Timestamp")));
+    EXPECT_NEAR(static_cast<double>(at), static_cast<double>(::time(nullptr)), 60);
+    EXPECT_EQ(r.header("X-Drover-Signature"),
+              http::AlertWebhook::signature("a-key-of-more-than-16-bytes", at, r.body));
+    EXPECT_NE(r.body.find(R"("escalation":"this rule calls a person at once")"), std::string::npos)
+        << r.body;
+  }
+  {
+    auto store = open_sqlite_store(data + "/drover.db");
+    ASSERT_TRUE(store.ok());
+    auto a = (*store)->get_alert("alert-1");
+    ASSERT_TRUE(a.ok() && *a);
+    EXPECT_EQ((*a)->notified_version, 2u);
+    EXPECT_EQ((*a)->version, 2u);
+  }
+  // The next run has nothing left to send.
+  ServeProcess again(data, "127.0.0.1:0", "t0ken", false, flags);
+  ASSERT_TRUE(again.wait_for("listening on")) << again.output();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(again.pid(), SIGTERM);
+  EXPECT_EQ(again.exit_code(), 0) << again.output();
+  EXPECT_EQ(received(), 1u);
+  (*receiver)->stop();
+  std::filesystem::remove_all(dir);
 }
 
 // Enrollment tokens from a file (kept out of the process list), and a data directory only

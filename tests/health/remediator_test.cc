@@ -170,6 +170,30 @@ TEST_F(RemediatorTest, AStuckDeviceIsRestartedThenRebootedAndResolvedAnOfflineOn
     last_version[a.id] = a.version;
   }
   EXPECT_EQ(last_version[fixed.id], fixed.version);
+
+  // The webhook's record of what its receiver has: the newest version only moves it, and it
+  // changes neither the alert's version nor its time, nor tells the listener.
+  const size_t told = heard.size();
+  ASSERT_TRUE(remediator->mark_notified(gone.id, 2).ok());
+  ASSERT_TRUE(remediator->mark_notified(gone.id, 1).ok());   // older: no change
+  ASSERT_TRUE(remediator->mark_notified(gone.id, 99).ok());  // not made yet: no change
+  auto marked = remediator->get(gone.id);
+  ASSERT_TRUE(marked.ok() && *marked);
+  EXPECT_EQ((*marked)->notified_version, 2u);
+  EXPECT_EQ((*marked)->version, closed->version);
+  EXPECT_EQ((*marked)->updated_at, closed->updated_at);
+  EXPECT_EQ(heard.size(), told);
+  Store::AlertQuery unnotified;
+  unnotified.unnotified_only = true;
+  auto pending = remediator->list(unnotified);
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->size(), 2u);  // neither has its newest version delivered
+  ASSERT_TRUE(remediator->mark_notified(gone.id, closed->version).ok());
+  pending = remediator->list(unnotified);
+  ASSERT_TRUE(pending.ok());
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].id, fixed.id);
+  EXPECT_EQ(remediator->mark_notified("alert-99", 1).error().code, ErrorCode::kNotFound);
 }
 
 TEST_F(RemediatorTest, TheDailyBudgetHandsARelapsingDeviceToAPerson) {

@@ -310,6 +310,7 @@ class MemoryStore final : public Store {
     for (const auto& [id, a] : alerts_) {
       if (!q.device_id.empty() && a.device_id != q.device_id) continue;
       if (q.unresolved_only && a.state == AlertState::kResolved) continue;
+      if (q.unnotified_only && a.notified_version >= a.version) continue;
       if (q.before != Timestamp{} &&
           !(a.opened_at < q.before || (a.opened_at == q.before && a.id < q.before_id))) {
         continue;

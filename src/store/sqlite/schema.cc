@@ -126,6 +126,11 @@ CREATE INDEX alerts_by_device ON alerts (device_id, opened_at, id);
 CREATE INDEX alerts_by_time ON alerts (opened_at, id);
 CREATE INDEX alerts_unresolved ON alerts (opened_at, id) WHERE state != 'resolved';
 )sql",
+    // 11: the alert changes the webhook has yet to deliver (notified_version < version).
+    R"sql(
+ALTER TABLE alerts ADD COLUMN unnotified INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX alerts_unnotified ON alerts (opened_at, id) WHERE unnotified = 1;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

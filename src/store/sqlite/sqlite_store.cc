@@ -335,11 +335,11 @@ class SqliteStore final : public Store {
   }
   Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
     return read([&](Connection& c) {
-      return read_all<Alert>(c, c.st.list_alerts.get(), &alert_from_json, "alerts",
-                             std::string_view(q.device_id), int64_t{q.unresolved_only ? 1 : 0},
-                             int64_t{q.before.time_since_epoch().count()},
-                             std::string_view(q.before_id),
-                             static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX)));
+      return read_all<Alert>(
+          c, c.st.list_alerts.get(), &alert_from_json, "alerts", std::string_view(q.device_id),
+          int64_t{q.unresolved_only ? 1 : 0}, int64_t{q.before.time_since_epoch().count()},
+          std::string_view(q.before_id), static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX)),
+          int64_t{q.unnotified_only ? 1 : 0});
     });
   }
   Result<std::vector<Command>> list_open_commands() override {
@@ -538,7 +538,8 @@ class SqliteStore final : public Store {
       st = write_each(batch.alerts, [this](const Alert& a, const std::string& doc) REQUIRES(mu_) {
         const int rc =
             run(w_.st.put_alert.get(), a.id, a.device_id, std::string_view(to_string(a.state)),
-                int64_t{a.opened_at.time_since_epoch().count()}, doc);
+                int64_t{a.opened_at.time_since_epoch().count()}, doc,
+                int64_t{a.notified_version < a.version ? 1 : 0});
         return check(rc, [&] { return "alert '" + a.id + "'"; });
       });
     }
@@ -692,14 +693,16 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.list_open_commands,
        "SELECT id, doc FROM commands WHERE state IN ('queued', 'sent') ORDER BY id"},
       {&st.put_alert,
-       "INSERT INTO alerts (id, device_id, state, opened_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
+       "INSERT INTO alerts (id, device_id, state, opened_at, doc, unnotified) "
+       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
        "ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, state = excluded.state, "
-       "opened_at = excluded.opened_at, doc = excluded.doc"},
+       "opened_at = excluded.opened_at, doc = excluded.doc, unnotified = excluded.unnotified"},
       {&st.get_alert, "SELECT doc FROM alerts WHERE id = ?1"},
       {&st.list_alerts,
        "SELECT id, doc FROM alerts WHERE (?1 = '' OR device_id = ?1) "
        "AND (?2 = 0 OR state != 'resolved') "
        "AND (?3 = 0 OR opened_at < ?3 OR (opened_at = ?3 AND id < ?4)) "
+       "AND (?6 = 0 OR unnotified = 1) "
        "ORDER BY opened_at DESC, id DESC LIMIT ?5"},
       {&st.put_step,
        "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},

@@ -35,12 +35,17 @@ json alert_view(const Alert& a) {
           {"acknowledged_by", a.acknowledged_by},
           {"resolved_at", optional_ms(a.resolved_at)},
           {"resolved_by", a.resolved_by},
-          {"version", a.version}};
+          {"version", a.version},
+          {"notified_version", a.notified_version}};
 }
 
 std::string who(const ApiToken& me) { return "token:" + me.id + " (" + me.name + ")"; }
 
 }  // namespace
+
+std::string alert_document(const Alert& a) {
+  return alert_view(a).dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 void add_alert_api(Router& router, OperatorTokens& tokens, health::Remediator& remediator) {
   // Newest first; `after` (the last id of the page before) pages on.

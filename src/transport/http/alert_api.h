@@ -3,11 +3,16 @@
 // /api/v1/alerts/{id} (viewer), POST /api/v1/alerts/{id}/acknowledge and /resolve (operator).
 #pragma once
 
+#include <string>
+
 #include "fleet/operator_tokens.h"
 #include "health/remediator.h"
 #include "transport/http/router.h"
 
 namespace drover::http {
+
+// The alert as GET /api/v1/alerts/{id} shows it (JSON; texts from devices made valid UTF-8).
+std::string alert_document(const Alert& a);
 
 void add_alert_api(Router& router, OperatorTokens& tokens, health::Remediator& remediator);
 
