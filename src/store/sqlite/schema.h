@@ -1,6 +1,6 @@
 // The SQLite store's schema, and the errors SQLite's answers become.
 //
-// On-disk layout (schema version 8, kept in PRAGMA user_version):
+// On-disk layout (schema version 11, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -16,6 +16,11 @@
 //                (rollout_id, device_id, seq): each deployment's history in order
 //   audit_log   (idx PK, entry, checkpoint)  rowid table: append-only, by index
 //   enrollment_tokens (id PK, doc)                                          WITHOUT ROWID
+//   commands    (id PK, device_id, state, created_at, doc)                  WITHOUT ROWID
+//                indexed by (device_id, created_at, id); the open ones by id (partial)
+//   alerts      (id PK, device_id, state, opened_at, doc, unnotified)       WITHOUT ROWID
+//                indexed by (device_id, opened_at, id), (opened_at, id), and partially
+//                the unresolved ones and those the webhook has yet to deliver
 // Enums are stored by their codec names, timestamps as milliseconds since the epoch.
 #pragma once
 

@@ -5,7 +5,8 @@
 // codec JSON document (`doc`) next to the columns that identify or index it, so the schema
 // only changes when a query needs a new column, never when a record gains a field.
 //
-// The on-disk layout and its migrations: sqlite/schema.h.
+// The on-disk layout and its migrations: sqlite/schema.h; the connections and the SQL of every
+// statement: sqlite/statements.h.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -23,31 +24,21 @@
 #include "base/mutex.h"
 #include "model/codec.h"
 #include "store/sqlite/schema.h"
+#include "store/sqlite/statements.h"
 #include "store/store.h"
 
 namespace drover {
 namespace {
 
+using sqlite_db::column_text;
+using sqlite_db::Connection;
+using sqlite_db::DbPtr;
+using sqlite_db::open_connection;
+using sqlite_db::pragma;
+using sqlite_db::prepare_statements;
+using sqlite_db::StmtPtr;
 using sqlite_schema::migrate;
 using sqlite_schema::sqlite_error;
-
-// The page cache, in KiB (SQLite's default is 2 MiB). A batch of 100k deployments touches
-// ~30 MiB of pages; with the default cache it spills and reads its own pages back.
-constexpr int kCacheKiB = 64 * 1024;
-
-// How long a statement waits for another connection's lock before failing with SQLITE_BUSY.
-constexpr int kBusyTimeoutMs = 5000;
-
-struct DbCloser {
-  // Every statement is finalized before the handle goes, so close cannot report busy.
-  void operator()(sqlite3* db) const { DROVER_CHECK(sqlite3_close(db) == SQLITE_OK); }
-};
-using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
-
-struct StmtFinalizer {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 // Resets a cached statement at the end of a scope, so it is ready for reuse and no longer
 // holds the read transaction it opened.
@@ -85,12 +76,6 @@ int run(sqlite3_stmt* s, const Args&... args) {
   if (rc == SQLITE_OK) rc = sqlite3_step(s);
   sqlite3_reset(s);
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-std::string_view column_text(sqlite3_stmt* s, int column) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(s, column));
-  if (text == nullptr) return {};
-  return {text, static_cast<size_t>(sqlite3_column_bytes(s, column))};
 }
 
 Error corruption(const char* table, const std::string& key, const std::string& why) {
@@ -132,28 +117,6 @@ Status write_rows(const std::vector<T>& records, WriteRow write_row) {
   }
   return ok_status();
 }
-
-// The statements the store runs, prepared once when it opens.
-struct Statements {
-  StmtPtr begin, begin_read, commit, rollback;
-  StmtPtr put_device, put_site, put_profile, put_artifact, put_rollout, put_deployment,
-      put_api_token, put_enrollment_token, put_command, put_alert, put_step;
-  StmtPtr get_device, get_site, get_profile, get_artifact, get_rollout, get_deployment,
-      get_api_token, get_enrollment_token, get_command, get_alert;
-  StmtPtr list_devices, list_sites, list_profiles, list_artifacts, list_rollouts, list_deployments,
-      list_api_tokens, list_enrollment_tokens, list_steps, list_commands, list_open_commands,
-      list_alerts;
-  StmtPtr page_deployments, page_deployments_in_state, count_deployments,
-      count_deployments_in_state;
-  StmtPtr delete_artifact, delete_device, next_sequence;
-  StmtPtr put_audit, audit_size, read_audit;
-};
-
-// A connection and the statements prepared on it.
-struct Connection {
-  DbPtr db;  // declared before the statements so it is closed after they are finalized
-  Statements st;
-};
 
 // Thread-safe: the writing connection is used only under mu_, the reading one only under
 // read_mu_. A batch is one transaction, so readers see all of it or none of it.
@@ -642,157 +605,6 @@ class SqliteStore final : public Store {
   Mutex read_mu_{LockLevel::kStoreReader};  // the reader
   const std::unique_ptr<Connection> reader_ PT_GUARDED_BY(read_mu_);
 };
-
-Result<Statements> prepare_statements(sqlite3* db) {
-  Statements st;
-  const std::pair<StmtPtr*, const char*> sql[] = {
-      {&st.begin, "BEGIN IMMEDIATE"},
-      {&st.begin_read, "BEGIN"},
-      {&st.commit, "COMMIT"},
-      {&st.rollback, "ROLLBACK"},
-      {&st.put_device,
-       "INSERT INTO devices (id, device_type, hardware_revision, site, connectivity, "
-       "decommissioned, update_state, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-       "ON CONFLICT (id) DO UPDATE SET device_type = excluded.device_type, "
-       "hardware_revision = excluded.hardware_revision, site = excluded.site, "
-       "connectivity = excluded.connectivity, decommissioned = excluded.decommissioned, "
-       "update_state = excluded.update_state, doc = excluded.doc"},
-      {&st.put_site,
-       "INSERT INTO sites (name, doc) VALUES (?1, ?2) "
-       "ON CONFLICT (name) DO UPDATE SET doc = excluded.doc"},
-      {&st.put_profile,
-       "INSERT INTO profiles (device_type, doc) VALUES (?1, ?2) "
-       "ON CONFLICT (device_type) DO UPDATE SET doc = excluded.doc"},
-      {&st.put_artifact,
-       "INSERT INTO artifacts (name, version, doc) VALUES (?1, ?2, ?3) "
-       "ON CONFLICT (name, version) DO UPDATE SET doc = excluded.doc"},
-      {&st.put_rollout,
-       "INSERT INTO rollouts (id, state, doc) VALUES (?1, ?2, ?3) "
-       "ON CONFLICT (id) DO UPDATE SET state = excluded.state, doc = excluded.doc"},
-      {&st.put_deployment,
-       "INSERT INTO deployments (rollout_id, device_id, stage, stratum, state, updated_at, doc) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-       "ON CONFLICT (rollout_id, device_id) DO UPDATE SET stage = excluded.stage, "
-       "stratum = excluded.stratum, state = excluded.state, updated_at = excluded.updated_at, "
-       "doc = excluded.doc"},
-      {&st.put_api_token,
-       "INSERT INTO api_tokens (id, doc) VALUES (?1, ?2) "
-       "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
-      {&st.put_enrollment_token,
-       "INSERT INTO enrollment_tokens (id, doc) VALUES (?1, ?2) "
-       "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"},
-      {&st.put_command,
-       "INSERT INTO commands (id, device_id, state, created_at, doc) VALUES (?1, ?2, ?3, ?4, ?5) "
-       "ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, state = excluded.state, "
-       "created_at = excluded.created_at, doc = excluded.doc"},
-      {&st.get_command, "SELECT doc FROM commands WHERE id = ?1"},
-      {&st.list_commands,
-       "SELECT id, doc FROM commands WHERE device_id = ?1 "
-       "AND (?2 = 0 OR created_at < ?2 OR (created_at = ?2 AND id < ?3)) "
-       "ORDER BY created_at DESC, id DESC LIMIT ?4"},
-      {&st.list_open_commands,
-       "SELECT id, doc FROM commands WHERE state IN ('queued', 'sent') ORDER BY id"},
-      {&st.put_alert,
-       "INSERT INTO alerts (id, device_id, state, opened_at, doc, unnotified) "
-       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-       "ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, state = excluded.state, "
-       "opened_at = excluded.opened_at, doc = excluded.doc, unnotified = excluded.unnotified"},
-      {&st.get_alert, "SELECT doc FROM alerts WHERE id = ?1"},
-      {&st.list_alerts,
-       "SELECT id, doc FROM alerts WHERE (?1 = '' OR device_id = ?1) "
-       "AND (?2 = 0 OR state != 'resolved') "
-       "AND (?3 = 0 OR opened_at < ?3 OR (opened_at = ?3 AND id < ?4)) "
-       "AND (?6 = 0 OR unnotified = 1) "
-       "ORDER BY opened_at DESC, id DESC LIMIT ?5"},
-      {&st.put_step,
-       "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
-      {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},
-      {&st.get_site, "SELECT doc FROM sites WHERE name = ?1"},
-      {&st.get_profile, "SELECT doc FROM profiles WHERE device_type = ?1"},
-      {&st.get_artifact, "SELECT doc FROM artifacts WHERE name = ?1 AND version = ?2"},
-      {&st.get_rollout, "SELECT doc FROM rollouts WHERE id = ?1"},
-      {&st.get_deployment, "SELECT doc FROM deployments WHERE rollout_id = ?1 AND device_id = ?2"},
-      {&st.get_api_token, "SELECT doc FROM api_tokens WHERE id = ?1"},
-      {&st.list_devices, "SELECT id, doc FROM devices ORDER BY id"},
-      {&st.list_api_tokens, "SELECT id, doc FROM api_tokens ORDER BY id"},
-      {&st.get_enrollment_token, "SELECT doc FROM enrollment_tokens WHERE id = ?1"},
-      {&st.list_enrollment_tokens, "SELECT id, doc FROM enrollment_tokens ORDER BY id"},
-      {&st.list_sites, "SELECT name, doc FROM sites ORDER BY name"},
-      {&st.list_profiles, "SELECT device_type, doc FROM profiles ORDER BY device_type"},
-      {&st.list_artifacts,
-       "SELECT name || '@' || version, doc FROM artifacts ORDER BY name, version"},
-      {&st.list_rollouts, "SELECT id, doc FROM rollouts ORDER BY id"},
-      {&st.list_deployments,
-       "SELECT rollout_id || '/' || device_id, doc FROM deployments WHERE rollout_id = ?1 "
-       "ORDER BY device_id"},
-      {&st.page_deployments,
-       "SELECT rollout_id || '/' || device_id, doc FROM deployments "
-       "WHERE rollout_id = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3"},
-      {&st.page_deployments_in_state,
-       "SELECT rollout_id || '/' || device_id, doc FROM deployments "
-       "WHERE rollout_id = ?1 AND state = ?2 AND device_id > ?3 ORDER BY device_id LIMIT ?4"},
-      {&st.count_deployments, "SELECT count(*) FROM deployments WHERE rollout_id = ?1"},
-      {&st.count_deployments_in_state,
-       "SELECT count(*) FROM deployments WHERE rollout_id = ?1 AND state = ?2"},
-      {&st.list_steps,
-       "SELECT rollout_id || '/' || device_id, doc FROM deployment_steps "
-       "WHERE rollout_id = ?1 AND device_id = ?2 ORDER BY seq"},
-      {&st.delete_artifact, "DELETE FROM artifacts WHERE name = ?1 AND version = ?2"},
-      {&st.delete_device, "DELETE FROM devices WHERE id = ?1"},
-      {&st.next_sequence,
-       "INSERT INTO sequences (name, value) VALUES (?1, 1) "
-       "ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value"},
-      {&st.put_audit, "INSERT INTO audit_log (idx, entry, checkpoint) VALUES (?1, ?2, ?3)"},
-      {&st.audit_size, "SELECT coalesce(max(idx) + 1, 0) FROM audit_log"},
-      {&st.read_audit,
-       "SELECT idx, entry, checkpoint FROM audit_log WHERE idx >= ?1 ORDER BY idx LIMIT ?2"},
-  };
-  for (const auto& [slot, text] : sql) {
-    sqlite3_stmt* raw = nullptr;
-    const int rc = sqlite3_prepare_v3(db, text, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
-    slot->reset(raw);
-    if (rc != SQLITE_OK) return sqlite_error(db, rc, std::string("preparing '") + text + "'");
-  }
-  return st;
-}
-
-// Runs a pragma and returns the first column of its first row ("" when it returns none).
-Result<std::string> pragma(sqlite3* db, const std::string& sql) {
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db, sql.c_str(), -1, &raw, nullptr);
-  StmtPtr s(raw);
-  if (rc == SQLITE_OK) rc = sqlite3_step(s.get());
-  if (rc == SQLITE_ROW) return std::string(column_text(s.get(), 0));
-  if (rc == SQLITE_DONE) return std::string();
-  return sqlite_error(db, rc, sql);
-}
-
-// Opens `path` with the store's settings. kIo when it cannot be opened or configured.
-Result<DbPtr> open_connection(const std::string& path, const SqliteOptions& options) {
-  sqlite3* raw = nullptr;
-  // NOMUTEX: the store serializes every use of a connection itself.
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  DbPtr db(raw);  // sqlite3_open_v2 may hand out a handle even when it fails
-  if (rc != SQLITE_OK) {
-    Error e = sqlite_error(db.get(), rc, "opening '" + path + "'");
-    e.code = ErrorCode::kIo;
-    return e;
-  }
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-  if (auto sync = pragma(db.get(), options.synchronous_full ? "PRAGMA synchronous = FULL"
-                                                            : "PRAGMA synchronous = NORMAL");
-      !sync.ok()) {
-    return sync.error();
-  }
-  if (auto cache = pragma(db.get(), "PRAGMA cache_size = -" + std::to_string(kCacheKiB));
-      !cache.ok()) {
-    return cache.error();
-  }
-  return db;
-}
 
 }  // namespace
 
