@@ -530,9 +530,10 @@ int run_serve(const ServeArgs& args) {
   std::fflush(stdout);
   (*server)->stop();  // in-flight requests finish; every write they made is committed
   if (remote_writer) remote_writer->stop();  // it carries on from its cursor at the next start
-  clock.stop();                              // no engine tick runs after this
-  // What it has not delivered stays marked so in the store, for the next start.
+  // What it has not delivered stays marked so in the store, for the next start. Before the
+  // clock stops: its waits are the clock's timers.
   if (webhook) webhook->stop();
+  clock.stop();  // no engine tick runs after this
   // Answers still parked on a slow commit (past the drain timeout) are released before the
   // server goes, and a failure from here on has nobody left to tell.
   (void)store->wait(store->tail());

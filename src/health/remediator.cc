@@ -5,9 +5,13 @@
 #include <utility>
 
 #include "base/units.h"
+#include "store/group_commit.h"
 
 namespace drover::health {
 namespace {
+
+// How long a resolved alert stays in memory after its last change.
+constexpr Duration kKeepResolved = minutes(10);
 
 // Whether `condition` holds for a device, and for how long: how far past its telemetry
 // contract its data (no_data) or its last contact (offline) is. A device that never sent a
@@ -66,8 +70,21 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
       return invalid_argument("two remediation rules are named '" + rule.name + "'");
     }
   }
-  return std::unique_ptr<Remediator>(
+  std::unique_ptr<Remediator> made(
       new Remediator(store, clock, telemetry, commands, std::move(options)));
+  Store::AlertQuery query;
+  query.unresolved_only = true;
+  query.limit = SIZE_MAX;
+  auto unresolved = store.list_alerts(query);
+  if (!unresolved.ok()) return unresolved.error();
+  {
+    MutexLock lock(made->mu_);
+    for (Alert& a : *unresolved) {
+      std::string id = a.id;
+      made->recent_.emplace(std::move(id), std::move(a));
+    }
+  }
+  return made;
 }
 
 Remediator::Remediator(Store& store, Clock& clock, telemetry::TelemetryService& telemetry,
@@ -89,8 +106,14 @@ Status Remediator::save(Alert& alert) {
   WriteBatch batch;
   batch.alerts.push_back(alert);
   DROVER_TRY(store_.apply(batch));
+  recent_.insert_or_assign(alert.id, alert);
   if (listener_) listener_(alert);
   return ok_status();
+}
+
+Result<std::optional<Alert>> Remediator::current(std::string_view id) {
+  if (auto it = recent_.find(id); it != recent_.end()) return std::optional<Alert>(it->second);
+  return store_.get_alert(id);
 }
 
 Result<Episode> Remediator::episode_of(const Alert& alert) {
@@ -216,15 +239,19 @@ Result<TickReport> Remediator::tick() {
   TickReport report;
   auto fleet = telemetry_.freshness(telemetry::Cohort{});
   if (!fleet.ok()) return fleet.error();
-  Store::AlertQuery query;
-  query.unresolved_only = true;
-  query.limit = SIZE_MAX;
-  auto unresolved = store_.list_alerts(query);
-  if (!unresolved.ok()) return unresolved.error();
+  // Resolved alerts leave recent_ long after their last write is durable (a group commit
+  // takes milliseconds; a store that fails stops the server).
+  const Timestamp forget_before = clock_.now() - kKeepResolved;
   std::map<std::pair<std::string, std::string>, Alert> open;  // (device, rule) -> alert
-  for (Alert& a : *unresolved) {
-    auto key = std::make_pair(a.device_id, a.rule);
-    open.emplace(std::move(key), std::move(a));
+  for (auto it = recent_.begin(); it != recent_.end();) {
+    const Alert& a = it->second;
+    if (a.state != AlertState::kResolved) {
+      open.emplace(std::make_pair(a.device_id, a.rule), a);
+    } else if (a.updated_at < forget_before) {
+      it = recent_.erase(it);
+      continue;
+    }
+    ++it;
   }
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
@@ -243,7 +270,7 @@ Result<TickReport> Remediator::tick() {
 
 Result<Alert> Remediator::acknowledge(std::string_view id, std::string_view by) {
   MutexLock lock(mu_);
-  auto stored = store_.get_alert(id);
+  auto stored = current(id);
   if (!stored.ok()) return stored.error();
   if (!*stored) return not_found("no alert '" + std::string(id) + "'");
   Alert a = std::move(**stored);
@@ -261,7 +288,7 @@ Result<Alert> Remediator::acknowledge(std::string_view id, std::string_view by) 
 
 Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std::string_view note) {
   MutexLock lock(mu_);
-  auto stored = store_.get_alert(id);
+  auto stored = current(id);
   if (!stored.ok()) return stored.error();
   if (!*stored) return not_found("no alert '" + std::string(id) + "'");
   Alert a = std::move(**stored);
@@ -279,16 +306,25 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
 }
 
 Status Remediator::mark_notified(std::string_view id, uint64_t version) {
-  MutexLock lock(mu_);
-  auto stored = store_.get_alert(id);
-  if (!stored.ok()) return stored.error();
-  if (!*stored) return not_found("no alert '" + std::string(id) + "'");
-  Alert& a = **stored;
-  if (version <= a.notified_version || version > a.version) return ok_status();
-  a.notified_version = version;
-  WriteBatch batch;
-  batch.alerts.push_back(std::move(a));
-  return store_.apply(batch);
+  CommitScope scope;  // the write is queued under the lock and waited for after it
+  {
+    MutexLock lock(mu_);
+    auto stored = current(id);
+    if (!stored.ok()) return stored.error();
+    if (!*stored) return not_found("no alert '" + std::string(id) + "'");
+    Alert& a = **stored;
+    if (version > a.version) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "alert '" + a.id + "' has no version " + std::to_string(version)};
+    }
+    if (version <= a.notified_version) return ok_status();
+    a.notified_version = version;
+    WriteBatch batch;
+    batch.alerts.push_back(a);
+    DROVER_TRY(store_.apply(batch));
+    recent_.insert_or_assign(a.id, std::move(a));
+  }
+  return scope.wait();
 }
 
 Result<std::optional<Alert>> Remediator::get(std::string_view id) { return store_.get_alert(id); }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,9 +48,13 @@ struct TickReport {
 class AlertRecords {
  public:
   virtual ~AlertRecords() = default;
+  // The alerts the query names, as the store has them; the store's error when it fails.
   virtual Result<std::vector<Alert>> list(const Store::AlertQuery& query) = 0;
-  // The receiver accepted `version` of alert `id` (see Remediator::mark_notified).
+  // The webhook is done with `version` of alert `id` (see Remediator::mark_notified).
   virtual Status mark_notified(std::string_view id, uint64_t version) = 0;
+  // Returns once every change told so far is durable (kIo when the store failed): nothing
+  // leaves the server that a crash could take back.
+  virtual Status settle() = 0;
 };
 
 class Remediator final : public AlertRecords {
@@ -79,19 +84,24 @@ class Remediator final : public AlertRecords {
   // the remediator's lock held: the listener must not call back into it).
   void set_listener(std::function<void(const Alert&)> listener) EXCLUDES(mu_);
 
-  // The alert webhook's receiver accepted `version` of alert `id`: recorded as its
-  // notified_version unless a newer one already was (or the alert has no such version). The
-  // alert's version and updated_at stay as they are, and the listener is not told.
-  // kNotFound for no such alert.
+  // The alert webhook is done with `version` of alert `id` (its receiver accepted it, or it
+  // was given up on): recorded as its notified_version unless a newer one already was. The
+  // alert's version and updated_at stay as they are, and the listener is not told. The write
+  // is queued under the lock and waited for after it. kNotFound for no such alert;
+  // kFailedPrecondition for a version the alert never had.
   Status mark_notified(std::string_view id, uint64_t version) override EXCLUDES(mu_);
+  Status settle() override { return store_.settle_all(); }
 
   const std::vector<RemediationRule>& rules() const { return options_.rules; }
 
  private:
   Remediator(Store& store, Clock& clock, telemetry::TelemetryService& telemetry,
              CommandQueue& commands, RemediatorOptions options);
-  // Writes `alert` (version bumped, updated_at now) and tells the listener.
+  // Writes `alert` (updated_at now), keeps it in recent_, and tells the listener.
   Status save(Alert& alert) REQUIRES(mu_);
+  // The alert as last written: from recent_, else from the store (which then has it durable:
+  // it was not changed by this process lately).
+  Result<std::optional<Alert>> current(std::string_view id) REQUIRES(mu_);
   // The episode an open alert records.
   Result<Episode> episode_of(const Alert& alert);
   // Rule-queued commands of the device created in the last 24 hours.
@@ -107,6 +117,11 @@ class Remediator final : public AlertRecords {
   RemediatorOptions options_;
   Mutex mu_{LockLevel::kRemediator};
   std::function<void(const Alert&)> listener_ GUARDED_BY(mu_);
+  // Every unresolved alert, and each resolved one for a while after its last change. This,
+  // not the store, is what decisions read: the store's reads see only durable writes, and a
+  // change made under this lock (a person's acknowledgement, a tick's step) may still be on
+  // its way to the disk when the next decision is made.
+  std::map<std::string, Alert, std::less<>> recent_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover::health

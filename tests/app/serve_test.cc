@@ -212,14 +212,26 @@ TEST(Serve, ThePendingDeviceCapAndTheRateLimitsAreFlags) {
   for (const std::vector<std::string>& bad :
        {std::vector<std::string>{"--max-pending-devices", "0"},
         std::vector<std::string>{"--enroll-rate", "-1"},
-        std::vector<std::string>{"--login-burst", "lots"},
-        std::vector<std::string>{"--alert-webhook", "http://127.0.0.1:9/hook"},  // no key
-        std::vector<std::string>{"--alert-webhook", "mailto:ops@example.com"},
-        std::vector<std::string>{"--alert-webhook", "http://127.0.0.1:9/hook",
-                                 "--alert-webhook-secret-file", "/nonexistent/key"}}) {
+        std::vector<std::string>{"--login-burst", "lots"}}) {
     ServeProcess refused(data + "-bad", "127.0.0.1:0", "t0ken", false, bad);
     EXPECT_NE(refused.exit_code(), 0) << bad[0];
     EXPECT_TRUE(refused.wait_for(bad[0])) << refused.output();
+    EXPECT_FALSE(std::filesystem::exists(data + "-bad")) << "nothing was started";
+  }
+  // The alert webhook's flags, each refusal saying what is wrong.
+  const std::string hook = "http://127.0.0.1:9/hook";
+  for (const auto& [flags, why] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--alert-webhook", hook}, "needs --alert-webhook-secret-file"},
+           {{"--alert-webhook", "mailto:ops@example.com", "--alert-webhook-secret-file", "k"},
+            "--alert-webhook: "},
+           {{"--alert-webhook", hook, "--alert-webhook-secret-file", "/nonexistent/key"},
+            "--alert-webhook-secret-file: "},
+           {{"--alert-webhook", hook, "--alert-webhook-secret-file", "/dev/null"},
+            "the key must be at least 16 bytes"},
+           {{"--alert-webhook", hook, "--no-remediation"}, "no alerts with --no-remediation"}}) {
+    ServeProcess refused(data + "-bad", "127.0.0.1:0", "t0ken", false, flags);
+    EXPECT_NE(refused.exit_code(), 0) << why;
+    EXPECT_TRUE(refused.wait_for(why)) << refused.output();
     EXPECT_FALSE(std::filesystem::exists(data + "-bad")) << "nothing was started";
   }
   std::filesystem::remove_all(data);
@@ -299,13 +311,27 @@ TEST(Serve, TheAlertWebhookDeliversWhatWasLeftUndeliveredAndRecordsIt) {
     EXPECT_EQ((*a)->notified_version, 2u);
     EXPECT_EQ((*a)->version, 2u);
   }
-  // The next run has nothing left to send.
+  // The next run has nothing left to send; a person's acknowledgement is sent at once — the
+  // only delivery of that run.
   ServeProcess again(data, "127.0.0.1:0", "t0ken", false, flags);
   ASSERT_TRUE(again.wait_for("listening on")) << again.output();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string token = create_token(data, "ops", "operator");
+  auto client = http::HttpClient::create("http://127.0.0.1:" + std::to_string(again.port()));
+  ASSERT_TRUE(client.ok());
+  auto ack = (*client)->request("POST", "/api/v1/alerts/alert-1/acknowledge", "",
+                                {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(ack.ok());
+  EXPECT_EQ(ack->status, 200) << ack->body;
+  EXPECT_TRUE(eventually([&] { return received() >= 2; }));
   ::kill(again.pid(), SIGTERM);
   EXPECT_EQ(again.exit_code(), 0) << again.output();
-  EXPECT_EQ(received(), 1u);
+  {
+    std::lock_guard lock(mu);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[1].first.header("X-Drover-Delivery"), "alert-1.3");
+    EXPECT_NE(got[1].first.body.find(R"("state":"acknowledged")"), std::string::npos)
+        << got[1].first.body;
+  }
   (*receiver)->stop();
   std::filesystem::remove_all(dir);
 }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -59,6 +60,13 @@ class SharedManualClock final : public Clock {
       }
       cb();
     }
+  }
+
+  // The due time of the earliest timer scheduled, if any.
+  std::optional<Timestamp> next_due() const {
+    MutexLock lock(mu_);
+    if (timers_.empty()) return std::nullopt;
+    return timers_.begin()->first.first;
   }
 
   // Waits (in real time, up to `limit`) until `count` timers due exactly at `due` are

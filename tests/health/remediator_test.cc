@@ -12,6 +12,7 @@
 #include <set>
 
 #include "../common/fleet_fixture.h"
+#include "../common/forwarding_store.h"
 
 namespace drover::health {
 namespace {
@@ -19,6 +20,36 @@ namespace {
 using drover::testing::Fleet;
 using protocol::CommandAction;
 using protocol::CommandOutcome;
+
+// The store as a group commit shows it to other threads: an alert read returns the version
+// before its newest write while `lag` is on (that write still on its way to the disk).
+class LaggingStore final : public drover::testing::ForwardingStore {
+ public:
+  LaggingStore() : ForwardingStore(make_memory_store()) {}
+  Status apply(const WriteBatch& b) override {
+    for (const Alert& a : b.alerts) {
+      auto before = ForwardingStore::get_alert(a.id);
+      if (before.ok()) previous_[a.id] = *before;
+    }
+    return ForwardingStore::apply(b);
+  }
+  Result<std::optional<Alert>> get_alert(std::string_view id) override {
+    if (auto it = previous_.find(std::string(id)); lag && it != previous_.end()) return it->second;
+    return ForwardingStore::get_alert(id);
+  }
+  Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
+    auto all = ForwardingStore::list_alerts(q);
+    if (!all.ok() || !lag) return all;
+    for (Alert& a : *all) {
+      if (auto it = previous_.find(a.id); it != previous_.end() && it->second) a = *it->second;
+    }
+    return all;
+  }
+  bool lag = false;
+
+ private:
+  std::map<std::string, std::optional<Alert>> previous_;
+};
 
 class RemediatorTest : public ::testing::Test {
  protected:
@@ -82,7 +113,8 @@ class RemediatorTest : public ::testing::Test {
     return r.ok() ? r->commands : std::vector<Command>{};
   }
 
-  Fleet f;
+  LaggingStore* lagging_ = new LaggingStore;  // owned by the fleet
+  Fleet f{drover::testing::at("2026-06-01T12:00:00Z"), std::unique_ptr<Store>(lagging_)};
   std::string dir_;
   std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
   std::unique_ptr<telemetry::TelemetryService> telemetry;
@@ -175,8 +207,9 @@ TEST_F(RemediatorTest, AStuckDeviceIsRestartedThenRebootedAndResolvedAnOfflineOn
   // changes neither the alert's version nor its time, nor tells the listener.
   const size_t told = heard.size();
   ASSERT_TRUE(remediator->mark_notified(gone.id, 2).ok());
-  ASSERT_TRUE(remediator->mark_notified(gone.id, 1).ok());   // older: no change
-  ASSERT_TRUE(remediator->mark_notified(gone.id, 99).ok());  // not made yet: no change
+  ASSERT_TRUE(remediator->mark_notified(gone.id, 1).ok());        // older: no change
+  EXPECT_EQ(remediator->mark_notified(gone.id, 99).error().code,  // never made
+            ErrorCode::kFailedPrecondition);
   auto marked = remediator->get(gone.id);
   ASSERT_TRUE(marked.ok() && *marked);
   EXPECT_EQ((*marked)->notified_version, 2u);
@@ -221,6 +254,35 @@ TEST_F(RemediatorTest, TheDailyBudgetHandsARelapsingDeviceToAPerson) {
   ASSERT_EQ(open->size(), 1u);
   EXPECT_TRUE(open->front().escalated);
   EXPECT_NE(open->front().escalation.find("budget"), std::string::npos) << open->front().escalation;
+}
+
+// A person's acknowledgement whose write has not reached the disk when the next tick
+// decides (the group commit shows other threads only durable writes): the tick decides on
+// the alert as last written, not as the store shows it, and keeps the acknowledgement when
+// it resolves the alert; the webhook's record of a delivery keeps it too.
+TEST_F(RemediatorTest, DecisionsReadTheAlertAsLastWrittenNotAsTheStoreShowsIt) {
+  const std::string silent = f.ids[1];
+  send_sample(silent);
+  check_in(silent);
+  f.clock.advance(hours(30));  // offline past its contract for a day: a person's at once
+  ASSERT_TRUE(remediator->tick().ok());
+  ASSERT_FALSE(heard.empty());
+  const std::string id = heard.back().id;
+  EXPECT_TRUE(heard.back().escalated);
+  auto ack = remediator->acknowledge(id, "token:abc (ops)");
+  ASSERT_TRUE(ack.ok());
+  lagging_->lag = true;  // from here on, reads show each alert one write behind
+  ASSERT_TRUE(remediator->mark_notified(id, ack->version).ok());
+  send_sample(silent);  // it is back
+  check_in(silent);
+  ASSERT_TRUE(remediator->tick().ok());
+  lagging_->lag = false;
+  auto stored = f.store().get_alert(id);
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ((*stored)->state, AlertState::kResolved);
+  EXPECT_EQ((*stored)->acknowledged_by, "token:abc (ops)");
+  EXPECT_EQ((*stored)->notified_version, ack->version);
+  EXPECT_EQ((*stored)->version, ack->version + 1);
 }
 
 TEST_F(RemediatorTest, RulesThatDoNotValidateAreRefused) {

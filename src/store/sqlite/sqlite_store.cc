@@ -297,12 +297,19 @@ class SqliteStore final : public Store {
     });
   }
   Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
+    const auto limit = static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX));
+    if (q.unnotified_only && q.device_id.empty() && !q.unresolved_only) {
+      return read([&](Connection& c) {
+        return read_all<Alert>(c, c.st.list_unnotified_alerts.get(), &alert_from_json, "alerts",
+                               int64_t{q.before.time_since_epoch().count()},
+                               std::string_view(q.before_id), limit);
+      });
+    }
     return read([&](Connection& c) {
       return read_all<Alert>(
           c, c.st.list_alerts.get(), &alert_from_json, "alerts", std::string_view(q.device_id),
           int64_t{q.unresolved_only ? 1 : 0}, int64_t{q.before.time_since_epoch().count()},
-          std::string_view(q.before_id), static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX)),
-          int64_t{q.unnotified_only ? 1 : 0});
+          std::string_view(q.before_id), limit, int64_t{q.unnotified_only ? 1 : 0});
     });
   }
   Result<std::vector<Command>> list_open_commands() override {

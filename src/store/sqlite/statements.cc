@@ -77,6 +77,12 @@ Result<Statements> prepare_statements(sqlite3* db) {
        "AND (?3 = 0 OR opened_at < ?3 OR (opened_at = ?3 AND id < ?4)) "
        "AND (?6 = 0 OR unnotified = 1) "
        "ORDER BY opened_at DESC, id DESC LIMIT ?5"},
+      // What a starting webhook sends: on the partial index alone (the general query's
+      // "?6 = 0 OR" keeps the planner from it).
+      {&st.list_unnotified_alerts,
+       "SELECT id, doc FROM alerts WHERE unnotified = 1 "
+       "AND (?1 = 0 OR opened_at < ?1 OR (opened_at = ?1 AND id < ?2)) "
+       "ORDER BY opened_at DESC, id DESC LIMIT ?3"},
       {&st.put_step,
        "INSERT INTO deployment_steps (rollout_id, device_id, doc) VALUES (?1, ?2, ?3)"},
       {&st.get_device, "SELECT doc FROM devices WHERE id = ?1"},

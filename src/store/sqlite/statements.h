@@ -34,7 +34,7 @@ struct Statements {
       get_api_token, get_enrollment_token, get_command, get_alert;
   StmtPtr list_devices, list_sites, list_profiles, list_artifacts, list_rollouts, list_deployments,
       list_api_tokens, list_enrollment_tokens, list_steps, list_commands, list_open_commands,
-      list_alerts;
+      list_alerts, list_unnotified_alerts;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
   StmtPtr delete_artifact, delete_device, next_sequence;

@@ -13,6 +13,9 @@ namespace {
 
 constexpr size_t kMinSecret = 16;
 constexpr size_t kBacklogPage = 1000;
+// The receiver's answer is read only for the log; a larger one is taken as a failed
+// delivery (the client refuses it before reading it).
+constexpr uint64_t kMaxAnswer = uint64_t{4} << 20;
 
 int64_t unix_seconds(Timestamp t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
@@ -53,7 +56,7 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
   ClientOptions client_options;
   client_options.connect_timeout = hook->options_.timeout;
   client_options.request_timeout = hook->options_.timeout;
-  client_options.max_answer_bytes = 64 << 10;  // the answer's body is only for the log
+  client_options.max_answer_bytes = kMaxAnswer;
   client_options.ca_file = hook->options_.ca_file;
   client_options.user_agent = "drover-alert-webhook";
   auto client = HttpClient::create(hook->base_url_, client_options);
@@ -62,17 +65,39 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
   }
   hook->client_ = std::move(*client);
 
-  // The backlog: every alert whose newest version the receiver does not have.
+  // The backlog: every alert whose newest version the webhook is not done with. Changes
+  // already past give_up_after are recorded as done, unsent.
+  const Timestamp too_old = clock.now() - hook->options_.give_up_after;
+  std::vector<Alert> stale;
   Store::AlertQuery query;
   query.unnotified_only = true;
   query.limit = kBacklogPage;
   for (;;) {
     auto page = alerts.list(query);
     if (!page.ok()) return Error{page.error().code, "alert webhook: " + page.error().message};
-    for (const Alert& a : *page) hook->notify(a);
+    for (const Alert& a : *page) {
+      if (a.updated_at < too_old) {
+        stale.push_back(a);
+      } else {
+        hook->notify(a);
+      }
+    }
     if (page->size() < kBacklogPage) break;
     query.before = page->back().opened_at;
     query.before_id = page->back().id;
+  }
+  if (!stale.empty()) {
+    for (const Alert& a : stale) hook->mark_done(a, "skipped");
+    {
+      MutexLock lock(hook->shared_->mu);
+      hook->shared_->stats.skipped += stale.size();
+    }
+    if (hook->log_) {
+      hook->log_("warn", "alert webhook: " + std::to_string(stale.size()) +
+                             " alert changes older than " +
+                             format_duration(hook->options_.give_up_after) +
+                             " were not sent (recorded as done)");
+    }
   }
   hook->thread_ = std::thread([h = hook.get()] { h->run(); });
   return hook;
@@ -101,7 +126,8 @@ AlertWebhookStats AlertWebhook::stats() const {
 }
 
 void AlertWebhook::notify(const Alert& alert) {
-  if (alert.notified_version >= alert.version) return;  // the receiver has it
+  if (alert.notified_version >= alert.version) return;  // the webhook is done with it
+  const Timestamp now = clock_.now();  // before the lock: a test's clock takes its own
   {
     MutexLock lock(shared_->mu);
     auto [it, added] = shared_->pending.try_emplace(alert.id);
@@ -111,12 +137,22 @@ void AlertWebhook::notify(const Alert& alert) {
     // is not asked more often for it.
     p.alert = alert;
     if (added) {
-      p.next_attempt = clock_.now();
+      p.next_attempt = now;
       p.backoff = options_.first_retry;
+      shared_->due.emplace(now, alert.id);
     }
     shared_->woken = true;
   }
   shared_->cv.notify_all();
+}
+
+void AlertWebhook::mark_done(const Alert& alert, const char* why) {
+  const Status marked = alerts_.mark_notified(alert.id, alert.version);
+  if (!marked.ok() && log_) {
+    log_("warn", "alert webhook: " + delivery_id(alert) + " was " + why +
+                     " but could not be recorded (it is sent again after a restart): " +
+                     marked.error().to_string());
+  }
 }
 
 void AlertWebhook::wait_until(Timestamp at) {
@@ -149,39 +185,45 @@ Status AlertWebhook::deliver(const Alert& alert) {
                            {"X-Drover-Timestamp", std::to_string(at)},
                            {"X-Drover-Signature", signature(options_.secret, at, body)}};
   auto answer = client_->request("POST", path_, body, headers);
+  std::string error;
   if (!answer.ok()) {
     client_->close();
-    return answer.error();
+    error = answer.error().to_string();
+  } else if (answer->status < 200 || answer->status >= 300) {
+    error = "HTTP " + std::to_string(answer->status) + " " + answer->body.substr(0, 200);
+  } else {
+    return ok_status();
   }
-  if (answer->status < 200 || answer->status >= 300) {
-    return Error{ErrorCode::kIo,
-                 "HTTP " + std::to_string(answer->status) + " " + answer->body.substr(0, 200)};
+  // The path may carry the receiver's token (chat webhooks do): it stays out of the log.
+  for (size_t at_path = error.find(path_); path_.size() > 1 && at_path != std::string::npos;
+       at_path = error.find(path_, at_path)) {
+    error.replace(at_path, path_.size(), "/…");
   }
-  return ok_status();
+  return Error{ErrorCode::kIo, error};
 }
 
 void AlertWebhook::run() {
   for (;;) {
     // Under the lock, what to do next: deliver `alert`, give up on it, or wait until `at`.
+    const Timestamp now = clock_.now();
     Alert alert;
     bool give_up = false;
     Timestamp at = Timestamp::max();
     {
       MutexLock lock(shared_->mu);
       if (shared_->stop) return;
-      auto next = std::min_element(shared_->pending.begin(), shared_->pending.end(),
-                                   [](const auto& a, const auto& b) {
-                                     return a.second.next_attempt < b.second.next_attempt;
-                                   });
-      const Timestamp now = clock_.now();
-      if (next != shared_->pending.end()) {
-        if (next->second.next_attempt > now) {
-          at = next->second.next_attempt;
+      if (!shared_->due.empty()) {
+        const auto& [next_attempt, id] = *shared_->due.begin();
+        if (next_attempt > now) {
+          at = next_attempt;
         } else {
-          alert = next->second.alert;
-          give_up = now - alert.updated_at > options_.give_up_after;
+          auto it = shared_->pending.find(id);
+          Pending& p = it->second;
+          alert = p.alert;
+          give_up = p.attempts > 0 && now - alert.updated_at > options_.give_up_after;
           if (give_up) {
-            shared_->pending.erase(next);
+            shared_->due.erase(shared_->due.begin());
+            shared_->pending.erase(it);
             ++shared_->stats.dropped;
           }
         }
@@ -197,44 +239,40 @@ void AlertWebhook::run() {
                           ", not delivered within " + format_duration(options_.give_up_after) +
                           " of the change");
       }
+      mark_done(alert, "given up on");
       continue;
     }
-    const Status sent = deliver(alert);
-    if (sent.ok()) {
-      // Written before the next delivery: after a restart only what was not taken is sent.
-      const Status marked = alerts_.mark_notified(alert.id, alert.version);
-      if (!marked.ok() && log_) {
-        log_("warn", "alert webhook: " + delivery_id(alert) +
-                         " was delivered but could not be recorded (it is sent again after a "
-                         "restart): " +
-                         marked.error().to_string());
-      }
-      MutexLock lock(shared_->mu);
-      ++shared_->stats.delivered;
-      auto it = shared_->pending.find(alert.id);
-      if (it != shared_->pending.end()) {
-        if (it->second.alert.version <= alert.version) {
-          shared_->pending.erase(it);
-        } else {
-          it->second.next_attempt = clock_.now();  // a newer version came meanwhile
-          it->second.backoff = options_.first_retry;
-        }
-      }
-      continue;
-    }
+    // Only what the store has durable leaves the server.
+    Status sent = alerts_.settle();
+    if (sent.ok()) sent = deliver(alert);
+    if (sent.ok()) mark_done(alert, "delivered");  // before the next delivery
+    const Timestamp after = clock_.now();
     Duration wait{0};
     {
       MutexLock lock(shared_->mu);
-      ++shared_->stats.failed_attempts;
-      shared_->stats.last_error = sent.error().to_string();
       auto it = shared_->pending.find(alert.id);
-      if (it != shared_->pending.end()) {
-        wait = it->second.backoff;
-        it->second.next_attempt = clock_.now() + wait;
-        it->second.backoff = std::min(it->second.backoff * 2, options_.max_retry);
+      Pending& p = it->second;  // only this thread removes entries
+      shared_->due.erase({p.next_attempt, alert.id});
+      ++p.attempts;
+      if (sent.ok()) {
+        ++shared_->stats.delivered;
+        if (p.alert.version <= alert.version) {
+          shared_->pending.erase(it);
+        } else {
+          p.next_attempt = after;  // a newer version came meanwhile
+          p.backoff = options_.first_retry;
+          shared_->due.emplace(p.next_attempt, alert.id);
+        }
+      } else {
+        ++shared_->stats.failed_attempts;
+        shared_->stats.last_error = sent.error().to_string();
+        wait = p.backoff;
+        p.next_attempt = after + wait;
+        p.backoff = std::min(p.backoff * 2, options_.max_retry);
+        shared_->due.emplace(p.next_attempt, alert.id);
       }
     }
-    if (log_) {
+    if (!sent.ok() && log_) {
       log_("warn", "alert webhook: " + delivery_id(alert) + " not delivered, retrying in " +
                        format_duration(wait) + ": " + sent.error().to_string());
     }

@@ -9,12 +9,18 @@
 // key against duplicates), X-Drover-Timestamp (Unix seconds when it was signed) and
 // X-Drover-Signature "sha256=<hex of HMAC-SHA256(secret, timestamp + "." + body)>".
 //
-// Nothing is lost to a restart. A version counts as delivered only when the receiver answered
-// 2xx, and that is written to the alert (notified_version); at start, every alert whose newest
-// version is not delivered is sent again — at least once, so a receiver dedupes by
+// Nothing is lost to a restart, and nothing leaves that a crash could take back. A change is
+// sent only once the store has it durable (AlertRecords::settle). A version counts as
+// delivered only when the receiver answered 2xx, and that is written to the alert
+// (notified_version) before the next delivery; at start, every alert whose newest version
+// the webhook is not done with is sent again — at least once, so a receiver dedupes by
 // X-Drover-Delivery. Any other answer, or none, is retried with backoff (per alert, doubling
-// from first_retry to max_retry); a change still undelivered give_up_after after it was made
-// is dropped, and the log says so.
+// from first_retry to max_retry; one delivery at a time). A change still undelivered
+// give_up_after after it was made, after at least one attempt, is given up on: the log says
+// so, and it is recorded as done (notified_version) so no later start tries it again.
+// Changes already that old when the webhook starts (a server down for days, a webhook
+// configured on a server with a history of alerts) are recorded as done unsent, counted in
+// one log line.
 //
 // Thread-safety: notify() and stats() from any thread (notify() is the Remediator's listener,
 // called with its lock held: it only queues); deliveries run on the webhook's own thread.
@@ -24,9 +30,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "base/clock.h"
 #include "base/mutex.h"
@@ -51,6 +59,7 @@ struct AlertWebhookStats {
   uint64_t delivered = 0;        // versions the receiver accepted
   uint64_t failed_attempts = 0;  // deliveries that will be tried again
   uint64_t dropped = 0;          // changes given up on (older than give_up_after)
+  uint64_t skipped = 0;          // changes already that old at start: never sent
   size_t pending = 0;            // alerts with a version still to deliver
   std::string last_error;
 };
@@ -75,6 +84,7 @@ class AlertWebhook {
   // Stops the thread: a delivery under way is finished (bounded by the timeout); what is
   // still queued stays undelivered in the store, for the next start.
   void stop();
+  // What it has done so far, and how much is queued.
   AlertWebhookStats stats() const;
 
   // The X-Drover-Signature value for `body` signed at `unix_seconds`.
@@ -84,8 +94,11 @@ class AlertWebhook {
  private:
   AlertWebhook(health::AlertRecords& alerts, Clock& clock, AlertWebhookOptions options, LogFn log);
   void run();
-  // One attempt; the error when it did not land.
+  // One attempt; the error when it did not land (the URL's path left out: it may hold a
+  // token).
   Status deliver(const Alert& alert);
+  // Records that the webhook is done with `alert`'s version; a failure is logged.
+  void mark_done(const Alert& alert, const char* why);
   // Waits until `at` on the clock, a notify() or stop(), whichever comes first.
   void wait_until(Timestamp at);
 
@@ -101,6 +114,7 @@ class AlertWebhook {
     Alert alert;
     Timestamp next_attempt{};
     Duration backoff{0};
+    uint64_t attempts = 0;  // of any of its versions
   };
   // What the thread waits on and works from; a clock timer may outlive the webhook, so it
   // holds this, not the webhook.
@@ -109,7 +123,8 @@ class AlertWebhook {
     CondVar cv;
     bool woken GUARDED_BY(mu) = false;
     bool stop GUARDED_BY(mu) = false;
-    std::map<std::string, Pending> pending GUARDED_BY(mu);  // by alert id
+    std::map<std::string, Pending> pending GUARDED_BY(mu);           // by alert id
+    std::set<std::pair<Timestamp, std::string>> due GUARDED_BY(mu);  // (next attempt, id)
     AlertWebhookStats stats GUARDED_BY(mu);
   };
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
