@@ -35,7 +35,16 @@ FailureTest::FailureTest(double acceptable, double limit) {
   }
 }
 
+FailureTest::FailureTest(double acceptable, const std::vector<double>& alternatives) {
+  acceptable = std::clamp(acceptable, 1e-7, 0.999);
+  for (const double q : alternatives) {
+    if (!(q > acceptable && q < 1)) continue;
+    alternatives_.push_back({q, std::log(q / acceptable), std::log((1 - q) / (1 - acceptable))});
+  }
+}
+
 double FailureTest::log_evidence(int64_t failures, int64_t exposed) const {
+  if (alternatives_.empty()) return 0;
   const auto f = static_cast<double>(std::max<int64_t>(failures, 0));
   const auto s = static_cast<double>(std::max<int64_t>(exposed - failures, 0));
   auto log_ratio = [&](const Alternative& a) { return f * a.log_failure + s * a.log_success; };

@@ -1,0 +1,65 @@
+// The statistic of health gates (docs/gates.md, "Health gates"): whether the devices that took
+// an update are less healthy than devices of the same stratum that have not taken it yet, on
+// one metric — battery drain, reboots, crashes, memory growth, anomalies — and by how much.
+//
+// The comparison is paired: each updated device is matched with a not-yet-updated device of
+// its stratum, and each pair is two numbers measured over the same calendar windows (each
+// device's change on the metric from the window before the update was offered to the window
+// after it committed: what differs between devices, and what the weather or the season does
+// to all of them, cancels out). A pair is judged once, when both its windows are complete,
+// and never again: that fixes the order in which the evidence arrives.
+//
+// The test is a sign test, run sequentially. If the update changes nothing, the updated
+// device of a pair is the worse of the two with probability 1/2 (the two are exchangeable);
+// ties tell nothing and are left out. The mixture sequential probability ratio test of
+// gates.h (rate 1/2 against 0.6, 0.7, 0.8, 0.9 and 0.95) then keeps the guarantee of the
+// failure gates: looked at after every pair, forever, its evidence reaches ln(1/alpha) with
+// probability at most alpha when nothing changed — whatever the metric's distribution
+// (skewed, heavy-tailed, counts with many ties).
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <span>
+
+namespace drover {
+
+enum class HealthDirection : uint8_t {
+  kHigherIsWorse,  // drain, reboots, crashes, memory growth, anomalies
+  kLowerIsWorse,   // signal strength, free disk
+};
+
+struct HealthPair {
+  double updated = 0;  // the updated device's value
+  double control = 0;  // its partner's, over the same windows
+};
+
+struct HealthEffect {
+  int64_t pairs = 0;  // judged (values not NaN)
+  int64_t worse = 0;  // of them, those in which the updated device was the worse
+  int64_t ties = 0;   // equal values: left out of the test
+  // ln of the mixture likelihood ratio of "the updated device is the worse more often than
+  // not" against "as often as not"; at least 0 is not guaranteed (evidence for no change is
+  // negative).
+  double log_evidence = 0;
+  // The median of the paired differences (updated - control; NaN without pairs) and a
+  // distribution-free 95% interval for it (the order statistics the sign test does not
+  // reject; NaN with fewer than 6 pairs, too few for any such interval).
+  double shift = std::numeric_limits<double>::quiet_NaN();
+  double shift_low = std::numeric_limits<double>::quiet_NaN();
+  double shift_high = std::numeric_limits<double>::quiet_NaN();
+  // The medians of each side, for the report.
+  double updated_median = std::numeric_limits<double>::quiet_NaN();
+  double control_median = std::numeric_limits<double>::quiet_NaN();
+};
+
+// Judges `pairs` (in the order they were formed; pairs with a NaN are left out).
+HealthEffect judge_health(std::span<const HealthPair> pairs, HealthDirection direction);
+
+// The sign test's evidence alone, for `worse` of `informative` pairs (ties left out): what
+// judge_health() reports, cheap enough to follow pair by pair.
+double health_log_evidence(int64_t worse, int64_t informative);
+
+}  // namespace drover
