@@ -253,18 +253,31 @@ Result<TickReport> Remediator::tick() {
     }
     ++it;
   }
+  // When this server first saw each condition that holds now, held since.
+  std::map<std::pair<std::string, std::string>, Timestamp> present_since;
+  const Timestamp now = clock_.now();
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
     for (const RemediationRule& rule : options_.rules) {
       bool present = false;
       Duration held{0};
       observe(rule.condition, f, &present, &held);
+      if (present) {
+        // Counted from when it was first seen too: a device back from an outage has a
+        // backlog on its way, and its old data alone would make it look stuck at once.
+        auto key = std::make_pair(f.device, rule.name);
+        auto seen = present_since_.find(key);
+        const Timestamp since = seen == present_since_.end() ? now : seen->second;
+        present_since.emplace(std::move(key), since);
+        held = std::min(held, now - since);
+      }
       auto it = open.find({f.device, rule.name});
       Alert* alert = it == open.end() ? nullptr : &it->second;
       if (!present && alert == nullptr) continue;  // nearly every device, every tick
       DROVER_TRY(judge(rule, f, present, held, alert, report));
     }
   }
+  present_since_ = std::move(present_since);
   return report;
 }
 

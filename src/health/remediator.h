@@ -5,8 +5,11 @@
 //
 // Nothing is done twice across restarts. What the rules know lives in the store: the alert
 // (the episode: which commands were queued for it, whether a person has it) and the commands
-// themselves (whether the last one ended, and when); how long a condition has held is read
-// from the device's data (how far past its telemetry contract it is), not remembered. A step's
+// themselves (whether the last one ended, and when). How long a condition has held is the
+// shorter of what the device's data says (how far past its telemetry contract it is) and how
+// long this server has seen it hold: a device back from an outage, its backlog still on the
+// way, is not stuck. After a restart that count starts again, so a first action comes later,
+// never twice. A step's
 // command has a deterministic id ("<alert id>-<step>"), so a crash between queuing it and
 // recording it in the alert queues nothing new when the step is decided again.
 //
@@ -122,6 +125,10 @@ class Remediator final : public AlertRecords {
   // change made under this lock (a person's acknowledgement, a tick's step) may still be on
   // its way to the disk when the next decision is made.
   std::map<std::string, Alert, std::less<>> recent_ GUARDED_BY(mu_);
+  // (device, rule) -> when this server first saw the condition, for those that hold now. A
+  // condition has held for the shorter of this and what the device's data says; after a
+  // restart the count starts again (an action comes later, never twice).
+  std::map<std::pair<std::string, std::string>, Timestamp> present_since_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover::health

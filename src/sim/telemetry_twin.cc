@@ -12,7 +12,10 @@
 #include "agent/telemetry_agent.h"
 #include "base/memory_file_system.h"
 #include "base/random.h"
+#include "fleet/command_queue.h"
 #include "fleet/profile_service.h"
+#include "health/forecast.h"
+#include "health/remediator.h"
 #include "protocol/telemetry_batch.h"
 #include "sim/local_plane.h"
 #include "telemetry/telemetry_service.h"
@@ -24,6 +27,7 @@ using protocol::TelemetrySeries;
 
 constexpr int64_t kStartMs = 1'780'272'000'000;  // 2026-06-01T00:00:00Z
 constexpr double kPi = 3.14159265358979323846;
+constexpr double kControllerMemory = 512.0 * 1024 * 1024;  // available after start-up
 
 int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 
@@ -90,10 +94,11 @@ struct TwinDevice {
   Duration period{0};
   // The stories.
   Timestamp hangs_at = Timestamp::max();  // the collector stops; the device still checks in
+  bool hang_needs_reboot = false;         // a restart of the collector does not cure it
   Timestamp dies_at = Timestamp::max();   // nothing more at all
   Timestamp link_down = Timestamp::max(), link_up = Timestamp::max();
   // The models' state.
-  double memory = 0, leak_per_s = 0, signal = 0, battery = 100, odometer = 0, fuel = 0;
+  double memory = 0, leaked = 0, leak_per_s = 0, signal = 0, battery = 100, odometer = 0, fuel = 0;
   double speed = 0;
   Timestamp booted{};
   uint64_t boots = 0;
@@ -160,7 +165,9 @@ std::vector<TelemetrySeries> measure(TwinDevice& d, Timestamp now, Rng& rng) {
         d.booted = now;
         out.push_back(one("reboot", t, static_cast<double>(d.boots), {{"reason", "watchdog"}}));
       }
-      d.memory = std::max(0.0, d.memory - d.leak_per_s * 60 + rng.between(-2e5, 2e5));
+      // Available memory varies around its level; a leak takes from the level.
+      d.leaked += d.leak_per_s * 60;
+      d.memory = std::max(0.0, kControllerMemory - d.leaked + rng.between(-2e5, 2e5));
       d.signal = std::clamp(d.signal + rng.between(-1.5, 1.5), -90.0, -40.0);
       out.push_back(one("cpu_usage_ratio", t, 0.05 + 0.2 * rng.uniform()));
       out.push_back(one("memory_available_bytes", t, std::round(d.memory)));
@@ -229,6 +236,10 @@ std::string with_commas(uint64_t n) {
   return digits;
 }
 
+// `d` to the minute (for a person: a forecast or an event's time needs no seconds).
+Duration to_minute(Duration d) { return Duration(d.count() / 60'000 * 60'000); }
+Duration to_hour(Duration d) { return Duration(d.count() / 3'600'000 * 3'600'000); }
+
 std::string ago(double seconds) {
   if (seconds < 0) return "never";
   return format_duration(Duration(static_cast<int64_t>(seconds) * 1000));
@@ -237,8 +248,8 @@ std::string ago(double seconds) {
 }  // namespace
 
 Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
-  if (o.controllers < 4 || o.probes < 1 || o.trucks < 1)
-    return invalid_argument("the telemetry twin needs 4 controllers, a probe and a truck");
+  if (o.controllers < 5 || o.probes < 1 || o.trucks < 1)
+    return invalid_argument("the telemetry twin needs 5 controllers, a probe and a truck");
   if (o.horizon < hours(4) + minutes(30))
     return invalid_argument("the telemetry twin's stories take at least 4h30m");
   std::string dir = o.dir;
@@ -320,6 +331,14 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   auto tsdb = telemetry::TimeSeriesStore::open(real_file_system(), dir, clock);
   if (!tsdb.ok()) return tsdb.error();
   telemetry::TelemetryService service(**tsdb, registry, store, clock);
+  // Remediation as drover serve wires it: commands ride the check-in answers, the rules run
+  // every minute over telemetry freshness; a controller's collector is its service.
+  CommandQueue commands(store, clock);
+  DROVER_TRY(commands.load());
+  registry.attach_commands(&commands);
+  auto remediator = health::Remediator::create(store, clock, service, commands,
+                                               {health::default_rules("collector"), {}});
+  if (!remediator.ok()) return remediator.error();
 
   std::vector<TelemetryKind> kinds = {{"controller"}, {"probe"}, {"truck"}};
   MemoryFileSystem disk;  // every device's queue
@@ -346,7 +365,7 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
       case Kind::kController:
         d->period = minutes(1);
         t.send_every = minutes(5);
-        d->memory = 512.0 * 1024 * 1024;
+        d->memory = kControllerMemory;
         d->signal = -60;
         d->next_check_in = d->next_sample;
         break;
@@ -375,13 +394,17 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
     DROVER_TRY(d->agent->start());
     d->agent_due = start;
   }
-  // The stories: ctl-002's collector hangs after two hours; ctl-003 loses its link from the
-  // first hour to the third; ctl-004 dies in the fourth; ctl-001 leaks memory.
+  // The stories: ctl-002's collector hangs after two hours (a restart cures it); ctl-003
+  // loses its link from the first hour to the third; ctl-004 dies in the fourth; ctl-001
+  // leaks memory.
   devices[0]->leak_per_s = 2048;
   devices[1]->hangs_at = start + hours(2);
   devices[2]->link_down = start + hours(1);
   devices[2]->link_up = start + hours(3);
   devices[3]->dies_at = start + hours(4);
+  // ctl-005's collector hangs an hour before the end, and only a reboot cures it.
+  devices[4]->hangs_at = end - hours(1);
+  devices[4]->hang_needs_reboot = true;
 
   uint64_t raw_bytes = 0, json_bytes = 0, raw_seq = 0;
   using Wake = std::pair<Timestamp, size_t>;
@@ -393,10 +416,46 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   };
   for (size_t i = 0; i < devices.size(); ++i) queue.emplace(next_wake(*devices[i]), i);
   std::vector<Timestamp> raw_minute(devices.size(), start + minutes(1));
+  // The server's minute: commands past their expiry closed, the rules judged.
+  Timestamp next_tick = start + minutes(1);
+  auto tick_until = [&](Timestamp until) -> Status {
+    for (; next_tick <= until; next_tick += minutes(1)) {
+      if (next_tick > clock.now()) clock.advance_to(next_tick);
+      if (auto expired = commands.expire_due(); !expired.ok()) return expired.error();
+      if (auto judged = (*remediator)->tick(); !judged.ok()) return judged.error();
+    }
+    return ok_status();
+  };
+  // What a controller's agent does with a command (with remote_commands allowing a restart
+  // of its collector and a reboot): runs it and reports at once.
+  auto run_command = [&](TwinDevice& d, const Command& c, Timestamp now) -> Status {
+    using protocol::CommandAction;
+    CommandResult result;
+    result.device_id = d.id;
+    result.command_id = c.id;
+    std::string output;
+    if (c.action == CommandAction::kRestartService && c.argument == "collector") {
+      if (!d.hang_needs_reboot) d.hangs_at = Timestamp::max();
+      result.exit_code = 0;
+      output = "collector restarted\n";
+    } else if (c.action == CommandAction::kReboot) {
+      d.hangs_at = Timestamp::max();
+      d.booted = now;
+      ++d.boots;
+      result.exit_code = 0;
+    } else {
+      result.outcome = protocol::CommandOutcome::kRefused;
+      output = "not allowed by remote_commands";
+    }
+    result.output = output;
+    auto recorded = commands.record_result(result);
+    return recorded.ok() ? ok_status() : recorded.error();
+  };
   while (!queue.empty()) {
     auto [at, i] = queue.top();
     queue.pop();
     if (at > end) break;
+    DROVER_TRY(tick_until(at));
     if (at > clock.now()) clock.advance_to(at);
     TwinDevice& d = *devices[i];
     const Timestamp now = clock.now();
@@ -423,14 +482,19 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
       // The update agent's check-in, every five minutes while the link is up.
       if (d.link->online) {
         auto device = registry.device(d.id);
-        if (device)
-          (void)registry.check_in({d.id, device->installed, UpdateState::kIdle, "", false});
+        if (device) {
+          auto answer = registry.check_in({d.id, device->installed, UpdateState::kIdle, "", false});
+          if (answer.ok()) {
+            for (const Command& c : answer->commands) DROVER_TRY(run_command(d, c, now));
+          }
+        }
       }
       d.next_check_in += minutes(5);
     }
     if (now >= d.agent_due) d.agent_due = now + std::max(d.agent->run_once(), Duration(1));
     queue.emplace(next_wake(d), i);
   }
+  DROVER_TRY(tick_until(end));
   clock.advance_to(end);
 
   TelemetryTwinReport report;
@@ -459,10 +523,50 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   const std::string& probe = devices[o.controllers]->id;
   story(probe, "a soil probe asleep by design, last heard " + ago(judged_of(probe).data_age_s) +
                    " ago: its contract is every 2h, 30m late allowed");
+  // Remediation: every alert, oldest first, and the commands queued for them.
+  Store::AlertQuery every_alert;
+  every_alert.limit = SIZE_MAX;
+  auto alerts = (*remediator)->list(every_alert);
+  if (!alerts.ok()) return alerts.error();
+  report.alerts.assign(alerts->rbegin(), alerts->rend());
+  for (const Alert& a : report.alerts) {
+    for (const std::string& id : a.commands) {
+      auto c = commands.get(id);
+      if (!c.ok()) return c.error();
+      if (*c) report.commands.push_back(**c);
+    }
+  }
+  auto in = [&](Timestamp t) { return format_duration(to_minute(t - start)) + " in"; };
+  // What was done about a device: its alerts, each step, how it ended.
+  auto remedied = [&](const std::string& device) {
+    std::string text;
+    for (const Alert& a : report.alerts) {
+      if (a.device_id != device) continue;
+      text += (text.empty() ? "" : "; ") + a.id + " (" + a.rule + ") opened " + in(a.opened_at);
+      for (const Command& c : report.commands) {
+        if (c.device_id != device ||
+            std::find(a.commands.begin(), a.commands.end(), c.id) == a.commands.end()) {
+          continue;
+        }
+        text += std::string(", ") + protocol::to_string(c.action) +
+                (c.argument.empty() ? "" : " " + c.argument) +
+                (c.finished_at == Timestamp{} ? " queued" : " ran " + in(c.finished_at));
+      }
+      if (a.state == AlertState::kResolved) {
+        text += ", resolved " + in(a.resolved_at) + ": " + a.resolution;
+      } else if (a.escalated) {
+        text += ", handed to a person: " + a.escalation;
+      } else {
+        text += ", open: the data is not back; the next step waits for the last one's check";
+      }
+    }
+    return text.empty() ? std::string("no alert") : text;
+  };
   const std::string& hung = devices[1]->id;
-  story(hung, "checks in (last " + ago(judged_of(hung).contact_age_s) +
-                  " ago), but its data stopped " + ago(judged_of(hung).data_age_s) +
-                  " ago (contract: every 5m, 2m late allowed)");
+  story(hung, "its collector hung 2h in while it kept checking in; " + remedied(hung));
+  const std::string& stuck = devices[4]->id;
+  story(stuck, "its collector hung 1h before the end (only a reboot cures it): data " +
+                   ago(judged_of(stuck).data_age_s) + " old; " + remedied(stuck));
   story(devices[3]->id, "not heard for " + ago(judged_of(devices[3]->id).contact_age_s));
   {
     const TwinDevice& d = *devices[2];
@@ -472,6 +576,30 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
                     std::to_string(s.queue.samples) + " wait for the next send, " +
                     std::to_string(s.queue.dropped_total) + " dropped");
   }
+  // Memory forecasts: a line through each reporting controller's last three hours of
+  // available memory, toward zero.
+  for (const auto& d : devices) {
+    if (d->kind != Kind::kController || judged_of(d->id).freshness != Freshness::kFresh) continue;
+    telemetry::RangeQuery q;
+    q.device = d->id;
+    q.metric = "memory_available_bytes";
+    q.from_ms = ms(end - hours(3));
+    q.until_ms = ms(end);
+    auto range = service.range(q);
+    if (!range.ok()) return range.error();
+    std::vector<health::TimedValue> values;
+    for (const auto& p : range->points) {
+      values.push_back({Timestamp(Duration(p.t_ms)), p.mean()});
+    }
+    health::ForecastOptions fo;
+    fo.toward = health::Toward::kDown;
+    auto crossing = health::forecast_crossing(values, 0, end, fo);
+    if (!crossing || crossing->expected > hours(int64_t{24} * 30)) continue;
+    report.forecasts.push_back({d->id, crossing->expected, crossing->earliest, crossing->latest_s,
+                                crossing->slope_per_hour});
+  }
+  std::sort(report.forecasts.begin(), report.forecasts.end(),
+            [](const auto& a, const auto& b) { return a.expected < b.expected; });
   for (const TelemetryKind& k : kinds) report.kinds.push_back(k);
   const double truck_hours =
       static_cast<double>(o.trucks) * static_cast<double>(o.horizon.count()) / 3.6e6;
@@ -513,6 +641,34 @@ std::string describe(const TelemetryTwinReport& r) {
                   s.text.c_str());
     out += line;
   }
+  std::snprintf(line, sizeof line,
+                "  remediation (the rules drover serve runs, every minute): %zu alerts, %zu remote "
+                "commands\n",
+                r.alerts.size(), r.commands.size());
+  out += line;
+  for (const Alert& a : r.alerts) {
+    std::snprintf(line, sizeof line, "    %-9s %-9s %-12s %s\n", a.id.c_str(), a.device_id.c_str(),
+                  to_string(a.state),
+                  (a.state == AlertState::kResolved ? a.resolution
+                   : a.escalated                    ? a.escalation
+                                                    : a.summary)
+                      .c_str());
+    out += line;
+  }
+  for (const TelemetryTwinReport::Forecast& f : r.forecasts) {
+    const std::string latest =
+        std::isfinite(f.latest_s)
+            ? format_duration(to_minute(Duration(static_cast<int64_t>(f.latest_s * 1000))))
+            : std::string("never");
+    std::snprintf(line, sizeof line,
+                  "  forecast: %s runs out of memory in about %s (90%%: %s to %s), %s an hour "
+                  "less\n",
+                  f.device.c_str(), format_duration(to_hour(f.expected)).c_str(),
+                  format_duration(to_minute(f.earliest)).c_str(), latest.c_str(),
+                  format_bytes(static_cast<uint64_t>(-f.slope_per_hour)).c_str());
+    out += line;
+  }
+  if (r.forecasts.empty()) out += "  forecast: no controller runs out of memory within 30 days\n";
   std::snprintf(line, sizeof line,
                 "  a truck's 20 metrics at 1 Hz, per hour on the wire: %s as the profile's "
                 "1-minute min/max/mean, %s raw (CBOR + zstd), %s raw as JSON\n",

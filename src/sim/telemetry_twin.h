@@ -4,10 +4,16 @@
 // (TelemetryAgent: the profile's rules, the store-and-forward queue, batches in CBOR and
 // zstd) into the real TelemetryService and embedded store, and judged by the real freshness
 // contracts. Only the HTTP hop is left out (the batch bytes go to the service's ingest as the
-// route would give them). Stories it tells: a probe asleep by design is fresh; a controller
-// that still checks in but whose data stopped is stale; one that died is offline; one whose
-// link dropped for two hours loses nothing; a truck's bytes on the wire with the profile's
-// one-minute aggregates against raw and against JSON.
+// route would give them). The remediation rules `drover serve` runs (health/remediator.h) run
+// every minute, and a controller takes the remote commands its check-in answers carry.
+// Stories it tells: a probe asleep by design is fresh; a controller whose collector hung but
+// that still checks in is found and fixed remotely (its alert opens, a restart of the
+// collector is queued, runs at its next check-in, the data comes back and the alert resolves
+// itself); another whose hang a restart does not cure is stale, its alert open and the reboot
+// waiting for the restart's verification; one that died is offline; one whose link dropped
+// for two hours loses nothing; one with a memory leak is forecast to run out days ahead; a
+// truck's bytes on the wire with the profile's one-minute aggregates against raw and against
+// JSON.
 #pragma once
 
 #include <cstdint>
@@ -18,13 +24,15 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "model/alert.h"
+#include "model/command.h"
 
 namespace drover::sim {
 
 struct TelemetryTwinOptions {
   uint64_t seed = 1;
   Duration horizon = hours(5) + minutes(30);
-  uint32_t controllers = 12;  // at least 4: three of them carry the stories
+  uint32_t controllers = 12;  // at least 5: the first five carry the stories
   uint32_t probes = 6;        // at least 1
   uint32_t trucks = 2;        // at least 1
   // The telemetry store's directory; empty: a fresh one (in /dev/shm when there is one),
@@ -59,6 +67,20 @@ struct TelemetryTwinReport {
   double truck_raw_bytes_per_hour = 0;
   double truck_json_bytes_per_hour = 0;
   uint64_t dropped = 0;  // samples any device dropped (should be none)
+  // Remediation as drover serve runs it: every alert as it stands at the end, and every
+  // remote command queued for one.
+  std::vector<Alert> alerts;
+  std::vector<Command> commands;
+  // Controllers whose available memory is forecast to run out within 30 days (a line through
+  // the last three hours), soonest first.
+  struct Forecast {
+    std::string device;
+    Duration expected{0};  // from the end of the run
+    Duration earliest{0};
+    double latest_s = 0;  // +inf: it may never
+    double slope_per_hour = 0;
+  };
+  std::vector<Forecast> forecasts;
 };
 
 // Runs the twin. kInvalidArgument for a fleet too small for its stories; kIo for a store

@@ -264,7 +264,10 @@ TEST_F(RemediatorTest, DecisionsReadTheAlertAsLastWrittenNotAsTheStoreShowsIt) {
   const std::string silent = f.ids[1];
   send_sample(silent);
   check_in(silent);
-  f.clock.advance(hours(30));  // offline past its contract for a day: a person's at once
+  f.clock.advance(hours(30));  // offline, and seen so by this server for the rule's hour
+  ASSERT_TRUE(remediator->tick().ok());
+  EXPECT_TRUE(heard.empty()) << "not seen offline for an hour yet";
+  f.clock.advance(minutes(61));
   ASSERT_TRUE(remediator->tick().ok());
   ASSERT_FALSE(heard.empty());
   const std::string id = heard.back().id;

@@ -1,7 +1,12 @@
-// The telemetry twin's stories hold on every seed: a probe asleep by design is fresh, a
-// controller that checks in without data is stale, a dead one offline, a two-hour link loss
-// costs nothing, nothing is dropped, the store holds exactly what was sent, and the truck's
-// aggregates take fewer bytes than its raw samples, which take fewer than JSON.
+// The telemetry twin's stories hold on every seed: a probe asleep by design is fresh; a
+// controller whose collector hung while it kept checking in is found by the remediation rules
+// and fixed remotely (one restart, run once, the alert resolved by itself); one that only a
+// reboot cures is stale at the end with its alert open and the reboot not yet due; a dead one
+// is offline (and not acted on: it has not been gone a day); a two-hour link loss costs
+// nothing and triggers nothing; the leaking controller's memory is forecast to run out in
+// about three days, and no other's within 30; nothing is dropped, the store holds exactly
+// what was sent, and the truck's aggregates take fewer bytes than its raw samples, which take
+// fewer than JSON.
 #include "sim/telemetry_twin.h"
 
 #include <gtest/gtest.h>
@@ -33,7 +38,43 @@ TEST_P(TelemetryTwinSeeds, TheStoriesHold) {
   EXPECT_EQ(probe->freshness, "fresh") << probe->text;
   const auto* hung = story(*r, "ctl-002");
   ASSERT_NE(hung, nullptr);
-  EXPECT_EQ(hung->freshness, "stale") << hung->text;
+  EXPECT_EQ(hung->freshness, "fresh") << hung->text;
+  const auto* stuck = story(*r, "ctl-005");
+  ASSERT_NE(stuck, nullptr);
+  EXPECT_EQ(stuck->freshness, "stale") << stuck->text;
+  // Two alerts, one per hung controller; none for the link cut short or the dead one.
+  ASSERT_EQ(r->alerts.size(), 2u) << describe(*r);
+  const Alert& fixed = r->alerts[0];
+  EXPECT_EQ(fixed.device_id, "ctl-002");
+  EXPECT_EQ(fixed.rule, "no-data");
+  EXPECT_EQ(fixed.state, AlertState::kResolved);
+  EXPECT_EQ(fixed.resolved_by, "drover");
+  EXPECT_EQ(fixed.resolution, "cleared after restart_service collector (step 1 of 2)");
+  // Opened once the data had been missing past its contract (stale after 15 minutes) for half
+  // an hour: the hang was at 2h.
+  const Timestamp start = fixed.opened_at - (fixed.opened_at - Timestamp{}) % hours(24);
+  EXPECT_GE(fixed.opened_at - start, hours(2) + minutes(44));
+  EXPECT_LE(fixed.opened_at - start, hours(2) + minutes(50));
+  EXPECT_LE(fixed.resolved_at - fixed.opened_at, minutes(20)) << hung->text;
+  const Alert& open = r->alerts[1];
+  EXPECT_EQ(open.device_id, "ctl-005");
+  EXPECT_EQ(open.state, AlertState::kOpen) << stuck->text;
+  EXPECT_FALSE(open.escalated);
+  ASSERT_EQ(r->commands.size(), 2u);
+  for (const Command& c : r->commands) {
+    // Each a restart of the collector, run once and reported; the reboot not yet due.
+    EXPECT_EQ(c.action, protocol::CommandAction::kRestartService);
+    EXPECT_EQ(c.argument, "collector");
+    EXPECT_EQ(c.state, CommandState::kSucceeded);
+    EXPECT_EQ(c.requested_by, "rule:no-data");
+  }
+  EXPECT_NE(stuck->text.find("the next step waits"), std::string::npos) << stuck->text;
+  // The leak: ctl-001 loses about 7.4 MB an hour of its 512 MiB; the others hold steady.
+  ASSERT_EQ(r->forecasts.size(), 1u);
+  EXPECT_EQ(r->forecasts[0].device, "ctl-001");
+  EXPECT_GE(r->forecasts[0].expected, hours(60));
+  EXPECT_LE(r->forecasts[0].expected, hours(75));
+  EXPECT_LE(r->forecasts[0].earliest, r->forecasts[0].expected);
   const auto* dead = story(*r, "ctl-004");
   ASSERT_NE(dead, nullptr);
   EXPECT_EQ(dead->freshness, "offline") << dead->text;
@@ -55,13 +96,15 @@ TEST_P(TelemetryTwinSeeds, TheStoriesHold) {
   EXPECT_LT(r->truck_raw_bytes_per_hour * 4, r->truck_json_bytes_per_hour);
   const std::string text = describe(*r);
   EXPECT_NE(text.find("fresh 18, late 0, stale 1, offline 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("2 alerts, 2 remote commands"), std::string::npos) << text;
+  EXPECT_NE(text.find("forecast: ctl-001 runs out of memory in about"), std::string::npos) << text;
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, TelemetryTwinSeeds, ::testing::Values(1, 2, 3));
 
 TEST(TelemetryTwin, RefusesAFleetTooSmallForItsStories) {
   TelemetryTwinOptions o;
-  o.controllers = 3;
+  o.controllers = 4;
   EXPECT_EQ(run_telemetry_twin(o).error().code, ErrorCode::kInvalidArgument);
 }
 
