@@ -471,20 +471,21 @@ int run_serve(const ServeArgs& args) {
       log_line({{"level", "info"}, {"msg", "remote commands expired unsent"}, {"count", *n}});
     }
     clock.schedule_after(minutes(1), expire_commands);
-    std::function<void()> remediate = [&] {
-      CommitScope scope;  // its writes queued under its locks, waited for after them
-      auto report = remediator->tick();
-      Status durable = scope.wait();
-      if (!report.ok() || !durable.ok()) {
-        log_line({{"level", "error"},
-                  {"msg", "remediation tick failed; retried in a minute"},
-                  {"error", (!report.ok() ? report.error() : durable.error()).to_string()}});
-      }
-      clock.schedule_after(minutes(1), remediate);
-    };
-    if (remediator) clock.schedule_after(minutes(1), remediate);
   };
   clock.schedule_after(minutes(1), expire_commands);
+  // Each of these reschedules itself: one chain each, for the life of run_serve.
+  std::function<void()> remediate = [&] {
+    CommitScope scope;  // its writes queued under its locks, waited for after them
+    auto report = remediator->tick();
+    Status durable = scope.wait();
+    if (!report.ok() || !durable.ok()) {
+      log_line({{"level", "error"},
+                {"msg", "remediation tick failed; retried in a minute"},
+                {"error", (!report.ok() ? report.error() : durable.error()).to_string()}});
+    }
+    clock.schedule_after(minutes(1), remediate);
+  };
+  if (remediator) clock.schedule_after(minutes(1), remediate);
   std::function<void()> refresh_metadata = [&] {
     if (Status st = (*server)->artifacts().publish(); !st.ok()) {
       log_line({{"level", "error"},

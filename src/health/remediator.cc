@@ -1,6 +1,7 @@
 #include "health/remediator.h"
 
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -253,31 +254,49 @@ Result<TickReport> Remediator::tick() {
     }
     ++it;
   }
-  // When this server first saw each condition that holds now, held since.
+  // What each rule sees on each device now. A device that checks in without data is
+  // counted as stuck only from when this server first saw it so, too: a device back from an
+  // outage has its backlog on the way, and its old data alone would make it look stuck at
+  // once. (Offline is judged by the contact's age alone: nothing is on its way.)
+  struct Seen {
+    const telemetry::DeviceFreshness* device;
+    const RemediationRule* rule;
+    bool present;
+    Duration held;
+  };
+  std::vector<Seen> seen;
   std::map<std::pair<std::string, std::string>, Timestamp> present_since;
   const Timestamp now = clock_.now();
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
     for (const RemediationRule& rule : options_.rules) {
-      bool present = false;
-      Duration held{0};
-      observe(rule.condition, f, &present, &held);
-      if (present) {
-        // Counted from when it was first seen too: a device back from an outage has a
-        // backlog on its way, and its old data alone would make it look stuck at once.
+      Seen s{&f, &rule, false, Duration{0}};
+      observe(rule.condition, f, &s.present, &s.held);
+      if (s.present) {
         auto key = std::make_pair(f.device, rule.name);
-        auto seen = present_since_.find(key);
-        const Timestamp since = seen == present_since_.end() ? now : seen->second;
-        present_since.emplace(std::move(key), since);
-        held = std::min(held, now - since);
+        auto before = present_since_.find(key);
+        std::optional<Timestamp> since;
+        if (before != present_since_.end()) {
+          since = before->second;  // seen before, or a person closed its alert then
+        } else if (rule.condition == Condition::kNoData) {
+          since = now;
+        }
+        if (since) {
+          present_since.emplace(std::move(key), *since);
+          s.held = std::min(s.held, now - *since);
+        }
       }
-      auto it = open.find({f.device, rule.name});
-      Alert* alert = it == open.end() ? nullptr : &it->second;
-      if (!present && alert == nullptr) continue;  // nearly every device, every tick
-      DROVER_TRY(judge(rule, f, present, held, alert, report));
+      seen.push_back(s);
     }
   }
+  // Kept before judging: a device whose judgement fails must not hold up everyone's count.
   present_since_ = std::move(present_since);
+  for (const Seen& s : seen) {
+    auto it = open.find({s.device->device, s.rule->name});
+    Alert* alert = it == open.end() ? nullptr : &it->second;
+    if (!s.present && alert == nullptr) continue;  // nearly every device, every tick
+    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, alert, report));
+  }
   return report;
 }
 
@@ -315,6 +334,8 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
   a.resolution = std::string(note.empty() ? "closed by a person" : note.substr(0, kMaxAlertText));
   ++a.version;
   DROVER_TRY(save(a));
+  // Closed while it may still hold: a new episode only after the rule's delay from now.
+  present_since_.insert_or_assign(std::make_pair(a.device_id, a.rule), clock_.now());
   return a;
 }
 

@@ -125,9 +125,10 @@ class Remediator final : public AlertRecords {
   // change made under this lock (a person's acknowledgement, a tick's step) may still be on
   // its way to the disk when the next decision is made.
   std::map<std::string, Alert, std::less<>> recent_ GUARDED_BY(mu_);
-  // (device, rule) -> when this server first saw the condition, for those that hold now. A
-  // condition has held for the shorter of this and what the device's data says; after a
-  // restart the count starts again (an action comes later, never twice).
+  // (device, rule) -> since when the condition counts as held, for those that hold now: when
+  // this server first saw a device check in without data (after a restart the count starts
+  // again: an action comes later, never twice), or when a person closed its alert. A
+  // condition has held for the shorter of this and what the device's data says.
   std::map<std::pair<std::string, std::string>, Timestamp> present_since_ GUARDED_BY(mu_);
 };
 

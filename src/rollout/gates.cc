@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "base/result.h"
+
 namespace drover {
 
 GateCounts& GateCounts::operator+=(const GateCounts& o) {
@@ -41,10 +43,11 @@ FailureTest::FailureTest(double acceptable, const std::vector<double>& alternati
     if (!(q > acceptable && q < 1)) continue;
     alternatives_.push_back({q, std::log(q / acceptable), std::log((1 - q) / (1 - acceptable))});
   }
+  // A test with nothing to test against could never halt: a programming error, not a plan's.
+  DROVER_CHECK(!alternatives_.empty());
 }
 
 double FailureTest::log_evidence(int64_t failures, int64_t exposed) const {
-  if (alternatives_.empty()) return 0;
   const auto f = static_cast<double>(std::max<int64_t>(failures, 0));
   const auto s = static_cast<double>(std::max<int64_t>(exposed - failures, 0));
   auto log_ratio = [&](const Alternative& a) { return f * a.log_failure + s * a.log_success; };

@@ -36,8 +36,8 @@ class FailureTest {
   // Meant for 0 < acceptable < limit < 1; rates outside are clamped into it.
   FailureTest(double acceptable, double limit);
   // The same test with the alternatives given (each above `acceptable` and below 1; others
-  // are left out, and with none left the evidence is always 0): the health gates' sign test
-  // mixes rates far apart that no doubling reaches.
+  // are left out, and at least one must be left): the health gates' sign test mixes rates
+  // far apart that no doubling reaches.
   FailureTest(double acceptable, const std::vector<double>& alternatives);
 
   // The natural logarithm of the mixture likelihood ratio after `failures` among `exposed`

@@ -52,7 +52,7 @@ HealthEffect judge_health(std::span<const HealthPair> pairs, HealthDirection dir
   std::vector<double> differences, updated, control;
   differences.reserve(pairs.size());
   for (const HealthPair& p : pairs) {
-    if (std::isnan(p.updated) || std::isnan(p.control)) continue;
+    if (!std::isfinite(p.updated) || !std::isfinite(p.control)) continue;
     ++out.pairs;
     const double d = p.updated - p.control;
     differences.push_back(d);

@@ -9,6 +9,11 @@
 // to all of them, cancels out). A pair is judged once, when both its windows are complete,
 // and never again: that fixes the order in which the evidence arrives.
 //
+// The guarantee rests on two things the caller must make true: within a pair, which device
+// took the update is as good as random (the rollout's order within a stratum must not follow
+// anything that changes the metric's trend), and pairs are independent (each device in at
+// most one pair, a partner never updated within its pair's windows).
+//
 // The test is a sign test, run sequentially. If the update changes nothing, the updated
 // device of a pair is the worse of the two with probability 1/2 (the two are exchangeable);
 // ties tell nothing and are left out. The mixture sequential probability ratio test of
@@ -45,8 +50,11 @@ struct HealthEffect {
   // negative).
   double log_evidence = 0;
   // The median of the paired differences (updated - control; NaN without pairs) and a
-  // distribution-free 95% interval for it (the order statistics the sign test does not
-  // reject; NaN with fewer than 6 pairs, too few for any such interval).
+  // distribution-free 95% interval for it, as for a fixed number of pairs (the order
+  // statistics a fixed-sample sign test at 5% does not reject; NaN with fewer than 6 pairs).
+  // Descriptive: the gate stops when its sequential test crosses, and at that moment this
+  // interval's coverage is not guaranteed. For a count that is mostly zero the median
+  // difference is 0 even when the rate doubled: `worse` of the untied pairs says more.
   double shift = std::numeric_limits<double>::quiet_NaN();
   double shift_low = std::numeric_limits<double>::quiet_NaN();
   double shift_high = std::numeric_limits<double>::quiet_NaN();
@@ -55,7 +63,8 @@ struct HealthEffect {
   double control_median = std::numeric_limits<double>::quiet_NaN();
 };
 
-// Judges `pairs` (in the order they were formed; pairs with a NaN are left out).
+// Judges `pairs` (in the order they were formed; pairs with a value that is not finite are
+// left out).
 HealthEffect judge_health(std::span<const HealthPair> pairs, HealthDirection direction);
 
 // The sign test's evidence alone, for `worse` of `informative` pairs (ties left out): what

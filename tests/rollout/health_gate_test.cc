@@ -3,8 +3,8 @@
 // metrics of three shapes (a drain rate with device-to-device spread, a heavy-tailed one,
 // and a count that is mostly zero): with no change it ever crosses ln(1/alpha) in at most
 // alpha of them, looked at after every pair; a build that doubles battery drain crosses
-// within a few dozen pairs; the interval for the shift covers the true shift at least 95%
-// of the time.
+// within a hundred pairs though the windows are as noisy as the effect; the interval for the shift
+// covers the true shift at least 95% of the time.
 #include "rollout/health_gate.h"
 
 #include <gtest/gtest.h>
@@ -24,10 +24,11 @@ namespace {
 using Draw = std::function<double(std::mt19937_64&, double factor)>;
 
 // Battery drain in % a day: each device drains at its own rate (lognormal around 1%/day),
-// measured with noise in each window; the change is after minus before.
+// measured in each window with noise as large as a doubling's effect (a day's drain depends
+// on the weather, the radio, the sensor's duty); the change is after minus before.
 double drain_change(std::mt19937_64& rng, double factor) {
   std::lognormal_distribution<double> rate(0, 0.3);
-  std::normal_distribution<double> noise(0, 0.05);
+  std::normal_distribution<double> noise(0, 0.7);
   const double own = rate(rng);
   return (own * factor + noise(rng)) - (own + noise(rng));
 }
@@ -78,7 +79,7 @@ TEST(HealthGate, WithNoChangeItCrossesAtMostAlphaLookedAtAfterEveryPair) {
   }
 }
 
-TEST(HealthGate, TwiceTheDrainIsFoundWithinAFewDozenPairs) {
+TEST(HealthGate, TwiceTheDrainIsFoundWithinAHundredPairs) {
   // The threshold of a revision's gate in a rollout of 3 revisions with one health metric:
   // ln(1/alpha_share) with alpha 5% split over the levels and the failure and health gates
   // (docs/gates.md): about ln 360.
@@ -101,7 +102,10 @@ TEST(HealthGate, TwiceTheDrainIsFoundWithinAFewDozenPairs) {
   const int median = needed[needed.size() / 2];
   const int p95 = needed[needed.size() * 95 / 100];
   std::printf("2x drain: pairs to cross ln 360: median %d, 95th percentile %d\n", median, p95);
-  EXPECT_LE(p95, 40);
+  // 11 pairs is the floor: the evidence after 10 pairs all worse is ln 223 (the mixture's
+  // cost). With this much noise about one pair in five is not worse.
+  EXPECT_GT(median, 11);
+  EXPECT_LE(p95, 100);
   // A doubled count of reboots (0.2 to 0.4 per window) is a subtler effect: most pairs tie.
   const double found = crossing_rate(&reboots_change, 2, 600, threshold, 1000, 8);
   std::printf("2x reboots: crossed within 600 pairs in %.1f%% of 1000\n", 100 * found);
@@ -133,8 +137,8 @@ TEST(HealthGate, TheIntervalCoversTheTrueShift) {
 }
 
 TEST(HealthGate, CountsTiesDirectionAndMissingValues) {
-  const std::vector<HealthPair> pairs = {
-      {3, 1}, {2, 2}, {5, 1}, {1, 4}, {NAN, 1}, {6, 2}, {2, 1}, {4, 4}, {7, 0}};
+  const std::vector<HealthPair> pairs = {{3, 1}, {2, 2}, {5, 1}, {1, 4}, {NAN, 1},
+                                         {6, 2}, {2, 1}, {4, 4}, {7, 0}};
   const HealthEffect higher = judge_health(pairs, HealthDirection::kHigherIsWorse);
   EXPECT_EQ(higher.pairs, 8);  // the NaN pair left out
   EXPECT_EQ(higher.ties, 2);
@@ -159,6 +163,9 @@ TEST(HealthGate, CountsTiesDirectionAndMissingValues) {
   EXPECT_EQ(none.pairs, 0);
   EXPECT_DOUBLE_EQ(none.log_evidence, 0);
   EXPECT_TRUE(std::isnan(none.shift));
+  // Infinite values are left out like NaN (inf - inf would be NaN in the differences).
+  const std::vector<HealthPair> odd = {{INFINITY, 1}, {2, -INFINITY}, {3, 1}};
+  EXPECT_EQ(judge_health(odd, HealthDirection::kLowerIsWorse).pairs, 1);
   // Overwhelming evidence stays finite.
   EXPECT_TRUE(std::isfinite(health_log_evidence(100'000, 100'000)));
 }

@@ -315,22 +315,31 @@ TEST_F(AlertWebhookTest, AChangeNobodyTookInTimeIsGivenUpOnAndLogged) {
 
 // A server down for days, or a webhook configured on a server with a history of alerts:
 // changes already past the give-up age are recorded as done without being sent.
-TEST_F(AlertWebhookTest, ChangesAlreadyTooOldAtStartAreRecordedAsDoneUnsent) {
+TEST_F(AlertWebhookTest, ResolvedAlertsAlreadyTooOldAtStartAreRecordedAsDoneUnsent) {
   ASSERT_NO_FATAL_FAILURE(start_receiver());
-  change("alert-1", 3);
+  Alert old = change("alert-1", 3);
+  old.state = AlertState::kResolved;  // long over
+  old.resolved_at = old.updated_at;
+  old.resolved_by = "drover";
+  WriteBatch b;
+  b.alerts = {old};
+  ASSERT_TRUE(store_->apply(b).ok());
+  change("alert-2", 2);  // as old, but still open: a person may have to act
   clock_.advance(hours(48));
-  change("alert-2", 1);
+  change("alert-3", 1);
   ASSERT_NO_FATAL_FAILURE(start_webhook(url()));
   EXPECT_EQ(notified("alert-1"), 3u);  // recorded as the webhook starts
-  ASSERT_TRUE(until([&] { return notified("alert-2") == 1; }));
-  const std::vector<Received> got = received();
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_EQ(got[0].delivery, "alert-2.1");
+  ASSERT_TRUE(until([&] { return notified("alert-2") == 2 && notified("alert-3") == 1; }));
+  std::vector<std::string> sent;
+  for (const Received& r : received()) sent.push_back(r.delivery);
+  std::sort(sent.begin(), sent.end());
+  EXPECT_EQ(sent, (std::vector<std::string>{"alert-2.2", "alert-3.1"}));
   EXPECT_EQ(webhook_->stats().skipped, 1u);
   MutexLock lock(mu_);
   ASSERT_FALSE(log_.empty());
   EXPECT_EQ(log_.front(),
-            "warn: alert webhook: 1 alert changes older than 1d were not sent (recorded as done)");
+            "warn: alert webhook: 1 resolved alerts' changes older than 1d were not sent "
+            "(recorded as done)");
 }
 
 TEST_F(AlertWebhookTest, BadOptionsAreRefused) {

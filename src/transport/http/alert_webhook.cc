@@ -65,8 +65,9 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
   }
   hook->client_ = std::move(*client);
 
-  // The backlog: every alert whose newest version the webhook is not done with. Changes
-  // already past give_up_after are recorded as done, unsent.
+  // The backlog: every alert whose newest version the webhook is not done with. Resolved
+  // ones already past give_up_after are recorded as done, unsent; an unresolved one is sent
+  // however old (a person may still have to act on it).
   const Timestamp too_old = clock.now() - hook->options_.give_up_after;
   std::vector<Alert> stale;
   Store::AlertQuery query;
@@ -76,7 +77,7 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
     auto page = alerts.list(query);
     if (!page.ok()) return Error{page.error().code, "alert webhook: " + page.error().message};
     for (const Alert& a : *page) {
-      if (a.updated_at < too_old) {
+      if (a.updated_at < too_old && a.state == AlertState::kResolved) {
         stale.push_back(a);
       } else {
         hook->notify(a);
@@ -94,7 +95,7 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
     }
     if (hook->log_) {
       hook->log_("warn", "alert webhook: " + std::to_string(stale.size()) +
-                             " alert changes older than " +
+                             " resolved alerts' changes older than " +
                              format_duration(hook->options_.give_up_after) +
                              " were not sent (recorded as done)");
     }

@@ -18,9 +18,9 @@
 // from first_retry to max_retry; one delivery at a time). A change still undelivered
 // give_up_after after it was made, after at least one attempt, is given up on: the log says
 // so, and it is recorded as done (notified_version) so no later start tries it again.
-// Changes already that old when the webhook starts (a server down for days, a webhook
-// configured on a server with a history of alerts) are recorded as done unsent, counted in
-// one log line.
+// Resolved alerts whose last change is already that old when the webhook starts (a server
+// down for days, a webhook configured on a server with a history of alerts) are recorded as
+// done unsent, counted in one log line; an unresolved one is sent however old.
 //
 // Thread-safety: notify() and stats() from any thread (notify() is the Remediator's listener,
 // called with its lock held: it only queues); deliveries run on the webhook's own thread.
