@@ -27,6 +27,7 @@
 #include "fleet/operator_tokens.h"
 #include "fleet/update_repository.h"
 #include "health/remediator.h"
+#include "health/telemetry_health.h"
 #include "rollout/engine.h"
 #include "security/crypto.h"
 #include "sim/live_fleet.h"
@@ -213,6 +214,23 @@ int run_serve(const ServeArgs& args) {
   engine_options.audit = [log = audit->get()](const Rollout& before, const Rollout& after) {
     return record_rollout_change(*log, before, after);
   };
+  // Telemetry: its own store in the data directory (a write-ahead log, compressed chunks).
+  const std::string telemetry_dir = (std::filesystem::path(args.data) / "telemetry").string();
+  const std::string cursor_path = telemetry_dir + "/remote_write.cursor";
+  telemetry::StoreOptions tsdb_options;
+  if (!args.remote_write.empty()) {
+    // The store holds its log for the remote writer from the start (not only once the
+    // writer is back), so a checkpoint at start-up deletes nothing it has yet to send.
+    auto saved = telemetry::RemoteWriter::saved_position(real_file_system(), cursor_path);
+    if (!saved.ok()) return fail("--remote-write: " + saved.error().to_string());
+    tsdb_options.log_hold = saved->value_or(telemetry::LogPosition{});
+  }
+  auto tsdb =
+      telemetry::TimeSeriesStore::open(real_file_system(), telemetry_dir, clock, tsdb_options);
+  if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
+  // Health gates judge rollouts on the devices' telemetry.
+  health::TelemetryHealth health_data(**tsdb);
+  engine_options.health = &health_data;
   RolloutEventLog events;  // before the engine, whose listener fills it
   RolloutEngine engine(*store, clock, engine_options);
   // What the engine decides, as it decides it: one JSON line per event, and kept for
@@ -236,20 +254,6 @@ int run_serve(const ServeArgs& args) {
   CommandQueue commands(*store, clock);
   if (auto st = commands.load(); !st.ok()) return fail("commands: " + st.error().to_string());
   service.attach_commands(&commands);
-  // Telemetry: its own store in the data directory (a write-ahead log, compressed chunks).
-  const std::string telemetry_dir = (std::filesystem::path(args.data) / "telemetry").string();
-  const std::string cursor_path = telemetry_dir + "/remote_write.cursor";
-  telemetry::StoreOptions tsdb_options;
-  if (!args.remote_write.empty()) {
-    // The store holds its log for the remote writer from the start (not only once the
-    // writer is back), so a checkpoint at start-up deletes nothing it has yet to send.
-    auto saved = telemetry::RemoteWriter::saved_position(real_file_system(), cursor_path);
-    if (!saved.ok()) return fail("--remote-write: " + saved.error().to_string());
-    tsdb_options.log_hold = saved->value_or(telemetry::LogPosition{});
-  }
-  auto tsdb =
-      telemetry::TimeSeriesStore::open(real_file_system(), telemetry_dir, clock, tsdb_options);
-  if (!tsdb.ok()) return fail("telemetry store: " + tsdb.error().to_string());
   telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
   // Remediation: the rules judge the fleet every minute, open alerts, queue commands. Each
   // change of an alert is a log line (and a webhook delivery, when one is configured).

@@ -1,5 +1,8 @@
 #include "model/codec.h"
 
+#include <cmath>
+#include <limits>
+
 #include "base/units.h"
 #include "model/codec_json.h"
 
@@ -119,6 +122,11 @@ json plan_json(const RolloutPlan& p) {
   }
   const json contract = {{"max_silence", format_duration(p.contract.max_silence)},
                          {"by_connectivity", by_class}};
+  json health = json::array();
+  for (const HealthMetric& m : p.gate.health) {
+    health.push_back(
+        {{"metric", m.metric}, {"measure", to_string(m.measure)}, {"worse", to_string(m.worse)}});
+  }
   return {{"name", p.name},
           {"artifact", {{"name", p.artifact_name}, {"version", p.artifact_version}}},
           {"filter",
@@ -133,7 +141,9 @@ json plan_json(const RolloutPlan& p) {
            {{"max_failure_rate", p.gate.max_failure_rate},
             {"acceptable_failure_rate", p.gate.acceptable_failure_rate},
             {"confidence", p.gate.confidence},
-            {"min_sample", p.gate.min_sample}}},
+            {"min_sample", p.gate.min_sample},
+            {"health", health},
+            {"health_window", format_duration(p.gate.health_window)}}},
           {"on_failure", to_string(p.on_failure)},
           {"constraints",
            {{"respect_windows", c.respect_windows},
@@ -186,17 +196,26 @@ json rollout_json(const Rollout& r) {
 }
 
 json deployment_json(const Deployment& d) {
-  return {{"rollout_id", d.rollout_id},
-          {"device_id", d.device_id},
-          {"stage", d.stage},
-          {"stratum", d.stratum},
-          {"state", to_string(d.state)},
-          {"from_version", d.from_version},
-          {"updated_at", ms(d.updated_at)},
-          {"offered_at", ms(d.offered_at)},
-          {"offers", d.offers},
-          {"error", d.error},
-          {"switch_back", d.switch_back}};
+  json out = {{"rollout_id", d.rollout_id},
+              {"device_id", d.device_id},
+              {"stage", d.stage},
+              {"stratum", d.stratum},
+              {"state", to_string(d.state)},
+              {"from_version", d.from_version},
+              {"updated_at", ms(d.updated_at)},
+              {"offered_at", ms(d.offered_at)},
+              {"offers", d.offers},
+              {"error", d.error},
+              {"switch_back", d.switch_back}};
+  if (d.health.empty()) return out;
+  // NaN (no data on a side) is written as null.
+  auto value = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json pairs = json::array();
+  for (const HealthPair& h : d.health)
+    pairs.push_back(json::array({value(h.updated), value(h.control)}));
+  out["health_partner"] = d.health_partner;
+  out["health"] = std::move(pairs);
+  return out;
 }
 
 json step_json(const DeploymentStep& s) {
@@ -494,12 +513,24 @@ RolloutPlan read_plan(const JsonReader& r) {
   }
   if (r.has("gate")) {
     const JsonReader g = r.child("gate");
-    g.allow_only({"max_failure_rate", "acceptable_failure_rate", "confidence", "min_sample"});
+    g.allow_only({"max_failure_rate", "acceptable_failure_rate", "confidence", "min_sample",
+                  "health", "health_window"});
     p.gate.max_failure_rate = g.number_or("max_failure_rate", p.gate.max_failure_rate);
     p.gate.acceptable_failure_rate =
         g.number_or("acceptable_failure_rate", p.gate.acceptable_failure_rate);
     p.gate.confidence = g.number_or("confidence", p.gate.confidence);
     p.gate.min_sample = static_cast<uint32_t>(g.uint_or("min_sample", p.gate.min_sample));
+    if (g.has("health")) {
+      for (const auto& h : g.array("health")) {
+        h.allow_only({"metric", "measure", "worse"});
+        HealthMetric m;
+        m.metric = h.str("metric");
+        if (h.has("measure")) m.measure = enum_at(h, "measure", &parse_health_measure);
+        if (h.has("worse")) m.worse = enum_at(h, "worse", &parse_health_direction);
+        p.gate.health.push_back(std::move(m));
+      }
+    }
+    p.gate.health_window = g.duration_or("health_window", p.gate.health_window);
   }
   if (r.has("on_failure")) p.on_failure = enum_at(r, "on_failure", &parse_failure_policy);
   if (r.has("constraints")) {
@@ -569,9 +600,28 @@ Rollout read_rollout(const JsonReader& r) {
   return out;
 }
 
+namespace {
+
+// [updated, control], each a number or null (no data).
+HealthPair read_health_pair(const JsonReader& r) {
+  const json& j = r.raw();
+  if (!j.is_array() || j.size() != 2) r.fail("", "a health pair is [updated, control]");
+  auto side = [&](size_t k) {
+    const json& v = j[k];
+    if (v.is_null()) return std::numeric_limits<double>::quiet_NaN();
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      r.fail("", "a health pair's values are numbers or null");
+    return v.get<double>();
+  };
+  return {side(0), side(1)};
+}
+
+}  // namespace
+
 Deployment read_deployment(const JsonReader& r) {
   r.allow_only({"rollout_id", "device_id", "stage", "stratum", "state", "from_version",
-                "updated_at", "offered_at", "offers", "error", "switch_back"});
+                "updated_at", "offered_at", "offers", "error", "switch_back", "health_partner",
+                "health"});
   Deployment d;
   d.rollout_id = r.str("rollout_id");
   d.device_id = r.str("device_id");
@@ -584,6 +634,11 @@ Deployment read_deployment(const JsonReader& r) {
   d.offers = static_cast<uint32_t>(r.uint_or("offers", 0));
   d.error = r.str_or("error", "");
   d.switch_back = r.boolean_or("switch_back", false);
+  d.health_partner = r.str_or("health_partner", "");
+  if (r.has("health")) {
+    for (const auto& pair : r.array("health")) d.health.push_back(read_health_pair(pair));
+    if (d.health.size() > kMaxHealthMetrics) r.fail("health", "more pairs than a plan has metrics");
+  }
   return d;
 }
 

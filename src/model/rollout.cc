@@ -5,6 +5,7 @@
 
 #include "base/enum_names.h"
 #include "model/version.h"
+#include "protocol/telemetry_batch.h"
 
 namespace drover {
 namespace {
@@ -55,6 +56,17 @@ constexpr EnumNames<DeploymentState, static_cast<size_t>(DeploymentState::kCount
         {DeploymentState::kSilent, "silent"},
         {DeploymentState::kLost, "lost"},
     }};
+constexpr EnumNames<HealthDirection, 2> kHealthDirectionNames{{
+    {HealthDirection::kHigherIsWorse, "higher"},
+    {HealthDirection::kLowerIsWorse, "lower"},
+}};
+
+constexpr EnumNames<HealthMeasure, 3> kHealthMeasureNames{{
+    {HealthMeasure::kMean, "mean"},
+    {HealthMeasure::kSlope, "slope"},
+    {HealthMeasure::kIncrease, "increase"},
+}};
+
 static_assert(names_every_value(kRolloutStateNames));
 static_assert(names_every_value(kDeploymentStateNames));
 
@@ -78,6 +90,14 @@ Result<FailurePolicy> parse_failure_policy(std::string_view s) {
 const char* to_string(StratumDimension d) { return enum_name(kDimensionNames, d); }
 Result<StratumDimension> parse_stratum_dimension(std::string_view s) {
   return enum_parse(kDimensionNames, s, "stratum dimension");
+}
+const char* to_string(HealthDirection d) { return enum_name(kHealthDirectionNames, d); }
+Result<HealthDirection> parse_health_direction(std::string_view s) {
+  return enum_parse(kHealthDirectionNames, s, "health direction (higher or lower)");
+}
+const char* to_string(HealthMeasure m) { return enum_name(kHealthMeasureNames, m); }
+Result<HealthMeasure> parse_health_measure(std::string_view s) {
+  return enum_parse(kHealthMeasureNames, s, "health measure (mean, slope or increase)");
 }
 const char* to_string(RolloutState s) { return enum_name(kRolloutStateNames, s); }
 Result<RolloutState> parse_rollout_state(std::string_view s) {
@@ -152,6 +172,20 @@ Status validate(const RolloutPlan& p) {
     return bad("gate acceptable_failure_rate must be in [0, max_failure_rate) (0: a third of it)");
   if (!(g.confidence >= 0.5 && g.confidence < 1)) return bad("gate confidence must be in [0.5, 1)");
   if (g.min_sample == 0) return bad("gate min_sample must be at least 1");
+  if (g.health.size() > kMaxHealthMetrics)
+    return bad("gate health has more than " + std::to_string(kMaxHealthMetrics) + " metrics");
+  for (size_t k = 0; k < g.health.size(); ++k) {
+    const HealthMetric& m = g.health[k];
+    if (!protocol::is_valid_metric_name(m.metric))
+      return bad("gate health " + std::to_string(k + 1) + ": metric '" + m.metric +
+                 "' is not a valid metric name");
+    for (size_t j = 0; j < k; ++j) {
+      if (g.health[j].metric == m.metric && g.health[j].measure == m.measure)
+        return bad("gate health names " + m.metric + " (" + to_string(m.measure) + ") twice");
+    }
+  }
+  if (g.health_window < hours(1) || g.health_window > days(14))
+    return bad("gate health_window must be within [1h, 14d]");
   const DeliveryConstraints& c = p.constraints;
   if (!(c.max_per_minute >= 0) || !std::isfinite(c.max_per_minute))
     return bad("max_per_minute must be >= 0");

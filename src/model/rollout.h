@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,46 @@ struct StageSpec {
 // rate is at most that, the probability that the rollout halts anything, over all its
 // groups and all its looks, is at most 1 - `confidence`. Between the two lies the zone
 // where either decision is tolerable.
+// ---------------------------------------------------------------- health gates
+// (docs/gates.md, "Health gates"): updated devices compared with not-yet-updated devices of
+// their stratum on a health metric.
+
+// Which way a health metric gets worse.
+enum class HealthDirection : uint8_t {
+  kHigherIsWorse,  // drain, reboots, crashes, memory growth, anomalies
+  kLowerIsWorse,   // battery slope, signal strength, free disk
+};
+const char* to_string(HealthDirection d);  // "higher", "lower"
+Result<HealthDirection> parse_health_direction(std::string_view s);
+
+// What one window of a device's samples of the metric becomes: their mean, their slope (a
+// least-squares line, per day), or a counter's increase (last minus first, a reset counting
+// from zero).
+enum class HealthMeasure : uint8_t { kMean, kSlope, kIncrease };
+const char* to_string(HealthMeasure m);  // "mean", "slope", "increase"
+Result<HealthMeasure> parse_health_measure(std::string_view s);
+
+// A health metric a rollout's gates watch: a telemetry metric (the device's own series,
+// every label set), how a window of it is measured, and which way is worse.
+struct HealthMetric {
+  std::string metric;
+  HealthMeasure measure = HealthMeasure::kSlope;
+  HealthDirection worse = HealthDirection::kHigherIsWorse;
+  friend bool operator==(const HealthMetric&, const HealthMetric&) = default;
+};
+inline constexpr size_t kMaxHealthMetrics = 8;
+
+// One pair of a health gate on one metric: the updated device's change over the pair's
+// windows, and its partner's (NaN: no data on that side).
+struct HealthPair {
+  double updated = std::numeric_limits<double>::quiet_NaN();
+  double control = std::numeric_limits<double>::quiet_NaN();
+  friend bool operator==(const HealthPair& a, const HealthPair& b) {
+    auto same = [](double x, double y) { return x == y || (x != x && y != y); };
+    return same(a.updated, b.updated) && same(a.control, b.control);
+  }
+};
+
 struct GatePolicy {
   double max_failure_rate = 0.05;      // 0: no failure tolerated, any one halts (after min_sample)
   double acceptable_failure_rate = 0;  // 0: a third of max_failure_rate
@@ -67,6 +108,11 @@ struct GatePolicy {
   // No group is halted before this many of its devices have an outcome; a canary's pacing
   // starts at this many devices in flight per group of the first dimension.
   uint32_t min_sample = 5;
+  // Health gates: each metric's test shares the false-halt budget with the failure test
+  // (split equally), and each updated device is paired once its window after the commit
+  // has passed (and an hour more, for late telemetry).
+  std::vector<HealthMetric> health;
+  Duration health_window = hours(24);  // within [1h, 14d]
   double acceptable() const {
     return acceptable_failure_rate > 0 ? acceptable_failure_rate : max_failure_rate / 3;
   }
@@ -301,6 +347,12 @@ struct Deployment {
   // The device keeps from_version in its other A/B slot (it said so when it committed the
   // new version): a fleet revert switches back to that slot, with no download.
   bool switch_back = false;
+  // Health gates (GatePolicy::health): once the device committed and its window after the
+  // commit passed, the not-yet-updated device of its stratum it was paired with ("" when
+  // none could be) and, per plan metric, the pair's values. Empty until then; written once
+  // and never changed (the sequential test needs the order in which pairs arrived fixed).
+  std::string health_partner;
+  std::vector<HealthPair> health;
   friend bool operator==(const Deployment&, const Deployment&) = default;
 };
 

@@ -222,6 +222,11 @@ Result<Rollout> RolloutEngine::create(RolloutPlan plan, std::string created_by) 
     return Error{ErrorCode::kFailedPrecondition, "artifact " + plan.artifact_name + "@" +
                                                      plan.artifact_version + " is not uploaded"};
   }
+  if (!plan.gate.health.empty() && options_.health == nullptr) {
+    return Error{ErrorCode::kFailedPrecondition,
+                 "the plan has health gates, and this server has no health data to judge them "
+                 "by"};
+  }
   if (options_.offerable && !options_.offerable(**art)) {
     return Error{ErrorCode::kFailedPrecondition,
                  "artifact " + (*art)->key() +

@@ -46,6 +46,8 @@
 
 namespace drover {
 
+class HealthSource;  // health_gate.h
+
 struct UpdateOffer {
   std::string rollout_id;
   std::string component;
@@ -198,6 +200,9 @@ struct EngineOptions {
   // (`before` has an empty id for a rollout being created): the audit log's hook. An error
   // stops the change (nothing is written or done). Called with the engine's lock held.
   std::function<Status(const Rollout& before, const Rollout& after)> audit;
+  // Where health gates get their numbers (health_gate.h); it must outlive the engine. None:
+  // a plan with health metrics is refused at create().
+  HealthSource* health = nullptr;
 };
 
 struct LoadedRollout;
@@ -347,6 +352,12 @@ class RolloutEngine {
   // Takes devices silent past their check-in contract out of the counts (or, within their
   // watch after a commit, counts them as failures): docs/gates.md, "Silent devices".
   Status judge_silence(Active& a, Timestamp now) REQUIRES(mu_);
+  // Health gates (docs/gates.md, "Health gates"): pairs each updated device whose window
+  // after its commit has passed with a not-yet-updated device of its stratum, and writes
+  // the pair's values (engine_health.cc).
+  Status form_health_pairs(Active& a, Timestamp now) REQUIRES(mu_);
+  // Judges every gate node on every health metric, and halts the one a regression is on.
+  Status judge_health_gates(Active& a) REQUIRES(mu_);
   // How the targets stand, from the incremental counts (no pass over the deployments).
   RolloutOutcome outcome_of(const Active& a) const REQUIRES(mu_);
   // The last stage is over and nothing is outstanding: completed, or completed_partial when

@@ -7,6 +7,7 @@
 #include "base/units.h"
 #include "rollout/engine.h"
 #include "rollout/engine_state.h"
+#include "rollout/health_gate.h"
 #include "store/group_commit.h"
 
 namespace drover {
@@ -68,6 +69,8 @@ Status RolloutEngine::tick_rollout(Active& a) {
       if (a.under_halt(n)) continue;
       DROVER_TRY(judge_node(a, n));
     }
+    DROVER_TRY(form_health_pairs(a, now));
+    DROVER_TRY(judge_health_gates(a));
     // Also retries a failed-rollout transition whose write failed after its halt landed.
     DROVER_TRY(fail_if_all_halted(a));
     if (a.rollout.state != state) return ok_status();  // the gates ended it; the rest: next tick
@@ -161,7 +164,12 @@ Status RolloutEngine::tick_rollout(Active& a) {
     }
     return ok_status();
   }
-  if (is_zero(sp.finished_at) && now >= sp.settled_at + spec.soak) {
+  // With health gates the soak lasts at least until the pairs of the devices that had
+  // committed when the stage settled are judged.
+  Duration soak = spec.soak;
+  if (!plan.gate.health.empty())
+    soak = std::max(soak, plan.gate.health_window + kHealthLateTelemetry + kHealthScan);
+  if (is_zero(sp.finished_at) && now >= sp.settled_at + soak) {
     Txn txn;
     Rollout& r = txn.rollout(a);
     r.stages[stage].finished_at = now;

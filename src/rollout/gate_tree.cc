@@ -38,7 +38,8 @@ GateVerdict halt(uint32_t node, std::string reason, bool unexplained = false) {
 }  // namespace
 
 GateTree build_gate_tree(std::span<const std::string> strata,
-                         std::span<const StratumDimension> dimensions, double confidence) {
+                         std::span<const StratumDimension> dimensions, double confidence,
+                         uint32_t tests) {
   GateTree t;
   std::unordered_map<std::string, uint32_t> ids;
   auto node_for = [&](const std::string& key, int32_t parent, uint32_t level) {
@@ -87,11 +88,11 @@ GateTree build_gate_tree(std::span<const std::string> strata,
     for (uint32_t n : path) t.nodes[n].strata.push_back(s);
     t.paths.push_back(std::move(path));
   }
-  share_false_halts(t.nodes, confidence);
+  share_false_halts(t.nodes, confidence, tests);
   return t;
 }
 
-void share_false_halts(std::span<GateNode> nodes, double confidence) {
+void share_false_halts(std::span<GateNode> nodes, double confidence, uint32_t tests) {
   std::vector<uint32_t> judged_at;
   for (GateNode& n : nodes) {
     n.judged = n.parent < 0 || nodes[static_cast<size_t>(n.parent)].children.size() > 1;
@@ -100,7 +101,8 @@ void share_false_halts(std::span<GateNode> nodes, double confidence) {
   }
   const auto levels = static_cast<double>(
       std::count_if(judged_at.begin(), judged_at.end(), [](uint32_t c) { return c > 0; }));
-  for (GateNode& n : nodes) n.alpha = n.judged ? (1 - confidence) / levels / judged_at[n.level] : 0;
+  const double share = (1 - confidence) / std::max<uint32_t>(tests, 1) / levels;
+  for (GateNode& n : nodes) n.alpha = n.judged ? share / judged_at[n.level] : 0;
 }
 
 GateVerdict judge_gate(std::span<const GateNode> nodes, uint32_t x, const GatePolicy& gate,

@@ -26,7 +26,7 @@ struct GateNode {
   std::vector<uint32_t> children;
   std::vector<uint32_t> strata;  // the engine's strata below this node
   bool judged = true;            // false for its parent's only child: the same devices, one test
-  double alpha = 0;              // its share of the rollout's false-halt probability
+  double alpha = 0;              // each of its tests' share of the false-halt probability
   GateCounts live;               // outcomes of its strata that are not halted
   bool halted = false;
   bool unexplained = false;            // halted, but not shown worse than its siblings
@@ -45,8 +45,11 @@ struct GateTree {
   std::vector<GateNode> nodes;
   std::vector<std::vector<uint32_t>> paths;  // per stratum: its nodes from the root down
 };
+// `tests`: how many tests each node runs (the failure test and one per health metric): they
+// share the node's budget equally.
 GateTree build_gate_tree(std::span<const std::string> strata,
-                         std::span<const StratumDimension> dimensions, double confidence);
+                         std::span<const StratumDimension> dimensions, double confidence,
+                         uint32_t tests = 1);
 
 // The nodes that split n's devices: its children, or, when it has only one, the first
 // descendant level that splits them.
@@ -66,8 +69,8 @@ inline bool gate_under_halt(std::span<const GateNode> nodes, uint32_t n) {
 // Marks which nodes hold a test and gives each its share of the false-halt budget,
 // 1 - confidence: shared equally by the levels of the tree that hold a test, and within a
 // level equally by its nodes (a Bonferroni split: it holds whatever the dependence between
-// the tests).
-void share_false_halts(std::span<GateNode> nodes, double confidence);
+// the tests), and equally by a node's `tests`.
+void share_false_halts(std::span<GateNode> nodes, double confidence, uint32_t tests = 1);
 
 // What a group's gate decides. `node` is the group to halt: the one judged, or the part of
 // it that carries the evidence alone (then `unexplained` when that part was not shown worse

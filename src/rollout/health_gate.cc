@@ -43,6 +43,17 @@ int64_t interval_rank(int64_t n) {
 
 }  // namespace
 
+void HealthTally::add(const HealthPair& p, HealthDirection direction, int64_t sign) {
+  if (!std::isfinite(p.updated) || !std::isfinite(p.control)) return;
+  const double d = p.updated - p.control;
+  if (d == 0) {
+    ties += sign;
+    return;
+  }
+  informative += sign;
+  if ((d > 0) == (direction == HealthDirection::kHigherIsWorse)) worse += sign;
+}
+
 double health_log_evidence(int64_t worse, int64_t informative) {
   return sign_test().log_evidence(worse, informative);
 }
@@ -51,20 +62,18 @@ HealthEffect judge_health(std::span<const HealthPair> pairs, HealthDirection dir
   HealthEffect out;
   std::vector<double> differences, updated, control;
   differences.reserve(pairs.size());
+  HealthTally tally;
   for (const HealthPair& p : pairs) {
     if (!std::isfinite(p.updated) || !std::isfinite(p.control)) continue;
     ++out.pairs;
-    const double d = p.updated - p.control;
-    differences.push_back(d);
+    differences.push_back(p.updated - p.control);
     updated.push_back(p.updated);
     control.push_back(p.control);
-    if (d == 0) {
-      ++out.ties;
-    } else if ((d > 0) == (direction == HealthDirection::kHigherIsWorse)) {
-      ++out.worse;
-    }
+    tally.add(p, direction);
   }
-  out.log_evidence = health_log_evidence(out.worse, out.pairs - out.ties);
+  out.worse = tally.worse;
+  out.ties = tally.ties;
+  out.log_evidence = health_log_evidence(out.worse, tally.informative);
   out.updated_median = median_of(updated);
   out.control_median = median_of(control);
   const int64_t n = out.pairs;

@@ -27,19 +27,13 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
+#include <string_view>
+
+#include "model/rollout.h"
 
 namespace drover {
-
-enum class HealthDirection : uint8_t {
-  kHigherIsWorse,  // drain, reboots, crashes, memory growth, anomalies
-  kLowerIsWorse,   // signal strength, free disk
-};
-
-struct HealthPair {
-  double updated = 0;  // the updated device's value
-  double control = 0;  // its partner's, over the same windows
-};
 
 struct HealthEffect {
   int64_t pairs = 0;  // judged (values not NaN)
@@ -62,6 +56,43 @@ struct HealthEffect {
   double updated_median = std::numeric_limits<double>::quiet_NaN();
   double control_median = std::numeric_limits<double>::quiet_NaN();
 };
+
+// The sign test's count over pairs: the untied ones, and of them those in which the updated
+// device was the worse; pairs with a side that is not finite are left out.
+struct HealthTally {
+  int64_t worse = 0;
+  int64_t informative = 0;  // untied
+  int64_t ties = 0;
+  void add(const HealthPair& p, HealthDirection direction, int64_t sign = 1);
+  HealthTally& operator+=(const HealthTally& o) {
+    worse += o.worse;
+    informative += o.informative;
+    ties += o.ties;
+    return *this;
+  }
+  HealthTally operator-(const HealthTally& o) const {
+    return {worse - o.worse, informative - o.informative, ties - o.ties};
+  }
+};
+
+// Where a rollout's health gates get their numbers: one device's value of a health metric
+// over a window, measured as the metric says (HealthMeasure) — from the telemetry store in
+// drover serve, from the device models in the twin. Called with the rollout engine's lock
+// held: it must be quick and must not call the engine.
+class HealthSource {
+ public:
+  virtual ~HealthSource() = default;
+  // The device's `metric` over [from, to); std::nullopt when it has too little data there
+  // (no sample for a mean, fewer than two for a slope or an increase).
+  virtual std::optional<double> measure(std::string_view device_id, const HealthMetric& metric,
+                                        Timestamp from, Timestamp to) = 0;
+};
+
+// A pair is formed this long after the updated device's window after its commit has passed,
+// so that telemetry a device sends late (its link was down) is in.
+inline constexpr Duration kHealthLateTelemetry = hours(1);
+// How often the engine looks for devices whose window has passed.
+inline constexpr Duration kHealthScan = minutes(15);
 
 // Judges `pairs` (in the order they were formed; pairs with a value that is not finite are
 // left out).

@@ -33,7 +33,8 @@ Result<std::unique_ptr<LoadedRollout>> assemble_rollout(Rollout r, Artifact arti
     if (stratum_ids.try_emplace(d.stratum, static_cast<uint32_t>(keys.size())).second)
       keys.push_back(d.stratum);
   }
-  GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence);
+  GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence,
+                                  1 + static_cast<uint32_t>(plan.gate.health.size()));
   a->nodes = std::move(tree.nodes);
   for (size_t k = 0; k < keys.size(); ++k) {
     LoadedRollout::Stratum s;
@@ -45,6 +46,7 @@ Result<std::unique_ptr<LoadedRollout>> assemble_rollout(Rollout r, Artifact arti
     s.site = own.site;
     s.connectivity = own.connectivity;
     s.pace = s.path[std::min<size_t>(1, s.path.size() - 1)];
+    s.health.resize(plan.gate.health.size());
     a->strata.push_back(std::move(s));
   }
   a->hot.resize(a->deps.size());
@@ -63,6 +65,18 @@ Result<std::unique_ptr<LoadedRollout>> assemble_rollout(Rollout r, Artifact arti
     a->hot[i] = {stratum, static_cast<uint8_t>(d.stage), d.state};
     a->strata[stratum].deps.push_back(i);
     a->count(d, +1);
+  }
+  // Health gates: who is in a pair already, on either side.
+  if (!plan.gate.health.empty()) {
+    a->health_used.assign(a->deps.size(), 0);
+    std::unordered_map<std::string_view, uint32_t> index;
+    for (uint32_t i = 0; i < a->deps.size(); ++i) index.emplace(a->deps[i].device_id, i);
+    for (uint32_t i = 0; i < a->deps.size(); ++i) {
+      const Deployment& d = a->deps[i];
+      if (d.health.empty()) continue;
+      a->health_used[i] = 1;
+      if (auto it = index.find(d.health_partner); it != index.end()) a->health_used[it->second] = 1;
+    }
   }
   a->refresh_halts();
   return a;

@@ -18,6 +18,7 @@
 #include "model/version.h"
 #include "rollout/engine.h"
 #include "rollout/gate_tree.h"
+#include "rollout/health_gate.h"
 
 namespace drover {
 
@@ -49,6 +50,8 @@ struct LoadedRollout {
     GateCounts gate;  // this stratum's outcomes since rollout.gates_from
     bool halted = false;
     FailurePolicy policy = FailurePolicy::kPause;
+    // Per plan health metric: the pairs of its updated devices offered since gates_from.
+    std::vector<HealthTally> health;
   };
   // The gate tree (gate_tree.h): parents before their children, the root first.
   using Node = GateNode;
@@ -81,6 +84,10 @@ struct LoadedRollout {
   std::vector<uint32_t> heard;
   Timestamp heard_epoch{};
   Timestamp next_silence_scan{};
+  // Health gates: parallel to deps (empty without health metrics), 1 for a device in a
+  // pair on either side — each device is in at most one.
+  std::vector<uint8_t> health_used;
+  Timestamp next_health_scan{};
   void hear(uint32_t i, Timestamp now) {
     heard[i] = static_cast<uint32_t>(std::max<int64_t>(
         1, std::chrono::duration_cast<std::chrono::seconds>(now - heard_epoch).count()));
@@ -157,19 +164,40 @@ struct LoadedRollout {
       if (gate_counts(d).finished != 0) nodes[s.pace].first_stage_finished += sign;
     }
     if (d.offered_at < rollout.gates_from) return;
+    count_health(s, d, sign);
     const GateCounts w = scaled(gate_counts(d), sign);
     s.gate += w;
     if (s.halted) return;
     for (uint32_t n : s.path) nodes[n].live += w;
   }
 
+  // A deployment's health pairs, in its stratum's tallies.
+  void count_health(Stratum& s, const Deployment& d, int sign) {
+    const auto& metrics = rollout.plan.gate.health;
+    for (size_t k = 0; k < d.health.size() && k < metrics.size(); ++k)
+      s.health[k].add(d.health[k], metrics[k].worse, sign);
+  }
+  // The health tally of node n on metric k: its strata that are not halted.
+  HealthTally node_health(uint32_t n, size_t k) const {
+    HealthTally t;
+    for (uint32_t si : nodes[n].strata) {
+      if (!strata[si].halted) t += strata[si].health[k];
+    }
+    return t;
+  }
+
   // Recounts every gate from the deployments, after rollout.gates_from moved.
   void recount_gates() {
-    for (auto& s : strata) s.gate = {};
+    for (auto& s : strata) {
+      s.gate = {};
+      s.health.assign(s.health.size(), HealthTally{});
+    }
     for (auto& n : nodes) n.live = {};
     for (const Deployment& d : deps) {
       if (d.offered_at < rollout.gates_from) continue;
-      strata[hot[&d - deps.data()].stratum].gate += gate_counts(d);
+      Stratum& s = strata[hot[&d - deps.data()].stratum];
+      s.gate += gate_counts(d);
+      count_health(s, d, +1);
     }
     for (const Stratum& s : strata) {
       if (s.halted) continue;

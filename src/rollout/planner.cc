@@ -134,7 +134,8 @@ StageSizing size_stages(const RolloutPlan& plan, const std::vector<std::string>&
     groups[keys[j].substr(0, keys[j].find('|'))].push_back(j);
   // The false-halt share of a first-level gate, as the engine splits it (docs/gates.md);
   // the root's when the first level is a single group (it is then not judged on its own).
-  const GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence);
+  const GateTree tree = build_gate_tree(keys, plan.stratify_by, plan.gate.confidence,
+                                        1 + static_cast<uint32_t>(plan.gate.health.size()));
   double alpha = 1 - plan.gate.confidence;  // no strata, no tree (not reached: total > 0)
   if (!tree.nodes.empty()) {
     const GateNode& root = tree.nodes.front();

@@ -330,7 +330,14 @@ bool FleetWorld::links_ever_meet(uint32_t dev) {
 
 bool FleetWorld::defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind,
                         Duration* after) const {
-  if (preflight_ || offer.revert) return false;
+  const DefectSpec* spec = defect_spec(dev, offer, kind);
+  if (spec != nullptr && after != nullptr) *after = spec->after;
+  return spec != nullptr;
+}
+
+const DefectSpec* FleetWorld::defect_spec(uint32_t dev, const UpdateOffer& offer,
+                                          DefectKind kind) const {
+  if (preflight_ || offer.revert) return nullptr;
   const SimDevice& d = devices_[dev];
   for (size_t k = 0; k < sc_.defects.size(); ++k) {
     const DefectSpec& spec = sc_.defects[k];
@@ -349,12 +356,9 @@ bool FleetWorld::defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind,
     // One draw per (device, defect): independent of event order.
     const uint64_t h =
         mix64(seed_ ^ mix64(stable_hash(name_of(dev).view()) ^ (k + 1) * 0x9e3779b97f4a7c15ULL));
-    if (unit(h) < spec.probability) {
-      if (after != nullptr) *after = spec.after;
-      return true;
-    }
+    if (unit(h) < spec.probability) return &spec;
   }
-  return false;
+  return nullptr;
 }
 
 uint64_t FleetWorld::declared_size(const std::string& component, const std::string& version) {

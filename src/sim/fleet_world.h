@@ -144,6 +144,8 @@ class FleetWorld final : public DeviceWorld {
   Duration jittered(Duration d);
   // Whether the scenario's defect of `kind` strikes the device with `offer` (one draw per
   // device and defect, independent of event order); `after` gets its delay.
+  // The scenario's defect of `kind` that strikes the device with `offer`, or nullptr.
+  const DefectSpec* defect_spec(uint32_t dev, const UpdateOffer& offer, DefectKind kind) const;
   bool defect(uint32_t dev, const UpdateOffer& offer, DefectKind kind,
               Duration* after = nullptr) const;
 

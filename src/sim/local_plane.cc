@@ -52,6 +52,7 @@ Status LocalControlPlane::set_up(const std::vector<Site>& sites,
   EngineOptions engine_options;
   engine_options.tick_interval = options_.engine_tick;
   engine_options.history = options_.history;
+  engine_options.health = options_.health;
   if (serves) {
     // Beside the artifacts: <net dir>/server/tuf, its root keys in <net dir>/server/root-keys.
     const std::filesystem::path server = std::filesystem::path(options_.server_dir).parent_path();

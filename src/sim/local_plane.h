@@ -8,6 +8,7 @@
 #include <string>
 
 #include "fleet/update_repository.h"
+#include "rollout/health_gate.h"
 #include "sim/control_plane.h"
 #include "store/store.h"
 #include "transport/http/stack.h"
@@ -23,6 +24,8 @@ struct LocalPlaneOptions {
   std::string server_dir;
   std::string enrollment_token;
   std::function<std::string(const Artifact&)> content;
+  // Health data for the rollout's health gates (EngineOptions::health); outlives the plane.
+  HealthSource* health = nullptr;
 };
 
 class LocalControlPlane final : public ControlPlane {

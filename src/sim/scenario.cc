@@ -22,11 +22,12 @@ constexpr EnumNames<LinkKind, 3> kLinkNames{{
     {LinkKind::kIntermittent, "intermittent"},
 }};
 
-constexpr EnumNames<DefectKind, 4> kDefectNames{{
+constexpr EnumNames<DefectKind, 5> kDefectNames{{
     {DefectKind::kInstallFails, "install_fails"},
     {DefectKind::kBootFails, "boot_fails"},
     {DefectKind::kFailsAfter, "fails_after"},
     {DefectKind::kGoesSilent, "goes_silent"},
+    {DefectKind::kDrainsBattery, "drains_battery"},
 }};
 
 void check_name(const JsonReader& r, const char* key, const std::string& value) {
@@ -194,7 +195,7 @@ Scenario read_scenario(const JsonReader& r) {
 
   for (const auto& d : r.array("defects")) {
     d.allow_only({"hardware_revision", "site_prefix", "time_zone", "connectivity", "version",
-                  "kind", "probability", "after"});
+                  "kind", "probability", "after", "factor"});
     DefectSpec spec;
     spec.hardware_revision = d.str_or("hardware_revision", "");
     spec.site_prefix = d.str_or("site_prefix", "");
@@ -227,6 +228,10 @@ Scenario read_scenario(const JsonReader& r) {
     const bool timed = spec.kind == DefectKind::kFailsAfter || spec.kind == DefectKind::kGoesSilent;
     if (timed != d.has("after"))
       d.fail("after", "fails_after and goes_silent need 'after', and only they have one");
+    spec.factor = d.number_or("factor", 1);
+    if ((spec.kind == DefectKind::kDrainsBattery) != d.has("factor"))
+      d.fail("factor", "drains_battery needs 'factor', and only it has one");
+    if (!(spec.factor > 0 && spec.factor <= 100)) d.fail("factor", "must be within (0, 100]");
     s.defects.push_back(spec);
   }
   double quiet_share = 0;

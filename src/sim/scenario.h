@@ -52,11 +52,13 @@ struct ConnectivitySpec {
 };
 
 enum class DefectKind : uint8_t {
-  kInstallFails,  // the install step fails; the device stays on its image
-  kBootFails,     // the trial boot fails; the device returns to the previous slot
-  kFailsAfter,    // commits, then reports itself unhealthy after `after`
-  kGoesSilent,    // commits, then goes dark after `after`: never checks in again (a radio
-                  // driver that hangs, a watchdog that never fires)
+  kInstallFails,   // the install step fails; the device stays on its image
+  kBootFails,      // the trial boot fails; the device returns to the previous slot
+  kFailsAfter,     // commits, then reports itself unhealthy after `after`
+  kGoesSilent,     // commits, then goes dark after `after`: never checks in again (a radio
+                   // driver that hangs, a watchdog that never fires)
+  kDrainsBattery,  // commits and works, but its battery drains `factor` times as fast (a
+                   // radio that no longer sleeps): only a health gate sees it
 };
 
 // A defect of a version, on the devices that match every scope field given (empty: any).
@@ -69,6 +71,7 @@ struct DefectSpec {
   DefectKind kind = DefectKind::kBootFails;
   double probability = 1;
   Duration after{0};  // kFailsAfter, kGoesSilent
+  double factor = 1;  // kDrainsBattery
 };
 
 // Devices lost whatever they run (a dead battery, a cut cable, a stolen truck): this share

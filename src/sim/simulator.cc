@@ -24,6 +24,7 @@
 #include "base/random.h"
 #include "sim/agent_devices.h"
 #include "sim/device_model.h"
+#include "sim/fleet_health.h"
 #include "sim/fleet_world.h"
 #include "sim/local_plane.h"
 #include "sim/narrator.h"
@@ -71,7 +72,8 @@ class Simulator {
   FleetWorld world_;
   Narrator narrator_;  // before the plane, which may speak until it is gone
   RunState run_;
-  std::string net_dir_;  // network runs: the agents' and the server's files
+  FleetHealth health_{world_, run_, seed_};  // the battery data health gates judge
+  std::string net_dir_;                      // network runs: the agents' and the server's files
   bool remove_net_dir_ = false;
   std::unique_ptr<ControlPlane> plane_;
   std::unique_ptr<DeviceSide> devices_;  // declared after the plane: the agents go first
@@ -153,6 +155,7 @@ Result<std::unique_ptr<ControlPlane>> Simulator::make_plane() {
   lo.store = opt_.store;
   lo.engine_tick = sc_.engine_tick;
   lo.history = world_.size() <= Report::kHistoryDevices;
+  lo.health = &health_;
   if (opt_.network) {
     lo.server_dir = net_dir_ + "/server/artifacts";
     lo.enrollment_token = "sim-" + std::to_string(mix64(seed_ ^ stable_hash(net_dir_)));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -72,7 +73,10 @@ RolloutPlan sample_plan() {
   p.stages = {{"canary", 0.5, 0, minutes(30)},
               {"early", 12.25, 0, minutes(1) + seconds(30) + Duration(250)},
               {"all", 100, 0, Duration(0)}};
-  p.gate = {0.02, 0.005, 0.99, 7};
+  p.gate = {0.02, 0.005, 0.99, 7, {}, hours(24)};
+  p.gate.health = {{"battery_level_percent", HealthMeasure::kSlope, HealthDirection::kLowerIsWorse},
+                   {"reboots_total", HealthMeasure::kIncrease, HealthDirection::kHigherIsWorse}};
+  p.gate.health_window = hours(36);
   p.on_failure = FailurePolicy::kPause;
   p.constraints = {false, false, hours(12), 400, 50, hours(1), 1500};
   p.settle_fraction = 0.75;
@@ -117,6 +121,9 @@ Deployment sample_deployment() {
   d.offers = 3;
   d.error = "trial boot failed: \"kernel panic\"\n";
   d.switch_back = true;
+  d.health_partner = "dev-000321";
+  // The second metric had no data on the partner's side.
+  d.health = {{-3.25, -1.5}, {2, std::numeric_limits<double>::quiet_NaN()}};
   return d;
 }
 
@@ -337,6 +344,19 @@ TEST(CodecStrict, UnknownFieldNamesThePath) {
   EXPECT_CONTAINS(
       decode_error(sample_deployment(), &deployment_from_json, [](json& j) { j["retries"] = 1; }),
       "deployment.retries: unknown field");
+  // Health gates: a pair is two numbers or nulls; a metric's fields are known.
+  EXPECT_CONTAINS(decode_error(sample_deployment(), &deployment_from_json,
+                               [](json& j) { j["health"][0] = json::array({1}); }),
+                  "a health pair is [updated, control]");
+  EXPECT_CONTAINS(decode_error(sample_deployment(), &deployment_from_json,
+                               [](json& j) { j["health"][1][0] = "2"; }),
+                  "a health pair's values are numbers or null");
+  EXPECT_CONTAINS(decode_error(sample_plan(), &plan_from_json,
+                               [](json& j) { j["gate"]["health"][0]["worse"] = "up"; }),
+                  "health direction (higher or lower)");
+  EXPECT_CONTAINS(decode_error(sample_plan(), &plan_from_json,
+                               [](json& j) { j["gate"]["health"][1]["window"] = "1h"; }),
+                  "plan.gate.health[1].window: unknown field");
   // Notably the secret itself: a record never carries it.
   EXPECT_CONTAINS(decode_error(sample_api_token(), &api_token_from_json,
                                [](json& j) { j["secret"] = "drover_x"; }),

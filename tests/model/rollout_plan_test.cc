@@ -105,6 +105,28 @@ TEST(RolloutPlanValidate, StageNamesAndCount) {
   expect_invalid(p, "more than 100 stages");
 }
 
+TEST(RolloutPlanValidate, HealthGates) {
+  RolloutPlan p = good_plan();
+  p.gate.health = {
+      {"battery_level_percent", HealthMeasure::kSlope, HealthDirection::kLowerIsWorse}};
+  EXPECT_TRUE(validate(p).ok());
+  p.gate.health.push_back(p.gate.health[0]);
+  expect_invalid(p, "gate health names battery_level_percent (slope) twice");
+  p.gate.health[1].measure = HealthMeasure::kMean;  // the same metric, measured otherwise
+  EXPECT_TRUE(validate(p).ok());
+  p.gate.health[1].metric = "battery level";
+  expect_invalid(p, "gate health 2: metric 'battery level' is not a valid metric name");
+  p.gate.health.resize(1);
+  p.gate.health_window = minutes(59);
+  expect_invalid(p, "gate health_window must be within [1h, 14d]");
+  p.gate.health_window = days(15);
+  expect_invalid(p, "gate health_window");
+  p.gate.health_window = days(14);
+  EXPECT_TRUE(validate(p).ok());
+  p.gate.health.assign(kMaxHealthMetrics + 1, p.gate.health[0]);
+  expect_invalid(p, "gate health has more than 8 metrics");
+}
+
 TEST(RolloutPlanValidate, GateBounds) {
   RolloutPlan p = good_plan();
   p.gate.max_failure_rate = 0.001;

@@ -167,5 +167,45 @@ TEST(GateStatistics, ABuildThatSilencesARevisionIsHaltedInTheWatch) {
   EXPECT_GE(kept, 19);
 }
 
+// Health gates (docs/gates.md, "Health gates"): the demo's plan with battery drain as a
+// health metric (each updated device paired with a not-yet-updated device of its stratum
+// over the 24 h before its offer and after its commit). Every install succeeds.
+Scenario with_battery_gate() {
+  Scenario s = demo();
+  s.rollout.gate.health = {
+      {"battery_level_percent", HealthMeasure::kSlope, HealthDirection::kLowerIsWorse}};
+  s.rollout.gate.health_window = hours(24);
+  s.defects = {defect("", DefectKind::kInstallFails, 0.01)};
+  s.horizon = hours(24 * 7);
+  return s;
+}
+
+// A build that installs cleanly but drains rev-c's batteries twice as fast: rev-c, and
+// nothing else, is halted by the health gate during the canary, in at least 19 of 20 runs.
+TEST(GateStatistics, ABuildThatDrainsBatteriesTwiceAsFastIsHaltedInTheCanary) {
+  Scenario s = with_battery_gate();
+  DefectSpec drain = defect("rev-c", DefectKind::kDrainsBattery, 1);
+  drain.factor = 2;
+  s.defects.push_back(drain);
+  const int kept = count_runs(5000, s, [](const Report& r) {
+    if (r.halted_strata.size() == 1) std::printf("  %s\n", r.halted_strata[0].reason.c_str());
+    return halted_only(r, "hardware_revision=rev-c") &&
+           r.halted_strata[0].reason.rfind("health: battery_level_percent", 0) == 0 &&
+           in_canary(r, r.halted_strata[0].halted_at_s);
+  });
+  EXPECT_GE(kept, 19);
+}
+
+// The same plan and a build that changes nothing but what the week's weather does to every
+// battery: no halt at all in at least 19 of 20 runs (the health test's share of the 5%
+// budget is 2.5%, the failure test's the other half).
+TEST(GateStatistics, AHealthGateDoesNotHaltABuildThatChangesNothing) {
+  const int kept = count_runs(5000, with_battery_gate(), [](const Report& r) {
+    for (const auto& h : r.halted_strata) std::printf("  %s\n", h.reason.c_str());
+    return r.halted_strata.empty() && r.rollout_state.rfind("completed", 0) == 0;
+  });
+  EXPECT_GE(kept, 19);
+}
+
 }  // namespace
 }  // namespace drover::sim

@@ -189,7 +189,7 @@ RolloutPlan make_plan() {
               {"early", 10, 0, hours(12)},
               {"broad", 50, 0, hours(24)},
               {"all", 100, 0, Duration(0)}};
-  p.gate = {0.02, 0.005, 0.99, 20};
+  p.gate = {0.02, 0.005, 0.99, 20, {}, hours(24)};
   p.on_failure = FailurePolicy::kPause;
   p.constraints = {true, true, hours(6), 120, 10, hours(1), 500};
   p.settle_fraction = 0.8;

@@ -1,0 +1,191 @@
+// Health gates in the engine (docs/gates.md, "Health gates"): pairs formed as updated devices'
+// windows pass, and each gate node judged on each health metric of the plan.
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "base/random.h"
+#include "base/units.h"
+#include "rollout/engine.h"
+#include "rollout/engine_state.h"
+#include "rollout/health_gate.h"
+
+namespace drover {
+namespace {
+
+// Partners tried for an updated device before it is left without one (the devices of its
+// stratum that have no data in the pair's windows: dark, or not sending the metric).
+constexpr int kPartnerTries = 8;
+// ln(1 / 0.05): the evidence at which the rest of a group, without its worst part, shows by
+// itself that the build is worse there too (docs/gates.md, "Blame", rule 2).
+const double kRestShowsItToo = std::log(20.0);
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string number(double v) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+std::string describe(const HealthMetric& m, Duration window) {
+  return m.metric + " (" + to_string(m.measure) + " over " + format_duration(window) +
+         " windows, " + to_string(m.worse) + " is worse)";
+}
+
+}  // namespace
+
+Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
+  const GatePolicy& gate = a.rollout.plan.gate;
+  if (gate.health.empty() || options_.health == nullptr || now < a.next_health_scan)
+    return ok_status();
+  a.next_health_scan = now + kHealthScan;
+  HealthSource& source = *options_.health;
+  const Duration w = gate.health_window;
+  const size_t metrics = gate.health.size();
+
+  Txn txn;
+  std::vector<uint32_t> partners;      // taken in this pass (their deployment indexes)
+  std::unordered_set<uint32_t> taken;  // the same, for lookup
+  std::vector<HealthPair> pairs(metrics);
+  for (uint32_t i = 0; i < a.deps.size(); ++i) {
+    if (a.hot[i].state != DeploymentState::kSucceeded || a.health_used[i] != 0) continue;
+    const Deployment& d = a.deps[i];
+    // updated_at is the commit while the deployment is succeeded.
+    if (!d.health.empty() || is_zero(d.offered_at) || d.updated_at + w + kHealthLateTelemetry > now)
+      continue;
+    // The pair's windows: before the offer and after the commit, the same for both devices.
+    auto change = [&](std::string_view device, const HealthMetric& m) {
+      const auto before = source.measure(device, m, d.offered_at - w, d.offered_at);
+      const auto after = source.measure(device, m, d.updated_at, d.updated_at + w);
+      return before && after ? *after - *before : kNaN;
+    };
+    bool any = false;
+    for (size_t k = 0; k < metrics; ++k) {
+      pairs[k] = HealthPair{change(d.device_id, gate.health[k]), kNaN};
+      any |= std::isfinite(pairs[k].updated);
+    }
+    // The partner: a device of the stratum not offered the update yet (so not within the
+    // pair's windows either) and in no pair, drawn by the updated device's id — as good as
+    // random with respect to the metric, and the same after a restart.
+    std::string partner;
+    uint32_t partner_index = 0;
+    const std::vector<uint32_t>& candidates = a.strata[a.hot[i].stratum].deps;
+    if (any && !candidates.empty()) {
+      const size_t start = stable_hash(d.device_id, stable_hash(a.rollout.id)) % candidates.size();
+      int tries = 0;
+      for (size_t step = 0; step < candidates.size() && tries < kPartnerTries; ++step) {
+        const uint32_t j = candidates[(start + step) % candidates.size()];
+        if (a.hot[j].state != DeploymentState::kPending || !is_zero(a.deps[j].offered_at) ||
+            a.health_used[j] != 0 || taken.count(j) != 0) {
+          continue;
+        }
+        ++tries;
+        bool usable = false;
+        std::vector<double> control(metrics, kNaN);
+        for (size_t k = 0; k < metrics; ++k) {
+          if (!std::isfinite(pairs[k].updated)) continue;
+          control[k] = change(a.deps[j].device_id, gate.health[k]);
+          usable |= std::isfinite(control[k]);
+        }
+        if (!usable) continue;
+        for (size_t k = 0; k < metrics; ++k) pairs[k].control = control[k];
+        partner = a.deps[j].device_id;
+        partner_index = j;
+        break;
+      }
+    }
+    Deployment& out = txn.dep(a, i);
+    out.health = pairs;
+    out.health_partner = partner;
+    std::string message;
+    if (partner.empty()) {
+      message = any ? "no device of its stratum not yet updated, with data, to pair it with"
+                    : "no data in the windows before its offer and after its commit";
+    } else {
+      message = "paired with " + partner + " (not yet updated) over the " + format_duration(w) +
+                " before the offer and after the commit:";
+      for (size_t k = 0; k < metrics; ++k) {
+        message += " " + gate.health[k].metric + " (" + to_string(gate.health[k].measure) +
+                   ") changed " + number(pairs[k].updated) + " against " +
+                   number(pairs[k].control) + (k + 1 < metrics ? ";" : "");
+      }
+      partners.push_back(partner_index);
+      taken.insert(partner_index);
+    }
+    txn.batch.steps.push_back(
+        {d.rollout_id, d.device_id, now, "health_pair", d.state, step_message(message)});
+  }
+  if (txn.batch.deployments.empty()) return ok_status();
+  if (!options_.history) txn.batch.steps.clear();
+  const std::vector<uint32_t> formed = txn.dep_index;
+  DROVER_TRY(commit(a, txn));
+  for (uint32_t i : formed) a.health_used[i] = 1;
+  for (uint32_t j : partners) a.health_used[j] = 1;
+  return ok_status();
+}
+
+Status RolloutEngine::judge_health_gates(Active& a) {
+  const GatePolicy& gate = a.rollout.plan.gate;
+  if (gate.health.empty()) return ok_status();
+  auto threshold = [&](uint32_t n) { return -std::log(a.nodes[n].alpha); };
+  auto evidence = [](const HealthTally& t) { return health_log_evidence(t.worse, t.informative); };
+  for (size_t k = 0; k < gate.health.size(); ++k) {
+    // Parents come before their children: a group defers to a part that carries its case
+    // alone, and that part is judged after it, in the same pass.
+    for (uint32_t x = 0; x < a.nodes.size(); ++x) {
+      if (!a.nodes[x].judged || a.under_halt(x)) continue;
+      const HealthTally all = a.node_health(x, k);
+      if (evidence(all) < threshold(x)) continue;
+      // Blame (docs/gates.md, rule 2): the part with the most evidence; when the group
+      // without it would not cross and the rest shows nothing by itself, the case is that
+      // part's, and its own gate decides.
+      const std::vector<uint32_t>& parts = gate_splits(a.nodes, x);
+      int64_t worst = -1;
+      double worst_evidence = -std::numeric_limits<double>::infinity();
+      for (uint32_t c : parts) {
+        if (a.nodes[c].halted) continue;
+        const double e = evidence(a.node_health(c, k));
+        if (e > worst_evidence) {
+          worst_evidence = e;
+          worst = c;
+        }
+      }
+      if (worst >= 0) {
+        const double rest = evidence(all - a.node_health(static_cast<uint32_t>(worst), k));
+        if (rest < threshold(x) && rest < kRestShowsItToo) continue;
+      }
+      // The report: the effect over the group's pairs, and its interval.
+      std::vector<HealthPair> pairs;
+      for (uint32_t si : a.nodes[x].strata) {
+        if (a.strata[si].halted) continue;
+        for (uint32_t i : a.strata[si].deps) {
+          const Deployment& d = a.deps[i];
+          if (k < d.health.size() && d.offered_at >= a.rollout.gates_from)
+            pairs.push_back(d.health[k]);
+        }
+      }
+      const HealthEffect e = judge_health(pairs, gate.health[k].worse);
+      std::string reason = "health: " + describe(gate.health[k], gate.health_window) +
+                           ": the updated device was "
+                           "the worse in " +
+                           std::to_string(e.worse) + " of " + std::to_string(e.pairs - e.ties) +
+                           " untied pairs (" + std::to_string(e.ties) + " tied); evidence " +
+                           number(e.log_evidence) + " >= ln " + number(1 / a.nodes[x].alpha) +
+                           "; median change updated - not updated " + number(e.shift);
+      if (std::isfinite(e.shift_low)) {
+        reason += " (95% interval " + number(e.shift_low) + " to " + number(e.shift_high) + ")";
+      }
+      reason += "; medians: updated " + number(e.updated_median) + ", not updated " +
+                number(e.control_median);
+      DROVER_TRY(halt_node(a, x, reason));
+    }
+  }
+  return ok_status();
+}
+
+}  // namespace drover

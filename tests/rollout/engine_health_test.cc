@@ -1,0 +1,216 @@
+// Health gates in the engine (docs/gates.md, "Health gates"): pairs formed once each updated
+// device's window after its commit has passed, with a partner of its stratum not yet
+// updated; written with the deployment and kept across a restart; a regression halts the
+// group with the metric, the effect and its interval in the reason.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+#include <string>
+
+#include "../common/fleet_fixture.h"
+#include "base/random.h"
+#include "rollout/health_gate.h"
+
+namespace drover {
+namespace {
+
+using testing::Fleet;
+using testing::simple_plan;
+using S = DeploymentState;
+
+const HealthMetric kBattery{"battery_level_percent", HealthMeasure::kSlope,
+                            HealthDirection::kLowerIsWorse};
+
+// Each device drains at its own rate (1 to 3 percent a day), `factor` times as fast from its
+// commit of the new version; every window's measure carries a little noise.
+class Batteries final : public HealthSource {
+ public:
+  double factor = 1;
+  std::map<std::string, Timestamp> committed;
+  int calls = 0;
+
+  std::optional<double> measure(std::string_view device, const HealthMetric& m, Timestamp from,
+                                Timestamp to) override {
+    ++calls;
+    if (m.metric != kBattery.metric || silent.count(std::string(device)) != 0) return std::nullopt;
+    const uint64_t h = stable_hash(device);
+    const double base = 1 + 2 * static_cast<double>(h % 1000) / 1000;
+    auto it = committed.find(std::string(device));
+    const bool after = it != committed.end() && from >= it->second;
+    const double noise =
+        0.05 *
+        static_cast<double>(mix64(h ^ static_cast<uint64_t>(from.time_since_epoch().count())) %
+                            100) /
+        100;
+    (void)to;
+    return -(base * (after ? factor : 1) + noise);
+  }
+  std::set<std::string> silent;  // devices that send no data
+};
+
+RolloutPlan battery_plan() {
+  RolloutPlan p = simple_plan({{"canary", 50, 0, hours(1)}, {"all", 100, 0, Duration(0)}});
+  p.gate.health = {kBattery};
+  p.gate.health_window = hours(2);
+  return p;
+}
+
+// The canary: every device offered is installed at once (the pacing lets them through one
+// by one); returns the devices updated.
+std::vector<std::string> run_canary(Fleet& f, Batteries& b) {
+  std::vector<std::string> updated;
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& id : f.ids) {
+      auto o = f.check_in(id);
+      if (!o) continue;
+      f.install(id, *o);
+      b.committed[id] = f.clock.now();
+      updated.push_back(id);
+    }
+  }
+  return updated;
+}
+
+Deployment deployment(Fleet& f, const std::string& rollout, const std::string& dev) {
+  auto d = f.store().get_deployment(rollout, dev);
+  EXPECT_TRUE(d.ok() && d->has_value());
+  return d.ok() && d->has_value() ? **d : Deployment{};
+}
+
+TEST(EngineHealth, APlanWithHealthGatesNeedsAHealthSource) {
+  Fleet f;
+  f.add_devices(4, "rev-a");
+  auto r = f.engine->create(battery_plan());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(r.error().message.find("health"), std::string::npos) << r.error().message;
+}
+
+TEST(EngineHealth, PairsAreFormedOnceTheWindowHasPassedAndKeptAcrossARestart) {
+  Batteries b;
+  Fleet f;
+  f.engine_options.health = &b;
+  f.restart();
+  f.add_devices(40, "rev-a");
+  b.silent.insert(f.ids[39]);  // sends no telemetry: never a partner
+  const std::string id = f.start(battery_plan());
+  const std::vector<std::string> updated = run_canary(f, b);
+  ASSERT_EQ(updated.size(), 20u);
+
+  // Before the window after the commit (2 h) and the hour for late telemetry: no pair.
+  f.clock.advance(hours(2) + minutes(30));
+  ASSERT_TRUE(f.engine->tick().ok());
+  EXPECT_TRUE(deployment(f, id, updated[0]).health.empty());
+  f.clock.advance(hours(1));
+  ASSERT_TRUE(f.engine->tick().ok());
+
+  std::set<std::string> partners;
+  std::map<std::string, Deployment> formed;
+  for (const auto& dev : updated) {
+    const Deployment d = deployment(f, id, dev);
+    ASSERT_EQ(d.health.size(), 1u) << dev;
+    if (dev == f.ids[39]) {  // no data of its own: recorded without a pair
+      EXPECT_TRUE(d.health_partner.empty());
+      EXPECT_TRUE(std::isnan(d.health[0].updated));
+      formed[dev] = d;
+      continue;
+    }
+    ASSERT_FALSE(d.health_partner.empty()) << dev;
+    EXPECT_TRUE(partners.insert(d.health_partner).second) << "a partner used twice";
+    EXPECT_EQ(f.state_of(id, d.health_partner), S::kPending) << "the partner is not updated";
+    EXPECT_NE(d.health_partner, f.ids[39]) << "a device without data is no partner";
+    // The updated device's change is its rate over the window after minus before: its base
+    // rate again (factor 1), within the noise.
+    EXPECT_NEAR(d.health[0].updated, 0, 0.06);
+    EXPECT_NEAR(d.health[0].control, 0, 0.06);
+    formed[dev] = d;
+  }
+  auto steps = f.store().list_deployment_steps(id, updated[0]);
+  ASSERT_TRUE(steps.ok());
+  ASSERT_FALSE(steps->empty());
+  EXPECT_EQ(steps->back().event, "health_pair");
+  EXPECT_NE(steps->back().message.find("paired with " + formed[updated[0]].health_partner),
+            std::string::npos)
+      << steps->back().message;
+
+  // A restart: nothing is paired again, and what was written stays as it was (the source
+  // now answers differently, which would show in a second pairing).
+  b.factor = 5;
+  f.restart();
+  const int calls = b.calls;
+  f.clock.advance(hours(1));
+  ASSERT_TRUE(f.engine->tick().ok());
+  EXPECT_EQ(b.calls, calls);
+  for (const auto& [dev, d] : formed) EXPECT_EQ(deployment(f, id, dev), d) << dev;
+}
+
+TEST(EngineHealth, ABuildThatChangesNothingPassesAndTheSoakWaitsForThePairs) {
+  Batteries b;
+  Fleet f;
+  f.engine_options.health = &b;
+  f.restart();
+  f.add_devices(40, "rev-a");
+  const std::string id = f.start(battery_plan());
+  run_canary(f, b);
+  ASSERT_TRUE(f.engine->tick().ok());  // settles the canary
+  const Timestamp settled = f.clock.now();
+  // The plan's soak is 1 h; with a 2 h health window the stage waits 2 h + 1 h + 15 min.
+  f.clock.advance(hours(2));
+  ASSERT_TRUE(f.engine->tick().ok());
+  EXPECT_EQ(f.engine->get(id)->stage, 0u);
+  f.clock.advance_to(settled + hours(3) + minutes(15));
+  ASSERT_TRUE(f.engine->tick().ok());
+  const Rollout r = *f.engine->get(id);
+  EXPECT_EQ(r.stage, 1u);
+  EXPECT_TRUE(r.halted.empty());
+}
+
+TEST(EngineHealth, BatteriesDrainingTwiceAsFastHaltTheRolloutAndTheReasonSaysByHowMuch) {
+  Batteries b;
+  b.factor = 2;
+  Fleet f;
+  f.engine_options.health = &b;
+  f.restart();
+  f.add_devices(40, "rev-a");
+  std::vector<EngineEvent> events;
+  f.engine->set_listener([&](const EngineEvent& e) { events.push_back(e); });
+  const std::string id = f.start(battery_plan());
+  const std::vector<std::string> updated = run_canary(f, b);
+  f.clock.advance(hours(3) + minutes(30));
+  ASSERT_TRUE(f.engine->tick().ok());
+  const Rollout r = *f.engine->get(id);
+  ASSERT_EQ(r.halted.size(), 1u);
+  EXPECT_EQ(r.state, RolloutState::kFailed);
+  const std::string& why = r.halted[0].reason;
+  EXPECT_EQ(why.rfind("health: battery_level_percent (slope over 2h windows, lower is worse)", 0),
+            0u)
+      << why;
+  EXPECT_NE(why.find("the worse in 20 of 20 untied pairs"), std::string::npos) << why;
+  // Each updated device's drain doubled: its change is about -base (1 to 3 a day), the
+  // partner's about 0.
+  double shift = 0, low = 0, high = 0;
+  const size_t at = why.find("median change updated - not updated ");
+  ASSERT_NE(at, std::string::npos) << why;
+  ASSERT_EQ(std::sscanf(why.c_str() + at,
+                        "median change updated - not updated %lf (95%% interval "
+                        "%lf to %lf)",
+                        &shift, &low, &high),
+            3)
+      << why;
+  EXPECT_LT(shift, -1);
+  EXPECT_GT(shift, -3);
+  EXPECT_LE(low, shift);
+  EXPECT_GE(high, shift);
+  // The halt's policy sends the updated devices back.
+  EXPECT_EQ(f.state_of(id, updated[0]), S::kRevertPending);
+  bool told = false;
+  for (const auto& e : events)
+    told |=
+        e.kind == EngineEvent::Kind::kStratumHalted && e.text.find("health:") != std::string::npos;
+  EXPECT_TRUE(told);
+}
+
+}  // namespace
+}  // namespace drover
