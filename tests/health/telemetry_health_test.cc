@@ -36,7 +36,7 @@ class TelemetryHealthTest : public ::testing::Test {
     telemetry::Batch b;
     telemetry::SeriesSamples s{key, {}};
     for (int k = 0; k < 2 * 144; ++k) {
-      const Timestamp t = clock.now() + minutes(10 * k);
+      const Timestamp t = clock.now() + minutes(int64_t{10} * k);
       s.samples.push_back({ms(t), value(k / 144.0)});
     }
     b.series.push_back(std::move(s));

@@ -20,8 +20,9 @@ using testing::Fleet;
 using testing::simple_plan;
 using S = DeploymentState;
 
-const HealthMetric kBattery{"battery_level_percent", HealthMeasure::kSlope,
-                            HealthDirection::kLowerIsWorse};
+HealthMetric battery() {
+  return {"battery_level_percent", HealthMeasure::kSlope, HealthDirection::kLowerIsWorse};
+}
 
 // Each device drains at its own rate (1 to 3 percent a day), `factor` times as fast from its
 // commit of the new version; every window's measure carries a little noise.
@@ -34,7 +35,7 @@ class Batteries final : public HealthSource {
   std::optional<double> measure(std::string_view device, const HealthMetric& m, Timestamp from,
                                 Timestamp to) override {
     ++calls;
-    if (m.metric != kBattery.metric || silent.count(std::string(device)) != 0) return std::nullopt;
+    if (m.metric != battery().metric || silent.count(std::string(device)) != 0) return std::nullopt;
     const uint64_t h = stable_hash(device);
     const double base = 1 + 2 * static_cast<double>(h % 1000) / 1000;
     auto it = committed.find(std::string(device));
@@ -52,7 +53,7 @@ class Batteries final : public HealthSource {
 
 RolloutPlan battery_plan() {
   RolloutPlan p = simple_plan({{"canary", 50, 0, hours(1)}, {"all", 100, 0, Duration(0)}});
-  p.gate.health = {kBattery};
+  p.gate.health = {battery()};
   p.gate.health_window = hours(2);
   return p;
 }
