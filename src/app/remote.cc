@@ -237,6 +237,24 @@ void rollout_status_text(const json& r) {
                         counts_text(s["states"])});
     }
     print_table(strata);
+    if (p.contains("health") && !p["health"].empty()) {
+      // Health gates: the sign test's evidence per group against the threshold that halts it.
+      std::printf("\n");
+      std::vector<std::vector<std::string>> health = {
+          {"HEALTH GATE", "METRIC", "PAIRS", "UPDATED WORSE", "TIED", "EVIDENCE", "HALTS AT"}};
+      for (const json& h : p["health"]) {
+        char evidence[32], threshold[32];
+        std::snprintf(evidence, sizeof evidence, "%.2f", h["evidence"].get<double>());
+        std::snprintf(threshold, sizeof threshold, "%.2f", h["threshold"].get<double>());
+        health.push_back({text_of(h["group"]) + (h["halted"].get<bool>() ? " (halted)" : ""),
+                          text_of(h["metric"]) + " (" + text_of(h["measure"]) + ")",
+                          text_of(h["pairs"]), text_of(h["worse"]), text_of(h["ties"]), evidence,
+                          threshold});
+      }
+      print_table(health);
+      std::printf("%s updated device(s) waiting for their window after the commit to be paired\n",
+                  text_of(p["health_waiting"]).c_str());
+    }
   }
   for (const json& h : r["halted"]) {
     std::printf("  halted %s: %s\n", text_of(h["key"]).c_str(), text_of(h["reason"]).c_str());

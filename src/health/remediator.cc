@@ -1,5 +1,6 @@
 #include "health/remediator.h"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <set>
@@ -293,9 +294,29 @@ Result<TickReport> Remediator::tick() {
   present_since_ = std::move(present_since);
   for (const Seen& s : seen) {
     auto it = open.find({s.device->device, s.rule->name});
-    Alert* alert = it == open.end() ? nullptr : &it->second;
-    if (!s.present && alert == nullptr) continue;  // nearly every device, every tick
-    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, alert, report));
+    if (it == open.end()) {
+      if (s.present) DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, nullptr, report));
+      continue;  // nearly every device, every tick: nothing present, nothing open
+    }
+    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, &it->second, report));
+    open.erase(it);
+  }
+  // Open alerts nobody judges any more — the device left the fleet (decommissioned), or no
+  // rule of that name is configured now — are closed saying so, rather than left open for
+  // good.
+  for (auto& [key, alert] : open) {
+    const bool rule_known =
+        std::any_of(options_.rules.begin(), options_.rules.end(),
+                    [&](const RemediationRule& r) { return r.name == key.second; });
+    alert.state = AlertState::kResolved;
+    alert.resolved_at = now;
+    alert.resolved_by = "drover";
+    alert.resolution = (rule_known ? std::string("no longer judged: the device left the fleet")
+                                   : "no longer judged: no rule '" + key.second + "' is configured")
+                           .substr(0, kMaxAlertText);
+    ++alert.version;
+    DROVER_TRY(save(alert));
+    ++report.resolved;
   }
   return report;
 }

@@ -39,14 +39,13 @@
 #include "model/device.h"
 #include "model/rollout.h"
 #include "rollout/deployment_machine.h"
+#include "rollout/health_gate.h"
 #include "rollout/planner.h"
 #include "rollout/rollout_machine.h"
 #include "rollout/scheduler.h"
 #include "store/store.h"
 
 namespace drover {
-
-class HealthSource;  // health_gate.h
 
 struct UpdateOffer {
   std::string rollout_id;
@@ -168,12 +167,28 @@ struct StratumProgress {
   StateCounts counts;
 };
 
+// A health gate at one group on one metric of the plan (docs/gates.md, "Health gates"): the
+// pairs so far and the test's evidence against the group's threshold.
+struct HealthGateStatus {
+  std::string group;     // a gate node's key ("all", "hardware_revision=rev-c")
+  uint32_t metric = 0;   // index into the plan's gate.health
+  HealthTally tally;     // pairs of its strata that are not halted
+  double log_evidence = 0;
+  double threshold = 0;  // ln(1/alpha): the evidence that halts the group
+  bool halted = false;   // the group, or one above it, is halted
+};
+
 struct RolloutProgress {
   Rollout rollout;
   RolloutOutcome outcome;
   StateCounts total;
   std::vector<StateCounts> per_stage;
   std::vector<StratumProgress> strata;
+  // With health gates: per metric, the whole rollout and each group of the first dimension
+  // that holds a test.
+  std::vector<HealthGateStatus> health;
+  // Committed devices whose pair is not formed yet (their window after the commit runs).
+  uint32_t health_waiting = 0;
 };
 
 struct RolloutSummary {

@@ -1,6 +1,7 @@
 // The engine's halts (the judgement itself is gate_tree.h's: docs/gates.md) and its account
 // of how a rollout's targets ended up (outcome, progress, summary and the other queries).
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <unordered_map>
 
@@ -179,6 +180,29 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
     sp.failures = static_cast<uint32_t>(s.gate.failures);
     p.total.add(sp.counts);
     p.strata.push_back(std::move(sp));
+  }
+  const auto& metrics = a->rollout.plan.gate.health;
+  for (uint32_t k = 0; k < metrics.size(); ++k) {
+    for (uint32_t n = 0; n < a->nodes.size(); ++n) {
+      const Active::Node& node = a->nodes[n];
+      if (node.level > 1 || !node.judged) continue;
+      HealthGateStatus h;
+      h.group = node.key;
+      h.metric = k;
+      h.tally = a->node_health(n, k);
+      h.log_evidence = health_log_evidence(h.tally.worse, h.tally.informative);
+      h.threshold = -std::log(node.alpha);
+      h.halted = a->under_halt(n);
+      p.health.push_back(std::move(h));
+    }
+  }
+  if (!metrics.empty()) {
+    for (uint32_t i = 0; i < a->deps.size(); ++i) {
+      if (a->hot[i].state == DeploymentState::kSucceeded && a->health_used[i] == 0 &&
+          a->deps[i].health.empty()) {
+        ++p.health_waiting;
+      }
+    }
   }
   return p;
 }

@@ -298,6 +298,33 @@ TEST_F(RemediatorTest, DecisionsReadTheAlertAsLastWrittenNotAsTheStoreShowsIt) {
   EXPECT_EQ((*stored)->version, ack->version + 1);
 }
 
+// An open alert whose device leaves the fleet is judged no more: the next tick closes it,
+// saying why, rather than leaving it open for good (and kept in memory).
+TEST_F(RemediatorTest, AnAlertOfADeviceThatLeftTheFleetIsClosedSayingWhy) {
+  const std::string silent = f.ids[1];
+  send_sample(silent);
+  check_in(silent);
+  f.clock.advance(hours(30));
+  ASSERT_TRUE(remediator->tick().ok());
+  ASSERT_FALSE(heard.empty());
+  const std::string id = heard.back().id;
+  EXPECT_NE(heard.back().state, AlertState::kResolved);
+  // Another tick with the device still in the fleet leaves it open.
+  ASSERT_TRUE(remediator->tick().ok());
+  EXPECT_NE(remediator->get(id)->value().state, AlertState::kResolved);
+  ASSERT_TRUE(f.service->decommission(silent).ok());
+  auto report = remediator->tick();
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->resolved, 1u);
+  const Alert a = remediator->get(id)->value();
+  EXPECT_EQ(a.state, AlertState::kResolved);
+  EXPECT_EQ(a.resolved_by, "drover");
+  EXPECT_EQ(a.resolution, "no longer judged: the device left the fleet");
+  // And it stays closed.
+  ASSERT_TRUE(remediator->tick().ok());
+  EXPECT_EQ(remediator->get(id)->value().version, a.version);
+}
+
 TEST_F(RemediatorTest, RulesThatDoNotValidateAreRefused) {
   RemediationRule bad;
   bad.name = "x";

@@ -104,8 +104,26 @@ TEST(EngineHealth, PairsAreFormedOnceTheWindowHasPassedAndKeptAcrossARestart) {
   f.clock.advance(hours(2) + minutes(30));
   ASSERT_TRUE(f.engine->tick().ok());
   EXPECT_TRUE(deployment(f, id, updated[0]).health.empty());
+  auto waiting = f.engine->progress(id);
+  ASSERT_TRUE(waiting.ok());
+  EXPECT_EQ(waiting->health_waiting, 20u);
   f.clock.advance(hours(1));
   ASSERT_TRUE(f.engine->tick().ok());
+  // What an operator sees: the whole rollout's test (its only revision is the same group),
+  // over the 19 pairs (the device without data has none), against ln 40 (5% split between
+  // the failure test and this one).
+  auto progress = f.engine->progress(id);
+  ASSERT_TRUE(progress.ok());
+  EXPECT_EQ(progress->health_waiting, 0u);
+  ASSERT_EQ(progress->health.size(), 1u);
+  const HealthGateStatus& gate = progress->health[0];
+  EXPECT_EQ(gate.group, "all");
+  EXPECT_EQ(gate.tally.informative + gate.tally.ties, 19);
+  EXPECT_NEAR(gate.threshold, std::log(40.0), 1e-9);
+  EXPECT_DOUBLE_EQ(gate.log_evidence,
+                   health_log_evidence(gate.tally.worse, gate.tally.informative));
+  EXPECT_LT(gate.log_evidence, gate.threshold);
+  EXPECT_FALSE(gate.halted);
 
   std::set<std::string> partners;
   std::map<std::string, Deployment> formed;

@@ -113,12 +113,27 @@ Response rollout_status(RolloutEngine& engine, const std::string& id) {
                       {"devices", s.counts.total()},
                       {"states", counts_json(s.counts)}});
   }
+  json health = json::array();
+  for (const HealthGateStatus& h : progress->health) {
+    const HealthMetric& m = r->plan.gate.health[h.metric];
+    health.push_back({{"group", h.group},
+                      {"metric", m.metric},
+                      {"measure", to_string(m.measure)},
+                      {"pairs", h.tally.informative + h.tally.ties},
+                      {"worse", h.tally.worse},
+                      {"ties", h.tally.ties},
+                      {"evidence", h.log_evidence},
+                      {"threshold", h.threshold},
+                      {"halted", h.halted}});
+  }
   out["progress"] = {{"devices", progress->total.total()},
                      {"finished", progress->total.finished()},
                      {"in_flight", progress->total.in_flight()},
                      {"states", counts_json(progress->total)},
                      {"stages", stages},
                      {"strata", strata},
+                     {"health", health},
+                     {"health_waiting", progress->health_waiting},
                      {"outcome", outcome_json(progress->outcome)}};
   return ok_json(out);
 }
