@@ -305,14 +305,15 @@ Result<TickReport> Remediator::tick() {
   // rule of that name is configured now — are closed saying so, rather than left open for
   // good.
   for (auto& [key, alert] : open) {
+    const std::string& rule = key.second;
     const bool rule_known =
         std::any_of(options_.rules.begin(), options_.rules.end(),
-                    [&](const RemediationRule& r) { return r.name == key.second; });
+                    [&rule](const RemediationRule& r) { return r.name == rule; });
     alert.state = AlertState::kResolved;
     alert.resolved_at = now;
     alert.resolved_by = "drover";
     alert.resolution = (rule_known ? std::string("no longer judged: the device left the fleet")
-                                   : "no longer judged: no rule '" + key.second + "' is configured")
+                                   : "no longer judged: no rule '" + rule + "' is configured")
                            .substr(0, kMaxAlertText);
     ++alert.version;
     DROVER_TRY(save(alert));

@@ -17,11 +17,11 @@ int64_t ms_of(Timestamp t) {
 
 }  // namespace
 
-std::optional<double> TelemetryHealth::measure(std::string_view device_id,
-                                               const HealthMetric& metric, Timestamp from,
-                                               Timestamp to) {
+Result<std::optional<double>> TelemetryHealth::measure(std::string_view device_id,
+                                                       const HealthMetric& metric, Timestamp from,
+                                                       Timestamp to) {
   const int64_t from_ms = ms_of(from), to_ms = ms_of(to);
-  if (to_ms <= from_ms) return std::nullopt;
+  if (to_ms <= from_ms) return std::optional<double>{};
   // The metric's series on the device: "device/metric" and "device/metric{labels}".
   const std::string bare = telemetry::TelemetryService::series_key(device_id, metric.metric, {});
   std::vector<std::string> keys;
@@ -34,7 +34,11 @@ std::optional<double> TelemetryHealth::measure(std::string_view device_id,
   uint64_t count = 0, slope_weight = 0, increase_series = 0;
   for (const std::string& key : keys) {
     auto points = tsdb_.read(key, resolution, from_ms, to_ms);
-    if (!points.ok() || points->empty()) continue;
+    if (!points.ok()) {
+      if (points.error().code == ErrorCode::kNotFound) continue;  // gone since keys()
+      return points.error();                                      // a damaged chunk: not "no data"
+    }
+    if (points->empty()) continue;
     // The series' mean, and the sums of its least-squares line in days from the window's
     // start (for a slope per day).
     double sx = 0, sy = 0, sxx = 0, sxy = 0;
@@ -68,16 +72,16 @@ std::optional<double> TelemetryHealth::measure(std::string_view device_id,
   }
   switch (metric.measure) {
     case HealthMeasure::kMean:
-      if (count == 0) return std::nullopt;
-      return sum / static_cast<double>(count);
+      if (count == 0) return std::optional<double>{};
+      return std::optional<double>(sum / static_cast<double>(count));
     case HealthMeasure::kSlope:
-      if (slope_weight == 0) return std::nullopt;
-      return slope_sum / static_cast<double>(slope_weight);
+      if (slope_weight == 0) return std::optional<double>{};
+      return std::optional<double>(slope_sum / static_cast<double>(slope_weight));
     case HealthMeasure::kIncrease:
-      if (increase_series == 0) return std::nullopt;
-      return increase;
+      if (increase_series == 0) return std::optional<double>{};
+      return std::optional<double>(increase);
   }
-  return std::nullopt;
+  return std::optional<double>{};
 }
 
 }  // namespace drover::health

@@ -1,7 +1,7 @@
 // The health data of drover serve's health gates (rollout/health_gate.h): a device's metric
 // over a window, read from the telemetry store. Every series of the metric on the device
 // (every label set) counts: a mean over all their samples, a slope (least squares, per day)
-// averaged over the series weighted by their samples, or a counter's increase summed over
+// averaged over the series weighted by their points, or a counter's increase summed over
 // them (a value below the one before is a reset: it counts from zero). Reads raw samples
 // where the store still keeps them, else its finest rollup (a point's mean; for an
 // increase, its maximum). Thread-safe (the store is).
@@ -18,8 +18,8 @@ namespace drover::health {
 class TelemetryHealth final : public HealthSource {
  public:
   explicit TelemetryHealth(const telemetry::TimeSeriesStore& tsdb) : tsdb_(tsdb) {}
-  std::optional<double> measure(std::string_view device_id, const HealthMetric& metric,
-                                Timestamp from, Timestamp to) override;
+  Result<std::optional<double>> measure(std::string_view device_id, const HealthMetric& metric,
+                                        Timestamp from, Timestamp to) override;
 
  private:
   const telemetry::TimeSeriesStore& tsdb_;

@@ -170,9 +170,9 @@ struct StratumProgress {
 // A health gate at one group on one metric of the plan (docs/gates.md, "Health gates"): the
 // pairs so far and the test's evidence against the group's threshold.
 struct HealthGateStatus {
-  std::string group;     // a gate node's key ("all", "hardware_revision=rev-c")
-  uint32_t metric = 0;   // index into the plan's gate.health
-  HealthTally tally;     // pairs of its strata that are not halted
+  std::string group;    // a gate node's key ("all", "hardware_revision=rev-c")
+  uint32_t metric = 0;  // index into the plan's gate.health
+  HealthTally tally;    // pairs of its strata that are not halted
   double log_evidence = 0;
   double threshold = 0;  // ln(1/alpha): the evidence that halts the group
   bool halted = false;   // the group, or one above it, is halted
@@ -373,6 +373,8 @@ class RolloutEngine {
   Status form_health_pairs(Active& a, Timestamp now) REQUIRES(mu_);
   // Judges every gate node on every health metric, and halts the one a regression is on.
   Status judge_health_gates(Active& a) REQUIRES(mu_);
+  // A health halt's reason: metric k's effect over node x's pairs, with its interval.
+  std::string health_reason(const Active& a, uint32_t x, size_t k) const REQUIRES(mu_);
   // How the targets stand, from the incremental counts (no pass over the deployments).
   RolloutOutcome outcome_of(const Active& a) const REQUIRES(mu_);
   // The last stage is over and nothing is outstanding: completed, or completed_partial when

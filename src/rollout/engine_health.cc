@@ -1,5 +1,6 @@
 // Health gates in the engine (docs/gates.md, "Health gates"): pairs formed as updated devices'
 // windows pass, and each gate node judged on each health metric of the plan.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -19,10 +20,9 @@ namespace {
 // Partners tried for an updated device before it is left without one (the devices of its
 // stratum that have no data in the pair's windows: dark, or not sending the metric).
 constexpr int kPartnerTries = 8;
-// ln(1 / 0.05): the evidence at which the rest of a group, without its worst part, shows by
-// itself that the build is worse there too (docs/gates.md, "Blame", rule 2).
-const double kRestShowsItToo = std::log(20.0);
-
+// Devices of the stratum looked at for a partner, taken or not: a stratum whose devices
+// are nearly all offered is not walked through for each updated device.
+constexpr size_t kPartnerLooks = 64;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string number(double v) {
@@ -48,27 +48,65 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
   const Duration w = gate.health_window;
   const size_t metrics = gate.health.size();
 
+  // Whether another loaded rollout's update of `device` overlaps [from, to): the pair would
+  // not compare this build alone (an update of another component, say).
+  auto touched_elsewhere = [&](std::string_view device, Timestamp from, Timestamp to) {
+    for (uint64_t ref : deployments_of(device)) {
+      const Active& other = *active_[ref >> 32];
+      if (&other == &a) continue;
+      const Deployment& o = other.deps[ref & 0xffffffffu];
+      if (is_zero(o.offered_at) || o.offered_at >= to) continue;
+      if (is_in_flight(o.state) || is_revert(o.state) || o.updated_at >= from) return true;
+    }
+    return false;
+  };
+
   Txn txn;
   std::vector<uint32_t> partners;      // taken in this pass (their deployment indexes)
   std::unordered_set<uint32_t> taken;  // the same, for lookup
   std::vector<HealthPair> pairs(metrics);
+  uint32_t formed_here = 0;
   for (uint32_t i = 0; i < a.deps.size(); ++i) {
     if (a.hot[i].state != DeploymentState::kSucceeded || a.health_used[i] != 0) continue;
     const Deployment& d = a.deps[i];
     // updated_at is the commit while the deployment is succeeded.
     if (!d.health.empty() || is_zero(d.offered_at) || d.updated_at + w + kHealthLateTelemetry > now)
       continue;
+    if (formed_here == kHealthPairsPerPass) {
+      a.next_health_scan = now;  // the rest at the next tick
+      break;
+    }
+    ++formed_here;
     // The pair's windows: before the offer and after the commit, the same for both devices.
+    const Timestamp from = d.offered_at - w, to = d.updated_at + w;
+    std::string why;
+    bool failed = false;  // the source could not be read: this device waits for a later pass
     auto change = [&](std::string_view device, const HealthMetric& m) {
-      const auto before = source.measure(device, m, d.offered_at - w, d.offered_at);
-      const auto after = source.measure(device, m, d.updated_at, d.updated_at + w);
-      return before && after ? *after - *before : kNaN;
+      auto before = source.measure(device, m, from, d.offered_at);
+      auto after = source.measure(device, m, d.updated_at, to);
+      if (!before.ok() || !after.ok()) {
+        failed = true;
+        return kNaN;
+      }
+      return *before && *after ? **after - **before : kNaN;
     };
     bool any = false;
-    for (size_t k = 0; k < metrics; ++k) {
-      pairs[k] = HealthPair{change(d.device_id, gate.health[k]), kNaN};
-      any |= std::isfinite(pairs[k].updated);
+    pairs.assign(metrics, HealthPair{});
+    // Offered before an operator's resume: its pair would not count (gates_from); it takes
+    // no partner either.
+    const bool counts = d.offered_at >= a.rollout.gates_from;
+    if (!counts) {
+      why = "offered before the gates' window (a resume) began: not paired";
+    } else if (touched_elsewhere(d.device_id, from, to)) {
+      why = "another rollout updated it within the pair's windows: not paired";
+    } else {
+      for (size_t k = 0; k < metrics; ++k) {
+        pairs[k].updated = change(d.device_id, gate.health[k]);
+        any |= std::isfinite(pairs[k].updated);
+      }
+      if (!any) why = "no data in the windows before its offer and after its commit";
     }
+    if (failed) continue;
     // The partner: a device of the stratum not offered the update yet (so not within the
     // pair's windows either) and in no pair, drawn by the updated device's id — as good as
     // random with respect to the metric, and the same after a restart.
@@ -78,10 +116,12 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
     if (any && !candidates.empty()) {
       const size_t start = stable_hash(d.device_id, stable_hash(a.rollout.id)) % candidates.size();
       int tries = 0;
-      for (size_t step = 0; step < candidates.size() && tries < kPartnerTries; ++step) {
+      const size_t looks = std::min<size_t>(candidates.size(), kPartnerLooks);
+      for (size_t step = 0; step < looks && tries < kPartnerTries && !failed; ++step) {
         const uint32_t j = candidates[(start + step) % candidates.size()];
         if (a.hot[j].state != DeploymentState::kPending || !is_zero(a.deps[j].offered_at) ||
-            a.health_used[j] != 0 || taken.count(j) != 0) {
+            a.health_used[j] != 0 || taken.count(j) != 0 ||
+            touched_elsewhere(a.deps[j].device_id, from, to)) {
           continue;
         }
         ++tries;
@@ -98,15 +138,15 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
         partner_index = j;
         break;
       }
+      if (partner.empty())
+        why = "no device of its stratum not yet updated, with data, to pair it with";
     }
+    if (failed) continue;
     Deployment& out = txn.dep(a, i);
     out.health = pairs;
     out.health_partner = partner;
-    std::string message;
-    if (partner.empty()) {
-      message = any ? "no device of its stratum not yet updated, with data, to pair it with"
-                    : "no data in the windows before its offer and after its commit";
-    } else {
+    std::string message = why;
+    if (!partner.empty()) {
       message = "paired with " + partner + " (not yet updated) over the " + format_duration(w) +
                 " before the offer and after the commit:";
       for (size_t k = 0; k < metrics; ++k) {
@@ -133,59 +173,45 @@ Status RolloutEngine::judge_health_gates(Active& a) {
   const GatePolicy& gate = a.rollout.plan.gate;
   if (gate.health.empty()) return ok_status();
   auto threshold = [&](uint32_t n) { return -std::log(a.nodes[n].alpha); };
-  auto evidence = [](const HealthTally& t) { return health_log_evidence(t.worse, t.informative); };
-  for (size_t k = 0; k < gate.health.size(); ++k) {
-    // Parents come before their children: a group defers to a part that carries its case
-    // alone, and that part is judged after it, in the same pass.
+  for (uint32_t k = 0; k < gate.health.size(); ++k) {
+    auto evidence = [&](const HealthTally& t) {
+      return health_log_evidence(t.worse, t.informative);
+    };
     for (uint32_t x = 0; x < a.nodes.size(); ++x) {
       if (!a.nodes[x].judged || a.under_halt(x)) continue;
-      const HealthTally all = a.node_health(x, k);
-      if (evidence(all) < threshold(x)) continue;
-      // Blame (docs/gates.md, rule 2): the part with the most evidence; when the group
-      // without it would not cross and the rest shows nothing by itself, the case is that
-      // part's, and its own gate decides.
-      const std::vector<uint32_t>& parts = gate_splits(a.nodes, x);
-      int64_t worst = -1;
-      double worst_evidence = -std::numeric_limits<double>::infinity();
-      for (uint32_t c : parts) {
-        if (a.nodes[c].halted) continue;
-        const double e = evidence(a.node_health(c, k));
-        if (e > worst_evidence) {
-          worst_evidence = e;
-          worst = c;
-        }
-      }
-      if (worst >= 0) {
-        const double rest = evidence(all - a.node_health(static_cast<uint32_t>(worst), k));
-        if (rest < threshold(x) && rest < kRestShowsItToo) continue;
-      }
-      // The report: the effect over the group's pairs, and its interval.
-      std::vector<HealthPair> pairs;
-      for (uint32_t si : a.nodes[x].strata) {
-        if (a.strata[si].halted) continue;
-        for (uint32_t i : a.strata[si].deps) {
-          const Deployment& d = a.deps[i];
-          if (k < d.health.size() && d.offered_at >= a.rollout.gates_from)
-            pairs.push_back(d.health[k]);
-        }
-      }
-      const HealthEffect e = judge_health(pairs, gate.health[k].worse);
-      std::string reason = "health: " + describe(gate.health[k], gate.health_window) +
-                           ": the updated device was "
-                           "the worse in " +
-                           std::to_string(e.worse) + " of " + std::to_string(e.pairs - e.ties) +
-                           " untied pairs (" + std::to_string(e.ties) + " tied); evidence " +
-                           number(e.log_evidence) + " >= ln " + number(1 / a.nodes[x].alpha) +
-                           "; median change updated - not updated " + number(e.shift);
-      if (std::isfinite(e.shift_low)) {
-        reason += " (95% interval " + number(e.shift_low) + " to " + number(e.shift_high) + ")";
-      }
-      reason += "; medians: updated " + number(e.updated_median) + ", not updated " +
-                number(e.control_median);
-      DROVER_TRY(halt_node(a, x, reason));
+      if (evidence(a.node_health(x, k)) < threshold(x)) continue;
+      // Blame (docs/gates.md, "Health gates"): the group crossed; it or a part of it that
+      // carries the case and crossed too is halted.
+      const uint32_t target =
+          health_halt_target(a.nodes, x, [&](uint32_t n) { return a.node_health(n, k); });
+      DROVER_TRY(halt_node(a, target, health_reason(a, target, k)));
     }
   }
   return ok_status();
+}
+
+std::string RolloutEngine::health_reason(const Active& a, uint32_t x, size_t k) const {
+  const GatePolicy& gate = a.rollout.plan.gate;
+  std::vector<HealthPair> pairs;
+  for (uint32_t si : a.nodes[x].strata) {
+    if (a.strata[si].halted) continue;
+    for (uint32_t i : a.strata[si].deps) {
+      const Deployment& d = a.deps[i];
+      if (k < d.health.size() && d.offered_at >= a.rollout.gates_from) pairs.push_back(d.health[k]);
+    }
+  }
+  const HealthEffect e = judge_health(pairs, gate.health[k].worse);
+  std::string reason = "health: " + describe(gate.health[k], gate.health_window) +
+                       ": the updated device was the worse in " + std::to_string(e.worse) + " of " +
+                       std::to_string(e.pairs - e.ties) + " untied pairs (" +
+                       std::to_string(e.ties) + " tied); evidence " + number(e.log_evidence) +
+                       " >= ln " + number(1 / a.nodes[x].alpha) +
+                       "; median change updated - not updated " + number(e.shift);
+  if (std::isfinite(e.shift_low))
+    reason += " (95% interval " + number(e.shift_low) + " to " + number(e.shift_high) + ")";
+  reason += "; medians: updated " + number(e.updated_median) + ", not updated " +
+            number(e.control_median);
+  return reason;
 }
 
 }  // namespace drover

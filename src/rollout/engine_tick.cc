@@ -164,11 +164,13 @@ Status RolloutEngine::tick_rollout(Active& a) {
     }
     return ok_status();
   }
-  // With health gates the soak lasts at least until the pairs of the devices that had
-  // committed when the stage settled are judged.
+  // With health gates a stage before the last soaks at least until the pairs of the
+  // devices that had committed when it settled are judged (a scan at least kHealthScan
+  // after they are due). The last stage leaves no device unoffered to pair with.
   Duration soak = spec.soak;
-  if (!plan.gate.health.empty())
-    soak = std::max(soak, plan.gate.health_window + kHealthLateTelemetry + kHealthScan);
+  if (!plan.gate.health.empty() && stage + 1 < plan.stages.size()) {
+    soak = std::max(soak, plan.gate.health_window + kHealthLateTelemetry + 2 * kHealthScan);
+  }
   if (is_zero(sp.finished_at) && now >= sp.settled_at + soak) {
     Txn txn;
     Rollout& r = txn.rollout(a);

@@ -206,4 +206,30 @@ GateVerdict judge_gate(std::span<const GateNode> nodes, uint32_t x, const GatePo
   return halt(x, case_against(x) + blame);
 }
 
+uint32_t health_halt_target(std::span<const GateNode> nodes, uint32_t x,
+                            const std::function<HealthTally(uint32_t)>& tally) {
+  auto evidence = [](const HealthTally& t) { return health_log_evidence(t.worse, t.informative); };
+  auto threshold = [&](uint32_t n) { return -std::log(nodes[n].alpha); };
+  uint32_t target = x;
+  for (;;) {
+    const HealthTally all = tally(target);
+    int64_t worst = -1;
+    double worst_evidence = -std::numeric_limits<double>::infinity();
+    for (uint32_t c : gate_splits(nodes, target)) {
+      if (nodes[c].halted) continue;
+      const double e = evidence(tally(c));
+      if (e > worst_evidence) {
+        worst_evidence = e;
+        worst = c;
+      }
+    }
+    if (worst < 0) return target;
+    const auto part = static_cast<uint32_t>(worst);
+    const double rest = evidence(all - tally(part));
+    if (rest >= threshold(target) || rest >= kRestShowsItToo) return target;
+    if (worst_evidence < threshold(part)) return target;
+    target = part;
+  }
+}
+
 }  // namespace drover

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "model/rollout.h"
 #include "rollout/gates.h"
+#include "rollout/health_gate.h"
 
 namespace drover {
 
@@ -88,5 +90,13 @@ struct GateVerdict {
 // its threshold, blame between a group and its parts.
 GateVerdict judge_gate(std::span<const GateNode> nodes, uint32_t x, const GatePolicy& gate,
                        const FailureTest& test);
+
+// Health gates' blame (docs/gates.md, "Health gates"): node x's sign test has crossed its
+// threshold; the group to halt. Its part with the most evidence takes the halt when x
+// without it would not cross, the rest shows nothing by itself (ln 20), and the part's own
+// test has crossed too — asked again of that part's parts, down the tree. Otherwise x.
+// `tally(n)`: node n's pairs on the metric (its strata that are not halted).
+uint32_t health_halt_target(std::span<const GateNode> nodes, uint32_t x,
+                            const std::function<HealthTally(uint32_t)>& tally);
 
 }  // namespace drover

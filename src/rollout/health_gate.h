@@ -31,6 +31,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/result.h"
 #include "model/rollout.h"
 
 namespace drover {
@@ -83,16 +84,21 @@ class HealthSource {
  public:
   virtual ~HealthSource() = default;
   // The device's `metric` over [from, to); std::nullopt when it has too little data there
-  // (no sample for a mean, fewer than two for a slope or an increase).
-  virtual std::optional<double> measure(std::string_view device_id, const HealthMetric& metric,
-                                        Timestamp from, Timestamp to) = 0;
+  // (no sample for a mean, fewer than two for a slope or an increase). An error (the data
+  // could not be read) leaves the device for a later pass.
+  virtual Result<std::optional<double>> measure(std::string_view device_id,
+                                                const HealthMetric& metric, Timestamp from,
+                                                Timestamp to) = 0;
 };
 
 // A pair is formed this long after the updated device's window after its commit has passed,
 // so that telemetry a device sends late (its link was down) is in.
 inline constexpr Duration kHealthLateTelemetry = hours(1);
-// How often the engine looks for devices whose window has passed.
+// How often the engine looks for devices whose window has passed; a pass pairs at most
+// kHealthPairsPerPass devices (the source is read under the engine's lock), and one that
+// stopped there goes on at the next tick.
 inline constexpr Duration kHealthScan = minutes(15);
+inline constexpr uint32_t kHealthPairsPerPass = 1000;
 
 // Judges `pairs` (in the order they were formed; pairs with a value that is not finite are
 // left out).

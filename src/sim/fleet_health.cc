@@ -35,12 +35,13 @@ double FleetHealth::base_drain(uint32_t dev) const {
   return kTypicalDrain * std::exp(kDrainSpread * normal(h, mix64(h)));
 }
 
-std::optional<double> FleetHealth::measure(std::string_view device_id, const HealthMetric& metric,
-                                           Timestamp from, Timestamp to) {
+Result<std::optional<double>> FleetHealth::measure(std::string_view device_id,
+                                                   const HealthMetric& metric, Timestamp from,
+                                                   Timestamp to) {
   if (metric.metric != kBattery || metric.measure != HealthMeasure::kSlope || to <= from)
-    return std::nullopt;
+    return std::optional<double>{};
   const std::optional<uint32_t> dev = world_.index_of(device_id);
-  if (!dev || world_.device(*dev).dark) return std::nullopt;
+  if (!dev || world_.device(*dev).dark) return std::optional<double>{};
   const SimDevice& d = world_.device(*dev);
   // The share of the window the device ran a version that drains it faster.
   double factor = 1;
@@ -62,7 +63,7 @@ std::optional<double> FleetHealth::measure(std::string_view device_id, const Hea
   const uint64_t h = mix64(seed_ ^ mix64(uint64_t{*dev} + 1) ^
                            static_cast<uint64_t>(seconds_of(from)) * 0xa0761d6478bd642fULL);
   const double noise = kWindowNoise * base * normal(h, mix64(h ^ 0x5bd1e995));
-  return -(base * (1 + (factor - 1) * share) * weather + noise);
+  return std::optional<double>(-(base * (1 + (factor - 1) * share) * weather + noise));
 }
 
 }  // namespace drover::sim

@@ -22,8 +22,8 @@ class FleetHealth final : public HealthSource {
   FleetHealth(const FleetWorld& world, const RunState& run, uint64_t seed)
       : world_(world), run_(run), seed_(seed) {}
 
-  std::optional<double> measure(std::string_view device_id, const HealthMetric& metric,
-                                Timestamp from, Timestamp to) override;
+  Result<std::optional<double>> measure(std::string_view device_id, const HealthMetric& metric,
+                                        Timestamp from, Timestamp to) override;
 
   // The device's own drain, in percent a day, before any defect and weather.
   double base_drain(uint32_t dev) const;

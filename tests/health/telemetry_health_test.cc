@@ -67,27 +67,27 @@ TEST_F(TelemetryHealthTest, MeanSlopeAndIncreaseOverEveryLabelSetOfTheMetric) {
   TelemetryHealth h(*tsdb);
   const HealthMetric slope{"battery_level_percent", HealthMeasure::kSlope,
                            HealthDirection::kLowerIsWorse};
-  auto s = h.measure("d1", slope, day(0), day(1));
+  auto s = h.measure("d1", slope, day(0), day(1)).value();
   ASSERT_TRUE(s.has_value());
   EXPECT_NEAR(*s, -3, 1e-6);  // both series weigh alike: each has a day of samples
   const HealthMetric mean{"battery_level_percent", HealthMeasure::kMean,
                           HealthDirection::kLowerIsWorse};
-  auto m = h.measure("d1", mean, day(1), day(2));
+  auto m = h.measure("d1", mean, day(1), day(2)).value();
   ASSERT_TRUE(m.has_value());
   // Over day two: main from 88 to 86, backup from 76 to 72; means 87 and 74 less half a step.
   EXPECT_NEAR(*m, (87 + 74) / 2.0, 0.05);
   const HealthMetric crashes{"crashes_total", HealthMeasure::kIncrease,
                              HealthDirection::kHigherIsWorse};
-  auto c = h.measure("d1", crashes, day(0.5), day(1.5));
+  auto c = h.measure("d1", crashes, day(0.5), day(1.5)).value();
   ASSERT_TRUE(c.has_value());
   // From 5 to 10 (just before the reset), then 0 to 5 after it: about 10 in the day.
   EXPECT_NEAR(*c, 10, 0.2);
 
   // No data: a device without the metric, a window before the first sample, one sample.
-  EXPECT_FALSE(h.measure("d2", slope, day(0), day(1)).has_value());
-  EXPECT_FALSE(h.measure("d1", slope, day(-2), day(-1)).has_value());
-  EXPECT_FALSE(h.measure("d1", slope, day(0), day(0) + minutes(5)).has_value());
-  EXPECT_TRUE(h.measure("d1", mean, day(0), day(0) + minutes(5)).has_value());
+  EXPECT_FALSE(h.measure("d2", slope, day(0), day(1)).value().has_value());
+  EXPECT_FALSE(h.measure("d1", slope, day(-2), day(-1)).value().has_value());
+  EXPECT_FALSE(h.measure("d1", slope, day(0), day(0) + minutes(5)).value().has_value());
+  EXPECT_TRUE(h.measure("d1", mean, day(0), day(0) + minutes(5)).value().has_value());
 }
 
 }  // namespace

@@ -32,10 +32,11 @@ class Batteries final : public HealthSource {
   std::map<std::string, Timestamp> committed;
   int calls = 0;
 
-  std::optional<double> measure(std::string_view device, const HealthMetric& m, Timestamp from,
-                                Timestamp to) override {
+  Result<std::optional<double>> measure(std::string_view device, const HealthMetric& m,
+                                        Timestamp from, Timestamp to) override {
     ++calls;
-    if (m.metric != battery().metric || silent.count(std::string(device)) != 0) return std::nullopt;
+    if (m.metric != battery().metric || silent.count(std::string(device)) != 0)
+      return std::optional<double>{};
     const uint64_t h = stable_hash(device);
     const double base = 1 + 2 * static_cast<double>(h % 1000) / 1000;
     auto it = committed.find(std::string(device));
@@ -46,7 +47,7 @@ class Batteries final : public HealthSource {
                             100) /
         100;
     (void)to;
-    return -(base * (after ? factor : 1) + noise);
+    return std::optional<double>(-(base * (after ? factor : 1) + noise));
   }
   std::set<std::string> silent;  // devices that send no data
 };
@@ -175,11 +176,11 @@ TEST(EngineHealth, ABuildThatChangesNothingPassesAndTheSoakWaitsForThePairs) {
   run_canary(f, b);
   ASSERT_TRUE(f.engine->tick().ok());  // settles the canary
   const Timestamp settled = f.clock.now();
-  // The plan's soak is 1 h; with a 2 h health window the stage waits 2 h + 1 h + 15 min.
-  f.clock.advance(hours(2));
+  // The plan's soak is 1 h; with a 2 h health window the stage waits 2 h + 1 h + 30 min.
+  f.clock.advance_to(settled + hours(3) + minutes(29));
   ASSERT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(f.engine->get(id)->stage, 0u);
-  f.clock.advance_to(settled + hours(3) + minutes(15));
+  f.clock.advance_to(settled + hours(3) + minutes(30));
   ASSERT_TRUE(f.engine->tick().ok());
   const Rollout r = *f.engine->get(id);
   EXPECT_EQ(r.stage, 1u);

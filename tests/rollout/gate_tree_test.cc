@@ -293,3 +293,55 @@ TEST_F(JudgeGate, ALimitOfZeroHaltsOnAnyFailureAfterTheMinimumSample) {
 
 }  // namespace
 }  // namespace drover
+
+namespace drover {
+namespace {
+
+// Health gates' blame over a tree of two revisions (docs/gates.md, "Health gates"): the
+// group that crossed is halted unless a part carries the case alone and has crossed too.
+class HealthBlame : public ::testing::Test {
+ protected:
+  // Two revisions, one health metric: the root at ln 80, each revision at ln 160.
+  GateTree t =
+      build_gate_tree(Keys{"rev-a", "rev-b"}, std::vector<Dim>{Dim::kHardwareRevision}, 0.95, 2);
+  HealthTally a, b;  // the revisions' pairs
+  uint32_t target() {
+    const uint32_t root = node_named(t, "all"), rev_a = node_named(t, "hardware_revision=rev-a");
+    return health_halt_target(t.nodes, root, [&](uint32_t n) {
+      if (n == root) return HealthTally(a) += b;
+      return n == rev_a ? a : b;
+    });
+  }
+  static HealthTally worse(int64_t w, int64_t n) { return {w, n, 0}; }
+};
+
+TEST_F(HealthBlame, ThresholdsShareTheBudgetWithTheFailureTest) {
+  EXPECT_NEAR(t.nodes[node_named(t, "all")].alpha, 0.05 / 2 / 2, 1e-12);
+  EXPECT_NEAR(t.nodes[node_named(t, "hardware_revision=rev-b")].alpha, 0.05 / 2 / 2 / 2, 1e-12);
+}
+
+TEST_F(HealthBlame, ARevisionThatCarriesTheCaseAloneAndCrossedIsHalted) {
+  a = worse(10, 20);  // as often as not
+  b = worse(20, 20);  // always: ln 160 crossed
+  ASSERT_GE(health_log_evidence(20, 20), std::log(160.0));
+  EXPECT_EQ(target(), node_named(t, "hardware_revision=rev-b"));
+}
+
+TEST_F(HealthBlame, AGroupWhosePartHasNotCrossedIsHaltedItselfNotLeftWaiting) {
+  a = worse(7, 8);  // shows nothing by itself at ln 20
+  b = worse(8, 8);  // below its own ln 160
+  ASSERT_LT(health_log_evidence(7, 8), std::log(20.0));
+  ASSERT_LT(health_log_evidence(8, 8), std::log(160.0));
+  ASSERT_GE(health_log_evidence(15, 16), std::log(80.0)) << "the root crossed";
+  EXPECT_EQ(target(), node_named(t, "all"));
+}
+
+TEST_F(HealthBlame, AWorseBuildEverywhereHaltsTheGroup) {
+  a = worse(18, 20);  // the rest shows it by itself
+  b = worse(20, 20);
+  ASSERT_GE(health_log_evidence(18, 20), std::log(20.0));
+  EXPECT_EQ(target(), node_named(t, "all"));
+}
+
+}  // namespace
+}  // namespace drover
