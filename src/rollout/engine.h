@@ -371,6 +371,10 @@ class RolloutEngine {
   // after its commit has passed with a not-yet-updated device of its stratum, and writes
   // the pair's values (engine_health.cc).
   Status form_health_pairs(Active& a, Timestamp now) REQUIRES(mu_);
+  // Whether another loaded rollout's update of `device` overlaps [from, to): a pair over it
+  // would not compare this build alone (an update of another component, say).
+  bool touched_elsewhere(const Active& a, std::string_view device, Timestamp from,
+                         Timestamp to) const REQUIRES(mu_);
   // Judges every gate node on every health metric, and halts the one a regression is on.
   Status judge_health_gates(Active& a) REQUIRES(mu_);
   // A health halt's reason: metric k's effect over node x's pairs, with its interval.

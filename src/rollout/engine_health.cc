@@ -39,6 +39,18 @@ std::string describe(const HealthMetric& m, Duration window) {
 
 }  // namespace
 
+bool RolloutEngine::touched_elsewhere(const Active& a, std::string_view device, Timestamp from,
+                                      Timestamp to) const {
+  for (uint64_t ref : deployments_of(device)) {
+    const Active& other = *active_[ref >> 32];
+    if (&other == &a) continue;
+    const Deployment& o = other.deps[ref & 0xffffffffu];
+    if (is_zero(o.offered_at) || o.offered_at >= to) continue;
+    if (is_in_flight(o.state) || is_revert(o.state) || o.updated_at >= from) return true;
+  }
+  return false;
+}
+
 Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
   const GatePolicy& gate = a.rollout.plan.gate;
   if (gate.health.empty() || options_.health == nullptr || now < a.next_health_scan)
@@ -47,19 +59,6 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
   HealthSource& source = *options_.health;
   const Duration w = gate.health_window;
   const size_t metrics = gate.health.size();
-
-  // Whether another loaded rollout's update of `device` overlaps [from, to): the pair would
-  // not compare this build alone (an update of another component, say).
-  auto touched_elsewhere = [&](std::string_view device, Timestamp from, Timestamp to) {
-    for (uint64_t ref : deployments_of(device)) {
-      const Active& other = *active_[ref >> 32];
-      if (&other == &a) continue;
-      const Deployment& o = other.deps[ref & 0xffffffffu];
-      if (is_zero(o.offered_at) || o.offered_at >= to) continue;
-      if (is_in_flight(o.state) || is_revert(o.state) || o.updated_at >= from) return true;
-    }
-    return false;
-  };
 
   Txn txn;
   std::vector<uint32_t> partners;      // taken in this pass (their deployment indexes)
@@ -97,7 +96,7 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
     const bool counts = d.offered_at >= a.rollout.gates_from;
     if (!counts) {
       why = "offered before the gates' window (a resume) began: not paired";
-    } else if (touched_elsewhere(d.device_id, from, to)) {
+    } else if (touched_elsewhere(a, d.device_id, from, to)) {
       why = "another rollout updated it within the pair's windows: not paired";
     } else {
       for (size_t k = 0; k < metrics; ++k) {
@@ -121,7 +120,7 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
         const uint32_t j = candidates[(start + step) % candidates.size()];
         if (a.hot[j].state != DeploymentState::kPending || !is_zero(a.deps[j].offered_at) ||
             a.health_used[j] != 0 || taken.count(j) != 0 ||
-            touched_elsewhere(a.deps[j].device_id, from, to)) {
+            touched_elsewhere(a, a.deps[j].device_id, from, to)) {
           continue;
         }
         ++tries;
