@@ -164,3 +164,6 @@ bench/telemetry.sh "$build" --update > /dev/null
 
 echo "== the twin over the network (bench/sim_network.sh)"
 bench/sim_network.sh "$build" --update > /dev/null
+
+echo "== the farm's 90 days (bench/field.sh)"
+bench/field.sh "$build" --update > /dev/null

@@ -24,6 +24,7 @@
 #include "app/serve.h"
 #include "base/system_memory.h"
 #include "base/units.h"
+#include "sim/field_twin.h"
 #include "sim/simulator.h"
 #include "sim/telemetry_twin.h"
 
@@ -222,6 +223,7 @@ std::map<std::string, std::string> examples() {
   return {
       {"sim", "sim scenarios/demo.json --devices 3000 --report-json report.json"},
       {"demo", "demo --devices 2000"},
+      {"field", "field --devices 10000 --days 90 --store sqlite:field.db"},
       {"serve",
        "serve --data ./drover-data --listen 0.0.0.0:8480 --poll-interval 5m "
        "--enrollment-token-file tokens.txt"},
@@ -347,6 +349,20 @@ int main(int argc, char** argv) {
   plan->add_option("scenario", plan_args.scenario, "scenario file (JSON)")->required();
   add_common(plan, plan_args);
   plan->add_flag("--json", plan_args.json, "print the full report as JSON");
+
+  drover::sim::FieldTwinOptions field_args;
+  bool field_only_with = false;
+  auto* field = app.add_subcommand(
+      "field", "the farm's 90 days on the twin: device loss with and without remediation");
+  field->add_option("--devices", field_args.devices, "sensors (default 10000)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  field->add_option("--days", field_args.days, "days (default 90)")->check(CLI::Range(1u, 3650u));
+  field->add_option("--seed", field_args.seed, "random seed (default 1)");
+  field->add_option("--store", field_args.store,
+                    "the remediation run's store: memory (default) or sqlite:PATH (a new file)");
+  field->add_flag("--only-with-rules", field_only_with, "skip the run without remediation");
+  bool field_json = false;
+  field->add_flag("--json", field_json, "print the report as JSON");
 
   drover::app::ServeArgs serve_args;
   auto* serve = app.add_subcommand("serve", "serve the device and operator APIs");
@@ -543,6 +559,29 @@ int main(int argc, char** argv) {
   if (keys_undelegate->parsed()) return drover::app::run_keys_undelegate(keys_args);
   if (remote.parsed()) return remote.run(globals);
 
+  if (field->parsed()) {
+    auto with = drover::sim::run_field_twin(field_args);
+    if (!with.ok()) {
+      std::cerr << "drover: field twin: " << with.error().to_string() << "\n";
+      return 1;
+    }
+    std::optional<drover::sim::FieldTwinReport> without;
+    if (!field_only_with) {
+      drover::sim::FieldTwinOptions off = field_args;
+      off.remediation = false;
+      off.store = "memory";
+      auto run = drover::sim::run_field_twin(off);
+      if (!run.ok()) {
+        std::cerr << "drover: field twin: " << run.error().to_string() << "\n";
+        return 1;
+      }
+      without = *run;
+    }
+    const drover::sim::FieldTwinReport* off = without ? &*without : nullptr;
+    std::cout << (field_json ? drover::sim::to_json(*with, off)
+                             : drover::sim::describe(*with, off));
+    return 0;
+  }
   if (sim->parsed() || plan->parsed()) {
     SimArgs& a = sim->parsed() ? sim_args : plan_args;
     auto scenario = drover::sim::load_scenario(a.scenario);
@@ -570,6 +609,19 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "\n" << drover::sim::describe(*telemetry);
+    // The third: the farm's 90 days, with and without remediation (`drover field` runs it
+    // at 10,000 sensors).
+    drover::sim::FieldTwinOptions f;
+    f.devices = 2'000;
+    if (demo_args.seed != 0) f.seed = demo_args.seed;
+    auto with = drover::sim::run_field_twin(f);
+    f.remediation = false;
+    auto without = with.ok() ? drover::sim::run_field_twin(f) : with;
+    if (!without.ok()) {
+      std::cerr << "drover: field twin: " << without.error().to_string() << "\n";
+      return 1;
+    }
+    std::cout << "\n" << drover::sim::describe(*with, &*without);
     return 0;
   }
   return 0;

@@ -50,11 +50,17 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
   using Kind = Decision::Kind;
   if (!present) {
     if (!episode.open) return {};
-    if (episode.steps_taken == 0) return {Kind::kResolve, 0, "cleared by itself"};
+    // Once a person has it, what cleared it is theirs to say: the last automatic step did not.
+    const std::string who = episode.escalated ? "cleared while with a person" : "";
+    if (episode.steps_taken == 0) {
+      return {Kind::kResolve, 0, episode.escalated ? who : "cleared by itself"};
+    }
     const RemedyStep& last = rule.ladder[std::min(episode.steps_taken, rule.ladder.size()) - 1];
+    const std::string step = step_text(last) + " (step " + std::to_string(episode.steps_taken) +
+                             " of " + std::to_string(rule.ladder.size()) + ")";
     return {Kind::kResolve, 0,
-            "cleared after " + step_text(last) + " (step " + std::to_string(episode.steps_taken) +
-                " of " + std::to_string(rule.ladder.size()) + ")"};
+            episode.escalated ? who + " (the last automatic step: " + step + ")"
+                              : "cleared after " + step};
   }
   if (!episode.open) {
     if (held_for < rule.after) return {};
@@ -68,6 +74,9 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
   if (episode.steps_taken > 0 && now - episode.command_ended < rule.verify) {
     return {Kind::kWait, 0, "verifying the last step"};
   }
+  // Seen to hold for `after` before every step, not only the first: after the device was
+  // out of reach, or this server restarted, the count starts again.
+  if (held_for < rule.after) return {Kind::kWait, 0, "waiting to see the condition hold again"};
   if (episode.steps_taken >= rule.ladder.size()) {
     return {Kind::kEscalate, 0,
             rule.ladder.empty()

@@ -4,7 +4,8 @@
 // A rule names a condition and a ladder of remote commands. Once the condition has held for
 // `after`, an episode opens (the caller opens an alert for it) and the first step is asked
 // for; each further step only once the previous command has ended and the condition has had
-// `verify` to clear — so every action is verified before the next. A ladder run out, or the
+// `verify` to clear — so every action is verified before the next — and while it has held
+// for `after` (a count the caller starts again when it loses sight of the device). A ladder run out, or the
 // device's daily budget of automatic actions spent, escalates to a person. The condition
 // clearing resolves the episode, saying after which step it cleared.
 //

@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 
 #include "base/units.h"
@@ -62,7 +64,7 @@ std::string summary_of(Condition condition, const telemetry::DeviceFreshness& f)
 }  // namespace
 
 Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& clock,
-                                                       telemetry::TelemetryService& telemetry,
+                                                       const telemetry::FreshnessSource& telemetry,
                                                        CommandQueue& commands,
                                                        RemediatorOptions options) {
   std::set<std::string> names;
@@ -89,7 +91,7 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
   return made;
 }
 
-Remediator::Remediator(Store& store, Clock& clock, telemetry::TelemetryService& telemetry,
+Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSource& telemetry,
                        CommandQueue& commands, RemediatorOptions options)
     : store_(store),
       clock_(clock),
@@ -244,11 +246,21 @@ Result<TickReport> Remediator::tick() {
   // Resolved alerts leave recent_ long after their last write is durable (a group commit
   // takes milliseconds; a store that fails stops the server).
   const Timestamp forget_before = clock_.now() - kKeepResolved;
-  std::map<std::pair<std::string, std::string>, Alert> open;  // (device, rule) -> alert
+  // Each device's unresolved alerts, one per rule, found by the device's id alone (the tick
+  // looks up every device of the fleet, nearly all of them with none).
+  struct Open {
+    Alert alert;
+    bool judged = false;
+  };
+  std::map<std::string, std::vector<Open>, std::less<>> open;
   for (auto it = recent_.begin(); it != recent_.end();) {
     const Alert& a = it->second;
     if (a.state != AlertState::kResolved) {
-      open.emplace(std::make_pair(a.device_id, a.rule), a);
+      std::vector<Open>& of_device = open[a.device_id];
+      if (std::none_of(of_device.begin(), of_device.end(),
+                       [&a](const Open& o) { return o.alert.rule == a.rule; })) {
+        of_device.push_back({a});
+      }
     } else if (a.updated_at < forget_before) {
       it = recent_.erase(it);
       continue;
@@ -259,11 +271,16 @@ Result<TickReport> Remediator::tick() {
   // counted as stuck only from when this server first saw it so, too: a device back from an
   // outage has its backlog on the way, and its old data alone would make it look stuck at
   // once. (Offline is judged by the contact's age alone: nothing is on its way.)
+  // A device that stopped checking in is not known to have cleared a no_data episode: it is
+  // left as it is (no step, not resolved) until the device is heard from again. The count of
+  // how long the condition has held starts again then (its backlog may be on the way), and
+  // the next step waits for it (decide()).
   struct Seen {
     const telemetry::DeviceFreshness* device;
     const RemediationRule* rule;
     bool present;
     Duration held;
+    bool unknown;
   };
   std::vector<Seen> seen;
   std::map<std::pair<std::string, std::string>, Timestamp> present_since;
@@ -271,7 +288,8 @@ Result<TickReport> Remediator::tick() {
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
     for (const RemediationRule& rule : options_.rules) {
-      Seen s{&f, &rule, false, Duration{0}};
+      Seen s{&f, &rule, false, Duration{0},
+             rule.condition == Condition::kNoData && f.freshness == Freshness::kOffline};
       observe(rule.condition, f, &s.present, &s.held);
       if (s.present) {
         auto key = std::make_pair(f.device, rule.name);
@@ -292,34 +310,53 @@ Result<TickReport> Remediator::tick() {
   }
   // Kept before judging: a device whose judgement fails must not hold up everyone's count.
   present_since_ = std::move(present_since);
+  // The hashes of the devices that have one: nearly every device of the fleet is passed over
+  // on one hash, without a string compare.
+  const std::hash<std::string_view> hash;
+  std::unordered_set<size_t> with_open;
+  for (const auto& [device, alerts] : open) with_open.insert(hash(device));
   for (const Seen& s : seen) {
-    auto it = open.find({s.device->device, s.rule->name});
-    if (it == open.end()) {
+    Open* found = nullptr;
+    if (with_open.empty() || !with_open.contains(hash(s.device->device))) {
+      // no open alert: found stays null
+    } else if (auto device = open.find(s.device->device); device != open.end()) {
+      for (Open& o : device->second) {
+        if (o.alert.rule == s.rule->name) found = &o;
+      }
+    }
+    if (found == nullptr) {
       if (s.present) DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, nullptr, report));
       continue;  // nearly every device, every tick: nothing present, nothing open
     }
-    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, &it->second, report));
-    open.erase(it);
+    found->judged = true;
+    if (s.unknown) continue;
+    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, &found->alert, report));
   }
   // Open alerts nobody judges any more — the device left the fleet (decommissioned), or no
   // rule of that name is configured now — are closed saying so, rather than left open for
   // good.
-  for (auto& [key, alert] : open) {
-    const std::string& rule = key.second;
-    const bool rule_known =
-        std::any_of(options_.rules.begin(), options_.rules.end(),
-                    [&rule](const RemediationRule& r) { return r.name == rule; });
-    alert.state = AlertState::kResolved;
-    alert.resolved_at = now;
-    alert.resolved_by = "drover";
-    alert.resolution = (rule_known ? std::string("no longer judged: the device left the fleet")
-                                   : "no longer judged: no rule '" + rule + "' is configured")
-                           .substr(0, kMaxAlertText);
-    ++alert.version;
-    DROVER_TRY(save(alert));
-    ++report.resolved;
+  for (auto& [device, alerts] : open) {
+    for (Open& o : alerts) {
+      if (!o.judged) DROVER_TRY(close_unjudged(o.alert, now, report));
+    }
   }
   return report;
+}
+
+Status Remediator::close_unjudged(Alert& alert, Timestamp now, TickReport& report) {
+  const std::string& rule = alert.rule;
+  const bool rule_known = std::any_of(options_.rules.begin(), options_.rules.end(),
+                                      [&rule](const RemediationRule& r) { return r.name == rule; });
+  alert.state = AlertState::kResolved;
+  alert.resolved_at = now;
+  alert.resolved_by = "drover";
+  alert.resolution = (rule_known ? std::string("no longer judged: the device left the fleet")
+                                 : "no longer judged: no rule '" + rule + "' is configured")
+                         .substr(0, kMaxAlertText);
+  ++alert.version;
+  DROVER_TRY(save(alert));
+  ++report.resolved;
+  return ok_status();
 }
 
 Result<Alert> Remediator::acknowledge(std::string_view id, std::string_view by) {

@@ -64,7 +64,7 @@ class Remediator final : public AlertRecords {
  public:
   // kInvalidArgument for a rule that does not validate or two of one name.
   static Result<std::unique_ptr<Remediator>> create(Store& store, Clock& clock,
-                                                    telemetry::TelemetryService& telemetry,
+                                                    const telemetry::FreshnessSource& telemetry,
                                                     CommandQueue& commands,
                                                     RemediatorOptions options);
 
@@ -98,7 +98,7 @@ class Remediator final : public AlertRecords {
   const std::vector<RemediationRule>& rules() const { return options_.rules; }
 
  private:
-  Remediator(Store& store, Clock& clock, telemetry::TelemetryService& telemetry,
+  Remediator(Store& store, Clock& clock, const telemetry::FreshnessSource& telemetry,
              CommandQueue& commands, RemediatorOptions options);
   // Writes `alert` (updated_at now), keeps it in recent_, and tells the listener.
   Status save(Alert& alert) REQUIRES(mu_);
@@ -109,13 +109,15 @@ class Remediator final : public AlertRecords {
   Result<Episode> episode_of(const Alert& alert);
   // Rule-queued commands of the device created in the last 24 hours.
   Result<size_t> actions_last_day(const std::string& device_id);
+  // Closes an open alert no rule judged this tick (its device or its rule is gone).
+  Status close_unjudged(Alert& alert, Timestamp now, TickReport& report) REQUIRES(mu_);
   // Decides and acts on one rule for one device.
   Status judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f, bool present,
                Duration held_for, Alert* open, TickReport& report) REQUIRES(mu_);
 
   Store& store_;
   Clock& clock_;
-  telemetry::TelemetryService& telemetry_;
+  const telemetry::FreshnessSource& telemetry_;
   CommandQueue& commands_;
   RemediatorOptions options_;
   Mutex mu_{LockLevel::kRemediator};

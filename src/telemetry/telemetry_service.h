@@ -93,7 +93,16 @@ struct DeviceFreshness {
   uint64_t dropped_on_device = 0;
 };
 
-class TelemetryService {
+// Where the remediation rules (health/remediator.h) read how fresh each device is: the
+// telemetry service in drover serve; the field twin's device models at fleet scale.
+class FreshnessSource {
+ public:
+  virtual ~FreshnessSource() = default;
+  // Each device of the cohort judged against its profile's contract.
+  virtual Result<std::vector<DeviceFreshness>> freshness(const Cohort& cohort) const = 0;
+};
+
+class TelemetryService final : public FreshnessSource {
  public:
   TelemetryService(TimeSeriesStore& tsdb, DeviceService& devices, Store& store, Clock& clock,
                    TelemetryLimits limits = {});
@@ -111,8 +120,7 @@ class TelemetryService {
   // calls for (never raw: at least 5-minute buckets).
   Result<CohortAnswer> cohort(const Cohort& cohort, std::string_view metric, int64_t from_ms,
                               int64_t until_ms) const;
-  // Each device of the cohort judged against its profile's contract.
-  Result<std::vector<DeviceFreshness>> freshness(const Cohort& cohort) const;
+  Result<std::vector<DeviceFreshness>> freshness(const Cohort& cohort) const override;
 
   // The metric rules the device's agent follows: its type's profile's (none without one).
   // Read from the store at most every kRulesCacheMs per type, so a changed profile reaches

@@ -59,7 +59,11 @@ TEST(Remediation, EachStepWaitsForTheLastToEndAndBeVerified) {
   EXPECT_EQ(decide(rule, e, true, hours(3), kT0 + hours(4), 2, limits).kind, Kind::kWait);
   d = decide(rule, e, false, Duration{0}, kT0 + hours(5), 2, limits);
   EXPECT_EQ(d.kind, Kind::kResolve);
-  EXPECT_EQ(d.why, "cleared after reboot (step 2 of 2)");
+  // A person had it: the reboot is not said to have cleared it.
+  EXPECT_EQ(d.why, "cleared while with a person (the last automatic step: reboot (step 2 of 2))");
+  e.escalated = false;
+  EXPECT_EQ(decide(rule, e, false, Duration{0}, kT0 + hours(5), 2, limits).why,
+            "cleared after reboot (step 2 of 2)");
 }
 
 TEST(Remediation, ClearingBeforeAnyStepAndAnEmptyLadderAndTheBudget) {
@@ -67,6 +71,10 @@ TEST(Remediation, ClearingBeforeAnyStepAndAnEmptyLadderAndTheBudget) {
   Episode e;
   e.open = true;
   EXPECT_EQ(decide(rule, e, false, Duration{0}, kT0, 0, {}).why, "cleared by itself");
+  Episode with_person = e;
+  with_person.escalated = true;
+  EXPECT_EQ(decide(rule, with_person, false, Duration{0}, kT0, 0, {}).why,
+            "cleared while with a person");
   EXPECT_EQ(decide(rule, Episode{}, false, Duration{0}, kT0, 0, {}).kind, Kind::kNothing);
   // The device already had three automatic actions today (from other rules): a person.
   const Decision spent = decide(rule, e, true, hours(1), kT0, 3, {});

@@ -124,6 +124,58 @@ class RemediatorTest : public ::testing::Test {
   std::map<std::string, uint64_t> sequence_;
 };
 
+// A stuck device that drops off the network is not known to have cleared: its episode waits,
+// unresolved and without a further step, and goes on where it was when the device is back.
+TEST_F(RemediatorTest, AStuckDeviceThatGoesOfflineKeepsItsEpisode) {
+  const std::string stuck = f.ids[0];
+  std::set<std::string> ran;
+  bool rebooted = false;
+  int offline_from = -1;  // the minute after the restart ran, for 150 minutes
+  for (int minute = 0; minute < 6 * 60; ++minute) {
+    if (minute < 5 || rebooted) send_sample(stuck);
+    const bool offline = offline_from >= 0 && minute >= offline_from && minute < offline_from + 150;
+    if (!offline) {
+      for (const Command& c : check_in(stuck)) {
+        if (!ran.insert(c.id).second) continue;
+        ASSERT_TRUE(
+            commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
+        if (c.action == CommandAction::kReboot) rebooted = true;
+        if (offline_from < 0) offline_from = minute + 1;
+      }
+    }
+    ASSERT_TRUE(remediator->tick().ok());
+    if (offline_from >= 0 && minute == offline_from + 90) {
+      // Offline for 90 minutes: the no-data episode is still open, one step taken.
+      EXPECT_FALSE(rebooted);
+      Store::AlertQuery open_only;
+      open_only.unresolved_only = true;
+      auto open = remediator->list(open_only);
+      ASSERT_TRUE(open.ok());
+      bool no_data_open = false;
+      for (const Alert& a : *open) {
+        if (a.rule != "no-data") continue;
+        no_data_open = true;
+        EXPECT_EQ(a.commands.size(), 1u);
+      }
+      EXPECT_TRUE(no_data_open);
+    }
+    f.clock.advance(minutes(1));
+  }
+  Store::AlertQuery all;
+  auto alerts = remediator->list(all);
+  ASSERT_TRUE(alerts.ok());
+  std::vector<Alert> no_data;
+  for (const Alert& a : *alerts) {
+    if (a.rule == "no-data") no_data.push_back(a);
+  }
+  // One episode through the outage, not one "cleared" by it and another after.
+  ASSERT_EQ(no_data.size(), 1u);
+  EXPECT_EQ(no_data[0].state, AlertState::kResolved);
+  EXPECT_EQ(no_data[0].resolution, "cleared after reboot (step 2 of 2)");
+  EXPECT_EQ(no_data[0].commands.size(), 2u);
+  EXPECT_TRUE(rebooted);
+}
+
 TEST_F(RemediatorTest, AStuckDeviceIsRestartedThenRebootedAndResolvedAnOfflineOneGoesToAPerson) {
   const std::string stuck = f.ids[0], silent = f.ids[1], healthy = f.ids[2];
   std::set<std::string> ran;  // command ids the "agent" ran

@@ -1,0 +1,555 @@
+#include "sim/field_twin.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <queue>
+#include <set>
+#include <unordered_set>
+
+#include "base/random.h"
+#include "base/units.h"
+#include "fleet/command_queue.h"
+#include "health/remediator.h"
+#include "sim/local_plane.h"
+#include "telemetry/telemetry_service.h"
+
+namespace drover::sim {
+namespace {
+
+constexpr int64_t kStartMs = 1'780'272'000'000;  // 2026-06-01T00:00:00Z
+constexpr Timestamp kNever = Timestamp::max();
+constexpr Duration kLostAfter = hours(72);
+constexpr Duration kVisitAfter = hours(int64_t{7} * 24);  // from when the device went quiet
+constexpr Duration kMonth = hours(int64_t{30} * 24);
+constexpr Duration kLongestOutage = hours(36);
+constexpr double kOutageSigma = 1.2;
+const char* const kCollector = "collector";
+
+struct Unit {
+  std::string id;
+  bool faulty = false;
+  FieldFault fault = FieldFault::kCollectorHung;
+  bool stubborn = false;  // a hang a restart does not cure; a disk a reboot does not free
+  Timestamp fault_at{};
+  Timestamp stopped = kNever;        // no data produced since
+  Timestamp offline_since = kNever;  // not heard from since
+  Timestamp outage_end = kNever;     // a transient outage ends then
+  Timestamp down_since = kNever;     // no data delivered since (stopped or offline)
+  uint32_t epoch = 0;                // changes whenever the device goes down or comes up
+  Duration phase{0};                 // of its check-ins and batches
+};
+
+// How fresh each device's telemetry is, from its model: what the telemetry service would
+// say from the batches (a batch every report_every while it produces data and is online,
+// a check-in every check_in_every while online; an outage's backlog arrives when the link
+// comes back). The whole fleet is one cohort: the rules ask for nothing else.
+class FieldFreshness final : public telemetry::FreshnessSource {
+ public:
+  FieldFreshness(const std::vector<Unit>& units, const Clock& clock, Timestamp start,
+                 const FieldTwinOptions& o)
+      : units_(units), clock_(clock), start_(start), o_(o) {
+    contract_.report_every = o.report_every;
+    contract_.late_after = minutes(5);
+  }
+
+  Result<std::vector<telemetry::DeviceFreshness>> freshness(
+      const telemetry::Cohort&) const override {
+    const Timestamp now = clock_.now();
+    std::vector<telemetry::DeviceFreshness> out(units_.size());
+    for (size_t i = 0; i < units_.size(); ++i) {
+      const Unit& u = units_[i];
+      telemetry::DeviceFreshness& f = out[i];
+      f.device = u.id;
+      f.device_type = "soil-sensor";
+      f.contract = contract_;
+      Duration data_age{0}, contact_age{0};
+      if (u.offline_since == kNever) {
+        const Duration since_check_in = since_last(now, u.phase, o_.check_in_every);
+        if (u.stopped == kNever) {
+          data_age = since_last(now, u.phase, o_.report_every);
+          contact_age = std::min(data_age, since_check_in);
+        } else {
+          data_age = now - u.stopped;
+          contact_age = since_check_in;
+        }
+      } else {
+        contact_age = now - u.offline_since;
+        data_age = now - std::min(u.stopped, u.offline_since);
+      }
+      f.data_age_s = static_cast<double>(data_age.count()) / 1000;
+      f.contact_age_s = static_cast<double>(contact_age.count()) / 1000;
+      f.freshness = judge(contract_, data_age, contact_age);
+    }
+    return out;
+  }
+
+ private:
+  // Time since the last multiple of `every` after start + phase.
+  Duration since_last(Timestamp now, Duration phase, Duration every) const {
+    const int64_t x = (now - start_ - phase).count() % every.count();
+    return Duration(x < 0 ? x + every.count() : x);
+  }
+
+  const std::vector<Unit>& units_;
+  const Clock& clock_;
+  Timestamp start_;
+  const FieldTwinOptions& o_;
+  TelemetryContract contract_;
+};
+
+// A standard normal draw (Box-Muller).
+double normal(Rng& rng) {
+  constexpr double kTwoPi = 6.283185307179586;
+  const double u = std::max(rng.uniform(), 1e-300);
+  return std::sqrt(-2 * std::log(u)) * std::cos(kTwoPi * rng.uniform());
+}
+
+enum class EventKind : uint8_t { kFault, kOutageStart, kOutageEnd, kLostCheck, kVisit };
+struct Event {
+  Timestamp at{};
+  uint32_t unit = 0;
+  EventKind kind = EventKind::kFault;
+  uint32_t epoch = 0;
+  bool operator>(const Event& e) const { return at > e.at; }
+};
+
+Status check(const FieldTwinOptions& o) {
+  if (o.devices == 0 || o.days == 0)
+    return invalid_argument("the field twin needs devices and days");
+  for (double r : o.faults_per_month) {
+    if (!(r >= 0)) return invalid_argument("a fault rate cannot be below zero");
+  }
+  if (!(o.outages_per_month >= 0)) return invalid_argument("an outage rate cannot be below zero");
+  for (double s : {o.restart_cures, o.reboot_frees_disk}) {
+    if (!(s >= 0 && s <= 1)) return invalid_argument("a share must be within [0, 1]");
+  }
+  if (o.report_every <= Duration(0) || o.check_in_every <= Duration(0) || o.tick <= Duration(0) ||
+      o.outage_median <= Duration(0)) {
+    return invalid_argument("the field twin's periods must be positive");
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+const char* to_string(FieldFault f) {
+  switch (f) {
+    case FieldFault::kCollectorHung:
+      return "collector hung";
+    case FieldFault::kAppWedged:
+      return "application wedged";
+    case FieldFault::kDiskFull:
+      return "disk full";
+    case FieldFault::kLinkGone:
+      return "link gone (hardware)";
+    case FieldFault::kDead:
+      return "board dead (hardware)";
+    case FieldFault::kCount:
+      break;
+  }
+  return "?";
+}
+
+Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
+  DROVER_TRY(check(o));
+  const auto wall_start = std::chrono::steady_clock::now();
+  ManualClock clock{Timestamp(Duration(kStartMs))};
+  LocalPlaneOptions plane_options;
+  plane_options.store = o.store;
+  plane_options.engine_tick = hours(1);  // no rollout runs: the engine has nothing to do
+  plane_options.history = false;
+  auto plane = LocalControlPlane::create(clock, plane_options, [](const EngineEvent&) {});
+  if (!plane.ok()) return plane.error();
+
+  Rng rng(o.seed);
+  const Timestamp start = clock.now();
+  const Timestamp end = start + hours(int64_t{24} * o.days);
+  std::vector<Unit> units(o.devices);
+  std::vector<Device> fleet;
+  fleet.reserve(o.devices);
+  char name[32];
+  for (uint32_t i = 0; i < o.devices; ++i) {
+    std::snprintf(name, sizeof name, "field-%05u", i + 1);
+    units[i].id = name;
+    units[i].phase = Duration(static_cast<int64_t>(rng.below(o.check_in_every.count())));
+    Device d;
+    d.id = name;
+    d.device_type = "soil-sensor";
+    d.hardware_revision = "rev-a";
+    d.site = "north-farm";
+    d.set_installed("firmware", "1.0.0");
+    fleet.push_back(std::move(d));
+  }
+  Site site;
+  site.name = "north-farm";
+  site.time_zone = "UTC";
+  DROVER_TRY((*plane)->set_up({site}, {}, std::move(fleet)));
+  DeviceService& registry = *(*plane)->devices();
+  Store& store = (*plane)->store();
+  CommandQueue commands(store, clock);
+  DROVER_TRY(commands.load());
+  registry.attach_commands(&commands);
+  FieldFreshness view(units, clock, start, o);
+
+  FieldTwinReport report;
+  report.devices = o.devices;
+  report.days = o.days;
+  report.remediation = o.remediation;
+  report.device_months =
+      static_cast<double>(o.devices) * static_cast<double>(o.days) / 30.0;  // 30-day months
+  // Devices with a command queued for them (they are the only ones whose check-ins the twin
+  // makes through the device service: every other check-in's answer would be empty).
+  std::unordered_set<uint32_t> watch;
+  std::set<std::string> escalated;
+  std::unique_ptr<health::Remediator> remediator;
+  if (o.remediation) {
+    auto made = health::Remediator::create(store, clock, view, commands,
+                                           {health::default_rules(kCollector), {}});
+    if (!made.ok()) return made.error();
+    remediator = std::move(*made);
+    remediator->set_listener([&](const Alert& a) {
+      if (a.version == 1) ++report.alerts_opened;
+      if (a.escalated && escalated.insert(a.id).second) {
+        ++(a.condition == "offline" ? report.escalated_offline : report.escalated_no_data);
+      }
+      if (!a.commands.empty() && a.state != AlertState::kResolved) {
+        // The device's number is in its id: field-00001 is units[0].
+        watch.insert(static_cast<uint32_t>(std::stoul(a.device_id.substr(6)) - 1));
+      }
+    });
+  }
+
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> events;
+  double fault_rate = 0;  // a month
+  for (double r : o.faults_per_month) fault_rate += r;
+  const double month_ms = static_cast<double>(kMonth.count());
+  auto after = [&](double per_month) {  // an exponential wait, for a rate a month
+    if (per_month <= 0) return kNever;
+    const double u = std::max(rng.uniform(), 1e-300);
+    const double wait = -std::log(u) / per_month * month_ms;
+    return wait > 1e15 ? kNever : clock.now() + Duration(static_cast<int64_t>(wait));
+  };
+  auto schedule = [&](Timestamp at, uint32_t i, EventKind kind, uint32_t epoch = 0) {
+    if (at < end) events.push({at, i, kind, epoch});
+  };
+  // The device's down/up bookkeeping, after any change to it.
+  auto settle = [&](uint32_t i) {
+    Unit& u = units[i];
+    const bool down = u.stopped != kNever || u.offline_since != kNever;
+    if (down && u.down_since == kNever) {
+      u.down_since = std::min(u.stopped, u.offline_since);
+      ++u.epoch;
+      schedule(u.down_since + kLostAfter, i, EventKind::kLostCheck, u.epoch);
+    } else if (!down && u.down_since != kNever) {
+      u.down_since = kNever;
+      ++u.epoch;
+    }
+  };
+  std::vector<double> mend_minutes;
+  auto mend = [&](uint32_t i, bool remotely) {
+    Unit& u = units[i];
+    if (remotely) {
+      ++report.mended_remotely[static_cast<size_t>(u.fault)];
+      mend_minutes.push_back(static_cast<double>((clock.now() - u.fault_at).count()) / 60'000);
+    }
+    u.faulty = false;
+    u.stubborn = false;
+    u.stopped = kNever;
+    schedule(after(fault_rate), i, EventKind::kFault);
+    settle(i);
+  };
+  for (uint32_t i = 0; i < o.devices; ++i) {
+    schedule(after(fault_rate), i, EventKind::kFault);
+    schedule(after(o.outages_per_month), i, EventKind::kOutageStart);
+  }
+
+  auto happen = [&](const Event& e) {
+    Unit& u = units[e.unit];
+    const Timestamp now = clock.now();
+    switch (e.kind) {
+      case EventKind::kFault: {
+        if (u.faulty) return;
+        double pick = rng.uniform() * fault_rate;
+        size_t k = 0;
+        while (k + 1 < kFieldFaultCount && pick >= o.faults_per_month[k]) {
+          pick -= o.faults_per_month[k];
+          ++k;
+        }
+        u.faulty = true;
+        u.fault = static_cast<FieldFault>(k);
+        u.fault_at = now;
+        u.stubborn = (u.fault == FieldFault::kCollectorHung && !rng.chance(o.restart_cures)) ||
+                     (u.fault == FieldFault::kDiskFull && !rng.chance(o.reboot_frees_disk));
+        u.stopped = now;
+        if (is_hardware(u.fault)) {
+          u.offline_since = std::min(u.offline_since, now);
+          u.outage_end = kNever;
+        }
+        ++report.faults[k];
+        settle(e.unit);
+        return;
+      }
+      case EventKind::kOutageStart: {
+        const bool gone = u.faulty && is_hardware(u.fault);
+        Timestamp next = now;
+        if (!gone && u.offline_since == kNever) {
+          const double z = normal(rng);
+          const double ms =
+              static_cast<double>(o.outage_median.count()) * std::exp(kOutageSigma * z);
+          const Duration lasts =
+              std::min(kLongestOutage, Duration(std::max<int64_t>(60'000, std::llround(ms))));
+          u.offline_since = now;
+          u.outage_end = now + lasts;
+          next = u.outage_end;
+          ++report.outages;
+          schedule(u.outage_end, e.unit, EventKind::kOutageEnd);
+          settle(e.unit);
+        }
+        const Timestamp again = after(o.outages_per_month);
+        if (again != kNever) schedule(next + (again - now), e.unit, EventKind::kOutageStart);
+        return;
+      }
+      case EventKind::kOutageEnd:
+        if (u.outage_end != now || (u.faulty && is_hardware(u.fault))) return;
+        u.offline_since = kNever;
+        u.outage_end = kNever;
+        settle(e.unit);
+        return;
+      case EventKind::kLostCheck: {
+        if (e.epoch != u.epoch || u.down_since == kNever) return;
+        // Quiet for 72 hours: lost. (An outage alone ends within 36 hours, so a fault is
+        // behind every loss.)
+        ++report.lost_total;
+        if (u.faulty) ++report.lost[static_cast<size_t>(u.fault)];
+        schedule(std::max(now, u.down_since + kVisitAfter), e.unit, EventKind::kVisit, u.epoch);
+        return;
+      }
+      case EventKind::kVisit:
+        if (e.epoch != u.epoch || u.down_since == kNever) return;
+        ++report.visits;
+        u.offline_since = kNever;
+        u.outage_end = kNever;
+        if (u.faulty) {
+          mend(e.unit, false);
+        } else {
+          settle(e.unit);
+        }
+        return;
+    }
+  };
+
+  // What the device's agent does with a command (remote_commands allowing a restart of the
+  // collector and a reboot), reported at once.
+  auto run_command = [&](uint32_t i, const Command& c) -> Status {
+    using protocol::CommandAction;
+    Unit& u = units[i];
+    if (!u.faulty) ++report.healthy_commanded;
+    CommandResult result;
+    result.device_id = c.device_id;
+    result.command_id = c.id;
+    bool cures = false;
+    if (c.action == CommandAction::kRestartService && c.argument == kCollector) {
+      cures = u.faulty && u.fault == FieldFault::kCollectorHung && !u.stubborn;
+      result.exit_code = 0;
+      result.output = "collector restarted\n";
+    } else if (c.action == CommandAction::kReboot) {
+      cures =
+          u.faulty && (u.fault == FieldFault::kCollectorHung || u.fault == FieldFault::kAppWedged ||
+                       (u.fault == FieldFault::kDiskFull && !u.stubborn));
+      result.exit_code = 0;
+    } else {
+      result.outcome = protocol::CommandOutcome::kRefused;
+      result.output = "not allowed by remote_commands";
+    }
+    auto recorded = commands.record_result(result);
+    if (!recorded.ok()) return recorded.error();
+    if (cures) mend(i, true);
+    return ok_status();
+  };
+  // The check-ins of watched devices due in (from, to], made through the device service.
+  std::vector<uint32_t> due;
+  auto check_ins = [&](Timestamp from, Timestamp to) -> Status {
+    due.clear();
+    for (uint32_t i : watch) {
+      const Unit& u = units[i];
+      const int64_t every = o.check_in_every.count();
+      const int64_t a = (from - start - u.phase).count();
+      const int64_t b = (to - start - u.phase).count();
+      // A multiple of `every` in (a, b]?
+      const auto floor_div = [every](int64_t x) {
+        return x >= 0 ? x / every : -((-x + every - 1) / every);
+      };
+      if (floor_div(b) > floor_div(a)) due.push_back(i);
+    }
+    std::sort(due.begin(), due.end());
+    for (uint32_t i : due) {
+      Unit& u = units[i];
+      if (u.offline_since != kNever) continue;  // out of reach
+      auto device = registry.device(u.id);
+      if (!device) return not_found("the field twin's device " + u.id + " is not registered");
+      auto answer = registry.check_in({u.id, device->installed, UpdateState::kIdle, "", false});
+      if (!answer.ok()) return answer.error();
+      for (const Command& c : answer->commands) DROVER_TRY(run_command(i, c));
+      if (commands.open_for(u.id).empty()) watch.erase(i);
+    }
+    return ok_status();
+  };
+
+  Timestamp last = start;
+  for (Timestamp t = start + o.tick; t <= end; t += o.tick) {
+    while (!events.empty() && events.top().at <= t) {
+      const Event e = events.top();
+      events.pop();
+      if (e.at > clock.now()) clock.advance_to(e.at);
+      happen(e);
+    }
+    if (t > clock.now()) clock.advance_to(t);
+    if (!remediator) continue;
+    DROVER_TRY(check_ins(last, t));
+    last = t;
+    auto expired = commands.expire_due();
+    if (!expired.ok()) return expired.error();
+    report.commands_expired += static_cast<uint32_t>(*expired);
+    auto judged = remediator->tick();
+    if (!judged.ok()) return judged.error();
+  }
+
+  if (remediator) {
+    Store::AlertQuery every_alert;
+    every_alert.limit = SIZE_MAX;
+    auto alerts = remediator->list(every_alert);
+    if (!alerts.ok()) return alerts.error();
+    for (const Alert& a : *alerts) {
+      for (const std::string& id : a.commands) {
+        auto c = commands.get(id);
+        if (!c.ok()) return c.error();
+        if (!*c) continue;
+        if ((*c)->action == protocol::CommandAction::kReboot) ++report.reboots;
+        if ((*c)->action == protocol::CommandAction::kRestartService) ++report.restarts;
+      }
+    }
+  }
+  uint32_t hardware_lost = 0;
+  for (size_t k = 0; k < kFieldFaultCount; ++k) {
+    if (is_hardware(static_cast<FieldFault>(k))) hardware_lost += report.lost[k];
+  }
+  report.loss_per_month = report.lost_total / report.device_months;
+  report.hardware_loss_per_month = hardware_lost / report.device_months;
+  if (!mend_minutes.empty()) {
+    std::sort(mend_minutes.begin(), mend_minutes.end());
+    report.mend_median_min = mend_minutes[mend_minutes.size() / 2];
+    report.mend_worst_min = mend_minutes.back();
+  }
+  report.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return report;
+}
+
+std::string describe(const FieldTwinReport& with, const FieldTwinReport* without) {
+  std::string out;
+  char line[640];
+  std::snprintf(line, sizeof line,
+                "The farm's %u days on the twin: %u soil sensors, a batch every 15 minutes and a "
+                "check-in every 30,\nrun by drover serve's remediation rules. A sensor quiet for "
+                "72 hours is lost: someone drives out to it\n(a week after it went quiet).\n\n",
+                with.days, with.devices);
+  out += line;
+  const char* const kNone = "";
+  std::snprintf(line, sizeof line, "  %-24s %-23s %s\n", kNone,
+                without != nullptr ? "without remediation" : kNone, "with Drover's rules");
+  out += line;
+  std::snprintf(line, sizeof line, "  %-24s %8s %8s      %8s %8s %8s\n", "fault", "faults", "lost",
+                "faults", "lost", "mended");
+  out += line;
+  for (size_t k = 0; k < kFieldFaultCount; ++k) {
+    std::snprintf(line, sizeof line, "  %-24s", to_string(static_cast<FieldFault>(k)));
+    out += line;
+    if (without != nullptr) {
+      std::snprintf(line, sizeof line, " %8u %8u", without->faults[k], without->lost[k]);
+    } else {
+      std::snprintf(line, sizeof line, " %8s %8s", "-", "-");
+    }
+    out += line;
+    std::snprintf(line, sizeof line, "      %8u %8u %8u\n", with.faults[k], with.lost[k],
+                  with.mended_remotely[k]);
+    out += line;
+  }
+  auto rate = [](const FieldTwinReport& r) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.2f%%", 100 * r.loss_per_month);
+    return std::string(text);
+  };
+  std::snprintf(line, sizeof line, "  %-24s %17s      %17s   (hardware %.2f%%)\n\n", "lost a month",
+                without != nullptr ? rate(*without).c_str() : "-", rate(with).c_str(),
+                100 * with.hardware_loss_per_month);
+  out += line;
+  std::snprintf(
+      line, sizeof line,
+      "  With the rules, data came back a median %.0f min after a fault (at worst %s, "
+      "outages included).\n"
+      "  They queued %u collector restarts and %u reboots (%u expired before the "
+      "device was back; %u ran on a\n  device with nothing wrong) and opened %u "
+      "alerts; handed to a person: %u still without data after\n  every step or "
+      "with the day's 3 automatic actions spent, %u offline for a day.\n",
+      with.mend_median_min,
+      format_duration(minutes(static_cast<int64_t>(std::llround(with.mend_worst_min)))).c_str(),
+      with.restarts, with.reboots, with.commands_expired, with.healthy_commanded,
+      with.alerts_opened, with.escalated_no_data, with.escalated_offline);
+  out += line;
+  std::snprintf(line, sizeof line, "  %u link outages came back by themselves. Run in %.1f s",
+                with.outages, with.wall_s);
+  out += line;
+  if (without != nullptr) {
+    std::snprintf(line, sizeof line, " (%.1f s without remediation)", without->wall_s);
+    out += line;
+  }
+  out += ".\n";
+  return out;
+}
+
+namespace {
+
+nlohmann::json json_of(const FieldTwinReport& r) {
+  auto by_fault = [](const std::array<uint32_t, kFieldFaultCount>& a) {
+    static constexpr const char* kKeys[kFieldFaultCount] = {"collector_hung", "app_wedged",
+                                                            "disk_full", "link_gone", "dead"};
+    nlohmann::json j = nlohmann::json::object();
+    for (size_t k = 0; k < kFieldFaultCount; ++k) j[kKeys[k]] = a[k];
+    return j;
+  };
+  return {{"devices", r.devices},
+          {"days", r.days},
+          {"remediation", r.remediation},
+          {"device_months", r.device_months},
+          {"faults", by_fault(r.faults)},
+          {"lost", by_fault(r.lost)},
+          {"lost_total", r.lost_total},
+          {"loss_per_month", r.loss_per_month},
+          {"hardware_loss_per_month", r.hardware_loss_per_month},
+          {"mended_remotely", by_fault(r.mended_remotely)},
+          {"restarts", r.restarts},
+          {"reboots", r.reboots},
+          {"commands_expired", r.commands_expired},
+          {"alerts_opened", r.alerts_opened},
+          {"escalated_no_data", r.escalated_no_data},
+          {"escalated_offline", r.escalated_offline},
+          {"visits", r.visits},
+          {"outages", r.outages},
+          {"mend_median_min", r.mend_median_min},
+          {"mend_worst_min", r.mend_worst_min},
+          {"healthy_commanded", r.healthy_commanded},
+          {"wall_s", r.wall_s}};
+}
+
+}  // namespace
+
+std::string to_json(const FieldTwinReport& with, const FieldTwinReport* without) {
+  nlohmann::json j = {{"with_rules", json_of(with)},
+                      {"without_remediation", without ? json_of(*without) : nlohmann::json()}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace drover::sim
