@@ -20,7 +20,27 @@ trap 'rm -rf "$tmp"' EXIT
 for i in $(seq "$runs"); do
   "$drover" field --devices "$devices" --seed "$i" --store "sqlite:$tmp/field-$i.db" --json \
     > "$tmp/run-$i.json"
+  "$drover" maintenance --pumps 1000 --seed "$i" --json > "$tmp/wear-$i.json"
 done
+# One row per maintenance policy: medians over the runs, per pump-year.
+wear_rows() {
+  python3 - "$tmp" "$runs" <<'PY'
+import json, statistics, sys
+tmp, runs = sys.argv[1], int(sys.argv[2])
+reports = [json.load(open(f"{tmp}/wear-{i}.json")) for i in range(1, runs + 1)]
+for k, first in enumerate(reports[0]["policies"]):
+    def med(f):
+        return statistics.median(f(r["policies"][k]) / r["policies"][k]["pump_years"] for r in reports)
+    print(f"| {first['name']} | {med(lambda p: p['failures']):.2f} | {med(lambda p: p['unplanned_hours']):.1f} | "
+          f"{med(lambda p: p['services']):.2f} | {med(lambda p: p['planned_hours']):.1f} | "
+          f"{med(lambda p: p['unplanned_hours'] + p['planned_hours']):.1f} |")
+pred = [r["policies"][-1] for r in reports]
+print()
+print(f"Predictive, over the runs: {sum(p['early_calls'] for p in pred)} services called before the bearing "
+      f"had begun to wear, {sum(p['missed_rises'] for p in pred)} failures whose rise was not called in time; "
+      f"wall time {statistics.median(r['wall_s'] for r in reports):.1f} s a run (median).")
+PY
+}
 # arm field [scale]: one figure of every run, one per line.
 figures() {
   for i in $(seq "$runs"); do
@@ -53,6 +73,18 @@ $(row "data back after a fault, worst minutes" with_rules mend_worst_min 1)
 $(row "commands run on a device with nothing wrong" with_rules healthy_commanded 1)
 $(row "wall time with the rules, s" with_rules wall_s 1)
 $(row "wall time without remediation (baseline), s" without_remediation wall_s 1)
+
+**Predictive maintenance** (\`drover maintenance --pumps 1000 --json\`, the same seeds): 1,000
+pumps for two years; bearings last a median 180 days (lognormal, sigma 0.35), nine in ten
+announce their end in vibration rising over their last 10–25% of life, one in ten fails
+without warning; a failure costs 72 hours unplanned, a service 8 hours planned, called 48
+hours ahead. Fixed schedules against the daily forecast (a line through the last week of
+hourly readings toward 7.1 mm/s; a service when the expected crossing is within 14 days),
+on the same bearings. Medians per pump-year:
+
+| policy | failures | unplanned hours | services | planned hours | downtime hours |
+|---|---|---|---|---|---|
+$(wear_rows)
 
 Measured at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ), on $(nproc) cores.
 Reproduce: \`bench/field.sh build-bench --update\` (this section), or \`make bench\`.

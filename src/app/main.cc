@@ -27,6 +27,7 @@
 #include "sim/field_twin.h"
 #include "sim/simulator.h"
 #include "sim/telemetry_twin.h"
+#include "sim/wear_twin.h"
 
 namespace {
 
@@ -224,6 +225,7 @@ std::map<std::string, std::string> examples() {
       {"sim", "sim scenarios/demo.json --devices 3000 --report-json report.json"},
       {"demo", "demo --devices 2000"},
       {"field", "field --devices 10000 --days 90 --store sqlite:field.db"},
+      {"maintenance", "maintenance --pumps 1000 --days 730"},
       {"serve",
        "serve --data ./drover-data --listen 0.0.0.0:8480 --poll-interval 5m "
        "--enrollment-token-file tokens.txt"},
@@ -363,6 +365,17 @@ int main(int argc, char** argv) {
   field->add_flag("--only-with-rules", field_only_with, "skip the run without remediation");
   bool field_json = false;
   field->add_flag("--json", field_json, "print the report as JSON");
+
+  drover::sim::WearTwinOptions wear_args;
+  bool wear_json = false;
+  auto* maintenance = app.add_subcommand(
+      "maintenance", "pumps on the twin: predicted failures against fixed maintenance schedules");
+  maintenance->add_option("--pumps", wear_args.pumps, "pumps (default 1000)")
+      ->check(CLI::Range(1u, 1'000'000u));
+  maintenance->add_option("--days", wear_args.days, "days (default 730)")
+      ->check(CLI::Range(1u, 36500u));
+  maintenance->add_option("--seed", wear_args.seed, "random seed (default 1)");
+  maintenance->add_flag("--json", wear_json, "print the report as JSON");
 
   drover::app::ServeArgs serve_args;
   auto* serve = app.add_subcommand("serve", "serve the device and operator APIs");
@@ -559,6 +572,15 @@ int main(int argc, char** argv) {
   if (keys_undelegate->parsed()) return drover::app::run_keys_undelegate(keys_args);
   if (remote.parsed()) return remote.run(globals);
 
+  if (maintenance->parsed()) {
+    auto report = drover::sim::run_wear_twin(wear_args);
+    if (!report.ok()) {
+      std::cerr << "drover: wear twin: " << report.error().to_string() << "\n";
+      return 1;
+    }
+    std::cout << (wear_json ? drover::sim::to_json(*report) : drover::sim::describe(*report));
+    return 0;
+  }
   if (field->parsed()) {
     auto with = drover::sim::run_field_twin(field_args);
     if (!with.ok()) {
