@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/units.h"
+
 namespace drover::health {
 namespace {
 
@@ -75,8 +77,19 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
     return {Kind::kWait, 0, "verifying the last step"};
   }
   // Seen to hold for `after` before every step, not only the first: after the device was
-  // out of reach, or this server restarted, the count starts again.
-  if (held_for < rule.after) return {Kind::kWait, 0, "waiting to see the condition hold again"};
+  // out of reach, or this server restarted, the count starts again. Not for ever, though.
+  if (held_for < rule.after) {
+    const Timestamp since = std::max(episode.opened, episode.command_ended);
+    if (now - since >= limits.stalled_after) {
+      return {Kind::kEscalate, 0,
+              "no step for " + format_duration(now - since) +
+                  ": the condition was not seen to "
+                  "hold for " +
+                  format_duration(rule.after) +
+                  " at a stretch (the device out of reach, or it comes and goes)"};
+    }
+    return {Kind::kWait, 0, "waiting to see the condition hold again"};
+  }
   if (episode.steps_taken >= rule.ladder.size()) {
     return {Kind::kEscalate, 0,
             rule.ladder.empty()

@@ -5,9 +5,11 @@
 // `after`, an episode opens (the caller opens an alert for it) and the first step is asked
 // for; each further step only once the previous command has ended and the condition has had
 // `verify` to clear — so every action is verified before the next — and while it has held
-// for `after` (a count the caller starts again when it loses sight of the device). A ladder run out, or the
-// device's daily budget of automatic actions spent, escalates to a person. The condition
-// clearing resolves the episode, saying after which step it cleared.
+// for `after` (a count the caller starts again when it loses sight of the device). A ladder
+// run out, the device's daily budget of automatic actions spent, or an episode that could
+// not take its next step for a day (the device out of reach, or its condition never held
+// for `after` at a stretch) escalates to a person. The condition clearing resolves the
+// episode, saying after which step it cleared (or that a person had it).
 //
 // decide() is the whole policy: pure, over the facts the caller keeps (the episode, as its
 // alert records it) and observes (the condition now, for how long). It does no I/O and reads
@@ -71,6 +73,7 @@ struct Episode {
   bool escalated = false;     // handed to a person: nothing more is done automatically
   bool command_open = false;  // the last step's command has not ended yet
   Timestamp command_ended{};  // when it ended (its result, expiry or cancellation)
+  Timestamp opened{};         // when the episode opened
 };
 
 struct Decision {
@@ -90,6 +93,10 @@ struct Decision {
 // The device's budget of automatic actions, over all rules.
 struct RemediationLimits {
   size_t max_actions_per_day = 3;  // commands queued by rules in the last 24 hours
+  // An open episode whose next step has waited this long since it opened or since its last
+  // command ended — the device out of reach, or its condition never seen to hold for the
+  // rule's `after` at a stretch — goes to a person rather than waiting for good.
+  Duration stalled_after = hours(24);
 };
 
 // What to do now about `rule` on one device: `present` is whether its condition holds now,

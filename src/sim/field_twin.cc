@@ -226,9 +226,20 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   double fault_rate = 0;  // a month
   for (double r : o.faults_per_month) fault_rate += r;
   const double month_ms = static_cast<double>(kMonth.count());
-  auto after = [&](double per_month) {  // an exponential wait, for a rate a month
+  // Each device draws its faults and its outages from streams of its own, so both runs (with
+  // and without the rules) see the same draws: the k-th fault of a device comes the same
+  // time after it was last mended, is of the same kind and as stubborn; its outages are the
+  // same outright.
+  std::vector<Rng> fault_draws, outage_draws;
+  fault_draws.reserve(o.devices);
+  outage_draws.reserve(o.devices);
+  for (uint32_t i = 0; i < o.devices; ++i) {
+    fault_draws.emplace_back(o.seed * 0x9E3779B97F4A7C15ULL + 2 * uint64_t{i} + 1);
+    outage_draws.emplace_back(o.seed * 0x9E3779B97F4A7C15ULL + 2 * uint64_t{i} + 2);
+  }
+  auto after = [&](Rng& draws, double per_month) {  // an exponential wait, for a rate a month
+    const double u = std::max(draws.uniform(), 1e-300);
     if (per_month <= 0) return kNever;
-    const double u = std::max(rng.uniform(), 1e-300);
     const double wait = -std::log(u) / per_month * month_ms;
     return wait > 1e15 ? kNever : clock.now() + Duration(static_cast<int64_t>(wait));
   };
@@ -258,12 +269,12 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     u.faulty = false;
     u.stubborn = false;
     u.stopped = kNever;
-    schedule(after(fault_rate), i, EventKind::kFault);
+    schedule(after(fault_draws[i], fault_rate), i, EventKind::kFault);
     settle(i);
   };
   for (uint32_t i = 0; i < o.devices; ++i) {
-    schedule(after(fault_rate), i, EventKind::kFault);
-    schedule(after(o.outages_per_month), i, EventKind::kOutageStart);
+    schedule(after(fault_draws[i], fault_rate), i, EventKind::kFault);
+    schedule(after(outage_draws[i], o.outages_per_month), i, EventKind::kOutageStart);
   }
 
   auto happen = [&](const Event& e) {
@@ -272,7 +283,8 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     switch (e.kind) {
       case EventKind::kFault: {
         if (u.faulty) return;
-        double pick = rng.uniform() * fault_rate;
+        Rng& draws = fault_draws[e.unit];
+        double pick = draws.uniform() * fault_rate;
         size_t k = 0;
         while (k + 1 < kFieldFaultCount && pick >= o.faults_per_month[k]) {
           pick -= o.faults_per_month[k];
@@ -281,8 +293,9 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         u.faulty = true;
         u.fault = static_cast<FieldFault>(k);
         u.fault_at = now;
-        u.stubborn = (u.fault == FieldFault::kCollectorHung && !rng.chance(o.restart_cures)) ||
-                     (u.fault == FieldFault::kDiskFull && !rng.chance(o.reboot_frees_disk));
+        const double cure = draws.uniform();  // drawn for every fault, used by some
+        u.stubborn = (u.fault == FieldFault::kCollectorHung && cure >= o.restart_cures) ||
+                     (u.fault == FieldFault::kDiskFull && cure >= o.reboot_frees_disk);
         u.stopped = now;
         if (is_hardware(u.fault)) {
           u.offline_since = std::min(u.offline_since, now);
@@ -295,12 +308,11 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       case EventKind::kOutageStart: {
         const bool gone = u.faulty && is_hardware(u.fault);
         Timestamp next = now;
+        const double ms = static_cast<double>(o.outage_median.count()) *
+                          std::exp(kOutageSigma * normal(outage_draws[e.unit]));
+        const Duration lasts =
+            std::min(kLongestOutage, Duration(std::max<int64_t>(60'000, std::llround(ms))));
         if (!gone && u.offline_since == kNever) {
-          const double z = normal(rng);
-          const double ms =
-              static_cast<double>(o.outage_median.count()) * std::exp(kOutageSigma * z);
-          const Duration lasts =
-              std::min(kLongestOutage, Duration(std::max<int64_t>(60'000, std::llround(ms))));
           u.offline_since = now;
           u.outage_end = now + lasts;
           next = u.outage_end;
@@ -308,7 +320,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
           schedule(u.outage_end, e.unit, EventKind::kOutageEnd);
           settle(e.unit);
         }
-        const Timestamp again = after(o.outages_per_month);
+        const Timestamp again = after(outage_draws[e.unit], o.outages_per_month);
         if (again != kNever) schedule(next + (again - now), e.unit, EventKind::kOutageStart);
         return;
       }
@@ -316,6 +328,11 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         if (u.outage_end != now || (u.faulty && is_hardware(u.fault))) return;
         u.offline_since = kNever;
         u.outage_end = kNever;
+        if (u.down_since != kNever && u.stopped != kNever && u.stopped > u.down_since) {
+          // Stuck during the outage: its backlog up to then arrives now, so it has been
+          // quiet only since it stopped.
+          u.down_since = kNever;
+        }
         settle(e.unit);
         return;
       case EventKind::kLostCheck: {

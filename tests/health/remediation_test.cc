@@ -66,6 +66,38 @@ TEST(Remediation, EachStepWaitsForTheLastToEndAndBeVerified) {
             "cleared after reboot (step 2 of 2)");
 }
 
+// After the device was out of reach (or the server restarted), the next step waits until the
+// condition has been seen to hold for `after` again — and a day without a step goes to a
+// person rather than waiting for good.
+TEST(Remediation, AStepWaitsForTheConditionToHoldAgainButNotForever) {
+  const RemediationRule rule = stuck();
+  const RemediationLimits limits;
+  Episode e;
+  e.open = true;
+  e.opened = kT0;
+  e.steps_taken = 1;
+  e.command_ended = kT0 + minutes(10);
+  const Timestamp verified = kT0 + minutes(30);  // 20 min after the restart ended
+  Decision d = decide(rule, e, true, minutes(29), verified, 1, limits);
+  EXPECT_EQ(d.kind, Kind::kWait);
+  EXPECT_EQ(d.why, "waiting to see the condition hold again");
+  EXPECT_EQ(decide(rule, e, true, minutes(30), verified, 1, limits).kind, Kind::kAct);
+  // Never seen to hold long enough, a day after the restart ended: a person's.
+  d = decide(rule, e, true, minutes(5), e.command_ended + hours(24) - minutes(1), 1, limits);
+  EXPECT_EQ(d.kind, Kind::kWait);
+  d = decide(rule, e, true, minutes(5), e.command_ended + hours(24), 1, limits);
+  EXPECT_EQ(d.kind, Kind::kEscalate);
+  EXPECT_NE(d.why.find("no step for 1d"), std::string::npos) << d.why;
+  // The same from the opening when no step was taken yet, with a limit of its own.
+  Episode fresh;
+  fresh.open = true;
+  fresh.opened = kT0;
+  RemediationLimits quick;
+  quick.stalled_after = hours(2);
+  EXPECT_EQ(decide(rule, fresh, true, Duration{0}, kT0 + hours(2), 0, quick).kind, Kind::kEscalate);
+  EXPECT_EQ(decide(rule, fresh, true, Duration{0}, kT0 + hours(1), 0, quick).kind, Kind::kWait);
+}
+
 TEST(Remediation, ClearingBeforeAnyStepAndAnEmptyLadderAndTheBudget) {
   RemediationRule rule = stuck();
   Episode e;

@@ -131,6 +131,7 @@ TEST_F(RemediatorTest, AStuckDeviceThatGoesOfflineKeepsItsEpisode) {
   std::set<std::string> ran;
   bool rebooted = false;
   int offline_from = -1;  // the minute after the restart ran, for 150 minutes
+  Timestamp back_at{};
   for (int minute = 0; minute < 6 * 60; ++minute) {
     if (minute < 5 || rebooted) send_sample(stuck);
     const bool offline = offline_from >= 0 && minute >= offline_from && minute < offline_from + 150;
@@ -143,10 +144,10 @@ TEST_F(RemediatorTest, AStuckDeviceThatGoesOfflineKeepsItsEpisode) {
         if (offline_from < 0) offline_from = minute + 1;
       }
     }
+    if (offline_from >= 0 && minute == offline_from + 150) back_at = f.clock.now();
     ASSERT_TRUE(remediator->tick().ok());
     if (offline_from >= 0 && minute == offline_from + 90) {
       // Offline for 90 minutes: the no-data episode is still open, one step taken.
-      EXPECT_FALSE(rebooted);
       Store::AlertQuery open_only;
       open_only.unresolved_only = true;
       auto open = remediator->list(open_only);
@@ -174,6 +175,45 @@ TEST_F(RemediatorTest, AStuckDeviceThatGoesOfflineKeepsItsEpisode) {
   EXPECT_EQ(no_data[0].resolution, "cleared after reboot (step 2 of 2)");
   EXPECT_EQ(no_data[0].commands.size(), 2u);
   EXPECT_TRUE(rebooted);
+  // The reboot waited, after the device was back, for the condition to hold the rule's 10
+  // minutes again (its backlog could have been on the way).
+  auto reboot = commands->get(no_data[0].commands[1]);
+  ASSERT_TRUE(reboot.ok() && *reboot);
+  ASSERT_NE(back_at, Timestamp{});
+  EXPECT_GE((*reboot)->created_at, back_at + minutes(10));
+  EXPECT_LE((*reboot)->created_at, back_at + minutes(20));
+}
+
+// A stuck device that is never heard from again: its no-data episode is not resolved, and
+// after a day without a step it is a person's — not left open and waiting for good.
+TEST_F(RemediatorTest, AStuckDeviceThatNeverComesBackGoesToAPersonAfterADay) {
+  const std::string stuck = f.ids[0];
+  bool restarted = false;
+  for (int minute = 0; minute < 30 * 60; ++minute) {
+    if (minute < 5) send_sample(stuck);
+    if (!restarted) {
+      for (const Command& c : check_in(stuck)) {
+        ASSERT_TRUE(
+            commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
+        restarted = true;
+      }
+    }
+    ASSERT_TRUE(remediator->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  ASSERT_TRUE(restarted);
+  Store::AlertQuery all;
+  auto alerts = remediator->list(all);
+  ASSERT_TRUE(alerts.ok());
+  const Alert* no_data = nullptr;
+  for (const Alert& a : *alerts) {
+    if (a.rule == "no-data") no_data = &a;
+  }
+  ASSERT_NE(no_data, nullptr);
+  EXPECT_EQ(no_data->state, AlertState::kOpen);
+  EXPECT_TRUE(no_data->escalated);
+  EXPECT_EQ(no_data->commands.size(), 1u);
+  EXPECT_NE(no_data->escalation.find("no step for 1d"), std::string::npos) << no_data->escalation;
 }
 
 TEST_F(RemediatorTest, AStuckDeviceIsRestartedThenRebootedAndResolvedAnOfflineOneGoesToAPerson) {

@@ -34,6 +34,7 @@ FieldTwinOptions small(uint64_t seed, bool remediation) {
 TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
   double months = 0;
   uint32_t lost_with = 0, lost_without = 0, hardware_with = 0;
+  uint32_t disks = 0, disks_mended = 0, remediable_without = 0, remediable_lost_without = 0;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     auto with = run_field_twin(small(seed, true));
     ASSERT_TRUE(with.ok()) << with.error().to_string();
@@ -51,8 +52,19 @@ TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
         with->lost[index(FieldFault::kCollectorHung)] + with->lost[index(FieldFault::kAppWedged)],
         2u)
         << "seed " << seed;
-    EXPECT_GT(sum(with->mended_remotely), 0u);
-    EXPECT_EQ(without->restarts + without->reboots + sum(without->mended_remotely), 0u);
+    // Every hung collector and wedged application is mended remotely, but for those lost to
+    // the budget and the few still being worked on at the end.
+    for (FieldFault f : {FieldFault::kCollectorHung, FieldFault::kAppWedged}) {
+      EXPECT_GE(with->mended_remotely[index(f)] + with->lost[index(f)] + 3, with->faults[index(f)])
+          << "seed " << seed << ": " << to_string(f);
+    }
+    disks += with->faults[index(FieldFault::kDiskFull)];
+    disks_mended += with->mended_remotely[index(FieldFault::kDiskFull)];
+    for (FieldFault f :
+         {FieldFault::kCollectorHung, FieldFault::kAppWedged, FieldFault::kDiskFull}) {
+      remediable_without += without->faults[index(f)];
+      remediable_lost_without += without->lost[index(f)];
+    }
     // Nothing is done to a device with nothing wrong, and what is mended is mended within
     // hours (outages included), long before anyone would drive out.
     EXPECT_EQ(with->healthy_commanded, 0u) << "seed " << seed;
@@ -66,6 +78,12 @@ TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
   EXPECT_LT(with_rate, 0.01);
   EXPECT_GT(without_rate, 0.08);
   EXPECT_LT(without_rate, 0.12);
+  // A reboot frees nine full disks in ten; without remediation nearly every fault is a loss
+  // (but those of the last three days, not yet 72 hours old at the end).
+  EXPECT_GT(disks_mended, disks * 80 / 100) << disks_mended << " of " << disks;
+  EXPECT_LT(disks_mended, disks * 97 / 100) << disks_mended << " of " << disks;
+  EXPECT_GT(remediable_lost_without, remediable_without * 93 / 100)
+      << remediable_lost_without << " of " << remediable_without;
 }
 
 TEST(FieldTwin, ARestartThatCuresEveryHangIsAllItTakes) {
@@ -100,11 +118,14 @@ TEST(FieldTwin, RulesCannotMendHardwareAndSendNothingToIt) {
   auto without = run_field_twin(o);
   ASSERT_TRUE(without.ok()) << without.error().to_string();
   ASSERT_GT(with->lost_total, 20u);
-  // Offline devices are handed to a person at once: no command is queued for them.
+  // Offline devices are handed to a person after a day of it: no command is queued for them.
   EXPECT_EQ(with->restarts + with->reboots, 0u);
-  EXPECT_GT(with->escalated_offline, 0u);
+  const uint32_t hardware =
+      with->faults[index(FieldFault::kLinkGone)] + with->faults[index(FieldFault::kDead)];
+  EXPECT_GE(with->escalated_offline + 3, hardware);
   EXPECT_EQ(sum(with->mended_remotely), 0u);
-  // The same seed and rates: the rules change nothing about what is lost.
+  // The same draws: the rules change nothing about what is lost.
+  EXPECT_EQ(with->faults, without->faults);
   EXPECT_EQ(with->lost_total, without->lost_total);
 }
 
