@@ -37,7 +37,8 @@ for k, first in enumerate(reports[0]["policies"]):
 pred = [r["policies"][-1] for r in reports]
 print()
 print(f"Predictive, over the runs: {sum(p['early_calls'] for p in pred)} services called before the bearing "
-      f"had begun to wear, {sum(p['missed_rises'] for p in pred)} failures whose rise was not called in time; "
+      f"had begun to wear, {sum(p['missed_rises'] for p in pred)} failures whose rise was never called, "
+      f"{sum(p['late_calls'] for p in pred)} called too late; "
       f"wall time {statistics.median(r['wall_s'] for r in reports):.1f} s a run (median).")
 PY
 }

@@ -1,6 +1,7 @@
 #include "health/remediation.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "base/units.h"
 
@@ -50,6 +51,23 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
                 Duration held_for, Timestamp now, size_t actions_last_day,
                 const RemediationLimits& limits) {
   using Kind = Decision::Kind;
+  // How long an open episode has gone without a step it could take.
+  const auto stalled = [&]() -> std::optional<Duration> {
+    const Timestamp since =
+        std::max({episode.opened, episode.command_ended, episode.watched_since});
+    if (now - since < limits.stalled_after) return std::nullopt;
+    return now - since;
+  };
+  if (episode.open && episode.out_of_reach) {
+    // Nothing is known of the condition and nothing can be sent: no step, no resolution —
+    // only a person, once it has gone on for long enough.
+    if (episode.escalated) return {Kind::kWait, 0, "with a person"};
+    if (auto d = stalled()) {
+      return {Kind::kEscalate, 0,
+              "no step for " + format_duration(*d) + ": the device is out of reach"};
+    }
+    return {Kind::kWait, 0, "the device is out of reach"};
+  }
   if (!present) {
     if (!episode.open) return {};
     // Once a person has it, what cleared it is theirs to say: the last automatic step did not.
@@ -79,14 +97,10 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
   // Seen to hold for `after` before every step, not only the first: after the device was
   // out of reach, or this server restarted, the count starts again. Not for ever, though.
   if (held_for < rule.after) {
-    const Timestamp since = std::max(episode.opened, episode.command_ended);
-    if (now - since >= limits.stalled_after) {
+    if (auto d = stalled()) {
       return {Kind::kEscalate, 0,
-              "no step for " + format_duration(now - since) +
-                  ": the condition was not seen to "
-                  "hold for " +
-                  format_duration(rule.after) +
-                  " at a stretch (the device out of reach, or it comes and goes)"};
+              "no step for " + format_duration(*d) + ": the condition was not seen to hold for " +
+                  format_duration(rule.after) + " at a stretch (the device comes and goes)"};
     }
     return {Kind::kWait, 0, "waiting to see the condition hold again"};
   }

@@ -74,6 +74,12 @@ struct Episode {
   bool command_open = false;  // the last step's command has not ended yet
   Timestamp command_ended{};  // when it ended (its result, expiry or cancellation)
   Timestamp opened{};         // when the episode opened
+  // What the caller observes besides the condition: whether the device is out of reach (not
+  // heard from: nothing can be known of the condition, nothing sent — the episode neither
+  // steps nor resolves), and since when it has been watching this episode (a server that
+  // restarted counts a stall from then, not from before it was up).
+  bool out_of_reach = false;
+  Timestamp watched_since{};
 };
 
 struct Decision {
@@ -93,9 +99,10 @@ struct Decision {
 // The device's budget of automatic actions, over all rules.
 struct RemediationLimits {
   size_t max_actions_per_day = 3;  // commands queued by rules in the last 24 hours
-  // An open episode whose next step has waited this long since it opened or since its last
-  // command ended — the device out of reach, or its condition never seen to hold for the
-  // rule's `after` at a stretch — goes to a person rather than waiting for good.
+  // An open episode that could take no step for this long — the device out of reach, or its
+  // condition never seen to hold for the rule's `after` at a stretch — since it opened, since
+  // its last command ended, or since the caller began watching it, whichever came last, goes
+  // to a person rather than waiting for good.
   Duration stalled_after = hours(24);
 };
 

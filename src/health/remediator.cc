@@ -97,7 +97,10 @@ Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSou
       clock_(clock),
       telemetry_(telemetry),
       commands_(commands),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      offline_rule_(std::any_of(
+          options_.rules.begin(), options_.rules.end(),
+          [](const RemediationRule& r) { return r.condition == Condition::kOffline; })) {}
 
 void Remediator::set_listener(std::function<void(const Alert&)> listener) {
   MutexLock lock(mu_);
@@ -126,6 +129,7 @@ Result<Episode> Remediator::episode_of(const Alert& alert) {
   e.steps_taken = alert.commands.size();
   e.escalated = alert.escalated;
   e.opened = alert.opened_at;
+  e.watched_since = watched_since_.try_emplace(alert.id, clock_.now()).first->second;
   if (alert.commands.empty()) return e;
   auto last = commands_.get(alert.commands.back());
   if (!last.ok()) return last.error();
@@ -152,7 +156,8 @@ Result<size_t> Remediator::actions_last_day(const std::string& device_id) {
 }
 
 Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f,
-                         bool present, Duration held_for, Alert* open, TickReport& report) {
+                         bool present, Duration held_for, bool out_of_reach, Alert* open,
+                         TickReport& report) {
   const Timestamp now = clock_.now();
   const std::string& device_id = f.device;
   Alert created;
@@ -162,6 +167,7 @@ Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFre
       auto e = episode_of(*open);
       if (!e.ok()) return e.error();
       episode = *e;
+      episode.out_of_reach = out_of_reach;
     }
     Decision d = decide(rule, episode, present, held_for, now, 0, options_.limits);
     if (d.kind == Decision::Kind::kAct) {
@@ -268,14 +274,19 @@ Result<TickReport> Remediator::tick() {
     }
     ++it;
   }
+  for (auto it = watched_since_.begin(); it != watched_since_.end();) {
+    const auto alert = recent_.find(it->first);
+    const bool unresolved = alert != recent_.end() && alert->second.state != AlertState::kResolved;
+    it = unresolved ? std::next(it) : watched_since_.erase(it);
+  }
   // What each rule sees on each device now. A device that checks in without data is
   // counted as stuck only from when this server first saw it so, too: a device back from an
   // outage has its backlog on the way, and its old data alone would make it look stuck at
   // once. (Offline is judged by the contact's age alone: nothing is on its way.)
   // A device that stopped checking in is not known to have cleared a no_data episode: it is
-  // left as it is (no step, not resolved) until the device is heard from again. The count of
-  // how long the condition has held starts again then (its backlog may be on the way), and
-  // the next step waits for it (decide()).
+  // out of reach — no step, not resolved, a person's after a day of it — until it is heard
+  // from again. The count of how long the condition has held starts again then (its backlog
+  // may be on the way), and the next step waits for it (decide()).
   struct Seen {
     const telemetry::DeviceFreshness* device;
     const RemediationRule* rule;
@@ -319,25 +330,48 @@ Result<TickReport> Remediator::tick() {
   for (const auto& [device, alerts] : open) with_open.insert(hash(device));
   for (const Seen& s : seen) {
     Open* found = nullptr;
+    std::vector<Open>* of_device = nullptr;
     if (!with_open.contains(hash(s.device->device))) {
       // no open alert: found stays null
     } else if (auto device = open.find(s.device->device); device != open.end()) {
+      of_device = &device->second;
       for (Open& o : device->second) {
         if (o.alert.rule == s.rule->name) found = &o;
       }
     }
     if (found == nullptr) {
-      if (s.present) DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, nullptr, report));
+      if (s.present) {
+        DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, false, nullptr, report));
+      }
       continue;  // nearly every device, every tick: nothing present, nothing open
     }
     found->judged = true;
-    // Out of reach: as if the condition held but had not been seen to for any time — no step
-    // (unless the rule acts at once), not resolved, a person's after a day of it.
-    if (s.unknown) {
-      DROVER_TRY(judge(*s.rule, *s.device, true, Duration{0}, &found->alert, report));
+    if (s.unknown && offline_rule_) {
+      // Out of reach, with a rule that pages a person for that: this episode waits (no
+      // step, not resolved) — and once that rule's alert is with a person, so is this one:
+      // whoever mends the device mends both, and neither claims a step did.
+      const Open* paged = nullptr;
+      for (const Open& o : *of_device) {
+        if (&o != found && o.alert.escalated &&
+            o.alert.condition == to_string(Condition::kOffline)) {
+          paged = &o;
+        }
+      }
+      if (paged != nullptr && !found->alert.escalated) {
+        Alert& a = found->alert;
+        a.escalated = true;
+        a.escalation = ("out of reach: with a person through " + paged->alert.id + " (" +
+                        paged->alert.rule + ")")
+                           .substr(0, kMaxAlertText);
+        ++a.version;
+        DROVER_TRY(save(a));
+        ++report.escalated;
+      }
       continue;
     }
-    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, &found->alert, report));
+    // Out of reach with no rule to page for it: no step, not resolved, a person's after a day
+    // of it (decide()).
+    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, s.unknown, &found->alert, report));
   }
   // Open alerts nobody judges any more — the device left the fleet (decommissioned), or no
   // rule of that name is configured now — are closed saying so, rather than left open for

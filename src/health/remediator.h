@@ -105,21 +105,22 @@ class Remediator final : public AlertRecords {
   // The alert as last written: from recent_, else from the store (which then has it durable:
   // it was not changed by this process lately).
   Result<std::optional<Alert>> current(std::string_view id) REQUIRES(mu_);
-  // The episode an open alert records.
-  Result<Episode> episode_of(const Alert& alert);
+  // The episode an open alert records, with when this process began watching it.
+  Result<Episode> episode_of(const Alert& alert) REQUIRES(mu_);
   // Rule-queued commands of the device created in the last 24 hours.
   Result<size_t> actions_last_day(const std::string& device_id);
   // Closes an open alert no rule judged this tick (its device or its rule is gone).
   Status close_unjudged(Alert& alert, Timestamp now, TickReport& report) REQUIRES(mu_);
   // Decides and acts on one rule for one device.
   Status judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f, bool present,
-               Duration held_for, Alert* open, TickReport& report) REQUIRES(mu_);
+               Duration held_for, bool out_of_reach, Alert* open, TickReport& report) REQUIRES(mu_);
 
   Store& store_;
   Clock& clock_;
   const telemetry::FreshnessSource& telemetry_;
   CommandQueue& commands_;
   RemediatorOptions options_;
+  const bool offline_rule_;  // some rule watches for devices out of reach
   Mutex mu_{LockLevel::kRemediator};
   std::function<void(const Alert&)> listener_ GUARDED_BY(mu_);
   // Every unresolved alert, and each resolved one for a while after its last change. This,
@@ -132,6 +133,9 @@ class Remediator final : public AlertRecords {
   // again: an action comes later, never twice), or when a person closed its alert. A
   // condition has held for the shorter of this and what the device's data says.
   std::map<std::pair<std::string, std::string>, Timestamp> present_since_ GUARDED_BY(mu_);
+  // Open alert id -> when this process first judged it: a stall (RemediationLimits) counts
+  // from no earlier than that, so a server that was down is not taken for a device that was.
+  std::map<std::string, Timestamp, std::less<>> watched_since_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover::health

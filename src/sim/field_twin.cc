@@ -228,8 +228,8 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   const double month_ms = static_cast<double>(kMonth.count());
   // Each device draws its faults and its outages from streams of its own, so both runs (with
   // and without the rules) see the same draws: the k-th fault of a device comes the same
-  // time after it was last mended, is of the same kind and as stubborn; its outages are the
-  // same outright.
+  // time after it was last mended, is of the same kind and as stubborn; its k-th outage draw
+  // is the same too (whether an outage starts depends on the device being reachable then).
   std::vector<Rng> fault_draws, outage_draws;
   fault_draws.reserve(o.devices);
   outage_draws.reserve(o.devices);
@@ -509,8 +509,8 @@ std::string describe(const FieldTwinReport& with, const FieldTwinReport* without
       "outages included).\n"
       "  They queued %u collector restarts and %u reboots (%u expired before the "
       "device was back; %u ran on a\n  device with nothing wrong) and opened %u "
-      "alerts; handed to a person: %u still without data after\n  every step or "
-      "with the day's 3 automatic actions spent, %u offline for a day.\n",
+      "alerts; handed to a person: %u still without data after\n  every step, with "
+      "the day's 3 automatic actions spent or a day without a step, %u offline for a day.\n",
       with.mend_median_min,
       format_duration(minutes(static_cast<int64_t>(std::llround(with.mend_worst_min)))).c_str(),
       with.restarts, with.reboots, with.commands_expired, with.healthy_commanded,

@@ -76,8 +76,9 @@ struct FieldTwinReport {
   uint32_t restarts = 0, reboots = 0;                        // commands the rules queued
   uint32_t commands_expired = 0;
   uint32_t alerts_opened = 0;
-  // Alerts handed to a person: of the no-data rule (still no data after every step, or the
-  // device's day's budget of automatic actions spent) and of the offline rule.
+  // Alerts handed to a person: of the no-data rule (still no data after every step, the
+  // device's day's budget of automatic actions spent, or a day without a step) and of the
+  // offline rule.
   uint32_t escalated_no_data = 0, escalated_offline = 0;
   uint32_t visits = 0;
   uint32_t outages = 0;

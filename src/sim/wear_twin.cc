@@ -72,7 +72,7 @@ double vibration(const Bearing& b, int64_t since_install_ms, double limit, int64
 }
 
 struct Tally {
-  uint32_t failures = 0, services = 0, early = 0, missed = 0;
+  uint32_t failures = 0, services = 0, early = 0, missed = 0, late = 0;
   double unplanned_ms = 0, planned_ms = 0;
 };
 
@@ -145,7 +145,11 @@ void run_predictive(Bearings& bearings, int64_t horizon_ms, const WearTwinOption
       now = fails;
       if (now >= horizon_ms) return;
       ++t.failures;
-      if (b.onset_ms < b.life_ms) ++t.missed;
+      if (called >= 0) {
+        ++t.late;
+      } else if (b.onset_ms < b.life_ms) {
+        ++t.missed;
+      }
       t.unplanned_ms +=
           std::min(static_cast<double>(o.repair.count()), static_cast<double>(horizon_ms - now));
       now += o.repair.count();
@@ -183,6 +187,7 @@ MaintenancePolicy policy_of(std::string name, const Tally& t, double pump_years)
   p.planned_hours = t.planned_ms / kHourMs;
   p.early_calls = t.early;
   p.missed_rises = t.missed;
+  p.late_calls = t.late;
   return p;
 }
 
@@ -263,8 +268,8 @@ std::string describe(const WearTwinReport& r) {
   }
   std::snprintf(line, sizeof line,
                 "  predictive: %u services called before the bearing had begun to wear, %u "
-                "failures whose rise was not called in time (run in %.1f s)\n",
-                pred.early_calls, pred.missed_rises, r.wall_s);
+                "failures whose rise was never called, %u called too late (run in %.1f s)\n",
+                pred.early_calls, pred.missed_rises, pred.late_calls, r.wall_s);
   out += line;
   return out;
 }
@@ -279,7 +284,8 @@ std::string to_json(const WearTwinReport& r) {
                         {"unplanned_hours", p.unplanned_hours},
                         {"planned_hours", p.planned_hours},
                         {"early_calls", p.early_calls},
-                        {"missed_rises", p.missed_rises}});
+                        {"missed_rises", p.missed_rises},
+                        {"late_calls", p.late_calls}});
   }
   nlohmann::json j = {
       {"pumps", r.pumps}, {"days", r.days}, {"policies", policies}, {"wall_s", r.wall_s}};

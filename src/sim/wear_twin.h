@@ -47,9 +47,11 @@ struct MaintenancePolicy {
   double unplanned_hours = 0;
   double planned_hours = 0;
   // Predictive only: services called while the bearing was not wearing yet (its vibration
-  // had not begun to rise), and failures with a rise the forecast did not call in time.
+  // had not begun to rise); failures with a rise the forecast never called; and failures
+  // whose service was called but came too late (the lead longer than what was left).
   uint32_t early_calls = 0;
   uint32_t missed_rises = 0;
+  uint32_t late_calls = 0;
 };
 
 struct WearTwinReport {

@@ -98,6 +98,37 @@ TEST(Remediation, AStepWaitsForTheConditionToHoldAgainButNotForever) {
   EXPECT_EQ(decide(rule, fresh, true, Duration{0}, kT0 + hours(1), 0, quick).kind, Kind::kWait);
 }
 
+// A device out of reach: nothing is known of its condition and nothing can be sent — no
+// step (even for a rule that acts at once), no resolution — and a person's after a day
+// counted from the latest of the opening, the last command's end and when this server began
+// watching (a restarted server does not blame the device for its own downtime).
+TEST(Remediation, AnEpisodeOutOfReachNeitherStepsNorResolvesAndGoesToAPersonAfterADay) {
+  RemediationRule rule = stuck();
+  rule.after = Duration{0};
+  const RemediationLimits limits;
+  Episode e;
+  e.open = true;
+  e.opened = kT0;
+  e.steps_taken = 1;
+  e.command_ended = kT0 + hours(1);
+  e.out_of_reach = true;
+  for (bool present : {true, false}) {
+    const Decision d = decide(rule, e, present, hours(5), kT0 + hours(5), 1, limits);
+    EXPECT_EQ(d.kind, Kind::kWait) << d.why;
+    EXPECT_EQ(d.why, "the device is out of reach");
+  }
+  Decision d = decide(rule, e, true, Duration{0}, kT0 + hours(25), 1, limits);
+  EXPECT_EQ(d.kind, Kind::kEscalate);
+  EXPECT_EQ(d.why, "no step for 1d: the device is out of reach");
+  // Watched only since a restart an hour ago: not yet.
+  e.watched_since = kT0 + hours(24);
+  EXPECT_EQ(decide(rule, e, true, Duration{0}, kT0 + hours(25), 1, limits).kind, Kind::kWait);
+  EXPECT_EQ(decide(rule, e, true, Duration{0}, kT0 + hours(48), 1, limits).kind, Kind::kEscalate);
+  // Back in reach and still stuck: the rule (after 0) takes its next step at once.
+  e.out_of_reach = false;
+  EXPECT_EQ(decide(rule, e, true, Duration{0}, kT0 + hours(25), 1, limits).kind, Kind::kAct);
+}
+
 TEST(Remediation, ClearingBeforeAnyStepAndAnEmptyLadderAndTheBudget) {
   RemediationRule rule = stuck();
   Episode e;
@@ -135,9 +166,12 @@ TEST(Remediation, RulesAreValidated) {
 }
 
 // Random devices over simulated weeks: the condition comes and goes, commands take random
-// times to end, some steps fix it. At every decision: never a step while another is open or
-// being verified, never more automatic actions in 24 h than the budget, and every episode
-// ends resolved or with a person.
+// times to end, some steps fix it, devices drop out of reach for hours and come back (the
+// count of how long the condition has held starting again). At every decision: never a
+// step while another is open or being verified, none and no resolution while the device is
+// out of reach, never a step before the condition was seen to hold `after`, never more
+// automatic actions in 24 h than the budget, a stall handed to a person only after a day
+// without a step, and every episode ends resolved or with a person.
 TEST(Remediation, InvariantsHoldOverManySeededDevices) {
   const RemediationRule rule = stuck();
   const RemediationLimits limits{.max_actions_per_day = 3};
@@ -148,6 +182,7 @@ TEST(Remediation, InvariantsHoldOverManySeededDevices) {
     bool present = false;
     Timestamp since = kT0;
     Timestamp command_ends{};
+    Timestamp reach_back{};        // out of reach until then
     int fixes_at_step = -1;        // the step that clears it this time (-1: none)
     std::deque<Timestamp> recent;  // automatic actions, for the 24-hour budget
     for (Timestamp now = kT0; now < kT0 + days(21); now += minutes(5)) {
@@ -157,6 +192,13 @@ TEST(Remediation, InvariantsHoldOverManySeededDevices) {
         since = now;
         fixes_at_step = static_cast<int>(rng() % 4) - 1;  // -1, 0, 1 or 2 (never)
       }
+      if (!e.out_of_reach && rng() % 600 == 0) {
+        e.out_of_reach = true;
+        reach_back = now + hours(static_cast<int64_t>(1 + rng() % 40));
+      } else if (e.out_of_reach && now >= reach_back) {
+        e.out_of_reach = false;
+        since = now;  // seen holding again only from now
+      }
       if (e.command_open && now >= command_ends) {
         e.command_open = false;
         e.command_ended = now;
@@ -164,14 +206,17 @@ TEST(Remediation, InvariantsHoldOverManySeededDevices) {
       }
       const Decision d = decide(rule, e, present, now - since, now, recent.size(), limits);
       switch (d.kind) {
-        case Kind::kOpen:
+        case Kind::kOpen: {
           ASSERT_FALSE(e.open);
           ASSERT_GE(now - since, rule.after);
-          e = Episode{.open = true};
+          const bool away = e.out_of_reach;
+          e = Episode{.open = true, .opened = now, .out_of_reach = away};
           ++episodes;
           break;
+        }
         case Kind::kAct:
-          ASSERT_TRUE(e.open && !e.escalated && !e.command_open);
+          ASSERT_TRUE(e.open && !e.escalated && !e.command_open && !e.out_of_reach);
+          ASSERT_GE(now - since, rule.after);
           ASSERT_EQ(d.step, e.steps_taken);
           if (e.steps_taken > 0) {
             ASSERT_GE(now - e.command_ended, rule.verify);
@@ -185,14 +230,17 @@ TEST(Remediation, InvariantsHoldOverManySeededDevices) {
           break;
         case Kind::kEscalate:
           ASSERT_TRUE(e.open && !e.escalated);
+          if (d.why.starts_with("no step for")) {
+            ASSERT_GE(now - std::max(e.opened, e.command_ended), limits.stalled_after) << d.why;
+          }
           e.escalated = true;
           ++escalated;
           break;
         case Kind::kResolve:
-          ASSERT_TRUE(e.open);
+          ASSERT_TRUE(e.open && !e.out_of_reach);
           ASSERT_FALSE(present);
           if (e.steps_taken > 0) ++resolved_by_step;
-          e = Episode{};
+          e = Episode{.out_of_reach = e.out_of_reach};
           break;
         case Kind::kNothing:
         case Kind::kWait:

@@ -123,8 +123,10 @@ TEST(FieldTwin, RulesCannotMendHardwareAndSendNothingToIt) {
   const uint32_t hardware =
       with->faults[index(FieldFault::kLinkGone)] + with->faults[index(FieldFault::kDead)];
   EXPECT_GE(with->escalated_offline + 3, hardware);
+  EXPECT_EQ(with->escalated_no_data, 0u);
   EXPECT_EQ(sum(with->mended_remotely), 0u);
-  // The same draws: the rules change nothing about what is lost.
+  // The same draws (each device's own streams), and the rules change nothing about what is
+  // lost.
   EXPECT_EQ(with->faults, without->faults);
   EXPECT_EQ(with->lost_total, without->lost_total);
 }

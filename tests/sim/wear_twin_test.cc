@@ -23,9 +23,9 @@ double downtime(const MaintenancePolicy& p) { return p.unplanned_hours + p.plann
 
 // Over 20 seeds: the forecast calls every announced end in time and never a bearing that is
 // not wearing yet, so only the failures without warning remain; it has less downtime in all
-// than every fixed schedule, and less unplanned downtime than the schedule that services as
-// rarely as it does (every 120 days), while the schedules that service more often trade
-// planned hours for their fewer failures.
+// than every fixed schedule, and less unplanned downtime than the rarest of them (every 120
+// days, which still services more often than the forecast), while the schedules that service
+// more often trade planned hours for their fewer failures.
 TEST(WearTwin, ForecastsCallTheWornBearingsAndCutDowntimeAgainstFixedSchedules) {
   double unplanned_pred = 0, unplanned_120 = 0, total_pred = 0, total_best_fixed = 1e18;
   std::vector<double> total_fixed(3, 0);
@@ -37,6 +37,7 @@ TEST(WearTwin, ForecastsCallTheWornBearingsAndCutDowntimeAgainstFixedSchedules) 
     EXPECT_EQ(pred.name, "predictive");
     EXPECT_EQ(pred.early_calls, 0u) << "seed " << seed;
     EXPECT_EQ(pred.missed_rises, 0u) << "seed " << seed;
+    EXPECT_EQ(pred.late_calls, 0u) << "seed " << seed;
     EXPECT_GT(pred.services, 0u);
     for (size_t i = 0; i < 3; ++i) {
       EXPECT_LT(downtime(pred), downtime(r->policies[i]))
@@ -66,17 +67,21 @@ TEST(WearTwin, WithEveryEndAnnouncedNothingFailsUnplanned) {
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->policies.back().failures, 0u);
   EXPECT_GT(r->policies.back().services, 100u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_GT(r->policies[i].failures, 0u) << r->policies[i].name;
+  // (Every 60 days a bearing rarely fails first: about one in 150 pumps' two years.)
+  for (size_t i = 1; i < 3; ++i) EXPECT_GT(r->policies[i].failures, 0u) << r->policies[i].name;
 }
 
-// A forecast that cannot be called in time (a lead longer than any rise) fails as a fixed
-// schedule never would: the missed rises are counted.
-TEST(WearTwin, ALeadLongerThanTheRiseMissesIt) {
+// A service called with a lead longer than any rise comes too late: the forecast still
+// calls the wearing bearings (none missed), but they fail first, and are counted so.
+TEST(WearTwin, ALeadLongerThanTheRiseComesTooLate) {
   WearTwinOptions o = small(2);
-  o.service_lead = hours(int64_t{120} * 24);
+  o.service_lead = hours(int64_t{60} * 24);
   auto r = run_wear_twin(o);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
-  EXPECT_GT(r->policies.back().missed_rises, 50u);
+  const MaintenancePolicy& pred = r->policies.back();
+  EXPECT_GT(pred.late_calls, 50u);
+  EXPECT_EQ(pred.missed_rises, 0u);
+  EXPECT_EQ(pred.services, 0u);
 }
 
 TEST(WearTwin, BadOptionsAreRefused) {
