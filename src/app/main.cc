@@ -268,6 +268,8 @@ std::map<std::string, std::string> examples() {
       {"alert show", "alert show alert-12"},
       {"alert ack", "alert ack alert-12"},
       {"alert resolve", "alert resolve alert-12 --note \"replaced the modem\""},
+      {"health device", "health device thermostat-0017"},
+      {"health fleet", "health fleet --days 14 --site bldg-7"},
       {"device add", "device add thermostat-0017 --type thermostat --revision rev-b --site bldg-7"},
       {"device set", "device set thermostat-0017 --connectivity lte"},
       {"device set-site", "device set-site thermostat-0017 bldg-9"},

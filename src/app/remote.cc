@@ -674,6 +674,7 @@ RemoteCommands::RemoteCommands(CLI::App& app, CLI::App& rollout, CLI::App& token
   add_telemetry_verbs(app, *s_);
   add_audit_verbs(app, *s_);
   add_alert_verbs(app, *s_);
+  add_health_verbs(app, *s_);
   add_enrollment_token_verbs(app, *s_);
   add_rollout_verbs(rollout, *s_);
   add_token_verbs(token, *s_);

@@ -57,6 +57,7 @@ struct RemoteCommands::State {
   std::string horizon, install_time, reboot_time, bandwidth;  // rollout predict
   std::string action, argument, reason, command_id;           // device command
   size_t limit = 100;
+  size_t days = 30;  // health fleet: predicted failures within
   bool all = false, start = false, dry_run = false, watch = false;
   double interval = 2.0;  // seconds between looks (rollout status --watch)
 
@@ -152,6 +153,8 @@ void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s);
 void add_audit_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_alert.cc.
 void add_alert_verbs(CLI::App& app, RemoteCommands::State& s);
+// The verbs of remote_health.cc.
+void add_health_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_enrollment.cc.
 void add_enrollment_token_verbs(CLI::App& app, RemoteCommands::State& s);
 

@@ -294,40 +294,54 @@ Result<std::vector<DeviceFreshness>> TelemetryService::freshness(const Cohort& c
   for (const DeviceProfile& p : *profiles) contracts[p.device_type] = p.telemetry;
   std::vector<DeviceFreshness> out;
   for (const Device& d : devices_of(cohort)) {
-    DeviceFreshness f;
-    f.device = d.id;
-    f.device_type = d.device_type;
-    if (auto it = contracts.find(d.device_type); it != contracts.end()) f.contract = it->second;
-    int64_t newest = INT64_MIN;
-    for (const std::string& key : tsdb_.keys(d.id + "/")) {
-      if (auto s = tsdb_.latest(key)) newest = std::max(newest, s->t_ms);
-    }
-    int64_t contact = INT64_MIN;
-    {
-      MutexLock lock(mu_);
-      if (auto it = state_.find(d.id); it != state_.end()) {
-        contact = it->second.contact_ms;
-        f.dropped_on_device = it->second.dropped;
-      }
-    }
-    // A check-in is contact too: a device that checks in but whose data stopped is stale,
-    // not offline. Before the first batch or check-in since the server started, the newest
-    // sample stands in for the last contact.
-    if (auto seen = devices_.last_check_in(d.id)) {
-      contact = std::max(contact, seen->time_since_epoch().count());
-    }
-    if (contact == INT64_MIN) contact = newest;
-    const Duration never(-1);
-    const Duration data_age =
-        newest == INT64_MIN ? never : Duration(std::max<int64_t>(0, now - newest));
-    const Duration contact_age =
-        contact == INT64_MIN ? never : Duration(std::max<int64_t>(0, now - contact));
-    f.freshness = judge(f.contract, data_age, contact_age);
-    f.data_age_s = newest == INT64_MIN ? -1 : age_s(now, newest);
-    f.contact_age_s = contact == INT64_MIN ? -1 : age_s(now, contact);
-    out.push_back(std::move(f));
+    auto it = contracts.find(d.device_type);
+    out.push_back(freshness_of(d, it != contracts.end() ? it->second : TelemetryContract{}, now));
   }
   return out;
+}
+
+Result<DeviceFreshness> TelemetryService::freshness(std::string_view device) const {
+  auto d = devices_.device(device);
+  if (!d) return not_found("unknown device '" + std::string(device) + "'");
+  auto profile = store_.get_profile(d->device_type);
+  if (!profile.ok()) return profile.error();
+  return freshness_of(*d, *profile ? (*profile)->telemetry : TelemetryContract{}, now_ms(clock_));
+}
+
+DeviceFreshness TelemetryService::freshness_of(const Device& d, const TelemetryContract& contract,
+                                               int64_t now) const {
+  DeviceFreshness f;
+  f.device = d.id;
+  f.device_type = d.device_type;
+  f.contract = contract;
+  int64_t newest = INT64_MIN;
+  for (const std::string& key : tsdb_.keys(d.id + "/")) {
+    if (auto s = tsdb_.latest(key)) newest = std::max(newest, s->t_ms);
+  }
+  int64_t contact = INT64_MIN;
+  {
+    MutexLock lock(mu_);
+    if (auto it = state_.find(d.id); it != state_.end()) {
+      contact = it->second.contact_ms;
+      f.dropped_on_device = it->second.dropped;
+    }
+  }
+  // A check-in is contact too: a device that checks in but whose data stopped is stale,
+  // not offline. Before the first batch or check-in since the server started, the newest
+  // sample stands in for the last contact.
+  if (auto seen = devices_.last_check_in(d.id)) {
+    contact = std::max(contact, seen->time_since_epoch().count());
+  }
+  if (contact == INT64_MIN) contact = newest;
+  const Duration never(-1);
+  const Duration data_age =
+      newest == INT64_MIN ? never : Duration(std::max<int64_t>(0, now - newest));
+  const Duration contact_age =
+      contact == INT64_MIN ? never : Duration(std::max<int64_t>(0, now - contact));
+  f.freshness = judge(f.contract, data_age, contact_age);
+  f.data_age_s = newest == INT64_MIN ? -1 : age_s(now, newest);
+  f.contact_age_s = contact == INT64_MIN ? -1 : age_s(now, contact);
+  return f;
 }
 
 Result<protocol::TelemetryRules> TelemetryService::rules_for(std::string_view device) {

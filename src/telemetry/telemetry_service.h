@@ -121,6 +121,8 @@ class TelemetryService final : public FreshnessSource {
   Result<CohortAnswer> cohort(const Cohort& cohort, std::string_view metric, int64_t from_ms,
                               int64_t until_ms) const;
   Result<std::vector<DeviceFreshness>> freshness(const Cohort& cohort) const override;
+  // One device's. kNotFound for an unknown device.
+  Result<DeviceFreshness> freshness(std::string_view device) const;
 
   // The metric rules the device's agent follows: its type's profile's (none without one).
   // Read from the store at most every kRulesCacheMs per type, so a changed profile reaches
@@ -152,6 +154,8 @@ class TelemetryService final : public FreshnessSource {
   };
   DeviceState& state_of(std::string_view device) REQUIRES(mu_);
   std::vector<Device> devices_of(const Cohort& cohort) const;
+  DeviceFreshness freshness_of(const Device& d, const TelemetryContract& contract,
+                               int64_t now) const;
 
   TimeSeriesStore& tsdb_;
   DeviceService& devices_;

@@ -2,7 +2,6 @@
 // /proc and /sys, a program's StatsD line, the profile's rule applied on the device, and a
 // server killed with -9 for a while — the agent queues on disk meanwhile and, once the server
 // is back, every round of the outage arrives, once.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -10,7 +9,6 @@
 #include <sys/wait.h>
 
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -22,24 +20,6 @@ namespace drover::testing {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
-
-void write_file(const std::string& path, const std::string& text) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path) << text;
-}
-
-pid_t spawn_agent(const std::string& config, const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, STDOUT_FILENO);
-    ::dup2(fd, STDERR_FILENO);
-    ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), nullptr);
-    ::_exit(127);
-  }
-  return pid;
-}
 
 class Operator {
  public:
@@ -118,7 +98,7 @@ TEST(AgentTelemetry, SystemAndStatsdMetricsArriveAndAServerOutageLosesNoRound) {
              {"send_every", "1s"}}}}
           .dump());
   const std::string log = dir + "/agent.log";
-  pid_t agent = spawn_agent(config, log);
+  pid_t agent = spawn_agent(config, log, false);
   auto agent_log = [&] {
     std::ifstream in(log);
     return std::string(std::istreambuf_iterator<char>(in), {});

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iterator>
@@ -145,19 +146,30 @@ inline std::string create_token(const std::string& data, const std::string& name
 #endif
 
 #ifdef DROVER_AGENT_BIN
-// Starts `drover-agent --config CONFIG --once`, its output appended to `log`; its pid.
-inline pid_t spawn_agent(const std::string& config, const std::string& log) {
+// Starts `drover-agent --config CONFIG --once` (or, with once false, running on until it is
+// stopped), its output appended to `log`; its pid.
+inline pid_t spawn_agent(const std::string& config, const std::string& log, bool once = true) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, STDOUT_FILENO);
     ::dup2(fd, STDERR_FILENO);
-    ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), "--once", nullptr);
+    if (once) {
+      ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), "--once", nullptr);
+    } else {
+      ::execl(DROVER_AGENT_BIN, "drover-agent", "--config", config.c_str(), nullptr);
+    }
     ::_exit(127);
   }
   return pid;
 }
 #endif
+
+// Writes `text` to `path`, creating its directories.
+inline void write_file(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path) << text;
+}
 
 // A file's whole content ("" when it cannot be read).
 inline std::string read_text(const std::string& path) {

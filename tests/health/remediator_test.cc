@@ -13,6 +13,7 @@
 
 #include "../common/fleet_fixture.h"
 #include "../common/forwarding_store.h"
+#include "health/health_view.h"
 
 namespace drover::health {
 namespace {
@@ -474,6 +475,71 @@ TEST_F(RemediatorTest, RulesThatDoNotValidateAreRefused) {
   RemediationRule a;
   a.name = "same";
   EXPECT_FALSE(Remediator::create(f.store(), f.clock, *telemetry, *commands, {{a, a}, {}}).ok());
+}
+
+// Device health on the services drover serve wires: the series read from the telemetry store
+// (a leak forecast from three days of hourly readings), freshness, and the rules' alerts.
+TEST_F(RemediatorTest, HealthReadsTheSeriesFreshnessAndAlertsOfTheLiveFleet) {
+  const std::string leaking = f.ids[0], steady = f.ids[1], silent = f.ids[2];
+  const int64_t now = f.clock.now().time_since_epoch().count();
+  auto send_memory = [&](const std::string& device, double per_hour) {
+    protocol::TelemetryBatch b;
+    b.stream = 9;
+    b.sequence = ++sequence_[device + "/memory"];
+    protocol::TelemetrySeries available{"memory_available_bytes", {}, {}};
+    for (int h = 72; h >= 0; --h) {
+      available.samples.push_back({now - h * 3'600'000, 400e6 - per_hour * (72 - h)});
+    }
+    b.series = {available, {"memory_total_bytes", {}, {{now, 512e6}}}};
+    auto r = telemetry->ingest(device, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+  };
+  send_memory(leaking, 2e6);  // 256 MB left, 2 MB an hour: 5% of 512 MB in about 4.8 days
+  send_memory(steady, 0);
+  const HealthView view(*telemetry, remediator.get(), f.clock);
+
+  auto leak = view.device(leaking);
+  ASSERT_TRUE(leak.ok()) << leak.error().to_string();
+  EXPECT_EQ(leak->status, HealthStatus::kCritical);
+  ASSERT_EQ(leak->reasons.size(), 1u);
+  EXPECT_EQ(leak->reasons[0].kind, "memory");
+  ASSERT_EQ(leak->forecasts.size(), 1u);
+  EXPECT_NEAR(static_cast<double>(leak->forecasts[0].crossing.expected.count()) / 3'600'000,
+              (256e6 - 25.6e6) / 2e6, 1);
+  EXPECT_EQ(leak->forecasts[0].crossing.points, 73u);
+
+  auto fine = view.device(steady);
+  ASSERT_TRUE(fine.ok());
+  EXPECT_EQ(fine->status, HealthStatus::kHealthy);
+  EXPECT_EQ(fine->score, 100);
+  auto quiet = view.device(silent);
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_EQ(quiet->reasons.at(0).kind, "offline");
+  EXPECT_EQ(quiet->reasons.at(0).text, "never heard from");
+  EXPECT_EQ(view.device("no-such-device").error().code, ErrorCode::kNotFound);
+
+  // The steady one stops sending but checks in: the no-data rule opens an alert, and both
+  // are reasons.
+  for (int minute = 0; minute < 15; ++minute) {
+    f.clock.advance(minutes(1));
+    check_in(steady);
+    ASSERT_TRUE(remediator->tick().ok());
+  }
+  fine = view.device(steady);
+  ASSERT_TRUE(fine.ok());
+  std::set<std::string> kinds;
+  for (const HealthReason& r : fine->reasons) kinds.insert(r.kind);
+  EXPECT_EQ(kinds, (std::set<std::string>{"no_data", "alert"})) << fine->reasons.size();
+  EXPECT_EQ(fine->status, HealthStatus::kCritical);
+
+  auto fleet = view.fleet({}, hours(int64_t{30} * 24), 10);
+  ASSERT_TRUE(fleet.ok());
+  EXPECT_EQ(fleet->devices, 3u);
+  EXPECT_EQ(fleet->critical, 3u);
+  ASSERT_EQ(fleet->predicted.size(), 1u);
+  EXPECT_EQ(fleet->predicted[0].first, leaking);
+  EXPECT_EQ(fleet->at_risk_total, 3u);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "transport/http/audit_api.h"
 #include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
+#include "transport/http/health_api.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/telemetry_api.h"
 
@@ -93,8 +94,12 @@ class OpenApiTest : public ::testing::Test {
     remediator = std::move(
         health::Remediator::create(f.store(), f.clock, *telemetry_service, commands, {}).value());
     add_alert_api(router, tokens, *remediator);
+    health_view =
+        std::make_unique<health::HealthView>(*telemetry_service, remediator.get(), f.clock);
+    add_health_api(router, tokens, *health_view);
   }
   ~OpenApiTest() override {
+    health_view.reset();
     remediator.reset();
     telemetry_service.reset();
     tsdb.reset();
@@ -116,6 +121,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<AuditLog> audit;
   CommandQueue commands{f.store(), f.clock};
   std::unique_ptr<health::Remediator> remediator;
+  std::unique_ptr<health::HealthView> health_view;
   Router router;
 };
 

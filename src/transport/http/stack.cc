@@ -11,6 +11,7 @@
 #include "transport/http/device_api.h"
 #include "transport/http/durable.h"
 #include "transport/http/etag.h"
+#include "transport/http/health_api.h"
 #include "transport/http/metrics.h"
 #include "transport/http/operator_api.h"
 #include "transport/http/router.h"
@@ -48,7 +49,8 @@ struct ServerStack::Parts {
   Metrics metrics;
   Router router;
   ArtifactService::Swept swept;
-  std::unique_ptr<HttpServer> server;  // declared last: stopped and gone before the rest
+  std::unique_ptr<health::HealthView> health;  // with telemetry: device health, the fleet view
+  std::unique_ptr<HttpServer> server;          // declared last: stopped and gone before the rest
 };
 
 ServerStack::ServerStack(std::unique_ptr<Parts> parts) : p_(std::move(parts)) {}
@@ -90,6 +92,8 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
   if (options.telemetry != nullptr) {
     add_telemetry_device_api(router, p.auth, *options.telemetry);
     add_telemetry_operator_api(router, p.tokens, *options.telemetry, p.profiles, clock);
+    p.health = std::make_unique<health::HealthView>(*options.telemetry, options.remediator, clock);
+    add_health_api(router, p.tokens, *p.health);
   }
   add_metrics_route(router, p.metrics, p.tokens);
   if (options.console) add_console(router, *options.console);

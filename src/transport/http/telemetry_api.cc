@@ -86,21 +86,6 @@ json points_json(Resolution r, const std::vector<telemetry::RollupPoint>& points
   return out;
 }
 
-Result<telemetry::Cohort> cohort_of(const Query& q) {
-  telemetry::Cohort c;
-  c.filter.device_types = q.all("device_type");
-  c.filter.hardware_revisions = q.all("hardware_revision");
-  c.filter.sites = q.all("site");
-  c.filter.connectivity = q.all("connectivity");
-  c.filter.tags = q.all("tag");
-  c.component = std::string(q.get("component"));
-  c.version = std::string(q.get("version"));
-  if (!c.version.empty() && c.component.empty()) {
-    return invalid_argument("version needs component (e.g. component=firmware&version=4.2.1)");
-  }
-  return c;
-}
-
 Response ingest(DeviceAuth& auth, telemetry::TelemetryService& telemetry, const Request& req) {
   // No answer here rests on a change in the fleet store (nothing is written there): none
   // waits for its commits — the success waits for the telemetry store below.
@@ -149,6 +134,21 @@ Response ingest(DeviceAuth& auth, telemetry::TelemetryService& telemetry, const 
 }
 
 }  // namespace
+
+Result<telemetry::Cohort> cohort_of(const Query& q) {
+  telemetry::Cohort c;
+  c.filter.device_types = q.all("device_type");
+  c.filter.hardware_revisions = q.all("hardware_revision");
+  c.filter.sites = q.all("site");
+  c.filter.connectivity = q.all("connectivity");
+  c.filter.tags = q.all("tag");
+  c.component = std::string(q.get("component"));
+  c.version = std::string(q.get("version"));
+  if (!c.version.empty() && c.component.empty()) {
+    return invalid_argument("version needs component (e.g. component=firmware&version=4.2.1)");
+  }
+  return c;
+}
 
 void add_telemetry_device_api(Router& router, DeviceAuth& auth,
                               telemetry::TelemetryService& telemetry) {

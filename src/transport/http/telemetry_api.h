@@ -15,6 +15,11 @@ namespace drover::http {
 void add_telemetry_device_api(Router& router, DeviceAuth& auth,
                               telemetry::TelemetryService& telemetry);
 
+// The devices a query names by what they are: device_type, hardware_revision, site,
+// connectivity, tag (each may repeat), and component with version. kInvalidArgument for a
+// version without a component.
+Result<telemetry::Cohort> cohort_of(const Query& q);
+
 void add_telemetry_operator_api(Router& router, OperatorTokens& tokens,
                                 telemetry::TelemetryService& telemetry, ProfileService& profiles,
                                 Clock& clock);

@@ -1,0 +1,269 @@
+#include "health/device_health.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace drover::health {
+namespace {
+
+double seconds_of(Duration d) { return static_cast<double>(d.count()) / 1000; }
+
+const SeriesWindow* find(const DeviceFacts& facts, std::string_view metric,
+                         const std::vector<std::pair<std::string, std::string>>& labels) {
+  for (const SeriesWindow& s : facts.series) {
+    if (s.metric == metric && s.labels == labels) return &s;
+  }
+  return nullptr;
+}
+
+std::string label(const SeriesWindow& s, std::string_view name) {
+  for (const auto& [k, v] : s.labels) {
+    if (k == name) return v;
+  }
+  return "";
+}
+
+std::optional<double> newest(const SeriesWindow* s) {
+  if (s == nullptr || s->values.empty()) return std::nullopt;
+  return s->values.back().value;
+}
+
+struct Judge {
+  const DeviceFacts& facts;
+  Timestamp now;
+  const HealthOptions& o;
+  DeviceHealth out;
+
+  void add(std::string kind, Severity severity, std::string text) {
+    HealthReason r;
+    r.kind = std::move(kind);
+    r.severity = severity;
+    r.points = severity == Severity::kCritical ? o.critical_points : o.warning_points;
+    r.text = std::move(text);
+    out.reasons.push_back(std::move(r));
+  }
+
+  void freshness() {
+    const telemetry::DeviceFreshness& f = facts.freshness;
+    const std::string every = format_span(seconds_of(f.contract.report_every));
+    switch (f.freshness) {
+      case Freshness::kOffline:
+        add("offline", Severity::kCritical,
+            f.contact_age_s < 0 ? "never heard from"
+                                : "not heard from for " + format_span(f.contact_age_s) +
+                                      " (it reports every " + every + ")");
+        break;
+      case Freshness::kStale:
+        add("no_data", Severity::kCritical,
+            (f.data_age_s < 0 ? std::string("no data yet")
+                              : "no data for " + format_span(f.data_age_s)) +
+                " while it checks in (it reports every " + every + ")");
+        break;
+      case Freshness::kLate:
+        add("late", Severity::kWarning,
+            "its data is late: the newest is " + format_span(f.data_age_s) +
+                " old (it reports every " + every + ")");
+        break;
+      case Freshness::kFresh:
+      case Freshness::kNoContract:
+        break;
+    }
+  }
+
+  void alerts() {
+    for (const Alert& a : facts.open_alerts) {
+      if (a.state == AlertState::kResolved) continue;
+      add("alert", a.escalated ? Severity::kCritical : Severity::kWarning,
+          a.id + " (" + a.rule + "): " +
+              (a.escalated ? "with a person: " + a.escalation
+                           : "remediation under way: " + a.summary));
+      out.reasons.back().alert = a.id;
+    }
+  }
+
+  // A resource's forecast toward `limit` (below its values), a reason when it is near.
+  void resource(const SeriesWindow& s, std::string kind, std::string name, double limit,
+                std::string_view what) {
+    ForecastOptions fo = o.forecast;
+    fo.toward = Toward::kDown;
+    auto c = forecast_crossing(s.values, limit, now, fo);
+    if (!c) return;
+    ResourceForecast rf{std::move(name), s.metric, s.labels, limit, *c};
+    const double expected = seconds_of(c->expected);
+    if (expected <= seconds_of(o.horizon)) {
+      const std::string latest = std::isfinite(c->latest_s) ? format_span(c->latest_s) : "never";
+      add(std::move(kind),
+          expected <= seconds_of(o.soon) ? Severity::kCritical : Severity::kWarning,
+          rf.resource + " " + std::string(what) + " in about " + format_span(expected) + " (" +
+              format_span(seconds_of(c->earliest)) + " to " + latest + ", " +
+              std::to_string(static_cast<int>(std::lround(o.forecast.confidence * 100))) +
+              "% interval)");
+      out.reasons.back().forecast = rf;
+    }
+    out.forecasts.push_back(std::move(rf));
+  }
+
+  void resources() {
+    for (const SeriesWindow& s : facts.series) {
+      if (s.metric == "memory_available_bytes") {
+        const double total = newest(find(facts, "memory_total_bytes", s.labels)).value_or(0);
+        resource(s, "memory", "memory", total * o.memory_floor, "exhausted");
+      } else if (s.metric == "disk_free_bytes") {
+        const double total = newest(find(facts, "disk_total_bytes", s.labels)).value_or(0);
+        resource(s, "disk", "disk " + label(s, "mount"), total * o.disk_floor, "full");
+      } else if (s.metric == "battery_level_percent") {
+        if (newest(find(facts, "battery_charging", s.labels)).value_or(0) > 0) continue;
+        const std::string supply = label(s, "supply");
+        resource(s, "battery", supply.empty() ? "battery" : "battery " + supply,
+                 o.battery_floor_percent, "empty");
+      }
+    }
+  }
+
+  // Boots in the last 24 hours, from the counter's increases (a value below the one before
+  // is a counter that started again: it counts from zero).
+  void reboots() {
+    for (const SeriesWindow& s : facts.series) {
+      if (s.metric != "reboots_total") continue;
+      const Timestamp since = now - hours(24);
+      double boots = 0;
+      const TimedValue* before = nullptr;
+      for (const TimedValue& v : s.values) {
+        if (v.at > since && before != nullptr) {
+          boots += v.value >= before->value ? v.value - before->value : v.value;
+        }
+        before = &v;
+      }
+      if (boots > o.reboots_per_day) {
+        add("reboots", Severity::kCritical,
+            "rebooted " + std::to_string(std::lround(boots)) +
+                " times in the last 24 h (a loop: more than " + std::to_string(o.reboots_per_day) +
+                ")");
+      }
+    }
+  }
+};
+
+}  // namespace
+
+std::string format_span(double seconds) {
+  char buf[32];
+  if (!std::isfinite(seconds)) return "never";
+  if (seconds >= 86'400) {
+    std::snprintf(buf, sizeof buf, "%.1f d", seconds / 86'400);
+  } else if (seconds >= 3'600) {
+    std::snprintf(buf, sizeof buf, "%.1f h", seconds / 3'600);
+  } else if (seconds >= 120) {
+    std::snprintf(buf, sizeof buf, "%.0f min", seconds / 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.0f s", seconds);
+  }
+  return buf;
+}
+
+const char* to_string(Severity s) { return s == Severity::kCritical ? "critical" : "warning"; }
+
+const char* to_string(HealthStatus s) {
+  switch (s) {
+    case HealthStatus::kHealthy:
+      return "healthy";
+    case HealthStatus::kDegraded:
+      return "degraded";
+    case HealthStatus::kCritical:
+      return "critical";
+    case HealthStatus::kUnknown:
+      return "unknown";
+  }
+  return "?";
+}
+
+DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now, const HealthOptions& options) {
+  Judge j{facts, now, options, {}};
+  j.out.device_id = facts.freshness.device;
+  j.out.device_type = facts.freshness.device_type;
+  j.out.quiet_s = facts.freshness.contact_age_s;
+  j.freshness();
+  j.alerts();
+  j.resources();
+  j.reboots();
+  DeviceHealth& d = j.out;
+  std::stable_sort(
+      d.reasons.begin(), d.reasons.end(),
+      [](const HealthReason& a, const HealthReason& b) { return a.points > b.points; });
+  std::sort(d.forecasts.begin(), d.forecasts.end(),
+            [](const ResourceForecast& a, const ResourceForecast& b) {
+              return a.crossing.expected < b.crossing.expected;
+            });
+  int taken = 0;
+  bool critical = false;
+  for (const HealthReason& r : d.reasons) {
+    taken += r.points;
+    critical = critical || r.severity == Severity::kCritical;
+  }
+  d.score = std::max(0, 100 - taken);
+  if (critical) {
+    d.status = HealthStatus::kCritical;
+  } else if (!d.reasons.empty()) {
+    d.status = HealthStatus::kDegraded;
+  } else if (facts.freshness.freshness == Freshness::kNoContract && facts.series.empty() &&
+             facts.open_alerts.empty()) {
+    d.status = HealthStatus::kUnknown;
+  }
+  return d;
+}
+
+FleetHealth summarize(std::span<const DeviceHealth> devices, Duration within, size_t limit,
+                      const HealthOptions& options) {
+  FleetHealth f;
+  f.devices = devices.size();
+  f.within = within;
+  const double lost_after = seconds_of(options.lost_after);
+  const double month = 30.0 * 86'400;
+  std::vector<const DeviceHealth*> at_risk;
+  for (const DeviceHealth& d : devices) {
+    switch (d.status) {
+      case HealthStatus::kHealthy:
+        ++f.healthy;
+        break;
+      case HealthStatus::kDegraded:
+        ++f.degraded;
+        break;
+      case HealthStatus::kCritical:
+        ++f.critical;
+        break;
+      case HealthStatus::kUnknown:
+        ++f.unknown;
+        break;
+    }
+    if (d.quiet_s >= lost_after) {
+      ++f.lost;
+      if (d.quiet_s < lost_after + month) ++f.lost_last_30_days;
+    }
+    if (d.status == HealthStatus::kDegraded || d.status == HealthStatus::kCritical) {
+      at_risk.push_back(&d);
+    }
+    for (const ResourceForecast& rf : d.forecasts) {
+      if (rf.crossing.expected <= within) f.predicted.emplace_back(d.device_id, rf);
+    }
+  }
+  if (f.devices > 0) {
+    f.loss_rate_per_month =
+        static_cast<double>(f.lost_last_30_days) / static_cast<double>(f.devices);
+  }
+  std::sort(at_risk.begin(), at_risk.end(), [](const DeviceHealth* a, const DeviceHealth* b) {
+    return a->score != b->score ? a->score < b->score : a->device_id < b->device_id;
+  });
+  f.at_risk_total = at_risk.size();
+  for (size_t i = 0; i < at_risk.size() && i < limit; ++i) f.at_risk.push_back(*at_risk[i]);
+  std::sort(f.predicted.begin(), f.predicted.end(), [](const auto& a, const auto& b) {
+    return a.second.crossing.expected != b.second.crossing.expected
+               ? a.second.crossing.expected < b.second.crossing.expected
+               : a.first < b.first;
+  });
+  f.predicted_total = f.predicted.size();
+  if (f.predicted.size() > limit) f.predicted.resize(limit);
+  return f;
+}
+
+}  // namespace drover::health

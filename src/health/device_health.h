@@ -1,0 +1,133 @@
+// A device's health and the fleet's (docs/health.md, "Device health and the fleet view"):
+// a score from 0 to 100 with every reason that took points off it, and forecasts of when a
+// resource runs out (memory exhausted, a disk full, a battery empty); for the fleet, how many
+// devices are healthy, degraded or critical, how many were lost in the last 30 days, which
+// are at risk and which are predicted to fail within N days.
+//
+// judge_device() is pure over the facts (what the telemetry service says of the device's
+// freshness, its open alerts, its recent series) and `now`; summarize() over the judged
+// devices. HealthView (health_view.h) gathers the facts from drover serve's services.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "health/forecast.h"
+#include "model/alert.h"
+#include "telemetry/telemetry_service.h"
+
+namespace drover::health {
+
+enum class Severity : uint8_t { kWarning, kCritical };
+const char* to_string(Severity s);  // "warning", "critical"
+
+// A resource heading for its end, as forecast from its recent values.
+struct ResourceForecast {
+  std::string resource;  // "memory", "disk /data", "battery BAT0"
+  std::string metric;    // the series it was read from
+  std::vector<std::pair<std::string, std::string>> labels;
+  double limit = 0;  // where the resource counts as run out
+  Crossing crossing;
+};
+
+struct HealthReason {
+  // "offline", "no_data", "late", "alert", "memory", "disk", "battery", "reboots"
+  std::string kind;
+  Severity severity = Severity::kWarning;
+  int points = 0;                            // taken off the score
+  std::string text;                          // what was found, with the figures
+  std::string alert;                         // the alert's id, for kind "alert"
+  std::optional<ResourceForecast> forecast;  // for a resource's end
+};
+
+enum class HealthStatus : uint8_t {
+  kHealthy,   // nothing found
+  kDegraded,  // warnings only
+  kCritical,  // something critical
+  kUnknown,   // nothing to judge: no telemetry contract and no data
+};
+const char* to_string(HealthStatus s);
+
+struct DeviceHealth {
+  std::string device_id;
+  std::string device_type;
+  HealthStatus status = HealthStatus::kHealthy;
+  int score = 100;                    // 100 - the reasons' points, at least 0 (100 for kUnknown)
+  std::vector<HealthReason> reasons;  // the most severe first
+  // Every resource heading for its end, nearest first — also those beyond the horizon that
+  // makes one a reason.
+  std::vector<ResourceForecast> forecasts;
+  // How long since the device was last heard from (check-in or data); -1: never.
+  double quiet_s = -1;
+};
+
+// One of the device's recent series: its metric, labels and values (time order).
+struct SeriesWindow {
+  std::string metric;
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::vector<TimedValue> values;
+};
+
+struct DeviceFacts {
+  telemetry::DeviceFreshness freshness;
+  std::vector<Alert> open_alerts;  // unresolved
+  // The series health reads (HealthOptions::kMetrics) over the last `window`.
+  std::vector<SeriesWindow> series;
+};
+
+struct HealthOptions {
+  Duration window = hours(int64_t{7} * 24);  // of values a forecast reads
+  // A resource expected to run out within `horizon` is a warning, within `soon` critical.
+  Duration horizon = hours(int64_t{30} * 24);
+  Duration soon = hours(int64_t{7} * 24);
+  ForecastOptions forecast{};  // its `toward` is set per resource
+  // Where each resource counts as run out: a share of its total (memory, disk) or a level.
+  double memory_floor = 0.05;  // of memory_total_bytes (0 bytes without one)
+  double disk_floor = 0.02;    // of disk_total_bytes of the mount (0 bytes without one)
+  double battery_floor_percent = 5;
+  uint32_t reboots_per_day = 3;     // more boots than this in the last 24 hours: a loop
+  Duration lost_after = hours(72);  // quiet this long: lost (the fleet view)
+  int critical_points = 40;
+  int warning_points = 15;
+  // The metrics judge_device reads.
+  static constexpr const char* kMetrics[] = {
+      "memory_available_bytes", "memory_total_bytes", "disk_free_bytes", "disk_total_bytes",
+      "battery_level_percent",  "battery_charging",   "reboots_total"};
+};
+
+DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now,
+                          const HealthOptions& options = {});
+
+// The fleet at a glance.
+struct FleetHealth {
+  size_t devices = 0;
+  size_t healthy = 0, degraded = 0, critical = 0, unknown = 0;
+  // Quiet for lost_after or longer now, and of them those that went quiet within the last 30
+  // days: the month's loss, as a share of the devices (0 for none).
+  size_t lost = 0;
+  size_t lost_last_30_days = 0;
+  double loss_rate_per_month = 0;
+  // Devices not healthy, lowest score first (then by id), at most `limit`; at_risk_total
+  // counts them all.
+  std::vector<DeviceHealth> at_risk;
+  size_t at_risk_total = 0;
+  // Resources expected to run out within `within`, nearest first, at most `limit`, each with
+  // its device; predicted_total counts them all.
+  std::vector<std::pair<std::string, ResourceForecast>> predicted;
+  size_t predicted_total = 0;
+  Duration within{};
+};
+
+FleetHealth summarize(std::span<const DeviceHealth> devices, Duration within, size_t limit,
+                      const HealthOptions& options = {});
+
+// "3.2 d", "5.0 h", "12 min", "45 s" ("never" for an infinite span): how the reasons say
+// how long, and the CLI too.
+std::string format_span(double seconds);
+
+}  // namespace drover::health

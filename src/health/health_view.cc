@@ -1,0 +1,102 @@
+#include "health/health_view.h"
+
+#include <algorithm>
+#include <map>
+
+namespace drover::health {
+namespace {
+
+constexpr size_t kAllAlerts = 1'000'000;
+
+bool is_read(std::string_view metric) {
+  return std::find(std::begin(HealthOptions::kMetrics), std::end(HealthOptions::kMetrics),
+                   metric) != std::end(HealthOptions::kMetrics);
+}
+
+}  // namespace
+
+Result<std::vector<Alert>> HealthView::open_alerts(std::string_view device) const {
+  if (alerts_ == nullptr) return std::vector<Alert>{};
+  Store::AlertQuery q;
+  q.device_id = std::string(device);
+  q.unresolved_only = true;
+  q.limit = kAllAlerts;
+  return alerts_->list(q);
+}
+
+Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
+                                      std::vector<Alert> open_alerts) const {
+  DeviceFacts facts;
+  facts.open_alerts = std::move(open_alerts);
+  auto latest = telemetry_.latest(freshness.device);
+  if (!latest.ok()) return latest.error();
+  const int64_t now = clock_.now().time_since_epoch().count();
+  for (const telemetry::AgedValue& v : *latest) {
+    if (!is_read(v.metric)) continue;
+    telemetry::RangeQuery q;
+    q.device = freshness.device;
+    q.metric = v.metric;
+    q.labels = v.labels;
+    q.from_ms = now - options_.window.count();
+    q.until_ms = now + 1;
+    auto range = telemetry_.range(q);
+    if (!range.ok()) return range.error();
+    // A young series has too few points at the resolution chosen for the window (an hourly
+    // one for a week): read it finer, as far as the store keeps it.
+    for (telemetry::Resolution finer : {telemetry::Resolution::k5m, telemetry::Resolution::kRaw}) {
+      if (range->points.size() >= options_.forecast.min_points || range->resolution <= finer) {
+        continue;
+      }
+      q.resolution = finer;
+      auto again = telemetry_.range(q);
+      if (!again.ok()) return again.error();
+      if (again->points.size() > range->points.size()) range = std::move(again);
+    }
+    SeriesWindow s{v.metric, v.labels, {}};
+    const bool counter = v.metric == "reboots_total";
+    s.values.reserve(range->points.size());
+    for (const telemetry::RollupPoint& p : range->points) {
+      if (p.count == 0) continue;
+      s.values.push_back({Timestamp(Duration(p.t_ms)), counter ? p.max : p.mean()});
+    }
+    facts.series.push_back(std::move(s));
+  }
+  facts.freshness = std::move(freshness);
+  return facts;
+}
+
+Result<DeviceHealth> HealthView::device(std::string_view id) const {
+  auto freshness = telemetry_.freshness(id);
+  if (!freshness.ok()) return freshness.error();
+  auto alerts = open_alerts(id);
+  if (!alerts.ok()) return alerts.error();
+  auto f = facts(std::move(*freshness), std::move(*alerts));
+  if (!f.ok()) return f.error();
+  return judge_device(*f, clock_.now(), options_);
+}
+
+Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration within,
+                                      size_t limit) const {
+  auto all = telemetry_.freshness(cohort);
+  if (!all.ok()) return all.error();
+  auto alerts = open_alerts("");
+  if (!alerts.ok()) return alerts.error();
+  std::map<std::string, std::vector<Alert>, std::less<>> by_device;
+  for (Alert& a : *alerts) by_device[a.device_id].push_back(std::move(a));
+  const Timestamp now = clock_.now();
+  std::vector<DeviceHealth> judged;
+  judged.reserve(all->size());
+  for (telemetry::DeviceFreshness& fr : *all) {
+    auto it = by_device.find(fr.device);
+    auto f =
+        facts(std::move(fr), it == by_device.end() ? std::vector<Alert>{} : std::move(it->second));
+    if (!f.ok()) {
+      if (f.error().code == ErrorCode::kNotFound) continue;  // decommissioned meanwhile
+      return f.error();
+    }
+    judged.push_back(judge_device(*f, now, options_));
+  }
+  return summarize(judged, within, limit, options_);
+}
+
+}  // namespace drover::health

@@ -1,0 +1,46 @@
+// HealthView: device health and the fleet view (health/device_health.h) on drover serve's
+// services — freshness and the recent series from the telemetry service, open alerts from
+// the remediation rules' records (when remediation runs). Serves GET
+// /api/v1/devices/{id}/health and GET /api/v1/fleet/health (transport/http/health_api.h).
+//
+// A device's series are read over HealthOptions::window at the resolution the store chooses
+// for it (raw while it keeps raw samples, else its rollups: a point's mean; a counter's
+// maximum) — finer when that gives too few points for a forecast (a series only hours old).
+// Thread-safe: it keeps nothing of its own.
+#pragma once
+
+#include <string_view>
+
+#include "health/device_health.h"
+#include "health/remediator.h"
+#include "telemetry/telemetry_service.h"
+
+namespace drover::health {
+
+class HealthView {
+ public:
+  // `alerts` may be null (remediation off: no alert is a reason).
+  HealthView(const telemetry::TelemetryService& telemetry, AlertRecords* alerts, Clock& clock,
+             HealthOptions options = {})
+      : telemetry_(telemetry), alerts_(alerts), clock_(clock), options_(options) {}
+
+  // kNotFound for an unknown device; the store's error when a read fails.
+  Result<DeviceHealth> device(std::string_view id) const;
+  // Every device in service (or of the cohort), judged; resources expected to run out within
+  // `within`; at most `limit` devices at risk and predictions listed.
+  Result<FleetHealth> fleet(const telemetry::Cohort& cohort, Duration within, size_t limit) const;
+
+  const HealthOptions& options() const { return options_; }
+
+ private:
+  Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness,
+                            std::vector<Alert> open_alerts) const;
+  Result<std::vector<Alert>> open_alerts(std::string_view device) const;
+
+  const telemetry::TelemetryService& telemetry_;
+  AlertRecords* alerts_;
+  Clock& clock_;
+  HealthOptions options_;
+};
+
+}  // namespace drover::health

@@ -1,0 +1,106 @@
+// Device health end to end: a real drover-agent on a machine (a fake /sys) whose battery
+// drains a point a second sends its readings to a real drover serve; `drover health device`
+// shows the battery's forecast as a critical reason, and `drover health fleet` counts the
+// device and lists the battery among the failures predicted — the same figures as the API.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "../common/serve_process.h"
+
+namespace drover::testing {
+namespace {
+
+using nlohmann::json;
+
+TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
+  const std::string dir = temp_dir();
+  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory");
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  const std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
+  write_file(dir + "/profile.json", R"({"device_type": "sensor",
+                                        "telemetry": {"report_every": "1s", "late_after": "5s"}})");
+  ASSERT_EQ(run_command(cli + " profile set " + dir + "/profile.json").code, 0);
+
+  const std::string root = dir + "/machine";
+  write_file(root + "/sys/class/power_supply/BAT0/type", "Battery\n");
+  write_file(root + "/sys/class/power_supply/BAT0/capacity", "90\n");
+  write_file(root + "/sys/class/power_supply/BAT0/status", "Discharging\n");
+  const std::string config = dir + "/agent.json";
+  write_file(
+      config,
+      json{{"server", url},
+           {"data_dir", dir + "/agent"},
+           {"enrollment_token", "factory"},
+           {"device", {{"id", "sensor-1"}, {"type", "sensor"}, {"hardware_revision", "A"}}},
+           {"installed", {{"firmware", "1.0.0"}}},
+           {"poll", {{"default", "1h"}, {"backoff_initial", "200ms"}, {"backoff_max", "1s"}}},
+           {"module", {{"type", "file"}, {"target", dir + "/firmware.bin"}}},
+           {"telemetry",
+            {{"interval", "1s"}, {"collect", {"battery"}}, {"root", root}, {"send_every", "1s"}}}}
+          .dump());
+  const std::string log = dir + "/agent.log";
+  const pid_t agent = spawn_agent(config, log, false);
+  // A point a second, 90% down to 75%: about 70 seconds left to 5%.
+  for (int level = 89; level >= 75; --level) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    write_file(root + "/sys/class/power_supply/BAT0/capacity", std::to_string(level) + "\n");
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // the last readings sent
+
+  const CommandOutcome device = run_command(cli + " health device sensor-1");
+  EXPECT_EQ(device.code, 0) << device.out << read_text(log);
+  EXPECT_NE(device.out.find("sensor-1 (sensor): critical, score 60"), std::string::npos)
+      << device.out;
+  EXPECT_NE(device.out.find("battery BAT0 empty in about"), std::string::npos) << device.out;
+
+  const CommandOutcome doc = run_command(cli + " --json health device sensor-1");
+  ASSERT_EQ(doc.code, 0) << doc.out;
+  const json d = json::parse(doc.out);
+  ASSERT_EQ(d["forecasts"].size(), 1u) << doc.out;
+  const json& f = d["forecasts"][0];
+  EXPECT_EQ(f["resource"], "battery BAT0");
+  EXPECT_EQ(f["limit"], 5.0);
+  // About 1%/s: from the last reading (75% or so) about 70 s to 5%, within a generous bound
+  // (the agent samples on its own second, the level changes on the test's).
+  EXPECT_NEAR(f["slope_per_hour"].get<double>(), -3600, 1200) << doc.out;
+  EXPECT_GT(f["expected_s"].get<double>(), 20) << doc.out;
+  EXPECT_LT(f["expected_s"].get<double>(), 200) << doc.out;
+  EXPECT_LE(f["earliest_s"].get<double>(), f["expected_s"].get<double>());
+
+  const CommandOutcome fleet = run_command(cli + " --json health fleet --days 1");
+  ASSERT_EQ(fleet.code, 0) << fleet.out;
+  const json v = json::parse(fleet.out);
+  EXPECT_EQ(v["devices"], 1);
+  EXPECT_EQ(v["by_status"]["critical"], 1);
+  EXPECT_EQ(v["lost"], 0);
+  ASSERT_EQ(v["predicted_failures"].size(), 1u) << fleet.out;
+  EXPECT_EQ(v["predicted_failures"][0]["device"], "sensor-1");
+  EXPECT_EQ(v["at_risk"][0]["device"], "sensor-1");
+  const CommandOutcome table = run_command(cli + " health fleet");
+  EXPECT_NE(table.out.find("1 devices: 0 healthy, 0 degraded, 1 critical, 0 unknown"),
+            std::string::npos)
+      << table.out;
+
+  const CommandOutcome missing = run_command(cli + " health device nobody");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.out.find("not_found"), std::string::npos) << missing.out;
+  const CommandOutcome bad = run_command(cli + " health fleet --days 0");
+  EXPECT_EQ(bad.code, 2) << bad.out;
+
+  std::printf("%s\n%s", device.out.c_str(), table.out.c_str());
+  ::kill(agent, SIGTERM);
+  ::waitpid(agent, nullptr, 0);
+}
+
+}  // namespace
+}  // namespace drover::testing
