@@ -167,3 +167,6 @@ bench/sim_network.sh "$build" --update > /dev/null
 
 echo "== the farm's 90 days (bench/field.sh)"
 bench/field.sh "$build" --update > /dev/null
+
+echo "== device health and the fleet view (bench/health.sh)"
+bench/health.sh "$build" --update > /dev/null

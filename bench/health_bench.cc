@@ -1,0 +1,207 @@
+// The cost of device health and the fleet view (health/health_view.h) on drover serve's own
+// services: a registry of N devices, each with a week of hourly memory, disk, battery and
+// boot readings in a real time-series store (1% of them leaking memory). Measured in the
+// same run: the baseline — the telemetry service's freshness scan of the whole fleet, what
+// GET /api/v1/telemetry/freshness does — then the fleet view, one device's health, and the
+// fleet view again while every device sends a batch a round (the write-heavy case), with the
+// ingest rate alone (after a first round of writes, not measured) and beside it. Prints one JSON object (bench/health.sh).
+//   health_bench --devices N --dir DIR [--runs R]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/file_system.h"
+#include "base/units.h"
+#include "fleet/device_service.h"
+#include "health/health_view.h"
+#include "rollout/engine.h"
+#include "store/store.h"
+#include "telemetry/telemetry_service.h"
+
+namespace drover {
+namespace {
+
+using Clock_ = std::chrono::steady_clock;
+
+double seconds_since(Clock_::time_point start) {
+  return std::chrono::duration<double>(Clock_::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+std::string device_id(int i) { return "ctl-" + std::to_string(100'000 + i); }
+
+int run(int devices, const std::string& dir, int runs) {
+  ManualClock clock(parse_utc_timestamp("2026-06-01T12:00:00Z").value());
+  std::unique_ptr<Store> store = make_memory_store();
+  WriteBatch b;
+  b.profiles = {DeviceProfile{"ctl", {hours(1), minutes(10), Duration(0)}, {}}};
+  if (!store->apply(b).ok()) return 1;
+  RolloutEngine engine(*store, clock);
+  if (!engine.load().ok()) return 1;
+  DeviceService service(*store, engine);
+  std::vector<Device> ds;
+  for (int i = 0; i < devices; ++i) {
+    Device d;
+    d.id = device_id(i);
+    d.device_type = "ctl";
+    d.hardware_revision = "rev-a";
+    d.installed = {{"firmware", "1.0.0"}};
+    ds.push_back(std::move(d));
+  }
+  if (!service.provision(std::move(ds)).ok()) return 1;
+  auto tsdb = telemetry::TimeSeriesStore::open(real_file_system(), dir, clock);
+  if (!tsdb.ok()) {
+    std::fprintf(stderr, "%s\n", tsdb.error().to_string().c_str());
+    return 1;
+  }
+  telemetry::TelemetryService telemetry(**tsdb, service, *store, clock);
+
+  // A week of hourly readings for every device, one batch each.
+  const int64_t now = clock.now().time_since_epoch().count();
+  std::mt19937_64 rng(1);
+  std::normal_distribution<double> noise(0, 1);
+  const auto ingest_start = Clock_::now();
+  uint64_t samples = 0;
+  for (int i = 0; i < devices; ++i) {
+    const bool leaks = i % 100 == 0;
+    protocol::TelemetryBatch batch;
+    batch.stream = 1;
+    batch.sequence = 1;
+    protocol::TelemetrySeries mem{"memory_available_bytes", {}, {}};
+    protocol::TelemetrySeries disk{"disk_free_bytes", {{"mount", "/data"}}, {}};
+    protocol::TelemetrySeries battery{"battery_level_percent", {{"supply", "BAT0"}}, {}};
+    protocol::TelemetrySeries boots{"reboots_total", {}, {}};
+    for (int h = 168; h >= 0; --h) {
+      const int64_t t = now - int64_t{h} * 3'600'000;
+      const double age = 168 - h;
+      mem.samples.push_back({t, 300e6 - (leaks ? 1.5e6 * age : 0) + 5e6 * noise(rng)});
+      disk.samples.push_back({t, 6e9 + 1e6 * noise(rng)});
+      battery.samples.push_back({t, 80 + 2 * std::sin(age / 24 * 6.283) + 0.5 * noise(rng)});
+      boots.samples.push_back({t, 3});
+    }
+    batch.series = {mem,     {"memory_total_bytes", {}, {{now, 512e6}}},
+                    disk,    {"disk_total_bytes", {{"mount", "/data"}}, {{now, 8e9}}},
+                    battery, boots};
+    samples += batch.sample_count();
+    auto r = telemetry.ingest(device_id(i), batch);
+    if (!r.ok()) {
+      std::fprintf(stderr, "%s\n", r.error().to_string().c_str());
+      return 1;
+    }
+    if (i + 1 == devices && !(*tsdb)->wait_durable(r->stored.lsn).ok()) return 1;
+  }
+  const double ingest_s = seconds_since(ingest_start);
+
+  const health::HealthView view(telemetry, nullptr, clock);
+  std::vector<double> baseline, fleet, one;
+  size_t predicted = 0, at_risk = 0;
+  for (int r = 0; r < runs; ++r) {
+    auto t0 = Clock_::now();
+    auto f = telemetry.freshness(telemetry::Cohort{});
+    baseline.push_back(seconds_since(t0));
+    if (!f.ok() || f->size() != static_cast<size_t>(devices)) return 1;
+    t0 = Clock_::now();
+    auto v = view.fleet({}, hours(int64_t{30} * 24), 20);
+    fleet.push_back(seconds_since(t0));
+    if (!v.ok()) {
+      std::fprintf(stderr, "%s\n", v.error().to_string().c_str());
+      return 1;
+    }
+    predicted = v->predicted_total;
+    at_risk = v->at_risk_total;
+  }
+  std::uniform_int_distribution<int> pick(0, devices - 1);
+  for (int k = 0; k < 1000; ++k) {
+    const auto t0 = Clock_::now();
+    auto d = view.device(device_id(pick(rng)));
+    one.push_back(seconds_since(t0));
+    if (!d.ok()) return 1;
+  }
+
+  // The write-heavy case: a writer sends every device a batch a round (one sample of each
+  // of its four series), first alone, then beside the fleet view.
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> written{0};
+  int64_t round = 0;  // over both measures: every batch newer than the one before
+  auto writer = [&] {
+    while (!stop.load()) {
+      ++round;
+      for (int i = 0; i < devices && !stop.load(); ++i) {
+        protocol::TelemetryBatch batch;
+        batch.stream = 1;
+        batch.sequence = static_cast<uint64_t>(round) + 1;
+        const int64_t t = now + round * 10;
+        batch.series = {{"memory_available_bytes", {}, {{t, 300e6}}},
+                        {"disk_free_bytes", {{"mount", "/data"}}, {{t, 6e9}}},
+                        {"battery_level_percent", {{"supply", "BAT0"}}, {{t, 80}}},
+                        {"reboots_total", {}, {{t, 3}}}};
+        if (!telemetry.ingest(device_id(i), batch).ok()) return;
+        written.fetch_add(4);
+      }
+    }
+  };
+  const auto measure_writer = [&](const std::function<void()>& beside) {
+    stop = false;
+    written = 0;
+    const auto t0 = Clock_::now();
+    std::thread w(writer);
+    beside();
+    stop = true;
+    w.join();
+    return static_cast<double>(written.load()) / seconds_since(t0);
+  };
+  const double fleet_s = median(fleet);
+  // A first round of writes makes each series' open chunk (not measured).
+  measure_writer([&] { std::this_thread::sleep_for(std::chrono::seconds(2)); });
+  const double alone_rate = measure_writer([&] {
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::max(2.0, fleet_s * runs)));
+  });
+  std::vector<double> under_ingest;
+  const double beside_rate = measure_writer([&] {
+    for (int r = 0; r < runs; ++r) {
+      const auto t0 = Clock_::now();
+      if (!view.fleet({}, hours(int64_t{30} * 24), 20).ok()) return;
+      under_ingest.push_back(seconds_since(t0));
+    }
+  });
+
+  std::printf(
+      "{\"devices\": %d, \"samples\": %llu, \"ingest_s\": %.2f, \"runs\": %d,\n"
+      " \"freshness_scan_s\": %.4f, \"fleet_view_s\": %.4f, \"device_health_ms\": %.3f,\n"
+      " \"fleet_view_under_ingest_s\": %.4f, \"ingest_alone_samples_per_s\": %.0f,\n"
+      " \"ingest_beside_fleet_view_samples_per_s\": %.0f, \"predicted\": %zu, \"at_risk\": %zu}\n",
+      devices, static_cast<unsigned long long>(samples), ingest_s, runs, median(baseline), fleet_s,
+      median(one) * 1000, median(under_ingest), alone_rate, beside_rate, predicted, at_risk);
+  return 0;
+}
+
+}  // namespace
+}  // namespace drover
+
+int main(int argc, char** argv) {
+  int devices = 10'000, runs = 5;
+  std::string dir;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--devices") == 0) devices = std::atoi(argv[i + 1]);
+    if (std::strcmp(argv[i], "--dir") == 0) dir = argv[i + 1];
+    if (std::strcmp(argv[i], "--runs") == 0) runs = std::atoi(argv[i + 1]);
+  }
+  if (dir.empty() || devices <= 0 || runs <= 0) {
+    std::fprintf(stderr, "usage: health_bench --devices N --dir DIR [--runs R]\n");
+    return 2;
+  }
+  return drover::run(devices, dir, runs);
+}
