@@ -14,7 +14,7 @@
 #include "base/random.h"
 #include "fleet/command_queue.h"
 #include "fleet/profile_service.h"
-#include "health/forecast.h"
+#include "health/health_view.h"
 #include "health/remediator.h"
 #include "protocol/telemetry_batch.h"
 #include "sim/local_plane.h"
@@ -576,27 +576,21 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
                     std::to_string(s.queue.samples) + " wait for the next send, " +
                     std::to_string(s.queue.dropped_total) + " dropped");
   }
-  // Memory forecasts: a line through each reporting controller's last three hours of
-  // available memory, toward zero.
-  for (const auto& d : devices) {
-    if (d->kind != Kind::kController || judged_of(d->id).freshness != Freshness::kFresh) continue;
-    telemetry::RangeQuery q;
-    q.device = d->id;
-    q.metric = "memory_available_bytes";
-    q.from_ms = ms(end - hours(3));
-    q.until_ms = ms(end);
-    auto range = service.range(q);
-    if (!range.ok()) return range.error();
-    std::vector<health::TimedValue> values;
-    for (const auto& p : range->points) {
-      values.push_back({Timestamp(Duration(p.t_ms)), p.mean()});
-    }
-    health::ForecastOptions fo;
-    fo.toward = health::Toward::kDown;
-    auto crossing = health::forecast_crossing(values, 0, end, fo);
-    if (!crossing || crossing->expected > hours(int64_t{24} * 30)) continue;
-    report.forecasts.push_back({d->id, crossing->expected, crossing->earliest, crossing->latest_s,
-                                crossing->slope_per_hour});
+  // Device health as drover serve judges it (GET /api/v1/fleet/health, the same HealthView
+  // on the same services): the fleet by status, the devices at risk, and the resources
+  // forecast to run out within 30 days — here, a controller's memory.
+  const health::HealthView view(service, remediator->get(), clock);
+  auto judged_health = view.fleet({}, hours(int64_t{24} * 30), devices.size());
+  if (!judged_health.ok()) return judged_health.error();
+  report.health = {judged_health->healthy, judged_health->degraded, judged_health->critical, judged_health->unknown};
+  for (const health::DeviceHealth& h : judged_health->at_risk) {
+    report.at_risk.push_back({h.device_id, to_string(h.status), h.score,
+                              h.reasons.empty() ? std::string() : h.reasons.front().text});
+  }
+  for (const auto& [device, f] : judged_health->predicted) {
+    if (f.resource != "memory") continue;
+    report.forecasts.push_back({device, f.crossing.expected, f.crossing.earliest,
+                                f.crossing.latest_s, f.crossing.slope_per_hour});
   }
   std::sort(report.forecasts.begin(), report.forecasts.end(),
             [](const auto& a, const auto& b) { return a.expected < b.expected; });
@@ -653,6 +647,16 @@ std::string describe(const TelemetryTwinReport& r) {
                    : a.escalated                    ? a.escalation
                                                     : a.summary)
                       .c_str());
+    out += line;
+  }
+  std::snprintf(line, sizeof line,
+                "  device health (as GET /api/v1/fleet/health judges it): %zu healthy, %zu "
+                "degraded, %zu critical, %zu unknown\n",
+                r.health[0], r.health[1], r.health[2], r.health[3]);
+  out += line;
+  for (const TelemetryTwinReport::AtRisk& a : r.at_risk) {
+    std::snprintf(line, sizeof line, "    %-9s %-9s score %3d  %s\n", a.device.c_str(),
+                  a.status.c_str(), a.score, a.reason.c_str());
     out += line;
   }
   for (const TelemetryTwinReport::Forecast& f : r.forecasts) {

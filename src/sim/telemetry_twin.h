@@ -16,6 +16,7 @@
 // JSON.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -71,8 +72,18 @@ struct TelemetryTwinReport {
   // remote command queued for one.
   std::vector<Alert> alerts;
   std::vector<Command> commands;
-  // Controllers whose available memory is forecast to run out within 30 days (a line through
-  // the last three hours), soonest first.
+  // Device health as drover serve judges it (health::HealthView): devices healthy, degraded,
+  // critical and unknown; those not healthy, lowest score first, with their first reason.
+  std::array<size_t, 4> health{};
+  struct AtRisk {
+    std::string device;
+    std::string status;
+    int score = 0;
+    std::string reason;
+  };
+  std::vector<AtRisk> at_risk;
+  // Controllers whose available memory is forecast to run out within 30 days (device
+  // health's forecast over what the store has of the run), soonest first.
   struct Forecast {
     std::string device;
     Duration expected{0};  // from the end of the run
