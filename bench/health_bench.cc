@@ -4,13 +4,16 @@
 // same run: the baseline — the telemetry service's freshness scan of the whole fleet, what
 // GET /api/v1/telemetry/freshness does — then the fleet view, one device's health, and the
 // fleet view again while every device sends a batch a round (the write-heavy case), with the
-// ingest rate alone (after a first round of writes, not measured) and beside it. Prints one JSON object (bench/health.sh).
+// ingest rate alone and beside it over windows of one length (after a first window of
+// writes, not measured), each closed once what it accepted is durable. Prints one JSON object
+// (bench/health.sh).
 //   health_bench --devices N --dir DIR [--runs R]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -134,8 +137,10 @@ int run(int devices, const std::string& dir, int runs) {
   // The write-heavy case: a writer sends every device a batch a round (one sample of each
   // of its four series), first alone, then beside the fleet view.
   std::atomic<bool> stop{false};
+  std::atomic<bool> failed{false};
   std::atomic<uint64_t> written{0};
-  int64_t round = 0;  // over both measures: every batch newer than the one before
+  int64_t round = 0;  // over every window: each batch newer than the one before
+  uint64_t last_lsn = 0;
   auto writer = [&] {
     while (!stop.load()) {
       ++round;
@@ -148,32 +153,46 @@ int run(int devices, const std::string& dir, int runs) {
                         {"disk_free_bytes", {{"mount", "/data"}}, {{t, 6e9}}},
                         {"battery_level_percent", {{"supply", "BAT0"}}, {{t, 80}}},
                         {"reboots_total", {}, {{t, 3}}}};
-        if (!telemetry.ingest(device_id(i), batch).ok()) return;
-        written.fetch_add(4);
+        auto r = telemetry.ingest(device_id(i), batch);
+        if (!r.ok() || r->stored.refused > 0) {
+          failed = true;
+          return;
+        }
+        written.fetch_add(r->stored.accepted);
+        last_lsn = r->stored.lsn;
       }
     }
   };
-  const auto measure_writer = [&](const std::function<void()>& beside) {
+  // Samples a second over a window of `window` seconds while `beside` runs (it returns when
+  // the window is over): counted as accepted, and the window closes once they are durable.
+  const auto measure_writer = [&](double window, const std::function<void(double)>& beside) {
     stop = false;
     written = 0;
     const auto t0 = Clock_::now();
     std::thread w(writer);
-    beside();
+    beside(window);
     stop = true;
     w.join();
+    if (failed || !(*tsdb)->wait_durable(last_lsn).ok()) {
+      std::fprintf(stderr, "health_bench: an ingest failed\n");
+      std::exit(1);
+    }
     return static_cast<double>(written.load()) / seconds_since(t0);
   };
+  const auto sleep_for = [](double window) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(window));
+  };
   const double fleet_s = median(fleet);
-  // A first round of writes makes each series' open chunk (not measured).
-  measure_writer([&] { std::this_thread::sleep_for(std::chrono::seconds(2)); });
-  const double alone_rate = measure_writer([&] {
-    std::this_thread::sleep_for(std::chrono::duration<double>(std::max(2.0, fleet_s * runs)));
-  });
+  const double window = std::max(5.0, fleet_s * 4 * runs);
+  // A first window of writes makes each series' open chunk (not measured).
+  measure_writer(2.0, sleep_for);
+  const double alone_rate = measure_writer(window, sleep_for);
   std::vector<double> under_ingest;
-  const double beside_rate = measure_writer([&] {
-    for (int r = 0; r < runs; ++r) {
+  const double beside_rate = measure_writer(window, [&](double w) {
+    const auto start = Clock_::now();
+    while (seconds_since(start) < w) {
       const auto t0 = Clock_::now();
-      if (!view.fleet({}, hours(int64_t{30} * 24), 20).ok()) return;
+      if (!view.fleet({}, hours(int64_t{30} * 24), 20).ok()) std::exit(1);
       under_ingest.push_back(seconds_since(t0));
     }
   });

@@ -67,9 +67,10 @@ void fleet_text(const json& f) {
               text_of(s["unknown"]).c_str());
   const double rate =
       f["loss_rate_per_month"].is_number() ? f["loss_rate_per_month"].get<double>() : 0.0;
-  std::printf("lost (quiet %s or more): %s, %s of them in the last 30 days (%.2f%% a month)\n",
-              text_of(f["lost_after"]).c_str(), text_of(f["lost"]).c_str(),
-              text_of(f["lost_last_30_days"]).c_str(), rate * 100);
+  std::printf(
+      "lost (quiet %s or more): %s, %s of them became lost in the last 30 days (%.2f%% a month)\n",
+      text_of(f["lost_after"]).c_str(), text_of(f["lost"]).c_str(),
+      text_of(f["lost_last_30_days"]).c_str(), rate * 100);
   std::printf("\nat risk: %s\n", text_of(f["at_risk_total"]).c_str());
   if (!f["at_risk"].empty()) {
     std::vector<std::vector<std::string>> rows = {{"DEVICE", "STATUS", "SCORE", "WHY"}};
@@ -106,15 +107,19 @@ void add_health_verbs(CLI::App& app, RemoteCommands::State& s) {
   CLI::App* fleet =
       s.verb(*health, "fleet", "the fleet: health by status, the month's loss, devices at risk",
              [](RemoteCommands::State& st) {
+               // --limit's field is every verb's (its default, 100, is another's): 20 here
+               // unless given.
                std::string target = "/api/v1/fleet/health?days=" + std::to_string(st.days) +
-                                    "&limit=" + std::to_string(st.limit);
+                                    "&limit=" + std::to_string(st.given("--limit") ? st.limit : 20);
                if (!st.site.empty()) target += "&site=" + http::url_encode(st.site);
                if (!st.type.empty()) target += "&device_type=" + http::url_encode(st.type);
                return st.show(st.call("GET", target), &fleet_text);
              });
   fleet->add_option("--days", s.days, "resources predicted to run out within this many days")
       ->check(CLI::Range(1, 365));
-  fleet->add_option("--limit", s.limit, "at most this many devices at risk and predictions listed")
+  fleet
+      ->add_option("--limit", s.limit,
+                   "at most this many devices at risk and predictions listed (default 20)")
       ->check(CLI::Range(0, 1000));
   fleet->add_option("--site", s.site, "only the devices of this site");
   fleet->add_option("--type", s.type, "only devices of this type");

@@ -82,9 +82,18 @@ struct Judge {
     }
   }
 
-  // A resource's forecast toward `limit` (below its values), a reason when it is near.
+  // A resource's forecast toward `limit` (below its values), a reason when it is near; a
+  // critical one when its newest reading is at the limit already (run out now: no forecast).
   void resource(const SeriesWindow& s, std::string kind, std::string name, double limit,
                 std::string_view what) {
+    if (s.values.empty()) return;
+    if (const double level = s.values.back().value; level <= limit) {
+      char figures[96];
+      std::snprintf(figures, sizeof figures, " now (%.4g at its newest reading; the limit is %.4g)",
+                    level, limit);
+      add(std::move(kind), Severity::kCritical, name + " " + std::string(what) + figures);
+      return;
+    }
     ForecastOptions fo = o.forecast;
     fo.toward = Toward::kDown;
     auto c = forecast_crossing(s.values, limit, now, fo);
@@ -111,7 +120,8 @@ struct Judge {
         resource(s, "memory", "memory", total * o.memory_floor, "exhausted");
       } else if (s.metric == "disk_free_bytes") {
         const double total = newest(find(facts, "disk_total_bytes", s.labels)).value_or(0);
-        resource(s, "disk", "disk " + label(s, "mount"), total * o.disk_floor, "full");
+        const std::string mount = label(s, "mount");
+        resource(s, "disk", mount.empty() ? "disk" : "disk " + mount, total * o.disk_floor, "full");
       } else if (s.metric == "battery_level_percent") {
         if (newest(find(facts, "battery_charging", s.labels)).value_or(0) > 0) continue;
         const std::string supply = label(s, "supply");
@@ -121,8 +131,8 @@ struct Judge {
     }
   }
 
-  // Boots in the last 24 hours, from the counter's increases (a value below the one before
-  // is a counter that started again: it counts from zero).
+  // Boots in the last 24 hours, from the counter's increases between readings within them
+  // (a value below the one before is a counter that started again: it counts from zero).
   void reboots() {
     for (const SeriesWindow& s : facts.series) {
       if (s.metric != "reboots_total") continue;
@@ -130,7 +140,9 @@ struct Judge {
       double boots = 0;
       const TimedValue* before = nullptr;
       for (const TimedValue& v : s.values) {
-        if (v.at > since && before != nullptr) {
+        // Only increases seen within the day: a reading after a gap does not put the boots
+        // of the gap into it.
+        if (before != nullptr && before->at >= since) {
           boots += v.value >= before->value ? v.value - before->value : v.value;
         }
         before = &v;

@@ -107,8 +107,9 @@ DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now,
 struct FleetHealth {
   size_t devices = 0;
   size_t healthy = 0, degraded = 0, critical = 0, unknown = 0;
-  // Quiet for lost_after or longer now, and of them those that went quiet within the last 30
-  // days: the month's loss, as a share of the devices (0 for none).
+  // Quiet for lost_after or longer now, and of them those that became lost within the last 30
+  // days (quiet for at least lost_after and less than lost_after + 30 days): the month's
+  // loss, as a share of the devices (0 for none).
   size_t lost = 0;
   size_t lost_last_30_days = 0;
   double loss_rate_per_month = 0;

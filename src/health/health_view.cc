@@ -33,6 +33,12 @@ Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
   const int64_t now = clock_.now().time_since_epoch().count();
   for (const telemetry::AgedValue& v : *latest) {
     if (!is_read(v.metric)) continue;
+    // A total or a charger's state is what it is now, not a mean over the hour.
+    if (v.metric == "memory_total_bytes" || v.metric == "disk_total_bytes" ||
+        v.metric == "battery_charging") {
+      facts.series.push_back({v.metric, v.labels, {{Timestamp(Duration(v.t_ms)), v.value}}});
+      continue;
+    }
     telemetry::RangeQuery q;
     q.device = freshness.device;
     q.metric = v.metric;

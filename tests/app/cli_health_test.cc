@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -49,31 +50,62 @@ TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
             {{"interval", "1s"}, {"collect", {"battery"}}, {"root", root}, {"send_every", "1s"}}}}
           .dump());
   const std::string log = dir + "/agent.log";
-  const pid_t agent = spawn_agent(config, log, false);
-  // A point a second, 90% down to 75%: about 70 seconds left to 5%.
-  for (int level = 89; level >= 75; --level) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-    write_file(root + "/sys/class/power_supply/BAT0/capacity", std::to_string(level) + "\n");
-  }
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // the last readings sent
+  // The agent runs until the test ends, however it ends.
+  struct Stopped {
+    pid_t pid;
+    ~Stopped() {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } agent{spawn_agent(config, log, false)};
+  // Its first reading in (it enrolls first), the battery drains a point a second — and goes
+  // on draining while the commands run, down to 30% at most (the forecast stays within a
+  // minute or so of 5% however slow the machine).
+  ASSERT_TRUE(eventually([&] {
+    return run_command(cli + " telemetry latest sensor-1", false)
+               .out.find("battery_level_percent") != std::string::npos;
+  })) << read_text(log);
+  std::atomic<bool> done{false};
+  std::thread drain([&] {
+    for (int level = 89; level >= 30 && !done.load(); --level) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      write_file(root + "/sys/class/power_supply/BAT0/capacity", std::to_string(level) + "\n");
+    }
+  });
+  struct Joined {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~Joined() {
+      done = true;
+      t.join();
+    }
+  } joined{done, drain};
+  std::this_thread::sleep_for(std::chrono::seconds(14));  // 14 readings on the way down
 
   const CommandOutcome device = run_command(cli + " health device sensor-1");
   EXPECT_EQ(device.code, 0) << device.out << read_text(log);
-  EXPECT_NE(device.out.find("sensor-1 (sensor): critical, score 60"), std::string::npos)
+  EXPECT_NE(device.out.find("sensor-1 (sensor): critical, score "), std::string::npos)
       << device.out;
   EXPECT_NE(device.out.find("battery BAT0 empty in about"), std::string::npos) << device.out;
 
   const CommandOutcome doc = run_command(cli + " --json health device sensor-1");
   ASSERT_EQ(doc.code, 0) << doc.out;
   const json d = json::parse(doc.out);
+  EXPECT_EQ(d["status"], "critical");
+  bool battery_reason = false;
+  for (const json& r : d["reasons"]) {
+    battery_reason = battery_reason || (r["kind"] == "battery" && r["severity"] == "critical" &&
+                                        r["forecast"]["resource"] == "battery BAT0");
+  }
+  EXPECT_TRUE(battery_reason) << doc.out;
   ASSERT_EQ(d["forecasts"].size(), 1u) << doc.out;
   const json& f = d["forecasts"][0];
   EXPECT_EQ(f["resource"], "battery BAT0");
   EXPECT_EQ(f["limit"], 5.0);
-  // About 1%/s: from the last reading (75% or so) about 70 s to 5%, within a generous bound
-  // (the agent samples on its own second, the level changes on the test's).
+  // About 1%/s: from the last reading (between 30% and 75%) 25 to 70 s to 5%, within a
+  // generous bound (the agent samples on its own second, the level changes on the test's).
   EXPECT_NEAR(f["slope_per_hour"].get<double>(), -3600, 1200) << doc.out;
-  EXPECT_GT(f["expected_s"].get<double>(), 20) << doc.out;
+  EXPECT_GT(f["expected_s"].get<double>(), 10) << doc.out;
   EXPECT_LT(f["expected_s"].get<double>(), 200) << doc.out;
   EXPECT_LE(f["earliest_s"].get<double>(), f["expected_s"].get<double>());
 
@@ -98,8 +130,6 @@ TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
   EXPECT_EQ(bad.code, 2) << bad.out;
 
   std::printf("%s\n%s", device.out.c_str(), table.out.c_str());
-  ::kill(agent, SIGTERM);
-  ::waitpid(agent, nullptr, 0);
 }
 
 }  // namespace

@@ -104,6 +104,26 @@ TEST(DeviceHealth, AResourceRunningOutIsAWarningWithinTheHorizonAndCriticalWithi
   EXPECT_EQ(week.score, 60);
 }
 
+TEST(DeviceHealth, AResourceAlreadyRunOutIsCriticalNow) {
+  // A full disk, flat at its limit (a forecast sees no line heading anywhere), and a battery
+  // at 2%.
+  DeviceFacts f{fresh("ctl-1"), {}, {}};
+  f.series.push_back(hourly("disk_free_bytes", {{"mount", "/data"}}, 48, 1e6, 0, 1e3));
+  f.series.push_back(constant("disk_total_bytes", {{"mount", "/data"}}, 10e9));
+  f.series.push_back(constant("battery_level_percent", {{"supply", "BAT0"}}, 2));
+  const DeviceHealth d = judge_device(f, kNow);
+  ASSERT_NE(reason(d, "disk"), nullptr);
+  EXPECT_EQ(reason(d, "disk")->severity, Severity::kCritical);
+  EXPECT_EQ(reason(d, "disk")->text.rfind("disk /data full now (", 0), 0u)
+      << reason(d, "disk")->text;
+  ASSERT_NE(reason(d, "battery"), nullptr);
+  EXPECT_EQ(reason(d, "battery")->text,
+            "battery BAT0 empty now (2 at its newest reading; the limit is 5)");
+  EXPECT_EQ(d.status, HealthStatus::kCritical);
+  EXPECT_EQ(d.score, 20);
+  EXPECT_TRUE(d.forecasts.empty());
+}
+
 TEST(DeviceHealth, DisksAndBatteriesAreForecastPerMountAndSupplyButNotWhileCharging) {
   DeviceFacts f{fresh("ctl-1"), {}, {}};
   // /data fills in about 10 days toward 2% of 10 GB; /boot is steady.
@@ -139,7 +159,7 @@ TEST(DeviceHealth, MoreBootsInADayThanAllowedIsALoopCountingACounterThatStartedA
   SeriesWindow boots{"reboots_total", {}, {}};
   // Two days ago 10; a boot every 6 hours for the last day (11..14), then the counter starts
   // again from 0 and counts 1: 5 boots in 24 hours.
-  boots.values = {{kNow - hours(48), 10}, {kNow - hours(30), 10}, {kNow - hours(20), 11},
+  boots.values = {{kNow - hours(48), 10}, {kNow - hours(23), 10}, {kNow - hours(20), 11},
                   {kNow - hours(14), 12}, {kNow - hours(8), 13},  {kNow - hours(4), 14},
                   {kNow - hours(1), 1}};
   f.series.push_back(boots);
@@ -150,14 +170,14 @@ TEST(DeviceHealth, MoreBootsInADayThanAllowedIsALoopCountingACounterThatStartedA
   EXPECT_EQ(r->severity, Severity::kCritical);
 
   // Three boots in the day (the limit) are not a loop; neither are older ones.
-  f.series[0].values = {{kNow - hours(48), 0},
-                        {kNow - hours(40), 9},
-                        {kNow - hours(20), 10},
-                        {kNow - hours(10), 11},
-                        {kNow - hours(2), 12}};
+  f.series[0].values = {{kNow - hours(48), 0},  {kNow - hours(40), 9},  {kNow - hours(23), 9},
+                        {kNow - hours(20), 10}, {kNow - hours(10), 11}, {kNow - hours(2), 12}};
   d = judge_device(f, kNow);
   EXPECT_EQ(reason(d, "reboots"), nullptr);
   EXPECT_EQ(d.status, HealthStatus::kHealthy);
+  // Back after four days unheard, the counter 11 boots on: those were not in the last day.
+  f.series[0].values = {{kNow - hours(100), 9}, {kNow - hours(96), 9}, {kNow - hours(1), 20}};
+  EXPECT_EQ(reason(judge_device(f, kNow), "reboots"), nullptr);
 }
 
 TEST(DeviceHealth, FreshnessAndOpenAlertsAreReasons) {
@@ -243,21 +263,25 @@ TEST(FleetHealthView, CountsLossesRanksTheDevicesAtRiskAndListsWhatRunsOutSoones
   add("f-lost-long-ago", lost);
   lost.freshness.contact_age_s = 2 * 86'400;  // quiet 2 days: not lost yet
   add("g-quiet", lost);
+  lost.freshness.contact_age_s = 32 * 86'400;  // lost 29 days ago: this month's
+  add("i-lost-29-days-ago", lost);
+  lost.freshness.contact_age_s = 34 * 86'400;  // lost 31 days ago: before this month
+  add("j-lost-31-days-ago", lost);
   DeviceFacts unknown{fresh(""), {}, {}};
   unknown.freshness.freshness = Freshness::kNoContract;
   add("h-unknown", unknown);
 
   const FleetHealth f = summarize(devices, hours(int64_t{30} * 24), 3);
-  EXPECT_EQ(f.devices, 8u);
+  EXPECT_EQ(f.devices, 10u);
   EXPECT_EQ(f.healthy, 2u);  // a, d (a forecast beyond the horizon is no reason)
   EXPECT_EQ(f.degraded, 1u);
-  EXPECT_EQ(f.critical, 4u);
+  EXPECT_EQ(f.critical, 6u);
   EXPECT_EQ(f.unknown, 1u);
-  EXPECT_EQ(f.lost, 2u);
-  EXPECT_EQ(f.lost_last_30_days, 1u);
-  EXPECT_DOUBLE_EQ(f.loss_rate_per_month, 1.0 / 8);
-  // At risk: the 4 critical (score 60: c, e, f, g — by id) and b; 3 listed.
-  EXPECT_EQ(f.at_risk_total, 5u);
+  EXPECT_EQ(f.lost, 4u);               // e, f, i, j
+  EXPECT_EQ(f.lost_last_30_days, 2u);  // e, i
+  EXPECT_DOUBLE_EQ(f.loss_rate_per_month, 2.0 / 10);
+  // At risk: the 6 critical (score 60: c, e, f, g, i, j — by id) and b; 3 listed.
+  EXPECT_EQ(f.at_risk_total, 7u);
   ASSERT_EQ(f.at_risk.size(), 3u);
   EXPECT_EQ(f.at_risk[0].device_id, "c-leak-3d");
   EXPECT_EQ(f.at_risk[1].device_id, "e-lost");
