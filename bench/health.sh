@@ -58,11 +58,11 @@ $(row "ingest while the fleet view runs, samples/s" ingest_beside_fleet_view_sam
 $(row "devices predicted to run out within 30 days (of the 1% leaking)" predicted 1 0)
 
 The fleet view costs $(ratio fleet_view_s freshness_scan_s)x the freshness scan (median ratio): it reads four
-series of a week for every device and fits a line to three. Beside ingest it takes
-$(ratio fleet_view_under_ingest_s fleet_view_s)x as long, and ingest runs at $(ratio ingest_beside_fleet_view_samples_per_s ingest_alone_samples_per_s)x its rate alone: the two share
-the machine's two cores and the store's locks (a read of a series and a write to it take the
-same one). An operator's view of the fleet slows a fleet's reports for the second it takes;
-it does not stop them.
+series of a week for every device and fits a line to three. While every device sends, it
+takes $(ratio fleet_view_under_ingest_s fleet_view_s)x as long (the two share the machine's two cores and the store's lock). Ingest
+goes on beside it at the rates in the table — samples accepted and made durable over windows
+of one length, alone and beside; the ratio of the medians is
+$(ratio ingest_beside_fleet_view_samples_per_s ingest_alone_samples_per_s)x (it varies from process to process: see the least and the most).
 Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; commit
 $(git rev-parse --short HEAD 2>/dev/null || echo unknown).
 MD
