@@ -268,6 +268,7 @@ std::map<std::string, std::string> examples() {
       {"alert show", "alert show alert-12"},
       {"alert ack", "alert ack alert-12"},
       {"alert resolve", "alert resolve alert-12 --note \"replaced the modem\""},
+      {"alert rules", "alert rules"},
       {"health device", "health device thermostat-0017"},
       {"health fleet", "health fleet --days 14 --site bldg-7"},
       {"device add", "device add thermostat-0017 --type thermostat --revision rev-b --site bldg-7"},
@@ -403,6 +404,9 @@ int main(int argc, char** argv) {
   serve->add_option("--remediate-service", serve_args.remediate_service,
                     "the service a device that checks in but sends no telemetry is first asked "
                     "to restart, before a reboot and a person (docs/health.md)");
+  serve->add_option("--remediation-rules", serve_args.remediation_rules,
+                    "the remediation rules and limits from this JSON file instead of the "
+                    "defaults (docs/health.md, \"Rules from a file\")");
   serve->add_flag("--no-remediation", serve_args.no_remediation,
                   "run no remediation rules: no alerts, no automatic commands");
   serve->add_option("--alert-webhook", serve_args.alert_webhook,

@@ -1,5 +1,6 @@
 // The `drover alert` verbs (docs/api/operator.md, "Alerts"): ls, show, ack and resolve — what
 // the remediation rules found, what they did about it, and who has it now.
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,29 @@ void alert_text(const json& a) {
   print_table(rows);
 }
 
+// The rules the server runs, one a row, then the device's budget.
+void rules_table(const json& doc) {
+  std::vector<std::vector<std::string>> rows = {
+      {"RULE", "CONDITION", "AFTER", "LADDER", "VERIFY", "COMMAND LIFETIME"}};
+  for (const json& r : doc["rules"]) {
+    std::string ladder;
+    for (const json& step : r["ladder"]) {
+      if (!ladder.empty()) ladder += ", ";
+      ladder += text_of(step["action"]);
+      if (step.contains("argument")) ladder += " " + text_of(step["argument"]);
+    }
+    ladder += ladder.empty() ? "a person" : ", then a person";
+    rows.push_back({text_of(r["name"]), text_of(r["condition"]), text_of(r["after"]), ladder,
+                    text_of(r["verify"]), text_of(r["command_lifetime"])});
+  }
+  print_table(rows);
+  const json& limits = doc["limits"];
+  std::printf(
+      "at most %s automatic actions a device a day; an episode without a step for %s "
+      "goes to a person\n",
+      text_of(limits["max_actions_per_day"]).c_str(), text_of(limits["stalled_after"]).c_str());
+}
+
 }  // namespace
 
 void add_alert_verbs(CLI::App& app, RemoteCommands::State& s) {
@@ -95,6 +119,10 @@ void add_alert_verbs(CLI::App& app, RemoteCommands::State& s) {
       });
   resolve->add_option("id", s.id, "alert id")->required();
   resolve->add_option("--note", s.reason, "what was done (kept as its resolution)");
+  s.verb(*alert, "rules", "the remediation rules the server runs, and its limits",
+         [](RemoteCommands::State& st) {
+           return st.show(st.call("GET", "/api/v1/remediation/rules"), &rules_table);
+         });
 }
 
 }  // namespace drover::app

@@ -26,6 +26,7 @@
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
 #include "fleet/update_repository.h"
+#include "health/remediation_file.h"
 #include "health/remediator.h"
 #include "health/telemetry_health.h"
 #include "rollout/engine.h"
@@ -145,6 +146,23 @@ int run_serve(const ServeArgs& args) {
     if (webhook_secret.size() < 16) {
       return fail("--alert-webhook-secret-file: the key must be at least 16 bytes");
     }
+  }
+  // The remediation rules: the file's, checked before anything is opened, or the defaults.
+  health::RemediationPolicy remediation{health::default_rules(args.remediate_service), {}};
+  if (!args.remediation_rules.empty()) {
+    if (args.no_remediation) return fail("--remediation-rules: no rules run with --no-remediation");
+    if (!args.remediate_service.empty()) {
+      return fail(
+          "--remediate-service names the default rules' service; a --remediation-rules file "
+          "names its own");
+    }
+    auto text = real_file_system().read(args.remediation_rules);
+    if (!text.ok()) return fail("--remediation-rules: " + text.error().to_string());
+    auto policy = health::parse_remediation_policy(*text);
+    if (!policy.ok()) {
+      return fail("--remediation-rules " + args.remediation_rules + ": " + policy.error().message);
+    }
+    remediation = std::move(*policy);
   }
   // Signals are taken by sigwait below, never by a handler: block them before any thread
   // starts (the store's writer is the first), so that every thread inherits the mask.
@@ -273,8 +291,15 @@ int run_serve(const ServeArgs& args) {
   std::unique_ptr<health::Remediator> remediator;
   if (!args.no_remediation) {
     auto made = health::Remediator::create(*store, clock, telemetry_service, commands,
-                                           {health::default_rules(args.remediate_service), {}});
+                                           {remediation.rules, remediation.limits});
     if (!made.ok()) return fail("remediation: " + made.error().to_string());
+    nlohmann::json rules = nlohmann::json::array();
+    for (const health::RemediationRule& r : remediation.rules) rules.push_back(r.name);
+    log_line({{"level", "info"},
+              {"msg", "remediation rules"},
+              {"from", args.remediation_rules.empty() ? "the defaults" : args.remediation_rules},
+              {"rules", rules},
+              {"max_actions_per_day", remediation.limits.max_actions_per_day}});
     remediator = std::move(*made);
     remediator->set_listener(alert_log);
   }

@@ -31,6 +31,8 @@ struct ServeArgs {
   // is first asked to restart ("" : straight to a reboot); off: no rules run.
   std::string remediate_service;
   bool no_remediation = false;
+  // The rules and limits from this file instead (health/remediation_file.h).
+  std::string remediation_rules;
   // Every alert change POSTed here, signed with HMAC-SHA256 under the secret in the file
   // (docs/api/operator.md, "Alert webhook"); https is checked against the CA file, if given.
   std::string alert_webhook;

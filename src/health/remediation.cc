@@ -30,8 +30,12 @@ Status validate(const RemediationRule& rule) {
                             "' must be 1 to 128 of [A-Za-z0-9._:-]");
   }
   const std::string where = "remediation rule " + rule.name + ": ";
-  if (rule.after < Duration{0}) return invalid_argument(where + "after cannot be negative");
-  if (rule.verify <= Duration{0}) return invalid_argument(where + "verify must be positive");
+  if (rule.after < Duration{0} || rule.after > days(30)) {
+    return invalid_argument(where + "after must be from 0 to 30 days");
+  }
+  if (rule.verify <= Duration{0} || rule.verify > days(7)) {
+    return invalid_argument(where + "verify must be more than 0 and at most 7 days");
+  }
   if (rule.command_lifetime <= Duration{0} || rule.command_lifetime > days(30)) {
     return invalid_argument(where + "command_lifetime must be more than 0 and at most 30 days");
   }
@@ -43,6 +47,16 @@ Status validate(const RemediationRule& rule) {
                                    ? "needs a service or command name"
                                    : "takes no argument"));
     }
+  }
+  return ok_status();
+}
+
+Status validate(const RemediationLimits& limits) {
+  if (limits.max_actions_per_day < 1 || limits.max_actions_per_day > 100) {
+    return invalid_argument("max_actions_per_day must be from 1 to 100");
+  }
+  if (limits.stalled_after < hours(1) || limits.stalled_after > days(30)) {
+    return invalid_argument("stalled_after must be from 1h to 30 days");
   }
   return ok_status();
 }

@@ -62,8 +62,10 @@ struct RemediationRule {
   bool operator==(const RemediationRule&) const = default;
 };
 
-// Checks the name, the durations (positive; `after` may be 0) and each step's argument (a
-// name for the actions that take one, none for the others). kInvalidArgument naming the rule.
+// Checks the name, the durations (`after` from 0 to 30 days, `verify` positive and at most 7
+// days, `command_lifetime` positive and at most 30 days), at most 16 steps, and each step's
+// argument (a name for the actions that take one, none for the others). kInvalidArgument
+// naming the rule.
 Status validate(const RemediationRule& rule);
 
 // A device's open episode of one rule, as its alert records it.
@@ -104,7 +106,11 @@ struct RemediationLimits {
   // its last command ended, or since the caller began watching it, whichever came last, goes
   // to a person rather than waiting for good.
   Duration stalled_after = hours(24);
+  bool operator==(const RemediationLimits&) const = default;
 };
+// At least one action a day, at most 100; stalled_after from 1 hour to 30 days.
+// kInvalidArgument saying which.
+Status validate(const RemediationLimits& limits);
 
 // What to do now about `rule` on one device: `present` is whether its condition holds now,
 // `held_for` for how long it has (continuously), `actions_last_day` the rule-queued commands

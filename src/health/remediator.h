@@ -96,6 +96,7 @@ class Remediator final : public AlertRecords {
   Status settle() override { return store_.settle_all(); }
 
   const std::vector<RemediationRule>& rules() const { return options_.rules; }
+  const RemediationLimits& limits() const { return options_.limits; }
 
  private:
   Remediator(Store& store, Clock& clock, const telemetry::FreshnessSource& telemetry,

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
@@ -235,6 +236,62 @@ TEST(Serve, ThePendingDeviceCapAndTheRateLimitsAreFlags) {
     EXPECT_FALSE(std::filesystem::exists(data + "-bad")) << "nothing was started";
   }
   std::filesystem::remove_all(data);
+}
+
+// The remediation rules from a file are the ones the server runs: it says so at start, the API
+// gives them back as the file has them, and `drover alert rules` lists them; a bad file, or
+// one given with --no-remediation or --remediate-service, stops it before anything is made.
+TEST(Serve, RemediationRulesFromAFileAreTheOnesItRunsAndShows) {
+  const std::string dir = temp_dir();
+  const std::string data = dir + "/data";
+  const std::string rules =
+      std::string(DROVER_SOURCE_DIR) + "/docs/examples/remediation-rules.json";
+  {
+    ServeProcess serve(data, "127.0.0.1:0", "t0ken", false, {"--remediation-rules", rules});
+    ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+    EXPECT_NE(serve.output().find(R"("msg":"remediation rules")"), std::string::npos);
+    EXPECT_NE(serve.output().find(R"("rules":["no-data","offline"])"), std::string::npos)
+        << serve.output();
+    const std::string token = create_token(data, "ops", "viewer");
+    const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
+    auto client = http::HttpClient::create(url);
+    ASSERT_TRUE(client.ok());
+    auto got = (*client)->request("GET", "/api/v1/remediation/rules", "",
+                                  {{"Authorization", "Bearer " + token}});
+    ASSERT_TRUE(got.ok());
+    ASSERT_EQ(got->status, 200) << got->body;
+    auto served = nlohmann::json::parse(got->body);
+    std::ifstream in(rules);
+    auto written = nlohmann::json::parse(in, nullptr, true, true);
+    EXPECT_EQ(served["rules"][0]["ladder"], written["rules"][0]["ladder"]) << got->body;
+    EXPECT_EQ(served["rules"][0]["after"], "30m");
+    EXPECT_EQ(served["rules"][1]["name"], "offline");
+    EXPECT_EQ(served["limits"]["max_actions_per_day"], 3);
+    const CommandOutcome listed = run_command(std::string(DROVER_BIN) + " --server " + url +
+                                              " --token " + token + " alert rules");
+    ASSERT_EQ(listed.code, 0) << listed.out;
+    EXPECT_NE(listed.out.find("restart_service collector, run clean-logs, reboot, then a person"),
+              std::string::npos)
+        << listed.out;
+    EXPECT_NE(listed.out.find("at most 3 automatic actions a device a day"), std::string::npos)
+        << listed.out;
+    ::kill(serve.pid(), SIGTERM);
+    EXPECT_EQ(serve.exit_code(), 0) << serve.output();
+  }
+  const std::string bad = dir + "/bad-rules.json";
+  std::ofstream(bad) << R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h",
+                           "ladder": [{"action": "reboot", "argumnet": "now"}]}]})";
+  for (const auto& [flags, why] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--remediation-rules", bad}, "rules[0].ladder[0].argumnet: unknown field"},
+           {{"--remediation-rules", dir + "/none.json"}, "--remediation-rules: "},
+           {{"--remediation-rules", rules, "--no-remediation"}, "no rules run with"},
+           {{"--remediation-rules", rules, "--remediate-service", "x"}, "names its own"}}) {
+    ServeProcess refused(dir + "/bad", "127.0.0.1:0", "t0ken", false, flags);
+    EXPECT_NE(refused.exit_code(), 0) << why;
+    EXPECT_TRUE(refused.wait_for(why)) << refused.output();
+    EXPECT_FALSE(std::filesystem::exists(dir + "/bad")) << "nothing was started";
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // The alert webhook of the real binary: an alert change the last run could not deliver (the

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "base/json_reader.h"
+#include "health/remediation_file.h"
 #include "transport/http/json_body.h"
 #include "transport/http/operator_access.h"
 
@@ -48,6 +49,13 @@ std::string alert_document(const Alert& a) {
 }
 
 void add_alert_api(Router& router, OperatorTokens& tokens, health::Remediator& remediator) {
+  // The rules and limits this server runs, as a --remediation-rules file would give them.
+  router.add(
+      "GET", "/api/v1/remediation/rules",
+      guarded(tokens, Role::kViewer, [&remediator](const Request&, const Params&, const ApiToken&) {
+        const health::RemediationPolicy policy{remediator.rules(), remediator.limits()};
+        return ok_json(json::parse(health::to_json(policy)));
+      }));
   // Newest first; `after` (the last id of the page before) pages on.
   router.add(
       "GET", "/api/v1/alerts",
