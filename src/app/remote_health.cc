@@ -61,10 +61,14 @@ void device_text(const json& d) {
 
 void fleet_text(const json& f) {
   const json& s = f["by_status"];
-  std::printf("%s devices: %s healthy, %s degraded, %s critical, %s unknown\n",
+  std::printf("%s devices: %s healthy, %s degraded, %s critical, %s unknown",
               text_of(f["devices"]).c_str(), text_of(s["healthy"]).c_str(),
               text_of(s["degraded"]).c_str(), text_of(s["critical"]).c_str(),
               text_of(s["unknown"]).c_str());
+  if (f["unreadable"].is_number() && f["unreadable"].get<int64_t>() > 0) {
+    std::printf(" (%s of them unreadable: listed below)", text_of(f["unreadable"]).c_str());
+  }
+  std::printf("\n");
   const double rate =
       f["loss_rate_per_month"].is_number() ? f["loss_rate_per_month"].get<double>() : 0.0;
   std::printf(
@@ -111,8 +115,17 @@ void add_health_verbs(CLI::App& app, RemoteCommands::State& s) {
                // unless given.
                std::string target = "/api/v1/fleet/health?days=" + std::to_string(st.days) +
                                     "&limit=" + std::to_string(st.given("--limit") ? st.limit : 20);
-               if (!st.site.empty()) target += "&site=" + http::url_encode(st.site);
-               if (!st.type.empty()) target += "&device_type=" + http::url_encode(st.type);
+               const auto add = [&target](const char* key, const std::string& value) {
+                 if (!value.empty())
+                   target += "&" + std::string(key) + "=" + http::url_encode(value);
+               };
+               add("site", st.site);
+               add("device_type", st.type);
+               add("hardware_revision", st.revision);
+               add("connectivity", st.connectivity);
+               for (const std::string& tag : st.tags) add("tag", tag);
+               add("component", st.component);
+               add("version", st.version);
                return st.show(st.call("GET", target), &fleet_text);
              });
   fleet->add_option("--days", s.days, "resources predicted to run out within this many days")
@@ -123,6 +136,12 @@ void add_health_verbs(CLI::App& app, RemoteCommands::State& s) {
       ->check(CLI::Range(0, 1000));
   fleet->add_option("--site", s.site, "only the devices of this site");
   fleet->add_option("--type", s.type, "only devices of this type");
+  fleet->add_option("--revision", s.revision, "only devices of this hardware revision");
+  fleet->add_option("--connectivity", s.connectivity, "only devices of this connectivity class");
+  fleet->add_option("--tag", s.tags, "only devices with this tag (repeat: with every one)");
+  fleet->add_option("--component", s.component, "with --version: devices running it");
+  fleet->add_option("--version", s.version, "only devices running this version of --component")
+      ->needs("--component");
 }
 
 }  // namespace drover::app

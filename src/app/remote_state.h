@@ -57,7 +57,8 @@ struct RemoteCommands::State {
   std::string horizon, install_time, reboot_time, bandwidth;  // rollout predict
   std::string action, argument, reason, command_id;           // device command
   size_t limit = 100;
-  size_t days = 30;  // health fleet: predicted failures within
+  size_t days = 30;       // health fleet: predicted failures within
+  std::string component;  // health fleet: devices running `version` of it
   bool all = false, start = false, dry_run = false, watch = false;
   double interval = 2.0;  // seconds between looks (rollout status --watch)
 

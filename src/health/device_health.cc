@@ -65,8 +65,17 @@ struct Judge {
             "its data is late: the newest is " + format_span(f.data_age_s) +
                 " old (it reports every " + every + ")");
         break;
-      case Freshness::kFresh:
       case Freshness::kNoContract:
+        // Without a contract there is no "late": only a device quiet for as long as the fleet
+        // view counts as lost is judged, as offline.
+        if (f.contact_age_s >= seconds_of(o.lost_after)) {
+          add("offline", Severity::kCritical,
+              "not heard from for " + format_span(f.contact_age_s) +
+                  " (it has no telemetry contract; " + format_span(seconds_of(o.lost_after)) +
+                  " of quiet counts as lost)");
+        }
+        break;
+      case Freshness::kFresh:
         break;
     }
   }
@@ -74,6 +83,16 @@ struct Judge {
   void alerts() {
     for (const Alert& a : facts.open_alerts) {
       if (a.state == AlertState::kResolved) continue;
+      // An alert about what freshness already found (a stuck device's no_data alert) says
+      // what is being done about that reason; it takes no points of its own.
+      const auto same = std::find_if(out.reasons.begin(), out.reasons.end(),
+                                     [&a](const HealthReason& r) { return r.kind == a.condition; });
+      if (same != out.reasons.end()) {
+        same->text += "; " + a.id + " (" + a.rule + "): " +
+                      (a.escalated ? "with a person: " + a.escalation : "remediation under way");
+        same->alert = a.id;
+        continue;
+      }
       add("alert", a.escalated ? Severity::kCritical : Severity::kWarning,
           a.id + " (" + a.rule + "): " +
               (a.escalated ? "with a person: " + a.escalation
@@ -195,6 +214,17 @@ DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now, const HealthO
   j.out.device_id = facts.freshness.device;
   j.out.device_type = facts.freshness.device_type;
   j.out.quiet_s = facts.freshness.contact_age_s;
+  if (facts.freshness.decommissioned) {
+    // Out of service: nothing of it is a risk to the fleet any more.
+    j.out.status = HealthStatus::kUnknown;
+    j.out.reasons.push_back({"decommissioned",
+                             Severity::kWarning,
+                             0,
+                             "decommissioned: kept for its history, not judged",
+                             "",
+                             {}});
+    return j.out;
+  }
   j.freshness();
   j.alerts();
   j.resources();
@@ -252,7 +282,12 @@ FleetHealth summarize(std::span<const DeviceHealth> devices, Duration within, si
       ++f.lost;
       if (d.quiet_s < lost_after + month) ++f.lost_last_30_days;
     }
-    if (d.status == HealthStatus::kDegraded || d.status == HealthStatus::kCritical) {
+    const bool unreadable =
+        d.status == HealthStatus::kUnknown &&
+        std::any_of(d.reasons.begin(), d.reasons.end(),
+                    [](const HealthReason& r) { return r.kind == "unreadable"; });
+    if (unreadable) ++f.unreadable;
+    if (d.status == HealthStatus::kDegraded || d.status == HealthStatus::kCritical || unreadable) {
       at_risk.push_back(&d);
     }
     for (const ResourceForecast& rf : d.forecasts) {

@@ -36,12 +36,15 @@ struct ResourceForecast {
 };
 
 struct HealthReason {
-  // "offline", "no_data", "late", "alert", "memory", "disk", "battery", "reboots"
+  // "offline", "no_data", "late", "alert", "memory", "disk", "battery", "reboots",
+  // "decommissioned" (0 points), "unreadable" (0 points: its data could not be read)
   std::string kind;
   Severity severity = Severity::kWarning;
-  int points = 0;                            // taken off the score
-  std::string text;                          // what was found, with the figures
-  std::string alert;                         // the alert's id, for kind "alert"
+  int points = 0;    // taken off the score
+  std::string text;  // what was found, with the figures
+  // The alert's id: for kind "alert", or the alert about this reason's condition (a stuck
+  // device's no_data alert: what is being done about it, taking no points of its own)
+  std::string alert;
   std::optional<ResourceForecast> forecast;  // for a resource's end
 };
 
@@ -49,7 +52,8 @@ enum class HealthStatus : uint8_t {
   kHealthy,   // nothing found
   kDegraded,  // warnings only
   kCritical,  // something critical
-  kUnknown,   // nothing to judge: no telemetry contract and no data
+  kUnknown,   // nothing to judge: no telemetry contract and no data; decommissioned; or
+              // its data could not be read
 };
 const char* to_string(HealthStatus s);
 
@@ -107,6 +111,9 @@ DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now,
 struct FleetHealth {
   size_t devices = 0;
   size_t healthy = 0, degraded = 0, critical = 0, unknown = 0;
+  // Of the unknown, those whose data could not be read (each says why in its reason); they
+  // are listed among the devices at risk, after the others.
+  size_t unreadable = 0;
   // Quiet for lost_after or longer now, and of them those that became lost within the last 30
   // days (quiet for at least lost_after and less than lost_after + 30 days): the month's
   // loss, as a share of the devices (0 for none).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace drover::health {
 namespace {
@@ -46,6 +47,7 @@ Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
     q.from_ms = now - options_.window.count();
     q.until_ms = now + 1;
     auto range = telemetry_.range(q);
+    if (!range.ok() && range.error().code == ErrorCode::kNotFound) continue;  // dropped meanwhile
     if (!range.ok()) return range.error();
     // A young series has too few points at the resolution chosen for the window (an hourly
     // one for a week): read it finer, as far as the store keeps it.
@@ -92,16 +94,35 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
   const Timestamp now = clock_.now();
   std::vector<DeviceHealth> judged;
   judged.reserve(all->size());
+  // A device whose data cannot be read is judged unknown, saying why, rather than failing
+  // the view of everyone else; only when no device could be read is the view an error.
+  std::optional<Error> failed;
+  size_t read = 0;
   for (telemetry::DeviceFreshness& fr : *all) {
     auto it = by_device.find(fr.device);
+    DeviceHealth unreadable;
+    unreadable.device_id = fr.device;
+    unreadable.device_type = fr.device_type;
+    unreadable.quiet_s = fr.contact_age_s;
     auto f =
         facts(std::move(fr), it == by_device.end() ? std::vector<Alert>{} : std::move(it->second));
-    if (!f.ok()) {
-      if (f.error().code == ErrorCode::kNotFound) continue;  // decommissioned meanwhile
-      return f.error();
+    if (f.ok()) {
+      ++read;
+      judged.push_back(judge_device(*f, now, options_));
+      continue;
     }
-    judged.push_back(judge_device(*f, now, options_));
+    if (f.error().code == ErrorCode::kNotFound) continue;  // decommissioned meanwhile
+    if (!failed) failed = f.error();
+    unreadable.status = HealthStatus::kUnknown;
+    unreadable.reasons.push_back({"unreadable",
+                                  Severity::kWarning,
+                                  0,
+                                  "its data could not be read: " + f.error().to_string(),
+                                  "",
+                                  {}});
+    judged.push_back(std::move(unreadable));
   }
+  if (failed && read == 0) return *failed;
   return summarize(judged, within, limit, options_);
 }
 

@@ -314,6 +314,7 @@ DeviceFreshness TelemetryService::freshness_of(const Device& d, const TelemetryC
   f.device = d.id;
   f.device_type = d.device_type;
   f.contract = contract;
+  f.decommissioned = d.decommissioned;
   int64_t newest = INT64_MIN;
   for (const std::string& key : tsdb_.keys(d.id + "/")) {
     if (auto s = tsdb_.latest(key)) newest = std::max(newest, s->t_ms);

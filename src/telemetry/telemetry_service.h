@@ -91,6 +91,7 @@ struct DeviceFreshness {
   double contact_age_s = -1;
   TelemetryContract contract;
   uint64_t dropped_on_device = 0;
+  bool decommissioned = false;  // out of service: kept for its history, judged no more
 };
 
 // Where the remediation rules (health/remediator.h) read how fresh each device is: the

@@ -123,6 +123,19 @@ TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
             std::string::npos)
       << table.out;
 
+  // The cohort's filters reach the server: the device's revision keeps it, another's leaves
+  // none, and a version without its component is a usage error.
+  const auto devices_in = [&](const std::string& flags) {
+    const CommandOutcome out = run_command(cli + " --json health fleet " + flags);
+    EXPECT_EQ(out.code, 0) << flags << out.out;
+    return out.code == 0 ? json::parse(out.out)["devices"].get<int>() : -1;
+  };
+  EXPECT_EQ(devices_in("--revision A"), 1);
+  EXPECT_EQ(devices_in("--revision B"), 0);
+  EXPECT_EQ(devices_in("--tag greenhouse"), 0);
+  EXPECT_EQ(devices_in("--type sensor --revision A"), 1);
+  EXPECT_EQ(run_command(cli + " health fleet --version 1.0").code, 2);
+
   const CommandOutcome missing = run_command(cli + " health device nobody");
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.out.find("not_found"), std::string::npos) << missing.out;

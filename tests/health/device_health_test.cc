@@ -230,6 +230,20 @@ TEST(DeviceHealth, FreshnessAndOpenAlertsAreReasons) {
   EXPECT_EQ(d.reasons[2].severity, Severity::kWarning);
   EXPECT_EQ(d.score, 100 - 40 - 40 - 15);
 
+  // An alert about the condition freshness found says what is being done about it, and
+  // takes no points of its own: a stuck device is not charged twice.
+  Alert about = working;
+  about.condition = "no_data";
+  stale.open_alerts = {about, person};
+  d = judge_device(stale, kNow);
+  ASSERT_EQ(d.reasons.size(), 2u);
+  ASSERT_NE(reason(d, "no_data"), nullptr);
+  EXPECT_EQ(reason(d, "no_data")->alert, "alert-1");
+  EXPECT_EQ(reason(d, "no_data")->text,
+            "no data for 2.0 h while it checks in (it reports every 15 min); alert-1 (no-data): "
+            "remediation under way");
+  EXPECT_EQ(d.score, 100 - 40 - 40);
+
   // Points never take the score below zero.
   stale.open_alerts = {person, person, person};
   EXPECT_EQ(judge_device(stale, kNow).score, 0);
@@ -242,6 +256,34 @@ TEST(DeviceHealth, NothingToJudgeIsUnknown) {
   EXPECT_EQ(judge_device(f, kNow).status, HealthStatus::kUnknown);
   f.series.push_back(constant("memory_available_bytes", {}, 300 * kMB));
   EXPECT_EQ(judge_device(f, kNow).status, HealthStatus::kHealthy);
+  // A decommissioned device is judged no more, whatever its data says.
+  DeviceFacts gone = leaking(2);
+  gone.freshness.decommissioned = true;
+  const DeviceHealth d = judge_device(gone, kNow);
+  EXPECT_EQ(d.status, HealthStatus::kUnknown);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].kind, "decommissioned");
+  EXPECT_EQ(d.score, 100);
+  EXPECT_TRUE(d.forecasts.empty());
+}
+
+// Without a contract nothing is late, but a device quiet for as long as the fleet view counts
+// as lost is offline: it must not look healthy for good.
+TEST(DeviceHealth, ADeviceWithoutAContractIsOfflineOnceQuietForLostAfter) {
+  DeviceFacts f{fresh("ctl-1"), {}, {}};
+  f.freshness.freshness = Freshness::kNoContract;
+  f.freshness.contract = {};
+  f.series.push_back(constant("memory_available_bytes", {}, 300 * kMB));
+  const HealthOptions o;
+  f.freshness.contact_age_s = static_cast<double>(o.lost_after.count()) / 1000 - 60;
+  EXPECT_EQ(judge_device(f, kNow).status, HealthStatus::kHealthy);
+  f.freshness.contact_age_s = static_cast<double>(o.lost_after.count()) / 1000;
+  const DeviceHealth d = judge_device(f, kNow);
+  EXPECT_EQ(d.status, HealthStatus::kCritical);
+  ASSERT_NE(reason(d, "offline"), nullptr);
+  EXPECT_EQ(reason(d, "offline")->text,
+            "not heard from for 3.0 d (it has no telemetry contract; 3.0 d of quiet counts as "
+            "lost)");
 }
 
 TEST(FleetHealthView, CountsLossesRanksTheDevicesAtRiskAndListsWhatRunsOutSoonest) {
@@ -298,6 +340,30 @@ TEST(FleetHealthView, CountsLossesRanksTheDevicesAtRiskAndListsWhatRunsOutSoones
   EXPECT_EQ(wide.predicted[0].first, "c-leak-3d");
   EXPECT_TRUE(summarize({}, hours(24), 10).at_risk.empty());
   EXPECT_DOUBLE_EQ(summarize({}, hours(24), 10).loss_rate_per_month, 0);
+}
+
+// A device whose data could not be read (HealthView judges it so rather than failing the
+// view) is unknown, counted as unreadable and listed at risk after the devices judged.
+TEST(FleetHealthView, AnUnreadableDeviceIsCountedAndListedNotHidden) {
+  std::vector<DeviceHealth> devices;
+  DeviceFacts f = leaking(3);
+  devices.push_back(judge_device(f, kNow));
+  DeviceHealth unreadable;
+  unreadable.device_id = "a-unreadable";
+  unreadable.status = HealthStatus::kUnknown;
+  unreadable.reasons.push_back(
+      {"unreadable", Severity::kWarning, 0, "its data could not be read: io: disk", "", {}});
+  devices.push_back(unreadable);
+  DeviceFacts quiet{fresh("b-no-contract"), {}, {}};
+  quiet.freshness.freshness = Freshness::kNoContract;
+  devices.push_back(judge_device(quiet, kNow));
+  const FleetHealth fleet = summarize(devices, hours(24), 10);
+  EXPECT_EQ(fleet.unknown, 2u);
+  EXPECT_EQ(fleet.unreadable, 1u);
+  EXPECT_EQ(fleet.at_risk_total, 2u);
+  ASSERT_EQ(fleet.at_risk.size(), 2u);
+  EXPECT_EQ(fleet.at_risk[0].device_id, "ctl-1");
+  EXPECT_EQ(fleet.at_risk[1].device_id, "a-unreadable");
 }
 
 }  // namespace

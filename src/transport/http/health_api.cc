@@ -109,6 +109,7 @@ void add_health_api(Router& router, OperatorTokens& tokens, const health::Health
                               {"degraded", f->degraded},
                               {"critical", f->critical},
                               {"unknown", f->unknown}}},
+                            {"unreadable", f->unreadable},
                             {"lost", f->lost},
                             {"lost_last_30_days", f->lost_last_30_days},
                             {"loss_rate_per_month", f->loss_rate_per_month},
