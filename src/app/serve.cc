@@ -26,6 +26,7 @@
 #include "fleet/device_service.h"
 #include "fleet/operator_tokens.h"
 #include "fleet/update_repository.h"
+#include "health/health_view.h"
 #include "health/remediation_file.h"
 #include "health/remediator.h"
 #include "health/telemetry_health.h"
@@ -288,6 +289,8 @@ int run_serve(const ServeArgs& args) {
                        : a.escalated                    ? a.escalation
                                                         : a.summary}});
   };
+  // What the rules on a device's health read (declared first: it outlives their ticks).
+  std::unique_ptr<health::HealthView> remediation_health;
   std::unique_ptr<health::Remediator> remediator;
   if (!args.no_remediation) {
     auto made = health::Remediator::create(*store, clock, telemetry_service, commands,
@@ -302,6 +305,9 @@ int run_serve(const ServeArgs& args) {
               {"max_actions_per_day", remediation.limits.max_actions_per_day}});
     remediator = std::move(*made);
     remediator->set_listener(alert_log);
+    remediation_health =
+        std::make_unique<health::HealthView>(telemetry_service, remediator.get(), clock);
+    remediator->set_health_source(remediation_health.get());
   }
   std::unique_ptr<http::AlertWebhook> webhook;
   if (!args.alert_webhook.empty()) {
@@ -511,6 +517,10 @@ int run_serve(const ServeArgs& args) {
       log_line({{"level", "error"},
                 {"msg", "remediation tick failed; retried in a minute"},
                 {"error", (!report.ok() ? report.error() : durable.error()).to_string()}});
+    } else if (!report->health_error.empty()) {
+      log_line({{"level", "warn"},
+                {"msg", "reading device health for the rules failed; the last read stands"},
+                {"error", report->health_error}});
     }
     clock.schedule_after(minutes(1), remediate);
   };

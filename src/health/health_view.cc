@@ -83,8 +83,7 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   return judge_device(*f, clock_.now(), options_);
 }
 
-Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration within,
-                                      size_t limit) const {
+Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort& cohort) const {
   auto all = telemetry_.freshness(cohort);
   if (!all.ok()) return all.error();
   auto alerts = open_alerts("");
@@ -94,8 +93,8 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
   const Timestamp now = clock_.now();
   std::vector<DeviceHealth> judged;
   judged.reserve(all->size());
-  // A device whose data cannot be read is judged unknown, saying why, rather than failing
-  // the view of everyone else; only when no device could be read is the view an error.
+  // A device whose data cannot be read is judged unknown, saying why, rather than failing the
+  // view of everyone else; only when no device could be read is the view an error.
   std::optional<Error> failed;
   size_t read = 0;
   for (telemetry::DeviceFreshness& fr : *all) {
@@ -123,7 +122,29 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
     judged.push_back(std::move(unreadable));
   }
   if (failed && read == 0) return *failed;
-  return summarize(judged, within, limit, options_);
+  return judged;
+}
+
+Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration within,
+                                      size_t limit) const {
+  auto judged = judge_all(cohort);
+  if (!judged.ok()) return judged.error();
+  return summarize(*judged, within, limit, options_);
+}
+
+Result<std::vector<HealthFinding>> HealthView::critical_findings() const {
+  auto judged = judge_all(telemetry::Cohort{});
+  if (!judged.ok()) return judged.error();
+  std::vector<HealthFinding> found;
+  for (DeviceHealth& d : *judged) {
+    for (HealthReason& r : d.reasons) {
+      auto condition = parse_condition(r.kind);
+      if (r.severity == Severity::kCritical && condition.ok() && is_health_condition(*condition)) {
+        found.push_back({d.device_id, std::move(r.kind), std::move(r.text)});
+      }
+    }
+  }
+  return found;
 }
 
 }  // namespace drover::health

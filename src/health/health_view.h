@@ -17,7 +17,7 @@
 
 namespace drover::health {
 
-class HealthView {
+class HealthView final : public DeviceHealthSource {
  public:
   // `alerts` may be null (remediation off: no alert is a reason).
   HealthView(const telemetry::TelemetryService& telemetry, AlertRecords* alerts, Clock& clock,
@@ -29,6 +29,12 @@ class HealthView {
   // Every device in service (or of the cohort), judged; resources expected to run out within
   // `within`; at most `limit` devices at risk and predictions listed.
   Result<FleetHealth> fleet(const telemetry::Cohort& cohort, Duration within, size_t limit) const;
+  // Every device in service (or of the cohort), judged. A device whose data cannot be read is
+  // unknown with the reason "unreadable"; the store's error only when none could be read.
+  Result<std::vector<DeviceHealth>> judge_all(const telemetry::Cohort& cohort) const;
+  // The rules on health (RemediatorOptions): every device's critical reasons of the kinds a
+  // rule can watch (memory, disk, battery, reboots).
+  Result<std::vector<HealthFinding>> critical_findings() const override;
 
   const HealthOptions& options() const { return options_; }
 

@@ -33,13 +33,28 @@ namespace drover::health {
 enum class Condition : uint8_t {
   kNoData,   // the device checks in but sends no telemetry past its contract (stuck)
   kOffline,  // not heard from past its telemetry contract
+  // The device's health (health/device_health.h) has a critical reason of this kind:
+  kMemory,   // memory exhausted now, or forecast to be within 7 days
+  kDisk,     // a disk full now, or forecast to be within 7 days
+  kBattery,  // a battery empty now, or forecast to be within 7 days (not while charging)
+  kReboots,  // more boots in the last 24 hours than allowed: a reboot loop
   kCount,
 };
 inline constexpr size_t kConditionCount = static_cast<size_t>(Condition::kCount);
 inline constexpr EnumNames<Condition, kConditionCount> kConditionNames{{
     {Condition::kNoData, "no_data"},
     {Condition::kOffline, "offline"},
+    {Condition::kMemory, "memory"},
+    {Condition::kDisk, "disk"},
+    {Condition::kBattery, "battery"},
+    {Condition::kReboots, "reboots"},
 }};
+// Whether the condition is read from the device's health (its name is the health reason's
+// kind) rather than from its telemetry's freshness.
+constexpr bool is_health_condition(Condition c) {
+  return c == Condition::kMemory || c == Condition::kDisk || c == Condition::kBattery ||
+         c == Condition::kReboots;
+}
 static_assert(names_every_value(kConditionNames));
 inline const char* to_string(Condition c) { return enum_name(kConditionNames, c); }
 inline Result<Condition> parse_condition(std::string_view s) {

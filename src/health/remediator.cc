@@ -43,8 +43,12 @@ void observe(Condition condition, const telemetry::DeviceFreshness& f, bool* pre
         *held = past(f.contact_age_s);
       }
       return;
+    case Condition::kMemory:
+    case Condition::kDisk:
+    case Condition::kBattery:
+    case Condition::kReboots:
     case Condition::kCount:
-      return;
+      return;  // read from the device's health, not its freshness
   }
 }
 
@@ -98,13 +102,45 @@ Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSou
       telemetry_(telemetry),
       commands_(commands),
       options_(std::move(options)),
-      offline_rule_(std::any_of(
-          options_.rules.begin(), options_.rules.end(),
-          [](const RemediationRule& r) { return r.condition == Condition::kOffline; })) {}
+      offline_rule_(
+          std::any_of(options_.rules.begin(), options_.rules.end(),
+                      [](const RemediationRule& r) { return r.condition == Condition::kOffline; })),
+      health_rule_(
+          std::any_of(options_.rules.begin(), options_.rules.end(),
+                      [](const RemediationRule& r) { return is_health_condition(r.condition); })) {}
 
 void Remediator::set_listener(std::function<void(const Alert&)> listener) {
   MutexLock lock(mu_);
   listener_ = std::move(listener);
+}
+
+void Remediator::set_health_source(const DeviceHealthSource* source) {
+  MutexLock lock(mu_);
+  health_ = source;
+}
+
+Status Remediator::refresh_health() {
+  const DeviceHealthSource* source = nullptr;
+  {
+    MutexLock lock(mu_);
+    if (!health_rule_ || health_ == nullptr) return ok_status();
+    if (findings_read_ && clock_.now() - *findings_read_ < options_.health_every) {
+      return ok_status();
+    }
+    source = health_;
+  }
+  const Timestamp at = clock_.now();
+  auto found = source->critical_findings();
+  if (!found.ok()) return found.error();
+  std::map<std::pair<std::string, std::string>, std::string> by_device;
+  for (HealthFinding& f : *found) {
+    by_device.insert_or_assign(std::make_pair(std::move(f.device), std::move(f.kind)),
+                               std::move(f.text));
+  }
+  MutexLock lock(mu_);
+  findings_ = std::move(by_device);
+  findings_read_ = at;
+  return ok_status();
 }
 
 Status Remediator::save(Alert& alert) {
@@ -157,7 +193,7 @@ Result<size_t> Remediator::actions_last_day(const std::string& device_id) {
 
 Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f,
                          bool present, Duration held_for, bool out_of_reach, Alert* open,
-                         TickReport& report) {
+                         const std::string& found, TickReport& report) {
   const Timestamp now = clock_.now();
   const std::string& device_id = f.device;
   Alert created;
@@ -188,7 +224,10 @@ Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFre
         created.device_id = device_id;
         created.rule = rule.name;
         created.condition = to_string(rule.condition);
-        created.summary = (d.why + ": " + summary_of(rule.condition, f)).substr(0, kMaxAlertText);
+        created.summary =
+            (d.why + ": " +
+             (is_health_condition(rule.condition) ? found : summary_of(rule.condition, f)))
+                .substr(0, kMaxAlertText);
         created.opened_at = now;
         created.version = 1;
         DROVER_TRY(save(created));
@@ -246,8 +285,12 @@ Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFre
 }
 
 Result<TickReport> Remediator::tick() {
+  // The rules on health read it first, outside the lock (a read of every device's series); a
+  // read that fails keeps the last one for a while and is tried again at the next tick.
+  const Status health_read = refresh_health();
   MutexLock lock(mu_);
   TickReport report;
+  if (!health_read.ok()) report.health_error = health_read.error().to_string();
   auto fleet = telemetry_.freshness(telemetry::Cohort{});
   if (!fleet.ok()) return fleet.error();
   // Resolved alerts leave recent_ long after their last write is durable (a group commit
@@ -287,29 +330,52 @@ Result<TickReport> Remediator::tick() {
   // out of reach — no step, not resolved, a person's after a day of it — until it is heard
   // from again. The count of how long the condition has held starts again then (its backlog
   // may be on the way), and the next step waits for it (decide()).
+  // A rule on health sees its condition as the last read of the device's health found it —
+  // from when this server first saw it so — and knows nothing of it while the device is out
+  // of reach, or when health has not been read for three times health_every (its reads
+  // failing): its episodes then wait, as for a device out of reach.
   struct Seen {
     const telemetry::DeviceFreshness* device;
     const RemediationRule* rule;
     bool present;
     Duration held;
     bool unknown;
+    const std::string* found;
   };
+  static const std::string kNothingFound;
   std::vector<Seen> seen;
   std::map<std::pair<std::string, std::string>, Timestamp> present_since;
   const Timestamp now = clock_.now();
+  const bool health_known = findings_read_ && now - *findings_read_ <= 3 * options_.health_every;
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
     for (const RemediationRule& rule : options_.rules) {
-      Seen s{&f, &rule, false, Duration{0},
-             rule.condition == Condition::kNoData && f.freshness == Freshness::kOffline};
-      observe(rule.condition, f, &s.present, &s.held);
+      const bool offline = f.freshness == Freshness::kOffline;
+      Seen s{&f,
+             &rule,
+             false,
+             Duration{0},
+             rule.condition == Condition::kNoData && offline,
+             &kNothingFound};
+      if (is_health_condition(rule.condition)) {
+        s.unknown = offline || !health_known;
+        auto it = s.unknown ? findings_.end()
+                            : findings_.find(std::make_pair(f.device, to_string(rule.condition)));
+        if (it != findings_.end()) {
+          s.present = true;
+          s.held = Duration::max();  // as long as this server has seen it (below)
+          s.found = &it->second;
+        }
+      } else {
+        observe(rule.condition, f, &s.present, &s.held);
+      }
       if (s.present) {
         auto key = std::make_pair(f.device, rule.name);
         auto before = present_since_.find(key);
         std::optional<Timestamp> since;
         if (before != present_since_.end()) {
           since = before->second;  // seen before, or a person closed its alert then
-        } else if (rule.condition == Condition::kNoData) {
+        } else if (rule.condition != Condition::kOffline) {
           since = now;
         }
         if (since) {
@@ -341,7 +407,7 @@ Result<TickReport> Remediator::tick() {
     }
     if (found == nullptr) {
       if (s.present) {
-        DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, false, nullptr, report));
+        DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, false, nullptr, *s.found, report));
       }
       continue;  // nearly every device, every tick: nothing present, nothing open
     }
@@ -371,7 +437,8 @@ Result<TickReport> Remediator::tick() {
     }
     // Out of reach with no rule to page for it: no step, not resolved, a person's after a day
     // of it (decide()).
-    DROVER_TRY(judge(*s.rule, *s.device, s.present, s.held, s.unknown, &found->alert, report));
+    DROVER_TRY(
+        judge(*s.rule, *s.device, s.present, s.held, s.unknown, &found->alert, *s.found, report));
   }
   // Open alerts nobody judges any more — the device left the fleet (decommissioned), or no
   // rule of that name is configured now — are closed saying so, rather than left open for

@@ -38,12 +38,33 @@ namespace drover::health {
 struct RemediatorOptions {
   std::vector<RemediationRule> rules;
   RemediationLimits limits;
+  // How often the rules on a device's health (is_health_condition) read it: judging every
+  // device reads a week of its series, so it is done this often, not every tick.
+  Duration health_every = minutes(5);
+};
+
+// A critical reason of a device's health, as the rules on health read it.
+struct HealthFinding {
+  std::string device;
+  std::string kind;  // the reason's kind: "memory", "disk", "battery", "reboots"
+  std::string text;  // what was found, with its figures
+};
+
+// Where the rules on a device's health read it: HealthView in drover serve.
+class DeviceHealthSource {
+ public:
+  virtual ~DeviceHealthSource() = default;
+  // The critical reasons of every device in service, of the kinds a rule can watch.
+  virtual Result<std::vector<HealthFinding>> critical_findings() const = 0;
 };
 
 // What one tick did.
 struct TickReport {
   size_t devices = 0;  // judged
   size_t opened = 0, commands = 0, escalated = 0, resolved = 0;
+  // Why the device's health could not be read this tick (empty: it was, or was not due): the
+  // rules on health went on with the last read, for up to three times health_every.
+  std::string health_error;
 };
 
 // The alerts as their audience outside the server (the alert webhook) needs them: the list,
@@ -83,6 +104,10 @@ class Remediator final : public AlertRecords {
   Result<std::optional<Alert>> get(std::string_view id);
   Result<std::vector<Alert>> list(const Store::AlertQuery& query) override;
 
+  // Where the rules on a device's health read it; without one (null), their conditions never
+  // hold. Must outlive the remediator's ticks.
+  void set_health_source(const DeviceHealthSource* source) EXCLUDES(mu_);
+
   // Told every change of an alert, after it was written (from the thread that made it, with
   // the remediator's lock held: the listener must not call back into it).
   void set_listener(std::function<void(const Alert&)> listener) EXCLUDES(mu_);
@@ -112,9 +137,13 @@ class Remediator final : public AlertRecords {
   Result<size_t> actions_last_day(const std::string& device_id);
   // Closes an open alert no rule judged this tick (its device or its rule is gone).
   Status close_unjudged(Alert& alert, Timestamp now, TickReport& report) REQUIRES(mu_);
-  // Decides and acts on one rule for one device.
+  // Decides and acts on one rule for one device; `found` is what a rule on health saw.
   Status judge(const RemediationRule& rule, const telemetry::DeviceFreshness& f, bool present,
-               Duration held_for, bool out_of_reach, Alert* open, TickReport& report) REQUIRES(mu_);
+               Duration held_for, bool out_of_reach, Alert* open, const std::string& found,
+               TickReport& report) REQUIRES(mu_);
+  // The health findings as of now: read again once health_every has passed since the last
+  // read (outside the lock: it reads every device's series), else the last read's.
+  Status refresh_health() EXCLUDES(mu_);
 
   Store& store_;
   Clock& clock_;
@@ -137,6 +166,11 @@ class Remediator final : public AlertRecords {
   // Open alert id -> when this process first judged it: a stall (RemediationLimits) counts
   // from no earlier than that, so a server that was down is not taken for a device that was.
   std::map<std::string, Timestamp, std::less<>> watched_since_ GUARDED_BY(mu_);
+  const bool health_rule_;  // some rule watches a device's health
+  const DeviceHealthSource* health_ GUARDED_BY(mu_) = nullptr;
+  // The last health read: (device, kind) -> the reason's text, and when it was read.
+  std::map<std::pair<std::string, std::string>, std::string> findings_ GUARDED_BY(mu_);
+  std::optional<Timestamp> findings_read_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover::health

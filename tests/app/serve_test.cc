@@ -250,7 +250,8 @@ TEST(Serve, RemediationRulesFromAFileAreTheOnesItRunsAndShows) {
     ServeProcess serve(data, "127.0.0.1:0", "t0ken", false, {"--remediation-rules", rules});
     ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
     EXPECT_NE(serve.output().find(R"("msg":"remediation rules")"), std::string::npos);
-    EXPECT_NE(serve.output().find(R"("rules":["no-data","offline"])"), std::string::npos)
+    EXPECT_NE(serve.output().find(R"("rules":["no-data","disk-full","reboot-loop","offline"])"),
+              std::string::npos)
         << serve.output();
     const std::string token = create_token(data, "ops", "viewer");
     const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
@@ -265,13 +266,13 @@ TEST(Serve, RemediationRulesFromAFileAreTheOnesItRunsAndShows) {
     auto written = nlohmann::json::parse(in, nullptr, true, true);
     EXPECT_EQ(served["rules"][0]["ladder"], written["rules"][0]["ladder"]) << got->body;
     EXPECT_EQ(served["rules"][0]["after"], "30m");
-    EXPECT_EQ(served["rules"][1]["name"], "offline");
+    EXPECT_EQ(served["rules"][1]["condition"], "disk");
+    EXPECT_EQ(served["rules"][3]["name"], "offline");
     EXPECT_EQ(served["limits"]["max_actions_per_day"], 3);
     const CommandOutcome listed = run_command(std::string(DROVER_BIN) + " --server " + url +
                                               " --token " + token + " alert rules");
     ASSERT_EQ(listed.code, 0) << listed.out;
-    EXPECT_NE(listed.out.find("restart_service collector, run clean-logs, reboot, then a person"),
-              std::string::npos)
+    EXPECT_NE(listed.out.find("run clean-logs, reboot, then a person"), std::string::npos)
         << listed.out;
     EXPECT_NE(listed.out.find("at most 3 automatic actions a device a day"), std::string::npos)
         << listed.out;

@@ -24,17 +24,26 @@ std::string example() {
 TEST(RemediationFile, TheDocumentedExampleReadsAsWritten) {
   auto policy = parse_remediation_policy(example());
   ASSERT_TRUE(policy.ok()) << policy.error().to_string();
-  ASSERT_EQ(policy->rules.size(), 2u);
+  ASSERT_EQ(policy->rules.size(), 4u);
   const RemediationRule& stuck = policy->rules[0];
   EXPECT_EQ(stuck.name, "no-data");
   EXPECT_EQ(stuck.condition, Condition::kNoData);
   EXPECT_EQ(stuck.after, minutes(30));
-  ASSERT_EQ(stuck.ladder.size(), 3u);
+  ASSERT_EQ(stuck.ladder.size(), 2u);
   EXPECT_EQ(stuck.ladder[0], (RemedyStep{CommandAction::kRestartService, "collector"}));
-  EXPECT_EQ(stuck.ladder[1], (RemedyStep{CommandAction::kRun, "clean-logs"}));
-  EXPECT_EQ(stuck.ladder[2], (RemedyStep{CommandAction::kReboot, ""}));
+  EXPECT_EQ(stuck.ladder[1], (RemedyStep{CommandAction::kReboot, ""}));
   EXPECT_EQ(stuck.command_lifetime, hours(6));
-  const RemediationRule& offline = policy->rules[1];
+  const RemediationRule& disk = policy->rules[1];
+  EXPECT_EQ(disk.condition, Condition::kDisk);
+  EXPECT_TRUE(is_health_condition(disk.condition));
+  ASSERT_EQ(disk.ladder.size(), 2u);
+  EXPECT_EQ(disk.ladder[0], (RemedyStep{CommandAction::kRun, "clean-logs"}));
+  EXPECT_EQ(disk.verify, minutes(15));
+  const RemediationRule& loop = policy->rules[2];
+  EXPECT_EQ(loop.condition, Condition::kReboots);
+  EXPECT_EQ(loop.after, Duration{0});
+  EXPECT_TRUE(loop.ladder.empty());
+  const RemediationRule& offline = policy->rules[3];
   EXPECT_EQ(offline.condition, Condition::kOffline);
   EXPECT_EQ(offline.after, hours(24));
   EXPECT_TRUE(offline.ladder.empty());  // straight to a person

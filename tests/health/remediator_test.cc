@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <optional>
 #include <set>
 
 #include "../common/fleet_fixture.h"
@@ -559,6 +560,152 @@ TEST_F(RemediatorTest, HealthReadsTheSeriesFreshnessAndAlertsOfTheLiveFleet) {
   fleet = view.fleet({}, hours(int64_t{30} * 24), 10);
   ASSERT_TRUE(fleet.ok());
   EXPECT_EQ(fleet->devices, 2u);
+}
+
+// Reads the device's health through a real HealthView, counting the reads, or fails them.
+class CountingHealth final : public DeviceHealthSource {
+ public:
+  explicit CountingHealth(const DeviceHealthSource& real) : real_(real) {}
+  Result<std::vector<HealthFinding>> critical_findings() const override {
+    ++reads;
+    if (failing) return io_error("the series cannot be read");
+    return real_.critical_findings();
+  }
+  mutable int reads = 0;
+  bool failing = false;
+
+ private:
+  const DeviceHealthSource& real_;
+};
+
+// A rule on health: a disk found full by device health (its free space at 1% of the mount's
+// total) opens an alert after the rule's `after`, and its first step runs the agent's
+// clean-logs; the disk freed, the next read of health clears it and the alert resolves,
+// saying after which step. Health is read at most every health_every, not every tick; a
+// device out of reach is not known to have cleared; reads that fail leave the episode waiting,
+// never resolved on no news.
+TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCleared) {
+  const std::string full = f.ids[0], fine = f.ids[1];
+  RemediationRule disk;
+  disk.name = "disk-full";
+  disk.condition = Condition::kDisk;
+  disk.after = minutes(15);
+  disk.verify = minutes(10);
+  disk.ladder = {{CommandAction::kRun, "clean-logs"}, {CommandAction::kReboot, ""}};
+  RemediatorOptions options{{disk}, {}};
+  options.health_every = minutes(5);
+  auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, options);
+  ASSERT_TRUE(made.ok()) << made.error().to_string();
+  std::unique_ptr<Remediator> rules = std::move(*made);
+  const HealthView view(*telemetry, rules.get(), f.clock);
+  CountingHealth health(view);
+  rules->set_health_source(&health);
+
+  double free_share = 0.01;
+  auto send_disk = [&](const std::string& device, double share) {
+    protocol::TelemetryBatch b;
+    b.stream = 8;
+    b.sequence = ++sequence_[device + "/disk"];
+    const int64_t now = f.clock.now().time_since_epoch().count();
+    const std::vector<std::pair<std::string, std::string>> mount = {{"mount", "/data"}};
+    b.series = {{"disk_free_bytes", mount, {{now, share * 8e9}}},
+                {"disk_total_bytes", mount, {{now, 8e9}}},
+                {"cpu_percent", {}, {{now, 10}}}};
+    auto r = telemetry->ingest(device, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+  };
+  std::set<std::string> ran;
+  std::optional<int> cleaned_at;
+  for (int minute = 0; minute < 60; ++minute) {
+    send_disk(full, free_share);
+    send_disk(fine, 0.6);
+    check_in(fine);
+    for (const Command& c : check_in(full)) {
+      if (!ran.insert(c.id).second) continue;
+      EXPECT_EQ(c.action, CommandAction::kRun);
+      EXPECT_EQ(c.argument, "clean-logs");
+      ASSERT_TRUE(commands->record_result({full, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
+      free_share = 0.55;  // the logs are gone
+      cleaned_at = minute;
+    }
+    auto report = rules->tick();
+    ASSERT_TRUE(report.ok()) << report.error().to_string();
+    EXPECT_TRUE(report->health_error.empty());
+    f.clock.advance(minutes(1));
+  }
+  // A read every 5 minutes of the hour, not one a tick.
+  EXPECT_EQ(health.reads, 12);
+  ASSERT_TRUE(cleaned_at.has_value());
+  // Seen at the first read, held 15 minutes: the step came at the read that saw it held.
+  EXPECT_GE(*cleaned_at, 15);
+  EXPECT_LE(*cleaned_at, 21);
+  Store::AlertQuery all;
+  auto alerts = rules->list(all);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 1u);
+  const Alert& a = alerts->front();
+  EXPECT_EQ(a.device_id, full);
+  EXPECT_EQ(a.condition, "disk");
+  EXPECT_NE(a.summary.find("disk /data full now"), std::string::npos) << a.summary;
+  EXPECT_EQ(a.state, AlertState::kResolved);
+  EXPECT_EQ(a.resolution, "cleared after run clean-logs (step 1 of 2)");
+  EXPECT_EQ(ran.size(), 1u);
+
+  // Full again, then out of reach: the episode neither steps nor resolves while nothing is
+  // known of it, even once the disk would read as freed.
+  free_share = 0.01;
+  for (int minute = 0; minute < 25; ++minute) {
+    send_disk(full, free_share);
+    check_in(full);
+    ASSERT_TRUE(rules->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  alerts = rules->list(all);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 2u);
+  const std::string second = alerts->front().id;
+  EXPECT_NE(alerts->front().state, AlertState::kResolved);
+  auto pending = commands->history(full, 10);
+  ASSERT_TRUE(pending.ok());
+  const size_t commands_before = pending->size();
+  f.clock.advance(hours(2));  // quiet past its contract: offline
+  for (int minute = 0; minute < 30; ++minute) {
+    ASSERT_TRUE(rules->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  auto waiting = rules->get(second);
+  ASSERT_TRUE(waiting.ok() && *waiting);
+  EXPECT_NE((*waiting)->state, AlertState::kResolved);
+  ASSERT_TRUE(commands->history(full, 10).ok());
+  EXPECT_EQ(commands->history(full, 10)->size(), commands_before);
+
+  // Back, but health cannot be read: the last read stands for three health_every, then the
+  // episode waits — never resolved on no news — and each tick says why.
+  health.failing = true;
+  free_share = 0.6;
+  for (int minute = 0; minute < 30; ++minute) {
+    send_disk(full, free_share);
+    check_in(full);
+    auto report = rules->tick();
+    ASSERT_TRUE(report.ok());
+    EXPECT_NE(report->health_error.find("the series cannot be read"), std::string::npos);
+    f.clock.advance(minutes(1));
+  }
+  waiting = rules->get(second);
+  ASSERT_TRUE(waiting.ok() && *waiting);
+  EXPECT_NE((*waiting)->state, AlertState::kResolved);
+  // Readable again: the freed disk clears it.
+  health.failing = false;
+  for (int minute = 0; minute < 6; ++minute) {
+    send_disk(full, free_share);
+    check_in(full);
+    ASSERT_TRUE(rules->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  waiting = rules->get(second);
+  ASSERT_TRUE(waiting.ok() && *waiting);
+  EXPECT_EQ((*waiting)->state, AlertState::kResolved);
 }
 
 // A series only hours old has too few points at the hourly resolution a week's window is read
