@@ -652,60 +652,52 @@ TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCl
   EXPECT_EQ(a.resolution, "cleared after run clean-logs (step 1 of 2)");
   EXPECT_EQ(ran.size(), 1u);
 
+  // Minutes of the device checking in with its disk at free_share (when `in_reach`), the rules
+  // ticking; what each tick said of health.
+  std::vector<std::string> said;
+  auto pass = [&](int n, bool in_reach) {
+    for (int minute = 0; minute < n; ++minute) {
+      if (in_reach) {
+        send_disk(full, free_share);
+        check_in(full);
+      }
+      auto report = rules->tick();
+      ASSERT_TRUE(report.ok());
+      said.push_back(report->health_error);
+      f.clock.advance(minutes(1));
+    }
+  };
+  auto second_state = [&]() {
+    auto listed = rules->list(all);
+    EXPECT_TRUE(listed.ok() && listed->size() == 2) << "a second episode";
+    return listed.ok() && listed->size() == 2 ? listed->front().state : AlertState::kResolved;
+  };
+
   // Full again, then out of reach: the episode neither steps nor resolves while nothing is
-  // known of it, even once the disk would read as freed.
+  // known of it.
   free_share = 0.01;
-  for (int minute = 0; minute < 25; ++minute) {
-    send_disk(full, free_share);
-    check_in(full);
-    ASSERT_TRUE(rules->tick().ok());
-    f.clock.advance(minutes(1));
-  }
-  alerts = rules->list(all);
-  ASSERT_TRUE(alerts.ok());
-  ASSERT_EQ(alerts->size(), 2u);
-  const std::string second = alerts->front().id;
-  EXPECT_NE(alerts->front().state, AlertState::kResolved);
-  auto pending = commands->history(full, 10);
-  ASSERT_TRUE(pending.ok());
-  const size_t commands_before = pending->size();
+  pass(25, true);
+  EXPECT_NE(second_state(), AlertState::kResolved);
+  const size_t commands_before = commands->history(full, 10)->size();
   f.clock.advance(hours(2));  // quiet past its contract: offline
-  for (int minute = 0; minute < 30; ++minute) {
-    ASSERT_TRUE(rules->tick().ok());
-    f.clock.advance(minutes(1));
-  }
-  auto waiting = rules->get(second);
-  ASSERT_TRUE(waiting.ok() && *waiting);
-  EXPECT_NE((*waiting)->state, AlertState::kResolved);
-  ASSERT_TRUE(commands->history(full, 10).ok());
+  pass(30, false);
+  EXPECT_NE(second_state(), AlertState::kResolved);
   EXPECT_EQ(commands->history(full, 10)->size(), commands_before);
 
-  // Back, but health cannot be read: the last read stands for three health_every, then the
-  // episode waits — never resolved on no news — and each tick says why.
+  // Back with its disk freed, but health cannot be read: the last read stands for three
+  // health_every, then the episode waits — never resolved on no news — and each tick says why.
   health.failing = true;
   free_share = 0.6;
-  for (int minute = 0; minute < 30; ++minute) {
-    send_disk(full, free_share);
-    check_in(full);
-    auto report = rules->tick();
-    ASSERT_TRUE(report.ok());
-    EXPECT_NE(report->health_error.find("the series cannot be read"), std::string::npos);
-    f.clock.advance(minutes(1));
+  said.clear();
+  pass(30, true);
+  EXPECT_NE(second_state(), AlertState::kResolved);
+  for (const std::string& why : said) {
+    EXPECT_NE(why.find("the series cannot be read"), std::string::npos) << why;
   }
-  waiting = rules->get(second);
-  ASSERT_TRUE(waiting.ok() && *waiting);
-  EXPECT_NE((*waiting)->state, AlertState::kResolved);
   // Readable again: the freed disk clears it.
   health.failing = false;
-  for (int minute = 0; minute < 6; ++minute) {
-    send_disk(full, free_share);
-    check_in(full);
-    ASSERT_TRUE(rules->tick().ok());
-    f.clock.advance(minutes(1));
-  }
-  waiting = rules->get(second);
-  ASSERT_TRUE(waiting.ok() && *waiting);
-  EXPECT_EQ((*waiting)->state, AlertState::kResolved);
+  pass(6, true);
+  EXPECT_EQ(second_state(), AlertState::kResolved);
 }
 
 // A series only hours old has too few points at the hourly resolution a week's window is read
