@@ -209,6 +209,60 @@ const char* to_string(HealthStatus s) {
   return "?";
 }
 
+namespace {
+
+// The score and status from the reasons (the most severe first).
+void settle(DeviceHealth& d, const DeviceFacts* facts) {
+  std::stable_sort(
+      d.reasons.begin(), d.reasons.end(),
+      [](const HealthReason& a, const HealthReason& b) { return a.points > b.points; });
+  int taken = 0;
+  bool critical = false;
+  for (const HealthReason& r : d.reasons) {
+    taken += r.points;
+    critical = critical || r.severity == Severity::kCritical;
+  }
+  d.score = std::max(0, 100 - taken);
+  if (critical) {
+    d.status = HealthStatus::kCritical;
+  } else if (taken > 0) {
+    d.status = HealthStatus::kDegraded;
+  } else if (facts != nullptr && facts->freshness.freshness == Freshness::kNoContract &&
+             facts->series.empty() && facts->open_alerts.empty()) {
+    d.status = HealthStatus::kUnknown;
+  }
+}
+
+}  // namespace
+
+std::optional<BatteryDrain> battery_drain(const DeviceFacts& facts, const HealthOptions& o) {
+  for (const SeriesWindow& s : facts.series) {
+    if (s.metric != "battery_level_percent" || s.values.empty()) continue;
+    if (newest(find(facts, "battery_charging", s.labels)).value_or(0) > 0) return std::nullopt;
+    // Since the last rise of more than a point: a charge, or a battery swapped.
+    size_t from = 0;
+    for (size_t i = 1; i < s.values.size(); ++i) {
+      if (s.values[i].value > s.values[i - 1].value + 1) from = i;
+    }
+    const std::span<const TimedValue> stretch(s.values.data() + from, s.values.size() - from);
+    if (stretch.size() < o.forecast.min_points ||
+        stretch.back().at - stretch.front().at < o.drain_span) {
+      return std::nullopt;
+    }
+    auto slope = slope_per_hour(stretch);
+    if (!slope || *slope >= 0) return std::nullopt;
+    return BatteryDrain{label(s, "supply"), -*slope};
+  }
+  return std::nullopt;
+}
+
+void add_reason(DeviceHealth& device, HealthReason reason) {
+  const bool was_unknown = device.status == HealthStatus::kUnknown;
+  device.reasons.push_back(std::move(reason));
+  if (was_unknown) device.status = HealthStatus::kHealthy;
+  settle(device, nullptr);
+}
+
 DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now, const HealthOptions& options) {
   Judge j{facts, now, options, {}};
   j.out.device_id = facts.freshness.device;
@@ -230,28 +284,11 @@ DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now, const HealthO
   j.resources();
   j.reboots();
   DeviceHealth& d = j.out;
-  std::stable_sort(
-      d.reasons.begin(), d.reasons.end(),
-      [](const HealthReason& a, const HealthReason& b) { return a.points > b.points; });
   std::sort(d.forecasts.begin(), d.forecasts.end(),
             [](const ResourceForecast& a, const ResourceForecast& b) {
               return a.crossing.expected < b.crossing.expected;
             });
-  int taken = 0;
-  bool critical = false;
-  for (const HealthReason& r : d.reasons) {
-    taken += r.points;
-    critical = critical || r.severity == Severity::kCritical;
-  }
-  d.score = std::max(0, 100 - taken);
-  if (critical) {
-    d.status = HealthStatus::kCritical;
-  } else if (!d.reasons.empty()) {
-    d.status = HealthStatus::kDegraded;
-  } else if (facts.freshness.freshness == Freshness::kNoContract && facts.series.empty() &&
-             facts.open_alerts.empty()) {
-    d.status = HealthStatus::kUnknown;
-  }
+  settle(d, &facts);
   return d;
 }
 

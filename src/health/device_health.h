@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "health/device_detectors.h"
 #include "health/forecast.h"
 #include "model/alert.h"
 #include "telemetry/telemetry_service.h"
@@ -37,7 +38,8 @@ struct ResourceForecast {
 
 struct HealthReason {
   // "offline", "no_data", "late", "alert", "memory", "disk", "battery", "reboots",
-  // "decommissioned" (0 points), "unreadable" (0 points: its data could not be read)
+  // "battery_drain" (against its peers: HealthView), "decommissioned" (0 points),
+  // "unreadable" (0 points: its data could not be read)
   std::string kind;
   Severity severity = Severity::kWarning;
   int points = 0;    // taken off the score
@@ -94,7 +96,11 @@ struct HealthOptions {
   double memory_floor = 0.05;  // of memory_total_bytes (0 bytes without one)
   double disk_floor = 0.02;    // of disk_total_bytes of the mount (0 bytes without one)
   double battery_floor_percent = 5;
-  uint32_t reboots_per_day = 3;     // more boots than this in the last 24 hours: a loop
+  uint32_t reboots_per_day = 3;  // more boots than this in the last 24 hours: a loop
+  // A battery draining far faster than its type's (HealthView): its drain since its last
+  // charge, over at least drain_span, against the same-type devices' by a robust z-score.
+  Duration drain_span = hours(3);
+  PeerOptions drain_peers{.threshold = 5, .side = Side::kHigh};
   Duration lost_after = hours(72);  // quiet this long: lost (the fleet view)
   int critical_points = 40;
   int warning_points = 15;
@@ -106,6 +112,21 @@ struct HealthOptions {
 
 DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now,
                           const HealthOptions& options = {});
+
+// How fast a battery drains while it discharges: the slope of its level since it last rose (a
+// charge), over at least options.drain_span and min_points readings, in percent an hour. The
+// first supply's; std::nullopt while charging, without such a stretch, or when it is not
+// falling.
+struct BatteryDrain {
+  std::string supply;
+  double per_hour = 0;
+};
+std::optional<BatteryDrain> battery_drain(const DeviceFacts& facts,
+                                          const HealthOptions& options = {});
+
+// Adds a reason found beyond the device itself (against its peers); the score and status
+// follow, as judge_device would have made them.
+void add_reason(DeviceHealth& device, HealthReason reason);
 
 // The fleet at a glance.
 struct FleetHealth {

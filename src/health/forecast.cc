@@ -26,36 +26,60 @@ double t_quantile(double dof, double confidence) {
   return t;
 }
 
+// The least-squares line through the values, in hours since the first (which keeps the sums
+// well conditioned).
+struct Line {
+  Timestamp origin{};
+  double mean_x = 0, mean_y = 0, sxx = 0, slope = 0;
+  double hours_of(Timestamp t) const {
+    return static_cast<double>((t - origin).count()) / 3'600'000.0;
+  }
+};
+
+std::optional<Line> fit(std::span<const TimedValue> window) {
+  const size_t n = window.size();
+  if (n < 2) return std::nullopt;
+  Line line;
+  line.origin = window.front().at;
+  for (const TimedValue& p : window) {
+    if (!std::isfinite(p.value)) return std::nullopt;
+    line.mean_x += line.hours_of(p.at);
+    line.mean_y += p.value;
+  }
+  line.mean_x /= static_cast<double>(n);
+  line.mean_y /= static_cast<double>(n);
+  double sxy = 0;
+  for (const TimedValue& p : window) {
+    const double dx = line.hours_of(p.at) - line.mean_x;
+    line.sxx += dx * dx;
+    sxy += dx * (p.value - line.mean_y);
+  }
+  if (!(line.sxx > 0)) return std::nullopt;
+  line.slope = sxy / line.sxx;
+  if (!std::isfinite(line.slope)) return std::nullopt;
+  return line;
+}
+
 }  // namespace
+
+std::optional<double> slope_per_hour(std::span<const TimedValue> values) {
+  auto line = fit(values);
+  if (!line) return std::nullopt;
+  return line->slope;
+}
 
 std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, double limit,
                                           Timestamp now, const ForecastOptions& options) {
   const size_t n = window.size();
   if (n < std::max<size_t>(3, options.min_points)) return std::nullopt;
   if (!(options.confidence > 0 && options.confidence < 1)) return std::nullopt;
-  // Hours since the first value, to keep the sums well conditioned.
-  const Timestamp origin = window.front().at;
-  auto hours_of = [origin](Timestamp t) {
-    return static_cast<double>((t - origin).count()) / 3'600'000.0;
-  };
-  double mean_x = 0;
-  double mean_y = 0;
-  for (const TimedValue& p : window) {
-    if (!std::isfinite(p.value)) return std::nullopt;
-    mean_x += hours_of(p.at);
-    mean_y += p.value;
-  }
-  mean_x /= static_cast<double>(n);
-  mean_y /= static_cast<double>(n);
-  double sxx = 0;
-  double sxy = 0;
-  for (const TimedValue& p : window) {
-    const double dx = hours_of(p.at) - mean_x;
-    sxx += dx * dx;
-    sxy += dx * (p.value - mean_y);
-  }
-  if (sxx <= 0) return std::nullopt;
-  const double slope = sxy / sxx;
+  const auto line = fit(window);
+  if (!line) return std::nullopt;
+  const double mean_x = line->mean_x;
+  const double mean_y = line->mean_y;
+  const double sxx = line->sxx;
+  const double slope = line->slope;
+  auto hours_of = [&line](Timestamp t) { return line->hours_of(t); };
   double sse = 0;
   for (const TimedValue& p : window) {
     const double fit = mean_y + slope * (hours_of(p.at) - mean_x);

@@ -51,4 +51,8 @@ struct ForecastOptions {
 std::optional<Crossing> forecast_crossing(std::span<const TimedValue> window, double limit,
                                           Timestamp now, const ForecastOptions& options = {});
 
+// The least-squares slope of the values (time order), per hour. std::nullopt for fewer than
+// two, a non-finite value, or no time between them.
+std::optional<double> slope_per_hour(std::span<const TimedValue> values);
+
 }  // namespace drover::health

@@ -1,6 +1,7 @@
 #include "health/health_view.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <optional>
 
@@ -9,12 +10,38 @@ namespace {
 
 constexpr size_t kAllAlerts = 1'000'000;
 
-bool is_read(std::string_view metric) {
+bool is_read(std::string_view metric, bool battery_only) {
+  if (battery_only) return metric == "battery_level_percent" || metric == "battery_charging";
   return std::find(std::begin(HealthOptions::kMetrics), std::end(HealthOptions::kMetrics),
                    metric) != std::end(HealthOptions::kMetrics);
 }
 
+// "drains 2.1 %/h, 2.0x the median of its type's 40 devices (1.0 %/h)"
+std::string drain_text(const BatteryDrain& drain, const PeerVerdict& v, size_t peers) {
+  char text[160];
+  std::snprintf(text, sizeof text,
+                "battery%s%s drains %.2g %%/h, %.1fx the median of its type's %zu devices "
+                "(%.2g %%/h)",
+                drain.supply.empty() ? "" : " ", drain.supply.c_str(), drain.per_hour,
+                v.median > 0 ? drain.per_hour / v.median : 0.0, peers, v.median);
+  return text;
+}
+
 }  // namespace
+
+// A battery draining far faster than its type's: a warning, against the drains of `peers`
+// (the device itself among them).
+void HealthView::judge_drain(DeviceHealth& device, const BatteryDrain& drain,
+                             std::span<const double> peers) const {
+  auto v = peer_outlier(drain.per_hour, peers, options_.drain_peers);
+  if (!v || !v->outlier) return;
+  add_reason(device, {"battery_drain",
+                      Severity::kWarning,
+                      options_.warning_points,
+                      drain_text(drain, *v, peers.size()),
+                      "",
+                      {}});
+}
 
 Result<std::vector<Alert>> HealthView::open_alerts(std::string_view device) const {
   if (alerts_ == nullptr) return std::vector<Alert>{};
@@ -26,14 +53,14 @@ Result<std::vector<Alert>> HealthView::open_alerts(std::string_view device) cons
 }
 
 Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
-                                      std::vector<Alert> open_alerts) const {
+                                      std::vector<Alert> open_alerts, bool battery_only) const {
   DeviceFacts facts;
   facts.open_alerts = std::move(open_alerts);
   auto latest = telemetry_.latest(freshness.device);
   if (!latest.ok()) return latest.error();
   const int64_t now = clock_.now().time_since_epoch().count();
   for (const telemetry::AgedValue& v : *latest) {
-    if (!is_read(v.metric)) continue;
+    if (!is_read(v.metric, battery_only)) continue;
     // A total or a charger's state is what it is now, not a mean over the hour.
     if (v.metric == "memory_total_bytes" || v.metric == "disk_total_bytes" ||
         v.metric == "battery_charging") {
@@ -78,9 +105,26 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   if (!freshness.ok()) return freshness.error();
   auto alerts = open_alerts(id);
   if (!alerts.ok()) return alerts.error();
+  const std::string type = freshness->device_type;
   auto f = facts(std::move(*freshness), std::move(*alerts));
   if (!f.ok()) return f.error();
-  return judge_device(*f, clock_.now(), options_);
+  DeviceHealth judged = judge_device(*f, clock_.now(), options_);
+  // Its battery's drain against its type's: the drains of up to kDrainPeers of them.
+  const auto drain = battery_drain(*f, options_);
+  if (!drain || f->freshness.decommissioned) return judged;
+  telemetry::Cohort of_type;
+  of_type.filter.device_types = {type};
+  auto peers = telemetry_.freshness(of_type);
+  if (!peers.ok()) return peers.error();
+  std::vector<double> drains;
+  for (telemetry::DeviceFreshness& p : *peers) {
+    if (drains.size() >= kDrainPeers) break;
+    auto pf = facts(std::move(p), {}, true);
+    if (!pf.ok()) continue;  // gone meanwhile, or unreadable: one peer fewer
+    if (auto d = battery_drain(*pf, options_)) drains.push_back(d->per_hour);
+  }
+  judge_drain(judged, *drain, drains);
+  return judged;
 }
 
 Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort& cohort) const {
@@ -97,6 +141,9 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
   // view of everyone else; only when no device could be read is the view an error.
   std::optional<Error> failed;
   size_t read = 0;
+  // Each device's battery drain (by its index in `judged`), and every drain of each type.
+  std::vector<std::pair<size_t, BatteryDrain>> drains;
+  std::map<std::string, std::vector<double>, std::less<>> drains_of_type;
   for (telemetry::DeviceFreshness& fr : *all) {
     auto it = by_device.find(fr.device);
     DeviceHealth unreadable;
@@ -107,6 +154,10 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
         facts(std::move(fr), it == by_device.end() ? std::vector<Alert>{} : std::move(it->second));
     if (f.ok()) {
       ++read;
+      if (auto d = battery_drain(*f, options_); d && !f->freshness.decommissioned) {
+        drains_of_type[f->freshness.device_type].push_back(d->per_hour);
+        drains.emplace_back(judged.size(), std::move(*d));
+      }
       judged.push_back(judge_device(*f, now, options_));
       continue;
     }
@@ -122,6 +173,9 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
     judged.push_back(std::move(unreadable));
   }
   if (failed && read == 0) return *failed;
+  for (const auto& [index, drain] : drains) {
+    judge_drain(judged[index], drain, drains_of_type[judged[index].device_type]);
+  }
   return judged;
 }
 

@@ -6,9 +6,14 @@
 // A device's series are read over HealthOptions::window at the resolution the store chooses
 // for it (raw while it keeps raw samples, else its rollups: a point's mean; a counter's
 // maximum) — finer when that gives too few points for a forecast (a series only hours old).
+// Beyond judge_device, a battery is judged against its peers: one draining far faster than
+// the same-type devices' (peer_outlier on the drain since the last charge) is the warning
+// "battery_drain" — in the fleet view against every device of its type, for one device
+// against up to kDrainPeers of them (a read of each one's battery series).
 // Thread-safe: it keeps nothing of its own.
 #pragma once
 
+#include <span>
 #include <string_view>
 
 #include "health/device_health.h"
@@ -19,6 +24,9 @@ namespace drover::health {
 
 class HealthView final : public DeviceHealthSource {
  public:
+  // One device's battery drain is judged against this many of its type's at most.
+  static constexpr size_t kDrainPeers = 200;
+
   // `alerts` may be null (remediation off: no alert is a reason).
   HealthView(const telemetry::TelemetryService& telemetry, AlertRecords* alerts, Clock& clock,
              HealthOptions options = {})
@@ -39,8 +47,11 @@ class HealthView final : public DeviceHealthSource {
   const HealthOptions& options() const { return options_; }
 
  private:
-  Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness,
-                            std::vector<Alert> open_alerts) const;
+  // `battery_only`: the battery's series alone (a peer's drain).
+  Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness, std::vector<Alert> open_alerts,
+                            bool battery_only = false) const;
+  void judge_drain(DeviceHealth& device, const BatteryDrain& drain,
+                   std::span<const double> peers) const;
   Result<std::vector<Alert>> open_alerts(std::string_view device) const;
 
   const telemetry::TelemetryService& telemetry_;

@@ -286,6 +286,59 @@ TEST(DeviceHealth, ADeviceWithoutAContractIsOfflineOnceQuietForLostAfter) {
             "lost)");
 }
 
+// A battery's drain is its level's slope since its last charge, over at least drain_span; none
+// while charging, over too short a stretch, or when the level is not falling.
+TEST(DeviceHealth, ABatterysDrainIsReadSinceItsLastChargeAndNotWhileCharging) {
+  const std::vector<std::pair<std::string, std::string>> bat = {{"supply", "BAT0"}};
+  DeviceFacts f{fresh("ctl-1"), {}, {}};
+  f.series.push_back(hourly("battery_level_percent", bat, 12, 90, -1.5, 0.05));
+  auto drain = battery_drain(f);
+  ASSERT_TRUE(drain.has_value());
+  EXPECT_EQ(drain->supply, "BAT0");
+  EXPECT_NEAR(drain->per_hour, 1.5, 0.05);
+  // Charged 4 hours ago (the level rose by 40 points): only the 4 hours since count.
+  DeviceFacts charged{fresh("ctl-1"), {}, {}};
+  SeriesWindow level = hourly("battery_level_percent", bat, 12, 90, -1.5);
+  for (size_t i = 8; i < level.values.size(); ++i) {
+    level.values[i].value = 95 - 3.0 * static_cast<double>(i - 8);
+  }
+  // Readings every 30 minutes so the stretch has enough of them.
+  SeriesWindow fine = hourly("battery_level_percent", bat, 0, 0, 0);
+  fine.values.clear();
+  for (int m = 0; m <= 8; ++m) {
+    fine.values.push_back({kNow - minutes(240 - 30 * m), 95 - 1.5 * m});
+  }
+  SeriesWindow before = level;
+  before.values.resize(8);
+  for (const TimedValue& v : fine.values) before.values.push_back(v);
+  charged.series.push_back(before);
+  drain = battery_drain(charged);
+  ASSERT_TRUE(drain.has_value());
+  EXPECT_NEAR(drain->per_hour, 3.0, 0.01);  // 1.5 points every half hour
+  // Too short a stretch since the charge.
+  before.values.erase(before.values.end() - 3, before.values.end());
+  charged.series = {before};
+  EXPECT_FALSE(battery_drain(charged).has_value());
+  // Charging, or rising: no drain.
+  f.series.push_back(constant("battery_charging", bat, 1));
+  EXPECT_FALSE(battery_drain(f).has_value());
+  DeviceFacts rising{fresh("ctl-1"), {}, {}};
+  rising.series.push_back(hourly("battery_level_percent", bat, 12, 20, 0.5));
+  EXPECT_FALSE(battery_drain(rising).has_value());
+}
+
+TEST(DeviceHealth, AReasonFromBeyondTheDeviceTakesItsPointsAndSetsItsStatus) {
+  DeviceHealth d = judge_device(DeviceFacts{fresh("ctl-1"), {}, {}}, kNow);
+  ASSERT_EQ(d.status, HealthStatus::kHealthy);
+  add_reason(d, {"battery_drain", Severity::kWarning, 15, "drains fast", "", {}});
+  EXPECT_EQ(d.status, HealthStatus::kDegraded);
+  EXPECT_EQ(d.score, 85);
+  add_reason(d, {"offline", Severity::kCritical, 40, "gone", "", {}});
+  EXPECT_EQ(d.status, HealthStatus::kCritical);
+  EXPECT_EQ(d.score, 45);
+  EXPECT_EQ(d.reasons.front().kind, "offline");  // the most severe first
+}
+
 TEST(FleetHealthView, CountsLossesRanksTheDevicesAtRiskAndListsWhatRunsOutSoonest) {
   std::vector<DeviceHealth> devices;
   auto add = [&](const std::string& id, const DeviceFacts& facts) {

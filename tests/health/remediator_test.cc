@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <set>
 
 #include "../common/fleet_fixture.h"
@@ -698,6 +699,56 @@ TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCl
   health.failing = false;
   pass(6, true);
   EXPECT_EQ(second_state(), AlertState::kResolved);
+}
+
+// A battery draining twice as fast as its type's is a warning in the fleet view and in the
+// device's own health, with the figures; its peers draining at the usual rate, with their
+// noise, are not flagged.
+TEST_F(RemediatorTest, ABatteryDrainingTwiceAsFastAsItsTypesIsAWarning) {
+  f.add_devices(9, "rev-a");  // 12 of type ctl
+  const int64_t now = f.clock.now().time_since_epoch().count();
+  std::mt19937_64 rng(7);
+  // A battery that lasts about two months (0.05 %/h): no forecast within the horizon, for
+  // the fast one either (85 points at 0.1 %/h: 35 days).
+  std::normal_distribution<double> usual(0.05, 0.004);
+  const std::string fast = f.ids[4];
+  for (const std::string& device : f.ids) {
+    const double per_hour = device == fast ? 0.1 : usual(rng);
+    protocol::TelemetryBatch b;
+    b.stream = 11;
+    b.sequence = 1;
+    protocol::TelemetrySeries level{"battery_level_percent", {{"supply", "BAT0"}}, {}};
+    for (int half = 12; half >= 0; --half) {  // six hours, a reading every half hour
+      level.samples.push_back({now - half * 1'800'000, 90 - per_hour * (12 - half) / 2.0});
+    }
+    b.series = {level, {"cpu_percent", {}, {{now, 10}}}};
+    auto r = telemetry->ingest(device, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+  }
+  const HealthView view(*telemetry, remediator.get(), f.clock);
+  auto judged = view.judge_all({});
+  ASSERT_TRUE(judged.ok()) << judged.error().to_string();
+  ASSERT_EQ(judged->size(), 12u);
+  for (const DeviceHealth& d : *judged) {
+    const bool flagged = std::any_of(d.reasons.begin(), d.reasons.end(), [](const HealthReason& r) {
+      return r.kind == "battery_drain";
+    });
+    EXPECT_EQ(flagged, d.device_id == fast) << d.device_id;
+  }
+  auto one = view.device(fast);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->reasons.size(), 1u);
+  EXPECT_EQ(one->reasons[0].kind, "battery_drain");
+  EXPECT_EQ(one->reasons[0].severity, Severity::kWarning);
+  EXPECT_EQ(one->status, HealthStatus::kDegraded);
+  EXPECT_NE(one->reasons[0].text.find("battery BAT0 drains 0.1 %/h, 2.0x the median of its type's "
+                                      "12 devices (0.05 %/h)"),
+            std::string::npos)
+      << one->reasons[0].text;
+  auto peer = view.device(f.ids[5]);
+  ASSERT_TRUE(peer.ok());
+  EXPECT_EQ(peer->status, HealthStatus::kHealthy);
 }
 
 // A series only hours old has too few points at the hourly resolution a week's window is read
