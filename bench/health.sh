@@ -41,7 +41,9 @@ section=$(cat <<MD
 \`health_bench --devices $devices\`, $runs processes of 5 runs each (the figure of a process is
 its median): $devices devices in drover serve's registry, each with a week of hourly
 \`memory_available_bytes\`, \`disk_free_bytes\`, \`battery_level_percent\` and \`reboots_total\`
-(678 samples a device; 1% leaking memory) in a real time-series store, judged by
+(678 samples a device; 1% leaking memory; every battery charged once a day (12 hours before the end) and draining
+about 0.1 points an hour, so each device's drain is judged against its type's — for one
+device, a read of 200 peers' batteries) in a real time-series store, judged by
 \`health::HealthView\` as \`GET /api/v1/fleet/health\` and \`GET /api/v1/devices/{id}/health\`
 do. Baseline, the same run: the telemetry service's freshness scan of the fleet (what \`GET
 /api/v1/telemetry/freshness\` does), which the fleet view also makes. The write-heavy case: a

@@ -139,7 +139,9 @@ void add_health_verbs(CLI::App& app, RemoteCommands::State& s) {
   fleet->add_option("--revision", s.revision, "only devices of this hardware revision");
   fleet->add_option("--connectivity", s.connectivity, "only devices of this connectivity class");
   fleet->add_option("--tag", s.tags, "only devices with this tag (repeat: with every one)");
-  fleet->add_option("--component", s.component, "with --version: devices running it");
+  fleet->add_option("--component", s.component,
+                    "only devices with this component installed (with --version: at that "
+                    "version)");
   fleet->add_option("--version", s.version, "only devices running this version of --component")
       ->needs("--component");
 }

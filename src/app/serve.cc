@@ -519,7 +519,9 @@ int run_serve(const ServeArgs& args) {
                 {"error", (!report.ok() ? report.error() : durable.error()).to_string()}});
     } else if (!report->health_error.empty()) {
       log_line({{"level", "warn"},
-                {"msg", "reading device health for the rules failed; the last read stands"},
+                {"msg",
+                 "reading device health for the rules failed; the rules on health wait, and "
+                 "it is tried again in 5 minutes"},
                 {"error", report->health_error}});
     }
     clock.schedule_after(minutes(1), remediate);

@@ -3,11 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace drover::health {
 namespace {
 
 double seconds_of(Duration d) { return static_cast<double>(d.count()) / 1000; }
+
+// Without a total, no rise counts as a refill.
+constexpr double kNoRefill = std::numeric_limits<double>::infinity();
 
 const SeriesWindow* find(const DeviceFacts& facts, std::string_view metric,
                          const std::vector<std::pair<std::string, std::string>>& labels) {
@@ -103,8 +107,11 @@ struct Judge {
 
   // A resource's forecast toward `limit` (below its values), a reason when it is near; a
   // critical one when its newest reading is at the limit already (run out now: no forecast).
+  // Forecast from the values since the resource was last refilled — a rise of more than
+  // `refill` from one reading to the next (a restart freeing memory, logs cleaned, a charge):
+  // a week's line through a refill would still point at the old end.
   void resource(const SeriesWindow& s, std::string kind, std::string name, double limit,
-                std::string_view what) {
+                std::string_view what, double refill) {
     if (s.values.empty()) return;
     if (const double level = s.values.back().value; level <= limit) {
       char figures[96];
@@ -113,9 +120,15 @@ struct Judge {
       add(std::move(kind), Severity::kCritical, name + " " + std::string(what) + figures);
       return;
     }
+    size_t from = 0;
+    for (size_t i = 1; i < s.values.size(); ++i) {
+      if (s.values[i].value - s.values[i - 1].value > refill) from = i;
+    }
     ForecastOptions fo = o.forecast;
     fo.toward = Toward::kDown;
-    auto c = forecast_crossing(s.values, limit, now, fo);
+    auto c = forecast_crossing(
+        std::span<const TimedValue>(s.values.data() + from, s.values.size() - from), limit, now,
+        fo);
     if (!c) return;
     ResourceForecast rf{std::move(name), s.metric, s.labels, limit, *c};
     const double expected = seconds_of(c->expected);
@@ -136,16 +149,18 @@ struct Judge {
     for (const SeriesWindow& s : facts.series) {
       if (s.metric == "memory_available_bytes") {
         const double total = newest(find(facts, "memory_total_bytes", s.labels)).value_or(0);
-        resource(s, "memory", "memory", total * o.memory_floor, "exhausted");
+        resource(s, "memory", "memory", total * o.memory_floor, "exhausted",
+                 total > 0 ? total * o.refill_share : kNoRefill);
       } else if (s.metric == "disk_free_bytes") {
         const double total = newest(find(facts, "disk_total_bytes", s.labels)).value_or(0);
         const std::string mount = label(s, "mount");
-        resource(s, "disk", mount.empty() ? "disk" : "disk " + mount, total * o.disk_floor, "full");
+        resource(s, "disk", mount.empty() ? "disk" : "disk " + mount, total * o.disk_floor, "full",
+                 total > 0 ? total * o.refill_share : kNoRefill);
       } else if (s.metric == "battery_level_percent") {
         if (newest(find(facts, "battery_charging", s.labels)).value_or(0) > 0) continue;
         const std::string supply = label(s, "supply");
         resource(s, "battery", supply.empty() ? "battery" : "battery " + supply,
-                 o.battery_floor_percent, "empty");
+                 o.battery_floor_percent, "empty", 100 * o.refill_share);
       }
     }
   }
@@ -280,9 +295,9 @@ DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now, const HealthO
     return j.out;
   }
   j.freshness();
-  j.alerts();
   j.resources();
   j.reboots();
+  j.alerts();  // last: an alert about a reason found above is folded into it
   DeviceHealth& d = j.out;
   std::sort(d.forecasts.begin(), d.forecasts.end(),
             [](const ResourceForecast& a, const ResourceForecast& b) {

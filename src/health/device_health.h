@@ -96,11 +96,17 @@ struct HealthOptions {
   double memory_floor = 0.05;  // of memory_total_bytes (0 bytes without one)
   double disk_floor = 0.02;    // of disk_total_bytes of the mount (0 bytes without one)
   double battery_floor_percent = 5;
+  // A rise between two readings of more than this share of the total (of 100 points for a
+  // battery) is a refill — a restart that freed memory, logs cleaned, a charge: a forecast
+  // reads only the values since the last one.
+  double refill_share = 0.2;
   uint32_t reboots_per_day = 3;  // more boots than this in the last 24 hours: a loop
   // A battery draining far faster than its type's (HealthView): its drain since its last
   // charge, over at least drain_span, against the same-type devices' by a robust z-score.
   Duration drain_span = hours(3);
-  PeerOptions drain_peers{.threshold = 5, .side = Side::kHigh};
+  // The spread is at least a fifth of the median: only a drain far from its peers' (about
+  // twice theirs at z 5) is flagged, not one a quarter faster in a fleet of identical peers.
+  PeerOptions drain_peers{.threshold = 5, .side = Side::kHigh, .relative_floor = 0.2};
   Duration lost_after = hours(72);  // quiet this long: lost (the fleet view)
   int critical_points = 40;
   int warning_points = 15;

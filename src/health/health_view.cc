@@ -20,8 +20,8 @@ bool is_read(std::string_view metric, bool battery_only) {
 std::string drain_text(const BatteryDrain& drain, const PeerVerdict& v, size_t peers) {
   char text[160];
   std::snprintf(text, sizeof text,
-                "battery%s%s drains %.2g %%/h, %.1fx the median of its type's %zu devices "
-                "(%.2g %%/h)",
+                "battery%s%s drains %.3g %%/h, %.1fx the median of its type's %zu devices "
+                "(%.3g %%/h)",
                 drain.supply.empty() ? "" : " ", drain.supply.c_str(), drain.per_hour,
                 v.median > 0 ? drain.per_hour / v.median : 0.0, peers, v.median);
   return text;
@@ -115,7 +115,7 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   telemetry::Cohort of_type;
   of_type.filter.device_types = {type};
   auto peers = telemetry_.freshness(of_type);
-  if (!peers.ok()) return peers.error();
+  if (!peers.ok()) return judged;  // no peers to judge its drain by: the rest stands
   std::vector<double> drains;
   for (telemetry::DeviceFreshness& p : *peers) {
     if (drains.size() >= kDrainPeers) break;
@@ -186,19 +186,20 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
   return summarize(*judged, within, limit, options_);
 }
 
-Result<std::vector<HealthFinding>> HealthView::critical_findings() const {
+Result<HealthFindings> HealthView::critical_findings() const {
   auto judged = judge_all(telemetry::Cohort{});
   if (!judged.ok()) return judged.error();
-  std::vector<HealthFinding> found;
+  HealthFindings out;
   for (DeviceHealth& d : *judged) {
     for (HealthReason& r : d.reasons) {
+      if (r.kind == "unreadable") out.unreadable.push_back(d.device_id);
       auto condition = parse_condition(r.kind);
       if (r.severity == Severity::kCritical && condition.ok() && is_health_condition(*condition)) {
-        found.push_back({d.device_id, std::move(r.kind), std::move(r.text)});
+        out.found.push_back({d.device_id, std::move(r.kind), std::move(r.text)});
       }
     }
   }
-  return found;
+  return out;
 }
 
 }  // namespace drover::health

@@ -41,8 +41,8 @@ class HealthView final : public DeviceHealthSource {
   // unknown with the reason "unreadable"; the store's error only when none could be read.
   Result<std::vector<DeviceHealth>> judge_all(const telemetry::Cohort& cohort) const;
   // The rules on health (RemediatorOptions): every device's critical reasons of the kinds a
-  // rule can watch (memory, disk, battery, reboots).
-  Result<std::vector<HealthFinding>> critical_findings() const override;
+  // rule can watch (memory, disk, battery, reboots), and the devices it could not read.
+  Result<HealthFindings> critical_findings() const override;
 
   const HealthOptions& options() const { return options_; }
 

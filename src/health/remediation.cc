@@ -120,10 +120,10 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
   }
   if (episode.steps_taken >= rule.ladder.size()) {
     return {Kind::kEscalate, 0,
-            rule.ladder.empty()
-                ? std::string("this rule calls a person at once")
-                : "still " + std::string(to_string(rule.condition)) + " after every step (" +
-                      std::to_string(rule.ladder.size()) + ")"};
+            rule.ladder.empty() ? std::string("this rule calls a person at once")
+                                : "the condition (" + std::string(to_string(rule.condition)) +
+                                      ") still holds after every step (" +
+                                      std::to_string(rule.ladder.size()) + ")"};
   }
   if (actions_last_day >= limits.max_actions_per_day) {
     return {Kind::kEscalate, 0,

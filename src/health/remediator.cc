@@ -72,10 +72,18 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
                                                        CommandQueue& commands,
                                                        RemediatorOptions options) {
   std::set<std::string> names;
+  if (options.health_every <= Duration{0}) return invalid_argument("health_every must be positive");
   for (const RemediationRule& rule : options.rules) {
     DROVER_TRY(validate(rule));
     if (!names.insert(rule.name).second) {
       return invalid_argument("two remediation rules are named '" + rule.name + "'");
+    }
+    if (is_health_condition(rule.condition) && rule.verify < options.health_every) {
+      return invalid_argument("remediation rule " + rule.name + ": verify (" +
+                              format_duration(rule.verify) + ") must be at least " +
+                              format_duration(options.health_every) +
+                              " for a rule on health: a step is judged by a read of health "
+                              "made after it, and health is read that often");
     }
   }
   std::unique_ptr<Remediator> made(
@@ -121,24 +129,26 @@ void Remediator::set_health_source(const DeviceHealthSource* source) {
 
 Status Remediator::refresh_health() {
   const DeviceHealthSource* source = nullptr;
+  const Timestamp at = clock_.now();
   {
     MutexLock lock(mu_);
     if (!health_rule_ || health_ == nullptr) return ok_status();
-    if (findings_read_ && clock_.now() - *findings_read_ < options_.health_every) {
-      return ok_status();
-    }
+    if (health_tried_ && at - *health_tried_ < options_.health_every) return ok_status();
+    health_tried_ = at;  // a read that fails is tried again health_every later, not every tick
     source = health_;
   }
-  const Timestamp at = clock_.now();
   auto found = source->critical_findings();
   if (!found.ok()) return found.error();
   std::map<std::pair<std::string, std::string>, std::string> by_device;
-  for (HealthFinding& f : *found) {
+  for (HealthFinding& f : found->found) {
     by_device.insert_or_assign(std::make_pair(std::move(f.device), std::move(f.kind)),
                                std::move(f.text));
   }
+  std::set<std::string, std::less<>> unreadable(std::make_move_iterator(found->unreadable.begin()),
+                                                std::make_move_iterator(found->unreadable.end()));
   MutexLock lock(mu_);
   findings_ = std::move(by_device);
+  unreadable_ = std::move(unreadable);
   findings_read_ = at;
   return ok_status();
 }
@@ -286,7 +296,7 @@ Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFre
 
 Result<TickReport> Remediator::tick() {
   // The rules on health read it first, outside the lock (a read of every device's series); a
-  // read that fails keeps the last one for a while and is tried again at the next tick.
+  // read that fails makes those rules wait until one succeeds, tried every health_every.
   const Status health_read = refresh_health();
   MutexLock lock(mu_);
   TickReport report;
@@ -332,39 +342,51 @@ Result<TickReport> Remediator::tick() {
   // may be on the way), and the next step waits for it (decide()).
   // A rule on health sees its condition as the last read of the device's health found it —
   // from when this server first saw it so — and knows nothing of it while the device is out
-  // of reach, or when health has not been read for three times health_every (its reads
-  // failing): its episodes then wait, as for a device out of reach.
+  // of reach (offline; without a contract, quiet for lost_after), while its health could not
+  // be read, or while the last read of health tried failed: its episodes then wait, as for a
+  // device out of reach. After a person closed its
+  // alert, a new episode waits until a read made after that saw the condition clear.
   struct Seen {
     const telemetry::DeviceFreshness* device;
     const RemediationRule* rule;
     bool present;
     Duration held;
-    bool unknown;
+    bool unknown;      // nothing is known of the condition now
+    bool unreachable;  // ... because the device is out of reach (an offline rule's to page)
     const std::string* found;
   };
   static const std::string kNothingFound;
   std::vector<Seen> seen;
   std::map<std::pair<std::string, std::string>, Timestamp> present_since;
   const Timestamp now = clock_.now();
-  const bool health_known = findings_read_ && now - *findings_read_ <= 3 * options_.health_every;
+  // Known only while the last read tried succeeded (a failed one makes those rules wait).
+  const bool health_known = findings_read_ && health_tried_ == findings_read_;
+  const double lost_after_s = static_cast<double>(options_.lost_after.count()) / 1000;
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
+    const bool offline = f.freshness == Freshness::kOffline;
+    const bool quiet = f.freshness == Freshness::kNoContract &&
+                       (f.contact_age_s < 0 || f.contact_age_s >= lost_after_s);
     for (const RemediationRule& rule : options_.rules) {
-      const bool offline = f.freshness == Freshness::kOffline;
-      Seen s{&f,
-             &rule,
-             false,
-             Duration{0},
-             rule.condition == Condition::kNoData && offline,
-             &kNothingFound};
+      const bool no_data = rule.condition == Condition::kNoData;
+      Seen s{&f, &rule, false, Duration{0}, no_data && offline, no_data && offline, &kNothingFound};
       if (is_health_condition(rule.condition)) {
-        s.unknown = offline || !health_known;
+        s.unreachable = offline || quiet;
+        s.unknown = s.unreachable || !health_known || unreadable_.contains(f.device);
         auto it = s.unknown ? findings_.end()
                             : findings_.find(std::make_pair(f.device, to_string(rule.condition)));
         if (it != findings_.end()) {
           s.present = true;
           s.held = Duration::max();  // as long as this server has seen it (below)
           s.found = &it->second;
+        }
+        if (auto closed = closed_by_person_.find(std::make_pair(f.device, rule.name));
+            closed != closed_by_person_.end()) {
+          if (s.present || s.unknown || *findings_read_ <= closed->second) {
+            s.present = false;  // not yet seen clear since a person closed it
+          } else {
+            closed_by_person_.erase(closed);
+          }
         }
       } else {
         observe(rule.condition, f, &s.present, &s.held);
@@ -412,7 +434,7 @@ Result<TickReport> Remediator::tick() {
       continue;  // nearly every device, every tick: nothing present, nothing open
     }
     found->judged = true;
-    if (s.unknown && offline_rule_) {
+    if (s.unreachable && offline_rule_) {
       // Out of reach, with a rule that pages a person for that: this episode waits (no
       // step, not resolved) — and once that rule's alert is with a person, so is this one:
       // whoever mends the device mends both, and neither claims a step did.
@@ -501,8 +523,15 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
   a.resolution = std::string(note.empty() ? "closed by a person" : note.substr(0, kMaxAlertText));
   ++a.version;
   DROVER_TRY(save(a));
-  // Closed while it may still hold: a new episode only after the rule's delay from now.
+  // Closed while it may still hold: a new episode only after the rule's delay from now — and
+  // for a rule on health, only once a read after now saw it clear.
   present_since_.insert_or_assign(std::make_pair(a.device_id, a.rule), clock_.now());
+  const std::string& name = a.rule;
+  if (std::any_of(options_.rules.begin(), options_.rules.end(), [&name](const RemediationRule& r) {
+        return r.name == name && is_health_condition(r.condition);
+      })) {
+    closed_by_person_.insert_or_assign(std::make_pair(a.device_id, a.rule), clock_.now());
+  }
   return a;
 }
 

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,8 +40,13 @@ struct RemediatorOptions {
   std::vector<RemediationRule> rules;
   RemediationLimits limits;
   // How often the rules on a device's health (is_health_condition) read it: judging every
-  // device reads a week of its series, so it is done this often, not every tick.
+  // device reads a week of its series, so it is done this often, not every tick (and a read
+  // that failed is tried again this much later). A rule on health must give a step at least
+  // this long to work (`verify`): it is judged by a read made after it.
   Duration health_every = minutes(5);
+  // A device without a telemetry contract is never offline by its contract: for the rules on
+  // health it is out of reach once quiet this long (as device health counts it lost).
+  Duration lost_after = hours(72);
 };
 
 // A critical reason of a device's health, as the rules on health read it.
@@ -50,12 +56,18 @@ struct HealthFinding {
   std::string text;  // what was found, with its figures
 };
 
+struct HealthFindings {
+  std::vector<HealthFinding> found;
+  // Devices whose health could not be read: nothing is known of their conditions.
+  std::vector<std::string> unreadable;
+};
+
 // Where the rules on a device's health read it: HealthView in drover serve.
 class DeviceHealthSource {
  public:
   virtual ~DeviceHealthSource() = default;
   // The critical reasons of every device in service, of the kinds a rule can watch.
-  virtual Result<std::vector<HealthFinding>> critical_findings() const = 0;
+  virtual Result<HealthFindings> critical_findings() const = 0;
 };
 
 // What one tick did.
@@ -63,7 +75,7 @@ struct TickReport {
   size_t devices = 0;  // judged
   size_t opened = 0, commands = 0, escalated = 0, resolved = 0;
   // Why the device's health could not be read this tick (empty: it was, or was not due): the
-  // rules on health went on with the last read, for up to three times health_every.
+  // rules on health wait until a read succeeds (tried again health_every later).
   std::string health_error;
 };
 
@@ -168,9 +180,16 @@ class Remediator final : public AlertRecords {
   std::map<std::string, Timestamp, std::less<>> watched_since_ GUARDED_BY(mu_);
   const bool health_rule_;  // some rule watches a device's health
   const DeviceHealthSource* health_ GUARDED_BY(mu_) = nullptr;
-  // The last health read: (device, kind) -> the reason's text, and when it was read.
+  // The last health read: (device, kind) -> the reason's text, the devices it could not
+  // read, when it was made, and when a read was last tried.
   std::map<std::pair<std::string, std::string>, std::string> findings_ GUARDED_BY(mu_);
+  std::set<std::string, std::less<>> unreadable_ GUARDED_BY(mu_);
   std::optional<Timestamp> findings_read_ GUARDED_BY(mu_);
+  std::optional<Timestamp> health_tried_ GUARDED_BY(mu_);
+  // (device, rule on health) -> when a person closed its alert while the condition may still
+  // hold: no new episode until a read made after that saw it clear (a reboot loop counts the
+  // day's boots for a day after it is mended).
+  std::map<std::pair<std::string, std::string>, Timestamp> closed_by_person_ GUARDED_BY(mu_);
 };
 
 }  // namespace drover::health

@@ -124,6 +124,49 @@ TEST(DeviceHealth, AResourceAlreadyRunOutIsCriticalNow) {
   EXPECT_TRUE(d.forecasts.empty());
 }
 
+// A disk that filled over the week and was cleaned an hour ago: the week's line would still
+// point at "full in hours"; read since the refill, there is no forecast — the rule that
+// cleaned it sees it cleared. An alert about the disk is folded into the disk's reason.
+TEST(DeviceHealth, AForecastReadsSinceTheLastRefillAndADiskAlertIsFoldedIntoItsReason) {
+  const std::vector<std::pair<std::string, std::string>> data = {{"mount", "/data"}};
+  DeviceFacts f{fresh("ctl-1"), {}, {}};
+  // 10 GB; free falling 50 MB an hour from 9.4 GB for a week, 1 GB left: 2% (0.2 GB) in
+  // about 16 hours.
+  SeriesWindow disk = hourly("disk_free_bytes", data, 7 * 24, 9.4e9, -50e6, 5e6);
+  f.series.push_back(disk);
+  f.series.push_back(constant("disk_total_bytes", data, 10e9));
+  Alert cleaning;
+  cleaning.id = "alert-9";
+  cleaning.rule = "disk-full";
+  cleaning.condition = "disk";
+  cleaning.summary = "disk for 15 min";
+  f.open_alerts = {cleaning};
+  DeviceHealth d = judge_device(f, kNow);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].kind, "disk");
+  EXPECT_EQ(d.reasons[0].severity, Severity::kCritical);
+  ASSERT_TRUE(d.reasons[0].forecast.has_value());
+  EXPECT_NEAR(static_cast<double>(d.reasons[0].forecast->crossing.expected.count()) / 3'600'000, 16,
+              1);
+  EXPECT_EQ(d.reasons[0].alert, "alert-9");
+  EXPECT_NE(d.reasons[0].text.find("; alert-9 (disk-full): remediation under way"),
+            std::string::npos)
+      << d.reasons[0].text;
+  EXPECT_EQ(d.score, 60);  // the disk's points, once
+  // Cleaned: the last reading back at 6 GB free.
+  f.series[0].values.back().value = 6e9;
+  d = judge_device(f, kNow);
+  EXPECT_EQ(reason(d, "disk"), nullptr);
+  EXPECT_TRUE(d.forecasts.empty());
+  // Without the refill rule (a rise of any size read as noise) the week's line still says
+  // the disk is full within the week.
+  HealthOptions no_refill;
+  no_refill.refill_share = 1e9;
+  d = judge_device(f, kNow, no_refill);
+  ASSERT_NE(reason(d, "disk"), nullptr);
+  EXPECT_EQ(reason(d, "disk")->severity, Severity::kCritical);
+}
+
 TEST(DeviceHealth, DisksAndBatteriesAreForecastPerMountAndSupplyButNotWhileCharging) {
   DeviceFacts f{fresh("ctl-1"), {}, {}};
   // /data fills in about 10 days toward 2% of 10 GB; /boot is steady.
@@ -315,10 +358,26 @@ TEST(DeviceHealth, ABatterysDrainIsReadSinceItsLastChargeAndNotWhileCharging) {
   drain = battery_drain(charged);
   ASSERT_TRUE(drain.has_value());
   EXPECT_NEAR(drain->per_hour, 3.0, 0.01);  // 1.5 points every half hour
-  // Too short a stretch since the charge.
-  before.values.erase(before.values.end() - 3, before.values.end());
-  charged.series = {before};
+  // Since the charge: 13 readings over 2 hours (too short a time), and 5 over 4 hours (too
+  // few readings).
+  SeriesWindow brief = hourly("battery_level_percent", bat, 0, 0, 0);
+  brief.values = {{kNow - hours(5), 30}};
+  for (int m = 0; m <= 12; ++m)
+    brief.values.push_back({kNow - minutes(120 - 10 * m), 90 - 0.5 * m});
+  charged.series = {brief};
   EXPECT_FALSE(battery_drain(charged).has_value());
+  SeriesWindow sparse = brief;
+  sparse.values = {{kNow - hours(5), 30}};
+  for (int h = 0; h <= 4; ++h) sparse.values.push_back({kNow - hours(4 - h), 90 - 3.0 * h});
+  charged.series = {sparse};
+  EXPECT_FALSE(battery_drain(charged).has_value());
+  HealthOptions lenient;
+  lenient.drain_span = hours(1);
+  lenient.forecast.min_points = 4;
+  charged.series = {brief};
+  EXPECT_TRUE(battery_drain(charged, lenient).has_value());
+  charged.series = {sparse};
+  EXPECT_TRUE(battery_drain(charged, lenient).has_value());
   // Charging, or rising: no drain.
   f.series.push_back(constant("battery_charging", bat, 1));
   EXPECT_FALSE(battery_drain(f).has_value());

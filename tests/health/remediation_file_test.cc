@@ -74,7 +74,7 @@ TEST(RemediationFile, WhatIsReadPrintsBackToTheSamePolicy) {
 TEST(RemediationFile, BadFilesAreRefusedNamingWhereTheyAreWrong) {
   const std::string ok_rule = R"({"name": "r", "condition": "no_data", "after": "1h"})";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"", "remediation"},
+      {"", "remediation: "},
       {"[]", "must be an object"},
       {R"({"rules": [)", "remediation"},
       {"{}", "rules: is required"},
@@ -85,7 +85,7 @@ TEST(RemediationFile, BadFilesAreRefusedNamingWhereTheyAreWrong) {
       {R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h", "afer": "2h"}]})",
        "rules[0].afer: unknown field"},
       {R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h", "after": "2h"}]})",
-       "remediation"},
+       "the key 'after' appears twice"},
       {R"({"rules": [{"name": "r", "condition": "no_data"}]})", "rules[0].after: is required"},
       {R"({"rules": [{"name": "r", "condition": "stuck", "after": "1h"}]})",
        "rules[0].condition: "},

@@ -567,13 +567,20 @@ TEST_F(RemediatorTest, HealthReadsTheSeriesFreshnessAndAlertsOfTheLiveFleet) {
 class CountingHealth final : public DeviceHealthSource {
  public:
   explicit CountingHealth(const DeviceHealthSource& real) : real_(real) {}
-  Result<std::vector<HealthFinding>> critical_findings() const override {
+  Result<HealthFindings> critical_findings() const override {
     ++reads;
     if (failing) return io_error("the series cannot be read");
-    return real_.critical_findings();
+    auto found = real_.critical_findings();
+    if (found.ok() && !unreadable.empty()) {
+      std::erase_if(found->found,
+                    [this](const HealthFinding& f) { return f.device == unreadable; });
+      found->unreadable.push_back(unreadable);
+    }
+    return found;
   }
   mutable int reads = 0;
   bool failing = false;
+  std::string unreadable;  // this device's health reads as unreadable
 
  private:
   const DeviceHealthSource& real_;
@@ -582,9 +589,10 @@ class CountingHealth final : public DeviceHealthSource {
 // A rule on health: a disk found full by device health (its free space at 1% of the mount's
 // total) opens an alert after the rule's `after`, and its first step runs the agent's
 // clean-logs; the disk freed, the next read of health clears it and the alert resolves,
-// saying after which step. Health is read at most every health_every, not every tick; a
-// device out of reach is not known to have cleared; reads that fail leave the episode waiting,
-// never resolved on no news.
+// saying after which step. Health is read at most every health_every, not every tick. While
+// nothing is known of the condition — the device out of reach, its health unreadable, or the
+// reads failing — an episode neither steps nor resolves. A person's close holds a new episode
+// back until a read made after it saw the disk clear.
 TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCleared) {
   const std::string full = f.ids[0], fine = f.ids[1];
   RemediationRule disk;
@@ -603,6 +611,7 @@ TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCl
   rules->set_health_source(&health);
 
   double free_share = 0.01;
+  bool cleaning_works = true;
   auto send_disk = [&](const std::string& device, double share) {
     protocol::TelemetryBatch b;
     b.stream = 8;
@@ -616,104 +625,150 @@ TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCl
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
   };
-  std::set<std::string> ran;
+  // Minutes of the devices reporting and checking in (the full one only when `in_reach`),
+  // its agent running each command once, the rules ticking; what each tick said of health.
+  std::vector<Command> ran;
+  std::vector<std::string> said;
   std::optional<int> cleaned_at;
-  for (int minute = 0; minute < 60; ++minute) {
-    send_disk(full, free_share);
-    send_disk(fine, 0.6);
-    check_in(fine);
-    for (const Command& c : check_in(full)) {
-      if (!ran.insert(c.id).second) continue;
-      EXPECT_EQ(c.action, CommandAction::kRun);
-      EXPECT_EQ(c.argument, "clean-logs");
-      ASSERT_TRUE(commands->record_result({full, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
-      free_share = 0.55;  // the logs are gone
-      cleaned_at = minute;
+  int minute = 0;
+  auto pass = [&](int n, bool in_reach) {
+    for (int end = minute + n; minute < end; ++minute) {
+      send_disk(fine, 0.6);
+      check_in(fine);
+      if (in_reach) {
+        send_disk(full, free_share);
+        for (const Command& c : check_in(full)) {
+          if (std::any_of(ran.begin(), ran.end(), [&c](const Command& r) { return r.id == c.id; }))
+            continue;
+          ran.push_back(c);
+          ASSERT_TRUE(
+              commands->record_result({full, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
+          if (cleaning_works) free_share = 0.55;  // the logs are gone
+          if (!cleaned_at) cleaned_at = minute;
+        }
+      }
+      auto report = rules->tick();
+      ASSERT_TRUE(report.ok()) << report.error().to_string();
+      said.push_back(report->health_error);
+      f.clock.advance(minutes(1));
     }
-    auto report = rules->tick();
-    ASSERT_TRUE(report.ok()) << report.error().to_string();
-    EXPECT_TRUE(report->health_error.empty());
-    f.clock.advance(minutes(1));
-  }
+  };
+  Store::AlertQuery all;
+  auto newest = [&]() {
+    auto listed = rules->list(all);
+    EXPECT_TRUE(listed.ok() && !listed->empty());
+    return listed.ok() && !listed->empty() ? listed->front() : Alert{};
+  };
+
+  pass(60, true);
   // A read every 5 minutes of the hour, not one a tick.
   EXPECT_EQ(health.reads, 12);
   ASSERT_TRUE(cleaned_at.has_value());
   // Seen at the first read, held 15 minutes: the step came at the read that saw it held.
   EXPECT_GE(*cleaned_at, 15);
   EXPECT_LE(*cleaned_at, 21);
-  Store::AlertQuery all;
-  auto alerts = rules->list(all);
-  ASSERT_TRUE(alerts.ok());
-  ASSERT_EQ(alerts->size(), 1u);
-  const Alert& a = alerts->front();
+  Alert a = newest();
   EXPECT_EQ(a.device_id, full);
   EXPECT_EQ(a.condition, "disk");
   EXPECT_NE(a.summary.find("disk /data full now"), std::string::npos) << a.summary;
   EXPECT_EQ(a.state, AlertState::kResolved);
   EXPECT_EQ(a.resolution, "cleared after run clean-logs (step 1 of 2)");
-  EXPECT_EQ(ran.size(), 1u);
+  ASSERT_EQ(ran.size(), 1u);
+  EXPECT_EQ(ran[0].action, CommandAction::kRun);
+  EXPECT_EQ(ran[0].argument, "clean-logs");
 
-  // Minutes of the device checking in with its disk at free_share (when `in_reach`), the rules
-  // ticking; what each tick said of health.
-  std::vector<std::string> said;
-  auto pass = [&](int n, bool in_reach) {
-    for (int minute = 0; minute < n; ++minute) {
-      if (in_reach) {
-        send_disk(full, free_share);
-        check_in(full);
-      }
-      auto report = rules->tick();
-      ASSERT_TRUE(report.ok());
-      said.push_back(report->health_error);
-      f.clock.advance(minutes(1));
-    }
-  };
-  auto second_state = [&]() {
-    auto listed = rules->list(all);
-    EXPECT_TRUE(listed.ok() && listed->size() == 2) << "a second episode";
-    return listed.ok() && listed->size() == 2 ? listed->front().state : AlertState::kResolved;
-  };
-
-  // Full again, then out of reach: the episode neither steps nor resolves while nothing is
-  // known of it.
+  // Full again, and this time cleaning does not free it: a second episode, its clean-logs run.
   free_share = 0.01;
+  cleaning_works = false;
   pass(25, true);
-  EXPECT_NE(second_state(), AlertState::kResolved);
-  const size_t commands_before = commands->history(full, 10)->size();
+  const std::string second = newest().id;
+  ASSERT_NE(second, a.id);
+  ASSERT_EQ(ran.size(), 2u);
+  // Out of reach before its verification ends: no reboot, no resolution, for half an hour.
   f.clock.advance(hours(2));  // quiet past its contract: offline
   pass(30, false);
-  EXPECT_NE(second_state(), AlertState::kResolved);
-  EXPECT_EQ(commands->history(full, 10)->size(), commands_before);
+  EXPECT_NE(newest().state, AlertState::kResolved);
+  EXPECT_EQ(commands->history(full, 10)->size(), 2u);
+  // Back, but its health reads as unreadable: still nothing.
+  health.unreadable = full;
+  pass(20, true);
+  EXPECT_NE(newest().state, AlertState::kResolved);
+  EXPECT_EQ(commands->history(full, 10)->size(), 2u);
+  health.unreadable.clear();
+  // Back and readable, the disk still full: the reboot, the next step — once the condition has
+  // been seen to hold for `after` again (its count started anew when nothing was known).
+  pass(14, true);
+  EXPECT_EQ(ran.size(), 2u);
+  pass(8, true);
+  ASSERT_EQ(ran.size(), 3u);
+  EXPECT_EQ(ran[2].action, CommandAction::kReboot);
 
-  // Back with its disk freed, but health cannot be read: the last read stands for three
-  // health_every, then the episode waits — never resolved on no news — and each tick says why.
+  // Reads fail: nothing is known, nothing done — tried again every 5 minutes, each failure
+  // said — until one succeeds; with the disk freed meanwhile, that read resolves it.
   health.failing = true;
   free_share = 0.6;
   said.clear();
+  const int reads_before = health.reads;
   pass(30, true);
-  EXPECT_NE(second_state(), AlertState::kResolved);
-  for (const std::string& why : said) {
-    EXPECT_NE(why.find("the series cannot be read"), std::string::npos) << why;
-  }
-  // Readable again: the freed disk clears it.
+  EXPECT_NE(newest().state, AlertState::kResolved);
+  EXPECT_EQ(health.reads - reads_before, 6);
+  EXPECT_EQ(std::count_if(said.begin(), said.end(),
+                          [](const std::string& why) {
+                            return why.find("the series cannot be read") != std::string::npos;
+                          }),
+            6);
   health.failing = false;
   pass(6, true);
-  EXPECT_EQ(second_state(), AlertState::kResolved);
+  a = newest();
+  EXPECT_EQ(a.id, second);
+  EXPECT_EQ(a.state, AlertState::kResolved);
+  EXPECT_EQ(a.resolution, "cleared after reboot (step 2 of 2)");
+  EXPECT_EQ(ran.size(), 3u);
+
+  // A third episode, closed by a person while the disk is still full: none opens again until
+  // a read after the close has seen the disk clear.
+  free_share = 0.01;
+  pass(25, true);
+  const Alert third = newest();
+  ASSERT_NE(third.id, second);
+  ASSERT_TRUE(rules->resolve(third.id, "token:t (ops)", "cleaning it by hand").ok());
+  pass(60, true);
+  EXPECT_EQ(newest().id, third.id) << "no new episode while it was never seen clear";
+  free_share = 0.6;
+  pass(10, true);
+  free_share = 0.01;
+  pass(25, true);
+  EXPECT_NE(newest().id, third.id) << "seen clear, then full again: a new episode";
 }
 
-// A battery draining twice as fast as its type's is a warning in the fleet view and in the
+// A rule on health must give each step at least health_every to work: it is judged by a read
+// made after it.
+TEST_F(RemediatorTest, ARuleOnHealthVerifyingFasterThanHealthIsReadIsRefused) {
+  RemediationRule disk;
+  disk.name = "disk-full";
+  disk.condition = Condition::kDisk;
+  disk.verify = minutes(2);
+  RemediatorOptions options{{disk}, {}};
+  options.health_every = minutes(5);
+  auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, options);
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.error().message.find("verify (2m) must be at least 5m"), std::string::npos)
+      << made.error().message;
+}
+
+// A battery draining 2.2 times as fast as its type's is a warning in the fleet view and in the
 // device's own health, with the figures; its peers draining at the usual rate, with their
 // noise, are not flagged.
-TEST_F(RemediatorTest, ABatteryDrainingTwiceAsFastAsItsTypesIsAWarning) {
+TEST_F(RemediatorTest, ABatteryDrainingFarFasterThanItsTypesIsAWarning) {
   f.add_devices(9, "rev-a");  // 12 of type ctl
   const int64_t now = f.clock.now().time_since_epoch().count();
   std::mt19937_64 rng(7);
   // A battery that lasts about two months (0.05 %/h): no forecast within the horizon, for
-  // the fast one either (85 points at 0.1 %/h: 35 days).
+  // the fast one either (84 points at 0.11 %/h: 32 days).
   std::normal_distribution<double> usual(0.05, 0.004);
   const std::string fast = f.ids[4];
   for (const std::string& device : f.ids) {
-    const double per_hour = device == fast ? 0.1 : usual(rng);
+    const double per_hour = device == fast ? 0.11 : usual(rng);
     protocol::TelemetryBatch b;
     b.stream = 11;
     b.sequence = 1;
@@ -742,8 +797,8 @@ TEST_F(RemediatorTest, ABatteryDrainingTwiceAsFastAsItsTypesIsAWarning) {
   EXPECT_EQ(one->reasons[0].kind, "battery_drain");
   EXPECT_EQ(one->reasons[0].severity, Severity::kWarning);
   EXPECT_EQ(one->status, HealthStatus::kDegraded);
-  EXPECT_NE(one->reasons[0].text.find("battery BAT0 drains 0.1 %/h, 2.0x the median of its type's "
-                                      "12 devices (0.05 %/h)"),
+  EXPECT_NE(one->reasons[0].text.find("battery BAT0 drains 0.11 %/h, 2.2x the median of its type's "
+                                      "12 devices (0.05"),
             std::string::npos)
       << one->reasons[0].text;
   auto peer = view.device(f.ids[5]);
