@@ -20,20 +20,27 @@ constexpr double kMadToSigma = 1.4826;  // the MAD of normal values is 0.674 sig
 
 }  // namespace
 
-std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> peers,
-                                        const PeerOptions& options) {
-  if (!std::isfinite(value) || peers.size() < options.min_peers) return std::nullopt;
+std::optional<PeerSpread> peer_spread(std::span<const double> peers, const PeerOptions& options) {
+  if (peers.size() < options.min_peers) return std::nullopt;
   std::vector<double> v;
   v.reserve(peers.size());
   for (double p : peers)
     if (std::isfinite(p)) v.push_back(p);
   if (v.empty() || v.size() < options.min_peers) return std::nullopt;
-  PeerVerdict out;
+  PeerSpread out;
+  out.peers = v.size();
   out.median = median_of(v);
   for (double& p : v) p = std::fabs(p - out.median);
   const double mad = median_of(v);
   out.spread = std::max(
       {mad * kMadToSigma, options.relative_floor * std::fabs(out.median), options.min_spread});
+  return out;
+}
+
+PeerVerdict judge_against(double value, const PeerSpread& peers, const PeerOptions& options) {
+  PeerVerdict out;
+  out.median = peers.median;
+  out.spread = peers.spread;
   out.z = (value - out.median) / out.spread;
   switch (options.side) {
     case Side::kHigh:
@@ -47,6 +54,14 @@ std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> pe
       break;
   }
   return out;
+}
+
+std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> peers,
+                                        const PeerOptions& options) {
+  if (!std::isfinite(value)) return std::nullopt;
+  auto spread = peer_spread(peers, options);
+  if (!spread) return std::nullopt;
+  return judge_against(value, *spread, options);
 }
 
 double peer_reference(std::span<const double> peers) {

@@ -47,6 +47,18 @@ struct PeerOptions {
 std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> peers,
                                         const PeerOptions& options = {});
 
+// The same in two steps, for many devices judged against the same peers (a fleet's devices
+// against their type's): the peers' median and spread once (std::nullopt with fewer than
+// min_peers finite ones), then each value against them.
+struct PeerSpread {
+  double median = 0;
+  double spread = 0;  // the MAD as a standard deviation, at least the floors
+  size_t peers = 0;   // finite ones
+};
+std::optional<PeerSpread> peer_spread(std::span<const double> peers,
+                                      const PeerOptions& options = {});
+PeerVerdict judge_against(double value, const PeerSpread& peers, const PeerOptions& options = {});
+
 // What a device's peers read, robustly: the mean of those within 3 spreads of their median
 // (the spread: the MAD as a standard deviation, so about 4.45 MADs) — a peer gone astray stops
 // counting once it is clearly off, and until then moves it by its share only (a median would jump

@@ -29,16 +29,17 @@ std::string drain_text(const BatteryDrain& drain, const PeerVerdict& v, size_t p
 
 }  // namespace
 
-// A battery draining far faster than its type's: a warning, against the drains of `peers`
-// (the device itself among them).
+// A battery draining far faster than its type's: a warning, against its peers' drains (the
+// device itself among them).
 void HealthView::judge_drain(DeviceHealth& device, const BatteryDrain& drain,
-                             std::span<const double> peers) const {
-  auto v = peer_outlier(drain.per_hour, peers, options_.drain_peers);
-  if (!v || !v->outlier) return;
+                             const std::optional<PeerSpread>& peers) const {
+  if (!peers) return;
+  const PeerVerdict v = judge_against(drain.per_hour, *peers, options_.drain_peers);
+  if (!v.outlier) return;
   add_reason(device, {"battery_drain",
                       Severity::kWarning,
                       options_.warning_points,
-                      drain_text(drain, *v, peers.size()),
+                      drain_text(drain, v, peers->peers),
                       "",
                       {}});
 }
@@ -114,16 +115,16 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   if (!drain || f->freshness.decommissioned) return judged;
   telemetry::Cohort of_type;
   of_type.filter.device_types = {type};
-  auto peers = telemetry_.freshness(of_type);
-  if (!peers.ok()) return judged;  // no peers to judge its drain by: the rest stands
   std::vector<double> drains;
-  for (telemetry::DeviceFreshness& p : *peers) {
-    if (drains.size() >= kDrainPeers) break;
+  for (const Device& peer : telemetry_.devices_of(of_type, kDrainPeers)) {
+    telemetry::DeviceFreshness p;
+    p.device = peer.id;
+    p.device_type = peer.device_type;
     auto pf = facts(std::move(p), {}, true);
     if (!pf.ok()) continue;  // gone meanwhile, or unreadable: one peer fewer
     if (auto d = battery_drain(*pf, options_)) drains.push_back(d->per_hour);
   }
-  judge_drain(judged, *drain, drains);
+  judge_drain(judged, *drain, peer_spread(drains, options_.drain_peers));
   return judged;
 }
 
@@ -173,8 +174,13 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
     judged.push_back(std::move(unreadable));
   }
   if (failed && read == 0) return *failed;
+  // Each type's median and spread once, every device of it against them.
+  std::map<std::string, std::optional<PeerSpread>, std::less<>> spread_of_type;
+  for (const auto& [type, of_type] : drains_of_type) {
+    spread_of_type.emplace(type, peer_spread(of_type, options_.drain_peers));
+  }
   for (const auto& [index, drain] : drains) {
-    judge_drain(judged[index], drain, drains_of_type[judged[index].device_type]);
+    judge_drain(judged[index], drain, spread_of_type[judged[index].device_type]);
   }
   return judged;
 }

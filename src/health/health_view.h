@@ -13,7 +13,7 @@
 // Thread-safe: it keeps nothing of its own.
 #pragma once
 
-#include <span>
+#include <optional>
 #include <string_view>
 
 #include "health/device_health.h"
@@ -51,7 +51,7 @@ class HealthView final : public DeviceHealthSource {
   Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness, std::vector<Alert> open_alerts,
                             bool battery_only = false) const;
   void judge_drain(DeviceHealth& device, const BatteryDrain& drain,
-                   std::span<const double> peers) const;
+                   const std::optional<PeerSpread>& peers) const;
   Result<std::vector<Alert>> open_alerts(std::string_view device) const;
 
   const telemetry::TelemetryService& telemetry_;

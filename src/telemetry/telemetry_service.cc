@@ -243,7 +243,7 @@ Result<RangeAnswer> TelemetryService::range(const RangeQuery& q) const {
   return answer;
 }
 
-std::vector<Device> TelemetryService::devices_of(const Cohort& cohort) const {
+std::vector<Device> TelemetryService::devices_of(const Cohort& cohort, size_t limit) const {
   std::vector<Device> out;
   DeviceQuery query;
   query.filter = cohort.filter;
@@ -252,6 +252,7 @@ std::vector<Device> TelemetryService::devices_of(const Cohort& cohort) const {
   for (;;) {
     DevicePage page = devices_.list(query);
     for (Device& d : page.devices) {
+      if (out.size() >= limit) return out;
       if (cohort.matches(d)) out.push_back(std::move(d));
     }
     if (page.next.empty()) break;

@@ -124,6 +124,9 @@ class TelemetryService final : public FreshnessSource {
   Result<std::vector<DeviceFreshness>> freshness(const Cohort& cohort) const override;
   // One device's. kNotFound for an unknown device.
   Result<DeviceFreshness> freshness(std::string_view device) const;
+  // The cohort's devices in service, by id, at most `limit` (no freshness judged: a sample of
+  // peers).
+  std::vector<Device> devices_of(const Cohort& cohort, size_t limit = SIZE_MAX) const;
 
   // The metric rules the device's agent follows: its type's profile's (none without one).
   // Read from the store at most every kRulesCacheMs per type, so a changed profile reaches
@@ -154,7 +157,6 @@ class TelemetryService final : public FreshnessSource {
     uint64_t dropped = 0;            // routine samples the device reported dropping
   };
   DeviceState& state_of(std::string_view device) REQUIRES(mu_);
-  std::vector<Device> devices_of(const Cohort& cohort) const;
   DeviceFreshness freshness_of(const Device& d, const TelemetryContract& contract,
                                int64_t now) const;
 

@@ -141,3 +141,35 @@ TEST(Frozen, AValueThatStopsChangingIsFrozenSinceItStopped) {
 
 }  // namespace
 }  // namespace drover::health
+
+namespace drover::health {
+namespace {
+
+// The two-step form (the peers' spread once, then each device against it) gives what
+// peer_outlier gives, device by device, and no spread with too few finite peers.
+TEST(PeerOutlier, TheSpreadOnceThenEachDeviceGivesTheSameVerdicts) {
+  std::mt19937_64 rng(11);
+  std::normal_distribution<double> drain(1.0, 0.1);
+  std::vector<double> peers(60);
+  for (double& p : peers) p = drain(rng);
+  peers[7] = 2.1;
+  const PeerOptions o{.threshold = 5, .side = Side::kHigh, .relative_floor = 0.2};
+  const auto spread = peer_spread(peers, o);
+  ASSERT_TRUE(spread.has_value());
+  EXPECT_EQ(spread->peers, 60u);
+  size_t flagged = 0;
+  for (double p : peers) {
+    const auto one = peer_outlier(p, peers, o);
+    ASSERT_TRUE(one.has_value());
+    const PeerVerdict two = judge_against(p, *spread, o);
+    EXPECT_DOUBLE_EQ(one->z, two.z);
+    EXPECT_EQ(one->outlier, two.outlier);
+    flagged += two.outlier ? 1 : 0;
+  }
+  EXPECT_EQ(flagged, 1u);  // 2.1 against about 1.0, the spread at least 0.2: z about 5.5
+  const std::vector<double> few = {1.0, 1.1, std::nan(""), 0.9, 1.0, 1.2, 1.0, 0.95};
+  EXPECT_FALSE(peer_spread(few, o).has_value());  // 7 finite, fewer than 8
+}
+
+}  // namespace
+}  // namespace drover::health
