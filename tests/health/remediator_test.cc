@@ -100,6 +100,21 @@ class RemediatorTest : public ::testing::Test {
     remediator->set_listener([this](const Alert& a) { heard.push_back(a); });
   }
 
+  // A reading of the device's /data disk (8 GB) at `share` free.
+  void send_disk(const std::string& device, double share) {
+    protocol::TelemetryBatch b;
+    b.stream = 8;
+    b.sequence = ++sequence_[device + "/disk"];
+    const int64_t now = f.clock.now().time_since_epoch().count();
+    const std::vector<std::pair<std::string, std::string>> mount = {{"mount", "/data"}};
+    b.series = {{"disk_free_bytes", mount, {{now, share * 8e9}}},
+                {"disk_total_bytes", mount, {{now, 8e9}}},
+                {"cpu_percent", {}, {{now, 10}}}};
+    auto r = telemetry->ingest(device, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+  }
+
   void send_sample(const std::string& device) {
     protocol::TelemetryBatch b;
     b.stream = 7;
@@ -612,19 +627,6 @@ TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCl
 
   double free_share = 0.01;
   bool cleaning_works = true;
-  auto send_disk = [&](const std::string& device, double share) {
-    protocol::TelemetryBatch b;
-    b.stream = 8;
-    b.sequence = ++sequence_[device + "/disk"];
-    const int64_t now = f.clock.now().time_since_epoch().count();
-    const std::vector<std::pair<std::string, std::string>> mount = {{"mount", "/data"}};
-    b.series = {{"disk_free_bytes", mount, {{now, share * 8e9}}},
-                {"disk_total_bytes", mount, {{now, 8e9}}},
-                {"cpu_percent", {}, {{now, 10}}}};
-    auto r = telemetry->ingest(device, b);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
-  };
   // Minutes of the devices reporting and checking in (the full one only when `in_reach`),
   // its agent running each command once, the rules ticking; what each tick said of health.
   std::vector<Command> ran;
@@ -739,6 +741,53 @@ TEST_F(RemediatorTest, ARuleOnHealthCleansAFullDiskAndResolvesOnceHealthSaysItCl
   free_share = 0.01;
   pass(25, true);
   EXPECT_NE(newest().id, third.id) << "seen clear, then full again: a new episode";
+}
+
+// A device with a rule on health open that goes offline is the offline rule's: once that
+// rule's alert is with a person, so is the health episode — one page — and it is not resolved
+// while nothing is known of it.
+TEST_F(RemediatorTest, AnOfflineDevicesHealthEpisodeGoesToThePersonWhoHasItsOfflineAlert) {
+  const std::string full = f.ids[0];
+  RemediationRule disk;
+  disk.name = "disk-full";
+  disk.condition = Condition::kDisk;
+  disk.after = minutes(10);
+  disk.verify = minutes(30);  // the reboot would come half an hour after the cleaning
+  disk.ladder = {{CommandAction::kRun, "clean-logs"}, {CommandAction::kReboot, ""}};
+  RemediationRule offline;
+  offline.name = "offline";
+  offline.condition = Condition::kOffline;
+  offline.after = hours(1);
+  auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, {{disk, offline}, {}});
+  ASSERT_TRUE(made.ok()) << made.error().to_string();
+  std::unique_ptr<Remediator> rules = std::move(*made);
+  const HealthView view(*telemetry, rules.get(), f.clock);
+  rules->set_health_source(&view);
+  for (int minute = 0; minute < 30; ++minute) {  // full, the clean-logs run and not enough
+    send_disk(full, 0.01);
+    for (const Command& c : check_in(full)) {
+      ASSERT_TRUE(commands->record_result({full, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
+    }
+    ASSERT_TRUE(rules->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  for (int minute = 0; minute < 4 * 60; ++minute) {  // then gone
+    ASSERT_TRUE(rules->tick().ok());
+    f.clock.advance(minutes(1));
+  }
+  Store::AlertQuery all;
+  auto alerts = rules->list(all);
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 2u);
+  std::map<std::string, Alert> by_rule;
+  for (const Alert& a : *alerts) by_rule[a.rule] = a;
+  EXPECT_TRUE(by_rule["offline"].escalated);
+  const Alert& d = by_rule["disk-full"];
+  EXPECT_EQ(d.commands.size(), 1u);  // no reboot sent into the void
+  EXPECT_NE(d.state, AlertState::kResolved);
+  EXPECT_TRUE(d.escalated);
+  EXPECT_EQ(d.escalation,
+            "out of reach: with a person through " + by_rule["offline"].id + " (offline)");
 }
 
 // A rule on health must give each step at least health_every to work: it is judged by a read
