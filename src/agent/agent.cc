@@ -328,6 +328,7 @@ Duration Agent::idle() {
       server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
+  last_check_in_ = clock_.now();
   poll_ = poll_after(*answer);
   handle_commands(answer->commands);
   if (!answer->offer) return poll_;
@@ -448,10 +449,10 @@ Duration Agent::downloading() {
         c == ErrorCode::kInvalidArgument || c == ErrorCode::kResourceExhausted) {
       return fail("download: " + got.error().message);
     }
-    return retry_later(got.error());
+    return retry_download(got.error());
   }
   failures_ = 0;
-  if (*got < record_.size) return retry_later(io_error("download cut short"));
+  if (*got < record_.size) return retry_download(io_error("download cut short"));
   if (!advance(UpdateEvent::kDownloaded, [&](UpdateRecord& r) { r.bytes_done = *got; })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});
   }
@@ -473,6 +474,24 @@ Duration Agent::verifying() {
   return Duration(0);
 }
 
+Duration Agent::retry_download(const Error& e) {
+  // A download that keeps failing — an artifact the server cannot serve, a link that cuts
+  // every transfer — must not leave the device deaf: after a failed attempt, once a poll
+  // interval has passed since the last check-in, it checks in (as downloading), so a command
+  // reaches it; a clear_update then gives the download up.
+  if (clock_.now() - last_check_in_ >= poll_ && server_.connect(inventory_).ok()) {
+    auto answer = server_.check_in(inventory_, protocol::UpdateState::kDownloading, "",
+                                   module_.keeps_previous());
+    if (answer.ok()) {
+      last_check_in_ = clock_.now();
+      poll_ = poll_after(*answer);
+      handle_commands(answer->commands);
+      if (record_.step != UpdateStep::kDownloading) return Duration(0);  // given up
+    }
+  }
+  return retry_later(e);
+}
+
 bool Agent::ask_about_hold(bool* answered) {
   *answered = false;
   Status st = server_.connect(inventory_);
@@ -486,6 +505,7 @@ bool Agent::ask_about_hold(bool* answered) {
     return true;
   }
   failures_ = 0;
+  last_check_in_ = clock_.now();
   poll_ = poll_after(*answer);
   handle_commands(answer->commands);
   if (record_.step != UpdateStep::kReady) return true;  // cleared by a command
@@ -569,7 +589,8 @@ Duration Agent::ready() {
 void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
   RemoteCommands* remote = o_.remote_commands;
   if (remote == nullptr || (commands.empty() && !remote->has_undelivered())) return;
-  const CommandHooks hooks{o_.reboot_device, [this] { return clear_update(); }};
+  const CommandHooks hooks{o_.reboot_device, [this] { return clear_update(); },
+                           [this] { return server_.rotate_key(); }};
   Status st = remote->take(commands);
   if (st.ok()) st = remote->run_pending(hooks);
   // Results are reported even when journaling failed: those of commands run before.
@@ -580,21 +601,30 @@ void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
 Result<std::string> Agent::clear_update() {
   if (record_.step == UpdateStep::kIdle)
     return std::string("nothing to clear: no update under way");
-  if (record_.step != UpdateStep::kReady) {
+  const bool downloading = record_.step == UpdateStep::kDownloading;
+  if (!downloading && record_.step != UpdateStep::kReady) {
     return Error{ErrorCode::kFailedPrecondition, std::string("the update is ") +
                                                      to_string(record_.step) +
                                                      ": past the point where it can be given up"};
   }
-  const std::string what = record_.component + "@" + record_.version;
+  const std::string key =
+      offer_key(record_.rollout_id, record_.component, record_.version, record_.sha256);
+  const std::string what = record_.component + "@" + record_.version +
+                           (downloading ? " (" + format_bytes(record_.bytes_done) + " of " +
+                                              format_bytes(record_.size) + " downloaded)"
+                                        : ", held for its maintenance window");
   if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
         r.report = protocol::Report::kWithdraw;
-        r.message = "given up by a remote command (clear_update)";
+        r.message = downloading ? "download given up by a remote command (clear_update)"
+                                : "given up by a remote command (clear_update)";
       })) {
     return io_error(last_error_);
   }
   std::error_code ec;
   std::filesystem::remove(path("download.part"), ec);
-  return "gave up " + what + ", held for its maintenance window";
+  // A download is not taken again at once if the server, not told yet, offers it again.
+  if (downloading) offer_failed(key);
+  return (downloading ? "gave up the download of " : "gave up ") + what;
 }
 
 Duration Agent::give_up_hold() {

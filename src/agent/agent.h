@@ -35,8 +35,9 @@ struct HealthCheck {
 };
 
 struct AgentOptions {
-  // update.json, inventory.json, previous.json, kept.json, download.part, device.key (and
-  // tuf/, the trusted signed update metadata, when required)
+  // update.json, inventory.json, previous.json, kept.json, download.part, device.key
+  // (device.key.next during a key rotation; tuf/, the trusted signed update metadata, when
+  // required)
   std::string data_dir;
   std::string component = "firmware";   // what this agent's update module installs
   Duration default_poll = minutes(30);  // until the server says otherwise
@@ -111,6 +112,9 @@ class Agent {
   // not the revert of its last update; "" when it does not.
   std::string rollback_refused(const Offer& offer) const;
   Duration downloading();
+  // A download attempt failed, to be tried again: hears from the server first when a poll
+  // interval has passed since the last check-in (its commands may give the download up).
+  Duration retry_download(const Error& e);
   Duration verifying();
   Duration ready();
   // Ready: asks the server whether the held update still stands (and its windows). False
@@ -146,8 +150,8 @@ class Agent {
   // A check-in's remote commands: journaled, run, reported. Problems are kept in
   // last_error_; they never fail the step (the server sends an unreported command again).
   void handle_commands(const std::vector<RemoteCommand>& commands);
-  // The remote "clear_update": gives up an image held for its window; what it did.
-  // kFailedPrecondition past the point of giving up.
+  // The remote "clear_update": gives up a download under way or an image held for its
+  // window; what it did. kFailedPrecondition past the point of giving up.
   Result<std::string> clear_update();
   void best_effort_report(protocol::Report status);
   Status save_inventory();
@@ -168,7 +172,8 @@ class Agent {
   Inventory previous_;
   Kept kept_;
   Duration poll_;
-  uint32_t failures_ = 0;  // consecutive failures to reach the server
+  uint32_t failures_ = 0;      // consecutive failures to reach the server
+  Timestamp last_check_in_{};  // the last check-in the server answered (none yet: epoch)
   // The last offer that failed ("rollout/component@version/sha256"), how often in a row,
   // and when it may be taken again.
   std::string failed_offer_;

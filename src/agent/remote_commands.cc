@@ -107,10 +107,19 @@ Status RemoteCommands::start() {
     if (e.step != Step::kRunning) continue;
     // Cut short: a reboot did what it was asked (this is the agent after it); anything else
     // may have run in part, and is not run again.
-    e = e.command.action == protocol::to_string(protocol::CommandAction::kReboot)
-            ? ended(std::move(e), CommandOutcome::kSucceeded, 0, "the device rebooted")
-            : ended(std::move(e), CommandOutcome::kFailed, -1,
-                    "cut short: the agent stopped while the command ran");
+    const std::string& action = e.command.action;
+    if (action == protocol::to_string(protocol::CommandAction::kReboot)) {
+      e = ended(std::move(e), CommandOutcome::kSucceeded, 0, "the device rebooted");
+    } else if (action == protocol::to_string(protocol::CommandAction::kRotateKey)) {
+      // The server may or may not have taken the next key: the link logs in with whichever
+      // it holds, and the device's record says which.
+      e = ended(std::move(e), CommandOutcome::kFailed, -1,
+                "cut short: the agent stopped during the key rotation; it logs in with "
+                "whichever key the server took (the device's public_key says which)");
+    } else {
+      e = ended(std::move(e), CommandOutcome::kFailed, -1,
+                "cut short: the agent stopped while the command ran");
+    }
     changed = true;
   }
   return changed ? save() : ok_status();
@@ -208,6 +217,21 @@ JournaledCommand RemoteCommands::execute(JournaledCommand e, const CommandHooks&
         return ended(std::move(e), CommandOutcome::kFailed, -1, cleared.error().to_string());
       }
       return ended(std::move(e), CommandOutcome::kSucceeded, 0, *cleared);
+    }
+    case protocol::CommandAction::kRotateKey: {
+      if (!hooks.rotate_key) {
+        return ended(std::move(e), CommandOutcome::kRefused, -1,
+                     "this agent cannot rotate its key");
+      }
+      auto rotated = hooks.rotate_key();
+      if (!rotated.ok()) {
+        // Not set up for it (no key file to rotate): refused, as an action not allowed is.
+        const bool cannot = rotated.error().code == ErrorCode::kFailedPrecondition;
+        return ended(std::move(e), cannot ? CommandOutcome::kRefused : CommandOutcome::kFailed, -1,
+                     "the key was not rotated: " + rotated.error().to_string());
+      }
+      return ended(std::move(e), CommandOutcome::kSucceeded, 0,
+                   "logs in with its new key " + *rotated + " from now on");
     }
     case protocol::CommandAction::kCount:
       break;

@@ -52,11 +52,14 @@ struct RemoteCommandOptions {
 struct CommandHooks {
   // Reboots the device: returns only on failure (the reboot command could not be started).
   std::function<Status()> reboot;
-  // Gives up an image the device holds for its maintenance window; what it did ("nothing
-  // to clear" when idle). kFailedPrecondition when the update is past the point of giving
-  // up (installing, rebooting). Commands arrive only at check-ins, which a device makes
-  // while idle or holding an image.
+  // Gives up a download under way or an image the device holds for its maintenance window;
+  // what it did ("nothing to clear" when idle). kFailedPrecondition when the update is past
+  // the point of giving up (installing, rebooting). Commands arrive only at check-ins, which
+  // a device makes while idle, holding an image, or retrying a download that failed.
   std::function<Result<std::string>()> clear_update;
+  // Re-enrolls the device with a new identity key (ServerLink::rotate_key): the new public
+  // key (base64url).
+  std::function<Result<std::string>()> rotate_key;
 };
 
 // One entry of the journal, as the agent keeps it.

@@ -5,7 +5,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "agent/device_answers.h"
 #include "base/file_system.h"
@@ -31,64 +33,78 @@ json inventory_json(const Inventory& installed) {
 class HttpLink final : public ServerLink {
  public:
   HttpLink(HttpLinkOptions o, std::unique_ptr<http::HttpClient> client, security::SigningKey key,
-           Clock& clock, std::string factory_certificate, std::string factory_signature)
+           Clock& clock, FileSystem& fs, std::string factory_certificate)
       : o_(std::move(o)),
         client_(std::move(client)),
         key_(std::move(key)),
         clock_(clock),
-        factory_certificate_(std::move(factory_certificate)),
-        factory_signature_(std::move(factory_signature)) {}
+        fs_(fs),
+        factory_certificate_(std::move(factory_certificate)) {}
 
   Status connect(const Inventory& installed) override {
     if (!token_.empty() && clock_.now() + minutes(1) < expires_) return ok_status();
     token_.clear();
-    if (!enrolled_) {
-      json body = {{"device_id", o_.device_id},
-                   {"device_type", o_.device_type},
-                   {"hardware_revision", o_.hardware_revision},
-                   {"public_key", security::to_base64url(key_.public_key())},
-                   {"installed", inventory_json(installed)}};
-      if (!o_.enrollment_token.empty()) body["enrollment_token"] = o_.enrollment_token;
-      if (!o_.site.empty()) body["site"] = o_.site;
-      if (!factory_certificate_.empty()) {
-        body["factory_certificate"] = factory_certificate_;
-        body["factory_signature"] = security::to_base64url(factory_signature_);
-      }
-      auto r = post("/api/device/v1/enroll", body, false);
-      if (!r.ok()) return r.error();
-      if (r->status != 200) return answer_error(*r, "enroll");
-      auto pending = parse_enroll_answer(r->body);
-      if (!pending.ok()) return pending.error();
-      if (*pending) {
-        return Error{ErrorCode::kFailedPrecondition,
-                     "enrolled; waiting for an operator to accept device " + o_.device_id};
-      }
-      enrolled_ = true;
+    Status st = log_in(key_, installed);
+    // Refused with the current key (another key is enrolled, the login does not verify):
+    // a rotation cut short after the server took the next key, which logs in instead.
+    if (st.ok() || o_.device_key_file.empty() ||
+        (st.error().code != ErrorCode::kUnauthenticated &&
+         st.error().code != ErrorCode::kConflict)) {
+      return st;
     }
-    auto c = post("/api/device/v1/auth/challenge", {{"device_id", o_.device_id}}, false);
-    if (!c.ok()) return c.error();
-    if (c->status != 200) return answer_error(*c, "challenge");
-    auto challenge = parse_challenge_answer(c->body);
-    if (!challenge.ok()) return challenge.error();
-    const std::string& nonce = *challenge;
-    const std::string message = "drover-auth-v1\n" + o_.device_id + "\n" + nonce;
-    auto t = post("/api/device/v1/auth/token",
-                  {{"device_id", o_.device_id},
-                   {"challenge", nonce},
-                   {"signature", security::to_base64url(key_.sign(message))}},
-                  false);
-    if (!t.ok()) return t.error();
-    if (t->status != 200) {
-      // Pending again (an operator has not accepted yet), rejected, decommissioned.
-      if (t->status == 403) enrolled_ = false;
-      return answer_error(*t, "login");
-    }
-    auto token = parse_token_answer(t->body);
-    if (!token.ok()) return token.error();
-    token_ = std::move(token->token);
-    expires_ = token->expires;
-    installed_ = installed;
+    auto next = read_next_key();
+    if (!next.ok() || !*next) return st;
+    // Only a login: the server holds this key already if it is to work, and an enrollment
+    // could be refused for reasons of its own (a scoped token used up since).
+    if (!log_in_only(**next, installed).ok()) return st;
+    enrolled_ = true;
+    key_ = std::move(**next);
+    (void)put_next_key_in_place();  // else found beside the old one again at the next start
     return ok_status();
+  }
+
+  Result<std::string> rotate_key() override {
+    if (o_.device_key_file.empty()) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "this agent was not told where its key is kept; it cannot rotate it"};
+    }
+    DROVER_TRY(connect(installed_));  // may itself finish a rotation cut short
+    // The next key: one an earlier attempt left (the server may have it already), else a new
+    // one, on disk before the server hears of it.
+    auto next = read_next_key();
+    if (!next.ok()) return next.error();
+    if (*next && (*next)->public_key() == key_.public_key()) {
+      DROVER_TRY(put_next_key_in_place());  // in use already: putting it in place was cut short
+      next->reset();
+    }
+    if (!*next) {
+      auto made = security::SigningKey::generate();
+      if (!made.ok()) return made.error();
+      DROVER_TRY(write_atomically(fs_, next_key_file(), made->private_pem()));  // 0600
+      next->emplace(std::move(*made));
+    }
+    const std::string public_key = (*next)->public_key();
+    const std::string encoded = security::to_base64url(public_key);
+    const std::string message = "drover-rotate-v1\n" + o_.device_id + "\n" + encoded;
+    auto r = authorized_post(
+        "/api/device/v1/auth/rotate",
+        {{"public_key", encoded}, {"signature", security::to_base64url(key_.sign(message))}},
+        installed_);
+    // A retry of a rotation whose answer was lost: the login after the 401 found the server
+    // holding the next key already, and put it in place.
+    if (key_.public_key() == public_key) return encoded;
+    if (!r.ok()) return r.error();  // the next key stays for the next attempt
+    if (r->status != 200) {
+      Error e = answer_error(*r, "key rotation");
+      // A key the server will never take is not kept for another try.
+      if (e.code == ErrorCode::kInvalidArgument) (void)fs_.remove(next_key_file());
+      return e;
+    }
+    key_ = std::move(**next);
+    token_.clear();  // the server revoked every token of the old key
+    // Not in place (a failing disk): the next login finds the key beside the old one.
+    (void)put_next_key_in_place();
+    return encoded;
   }
 
   Result<CheckInAnswer> check_in(const Inventory& installed, protocol::UpdateState state,
@@ -245,6 +261,105 @@ class HttpLink final : public ServerLink {
   }
 
  private:
+  // Enrolls (once per link) and logs in with `key`, keeping the session's token.
+  Status log_in(const security::SigningKey& key, const Inventory& installed) {
+    if (!enrolled_) {
+      DROVER_TRY(enroll(key, installed));
+      enrolled_ = true;
+    }
+    return log_in_only(key, installed);
+  }
+
+  Status enroll(const security::SigningKey& key, const Inventory& installed) {
+    json body = {{"device_id", o_.device_id},
+                 {"device_type", o_.device_type},
+                 {"hardware_revision", o_.hardware_revision},
+                 {"public_key", security::to_base64url(key.public_key())},
+                 {"installed", inventory_json(installed)}};
+    if (!o_.enrollment_token.empty()) body["enrollment_token"] = o_.enrollment_token;
+    if (!o_.site.empty()) body["site"] = o_.site;
+    if (!factory_certificate_.empty()) {
+      // The factory vouches for this key: signed for each key the device enrolls with (a
+      // rotated key too), with the factory key read from its file when needed.
+      auto pem = real_file_system().read(o_.factory_key_file);
+      if (!pem.ok()) return pem.error();
+      auto signature = security::sign_with_private_key(
+          *pem, security::factory_enrollment_message(o_.device_id, o_.device_type,
+                                                     o_.hardware_revision, key.public_key()));
+      if (!signature.ok()) return signature.error();
+      body["factory_certificate"] = factory_certificate_;
+      body["factory_signature"] = security::to_base64url(*signature);
+    }
+    auto r = post("/api/device/v1/enroll", body, false);
+    if (!r.ok()) return r.error();
+    if (r->status != 200) return answer_error(*r, "enroll");
+    auto pending = parse_enroll_answer(r->body);
+    if (!pending.ok()) return pending.error();
+    if (*pending) {
+      return Error{ErrorCode::kFailedPrecondition,
+                   "enrolled; waiting for an operator to accept device " + o_.device_id};
+    }
+    return ok_status();
+  }
+
+  // The challenge and its answer signed by `key`: the session's token.
+  Status log_in_only(const security::SigningKey& key, const Inventory& installed) {
+    auto c = post("/api/device/v1/auth/challenge", {{"device_id", o_.device_id}}, false);
+    if (!c.ok()) return c.error();
+    if (c->status != 200) return answer_error(*c, "challenge");
+    auto challenge = parse_challenge_answer(c->body);
+    if (!challenge.ok()) return challenge.error();
+    const std::string& nonce = *challenge;
+    const std::string message = "drover-auth-v1\n" + o_.device_id + "\n" + nonce;
+    auto t = post("/api/device/v1/auth/token",
+                  {{"device_id", o_.device_id},
+                   {"challenge", nonce},
+                   {"signature", security::to_base64url(key.sign(message))}},
+                  false);
+    if (!t.ok()) return t.error();
+    if (t->status != 200) {
+      // Pending again (an operator has not accepted yet), rejected, decommissioned.
+      if (t->status == 403) enrolled_ = false;
+      return answer_error(*t, "login");
+    }
+    auto token = parse_token_answer(t->body);
+    if (!token.ok()) return token.error();
+    token_ = std::move(token->token);
+    expires_ = token->expires;
+    installed_ = installed;
+    return ok_status();
+  }
+
+  std::string next_key_file() const { return o_.device_key_file + std::string(kNextKeySuffix); }
+
+  // The key a rotation left beside the current one; nullopt when there is none.
+  Result<std::optional<security::SigningKey>> read_next_key() {
+    auto pem = fs_.read(next_key_file());
+    if (!pem.ok()) {
+      if (pem.error().code == ErrorCode::kNotFound) return std::optional<security::SigningKey>();
+      return pem.error();
+    }
+    auto key = security::SigningKey::from_pem(*pem);
+    if (!key.ok()) {
+      // Damaged (write_atomically never leaves it half written): set aside, not deleted —
+      // it may be the key the server holds — and a rotation makes a new one.
+      DROVER_TRY(fs_.rename(next_key_file(), next_key_file() + ".damaged"));
+      return std::optional<security::SigningKey>();
+    }
+    return std::optional<security::SigningKey>(std::move(*key));
+  }
+
+  // key_ (the next key, which the server took) becomes the current one on disk: device.key
+  // written whole and durable first, and only then the next key's file removed — at every
+  // instant one of the two files holds it, whatever the file system makes of a rename cut
+  // by a power loss.
+  Status put_next_key_in_place() {
+    DROVER_TRY(write_atomically(fs_, o_.device_key_file, key_.private_pem()));  // 0600
+    DROVER_TRY(fs_.remove(next_key_file()));
+    std::string dir = std::filesystem::path(o_.device_key_file).parent_path().string();
+    return fs_.sync_dir(dir.empty() ? "." : dir);
+  }
+
   Result<http::ClientResponse> post(const std::string& path, const json& body, bool auth) {
     http::Headers headers = {{"Content-Type", "application/json"}};
     if (auth) headers.emplace_back("Authorization", "Bearer " + token_);
@@ -268,7 +383,8 @@ class HttpLink final : public ServerLink {
   std::unique_ptr<http::HttpClient> client_;
   security::SigningKey key_;
   Clock& clock_;
-  std::string factory_certificate_, factory_signature_;  // empty: no factory identity
+  FileSystem& fs_;
+  std::string factory_certificate_;  // empty: no factory identity
   bool enrolled_ = false;
   std::string token_;
   Timestamp expires_{};
@@ -289,15 +405,16 @@ http::ClientOptions link_client_options(const HttpLinkOptions& options) {
 }
 
 Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
-                                                   security::SigningKey key, Clock& clock) {
+                                                   security::SigningKey key, Clock& clock,
+                                                   FileSystem& fs) {
   http::ClientOptions c = link_client_options(options);
   // Check-in, login and report answers are a few KiB: one larger than this is not read.
   c.max_answer_bytes = kMaxAnswerBytes;
   auto client = http::HttpClient::create(options.server, c);
   if (!client.ok()) return client.error();
-  // The enrollment's signature names only what the configuration fixes: made once.
+  // The factory identity is read once, and its key tried now: a link that could not enroll
+  // is refused before it is used.
   std::string certificate;
-  std::string signature;
   if (!options.factory_certificate_file.empty()) {
     auto chain = real_file_system().read(options.factory_certificate_file);
     if (!chain.ok()) {
@@ -317,11 +434,9 @@ Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
                               signed_.error().message);
     }
     certificate = std::move(*chain);
-    signature = std::move(*signed_);
   }
-  return std::unique_ptr<ServerLink>(new HttpLink(std::move(options), std::move(*client),
-                                                  std::move(key), clock, std::move(certificate),
-                                                  std::move(signature)));
+  return std::unique_ptr<ServerLink>(new HttpLink(
+      std::move(options), std::move(*client), std::move(key), clock, fs, std::move(certificate)));
 }
 
 Result<security::SigningKey> load_or_create_key(FileSystem& fs, const std::string& path) {

@@ -13,6 +13,7 @@
 
 #include "agent/update_state.h"
 #include "base/clock.h"
+#include "base/file_system.h"
 #include "base/result.h"
 #include "protocol/device.h"
 #include "protocol/telemetry_rules.h"
@@ -119,6 +120,16 @@ class ServerLink {
     (void)id, (void)outcome, (void)exit_code, (void)output;
     return Error{ErrorCode::kFailedPrecondition, "this link carries no commands"};
   }
+  // Re-enrolls the device under its id with a new identity key (the remote "rotate_key"):
+  // the next key is kept on disk before the server hears of it, the server takes it signed
+  // by the current one, and only then does it replace the current key on disk. Returns the
+  // new public key (base64url). A rotation cut short anywhere leaves a device that still
+  // logs in: with the old key if the server never took the new one, else with the new one
+  // (found beside the old at the next login and put in its place). kFailedPrecondition
+  // when this link has no key file to rotate.
+  virtual Result<std::string> rotate_key() {
+    return Error{ErrorCode::kFailedPrecondition, "this link has no key to rotate"};
+  }
   // Drops the connection to the server, if one is open; the session stays. A device that
   // sleeps between polls need not hold a connection meanwhile.
   virtual void disconnect() {}
@@ -138,7 +149,14 @@ struct HttpLinkOptions {
   std::string factory_certificate_file, factory_key_file;
   std::string ca_file, cert_file, key_file;  // https
   Duration timeout = seconds(30);
+  // Where the device's identity key is kept (load_or_create_key's path): a rotation writes
+  // the next key beside it (kNextKeySuffix) and renames it into place once the server has
+  // it. Empty: the key is never rotated.
+  std::string device_key_file;
 };
+
+// The next identity key, kept beside the current one while a rotation is under way.
+inline constexpr std::string_view kNextKeySuffix = ".next";
 
 // The HTTP client settings of a link (timeouts, TLS files), for other requests to the same
 // server: signed update metadata.
@@ -147,8 +165,10 @@ http::ClientOptions link_client_options(const HttpLinkOptions& options);
 // The device API over HTTP (docs/api/device.md), signing logins with `key`. Tokens are
 // renewed before they expire and after a 401. kInvalidArgument when the factory identity's
 // files cannot be read or its key cannot sign.
+// `fs` holds the device's key file (HttpLinkOptions::device_key_file).
 Result<std::unique_ptr<ServerLink>> make_http_link(HttpLinkOptions options,
-                                                   security::SigningKey key, Clock& clock);
+                                                   security::SigningKey key, Clock& clock,
+                                                   FileSystem& fs = real_file_system());
 
 // The device's key in `path` (PKCS#8 PEM, 0600): loaded, or generated and saved on first
 // start.

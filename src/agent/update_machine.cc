@@ -17,7 +17,8 @@ constexpr Transition<S, E> kRows[] = {
     {S::kIdle, E::kOffer, S::kDownloading},
     {S::kIdle, E::kOfferKept, S::kReady},  // a switch back: the image is in the other slot
     {S::kDownloading, E::kDownloaded, S::kVerifying},
-    {S::kDownloading, E::kFailed, S::kIdle},  // nothing written to a slot yet
+    {S::kDownloading, E::kFailed, S::kIdle},   // nothing written to a slot yet
+    {S::kDownloading, E::kDropped, S::kIdle},  // given up by a command (clear_update)
     {S::kVerifying, E::kVerified, S::kReady},
     {S::kVerifying, E::kFailed, S::kIdle},  // a bad hash is dropped, never installed
     {S::kReady, E::kWindowOpen, S::kInstalling},

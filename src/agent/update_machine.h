@@ -45,7 +45,7 @@ enum class UpdateEvent : uint8_t {
   kCommitTimeout,  // the checks did not pass in time
   kRolledBack,     // the previous slot is active and permanent again
   kWindowOpen,     // a window has opened that the install, reboot and commit fit in
-  kDropped,        // the server called the update off before the install: image deleted
+  kDropped,        // called off before the install (the server, clear_update): image deleted
   kOfferKept,      // the server offered the image the other slot keeps: nothing to fetch
   kCount,          // not an event: how many there are
 };

@@ -148,8 +148,8 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(c.agent.data_dir, ec);
   if (ec) return fail("cannot create " + c.agent.data_dir + ": " + ec.message());
   ::chmod(c.agent.data_dir.c_str(), 0700);
-  auto key = load_or_create_key(real_file_system(),
-                                (std::filesystem::path(c.agent.data_dir) / "device.key").string());
+  c.link.device_key_file = (std::filesystem::path(c.agent.data_dir) / "device.key").string();
+  auto key = load_or_create_key(real_file_system(), c.link.device_key_file);
   if (!key.ok()) return fail(key.error().to_string());
 
   SystemClock clock;

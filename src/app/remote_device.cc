@@ -224,7 +224,7 @@ void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
   CLI::App* command = s.verb(
       *device, "command",
       "ask a device to do something at its next check-in: restart_service NAME, reboot, "
-      "clear_update, run NAME",
+      "clear_update, rotate_key, run NAME",
       [](RemoteCommands::State& st) {
         json body = {{"action", st.action}};
         if (!st.argument.empty()) body["argument"] = st.argument;
@@ -236,7 +236,8 @@ void add_device_verbs(CLI::App& app, RemoteCommands::State& s) {
                        [](const json& c) { commands_table(json::array({c})); });
       });
   command->add_option("id", s.id, "device id")->required();
-  command->add_option("action", s.action, "restart_service, reboot, clear_update or run")
+  command
+      ->add_option("action", s.action, "restart_service, reboot, clear_update, rotate_key or run")
       ->required();
   command->add_option("argument", s.argument,
                       "the service (restart_service) or the agent's command name (run)");

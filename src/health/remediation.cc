@@ -41,6 +41,10 @@ Status validate(const RemediationRule& rule) {
   }
   if (rule.ladder.size() > 16) return invalid_argument(where + "at most 16 steps");
   for (const RemedyStep& s : rule.ladder) {
+    if (s.action == protocol::CommandAction::kRotateKey) {
+      // A new key mends no condition: it is an operator's decision, never a rule's step.
+      return invalid_argument(where + "step 'rotate_key': a key rotation is not a remedy");
+    }
     if (protocol::takes_argument(s.action) ? !is_name(s.argument) : !s.argument.empty()) {
       return invalid_argument(where + "step '" + step_text(s) + "': " +
                               (protocol::takes_argument(s.action)

@@ -78,8 +78,9 @@ constexpr bool is_outcome(Report r) {
 enum class CommandAction : uint8_t {
   kRestartService,  // restart the service named by the argument (from the agent's list)
   kReboot,          // reboot the device
-  kClearUpdate,     // give up an image the device holds for its window (back to idle)
+  kClearUpdate,     // give up a download, or an image held for its window (back to idle)
   kRun,             // run the agent's configured command named by the argument
+  kRotateKey,       // re-enroll: a new identity key, registered under the device's id
   kCount,           // not an action: how many there are
 };
 inline constexpr size_t kCommandActionCount = static_cast<size_t>(CommandAction::kCount);
@@ -88,6 +89,7 @@ inline constexpr EnumNames<CommandAction, kCommandActionCount> kCommandActionNam
     {CommandAction::kReboot, "reboot"},
     {CommandAction::kClearUpdate, "clear_update"},
     {CommandAction::kRun, "run"},
+    {CommandAction::kRotateKey, "rotate_key"},
 }};
 static_assert(names_every_value(kCommandActionNames));
 inline const char* to_string(CommandAction a) { return enum_name(kCommandActionNames, a); }

@@ -224,9 +224,10 @@ Status NetworkFleet::start_agent(Node& n, uint32_t dev) {
   if (ec) return io_error("cannot create " + n.dir + ": " + ec.message());
   FileSystem& files = real_file_system();
   n.boot = std::make_unique<agent::FileBootloader>(files, n.dir + "/boot.state");
-  auto key = agent::load_or_create_key(files, n.dir + "/data/device.key");
-  if (!key.ok()) return key.error();
   agent::HttpLinkOptions lo;
+  lo.device_key_file = n.dir + "/data/device.key";
+  auto key = agent::load_or_create_key(files, lo.device_key_file);
+  if (!key.ok()) return key.error();
   lo.server = o_.server;
   lo.device_id = n.identity.id;
   lo.device_type = n.identity.device_type;

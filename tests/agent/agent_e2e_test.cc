@@ -5,6 +5,7 @@
 // the server agreeing.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -17,8 +18,10 @@
 #include "agent/tuf_fetcher.h"
 #include "agent/update_module.h"
 #include "fleet/artifact_service.h"
+#include "fleet/command_queue.h"
 #include "fleet/repository_keys.h"
 #include "fleet/update_repository.h"
+#include "transport/http/command_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/server.h"
 
@@ -79,6 +82,15 @@ class Device {
   Agent& agent() { return *agent_; }
   FileBootloader& boot() { return *boot_; }
   AgentOptions& options() { return options_; }
+  // Takes remote commands (every one its configuration allows) from the next start on.
+  void take_commands() {
+    RemoteCommandOptions r;
+    r.enabled = true;
+    commands_ = std::make_unique<RemoteCommands>(dir_ + "/data/commands.json", r, system_commands(),
+                                                 clock_);
+    options_.remote_commands = commands_.get();
+    restart();
+  }
   bool trial_boots = true;
   std::string slot(const char* s) const { return read(dir_ + "/slot-" + s); }
 
@@ -114,6 +126,7 @@ class Device {
   std::unique_ptr<FileBootloader> boot_;
   std::unique_ptr<ServerLink> link_;
   std::unique_ptr<UpdateModule> module_;
+  std::unique_ptr<RemoteCommands> commands_;
   std::unique_ptr<Agent> agent_;
 };
 
@@ -153,8 +166,14 @@ struct World {
                                         *security::TokenSigner::create(std::string(32, 'k')), o);
     http::add_device_api(router, *auth, *f.service, artifacts.get());
     http::add_update_metadata(router, *repository, *auth, *f.service, *artifacts);
-    server = std::move(
-        http::HttpServer::start({}, [this](const http::Request& r) { return router(r); }).value());
+    server = std::move(http::HttpServer::start({}, [this](const http::Request& r) {
+                         // An artifact the server cannot serve for now (a storage fault).
+                         if (unservable && r.target.starts_with("/api/device/v1/artifacts/")) {
+                           ++refused_downloads;
+                           return http::Response::error(503, "unavailable", "storage fault");
+                         }
+                         return router(r);
+                       }).value());
     device = std::make_unique<Device>(dir + "/device",
                                       "http://127.0.0.1:" + std::to_string(server->port()), f.clock,
                                       dir + "/tuf/metadata/1.root.json");
@@ -199,6 +218,8 @@ struct World {
   std::unique_ptr<ArtifactService> artifacts;
   std::unique_ptr<DeviceAuth> auth;
   http::Router router;
+  std::atomic<bool> unservable{false};
+  std::atomic<int> refused_downloads{0};
   std::unique_ptr<http::HttpServer> server;
   std::unique_ptr<Device> device;
 };
@@ -216,6 +237,50 @@ TEST(AgentE2e, AnAbUpdateIsDownloadedVerifiedBootedCommittedAndReported) {
   EXPECT_EQ(w.device->slot("a"), "image 1.0.0");  // the previous image, untouched
   EXPECT_EQ(*w.f.service->device("ctl-1")->installed_version("firmware"), "3.0.0");
   EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part"));
+}
+
+// A download that can never finish (every attempt refused) does not leave the device deaf: it
+// checks in while it retries, so an operator's clear_update reaches it and gives the download
+// up; the rollout stops waiting for the device (its deployment cancelled, not failed).
+TEST(AgentE2e, ADownloadStuckForGoodStillChecksInAndAClearUpdateGivesItUp) {
+  World w;
+  CommandQueue commands(w.f.store(), w.f.clock);
+  ASSERT_TRUE(commands.load().ok());
+  w.f.service->attach_commands(&commands);
+  OperatorTokens tokens{w.f.store(), w.f.clock};
+  http::add_command_api(w.router, tokens, *w.auth, *w.f.service, commands);  // results
+  w.device->take_commands();
+  w.unservable = true;
+  w.enroll_and_start();
+  const Timestamp stuck_since = w.f.clock.now();
+  while (w.f.clock.now() - stuck_since < hours(2)) {
+    const Duration wait = w.device->agent().run_once();
+    w.f.clock.advance(std::max(wait, Duration(1)));
+  }
+  ASSERT_EQ(w.device->agent().record().step, UpdateStep::kDownloading)
+      << w.device->agent().last_error();
+  EXPECT_GE(w.refused_downloads.load(), 5);
+  EXPECT_EQ(w.state(), DeploymentState::kDownloading);
+  EXPECT_EQ(w.f.service->device("ctl-1")->update_state, protocol::UpdateState::kDownloading);
+
+  CommandRequest clear;
+  clear.device_id = "ctl-1";
+  clear.action = protocol::CommandAction::kClearUpdate;
+  clear.requested_by = "test";
+  clear.reason = "download stuck";
+  auto queued = commands.queue(clear);
+  ASSERT_TRUE(queued.ok()) << queued.error().to_string();
+  w.run_to_rest();
+  EXPECT_EQ(w.state(), DeploymentState::kCancelled);
+  EXPECT_EQ(w.device->agent().record().step, UpdateStep::kIdle);
+  EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
+  EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part"));
+  auto done = commands.get(queued->id);
+  ASSERT_TRUE(done.ok() && done->has_value());
+  EXPECT_EQ((*done)->state, CommandState::kSucceeded);
+  EXPECT_NE((*done)->output.find("gave up the download of firmware@3.0.0"), std::string::npos)
+      << (*done)->output;
+  w.f.service->attach_commands(nullptr);
 }
 
 TEST(AgentE2e, AFailedTrialBootFallsBackAndIsReportedRolledBack) {

@@ -109,6 +109,7 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
                        ++reboots;
                        return io_error("no permission");
                      },
+                     {},
                      {}};
   ASSERT_TRUE(rc.take({cmd("a", "restart_service", "sensord"),
                        cmd("b", "restart_service", "sshd"),
@@ -146,7 +147,8 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
   const CommandHooks clear{{}, [&]() -> Result<std::string> {
                              cleared = true;
                              return std::string("cleared");
-                           }};
+                           },
+                           {}};
   ASSERT_TRUE(off.take({cmd("x", "clear_update"), cmd("y", "run", "flush")}).ok());
   ASSERT_TRUE(off.run_pending(clear).ok());
   EXPECT_FALSE(cleared);

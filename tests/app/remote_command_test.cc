@@ -160,5 +160,69 @@ TEST(RemoteCommands, EachRunsOnceThroughServerCrashesAndTheAgentsOwnReboot) {
   EXPECT_EQ(server.call("GET", path, "wrong-token").status, 401);
 }
 
+// The remote re-enrollment: rotate_key makes the device a new identity key, which the server
+// holds from then on (the audit log says so); the agent keeps it and logs in with it after.
+TEST(RemoteCommands, RotateKeyReEnrollsTheDeviceWithANewKeyTheServerHoldsAndTheAgentKeeps) {
+  const std::string dir = temp_dir();
+  Server server(dir + "/server");
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  const std::string config = dir + "/agent.json";
+  const std::string log = dir + "/agent.log";
+  std::ofstream(config) << json{
+      {"server", server.url()},
+      {"data_dir", dir + "/agent"},
+      {"device", {{"id", "pump-9"}, {"type", "pump"}, {"hardware_revision", "rev-a"}}},
+      {"enrollment_token", "factory"},
+      {"installed", {{"firmware", "1.0.0"}}},
+      {"poll", {{"default", "1s"}}},
+      {"module", {{"type", "file"}, {"target", dir + "/firmware.bin"}}},
+      {"remote_commands",
+       json::object()}}.dump();
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
+  auto key_on_server = [&] {
+    return json::parse(server.call("GET", "/api/v1/devices/pump-9", admin).body)
+        .value("public_key", "");
+  };
+  const std::string first = key_on_server();
+  const std::string first_file = read_text(dir + "/agent/device.key");
+  ASSERT_FALSE(first.empty());
+
+  const auto queued = server.call("POST", "/api/v1/devices/pump-9/commands", admin,
+                                  {{"action", "rotate_key"}, {"id", "rekey-1"}});
+  ASSERT_EQ(queued.status, 201) << queued.body;
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);
+
+  const json done = json::parse(server.call("GET", "/api/v1/commands/rekey-1", admin).body);
+  EXPECT_EQ(done["state"], "succeeded") << done.dump();
+  const std::string second = key_on_server();
+  EXPECT_NE(second, first);
+  EXPECT_NE(done["output"].get<std::string>().find(second), std::string::npos) << done.dump();
+  EXPECT_NE(read_text(dir + "/agent/device.key"), first_file);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/agent/device.key.next"));
+
+  // The audit log names the change, from which key to which.
+  const json audit = json::parse(server.call("GET", "/api/v1/audit/entries", admin).body);
+  bool named = false;
+  for (const json& e : audit["entries"]) {
+    if (e.value("action", "") == "device.key_rotated" && e.value("subject", "") == "pump-9") {
+      named = e["detail"].value("from", "") == first && e["detail"].value("to", "") == second;
+    }
+  }
+  EXPECT_TRUE(named) << audit.dump();
+
+  // The agent started again logs in with the key it kept: a command queued now is taken and
+  // answered (an agent that could not log in would exit 0 too, having heard nothing).
+  ASSERT_EQ(server
+                .call("POST", "/api/v1/devices/pump-9/commands", admin,
+                      {{"action", "clear_update"}, {"id", "after-rekey"}})
+                .status,
+            201);
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);
+  const json after = json::parse(server.call("GET", "/api/v1/commands/after-rekey", admin).body);
+  EXPECT_EQ(after["state"], "succeeded") << after.dump() << read_text(log);
+  EXPECT_EQ(key_on_server(), second);
+}
+
 }  // namespace
 }  // namespace drover::testing
