@@ -433,6 +433,8 @@ int main(int argc, char** argv) {
       ->envname("DROVER_REMOTE_WRITE_HEADER");
   serve->add_option("--tick-interval", serve_args.tick_interval,
                     "how often rollouts are judged and advanced (default 60s)");
+  serve->add_option("--remediation-interval", serve_args.remediation_interval,
+                    "how often the remediation rules judge the fleet (default 60s)");
   serve->add_option("--device-token-lifetime", serve_args.device_token_lifetime,
                     "life of the bearer tokens devices log in for (default 15m)");
   serve

@@ -185,6 +185,11 @@ int run_serve(const ServeArgs& args) {
   if (!tick.ok() || *tick < Duration(100))
     return fail("--tick-interval must be a duration of at least 100ms, e.g. 60s");
   engine_options.tick_interval = *tick;
+  auto remediation_interval = parse_duration(args.remediation_interval);
+  if (!remediation_interval.ok() || *remediation_interval < Duration(100) ||
+      *remediation_interval > hours(1)) {
+    return fail("--remediation-interval must be a duration from 100ms to 1h, e.g. 60s");
+  }
   FleetOptions fleet_options;
   for (auto [flag, text, into] :
        {std::tuple{"--poll-interval", &args.poll_interval, &fleet_options.poll_interval},
@@ -308,6 +313,7 @@ int run_serve(const ServeArgs& args) {
     remediation_health =
         std::make_unique<health::HealthView>(telemetry_service, remediator.get(), clock);
     remediator->set_health_source(remediation_health.get());
+    remediator->set_update_states(&service);
   }
   std::unique_ptr<http::AlertWebhook> webhook;
   if (!args.alert_webhook.empty()) {
@@ -515,7 +521,7 @@ int run_serve(const ServeArgs& args) {
     Status durable = scope.wait();
     if (!report.ok() || !durable.ok()) {
       log_line({{"level", "error"},
-                {"msg", "remediation tick failed; retried in a minute"},
+                {"msg", "remediation tick failed; retried at the next tick"},
                 {"error", (!report.ok() ? report.error() : durable.error()).to_string()}});
     } else if (!report->health_error.empty()) {
       log_line({{"level", "warn"},
@@ -524,9 +530,9 @@ int run_serve(const ServeArgs& args) {
                  "it is tried again in 5 minutes"},
                 {"error", report->health_error}});
     }
-    clock.schedule_after(minutes(1), remediate);
+    clock.schedule_after(*remediation_interval, remediate);
   };
-  if (remediator) clock.schedule_after(minutes(1), remediate);
+  if (remediator) clock.schedule_after(*remediation_interval, remediate);
   std::function<void()> refresh_metadata = [&] {
     if (Status st = (*server)->artifacts().publish(); !st.ok()) {
       log_line({{"level", "error"},

@@ -23,6 +23,7 @@ struct ServeArgs {
   bool debug = false;                        // one JSON line per request on stderr
   uint64_t max_artifact_bytes = 1ull << 30;  // the largest artifact upload accepted
   std::string tick_interval = "60s";         // how often the engine judges gates and stages
+  std::string remediation_interval = "60s";  // how often the remediation rules judge the fleet
   // When devices are told to check in again: an idle device, and one with an update under
   // way (offered, downloading, installing, in its trial). Load against latency.
   std::string poll_interval = "30m";

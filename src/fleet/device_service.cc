@@ -437,6 +437,15 @@ DeviceService::Census DeviceService::census() const {
   return c;
 }
 
+std::vector<std::string> DeviceService::in_update_state(UpdateState state) const {
+  std::vector<std::string> out;
+  MutexLock lock(mu_);
+  for (const Entry& e : entries_) {
+    if (!e.decommissioned && e.state == state) out.push_back(e.id);
+  }
+  return out;
+}
+
 DeviceService::Summary DeviceService::summary(Timestamp now) const {
   Summary out;
   // Counted by what the registry already shares (site and inventory indexes) or by views

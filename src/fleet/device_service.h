@@ -179,6 +179,10 @@ class DeviceService {
   };
   Census census() const;
 
+  // The devices in service whose last check-in reported `state` (kept in memory: after a
+  // restart, what each device reports next), by a scan of the registry.
+  std::vector<std::string> in_update_state(UpdateState state) const;
+
   // The fleet at a glance (GET /api/v1/fleet/summary, the web console's overview): devices
   // in service counted by update state, enrollment, type, revision, site, connectivity and
   // installed version, and by when they last checked in. One scan of the registry under its

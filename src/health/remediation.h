@@ -38,6 +38,9 @@ enum class Condition : uint8_t {
   kDisk,     // a disk full now, or forecast to be within 7 days
   kBattery,  // a battery empty now, or forecast to be within 7 days (not while charging)
   kReboots,  // more boots in the last 24 hours than allowed: a reboot loop
+  // The device reports an update download under way at its check-ins, and has for `after`
+  // without finishing it (a download that keeps failing: the agent checks in between tries).
+  kUpdateStuck,
   kCount,
 };
 inline constexpr size_t kConditionCount = static_cast<size_t>(Condition::kCount);
@@ -48,6 +51,7 @@ inline constexpr EnumNames<Condition, kConditionCount> kConditionNames{{
     {Condition::kDisk, "disk"},
     {Condition::kBattery, "battery"},
     {Condition::kReboots, "reboots"},
+    {Condition::kUpdateStuck, "update_stuck"},
 }};
 // Whether the condition is read from the device's health (its name is the health reason's
 // kind) rather than from its telemetry's freshness.

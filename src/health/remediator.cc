@@ -47,8 +47,9 @@ void observe(Condition condition, const telemetry::DeviceFreshness& f, bool* pre
     case Condition::kDisk:
     case Condition::kBattery:
     case Condition::kReboots:
+    case Condition::kUpdateStuck:
     case Condition::kCount:
-      return;  // read from the device's health, not its freshness
+      return;  // read from the device's health or its check-ins, not its freshness
   }
 }
 
@@ -60,6 +61,11 @@ std::string summary_of(Condition condition, const telemetry::DeviceFreshness& f)
     return "checks in (last " + ago(f.contact_age_s) + " ago) but its newest sample is " +
            ago(f.data_age_s) + " old; its contract says every " +
            format_duration(f.contract.report_every);
+  }
+  if (condition == Condition::kUpdateStuck) {
+    return "an update download under way does not finish: the device reports downloading at "
+           "its check-ins (last " +
+           (f.contact_age_s >= 0 ? ago(f.contact_age_s) + " ago)" : std::string("unknown)"));
   }
   return "not heard from for " + ago(f.contact_age_s) + "; its contract says every " +
          format_duration(f.contract.report_every);
@@ -115,7 +121,10 @@ Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSou
                       [](const RemediationRule& r) { return r.condition == Condition::kOffline; })),
       health_rule_(
           std::any_of(options_.rules.begin(), options_.rules.end(),
-                      [](const RemediationRule& r) { return is_health_condition(r.condition); })) {}
+                      [](const RemediationRule& r) { return is_health_condition(r.condition); })),
+      update_rule_(std::any_of(
+          options_.rules.begin(), options_.rules.end(),
+          [](const RemediationRule& r) { return r.condition == Condition::kUpdateStuck; })) {}
 
 void Remediator::set_listener(std::function<void(const Alert&)> listener) {
   MutexLock lock(mu_);
@@ -125,6 +134,11 @@ void Remediator::set_listener(std::function<void(const Alert&)> listener) {
 void Remediator::set_health_source(const DeviceHealthSource* source) {
   MutexLock lock(mu_);
   health_ = source;
+}
+
+void Remediator::set_update_states(const DeviceService* devices) {
+  MutexLock lock(mu_);
+  devices_ = devices;
 }
 
 Status Remediator::refresh_health() {
@@ -298,6 +312,19 @@ Result<TickReport> Remediator::tick() {
   // The rules on health read it first, outside the lock (a read of every device's series); a
   // read that fails makes those rules wait until one succeeds, tried every health_every.
   const Status health_read = refresh_health();
+  // The devices downloading an update, read outside the lock too (a scan of the registry).
+  std::unordered_set<std::string> downloading;
+  if (update_rule_) {
+    const DeviceService* devices = nullptr;
+    {
+      MutexLock lock(mu_);
+      devices = devices_;
+    }
+    if (devices != nullptr) {
+      for (std::string& id : devices->in_update_state(UpdateState::kDownloading))
+        downloading.insert(std::move(id));
+    }
+  }
   MutexLock lock(mu_);
   TickReport report;
   if (!health_read.ok()) report.health_error = health_read.error().to_string();
@@ -388,6 +415,13 @@ Result<TickReport> Remediator::tick() {
             closed_by_person_.erase(closed);
           }
         }
+      } else if (rule.condition == Condition::kUpdateStuck) {
+        // Seen at its check-ins: out of reach, nothing is known of it (its last report
+        // stands, but the download may have moved on meanwhile).
+        s.unreachable = offline || quiet;
+        s.unknown = s.unreachable;
+        s.present = !s.unknown && downloading.contains(f.device);
+        s.held = Duration::max();  // as long as this server has seen it (below)
       } else {
         observe(rule.condition, f, &s.present, &s.held);
       }

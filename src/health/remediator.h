@@ -119,6 +119,9 @@ class Remediator final : public AlertRecords {
   // Where the rules on a device's health read it; without one (null), their conditions never
   // hold. Must outlive the remediator's ticks.
   void set_health_source(const DeviceHealthSource* source) EXCLUDES(mu_);
+  // Where the rules on a stuck update read what each device reports at its check-ins;
+  // without one (null), update_stuck never holds. Must outlive the remediator's ticks.
+  void set_update_states(const DeviceService* devices) EXCLUDES(mu_);
 
   // Told every change of an alert, after it was written (from the thread that made it, with
   // the remediator's lock held: the listener must not call back into it).
@@ -179,6 +182,8 @@ class Remediator final : public AlertRecords {
   // from no earlier than that, so a server that was down is not taken for a device that was.
   std::map<std::string, Timestamp, std::less<>> watched_since_ GUARDED_BY(mu_);
   const bool health_rule_;  // some rule watches a device's health
+  const bool update_rule_;  // some rule watches for a stuck update
+  const DeviceService* devices_ GUARDED_BY(mu_) = nullptr;
   const DeviceHealthSource* health_ GUARDED_BY(mu_) = nullptr;
   // The last health read: (device, kind) -> the reason's text, the devices it could not
   // read, when it was made, and when a read was last tried.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "../common/serve_process.h"
 #include "transport/http/client.h"
@@ -30,9 +31,12 @@ int run_agent_once(const std::string& config, const std::string& log) {
 
 class Server {
  public:
-  Server(std::string data) : data_(std::move(data)) { start(); }
+  explicit Server(std::string data, std::vector<std::string> flags = {})
+      : data_(std::move(data)), flags_(std::move(flags)) {
+    start();
+  }
   void start() {
-    serve_ = std::make_unique<ServeProcess>(data_, "127.0.0.1:0", "factory");
+    serve_ = std::make_unique<ServeProcess>(data_, "127.0.0.1:0", "factory", false, flags_);
     ASSERT_TRUE(serve_->wait_for("listening on")) << serve_->output();
   }
   // SIGKILL, then a new server over the same data directory.
@@ -44,17 +48,25 @@ class Server {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(serve_->port()); }
   http::ClientResponse call(const std::string& method, const std::string& path,
                             const std::string& token, const json& body = nullptr) {
+    return send(method, path, token, body.is_null() ? "" : body.dump());
+  }
+  http::ClientResponse send(const std::string& method, const std::string& path,
+                            const std::string& token, const std::string& body) {
     auto client = http::HttpClient::create(url());
     EXPECT_TRUE(client.ok());
     auto r = (*client)->request(
-        method, path, body.is_null() ? "" : body.dump(),
+        method, path, body,
         {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().to_string());
     return r.ok() ? *r : http::ClientResponse{};
   }
+  const std::string& output() const { return serve_->output(); }
+  // Reads what it printed until `text` shows up (or a timeout); whether it did.
+  bool wait_for(const std::string& text) { return serve_->wait_for(text); }
 
  private:
   std::string data_;
+  std::vector<std::string> flags_;
   std::unique_ptr<ServeProcess> serve_;
 };
 
@@ -222,6 +234,92 @@ TEST(RemoteCommands, RotateKeyReEnrollsTheDeviceWithANewKeyTheServerHoldsAndTheA
   const json after = json::parse(server.call("GET", "/api/v1/commands/after-rekey", admin).body);
   EXPECT_EQ(after["state"], "succeeded") << after.dump() << read_text(log);
   EXPECT_EQ(key_on_server(), second);
+}
+
+// A download stuck for good, end to end: the server's copy of the image is cut short (the
+// server answers every download 500, its content damaged), so the real agent retries
+// forever — checking in between tries — and
+// the real server's update_stuck rule, on its own timer, asks it to give the download up; the
+// deployment is cancelled (the rollout stops waiting), and the alert resolves once the device
+// reports idle.
+TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheRolloutStopsWaitingForIt) {
+  const std::string dir = temp_dir();
+  const std::string rules = dir + "/rules.json";
+  std::filesystem::create_directories(dir);
+  std::ofstream(rules) << R"({"rules": [{"name": "update-stuck", "condition": "update_stuck",
+      "after": "2s", "ladder": [{"action": "clear_update"}], "verify": "1m"}]})";
+  Server serve(dir + "/server",
+               {"--remediation-rules", rules, "--remediation-interval", "200ms", "--tick-interval",
+                "200ms", "--poll-interval", "1s", "--busy-poll-interval", "1s"});
+  const std::string url = serve.url();
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
+    return serve.send(method, path, admin, body);
+  };
+  const std::string config = dir + "/agent.json";
+  const std::string log = dir + "/agent.log";
+  std::ofstream(config) << json{
+      {"server", url},
+      {"data_dir", dir + "/agent"},
+      {"device", {{"id", "pump-3"}, {"type", "pump"}, {"hardware_revision", "rev-a"}}},
+      {"enrollment_token", "factory"},
+      {"installed", {{"firmware", "1.0.0"}}},
+      {"poll", {{"default", "1s"}, {"backoff_initial", "100ms"}, {"backoff_max", "500ms"}}},
+      {"module", {{"type", "file"}, {"target", dir + "/firmware.bin"}}},
+      {"remote_commands",
+       json::object()}}.dump();
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
+
+  const std::string image(1 << 20, 'x');
+  ASSERT_EQ(call("PUT", "/api/v1/artifacts/firmware/2.0.0?device_type=pump", image).status, 201);
+  // The stored copy loses its second half: the server refuses to serve it (500) for good.
+  std::string stored;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir + "/server")) {
+    if (e.is_regular_file() && e.file_size() == image.size()) stored = e.path().string();
+  }
+  ASSERT_FALSE(stored.empty());
+  std::filesystem::resize_file(stored, image.size() / 2);
+  const auto created = call("POST", "/api/v1/rollouts",
+                            R"({"name": "p", "artifact": {"name": "firmware", "version": "2.0.0"},
+                                "stages": [{"name": "all", "percent": 100}]})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string rollout = json::parse(created.body)["id"];
+  ASSERT_EQ(call("POST", "/api/v1/rollouts/" + rollout + "/start", "").status, 200);
+
+  const pid_t agent = spawn_agent(config, log, false);
+  json alert;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < give_up) {
+    const json listed = json::parse(call("GET", "/api/v1/alerts?state=all", "").body);
+    if (!listed["alerts"].empty() && listed["alerts"][0]["state"] == "resolved") {
+      alert = listed["alerts"][0];
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ::kill(agent, SIGTERM);
+  ::waitpid(agent, nullptr, 0);
+  ASSERT_FALSE(alert.is_null()) << read_text(log) << serve.output();
+  EXPECT_EQ(alert["device_id"], "pump-3");
+  EXPECT_EQ(alert["condition"], "update_stuck");
+  EXPECT_EQ(alert["resolution"], "cleared after clear_update (step 1 of 1)") << alert.dump();
+  ASSERT_EQ(alert["commands"].size(), 1u);
+  const json command = json::parse(
+      call("GET", "/api/v1/commands/" + alert["commands"][0].get<std::string>(), "").body);
+  EXPECT_EQ(command["state"], "succeeded") << command.dump();
+  EXPECT_NE(command["output"].get<std::string>().find("gave up the download of firmware@2.0.0"),
+            std::string::npos)
+      << command.dump();
+  const json status = json::parse(call("GET", "/api/v1/rollouts/" + rollout, "").body);
+  EXPECT_EQ(status["progress"]["states"], json({{"cancelled", 1}})) << status.dump();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/agent/download.part"));
+  EXPECT_EQ(json::parse(read_text(dir + "/agent/update.json"))["step"], "idle");
+  // The server's log tells the story: the alert opened, then resolved saying after what.
+  EXPECT_TRUE(serve.wait_for(R"("state":"resolved","text":"cleared after clear_update)"))
+      << serve.output();
+  EXPECT_NE(serve.output().find(R"("rule":"update-stuck","state":"open")"), std::string::npos)
+      << serve.output();
 }
 
 }  // namespace

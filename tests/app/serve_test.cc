@@ -250,7 +250,7 @@ TEST(Serve, RemediationRulesFromAFileAreTheOnesItRunsAndShows) {
     ServeProcess serve(data, "127.0.0.1:0", "t0ken", false, {"--remediation-rules", rules});
     ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
     EXPECT_NE(serve.output().find(R"("msg":"remediation rules")"), std::string::npos);
-    EXPECT_NE(serve.output().find(R"("rules":["no-data","disk-full","reboot-loop","offline"])"),
+    EXPECT_NE(serve.output().find(R"("rules":["no-data","disk-full","reboot-loop","update-stuck","offline"])"),
               std::string::npos)
         << serve.output();
     const std::string token = create_token(data, "ops", "viewer");
@@ -267,7 +267,8 @@ TEST(Serve, RemediationRulesFromAFileAreTheOnesItRunsAndShows) {
     EXPECT_EQ(served["rules"][0]["ladder"], written["rules"][0]["ladder"]) << got->body;
     EXPECT_EQ(served["rules"][0]["after"], "30m");
     EXPECT_EQ(served["rules"][1]["condition"], "disk");
-    EXPECT_EQ(served["rules"][3]["name"], "offline");
+    EXPECT_EQ(served["rules"][3]["condition"], "update_stuck");
+    EXPECT_EQ(served["rules"][4]["name"], "offline");
     EXPECT_EQ(served["limits"]["max_actions_per_day"], 3);
     const CommandOutcome listed = run_command(std::string(DROVER_BIN) + " --server " + url +
                                               " --token " + token + " alert rules");

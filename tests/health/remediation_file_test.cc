@@ -24,7 +24,7 @@ std::string example() {
 TEST(RemediationFile, TheDocumentedExampleReadsAsWritten) {
   auto policy = parse_remediation_policy(example());
   ASSERT_TRUE(policy.ok()) << policy.error().to_string();
-  ASSERT_EQ(policy->rules.size(), 4u);
+  ASSERT_EQ(policy->rules.size(), 5u);
   const RemediationRule& stuck = policy->rules[0];
   EXPECT_EQ(stuck.name, "no-data");
   EXPECT_EQ(stuck.condition, Condition::kNoData);
@@ -43,7 +43,14 @@ TEST(RemediationFile, TheDocumentedExampleReadsAsWritten) {
   EXPECT_EQ(loop.condition, Condition::kReboots);
   EXPECT_EQ(loop.after, Duration{0});
   EXPECT_TRUE(loop.ladder.empty());
-  const RemediationRule& offline = policy->rules[3];
+  const RemediationRule& update = policy->rules[3];
+  EXPECT_EQ(update.condition, Condition::kUpdateStuck);
+  EXPECT_FALSE(is_health_condition(update.condition));
+  EXPECT_EQ(update.after, hours(24));
+  ASSERT_EQ(update.ladder.size(), 1u);
+  EXPECT_EQ(update.ladder[0], (RemedyStep{CommandAction::kClearUpdate, ""}));
+  EXPECT_EQ(update.verify, hours(1));
+  const RemediationRule& offline = policy->rules[4];
   EXPECT_EQ(offline.condition, Condition::kOffline);
   EXPECT_EQ(offline.after, hours(24));
   EXPECT_TRUE(offline.ladder.empty());  // straight to a person

@@ -142,6 +142,69 @@ class RemediatorTest : public ::testing::Test {
   std::map<std::string, uint64_t> sequence_;
 };
 
+// A device whose update download never finishes (it checks in, downloading, between tries)
+// is asked to give it up once it has been downloading for the rule's `after`; the episode
+// resolves when it reports idle again. A device downloading for less than that, and one that
+// stopped checking in (nothing known of it), are left alone.
+TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDeviceIsIdle) {
+  RemediationRule rule;
+  rule.name = "update-stuck";
+  rule.condition = Condition::kUpdateStuck;
+  rule.after = hours(2);
+  rule.verify = minutes(10);
+  rule.ladder = {{CommandAction::kClearUpdate, ""}};
+  auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, {{rule}, {}});
+  ASSERT_TRUE(made.ok()) << made.error().to_string();
+  std::unique_ptr<Remediator> rules = std::move(*made);
+  rules->set_update_states(f.service.get());
+  const std::string stuck = f.ids[0], slow = f.ids[1], gone = f.ids[2];
+  auto report = [&](const std::string& id, UpdateState state) {
+    auto r = f.service->check_in({id, f.installed(id), state, "", false});
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r.ok() ? r->commands : std::vector<Command>{};
+  };
+  bool cleared = false;
+  Timestamp cleared_at{}, queued_at{};
+  for (int minute = 0; minute < 4 * 60; ++minute) {
+    for (const Command& c :
+         report(stuck, cleared ? UpdateState::kIdle : UpdateState::kDownloading)) {
+      EXPECT_EQ(c.action, CommandAction::kClearUpdate);
+      if (cleared) continue;
+      ASSERT_TRUE(
+          commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, "gave up"}).ok());
+      cleared = true;
+      cleared_at = f.clock.now();
+    }
+    // Downloading for 90 minutes, then done; the other goes silent after 10 minutes.
+    report(slow, minute < 90 ? UpdateState::kDownloading : UpdateState::kIdle);
+    send_sample(stuck), send_sample(slow);
+    if (minute < 10) report(gone, UpdateState::kDownloading), send_sample(gone);
+    ASSERT_TRUE(rules->tick().ok());
+    if (queued_at == Timestamp{}) {
+      auto open = rules->list({});
+      ASSERT_TRUE(open.ok());
+      if (!open->empty()) queued_at = f.clock.now();
+    }
+    f.clock.advance(minutes(1));
+  }
+  auto alerts = rules->list({});
+  ASSERT_TRUE(alerts.ok());
+  ASSERT_EQ(alerts->size(), 1u) << "only the device downloading for the rule's 2 hours";
+  const Alert& a = alerts->front();
+  EXPECT_EQ(a.device_id, stuck);
+  EXPECT_EQ(a.condition, "update_stuck");
+  EXPECT_NE(a.summary.find("reports downloading"), std::string::npos) << a.summary;
+  ASSERT_EQ(a.commands.size(), 1u);
+  EXPECT_EQ(a.state, AlertState::kResolved);
+  EXPECT_EQ(a.resolution, "cleared after clear_update (step 1 of 1)");
+  // Asked once it had been seen downloading for 2 hours (the first tick saw it at minute 0).
+  EXPECT_GE(queued_at, drover::testing::at("2026-06-01T14:00:00Z"));
+  EXPECT_LE(queued_at, drover::testing::at("2026-06-01T14:02:00Z"));
+  // Resolved at the first tick after the device reported idle again.
+  EXPECT_GE(a.resolved_at, cleared_at);
+  EXPECT_LE(a.resolved_at, cleared_at + minutes(2));
+}
+
 // A stuck device that drops off the network is not known to have cleared: its episode waits,
 // unresolved and without a further step, and goes on where it was when the device is back.
 TEST_F(RemediatorTest, AStuckDeviceThatGoesOfflineKeepsItsEpisode) {
