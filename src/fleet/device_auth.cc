@@ -92,6 +92,17 @@ Result<Enrollment> DeviceAuth::enroll(const EnrollRequest& request) {
   const std::string key = security::to_base64url(request.public_key);
   const Timestamp now = clock_.now();
 
+  // Enrolling again with the key the device is enrolled with — what every agent does when it
+  // starts — binds nothing, so it needs nothing: the token it enrolled with may be used up,
+  // expired or revoked since, its factory certificate expired, and the device must still come
+  // back after a restart. Answered before any credential is judged, as an enrollment with
+  // none is answered (a public key is no secret: this tells nobody more than that does).
+  if (const std::optional<Device> known = registry_.device(request.device_id);
+      known && !known->decommissioned && known->enrollment == Enrollment::kAccepted &&
+      security::constant_time_equal(known->public_key, key)) {
+    return Enrollment::kAccepted;
+  }
+
   // What vouches for the device, checked before anything is read: a manufacturer's
   // certificate, an enrollment token, or nothing (a claim).
   std::optional<security::FactoryIdentity> factory;

@@ -135,6 +135,20 @@ TEST_F(ServeEnrollmentTest, AScopedTokenAdmitsItsDevicesUpToItsLimit) {
   const json revoked = json::parse(cli("enrollment-token ls --json").out)["enrollment_tokens"];
   EXPECT_FALSE(revoked[0]["revoked_at"].is_null());
 
+  // Its token used up and revoked, the device it enrolled still comes back after a restart of
+  // its agent (which enrolls again at start, with its own key): it checks in again.
+  ::kill(agents.front(), SIGKILL);
+  ::waitpid(agents.front(), nullptr, 0);
+  agents.erase(agents.begin());
+  const json before = device("sensor-1")["last_seen"];
+  ASSERT_TRUE(before.is_number()) << device("sensor-1").dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // last_seen is to the second
+  start_agent("sensor-1", "sensor", {{"enrollment_token", text}});
+  EXPECT_TRUE(eventually([&] {
+    const json now = device("sensor-1")["last_seen"];
+    return now.is_number() && now.get<int64_t>() > before.get<int64_t>();
+  })) << agent_log("sensor-1");
+
   // The audit log names what vouched for the device.
   const json entries = json::parse(cli("audit ls --limit 1000 --json").out)["entries"];
   bool recorded = false;

@@ -148,6 +148,39 @@ TEST_F(EnrollmentTest, UsesAreLimitedAndCountedOncePerDevice) {
   EXPECT_EQ(uses(t.record.id), 2u);
 }
 
+// A device enrolls again each time its agent starts. With the key it is enrolled with, that
+// binds nothing and needs nothing: the single-use token it came with (used up by it), one
+// since expired or revoked, or a wrong one, must not lock it out after a restart — while
+// the same token still admits no other device and binds no other key.
+TEST_F(EnrollmentTest, ADeviceComesBackAfterItsTokenIsUsedUpExpiredOrRevoked) {
+  EnrollmentTokenSpec once;
+  once.max_uses = 1;
+  once.lifetime = hours(1);
+  const auto t = make_token(once);
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);  // used up
+  EXPECT_EQ(uses(t.record.id), 1u);
+  const SigningKey other = new_key();
+  auto second = auth->enroll(request("dev-2", other, t.text));
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("used up"), std::string::npos);
+  f.clock.advance(hours(2));
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);  // expired
+  ASSERT_TRUE(auth->revoke_enrollment_token(t.record.id).ok());
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);  // revoked
+  // Another key under the id is still judged by the token, and refused.
+  auto taken = auth->enroll(request("dev-1", other, t.text));
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(f.service->device("dev-1")->public_key, security::to_base64url(key.public_key()));
+  EXPECT_TRUE(login("dev-1", key).ok());
+  // A device not accepted (pending) gets no such pass: its token is judged.
+  EXPECT_EQ(*auth->enroll(request("dev-3", other, "")), Enrollment::kPending);
+  auto pending = auth->enroll(request("dev-3", other, t.text));
+  ASSERT_FALSE(pending.ok());
+  EXPECT_EQ(pending.error().code, ErrorCode::kUnauthenticated);
+}
+
 TEST_F(EnrollmentTest, ConcurrentEnrollmentsNeverExceedTheLimit) {
   EnrollmentTokenSpec t_spec;
   t_spec.max_uses = 5;
@@ -410,6 +443,22 @@ TEST_F(FactoryIdentityTest, ADeviceWithACertificateEnrollsWithoutASharedSecret) 
   EXPECT_TRUE(d.enrolled_by.starts_with("factory:")) << d.enrolled_by;
   EXPECT_EQ(d.enrolled_by.size(), 8u + 64u);
   EXPECT_TRUE(login("dev-1", key).ok());
+}
+
+// Its certificate expired (they are valid for two days here), a device enrolled on it still
+// comes back with its key; a new device with such a certificate does not get in.
+TEST_F(FactoryIdentityTest, ADeviceComesBackAfterItsCertificateExpired) {
+  ASSERT_TRUE(pki.device("dev-1", "/CN=dev-1/OU=type=ctl/OU=revision=rev-a"));
+  ASSERT_TRUE(pki.device("dev-2", "/CN=dev-2/OU=type=ctl/OU=revision=rev-a"));
+  EXPECT_EQ(*auth->enroll(factory_request("dev-1", "dev-1", key)), Enrollment::kAccepted);
+  f.clock.advance(days(3));
+  EXPECT_EQ(*auth->enroll(factory_request("dev-1", "dev-1", key)), Enrollment::kAccepted);
+  EXPECT_TRUE(login("dev-1", key).ok());
+  const SigningKey k2 = new_key();
+  auto late = auth->enroll(factory_request("dev-2", "dev-2", k2));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.error().code, ErrorCode::kUnauthenticated) << late.error().to_string();
+  EXPECT_FALSE(f.service->device("dev-2"));
 }
 
 TEST_F(FactoryIdentityTest, Ed25519AndRsaDeviceKeysWorkToo) {
