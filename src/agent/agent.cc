@@ -439,6 +439,7 @@ Duration Agent::downloading() {
                 " free in " + o_.data_dir + " (" + format_bytes(o_.min_free_bytes) +
                 " of it kept free)");
   }
+  const uint64_t before = record_.bytes_done;
   auto got = server_.download(record_, part, record_.bytes_done, [&](uint64_t bytes) {
     record_.bytes_done = std::min(bytes, record_.size);
     (void)state_.save(record_);  // a resume point; losing one costs a megabyte again
@@ -449,10 +450,10 @@ Duration Agent::downloading() {
         c == ErrorCode::kInvalidArgument || c == ErrorCode::kResourceExhausted) {
       return fail("download: " + got.error().message);
     }
-    return retry_download(got.error());
+    return retry_download(got.error(), record_.bytes_done > before);
   }
   failures_ = 0;
-  if (*got < record_.size) return retry_download(io_error("download cut short"));
+  if (*got < record_.size) return retry_download(io_error("download cut short"), *got > before);
   if (!advance(UpdateEvent::kDownloaded, [&](UpdateRecord& r) { r.bytes_done = *got; })) {
     return retry_later(Error{ErrorCode::kIo, last_error_});
   }
@@ -474,12 +475,13 @@ Duration Agent::verifying() {
   return Duration(0);
 }
 
-Duration Agent::retry_download(const Error& e) {
-  // A download that keeps failing — an artifact the server cannot serve, a link that cuts
-  // every transfer — must not leave the device deaf: after a failed attempt, once a poll
-  // interval has passed since the last check-in, it checks in (as downloading), so a command
-  // reaches it; a clear_update then gives the download up.
-  if (clock_.now() - last_check_in_ >= poll_ && server_.connect(inventory_).ok()) {
+Duration Agent::retry_download(const Error& e, bool progressed) {
+  // A download that fails without getting anywhere — an artifact the server cannot serve, a
+  // link that cuts every transfer at its start — must not leave the device deaf: after such
+  // an attempt, once a poll interval has passed since the last check-in, it checks in (as
+  // downloading), so a command reaches it; a clear_update then gives the download up. One
+  // that moved forward goes on without asking: slow is not stuck.
+  if (!progressed && clock_.now() - last_check_in_ >= poll_ && server_.connect(inventory_).ok()) {
     auto answer = server_.check_in(inventory_, protocol::UpdateState::kDownloading, "",
                                    module_.keeps_previous());
     if (answer.ok()) {
@@ -589,7 +591,8 @@ Duration Agent::ready() {
 void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
   RemoteCommands* remote = o_.remote_commands;
   if (remote == nullptr || (commands.empty() && !remote->has_undelivered())) return;
-  const CommandHooks hooks{o_.reboot_device, [this] { return clear_update(); },
+  const CommandHooks hooks{o_.reboot_device,
+                           [this](bool download_only) { return clear_update(download_only); },
                            [this] { return server_.rotate_key(); }};
   Status st = remote->take(commands);
   if (st.ok()) st = remote->run_pending(hooks);
@@ -598,10 +601,14 @@ void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
   if (!st.ok()) last_error_ = "remote commands: " + st.error().to_string();
 }
 
-Result<std::string> Agent::clear_update() {
+Result<std::string> Agent::clear_update(bool download_only) {
   if (record_.step == UpdateStep::kIdle)
     return std::string("nothing to clear: no update under way");
   const bool downloading = record_.step == UpdateStep::kDownloading;
+  if (download_only && !downloading) {
+    return std::string("nothing to clear: no download under way (the update is ") +
+           to_string(record_.step) + ")";
+  }
   if (!downloading && record_.step != UpdateStep::kReady) {
     return Error{ErrorCode::kFailedPrecondition, std::string("the update is ") +
                                                      to_string(record_.step) +
@@ -613,9 +620,13 @@ Result<std::string> Agent::clear_update() {
                            (downloading ? " (" + format_bytes(record_.bytes_done) + " of " +
                                               format_bytes(record_.size) + " downloaded)"
                                         : ", held for its maintenance window");
+  // A download given up is a delivery that failed (the rollout's gate counts it: an image
+  // nobody can download must halt it); an image held for its window, verified, is only
+  // withdrawn.
   if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
-        r.report = protocol::Report::kWithdraw;
-        r.message = downloading ? "download given up by a remote command (clear_update)"
+        r.report = downloading ? protocol::Report::kInstallFailed : protocol::Report::kWithdraw;
+        r.message = downloading ? "download given up by a remote command (clear_update) at " +
+                                      format_bytes(r.bytes_done) + " of " + format_bytes(r.size)
                                 : "given up by a remote command (clear_update)";
       })) {
     return io_error(last_error_);

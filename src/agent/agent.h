@@ -112,9 +112,10 @@ class Agent {
   // not the revert of its last update; "" when it does not.
   std::string rollback_refused(const Offer& offer) const;
   Duration downloading();
-  // A download attempt failed, to be tried again: hears from the server first when a poll
-  // interval has passed since the last check-in (its commands may give the download up).
-  Duration retry_download(const Error& e);
+  // A download attempt failed, to be tried again: when it added nothing (`progressed` false)
+  // and a poll interval has passed since the last check-in, hears from the server first (its
+  // commands may give the download up).
+  Duration retry_download(const Error& e, bool progressed);
   Duration verifying();
   Duration ready();
   // Ready: asks the server whether the held update still stands (and its windows). False
@@ -152,7 +153,7 @@ class Agent {
   void handle_commands(const std::vector<RemoteCommand>& commands);
   // The remote "clear_update": gives up a download under way or an image held for its
   // window; what it did. kFailedPrecondition past the point of giving up.
-  Result<std::string> clear_update();
+  Result<std::string> clear_update(bool download_only);
   void best_effort_report(protocol::Report status);
   Status save_inventory();
   // Writes kept.json and, once it is on disk, kept_.

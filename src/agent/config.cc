@@ -106,27 +106,45 @@ void read_remote_commands(const JsonReader& r, AgentConfig& c) {
   }
 }
 
+// "link_watchdog": {"reset_after": "2h", "reset": [...], "reset_timeout": "2m",
+// "reboot_after": "24h", "reboot": [...], "probe": [...], "probe_timeout": "30s"}
+void read_link_watchdog(const JsonReader& r, AgentConfig& c) {
+  r.allow_only({"reset_after", "reset", "reset_timeout", "reboot_after", "reboot", "probe",
+                "probe_timeout"});
+  LinkWatchdogOptions o;
+  // At least 10 minutes: a link that is down for a moment is not worth resetting.
+  auto at_least = [&r](const char* key) {
+    if (!r.has(key)) return Duration{0};
+    const Duration d = r.duration(key);
+    if (d < minutes(10) || d > days(30)) r.fail(key, "must be from 10m to 30d");
+    return d;
+  };
+  o.reset_after = at_least("reset_after");
+  o.reboot_after = at_least("reboot_after");
+  if (o.reset_after == Duration{0} && o.reboot_after == Duration{0})
+    r.fail("reset_after", "or reboot_after (or both) is required");
+  o.reset = command(r, "reset", o.reset_after > Duration{0});
+  if (o.reset_after == Duration{0} && !o.reset.empty()) r.fail("reset", "needs reset_after");
+  o.reset_timeout = positive(r, "reset_timeout", o.reset_timeout);
+  c.watchdog_reboot = command(r, "reboot", o.reboot_after > Duration{0});
+  if (o.reboot_after == Duration{0} && !c.watchdog_reboot.empty())
+    r.fail("reboot", "needs reboot_after");
+  if (o.reset_after > Duration{0} && o.reboot_after > Duration{0} &&
+      o.reboot_after <= o.reset_after) {
+    r.fail("reboot_after", "must be longer than reset_after (the reset is tried first)");
+  }
+  o.probe = command(r, "probe", false);
+  o.probe_timeout = positive(r, "probe_timeout", o.probe_timeout);
+  c.watchdog = std::move(o);
+}
+
 AgentConfig read_config(const JsonReader& r) {
-  r.allow_only({"server",
-                "data_dir",
-                "device",
-                "enrollment_token",
-                "tls",
-                "component",
-                "installed",
-                "poll",
-                "commit_timeout",
-                "apply_time",
-                "link_online_utc",
-                "health_checks",
-                "state_scripts",
-                "max_download",
-                "min_free",
-                "module",
-                "telemetry",
-                "signed_updates",
-                "factory_identity",
-                "remote_commands"});
+  r.allow_only(
+      {"server",          "data_dir",      "device",         "enrollment_token", "tls",
+       "component",       "installed",     "poll",           "commit_timeout",   "apply_time",
+       "link_online_utc", "health_checks", "state_scripts",  "max_download",     "min_free",
+       "module",          "telemetry",     "signed_updates", "factory_identity", "remote_commands",
+       "link_watchdog"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -216,6 +234,7 @@ AgentConfig read_config(const JsonReader& r) {
     c.telemetry->backoff_max = c.agent.backoff_max;
   }
   if (r.has("remote_commands")) read_remote_commands(r.child("remote_commands"), c);
+  if (r.has("link_watchdog")) read_link_watchdog(r.child("link_watchdog"), c);
   const JsonReader m = r.child("module");
   c.module.type = m.str("type");
   if (c.module.type == "file") {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/link_watchdog.h"
 #include "agent/remote_commands.h"
 #include "agent/server_link.h"
 #include "agent/telemetry_agent.h"
@@ -49,6 +50,10 @@ struct AgentConfig {
   // commands"). Absent: every command is refused (and the refusal reported).
   RemoteCommandOptions remote;
   std::vector<std::string> remote_reboot;  // "reboot": the argv; empty: reboot refused
+  // "link_watchdog": what the device does itself when the server stops answering
+  // (docs/agent.md "Link watchdog"). Absent: nothing.
+  std::optional<LinkWatchdogOptions> watchdog;
+  std::vector<std::string> watchdog_reboot;  // its "reboot": the argv (with reboot_after)
 };
 
 // kInvalidArgument naming the first bad field (unknown fields too: a misspelt setting must

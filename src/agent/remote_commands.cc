@@ -212,7 +212,11 @@ JournaledCommand RemoteCommands::execute(JournaledCommand e, const CommandHooks&
       if (!hooks.clear_update) {
         return ended(std::move(e), CommandOutcome::kRefused, -1, "this agent cannot clear updates");
       }
-      auto cleared = hooks.clear_update();
+      if (!protocol::optional_argument_ok(protocol::CommandAction::kClearUpdate, c.argument)) {
+        return ended(std::move(e), CommandOutcome::kRefused, -1,
+                     "clear_update takes no argument but 'download', not '" + c.argument + "'");
+      }
+      auto cleared = hooks.clear_update(c.argument == protocol::kClearDownloadOnly);
       if (!cleared.ok()) {
         return ended(std::move(e), CommandOutcome::kFailed, -1, cleared.error().to_string());
       }

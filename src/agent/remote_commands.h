@@ -56,7 +56,9 @@ struct CommandHooks {
   // what it did ("nothing to clear" when idle). kFailedPrecondition when the update is past
   // the point of giving up (installing, rebooting). Commands arrive only at check-ins, which
   // a device makes while idle, holding an image, or retrying a download that failed.
-  std::function<Result<std::string>()> clear_update;
+  // `download_only` (the argument "download"): a download under way only, anything else is
+  // left as it is (succeeded, saying so).
+  std::function<Result<std::string>(bool download_only)> clear_update;
   // Re-enrolls the device with a new identity key (ServerLink::rotate_key): the new public
   // key (base64url).
   std::function<Result<std::string>()> rotate_key;

@@ -158,6 +158,7 @@ class HttpLink final : public ServerLink {
                                  {"Content-Encoding", "zstd"},
                                  {"Authorization", "Bearer " + token_}});
       if (!r.ok()) return r.error();
+      last_answer_ = clock_.now();
       if (r->status == 401 && attempt == 0) {
         token_.clear();
         continue;
@@ -182,6 +183,7 @@ class HttpLink final : public ServerLink {
       auto r = client_->request("GET", "/api/device/v1/telemetry/rules", "",
                                 {{"Authorization", "Bearer " + token_}});
       if (!r.ok()) return r.error();
+      last_answer_ = clock_.now();
       if (r->status == 401 && attempt == 0) {
         token_.clear();
         continue;
@@ -194,6 +196,7 @@ class HttpLink final : public ServerLink {
   }
 
   void disconnect() override { client_->close(); }
+  std::optional<Timestamp> last_answer() const override { return last_answer_; }
 
   Result<uint64_t> download(const UpdateRecord& u, const std::string& path, uint64_t from,
                             const std::function<void(uint64_t)>& progress) override {
@@ -218,6 +221,7 @@ class HttpLink final : public ServerLink {
     int status = 0;
     auto r = client_->get_to(target, headers, [&](std::string_view piece) -> Status {
       if (status == 0) status = 1;  // first piece: the head was fine
+      last_answer_ = clock_.now();
       for (size_t done = 0; done < piece.size();) {
         const ssize_t n =
             ::pwrite(fd, piece.data() + done, piece.size() - done, static_cast<off_t>(at + done));
@@ -243,6 +247,7 @@ class HttpLink final : public ServerLink {
       if (progress && at > reported && ::fdatasync(fd) == 0) progress(at);
       return r.error();
     }
+    last_answer_ = clock_.now();
     if (r->status == 401) {
       token_.clear();
       return Error{ErrorCode::kIo, "download: the session expired; will log in again"};
@@ -364,8 +369,10 @@ class HttpLink final : public ServerLink {
     http::Headers headers = {{"Content-Type", "application/json"}};
     if (auth) headers.emplace_back("Authorization", "Bearer " + token_);
     // Invalid UTF-8 (a health check's raw output, say) is replaced, never thrown over.
-    return client_->request(
+    auto r = client_->request(
         "POST", path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), headers);
+    if (r.ok()) last_answer_ = clock_.now();
+    return r;
   }
 
   // A request with the session's token; logs in first when needed, and once more after a 401.
@@ -389,6 +396,7 @@ class HttpLink final : public ServerLink {
   std::string token_;
   Timestamp expires_{};
   Inventory installed_;
+  std::optional<Timestamp> last_answer_;  // any HTTP answer from the server
 };
 
 }  // namespace

@@ -133,6 +133,9 @@ class ServerLink {
   // Drops the connection to the server, if one is open; the session stays. A device that
   // sleeps between polls need not hold a connection meanwhile.
   virtual void disconnect() {}
+  // When the server last answered anything — an error status included: the link carried it
+  // (LinkWatchdog). std::nullopt: not since this link was made, or not known.
+  virtual std::optional<Timestamp> last_answer() const { return std::nullopt; }
 };
 
 // The largest answer the agent reads into memory from the device API (downloads stream to

@@ -26,6 +26,7 @@
 #include "agent/agent.h"
 #include "agent/bootloader.h"
 #include "agent/config.h"
+#include "agent/link_watchdog.h"
 #include "agent/server_link.h"
 #include "agent/signed_offers.h"
 #include "agent/telemetry_agent.h"
@@ -229,18 +230,20 @@ int main(int argc, char** argv) {
   c.agent.remote_commands = &remote;
   int signals = -1;  // the stop signals' descriptor, made below (before any command runs)
   std::unique_ptr<TelemetryAgent> telemetry;  // started below, stopped cleanly by a reboot
-  if (!c.remote_reboot.empty()) {
-    c.agent.reboot_device = [argv = c.remote_reboot, &signals, &telemetry, &clock]() -> Status {
-      log_line("rebooting (remote command): " + argv.front());
+  // A reboot by `command` (for `why`): a reboot command returns while the system goes down
+  // (systemctl reboot), so the agent then waits to be stopped. Still up after five minutes,
+  // it did not happen.
+  auto reboot_by = [&signals, &telemetry, &clock](std::vector<std::string> command,
+                                                  std::string why) -> std::function<Status()> {
+    return [argv = std::move(command), why = std::move(why), &signals, &telemetry,
+            &clock]() -> Status {
+      log_line("rebooting (" + why + "): " + argv.front());
       auto r = system_commands().run(argv, seconds(60));
       if (!r.ok()) return r.error();
       if (!r->ok()) {
         return io_error("the reboot command failed (exit " + std::to_string(r->exit_code) +
                         "): " + r->output);
       }
-      // A reboot command returns while the system goes down (systemctl reboot): the agent
-      // waits to be stopped, and the journal says the reboot ran. Still up after five
-      // minutes, it did not happen.
       pollfd stop{signals, POLLIN, 0};
       if (::poll(&stop, 1, 5 * 60 * 1000) > 0) {
         // A clean stop, as at any SIGTERM: telemetry sends what it holds and notes the stop
@@ -256,6 +259,19 @@ int main(int argc, char** argv) {
       }
       return io_error("the reboot command succeeded, but the device was still up 5 minutes later");
     };
+  };
+  if (!c.remote_reboot.empty())
+    c.agent.reboot_device = reboot_by(c.remote_reboot, "remote command");
+  // The link watchdog, when configured: the device's own remedy for a link that hangs.
+  std::unique_ptr<LinkWatchdog> watchdog;
+  if (c.watchdog) {
+    watchdog = std::make_unique<LinkWatchdog>(
+        (std::filesystem::path(c.agent.data_dir) / "link.json").string(), *c.watchdog,
+        system_commands(), clock, reboot_by(c.watchdog_reboot, "link watchdog"));
+    if (Status st = watchdog->start(); !st.ok()) {
+      log_line("link watchdog off: " + st.error().to_string());
+      watchdog.reset();
+    }
   }
   Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
   if (Status st = agent.start(c.installed); !st.ok()) return fail(st.error().to_string());
@@ -290,7 +306,13 @@ int main(int argc, char** argv) {
   Timestamp agent_due = clock.now();
   Timestamp last_trim{};
   Timestamp telemetry_due = clock.now();
+  Timestamp watchdog_due = clock.now();
   for (;;) {
+    if (watchdog && clock.now() >= watchdog_due) {
+      const LinkWatchdog::Check w = watchdog->check((*link)->last_answer());
+      if (!w.did.empty()) g_log.warn(w.did);
+      watchdog_due = clock.now() + w.next;
+    }
     if (telemetry && clock.now() >= telemetry_due) {
       telemetry_due = clock.now() + telemetry->run_once();
       for (const std::string& line : telemetry->take_log()) log_line(line);
@@ -311,7 +333,8 @@ int main(int argc, char** argv) {
     }
     // Every step ends in a wait, if only for a signal already pending: a run of steps that
     // go straight on (a server that keeps offering what fails) still stops on SIGTERM.
-    const Timestamp due = telemetry ? std::min(agent_due, telemetry_due) : agent_due;
+    Timestamp due = telemetry ? std::min(agent_due, telemetry_due) : agent_due;
+    if (watchdog) due = std::min(due, watchdog_due);
     const Duration pause = std::max(due - clock.now(), Duration(0));
     // Going idle for a second or more: the heap's free pages go back to the system (a
     // batch's buffers, a download's), so a device's memory is what the agent holds, not

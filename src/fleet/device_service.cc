@@ -437,11 +437,14 @@ DeviceService::Census DeviceService::census() const {
   return c;
 }
 
-std::vector<std::string> DeviceService::in_update_state(UpdateState state) const {
-  std::vector<std::string> out;
+std::vector<DeviceService::Reported> DeviceService::in_update_state(UpdateState state) const {
+  std::vector<Reported> out;
   MutexLock lock(mu_);
   for (const Entry& e : entries_) {
-    if (!e.decommissioned && e.state == state) out.push_back(e.id);
+    // Only what a device said since this server started: a state loaded with its record
+    // may be long out of date.
+    if (e.decommissioned || e.seen_s == 0 || e.state != state) continue;
+    out.push_back({e.id, Timestamp(std::chrono::seconds(kSeenEpoch + e.seen_s))});
   }
   return out;
 }

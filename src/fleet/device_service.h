@@ -179,9 +179,13 @@ class DeviceService {
   };
   Census census() const;
 
-  // The devices in service whose last check-in reported `state` (kept in memory: after a
-  // restart, what each device reports next), by a scan of the registry.
-  std::vector<std::string> in_update_state(UpdateState state) const;
+  // The devices in service whose last check-in since this server started reported `state`,
+  // with when that check-in was (to the second), by a scan of the registry.
+  struct Reported {
+    std::string id;
+    Timestamp at;
+  };
+  std::vector<Reported> in_update_state(UpdateState state) const;
 
   // The fleet at a glance (GET /api/v1/fleet/summary, the web console's overview): devices
   // in service counted by update state, enrollment, type, revision, site, connectivity and

@@ -45,11 +45,14 @@ Status validate(const RemediationRule& rule) {
       // A new key mends no condition: it is an operator's decision, never a rule's step.
       return invalid_argument(where + "step 'rotate_key': a key rotation is not a remedy");
     }
-    if (protocol::takes_argument(s.action) ? !is_name(s.argument) : !s.argument.empty()) {
-      return invalid_argument(where + "step '" + step_text(s) + "': " +
-                              (protocol::takes_argument(s.action)
-                                   ? "needs a service or command name"
-                                   : "takes no argument"));
+    if (protocol::takes_argument(s.action)
+            ? !is_name(s.argument)
+            : !protocol::optional_argument_ok(s.action, s.argument)) {
+      return invalid_argument(
+          where + "step '" + step_text(s) + "': " +
+          (protocol::takes_argument(s.action)                  ? "needs a service or command name"
+           : s.action == protocol::CommandAction::kClearUpdate ? "takes no argument but 'download'"
+                                                               : "takes no argument"));
     }
   }
   return ok_status();

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -63,9 +64,8 @@ std::string summary_of(Condition condition, const telemetry::DeviceFreshness& f)
            format_duration(f.contract.report_every);
   }
   if (condition == Condition::kUpdateStuck) {
-    return "an update download under way does not finish: the device reports downloading at "
-           "its check-ins (last " +
-           (f.contact_age_s >= 0 ? ago(f.contact_age_s) + " ago)" : std::string("unknown)"));
+    return "an update download under way gets nowhere: the device reports downloading at the "
+           "check-ins its agent makes between failed attempts";
   }
   return "not heard from for " + ago(f.contact_age_s) + "; its contract says every " +
          format_duration(f.contract.report_every);
@@ -79,6 +79,7 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
                                                        RemediatorOptions options) {
   std::set<std::string> names;
   if (options.health_every <= Duration{0}) return invalid_argument("health_every must be positive");
+  if (options.report_fresh <= Duration{0}) return invalid_argument("report_fresh must be positive");
   for (const RemediationRule& rule : options.rules) {
     DROVER_TRY(validate(rule));
     if (!names.insert(rule.name).second) {
@@ -313,7 +314,8 @@ Result<TickReport> Remediator::tick() {
   // read that fails makes those rules wait until one succeeds, tried every health_every.
   const Status health_read = refresh_health();
   // The devices downloading an update, read outside the lock too (a scan of the registry).
-  std::unordered_set<std::string> downloading;
+  // Each with when it said so last.
+  std::unordered_map<std::string, Timestamp> downloading;
   if (update_rule_) {
     const DeviceService* devices = nullptr;
     {
@@ -321,8 +323,8 @@ Result<TickReport> Remediator::tick() {
       devices = devices_;
     }
     if (devices != nullptr) {
-      for (std::string& id : devices->in_update_state(UpdateState::kDownloading))
-        downloading.insert(std::move(id));
+      for (DeviceService::Reported& r : devices->in_update_state(UpdateState::kDownloading))
+        downloading.emplace(std::move(r.id), r.at);
     }
   }
   MutexLock lock(mu_);
@@ -416,11 +418,15 @@ Result<TickReport> Remediator::tick() {
           }
         }
       } else if (rule.condition == Condition::kUpdateStuck) {
-        // Seen at its check-ins: out of reach, nothing is known of it (its last report
-        // stands, but the download may have moved on meanwhile).
+        // Seen at its check-ins, which an agent makes while a download fails without getting
+        // anywhere. Out of reach, or its report of a download older than report_fresh (the
+        // download may have moved on since, or the device be off), nothing is known of it.
         s.unreachable = offline || quiet;
-        s.unknown = s.unreachable;
-        s.present = !s.unknown && downloading.contains(f.device);
+        const auto reported = downloading.find(f.device);
+        const bool stale =
+            reported != downloading.end() && now - reported->second > options_.report_fresh;
+        s.unknown = s.unreachable || stale;
+        s.present = !s.unknown && reported != downloading.end();
         s.held = Duration::max();  // as long as this server has seen it (below)
       } else {
         observe(rule.condition, f, &s.present, &s.held);

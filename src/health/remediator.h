@@ -47,6 +47,10 @@ struct RemediatorOptions {
   // A device without a telemetry contract is never offline by its contract: for the rules on
   // health it is out of reach once quiet this long (as device health counts it lost).
   Duration lost_after = hours(72);
+  // update_stuck: a device's report of a download under way counts while its check-in is no
+  // older than this (an agent whose download fails checks in at least every poll interval
+  // or backoff, an hour at most by default); older, nothing is known of the download.
+  Duration report_fresh = hours(2);
 };
 
 // A critical reason of a device's health, as the rules on health read it.

@@ -39,8 +39,11 @@ Status validate_content(const Command& c) {
                               "not '" +
                               c.argument + "'");
     }
-  } else if (!c.argument.empty()) {
-    return invalid_argument("command " + c.id + ": " + to_string(c.action) + " takes no argument");
+  } else if (!protocol::optional_argument_ok(c.action, c.argument)) {
+    return invalid_argument("command " + c.id + ": " + to_string(c.action) +
+                            (c.action == protocol::CommandAction::kClearUpdate
+                                 ? " takes no argument but 'download'"
+                                 : " takes no argument"));
   }
   if (c.requested_by.size() > 256) {
     return invalid_argument("command " + c.id + ": requested_by is longer than 256 bytes");

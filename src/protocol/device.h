@@ -96,9 +96,17 @@ inline const char* to_string(CommandAction a) { return enum_name(kCommandActionN
 inline Result<CommandAction> parse_command_action(std::string_view s) {
   return enum_parse(kCommandActionNames, s, "command action");
 }
-// Whether the action needs an argument (a service or a command name); the others take none.
+// Whether the action needs an argument (a service or a command name); the others take none,
+// but for clear_update's optional kClearDownloadOnly.
 constexpr bool takes_argument(CommandAction a) {
   return a == CommandAction::kRestartService || a == CommandAction::kRun;
+}
+// clear_update's one argument: give up a download under way only — an image that finished
+// downloading meanwhile is kept (what a rule on a stuck update asks).
+inline constexpr std::string_view kClearDownloadOnly = "download";
+// Whether an action that takes no name takes `argument`: none, or clear_update's own.
+constexpr bool optional_argument_ok(CommandAction a, std::string_view argument) {
+  return argument.empty() || (a == CommandAction::kClearUpdate && argument == kClearDownloadOnly);
 }
 
 // How a command ended on the device (its result's "outcome").

@@ -240,8 +240,8 @@ TEST(AgentE2e, AnAbUpdateIsDownloadedVerifiedBootedCommittedAndReported) {
 }
 
 // A download that can never finish (every attempt refused) does not leave the device deaf: it
-// checks in while it retries, so an operator's clear_update reaches it and gives the download
-// up; the rollout stops waiting for the device (its deployment cancelled, not failed).
+// checks in while it retries, so a clear_update reaches it and gives the download up; the
+// deployment fails (a delivery nobody could make is what the rollout's gate must see).
 TEST(AgentE2e, ADownloadStuckForGoodStillChecksInAndAClearUpdateGivesItUp) {
   World w;
   CommandQueue commands(w.f.store(), w.f.clock);
@@ -266,12 +266,13 @@ TEST(AgentE2e, ADownloadStuckForGoodStillChecksInAndAClearUpdateGivesItUp) {
   CommandRequest clear;
   clear.device_id = "ctl-1";
   clear.action = protocol::CommandAction::kClearUpdate;
+  clear.argument = "download";
   clear.requested_by = "test";
   clear.reason = "download stuck";
   auto queued = commands.queue(clear);
   ASSERT_TRUE(queued.ok()) << queued.error().to_string();
   w.run_to_rest();
-  EXPECT_EQ(w.state(), DeploymentState::kCancelled);
+  EXPECT_EQ(w.state(), DeploymentState::kFailed);
   EXPECT_EQ(w.device->agent().record().step, UpdateStep::kIdle);
   EXPECT_EQ(w.device->agent().inventory().at("firmware"), "1.0.0");
   EXPECT_FALSE(fs::exists(w.dir + "/device/data/download.part"));

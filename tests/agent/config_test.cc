@@ -146,6 +146,18 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
   ASSERT_TRUE(factory.ok()) << factory.error().to_string();
   EXPECT_EQ(factory->link.factory_certificate_file, "/etc/chain.pem");
   EXPECT_EQ(factory->link.factory_key_file, "/etc/dev.key");
+  auto watched = parse_agent_config(
+      "{" + base + ", " + file_module +
+      R"(, "link_watchdog": {"reset_after": "2h", "reset": ["systemctl", "restart", "ModemManager"],
+           "reboot_after": "1d", "reboot": ["systemctl", "reboot"], "probe": ["ping", "-c1", "gw"]}})");
+  ASSERT_TRUE(watched.ok()) << watched.error().to_string();
+  ASSERT_TRUE(watched->watchdog.has_value());
+  EXPECT_EQ(watched->watchdog->reset_after, hours(2));
+  EXPECT_EQ(watched->watchdog->reset.back(), "ModemManager");
+  EXPECT_EQ(watched->watchdog->reboot_after, hours(24));
+  EXPECT_EQ(watched->watchdog_reboot, (std::vector<std::string>{"systemctl", "reboot"}));
+  EXPECT_EQ(watched->watchdog->probe.front(), "ping");
+  EXPECT_FALSE(parse_agent_config("{" + base + ", " + file_module + "}")->watchdog.has_value());
   // The file-backed bootloader: no reboot command unless one is given (a rehearsal on a
   // laptop must not reboot it); a trial boot that fails on request. A real bootloader
   // reboots with `reboot` by default.
@@ -213,6 +225,21 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
            {"{" + base + ", " + file_module + R"(, "telemetry": {"queue_max": "10kB"}})",
             "queue_max"},
            {"{" + base + ", " + file_module + R"(, "telemetry": {"urgent": ["9x"]}})", "urgent"},
+           {"{" + base + ", " + file_module + R"(, "link_watchdog": {}})", "reset_after"},
+           {"{" + base + ", " + file_module + R"(, "link_watchdog": {"reset_after": "2h"}})",
+            "link_watchdog.reset"},
+           {"{" + base + ", " + file_module +
+                R"(, "link_watchdog": {"reset_after": "5m", "reset": ["r"]}})",
+            "from 10m to 30d"},
+           {"{" + base + ", " + file_module +
+                R"(, "link_watchdog": {"reset_after": "2h", "reset": ["r"],
+                   "reboot_after": "1h", "reboot": ["reboot"]}})",
+            "longer than reset_after"},
+           {"{" + base + ", " + file_module + R"(, "link_watchdog": {"reboot_after": "1d"}})",
+            "link_watchdog.reboot"},
+           {"{" + base + ", " + file_module +
+                R"(, "link_watchdog": {"reset_after": "2h", "reset": ["r"], "ping": ["p"]}})",
+            "ping"},
            {"{" + base + ", " + file_module + R"(, "telemetry": {"statsd": "/s"}})", "statsd"},
            {R"({"data_dir": "/d", )" + file_module + "}", "server"},
            {"[]", ""},

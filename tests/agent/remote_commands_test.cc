@@ -144,7 +144,8 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
   RemoteCommands off("/data/off.json", RemoteCommandOptions{}, runner, clock, fs);
   ASSERT_TRUE(off.start().ok());
   bool cleared = false;
-  const CommandHooks clear{{}, [&]() -> Result<std::string> {
+  const CommandHooks clear{{},
+                           [&](bool) -> Result<std::string> {
                              cleared = true;
                              return std::string("cleared");
                            },

@@ -238,16 +238,17 @@ TEST(RemoteCommands, RotateKeyReEnrollsTheDeviceWithANewKeyTheServerHoldsAndTheA
 
 // A download stuck for good, end to end: the server's copy of the image is cut short (the
 // server answers every download 500, its content damaged), so the real agent retries
-// forever — checking in between tries — and
-// the real server's update_stuck rule, on its own timer, asks it to give the download up; the
-// deployment is cancelled (the rollout stops waiting), and the alert resolves once the device
-// reports idle.
-TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheRolloutStopsWaitingForIt) {
+// forever — checking in between tries that get nowhere — and the real server's update_stuck
+// rule, on its own timer, asks it to give the download up; the deployment fails (the rollout
+// stops waiting, and its gate sees a delivery nobody could make), and the alert resolves once
+// the device reports idle.
+TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
   const std::string dir = temp_dir();
   const std::string rules = dir + "/rules.json";
   std::filesystem::create_directories(dir);
   std::ofstream(rules) << R"({"rules": [{"name": "update-stuck", "condition": "update_stuck",
-      "after": "2s", "ladder": [{"action": "clear_update"}], "verify": "1m"}]})";
+      "after": "2s", "ladder": [{"action": "clear_update", "argument": "download"}],
+      "verify": "1m"}]})";
   Server serve(dir + "/server",
                {"--remediation-rules", rules, "--remediation-interval", "200ms", "--tick-interval",
                 "200ms", "--poll-interval", "1s", "--busy-poll-interval", "1s"});
@@ -276,7 +277,8 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheRolloutStopsWaitingFo
   // The stored copy loses its second half: the server refuses to serve it (500) for good.
   std::string stored;
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir + "/server")) {
-    if (e.is_regular_file() && e.file_size() == image.size()) stored = e.path().string();
+    if (e.is_regular_file() && e.file_size() == image.size() && read_text(e.path()) == image)
+      stored = e.path().string();
   }
   ASSERT_FALSE(stored.empty());
   std::filesystem::resize_file(stored, image.size() / 2);
@@ -303,7 +305,8 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheRolloutStopsWaitingFo
   ASSERT_FALSE(alert.is_null()) << read_text(log) << serve.output();
   EXPECT_EQ(alert["device_id"], "pump-3");
   EXPECT_EQ(alert["condition"], "update_stuck");
-  EXPECT_EQ(alert["resolution"], "cleared after clear_update (step 1 of 1)") << alert.dump();
+  EXPECT_EQ(alert["resolution"], "cleared after clear_update download (step 1 of 1)")
+      << alert.dump();
   ASSERT_EQ(alert["commands"].size(), 1u);
   const json command = json::parse(
       call("GET", "/api/v1/commands/" + alert["commands"][0].get<std::string>(), "").body);
@@ -312,11 +315,12 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheRolloutStopsWaitingFo
             std::string::npos)
       << command.dump();
   const json status = json::parse(call("GET", "/api/v1/rollouts/" + rollout, "").body);
-  EXPECT_EQ(status["progress"]["states"], json({{"cancelled", 1}})) << status.dump();
+  // A delivery nobody could make counts as failed: the rollout's gate sees it.
+  EXPECT_EQ(status["progress"]["states"], json({{"failed", 1}})) << status.dump();
   EXPECT_FALSE(std::filesystem::exists(dir + "/agent/download.part"));
   EXPECT_EQ(json::parse(read_text(dir + "/agent/update.json"))["step"], "idle");
   // The server's log tells the story: the alert opened, then resolved saying after what.
-  EXPECT_TRUE(serve.wait_for(R"("state":"resolved","text":"cleared after clear_update)"))
+  EXPECT_TRUE(serve.wait_for(R"("state":"resolved","text":"cleared after clear_update download)"))
       << serve.output();
   EXPECT_NE(serve.output().find(R"("rule":"update-stuck","state":"open")"), std::string::npos)
       << serve.output();

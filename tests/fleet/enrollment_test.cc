@@ -168,6 +168,7 @@ TEST_F(EnrollmentTest, ADeviceComesBackAfterItsTokenIsUsedUpExpiredOrRevoked) {
   EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);  // expired
   ASSERT_TRUE(auth->revoke_enrollment_token(t.record.id).ok());
   EXPECT_EQ(*auth->enroll(request("dev-1", key, t.text)), Enrollment::kAccepted);  // revoked
+  EXPECT_EQ(*auth->enroll(request("dev-1", key, "pre-shared-2")), Enrollment::kAccepted);  // wrong
   // Another key under the id is still judged by the token, and refused.
   auto taken = auth->enroll(request("dev-1", other, t.text));
   ASSERT_FALSE(taken.ok());

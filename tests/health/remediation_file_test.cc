@@ -48,7 +48,7 @@ TEST(RemediationFile, TheDocumentedExampleReadsAsWritten) {
   EXPECT_FALSE(is_health_condition(update.condition));
   EXPECT_EQ(update.after, hours(24));
   ASSERT_EQ(update.ladder.size(), 1u);
-  EXPECT_EQ(update.ladder[0], (RemedyStep{CommandAction::kClearUpdate, ""}));
+  EXPECT_EQ(update.ladder[0], (RemedyStep{CommandAction::kClearUpdate, "download"}));
   EXPECT_EQ(update.verify, hours(1));
   const RemediationRule& offline = policy->rules[4];
   EXPECT_EQ(offline.condition, Condition::kOffline);
@@ -120,6 +120,9 @@ TEST(RemediationFile, BadFilesAreRefusedNamingWhereTheyAreWrong) {
       {R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h",
            "ladder": [{"action": "rotate_key"}]}]})",
        "a key rotation is not a remedy"},
+      {R"({"rules": [{"name": "r", "condition": "update_stuck", "after": "1h",
+           "ladder": [{"action": "clear_update", "argument": "all"}]}]})",
+       "takes no argument but 'download'"},
       {R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h", "ladder": "reboot"}]})",
        "rules[0].ladder: must be an array"},
       {R"({"rules": [)" + ok_rule + R"(], "limits": {"max_actions_per_day": 0}})",

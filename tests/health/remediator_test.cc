@@ -144,20 +144,24 @@ class RemediatorTest : public ::testing::Test {
 
 // A device whose update download never finishes (it checks in, downloading, between tries)
 // is asked to give it up once it has been downloading for the rule's `after`; the episode
-// resolves when it reports idle again. A device downloading for less than that, and one that
-// stopped checking in (nothing known of it), are left alone.
+// resolves when it reports idle again. A device downloading for less than that, one gone
+// silent, and one that still sends telemetry but whose last check-in (downloading) is older
+// than report_fresh (nothing known of its download) are left alone.
 TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDeviceIsIdle) {
   RemediationRule rule;
   rule.name = "update-stuck";
   rule.condition = Condition::kUpdateStuck;
   rule.after = hours(2);
   rule.verify = minutes(10);
-  rule.ladder = {{CommandAction::kClearUpdate, ""}};
-  auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, {{rule}, {}});
+  rule.ladder = {{CommandAction::kClearUpdate, "download"}};
+  RemediatorOptions options{{rule}, {}};
+  options.report_fresh = hours(1);
+  auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, options);
   ASSERT_TRUE(made.ok()) << made.error().to_string();
   std::unique_ptr<Remediator> rules = std::move(*made);
   rules->set_update_states(f.service.get());
-  const std::string stuck = f.ids[0], slow = f.ids[1], gone = f.ids[2];
+  f.add_devices(1, "rev-a");
+  const std::string stuck = f.ids[0], slow = f.ids[1], gone = f.ids[2], quiet = f.ids[3];
   auto report = [&](const std::string& id, UpdateState state) {
     auto r = f.service->check_in({id, f.installed(id), state, "", false});
     EXPECT_TRUE(r.ok()) << r.error().to_string();
@@ -169,6 +173,7 @@ TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDevice
     for (const Command& c :
          report(stuck, cleared ? UpdateState::kIdle : UpdateState::kDownloading)) {
       EXPECT_EQ(c.action, CommandAction::kClearUpdate);
+      EXPECT_EQ(c.argument, "download");
       if (cleared) continue;
       ASSERT_TRUE(
           commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, "gave up"}).ok());
@@ -179,6 +184,8 @@ TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDevice
     report(slow, minute < 90 ? UpdateState::kDownloading : UpdateState::kIdle);
     send_sample(stuck), send_sample(slow);
     if (minute < 10) report(gone, UpdateState::kDownloading), send_sample(gone);
+    if (minute < 10) report(quiet, UpdateState::kDownloading);
+    send_sample(quiet);
     ASSERT_TRUE(rules->tick().ok());
     if (queued_at == Timestamp{}) {
       auto open = rules->list({});
@@ -196,7 +203,7 @@ TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDevice
   EXPECT_NE(a.summary.find("reports downloading"), std::string::npos) << a.summary;
   ASSERT_EQ(a.commands.size(), 1u);
   EXPECT_EQ(a.state, AlertState::kResolved);
-  EXPECT_EQ(a.resolution, "cleared after clear_update (step 1 of 1)");
+  EXPECT_EQ(a.resolution, "cleared after clear_update download (step 1 of 1)");
   // Asked once it had been seen downloading for 2 hours (the first tick saw it at minute 0).
   EXPECT_GE(queued_at, drover::testing::at("2026-06-01T14:00:00Z"));
   EXPECT_LE(queued_at, drover::testing::at("2026-06-01T14:02:00Z"));
