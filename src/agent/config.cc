@@ -126,6 +126,8 @@ void read_link_watchdog(const JsonReader& r, AgentConfig& c) {
   o.reset = command(r, "reset", o.reset_after > Duration{0});
   if (o.reset_after == Duration{0} && !o.reset.empty()) r.fail("reset", "needs reset_after");
   o.reset_timeout = positive(r, "reset_timeout", o.reset_timeout);
+  // The agent's loop waits for them (a stop signal too): minutes at most.
+  if (o.reset_timeout > minutes(5)) r.fail("reset_timeout", "must be at most 5m");
   c.watchdog_reboot = command(r, "reboot", o.reboot_after > Duration{0});
   if (o.reboot_after == Duration{0} && !c.watchdog_reboot.empty())
     r.fail("reboot", "needs reboot_after");
@@ -135,6 +137,7 @@ void read_link_watchdog(const JsonReader& r, AgentConfig& c) {
   }
   o.probe = command(r, "probe", false);
   o.probe_timeout = positive(r, "probe_timeout", o.probe_timeout);
+  if (o.probe_timeout > minutes(1)) r.fail("probe_timeout", "must be at most 1m");
   c.watchdog = std::move(o);
 }
 

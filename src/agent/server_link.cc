@@ -157,8 +157,8 @@ class HttpLink final : public ServerLink {
                                 {{"Content-Type", "application/cbor"},
                                  {"Content-Encoding", "zstd"},
                                  {"Authorization", "Bearer " + token_}});
+      note(r.ok());
       if (!r.ok()) return r.error();
-      last_answer_ = clock_.now();
       if (r->status == 401 && attempt == 0) {
         token_.clear();
         continue;
@@ -182,8 +182,8 @@ class HttpLink final : public ServerLink {
       DROVER_TRY(connect(installed_));
       auto r = client_->request("GET", "/api/device/v1/telemetry/rules", "",
                                 {{"Authorization", "Bearer " + token_}});
+      note(r.ok());
       if (!r.ok()) return r.error();
-      last_answer_ = clock_.now();
       if (r->status == 401 && attempt == 0) {
         token_.clear();
         continue;
@@ -196,7 +196,7 @@ class HttpLink final : public ServerLink {
   }
 
   void disconnect() override { client_->close(); }
-  std::optional<Timestamp> last_answer() const override { return last_answer_; }
+  Reach reach() const override { return reach_; }
 
   Result<uint64_t> download(const UpdateRecord& u, const std::string& path, uint64_t from,
                             const std::function<void(uint64_t)>& progress) override {
@@ -221,7 +221,7 @@ class HttpLink final : public ServerLink {
     int status = 0;
     auto r = client_->get_to(target, headers, [&](std::string_view piece) -> Status {
       if (status == 0) status = 1;  // first piece: the head was fine
-      last_answer_ = clock_.now();
+      note(true);
       for (size_t done = 0; done < piece.size();) {
         const ssize_t n =
             ::pwrite(fd, piece.data() + done, piece.size() - done, static_cast<off_t>(at + done));
@@ -244,10 +244,11 @@ class HttpLink final : public ServerLink {
       return ok_status();
     });
     if (!r.ok()) {
+      if (status == 0) note(false);  // cut after pieces came: the link carried those
       if (progress && at > reported && ::fdatasync(fd) == 0) progress(at);
       return r.error();
     }
-    last_answer_ = clock_.now();
+    note(true);
     if (r->status == 401) {
       token_.clear();
       return Error{ErrorCode::kIo, "download: the session expired; will log in again"};
@@ -335,6 +336,16 @@ class HttpLink final : public ServerLink {
     return ok_status();
   }
 
+  // A request answered (any HTTP status), or not answered at all.
+  void note(bool answered) {
+    if (answered) {
+      reach_.last_answer = clock_.now();
+      reach_.unanswered_since.reset();
+    } else if (!reach_.unanswered_since) {
+      reach_.unanswered_since = clock_.now();
+    }
+  }
+
   std::string next_key_file() const { return o_.device_key_file + std::string(kNextKeySuffix); }
 
   // The key a rotation left beside the current one; nullopt when there is none.
@@ -371,7 +382,7 @@ class HttpLink final : public ServerLink {
     // Invalid UTF-8 (a health check's raw output, say) is replaced, never thrown over.
     auto r = client_->request(
         "POST", path, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), headers);
-    if (r.ok()) last_answer_ = clock_.now();
+    note(r.ok());
     return r;
   }
 
@@ -396,7 +407,7 @@ class HttpLink final : public ServerLink {
   std::string token_;
   Timestamp expires_{};
   Inventory installed_;
-  std::optional<Timestamp> last_answer_;  // any HTTP answer from the server
+  Reach reach_;
 };
 
 }  // namespace

@@ -133,9 +133,14 @@ class ServerLink {
   // Drops the connection to the server, if one is open; the session stays. A device that
   // sleeps between polls need not hold a connection meanwhile.
   virtual void disconnect() {}
-  // When the server last answered anything — an error status included: the link carried it
-  // (LinkWatchdog). std::nullopt: not since this link was made, or not known.
-  virtual std::optional<Timestamp> last_answer() const { return std::nullopt; }
+  // What the link knows of reaching the server (LinkWatchdog): when it last answered anything
+  // — an error status included: the link carried it — and since when every request has gone
+  // unanswered (no HTTP answer at all), if the last one did. Both empty: nothing tried yet.
+  struct Reach {
+    std::optional<Timestamp> last_answer;
+    std::optional<Timestamp> unanswered_since;
+  };
+  virtual Reach reach() const { return {}; }
 };
 
 // The largest answer the agent reads into memory from the device API (downloads stream to

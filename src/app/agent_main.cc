@@ -268,9 +268,12 @@ int main(int argc, char** argv) {
     watchdog = std::make_unique<LinkWatchdog>(
         (std::filesystem::path(c.agent.data_dir) / "link.json").string(), *c.watchdog,
         system_commands(), clock, reboot_by(c.watchdog_reboot, "link watchdog"));
-    if (Status st = watchdog->start(); !st.ok()) {
-      log_line("link watchdog off: " + st.error().to_string());
+    auto started = watchdog->start();
+    if (!started.ok()) {
+      g_log.warn("link watchdog off: " + started.error().to_string());
       watchdog.reset();
+    } else if (!started->empty()) {
+      g_log.warn(*started);
     }
   }
   Agent agent(c.agent, **link, *module, system_commands(), clock, seed);
@@ -307,12 +310,15 @@ int main(int argc, char** argv) {
   Timestamp last_trim{};
   Timestamp telemetry_due = clock.now();
   Timestamp watchdog_due = clock.now();
+  // The watchdog looks after every step of the agent (what its requests met) and when due.
+  auto watch = [&] {
+    if (!watchdog) return;
+    const LinkWatchdog::Check w = watchdog->check((*link)->reach());
+    if (!w.did.empty()) g_log.warn(w.did);
+    watchdog_due = clock.now() + w.next;
+  };
   for (;;) {
-    if (watchdog && clock.now() >= watchdog_due) {
-      const LinkWatchdog::Check w = watchdog->check((*link)->last_answer());
-      if (!w.did.empty()) g_log.warn(w.did);
-      watchdog_due = clock.now() + w.next;
-    }
+    if (watchdog && clock.now() >= watchdog_due) watch();
     if (telemetry && clock.now() >= telemetry_due) {
       telemetry_due = clock.now() + telemetry->run_once();
       for (const std::string& line : telemetry->take_log()) log_line(line);
@@ -328,6 +334,7 @@ int main(int argc, char** argv) {
         log_line(step_change(last, r));
         last = r.step;
       }
+      watch();
       if (once && r.step == UpdateStep::kIdle && !r.report && wait > Duration(0)) break;
       agent_due = clock.now() + std::max(wait, Duration(0));
     }
