@@ -305,7 +305,8 @@ int main(int argc, char** argv) {
   g_log.step = to_string(last);
   log_line(app::version_text("drover-agent") + " started as " + c.link.device_id + " (" +
            c.link.device_type + ", " + c.link.hardware_revision + ") against " + c.link.server +
-           ", module " + c.module.type + (telemetry ? ", telemetry on" : ""));
+           ", module " + c.module.type + (telemetry ? ", telemetry on" : "") +
+           (watchdog ? ", link watchdog on" : ""));
   Timestamp agent_due = clock.now();
   Timestamp last_trim{};
   Timestamp telemetry_due = clock.now();
