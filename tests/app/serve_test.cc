@@ -250,7 +250,8 @@ TEST(Serve, RemediationRulesFromAFileAreTheOnesItRunsAndShows) {
     ServeProcess serve(data, "127.0.0.1:0", "t0ken", false, {"--remediation-rules", rules});
     ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
     EXPECT_NE(serve.output().find(R"("msg":"remediation rules")"), std::string::npos);
-    EXPECT_NE(serve.output().find(R"("rules":["no-data","disk-full","reboot-loop","update-stuck","offline"])"),
+    EXPECT_NE(serve.output().find(
+                  R"("rules":["no-data","disk-full","reboot-loop","update-stuck","offline"])"),
               std::string::npos)
         << serve.output();
     const std::string token = create_token(data, "ops", "viewer");
