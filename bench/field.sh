@@ -45,7 +45,12 @@ PY
 # arm field [scale]: one figure of every run, one per line.
 figures() {
   for i in $(seq "$runs"); do
-    python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]][sys.argv[3]] * float(sys.argv[4]))" \
+    python3 -c "
+import json, sys
+v = json.load(open(sys.argv[1]))[sys.argv[2]]
+for key in sys.argv[3].split('.'):
+    v = v[key]
+print(v * float(sys.argv[4]))" \
       "$tmp/run-$i.json" "$1" "$2" "${3:-1}"
   done
 }
@@ -60,8 +65,9 @@ section=$(cat <<MD
 \`drover field --devices $devices --store sqlite:PATH --json\`, seeds 1 to $runs: $devices soil
 sensors for 90 simulated days with the farm's failure modes (docs/health.md, "The farm's 90
 days"), once with \`drover serve\`'s remediation rules (the real \`Remediator\`, command queue,
-device service check-ins and a SQLite store; the rules run every 5 simulated minutes) and once
-without remediation — the baseline of the same run: the same device models with nobody acting.
+device service check-ins and a SQLite store; the rules run every 5 simulated minutes; each
+device's own \`LinkWatchdog\`: a modem reset after 2 hours without an answer, a reboot after a
+day) and once without remediation — the baseline of the same run: the same device models with nobody acting.
 A device quiet for 72 hours is lost.
 
 | | median | least | most |
@@ -69,6 +75,11 @@ A device quiet for 72 hours is lost.
 $(row "lost a month without remediation, %" without_remediation loss_per_month 100)
 $(row "lost a month with the rules, %" with_rules loss_per_month 100)
 $(row "of which hardware (dead board, link gone), %" with_rules hardware_loss_per_month 100)
+$(row "hung modems lost without remediation" without_remediation lost.modem_hung 1)
+$(row "hung modems lost with the rules and link watchdogs" with_rules lost.modem_hung 1)
+$(row "link watchdog resets" with_rules watchdog_resets 1)
+$(row "link watchdog reboots" with_rules watchdog_reboots 1)
+$(row "of them during outages that ended by themselves" with_rules watchdog_on_outages 1)
 $(row "data back after a fault, median minutes" with_rules mend_median_min 1)
 $(row "data back after a fault, worst minutes" with_rules mend_worst_min 1)
 $(row "commands run on a device with nothing wrong" with_rules healthy_commanded 1)

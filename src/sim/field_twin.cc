@@ -9,6 +9,8 @@
 #include <set>
 #include <unordered_set>
 
+#include "agent/link_watchdog.h"
+#include "base/memory_file_system.h"
 #include "base/random.h"
 #include "base/units.h"
 #include "fleet/command_queue.h"
@@ -40,6 +42,25 @@ struct Unit {
   Timestamp down_since = kNever;     // no data delivered since (stopped or offline)
   uint32_t epoch = 0;                // changes whenever the device goes down or comes up
   Duration phase{0};                 // of its check-ins and batches
+  Timestamp booted{};                // its agent's run began then
+  bool watched = false;              // a look of its link watchdog is scheduled
+};
+
+// What the devices' link watchdogs run: the reset of the modem of the device being looked
+// at, done to its model.
+class TwinModems final : public agent::CommandRunner {
+ public:
+  explicit TwinModems(std::function<void()> reset) : reset_(std::move(reset)) {}
+  Result<agent::CommandResult> run(const std::vector<std::string>&, Duration,
+                                   const agent::Environment&) override {
+    reset_();
+    agent::CommandResult r;
+    r.exit_code = 0;
+    return r;
+  }
+
+ private:
+  std::function<void()> reset_;
 };
 
 // How fresh each device's telemetry is, from its model: what the telemetry service would
@@ -107,7 +128,7 @@ double normal(Rng& rng) {
   return std::sqrt(-2 * std::log(u)) * std::cos(kTwoPi * rng.uniform());
 }
 
-enum class EventKind : uint8_t { kFault, kOutageStart, kOutageEnd, kLostCheck, kVisit };
+enum class EventKind : uint8_t { kFault, kOutageStart, kOutageEnd, kLostCheck, kVisit, kWatchdog };
 struct Event {
   Timestamp at{};
   uint32_t unit = 0;
@@ -123,7 +144,7 @@ Status check(const FieldTwinOptions& o) {
     if (!(r >= 0)) return invalid_argument("a fault rate cannot be below zero");
   }
   if (!(o.outages_per_month >= 0)) return invalid_argument("an outage rate cannot be below zero");
-  for (double s : {o.restart_cures, o.reboot_frees_disk}) {
+  for (double s : {o.restart_cures, o.reboot_frees_disk, o.modem_reset_cures}) {
     if (!(s >= 0 && s <= 1)) return invalid_argument("a share must be within [0, 1]");
   }
   if (o.report_every <= Duration(0) || o.check_in_every <= Duration(0) || o.tick <= Duration(0) ||
@@ -143,6 +164,8 @@ const char* to_string(FieldFault f) {
       return "application wedged";
     case FieldFault::kDiskFull:
       return "disk full";
+    case FieldFault::kModemHung:
+      return "modem hung";
     case FieldFault::kLinkGone:
       return "link gone (hardware)";
     case FieldFault::kDead:
@@ -175,6 +198,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     std::snprintf(name, sizeof name, "field-%05u", i + 1);
     units[i].id = name;
     units[i].phase = Duration(static_cast<int64_t>(rng.below(o.check_in_every.count())));
+    units[i].booted = start;
     Device d;
     d.id = name;
     d.device_type = "soil-sensor";
@@ -262,6 +286,10 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   std::vector<double> mend_minutes;
   auto mend = [&](uint32_t i, bool remotely) {
     Unit& u = units[i];
+    if (u.faulty && u.fault == FieldFault::kModemHung) {
+      u.offline_since = kNever;  // its backlog arrives
+      u.outage_end = kNever;
+    }
     if (remotely) {
       ++report.mended_remotely[static_cast<size_t>(u.fault)];
       mend_minutes.push_back(static_cast<double>((clock.now() - u.fault_at).count()) / 60'000);
@@ -272,17 +300,101 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     schedule(after(fault_draws[i], fault_rate), i, EventKind::kFault);
     settle(i);
   };
+  // What a reboot cures, whoever asked for it: all but a stubborn disk and hardware.
+  auto reboot_cures = [](const Unit& u) {
+    return u.faulty &&
+           (u.fault == FieldFault::kCollectorHung || u.fault == FieldFault::kAppWedged ||
+            u.fault == FieldFault::kModemHung || (u.fault == FieldFault::kDiskFull && !u.stubborn));
+  };
+
+  // The agents' link watchdogs (docs/agent.md's example configuration, without a probe: the
+  // farm's sensors have nothing beyond the modem to ask), made when a device first loses its
+  // link and made again after each reboot (the agent starts afresh from link.json).
+  const Duration attempt_every = o.check_in_every;
+  // The device's first check-in attempt at or after t (strictly after, with `strict`).
+  auto attempt_from = [&](const Unit& u, Timestamp t, bool strict) {
+    const int64_t x = (t - start - u.phase).count();
+    int64_t k = x >= 0 ? (x + attempt_every.count() - 1) / attempt_every.count()
+                       : -(-x / attempt_every.count());
+    Timestamp at = start + u.phase + attempt_every * k;
+    if (strict && at <= t) at += attempt_every;
+    return at;
+  };
+  MemoryFileSystem watchdog_files;
+  std::unordered_map<uint32_t, std::unique_ptr<agent::LinkWatchdog>> watchdogs;
+  uint32_t looked_at = 0;  // the device whose watchdog is looking
+  bool rebooted = false;   // it rebooted the device
+  TwinModems modems([&] {
+    Unit& u = units[looked_at];
+    ++report.watchdog_resets;
+    if (u.outage_end != kNever) ++report.watchdog_on_outages;
+    if (u.faulty && u.fault == FieldFault::kModemHung && !u.stubborn) mend(looked_at, true);
+  });
+  agent::LinkWatchdogOptions watchdog_options;
+  watchdog_options.reset_after = hours(2);
+  watchdog_options.reset = {"systemctl", "restart", "ModemManager"};
+  watchdog_options.reboot_after = hours(24);
+  auto reboot = [&]() -> Status {
+    Unit& u = units[looked_at];
+    ++report.watchdog_reboots;
+    if (u.outage_end != kNever) ++report.watchdog_on_outages;
+    rebooted = true;
+    u.booted = clock.now();
+    if (reboot_cures(u)) mend(looked_at, true);
+    return ok_status();
+  };
+  const bool watchdog_on = o.remediation && o.link_watchdog;
+  // A look of the device's watchdog at its next check-in attempt, once its link is down.
+  auto watch_link = [&](uint32_t i) {
+    Unit& u = units[i];
+    if (!watchdog_on || u.watched) return;
+    u.watched = true;
+    schedule(attempt_from(u, clock.now(), true), i, EventKind::kWatchdog);
+  };
+  // The watchdog looks after a check-in attempt, as drover-agent has it look after each
+  // step: what the link knows then is whether this attempt, and those since the link went
+  // down in this run of the agent, were answered.
+  auto look = [&](uint32_t i) -> Status {
+    Unit& u = units[i];
+    u.watched = false;
+    if (u.faulty && u.fault == FieldFault::kDead) return ok_status();  // nothing runs
+    std::unique_ptr<agent::LinkWatchdog>& watchdog = watchdogs[i];
+    if (!watchdog) {
+      watchdog = std::make_unique<agent::LinkWatchdog>(u.id + "/link.json", watchdog_options,
+                                                       modems, clock, reboot, watchdog_files);
+      auto started = watchdog->start();
+      if (!started.ok()) return started.error();
+    }
+    const Timestamp now = clock.now();
+    agent::ServerLink::Reach reach;
+    if (u.offline_since == kNever) {
+      reach.last_answer = now;
+    } else {
+      reach.unanswered_since =
+          attempt_from(u, std::max(u.offline_since, u.booted), u.booted >= u.offline_since);
+      if (*reach.unanswered_since > now) reach.unanswered_since.reset();  // not tried yet
+      const Timestamp answered = attempt_from(u, u.offline_since, false) - attempt_every;
+      if (answered > u.booted) reach.last_answer = answered;
+    }
+    looked_at = i;
+    rebooted = false;
+    watchdog->check(reach);
+    if (rebooted) watchdog.reset();  // the agent starts again after the reboot
+    if (u.offline_since != kNever) watch_link(i);
+    return ok_status();
+  };
+
   for (uint32_t i = 0; i < o.devices; ++i) {
     schedule(after(fault_draws[i], fault_rate), i, EventKind::kFault);
     schedule(after(outage_draws[i], o.outages_per_month), i, EventKind::kOutageStart);
   }
 
-  auto happen = [&](const Event& e) {
+  auto happen = [&](const Event& e) -> Status {
     Unit& u = units[e.unit];
     const Timestamp now = clock.now();
     switch (e.kind) {
       case EventKind::kFault: {
-        if (u.faulty) return;
+        if (u.faulty) return ok_status();
         Rng& draws = fault_draws[e.unit];
         double pick = draws.uniform() * fault_rate;
         size_t k = 0;
@@ -295,18 +407,21 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         u.fault_at = now;
         const double cure = draws.uniform();  // drawn for every fault, used by some
         u.stubborn = (u.fault == FieldFault::kCollectorHung && cure >= o.restart_cures) ||
-                     (u.fault == FieldFault::kDiskFull && cure >= o.reboot_frees_disk);
-        u.stopped = now;
-        if (is_hardware(u.fault)) {
+                     (u.fault == FieldFault::kDiskFull && cure >= o.reboot_frees_disk) ||
+                     (u.fault == FieldFault::kModemHung && cure >= o.modem_reset_cures);
+        // A hung modem keeps the data on the device (it arrives once the link is back).
+        if (u.fault != FieldFault::kModemHung) u.stopped = now;
+        if (cuts_link(u.fault)) {
           u.offline_since = std::min(u.offline_since, now);
           u.outage_end = kNever;
+          watch_link(e.unit);
         }
         ++report.faults[k];
         settle(e.unit);
-        return;
+        return ok_status();
       }
       case EventKind::kOutageStart: {
-        const bool gone = u.faulty && is_hardware(u.fault);
+        const bool gone = u.faulty && cuts_link(u.fault);
         Timestamp next = now;
         const double ms = static_cast<double>(o.outage_median.count()) *
                           std::exp(kOutageSigma * normal(outage_draws[e.unit]));
@@ -319,13 +434,14 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
           ++report.outages;
           schedule(u.outage_end, e.unit, EventKind::kOutageEnd);
           settle(e.unit);
+          watch_link(e.unit);
         }
         const Timestamp again = after(outage_draws[e.unit], o.outages_per_month);
         if (again != kNever) schedule(next + (again - now), e.unit, EventKind::kOutageStart);
-        return;
+        return ok_status();
       }
       case EventKind::kOutageEnd:
-        if (u.outage_end != now || (u.faulty && is_hardware(u.fault))) return;
+        if (u.outage_end != now || (u.faulty && cuts_link(u.fault))) return ok_status();
         u.offline_since = kNever;
         u.outage_end = kNever;
         if (u.down_since != kNever && u.stopped != kNever && u.stopped > u.down_since) {
@@ -334,18 +450,18 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
           u.down_since = kNever;
         }
         settle(e.unit);
-        return;
+        return ok_status();
       case EventKind::kLostCheck: {
-        if (e.epoch != u.epoch || u.down_since == kNever) return;
+        if (e.epoch != u.epoch || u.down_since == kNever) return ok_status();
         // Quiet for 72 hours: lost. (An outage alone ends within 36 hours, so a fault is
         // behind every loss.)
         ++report.lost_total;
         if (u.faulty) ++report.lost[static_cast<size_t>(u.fault)];
         schedule(std::max(now, u.down_since + kVisitAfter), e.unit, EventKind::kVisit, u.epoch);
-        return;
+        return ok_status();
       }
       case EventKind::kVisit:
-        if (e.epoch != u.epoch || u.down_since == kNever) return;
+        if (e.epoch != u.epoch || u.down_since == kNever) return ok_status();
         ++report.visits;
         u.offline_since = kNever;
         u.outage_end = kNever;
@@ -354,8 +470,11 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         } else {
           settle(e.unit);
         }
-        return;
+        return ok_status();
+      case EventKind::kWatchdog:
+        return look(e.unit);
     }
+    return ok_status();
   };
 
   // What the device's agent does with a command (remote_commands allowing a restart of the
@@ -373,9 +492,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       result.exit_code = 0;
       result.output = "collector restarted\n";
     } else if (c.action == CommandAction::kReboot) {
-      cures =
-          u.faulty && (u.fault == FieldFault::kCollectorHung || u.fault == FieldFault::kAppWedged ||
-                       (u.fault == FieldFault::kDiskFull && !u.stubborn));
+      cures = reboot_cures(u);
       result.exit_code = 0;
     } else {
       result.outcome = protocol::CommandOutcome::kRefused;
@@ -421,7 +538,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       const Event e = events.top();
       events.pop();
       if (e.at > clock.now()) clock.advance_to(e.at);
-      happen(e);
+      DROVER_TRY(happen(e));
     }
     if (t > clock.now()) clock.advance_to(t);
     if (!remediator) continue;
@@ -516,6 +633,11 @@ std::string describe(const FieldTwinReport& with, const FieldTwinReport* without
       with.restarts, with.reboots, with.commands_expired, with.healthy_commanded,
       with.alerts_opened, with.escalated_no_data, with.escalated_offline);
   out += line;
+  std::snprintf(line, sizeof line,
+                "  The devices' link watchdogs reset their modems %u times and rebooted %u times "
+                "(%u of these\n  during outages that ended by themselves).\n",
+                with.watchdog_resets, with.watchdog_reboots, with.watchdog_on_outages);
+  out += line;
   std::snprintf(line, sizeof line, "  %u link outages came back by themselves. Run in %.1f s",
                 with.outages, with.wall_s);
   out += line;
@@ -531,8 +653,8 @@ namespace {
 
 nlohmann::json json_of(const FieldTwinReport& r) {
   auto by_fault = [](const std::array<uint32_t, kFieldFaultCount>& a) {
-    static constexpr const char* kKeys[kFieldFaultCount] = {"collector_hung", "app_wedged",
-                                                            "disk_full", "link_gone", "dead"};
+    static constexpr const char* kKeys[kFieldFaultCount] = {
+        "collector_hung", "app_wedged", "disk_full", "modem_hung", "link_gone", "dead"};
     nlohmann::json j = nlohmann::json::object();
     for (size_t k = 0; k < kFieldFaultCount; ++k) j[kKeys[k]] = a[k];
     return j;
@@ -549,6 +671,9 @@ nlohmann::json json_of(const FieldTwinReport& r) {
           {"mended_remotely", by_fault(r.mended_remotely)},
           {"restarts", r.restarts},
           {"reboots", r.reboots},
+          {"watchdog_resets", r.watchdog_resets},
+          {"watchdog_reboots", r.watchdog_reboots},
+          {"watchdog_on_outages", r.watchdog_on_outages},
           {"commands_expired", r.commands_expired},
           {"alerts_opened", r.alerts_opened},
           {"escalated_no_data", r.escalated_no_data},

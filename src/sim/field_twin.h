@@ -4,11 +4,15 @@
 //
 // The devices are models with the failure modes the farm saw: a telemetry collector that
 // hangs (a restart cures most), an application or driver wedged (a reboot cures it), a disk
-// filled with logs (a reboot frees it, unless what fills it is kept), links that drop for a
-// while and come back, and real hardware faults (a dead board, a link gone for good). What
-// judges and acts on them is the server's own code: the remediation rules drover serve runs
-// (health::Remediator with health::default_rules), the real command queue and store, and the
-// device service's check-in, whose answer carries the commands. Only the telemetry is
+// filled with logs (a reboot frees it, unless what fills it is kept), a modem that hangs (a
+// reset of it cures most, a reboot the rest), links that drop for a while and come back, and
+// real hardware faults (a dead board, a link gone for good). What judges and acts on them is
+// the server's own code: the remediation rules drover serve runs (health::Remediator with
+// health::default_rules), the real command queue and store, and the device service's
+// check-in, whose answer carries the commands. A hung modem is out of the server's reach:
+// each device runs the agent's own agent::LinkWatchdog (docs/agent.md's example: a reset
+// after 2 hours without an answer, a reboot after a day), on the twin's clock, its link.json
+// in memory, its reset and reboot acting on the device's model. Only the telemetry is
 // modelled rather than ingested: each device's freshness (how old its newest sample is, when
 // it was last heard from) is computed from its model, as the telemetry service would judge
 // it from the batches (the telemetry twin, sim/telemetry_twin.h, runs the ingest itself).
@@ -33,6 +37,7 @@ enum class FieldFault : uint8_t {
   kCollectorHung,  // the telemetry collector hangs: checks in, sends nothing
   kAppWedged,      // the application or a driver is wedged: checks in, sends nothing
   kDiskFull,       // logs fill the disk: nothing can be queued, so nothing is sent
+  kModemHung,      // the modem hangs: never heard from, its data kept until the link is back
   kLinkGone,       // the modem or antenna failed: never heard from again (hardware)
   kDead,           // the board died (hardware)
   kCount,
@@ -43,16 +48,21 @@ const char* to_string(FieldFault f);
 inline bool is_hardware(FieldFault f) {
   return f == FieldFault::kLinkGone || f == FieldFault::kDead;
 }
+// Whether the device is out of reach while it lasts.
+inline bool cuts_link(FieldFault f) { return f == FieldFault::kModemHung || is_hardware(f); }
 
 struct FieldTwinOptions {
   uint64_t seed = 1;
   uint32_t devices = 10'000;
   uint32_t days = 90;
-  bool remediation = true;  // the default rules on; off: nobody acts until a visit
+  // The default rules and the agents' link watchdog on; off: nobody acts until a visit.
+  bool remediation = true;
+  bool link_watchdog = true;  // with remediation: the agents' link watchdog too
   // Faults a device-month (30 days), by kind.
-  std::array<double, kFieldFaultCount> faults_per_month = {0.045, 0.03, 0.015, 0.003, 0.004};
+  std::array<double, kFieldFaultCount> faults_per_month = {0.035, 0.02, 0.015, 0.02, 0.003, 0.004};
   double restart_cures = 0.85;           // of collector hangs, the share a restart cures
   double reboot_frees_disk = 0.9;        // of full disks, the share a reboot frees (volatile logs)
+  double modem_reset_cures = 0.75;       // of hung modems, the share a reset cures (a reboot: all)
   double outages_per_month = 3;          // links that drop and come back by themselves
   Duration outage_median = minutes(45);  // lognormal, sigma 1.2, at most 36 hours
   // The farm's sensors: a sample batch every 15 minutes, a check-in every 30.
@@ -74,6 +84,10 @@ struct FieldTwinReport {
   double hardware_loss_per_month = 0;                        // of which hardware
   std::array<uint32_t, kFieldFaultCount> mended_remotely{};  // data back after a command
   uint32_t restarts = 0, reboots = 0;                        // commands the rules queued
+  // What the devices' link watchdogs did: resets and reboots, and of them those while the
+  // link was down by an outage that would have ended by itself (nothing was wrong with the
+  // device; a reboot then may still cure another fault by the way).
+  uint32_t watchdog_resets = 0, watchdog_reboots = 0, watchdog_on_outages = 0;
   uint32_t commands_expired = 0;
   uint32_t alerts_opened = 0;
   // Alerts handed to a person: of the no-data rule (still no data after every step, the

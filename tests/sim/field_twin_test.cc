@@ -29,8 +29,9 @@ FieldTwinOptions small(uint64_t seed, bool remediation) {
 
 // Over 20 seeds of 500 sensors for 90 days (30,000 device-months in all, as many as one
 // full-size run): about a tenth of the fleet lost a month without remediation, under 1% with
-// Drover's rules, and what is still lost with them is hardware, a disk a reboot does not
-// free, or a device whose day's budget of automatic actions ran out.
+// Drover's rules and the agents' link watchdogs, and what is still lost with them is
+// hardware, a disk a reboot does not free, or a device whose day's budget of automatic
+// actions ran out.
 TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
   double months = 0;
   uint32_t lost_with = 0, lost_without = 0, hardware_with = 0;
@@ -54,14 +55,17 @@ TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
         << "seed " << seed;
     // Every hung collector and wedged application is mended remotely, but for those lost to
     // the budget and the few still being worked on at the end.
-    for (FieldFault f : {FieldFault::kCollectorHung, FieldFault::kAppWedged}) {
+    // Hung modems are the watchdogs' to mend: none lost, the last few under way at the end.
+    EXPECT_EQ(with->lost[index(FieldFault::kModemHung)], 0u) << "seed " << seed;
+    for (FieldFault f :
+         {FieldFault::kCollectorHung, FieldFault::kAppWedged, FieldFault::kModemHung}) {
       EXPECT_GE(with->mended_remotely[index(f)] + with->lost[index(f)] + 3, with->faults[index(f)])
           << "seed " << seed << ": " << to_string(f);
     }
     disks += with->faults[index(FieldFault::kDiskFull)];
     disks_mended += with->mended_remotely[index(FieldFault::kDiskFull)];
-    for (FieldFault f :
-         {FieldFault::kCollectorHung, FieldFault::kAppWedged, FieldFault::kDiskFull}) {
+    for (FieldFault f : {FieldFault::kCollectorHung, FieldFault::kAppWedged, FieldFault::kDiskFull,
+                         FieldFault::kModemHung}) {
       remediable_without += without->faults[index(f)];
       remediable_lost_without += without->lost[index(f)];
     }
@@ -88,7 +92,7 @@ TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
 
 TEST(FieldTwin, ARestartThatCuresEveryHangIsAllItTakes) {
   FieldTwinOptions o = small(7, true);
-  o.faults_per_month = {0.1, 0, 0, 0, 0};
+  o.faults_per_month = {0.1, 0, 0, 0, 0, 0};
   o.restart_cures = 1;
   o.outages_per_month = 0;
   auto r = run_field_twin(o);
@@ -109,9 +113,48 @@ TEST(FieldTwin, ARestartThatCuresEveryHangIsAllItTakes) {
   EXPECT_LE(r->mend_worst_min, 125);
 }
 
+// A hung modem is out of the server's reach: the agent's own link watchdog (the real
+// agent::LinkWatchdog on each device) resets it after two hours without an answer, and
+// reboots after a day the few a reset does not cure. Without the watchdog, the server's rules
+// can only hand them to a person, and nearly all are lost.
+TEST(FieldTwin, TheAgentsLinkWatchdogMendsHungModemsTheServerCannotReach) {
+  FieldTwinOptions o = small(5, true);
+  o.faults_per_month = {0, 0, 0, 0.1, 0, 0};
+  o.modem_reset_cures = 0.75;
+  o.outages_per_month = 0;
+  auto with = run_field_twin(o);
+  ASSERT_TRUE(with.ok()) << with.error().to_string();
+  o.link_watchdog = false;
+  auto without = run_field_twin(o);
+  ASSERT_TRUE(without.ok()) << without.error().to_string();
+  const size_t modem = index(FieldFault::kModemHung);
+  ASSERT_GT(with->faults[modem], 100u);
+  EXPECT_EQ(with->lost_total, 0u);
+  EXPECT_GE(with->mended_remotely[modem] + 2, with->faults[modem]);
+  // No outages: every reset and reboot was for a hung modem. A reset every two hours until
+  // it is cured; a reboot for about a quarter of them, at a day (the stubborn ones).
+  EXPECT_EQ(with->watchdog_on_outages, 0u);
+  EXPECT_GE(with->watchdog_resets, with->mended_remotely[modem]);
+  EXPECT_GT(with->watchdog_reboots, with->faults[modem] / 8);
+  EXPECT_LT(with->watchdog_reboots, with->faults[modem] * 2 / 5);
+  // 2 hours, or a day, of silence counted from the first unanswered check-in (30 min apart).
+  EXPECT_GE(with->mend_median_min, 120);
+  EXPECT_LE(with->mend_median_min, 150);
+  EXPECT_LE(with->mend_worst_min, 24 * 60 + 30);
+  // The server sends them nothing (out of reach): its offline rule pages a person after a
+  // day, for those the reset did not cure.
+  EXPECT_EQ(with->restarts + with->reboots, 0u);
+  EXPECT_LE(with->escalated_offline, with->watchdog_reboots);
+  // Without it: the same rules, and nearly every hung modem lost (but for the last three
+  // days'); nothing reset.
+  EXPECT_EQ(without->watchdog_resets + without->watchdog_reboots, 0u);
+  EXPECT_EQ(sum(without->mended_remotely), 0u);
+  EXPECT_GT(without->lost[modem], without->faults[modem] * 93 / 100);
+}
+
 TEST(FieldTwin, RulesCannotMendHardwareAndSendNothingToIt) {
   FieldTwinOptions o = small(3, true);
-  o.faults_per_month = {0, 0, 0, 0.05, 0.05};
+  o.faults_per_month = {0, 0, 0, 0, 0.05, 0.05};
   auto with = run_field_twin(o);
   ASSERT_TRUE(with.ok()) << with.error().to_string();
   o.remediation = false;
@@ -140,6 +183,9 @@ TEST(FieldTwin, BadOptionsAreRefused) {
   EXPECT_EQ(run_field_twin(o).error().code, ErrorCode::kInvalidArgument);
   o = small(1, true);
   o.restart_cures = 1.5;
+  EXPECT_EQ(run_field_twin(o).error().code, ErrorCode::kInvalidArgument);
+  o = small(1, true);
+  o.modem_reset_cures = -0.5;
   EXPECT_EQ(run_field_twin(o).error().code, ErrorCode::kInvalidArgument);
   o = small(1, true);
   o.tick = Duration(0);
