@@ -42,7 +42,8 @@ struct Unit {
   Timestamp down_since = kNever;     // no data delivered since (stopped or offline)
   uint32_t epoch = 0;                // changes whenever the device goes down or comes up
   Duration phase{0};                 // of its check-ins and batches
-  Timestamp booted{};                // its agent's run began then
+  Timestamp booted{};                // its agent's run began then (it tried the server at once)
+  Timestamp link_up{};               // its link last came back then
   bool watched = false;              // a look of its link watchdog is scheduled
 };
 
@@ -199,6 +200,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     units[i].id = name;
     units[i].phase = Duration(static_cast<int64_t>(rng.below(o.check_in_every.count())));
     units[i].booted = start;
+    units[i].link_up = start;
     Device d;
     d.id = name;
     d.device_type = "soil-sensor";
@@ -286,13 +288,16 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   std::vector<double> mend_minutes;
   auto mend = [&](uint32_t i, bool remotely) {
     Unit& u = units[i];
-    if (u.faulty && u.fault == FieldFault::kModemHung) {
+    if (u.faulty && u.fault == FieldFault::kModemHung && u.outage_end == kNever) {
       u.offline_since = kNever;  // its backlog arrives
-      u.outage_end = kNever;
+      u.link_up = clock.now();
     }
     if (remotely) {
       ++report.mended_remotely[static_cast<size_t>(u.fault)];
-      mend_minutes.push_back(static_cast<double>((clock.now() - u.fault_at).count()) / 60'000);
+      // Its data is back now, or when an outage it is in ends.
+      const Timestamp back =
+          std::max(clock.now(), u.outage_end == kNever ? Timestamp{} : u.outage_end);
+      mend_minutes.push_back(static_cast<double>((back - u.fault_at).count()) / 60'000);
     }
     u.faulty = false;
     u.stubborn = false;
@@ -309,9 +314,13 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
 
   // The agents' link watchdogs (docs/agent.md's example configuration, without a probe: the
   // farm's sensors have nothing beyond the modem to ask), made when a device first loses its
-  // link and made again after each reboot (the agent starts afresh from link.json).
-  const Duration attempt_every = o.check_in_every;
-  // The device's first check-in attempt at or after t (strictly after, with `strict`).
+  // link and made again after each reboot (the agent starts afresh from link.json). The
+  // agent's requests — its check-ins and its batches, each a request of the link whose
+  // answer or silence it notes — are tried every report_every (the check-ins fall on
+  // every other one), and once at its start.
+  const Duration attempt_every = std::min(o.report_every, o.check_in_every);
+  // The device's first attempt at or after t (strictly after, with `strict`), of those on
+  // its schedule.
   auto attempt_from = [&](const Unit& u, Timestamp t, bool strict) {
     const int64_t x = (t - start - u.phase).count();
     int64_t k = x >= 0 ? (x + attempt_every.count() - 1) / attempt_every.count()
@@ -324,11 +333,18 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   std::unordered_map<uint32_t, std::unique_ptr<agent::LinkWatchdog>> watchdogs;
   uint32_t looked_at = 0;  // the device whose watchdog is looking
   bool rebooted = false;   // it rebooted the device
+  // Whether all that is down is an outage that will end by itself.
+  auto only_outage = [](const Unit& u) {
+    return u.outage_end != kNever && !(u.faulty && cuts_link(u.fault));
+  };
   TwinModems modems([&] {
     Unit& u = units[looked_at];
     ++report.watchdog_resets;
-    if (u.outage_end != kNever) ++report.watchdog_on_outages;
-    if (u.faulty && u.fault == FieldFault::kModemHung && !u.stubborn) mend(looked_at, true);
+    if (only_outage(u)) ++report.watchdog_resets_on_outages;
+    if (u.faulty && u.fault == FieldFault::kModemHung && !u.stubborn) {
+      ++report.watchdog_mended;
+      mend(looked_at, true);
+    }
   });
   agent::LinkWatchdogOptions watchdog_options;
   watchdog_options.reset_after = hours(2);
@@ -337,10 +353,13 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   auto reboot = [&]() -> Status {
     Unit& u = units[looked_at];
     ++report.watchdog_reboots;
-    if (u.outage_end != kNever) ++report.watchdog_on_outages;
+    if (only_outage(u)) ++report.watchdog_reboots_on_outages;
     rebooted = true;
     u.booted = clock.now();
-    if (reboot_cures(u)) mend(looked_at, true);
+    if (reboot_cures(u)) {
+      ++report.watchdog_mended;
+      mend(looked_at, true);
+    }
     return ok_status();
   };
   const bool watchdog_on = o.remediation && o.link_watchdog;
@@ -351,10 +370,12 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     u.watched = true;
     schedule(attempt_from(u, clock.now(), true), i, EventKind::kWatchdog);
   };
-  // The watchdog looks after a check-in attempt, as drover-agent has it look after each
-  // step: what the link knows then is whether this attempt, and those since the link went
-  // down in this run of the agent, were answered.
-  auto look = [&](uint32_t i) -> Status {
+  // The watchdog looks after an attempt, as drover-agent has it look after each step: what
+  // the link knows then is whether this attempt, and those since the link went down in this
+  // run of the agent, were answered. The silence and the watchdog's times all fall on
+  // attempts, so looking at attempts alone acts when drover-agent's timer would.
+  std::function<Status(uint32_t)> look;
+  look = [&](uint32_t i) -> Status {
     Unit& u = units[i];
     u.watched = false;
     if (u.faulty && u.fault == FieldFault::kDead) return ok_status();  // nothing runs
@@ -370,16 +391,28 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     if (u.offline_since == kNever) {
       reach.last_answer = now;
     } else {
+      // Unanswered since its start (after a reboot in the silence), else since the first
+      // attempt after the link went down.
       reach.unanswered_since =
-          attempt_from(u, std::max(u.offline_since, u.booted), u.booted >= u.offline_since);
+          u.booted >= u.offline_since ? u.booted : attempt_from(u, u.offline_since, false);
       if (*reach.unanswered_since > now) reach.unanswered_since.reset();  // not tried yet
-      const Timestamp answered = attempt_from(u, u.offline_since, false) - attempt_every;
-      if (answered > u.booted) reach.last_answer = answered;
+      // Answered last: the last attempt of this run while the link was up, if any.
+      const Timestamp up = std::max(u.link_up, u.booted);
+      const Timestamp last = attempt_from(u, u.offline_since, false) - attempt_every;
+      if (last >= up) {
+        reach.last_answer = last;
+      } else if (u.booted >= u.link_up && u.booted < u.offline_since) {
+        reach.last_answer = u.booted;  // its try at start
+      }
     }
     looked_at = i;
     rebooted = false;
     watchdog->check(reach);
-    if (rebooted) watchdog.reset();  // the agent starts again after the reboot
+    if (rebooted) {
+      // The agent starts again after the reboot, from link.json, and tries the server at once.
+      watchdog.reset();
+      return look(i);
+    }
     if (u.offline_since != kNever) watch_link(i);
     return ok_status();
   };
@@ -413,7 +446,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         if (u.fault != FieldFault::kModemHung) u.stopped = now;
         if (cuts_link(u.fault)) {
           u.offline_since = std::min(u.offline_since, now);
-          u.outage_end = kNever;
+          if (is_hardware(u.fault)) u.outage_end = kNever;  // a hung modem: an outage goes on
           watch_link(e.unit);
         }
         ++report.faults[k];
@@ -441,9 +474,11 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         return ok_status();
       }
       case EventKind::kOutageEnd:
-        if (u.outage_end != now || (u.faulty && cuts_link(u.fault))) return ok_status();
-        u.offline_since = kNever;
+        if (u.outage_end != now) return ok_status();
         u.outage_end = kNever;
+        if (u.faulty && cuts_link(u.fault)) return ok_status();  // a hung modem keeps it down
+        u.offline_since = kNever;
+        u.link_up = now;
         if (u.down_since != kNever && u.stopped != kNever && u.stopped > u.down_since) {
           // Stuck during the outage: its backlog up to then arrives now, so it has been
           // quiet only since it stopped.
@@ -463,6 +498,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       case EventKind::kVisit:
         if (e.epoch != u.epoch || u.down_since == kNever) return ok_status();
         ++report.visits;
+        if (u.offline_since != kNever) u.link_up = now;
         u.offline_since = kNever;
         u.outage_end = kNever;
         if (u.faulty) {
@@ -493,6 +529,9 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       result.output = "collector restarted\n";
     } else if (c.action == CommandAction::kReboot) {
       cures = reboot_cures(u);
+      // The agent starts again, and its watchdog with it (from link.json).
+      u.booted = clock.now();
+      watchdogs.erase(i);
       result.exit_code = 0;
     } else {
       result.outcome = protocol::CommandOutcome::kRefused;
@@ -634,9 +673,11 @@ std::string describe(const FieldTwinReport& with, const FieldTwinReport* without
       with.alerts_opened, with.escalated_no_data, with.escalated_offline);
   out += line;
   std::snprintf(line, sizeof line,
-                "  The devices' link watchdogs reset their modems %u times and rebooted %u times "
-                "(%u of these\n  during outages that ended by themselves).\n",
-                with.watchdog_resets, with.watchdog_reboots, with.watchdog_on_outages);
+                "  The devices' link watchdogs reset their modems %u times and rebooted %u times, "
+                "mending %u faults\n  (%u resets and %u reboots during outages that ended by "
+                "themselves).\n",
+                with.watchdog_resets, with.watchdog_reboots, with.watchdog_mended,
+                with.watchdog_resets_on_outages, with.watchdog_reboots_on_outages);
   out += line;
   std::snprintf(line, sizeof line, "  %u link outages came back by themselves. Run in %.1f s",
                 with.outages, with.wall_s);
@@ -673,7 +714,9 @@ nlohmann::json json_of(const FieldTwinReport& r) {
           {"reboots", r.reboots},
           {"watchdog_resets", r.watchdog_resets},
           {"watchdog_reboots", r.watchdog_reboots},
-          {"watchdog_on_outages", r.watchdog_on_outages},
+          {"watchdog_resets_on_outages", r.watchdog_resets_on_outages},
+          {"watchdog_reboots_on_outages", r.watchdog_reboots_on_outages},
+          {"watchdog_mended", r.watchdog_mended},
           {"commands_expired", r.commands_expired},
           {"alerts_opened", r.alerts_opened},
           {"escalated_no_data", r.escalated_no_data},

@@ -84,10 +84,13 @@ struct FieldTwinReport {
   double hardware_loss_per_month = 0;                        // of which hardware
   std::array<uint32_t, kFieldFaultCount> mended_remotely{};  // data back after a command
   uint32_t restarts = 0, reboots = 0;                        // commands the rules queued
-  // What the devices' link watchdogs did: resets and reboots, and of them those while the
-  // link was down by an outage that would have ended by itself (nothing was wrong with the
-  // device; a reboot then may still cure another fault by the way).
-  uint32_t watchdog_resets = 0, watchdog_reboots = 0, watchdog_on_outages = 0;
+  // What the devices' link watchdogs did: resets and reboots; of them, those while all that
+  // was down was an outage that would have ended by itself (the modem was fine; a reboot
+  // then may still cure another fault by the way); and the faults their resets and reboots
+  // mended (counted in mended_remotely too).
+  uint32_t watchdog_resets = 0, watchdog_reboots = 0;
+  uint32_t watchdog_resets_on_outages = 0, watchdog_reboots_on_outages = 0;
+  uint32_t watchdog_mended = 0;
   uint32_t commands_expired = 0;
   uint32_t alerts_opened = 0;
   // Alerts handed to a person: of the no-data rule (still no data after every step, the

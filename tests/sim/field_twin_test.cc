@@ -132,8 +132,9 @@ TEST(FieldTwin, TheAgentsLinkWatchdogMendsHungModemsTheServerCannotReach) {
   EXPECT_EQ(with->lost_total, 0u);
   EXPECT_GE(with->mended_remotely[modem] + 2, with->faults[modem]);
   // No outages: every reset and reboot was for a hung modem. A reset every two hours until
-  // it is cured; a reboot for about a quarter of them, at a day (the stubborn ones).
-  EXPECT_EQ(with->watchdog_on_outages, 0u);
+  // it is cured; a reboot for about a quarter of them, at a day (the stubborn ones); every
+  // mend the watchdogs'.
+  EXPECT_EQ(with->watchdog_mended, with->mended_remotely[modem]);
   EXPECT_GE(with->watchdog_resets, with->mended_remotely[modem]);
   EXPECT_GT(with->watchdog_reboots, with->faults[modem] / 8);
   EXPECT_LT(with->watchdog_reboots, with->faults[modem] * 2 / 5);
@@ -150,6 +151,46 @@ TEST(FieldTwin, TheAgentsLinkWatchdogMendsHungModemsTheServerCannotReach) {
   EXPECT_EQ(without->watchdog_resets + without->watchdog_reboots, 0u);
   EXPECT_EQ(sum(without->mended_remotely), 0u);
   EXPECT_GT(without->lost[modem], without->faults[modem] * 93 / 100);
+}
+
+// Outages alone, nothing wrong with any device: a watchdog resets a modem for each outage
+// over two hours, every two hours of it, and reboots for one over a day — all of it during
+// outages that end by themselves, mending nothing, and losing nothing.
+TEST(FieldTwin, OutagesAloneMakeTheWatchdogsActButHarmNothing) {
+  FieldTwinOptions o = small(9, true);
+  o.faults_per_month = {0, 0, 0, 0, 0, 0};
+  o.outage_median = hours(3);  // long ones, so some last a day
+  auto r = run_field_twin(o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_GT(r->outages, 3000u);
+  EXPECT_EQ(r->lost_total, 0u);
+  EXPECT_EQ(r->watchdog_mended, 0u);
+  EXPECT_GT(r->watchdog_resets, r->outages / 4);
+  EXPECT_EQ(r->watchdog_resets_on_outages, r->watchdog_resets);
+  EXPECT_GT(r->watchdog_reboots, 0u);
+  EXPECT_EQ(r->watchdog_reboots_on_outages, r->watchdog_reboots);
+  EXPECT_EQ(r->healthy_commanded, 0u);
+}
+
+// A link gone for good (hardware) until the visit a week after it went quiet: the watchdog
+// resets every two hours and reboots at a day and two days after that (the next would come
+// four days later, after the visit) — two reboots a device, none mending anything.
+TEST(FieldTwin, AWatchdogRebootsALinkGoneForGoodEverFurtherApart) {
+  FieldTwinOptions o = small(11, true);
+  o.faults_per_month = {0, 0, 0, 0, 0.05, 0};
+  o.outages_per_month = 0;
+  auto r = run_field_twin(o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const uint32_t gone = r->faults[index(FieldFault::kLinkGone)];
+  ASSERT_GT(gone, 40u);
+  EXPECT_EQ(r->watchdog_mended, 0u);
+  // Those of the last week see fewer before the run ends.
+  EXPECT_LE(r->watchdog_reboots, 2 * gone);
+  EXPECT_GE(r->watchdog_reboots + 2 * 10, 2 * gone);
+  // Resets every 2 hours but for the two after each reboot's (none right after one): about
+  // 12 a day for the week.
+  EXPECT_LE(r->watchdog_resets, gone * 7 * 12);
+  EXPECT_GE(r->watchdog_resets, gone * 6 * 12 * 3 / 4);
 }
 
 TEST(FieldTwin, RulesCannotMendHardwareAndSendNothingToIt) {
