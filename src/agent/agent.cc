@@ -3,74 +3,20 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_internal.h"
 #include "base/json_reader.h"
 #include "base/units.h"
 #include "model/version.h"
 #include "security/crypto.h"
 
 namespace drover::agent {
+using internal::offer_key;
+using internal::wire_state;
+
 namespace {
-
-// What the server is told the device is doing, from the step it is in.
-protocol::UpdateState wire_state(UpdateStep s) {
-  using W = protocol::UpdateState;
-  switch (s) {
-    case UpdateStep::kIdle:
-      return W::kIdle;
-    case UpdateStep::kDownloading:
-    case UpdateStep::kVerifying:
-      return W::kDownloading;
-    case UpdateStep::kReady:
-      return W::kReady;
-    case UpdateStep::kInstalling:
-      return W::kInstalling;
-    case UpdateStep::kRebooting:
-    case UpdateStep::kCommitting:
-      return W::kRebooting;
-    case UpdateStep::kRollingBack:
-      return W::kRollingBack;
-    case UpdateStep::kCount:  // not a step
-      break;
-  }
-  return W::kIdle;
-}
-
-int64_t ms(Timestamp t) { return t.time_since_epoch().count(); }
 
 // The server did not want this outcome any more (the rollout ended, the deployment is gone):
 // delivering it again would not change that.
-// A failed health check in the server's words: the command, how it ended (exit code, timeout
-// or why it could not run) and the tail of its output, within kMaxReportMessage bytes.
-std::string health_check_failure(const HealthCheck& check, const Result<CommandResult>& r) {
-  std::string out =
-      "health check '" + (check.command.empty() ? "" : check.command.front()) + "' failed: ";
-  if (!r.ok()) return out + r.error().message;
-  if (r->timed_out) {
-    out += "timed out after " + format_duration(check.timeout);
-  } else {
-    out += r->exit_code >= 0 ? "exit " + std::to_string(r->exit_code) : "killed by a signal";
-  }
-  std::string_view tail = r->output;
-  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.remove_suffix(1);
-  if (tail.empty()) return out;
-  constexpr std::string_view kEnds = "; output ends: ...";
-  const size_t room = kMaxReportMessage - std::min(kMaxReportMessage, out.size() + kEnds.size());
-  if (tail.size() > room) {
-    tail.remove_prefix(tail.size() - room);
-    // Start on a whole UTF-8 character.
-    while (!tail.empty() && (static_cast<unsigned char>(tail.front()) & 0xC0) == 0x80)
-      tail.remove_prefix(1);
-    return out + std::string(kEnds) + std::string(tail);
-  }
-  return out + "; output: " + std::string(tail);
-}
-
-std::string offer_key(std::string_view rollout, std::string_view component,
-                      std::string_view version, std::string_view sha256) {
-  return std::string(rollout) + "/" + std::string(component) + "@" + std::string(version) + "/" +
-         std::string(sha256);
-}
-
 bool undeliverable(const Error& e) {
   return e.code == ErrorCode::kNotFound || e.code == ErrorCode::kConflict ||
          e.code == ErrorCode::kInvalidArgument;
@@ -588,56 +534,6 @@ Duration Agent::ready() {
   return wait;
 }
 
-void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
-  RemoteCommands* remote = o_.remote_commands;
-  if (remote == nullptr || (commands.empty() && !remote->has_undelivered())) return;
-  const CommandHooks hooks{o_.reboot_device,
-                           [this](bool download_only) { return clear_update(download_only); },
-                           [this] { return server_.rotate_key(); }};
-  Status st = remote->take(commands);
-  if (st.ok()) st = remote->run_pending(hooks);
-  // Results are reported even when journaling failed: those of commands run before.
-  if (Status sent = remote->deliver(server_); st.ok()) st = sent;
-  if (!st.ok()) last_error_ = "remote commands: " + st.error().to_string();
-}
-
-Result<std::string> Agent::clear_update(bool download_only) {
-  if (record_.step == UpdateStep::kIdle)
-    return std::string("nothing to clear: no update under way");
-  const bool downloading = record_.step == UpdateStep::kDownloading;
-  if (download_only && !downloading) {
-    return std::string("nothing to clear: no download under way (the update is ") +
-           to_string(record_.step) + ")";
-  }
-  if (!downloading && record_.step != UpdateStep::kReady) {
-    return Error{ErrorCode::kFailedPrecondition, std::string("the update is ") +
-                                                     to_string(record_.step) +
-                                                     ": past the point where it can be given up"};
-  }
-  const std::string key =
-      offer_key(record_.rollout_id, record_.component, record_.version, record_.sha256);
-  const std::string what = record_.component + "@" + record_.version +
-                           (downloading ? " (" + format_bytes(record_.bytes_done) + " of " +
-                                              format_bytes(record_.size) + " downloaded)"
-                                        : ", held for its maintenance window");
-  // A download given up is a delivery that failed (the rollout's gate counts it: an image
-  // nobody can download must halt it); an image held for its window, verified, is only
-  // withdrawn.
-  if (!advance(UpdateEvent::kDropped, [&](UpdateRecord& r) {
-        r.report = downloading ? protocol::Report::kInstallFailed : protocol::Report::kWithdraw;
-        r.message = downloading ? "download given up by a remote command (clear_update) at " +
-                                      format_bytes(r.bytes_done) + " of " + format_bytes(r.size)
-                                : "given up by a remote command (clear_update)";
-      })) {
-    return io_error(last_error_);
-  }
-  std::error_code ec;
-  std::filesystem::remove(path("download.part"), ec);
-  // A download is not taken again at once if the server, not told yet, offers it again.
-  if (downloading) offer_failed(key);
-  return (downloading ? "gave up the download of " : "gave up ") + what;
-}
-
 Duration Agent::give_up_hold() {
   const Timestamp now = clock_.now();
   Duration longest{0};
@@ -658,154 +554,6 @@ Duration Agent::give_up_hold() {
   last_error_ = why;
   std::error_code ec;
   std::filesystem::remove(path("download.part"), ec);
-  return Duration(0);
-}
-
-Duration Agent::installing() {
-  if (!run_state_script(UpdateStep::kInstalling)) return fail(last_error_);
-  best_effort_report(protocol::Report::kInstalling);
-  UpdateRecord working = record_;
-  if (record_.switch_back) {
-    // Nothing is written: the trial boots the image the other slot keeps. From here that
-    // slot is the trial's, and keeps nothing to switch back to (written before acting).
-    if (Status st = save_kept({}); !st.ok()) return retry_later(st.error());
-    if (Status st = module_.switch_to_kept(working); !st.ok()) {
-      // Refused before arming anything (the named slot is the running one, say): there is
-      // no trial to undo, so the rollback that follows must not touch a slot.
-      record_.slot.clear();
-      return fail("switch back: " + st.error().message);
-    }
-  } else {
-    // The other slot is about to be overwritten: it keeps nothing from here on (written
-    // before the first byte goes to the slot).
-    if (Status st = save_kept({}); !st.ok()) return retry_later(st.error());
-    if (Status st = module_.install(path("download.part"), working); !st.ok()) {
-      record_.slot = working.slot;
-      return fail("install: " + st.error().message);
-    }
-  }
-  if (!advance(UpdateEvent::kInstalled, [&](UpdateRecord& r) { r.slot = working.slot; })) {
-    return retry_later(Error{ErrorCode::kIo, last_error_});
-  }
-  return Duration(0);
-}
-
-Duration Agent::rebooting() {
-  auto state = module_.boot_state(record_);
-  if (!state.ok()) return fail("boot: " + state.error().message);
-  switch (*state) {
-    case BootState::kNew:
-      if (!advance(UpdateEvent::kBootedNew, [&](UpdateRecord& r) {
-            r.deadline_ms = ms(clock_.now() + o_.commit_timeout);
-          })) {
-        return retry_later(Error{ErrorCode::kIo, last_error_});
-      }
-      return Duration(0);
-    case BootState::kOld:
-      if (!advance(UpdateEvent::kBootedOld, [&](UpdateRecord& r) {
-            r.report = protocol::Report::kRolledBack;
-            r.message = "the trial boot of the new image failed";
-          })) {
-        return retry_later(Error{ErrorCode::kIo, last_error_});
-      }
-      return Duration(0);
-    case BootState::kPending:
-      break;
-  }
-  // Up to three tries at the reboot (each restart of the agent in this step counts one).
-  if (record_.entries > 3) return fail("the reboot into the new image did not happen");
-  if (!run_state_script(UpdateStep::kRebooting)) return fail(last_error_);
-  best_effort_report(protocol::Report::kRebooting);
-  if (Status st = module_.reboot(); !st.ok()) return fail("reboot: " + st.error().message);
-  ++record_.entries;  // the next look after this one counts as another try
-  (void)state_.save(record_);
-  return o_.check_retry;  // a real reboot ends this process long before
-}
-
-Duration Agent::committing() {
-  if (!run_state_script(UpdateStep::kCommitting)) return fail(last_error_);
-  for (const HealthCheck& check : o_.health_checks) {
-    auto r = commands_.run(check.command, check.timeout);
-    if (!r.ok() || !r->ok()) return fail(health_check_failure(check, r));
-  }
-  // Built in: the server is reachable from the new image.
-  Status reachable = server_.connect(inventory_);
-  if (reachable.ok()) {
-    auto answer =
-        server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
-    if (!answer.ok()) reachable = answer.error();
-  }
-  if (!reachable.ok()) {
-    if (ms(clock_.now()) >= record_.deadline_ms) {
-      if (!advance(UpdateEvent::kCommitTimeout, [&](UpdateRecord& r) {
-            r.report = protocol::Report::kRolledBack;
-            r.message = "the server was not reachable before the commit timeout: " +
-                        reachable.error().message;
-          })) {
-        return retry_later(Error{ErrorCode::kIo, last_error_});
-      }
-      return Duration(0);
-    }
-    last_error_ = reachable.error().to_string();
-    return std::min(o_.check_retry, Duration(record_.deadline_ms - ms(clock_.now())));
-  }
-  if (Status st = module_.commit(record_); !st.ok()) return fail("commit: " + st.error().message);
-  // What ran before, written before the inventory moves on (a re-install of the same
-  // version changes nothing: the way back stays where it was).
-  if (!record_.from_version.empty() && record_.from_version != record_.version) {
-    Inventory before = previous_;
-    before[record_.component] = record_.from_version;
-    nlohmann::json j = nlohmann::json::object();
-    for (const auto& [component, version] : before) j[component] = version;
-    if (Status st = write_atomically(fs_, path("previous.json"), j.dump() + "\n"); !st.ok())
-      return retry_later(st.error());
-    previous_ = std::move(before);
-  }
-  inventory_[record_.component] = record_.version;
-  if (Status st = save_inventory(); !st.ok()) return retry_later(st.error());
-  if (module_.keeps_previous()) {
-    // The slot left behind keeps what ran before. Not saved: only a download at a revert.
-    Kept left;
-    auto slot = parse_slot(record_.slot);
-    if (!record_.from_version.empty() && slot.ok())
-      left = {record_.component, record_.from_version, to_string(other(*slot))};
-    if (Status st = save_kept(std::move(left)); !st.ok())
-      last_error_ = "saving kept.json: " + st.error().to_string();
-  }
-  if (!advance(UpdateEvent::kCommitted, [&](UpdateRecord& r) {
-        r.report = protocol::Report::kSucceeded;
-        r.message.clear();
-      })) {
-    return retry_later(Error{ErrorCode::kIo, last_error_});
-  }
-  std::error_code ec;
-  std::filesystem::remove(path("download.part"), ec);
-  return Duration(0);
-}
-
-Duration Agent::rolling_back() {
-  if (!run_state_script(UpdateStep::kRollingBack)) {
-    // Rolling back cannot be refused: the script is told, and the rollback goes on.
-    record_.message += (record_.message.empty() ? "" : "; ") + last_error_;
-  }
-  auto done = module_.roll_back(record_);
-  if (!done.ok()) return retry_later(done.error());
-  if (!*done) {
-    if (record_.entries > 3) {
-      last_error_ = "the reboot into the previous image did not happen";
-      return retry_later(Error{ErrorCode::kIo, last_error_});
-    }
-    ++record_.entries;
-    (void)state_.save(record_);
-    return o_.check_retry;  // rebooting into the previous image
-  }
-  std::error_code ec;
-  std::filesystem::remove(path("download.part"), ec);
-  // The kept image did not come up: it is not offered for a switch back again.
-  if (record_.switch_back) {
-    if (Status st = save_kept({}); !st.ok()) return retry_later(st.error());
-  }
-  if (!advance(UpdateEvent::kRolledBack)) return retry_later(Error{ErrorCode::kIo, last_error_});
   return Duration(0);
 }
 
