@@ -72,6 +72,11 @@ void DeviceService::put(uint32_t pos, Device d) {
   e.inventory = share_inventory(d.installed);
   e.site = site_id(d.site);
   e.state = d.update_state;
+  if (e.state == UpdateState::kIdle) {
+    busy_.erase(pos);
+  } else {
+    busy_.insert(pos);
+  }
   e.decommissioned = d.decommissioned;
   e.keeps_previous = d.keeps_previous;
   devices_[pos] = std::move(d);
@@ -83,6 +88,7 @@ Status DeviceService::load() {
   MutexLock lock(mu_);
   devices_.clear();
   entries_.clear();
+  busy_.clear();
   pending_ = 0;
   oldest_pending_ = Timestamp::max();
   index_.clear();
@@ -323,8 +329,11 @@ Result<std::vector<std::string>> DeviceService::expire_pending(Timestamp enrolle
   entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(kept), entries_.end());
   index_.clear();
   index_.reserve(entries_.size());
-  for (size_t pos = 0; pos < entries_.size(); ++pos)
+  busy_.clear();
+  for (size_t pos = 0; pos < entries_.size(); ++pos) {
     index_.insert(FlatIndex::hash(entries_[pos].id), pos);
+    if (entries_[pos].state != UpdateState::kIdle) busy_.insert(static_cast<uint32_t>(pos));
+  }
   last_shared_ = kNone;
   return std::move(batch.removed_devices);
 }
@@ -440,11 +449,19 @@ DeviceService::Census DeviceService::census() const {
 std::vector<DeviceService::Reported> DeviceService::in_update_state(UpdateState state) const {
   std::vector<Reported> out;
   MutexLock lock(mu_);
-  for (const Entry& e : entries_) {
+  auto take = [&](const Entry& e) {
     // Only what a device said since this server started: a state loaded with its record
     // may be long out of date.
-    if (e.decommissioned || e.seen_s == 0 || e.state != state) continue;
+    if (e.decommissioned || e.seen_s == 0 || e.state != state) return;
     out.push_back({e.id, Timestamp(std::chrono::seconds(kSeenEpoch + e.seen_s))});
+  };
+  if (state == UpdateState::kIdle) {
+    for (const Entry& e : entries_) take(e);
+  } else {
+    for (uint32_t pos : busy_) take(entries_[pos]);
+    // By id: the same order every time (a set has none).
+    std::sort(out.begin(), out.end(),
+              [](const Reported& a, const Reported& b) { return a.id < b.id; });
   }
   return out;
 }

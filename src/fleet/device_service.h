@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/clock.h"
@@ -288,6 +289,9 @@ class DeviceService {
   // past the lock.
   std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
   std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);
+  // The positions of the entries whose update state is not idle: what in_update_state reads
+  // (a rule's tick every minute) instead of every entry of the fleet.
+  std::unordered_set<uint32_t> busy_ GUARDED_BY(mu_);
   size_t pending_ GUARDED_BY(mu_) = 0;  // pending and in service (see pending_count)
   // No device pending (and in service) enrolled before this: expire_pending() has nothing
   // to look for until its cut-off passes it.

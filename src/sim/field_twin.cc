@@ -44,6 +44,7 @@ struct Unit {
   Duration phase{0};                 // of its check-ins and batches
   Timestamp booted{};                // its agent's run began then (it tried the server at once)
   Timestamp link_up{};               // its link last came back then
+  Timestamp stuck_since = kNever;    // an update's download has got nowhere since
   bool watched = false;              // a look of its link watchdog is scheduled
 };
 
@@ -129,7 +130,15 @@ double normal(Rng& rng) {
   return std::sqrt(-2 * std::log(u)) * std::cos(kTwoPi * rng.uniform());
 }
 
-enum class EventKind : uint8_t { kFault, kOutageStart, kOutageEnd, kLostCheck, kVisit, kWatchdog };
+enum class EventKind : uint8_t {
+  kFault,
+  kOutageStart,
+  kOutageEnd,
+  kLostCheck,
+  kVisit,
+  kWatchdog,
+  kUpdateStuck
+};
 struct Event {
   Timestamp at{};
   uint32_t unit = 0;
@@ -145,6 +154,8 @@ Status check(const FieldTwinOptions& o) {
     if (!(r >= 0)) return invalid_argument("a fault rate cannot be below zero");
   }
   if (!(o.outages_per_month >= 0)) return invalid_argument("an outage rate cannot be below zero");
+  if (!(o.updates_stuck_per_month >= 0))
+    return invalid_argument("a stuck-update rate cannot be below zero");
   for (double s : {o.restart_cures, o.reboot_frees_disk, o.modem_reset_cures}) {
     if (!(s >= 0 && s <= 1)) return invalid_argument("a share must be within [0, 1]");
   }
@@ -232,14 +243,27 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   std::set<std::string> escalated;
   std::unique_ptr<health::Remediator> remediator;
   if (o.remediation) {
-    auto made = health::Remediator::create(store, clock, view, commands,
-                                           {health::default_rules(kCollector), {}});
+    // drover serve's default rules, and the example rules file's update-stuck
+    // (docs/examples/remediation-rules.json): a download stuck for a day is given up.
+    std::vector<health::RemediationRule> rules = health::default_rules(kCollector);
+    health::RemediationRule stuck;
+    stuck.name = "update-stuck";
+    stuck.condition = health::Condition::kUpdateStuck;
+    stuck.after = hours(24);
+    stuck.ladder.push_back(
+        {protocol::CommandAction::kClearUpdate, std::string(protocol::kClearDownloadOnly)});
+    stuck.verify = hours(1);
+    rules.push_back(std::move(stuck));
+    auto made = health::Remediator::create(store, clock, view, commands, {std::move(rules), {}});
     if (!made.ok()) return made.error();
     remediator = std::move(*made);
+    remediator->set_update_states(&registry);
     remediator->set_listener([&](const Alert& a) {
       if (a.version == 1) ++report.alerts_opened;
       if (a.escalated && escalated.insert(a.id).second) {
-        ++(a.condition == "offline" ? report.escalated_offline : report.escalated_no_data);
+        ++(a.condition == "offline"        ? report.escalated_offline
+           : a.condition == "update_stuck" ? report.escalated_update_stuck
+                                           : report.escalated_no_data);
       }
       if (!a.commands.empty() && a.state != AlertState::kResolved) {
         // The device's number is in its id: field-00001 is units[0].
@@ -256,12 +280,14 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   // and without the rules) see the same draws: the k-th fault of a device comes the same
   // time after it was last mended, is of the same kind and as stubborn; its k-th outage draw
   // is the same too (whether an outage starts depends on the device being reachable then).
-  std::vector<Rng> fault_draws, outage_draws;
+  std::vector<Rng> fault_draws, outage_draws, update_draws;
   fault_draws.reserve(o.devices);
   outage_draws.reserve(o.devices);
+  update_draws.reserve(o.devices);
   for (uint32_t i = 0; i < o.devices; ++i) {
     fault_draws.emplace_back(o.seed * 0x9E3779B97F4A7C15ULL + 2 * uint64_t{i} + 1);
     outage_draws.emplace_back(o.seed * 0x9E3779B97F4A7C15ULL + 2 * uint64_t{i} + 2);
+    update_draws.emplace_back(o.seed * 0xD1B54A32D192ED03ULL + uint64_t{i} + 7);
   }
   auto after = [&](Rng& draws, double per_month) {  // an exponential wait, for a rate a month
     const double u = std::max(draws.uniform(), 1e-300);
@@ -420,7 +446,18 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   for (uint32_t i = 0; i < o.devices; ++i) {
     schedule(after(fault_draws[i], fault_rate), i, EventKind::kFault);
     schedule(after(outage_draws[i], o.outages_per_month), i, EventKind::kOutageStart);
+    schedule(after(update_draws[i], o.updates_stuck_per_month), i, EventKind::kUpdateStuck);
   }
+  // A stuck download given up (by a remote command, or by whoever visits): the device is
+  // idle again, and its next stuck download is drawn from then.
+  auto unstick = [&](uint32_t i) {
+    Unit& u = units[i];
+    if (u.stuck_since == kNever) return;
+    report.stuck_days += static_cast<double>((clock.now() - u.stuck_since).count()) /
+                         static_cast<double>(hours(24).count());
+    u.stuck_since = kNever;
+    schedule(after(update_draws[i], o.updates_stuck_per_month), i, EventKind::kUpdateStuck);
+  };
 
   auto happen = [&](const Event& e) -> Status {
     Unit& u = units[e.unit];
@@ -498,6 +535,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       case EventKind::kVisit:
         if (e.epoch != u.epoch || u.down_since == kNever) return ok_status();
         ++report.visits;
+        unstick(e.unit);  // whoever visits sets the update right too
         if (u.offline_since != kNever) u.link_up = now;
         u.offline_since = kNever;
         u.outage_end = kNever;
@@ -509,6 +547,14 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         return ok_status();
       case EventKind::kWatchdog:
         return look(e.unit);
+      case EventKind::kUpdateStuck:
+        // Its check-ins now say it is downloading; its agent's attempts get nowhere. It goes
+        // on sending data: not a loss, but a device that never gets its update.
+        if (u.stuck_since != kNever) return ok_status();
+        u.stuck_since = now;
+        ++report.updates_stuck;
+        if (remediator) watch.insert(e.unit);  // its check-ins through the device service
+        return ok_status();
     }
     return ok_status();
   };
@@ -518,7 +564,8 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   auto run_command = [&](uint32_t i, const Command& c) -> Status {
     using protocol::CommandAction;
     Unit& u = units[i];
-    if (!u.faulty) ++report.healthy_commanded;
+    const bool for_update = c.action == CommandAction::kClearUpdate && u.stuck_since != kNever;
+    if (!u.faulty && !for_update) ++report.healthy_commanded;
     CommandResult result;
     result.device_id = c.device_id;
     result.command_id = c.id;
@@ -533,6 +580,15 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       u.booted = clock.now();
       watchdogs.erase(i);
       result.exit_code = 0;
+    } else if (c.action == CommandAction::kClearUpdate &&
+               c.argument == protocol::kClearDownloadOnly) {
+      // The agent gives the download up and reports it install_failed.
+      result.exit_code = 0;
+      result.output = for_update ? "gave up the download\n" : "nothing to clear\n";
+      if (for_update) {
+        ++report.updates_given_up;
+        unstick(i);
+      }
     } else {
       result.outcome = protocol::CommandOutcome::kRefused;
       result.output = "not allowed by remote_commands";
@@ -563,10 +619,13 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       if (u.offline_since != kNever) continue;  // out of reach
       auto device = registry.device(u.id);
       if (!device) return not_found("the field twin's device " + u.id + " is not registered");
-      auto answer = registry.check_in({u.id, device->installed, UpdateState::kIdle, "", false});
+      const UpdateState state =
+          u.stuck_since != kNever ? UpdateState::kDownloading : UpdateState::kIdle;
+      auto answer = registry.check_in({u.id, device->installed, state, "", false});
       if (!answer.ok()) return answer.error();
       for (const Command& c : answer->commands) DROVER_TRY(run_command(i, c));
-      if (commands.open_for(u.id).empty()) watch.erase(i);
+      // Watched while it has a command, or a stuck download (until it has said it is idle).
+      if (commands.open_for(u.id).empty() && state == UpdateState::kIdle) watch.erase(i);
     }
     return ok_status();
   };
@@ -604,6 +663,12 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         if ((*c)->action == protocol::CommandAction::kRestartService) ++report.restarts;
       }
     }
+  }
+  for (const Unit& u : units) {
+    if (u.stuck_since == kNever) continue;
+    ++report.stuck_at_end;
+    report.stuck_days +=
+        static_cast<double>((end - u.stuck_since).count()) / static_cast<double>(hours(24).count());
   }
   uint32_t hardware_lost = 0;
   for (size_t k = 0; k < kFieldFaultCount; ++k) {
@@ -679,6 +744,18 @@ std::string describe(const FieldTwinReport& with, const FieldTwinReport* without
                 with.watchdog_resets, with.watchdog_reboots, with.watchdog_mended,
                 with.watchdog_resets_on_outages, with.watchdog_reboots_on_outages);
   out += line;
+  std::snprintf(line, sizeof line,
+                "  %u update downloads got stuck: %u given up by the update-stuck rule (%u handed "
+                "to a person), %u\n  still stuck at the end; %.0f device-days stuck",
+                with.updates_stuck, with.updates_given_up, with.escalated_update_stuck,
+                with.stuck_at_end, with.stuck_days);
+  out += line;
+  if (without != nullptr) {
+    std::snprintf(line, sizeof line, " (without remediation: %u stuck, %.0f device-days)",
+                  without->updates_stuck, without->stuck_days);
+    out += line;
+  }
+  out += ".\n";
   std::snprintf(line, sizeof line, "  %u link outages came back by themselves. Run in %.1f s",
                 with.outages, with.wall_s);
   out += line;
@@ -721,6 +798,11 @@ nlohmann::json json_of(const FieldTwinReport& r) {
           {"alerts_opened", r.alerts_opened},
           {"escalated_no_data", r.escalated_no_data},
           {"escalated_offline", r.escalated_offline},
+          {"escalated_update_stuck", r.escalated_update_stuck},
+          {"updates_stuck", r.updates_stuck},
+          {"updates_given_up", r.updates_given_up},
+          {"stuck_at_end", r.stuck_at_end},
+          {"stuck_days", r.stuck_days},
           {"visits", r.visits},
           {"outages", r.outages},
           {"mend_median_min", r.mend_median_min},

@@ -60,9 +60,13 @@ struct FieldTwinOptions {
   bool link_watchdog = true;  // with remediation: the agents' link watchdog too
   // Faults a device-month (30 days), by kind.
   std::array<double, kFieldFaultCount> faults_per_month = {0.035, 0.02, 0.015, 0.02, 0.003, 0.004};
-  double restart_cures = 0.85;           // of collector hangs, the share a restart cures
-  double reboot_frees_disk = 0.9;        // of full disks, the share a reboot frees (volatile logs)
-  double modem_reset_cures = 0.75;       // of hung modems, the share a reset cures (a reboot: all)
+  double restart_cures = 0.85;      // of collector hangs, the share a restart cures
+  double reboot_frees_disk = 0.9;   // of full disks, the share a reboot frees (volatile logs)
+  double modem_reset_cures = 0.75;  // of hung modems, the share a reset cures (a reboot: all)
+  // Update downloads that get nowhere (an image the device cannot fetch whole), a month: the
+  // device goes on sending data, but reports downloading at its check-ins until the download
+  // is given up (the rule update-stuck's clear_update, or a visit).
+  double updates_stuck_per_month = 0.02;
   double outages_per_month = 3;          // links that drop and come back by themselves
   Duration outage_median = minutes(45);  // lognormal, sigma 1.2, at most 36 hours
   // The farm's sensors: a sample batch every 15 minutes, a check-in every 30.
@@ -96,7 +100,11 @@ struct FieldTwinReport {
   // Alerts handed to a person: of the no-data rule (still no data after every step, the
   // device's day's budget of automatic actions spent, or a day without a step) and of the
   // offline rule.
-  uint32_t escalated_no_data = 0, escalated_offline = 0;
+  uint32_t escalated_no_data = 0, escalated_offline = 0, escalated_update_stuck = 0;
+  // Stuck update downloads: onsets, given up by the rule's clear_update, still stuck when
+  // the run ends, and the device-days spent stuck (counted to the end of the run).
+  uint32_t updates_stuck = 0, updates_given_up = 0, stuck_at_end = 0;
+  double stuck_days = 0;
   uint32_t visits = 0;
   uint32_t outages = 0;
   // From a remotely mended fault's start to its data back: median and worst, minutes.

@@ -72,6 +72,7 @@ TEST(FieldTwin, TheRulesBringTheFarmsMonthlyLossFromATenthToUnderOnePercent) {
     // Nothing is done to a device with nothing wrong, and what is mended is mended within
     // hours (outages included), long before anyone would drive out.
     EXPECT_EQ(with->healthy_commanded, 0u) << "seed " << seed;
+    EXPECT_LE(with->stuck_at_end + with->escalated_update_stuck, 3u) << "seed " << seed;
     EXPECT_LT(with->mend_worst_min, 48 * 60) << "seed " << seed;
     EXPECT_LT(with->mend_median_min, 4 * 60) << "seed " << seed;
     EXPECT_LT(with->lost_total * 5, without->lost_total) << "seed " << seed;
@@ -191,6 +192,37 @@ TEST(FieldTwin, AWatchdogRebootsALinkGoneForGoodEverFurtherApart) {
   // 12 a day for the week.
   EXPECT_LE(r->watchdog_resets, gone * 7 * 12);
   EXPECT_GE(r->watchdog_resets, gone * 6 * 12 * 3 / 4);
+}
+
+// A download that gets nowhere: the device reports downloading at its check-ins (through
+// the real device service), the update-stuck rule (DeviceService::in_update_state) gives it
+// up with clear_update after a day, and the rule's alert resolves once the device says it
+// is idle. Without remediation it stays stuck to the end of the run.
+TEST(FieldTwin, StuckDownloadsAreGivenUpAfterADay) {
+  FieldTwinOptions o = small(13, true);
+  o.faults_per_month = {0, 0, 0, 0, 0, 0};
+  o.outages_per_month = 0;
+  o.updates_stuck_per_month = 0.2;
+  auto with = run_field_twin(o);
+  ASSERT_TRUE(with.ok()) << with.error().to_string();
+  o.remediation = false;
+  auto without = run_field_twin(o);
+  ASSERT_TRUE(without.ok()) << without.error().to_string();
+  ASSERT_GT(with->updates_stuck, 200u);
+  // Every one given up but those of the last day, by the rule's one step.
+  EXPECT_EQ(with->updates_given_up + with->stuck_at_end, with->updates_stuck);
+  EXPECT_LE(with->stuck_at_end, 5u);
+  EXPECT_EQ(with->escalated_update_stuck, 0u);
+  EXPECT_EQ(with->healthy_commanded, 0u);
+  EXPECT_EQ(with->restarts + with->reboots, 0u);
+  // A day (the rule's after), a tick or two and up to a check-in interval each.
+  EXPECT_GE(with->stuck_days, 1.0 * with->updates_given_up);
+  EXPECT_LE(with->stuck_days, (1.0 + 1.0 / 24) * with->updates_stuck);
+  // Not a loss: the data flows. Without remediation each stays stuck: 500 devices, 90 days.
+  EXPECT_EQ(with->lost_total + without->lost_total, 0u);
+  EXPECT_EQ(without->updates_given_up, 0u);
+  EXPECT_EQ(without->stuck_at_end, without->updates_stuck);
+  EXPECT_GT(without->stuck_days, 20 * with->stuck_days);
 }
 
 TEST(FieldTwin, RulesCannotMendHardwareAndSendNothingToIt) {
