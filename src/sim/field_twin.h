@@ -12,7 +12,9 @@
 // check-in, whose answer carries the commands. A hung modem is out of the server's reach:
 // each device runs the agent's own agent::LinkWatchdog (docs/agent.md's example: a reset
 // after 2 hours without an answer, a reboot after a day), on the twin's clock, its link.json
-// in memory, its reset and reboot acting on the device's model. Only the telemetry is
+// in memory, its reset and reboot acting on the device's model. Update downloads that get
+// nowhere are reported at check-ins through the device service, where the example rules'
+// update-stuck (DeviceService::in_update_state) finds them and gives them up. Only the telemetry is
 // modelled rather than ingested: each device's freshness (how old its newest sample is, when
 // it was last heard from) is computed from its model, as the telemetry service would judge
 // it from the batches (the telemetry twin, sim/telemetry_twin.h, runs the ingest itself).
