@@ -691,8 +691,9 @@ std::string describe(const FieldTwinReport& with, const FieldTwinReport* without
   char line[640];
   std::snprintf(line, sizeof line,
                 "The farm's %u days on the twin: %u soil sensors, a batch every 15 minutes and a "
-                "check-in every 30,\nrun by drover serve's remediation rules. A sensor quiet for "
-                "72 hours is lost: someone drives out to it\n(a week after it went quiet).\n\n",
+                "check-in every 30,\nrun by drover serve's remediation rules (with the example "
+                "rules' update-stuck) and each\ndevice's link watchdog. A sensor quiet for 72 "
+                "hours is lost: someone drives out to it (a week\nafter it went quiet).\n\n",
                 with.days, with.devices);
   out += line;
   const char* const kNone = "";
