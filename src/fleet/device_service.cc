@@ -72,7 +72,7 @@ void DeviceService::put(uint32_t pos, Device d) {
   e.inventory = share_inventory(d.installed);
   e.site = site_id(d.site);
   e.state = d.update_state;
-  if (e.state == UpdateState::kIdle) {
+  if (e.state == UpdateState::kIdle || d.decommissioned) {
     busy_.erase(pos);
   } else {
     busy_.insert(pos);
@@ -332,7 +332,8 @@ Result<std::vector<std::string>> DeviceService::expire_pending(Timestamp enrolle
   busy_.clear();
   for (size_t pos = 0; pos < entries_.size(); ++pos) {
     index_.insert(FlatIndex::hash(entries_[pos].id), pos);
-    if (entries_[pos].state != UpdateState::kIdle) busy_.insert(static_cast<uint32_t>(pos));
+    if (entries_[pos].state != UpdateState::kIdle && !entries_[pos].decommissioned)
+      busy_.insert(static_cast<uint32_t>(pos));
   }
   last_shared_ = kNone;
   return std::move(batch.removed_devices);

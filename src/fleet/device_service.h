@@ -181,7 +181,8 @@ class DeviceService {
   Census census() const;
 
   // The devices in service whose last check-in since this server started reported `state`,
-  // with when that check-in was (to the second), by a scan of the registry.
+  // with when that check-in was (to the second), ordered by id. For a state other than idle,
+  // only the devices not idle are read (a set the registry keeps); for idle, every device.
   struct Reported {
     std::string id;
     Timestamp at;
@@ -289,7 +290,8 @@ class DeviceService {
   // past the lock.
   std::vector<Device, HugePageAllocator<Device>> devices_ GUARDED_BY(mu_);
   std::vector<Entry, HugePageAllocator<Entry>> entries_ GUARDED_BY(mu_);
-  // The positions of the entries whose update state is not idle: what in_update_state reads
+  // The positions of the entries in service whose update state is not idle: what
+  // in_update_state reads
   // (a rule's tick every minute) instead of every entry of the fleet.
   std::unordered_set<uint32_t> busy_ GUARDED_BY(mu_);
   size_t pending_ GUARDED_BY(mu_) = 0;  // pending and in service (see pending_count)

@@ -237,8 +237,9 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   report.remediation = o.remediation;
   report.device_months =
       static_cast<double>(o.devices) * static_cast<double>(o.days) / 30.0;  // 30-day months
-  // Devices with a command queued for them (they are the only ones whose check-ins the twin
-  // makes through the device service: every other check-in's answer would be empty).
+  // Devices with a command queued for them or a stuck download (they are the only ones whose
+  // check-ins the twin makes through the device service: every other check-in's answer
+  // would be empty, and its state idle).
   std::unordered_set<uint32_t> watch;
   std::set<std::string> escalated;
   std::unique_ptr<health::Remediator> remediator;
@@ -453,8 +454,10 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   auto unstick = [&](uint32_t i) {
     Unit& u = units[i];
     if (u.stuck_since == kNever) return;
-    report.stuck_days += static_cast<double>((clock.now() - u.stuck_since).count()) /
-                         static_cast<double>(hours(24).count());
+    const double h = static_cast<double>((clock.now() - u.stuck_since).count()) /
+                     static_cast<double>(hours(1).count());
+    report.stuck_days += h / 24;
+    report.stuck_worst_h = std::max(report.stuck_worst_h, h);
     u.stuck_since = kNever;
     schedule(after(update_draws[i], o.updates_stuck_per_month), i, EventKind::kUpdateStuck);
   };
@@ -535,7 +538,10 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
       case EventKind::kVisit:
         if (e.epoch != u.epoch || u.down_since == kNever) return ok_status();
         ++report.visits;
-        unstick(e.unit);  // whoever visits sets the update right too
+        if (u.stuck_since != kNever) {
+          ++report.stuck_unstuck_by_visit;
+          unstick(e.unit);  // whoever visits sets the update right too
+        }
         if (u.offline_since != kNever) u.link_up = now;
         u.offline_since = kNever;
         u.outage_end = kNever;
@@ -551,6 +557,12 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
         // Its check-ins now say it is downloading; its agent's attempts get nowhere. It goes
         // on sending data: not a loss, but a device that never gets its update.
         if (u.stuck_since != kNever) return ok_status();
+        if (u.faulty && u.fault == FieldFault::kDead) {
+          // Nothing downloads on a dead board; the next draw is from now.
+          schedule(after(update_draws[e.unit], o.updates_stuck_per_month), e.unit,
+                   EventKind::kUpdateStuck);
+          return ok_status();
+        }
         u.stuck_since = now;
         ++report.updates_stuck;
         if (remediator) watch.insert(e.unit);  // its check-ins through the device service
@@ -667,8 +679,10 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
   for (const Unit& u : units) {
     if (u.stuck_since == kNever) continue;
     ++report.stuck_at_end;
-    report.stuck_days +=
-        static_cast<double>((end - u.stuck_since).count()) / static_cast<double>(hours(24).count());
+    const double h =
+        static_cast<double>((end - u.stuck_since).count()) / static_cast<double>(hours(1).count());
+    report.stuck_days += h / 24;
+    report.stuck_at_end_oldest_h = std::max(report.stuck_at_end_oldest_h, h);
   }
   uint32_t hardware_lost = 0;
   for (size_t k = 0; k < kFieldFaultCount; ++k) {
@@ -747,9 +761,11 @@ std::string describe(const FieldTwinReport& with, const FieldTwinReport* without
   out += line;
   std::snprintf(line, sizeof line,
                 "  %u update downloads got stuck: %u given up by the update-stuck rule (%u handed "
-                "to a person), %u\n  still stuck at the end; %.0f device-days stuck",
+                "to a person), %u\n  set right at a visit, %u still stuck at the end; %.0f "
+                "device-days stuck, at worst %.1f hours",
                 with.updates_stuck, with.updates_given_up, with.escalated_update_stuck,
-                with.stuck_at_end, with.stuck_days);
+                with.stuck_unstuck_by_visit, with.stuck_at_end, with.stuck_days,
+                with.stuck_worst_h);
   out += line;
   if (without != nullptr) {
     std::snprintf(line, sizeof line, " (without remediation: %u stuck, %.0f device-days)",
@@ -804,6 +820,9 @@ nlohmann::json json_of(const FieldTwinReport& r) {
           {"updates_given_up", r.updates_given_up},
           {"stuck_at_end", r.stuck_at_end},
           {"stuck_days", r.stuck_days},
+          {"stuck_unstuck_by_visit", r.stuck_unstuck_by_visit},
+          {"stuck_worst_h", r.stuck_worst_h},
+          {"stuck_at_end_oldest_h", r.stuck_at_end_oldest_h},
           {"visits", r.visits},
           {"outages", r.outages},
           {"mend_median_min", r.mend_median_min},

@@ -104,9 +104,13 @@ struct FieldTwinReport {
   // offline rule.
   uint32_t escalated_no_data = 0, escalated_offline = 0, escalated_update_stuck = 0;
   // Stuck update downloads: onsets, given up by the rule's clear_update, still stuck when
-  // the run ends, and the device-days spent stuck (counted to the end of the run).
+  // the run ends, set right at a visit, and the device-days spent stuck (counted to the end
+  // of the run).
   uint32_t updates_stuck = 0, updates_given_up = 0, stuck_at_end = 0;
+  uint32_t stuck_unstuck_by_visit = 0;  // set right by a visit (for another fault)
   double stuck_days = 0;
+  double stuck_worst_h = 0;          // the longest stuck before it was given up or set right
+  double stuck_at_end_oldest_h = 0;  // the longest of those still stuck at the end
   uint32_t visits = 0;
   uint32_t outages = 0;
   // From a remotely mended fault's start to its data back: median and worst, minutes.

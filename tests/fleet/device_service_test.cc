@@ -27,6 +27,67 @@ TEST(DeviceService, UnknownAndDecommissionedDevicesAreRefused) {
       ErrorCode::kNotFound);
 }
 
+// What a rule on stuck updates reads: the devices whose check-ins since the start report a
+// state, followed as they change it, after the registry closes ranks (an expired pending
+// enrollment before them), without the decommissioned, and not from records loaded at a
+// restart.
+TEST(DeviceService, FindsTheDevicesInAnUpdateStateAsTheyReportIt) {
+  Fleet f;
+  Device pending;
+  pending.id = "aaa-pending";
+  pending.device_type = "ctl";
+  pending.hardware_revision = "rev-a";
+  pending.site = "open";
+  pending.enrollment = Enrollment::kPending;
+  pending.enrolled_at = f.clock.now();
+  ASSERT_TRUE(f.service->provision({pending}).ok());
+  f.add_devices(4, "rev-a");
+  auto in = [&](UpdateState s) {
+    std::vector<std::string> out;
+    for (const DeviceService::Reported& r : f.service->in_update_state(s)) out.push_back(r.id);
+    return out;
+  };
+  auto report = [&](size_t k, UpdateState s) {
+    ASSERT_TRUE(f.service->check_in({f.ids[k], f.installed(f.ids[k]), s}).ok());
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(in(UpdateState::kDownloading), V{});
+  report(0, UpdateState::kDownloading);
+  report(1, UpdateState::kReady);
+  report(2, UpdateState::kDownloading);
+  report(3, UpdateState::kIdle);
+  EXPECT_EQ(in(UpdateState::kDownloading), (V{f.ids[0], f.ids[2]}));
+  EXPECT_EQ(in(UpdateState::kReady), V{f.ids[1]});
+  EXPECT_EQ(in(UpdateState::kIdle), V{f.ids[3]});  // only those heard from since the start
+  const auto at = f.service->in_update_state(UpdateState::kReady);
+  EXPECT_EQ(at.front().at,
+            Timestamp(std::chrono::floor<std::chrono::seconds>(f.clock.now().time_since_epoch())));
+  report(0, UpdateState::kIdle);
+  EXPECT_EQ(in(UpdateState::kDownloading), V{f.ids[2]});
+  report(0, UpdateState::kDownloading);
+  EXPECT_EQ(in(UpdateState::kDownloading), (V{f.ids[0], f.ids[2]}));
+  // The pending enrollment expires: every entry after it moves.
+  f.clock.advance(hours(1));
+  auto gone = f.service->expire_pending(f.clock.now(), f.clock.now());
+  ASSERT_TRUE(gone.ok()) << gone.error().to_string();
+  ASSERT_EQ(*gone, V{"aaa-pending"});
+  EXPECT_EQ(in(UpdateState::kDownloading), (V{f.ids[0], f.ids[2]}));
+  EXPECT_EQ(in(UpdateState::kReady), V{f.ids[1]});
+  report(2, UpdateState::kIdle);
+  EXPECT_EQ(in(UpdateState::kDownloading), V{f.ids[0]});
+  report(2, UpdateState::kDownloading);
+  // Decommissioned: not in service.
+  Device d = *f.service->device(f.ids[0]);
+  d.decommissioned = true;
+  ASSERT_TRUE(f.service->provision({d}).ok());
+  EXPECT_EQ(in(UpdateState::kDownloading), V{f.ids[2]});
+  // After a restart, only what is reported again.
+  f.restart();
+  EXPECT_EQ(in(UpdateState::kDownloading), V{});
+  report(1, UpdateState::kDownloading);
+  EXPECT_EQ(in(UpdateState::kDownloading), V{f.ids[1]});
+}
+
 TEST(DeviceService, ACheckInThatChangesNothingWritesNothing) {
   Counted c;
   Fleet& f = *c.fleet;
