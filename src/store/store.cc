@@ -60,6 +60,8 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
     append(all.deployments, b->deployments);
     append(all.api_tokens, b->api_tokens);
     append(all.enrollment_tokens, b->enrollment_tokens);
+    append(all.commands, b->commands);
+    append(all.alerts, b->alerts);
     append(all.steps, b->steps);
     // A removal cancels the same device's records before it; a later record brings the
     // device back. The combined batch then holds each id on one side only, in either order.

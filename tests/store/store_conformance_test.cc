@@ -993,6 +993,51 @@ TEST_P(StoreConformanceTest, RemovalsAndRecordsOfSeveralBatchesKeepTheirOrder) {
   EXPECT_EQ(left, (std::vector<Device>{make_device("dev-a"), make_device("dev-c")}));
 }
 
+// What the group commit hands the store when writers meet: every kind of record of every
+// batch is written, a later batch's record replacing an earlier one's of the same key.
+TEST_P(StoreConformanceTest, SeveralBatchesWriteEveryKindOfRecord) {
+  Command queued;
+  queued.id = "c1";
+  queued.device_id = "dev-a";
+  queued.action = protocol::CommandAction::kReboot;
+  queued.requested_by = "test";
+  queued.created_at = at_ms(1000);
+  queued.expires_at = queued.created_at + hours(1);
+  Command done = queued;
+  done.state = CommandState::kSucceeded;
+  done.finished_at = at_ms(2000);
+  done.exit_code = 0;
+  Alert opened;
+  opened.id = "a1";
+  opened.device_id = "dev-a";
+  opened.rule = "no-data";
+  opened.condition = "no_data";
+  opened.summary = "checks in but sends nothing";
+  opened.opened_at = at_ms(1000);
+  opened.updated_at = opened.opened_at;
+  Alert other = opened;
+  other.id = "a2";
+  WriteBatch first, second, third;
+  first.commands = {queued};
+  first.alerts = {opened};
+  second.devices = {make_device("dev-a")};
+  second.alerts = {other};
+  third.commands = {done};
+  const WriteBatch* all[] = {&first, &second, &third};
+  ASSERT_OK(store().apply_all(all));
+  ASSERT_OK_AND_ASSIGN(command, store().get_command("c1"));
+  ASSERT_TRUE(command.has_value());
+  EXPECT_EQ(*command, done);
+  ASSERT_OK_AND_ASSIGN(a1, store().get_alert("a1"));
+  ASSERT_TRUE(a1.has_value());
+  EXPECT_EQ(*a1, opened);
+  ASSERT_OK_AND_ASSIGN(a2, store().get_alert("a2"));
+  ASSERT_TRUE(a2.has_value());
+  EXPECT_EQ(*a2, other);
+  ASSERT_OK_AND_ASSIGN(device, store().get_device("dev-a"));
+  EXPECT_TRUE(device.has_value());
+}
+
 TEST_P(StoreConformanceTest, NextSequenceCountsFromOnePerName) {
   for (uint64_t want : {1u, 2u, 3u}) {
     ASSERT_OK_AND_ASSIGN(got, store().next_sequence("rollout"));
