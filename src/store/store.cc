@@ -47,6 +47,11 @@ Status check_keys(const WriteBatch& batch) {
   return ok_status();
 }
 
+// Every field of a batch is merged below: a field added to WriteBatch must be added there
+// too (this fails to compile until the count is changed with it).
+static_assert(sizeof(WriteBatch) == 12 * sizeof(std::vector<std::string>),
+              "a WriteBatch field is missing from Store::apply_all's merge");
+
 Status Store::apply_all(std::span<const WriteBatch* const> batches) {
   if (batches.size() == 1) return apply(*batches.front());
   WriteBatch all;
