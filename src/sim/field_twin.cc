@@ -369,7 +369,7 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     return ok_status();
   };
   const bool watchdog_on = o.remediation && o.link_watchdog;
-  // A look of the device's watchdog at its next check-in attempt, once its link is down.
+  // A look of the device's watchdog at its next request attempt, once its link is down.
   auto watch_link = [&](uint32_t i) {
     Unit& u = units[i];
     if (!watchdog_on || u.watched) return;
