@@ -59,6 +59,19 @@ struct Alert {
 inline constexpr size_t kMaxAlertText = 512;
 inline constexpr size_t kMaxAlertCommands = 16;
 
+// How long a remediation rule's condition has held on a device, as the remediator keeps it
+// across its restarts (health/remediator.h): since when it counts the condition as held, and
+// whether a person closed the rule's alert then (a rule on health opens no new episode until
+// the condition is seen clear after that). The remediator's own bookkeeping uses an empty
+// device_id and a rule name that starts with '@'.
+struct HeldCondition {
+  std::string device_id;
+  std::string rule;
+  Timestamp since{};
+  bool closed_by_person = false;
+  friend bool operator==(const HeldCondition&, const HeldCondition&) = default;
+};
+
 // Checks the ids and names, the texts' sizes, the commands' count, and that the times agree
 // with the state (resolved_at set exactly when resolved, acknowledged_at when acknowledged),
 // and that no version was notified before it was made.

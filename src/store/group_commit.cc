@@ -249,6 +249,10 @@ Result<std::vector<Alert>> GroupCommitStore::list_alerts(const AlertQuery& query
   settle();
   return inner_->list_alerts(query);
 }
+Result<std::vector<HeldCondition>> GroupCommitStore::list_held_conditions() {
+  settle();
+  return inner_->list_held_conditions();
+}
 Result<std::vector<Device>> GroupCommitStore::list_devices() {
   settle();
   return inner_->list_devices();

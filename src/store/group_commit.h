@@ -146,6 +146,7 @@ class GroupCommitStore final : public Store {
   Result<std::vector<Command>> list_commands(std::string_view device_id, size_t limit,
                                              Timestamp before, std::string_view before_id) override;
   Result<std::vector<Command>> list_open_commands() override;
+  Result<std::vector<HeldCondition>> list_held_conditions() override;
   Result<std::optional<Alert>> get_alert(std::string_view id) override;
   Result<std::vector<Alert>> list_alerts(const AlertQuery& query) override;
   Result<std::vector<Device>> list_devices() override;

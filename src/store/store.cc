@@ -39,6 +39,12 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& t : batch.enrollment_tokens) {
     if (t.id.empty()) return invalid_argument("an enrollment token with an empty id");
   }
+  for (const auto& h : batch.held_conditions) {
+    if (h.rule.empty()) return invalid_argument("a held condition with an empty rule");
+  }
+  for (const auto& [device, rule] : batch.removed_held_conditions) {
+    if (rule.empty()) return invalid_argument("a held condition to remove with an empty rule");
+  }
   for (const auto& s : batch.steps) {
     if (s.rollout_id.empty() || s.device_id.empty()) {
       return invalid_argument("a deployment step with an empty rollout or device id");
@@ -49,7 +55,7 @@ Status check_keys(const WriteBatch& batch) {
 
 // Every field of a batch is merged below: a field added to WriteBatch must be added there
 // too (this fails to compile until the count is changed with it).
-static_assert(sizeof(WriteBatch) == 12 * sizeof(std::vector<std::string>),
+static_assert(sizeof(WriteBatch) == 14 * sizeof(std::vector<std::string>),
               "a WriteBatch field is missing from Store::apply_all's merge");
 
 Status Store::apply_all(std::span<const WriteBatch* const> batches) {
@@ -74,6 +80,16 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
     for (const std::string& id : b->removed_devices) {
       std::erase_if(all.devices, [&](const Device& d) { return d.id == id; });
       all.removed_devices.push_back(id);
+    }
+    // Held conditions likewise, by (device_id, rule).
+    const auto key_of = [](const HeldCondition& h) { return std::make_pair(h.device_id, h.rule); };
+    for (const HeldCondition& h : b->held_conditions) {
+      std::erase(all.removed_held_conditions, key_of(h));
+      all.held_conditions.push_back(h);
+    }
+    for (const auto& key : b->removed_held_conditions) {
+      std::erase_if(all.held_conditions, [&](const HeldCondition& h) { return key_of(h) == key; });
+      all.removed_held_conditions.push_back(key);
     }
   }
   return apply(all);

@@ -15,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "base/result.h"
@@ -47,12 +48,15 @@ struct WriteBatch {
   // removed in one batch is gone). Only the device's record goes: a device that was never
   // accepted (an expired pending enrollment) has nothing else.
   std::vector<std::string> removed_devices;
+  std::vector<HeldCondition> held_conditions;  // key: (device_id, rule)
+  // Held conditions deleted, by (device_id, rule), after this batch's records are written.
+  std::vector<std::pair<std::string, std::string>> removed_held_conditions;
 
   bool empty() const {
     return devices.empty() && sites.empty() && profiles.empty() && artifacts.empty() &&
            rollouts.empty() && deployments.empty() && api_tokens.empty() &&
            enrollment_tokens.empty() && commands.empty() && alerts.empty() && steps.empty() &&
-           removed_devices.empty();
+           removed_devices.empty() && held_conditions.empty() && removed_held_conditions.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
@@ -148,6 +152,9 @@ class Store {
   // One deployment's history, oldest first (empty when it has none).
   virtual Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                                     std::string_view device_id) = 0;
+
+  // Every held condition (the remediator's, health/remediator.h), ordered by (device_id, rule).
+  virtual Result<std::vector<HeldCondition>> list_held_conditions() = 0;
 
   // Removes an artifact. kNotFound if absent.
   virtual Status delete_artifact(std::string_view name, std::string_view version) = 0;

@@ -62,6 +62,9 @@ class ForwardingStore : public Store {
   Result<std::vector<Command>> list_open_commands() override {
     return inner_->list_open_commands();
   }
+  Result<std::vector<HeldCondition>> list_held_conditions() override {
+    return inner_->list_held_conditions();
+  }
   Result<std::optional<Alert>> get_alert(std::string_view id) override {
     return inner_->get_alert(id);
   }

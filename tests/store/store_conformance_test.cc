@@ -111,6 +111,10 @@ class Batch {
   Batch& removed_devices(std::vector<std::string> v) {
     return set(b_.removed_devices, std::move(v));
   }
+  Batch& held(std::vector<HeldCondition> v) { return set(b_.held_conditions, std::move(v)); }
+  Batch& removed_held(std::vector<std::pair<std::string, std::string>> v) {
+    return set(b_.removed_held_conditions, std::move(v));
+  }
   operator const WriteBatch&() const { return b_; }  // NOLINT: implicit by design
 
  private:
@@ -708,7 +712,9 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .alerts = {},
       .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
                 make_step("ro-1", "dev-a", "install_failed")},
-      .removed_devices = {}};
+      .removed_devices = {},
+      .held_conditions = {},
+      .removed_held_conditions = {}};
   ASSERT_OK(store().apply(batch));
 
   ASSERT_OK_AND_ASSIGN(devices, store().list_devices());
@@ -821,7 +827,9 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .commands = {},
       .alerts = {},
       .steps = {make_step("ro-1", "dev-a", "install_failed")},
-      .removed_devices = {}};
+      .removed_devices = {},
+      .held_conditions = {},
+      .removed_held_conditions = {}};
   Status st = store().apply(failing);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kInvalidArgument) << st.error().to_string();
@@ -1038,6 +1046,39 @@ TEST_P(StoreConformanceTest, SeveralBatchesWriteEveryKindOfRecord) {
   EXPECT_TRUE(device.has_value());
 }
 
+TEST_P(StoreConformanceTest, HeldConditionsRoundTripOverwriteAndGo) {
+  const HeldCondition alive{"", "@alive", at_ms(2000), false};
+  HeldCondition no_data{"dev-a", "no-data", at_ms(1000), false};
+  const HeldCondition memory{"dev-b", "memory-high", at_ms(3000), true};
+  ASSERT_OK(store().apply(Batch().held({no_data, alive, memory})));
+  ASSERT_OK_AND_ASSIGN(listed, store().list_held_conditions());
+  EXPECT_EQ(listed, (std::vector<HeldCondition>{alive, no_data, memory}));  // (device, rule)
+  // Overwritten by key; removed (an unknown key is no error); written and removed in one
+  // batch: gone.
+  no_data.since = at_ms(5000);
+  const HeldCondition brief{"dev-c", "no-data", at_ms(6000), false};
+  ASSERT_OK(store().apply(
+      Batch()
+          .held({no_data, brief})
+          .removed_held({{"dev-b", "memory-high"}, {"dev-c", "no-data"}, {"dev-zz", "no-data"}})));
+  ASSERT_OK_AND_ASSIGN(after, store().list_held_conditions());
+  EXPECT_EQ(after, (std::vector<HeldCondition>{alive, no_data}));
+  // An empty rule is refused, and nothing of the batch is written.
+  EXPECT_FALSE(store().apply(Batch().held({memory, {"dev-d", "", at_ms(1), false}})).ok());
+  EXPECT_FALSE(store().apply(Batch().held({memory}).removed_held({{"dev-a", ""}})).ok());
+  ASSERT_OK_AND_ASSIGN(unchanged, store().list_held_conditions());
+  EXPECT_EQ(unchanged, after);
+  // Several batches keep their order: removed then written again is there; written then
+  // removed is gone.
+  const WriteBatch first = Batch().removed_held({{"dev-a", "no-data"}}).held({memory});
+  const WriteBatch second = Batch().held({no_data}).removed_held({{"dev-b", "memory-high"}});
+  const WriteBatch third = Batch().held({brief});
+  const WriteBatch* all[] = {&first, &second, &third};
+  ASSERT_OK(store().apply_all(all));
+  ASSERT_OK_AND_ASSIGN(merged, store().list_held_conditions());
+  EXPECT_EQ(merged, (std::vector<HeldCondition>{alive, no_data, brief}));
+}
+
 TEST_P(StoreConformanceTest, NextSequenceCountsFromOnePerName) {
   for (uint64_t want : {1u, 2u, 3u}) {
     ASSERT_OK_AND_ASSIGN(got, store().next_sequence("rollout"));
@@ -1148,7 +1189,9 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .commands = {},
       .alerts = {},
       .steps = {make_step("ro-1", "dev-b", "offer")},
-      .removed_devices = {}};
+      .removed_devices = {},
+      .held_conditions = {{"dev-a", "no-data", at_ms(1000), false}, {"", "@alive", at_ms(7), true}},
+      .removed_held_conditions = {}};
   {
     ASSERT_OK_AND_ASSIGN(store, open_sqlite_store(path));
     ASSERT_OK(store->apply(batch));
@@ -1179,6 +1222,8 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(three, 3u);
   ASSERT_OK_AND_ASSIGN(steps, store->list_deployment_steps("ro-1", "dev-b"));
   EXPECT_EQ(steps, batch.steps);
+  ASSERT_OK_AND_ASSIGN(held, store->list_held_conditions());
+  EXPECT_EQ(held, (std::vector<HeldCondition>{batch.held_conditions[1], batch.held_conditions[0]}));
 }
 
 TEST(SqliteStoreTest, RefusesASchemaNewerThanThisBuild) {

@@ -171,6 +171,9 @@ class MemoryStore final : public Store {
       history.back().device_id.clear();
     }
     devices_.erase_all(batch.removed_devices);
+    for (const auto& h : batch.held_conditions)
+      held_.insert_or_assign(PairKey{h.device_id, h.rule}, h);
+    for (const auto& key : batch.removed_held_conditions) held_.erase(key);
     return ok_status();
   }
 
@@ -323,6 +326,10 @@ class MemoryStore final : public Store {
     if (out.size() > q.limit) out.resize(q.limit);
     return out;
   }
+  Result<std::vector<HeldCondition>> list_held_conditions() override {
+    MutexLock lock(mu_);
+    return all_values(held_);
+  }
   Result<std::vector<EnrollmentToken>> list_enrollment_tokens() override {
     MutexLock lock(mu_);
     return all_values(enrollment_tokens_);
@@ -394,6 +401,7 @@ class MemoryStore final : public Store {
   std::map<std::string, Command, std::less<>> commands_ GUARDED_BY(mu_);
   std::map<std::string, Alert, std::less<>> alerts_ GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>, std::less<>> commands_by_device_ GUARDED_BY(mu_);
+  std::map<PairKey, HeldCondition, PairKeyLess> held_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
 };
 

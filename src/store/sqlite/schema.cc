@@ -131,6 +131,16 @@ CREATE INDEX alerts_unresolved ON alerts (opened_at, id) WHERE state != 'resolve
 ALTER TABLE alerts ADD COLUMN unnotified INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX alerts_unnotified ON alerts (opened_at, id) WHERE unnotified = 1;
 )sql",
+    // 12: since when the remediator counts each condition as held (kept across its restarts).
+    R"sql(
+CREATE TABLE held_conditions (
+  device_id        TEXT NOT NULL,
+  rule             TEXT NOT NULL CHECK (length(rule) > 0),
+  since            INTEGER NOT NULL,
+  closed_by_person INTEGER NOT NULL,
+  PRIMARY KEY (device_id, rule)
+) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

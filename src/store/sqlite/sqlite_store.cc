@@ -317,6 +317,21 @@ class SqliteStore final : public Store {
       return read_all<Command>(c, c.st.list_open_commands.get(), &command_from_json, "commands");
     });
   }
+  Result<std::vector<HeldCondition>> list_held_conditions() override {
+    return read([&](Connection& c) -> Result<std::vector<HeldCondition>> {
+      sqlite3_stmt* s = c.st.list_held.get();
+      ResetOnExit reset(s);
+      std::vector<HeldCondition> out;
+      int rc = sqlite3_step(s);
+      for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+        out.push_back({std::string(column_text(s, 0)), std::string(column_text(s, 1)),
+                       Timestamp(Duration(sqlite3_column_int64(s, 2))),
+                       sqlite3_column_int64(s, 3) != 0});
+      }
+      if (rc != SQLITE_DONE) return sqlite_error(c.db.get(), rc, "listing held conditions");
+      return out;
+    });
+  }
   Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                             std::string_view device_id) override {
     return read([&](Connection& c) {
@@ -524,6 +539,18 @@ class SqliteStore final : public Store {
       const std::string& id = batch.removed_devices[k];
       st = check(run(w_.st.delete_device.get(), id),
                  [&] { return "the removal of device '" + id + "'"; });
+    }
+    for (size_t k = 0; st.ok() && k < batch.held_conditions.size(); ++k) {
+      const HeldCondition& h = batch.held_conditions[k];
+      st = check(
+          run(w_.st.put_held.get(), h.device_id, h.rule,
+              int64_t{h.since.time_since_epoch().count()}, int64_t{h.closed_by_person ? 1 : 0}),
+          [&] { return "held condition '" + h.device_id + "/" + h.rule + "'"; });
+    }
+    for (size_t k = 0; st.ok() && k < batch.removed_held_conditions.size(); ++k) {
+      const auto& [device, rule] = batch.removed_held_conditions[k];
+      st = check(run(w_.st.delete_held.get(), device, rule),
+                 [&] { return "the removal of held condition '" + device + "/" + rule + "'"; });
     }
     return st;
   }

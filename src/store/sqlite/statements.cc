@@ -116,6 +116,14 @@ Result<Statements> prepare_statements(sqlite3* db) {
       {&st.list_steps,
        "SELECT rollout_id || '/' || device_id, doc FROM deployment_steps "
        "WHERE rollout_id = ?1 AND device_id = ?2 ORDER BY seq"},
+      {&st.put_held,
+       "INSERT INTO held_conditions (device_id, rule, since, closed_by_person) "
+       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id, rule) DO UPDATE SET "
+       "since = excluded.since, closed_by_person = excluded.closed_by_person"},
+      {&st.delete_held, "DELETE FROM held_conditions WHERE device_id = ?1 AND rule = ?2"},
+      {&st.list_held,
+       "SELECT device_id, rule, since, closed_by_person FROM held_conditions "
+       "ORDER BY device_id, rule"},
       {&st.delete_artifact, "DELETE FROM artifacts WHERE name = ?1 AND version = ?2"},
       {&st.delete_device, "DELETE FROM devices WHERE id = ?1"},
       {&st.next_sequence,

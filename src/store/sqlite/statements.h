@@ -37,6 +37,7 @@ struct Statements {
       list_alerts, list_unnotified_alerts;
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
+  StmtPtr put_held, delete_held, list_held;
   StmtPtr delete_artifact, delete_device, next_sequence;
   StmtPtr put_audit, audit_size, read_audit;
 };
