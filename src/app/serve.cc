@@ -298,9 +298,21 @@ int run_serve(const ServeArgs& args) {
   std::unique_ptr<health::HealthView> remediation_health;
   std::unique_ptr<health::Remediator> remediator;
   if (!args.no_remediation) {
+    health::RemediatorOptions remediator_options{remediation.rules, remediation.limits};
+    // The counts go on across a restart within this of the last tick before it.
+    remediator_options.resume_gap += *remediation_interval;
     auto made = health::Remediator::create(*store, clock, telemetry_service, commands,
-                                           {remediation.rules, remediation.limits});
+                                           std::move(remediator_options));
     if (!made.ok()) return fail("remediation: " + made.error().to_string());
+    const health::ResumeReport resumed = (*made)->resumed();
+    log_line({{"level", "info"},
+              {"msg", resumed.resumed ? "remediation goes on counting how long each condition "
+                                        "has held from before the restart"
+                      : resumed.gap   ? "remediation counts every condition from now: the "
+                                        "server was down too long to know what happened"
+                                      : "remediation counts every condition from now: first start"},
+              {"down", resumed.gap ? format_duration(*resumed.gap) : std::string("-")},
+              {"conditions", resumed.conditions}});
     nlohmann::json rules = nlohmann::json::array();
     for (const health::RemediationRule& r : remediation.rules) rules.push_back(r.name);
     log_line({{"level", "info"},

@@ -18,6 +18,13 @@ namespace {
 // How long a resolved alert stays in memory after its last change.
 constexpr Duration kKeepResolved = minutes(10);
 
+// The remediator's own rows among the held conditions (device ""): its heartbeat, written at
+// most this often (how long the server was down is measured from it), and since when it has
+// watched without a break.
+constexpr std::string_view kAliveRow = "@alive";
+constexpr std::string_view kWatchingRow = "@watching";
+constexpr Duration kAliveEvery = minutes(1);
+
 // Whether `condition` holds for a device, and for how long: how far past its telemetry
 // contract its data (no_data) or its last contact (offline) is. A device that never sent a
 // sample is not judged for no_data (it may not send telemetry at all), nor one never heard
@@ -80,6 +87,9 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
   std::set<std::string> names;
   if (options.health_every <= Duration{0}) return invalid_argument("health_every must be positive");
   if (options.report_fresh <= Duration{0}) return invalid_argument("report_fresh must be positive");
+  if (options.persist_after < Duration{0} || options.resume_gap < Duration{0}) {
+    return invalid_argument("persist_after and resume_gap must not be negative");
+  }
   for (const RemediationRule& rule : options.rules) {
     DROVER_TRY(validate(rule));
     if (!names.insert(rule.name).second) {
@@ -100,14 +110,87 @@ Result<std::unique_ptr<Remediator>> Remediator::create(Store& store, Clock& cloc
   query.limit = SIZE_MAX;
   auto unresolved = store.list_alerts(query);
   if (!unresolved.ok()) return unresolved.error();
+  auto held = store.list_held_conditions();
+  if (!held.ok()) return held.error();
   {
     MutexLock lock(made->mu_);
     for (Alert& a : *unresolved) {
       std::string id = a.id;
       made->recent_.emplace(std::move(id), std::move(a));
     }
+    made->load_held(std::move(*held), clock.now());
   }
   return made;
+}
+
+void Remediator::load_held(std::vector<HeldCondition> rows, Timestamp now) {
+  started_ = now;
+  watching_since_ = now;
+  std::optional<Timestamp> alive, watching;
+  for (HeldCondition& h : rows) {
+    const Kept kept{h.since, h.closed_by_person};
+    if (h.device_id.empty() && h.rule == kAliveRow) alive = h.since;
+    if (h.device_id.empty() && h.rule == kWatchingRow) watching = h.since;
+    stored_.emplace(std::make_pair(h.device_id, h.rule), kept);
+    if (!h.device_id.empty()) pending_[std::move(h.device_id)].emplace(std::move(h.rule), kept);
+  }
+  if (alive) resume_.gap = std::max(Duration{0}, now - *alive);
+  resume_.resumed = resume_.gap && *resume_.gap <= options_.resume_gap;
+  if (!resume_.resumed) {
+    pending_.clear();  // the first tick deletes their rows
+    return;
+  }
+  // The time the server was down is not counted (nor known).
+  const auto shifted = [&](Timestamp t) { return std::min(now, t + *resume_.gap); };
+  if (watching) watching_since_ = shifted(*watching);
+  for (auto& [device, rules] : pending_) {
+    for (auto& [rule, kept] : rules) {
+      kept.since = shifted(kept.since);
+      ++resume_.conditions;
+    }
+  }
+}
+
+Status Remediator::write_held(Timestamp now) {
+  using Key = std::pair<std::string, std::string>;
+  WriteBatch batch;
+  const auto put = [&](const Key& key, Kept kept) {
+    if (auto it = stored_.find(key); it != stored_.end() && it->second == kept) return;
+    batch.held_conditions.push_back({key.first, key.second, kept.since, kept.closed_by_person});
+  };
+  const auto held_long = [&](const Key& key) {
+    auto it = present_since_.find(key);
+    return it != present_since_.end() && now - it->second >= options_.persist_after;
+  };
+  for (const auto& [key, at] : closed_by_person_) put(key, {at, true});
+  for (const auto& [key, since] : present_since_) {
+    if (now - since >= options_.persist_after && !closed_by_person_.contains(key)) {
+      put(key, {since, false});
+    }
+  }
+  for (const auto& [key, kept] : stored_) {
+    bool wanted = false;
+    if (key.first.empty()) {
+      wanted = key.second == kAliveRow || key.second == kWatchingRow;
+    } else if (closed_by_person_.contains(key) || held_long(key)) {
+      wanted = true;
+    } else if (auto device = pending_.find(key.first); device != pending_.end()) {
+      wanted = device->second.contains(key.second);
+    }
+    if (!wanted) batch.removed_held_conditions.push_back(key);
+  }
+  const bool beat = !alive_written_ || now - *alive_written_ >= kAliveEvery;
+  if (beat) put({"", std::string(kAliveRow)}, {now});
+  put({"", std::string(kWatchingRow)}, {watching_since_});
+  if (batch.empty()) return ok_status();
+  DROVER_TRY(store_.apply(batch));
+  if (beat) alive_written_ = now;
+  for (HeldCondition& h : batch.held_conditions) {
+    stored_.insert_or_assign(std::make_pair(std::move(h.device_id), std::move(h.rule)),
+                             Kept{h.since, h.closed_by_person});
+  }
+  for (const Key& key : batch.removed_held_conditions) stored_.erase(key);
+  return ok_status();
 }
 
 Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSource& telemetry,
@@ -126,6 +209,13 @@ Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSou
       update_rule_(std::any_of(
           options_.rules.begin(), options_.rules.end(),
           [](const RemediationRule& r) { return r.condition == Condition::kUpdateStuck; })) {}
+
+const RemediationRule* Remediator::rule_named(std::string_view name) const {
+  for (const RemediationRule& r : options_.rules) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
 
 void Remediator::set_listener(std::function<void(const Alert&)> listener) {
   MutexLock lock(mu_);
@@ -168,11 +258,12 @@ Status Remediator::refresh_health() {
   return ok_status();
 }
 
-Status Remediator::save(Alert& alert) {
+Status Remediator::save(Alert& alert, const HeldCondition* held) {
   alert.updated_at = clock_.now();
   DROVER_TRY(validate(alert));
   WriteBatch batch;
   batch.alerts.push_back(alert);
+  if (held != nullptr) batch.held_conditions.push_back(*held);
   DROVER_TRY(store_.apply(batch));
   recent_.insert_or_assign(alert.id, alert);
   if (listener_) listener_(alert);
@@ -190,7 +281,7 @@ Result<Episode> Remediator::episode_of(const Alert& alert) {
   e.steps_taken = alert.commands.size();
   e.escalated = alert.escalated;
   e.opened = alert.opened_at;
-  e.watched_since = watched_since_.try_emplace(alert.id, clock_.now()).first->second;
+  e.watched_since = watching_since_;
   if (alert.commands.empty()) return e;
   auto last = commands_.get(alert.commands.back());
   if (!last.ok()) return last.error();
@@ -316,15 +407,28 @@ Result<TickReport> Remediator::tick() {
   // The devices downloading an update, read outside the lock too (a scan of the registry).
   // Each with when it said so last.
   std::unordered_map<std::string, Timestamp> downloading;
+  // Of the devices with a count of a stuck update kept from before the start, those that
+  // have checked in since (the others have not told of their download yet).
+  std::unordered_set<std::string> checked_in;
   if (update_rule_) {
     const DeviceService* devices = nullptr;
+    std::vector<std::string> kept;
     {
       MutexLock lock(mu_);
       devices = devices_;
+      for (const auto& [device, rules] : pending_) {
+        for (const auto& [rule, k] : rules) {
+          const RemediationRule* r = rule_named(rule);
+          if (r != nullptr && r->condition == Condition::kUpdateStuck) kept.push_back(device);
+        }
+      }
     }
     if (devices != nullptr) {
       for (DeviceService::Reported& r : devices->in_update_state(UpdateState::kDownloading))
         downloading.emplace(std::move(r.id), r.at);
+      for (std::string& id : kept) {
+        if (devices->last_check_in(id)) checked_in.insert(std::move(id));
+      }
     }
   }
   MutexLock lock(mu_);
@@ -355,11 +459,6 @@ Result<TickReport> Remediator::tick() {
       continue;
     }
     ++it;
-  }
-  for (auto it = watched_since_.begin(); it != watched_since_.end();) {
-    const auto alert = recent_.find(it->first);
-    const bool unresolved = alert != recent_.end() && alert->second.state != AlertState::kResolved;
-    it = unresolved ? std::next(it) : watched_since_.erase(it);
   }
   // What each rule sees on each device now. A device that checks in without data is
   // counted as stuck only from when this server first saw it so, too: a device back from an
@@ -407,7 +506,29 @@ Result<TickReport> Remediator::tick() {
     const bool offline = f.freshness == Freshness::kOffline;
     const bool quiet = f.freshness == Freshness::kNoContract &&
                        (f.contact_age_s < 0 || f.contact_age_s >= lost_after_s);
+    const auto kept_of_device = pending_.empty() ? pending_.end() : pending_.find(f.device);
     for (const RemediationRule& rule : options_.rules) {
+      // A count kept from before the start, settled by the first look that can see the
+      // condition (a rule on health: once its health is read; a stuck update: once the device
+      // has checked in, or is out of reach): found present, the count goes on from it;
+      // otherwise it is dropped, as it would have been had the server been up.
+      std::optional<Timestamp> kept_since;
+      if (kept_of_device != pending_.end()) {
+        auto& kept = kept_of_device->second;
+        if (auto k = kept.find(rule.name); k != kept.end()) {
+          const bool can_see = is_health_condition(rule.condition) ? health_known
+                               : rule.condition == Condition::kUpdateStuck
+                                   ? offline || quiet || checked_in.contains(f.device)
+                                   : true;
+          if (can_see) {
+            kept_since = k->second.since;
+            if (k->second.closed_by_person && is_health_condition(rule.condition)) {
+              closed_by_person_.emplace(std::make_pair(f.device, rule.name), k->second.since);
+            }
+            kept.erase(k);
+          }
+        }
+      }
       const bool no_data = rule.condition == Condition::kNoData;
       Seen s{&f, &rule, false, Duration{0}, no_data && offline, no_data && offline, &kNothingFound};
       if (is_health_condition(rule.condition)) {
@@ -448,6 +569,8 @@ Result<TickReport> Remediator::tick() {
         std::optional<Timestamp> since;
         if (before != present_since_.end()) {
           since = before->second;  // seen before, or a person closed its alert then
+        } else if (kept_since) {
+          since = kept_since;  // seen before the server's restart
         } else if (rule.condition != Condition::kOffline) {
           since = now;
         }
@@ -462,6 +585,15 @@ Result<TickReport> Remediator::tick() {
   }
   // Kept before judging: a device whose judgement fails must not hold up everyone's count.
   present_since_ = std::move(present_since);
+  // Counts kept from before the start that no look could settle wait report_fresh at most;
+  // those of a rule no longer configured go at once.
+  for (auto device = pending_.begin(); device != pending_.end();) {
+    std::erase_if(device->second, [&](const auto& kept) {
+      return now - started_ >= options_.report_fresh || rule_named(kept.first) == nullptr;
+    });
+    device = device->second.empty() ? pending_.erase(device) : std::next(device);
+  }
+  DROVER_TRY(write_held(now));
   for (const Seen& s : seen) {
     Open* found = nullptr;
     std::vector<Open>* of_device = nullptr;
@@ -563,20 +695,24 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
     return Error{ErrorCode::kFailedPrecondition,
                  "alert '" + a.id + "' is already resolved (" + a.resolution + ")"};
   }
+  const Timestamp now = clock_.now();
   a.state = AlertState::kResolved;
-  a.resolved_at = clock_.now();
+  a.resolved_at = now;
   a.resolved_by = std::string(by.substr(0, kMaxAlertText));
   a.resolution = std::string(note.empty() ? "closed by a person" : note.substr(0, kMaxAlertText));
   ++a.version;
-  DROVER_TRY(save(a));
   // Closed while it may still hold: a new episode only after the rule's delay from now — and
-  // for a rule on health, only once a read after now saw it clear.
-  present_since_.insert_or_assign(std::make_pair(a.device_id, a.rule), clock_.now());
-  const std::string& name = a.rule;
-  if (std::any_of(options_.rules.begin(), options_.rules.end(), [&name](const RemediationRule& r) {
-        return r.name == name && is_health_condition(r.condition);
-      })) {
-    closed_by_person_.insert_or_assign(std::make_pair(a.device_id, a.rule), clock_.now());
+  // for a rule on health, only once a read after now saw it clear (written with the alert:
+  // a restart keeps it).
+  const RemediationRule* rule = rule_named(a.rule);
+  const bool on_health = rule != nullptr && is_health_condition(rule->condition);
+  const HeldCondition closed{a.device_id, a.rule, now, true};
+  DROVER_TRY(save(a, on_health ? &closed : nullptr));
+  auto key = std::make_pair(a.device_id, a.rule);
+  present_since_.insert_or_assign(key, now);
+  if (on_health) {
+    closed_by_person_.insert_or_assign(key, now);
+    stored_.insert_or_assign(std::move(key), Kept{now, true});
   }
   return a;
 }

@@ -7,11 +7,15 @@
 // (the episode: which commands were queued for it, whether a person has it) and the commands
 // themselves (whether the last one ended, and when). How long a condition has held is the
 // shorter of what the device's data says (how far past its telemetry contract it is) and how
-// long this server has seen it hold: a device back from an outage, its backlog still on the
-// way, is not stuck. After a restart that count starts again, so a first action comes later,
-// never twice. A step's
-// command has a deterministic id ("<alert id>-<step>"), so a crash between queuing it and
-// recording it in the alert queues nothing new when the step is decided again.
+// long the server has seen it hold: a device back from an outage, its backlog still on the
+// way, is not stuck. That count outlives a restart: a condition seen to hold for
+// `persist_after` is written to the store (its held condition), and a server back within
+// `resume_gap` of its last tick goes on from it, the time it was down not counted — so a
+// server restarted every few hours still acts on a rule that waits a day. Down longer, every
+// count starts again (what happened meanwhile is not known), so a first action comes later,
+// never twice. A step's command has a deterministic id ("<alert id>-<step>"), so a crash
+// between queuing it and recording it in the alert queues nothing new when the step is
+// decided again.
 //
 // Thread-safety: all methods may be called from several threads (one tick at a time).
 #pragma once
@@ -51,6 +55,21 @@ struct RemediatorOptions {
   // older than this (an agent whose download fails checks in at least every poll interval
   // or backoff, an hour at most by default); older, nothing is known of the download.
   Duration report_fresh = hours(2);
+  // Held times outlive a restart (above): a condition is written once it has held this long
+  // (a brief one is not worth a write), and a server back within resume_gap of its last tick
+  // resumes the counts (drover serve adds its tick interval). A count kept from before a
+  // restart waits for the first look that can see its condition — one that finds it present
+  // goes on from it, any other drops it — for report_fresh at most (a device's first
+  // check-in after the restart tells of its download).
+  Duration persist_after = minutes(10);
+  Duration resume_gap = minutes(15);
+};
+
+// What the remediator found of the counts kept from before its start.
+struct ResumeReport {
+  bool resumed = false;       // back within resume_gap: the counts go on
+  std::optional<Duration> gap;  // how long since the last tick before (none: no tick before)
+  size_t conditions = 0;      // held conditions kept (0 when not resumed: all start again)
 };
 
 // A critical reason of a device's health, as the rules on health read it.
@@ -139,18 +158,29 @@ class Remediator final : public AlertRecords {
   Status mark_notified(std::string_view id, uint64_t version) override EXCLUDES(mu_);
   Status settle() override { return store_.settle_all(); }
 
+  // What was resumed at create(): for the log line that says why counts went on or not.
+  ResumeReport resumed() const { return resume_; }
+
   const std::vector<RemediationRule>& rules() const { return options_.rules; }
   const RemediationLimits& limits() const { return options_.limits; }
 
  private:
   Remediator(Store& store, Clock& clock, const telemetry::FreshnessSource& telemetry,
              CommandQueue& commands, RemediatorOptions options);
-  // Writes `alert` (updated_at now), keeps it in recent_, and tells the listener.
-  Status save(Alert& alert) REQUIRES(mu_);
+  // Writes `alert` (updated_at now) — with `held`, in the same batch —, keeps it in recent_,
+  // and tells the listener.
+  Status save(Alert& alert, const HeldCondition* held = nullptr) REQUIRES(mu_);
   // The alert as last written: from recent_, else from the store (which then has it durable:
   // it was not changed by this process lately).
   Result<std::optional<Alert>> current(std::string_view id) REQUIRES(mu_);
-  // The episode an open alert records, with when this process began watching it.
+  // The configured rule of that name, or null.
+  const RemediationRule* rule_named(std::string_view name) const;
+  // The held conditions stored at start (as create() found them).
+  void load_held(std::vector<HeldCondition> rows, Timestamp now) REQUIRES(mu_);
+  // Writes what changed of the held times since the last tick: a count that has held
+  // persist_after, a person's close of a rule on health, a count gone, the heartbeat.
+  Status write_held(Timestamp now) REQUIRES(mu_);
+  // The episode an open alert records, with when this server began watching.
   Result<Episode> episode_of(const Alert& alert) REQUIRES(mu_);
   // Rule-queued commands of the device created in the last 24 hours.
   Result<size_t> actions_last_day(const std::string& device_id);
@@ -178,13 +208,28 @@ class Remediator final : public AlertRecords {
   // its way to the disk when the next decision is made.
   std::map<std::string, Alert, std::less<>> recent_ GUARDED_BY(mu_);
   // (device, rule) -> since when the condition counts as held, for those that hold now: when
-  // this server first saw a device check in without data (after a restart the count starts
-  // again: an action comes later, never twice), or when a person closed its alert. A
-  // condition has held for the shorter of this and what the device's data says.
+  // the server first saw a device check in without data (kept across a restart within
+  // resume_gap, else it starts again: an action comes later, never twice), or when a person
+  // closed its alert. A condition has held for the shorter of this and what its data says.
   std::map<std::pair<std::string, std::string>, Timestamp> present_since_ GUARDED_BY(mu_);
-  // Open alert id -> when this process first judged it: a stall (RemediationLimits) counts
-  // from no earlier than that, so a server that was down is not taken for a device that was.
-  std::map<std::string, Timestamp, std::less<>> watched_since_ GUARDED_BY(mu_);
+  // Since when the server has watched without a break longer than resume_gap: a stall
+  // (RemediationLimits) counts from no earlier than that, so a server that was down is not
+  // taken for a device that was.
+  Timestamp watching_since_ GUARDED_BY(mu_);
+  // A held time as the store keeps it.
+  struct Kept {
+    Timestamp since;
+    bool closed_by_person = false;
+    friend bool operator==(const Kept&, const Kept&) = default;
+  };
+  // What the store has: (device, rule) -> its held condition.
+  std::map<std::pair<std::string, std::string>, Kept> stored_ GUARDED_BY(mu_);
+  // Counts kept from before the start that no look has settled yet: device -> rule -> kept
+  // (shifted by the time the server was down). Dropped at report_fresh after the start.
+  std::map<std::string, std::map<std::string, Kept>, std::less<>> pending_ GUARDED_BY(mu_);
+  Timestamp started_ GUARDED_BY(mu_);
+  std::optional<Timestamp> alive_written_ GUARDED_BY(mu_);  // the heartbeat's last write
+  ResumeReport resume_;  // set by create(), read only after
   const bool health_rule_;  // some rule watches a device's health
   const bool update_rule_;  // some rule watches for a stuck update
   const DeviceService* devices_ GUARDED_BY(mu_) = nullptr;

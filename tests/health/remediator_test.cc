@@ -3,144 +3,20 @@
 // its service, then rebooted, and its alert resolves when the data comes back; one that went
 // silent is handed to a person; healthy devices are left alone; a restart of the server in
 // the middle of an episode queues nothing twice; people acknowledge and close alerts.
+// (remediator_restart_test.cc: what a restart of the server keeps.)
 #include "health/remediator.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
-#include <filesystem>
 #include <optional>
 #include <random>
 #include <set>
 
-#include "../common/fleet_fixture.h"
-#include "../common/forwarding_store.h"
 #include "health/health_view.h"
+#include "remediator_fixture.h"
 
 namespace drover::health {
 namespace {
-
-using drover::testing::Fleet;
-using protocol::CommandAction;
-using protocol::CommandOutcome;
-
-// The store as a group commit shows it to other threads: an alert read returns the version
-// before its newest write while `lag` is on (that write still on its way to the disk).
-class LaggingStore final : public drover::testing::ForwardingStore {
- public:
-  LaggingStore() : ForwardingStore(make_memory_store()) {}
-  Status apply(const WriteBatch& b) override {
-    for (const Alert& a : b.alerts) {
-      auto before = ForwardingStore::get_alert(a.id);
-      if (before.ok()) previous_[a.id] = *before;
-    }
-    return ForwardingStore::apply(b);
-  }
-  Result<std::optional<Alert>> get_alert(std::string_view id) override {
-    if (auto it = previous_.find(std::string(id)); lag && it != previous_.end()) return it->second;
-    return ForwardingStore::get_alert(id);
-  }
-  Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
-    auto all = ForwardingStore::list_alerts(q);
-    if (!all.ok() || !lag) return all;
-    for (Alert& a : *all) {
-      if (auto it = previous_.find(a.id); it != previous_.end() && it->second) a = *it->second;
-    }
-    return all;
-  }
-  bool lag = false;
-
- private:
-  std::map<std::string, std::optional<Alert>> previous_;
-};
-
-class RemediatorTest : public ::testing::Test {
- protected:
-  RemediatorTest() {
-    char tmpl[] = "/tmp/drover-remediator-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    f.add_devices(3, "rev-a");
-    WriteBatch b;
-    b.profiles = {DeviceProfile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}}};
-    EXPECT_TRUE(f.store().apply(b).ok());
-    auto opened = telemetry::TimeSeriesStore::open(real_file_system(), dir_, f.clock);
-    EXPECT_TRUE(opened.ok());
-    tsdb = std::move(*opened);
-    telemetry =
-        std::make_unique<telemetry::TelemetryService>(*tsdb, *f.service, f.store(), f.clock);
-    restart();
-  }
-  ~RemediatorTest() override {
-    remediator.reset();
-    telemetry.reset();
-    tsdb.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  // A new queue and remediator over the same store, as after a server restart.
-  void restart() {
-    remediator.reset();
-    commands = std::make_unique<CommandQueue>(f.store(), f.clock);
-    ASSERT_TRUE(commands->load().ok());
-    f.service->attach_commands(commands.get());
-    RemediationRule no_data;
-    no_data.name = "no-data";
-    no_data.condition = Condition::kNoData;
-    no_data.after = minutes(10);
-    no_data.verify = minutes(5);
-    no_data.ladder = {{CommandAction::kRestartService, "sensord"}, {CommandAction::kReboot, ""}};
-    RemediationRule offline;
-    offline.name = "offline";
-    offline.condition = Condition::kOffline;
-    offline.after = hours(1);
-    auto made =
-        Remediator::create(f.store(), f.clock, *telemetry, *commands, {{no_data, offline}, {}});
-    ASSERT_TRUE(made.ok()) << made.error().to_string();
-    remediator = std::move(*made);
-    remediator->set_listener([this](const Alert& a) { heard.push_back(a); });
-  }
-
-  // A reading of the device's /data disk (8 GB) at `share` free.
-  void send_disk(const std::string& device, double share) {
-    protocol::TelemetryBatch b;
-    b.stream = 8;
-    b.sequence = ++sequence_[device + "/disk"];
-    const int64_t now = f.clock.now().time_since_epoch().count();
-    const std::vector<std::pair<std::string, std::string>> mount = {{"mount", "/data"}};
-    b.series = {{"disk_free_bytes", mount, {{now, share * 8e9}}},
-                {"disk_total_bytes", mount, {{now, 8e9}}},
-                {"cpu_percent", {}, {{now, 10}}}};
-    auto r = telemetry->ingest(device, b);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
-  }
-
-  void send_sample(const std::string& device) {
-    protocol::TelemetryBatch b;
-    b.stream = 7;
-    b.sequence = ++sequence_[device];
-    b.series = {{"cpu_percent", {}, {{f.clock.now().time_since_epoch().count(), 12.5}}}};
-    auto r = telemetry->ingest(device, b);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
-  }
-  // A check-in; the commands it carries.
-  std::vector<Command> check_in(const std::string& device) {
-    auto r = f.service->check_in({device, f.installed(device), UpdateState::kIdle, "", false});
-    EXPECT_TRUE(r.ok()) << r.error().to_string();
-    return r.ok() ? r->commands : std::vector<Command>{};
-  }
-
-  LaggingStore* lagging_ = new LaggingStore;  // owned by the fleet
-  Fleet f{drover::testing::at("2026-06-01T12:00:00Z"), std::unique_ptr<Store>(lagging_)};
-  std::string dir_;
-  std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
-  std::unique_ptr<telemetry::TelemetryService> telemetry;
-  std::unique_ptr<CommandQueue> commands;
-  std::unique_ptr<Remediator> remediator;
-  std::vector<Alert> heard;
-  std::map<std::string, uint64_t> sequence_;
-};
 
 // A device whose update download never finishes (it checks in, downloading, between tries)
 // is asked to give it up once it has been downloading for the rule's `after`; the episode
@@ -312,44 +188,6 @@ TEST_F(RemediatorTest, AStuckDeviceThatNeverComesBackGoesToAPersonAfterADay) {
   EXPECT_TRUE(offline->escalated);
   EXPECT_EQ(no_data->escalation,
             "out of reach: with a person through " + offline->id + " (offline)");
-}
-
-// The server is down for 30 hours in the middle of an episode (the device, unable to reach
-// it, is out of reach too). Back up, it does not hand the episode to a person for the day it
-// could not step — that was its own downtime — and the ladder goes on once the device is seen
-// stuck again.
-TEST_F(RemediatorTest, AServerDownForADayDoesNotBlameTheDevice) {
-  const std::string stuck = f.ids[0];
-  std::set<std::string> ran;
-  bool down = false;
-  for (int minute = 0; minute < 40 * 60; ++minute) {
-    if (minute < 5) send_sample(stuck);
-    if (!down && !ran.empty()) {
-      down = true;  // right after the restart ran: the server goes down for 30 hours
-      remediator.reset();
-      f.clock.advance(hours(30));
-      restart();
-    }
-    for (const Command& c : check_in(stuck)) {
-      if (!ran.insert(c.id).second) continue;
-      ASSERT_TRUE(commands->record_result({stuck, c.id, CommandOutcome::kSucceeded, 0, "ok"}).ok());
-    }
-    ASSERT_TRUE(remediator->tick().ok());
-    f.clock.advance(minutes(1));
-    if (ran.size() == 2) break;
-  }
-  ASSERT_TRUE(down);
-  Store::AlertQuery all;
-  auto alerts = remediator->list(all);
-  ASSERT_TRUE(alerts.ok());
-  const Alert* no_data = nullptr;
-  for (const Alert& a : *alerts) {
-    if (a.rule == "no-data") no_data = &a;
-  }
-  ASSERT_NE(no_data, nullptr);
-  EXPECT_FALSE(no_data->escalated) << no_data->escalation;
-  EXPECT_EQ(ran.size(), 2u);  // the restart before, the reboot after
-  EXPECT_EQ(no_data->commands.size(), 2u);
 }
 
 TEST_F(RemediatorTest, AStuckDeviceIsRestartedThenRebootedAndResolvedAnOfflineOneGoesToAPerson) {
@@ -647,29 +485,6 @@ TEST_F(RemediatorTest, HealthReadsTheSeriesFreshnessAndAlertsOfTheLiveFleet) {
   ASSERT_TRUE(fleet.ok());
   EXPECT_EQ(fleet->devices, 2u);
 }
-
-// Reads the device's health through a real HealthView, counting the reads, or fails them.
-class CountingHealth final : public DeviceHealthSource {
- public:
-  explicit CountingHealth(const DeviceHealthSource& real) : real_(real) {}
-  Result<HealthFindings> critical_findings() const override {
-    ++reads;
-    if (failing) return io_error("the series cannot be read");
-    auto found = real_.critical_findings();
-    if (found.ok() && !unreadable.empty()) {
-      std::erase_if(found->found,
-                    [this](const HealthFinding& f) { return f.device == unreadable; });
-      found->unreadable.push_back(unreadable);
-    }
-    return found;
-  }
-  mutable int reads = 0;
-  bool failing = false;
-  std::string unreadable;  // this device's health reads as unreadable
-
- private:
-  const DeviceHealthSource& real_;
-};
 
 // A rule on health: a disk found full by device health (its free space at 1% of the mount's
 // total) opens an alert after the rule's `after`, and its first step runs the agent's
