@@ -510,8 +510,9 @@ Result<TickReport> Remediator::tick() {
     for (const RemediationRule& rule : options_.rules) {
       // A count kept from before the start, settled by the first look that can see the
       // condition (a rule on health: once its health is read; a stuck update: once the device
-      // has checked in, or is out of reach): found present, the count goes on from it;
-      // otherwise it is dropped, as it would have been had the server been up.
+      // has checked in, or is out of reach; no data: once it is heard from — until its first
+      // check-in after the start it reads as offline): found present, the count goes on from
+      // it; otherwise it is dropped, as it would have been had the server been up.
       std::optional<Timestamp> kept_since;
       if (kept_of_device != pending_.end()) {
         auto& kept = kept_of_device->second;
@@ -519,7 +520,8 @@ Result<TickReport> Remediator::tick() {
           const bool can_see = is_health_condition(rule.condition) ? health_known
                                : rule.condition == Condition::kUpdateStuck
                                    ? offline || quiet || checked_in.contains(f.device)
-                                   : true;
+                               : rule.condition == Condition::kNoData ? !offline
+                                                                      : true;
           if (can_see) {
             kept_since = k->second.since;
             if (k->second.closed_by_person && is_health_condition(rule.condition)) {

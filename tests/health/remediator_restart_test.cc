@@ -152,6 +152,54 @@ TEST_F(RemediatorTest, ARestartedServerGoesOnCountingFromItsHeldConditions) {
   }
 }
 
+// A device that checks in but sends nothing, on a server restarted every 20 minutes (down a
+// minute): its no-data count goes on across the restarts — each first tick after one, before
+// the device checks in again, reads it as offline and waits — and its collector is restarted
+// once the rule's 30 minutes have been watched. Counted from scratch at every restart, the
+// rule never acts.
+TEST_F(RemediatorTest, AStuckDeviceIsActedOnThoughTheServerRestartsMoreOftenThanTheRuleWaits) {
+  RemediationRule no_data;
+  no_data.name = "no-data";
+  no_data.condition = Condition::kNoData;
+  no_data.after = minutes(30);
+  no_data.verify = minutes(5);
+  no_data.ladder = {{CommandAction::kRestartService, "sensord"}};
+  for (const bool resume : {true, false}) {
+    SCOPED_TRACE(resume ? "resumed" : "counts start again");
+    RemediatorOptions options{{no_data}, {}};
+    if (!resume) options.resume_gap = Duration{0};
+    const std::string stuck = f.ids[resume ? 0 : 1];
+    restart(options);
+    const Timestamp start = f.clock.now();
+    std::optional<Timestamp> queued_at;
+    for (int minute = 0; minute < 2 * 60 && !queued_at; ++minute) {
+      if (minute > 0 && minute % 20 == 0) {
+        restart_server(minutes(1), options);
+        EXPECT_EQ(remediator->resumed().resumed, resume);
+        ASSERT_TRUE(remediator->tick().ok());  // before the device has checked in again
+      }
+      if (minute < 5) send_sample(stuck);
+      for (const Command& c : check_in(stuck)) {
+        EXPECT_EQ(c.action, CommandAction::kRestartService);
+        queued_at = f.clock.now();
+      }
+      ASSERT_TRUE(remediator->tick().ok());
+      f.clock.advance(minutes(1));
+    }
+    if (!resume) {
+      EXPECT_FALSE(queued_at.has_value()) << "acted after a restart counted from scratch";
+      continue;
+    }
+    ASSERT_TRUE(queued_at.has_value()) << "never acted on a device stuck for 2 hours";
+    // Its newest sample at minute 4, stale 3.5 minutes later (the contract), then 30 minutes
+    // watched, plus 2 for the restart on the way (the count written at 10 minutes held,
+    // before it), and the ticks and check-in that carry the command.
+    const Duration expected = minutes(4) + seconds(210) + minutes(30) + minutes(2);
+    EXPECT_GE(*queued_at - start, expected);
+    EXPECT_LE(*queued_at - start, expected + minutes(3));
+  }
+}
+
 // A count kept from before a restart waits for the first look that can see the condition: a
 // device that sends its data but does not check in within report_fresh of the start loses
 // its count; one that checks in idle loses it at once.
