@@ -116,7 +116,8 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
     return {Kind::kWait, 0, "verifying the last step"};
   }
   // Seen to hold for `after` before every step, not only the first: after the device was
-  // out of reach, or this server restarted, the count starts again. Not for ever, though.
+  // out of reach, or the server was down for long, the count starts again. Not for ever,
+  // though.
   if (held_for < rule.after) {
     if (auto d = stalled()) {
       return {Kind::kEscalate, 0,

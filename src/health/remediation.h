@@ -97,8 +97,9 @@ struct Episode {
   Timestamp opened{};         // when the episode opened
   // What the caller observes besides the condition: whether the device is out of reach (not
   // heard from: nothing can be known of the condition, nothing sent — the episode neither
-  // steps nor resolves), and since when it has been watching this episode (a server that
-  // restarted counts a stall from then, not from before it was up).
+  // steps nor resolves), and since when it has watched without a break (a server down for
+  // long counts a stall from when it was back, not from before; a short restart — at most
+  // the Remediator's resume_gap — counts on through it).
   bool out_of_reach = false;
   Timestamp watched_since{};
 };

@@ -18,12 +18,11 @@ namespace {
 // How long a resolved alert stays in memory after its last change.
 constexpr Duration kKeepResolved = minutes(10);
 
-// The remediator's own rows among the held conditions (device ""): its heartbeat, written at
-// most this often (how long the server was down is measured from it), and since when it has
+// The remediator's own rows among the held conditions (device ""): its heartbeat, written
+// every tick (how long the server was down is measured from it), and since when it has
 // watched without a break.
 constexpr std::string_view kAliveRow = "@alive";
 constexpr std::string_view kWatchingRow = "@watching";
-constexpr Duration kAliveEvery = minutes(1);
 
 // Whether `condition` holds for a device, and for how long: how far past its telemetry
 // contract its data (no_data) or its last contact (offline) is. A device that never sent a
@@ -136,19 +135,29 @@ void Remediator::load_held(std::vector<HeldCondition> rows, Timestamp now) {
   }
   if (alive) resume_.gap = std::max(Duration{0}, now - *alive);
   resume_.resumed = resume_.gap && *resume_.gap <= options_.resume_gap;
-  if (!resume_.resumed) {
-    pending_.clear();  // the first tick deletes their rows
-    return;
-  }
-  // The time the server was down is not counted (nor known).
+  // The time the server was down is not counted (nor known). Down longer than resume_gap,
+  // every count starts again (the first tick deletes their rows); a person's close is a fact,
+  // not a count, and is kept whatever the gap.
   const auto shifted = [&](Timestamp t) { return std::min(now, t + *resume_.gap); };
-  if (watching) watching_since_ = shifted(*watching);
-  for (auto& [device, rules] : pending_) {
-    for (auto& [rule, kept] : rules) {
-      kept.since = shifted(kept.since);
-      ++resume_.conditions;
+  if (resume_.resumed && watching) watching_since_ = shifted(*watching);
+  for (auto device = pending_.begin(); device != pending_.end();) {
+    for (auto it = device->second.begin(); it != device->second.end();) {
+      Kept& kept = it->second;
+      if (!kept.closed_by_person && !resume_.resumed) {
+        it = device->second.erase(it);
+        continue;
+      }
+      if (!kept.closed_by_person) kept.since = shifted(kept.since);
+      ++it;
     }
+    resume_.conditions += device->second.size();
+    device = device->second.empty() ? pending_.erase(device) : std::next(device);
   }
+}
+
+Duration Remediator::persist_after(std::string_view rule) const {
+  const RemediationRule* r = rule_named(rule);
+  return r == nullptr ? options_.persist_after : std::min(options_.persist_after, r->after / 4);
 }
 
 Status Remediator::write_held(Timestamp now) {
@@ -160,13 +169,16 @@ Status Remediator::write_held(Timestamp now) {
   };
   const auto held_long = [&](const Key& key) {
     auto it = present_since_.find(key);
-    return it != present_since_.end() && now - it->second >= options_.persist_after;
+    return it != present_since_.end() && now - it->second >= persist_after(key.second);
   };
   for (const auto& [key, at] : closed_by_person_) put(key, {at, true});
   for (const auto& [key, since] : present_since_) {
-    if (now - since >= options_.persist_after && !closed_by_person_.contains(key)) {
-      put(key, {since, false});
-    }
+    if (!closed_by_person_.contains(key) && held_long(key)) put(key, {since, false});
+  }
+  // Kept from before the start, not yet settled: as shifted (a second restart shifts again
+  // from there, not from before the first).
+  for (const auto& [device, rules] : pending_) {
+    for (const auto& [rule, kept] : rules) put({device, rule}, kept);
   }
   for (const auto& [key, kept] : stored_) {
     bool wanted = false;
@@ -179,12 +191,9 @@ Status Remediator::write_held(Timestamp now) {
     }
     if (!wanted) batch.removed_held_conditions.push_back(key);
   }
-  const bool beat = !alive_written_ || now - *alive_written_ >= kAliveEvery;
-  if (beat) put({"", std::string(kAliveRow)}, {now});
+  put({"", std::string(kAliveRow)}, {now});
   put({"", std::string(kWatchingRow)}, {watching_since_});
-  if (batch.empty()) return ok_status();
   DROVER_TRY(store_.apply(batch));
-  if (beat) alive_written_ = now;
   for (HeldCondition& h : batch.held_conditions) {
     stored_.insert_or_assign(std::make_pair(std::move(h.device_id), std::move(h.rule)),
                              Kept{h.since, h.closed_by_person});
@@ -461,7 +470,8 @@ Result<TickReport> Remediator::tick() {
     ++it;
   }
   // What each rule sees on each device now. A device that checks in without data is
-  // counted as stuck only from when this server first saw it so, too: a device back from an
+  // counted as stuck only from when the server first saw it so, too (across restarts: the
+  // held conditions): a device back from an
   // outage has its backlog on the way, and its old data alone would make it look stuck at
   // once. (Offline is judged by the contact's age alone: nothing is on its way.)
   // A device that stopped checking in is not known to have cleared a no_data episode: it is
@@ -469,7 +479,7 @@ Result<TickReport> Remediator::tick() {
   // from again. The count of how long the condition has held starts again then (its backlog
   // may be on the way), and the next step waits for it (decide()).
   // A rule on health sees its condition as the last read of the device's health found it —
-  // from when this server first saw it so — and knows nothing of it while the device is out
+  // from when the server first saw it so — and knows nothing of it while the device is out
   // of reach (offline; without a contract, quiet for lost_after), while its health could not
   // be read, or while the last read of health tried failed: its episodes then wait, as for a
   // device out of reach. After a person closed its
@@ -500,6 +510,9 @@ Result<TickReport> Remediator::tick() {
   // Known only while the last read tried succeeded (a failed one makes those rules wait).
   const bool health_known = findings_read_ && health_tried_ == findings_read_;
   const double lost_after_s = static_cast<double>(options_.lost_after.count()) / 1000;
+  // The closes by a person looked at this tick (the others: their device left the fleet, or
+  // their rule is gone — they go).
+  std::unordered_set<const void*> closed_looked;
   for (const telemetry::DeviceFreshness& f : *fleet) {
     ++report.devices;
     const bool has_open = with_open.contains(hash(f.device));
@@ -509,21 +522,24 @@ Result<TickReport> Remediator::tick() {
     const auto kept_of_device = pending_.empty() ? pending_.end() : pending_.find(f.device);
     for (const RemediationRule& rule : options_.rules) {
       // A count kept from before the start, settled by the first look that can see the
-      // condition (a rule on health: once its health is read; a stuck update: once the device
-      // has checked in, or is out of reach; no data: once it is heard from — until its first
-      // check-in after the start it reads as offline): found present, the count goes on from
-      // it; otherwise it is dropped, as it would have been had the server been up.
+      // condition — a rule on health: its health read and the device in reach and readable;
+      // a stuck update: the device's first check-in since the start; no data: the device heard
+      // from (until its first check-in it reads as offline); offline: at once: found present,
+      // the count goes on from it, the time from the start to that look not counted (nothing
+      // was known of it); otherwise it is dropped, as it would have been had the server been
+      // up. A person's close is restored as it was.
       std::optional<Timestamp> kept_since;
       if (kept_of_device != pending_.end()) {
         auto& kept = kept_of_device->second;
         if (auto k = kept.find(rule.name); k != kept.end()) {
-          const bool can_see = is_health_condition(rule.condition) ? health_known
-                               : rule.condition == Condition::kUpdateStuck
-                                   ? offline || quiet || checked_in.contains(f.device)
-                               : rule.condition == Condition::kNoData ? !offline
-                                                                      : true;
+          const bool can_see =
+              is_health_condition(rule.condition)
+                  ? health_known && !offline && !quiet && !unreadable_.contains(f.device)
+              : rule.condition == Condition::kUpdateStuck ? checked_in.contains(f.device)
+              : rule.condition == Condition::kNoData      ? !offline
+                                                          : true;
           if (can_see) {
-            kept_since = k->second.since;
+            kept_since = std::min(now, k->second.since + (now - started_));
             if (k->second.closed_by_person && is_health_condition(rule.condition)) {
               closed_by_person_.emplace(std::make_pair(f.device, rule.name), k->second.since);
             }
@@ -540,13 +556,16 @@ Result<TickReport> Remediator::tick() {
                             : findings_.find(std::make_pair(f.device, to_string(rule.condition)));
         if (it != findings_.end()) {
           s.present = true;
-          s.held = Duration::max();  // as long as this server has seen it (below)
+          s.held = Duration::max();  // as long as the server has seen it (below)
           s.found = &it->second;
         }
-        if (auto closed = closed_by_person_.find(std::make_pair(f.device, rule.name));
+        if (auto closed = closed_by_person_.empty()
+                              ? closed_by_person_.end()
+                              : closed_by_person_.find(std::make_pair(f.device, rule.name));
             closed != closed_by_person_.end()) {
           if (s.present || s.unknown || *findings_read_ <= closed->second) {
             s.present = false;  // not yet seen clear since a person closed it
+            closed_looked.insert(&*closed);
           } else {
             closed_by_person_.erase(closed);
           }
@@ -561,7 +580,7 @@ Result<TickReport> Remediator::tick() {
             reported != downloading.end() && now - reported->second > options_.report_fresh;
         s.unknown = s.unreachable || stale;
         s.present = !s.unknown && reported != downloading.end();
-        s.held = Duration::max();  // as long as this server has seen it (below)
+        s.held = Duration::max();  // as long as the server has seen it (below)
       } else {
         observe(rule.condition, f, &s.present, &s.held);
       }
@@ -587,6 +606,10 @@ Result<TickReport> Remediator::tick() {
   }
   // Kept before judging: a device whose judgement fails must not hold up everyone's count.
   present_since_ = std::move(present_since);
+  if (closed_looked.size() < closed_by_person_.size()) {
+    std::erase_if(closed_by_person_,
+                  [&](const auto& closed) { return !closed_looked.contains(&closed); });
+  }
   // Counts kept from before the start that no look could settle wait report_fresh at most;
   // those of a rule no longer configured go at once.
   for (auto device = pending_.begin(); device != pending_.end();) {

@@ -13,9 +13,9 @@
 // `resume_gap` of its last tick goes on from it, the time it was down not counted — so a
 // server restarted every few hours still acts on a rule that waits a day. Down longer, every
 // count starts again (what happened meanwhile is not known), so a first action comes later,
-// never twice. A step's command has a deterministic id ("<alert id>-<step>"), so a crash
-// between queuing it and recording it in the alert queues nothing new when the step is
-// decided again.
+// never twice; a person's close of an alert is kept whatever the gap. A step's command has a
+// deterministic id ("<alert id>-<step>"), so a crash between queuing it and recording it in the
+// alert queues nothing new when the step is decided again.
 //
 // Thread-safety: all methods may be called from several threads (one tick at a time).
 #pragma once
@@ -55,21 +55,23 @@ struct RemediatorOptions {
   // older than this (an agent whose download fails checks in at least every poll interval
   // or backoff, an hour at most by default); older, nothing is known of the download.
   Duration report_fresh = hours(2);
-  // Held times outlive a restart (above): a condition is written once it has held this long
-  // (a brief one is not worth a write), and a server back within resume_gap of its last tick
-  // resumes the counts (drover serve adds its tick interval). A count kept from before a
-  // restart waits for the first look that can see its condition — one that finds it present
-  // goes on from it, any other drops it — for report_fresh at most (a device's first
-  // check-in after the restart tells of its download).
+  // Held times outlive a restart (above): a condition is written once it has held this long,
+  // or a quarter of its rule's `after` if shorter (a brief one is not worth a write), and a
+  // server back within resume_gap of its last tick resumes the counts (drover serve adds its
+  // tick interval). A count kept from before a restart waits for the first look that can see
+  // its condition — one that finds it present goes on from it, the wait not counted; any
+  // other drops it — for report_fresh at most (a device's first check-in after the restart
+  // tells of its download).
   Duration persist_after = minutes(10);
   Duration resume_gap = minutes(15);
 };
 
 // What the remediator found of the counts kept from before its start.
 struct ResumeReport {
-  bool resumed = false;       // back within resume_gap: the counts go on
-  std::optional<Duration> gap;  // how long since the last tick before (none: no tick before)
-  size_t conditions = 0;      // held conditions kept (0 when not resumed: all start again)
+  bool resumed = false;         // back within resume_gap: the counts go on
+  std::optional<Duration> gap;  // since the last heartbeat (a tick) before (none: no tick before)
+  // Held conditions kept: counts (none when not resumed: all start again) and closes.
+  size_t conditions = 0;
 };
 
 // A critical reason of a device's health, as the rules on health read it.
@@ -175,6 +177,10 @@ class Remediator final : public AlertRecords {
   Result<std::optional<Alert>> current(std::string_view id) REQUIRES(mu_);
   // The configured rule of that name, or null.
   const RemediationRule* rule_named(std::string_view name) const;
+  // How long a condition of the rule holds before its count is written: persist_after, or a
+  // quarter of the rule's `after` when that is shorter (a count must be kept well before it
+  // could make a step).
+  Duration persist_after(std::string_view rule) const;
   // The held conditions stored at start (as create() found them).
   void load_held(std::vector<HeldCondition> rows, Timestamp now) REQUIRES(mu_);
   // Writes what changed of the held times since the last tick: a count that has held
@@ -228,8 +234,7 @@ class Remediator final : public AlertRecords {
   // (shifted by the time the server was down). Dropped at report_fresh after the start.
   std::map<std::string, std::map<std::string, Kept>, std::less<>> pending_ GUARDED_BY(mu_);
   Timestamp started_ GUARDED_BY(mu_);
-  std::optional<Timestamp> alive_written_ GUARDED_BY(mu_);  // the heartbeat's last write
-  ResumeReport resume_;  // set by create(), read only after
+  ResumeReport resume_;     // set by create(), read only after
   const bool health_rule_;  // some rule watches a device's health
   const bool update_rule_;  // some rule watches for a stuck update
   const DeviceService* devices_ GUARDED_BY(mu_) = nullptr;

@@ -82,14 +82,17 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
       all.removed_devices.push_back(id);
     }
     // Held conditions likewise, by (device_id, rule).
-    const auto key_of = [](const HeldCondition& h) { return std::make_pair(h.device_id, h.rule); };
     for (const HeldCondition& h : b->held_conditions) {
-      std::erase(all.removed_held_conditions, key_of(h));
+      std::erase_if(all.removed_held_conditions, [&](const auto& key) {
+        return key.first == h.device_id && key.second == h.rule;
+      });
       all.held_conditions.push_back(h);
     }
-    for (const auto& key : b->removed_held_conditions) {
-      std::erase_if(all.held_conditions, [&](const HeldCondition& h) { return key_of(h) == key; });
-      all.removed_held_conditions.push_back(key);
+    for (const auto& [device, rule] : b->removed_held_conditions) {
+      std::erase_if(all.held_conditions, [&](const HeldCondition& h) {
+        return h.device_id == device && h.rule == rule;
+      });
+      all.removed_held_conditions.emplace_back(device, rule);
     }
   }
   return apply(all);

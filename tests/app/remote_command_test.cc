@@ -242,25 +242,22 @@ TEST(RemoteCommands, RotateKeyReEnrollsTheDeviceWithANewKeyTheServerHoldsAndTheA
 // rule, on its own timer, asks it to give the download up; the deployment fails (the rollout
 // stops waiting, and its gate sees a delivery nobody could make), and the alert resolves once
 // the device reports idle.
-TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
-  const std::string dir = temp_dir();
+// The server's flags for the stuck-download tests: an update-stuck rule waiting `after`,
+// everything on a fast timer.
+std::vector<std::string> stuck_download_flags(const std::string& dir, const std::string& after) {
   const std::string rules = dir + "/rules.json";
   std::filesystem::create_directories(dir);
   std::ofstream(rules) << R"({"rules": [{"name": "update-stuck", "condition": "update_stuck",
-      "after": "2s", "ladder": [{"action": "clear_update", "argument": "download"}],
+      "after": ")" + after + R"(", "ladder": [{"action": "clear_update", "argument": "download"}],
       "verify": "1m"}]})";
-  Server serve(dir + "/server",
-               {"--remediation-rules", rules, "--remediation-interval", "200ms", "--tick-interval",
-                "200ms", "--poll-interval", "1s", "--busy-poll-interval", "1s"});
-  const std::string url = serve.url();
-  const std::string admin = create_token(dir + "/server");
-  ASSERT_FALSE(admin.empty());
-  auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
-    return serve.send(method, path, admin, body);
-  };
-  const std::string config = dir + "/agent.json";
-  const std::string log = dir + "/agent.log";
-  std::ofstream(config) << json{
+  return {"--remediation-rules",  rules,   "--remediation-interval", "200ms",
+          "--tick-interval",      "200ms", "--poll-interval",        "1s",
+          "--busy-poll-interval", "1s"};
+}
+
+// pump-3's agent configuration, for the server at `url`.
+void write_pump_config(const std::string& dir, const std::string& url) {
+  std::ofstream(dir + "/agent.json") << json{
       {"server", url},
       {"data_dir", dir + "/agent"},
       {"device", {{"id", "pump-3"}, {"type", "pump"}, {"hardware_revision", "rev-a"}}},
@@ -268,10 +265,16 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
       {"installed", {{"firmware", "1.0.0"}}},
       {"poll", {{"default", "1s"}, {"backoff_initial", "100ms"}, {"backoff_max", "500ms"}}},
       {"module", {{"type", "file"}, {"target", dir + "/firmware.bin"}}},
-      {"remote_commands",
-       json::object()}}.dump();
-  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
+      {"remote_commands", json::object()}}.dump();
+}
 
+// Uploads firmware 2.0.0, cuts the server's stored copy short (it answers every download of
+// it 500, for good), and starts a rollout of it to the whole fleet, whose id it sets.
+void start_undeliverable_rollout(Server& serve, const std::string& dir, const std::string& admin,
+                                 std::string* rollout) {
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
+    return serve.send(method, path, admin, body);
+  };
   const std::string image(1 << 20, 'x');
   ASSERT_EQ(call("PUT", "/api/v1/artifacts/firmware/2.0.0?device_type=pump", image).status, 201);
   // The stored copy loses its second half: the server refuses to serve it (500) for good.
@@ -286,8 +289,24 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
                             R"({"name": "p", "artifact": {"name": "firmware", "version": "2.0.0"},
                                 "stages": [{"name": "all", "percent": 100}]})");
   ASSERT_EQ(created.status, 201) << created.body;
-  const std::string rollout = json::parse(created.body)["id"];
-  ASSERT_EQ(call("POST", "/api/v1/rollouts/" + rollout + "/start", "").status, 200);
+  *rollout = json::parse(created.body)["id"];
+  ASSERT_EQ(call("POST", "/api/v1/rollouts/" + *rollout + "/start", "").status, 200);
+}
+
+TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
+  const std::string dir = temp_dir();
+  Server serve(dir + "/server", stuck_download_flags(dir, "2s"));
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
+    return serve.send(method, path, admin, body);
+  };
+  const std::string config = dir + "/agent.json";
+  const std::string log = dir + "/agent.log";
+  write_pump_config(dir, serve.url());
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
+  std::string rollout;
+  ASSERT_NO_FATAL_FAILURE(start_undeliverable_rollout(serve, dir, admin, &rollout));
 
   const pid_t agent = spawn_agent(config, log, false);
   json alert;
@@ -324,6 +343,52 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
       << serve.output();
   EXPECT_NE(serve.output().find(R"("rule":"update-stuck","state":"open")"), std::string::npos)
       << serve.output();
+}
+
+// The same stuck download on a server killed with SIGKILL every 6 seconds (and started again
+// over its data directory, its agent after it): the rule waits 12 seconds, two whole lives
+// of the server, and still acts — the held condition carries the count across the
+// crashes, the time each crash took not counted. A restarted server's log says it went on
+// counting.
+TEST(RemoteCommands, AStuckDownloadIsGivenUpThoughTheServerIsKilledEvery6s) {
+  const std::string dir = temp_dir();
+  Server serve(dir + "/server", stuck_download_flags(dir, "12s"));
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  const std::string config = dir + "/agent.json";
+  const std::string log = dir + "/agent.log";
+  write_pump_config(dir, serve.url());
+  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
+  std::string rollout;
+  ASSERT_NO_FATAL_FAILURE(start_undeliverable_rollout(serve, dir, admin, &rollout));
+
+  json alert;
+  int crashes = 0;
+  bool went_on = false;  // a restarted server said it went on counting
+  for (; crashes < 12; ++crashes) {
+    const pid_t agent = spawn_agent(config, log, false);
+    const auto life_ends = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+    while (alert.is_null() && std::chrono::steady_clock::now() < life_ends) {
+      const json listed = json::parse(serve.call("GET", "/api/v1/alerts?state=all", admin).body);
+      if (!listed["alerts"].empty() && listed["alerts"][0]["state"] == "resolved")
+        alert = listed["alerts"][0];
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ::kill(agent, SIGTERM);
+    ::waitpid(agent, nullptr, 0);
+    if (!alert.is_null()) break;
+    serve.crash_and_restart();
+    write_pump_config(dir, serve.url());
+    went_on |= serve.output().find("remediation goes on counting") != std::string::npos;
+  }
+  ASSERT_FALSE(alert.is_null()) << read_text(log) << serve.output();
+  EXPECT_GE(crashes, 2) << "the rule's 12 seconds counted within two lives of 6";
+  EXPECT_TRUE(went_on);
+  EXPECT_EQ(alert["device_id"], "pump-3");
+  EXPECT_EQ(alert["resolution"], "cleared after clear_update download (step 1 of 1)")
+      << alert.dump();
+  ASSERT_EQ(alert["commands"].size(), 1u);
+  EXPECT_EQ(json::parse(read_text(dir + "/agent/update.json"))["step"], "idle");
 }
 
 }  // namespace

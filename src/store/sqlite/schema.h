@@ -1,6 +1,6 @@
 // The SQLite store's schema, and the errors SQLite's answers become.
 //
-// On-disk layout (schema version 11, kept in PRAGMA user_version):
+// On-disk layout (schema version 12, kept in PRAGMA user_version):
 //   devices     (id PK, device_type, hardware_revision, site, connectivity, decommissioned,
 //                update_state, doc)                                         WITHOUT ROWID
 //   sites       (name PK, doc)                                              WITHOUT ROWID
@@ -21,6 +21,8 @@
 //   alerts      (id PK, device_id, state, opened_at, doc, unnotified)       WITHOUT ROWID
 //                indexed by (device_id, opened_at, id), (opened_at, id), and partially
 //                the unresolved ones and those the webhook has yet to deliver
+//   held_conditions (device_id, rule, since, closed_by_person, PK(device_id, rule))
+//                WITHOUT ROWID; plain columns, no document
 // Enums are stored by their codec names, timestamps as milliseconds since the epoch.
 #pragma once
 
