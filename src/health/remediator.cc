@@ -163,11 +163,11 @@ Duration Remediator::persist_after(std::string_view rule) const {
 Status Remediator::write_held(Timestamp now) {
   using Key = std::pair<std::string, std::string>;
   WriteBatch batch;
-  const auto put = [&](const Key& key, Kept kept) {
+  const auto put = [&](const Key& key, Kept kept) REQUIRES(mu_) {
     if (auto it = stored_.find(key); it != stored_.end() && it->second == kept) return;
     batch.held_conditions.push_back({key.first, key.second, kept.since, kept.closed_by_person});
   };
-  const auto held_long = [&](const Key& key) {
+  const auto held_long = [&](const Key& key) REQUIRES(mu_) {
     auto it = present_since_.find(key);
     return it != present_since_.end() && now - it->second >= persist_after(key.second);
   };
@@ -612,9 +612,10 @@ Result<TickReport> Remediator::tick() {
   }
   // Counts kept from before the start that no look could settle wait report_fresh at most;
   // those of a rule no longer configured go at once.
+  const bool waited_enough = now - started_ >= options_.report_fresh;
   for (auto device = pending_.begin(); device != pending_.end();) {
     std::erase_if(device->second, [&](const auto& kept) {
-      return now - started_ >= options_.report_fresh || rule_named(kept.first) == nullptr;
+      return waited_enough || rule_named(kept.first) == nullptr;
     });
     device = device->second.empty() ? pending_.erase(device) : std::next(device);
   }

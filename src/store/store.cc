@@ -88,11 +88,11 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
       });
       all.held_conditions.push_back(h);
     }
-    for (const auto& [device, rule] : b->removed_held_conditions) {
+    for (const auto& key : b->removed_held_conditions) {
       std::erase_if(all.held_conditions, [&](const HeldCondition& h) {
-        return h.device_id == device && h.rule == rule;
+        return h.device_id == key.first && h.rule == key.second;
       });
-      all.removed_held_conditions.emplace_back(device, rule);
+      all.removed_held_conditions.push_back(key);
     }
   }
   return apply(all);

@@ -548,9 +548,10 @@ class SqliteStore final : public Store {
           [&] { return "held condition '" + h.device_id + "/" + h.rule + "'"; });
     }
     for (size_t k = 0; st.ok() && k < batch.removed_held_conditions.size(); ++k) {
-      const auto& [device, rule] = batch.removed_held_conditions[k];
-      st = check(run(w_.st.delete_held.get(), device, rule),
-                 [&] { return "the removal of held condition '" + device + "/" + rule + "'"; });
+      const auto& key = batch.removed_held_conditions[k];
+      st = check(run(w_.st.delete_held.get(), key.first, key.second), [&] {
+        return "the removal of held condition '" + key.first + "/" + key.second + "'";
+      });
     }
     return st;
   }
