@@ -312,7 +312,8 @@ int run_serve(const ServeArgs& args) {
                                         "server was down too long to know what happened"
                                       : "remediation counts every condition from now: first start"},
               {"down", resumed.gap ? format_duration(*resumed.gap) : std::string("-")},
-              {"conditions", resumed.conditions}});
+              {"counts", resumed.conditions},
+              {"closes_kept", resumed.closes}});
     nlohmann::json rules = nlohmann::json::array();
     for (const health::RemediationRule& r : remediation.rules) rules.push_back(r.name);
     log_line({{"level", "info"},

@@ -126,33 +126,37 @@ void Remediator::load_held(std::vector<HeldCondition> rows, Timestamp now) {
   started_ = now;
   watching_since_ = now;
   std::optional<Timestamp> alive, watching;
-  for (HeldCondition& h : rows) {
-    const Kept kept{h.since, h.closed_by_person};
+  for (const HeldCondition& h : rows) {
     if (h.device_id.empty() && h.rule == kAliveRow) alive = h.since;
     if (h.device_id.empty() && h.rule == kWatchingRow) watching = h.since;
-    stored_.emplace(std::make_pair(h.device_id, h.rule), kept);
-    if (!h.device_id.empty()) pending_[std::move(h.device_id)].emplace(std::move(h.rule), kept);
   }
   if (alive) resume_.gap = std::max(Duration{0}, now - *alive);
   resume_.resumed = resume_.gap && *resume_.gap <= options_.resume_gap;
   // The time the server was down is not counted (nor known). Down longer than resume_gap,
-  // every count starts again (the first tick deletes their rows); a person's close is a fact,
-  // not a count, and is kept whatever the gap.
+  // every count starts again (the first tick deletes their rows). A person's close is a fact,
+  // not a count: kept whatever the gap, as it was (the first tick drops those of a device
+  // gone or a rule no longer on health).
   const auto shifted = [&](Timestamp t) { return std::min(now, t + *resume_.gap); };
   if (resume_.resumed && watching) watching_since_ = shifted(*watching);
-  for (auto device = pending_.begin(); device != pending_.end();) {
-    for (auto it = device->second.begin(); it != device->second.end();) {
-      Kept& kept = it->second;
-      if (!kept.closed_by_person && !resume_.resumed) {
-        it = device->second.erase(it);
-        continue;
+  for (HeldCondition& h : rows) {
+    stored_.emplace(std::make_pair(h.device_id, h.rule), Kept{h.since, h.closed_by_person});
+    if (h.device_id.empty()) continue;
+    const RemediationRule* rule = rule_named(h.rule);
+    if (h.closed_by_person) {
+      if (rule != nullptr && is_health_condition(rule->condition)) {
+        closed_by_person_.emplace(std::make_pair(std::move(h.device_id), std::move(h.rule)),
+                                  h.since);
+        ++resume_.closes;
       }
-      if (!kept.closed_by_person) kept.since = shifted(kept.since);
-      ++it;
+    } else if (resume_.resumed && rule != nullptr) {
+      pending_[std::move(h.device_id)].emplace(std::move(h.rule), Kept{shifted(h.since)});
+      ++resume_.conditions;
     }
-    resume_.conditions += device->second.size();
-    device = device->second.empty() ? pending_.erase(device) : std::next(device);
   }
+}
+
+Timestamp Remediator::waited(Timestamp since, Timestamp now) const {
+  return std::min(now, since + (now - started_));
 }
 
 Duration Remediator::persist_after(std::string_view rule) const {
@@ -175,10 +179,11 @@ Status Remediator::write_held(Timestamp now) {
   for (const auto& [key, since] : present_since_) {
     if (!closed_by_person_.contains(key) && held_long(key)) put(key, {since, false});
   }
-  // Kept from before the start, not yet settled: as shifted (a second restart shifts again
-  // from there, not from before the first).
+  // Kept from before the start, not yet settled: as the count would stand if it were settled
+  // now (the wait not counted), so a second restart before it settles does not count the
+  // wait either (a write a tick for each, while it waits).
   for (const auto& [device, rules] : pending_) {
-    for (const auto& [rule, kept] : rules) put({device, rule}, kept);
+    for (const auto& [rule, kept] : rules) put({device, rule}, {waited(kept.since, now)});
   }
   for (const auto& [key, kept] : stored_) {
     bool wanted = false;
@@ -433,11 +438,13 @@ Result<TickReport> Remediator::tick() {
       }
     }
     if (devices != nullptr) {
-      for (DeviceService::Reported& r : devices->in_update_state(UpdateState::kDownloading))
-        downloading.emplace(std::move(r.id), r.at);
+      // Checked in first, then downloading: a first check-in between the two reads shows as
+      // one (the device is then seen at the look), never as checked in but not downloading.
       for (std::string& id : kept) {
         if (devices->last_check_in(id)) checked_in.insert(std::move(id));
       }
+      for (DeviceService::Reported& r : devices->in_update_state(UpdateState::kDownloading))
+        downloading.emplace(std::move(r.id), r.at);
     }
   }
   MutexLock lock(mu_);
@@ -527,7 +534,7 @@ Result<TickReport> Remediator::tick() {
       // from (until its first check-in it reads as offline); offline: at once: found present,
       // the count goes on from it, the time from the start to that look not counted (nothing
       // was known of it); otherwise it is dropped, as it would have been had the server been
-      // up. A person's close is restored as it was.
+      // up.
       std::optional<Timestamp> kept_since;
       if (kept_of_device != pending_.end()) {
         auto& kept = kept_of_device->second;
@@ -535,14 +542,12 @@ Result<TickReport> Remediator::tick() {
           const bool can_see =
               is_health_condition(rule.condition)
                   ? health_known && !offline && !quiet && !unreadable_.contains(f.device)
-              : rule.condition == Condition::kUpdateStuck ? checked_in.contains(f.device)
-              : rule.condition == Condition::kNoData      ? !offline
-                                                          : true;
+              : rule.condition == Condition::kUpdateStuck
+                  ? checked_in.contains(f.device) || downloading.contains(f.device)
+              : rule.condition == Condition::kNoData ? !offline
+                                                     : true;
           if (can_see) {
-            kept_since = std::min(now, k->second.since + (now - started_));
-            if (k->second.closed_by_person && is_health_condition(rule.condition)) {
-              closed_by_person_.emplace(std::make_pair(f.device, rule.name), k->second.since);
-            }
+            kept_since = waited(k->second.since, now);
             kept.erase(k);
           }
         }
@@ -736,6 +741,11 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
   DROVER_TRY(save(a, on_health ? &closed : nullptr));
   auto key = std::make_pair(a.device_id, a.rule);
   present_since_.insert_or_assign(key, now);
+  // A count kept from before a restart is replaced by the close.
+  if (auto device = pending_.find(a.device_id); device != pending_.end()) {
+    device->second.erase(a.rule);
+    if (device->second.empty()) pending_.erase(device);
+  }
   if (on_health) {
     closed_by_person_.insert_or_assign(key, now);
     stored_.insert_or_assign(std::move(key), Kept{now, true});

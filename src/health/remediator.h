@@ -70,8 +70,8 @@ struct RemediatorOptions {
 struct ResumeReport {
   bool resumed = false;         // back within resume_gap: the counts go on
   std::optional<Duration> gap;  // since the last heartbeat (a tick) before (none: no tick before)
-  // Held conditions kept: counts (none when not resumed: all start again) and closes.
-  size_t conditions = 0;
+  size_t conditions = 0;        // counts kept (none when not resumed: all start again)
+  size_t closes = 0;            // a person's closes of rules on health, kept whatever the gap
 };
 
 // A critical reason of a device's health, as the rules on health read it.
@@ -177,6 +177,9 @@ class Remediator final : public AlertRecords {
   Result<std::optional<Alert>> current(std::string_view id) REQUIRES(mu_);
   // The configured rule of that name, or null.
   const RemediationRule* rule_named(std::string_view name) const;
+  // A count kept from before the start (`since`, shifted by the gap), as it stands at `now`:
+  // the time since the start, before a look could see its condition, not counted.
+  Timestamp waited(Timestamp since, Timestamp now) const REQUIRES(mu_);
   // How long a condition of the rule holds before its count is written: persist_after, or a
   // quarter of the rule's `after` when that is shorter (a count must be kept well before it
   // could make a step).
@@ -231,7 +234,8 @@ class Remediator final : public AlertRecords {
   // What the store has: (device, rule) -> its held condition.
   std::map<std::pair<std::string, std::string>, Kept> stored_ GUARDED_BY(mu_);
   // Counts kept from before the start that no look has settled yet: device -> rule -> kept
-  // (shifted by the time the server was down). Dropped at report_fresh after the start.
+  // (shifted by the time the server was down; a person's closes go to closed_by_person_ at
+  // once). Dropped at report_fresh after the start.
   std::map<std::string, std::map<std::string, Kept>, std::less<>> pending_ GUARDED_BY(mu_);
   Timestamp started_ GUARDED_BY(mu_);
   ResumeReport resume_;     // set by create(), read only after

@@ -192,12 +192,52 @@ TEST_F(RemediatorTest, AStuckDeviceIsActedOnThoughTheServerRestartsMoreOftenThan
     }
     ASSERT_TRUE(queued_at.has_value()) << "never acted on a device stuck for 2 hours";
     // Its newest sample at minute 4, stale 3.5 minutes later (the contract), then 30 minutes
-    // watched, plus 2 for the restart on the way (the count written at 10 minutes held,
-    // before it), and the ticks and check-in that carry the command.
+    // watched, plus 2 for the restart on the way (the count written at 7.5 minutes held — a
+    // quarter of the rule's 30 —, before it), and the ticks and check-in that carry the
+    // command.
     const Duration expected = minutes(4) + seconds(210) + minutes(30) + minutes(2);
     EXPECT_GE(*queued_at - start, expected);
     EXPECT_LE(*queued_at - start, expected + minutes(3));
   }
+}
+
+// A count kept from before a restart goes on only from the look that sees its condition: the
+// time the server waited for the stuck device's first check-in after a restart is not counted
+// — nor, across a second restart in the middle of that wait, the part of it before.
+TEST_F(RemediatorTest, TheWaitForAKeptCountsFirstLookIsNotCounted) {
+  const RemediatorOptions options = update_stuck_rule();
+  restart(options);
+  remediator->set_update_states(f.service.get());
+  const std::string stuck = f.ids[0];
+  const Timestamp start = f.clock.now();
+  std::optional<Timestamp> queued_at;
+  auto minutes_of = [&](int n, bool checks_in) {
+    for (int minute = 0; minute < n && !queued_at; ++minute) {
+      if (checks_in) {
+        auto r =
+            f.service->check_in({stuck, f.installed(stuck), UpdateState::kDownloading, "", false});
+        ASSERT_TRUE(r.ok()) << r.error().to_string();
+        if (!r->commands.empty()) queued_at = f.clock.now();
+      }
+      send_sample(stuck);
+      ASSERT_TRUE(remediator->tick().ok());
+      f.clock.advance(minutes(1));
+    }
+  };
+  minutes_of(40, true);
+  restart_server(minutes(1), options);
+  remediator->set_update_states(f.service.get());
+  minutes_of(15, false);  // no check-in yet: the count waits
+  restart_server(minutes(1), options);
+  remediator->set_update_states(f.service.get());
+  EXPECT_EQ(remediator->resumed().conditions, 1u);
+  minutes_of(15, false);
+  minutes_of(3 * 60, true);
+  ASSERT_TRUE(queued_at.has_value());
+  // Two hours watched, the 40 minutes before the first restart among them; not counted: the
+  // two restarts (2 minutes each from the last tick) and the two 15-minute waits.
+  EXPECT_GE(*queued_at - start, hours(2) + minutes(4 + 30));
+  EXPECT_LE(*queued_at - start, hours(2) + minutes(4 + 30 + 3));
 }
 
 // A count kept from before a restart waits for the first look that can see the condition: a
@@ -239,7 +279,8 @@ TEST_F(RemediatorTest, AHeldCountNoLookConfirmsIsDropped) {
 // A person closes a disk-full episode while the disk is still full, and the server restarts:
 // no new episode opens while the disk was never seen clear — the close was written with the
 // alert, and is kept whether the server was down a minute or an hour (past resume_gap: a
-// close is a fact, not a count). Seen clear, the record goes; full again, a new episode.
+// close is a fact, not a count), and while the device is out of reach for hours after the
+// restart. Seen clear, the record goes; full again, a new episode.
 TEST_F(RemediatorTest, APersonsCloseOfARuleOnHealthOutlivesARestart) {
   RemediationRule disk;
   disk.name = "disk-full";
@@ -287,7 +328,11 @@ TEST_F(RemediatorTest, APersonsCloseOfARuleOnHealthOutlivesARestart) {
     restart_server(long_down ? hours(1) : minutes(1), options);
     wire();
     EXPECT_EQ(remediator->resumed().resumed, !long_down);
-    EXPECT_EQ(remediator->resumed().conditions, 1u);
+    EXPECT_EQ(remediator->resumed().closes, 1u);
+    pass(60);
+    EXPECT_EQ(episodes().size(), 1u) << "a new episode while the disk was never seen clear";
+    // Out of reach for three hours (nothing known of the disk), then back, still full.
+    f.clock.advance(hours(3));
     pass(60);
     EXPECT_EQ(episodes().size(), 1u) << "a new episode while the disk was never seen clear";
     free_share = 0.6;
