@@ -64,6 +64,9 @@ struct UpdateOffer {
 };
 inline constexpr size_t kMaxOfferWindows = 16;
 inline constexpr Duration kOfferHorizon = days(7);
+// How far behind the server's a device's clock may be and still see a window that is open
+// now as open (RolloutEngine::offer_windows).
+inline constexpr Duration kClockSkew = hours(1);
 
 // What a device that holds a verified image until its window (UpdateState::kReady) is told
 // when it checks in.

@@ -64,6 +64,11 @@ std::optional<std::vector<TimeRange>> RolloutEngine::offer_windows(const Rollout
   // Always open, nothing quiet: no constraint at all.
   if (out.size() == 1 && out.front().from == now && out.front().until == reach) out.clear();
   if (out.size() > kMaxOfferWindows) out.resize(kMaxOfferWindows);
+  // A window open now is sent as open since kClockSkew ago, not since this instant: a device
+  // whose clock is behind the server's would otherwise see it open a moment from now — ask
+  // again then, and be told the same — for good. (When it opened does not matter: nobody
+  // installs in the past.)
+  if (!out.empty() && out.front().from == now) out.front().from = now - kClockSkew;
   return out;
 }
 

@@ -130,11 +130,28 @@ class Device {
   std::unique_ptr<Agent> agent_;
 };
 
+// A device's clock `behind` the server's (a ManualClock) by a fixed amount.
+class BehindClock final : public Clock {
+ public:
+  BehindClock(Clock& server, Duration behind) : server_(server), behind_(behind) {}
+  Timestamp now() const override { return server_.now() - behind_; }
+  TimerId schedule_at(Timestamp at, Callback cb) override {
+    return server_.schedule_at(at + behind_, std::move(cb));
+  }
+  bool cancel(TimerId id) override { return server_.cancel(id); }
+
+ private:
+  Clock& server_;
+  Duration behind_;
+};
+
 // A server (the real device API over loopback, on the fleet's ManualClock) with artifact
-// firmware 3.0.0 published as a signed target, and one device. An honest server offers only
-// signed artifacts; a compromised one (`honest` false) offers whatever its store holds.
+// firmware 3.0.0 published as a signed target, and one device, its clock `device_behind`
+// the server's. An honest server offers only signed artifacts; a compromised one (`honest`
+// false) offers whatever its store holds.
 struct World {
-  explicit World(bool honest = true) {
+  explicit World(bool honest = true, Duration device_behind = Duration{0})
+      : device_clock(f.clock, device_behind) {
     char tmpl[] = "/tmp/drover-agent-e2e-XXXXXX";
     dir = ::mkdtemp(tmpl);
     EXPECT_TRUE(
@@ -175,8 +192,8 @@ struct World {
                          return router(r);
                        }).value());
     device = std::make_unique<Device>(dir + "/device",
-                                      "http://127.0.0.1:" + std::to_string(server->port()), f.clock,
-                                      dir + "/tuf/metadata/1.root.json");
+                                      "http://127.0.0.1:" + std::to_string(server->port()),
+                                      device_clock, dir + "/tuf/metadata/1.root.json");
   }
   ~World() {
     device.reset();
@@ -212,6 +229,7 @@ struct World {
   DeploymentState state() { return f.state_of(rollout, "ctl-1"); }
 
   Fleet f;
+  BehindClock device_clock;
   std::string dir, content, rollout;
   std::unique_ptr<UpdateRepository> repository;
   std::function<void()> refresh;
@@ -401,6 +419,32 @@ TEST(AgentE2e, TheVerifiedImageWaitsForTheWindowAcrossARestartAndOnlyThenIsInsta
   EXPECT_EQ(w.state(), DeploymentState::kSucceeded);
   EXPECT_EQ(w.device->agent().inventory().at("firmware"), "3.0.0");
   EXPECT_GE(w.f.clock.now(), eight);
+}
+
+// A device whose clock is 3 seconds behind the server's, holding the image until its quiet
+// hours end: once the window is open on the server's clock it installs — the server sends a
+// window open now as open since an hour before — rather than being told at each question
+// that the window opens at the server's "now", a moment ahead on its own clock, and asking
+// again every 3 seconds for good.
+TEST(AgentE2e, ADeviceWhoseClockIsBehindTheServersInstallsOnceTheWindowIsOpen) {
+  World w(true, seconds(3));
+  w.device->agent().run_once();  // enrolls
+  quiet_until_eight(w);
+  w.enroll_and_start();
+  run_until_ready(w);
+  const Timestamp eight = drover::testing::at("2026-06-01T20:00:00Z");
+  int asked_in_window = 0;  // passes that found the image still held, the window open
+  for (int step = 0; step < 300 && w.state() != DeploymentState::kSucceeded; ++step) {
+    const Duration wait = w.device->agent().run_once();
+    const UpdateStep now = w.device->agent().record().step;
+    if (now == UpdateStep::kInstalling) {
+      EXPECT_GE(w.f.clock.now(), eight) << "before the window";
+    }
+    if (now == UpdateStep::kReady && w.f.clock.now() >= eight) ++asked_in_window;
+    w.f.clock.advance(std::max(wait, Duration(1)));
+  }
+  EXPECT_EQ(w.state(), DeploymentState::kSucceeded) << w.device->agent().last_error();
+  EXPECT_LE(asked_in_window, 2);
 }
 
 // The rollout is paused while the device holds the image: it keeps holding and does not

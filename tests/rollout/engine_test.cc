@@ -216,7 +216,9 @@ TEST(Engine, WithDownloadInWindowOffersOnlyInsideTheSiteMaintenanceWindow) {
   auto o = f.check_in(f.ids[0]);
   ASSERT_TRUE(o.has_value());
   ASSERT_FALSE(o->windows.empty());
-  EXPECT_EQ(o->windows[0].from, at("2026-06-02T00:10:00Z"));  // open now, until 02:00
+  // Open now, until 02:00: sent as open since kClockSkew before now, so a device whose clock
+  // is behind the server's sees it open too.
+  EXPECT_EQ(o->windows[0].from, at("2026-06-02T00:10:00Z") - kClockSkew);
   EXPECT_EQ(o->windows[0].until, at("2026-06-02T02:00:00Z"));
   f.clock.advance_to(at("2026-06-02T02:00:00Z"));  // closed again
   EXPECT_FALSE(f.check_in(f.ids[1]).has_value());
