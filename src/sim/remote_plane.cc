@@ -193,10 +193,14 @@ Result<Artifact> RemoteControlPlane::upload(const Artifact& meta, std::string_vi
 }
 
 Status RemoteControlPlane::register_device(const Device& device) {
+  json quiet = json::array();
+  for (const MaintenanceWindow& w : device.quiet_hours) quiet.push_back(window_json(w));
   const json body = {{"device_type", device.device_type},
                      {"hardware_revision", device.hardware_revision},
                      {"site", device.site},
-                     {"connectivity", device.connectivity}};
+                     {"connectivity", device.connectivity},
+                     {"tags", device.tags},
+                     {"quiet_hours", quiet}};
   auto r = call("PUT", "/api/v1/devices/" + http::url_encode(device.id), body.dump(), 201, 200);
   return r.ok() ? ok_status() : Status(r.error());
 }

@@ -45,7 +45,7 @@ class RemoteControlPlane final : public ControlPlane {
 
   // Checks that the server does not know the fleet's first device (a fleet from an earlier
   // run: kAlreadyExists), then puts the sites, uploads the artifacts and registers the devices
-  // (type, revision, site, connectivity).
+  // (type, revision, site, connectivity, tags, quiet hours).
   Status set_up(const std::vector<Site>& sites, const std::vector<Artifact>& artifacts,
                 std::vector<Device> fleet) override;
   AgentAccess agent_access() const override;

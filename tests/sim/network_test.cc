@@ -312,35 +312,55 @@ class DrivingClock final : public Clock {
 // A run against a server elsewhere keeps pace with that server's clock, whichever it is:
 // here a simulated one, so the real-time scenario runs without waiting for the wall clock,
 // at the scenario's own date, and ends as the twin does — on the server's books too.
+// A server on a simulated clock, with the whole server stack on loopback, for a run against
+// it as against a server elsewhere.
+struct SimulatedServer {
+  explicit SimulatedServer(Timestamp start) : server_clock(start), pace(server_clock) {
+    engine_options.tick_interval = seconds(1);  // as the scenario's engine_tick
+    engine = std::make_unique<RolloutEngine>(*store, server_clock, engine_options);
+    EXPECT_TRUE(engine->load().ok());
+    service = std::make_unique<DeviceService>(*store, *engine);
+    EXPECT_TRUE(service->load().ok());
+    auto started = start_loopback_server(*store, *engine, *service, server_clock,
+                                         tmp.path + "/server", "factory-secret");
+    EXPECT_TRUE(started.ok()) << started.error().to_string();
+    if (started.ok()) server = std::move(*started);
+  }
+  // Options for a run against it, its agents' files under `tmp`.
+  SimOptions options() {
+    SimOptions o;
+    o.network = net_options(tmp.path + "/net", 4096);
+    o.network->server = loopback_url(*server);
+    auto token = server->tokens().create("sim", Role::kOperator, Duration(0));
+    EXPECT_TRUE(token.ok());
+    o.network->token = token.ok() ? token->text : "";
+    o.network->enrollment_token = "factory-secret";
+    o.network->server_clock = &pace;
+    return o;
+  }
+
+  drover::testing::SharedManualClock server_clock;
+  DrivingClock pace;
+  std::unique_ptr<Store> store = make_memory_store();
+  EngineOptions engine_options;
+  std::unique_ptr<RolloutEngine> engine;
+  std::unique_ptr<DeviceService> service;
+  TempDir tmp;
+  std::unique_ptr<http::ServerStack> server;
+};
+
+// A run against a server elsewhere keeps pace with that server's clock, whichever it is:
+// here a simulated one, so the real-time scenario runs without waiting for the wall clock,
+// at the scenario's own date, and ends as the twin does — on the server's books too.
 TEST(NetworkSim, ARemoteRunKeepsThePaceOfTheServersClock) {
   auto scenario = load_scenario(std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/realtime.json");
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
   auto twin = run_simulation(*scenario, {});
   ASSERT_TRUE(twin.ok()) << twin.error().to_string();
 
-  drover::testing::SharedManualClock server_clock(scenario->start);
-  auto store = make_memory_store();
-  EngineOptions engine_options;
-  engine_options.tick_interval = seconds(1);  // as the scenario's engine_tick
-  RolloutEngine engine(*store, server_clock, engine_options);
-  ASSERT_TRUE(engine.load().ok());
-  DeviceService service(*store, engine);
-  ASSERT_TRUE(service.load().ok());
-  TempDir tmp;
-  auto server = start_loopback_server(*store, engine, service, server_clock, tmp.path + "/server",
-                                      "factory-secret");
-  ASSERT_TRUE(server.ok()) << server.error().to_string();
-  auto token = (*server)->tokens().create("sim", Role::kOperator, Duration(0));
-  ASSERT_TRUE(token.ok());
-
-  DrivingClock pace(server_clock);
-  SimOptions o;
-  o.network = net_options(tmp.path + "/net", 4096);
-  o.network->server = loopback_url(**server);
-  o.network->token = token->text;
-  o.network->enrollment_token = "factory-secret";
-  o.network->server_clock = &pace;
-  auto remote = run_simulation(*scenario, o);
+  SimulatedServer at(scenario->start);
+  ASSERT_NE(at.server, nullptr);
+  auto remote = run_simulation(*scenario, at.options());
   ASSERT_TRUE(remote.ok()) << remote.error().to_string();
 
   EXPECT_EQ(outcome_lines(*remote).size(), outcome_lines(*twin).size());
@@ -358,14 +378,39 @@ TEST(NetworkSim, ARemoteRunKeepsThePaceOfTheServersClock) {
   EXPECT_EQ(remote->halted_strata[0].hardware_revision, "rev-c");
   // The run waited on the server's clock, which it moved from the scenario's date to its end
   // (the wall clock, months later, played no part).
-  EXPECT_GT(pace.waits, 0u);
-  EXPECT_GE(server_clock.now(),
+  EXPECT_GT(at.pace.waits, 0u);
+  EXPECT_GE(at.server_clock.now(),
             scenario->start + seconds(static_cast<int64_t>(remote->simulated_seconds)));
-  EXPECT_LT(server_clock.now(), scenario->start + hours(1));
+  EXPECT_LT(at.server_clock.now(), scenario->start + hours(1));
   // The server's own books agree.
-  auto progress = engine.progress("rollout-0001");
+  auto progress = at.engine->progress("rollout-0001");
   ASSERT_TRUE(progress.ok()) << progress.error().to_string();
   EXPECT_EQ(progress->total[DeploymentState::kSucceeded], remote->devices_updated);
+}
+
+// The devices a run sets up on a server carry the scenario's quiet hours (and tags), which
+// the server then narrows their windows by: here an hour at noon, far from the run's minutes,
+// so the rollout ends as without them — its offers carrying windows, the first open since
+// before now, which the agents take as open.
+TEST(NetworkSim, ARemoteRunRegistersTheDevicesQuietHours) {
+  auto scenario = load_scenario(std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/realtime.json");
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  const MaintenanceWindow noon{0x7f, 12 * 60, 60};
+  scenario->quiet_hours = {QuietHoursSpec{1.0, {noon}}};
+  SimulatedServer at(scenario->start);
+  ASSERT_NE(at.server, nullptr);
+  auto remote = run_simulation(*scenario, at.options());
+  ASSERT_TRUE(remote.ok()) << remote.error().to_string();
+  auto devices = at.store->list_devices();
+  ASSERT_TRUE(devices.ok());
+  ASSERT_EQ(devices->size(), 40u);
+  for (const Device& d : *devices) {
+    ASSERT_EQ(d.quiet_hours.size(), 1u) << d.id;
+    EXPECT_EQ(d.quiet_hours[0], noon) << d.id;
+  }
+  EXPECT_EQ(remote->rollout_state, "completed_partial");
+  EXPECT_GT(remote->devices_updated, 0u);
+  EXPECT_EQ(remote->devices_unreachable, 0u);
 }
 
 }  // namespace
