@@ -775,6 +775,34 @@ Status Remediator::mark_notified(std::string_view id, uint64_t version) {
   return scope.wait();
 }
 
+Status Remediator::mark_notified_all(std::span<const std::pair<std::string, uint64_t>> done) {
+  CommitScope scope;  // the write is queued under the lock and waited for after it
+  {
+    MutexLock lock(mu_);
+    WriteBatch batch;
+    for (const auto& [id, version] : done) {
+      auto stored = current(id);
+      if (!stored.ok()) return stored.error();
+      if (!*stored) return not_found("no alert '" + id + "'");
+      Alert& a = **stored;
+      if (version > a.version) {
+        return Error{ErrorCode::kFailedPrecondition,
+                     "alert '" + a.id + "' has no version " + std::to_string(version)};
+      }
+      if (version <= a.notified_version) continue;
+      a.notified_version = version;
+      batch.alerts.push_back(std::move(a));
+    }
+    if (batch.alerts.empty()) return ok_status();
+    DROVER_TRY(store_.apply(batch));
+    for (Alert& a : batch.alerts) {
+      std::string id = a.id;
+      recent_.insert_or_assign(std::move(id), std::move(a));
+    }
+  }
+  return scope.wait();
+}
+
 Result<std::optional<Alert>> Remediator::get(std::string_view id) { return store_.get_alert(id); }
 
 Result<std::vector<Alert>> Remediator::list(const Store::AlertQuery& query) {

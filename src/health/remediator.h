@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,6 +114,12 @@ class AlertRecords {
   virtual Result<std::vector<Alert>> list(const Store::AlertQuery& query) = 0;
   // The webhook is done with `version` of alert `id` (see Remediator::mark_notified).
   virtual Status mark_notified(std::string_view id, uint64_t version) = 0;
+  // The same for each (id, version) of `done` (a starting webhook's stale backlog). This
+  // default marks them one at a time; the Remediator writes them all in one batch.
+  virtual Status mark_notified_all(std::span<const std::pair<std::string, uint64_t>> done) {
+    for (const auto& [id, version] : done) DROVER_TRY(mark_notified(id, version));
+    return ok_status();
+  }
   // Returns once every change told so far is durable (kIo when the store failed): nothing
   // leaves the server that a crash could take back.
   virtual Status settle() = 0;
@@ -158,6 +165,10 @@ class Remediator final : public AlertRecords {
   // is queued under the lock and waited for after it. kNotFound for no such alert;
   // kFailedPrecondition for a version the alert never had.
   Status mark_notified(std::string_view id, uint64_t version) override EXCLUDES(mu_);
+  // As mark_notified for each, checked first and written in one batch (one commit, however
+  // many): all or none. The first error found; nothing is written then.
+  Status mark_notified_all(std::span<const std::pair<std::string, uint64_t>> done) override
+      EXCLUDES(mu_);
   Status settle() override { return store_.settle_all(); }
 
   // What was resumed at create(): for the log line that says why counts went on or not.

@@ -32,6 +32,7 @@ class LaggingStore final : public drover::testing::ForwardingStore {
  public:
   LaggingStore() : ForwardingStore(make_memory_store()) {}
   Status apply(const WriteBatch& b) override {
+    ++applies;
     for (const Alert& a : b.alerts) {
       auto before = ForwardingStore::get_alert(a.id);
       if (before.ok()) previous_[a.id] = *before;
@@ -51,6 +52,7 @@ class LaggingStore final : public drover::testing::ForwardingStore {
     return all;
   }
   bool lag = false;
+  int applies = 0;  // batches written
 
  private:
   std::map<std::string, std::optional<Alert>> previous_;

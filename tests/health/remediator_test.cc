@@ -339,6 +339,55 @@ TEST_F(RemediatorTest, TheDailyBudgetHandsARelapsingDeviceToAPerson) {
 // decides (the group commit shows other threads only durable writes): the tick decides on
 // the alert as last written, not as the store shows it, and keeps the acknowledgement when
 // it resolves the alert; the webhook's record of a delivery keeps it too.
+// A starting webhook's backlog of stale changes is recorded in one write (one commit), not
+// one each; an alert it does not know, or a version never made, refuses the whole and
+// nothing is written.
+TEST_F(RemediatorTest, ABacklogOfDeliveredChangesIsRecordedInOneWrite) {
+  WriteBatch old;
+  std::vector<std::pair<std::string, uint64_t>> done;
+  for (int n = 1; n <= 30; ++n) {
+    Alert a;
+    a.id = "alert-" + std::to_string(n);
+    a.device_id = f.ids[static_cast<size_t>(n) % f.ids.size()];
+    a.rule = "no-data";
+    a.condition = "no_data";
+    a.state = AlertState::kResolved;
+    a.opened_at = f.clock.now() - days(40);
+    a.updated_at = a.resolved_at = a.opened_at + hours(1);
+    a.resolved_by = "drover";
+    a.version = 3;
+    old.alerts.push_back(a);
+    done.emplace_back(a.id, a.version);
+  }
+  ASSERT_TRUE(f.store().apply(old).ok());
+  restart();
+  const int before = lagging_->applies;
+  ASSERT_TRUE(remediator->mark_notified_all(done).ok());
+  EXPECT_EQ(lagging_->applies, before + 1);
+  Store::AlertQuery unnotified;
+  unnotified.unnotified_only = true;
+  auto left = remediator->list(unnotified);
+  ASSERT_TRUE(left.ok());
+  EXPECT_TRUE(left->empty());
+  // Recorded already: nothing to write.
+  ASSERT_TRUE(remediator->mark_notified_all(done).ok());
+  EXPECT_EQ(lagging_->applies, before + 1);
+  // One unknown id, or a version never made: refused, nothing written.
+  ASSERT_TRUE(f.store().apply(old).ok());  // the backlog again, unrecorded
+  restart();
+  const int again = lagging_->applies;
+  auto unknown = done;
+  unknown.emplace_back("alert-99", 1);
+  EXPECT_EQ(remediator->mark_notified_all(unknown).error().code, ErrorCode::kNotFound);
+  auto too_new = done;
+  too_new[5].second = 4;
+  EXPECT_EQ(remediator->mark_notified_all(too_new).error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(lagging_->applies, again);
+  left = remediator->list(unnotified);
+  ASSERT_TRUE(left.ok());
+  EXPECT_EQ(left->size(), 30u);
+}
+
 TEST_F(RemediatorTest, DecisionsReadTheAlertAsLastWrittenNotAsTheStoreShowsIt) {
   const std::string silent = f.ids[1];
   send_sample(silent);

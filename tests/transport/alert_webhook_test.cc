@@ -51,8 +51,13 @@ class StoreAlerts final : public health::AlertRecords {
     b.alerts = {**a};
     return store_.apply(b);
   }
+  Status mark_notified_all(std::span<const std::pair<std::string, uint64_t>> done) override {
+    ++batches;
+    return AlertRecords::mark_notified_all(done);
+  }
   Status settle() override { return ok_status(); }  // a memory store: nothing in flight
   std::atomic<int> fail_marks{0};
+  std::atomic<int> batches{0};  // calls of mark_notified_all
 
  private:
   Store& store_;
@@ -328,7 +333,8 @@ TEST_F(AlertWebhookTest, ResolvedAlertsAlreadyTooOldAtStartAreRecordedAsDoneUnse
   clock_.advance(hours(48));
   change("alert-3", 1);
   ASSERT_NO_FATAL_FAILURE(start_webhook(url()));
-  EXPECT_EQ(notified("alert-1"), 3u);  // recorded as the webhook starts
+  EXPECT_EQ(notified("alert-1"), 3u);  // recorded as the webhook starts, all in one call
+  EXPECT_EQ(alerts_.batches.load(), 1);
   ASSERT_TRUE(until([&] { return notified("alert-2") == 2 && notified("alert-3") == 1; }));
   std::vector<std::string> sent;
   for (const Received& r : received()) sent.push_back(r.delivery);

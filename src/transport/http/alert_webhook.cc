@@ -88,7 +88,16 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
     query.before_id = page->back().id;
   }
   if (!stale.empty()) {
-    for (const Alert& a : stale) hook->mark_done(a, "skipped");
+    // One write for all of them (one commit), not one each.
+    std::vector<std::pair<std::string, uint64_t>> done;
+    done.reserve(stale.size());
+    for (const Alert& a : stale) done.emplace_back(a.id, a.version);
+    if (Status marked = alerts.mark_notified_all(done); !marked.ok() && hook->log_) {
+      hook->log_("warn", "alert webhook: " + std::to_string(stale.size()) +
+                             " stale changes were skipped but could not be recorded (they are "
+                             "judged again after a restart): " +
+                             marked.error().to_string());
+    }
     {
       MutexLock lock(hook->shared_->mu);
       hook->shared_->stats.skipped += stale.size();
