@@ -780,7 +780,17 @@ Status Remediator::mark_notified_all(std::span<const std::pair<std::string, uint
   {
     MutexLock lock(mu_);
     WriteBatch batch;
+    std::map<std::string_view, size_t> placed;  // id -> its alert in the batch
     for (const auto& [id, version] : done) {
+      if (auto it = placed.find(id); it != placed.end()) {  // given twice: the higher stands
+        Alert& a = batch.alerts[it->second];
+        if (version > a.version) {
+          return Error{ErrorCode::kFailedPrecondition,
+                       "alert '" + a.id + "' has no version " + std::to_string(version)};
+        }
+        a.notified_version = std::max(a.notified_version, version);
+        continue;
+      }
       auto stored = current(id);
       if (!stored.ok()) return stored.error();
       if (!*stored) return not_found("no alert '" + id + "'");
@@ -791,6 +801,7 @@ Status Remediator::mark_notified_all(std::span<const std::pair<std::string, uint
       }
       if (version <= a.notified_version) continue;
       a.notified_version = version;
+      placed.emplace(id, batch.alerts.size());
       batch.alerts.push_back(std::move(a));
     }
     if (batch.alerts.empty()) return ok_status();

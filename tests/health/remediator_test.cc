@@ -335,13 +335,9 @@ TEST_F(RemediatorTest, TheDailyBudgetHandsARelapsingDeviceToAPerson) {
   EXPECT_NE(open->front().escalation.find("budget"), std::string::npos) << open->front().escalation;
 }
 
-// A person's acknowledgement whose write has not reached the disk when the next tick
-// decides (the group commit shows other threads only durable writes): the tick decides on
-// the alert as last written, not as the store shows it, and keeps the acknowledgement when
-// it resolves the alert; the webhook's record of a delivery keeps it too.
 // A starting webhook's backlog of stale changes is recorded in one write (one commit), not
-// one each; an alert it does not know, or a version never made, refuses the whole and
-// nothing is written.
+// one each — an id given twice keeps its higher version —; an alert it does not know, or a
+// version never made, refuses the whole and nothing is written.
 TEST_F(RemediatorTest, ABacklogOfDeliveredChangesIsRecordedInOneWrite) {
   WriteBatch old;
   std::vector<std::pair<std::string, uint64_t>> done;
@@ -362,8 +358,13 @@ TEST_F(RemediatorTest, ABacklogOfDeliveredChangesIsRecordedInOneWrite) {
   ASSERT_TRUE(f.store().apply(old).ok());
   restart();
   const int before = lagging_->applies;
-  ASSERT_TRUE(remediator->mark_notified_all(done).ok());
+  auto twice = done;
+  twice.emplace_back("alert-7", 2);  // given again, lower: the higher one stands
+  ASSERT_TRUE(remediator->mark_notified_all(twice).ok());
   EXPECT_EQ(lagging_->applies, before + 1);
+  auto seventh = remediator->get("alert-7");
+  ASSERT_TRUE(seventh.ok() && *seventh);
+  EXPECT_EQ((*seventh)->notified_version, 3u);
   Store::AlertQuery unnotified;
   unnotified.unnotified_only = true;
   auto left = remediator->list(unnotified);
@@ -388,6 +389,10 @@ TEST_F(RemediatorTest, ABacklogOfDeliveredChangesIsRecordedInOneWrite) {
   EXPECT_EQ(left->size(), 30u);
 }
 
+// A person's acknowledgement whose write has not reached the disk when the next tick
+// decides (the group commit shows other threads only durable writes): the tick decides on
+// the alert as last written, not as the store shows it, and keeps the acknowledgement when
+// it resolves the alert; the webhook's record of a delivery keeps it too.
 TEST_F(RemediatorTest, DecisionsReadTheAlertAsLastWrittenNotAsTheStoreShowsIt) {
   const std::string silent = f.ids[1];
   send_sample(silent);

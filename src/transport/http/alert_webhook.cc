@@ -92,17 +92,19 @@ Result<std::unique_ptr<AlertWebhook>> AlertWebhook::start(health::AlertRecords& 
     std::vector<std::pair<std::string, uint64_t>> done;
     done.reserve(stale.size());
     for (const Alert& a : stale) done.emplace_back(a.id, a.version);
-    if (Status marked = alerts.mark_notified_all(done); !marked.ok() && hook->log_) {
-      hook->log_("warn", "alert webhook: " + std::to_string(stale.size()) +
-                             " stale changes were skipped but could not be recorded (they are "
-                             "judged again after a restart): " +
-                             marked.error().to_string());
-    }
+    const Status marked = alerts.mark_notified_all(done);
     {
       MutexLock lock(hook->shared_->mu);
       hook->shared_->stats.skipped += stale.size();
     }
-    if (hook->log_) {
+    if (!marked.ok() && hook->log_) {
+      hook->log_("warn", "alert webhook: " + std::to_string(stale.size()) +
+                             " resolved alerts' changes older than " +
+                             format_duration(hook->options_.give_up_after) +
+                             " were not sent, and could not be recorded as done (they are "
+                             "judged again after a restart): " +
+                             marked.error().to_string());
+    } else if (hook->log_) {
       hook->log_("warn", "alert webhook: " + std::to_string(stale.size()) +
                              " resolved alerts' changes older than " +
                              format_duration(hook->options_.give_up_after) +
