@@ -663,25 +663,8 @@ Result<Alert> Remediator::resolve(std::string_view id, std::string_view by, std:
 }
 
 Status Remediator::mark_notified(std::string_view id, uint64_t version) {
-  CommitScope scope;  // the write is queued under the lock and waited for after it
-  {
-    MutexLock lock(mu_);
-    auto stored = current(id);
-    if (!stored.ok()) return stored.error();
-    if (!*stored) return not_found("no alert '" + std::string(id) + "'");
-    Alert& a = **stored;
-    if (version > a.version) {
-      return Error{ErrorCode::kFailedPrecondition,
-                   "alert '" + a.id + "' has no version " + std::to_string(version)};
-    }
-    if (version <= a.notified_version) return ok_status();
-    a.notified_version = version;
-    WriteBatch batch;
-    batch.alerts.push_back(a);
-    DROVER_TRY(store_.apply(batch));
-    recent_.insert_or_assign(a.id, std::move(a));
-  }
-  return scope.wait();
+  const std::pair<std::string, uint64_t> one{std::string(id), version};
+  return mark_notified_all({&one, 1});
 }
 
 Status Remediator::mark_notified_all(std::span<const std::pair<std::string, uint64_t>> done) {

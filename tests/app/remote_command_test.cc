@@ -268,10 +268,14 @@ void write_pump_config(const std::string& dir, const std::string& url) {
       {"remote_commands", json::object()}}.dump();
 }
 
-// Uploads firmware 2.0.0, cuts the server's stored copy short (it answers every download of
-// it 500, for good), and starts a rollout of it to the whole fleet, whose id it sets.
+// Enrolls pump-3 (its configuration written for `serve`), uploads firmware 2.0.0, cuts the
+// server's stored copy short (it answers every download of it 500, for good), and starts a
+// rollout of it to the whole fleet, whose id it sets.
 void start_undeliverable_rollout(Server& serve, const std::string& dir, const std::string& admin,
                                  std::string* rollout) {
+  write_pump_config(dir, serve.url());
+  ASSERT_EQ(run_agent_once(dir + "/agent.json", dir + "/agent.log"), 0)
+      << read_text(dir + "/agent.log");
   auto call = [&](const std::string& method, const std::string& path, const std::string& body) {
     return serve.send(method, path, admin, body);
   };
@@ -303,8 +307,6 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpByTheRuleAndTheDeploymentFails) {
   };
   const std::string config = dir + "/agent.json";
   const std::string log = dir + "/agent.log";
-  write_pump_config(dir, serve.url());
-  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
   std::string rollout;
   ASSERT_NO_FATAL_FAILURE(start_undeliverable_rollout(serve, dir, admin, &rollout));
 
@@ -357,8 +359,6 @@ TEST(RemoteCommands, AStuckDownloadIsGivenUpThoughTheServerIsKilledEvery6s) {
   ASSERT_FALSE(admin.empty());
   const std::string config = dir + "/agent.json";
   const std::string log = dir + "/agent.log";
-  write_pump_config(dir, serve.url());
-  ASSERT_EQ(run_agent_once(config, log), 0) << read_text(log);  // enrolls
   std::string rollout;
   ASSERT_NO_FATAL_FAILURE(start_undeliverable_rollout(serve, dir, admin, &rollout));
 

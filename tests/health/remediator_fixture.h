@@ -159,6 +159,17 @@ class RemediatorTest : public ::testing::Test {
   std::map<std::string, uint64_t> sequence_;
 };
 
+// The update-stuck rule: a download under way for 2 hours is given up (clear_update).
+inline RemediatorOptions update_stuck_rule() {
+  RemediationRule rule;
+  rule.name = "update-stuck";
+  rule.condition = Condition::kUpdateStuck;
+  rule.after = hours(2);
+  rule.verify = minutes(10);
+  rule.ladder = {{CommandAction::kClearUpdate, "download"}};
+  return {{rule}, {}};
+}
+
 // Reads the device's health through a real HealthView, counting the reads, or fails them.
 class CountingHealth final : public DeviceHealthSource {
  public:

@@ -54,16 +54,6 @@ TEST_F(RemediatorTest, AServerDownForADayDoesNotBlameTheDevice) {
   EXPECT_EQ(no_data->commands.size(), 2u);
 }
 
-RemediatorOptions update_stuck_rule() {
-  RemediationRule rule;
-  rule.name = "update-stuck";
-  rule.condition = Condition::kUpdateStuck;
-  rule.after = hours(2);
-  rule.verify = minutes(10);
-  rule.ladder = {{CommandAction::kClearUpdate, "download"}};
-  return {{rule}, {}};
-}
-
 // The held conditions other than the remediator's own ("@alive", "@watching").
 std::vector<HeldCondition> held_of_devices(Store& store) {
   auto all = store.list_held_conditions();

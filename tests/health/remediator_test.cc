@@ -24,13 +24,7 @@ namespace {
 // silent, and one that still sends telemetry but whose last check-in (downloading) is older
 // than report_fresh (nothing known of its download) are left alone.
 TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDeviceIsIdle) {
-  RemediationRule rule;
-  rule.name = "update-stuck";
-  rule.condition = Condition::kUpdateStuck;
-  rule.after = hours(2);
-  rule.verify = minutes(10);
-  rule.ladder = {{CommandAction::kClearUpdate, "download"}};
-  RemediatorOptions options{{rule}, {}};
+  RemediatorOptions options = update_stuck_rule();
   options.report_fresh = hours(1);
   auto made = Remediator::create(f.store(), f.clock, *telemetry, *commands, options);
   ASSERT_TRUE(made.ok()) << made.error().to_string();
