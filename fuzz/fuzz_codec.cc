@@ -41,5 +41,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   round_trip(text, &outcome_from_json);
   round_trip(text, &command_from_json);
   round_trip(text, &alert_from_json);
+  round_trip(text, &profile_from_json);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 namespace drover::health {
@@ -150,6 +151,71 @@ Frozen frozen(std::span<const TimedValue> values, Duration at_least, double tole
   }
   out.since = values[first].at;
   out.frozen = newest.at - out.since >= at_least;
+  return out;
+}
+
+std::vector<SensorDrift> drift_among(std::span<const std::span<const TimedValue>> sensors,
+                                     Duration bucket, uint32_t min_peers,
+                                     PeerDrift::Options options) {
+  const size_t n = sensors.size();
+  std::vector<SensorDrift> out(n);
+  const int64_t width = bucket.count();
+  if (n == 0 || width <= 0) return out;
+  // Each bucket's mean of each sensor (NaN: none), by the bucket's start.
+  std::map<int64_t, std::vector<double>> grid;
+  for (size_t i = 0; i < n; ++i) {
+    int64_t current = INT64_MIN;
+    double sum = 0;
+    uint32_t count = 0;
+    auto flush = [&] {
+      if (count == 0) return;
+      auto [it, fresh] = grid.try_emplace(current);
+      if (fresh) it->second.assign(n, NAN);
+      it->second[i] = sum / count;
+    };
+    for (const TimedValue& v : sensors[i]) {
+      if (!std::isfinite(v.value)) continue;
+      const int64_t ms = v.at.time_since_epoch().count();
+      const int64_t start = ms - ((ms % width) + width) % width;
+      if (start != current) {
+        flush();
+        current = start;
+        sum = 0;
+        count = 0;
+      }
+      sum += v.value;
+      ++count;
+    }
+    flush();
+  }
+  std::vector<PeerDrift> drift(n, PeerDrift(options));
+  const size_t panel = std::min(n, kDriftPanel);
+  std::vector<double> others;
+  for (const auto& [start, means] : grid) {
+    // The panel's reference for the sensors outside it; each panel sensor's without itself.
+    const std::span<const double> of_panel(means.data(), panel);
+    const auto finite = static_cast<size_t>(
+        std::count_if(of_panel.begin(), of_panel.end(), [](double x) { return std::isfinite(x); }));
+    const double shared = finite >= min_peers ? peer_reference(of_panel) : NAN;
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(means[i])) continue;
+      double reference = shared;
+      if (i < panel) {
+        others.assign(of_panel.begin(), of_panel.end());
+        others.erase(others.begin() + static_cast<std::ptrdiff_t>(i));
+        reference = finite - 1 >= min_peers ? peer_reference(others) : NAN;
+      }
+      if (!std::isfinite(reference)) continue;
+      const PeerDrift::Verdict v = drift[i].observe(means[i], reference);
+      SensorDrift& d = out[i];
+      ++d.judged;
+      d.residual = v.residual;
+      if (v.drifting && !d.drifting) {
+        d.drifting = true;
+        d.since = Timestamp(Duration(start));
+      }
+    }
+  }
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "base/clock.h"
 #include "health/forecast.h"
@@ -103,6 +104,23 @@ class PeerDrift {
   double up_ = 0, down_ = 0;
   bool drifting_ = false;
 };
+
+// Each sensor of a group (a site's same-type devices, one metric) judged against the others
+// over the same time: the values put into `bucket`-long buckets (a bucket's mean), each
+// sensor's bucket against peer_reference of the others' where at least `min_peers` of them
+// have one, through a PeerDrift each, in time order. The reference is of the first
+// kDriftPanel sensors (each of them against the rest of it): a large group costs no more per
+// bucket than a site of 33.
+inline constexpr size_t kDriftPanel = 33;
+struct SensorDrift {
+  bool drifting = false;
+  Timestamp since{};    // the start of the bucket where it was first found drifting
+  double residual = 0;  // at the last bucket judged: its value - the reference - its usual offset
+  uint32_t judged = 0;  // buckets judged, settling included
+};
+std::vector<SensorDrift> drift_among(std::span<const std::span<const TimedValue>> sensors,
+                                     Duration bucket, uint32_t min_peers = 4,
+                                     PeerDrift::Options options = {});
 
 // Whether `boots` (times the device started, any order) holds more than `max` within any
 // `window` (none for a window of zero or less), and the most found in one.

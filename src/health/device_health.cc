@@ -110,10 +110,16 @@ struct Judge {
   // Forecast from the values since the resource was last refilled — a rise of more than
   // `refill` from one reading to the next (a restart freeing memory, logs cleaned, a charge):
   // a week's line through a refill would still point at the old end.
+  // `toward`: the way the values go to run out — down to the limit (memory, a disk, a
+  // battery, a floor), or up to it (a ceiling: a refill is then a fall).
+  // `surely`: a reason only when even the slow end of the interval is within the horizon (a
+  // profile's limit on any metric: a young noisy series' chance slope is no reason).
   void resource(const SeriesWindow& s, std::string kind, std::string name, double limit,
-                std::string_view what, double refill) {
+                std::string_view what, double refill, Toward toward = Toward::kDown,
+                bool surely = false) {
     if (s.values.empty()) return;
-    if (const double level = s.values.back().value; level <= limit) {
+    const double sign = toward == Toward::kUp ? -1 : 1;  // the values' way to the limit, downward
+    if (const double level = s.values.back().value; sign * level <= sign * limit) {
       char figures[96];
       std::snprintf(figures, sizeof figures, " now (%.4g at its newest reading; the limit is %.4g)",
                     level, limit);
@@ -122,17 +128,17 @@ struct Judge {
     }
     size_t from = 0;
     for (size_t i = 1; i < s.values.size(); ++i) {
-      if (s.values[i].value - s.values[i - 1].value > refill) from = i;
+      if (sign * (s.values[i].value - s.values[i - 1].value) > refill) from = i;
     }
     ForecastOptions fo = o.forecast;
-    fo.toward = Toward::kDown;
+    fo.toward = toward;
     auto c = forecast_crossing(
         std::span<const TimedValue>(s.values.data() + from, s.values.size() - from), limit, now,
         fo);
     if (!c) return;
     ResourceForecast rf{std::move(name), s.metric, s.labels, limit, *c};
     const double expected = seconds_of(c->expected);
-    if (expected <= seconds_of(o.horizon)) {
+    if ((surely ? c->latest_s : expected) <= seconds_of(o.horizon)) {
       const std::string latest = std::isfinite(c->latest_s) ? format_span(c->latest_s) : "never";
       add(std::move(kind),
           expected <= seconds_of(o.soon) ? Severity::kCritical : Severity::kWarning,
@@ -165,6 +171,42 @@ struct Judge {
     }
   }
 
+  // What the device's profile declares (MetricCheck) on each series of the metric: its
+  // limits, forecast as a resource's end is; a value frozen while the device reports.
+  void checks() {
+    const Freshness f = facts.freshness.freshness;
+    const bool reporting = f == Freshness::kFresh || f == Freshness::kLate;
+    for (const MetricCheck& c : facts.freshness.checks) {
+      for (const SeriesWindow& s : facts.series) {
+        if (s.metric != c.metric || s.values.empty()) continue;
+        const std::string name = series_name(s);
+        if (c.above) {
+          resource(s, "limit", name, *c.above, "above its limit", kNoRefill, Toward::kUp, true);
+        }
+        if (c.below) {
+          resource(s, "limit", name, *c.below, "below its limit", kNoRefill, Toward::kDown, true);
+        }
+        // Stale or offline already says its data does not come; without a contract its values
+        // up to the newest are all there is to go by.
+        if (c.frozen_after > Duration(0) && (reporting || f == Freshness::kNoContract)) {
+          frozen_value(s, name, c);
+        }
+      }
+    }
+  }
+
+  void frozen_value(const SeriesWindow& s, const std::string& name, const MetricCheck& c) {
+    const Frozen fz = frozen(s.values, c.frozen_after, c.tolerance);
+    if (!fz.frozen) return;
+    char value[32];
+    std::snprintf(value, sizeof value, "%.6g", s.values.back().value);
+    add("frozen", Severity::kCritical,
+        name + " has stayed at " + value + " for " +
+            format_span(seconds_of(s.values.back().at - fz.since)) +
+            " while the device reports (frozen after " + format_span(seconds_of(c.frozen_after)) +
+            ")");
+  }
+
   // Boots in the last 24 hours, from the counter's increases between readings within them
   // (a value below the one before is a counter that started again: it counts from zero).
   void reboots() {
@@ -192,6 +234,15 @@ struct Judge {
 };
 
 }  // namespace
+
+std::string series_name(const SeriesWindow& s) {
+  std::string out = s.metric;
+  for (size_t i = 0; i < s.labels.size(); ++i) {
+    out += (i == 0 ? "{" : ",") + s.labels[i].first + "=" + s.labels[i].second;
+  }
+  if (!s.labels.empty()) out += "}";
+  return out;
+}
 
 std::string format_span(double seconds) {
   char buf[32];
@@ -296,6 +347,7 @@ DeviceHealth judge_device(const DeviceFacts& facts, Timestamp now, const HealthO
   }
   j.freshness();
   j.resources();
+  j.checks();
   j.reboots();
   j.alerts();  // last: an alert about a reason found above is folded into it
   DeviceHealth& d = j.out;

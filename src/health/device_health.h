@@ -29,7 +29,7 @@ const char* to_string(Severity s);  // "warning", "critical"
 
 // A resource heading for its end, as forecast from its recent values.
 struct ResourceForecast {
-  std::string resource;  // "memory", "disk /data", "battery BAT0"
+  std::string resource;  // "memory", "disk /data", "battery BAT0", "signal_dbm{iface=wwan0}"
   std::string metric;    // the series it was read from
   std::vector<std::pair<std::string, std::string>> labels;
   double limit = 0;  // where the resource counts as run out
@@ -39,7 +39,9 @@ struct ResourceForecast {
 struct HealthReason {
   // "offline", "no_data", "late", "alert", "memory", "disk", "battery", "reboots",
   // "battery_drain" (against its peers: HealthView), "decommissioned" (0 points),
-  // "unreadable" (0 points: its data could not be read)
+  // "unreadable" (0 points: its data could not be read); of its profile's checks
+  // (MetricCheck): "limit" (a metric past or heading past its limit), "frozen" (a value
+  // that stopped changing), "drift" (a sensor drifting from its site's peers: HealthView)
   std::string kind;
   Severity severity = Severity::kWarning;
   int points = 0;    // taken off the score
@@ -79,10 +81,14 @@ struct SeriesWindow {
   std::vector<TimedValue> values;
 };
 
+// How a reason names a series: "temp_c", "temp_c{probe=2}".
+std::string series_name(const SeriesWindow& s);
+
 struct DeviceFacts {
   telemetry::DeviceFreshness freshness;
   std::vector<Alert> open_alerts;  // unresolved
-  // The series health reads (HealthOptions::kMetrics) over the last `window`.
+  // The series health reads (HealthOptions::kMetrics, and the metrics of the profile's
+  // checks: freshness.checks) over the last `window`.
   std::vector<SeriesWindow> series;
 };
 
@@ -107,6 +113,13 @@ struct HealthOptions {
   // The spread is at least a fifth of the median: only a drain far from its peers' (about
   // twice theirs at z 5) is flagged, not one a quarter faster in a fleet of identical peers.
   PeerOptions drain_peers{.threshold = 5, .side = Side::kHigh, .relative_floor = 0.2};
+  // A sensor drifting from its site's same-type devices (a profile's `drift` check:
+  // HealthView): its hourly means against theirs (drift_among), its first two days of the
+  // window learning its usual offset and spread; judged where at least drift_min_peers others
+  // have a value.
+  Duration drift_bucket = hours(1);
+  PeerDrift::Options drift{.settle = 48, .cusum_k = 1, .cusum_h = 15};
+  uint32_t drift_min_peers = 4;
   Duration lost_after = hours(72);  // quiet this long: lost (the fleet view)
   int critical_points = 40;
   int warning_points = 15;

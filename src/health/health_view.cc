@@ -4,16 +4,35 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <span>
+#include <tuple>
 
 namespace drover::health {
 namespace {
 
 constexpr size_t kAllAlerts = 1'000'000;
 
-bool is_read(std::string_view metric, bool battery_only) {
-  if (battery_only) return metric == "battery_level_percent" || metric == "battery_charging";
+// What is read of a device: only the metrics asked for, or those judge_device reads.
+bool is_read(std::string_view metric, const std::vector<MetricCheck>& checks,
+             std::span<const std::string_view> only) {
+  if (!only.empty()) return std::find(only.begin(), only.end(), metric) != only.end();
   return std::find(std::begin(HealthOptions::kMetrics), std::end(HealthOptions::kMetrics),
-                   metric) != std::end(HealthOptions::kMetrics);
+                   metric) != std::end(HealthOptions::kMetrics) ||
+         std::any_of(checks.begin(), checks.end(),
+                     [metric](const MetricCheck& c) { return c.metric == metric; });
+}
+
+constexpr std::string_view kBattery[] = {"battery_level_percent", "battery_charging"};
+
+// "temp_c{probe=1} is drifting from the 9 devices of its type at its site: 1.8 off their
+// reading beyond its usual offset, since 2.0 d ago"
+std::string drift_text(const SeriesWindow& s, const SensorDrift& d, size_t peers, Timestamp now) {
+  char text[160];
+  std::snprintf(text, sizeof text,
+                " is drifting from the %zu devices of its type at its site: %.3g off their "
+                "reading beyond its usual offset, since ",
+                peers, d.residual);
+  return series_name(s) + text + format_span(static_cast<double>((now - d.since).count()) / 1000) + " ago";
 }
 
 // "drains 2.1 %/h, 2.0x the median of its type's 40 devices (1.0 %/h)"
@@ -53,15 +72,35 @@ Result<std::vector<Alert>> HealthView::open_alerts(std::string_view device) cons
   return alerts_->list(q);
 }
 
+void HealthView::judge_drift(std::span<DeviceHealth> judged, const DriftGroup& group) const {
+  std::vector<std::span<const TimedValue>> sensors;
+  sensors.reserve(group.size());
+  for (const auto& [index, series] : group) sensors.emplace_back(series.values);
+  const std::vector<SensorDrift> found =
+      drift_among(sensors, options_.drift_bucket, options_.drift_min_peers, options_.drift);
+  const Timestamp now = clock_.now();
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (!found[i].drifting || group[i].first >= judged.size()) continue;
+    add_reason(judged[group[i].first],
+               {"drift",
+                Severity::kWarning,
+                options_.warning_points,
+                drift_text(group[i].second, found[i], group.size() - 1, now),
+                "",
+                {}});
+  }
+}
+
 Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
-                                      std::vector<Alert> open_alerts, bool battery_only) const {
+                                      std::vector<Alert> open_alerts,
+                                      std::span<const std::string_view> only) const {
   DeviceFacts facts;
   facts.open_alerts = std::move(open_alerts);
   auto latest = telemetry_.latest(freshness.device);
   if (!latest.ok()) return latest.error();
   const int64_t now = clock_.now().time_since_epoch().count();
   for (const telemetry::AgedValue& v : *latest) {
-    if (!is_read(v.metric, battery_only)) continue;
+    if (!is_read(v.metric, freshness.checks, only)) continue;
     // A total or a charger's state is what it is now, not a mean over the hour.
     if (v.metric == "memory_total_bytes" || v.metric == "disk_total_bytes" ||
         v.metric == "battery_charging") {
@@ -110,9 +149,38 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   auto f = facts(std::move(*freshness), std::move(*alerts));
   if (!f.ok()) return f.error();
   DeviceHealth judged = judge_device(*f, clock_.now(), options_);
+  if (f->freshness.decommissioned) return judged;
+  // Each metric its profile asks to watch for drift, against up to kDriftPeers devices of its
+  // type at its site: the series of each label set, the device's own first.
+  for (const MetricCheck& check : f->freshness.checks) {
+    if (!check.drift) continue;
+    telemetry::Cohort at_site;
+    at_site.filter.device_types = {type};
+    at_site.filter.sites = {f->freshness.site};
+    std::vector<DeviceFacts> peers;
+    const std::string_view metric[] = {check.metric};
+    for (const Device& peer : telemetry_.devices_of(at_site, kDriftPeers + 1)) {
+      if (peer.id == f->freshness.device || peers.size() == kDriftPeers) continue;
+      telemetry::DeviceFreshness p;
+      p.device = peer.id;
+      p.device_type = peer.device_type;
+      auto pf = facts(std::move(p), {}, metric);
+      if (pf.ok()) peers.push_back(std::move(*pf));  // else one peer fewer
+    }
+    for (const SeriesWindow& own : f->series) {
+      if (own.metric != check.metric) continue;
+      DriftGroup group{{0, own}};
+      for (const DeviceFacts& pf : peers) {
+        for (const SeriesWindow& s : pf.series) {
+          if (s.labels == own.labels) group.emplace_back(SIZE_MAX, s);
+        }
+      }
+      judge_drift(std::span<DeviceHealth>(&judged, 1), group);
+    }
+  }
   // Its battery's drain against its type's: the drains of up to kDrainPeers of them.
   const auto drain = battery_drain(*f, options_);
-  if (!drain || f->freshness.decommissioned) return judged;
+  if (!drain) return judged;
   telemetry::Cohort of_type;
   of_type.filter.device_types = {type};
   std::vector<double> drains;
@@ -120,7 +188,7 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
     telemetry::DeviceFreshness p;
     p.device = peer.id;
     p.device_type = peer.device_type;
-    auto pf = facts(std::move(p), {}, true);
+    auto pf = facts(std::move(p), {}, kBattery);
     if (!pf.ok()) continue;  // gone meanwhile, or unreadable: one peer fewer
     if (auto d = battery_drain(*pf, options_)) drains.push_back(d->per_hour);
   }
@@ -145,6 +213,8 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
   // Each device's battery drain (by its index in `judged`), and every drain of each type.
   std::vector<std::pair<size_t, BatteryDrain>> drains;
   std::map<std::string, std::vector<double>, std::less<>> drains_of_type;
+  // The series a drift check watches, by type, site, metric and labels.
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, DriftGroup> drifts;
   for (telemetry::DeviceFreshness& fr : *all) {
     auto it = by_device.find(fr.device);
     DeviceHealth unreadable;
@@ -160,6 +230,17 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
         drains.emplace_back(judged.size(), std::move(*d));
       }
       judged.push_back(judge_device(*f, now, options_));
+      if (f->freshness.decommissioned) continue;
+      for (const MetricCheck& check : f->freshness.checks) {
+        if (!check.drift) continue;
+        for (SeriesWindow& s : f->series) {
+          if (s.metric != check.metric) continue;
+          std::string labels;
+          for (const auto& [k, v] : s.labels) labels += k + "=" + v + ",";
+          drifts[{f->freshness.device_type, f->freshness.site, s.metric, labels}].emplace_back(
+              judged.size() - 1, std::move(s));
+        }
+      }
       continue;
     }
     if (f.error().code == ErrorCode::kNotFound) continue;  // decommissioned meanwhile
@@ -182,6 +263,7 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
   for (const auto& [index, drain] : drains) {
     judge_drain(judged[index], drain, spread_of_type[judged[index].device_type]);
   }
+  for (const auto& [key, group] : drifts) judge_drift(judged, group);
   return judged;
 }
 

@@ -9,11 +9,15 @@
 // Beyond judge_device, a battery is judged against its peers: one draining far faster than
 // the same-type devices' (peer_outlier on the drain since the last charge) is the warning
 // "battery_drain" — in the fleet view against every device of its type, for one device
-// against up to kDrainPeers of them (a read of each one's battery series).
+// against up to kDrainPeers of them (a read of each one's battery series). A metric its
+// profile asks to watch for drift (MetricCheck::drift) is judged against the same-type devices
+// at the device's site (drift_among) — in the fleet view all of them, for one device up to
+// kDriftPeers: one drifting is the warning "drift".
 // Thread-safe: it keeps nothing of its own.
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "health/device_health.h"
@@ -26,6 +30,8 @@ class HealthView final : public DeviceHealthSource {
  public:
   // One device's battery drain is judged against this many of its type's at most.
   static constexpr size_t kDrainPeers = 200;
+  // One device's sensor is judged for drift against this many of its site's at most.
+  static constexpr size_t kDriftPeers = 64;
 
   // `alerts` may be null (remediation off: no alert is a reason).
   HealthView(const telemetry::TelemetryService& telemetry, AlertRecords* alerts, Clock& clock,
@@ -41,15 +47,20 @@ class HealthView final : public DeviceHealthSource {
   // unknown with the reason "unreadable"; the store's error only when none could be read.
   Result<std::vector<DeviceHealth>> judge_all(const telemetry::Cohort& cohort) const;
   // The rules on health (RemediatorOptions): every device's critical reasons of the kinds a
-  // rule can watch (memory, disk, battery, reboots), and the devices it could not read.
+  // rule can watch (memory, disk, battery, reboots, frozen), and the devices it could not read.
   Result<HealthFindings> critical_findings() const override;
 
   const HealthOptions& options() const { return options_; }
 
  private:
-  // `battery_only`: the battery's series alone (a peer's drain).
+  // `only`: these metrics' series alone (a peer's battery, a peer's sensor); else those
+  // judge_device reads.
   Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness, std::vector<Alert> open_alerts,
-                            bool battery_only = false) const;
+                            std::span<const std::string_view> only = {}) const;
+  // One metric's series (one label set) of a site's same-type devices, each with the index of
+  // its device in `judged` (SIZE_MAX: a peer only); those drifting get the reason "drift".
+  using DriftGroup = std::vector<std::pair<size_t, SeriesWindow>>;
+  void judge_drift(std::span<DeviceHealth> judged, const DriftGroup& group) const;
   void judge_drain(DeviceHealth& device, const BatteryDrain& drain,
                    const std::optional<PeerSpread>& peers) const;
   Result<std::vector<Alert>> open_alerts(std::string_view device) const;

@@ -38,6 +38,7 @@ enum class Condition : uint8_t {
   kDisk,     // a disk full now, or forecast to be within 7 days
   kBattery,  // a battery empty now, or forecast to be within 7 days (not while charging)
   kReboots,  // more boots in the last 24 hours than allowed: a reboot loop
+  kFrozen,   // a value its profile watches stopped changing while the device reports
   // The device reports an update download under way at its check-ins, and has for `after`
   // without finishing it (a download that keeps failing: the agent checks in between tries).
   kUpdateStuck,
@@ -51,13 +52,14 @@ inline constexpr EnumNames<Condition, kConditionCount> kConditionNames{{
     {Condition::kDisk, "disk"},
     {Condition::kBattery, "battery"},
     {Condition::kReboots, "reboots"},
+    {Condition::kFrozen, "frozen"},
     {Condition::kUpdateStuck, "update_stuck"},
 }};
 // Whether the condition is read from the device's health (its name is the health reason's
 // kind) rather than from its telemetry's freshness.
 constexpr bool is_health_condition(Condition c) {
   return c == Condition::kMemory || c == Condition::kDisk || c == Condition::kBattery ||
-         c == Condition::kReboots;
+         c == Condition::kReboots || c == Condition::kFrozen;
 }
 static_assert(names_every_value(kConditionNames));
 inline const char* to_string(Condition c) { return enum_name(kConditionNames, c); }

@@ -48,6 +48,7 @@ void observe(Condition condition, const telemetry::DeviceFreshness& f, bool* pre
     case Condition::kDisk:
     case Condition::kBattery:
     case Condition::kReboots:
+    case Condition::kFrozen:
     case Condition::kUpdateStuck:
     case Condition::kCount:
       return;  // read from the device's health or its check-ins, not its freshness

@@ -74,7 +74,21 @@ json profile_json(const DeviceProfile& p) {
   json telemetry{{"report_every", format_duration(t.report_every)},
                  {"late_after", format_duration(t.late_after)},
                  {"stale_after", format_duration(t.effective_stale_after())}};
-  return {{"device_type", p.device_type}, {"telemetry", telemetry}, {"metrics", metrics}};
+  json out{{"device_type", p.device_type}, {"telemetry", telemetry}, {"metrics", metrics}};
+  if (!p.health.empty()) {
+    json checks = json::array();
+    for (const MetricCheck& c : p.health) {
+      json check{{"metric", c.metric}};
+      if (c.above) check["above"] = *c.above;
+      if (c.below) check["below"] = *c.below;
+      if (c.frozen_after > Duration(0)) check["frozen_after"] = format_duration(c.frozen_after);
+      if (c.tolerance > 0) check["tolerance"] = c.tolerance;
+      if (c.drift) check["drift"] = true;
+      checks.push_back(check);
+    }
+    out["health"] = checks;
+  }
+  return out;
 }
 
 json artifact_json(const Artifact& a) {
@@ -253,7 +267,7 @@ Site read_site(const JsonReader& r) {
 }
 
 DeviceProfile read_profile(const JsonReader& r) {
-  r.allow_only({"device_type", "telemetry", "metrics"});
+  r.allow_only({"device_type", "telemetry", "metrics", "health"});
   DeviceProfile p;
   p.device_type = r.str("device_type");
   if (r.has("telemetry")) {
@@ -277,6 +291,17 @@ DeviceProfile read_profile(const JsonReader& r) {
       rule.functions.push_back(m.take("aggregates", parse_aggregate_function(f)));
     }
     p.metrics.push_back(std::move(rule));
+  }
+  for (const auto& h : r.array("health")) {
+    h.allow_only({"metric", "above", "below", "frozen_after", "tolerance", "drift"});
+    MetricCheck check;
+    check.metric = h.str("metric");
+    if (h.has("above")) check.above = h.number("above");
+    if (h.has("below")) check.below = h.number("below");
+    check.frozen_after = h.duration_or("frozen_after", Duration(0));
+    check.tolerance = h.number_or("tolerance", 0);
+    check.drift = h.boolean_or("drift", false);
+    p.health.push_back(std::move(check));
   }
   if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
   return p;

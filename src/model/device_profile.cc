@@ -1,6 +1,7 @@
 #include "model/device_profile.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "model/device.h"
 #include "protocol/telemetry_batch.h"
@@ -68,6 +69,39 @@ Status validate(DeviceProfile& p) {
       return invalid_argument("metric '" + rule.metric +
                               "': the interval must be between 1s and 1d");
     }
+  }
+  for (const MetricCheck& c : p.health) {
+    const std::string what = "health check of '" + c.metric + "': ";
+    if (!protocol::is_valid_metric_name(c.metric)) {
+      return invalid_argument("health check: metric '" + c.metric + "' is not a valid metric name");
+    }
+    if (!c.above && !c.below && c.frozen_after == Duration(0) && !c.drift) {
+      return invalid_argument(what + "give at least one of above, below, frozen_after, drift");
+    }
+    if ((c.above && !std::isfinite(*c.above)) || (c.below && !std::isfinite(*c.below))) {
+      return invalid_argument(what + "limits must be finite numbers");
+    }
+    if (c.above && c.below && *c.below >= *c.above) {
+      return invalid_argument(what + "below must be less than above");
+    }
+    if (c.frozen_after != Duration(0) &&
+        (c.frozen_after < minutes(1) || c.frozen_after > days(7))) {
+      return invalid_argument(what + "frozen_after must be between 1m and 7d");
+    }
+    if (!std::isfinite(c.tolerance) || c.tolerance < 0) {
+      return invalid_argument(what + "tolerance must be a number of at least 0");
+    }
+    if (c.tolerance > 0 && c.frozen_after == Duration(0)) {
+      return invalid_argument(what + "a tolerance needs frozen_after");
+    }
+  }
+  std::sort(p.health.begin(), p.health.end(),
+            [](const MetricCheck& a, const MetricCheck& b) { return a.metric < b.metric; });
+  auto twice = std::adjacent_find(
+      p.health.begin(), p.health.end(),
+      [](const MetricCheck& a, const MetricCheck& b) { return a.metric == b.metric; });
+  if (twice != p.health.end()) {
+    return invalid_argument("metric '" + twice->metric + "' has two health checks");
   }
   std::sort(p.metrics.begin(), p.metrics.end(),
             [](const MetricRule& a, const MetricRule& b) { return a.metric < b.metric; });

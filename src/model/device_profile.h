@@ -1,11 +1,12 @@
-// A device profile: what Drover expects of every device of one type. Today its telemetry
+// A device profile: what Drover expects of every device of one type: its telemetry
 // contract — how often the device reports and how late a report may be, so a device that
 // sleeps by design is judged against its own schedule — and what its agent does with each
 // metric before sending it (raw, or aggregated per interval), so a metered link carries
-// what the operator chose.
+// what the operator chose — and what device health watches in its metrics.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,16 +45,33 @@ using protocol::MetricRule;
 using protocol::parse_aggregate_function;
 using protocol::to_string;
 
+// What device health watches in one metric beyond the resources it knows (docs/health.md,
+// "Checks a profile declares"): limits the metric must stay within (crossing one is critical;
+// heading for one is forecast), a value that must keep changing while the device reports (a
+// stuck sensor), and a sensor's drift from the same-type devices at its site (calibration).
+struct MetricCheck {
+  std::string metric;
+  std::optional<double> above;  // the value must stay at or below this
+  std::optional<double> below;  // the value must stay at or above this
+  Duration frozen_after{0};     // unchanged this long: frozen (0: not watched)
+  double tolerance = 0;         // a change no larger is no change (with frozen_after)
+  bool drift = false;           // judged against its site's same-type devices
+  friend bool operator==(const MetricCheck&, const MetricCheck&) = default;
+};
+
 struct DeviceProfile {
   std::string device_type;  // the key
   TelemetryContract telemetry;
   std::vector<MetricRule> metrics;  // sorted by metric, unique
+  std::vector<MetricCheck> health;  // sorted by metric, unique
   friend bool operator==(const DeviceProfile&, const DeviceProfile&) = default;
 };
 
 // Checks the type name, the durations (late_after and stale_after need report_every;
 // stale_after above report_every + late_after), the rules (an aggregate needs an interval of
-// 1 s to 1 day; a raw rule none); sorts the rules. Fails on duplicates.
+// 1 s to 1 day; a raw rule none), the health checks (each watches something; finite limits,
+// `below` under `above`; frozen_after from 1 min to 7 d, a tolerance only with it); sorts the
+// rules and the checks. Fails on duplicates.
 Status validate(DeviceProfile& p);
 
 }  // namespace drover

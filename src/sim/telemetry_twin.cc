@@ -319,11 +319,12 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   ProfileService profiles(store);
   using F = protocol::AggregateFunction;
   for (const DeviceProfile& p :
-       {DeviceProfile{"bms-controller", {minutes(5), minutes(2), minutes(15)}, {}},
-        DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}},
+       {DeviceProfile{"bms-controller", {minutes(5), minutes(2), minutes(15)}, {}, {}},
+        DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}, {}},
         DeviceProfile{"truck",
                       {minutes(1), minutes(1), Duration(0)},
-                      {{"*", minutes(1), {F::kMin, F::kMax, F::kMean}}}}}) {
+                      {{"*", minutes(1), {F::kMin, F::kMax, F::kMean}}},
+                      {}}}) {
     auto put = profiles.put(p);
     if (!put.ok()) return put.error();
   }
@@ -582,7 +583,8 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   const health::HealthView view(service, remediator->get(), clock);
   auto judged_health = view.fleet({}, hours(int64_t{24} * 30), devices.size());
   if (!judged_health.ok()) return judged_health.error();
-  report.health = {judged_health->healthy, judged_health->degraded, judged_health->critical, judged_health->unknown};
+  report.health = {judged_health->healthy, judged_health->degraded, judged_health->critical,
+                   judged_health->unknown};
   for (const health::DeviceHealth& h : judged_health->at_risk) {
     report.at_risk.push_back({h.device_id, to_string(h.status), h.score,
                               h.reasons.empty() ? std::string() : h.reasons.front().text});

@@ -289,14 +289,14 @@ Result<CohortAnswer> TelemetryService::cohort(const Cohort& cohort, std::string_
 
 Result<std::vector<DeviceFreshness>> TelemetryService::freshness(const Cohort& cohort) const {
   const int64_t now = now_ms(clock_);
-  std::map<std::string, TelemetryContract> contracts;
   auto profiles = store_.list_profiles();
   if (!profiles.ok()) return profiles.error();
-  for (const DeviceProfile& p : *profiles) contracts[p.device_type] = p.telemetry;
+  std::map<std::string_view, const DeviceProfile*> of_type;
+  for (const DeviceProfile& p : *profiles) of_type[p.device_type] = &p;
   std::vector<DeviceFreshness> out;
   for (const Device& d : devices_of(cohort)) {
-    auto it = contracts.find(d.device_type);
-    out.push_back(freshness_of(d, it != contracts.end() ? it->second : TelemetryContract{}, now));
+    auto it = of_type.find(d.device_type);
+    out.push_back(freshness_of(d, it != of_type.end() ? it->second : nullptr, now));
   }
   return out;
 }
@@ -306,15 +306,19 @@ Result<DeviceFreshness> TelemetryService::freshness(std::string_view device) con
   if (!d) return not_found("unknown device '" + std::string(device) + "'");
   auto profile = store_.get_profile(d->device_type);
   if (!profile.ok()) return profile.error();
-  return freshness_of(*d, *profile ? (*profile)->telemetry : TelemetryContract{}, now_ms(clock_));
+  return freshness_of(*d, *profile ? &**profile : nullptr, now_ms(clock_));
 }
 
-DeviceFreshness TelemetryService::freshness_of(const Device& d, const TelemetryContract& contract,
+DeviceFreshness TelemetryService::freshness_of(const Device& d, const DeviceProfile* profile,
                                                int64_t now) const {
   DeviceFreshness f;
   f.device = d.id;
   f.device_type = d.device_type;
-  f.contract = contract;
+  f.site = d.site;
+  if (profile != nullptr) {
+    f.contract = profile->telemetry;
+    f.checks = profile->health;
+  }
   f.decommissioned = d.decommissioned;
   int64_t newest = INT64_MIN;
   for (const std::string& key : tsdb_.keys(d.id + "/")) {

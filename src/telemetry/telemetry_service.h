@@ -92,6 +92,9 @@ struct DeviceFreshness {
   TelemetryContract contract;
   uint64_t dropped_on_device = 0;
   bool decommissioned = false;  // out of service: kept for its history, judged no more
+  std::string site;             // Device::site (its peers for a sensor's drift)
+  // What its type's profile asks device health to watch in its metrics (DeviceProfile::health).
+  std::vector<MetricCheck> checks;
 };
 
 // Where the remediation rules (health/remediator.h) read how fresh each device is: the
@@ -157,8 +160,8 @@ class TelemetryService final : public FreshnessSource {
     uint64_t dropped = 0;            // routine samples the device reported dropping
   };
   DeviceState& state_of(std::string_view device) REQUIRES(mu_);
-  DeviceFreshness freshness_of(const Device& d, const TelemetryContract& contract,
-                               int64_t now) const;
+  // `profile`: its type's, or null for none.
+  DeviceFreshness freshness_of(const Device& d, const DeviceProfile* profile, int64_t now) const;
 
   TimeSeriesStore& tsdb_;
   DeviceService& devices_;

@@ -25,6 +25,39 @@ TEST(DeviceProfile, RoundTripsThroughItsDocument) {
   EXPECT_EQ(*back, *p);
 }
 
+TEST(DeviceProfile, HealthChecksRoundTripSortedAndOnlyWhatIsSet) {
+  auto p = profile_from_json(R"({"device_type": "soil-probe",
+      "health": [{"metric": "temp_c", "frozen_after": "6h", "tolerance": 0.05, "drift": true},
+                 {"metric": "signal_dbm", "below": -110.5},
+                 {"metric": "pump_current_a", "above": 12, "below": 0.5}]})");
+  ASSERT_TRUE(p.ok()) << p.error().to_string();
+  ASSERT_EQ(p->health.size(), 3u);
+  EXPECT_EQ(p->health[0].metric, "pump_current_a");  // sorted
+  EXPECT_EQ(p->health[0].above, 12);
+  EXPECT_EQ(p->health[0].below, 0.5);
+  EXPECT_EQ(p->health[1].below, -110.5);
+  EXPECT_FALSE(p->health[1].above);
+  EXPECT_EQ(p->health[1].frozen_after, Duration(0));
+  EXPECT_FALSE(p->health[1].drift);
+  EXPECT_EQ(p->health[2].frozen_after, hours(6));
+  EXPECT_EQ(p->health[2].tolerance, 0.05);
+  EXPECT_TRUE(p->health[2].drift);
+  const std::string text = to_json(*p);
+  // What is not set is not written: one tolerance, one drift, one frozen_after.
+  for (const char* field : {"tolerance", "drift", "frozen_after"}) {
+    const size_t at = text.find(field);
+    EXPECT_NE(at, std::string::npos) << field;
+    EXPECT_EQ(text.find(field, at + 1), std::string::npos) << text;
+  }
+  auto back = profile_from_json(text);
+  ASSERT_TRUE(back.ok()) << back.error().to_string();
+  EXPECT_EQ(*back, *p);
+  // A profile without checks is written without the field, as before there were any.
+  auto plain = profile_from_json(R"({"device_type": "x"})");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(to_json(*plain).find("health"), std::string::npos);
+}
+
 TEST(DeviceProfile, BadProfilesSayWhatIsWrong) {
   const std::pair<const char*, const char*> cases[] = {
       {R"({"device_type": "a b"})", "not a valid name"},
@@ -39,6 +72,25 @@ TEST(DeviceProfile, BadProfilesSayWhatIsWrong) {
        "unknown aggregate"},
       {R"({"device_type": "x", "metrics": [{"metric": "a"}, {"metric": "a"}]})", "two rules"},
       {R"({"device_type": "x", "colour": "red"})", "colour"},
+      {R"({"device_type": "x", "health": [{"metric": "a"}]})", "at least one of"},
+      {R"({"device_type": "x", "health": [{"metric": "9a", "above": 1}]})",
+       "not a valid metric name"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "above": 1, "below": 1}]})",
+       "below must be less than above"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "above": "high"}]})", "must be a number"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "above": 1e999}]})", "overflow"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "frozen_after": "30s"}]})",
+       "between 1m and 7d"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "frozen_after": "8d"}]})",
+       "between 1m and 7d"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "below": 0, "tolerance": 1}]})",
+       "needs frozen_after"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "frozen_after": "1h", "tolerance": -1}]})",
+       "at least 0"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "drift": "yes"}]})", "drift"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "drift": true}, {"metric": "a", "below": 1}]})",
+       "two health checks"},
+      {R"({"device_type": "x", "health": [{"metric": "a", "limit": 3}]})", "limit"},
   };
   for (const auto& [text, why] : cases) {
     auto p = profile_from_json(text);
