@@ -1,6 +1,7 @@
 // The cost of device health and the fleet view (health/health_view.h) on drover serve's own
 // services: a registry of N devices, each with a week of hourly memory, disk, battery and
-// boot readings in a real time-series store (1% of them leaking memory). Measured in the
+// boot readings and a probe's temperature in a real time-series store (1% of them leaking
+// memory; 100 devices a site, one of each site's probes drifting and one stuck). Measured in the
 // same run: the baseline — the telemetry service's freshness scan of the whole fleet, what
 // GET /api/v1/telemetry/freshness does — then the fleet view, one device's health, and the
 // fleet view again while every device sends a batch a round (the write-heavy case), with the
@@ -46,6 +47,9 @@ double median(std::vector<double> v) {
 
 std::string device_id(int i) { return "ctl-" + std::to_string(100'000 + i); }
 
+// Of each site's 100 probes, the one drifting and the one stuck.
+constexpr int kDrifting = 50, kStuck = 25;
+
 int run(int devices, const std::string& dir, int runs) {
   ManualClock clock(parse_utc_timestamp("2026-06-01T12:00:00Z").value());
   std::unique_ptr<Store> store = make_memory_store();
@@ -61,6 +65,7 @@ int run(int devices, const std::string& dir, int runs) {
     d.id = device_id(i);
     d.device_type = "ctl";
     d.hardware_revision = "rev-a";
+    d.site = "site-" + std::to_string(i / 100);  // 100 devices a site
     d.installed = {{"firmware", "1.0.0"}};
     ds.push_back(std::move(d));
   }
@@ -87,6 +92,10 @@ int run(int devices, const std::string& dir, int runs) {
     protocol::TelemetrySeries disk{"disk_free_bytes", {{"mount", "/data"}}, {}};
     protocol::TelemetrySeries battery{"battery_level_percent", {{"supply", "BAT0"}}, {}};
     protocol::TelemetrySeries boots{"reboots_total", {}, {}};
+    // A probe's temperature: its site's daily swing, the probe's own offset and noise; one a
+    // site drifting 0.03 degree an hour from day 4, another stuck for the last 8 hours.
+    protocol::TelemetrySeries temp{"temp_c", {}, {}};
+    const double offset = 0.3 * noise(rng);
     for (int h = 168; h >= 0; --h) {
       const int64_t t = now - int64_t{h} * 3'600'000;
       const double age = 168 - h;
@@ -97,10 +106,16 @@ int run(int devices, const std::string& dir, int runs) {
       battery.samples.push_back(
           {t, 95 - 0.1 * std::fmod(age + 12, 24) * (0.9 + 0.02 * (i % 10)) + 0.2 * noise(rng)});
       boots.samples.push_back({t, 3});
+      const double hour = 168 - h;
+      double v = 15 + 4 * std::sin(hour * 2 * M_PI / 24) + offset + 0.2 * noise(rng);
+      if (i % 100 == kDrifting && hour >= 96) v += 0.03 * (hour - 96);
+      if (i % 100 == kStuck && h <= 8) v = 14.5;
+      temp.samples.push_back({t, v});
     }
     batch.series = {mem,     {"memory_total_bytes", {}, {{now, 512e6}}},
                     disk,    {"disk_total_bytes", {{"mount", "/data"}}, {{now, 8e9}}},
-                    battery, boots};
+                    battery, boots,
+                    temp};
     samples += batch.sample_count();
     auto r = telemetry.ingest(device_id(i), batch);
     if (!r.ok()) {
@@ -136,6 +151,40 @@ int run(int devices, const std::string& dir, int runs) {
     one.push_back(seconds_since(t0));
     if (!d.ok()) return 1;
   }
+
+  // The same with the profile's checks on temp_c: a ceiling, frozen after 6 hours, drift
+  // against the site's 99 others; then the profile as it was.
+  MetricCheck temp_check;
+  temp_check.metric = "temp_c";
+  temp_check.above = 40;
+  temp_check.frozen_after = hours(6);
+  temp_check.drift = true;
+  DeviceProfile checked{"ctl", {hours(1), minutes(10), Duration(0)}, {}, {temp_check}};
+  WriteBatch with_checks;
+  with_checks.profiles = {checked};
+  if (!store->apply(with_checks).ok()) return 1;
+  std::vector<double> fleet_checks, one_checks;
+  size_t drifting = 0, frozen = 0;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = Clock_::now();
+    auto all = view.judge_all({});
+    fleet_checks.push_back(seconds_since(t0));
+    if (!all.ok()) return 1;
+    drifting = frozen = 0;
+    for (const health::DeviceHealth& d : *all) {
+      for (const health::HealthReason& reason : d.reasons) {
+        drifting += reason.kind == "drift" ? 1 : 0;
+        frozen += reason.kind == "frozen" ? 1 : 0;
+      }
+    }
+  }
+  for (int k = 0; k < 200; ++k) {
+    const auto t0 = Clock_::now();
+    auto d = view.device(device_id(pick(rng)));
+    one_checks.push_back(seconds_since(t0));
+    if (!d.ok()) return 1;
+  }
+  if (!store->apply(b).ok()) return 1;
 
   // The write-heavy case: a writer sends every device a batch a round (one sample of each
   // of its four series), first alone, then beside the fleet view.
@@ -208,9 +257,12 @@ int run(int devices, const std::string& dir, int runs) {
       "{\"devices\": %d, \"samples\": %llu, \"ingest_s\": %.2f, \"runs\": %d,\n"
       " \"freshness_scan_s\": %.4f, \"fleet_view_s\": %.4f, \"device_health_ms\": %.3f,\n"
       " \"fleet_view_under_ingest_s\": %.4f, \"ingest_alone_samples_per_s\": %.0f,\n"
-      " \"ingest_beside_fleet_view_samples_per_s\": %.0f, \"predicted\": %zu, \"at_risk\": %zu}\n",
+      " \"ingest_beside_fleet_view_samples_per_s\": %.0f, \"predicted\": %zu, \"at_risk\": %zu,\n"
+      " \"fleet_checks_s\": %.4f, \"device_health_checks_ms\": %.3f, \"drifting\": %zu,"
+      " \"frozen\": %zu}\n",
       devices, static_cast<unsigned long long>(samples), ingest_s, runs, median(baseline), fleet_s,
-      median(one) * 1000, median(under_ingest), alone_rate, beside_rate, predicted, at_risk);
+      median(one) * 1000, median(under_ingest), alone_rate, beside_rate, predicted, at_risk,
+      median(fleet_checks), median(one_checks) * 1000, drifting, frozen);
   return 0;
 }
 

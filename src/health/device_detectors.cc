@@ -65,26 +65,41 @@ std::optional<PeerVerdict> peer_outlier(double value, std::span<const double> pe
   return judge_against(value, *spread, options);
 }
 
-double peer_reference(std::span<const double> peers) {
-  std::vector<double> v;
-  v.reserve(peers.size());
-  for (double p : peers)
-    if (std::isfinite(p)) v.push_back(p);
-  if (v.empty()) return NAN;
-  std::vector<double> work = v;
-  const double median = median_of(work);
-  for (double& x : work) x = std::fabs(x - median);
-  const double band = 3 * kMadToSigma * median_of(work);
+namespace {
+
+// The peers within 3 spreads of their median (the spread: the MAD as a standard deviation):
+// their sum and count, and the median (NaN for no finite peer).
+struct Inliers {
   double sum = 0;
   size_t n = 0;
-  for (double x : v) {
-    if (std::fabs(x - median) <= band) {
-      sum += x;
-      ++n;
+  double median = NAN;
+  double band = 0;
+  bool holds(double x) const { return std::fabs(x - median) <= band; }
+  double mean() const { return n == 0 ? median : sum / static_cast<double>(n); }
+};
+
+Inliers inliers_of(std::span<const double> peers) {
+  Inliers out;
+  std::vector<double> work;
+  work.reserve(peers.size());
+  for (double p : peers)
+    if (std::isfinite(p)) work.push_back(p);
+  if (work.empty()) return out;
+  out.median = median_of(work);
+  for (double& x : work) x = std::fabs(x - out.median);
+  out.band = 3 * kMadToSigma * median_of(work);
+  for (double x : peers) {
+    if (std::isfinite(x) && out.holds(x)) {
+      out.sum += x;
+      ++out.n;
     }
   }
-  return n == 0 ? median : sum / static_cast<double>(n);
+  return out;
 }
+
+}  // namespace
+
+double peer_reference(std::span<const double> peers) { return inliers_of(peers).mean(); }
 
 PeerDrift::PeerDrift() : PeerDrift(Options{}) {}
 PeerDrift::PeerDrift(Options options) : o_(options) {}
@@ -115,8 +130,8 @@ PeerDrift::Verdict PeerDrift::observe(double value, double peers_median) {
   const double sigma = std::max(sigma_, 1e-9 + 1e-6 * std::fabs(peers_median));
   v.residual = raw - offset_;
   const double z = v.residual / sigma;
-  up_ = std::max(0.0, up_ + z - o_.cusum_k);
-  down_ = std::max(0.0, down_ - z - o_.cusum_k);
+  up_ = std::clamp(up_ + z - o_.cusum_k, 0.0, o_.cusum_cap);
+  down_ = std::clamp(down_ - z - o_.cusum_k, 0.0, o_.cusum_cap);
   drifting_ = drifting_ || up_ >= o_.cusum_h || down_ >= o_.cusum_h;
   v.up = up_;
   v.down = down_;
@@ -189,31 +204,37 @@ std::vector<SensorDrift> drift_among(std::span<const std::span<const TimedValue>
     flush();
   }
   std::vector<PeerDrift> drift(n, PeerDrift(options));
-  const size_t panel = std::min(n, kDriftPanel);
-  std::vector<double> others;
+  std::vector<size_t> panel;  // this bucket's: the first kDriftPanel sensors with a value
+  std::vector<double> of_panel;
   for (const auto& [start, means] : grid) {
-    // The panel's reference for the sensors outside it; each panel sensor's without itself.
-    const std::span<const double> of_panel(means.data(), panel);
-    const auto finite = static_cast<size_t>(
-        std::count_if(of_panel.begin(), of_panel.end(), [](double x) { return std::isfinite(x); }));
-    const double shared = finite >= min_peers ? peer_reference(of_panel) : NAN;
-    for (size_t i = 0; i < n; ++i) {
+    panel.clear();
+    of_panel.clear();
+    for (size_t i = 0; i < n && panel.size() < kDriftPanel; ++i) {
       if (!std::isfinite(means[i])) continue;
-      double reference = shared;
-      if (i < panel) {
-        others.assign(of_panel.begin(), of_panel.end());
-        others.erase(others.begin() + static_cast<std::ptrdiff_t>(i));
-        reference = finite - 1 >= min_peers ? peer_reference(others) : NAN;
+      panel.push_back(i);
+      of_panel.push_back(means[i]);
+    }
+    if (panel.size() < size_t{min_peers} + 1) continue;  // a panel sensor has one peer fewer
+    // The panel's robust mean; for a sensor in it, the same without its own value (the band
+    // is the whole panel's: one value hardly moves it).
+    const Inliers in = inliers_of(of_panel);
+    for (size_t i = 0, next = 0; i < n; ++i) {
+      if (!std::isfinite(means[i])) continue;
+      double reference = in.mean();
+      if (next < panel.size() && panel[next] == i) {
+        ++next;
+        if (in.holds(means[i]) && in.n > 1) {
+          reference = (in.sum - means[i]) / static_cast<double>(in.n - 1);
+        }
       }
-      if (!std::isfinite(reference)) continue;
       const PeerDrift::Verdict v = drift[i].observe(means[i], reference);
       SensorDrift& d = out[i];
       ++d.judged;
       d.residual = v.residual;
-      if (v.drifting && !d.drifting) {
-        d.drifting = true;
-        d.since = Timestamp(Duration(start));
-      }
+      // Drifting while a CUSUM stays at the decision: one back in line clears as it falls.
+      const bool now_drifting = !v.settling && std::max(v.up, v.down) >= options.cusum_h;
+      if (now_drifting && !d.drifting) d.since = Timestamp(Duration(start));
+      d.drifting = now_drifting;
     }
   }
   return out;

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <vector>
@@ -80,6 +81,9 @@ class PeerDrift {
     // peer goes astray, which must not add up to an alarm for the others.
     double cusum_k = 1;
     double cusum_h = 15;
+    // A CUSUM no higher than this: a sensor back in line falls below the decision within
+    // (cusum_cap - cusum_h) / cusum_k values rather than paying back a long drift's sum.
+    double cusum_cap = std::numeric_limits<double>::infinity();
   };
   PeerDrift();
   explicit PeerDrift(Options options);
@@ -107,14 +111,16 @@ class PeerDrift {
 
 // Each sensor of a group (a site's same-type devices, one metric) judged against the others
 // over the same time: the values put into `bucket`-long buckets (a bucket's mean), each
-// sensor's bucket against peer_reference of the others' where at least `min_peers` of them
-// have one, through a PeerDrift each, in time order. The reference is of the first
-// kDriftPanel sensors (each of them against the rest of it): a large group costs no more per
-// bucket than a site of 33.
+// sensor's bucket against the others' reference (peer_reference's robust mean) where at
+// least `min_peers` of them have one, through a PeerDrift each, in time order. The reference
+// is each bucket's panel's — the first kDriftPanel sensors with a value in it; one of them
+// against the panel without itself — so a large group costs per bucket what a site of 33
+// does. A sensor is drifting while its CUSUM stays at the decision after its last bucket (one
+// recalibrated falls back and clears).
 inline constexpr size_t kDriftPanel = 33;
 struct SensorDrift {
   bool drifting = false;
-  Timestamp since{};    // the start of the bucket where it was first found drifting
+  Timestamp since{};    // the start of the bucket where its CUSUM last reached the decision
   double residual = 0;  // at the last bucket judged: its value - the reference - its usual offset
   uint32_t judged = 0;  // buckets judged, settling included
 };

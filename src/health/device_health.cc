@@ -112,14 +112,16 @@ struct Judge {
   // a week's line through a refill would still point at the old end.
   // `toward`: the way the values go to run out — down to the limit (memory, a disk, a
   // battery, a floor), or up to it (a ceiling: a refill is then a fall).
-  // `surely`: a reason only when even the slow end of the interval is within the horizon (a
-  // profile's limit on any metric: a young noisy series' chance slope is no reason).
+  // `profile_limit`: a limit the profile declares (MetricCheck) — the value may sit at it, and
+  // a forecast is a reason, and listed, only when even the slow end of its interval is within
+  // the horizon (on any metric a young noisy series' chance slope would be one otherwise).
   void resource(const SeriesWindow& s, std::string kind, std::string name, double limit,
                 std::string_view what, double refill, Toward toward = Toward::kDown,
-                bool surely = false) {
+                bool profile_limit = false) {
     if (s.values.empty()) return;
     const double sign = toward == Toward::kUp ? -1 : 1;  // the values' way to the limit, downward
-    if (const double level = s.values.back().value; sign * level <= sign * limit) {
+    const double level = s.values.back().value;
+    if (profile_limit ? sign * level < sign * limit : sign * level <= sign * limit) {
       char figures[96];
       std::snprintf(figures, sizeof figures, " now (%.4g at its newest reading; the limit is %.4g)",
                     level, limit);
@@ -138,7 +140,8 @@ struct Judge {
     if (!c) return;
     ResourceForecast rf{std::move(name), s.metric, s.labels, limit, *c};
     const double expected = seconds_of(c->expected);
-    if ((surely ? c->latest_s : expected) <= seconds_of(o.horizon)) {
+    if (profile_limit && c->latest_s > seconds_of(o.horizon)) return;
+    if (expected <= seconds_of(o.horizon)) {
       const std::string latest = std::isfinite(c->latest_s) ? format_span(c->latest_s) : "never";
       add(std::move(kind),
           expected <= seconds_of(o.soon) ? Severity::kCritical : Severity::kWarning,
@@ -174,11 +177,11 @@ struct Judge {
   // What the device's profile declares (MetricCheck) on each series of the metric: its
   // limits, forecast as a resource's end is; a value frozen while the device reports.
   void checks() {
-    const Freshness f = facts.freshness.freshness;
-    const bool reporting = f == Freshness::kFresh || f == Freshness::kLate;
-    for (const MetricCheck& c : facts.freshness.checks) {
+    const telemetry::DeviceFreshness& f = facts.freshness;
+    const bool reporting = f.freshness == Freshness::kFresh || f.freshness == Freshness::kLate;
+    for (const MetricCheck& c : f.checks) {
       for (const SeriesWindow& s : facts.series) {
-        if (s.metric != c.metric || s.values.empty()) continue;
+        if (s.metric != c.metric || s.values.empty() || label(s, "agg") == "count") continue;
         const std::string name = series_name(s);
         if (c.above) {
           resource(s, "limit", name, *c.above, "above its limit", kNoRefill, Toward::kUp, true);
@@ -188,21 +191,30 @@ struct Judge {
         }
         // Stale or offline already says its data does not come; without a contract its values
         // up to the newest are all there is to go by.
-        if (c.frozen_after > Duration(0) && (reporting || f == Freshness::kNoContract)) {
+        if (c.frozen_after > Duration(0) && is_value_series(s) &&
+            (reporting || f.freshness == Freshness::kNoContract)) {
           frozen_value(s, name, c);
         }
       }
     }
   }
 
+  // Read from the finer `recent` values where there are some; only a series still reporting:
+  // its newest value within the contract's stale time (without one, within frozen_after).
   void frozen_value(const SeriesWindow& s, const std::string& name, const MetricCheck& c) {
-    const Frozen fz = frozen(s.values, c.frozen_after, c.tolerance);
+    const std::vector<TimedValue>& values = s.recent.empty() ? s.values : s.recent;
+    const TelemetryContract& contract = facts.freshness.contract;
+    const Duration fresh =
+        contract.report_every > Duration(0) ? contract.effective_stale_after() : c.frozen_after;
+    if (values.empty() || now - values.back().at > fresh) return;
+    const Frozen fz = frozen(values, c.frozen_after, c.tolerance);
     if (!fz.frozen) return;
     char value[32];
-    std::snprintf(value, sizeof value, "%.6g", s.values.back().value);
+    std::snprintf(value, sizeof value, "%.6g", values.back().value);
     add("frozen", Severity::kCritical,
         name + " has stayed at " + value + " for " +
-            format_span(seconds_of(s.values.back().at - fz.since)) +
+            (fz.since == values.front().at ? "at least " : "") +
+            format_span(seconds_of(values.back().at - fz.since)) +
             " while the device reports (frozen after " + format_span(seconds_of(c.frozen_after)) +
             ")");
   }
@@ -234,6 +246,11 @@ struct Judge {
 };
 
 }  // namespace
+
+bool is_value_series(const SeriesWindow& s) {
+  const std::string agg = label(s, "agg");
+  return agg.empty() || agg == "mean" || agg == "last";
+}
 
 std::string series_name(const SeriesWindow& s) {
   std::string out = s.metric;

@@ -79,10 +79,17 @@ struct SeriesWindow {
   std::string metric;
   std::vector<std::pair<std::string, std::string>> labels;
   std::vector<TimedValue> values;
+  // For a frozen check (MetricCheck::frozen_after): its last 2 × frozen_after, read as finely
+  // as the store keeps so short a span (HealthView); empty: `values` stand for it.
+  std::vector<TimedValue> recent{};
 };
 
 // How a reason names a series: "temp_c", "temp_c{probe=2}".
 std::string series_name(const SeriesWindow& s);
+// Whether the series is the metric's value (no `agg` label, or the agent's per-interval
+// `mean` or `last`) rather than its `min`, `max` or `count`: frozen and drift judge only those.
+// Limits judge every series but a `count` (a `max` past a ceiling went past it).
+bool is_value_series(const SeriesWindow& s);
 
 struct DeviceFacts {
   telemetry::DeviceFreshness freshness;
@@ -116,9 +123,9 @@ struct HealthOptions {
   // A sensor drifting from its site's same-type devices (a profile's `drift` check:
   // HealthView): its hourly means against theirs (drift_among), its first two days of the
   // window learning its usual offset and spread; judged where at least drift_min_peers others
-  // have a value.
+  // have a value. One recalibrated clears within about 15 hours (the CUSUM's cap).
   Duration drift_bucket = hours(1);
-  PeerDrift::Options drift{.settle = 48, .cusum_k = 1, .cusum_h = 15};
+  PeerDrift::Options drift{.settle = 48, .cusum_k = 1, .cusum_h = 15, .cusum_cap = 30};
   uint32_t drift_min_peers = 4;
   Duration lost_after = hours(72);  // quiet this long: lost (the fleet view)
   int critical_points = 40;

@@ -32,7 +32,8 @@ std::string drift_text(const SeriesWindow& s, const SensorDrift& d, size_t peers
                 " is drifting from the %zu devices of its type at its site: %.3g off their "
                 "reading beyond its usual offset, since ",
                 peers, d.residual);
-  return series_name(s) + text + format_span(static_cast<double>((now - d.since).count()) / 1000) + " ago";
+  return series_name(s) + text + format_span(static_cast<double>((now - d.since).count()) / 1000) +
+         " ago";
 }
 
 // "drains 2.1 %/h, 2.0x the median of its type's 40 devices (1.0 %/h)"
@@ -74,20 +75,24 @@ Result<std::vector<Alert>> HealthView::open_alerts(std::string_view device) cons
 
 void HealthView::judge_drift(std::span<DeviceHealth> judged, const DriftGroup& group) const {
   std::vector<std::span<const TimedValue>> sensors;
-  sensors.reserve(group.size());
-  for (const auto& [index, series] : group) sensors.emplace_back(series.values);
+  sensors.reserve(group.series.size());
+  for (const auto& [index, series] : group.series) sensors.emplace_back(series.values);
   const std::vector<SensorDrift> found =
       drift_among(sensors, options_.drift_bucket, options_.drift_min_peers, options_.drift);
   const Timestamp now = clock_.now();
+  const MetricCheck& c = group.check;
   for (size_t i = 0; i < found.size(); ++i) {
-    if (!found[i].drifting || group[i].first >= judged.size()) continue;
-    add_reason(judged[group[i].first],
-               {"drift",
-                Severity::kWarning,
-                options_.warning_points,
-                drift_text(group[i].second, found[i], group.size() - 1, now),
-                "",
-                {}});
+    const auto& [index, series] = group.series[i];
+    if (!found[i].drifting || index >= judged.size()) continue;
+    if (c.frozen_after > Duration(0) && frozen(series.values, c.frozen_after, c.tolerance).frozen) {
+      continue;
+    }
+    add_reason(judged[index], {"drift",
+                               Severity::kWarning,
+                               options_.warning_points,
+                               drift_text(series, found[i], group.series.size() - 1, now),
+                               "",
+                               {}});
   }
 }
 
@@ -127,12 +132,30 @@ Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
       if (!again.ok()) return again.error();
       if (again->points.size() > range->points.size()) range = std::move(again);
     }
-    SeriesWindow s{v.metric, v.labels, {}};
+    SeriesWindow s{v.metric, v.labels, {}, {}};
     const bool counter = v.metric == "reboots_total";
     s.values.reserve(range->points.size());
     for (const telemetry::RollupPoint& p : range->points) {
       if (p.count == 0) continue;
       s.values.push_back({Timestamp(Duration(p.t_ms)), counter ? p.max : p.mean()});
+    }
+    // A frozen check reads its last 2 × frozen_after again, as finely as the store keeps so
+    // short a span: a week's hourly means would blur minutes and the tolerance.
+    const auto check =
+        std::find_if(freshness.checks.begin(), freshness.checks.end(), [&v](const MetricCheck& c) {
+          return c.metric == v.metric && c.frozen_after > Duration(0);
+        });
+    if (only.empty() && check != freshness.checks.end()) {
+      telemetry::RangeQuery recent = q;
+      recent.resolution.reset();
+      recent.from_ms = now - 2 * check->frozen_after.count();
+      auto finer = telemetry_.range(recent);
+      if (!finer.ok() && finer.error().code != ErrorCode::kNotFound) return finer.error();
+      if (finer.ok()) {
+        for (const telemetry::RollupPoint& p : finer->points) {
+          if (p.count > 0) s.recent.push_back({Timestamp(Duration(p.t_ms)), p.mean()});
+        }
+      }
     }
     facts.series.push_back(std::move(s));
   }
@@ -153,7 +176,7 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   // Each metric its profile asks to watch for drift, against up to kDriftPeers devices of its
   // type at its site: the series of each label set, the device's own first.
   for (const MetricCheck& check : f->freshness.checks) {
-    if (!check.drift) continue;
+    if (!check.drift || f->freshness.site.empty()) continue;  // no site: no site's peers
     telemetry::Cohort at_site;
     at_site.filter.device_types = {type};
     at_site.filter.sites = {f->freshness.site};
@@ -168,11 +191,11 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
       if (pf.ok()) peers.push_back(std::move(*pf));  // else one peer fewer
     }
     for (const SeriesWindow& own : f->series) {
-      if (own.metric != check.metric) continue;
-      DriftGroup group{{0, own}};
+      if (own.metric != check.metric || !is_value_series(own)) continue;
+      DriftGroup group{check, {{0, own}}};
       for (const DeviceFacts& pf : peers) {
         for (const SeriesWindow& s : pf.series) {
-          if (s.labels == own.labels) group.emplace_back(SIZE_MAX, s);
+          if (s.labels == own.labels) group.series.emplace_back(SIZE_MAX, s);
         }
       }
       judge_drift(std::span<DeviceHealth>(&judged, 1), group);
@@ -196,7 +219,8 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   return judged;
 }
 
-Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort& cohort) const {
+Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort& cohort,
+                                                        bool peers) const {
   auto all = telemetry_.freshness(cohort);
   if (!all.ok()) return all.error();
   auto alerts = open_alerts("");
@@ -214,7 +238,8 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
   std::vector<std::pair<size_t, BatteryDrain>> drains;
   std::map<std::string, std::vector<double>, std::less<>> drains_of_type;
   // The series a drift check watches, by type, site, metric and labels.
-  std::map<std::tuple<std::string, std::string, std::string, std::string>, DriftGroup> drifts;
+  using Labels = std::vector<std::pair<std::string, std::string>>;
+  std::map<std::tuple<std::string, std::string, std::string, Labels>, DriftGroup> drifts;
   for (telemetry::DeviceFreshness& fr : *all) {
     auto it = by_device.find(fr.device);
     DeviceHealth unreadable;
@@ -225,20 +250,21 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
         facts(std::move(fr), it == by_device.end() ? std::vector<Alert>{} : std::move(it->second));
     if (f.ok()) {
       ++read;
-      if (auto d = battery_drain(*f, options_); d && !f->freshness.decommissioned) {
+      if (auto d = peers ? battery_drain(*f, options_) : std::nullopt;
+          d && !f->freshness.decommissioned) {
         drains_of_type[f->freshness.device_type].push_back(d->per_hour);
         drains.emplace_back(judged.size(), std::move(*d));
       }
       judged.push_back(judge_device(*f, now, options_));
-      if (f->freshness.decommissioned) continue;
+      if (!peers || f->freshness.decommissioned || f->freshness.site.empty()) continue;
       for (const MetricCheck& check : f->freshness.checks) {
         if (!check.drift) continue;
         for (SeriesWindow& s : f->series) {
-          if (s.metric != check.metric) continue;
-          std::string labels;
-          for (const auto& [k, v] : s.labels) labels += k + "=" + v + ",";
-          drifts[{f->freshness.device_type, f->freshness.site, s.metric, labels}].emplace_back(
-              judged.size() - 1, std::move(s));
+          if (s.metric != check.metric || !is_value_series(s)) continue;
+          DriftGroup& group =
+              drifts[{f->freshness.device_type, f->freshness.site, s.metric, s.labels}];
+          group.check = check;
+          group.series.emplace_back(judged.size() - 1, std::move(s));
         }
       }
       continue;
@@ -275,7 +301,8 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
 }
 
 Result<HealthFindings> HealthView::critical_findings() const {
-  auto judged = judge_all(telemetry::Cohort{});
+  // A judgement against peers is a warning, never critical: not made for the rules.
+  auto judged = judge_all(telemetry::Cohort{}, false);
   if (!judged.ok()) return judged.error();
   HealthFindings out;
   for (DeviceHealth& d : *judged) {

@@ -45,7 +45,10 @@ class HealthView final : public DeviceHealthSource {
   Result<FleetHealth> fleet(const telemetry::Cohort& cohort, Duration within, size_t limit) const;
   // Every device in service (or of the cohort), judged. A device whose data cannot be read is
   // unknown with the reason "unreadable"; the store's error only when none could be read.
-  Result<std::vector<DeviceHealth>> judge_all(const telemetry::Cohort& cohort) const;
+  // `peers`: also against their peers (battery_drain against the type's in the cohort, drift
+  // against the site's in the cohort).
+  Result<std::vector<DeviceHealth>> judge_all(const telemetry::Cohort& cohort,
+                                              bool peers = true) const;
   // The rules on health (RemediatorOptions): every device's critical reasons of the kinds a
   // rule can watch (memory, disk, battery, reboots, frozen), and the devices it could not read.
   Result<HealthFindings> critical_findings() const override;
@@ -58,8 +61,12 @@ class HealthView final : public DeviceHealthSource {
   Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness, std::vector<Alert> open_alerts,
                             std::span<const std::string_view> only = {}) const;
   // One metric's series (one label set) of a site's same-type devices, each with the index of
-  // its device in `judged` (SIZE_MAX: a peer only); those drifting get the reason "drift".
-  using DriftGroup = std::vector<std::pair<size_t, SeriesWindow>>;
+  // its device in `judged` (SIZE_MAX: a peer only), and their profile's check of it; those
+  // drifting get the reason "drift" — but not one frozen (its reason "frozen" says more).
+  struct DriftGroup {
+    MetricCheck check;
+    std::vector<std::pair<size_t, SeriesWindow>> series;
+  };
   void judge_drift(std::span<DeviceHealth> judged, const DriftGroup& group) const;
   void judge_drain(DeviceHealth& device, const BatteryDrain& drain,
                    const std::optional<PeerSpread>& peers) const;

@@ -127,9 +127,19 @@ TEST(ProfileChecks, AMetricHeadingPastItsLimitIsForecastAndOnePastItNowIsCritica
     DeviceFacts steady{reporting({limits("pump_current_a", 12, 0.5)}), {}, {}};
     steady.series.push_back(
         series("pump_current_a", {}, hours(24), hours(1), [&](int64_t) { return 6 + noise(r); }));
-    chance += reason(judge_device(steady, kNow), "limit") != nullptr ? 1 : 0;
+    const DeviceHealth judged = judge_device(steady, kNow);
+    chance += reason(judged, "limit") != nullptr ? 1 : 0;
+    // Nor is it listed among the forecasts (the fleet view's predicted failures) unless it is
+    // a reason.
+    EXPECT_EQ(judged.forecasts.size(), reason(judged, "limit") != nullptr ? 1u : 0u);
   }
   EXPECT_LE(chance, 4);
+
+  // At its limit is within it.
+  DeviceFacts at{reporting({limits("pump_current_a", 12, 0.5)}), {}, {}};
+  at.series.push_back(
+      series("pump_current_a", {}, hours(2), hours(1), [](int64_t) { return 12.0; }));
+  EXPECT_EQ(judge_device(at, kNow).status, HealthStatus::kHealthy);
 
   // Without the checks, neither metric is judged.
   f.freshness.checks.clear();
@@ -182,6 +192,47 @@ TEST(ProfileChecks, AValueUnchangedForFrozenAfterWhileTheDeviceReportsIsFrozen) 
   EXPECT_EQ(judge_device(f, kNow).status, HealthStatus::kHealthy);
 }
 
+// The agent's aggregates of a metric (its profile's rule: min, max, mean and count an
+// interval) are series labelled `agg`: frozen looks at the mean alone (one reason for one
+// stuck sensor; a count that never changes is no stuck sensor), a limit at every one but the
+// count (a max past the ceiling went past it).
+TEST(ProfileChecks, TheAgentsAggregatesAreJudgedForWhatTheyAre) {
+  MetricCheck c = frozen_after("temp_c", hours(1));
+  c.above = 30;
+  DeviceFacts f{reporting({c}), {}, {}};
+  for (const char* agg : {"min", "max", "mean", "count"}) {
+    f.series.push_back(series("temp_c", {{"agg", agg}}, hours(3), minutes(5), [agg](int64_t) {
+      return std::string_view(agg) == "count" ? 60.0 : 21.0;  // stuck: each the same
+    }));
+  }
+  DeviceHealth d = judge_device(f, kNow);
+  ASSERT_EQ(d.reasons.size(), 1u) << d.reasons.back().text;
+  EXPECT_EQ(d.reasons[0].kind, "frozen");
+  EXPECT_NE(d.reasons[0].text.find("temp_c{agg=mean} has stayed at 21"), std::string::npos);
+  f.series[1].values.back().value = 31;  // the max went past 30
+  d = judge_device(f, kNow);
+  ASSERT_NE(reason(d, "limit"), nullptr);
+  EXPECT_NE(reason(d, "limit")->text.find("temp_c{agg=max} above its limit now"),
+            std::string::npos);
+}
+
+// A series that stopped while the device reports other metrics (a probe unplugged) is not
+// frozen: its newest value must be within the contract's stale time, or without a contract
+// within frozen_after.
+TEST(ProfileChecks, ASeriesThatStoppedIsNotFrozen) {
+  DeviceFacts f{reporting({frozen_after("temp_c", hours(1))}), {}, {}};
+  SeriesWindow stopped = series("temp_c", {}, hours(6), minutes(5), [](int64_t) { return 21.0; });
+  for (TimedValue& v : stopped.values) v.at -= hours(3);  // its newest 3 hours old
+  f.series = {stopped};
+  f.freshness.contract.late_after = minutes(15);  // stale after 1.25 h
+  EXPECT_EQ(reason(judge_device(f, kNow), "frozen"), nullptr);
+  f.freshness.contract.late_after = hours(3);  // stale after 9.75 h: still reporting
+  EXPECT_NE(reason(judge_device(f, kNow), "frozen"), nullptr);
+  f.freshness.contract = {};
+  f.freshness.freshness = Freshness::kNoContract;  // within frozen_after (1 h): no
+  EXPECT_EQ(reason(judge_device(f, kNow), "frozen"), nullptr);
+}
+
 // `sensors` sensors of one site, hourly over `hours_back` hours ending now: a shared daily
 // swing of 6 degrees, each its own offset (up to half a degree) and noise 0.2; the sensor
 // `drifting` (if any) drifts `per_hour` from hour `from`.
@@ -211,7 +262,7 @@ std::vector<SensorDrift> judge(const std::vector<std::vector<TimedValue>>& senso
 
 // 20 sites of 10 sensors over the health window (7 days of hourly values): the one drifting
 // 0.02 degree an hour (a tenth of its noise) from day 4 is found in every site within 48 hours
-// of its start (measured: 20-33 h), and none of the 180 others at any of the ~120 hours each
+// of its start (measured: 20-32 h), and none of the 180 others at any of the ~120 hours each
 // is judged after settling.
 TEST(ProfileChecks, ASensorDriftingFromItsSiteIsFoundWithinTwoDaysAndItsPeersAreNot) {
   const int from = 96;
@@ -264,6 +315,36 @@ TEST(ProfileChecks, ALargeSitesSensorsAreJudgedAgainstItsPanelInsideAndOutside) 
   }
 }
 
+// A drift that was mended (the sensor recalibrated) clears: its CUSUM, capped at twice the
+// decision, falls back below it within a day of the sensor being back in line (about 15
+// hours: the cap less the decision, at the reference of one a value). And
+// each bucket's panel is made of the sensors reporting in it: with the first 30 of a site of
+// 40 gone quiet after day 3, the others are still judged against each other.
+TEST(ProfileChecks, AMendedDriftClearsAndThePanelIsOfTheSensorsThatReport) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    auto sensors = site(seed, 10, 7 * 24, 3, 60, 0.05);
+    for (size_t h = 110; h < sensors[3].size(); ++h) {  // recalibrated at hour 110
+      sensors[3][h].value -= 0.05 * (static_cast<double>(h) - 60);
+    }
+    auto until = sensors;
+    for (auto& s : until) s.resize(111);
+    EXPECT_TRUE(judge(until)[3].drifting) << "seed " << seed;
+    until = sensors;
+    for (auto& s : until) s.resize(111 + 24);
+    EXPECT_FALSE(judge(until)[3].drifting) << "a day after the mend, seed " << seed;
+    for (const SensorDrift& d : judge(sensors)) EXPECT_FALSE(d.drifting) << "seed " << seed;
+  }
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    auto sensors = site(seed, 40, 7 * 24, 35, 96, 0.03);
+    for (size_t k = 0; k < 30; ++k) sensors[k].resize(72);
+    const std::vector<SensorDrift> found = judge(sensors);
+    for (size_t k = 30; k < 40; ++k) {
+      EXPECT_EQ(found[k].drifting, k == 35) << "sensor " << k << ", seed " << seed;
+      EXPECT_EQ(found[k].judged, 7u * 24 + 1);
+    }
+  }
+}
+
 // Through drover serve's services: a profile declaring checks on temp_c (frozen after an
 // hour, drift) and signal_dbm (a floor), ten devices of one site reporting; the fleet view and
 // the device's own health name the drifting, the frozen and the sinking device, and nothing
@@ -297,7 +378,7 @@ TEST_F(RemediatorTest, TheChecksAProfileDeclaresAreReasonsInTheFleetViewAndTheDe
       const int64_t at = now - int64_t{hours_back - h} * 3'600'000;
       double v = 15 + std::sin(2 * std::numbers::pi * h / 24) + offset + noise(rng);
       if (device == drifting && h >= 72) v += 0.05 * (h - 72);
-      if (device == frozen && h >= hours_back - 2) v = 14.25;
+      if (device == frozen && h >= hours_back - 8) v = 13.5;  // off its peers: no drift too
       t.samples.push_back({at, v});
       s.samples.push_back({at, device == sinking ? -80 - 0.2 * h : -80 + noise(rng)});
     }
@@ -343,6 +424,61 @@ TEST_F(RemediatorTest, TheChecksAProfileDeclaresAreReasonsInTheFleetViewAndTheDe
   ASSERT_EQ(fleet->predicted_total, 1u);
   EXPECT_EQ(fleet->predicted[0].first, sinking);
   EXPECT_EQ(fleet->predicted[0].second.resource, "signal_dbm");
+}
+
+// A device reporting every minute for a week: health reads the week as hourly means, which
+// would blur a value stuck for the last 45 minutes into one point — the frozen check reads
+// its last hour again, raw, and finds it. Devices without a site have no site's peers: none
+// is judged for drift, however far off.
+TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeansNoDrift) {
+  f.add_devices(6, "rev-b", "");
+  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
+  MetricCheck temp = frozen_after("temp_c", minutes(30));
+  temp.drift = true;
+  profile.health = {temp};
+  WriteBatch b;
+  b.profiles = {profile};
+  ASSERT_TRUE(f.store().apply(b).ok());
+  const std::string stuck = f.ids[0], off = f.ids[5];  // off: one of the six without a site
+  const int64_t now = f.clock.now().time_since_epoch().count();
+  std::mt19937_64 rng(13);
+  std::normal_distribution<double> noise(0, 0.2);
+  for (const std::string& device : f.ids) {
+    for (int day = 0; day < 7; ++day) {
+      protocol::TelemetryBatch batch;
+      batch.stream = 23;
+      batch.sequence = static_cast<uint64_t>(day) + 1;
+      protocol::TelemetrySeries t{"temp_c", {}, {}};
+      for (int minute = 0; minute < 24 * 60; ++minute) {
+        const int64_t ago = (6 - day) * int64_t{24 * 60} + (24 * 60 - 1 - minute);  // minutes
+        double v = 20 + noise(rng);
+        if (device == stuck && ago < 45) v = 20.0;
+        if (device == off) v += 0.01 * static_cast<double>(7 * 24 * 60 - ago);  // 100 off
+        t.samples.push_back({now - ago * 60'000, v});
+      }
+      batch.series = {t};
+      auto r = telemetry->ingest(device, batch);
+      ASSERT_TRUE(r.ok()) << r.error().to_string();
+      ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+    }
+  }
+  const HealthView view(*telemetry, nullptr, f.clock);
+  auto all = view.judge_all({});
+  ASSERT_TRUE(all.ok()) << all.error().to_string();
+  std::map<std::string, std::set<std::string>> kinds;
+  for (const DeviceHealth& d : *all) {
+    for (const HealthReason& r : d.reasons) kinds[d.device_id].insert(r.kind);
+  }
+  const std::map<std::string, std::set<std::string>> expected = {{stuck, {"frozen"}}};
+  EXPECT_EQ(kinds, expected);
+  auto one = view.device(stuck);
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->reasons.size(), 1u);
+  EXPECT_NE(one->reasons[0].text.find("temp_c has stayed at 20 for 44 min"), std::string::npos)
+      << one->reasons[0].text;
+  auto without_site = view.device(off);
+  ASSERT_TRUE(without_site.ok());
+  EXPECT_TRUE(without_site->reasons.empty()) << without_site->reasons.front().text;
 }
 
 // A rule on `frozen` restarts the stuck collector once the value has been frozen for the
