@@ -49,6 +49,15 @@ const HealthReason* reason(const DeviceHealth& d, std::string_view kind) {
   return nullptr;
 }
 
+// Each device with a reason, and the kinds of its reasons.
+std::map<std::string, std::set<std::string>> reason_kinds(const std::vector<DeviceHealth>& all) {
+  std::map<std::string, std::set<std::string>> kinds;
+  for (const DeviceHealth& d : all) {
+    for (const HealthReason& r : d.reasons) kinds[d.device_id].insert(r.kind);
+  }
+  return kinds;
+}
+
 MetricCheck limits(std::string metric, std::optional<double> above, std::optional<double> below) {
   MetricCheck c;
   c.metric = std::move(metric);
@@ -390,10 +399,7 @@ TEST_F(RemediatorTest, TheChecksAProfileDeclaresAreReasonsInTheFleetViewAndTheDe
   const HealthView view(*telemetry, nullptr, f.clock);
   auto all = view.judge_all({});
   ASSERT_TRUE(all.ok()) << all.error().to_string();
-  std::map<std::string, std::set<std::string>> kinds;
-  for (const DeviceHealth& d : *all) {
-    for (const HealthReason& r : d.reasons) kinds[d.device_id].insert(r.kind);
-  }
+  const std::map<std::string, std::set<std::string>> kinds = reason_kinds(*all);
   const std::map<std::string, std::set<std::string>> expected = {
       {drifting, {"drift"}}, {frozen, {"frozen"}}, {sinking, {"limit"}}};
   EXPECT_EQ(kinds, expected);
@@ -465,10 +471,7 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
   const HealthView view(*telemetry, nullptr, f.clock);
   auto all = view.judge_all({});
   ASSERT_TRUE(all.ok()) << all.error().to_string();
-  std::map<std::string, std::set<std::string>> kinds;
-  for (const DeviceHealth& d : *all) {
-    for (const HealthReason& r : d.reasons) kinds[d.device_id].insert(r.kind);
-  }
+  const std::map<std::string, std::set<std::string>> kinds = reason_kinds(*all);
   const std::map<std::string, std::set<std::string>> expected = {{stuck, {"frozen"}}};
   EXPECT_EQ(kinds, expected);
   auto one = view.device(stuck);
