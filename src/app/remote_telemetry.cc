@@ -23,8 +23,8 @@ std::string labels_text(const json& labels) {
 }  // namespace
 
 void add_profile_verbs(CLI::App& app, RemoteCommands::State& s) {
-  CLI::App* profile =
-      app.add_subcommand("profile", "device profiles: telemetry contracts and metric rules");
+  CLI::App* profile = app.add_subcommand(
+      "profile", "device profiles: telemetry contracts, metric rules, health checks");
   profile->require_subcommand(1);
   auto print_profile = [](const json& p) {
     const json& t = p["telemetry"];
@@ -37,6 +37,29 @@ void add_profile_verbs(CLI::App& app, RemoteCommands::State& s) {
         for (const json& a : m["aggregates"]) rule += " " + text_of(a);
       }
       std::printf("  %-32s %s\n", text_of(m["metric"]).c_str(), rule.c_str());
+    }
+    // What device health watches in its metrics: "health temp_c: above 60, frozen after 6h".
+    for (const json& c : p.value("health", json::array())) {
+      std::string what;
+      const auto add = [&what](const std::string& part) {
+        what += (what.empty() ? "" : ", ") + part;
+      };
+      char number[32];
+      for (const char* side : {"above", "below"}) {
+        if (!c.contains(side) || !c[side].is_number()) continue;
+        std::snprintf(number, sizeof number, "%g", c[side].get<double>());
+        add(std::string(side) + " " + number);
+      }
+      if (c.contains("frozen_after")) {
+        std::string frozen = "frozen after " + text_of(c["frozen_after"]);
+        if (c.contains("tolerance") && c["tolerance"].is_number()) {
+          std::snprintf(number, sizeof number, "%g", c["tolerance"].get<double>());
+          frozen += std::string(" (tolerance ") + number + ")";
+        }
+        add(frozen);
+      }
+      if (c.value("drift", false)) add("drift against its site's devices of the type");
+      std::printf("  health %s: %s\n", text_of(c["metric"]).c_str(), what.c_str());
     }
   };
   s.verb(*profile, "ls", "list the profiles", [print_profile](RemoteCommands::State& st) {

@@ -20,22 +20,18 @@ namespace {
 
 using nlohmann::json;
 
-TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
-  const std::string dir = temp_dir();
-  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory");
-  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
-  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
-  const std::string admin = create_token(dir + "/server");
-  ASSERT_FALSE(admin.empty());
-  const std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
-  write_file(dir + "/profile.json", R"({"device_type": "sensor",
-                                        "telemetry": {"report_every": "1s", "late_after": "5s"}})");
-  ASSERT_EQ(run_command(cli + " profile set " + dir + "/profile.json").code, 0);
-
+// A machine (a fake /sys under dir/machine) with one discharging battery at `level` percent;
+// its root.
+std::string battery_machine(const std::string& dir, int level) {
   const std::string root = dir + "/machine";
   write_file(root + "/sys/class/power_supply/BAT0/type", "Battery\n");
-  write_file(root + "/sys/class/power_supply/BAT0/capacity", "90\n");
+  write_file(root + "/sys/class/power_supply/BAT0/capacity", std::to_string(level) + "\n");
   write_file(root + "/sys/class/power_supply/BAT0/status", "Discharging\n");
+  return root;
+}
+
+// The configuration of sensor-1's agent, reading the machine's battery every second; its path.
+std::string agent_config(const std::string& dir, const std::string& url, const std::string& root) {
   const std::string config = dir + "/agent.json";
   write_file(
       config,
@@ -49,15 +45,34 @@ TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
            {"telemetry",
             {{"interval", "1s"}, {"collect", {"battery"}}, {"root", root}, {"send_every", "1s"}}}}
           .dump());
+  return config;
+}
+
+// A process stopped and reaped when the test ends, however it ends.
+struct Stopped {
+  pid_t pid;
+  ~Stopped() {
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
+  const std::string dir = temp_dir();
+  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory");
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  const std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
+  write_file(dir + "/profile.json", R"({"device_type": "sensor",
+                                        "telemetry": {"report_every": "1s", "late_after": "5s"}})");
+  ASSERT_EQ(run_command(cli + " profile set " + dir + "/profile.json").code, 0);
+
+  const std::string root = battery_machine(dir, 90);
   const std::string log = dir + "/agent.log";
   // The agent runs until the test ends, however it ends.
-  struct Stopped {
-    pid_t pid;
-    ~Stopped() {
-      ::kill(pid, SIGTERM);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } agent{spawn_agent(config, log, false)};
+  const Stopped agent{spawn_agent(agent_config(dir, url, root), log, false)};
   // Its first reading in (it enrolls first), the battery drains a point a second — and goes
   // on draining while the commands run, down to 30% at most (the forecast stays within a
   // minute or so of 5% however slow the machine).
@@ -143,6 +158,60 @@ TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
   EXPECT_EQ(bad.code, 2) << bad.out;
 
   std::printf("%s\n%s", device.out.c_str(), table.out.c_str());
+}
+
+// The checks a profile declares on a device's own metrics, end to end: `drover profile set`
+// shows them as the server stored them, a bad one is refused with the reason and changes
+// nothing, and a real agent's battery reading below the profile's floor is a critical `limit`
+// in `drover health device`.
+TEST(CliHealth, AProfilesChecksAreShownAndAReadingPastItsLimitIsAReason) {
+  const std::string dir = temp_dir();
+  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory");
+  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
+  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
+  const std::string admin = create_token(dir + "/server");
+  ASSERT_FALSE(admin.empty());
+  const std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
+  write_file(dir + "/profile.json", R"({"device_type": "sensor",
+      "telemetry": {"report_every": "1s", "late_after": "5s"},
+      "health": [{"metric": "battery_level_percent", "below": 85, "frozen_after": "10m"},
+                 {"metric": "signal_dbm", "below": -110, "drift": true}]})");
+  const CommandOutcome set = run_command(cli + " profile set " + dir + "/profile.json");
+  ASSERT_EQ(set.code, 0) << set.out;
+  const std::string shown =
+      "  health battery_level_percent: below 85, frozen after 10m\n"
+      "  health signal_dbm: below -110, drift against its site's devices of the type\n";
+  EXPECT_NE(set.out.find(shown), std::string::npos) << set.out;
+  EXPECT_NE(run_command(cli + " profile show sensor").out.find(shown), std::string::npos);
+
+  write_file(dir + "/bad.json", R"({"device_type": "sensor",
+      "health": [{"metric": "battery_level_percent", "below": 85, "above": 80}]})");
+  const CommandOutcome bad = run_command(cli + " profile set " + dir + "/bad.json");
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.out.find("below must be less than above"), std::string::npos) << bad.out;
+  EXPECT_NE(run_command(cli + " profile show sensor").out.find(shown), std::string::npos);
+
+  const std::string root = battery_machine(dir, 90);
+  const std::string log = dir + "/agent.log";
+  const Stopped agent{spawn_agent(agent_config(dir, url, root), log, false)};
+  ASSERT_TRUE(eventually([&] {
+    return run_command(cli + " telemetry latest sensor-1", false)
+               .out.find("battery_level_percent") != std::string::npos;
+  })) << read_text(log);
+  const CommandOutcome above = run_command(cli + " --json health device sensor-1");
+  ASSERT_EQ(above.code, 0) << above.out;
+  for (const json& r : json::parse(above.out)["reasons"]) EXPECT_NE(r["kind"], "limit") << r;
+
+  write_file(root + "/sys/class/power_supply/BAT0/capacity", "80\n");
+  CommandOutcome below;
+  EXPECT_TRUE(eventually([&] {
+    below = run_command(cli + " health device sensor-1");
+    return below.out.find(
+               "battery_level_percent{supply=BAT0} below its limit now (80 at its "
+               "newest reading; the limit is 85)") != std::string::npos;
+  })) << below.out;
+  EXPECT_NE(below.out.find("sensor-1 (sensor): critical"), std::string::npos) << below.out;
+  std::printf("%s%s", set.out.c_str(), below.out.c_str());
 }
 
 }  // namespace
