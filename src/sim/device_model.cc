@@ -181,7 +181,7 @@ bool DeviceModel::waits_for_link(uint32_t dev, EventKind then) {
 
 void DeviceModel::next_check_in(uint32_t dev) {
   const ConnectivitySpec& link = world_.link(dev);
-  Timestamp at = clock_.now() + world_.jittered(link.poll_interval);
+  Timestamp at = clock_.now() + world_.jittered(dev, link.poll_interval);
   if (link.kind == LinkKind::kIntermittent && !world_.online(dev, at))
     at = world_.next_online(dev, at);
   world_.schedule(dev, at, EventKind::kCheckIn);

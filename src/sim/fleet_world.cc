@@ -274,8 +274,14 @@ void FleetWorld::schedule(uint32_t dev, Timestamp at, EventKind kind) {
 
 // ---------------------------------------------------------------- links and windows
 
-Duration FleetWorld::jittered(Duration d) {
-  const double f = 1 + sc_.checkin_jitter * (2 * rng_.uniform() - 1);
+double FleetWorld::draw(uint32_t dev, Timestamp t, uint64_t salt) const {
+  return unit(mix64(seed_ ^ (uint64_t{dev} + 1) * salt ^
+                    mix64(static_cast<uint64_t>(t.time_since_epoch().count()))));
+}
+
+Duration FleetWorld::jittered(uint32_t dev, Duration d) {
+  const double f =
+      1 + sc_.checkin_jitter * (2 * draw(dev, clock_.now(), 0xe7037ed1a0b428dbULL) - 1);
   return Duration(
       std::max<int64_t>(1000, static_cast<int64_t>(static_cast<double>(d.count()) * f)));
 }
@@ -296,8 +302,8 @@ Timestamp FleetWorld::next_online(uint32_t dev, Timestamp t) {
   if (key == nullptr) return t;
   const Timestamp open = links_.next_open(*key, t);
   if (open == t || open == Timestamp::max()) return open;
-  return open +
-         Duration(static_cast<int64_t>(rng_.uniform() * 60'000 * (1 + 4 * sc_.checkin_jitter)));
+  return open + Duration(static_cast<int64_t>(draw(dev, t, 0x8ebc6af09c88c6e3ULL) * 60'000 *
+                                              (1 + 4 * sc_.checkin_jitter)));
 }
 
 Timestamp FleetWorld::link_up_at(uint32_t dev, Timestamp t) {

@@ -140,8 +140,12 @@ class FleetWorld final : public DeviceWorld {
   bool in_window(uint32_t dev, Timestamp t);
   // Within a week from now, whether the device is ever online while its site's window is open.
   bool links_ever_meet(uint32_t dev);
-  // `d` spread by the scenario's check-in jitter (at least a second).
-  Duration jittered(Duration d);
+  // `d` spread by the scenario's check-in jitter (at least a second): the device's own draw
+  // for now, a hash of the run's seed, the device and the time — however many times, in
+  // whatever order, the twin or the agents in a network run ask (so the two draw the same).
+  Duration jittered(uint32_t dev, Duration d);
+  // A uniform draw in [0, 1) of the device at `t` (`salt`: which draw).
+  double draw(uint32_t dev, Timestamp t, uint64_t salt) const;
   // Whether the scenario's defect of `kind` strikes the device with `offer` (one draw per
   // device and defect, independent of event order); `after` gets its delay.
   // The scenario's defect of `kind` that strikes the device with `offer`, or nullptr.
@@ -156,7 +160,7 @@ class FleetWorld final : public DeviceWorld {
   uint64_t bandwidth_bps(uint32_t dev) override { return link(dev).bandwidth_bps; }
   uint64_t declared_size(const std::string& component, const std::string& version) override;
   bool defective(uint32_t dev, const std::string& version, bool revert, DefectKind kind) override;
-  Duration next_poll(uint32_t dev) override { return jittered(link(dev).poll_interval); }
+  Duration next_poll(uint32_t dev) override { return jittered(dev, link(dev).poll_interval); }
   bool keeps_previous(uint32_t dev) override { return devices_[dev].keeps; }
   Duration install_time() override { return sc_.install_time; }
   Duration reboot_time() override { return sc_.reboot_time; }

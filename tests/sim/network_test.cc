@@ -352,6 +352,21 @@ struct SimulatedServer {
 // A run against a server elsewhere keeps pace with that server's clock, whichever it is:
 // here a simulated one, so the real-time scenario runs without waiting for the wall clock,
 // at the scenario's own date, and ends as the twin does — on the server's books too.
+// The twin's outcome and a run of real agents against a server agree, line by line.
+void expect_same_outcome(const Report& remote, const Report& twin) {
+  EXPECT_EQ(outcome_lines(remote).size(), outcome_lines(twin).size());
+  for (const std::string& field :
+       {std::string("state "), std::string("eligible "), std::string("updated "),
+        std::string("failed "), std::string("fell back "), std::string("bricked ")}) {
+    auto line = [&](const Report& r) {
+      for (const std::string& l : outcome_lines(r))
+        if (l.starts_with(field)) return l;
+      return std::string("(none)");
+    };
+    EXPECT_EQ(line(remote), line(twin));
+  }
+}
+
 TEST(NetworkSim, ARemoteRunKeepsThePaceOfTheServersClock) {
   auto scenario = load_scenario(std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/realtime.json");
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
@@ -363,17 +378,7 @@ TEST(NetworkSim, ARemoteRunKeepsThePaceOfTheServersClock) {
   auto remote = run_simulation(*scenario, at.options());
   ASSERT_TRUE(remote.ok()) << remote.error().to_string();
 
-  EXPECT_EQ(outcome_lines(*remote).size(), outcome_lines(*twin).size());
-  for (const std::string& field :
-       {std::string("state "), std::string("eligible "), std::string("updated "),
-        std::string("failed "), std::string("fell back "), std::string("bricked ")}) {
-    auto line = [&](const Report& r) {
-      for (const std::string& l : outcome_lines(r))
-        if (l.starts_with(field)) return l;
-      return std::string("(none)");
-    };
-    EXPECT_EQ(line(*remote), line(*twin));
-  }
+  expect_same_outcome(*remote, *twin);
   ASSERT_EQ(remote->halted_strata.size(), 1u);
   EXPECT_EQ(remote->halted_strata[0].hardware_revision, "rev-c");
   // The run waited on the server's clock, which it moved from the scenario's date to its end
@@ -411,6 +416,10 @@ TEST(NetworkSim, ARemoteRunRegistersTheDevicesQuietHours) {
   EXPECT_EQ(remote->rollout_state, "completed_partial");
   EXPECT_GT(remote->devices_updated, 0u);
   EXPECT_EQ(remote->devices_unreachable, 0u);
+  // And it ends as the twin does with the same quiet hours.
+  auto twin = run_simulation(*scenario, {});
+  ASSERT_TRUE(twin.ok()) << twin.error().to_string();
+  expect_same_outcome(*remote, *twin);
 }
 
 }  // namespace
