@@ -130,8 +130,8 @@ PeerDrift::Verdict PeerDrift::observe(double value, double peers_median) {
   const double sigma = std::max(sigma_, 1e-9 + 1e-6 * std::fabs(peers_median));
   v.residual = raw - offset_;
   const double z = v.residual / sigma;
-  up_ = std::clamp(up_ + z - o_.cusum_k, 0.0, o_.cusum_cap);
-  down_ = std::clamp(down_ - z - o_.cusum_k, 0.0, o_.cusum_cap);
+  up_ = std::min(std::max(0.0, up_ + z - o_.cusum_k), o_.cusum_cap);
+  down_ = std::min(std::max(0.0, down_ - z - o_.cusum_k), o_.cusum_cap);
   drifting_ = drifting_ || up_ >= o_.cusum_h || down_ >= o_.cusum_h;
   v.up = up_;
   v.down = down_;
@@ -214,7 +214,8 @@ std::vector<SensorDrift> drift_among(std::span<const std::span<const TimedValue>
       panel.push_back(i);
       of_panel.push_back(means[i]);
     }
-    if (panel.size() < size_t{min_peers} + 1) continue;  // a panel sensor has one peer fewer
+    // A panel sensor has one peer fewer; a lone sensor none.
+    if (panel.size() < std::max<size_t>(2, size_t{min_peers} + 1)) continue;
     // The panel's robust mean; for a sensor in it, the same without its own value (the band
     // is the whole panel's: one value hardly moves it).
     const Inliers in = inliers_of(of_panel);

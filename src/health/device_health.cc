@@ -191,7 +191,7 @@ struct Judge {
         }
         // Stale or offline already says its data does not come; without a contract its values
         // up to the newest are all there is to go by.
-        if (c.frozen_after > Duration(0) && is_value_series(s) &&
+        if (c.frozen_after > Duration(0) && is_value_series(facts, s) &&
             (reporting || f.freshness == Freshness::kNoContract)) {
           frozen_value(s, name, c);
         }
@@ -199,14 +199,24 @@ struct Judge {
     }
   }
 
-  // Read from the finer `recent` values where there are some; only a series still reporting:
-  // its newest value within the contract's stale time (without one, within frozen_after).
+  // Read from the raw `recent` samples where there are some; only a series still reporting:
+  // its newest value within the contract's stale time (without one, within frozen_after) and
+  // its own spacing (an aggregate the agent sends once an interval, stamped at its end).
   void frozen_value(const SeriesWindow& s, const std::string& name, const MetricCheck& c) {
-    const std::vector<TimedValue>& values = s.recent.empty() ? s.values : s.recent;
+    const std::vector<TimedValue>& values = s.recent ? *s.recent : s.values;
+    if (values.empty()) return;
     const TelemetryContract& contract = facts.freshness.contract;
-    const Duration fresh =
+    Duration fresh =
         contract.report_every > Duration(0) ? contract.effective_stale_after() : c.frozen_after;
-    if (values.empty() || now - values.back().at > fresh) return;
+    if (values.size() >= 2) {
+      std::vector<Duration> gaps;
+      gaps.reserve(values.size() - 1);
+      for (size_t i = 1; i < values.size(); ++i) gaps.push_back(values[i].at - values[i - 1].at);
+      std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2),
+                       gaps.end());
+      fresh += gaps[gaps.size() / 2];
+    }
+    if (now - values.back().at > fresh) return;
     const Frozen fz = frozen(values, c.frozen_after, c.tolerance);
     if (!fz.frozen) return;
     char value[32];
@@ -247,9 +257,16 @@ struct Judge {
 
 }  // namespace
 
-bool is_value_series(const SeriesWindow& s) {
+bool is_value_series(const DeviceFacts& facts, const SeriesWindow& s) {
   const std::string agg = label(s, "agg");
-  return agg.empty() || agg == "mean" || agg == "last";
+  if (agg.empty() || agg == "mean") return true;
+  if (agg != "last") return false;
+  // The last only when the agent sends no mean of the same labels.
+  auto with_mean = s.labels;
+  for (auto& [k, v] : with_mean) {
+    if (k == "agg") v = "mean";
+  }
+  return find(facts, s.metric, with_mean) == nullptr;
 }
 
 std::string series_name(const SeriesWindow& s) {

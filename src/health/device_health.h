@@ -68,7 +68,7 @@ struct DeviceHealth {
   int score = 100;                    // 100 - the reasons' points, at least 0 (100 for kUnknown)
   std::vector<HealthReason> reasons;  // the most severe first
   // Every resource heading for its end, nearest first — also those beyond the horizon that
-  // makes one a reason.
+  // makes one a reason (a profile's limit only once it is one).
   std::vector<ResourceForecast> forecasts;
   // How long since the device was last heard from (check-in or data); -1: never.
   double quiet_s = -1;
@@ -79,17 +79,13 @@ struct SeriesWindow {
   std::string metric;
   std::vector<std::pair<std::string, std::string>> labels;
   std::vector<TimedValue> values;
-  // For a frozen check (MetricCheck::frozen_after): its last 2 × frozen_after, read as finely
-  // as the store keeps so short a span (HealthView); empty: `values` stand for it.
-  std::vector<TimedValue> recent{};
+  // For a frozen check (MetricCheck::frozen_after): its raw samples over the last
+  // 2 × frozen_after (HealthView); without them, `values` stand for it.
+  std::optional<std::vector<TimedValue>> recent{};
 };
 
 // How a reason names a series: "temp_c", "temp_c{probe=2}".
 std::string series_name(const SeriesWindow& s);
-// Whether the series is the metric's value (no `agg` label, or the agent's per-interval
-// `mean` or `last`) rather than its `min`, `max` or `count`: frozen and drift judge only those.
-// Limits judge every series but a `count` (a `max` past a ceiling went past it).
-bool is_value_series(const SeriesWindow& s);
 
 struct DeviceFacts {
   telemetry::DeviceFreshness freshness;
@@ -98,6 +94,12 @@ struct DeviceFacts {
   // checks: freshness.checks) over the last `window`.
   std::vector<SeriesWindow> series;
 };
+
+// Whether the series is the metric's value — no `agg` label, or the agent's per-interval
+// `mean` (else, without one among `facts`' series of the same labels, its `last`) — rather
+// than its `min`, `max` or `count`: frozen and drift judge only that one. Limits judge every
+// series but a `count` (a `max` past a ceiling went past it).
+bool is_value_series(const DeviceFacts& facts, const SeriesWindow& s);
 
 struct HealthOptions {
   Duration window = hours(int64_t{7} * 24);  // of values a forecast reads

@@ -75,22 +75,26 @@ Result<std::vector<Alert>> HealthView::open_alerts(std::string_view device) cons
 
 void HealthView::judge_drift(std::span<DeviceHealth> judged, const DriftGroup& group) const {
   std::vector<std::span<const TimedValue>> sensors;
-  sensors.reserve(group.series.size());
-  for (const auto& [index, series] : group.series) sensors.emplace_back(series.values);
+  sensors.reserve(group.size());
+  for (const auto& [index, series] : group) sensors.emplace_back(series.values);
   const std::vector<SensorDrift> found =
       drift_among(sensors, options_.drift_bucket, options_.drift_min_peers, options_.drift);
   const Timestamp now = clock_.now();
-  const MetricCheck& c = group.check;
   for (size_t i = 0; i < found.size(); ++i) {
-    const auto& [index, series] = group.series[i];
+    const auto& [index, series] = group[i];
     if (!found[i].drifting || index >= judged.size()) continue;
-    if (c.frozen_after > Duration(0) && frozen(series.values, c.frozen_after, c.tolerance).frozen) {
+    // A sensor frozen is off its peers too: its reason "frozen" says more.
+    const std::string stuck = series_name(series) + " has stayed at ";
+    const std::vector<HealthReason>& reasons = judged[index].reasons;
+    if (std::any_of(reasons.begin(), reasons.end(), [&stuck](const HealthReason& r) {
+          return r.kind == "frozen" && r.text.starts_with(stuck);
+        })) {
       continue;
     }
     add_reason(judged[index], {"drift",
                                Severity::kWarning,
                                options_.warning_points,
-                               drift_text(series, found[i], group.series.size() - 1, now),
+                               drift_text(series, found[i], group.size() - 1, now),
                                "",
                                {}});
   }
@@ -139,22 +143,23 @@ Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
       if (p.count == 0) continue;
       s.values.push_back({Timestamp(Duration(p.t_ms)), counter ? p.max : p.mean()});
     }
-    // A frozen check reads its last 2 × frozen_after again, as finely as the store keeps so
-    // short a span: a week's hourly means would blur minutes and the tolerance.
+    // A frozen check reads its last 2 × frozen_after again, raw (the store keeps raw samples
+    // 15 days, longer than any frozen_after's span): a week's hourly means would blur minutes
+    // and the tolerance.
     const auto check =
         std::find_if(freshness.checks.begin(), freshness.checks.end(), [&v](const MetricCheck& c) {
           return c.metric == v.metric && c.frozen_after > Duration(0);
         });
     if (only.empty() && check != freshness.checks.end()) {
       telemetry::RangeQuery recent = q;
-      recent.resolution.reset();
+      recent.resolution = telemetry::Resolution::kRaw;
       recent.from_ms = now - 2 * check->frozen_after.count();
-      auto finer = telemetry_.range(recent);
-      if (!finer.ok() && finer.error().code != ErrorCode::kNotFound) return finer.error();
-      if (finer.ok()) {
-        for (const telemetry::RollupPoint& p : finer->points) {
-          if (p.count > 0) s.recent.push_back({Timestamp(Duration(p.t_ms)), p.mean()});
-        }
+      auto raw = telemetry_.range(recent);
+      if (!raw.ok() && raw.error().code == ErrorCode::kNotFound) continue;  // dropped meanwhile
+      if (!raw.ok()) return raw.error();
+      s.recent.emplace();
+      for (const telemetry::RollupPoint& p : raw->points) {
+        if (p.count > 0) s.recent->push_back({Timestamp(Duration(p.t_ms)), p.mean()});
       }
     }
     facts.series.push_back(std::move(s));
@@ -191,11 +196,11 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
       if (pf.ok()) peers.push_back(std::move(*pf));  // else one peer fewer
     }
     for (const SeriesWindow& own : f->series) {
-      if (own.metric != check.metric || !is_value_series(own)) continue;
-      DriftGroup group{check, {{0, own}}};
+      if (own.metric != check.metric || !is_value_series(*f, own)) continue;
+      DriftGroup group{{0, own}};
       for (const DeviceFacts& pf : peers) {
         for (const SeriesWindow& s : pf.series) {
-          if (s.labels == own.labels) group.series.emplace_back(SIZE_MAX, s);
+          if (s.labels == own.labels) group.emplace_back(SIZE_MAX, s);
         }
       }
       judge_drift(std::span<DeviceHealth>(&judged, 1), group);
@@ -259,12 +264,16 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
       if (!peers || f->freshness.decommissioned || f->freshness.site.empty()) continue;
       for (const MetricCheck& check : f->freshness.checks) {
         if (!check.drift) continue;
-        for (SeriesWindow& s : f->series) {
-          if (s.metric != check.metric || !is_value_series(s)) continue;
-          DriftGroup& group =
-              drifts[{f->freshness.device_type, f->freshness.site, s.metric, s.labels}];
-          group.check = check;
-          group.series.emplace_back(judged.size() - 1, std::move(s));
+        // Which series first (is_value_series reads the others), then moved out.
+        std::vector<size_t> picked;
+        for (size_t k = 0; k < f->series.size(); ++k) {
+          const SeriesWindow& s = f->series[k];
+          if (s.metric == check.metric && is_value_series(*f, s)) picked.push_back(k);
+        }
+        for (size_t k : picked) {
+          SeriesWindow& s = f->series[k];
+          drifts[{f->freshness.device_type, f->freshness.site, s.metric, s.labels}].emplace_back(
+              judged.size() - 1, std::move(s));
         }
       }
       continue;

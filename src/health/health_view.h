@@ -61,12 +61,9 @@ class HealthView final : public DeviceHealthSource {
   Result<DeviceFacts> facts(telemetry::DeviceFreshness freshness, std::vector<Alert> open_alerts,
                             std::span<const std::string_view> only = {}) const;
   // One metric's series (one label set) of a site's same-type devices, each with the index of
-  // its device in `judged` (SIZE_MAX: a peer only), and their profile's check of it; those
-  // drifting get the reason "drift" — but not one frozen (its reason "frozen" says more).
-  struct DriftGroup {
-    MetricCheck check;
-    std::vector<std::pair<size_t, SeriesWindow>> series;
-  };
+  // its device in `judged` (SIZE_MAX: a peer only); those drifting get the reason "drift" —
+  // but not one already "frozen" (that says more).
+  using DriftGroup = std::vector<std::pair<size_t, SeriesWindow>>;
   void judge_drift(std::span<DeviceHealth> judged, const DriftGroup& group) const;
   void judge_drain(DeviceHealth& device, const BatteryDrain& drain,
                    const std::optional<PeerSpread>& peers) const;

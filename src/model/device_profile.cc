@@ -94,6 +94,22 @@ Status validate(DeviceProfile& p) {
     if (c.tolerance > 0 && c.frozen_after == Duration(0)) {
       return invalid_argument(what + "a tolerance needs frozen_after");
     }
+    // Frozen and drift judge the metric's value: what the agent sends of it must carry one.
+    auto rule = std::find_if(p.metrics.begin(), p.metrics.end(),
+                             [&c](const MetricRule& r) { return r.metric == c.metric; });
+    if (rule == p.metrics.end()) {
+      rule = std::find_if(p.metrics.begin(), p.metrics.end(),
+                          [](const MetricRule& r) { return r.metric == "*"; });
+    }
+    const auto sends = [&rule](AggregateFunction f) {
+      return std::find(rule->functions.begin(), rule->functions.end(), f) != rule->functions.end();
+    };
+    if ((c.frozen_after > Duration(0) || c.drift) && rule != p.metrics.end() && !rule->raw() &&
+        !sends(AggregateFunction::kMean) && !sends(AggregateFunction::kLast)) {
+      return invalid_argument(what +
+                              "frozen_after and drift judge the value: the metric's rule ('" +
+                              rule->metric + "') must aggregate mean or last");
+    }
   }
   std::sort(p.health.begin(), p.health.end(),
             [](const MetricCheck& a, const MetricCheck& b) { return a.metric < b.metric; });

@@ -225,6 +225,40 @@ TEST(ProfileChecks, TheAgentsAggregatesAreJudgedForWhatTheyAre) {
             std::string::npos);
 }
 
+// An aggregate the agent sends once an hour, stamped at the hour's end, of a device that
+// reports every minute (stale after 3.5 minutes): its own spacing counts as still reporting.
+// With both a mean and a last, only the mean is judged. A raw read no longer than the stuck
+// stretch says "at least".
+TEST(ProfileChecks, AnHourlyAggregateIsStillReportingAndTheMeanIsJudgedOnce) {
+  DeviceFacts f{reporting({frozen_after("temp_c", hours(3))}), {}, {}};
+  f.freshness.contract = {minutes(1), seconds(30), Duration(0)};
+  for (const char* agg : {"last", "mean"}) {
+    SeriesWindow s = series("temp_c", {{"agg", agg}}, hours(12), hours(1), [](int64_t i) {
+      return i < 6 ? 20.0 + static_cast<double>(i) : 21.5;  // stuck the last 6 hours
+    });
+    for (TimedValue& v : s.values) v.at -= minutes(50);  // the newest 50 minutes old
+    f.series.push_back(std::move(s));
+  }
+  DeviceHealth d = judge_device(f, kNow);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].text,
+            "temp_c{agg=mean} has stayed at 21.5 for 6.0 h while the device reports (frozen after "
+            "3.0 h)");
+  // Without the mean, the last is the value.
+  f.series.pop_back();
+  d = judge_device(f, kNow);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_NE(d.reasons[0].text.find("temp_c{agg=last} has stayed"), std::string::npos);
+  // Raw samples of the last 6 hours, every one the same: stuck for at least that long.
+  f.series[0].recent =
+      series("temp_c", {}, hours(6), minutes(5), [](int64_t) { return 21.5; }).values;
+  d = judge_device(f, kNow);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_EQ(d.reasons[0].text,
+            "temp_c{agg=last} has stayed at 21.5 for at least 6.0 h while the device reports "
+            "(frozen after 3.0 h)");
+}
+
 // A series that stopped while the device reports other metrics (a probe unplugged) is not
 // frozen: its newest value must be within the contract's stale time, or without a contract
 // within frozen_after.
@@ -233,9 +267,9 @@ TEST(ProfileChecks, ASeriesThatStoppedIsNotFrozen) {
   SeriesWindow stopped = series("temp_c", {}, hours(6), minutes(5), [](int64_t) { return 21.0; });
   for (TimedValue& v : stopped.values) v.at -= hours(3);  // its newest 3 hours old
   f.series = {stopped};
-  f.freshness.contract.late_after = minutes(15);  // stale after 1.25 h
+  f.freshness.contract.late_after = minutes(15);  // stale after 1 h (+ 5 min, its spacing)
   EXPECT_EQ(reason(judge_device(f, kNow), "frozen"), nullptr);
-  f.freshness.contract.late_after = hours(3);  // stale after 9.75 h: still reporting
+  f.freshness.contract.late_after = hours(3);  // stale after 3.75 h: still reporting
   EXPECT_NE(reason(judge_device(f, kNow), "frozen"), nullptr);
   f.freshness.contract = {};
   f.freshness.freshness = Freshness::kNoContract;  // within frozen_after (1 h): no
@@ -321,6 +355,33 @@ TEST(ProfileChecks, ALargeSitesSensorsAreJudgedAgainstItsPanelInsideAndOutside) 
   for (const SensorDrift& d : judge(few)) {
     EXPECT_EQ(d.judged, 0u);
     EXPECT_FALSE(d.drifting);
+  }
+}
+
+// Each sensor's reference is its peers' robust mean without itself: five sensors with no noise
+// whose readings are 10, 11, 12, 13 and 14 in every hour (its own 2 from the mean of the
+// others), the last moving up by 0.1 an hour after settling — its residual is its own rise
+// alone, never a share of it fed back through the reference (with itself in the reference it
+// would be four fifths of it).
+TEST(ProfileChecks, TheReferenceOfASensorIsItsPeersWithoutItself) {
+  std::vector<std::vector<TimedValue>> sensors(5);
+  const int n = 100;
+  for (int h = 0; h <= n; ++h) {
+    for (size_t k = 0; k < 5; ++k) {
+      double v = 10 + static_cast<double>(k) + 0.001 * ((h * 7 + static_cast<int>(k) * 3) % 5);
+      if (k == 4 && h >= 60) v += 0.1 * (h - 60);
+      sensors[k].push_back({kNow - hours(n - h), v});
+    }
+  }
+  const std::vector<SensorDrift> found = judge(sensors);
+  // At the last hour the fifth reads 4.0 above where it was; its peers' mean did not move.
+  EXPECT_NEAR(found[4].residual, 4.0, 0.01);
+  EXPECT_TRUE(found[4].drifting);
+  // The others' references counted the fifth while it was within the band (their offsets
+  // learnt so) and leave it out once it is far off: each moves by exactly that share —
+  // (50 - k) / 4 before, (36 - k) / 3 after, a residual of (6 + k) / 12.
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_NEAR(found[k].residual, (6.0 + static_cast<double>(k)) / 12, 0.01) << k;
   }
 }
 
@@ -441,11 +502,15 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
   DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
   MetricCheck temp = frozen_after("temp_c", minutes(30));
   temp.drift = true;
-  profile.health = {temp};
+  // A long frozen_after on a fast reporter: 36 hours at one a minute, read raw (2,160
+  // samples), its newest a minute old, 4 minutes into the store's 5-minute bucket.
+  profile.health = {frozen_after("pressure_kpa", hours(18)), temp};
   WriteBatch b;
   b.profiles = {profile};
   ASSERT_TRUE(f.store().apply(b).ok());
+  f.clock.advance(minutes(4));
   const std::string stuck = f.ids[0], off = f.ids[5];  // off: one of the six without a site
+  const std::string pressed = f.ids[1];                // its pressure stuck for 20 hours
   const int64_t now = f.clock.now().time_since_epoch().count();
   std::mt19937_64 rng(13);
   std::normal_distribution<double> noise(0, 0.2);
@@ -454,15 +519,19 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
       protocol::TelemetryBatch batch;
       batch.stream = 23;
       batch.sequence = static_cast<uint64_t>(day) + 1;
-      protocol::TelemetrySeries t{"temp_c", {}, {}};
+      protocol::TelemetrySeries t{"temp_c", {}, {}}, p{"pressure_kpa", {}, {}};
       for (int minute = 0; minute < 24 * 60; ++minute) {
         const int64_t ago = (6 - day) * int64_t{24 * 60} + (24 * 60 - 1 - minute);  // minutes
         double v = 20 + noise(rng);
         if (device == stuck && ago < 45) v = 20.0;
         if (device == off) v += 0.01 * static_cast<double>(7 * 24 * 60 - ago);  // 100 off
         t.samples.push_back({now - ago * 60'000, v});
+        if (device == pressed && ago < 36 * 60) {
+          p.samples.push_back({now - ago * 60'000, ago < 20 * 60 ? 101.3 : 101 + noise(rng)});
+        }
       }
       batch.series = {t};
+      if (!p.samples.empty()) batch.series.push_back(p);
       auto r = telemetry->ingest(device, batch);
       ASSERT_TRUE(r.ok()) << r.error().to_string();
       ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
@@ -472,7 +541,8 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
   auto all = view.judge_all({});
   ASSERT_TRUE(all.ok()) << all.error().to_string();
   const std::map<std::string, std::set<std::string>> kinds = reason_kinds(*all);
-  const std::map<std::string, std::set<std::string>> expected = {{stuck, {"frozen"}}};
+  const std::map<std::string, std::set<std::string>> expected = {{stuck, {"frozen"}},
+                                                                 {pressed, {"frozen"}}};
   EXPECT_EQ(kinds, expected);
   auto one = view.device(stuck);
   ASSERT_TRUE(one.ok());

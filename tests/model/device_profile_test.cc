@@ -52,6 +52,11 @@ TEST(DeviceProfile, HealthChecksRoundTripSortedAndOnlyWhatIsSet) {
   auto back = profile_from_json(text);
   ASSERT_TRUE(back.ok()) << back.error().to_string();
   EXPECT_EQ(*back, *p);
+  // A limit on a metric aggregated without its mean is fine (a max past a ceiling went past it).
+  EXPECT_TRUE(profile_from_json(R"({"device_type": "x",
+      "metrics": [{"metric": "a", "every": "1m", "aggregates": ["min", "max"]}],
+      "health": [{"metric": "a", "above": 3}]})")
+                  .ok());
   // A profile without checks is written without the field, as before there were any.
   auto plain = profile_from_json(R"({"device_type": "x"})");
   ASSERT_TRUE(plain.ok());
@@ -91,6 +96,12 @@ TEST(DeviceProfile, BadProfilesSayWhatIsWrong) {
       {R"({"device_type": "x", "health": [{"metric": "a", "drift": true}, {"metric": "a", "below": 1}]})",
        "two health checks"},
       {R"({"device_type": "x", "health": [{"metric": "a", "limit": 3}]})", "limit"},
+      {R"({"device_type": "x", "metrics": [{"metric": "a", "every": "1m", "aggregates": ["min", "max"]}],
+           "health": [{"metric": "a", "drift": true}]})",
+       "must aggregate mean or last"},
+      {R"({"device_type": "x", "metrics": [{"metric": "*", "every": "1m", "aggregates": ["count"]}],
+           "health": [{"metric": "a", "frozen_after": "1h"}]})",
+       "the metric's rule ('*')"},
   };
   for (const auto& [text, why] : cases) {
     auto p = profile_from_json(text);
