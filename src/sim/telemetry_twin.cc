@@ -93,9 +93,11 @@ struct TwinDevice {
   Timestamp next_sample{}, agent_due{}, next_check_in{};
   Duration period{0};
   // The stories.
-  Timestamp hangs_at = Timestamp::max();  // the collector stops; the device still checks in
-  bool hang_needs_reboot = false;         // a restart of the collector does not cure it
-  Timestamp dies_at = Timestamp::max();   // nothing more at all
+  Timestamp hangs_at = Timestamp::max();   // the collector stops; the device still checks in
+  bool hang_needs_reboot = false;          // a restart of the collector does not cure it
+  Timestamp dies_at = Timestamp::max();    // nothing more at all
+  Timestamp sticks_at = Timestamp::max();  // a sensor repeats its last reading from then
+  double stuck_at = NAN;
   Timestamp link_down = Timestamp::max(), link_up = Timestamp::max();
   // The models' state.
   double memory = 0, leaked = 0, leak_per_s = 0, signal = 0, battery = 100, odometer = 0, fuel = 0;
@@ -171,8 +173,9 @@ std::vector<TelemetrySeries> measure(TwinDevice& d, Timestamp now, Rng& rng) {
       d.signal = std::clamp(d.signal + rng.between(-1.5, 1.5), -90.0, -40.0);
       out.push_back(one("cpu_usage_ratio", t, 0.05 + 0.2 * rng.uniform()));
       out.push_back(one("memory_available_bytes", t, std::round(d.memory)));
-      out.push_back(one("temperature_celsius", t,
-                        std::round((ambient + 22 + rng.between(-1, 1)) * 10) / 10,
+      const double temperature = std::round((ambient + 22 + rng.between(-1, 1)) * 10) / 10;
+      if (now >= d.sticks_at && std::isnan(d.stuck_at)) d.stuck_at = temperature;
+      out.push_back(one("temperature_celsius", t, std::isnan(d.stuck_at) ? temperature : d.stuck_at,
                         {{"zone", "0"}}));
       out.push_back(one("wifi_signal_dbm", t, std::round(d.signal)));
       out.push_back(one("uptime_seconds", t, static_cast<double>(ms(now) - ms(d.booted)) / 1000));
@@ -319,7 +322,11 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   ProfileService profiles(store);
   using F = protocol::AggregateFunction;
   for (const DeviceProfile& p :
-       {DeviceProfile{"bms-controller", {minutes(5), minutes(2), minutes(15)}, {}, {}},
+       {DeviceProfile{
+            "bms-controller",
+            {minutes(5), minutes(2), minutes(15)},
+            {},
+            {MetricCheck{"temperature_celsius", std::nullopt, std::nullopt, hours(1), 0, false}}},
         DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}, {}},
         DeviceProfile{"truck",
                       {minutes(1), minutes(1), Duration(0)},
@@ -406,6 +413,9 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   // ctl-005's collector hangs an hour before the end, and only a reboot cures it.
   devices[4]->hangs_at = end - hours(1);
   devices[4]->hang_needs_reboot = true;
+  // ctl-006's temperature sensor sticks 90 minutes before the end: its profile says a reading
+  // unchanged for an hour is frozen.
+  if (o.controllers > 5) devices[5]->sticks_at = end - minutes(90);
 
   uint64_t raw_bytes = 0, json_bytes = 0, raw_seq = 0;
   using Wake = std::pair<Timestamp, size_t>;
@@ -569,6 +579,13 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   story(stuck, "its collector hung 1h before the end (only a reboot cures it): data " +
                    ago(judged_of(stuck).data_age_s) + " old; " + remedied(stuck));
   story(devices[3]->id, "not heard for " + ago(judged_of(devices[3]->id).contact_age_s));
+  if (o.controllers > 5) {
+    char reading[32];
+    std::snprintf(reading, sizeof reading, "%.1f", devices[5]->stuck_at);
+    story(devices[5]->id,
+          std::string("its temperature sensor stuck 1h30m before the end: it reads ") + reading +
+              " ever since (see its health below)");
+  }
   {
     const TwinDevice& d = *devices[2];
     const agent::TelemetryStatus s = d.agent->status();

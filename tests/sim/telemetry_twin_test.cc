@@ -84,12 +84,18 @@ TEST_P(TelemetryTwinSeeds, TheStoriesHold) {
   EXPECT_GE(r->forecasts[0].expected, hours(60));
   EXPECT_LE(r->forecasts[0].expected, hours(75));
   EXPECT_LE(r->forecasts[0].earliest, r->forecasts[0].expected);
-  // Device health as drover serve judges it: the stuck, the leaking and the dead controller
-  // are critical, each for its own reason; everything else is healthy.
-  EXPECT_EQ(r->health, (std::array<size_t, 4>{17, 0, 3, 0}));
+  // Device health as drover serve judges it: the stuck, the leaking, the dead controller and
+  // the one whose temperature sensor stuck (its profile's frozen check) are critical, each for
+  // its own reason; everything else is healthy.
+  EXPECT_EQ(r->health, (std::array<size_t, 4>{16, 0, 4, 0}));
   std::map<std::string, std::string> why;
   for (const auto& a : r->at_risk) why[a.device] = a.reason;
-  EXPECT_EQ(why.size(), 3u);
+  EXPECT_EQ(why.size(), 4u);
+  EXPECT_EQ(why["ctl-006"].rfind("temperature_celsius{zone=0} has stayed at ", 0), 0u)
+      << why["ctl-006"];
+  EXPECT_NE(why["ctl-006"].find(" for 1.5 h while the device reports (frozen after 1.0 h)"),
+            std::string::npos)
+      << why["ctl-006"];
   EXPECT_EQ(why["ctl-001"].rfind("memory exhausted in about", 0), 0u) << why["ctl-001"];
   EXPECT_EQ(why["ctl-004"].rfind("not heard from for", 0), 0u) << why["ctl-004"];
   EXPECT_EQ(why["ctl-005"].rfind("no data for", 0), 0u) << why["ctl-005"];
