@@ -119,7 +119,9 @@ TEST(GateStatistics, ARateJustAboveTheLimitEverywhereStopsTheWholeRollout) {
 }
 
 // One revision fails 15% of its trial boots: halted in the canary, and before 0.5% of the
-// fleet (75 of 15,000 devices) installed the build on that revision, in at least 19 of 20.
+// fleet (75 of 15,000 devices) installed the build on that revision, in at least 18 of 20 —
+// measured over seeds 1-80: 72 (90%), with the simulator's poll jitter drawn either way (a
+// shared generator's next number, 19 of the first 20; each device's own draw, 18).
 TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
   const int kept = count_runs(
       15000,
@@ -128,7 +130,7 @@ TEST(GateStatistics, ARevisionAtThreeTimesTheLimitIsHaltedEarly) {
         return halted_only(r, "hardware_revision=rev-c") &&
                in_canary(r, r.halted_strata[0].halted_at_s) && revision(r, "rev-c").installed < 75;
       });
-  EXPECT_GE(kept, 19);
+  EXPECT_GE(kept, 18);
 }
 
 // Devices lost whatever they run (1% of the fleet within three days) while a clean build is
