@@ -37,7 +37,9 @@ FleetWorld::FleetWorld(const Scenario& scenario, uint64_t seed, bool preflight, 
       preflight_(preflight),
       rng_(seed),
       clock_(clock),
-      queue_(scenario.start.time_since_epoch().count()) {}
+      queue_(scenario.start.time_since_epoch().count()) {
+  arrived_ = scenario.start;
+}
 
 // ---------------------------------------------------------------- the fleet
 
@@ -195,6 +197,7 @@ std::vector<Site> FleetWorld::plane_sites() const {
 
 void FleetWorld::schedule_arrivals() {
   const Timestamp start = clock_.now();  // the scenario's start (a remote run: after set-up)
+  arrived_ = start;
   for (uint32_t i = 0; i < devices_.size(); ++i) {
     const ConnectivitySpec& l = link(i);
     Timestamp first =
@@ -275,8 +278,11 @@ void FleetWorld::schedule(uint32_t dev, Timestamp at, EventKind kind) {
 // ---------------------------------------------------------------- links and windows
 
 double FleetWorld::draw(uint32_t dev, Timestamp t, uint64_t salt) const {
+  // On the scenario's own timeline: a remote run that starts later on its server's clock
+  // draws what the twin draws at the same moment of the story.
+  const Timestamp on_timeline = sc_.start + (t - arrived_);
   return unit(mix64(seed_ ^ (uint64_t{dev} + 1) * salt ^
-                    mix64(static_cast<uint64_t>(t.time_since_epoch().count()))));
+                    mix64(static_cast<uint64_t>(on_timeline.time_since_epoch().count()))));
 }
 
 Duration FleetWorld::jittered(uint32_t dev, Duration d) {

@@ -88,8 +88,9 @@ using Inventory = std::vector<InstalledComponent>;
 
 class FleetWorld final : public DeviceWorld {
  public:
-  // `preflight`: no defect strikes. The world's draws come from `seed` in the order its
-  // callers make them, which keeps a run with the same seed the same.
+  // `preflight`: no defect strikes. The world's draws come from `seed`: the fleet's in the
+  // order generate() makes them, each device's own (its polls' jitter, its defects) as hashes
+  // of the seed, the device and the moment — so a run with the same seed is the same.
   FleetWorld(const Scenario& scenario, uint64_t seed, bool preflight, ManualClock& clock);
 
   // Generates `n` devices and the scenario's sites, or takes the scenario's given fleet
@@ -176,6 +177,7 @@ class FleetWorld final : public DeviceWorld {
 
   const Scenario& sc_;
   uint64_t seed_;
+  Timestamp arrived_{};  // when the devices were first scheduled: the scenario's start
   bool preflight_;
   Rng rng_;
   ManualClock& clock_;

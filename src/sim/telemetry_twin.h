@@ -33,7 +33,7 @@ namespace drover::sim {
 struct TelemetryTwinOptions {
   uint64_t seed = 1;
   Duration horizon = hours(5) + minutes(30);
-  uint32_t controllers = 12;  // at least 5: the first five carry the stories
+  uint32_t controllers = 12;  // at least 5: the first five carry the stories (a sixth one more)
   uint32_t probes = 6;        // at least 1
   uint32_t trucks = 2;        // at least 1
   // The telemetry store's directory; empty: a fresh one (in /dev/shm when there is one),

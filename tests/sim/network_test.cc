@@ -349,9 +349,6 @@ struct SimulatedServer {
   std::unique_ptr<http::ServerStack> server;
 };
 
-// A run against a server elsewhere keeps pace with that server's clock, whichever it is:
-// here a simulated one, so the real-time scenario runs without waiting for the wall clock,
-// at the scenario's own date, and ends as the twin does — on the server's books too.
 // The twin's outcome and a run of real agents against a server agree, line by line.
 void expect_same_outcome(const Report& remote, const Report& twin) {
   EXPECT_EQ(outcome_lines(remote).size(), outcome_lines(twin).size());
@@ -367,6 +364,9 @@ void expect_same_outcome(const Report& remote, const Report& twin) {
   }
 }
 
+// A run against a server elsewhere keeps pace with that server's clock, whichever it is:
+// here a simulated one, so the real-time scenario runs without waiting for the wall clock,
+// at the scenario's own date, and ends as the twin does — on the server's books too.
 TEST(NetworkSim, ARemoteRunKeepsThePaceOfTheServersClock) {
   auto scenario = load_scenario(std::string(DROVER_SOURCE_DIR) + "/tests/sim/data/realtime.json");
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
