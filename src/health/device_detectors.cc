@@ -169,6 +169,23 @@ Frozen frozen(std::span<const TimedValue> values, Duration at_least, double tole
   return out;
 }
 
+Frozen frozen_ranges(std::span<const ValueRange> ranges, Duration at_least, double tolerance) {
+  Frozen out;
+  if (ranges.empty()) return out;
+  const ValueRange& newest = ranges.back();
+  const double v = (newest.min + newest.max) / 2;
+  const auto holds = [v, tolerance](const ValueRange& r) {
+    return std::isfinite(r.min) && std::isfinite(r.max) && r.min >= v - tolerance &&
+           r.max <= v + tolerance;
+  };
+  if (!std::isfinite(v) || !holds(newest)) return out;
+  size_t first = ranges.size() - 1;
+  while (first > 0 && holds(ranges[first - 1])) --first;
+  out.since = ranges[first].at;
+  out.frozen = newest.at - out.since >= at_least;
+  return out;
+}
+
 std::vector<SensorDrift> drift_among(std::span<const std::span<const TimedValue>> sensors,
                                      Duration bucket, uint32_t min_peers,
                                      PeerDrift::Options options) {

@@ -144,4 +144,15 @@ struct Frozen {
 };
 Frozen frozen(std::span<const TimedValue> values, Duration at_least, double tolerance = 0);
 
+// Readings summarised as ranges (time order): a rollup bucket's start, lowest and highest; a
+// raw sample's value is both.
+struct ValueRange {
+  Timestamp at{};
+  double min = 0, max = 0;
+};
+// The same over ranges, exactly at any resolution: back from the newest while each range lies
+// within `tolerance` of the newest's middle (the newest too), since the first such range's
+// start.
+Frozen frozen_ranges(std::span<const ValueRange> ranges, Duration at_least, double tolerance = 0);
+
 }  // namespace drover::health

@@ -199,32 +199,38 @@ struct Judge {
     }
   }
 
-  // Read from the raw `recent` samples where there are some; only a series still reporting:
-  // its newest value within the contract's stale time (without one, within frozen_after) and
-  // its own spacing (an aggregate the agent sends once an interval, stamped at its end).
+  // Read from the `recent` ranges where there are some; only a series still reporting: its
+  // newest reading within the contract's stale time (without one, within frozen_after) and its
+  // own median spacing (an aggregate the agent sends once an interval, stamped at its end; a
+  // rollup bucket, stamped at its start).
   void frozen_value(const SeriesWindow& s, const std::string& name, const MetricCheck& c) {
-    const std::vector<TimedValue>& values = s.recent ? *s.recent : s.values;
-    if (values.empty()) return;
+    std::vector<ValueRange> ranges;
+    if (s.recent) {
+      ranges = *s.recent;
+    } else {
+      for (const TimedValue& v : s.values) ranges.push_back({v.at, v.value, v.value});
+    }
+    if (ranges.empty()) return;
     const TelemetryContract& contract = facts.freshness.contract;
     Duration fresh =
         contract.report_every > Duration(0) ? contract.effective_stale_after() : c.frozen_after;
-    if (values.size() >= 2) {
+    if (ranges.size() >= 2) {
       std::vector<Duration> gaps;
-      gaps.reserve(values.size() - 1);
-      for (size_t i = 1; i < values.size(); ++i) gaps.push_back(values[i].at - values[i - 1].at);
+      gaps.reserve(ranges.size() - 1);
+      for (size_t i = 1; i < ranges.size(); ++i) gaps.push_back(ranges[i].at - ranges[i - 1].at);
       std::nth_element(gaps.begin(), gaps.begin() + static_cast<std::ptrdiff_t>(gaps.size() / 2),
                        gaps.end());
       fresh += gaps[gaps.size() / 2];
     }
-    if (now - values.back().at > fresh) return;
-    const Frozen fz = frozen(values, c.frozen_after, c.tolerance);
+    if (now - ranges.back().at > fresh) return;
+    const Frozen fz = frozen_ranges(ranges, c.frozen_after, c.tolerance);
     if (!fz.frozen) return;
     char value[32];
-    std::snprintf(value, sizeof value, "%.6g", values.back().value);
+    std::snprintf(value, sizeof value, "%.6g", (ranges.back().min + ranges.back().max) / 2);
     add("frozen", Severity::kCritical,
         name + " has stayed at " + value + " for " +
-            (fz.since == values.front().at ? "at least " : "") +
-            format_span(seconds_of(values.back().at - fz.since)) +
+            (fz.since == ranges.front().at ? "at least " : "") +
+            format_span(seconds_of(ranges.back().at - fz.since)) +
             " while the device reports (frozen after " + format_span(seconds_of(c.frozen_after)) +
             ")");
   }

@@ -79,9 +79,10 @@ struct SeriesWindow {
   std::string metric;
   std::vector<std::pair<std::string, std::string>> labels;
   std::vector<TimedValue> values;
-  // For a frozen check (MetricCheck::frozen_after): its raw samples over the last
-  // 2 × frozen_after (HealthView); without them, `values` stand for it.
-  std::optional<std::vector<TimedValue>> recent{};
+  // For a frozen check (MetricCheck::frozen_after): its readings over 2 × frozen_after up to
+  // its newest, as ranges (HealthView: raw where the store gives that span raw, else its
+  // rollups' min and max — exact either way); without them, `values` stand for it.
+  std::optional<std::vector<ValueRange>> recent{};
 };
 
 // How a reason names a series: "temp_c", "temp_c{probe=2}".

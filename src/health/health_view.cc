@@ -143,26 +143,35 @@ Result<DeviceFacts> HealthView::facts(telemetry::DeviceFreshness freshness,
       if (p.count == 0) continue;
       s.values.push_back({Timestamp(Duration(p.t_ms)), counter ? p.max : p.mean()});
     }
-    // A frozen check reads its last 2 × frozen_after again, raw (the store keeps raw samples
-    // 15 days, longer than any frozen_after's span): a week's hourly means would blur minutes
-    // and the tolerance.
-    const auto check =
-        std::find_if(freshness.checks.begin(), freshness.checks.end(), [&v](const MetricCheck& c) {
-          return c.metric == v.metric && c.frozen_after > Duration(0);
-        });
-    if (only.empty() && check != freshness.checks.end()) {
-      telemetry::RangeQuery recent = q;
-      recent.resolution = telemetry::Resolution::kRaw;
-      recent.from_ms = now - 2 * check->frozen_after.count();
-      auto raw = telemetry_.range(recent);
-      if (!raw.ok() && raw.error().code == ErrorCode::kNotFound) continue;  // dropped meanwhile
-      if (!raw.ok()) return raw.error();
-      s.recent.emplace();
-      for (const telemetry::RollupPoint& p : raw->points) {
-        if (p.count > 0) s.recent->push_back({Timestamp(Duration(p.t_ms)), p.mean()});
-      }
-    }
     facts.series.push_back(std::move(s));
+  }
+  // A frozen check reads the series' last 2 × frozen_after up to its newest reading again, at
+  // the resolution the store gives so short a span (raw up to about 2,000 samples, else
+  // rollups), as ranges — a rollup's min and max say exactly whether the value moved, where a
+  // week's hourly means would blur it. Only the series judged (the value, not its min or max).
+  for (SeriesWindow& s : facts.series) {
+    const auto check =
+        std::find_if(freshness.checks.begin(), freshness.checks.end(), [&s](const MetricCheck& c) {
+          return c.metric == s.metric && c.frozen_after > Duration(0);
+        });
+    if (!only.empty() || check == freshness.checks.end() || s.values.empty() ||
+        !is_value_series(facts, s)) {
+      continue;
+    }
+    telemetry::RangeQuery recent;
+    recent.device = freshness.device;
+    recent.metric = s.metric;
+    recent.labels = s.labels;
+    recent.from_ms =
+        s.values.back().at.time_since_epoch().count() - 2 * check->frozen_after.count();
+    recent.until_ms = now + 1;
+    auto read = telemetry_.range(recent);
+    if (!read.ok() && read.error().code == ErrorCode::kNotFound) continue;  // dropped meanwhile
+    if (!read.ok()) return read.error();
+    s.recent.emplace();
+    for (const telemetry::RollupPoint& p : read->points) {
+      if (p.count > 0) s.recent->push_back({Timestamp(Duration(p.t_ms)), p.min, p.max});
+    }
   }
   facts.freshness = std::move(freshness);
   return facts;

@@ -227,7 +227,7 @@ TEST(ProfileChecks, TheAgentsAggregatesAreJudgedForWhatTheyAre) {
 
 // An aggregate the agent sends once an hour, stamped at the hour's end, of a device that
 // reports every minute (stale after 3.5 minutes): its own spacing counts as still reporting.
-// With both a mean and a last, only the mean is judged. A raw read no longer than the stuck
+// With both a mean and a last, only the mean is judged. A recent read no longer than the stuck
 // stretch says "at least".
 TEST(ProfileChecks, AnHourlyAggregateIsStillReportingAndTheMeanIsJudgedOnce) {
   DeviceFacts f{reporting({frozen_after("temp_c", hours(3))}), {}, {}};
@@ -249,14 +249,22 @@ TEST(ProfileChecks, AnHourlyAggregateIsStillReportingAndTheMeanIsJudgedOnce) {
   d = judge_device(f, kNow);
   ASSERT_EQ(d.reasons.size(), 1u);
   EXPECT_NE(d.reasons[0].text.find("temp_c{agg=last} has stayed"), std::string::npos);
-  // Raw samples of the last 6 hours, every one the same: stuck for at least that long.
-  f.series[0].recent =
-      series("temp_c", {}, hours(6), minutes(5), [](int64_t) { return 21.5; }).values;
+  // The recent read, 5-minute rollups of the last 6 hours, every one at 21.5 from its lowest
+  // to its highest: stuck for at least that long.
+  std::vector<ValueRange> buckets;
+  for (int k = 72; k >= 0; --k) buckets.push_back({kNow - minutes(5) * k, 21.5, 21.5});
+  f.series[0].recent = buckets;
   d = judge_device(f, kNow);
   ASSERT_EQ(d.reasons.size(), 1u);
   EXPECT_EQ(d.reasons[0].text,
             "temp_c{agg=last} has stayed at 21.5 for at least 6.0 h while the device reports "
             "(frozen after 3.0 h)");
+  // A value that moves within its buckets though each one's mean is 21.5 is not stuck: the
+  // rollups' lowest and highest say so where means would not.
+  for (size_t k = 0; k < buckets.size(); k += 6) buckets[k] = {buckets[k].at, 21.3, 21.7};
+  f.series[0].recent = buckets;
+  d = judge_device(f, kNow);
+  EXPECT_TRUE(d.reasons.empty()) << d.reasons.front().text;
 }
 
 // A series that stopped while the device reports other metrics (a probe unplugged) is not
@@ -502,8 +510,8 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
   DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
   MetricCheck temp = frozen_after("temp_c", minutes(30));
   temp.drift = true;
-  // A long frozen_after on a fast reporter: 36 hours at one a minute, read raw (2,160
-  // samples), its newest a minute old, 4 minutes into the store's 5-minute bucket.
+  // A long frozen_after on a fast reporter: 36 hours at one a minute (2,160 samples, past
+  // what the store gives raw: read as 5-minute rollups' ranges), 4 minutes into a bucket.
   profile.health = {frozen_after("pressure_kpa", hours(18)), temp};
   WriteBatch b;
   b.profiles = {profile};
