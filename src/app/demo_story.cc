@@ -8,7 +8,7 @@ const char* const kDemoStory =
     "build does "
     "not boot on hardware revision rev-c. Nobody drives between sites: the rollout engine canaries "
     "every "
-    "stratum, halts rev-c when its canary fails, sends rev-c's few committed devices back to "
+    "stratum, halts rev-c when its canary fails, sends any rev-c device that committed it back to "
     "4.2.0, and "
     "carries the other revisions to completion.";
 }  // namespace drover::app
