@@ -57,14 +57,22 @@ struct Stopped {
   }
 };
 
+// A real drover serve in a fresh directory (enrollment token "factory") and the operator
+// CLI's command line for it.
+struct Served {
+  std::string dir = temp_dir();
+  ServeProcess serve{dir + "/server", "127.0.0.1:0", "factory"};
+  bool listening = serve.wait_for("listening on");
+  std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
+  std::string admin = listening ? create_token(dir + "/server") : "";
+  std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
+  bool ready() const { return listening && !admin.empty(); }
+};
+
 TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
-  const std::string dir = temp_dir();
-  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory");
-  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
-  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
-  const std::string admin = create_token(dir + "/server");
-  ASSERT_FALSE(admin.empty());
-  const std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
+  Served at;
+  ASSERT_TRUE(at.ready()) << at.serve.output();
+  const std::string &dir = at.dir, &url = at.url, &cli = at.cli;
   write_file(dir + "/profile.json", R"({"device_type": "sensor",
                                         "telemetry": {"report_every": "1s", "late_after": "5s"}})");
   ASSERT_EQ(run_command(cli + " profile set " + dir + "/profile.json").code, 0);
@@ -165,13 +173,9 @@ TEST(CliHealth, ADrainingBatteryIsForecastAndTheFleetViewListsIt) {
 // nothing, and a real agent's battery reading below the profile's floor is a critical `limit`
 // in `drover health device`.
 TEST(CliHealth, AProfilesChecksAreShownAndAReadingPastItsLimitIsAReason) {
-  const std::string dir = temp_dir();
-  ServeProcess serve(dir + "/server", "127.0.0.1:0", "factory");
-  ASSERT_TRUE(serve.wait_for("listening on")) << serve.output();
-  const std::string url = "http://127.0.0.1:" + std::to_string(serve.port());
-  const std::string admin = create_token(dir + "/server");
-  ASSERT_FALSE(admin.empty());
-  const std::string cli = std::string(DROVER_BIN) + " --server " + url + " --token " + admin;
+  Served at;
+  ASSERT_TRUE(at.ready()) << at.serve.output();
+  const std::string &dir = at.dir, &url = at.url, &cli = at.cli;
   write_file(dir + "/profile.json", R"({"device_type": "sensor",
       "telemetry": {"report_every": "1s", "late_after": "5s"},
       "health": [{"metric": "battery_level_percent", "below": 85, "frozen_after": "10m"},

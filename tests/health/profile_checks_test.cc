@@ -461,9 +461,7 @@ TEST_F(RemediatorTest, TheChecksAProfileDeclaresAreReasonsInTheFleetViewAndTheDe
       s.samples.push_back({at, device == sinking ? -80 - 0.2 * h : -80 + noise(rng)});
     }
     batch.series = {t, s};
-    auto r = telemetry->ingest(device, batch);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+    ASSERT_NO_FATAL_FAILURE(ingest(device, batch));
   }
   const HealthView view(*telemetry, nullptr, f.clock);
   auto all = view.judge_all({});
@@ -540,9 +538,7 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
       }
       batch.series = {t};
       if (!p.samples.empty()) batch.series.push_back(p);
-      auto r = telemetry->ingest(device, batch);
-      ASSERT_TRUE(r.ok()) << r.error().to_string();
-      ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+      ASSERT_NO_FATAL_FAILURE(ingest(device, batch));
     }
   }
   const HealthView view(*telemetry, nullptr, f.clock);
@@ -591,9 +587,7 @@ TEST_F(RemediatorTest, ARuleOnAFrozenValueRestartsTheCollectorAndResolvesWhenItM
     // Stuck at 19.0 until the restart, then moving again.
     const double value = restarted ? 19 + 0.1 * (minute % 7) : 19.0;
     batch.series = {{"temp_c", {}, {{f.clock.now().time_since_epoch().count(), value}}}};
-    auto r = telemetry->ingest(device, batch);
-    ASSERT_TRUE(r.ok());
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+    ASSERT_NO_FATAL_FAILURE(ingest(device, batch));
     for (const Command& c : check_in(device)) {
       EXPECT_EQ(c.action, CommandAction::kRestartService);
       EXPECT_EQ(c.argument, "sensord");

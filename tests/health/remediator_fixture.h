@@ -117,6 +117,13 @@ class RemediatorTest : public ::testing::Test {
     restart(std::move(options));
   }
 
+  // Ingests `b` as the device's and waits until it is durable.
+  void ingest(const std::string& device, const protocol::TelemetryBatch& b) {
+    auto r = telemetry->ingest(device, b);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+  }
+
   // A reading of the device's /data disk (8 GB) at `share` free.
   void send_disk(const std::string& device, double share) {
     protocol::TelemetryBatch b;
@@ -127,9 +134,7 @@ class RemediatorTest : public ::testing::Test {
     b.series = {{"disk_free_bytes", mount, {{now, share * 8e9}}},
                 {"disk_total_bytes", mount, {{now, 8e9}}},
                 {"cpu_percent", {}, {{now, 10}}}};
-    auto r = telemetry->ingest(device, b);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+    ingest(device, b);
   }
 
   void send_sample(const std::string& device) {
@@ -137,9 +142,7 @@ class RemediatorTest : public ::testing::Test {
     b.stream = 7;
     b.sequence = ++sequence_[device];
     b.series = {{"cpu_percent", {}, {{f.clock.now().time_since_epoch().count(), 12.5}}}};
-    auto r = telemetry->ingest(device, b);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-    ASSERT_TRUE(tsdb->wait_durable(r->stored.lsn).ok());
+    ingest(device, b);
   }
   // A check-in; the commands it carries.
   std::vector<Command> check_in(const std::string& device) {
