@@ -54,7 +54,7 @@ int run(int devices, const std::string& dir, int runs) {
   ManualClock clock(parse_utc_timestamp("2026-06-01T12:00:00Z").value());
   std::unique_ptr<Store> store = make_memory_store();
   WriteBatch b;
-  b.profiles = {DeviceProfile{"ctl", {hours(1), minutes(10), Duration(0)}, {}, {}}};
+  b.profiles = {DeviceProfile{"ctl", {hours(1), minutes(10), Duration(0)}, {}, {}, {}}};
   if (!store->apply(b).ok()) return 1;
   RolloutEngine engine(*store, clock);
   if (!engine.load().ok()) return 1;
@@ -159,7 +159,7 @@ int run(int devices, const std::string& dir, int runs) {
   temp_check.above = 40;
   temp_check.frozen_after = hours(6);
   temp_check.drift = true;
-  DeviceProfile checked{"ctl", {hours(1), minutes(10), Duration(0)}, {}, {temp_check}};
+  DeviceProfile checked{"ctl", {hours(1), minutes(10), Duration(0)}, {}, {temp_check}, {}};
   WriteBatch with_checks;
   with_checks.profiles = {checked};
   if (!store->apply(with_checks).ok()) return 1;

@@ -52,6 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (checkin.ok()) {
     check(checkin->next_checkin >= drover::Duration(0) &&
           checkin->next_checkin <= drover::hours(24 * 7));
+    // A configuration named is named by a whole hash.
+    if (checkin->config) check(checkin->config->sha256.size() == 64);
     // Windows, wherever they come: bounded in number, each non-empty, in order.
     auto windows_ok = [](const std::vector<drover::TimeRange>& ws) {
       if (ws.size() > a::kMaxWindows) return false;

@@ -16,7 +16,7 @@ seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
   targets=(fuzz_units fuzz_codec fuzz_scenario fuzz_router fuzz_tokens fuzz_device_api fuzz_http_input fuzz_agent_input fuzz_operator_api
-    fuzz_telemetry_batch fuzz_chunk fuzz_statsd fuzz_mmcli fuzz_tuf_metadata fuzz_audit fuzz_factory_identity fuzz_remediation_rules)
+    fuzz_telemetry_batch fuzz_chunk fuzz_statsd fuzz_mmcli fuzz_tuf_metadata fuzz_audit fuzz_factory_identity fuzz_remediation_rules fuzz_device_config)
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/drover-fuzz.XXXXXX")

@@ -270,13 +270,9 @@ Duration Agent::idle() {
     if (Status st = state_.save(record_); !st.ok()) return retry_later(st.error());
   }
   if (Status st = server_.connect(inventory_); !st.ok()) return retry_later(st.error());
-  auto answer =
-      server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
+  auto answer = check_in(wire_state(record_.step), "");
   if (!answer.ok()) return retry_later(answer.error());
   failures_ = 0;
-  last_check_in_ = clock_.now();
-  poll_ = poll_after(*answer);
-  handle_commands(answer->commands);
   if (!answer->offer) return poll_;
   const Offer& offer = *answer->offer;
   if (Duration left{0}; offer_backing_off(
@@ -428,12 +424,8 @@ Duration Agent::retry_download(const Error& e, bool progressed) {
   // downloading), so a command reaches it; a clear_update then gives the download up. One
   // that moved forward goes on without asking: slow is not stuck.
   if (!progressed && clock_.now() - last_check_in_ >= poll_ && server_.connect(inventory_).ok()) {
-    auto answer = server_.check_in(inventory_, protocol::UpdateState::kDownloading, "",
-                                   module_.keeps_previous());
+    auto answer = check_in(protocol::UpdateState::kDownloading, "");
     if (answer.ok()) {
-      last_check_in_ = clock_.now();
-      poll_ = poll_after(*answer);
-      handle_commands(answer->commands);
       if (record_.step != UpdateStep::kDownloading) return Duration(0);  // given up
     }
   }
@@ -443,19 +435,15 @@ Duration Agent::retry_download(const Error& e, bool progressed) {
 bool Agent::ask_about_hold(bool* answered) {
   *answered = false;
   Status st = server_.connect(inventory_);
-  Result<CheckInAnswer> answer =
-      st.ok() ? server_.check_in(inventory_, protocol::UpdateState::kReady, record_.rollout_id,
-                                 module_.keeps_previous())
-              : Result<CheckInAnswer>(st.error());
+  Result<CheckInAnswer> answer = st.ok()
+                                     ? check_in(protocol::UpdateState::kReady, record_.rollout_id)
+                                     : Result<CheckInAnswer>(st.error());
   if (!answer.ok()) {
     // Out of reach (a link that is down by schedule, say): the windows already known hold.
     last_error_ = answer.error().to_string();
     return true;
   }
   failures_ = 0;
-  last_check_in_ = clock_.now();
-  poll_ = poll_after(*answer);
-  handle_commands(answer->commands);
   if (record_.step != UpdateStep::kReady) return true;  // cleared by a command
   if (!answer->hold || answer->hold->rollout_id != record_.rollout_id) return true;
   *answered = true;

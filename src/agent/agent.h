@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/command.h"
+#include "agent/config_applier.h"
 #include "agent/remote_commands.h"
 #include "agent/server_link.h"
 #include "agent/signed_offers.h"
@@ -74,6 +75,10 @@ struct AgentOptions {
   RemoteCommands* remote_commands = nullptr;
   // How a remote "reboot" reboots the device: returns only when it did not. Empty: refused.
   std::function<Status()> reboot_device;
+  // Configuration, when given (not owned; started by the caller): its hash reported at each
+  // check-in, the server's document applied when it wants another, reapply_config taken.
+  // Null: the device applies no configuration (and says nothing of it).
+  ConfigApplier* config = nullptr;
 };
 
 // The shortest wait between check-ins whatever the server says: a server (or a bug) that
@@ -148,6 +153,9 @@ class Agent {
   // Refuses an offer without starting it: tells the server and backs off the offer.
   Duration refuse_offer(const Offer& offer, const std::string& why);
   bool run_state_script(UpdateStep step);
+  // Checks in (with the configuration's report, when there is one) and, answered, takes the
+  // answer's commands and configuration.
+  Result<CheckInAnswer> check_in(protocol::UpdateState state, std::string_view holding);
   // A check-in's remote commands: journaled, run, reported. Problems are kept in
   // last_error_; they never fail the step (the server sends an unreported command again).
   void handle_commands(const std::vector<RemoteCommand>& commands);

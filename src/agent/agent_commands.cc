@@ -10,12 +10,27 @@
 namespace drover::agent {
 using internal::offer_key;
 
+Result<CheckInAnswer> Agent::check_in(protocol::UpdateState state, std::string_view holding) {
+  std::optional<protocol::ConfigReport> config;
+  if (o_.config != nullptr) config = o_.config->report();
+  auto answer = server_.check_in(inventory_, state, holding, module_.keeps_previous(),
+                                 config ? &*config : nullptr);
+  if (!answer.ok()) return answer;
+  last_check_in_ = clock_.now();
+  poll_ = poll_after(*answer);
+  handle_commands(answer->commands);
+  if (o_.config != nullptr) o_.config->on_answer(answer->config, server_);
+  return answer;
+}
+
 void Agent::handle_commands(const std::vector<RemoteCommand>& commands) {
   RemoteCommands* remote = o_.remote_commands;
   if (remote == nullptr || (commands.empty() && !remote->has_undelivered())) return;
-  const CommandHooks hooks{o_.reboot_device,
-                           [this](bool download_only) { return clear_update(download_only); },
-                           [this] { return server_.rotate_key(); }};
+  CommandHooks hooks{o_.reboot_device,
+                     [this](bool download_only) { return clear_update(download_only); },
+                     [this] { return server_.rotate_key(); },
+                     {}};
+  if (o_.config != nullptr) hooks.reapply_config = [this] { return o_.config->reapply(server_); };
   Status st = remote->take(commands);
   if (st.ok()) st = remote->run_pending(hooks);
   // Results are reported even when journaling failed: those of commands run before.

@@ -109,8 +109,9 @@ Duration Agent::committing() {
   // Built in: the server is reachable from the new image.
   Status reachable = server_.connect(inventory_);
   if (reachable.ok()) {
-    auto answer =
-        server_.check_in(inventory_, wire_state(record_.step), "", module_.keeps_previous());
+    // A probe: its answer is not acted on (commands and configuration wait for the next).
+    auto answer = server_.check_in(inventory_, wire_state(record_.step), "",
+                                   module_.keeps_previous(), nullptr);
     if (!answer.ok()) reachable = answer.error();
   }
   if (!reachable.ok()) {

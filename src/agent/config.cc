@@ -147,7 +147,7 @@ AgentConfig read_config(const JsonReader& r) {
        "component",       "installed",     "poll",           "commit_timeout",   "apply_time",
        "link_online_utc", "health_checks", "state_scripts",  "max_download",     "min_free",
        "module",          "telemetry",     "signed_updates", "factory_identity", "remote_commands",
-       "link_watchdog"});
+       "link_watchdog",   "configuration"});
   AgentConfig c;
   c.link.server = r.str("server");
   c.agent.data_dir = r.str("data_dir");
@@ -238,6 +238,22 @@ AgentConfig read_config(const JsonReader& r) {
   }
   if (r.has("remote_commands")) read_remote_commands(r.child("remote_commands"), c);
   if (r.has("link_watchdog")) read_link_watchdog(r.child("link_watchdog"), c);
+  if (r.has("configuration")) {
+    // "configuration": {"path": FILE, "apply": [...], "apply_timeout": "2m",
+    // "envelope": FILE, "retry_after": "1h"}
+    const JsonReader k = r.child("configuration");
+    k.allow_only({"path", "apply", "apply_timeout", "envelope", "retry_after"});
+    ConfigApplyOptions o;
+    o.path = k.str("path");
+    if (o.path.empty()) k.fail("path", "must not be empty");
+    o.apply = command(k, "apply", false);
+    o.apply_timeout = positive(k, "apply_timeout", o.apply_timeout);
+    if (o.apply_timeout > minutes(10)) k.fail("apply_timeout", "must be at most 10m");
+    o.envelope_file = k.str_or("envelope", "");
+    o.retry_after = positive(k, "retry_after", o.retry_after);
+    if (o.retry_after < minutes(1)) k.fail("retry_after", "must be at least 1m");
+    c.configuration = std::move(o);
+  }
   const JsonReader m = r.child("module");
   c.module.type = m.str("type");
   if (c.module.type == "file") {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/config_applier.h"
 #include "agent/link_watchdog.h"
 #include "agent/remote_commands.h"
 #include "agent/server_link.h"
@@ -54,6 +55,9 @@ struct AgentConfig {
   // (docs/agent.md "Link watchdog"). Absent: nothing.
   std::optional<LinkWatchdogOptions> watchdog;
   std::vector<std::string> watchdog_reboot;  // its "reboot": the argv (with reboot_after)
+  // "configuration": where the device's configuration document lives and how it is applied
+  // (docs/agent.md "Configuration"). Absent: the agent applies none.
+  std::optional<ConfigApplyOptions> configuration;
 };
 
 // kInvalidArgument naming the first bad field (unknown fields too: a misspelt setting must

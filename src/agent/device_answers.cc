@@ -158,6 +158,18 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
       hold.reason = h.str_or("reason", "").substr(0, 1024);
       out.hold = std::move(hold);
     }
+    if (r.has("config") && !r.raw().at("config").is_null()) {
+      const JsonReader c = r.child("config");
+      ConfigWanted wanted;
+      wanted.version = c.uint_or("version", 0, UINT64_MAX);
+      wanted.sha256 = c.str("sha256");
+      if (wanted.sha256.size() != 64 ||
+          !std::all_of(wanted.sha256.begin(), wanted.sha256.end(), [](char ch) {
+            return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+          }))
+        c.fail("sha256", "must be 64 lowercase hex digits");
+      out.config = std::move(wanted);
+    }
     return out;
   });
 }

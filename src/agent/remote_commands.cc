@@ -237,6 +237,17 @@ JournaledCommand RemoteCommands::execute(JournaledCommand e, const CommandHooks&
       return ended(std::move(e), CommandOutcome::kSucceeded, 0,
                    "logs in with its new key " + *rotated + " from now on");
     }
+    case protocol::CommandAction::kReapplyConfig: {
+      if (!hooks.reapply_config) {
+        return ended(std::move(e), CommandOutcome::kRefused, -1,
+                     "this agent applies no configuration (its \"configuration\" is not set)");
+      }
+      auto applied = hooks.reapply_config();
+      if (!applied.ok()) {
+        return ended(std::move(e), CommandOutcome::kFailed, -1, applied.error().to_string());
+      }
+      return ended(std::move(e), CommandOutcome::kSucceeded, 0, *applied);
+    }
     case protocol::CommandAction::kCount:
       break;
   }

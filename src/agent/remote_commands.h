@@ -62,6 +62,9 @@ struct CommandHooks {
   // Re-enrolls the device with a new identity key (ServerLink::rotate_key): the new public
   // key (base64url).
   std::function<Result<std::string>()> rotate_key;
+  // Fetches the type's configuration and applies it again (ConfigApplier::reapply): what it
+  // did. kFailedPrecondition: the document is refused. Empty: the agent applies none.
+  std::function<Result<std::string>()> reapply_config;
 };
 
 // One entry of the journal, as the agent keeps it.

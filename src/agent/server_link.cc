@@ -108,11 +108,16 @@ class HttpLink final : public ServerLink {
   }
 
   Result<CheckInAnswer> check_in(const Inventory& installed, protocol::UpdateState state,
-                                 std::string_view holding, bool keeps_previous) override {
+                                 std::string_view holding, bool keeps_previous,
+                                 const protocol::ConfigReport* config) override {
     nlohmann::json body{{"installed", inventory_json(installed)},
                         {"update_state", protocol::to_string(state)}};
     if (!holding.empty()) body["holding"] = holding;
     if (keeps_previous) body["keeps_previous"] = true;
+    if (config != nullptr) {
+      body["config"] = {{"sha256", config->sha256}};
+      if (!config->error.empty()) body["config"]["error"] = config->error;
+    }
     auto r = authorized_post("/api/device/v1/checkin", body, installed);
     if (!r.ok()) return r.error();
     if (r->status != 200) return answer_error(*r, "check-in");
@@ -192,6 +197,24 @@ class HttpLink final : public ServerLink {
       auto rules = protocol::decode_telemetry_rules(r->body);
       if (!rules.ok()) return io_error("telemetry rules: " + rules.error().message);
       return rules;
+    }
+  }
+
+  Result<protocol::DeviceConfig> device_config() override {
+    for (int attempt = 0;; ++attempt) {
+      DROVER_TRY(connect(installed_));
+      auto r = client_->request("GET", "/api/device/v1/config", "",
+                                {{"Authorization", "Bearer " + token_}});
+      note(r.ok());
+      if (!r.ok()) return r.error();
+      if (r->status == 401 && attempt == 0) {
+        token_.clear();
+        continue;
+      }
+      if (r->status != 200) return answer_error(*r, "configuration");
+      auto config = protocol::decode_device_config(r->body);
+      if (!config.ok()) return io_error("configuration: " + config.error().message);
+      return config;
     }
   }
 

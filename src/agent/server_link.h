@@ -16,6 +16,7 @@
 #include "base/file_system.h"
 #include "base/result.h"
 #include "protocol/device.h"
+#include "protocol/device_config.h"
 #include "protocol/telemetry_rules.h"
 #include "security/crypto.h"
 
@@ -74,10 +75,18 @@ struct RemoteCommand {
 // per device).
 inline constexpr size_t kMaxCommandsPerAnswer = 64;
 
+// The configuration the server wants the device to run (a check-in answer's "config").
+struct ConfigWanted {
+  uint64_t version = 0;
+  std::string sha256;  // 64 lower-case hex digits
+  bool operator==(const ConfigWanted&) const = default;
+};
+
 struct CheckInAnswer {
   std::optional<Offer> offer;
   std::optional<Hold> hold;
   std::vector<RemoteCommand> commands;
+  std::optional<ConfigWanted> config;  // only when it runs another
   Duration next_checkin{0};
 };
 
@@ -89,9 +98,11 @@ class ServerLink {
   virtual Status connect(const Inventory& installed) = 0;
   // `state`: what the device is doing; `holding` names the rollout whose image a device in
   // state kReady holds ("" otherwise);
-  // `keeps_previous`: the device keeps the image it ran before an update (A/B slots).
+  // `keeps_previous`: the device keeps the image it ran before an update (A/B slots);
+  // `config`: what it says of its configuration (null: it applies none).
   virtual Result<CheckInAnswer> check_in(const Inventory& installed, protocol::UpdateState state,
-                                         std::string_view holding, bool keeps_previous) = 0;
+                                         std::string_view holding, bool keeps_previous,
+                                         const protocol::ConfigReport* config) = 0;
   // `standby` (with kSucceeded): the version the other slot now keeps, "" for none.
   virtual Status report(const std::string& rollout_id, const std::string& version,
                         protocol::Report status, const std::string& message,
@@ -113,6 +124,11 @@ class ServerLink {
   // The rules this device's agent follows.
   virtual Result<protocol::TelemetryRules> telemetry_rules() {
     return Error{ErrorCode::kFailedPrecondition, "this link carries no telemetry"};
+  }
+  // The device's type's configuration (GET /api/device/v1/config), its hash and values
+  // checked against the envelope it comes with.
+  virtual Result<protocol::DeviceConfig> device_config() {
+    return Error{ErrorCode::kFailedPrecondition, "this link carries no configuration"};
   }
   // A remote command's result. kNotFound when the server has no such command for this device.
   virtual Status report_command(const std::string& id, protocol::CommandOutcome outcome,

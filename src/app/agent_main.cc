@@ -228,6 +228,13 @@ int main(int argc, char** argv) {
   RemoteCommands remote((std::filesystem::path(c.agent.data_dir) / "commands.json").string(),
                         c.remote, system_commands(), clock);
   c.agent.remote_commands = &remote;
+  // Configuration, when the device takes it: its own envelope read before the first check-in.
+  std::unique_ptr<ConfigApplier> configuration;
+  if (c.configuration) {
+    configuration = std::make_unique<ConfigApplier>(*c.configuration, system_commands(), clock);
+    if (auto st = configuration->start(); !st.ok()) return fail(st.error().to_string());
+    c.agent.config = configuration.get();
+  }
   int signals = -1;  // the stop signals' descriptor, made below (before any command runs)
   std::unique_ptr<TelemetryAgent> telemetry;  // started below, stopped cleanly by a reboot
   // A reboot by `command` (for `why`): a reboot command returns while the system goes down
@@ -306,7 +313,8 @@ int main(int argc, char** argv) {
   log_line(app::version_text("drover-agent") + " started as " + c.link.device_id + " (" +
            c.link.device_type + ", " + c.link.hardware_revision + ") against " + c.link.server +
            ", module " + c.module.type + (telemetry ? ", telemetry on" : "") +
-           (watchdog ? ", link watchdog on" : ""));
+           (watchdog ? ", link watchdog on" : "") +
+           (configuration ? ", configuration at " + c.configuration->path : ""));
   Timestamp agent_due = clock.now();
   Timestamp last_trim{};
   Timestamp telemetry_due = clock.now();
@@ -330,6 +338,9 @@ int main(int argc, char** argv) {
       // The error first, in the step where it happened (a failed health check: its command,
       // exit code and the tail of its output), then where that led.
       if (!agent.last_error().empty()) g_log.warn(agent.last_error());
+      if (configuration) {
+        for (const std::string& line : configuration->take_log()) log_line(line);
+      }
       if (r.step != last) {
         g_log.step = to_string(r.step);
         log_line(step_change(last, r));

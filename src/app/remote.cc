@@ -671,6 +671,7 @@ RemoteCommands::RemoteCommands(CLI::App& app, CLI::App& rollout, CLI::App& token
   add_site_verbs(app, *s_);
   add_artifact_verbs(app, *s_);
   add_profile_verbs(app, *s_);
+  add_config_verbs(app, *s_);
   add_telemetry_verbs(app, *s_);
   add_audit_verbs(app, *s_);
   add_alert_verbs(app, *s_);

@@ -98,6 +98,13 @@ void device_text(json d) {
        d["next_checkin"].is_null()
            ? "-"
            : time_of(d["next_checkin"]) + " (" + next_checkin_text(d["next_checkin"], now) + ")"}};
+  // What it said of its configuration (docs/configuration.md): the document it runs, and why
+  // not the one it was given.
+  if (d.contains("config_sha256") || d.contains("config_error")) {
+    const std::string sha = text_of(d.value("config_sha256", json("")));
+    rows.push_back({"configuration", sha.empty() ? "none" : sha.substr(0, 12)});
+    if (d.contains("config_error")) rows.push_back({"  not applied", text_of(d["config_error"])});
+  }
   if (d.contains("attributes")) {
     for (const auto& [key, value] : d["attributes"].items())
       rows.push_back({"  " + key, text_of(value)});

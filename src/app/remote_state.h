@@ -149,6 +149,8 @@ struct RemoteCommands::State {
 void add_device_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_telemetry.cc.
 void add_profile_verbs(CLI::App& app, RemoteCommands::State& s);
+// The verbs of remote_config.cc.
+void add_config_verbs(CLI::App& app, RemoteCommands::State& s);
 void add_telemetry_verbs(CLI::App& app, RemoteCommands::State& s);
 // The verbs of remote_audit.cc.
 void add_audit_verbs(CLI::App& app, RemoteCommands::State& s);

@@ -278,6 +278,10 @@ int run_serve(const ServeArgs& args) {
   CommandQueue commands(*store, clock);
   if (auto st = commands.load(); !st.ok()) return fail("commands: " + st.error().to_string());
   service.attach_commands(&commands);
+  // Configuration: each type's newest document, given to the devices that run another.
+  ConfigService configs(*store, clock);
+  if (auto st = configs.load(); !st.ok()) return fail("configs: " + st.error().to_string());
+  service.attach_configs(&configs);
   telemetry::TelemetryService telemetry_service(**tsdb, service, *store, clock);
   // Remediation: the rules judge the fleet every minute, open alerts, queue commands. Each
   // change of an alert is a log line (and a webhook delivery, when one is configured).
@@ -466,6 +470,7 @@ int run_serve(const ServeArgs& args) {
   stack.max_artifact_bytes = args.max_artifact_bytes;
   stack.openapi_document = kOpenApiDocument;
   stack.telemetry = &telemetry_service;
+  stack.configs = &configs;
   stack.repository = repository.get();
   stack.audit = audit->get();
   stack.auth.audit = audit->get();

@@ -168,12 +168,19 @@ Result<CheckInResponse> DeviceService::answer_check_in(const CheckInRequest& req
   const bool same_inventory =
       std::equal(request.installed.begin(), request.installed.end(), known.begin(), known.end());
   // From the entry, not the record: most check-ins never touch the record.
-  const bool same_record = same_inventory && request.keeps_previous == e.keeps_previous;
+  const protocol::ConfigReport* config = request.config;
+  const bool same_record = same_inventory && request.keeps_previous == e.keeps_previous &&
+                           (config == nullptr || (config->sha256 == devices_[pos].config_sha256 &&
+                                                  config->error == devices_[pos].config_error));
   if (!same_record || request.state != e.state) {
     Device updated = devices_[pos];
     updated.installed.assign(request.installed.begin(), request.installed.end());
     updated.update_state = request.state;
     updated.keeps_previous = request.keeps_previous;
+    if (config != nullptr) {
+      updated.config_sha256 = config->sha256;
+      updated.config_error = config->error;
+    }
     DROVER_TRY(validate(updated));
     if (updated != devices_[pos]) {
       // A new inventory is written before it is answered; a new update state alone (idle,
@@ -190,6 +197,10 @@ Result<CheckInResponse> DeviceService::answer_check_in(const CheckInRequest& req
   }
   const CheckInDevice device{e.id, id_hash, e.state, site_names_[e.site], devices_[pos]};
   CheckInResponse response;
+  if (config != nullptr && configs_ != nullptr) {
+    auto target = configs_->target(devices_[pos].device_type);
+    if (target && target->sha256 != config->sha256) response.config = std::move(target);
+  }
   if (request.state == UpdateState::kReady) {
     auto hold = engine_.hold_for(device, request.holding);
     if (!hold.ok()) return hold.error();
@@ -429,6 +440,25 @@ std::optional<Device> DeviceService::device(std::string_view id) const {
   const uint32_t pos = find(id);
   if (pos == kNone) return std::nullopt;
   return devices_[pos];
+}
+
+DeviceService::ConfigTally DeviceService::config_tally(std::string_view device_type,
+                                                       std::string_view sha256) const {
+  ConfigTally t;
+  MutexLock lock(mu_);
+  for (const Device& d : devices_) {
+    if (d.decommissioned || d.device_type != device_type) continue;
+    if (d.config_sha256 == sha256) {
+      ++t.in_sync;
+    } else if (d.config_error.empty()) {
+      if (t.some_pending.size() < kConfigTallyIds) t.some_pending.push_back(d.id);
+      ++t.pending;
+    } else {
+      if (t.some_failed.size() < kConfigTallyIds) t.some_failed.push_back(d.id);
+      ++t.failed;
+    }
+  }
+  return t;
 }
 
 DeviceService::Census DeviceService::census() const {

@@ -28,6 +28,7 @@
 #include "base/huge_pages.h"
 #include "base/mutex.h"
 #include "base/result.h"
+#include "fleet/config_service.h"
 #include "model/command.h"
 #include "model/device.h"
 #include "rollout/engine.h"
@@ -41,6 +42,8 @@ struct CheckInRequest {
   UpdateState state = UpdateState::kIdle;
   std::string_view holding = {};  // kReady: the rollout whose image the device holds
   bool keeps_previous = false;    // Device::keeps_previous, as the device says now
+  // What it says of its configuration; null: nothing (an agent that applies none).
+  const protocol::ConfigReport* config = nullptr;
 };
 
 struct CheckInResponse {
@@ -48,6 +51,8 @@ struct CheckInResponse {
   std::optional<HoldAnswer> hold;  // to a device that holds an image (kReady)
   std::vector<Command> commands;   // remote commands for it (CommandQueue::for_check_in)
   Duration next_checkin{0};        // when the device should check in again
+  // The configuration it should run, when it reported another (ConfigService::target).
+  std::optional<ConfigTarget> config;
 };
 
 struct StatusReport {
@@ -99,6 +104,8 @@ class DeviceService {
   // Check-ins carry the device's remote commands from `commands` from now on (not owned;
   // set before the first check-in). Without one, they carry none.
   void attach_commands(CommandQueue* commands) { commands_ = commands; }
+  // Check-ins that report a configuration are answered with their type's (not owned).
+  void attach_configs(const ConfigService* configs) { configs_ = configs; }
 
   // Loads the registry from the store. kIo / kCorruption from the store.
   Status load();
@@ -218,6 +225,16 @@ class DeviceService {
 
   // A copy of the registry's record, or std::nullopt.
   std::optional<Device> device(std::string_view id) const;
+  // The devices of a type (not decommissioned) by what they say of their configuration
+  // against `sha256`, the one they should run: running it; not running it, without an error
+  // (on the way, or an agent that applies none); refusing it or failing to apply it (the
+  // first few ids of each kind kept, to show an operator).
+  struct ConfigTally {
+    uint64_t in_sync = 0, pending = 0, failed = 0;
+    std::vector<std::string> some_pending, some_failed;  // at most kConfigTallyIds each
+  };
+  static constexpr size_t kConfigTallyIds = 20;
+  ConfigTally config_tally(std::string_view device_type, std::string_view sha256) const;
   // When the device last checked in (to the second), or std::nullopt: unknown device, or
   // none since this server started.
   std::optional<Timestamp> last_check_in(std::string_view id) const;
@@ -282,6 +299,7 @@ class DeviceService {
   RolloutEngine& engine_;
   FleetOptions options_;
   CommandQueue* commands_ = nullptr;
+  const ConfigService* configs_ = nullptr;
   // The registry's lock. Taken before the engine's (check-ins call the engine with it held;
   // the engine never calls back): base/lock_order.h's order, checked at every lock().
   mutable Mutex mu_{LockLevel::kDeviceRegistry};

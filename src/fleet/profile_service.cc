@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "fleet/config_service.h"
+
 namespace drover {
 
 Result<DeviceProfile> ProfileService::get(std::string_view device_type) {
@@ -12,7 +14,9 @@ Result<DeviceProfile> ProfileService::get(std::string_view device_type) {
 }
 
 Result<DeviceProfile> ProfileService::put(DeviceProfile profile) {
+  if (configs_ != nullptr) return configs_->put_profile(std::move(profile));
   DROVER_TRY(validate(profile));
+  DROVER_TRY(envelope_keeps_newest(store_, profile));
   WriteBatch batch;
   batch.profiles.push_back(profile);
   DROVER_TRY(store_.apply(batch));

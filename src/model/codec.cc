@@ -6,6 +6,7 @@
 #include "base/units.h"
 #include "model/codec_fields.h"
 #include "model/codec_json.h"
+#include "protocol/device_config_json.h"
 
 namespace drover {
 
@@ -43,6 +44,8 @@ json device_json(const Device& d) {
   if (d.keeps_previous) j["keeps_previous"] = true;
   if (d.enrolled_at != Timestamp{}) j["enrolled_at"] = ms(d.enrolled_at);
   if (!d.enrolled_by.empty()) j["enrolled_by"] = d.enrolled_by;
+  if (!d.config_sha256.empty()) j["config_sha256"] = d.config_sha256;
+  if (!d.config_error.empty()) j["config_error"] = d.config_error;
   return j;
 }
 
@@ -88,6 +91,7 @@ json profile_json(const DeviceProfile& p) {
     }
     out["health"] = checks;
   }
+  if (!p.config.empty()) out["config"] = protocol::config_envelope_json(p.config);
   return out;
 }
 
@@ -183,6 +187,16 @@ std::string to_json(const Command& c) {
 std::string to_json(const Alert& a) {
   return alert_json(a).dump(-1, ' ', false, json::error_handler_t::replace);
 }
+std::string to_json(const ConfigDocument& d) {
+  json j{{"device_type", d.device_type},
+         {"version", d.version},
+         {"sha256", d.sha256},
+         {"values", protocol::config_values_json(d.values)},
+         {"created_at", ms(d.created_at)}};
+  if (!d.author.empty()) j["author"] = d.author;
+  if (!d.note.empty()) j["note"] = d.note;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 // ---------------------------------------------------------------- decoders
 
@@ -213,7 +227,8 @@ std::vector<DeviceAttribute> read_attributes(const JsonReader& r) {
 Device read_device(const JsonReader& r) {
   r.allow_only({"id", "device_type", "hardware_revision", "site", "connectivity", "tags",
                 "installed", "update_state", "decommissioned", "public_key", "enrollment",
-                "attributes", "quiet_hours", "keeps_previous", "enrolled_at", "enrolled_by"});
+                "attributes", "quiet_hours", "keeps_previous", "enrolled_at", "enrolled_by",
+                "config_sha256", "config_error"});
   Device d;
   d.id = r.str("id");
   d.device_type = r.str("device_type");
@@ -233,6 +248,8 @@ Device read_device(const JsonReader& r) {
   d.keeps_previous = r.boolean_or("keeps_previous", false);
   d.enrolled_at = timestamp_at(r, "enrolled_at");
   d.enrolled_by = r.str_or("enrolled_by", "");
+  d.config_sha256 = r.str_or("config_sha256", "");
+  d.config_error = r.str_or("config_error", "");
   if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
   return d;
 }
@@ -267,7 +284,7 @@ Site read_site(const JsonReader& r) {
 }
 
 DeviceProfile read_profile(const JsonReader& r) {
-  r.allow_only({"device_type", "telemetry", "metrics", "health"});
+  r.allow_only({"device_type", "telemetry", "metrics", "health", "config"});
   DeviceProfile p;
   p.device_type = r.str("device_type");
   if (r.has("telemetry")) {
@@ -303,6 +320,7 @@ DeviceProfile read_profile(const JsonReader& r) {
     check.drift = h.boolean_or("drift", false);
     p.health.push_back(std::move(check));
   }
+  if (r.has("config")) p.config = protocol::read_config_envelope(r.child("config"));
   if (auto st = validate(p); !st.ok()) r.fail("", st.error().message);
   return p;
 }
@@ -454,6 +472,23 @@ Result<Command> command_from_json(std::string_view text) {
 Result<Alert> alert_from_json(std::string_view text) {
   return parse_json_document<Alert>(text, "alert",
                                     [](const JsonReader& r) { return read_alert(r); });
+}
+
+Result<ConfigDocument> config_document_from_json(std::string_view text) {
+  return parse_json_document<ConfigDocument>(text, "config", [](const JsonReader& r) {
+    r.allow_only({"device_type", "version", "sha256", "values", "created_at", "author", "note"});
+    ConfigDocument d;
+    d.device_type = r.str("device_type");
+    d.version = r.uint_or("version", 0, UINT64_MAX);
+    d.sha256 = r.str("sha256");
+    if (!r.has("values")) r.fail("values", "required");
+    d.values = r.take("values", protocol::config_values_stored(r.raw().at("values")));
+    d.created_at = timestamp_at(r, "created_at");
+    d.author = r.str_or("author", "");
+    d.note = r.str_or("note", "");
+    if (auto st = validate(d); !st.ok()) r.fail("", st.error().message);
+    return d;
+  });
 }
 
 }  // namespace drover

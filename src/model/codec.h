@@ -11,6 +11,7 @@
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/command.h"
+#include "model/config_document.h"
 #include "model/device.h"
 #include "model/device_profile.h"
 #include "model/enrollment_token.h"
@@ -32,6 +33,7 @@ std::string to_json(const RolloutOutcome& o);
 std::string to_json(const EnrollmentToken& t);
 std::string to_json(const Command& c);
 std::string to_json(const Alert& a);
+std::string to_json(const ConfigDocument& d);
 
 // Each decoder also runs the record's validation.
 Result<Device> device_from_json(std::string_view text);
@@ -46,6 +48,7 @@ Result<ApiToken> api_token_from_json(std::string_view text);
 Result<EnrollmentToken> enrollment_token_from_json(std::string_view text);
 Result<Command> command_from_json(std::string_view text);
 Result<Alert> alert_from_json(std::string_view text);
+Result<ConfigDocument> config_document_from_json(std::string_view text);
 // `failed` is derived from its parts: read, it is ignored.
 Result<RolloutOutcome> outcome_from_json(std::string_view text);
 

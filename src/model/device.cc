@@ -5,7 +5,9 @@
 #include <cctype>
 
 #include "base/enum_names.h"
+#include "base/utf8.h"
 #include "model/version.h"
+#include "protocol/device_config.h"
 
 namespace drover {
 
@@ -72,6 +74,15 @@ Status validate(Device& d) {
   if (!d.site.empty() && !is_valid_name(d.site)) return bad("bad site");
   if (!d.connectivity.empty() && !is_valid_name(d.connectivity)) {
     return bad("bad connectivity class");
+  }
+  if (!d.config_sha256.empty() &&
+      (d.config_sha256.size() != 64 ||
+       !std::all_of(d.config_sha256.begin(), d.config_sha256.end(),
+                    [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))) {
+    return bad("config_sha256 is 64 lower-case hex digits");
+  }
+  if (d.config_error.size() > protocol::kMaxConfigError || !is_valid_utf8(d.config_error)) {
+    return bad("config_error is UTF-8 text of at most 512 bytes");
   }
   if (!d.public_key.empty()) {
     // 32 bytes in unpadded base64url are 43 characters, the last one carrying 4 zero bits.

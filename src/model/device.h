@@ -80,6 +80,11 @@ struct Device {
   // "token:<id>" (an enrollment token), "pre-shared token", "factory:<certificate sha256>"
   // (a manufacturer's certificate). Empty: provisioned, or enrolled before this was kept.
   std::string enrolled_by;
+  // What the device says of its configuration (docs/configuration.md): the SHA-256 (hex) of
+  // the document it runs ("" for none) and, when it could not apply the one it was given,
+  // why (at most protocol::kMaxConfigError bytes).
+  std::string config_sha256;
+  std::string config_error;
 
   // The installed version of `component`, or nullptr.
   const std::string* installed_version(std::string_view component) const;

@@ -127,6 +127,9 @@ Status validate(DeviceProfile& p) {
   if (same != p.metrics.end()) {
     return invalid_argument("metric '" + same->metric + "' has two rules");
   }
+  if (Status st = protocol::validate(p.config); !st.ok()) {
+    return invalid_argument("config: " + st.error().message);
+  }
   return ok_status();
 }
 

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "protocol/device_config.h"
 #include "protocol/telemetry_rules.h"
 
 namespace drover {
@@ -64,6 +65,9 @@ struct DeviceProfile {
   TelemetryContract telemetry;
   std::vector<MetricRule> metrics;  // sorted by metric, unique
   std::vector<MetricCheck> health;  // sorted by metric, unique
+  // The safe operating envelope of the type's configuration (docs/configuration.md): the
+  // fields a document may set and their ranges. Empty: the type takes no configuration.
+  protocol::ConfigEnvelope config;
   friend bool operator==(const DeviceProfile&, const DeviceProfile&) = default;
 };
 
@@ -71,7 +75,8 @@ struct DeviceProfile {
 // stale_after above report_every + late_after), the rules (an aggregate needs an interval of
 // 1 s to 1 day; a raw rule none), the health checks (each watches something; finite limits,
 // `below` under `above`; frozen_after from 1 min to 7 d, a tolerance only with it); sorts the
-// rules and the checks. Fails on duplicates.
+// rules and the checks, and the configuration envelope (protocol::validate). Fails on
+// duplicates.
 Status validate(DeviceProfile& p);
 
 }  // namespace drover

@@ -81,6 +81,7 @@ enum class CommandAction : uint8_t {
   kClearUpdate,     // give up a download, or an image held for its window (back to idle)
   kRun,             // run the agent's configured command named by the argument
   kRotateKey,       // re-enroll: a new identity key, registered under the device's id
+  kReapplyConfig,   // fetch the type's configuration again and apply it, even if it runs it
   kCount,           // not an action: how many there are
 };
 inline constexpr size_t kCommandActionCount = static_cast<size_t>(CommandAction::kCount);
@@ -90,6 +91,7 @@ inline constexpr EnumNames<CommandAction, kCommandActionCount> kCommandActionNam
     {CommandAction::kClearUpdate, "clear_update"},
     {CommandAction::kRun, "run"},
     {CommandAction::kRotateKey, "rotate_key"},
+    {CommandAction::kReapplyConfig, "reapply_config"},
 }};
 static_assert(names_every_value(kCommandActionNames));
 inline const char* to_string(CommandAction a) { return enum_name(kCommandActionNames, a); }

@@ -81,10 +81,11 @@ class NetworkFleet::SimLink final : public agent::ServerLink {
 
   Result<agent::CheckInAnswer> check_in(const agent::Inventory& installed,
                                         protocol::UpdateState state, std::string_view holding,
-                                        bool keeps_previous) override {
+                                        bool keeps_previous,
+                                        const protocol::ConfigReport* config) override {
     if (!up()) return link_down();
     ++fleet_.checkins_;
-    auto answer = inner_->check_in(installed, state, holding, keeps_previous);
+    auto answer = inner_->check_in(installed, state, holding, keeps_previous, config);
     // The device polls as its link class does in the twin, whatever the server suggests.
     if (answer.ok()) answer->next_checkin = fleet_.world_.next_poll(dev_);
     return answer;

@@ -42,7 +42,8 @@ class TwinLink final : public agent::ServerLink {
 
   Status connect(const agent::Inventory&) override { return ok_status(); }
   Result<agent::CheckInAnswer> check_in(const agent::Inventory&, protocol::UpdateState,
-                                        std::string_view, bool) override {
+                                        std::string_view, bool,
+                                        const protocol::ConfigReport*) override {
     return agent::CheckInAnswer{};
   }
   Status report(const std::string&, const std::string&, protocol::Report, const std::string&,
@@ -326,11 +327,13 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
             "bms-controller",
             {minutes(5), minutes(2), minutes(15)},
             {},
-            {MetricCheck{"temperature_celsius", std::nullopt, std::nullopt, hours(1), 0, false}}},
-        DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}, {}},
+            {MetricCheck{"temperature_celsius", std::nullopt, std::nullopt, hours(1), 0, false}},
+            {}},
+        DeviceProfile{"soil-probe", {hours(2), minutes(30), Duration(0)}, {}, {}, {}},
         DeviceProfile{"truck",
                       {minutes(1), minutes(1), Duration(0)},
                       {{"*", minutes(1), {F::kMin, F::kMax, F::kMean}}},
+                      {},
                       {}}}) {
     auto put = profiles.put(p);
     if (!put.ok()) return put.error();

@@ -249,6 +249,15 @@ Result<std::vector<Alert>> GroupCommitStore::list_alerts(const AlertQuery& query
   settle();
   return inner_->list_alerts(query);
 }
+Result<std::optional<ConfigDocument>> GroupCommitStore::get_config(std::string_view device_type,
+                                                                   uint64_t version) {
+  settle();
+  return inner_->get_config(device_type, version);
+}
+Result<std::vector<ConfigDocument>> GroupCommitStore::list_configs(std::string_view device_type) {
+  settle();
+  return inner_->list_configs(device_type);
+}
 Result<std::vector<HeldCondition>> GroupCommitStore::list_held_conditions() {
   settle();
   return inner_->list_held_conditions();

@@ -149,6 +149,9 @@ class GroupCommitStore final : public Store {
   Result<std::vector<HeldCondition>> list_held_conditions() override;
   Result<std::optional<Alert>> get_alert(std::string_view id) override;
   Result<std::vector<Alert>> list_alerts(const AlertQuery& query) override;
+  Result<std::optional<ConfigDocument>> get_config(std::string_view device_type,
+                                                   uint64_t version) override;
+  Result<std::vector<ConfigDocument>> list_configs(std::string_view device_type) override;
   Result<std::vector<Device>> list_devices() override;
   Result<std::vector<Site>> list_sites() override;
   Result<std::vector<DeviceProfile>> list_profiles() override;

@@ -36,6 +36,10 @@ Status check_keys(const WriteBatch& batch) {
   for (const auto& c : batch.commands) {
     if (c.id.empty()) return invalid_argument("a command with an empty id");
   }
+  for (const auto& c : batch.configs) {
+    if (c.device_type.empty() || c.version == 0)
+      return invalid_argument("a configuration with an empty device type or version 0");
+  }
   for (const auto& t : batch.enrollment_tokens) {
     if (t.id.empty()) return invalid_argument("an enrollment token with an empty id");
   }
@@ -55,7 +59,7 @@ Status check_keys(const WriteBatch& batch) {
 
 // Every field of a batch is merged below: a field added to WriteBatch must be added there
 // too (this fails to compile until the count is changed with it).
-static_assert(sizeof(WriteBatch) == 14 * sizeof(std::vector<std::string>),
+static_assert(sizeof(WriteBatch) == 15 * sizeof(std::vector<std::string>),
               "a WriteBatch field is missing from Store::apply_all's merge");
 
 Status Store::apply_all(std::span<const WriteBatch* const> batches) {
@@ -73,6 +77,7 @@ Status Store::apply_all(std::span<const WriteBatch* const> batches) {
     append(all.enrollment_tokens, b->enrollment_tokens);
     append(all.commands, b->commands);
     append(all.alerts, b->alerts);
+    append(all.configs, b->configs);
     append(all.steps, b->steps);
     // A removal cancels the same device's records before it; a later record brings the
     // device back. The combined batch then holds each id on one side only, in either order.

@@ -23,6 +23,7 @@
 #include "model/api_token.h"
 #include "model/artifact.h"
 #include "model/command.h"
+#include "model/config_document.h"
 #include "model/device.h"
 #include "model/device_profile.h"
 #include "model/enrollment_token.h"
@@ -43,6 +44,7 @@ struct WriteBatch {
   std::vector<EnrollmentToken> enrollment_tokens;  // key: id
   std::vector<Command> commands;                   // key: id
   std::vector<Alert> alerts;                       // key: id
+  std::vector<ConfigDocument> configs;             // key: (device_type, version)
   std::vector<DeploymentStep> steps;  // appended to their deployment's history, in order
   // Devices deleted, after this batch's own records are written (a record both written and
   // removed in one batch is gone). Only the device's record goes: a device that was never
@@ -55,8 +57,9 @@ struct WriteBatch {
   bool empty() const {
     return devices.empty() && sites.empty() && profiles.empty() && artifacts.empty() &&
            rollouts.empty() && deployments.empty() && api_tokens.empty() &&
-           enrollment_tokens.empty() && commands.empty() && alerts.empty() && steps.empty() &&
-           removed_devices.empty() && held_conditions.empty() && removed_held_conditions.empty();
+           enrollment_tokens.empty() && commands.empty() && alerts.empty() && configs.empty() &&
+           steps.empty() && removed_devices.empty() && held_conditions.empty() &&
+           removed_held_conditions.empty();
   }
   void clear() { *this = WriteBatch{}; }
 };
@@ -103,6 +106,9 @@ class Store {
   virtual Result<std::optional<EnrollmentToken>> get_enrollment_token(std::string_view id) = 0;
   virtual Result<std::optional<Command>> get_command(std::string_view id) = 0;
   virtual Result<std::optional<Alert>> get_alert(std::string_view id) = 0;
+  // One version of a type's configuration; version 0: the newest.
+  virtual Result<std::optional<ConfigDocument>> get_config(std::string_view device_type,
+                                                           uint64_t version) = 0;
 
   // Listings are ordered by key.
   virtual Result<std::vector<Device>> list_devices() = 0;
@@ -149,6 +155,8 @@ class Store {
     size_t limit = 100;
   };
   virtual Result<std::vector<Alert>> list_alerts(const AlertQuery& query) = 0;
+  // Every version of a type's configuration, oldest first.
+  virtual Result<std::vector<ConfigDocument>> list_configs(std::string_view device_type) = 0;
   // One deployment's history, oldest first (empty when it has none).
   virtual Result<std::vector<DeploymentStep>> list_deployment_steps(std::string_view rollout_id,
                                                                     std::string_view device_id) = 0;

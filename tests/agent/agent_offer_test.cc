@@ -31,8 +31,8 @@ class HostileServer final : public ServerLink {
   std::vector<std::pair<std::string, std::string>> reports;  // status, message
 
   Status connect(const Inventory&) override { return ok_status(); }
-  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view,
-                                 bool) override {
+  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view, bool,
+                                 const protocol::ConfigReport*) override {
     ++check_ins;
     CheckInAnswer a;
     a.offer = offer;

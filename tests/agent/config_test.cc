@@ -158,6 +158,19 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
   EXPECT_EQ(watched->watchdog_reboot, (std::vector<std::string>{"systemctl", "reboot"}));
   EXPECT_EQ(watched->watchdog->probe.front(), "ping");
   EXPECT_FALSE(parse_agent_config("{" + base + ", " + file_module + "}")->watchdog.has_value());
+  auto configured = parse_agent_config(
+      "{" + base + ", " + file_module +
+      R"(, "configuration": {"path": "/etc/c.json", "apply": ["systemctl", "reload", "c"],
+           "envelope": "/usr/share/c/envelope.json", "retry_after": "10m"}})");
+  ASSERT_TRUE(configured.ok()) << configured.error().to_string();
+  ASSERT_TRUE(configured->configuration.has_value());
+  EXPECT_EQ(configured->configuration->path, "/etc/c.json");
+  EXPECT_EQ(configured->configuration->apply.back(), "c");
+  EXPECT_EQ(configured->configuration->envelope_file, "/usr/share/c/envelope.json");
+  EXPECT_EQ(configured->configuration->retry_after, minutes(10));
+  EXPECT_EQ(configured->configuration->apply_timeout, minutes(2));
+  EXPECT_FALSE(
+      parse_agent_config("{" + base + ", " + file_module + "}")->configuration.has_value());
   // The file-backed bootloader: no reboot command unless one is given (a rehearsal on a
   // laptop must not reboot it); a trial boot that fails on request. A real bootloader
   // reboots with `reboot` by default.
@@ -241,6 +254,17 @@ TEST(AgentConfig, MistakesAreClearErrorsNamingTheField) {
                 R"(, "link_watchdog": {"reset_after": "2h", "reset": ["r"], "ping": ["p"]}})",
             "ping"},
            {"{" + base + ", " + file_module + R"(, "telemetry": {"statsd": "/s"}})", "statsd"},
+           {"{" + base + ", " + file_module + R"(, "configuration": {}})", "configuration.path"},
+           {"{" + base + ", " + file_module + R"(, "configuration": {"path": ""}})",
+            "must not be empty"},
+           {"{" + base + ", " + file_module +
+                R"(, "configuration": {"path": "/c", "apply_timeout": "1h"}})",
+            "at most 10m"},
+           {"{" + base + ", " + file_module +
+                R"(, "configuration": {"path": "/c", "retry_after": "5s"}})",
+            "at least 1m"},
+           {"{" + base + ", " + file_module + R"(, "configuration": {"path": "/c", "file": "/x"}})",
+            "file"},
            {R"({"data_dir": "/d", )" + file_module + "}", "server"},
            {"[]", ""},
            {"{", ""},

@@ -109,7 +109,8 @@ std::string public_key_in(const std::string& path) {
 
 Status check_in(ServerLink& link) {
   DROVER_TRY(link.connect({{"firmware", "1.0.0"}}));
-  auto answer = link.check_in({{"firmware", "1.0.0"}}, protocol::UpdateState::kIdle, "", false);
+  auto answer =
+      link.check_in({{"firmware", "1.0.0"}}, protocol::UpdateState::kIdle, "", false, nullptr);
   if (!answer.ok()) return answer.error();
   return ok_status();
 }

@@ -37,8 +37,8 @@ class FakeServer final : public ServerLink {
   std::vector<Report> reports;
   ErrorCode refuse = ErrorCode::kInternal;  // kInternal: accept
   Status connect(const Inventory&) override { return ok_status(); }
-  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view,
-                                 bool) override {
+  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view, bool,
+                                 const protocol::ConfigReport*) override {
     return CheckInAnswer{};
   }
   Status report(const std::string&, const std::string&, protocol::Report, const std::string&,
@@ -110,6 +110,7 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
                        return io_error("no permission");
                      },
                      {},
+                     {},
                      {}};
   ASSERT_TRUE(rc.take({cmd("a", "restart_service", "sensord"),
                        cmd("b", "restart_service", "sshd"),
@@ -149,6 +150,7 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
                              cleared = true;
                              return std::string("cleared");
                            },
+                           {},
                            {}};
   ASSERT_TRUE(off.take({cmd("x", "clear_update"), cmd("y", "run", "flush")}).ok());
   ASSERT_TRUE(off.run_pending(clear).ok());

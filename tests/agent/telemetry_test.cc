@@ -54,8 +54,8 @@ std::string key_of(const TelemetrySeries& s) {
 class RecordingServer final : public ServerLink {
  public:
   Status connect(const Inventory&) override { return ok_status(); }
-  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view,
-                                 bool) override {
+  Result<CheckInAnswer> check_in(const Inventory&, protocol::UpdateState, std::string_view, bool,
+                                 const protocol::ConfigReport*) override {
     return CheckInAnswer{};
   }
   Status report(const std::string&, const std::string&, protocol::Report, const std::string&,

@@ -68,6 +68,13 @@ class ForwardingStore : public Store {
   Result<std::optional<Alert>> get_alert(std::string_view id) override {
     return inner_->get_alert(id);
   }
+  Result<std::optional<ConfigDocument>> get_config(std::string_view device_type,
+                                                   uint64_t version) override {
+    return inner_->get_config(device_type, version);
+  }
+  Result<std::vector<ConfigDocument>> list_configs(std::string_view device_type) override {
+    return inner_->list_configs(device_type);
+  }
   Result<std::vector<Alert>> list_alerts(const AlertQuery& query) override {
     return inner_->list_alerts(query);
   }

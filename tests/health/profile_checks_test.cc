@@ -429,7 +429,7 @@ TEST(ProfileChecks, AMendedDriftClearsAndThePanelIsOfTheSensorsThatReport) {
 // of the others.
 TEST_F(RemediatorTest, TheChecksAProfileDeclaresAreReasonsInTheFleetViewAndTheDevicesHealth) {
   f.add_devices(7, "rev-a");  // 10 of type ctl at site "open"
-  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
+  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}, {}};
   MetricCheck temp;
   temp.metric = "temp_c";
   temp.frozen_after = hours(1);
@@ -505,7 +505,7 @@ TEST_F(RemediatorTest, TheChecksAProfileDeclaresAreReasonsInTheFleetViewAndTheDe
 // is judged for drift, however far off.
 TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeansNoDrift) {
   f.add_devices(6, "rev-b", "");
-  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
+  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}, {}};
   MetricCheck temp = frozen_after("temp_c", minutes(30));
   temp.drift = true;
   // A long frozen_after on a fast reporter: 36 hours at one a minute (2,160 samples, past
@@ -561,7 +561,7 @@ TEST_F(RemediatorTest, AFrozenValueIsReadFinelyUnderAWeekOfHistoryAndNoSiteMeans
 // A rule on `frozen` restarts the stuck collector once the value has been frozen for the
 // rule's `after`, and the episode resolves when the values move again.
 TEST_F(RemediatorTest, ARuleOnAFrozenValueRestartsTheCollectorAndResolvesWhenItMoves) {
-  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
+  DeviceProfile profile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}, {}};
   profile.health = {frozen_after("temp_c", minutes(30))};
   WriteBatch b;
   b.profiles = {profile};

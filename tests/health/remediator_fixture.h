@@ -65,7 +65,7 @@ class RemediatorTest : public ::testing::Test {
     dir_ = ::mkdtemp(tmpl);
     f.add_devices(3, "rev-a");
     WriteBatch b;
-    b.profiles = {DeviceProfile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}}};
+    b.profiles = {DeviceProfile{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}, {}}};
     EXPECT_TRUE(f.store().apply(b).ok());
     auto opened = telemetry::TimeSeriesStore::open(real_file_system(), dir_, f.clock);
     EXPECT_TRUE(opened.ok());

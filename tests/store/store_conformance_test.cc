@@ -710,6 +710,7 @@ TEST_P(StoreConformanceTest, MixedBatchIsWrittenTogetherAndLaterDuplicatesWin) {
       .enrollment_tokens = {},
       .commands = {},
       .alerts = {},
+      .configs = {},
       .steps = {make_step("ro-1", "dev-a", "offer"), make_step("ro-1", "dev-b", "offer"),
                 make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {},
@@ -826,6 +827,7 @@ TEST_P(StoreConformanceTest, FailedBatchLeavesTheStoreUnchanged) {
       .enrollment_tokens = {},
       .commands = {},
       .alerts = {},
+      .configs = {},
       .steps = {make_step("ro-1", "dev-a", "install_failed")},
       .removed_devices = {},
       .held_conditions = {},
@@ -1079,6 +1081,44 @@ TEST_P(StoreConformanceTest, HeldConditionsRoundTripOverwriteAndGo) {
   EXPECT_EQ(merged, (std::vector<HeldCondition>{alive, no_data, brief}));
 }
 
+TEST_P(StoreConformanceTest, ConfigVersionsRoundTripNewestFirstAndPerType) {
+  const auto doc = [](const std::string& type, uint64_t version, int64_t fan) {
+    ConfigDocument d;
+    d.device_type = type;
+    d.version = version;
+    d.values = {{"fan", fan}, {"mode", std::string("eco")}, {"setpoint", 21.5}, {"on", true}};
+    d.sha256 = protocol::config_sha256(d.values);
+    d.created_at = at_ms(1000 * static_cast<int64_t>(version));
+    d.author = "token:0123 (ops)";
+    d.note = version == 1 ? "" : "fan up";
+    return d;
+  };
+  ASSERT_OK_AND_ASSIGN(none, store().get_config("bms", 0));
+  EXPECT_FALSE(none.has_value());
+  WriteBatch batch;
+  batch.configs = {doc("bms", 2, 3), doc("bms", 1, 2), doc("meter", 1, 0)};
+  ASSERT_OK(store().apply(batch));
+  ASSERT_OK_AND_ASSIGN(newest, store().get_config("bms", 0));
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(*newest, doc("bms", 2, 3));  // every kind of value read back as written
+  ASSERT_OK_AND_ASSIGN(first, store().get_config("bms", 1));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(*first, doc("bms", 1, 2));
+  ASSERT_OK_AND_ASSIGN(missing, store().get_config("bms", 7));
+  EXPECT_FALSE(missing.has_value());
+  ASSERT_OK_AND_ASSIGN(history, store().list_configs("bms"));
+  EXPECT_EQ(history, (std::vector<ConfigDocument>{doc("bms", 1, 2), doc("bms", 2, 3)}));
+  ASSERT_OK_AND_ASSIGN(other, store().list_configs("meter"));
+  EXPECT_EQ(other.size(), 1u);
+  // Version 0 is not a version: refused, nothing of the batch written.
+  WriteBatch bad;
+  bad.configs = {doc("bms", 3, 4), doc("bms", 0, 1)};
+  EXPECT_FALSE(store().apply(bad).ok());
+  ASSERT_OK_AND_ASSIGN(still, store().get_config("bms", 0));
+  ASSERT_TRUE(still.has_value());
+  EXPECT_EQ(still->version, 2u);
+}
+
 TEST_P(StoreConformanceTest, NextSequenceCountsFromOnePerName) {
   for (uint64_t want : {1u, 2u, 3u}) {
     ASSERT_OK_AND_ASSIGN(got, store().next_sequence("rollout"));
@@ -1188,6 +1228,7 @@ TEST(SqliteStoreTest, DataSurvivesCloseAndReopen) {
       .enrollment_tokens = {},
       .commands = {},
       .alerts = {},
+      .configs = {},
       .steps = {make_step("ro-1", "dev-b", "offer")},
       .removed_devices = {},
       .held_conditions = {{"dev-a", "no-data", at_ms(1000), false}, {"", "@alive", at_ms(7), true}},

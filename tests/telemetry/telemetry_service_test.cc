@@ -142,8 +142,8 @@ TEST_F(TelemetryServiceTest, ACohortAggregatesOneMetricAcrossItsDevices) {
 
 TEST_F(TelemetryServiceTest, FreshnessIsJudgedByEachTypesContract) {
   // Probes sleep six hours by design; controllers report every minute.
-  DeviceProfile probe{"probe", {hours(6), minutes(30), Duration(0)}, {}, {}};
-  DeviceProfile ctl{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}};
+  DeviceProfile probe{"probe", {hours(6), minutes(30), Duration(0)}, {}, {}, {}};
+  DeviceProfile ctl{"ctl", {minutes(1), seconds(30), Duration(0)}, {}, {}, {}};
   WriteBatch b;
   b.profiles = {probe, ctl};
   ASSERT_TRUE(f.store().apply(b).ok());

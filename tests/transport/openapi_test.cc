@@ -17,6 +17,7 @@
 #include "transport/http/alert_api.h"
 #include "transport/http/audit_api.h"
 #include "transport/http/command_api.h"
+#include "transport/http/config_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/health_api.h"
 #include "transport/http/operator_api.h"
@@ -97,6 +98,7 @@ class OpenApiTest : public ::testing::Test {
     health_view =
         std::make_unique<health::HealthView>(*telemetry_service, remediator.get(), f.clock);
     add_health_api(router, tokens, *health_view);
+    add_config_api(router, tokens, *auth, *f.service, configs);
   }
   ~OpenApiTest() override {
     health_view.reset();
@@ -115,6 +117,7 @@ class OpenApiTest : public ::testing::Test {
   RolloutEventLog events;
   std::unique_ptr<RolloutQueries> rollout_queries;
   ProfileService profiles{f.store()};
+  ConfigService configs{f.store(), f.clock};
   std::unique_ptr<telemetry::TimeSeriesStore> tsdb;
   std::unique_ptr<telemetry::TelemetryService> telemetry_service;
   std::unique_ptr<UpdateRepository> repository;

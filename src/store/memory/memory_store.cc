@@ -159,6 +159,7 @@ class MemoryStore final : public Store {
     for (const auto& t : batch.api_tokens) api_tokens_.insert_or_assign(t.id, t);
     for (const auto& t : batch.enrollment_tokens) enrollment_tokens_.insert_or_assign(t.id, t);
     for (const auto& a : batch.alerts) alerts_.insert_or_assign(a.id, a);
+    for (const auto& c : batch.configs) configs_[c.device_type].insert_or_assign(c.version, c);
     for (const auto& c : batch.commands) {
       auto [it, added] = commands_.insert_or_assign(c.id, c);
       if (added) commands_by_device_[c.device_id].push_back(c.id);
@@ -326,6 +327,24 @@ class MemoryStore final : public Store {
     if (out.size() > q.limit) out.resize(q.limit);
     return out;
   }
+  Result<std::optional<ConfigDocument>> get_config(std::string_view device_type,
+                                                   uint64_t version) override {
+    MutexLock lock(mu_);
+    auto type = configs_.find(device_type);
+    if (type == configs_.end() || type->second.empty()) return std::optional<ConfigDocument>();
+    if (version == 0) return std::optional<ConfigDocument>(type->second.rbegin()->second);
+    auto it = type->second.find(version);
+    if (it == type->second.end()) return std::optional<ConfigDocument>();
+    return std::optional<ConfigDocument>(it->second);
+  }
+  Result<std::vector<ConfigDocument>> list_configs(std::string_view device_type) override {
+    MutexLock lock(mu_);
+    std::vector<ConfigDocument> out;
+    auto type = configs_.find(device_type);
+    if (type == configs_.end()) return out;
+    for (const auto& [version, doc] : type->second) out.push_back(doc);
+    return out;
+  }
   Result<std::vector<HeldCondition>> list_held_conditions() override {
     MutexLock lock(mu_);
     return all_values(held_);
@@ -402,6 +421,7 @@ class MemoryStore final : public Store {
   std::map<std::string, Alert, std::less<>> alerts_ GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>, std::less<>> commands_by_device_ GUARDED_BY(mu_);
   std::map<PairKey, HeldCondition, PairKeyLess> held_ GUARDED_BY(mu_);
+  std::map<std::string, std::map<uint64_t, ConfigDocument>, std::less<>> configs_ GUARDED_BY(mu_);
   std::vector<AuditRecord> audit_ GUARDED_BY(mu_);
 };
 

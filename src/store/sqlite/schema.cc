@@ -141,6 +141,15 @@ CREATE TABLE held_conditions (
   PRIMARY KEY (device_id, rule)
 ) WITHOUT ROWID;
 )sql",
+    // 13: configuration documents, every version of each device type's.
+    R"sql(
+CREATE TABLE configs (
+  device_type TEXT NOT NULL CHECK (length(device_type) > 0),
+  version     INTEGER NOT NULL CHECK (version > 0),
+  doc         TEXT NOT NULL,
+  PRIMARY KEY (device_type, version)
+) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

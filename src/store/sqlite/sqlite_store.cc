@@ -296,6 +296,25 @@ class SqliteStore final : public Store {
                              id);
     });
   }
+  Result<std::optional<ConfigDocument>> get_config(std::string_view device_type,
+                                                   uint64_t version) override {
+    const std::string key = std::string(device_type) + "@" + std::to_string(version);
+    return read([&](Connection& c) {
+      if (version == 0) {
+        return read_one<ConfigDocument>(c, c.st.get_newest_config.get(), &config_document_from_json,
+                                        "configs", key, device_type);
+      }
+      return read_one<ConfigDocument>(c, c.st.get_config.get(), &config_document_from_json,
+                                      "configs", key, device_type,
+                                      static_cast<int64_t>(std::min<uint64_t>(version, INT64_MAX)));
+    });
+  }
+  Result<std::vector<ConfigDocument>> list_configs(std::string_view device_type) override {
+    return read([&](Connection& c) {
+      return read_all<ConfigDocument>(c, c.st.list_configs.get(), &config_document_from_json,
+                                      "configs", device_type);
+    });
+  }
   Result<std::vector<Alert>> list_alerts(const AlertQuery& q) override {
     const auto limit = static_cast<int64_t>(std::min<size_t>(q.limit, INT64_MAX));
     if (q.unnotified_only && q.device_id.empty() && !q.unresolved_only) {
@@ -471,6 +490,14 @@ class SqliteStore final : public Store {
                         const int rc = run(w_.st.put_profile.get(), p.device_type, doc);
                         return check(rc, [&] { return "profile '" + p.device_type + "'"; });
                       });
+    }
+    if (st.ok()) {
+      st = write_each(
+          batch.configs, [this](const ConfigDocument& d, const std::string& doc) REQUIRES(mu_) {
+            const int rc = run(w_.st.put_config.get(), d.device_type,
+                               static_cast<int64_t>(std::min<uint64_t>(d.version, INT64_MAX)), doc);
+            return check(rc, [&] { return "configuration '" + d.device_type + "'"; });
+          });
     }
     if (st.ok()) {
       st = write_each(batch.artifacts,

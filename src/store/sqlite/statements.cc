@@ -121,6 +121,15 @@ Result<Statements> prepare_statements(sqlite3* db) {
        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (device_id, rule) DO UPDATE SET "
        "since = excluded.since, closed_by_person = excluded.closed_by_person"},
       {&st.delete_held, "DELETE FROM held_conditions WHERE device_id = ?1 AND rule = ?2"},
+      {&st.put_config,
+       "INSERT INTO configs (device_type, version, doc) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (device_type, version) DO UPDATE SET doc = excluded.doc"},
+      {&st.get_config, "SELECT doc FROM configs WHERE device_type = ?1 AND version = ?2"},
+      {&st.get_newest_config,
+       "SELECT doc FROM configs WHERE device_type = ?1 ORDER BY version DESC LIMIT 1"},
+      {&st.list_configs,
+       "SELECT device_type || '@' || version, doc FROM configs WHERE device_type = ?1 "
+       "ORDER BY version"},
       {&st.list_held,
        "SELECT device_id, rule, since, closed_by_person FROM held_conditions "
        "ORDER BY device_id, rule"},

@@ -38,6 +38,7 @@ struct Statements {
   StmtPtr page_deployments, page_deployments_in_state, count_deployments,
       count_deployments_in_state;
   StmtPtr put_held, delete_held, list_held;
+  StmtPtr put_config, get_config, get_newest_config, list_configs;
   StmtPtr delete_artifact, delete_device, next_sequence;
   StmtPtr put_audit, audit_size, read_audit;
 };

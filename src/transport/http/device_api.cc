@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/json_reader.h"
+#include "base/utf8.h"
 #include "fleet/update_repository.h"
 #include "model/codec_json.h"
 #include "model/version.h"
@@ -61,6 +62,12 @@ json commands_json(const std::vector<Command>& commands) {
     out.push_back(std::move(j));
   }
   return out;
+}
+
+// A check-in answer's "config": the version and hash the device should run, or null.
+json config_json(const std::optional<ConfigTarget>& target) {
+  if (!target) return nullptr;
+  return {{"version", target->version}, {"sha256", target->sha256}};
 }
 
 // The content of `a`, whole (200) or one range of it (206), to a device it is built for.
@@ -270,13 +277,14 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
     UpdateState state = UpdateState::kIdle;
     std::string holding;
     bool keeps_previous = false;
+    std::optional<protocol::ConfigReport> config;
   };
   router.add(
       "POST", "/api/device/v1/checkin", [&auth, &service](const Request& req, const Params&) {
         auto device = bearer_device(auth, req);
         if (!device.ok()) return error_response(device.error());
         auto body = parse_body<CheckIn>(req, [](const JsonReader& r) {
-          r.allow_only({"installed", "update_state", "holding", "keeps_previous"});
+          r.allow_only({"installed", "update_state", "holding", "keeps_previous", "config"});
           CheckIn c;
           c.installed = reported_installed(r);
           if (r.has("update_state"))
@@ -285,14 +293,24 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
           if ((c.state == UpdateState::kReady) != !c.holding.empty())
             r.fail("holding", "names the rollout whose image a device in state 'ready' holds");
           c.keeps_previous = r.boolean_or("keeps_previous", false);
+          if (r.has("config")) {
+            const JsonReader cfg = r.child("config");
+            cfg.allow_only({"sha256", "error"});
+            // The device's own words, kept readable and short rather than refused.
+            std::string error = utf8_sanitized(cfg.str_or("error", ""));
+            if (error.size() > protocol::kMaxConfigError)
+              error = utf8_tail(error, protocol::kMaxConfigError);
+            c.config = protocol::ConfigReport{cfg.str_or("sha256", ""), std::move(error)};
+          }
           return c;
         });
         if (!body.ok()) return error_response(body.error());
         // The registry expects components in order; the wire does not promise it.
         std::sort(body->installed.begin(), body->installed.end(),
                   [](const auto& a, const auto& b) { return a.component < b.component; });
-        auto answer = service.check_in(
-            {*device, body->installed, body->state, body->holding, body->keeps_previous});
+        auto answer =
+            service.check_in({*device, body->installed, body->state, body->holding,
+                              body->keeps_previous, body->config ? &*body->config : nullptr});
         if (!answer.ok()) return error_response(answer.error());
         const int64_t next = answer->next_checkin.count() / 1000;
         if (answer->hold) {
@@ -304,9 +322,10 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
                             {"windows", windows_json(h.windows)},
                             {"reason", h.reason}}},
                           {"commands", commands_json(answer->commands)},
+                          {"config", config_json(answer->config)},
                           {"next_checkin_s", next}});
         }
-        if (!answer->offer && answer->commands.empty()) {
+        if (!answer->offer && answer->commands.empty() && !answer->config) {
           // "Nothing for you" needs no one else's change to be durable first: it waits only
           // for its own write (a new inventory), if any.
           if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
@@ -324,6 +343,7 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
         }
         return ok_json({{"offer", offer},
                         {"commands", commands_json(answer->commands)},
+                        {"config", config_json(answer->config)},
                         {"next_checkin_s", next}});
       });
 

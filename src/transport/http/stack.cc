@@ -8,6 +8,7 @@
 #include "transport/http/alert_api.h"
 #include "transport/http/audit_api.h"
 #include "transport/http/command_api.h"
+#include "transport/http/config_api.h"
 #include "transport/http/device_api.h"
 #include "transport/http/durable.h"
 #include "transport/http/etag.h"
@@ -86,6 +87,10 @@ Result<std::unique_ptr<ServerStack>> ServerStack::start(Store& store, GroupCommi
   if (options.commands != nullptr)
     add_command_api(router, p.tokens, p.auth, devices, *options.commands);
   if (options.remediator != nullptr) add_alert_api(router, p.tokens, *options.remediator);
+  if (options.configs != nullptr) {
+    add_config_api(router, p.tokens, p.auth, devices, *options.configs);
+    p.profiles.attach_configs(options.configs);
+  }
   add_fleet_summary(router, services, clock);
   add_rollout_timeline(router, services, clock);
   if (options.predict) add_rollout_prediction(router, services, clock, options.predict);

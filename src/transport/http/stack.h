@@ -75,6 +75,9 @@ struct StackOptions {
   // The remediation rules at work, when given: their alerts under /api/v1/alerts
   // (alert_api.h). The caller ticks it.
   health::Remediator* remediator = nullptr;
+  // Device configuration, when given: config_api.h's endpoints, and profile writes checked
+  // against the newest documents. The caller attaches it to the device service too.
+  ConfigService* configs = nullptr;
 };
 
 class ServerStack {
