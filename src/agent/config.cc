@@ -252,6 +252,7 @@ AgentConfig read_config(const JsonReader& r) {
     o.envelope_file = k.str_or("envelope", "");
     o.retry_after = positive(k, "retry_after", o.retry_after);
     if (o.retry_after < minutes(1)) k.fail("retry_after", "must be at least 1m");
+    o.state_dir = c.agent.data_dir;
     c.configuration = std::move(o);
   }
   const JsonReader m = r.child("module");

@@ -1,20 +1,36 @@
 #include "agent/config_applier.h"
 
+#include <filesystem>
+#include <nlohmann/json.hpp>
 #include <utility>
 
+#include "base/json_reader.h"
 #include "base/utf8.h"
+#include "security/crypto.h"
 
 namespace drover::agent {
 namespace {
 
+using nlohmann::json;
+
 std::string short_sha(const std::string& sha) { return sha.substr(0, 12); }
 
-// The end of a command's output, for an error line.
-std::string tail_of(const std::string& output) {
-  std::string t = utf8_tail(output, 200);
-  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-  return t;
+std::string describe(uint64_t version, const std::string& sha) {
+  return "configuration version " + std::to_string(version) + " (" + short_sha(sha) + ")";
 }
+
+// What became of an apply command ("" when it succeeded).
+std::string command_failure(const Result<CommandResult>& ran) {
+  if (!ran.ok()) return "the apply command could not start: " + ran.error().to_string();
+  if (ran->ok()) return "";
+  if (ran->timed_out) return "the apply command timed out";
+  std::string tail = utf8_tail(ran->output, 200);
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
+  return "the apply command failed (exit " + std::to_string(ran->exit_code) + ")" +
+         (tail.empty() ? "" : ": " + tail);
+}
+
+int64_t ms_of(Timestamp t) { return t.time_since_epoch().count(); }
 
 }  // namespace
 
@@ -22,117 +38,288 @@ ConfigApplier::ConfigApplier(ConfigApplyOptions options, CommandRunner& runner, 
                              FileSystem& fs)
     : o_(std::move(options)), runner_(runner), clock_(clock), fs_(fs) {}
 
-Status ConfigApplier::start() {
-  if (o_.envelope_file.empty()) return ok_status();
-  auto text = fs_.read(o_.envelope_file);
-  if (!text.ok()) return text.error();
-  auto envelope = protocol::decode_config_envelope(*text);
-  if (!envelope.ok()) {
-    return invalid_argument("configuration envelope " + o_.envelope_file + ": " +
-                            envelope.error().message);
+void ConfigApplier::log(std::string line) {
+  if (log_.size() < kMaxLog) {
+    log_.push_back(std::move(line));
+  } else if (log_.size() == kMaxLog) {
+    log_.push_back("(more configuration lines dropped)");
   }
-  own_ = std::move(*envelope);
-  return ok_status();
-}
-
-std::string ConfigApplier::on_disk_sha() {
-  auto text = fs_.read(o_.path);
-  return text.ok() ? protocol::config_sha256_of(*text) : std::string();
-}
-
-protocol::ConfigReport ConfigApplier::report() {
-  std::string error = error_;
-  if (error.size() > protocol::kMaxConfigError) error = utf8_tail(error, protocol::kMaxConfigError);
-  return {on_disk_sha(), std::move(error)};
-}
-
-void ConfigApplier::on_answer(const std::optional<ConfigWanted>& wanted, ServerLink& server) {
-  if (!wanted) {
-    error_.clear();  // it runs what the server wants
-    failed_sha_.clear();
-    return;
-  }
-  if (wanted->sha256 == on_disk_sha()) return;
-  if (wanted->sha256 == failed_sha_ && (refused_ || clock_.now() < retry_at_)) return;
-  (void)fetch_and_apply(server);
-}
-
-Result<std::string> ConfigApplier::reapply(ServerLink& server) { return fetch_and_apply(server); }
-
-Result<std::string> ConfigApplier::fetch_and_apply(ServerLink& server) {
-  auto fetched = server.device_config();
-  if (!fetched.ok()) {
-    // Not a verdict on any document: the next check-in asks again.
-    const Error e{ErrorCode::kIo, "fetching the configuration: " + fetched.error().to_string()};
-    log_.push_back(e.message);
-    return e;
-  }
-  const protocol::DeviceConfig& c = *fetched;
-  const std::string what =
-      "configuration version " + std::to_string(c.version) + " (" + short_sha(c.sha256) + ")";
-  const auto refuse = [&](const std::string& why) {
-    error_ = what + " refused: " + why;
-    failed_sha_ = c.sha256;
-    refused_ = true;
-    log_.push_back(error_);
-    return Error{ErrorCode::kFailedPrecondition, error_};
-  };
-  if (own_) {
-    if (Status st = protocol::check_config_values(c.values, *own_); !st.ok())
-      return refuse("outside this device's own envelope (" + o_.envelope_file +
-                    "): " + st.error().message);
-  }
-  const std::string bytes = protocol::encode_config_values(c.values);
-  auto previous = fs_.read(o_.path);
-  const bool had_previous = previous.ok();
-  if (!had_previous && previous.error().code != ErrorCode::kNotFound) {
-    const Error e{ErrorCode::kIo, what + " not applied: " + previous.error().to_string()};
-    error_ = e.message;
-    log_.push_back(e.message);
-    return e;
-  }
-  const auto failed = [&](const std::string& why) {
-    error_ = what + " not applied: " + why;
-    failed_sha_ = c.sha256;
-    refused_ = false;
-    retry_at_ = clock_.now() + o_.retry_after;
-    log_.push_back(error_);
-    return Error{ErrorCode::kIo, error_};
-  };
-  if (Status st = write_atomically(fs_, o_.path, bytes); !st.ok())
-    return failed("writing " + o_.path + ": " + st.error().to_string());
-  const Environment env = {{"DROVER_CONFIG_PATH", o_.path},
-                           {"DROVER_CONFIG_VERSION", std::to_string(c.version)},
-                           {"DROVER_CONFIG_SHA256", c.sha256}};
-  if (!o_.apply.empty()) {
-    auto ran = runner_.run(o_.apply, o_.apply_timeout, env);
-    if (!ran.ok() || !ran->ok()) {
-      const std::string why =
-          !ran.ok()        ? "the apply command could not start: " + ran.error().to_string()
-          : ran->timed_out ? "the apply command timed out"
-                           : "the apply command failed (exit " + std::to_string(ran->exit_code) +
-                                 ")" + (ran->output.empty() ? "" : ": " + tail_of(ran->output));
-      // Back to what ran before, and the command run again so the service takes it.
-      Status restored =
-          had_previous ? write_atomically(fs_, o_.path, *previous) : fs_.remove(o_.path);
-      if (restored.ok() && !o_.apply.empty()) {
-        Environment back = {{"DROVER_CONFIG_PATH", o_.path}};
-        (void)runner_.run(o_.apply, o_.apply_timeout, back);
-      }
-      return failed(
-          why + (restored.ok()
-                     ? (had_previous ? "; the previous document is back" : "; no document is left")
-                     : "; putting the previous back failed too: " + restored.error().to_string()));
-    }
-  }
-  error_.clear();
-  failed_sha_.clear();
-  refused_ = false;
-  const std::string done = what + " applied to " + o_.path;
-  log_.push_back(done);
-  return done;
 }
 
 std::vector<std::string> ConfigApplier::take_log() { return std::exchange(log_, {}); }
+
+Status ConfigApplier::save() {
+  json j = json::object();
+  if (applied_) {
+    j["applied"] = {{"version", applied_->version},
+                    {"sha256", applied_->sha256},
+                    {"document", applied_->document},
+                    {"envelope", applied_->envelope}};
+  }
+  if (pending_) {
+    json p{{"version", pending_->version}, {"sha256", pending_->sha256}};
+    if (pending_->previous) p["previous"] = security::to_base64url(*pending_->previous);
+    j["pending"] = std::move(p);
+  }
+  if (failed_) {
+    j["failed"] = {{"sha256", failed_->sha256},
+                   {"refused", failed_->refused},
+                   {"retry_at", ms_of(failed_->retry_at)},
+                   {"error", failed_->error}};
+  }
+  const std::string path = (std::filesystem::path(o_.state_dir) / "config.json").string();
+  Status st = write_atomically(fs_, path, j.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (!st.ok()) log("configuration state " + path + " not saved: " + st.error().to_string());
+  return st;
+}
+
+void ConfigApplier::start() {
+  if (!o_.envelope_file.empty()) {
+    auto text = fs_.read(o_.envelope_file);
+    if (!text.ok()) {
+      broken_ = "this device's own envelope " + o_.envelope_file +
+                " cannot be read: " + text.error().to_string();
+    } else if (auto e = protocol::decode_config_envelope(*text); !e.ok()) {
+      broken_ =
+          "this device's own envelope " + o_.envelope_file + " is not valid: " + e.error().message;
+    } else {
+      own_ = std::move(*e);
+    }
+    if (!broken_.empty()) log(broken_ + " (every configuration is refused)");
+  }
+  const std::string path = (std::filesystem::path(o_.state_dir) / "config.json").string();
+  auto text = fs_.read(path);
+  if (!text.ok()) {
+    if (text.error().code != ErrorCode::kNotFound)
+      log("configuration state " + path + " cannot be read: " + text.error().to_string());
+  } else {
+    struct State {
+      std::optional<Applied> applied;
+      std::optional<Pending> pending;
+      std::optional<Failed> failed;
+    };
+    auto state = parse_json_document<State>(*text, "config state", [](const JsonReader& r) {
+      r.allow_only({"applied", "pending", "failed"});
+      State s;
+      if (r.has("applied")) {
+        const JsonReader a = r.child("applied");
+        a.allow_only({"version", "sha256", "document", "envelope"});
+        s.applied = Applied{a.uint_or("version", 0, UINT64_MAX), a.str("sha256"), a.str("document"),
+                            a.str("envelope")};
+      }
+      if (r.has("pending")) {
+        const JsonReader p = r.child("pending");
+        p.allow_only({"version", "sha256", "previous"});
+        Pending pending{p.uint_or("version", 0, UINT64_MAX), p.str("sha256"), std::nullopt};
+        if (p.has("previous"))
+          pending.previous = p.take("previous", security::from_base64url(p.str("previous")));
+        s.pending = std::move(pending);
+      }
+      if (r.has("failed")) {
+        const JsonReader f = r.child("failed");
+        f.allow_only({"sha256", "refused", "retry_at", "error"});
+        s.failed = Failed{
+            f.str("sha256"), f.boolean_or("refused", false),
+            Timestamp(Duration(static_cast<int64_t>(f.uint_or("retry_at", 0, uint64_t{1} << 52)))),
+            f.str_or("error", "")};
+      }
+      return s;
+    });
+    if (!state.ok()) {
+      log("configuration state " + path + " does not parse (" + state.error().message +
+          "): started afresh");
+    } else {
+      applied_ = std::move(state->applied);
+      pending_ = std::move(state->pending);
+      failed_ = std::move(state->failed);
+    }
+  }
+  if (pending_) {
+    // Stopped between writing a document and its apply command's end: what ran before goes
+    // back, so what is reported is what an apply command took.
+    const std::string what = describe(pending_->version, pending_->sha256);
+    const std::string sha = pending_->sha256;
+    const std::string back = restore();
+    (void)fail(sha, false,
+               what + " cut short (the agent stopped before its apply command ended): " + back,
+               ErrorCode::kIo);
+  }
+}
+
+ConfigApplier::OnDisk ConfigApplier::on_disk() {
+  auto file = fs_.read(o_.path);
+  if (!file.ok()) {
+    if (file.error().code == ErrorCode::kNotFound) return {};
+    return {"", "reading " + o_.path + ": " + file.error().to_string()};
+  }
+  std::string sha = protocol::config_sha256_of(*file);
+  if (applied_ && sha != applied_->sha256) {
+    // The same values written otherwise (a service that rewrites its own file): still the
+    // document applied, not a change to repair at every check-in.
+    auto envelope = protocol::decode_config_envelope(applied_->envelope);
+    if (envelope.ok()) {
+      auto values = protocol::decode_config_values(*file, *envelope);
+      if (values.ok() && protocol::config_sha256(*values) == applied_->sha256)
+        sha = applied_->sha256;
+    }
+  }
+  return {std::move(sha), ""};
+}
+
+protocol::ConfigReport ConfigApplier::report() {
+  OnDisk d = on_disk();
+  const std::string& error = !broken_.empty() ? broken_ : failed_ ? failed_->error : d.error;
+  return {std::move(d.sha256), utf8_head(error, protocol::kMaxConfigError)};
+}
+
+void ConfigApplier::on_answer(const std::optional<ConfigWanted>& wanted, ServerLink& server) {
+  if (!broken_.empty()) return;
+  if (pending_) {  // a document whose restore failed before: try again
+    const std::string sha = pending_->sha256;
+    const std::string back = restore();
+    if (failed_) failed_->error += "; " + back;
+    (void)save();
+  }
+  const OnDisk d = on_disk();
+  if (!d.error.empty()) return;  // said at the next check-in; nothing is judged on it
+  if (!wanted) {
+    // The server wants what runs: a failure of another document is over; one of this very
+    // document (a reapply_config that failed) stands.
+    if (failed_ && failed_->sha256 != d.sha256) {
+      failed_.reset();
+      (void)save();
+    }
+    return;
+  }
+  const bool runs_it = wanted->sha256 == d.sha256 && (!applied_ || applied_->sha256 == d.sha256);
+  if (runs_it) return;
+  const bool held = failed_ && failed_->sha256 == wanted->sha256 &&
+                    (failed_->refused || clock_.now() < failed_->retry_at);
+  if (!held) {
+    (void)fetch_and_apply(server, wanted->sha256);
+    return;
+  }
+  // The version wanted is refused (or waits to be tried again): a file changed on the device
+  // meanwhile gets what this device last applied.
+  if (applied_ && d.sha256 != applied_->sha256) put_back_applied();
+}
+
+Result<std::string> ConfigApplier::reapply(ServerLink& server) {
+  if (!broken_.empty()) return Error{ErrorCode::kFailedPrecondition, broken_};
+  return fetch_and_apply(server, "");
+}
+
+Result<std::string> ConfigApplier::fetch_and_apply(ServerLink& server,
+                                                   const std::string& wanted_sha) {
+  auto fetched = server.device_config();
+  if (!fetched.ok()) {
+    if (fetched.error().code == ErrorCode::kInvalidArgument) {
+      // The server's document does not check (its hash, its envelope, a field this agent
+      // does not know): a verdict on it, tried again later.
+      return fail(wanted_sha, false,
+                  "the configuration the server gives does not check: " + fetched.error().message,
+                  ErrorCode::kIo);
+    }
+    // Out of reach: no verdict on any document; the next check-in asks again.
+    const Error e{ErrorCode::kIo, "fetching the configuration: " + fetched.error().to_string()};
+    log(e.message);
+    return e;
+  }
+  const protocol::DeviceConfig& c = *fetched;
+  const std::string what = describe(c.version, c.sha256);
+  if (own_) {
+    if (Status st = protocol::check_config_values(c.values, *own_); !st.ok()) {
+      return fail(c.sha256, true,
+                  what + " refused: outside this device's own envelope (" + o_.envelope_file +
+                      "): " + st.error().message,
+                  ErrorCode::kFailedPrecondition);
+    }
+  }
+  return install(c.version, c.sha256, protocol::encode_config_values(c.values),
+                 protocol::encode_config_envelope(c.envelope), what);
+}
+
+Result<std::string> ConfigApplier::install(uint64_t version, const std::string& sha256,
+                                           const std::string& bytes, const std::string& envelope,
+                                           const std::string& what) {
+  auto previous = fs_.read(o_.path);
+  if (!previous.ok() && previous.error().code != ErrorCode::kNotFound) {
+    return fail(sha256, false,
+                what + " not applied: reading " + o_.path + ": " + previous.error().to_string(),
+                ErrorCode::kIo);
+  }
+  // Journaled before the file is touched: a stop from here on is undone at the next start.
+  pending_ = Pending{version, sha256, previous.ok() ? std::optional(*previous) : std::nullopt};
+  if (Status st = save(); !st.ok()) {
+    pending_.reset();
+    return fail(sha256, false, what + " not applied: " + st.error().to_string(), ErrorCode::kIo);
+  }
+  std::string why;
+  if (Status st = write_atomically(fs_, o_.path, bytes); !st.ok()) {
+    why = "writing " + o_.path + ": " + st.error().to_string();
+  } else if (!o_.apply.empty()) {
+    why = command_failure(runner_.run(o_.apply, o_.apply_timeout,
+                                      {{"DROVER_CONFIG_PATH", o_.path},
+                                       {"DROVER_CONFIG_VERSION", std::to_string(version)},
+                                       {"DROVER_CONFIG_SHA256", sha256}}));
+  }
+  if (!why.empty()) {
+    // Whatever is on disk now (a write can fail after its rename), what ran before goes back.
+    return fail(sha256, false, what + " not applied: " + why + "; " + restore(), ErrorCode::kIo);
+  }
+  applied_ = Applied{version, sha256, bytes, envelope};
+  pending_.reset();
+  failed_.reset();
+  (void)save();
+  const std::string done = what + " applied to " + o_.path;
+  log(done);
+  return done;
+}
+
+std::string ConfigApplier::restore() {
+  const std::optional<std::string>& previous = pending_->previous;
+  Status st = previous ? write_atomically(fs_, o_.path, *previous) : fs_.remove(o_.path);
+  if (!st.ok()) return "putting the previous document back failed: " + st.error().to_string();
+  std::string said = previous ? "the previous document is back" : "no document is left";
+  if (!o_.apply.empty()) {
+    const std::string sha = previous ? protocol::config_sha256_of(*previous) : "";
+    const bool known = applied_ && applied_->sha256 == sha;
+    const std::string failure = command_failure(
+        runner_.run(o_.apply, o_.apply_timeout,
+                    {{"DROVER_CONFIG_PATH", o_.path},
+                     {"DROVER_CONFIG_VERSION", known ? std::to_string(applied_->version) : ""},
+                     {"DROVER_CONFIG_SHA256", sha},
+                     {"DROVER_CONFIG_RESTORE", "1"}}));
+    if (!failure.empty()) said += ", but for it " + failure;
+  }
+  pending_.reset();
+  return said;
+}
+
+void ConfigApplier::put_back_applied() {
+  const Applied a = *applied_;
+  const std::string what = describe(a.version, a.sha256);
+  if (own_) {
+    if (auto v = protocol::decode_config_values(a.document, *own_); !v.ok()) {
+      log(what + " not put back: outside this device's own envelope: " + v.error().message);
+      return;
+    }
+  }
+  const std::optional<Failed> held = failed_;  // the refusal of the version wanted stands
+  auto put = install(a.version, a.sha256, a.document, a.envelope,
+                     what + " (put back: the file had changed on the device)");
+  if (put.ok()) {
+    failed_ = held;
+    (void)save();
+  }
+}
+
+Error ConfigApplier::fail(const std::string& sha256, bool refused, const std::string& error,
+                          ErrorCode code) {
+  failed_ = Failed{sha256, refused, clock_.now() + o_.retry_after, error};
+  (void)save();
+  log(error);
+  return Error{code, error};
+}
 
 }  // namespace drover::agent

@@ -158,17 +158,21 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
       hold.reason = h.str_or("reason", "").substr(0, 1024);
       out.hold = std::move(hold);
     }
-    if (r.has("config") && !r.raw().at("config").is_null()) {
-      const JsonReader c = r.child("config");
-      ConfigWanted wanted;
-      wanted.version = c.uint_or("version", 0, UINT64_MAX);
-      wanted.sha256 = c.str("sha256");
-      if (wanted.sha256.size() != 64 ||
-          !std::all_of(wanted.sha256.begin(), wanted.sha256.end(), [](char ch) {
-            return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-          }))
-        c.fail("sha256", "must be 64 lowercase hex digits");
-      out.config = std::move(wanted);
+    // A malformed "config" is dropped, not a reason to refuse the answer (its offer and
+    // commands still stand): the device keeps what it runs.
+    if (r.has("config")) {
+      const nlohmann::json& c = r.raw().at("config");
+      const auto sha = c.is_object() ? c.find("sha256") : c.end();
+      const auto version = c.is_object() ? c.find("version") : c.end();
+      if (sha != c.end() && sha->is_string() && version != c.end() &&
+          version->is_number_unsigned()) {
+        ConfigWanted wanted{version->get<uint64_t>(), sha->get<std::string>()};
+        if (wanted.sha256.size() == 64 &&
+            std::all_of(wanted.sha256.begin(), wanted.sha256.end(), [](char ch) {
+              return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+            }))
+          out.config = std::move(wanted);
+      }
     }
     return out;
   });

@@ -116,6 +116,11 @@ Status RemoteCommands::start() {
       e = ended(std::move(e), CommandOutcome::kFailed, -1,
                 "cut short: the agent stopped during the key rotation; it logs in with "
                 "whichever key the server took (the device's public_key says which)");
+    } else if (action == protocol::to_string(protocol::CommandAction::kReapplyConfig)) {
+      e = ended(std::move(e), CommandOutcome::kFailed, -1,
+                "cut short: the agent stopped while it applied the configuration; the "
+                "document that ran before was put back at its start (the device's "
+                "config_error says so)");
     } else {
       e = ended(std::move(e), CommandOutcome::kFailed, -1,
                 "cut short: the agent stopped while the command ran");

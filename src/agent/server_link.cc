@@ -212,8 +212,10 @@ class HttpLink final : public ServerLink {
         continue;
       }
       if (r->status != 200) return answer_error(*r, "configuration");
+      // A document that does not check is the server's verdict to report (kInvalidArgument),
+      // not a link to try again at once.
       auto config = protocol::decode_device_config(r->body);
-      if (!config.ok()) return io_error("configuration: " + config.error().message);
+      if (!config.ok()) return invalid_argument("configuration: " + config.error().message);
       return config;
     }
   }

@@ -232,7 +232,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ConfigApplier> configuration;
   if (c.configuration) {
     configuration = std::make_unique<ConfigApplier>(*c.configuration, system_commands(), clock);
-    if (auto st = configuration->start(); !st.ok()) return fail(st.error().to_string());
+    configuration->start();  // what it cannot use, it says (and refuses every document)
+    for (const std::string& line : configuration->take_log()) g_log.warn(line);
     c.agent.config = configuration.get();
   }
   int signals = -1;  // the stop signals' descriptor, made below (before any command runs)

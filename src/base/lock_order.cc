@@ -18,6 +18,7 @@ constexpr EnumNames<LockLevel, static_cast<size_t>(LockLevel::kCount) - 1> kName
     {LockLevel::kRolloutEngine, "rollout engine"},
     {LockLevel::kCommandQueue, "command queue"},
     {LockLevel::kAuditLog, "audit log"},
+    {LockLevel::kConfigWrite, "config write"},
     {LockLevel::kStoreWriter, "store writer"},
     {LockLevel::kStoreReader, "store reader"},
     {LockLevel::kGroupCommit, "group commit"},

@@ -20,6 +20,7 @@ enum class LockLevel : uint8_t {
   kRolloutEngine,     // RolloutEngine: writes through the store with it held
   kCommandQueue,      // CommandQueue: writes through the store with it held
   kAuditLog,          // AuditLog: one append at a time, through the store
+  kConfigWrite,       // ConfigService: one document or profile write at a time, then the store
   kStoreWriter,       // a store's writer (SQLite connection, in-memory tables)
   kStoreReader,       // a store's second, read-only connection
   kGroupCommit,       // the commit queue

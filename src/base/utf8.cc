@@ -65,4 +65,14 @@ std::string utf8_tail(std::string_view text, size_t max) {
   return clean.substr(from);
 }
 
+std::string utf8_head(std::string_view text, size_t max) {
+  std::string clean = utf8_sanitized(text);
+  if (clean.size() <= max) return clean;
+  size_t end = max;
+  // The character that starts at `end` (or straddles it) is dropped whole.
+  while (end > 0 && (static_cast<unsigned char>(clean[end]) & 0xC0) == 0x80) --end;
+  clean.resize(end);
+  return clean;
+}
+
 }  // namespace drover

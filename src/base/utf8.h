@@ -20,5 +20,8 @@ std::string utf8_sanitized(std::string_view text);
 // The last `max` bytes of utf8_sanitized(text), starting on a character boundary (so at
 // most `max` bytes, valid UTF-8).
 std::string utf8_tail(std::string_view text, size_t max);
+// The first `max` bytes of utf8_sanitized(text), ending on a character boundary (so at most
+// `max` bytes, valid UTF-8): for a message whose start says what it is about.
+std::string utf8_head(std::string_view text, size_t max);
 
 }  // namespace drover

@@ -4,29 +4,54 @@
 #include <utility>
 
 namespace drover {
+namespace {
 
-Status envelope_keeps_newest(Store& store, const DeviceProfile& profile) {
-  auto newest = store.get_config(profile.device_type, 0);
-  if (!newest.ok()) return newest.error();
-  if (!*newest) return ok_status();
-  if (Status st = protocol::check_config_values((*newest)->values, profile.config); !st.ok()) {
+// kFailedPrecondition when `envelope` refuses `newest`.
+Status envelope_keeps(const protocol::ConfigEnvelope& envelope, const DeviceProfile& profile,
+                      const ConfigDocument& newest) {
+  if (Status st = protocol::check_config_values(newest.values, envelope); !st.ok()) {
     return Error{ErrorCode::kFailedPrecondition,
                  "the new envelope refuses configuration version " +
-                     std::to_string((*newest)->version) + " of '" + profile.device_type +
+                     std::to_string(newest.version) + " of '" + profile.device_type +
                      "', which its devices are given: " + st.error().message +
                      " (write a configuration inside both envelopes first)"};
   }
   return ok_status();
 }
 
+}  // namespace
+
+Status envelope_keeps_newest(Store& store, const DeviceProfile& profile) {
+  auto newest = store.get_config(profile.device_type, 0);
+  if (!newest.ok()) return newest.error();
+  return *newest ? envelope_keeps(profile.config, profile, **newest) : ok_status();
+}
+
+Result<ConfigService::TypeState*> ConfigService::state_of(const std::string& device_type) {
+  auto known = types_.find(device_type);
+  if (known != types_.end()) return &known->second;
+  TypeState state;
+  auto profile = store_.get_profile(device_type);
+  if (!profile.ok()) return profile.error();
+  if (*profile) state.envelope = std::move((*profile)->config);
+  auto newest = store_.get_config(device_type, 0);
+  if (!newest.ok()) return newest.error();
+  state.newest = std::move(*newest);
+  return &types_.emplace(device_type, std::move(state)).first->second;
+}
+
 Status ConfigService::load() {
   auto profiles = store_.list_profiles();
   if (!profiles.ok()) return profiles.error();
+  MutexLock writing(write_mu_);
+  types_.clear();
   std::map<std::string, ConfigTarget, std::less<>> targets;
   for (const DeviceProfile& p : *profiles) {
-    auto newest = store_.get_config(p.device_type, 0);
-    if (!newest.ok()) return newest.error();
-    if (*newest) targets[p.device_type] = {(*newest)->version, (*newest)->sha256};
+    auto state = state_of(p.device_type);
+    if (!state.ok()) return state.error();
+    if (const auto& newest = (*state)->newest) {
+      targets[p.device_type] = {newest->version, newest->sha256};
+    }
   }
   MutexLock lock(mu_);
   targets_ = std::move(targets);
@@ -38,24 +63,24 @@ Result<ConfigDocument> ConfigService::put(std::string_view device_type, std::str
   const std::string type(device_type);
   if (note.size() > kMaxConfigNote) return invalid_argument("the note is at most 512 bytes");
   MutexLock writing(write_mu_);
-  auto profile = store_.get_profile(type);
-  if (!profile.ok()) return profile.error();
-  if (!*profile) return not_found("no profile for device type '" + type + "'");
-  if ((*profile)->config.empty()) {
+  auto state = state_of(type);
+  if (!state.ok()) return state.error();
+  TypeState& s = **state;
+  if (!s.envelope) return not_found("no profile for device type '" + type + "'");
+  if (s.envelope->empty()) {
     return Error{ErrorCode::kFailedPrecondition,
                  "the profile of '" + type +
                      "' declares no configuration envelope (its \"config\"): a document "
                      "needs one to be checked against"};
   }
-  auto read = protocol::decode_config_values(values, (*profile)->config);
-  if (!read.ok())
+  auto read = protocol::decode_config_values(values, *s.envelope);
+  if (!read.ok()) {
     return invalid_argument("outside the envelope of '" + type + "': " + read.error().message);
-  auto newest = store_.get_config(type, 0);
-  if (!newest.ok()) return newest.error();
-  if (*newest && (*newest)->values == *read) return **newest;
+  }
+  if (s.newest && s.newest->values == *read) return *s.newest;
   ConfigDocument doc;
   doc.device_type = type;
-  doc.version = *newest ? (*newest)->version + 1 : 1;
+  doc.version = s.newest ? s.newest->version + 1 : 1;
   doc.values = std::move(*read);
   doc.sha256 = protocol::config_sha256(doc.values);
   doc.created_at = clock_.now();
@@ -65,19 +90,26 @@ Result<ConfigDocument> ConfigService::put(std::string_view device_type, std::str
   WriteBatch batch;
   batch.configs.push_back(doc);
   DROVER_TRY(store_.apply(batch));
+  s.newest = doc;
   MutexLock lock(mu_);
   targets_[type] = {doc.version, doc.sha256};
   return doc;
 }
 
 Result<ConfigDocument> ConfigService::get(std::string_view device_type, uint64_t version) {
-  auto doc = store_.get_config(device_type, version);
+  const std::string type(device_type);
+  if (version == 0) {
+    MutexLock writing(write_mu_);
+    auto state = state_of(type);
+    if (!state.ok()) return state.error();
+    if (!(*state)->newest) return not_found("device type '" + type + "' has no configuration");
+    return *(*state)->newest;
+  }
+  auto doc = store_.get_config(type, version);
   if (!doc.ok()) return doc.error();
   if (!*doc) {
-    return not_found(version == 0
-                         ? "device type '" + std::string(device_type) + "' has no configuration"
-                         : "device type '" + std::string(device_type) +
-                               "' has no configuration version " + std::to_string(version));
+    return not_found("device type '" + type + "' has no configuration version " +
+                     std::to_string(version));
   }
   return std::move(**doc);
 }
@@ -93,23 +125,39 @@ std::optional<ConfigTarget> ConfigService::target(std::string_view device_type) 
   return it->second;
 }
 
+bool ConfigService::differs(std::string_view device_type, std::string_view sha256,
+                            ConfigTarget* out) const {
+  MutexLock lock(mu_);
+  auto it = targets_.find(device_type);
+  if (it == targets_.end() || it->second.sha256 == sha256) return false;
+  *out = it->second;
+  return true;
+}
+
 Result<protocol::DeviceConfig> ConfigService::for_device(std::string_view device_type) {
-  auto doc = get(device_type);
-  if (!doc.ok()) return doc.error();
-  auto profile = store_.get_profile(device_type);
-  if (!profile.ok()) return profile.error();
-  if (!*profile) return not_found("no profile for device type '" + std::string(device_type) + "'");
-  return protocol::DeviceConfig{doc->device_type, doc->version, doc->sha256, std::move(doc->values),
-                                std::move((*profile)->config)};
+  const std::string type(device_type);
+  // The document and the envelope as one: no profile write comes between them.
+  MutexLock writing(write_mu_);
+  auto state = state_of(type);
+  if (!state.ok()) return state.error();
+  const TypeState& s = **state;
+  if (!s.newest) return not_found("device type '" + type + "' has no configuration");
+  if (!s.envelope) return not_found("no profile for device type '" + type + "'");
+  return protocol::DeviceConfig{type, s.newest->version, s.newest->sha256, s.newest->values,
+                                *s.envelope};
 }
 
 Result<DeviceProfile> ConfigService::put_profile(DeviceProfile profile) {
   DROVER_TRY(validate(profile));
   MutexLock writing(write_mu_);
-  DROVER_TRY(envelope_keeps_newest(store_, profile));
+  auto state = state_of(profile.device_type);
+  if (!state.ok()) return state.error();
+  TypeState& s = **state;
+  if (s.newest) DROVER_TRY(envelope_keeps(profile.config, profile, *s.newest));
   WriteBatch batch;
   batch.profiles.push_back(profile);
   DROVER_TRY(store_.apply(batch));
+  s.envelope = profile.config;
   return profile;
 }
 

@@ -55,9 +55,12 @@ class ConfigService {
   Result<ConfigDocument> get(std::string_view device_type, uint64_t version = 0);
   // Every version, oldest first.
   Result<std::vector<ConfigDocument>> history(std::string_view device_type);
-  // The newest document's version and hash; nullopt when the type has none. Called on every
-  // check-in: memory only.
+  // The newest document's version and hash; nullopt when the type has none. Memory only.
   std::optional<ConfigTarget> target(std::string_view device_type) const;
+  // Whether a device of the type that runs the document hashing to `sha256` should run
+  // another; if so, which (in *out). Called on every check-in that reports a configuration:
+  // memory only, nothing copied when it runs the newest.
+  bool differs(std::string_view device_type, std::string_view sha256, ConfigTarget* out) const;
   // What the device API hands a device of the type: the newest document with its envelope.
   Result<protocol::DeviceConfig> for_device(std::string_view device_type);
 
@@ -66,9 +69,22 @@ class ConfigService {
   Result<DeviceProfile> put_profile(DeviceProfile profile);
 
  private:
+  // What a type's writes are decided on: its profile's envelope (nullopt: no profile) and
+  // its newest document. Kept here, not read back from the store, because under group
+  // commit a read may miss another request's write that is queued but not yet committed:
+  // two writes would then take the same version, or a profile and a document each pass a
+  // check against what the other replaces. Read from the store the first time a type is
+  // met; then every write of the type goes through here and keeps it.
+  struct TypeState {
+    std::optional<protocol::ConfigEnvelope> envelope;
+    std::optional<ConfigDocument> newest;
+  };
+  Result<TypeState*> state_of(const std::string& device_type) REQUIRES(write_mu_);
+
   Store& store_;
   Clock& clock_;
-  Mutex write_mu_;  // one write of a document or a profile at a time
+  Mutex write_mu_{LockLevel::kConfigWrite};  // one write of a document or a profile at a time
+  std::map<std::string, TypeState, std::less<>> types_ GUARDED_BY(write_mu_);
   mutable Mutex mu_ ACQUIRED_AFTER(write_mu_);
   std::map<std::string, ConfigTarget, std::less<>> targets_ GUARDED_BY(mu_);
 };

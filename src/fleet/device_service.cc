@@ -198,8 +198,9 @@ Result<CheckInResponse> DeviceService::answer_check_in(const CheckInRequest& req
   const CheckInDevice device{e.id, id_hash, e.state, site_names_[e.site], devices_[pos]};
   CheckInResponse response;
   if (config != nullptr && configs_ != nullptr) {
-    auto target = configs_->target(devices_[pos].device_type);
-    if (target && target->sha256 != config->sha256) response.config = std::move(target);
+    ConfigTarget target;
+    if (configs_->differs(devices_[pos].device_type, config->sha256, &target))
+      response.config = std::move(target);
   }
   if (request.state == UpdateState::kReady) {
     auto hold = engine_.hold_for(device, request.holding);
@@ -446,8 +447,10 @@ DeviceService::ConfigTally DeviceService::config_tally(std::string_view device_t
                                                        std::string_view sha256) const {
   ConfigTally t;
   MutexLock lock(mu_);
-  for (const Device& d : devices_) {
-    if (d.decommissioned || d.device_type != device_type) continue;
+  for (size_t i = 0; i < devices_.size(); ++i) {
+    if (entries_[i].decommissioned) continue;  // the entry's line, not the record's
+    const Device& d = devices_[i];
+    if (d.device_type != device_type) continue;
     if (d.config_sha256 == sha256) {
       ++t.in_sync;
     } else if (d.config_error.empty()) {

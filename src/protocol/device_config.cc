@@ -50,9 +50,12 @@ Result<ConfigValue> read_value(const ConfigField& f, const json& j) {
       return ConfigValue(std::move(s));
     }
     case ConfigKind::kInteger: {
+      // Whole numbers within ±2^53, so every comparison in doubles (ranges, orders) is exact.
       if (j.is_number_integer()) {
-        if (j.is_number_unsigned() && j.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-          return bad(name + ": too large");
+        if (j.is_number_unsigned()
+                ? j.get<uint64_t>() > static_cast<uint64_t>(kMaxExactInteger)
+                : std::fabs(static_cast<double>(j.get<int64_t>())) > kMaxExactInteger)
+          return bad(name + ": too large (at most 2^53 either way)");
         return ConfigValue(j.get<int64_t>());
       }
       if (!j.is_number_float()) return bad(name + ": a whole number");
@@ -90,9 +93,12 @@ Status check_value(const ConfigField& f, const ConfigValue& v) {
     }
     case ConfigKind::kInteger:
     case ConfigKind::kNumber: {
+      // Values already read keep their kind (the canonical form, and its hash, depend on
+      // it): an envelope that changes a field's kind refuses a document holding the other.
       if (f.kind == ConfigKind::kInteger ? !std::holds_alternative<int64_t>(v)
                                          : !std::holds_alternative<double>(v)) {
-        return bad(f.name + (f.kind == ConfigKind::kInteger ? ": a whole number" : ": a number"));
+        return bad(f.name + ": " + format_config_value(v) + " is not of the envelope's kind, " +
+                   to_string(f.kind) + " (write the document again with the new kind)");
       }
       const double d = as_double(v);
       if (!std::isfinite(d)) return bad(f.name + ": a finite number");
@@ -240,10 +246,11 @@ Result<ConfigValues> config_values_stored(const json& j) {
     if (!is_config_name(name)) return bad("'" + name + "' is not a field name");
     if (value.is_boolean()) {
       values.emplace(name, value.get<bool>());
-    } else if (value.is_number_integer() && !value.is_number_unsigned()) {
+    } else if (value.is_number_integer() && !value.is_number_unsigned() &&
+               std::fabs(static_cast<double>(value.get<int64_t>())) <= kMaxExactInteger) {
       values.emplace(name, value.get<int64_t>());
     } else if (value.is_number_unsigned() &&
-               value.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) {
+               value.get<uint64_t>() <= static_cast<uint64_t>(kMaxExactInteger)) {
       values.emplace(name, static_cast<int64_t>(value.get<uint64_t>()));
     } else if (value.is_number_float() && std::isfinite(value.get<double>())) {
       values.emplace(name, value.get<double>());

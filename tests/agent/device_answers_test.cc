@@ -38,6 +38,20 @@ TEST(DeviceAnswers, TheDocumentedAnswersParse) {
   EXPECT_TRUE(parse_checkin_answer(R"({"offer": null, "next_checkin_s": 5, "hint": 1})").ok());
   // No interval: the agent's own default applies (0 here).
   EXPECT_EQ(parse_checkin_answer(R"({"offer": null})")->next_checkin, Duration(0));
+  // The configuration to run, when named; a malformed one is dropped, the rest still read.
+  auto configured = parse_checkin_answer(R"({"offer": null, "config": {"version": 3, "sha256": ")" +
+                                         kSha + R"("}, "next_checkin_s": 60})");
+  ASSERT_TRUE(configured.ok()) << configured.error().to_string();
+  EXPECT_EQ(configured->config, (ConfigWanted{3, kSha}));
+  const std::vector<std::string> malformed = {R"("config": {"version": 3, "sha256": "abc"})",
+                                              R"("config": {"sha256": ")" + kSha + R"("})",
+                                              R"("config": "yes")", R"("config": null)"};
+  for (const std::string& bad : malformed) {
+    auto dropped = parse_checkin_answer(R"({"offer": null, )" + bad + R"(, "next_checkin_s": 60})");
+    ASSERT_TRUE(dropped.ok()) << bad;
+    EXPECT_FALSE(dropped->config.has_value()) << bad;
+    EXPECT_EQ(dropped->next_checkin, minutes(1)) << bad;
+  }
 }
 
 TEST(DeviceAnswers, WrongShapesAreIoErrorsNotExceptions) {

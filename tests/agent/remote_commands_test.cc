@@ -160,6 +160,36 @@ TEST(RemoteCommandsAgent, OnlyWhatTheConfigurationAllowsRunsAndEveryOutcomeIsRep
   EXPECT_EQ(runner.calls.size(), 2u);
 }
 
+TEST(RemoteCommandsAgent, ReapplyConfigRunsThroughItsHookAndIsRefusedWithoutOne) {
+  BreakableFileSystem fs;
+  FakeRunner runner;
+  ManualClock clock(kNow);
+  FakeServer server;
+  RemoteCommands rc("/data/commands.json", allowed(), runner, clock, fs);
+  ASSERT_TRUE(rc.start().ok());
+  int asked = 0;
+  CommandHooks hooks{{}, {}, {}, [&]() -> Result<std::string> {
+                       if (++asked == 1) return std::string("configuration version 3 applied");
+                       return Error{ErrorCode::kFailedPrecondition, "version 4 refused"};
+                     }};
+  ASSERT_TRUE(rc.take({cmd("a", "reapply_config"), cmd("b", "reapply_config")}).ok());
+  ASSERT_TRUE(rc.run_pending(hooks).ok());
+  ASSERT_TRUE(rc.deliver(server).ok());
+  ASSERT_EQ(server.reports.size(), 2u);
+  EXPECT_EQ(server.reports[0].outcome, CommandOutcome::kSucceeded);
+  EXPECT_EQ(server.reports[0].output, "configuration version 3 applied");
+  EXPECT_EQ(server.reports[1].outcome, CommandOutcome::kFailed);
+  EXPECT_NE(server.reports[1].output.find("version 4 refused"), std::string::npos);
+  // An agent without configuration has no hook: refused, saying why.
+  ASSERT_TRUE(rc.take({cmd("c", "reapply_config")}).ok());
+  ASSERT_TRUE(rc.run_pending(CommandHooks{}).ok());
+  ASSERT_TRUE(rc.deliver(server).ok());
+  ASSERT_EQ(server.reports.size(), 3u);
+  EXPECT_EQ(server.reports[2].outcome, CommandOutcome::kRefused);
+  EXPECT_NE(server.reports[2].output.find("applies no configuration"), std::string::npos);
+  EXPECT_TRUE(runner.calls.empty());  // nothing of it through the runner: the hook did it
+}
+
 TEST(RemoteCommandsAgent, AnIdRunsOnceThroughResendsRestartsAndUndeliveredResults) {
   BreakableFileSystem fs;
   FakeRunner runner;

@@ -57,7 +57,9 @@ TEST(DeviceConfig, EveryWayOutOfTheEnvelopeIsRefusedNamingTheFieldAndTheBound) {
   EXPECT_EQ(refusal(R"({"fan": 1, "heat_c": null})"), "heat_c: a number");
   EXPECT_EQ(refusal(R"({"fan": 1, "mode": ")" + std::string(300, 'x') + "\"}"),
             "mode: at most 256 bytes");
-  EXPECT_EQ(refusal(R"({"fan": 18446744073709551615})"), "fan: too large");
+  EXPECT_EQ(refusal(R"({"fan": 18446744073709551615})"),
+            "fan: too large (at most 2^53 either way)");
+  EXPECT_EQ(refusal(R"({"fan": -9007199254740993})"), "fan: too large (at most 2^53 either way)");
   EXPECT_NE(refusal(R"({"fan": 1, "fan": 2})"), "accepted");  // a key twice
   EXPECT_NE(refusal(R"([1, 2])"), "accepted");
   EXPECT_NE(refusal("{\"fan\": 1"), "accepted");

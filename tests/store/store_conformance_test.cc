@@ -1086,7 +1086,12 @@ TEST_P(StoreConformanceTest, ConfigVersionsRoundTripNewestFirstAndPerType) {
     ConfigDocument d;
     d.device_type = type;
     d.version = version;
-    d.values = {{"fan", fan}, {"mode", std::string("eco")}, {"setpoint", 21.5}, {"on", true}};
+    // Every kind, and the numbers whose text is easiest to get wrong: a whole double, a
+    // negative integer, a large exponent, a sum with no short decimal form.
+    d.values = {
+        {"fan", fan},    {"mode", std::string("eco")}, {"setpoint", 21.5}, {"on", true},
+        {"whole", 21.0}, {"offset", int64_t{-3}},      {"big", 1e20},      {"sum", 0.1 + 0.2},
+        {"zero", -0.0}};
     d.sha256 = protocol::config_sha256(d.values);
     d.created_at = at_ms(1000 * static_cast<int64_t>(version));
     d.author = "token:0123 (ops)";

@@ -207,6 +207,33 @@ TEST_F(DeviceApiTest, AKeptImageIsReportedAndARollbackOffersASwitchBack) {
   EXPECT_EQ(offer["switch_back"], true);
 }
 
+// What a device says of its configuration is kept on its record; a malformed hash is refused
+// and changes nothing; an error too long, or not UTF-8, is kept readable and cut at its end.
+TEST_F(DeviceApiTest, AConfigurationReportIsKeptAndAMalformedOneRefused) {
+  ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
+  const std::string token = login("dev-a", key_a);
+  const json installed = {{"firmware", "1.0.0"}};
+  const std::string sha(64, 'c');
+  const Response ok =
+      post("/api/device/v1/checkin",
+           {{"installed", installed},
+            {"config", {{"sha256", sha}, {"error", "refused: " + std::string(600, 'x')}}}},
+           token);
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_FALSE(parsed(ok).contains("config")) << "no configuration service: nothing to run";
+  const Device d = *f.service->device("dev-a");
+  EXPECT_EQ(d.config_sha256, sha);
+  EXPECT_EQ(d.config_error.size(), protocol::kMaxConfigError);
+  EXPECT_EQ(d.config_error.substr(0, 9), "refused: ");  // its start kept
+  for (const json& bad : {json{{"sha256", "ABC"}}, json{{"sha256", std::string(64, 'G')}},
+                          json{{"sha256", sha}, {"why", "x"}}, json("yes")}) {
+    const Response r =
+        post("/api/device/v1/checkin", {{"installed", installed}, {"config", bad}}, token);
+    EXPECT_EQ(r.status, 400) << bad.dump();
+  }
+  EXPECT_EQ(f.service->device("dev-a")->config_sha256, sha) << "nothing changed";
+}
+
 TEST_F(DeviceApiTest, EveryDeviceRequestNeedsItsOwnValidToken) {
   ASSERT_EQ(enroll("dev-a", key_a, "factory-token").status, 200);
   ASSERT_EQ(enroll("dev-b", key_b, "factory-token").status, 200);

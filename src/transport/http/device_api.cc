@@ -297,10 +297,15 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
             const JsonReader cfg = r.child("config");
             cfg.allow_only({"sha256", "error"});
             // The device's own words, kept readable and short rather than refused.
-            std::string error = utf8_sanitized(cfg.str_or("error", ""));
-            if (error.size() > protocol::kMaxConfigError)
-              error = utf8_tail(error, protocol::kMaxConfigError);
+            std::string error = utf8_head(cfg.str_or("error", ""), protocol::kMaxConfigError);
             c.config = protocol::ConfigReport{cfg.str_or("sha256", ""), std::move(error)};
+            // Checked here, before the registry is touched: a malformed one changes nothing.
+            const std::string& sha = c.config->sha256;
+            if (!sha.empty() &&
+                (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), [](char ch) {
+                   return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+                 })))
+              cfg.fail("sha256", "64 lower-case hex digits, or \"\" for none");
           }
           return c;
         });
