@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "health/anomaly.h"
 #include "telemetry/telemetry_service.h"
 
 namespace drover::health {
@@ -28,6 +29,7 @@ Result<std::optional<double>> TelemetryHealth::measure(std::string_view device_i
   for (std::string& k : tsdb_.keys(bare)) {
     if (k.size() == bare.size() || k[bare.size()] == '{') keys.push_back(std::move(k));
   }
+  if (metric.measure == HealthMeasure::kAnomalies) return anomalies(keys, from_ms, to_ms);
   // Points of about a minute or finer where the store keeps them.
   const telemetry::Resolution resolution = tsdb_.resolution_for(from_ms, to_ms, 60'000);
   double sum = 0, increase = 0, slope_sum = 0;
@@ -80,8 +82,40 @@ Result<std::optional<double>> TelemetryHealth::measure(std::string_view device_i
     case HealthMeasure::kIncrease:
       if (increase_series == 0) return std::optional<double>{};
       return std::optional<double>(increase);
+    case HealthMeasure::kAnomalies:
+      break;  // above
   }
   return std::optional<double>{};
+}
+
+Result<std::optional<double>> TelemetryHealth::anomalies(const std::vector<std::string>& keys,
+                                                         int64_t from_ms, int64_t to_ms) {
+  // The detector learns for a day and more before it decides anything, and its daily shape
+  // over a few: each series is fed the three days before the window first, its alarms
+  // counted only from the window's start (both sides of a pair are learnt the same way).
+  // Read as the other measures are — raw samples or, over a longer span, 5-minute means
+  // (a day's window and its three days), hourly ones beyond about a week.
+  const int64_t warm_ms = from_ms - int64_t{3} * 86'400'000;
+  const telemetry::Resolution resolution = tsdb_.resolution_for(warm_ms, to_ms, 60'000);
+  uint64_t alarms = 0;
+  bool seen = false;
+  for (const std::string& key : keys) {
+    auto points = tsdb_.read(key, resolution, warm_ms, to_ms);
+    if (!points.ok()) {
+      if (points.error().code == ErrorCode::kNotFound) continue;  // gone since keys()
+      return points.error();
+    }
+    AnomalyDetector detector;
+    for (const telemetry::RollupPoint& p : *points) {
+      const AnomalyVerdict v = detector.observe(Timestamp(Duration(p.t_ms)), p.mean());
+      if (p.t_ms < from_ms) continue;
+      seen = true;
+      if (v.alarm_started) ++alarms;
+    }
+  }
+  if (!seen) return std::optional<double>{};
+  return std::optional<double>(static_cast<double>(alarms) /
+                               (static_cast<double>(to_ms - from_ms) / kMsPerDay));
 }
 
 }  // namespace drover::health

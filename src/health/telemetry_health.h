@@ -8,7 +8,9 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "rollout/health_gate.h"
 #include "telemetry/time_series_store.h"
@@ -22,6 +24,11 @@ class TelemetryHealth final : public HealthSource {
                                         Timestamp from, Timestamp to) override;
 
  private:
+  // The generic detector's alarms a day over [from, to), every series of the metric learnt
+  // over the three days before first; nullopt when no series has a point in the window.
+  Result<std::optional<double>> anomalies(const std::vector<std::string>& keys, int64_t from_ms,
+                                          int64_t to_ms);
+
   const telemetry::TimeSeriesStore& tsdb_;
 };
 

@@ -61,10 +61,11 @@ constexpr EnumNames<HealthDirection, 2> kHealthDirectionNames{{
     {HealthDirection::kLowerIsWorse, "lower"},
 }};
 
-constexpr EnumNames<HealthMeasure, 3> kHealthMeasureNames{{
+constexpr EnumNames<HealthMeasure, 4> kHealthMeasureNames{{
     {HealthMeasure::kMean, "mean"},
     {HealthMeasure::kSlope, "slope"},
     {HealthMeasure::kIncrease, "increase"},
+    {HealthMeasure::kAnomalies, "anomalies"},
 }};
 
 static_assert(names_every_value(kRolloutStateNames));
@@ -97,7 +98,7 @@ Result<HealthDirection> parse_health_direction(std::string_view s) {
 }
 const char* to_string(HealthMeasure m) { return enum_name(kHealthMeasureNames, m); }
 Result<HealthMeasure> parse_health_measure(std::string_view s) {
-  return enum_parse(kHealthMeasureNames, s, "health measure (mean, slope or increase)");
+  return enum_parse(kHealthMeasureNames, s, "health measure (mean, slope, increase or anomalies)");
 }
 const char* to_string(RolloutState s) { return enum_name(kRolloutStateNames, s); }
 Result<RolloutState> parse_rollout_state(std::string_view s) {

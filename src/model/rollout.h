@@ -76,8 +76,10 @@ Result<HealthDirection> parse_health_direction(std::string_view s);
 // What one window of a device's samples of the metric becomes: their mean, their slope (a
 // least-squares line, per day), or a counter's increase (last minus first, a reset counting
 // from zero).
-enum class HealthMeasure : uint8_t { kMean, kSlope, kIncrease };
-const char* to_string(HealthMeasure m);  // "mean", "slope", "increase"
+// kAnomalies: the generic anomaly detector's alarms a day (docs/health.md, "The generic
+// detector") — an anomaly rate, each series learnt over the three days before the window.
+enum class HealthMeasure : uint8_t { kMean, kSlope, kIncrease, kAnomalies };
+const char* to_string(HealthMeasure m);  // "mean", "slope", "increase", "anomalies"
 Result<HealthMeasure> parse_health_measure(std::string_view s);
 
 // A health metric a rollout's gates watch: a telemetry metric (the device's own series,

@@ -17,6 +17,9 @@ constexpr size_t kMaxFields = 256;
 constexpr size_t kMaxValues = 64;      // a string field's allowed values
 constexpr size_t kMaxTextValue = 256;  // bytes of a string value (or an allowed one)
 constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
+constexpr int64_t kMaxExact = int64_t{1} << 53;
+// Within ±2^53: every such integer is a double exactly.
+bool exact(int64_t v) { return v >= -kMaxExact && v <= kMaxExact; }
 
 bool is_config_name(std::string_view s) {
   if (s.empty() || s.size() > 64 || s[0] < 'a' || s[0] > 'z') return false;
@@ -52,9 +55,8 @@ Result<ConfigValue> read_value(const ConfigField& f, const json& j) {
     case ConfigKind::kInteger: {
       // Whole numbers within ±2^53, so every comparison in doubles (ranges, orders) is exact.
       if (j.is_number_integer()) {
-        if (j.is_number_unsigned()
-                ? j.get<uint64_t>() > static_cast<uint64_t>(kMaxExactInteger)
-                : std::fabs(static_cast<double>(j.get<int64_t>())) > kMaxExactInteger)
+        if (j.is_number_unsigned() ? j.get<uint64_t>() > static_cast<uint64_t>(kMaxExact)
+                                   : !exact(j.get<int64_t>()))
           return bad(name + ": too large (at most 2^53 either way)");
         return ConfigValue(j.get<int64_t>());
       }
@@ -247,10 +249,10 @@ Result<ConfigValues> config_values_stored(const json& j) {
     if (value.is_boolean()) {
       values.emplace(name, value.get<bool>());
     } else if (value.is_number_integer() && !value.is_number_unsigned() &&
-               std::fabs(static_cast<double>(value.get<int64_t>())) <= kMaxExactInteger) {
+               exact(value.get<int64_t>())) {
       values.emplace(name, value.get<int64_t>());
     } else if (value.is_number_unsigned() &&
-               value.get<uint64_t>() <= static_cast<uint64_t>(kMaxExactInteger)) {
+               value.get<uint64_t>() <= static_cast<uint64_t>(kMaxExact)) {
       values.emplace(name, static_cast<int64_t>(value.get<uint64_t>()));
     } else if (value.is_number_float() && std::isfinite(value.get<double>())) {
       values.emplace(name, value.get<double>());

@@ -76,6 +76,14 @@ TEST(RemediationFile, WhatIsReadPrintsBackToTheSamePolicy) {
   ASSERT_TRUE(bare.ok()) << bare.error().to_string();
   EXPECT_EQ(bare->limits, RemediationLimits{});
   EXPECT_EQ(bare->rules[0].after, seconds(90));
+  // A service that lost its settings: its configuration applied again, then a restart.
+  auto reapply = parse_remediation_policy(
+      R"({"rules": [{"name": "settings-lost", "condition": "frozen", "after": "30m",
+                     "ladder": [{"action": "reapply_config"},
+                                {"action": "restart_service", "argument": "sensord"}]}]})");
+  ASSERT_TRUE(reapply.ok()) << reapply.error().to_string();
+  EXPECT_EQ(reapply->rules[0].ladder[0].action, protocol::CommandAction::kReapplyConfig);
+  EXPECT_EQ(*parse_remediation_policy(to_json(*reapply)), *reapply);
 }
 
 TEST(RemediationFile, BadFilesAreRefusedNamingWhereTheyAreWrong) {
@@ -120,6 +128,9 @@ TEST(RemediationFile, BadFilesAreRefusedNamingWhereTheyAreWrong) {
       {R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h",
            "ladder": [{"action": "rotate_key"}]}]})",
        "a key rotation is not a remedy"},
+      {R"({"rules": [{"name": "r", "condition": "no_data", "after": "1h",
+           "ladder": [{"action": "reapply_config", "argument": "all"}]}]})",
+       "takes no argument"},
       {R"({"rules": [{"name": "r", "condition": "update_stuck", "after": "1h",
            "ladder": [{"action": "clear_update", "argument": "all"}]}]})",
        "takes no argument but 'download'"},

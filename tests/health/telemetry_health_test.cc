@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 
@@ -31,11 +32,11 @@ class TelemetryHealthTest : public ::testing::Test {
   int64_t ms(Timestamp t) const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   }
-  // Samples every 10 minutes over two days from the clock's start: value(day).
-  void series(const std::string& key, double (*value)(double)) {
+  // Samples every 10 minutes over `days` days from the clock's start: value(day).
+  void series(const std::string& key, double (*value)(double), int days = 2) {
     telemetry::Batch b;
     telemetry::SeriesSamples s{key, {}};
-    for (int k = 0; k < 2 * 144; ++k) {
+    for (int k = 0; k < days * 144; ++k) {
       const Timestamp t = clock.now() + minutes(int64_t{10} * k);
       s.samples.push_back({ms(t), value(k / 144.0)});
     }
@@ -88,6 +89,46 @@ TEST_F(TelemetryHealthTest, MeanSlopeAndIncreaseOverEveryLabelSetOfTheMetric) {
   EXPECT_FALSE(h.measure("d1", slope, day(-2), day(-1)).value().has_value());
   EXPECT_FALSE(h.measure("d1", slope, day(0), day(0) + minutes(5)).value().has_value());
   EXPECT_TRUE(h.measure("d1", mean, day(0), day(0) + minutes(5)).value().has_value());
+}
+
+// An anomaly rate: the generic detector's alarms a day in the window, each series learnt on
+// the days before it. A quiet series has none; one that jumps and spikes in the window has
+// one alarm an episode.
+TEST_F(TelemetryHealthTest, AnomaliesAreTheGenericDetectorsAlarmsADayInTheWindow) {
+  // A daily swing and a little noise (deterministic), four days.
+  const auto quiet = [](double d) {
+    const double noise = std::sin(d * 144 * 12.9898) * 0.2;
+    return 50 + 5 * std::sin(2 * 3.14159265 * d) + noise;
+  };
+  series("d1/latency_ms", quiet, 4);
+  // The same, then on day 3: a level 20 up from 3.25, and two spikes of 40 an hour apart
+  // and more, before it.
+  series(
+      "d2/latency_ms",
+      [](double d) {
+        const double base =
+            50 + 5 * std::sin(2 * 3.14159265 * d) + std::sin(d * 144 * 12.9898) * 0.2;
+        const int k = static_cast<int>(std::lround(d * 144));
+        if (k == 3 * 144 + 6 || k == 3 * 144 + 18) return base + 40;
+        return d >= 3.25 ? base + 20 : base;
+      },
+      4);
+  TelemetryHealth h(*tsdb);
+  const HealthMetric rate{"latency_ms", HealthMeasure::kAnomalies, HealthDirection::kHigherIsWorse};
+  auto clean = h.measure("d1", rate, day(3), day(4)).value();
+  ASSERT_TRUE(clean.has_value());
+  EXPECT_EQ(*clean, 0);
+  auto anomalous = h.measure("d2", rate, day(3), day(4)).value();
+  ASSERT_TRUE(anomalous.has_value());
+  EXPECT_GE(*anomalous, 2) << "two spikes and a level shift";
+  EXPECT_LE(*anomalous, 4);
+  // Before the window nothing is counted: the same days as a window hold none of it.
+  EXPECT_EQ(*h.measure("d2", rate, day(2), day(3)).value(), 0);
+  // Per day: half a day holding the same alarms counts twice as many a day.
+  auto half = h.measure("d2", rate, day(3), day(3.5)).value();
+  ASSERT_TRUE(half.has_value());
+  EXPECT_EQ(*half, 2 * *anomalous);
+  EXPECT_FALSE(h.measure("d3", rate, day(3), day(4)).value().has_value());
 }
 
 }  // namespace
