@@ -63,12 +63,17 @@ Status ConfigApplier::save() {
   }
   if (failed_) {
     j["failed"] = {{"sha256", failed_->sha256},
-                   {"refused", failed_->refused},
                    {"retry_at", ms_of(failed_->retry_at)},
                    {"error", failed_->error}};
   }
+  if (refused_) {
+    j["refused"] = {{"sha256", refused_->sha256},
+                    {"envelope_sha256", refused_->envelope_sha256},
+                    {"error", refused_->error}};
+  }
   const std::string path = (std::filesystem::path(o_.state_dir) / "config.json").string();
   Status st = write_atomically(fs_, path, j.dump(-1, ' ', false, json::error_handler_t::replace));
+  unsaved_ = !st.ok();
   if (!st.ok()) log("configuration state " + path + " not saved: " + st.error().to_string());
   return st;
 }
@@ -84,6 +89,7 @@ void ConfigApplier::start() {
           "this device's own envelope " + o_.envelope_file + " is not valid: " + e.error().message;
     } else {
       own_ = std::move(*e);
+      own_sha256_ = protocol::config_sha256_of(*text);
     }
     if (!broken_.empty()) log(broken_ + " (every configuration is refused)");
   }
@@ -97,9 +103,10 @@ void ConfigApplier::start() {
       std::optional<Applied> applied;
       std::optional<Pending> pending;
       std::optional<Failed> failed;
+      std::optional<Refused> refused;
     };
     auto state = parse_json_document<State>(*text, "config state", [](const JsonReader& r) {
-      r.allow_only({"applied", "pending", "failed"});
+      r.allow_only({"applied", "pending", "failed", "refused"});
       State s;
       if (r.has("applied")) {
         const JsonReader a = r.child("applied");
@@ -117,11 +124,17 @@ void ConfigApplier::start() {
       }
       if (r.has("failed")) {
         const JsonReader f = r.child("failed");
-        f.allow_only({"sha256", "refused", "retry_at", "error"});
+        f.allow_only({"sha256", "retry_at", "error"});
         s.failed = Failed{
-            f.str("sha256"), f.boolean_or("refused", false),
+            f.str("sha256"),
             Timestamp(Duration(static_cast<int64_t>(f.uint_or("retry_at", 0, uint64_t{1} << 52)))),
             f.str_or("error", "")};
+      }
+      if (r.has("refused")) {
+        const JsonReader f = r.child("refused");
+        f.allow_only({"sha256", "envelope_sha256", "error"});
+        s.refused =
+            Refused{f.str("sha256"), f.str_or("envelope_sha256", ""), f.str_or("error", "")};
       }
       return s;
     });
@@ -132,7 +145,15 @@ void ConfigApplier::start() {
       applied_ = std::move(state->applied);
       pending_ = std::move(state->pending);
       failed_ = std::move(state->failed);
+      refused_ = std::move(state->refused);
     }
+  }
+  if (refused_ && refused_->envelope_sha256 != own_sha256_) {
+    // Judged by another own envelope (a firmware update changed it): judged again.
+    log("this device's own envelope changed: what it refused is judged again (" +
+        utf8_head(refused_->error, 120) + ")");
+    refused_.reset();
+    (void)save();
   }
   if (pending_) {
     // Stopped between writing a document and its apply command's end: what ran before goes
@@ -140,8 +161,7 @@ void ConfigApplier::start() {
     const std::string what = describe(pending_->version, pending_->sha256);
     const std::string sha = pending_->sha256;
     const std::string back = restore();
-    (void)fail(sha, false,
-               what + " cut short (the agent stopped before its apply command ended): " + back,
+    (void)fail(sha, what + " cut short (the agent stopped before its apply command ended): " + back,
                ErrorCode::kIo);
   }
 }
@@ -168,18 +188,34 @@ ConfigApplier::OnDisk ConfigApplier::on_disk() {
 
 protocol::ConfigReport ConfigApplier::report() {
   OnDisk d = on_disk();
-  const std::string& error = !broken_.empty() ? broken_ : failed_ ? failed_->error : d.error;
+  // A document whose apply failed is still on disk until its restore succeeds: what runs is
+  // what ran before it.
+  if (pending_)
+    d.sha256 = pending_->previous ? protocol::config_sha256_of(*pending_->previous) : "";
+  // The file unreadable first (what runs cannot be told), then what failed and what was
+  // refused — both when there are both (the refusal of the version wanted, and a failure of
+  // another: a put-back, a reapply).
+  std::string error = !broken_.empty() ? broken_ : d.error;
+  if (error.empty() && failed_) error = failed_->error;
+  if (refused_ && (error.empty() || (failed_ && error == failed_->error)))
+    error += (error.empty() ? "" : "; ") + refused_->error;
   return {std::move(d.sha256), utf8_head(error, protocol::kMaxConfigError)};
 }
 
 void ConfigApplier::on_answer(const std::optional<ConfigWanted>& wanted, ServerLink& server) {
-  if (!broken_.empty()) return;
-  if (pending_) {  // a document whose restore failed before: try again
+  if (unsaved_) (void)save();
+  if (pending_) {  // a restore that failed before: nothing else until it is done
     const std::string sha = pending_->sha256;
     const std::string back = restore();
-    if (failed_) failed_->error += "; " + back;
+    if (pending_) {
+      failed_ = Failed{sha, clock_.now() + o_.retry_after,
+                       describe(pending_->version, sha) + " not applied; " + back};
+      (void)save();
+      return;
+    }
     (void)save();
   }
+  if (!broken_.empty()) return;
   const OnDisk d = on_disk();
   if (!d.error.empty()) return;  // said at the next check-in; nothing is judged on it
   if (!wanted) {
@@ -193,19 +229,25 @@ void ConfigApplier::on_answer(const std::optional<ConfigWanted>& wanted, ServerL
   }
   const bool runs_it = wanted->sha256 == d.sha256 && (!applied_ || applied_->sha256 == d.sha256);
   if (runs_it) return;
-  const bool held = failed_ && failed_->sha256 == wanted->sha256 &&
-                    (failed_->refused || clock_.now() < failed_->retry_at);
-  if (!held) {
+  const bool refused = refused_ && refused_->sha256 == wanted->sha256;
+  const bool waiting =
+      failed_ && failed_->sha256 == wanted->sha256 && clock_.now() < failed_->retry_at;
+  if (!refused && !waiting) {
     (void)fetch_and_apply(server, wanted->sha256);
     return;
   }
   // The version wanted is refused (or waits to be tried again): a file changed on the device
   // meanwhile gets what this device last applied.
-  if (applied_ && d.sha256 != applied_->sha256) put_back_applied();
+  if (applied_ && d.sha256 != applied_->sha256 && clock_.now() >= put_back_at_) put_back_applied();
 }
 
 Result<std::string> ConfigApplier::reapply(ServerLink& server) {
   if (!broken_.empty()) return Error{ErrorCode::kFailedPrecondition, broken_};
+  if (pending_) {
+    return Error{ErrorCode::kIo, "the document that ran before " +
+                                     describe(pending_->version, pending_->sha256) +
+                                     " is still to be put back"};
+  }
   return fetch_and_apply(server, "");
 }
 
@@ -216,7 +258,7 @@ Result<std::string> ConfigApplier::fetch_and_apply(ServerLink& server,
     if (fetched.error().code == ErrorCode::kInvalidArgument) {
       // The server's document does not check (its hash, its envelope, a field this agent
       // does not know): a verdict on it, tried again later.
-      return fail(wanted_sha, false,
+      return fail(wanted_sha,
                   "the configuration the server gives does not check: " + fetched.error().message,
                   ErrorCode::kIo);
     }
@@ -229,22 +271,30 @@ Result<std::string> ConfigApplier::fetch_and_apply(ServerLink& server,
   const std::string what = describe(c.version, c.sha256);
   if (own_) {
     if (Status st = protocol::check_config_values(c.values, *own_); !st.ok()) {
-      return fail(c.sha256, true,
-                  what + " refused: outside this device's own envelope (" + o_.envelope_file +
-                      "): " + st.error().message,
-                  ErrorCode::kFailedPrecondition);
+      refused_ = Refused{c.sha256, own_sha256_,
+                         what + " refused: outside this device's own envelope (" +
+                             o_.envelope_file + "): " + st.error().message};
+      (void)save();
+      log(refused_->error);
+      return Error{ErrorCode::kFailedPrecondition, refused_->error};
     }
   }
-  return install(c.version, c.sha256, protocol::encode_config_values(c.values),
-                 protocol::encode_config_envelope(c.envelope), what);
+  auto done = install(c.version, c.sha256, protocol::encode_config_values(c.values),
+                      protocol::encode_config_envelope(c.envelope), what);
+  if (done.ok() && refused_) {
+    refused_.reset();  // a newer version is applied: an older refusal is over
+    (void)save();
+  }
+  return done;
 }
 
 Result<std::string> ConfigApplier::install(uint64_t version, const std::string& sha256,
                                            const std::string& bytes, const std::string& envelope,
                                            const std::string& what) {
+  if (pending_) return Error{ErrorCode::kIo, what + " not applied: a restore is still owed"};
   auto previous = fs_.read(o_.path);
   if (!previous.ok() && previous.error().code != ErrorCode::kNotFound) {
-    return fail(sha256, false,
+    return fail(sha256,
                 what + " not applied: reading " + o_.path + ": " + previous.error().to_string(),
                 ErrorCode::kIo);
   }
@@ -252,7 +302,7 @@ Result<std::string> ConfigApplier::install(uint64_t version, const std::string& 
   pending_ = Pending{version, sha256, previous.ok() ? std::optional(*previous) : std::nullopt};
   if (Status st = save(); !st.ok()) {
     pending_.reset();
-    return fail(sha256, false, what + " not applied: " + st.error().to_string(), ErrorCode::kIo);
+    return fail(sha256, what + " not applied: " + st.error().to_string(), ErrorCode::kIo);
   }
   std::string why;
   if (Status st = write_atomically(fs_, o_.path, bytes); !st.ok()) {
@@ -265,7 +315,7 @@ Result<std::string> ConfigApplier::install(uint64_t version, const std::string& 
   }
   if (!why.empty()) {
     // Whatever is on disk now (a write can fail after its rename), what ran before goes back.
-    return fail(sha256, false, what + " not applied: " + why + "; " + restore(), ErrorCode::kIo);
+    return fail(sha256, what + " not applied: " + why + "; " + restore(), ErrorCode::kIo);
   }
   applied_ = Applied{version, sha256, bytes, envelope};
   pending_.reset();
@@ -302,21 +352,26 @@ void ConfigApplier::put_back_applied() {
   if (own_) {
     if (auto v = protocol::decode_config_values(a.document, *own_); !v.ok()) {
       log(what + " not put back: outside this device's own envelope: " + v.error().message);
+      put_back_at_ = clock_.now() + o_.retry_after;
       return;
     }
   }
-  const std::optional<Failed> held = failed_;  // the refusal of the version wanted stands
+  // The failure of the version wanted (its refusal is kept apart) stands whatever comes of
+  // this, but one of this very document is over once it is back.
+  const std::optional<Failed> held = failed_;
   auto put = install(a.version, a.sha256, a.document, a.envelope,
                      what + " (put back: the file had changed on the device)");
   if (put.ok()) {
+    failed_ = held && held->sha256 != a.sha256 ? held : std::nullopt;
+  } else {
     failed_ = held;
-    (void)save();
+    put_back_at_ = clock_.now() + o_.retry_after;
   }
+  (void)save();
 }
 
-Error ConfigApplier::fail(const std::string& sha256, bool refused, const std::string& error,
-                          ErrorCode code) {
-  failed_ = Failed{sha256, refused, clock_.now() + o_.retry_after, error};
+Error ConfigApplier::fail(const std::string& sha256, const std::string& error, ErrorCode code) {
+  failed_ = Failed{sha256, clock_.now() + o_.retry_after, error};
   (void)save();
   log(error);
   return Error{code, error};

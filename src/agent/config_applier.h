@@ -84,10 +84,14 @@ class ConfigApplier {
     std::string sha256;
     std::optional<std::string> previous;  // the bytes it replaced; nullopt: there was no file
   };
-  struct Failed {  // the newest failure, until a document is applied
+  struct Failed {  // the newest failure to apply a document, until one is applied
     std::string sha256;
-    bool refused = false;  // refused by its checks: not fetched again for this hash
-    Timestamp retry_at{};
+    Timestamp retry_at{};  // not tried again before
+    std::string error;
+  };
+  struct Refused {  // a document its checks refused: not fetched again for this hash
+    std::string sha256;
+    std::string envelope_sha256;  // of the own envelope it was judged by ("" for none)
     std::string error;
   };
   struct OnDisk {
@@ -96,15 +100,16 @@ class ConfigApplier {
   };
 
   Result<std::string> fetch_and_apply(ServerLink& server, const std::string& wanted_sha);
-  // Writes `bytes`, runs the apply command; on failure puts `pending_.previous` back.
+  // Journals, writes `bytes`, runs the apply command; on failure puts the previous back.
   Result<std::string> install(uint64_t version, const std::string& sha256, const std::string& bytes,
                               const std::string& envelope, const std::string& what);
   // Puts pending_'s previous bytes back and runs the apply command for them; what happened.
+  // pending_ is cleared only when the bytes are back.
   std::string restore();
   // The copy of what was applied last, written back over a file changed on the device.
   void put_back_applied();
   OnDisk on_disk();
-  Error fail(const std::string& sha256, bool refused, const std::string& error, ErrorCode code);
+  Error fail(const std::string& sha256, const std::string& error, ErrorCode code);
   Status save();
   void log(std::string line);
 
@@ -113,10 +118,14 @@ class ConfigApplier {
   Clock& clock_;
   FileSystem& fs_;
   std::optional<protocol::ConfigEnvelope> own_;  // the device's envelope, when configured
+  std::string own_sha256_;                       // of its file's bytes ("" for none)
   std::string broken_;  // why the own envelope cannot be used ("" when it can)
   std::optional<Applied> applied_;
   std::optional<Pending> pending_;
   std::optional<Failed> failed_;
+  std::optional<Refused> refused_;
+  Timestamp put_back_at_{};  // a put-back that failed is not tried again before
+  bool unsaved_ = false;     // the state file is behind (its last write failed)
   std::vector<std::string> log_;
 };
 

@@ -37,6 +37,11 @@ Result<ConfigService::TypeState*> ConfigService::state_of(const std::string& dev
   auto newest = store_.get_config(device_type, 0);
   if (!newest.ok()) return newest.error();
   state.newest = std::move(*newest);
+  if (!state.envelope && !state.newest) {
+    // Nothing of the type: not kept (any name may be asked about); a write keeps it.
+    nothing_ = std::move(state);
+    return &nothing_;
+  }
   return &types_.emplace(device_type, std::move(state)).first->second;
 }
 
@@ -157,7 +162,9 @@ Result<DeviceProfile> ConfigService::put_profile(DeviceProfile profile) {
   WriteBatch batch;
   batch.profiles.push_back(profile);
   DROVER_TRY(store_.apply(batch));
-  s.envelope = profile.config;
+  TypeState& kept = types_[profile.device_type];  // kept from now on (`s` may be nothing_)
+  kept.newest = s.newest;
+  kept.envelope = profile.config;
   return profile;
 }
 

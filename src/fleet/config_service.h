@@ -85,6 +85,7 @@ class ConfigService {
   Clock& clock_;
   Mutex write_mu_{LockLevel::kConfigWrite};  // one write of a document or a profile at a time
   std::map<std::string, TypeState, std::less<>> types_ GUARDED_BY(write_mu_);
+  TypeState nothing_ GUARDED_BY(write_mu_);  // state_of() a type nothing is known of
   mutable Mutex mu_ ACQUIRED_AFTER(write_mu_);
   std::map<std::string, ConfigTarget, std::less<>> targets_ GUARDED_BY(mu_);
 };

@@ -93,12 +93,16 @@ Result<std::optional<double>> TelemetryHealth::anomalies(const std::vector<std::
   // The detector learns for a day and more before it decides anything, and its daily shape
   // over a few: each series is fed the three days before the window first, its alarms
   // counted only from the window's start (both sides of a pair are learnt the same way).
-  // Read as the other measures are — raw samples or, over a longer span, 5-minute means
-  // (a day's window and its three days), hourly ones beyond about a week.
+  // Read as the store gives so long a span: 5-minute means up to a window of about four
+  // days, hourly ones beyond.
   const int64_t warm_ms = from_ms - int64_t{3} * 86'400'000;
   const telemetry::Resolution resolution = tsdb_.resolution_for(warm_ms, to_ms, 60'000);
-  uint64_t alarms = 0;
-  bool seen = false;
+  // A rate per series, averaged over the label sets (as the slope is): a build that adds a
+  // label set does not dilute or inflate it. A series still learning through the window
+  // (new, or too short a history) says nothing.
+  double rates = 0;
+  uint64_t judged = 0;
+  const double days = static_cast<double>(to_ms - from_ms) / kMsPerDay;
   for (const std::string& key : keys) {
     auto points = tsdb_.read(key, resolution, warm_ms, to_ms);
     if (!points.ok()) {
@@ -106,16 +110,20 @@ Result<std::optional<double>> TelemetryHealth::anomalies(const std::vector<std::
       return points.error();
     }
     AnomalyDetector detector;
+    uint64_t alarms = 0;
+    bool decided = false;
     for (const telemetry::RollupPoint& p : *points) {
       const AnomalyVerdict v = detector.observe(Timestamp(Duration(p.t_ms)), p.mean());
       if (p.t_ms < from_ms) continue;
-      seen = true;
+      decided = decided || !v.learning;
       if (v.alarm_started) ++alarms;
     }
+    if (!decided) continue;
+    rates += static_cast<double>(alarms) / days;
+    ++judged;
   }
-  if (!seen) return std::optional<double>{};
-  return std::optional<double>(static_cast<double>(alarms) /
-                               (static_cast<double>(to_ms - from_ms) / kMsPerDay));
+  if (judged == 0) return std::optional<double>{};
+  return std::optional<double>(rates / static_cast<double>(judged));
 }
 
 }  // namespace drover::health

@@ -96,6 +96,18 @@ class ConfigServer final : public ServerLink {
   }
 };
 
+// The files, with renames onto the document failing while `broken` is set (a restore that
+// cannot write).
+class FlakyFileSystem final : public ForwardingFileSystem {
+ public:
+  explicit FlakyFileSystem(FileSystem& target) : ForwardingFileSystem(target) {}
+  bool broken = false;
+  Status rename(const std::string& from, const std::string& to) override {
+    if (broken && to == kPath) return io_error("no space left on device");
+    return ForwardingFileSystem::rename(from, to);
+  }
+};
+
 ConfigApplyOptions options(bool own_envelope) {
   return {kPath,      {"systemctl", "reload", "sensord"},
           minutes(1), own_envelope ? kOwn : "",
@@ -104,6 +116,7 @@ ConfigApplyOptions options(bool own_envelope) {
 
 struct Device {
   MemoryFileSystem fs;
+  FlakyFileSystem flaky{fs};
   ManualClock clock{Timestamp(hours(24 * 20000))};
   ScriptedRunner runner{fs};
   ConfigServer server;
@@ -114,7 +127,7 @@ struct Device {
   }
   // A new agent over the same files.
   void restart(bool own_envelope = true) {
-    applier = std::make_unique<ConfigApplier>(options(own_envelope), runner, clock, fs);
+    applier = std::make_unique<ConfigApplier>(options(own_envelope), runner, clock, flaky);
     applier->start();
   }
   void answer() { applier->on_answer(server.wanted(), server); }
@@ -259,6 +272,79 @@ TEST(ConfigApplier, AnAgentStoppedDuringTheApplyCommandPutsThePreviousBackAtItsS
   clock.advance(hours(1) + seconds(1));
   after.on_answer(d.server.wanted(), d.server);
   EXPECT_EQ(*d.runner.crashed->read(kPath), R"({"setpoint_c":23.0})");
+  EXPECT_EQ(after.report().error, "");
+}
+
+TEST(ConfigApplier, APutBackThatFailsKeepsTheRefusalAndWaitsBeforeTryingAgain) {
+  Device d;
+  d.server.set(1, {{"setpoint_c", 21.0}});
+  d.answer();
+  const std::string v1 = d.on_disk();
+  d.server.set(2, {{"setpoint_c", 35.0}});  // refused by the device's own envelope
+  d.answer();
+  const std::string refusal = d.applier->report().error;
+  ASSERT_NE(refusal.find("refused"), std::string::npos);
+  ASSERT_TRUE(d.fs.write(kPath, R"({"setpoint_c": 12})").ok());
+  d.runner.exit_code = 1;  // the put-back's apply command fails: the edited file stays
+  d.answer();
+  EXPECT_EQ(d.on_disk(), R"({"setpoint_c": 12})");
+  EXPECT_EQ(d.applier->report().error, refusal);  // the refusal stands, not fetched again
+  const size_t ran = d.runner.calls.size();
+  for (int i = 0; i < 5; ++i) d.answer();  // nothing again before retry_after
+  EXPECT_EQ(d.runner.calls.size(), ran);
+  EXPECT_EQ(d.server.fetches, 2);
+  d.runner.exit_code = 0;
+  d.clock.advance(hours(1) + seconds(1));
+  d.answer();
+  EXPECT_EQ(d.on_disk(), v1);
+  EXPECT_EQ(d.server.fetches, 2);
+  EXPECT_EQ(d.applier->report().error, refusal);
+}
+
+TEST(ConfigApplier, ARestoreThatCannotWriteIsOwedBeforeAnythingElseAndReportedAsIs) {
+  Device d;
+  d.server.set(1, {{"setpoint_c", 21.0}});
+  d.answer();
+  const std::string v1 = d.on_disk();
+  d.server.set(2, {{"setpoint_c", 22.0}});
+  d.runner.exit_code = 4;
+  d.flaky.broken = false;
+  // The apply command fails; then the disk refuses the previous document back.
+  struct Breaker final : CommandRunner {
+    ScriptedRunner& inner;
+    FlakyFileSystem& fs;
+    Breaker(ScriptedRunner& r, FlakyFileSystem& f) : inner(r), fs(f) {}
+    Result<CommandResult> run(const std::vector<std::string>& argv, Duration t,
+                              const Environment& env) override {
+      fs.broken = true;
+      return inner.run(argv, t, env);
+    }
+  } breaker(d.runner, d.flaky);
+  ConfigApplier applier(options(true), breaker, d.clock, d.flaky);
+  applier.start();
+  applier.on_answer(d.server.wanted(), d.server);
+  EXPECT_EQ(d.on_disk(), R"({"setpoint_c":22.0})");  // the failed document is still there
+  // What runs is what ran before it, and the report says the restore failed.
+  protocol::ConfigReport r = applier.report();
+  EXPECT_EQ(r.sha256, protocol::config_sha256_of(v1));
+  EXPECT_NE(r.error.find("putting the previous document back failed"), std::string::npos)
+      << r.error;
+  // Nothing else while it is owed: no fetch, no reapply.
+  applier.on_answer(d.server.wanted(), d.server);
+  EXPECT_EQ(d.server.fetches, 2);
+  EXPECT_EQ(applier.reapply(d.server).error().code, ErrorCode::kIo);
+  // The disk takes it again: the next answer puts it back and runs the command for it.
+  d.flaky.broken = false;
+  d.runner.exit_code = 0;
+  ConfigApplier after(options(true), d.runner, d.clock, d.flaky);  // a restart, too
+  after.start();
+  EXPECT_EQ(d.on_disk(), v1);
+  EXPECT_EQ(d.runner.calls.back().env.back(),
+            (std::pair<std::string, std::string>{"DROVER_CONFIG_RESTORE", "1"}));
+  EXPECT_EQ(after.report().sha256, protocol::config_sha256_of(v1));
+  d.clock.advance(hours(1) + seconds(1));
+  after.on_answer(d.server.wanted(), d.server);
+  EXPECT_EQ(d.on_disk(), R"({"setpoint_c":22.0})");
   EXPECT_EQ(after.report().error, "");
 }
 

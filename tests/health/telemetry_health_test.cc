@@ -33,10 +33,10 @@ class TelemetryHealthTest : public ::testing::Test {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   }
   // Samples every 10 minutes over `days` days from the clock's start: value(day).
-  void series(const std::string& key, double (*value)(double), int days = 2) {
+  void series(const std::string& key, double (*value)(double), int days = 2, int first_day = 0) {
     telemetry::Batch b;
     telemetry::SeriesSamples s{key, {}};
-    for (int k = 0; k < days * 144; ++k) {
+    for (int k = first_day * 144; k < days * 144; ++k) {
       const Timestamp t = clock.now() + minutes(int64_t{10} * k);
       s.samples.push_back({ms(t), value(k / 144.0)});
     }
@@ -92,43 +92,49 @@ TEST_F(TelemetryHealthTest, MeanSlopeAndIncreaseOverEveryLabelSetOfTheMetric) {
 }
 
 // An anomaly rate: the generic detector's alarms a day in the window, each series learnt on
-// the days before it. A quiet series has none; one that jumps and spikes in the window has
-// one alarm an episode.
+// the days before it, averaged over the metric's label sets. A quiet series has none; one that
+// spikes twice and shifts its level in the window has one alarm an episode, counted in the
+// window only.
+double quiet_latency(double d) {
+  return 50 + 5 * std::sin(2 * 3.14159265 * d) + std::sin(d * 144 * 12.9898) * 0.2;
+}
+double troubled_latency(double d) {
+  // On day 3: two spikes of 40, an hour and three after the start, and a level 20 up from
+  // six hours on.
+  const int k = static_cast<int>(std::lround(d * 144));
+  if (k == 3 * 144 + 6 || k == 3 * 144 + 18) return quiet_latency(d) + 40;
+  return d >= 3.25 ? quiet_latency(d) + 20 : quiet_latency(d);
+}
+
 TEST_F(TelemetryHealthTest, AnomaliesAreTheGenericDetectorsAlarmsADayInTheWindow) {
-  // A daily swing and a little noise (deterministic), four days.
-  const auto quiet = [](double d) {
-    const double noise = std::sin(d * 144 * 12.9898) * 0.2;
-    return 50 + 5 * std::sin(2 * 3.14159265 * d) + noise;
-  };
-  series("d1/latency_ms", quiet, 4);
-  // The same, then on day 3: a level 20 up from 3.25, and two spikes of 40 an hour apart
-  // and more, before it.
-  series(
-      "d2/latency_ms",
-      [](double d) {
-        const double base =
-            50 + 5 * std::sin(2 * 3.14159265 * d) + std::sin(d * 144 * 12.9898) * 0.2;
-        const int k = static_cast<int>(std::lround(d * 144));
-        if (k == 3 * 144 + 6 || k == 3 * 144 + 18) return base + 40;
-        return d >= 3.25 ? base + 20 : base;
-      },
-      4);
+  series("d1/latency_ms", quiet_latency, 4);
+  series("d2/latency_ms", troubled_latency, 4);
+  series("d3/latency_ms{path=\"a\"}", troubled_latency, 4);
+  series("d3/latency_ms{path=\"b\"}", quiet_latency, 4);
+  series("d4/latency_ms", quiet_latency, 2);                      // nothing in the window
+  series("d5/latency_ms", troubled_latency, 4, /*first_day=*/3);  // new: still learning
   TelemetryHealth h(*tsdb);
   const HealthMetric rate{"latency_ms", HealthMeasure::kAnomalies, HealthDirection::kHigherIsWorse};
-  auto clean = h.measure("d1", rate, day(3), day(4)).value();
-  ASSERT_TRUE(clean.has_value());
-  EXPECT_EQ(*clean, 0);
-  auto anomalous = h.measure("d2", rate, day(3), day(4)).value();
-  ASSERT_TRUE(anomalous.has_value());
-  EXPECT_GE(*anomalous, 2) << "two spikes and a level shift";
-  EXPECT_LE(*anomalous, 4);
-  // Before the window nothing is counted: the same days as a window hold none of it.
-  EXPECT_EQ(*h.measure("d2", rate, day(2), day(3)).value(), 0);
-  // Per day: half a day holding the same alarms counts twice as many a day.
-  auto half = h.measure("d2", rate, day(3), day(3.5)).value();
-  ASSERT_TRUE(half.has_value());
-  EXPECT_EQ(*half, 2 * *anomalous);
-  EXPECT_FALSE(h.measure("d3", rate, day(3), day(4)).value().has_value());
+  const auto at = [&](const char* device, double from, double to) {
+    auto r = h.measure(device, rate, day(from), day(to));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::nullopt;
+  };
+  EXPECT_EQ(at("d1", 3, 4), 0.0);
+  const std::optional<double> troubled = at("d2", 3, 4);
+  ASSERT_TRUE(troubled.has_value());
+  EXPECT_GE(*troubled, 2) << "two spikes and a level shift";
+  EXPECT_LE(*troubled, 4);
+  // All of it in the window's first half: the second half holds none (nothing before a
+  // window is counted), the first as many a day as twice the whole day.
+  EXPECT_EQ(at("d2", 3.5, 4), 0.0);
+  EXPECT_EQ(at("d2", 3, 3.5), 2 * *troubled);
+  // Two label sets, one troubled: the average of their rates.
+  EXPECT_EQ(at("d3", 3, 4), *troubled / 2);
+  // No data, a series only before the window, one that is still learning: nothing to say.
+  EXPECT_EQ(at("d9", 3, 4), std::nullopt);
+  EXPECT_EQ(at("d4", 3, 4), std::nullopt);
+  EXPECT_EQ(at("d5", 3, 4), std::nullopt);
 }
 
 }  // namespace

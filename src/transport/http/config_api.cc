@@ -32,7 +32,10 @@ void add_config_api(Router& router, OperatorTokens& tokens, DeviceAuth& auth,
                     DeviceService& devices, ConfigService& configs) {
   router.add("GET", "/api/device/v1/config",
              [&auth, &devices, &configs](const Request& req, const Params&) {
-               if (CommitScope* scope = CommitScope::current()) scope->own_writes_only();
+               // The document may have been written by a request whose commit is still
+               // queued: the answer waits for it, so no device applies a version that a
+               // failed commit would take back.
+               if (CommitScope* scope = CommitScope::current()) scope->depend_on_all();
                auto id = bearer_device(auth, req);
                if (!id.ok()) return error_response(id.error());
                const std::optional<Device> device = devices.device(*id);
@@ -45,6 +48,8 @@ void add_config_api(Router& router, OperatorTokens& tokens, DeviceAuth& auth,
   router.add("GET", "/api/v1/configs/{device_type}",
              guarded(tokens, Role::kViewer,
                      [&devices, &configs](const Request&, const Params& p, const ApiToken&) {
+                       // The newest may be another request's write still queued: wait.
+                       if (CommitScope* scope = CommitScope::current()) scope->depend_on_all();
                        auto doc = configs.get(p.get("device_type"));
                        if (!doc.ok()) return error_response(doc.error());
                        const DeviceService::ConfigTally t =
