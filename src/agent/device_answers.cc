@@ -167,11 +167,7 @@ Result<CheckInAnswer> parse_checkin_answer(std::string_view body) {
       if (sha != c.end() && sha->is_string() && version != c.end() &&
           version->is_number_unsigned()) {
         ConfigWanted wanted{version->get<uint64_t>(), sha->get<std::string>()};
-        if (wanted.sha256.size() == 64 &&
-            std::all_of(wanted.sha256.begin(), wanted.sha256.end(), [](char ch) {
-              return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-            }))
-          out.config = std::move(wanted);
+        if (protocol::is_sha256_hex(wanted.sha256)) out.config = std::move(wanted);
       }
     }
     return out;

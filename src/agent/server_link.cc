@@ -183,41 +183,23 @@ class HttpLink final : public ServerLink {
   }
 
   Result<protocol::TelemetryRules> telemetry_rules() override {
-    for (int attempt = 0;; ++attempt) {
-      DROVER_TRY(connect(installed_));
-      auto r = client_->request("GET", "/api/device/v1/telemetry/rules", "",
-                                {{"Authorization", "Bearer " + token_}});
-      note(r.ok());
-      if (!r.ok()) return r.error();
-      if (r->status == 401 && attempt == 0) {
-        token_.clear();
-        continue;
-      }
-      if (r->status != 200) return answer_error(*r, "telemetry rules");
-      auto rules = protocol::decode_telemetry_rules(r->body);
-      if (!rules.ok()) return io_error("telemetry rules: " + rules.error().message);
-      return rules;
-    }
+    auto r = authorized_get("/api/device/v1/telemetry/rules");
+    if (!r.ok()) return r.error();
+    if (r->status != 200) return answer_error(*r, "telemetry rules");
+    auto rules = protocol::decode_telemetry_rules(r->body);
+    if (!rules.ok()) return io_error("telemetry rules: " + rules.error().message);
+    return rules;
   }
 
   Result<protocol::DeviceConfig> device_config() override {
-    for (int attempt = 0;; ++attempt) {
-      DROVER_TRY(connect(installed_));
-      auto r = client_->request("GET", "/api/device/v1/config", "",
-                                {{"Authorization", "Bearer " + token_}});
-      note(r.ok());
-      if (!r.ok()) return r.error();
-      if (r->status == 401 && attempt == 0) {
-        token_.clear();
-        continue;
-      }
-      if (r->status != 200) return answer_error(*r, "configuration");
-      // A document that does not check is the server's verdict to report (kInvalidArgument),
-      // not a link to try again at once.
-      auto config = protocol::decode_device_config(r->body);
-      if (!config.ok()) return invalid_argument("configuration: " + config.error().message);
-      return config;
-    }
+    auto r = authorized_get("/api/device/v1/config");
+    if (!r.ok()) return r.error();
+    if (r->status != 200) return answer_error(*r, "configuration");
+    // A document that does not check is the server's verdict to report (kInvalidArgument),
+    // not a link to try again at once.
+    auto config = protocol::decode_device_config(r->body);
+    if (!config.ok()) return invalid_argument("configuration: " + config.error().message);
+    return config;
   }
 
   void disconnect() override { client_->close(); }
@@ -417,6 +399,17 @@ class HttpLink final : public ServerLink {
     for (int attempt = 0;; ++attempt) {
       DROVER_TRY(connect(installed));
       auto r = post(path, body, true);
+      if (!r.ok() || r->status != 401 || attempt == 1) return r;
+      token_.clear();
+    }
+  }
+
+  // A GET with the session's token, logged in again once if the token was refused.
+  Result<http::ClientResponse> authorized_get(const std::string& path) {
+    for (int attempt = 0;; ++attempt) {
+      DROVER_TRY(connect(installed_));
+      auto r = client_->request("GET", path, "", {{"Authorization", "Bearer " + token_}});
+      note(r.ok());
       if (!r.ok() || r->status != 401 || attempt == 1) return r;
       token_.clear();
     }

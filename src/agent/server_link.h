@@ -76,11 +76,7 @@ struct RemoteCommand {
 inline constexpr size_t kMaxCommandsPerAnswer = 64;
 
 // The configuration the server wants the device to run (a check-in answer's "config").
-struct ConfigWanted {
-  uint64_t version = 0;
-  std::string sha256;  // 64 lower-case hex digits
-  bool operator==(const ConfigWanted&) const = default;
-};
+using ConfigWanted = protocol::ConfigTarget;
 
 struct CheckInAnswer {
   std::optional<Offer> offer;

@@ -28,11 +28,7 @@
 namespace drover {
 
 // What a device of the type should run.
-struct ConfigTarget {
-  uint64_t version = 0;
-  std::string sha256;
-  friend bool operator==(const ConfigTarget&, const ConfigTarget&) = default;
-};
+using protocol::ConfigTarget;
 
 // kFailedPrecondition when the profile's envelope refuses the newest document of its type.
 Status envelope_keeps_newest(Store& store, const DeviceProfile& profile);

@@ -187,7 +187,7 @@ std::string to_json(const Command& c) {
 std::string to_json(const Alert& a) {
   return alert_json(a).dump(-1, ' ', false, json::error_handler_t::replace);
 }
-std::string to_json(const ConfigDocument& d) {
+json config_document_json(const ConfigDocument& d) {
   json j{{"device_type", d.device_type},
          {"version", d.version},
          {"sha256", d.sha256},
@@ -195,7 +195,10 @@ std::string to_json(const ConfigDocument& d) {
          {"created_at", ms(d.created_at)}};
   if (!d.author.empty()) j["author"] = d.author;
   if (!d.note.empty()) j["note"] = d.note;
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return j;
+}
+std::string to_json(const ConfigDocument& d) {
+  return config_document_json(d).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // ---------------------------------------------------------------- decoders

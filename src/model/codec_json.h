@@ -7,6 +7,7 @@
 #include "base/json_reader.h"
 #include "model/api_token.h"
 #include "model/artifact.h"
+#include "model/config_document.h"
 #include "model/device.h"
 #include "model/device_profile.h"
 #include "model/rollout.h"
@@ -25,6 +26,7 @@ nlohmann::json deployment_json(const Deployment& d);
 nlohmann::json step_json(const DeploymentStep& s);
 nlohmann::json api_token_json(const ApiToken& t);
 nlohmann::json outcome_json(const RolloutOutcome& o);
+nlohmann::json config_document_json(const ConfigDocument& d);
 
 // These throw JsonError (caught by parse_json_document) and validate what they read.
 Device read_device(const JsonReader& r);

@@ -75,10 +75,7 @@ Status validate(Device& d) {
   if (!d.connectivity.empty() && !is_valid_name(d.connectivity)) {
     return bad("bad connectivity class");
   }
-  if (!d.config_sha256.empty() &&
-      (d.config_sha256.size() != 64 ||
-       !std::all_of(d.config_sha256.begin(), d.config_sha256.end(),
-                    [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }))) {
+  if (!d.config_sha256.empty() && !protocol::is_sha256_hex(d.config_sha256)) {
     return bad("config_sha256 is 64 lower-case hex digits");
   }
   if (d.config_error.size() > protocol::kMaxConfigError || !is_valid_utf8(d.config_error)) {

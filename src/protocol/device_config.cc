@@ -281,6 +281,12 @@ std::string encode_config_values(const ConfigValues& values) {
   return config_values_json(values).dump();
 }
 
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
 std::string config_sha256_of(std::string_view bytes) {
   return security::to_hex(security::sha256(bytes));
 }

@@ -95,6 +95,16 @@ std::string encode_device_config(const DeviceConfig& config);
 // kInvalidArgument unless the values keep the envelope and hash to sha256.
 Result<DeviceConfig> decode_device_config(std::string_view json);
 
+// The configuration a device should run (a check-in answer's "config").
+struct ConfigTarget {
+  uint64_t version = 0;
+  std::string sha256;
+  friend bool operator==(const ConfigTarget&, const ConfigTarget&) = default;
+};
+
+// Whether `s` is a SHA-256 as the protocol writes it: 64 lower-case hex digits.
+bool is_sha256_hex(std::string_view s);
+
 // What a device says of its configuration at a check-in ("config"): the hash of the document
 // it runs ("" for none) and, when the one the server wants could not be applied, why.
 struct ConfigReport {

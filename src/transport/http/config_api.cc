@@ -4,7 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "model/codec.h"
+#include "model/codec_json.h"
 #include "protocol/device_config.h"
 #include "store/group_commit.h"
 #include "transport/http/device_api.h"
@@ -15,8 +15,6 @@ namespace drover::http {
 namespace {
 
 using nlohmann::json;
-
-json document_json(const ConfigDocument& d) { return json::parse(to_json(d)); }
 
 Result<uint64_t> version_of(std::string_view text) {
   uint64_t v = 0;
@@ -54,7 +52,7 @@ void add_config_api(Router& router, OperatorTokens& tokens, DeviceAuth& auth,
                        if (!doc.ok()) return error_response(doc.error());
                        const DeviceService::ConfigTally t =
                            devices.config_tally(doc->device_type, doc->sha256);
-                       json out = document_json(*doc);
+                       json out = config_document_json(*doc);
                        out["devices"] = {{"in_sync", t.in_sync},
                                          {"pending", t.pending},
                                          {"failed", t.failed},
@@ -68,7 +66,7 @@ void add_config_api(Router& router, OperatorTokens& tokens, DeviceAuth& auth,
         auto all = configs.history(p.get("device_type"));
         if (!all.ok()) return error_response(all.error());
         json versions = json::array();
-        for (const ConfigDocument& d : *all) versions.push_back(document_json(d));
+        for (const ConfigDocument& d : *all) versions.push_back(config_document_json(d));
         return ok_json({{"versions", versions}});
       }));
   router.add(
@@ -78,7 +76,7 @@ void add_config_api(Router& router, OperatorTokens& tokens, DeviceAuth& auth,
         if (!version.ok()) return error_response(version.error());
         auto doc = configs.get(p.get("device_type"), *version);
         if (!doc.ok()) return error_response(doc.error());
-        return ok_json(document_json(*doc));
+        return ok_json(config_document_json(*doc));
       }));
 
   struct Write {
@@ -97,7 +95,7 @@ void add_config_api(Router& router, OperatorTokens& tokens, DeviceAuth& auth,
                        auto doc = configs.put(p.get("device_type"), body->values,
                                               "token:" + me.id + " (" + me.name + ")", body->note);
                        if (!doc.ok()) return error_response(doc.error());
-                       return ok_json(document_json(*doc));
+                       return ok_json(config_document_json(*doc));
                      }));
 }
 

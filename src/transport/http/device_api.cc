@@ -301,10 +301,7 @@ void add_device_api(Router& router, DeviceAuth& auth, DeviceService& service,
             c.config = protocol::ConfigReport{cfg.str_or("sha256", ""), std::move(error)};
             // Checked here, before the registry is touched: a malformed one changes nothing.
             const std::string& sha = c.config->sha256;
-            if (!sha.empty() &&
-                (sha.size() != 64 || !std::all_of(sha.begin(), sha.end(), [](char ch) {
-                   return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-                 })))
+            if (!sha.empty() && !protocol::is_sha256_hex(sha))
               cfg.fail("sha256", "64 lower-case hex digits, or \"\" for none");
           }
           return c;
