@@ -1,10 +1,19 @@
 // The twin's health data for a rollout's health gates (rollout/health_gate.h): what the
-// telemetry store would answer about each device's battery, from a model of it. Each device
-// drains at its own rate (lognormal around 2% a day), scaled by what the week's weather does
-// to every device alike; each window's measure carries noise half the device's rate. A
-// drains_battery defect multiplies the rate from the moment a device commits the version it
-// strikes. Answers `battery_level_percent` measured as a slope (percent per day) and nothing
-// else; a dark device sends nothing.
+// telemetry store would answer about each device, from a model of it (docs/gates.md, "On the
+// twin"). Each device has its own rates, drawn once from its seed; each window's answer
+// carries its own noise; a defect of the version a device committed changes its rate from
+// the commit on, in proportion to the share of the window it ran that version:
+//   battery_level_percent, slope: drains at a lognormal rate around 2% a day, scaled by what
+//     the week's weather does to every device alike; window noise half the rate;
+//     drains_battery multiplies the rate.
+//   memory_available_bytes, slope: a trend of its own (caches grow, some shrink) with a
+//     spread of 1 MiB a day, window noise 4 MiB a day; leaks_memory takes its bytes_per_day.
+//   reboots_total, increase: Poisson, lognormal rate around 0.1 a day; reboots multiplies it.
+//   crashes_total, increase: Poisson, lognormal rate around 0.3 a day; crashes multiplies it.
+//   any metric, anomalies: the generic detector's false alarms, Poisson with a lognormal rate
+//     around 0.37 a day (its median on the real series, docs/health.md), in alarms a day;
+//     glitches multiplies it.
+// Anything else, and a dark device, has no data.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +38,15 @@ class FleetHealth final : public HealthSource {
   double base_drain(uint32_t dev) const;
 
  private:
+  // The defect of `kind` the device's committed version has (nullptr: none), and the share
+  // of [from, to) it ran that version.
+  const DefectSpec* strike(uint32_t dev, DefectKind kind, Timestamp from, Timestamp to,
+                           double& share) const;
+  double battery(uint32_t dev, Timestamp from, Timestamp to) const;
+  double memory(uint32_t dev, Timestamp from, Timestamp to) const;
+  double count(uint32_t dev, uint64_t salt, double rate, double spread, DefectKind kind,
+               Timestamp from, Timestamp to) const;
+
   const FleetWorld& world_;
   const RunState& run_;
   uint64_t seed_;

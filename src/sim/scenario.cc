@@ -22,12 +22,16 @@ constexpr EnumNames<LinkKind, 3> kLinkNames{{
     {LinkKind::kIntermittent, "intermittent"},
 }};
 
-constexpr EnumNames<DefectKind, 5> kDefectNames{{
+constexpr EnumNames<DefectKind, 9> kDefectNames{{
     {DefectKind::kInstallFails, "install_fails"},
     {DefectKind::kBootFails, "boot_fails"},
     {DefectKind::kFailsAfter, "fails_after"},
     {DefectKind::kGoesSilent, "goes_silent"},
     {DefectKind::kDrainsBattery, "drains_battery"},
+    {DefectKind::kLeaksMemory, "leaks_memory"},
+    {DefectKind::kReboots, "reboots"},
+    {DefectKind::kCrashes, "crashes"},
+    {DefectKind::kGlitches, "glitches"},
 }};
 
 void check_name(const JsonReader& r, const char* key, const std::string& value) {
@@ -195,7 +199,7 @@ Scenario read_scenario(const JsonReader& r) {
 
   for (const auto& d : r.array("defects")) {
     d.allow_only({"hardware_revision", "site_prefix", "time_zone", "connectivity", "version",
-                  "kind", "probability", "after", "factor"});
+                  "kind", "probability", "after", "factor", "bytes_per_day"});
     DefectSpec spec;
     spec.hardware_revision = d.str_or("hardware_revision", "");
     spec.site_prefix = d.str_or("site_prefix", "");
@@ -229,9 +233,19 @@ Scenario read_scenario(const JsonReader& r) {
     if (timed != d.has("after"))
       d.fail("after", "fails_after and goes_silent need 'after', and only they have one");
     spec.factor = d.number_or("factor", 1);
-    if ((spec.kind == DefectKind::kDrainsBattery) != d.has("factor"))
-      d.fail("factor", "drains_battery needs 'factor', and only it has one");
+    const bool scaled = spec.kind == DefectKind::kDrainsBattery ||
+                        spec.kind == DefectKind::kReboots || spec.kind == DefectKind::kCrashes ||
+                        spec.kind == DefectKind::kGlitches;
+    if (scaled != d.has("factor")) {
+      d.fail("factor",
+             "drains_battery, reboots, crashes and glitches need 'factor', and only they have one");
+    }
     if (!(spec.factor > 0 && spec.factor <= 100)) d.fail("factor", "must be within (0, 100]");
+    spec.bytes_per_day = d.number_or("bytes_per_day", 0);
+    if ((spec.kind == DefectKind::kLeaksMemory) != d.has("bytes_per_day"))
+      d.fail("bytes_per_day", "leaks_memory needs 'bytes_per_day', and only it has one");
+    if (!(spec.bytes_per_day >= 0 && spec.bytes_per_day <= 1e12))
+      d.fail("bytes_per_day", "must be within [0, 1e12]");
     s.defects.push_back(spec);
   }
   double quiet_share = 0;

@@ -59,6 +59,11 @@ enum class DefectKind : uint8_t {
                    // driver that hangs, a watchdog that never fires)
   kDrainsBattery,  // commits and works, but its battery drains `factor` times as fast (a
                    // radio that no longer sleeps): only a health gate sees it
+  kLeaksMemory,    // commits and works, but loses `bytes_per_day` of available memory a day
+  kReboots,        // commits and works, but reboots `factor` times as often
+  kCrashes,        // commits and works, but its application crashes `factor` times as often
+  kGlitches,       // commits and works, but its metrics raise `factor` times as many
+                   // anomaly alarms (a sensor driver that returns spikes)
 };
 
 // A defect of a version, on the devices that match every scope field given (empty: any).
@@ -71,7 +76,8 @@ struct DefectSpec {
   DefectKind kind = DefectKind::kBootFails;
   double probability = 1;
   Duration after{0};  // kFailsAfter, kGoesSilent
-  double factor = 1;  // kDrainsBattery
+  double factor = 1;         // kDrainsBattery, kReboots, kCrashes, kGlitches
+  double bytes_per_day = 0;  // kLeaksMemory
 };
 
 // Devices lost whatever they run (a dead battery, a cut cable, a stolen truck): this share

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <string_view>
 #include <thread>
@@ -10,6 +12,7 @@
 
 #include "base/units.h"
 #include "sim/device_side.h"
+#include "sim/fleet_health.h"
 #include "sim/fleet_world.h"
 #include "sim/local_plane.h"
 #include "sim/narrator.h"
@@ -228,6 +231,76 @@ TEST(Narrator, HeldEngineLinesWaitForTheThreadThatDrivesTheRun) {
   EXPECT_NE(lines[2].find("event 2"), std::string::npos);
   n.flush_engine_lines();
   EXPECT_EQ(lines.size(), 3u);  // each once
+}
+
+// The twin's health data (sim/fleet_health.h): each modelled metric answers with its
+// measure alone; a defect changes only its own metric, on devices that committed the
+// version, by about its size; a dark device and anything unmodelled have no data; the same
+// question gets the same answer.
+TEST(FleetHealth, EachMetricAnswersAsModelledAndADefectMovesOnlyItsOwn) {
+  Scenario s = world_scenario();
+  DefectSpec leak, reboots;
+  leak.kind = DefectKind::kLeaksMemory;
+  leak.bytes_per_day = 8 << 20;
+  reboots.kind = DefectKind::kReboots;
+  reboots.factor = 5;
+  s.defects = {leak, reboots};
+  World w(s);
+  RunState run;
+  run.rollout_started = s.start;
+  FleetHealth health(w.world, run, 5);
+  const Timestamp from = s.start + hours(24 * 10), to = from + hours(24 * 10);
+  const HealthMetric battery{"battery_level_percent", HealthMeasure::kSlope,
+                             HealthDirection::kLowerIsWorse};
+  const HealthMetric memory{"memory_available_bytes", HealthMeasure::kSlope,
+                            HealthDirection::kLowerIsWorse};
+  const HealthMetric boots{"reboots_total", HealthMeasure::kIncrease,
+                           HealthDirection::kHigherIsWorse};
+  const HealthMetric alarms{"temperature_celsius", HealthMeasure::kAnomalies,
+                            HealthDirection::kHigherIsWorse};
+  // The mean of a metric over the first 1,000 devices.
+  auto mean = [&](const HealthMetric& m) {
+    double sum = 0;
+    for (uint32_t d = 0; d < 1000; ++d) {
+      auto v = health.measure(w.world.name_of(d).view(), m, from, to);
+      EXPECT_TRUE(v.ok() && v->has_value()) << m.metric;
+      sum += v.ok() && v->has_value() ? **v : 0;
+    }
+    return sum / 1000;
+  };
+  const double drain = mean(battery), mem = mean(memory), boot = mean(boots), alarm = mean(alarms);
+  EXPECT_LT(drain, -2 * 0.6);  // about 2% a day lost, times the week's weather (0.6 to 1.4)
+  EXPECT_GT(drain, -2.1 * 1.4);
+  EXPECT_LT(std::abs(mem), 1 << 20);         // no trend on average
+  EXPECT_NEAR(boot, 0.1 * 10 * 1.13, 0.25);  // 0.1 a day, lognormal with sd 0.5 of its log
+  EXPECT_NEAR(alarm, 0.37 * 1.13, 0.08);     // alarms a day
+  // Nothing for what is not modelled.
+  for (const HealthMetric& m :
+       {HealthMetric{"battery_level_percent", HealthMeasure::kMean, HealthDirection::kLowerIsWorse},
+        HealthMetric{"cpu_usage_ratio", HealthMeasure::kSlope, HealthDirection::kHigherIsWorse},
+        HealthMetric{"memory_available_bytes", HealthMeasure::kIncrease,
+                     HealthDirection::kHigherIsWorse}}) {
+    auto v = health.measure("dev-000001", m, from, to);
+    ASSERT_TRUE(v.ok());
+    EXPECT_FALSE(v->has_value()) << m.metric;
+  }
+  auto v = health.measure("dev-999999", memory, from, to);
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->has_value());
+  // Every device commits the rollout's version at the window's start: memory falls by the
+  // leak, reboots come five times as often, the battery and the alarms do not move.
+  for (uint32_t d = 0; d < w.world.size(); ++d)
+    w.world.device(d).committed_at_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(from - run.rollout_started).count();
+  EXPECT_NEAR(mean(memory), mem - (8 << 20), 1 << 20);
+  EXPECT_NEAR(mean(boots), 5 * boot, 5 * 0.25);
+  EXPECT_EQ(mean(battery), drain);
+  EXPECT_EQ(mean(alarms), alarm);
+  EXPECT_EQ(mean(memory), mean(memory));
+  w.world.device(0).dark = true;
+  v = health.measure("dev-000001", memory, from, to);
+  ASSERT_TRUE(v.ok());
+  EXPECT_FALSE(v->has_value());
 }
 
 // The device model's timed phases, as the control plane records them: an install takes

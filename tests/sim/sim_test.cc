@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "../common/golden.h"
@@ -356,6 +357,32 @@ TEST(Sim, AFleetTooLargeForTheMachineIsRefusedWithTheEstimate) {
   EXPECT_TRUE(run_simulation(s, o).ok());
 }
 
+// Every scenario the README and the docs run loads; the health-gates example does what its
+// comment says: each revision halted during the canary on the metric its build made worse.
+TEST(Scenario, TheShippedScenariosLoadAndTheHealthGatesExampleHaltsEachOnItsMetric) {
+  size_t files = 0;
+  for (const auto& e :
+       std::filesystem::directory_iterator(std::string(DROVER_SOURCE_DIR) + "/scenarios")) {
+    auto s = load_scenario(e.path().string());
+    EXPECT_TRUE(s.ok()) << e.path() << ": " << (s.ok() ? "" : s.error().to_string());
+    ++files;
+  }
+  EXPECT_GE(files, 4u);
+  auto s = load_scenario(std::string(DROVER_SOURCE_DIR) + "/scenarios/health-gates.json");
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  auto r = run_simulation(*s, SimOptions{});
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  ASSERT_EQ(r->halted_strata.size(), 3u);
+  std::map<std::string, std::string> metric_of;
+  for (const auto& h : r->halted_strata) {
+    EXPECT_TRUE(r->stages.size() < 2 || h.halted_at_s < r->stages[1].started_at_s) << h.group;
+    metric_of[h.group] = h.reason.substr(0, h.reason.find(' ', 8));
+  }
+  EXPECT_EQ(metric_of["hardware_revision=rev-a"], "health: reboots_total");
+  EXPECT_EQ(metric_of["hardware_revision=rev-b"], "health: memory_available_bytes");
+  EXPECT_EQ(metric_of["hardware_revision=rev-c"], "health: crashes_total");
+}
+
 TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
   const std::string good = read(std::string(DROVER_SOURCE_DIR) + "/scenarios/demo.json");
   ASSERT_TRUE(parse_scenario(good).ok());
@@ -402,6 +429,31 @@ TEST(Scenario, MistakesAreRefusedWithTheFieldNamed) {
             std::string::npos);
   EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"goes_silent\"").find("defects[0].after"),
             std::string::npos);
+  // The health defects: each needs its size, and only its own.
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"reboots\"").find("defects[0].factor"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"crashes\", \"factor\": 0")
+                .find("defects[0].factor"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"leaks_memory\", \"factor\": 2")
+                .find("defects[0].factor"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"leaks_memory\"")
+                .find("defects[0].bytes_per_day"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"boot_fails\", \"bytes_per_day\": 9")
+                .find("defects[0].bytes_per_day"),
+            std::string::npos);
+  EXPECT_NE(bad("\"kind\": \"boot_fails\"", "\"kind\": \"leaks_memory\", \"bytes_per_day\": -1")
+                .find("defects[0].bytes_per_day"),
+            std::string::npos);
+  for (const char* good_kind : {"reboots", "crashes", "glitches", "drains_battery"}) {
+    std::string text = good;
+    const std::string from = "\"kind\": \"boot_fails\"";
+    text.replace(text.find(from), from.size(),
+                 std::string("\"kind\": \"") + good_kind + "\", \"factor\": 3");
+    EXPECT_TRUE(parse_scenario(text).ok()) << good_kind;
+  }
   EXPECT_NE(bad("\"checkin_jitter\"", "\"lost\": {\"share\": 1.5}, \"checkin_jitter\"")
                 .find("lost.share"),
             std::string::npos);
