@@ -170,3 +170,6 @@ bench/field.sh "$build" --update > /dev/null
 
 echo "== device health and the fleet view (bench/health.sh)"
 bench/health.sh "$build" --update > /dev/null
+
+echo "== the health gates' pass (bench/health_gate.sh)"
+bench/health_gate.sh "$build" --update > /dev/null

@@ -218,8 +218,9 @@ struct EngineOptions {
   // (`before` has an empty id for a rollout being created): the audit log's hook. An error
   // stops the change (nothing is written or done). Called with the engine's lock held.
   std::function<Status(const Rollout& before, const Rollout& after)> audit;
-  // Where health gates get their numbers (health_gate.h); it must outlive the engine. None:
-  // a plan with health metrics is refused at create().
+  // Where health gates get their numbers (health_gate.h), read by the thread that calls
+  // tick() without the engine's lock; it must outlive the engine. None: a plan with health
+  // metrics is refused at create().
   HealthSource* health = nullptr;
 };
 
@@ -360,7 +361,7 @@ class RolloutEngine {
                     const std::function<void(Rollout&)>& also = {}) REQUIRES(mu_);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {})
       REQUIRES(mu_);
-  Status tick_rollout(Active& a) REQUIRES(mu_);
+  Status tick_rollout(Active& a, HealthSource& health_answers) REQUIRES(mu_);
   // Where a device's deployments are in the loaded rollouts: (rollout index << 32) | index.
   std::vector<uint64_t> deployments_of(std::string_view device_id) const REQUIRES(mu_);
   // A device that left the fleet: its deployment `i` of `a`, if still open, is skipped.
@@ -370,10 +371,22 @@ class RolloutEngine {
   // Takes devices silent past their check-in contract out of the counts (or, within their
   // watch after a commit, counts them as failures): docs/gates.md, "Silent devices".
   Status judge_silence(Active& a, Timestamp now) REQUIRES(mu_);
-  // Health gates (docs/gates.md, "Health gates"): pairs each updated device whose window
-  // after its commit has passed with a not-yet-updated device of its stratum, and writes
-  // the pair's values (engine_health.cc).
-  Status form_health_pairs(Active& a, Timestamp now) REQUIRES(mu_);
+  // Health gates (docs/gates.md, "Health gates"; engine_health.cc). The source is read
+  // without the lock (it may read a disk for seconds while check-ins wait): what each
+  // rollout's pass will ask is planned under the lock, read by read_health(), and the pairs
+  // formed from the answers under the lock again.
+  struct HealthReads;
+  HealthReads plan_health_reads(Timestamp now) REQUIRES(mu_);
+  static void read_health(HealthSource& source, HealthReads& reads);
+  // Pairs each updated device whose window after its commit has passed with a not-yet-updated
+  // device of its stratum, from `answers`, and writes the pair's values. A device whose
+  // values were not read (what the plan expected changed meanwhile) waits for a later pass.
+  Status form_health_pairs(Active& a, Timestamp now, HealthSource& answers) REQUIRES(mu_);
+  // The pass's predicates, shared by the plan and the pairing: deployment i is due for its
+  // pair; deployment j could be the partner of a pair over [from, to).
+  bool health_due(const Active& a, uint32_t i, Timestamp now) const REQUIRES(mu_);
+  bool health_partner_free(const Active& a, uint32_t j, Timestamp from, Timestamp to) const
+      REQUIRES(mu_);
   // Whether another loaded rollout's update of `device` overlaps [from, to): a pair over it
   // would not compare this build alone (an update of another component, say).
   bool touched_elsewhere(const Active& a, std::string_view device, Timestamp from,

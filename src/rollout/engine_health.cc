@@ -51,12 +51,154 @@ bool RolloutEngine::touched_elsewhere(const Active& a, std::string_view device, 
   return false;
 }
 
-Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
+bool RolloutEngine::health_due(const Active& a, uint32_t i, Timestamp now) const {
+  if (a.hot[i].state != DeploymentState::kSucceeded || a.health_used[i] != 0) return false;
+  const Deployment& d = a.deps[i];
+  // updated_at is the commit while the deployment is succeeded.
+  return d.health.empty() && !is_zero(d.offered_at) &&
+         d.updated_at + a.rollout.plan.gate.health_window + kHealthLateTelemetry <= now;
+}
+
+bool RolloutEngine::health_partner_free(const Active& a, uint32_t j, Timestamp from,
+                                        Timestamp to) const {
+  return a.hot[j].state == DeploymentState::kPending && is_zero(a.deps[j].offered_at) &&
+         a.health_used[j] == 0 && !touched_elsewhere(a, a.deps[j].device_id, from, to);
+}
+
+namespace {
+
+// Where the partner search of deployment `d` starts among its stratum's `count` devices: a
+// hash of its id and the rollout's — as good as random with respect to the metric, and the
+// same after a restart.
+size_t partner_start(const Deployment& d, std::string_view rollout_id, size_t count) {
+  return stable_hash(d.device_id, stable_hash(rollout_id)) % count;
+}
+
+}  // namespace
+
+RolloutEngine::HealthReads RolloutEngine::plan_health_reads(Timestamp now) {
+  HealthReads reads;
+  for (const auto& ap : active_) {
+    const Active& a = *ap;
+    const GatePolicy& gate = a.rollout.plan.gate;
+    const RolloutState state = a.rollout.state;
+    if (gate.health.empty() || now < a.next_health_scan ||
+        (state != RolloutState::kRunning && state != RolloutState::kPaused &&
+         state != RolloutState::kWatching)) {
+      continue;
+    }
+    HealthReads::Pass pass;
+    pass.metrics = gate.health;
+    uint32_t planned = 0;
+    for (uint32_t i = 0; i < a.deps.size() && planned < kHealthPairsPerPass; ++i) {
+      if (!health_due(a, i, now)) continue;
+      ++planned;
+      const Deployment& d = a.deps[i];
+      HealthReads::Due due;
+      due.device = d.device_id;
+      due.offered = d.offered_at;
+      due.committed = d.updated_at;
+      due.from = d.offered_at - gate.health_window;
+      due.to = d.updated_at + gate.health_window;
+      if (d.offered_at < a.rollout.gates_from ||
+          touched_elsewhere(a, d.device_id, due.from, due.to))
+        continue;  // recorded without a pair, nothing read
+      const std::vector<uint32_t>& candidates = a.strata[a.hot[i].stratum].deps;
+      if (!candidates.empty()) {
+        const size_t start = partner_start(d, a.rollout.id, candidates.size());
+        const size_t looks = std::min<size_t>(candidates.size(), kPartnerLooks);
+        for (size_t step = 0; step < looks; ++step) {
+          const uint32_t j = candidates[(start + step) % candidates.size()];
+          if (health_partner_free(a, j, due.from, due.to))
+            due.candidates.push_back(a.deps[j].device_id);
+        }
+      }
+      pass.due.push_back(std::move(due));
+    }
+    if (!pass.due.empty()) reads.passes.push_back(std::move(pass));
+  }
+  return reads;
+}
+
+void RolloutEngine::read_health(HealthSource& source, HealthReads& reads) {
+  for (const HealthReads::Pass& pass : reads.passes) {
+    const size_t metrics = pass.metrics.size();
+    std::unordered_set<std::string_view> taken;  // partners of this pass
+    for (const HealthReads::Due& due : pass.due) {
+      // Each change read as form_health_pairs() will ask for it; false when the source failed.
+      auto change = [&](const std::string& device, const HealthMetric& m, double& out) {
+        auto before = source.measure(device, m, due.from, due.offered);
+        auto after = source.measure(device, m, due.committed, due.to);
+        const bool read = before.ok() && after.ok();
+        out = read && *before && *after ? **after - **before : kNaN;
+        reads.keep(device, m, due.from, due.offered, std::move(before));
+        reads.keep(device, m, due.committed, due.to, std::move(after));
+        return read;
+      };
+      std::vector<double> updated(metrics, kNaN);
+      bool any = false, read = true;
+      for (size_t k = 0; k < metrics && read; ++k) {
+        read = change(due.device, pass.metrics[k], updated[k]);
+        any |= std::isfinite(updated[k]);
+      }
+      if (!read || !any) continue;
+      int tries = 0;
+      for (const std::string& c : due.candidates) {
+        if (tries == kPartnerTries) break;
+        if (taken.count(c) != 0) continue;
+        ++tries;
+        bool usable = false;
+        for (size_t k = 0; k < metrics && read; ++k) {
+          if (!std::isfinite(updated[k])) continue;
+          double control = kNaN;
+          read = change(c, pass.metrics[k], control);
+          usable |= std::isfinite(control);
+        }
+        if (!read) break;
+        if (usable) {
+          taken.insert(c);
+          break;
+        }
+      }
+    }
+  }
+}
+
+std::string RolloutEngine::HealthReads::key(std::string_view device_id, const HealthMetric& metric,
+                                            Timestamp from, Timestamp to) {
+  std::string k(device_id);
+  k += '\0';
+  k += metric.metric;
+  k += '\0';
+  k += to_string(metric.measure);
+  k += '\0';
+  k += std::to_string(from.time_since_epoch().count());
+  k += '\0';
+  k += std::to_string(to.time_since_epoch().count());
+  return k;
+}
+
+void RolloutEngine::HealthReads::keep(std::string_view device_id, const HealthMetric& metric,
+                                      Timestamp from, Timestamp to,
+                                      Result<std::optional<double>> answer) {
+  answered_.insert_or_assign(key(device_id, metric, from, to), std::move(answer));
+}
+
+Result<std::optional<double>> RolloutEngine::HealthReads::measure(std::string_view device_id,
+                                                                  const HealthMetric& metric,
+                                                                  Timestamp from, Timestamp to) {
+  auto it = answered_.find(key(device_id, metric, from, to));
+  if (it == answered_.end())
+    return Error{ErrorCode::kFailedPrecondition,
+                 "not read in this pass: the pair waits for the next"};
+  return it->second;
+}
+
+Status RolloutEngine::form_health_pairs(Active& a, Timestamp now, HealthSource& source) {
   const GatePolicy& gate = a.rollout.plan.gate;
   if (gate.health.empty() || options_.health == nullptr || now < a.next_health_scan)
     return ok_status();
   a.next_health_scan = now + kHealthScan;
-  HealthSource& source = *options_.health;
   const Duration w = gate.health_window;
   const size_t metrics = gate.health.size();
 
@@ -66,11 +208,8 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
   std::vector<HealthPair> pairs(metrics);
   uint32_t formed_here = 0;
   for (uint32_t i = 0; i < a.deps.size(); ++i) {
-    if (a.hot[i].state != DeploymentState::kSucceeded || a.health_used[i] != 0) continue;
+    if (!health_due(a, i, now)) continue;
     const Deployment& d = a.deps[i];
-    // updated_at is the commit while the deployment is succeeded.
-    if (!d.health.empty() || is_zero(d.offered_at) || d.updated_at + w + kHealthLateTelemetry > now)
-      continue;
     if (formed_here == kHealthPairsPerPass) {
       a.next_health_scan = now;  // the rest at the next tick
       break;
@@ -107,22 +246,17 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now) {
     }
     if (failed) continue;
     // The partner: a device of the stratum not offered the update yet (so not within the
-    // pair's windows either) and in no pair, drawn by the updated device's id — as good as
-    // random with respect to the metric, and the same after a restart.
+    // pair's windows either) and in no pair, drawn by the updated device's id.
     std::string partner;
     uint32_t partner_index = 0;
     const std::vector<uint32_t>& candidates = a.strata[a.hot[i].stratum].deps;
     if (any && !candidates.empty()) {
-      const size_t start = stable_hash(d.device_id, stable_hash(a.rollout.id)) % candidates.size();
+      const size_t start = partner_start(d, a.rollout.id, candidates.size());
       int tries = 0;
       const size_t looks = std::min<size_t>(candidates.size(), kPartnerLooks);
       for (size_t step = 0; step < looks && tries < kPartnerTries && !failed; ++step) {
         const uint32_t j = candidates[(start + step) % candidates.size()];
-        if (a.hot[j].state != DeploymentState::kPending || !is_zero(a.deps[j].offered_at) ||
-            a.health_used[j] != 0 || taken.count(j) != 0 ||
-            touched_elsewhere(a, a.deps[j].device_id, from, to)) {
-          continue;
-        }
+        if (taken.count(j) != 0 || !health_partner_free(a, j, from, to)) continue;
         ++tries;
         bool usable = false;
         std::vector<double> control(metrics, kNaN);

@@ -3,12 +3,14 @@
 // only from those.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "rollout/engine.h"
+#include "rollout/health_gate.h"
 #include "rollout/loaded_rollout.h"
 
 namespace drover {
@@ -47,6 +49,32 @@ struct RolloutEngine::Txn {
   const Rollout& current_rollout(const Active& a) const {
     return batch.rollouts.empty() ? a.rollout : batch.rollouts.front();
   }
+};
+
+// What the health passes of one tick ask their source (RolloutEngine::plan_health_reads),
+// and then the answers (read_health): a HealthSource that answers only what was read, and
+// kFailedPrecondition for anything else (the device then waits for a later pass).
+struct RolloutEngine::HealthReads final : HealthSource {
+  struct Due {
+    std::string device;
+    Timestamp from{}, offered{}, committed{}, to{};  // the pair's windows
+    std::vector<std::string> candidates;  // the partners it may take, in the order it tries them
+  };
+  struct Pass {
+    std::vector<HealthMetric> metrics;
+    std::vector<Due> due;
+  };
+  std::vector<Pass> passes;
+
+  Result<std::optional<double>> measure(std::string_view device_id, const HealthMetric& metric,
+                                        Timestamp from, Timestamp to) override;
+  void keep(std::string_view device_id, const HealthMetric& metric, Timestamp from, Timestamp to,
+            Result<std::optional<double>> answer);
+
+ private:
+  static std::string key(std::string_view device_id, const HealthMetric& metric, Timestamp from,
+                         Timestamp to);
+  std::unordered_map<std::string, Result<std::optional<double>>> answered_;
 };
 
 }  // namespace drover

@@ -44,10 +44,18 @@ void RolloutEngine::tell_rollback_progress(Active& a, const StateCounts& all) {
 Status RolloutEngine::tick() {
   CommitScope scope;
   Status first = ok_status();
+  HealthReads health;
+  if (options_.health != nullptr) {
+    {
+      MutexLock lock(mu_);
+      health = plan_health_reads(clock_.now());
+    }
+    read_health(*options_.health, health);
+  }
   {
     MutexLock lock(mu_);
     for (auto& a : active_) {
-      Status st = tick_rollout(*a);
+      Status st = tick_rollout(*a, health);
       if (!st.ok() && first.ok())
         first = Error{st.error().code, "rollout " + a->rollout.id + ": " + st.error().message};
     }
@@ -56,7 +64,7 @@ Status RolloutEngine::tick() {
   return first.ok() ? durable : first;
 }
 
-Status RolloutEngine::tick_rollout(Active& a) {
+Status RolloutEngine::tick_rollout(Active& a, HealthSource& health_answers) {
   const RolloutPlan& plan = a.rollout.plan;
   const RolloutState state = a.rollout.state;
   const Timestamp now = clock_.now();
@@ -69,7 +77,7 @@ Status RolloutEngine::tick_rollout(Active& a) {
       if (a.under_halt(n)) continue;
       DROVER_TRY(judge_node(a, n));
     }
-    DROVER_TRY(form_health_pairs(a, now));
+    DROVER_TRY(form_health_pairs(a, now, health_answers));
     DROVER_TRY(judge_health_gates(a));
     // Also retries a failed-rollout transition whose write failed after its halt landed.
     DROVER_TRY(fail_if_all_halted(a));

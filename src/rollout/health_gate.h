@@ -78,8 +78,8 @@ struct HealthTally {
 
 // Where a rollout's health gates get their numbers: one device's value of a health metric
 // over a window, measured as the metric says (HealthMeasure) — from the telemetry store in
-// drover serve, from the device models in the twin. Called with the rollout engine's lock
-// held: it must be quick and must not call the engine.
+// drover serve, from the device models in the twin. Called by the thread that ticks the
+// engine, without the engine's lock (check-ins go on meanwhile); must not call the engine.
 class HealthSource {
  public:
   virtual ~HealthSource() = default;
@@ -95,8 +95,8 @@ class HealthSource {
 // so that telemetry a device sends late (its link was down) is in.
 inline constexpr Duration kHealthLateTelemetry = hours(1);
 // How often the engine looks for devices whose window has passed; a pass pairs at most
-// kHealthPairsPerPass devices (the source is read under the engine's lock), and one that
-// stopped there goes on at the next tick.
+// kHealthPairsPerPass devices (its answers are held in memory until the pairs are formed),
+// and one that stopped there goes on at the next tick.
 inline constexpr Duration kHealthScan = minutes(15);
 inline constexpr uint32_t kHealthPairsPerPass = 1000;
 

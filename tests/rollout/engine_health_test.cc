@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -164,6 +165,75 @@ TEST(EngineHealth, PairsAreFormedOnceTheWindowHasPassedAndKeptAcrossARestart) {
   ASSERT_TRUE(f.engine->tick().ok());
   EXPECT_EQ(b.calls, calls);
   for (const auto& [dev, d] : formed) EXPECT_EQ(deployment(f, id, dev), d) << dev;
+}
+
+// The source is read without the engine's lock: the first not-yet-updated device read leaves
+// the fleet from inside the read (a decommission takes the engine's lock: held by the
+// reader, it would never return). That device was the partner the pass planned for the
+// updated device being read; the pairing, under the lock again, finds it gone, and the
+// updated device waits for the next pass instead of being paired from data never read. The
+// next pass pairs it with another.
+TEST(EngineHealth, TheSourceIsReadWithoutTheLockAndAPairWhosePartnerLeftMeanwhileWaits) {
+  struct Intruding final : HealthSource {
+    Batteries inner;
+    std::function<void(std::string_view)> on_read;
+    Result<std::optional<double>> measure(std::string_view device, const HealthMetric& m,
+                                          Timestamp from, Timestamp to) override {
+      if (on_read) on_read(device);
+      return inner.measure(device, m, from, to);
+    }
+  };
+  Intruding source;
+  Fleet f;
+  f.engine_options.health = &source;
+  f.restart();
+  f.add_devices(40, "rev-a");
+  const std::string id = f.start(battery_plan());
+  // A minute apart: each pair's windows are its own, so no other device's reads serve it.
+  std::vector<std::string> updated;
+  for (int round = 0; round < 3; ++round) {
+    for (const auto& dev : f.ids) {
+      auto o = f.check_in(dev);
+      if (!o) continue;
+      f.install(dev, *o);
+      source.inner.committed[dev] = f.clock.now();
+      updated.push_back(dev);
+      f.clock.advance(minutes(1));
+    }
+  }
+  ASSERT_EQ(updated.size(), 20u);
+  std::string current, owner, left;
+  source.on_read = [&](std::string_view device) {
+    if (source.inner.committed.count(std::string(device)) != 0) {
+      current = device;
+      return;
+    }
+    if (!left.empty()) return;
+    left = device;
+    owner = current;
+    auto gone = f.service->decommission(left);
+    EXPECT_TRUE(gone.ok()) << gone.error().to_string();
+  };
+  // The engine ticks on its clock: minute by minute until the first pass has read.
+  const Timestamp deadline = f.clock.now() + hours(4);
+  while (left.empty() && f.clock.now() < deadline) f.clock.advance(minutes(1));
+  ASSERT_FALSE(left.empty());
+  EXPECT_NE(f.state_of(id, left), S::kPending) << "it left the rollout";
+  EXPECT_TRUE(deployment(f, id, owner).health.empty()) << "paired from a plan that no longer held";
+  source.on_read = nullptr;
+  f.clock.advance(kHealthScan);
+  const Deployment d = deployment(f, id, owner);
+  ASSERT_EQ(d.health.size(), 1u);
+  EXPECT_FALSE(d.health_partner.empty());
+  EXPECT_NE(d.health_partner, left);
+  EXPECT_EQ(f.state_of(id, d.health_partner), S::kPending);
+  // Every updated device is paired in the end, none with the device that left.
+  f.clock.advance(hours(1));
+  for (const auto& dev : updated) {
+    const Deployment e = deployment(f, id, dev);
+    EXPECT_EQ(e.health.size(), 1u) << dev;
+    EXPECT_NE(e.health_partner, left) << dev;
+  }
 }
 
 TEST(EngineHealth, ABuildThatChangesNothingPassesAndTheSoakWaitsForThePairs) {
