@@ -57,8 +57,8 @@ $(row "beside the pass: a check-in, 99th percentile µs" checkin_beside_p99_us 1
 $(row "beside the pass: the longest check-in, ms" checkin_beside_max_us 0.001 2)
 $(row "beside the pass: check-ins answered during it" checkins_beside 1 0)
 
-The longest check-in beside the pass waited for the two short spells the pass holds the lock
-(planning, then writing the pairs), not for its reads: it is
+A check-in that waited for the pass's reads would take as long as the pass; the longest beside
+it took
 $(python3 -c "
 import json
 r=[json.load(open('$tmp/run-%d.json' % i)) for i in range(1, $runs + 1)]

@@ -77,6 +77,11 @@ void DeviceService::put(uint32_t pos, Device d) {
   } else {
     busy_.insert(pos);
   }
+  if (d.config_error.empty() || d.decommissioned) {
+    config_failing_.erase(pos);
+  } else {
+    config_failing_.insert(pos);
+  }
   e.decommissioned = d.decommissioned;
   e.keeps_previous = d.keeps_previous;
   devices_[pos] = std::move(d);
@@ -89,6 +94,7 @@ Status DeviceService::load() {
   devices_.clear();
   entries_.clear();
   busy_.clear();
+  config_failing_.clear();
   pending_ = 0;
   oldest_pending_ = Timestamp::max();
   index_.clear();
@@ -342,10 +348,12 @@ Result<std::vector<std::string>> DeviceService::expire_pending(Timestamp enrolle
   index_.clear();
   index_.reserve(entries_.size());
   busy_.clear();
+  config_failing_.clear();
   for (size_t pos = 0; pos < entries_.size(); ++pos) {
     index_.insert(FlatIndex::hash(entries_[pos].id), pos);
-    if (entries_[pos].state != UpdateState::kIdle && !entries_[pos].decommissioned)
-      busy_.insert(static_cast<uint32_t>(pos));
+    if (entries_[pos].decommissioned) continue;
+    if (entries_[pos].state != UpdateState::kIdle) busy_.insert(static_cast<uint32_t>(pos));
+    if (!devices_[pos].config_error.empty()) config_failing_.insert(static_cast<uint32_t>(pos));
   }
   last_shared_ = kNone;
   return std::move(batch.removed_devices);
@@ -497,6 +505,20 @@ std::vector<DeviceService::Reported> DeviceService::in_update_state(UpdateState 
     std::sort(out.begin(), out.end(),
               [](const Reported& a, const Reported& b) { return a.id < b.id; });
   }
+  return out;
+}
+
+std::vector<DeviceService::ConfigFailure> DeviceService::config_failures() const {
+  std::vector<ConfigFailure> out;
+  MutexLock lock(mu_);
+  for (uint32_t pos : config_failing_) {
+    const Entry& e = entries_[pos];
+    if (e.seen_s == 0) continue;  // loaded with its record: it may have been mended since
+    out.push_back({e.id, Timestamp(std::chrono::seconds(kSeenEpoch + e.seen_s)),
+                   devices_[pos].config_error});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ConfigFailure& a, const ConfigFailure& b) { return a.id < b.id; });
   return out;
 }
 

@@ -195,6 +195,15 @@ class DeviceService {
     Timestamp at;
   };
   std::vector<Reported> in_update_state(UpdateState state) const;
+  // The devices in service whose last report of their configuration named an error (the
+  // apply command failed, or the device's own envelope refused the values), said since this
+  // server started; by id, each with when it said so last and the error.
+  struct ConfigFailure {
+    std::string id;
+    Timestamp at;
+    std::string error;
+  };
+  std::vector<ConfigFailure> config_failures() const;
 
   // The fleet at a glance (GET /api/v1/fleet/summary, the web console's overview): devices
   // in service counted by update state, enrollment, type, revision, site, connectivity and
@@ -312,6 +321,9 @@ class DeviceService {
   // in_update_state reads
   // (a rule's tick every minute) instead of every entry of the fleet.
   std::unordered_set<uint32_t> busy_ GUARDED_BY(mu_);
+  // The positions of the entries in service whose record holds a configuration error: what
+  // config_failures() reads.
+  std::unordered_set<uint32_t> config_failing_ GUARDED_BY(mu_);
   size_t pending_ GUARDED_BY(mu_) = 0;  // pending and in service (see pending_count)
   // No device pending (and in service) enrolled before this: expire_pending() has nothing
   // to look for until its cut-off passes it.

@@ -155,7 +155,15 @@ std::vector<RemediationRule> default_rules(const std::string& telemetry_service)
   offline.name = "offline";
   offline.condition = Condition::kOffline;
   offline.after = hours(24);
-  return {no_data, offline};
+  // A configuration that did not apply for an hour (the agent retries a failed one by
+  // itself): applied once more, then a person — values the device's own envelope refuses
+  // need one.
+  RemediationRule config;
+  config.name = "config-failed";
+  config.condition = Condition::kConfigFailed;
+  config.after = hours(1);
+  config.ladder.push_back({protocol::CommandAction::kReapplyConfig, ""});
+  return {no_data, offline, config};
 }
 
 }  // namespace drover::health

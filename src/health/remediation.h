@@ -42,6 +42,9 @@ enum class Condition : uint8_t {
   // The device reports an update download under way at its check-ins, and has for `after`
   // without finishing it (a download that keeps failing: the agent checks in between tries).
   kUpdateStuck,
+  // The device reports at its check-ins that its configuration did not apply (its apply
+  // command failed, or its own envelope refused the values), and has for `after`.
+  kConfigFailed,
   kCount,
 };
 inline constexpr size_t kConditionCount = static_cast<size_t>(Condition::kCount);
@@ -54,12 +57,17 @@ inline constexpr EnumNames<Condition, kConditionCount> kConditionNames{{
     {Condition::kReboots, "reboots"},
     {Condition::kFrozen, "frozen"},
     {Condition::kUpdateStuck, "update_stuck"},
+    {Condition::kConfigFailed, "config_failed"},
 }};
 // Whether the condition is read from the device's health (its name is the health reason's
 // kind) rather than from its telemetry's freshness.
 constexpr bool is_health_condition(Condition c) {
   return c == Condition::kMemory || c == Condition::kDisk || c == Condition::kBattery ||
          c == Condition::kReboots || c == Condition::kFrozen;
+}
+// Whether the condition is read from what the device reports at its check-ins.
+constexpr bool is_check_in_condition(Condition c) {
+  return c == Condition::kUpdateStuck || c == Condition::kConfigFailed;
 }
 static_assert(names_every_value(kConditionNames));
 inline const char* to_string(Condition c) { return enum_name(kConditionNames, c); }

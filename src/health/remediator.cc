@@ -50,6 +50,7 @@ void observe(Condition condition, const telemetry::DeviceFreshness& f, bool* pre
     case Condition::kReboots:
     case Condition::kFrozen:
     case Condition::kUpdateStuck:
+    case Condition::kConfigFailed:
     case Condition::kCount:
       return;  // read from the device's health or its check-ins, not its freshness
   }
@@ -132,7 +133,10 @@ Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSou
                       [](const RemediationRule& r) { return is_health_condition(r.condition); })),
       update_rule_(std::any_of(
           options_.rules.begin(), options_.rules.end(),
-          [](const RemediationRule& r) { return r.condition == Condition::kUpdateStuck; })) {}
+          [](const RemediationRule& r) { return r.condition == Condition::kUpdateStuck; })),
+      config_rule_(std::any_of(
+          options_.rules.begin(), options_.rules.end(),
+          [](const RemediationRule& r) { return r.condition == Condition::kConfigFailed; })) {}
 
 const RemediationRule* Remediator::rule_named(std::string_view name) const {
   for (const RemediationRule& r : options_.rules) {
@@ -266,7 +270,9 @@ Status Remediator::judge(const RemediationRule& rule, const telemetry::DeviceFre
         created.condition = to_string(rule.condition);
         created.summary =
             (d.why + ": " +
-             (is_health_condition(rule.condition) ? found : summary_of(rule.condition, f)))
+             (is_health_condition(rule.condition) || rule.condition == Condition::kConfigFailed
+                  ? found
+                  : summary_of(rule.condition, f)))
                 .substr(0, kMaxAlertText);
         created.opened_at = now;
         created.version = 1;
@@ -331,10 +337,13 @@ Result<TickReport> Remediator::tick() {
   // The devices downloading an update, read outside the lock too (a scan of the registry).
   // Each with when it said so last.
   std::unordered_map<std::string, Timestamp> downloading;
-  // Of the devices with a count of a stuck update kept from before the start, those that
-  // have checked in since (the others have not told of their download yet).
+  // The devices whose configuration did not apply: when they said so last, and what a
+  // person reads of it.
+  std::unordered_map<std::string, std::pair<Timestamp, std::string>> config_failing;
+  // Of the devices with a count of a stuck update or a failed configuration kept from before
+  // the start, those that have checked in since (the others have not told of it yet).
   std::unordered_set<std::string> checked_in;
-  if (update_rule_) {
+  if (update_rule_ || config_rule_) {
     const DeviceService* devices = nullptr;
     std::vector<std::string> kept;
     {
@@ -343,7 +352,7 @@ Result<TickReport> Remediator::tick() {
       for (const auto& [device, rules] : pending_) {
         for (const auto& [rule, k] : rules) {
           const RemediationRule* r = rule_named(rule);
-          if (r != nullptr && r->condition == Condition::kUpdateStuck) kept.push_back(device);
+          if (r != nullptr && is_check_in_condition(r->condition)) kept.push_back(device);
         }
       }
     }
@@ -353,8 +362,17 @@ Result<TickReport> Remediator::tick() {
       for (std::string& id : kept) {
         if (devices->last_check_in(id)) checked_in.insert(std::move(id));
       }
-      for (DeviceService::Reported& r : devices->in_update_state(UpdateState::kDownloading))
-        downloading.emplace(std::move(r.id), r.at);
+      if (update_rule_) {
+        for (DeviceService::Reported& r : devices->in_update_state(UpdateState::kDownloading))
+          downloading.emplace(std::move(r.id), r.at);
+      }
+      if (config_rule_) {
+        for (DeviceService::ConfigFailure& c : devices->config_failures()) {
+          config_failing.emplace(
+              std::move(c.id),
+              std::make_pair(c.at, "its configuration did not apply: " + std::move(c.error)));
+        }
+      }
     }
   }
   MutexLock lock(mu_);
@@ -454,6 +472,8 @@ Result<TickReport> Remediator::tick() {
                   ? health_known && !offline && !quiet && !unreadable_.contains(f.device)
               : rule.condition == Condition::kUpdateStuck
                   ? checked_in.contains(f.device) || downloading.contains(f.device)
+              : rule.condition == Condition::kConfigFailed
+                  ? checked_in.contains(f.device) || config_failing.contains(f.device)
               : rule.condition == Condition::kNoData ? !offline
                                                      : true;
           if (can_see) {
@@ -496,6 +516,17 @@ Result<TickReport> Remediator::tick() {
         s.unknown = s.unreachable || stale;
         s.present = !s.unknown && reported != downloading.end();
         s.held = Duration::max();  // as long as the server has seen it (below)
+      } else if (rule.condition == Condition::kConfigFailed) {
+        // Seen at its check-ins, each of which says how its configuration stands; out of
+        // reach, or its last word older than report_fresh, nothing is known of it.
+        s.unreachable = offline || quiet;
+        const auto reported = config_failing.find(f.device);
+        const bool stale = reported != config_failing.end() &&
+                           now - reported->second.first > options_.report_fresh;
+        s.unknown = s.unreachable || stale;
+        s.present = !s.unknown && reported != config_failing.end();
+        s.held = Duration::max();  // as long as the server has seen it (below)
+        if (s.present) s.found = &reported->second.second;
       } else {
         observe(rule.condition, f, &s.present, &s.held);
       }

@@ -151,8 +151,9 @@ class Remediator final : public AlertRecords {
   // Where the rules on a device's health read it; without one (null), their conditions never
   // hold. Must outlive the remediator's ticks.
   void set_health_source(const DeviceHealthSource* source) EXCLUDES(mu_);
-  // Where the rules on a stuck update read what each device reports at its check-ins;
-  // without one (null), update_stuck never holds. Must outlive the remediator's ticks.
+  // Where the rules on a stuck update and on a failed configuration read what each device
+  // reports at its check-ins; without one (null), update_stuck and config_failed never hold.
+  // Must outlive the remediator's ticks.
   void set_update_states(const DeviceService* devices) EXCLUDES(mu_);
 
   // Told every change of an alert, after it was written (from the thread that made it, with
@@ -252,6 +253,7 @@ class Remediator final : public AlertRecords {
   ResumeReport resume_;     // set by create(), read only after
   const bool health_rule_;  // some rule watches a device's health
   const bool update_rule_;  // some rule watches for a stuck update
+  const bool config_rule_;  // some rule watches for a failed configuration
   const DeviceService* devices_ GUARDED_BY(mu_) = nullptr;
   const DeviceHealthSource* health_ GUARDED_BY(mu_) = nullptr;
   // The last health read: (device, kind) -> the reason's text, the devices it could not

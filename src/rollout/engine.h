@@ -361,7 +361,8 @@ class RolloutEngine {
                     const std::function<void(Rollout&)>& also = {}) REQUIRES(mu_);
   Status transition(Active& a, RolloutEvent event, const std::function<void(Rollout&)>& also = {})
       REQUIRES(mu_);
-  Status tick_rollout(Active& a, HealthSource& health_answers) REQUIRES(mu_);
+  struct HealthReads;  // engine_state.h
+  Status tick_rollout(Active& a, HealthReads& health_answers) REQUIRES(mu_);
   // Where a device's deployments are in the loaded rollouts: (rollout index << 32) | index.
   std::vector<uint64_t> deployments_of(std::string_view device_id) const REQUIRES(mu_);
   // A device that left the fleet: its deployment `i` of `a`, if still open, is skipped.
@@ -375,13 +376,13 @@ class RolloutEngine {
   // without the lock (it may read a disk for seconds while check-ins wait): what each
   // rollout's pass will ask is planned under the lock, read by read_health(), and the pairs
   // formed from the answers under the lock again.
-  struct HealthReads;
   HealthReads plan_health_reads(Timestamp now) REQUIRES(mu_);
   static void read_health(HealthSource& source, HealthReads& reads);
   // Pairs each updated device whose window after its commit has passed with a not-yet-updated
-  // device of its stratum, from `answers`, and writes the pair's values. A device whose
-  // values were not read (what the plan expected changed meanwhile) waits for a later pass.
-  Status form_health_pairs(Active& a, Timestamp now, HealthSource& answers) REQUIRES(mu_);
+  // device of its stratum, from `answers`, and writes the pair's values. A rollout the tick
+  // did not plan waits for the next tick; so does a device whose values were not read (what
+  // the plan expected changed meanwhile); one the source could not read waits a pass.
+  Status form_health_pairs(Active& a, Timestamp now, HealthReads& answers) REQUIRES(mu_);
   // The pass's predicates, shared by the plan and the pairing: deployment i is due for its
   // pair; deployment j could be the partner of a pair over [from, to).
   bool health_due(const Active& a, uint32_t i, Timestamp now) const REQUIRES(mu_);

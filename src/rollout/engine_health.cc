@@ -78,6 +78,7 @@ size_t partner_start(const Deployment& d, std::string_view rollout_id, size_t co
 
 RolloutEngine::HealthReads RolloutEngine::plan_health_reads(Timestamp now) {
   HealthReads reads;
+  reads.planned_at = now;
   for (const auto& ap : active_) {
     const Active& a = *ap;
     const GatePolicy& gate = a.rollout.plan.gate;
@@ -88,6 +89,7 @@ RolloutEngine::HealthReads RolloutEngine::plan_health_reads(Timestamp now) {
       continue;
     }
     HealthReads::Pass pass;
+    pass.rollout = &a;
     pass.metrics = gate.health;
     uint32_t planned = 0;
     for (uint32_t i = 0; i < a.deps.size() && planned < kHealthPairsPerPass; ++i) {
@@ -107,7 +109,10 @@ RolloutEngine::HealthReads RolloutEngine::plan_health_reads(Timestamp now) {
       if (!candidates.empty()) {
         const size_t start = partner_start(d, a.rollout.id, candidates.size());
         const size_t looks = std::min<size_t>(candidates.size(), kPartnerLooks);
-        for (size_t step = 0; step < looks; ++step) {
+        // The walk skips partners taken before it in the pass: it tries no more than
+        // kPartnerTries and those.
+        const size_t enough = kPartnerTries + pass.due.size();
+        for (size_t step = 0; step < looks && due.candidates.size() < enough; ++step) {
           const uint32_t j = candidates[(start + step) % candidates.size()];
           if (health_partner_free(a, j, due.from, due.to))
             due.candidates.push_back(a.deps[j].device_id);
@@ -115,7 +120,7 @@ RolloutEngine::HealthReads RolloutEngine::plan_health_reads(Timestamp now) {
       }
       pass.due.push_back(std::move(due));
     }
-    if (!pass.due.empty()) reads.passes.push_back(std::move(pass));
+    reads.passes.push_back(std::move(pass));
   }
   return reads;
 }
@@ -188,17 +193,24 @@ Result<std::optional<double>> RolloutEngine::HealthReads::measure(std::string_vi
                                                                   const HealthMetric& metric,
                                                                   Timestamp from, Timestamp to) {
   auto it = answered_.find(key(device_id, metric, from, to));
-  if (it == answered_.end())
-    return Error{ErrorCode::kFailedPrecondition,
-                 "not read in this pass: the pair waits for the next"};
+  if (it == answered_.end()) {
+    ++misses;
+    return Error{ErrorCode::kFailedPrecondition, "not read in this tick: the pair waits"};
+  }
   return it->second;
 }
 
-Status RolloutEngine::form_health_pairs(Active& a, Timestamp now, HealthSource& source) {
+Status RolloutEngine::form_health_pairs(Active& a, Timestamp now, HealthReads& source) {
   const GatePolicy& gate = a.rollout.plan.gate;
-  if (gate.health.empty() || options_.health == nullptr || now < a.next_health_scan)
+  // Judged as the tick planned it (the time may have moved on while the source was read): a
+  // rollout the plan left out waits for the next tick.
+  now = source.planned_at;
+  if (gate.health.empty() || options_.health == nullptr || now < a.next_health_scan ||
+      !source.planned(&a)) {
     return ok_status();
+  }
   a.next_health_scan = now + kHealthScan;
+  const uint64_t misses_before = source.misses;
   const Duration w = gate.health_window;
   const size_t metrics = gate.health.size();
 
@@ -293,6 +305,10 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now, HealthSource& 
     txn.batch.steps.push_back(
         {d.rollout_id, d.device_id, now, "health_pair", d.state, step_message(message)});
   }
+  // A device whose values were not read waits for the next tick, not the next pass: what
+  // changed since the plan (a partner offered by a check-in meanwhile) is no reason to be late
+  // for the stage's soak, which allows for one pass.
+  if (source.misses != misses_before) a.next_health_scan = now;
   if (txn.batch.deployments.empty()) return ok_status();
   if (!options_.history) txn.batch.steps.clear();
   const std::vector<uint32_t> formed = txn.dep_index;

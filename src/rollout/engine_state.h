@@ -52,8 +52,9 @@ struct RolloutEngine::Txn {
 };
 
 // What the health passes of one tick ask their source (RolloutEngine::plan_health_reads),
-// and then the answers (read_health): a HealthSource that answers only what was read, and
-// kFailedPrecondition for anything else (the device then waits for a later pass).
+// and then the answers (read_health): a HealthSource that answers only what was read; asked
+// anything else it counts a miss and answers kFailedPrecondition (the device then waits for
+// the next tick, not for the next pass as after the source's own failure).
 struct RolloutEngine::HealthReads final : HealthSource {
   struct Due {
     std::string device;
@@ -61,10 +62,20 @@ struct RolloutEngine::HealthReads final : HealthSource {
     std::vector<std::string> candidates;  // the partners it may take, in the order it tries them
   };
   struct Pass {
+    const void* rollout = nullptr;  // the Active it is of
     std::vector<HealthMetric> metrics;
     std::vector<Due> due;
   };
   std::vector<Pass> passes;
+  Timestamp planned_at{};  // the time the passes were planned for
+  uint64_t misses = 0;     // questions asked that were not read
+
+  bool planned(const void* rollout) const {
+    for (const Pass& p : passes) {
+      if (p.rollout == rollout) return true;
+    }
+    return false;
+  }
 
   Result<std::optional<double>> measure(std::string_view device_id, const HealthMetric& metric,
                                         Timestamp from, Timestamp to) override;

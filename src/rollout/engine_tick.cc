@@ -64,7 +64,7 @@ Status RolloutEngine::tick() {
   return first.ok() ? durable : first;
 }
 
-Status RolloutEngine::tick_rollout(Active& a, HealthSource& health_answers) {
+Status RolloutEngine::tick_rollout(Active& a, HealthReads& health_answers) {
   const RolloutPlan& plan = a.rollout.plan;
   const RolloutState state = a.rollout.state;
   const Timestamp now = clock_.now();

@@ -79,7 +79,8 @@ struct HealthTally {
 // Where a rollout's health gates get their numbers: one device's value of a health metric
 // over a window, measured as the metric says (HealthMeasure) — from the telemetry store in
 // drover serve, from the device models in the twin. Called by the thread that ticks the
-// engine, without the engine's lock (check-ins go on meanwhile); must not call the engine.
+// engine, without the engine's lock (check-ins go on meanwhile, and it may call the engine);
+// two threads that tick at once call it at once.
 class HealthSource {
  public:
   virtual ~HealthSource() = default;

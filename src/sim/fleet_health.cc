@@ -31,9 +31,11 @@ double normal(uint64_t a, uint64_t b) {
   return std::sqrt(-2 * std::log(unit(a))) * std::cos(2 * std::numbers::pi * unit(b));
 }
 
-// A Poisson draw with mean `mean` from one hash (the inverse of its distribution function;
-// the twin's means are a few events a window).
+// A Poisson draw with mean `mean` from one hash: the inverse of its distribution function
+// for the few events a window the twin mostly draws, a normal approximation past 50 (where
+// exp(-mean) would underflow far sooner than the sum could reach u).
 double poisson(double mean, uint64_t h) {
+  if (mean > 50) return std::max(0.0, std::round(mean + std::sqrt(mean) * normal(h, mix64(h))));
   const double u = unit(h);
   double p = std::exp(-mean);
   double cumulative = p;

@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -51,7 +54,11 @@ class ServerSide {
       : f(drover::testing::at("2026-06-01T00:00:00Z")), seed_(seed) {
     const std::string base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
     std::string tmpl = base + "/drover-telemetry-gate-XXXXXX";
-    dir_ = ::mkdtemp(tmpl.data());
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
+      std::abort();
+    }
+    dir_ = tmpl;
     auto opened = telemetry::TimeSeriesStore::open(real_file_system(), dir_, f.clock);
     EXPECT_TRUE(opened.ok());
     tsdb = std::move(*opened);
@@ -96,7 +103,7 @@ class ServerSide {
   // `span` of time in the engine's 15-minute passes: readings sent, then a tick.
   void run(Duration span) {
     const Timestamp until = f.clock.now() + span;
-    while (f.clock.now() < until) {
+    while (f.clock.now() < until && !::testing::Test::HasFatalFailure()) {
       f.clock.advance(kStep);
       send();
       ASSERT_TRUE(f.engine->tick().ok());
@@ -186,8 +193,10 @@ HealthMetric temperature_anomalies() {
 // the commit, the hour for late telemetry and a pass.
 Rollout run_canary(ServerSide& s, const HealthMetric& gated, bool learn) {
   s.run(hours(3) + (learn ? hours(24 * 3) : Duration(0)));
+  if (::testing::Test::HasFatalFailure()) return Rollout{};
   const std::string id = s.start_canary(gated);
   s.run(hours(4));
+  if (::testing::Test::HasFatalFailure()) return Rollout{};
   auto r = s.f.engine->get(id);
   EXPECT_TRUE(r.ok());
   return r.ok() ? *r : Rollout{};

@@ -171,8 +171,9 @@ TEST(EngineHealth, PairsAreFormedOnceTheWindowHasPassedAndKeptAcrossARestart) {
 // the fleet from inside the read (a decommission takes the engine's lock: held by the
 // reader, it would never return). That device was the partner the pass planned for the
 // updated device being read; the pairing, under the lock again, finds it gone, and the
-// updated device waits for the next pass instead of being paired from data never read. The
-// next pass pairs it with another.
+// updated device waits instead of being paired from data never read — for the next tick, a
+// minute, not the next pass a quarter of an hour on (the stage's soak allows for one pass).
+// The next tick pairs it with another.
 TEST(EngineHealth, TheSourceIsReadWithoutTheLockAndAPairWhosePartnerLeftMeanwhileWaits) {
   struct Intruding final : HealthSource {
     Batteries inner;
@@ -221,7 +222,7 @@ TEST(EngineHealth, TheSourceIsReadWithoutTheLockAndAPairWhosePartnerLeftMeanwhil
   EXPECT_NE(f.state_of(id, left), S::kPending) << "it left the rollout";
   EXPECT_TRUE(deployment(f, id, owner).health.empty()) << "paired from a plan that no longer held";
   source.on_read = nullptr;
-  f.clock.advance(kHealthScan);
+  f.clock.advance(f.engine_options.tick_interval);
   const Deployment d = deployment(f, id, owner);
   ASSERT_EQ(d.health.size(), 1u);
   EXPECT_FALSE(d.health_partner.empty());

@@ -258,6 +258,8 @@ TEST(FleetHealth, EachMetricAnswersAsModelledAndADefectMovesOnlyItsOwn) {
                            HealthDirection::kHigherIsWorse};
   const HealthMetric alarms{"temperature_celsius", HealthMeasure::kAnomalies,
                             HealthDirection::kHigherIsWorse};
+  const HealthMetric crashes{"crashes_total", HealthMeasure::kIncrease,
+                             HealthDirection::kHigherIsWorse};
   // The mean of a metric over the first 1,000 devices.
   auto mean = [&](const HealthMetric& m) {
     double sum = 0;
@@ -268,7 +270,9 @@ TEST(FleetHealth, EachMetricAnswersAsModelledAndADefectMovesOnlyItsOwn) {
     }
     return sum / 1000;
   };
-  const double drain = mean(battery), mem = mean(memory), boot = mean(boots), alarm = mean(alarms);
+  const double drain = mean(battery), mem = mean(memory), boot = mean(boots), alarm = mean(alarms),
+               crash = mean(crashes);
+  EXPECT_NEAR(crash, 0.3 * 10 * 1.28, 0.6);  // 0.3 a day, lognormal with sd 0.7 of its log
   EXPECT_LT(drain, -2 * 0.6);  // about 2% a day lost, times the week's weather (0.6 to 1.4)
   EXPECT_GT(drain, -2.1 * 1.4);
   EXPECT_LT(std::abs(mem), 1 << 20);         // no trend on average
@@ -296,6 +300,7 @@ TEST(FleetHealth, EachMetricAnswersAsModelledAndADefectMovesOnlyItsOwn) {
   EXPECT_NEAR(mean(boots), 5 * boot, 5 * 0.25);
   EXPECT_EQ(mean(battery), drain);
   EXPECT_EQ(mean(alarms), alarm);
+  EXPECT_EQ(mean(crashes), crash);
   EXPECT_EQ(mean(memory), mean(memory));
   w.world.device(0).dark = true;
   v = health.measure("dev-000001", memory, from, to);
