@@ -61,13 +61,7 @@ TEST_F(RemediatorTest, AConfigurationThatDidNotApplyIsAppliedAgainAndResolvesWhe
     report(flaky, minute < 5 ? kRunning : kWanted, minute < 5 ? "apply command timed out" : "");
     if (minute < 10) report(quiet, kRunning, "refused: setpoint 28 above the device's 26");
     send_sample(failing), send_sample(flaky), send_sample(quiet);
-    ASSERT_TRUE(rules->tick().ok());
-    if (queued_at == Timestamp{}) {
-      auto open = rules->list({});
-      ASSERT_TRUE(open.ok());
-      if (!open->empty()) queued_at = f.clock.now();
-    }
-    f.clock.advance(minutes(1));
+    ASSERT_NO_FATAL_FAILURE(tick_a_minute(*rules, queued_at));
   }
   auto alerts = rules->list({});
   ASSERT_TRUE(alerts.ok());

@@ -137,6 +137,18 @@ class RemediatorTest : public ::testing::Test {
     ingest(device, b);
   }
 
+  // A tick of `rules`, then a minute on; `first_open` becomes the time of the first tick
+  // after which an alert is open.
+  void tick_a_minute(Remediator& rules, Timestamp& first_open) {
+    ASSERT_TRUE(rules.tick().ok());
+    if (first_open == Timestamp{}) {
+      auto open = rules.list({});
+      ASSERT_TRUE(open.ok());
+      if (!open->empty()) first_open = f.clock.now();
+    }
+    f.clock.advance(minutes(1));
+  }
+
   void send_sample(const std::string& device) {
     protocol::TelemetryBatch b;
     b.stream = 7;

@@ -56,13 +56,7 @@ TEST_F(RemediatorTest, AnUpdateStuckDownloadingIsGivenUpAndResolvesOnceTheDevice
     if (minute < 10) report(gone, UpdateState::kDownloading), send_sample(gone);
     if (minute < 10) report(quiet, UpdateState::kDownloading);
     send_sample(quiet);
-    ASSERT_TRUE(rules->tick().ok());
-    if (queued_at == Timestamp{}) {
-      auto open = rules->list({});
-      ASSERT_TRUE(open.ok());
-      if (!open->empty()) queued_at = f.clock.now();
-    }
-    f.clock.advance(minutes(1));
+    ASSERT_NO_FATAL_FAILURE(tick_a_minute(*rules, queued_at));
   }
   auto alerts = rules->list({});
   ASSERT_TRUE(alerts.ok());
