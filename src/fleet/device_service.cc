@@ -175,18 +175,20 @@ Result<CheckInResponse> DeviceService::answer_check_in(const CheckInRequest& req
       std::equal(request.installed.begin(), request.installed.end(), known.begin(), known.end());
   // From the entry, not the record: most check-ins never touch the record.
   const protocol::ConfigReport* config = request.config;
+  // A check-in without a report of the configuration (an agent that applies none, or no
+  // longer does) leaves none known: an error from before is not the device's word any more.
+  const protocol::ConfigReport none;
+  const protocol::ConfigReport& said = config != nullptr ? *config : none;
   const bool same_record = same_inventory && request.keeps_previous == e.keeps_previous &&
-                           (config == nullptr || (config->sha256 == devices_[pos].config_sha256 &&
-                                                  config->error == devices_[pos].config_error));
+                           said.sha256 == devices_[pos].config_sha256 &&
+                           said.error == devices_[pos].config_error;
   if (!same_record || request.state != e.state) {
     Device updated = devices_[pos];
     updated.installed.assign(request.installed.begin(), request.installed.end());
     updated.update_state = request.state;
     updated.keeps_previous = request.keeps_previous;
-    if (config != nullptr) {
-      updated.config_sha256 = config->sha256;
-      updated.config_error = config->error;
-    }
+    updated.config_sha256 = said.sha256;
+    updated.config_error = said.error;
     DROVER_TRY(validate(updated));
     if (updated != devices_[pos]) {
       // A new inventory is written before it is answered; a new update state alone (idle,
@@ -514,8 +516,8 @@ std::vector<DeviceService::ConfigFailure> DeviceService::config_failures() const
   for (uint32_t pos : config_failing_) {
     const Entry& e = entries_[pos];
     if (e.seen_s == 0) continue;  // loaded with its record: it may have been mended since
-    out.push_back({e.id, Timestamp(std::chrono::seconds(kSeenEpoch + e.seen_s)),
-                   devices_[pos].config_error});
+    out.push_back(
+        {e.id, Timestamp(std::chrono::seconds(kSeenEpoch + e.seen_s)), devices_[pos].config_error});
   }
   std::sort(out.begin(), out.end(),
             [](const ConfigFailure& a, const ConfigFailure& b) { return a.id < b.id; });

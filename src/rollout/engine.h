@@ -382,7 +382,7 @@ class RolloutEngine {
   // device of its stratum, from `answers`, and writes the pair's values. A rollout the tick
   // did not plan waits for the next tick; so does a device whose values were not read (what
   // the plan expected changed meanwhile); one the source could not read waits a pass.
-  Status form_health_pairs(Active& a, Timestamp now, HealthReads& answers) REQUIRES(mu_);
+  Status form_health_pairs(Active& a, HealthReads& answers) REQUIRES(mu_);
   // The pass's predicates, shared by the plan and the pairing: deployment i is due for its
   // pair; deployment j could be the partner of a pair over [from, to).
   bool health_due(const Active& a, uint32_t i, Timestamp now) const REQUIRES(mu_);

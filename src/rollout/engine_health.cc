@@ -89,7 +89,7 @@ RolloutEngine::HealthReads RolloutEngine::plan_health_reads(Timestamp now) {
       continue;
     }
     HealthReads::Pass pass;
-    pass.rollout = &a;
+    pass.rollout = a.rollout.id;
     pass.metrics = gate.health;
     uint32_t planned = 0;
     for (uint32_t i = 0; i < a.deps.size() && planned < kHealthPairsPerPass; ++i) {
@@ -200,13 +200,13 @@ Result<std::optional<double>> RolloutEngine::HealthReads::measure(std::string_vi
   return it->second;
 }
 
-Status RolloutEngine::form_health_pairs(Active& a, Timestamp now, HealthReads& source) {
+Status RolloutEngine::form_health_pairs(Active& a, HealthReads& source) {
   const GatePolicy& gate = a.rollout.plan.gate;
   // Judged as the tick planned it (the time may have moved on while the source was read): a
   // rollout the plan left out waits for the next tick.
-  now = source.planned_at;
+  const Timestamp now = source.planned_at;
   if (gate.health.empty() || options_.health == nullptr || now < a.next_health_scan ||
-      !source.planned(&a)) {
+      !source.planned(a.rollout.id)) {
     return ok_status();
   }
   a.next_health_scan = now + kHealthScan;
@@ -232,6 +232,7 @@ Status RolloutEngine::form_health_pairs(Active& a, Timestamp now, HealthReads& s
     std::string why;
     bool failed = false;  // the source could not be read: this device waits for a later pass
     auto change = [&](std::string_view device, const HealthMetric& m) {
+      if (failed) return kNaN;  // read_health stopped there too: nothing more was read
       auto before = source.measure(device, m, from, d.offered_at);
       auto after = source.measure(device, m, d.updated_at, to);
       if (!before.ok() || !after.ok()) {

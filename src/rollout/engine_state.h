@@ -62,7 +62,7 @@ struct RolloutEngine::HealthReads final : HealthSource {
     std::vector<std::string> candidates;  // the partners it may take, in the order it tries them
   };
   struct Pass {
-    const void* rollout = nullptr;  // the Active it is of
+    std::string rollout;  // the rollout's id
     std::vector<HealthMetric> metrics;
     std::vector<Due> due;
   };
@@ -70,7 +70,7 @@ struct RolloutEngine::HealthReads final : HealthSource {
   Timestamp planned_at{};  // the time the passes were planned for
   uint64_t misses = 0;     // questions asked that were not read
 
-  bool planned(const void* rollout) const {
+  bool planned(std::string_view rollout) const {
     for (const Pass& p : passes) {
       if (p.rollout == rollout) return true;
     }

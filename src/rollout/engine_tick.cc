@@ -77,7 +77,7 @@ Status RolloutEngine::tick_rollout(Active& a, HealthReads& health_answers) {
       if (a.under_halt(n)) continue;
       DROVER_TRY(judge_node(a, n));
     }
-    DROVER_TRY(form_health_pairs(a, now, health_answers));
+    DROVER_TRY(form_health_pairs(a, health_answers));
     DROVER_TRY(judge_health_gates(a));
     // Also retries a failed-rollout transition whose write failed after its halt landed.
     DROVER_TRY(fail_if_all_halted(a));

@@ -241,9 +241,9 @@ Result<FieldTwinReport> run_field_twin(const FieldTwinOptions& o) {
     remediator->set_listener([&](const Alert& a) {
       if (a.version == 1) ++report.alerts_opened;
       if (a.escalated && escalated.insert(a.id).second) {
-        ++(a.condition == "offline"        ? report.escalated_offline
-           : a.condition == "update_stuck" ? report.escalated_update_stuck
-                                           : report.escalated_no_data);
+        if (a.condition == "offline") ++report.escalated_offline;
+        if (a.condition == "update_stuck") ++report.escalated_update_stuck;
+        if (a.condition == "no_data") ++report.escalated_no_data;
       }
       if (!a.commands.empty() && a.state != AlertState::kResolved) {
         // The device's number is in its id: field-00001 is units[0].

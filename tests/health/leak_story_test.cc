@@ -6,18 +6,29 @@
 // device is flagged at least 7 days before the first of them fails, every leaking device at
 // least 7 days before it fills, and at most 1% of the healthy devices are ever flagged. The
 // same story is told again through judge_device (health/device_health.h), as drover serve's
-// device health judges the memory it reads: a week of readings, the memory reason.
+// device health judges the memory it reads: a week of readings, the memory reason; and, for
+// two seeds, through drover serve's own path — the telemetry service's ingest, the store and
+// HealthView.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <functional>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "../common/fleet_fixture.h"
+#include "base/file_system.h"
 #include "health/device_health.h"
 #include "health/forecast.h"
+#include "health/health_view.h"
+#include "telemetry/telemetry_service.h"
+#include "telemetry/time_series_store.h"
 
 namespace drover::health {
 namespace {
@@ -33,18 +44,21 @@ struct Device {
 
 constexpr double kLimit = 512;  // MB
 
-// Whether a device is flagged on `now`, given its last readings of memory in use (MB).
-using Flag = std::function<bool(std::span<const TimedValue> in_use, Timestamp now)>;
+// Whether device `device` of seed `seed`'s fleet is flagged on `now`, given its last readings
+// of memory in use (MB).
+using Flag = std::function<bool(uint64_t seed, int device, std::span<const TimedValue> in_use,
+                                Timestamp now)>;
 
-// Runs the story over 20 seeds with `window_days` of readings kept, and checks its promises.
-void run_story(int window_days, const Flag& flagged) {
+// Runs the story over `seeds` seeds with `window_days` of readings kept, and checks its
+// promises.
+void run_story(int window_days, const Flag& flagged, uint64_t seeds = 20) {
   constexpr int kDevices = 400;
   constexpr int kDays = 90;
   int healthy_flagged = 0;
   int healthy = 0;
   int least_fleet_lead = kDays;   // days from the first flag to the first failure
   int least_device_lead = kDays;  // days from a device's flag to its own failure
-  for (uint64_t seed = 1; seed <= 20; ++seed) {
+  for (uint64_t seed = 1; seed <= seeds; ++seed) {
     std::mt19937_64 rng(seed);
     std::normal_distribution<double> noise(0, 5);
     std::uniform_real_distribution<double> unit(0, 1);
@@ -79,7 +93,7 @@ void run_story(int window_days, const Flag& flagged) {
         const size_t keep = static_cast<size_t>(window_days) * 24;
         if (seen[i].size() > keep) seen[i].erase(seen[i].begin(), seen[i].end() - keep);
         if (flagged_on[i] >= 0 || day < 7) continue;  // a week of readings at least
-        if (flagged(seen[i], hour(int64_t{day + 1} * 24))) flagged_on[i] = day;
+        if (flagged(seed, i, seen[i], hour(int64_t{day + 1} * 24))) flagged_on[i] = day;
       }
     }
     ASSERT_LE(first_failure, kDays) << "seed " << seed << ": the leak never filled a device";
@@ -107,7 +121,7 @@ void run_story(int window_days, const Flag& flagged) {
 }
 
 TEST(LeakStory, LeakingDevicesAreFlaggedAWeekAheadAndHealthyOnesRarely) {
-  run_story(14, [](std::span<const TimedValue> in_use, Timestamp now) {
+  run_story(14, [](uint64_t, int, std::span<const TimedValue> in_use, Timestamp now) {
     auto c = forecast_crossing(in_use, kLimit, now, {.confidence = 0.9, .toward = Toward::kUp});
     return c && c->expected <= hours(30 * 24);
   });
@@ -116,21 +130,90 @@ TEST(LeakStory, LeakingDevicesAreFlaggedAWeekAheadAndHealthyOnesRarely) {
 // As drover serve's device health sees it: memory available (the total less what is in use,
 // the total such that 5% of it is left at the limit) over the last week, and the memory
 // reason of judge_device.
-TEST(LeakStory, DeviceHealthFlagsTheLeakAWeekAheadAndHealthyDevicesRarely) {
+bool memory_reason(std::span<const TimedValue> in_use, Timestamp now) {
   const double total = kLimit / 0.95;
-  run_story(7, [total](std::span<const TimedValue> in_use, Timestamp now) {
-    DeviceFacts facts;
-    facts.freshness.device = "d";
-    facts.freshness.freshness = Freshness::kFresh;
-    SeriesWindow available{"memory_available_bytes", {}, {}};
-    for (const TimedValue& v : in_use) available.values.push_back({v.at, (total - v.value) * 1e6});
-    facts.series = {std::move(available),
-                    {"memory_total_bytes", {}, {{in_use.back().at, total * 1e6}}}};
-    for (const HealthReason& r : judge_device(facts, now).reasons) {
-      if (r.kind == "memory") return true;
-    }
-    return false;
+  DeviceFacts facts;
+  facts.freshness.device = "d";
+  facts.freshness.freshness = Freshness::kFresh;
+  SeriesWindow available{"memory_available_bytes", {}, {}};
+  for (const TimedValue& v : in_use) available.values.push_back({v.at, (total - v.value) * 1e6});
+  facts.series = {std::move(available),
+                  {"memory_total_bytes", {}, {{in_use.back().at, total * 1e6}}}};
+  for (const HealthReason& r : judge_device(facts, now).reasons) {
+    if (r.kind == "memory") return true;
+  }
+  return false;
+}
+
+TEST(LeakStory, DeviceHealthFlagsTheLeakAWeekAheadAndHealthyDevicesRarely) {
+  run_story(7, [](uint64_t, int, std::span<const TimedValue> in_use, Timestamp now) {
+    return memory_reason(in_use, now);
   });
+}
+
+// The same story through drover serve's own path, for two seeds of the 20: each device's
+// readings (memory available, and the total) go through the telemetry service's ingest into a
+// real time-series store as each day ends, and HealthView judges the device from the store at
+// the day's end, as GET /api/v1/devices/{id}/health does. It flags every device on the same
+// day as judge_device on the same readings (the test above), and so keeps its promises.
+TEST(LeakStory, ServesDeviceHealthFromTheStoreFlagsTheSameDevicesOnTheSameDays) {
+  constexpr size_t kDevices = 400;  // as run_story's fleet
+  const double total = kLimit / 0.95;
+  // Each seed's story on its own stretch of the clock (the story's times start at 0).
+  const Timestamp base = drover::testing::at("2026-01-01T00:00:00Z");
+  const auto shift = [&](uint64_t seed) { return base + hours(24 * 100 * (seed - 1)); };
+  drover::testing::Fleet f(base);
+  f.add_devices(2 * kDevices, "rev-a");  // seed s's device i: f.ids[(s - 1) * kDevices + i]
+  std::string tmpl = std::filesystem::exists("/dev/shm") ? "/dev/shm/drover-leak-story-XXXXXX"
+                                                         : "/tmp/drover-leak-story-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl;
+  auto tsdb = telemetry::TimeSeriesStore::open(real_file_system(), dir, f.clock);
+  ASSERT_TRUE(tsdb.ok()) << tsdb.error().to_string();
+  telemetry::TelemetryService telemetry(**tsdb, *f.service, f.store(), f.clock);
+  const HealthView view(telemetry, nullptr, f.clock);
+  std::map<std::string, Timestamp> sent;  // each device's readings sent up to
+  std::map<std::string, uint64_t> sequence_of;
+  int judged = 0, differed = 0;
+  run_story(
+      7,
+      [&](uint64_t seed, int device, std::span<const TimedValue> in_use, Timestamp now) {
+        const std::string& id = f.ids[(seed - 1) * kDevices + static_cast<size_t>(device)];
+        const Timestamp at = now + (shift(seed) - Timestamp{});
+        if (f.clock.now() < at) f.clock.advance_to(at);
+        // The readings not sent yet, as the device's agent would send them.
+        protocol::TelemetryBatch batch;
+        batch.stream = 1;
+        batch.sequence = ++sequence_of[id];
+        protocol::TelemetrySeries available{"memory_available_bytes", {}, {}};
+        for (const TimedValue& v : in_use) {
+          const Timestamp t = v.at + (shift(seed) - Timestamp{});
+          if (auto it = sent.find(id); it != sent.end() && t <= it->second) continue;
+          available.samples.push_back({t.time_since_epoch().count(), (total - v.value) * 1e6});
+        }
+        const int64_t last = available.samples.back().t_ms;
+        batch.series = {std::move(available), {"memory_total_bytes", {}, {{last, total * 1e6}}}};
+        // Read back at once, as the device API's reads are (durability is the ingest's own
+        // story: docs/telemetry.md).
+        auto stored = telemetry.ingest(id, batch);
+        EXPECT_TRUE(stored.ok()) << stored.error().to_string();
+        sent[id] = Timestamp(Duration(last));
+        auto health = view.device(id);
+        EXPECT_TRUE(health.ok()) << health.error().to_string();
+        bool flagged = false;
+        for (const HealthReason& r : health.ok() ? health->reasons : std::vector<HealthReason>{})
+          flagged |= r.kind == "memory";
+        ++judged;
+        if (flagged != memory_reason(in_use, now)) ++differed;
+        return flagged;
+      },
+      2);
+  std::printf("serve's device health: %d judgements, %d differ from judge_device's\n", judged,
+              differed);
+  EXPECT_GT(judged, 2 * kDevices * 70);
+  EXPECT_EQ(differed, 0);
+  tsdb->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

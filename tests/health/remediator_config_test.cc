@@ -84,7 +84,7 @@ TEST_F(RemediatorTest, AConfigurationThatDidNotApplyIsAppliedAgainAndResolvesWhe
   // device says it again.
   ASSERT_EQ(f.service->config_failures().size(), 1u);
   EXPECT_EQ(f.service->config_failures()[0].id, quiet);
-  f.restart();
+  restart_server(minutes(1), config_rule());
   EXPECT_TRUE(f.service->config_failures().empty());
   ASSERT_EQ(f.service->device(quiet)->config_error, "refused: setpoint 28 above the device's 26");
   report(quiet, kRunning, "refused: setpoint 28 above the device's 26");
@@ -92,6 +92,11 @@ TEST_F(RemediatorTest, AConfigurationThatDidNotApplyIsAppliedAgainAndResolvesWhe
   ASSERT_EQ(failures.size(), 1u);
   EXPECT_EQ(failures[0].error, "refused: setpoint 28 above the device's 26");
   EXPECT_EQ(failures[0].at, f.clock.now());
+  // A check-in without a report of the configuration (its agent no longer applies one)
+  // leaves none known.
+  ASSERT_TRUE(f.service->check_in({quiet, f.installed(quiet), UpdateState::kIdle, "", false}).ok());
+  EXPECT_TRUE(f.service->config_failures().empty());
+  EXPECT_EQ(f.service->device(quiet)->config_error, "");
 }
 
 }  // namespace

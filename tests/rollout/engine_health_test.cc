@@ -237,6 +237,47 @@ TEST(EngineHealth, TheSourceIsReadWithoutTheLockAndAPairWhosePartnerLeftMeanwhil
   }
 }
 
+// A device the source cannot read (a damaged chunk, not "no data") waits for the next pass, a
+// quarter of an hour on — not the next tick — whatever the number of metrics: the pairing
+// does not ask for the metrics the read stopped before.
+TEST(EngineHealth, ADeviceTheSourceCannotReadWaitsForTheNextPass) {
+  struct Failing final : HealthSource {
+    Batteries inner;
+    std::string broken;
+    int broken_reads = 0;
+    Result<std::optional<double>> measure(std::string_view device, const HealthMetric& m,
+                                          Timestamp from, Timestamp to) override {
+      if (device == broken) {
+        ++broken_reads;
+        return io_error("a damaged chunk");
+      }
+      return inner.measure(device, m, from, to);
+    }
+  };
+  Failing source;
+  Fleet f;
+  f.engine_options.health = &source;
+  f.restart();
+  f.add_devices(40, "rev-a");
+  RolloutPlan plan = battery_plan();
+  plan.gate.health.push_back(
+      {"memory_available_bytes", HealthMeasure::kSlope, HealthDirection::kLowerIsWorse});
+  const std::string id = f.start(plan);
+  const std::vector<std::string> updated = run_canary(f, source.inner);
+  ASSERT_EQ(updated.size(), 20u);
+  source.broken = updated[0];
+  const Timestamp deadline = f.clock.now() + hours(4);
+  while (source.broken_reads == 0 && f.clock.now() < deadline) f.clock.advance(minutes(1));
+  ASSERT_GT(source.broken_reads, 0);
+  const int first = source.broken_reads;
+  f.clock.advance(minutes(10));
+  EXPECT_EQ(source.broken_reads, first) << "read again before the next pass";
+  EXPECT_TRUE(deployment(f, id, updated[0]).health.empty());
+  EXPECT_EQ(deployment(f, id, updated[1]).health.size(), 2u);
+  f.clock.advance(minutes(6));
+  EXPECT_GT(source.broken_reads, first) << "the next pass tries again";
+}
+
 TEST(EngineHealth, ABuildThatChangesNothingPassesAndTheSoakWaitsForThePairs) {
   Batteries b;
   Fleet f;
