@@ -75,7 +75,7 @@ struct DefectSpec {
   std::string version;            // empty: the rollout's version
   DefectKind kind = DefectKind::kBootFails;
   double probability = 1;
-  Duration after{0};  // kFailsAfter, kGoesSilent
+  Duration after{0};         // kFailsAfter, kGoesSilent
   double factor = 1;         // kDrainsBattery, kReboots, kCrashes, kGlitches
   double bytes_per_day = 0;  // kLeaksMemory
 };
