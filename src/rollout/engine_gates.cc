@@ -189,10 +189,10 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
       HealthGateStatus h;
       h.group = node.key;
       h.metric = k;
-      h.tally = a->node_health(n, k);
+      h.halted = a->under_halt(n);
+      h.tally = a->node_health(n, k, h.halted);
       h.log_evidence = health_log_evidence(h.tally.worse, h.tally.informative);
       h.threshold = -std::log(node.alpha);
-      h.halted = a->under_halt(n);
       p.health.push_back(std::move(h));
     }
   }

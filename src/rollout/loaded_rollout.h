@@ -177,11 +177,12 @@ struct LoadedRollout {
     for (size_t k = 0; k < d.health.size() && k < metrics.size(); ++k)
       s.health[k].add(d.health[k], metrics[k].worse, sign);
   }
-  // The health tally of node n on metric k: its strata that are not halted.
-  HealthTally node_health(uint32_t n, size_t k) const {
+  // The health tally of node n on metric k: its strata that are not halted (every one of
+  // them with `halted_too`: what a halted group's status shows, the pairs that halted it).
+  HealthTally node_health(uint32_t n, size_t k, bool halted_too = false) const {
     HealthTally t;
     for (uint32_t si : nodes[n].strata) {
-      if (!strata[si].halted) t += strata[si].health[k];
+      if (halted_too || !strata[si].halted) t += strata[si].health[k];
     }
     return t;
   }

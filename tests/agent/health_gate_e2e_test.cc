@@ -1,0 +1,340 @@
+// Health gates end to end over HTTP (docs/gates.md, "Health gates"): the control plane's HTTP
+// stack as `drover serve` assembles it (ServerStack: the device API, telemetry ingest, the
+// operator API), its rollout engine judging health from the telemetry store
+// (TelemetryHealth), and 24 real agents — Agent with its HTTP link and the ab-slot module over
+// a file bootloader, TelemetryAgent with the system collectors reading each device's own
+// /proc/meminfo — all on one ManualClock. The operator uploads, plans and starts over HTTP
+// as the CLI would. A build that leaks memory on the devices that run it is halted in its
+// canary on memory_available_bytes, the operator API says why with the effect's size, and
+// the agents switch back to the version they ran; a build that changes nothing goes through
+// the canary's gate and completes.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "../common/fleet_fixture.h"
+#include "agent/agent.h"
+#include "agent/bootloader.h"
+#include "agent/server_link.h"
+#include "agent/telemetry_agent.h"
+#include "agent/update_module.h"
+#include "base/file_system.h"
+#include "base/random.h"
+#include "health/telemetry_health.h"
+#include "telemetry/telemetry_service.h"
+#include "telemetry/time_series_store.h"
+#include "transport/http/client.h"
+#include "transport/http/stack.h"
+
+namespace drover::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr double kMiB = 1024.0 * 1024.0;
+const std::string kOld = "1.0.0", kNew = "3.0.0";
+
+// A uniform draw in [-1, 1) from a hash.
+double jitter(uint64_t h) { return static_cast<double>(mix64(h) >> 11) * 0x1.0p-52 - 1; }
+
+double days(Duration d) { return std::chrono::duration<double>(d).count() / 86400; }
+
+std::string payload(const std::string& version) {
+  std::string s(64 << 10, '\0');
+  for (size_t i = 0; i < s.size(); ++i)
+    s[i] = static_cast<char>(stable_hash(version, i / 8) >> i % 8);
+  return s;
+}
+
+// One device: an update agent and a telemetry agent sharing one HTTP link, its slots, its
+// bootloader and the /proc/meminfo its memory collector reads.
+struct Device {
+  std::string id, dir;
+  std::unique_ptr<FileBootloader> boot;
+  std::unique_ptr<ServerLink> link;
+  std::unique_ptr<UpdateModule> module;
+  std::unique_ptr<Agent> agent;
+  std::unique_ptr<TelemetryAgent> telemetry;
+  Timestamp next_step{}, next_collect{};
+  std::optional<Timestamp> running_new_since;  // when it was first seen running the new build
+};
+
+// The server's side, its fleet of agents, and an operator's HTTP client. `leak` is what the
+// new build loses of the available memory a day.
+class World {
+ public:
+  explicit World(double leak) : leak_(leak) {
+    std::string tmpl =
+        (fs::exists("/dev/shm") ? "/dev/shm" : "/tmp") + std::string("/drover-health-e2e-XXXXXX");
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      ADD_FAILURE() << "mkdtemp " << tmpl << ": " << std::strerror(errno);
+      std::abort();
+    }
+    dir_ = tmpl;
+    start_server();
+    for (int i = 0; i < 24 && !::testing::Test::HasFatalFailure(); ++i) add_device(i);
+  }
+  ~World() {
+    devices_.clear();
+    stack_.reset();
+    telemetry_.reset();
+    service_.reset();
+    engine_.reset();
+    health_.reset();
+    tsdb_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // The operator's call, as the CLI makes it; the answer's status and JSON body.
+  std::pair<int, json> call(const std::string& method, const std::string& path,
+                            const std::string& body = "") {
+    auto r = operator_->request(
+        method, path, body,
+        {{"Authorization", "Bearer " + token_}, {"Content-Type", "application/json"}});
+    if (!r.ok()) {
+      ADD_FAILURE() << method << " " << path << ": " << r.error().to_string();
+      return {0, json()};
+    }
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+
+  // Every agent's steps and every collector round that falls due within `span`, in time order.
+  void run(Duration span) {
+    const Timestamp until = clock_.now() + span;
+    while (!::testing::Test::HasFatalFailure()) {
+      Timestamp next = until;
+      for (Device& d : devices_) next = std::min({next, d.next_step, d.next_collect});
+      clock_.advance_to(std::max(next, clock_.now()));
+      const Timestamp now = clock_.now();
+      for (Device& d : devices_) {
+        if (d.next_step <= now) {
+          d.next_step = now + std::max(d.agent->run_once(), seconds(1));
+          const bool runs_new = d.agent->inventory().at("firmware") == kNew;
+          if (runs_new && !d.running_new_since) d.running_new_since = now;
+          if (!runs_new) d.running_new_since.reset();
+        }
+        if (d.next_collect <= now) {
+          write_meminfo(d, now);
+          d.next_collect = now + std::max(d.telemetry->run_once(), seconds(1));
+        }
+      }
+      if (now >= until) return;
+    }
+  }
+
+  // Creates and starts the plan over the operator API: half the fleet as a canary soaking an
+  // hour, gated on the memory's slope over 2 h windows, rolled back on a halt.
+  std::string start_rollout() {
+    const auto [created, rollout] = call("POST", "/api/v1/rollouts", R"({
+        "name": "memory", "artifact": {"name": "firmware", "version": "3.0.0"},
+        "stages": [{"name": "canary", "percent": 50, "soak": "1h"},
+                   {"name": "all", "percent": 100}],
+        "gate": {"min_sample": 3, "max_failure_rate": 0.1, "health_window": "2h",
+                 "health": [{"metric": "memory_available_bytes", "measure": "slope",
+                             "worse": "lower"}]},
+        "on_failure": "rollback"})");
+    EXPECT_EQ(created, 201) << rollout.dump();
+    const std::string id = rollout.value("id", "");
+    EXPECT_EQ(call("POST", "/api/v1/rollouts/" + id + "/start").first, 200);
+    return id;
+  }
+
+  size_t running(const std::string& version) const {
+    return static_cast<size_t>(std::count_if(
+        devices_.begin(), devices_.end(),
+        [&](const Device& d) { return d.agent->inventory().at("firmware") == version; }));
+  }
+  size_t ever_ran_new() const { return ran_new_.size(); }
+  uint64_t samples_sent() const {
+    uint64_t n = 0;
+    for (const Device& d : devices_) n += d.telemetry->status().samples_sent;
+    return n;
+  }
+
+ private:
+  void start_server() {
+    auto opened = telemetry::TimeSeriesStore::open(real_file_system(), dir_ + "/tsdb", clock_);
+    ASSERT_TRUE(opened.ok()) << opened.error().to_string();
+    tsdb_ = std::move(*opened);
+    health_ = std::make_unique<health::TelemetryHealth>(*tsdb_);
+    WriteBatch b;
+    b.sites.push_back(Site{"open", "UTC", {}});
+    ASSERT_TRUE(store_->apply(b).ok());
+    EngineOptions eo;
+    eo.health = health_.get();
+    engine_ = std::make_unique<RolloutEngine>(*store_, clock_, eo);
+    ASSERT_TRUE(engine_->load().ok());
+    FleetOptions fo;
+    fo.poll_interval = minutes(10);
+    service_ = std::make_unique<DeviceService>(*store_, *engine_, fo);
+    ASSERT_TRUE(service_->load().ok());
+    telemetry_ = std::make_unique<telemetry::TelemetryService>(*tsdb_, *service_, *store_, clock_);
+    http::StackOptions so;
+    so.server.threads = 1;
+    so.artifact_dir = dir_ + "/artifacts";
+    so.token_secret = std::string(32, 'k');
+    so.auth.enrollment_tokens = {"factory"};
+    so.telemetry = telemetry_.get();
+    auto stack = http::ServerStack::start(*store_, nullptr, *engine_, *service_, clock_, so);
+    ASSERT_TRUE(stack.ok()) << stack.error().to_string();
+    stack_ = std::move(*stack);
+    url_ = "http://127.0.0.1:" + std::to_string(stack_->port());
+    auto token = stack_->tokens().create("release", Role::kOperator, hours(24 * 30));
+    ASSERT_TRUE(token.ok()) << token.error().to_string();
+    token_ = token->text;
+    operator_ = std::move(http::HttpClient::create(url_).value());
+    for (const std::string& v : {kOld, kNew}) {
+      const auto [status, body] =
+          call("PUT", "/api/v1/artifacts/firmware/" + v + "?device_type=ctl", payload(v));
+      ASSERT_EQ(status, 201) << body.dump();
+    }
+  }
+
+  void add_device(int i) {
+    Device& d = devices_.emplace_back();
+    d.id = "ctl-" + std::to_string(100 + i);
+    d.dir = dir_ + "/" + d.id;
+    fs::create_directories(d.dir + "/root/proc");
+    fs::create_directories(d.dir + "/data");
+    std::ofstream(d.dir + "/slot-a") << payload(kOld);
+    d.boot = std::make_unique<FileBootloader>(real_file_system(), d.dir + "/boot.state");
+    auto key = load_or_create_key(real_file_system(), d.dir + "/device.key");
+    ASSERT_TRUE(key.ok()) << key.error().to_string();
+    HttpLinkOptions lo;
+    lo.server = url_;
+    lo.device_id = d.id;
+    lo.device_type = "ctl";
+    lo.hardware_revision = "rev-a";
+    lo.site = "open";
+    lo.enrollment_token = "factory";
+    auto link = make_http_link(lo, std::move(*key), clock_);
+    ASSERT_TRUE(link.ok()) << link.error().to_string();
+    d.link = std::move(*link);
+    Device* dev = &d;
+    d.module = make_ab_slot_module(
+        {d.dir + "/slot-a", d.dir + "/slot-b", [dev] { return dev->boot->boot(true); }}, *d.boot);
+    AgentOptions ao;
+    ao.data_dir = d.dir + "/data";
+    ao.default_poll = minutes(10);
+    d.agent = std::make_unique<Agent>(ao, *d.link, *d.module, system_commands(), clock_, i + 1);
+    const Status started = d.agent->start({{"firmware", kOld}});
+    ASSERT_TRUE(started.ok()) << started.error().to_string();
+    TelemetryOptions to;
+    to.collectors.root = d.dir + "/root";
+    to.collectors.boots_file = d.dir + "/boots";
+    to.collectors.cpu = to.collectors.disk = to.collectors.temperature = false;
+    to.collectors.uptime = to.collectors.reboots = to.collectors.link = false;
+    to.collectors.battery = false;
+    to.interval = minutes(5);
+    to.send_every = minutes(30);
+    to.queue.dir = d.dir + "/queue";
+    to.queue.stream_seed = static_cast<uint64_t>(i) + 1;
+    d.telemetry = std::make_unique<TelemetryAgent>(to, *d.link, clock_, i + 1);
+    write_meminfo(d, clock_.now());
+    ASSERT_TRUE(d.telemetry->start().ok());
+    d.next_step = d.next_collect = clock_.now();
+  }
+
+  // The device's memory now: 300 MiB available, a trend of its own (within ±2 MiB a day),
+  // 1 MiB of noise; `leak_` a day less while it runs the new build.
+  void write_meminfo(Device& d, Timestamp now) {
+    const uint64_t h = stable_hash(d.id);
+    double available = 300 * kMiB + 2 * kMiB * jitter(h) * days(now - start_) +
+                       kMiB * jitter(h ^ static_cast<uint64_t>(now.time_since_epoch().count()));
+    if (d.running_new_since) {
+      available -= leak_ * days(now - *d.running_new_since);
+      ran_new_.insert(d.id);
+    }
+    std::ofstream(d.dir + "/root/proc/meminfo")
+        << "MemTotal: 1048576 kB\nMemAvailable: " << static_cast<int64_t>(available / 1024)
+        << " kB\n";
+  }
+
+  double leak_;
+  std::string dir_, url_, token_;
+  ManualClock clock_{drover::testing::at("2026-06-01T00:00:00Z")};
+  const Timestamp start_ = clock_.now();
+  std::unique_ptr<Store> store_ = make_memory_store();
+  std::unique_ptr<telemetry::TimeSeriesStore> tsdb_;
+  std::unique_ptr<health::TelemetryHealth> health_;
+  std::unique_ptr<RolloutEngine> engine_;
+  std::unique_ptr<DeviceService> service_;
+  std::unique_ptr<telemetry::TelemetryService> telemetry_;
+  std::unique_ptr<http::ServerStack> stack_;
+  std::unique_ptr<http::HttpClient> operator_;
+  std::deque<Device> devices_;  // a deque: the module's reboot holds its device's address
+  std::set<std::string> ran_new_;
+};
+
+TEST(HealthGateE2e, ABuildThatLeaksMemoryIsHaltedInItsCanaryAndTheAgentsSwitchBack) {
+  World w(48 * kMiB);
+  w.run(hours(3));  // the window before the offer
+  const std::string id = w.start_rollout();
+  w.run(hours(6));
+
+  const auto [status, rollout] = w.call("GET", "/api/v1/rollouts/" + id);
+  ASSERT_EQ(status, 200);
+  const json& progress = rollout["progress"];
+  ASSERT_TRUE(progress.is_object()) << rollout.dump();
+  const json& halted = progress["outcome"]["halted"];
+  ASSERT_EQ(halted.size(), 1u) << progress.dump(2);
+  const std::string why = halted[0].value("reason", "");
+  std::printf("halted: %s\n", why.c_str());
+  EXPECT_EQ(why.rfind("health: memory_available_bytes (slope over 2h windows, lower is worse)", 0),
+            0u)
+      << why;
+  double shift = 0;
+  const size_t at = why.find("median change updated - not updated ");
+  ASSERT_NE(at, std::string::npos) << why;
+  ASSERT_EQ(std::sscanf(why.c_str() + at, "median change updated - not updated %lf", &shift), 1);
+  EXPECT_LT(shift, -30 * kMiB) << why;
+  EXPECT_GT(shift, -66 * kMiB) << why;
+  const json& health = progress["health"];
+  ASSERT_FALSE(health.empty()) << progress.dump(2);
+  EXPECT_EQ(health[0].value("metric", ""), "memory_available_bytes");
+  EXPECT_TRUE(health[0].value("halted", false)) << health.dump();
+  EXPECT_EQ(health[0].value("pairs", 0), 12) << "a halted group keeps the pairs that halted it";
+  EXPECT_EQ(health[0].value("worse", 0), 12) << health.dump();
+  EXPECT_GE(health[0].value("evidence", 0.0), health[0].value("threshold", 1e9)) << health.dump();
+  // The canary's half was offered, the rest never; every updated device was sent back.
+  EXPECT_EQ(halted[0].value("never_offered", 0), 12) << halted.dump();
+  EXPECT_EQ(halted[0].value("not_reverted", -1), 0) << halted.dump();
+
+  // Only the canary took the build, and every device that did is back on the old one.
+  EXPECT_EQ(w.ever_ran_new(), 12u);
+  EXPECT_EQ(w.running(kNew), 0u);
+  EXPECT_EQ(w.running(kOld), 24u);
+  EXPECT_GT(w.samples_sent(), 24u * 9 * 12 * 2) << "a reading every 5 minutes for 9 h";
+}
+
+TEST(HealthGateE2e, ABuildThatChangesNothingPassesTheCanaryAndCompletes) {
+  World w(0);
+  w.run(hours(3));
+  const std::string id = w.start_rollout();
+  w.run(hours(12));
+
+  const auto [status, rollout] = w.call("GET", "/api/v1/rollouts/" + id);
+  ASSERT_EQ(status, 200);
+  EXPECT_EQ(rollout.value("state", ""), "completed") << rollout.dump(2);
+  const json& health = rollout["progress"]["health"];
+  ASSERT_FALSE(health.empty()) << rollout.dump(2);
+  EXPECT_FALSE(health[0].value("halted", true)) << health.dump();
+  EXPECT_EQ(health[0].value("pairs", 0), 12) << health.dump();
+  EXPECT_EQ(w.running(kNew), 24u);
+}
+
+}  // namespace
+}  // namespace drover::agent
