@@ -163,7 +163,15 @@ std::vector<RemediationRule> default_rules(const std::string& telemetry_service)
   config.condition = Condition::kConfigFailed;
   config.after = hours(1);
   config.ladder.push_back({protocol::CommandAction::kReapplyConfig, ""});
-  return {no_data, offline, config};
+  // A value its profile watches (`frozen_after`) stuck for half an hour more while the device
+  // reports — a sensor's driver or bus hung: a reboot starts them again; then a person (a
+  // sensor dead in place needs one). Without such checks in any profile it never holds.
+  RemediationRule frozen;
+  frozen.name = "frozen";
+  frozen.condition = Condition::kFrozen;
+  frozen.after = minutes(30);
+  frozen.ladder.push_back({protocol::CommandAction::kReboot, ""});
+  return {no_data, offline, config, frozen};
 }
 
 }  // namespace drover::health

@@ -151,7 +151,9 @@ Decision decide(const RemediationRule& rule, const Episode& episode, bool presen
 
 // The rules `drover serve` uses when given none: a device that checks in but sends nothing is
 // first asked to restart its telemetry service (`telemetry_service`), then rebooted, then
-// handed to a person; one offline for a day is a person's at once (it cannot be reached).
+// handed to a person; one offline for a day is a person's at once (it cannot be reached); a
+// configuration that has not applied for an hour is applied again, then a person's; a value
+// its profile watches frozen for half an hour is rebooted, then a person's.
 std::vector<RemediationRule> default_rules(const std::string& telemetry_service);
 
 }  // namespace drover::health
