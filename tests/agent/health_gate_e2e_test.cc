@@ -5,9 +5,10 @@
 // a file bootloader, TelemetryAgent with the system collectors reading each device's own
 // /proc/meminfo — all on one ManualClock. The operator uploads, plans and starts over HTTP
 // as the CLI would. A build that leaks memory on the devices that run it is halted in its
-// canary on memory_available_bytes, the operator API says why with the effect's size, and
-// the agents switch back to the version they ran; a build that changes nothing goes through
-// the canary's gate and completes.
+// canary on memory_available_bytes, one that reboots its devices on reboots_total (counted
+// by the reboots collector from each boot's new boot id); the operator API says why with the
+// effect's size, and the agents switch back to the version they ran. A build that changes
+// nothing goes through the canary's gate on both metrics and completes.
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -59,10 +60,20 @@ std::string payload(const std::string& version) {
   return s;
 }
 
+// What the new build does on the devices that run it: loses `leak_per_day` of the available
+// memory a day; reboots every `reboot_every` (0: never).
+struct Build {
+  double leak_per_day = 0;
+  Duration reboot_every{0};
+};
+
 // One device: an update agent and a telemetry agent sharing one HTTP link, its slots, its
-// bootloader and the /proc/meminfo its memory collector reads.
+// bootloader and the /proc files its collectors read (meminfo, the boot id).
 struct Device {
   std::string id, dir;
+  uint64_t seed = 0;
+  uint64_t boots = 0;
+  Timestamp next_reboot{};
   std::unique_ptr<FileBootloader> boot;
   std::unique_ptr<ServerLink> link;
   std::unique_ptr<UpdateModule> module;
@@ -72,11 +83,10 @@ struct Device {
   std::optional<Timestamp> running_new_since;  // when it was first seen running the new build
 };
 
-// The server's side, its fleet of agents, and an operator's HTTP client. `leak` is what the
-// new build loses of the available memory a day.
+// The server's side, its fleet of agents, and an operator's HTTP client.
 class World {
  public:
-  explicit World(double leak) : leak_(leak) {
+  explicit World(Build build) : build_(build) {
     std::string tmpl =
         (fs::exists("/dev/shm") ? "/dev/shm" : "/tmp") + std::string("/drover-health-e2e-XXXXXX");
     if (::mkdtemp(tmpl.data()) == nullptr) {
@@ -120,10 +130,17 @@ class World {
       clock_.advance_to(std::max(next, clock_.now()));
       const Timestamp now = clock_.now();
       for (Device& d : devices_) {
+        if (d.running_new_since && build_.reboot_every > Duration(0) && d.next_reboot <= now) {
+          reboot(d);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
         if (d.next_step <= now) {
           d.next_step = now + std::max(d.agent->run_once(), seconds(1));
           const bool runs_new = d.agent->inventory().at("firmware") == kNew;
-          if (runs_new && !d.running_new_since) d.running_new_since = now;
+          if (runs_new && !d.running_new_since) {
+            d.running_new_since = now;
+            d.next_reboot = now + build_.reboot_every;
+          }
           if (!runs_new) d.running_new_since.reset();
         }
         if (d.next_collect <= now) {
@@ -136,15 +153,15 @@ class World {
   }
 
   // Creates and starts the plan over the operator API: half the fleet as a canary soaking an
-  // hour, gated on the memory's slope over 2 h windows, rolled back on a halt.
-  std::string start_rollout() {
+  // hour, gated on `health` (a plan's gate.health entry) over 2 h windows, rolled back on a
+  // halt.
+  std::string start_rollout(const std::string& health) {
     const auto [created, rollout] = call("POST", "/api/v1/rollouts", R"({
-        "name": "memory", "artifact": {"name": "firmware", "version": "3.0.0"},
+        "name": "patch", "artifact": {"name": "firmware", "version": "3.0.0"},
         "stages": [{"name": "canary", "percent": 50, "soak": "1h"},
                    {"name": "all", "percent": 100}],
         "gate": {"min_sample": 3, "max_failure_rate": 0.1, "health_window": "2h",
-                 "health": [{"metric": "memory_available_bytes", "measure": "slope",
-                             "worse": "lower"}]},
+                 "health": [)" + health + R"(]},
         "on_failure": "rollback"})");
     EXPECT_EQ(created, 201) << rollout.dump();
     const std::string id = rollout.value("id", "");
@@ -207,9 +224,16 @@ class World {
     Device& d = devices_.emplace_back();
     d.id = "ctl-" + std::to_string(100 + i);
     d.dir = dir_ + "/" + d.id;
-    fs::create_directories(d.dir + "/root/proc");
+    d.seed = static_cast<uint64_t>(i) + 1;
+    fs::create_directories(d.dir + "/root/proc/sys/kernel/random");
     fs::create_directories(d.dir + "/data");
     std::ofstream(d.dir + "/slot-a") << payload(kOld);
+    power_on(d);
+  }
+
+  // The device boots: a new boot id, and its agents start over what is on its disk.
+  void power_on(Device& d) {
+    std::ofstream(d.dir + "/root/proc/sys/kernel/random/boot_id") << d.id << "-boot-" << d.boots;
     d.boot = std::make_unique<FileBootloader>(real_file_system(), d.dir + "/boot.state");
     auto key = load_or_create_key(real_file_system(), d.dir + "/device.key");
     ASSERT_TRUE(key.ok()) << key.error().to_string();
@@ -229,33 +253,44 @@ class World {
     AgentOptions ao;
     ao.data_dir = d.dir + "/data";
     ao.default_poll = minutes(10);
-    d.agent = std::make_unique<Agent>(ao, *d.link, *d.module, system_commands(), clock_, i + 1);
+    d.agent = std::make_unique<Agent>(ao, *d.link, *d.module, system_commands(), clock_, d.seed);
     const Status started = d.agent->start({{"firmware", kOld}});
     ASSERT_TRUE(started.ok()) << started.error().to_string();
     TelemetryOptions to;
     to.collectors.root = d.dir + "/root";
     to.collectors.boots_file = d.dir + "/boots";
     to.collectors.cpu = to.collectors.disk = to.collectors.temperature = false;
-    to.collectors.uptime = to.collectors.reboots = to.collectors.link = false;
-    to.collectors.battery = false;
+    to.collectors.uptime = to.collectors.link = to.collectors.battery = false;
     to.interval = minutes(5);
     to.send_every = minutes(30);
     to.queue.dir = d.dir + "/queue";
-    to.queue.stream_seed = static_cast<uint64_t>(i) + 1;
-    d.telemetry = std::make_unique<TelemetryAgent>(to, *d.link, clock_, i + 1);
+    to.queue.stream_seed = d.seed;
+    d.telemetry = std::make_unique<TelemetryAgent>(to, *d.link, clock_, d.seed);
     write_meminfo(d, clock_.now());
     ASSERT_TRUE(d.telemetry->start().ok());
     d.next_step = d.next_collect = clock_.now();
   }
 
+  // A reboot the build causes: everything in memory is gone (unsent samples are on disk).
+  void reboot(Device& d) {
+    d.telemetry.reset();
+    d.agent.reset();
+    d.module.reset();
+    d.link.reset();
+    d.boot.reset();
+    ++d.boots;
+    d.next_reboot = clock_.now() + build_.reboot_every;
+    power_on(d);
+  }
+
   // The device's memory now: 300 MiB available, a trend of its own (within ±2 MiB a day),
-  // 1 MiB of noise; `leak_` a day less while it runs the new build.
+  // 1 MiB of noise; the build's leak a day less while it runs the new build.
   void write_meminfo(Device& d, Timestamp now) {
     const uint64_t h = stable_hash(d.id);
     double available = 300 * kMiB + 2 * kMiB * jitter(h) * days(now - start_) +
                        kMiB * jitter(h ^ static_cast<uint64_t>(now.time_since_epoch().count()));
     if (d.running_new_since) {
-      available -= leak_ * days(now - *d.running_new_since);
+      available -= build_.leak_per_day * days(now - *d.running_new_since);
       ran_new_.insert(d.id);
     }
     std::ofstream(d.dir + "/root/proc/meminfo")
@@ -263,7 +298,7 @@ class World {
         << " kB\n";
   }
 
-  double leak_;
+  Build build_;
   std::string dir_, url_, token_;
   ManualClock clock_{drover::testing::at("2026-06-01T00:00:00Z")};
   const Timestamp start_ = clock_.now();
@@ -279,60 +314,98 @@ class World {
   std::set<std::string> ran_new_;
 };
 
-TEST(HealthGateE2e, ABuildThatLeaksMemoryIsHaltedInItsCanaryAndTheAgentsSwitchBack) {
-  World w(48 * kMiB);
-  w.run(hours(3));  // the window before the offer
-  const std::string id = w.start_rollout();
-  w.run(hours(6));
+// The plan watches both: the memory's slope and the reboots' increase.
+const std::string kHealth =
+    R"({"metric": "memory_available_bytes", "measure": "slope", "worse": "lower"},
+       {"metric": "reboots_total", "measure": "increase", "worse": "higher"})";
 
+// The gate's status on `metric` at the rollout's root, from GET /api/v1/rollouts/{id}.
+json health_on(const json& progress, const std::string& metric) {
+  for (const json& h : progress["health"]) {
+    if (h.value("metric", "") == metric && h.value("group", "") == "all") return h;
+  }
+  ADD_FAILURE() << "no health gate on " << metric << ": " << progress.dump(2);
+  return json::object();
+}
+
+// The rollout of `build` after the window before the offer, the canary and its windows; what
+// the operator API says of it then.
+json roll_out(World& w, Duration after) {
+  w.run(hours(3));  // the window before the offer
+  const std::string id = w.start_rollout(kHealth);
+  w.run(after);
   const auto [status, rollout] = w.call("GET", "/api/v1/rollouts/" + id);
-  ASSERT_EQ(status, 200);
+  EXPECT_EQ(status, 200) << rollout.dump();
+  return rollout;
+}
+
+// The rollout halted in its canary on `metric` alone: the reason names it and the effect's
+// size (returned: the median change of an updated device less its partner's); the group's
+// gate keeps the pairs that halted it; the other half never offered; every device that took
+// the build back on the one it ran.
+double expect_halted_on(World& w, const json& rollout, const std::string& metric,
+                        const std::string& heading) {
   const json& progress = rollout["progress"];
-  ASSERT_TRUE(progress.is_object()) << rollout.dump();
   const json& halted = progress["outcome"]["halted"];
-  ASSERT_EQ(halted.size(), 1u) << progress.dump(2);
+  if (halted.size() != 1) {
+    ADD_FAILURE() << progress.dump(2);
+    return 0;
+  }
   const std::string why = halted[0].value("reason", "");
   std::printf("halted: %s\n", why.c_str());
-  EXPECT_EQ(why.rfind("health: memory_available_bytes (slope over 2h windows, lower is worse)", 0),
-            0u)
-      << why;
-  double shift = 0;
-  const size_t at = why.find("median change updated - not updated ");
-  ASSERT_NE(at, std::string::npos) << why;
-  ASSERT_EQ(std::sscanf(why.c_str() + at, "median change updated - not updated %lf", &shift), 1);
-  EXPECT_LT(shift, -30 * kMiB) << why;
-  EXPECT_GT(shift, -66 * kMiB) << why;
-  const json& health = progress["health"];
-  ASSERT_FALSE(health.empty()) << progress.dump(2);
-  EXPECT_EQ(health[0].value("metric", ""), "memory_available_bytes");
-  EXPECT_TRUE(health[0].value("halted", false)) << health.dump();
-  EXPECT_EQ(health[0].value("pairs", 0), 12) << "a halted group keeps the pairs that halted it";
-  EXPECT_EQ(health[0].value("worse", 0), 12) << health.dump();
-  EXPECT_GE(health[0].value("evidence", 0.0), health[0].value("threshold", 1e9)) << health.dump();
-  // The canary's half was offered, the rest never; every updated device was sent back.
+  EXPECT_EQ(why.rfind("health: " + metric + " (" + heading + ")", 0), 0u) << why;
+  const json h = health_on(progress, metric);
+  EXPECT_TRUE(h.value("halted", false)) << h.dump();
+  EXPECT_EQ(h.value("pairs", 0), 12) << "a halted group keeps the pairs that halted it";
+  EXPECT_EQ(h.value("worse", 0), 12) << h.dump();
+  EXPECT_GE(h.value("evidence", 0.0), h.value("threshold", 1e9)) << h.dump();
   EXPECT_EQ(halted[0].value("never_offered", 0), 12) << halted.dump();
   EXPECT_EQ(halted[0].value("not_reverted", -1), 0) << halted.dump();
-
-  // Only the canary took the build, and every device that did is back on the old one.
   EXPECT_EQ(w.ever_ran_new(), 12u);
   EXPECT_EQ(w.running(kNew), 0u);
   EXPECT_EQ(w.running(kOld), 24u);
+  double shift = 0;
+  const size_t at = why.find("median change updated - not updated ");
+  EXPECT_NE(at, std::string::npos) << why;
+  if (at == std::string::npos ||
+      std::sscanf(why.c_str() + at, "median change updated - not updated %lf", &shift) != 1) {
+    ADD_FAILURE() << why;
+  }
+  return shift;
+}
+
+TEST(HealthGateE2e, ABuildThatLeaksMemoryIsHaltedInItsCanaryAndTheAgentsSwitchBack) {
+  World w(Build{48 * kMiB, Duration(0)});
+  const json rollout = roll_out(w, hours(6));
+  const double shift = expect_halted_on(w, rollout, "memory_available_bytes",
+                                        "slope over 2h windows, lower is worse");
+  // The updated devices lose 48 MiB a day more than their partners, within the noise of a
+  // slope over 24 readings.
+  EXPECT_LT(shift, -30 * kMiB);
+  EXPECT_GT(shift, -66 * kMiB);
   EXPECT_GT(w.samples_sent(), 24u * 9 * 12 * 2) << "a reading every 5 minutes for 9 h";
 }
 
-TEST(HealthGateE2e, ABuildThatChangesNothingPassesTheCanaryAndCompletes) {
-  World w(0);
-  w.run(hours(3));
-  const std::string id = w.start_rollout();
-  w.run(hours(12));
+// Every 40 minutes a device on the new build reboots: its agents start again over their
+// disk, its boot id is new, and the reboots collector counts one more.
+TEST(HealthGateE2e, ABuildThatRebootsIsHaltedOnTheRebootsItsDevicesCount) {
+  World w(Build{0, minutes(40)});
+  const json rollout = roll_out(w, hours(6));
+  const double shift =
+      expect_halted_on(w, rollout, "reboots_total", "increase over 2h windows, higher is worse");
+  EXPECT_GE(shift, 2);  // two or three reboots counted in a 2 h window, the partners none
+  EXPECT_LE(shift, 4);
+}
 
-  const auto [status, rollout] = w.call("GET", "/api/v1/rollouts/" + id);
-  ASSERT_EQ(status, 200);
+TEST(HealthGateE2e, ABuildThatChangesNothingPassesTheCanaryAndCompletes) {
+  World w(Build{});
+  const json rollout = roll_out(w, hours(12));
   EXPECT_EQ(rollout.value("state", ""), "completed") << rollout.dump(2);
-  const json& health = rollout["progress"]["health"];
-  ASSERT_FALSE(health.empty()) << rollout.dump(2);
-  EXPECT_FALSE(health[0].value("halted", true)) << health.dump();
-  EXPECT_EQ(health[0].value("pairs", 0), 12) << health.dump();
+  for (const std::string metric : {"memory_available_bytes", "reboots_total"}) {
+    const json h = health_on(rollout["progress"], metric);
+    EXPECT_FALSE(h.value("halted", true)) << h.dump();
+    EXPECT_EQ(h.value("pairs", 0), 12) << h.dump();
+  }
   EXPECT_EQ(w.running(kNew), 24u);
 }
 
