@@ -233,8 +233,9 @@ Result<DeviceHealth> HealthView::device(std::string_view id) const {
   return judged;
 }
 
-Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort& cohort,
-                                                        bool peers) const {
+Result<std::vector<DeviceHealth>> HealthView::judge_all(
+    const telemetry::Cohort& cohort, bool peers,
+    const std::function<bool(const telemetry::DeviceFreshness&)>& only) const {
   auto all = telemetry_.freshness(cohort);
   if (!all.ok()) return all.error();
   auto alerts = open_alerts("");
@@ -255,6 +256,7 @@ Result<std::vector<DeviceHealth>> HealthView::judge_all(const telemetry::Cohort&
   using Labels = std::vector<std::pair<std::string, std::string>>;
   std::map<std::tuple<std::string, std::string, std::string, Labels>, DriftGroup> drifts;
   for (telemetry::DeviceFreshness& fr : *all) {
+    if (only && !only(fr)) continue;
     auto it = by_device.find(fr.device);
     DeviceHealth unreadable;
     unreadable.device_id = fr.device;
@@ -318,16 +320,24 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
   return summarize(*judged, within, limit, options_);
 }
 
-Result<HealthFindings> HealthView::critical_findings() const {
+Result<HealthFindings> HealthView::critical_findings(const std::set<Condition>& watched) const {
+  std::function<bool(const telemetry::DeviceFreshness&)> only;
+  if (std::all_of(watched.begin(), watched.end(),
+                  [](Condition c) { return c == Condition::kFrozen; })) {
+    only = [](const telemetry::DeviceFreshness& fr) {
+      return std::any_of(fr.checks.begin(), fr.checks.end(),
+                         [](const MetricCheck& c) { return c.frozen_after > Duration(0); });
+    };
+  }
   // A judgement against peers is a warning, never critical: not made for the rules.
-  auto judged = judge_all(telemetry::Cohort{}, false);
+  auto judged = judge_all(telemetry::Cohort{}, false, only);
   if (!judged.ok()) return judged.error();
   HealthFindings out;
   for (DeviceHealth& d : *judged) {
     for (HealthReason& r : d.reasons) {
       if (r.kind == "unreadable") out.unreadable.push_back(d.device_id);
       auto condition = parse_condition(r.kind);
-      if (r.severity == Severity::kCritical && condition.ok() && is_health_condition(*condition)) {
+      if (r.severity == Severity::kCritical && condition.ok() && watched.count(*condition) != 0) {
         out.found.push_back({d.device_id, std::move(r.kind), std::move(r.text)});
       }
     }

@@ -16,7 +16,9 @@
 // Thread-safe: it keeps nothing of its own.
 #pragma once
 
+#include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <string_view>
 
@@ -47,11 +49,15 @@ class HealthView final : public DeviceHealthSource {
   // unknown with the reason "unreadable"; the store's error only when none could be read.
   // `peers`: also against their peers (battery_drain against the type's in the cohort, drift
   // against the site's in the cohort).
-  Result<std::vector<DeviceHealth>> judge_all(const telemetry::Cohort& cohort,
-                                              bool peers = true) const;
-  // The rules on health (RemediatorOptions): every device's critical reasons of the kinds a
-  // rule can watch (memory, disk, battery, reboots, frozen), and the devices it could not read.
-  Result<HealthFindings> critical_findings() const override;
+  // `only`, when given: the devices it says yes to alone (the others are not read).
+  Result<std::vector<DeviceHealth>> judge_all(
+      const telemetry::Cohort& cohort, bool peers = true,
+      const std::function<bool(const telemetry::DeviceFreshness&)>& only = {}) const;
+  // The rules on health (RemediatorOptions): every device's critical reasons of the kinds
+  // `watched` names (of memory, disk, battery, reboots, frozen), and the devices it could not
+  // read. With frozen alone watched, only devices whose profile declares a frozen check are
+  // read: the default rules cost nothing on a fleet without such checks.
+  Result<HealthFindings> critical_findings(const std::set<Condition>& watched) const override;
 
   const HealthOptions& options() const { return options_; }
 

@@ -128,9 +128,13 @@ Remediator::Remediator(Store& store, Clock& clock, const telemetry::FreshnessSou
       offline_rule_(
           std::any_of(options_.rules.begin(), options_.rules.end(),
                       [](const RemediationRule& r) { return r.condition == Condition::kOffline; })),
-      health_rule_(
-          std::any_of(options_.rules.begin(), options_.rules.end(),
-                      [](const RemediationRule& r) { return is_health_condition(r.condition); })),
+      health_watched_([this] {
+        std::set<Condition> watched;
+        for (const RemediationRule& r : options_.rules) {
+          if (is_health_condition(r.condition)) watched.insert(r.condition);
+        }
+        return watched;
+      }()),
       update_rule_(std::any_of(
           options_.rules.begin(), options_.rules.end(),
           [](const RemediationRule& r) { return r.condition == Condition::kUpdateStuck; })),
@@ -165,12 +169,12 @@ Status Remediator::refresh_health() {
   const Timestamp at = clock_.now();
   {
     MutexLock lock(mu_);
-    if (!health_rule_ || health_ == nullptr) return ok_status();
+    if (health_watched_.empty() || health_ == nullptr) return ok_status();
     if (health_tried_ && at - *health_tried_ < options_.health_every) return ok_status();
     health_tried_ = at;  // a read that fails is tried again health_every later, not every tick
     source = health_;
   }
-  auto found = source->critical_findings();
+  auto found = source->critical_findings(health_watched_);
   if (!found.ok()) return found.error();
   std::map<std::pair<std::string, std::string>, std::string> by_device;
   for (HealthFinding& f : found->found) {

@@ -92,8 +92,10 @@ struct HealthFindings {
 class DeviceHealthSource {
  public:
   virtual ~DeviceHealthSource() = default;
-  // The critical reasons of every device in service, of the kinds a rule can watch.
-  virtual Result<HealthFindings> critical_findings() const = 0;
+  // The critical reasons of every device in service, of the kinds `watched` names (health
+  // conditions the rules watch). A source may leave out devices that cannot hold any of them
+  // (frozen alone: devices whose profile declares no frozen check).
+  virtual Result<HealthFindings> critical_findings(const std::set<Condition>& watched) const = 0;
 };
 
 // What one tick did.
@@ -250,10 +252,10 @@ class Remediator final : public AlertRecords {
   // once). Dropped at report_fresh after the start.
   std::map<std::string, std::map<std::string, Kept>, std::less<>> pending_ GUARDED_BY(mu_);
   Timestamp started_ GUARDED_BY(mu_);
-  ResumeReport resume_;     // set by create(), read only after
-  const bool health_rule_;  // some rule watches a device's health
-  const bool update_rule_;  // some rule watches for a stuck update
-  const bool config_rule_;  // some rule watches for a failed configuration
+  ResumeReport resume_;                       // set by create(), read only after
+  const std::set<Condition> health_watched_;  // the health conditions the rules watch
+  const bool update_rule_;                    // some rule watches for a stuck update
+  const bool config_rule_;                    // some rule watches for a failed configuration
   const DeviceService* devices_ GUARDED_BY(mu_) = nullptr;
   const DeviceHealthSource* health_ GUARDED_BY(mu_) = nullptr;
   // The last health read: (device, kind) -> the reason's text, the devices it could not

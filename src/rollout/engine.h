@@ -175,7 +175,9 @@ struct StratumProgress {
 struct HealthGateStatus {
   std::string group;    // a gate node's key ("all", "hardware_revision=rev-c")
   uint32_t metric = 0;  // index into the plan's gate.health
-  HealthTally tally;    // pairs of its strata that are not halted (all of them once halted)
+  // Pairs of its strata that are not halted; under a halt, of its strata but those below a
+  // part halted on its own (LoadedRollout::halted_node_health).
+  HealthTally tally;
   double log_evidence = 0;
   double threshold = 0;  // ln(1/alpha): the evidence that halts the group
   bool halted = false;   // the group, or one above it, is halted

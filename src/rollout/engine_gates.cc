@@ -190,7 +190,7 @@ Result<RolloutProgress> RolloutEngine::progress(const std::string& rollout_id) {
       h.group = node.key;
       h.metric = k;
       h.halted = a->under_halt(n);
-      h.tally = a->node_health(n, k, h.halted);
+      h.tally = h.halted ? a->halted_node_health(n, k) : a->node_health(n, k);
       h.log_evidence = health_log_evidence(h.tally.worse, h.tally.informative);
       h.threshold = -std::log(node.alpha);
       p.health.push_back(std::move(h));

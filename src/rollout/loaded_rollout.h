@@ -177,12 +177,27 @@ struct LoadedRollout {
     for (size_t k = 0; k < d.health.size() && k < metrics.size(); ++k)
       s.health[k].add(d.health[k], metrics[k].worse, sign);
   }
-  // The health tally of node n on metric k: its strata that are not halted (every one of
-  // them with `halted_too`: what a halted group's status shows, the pairs that halted it).
-  HealthTally node_health(uint32_t n, size_t k, bool halted_too = false) const {
+  // The health tally of node n on metric k: its strata that are not halted.
+  HealthTally node_health(uint32_t n, size_t k) const {
     HealthTally t;
     for (uint32_t si : nodes[n].strata) {
-      if (halted_too || !strata[si].halted) t += strata[si].health[k];
+      if (!strata[si].halted) t += strata[si].health[k];
+    }
+    return t;
+  }
+  // What the status shows of node n under a halt (its own or one above it): the pairs of its
+  // strata but those below a part of it halted on its own — the ones its test left out,
+  // shown on that part's row — pairs formed after the halt included.
+  HealthTally halted_node_health(uint32_t n, size_t k) const {
+    HealthTally t;
+    for (uint32_t si : nodes[n].strata) {
+      const std::vector<uint32_t>& path = strata[si].path;
+      const auto below = std::find(path.begin(), path.end(), n);
+      if (below == path.end() ||
+          std::any_of(below + 1, path.end(), [&](uint32_t d) { return nodes[d].halted; })) {
+        continue;
+      }
+      t += strata[si].health[k];
     }
     return t;
   }

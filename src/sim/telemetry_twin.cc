@@ -350,6 +350,9 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   auto remediator = health::Remediator::create(store, clock, service, commands,
                                                {health::default_rules("collector"), {}});
   if (!remediator.ok()) return remediator.error();
+  // The rules on health (the default frozen) read it as drover serve's do.
+  const health::HealthView remediation_health(service, remediator->get(), clock);
+  (*remediator)->set_health_source(&remediation_health);
 
   std::vector<TelemetryKind> kinds = {{"controller"}, {"probe"}, {"truck"}};
   MemoryFileSystem disk;  // every device's queue

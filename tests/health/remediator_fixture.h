@@ -189,10 +189,10 @@ inline RemediatorOptions update_stuck_rule() {
 class CountingHealth final : public DeviceHealthSource {
  public:
   explicit CountingHealth(const DeviceHealthSource& real) : real_(real) {}
-  Result<HealthFindings> critical_findings() const override {
+  Result<HealthFindings> critical_findings(const std::set<Condition>& watched) const override {
     ++reads;
     if (failing) return io_error("the series cannot be read");
-    auto found = real_.critical_findings();
+    auto found = real_.critical_findings(watched);
     if (found.ok() && !unreadable.empty()) {
       std::erase_if(found->found,
                     [this](const HealthFinding& f) { return f.device == unreadable; });

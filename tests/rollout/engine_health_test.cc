@@ -41,7 +41,8 @@ class Batteries final : public HealthSource {
     const uint64_t h = stable_hash(device);
     const double base = 1 + 2 * static_cast<double>(h % 1000) / 1000;
     auto it = committed.find(std::string(device));
-    const bool after = it != committed.end() && from >= it->second;
+    const bool after = it != committed.end() && from >= it->second &&
+                       (only_on.empty() || device.starts_with(only_on));
     const double noise =
         0.05 *
         static_cast<double>(mix64(h ^ static_cast<uint64_t>(from.time_since_epoch().count())) %
@@ -51,6 +52,7 @@ class Batteries final : public HealthSource {
     return std::optional<double>(-(base * (after ? factor : 1) + noise));
   }
   std::set<std::string> silent;  // devices that send no data
+  std::string only_on;           // when set: the factor applies to devices of this revision alone
 };
 
 RolloutPlan battery_plan() {
@@ -342,6 +344,44 @@ TEST(EngineHealth, BatteriesDrainingTwiceAsFastHaltTheRolloutAndTheReasonSaysByH
     told |=
         e.kind == EngineEvent::Kind::kStratumHalted && e.text.find("health:") != std::string::npos;
   EXPECT_TRUE(told);
+}
+
+// Two revisions, rev-b's batteries draining twice as fast on the new build: rev-b is halted
+// on its own, and the status shows each group's pairs as its test weighed them — rev-b's row
+// (halted) its own 20, all worse; the whole rollout's (not halted) rev-a's alone.
+TEST(EngineHealth, AHaltedGroupsStatusShowsThePairsThatHaltedItAndItsParentLeavesThemOut) {
+  Batteries b;
+  b.factor = 2;
+  b.only_on = "rev-b";
+  Fleet f;
+  f.engine_options.health = &b;
+  f.restart();
+  f.add_devices(40, "rev-a");
+  f.add_devices(40, "rev-b");
+  const std::string id = f.start(battery_plan());
+  run_canary(f, b);
+  f.clock.advance(hours(3) + minutes(30));
+  ASSERT_TRUE(f.engine->tick().ok());
+  const Rollout r = *f.engine->get(id);
+  ASSERT_EQ(r.halted.size(), 1u);
+  EXPECT_EQ(r.halted[0].key, "hardware_revision=rev-b");
+  EXPECT_NE(r.halted[0].reason.find("the worse in 20 of 20 untied pairs"), std::string::npos)
+      << r.halted[0].reason;
+  auto progress = f.engine->progress(id);
+  ASSERT_TRUE(progress.ok());
+  std::map<std::string, HealthGateStatus> by_group;
+  for (const HealthGateStatus& g : progress->health) by_group[g.group] = g;
+  ASSERT_EQ(by_group.count("all"), 1u);
+  ASSERT_EQ(by_group.count("hardware_revision=rev-b"), 1u);
+  const HealthGateStatus& halted = by_group["hardware_revision=rev-b"];
+  EXPECT_TRUE(halted.halted);
+  EXPECT_EQ(halted.tally.informative + halted.tally.ties, 20);
+  EXPECT_EQ(halted.tally.worse, 20);
+  EXPECT_GE(halted.log_evidence, halted.threshold);
+  const HealthGateStatus& all = by_group["all"];
+  EXPECT_FALSE(all.halted);
+  EXPECT_EQ(all.tally.informative + all.tally.ties, 20) << "rev-a's pairs alone";
+  EXPECT_LT(all.log_evidence, all.threshold);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@ import { ApiError, get, storeToken, storedToken, type Role, type Whoami } from "
 import { h } from "./dom";
 import { artifactsPage, auditPage, tokensPage } from "./pages/admin";
 import { deviceDetailPage, devicesPage } from "./pages/devices";
+import { alertsPage, fleetHealthPage } from "./pages/health";
 import { loginPage } from "./pages/login";
 import { overviewPage } from "./pages/overview";
 import { newRolloutPage, rolloutDetailPage, rolloutsPage } from "./pages/rollouts";
@@ -27,6 +28,9 @@ export interface Page {
   // last one. Inputs a user is typing into belong in `controls`, built once.
   controls?: HTMLElement;
   render(): Promise<HTMLElement>;
+  // How often it is asked again, when not every REFRESH_MS (a page the server must compute
+  // from the telemetry store).
+  refreshMs?: number;
 }
 
 type Route = (ctx: Context, arg: string) => Page;
@@ -39,6 +43,8 @@ const routes: [RegExp, Role, Route][] = [
   [/^\/rollouts$/, "viewer", (ctx) => rolloutsPage(ctx)],
   [/^\/rollouts\/new$/, "operator", (ctx) => newRolloutPage(ctx)],
   [/^\/rollouts\/(.+)$/, "viewer", (ctx, id) => rolloutDetailPage(ctx, decodeURIComponent(id))],
+  [/^\/health$/, "viewer", (ctx) => fleetHealthPage(ctx)],
+  [/^\/alerts$/, "viewer", (ctx) => alertsPage(ctx)],
   [/^\/artifacts$/, "viewer", (ctx) => artifactsPage(ctx)],
   [/^\/tokens$/, "admin", (ctx) => tokensPage(ctx)],
   [/^\/audit$/, "viewer", (ctx) => auditPage(ctx)],
@@ -69,6 +75,8 @@ function nav(who: Whoami): HTMLElement {
     item("#/", "Overview", /^\/?$/),
     item("#/devices", "Devices", /^\/devices/),
     item("#/rollouts", "Rollouts", /^\/rollouts/),
+    item("#/health", "Health", /^\/health/),
+    item("#/alerts", "Alerts", /^\/alerts/),
     item("#/artifacts", "Artifacts", /^\/artifacts/),
     who.role === "admin" ? item("#/tokens", "Tokens", /^\/tokens/) : null,
     item("#/audit", "Audit", /^\/audit/),
@@ -175,7 +183,7 @@ async function show(): Promise<void> {
     }
     if (mine === generation && document.visibilityState === "visible") {
       window.clearTimeout(timer);
-      timer = window.setTimeout(tick, REFRESH_MS);
+      timer = window.setTimeout(tick, p.refreshMs ?? REFRESH_MS);
     }
   };
   current = tick;

@@ -111,6 +111,8 @@ export interface Progress {
   stages: { name: string; devices: number; finished: number; in_flight: number; states: Counts }[];
   strata: StratumProgress[];
   outcome?: Outcome;
+  health?: HealthGate[];
+  health_waiting?: number;
 }
 
 export interface Rollout {
@@ -220,4 +222,74 @@ export interface FleetSummary {
   by_connectivity: Record<string, number>;
   by_installed: Record<string, Record<string, number>>;
   check_ins: { last_hour: number; last_day: number; before: number; never: number; overdue: number };
+}
+
+// An alert of the remediation rules (docs/api/operator.md, "Alerts").
+export interface Alert {
+  id: string;
+  device_id: string;
+  rule: string;
+  condition: string;
+  state: "open" | "acknowledged" | "resolved";
+  summary: string;
+  escalated: boolean;
+  escalation: string;
+  resolution: string;
+  commands: string[];
+  opened_at: number;
+  updated_at: number;
+  acknowledged_at: number | null;
+  acknowledged_by: string;
+  resolved_at: number | null;
+  resolved_by: string;
+}
+
+// When a resource runs out, from now (docs/api/operator.md, "Health").
+export interface Forecast {
+  resource: string;
+  metric: string;
+  limit: number;
+  level_now: number;
+  expected_s: number;
+  earliest_s: number;
+  latest_s: number | null;
+  device?: string;
+}
+
+export interface DeviceHealth {
+  device: string;
+  device_type: string;
+  status: "healthy" | "degraded" | "critical" | "unknown";
+  score: number;
+  quiet_s: number | null;
+  reasons: { kind: string; severity: "warning" | "critical"; points: number; text: string; alert?: string }[];
+  forecasts: Forecast[];
+}
+
+export interface FleetHealth {
+  devices: number;
+  by_status: { healthy: number; degraded: number; critical: number; unknown: number };
+  unreadable: number;
+  lost: number;
+  lost_last_30_days: number;
+  loss_rate_per_month: number;
+  lost_after: string;
+  days: number;
+  at_risk_total: number;
+  at_risk: DeviceHealth[];
+  predicted_total: number;
+  predicted_failures: Forecast[];
+}
+
+// A rollout's health gate at one group on one metric (docs/gates.md, "Health gates").
+export interface HealthGate {
+  group: string;
+  metric: string;
+  measure: string;
+  pairs: number;
+  worse: number;
+  ties: number;
+  evidence: number;
+  threshold: number;
+  halted: boolean;
 }

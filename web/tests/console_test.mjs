@@ -5,8 +5,10 @@
 // without a reload, a device's page with its deployment history from a real rollout, an
 // operator accepting a pending device with the console's button, and a viewer who sees no
 // button that would fail; a rollout from the form (previewed, predicted), its chart, a halt
-// and a rollback; and the console behind a reverse proxy's path prefix. Screenshots of each
-// page go to SCREENSHOTS.
+// and a rollback; a rollout's health gates; monitoring — a device whose agent died found
+// offline, at risk in the fleet's health and on its own page, its alert acknowledged and
+// resolved from the alerts page; and the console behind a reverse proxy's path prefix.
+// Screenshots of each page go to SCREENSHOTS.
 //
 // Usage: node tests/console_test.mjs   with DROVER_BIN (the directory holding drover and
 // drover-agent), SCREENSHOTS (a directory), CHROMIUM (default /usr/bin/chromium).
@@ -85,6 +87,8 @@ function agentConfig(id, revision, token, healthCheck) {
     component: "firmware",
     installed: { firmware: "1.0.0" },
     poll: { default: "2s", backoff_initial: "1s", backoff_max: "3s" },
+    // Its uptime every second, sent at once: fresh against the profile's contract below.
+    telemetry: { interval: "1s", send_every: "1s", collect: ["uptime"] },
     commit_timeout: "1m",
     module: { type: "file", target: join(dir, "firmware.bin"), restart: ["true"] },
   };
@@ -104,10 +108,13 @@ try {
     encoding: "utf8",
     stdio: ["ignore", "pipe", "ignore"],
   }).trim();
+  // One remediation rule: a device offline is a person's at once.
+  writeFileSync(join(work, "rules.json"), JSON.stringify({ rules: [{ name: "offline", condition: "offline", after: "0s" }] }));
   const serve = start(
     drover,
     ["serve", "--data", "server", "--listen", "127.0.0.1:0", "--enrollment-token", "lab-token",
-     "--poll-interval", "2s", "--busy-poll-interval", "1s", "--tick-interval", "1s"],
+     "--poll-interval", "2s", "--busy-poll-interval", "1s", "--tick-interval", "1s",
+     "--remediation-rules", "rules.json", "--remediation-interval", "1s"],
     "serve.log",
   );
   const port = await until("the server", () => /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(serve.text())?.[1]);
@@ -118,11 +125,14 @@ try {
     JSON.stringify({ name: "lab", time_zone: "UTC", maintenance_windows: [{ days: "daily", start: "00:00", length: "24h" }] }));
   cli("site", "put", "site.json");
 
+  // The thermostats report every 5 seconds, 5 late allowed; quiet for 20 they are offline.
+  await api("PUT", "/profiles/thermostat", adminToken,
+    { device_type: "thermostat", telemetry: { report_every: "5s", late_after: "5s", stale_after: "20s" } });
   // Two devices enrolled with the token, one waiting for an operator (no token).
   start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-1", "rev-a", "lab-token")], "thermo-1.log");
   // thermo-2's health check fails once the test lays down its marker: a bad release on rev-b.
   const marker = join(work, "rev-b-is-broken");
-  start(join(bin, "drover-agent"),
+  const thermo2 = start(join(bin, "drover-agent"),
     ["--config", agentConfig("thermo-2", "rev-b", "lab-token", ["sh", "-c", `test ! -e ${marker}`])], "thermo-2.log");
   start(join(bin, "drover-agent"), ["--config", agentConfig("thermo-9", "rev-a", null)], "thermo-9.log");
   await until("three devices", async () => (await api("GET", "/devices?limit=10", adminToken)).matched === 3);
@@ -135,7 +145,9 @@ try {
   writeFileSync(join(work, "plan.json"), JSON.stringify({
     name: "fw-2", artifact: { name: "firmware", version: "2.0.0" },
     filter: { device_types: ["thermostat"] }, stages: [{ name: "all", percent: 100 }],
-    gate: { max_failure_rate: 0, min_sample: 1 }, on_failure: "pause",
+    gate: { max_failure_rate: 0, min_sample: 1, health_window: "1h",
+            health: [{ metric: "uptime_seconds", measure: "slope", worse: "lower" }] },
+    on_failure: "pause",
   }));
   cli("rollout", "create", "plan.json", "--start");
   await until("the rollout to finish", async () =>
@@ -306,6 +318,51 @@ try {
   await admin.locator("[data-fact=State]", { hasText: /rolled_back|rollback_incomplete/ }).waitFor({ timeout: 90000 });
   assert.equal((await api("GET", "/rollouts/rollout-0002", adminToken)).state, "rolled_back");
   assert.equal((await api("GET", "/devices/thermo-1", adminToken)).installed.firmware, "2.0.0");
+
+  // --- The first rollout's health gate: its table, nothing paired (the one stage updated
+  // every device: nobody was left to compare with).
+  await admin.goto(`${server}/console/#/rollouts/rollout-0001`);
+  const gate = admin.locator("table.health-gates tbody tr", { hasText: "uptime_seconds" }).first();
+  await gate.waitFor();
+  assert.match(await gate.textContent(), /^all\s*uptime_seconds\s*slope\s*0\s*0\s*0\s*0\.00/);
+  await admin.locator("[data-health-waiting]").waitFor();
+
+  // --- Monitoring: thermo-2's agent dies. Offline past its contract, it is at risk in the
+  // fleet's health and critical on its page; the rule hands it to a person; the admin
+  // acknowledges the alert, then resolves it.
+  await admin.click("nav >> text=Health");
+  await until("the fleet's health", async () => (await admin.locator('[data-card="devices"] .n').textContent()) === "3");
+  thermo2.child.kill("SIGKILL");
+  // Late first, then offline past the contract's 20 seconds.
+  const risk = admin.locator("table.at-risk tbody tr", { hasText: "offline:" });
+  await risk.waitFor({ timeout: 60000 });
+  assert.match(await risk.textContent(), /^thermo-2\s*thermostat\s*critical\s*\d+\s*offline:/);
+  assert.equal(await admin.locator('[data-card="critical"] .n').textContent(), "1");
+  await admin.screenshot({ path: join(shots, "health.png"), fullPage: true });
+  await admin.click("nav >> text=Alerts");
+  const alertRow = admin.locator("table.alerts tbody tr", { hasText: "thermo-2" }).first();
+  await alertRow.waitFor({ timeout: 30000 });
+  assert.match(await alertRow.textContent(), /offline\s*open/);
+  await view.goto(`${server}/console/#/alerts`);
+  await view.locator("table.alerts tbody tr", { hasText: "thermo-2" }).first().waitFor();
+  assert.equal(await view.locator("main button").count(), 0, "a viewer sees no alert button");
+  await alertRow.locator("button[data-action=acknowledge]").click();
+  await admin.locator("table.alerts tbody tr", { hasText: "acknowledged" }).first().waitFor();
+  const [first] = (await api("GET", "/alerts?device=thermo-2", adminToken)).alerts;
+  assert.equal(first.state, "acknowledged");
+  assert.match(first.acknowledged_by, /admin/);
+  await admin.screenshot({ path: join(shots, "alerts.png"), fullPage: true });
+  await admin.locator("table.alerts tbody tr", { hasText: "acknowledged" }).first().locator("button[data-action=resolve]").click();
+  await until("the resolution", async () =>
+    (await api("GET", `/alerts/${first.id}`, adminToken)).state === "resolved");
+  await admin.goto(`${server}/console/#/alerts?state=all`);
+  await admin.locator("table.alerts tbody tr", { hasText: "resolved" }).first().waitFor();
+  // Its page: critical with the reason, and the alerts that were opened for it.
+  await admin.goto(`${server}/console/#/devices/thermo-2`);
+  await admin.locator("[data-health=critical]").waitFor();
+  assert.match(await admin.locator("table.reasons").textContent(), /offline\s*critical/);
+  await admin.locator(".device-health table.alerts tbody tr", { hasText: "resolved" }).first().waitFor();
+  await admin.screenshot({ path: join(shots, "device-health.png"), fullPage: true });
 
   // --- Artifacts, tokens (admin only) and the audit log.
   await admin.click("nav >> text=Artifacts");

@@ -4,6 +4,7 @@
 import { get, post } from "../api";
 import { ago, h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
+import { deviceHealth } from "./health";
 import type { Device, DeviceDeployment, DevicePage } from "../types";
 
 const FILTERS = ["device_type", "hardware_revision", "site", "connectivity", "tag", "enrollment", "decommissioned"] as const;
@@ -102,9 +103,10 @@ export function deviceDetailPage(ctx: Context, id: string): Page {
     title: `Device ${id}`,
     controls: message,
     async render() {
-      const [d, story] = await Promise.all([
+      const [d, story, health] = await Promise.all([
         get<Device>(path),
         get<{ deployments: DeviceDeployment[] }>(`${path}/deployments?limit=${HISTORY}`),
+        deviceHealth(ctx, id, message),
       ]);
       const now = Date.now();
       const facts: [string, string | HTMLElement][] = [
@@ -152,6 +154,7 @@ export function deviceDetailPage(ctx: Context, id: string): Page {
         {},
         buttons,
         h("dl", { class: "facts" }, ...facts.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+        health,
         h("h2", {}, "Deployments"),
         deployments.length ? h("div", {}, ...deployments) : h("p", {}, "This device has been in no rollout."),
         deployments.length === HISTORY

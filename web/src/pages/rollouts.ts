@@ -182,6 +182,32 @@ export function rolloutDetailPage(ctx: Context, id: string): Page {
             { class: "strata" },
           ),
         );
+        if (p.health?.length) {
+          parts.push(
+            h("h3", {}, "Health gates"),
+            table(
+              ["Group", "Metric", "Measure", "Pairs", "Updated worse", "Tied", "Evidence", "Halts at", "Halted"],
+              p.health.map((g) => [
+                g.group,
+                g.metric,
+                g.measure,
+                g.pairs,
+                g.worse,
+                g.ties,
+                g.evidence.toFixed(2),
+                g.threshold.toFixed(2),
+                g.halted ? h("span", { class: "error" }, "HALTED") : "-",
+              ]),
+              { class: "health-gates" },
+            ),
+            h(
+              "p",
+              { class: "hint", "data-health-waiting": String(p.health_waiting ?? 0) },
+              `${p.health_waiting ?? 0} updated device(s) still in the window after their commit, not paired yet. ` +
+                "Each pair compares an updated device with one of its stratum not updated (docs/gates.md, \"Health gates\").",
+            ),
+          );
+        }
         const o = p.outcome;
         if (o && OVER.has(r.state)) {
           parts.push(
