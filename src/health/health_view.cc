@@ -322,8 +322,8 @@ Result<FleetHealth> HealthView::fleet(const telemetry::Cohort& cohort, Duration 
 
 Result<HealthFindings> HealthView::critical_findings(const std::set<Condition>& watched) const {
   std::function<bool(const telemetry::DeviceFreshness&)> only;
-  if (std::all_of(watched.begin(), watched.end(),
-                  [](Condition c) { return c == Condition::kFrozen; })) {
+  if (!watched.empty() && std::all_of(watched.begin(), watched.end(),
+                                      [](Condition c) { return c == Condition::kFrozen; })) {
     only = [](const telemetry::DeviceFreshness& fr) {
       return std::any_of(fr.checks.begin(), fr.checks.end(),
                          [](const MetricCheck& c) { return c.frozen_after > Duration(0); });

@@ -350,7 +350,9 @@ Result<TelemetryTwinReport> run_telemetry_twin(const TelemetryTwinOptions& o) {
   auto remediator = health::Remediator::create(store, clock, service, commands,
                                                {health::default_rules("collector"), {}});
   if (!remediator.ok()) return remediator.error();
-  // The rules on health (the default frozen) read it as drover serve's do.
+  // The rules on health (the default frozen) read it as drover serve's do. ctl-006's sensor
+  // sticks 90 minutes before the end: frozen after its hour, the rule's half hour more runs
+  // past the end, so the run ends before that alert would open.
   const health::HealthView remediation_health(service, remediator->get(), clock);
   (*remediator)->set_health_source(&remediation_health);
 

@@ -357,6 +357,11 @@ try {
     (await api("GET", `/alerts/${first.id}`, adminToken)).state === "resolved");
   await admin.goto(`${server}/console/#/alerts?state=all`);
   await admin.locator("table.alerts tbody tr", { hasText: "resolved" }).first().waitFor();
+  // The device is still dead: the rule opens its alert again, listed beside the resolved one.
+  await admin.locator("table.alerts tbody tr", { hasText: /offline\s*open/ }).first().waitFor({ timeout: 30000 });
+  const again = (await api("GET", "/alerts?device=thermo-2", adminToken)).alerts;
+  assert.equal(again.length, 1);
+  assert.notEqual(again[0].id, first.id);
   // Its page: critical with the reason, and the alerts that were opened for it.
   await admin.goto(`${server}/console/#/devices/thermo-2`);
   await admin.locator("[data-health=critical]").waitFor();
@@ -433,7 +438,7 @@ try {
 } catch (e) {
   failed = true;
   console.error(`console_test: FAILED: ${e.stack ?? e}`);
-  for (const log of ["serve.log", "thermo-1.log", "thermo-9.log"]) {
+  for (const log of ["serve.log", "thermo-1.log", "thermo-2.log", "thermo-9.log"]) {
     try {
       console.error(`--- ${log}\n${readFileSync(join(work, log), "utf8").slice(-3000)}`);
     } catch {}

@@ -180,17 +180,21 @@ export function alertsPage(ctx: Context): Page {
   };
 }
 
-// A device's health and its remediation history, for its page.
-export async function deviceHealth(ctx: Context, id: string, message: HTMLElement): Promise<HTMLElement> {
-  const path = encodeURIComponent(id);
-  const [d, alerts] = await Promise.all([
-    get<DeviceHealth>(`/devices/${path}/health`),
-    alertTable(ctx, `device=${path}&state=all&limit=20`, message, false),
-  ]);
+// A part of a page that says why it could not be read instead of failing the page.
+async function orSay(part: Promise<HTMLElement>): Promise<HTMLElement> {
+  try {
+    return await part;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) throw e;
+    return h("p", { class: "error" }, `Could not be read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+async function healthOf(path: string): Promise<HTMLElement> {
+  const d = await get<DeviceHealth>(`/devices/${path}/health`);
   return h(
-    "section",
-    { class: "device-health" },
-    h("h2", {}, "Health"),
+    "div",
+    {},
     h("p", { "data-health": d.status }, status(d), ` — score ${d.score} of 100`),
     d.reasons.length
       ? table(
@@ -200,7 +204,16 @@ export async function deviceHealth(ctx: Context, id: string, message: HTMLElemen
         )
       : "",
     d.forecasts.length ? forecastRows(d.forecasts, false) : "",
-    h("h2", {}, "Alerts and remediation"),
-    alerts ?? h("p", {}, NO_RULES),
   );
+}
+
+// A device's health and its remediation history, for its page: each part says so when it
+// cannot be read, and the rest of the page still shows.
+export async function deviceHealth(ctx: Context, id: string, message: HTMLElement): Promise<HTMLElement> {
+  const path = encodeURIComponent(id);
+  const [health, alerts] = await Promise.all([
+    orSay(healthOf(path)),
+    orSay(alertTable(ctx, `device=${path}&state=all&limit=20`, message, false).then((t) => t ?? h("p", {}, NO_RULES))),
+  ]);
+  return h("section", { class: "device-health" }, h("h2", {}, "Health"), health, h("h2", {}, "Alerts and remediation"), alerts);
 }
