@@ -37,6 +37,17 @@ export function link(href: string, text: string): HTMLElement {
   return h("a", { href }, text);
 }
 
+// A figure on a card (the overview's, the fleet health page's): a link when `href` is given;
+// red when `bad` and not zero.
+export function card(label: string, n: number | string, href: string | null = null, bad = false): HTMLElement {
+  return h(
+    href ? "a" : "div",
+    { class: bad && n !== 0 ? "card bad" : "card", href, "data-card": label },
+    h("span", { class: "n" }, String(n)),
+    h("span", {}, label),
+  );
+}
+
 // "12:04:05 UTC, 3 Dec" style absolute times (UTC, as the CLI prints them).
 export function time(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";

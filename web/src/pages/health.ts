@@ -3,7 +3,7 @@
 // alerts with their lifecycle (GET /alerts; acknowledge and resolve for operators), and the
 // parts of a device's page that say what is wrong with it and what was done about it.
 import { ApiError, get, post } from "../api";
-import { h, link, table, time } from "../dom";
+import { card, h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
 import type { Alert, DeviceHealth, FleetHealth, Forecast } from "../types";
 
@@ -55,8 +55,6 @@ export function fleetHealthPage(ctx: Context): Page {
     refreshMs: 30_000,
     async render() {
       const f = await get<FleetHealth>(`/fleet/health?days=${days}&limit=50`);
-      const card = (label: string, n: number | string, bad = false) =>
-        h("div", { class: bad && n !== 0 ? "card bad" : "card", "data-card": label }, h("span", { class: "n" }, String(n)), h("span", {}, label));
       return h(
         "div",
         {},
@@ -65,8 +63,8 @@ export function fleetHealthPage(ctx: Context): Page {
           { class: "cards" },
           card("devices", f.devices),
           card("healthy", f.by_status.healthy),
-          card("degraded", f.by_status.degraded, true),
-          card("critical", f.by_status.critical, true),
+          card("degraded", f.by_status.degraded, null, true),
+          card("critical", f.by_status.critical, null, true),
           card("unknown", f.by_status.unknown),
           card("lost a month", `${(f.loss_rate_per_month * 100).toFixed(1)}%`),
         ),

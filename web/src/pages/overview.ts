@@ -2,7 +2,7 @@
 // for acceptance, overdue; by state, type, revision, installed version, site and check-in;
 // the rollouts under way.
 import { get } from "../api";
-import { h, link, table, time } from "../dom";
+import { card, h, link, table, time } from "../dom";
 import type { Context, Page } from "../main";
 import type { FleetSummary, RolloutSummary, Site } from "../types";
 
@@ -39,8 +39,6 @@ export function overviewPage(_ctx: Context): Page {
         get<{ sites: Site[] }>("/sites"),
         get<{ rollouts: RolloutSummary[] }>("/rollouts"),
       ]);
-      const card = (label: string, n: number, href: string | null, bad = false) =>
-        h(href ? "a" : "div", { class: bad && n > 0 ? "card bad" : "card", href, "data-card": label }, h("span", { class: "n" }, String(n)), h("span", {}, label));
       const firmware: Record<string, number> = {};
       for (const [component, versions] of Object.entries(sum.by_installed)) {
         for (const [version, n] of Object.entries(versions)) firmware[`${component}@${version}`] = n;
